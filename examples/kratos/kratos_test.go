@@ -1,0 +1,385 @@
+package kratos_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-jsonnet"
+	"gopkg.in/yaml.v3"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+)
+
+// evalHook evaluates a hook template the way Kratos v1.3.1 does:
+// request.Builder passes the context as the top-level argument "ctx".
+func evalHook(t *testing.T, template string, ctx []byte) map[string]any {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("hooks", template))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := jsonnet.MakeVM()
+	vm.TLACode("ctx", string(ctx))
+	out, err := vm.EvaluateAnonymousSnippet(template, string(src))
+	if err != nil {
+		t.Fatalf("%s: %v", template, err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(out), &body); err != nil {
+		t.Fatalf("%s: output is not an object: %v", template, err)
+	}
+	return body
+}
+
+func readCtx(t *testing.T, name string) (raw []byte, ctx map[string]any) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("hooks", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &ctx); err != nil {
+		t.Fatal(err)
+	}
+	return raw, ctx
+}
+
+// contractKeys is the body shape docs/architecture.md fixes for all three hooks.
+var contractKeys = []string{
+	"authentication_methods", "client_ip", "flow_id", "flow_type", "identity_id",
+	"metadata_public", "request_headers", "traits", "transient_payload",
+}
+
+func keysOf(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// TestHookTemplatesOnRecordedCtx runs each template on a ctx recorded from a
+// real Kratos v1.3.1 (see record_test.go).
+func TestHookTemplatesOnRecordedCtx(t *testing.T) {
+	tests := []struct {
+		template, ctxFile string
+		flowType          string
+		phone             string
+		payloadKey        string
+		payloadValue      any
+		methods           []string // authentication_methods[].method
+		zeroIdentity      bool     // registration runs before the identity is stored
+	}{
+		{"login.jsonnet", "login_ctx_api.json", "api", "+79161234567", "callpass_code", "1234", []string{"password"}, false},
+		{"login.jsonnet", "login_ctx_browser.json", "browser", "+79031234567", "callpass_code", "5678", []string{"password"}, false},
+		{"registration.jsonnet", "registration_ctx_api.json", "api", "+79161234567", "callpass_phone_consent", true, nil, true},
+		{"settings.jsonnet", "settings_ctx_api.json", "api", "+79031234567", "callpass_code", "4321", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ctxFile, func(t *testing.T) {
+			raw, ctx := readCtx(t, tt.ctxFile)
+			body := evalHook(t, tt.template, raw)
+
+			if got := keysOf(body); !reflect.DeepEqual(got, contractKeys) {
+				t.Errorf("keys %v, want %v", got, contractKeys)
+			}
+			flow := ctx["flow"].(map[string]any)
+			ident := ctx["identity"].(map[string]any)
+			if body["flow_id"] != flow["id"] || body["flow_id"] == "" {
+				t.Errorf("flow_id %v, ctx.flow.id %v", body["flow_id"], flow["id"])
+			}
+			if body["flow_type"] != tt.flowType {
+				t.Errorf("flow_type %v, want %s", body["flow_type"], tt.flowType)
+			}
+			if body["identity_id"] != ident["id"] {
+				t.Errorf("identity_id %v, ctx.identity.id %v", body["identity_id"], ident["id"])
+			}
+			if zero := body["identity_id"] == "00000000-0000-0000-0000-000000000000"; zero != tt.zeroIdentity {
+				t.Errorf("identity_id %v: zero UUID %v, want %v", body["identity_id"], zero, tt.zeroIdentity)
+			}
+			if traits, _ := body["traits"].(map[string]any); traits["phone"] != tt.phone {
+				t.Errorf("traits %v, want phone %s", body["traits"], tt.phone)
+			}
+			if tp, _ := body["transient_payload"].(map[string]any); tp[tt.payloadKey] != tt.payloadValue {
+				t.Errorf("transient_payload %v, want %s=%v", body["transient_payload"], tt.payloadKey, tt.payloadValue)
+			}
+			if body["client_ip"] != "203.0.113.7" {
+				t.Errorf("client_ip %v, want the recorded True-Client-IP", body["client_ip"])
+			}
+			var methods []string
+			for _, m := range body["authentication_methods"].([]any) {
+				methods = append(methods, m.(map[string]any)["method"].(string))
+			}
+			if !reflect.DeepEqual(methods, tt.methods) {
+				t.Errorf("authentication_methods %v, want %v", methods, tt.methods)
+			}
+			if body["metadata_public"] != nil {
+				t.Errorf("metadata_public %v, want null", body["metadata_public"])
+			}
+			hdr, _ := body["request_headers"].(map[string]any)
+			if _, ok := hdr["True-Client-Ip"]; !ok {
+				t.Errorf("request_headers %v lack True-Client-Ip", hdr)
+			}
+		})
+	}
+}
+
+// TestLoginTemplateEdgeCases feeds synthetic contexts: header casing, the
+// client IP fallbacks and absent or null fields.
+func TestLoginTemplateEdgeCases(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     string
+		check   string // body field
+		want    any
+		wantAny func(any) bool
+	}{
+		{"true-client-ip lower case", `{"request_headers":{"true-client-ip":["192.0.2.1"]}}`, "client_ip", "192.0.2.1", nil},
+		{"true-client-ip wins", `{"request_headers":{"True-Client-Ip":["192.0.2.1"],"X-Forwarded-For":["192.0.2.9"]}}`, "client_ip", "192.0.2.1", nil},
+		{"x-forwarded-for first entry", `{"request_headers":{"X-Forwarded-For":[" 192.0.2.2 , 10.0.0.1"]}}`, "client_ip", "192.0.2.2", nil},
+		{"x-real-ip", `{"request_headers":{"X-Real-Ip":["192.0.2.3"]}}`, "client_ip", "192.0.2.3", nil},
+		{"device ip with port", `{"session":{"devices":[{"ip_address":"127.0.0.1:53412"}]}}`, "client_ip", "127.0.0.1", nil},
+		{"device ipv6 with port", `{"session":{"devices":[{"ip_address":"[::1]:53412"}]}}`, "client_ip", "::1", nil},
+		{"device bare ipv6", `{"session":{"devices":[{"ip_address":"2001:db8::1"}]}}`, "client_ip", "2001:db8::1", nil},
+		{"header beats device", `{"request_headers":{"True-Client-Ip":["192.0.2.1"]},"session":{"devices":[{"ip_address":"127.0.0.1:1"}]}}`, "client_ip", "192.0.2.1", nil},
+		{"no ip at all", `{}`, "client_ip", "", nil},
+		{"empty header list", `{"request_headers":{"True-Client-Ip":[]}}`, "client_ip", "", nil},
+		{"null transient_payload", `{"flow":{"id":"f","transient_payload":null}}`, "transient_payload", map[string]any{}, nil},
+		{"absent flow", `{}`, "flow_id", "", nil},
+		{"absent session", `{"flow":{"id":"f"}}`, "authentication_methods", []any{}, nil},
+		{"metadata kept", `{"identity":{"id":"i","metadata_public":{"a":1}}}`, "metadata_public", map[string]any{"a": float64(1)}, nil},
+		{"null request_headers", `{"request_headers":null}`, "request_headers", map[string]any{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := evalHook(t, "login.jsonnet", []byte(tt.ctx))
+			if got := keysOf(body); !reflect.DeepEqual(got, contractKeys) {
+				t.Errorf("keys %v", got)
+			}
+			if !reflect.DeepEqual(body[tt.check], tt.want) {
+				t.Errorf("%s = %#v, want %#v", tt.check, body[tt.check], tt.want)
+			}
+		})
+	}
+}
+
+// TestTemplatesIdentical: the three templates differ only in their header
+// comment, so a fix to one cannot silently miss the others.
+func TestTemplatesIdentical(t *testing.T) {
+	code := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("hooks", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i := strings.Index(s, "\nfunction(ctx)")
+		if i < 0 {
+			t.Fatalf("%s: no function(ctx)", name)
+		}
+		return s[i:]
+	}
+	login := code("login.jsonnet")
+	for _, name := range []string{"registration.jsonnet", "settings.jsonnet"} {
+		if code(name) != login {
+			t.Errorf("%s differs from login.jsonnet below the header comment", name)
+		}
+	}
+}
+
+// hookSink records webhook calls per path; the login path interrupts once.
+type hookSink struct {
+	mu        sync.Mutex
+	bodies    map[string][]map[string]any
+	auth      []string
+	interrupt bool
+}
+
+func (h *hookSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.bodies[r.URL.Path] = append(h.bodies[r.URL.Path], body)
+	h.auth = append(h.auth, r.Header.Get("Authorization"))
+	if r.URL.Path == "/hooks/kratos/login" && h.interrupt {
+		h.interrupt = false
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"messages":[{"instance_ptr":"#/","messages":[{"id":1010001,"text":"Enter the code","type":"info","context":{"digits":4}}]}]}`)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *hookSink) last(path string) map[string]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.bodies[path]
+	if len(b) == 0 {
+		return nil
+	}
+	return b[len(b)-1]
+}
+
+// loadExampleConfig parses kratos.yml and points every web_hook at base
+// instead of http://127.0.0.1:4477.
+func loadExampleConfig(t *testing.T, base string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile("kratos.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if u, ok := x["url"].(string); ok && strings.HasPrefix(u, "http://127.0.0.1:4477/") {
+				x["url"] = base + strings.TrimPrefix(u, "http://127.0.0.1:4477")
+				n++
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(cfg)
+	if n != 3 {
+		t.Fatalf("kratos.yml has %d web_hook urls on :4477, want 3 (login, registration, settings)", n)
+	}
+	return cfg
+}
+
+// TestExampleConfigOnRealKratos runs Kratos v1.3.1 with kratos.yml as
+// written (relative file:// paths, run from this directory) and checks that
+// all three hooks fire with the documented bodies and that the login hook
+// can interrupt.
+func TestExampleConfigOnRealKratos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Kratos")
+	}
+	sink := &hookSink{bodies: map[string][]map[string]any{}, interrupt: true}
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	wd, _ := os.Getwd()
+	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: loadExampleConfig(t, srv.URL), Dir: wd})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const email, password = "example@example.org", "correct horse battery staple"
+
+	reg, err := k.APIRegister(ctx, map[string]any{"email": email, "phone": "+79161234567"}, password, nil)
+	if err != nil || reg.StatusCode != http.StatusOK || reg.SessionToken == "" {
+		t.Fatalf("registration: %v %+v %s", err, reg, reg.Body)
+	}
+	if b := sink.last("/hooks/kratos/registration"); b == nil || b["flow_type"] != "api" || b["traits"].(map[string]any)["phone"] != "+79161234567" {
+		t.Fatalf("registration hook body %v", b)
+	}
+
+	res, err := k.APILogin(ctx, email, password, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Message(1010001); !ok || res.SessionToken != "" || res.StatusCode != http.StatusBadRequest {
+		t.Fatalf("first login not interrupted: %d %s", res.StatusCode, res.Body)
+	}
+	res, err = k.SubmitAPILogin(ctx, res.FlowID, email, password, map[string]any{"callpass_code": "1234"})
+	if err != nil || res.SessionToken == "" {
+		t.Fatalf("second login: %v %d %s", err, res.StatusCode, res.Body)
+	}
+	b := sink.last("/hooks/kratos/login")
+	if b["flow_id"] != res.FlowID || b["transient_payload"].(map[string]any)["callpass_code"] != "1234" {
+		t.Errorf("login hook body %v", b)
+	}
+	// No proxy header: client_ip is the address Kratos saw, without its port.
+	if b["client_ip"] != "127.0.0.1" {
+		t.Errorf("client_ip %v, want 127.0.0.1", b["client_ip"])
+	}
+
+	set, err := k.APISettingsProfile(ctx, res.SessionToken, map[string]any{"email": email, "phone": "+79031234567"}, nil)
+	if err != nil || set.StatusCode != http.StatusOK {
+		t.Fatalf("settings: %v %+v", err, set)
+	}
+	if b := sink.last("/hooks/kratos/settings"); b == nil || b["traits"].(map[string]any)["phone"] != "+79031234567" {
+		t.Fatalf("settings hook body %v", b)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	for _, a := range sink.auth {
+		if a != "Bearer change-me-webhook-secret" {
+			t.Errorf("Authorization %q", a)
+		}
+	}
+}
+
+// TestHookBodyURIForms records which spellings of the jsonnet location
+// Kratos v1.3.1 accepts. Relative paths resolve against Kratos's working
+// directory, not against the config file.
+func TestHookBodyURIForms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Kratos")
+	}
+	wd, _ := os.Getwd()
+	src, err := os.ReadFile(filepath.Join("hooks", "login.jsonnet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, body, dir string
+		wantHook        bool
+	}{
+		{"relative file://", "file://hooks/login.jsonnet", wd, true},
+		{"relative file://./", "file://./hooks/login.jsonnet", wd, true},
+		{"absolute file:///", "file://" + filepath.Join(wd, "hooks", "login.jsonnet"), t.TempDir(), true},
+		{"legacy bare path", "hooks/login.jsonnet", wd, true},
+		{"base64://", "base64://" + base64.StdEncoding.EncodeToString(src), t.TempDir(), true},
+		{"relative file:// from another directory", "file://hooks/login.jsonnet", t.TempDir(), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sink := &hookSink{bodies: map[string][]map[string]any{}}
+			srv := httptest.NewServer(sink)
+			defer srv.Close()
+			k := testenv.StartKratos(t, testenv.KratosOptions{
+				Dir:       tt.dir,
+				LoginHook: testenv.KratosHook{URL: srv.URL + "/hooks/kratos/login", Body: tt.body},
+			})
+			k.CreateIdentity(t, "uri@example.org", "correct horse battery staple", "")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			res, err := k.APILogin(ctx, "uri@example.org", "correct horse battery staple", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sink.last("/hooks/kratos/login") != nil
+			if got != tt.wantHook {
+				t.Fatalf("hook called %v, want %v (login status %d)", got, tt.wantHook, res.StatusCode)
+			}
+			// Kratos v1.3.1 answers the API flow with HTTP 400 and an error
+			// object whose code is 500.
+			if !tt.wantHook && (res.StatusCode == http.StatusOK || res.SessionToken != "" || !strings.Contains(string(res.Body), "unable to open file")) {
+				t.Errorf("unreadable template: login status %d, token %q, body %s", res.StatusCode, res.SessionToken, res.Body)
+			}
+		})
+	}
+}

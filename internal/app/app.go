@@ -1,0 +1,315 @@
+// Package app wires the service together from a validated configuration:
+// store, limits, provider (or the built-in simulator in dev mode), challenges,
+// Kratos client, JWT keys and issuer, the factor, and the HTTP server.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
+	"github.com/callpass-kratos/callpass-kratos/webhook"
+	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
+)
+
+// App is a wired service, ready to Serve.
+type App struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Server  *webhook.Server
+	// Sim is the built-in simulator (dev mode), nil otherwise.
+	Sim  *sim.Simulator
+	Keys *jwt.KeySet
+
+	closers []func() error
+}
+
+// NewLogger builds the slog logger the configuration asks for.
+func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// New wires everything. It makes no call to Kratos or the provider (those
+// are reported by /health/ready), but it does connect to nothing lazily
+// that it cannot check: a Redis URL that does not parse is an error here.
+func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
+	a := &App{Config: cfg, Logger: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = a.Close()
+		}
+	}()
+	if cfg.Metrics.Enabled {
+		a.Metrics = metrics.New()
+	}
+
+	// Store: challenges, limit counters, regulation, gate passes.
+	var (
+		store  challenge.Store
+		count  limit.Counter
+		blocks limit.Blocks
+		passes factor.PassStore
+		ready  []webhook.ReadyCheck
+	)
+	switch cfg.Store.Type {
+	case "redis":
+		opts, err := redis.ParseURL(cfg.Store.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("store.redis.url: %v", redactURLErr(err))
+		}
+		opts.DialTimeout = 2 * time.Second
+		opts.ReadTimeout = time.Second
+		opts.WriteTimeout = time.Second
+		rdb := redis.NewClient(opts)
+		a.closers = append(a.closers, rdb.Close)
+		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
+		store, count, blocks = rs, rs, rs
+		passes = redisstore.NewPasses(rdb, cfg.Store.Redis.Prefix)
+		ready = append(ready, webhook.ReadyCheck{Name: "redis", Check: rs.Ping})
+	default:
+		ms := memory.New(time.Minute)
+		a.closers = append(a.closers, ms.Close)
+		store, count, blocks = ms, ms, ms
+		passes = memory.NewPasses()
+		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: ms.Ping})
+	}
+
+	lcfg := limit.Config{
+		PerNumber:     limit.Rule{Limit: cfg.Limits.PerNumber.Limit, Window: cfg.Limits.PerNumber.Window},
+		PerIdentity:   limit.Rule{Limit: cfg.Limits.PerIdentity.Limit, Window: cfg.Limits.PerIdentity.Window},
+		PerIP:         limit.Rule{Limit: cfg.Limits.PerIP.Limit, Window: cfg.Limits.PerIP.Window},
+		GlobalDaily:   limit.Rule{Limit: cfg.Limits.GlobalDaily.Limit, Window: cfg.Limits.GlobalDaily.Window},
+		AllowPrefixes: cfg.Limits.AllowPrefixes,
+		DenyPrefixes:  cfg.Limits.DenyPrefixes,
+		Regulation: limit.Regulation{
+			MaxFailures: cfg.Limits.Regulation.MaxFailures,
+			FindTime:    cfg.Limits.Regulation.FindTime,
+			BanTime:     cfg.Limits.Regulation.BanTime,
+		},
+	}
+	limiter, err := limit.New(lcfg, count, blocks)
+	if err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
+	}
+
+	// Provider: the configured CallPass, which in dev mode is our own simulator.
+	if cfg.Sim.Enabled {
+		scfg := sim.Config{Tokens: cfg.Sim.Tokens, SettleDelay: cfg.Sim.SettleDelay, Logger: logger.With("component", "sim"),
+			Scripts: map[string]sim.Outcome{}}
+		if cfg.Sim.DefaultOutcome != "" {
+			o, err := sim.ParseOutcome(cfg.Sim.DefaultOutcome)
+			if err != nil {
+				return nil, fmt.Errorf("sim.default_outcome: %w", err)
+			}
+			scfg.DefaultOutcome = o
+		}
+		for dn, name := range cfg.Sim.Scripts {
+			o, err := sim.ParseOutcome(name)
+			if err != nil {
+				return nil, fmt.Errorf("sim.scripts[%s]: %w", dn, err)
+			}
+			scfg.Scripts[dn] = o
+		}
+		s, err := sim.New(scfg)
+		if err != nil {
+			return nil, fmt.Errorf("simulator: %w", err)
+		}
+		a.Sim = s
+		a.closers = append(a.closers, s.Close)
+	}
+	provider, err := callpass.New(callpass.Config{
+		BaseURL:    cfg.CallPass.BaseURL,
+		Token:      cfg.CallPass.Token,
+		APIVersion: cfg.CallPass.APIVersion,
+		Timeout:    cfg.CallPass.Timeout,
+		CodeLength: cfg.CallPass.CodeLength,
+		Async:      cfg.CallPass.Async,
+		Observer:   a.Metrics,
+		Logger:     logger.With("component", "callpass"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("callpass: %w", err)
+	}
+
+	ccfg := challenge.DefaultConfig()
+	ccfg.TTL = cfg.Challenge.TTL
+	ccfg.MaxAttempts = cfg.Challenge.MaxAttempts
+	ccfg.ResendCooldowns = cfg.Challenge.ResendCooldowns
+	ccfg.MaxResends = cfg.Challenge.MaxResends
+	ccfg.CodeKey = []byte(cfg.Challenge.CodeKey)
+	copts := []challenge.Option{challenge.WithLogger(logger.With("component", "challenge"))}
+	if a.Metrics != nil {
+		copts = append(copts, challenge.WithObserver(a.Metrics))
+	}
+	challenges, err := challenge.NewService(ccfg, store, provider, limiter, copts...)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: %w", err)
+	}
+	a.closers = append(a.closers, challenges.Close)
+
+	kc, err := kratos.New(kratos.Config{
+		PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL,
+		PhoneTrait: cfg.Kratos.PhoneTrait, Timeout: cfg.Kratos.Timeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kratos: %w", err)
+	}
+	ready = append(ready, webhook.ReadyCheck{Name: "kratos", Check: kc.Ready})
+
+	// JWT keys: --dev keeps a generated key on disk so restarts keep tokens valid.
+	var keys *jwt.KeySet
+	if cfg.DevMode && !fileExists(cfg.JWT.KeysFile) {
+		keys, err = jwt.DevKeySet(filepath.Dir(cfg.JWT.KeysFile), cfg.JWT.Algorithm)
+	} else {
+		keys, err = jwt.LoadKeySet(cfg.JWT.KeysFile, cfg.JWT.SigningKID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jwt.keys_file: %w", err)
+	}
+	a.Keys = keys
+	var mapper *jwt.ClaimsMapper
+	if cfg.JWT.ClaimsMapper != "" {
+		if mapper, err = jwt.LoadClaimsMapper(cfg.JWT.ClaimsMapper); err != nil {
+			return nil, fmt.Errorf("jwt.claims_mapper: %w", err)
+		}
+	}
+	issuer, err := jwt.NewIssuer(jwt.IssuerConfig{
+		Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: cfg.JWT.TTL,
+		Keys: keys, ClaimsMapper: mapper, Logger: logger.With("component", "jwt"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jwt: %w", err)
+	}
+
+	fac, err := factor.New(factor.Config{
+		PhoneTrait:   cfg.Kratos.PhoneTrait,
+		MissingPhone: factor.MissingPhone(cfg.Webhook.MissingPhone),
+	}, factor.Deps{
+		Challenges: challenges, Sessions: kc, Issuer: issuer, Passes: passes,
+		Logger: logger.With("component", "factor"), Observer: a.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	renderer, err := ui.NewRenderer()
+	if err != nil {
+		return nil, fmt.Errorf("ui: %w", err)
+	}
+	jwksURL := strings.TrimRight(cfg.Serve.BaseURL, "/") + "/.well-known/jwks.json"
+	wcfg := webhook.Config{
+		Listen:          cfg.Serve.Listen,
+		ShutdownTimeout: cfg.Serve.ShutdownTimeout,
+		AllowedOrigins:  cfg.Serve.AllowedOrigins,
+		WebhookSecret:   cfg.Webhook.Secret,
+		TrustedProxies:  prefixesToNets(cfg),
+		BaseURL:         cfg.Serve.BaseURL,
+		LoginURL:        strings.TrimRight(cfg.Kratos.PublicURL, "/") + "/self-service/login/browser",
+	}
+	if cfg.JWT.Cookie.Enabled {
+		wcfg.JWTCookie = webhook.CookieConfig{Name: cfg.JWT.Cookie.Name, Domain: cfg.JWT.Cookie.Domain,
+			Secure: strings.HasPrefix(cfg.Serve.BaseURL, "https://")}
+	}
+	deps := webhook.Deps{
+		Logger:    logger,
+		Metrics:   a.Metrics,
+		Factor:    fac,
+		JWKS:      jwt.JWKSHandler(keys, 5*time.Minute),
+		Discovery: jwt.DiscoveryHandler(cfg.JWT.Issuer, jwksURL, keys, time.Hour),
+		UI:        renderer,
+		Ready:     ready,
+	}
+	if a.Sim != nil {
+		deps.Sim = a.Sim.Handler()
+	}
+	srv, err := webhook.New(wcfg, deps)
+	if err != nil {
+		return nil, err
+	}
+	a.Server = srv
+	ok = true
+	return a, nil
+}
+
+// Serve listens on the configured address and serves until ctx ends.
+func (a *App) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Config.Serve.Listen)
+	if err != nil {
+		return fmt.Errorf("serve.listen %s: %w", a.Config.Serve.Listen, err)
+	}
+	return a.ServeListener(ctx, ln)
+}
+
+// ServeListener serves on ln (tests pass a listener on a free port).
+func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	a.Logger.Info("listening", "addr", ln.Addr().String(), "base_url", a.Config.Serve.BaseURL,
+		"store", a.Config.Store.Type, "callpass_api", a.Config.CallPass.APIVersion, "dev", a.Config.DevMode)
+	return a.Server.Serve(ctx, ln)
+}
+
+// Handler is the HTTP handler (for in-process tests).
+func (a *App) Handler() http.Handler { return a.Server.Handler() }
+
+// Close releases what New opened, in reverse order.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](); err != nil && !errors.Is(err, redis.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func prefixesToNets(cfg *config.Config) []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range cfg.Serve.TrustedProxyPrefixes() {
+		_, n, err := net.ParseCIDR(p.String())
+		if err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// redactURLErr keeps a Redis URL (which may hold a password) out of errors.
+func redactURLErr(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "redis://"); i >= 0 {
+		return msg[:i] + "<redacted url>"
+	}
+	return msg
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

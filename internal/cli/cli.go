@@ -1,0 +1,147 @@
+// Package cli is the command line of callpass-kratos: it parses arguments,
+// loads configuration and hands over to the packages that do the work.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strings"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/cli.Version=v1.2.3".
+var Version = "dev"
+
+// usageError is a wrong invocation: exit status 2 with the usage text.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// env is the process environment handed to a command.
+type env struct {
+	vars   []string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the service (Kratos webhooks, step-up API, JWKS)", serveUsage, runServe},
+		{"sim", "run the CallPass simulator with its virtual phone page", simUsage, runSim},
+		{"call", "place one test call through the configured provider", callUsage, runCall},
+		{"config", "check a configuration: config validate [--config file] [--dev]", configUsage, runConfig},
+		{"keys", "manage JWT signing keys: keys generate", keysUsage, runKeys},
+		{"token", "check a JWT: token verify --jwks <url|file> <jwt>", tokenUsage, runToken},
+		{"version", "print the version", "usage: callpass-kratos version", runVersion},
+	}
+}
+
+const mainUsage = `callpass-kratos — a flash-call (CallPass) second factor for Ory Kratos
+
+usage: callpass-kratos <command> [flags]
+
+commands:
+%s
+Start here:
+  callpass-kratos serve --dev          everything local: built-in simulator, generated keys
+                                       open http://127.0.0.1:4477/sim/phone to watch calls
+  callpass-kratos call 79001234567     place a test call (CALLPASS_TOKEN, CALLPASS_BASE_URL)
+
+Every configuration key can be set in a YAML file (--config) or the environment
+(callpass.base_url -> CALLPASS_BASE_URL). "callpass-kratos <command> --help" shows its flags.
+`
+
+// Main runs the command line and returns the process exit status.
+func Main(ctx context.Context, args, vars []string, stdout, stderr io.Writer) int {
+	e := env{vars: vars, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printMainUsage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		default:
+			var ue *usageError
+			if errors.As(err, &ue) {
+				fmt.Fprintf(stderr, "callpass-kratos %s: %s\n\n%s\n", c.name, ue.msg, c.usage)
+				return 2
+			}
+			fmt.Fprintf(stderr, "callpass-kratos %s: %s\n", c.name, oneLine(err.Error()))
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "callpass-kratos: unknown command %q\n\n", args[0])
+	printMainUsage(stderr)
+	return 2
+}
+
+func printMainUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, mainUsage, b.String())
+}
+
+// oneLine keeps error output to one line (multi-problem config errors are
+// printed by their command before returning).
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " (…)"
+	}
+	return s
+}
+
+// newFlags returns a FlagSet that prints usage to stdout on --help.
+func newFlags(name, usage string, e env) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(e.stdout, usage)
+		fs.SetOutput(e.stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(e.stderr)
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &usageError{msg: err.Error()}
+	}
+	return nil
+}
+
+func runVersion(_ context.Context, e env, _ []string) error {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	fmt.Fprintf(e.stdout, "callpass-kratos %s\n", v)
+	return nil
+}

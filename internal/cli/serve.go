@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/app"
+	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+)
+
+const serveUsage = `usage: callpass-kratos serve [--config file] [--dev]
+
+Runs the service: the Kratos webhooks (/hooks/kratos/login, /registration,
+/settings), the step-up API (/v1/challenges), the token exchange (/v1/token),
+the step-up page (/2fa), JWKS (/.well-known/jwks.json), /health/alive,
+/health/ready and /metrics. Default listen address 127.0.0.1:4477.
+
+--dev fills safe local defaults for whatever is not configured: the built-in
+CallPass simulator (virtual phone at /sim/phone), generated secrets and JWT key
+kept in .callpass-dev/, the in-memory store. Never use --dev in production.`
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags("serve", serveUsage, e)
+	path := fs.String("config", "", "configuration file (YAML)")
+	dev := fs.Bool("dev", false, "development mode: simulator, generated secrets and keys")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, notices, err := config.Load(*path, e.vars, *dev)
+	if err != nil {
+		return reportConfigError(e, err)
+	}
+	logger := app.NewLogger(cfg.Log, e.stderr)
+	if cfg.DevMode {
+		bar := strings.Repeat("=", 72)
+		fmt.Fprintln(e.stderr, bar)
+		fmt.Fprintln(e.stderr, "DEV MODE — not for production. Calls go to the built-in simulator unless configured.")
+		for _, n := range notices {
+			fmt.Fprintln(e.stderr, "  "+n)
+		}
+		if cfg.Sim.Enabled {
+			fmt.Fprintf(e.stderr, "  Virtual phone: %s/sim/phone\n", strings.TrimRight(cfg.Serve.BaseURL, "/"))
+		}
+		fmt.Fprintln(e.stderr, bar)
+	}
+	a, err := app.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Serve(ctx); err != nil {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+const keysUsage = `usage: callpass-kratos keys generate [--alg ES256|EdDSA|RS256] [--out file] [--activate]
+
+Writes a new JWT signing key. With --out naming an existing key file (a JWK
+set), the key is appended so both are published in JWKS (rotation without
+failed verification); --activate makes the new key the signer. Without --out
+the key set is printed to stdout. The file is written with mode 0600.`
+
+func runKeys(_ context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] != "generate" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(e.stdout, keysUsage)
+			return nil
+		}
+		return &usageError{msg: "expected a subcommand: generate"}
+	}
+	fs := newFlags("keys generate", keysUsage, e)
+	alg := fs.String("alg", "ES256", "algorithm: ES256, EdDSA or RS256")
+	out := fs.String("out", lookup(e.vars, "JWT_KEYS_FILE"), "key file to create or append to (default $JWT_KEYS_FILE; empty: stdout)")
+	activate := fs.Bool("activate", false, "make the new key the signing key")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	k, err := jwt.GenerateKey(*alg)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		tmp, err := os.MkdirTemp("", "callpass-keys")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		p := tmp + "/keys.json"
+		if err := jwt.WriteKeyFile(p, k); err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(b)
+		return err
+	}
+	if _, err := os.Stat(*out); err == nil {
+		if err := jwt.AppendKey(*out, k, *activate); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "appended key %s (%s) to %s; signer: %s\n", k.KID(), k.Algorithm(), *out, signerText(*activate))
+		return nil
+	}
+	if err := jwt.WriteKeyFile(*out, k); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote key %s (%s) to %s\n", k.KID(), k.Algorithm(), *out)
+	return nil
+}
+
+func signerText(activated bool) string {
+	if activated {
+		return "the new key"
+	}
+	return "unchanged (publish first, then activate with --activate or jwt.signing_kid)"
+}
+
+const tokenUsage = `usage: callpass-kratos token verify --jwks <url|file> [--issuer iss] [--audience aud] <jwt>
+
+Verifies a JWT against a JWKS (an URL such as
+http://127.0.0.1:4477/.well-known/jwks.json, or a file) and prints its claims,
+or the reason it is refused with exit status 1. Without --issuer/--audience
+(or JWT_ISSUER / JWT_AUDIENCE) the token's own values are used and a warning
+says they were not pinned.`
+
+func runToken(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(e.stdout, tokenUsage)
+			return nil
+		}
+		return &usageError{msg: "expected a subcommand: verify"}
+	}
+	fs := newFlags("token verify", tokenUsage, e)
+	jwks := fs.String("jwks", "", "JWKS URL or file")
+	iss := fs.String("issuer", lookup(e.vars, "JWT_ISSUER"), "expected iss")
+	aud := fs.String("audience", firstOf(lookup(e.vars, "JWT_AUDIENCE")), "expected audience")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *jwks == "" || fs.NArg() != 1 {
+		return &usageError{msg: "need --jwks and exactly one token"}
+	}
+	raw := strings.TrimSpace(fs.Arg(0))
+	if *iss == "" || *aud == "" {
+		uiss, uaud := unverifiedIssAud(raw)
+		if *iss == "" {
+			*iss = uiss
+		}
+		if *aud == "" {
+			*aud = uaud
+		}
+		fmt.Fprintln(e.stderr, "warning: issuer/audience not pinned; using the token's own values")
+	}
+	vc := jwt.VerifierConfig{Issuer: *iss, Audience: *aud}
+	if strings.HasPrefix(*jwks, "http://") || strings.HasPrefix(*jwks, "https://") {
+		vc.JWKSURL = *jwks
+	} else {
+		vc.JWKSFile = *jwks
+	}
+	v, err := jwt.NewVerifier(vc)
+	if err != nil {
+		return err
+	}
+	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	claims, err := v.Verify(vctx, raw)
+	if err != nil {
+		return fmt.Errorf("token refused: %w", err)
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(claims)
+}
+
+func firstOf(list string) string {
+	if l := splitList(list); len(l) > 0 {
+		return l[0]
+	}
+	return ""
+}
+
+// unverifiedIssAud reads iss and the first aud without checking anything;
+// only used to fill defaults that the signature check then relies on.
+func unverifiedIssAud(raw string) (string, string) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", ""
+	}
+	var c struct {
+		Iss string          `json:"iss"`
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return "", ""
+	}
+	var one string
+	if json.Unmarshal(c.Aud, &one) == nil {
+		return c.Iss, one
+	}
+	var many []string
+	if json.Unmarshal(c.Aud, &many) == nil && len(many) > 0 {
+		return c.Iss, many[0]
+	}
+	return c.Iss, ""
+}

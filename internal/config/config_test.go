@@ -1,0 +1,779 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	tok32  = "0123456789abcdef0123456789abcdef"
+	tok64  = tok32 + tok32
+	secret = "webhook-secret-0123456789-abcdef-XYZ"
+	key32  = "code-key-0123456789abcdef0123456789"
+)
+
+// baseEnv is the smallest environment that makes a non-dev Load succeed.
+func baseEnv(extra ...string) []string {
+	return append([]string{
+		"CALLPASS_TOKEN=" + tok32,
+		"WEBHOOK_SECRET=" + secret,
+		"CHALLENGE_CODE_KEY=" + key32,
+		"JWT_KEYS_FILE=/etc/callpass/jwt.json",
+	}, extra...)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mustLoad(t *testing.T, path string, env []string, dev bool) (*Config, []string) {
+	t.Helper()
+	c, notices, err := Load(path, env, dev)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c, notices
+}
+
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want *ValidationError, got %T: %v", err, err)
+	}
+	return ve.Problems
+}
+
+func TestDefaults(t *testing.T) {
+	c, notices := mustLoad(t, "", baseEnv(), false)
+	if len(notices) != 0 {
+		t.Errorf("notices without --dev: %v", notices)
+	}
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"serve.listen", c.Serve.Listen, "127.0.0.1:4477"},
+		{"serve.base_url", c.Serve.BaseURL, "http://127.0.0.1:4477"},
+		{"serve.trusted_proxies", len(c.Serve.TrustedProxies), 0},
+		{"serve.client_ip_header", c.Serve.ClientIPHeader, ""},
+		{"serve.shutdown_timeout", c.Serve.ShutdownTimeout, 15 * time.Second},
+		{"serve.allowed_origins", c.Serve.AllowedOrigins, []string{"http://127.0.0.1:4477", "http://127.0.0.1:4433"}},
+		{"log.level", c.Log.Level, "info"},
+		{"log.format", c.Log.Format, "json"},
+		{"callpass.base_url", c.CallPass.BaseURL, "https://api.callpass.sp-com.ru/"},
+		{"callpass.api_version", c.CallPass.APIVersion, 3},
+		{"callpass.timeout", c.CallPass.Timeout, 30 * time.Second},
+		{"callpass.code_length", c.CallPass.CodeLength, 4},
+		{"callpass.async", c.CallPass.Async, true},
+		{"callpass.request_timeout_margin", c.CallPass.RequestTimeoutMargin, 5 * time.Second},
+		{"request timeout", c.CallPass.RequestTimeout(), 35 * time.Second},
+		{"webhook.missing_phone", c.Webhook.MissingPhone, "deny"},
+		{"challenge.ttl", c.Challenge.TTL, 5 * time.Minute},
+		{"challenge.max_attempts", c.Challenge.MaxAttempts, 3},
+		{"challenge.resend_cooldowns", c.Challenge.ResendCooldowns, []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 5 * time.Minute}},
+		{"challenge.max_resends", c.Challenge.MaxResends, 5},
+		{"limits.per_number", c.Limits.PerNumber, Rule{5, time.Hour}},
+		{"limits.per_identity", c.Limits.PerIdentity, Rule{10, 24 * time.Hour}},
+		{"limits.per_ip", c.Limits.PerIP, Rule{20, time.Hour}},
+		{"limits.global_daily", c.Limits.GlobalDaily, Rule{10000, 24 * time.Hour}},
+		{"limits.regulation", c.Limits.Regulation, Regulation{3, 10 * time.Minute, 15 * time.Minute}},
+		{"store.type", c.Store.Type, "memory"},
+		{"store.redis.prefix", c.Store.Redis.Prefix, "callpass:"},
+		{"kratos.public_url", c.Kratos.PublicURL, "http://127.0.0.1:4433"},
+		{"kratos.admin_url", c.Kratos.AdminURL, "http://127.0.0.1:4434"},
+		{"kratos.phone_trait", c.Kratos.PhoneTrait, "phone"},
+		{"kratos.timeout", c.Kratos.Timeout, 5 * time.Second},
+		{"jwt.issuer", c.JWT.Issuer, "http://127.0.0.1:4477"},
+		{"jwt.audience", c.JWT.Audience, []string{"callpass-kratos"}},
+		{"jwt.ttl", c.JWT.TTL, 10 * time.Minute},
+		{"jwt.algorithm", c.JWT.Algorithm, "ES256"},
+		{"jwt.cookie.enabled", c.JWT.Cookie.Enabled, false},
+		{"jwt.cookie.name", c.JWT.Cookie.Name, "callpass_jwt"},
+		{"sim.enabled", c.Sim.Enabled, false},
+		{"sim.settle_delay", c.Sim.SettleDelay, 2 * time.Second},
+		{"sim.default_outcome", c.Sim.DefaultOutcome, "no_answer"},
+		{"dev.data_dir", c.Dev.DataDir, ".callpass-dev"},
+		{"metrics.enabled", c.Metrics.Enabled, true},
+		{"tracing.otlp_endpoint", c.Tracing.OTLPEndpoint, ""},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	yml := `
+serve:
+  listen: "0.0.0.0:8080"
+  base_url: https://auth.example.com
+callpass:
+  timeout: 20s
+  api_version: 2
+jwt:
+  audience: [app-a, app-b]
+limits:
+  per_number:
+    limit: 7
+`
+	path := writeFile(t, "c.yml", yml)
+	tests := []struct {
+		name  string
+		env   []string
+		check func(*Config) (got, want any)
+	}{
+		{"file beats default", nil, func(c *Config) (any, any) { return c.Serve.Listen, "0.0.0.0:8080" }},
+		{"env beats file", []string{"SERVE_LISTEN=127.0.0.1:9"}, func(c *Config) (any, any) { return c.Serve.Listen, "127.0.0.1:9" }},
+		{"env duration", []string{"CALLPASS_TIMEOUT=45s"}, func(c *Config) (any, any) { return c.CallPass.Timeout, 45 * time.Second }},
+		{"file duration", nil, func(c *Config) (any, any) { return c.CallPass.Timeout, 20 * time.Second }},
+		{"env list comma-separated", []string{"JWT_AUDIENCE=x, y,,z"}, func(c *Config) (any, any) { return c.JWT.Audience, []string{"x", "y", "z"} }},
+		{"file list", nil, func(c *Config) (any, any) { return c.JWT.Audience, []string{"app-a", "app-b"} }},
+		{"nested rule from file, sibling keeps default", nil, func(c *Config) (any, any) { return c.Limits.PerNumber, Rule{7, time.Hour} }},
+		{"nested rule env", []string{"LIMITS_PER_NUMBER_WINDOW=2h"}, func(c *Config) (any, any) { return c.Limits.PerNumber, Rule{7, 2 * time.Hour} }},
+		{"empty env is unset", []string{"SERVE_LISTEN="}, func(c *Config) (any, any) { return c.Serve.Listen, "0.0.0.0:8080" }},
+		{"issuer derives from effective base_url", []string{"SERVE_BASE_URL=https://x.example.org/cp"}, func(c *Config) (any, any) { return c.JWT.Issuer, "https://x.example.org/cp" }},
+		{"origins derive from base_url", nil, func(c *Config) (any, any) {
+			return c.Serve.AllowedOrigins, []string{"https://auth.example.com", "http://127.0.0.1:4433"}
+		}},
+		{"explicit origins normalised", []string{"SERVE_ALLOWED_ORIGINS=HTTPS://App.Example.com/"}, func(c *Config) (any, any) {
+			return c.Serve.AllowedOrigins, []string{"https://app.example.com"}
+		}},
+		{"duration list env", []string{"CHALLENGE_RESEND_COOLDOWNS=10s,1m"}, func(c *Config) (any, any) {
+			return c.Challenge.ResendCooldowns, []time.Duration{10 * time.Second, time.Minute}
+		}},
+		{"map env", []string{"SIM_SCRIPTS=79000000001=user_busy, 79000000002=normal_clearing"}, func(c *Config) (any, any) {
+			return c.Sim.Scripts, map[string]string{"79000000001": "user_busy", "79000000002": "normal_clearing"}
+		}},
+		{"bool env", []string{"METRICS_ENABLED=false"}, func(c *Config) (any, any) { return c.Metrics.Enabled, false }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := mustLoad(t, path, baseEnv(tt.env...), false)
+			if got, want := tt.check(c); !reflect.DeepEqual(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	tokFile := filepath.Join(dir, "token")
+	otherTok := strings.Repeat("ab", 16)
+	if err := os.WriteFile(tokFile, []byte(otherTok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Everything but the token.
+	env := baseEnv()[1:]
+	tests := []struct {
+		name      string
+		yaml      string
+		env       []string
+		wantTok   string
+		wantErrIn []string // substrings of the error; empty: success
+	}{
+		{name: "yaml token_file, newline trimmed", yaml: "callpass:\n  token_file: " + tokFile, wantTok: otherTok},
+		{name: "env _FILE", env: []string{"CALLPASS_TOKEN_FILE=" + tokFile}, wantTok: otherTok},
+		{name: "env direct beats yaml file", yaml: "callpass:\n  token_file: " + tokFile, env: []string{"CALLPASS_TOKEN=" + tok32}, wantTok: tok32},
+		{name: "env file beats yaml direct", yaml: "callpass:\n  token: " + tok64, env: []string{"CALLPASS_TOKEN_FILE=" + tokFile}, wantTok: otherTok},
+		{name: "both in yaml", yaml: "callpass:\n  token: " + tok32 + "\n  token_file: " + tokFile,
+			wantErrIn: []string{"callpass.token:", "callpass.token and callpass.token_file are both set"}},
+		{name: "both in env", env: []string{"CALLPASS_TOKEN=" + tok32, "CALLPASS_TOKEN_FILE=" + tokFile},
+			wantErrIn: []string{"callpass.token:", "CALLPASS_TOKEN and CALLPASS_TOKEN_FILE are both set"}},
+		{name: "missing file", env: []string{"CALLPASS_TOKEN_FILE=" + filepath.Join(dir, "nope")},
+			wantErrIn: []string{"callpass.token:", "CALLPASS_TOKEN_FILE", "nope"}},
+		{name: "redis url from file", yaml: "store:\n  type: redis\n  redis:\n    url_file: " + writeFile(t, "r", "redis://:pw@127.0.0.1:6379/0\n"),
+			env: []string{"CALLPASS_TOKEN=" + tok32}, wantTok: tok32},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = writeFile(t, "c.yml", tt.yaml)
+			}
+			c, _, err := Load(path, append(slices.Clone(env), tt.env...), false)
+			if len(tt.wantErrIn) > 0 {
+				if err == nil {
+					t.Fatal("want error")
+				}
+				for _, s := range tt.wantErrIn {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q does not contain %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.CallPass.Token != tt.wantTok {
+				t.Errorf("token = %q, want %q", c.CallPass.Token, tt.wantTok)
+			}
+		})
+	}
+}
+
+func TestRedisURLFromFile(t *testing.T) {
+	f := writeFile(t, "redis", "redis://:pw@127.0.0.1:6379/0\r\n")
+	c, _ := mustLoad(t, "", baseEnv("STORE_TYPE=redis", "STORE_REDIS_URL_FILE="+f), false)
+	if c.Store.Redis.URL != "redis://:pw@127.0.0.1:6379/0" {
+		t.Errorf("url = %q", c.Store.Redis.URL)
+	}
+}
+
+func TestYAMLProblems(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantKey string
+		wantMsg string
+	}{
+		{"unknown leaf", "callpass:\n  tokn: x\n", "callpass.tokn", "unknown key"},
+		{"unknown section", "callpas:\n  token: x\n", "callpas", "unknown key"},
+		{"unknown nested", "limits:\n  per_number:\n    limt: 3\n", "limits.per_number.limt", "unknown key"},
+		{"leaf used as section", "serve:\n  listen:\n    port: 1\n", "serve.listen", "want a string"},
+		{"section given a scalar", "serve: 8080\n", "serve", "want a mapping"},
+		{"bare number duration", "callpass:\n  timeout: 30\n", "callpass.timeout", "with a unit"},
+		{"bad int", "challenge:\n  max_attempts: three\n", "challenge.max_attempts", "want an integer"},
+		{"bad bool", "metrics:\n  enabled: maybe\n", "metrics.enabled", "want true or false"},
+		{"list wanted", "jwt:\n  audience: app\n", "jwt.audience", "want a list"},
+		{"duplicate key", "serve:\n  listen: a:1\n  listen: b:2\n", "serve.listen", "defined twice"},
+		{"_file on a non-secret", "serve:\n  listen_file: /x\n", "serve.listen_file", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load(writeFile(t, "c.yml", tt.yaml), baseEnv(), false)
+			ps := problemsOf(t, err)
+			for _, p := range ps {
+				if p.Key == tt.wantKey && strings.Contains(p.Message, tt.wantMsg) {
+					return
+				}
+			}
+			t.Errorf("no problem %s: …%s… in %v", tt.wantKey, tt.wantMsg, ps)
+		})
+	}
+}
+
+func TestYAMLSyntaxError(t *testing.T) {
+	_, _, err := Load(writeFile(t, "c.yml", "serve: [\n"), baseEnv(), false)
+	var ve *ValidationError
+	if err == nil || errors.As(err, &ve) {
+		t.Fatalf("want a plain parse error, got %v", err)
+	}
+	if _, _, err := Load(filepath.Join(t.TempDir(), "missing.yml"), baseEnv(), false); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: want ErrNotExist, got %v", err)
+	}
+}
+
+func TestEmptyYAMLFile(t *testing.T) {
+	mustLoad(t, writeFile(t, "c.yml", "# nothing yet\n"), baseEnv(), false)
+}
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	yml := `
+serve:
+  listen: nonsense
+callpass:
+  api_version: 4
+webhook:
+  missing_phone: maybe
+limits:
+  per_ip:
+    limit: 0
+`
+	_, _, err := Load(writeFile(t, "c.yml", yml), baseEnv(), false)
+	ps := problemsOf(t, err)
+	want := []string{"serve.listen", "callpass.api_version", "webhook.missing_phone", "limits.per_ip.limit"}
+	var keys []string
+	for _, p := range ps {
+		keys = append(keys, p.Key)
+	}
+	if !reflect.DeepEqual(keys, want) {
+		t.Fatalf("problem keys = %v, want %v", keys, want)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("Error() has %d lines, want 4:\n%s", len(lines), err)
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, want[i]+": ") {
+			t.Errorf("line %d %q does not start with %q", i, l, want[i])
+		}
+	}
+}
+
+func TestToken(t *testing.T) {
+	tests := []struct {
+		name string
+		tok  string
+		ok   bool
+	}{
+		{"32 hex", tok32, true},
+		{"64 hex", tok64, true},
+		{"upper-case", strings.ToUpper(tok32), false},
+		{"31 chars", tok32[:31], false},
+		{"33 chars", tok32 + "a", false},
+		{"48 chars", tok32 + tok32[:16], false},
+		{"non-hex", "g" + tok32[1:], false},
+		{"space padded", " " + tok32[1:], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append(baseEnv()[1:], "CALLPASS_TOKEN="+tt.tok)
+			_, _, err := Load("", env, false)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("want ok, got %v", err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "callpass.token" {
+				t.Fatalf("problems = %v", ps)
+			}
+			msg := err.Error()
+			// Neither the token nor any long piece of it may appear.
+			for i := 0; i+8 <= len(tt.tok); i++ {
+				if piece := tt.tok[i : i+8]; strings.Contains(msg, piece) || strings.Contains(strings.ToLower(msg), strings.ToLower(piece)) {
+					t.Fatalf("message %q echoes token piece %q", msg, piece)
+				}
+			}
+		})
+	}
+}
+
+func TestCallPassTimeout(t *testing.T) {
+	tests := []struct {
+		val string
+		ok  bool
+	}{
+		{"1s", false}, {"100s", false}, {"1500ms", false}, {"0s", false},
+		{"2s", true}, {"99s", true}, {"1m", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.val, func(t *testing.T) {
+			_, _, err := Load("", baseEnv("CALLPASS_TIMEOUT="+tt.val), false)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "callpass.timeout" {
+				t.Fatalf("problems = %v", ps)
+			}
+		})
+	}
+}
+
+func TestLimitsCannotBeDisabled(t *testing.T) {
+	tests := []struct {
+		env     string
+		wantKey string // "" = valid
+	}{
+		{"LIMITS_PER_NUMBER_LIMIT=0", "limits.per_number.limit"},
+		{"LIMITS_PER_IDENTITY_LIMIT=-1", "limits.per_identity.limit"},
+		{"LIMITS_GLOBAL_DAILY_WINDOW=0s", "limits.global_daily.window"},
+		{"LIMITS_REGULATION_MAX_FAILURES=0", "limits.regulation.max_failures"},
+		{"LIMITS_PER_IP_LIMIT=1000000000", ""},
+		{"LIMITS_DENY_PREFIXES=7+9", "limits.deny_prefixes"},
+		{"LIMITS_ALLOW_PREFIXES=79,7495", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env), false)
+			if tt.wantKey == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != tt.wantKey {
+				t.Fatalf("problems = %v", ps)
+			}
+			if strings.HasSuffix(tt.wantKey, "limit") && !strings.Contains(ps[0].Message, "cannot be disabled") {
+				t.Errorf("message %q does not say limits cannot be disabled", ps[0].Message)
+			}
+		})
+	}
+}
+
+func TestOtherValidation(t *testing.T) {
+	tests := []struct {
+		env     []string
+		wantKey string
+	}{
+		{[]string{"CALLPASS_API_VERSION=1"}, "callpass.async"},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false"}, ""},
+		{[]string{"CALLPASS_CODE_LENGTH=8"}, "callpass.code_length"},
+		{[]string{"CALLPASS_BASE_URL=ftp://x"}, "callpass.base_url"},
+		{[]string{"WEBHOOK_SECRET=short"}, "webhook.secret"},
+		{[]string{"CHALLENGE_CODE_KEY=0123456789abcdef0123456789abcde"}, "challenge.code_key"},
+		{[]string{"CHALLENGE_TTL=20s"}, "challenge.ttl"},
+		{[]string{"STORE_TYPE=redis"}, "store.redis.url"},
+		{[]string{"STORE_TYPE=etcd"}, "store.type"},
+		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=http://:hunter2@x"}, "store.redis.url"},
+		{[]string{"SERVE_TRUSTED_PROXIES=10.0.0.0/8,192.168.1.1"}, ""},
+		{[]string{"SERVE_TRUSTED_PROXIES=10.0.0.0/33"}, "serve.trusted_proxies"},
+		{[]string{"SERVE_ALLOWED_ORIGINS=https://x.example/path"}, "serve.allowed_origins"},
+		{[]string{"JWT_ALGORITHM=HS256"}, "jwt.algorithm"},
+		{[]string{"SERVE_CLIENT_IP_HEADER=X Real IP"}, "serve.client_ip_header"},
+		{[]string{"SERVE_CLIENT_IP_HEADER=CF-Connecting-IP"}, ""},
+		{[]string{"LOG_LEVEL=DEBUG"}, ""},
+		{[]string{"LOG_LEVEL=loud"}, "log.level"},
+		{[]string{"SIM_TOKENS=" + tok32 + ",NOPE"}, "sim.tokens"},
+		{[]string{"SIM_SCRIPTS=7900=Busy!"}, "sim.scripts"},
+		{[]string{"TRACING_OTLP_ENDPOINT=otel:4317"}, ""},
+		{[]string{"TRACING_OTLP_ENDPOINT=otel"}, "tracing.otlp_endpoint"},
+		{[]string{"CALLPASS_TIMEOUT=soon"}, "callpass.timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.env, " "), func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env...), false)
+			if tt.wantKey == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != tt.wantKey {
+				t.Fatalf("problems = %v, want one for %s", ps, tt.wantKey)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("redis password echoed: %v", err)
+			}
+		})
+	}
+}
+
+func TestMissingKeysWithoutDev(t *testing.T) {
+	_, _, err := Load("", nil, false)
+	ps := problemsOf(t, err)
+	want := map[string]string{
+		"callpass.token":     "callpass.token: is required (set CALLPASS_TOKEN or callpass.token_file); use --dev for the built-in simulator",
+		"webhook.secret":     "webhook.secret: is required",
+		"challenge.code_key": "challenge.code_key: is required",
+		"jwt.keys_file":      "jwt.keys_file: is required",
+	}
+	if len(ps) != len(want) {
+		t.Fatalf("problems = %v", ps)
+	}
+	for _, p := range ps {
+		w, ok := want[p.Key]
+		if !ok || !strings.HasPrefix(p.String(), w) {
+			t.Errorf("problem %q, want prefix %q", p, w)
+		}
+	}
+}
+
+func TestDevFillsOnlyMissing(t *testing.T) {
+	tests := []struct {
+		name  string
+		yaml  string
+		env   []string
+		check func(t *testing.T, c *Config, notices []string)
+	}{
+		{
+			name: "nothing configured",
+			check: func(t *testing.T, c *Config, notices []string) {
+				if !c.Sim.Enabled || c.CallPass.BaseURL != "http://127.0.0.1:4477/" {
+					t.Errorf("sim = %v at %q", c.Sim.Enabled, c.CallPass.BaseURL)
+				}
+				if tokenProblem(c.CallPass.Token) != "" || !slices.Contains(c.Sim.Tokens, c.CallPass.Token) {
+					t.Errorf("dev token (set: %v) not valid or not among the simulator tokens (%d)", c.CallPass.Token != "", len(c.Sim.Tokens))
+				}
+				if len(c.Webhook.Secret) < 32 || len(c.Challenge.CodeKey) < 32 {
+					t.Error("secrets not generated")
+				}
+				if c.JWT.KeysFile != filepath.Join(c.Dev.DataDir, "jwt-keys.json") {
+					t.Errorf("keys file = %q", c.JWT.KeysFile)
+				}
+				if c.Store.Type != "memory" || c.Log.Format != "text" || !c.DevMode {
+					t.Errorf("store %q format %q devmode %v", c.Store.Type, c.Log.Format, c.DevMode)
+				}
+				wantNotice(t, notices, "DEV MODE: using the built-in CallPass simulator at http://127.0.0.1:4477/")
+				wantNotice(t, notices, "DEV MODE: generated webhook secret stored in "+filepath.Join(c.Dev.DataDir, DevSecretsFile))
+				wantNotice(t, notices, "DEV MODE: generated challenge code key stored in")
+			},
+		},
+		{
+			name: "explicit values win",
+			yaml: "callpass:\n  base_url: https://api.callpass.sp-com.ru/\n  token: " + tok64 + "\nlog:\n  format: json\n",
+			env:  []string{"WEBHOOK_SECRET=" + secret, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://127.0.0.1:6379/0", "JWT_KEYS_FILE=/k.json"},
+			check: func(t *testing.T, c *Config, notices []string) {
+				if c.Sim.Enabled || c.CallPass.BaseURL != "https://api.callpass.sp-com.ru/" || c.CallPass.Token != tok64 {
+					t.Errorf("sim %v base %q token changed %v", c.Sim.Enabled, c.CallPass.BaseURL, c.CallPass.Token != tok64)
+				}
+				if c.Webhook.Secret != secret || c.Store.Type != "redis" || c.JWT.KeysFile != "/k.json" || c.Log.Format != "json" {
+					t.Error("an explicit value was replaced")
+				}
+				if len(c.Challenge.CodeKey) < 32 {
+					t.Error("code key not generated")
+				}
+				for _, n := range notices {
+					if strings.Contains(n, "simulator") || strings.Contains(n, "webhook") || strings.Contains(n, "in-memory") {
+						t.Errorf("unexpected notice %q", n)
+					}
+				}
+			},
+		},
+		{
+			name: "sim explicitly off",
+			env:  []string{"SIM_ENABLED=false", "CALLPASS_TOKEN=" + tok32},
+			check: func(t *testing.T, c *Config, _ []string) {
+				if c.Sim.Enabled || c.CallPass.BaseURL != "https://api.callpass.sp-com.ru/" || c.CallPass.Token != tok32 {
+					t.Errorf("sim %v base %q", c.Sim.Enabled, c.CallPass.BaseURL)
+				}
+			},
+		},
+		{
+			name: "explicit token is added to the simulator's tokens",
+			env:  []string{"CALLPASS_TOKEN=" + tok32, "SERVE_BASE_URL=http://localhost:9000/"},
+			check: func(t *testing.T, c *Config, _ []string) {
+				if c.CallPass.Token != tok32 || !reflect.DeepEqual(c.Sim.Tokens, []string{tok32}) {
+					t.Errorf("token %v tokens %v", c.CallPass.Token == tok32, len(c.Sim.Tokens))
+				}
+				if c.CallPass.BaseURL != "http://localhost:9000/" {
+					t.Errorf("base = %q", c.CallPass.BaseURL)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.yaml != "" {
+				path = writeFile(t, "c.yml", tt.yaml)
+			}
+			env := append([]string{"DEV_DATA_DIR=" + filepath.Join(t.TempDir(), "dev")}, tt.env...)
+			c, notices := mustLoad(t, path, env, true)
+			tt.check(t, c, notices)
+		})
+	}
+}
+
+func wantNotice(t *testing.T, notices []string, prefix string) {
+	t.Helper()
+	for _, n := range notices {
+		if strings.HasPrefix(n, prefix) {
+			return
+		}
+	}
+	t.Errorf("no notice starting with %q in %q", prefix, notices)
+}
+
+func TestDevWithRealAPINeedsToken(t *testing.T) {
+	env := []string{"DEV_DATA_DIR=" + t.TempDir(), "CALLPASS_BASE_URL=https://api.callpass.sp-com.ru/"}
+	_, _, err := Load("", env, true)
+	ps := problemsOf(t, err)
+	if len(ps) != 1 || ps[0].Key != "callpass.token" {
+		t.Fatalf("problems = %v", ps)
+	}
+}
+
+func TestDevSecretsPersisted(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dev")
+	env := []string{"DEV_DATA_DIR=" + dir}
+	c1, n1 := mustLoad(t, "", env, true)
+	c2, n2 := mustLoad(t, "", env, true)
+	if c1.Webhook.Secret != c2.Webhook.Secret || c1.Challenge.CodeKey != c2.Challenge.CodeKey || c1.CallPass.Token != c2.CallPass.Token {
+		t.Error("dev secrets changed between two loads")
+	}
+	if c1.Webhook.Secret == c1.Challenge.CodeKey {
+		t.Error("webhook secret and code key are the same value")
+	}
+	wantNotice(t, n1, "DEV MODE: generated webhook secret")
+	wantNotice(t, n2, "DEV MODE: using the generated webhook secret")
+	st, err := os.Stat(filepath.Join(dir, DevSecretsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
+	}
+	// A different data dir gets different secrets.
+	c3, _ := mustLoad(t, "", []string{"DEV_DATA_DIR=" + t.TempDir()}, true)
+	if c3.Webhook.Secret == c1.Webhook.Secret {
+		t.Error("two data dirs share a secret")
+	}
+}
+
+func TestDevSecretsFileCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, DevSecretsFile), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load("", []string{"DEV_DATA_DIR=" + dir}, true); err == nil || !strings.Contains(err.Error(), "delete it") {
+		t.Errorf("want a corrupt-file error, got %v", err)
+	}
+}
+
+// TestReferenceCoversStruct walks Config by its yaml tags and checks that
+// every leaf has exactly one table row bound to that very field.
+func TestReferenceCoversStruct(t *testing.T) {
+	c := Defaults()
+	leaves := map[string]uintptr{}
+	var walk func(prefix string, v reflect.Value)
+	walk = func(prefix string, v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			f := v.Type().Field(i)
+			tag := f.Tag.Get("yaml")
+			if tag == "-" {
+				continue
+			}
+			if tag == "" {
+				t.Fatalf("%s%s has no yaml tag", prefix, f.Name)
+			}
+			fv := v.Field(i)
+			if fv.Kind() == reflect.Struct {
+				walk(prefix+tag+".", fv)
+				continue
+			}
+			leaves[prefix+tag] = fv.Addr().Pointer()
+		}
+	}
+	walk("", reflect.ValueOf(c).Elem())
+
+	docs := Reference()
+	if len(docs) != len(leaves) || len(keys) != len(leaves) {
+		t.Errorf("%d docs, %d table rows, %d struct leaves", len(docs), len(keys), len(leaves))
+	}
+	envs := map[string]string{}
+	for _, e := range keys {
+		addr, ok := leaves[e.key]
+		if !ok {
+			t.Errorf("table key %s is not a struct field", e.key)
+			continue
+		}
+		if got := reflect.ValueOf(e.field(c)).Pointer(); got != addr {
+			t.Errorf("table key %s is bound to the wrong field", e.key)
+		}
+		delete(leaves, e.key)
+		names := []string{e.env()}
+		if e.secret {
+			names = append(names, e.fileEnv())
+		}
+		for _, n := range names {
+			if prev, dup := envs[n]; dup {
+				t.Errorf("env %s used by %s and %s", n, prev, e.key)
+			}
+			envs[n] = e.key
+		}
+	}
+	for k := range leaves {
+		t.Errorf("struct field %s has no KeyDoc", k)
+	}
+	md := MarkdownReference()
+	for _, d := range docs {
+		if d.Env == "" || d.Type == "" || d.Description == "" {
+			t.Errorf("incomplete doc %+v", d)
+		}
+		if !strings.Contains(md, "| `"+d.Key+"` | `"+d.Env+"` |") {
+			t.Errorf("markdown misses %s", d.Key)
+		}
+		if d.Secret != (d.FileEnv != "") {
+			t.Errorf("%s: secret %v but file env %q", d.Key, d.Secret, d.FileEnv)
+		}
+	}
+}
+
+func TestReferenceExamples(t *testing.T) {
+	want := map[string]KeyDoc{
+		"callpass.base_url":        {Env: "CALLPASS_BASE_URL", Type: "string", Default: "https://api.callpass.sp-com.ru/"},
+		"serve.listen":             {Env: "SERVE_LISTEN", Type: "string", Default: "127.0.0.1:4477"},
+		"jwt.audience":             {Env: "JWT_AUDIENCE", Type: "list of strings", Default: "callpass-kratos"},
+		"limits.per_number.window": {Env: "LIMITS_PER_NUMBER_WINDOW", Type: "duration", Default: "1h"},
+		"challenge.resend_cooldowns": {Env: "CHALLENGE_RESEND_COOLDOWNS", Type: "list of durations",
+			Default: "30s,1m,2m,5m"},
+		"callpass.token": {Env: "CALLPASS_TOKEN", Type: "string", Secret: true, FileKey: "callpass.token_file", FileEnv: "CALLPASS_TOKEN_FILE"},
+	}
+	for _, d := range Reference() {
+		w, ok := want[d.Key]
+		if !ok {
+			continue
+		}
+		delete(want, d.Key)
+		w.Key, w.Description = d.Key, d.Description
+		if d != w {
+			t.Errorf("got %+v\nwant %+v", d, w)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("missing %v", want)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c, _ := mustLoad(t, "", baseEnv("STORE_TYPE=redis", "STORE_REDIS_URL=redis://:pw@h:6379/0"), false)
+	r := c.Redacted()
+	callpass := r["callpass"].(map[string]any)
+	if callpass["token"] != "***" || callpass["timeout"] != "30s" || callpass["api_version"] != 3 {
+		t.Errorf("callpass = %v", callpass)
+	}
+	if r["webhook"].(map[string]any)["secret"] != "***" {
+		t.Error("webhook secret not redacted")
+	}
+	redis := r["store"].(map[string]any)["redis"].(map[string]any)
+	if redis["url"] != "***" || redis["prefix"] != "callpass:" {
+		t.Errorf("redis = %v", redis)
+	}
+	if got := r["limits"].(map[string]any)["per_number"].(map[string]any)["window"]; got != "1h" {
+		t.Errorf("per_number.window = %v", got)
+	}
+	if got := r["sim"].(map[string]any)["tokens"]; got != "" {
+		t.Errorf("empty sim.tokens printed as %v", got)
+	}
+	for _, s := range []string{tok32, secret, key32, "pw@"} {
+		if strings.Contains(flatten(r), s) {
+			t.Errorf("redacted output contains %q", s)
+		}
+	}
+}
+
+func flatten(v any) string {
+	var b strings.Builder
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				walk(e)
+			}
+		case []string:
+			b.WriteString(strings.Join(x, " "))
+		default:
+			b.WriteString(reflect.ValueOf(x).String())
+		}
+		b.WriteByte(' ')
+	}
+	walk(v)
+	return b.String()
+}
+
+func TestHelpers(t *testing.T) {
+	c, _ := mustLoad(t, "", baseEnv("SERVE_TRUSTED_PROXIES=10.1.2.3/8,::1", "LOG_LEVEL=warn"), false)
+	got := c.Serve.TrustedProxyPrefixes()
+	if len(got) != 2 || got[0].String() != "10.0.0.0/8" || got[1].String() != "::1/128" {
+		t.Errorf("prefixes = %v", got)
+	}
+	if c.Log.SlogLevel().String() != "WARN" {
+		t.Errorf("level = %v", c.Log.SlogLevel())
+	}
+}

@@ -1,0 +1,165 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+const (
+	// DevSecretsFile is the file in dev.data_dir that keeps --dev secrets.
+	DevSecretsFile = "dev-secrets.json"
+	// DevJWTKeysFile is the file in dev.data_dir used as jwt.keys_file.
+	DevJWTKeysFile = "jwt-keys.json"
+)
+
+// devSecrets is the content of DevSecretsFile. Reusing it across restarts
+// keeps Kratos's configured webhook secret and pending challenges valid.
+type devSecrets struct {
+	CallPassToken    string `json:"callpass_token,omitempty"`
+	WebhookSecret    string `json:"webhook_secret,omitempty"`
+	ChallengeCodeKey string `json:"challenge_code_key,omitempty"`
+}
+
+// applyDev fills safe local defaults for every key in question that was
+// not set explicitly (set holds keys given in the file or environment) and
+// returns notices for the CLI to print.
+func applyDev(c *Config, set map[string]bool) ([]string, error) {
+	dir := c.Dev.DataDir
+	if strings.TrimSpace(dir) == "" {
+		return nil, errors.New("config: dev.data_dir must not be empty with --dev")
+	}
+	path := filepath.Join(dir, DevSecretsFile)
+	var notices []string
+
+	// The simulator replaces the real API only when nobody pointed
+	// callpass.base_url anywhere, unless sim.enabled says otherwise.
+	simOn := !set["callpass.base_url"]
+	if set["sim.enabled"] {
+		simOn = c.Sim.Enabled
+	}
+	if simOn {
+		c.Sim.Enabled = true
+		if !set["callpass.base_url"] {
+			c.CallPass.BaseURL = strings.TrimRight(c.Serve.BaseURL, "/") + "/"
+		}
+		notices = append(notices, fmt.Sprintf("DEV MODE: using the built-in CallPass simulator at %s (no real calls are placed)", c.CallPass.BaseURL))
+	}
+
+	store, err := readDevSecrets(path)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	fill := func(key, what string, dst *string, stored *string, nbytes int, ok func(string) bool) error {
+		if set[key] {
+			return nil
+		}
+		if *stored != "" && ok(*stored) {
+			*dst = *stored
+			notices = append(notices, fmt.Sprintf("DEV MODE: using the generated %s stored in %s", what, path))
+			return nil
+		}
+		v, err := randomHex(nbytes)
+		if err != nil {
+			return err
+		}
+		*dst, *stored, changed = v, v, true
+		notices = append(notices, fmt.Sprintf("DEV MODE: generated %s stored in %s", what, path))
+		return nil
+	}
+	if simOn {
+		err := fill("callpass.token", "CallPass token for the simulator", &c.CallPass.Token, &store.CallPassToken, 16,
+			func(s string) bool { return tokenProblem(s) == "" })
+		if err != nil {
+			return nil, err
+		}
+		if c.CallPass.Token != "" && !slices.Contains(c.Sim.Tokens, c.CallPass.Token) {
+			c.Sim.Tokens = append(c.Sim.Tokens, c.CallPass.Token)
+		}
+	}
+	longEnough := func(s string) bool { return len(s) >= 32 }
+	if err := fill("webhook.secret", "webhook secret", &c.Webhook.Secret, &store.WebhookSecret, 32, longEnough); err != nil {
+		return nil, err
+	}
+	if err := fill("challenge.code_key", "challenge code key", &c.Challenge.CodeKey, &store.ChallengeCodeKey, 32, longEnough); err != nil {
+		return nil, err
+	}
+	if changed {
+		if err := writeDevSecrets(dir, path, store); err != nil {
+			return nil, err
+		}
+	}
+
+	if !set["jwt.keys_file"] {
+		c.JWT.KeysFile = filepath.Join(dir, DevJWTKeysFile)
+		notices = append(notices, fmt.Sprintf("DEV MODE: JWT signing keys in %s (created if missing)", c.JWT.KeysFile))
+	}
+	if !set["store.type"] {
+		c.Store.Type = "memory"
+		notices = append(notices, "DEV MODE: in-memory store; challenges and limits are lost on restart")
+	}
+	return notices, nil
+}
+
+func readDevSecrets(path string) (*devSecrets, error) {
+	s := &devSecrets{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: read dev secrets: %w", err)
+	}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("config: %s is not valid JSON; delete it to regenerate the dev secrets", path)
+	}
+	return s, nil
+}
+
+// writeDevSecrets replaces the file atomically, readable by the owner only.
+func writeDevSecrets(dir, path string, s *devSecrets) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("config: create dev data dir: %w", err)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, DevSecretsFile+".*")
+	if err != nil {
+		return fmt.Errorf("config: write dev secrets: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("config: write dev secrets: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("config: write dev secrets: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("config: write dev secrets: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("config: write dev secrets: %w", err)
+	}
+	return nil
+}
+
+func randomHex(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("config: random: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}

@@ -1,0 +1,299 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// KeyDoc documents one configuration key.
+type KeyDoc struct {
+	Key         string // YAML path, e.g. "callpass.token"
+	Env         string // environment variable, e.g. "CALLPASS_TOKEN"
+	Type        string // "string", "integer", "boolean", "duration", "list of strings", ...
+	Default     string // human-readable default ("" when there is none)
+	Description string
+	Secret      bool   // redacted when printed; also readable from FileKey / FileEnv
+	FileKey     string // "callpass.token_file" for secrets, else ""
+	FileEnv     string // "CALLPASS_TOKEN_FILE" for secrets, else ""
+}
+
+// entry is one row of the key table. field returns a pointer to the bound
+// Config field; its Go type decides how values are parsed and printed.
+type entry struct {
+	key     string
+	desc    string
+	secret  bool
+	defText string // overrides the default shown in the reference
+	field   func(c *Config) any
+}
+
+func (e entry) env() string     { return envName(e.key) }
+func (e entry) fileKey() string { return e.key + "_file" }
+func (e entry) fileEnv() string { return envName(e.key) + "_FILE" }
+
+// envName maps a key path to its environment variable the Ory way.
+func envName(key string) string {
+	return strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// keys is the single list of configuration keys.
+var keys = []entry{
+	// serve
+	{key: "serve.listen", desc: "Address the HTTP server listens on (host:port).",
+		field: func(c *Config) any { return &c.Serve.Listen }},
+	{key: "serve.base_url", desc: "Public URL of this service, as browsers and Kratos reach it.",
+		field: func(c *Config) any { return &c.Serve.BaseURL }},
+	{key: "serve.trusted_proxies", desc: "CIDRs (or single addresses) of reverse proxies whose X-Forwarded-For is believed.",
+		field: func(c *Config) any { return &c.Serve.TrustedProxies }},
+	{key: "serve.client_ip_header", desc: "Header carrying the client IP set by a trusted proxy (e.g. CF-Connecting-IP). Empty: the client_ip Kratos forwards in the hook body, or X-Forwarded-For from trusted proxies.",
+		field: func(c *Config) any { return &c.Serve.ClientIPHeader }},
+	{key: "serve.shutdown_timeout", desc: "How long a graceful shutdown waits for in-flight requests.",
+		field: func(c *Config) any { return &c.Serve.ShutdownTimeout }},
+	{key: "serve.allowed_origins", desc: "Origins allowed to make cookie-authenticated POSTs (CSRF Origin check).",
+		defText: "origin of serve.base_url + origin of kratos.public_url",
+		field:   func(c *Config) any { return &c.Serve.AllowedOrigins }},
+
+	// log
+	{key: "log.level", desc: "Log level: debug, info, warn or error.",
+		field: func(c *Config) any { return &c.Log.Level }},
+	{key: "log.format", desc: "Log format: json or text.",
+		defText: "text with --dev, json otherwise",
+		field:   func(c *Config) any { return &c.Log.Format }},
+
+	// callpass
+	{key: "callpass.base_url", desc: "CallPass API base URL.",
+		field: func(c *Config) any { return &c.CallPass.BaseURL }},
+	{key: "callpass.token", secret: true, desc: "CallPass API bearer token: 32 or 64 lower-case hex characters. Required unless --dev runs the built-in simulator.",
+		field: func(c *Config) any { return &c.CallPass.Token }},
+	{key: "callpass.api_version", desc: "CallPass API version, 1 to 3.",
+		field: func(c *Config) any { return &c.CallPass.APIVersion }},
+	{key: "callpass.timeout", desc: "How long the provider waits for the call outcome: whole seconds, 2s to 99s.",
+		field: func(c *Config) any { return &c.CallPass.Timeout }},
+	{key: "callpass.code_length", desc: "Digits of the caller ID that form the code (API v3), 4 to 7.",
+		field: func(c *Config) any { return &c.CallPass.CodeLength }},
+	{key: "callpass.async", desc: "Start calls asynchronously (API v2/v3 only; must be false with API v1).",
+		field: func(c *Config) any { return &c.CallPass.Async }},
+	{key: "callpass.request_timeout_margin", desc: "Added to callpass.timeout to get the HTTP request timeout.",
+		field: func(c *Config) any { return &c.CallPass.RequestTimeoutMargin }},
+
+	// webhook
+	{key: "webhook.secret", secret: true, desc: "Bearer secret Kratos sends to the hooks; at least 32 characters.",
+		field: func(c *Config) any { return &c.Webhook.Secret }},
+	{key: "webhook.missing_phone", desc: "What the login hook does for an identity without a phone trait: deny or allow.",
+		field: func(c *Config) any { return &c.Webhook.MissingPhone }},
+
+	// challenge
+	{key: "challenge.ttl", desc: "Lifetime of a challenge (one placed call and its code).",
+		field: func(c *Config) any { return &c.Challenge.TTL }},
+	{key: "challenge.max_attempts", desc: "Wrong codes allowed per challenge.",
+		field: func(c *Config) any { return &c.Challenge.MaxAttempts }},
+	{key: "challenge.resend_cooldowns", desc: "Wait before the 1st, 2nd, … new call; the last value repeats.",
+		field: func(c *Config) any { return &c.Challenge.ResendCooldowns }},
+	{key: "challenge.max_resends", desc: "New calls allowed per challenge.",
+		field: func(c *Config) any { return &c.Challenge.MaxResends }},
+	{key: "challenge.code_key", secret: true, desc: "HMAC key for code hashes; at least 32 bytes.",
+		field: func(c *Config) any { return &c.Challenge.CodeKey }},
+
+	// limits
+	{key: "limits.per_number.limit", desc: "Calls per destination number per window.",
+		field: func(c *Config) any { return &c.Limits.PerNumber.Limit }},
+	{key: "limits.per_number.window", desc: "Window of limits.per_number.",
+		field: func(c *Config) any { return &c.Limits.PerNumber.Window }},
+	{key: "limits.per_identity.limit", desc: "Calls per Kratos identity per window.",
+		field: func(c *Config) any { return &c.Limits.PerIdentity.Limit }},
+	{key: "limits.per_identity.window", desc: "Window of limits.per_identity.",
+		field: func(c *Config) any { return &c.Limits.PerIdentity.Window }},
+	{key: "limits.per_ip.limit", desc: "Calls per client IP per window.",
+		field: func(c *Config) any { return &c.Limits.PerIP.Limit }},
+	{key: "limits.per_ip.window", desc: "Window of limits.per_ip.",
+		field: func(c *Config) any { return &c.Limits.PerIP.Window }},
+	{key: "limits.global_daily.limit", desc: "Calls in total per window (the spending cap).",
+		field: func(c *Config) any { return &c.Limits.GlobalDaily.Limit }},
+	{key: "limits.global_daily.window", desc: "Window of limits.global_daily.",
+		field: func(c *Config) any { return &c.Limits.GlobalDaily.Window }},
+	{key: "limits.allow_prefixes", desc: "If set, only numbers starting with one of these digit prefixes (E.164 without +) are called.",
+		field: func(c *Config) any { return &c.Limits.AllowPrefixes }},
+	{key: "limits.deny_prefixes", desc: "Numbers starting with one of these digit prefixes are never called.",
+		field: func(c *Config) any { return &c.Limits.DenyPrefixes }},
+	{key: "limits.regulation.max_failures", desc: "Failed verifications before a ban.",
+		field: func(c *Config) any { return &c.Limits.Regulation.MaxFailures }},
+	{key: "limits.regulation.find_time", desc: "Window in which limits.regulation.max_failures count.",
+		field: func(c *Config) any { return &c.Limits.Regulation.FindTime }},
+	{key: "limits.regulation.ban_time", desc: "How long a ban lasts.",
+		field: func(c *Config) any { return &c.Limits.Regulation.BanTime }},
+
+	// store
+	{key: "store.type", desc: "Challenge and counter store: memory (one instance) or redis.",
+		field: func(c *Config) any { return &c.Store.Type }},
+	{key: "store.redis.url", secret: true, desc: "Redis URL (redis://, rediss:// or unix://); required when store.type is redis.",
+		field: func(c *Config) any { return &c.Store.Redis.URL }},
+	{key: "store.redis.prefix", desc: "Prefix of every Redis key.",
+		field: func(c *Config) any { return &c.Store.Redis.Prefix }},
+
+	// kratos
+	{key: "kratos.public_url", desc: "Kratos public API URL.",
+		field: func(c *Config) any { return &c.Kratos.PublicURL }},
+	{key: "kratos.admin_url", desc: "Kratos admin API URL.",
+		field: func(c *Config) any { return &c.Kratos.AdminURL }},
+	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number.",
+		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
+	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
+		field: func(c *Config) any { return &c.Kratos.Timeout }},
+
+	// jwt
+	{key: "jwt.issuer", desc: "JWT iss claim.", defText: "serve.base_url",
+		field: func(c *Config) any { return &c.JWT.Issuer }},
+	{key: "jwt.audience", desc: "JWT aud claim.",
+		field: func(c *Config) any { return &c.JWT.Audience }},
+	{key: "jwt.ttl", desc: "JWT lifetime.",
+		field: func(c *Config) any { return &c.JWT.TTL }},
+	{key: "jwt.algorithm", desc: "Signing algorithm: ES256, EdDSA or RS256.",
+		field: func(c *Config) any { return &c.JWT.Algorithm }},
+	{key: "jwt.keys_file", desc: "Signing keys (PEM or JWKS file). Required; --dev uses dev.data_dir/jwt-keys.json.",
+		field: func(c *Config) any { return &c.JWT.KeysFile }},
+	{key: "jwt.signing_kid", desc: "Key id to sign with; empty: the keys file's default.",
+		field: func(c *Config) any { return &c.JWT.SigningKID }},
+	{key: "jwt.claims_mapper", desc: "Optional Jsonnet file that maps identity and session to extra claims.",
+		field: func(c *Config) any { return &c.JWT.ClaimsMapper }},
+	{key: "jwt.cookie.enabled", desc: "Also set the JWT as a cookie.",
+		field: func(c *Config) any { return &c.JWT.Cookie.Enabled }},
+	{key: "jwt.cookie.name", desc: "Name of the JWT cookie.",
+		field: func(c *Config) any { return &c.JWT.Cookie.Name }},
+	{key: "jwt.cookie.domain", desc: "Domain attribute of the JWT cookie; empty: host-only.",
+		field: func(c *Config) any { return &c.JWT.Cookie.Domain }},
+
+	// sim
+	{key: "sim.enabled", desc: "Mount the built-in CallPass simulator. --dev turns it on when callpass.base_url is not configured.",
+		defText: "false (--dev: true unless callpass.base_url is set)",
+		field:   func(c *Config) any { return &c.Sim.Enabled }},
+	{key: "sim.settle_delay", desc: "Simulated time until a call reaches its outcome.",
+		field: func(c *Config) any { return &c.Sim.SettleDelay }},
+	{key: "sim.default_outcome", desc: "Simulated outcome for numbers without a script (e.g. no_answer).",
+		field: func(c *Config) any { return &c.Sim.DefaultOutcome }},
+	{key: "sim.scripts", desc: "Simulated outcome per destination number (digits → outcome).",
+		field: func(c *Config) any { return &c.Sim.Scripts }},
+	{key: "sim.tokens", secret: true, desc: "Bearer tokens the simulator accepts. --dev adds the generated callpass.token.",
+		field: func(c *Config) any { return &c.Sim.Tokens }},
+
+	// dev
+	{key: "dev.data_dir", desc: "Where --dev keeps generated keys and secrets.",
+		field: func(c *Config) any { return &c.Dev.DataDir }},
+
+	// observability
+	{key: "metrics.enabled", desc: "Serve Prometheus metrics on /metrics.",
+		field: func(c *Config) any { return &c.Metrics.Enabled }},
+	{key: "tracing.otlp_endpoint", desc: "OTLP endpoint for traces (host:port or URL); empty: tracing off.",
+		field: func(c *Config) any { return &c.Tracing.OTLPEndpoint }},
+}
+
+// Reference documents every configuration key, in table order.
+func Reference() []KeyDoc {
+	def := Defaults()
+	out := make([]KeyDoc, 0, len(keys))
+	for _, e := range keys {
+		d := KeyDoc{
+			Key:         e.key,
+			Env:         e.env(),
+			Type:        typeName(e.field(def)),
+			Default:     e.defText,
+			Description: e.desc,
+			Secret:      e.secret,
+		}
+		if d.Default == "" {
+			d.Default = formatValue(e.field(def))
+		}
+		if e.secret {
+			d.FileKey, d.FileEnv = e.fileKey(), e.fileEnv()
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// MarkdownReference renders Reference as a Markdown table for the README.
+func MarkdownReference() string {
+	var b strings.Builder
+	b.WriteString("Environment variables override the file. Lists are comma-separated in the environment;\n")
+	b.WriteString("maps are `key=value,key=value`. Durations use Go syntax (`30s`, `5m`, `1h`). An empty\n")
+	b.WriteString("environment variable counts as unset. Every secret can also be read from a file\n")
+	b.WriteString("(`<key>_file` / `<ENV>_FILE`, trailing newline trimmed); setting both forms is an error.\n\n")
+	b.WriteString("| Key | Environment | Type | Default | Description |\n")
+	b.WriteString("| --- | --- | --- | --- | --- |\n")
+	for _, d := range Reference() {
+		desc := d.Description
+		if d.Secret {
+			desc += fmt.Sprintf(" Secret; also `%s` / `%s`.", d.FileKey, d.FileEnv)
+		}
+		def := "—"
+		if d.Default != "" {
+			def = "`" + d.Default + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n",
+			d.Key, d.Env, d.Type, mdEscape(def), mdEscape(desc))
+	}
+	return b.String()
+}
+
+func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+func typeName(p any) string {
+	switch p.(type) {
+	case *string:
+		return "string"
+	case *int:
+		return "integer"
+	case *bool:
+		return "boolean"
+	case *time.Duration:
+		return "duration"
+	case *[]string:
+		return "list of strings"
+	case *[]time.Duration:
+		return "list of durations"
+	case *map[string]string:
+		return "map of strings"
+	}
+	panic(fmt.Sprintf("config: unsupported field type %T", p))
+}
+
+// formatValue prints a field the way a user would write it.
+func formatValue(p any) string {
+	switch v := p.(type) {
+	case *string:
+		return *v
+	case *int:
+		return fmt.Sprint(*v)
+	case *bool:
+		return fmt.Sprint(*v)
+	case *time.Duration:
+		return formatDuration(*v)
+	case *[]string:
+		return strings.Join(*v, ",")
+	case *[]time.Duration:
+		parts := make([]string, len(*v))
+		for i, d := range *v {
+			parts[i] = formatDuration(d)
+		}
+		return strings.Join(parts, ",")
+	case *map[string]string:
+		parts := make([]string, 0, len(*v))
+		for _, k := range sortedKeys(*v) {
+			parts = append(parts, k+"="+(*v)[k])
+		}
+		return strings.Join(parts, ",")
+	}
+	panic(fmt.Sprintf("config: unsupported field type %T", p))
+}
+
+// formatDuration drops Go's trailing zero units: "1h" rather than "1h0m0s".
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}

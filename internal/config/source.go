@@ -1,0 +1,379 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// loader applies the YAML file and the environment to a Config, recording
+// which keys were set explicitly (so --dev fills only the rest) and every
+// problem found on the way.
+type loader struct {
+	cfg      *Config
+	set      map[string]bool
+	problems []Problem
+}
+
+func (l *loader) problem(key, format string, args ...any) {
+	l.problems = append(l.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// lookup returns the table entry for key and whether key names its _file form.
+func lookup(key string) (entry, bool, bool) {
+	for _, e := range keys {
+		if e.key == key {
+			return e, false, true
+		}
+		if e.secret && e.fileKey() == key {
+			return e, true, true
+		}
+	}
+	return entry{}, false, false
+}
+
+// isSection reports whether path is a proper prefix of some key.
+func isSection(path string) bool {
+	for _, e := range keys {
+		if strings.HasPrefix(e.key, path+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// applyYAML walks the document against the key table instead of decoding
+// into the struct, so an unknown key is reported with its full path and all
+// problems of the file are collected in one pass. A syntax error is returned.
+func (l *loader) applyYAML(data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil // empty file
+	}
+	root := deref(doc.Content[0])
+	if isNull(root) {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: the top level must be a mapping of sections", root.Line)
+	}
+	l.walk("", root, map[string]string{})
+	return nil
+}
+
+// walk visits one mapping. seen maps a secret's key to the spelling used
+// (key or key_file) so setting both forms in the file is reported.
+func (l *loader) walk(prefix string, m *yaml.Node, seen map[string]string) {
+	local := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		kn, vn := m.Content[i], deref(m.Content[i+1])
+		path := kn.Value
+		if prefix != "" {
+			path = prefix + "." + kn.Value
+		}
+		if local[kn.Value] {
+			l.problem(path, "defined twice (line %d)", kn.Line)
+			continue
+		}
+		local[kn.Value] = true
+
+		if e, isFile, ok := lookup(path); ok {
+			if isNull(vn) {
+				continue // "key:" with no value leaves the default
+			}
+			if prev, dup := seen[e.key]; dup {
+				l.problem(e.key, "%s and %s are both set; use one", prev, path)
+				continue
+			}
+			seen[e.key] = path
+			if isFile {
+				l.setFromFile(e, path, vn)
+			} else if err := decodeNode(e.field(l.cfg), vn); err != nil {
+				l.problem(e.key, "line %d: %v", vn.Line, err)
+				continue
+			}
+			l.set[e.key] = true
+			continue
+		}
+		if isSection(path) {
+			if isNull(vn) {
+				continue
+			}
+			if vn.Kind != yaml.MappingNode {
+				l.problem(path, "line %d: want a mapping of keys", vn.Line)
+				continue
+			}
+			l.walk(path, vn, seen)
+			continue
+		}
+		l.problem(path, "unknown key (line %d)", kn.Line)
+	}
+}
+
+func (l *loader) setFromFile(e entry, fileKey string, vn *yaml.Node) {
+	if vn.Kind != yaml.ScalarNode {
+		l.problem(fileKey, "line %d: want a file path", vn.Line)
+		return
+	}
+	val, err := readSecretFile(vn.Value)
+	if err != nil {
+		l.problem(fileKey, "%v", err)
+		return
+	}
+	if err := parseString(e.field(l.cfg), val); err != nil {
+		l.problem(e.key, "from %s: %v", fileKey, err)
+		return
+	}
+	l.set[e.key] = true
+}
+
+// applyEnv applies every known variable; it runs after the file, so the
+// environment wins.
+func (l *loader) applyEnv(env map[string]string) {
+	for _, e := range keys {
+		val, hasVal := env[e.env()]
+		var file string
+		var hasFile bool
+		if e.secret {
+			file, hasFile = env[e.fileEnv()]
+		}
+		switch {
+		case hasVal && hasFile:
+			l.problem(e.key, "%s and %s are both set; use one", e.env(), e.fileEnv())
+			continue
+		case hasFile:
+			v, err := readSecretFile(file)
+			if err != nil {
+				l.problem(e.key, "%s: %v", e.fileEnv(), err)
+				continue
+			}
+			val = v
+		case !hasVal:
+			continue
+		}
+		if err := parseString(e.field(l.cfg), val); err != nil {
+			l.problem(e.key, "from %s: %v", e.env(), err)
+			continue
+		}
+		l.set[e.key] = true
+	}
+}
+
+// envMap turns os.Environ() form into a map. Empty values count as unset
+// (compose files often pass FOO=${FOO} through); a later duplicate wins.
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if v == "" {
+			delete(m, k)
+			continue
+		}
+		m[k] = v
+	}
+	return m
+}
+
+// readSecretFile reads a secret from a file, trimming the trailing newline
+// editors and `echo` add. The error names the path, never the content.
+func readSecretFile(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("empty file path")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read secret file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// parseString parses an environment-style value into the field p points to.
+// Only durations are echoed in errors: every secret is a string or a list.
+func parseString(p any, s string) error {
+	switch v := p.(type) {
+	case *string:
+		*v = s
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("want an integer")
+		}
+		*v = n
+	case *bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*v = b
+	case *time.Duration:
+		d, err := parseDuration(s)
+		if err != nil {
+			return err
+		}
+		*v = d
+	case *[]string:
+		*v = splitList(s)
+	case *[]time.Duration:
+		parts := splitList(s)
+		out := make([]time.Duration, 0, len(parts))
+		for _, part := range parts {
+			d, err := parseDuration(part)
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		*v = out
+	case *map[string]string:
+		out := map[string]string{}
+		for _, part := range splitList(s) {
+			k, val, ok := strings.Cut(part, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return errors.New("want key=value pairs separated by commas")
+			}
+			out[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+		*v = out
+	default:
+		return fmt.Errorf("unsupported field type %T", p)
+	}
+	return nil
+}
+
+// decodeNode decodes a YAML value into the field p points to.
+func decodeNode(p any, n *yaml.Node) error {
+	switch v := p.(type) {
+	case *string:
+		if n.Kind != yaml.ScalarNode {
+			return errors.New("want a string")
+		}
+		*v = n.Value
+	case *int:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			return errors.New("want an integer")
+		}
+		x, err := strconv.Atoi(n.Value)
+		if err != nil {
+			return errors.New("want an integer")
+		}
+		*v = x
+	case *bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			return errors.New("want true or false")
+		}
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return errors.New("want true or false")
+		}
+		*v = b
+	case *time.Duration:
+		d, err := durationNode(n)
+		if err != nil {
+			return err
+		}
+		*v = d
+	case *[]string:
+		if n.Kind != yaml.SequenceNode {
+			return errors.New("want a list")
+		}
+		out := make([]string, 0, len(n.Content))
+		for _, item := range n.Content {
+			item = deref(item)
+			if item.Kind != yaml.ScalarNode || isNull(item) {
+				return fmt.Errorf("line %d: want a list of strings", item.Line)
+			}
+			out = append(out, item.Value)
+		}
+		*v = out
+	case *[]time.Duration:
+		if n.Kind != yaml.SequenceNode {
+			return errors.New("want a list of durations")
+		}
+		out := make([]time.Duration, 0, len(n.Content))
+		for _, item := range n.Content {
+			d, err := durationNode(deref(item))
+			if err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		*v = out
+	case *map[string]string:
+		if n.Kind != yaml.MappingNode {
+			return errors.New("want a mapping")
+		}
+		out := map[string]string{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], deref(n.Content[i+1])
+			if val.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: want a string value for %q", val.Line, k.Value)
+			}
+			if _, dup := out[k.Value]; dup {
+				return fmt.Errorf("line %d: %q defined twice", k.Line, k.Value)
+			}
+			out[k.Value] = val.Value
+		}
+		*v = out
+	default:
+		return fmt.Errorf("unsupported field type %T", p)
+	}
+	return nil
+}
+
+func durationNode(n *yaml.Node) (time.Duration, error) {
+	// A bare number is refused: 30 could mean seconds or nanoseconds.
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return 0, fmt.Errorf("line %d: want a duration with a unit, such as \"30s\"", n.Line)
+	}
+	return parseDuration(n.Value)
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("want a duration with a unit, such as \"30s\" (got %q)", s)
+	}
+	return d, nil
+}
+
+func splitList(s string) []string {
+	out := []string{}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}

@@ -1,0 +1,394 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Problem is one configuration mistake.
+type Problem struct {
+	Key     string
+	Message string
+}
+
+func (p Problem) String() string { return p.Key + ": " + p.Message }
+
+// ValidationError lists every configuration problem found, so a user fixes
+// them all in one round instead of one per restart.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error prints one line per problem, each starting with the key.
+func (e *ValidationError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Keys returns the keys with problems, in order (for tests and tooling).
+func (e *ValidationError) Keys() []string {
+	out := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		out[i] = p.Key
+	}
+	return out
+}
+
+func asValidation(err error, target **ValidationError) bool { return errors.As(err, target) }
+
+type checker struct{ problems []Problem }
+
+func (v *checker) add(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+var (
+	tokenRe     = regexp.MustCompile(`^(?:[0-9a-f]{32}|[0-9a-f]{64})$`)
+	digitsRe    = regexp.MustCompile(`^[0-9]{1,15}$`)
+	outcomeRe   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	headerRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	traitRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	domainRe    = regexp.MustCompile(`^\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+	logLevels   = []string{"debug", "info", "warn", "error"}
+	jwtAlgs     = []string{"ES256", "EdDSA", "RS256"}
+	hexTokenMsg = "must be 32 or 64 lower-case hexadecimal characters"
+)
+
+// tokenProblem explains why a CallPass token is malformed without echoing
+// any part of it; "" means the token is well-formed.
+func tokenProblem(tok string) string {
+	if tokenRe.MatchString(tok) {
+		return ""
+	}
+	if n := len(tok); n != 32 && n != 64 {
+		return fmt.Sprintf("%s (got %d characters)", hexTokenMsg, n)
+	}
+	if strings.ContainsAny(tok, "ABCDEF") && tokenRe.MatchString(strings.ToLower(tok)) {
+		return hexTokenMsg + " (upper-case letters found)"
+	}
+	return hexTokenMsg + " (non-hex characters found)"
+}
+
+// Validate checks every key and returns a *ValidationError listing all
+// problems, or nil.
+func (c *Config) Validate() error {
+	v := &checker{}
+	c.validateServe(v)
+	c.validateLog(v)
+	c.validateCallPass(v)
+	c.validateWebhook(v)
+	c.validateChallenge(v)
+	c.validateLimits(v)
+	c.validateStore(v)
+	c.validateKratos(v)
+	c.validateJWT(v)
+	c.validateSim(v)
+	if c.DevMode && strings.TrimSpace(c.Dev.DataDir) == "" {
+		v.add("dev.data_dir", "is required with --dev")
+	}
+	if ep := c.Tracing.OTLPEndpoint; ep != "" {
+		if strings.Contains(ep, "://") {
+			if err := httpURL(ep); err != nil {
+				v.add("tracing.otlp_endpoint", "%v", err)
+			}
+		} else if _, _, err := net.SplitHostPort(ep); err != nil {
+			v.add("tracing.otlp_endpoint", "must be host:port or an http(s) URL")
+		}
+	}
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+func (c *Config) validateServe(v *checker) {
+	s := c.Serve
+	if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
+		v.add("serve.listen", "must be host:port (e.g. 127.0.0.1:4477), got %q", s.Listen)
+	}
+	if err := httpURL(s.BaseURL); err != nil {
+		v.add("serve.base_url", "%v", err)
+	} else if u, _ := url.Parse(s.BaseURL); u.RawQuery != "" || u.Fragment != "" {
+		v.add("serve.base_url", "must not have a query or fragment")
+	}
+	for _, p := range s.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			v.add("serve.trusted_proxies", "%q is not a CIDR or IP address", p)
+		}
+	}
+	if s.ClientIPHeader != "" && !headerRe.MatchString(s.ClientIPHeader) {
+		v.add("serve.client_ip_header", "%q is not a valid header name", s.ClientIPHeader)
+	}
+	positive(v, "serve.shutdown_timeout", s.ShutdownTimeout)
+	if len(s.AllowedOrigins) == 0 {
+		v.add("serve.allowed_origins", "must list at least one origin")
+	}
+	for _, o := range s.AllowedOrigins {
+		if n, err := strictOrigin(o); err != nil || n != o {
+			v.add("serve.allowed_origins", "%q is not an origin (scheme://host[:port] in lower case, no path)", o)
+		}
+	}
+}
+
+func (c *Config) validateLog(v *checker) {
+	if !slices.Contains(logLevels, strings.ToLower(c.Log.Level)) {
+		v.add("log.level", "must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)
+	}
+	if f := strings.ToLower(c.Log.Format); f != "json" && f != "text" {
+		v.add("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+}
+
+func (c *Config) validateCallPass(v *checker) {
+	p := c.CallPass
+	if err := httpURL(p.BaseURL); err != nil {
+		v.add("callpass.base_url", "%v", err)
+	}
+	switch {
+	case p.Token == "" && c.DevMode:
+		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file); --dev generates one only when it runs the built-in simulator (callpass.base_url not configured)")
+	case p.Token == "":
+		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file); use --dev for the built-in simulator")
+	default:
+		if msg := tokenProblem(p.Token); msg != "" {
+			v.add("callpass.token", "%s", msg)
+		}
+	}
+	if p.APIVersion < 1 || p.APIVersion > 3 {
+		v.add("callpass.api_version", "must be 1, 2 or 3, got %d", p.APIVersion)
+	}
+	switch {
+	case p.Timeout%time.Second != 0:
+		v.add("callpass.timeout", "must be a whole number of seconds (the provider takes an integer 2..99), got %s", formatDuration(p.Timeout))
+	case p.Timeout < 2*time.Second || p.Timeout > 99*time.Second:
+		v.add("callpass.timeout", "must be between 2s and 99s (the provider's range), got %s", formatDuration(p.Timeout))
+	}
+	if p.CodeLength < 4 || p.CodeLength > 7 {
+		v.add("callpass.code_length", "must be between 4 and 7, got %d", p.CodeLength)
+	}
+	if p.APIVersion == 1 && p.Async {
+		v.add("callpass.async", "API v1 has no asynchronous mode; set callpass.async to false or use callpass.api_version 2 or 3")
+	}
+	positive(v, "callpass.request_timeout_margin", p.RequestTimeoutMargin)
+}
+
+func (c *Config) validateWebhook(v *checker) {
+	w := c.Webhook
+	switch {
+	case w.Secret == "":
+		v.add("webhook.secret", "is required (set WEBHOOK_SECRET or webhook.secret_file); use --dev to generate one")
+	case len(w.Secret) < 32:
+		v.add("webhook.secret", "must be at least 32 characters (got %d)", len(w.Secret))
+	}
+	if w.MissingPhone != "deny" && w.MissingPhone != "allow" {
+		v.add("webhook.missing_phone", "must be deny or allow, got %q", w.MissingPhone)
+	}
+}
+
+func (c *Config) validateChallenge(v *checker) {
+	ch := c.Challenge
+	if positive(v, "challenge.ttl", ch.TTL) && ch.TTL <= c.CallPass.Timeout {
+		v.add("challenge.ttl", "must be longer than callpass.timeout (%s), got %s",
+			formatDuration(c.CallPass.Timeout), formatDuration(ch.TTL))
+	}
+	if ch.MaxAttempts < 1 {
+		v.add("challenge.max_attempts", "must be at least 1, got %d", ch.MaxAttempts)
+	}
+	if len(ch.ResendCooldowns) == 0 {
+		v.add("challenge.resend_cooldowns", "must list at least one duration")
+	}
+	for _, d := range ch.ResendCooldowns {
+		if d <= 0 {
+			v.add("challenge.resend_cooldowns", "every cooldown must be positive, got %s", formatDuration(d))
+			break
+		}
+	}
+	if ch.MaxResends < 0 {
+		v.add("challenge.max_resends", "must not be negative, got %d", ch.MaxResends)
+	}
+	switch {
+	case ch.CodeKey == "":
+		v.add("challenge.code_key", "is required (set CHALLENGE_CODE_KEY or challenge.code_key_file); use --dev to generate one")
+	case len(ch.CodeKey) < 32:
+		v.add("challenge.code_key", "must be at least 32 bytes (got %d)", len(ch.CodeKey))
+	}
+}
+
+func (c *Config) validateLimits(v *checker) {
+	l := c.Limits
+	rule := func(name string, r Rule) {
+		if r.Limit <= 0 {
+			v.add("limits."+name+".limit", "must be positive, got %d: limits cannot be disabled; set a very large value instead", r.Limit)
+		}
+		if r.Window <= 0 {
+			v.add("limits."+name+".window", "must be positive, got %s: limits cannot be disabled; set a very large limit instead", formatDuration(r.Window))
+		}
+	}
+	rule("per_number", l.PerNumber)
+	rule("per_identity", l.PerIdentity)
+	rule("per_ip", l.PerIP)
+	rule("global_daily", l.GlobalDaily)
+	for _, list := range []struct {
+		key string
+		v   []string
+	}{{"limits.allow_prefixes", l.AllowPrefixes}, {"limits.deny_prefixes", l.DenyPrefixes}} {
+		for _, p := range list.v {
+			if !digitsRe.MatchString(p) {
+				v.add(list.key, "%q is not a digit prefix (E.164 without +, e.g. 79)", p)
+			}
+		}
+	}
+	r := l.Regulation
+	if r.MaxFailures <= 0 {
+		v.add("limits.regulation.max_failures", "must be positive, got %d: limits cannot be disabled; set a very large value instead", r.MaxFailures)
+	}
+	positive(v, "limits.regulation.find_time", r.FindTime)
+	positive(v, "limits.regulation.ban_time", r.BanTime)
+}
+
+func (c *Config) validateStore(v *checker) {
+	s := c.Store
+	switch s.Type {
+	case "memory":
+	case "redis":
+		if s.Redis.URL == "" {
+			v.add("store.redis.url", "is required when store.type is redis (set STORE_REDIS_URL or store.redis.url_file)")
+		} else if !redisURLOK(s.Redis.URL) {
+			// Never echo the URL: it may carry a password.
+			v.add("store.redis.url", "must be a redis://, rediss:// or unix:// URL")
+		}
+		if s.Redis.Prefix == "" {
+			v.add("store.redis.prefix", "must not be empty")
+		}
+	default:
+		v.add("store.type", "must be memory or redis, got %q", s.Type)
+	}
+}
+
+func redisURLOK(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		return u.Host != ""
+	case "unix":
+		return u.Path != ""
+	}
+	return false
+}
+
+func (c *Config) validateKratos(v *checker) {
+	k := c.Kratos
+	if err := httpURL(k.PublicURL); err != nil {
+		v.add("kratos.public_url", "%v", err)
+	}
+	if err := httpURL(k.AdminURL); err != nil {
+		v.add("kratos.admin_url", "%v", err)
+	}
+	if !traitRe.MatchString(k.PhoneTrait) {
+		v.add("kratos.phone_trait", "must be a trait name such as phone, got %q", k.PhoneTrait)
+	}
+	positive(v, "kratos.timeout", k.Timeout)
+}
+
+func (c *Config) validateJWT(v *checker) {
+	j := c.JWT
+	if strings.TrimSpace(j.Issuer) == "" {
+		v.add("jwt.issuer", "must not be empty")
+	}
+	if len(j.Audience) == 0 {
+		v.add("jwt.audience", "must list at least one audience")
+	}
+	for _, a := range j.Audience {
+		if strings.TrimSpace(a) == "" {
+			v.add("jwt.audience", "must not contain an empty audience")
+			break
+		}
+	}
+	positive(v, "jwt.ttl", j.TTL)
+	if !slices.Contains(jwtAlgs, j.Algorithm) {
+		v.add("jwt.algorithm", "must be one of %s, got %q", strings.Join(jwtAlgs, ", "), j.Algorithm)
+	}
+	if j.KeysFile == "" {
+		v.add("jwt.keys_file", "is required (generate one with `callpass-kratos keys generate`); --dev uses dev.data_dir/jwt-keys.json")
+	}
+	if j.Cookie.Enabled && !headerRe.MatchString(j.Cookie.Name) {
+		v.add("jwt.cookie.name", "%q is not a valid cookie name", j.Cookie.Name)
+	}
+	if j.Cookie.Domain != "" && !domainRe.MatchString(j.Cookie.Domain) {
+		v.add("jwt.cookie.domain", "%q is not a domain name", j.Cookie.Domain)
+	}
+}
+
+func (c *Config) validateSim(v *checker) {
+	s := c.Sim
+	if s.SettleDelay < 0 {
+		v.add("sim.settle_delay", "must not be negative, got %s", formatDuration(s.SettleDelay))
+	}
+	if !outcomeRe.MatchString(s.DefaultOutcome) {
+		v.add("sim.default_outcome", "must be an outcome name such as no_answer, got %q", s.DefaultOutcome)
+	}
+	for _, dn := range sortedKeys(s.Scripts) {
+		if !digitsRe.MatchString(dn) {
+			v.add("sim.scripts", "%q is not a destination number (digits, E.164 without +)", dn)
+		}
+		if out := s.Scripts[dn]; !outcomeRe.MatchString(out) {
+			v.add("sim.scripts", "outcome for %s must be an outcome name such as user_busy, got %q", dn, out)
+		}
+	}
+	for i, t := range s.Tokens {
+		if msg := tokenProblem(t); msg != "" {
+			v.add("sim.tokens", "token #%d %s", i+1, msg)
+		}
+	}
+}
+
+// positive reports a non-positive duration and says whether d was positive.
+func positive(v *checker, key string, d time.Duration) bool {
+	if d <= 0 {
+		v.add(key, "must be positive, got %s", formatDuration(d))
+		return false
+	}
+	return true
+}
+
+// httpURL checks an absolute http(s) URL with a host. Its message echoes
+// the URL, so it is never used for secrets.
+func httpURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an absolute http(s) URL, got %q", s)
+	}
+	return nil
+}
+
+// originOf returns scheme://host[:port] of an http(s) URL, lower-cased the
+// way browsers send the Origin header; any path is dropped.
+func originOf(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("not an http(s) URL")
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// strictOrigin is originOf for a value meant to be an origin already: a
+// path other than "/", a query, a fragment or user info is refused.
+func strictOrigin(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("not an origin")
+	}
+	return originOf(s)
+}

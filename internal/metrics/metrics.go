@@ -1,0 +1,225 @@
+// Package metrics owns the service's Prometheus collectors. It is built on a
+// registry handed in by the caller (no global registry), and implements the
+// small observer interfaces that plugin packages declare, so those packages
+// never import Prometheus.
+package metrics
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+)
+
+const namespace = "callpass"
+
+// Metrics is the set of collectors. A nil *Metrics is valid and records nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	providerCalls    *prometheus.CounterVec
+	providerLatency  *prometheus.HistogramVec
+	callsPlaced      *prometheus.CounterVec
+	callStatus       *prometheus.CounterVec
+	verifications    *prometheus.CounterVec
+	limitsHit        *prometheus.CounterVec
+	storeOps         *prometheus.CounterVec
+	storeLatency     *prometheus.HistogramVec
+	kratosCalls      *prometheus.CounterVec
+	kratosLatency    *prometheus.HistogramVec
+	tokensIssued     *prometheus.CounterVec
+	hookDecisions    *prometheus.CounterVec
+	httpRequests     *prometheus.CounterVec
+	httpLatency      *prometheus.HistogramVec
+	dailyBudgetSpent prometheus.Gauge
+}
+
+// New creates the collectors on a fresh registry, with Go and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	latency := []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 100}
+	m := &Metrics{
+		Registry: reg,
+		providerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "provider_requests_total",
+			Help: "Requests to the flash-call provider by operation, API version and outcome.",
+		}, []string{"op", "version", "outcome"}),
+		providerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "provider_request_duration_seconds",
+			Help: "Latency of provider requests.", Buckets: latency,
+		}, []string{"op", "version"}),
+		callsPlaced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "calls_total",
+			Help: "Call attempts by provider and outcome (placed, refused, failed).",
+		}, []string{"provider", "outcome"}),
+		callStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "call_final_status_total",
+			Help: "Call status class learned by polling: rang (code delivered), not_delivered, unknown.",
+		}, []string{"provider", "class"}),
+		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "verifications_total",
+			Help: "Code verifications by outcome.",
+		}, []string{"outcome"}),
+		limitsHit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "limits_hit_total",
+			Help: "Requests refused by an abuse limit, by kind.",
+		}, []string{"kind"}),
+		storeOps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "store_operations_total",
+			Help: "Store operations by name and result.",
+		}, []string{"op", "result"}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "store_operation_duration_seconds",
+			Help: "Store operation latency.", Buckets: latency,
+		}, []string{"op"}),
+		kratosCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "kratos_requests_total",
+			Help: "Requests to Kratos by operation and result.",
+		}, []string{"op", "result"}),
+		kratosLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "kratos_request_duration_seconds",
+			Help: "Latency of requests to Kratos.", Buckets: latency,
+		}, []string{"op"}),
+		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "tokens_issued_total",
+			Help: "JWTs issued, by the path that issued them.",
+		}, []string{"via"}),
+		hookDecisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "hook_decisions_total",
+			Help: "Kratos webhook answers by hook and decision.",
+		}, []string{"hook", "decision"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_total",
+			Help: "HTTP requests served, by route and status code.",
+		}, []string{"route", "method", "code"}),
+		httpLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "http_request_duration_seconds",
+			Help: "HTTP request latency by route.", Buckets: latency,
+		}, []string{"route", "method"}),
+		dailyBudgetSpent: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "calls_budget_used_ratio",
+			Help: "Share of the global daily call budget used in the current window (0..1).",
+		}),
+	}
+	reg.MustRegister(m.providerCalls, m.providerLatency, m.callsPlaced, m.callStatus, m.verifications,
+		m.limitsHit, m.storeOps, m.storeLatency, m.kratosCalls, m.kratosLatency, m.tokensIssued,
+		m.hookDecisions, m.httpRequests, m.httpLatency, m.dailyBudgetSpent)
+	return m
+}
+
+// ObserveProviderCall records one provider request (callpass.Observer).
+func (m *Metrics) ObserveProviderCall(op string, apiVersion int, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	v := "v" + strconv.Itoa(apiVersion)
+	m.providerCalls.WithLabelValues(op, v, outcome).Inc()
+	m.providerLatency.WithLabelValues(op, v).Observe(d.Seconds())
+}
+
+// ObserveCallPlaced records a call attempt's outcome.
+func (m *Metrics) ObserveCallPlaced(provider, outcome string) {
+	if m == nil {
+		return
+	}
+	m.callsPlaced.WithLabelValues(provider, outcome).Inc()
+}
+
+// ObserveCallStatus records the status class of a call learned by polling:
+// whether the phone rang (code delivered) or not.
+func (m *Metrics) ObserveCallStatus(provider string, class flashcall.Class) {
+	if m == nil {
+		return
+	}
+	m.callStatus.WithLabelValues(provider, class.String()).Inc()
+}
+
+// ObserveVerify records a verification outcome.
+func (m *Metrics) ObserveVerify(outcome string) {
+	if m == nil {
+		return
+	}
+	m.verifications.WithLabelValues(outcome).Inc()
+}
+
+// ObserveLimit records a refusal by an abuse limit.
+func (m *Metrics) ObserveLimit(kind string) {
+	if m == nil {
+		return
+	}
+	m.limitsHit.WithLabelValues(kind).Inc()
+}
+
+// ObserveStore records one store operation.
+func (m *Metrics) ObserveStore(op string, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.storeOps.WithLabelValues(op, result(err)).Inc()
+	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// ObserveKratos records one request to Kratos.
+func (m *Metrics) ObserveKratos(op string, err error, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.kratosCalls.WithLabelValues(op, result(err)).Inc()
+	m.kratosLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// ObserveTokenIssued counts an issued JWT.
+func (m *Metrics) ObserveTokenIssued(via string) {
+	if m == nil {
+		return
+	}
+	m.tokensIssued.WithLabelValues(via).Inc()
+}
+
+// ObserveHook counts a webhook decision (interrupt, allow, error).
+func (m *Metrics) ObserveHook(hook, decision string) {
+	if m == nil {
+		return
+	}
+	m.hookDecisions.WithLabelValues(hook, decision).Inc()
+}
+
+// ObserveHTTP records one served HTTP request.
+func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.httpLatency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// SetBudgetUsed sets the share of the daily call budget already used.
+func (m *Metrics) SetBudgetUsed(ratio float64) {
+	if m == nil {
+		return
+	}
+	m.dailyBudgetSpent.Set(ratio)
+}
+
+func result(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, errNotFoundMarker):
+		return "not_found"
+	default:
+		return "error"
+	}
+}
+
+// errNotFoundMarker lets callers label an expected miss without importing
+// their error types here; see NotFound.
+var errNotFoundMarker = errors.New("not found")
+
+// NotFound wraps err so ObserveStore/ObserveKratos label it "not_found", not "error".
+func NotFound(err error) error { return errors.Join(errNotFoundMarker, err) }

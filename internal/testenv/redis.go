@@ -1,0 +1,176 @@
+// Package testenv starts the real services tests talk to. It is used by tests
+// only.
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Redis is a redis-server started for one test. It listens on 127.0.0.1 only,
+// keeps no data on disk and is stopped at test cleanup.
+type Redis struct {
+	// Addr is "127.0.0.1:<port>".
+	Addr string
+	Port int
+	Dir  string
+
+	tb   testing.TB
+	bin  string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// redisBinary finds redis-server: $REDIS_SERVER, then PATH, then Debian's path.
+func redisBinary() (string, error) {
+	if p := os.Getenv("REDIS_SERVER"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
+		return "/usr/bin/redis-server", nil
+	}
+	return "", fmt.Errorf("redis-server not found")
+}
+
+// StartRedis starts a redis-server on a free port. It fails the test (never
+// skips) when redis-server is missing.
+func StartRedis(tb testing.TB) *Redis {
+	tb.Helper()
+	bin, err := redisBinary()
+	if err != nil {
+		tb.Fatalf("testenv: %v: run scripts/install-deps.sh", err)
+	}
+	port, err := redisFreePort()
+	if err != nil {
+		tb.Fatalf("testenv: free port: %v", err)
+	}
+	r := &Redis{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Port: port,
+		Dir:  tb.TempDir(),
+		tb:   tb,
+		bin:  bin,
+	}
+	if err := r.start(); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	tb.Cleanup(r.Stop)
+	return r
+}
+
+func redisFreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts the server again on the same port after Stop (fault tests).
+func (r *Redis) Start() {
+	r.tb.Helper()
+	if err := r.start(); err != nil {
+		r.tb.Fatalf("testenv: %v", err)
+	}
+}
+
+func (r *Redis) start() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd != nil {
+		return nil
+	}
+	logPath := filepath.Join(r.Dir, "redis.log")
+	cmd := exec.Command(r.bin,
+		"--port", strconv.Itoa(r.Port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", r.Dir,
+		"--logfile", logPath,
+	)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w: run scripts/install-deps.sh", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := redisPing(r.Addr); err == nil {
+			break
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(logPath)
+			return fmt.Errorf("redis-server exited during start:\n%s", redisTail(string(log), 2000))
+		default:
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("redis-server on %s did not answer PING within 10s", r.Addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.cmd, r.done = cmd, done
+	return nil
+}
+
+// Stop stops the server (it is safe to call twice). Data is lost.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done:
+	case <-time.After(5 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+	}
+	r.cmd, r.done = nil, nil
+}
+
+// redisPing sends an inline PING and expects +PONG, without a client library.
+func redisPing(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(line) != "+PONG" {
+		return fmt.Errorf("unexpected PING answer %q", line)
+	}
+	return nil
+}
+
+func redisTail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

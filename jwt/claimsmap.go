@@ -1,0 +1,160 @@
+package jwt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	jsonnet "github.com/google/go-jsonnet"
+	"github.com/google/go-jsonnet/ast"
+)
+
+// ErrClaimsMapper is wrapped by every claims-mapper failure (compile,
+// evaluation, wrong result shape, too large).
+var ErrClaimsMapper = errors.New("jwt: claims mapper")
+
+// Mapper limits. The mapper is operator configuration, not user input, but
+// a mistake in it must not take the issuer down.
+const (
+	mapperMaxStack   = 200      // jsonnet call depth
+	mapperMaxSnippet = 64 << 10 // bytes of jsonnet source
+	mapperMaxOutput  = 16 << 10 // bytes of evaluated JSON
+)
+
+// ReservedClaims are set by the Issuer only. A claims mapper that returns one
+// of them has it dropped (the issuer's value always wins, as Kratos does for
+// "sub"); Issue logs the dropped names at warn level.
+var ReservedClaims = []string{
+	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+	"sid", "amr", "auth_time", "phone_number", "phone_number_verified",
+}
+
+func isReserved(name string) bool { return slices.Contains(ReservedClaims, name) }
+
+// ClaimsMapper adds claims to each token from a jsonnet snippet, like the
+// Kratos session tokenizer's claims_mapper_url. The snippet sees
+//
+//	std.extVar("claims")  // the token's claims so far plus identity_id, traits, metadata_public
+//	std.extVar("session") // {id, identity: {id, traits, metadata_public}, authentication_methods: [{method}], authenticated_at, expires_at}
+//
+// and returns either {claims: {...}} (the Kratos form; other top-level
+// fields are ignored) or a plain object whose fields are the extra claims.
+// Any other result is an error. Imports are refused.
+type ClaimsMapper struct {
+	name string
+	node ast.Node // parsed once, evaluated per token
+}
+
+// NewClaimsMapper compiles snippet; name appears in error messages.
+func NewClaimsMapper(name, snippet string) (*ClaimsMapper, error) {
+	if len(snippet) > mapperMaxSnippet {
+		return nil, fmt.Errorf("%w: %s: snippet larger than %d bytes", ErrClaimsMapper, name, mapperMaxSnippet)
+	}
+	node, err := jsonnet.SnippetToAST(name, snippet)
+	if err != nil {
+		return nil, fmt.Errorf("%w: compile %s: %v", ErrClaimsMapper, name, err)
+	}
+	return &ClaimsMapper{name: name, node: node}, nil
+}
+
+// LoadClaimsMapper reads and compiles a jsonnet file.
+func LoadClaimsMapper(path string) (*ClaimsMapper, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClaimsMapper, err)
+	}
+	return NewClaimsMapper(path, string(src))
+}
+
+// noImports refuses every import so a mapper cannot read local files.
+type noImports struct{}
+
+func (noImports) Import(_, path string) (jsonnet.Contents, string, error) {
+	return jsonnet.Contents{}, "", fmt.Errorf("imports are disabled in claims mappers (%q)", path)
+}
+
+// Map evaluates the mapper for one token. base holds the claims the issuer
+// has set; the result holds only the extra claims, reserved names removed
+// (listed in dropped, sorted).
+func (m *ClaimsMapper) Map(base map[string]any, s Subject) (extra map[string]any, dropped []string, err error) {
+	claimsIn := make(map[string]any, len(base)+3)
+	for k, v := range base {
+		claimsIn[k] = v
+	}
+	claimsIn["identity_id"] = s.IdentityID
+	claimsIn["traits"] = rawOrNull(s.Traits)
+	claimsIn["metadata_public"] = rawOrNull(s.MetadataPublic)
+	methods := make([]map[string]string, 0, len(s.Methods))
+	for _, meth := range s.Methods {
+		methods = append(methods, map[string]string{"method": meth})
+	}
+	session := map[string]any{
+		"id": s.SessionID,
+		"identity": map[string]any{
+			"id": s.IdentityID, "traits": rawOrNull(s.Traits), "metadata_public": rawOrNull(s.MetadataPublic),
+		},
+		"authentication_methods": methods,
+		"authenticated_at":       timeOrNull(s.AuthTime),
+		"expires_at":             timeOrNull(s.SessionExpiresAt),
+	}
+	claimsJSON, err := json.Marshal(claimsIn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: encode claims input: %v", ErrClaimsMapper, m.name, err)
+	}
+	sessionJSON, err := json.Marshal(session)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %s: encode session input: %v", ErrClaimsMapper, m.name, err)
+	}
+
+	vm := jsonnet.MakeVM() // a VM is not safe for concurrent use; the AST is shared read-only
+	vm.MaxStack = mapperMaxStack
+	vm.Importer(noImports{})
+	vm.SetTraceOut(io.Discard)
+	vm.ExtCode("claims", string(claimsJSON))
+	vm.ExtCode("session", string(sessionJSON))
+	out, err := vm.Evaluate(m.node)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: evaluate %s: %v", ErrClaimsMapper, m.name, err)
+	}
+	if len(out) > mapperMaxOutput {
+		return nil, nil, fmt.Errorf("%w: %s: result larger than %d bytes", ErrClaimsMapper, m.name, mapperMaxOutput)
+	}
+	return decodeMapperResult(m.name, []byte(out))
+}
+
+func decodeMapperResult(name string, out []byte) (map[string]any, []string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(out, &top); err != nil || top == nil {
+		return nil, nil, fmt.Errorf("%w: %s: result must be an object", ErrClaimsMapper, name)
+	}
+	body := out
+	if c, ok := top["claims"]; ok {
+		body = c
+	}
+	var claims map[string]any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber() // keep large integers exact
+	if err := dec.Decode(&claims); err != nil || claims == nil {
+		return nil, nil, fmt.Errorf("%w: %s: \"claims\" must be an object", ErrClaimsMapper, name)
+	}
+	var dropped []string
+	for k := range claims {
+		if isReserved(k) {
+			dropped = append(dropped, k)
+			delete(claims, k)
+		}
+	}
+	slices.Sort(dropped)
+	return claims, dropped, nil
+}
+
+func rawOrNull(r json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(r)) == 0 {
+		return json.RawMessage("null")
+	}
+	return r
+}

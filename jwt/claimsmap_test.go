@@ -1,0 +1,213 @@
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClaimsMapper(t *testing.T) {
+	tests := []struct {
+		name    string
+		snippet string
+		want    map[string]any // extra claims in the token
+		wantErr bool
+	}{
+		{"kratos form", `local c = std.extVar("claims"); {claims: {email: c.traits.email, idt: c.identity_id}}`,
+			map[string]any{"email": "a@example.test", "idt": "7f3c1d9e-0000-4000-8000-000000000001"}, false},
+		{"plain object", `{tier: std.extVar("claims").metadata_public.tier}`, map[string]any{"tier": "gold"}, false},
+		{"kratos session var", `local s = std.extVar("session"); {claims: {schema_methods: [m.method for m in s.authentication_methods], sid2: s.id}}`,
+			map[string]any{"schema_methods": []any{"password"}, "sid2": "5a1b2c3d-0000-4000-8000-000000000002"}, false},
+		{"sees base claims", `local c = std.extVar("claims"); {claims: {iss_copy: c.iss, tel: std.member(c.amr, "tel")}}`,
+			map[string]any{"iss_copy": testIss, "tel": true}, false},
+		{"reserved dropped", `{claims: {sub: "admin", exp: 9999999999, aud: "x", phone_number: "+10000000000", amr: [], keep: 1}}`,
+			map[string]any{"keep": json.Number("1")}, false},
+		{"empty", `{}`, map[string]any{}, false},
+		{"big integer exact", `{n: 9007199254740993}`, map[string]any{"n": json.Number("9007199254740992")}, false},
+		{"array", `[1]`, nil, true},
+		{"string", `"x"`, nil, true},
+		{"null", `null`, nil, true},
+		{"claims not object", `{claims: [1, 2]}`, nil, true},
+		{"runtime error", `error "boom"`, nil, true},
+		{"import refused", `import "/etc/passwd"`, nil, true},
+		{"importstr refused", `{x: importstr "/etc/hostname"}`, nil, true},
+		{"deep recursion bounded", `local f(n) = if n == 0 then 0 else 1 + f(n - 1); {x: f(100000)}`, nil, true},
+		{"too large", `{x: std.repeat("a", 20000)}`, nil, true},
+	}
+	ks := mustKeySet(t, mustKey(t, AlgEdDSA))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := NewClaimsMapper(tc.name, tc.snippet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss := mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
+			s := testSubject()
+			s.MetadataPublic = json.RawMessage(`{"tier":"gold"}`)
+			tok, err := iss.Issue(context.Background(), s)
+			if tc.wantErr {
+				if !errors.Is(err, ErrClaimsMapper) {
+					t.Fatalf("err %v, want ErrClaimsMapper", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload := decodeSegment(t, tok.Raw, 1)
+			got := map[string]any{}
+			for k, v := range payload {
+				if !isReserved(k) {
+					got[k] = v
+				}
+			}
+			want := map[string]any{}
+			for k, v := range tc.want { // compare through JSON: numbers decode as float64
+				b, _ := json.Marshal(v)
+				var x any
+				_ = json.Unmarshal(b, &x)
+				want[k] = x
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("extra claims %v, want %v", got, want)
+			}
+			if payload["sub"] != s.IdentityID || payload["phone_number"] != s.PhoneE164 || payload["iss"] != testIss {
+				t.Fatalf("reserved claims overridden: %v", payload)
+			}
+		})
+	}
+}
+
+func TestClaimsMapperCompileErrors(t *testing.T) {
+	if _, err := NewClaimsMapper("bad", `{claims: `); !errors.Is(err, ErrClaimsMapper) {
+		t.Fatalf("syntax error: %v", err)
+	}
+	if _, err := NewClaimsMapper("big", strings.Repeat(" ", mapperMaxSnippet+1)+"{}"); !errors.Is(err, ErrClaimsMapper) {
+		t.Fatalf("oversized: %v", err)
+	}
+	if _, err := LoadClaimsMapper(filepath.Join(t.TempDir(), "missing.jsonnet")); !errors.Is(err, ErrClaimsMapper) {
+		t.Fatalf("missing file: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "m.jsonnet")
+	if err := os.WriteFile(path, []byte(`{claims: {a: 1}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadClaimsMapper(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, _, err := m.Map(map[string]any{}, testSubject())
+	if err != nil || extra["a"] != json.Number("1") {
+		t.Fatalf("loaded mapper: %v %v", extra, err)
+	}
+}
+
+// TestClaimsMapperConcurrent shares one compiled mapper between goroutines
+// (run with -race).
+func TestClaimsMapperConcurrent(t *testing.T) {
+	m, err := NewClaimsMapper("c", `local c = std.extVar("claims"); {claims: {email: c.traits.email, n: std.length(c.amr)}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss := mustIssuer(t, mustKeySet(t, mustKey(t, AlgEdDSA)), nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
+	done := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			s := testSubject()
+			s.Traits = json.RawMessage(`{"email":"u` + string(rune('0'+i)) + `@x.test"}`)
+			for range 20 {
+				tok, err := iss.Issue(context.Background(), s)
+				if err != nil {
+					done <- err
+					return
+				}
+				if got := decodeSegment(t, tok.Raw, 1)["email"]; got != "u"+string(rune('0'+i))+"@x.test" {
+					done <- errors.New("claims from another goroutine leaked into this token")
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// FuzzClaimsMapper feeds arbitrary mapper sources and identity data. The
+// issuer must never panic, and whatever the mapper returns, every reserved
+// claim in the signed token keeps the issuer's value.
+func FuzzClaimsMapper(f *testing.F) {
+	seeds := []struct{ snippet, traits, meta string }{
+		{`local c = std.extVar("claims"); {claims: {email: c.traits.email}}`, `{"email":"a@b.test"}`, `null`},
+		{`{claims: {sub: "evil", iss: "evil", exp: 1, amr: ["pwd"], phone_number_verified: false}}`, `{}`, `{}`},
+		{`{sub: "plain-evil", x: std.extVar("claims").metadata_public}`, `{}`, `{"a":[1,2,{"b":null}]}`},
+		{`local s = std.extVar("session"); {claims: {id: s.identity.id, t: s.identity.traits}}`, `{"name":{"first":"A"}}`, `1`},
+		{`{claims: std.extVar("claims")}`, `{"phone":"+79990000000"}`, `"str"`},
+		{`[]`, `{}`, `null`},
+		{`{claims: null}`, `{}`, `null`},
+		{`std.extVar("nope")`, `{}`, `null`},
+		{`{["a" + i]: i for i in std.range(0, 10)}`, `{}`, `null`},
+		{`local f(n) = f(n + 1); f(0)`, `{}`, `null`},
+	}
+	for _, s := range seeds {
+		f.Add(s.snippet, s.traits, s.meta)
+	}
+	clock := newClock()
+	ks := mustKeySet(f, mustKey(f, AlgEdDSA))
+	f.Fuzz(func(t *testing.T, snippet, traits, meta string) {
+		if len(snippet) > 512 || len(traits) > 4096 || len(meta) > 4096 {
+			t.Skip()
+		}
+		// Mappers that build huge values can run for long; that is an
+		// operator's problem, not the fuzz target's.
+		if strings.Contains(snippet, "range") || strings.Contains(snippet, "repeat") || strings.Contains(snippet, "makeArray") {
+			t.Skip()
+		}
+		if !json.Valid([]byte(traits)) || !json.Valid([]byte(meta)) {
+			t.Skip()
+		}
+		m, err := NewClaimsMapper("fuzz", snippet)
+		if err != nil {
+			if !errors.Is(err, ErrClaimsMapper) {
+				t.Fatalf("compile error not typed: %v", err)
+			}
+			return
+		}
+		iss := mustIssuer(t, ks, clock.Now, func(c *IssuerConfig) { c.ClaimsMapper = m })
+		s := testSubject()
+		s.Traits, s.MetadataPublic = json.RawMessage(traits), json.RawMessage(meta)
+		start := time.Now()
+		tok, err := iss.Issue(context.Background(), s)
+		if time.Since(start) > 5*time.Second {
+			t.Logf("slow mapper: %q", snippet)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrClaimsMapper) {
+				t.Fatalf("mapper failure not typed: %v", err)
+			}
+			return
+		}
+		p := decodeSegment(t, tok.Raw, 1)
+		now := clock.Now().Unix()
+		want := map[string]any{
+			"iss": testIss, "sub": s.IdentityID, "aud": testAud, "sid": s.SessionID, "jti": tok.ID,
+			"iat": float64(now), "nbf": float64(now), "exp": float64(now + int64(DefaultTTL/time.Second)),
+			"auth_time": float64(now), "amr": []any{"pwd", "tel", "mfa"},
+			"phone_number": s.PhoneE164, "phone_number_verified": true,
+		}
+		for _, name := range ReservedClaims {
+			if !reflect.DeepEqual(p[name], want[name]) {
+				t.Fatalf("reserved claim %s = %v, want %v (snippet %q)", name, p[name], want[name], snippet)
+			}
+		}
+	})
+}

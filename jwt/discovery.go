@@ -1,0 +1,94 @@
+package jwt
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Well-known paths the service publishes.
+const (
+	JWKSPath      = "/.well-known/jwks.json"
+	DiscoveryPath = "/.well-known/openid-configuration"
+)
+
+// ClaimsSupported lists the claims every token carries (mapper claims come on top).
+var ClaimsSupported = []string{
+	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "auth_time", "amr",
+	"phone_number", "phone_number_verified",
+}
+
+// Discovery returns a minimal OpenID Provider Metadata document: enough for
+// libraries that discover keys from the issuer (issuer + jwks_uri), with
+// the fields OIDC marks as required for an id_token-only provider. There is
+// no authorization endpoint: tokens come from the flash-call flow, not OAuth.
+func Discovery(issuer, jwksURI string, algs []string) []byte {
+	doc := struct {
+		Issuer            string   `json:"issuer"`
+		JWKSURI           string   `json:"jwks_uri"`
+		ResponseTypes     []string `json:"response_types_supported"`
+		SubjectTypes      []string `json:"subject_types_supported"`
+		IDTokenSigningAlg []string `json:"id_token_signing_alg_values_supported"`
+		Claims            []string `json:"claims_supported"`
+	}{issuer, jwksURI, []string{"id_token"}, []string{"public"}, algs, ClaimsSupported}
+	b, _ := json.Marshal(doc) // strings only: cannot fail
+	return b
+}
+
+// JWKSHandler serves ks.PublicJWKS with Cache-Control (public, max-age),
+// a strong ETag and 304 answers to a matching If-None-Match. Content-Type is
+// application/json, which every JWKS client accepts.
+func JWKSHandler(ks *KeySet, maxAge time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc, etag := ks.publicJWKS()
+		serveCached(w, r, doc, etag, maxAge)
+	})
+}
+
+// DiscoveryHandler serves Discovery(issuer, jwksURI, ks.Algorithms()) with
+// the same caching headers as JWKSHandler.
+func DiscoveryHandler(issuer, jwksURI string, ks *KeySet, maxAge time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		doc := Discovery(issuer, jwksURI, ks.Algorithms())
+		serveCached(w, r, doc, etagOf(doc), maxAge)
+	})
+}
+
+func serveCached(w http.ResponseWriter, r *http.Request, doc []byte, etag string, maxAge time.Duration) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(maxAge/time.Second)))
+	h.Set("ETag", etag)
+	// Public documents: browsers on other origins may read them.
+	h.Set("Access-Control-Allow-Origin", "*")
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(doc)
+	}
+}
+
+// etagMatch implements If-None-Match's weak comparison (RFC 9110 13.1.2).
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}

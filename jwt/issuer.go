@@ -1,0 +1,216 @@
+package jwt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+)
+
+// DefaultTTL is the token lifetime when IssuerConfig.TTL is zero.
+const DefaultTTL = 10 * time.Minute
+
+// Issuer errors.
+var (
+	// ErrConfig is wrapped by NewIssuer and NewVerifier configuration errors.
+	ErrConfig = errors.New("jwt: invalid configuration")
+	// ErrSubject means the Subject passed to Issue is incomplete or invalid.
+	ErrSubject = errors.New("jwt: invalid subject")
+	// ErrSessionExpired means the Kratos session ends before a token could be valid.
+	ErrSessionExpired = errors.New("jwt: session already expired")
+)
+
+// IssuerConfig configures an Issuer.
+type IssuerConfig struct {
+	Issuer       string        // iss: the public base URL of this service
+	Audience     []string      // aud: one or more; a single value is emitted as a string
+	TTL          time.Duration // token lifetime; DefaultTTL when zero
+	Keys         *KeySet       // its Signer signs; its algorithm is the token's alg
+	ClaimsMapper *ClaimsMapper // optional extra claims
+	Clock        func() time.Time
+	Logger       *slog.Logger // optional; only kid/claim names are logged
+}
+
+// Subject is who the token is about: the Kratos identity and session that
+// has just passed the flash-call factor.
+type Subject struct {
+	IdentityID       string
+	SessionID        string
+	SessionExpiresAt time.Time // zero: the session has no known expiry
+	AuthTime         time.Time // zero: now (the flash call just completed)
+	Methods          []string  // Kratos session authentication methods, e.g. "password"
+	PhoneE164        string    // "+79991234567"
+	Traits           json.RawMessage
+	MetadataPublic   json.RawMessage
+}
+
+// Token is a signed JWT.
+type Token struct {
+	Raw       string
+	ExpiresAt time.Time
+	ID        string // jti
+}
+
+// Issuer signs tokens. It is safe for concurrent use.
+type Issuer struct {
+	cfg IssuerConfig
+	aud any // string or []string, fixed at construction
+	log *slog.Logger
+}
+
+// NewIssuer validates cfg.
+func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
+	if cfg.Issuer == "" {
+		return nil, fmt.Errorf("%w: issuer is empty", ErrConfig)
+	}
+	if len(cfg.Audience) == 0 {
+		return nil, fmt.Errorf("%w: at least one audience is required", ErrConfig)
+	}
+	for _, a := range cfg.Audience {
+		if a == "" {
+			return nil, fmt.Errorf("%w: empty audience", ErrConfig)
+		}
+	}
+	if cfg.Keys == nil {
+		return nil, fmt.Errorf("%w: no key set", ErrConfig)
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.TTL < time.Second {
+		return nil, fmt.Errorf("%w: ttl %s is shorter than one second", ErrConfig, cfg.TTL)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	iss := &Issuer{cfg: cfg, log: cfg.Logger}
+	if len(cfg.Audience) == 1 {
+		iss.aud = cfg.Audience[0]
+	} else {
+		iss.aud = append([]string(nil), cfg.Audience...)
+	}
+	return iss, nil
+}
+
+// TTL is the configured token lifetime.
+func (iss *Issuer) TTL() time.Duration { return iss.cfg.TTL }
+
+// Issue signs a token for s with the key set's active signer. exp is
+// now+TTL but never after s.SessionExpiresAt.
+func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
+	if err := ctx.Err(); err != nil {
+		return Token{}, err
+	}
+	if s.IdentityID == "" {
+		return Token{}, fmt.Errorf("%w: identity id is empty", ErrSubject)
+	}
+	if !isE164(s.PhoneE164) {
+		return Token{}, fmt.Errorf("%w: phone number is not E.164", ErrSubject)
+	}
+	now := iss.cfg.Clock()
+	// NumericDate is whole seconds: round iat down and exp down, so exp can
+	// never land after the session's own expiry.
+	iat := now.Unix()
+	exp := now.Add(iss.cfg.TTL).Unix()
+	if !s.SessionExpiresAt.IsZero() && s.SessionExpiresAt.Unix() < exp {
+		exp = s.SessionExpiresAt.Unix()
+	}
+	if exp <= iat {
+		return Token{}, ErrSessionExpired
+	}
+	authTime := s.AuthTime
+	if authTime.IsZero() {
+		authTime = now
+	}
+	jti, err := newJTI()
+	if err != nil {
+		return Token{}, err
+	}
+
+	claims := gojwt.MapClaims{
+		"iss":                   iss.cfg.Issuer,
+		"sub":                   s.IdentityID,
+		"aud":                   iss.aud,
+		"iat":                   iat,
+		"nbf":                   iat,
+		"exp":                   exp,
+		"jti":                   jti,
+		"auth_time":             authTime.Unix(),
+		"amr":                   AMR(s.Methods),
+		"phone_number":          s.PhoneE164,
+		"phone_number_verified": true,
+	}
+	if s.SessionID != "" {
+		claims["sid"] = s.SessionID
+	}
+	if m := iss.cfg.ClaimsMapper; m != nil {
+		extra, dropped, err := m.Map(claims, s)
+		if err != nil {
+			return Token{}, err
+		}
+		if len(dropped) > 0 {
+			iss.log.WarnContext(ctx, "claims mapper returned reserved claims; dropped them", slog.Any("claims", dropped))
+		}
+		for k, v := range extra {
+			claims[k] = v
+		}
+	}
+
+	key := iss.cfg.Keys.Signer()
+	tok := gojwt.NewWithClaims(signingMethod(key.alg), claims)
+	tok.Header["kid"] = key.kid
+	tok.Header["typ"] = "JWT"
+	raw, err := tok.SignedString(key.priv)
+	if err != nil {
+		return Token{}, fmt.Errorf("jwt: sign with %v: %w", key, err)
+	}
+	return Token{Raw: raw, ExpiresAt: time.Unix(exp, 0), ID: jti}, nil
+}
+
+func signingMethod(alg string) gojwt.SigningMethod {
+	switch alg {
+	case AlgES256:
+		return gojwt.SigningMethodES256
+	case AlgEdDSA:
+		return gojwt.SigningMethodEdDSA
+	default:
+		return gojwt.SigningMethodRS256
+	}
+}
+
+// newJTI is 128 random bits, base64url.
+func newJTI() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("jwt: random jti: %w", err)
+	}
+	return b64.EncodeToString(b[:]), nil
+}
+
+// isE164 checks the shape "+" then 7..15 digits, the first not 0.
+func isE164(s string) bool {
+	if len(s) < 8 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for _, c := range s[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func timeOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}

@@ -1,0 +1,529 @@
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	gojwt "github.com/golang-jwt/jwt/v5"
+)
+
+// Verifier defaults.
+const (
+	DefaultLeeway             = 30 * time.Second
+	DefaultRefreshInterval    = 15 * time.Minute
+	DefaultMinRefreshInterval = 30 * time.Second
+	DefaultFetchTimeout       = 10 * time.Second
+	maxJWKSBytes              = 1 << 20
+	maxTokenBytes             = 16 << 10
+	// emptyRetryInterval limits fetches while no keys are cached at all
+	// (e.g. the app started before the issuer): short, so a late issuer is
+	// picked up quickly, but never a fetch per request.
+	emptyRetryInterval = time.Second
+)
+
+// DefaultAlgorithms is the verifier's allow-list when none is configured.
+// "none" and the HMAC algorithms can never be allowed.
+var DefaultAlgorithms = []string{AlgES256, AlgEdDSA, AlgRS256}
+
+// Reason says why a token was refused.
+type Reason string
+
+// Reasons for ErrTokenInvalid.
+const (
+	ReasonMalformed     Reason = "malformed"
+	ReasonDisallowedAlg Reason = "disallowed_alg"
+	ReasonUnknownKey    Reason = "unknown_key"
+	ReasonBadSignature  Reason = "bad_signature"
+	ReasonExpired       Reason = "expired"
+	ReasonNotYetValid   Reason = "not_yet_valid"
+	ReasonWrongAudience Reason = "wrong_audience"
+	ReasonWrongIssuer   Reason = "wrong_issuer"
+)
+
+// Token errors: every *TokenError matches ErrTokenInvalid and the sentinel
+// of its reason with errors.Is.
+var (
+	ErrTokenInvalid       = errors.New("jwt: token invalid")
+	ErrTokenMalformed     = errors.New("jwt: token malformed")
+	ErrTokenDisallowedAlg = errors.New("jwt: token algorithm not allowed")
+	ErrTokenUnknownKey    = errors.New("jwt: token signed with an unknown key")
+	ErrTokenBadSignature  = errors.New("jwt: token signature invalid")
+	ErrTokenExpired       = errors.New("jwt: token expired")
+	ErrTokenNotYetValid   = errors.New("jwt: token not yet valid")
+	ErrTokenWrongAudience = errors.New("jwt: token audience mismatch")
+	ErrTokenWrongIssuer   = errors.New("jwt: token issuer mismatch")
+
+	// ErrKeysUnavailable means no verification keys could be obtained: the
+	// token was not judged, so this is a 503, not a 401.
+	ErrKeysUnavailable = errors.New("jwt: verification keys unavailable")
+)
+
+var reasonSentinel = map[Reason]error{
+	ReasonMalformed:     ErrTokenMalformed,
+	ReasonDisallowedAlg: ErrTokenDisallowedAlg,
+	ReasonUnknownKey:    ErrTokenUnknownKey,
+	ReasonBadSignature:  ErrTokenBadSignature,
+	ReasonExpired:       ErrTokenExpired,
+	ReasonNotYetValid:   ErrTokenNotYetValid,
+	ReasonWrongAudience: ErrTokenWrongAudience,
+	ReasonWrongIssuer:   ErrTokenWrongIssuer,
+}
+
+// TokenError is a refused token. Detail never contains token content.
+type TokenError struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *TokenError) Error() string {
+	if e.Detail == "" {
+		return ErrTokenInvalid.Error() + ": " + string(e.Reason)
+	}
+	return ErrTokenInvalid.Error() + ": " + string(e.Reason) + ": " + e.Detail
+}
+
+// Is matches ErrTokenInvalid and the reason's sentinel.
+func (e *TokenError) Is(target error) bool {
+	return target == ErrTokenInvalid || target == reasonSentinel[e.Reason]
+}
+
+// Description is a short, safe text for WWW-Authenticate error_description.
+func (e *TokenError) Description() string {
+	switch e.Reason {
+	case ReasonExpired:
+		return "the token expired"
+	case ReasonNotYetValid:
+		return "the token is not valid yet"
+	case ReasonWrongAudience:
+		return "the token is not for this audience"
+	case ReasonWrongIssuer:
+		return "the token is from another issuer"
+	case ReasonUnknownKey:
+		return "the token was signed with an unknown key"
+	case ReasonBadSignature:
+		return "the token signature is invalid"
+	case ReasonDisallowedAlg:
+		return "the token algorithm is not allowed"
+	}
+	return "the token is malformed"
+}
+
+func tokenErr(r Reason, detail string) *TokenError { return &TokenError{Reason: r, Detail: detail} }
+
+// Claims are a verified token's claims.
+type Claims struct {
+	Issuer              string
+	Subject             string
+	Audience            []string
+	ExpiresAt           time.Time
+	NotBefore           time.Time
+	IssuedAt            time.Time
+	ID                  string // jti
+	Sid                 string // Kratos session id
+	AuthTime            time.Time
+	AMR                 []string
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	Extra               map[string]any // claims from the claims mapper
+}
+
+// VerifierConfig configures a Verifier. Exactly one of JWKSURL and JWKSFile.
+type VerifierConfig struct {
+	JWKSURL            string
+	JWKSFile           string // a JWKS document on disk (re-read on refresh)
+	Issuer             string // required: exact iss
+	Audience           string // required: must be one of aud
+	Algorithms         []string
+	Leeway             time.Duration // clock skew for exp/nbf/iat; DefaultLeeway when zero, none when negative
+	HTTPClient         *http.Client
+	FetchTimeout       time.Duration // per JWKS fetch; DefaultFetchTimeout when zero
+	RefreshInterval    time.Duration // keys older than this are refetched; DefaultRefreshInterval when zero
+	MinRefreshInterval time.Duration // at most one fetch per this interval; DefaultMinRefreshInterval when zero
+	Clock              func() time.Time
+	Logger             *slog.Logger
+}
+
+// Verifier checks tokens against the issuer's JWKS. Keys are fetched on
+// first use, refetched when older than RefreshInterval and, rate-limited by
+// MinRefreshInterval, when a token names an unknown kid. At most one fetch
+// is in flight; concurrent callers wait for it. A failed refresh keeps the
+// previous keys. Safe for concurrent use.
+type Verifier struct {
+	cfg    VerifierConfig
+	algs   []string
+	parser *gojwt.Parser
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	keys      map[string]*Key
+	fetchedAt time.Time // last successful fetch
+	attemptAt time.Time // last fetch attempt
+	etag      string
+	inflight  *fetchCall
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// NewVerifier validates cfg. It does not fetch: call Refresh to warm up.
+func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
+	if (cfg.JWKSURL == "") == (cfg.JWKSFile == "") {
+		return nil, fmt.Errorf("%w: set exactly one of JWKS URL and JWKS file", ErrConfig)
+	}
+	if cfg.JWKSURL != "" && !strings.HasPrefix(cfg.JWKSURL, "http://") && !strings.HasPrefix(cfg.JWKSURL, "https://") {
+		return nil, fmt.Errorf("%w: JWKS URL must be http(s)", ErrConfig)
+	}
+	if cfg.Issuer == "" || cfg.Audience == "" {
+		return nil, fmt.Errorf("%w: issuer and audience are required", ErrConfig)
+	}
+	algs := cfg.Algorithms
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
+	v := &Verifier{}
+	for _, a := range algs {
+		n, err := NormalizeAlg(a) // refuses none, HS*, anything unknown
+		if err != nil {
+			return nil, fmt.Errorf("%w: algorithm %q is not allowed", ErrConfig, a)
+		}
+		if !slices.Contains(v.algs, n) {
+			v.algs = append(v.algs, n)
+		}
+	}
+	switch {
+	case cfg.Leeway == 0:
+		cfg.Leeway = DefaultLeeway
+	case cfg.Leeway < 0:
+		cfg.Leeway = 0
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = DefaultFetchTimeout
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if cfg.MinRefreshInterval <= 0 {
+		cfg.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	v.cfg, v.log = cfg, cfg.Logger
+	v.parser = gojwt.NewParser(
+		gojwt.WithIssuer(cfg.Issuer),
+		gojwt.WithAudience(cfg.Audience),
+		gojwt.WithLeeway(cfg.Leeway),
+		gojwt.WithExpirationRequired(),
+		gojwt.WithIssuedAt(),
+		gojwt.WithTimeFunc(cfg.Clock),
+		gojwt.WithStrictDecoding(),
+	)
+	return v, nil
+}
+
+// Verify checks raw and returns its claims, a *TokenError (errors.Is
+// ErrTokenInvalid), ErrKeysUnavailable, or the context's error.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) > maxTokenBytes {
+		return nil, tokenErr(ReasonMalformed, "token too large")
+	}
+	var kerr error // a non-token error from the key lookup
+	tok, err := v.parser.ParseWithClaims(raw, gojwt.MapClaims{}, func(t *gojwt.Token) (any, error) {
+		alg, _ := t.Header["alg"].(string)
+		if !slices.Contains(v.algs, alg) {
+			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %q", alg))
+		}
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, tokenErr(ReasonUnknownKey, "no kid in header")
+		}
+		k, err := v.key(ctx, kid)
+		if err != nil {
+			kerr = err
+			return nil, err
+		}
+		if k.alg != alg {
+			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %q does not match key %q (%s)", alg, kid, k.alg))
+		}
+		return k.pub, nil
+	})
+	if err != nil {
+		var te *TokenError
+		switch {
+		case errors.As(err, &te):
+			return nil, te
+		case kerr != nil:
+			return nil, kerr
+		}
+		return nil, mapParseError(err)
+	}
+	return claimsFrom(tok.Claims.(gojwt.MapClaims))
+}
+
+func mapParseError(err error) *TokenError {
+	switch {
+	case errors.Is(err, gojwt.ErrTokenMalformed):
+		return tokenErr(ReasonMalformed, "")
+	case errors.Is(err, gojwt.ErrTokenUnverifiable):
+		return tokenErr(ReasonDisallowedAlg, "unknown or missing alg")
+	case errors.Is(err, gojwt.ErrTokenSignatureInvalid):
+		return tokenErr(ReasonBadSignature, "")
+	case errors.Is(err, gojwt.ErrTokenInvalidIssuer):
+		return tokenErr(ReasonWrongIssuer, "")
+	case errors.Is(err, gojwt.ErrTokenInvalidAudience):
+		return tokenErr(ReasonWrongAudience, "")
+	case errors.Is(err, gojwt.ErrTokenExpired):
+		return tokenErr(ReasonExpired, "")
+	case errors.Is(err, gojwt.ErrTokenNotValidYet), errors.Is(err, gojwt.ErrTokenUsedBeforeIssued):
+		return tokenErr(ReasonNotYetValid, "")
+	case errors.Is(err, gojwt.ErrTokenRequiredClaimMissing):
+		return tokenErr(ReasonMalformed, "required claim missing")
+	}
+	return tokenErr(ReasonMalformed, "invalid claims")
+}
+
+// key returns the key for kid, fetching the JWKS when needed and allowed.
+func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
+	now := v.cfg.Clock()
+	v.mu.Lock()
+	k, known := v.keys[kid]
+	empty := v.keys == nil
+	stale := now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval
+	wait := v.cfg.MinRefreshInterval
+	if empty {
+		wait = min(wait, emptyRetryInterval)
+	}
+	allowed := v.attemptAt.IsZero() || now.Sub(v.attemptAt) >= wait || v.inflight != nil
+	v.mu.Unlock()
+
+	if (!known || stale) && allowed {
+		if err := v.refresh(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			v.log.WarnContext(ctx, "JWKS refresh failed", slog.Any("error", err))
+		}
+		v.mu.Lock()
+		k, known = v.keys[kid]
+		empty = v.keys == nil
+		v.mu.Unlock()
+	}
+	switch {
+	case known:
+		return k, nil
+	case empty:
+		return nil, ErrKeysUnavailable
+	}
+	return nil, tokenErr(ReasonUnknownKey, fmt.Sprintf("kid %q", kid))
+}
+
+// Refresh fetches the JWKS now (joining a fetch already in flight).
+func (v *Verifier) Refresh(ctx context.Context) error { return v.refresh(ctx) }
+
+func (v *Verifier) refresh(ctx context.Context) error {
+	v.mu.Lock()
+	if c := v.inflight; c != nil {
+		v.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	c := &fetchCall{done: make(chan struct{})}
+	v.inflight = c
+	v.attemptAt = v.cfg.Clock()
+	etag := v.etag
+	if v.keys == nil {
+		etag = "" // nothing cached to revalidate
+	}
+	v.mu.Unlock()
+
+	// The fetch serves every waiter, so the first caller's cancellation
+	// must not abort it; FetchTimeout bounds it.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.cfg.FetchTimeout)
+	keys, newETag, err := v.fetch(fctx, etag)
+	cancel()
+
+	v.mu.Lock()
+	if err == nil {
+		if keys != nil { // nil: 304 Not Modified
+			v.keys = keys
+		}
+		v.etag = newETag
+		v.fetchedAt = v.cfg.Clock()
+	}
+	v.inflight = nil
+	c.err = err
+	close(c.done)
+	v.mu.Unlock()
+	return err
+}
+
+func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, string, error) {
+	if v.cfg.JWKSFile != "" {
+		data, err := os.ReadFile(v.cfg.JWKSFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+		}
+		keys, err := v.parseJWKS(data)
+		return keys, "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.cfg.JWKSURL, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json, application/jwk-set+json")
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := v.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return nil, etag, nil
+	case http.StatusOK:
+	default:
+		return nil, "", fmt.Errorf("%w: JWKS answered HTTP %d", ErrKeysUnavailable, resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: read JWKS: %w", ErrKeysUnavailable, err)
+	}
+	if len(data) > maxJWKSBytes {
+		return nil, "", fmt.Errorf("%w: JWKS larger than %d bytes", ErrKeysUnavailable, maxJWKSBytes)
+	}
+	keys, err := v.parseJWKS(data)
+	return keys, resp.Header.Get("ETag"), err
+}
+
+// parseJWKS keeps the usable keys whose algorithm is allowed; a key it
+// cannot use is skipped, not fatal, so one odd key does not stop the rest.
+func (v *Verifier) parseJWKS(data []byte) (map[string]*Key, error) {
+	var set struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return nil, fmt.Errorf("%w: JWKS is not valid JSON: %v", ErrKeysUnavailable, err)
+	}
+	keys := make(map[string]*Key, len(set.Keys))
+	for _, j := range set.Keys {
+		if j.Kid == "" {
+			continue // tokens name their key; a key without kid is never chosen
+		}
+		k, err := parsePublicJWK(j)
+		if err != nil {
+			v.log.Warn("skipping JWKS key", slog.String("kid", j.Kid), slog.Any("error", err))
+			continue
+		}
+		if !slices.Contains(v.algs, k.alg) {
+			continue
+		}
+		keys[k.kid] = k
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%w: JWKS has no usable keys", ErrKeysUnavailable)
+	}
+	return keys, nil
+}
+
+func claimsFrom(m gojwt.MapClaims) (*Claims, error) {
+	c := &Claims{Extra: map[string]any{}}
+	bad := func(name string) (*Claims, error) {
+		return nil, tokenErr(ReasonMalformed, "claim "+name+" has the wrong type")
+	}
+	var ok bool
+	for name, val := range m {
+		switch name {
+		case "iss":
+			if c.Issuer, ok = val.(string); !ok {
+				return bad(name)
+			}
+		case "sub":
+			if c.Subject, ok = val.(string); !ok {
+				return bad(name)
+			}
+		case "jti":
+			if c.ID, ok = val.(string); !ok {
+				return bad(name)
+			}
+		case "sid":
+			if c.Sid, ok = val.(string); !ok {
+				return bad(name)
+			}
+		case "phone_number":
+			if c.PhoneNumber, ok = val.(string); !ok {
+				return bad(name)
+			}
+		case "phone_number_verified":
+			if c.PhoneNumberVerified, ok = val.(bool); !ok {
+				return bad(name)
+			}
+		case "aud":
+			aud, err := m.GetAudience()
+			if err != nil {
+				return bad(name)
+			}
+			c.Audience = aud
+		case "exp", "nbf", "iat", "auth_time":
+			f, ok := val.(float64)
+			if !ok {
+				return bad(name)
+			}
+			t := time.Unix(int64(f), 0)
+			switch name {
+			case "exp":
+				c.ExpiresAt = t
+			case "nbf":
+				c.NotBefore = t
+			case "iat":
+				c.IssuedAt = t
+			default:
+				c.AuthTime = t
+			}
+		case "amr":
+			list, ok := val.([]any)
+			if !ok {
+				return bad(name)
+			}
+			for _, e := range list {
+				s, ok := e.(string)
+				if !ok {
+					return bad(name)
+				}
+				c.AMR = append(c.AMR, s)
+			}
+		default:
+			c.Extra[name] = val
+		}
+	}
+	if c.Subject == "" {
+		return nil, tokenErr(ReasonMalformed, "no sub")
+	}
+	return c, nil
+}
+
+// HasAMR reports whether the token's amr contains value (e.g. "tel").
+func (c *Claims) HasAMR(value string) bool { return slices.Contains(c.AMR, value) }

@@ -1,0 +1,259 @@
+package callpass
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+)
+
+// Envelope is a CallPass response that passed both envelope levels.
+type Envelope struct {
+	// Status is the level-1 status ("success").
+	Status string
+	// Message is a level-1 message, if any (ignored when Data is present).
+	Message string
+	// Data is the level-2 object; never nil in a successful decode.
+	Data *Data
+}
+
+// Data is the level-2 object. Strings are kept as received (numbers in the
+// JSON are kept as their literal text).
+type Data struct {
+	// Result is the method result: a call status, "success", or the string
+	// "null" (pending). Never "error" in a successful decode.
+	Result string
+	// CallID comes from "callid" / "callId" (JSON field names are matched
+	// case-insensitively).
+	CallID string
+	// Pin is the v1 code field; Phone is the v2 code field or the v3 last 7
+	// digits of the calling number. Both are parsed because the document's
+	// samples use both names.
+	Pin   string
+	Phone string
+	// Message is a level-2 message (only meaningful with result "error").
+	Message string
+}
+
+// wire mirrors the JSON; RawMessage lets us accept strings, numbers and
+// nulls without failing the whole decode on an unexpected type.
+type wire struct {
+	Status  json.RawMessage `json:"status"`
+	Message json.RawMessage `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+type wireData struct {
+	Result  json.RawMessage `json:"result"`
+	CallID  json.RawMessage `json:"callid"`
+	Pin     json.RawMessage `json:"pin"`
+	Phone   json.RawMessage `json:"phone"`
+	Message json.RawMessage `json:"message"`
+}
+
+// maxBody caps what we read from the provider; real answers are < 300 bytes.
+const maxBody = 64 << 10
+
+// DecodeResponse applies both envelope levels and the HTTP status to one
+// response. It is pure (no I/O) so the client and the fuzz test share it.
+// On failure it returns a *Error (Op empty, Sent true) whose Kind says what
+// went wrong; on success Data is non-nil and Data.Result is not "error".
+func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope, error) {
+	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
+		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitize(contentType, 80), Sent: true}
+		if withExcerpt {
+			e.Excerpt = excerpt(body)
+		}
+		return nil, e
+	}
+	// Anything we cannot read as the API's JSON object. 5xx and 429 are
+	// the provider (or a proxy in front of it) being unwell; 401/403 pages
+	// are typically the IP allow-list refusing us at the front proxy.
+	notAPI := func(what string) (*Envelope, error) {
+		switch {
+		case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests:
+			return fail(flashcall.ErrUnavailable, what, true)
+		case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:
+			return fail(flashcall.ErrUnauthorized, what, true)
+		default:
+			return fail(flashcall.ErrBadResponse, what, true)
+		}
+	}
+
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) == 0:
+		return notAPI("empty body")
+	case len(body) > maxBody:
+		return notAPI("body too large")
+	case !utf8.Valid(body):
+		return notAPI("body is not UTF-8")
+	case trimmed[0] != '{':
+		return notAPI("body is not a JSON object")
+	}
+	var w wire
+	if err := json.Unmarshal(trimmed, &w); err != nil {
+		return notAPI("body is not valid JSON")
+	}
+	status, okStatus := jsonString(w.Status)
+	if !okStatus || status == "" {
+		return notAPI("JSON without a status field")
+	}
+	message, _ := jsonString(w.Message)
+	message = sanitize(message, maxMessage)
+
+	// Level 1.
+	if !strings.EqualFold(strings.TrimSpace(status), "success") {
+		kind := kindFor(message, httpStatus, flashcall.ErrInvalidRequest)
+		if message == "" {
+			message = "status " + sanitize(status, 40)
+		}
+		return fail(kind, message, false)
+	}
+	if isAbsent(w.Data) {
+		if message != "" {
+			// The document's own sample: {"status":"success","message":"balance
+			// is lower than limit for that call"} is a refusal, not a success.
+			return fail(kindFor(message, httpStatus, flashcall.ErrInvalidRequest), message, false)
+		}
+		return notAPI("status success without data")
+	}
+	var wd wireData
+	if err := json.Unmarshal(w.Data, &wd); err != nil {
+		return notAPI("data is not a JSON object")
+	}
+
+	// Level 2.
+	if len(bytes.TrimSpace(wd.Result)) == 0 {
+		return notAPI("data without a result field")
+	}
+	result, ok := jsonString(wd.Result)
+	if !ok {
+		// JSON null: the document insists on the string "null", but a
+		// literal null means the same (status not known yet).
+		if string(bytes.TrimSpace(wd.Result)) == "null" {
+			result = "null"
+		} else {
+			return notAPI("data.result is not a string")
+		}
+	}
+	dmessage, _ := jsonString(wd.Message)
+	dmessage = sanitize(dmessage, maxMessage)
+	if strings.EqualFold(strings.TrimSpace(result), "error") {
+		msg := dmessage
+		if msg == "" {
+			msg = message
+		}
+		// The request was valid (level 1 passed) but the method failed: an
+		// unexplained failure is the provider's, so unavailable.
+		return fail(kindFor(msg, httpStatus, flashcall.ErrUnavailable), msg, false)
+	}
+	if httpStatus < 200 || httpStatus > 299 {
+		// A success envelope with an error HTTP status contradicts itself;
+		// the HTTP status is the safer signal.
+		return fail(kindFor(dmessage+" "+message, httpStatus, flashcall.ErrBadResponse), "success envelope with an error HTTP status", true)
+	}
+	env := &Envelope{Status: status, Message: message, Data: &Data{Result: result, Message: dmessage}}
+	var bad bool
+	if env.Data.CallID, ok = jsonScalar(wd.CallID); !ok {
+		bad = true
+	}
+	if env.Data.Pin, ok = jsonScalar(wd.Pin); !ok {
+		bad = true
+	}
+	if env.Data.Phone, ok = jsonScalar(wd.Phone); !ok {
+		bad = true
+	}
+	if bad {
+		return notAPI("data field of an unexpected type")
+	}
+	return env, nil
+}
+
+// kindFor maps a provider message (and the HTTP status) to a sentinel.
+// Specific wording wins over the HTTP status because it is more precise.
+func kindFor(message string, httpStatus int, fallback error) error {
+	m := strings.ToLower(message)
+	words := strings.FieldsFunc(m, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '\'')
+	})
+	has := func(w string) bool {
+		for _, x := range words {
+			if x == w {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case strings.Contains(m, "destination") && (strings.Contains(m, "not allowed") || strings.Contains(m, "forbidden") || strings.Contains(m, "denied") || strings.Contains(m, "prohibited")):
+		return flashcall.ErrDestinationNotAllowed
+	case strings.Contains(m, "callid") || strings.Contains(m, "call id") || strings.Contains(m, "call not found"):
+		if strings.Contains(m, "find") || strings.Contains(m, "not found") || strings.Contains(m, "unknown") || strings.Contains(m, "no such") {
+			return flashcall.ErrCallNotFound
+		}
+	}
+	switch {
+	case strings.Contains(m, "balance") || strings.Contains(m, "insufficient") || strings.Contains(m, "funds") ||
+		strings.Contains(m, "payment required") || (has("limit") && !has("rate") && !strings.Contains(m, "too many")):
+		return flashcall.ErrInsufficientBalance
+	case strings.Contains(m, "auth") || has("token") || has("ip") || strings.Contains(m, "forbidden") ||
+		strings.Contains(m, "access denied") || strings.Contains(m, "permission") || strings.Contains(m, "bearer"):
+		return flashcall.ErrUnauthorized
+	}
+	switch {
+	case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:
+		return flashcall.ErrUnauthorized
+	case httpStatus == http.StatusPaymentRequired:
+		return flashcall.ErrInsufficientBalance
+	case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests || strings.Contains(m, "too many") || has("rate"):
+		return flashcall.ErrUnavailable
+	case httpStatus == http.StatusBadRequest || httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed ||
+		httpStatus == http.StatusUnprocessableEntity || httpStatus == http.StatusUnsupportedMediaType ||
+		httpStatus == http.StatusLengthRequired:
+		return flashcall.ErrInvalidRequest
+	case strings.Contains(m, "invalid") || strings.Contains(m, "param") || strings.Contains(m, "required") || strings.Contains(m, "missing") || strings.Contains(m, "format"):
+		return flashcall.ErrInvalidRequest
+	}
+	return fallback
+}
+
+func isAbsent(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
+}
+
+// jsonString returns the string value of raw; ok is false when raw is
+// absent or not a JSON string.
+func jsonString(raw json.RawMessage) (string, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '"' {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(t, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// jsonScalar accepts an absent/null field (""), a string, or a JSON
+// integer kept as its literal text; ok is false for other types.
+func jsonScalar(raw json.RawMessage) (string, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || string(t) == "null" {
+		return "", true
+	}
+	if t[0] == '"' {
+		return jsonString(t)
+	}
+	for _, c := range t {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	return string(t), true
+}

@@ -1,0 +1,183 @@
+package callpass
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+)
+
+// Error is every error StartCall and CallStatus return. Unwrap returns
+// exactly one flashcall.Err* sentinel, so callers use errors.Is without
+// knowing this vendor.
+type Error struct {
+	// Kind is one of the flashcall.Err* sentinels.
+	Kind error
+	// Op is "start" or "status".
+	Op string
+	// Message is the provider's own error text (sanitised), or a short
+	// description of the transport failure.
+	Message string
+	// HTTPStatus, ContentType and Excerpt describe what came back, when
+	// something did. Excerpt is at most 120 bytes of valid UTF-8 without
+	// control characters, with long digit runs masked.
+	HTTPStatus  int
+	ContentType string
+	Excerpt     string
+	// Sent reports that the request may have reached the provider: for a
+	// start this means a paid call may have been placed, so it must not be
+	// repeated blindly.
+	Sent bool
+}
+
+// Error is one line that names the operation, the kind and what came back.
+// It never contains the token, the destination number or the code.
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("callpass")
+	if e.Op != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Op)
+	}
+	b.WriteString(": ")
+	if e.Kind != nil {
+		b.WriteString(e.Kind.Error())
+	} else {
+		b.WriteString("error")
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.HTTPStatus != 0 || e.ContentType != "" || e.Excerpt != "" {
+		b.WriteString(" (")
+		sep := ""
+		if e.HTTPStatus != 0 {
+			b.WriteString("HTTP ")
+			b.WriteString(strconv.Itoa(e.HTTPStatus))
+			sep = ", "
+		}
+		if e.ContentType != "" {
+			b.WriteString(sep)
+			b.WriteString("content-type ")
+			b.WriteString(strconv.Quote(e.ContentType))
+			sep = ", "
+		}
+		if e.Excerpt != "" {
+			b.WriteString(sep)
+			b.WriteString("body ")
+			b.WriteString(strconv.Quote(e.Excerpt))
+		}
+		b.WriteString(")")
+	}
+	if e.Sent && e.HTTPStatus == 0 {
+		b.WriteString("; the request may have reached the provider")
+	}
+	return b.String()
+}
+
+// Unwrap returns the flashcall sentinel.
+func (e *Error) Unwrap() error { return e.Kind }
+
+// Outcome labels passed to Observer.ObserveProviderCall.
+const (
+	OutcomeOK                    = "ok"
+	OutcomeUnauthorized          = "unauthorized"
+	OutcomeInsufficientBalance   = "insufficient_balance"
+	OutcomeDestinationNotAllowed = "destination_not_allowed"
+	OutcomeNotFound              = "not_found"
+	OutcomeInvalidRequest        = "invalid_request"
+	OutcomeUnavailable           = "unavailable"
+	OutcomeBadResponse           = "bad_response"
+)
+
+// Outcome maps an error from this package (or nil) to its metric label.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, flashcall.ErrUnauthorized):
+		return OutcomeUnauthorized
+	case errors.Is(err, flashcall.ErrInsufficientBalance):
+		return OutcomeInsufficientBalance
+	case errors.Is(err, flashcall.ErrDestinationNotAllowed):
+		return OutcomeDestinationNotAllowed
+	case errors.Is(err, flashcall.ErrCallNotFound):
+		return OutcomeNotFound
+	case errors.Is(err, flashcall.ErrInvalidRequest):
+		return OutcomeInvalidRequest
+	case errors.Is(err, flashcall.ErrBadResponse):
+		return OutcomeBadResponse
+	default:
+		return OutcomeUnavailable
+	}
+}
+
+const (
+	maxExcerpt = 120
+	maxMessage = 200
+)
+
+// excerpt makes a short, safe preview of a response body.
+func excerpt(body []byte) string { return sanitize(string(body), maxExcerpt) }
+
+// sanitize returns valid UTF-8 of at most limit bytes with control and
+// invisible characters removed, whitespace runs collapsed and digit runs of
+// 5 or more masked: a body or message echoing a destination number or a
+// caller ID must not end up in a log line.
+func sanitize(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	out := make([]rune, 0, min(len(s), limit+32))
+	pendingSpace := false
+	for _, r := range s {
+		// Runes never outnumber bytes, so past limit+16 runes nothing more
+		// can survive truncation; the margin keeps digit runs that cross the
+		// cut long enough to be masked.
+		if len(out) > limit+16 {
+			break
+		}
+		switch {
+		case unicode.IsSpace(r):
+			pendingSpace = len(out) > 0
+			continue
+		case unicode.IsControl(r), unicode.Is(unicode.Cf, r):
+			continue
+		}
+		if pendingSpace {
+			out = append(out, ' ')
+			pendingSpace = false
+		}
+		out = append(out, r)
+	}
+	for i := 0; i < len(out); {
+		if out[i] < '0' || out[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(out) && out[j] >= '0' && out[j] <= '9' {
+			j++
+		}
+		if j-i >= 5 {
+			for k := i; k < j; k++ {
+				out[k] = '#'
+			}
+		}
+		i = j
+	}
+	return truncateUTF8(string(out), limit)
+}
+
+func truncateUTF8(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}

@@ -1,0 +1,190 @@
+// Package challenge runs flash-call challenges: it places a call through a
+// Provider, stores only a keyed hash of the code, and verifies what the user
+// types with a constant-time comparison, a single use, a TTL and an attempt
+// limit. Abuse limits come from plugin/limit; storage from a Store
+// (plugin/store/memory, plugin/store/redis).
+package challenge
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+)
+
+// Purpose says what a challenge protects.
+type Purpose string
+
+const (
+	PurposeLogin       Purpose = "login"
+	PurposeStepUp      Purpose = "stepup"
+	PurposeVerifyPhone Purpose = "verify_phone"
+)
+
+// Valid reports whether p is a known purpose.
+func (p Purpose) Valid() bool {
+	return p == PurposeLogin || p == PurposeStepUp || p == PurposeVerifyPhone
+}
+
+// State is a challenge's life-cycle state.
+type State string
+
+const (
+	StatePending    State = "pending"
+	StateVerified   State = "verified"
+	StateLocked     State = "locked"
+	StateExpired    State = "expired"
+	StateSuperseded State = "superseded"
+)
+
+// Binding ties a challenge to what it protects. A code is valid only for the
+// challenge of its own binding.
+type Binding struct {
+	Purpose    Purpose
+	IdentityID string
+	// FlowID is the Kratos flow id; for step-up the session id.
+	FlowID string
+}
+
+// Tag is a short stable hash of the binding. Every challenge ID of the
+// binding ends with it so a Redis store can put the binding's keys in one
+// cluster slot (hash tag) and still find a challenge by ID alone.
+func (b Binding) Tag() string {
+	sum := sha256.Sum256([]byte(string(b.Purpose) + "\x00" + b.IdentityID + "\x00" + b.FlowID))
+	return hex.EncodeToString(sum[:5])
+}
+
+// tagLen is the length of Binding.Tag.
+const tagLen = 10
+
+// NewID returns a new challenge ID: 128 random bits (base64url, 22 chars),
+// a dot and the binding's tag. All characters are URL-safe.
+func NewID(b Binding) string {
+	var buf [16]byte
+	_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(buf[:]) + "." + b.Tag()
+}
+
+// IDTag returns the binding tag embedded in a challenge ID, or false when id
+// is not a well-formed challenge ID.
+func IDTag(id string) (string, bool) {
+	head, tag, ok := strings.Cut(id, ".")
+	if !ok || len(head) != 22 || len(tag) != tagLen {
+		return "", false
+	}
+	for _, r := range head {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "", false
+		}
+	}
+	for _, r := range tag {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return "", false
+		}
+	}
+	return tag, true
+}
+
+// Challenge is one placed call and its verification state. CodeHash is
+// HMAC-SHA256(key, ID || 0x00 || code): the code itself is never stored.
+type Challenge struct {
+	ID         string
+	Purpose    Purpose
+	IdentityID string
+	FlowID     string
+	// Phone is the destination in E.164 form.
+	Phone      string
+	CodeHash   []byte
+	CodeLength int
+	Provider   string
+	CallID     string
+	// CallStatus is the provider's raw status; CallClass its meaning.
+	CallStatus  string
+	CallClass   flashcall.Class
+	Attempts    int
+	MaxAttempts int
+	Resends     int
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	ResendAfter time.Time
+	State       State
+	VerifiedAt  time.Time
+}
+
+// Binding returns the challenge's binding.
+func (c *Challenge) Binding() Binding {
+	return Binding{Purpose: c.Purpose, IdentityID: c.IdentityID, FlowID: c.FlowID}
+}
+
+// Live reports whether the challenge can still be verified at now.
+func (c *Challenge) Live(now time.Time) bool {
+	return c.State == StatePending && now.Before(c.ExpiresAt) && c.Attempts < c.MaxAttempts
+}
+
+// AttemptsLeft is how many more codes may be tried.
+func (c *Challenge) AttemptsLeft() int { return max(0, c.MaxAttempts-c.Attempts) }
+
+// Outcome is the result of Store.Attempt.
+type Outcome int
+
+const (
+	// OutcomeVerified: the attempt matched and consumed the challenge.
+	OutcomeVerified Outcome = iota + 1
+	// OutcomeWrong: a counted mismatch; attempts remain.
+	OutcomeWrong
+	// OutcomeLocked: a counted mismatch that used the last attempt.
+	OutcomeLocked
+	// The rest are refusals: nothing was counted.
+
+	// OutcomeUsed: already verified.
+	OutcomeUsed
+	// OutcomeExhausted: already locked (no attempts left).
+	OutcomeExhausted
+	// OutcomeExpired: past ExpiresAt (the state is set to expired).
+	OutcomeExpired
+	// OutcomeSuperseded: a resend replaced this challenge.
+	OutcomeSuperseded
+)
+
+var outcomeNames = map[Outcome]string{
+	OutcomeVerified: "verified", OutcomeWrong: "wrong", OutcomeLocked: "locked",
+	OutcomeUsed: "used", OutcomeExhausted: "exhausted", OutcomeExpired: "expired",
+	OutcomeSuperseded: "superseded",
+}
+
+func (o Outcome) String() string {
+	if n, ok := outcomeNames[o]; ok {
+		return n
+	}
+	return "unknown"
+}
+
+// Store keeps challenges. Implementations must make Create and Attempt atomic
+// and give every key a TTL (ExpiresAt plus a small grace).
+type Store interface {
+	// Create saves c and makes it the active challenge of its binding, unless
+	// the active one is pending and unexpired at now: then that one is
+	// returned with created=false and c is not saved. With replace=true the
+	// active pending one (if any) becomes superseded and c becomes active.
+	Create(ctx context.Context, c Challenge, replace bool, now time.Time) (active Challenge, created bool, err error)
+	// Get returns the challenge with id, or ErrNotFound.
+	Get(ctx context.Context, id string) (Challenge, error)
+	// Active returns the binding's active challenge (whatever its state), or
+	// ErrNotFound.
+	Active(ctx context.Context, b Binding) (Challenge, error)
+	// Attempt is one atomic step: refuse unless pending, unexpired at now and
+	// under MaxAttempts; count the attempt; on matched set state verified
+	// (VerifiedAt=now); on a mismatch reaching MaxAttempts set state locked.
+	// A refusal returns the challenge unchanged (except pending→expired) with
+	// a refusal outcome and a nil error. A missing id is ErrNotFound.
+	Attempt(ctx context.Context, id string, matched bool, now time.Time) (Challenge, Outcome, error)
+	// UpdateCall stores the provider's call status; a missing id is a no-op.
+	UpdateCall(ctx context.Context, id string, status flashcall.Status) error
+	// Ping checks the store is reachable.
+	Ping(ctx context.Context) error
+}

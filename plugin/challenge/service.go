@@ -1,0 +1,609 @@
+package challenge
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+)
+
+// Provider places flash calls (plugin/callpass.Client implements it). Errors
+// must wrap one flashcall.Err* sentinel.
+type Provider interface {
+	Name() string
+	StartCall(ctx context.Context, n phone.Number) (flashcall.Call, error)
+	CallStatus(ctx context.Context, callID string) (flashcall.Status, error)
+}
+
+// Observer receives metrics events (internal/metrics implements it). A nil
+// Observer is fine.
+type Observer interface {
+	// ObserveCallPlaced: outcome is "placed" or the provider error's kind.
+	ObserveCallPlaced(provider, outcome string)
+	// ObserveCallStatus: a status learned by background polling.
+	ObserveCallStatus(provider string, class flashcall.Class)
+	// ObserveVerify: "verified", "wrong", "locked", "invalid", "expired",
+	// "used", "not_found", "blocked", "error".
+	ObserveVerify(outcome string)
+	// ObserveLimit: a limit refused a call or verify (limit.Kind*).
+	ObserveLimit(kind string)
+	// ObserveStore: one store operation, its error (nil on success) and latency.
+	ObserveStore(op string, err error, d time.Duration)
+}
+
+// Config tunes the service. Start from DefaultConfig and set CodeKey.
+type Config struct {
+	// TTL is how long a code can be verified.
+	TTL time.Duration
+	// MaxAttempts is the number of codes a challenge accepts.
+	MaxAttempts int
+	// ResendCooldowns[i] is the wait before resend i+1 (the last value
+	// repeats); non-decreasing.
+	ResendCooldowns []time.Duration
+	// MaxResends bounds resends of one challenge.
+	MaxResends int
+	// CodeKey keys the code hash (HMAC-SHA256); at least 32 bytes.
+	CodeKey []byte
+	// PollInterval and PollTimeout bound the background polling of an
+	// asynchronous call's status.
+	PollInterval time.Duration
+	PollTimeout  time.Duration
+	// MaxPollers bounds concurrent background polls; beyond it a call is not
+	// polled (its status stays pending).
+	MaxPollers int
+}
+
+// DefaultConfig returns defaults; CodeKey must still be set.
+func DefaultConfig() Config {
+	return Config{
+		TTL:             5 * time.Minute,
+		MaxAttempts:     3,
+		ResendCooldowns: []time.Duration{30 * time.Second, 60 * time.Second, 120 * time.Second, 300 * time.Second},
+		MaxResends:      5,
+		PollInterval:    2 * time.Second,
+		PollTimeout:     2 * time.Minute,
+		MaxPollers:      1000,
+	}
+}
+
+// MinCodeKeyLen is the shortest accepted CodeKey.
+const MinCodeKeyLen = 32
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.TTL <= 0 {
+		errs = append(errs, fmt.Errorf("challenge.ttl must be > 0, got %s", c.TTL))
+	}
+	if c.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("challenge.max_attempts must be >= 1, got %d", c.MaxAttempts))
+	}
+	if len(c.ResendCooldowns) == 0 {
+		errs = append(errs, errors.New("challenge.resend_cooldowns must list at least one duration"))
+	}
+	for i, d := range c.ResendCooldowns {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("challenge.resend_cooldowns[%d] must be > 0, got %s", i, d))
+		} else if i > 0 && d < c.ResendCooldowns[i-1] {
+			errs = append(errs, fmt.Errorf("challenge.resend_cooldowns[%d] (%s) must not be shorter than the one before (%s)", i, d, c.ResendCooldowns[i-1]))
+		}
+	}
+	if c.MaxResends < 0 {
+		errs = append(errs, fmt.Errorf("challenge.max_resends must be >= 0, got %d", c.MaxResends))
+	}
+	if len(c.CodeKey) < MinCodeKeyLen {
+		errs = append(errs, fmt.Errorf("challenge.code_key must be at least %d bytes, got %d", MinCodeKeyLen, len(c.CodeKey)))
+	}
+	if c.PollInterval <= 0 {
+		errs = append(errs, fmt.Errorf("challenge.poll_interval must be > 0, got %s", c.PollInterval))
+	}
+	if c.PollTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("challenge.poll_timeout must be > 0, got %s", c.PollTimeout))
+	}
+	if c.MaxPollers < 0 {
+		errs = append(errs, fmt.Errorf("challenge.max_pollers must be >= 0, got %d", c.MaxPollers))
+	}
+	return errors.Join(errs...)
+}
+
+// cooldown is the wait before the next resend after resends resends.
+func (c Config) cooldown(resends int) time.Duration {
+	return c.ResendCooldowns[min(resends, len(c.ResendCooldowns)-1)]
+}
+
+// HashCode is what stores keep instead of the code:
+// HMAC-SHA256(key, id || 0x00 || code). Binding the ID in makes a hash
+// useless for any other challenge.
+func HashCode(key []byte, id, code string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id))
+	m.Write([]byte{0})
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+// Service runs challenges. It is safe for concurrent use.
+type Service struct {
+	cfg      Config
+	store    Store
+	provider Provider
+	limiter  *limit.Limiter
+	obs      Observer
+	log      *slog.Logger
+	now      func() time.Time
+	// callTimeout bounds one status request of the poller.
+	callTimeout time.Duration
+
+	base    context.Context
+	cancel  context.CancelFunc
+	pollers chan struct{}
+	wg      sync.WaitGroup
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithObserver sets the metrics observer.
+func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithClock sets the clock (tests).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// NewService validates cfg and returns a Service. Call Close to stop
+// background polling.
+func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limiter, opts ...Option) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if store == nil || provider == nil || limiter == nil {
+		return nil, errors.New("challenge: store, provider and limiter are required")
+	}
+	s := &Service{
+		cfg: cfg, store: store, provider: provider, limiter: limiter,
+		log: slog.Default(), now: time.Now, callTimeout: 10 * time.Second,
+		pollers: make(chan struct{}, cfg.MaxPollers),
+	}
+	s.cfg.CodeKey = append([]byte(nil), cfg.CodeKey...)
+	s.cfg.ResendCooldowns = append([]time.Duration(nil), cfg.ResendCooldowns...)
+	for _, o := range opts {
+		o(s)
+	}
+	s.base, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Close stops background polling and waits for it.
+func (s *Service) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Ping checks the store.
+func (s *Service) Ping(ctx context.Context) error {
+	if err := s.timed(ctx, "ping", func() error { return s.store.Ping(ctx) }); err != nil {
+		return storeErr("ping", err)
+	}
+	return nil
+}
+
+// StartRequest asks for a challenge.
+type StartRequest struct {
+	Purpose    Purpose
+	IdentityID string
+	FlowID     string
+	// Phone is the destination; E.164 expected (it is parsed again here so a
+	// non-canonical spelling cannot reach fresh limit counters).
+	Phone    string
+	ClientIP string
+	// Resend asks for a new call replacing the pending one.
+	Resend bool
+}
+
+// StartResult is the active challenge; Placed says whether this request
+// placed a call.
+type StartResult struct {
+	Challenge Challenge
+	Placed    bool
+}
+
+// VerifyResult is the verified challenge (or, with an error, the challenge as
+// far as known).
+type VerifyResult struct {
+	Challenge    Challenge
+	AttemptsLeft int
+}
+
+func validBinding(b Binding) error {
+	if !b.Purpose.Valid() {
+		return fmt.Errorf("%w: unknown purpose %q", ErrInvalidRequest, b.Purpose)
+	}
+	if b.IdentityID == "" || b.FlowID == "" {
+		return fmt.Errorf("%w: identity and flow are required", ErrInvalidRequest)
+	}
+	return nil
+}
+
+// Start returns the binding's pending challenge, or places a call and creates
+// one. Order: regulation ban, idempotency/cooldown, destination and counters,
+// then the provider — so a refused request never reaches the provider.
+func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, error) {
+	b := Binding{Purpose: req.Purpose, IdentityID: req.IdentityID, FlowID: req.FlowID}
+	if err := validBinding(b); err != nil {
+		return StartResult{}, err
+	}
+	num, err := phone.Parse(req.Phone)
+	if err != nil {
+		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	e164 := num.E164()
+	if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+		return StartResult{}, err
+	}
+
+	var cur Challenge
+	err = s.timed(ctx, "active", func() (err error) { cur, err = s.store.Active(ctx, b); return err })
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return StartResult{}, storeErr("active", err)
+	}
+	now := s.now()
+	replace, resends := false, 0
+	if err == nil && cur.Live(now) {
+		switch {
+		case cur.Phone != e164:
+			// The number changed within the flow (settings): a new call to
+			// the new number replaces the old challenge.
+		case !req.Resend:
+			return StartResult{Challenge: cur}, nil
+		case cur.Resends >= s.cfg.MaxResends:
+			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
+		case now.Before(cur.ResendAfter) && cur.CallClass != flashcall.ClassNotDelivered:
+			// A call that did not reach the phone may be retried at once.
+			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ResendAfter.Sub(now)}
+		}
+		replace, resends = true, cur.Resends+1
+		if resends > s.cfg.MaxResends {
+			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
+		}
+	}
+
+	if err := s.limitErr(s.limiter.CheckDestination(e164)); err != nil {
+		return StartResult{}, err
+	}
+	if err := s.limitErr(s.limiter.TakeCall(ctx, limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP})); err != nil {
+		return StartResult{}, err
+	}
+
+	call, err := s.provider.StartCall(ctx, num)
+	if err != nil {
+		s.observeCall(providerOutcome(err))
+		s.log.WarnContext(ctx, "flash call failed", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)
+		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
+	}
+	if call.Code == "" || len(call.Code) > 12 || !allDigits(call.Code) || call.ID == "" {
+		s.observeCall("bad_response")
+		return StartResult{}, fmt.Errorf("challenge: provider %s returned a call without a usable id or code: %w", s.provider.Name(), flashcall.ErrBadResponse)
+	}
+	s.observeCall("placed")
+
+	now = s.now()
+	id := NewID(b)
+	c := Challenge{
+		ID: id, Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
+		Phone: e164, CodeHash: HashCode(s.cfg.CodeKey, id, call.Code), CodeLength: len(call.Code),
+		Provider: s.provider.Name(), CallID: call.ID, CallStatus: call.Status.Raw, CallClass: call.Status.Class,
+		MaxAttempts: s.cfg.MaxAttempts, Resends: resends,
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), ResendAfter: now.Add(s.cfg.cooldown(resends)),
+		State: StatePending,
+	}
+	var active Challenge
+	var created bool
+	err = s.timed(ctx, "create", func() (err error) { active, created, err = s.store.Create(ctx, c, replace, now); return err })
+	if err != nil {
+		s.log.ErrorContext(ctx, "placed call could not be stored", "phone", num.Masked(), "err", err)
+		return StartResult{}, storeErr("create", err)
+	}
+	if !created {
+		// A concurrent Start for the same binding won; its call stands and
+		// this one is wasted (the user may get two calls; the first counts).
+		s.log.InfoContext(ctx, "concurrent start: kept the other challenge", "phone", num.Masked())
+		return StartResult{Challenge: active}, nil
+	}
+	s.log.InfoContext(ctx, "flash call placed", "challenge", c.ID, "purpose", string(b.Purpose),
+		"phone", num.Masked(), "resend", resends, "call_status", call.Status.Class.String())
+	if !call.Status.Final() {
+		s.startPoll(c.ID, call.ID, c.ExpiresAt)
+	}
+	return StartResult{Challenge: c, Placed: true}, nil
+}
+
+// Get returns the challenge with id.
+func (s *Service) Get(ctx context.Context, id string) (Challenge, error) {
+	var c Challenge
+	err := s.timed(ctx, "get", func() (err error) { c, err = s.store.Get(ctx, id); return err })
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Challenge{}, ErrNotFound
+	case err != nil:
+		return Challenge{}, storeErr("get", err)
+	}
+	return c, nil
+}
+
+// Verify checks code against the binding's challenge (challengeID "" means
+// the active one). A code is accepted once, before the TTL, within the
+// attempt limit, and only for its own binding; anything else looks like
+// ErrNotFound so nothing leaks about other challenges. An empty code is a bad
+// request and costs nothing; any other wrong input costs an attempt.
+func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code string) (VerifyResult, error) {
+	if err := validBinding(b); err != nil {
+		return VerifyResult{}, err
+	}
+	code = strings.TrimSpace(code)
+	if code == "" {
+		s.observeVerify("invalid")
+		return VerifyResult{}, ErrInvalidCode
+	}
+	if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+		s.observeVerify("blocked")
+		return VerifyResult{}, err
+	}
+
+	var c Challenge
+	var err error
+	if challengeID == "" {
+		err = s.timed(ctx, "active", func() (err error) { c, err = s.store.Active(ctx, b); return err })
+	} else {
+		err = s.timed(ctx, "get", func() (err error) { c, err = s.store.Get(ctx, challengeID); return err })
+	}
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.observeVerify("not_found")
+		return VerifyResult{}, ErrNotFound
+	case err != nil:
+		s.observeVerify("error")
+		return VerifyResult{}, storeErr("get", err)
+	}
+	if c.Binding() != b {
+		s.observeVerify("not_found")
+		return VerifyResult{}, ErrNotFound
+	}
+	now := s.now()
+	if err := refusal(c, now); err != nil {
+		s.observeVerify(outcomeName(err))
+		return VerifyResult{Challenge: c, AttemptsLeft: c.AttemptsLeft()}, err
+	}
+
+	// The HMAC is computed for every input so a malformed code takes the
+	// same path as a wrong one.
+	formatOK := len(code) == c.CodeLength && allDigits(code)
+	sum := HashCode(s.cfg.CodeKey, c.ID, code)
+	matched := subtle.ConstantTimeCompare(sum, c.CodeHash) == 1 && formatOK
+
+	var after Challenge
+	var out Outcome
+	err = s.timed(ctx, "attempt", func() (err error) { after, out, err = s.store.Attempt(ctx, c.ID, matched, now); return err })
+	switch {
+	case errors.Is(err, ErrNotFound):
+		s.observeVerify("not_found")
+		return VerifyResult{}, ErrNotFound
+	case err != nil:
+		s.observeVerify("error")
+		return VerifyResult{}, storeErr("attempt", err)
+	}
+	res := VerifyResult{Challenge: after, AttemptsLeft: after.AttemptsLeft()}
+	switch out {
+	case OutcomeVerified:
+		s.observeVerify("verified")
+		s.log.InfoContext(ctx, "challenge verified", "challenge", c.ID, "purpose", string(b.Purpose))
+		return res, nil
+	case OutcomeWrong:
+		s.observeVerify("wrong")
+		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK}
+	case OutcomeLocked:
+		s.observeVerify("locked")
+		until, ferr := s.limiter.RecordFailure(ctx, b.IdentityID)
+		switch {
+		case ferr != nil:
+			// The verify failed anyway; the ban is best effort here.
+			s.log.ErrorContext(ctx, "could not record regulation failure", "err", ferr)
+		case !until.IsZero():
+			s.observeLimit(limit.KindRegulation)
+			s.log.WarnContext(ctx, "identity banned after failed verifications", "until", until)
+		}
+		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID)
+		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK}
+	case OutcomeUsed:
+		s.observeVerify("used")
+		return res, ErrAlreadyUsed
+	case OutcomeExhausted:
+		s.observeVerify("locked")
+		return res, ErrLocked
+	default: // expired, superseded
+		s.observeVerify("expired")
+		return res, ErrExpired
+	}
+}
+
+// refusal is the error for a challenge that cannot take an attempt, or nil.
+func refusal(c Challenge, now time.Time) error {
+	switch {
+	case c.State == StateVerified:
+		return ErrAlreadyUsed
+	case c.State == StateLocked:
+		return ErrLocked
+	case c.State == StateExpired || c.State == StateSuperseded:
+		return ErrExpired
+	case c.State != StatePending:
+		return ErrNotFound
+	case !now.Before(c.ExpiresAt):
+		return ErrExpired
+	case c.Attempts >= c.MaxAttempts:
+		return ErrLocked
+	}
+	return nil
+}
+
+func outcomeName(err error) string {
+	switch {
+	case errors.Is(err, ErrAlreadyUsed):
+		return "used"
+	case errors.Is(err, ErrLocked):
+		return "locked"
+	case errors.Is(err, ErrExpired):
+		return "expired"
+	}
+	return "not_found"
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// limitErr passes limit refusals through and maps limit store failures to
+// ErrStoreUnavailable (fail closed).
+func (s *Service) limitErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *limit.LimitError
+	if errors.As(err, &le) {
+		s.observeLimit(le.Kind)
+		return err
+	}
+	if errors.Is(err, limit.ErrUnavailable) {
+		return storeErr("limit", err)
+	}
+	return err
+}
+
+func providerOutcome(err error) string {
+	kinds := []struct {
+		err  error
+		name string
+	}{
+		{flashcall.ErrUnauthorized, "unauthorized"},
+		{flashcall.ErrInsufficientBalance, "insufficient_balance"},
+		{flashcall.ErrDestinationNotAllowed, "destination_not_allowed"},
+		{flashcall.ErrInvalidRequest, "invalid_request"},
+		{flashcall.ErrUnavailable, "unavailable"},
+		{flashcall.ErrBadResponse, "bad_response"},
+		{flashcall.ErrCallNotFound, "call_not_found"},
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.err) {
+			return k.name
+		}
+	}
+	return "error"
+}
+
+// timed runs a store operation and reports it to the observer.
+func (s *Service) timed(ctx context.Context, op string, f func() error) error {
+	start := time.Now()
+	err := f()
+	if s.obs != nil {
+		oerr := err
+		if errors.Is(err, ErrNotFound) {
+			oerr = nil // a miss is an answer, not a store failure
+		}
+		s.obs.ObserveStore(op, oerr, time.Since(start))
+	}
+	return err
+}
+
+func (s *Service) observeCall(outcome string) {
+	if s.obs != nil {
+		s.obs.ObserveCallPlaced(s.provider.Name(), outcome)
+	}
+}
+
+func (s *Service) observeVerify(outcome string) {
+	if s.obs != nil {
+		s.obs.ObserveVerify(outcome)
+	}
+}
+
+func (s *Service) observeLimit(kind string) {
+	if s.obs != nil {
+		s.obs.ObserveLimit(kind)
+	}
+}
+
+// startPoll polls an asynchronous call's status in the background until it
+// is final, PollTimeout passes, the challenge expires or Close is called.
+func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
+	select {
+	case s.pollers <- struct{}{}:
+	default:
+		s.log.Warn("too many calls being polled; status of this call stays pending", "challenge", id)
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.pollers }()
+		s.poll(id, callID, expiresAt)
+	}()
+}
+
+func (s *Service) poll(id, callID string, expiresAt time.Time) {
+	ctx, cancel := context.WithTimeout(s.base, min(s.cfg.PollTimeout, max(expiresAt.Sub(s.now()), 0)))
+	defer cancel()
+	t := time.NewTicker(s.cfg.PollInterval)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, rcancel := context.WithTimeout(ctx, s.callTimeout)
+		st, err := s.provider.CallStatus(rctx, callID)
+		rcancel()
+		if err != nil {
+			if errors.Is(err, flashcall.ErrCallNotFound) || errors.Is(err, flashcall.ErrUnauthorized) {
+				s.log.Warn("call status polling stopped", "challenge", id, "err", err)
+				return
+			}
+			s.log.Debug("call status poll failed; retrying", "challenge", id, "err", err)
+			continue
+		}
+		if s.obs != nil {
+			s.obs.ObserveCallStatus(s.provider.Name(), st.Class)
+		}
+		if st.Raw != last || st.Final() {
+			last = st.Raw
+			uctx, ucancel := context.WithTimeout(ctx, s.callTimeout)
+			err := s.timed(uctx, "update_call", func() error { return s.store.UpdateCall(uctx, id, st) })
+			ucancel()
+			if err != nil {
+				s.log.Warn("could not store call status", "challenge", id, "err", err)
+			}
+		}
+		if st.Final() {
+			return
+		}
+	}
+}

@@ -1,0 +1,724 @@
+package challenge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// provider is a scripted fake flash-call provider.
+type provider struct {
+	mu       sync.Mutex
+	calls    []string // E.164 numbers called
+	codes    []string // codes handed out, in order
+	next     int
+	err      error
+	start    flashcall.Status   // status returned by StartCall
+	statuses []flashcall.Status // successive CallStatus answers (last repeats)
+	polls    int
+}
+
+func (p *provider) Name() string { return "fake" }
+
+func (p *provider) StartCall(ctx context.Context, n phone.Number) (flashcall.Call, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err != nil {
+		return flashcall.Call{}, p.err
+	}
+	p.calls = append(p.calls, n.E164())
+	code := fmt.Sprintf("%04d", 1000+p.next*1111%9000)
+	p.next++
+	p.codes = append(p.codes, code)
+	st := p.start
+	if st.Raw == "" {
+		st = flashcall.Classify("NO_ANSWER")
+	}
+	return flashcall.Call{ID: fmt.Sprintf("call-%d", p.next), Code: code, Status: st}, nil
+}
+
+func (p *provider) CallStatus(ctx context.Context, callID string) (flashcall.Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.polls++
+	if len(p.statuses) == 0 {
+		return flashcall.Classify("null"), nil
+	}
+	st := p.statuses[0]
+	if len(p.statuses) > 1 {
+		p.statuses = p.statuses[1:]
+	}
+	return st, nil
+}
+
+func (p *provider) numCalls() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.calls) }
+func (p *provider) lastCode() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.codes[len(p.codes)-1]
+}
+
+// observer records events.
+type observer struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (o *observer) add(s string)                                  { o.mu.Lock(); o.events = append(o.events, s); o.mu.Unlock() }
+func (o *observer) ObserveCallPlaced(p, outcome string)           { o.add("call:" + outcome) }
+func (o *observer) ObserveCallStatus(p string, c flashcall.Class) { o.add("status:" + c.String()) }
+func (o *observer) ObserveVerify(outcome string)                  { o.add("verify:" + outcome) }
+func (o *observer) ObserveLimit(kind string)                      { o.add("limit:" + kind) }
+func (o *observer) ObserveStore(op string, err error, _ time.Duration) {
+	if err != nil {
+		o.add("store_error:" + op)
+	}
+}
+func (o *observer) has(s string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, e := range o.events {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+type env struct {
+	svc   *challenge.Service
+	store challenge.Store
+	prov  *provider
+	clk   *clock
+	obs   *observer
+}
+
+var key = []byte(strings.Repeat("k", 32))
+
+func newEnv(t *testing.T, mod func(*challenge.Config, *limit.Config)) *env {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	cfg.PollInterval = 5 * time.Millisecond
+	cfg.PollTimeout = 2 * time.Second
+	lcfg := limit.DefaultConfig()
+	if mod != nil {
+		mod(&cfg, &lcfg)
+	}
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvWith(t, cfg, mem, lim, clk)
+}
+
+func newEnvWith(t *testing.T, cfg challenge.Config, st challenge.Store, lim *limit.Limiter, clk *clock) *env {
+	t.Helper()
+	prov := &provider{}
+	obs := &observer{}
+	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
+		challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return &env{svc: svc, store: st, prov: prov, clk: clk, obs: obs}
+}
+
+const phoneE164 = "+79001234567"
+
+func req(flow string) challenge.StartRequest {
+	return challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: "ident-1", FlowID: flow, Phone: phoneE164, ClientIP: "203.0.113.7"}
+}
+
+func bind(r challenge.StartRequest) challenge.Binding {
+	return challenge.Binding{Purpose: r.Purpose, IdentityID: r.IdentityID, FlowID: r.FlowID}
+}
+
+func (e *env) start(t *testing.T, r challenge.StartRequest) challenge.StartResult {
+	t.Helper()
+	res, err := e.svc.Start(context.Background(), r)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return res
+}
+
+func TestStartIsIdempotent(t *testing.T) {
+	e := newEnv(t, func(_ *challenge.Config, l *limit.Config) { l.PerNumber.Limit = 1 })
+	r := req("flow-1")
+	first := e.start(t, r)
+	if !first.Placed || e.prov.numCalls() != 1 {
+		t.Fatalf("first start: placed=%v calls=%d", first.Placed, e.prov.numCalls())
+	}
+	c := first.Challenge
+	if c.State != challenge.StatePending || c.CodeLength != 4 || c.Phone != phoneE164 || c.MaxAttempts != 3 {
+		t.Fatalf("challenge: %+v", c)
+	}
+	if !c.ExpiresAt.Equal(e.clk.Now().Add(5*time.Minute)) || !c.ResendAfter.Equal(e.clk.Now().Add(30*time.Second)) {
+		t.Fatalf("times: expires %v resend %v", c.ExpiresAt, c.ResendAfter)
+	}
+	// Again (the per-number limit of 1 would refuse a second call).
+	second := e.start(t, r)
+	if second.Placed || second.Challenge.ID != c.ID || e.prov.numCalls() != 1 {
+		t.Fatalf("second start: placed=%v id=%s calls=%d", second.Placed, second.Challenge.ID, e.prov.numCalls())
+	}
+}
+
+func TestCodeIsStoredOnlyAsHash(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.start(t, req("f")).Challenge
+	code := e.prov.lastCode()
+	stored, err := e.store.Get(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", stored), code) || strings.Contains(string(stored.CodeHash), code) {
+		t.Fatal("the stored challenge contains the code")
+	}
+	if want := challenge.HashCode(key, c.ID, code); string(stored.CodeHash) != string(want) {
+		t.Fatal("stored hash is not HMAC(key, id, code)")
+	}
+	if string(challenge.HashCode(key, "other-id", code)) == string(stored.CodeHash) {
+		t.Fatal("hash does not depend on the challenge id")
+	}
+}
+
+func TestVerify(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	r := req("flow-v")
+	c := e.start(t, r).Challenge
+	code := e.prov.lastCode()
+
+	// Empty code: a bad request that costs nothing.
+	if _, err := e.svc.Verify(ctx, bind(r), "", "  "); !errors.Is(err, challenge.ErrInvalidCode) {
+		t.Fatalf("empty code: %v", err)
+	}
+	// Malformed code: counts.
+	var wrong *challenge.WrongCodeError
+	_, err := e.svc.Verify(ctx, bind(r), c.ID, "12a4")
+	if !errors.As(err, &wrong) || wrong.AttemptsLeft != 2 || !wrong.Format || !errors.Is(err, challenge.ErrInvalidCode) {
+		t.Fatalf("malformed code: %v", err)
+	}
+	// Wrong digits: counts.
+	bad := "0000"
+	if bad == code {
+		bad = "1111"
+	}
+	_, err = e.svc.Verify(ctx, bind(r), "", bad)
+	if !errors.As(err, &wrong) || wrong.AttemptsLeft != 1 || wrong.Format || errors.Is(err, challenge.ErrLocked) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	res, err := e.svc.Verify(ctx, bind(r), "", code)
+	if err != nil {
+		t.Fatalf("right code: %v", err)
+	}
+	if res.Challenge.State != challenge.StateVerified || res.Challenge.ID != c.ID || !res.Challenge.VerifiedAt.Equal(e.clk.Now()) {
+		t.Fatalf("verified challenge: %+v", res.Challenge)
+	}
+	// Single use.
+	if _, err := e.svc.Verify(ctx, bind(r), c.ID, code); !errors.Is(err, challenge.ErrAlreadyUsed) {
+		t.Fatalf("reuse: %v", err)
+	}
+	if !e.obs.has("verify:verified") || !e.obs.has("verify:wrong") || !e.obs.has("verify:used") {
+		t.Fatalf("observer events: %v", e.obs.events)
+	}
+}
+
+func TestVerifyBindingMismatchLooksNotFound(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	r := req("flow-b")
+	c := e.start(t, r).Challenge
+	code := e.prov.lastCode()
+	others := []challenge.Binding{
+		{Purpose: challenge.PurposeLogin, IdentityID: "ident-1", FlowID: "flow-other"},
+		{Purpose: challenge.PurposeLogin, IdentityID: "ident-2", FlowID: "flow-b"},
+		{Purpose: challenge.PurposeStepUp, IdentityID: "ident-1", FlowID: "flow-b"},
+	}
+	for _, b := range others {
+		if _, err := e.svc.Verify(ctx, b, c.ID, code); !errors.Is(err, challenge.ErrNotFound) {
+			t.Fatalf("verify with %+v: %v, want ErrNotFound", b, err)
+		}
+		if _, err := e.svc.Verify(ctx, b, "", code); !errors.Is(err, challenge.ErrNotFound) {
+			t.Fatalf("verify active with %+v: %v, want ErrNotFound", b, err)
+		}
+	}
+	if _, err := e.svc.Verify(ctx, bind(r), "garbage-id", code); !errors.Is(err, challenge.ErrNotFound) {
+		t.Fatalf("verify unknown id: %v", err)
+	}
+	// Nothing was counted on the real challenge.
+	if _, err := e.svc.Verify(ctx, bind(r), c.ID, code); err != nil {
+		t.Fatalf("own binding: %v", err)
+	}
+}
+
+func TestLockAndRegulation(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, nil)
+	for i := range 3 {
+		r := req(fmt.Sprintf("flow-%d", i))
+		c := e.start(t, r).Challenge
+		code := e.prov.lastCode()
+		bad := "9999"
+		if code == bad {
+			bad = "8888"
+		}
+		for a := range 3 {
+			_, err := e.svc.Verify(ctx, bind(r), c.ID, bad)
+			var wrong *challenge.WrongCodeError
+			if !errors.As(err, &wrong) || wrong.AttemptsLeft != 2-a {
+				t.Fatalf("flow %d attempt %d: %v", i, a, err)
+			}
+			if a == 2 && !errors.Is(err, challenge.ErrLocked) {
+				t.Fatalf("last attempt is not ErrLocked: %v", err)
+			}
+		}
+		if i < 2 {
+			// The right code is useless now.
+			if _, err := e.svc.Verify(ctx, bind(r), c.ID, code); !errors.Is(err, challenge.ErrLocked) {
+				t.Fatalf("right code after lock: %v", err)
+			}
+		}
+	}
+	// Third locked challenge in 10 minutes: banned for 15 minutes, and the
+	// provider is not reached.
+	calls := e.prov.numCalls()
+	_, err := e.svc.Start(ctx, req("flow-after-ban"))
+	var le *limit.LimitError
+	if !errors.As(err, &le) || le.Kind != limit.KindRegulation || le.RetryAfter != 15*time.Minute || !errors.Is(err, limit.ErrLimited) {
+		t.Fatalf("start while banned: %v", err)
+	}
+	if _, err := e.svc.Verify(ctx, bind(req("flow-0")), "", "1234"); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("verify while banned: %v", err)
+	}
+	if e.prov.numCalls() != calls {
+		t.Fatal("provider called while banned")
+	}
+	e.clk.Advance(10 * time.Minute)
+	if _, err := e.svc.Start(ctx, req("flow-after-ban")); !errors.As(err, &le) || le.RetryAfter != 5*time.Minute {
+		t.Fatalf("start 10 min into the ban: %v, want retry after 5m", err)
+	}
+	e.clk.Advance(5 * time.Minute)
+	if res := e.start(t, req("flow-after-ban")); !res.Placed {
+		t.Fatal("no call after the ban ended")
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	e := newEnv(t, nil)
+	r := req("flow-e")
+	c := e.start(t, r).Challenge
+	e.clk.Advance(5 * time.Minute)
+	if _, err := e.svc.Verify(context.Background(), bind(r), c.ID, e.prov.lastCode()); !errors.Is(err, challenge.ErrExpired) {
+		t.Fatalf("verify at TTL: %v", err)
+	}
+	// A new start after expiry places a new call.
+	if res := e.start(t, r); !res.Placed || res.Challenge.ID == c.ID {
+		t.Fatalf("start after expiry: %+v", res)
+	}
+}
+
+func TestResend(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.MaxResends = 2; c.TTL = time.Hour })
+	r := req("flow-r")
+	first := e.start(t, r).Challenge
+	oldCode := e.prov.lastCode()
+	rs := r
+	rs.Resend = true
+
+	e.clk.Advance(10 * time.Second)
+	_, err := e.svc.Start(ctx, rs)
+	var cd *challenge.CooldownError
+	if !errors.As(err, &cd) || cd.RetryAfter != 20*time.Second || cd.ResendsExhausted {
+		t.Fatalf("early resend: %v", err)
+	}
+	if e.prov.numCalls() != 1 {
+		t.Fatal("early resend reached the provider")
+	}
+	e.clk.Advance(20 * time.Second)
+	res := e.start(t, rs)
+	if !res.Placed || res.Challenge.Resends != 1 || e.prov.numCalls() != 2 {
+		t.Fatalf("resend: %+v calls=%d", res, e.prov.numCalls())
+	}
+	// The cooldown grows: 60s after the first resend.
+	if got := res.Challenge.ResendAfter.Sub(e.clk.Now()); got != 60*time.Second {
+		t.Fatalf("second cooldown %s, want 60s", got)
+	}
+	newCode := e.prov.lastCode()
+	// The old challenge is dead, even with its own code.
+	if _, err := e.svc.Verify(ctx, bind(r), first.ID, oldCode); !errors.Is(err, challenge.ErrExpired) {
+		t.Fatalf("old challenge after resend: %v", err)
+	}
+	e.clk.Advance(60 * time.Second)
+	if res := e.start(t, rs); res.Challenge.Resends != 2 {
+		t.Fatalf("second resend: %+v", res)
+	}
+	e.clk.Advance(10 * time.Minute)
+	_, err = e.svc.Start(ctx, rs)
+	if !errors.As(err, &cd) || !cd.ResendsExhausted || !errors.Is(err, challenge.ErrTooManyResends) {
+		t.Fatalf("resend beyond MaxResends: %v", err)
+	}
+	if oldCode != newCode {
+		if _, err := e.svc.Verify(ctx, bind(r), "", newCode); !errors.Is(err, challenge.ErrWrongCode) {
+			t.Fatalf("the first resend's code after a second resend: %v", err)
+		}
+	}
+	if _, err := e.svc.Verify(ctx, bind(r), "", e.prov.lastCode()); err != nil {
+		t.Fatalf("latest code: %v", err)
+	}
+}
+
+func TestResendNotDeliveredSkipsCooldown(t *testing.T) {
+	e := newEnv(t, nil)
+	r := req("flow-nd")
+	c := e.start(t, r).Challenge
+	if err := e.store.UpdateCall(context.Background(), c.ID, flashcall.Classify("CALL_REJECTED")); err != nil {
+		t.Fatal(err)
+	}
+	r.Resend = true
+	if res := e.start(t, r); !res.Placed {
+		t.Fatal("resend after a not-delivered call was refused")
+	}
+}
+
+func TestLimitsRefuseBeforeProvider(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*limit.Config)
+		reqs []challenge.StartRequest
+		kind string
+	}{
+		{"per number across spellings", func(l *limit.Config) { l.PerNumber.Limit = 1 },
+			[]challenge.StartRequest{req("a"), func() challenge.StartRequest {
+				r := req("b")
+				r.IdentityID, r.Phone = "ident-2", "8 (900) 123-45-67"
+				return r
+			}()}, limit.KindNumber},
+		{"per identity", func(l *limit.Config) { l.PerIdentity.Limit = 1 },
+			[]challenge.StartRequest{req("a"), func() challenge.StartRequest {
+				r := req("b")
+				r.Phone = "+79001112233"
+				return r
+			}()}, limit.KindIdentity},
+		{"per ip", func(l *limit.Config) { l.PerIP.Limit = 1 },
+			[]challenge.StartRequest{req("a"), func() challenge.StartRequest {
+				r := req("b")
+				r.IdentityID, r.Phone = "ident-2", "+79001112233"
+				return r
+			}()}, limit.KindIP},
+		{"global", func(l *limit.Config) { l.GlobalDaily.Limit = 1 },
+			[]challenge.StartRequest{req("a"), func() challenge.StartRequest {
+				r := req("b")
+				r.IdentityID, r.Phone, r.ClientIP = "ident-2", "+79001112233", "198.51.100.1"
+				return r
+			}()}, limit.KindGlobal},
+		{"deny prefix", func(l *limit.Config) { l.DenyPrefixes = []string{"7900"} },
+			[]challenge.StartRequest{req("a")}, limit.KindDestination},
+		{"allow prefix", func(l *limit.Config) { l.AllowPrefixes = []string{"7999"} },
+			[]challenge.StartRequest{req("a")}, limit.KindDestination},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(_ *challenge.Config, l *limit.Config) { tc.mod(l) })
+			ok := tc.reqs[:len(tc.reqs)-1]
+			for _, r := range ok {
+				e.start(t, r)
+			}
+			_, err := e.svc.Start(context.Background(), tc.reqs[len(tc.reqs)-1])
+			var le *limit.LimitError
+			if !errors.As(err, &le) || le.Kind != tc.kind {
+				t.Fatalf("err %v, want limit %s", err, tc.kind)
+			}
+			if e.prov.numCalls() != len(ok) {
+				t.Fatalf("provider got %d calls, want %d", e.prov.numCalls(), len(ok))
+			}
+			if !e.obs.has("limit:" + tc.kind) {
+				t.Fatalf("limit not observed: %v", e.obs.events)
+			}
+		})
+	}
+}
+
+func TestProviderErrorKeepsKind(t *testing.T) {
+	e := newEnv(t, nil)
+	e.prov.err = fmt.Errorf("callpass: 503: %w", flashcall.ErrUnavailable)
+	_, err := e.svc.Start(context.Background(), req("f"))
+	if !errors.Is(err, flashcall.ErrUnavailable) {
+		t.Fatalf("err %v, want flashcall.ErrUnavailable", err)
+	}
+	if _, err := e.store.Active(context.Background(), bind(req("f"))); !errors.Is(err, challenge.ErrNotFound) {
+		t.Fatalf("a challenge was stored for a failed call: %v", err)
+	}
+	if !e.obs.has("call:unavailable") {
+		t.Fatalf("observer: %v", e.obs.events)
+	}
+}
+
+func TestInvalidRequests(t *testing.T) {
+	e := newEnv(t, nil)
+	bad := []challenge.StartRequest{
+		{Purpose: "other", IdentityID: "i", FlowID: "f", Phone: phoneE164},
+		{Purpose: challenge.PurposeLogin, FlowID: "f", Phone: phoneE164},
+		{Purpose: challenge.PurposeLogin, IdentityID: "i", Phone: phoneE164},
+		{Purpose: challenge.PurposeLogin, IdentityID: "i", FlowID: "f", Phone: "+1 202 555 0100"},
+	}
+	for _, r := range bad {
+		if _, err := e.svc.Start(context.Background(), r); !errors.Is(err, challenge.ErrInvalidRequest) {
+			t.Fatalf("Start(%+v): %v", r, err)
+		}
+	}
+	if _, err := e.svc.Start(context.Background(), bad[3]); !errors.Is(err, phone.ErrInvalid) {
+		t.Fatalf("bad phone does not match phone.ErrInvalid: %v", err)
+	}
+	if e.prov.numCalls() != 0 {
+		t.Fatal("invalid request reached the provider")
+	}
+}
+
+// failingStore fails every operation.
+type failingStore struct{}
+
+var errDown = errors.New("connection refused")
+
+func (failingStore) Create(context.Context, challenge.Challenge, bool, time.Time) (challenge.Challenge, bool, error) {
+	return challenge.Challenge{}, false, errDown
+}
+func (failingStore) Get(context.Context, string) (challenge.Challenge, error) {
+	return challenge.Challenge{}, errDown
+}
+func (failingStore) Active(context.Context, challenge.Binding) (challenge.Challenge, error) {
+	return challenge.Challenge{}, errDown
+}
+func (failingStore) Attempt(context.Context, string, bool, time.Time) (challenge.Challenge, challenge.Outcome, error) {
+	return challenge.Challenge{}, 0, errDown
+}
+func (failingStore) UpdateCall(context.Context, string, flashcall.Status) error { return errDown }
+func (failingStore) Ping(context.Context) error                                 { return errDown }
+
+func (failingStore) Take(context.Context, []limit.Take) (limit.TakeResult, error) {
+	return limit.TakeResult{}, errDown
+}
+func (failingStore) Fail(context.Context, string, time.Duration, int, time.Duration) (time.Time, error) {
+	return time.Time{}, errDown
+}
+func (failingStore) BlockedUntil(context.Context, string) (time.Time, error) {
+	return time.Time{}, errDown
+}
+
+func TestStoreFailureFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Now()}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	mem := memory.New(time.Hour)
+	t.Cleanup(func() { _ = mem.Close() })
+	cases := []struct {
+		name    string
+		store   challenge.Store
+		limiter func() (*limit.Limiter, error)
+	}{
+		{"challenge store down", failingStore{}, func() (*limit.Limiter, error) { return limit.New(limit.DefaultConfig(), mem, mem) }},
+		{"limit store down", mem, func() (*limit.Limiter, error) {
+			return limit.New(limit.DefaultConfig(), failingStore{}, failingStore{})
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			lim, err := tc.limiter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnvWith(t, cfg, tc.store, lim, clk)
+			if _, err := e.svc.Start(ctx, req("f")); !errors.Is(err, challenge.ErrStoreUnavailable) || !errors.Is(err, errDown) {
+				t.Fatalf("Start: %v", err)
+			}
+			if _, err := e.svc.Verify(ctx, bind(req("f")), "", "1234"); !errors.Is(err, challenge.ErrStoreUnavailable) {
+				t.Fatalf("Verify: %v", err)
+			}
+			if e.prov.numCalls() != 0 {
+				t.Fatal("provider called although a store is down")
+			}
+		})
+	}
+	if err := newEnvWith(t, cfg, failingStore{}, mustLimiter(t, mem), clk).svc.Ping(ctx); !errors.Is(err, challenge.ErrStoreUnavailable) {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+func mustLimiter(t *testing.T, mem *memory.Store) *limit.Limiter {
+	l, err := limit.New(limit.DefaultConfig(), mem, mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestBackgroundPolling(t *testing.T) {
+	e := newEnv(t, nil)
+	e.prov.start = flashcall.Classify("null")
+	e.prov.statuses = []flashcall.Status{flashcall.Classify("null"), flashcall.Classify("null"), flashcall.Classify("NO_ANSWER")}
+	c := e.start(t, req("flow-p")).Challenge
+	if c.CallClass != flashcall.ClassPending {
+		t.Fatalf("initial class %v", c.CallClass)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got, err := e.svc.Get(context.Background(), c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.CallClass == flashcall.ClassRang && got.CallStatus == "NO_ANSWER" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never reached the store: %+v", got)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Polling stopped at the final status.
+	e.prov.mu.Lock()
+	polls := e.prov.polls
+	e.prov.mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	e.prov.mu.Lock()
+	defer e.prov.mu.Unlock()
+	if e.prov.polls != polls || polls != 3 {
+		t.Fatalf("polls %d then %d, want 3 and no more", polls, e.prov.polls)
+	}
+	if !e.obs.has("status:rang") || !e.obs.has("status:pending") {
+		t.Fatalf("observer: %v", e.obs.events)
+	}
+}
+
+func TestPollingIsBounded(t *testing.T) {
+	e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.PollTimeout = 50 * time.Millisecond })
+	e.prov.start = flashcall.Classify("null")
+	e.start(t, req("flow-bounded"))
+	time.Sleep(150 * time.Millisecond)
+	e.prov.mu.Lock()
+	polls := e.prov.polls
+	e.prov.mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	e.prov.mu.Lock()
+	defer e.prov.mu.Unlock()
+	if polls == 0 || e.prov.polls != polls {
+		t.Fatalf("polls %d then %d: polling not bounded by PollTimeout", polls, e.prov.polls)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := challenge.DefaultConfig()
+	good.CodeKey = key
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		mod  func(*challenge.Config)
+		want string
+	}{
+		{"short key", func(c *challenge.Config) { c.CodeKey = key[:31] }, "code_key"},
+		{"no ttl", func(c *challenge.Config) { c.TTL = 0 }, "ttl"},
+		{"no attempts", func(c *challenge.Config) { c.MaxAttempts = 0 }, "max_attempts"},
+		{"shrinking cooldowns", func(c *challenge.Config) { c.ResendCooldowns = []time.Duration{time.Minute, time.Second} }, "resend_cooldowns[1]"},
+		{"no cooldowns", func(c *challenge.Config) { c.ResendCooldowns = nil }, "resend_cooldowns"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := good
+			tc.mod(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want mention of %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestIDs(t *testing.T) {
+	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: "i", FlowID: "f"}
+	seen := map[string]bool{}
+	for range 1000 {
+		id := challenge.NewID(b)
+		if seen[id] {
+			t.Fatal("duplicate id")
+		}
+		seen[id] = true
+		tag, ok := challenge.IDTag(id)
+		if !ok || tag != b.Tag() {
+			t.Fatalf("IDTag(%q) = %q %v", id, tag, ok)
+		}
+	}
+	for _, bad := range []string{"", "x", "abc.def", strings.Repeat("a", 22) + ".zzzzzzzzzz", strings.Repeat("+", 22) + "." + b.Tag()} {
+		if _, ok := challenge.IDTag(bad); ok {
+			t.Fatalf("IDTag accepted %q", bad)
+		}
+	}
+}
+
+// countingStore counts challenge store round trips.
+type countingStore struct {
+	challenge.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingStore) note(op string) { c.mu.Lock(); c.calls = append(c.calls, op); c.mu.Unlock() }
+func (c *countingStore) Get(ctx context.Context, id string) (challenge.Challenge, error) {
+	c.note("get")
+	return c.Store.Get(ctx, id)
+}
+func (c *countingStore) Active(ctx context.Context, b challenge.Binding) (challenge.Challenge, error) {
+	c.note("active")
+	return c.Store.Active(ctx, b)
+}
+func (c *countingStore) Attempt(ctx context.Context, id string, m bool, now time.Time) (challenge.Challenge, challenge.Outcome, error) {
+	c.note("attempt")
+	return c.Store.Attempt(ctx, id, m, now)
+}
+
+func TestVerifyTwoRoundTrips(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	cs := &countingStore{Store: mem}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	e := newEnvWith(t, cfg, cs, mustLimiter(t, mem), clk)
+	r := req("f")
+	c := e.start(t, r).Challenge
+	for _, id := range []string{c.ID, ""} {
+		cs.mu.Lock()
+		cs.calls = nil
+		cs.mu.Unlock()
+		_, _ = e.svc.Verify(context.Background(), bind(r), id, "0000")
+		if len(cs.calls) != 2 || cs.calls[1] != "attempt" {
+			t.Fatalf("verify(id=%q) store calls %v, want a read then attempt", id, cs.calls)
+		}
+	}
+}

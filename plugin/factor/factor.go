@@ -1,0 +1,255 @@
+// Package factor puts the pieces of the second factor together for its three
+// uses: the Kratos login gate, step-up on an existing session, and phone
+// verification at registration and in settings. It knows Kratos only through
+// the small interfaces below and the webhook only through GateInput.
+package factor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+)
+
+// Challenges is what the factor needs from plugin/challenge.
+type Challenges interface {
+	Start(ctx context.Context, req challenge.StartRequest) (challenge.StartResult, error)
+	Verify(ctx context.Context, b challenge.Binding, challengeID, code string) (challenge.VerifyResult, error)
+	Get(ctx context.Context, id string) (challenge.Challenge, error)
+}
+
+// Sessions reads Kratos sessions and identities (plugin/kratos).
+type Sessions interface {
+	Session(ctx context.Context, cookie, token string) (*kratos.Session, error)
+}
+
+// Issuer mints JWTs (jwt.Issuer).
+type Issuer interface {
+	Issue(ctx context.Context, s jwt.Subject) (jwt.Token, error)
+}
+
+// PassStore remembers which Kratos sessions passed the gate
+// (docs/architecture.md, "Binding a Kratos session to a passed gate").
+type PassStore interface {
+	// RecordPass remembers that identityID passed the gate for the session
+	// authenticated at authAt. sessionID is set when already known (step-up).
+	RecordPass(ctx context.Context, identityID string, authAt time.Time, sessionID string, ttl time.Duration) error
+	// ClaimPass binds the pass whose authAt matches (within tolerance) to
+	// sessionID; it reports true when that session holds the pass.
+	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error)
+}
+
+// MissingPhone is the policy for identities without a phone number.
+type MissingPhone string
+
+const (
+	MissingPhoneDeny  MissingPhone = "deny"
+	MissingPhoneAllow MissingPhone = "allow"
+)
+
+// Config tunes the factor.
+type Config struct {
+	// PhoneTrait is the trait path holding the number (default "phone";
+	// dotted for nested traits, e.g. "contact.phone").
+	PhoneTrait   string
+	MissingPhone MissingPhone
+	// PassTTL bounds how long a gate pass waits to be claimed and stays valid
+	// once claimed if the session's expiry is unknown.
+	PassTTL time.Duration
+	// PassTolerance absorbs timestamp rounding between the hook and whoami.
+	PassTolerance time.Duration
+}
+
+// Service is the second factor.
+type Service struct {
+	cfg        Config
+	challenges Challenges
+	sessions   Sessions
+	issuer     Issuer
+	passes     PassStore
+	log        *slog.Logger
+	observer   Observer
+	now        func() time.Time
+}
+
+// Observer receives token metrics.
+type Observer interface {
+	ObserveTokenIssued(via string)
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Challenges Challenges
+	Sessions   Sessions
+	Issuer     Issuer
+	Passes     PassStore
+	Logger     *slog.Logger
+	Observer   Observer
+	Now        func() time.Time
+}
+
+// New checks the configuration and builds the Service.
+func New(cfg Config, d Deps) (*Service, error) {
+	if cfg.PhoneTrait == "" {
+		cfg.PhoneTrait = "phone"
+	}
+	switch cfg.MissingPhone {
+	case "":
+		cfg.MissingPhone = MissingPhoneDeny
+	case MissingPhoneDeny, MissingPhoneAllow:
+	default:
+		return nil, fmt.Errorf("factor: missing phone policy %q: want deny or allow", cfg.MissingPhone)
+	}
+	if cfg.PassTTL <= 0 {
+		cfg.PassTTL = 24 * time.Hour
+	}
+	if cfg.PassTolerance <= 0 {
+		cfg.PassTolerance = time.Second
+	}
+	if d.Challenges == nil || d.Passes == nil {
+		return nil, errors.New("factor: challenges and pass store are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return &Service{cfg: cfg, challenges: d.Challenges, sessions: d.Sessions, issuer: d.Issuer,
+		passes: d.Passes, log: d.Logger, observer: d.Observer, now: d.Now}, nil
+}
+
+// Gate decides a Kratos webhook call.
+func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) {
+	switch in.Hook {
+	case HookLogin:
+		return s.gateLogin(ctx, in)
+	case HookRegistration, HookSettings:
+		return s.gatePhoneChange(ctx, in)
+	default:
+		return GateDecision{}, fmt.Errorf("factor: unknown hook %q", in.Hook)
+	}
+}
+
+func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, error) {
+	num, ok, err := s.phoneFromTraits(in.Traits)
+	if err != nil {
+		return GateDecision{}, err
+	}
+	if !ok {
+		if s.cfg.MissingPhone == MissingPhoneAllow {
+			s.log.InfoContext(ctx, "login allowed without a phone (missing_phone=allow)", "identity_id", in.IdentityID)
+			return GateDecision{Allow: true, Reason: "no_phone_allowed"}, nil
+		}
+		return GateDecision{}, ErrNoPhone
+	}
+	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: in.IdentityID, FlowID: in.FlowID}
+	if in.Code != "" && !in.Resend {
+		if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
+			return GateDecision{}, err
+		}
+		authAt := in.AuthenticatedAt
+		if authAt.IsZero() {
+			// Without authenticated_at the session cannot be bound; the login still
+			// passes the gate (the session is issued only now), but /v1/token will
+			// refuse it. The shipped jsonnet always sends it.
+			s.log.WarnContext(ctx, "login hook payload has no session.authenticated_at: token exchange will be refused",
+				"identity_id", in.IdentityID)
+			return GateDecision{Allow: true, Reason: "verified"}, nil
+		}
+		if err := s.passes.RecordPass(ctx, in.IdentityID, authAt, "", s.cfg.PassTTL); err != nil {
+			return GateDecision{}, fmt.Errorf("%w: record gate pass: %v", challenge.ErrStoreUnavailable, err)
+		}
+		return GateDecision{Allow: true, Reason: "verified"}, nil
+	}
+	return s.start(ctx, b, num, in.ClientIP, in.Resend)
+}
+
+// start places (or reuses) the call for b and returns the interrupt decision.
+func (s *Service) start(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (GateDecision, error) {
+	v, err := s.startView(ctx, b, num, clientIP, resend)
+	if err != nil {
+		return GateDecision{}, err
+	}
+	return GateDecision{Challenge: &v}, nil
+}
+
+func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (ChallengeView, error) {
+	res, err := s.challenges.Start(ctx, challenge.StartRequest{
+		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
+		Phone: num.E164(), ClientIP: clientIP, Resend: resend,
+	})
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	c := res.Challenge
+	if !res.Placed && c.CallClass == flashcall.ClassNotDelivered {
+		// The pending call never reached the phone: say so instead of asking
+		// for digits that never arrived.
+		return ChallengeView{}, ErrNotDelivered
+	}
+	v := viewOf(c, s.now())
+	v.Placed = res.Placed
+	return v, nil
+}
+
+func viewOf(c challenge.Challenge, now time.Time) ChallengeView {
+	state := string(c.State)
+	if c.State == challenge.StatePending && !now.Before(c.ExpiresAt) {
+		state = string(challenge.StateExpired)
+	}
+	masked := ""
+	if n, err := phone.Parse(c.Phone); err == nil {
+		masked = n.Masked()
+	}
+	return ChallengeView{
+		ID: c.ID, State: state, CodeLength: c.CodeLength, ExpiresAt: c.ExpiresAt,
+		ResendAfter: c.ResendAfter, PhoneMasked: masked, AttemptsLeft: c.AttemptsLeft(),
+		CallStatus: c.CallClass.String(),
+	}
+}
+
+// phoneFromTraits reads the configured trait. ok=false: no number at all;
+// an unparseable number is an error wrapping phone.ErrInvalid.
+func (s *Service) phoneFromTraits(traits json.RawMessage) (phone.Number, bool, error) {
+	raw, ok := traitString(traits, s.cfg.PhoneTrait)
+	if !ok || strings.TrimSpace(raw) == "" {
+		return phone.Number{}, false, nil
+	}
+	n, err := phone.Parse(raw)
+	if err != nil {
+		return phone.Number{}, false, fmt.Errorf("%w: %w", ErrNoPhone, err)
+	}
+	return n, true, nil
+}
+
+// traitString follows a dotted path into a JSON object.
+func traitString(traits json.RawMessage, path string) (string, bool) {
+	if len(traits) == 0 {
+		return "", false
+	}
+	var cur any
+	if err := json.Unmarshal(traits, &cur); err != nil {
+		return "", false
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		if cur, ok = m[part]; !ok {
+			return "", false
+		}
+	}
+	s, ok := cur.(string)
+	return s, ok
+}

@@ -1,0 +1,202 @@
+package factor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+)
+
+const zeroUUID = "00000000-0000-0000-0000-000000000000"
+
+// gatePhoneChange proves a new phone number at registration or in settings
+// before Kratos saves it. A number already proven (metadata_public
+// phone_verified_number) passes without a call.
+func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecision, error) {
+	num, ok, err := s.phoneFromTraits(in.Traits)
+	if err != nil {
+		return GateDecision{}, err
+	}
+	if !ok {
+		return GateDecision{Allow: true, Reason: "no_phone"}, nil
+	}
+	meta := map[string]any{}
+	if len(in.MetadataPublic) > 0 && string(in.MetadataPublic) != "null" {
+		if err := json.Unmarshal(in.MetadataPublic, &meta); err != nil {
+			return GateDecision{}, fmt.Errorf("factor: metadata_public is not an object: %w", err)
+		}
+	}
+	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
+		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
+	}
+	// Before the identity is saved its id may still be the zero UUID: the
+	// flow then stands for the identity (limits per identity key on it).
+	owner := in.IdentityID
+	if owner == "" || owner == zeroUUID {
+		owner = "flow:" + in.FlowID
+	}
+	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: owner, FlowID: in.FlowID}
+	if in.Code == "" || in.Resend {
+		return s.start(ctx, b, num, in.ClientIP, in.Resend)
+	}
+	if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
+		return GateDecision{}, err
+	}
+	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
+	meta[MetaVerifiedNumber] = num.E164()
+	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
+}
+
+// Keys this service writes into metadata_public after a phone is proven.
+const (
+	MetaVerifiedAt     = "phone_verified_at"
+	MetaVerifiedNumber = "phone_verified_number"
+)
+
+// session reads the caller's Kratos session.
+func (s *Service) session(ctx context.Context, creds Creds) (*kratos.Session, error) {
+	if creds.Empty() {
+		return nil, ErrNoCredentials
+	}
+	if s.sessions == nil {
+		return nil, fmt.Errorf("factor: no Kratos client configured")
+	}
+	sess, err := s.sessions.Session(ctx, creds.Cookie, creds.SessionToken)
+	if err != nil {
+		return nil, err
+	}
+	if !sess.Active {
+		return nil, kratos.ErrNoSession
+	}
+	return sess, nil
+}
+
+func (s *Service) sessionPhone(sess *kratos.Session) (phone.Number, error) {
+	raw, err := json.Marshal(sess.Traits)
+	if err != nil {
+		return phone.Number{}, err
+	}
+	num, ok, err := s.phoneFromTraits(raw)
+	if err != nil {
+		return phone.Number{}, err
+	}
+	if !ok {
+		return phone.Number{}, ErrNoPhone
+	}
+	return num, nil
+}
+
+func stepUpBinding(sess *kratos.Session) challenge.Binding {
+	return challenge.Binding{Purpose: challenge.PurposeStepUp, IdentityID: sess.IdentityID, FlowID: sess.ID}
+}
+
+// StepUpStart starts (or reuses) a step-up challenge for the caller's session.
+func (s *Service) StepUpStart(ctx context.Context, creds Creds, resend bool, clientIP string) (ChallengeView, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	num, err := s.sessionPhone(sess)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	return s.startView(ctx, stepUpBinding(sess), num, clientIP, resend)
+}
+
+// StepUpGet returns a step-up challenge of the caller's own session.
+func (s *Service) StepUpGet(ctx context.Context, creds Creds, id string) (ChallengeView, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	c, err := s.challenges.Get(ctx, id)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	if c.Binding() != stepUpBinding(sess) {
+		// Someone else's challenge looks exactly like a missing one.
+		return ChallengeView{}, challenge.ErrNotFound
+	}
+	return viewOf(c, s.now()), nil
+}
+
+// StepUpVerify checks the code for the caller's session and issues a JWT.
+func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string) (VerifyOutput, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	res, err := s.challenges.Verify(ctx, stepUpBinding(sess), id, code)
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	if err := s.passes.RecordPass(ctx, sess.IdentityID, sess.AuthenticatedAt, sess.ID, s.passTTL(sess)); err != nil {
+		return VerifyOutput{}, fmt.Errorf("%w: record gate pass: %v", challenge.ErrStoreUnavailable, err)
+	}
+	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup")
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	return VerifyOutput{Challenge: viewOf(res.Challenge, s.now()), Token: tok}, nil
+}
+
+// Exchange issues a JWT for a session whose login passed the gate (or that
+// passed a step-up); any other session gets ErrNotGated.
+func (s *Service) Exchange(ctx context.Context, creds Creds) (TokenView, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return TokenView{}, err
+	}
+	ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, sess.AuthenticatedAt, s.cfg.PassTolerance, sess.ID)
+	if err != nil {
+		return TokenView{}, fmt.Errorf("%w: claim gate pass: %v", challenge.ErrStoreUnavailable, err)
+	}
+	if !ok {
+		return TokenView{}, ErrNotGated
+	}
+	num, err := s.sessionPhone(sess)
+	if err != nil {
+		return TokenView{}, err
+	}
+	return s.issue(ctx, sess, num.E164(), "exchange")
+}
+
+func (s *Service) passTTL(sess *kratos.Session) time.Duration {
+	if !sess.ExpiresAt.IsZero() {
+		if d := time.Until(sess.ExpiresAt); d > 0 {
+			return d
+		}
+	}
+	return s.cfg.PassTTL
+}
+
+func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, via string) (TokenView, error) {
+	if s.issuer == nil {
+		return TokenView{}, fmt.Errorf("factor: no JWT issuer configured")
+	}
+	traits, _ := json.Marshal(sess.Traits)
+	meta, _ := json.Marshal(sess.MetadataPublic)
+	tok, err := s.issuer.Issue(ctx, jwt.Subject{
+		IdentityID:       sess.IdentityID,
+		SessionID:        sess.ID,
+		SessionExpiresAt: sess.ExpiresAt,
+		AuthTime:         sess.AuthenticatedAt,
+		Methods:          sess.Methods,
+		PhoneE164:        phoneE164,
+		Traits:           traits,
+		MetadataPublic:   meta,
+	})
+	if err != nil {
+		return TokenView{}, fmt.Errorf("factor: issue token: %w", err)
+	}
+	if s.observer != nil {
+		s.observer.ObserveTokenIssued(via)
+	}
+	exp := int(time.Until(tok.ExpiresAt).Round(time.Second).Seconds())
+	return TokenView{AccessToken: tok.Raw, TokenType: "Bearer", ExpiresIn: exp, ExpiresAt: tok.ExpiresAt}, nil
+}

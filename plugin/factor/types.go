@@ -1,0 +1,103 @@
+package factor
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Hook names the Kratos flow a webhook call comes from.
+type Hook string
+
+const (
+	HookLogin        Hook = "login"
+	HookRegistration Hook = "registration"
+	HookSettings     Hook = "settings"
+)
+
+// GateInput is what a Kratos webhook tells the gate.
+type GateInput struct {
+	Hook       Hook
+	FlowID     string
+	FlowType   string
+	IdentityID string
+	// Traits are the identity's traits as Kratos sent them (for registration and
+	// settings: the traits about to be saved).
+	Traits json.RawMessage
+	// MetadataPublic is the identity's public metadata (to see whether a phone
+	// was already verified).
+	MetadataPublic json.RawMessage
+	// Code is the digits the user typed (transient_payload.callpass_code).
+	Code string
+	// Resend asks for a new call (transient_payload.callpass_resend).
+	Resend bool
+	// ClientIP is the end user's address as forwarded by Kratos.
+	ClientIP string
+	// AuthenticatedAt is ctx.session.authenticated_at of the session Kratos is
+	// about to issue; it binds a passed gate to that session.
+	AuthenticatedAt time.Time
+}
+
+// ChallengeView is the safe, user-facing view of a challenge.
+type ChallengeView struct {
+	ID           string    `json:"challenge_id"`
+	State        string    `json:"state"`
+	CodeLength   int       `json:"code_length"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	ResendAfter  time.Time `json:"resend_after"`
+	PhoneMasked  string    `json:"phone_masked"`
+	AttemptsLeft int       `json:"attempts_left"`
+	CallStatus   string    `json:"call_status"`
+	// Placed is true when this request placed a new call (false: a pending one was reused).
+	Placed bool `json:"-"`
+}
+
+// GateDecision is the gate's answer to a webhook.
+type GateDecision struct {
+	// Allow lets Kratos continue (issue the session / save the identity).
+	Allow bool
+	// Challenge is set when the flow must be interrupted to ask for the code.
+	Challenge *ChallengeView
+	// MetadataPublic, when set on Allow, is the identity's new public metadata
+	// (registration/settings with response.parse: the phone was proven).
+	MetadataPublic map[string]any
+	// Reason says why the gate allowed without a challenge (e.g. "no_phone_allowed",
+	// "phone_unchanged"), for logs and metrics.
+	Reason string
+}
+
+// Creds are the caller's Kratos session credentials.
+type Creds struct {
+	Cookie       string
+	SessionToken string
+}
+
+// Empty reports whether no credentials were presented.
+func (c Creds) Empty() bool { return c.Cookie == "" && c.SessionToken == "" }
+
+// TokenView is an issued access token.
+type TokenView struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	ExpiresIn   int       `json:"expires_in"`
+	ExpiresAt   time.Time `json:"-"`
+}
+
+// VerifyOutput is the result of a successful step-up verification.
+type VerifyOutput struct {
+	Challenge ChallengeView
+	Token     TokenView
+}
+
+// Errors of this package (others pass through from challenge, limit, kratos,
+// phone and flashcall).
+var (
+	// ErrNoPhone: the identity has no (valid) phone number and policy denies.
+	ErrNoPhone = errors.New("the account has no phone number for the call")
+	// ErrNotGated: the session did not pass the CallPass gate.
+	ErrNotGated = errors.New("this session did not pass the CallPass second factor")
+	// ErrNotDelivered: the last call did not reach the phone; a new call is needed.
+	ErrNotDelivered = errors.New("the call did not reach the phone")
+	// ErrNoCredentials: no Kratos session cookie or token was presented.
+	ErrNoCredentials = errors.New("no Kratos session presented")
+)

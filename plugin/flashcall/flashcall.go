@@ -1,0 +1,119 @@
+// Package flashcall holds the vendor-neutral vocabulary of a flash-call
+// provider: a placed call, its status classification and the error kinds a
+// caller can act on. Vendor packages (plugin/callpass, and any later one)
+// return these types so the challenge logic never depends on one vendor.
+package flashcall
+
+import (
+	"errors"
+	"strings"
+)
+
+// Class says what a provider's raw call status means for the user.
+type Class int
+
+const (
+	// ClassUnknown is a status we cannot interpret; it never fails the call.
+	ClassUnknown Class = iota
+	// ClassPending means the provider does not know the outcome yet.
+	ClassPending
+	// ClassRang means the phone rang, so the caller ID (the code) was delivered.
+	ClassRang
+	// ClassNotDelivered means the call did not reach the phone: offer a new call.
+	ClassNotDelivered
+)
+
+func (c Class) String() string {
+	switch c {
+	case ClassPending:
+		return "pending"
+	case ClassRang:
+		return "rang"
+	case ClassNotDelivered:
+		return "not_delivered"
+	default:
+		return "unknown"
+	}
+}
+
+// Status is a provider's call status: the raw string as received plus its class.
+type Status struct {
+	Raw   string
+	Class Class
+}
+
+// Final reports whether the status will not change any more.
+func (s Status) Final() bool { return s.Class == ClassRang || s.Class == ClassNotDelivered }
+
+// Causes after which the caller ID was shown on the phone. Telephony hang-up
+// causes (Q.850 names as FreeSWITCH/Asterisk spell them).
+var rangCauses = map[string]bool{
+	"NORMAL_CLEARING": true, // answered
+	"USER_BUSY":       true, // busy: the phone showed the call
+	"NO_ANSWER":       true, // rang out: the usual flash-call outcome
+}
+
+// Causes that are known and mean the call did not reach the user.
+var notDeliveredCauses = map[string]bool{
+	"CALL_REJECTED":             true,
+	"UNALLOCATED_NUMBER":        true,
+	"SUBSCRIBER_ABSENT":         true,
+	"NO_ROUTE_DESTINATION":      true,
+	"NO_USER_RESPONSE":          true,
+	"NORMAL_TEMPORARY_FAILURE":  true,
+	"NETWORK_OUT_OF_ORDER":      true,
+	"DESTINATION_OUT_OF_ORDER":  true,
+	"RECOVERY_ON_TIMER_EXPIRE":  true,
+	"ORIGINATOR_CANCEL":         true,
+	"INVALID_NUMBER_FORMAT":     true,
+	"NUMBER_CHANGED":            true,
+	"USER_NOT_REGISTERED":       true,
+	"MEDIA_TIMEOUT":             true,
+	"NORMAL_CIRCUIT_CONGESTION": true,
+	"SWITCH_CONGESTION":         true,
+	"SERVICE_UNAVAILABLE":       true,
+	"INCOMPATIBLE_DESTINATION":  true,
+	"FACILITY_REJECTED":         true,
+	"CHAN_NOT_IMPLEMENTED":      true,
+	"BEARERCAPABILITY_NOTAVAIL": true,
+}
+
+// Classify keeps raw as it is and says what it means. The provider's string
+// "null" (not JSON null) and an empty status are pending; an unknown cause is
+// ClassUnknown, never an error.
+func Classify(raw string) Status {
+	key := strings.ToUpper(strings.TrimSpace(raw))
+	switch {
+	case key == "" || key == "NULL":
+		return Status{Raw: raw, Class: ClassPending}
+	case rangCauses[key]:
+		return Status{Raw: raw, Class: ClassRang}
+	case notDeliveredCauses[key]:
+		return Status{Raw: raw, Class: ClassNotDelivered}
+	default:
+		return Status{Raw: raw, Class: ClassUnknown}
+	}
+}
+
+// Call is one placed flash call.
+type Call struct {
+	// ID is the provider's call identifier (CallPass: a UUID string).
+	ID string
+	// Code is what the user must type: the trailing digits of the caller ID.
+	Code string
+	// Status is the call status known when the start request returned
+	// (pending for asynchronous starts).
+	Status Status
+}
+
+// Error kinds. Vendor errors wrap exactly one of these so callers can use
+// errors.Is without knowing the vendor.
+var (
+	ErrUnauthorized          = errors.New("provider refused the credentials or the source IP")
+	ErrInsufficientBalance   = errors.New("provider account balance is too low for a call")
+	ErrDestinationNotAllowed = errors.New("provider does not allow calls to this destination")
+	ErrCallNotFound          = errors.New("provider does not know this call id")
+	ErrInvalidRequest        = errors.New("invalid call request")
+	ErrUnavailable           = errors.New("provider unavailable")
+	ErrBadResponse           = errors.New("provider sent a response that is not valid API JSON")
+)

@@ -1,0 +1,317 @@
+// Package limit enforces the abuse limits around flash calls: counters per
+// destination number, identity, client IP and a global daily budget, lists of
+// allowed and denied destination prefixes, and "regulation" (a temporary ban of
+// an identity after repeated failed verifications).
+//
+// The package only decides; the counting is done by a Counter and a Blocks
+// store (plugin/store/memory, plugin/store/redis). Any store error fails
+// closed: the call is refused.
+package limit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Kinds of limit, as reported in LimitError.Kind.
+const (
+	KindNumber      = "number"
+	KindIdentity    = "identity"
+	KindIP          = "ip"
+	KindGlobal      = "global"
+	KindRegulation  = "regulation"
+	KindDestination = "destination"
+)
+
+// ErrLimited is matched (errors.Is) by every *LimitError.
+var ErrLimited = errors.New("limit reached")
+
+// ErrUnavailable wraps a counter or block store failure. The limiter fails
+// closed, so callers must treat it as "refused".
+var ErrUnavailable = errors.New("limit store unavailable")
+
+// LimitError says which limit refused a call and when it frees (0 when it
+// never frees by itself, e.g. a denied destination).
+type LimitError struct {
+	Kind       string
+	RetryAfter time.Duration
+}
+
+func (e *LimitError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("limit reached: %s (retry after %s)", e.Kind, e.RetryAfter.Round(time.Second))
+	}
+	return "limit reached: " + e.Kind
+}
+
+// Is makes errors.Is(err, ErrLimited) true.
+func (e *LimitError) Is(target error) bool { return target == ErrLimited }
+
+// Take is one rule of an atomic multi-rule take: the counter under Key may be
+// incremented only while it is below Limit; it resets Window after its first
+// increment (fixed window).
+type Take struct {
+	Key    string
+	Limit  int
+	Window time.Duration
+}
+
+// TakeResult is the answer of Counter.Take.
+type TakeResult struct {
+	// Allowed is true when every counter was below its limit and all were
+	// incremented.
+	Allowed bool
+	// Blocked is the index (in the takes slice) of the first rule that
+	// refused; -1 when allowed.
+	Blocked int
+	// RetryAfter is when all refusing rules are free again (the longest wait).
+	RetryAfter time.Duration
+}
+
+// Counter counts fixed-window rules.
+type Counter interface {
+	// Take increments every rule's counter only if all are below their
+	// limits; otherwise it increments none (net) and reports the blocking
+	// rule. Every key it writes expires.
+	Take(ctx context.Context, takes []Take) (TakeResult, error)
+}
+
+// Blocks stores regulation failures and bans.
+type Blocks interface {
+	// Fail records one failure under key. When maxFailures failures happen
+	// within findTime (fixed window from the first one) the key is banned for
+	// banTime. It returns the end of the ban, or the zero time when not banned.
+	Fail(ctx context.Context, key string, findTime time.Duration, maxFailures int, banTime time.Duration) (time.Time, error)
+	// BlockedUntil returns the end of the ban on key, or the zero time.
+	BlockedUntil(ctx context.Context, key string) (time.Time, error)
+}
+
+// Rule is one fixed-window limit. A Limit of 0 disables the rule.
+type Rule struct {
+	Limit  int           `yaml:"limit" json:"limit"`
+	Window time.Duration `yaml:"window" json:"window"`
+}
+
+// Regulation bans an identity after MaxFailures failed verifications (a
+// challenge locked by wrong codes) within FindTime, for BanTime. MaxFailures 0
+// disables it.
+type Regulation struct {
+	MaxFailures int           `yaml:"max_failures" json:"max_failures"`
+	FindTime    time.Duration `yaml:"find_time" json:"find_time"`
+	BanTime     time.Duration `yaml:"ban_time" json:"ban_time"`
+}
+
+// Config holds every limit. Start from DefaultConfig.
+type Config struct {
+	PerNumber   Rule `yaml:"per_number" json:"per_number"`
+	PerIdentity Rule `yaml:"per_identity" json:"per_identity"`
+	PerIP       Rule `yaml:"per_ip" json:"per_ip"`
+	GlobalDaily Rule `yaml:"global_daily" json:"global_daily"`
+	// AllowPrefixes, when not empty, restricts destinations to E.164 numbers
+	// whose digits (without "+") start with one of them.
+	AllowPrefixes []string `yaml:"allow_prefixes" json:"allow_prefixes"`
+	// DenyPrefixes refuses destinations starting with one of them; deny wins
+	// over allow.
+	DenyPrefixes []string   `yaml:"deny_prefixes" json:"deny_prefixes"`
+	Regulation   Regulation `yaml:"regulation" json:"regulation"`
+}
+
+// DefaultConfig returns the limits that are on unless configured otherwise.
+func DefaultConfig() Config {
+	return Config{
+		PerNumber:   Rule{Limit: 5, Window: time.Hour},
+		PerIdentity: Rule{Limit: 10, Window: 24 * time.Hour},
+		PerIP:       Rule{Limit: 20, Window: time.Hour},
+		GlobalDaily: Rule{Limit: 10000, Window: 24 * time.Hour},
+		Regulation:  Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
+	}
+}
+
+// Validate reports every problem at once, each naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	rule := func(name string, r Rule) {
+		switch {
+		case r.Limit < 0:
+			errs = append(errs, fmt.Errorf("limits.%s.limit must be >= 0 (0 disables the rule), got %d", name, r.Limit))
+		case r.Limit > 0 && r.Window <= 0:
+			errs = append(errs, fmt.Errorf("limits.%s.window must be > 0 when limit is set, got %s", name, r.Window))
+		}
+	}
+	rule("per_number", c.PerNumber)
+	rule("per_identity", c.PerIdentity)
+	rule("per_ip", c.PerIP)
+	rule("global_daily", c.GlobalDaily)
+	prefixes := func(name string, ps []string) {
+		for i, p := range ps {
+			if p == "" || strings.Trim(p, "0123456789") != "" {
+				errs = append(errs, fmt.Errorf("limits.%s[%d] must be E.164 digits without '+' (e.g. \"7900\"), got %q", name, i, p))
+			}
+		}
+	}
+	prefixes("allow_prefixes", c.AllowPrefixes)
+	prefixes("deny_prefixes", c.DenyPrefixes)
+	r := c.Regulation
+	switch {
+	case r.MaxFailures < 0:
+		errs = append(errs, fmt.Errorf("limits.regulation.max_failures must be >= 0 (0 disables regulation), got %d", r.MaxFailures))
+	case r.MaxFailures > 0 && r.FindTime <= 0:
+		errs = append(errs, fmt.Errorf("limits.regulation.find_time must be > 0, got %s", r.FindTime))
+	case r.MaxFailures > 0 && r.BanTime <= 0:
+		errs = append(errs, fmt.Errorf("limits.regulation.ban_time must be > 0, got %s", r.BanTime))
+	}
+	return errors.Join(errs...)
+}
+
+// CallKeys identifies one call for counting. PhoneE164 must already be
+// normalised (phone.Parse(...).E164()) so that re-spelling a number cannot
+// reach a fresh counter.
+type CallKeys struct {
+	PhoneE164  string
+	IdentityID string
+	ClientIP   string
+}
+
+// Limiter applies a Config with a Counter and a Blocks store.
+type Limiter struct {
+	cfg     Config
+	counter Counter
+	blocks  Blocks
+	now     func() time.Time
+}
+
+// Option configures a Limiter.
+type Option func(*Limiter)
+
+// WithClock sets the clock used to turn ban ends into retry-after durations.
+func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
+
+// New validates cfg and returns a Limiter.
+func New(cfg Config, counter Counter, blocks Blocks, opts ...Option) (*Limiter, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if counter == nil || blocks == nil {
+		return nil, errors.New("limit: counter and blocks store are required")
+	}
+	l := &Limiter{cfg: cfg, counter: counter, blocks: blocks, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	return l, nil
+}
+
+// Config returns the limiter's configuration.
+func (l *Limiter) Config() Config { return l.cfg }
+
+// CheckDestination refuses numbers outside the allow list or inside the deny
+// list. It needs no store.
+func (l *Limiter) CheckDestination(e164 string) error {
+	digits := strings.TrimPrefix(e164, "+")
+	for _, p := range l.cfg.DenyPrefixes {
+		if strings.HasPrefix(digits, p) {
+			return &LimitError{Kind: KindDestination}
+		}
+	}
+	if len(l.cfg.AllowPrefixes) == 0 {
+		return nil
+	}
+	for _, p := range l.cfg.AllowPrefixes {
+		if strings.HasPrefix(digits, p) {
+			return nil
+		}
+	}
+	return &LimitError{Kind: KindDestination}
+}
+
+// Key prefixes inside the counter namespace. Phone numbers are hashed so a
+// store dump does not list the users' numbers.
+func numberKey(e164 string) string {
+	sum := sha256.Sum256([]byte("callpass-number\x00" + e164))
+	return "n:" + hex.EncodeToString(sum[:16])
+}
+
+// TakeCall counts one call against every enabled rule, atomically: either all
+// counters move or none. A refusal is a *LimitError naming the first blocking
+// rule.
+func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
+	takes := make([]Take, 0, 4)
+	kinds := make([]string, 0, 4)
+	add := func(kind, key string, r Rule) {
+		if r.Limit > 0 && key != "" {
+			takes = append(takes, Take{Key: key, Limit: r.Limit, Window: r.Window})
+			kinds = append(kinds, kind)
+		}
+	}
+	if k.PhoneE164 == "" {
+		return errors.New("limit: phone number is required")
+	}
+	add(KindNumber, numberKey(k.PhoneE164), l.cfg.PerNumber)
+	if k.IdentityID != "" {
+		add(KindIdentity, "i:"+k.IdentityID, l.cfg.PerIdentity)
+	}
+	if k.ClientIP != "" {
+		add(KindIP, "ip:"+k.ClientIP, l.cfg.PerIP)
+	}
+	add(KindGlobal, "g", l.cfg.GlobalDaily)
+	if len(takes) == 0 {
+		return nil
+	}
+	res, err := l.counter.Take(ctx, takes)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if res.Allowed {
+		return nil
+	}
+	kind := KindGlobal
+	if res.Blocked >= 0 && res.Blocked < len(kinds) {
+		kind = kinds[res.Blocked]
+	}
+	return &LimitError{Kind: kind, RetryAfter: res.RetryAfter}
+}
+
+func regulationKey(identityID string) string { return "r:" + identityID }
+
+// Blocked returns the end of the identity's regulation ban, or the zero time.
+func (l *Limiter) Blocked(ctx context.Context, identityID string) (time.Time, error) {
+	if l.cfg.Regulation.MaxFailures == 0 || identityID == "" {
+		return time.Time{}, nil
+	}
+	until, err := l.blocks.BlockedUntil(ctx, regulationKey(identityID))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return until, nil
+}
+
+// CheckBlocked returns a regulation *LimitError while the identity is banned.
+func (l *Limiter) CheckBlocked(ctx context.Context, identityID string) error {
+	until, err := l.Blocked(ctx, identityID)
+	if err != nil {
+		return err
+	}
+	if wait := until.Sub(l.now()); !until.IsZero() && wait > 0 {
+		return &LimitError{Kind: KindRegulation, RetryAfter: wait}
+	}
+	return nil
+}
+
+// RecordFailure counts a failed verification of the identity and returns the
+// end of the ban it caused (zero when not banned).
+func (l *Limiter) RecordFailure(ctx context.Context, identityID string) (time.Time, error) {
+	r := l.cfg.Regulation
+	if r.MaxFailures == 0 || identityID == "" {
+		return time.Time{}, nil
+	}
+	until, err := l.blocks.Fail(ctx, regulationKey(identityID), r.FindTime, r.MaxFailures, r.BanTime)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return until, nil
+}

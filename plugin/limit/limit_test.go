@@ -1,0 +1,287 @@
+package limit_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func newLimiter(t *testing.T, cfg limit.Config) (*limit.Limiter, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	l, err := limit.New(cfg, mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, clk
+}
+
+func limitKind(err error) string {
+	var le *limit.LimitError
+	if errors.As(err, &le) {
+		return le.Kind
+	}
+	return ""
+}
+
+func TestDefaultsAreOn(t *testing.T) {
+	c := limit.DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.PerNumber != (limit.Rule{Limit: 5, Window: time.Hour}) || c.PerIdentity != (limit.Rule{Limit: 10, Window: 24 * time.Hour}) ||
+		c.PerIP != (limit.Rule{Limit: 20, Window: time.Hour}) || c.GlobalDaily.Limit <= 0 ||
+		c.Regulation != (limit.Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute}) {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*limit.Config)
+		want string
+	}{
+		{"negative limit", func(c *limit.Config) { c.PerNumber.Limit = -1 }, "per_number.limit"},
+		{"no window", func(c *limit.Config) { c.PerIP.Window = 0 }, "per_ip.window"},
+		{"bad prefix", func(c *limit.Config) { c.DenyPrefixes = []string{"+7900"} }, "deny_prefixes[0]"},
+		{"empty prefix", func(c *limit.Config) { c.AllowPrefixes = []string{""} }, "allow_prefixes[0]"},
+		{"no ban time", func(c *limit.Config) { c.Regulation.BanTime = 0 }, "regulation.ban_time"},
+		{"no find time", func(c *limit.Config) { c.Regulation.FindTime = 0 }, "regulation.find_time"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := limit.DefaultConfig()
+			tc.mod(&c)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err %v, want mention of %q", err, tc.want)
+			}
+			if _, err := limit.New(c, memory.New(time.Hour), memory.New(time.Hour)); err == nil {
+				t.Fatal("New accepted an invalid config")
+			}
+		})
+	}
+	// Disabled rules are valid.
+	c := limit.DefaultConfig()
+	c.PerIP = limit.Rule{}
+	c.Regulation = limit.Regulation{}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDestinationPrefixes(t *testing.T) {
+	tests := []struct {
+		allow, deny []string
+		number      string
+		allowed     bool
+	}{
+		{nil, nil, "+79001234567", true},
+		{nil, []string{"7900"}, "+79001234567", false},
+		{nil, []string{"7900"}, "+79011234567", true},
+		{[]string{"79"}, nil, "+79001234567", true},
+		{[]string{"79"}, nil, "+74951234567", false},
+		{[]string{"79"}, []string{"7900"}, "+79001234567", false}, // deny wins
+	}
+	for _, tc := range tests {
+		cfg := limit.DefaultConfig()
+		cfg.AllowPrefixes, cfg.DenyPrefixes = tc.allow, tc.deny
+		l, _ := newLimiter(t, cfg)
+		err := l.CheckDestination(tc.number)
+		if (err == nil) != tc.allowed {
+			t.Fatalf("allow=%v deny=%v %s: err %v, want allowed=%v", tc.allow, tc.deny, tc.number, err, tc.allowed)
+		}
+		if err != nil && (limitKind(err) != limit.KindDestination || !errors.Is(err, limit.ErrLimited)) {
+			t.Fatalf("destination error: %v", err)
+		}
+	}
+}
+
+func TestTakeCallRules(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		mod    func(*limit.Config)
+		keys   []limit.CallKeys // all but the last must pass
+		kind   string
+		window time.Duration
+	}{
+		{"number", func(c *limit.Config) {}, repeat(limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "", ClientIP: ""}, 6), limit.KindNumber, time.Hour},
+		{"identity", func(c *limit.Config) { c.PerNumber.Limit = 0 }, repeat(limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"}, 11), limit.KindIdentity, 24 * time.Hour},
+		{"ip", func(c *limit.Config) { c.PerNumber.Limit = 0 }, repeat(limit.CallKeys{PhoneE164: "+79001234567", ClientIP: "203.0.113.1"}, 21), limit.KindIP, time.Hour},
+		{"global", func(c *limit.Config) { c.GlobalDaily.Limit = 2 }, []limit.CallKeys{
+			{PhoneE164: "+79001234561"}, {PhoneE164: "+79001234562"}, {PhoneE164: "+79001234563"},
+		}, limit.KindGlobal, 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := limit.DefaultConfig()
+			tc.mod(&cfg)
+			l, clk := newLimiter(t, cfg)
+			for i, k := range tc.keys[:len(tc.keys)-1] {
+				if err := l.TakeCall(ctx, k); err != nil {
+					t.Fatalf("take %d: %v", i, err)
+				}
+			}
+			clk.Advance(time.Minute)
+			err := l.TakeCall(ctx, tc.keys[len(tc.keys)-1])
+			var le *limit.LimitError
+			if !errors.As(err, &le) || le.Kind != tc.kind || le.RetryAfter != tc.window-time.Minute {
+				t.Fatalf("err %v, want %s limit with retry after %s", err, tc.kind, tc.window-time.Minute)
+			}
+			clk.Advance(tc.window - time.Minute)
+			if err := l.TakeCall(ctx, tc.keys[len(tc.keys)-1]); err != nil {
+				t.Fatalf("after the window: %v", err)
+			}
+		})
+	}
+}
+
+func repeat(k limit.CallKeys, n int) []limit.CallKeys {
+	out := make([]limit.CallKeys, n)
+	for i := range out {
+		out[i] = k
+	}
+	return out
+}
+
+// TestDeniedTakeCountsNothing: a call refused by the per-number rule must not
+// use up the identity's budget.
+func TestDeniedTakeCountsNothing(t *testing.T) {
+	ctx := context.Background()
+	cfg := limit.DefaultConfig()
+	cfg.PerNumber.Limit = 1
+	cfg.PerIdentity.Limit = 3
+	l, _ := newLimiter(t, cfg)
+	if err := l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if k := limitKind(l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"})); k != limit.KindNumber {
+			t.Fatalf("kind %q, want number", k)
+		}
+	}
+	for _, n := range []string{"+79001111111", "+79002222222"} {
+		if err := l.TakeCall(ctx, limit.CallKeys{PhoneE164: n, IdentityID: "i"}); err != nil {
+			t.Fatalf("identity budget was used by refused calls: %v", err)
+		}
+	}
+	if k := limitKind(l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79003333333", IdentityID: "i"})); k != limit.KindIdentity {
+		t.Fatalf("kind %q, want identity", k)
+	}
+}
+
+// TestSpellingsShareCounter: the caller normalises with phone.Parse, so every
+// spelling of one number reaches the same counter.
+func TestSpellingsShareCounter(t *testing.T) {
+	ctx := context.Background()
+	cfg := limit.DefaultConfig()
+	cfg.PerNumber.Limit = 2
+	l, _ := newLimiter(t, cfg)
+	for i, s := range []string{"+7 (900) 123-45-67", "8 900 123 45 67", "79001234567"} {
+		n, err := phone.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = l.TakeCall(ctx, limit.CallKeys{PhoneE164: n.E164(), IdentityID: s})
+		if i < 2 && err != nil {
+			t.Fatalf("spelling %q: %v", s, err)
+		}
+		if i == 2 && limitKind(err) != limit.KindNumber {
+			t.Fatalf("third spelling: %v, want the per-number limit", err)
+		}
+	}
+}
+
+func TestRegulation(t *testing.T) {
+	ctx := context.Background()
+	l, clk := newLimiter(t, limit.DefaultConfig())
+	for i := range 2 {
+		until, err := l.RecordFailure(ctx, "ident")
+		if err != nil || !until.IsZero() {
+			t.Fatalf("failure %d: %v %v", i, until, err)
+		}
+		clk.Advance(4 * time.Minute)
+	}
+	until, err := l.RecordFailure(ctx, "ident") // 8 minutes after the first
+	if err != nil || !until.Equal(clk.Now().Add(15*time.Minute)) {
+		t.Fatalf("third failure: ban until %v (%v), want now+15m", until, err)
+	}
+	clk.Advance(6 * time.Minute)
+	err = l.CheckBlocked(ctx, "ident")
+	var le *limit.LimitError
+	if !errors.As(err, &le) || le.Kind != limit.KindRegulation || le.RetryAfter != 9*time.Minute {
+		t.Fatalf("CheckBlocked: %v, want regulation, retry after 9m", err)
+	}
+	if err := l.CheckBlocked(ctx, "other"); err != nil {
+		t.Fatalf("other identity: %v", err)
+	}
+	clk.Advance(9 * time.Minute)
+	if err := l.CheckBlocked(ctx, "ident"); err != nil {
+		t.Fatalf("after the ban: %v", err)
+	}
+}
+
+func TestRegulationFindTimeWindow(t *testing.T) {
+	ctx := context.Background()
+	l, clk := newLimiter(t, limit.DefaultConfig())
+	for range 2 {
+		if _, err := l.RecordFailure(ctx, "ident"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(10 * time.Minute)
+	if until, err := l.RecordFailure(ctx, "ident"); err != nil || !until.IsZero() {
+		t.Fatalf("failure after find time: %v %v, want no ban", until, err)
+	}
+}
+
+type brokenStore struct{}
+
+var errDown = errors.New("down")
+
+func (brokenStore) Take(context.Context, []limit.Take) (limit.TakeResult, error) {
+	return limit.TakeResult{}, errDown
+}
+func (brokenStore) Fail(context.Context, string, time.Duration, int, time.Duration) (time.Time, error) {
+	return time.Time{}, errDown
+}
+func (brokenStore) BlockedUntil(context.Context, string) (time.Time, error) {
+	return time.Time{}, errDown
+}
+
+func TestStoreErrorsFailClosed(t *testing.T) {
+	ctx := context.Background()
+	l, err := limit.New(limit.DefaultConfig(), brokenStore{}, brokenStore{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]error{
+		"take":    l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567"}),
+		"blocked": l.CheckBlocked(ctx, "i"),
+	}
+	_, checks["fail"] = l.RecordFailure(ctx, "i")
+	for op, err := range checks {
+		if !errors.Is(err, limit.ErrUnavailable) || !errors.Is(err, errDown) {
+			t.Fatalf("%s: %v, want ErrUnavailable wrapping the cause", op, err)
+		}
+	}
+}

@@ -1,0 +1,142 @@
+// Package phone turns what a user typed into one canonical phone number
+// (E.164, country code 7 only) and masks it for logs and pages, so no other
+// package has to know how Russians spell their numbers.
+package phone
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// MaxInputLen bounds the raw input before it reaches the parser: real
+// spellings are far shorter, and the parser's cost grows with its input.
+const MaxInputLen = 64
+
+// defaultRegion decides how numbers without a leading + are read
+// ("8 900 …" and "900 …" are Russian national spellings).
+const defaultRegion = "RU"
+
+// ErrInvalid is wrapped by every Parse error.
+var ErrInvalid = errors.New("invalid phone number")
+
+// Error says why an input is not an acceptable number. Reason is safe to
+// show to the user; the input itself is deliberately not kept, so logging
+// the error never leaks what was typed.
+type Error struct {
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Reason }
+
+// Unwrap lets callers test with errors.Is(err, phone.ErrInvalid).
+func (e *Error) Unwrap() error { return ErrInvalid }
+
+// User-presentable reasons. Kept as constants so tests and callers can
+// compare without string literals drifting.
+const (
+	ReasonEmpty      = "Enter your phone number."
+	ReasonTooLong    = "The phone number is too long."
+	ReasonCharacters = "A phone number may contain only digits, spaces, brackets, dashes and a leading +."
+	ReasonCountry    = "Only numbers with country code +7 are supported."
+	ReasonInvalid    = "This is not a valid phone number. Enter it like +7 900 123-45-67."
+)
+
+// Number is a validated E.164 number with country code 7. The zero value
+// means "no number".
+type Number struct {
+	e164 string
+}
+
+// Parse accepts the usual spellings (+7 (900) 123-45-67, 8 900 123 45 67,
+// 79001234567, 9001234567) and returns the canonical number.
+func Parse(input string) (Number, error) {
+	if len(input) > MaxInputLen {
+		return Number{}, &Error{Reason: ReasonTooLong}
+	}
+	s := strings.TrimSpace(input)
+	if s == "" {
+		return Number{}, &Error{Reason: ReasonEmpty}
+	}
+	if err := checkCharacters(s); err != nil {
+		return Number{}, err
+	}
+	num, err := phonenumbers.Parse(s, defaultRegion)
+	if err != nil {
+		if errors.Is(err, phonenumbers.ErrInvalidCountryCode) {
+			return Number{}, &Error{Reason: ReasonCountry}
+		}
+		return Number{}, &Error{Reason: ReasonInvalid}
+	}
+	if num.GetCountryCode() != 7 {
+		return Number{}, &Error{Reason: ReasonCountry}
+	}
+	if num.GetExtension() != "" || !phonenumbers.IsValidNumber(num) {
+		return Number{}, &Error{Reason: ReasonInvalid}
+	}
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	// Country code 7 numbers are always 10 national digits; anything else
+	// would break Digits() and Masked(), so refuse it rather than guess.
+	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !allDigits(e164[1:]) {
+		return Number{}, &Error{Reason: ReasonInvalid}
+	}
+	return Number{e164: e164}, nil
+}
+
+// checkCharacters refuses letters and other symbols up front: the parser
+// would otherwise read "8-800-FLOWERS" style vanity letters as digits.
+func checkCharacters(s string) error {
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' || r == '\u00a0' || r == '\t':
+		case r == '+' && i == 0:
+		default:
+			return &Error{Reason: ReasonCharacters}
+		}
+	}
+	return nil
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// E164 returns the number as "+79001234567" ("" for the zero Number).
+func (n Number) E164() string { return n.e164 }
+
+// Digits returns E.164 without the plus, the form CallPass wants in dn.
+func (n Number) Digits() string { return strings.TrimPrefix(n.e164, "+") }
+
+// IsZero reports whether n holds no number.
+func (n Number) IsZero() bool { return n.e164 == "" }
+
+// Masked hides the subscriber digits but keeps the operator code and the
+// last two digits, enough for a user to recognise their number:
+// "+7 900 ***-**-67". The zero Number masks to "".
+func (n Number) Masked() string {
+	if len(n.e164) != 12 {
+		return ""
+	}
+	return "+7 " + n.e164[2:5] + " ***-**-" + n.e164[10:]
+}
+
+// String returns the masked form so that accidental %v / %s logging never
+// prints the full number.
+func (n Number) String() string { return n.Masked() }
+
+// GoString covers %#v for the same reason.
+func (n Number) GoString() string { return "phone.Number(" + n.Masked() + ")" }
+
+// LogValue makes slog print the masked form.
+func (n Number) LogValue() slog.Value { return slog.StringValue(n.Masked()) }

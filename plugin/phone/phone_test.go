@@ -1,0 +1,191 @@
+package phone
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestParseSpellings(t *testing.T) {
+	const want = "+79001234567"
+	inputs := []string{
+		"+7 (900) 123-45-67",
+		"+7(900)123-45-67",
+		"+7 900 123 45 67",
+		"+79001234567",
+		"8 900 123 45 67",
+		"8 (900) 123-45-67",
+		"89001234567",
+		"79001234567",
+		"7 900 123 45 67",
+		"9001234567",
+		"900 123-45-67",
+		"(900) 123 45 67",
+		"  +7 900 123 45 67  ",
+		"+7.900.123.45.67",
+		"+7\u00a0900\u00a0123\u00a045\u00a067",
+	}
+	for _, in := range inputs {
+		t.Run(in, func(t *testing.T) {
+			n, err := Parse(in)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", in, err)
+			}
+			if got := n.E164(); got != want {
+				t.Fatalf("E164 = %q, want %q", got, want)
+			}
+			if got := n.Digits(); got != "79001234567" {
+				t.Fatalf("Digits = %q", got)
+			}
+			if n.IsZero() {
+				t.Fatal("IsZero on a parsed number")
+			}
+		})
+	}
+}
+
+func TestParseOtherValidNumbers(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"+7 495 123-45-67", "+74951234567"}, // Moscow landline
+		{"8 (812) 123-45-67", "+78121234567"},
+		{"+7 916 000-00-01", "+79160000001"},
+		{"+7 701 123 4567", "+77011234567"}, // Kazakhstan shares +7
+	}
+	for _, tt := range tests {
+		n, err := Parse(tt.in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tt.in, err)
+		}
+		if n.E164() != tt.want {
+			t.Fatalf("Parse(%q) = %q, want %q", tt.in, n.E164(), tt.want)
+		}
+	}
+}
+
+func TestParseInvalid(t *testing.T) {
+	tests := []struct {
+		name, in, reason string
+	}{
+		{"empty", "", ReasonEmpty},
+		{"blank", "   ", ReasonEmpty},
+		{"letters", "+7 900 ABC 45 67", ReasonCharacters},
+		{"vanity", "8-800-FLOWERS", ReasonCharacters},
+		{"words", "call me", ReasonCharacters},
+		{"plus inside", "7+9001234567", ReasonCharacters},
+		{"extension", "+7 900 123 45 67 ext 5", ReasonCharacters},
+		{"too short", "123", ReasonInvalid},
+		{"short national", "900 123 45", ReasonInvalid},
+		{"too many digits", "+7 900 123 45 678", ReasonInvalid},
+		{"us number", "+1 202 555 0123", ReasonCountry},
+		{"uk number", "+44 20 7946 0958", ReasonCountry},
+		{"german number", "+49 30 123456", ReasonCountry},
+		{"invalid range", "+7 000 123 45 67", ReasonInvalid},
+		{"too long input", strings.Repeat("9", MaxInputLen+1), ReasonTooLong},
+		{"long spaced", "+7" + strings.Repeat(" ", 70) + "9001234567", ReasonTooLong},
+		{"only plus", "+", ReasonInvalid},
+		{"control char", "+7900123\x004567", ReasonCharacters},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := Parse(tt.in)
+			if err == nil {
+				t.Fatalf("Parse(%q) = %q, want error", tt.in, n.E164())
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %T is not *phone.Error", err)
+			}
+			if pe.Reason != tt.reason {
+				t.Fatalf("Reason = %q, want %q", pe.Reason, tt.reason)
+			}
+			if !n.IsZero() {
+				t.Fatal("failed Parse returned a non-zero number")
+			}
+			digits := strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, tt.in)
+			if len(digits) >= 4 && strings.Contains(err.Error(), digits) {
+				t.Fatalf("error message %q echoes the input", err.Error())
+			}
+		})
+	}
+}
+
+func TestMaskingNeverLeaks(t *testing.T) {
+	n, err := Parse("+7 900 123-45-67")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := n.Masked(), "+7 900 ***-**-67"; got != want {
+		t.Fatalf("Masked = %q, want %q", got, want)
+	}
+	for _, s := range []string{
+		fmt.Sprint(n), fmt.Sprintf("%v %s %+v %#v", n, n, n, n), n.String(),
+		fmt.Sprintf("%v", struct{ N Number }{n}),
+	} {
+		if strings.Contains(s, "1234567") || strings.Contains(s, "12345") {
+			t.Fatalf("formatted number leaks digits: %q", s)
+		}
+	}
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("x", "phone", n)
+	if strings.Contains(buf.String(), "9001234567") || !strings.Contains(buf.String(), "***-**-67") {
+		t.Fatalf("slog output not masked: %s", buf.String())
+	}
+	var zero Number
+	if !zero.IsZero() || zero.Masked() != "" || zero.E164() != "" || zero.Digits() != "" {
+		t.Fatalf("zero Number not empty: %#v", zero)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"+7 (900) 123-45-67", "8 900 123 45 67", "79001234567", "9001234567",
+		"+74951234567", "+77011234567", "+1 202 555 0123", "+44 20 7946 0958",
+		"", "+", "8", "88888888888", "+7", "+7 (", "((((", "8-800-FLOWERS",
+		"+7 900 123 45 67 ext 5", "\u00a0+7\u00a0900", "７９００１２３４５６７",
+		strings.Repeat("9", 65), "+0 000", "+7 000 000 00 00",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		n, err := Parse(in)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			if !n.IsZero() {
+				t.Fatal("error with non-zero number")
+			}
+			return
+		}
+		e := n.E164()
+		if !strings.HasPrefix(e, "+7") {
+			t.Fatalf("E164 %q does not start with +7", e)
+		}
+		d := n.Digits()
+		if len(d) != 11 || !allDigits(d) || "+"+d != e {
+			t.Fatalf("Digits %q inconsistent with %q", d, e)
+		}
+		again, err := Parse(e)
+		if err != nil {
+			t.Fatalf("Parse(E164 %q) failed: %v", e, err)
+		}
+		if again != n {
+			t.Fatalf("round trip %q -> %q", e, again.E164())
+		}
+		if m := n.Masked(); strings.Contains(m, d[4:9]) {
+			t.Fatalf("Masked %q leaks middle digits of %q", m, d)
+		}
+	})
+}

@@ -1,0 +1,48 @@
+package memory_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit/countertest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+func newStore(t *testing.T) *memory.Store {
+	s := memory.New(50*time.Millisecond, memory.WithGrace(200*time.Millisecond))
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestChallengeStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) challenge.Store { return newStore(t) })
+}
+
+func TestCounter(t *testing.T) {
+	t.Parallel()
+	countertest.Run(t, func(t *testing.T) countertest.Store { return newStore(t) })
+}
+
+func TestSweeperDropsExpired(t *testing.T) {
+	s := newStore(t)
+	now := time.Now()
+	for i := range 10 {
+		c := storetest.New(storetest.Bind("sweep"), now, time.Duration(i)*time.Millisecond)
+		if _, _, err := s.Create(t.Context(), c, false, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Len() != 10 {
+		t.Fatalf("Len = %d, want 10", s.Len())
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for s.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sweeper left %d challenges", s.Len())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,208 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit/countertest"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
+)
+
+func newClient(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr:         addr,
+		DialTimeout:  time.Second,
+		ReadTimeout:  time.Second,
+		WriteTimeout: time.Second,
+		MaxRetries:   -1, // fault tests want the error, not a retry loop
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newStore returns a store with its own prefix on the shared server.
+func newStore(t testing.TB, rdb redis.UniversalClient) *redisstore.Store {
+	return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithGrace(200*time.Millisecond))
+}
+
+func TestChallengeStore(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	storetest.Run(t, func(t *testing.T) challenge.Store { return newStore(t, rdb) })
+}
+
+func TestCounter(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	countertest.Run(t, func(t *testing.T) countertest.Store { return newStore(t, rdb) })
+}
+
+// TestEveryKeyHasTTLAndNoCode creates challenges, counters, failures and bans,
+// then reads back every key: each must expire, and no value may contain the
+// code.
+func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	s := newStore(t, rdb)
+	const code = "7391"
+	// A fixed clock whose millisecond values do not contain the code.
+	now := time.UnixMilli(1_700_000_000_000)
+	b := storetest.Bind("dump")
+	c := storetest.New(b, time.Now(), 5*time.Minute)
+	c.CreatedAt, c.ExpiresAt, c.ResendAfter = now, now.Add(time.Hour*24*365*20), now.Add(30*time.Second)
+	c.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), c.ID, code)
+	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+		t.Fatal(err)
+	}
+	c2 := storetest.New(b, time.Now(), 5*time.Minute)
+	c2.CreatedAt, c2.ExpiresAt, c2.ResendAfter = now, c.ExpiresAt, now
+	c2.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), c2.ID, code)
+	if _, _, err := s.Create(ctx, c2, true, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Attempt(ctx, c2.ID, false, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, []limit.Take{{Key: "n:x", Limit: 1, Window: time.Hour}, {Key: "g", Limit: 9, Window: time.Hour}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.Fail(ctx, "r:ban", time.Minute, 3, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Fail(ctx, "r:fail", time.Minute, 3, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 7 { // 2 challenges, 1 active, 2 counters, 1 ban, 1 failure counter
+		t.Fatalf("%d keys, want 7: %v", len(keys), keys)
+	}
+	for _, k := range keys {
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl <= 0 {
+			t.Errorf("key %q has no TTL (%v)", k, ttl)
+		}
+		dump := k
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				dump += " " + f + "=" + v
+			}
+		case "string":
+			dump += " " + rdb.Get(ctx, k).Val()
+		default:
+			t.Fatalf("key %q has unexpected type %s", k, typ)
+		}
+		if strings.Contains(dump, code) {
+			t.Errorf("key %q holds the code: %q", k, dump)
+		}
+		if strings.Contains(k, "9001234567") {
+			t.Errorf("key %q names the phone number", k)
+		}
+	}
+}
+
+// TestTwoInstancesSingleUse: a code consumed through one instance cannot be
+// used through another instance sharing the Redis.
+func TestTwoInstancesSingleUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr := testenv.StartRedis(t).Addr
+	a := redisstore.New(newClient(t, addr), "cpk:")
+	b := redisstore.New(newClient(t, addr), "cpk:")
+	now := time.Now()
+	c := storetest.New(storetest.Bind("two"), now, 5*time.Minute)
+	if _, _, err := a.Create(ctx, c, false, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := b.Create(ctx, storetest.New(c.Binding(), now, 5*time.Minute), false, now); err != nil || created {
+		t.Fatalf("second instance created a second challenge: %v %v", created, err)
+	}
+	if _, out, err := a.Attempt(ctx, c.ID, true, now); err != nil || out != challenge.OutcomeVerified {
+		t.Fatalf("instance A: %v %v", out, err)
+	}
+	if _, out, err := b.Attempt(ctx, c.ID, true, now); err != nil || out != challenge.OutcomeUsed {
+		t.Fatalf("instance B reuse: %v %v, want used", out, err)
+	}
+}
+
+// TestRedisDownFailsClosedAndRecovers stops Redis mid-test: every operation
+// errors (nothing is allowed), then works again once Redis is back.
+func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	s := newStore(t, newClient(t, srv.Addr))
+	now := time.Now()
+	c := storetest.New(storetest.Bind("fault"), now, 5*time.Minute)
+	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	var rerr *redisstore.Error
+	checks := map[string]error{
+		"ping": s.Ping(ctx),
+		"get":  second(s.Get(ctx, c.ID)),
+		"attempt": func() error {
+			_, _, err := s.Attempt(ctx, c.ID, true, now)
+			return err
+		}(),
+		"create": func() error {
+			_, _, err := s.Create(ctx, storetest.New(storetest.Bind("fault2"), now, time.Minute), false, now)
+			return err
+		}(),
+		"take":    second(s.Take(ctx, []limit.Take{{Key: "k", Limit: 5, Window: time.Minute}})),
+		"fail":    second(s.Fail(ctx, "r:x", time.Minute, 3, time.Minute)),
+		"blocked": second(s.BlockedUntil(ctx, "r:x")),
+		"update":  s.UpdateCall(ctx, c.ID, flashcall.Classify("NO_ANSWER")),
+	}
+	for op, err := range checks {
+		if !errors.As(err, &rerr) {
+			t.Errorf("%s with Redis down: %v, want *redisstore.Error", op, err)
+		}
+		if errors.Is(err, challenge.ErrNotFound) {
+			t.Errorf("%s with Redis down looks like not-found: %v", op, err)
+		}
+	}
+	srv.Start()
+	// Data is gone (no persistence) but the store works again by itself;
+	// scripts are re-loaded on NOSCRIPT.
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("store did not recover after Redis restart")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c2 := storetest.New(storetest.Bind("fault3"), now, 5*time.Minute)
+	if _, created, err := s.Create(ctx, c2, false, now); err != nil || !created {
+		t.Fatalf("create after restart: %v %v", created, err)
+	}
+	if _, out, err := s.Attempt(ctx, c2.ID, true, now); err != nil || out != challenge.OutcomeVerified {
+		t.Fatalf("attempt after restart: %v %v", out, err)
+	}
+	if res, err := s.Take(ctx, []limit.Take{{Key: "k", Limit: 5, Window: time.Minute}}); err != nil || !res.Allowed {
+		t.Fatalf("take after restart: %+v %v", res, err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a Debian machine with Go: redis-server,
+# chromium (browser tests) and wrk (load scripts). Idempotent: skips what is
+# already installed, so a warm machine pays nothing.
+set -euo pipefail
+
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || need+=(chromium)
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian starts redis-server as a service on install; tests start their own
+# on free ports, so the system one is left alone.
+echo "install-deps: redis-server $(redis-server --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"

@@ -1,0 +1,161 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+)
+
+// Factor is what the HTTP layer needs from the second factor (plugin/factor).
+type Factor interface {
+	Gate(ctx context.Context, in factor.GateInput) (factor.GateDecision, error)
+	StepUpStart(ctx context.Context, creds factor.Creds, resend bool, clientIP string) (factor.ChallengeView, error)
+	StepUpGet(ctx context.Context, creds factor.Creds, id string) (factor.ChallengeView, error)
+	StepUpVerify(ctx context.Context, creds factor.Creds, id, code string) (factor.VerifyOutput, error)
+	Exchange(ctx context.Context, creds factor.Creds) (factor.TokenView, error)
+}
+
+const sessionTokenHeader = "X-Session-Token"
+
+func credsOf(c echo.Context) factor.Creds {
+	r := c.Request()
+	return factor.Creds{Cookie: r.Header.Get("Cookie"), SessionToken: r.Header.Get(sessionTokenHeader)}
+}
+
+// csrf protects cookie-authenticated POSTs: a browser always sends Origin on
+// cross-site POSTs, so a missing or foreign Origin is refused. Token-
+// authenticated calls are not exposed to CSRF (browsers never add the header).
+func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
+	allowed := make(map[string]bool, len(s.cfg.AllowedOrigins))
+	for _, o := range s.cfg.AllowedOrigins {
+		allowed[strings.TrimRight(strings.ToLower(o), "/")] = true
+	}
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Header.Get(sessionTokenHeader) != "" || r.Header.Get("Cookie") == "" {
+			return next(c)
+		}
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			if ref, err := url.Parse(r.Header.Get("Referer")); err == nil && ref.Host != "" {
+				origin = ref.Scheme + "://" + ref.Host
+			}
+		}
+		if origin == "" || !allowed[strings.ToLower(origin)] {
+			return &csrfError{}
+		}
+		return next(c)
+	}
+}
+
+type csrfError struct{}
+
+func (*csrfError) Error() string {
+	return "cross-site request refused: the Origin of a cookie-authenticated POST must be an allowed origin"
+}
+
+type startRequest struct {
+	Resend bool `json:"resend"`
+}
+
+type verifyRequest struct {
+	Code string `json:"code"`
+}
+
+// decodeJSON reads an optional (start) or required (verify) JSON body strictly.
+func decodeJSON(c echo.Context, v any, optional bool) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return &PayloadError{Reason: "could not read the body"}
+	}
+	if optional && len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	if err := requireJSON(c); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &PayloadError{Reason: "malformed JSON: " + jsonReason(err)}
+	}
+	return nil
+}
+
+func (s *Server) startChallenge(c echo.Context) error {
+	var req startRequest
+	if err := decodeJSON(c, &req, true); err != nil {
+		return err
+	}
+	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), credsOf(c), req.Resend, c.RealIP())
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if v.Placed {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, v)
+}
+
+func (s *Server) getChallenge(c echo.Context) error {
+	v, err := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+type verifyResponse struct {
+	Verified  bool                 `json:"verified"`
+	Challenge factor.ChallengeView `json:"challenge"`
+	factor.TokenView
+}
+
+func (s *Server) verifyChallenge(c echo.Context) error {
+	var req verifyRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return err
+	}
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), c.Param("id"), req.Code)
+	if err != nil {
+		return err
+	}
+	s.setTokenCookie(c, out.Token)
+	return c.JSON(http.StatusOK, verifyResponse{Verified: true, Challenge: out.Challenge, TokenView: out.Token})
+}
+
+func (s *Server) exchangeToken(c echo.Context) error {
+	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c))
+	if err != nil {
+		return err
+	}
+	s.setTokenCookie(c, tok)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, tok)
+}
+
+func (s *Server) setTokenCookie(c echo.Context, t factor.TokenView) {
+	if s.cfg.JWTCookie.Name == "" || t.AccessToken == "" {
+		return
+	}
+	c.SetCookie(&http.Cookie{
+		Name:     s.cfg.JWTCookie.Name,
+		Value:    t.AccessToken,
+		Path:     "/",
+		Domain:   s.cfg.JWTCookie.Domain,
+		Expires:  t.ExpiresAt,
+		MaxAge:   int(time.Until(t.ExpiresAt).Seconds()),
+		HttpOnly: true,
+		Secure:   s.cfg.JWTCookie.Secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}

@@ -1,0 +1,134 @@
+package webhook
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
+)
+
+// problem is the one description of a failure, rendered either as a Kratos
+// interrupt message or as a JSON API error.
+type problem struct {
+	Status  int            // HTTP status for the JSON API
+	Code    string         // stable JSON error code
+	MsgID   int            // Kratos message id (0: not a user-facing factor message)
+	Context map[string]any // message context / extra JSON fields
+	// Internal marks an unexpected error: logged at error level, generic text.
+	Internal bool
+}
+
+// classify is the single place that maps typed errors to HTTP.
+func classify(err error, now time.Time) problem {
+	var (
+		wrong    *challenge.WrongCodeError
+		cooldown *challenge.CooldownError
+		limited  *limit.LimitError
+		perr     *PayloadError
+		herr     *echo.HTTPError
+		cerr     *csrfError
+	)
+	switch {
+	case errors.As(err, &cerr):
+		return problem{Status: http.StatusForbidden, Code: "csrf"}
+	case errors.As(err, &perr):
+		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
+	case errors.As(err, &herr):
+		return problem{Status: herr.Code, Code: httpCode(herr.Code)}
+	case errors.As(err, &wrong):
+		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
+			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
+	case errors.Is(err, challenge.ErrInvalidCode):
+		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode}
+	case errors.Is(err, challenge.ErrExpired):
+		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
+	case errors.Is(err, challenge.ErrLocked):
+		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked}
+	case errors.Is(err, challenge.ErrAlreadyUsed):
+		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
+	case errors.As(err, &cooldown):
+		return problem{Status: http.StatusTooManyRequests, Code: "cooldown", MsgID: ui.MsgCooldown,
+			Context: retryContext(cooldown.RetryAfter, now)}
+	case errors.As(err, &limited):
+		ctx := retryContext(limited.RetryAfter, now)
+		switch limited.Kind {
+		case limit.KindRegulation:
+			return problem{Status: http.StatusTooManyRequests, Code: "blocked", MsgID: ui.MsgBlocked, Context: ctx}
+		case limit.KindDestination:
+			return problem{Status: http.StatusUnprocessableEntity, Code: "destination_not_allowed", MsgID: ui.MsgNotAllowed}
+		default:
+			ctx["limit"] = string(limited.Kind)
+			return problem{Status: http.StatusTooManyRequests, Code: "rate_limited", MsgID: ui.MsgRateLimited, Context: ctx}
+		}
+	case errors.Is(err, challenge.ErrNotFound):
+		return problem{Status: http.StatusNotFound, Code: "not_found", MsgID: ui.MsgExpired}
+	case errors.Is(err, factor.ErrNotDelivered):
+		return problem{Status: http.StatusConflict, Code: "call_not_delivered", MsgID: ui.MsgNotDelivered}
+	case errors.Is(err, challenge.ErrStoreUnavailable):
+		return problem{Status: http.StatusServiceUnavailable, Code: "store_unavailable", MsgID: ui.MsgUnavailable}
+	case errors.Is(err, factor.ErrNoPhone), errors.Is(err, phone.ErrInvalid):
+		return problem{Status: http.StatusConflict, Code: "no_phone", MsgID: ui.MsgNoPhone}
+	case errors.Is(err, flashcall.ErrDestinationNotAllowed):
+		return problem{Status: http.StatusUnprocessableEntity, Code: "destination_not_allowed", MsgID: ui.MsgNotAllowed}
+	case errors.Is(err, flashcall.ErrUnavailable), errors.Is(err, flashcall.ErrBadResponse),
+		errors.Is(err, flashcall.ErrUnauthorized), errors.Is(err, flashcall.ErrInsufficientBalance),
+		errors.Is(err, flashcall.ErrInvalidRequest), errors.Is(err, flashcall.ErrCallNotFound):
+		return problem{Status: http.StatusServiceUnavailable, Code: "provider_unavailable", MsgID: ui.MsgProviderUnavailable}
+	case errors.Is(err, factor.ErrNoCredentials), errors.Is(err, kratos.ErrNoSession):
+		return problem{Status: http.StatusUnauthorized, Code: "no_session"}
+	case errors.Is(err, factor.ErrNotGated):
+		return problem{Status: http.StatusForbidden, Code: "forbidden"}
+	case errors.Is(err, kratos.ErrForbidden):
+		return problem{Status: http.StatusForbidden, Code: "forbidden"}
+	case errors.Is(err, kratos.ErrUnavailable):
+		return problem{Status: http.StatusServiceUnavailable, Code: "kratos_unavailable", MsgID: ui.MsgUnavailable}
+	case errors.Is(err, kratos.ErrIdentityNotFound):
+		return problem{Status: http.StatusNotFound, Code: "not_found"}
+	default:
+		return problem{Status: http.StatusInternalServerError, Code: "internal_error", MsgID: ui.MsgUnavailable, Internal: true}
+	}
+}
+
+func retryContext(after time.Duration, now time.Time) map[string]any {
+	secs := int(math.Ceil(after.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	return map[string]any{
+		"retry_after": secs,
+		"retry_at":    now.Add(time.Duration(secs) * time.Second).UTC().Format(time.RFC3339),
+	}
+}
+
+func httpCode(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge, http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		return "invalid_request"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal_error"
+	}
+	return "invalid_request"
+}

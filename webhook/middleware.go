@@ -1,0 +1,93 @@
+package webhook
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, n := range trusted {
+		opts = append(opts, echo.TrustIPRange(n))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// longDigits finds digit runs that could be phone numbers or codes in a URI.
+var longDigits = regexp.MustCompile(`\d{4,}`)
+
+// safeURI keeps a URI useful in logs without carrying numbers or codes:
+// every run of 4+ digits keeps only its last two.
+func safeURI(uri string) string {
+	return longDigits.ReplaceAllStringFunc(uri, func(d string) string {
+		return "***" + d[len(d)-2:]
+	})
+}
+
+func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
+					"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+				err = fmt.Errorf("internal error")
+			}
+		}()
+		return next(c)
+	}
+}
+
+// accessLog writes one structured line per request and records metrics. The
+// URI is sanitised; headers and bodies (which carry sessions, codes and
+// phone numbers) are never logged.
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		d := time.Since(start)
+		req, res := c.Request(), c.Response()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.deps.Metrics.ObserveHTTP(route, req.Method, res.Status, d)
+		if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
+			return nil
+		}
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.LogAttrs(req.Context(), level, "request",
+			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+			slog.String("method", req.Method),
+			slog.String("route", route),
+			slog.String("uri", safeURI(req.RequestURI)),
+			slog.Int("status", res.Status),
+			slog.Int64("bytes", res.Size),
+			slog.Duration("duration", d),
+			slog.String("remote_ip", c.RealIP()),
+		)
+		return nil
+	}
+}

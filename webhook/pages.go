@@ -1,0 +1,179 @@
+package webhook
+
+import (
+	"bytes"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
+)
+
+// PageRenderer renders the end-user pages (webhook/ui.Renderer).
+type PageRenderer interface {
+	CodeStepHTML(s ui.CodeStep) (template.HTML, error)
+	Page(w io.Writer, d ui.PageData) error
+	Assets() http.Handler
+	AssetPrefix() string
+}
+
+// pageRoutes serves /2fa: step-up in a browser. GET never places a call (a
+// prefetch must not cost money); the user presses "call me" (POST), types
+// the digits (POST), and is sent back to return_to with the JWT cookie.
+func (s *Server) pageRoutes() {
+	e := s.echo
+	prefix := strings.TrimRight(s.deps.UI.AssetPrefix(), "/")
+	e.GET(prefix+"/*", echo.WrapHandler(s.deps.UI.Assets()))
+	e.GET("/2fa", s.stepUpPage)
+	e.POST("/2fa", s.stepUpPageStart, limitBody(apiBodyLimit), s.csrf)
+	e.POST("/2fa/verify", s.stepUpPageVerify, limitBody(apiBodyLimit), s.csrf)
+}
+
+func (s *Server) stepUpPage(c echo.Context) error {
+	lang := ui.PickLang(c.Request())
+	creds := credsOf(c)
+	if creds.Empty() {
+		return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
+	}
+	if id := c.QueryParam("challenge"); id != "" {
+		v, err := s.deps.Factor.StepUpGet(c.Request().Context(), creds, id)
+		if err != nil {
+			return s.renderStep(c, lang, nil, err)
+		}
+		return s.renderStep(c, lang, &v, nil)
+	}
+	body := template.HTML(`<section class="cp-card"><h1>` + template.HTMLEscapeString(ui.Text(lang, "stepup.title")) +
+		`</h1><p>` + template.HTMLEscapeString(ui.Text(lang, "stepup.lead")) + `</p>` +
+		`<form method="post" action="/2fa?` + template.HTMLEscapeString(s.keepQuery(c)) + `">` +
+		`<button class="cp-button" type="submit">` + template.HTMLEscapeString(ui.Text(lang, "stepup.start")) +
+		`</button></form></section>`)
+	return s.renderPage(c, lang, http.StatusOK, ui.Text(lang, "stepup.title"), body)
+}
+
+func (s *Server) stepUpPageStart(c echo.Context) error {
+	lang := ui.PickLang(c.Request())
+	resend := c.FormValue("resend") == "true"
+	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), credsOf(c), resend, c.RealIP())
+	if err != nil {
+		return s.renderStep(c, lang, nil, err)
+	}
+	q := url.Values{"challenge": {v.ID}}
+	if rt := c.QueryParam("return_to"); rt != "" {
+		q.Set("return_to", rt)
+	}
+	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
+}
+
+func (s *Server) stepUpPageVerify(c echo.Context) error {
+	lang := ui.PickLang(c.Request())
+	id := c.FormValue("challenge_id")
+	if c.FormValue("resend") == "true" {
+		return s.stepUpPageStart(c)
+	}
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), id, c.FormValue("code"))
+	if err != nil {
+		var v *factor.ChallengeView
+		if cur, gerr := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), id); gerr == nil {
+			v = &cur
+		}
+		return s.renderStep(c, lang, v, err)
+	}
+	s.setTokenCookie(c, out.Token)
+	if rt, ok := s.safeReturnTo(c.QueryParam("return_to")); ok {
+		return c.Redirect(http.StatusSeeOther, rt)
+	}
+	return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), "")
+}
+
+// renderStep shows the code step for v, with err (if any) as its message.
+func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView, err error) error {
+	step := ui.CodeStep{
+		Lang:         lang,
+		FormAction:   "/2fa/verify?" + s.keepQuery(c),
+		AttemptsLeft: -1,
+		State:        ui.StateCalling,
+	}
+	if v != nil {
+		step.PhoneMasked, step.CodeLength, step.ChallengeID = v.PhoneMasked, v.CodeLength, v.ID
+		step.ExpiresAt, step.ResendAfter, step.AttemptsLeft = v.ExpiresAt, v.ResendAfter, v.AttemptsLeft
+		step.HiddenFields = map[string]string{"challenge_id": v.ID}
+	}
+	status := http.StatusOK
+	if err != nil {
+		p := classify(err, time.Now())
+		if p.MsgID == 0 || p.Internal {
+			return err
+		}
+		s.logProblem(c, err, p)
+		step.ApplyMessage(ui.Message{ID: p.MsgID, Type: "error", Context: p.Context})
+		status = p.Status
+	}
+	html, rerr := s.deps.UI.CodeStepHTML(step)
+	if rerr != nil {
+		return rerr
+	}
+	return s.renderPage(c, lang, status, ui.Text(lang, "code.title"), html)
+}
+
+func (s *Server) renderInfo(c echo.Context, lang string, status int, text, link string) error {
+	body := `<section class="cp-card"><p>` + template.HTMLEscapeString(text) + `</p>`
+	if link != "" {
+		body += `<p><a class="cp-button" href="` + template.HTMLEscapeString(link) + `">` +
+			template.HTMLEscapeString(ui.Text(lang, "page.login")) + `</a></p>`
+	}
+	return s.renderPage(c, lang, status, ui.Text(lang, "stepup.title"), template.HTML(body+`</section>`))
+}
+
+func (s *Server) renderPage(c echo.Context, lang string, status int, title string, body template.HTML) error {
+	var b bytes.Buffer
+	if err := s.deps.UI.Page(&b, ui.PageData{Title: title, Lang: lang, Body: body,
+		LangLinks: ui.LangLinks(c.Request(), lang)}); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	return c.HTMLBlob(status, b.Bytes())
+}
+
+// keepQuery carries return_to and lang across the page's forms.
+func (s *Server) keepQuery(c echo.Context) string {
+	q := url.Values{}
+	for _, k := range []string{"return_to", "lang"} {
+		if v := c.QueryParam(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
+}
+
+// safeReturnTo accepts only URLs on an allowed origin (no open redirect).
+func (s *Server) safeReturnTo(raw string) (string, bool) {
+	if raw == "" {
+		return "", false
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, o := range s.cfg.AllowedOrigins {
+		if strings.TrimRight(strings.ToLower(o), "/") == origin {
+			return u.String(), true
+		}
+	}
+	return "", false
+}
+
+func (s *Server) loginURL(c echo.Context) string {
+	if s.cfg.LoginURL == "" {
+		return ""
+	}
+	self := strings.TrimRight(s.cfg.BaseURL, "/") + c.Request().URL.RequestURI()
+	return s.cfg.LoginURL + "?return_to=" + url.QueryEscape(self)
+}

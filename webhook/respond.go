@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
+)
+
+// kratosMessages is Kratos's webhook interrupt format.
+type kratosMessages struct {
+	Messages []kratosInstance `json:"messages"`
+}
+
+type kratosInstance struct {
+	InstancePtr string          `json:"instance_ptr"`
+	Messages    []kratosMessage `json:"messages"`
+}
+
+type kratosMessage struct {
+	ID      int            `json:"id"`
+	Text    string         `json:"text"`
+	Type    string         `json:"type"`
+	Context map[string]any `json:"context,omitempty"`
+}
+
+// interrupt answers Kratos with one message; Kratos stops the flow and shows it.
+func interrupt(c echo.Context, lang string, id int, typ string, ctx map[string]any) error {
+	return c.JSON(http.StatusBadRequest, kratosMessages{Messages: []kratosInstance{{
+		InstancePtr: "#/",
+		Messages:    []kratosMessage{{ID: id, Text: ui.Localize(lang, id, ctx), Type: typ, Context: ctx}},
+	}}})
+}
+
+// apiError is the JSON error body of the step-up and token APIs.
+type apiError struct {
+	Error        string `json:"error"`
+	Message      string `json:"message"`
+	AttemptsLeft *int   `json:"attempts_left,omitempty"`
+	RetryAfter   *int   `json:"retry_after,omitempty"`
+	RequestID    string `json:"request_id,omitempty"`
+}
+
+// handleError is Echo's one error handler: every error a handler returns ends here.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := classify(err, time.Now())
+	rid := c.Response().Header().Get(echo.HeaderXRequestID)
+	s.logProblem(c, err, p)
+	lang := ui.PickLang(c.Request())
+	body := apiError{Error: p.Code, Message: s.problemText(lang, p, err), RequestID: rid}
+	if v, ok := p.Context["attempts_left"].(int); ok {
+		body.AttemptsLeft = &v
+	}
+	if v, ok := p.Context["retry_after"].(int); ok {
+		body.RetryAfter = &v
+		c.Response().Header().Set("Retry-After", strconv.Itoa(v))
+	}
+	if p.Status == http.StatusUnauthorized && c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="callpass-kratos"`)
+	}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(p.Status)
+	} else {
+		werr = c.JSON(p.Status, body)
+	}
+	if werr != nil {
+		s.log.Warn("writing error response failed", "error", werr.Error())
+	}
+}
+
+// problemText picks the user-facing text: the localised message for factor
+// problems, the payload reason for bad input, a generic text otherwise.
+func (s *Server) problemText(lang string, p problem, err error) string {
+	var perr *PayloadError
+	var herr *echo.HTTPError
+	switch {
+	case errors.As(err, &perr):
+		return perr.Error()
+	case errors.As(err, &herr):
+		if m, ok := herr.Message.(string); ok {
+			return m
+		}
+		return http.StatusText(herr.Code)
+	case p.MsgID != 0 && !p.Internal:
+		return ui.Localize(lang, p.MsgID, p.Context)
+	case p.Internal:
+		return "internal error; the request id identifies it in the service logs"
+	default:
+		return err.Error()
+	}
+}
+
+func (s *Server) logProblem(c echo.Context, err error, p problem) {
+	level := slog.LevelInfo
+	if p.Internal || p.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(c.Request().Context(), level, "request refused",
+		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		slog.String("route", c.Path()),
+		slog.String("error_code", p.Code),
+		slog.String("error", err.Error()),
+	)
+}

@@ -1,0 +1,86 @@
+package webhook
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+func (s *Server) routes() {
+	e := s.echo
+	e.GET("/health/alive", s.alive)
+	e.GET("/health/ready", s.ready)
+	if s.deps.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Metrics.Registry, promhttp.HandlerOpts{})))
+	}
+	if s.deps.JWKS != nil {
+		e.GET("/.well-known/jwks.json", echo.WrapHandler(s.deps.JWKS))
+	}
+	if s.deps.Discovery != nil {
+		e.GET("/.well-known/openid-configuration", echo.WrapHandler(s.deps.Discovery))
+	}
+	if s.deps.Factor != nil {
+		hooks := e.Group("/hooks/kratos", s.requireWebhookSecret, limitBody(hookBodyLimit))
+		hooks.POST("/login", s.loginHook)
+		hooks.POST("/registration", s.phoneHook(HookRegistration))
+		hooks.POST("/settings", s.phoneHook(HookSettings))
+
+		api := e.Group("/v1", limitBody(apiBodyLimit))
+		api.POST("/challenges", s.startChallenge, s.csrf)
+		api.GET("/challenges/:id", s.getChallenge)
+		api.POST("/challenges/:id/verify", s.verifyChallenge, s.csrf)
+		api.POST("/token", s.exchangeToken, s.csrf)
+		if s.deps.UI != nil {
+			s.pageRoutes()
+		}
+	}
+	if s.deps.Sim != nil {
+		sim := echo.WrapHandler(s.deps.Sim)
+		e.Any("/api/*", sim)
+		e.Any("/sim", sim)
+		e.Any("/sim/*", sim)
+	}
+}
+
+func (s *Server) alive(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+type checkResult struct {
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ready checks every dependency in parallel, each bounded, and lists them all.
+func (s *Server) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	defer cancel()
+	results := make(map[string]checkResult, len(s.deps.Ready))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, chk := range s.deps.Ready {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := checkResult{Status: "ok"}
+			if err := chk.Check(ctx); err != nil {
+				r = checkResult{Status: "error", Error: err.Error()}
+			}
+			mu.Lock()
+			results[chk.Name] = r
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	status, code := "ok", http.StatusOK
+	for _, r := range results {
+		if r.Status != "ok" {
+			status, code = "error", http.StatusServiceUnavailable
+		}
+	}
+	return c.JSON(code, map[string]any{"status": status, "checks": results})
+}

@@ -1,0 +1,149 @@
+// Package webhook is the HTTP layer of callpass-kratos: the Echo server, its
+// middleware, the Kratos webhooks, the step-up and token APIs, health,
+// metrics and the JWKS documents. Domain decisions live in plugin/ and jwt/;
+// this package decodes requests, calls them, and maps their typed errors to
+// HTTP in one place (errors.go).
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
+)
+
+// Config is the HTTP layer's own configuration.
+type Config struct {
+	Listen          string
+	ShutdownTimeout time.Duration
+	// AllowedOrigins are the origins allowed on cookie-authenticated POSTs (CSRF).
+	AllowedOrigins []string
+	// WebhookSecret is what Kratos sends as "Authorization: Bearer <secret>".
+	WebhookSecret string
+	// TrustedProxies are CIDRs whose X-Forwarded-For we believe.
+	TrustedProxies []*net.IPNet
+	// JWTCookie, when Name is set, also returns issued tokens as a cookie.
+	JWTCookie CookieConfig
+	// Lang used when a request gives no preference.
+	DefaultLang string
+	// BaseURL is this service's public URL; LoginURL is where /2fa sends a
+	// visitor without a session (Kratos's browser login).
+	BaseURL  string
+	LoginURL string
+}
+
+// CookieConfig describes the optional JWT cookie.
+type CookieConfig struct {
+	Name   string
+	Domain string
+	Secure bool
+}
+
+// ReadyCheck is one dependency reported by /health/ready.
+type ReadyCheck struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Deps are the collaborators the handlers call.
+type Deps struct {
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	// Factor is the second factor (login gate, step-up, token exchange). Optional
+	// only for tests of the skeleton.
+	Factor Factor
+	// JWKS and Discovery serve /.well-known documents.
+	JWKS      http.Handler
+	Discovery http.Handler
+	// Sim, when set (dev mode), is the CallPass simulator mounted at /api/ and /sim/.
+	Sim http.Handler
+	// UI renders the /2fa step-up page; nil disables the page.
+	UI    PageRenderer
+	Ready []ReadyCheck
+}
+
+// Server is the service's HTTP server.
+type Server struct {
+	cfg  Config
+	deps Deps
+	echo *echo.Echo
+	log  *slog.Logger
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if cfg.DefaultLang == "" {
+		cfg.DefaultLang = "en"
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.Logger.SetOutput(discard{})
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		Generator:    newRequestID,
+		TargetHeader: echo.HeaderXRequestID,
+	}))
+	e.Use(s.recoverMiddleware)
+	e.Use(s.accessLog)
+	s.routes()
+	return s, nil
+}
+
+// Handler exposes the router (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Echo gives access to the router, for mounting extra routes in tests.
+func (s *Server) Echo() *echo.Echo { return s.echo }
+
+// Serve runs on ln until ctx is cancelled, then shuts down gracefully:
+// in-flight requests finish, new connections are refused, and Serve returns
+// nil when everything finished within the shutdown timeout.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Writes may wait for a synchronous CallPass call (up to 99 s + margin).
+		WriteTimeout: 130 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", "timeout", s.cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

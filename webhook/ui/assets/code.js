@@ -1,0 +1,119 @@
+// Progressive enhancement for the code step: digits only, paste of a whole
+// caller number keeps its last N digits, auto-submit at N digits, live
+// countdowns. The page works without this file (plain form POST).
+(function () {
+  "use strict";
+  var step = document.querySelector("[data-cp-step]");
+  if (!step) { return; }
+  var n = parseInt(step.getAttribute("data-code-length"), 10) || 4;
+  var input = step.querySelector("[data-cp-code]");
+  var form = step.querySelector("[data-cp-form]");
+  var msg = step.querySelector("[data-cp-msg]");
+  var submitted = false;
+
+  function digits(s) { return String(s || "").replace(/\D+/g, ""); }
+
+  function clock(sec) {
+    sec = Math.max(0, Math.ceil(sec));
+    var s = sec % 60;
+    return Math.floor(sec / 60) + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  function submitCode() {
+    if (submitted || !form) { return; }
+    submitted = true;
+    var btn = form.querySelector("[data-cp-submit]");
+    if (btn) {
+      btn.setAttribute("aria-busy", "true");
+      btn.disabled = true;
+    }
+    if (msg && btn && btn.getAttribute("data-checking")) {
+      msg.className = "cp-msg cp-msg-info";
+      msg.textContent = btn.getAttribute("data-checking");
+    }
+    // form.submit() skips the submit event and the disabled button's value,
+    // which the server does not need; the code field is what counts.
+    form.submit();
+  }
+
+  function check() {
+    if (input.value.length === n) { submitCode(); }
+  }
+
+  if (input && form) {
+    input.addEventListener("paste", function (e) {
+      var data = (e.clipboardData || window.clipboardData);
+      if (!data) { return; }
+      var d = digits(data.getData("text"));
+      if (!d) { e.preventDefault(); return; }
+      e.preventDefault();
+      // A pasted caller number ("+7 495 123-46-10") carries the code at its end.
+      input.value = d.length >= n ? d.slice(-n) : digits(input.value + d).slice(0, n);
+      input.removeAttribute("aria-invalid");
+      check();
+    });
+    input.addEventListener("input", function () {
+      var d = digits(input.value);
+      if (d.length > n) { d = d.slice(-n); } // autofill of a full number
+      if (d !== input.value) { input.value = d; }
+      input.removeAttribute("aria-invalid");
+      check();
+    });
+    form.addEventListener("submit", function (e) {
+      if (submitted) { e.preventDefault(); return; }
+      submitted = true;
+      var btn = form.querySelector("[data-cp-submit]");
+      if (btn) { btn.setAttribute("aria-busy", "true"); }
+    });
+    // autofocus is ignored after some navigations; ask again.
+    if (document.activeElement !== input) { try { input.focus(); } catch (err) { /* ignore */ } }
+    check();
+  }
+
+  var started = Date.now();
+  function elapsed() { return (Date.now() - started) / 1000; }
+
+  var resend = step.querySelector("[data-cp-resend]");
+  var expiry = step.querySelector("[data-cp-expiry]");
+  var resendIn = resend ? parseInt(resend.getAttribute("data-resend-in"), 10) || 0 : 0;
+  var expiresIn = expiry ? parseInt(expiry.getAttribute("data-expires-in"), 10) || 0 : 0;
+  var resendForm = step.querySelector("[data-cp-resend-form]");
+  if (resendForm) {
+    resendForm.addEventListener("submit", function (e) {
+      if (resendForm.getAttribute("data-sent")) { e.preventDefault(); return; }
+      resendForm.setAttribute("data-sent", "1");
+      if (resend) { resend.setAttribute("aria-busy", "true"); }
+    });
+  }
+
+  function tick() {
+    var t = elapsed();
+    var more = false;
+    if (resend && resendIn > 0) {
+      var left = resendIn - t;
+      if (left > 0) {
+        resend.disabled = true;
+        resend.setAttribute("aria-disabled", "true");
+        resend.textContent = resend.getAttribute("data-wait-label").replace("{t}", clock(left));
+        more = true;
+      } else {
+        resend.disabled = false;
+        resend.removeAttribute("aria-disabled");
+        resend.textContent = resend.getAttribute("data-label");
+        resendIn = 0;
+      }
+    }
+    if (expiry && expiresIn > 0) {
+      var rest = expiresIn - t;
+      if (rest > 0) {
+        expiry.textContent = expiry.getAttribute("data-label").replace("{t}", clock(rest));
+        more = true;
+      } else {
+        expiry.textContent = expiry.getAttribute("data-expired");
+        expiresIn = 0;
+      }
+    }
+    if (more) { window.setTimeout(tick, 1000 - (Date.now() - started) % 1000); }
+  }
+  tick();
+})();

@@ -1,0 +1,331 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Supported languages. English is the fallback for anything else.
+const (
+	LangEN = "en"
+	LangRU = "ru"
+)
+
+// DefaultLang is used when neither the query, the cookie nor Accept-Language
+// names a supported language.
+const DefaultLang = LangEN
+
+// LangCookie is the cookie that remembers an explicit ?lang= choice.
+const LangCookie = "lang"
+
+// Languages lists the supported languages in display order.
+func Languages() []string { return []string{LangEN, LangRU} }
+
+func supported(lang string) (string, bool) {
+	l := strings.ToLower(strings.TrimSpace(lang))
+	// "ru-RU" and "en_GB" count as their base language.
+	if i := strings.IndexAny(l, "-_"); i > 0 {
+		l = l[:i]
+	}
+	switch l {
+	case LangEN, LangRU:
+		return l, true
+	}
+	return "", false
+}
+
+// PickLang chooses the page language: ?lang= first (so the switch links
+// work), then the lang cookie, then Accept-Language with q-values, then English.
+func PickLang(r *http.Request) string {
+	if l, ok := supported(r.URL.Query().Get("lang")); ok {
+		return l
+	}
+	if c, err := r.Cookie(LangCookie); err == nil {
+		if l, ok := supported(c.Value); ok {
+			return l
+		}
+	}
+	if l, ok := ParseAcceptLanguage(r.Header.Get("Accept-Language")); ok {
+		return l
+	}
+	return DefaultLang
+}
+
+// ParseAcceptLanguage returns the supported language with the highest
+// q-value in an Accept-Language header (ties keep header order). ok is false
+// when the header names no supported language with q > 0.
+func ParseAcceptLanguage(header string) (lang string, ok bool) {
+	type cand struct {
+		lang string
+		q    float64
+		pos  int
+	}
+	var cands []cand
+	for i, part := range strings.Split(header, ",") {
+		fields := strings.Split(part, ";")
+		tag := strings.TrimSpace(fields[0])
+		if tag == "" {
+			continue
+		}
+		q := 1.0
+		for _, p := range fields[1:] {
+			p = strings.TrimSpace(p)
+			if v, found := strings.CutPrefix(strings.ToLower(p), "q="); found {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
+					f = 0 // malformed q: ignore this entry
+				}
+				q = f
+			}
+		}
+		if q <= 0 {
+			continue
+		}
+		l, good := supported(tag)
+		if tag == "*" {
+			l, good = DefaultLang, true
+		}
+		if !good {
+			continue
+		}
+		cands = append(cands, cand{l, q, i})
+	}
+	if len(cands) == 0 {
+		return "", false
+	}
+	sort.SliceStable(cands, func(a, b int) bool { return cands[a].q > cands[b].q })
+	return cands[0].lang, true
+}
+
+// SetLangCookie remembers an explicit language choice for a year.
+func SetLangCookie(w http.ResponseWriter, lang string) {
+	l, ok := supported(lang)
+	if !ok {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: LangCookie, Value: l, Path: "/", MaxAge: 365 * 24 * 3600,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// LangLink is one entry of the language switcher.
+type LangLink struct {
+	Lang    string
+	Label   string
+	URL     string
+	Current bool
+}
+
+// LangLinks builds switcher links for r's URL with ?lang= replaced, keeping
+// every other query parameter (e.g. ?flow=).
+func LangLinks(r *http.Request, current string) []LangLink {
+	var out []LangLink
+	for _, l := range Languages() {
+		q := url.Values{}
+		for k, v := range r.URL.Query() {
+			q[k] = append([]string(nil), v...)
+		}
+		q.Set("lang", l)
+		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		out = append(out, LangLink{Lang: l, Label: Text(l, "lang.name"), URL: u.String(), Current: l == current})
+	}
+	return out
+}
+
+// Text returns the catalogue string for key in lang, falling back to English
+// and then to the key itself (so a missing string is visible, not blank).
+func Text(lang, key string) string {
+	l, ok := supported(lang)
+	if !ok {
+		l = DefaultLang
+	}
+	if s, ok := catalogue[l][key]; ok {
+		return s
+	}
+	if s, ok := catalogue[DefaultLang][key]; ok {
+		return s
+	}
+	return key
+}
+
+// Format returns the catalogue string for key with {placeholders} filled
+// from args (see expand for the syntax).
+func Format(lang, key string, args map[string]any) string {
+	l, _ := supported(lang)
+	if l == "" {
+		l = DefaultLang
+	}
+	return expand(l, Text(l, key), args)
+}
+
+// HasMessage reports whether the catalogue has a text for a message id.
+func HasMessage(lang string, msgID int) bool {
+	l, ok := supported(lang)
+	if !ok {
+		return false
+	}
+	_, ok = catalogue[l]["msg."+strconv.Itoa(msgID)]
+	return ok
+}
+
+// Localize produces the human text for a Kratos interrupt message id (see
+// docs/architecture.md "Message ids") or a common Kratos UI message id, with
+// its context filled in. It returns "" for an id it does not know, so callers
+// can fall back to the text Kratos sent.
+func Localize(lang string, msgID int, ctx map[string]any) string {
+	l, ok := supported(lang)
+	if !ok {
+		l = DefaultLang
+	}
+	tmpl, ok := catalogue[l]["msg."+strconv.Itoa(msgID)]
+	if !ok {
+		return ""
+	}
+	return expand(l, tmpl, ctx)
+}
+
+// expand fills "{name}" with the value of ctx[name] and "{name#a|b|c}" with
+// the plural form for that number (English: one|other; Russian:
+// one|few|many). Known keys get human formatting: retry_after (seconds) is a
+// duration, *_at times are clock times. Missing phone_masked / code_length get
+// neutral defaults so a partial context still reads well.
+func expand(lang, tmpl string, ctx map[string]any) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		j := strings.IndexByte(tmpl[i:], '}')
+		if j < 0 {
+			b.WriteString(tmpl)
+			return b.String()
+		}
+		b.WriteString(tmpl[:i])
+		spec := tmpl[i+1 : i+j]
+		tmpl = tmpl[i+j+1:]
+		name, forms, plural := strings.Cut(spec, "#")
+		v, has := ctx[name]
+		if !has {
+			v, has = defaultArg(lang, name)
+		}
+		if plural {
+			n, _ := toInt(v)
+			b.WriteString(pluralForm(lang, n, strings.Split(forms, "|")))
+			continue
+		}
+		if has {
+			b.WriteString(formatArg(lang, name, v))
+		}
+	}
+}
+
+func defaultArg(lang, name string) (any, bool) {
+	switch name {
+	case "phone_masked":
+		return Text(lang, "phone.yours"), true
+	case "code_length":
+		return DefaultCodeLength, true
+	}
+	return nil, false
+}
+
+func formatArg(lang, name string, v any) string {
+	switch {
+	case name == "retry_after":
+		if n, ok := toInt(v); ok {
+			return FormatDuration(lang, time.Duration(n)*time.Second)
+		}
+	case strings.HasSuffix(name, "_at"):
+		if s, ok := v.(string); ok {
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				return t.UTC().Format("15:04:05") + " UTC"
+			}
+		}
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// FormatDuration renders d as "1 min 5 s" / "1 мин 5 с" (whole seconds,
+// at least 1 s so "try again in 0 s" never appears).
+func FormatDuration(lang string, d time.Duration) string {
+	s := int(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	h, m, sec := s/3600, (s%3600)/60, s%60
+	var parts []string
+	if h > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", h, Text(lang, "unit.h")))
+	}
+	if m > 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", m, Text(lang, "unit.min")))
+	}
+	if sec > 0 && h == 0 {
+		parts = append(parts, fmt.Sprintf("%d %s", sec, Text(lang, "unit.s")))
+	}
+	return strings.Join(parts, " ")
+}
+
+func toInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case int:
+		return x, true
+	case int64:
+		return int(x), true
+	case float64:
+		return int(x), true
+	case json.Number:
+		n, err := x.Int64()
+		return int(n), err == nil
+	case string:
+		n, err := strconv.Atoi(x)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+func pluralForm(lang string, n int, forms []string) string {
+	if len(forms) == 0 {
+		return ""
+	}
+	pick := func(i int) string {
+		if i >= len(forms) {
+			return forms[len(forms)-1]
+		}
+		return forms[i]
+	}
+	if n < 0 {
+		n = -n
+	}
+	if lang == LangRU {
+		switch {
+		case n%10 == 1 && n%100 != 11:
+			return pick(0)
+		case n%10 >= 2 && n%10 <= 4 && (n%100 < 12 || n%100 > 14):
+			return pick(1)
+		default:
+			return pick(2)
+		}
+	}
+	if n == 1 {
+		return pick(0)
+	}
+	return pick(1)
+}

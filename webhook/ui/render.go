@@ -1,0 +1,294 @@
+// Package ui is the end-user web UI of the flash-call second factor: the
+// code-entry step ("we are calling you, enter the last N digits"), a page
+// layout, the Russian/English catalogue and language picking. Templates, CSS
+// and JS are embedded; nothing is loaded from another origin.
+package ui
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"math"
+	"net/http"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets/*
+var assetFS embed.FS
+
+// DefaultAssetPrefix is where Assets() expects to be mounted.
+const DefaultAssetPrefix = "/ui/assets/"
+
+// Option configures a Renderer.
+type Option func(*Renderer)
+
+// WithAssetPrefix mounts the assets under another path prefix (must end in "/").
+func WithAssetPrefix(p string) Option {
+	return func(r *Renderer) {
+		if !strings.HasSuffix(p, "/") {
+			p += "/"
+		}
+		r.prefix = p
+	}
+}
+
+type asset struct {
+	body        []byte
+	contentType string
+	etag        string
+}
+
+// Renderer renders the code step and pages. Safe for concurrent use.
+type Renderer struct {
+	tmpl   *template.Template
+	prefix string
+	urls   map[string]string // logical name ("ui.css") -> hashed URL
+	files  map[string]asset  // hashed file name -> asset
+}
+
+// NewRenderer parses the embedded templates and fingerprints the assets.
+func NewRenderer(opts ...Option) (*Renderer, error) {
+	r := &Renderer{prefix: DefaultAssetPrefix, urls: map[string]string{}, files: map[string]asset{}}
+	for _, o := range opts {
+		o(r)
+	}
+	entries, err := fs.ReadDir(assetFS, "assets")
+	if err != nil {
+		return nil, fmt.Errorf("ui: read assets: %w", err)
+	}
+	for _, e := range entries {
+		body, err := assetFS.ReadFile("assets/" + e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("ui: read asset %s: %w", e.Name(), err)
+		}
+		sum := sha256.Sum256(body)
+		h := hex.EncodeToString(sum[:])[:12]
+		ext := path.Ext(e.Name())
+		hashed := strings.TrimSuffix(e.Name(), ext) + "." + h + ext
+		r.files[hashed] = asset{body: body, contentType: contentType(ext), etag: `"` + h + `"`}
+		r.urls[e.Name()] = r.prefix + hashed
+	}
+	t, err := template.New("ui").Funcs(r.funcs()).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("ui: parse templates: %w", err)
+	}
+	r.tmpl = t
+	return r, nil
+}
+
+func contentType(ext string) string {
+	switch ext {
+	case ".css":
+		return "text/css; charset=utf-8"
+	case ".js":
+		return "text/javascript; charset=utf-8"
+	case ".svg":
+		return "image/svg+xml"
+	}
+	return "application/octet-stream"
+}
+
+// AssetPrefix is the path prefix Assets() must be mounted on.
+func (r *Renderer) AssetPrefix() string { return r.prefix }
+
+// AssetURL returns the fingerprinted URL of an embedded asset ("ui.css").
+func (r *Renderer) AssetURL(name string) string { return r.urls[name] }
+
+// Assets serves the embedded CSS/JS under AssetPrefix with content-hashed
+// names, so they can be cached for a year. Mount it on AssetPrefix().
+func (r *Renderer) Assets() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodGet && req.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		name, ok := strings.CutPrefix(req.URL.Path, r.prefix)
+		a, found := r.files[name]
+		if !ok || !found {
+			http.NotFound(w, req)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", a.contentType)
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.Set("ETag", a.etag)
+		h.Set("X-Content-Type-Options", "nosniff")
+		if req.Header.Get("If-None-Match") == a.etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		http.ServeContent(w, req, name, time.Time{}, bytes.NewReader(a.body))
+	})
+}
+
+// PageData is the layout around a body (a code step or any other content).
+type PageData struct {
+	Title     string
+	Lang      string
+	Body      template.HTML
+	LangLinks []LangLink // language switcher; empty hides it
+	Brand     string     // header text; empty: catalogue "page.brand"
+	BrandURL  string
+}
+
+// Page renders a complete HTML document around d.Body.
+func (r *Renderer) Page(w io.Writer, d PageData) error {
+	if l, ok := supported(d.Lang); ok {
+		d.Lang = l
+	} else {
+		d.Lang = DefaultLang
+	}
+	if d.Brand == "" {
+		d.Brand = Text(d.Lang, "page.brand")
+	}
+	return r.exec(w, "page", d)
+}
+
+// CodeStep renders the code-entry component (a <section>, not a whole page).
+func (r *Renderer) CodeStep(w io.Writer, s CodeStep) error {
+	s.normalize()
+	return r.exec(w, "codestep", r.codeView(s))
+}
+
+// CodeStepHTML is CodeStep into a string, for PageData.Body.
+func (r *Renderer) CodeStepHTML(s CodeStep) (template.HTML, error) {
+	var b bytes.Buffer
+	if err := r.CodeStep(&b, s); err != nil {
+		return "", err
+	}
+	return template.HTML(b.String()), nil // #nosec: produced by html/template
+}
+
+// exec renders into a buffer first so a template error never leaves half a page.
+func (r *Renderer) exec(w io.Writer, name string, data any) error {
+	var b bytes.Buffer
+	if err := r.tmpl.ExecuteTemplate(&b, name, data); err != nil {
+		return fmt.Errorf("ui: render %s: %w", name, err)
+	}
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+type hidden struct{ Name, Value string }
+
+// codeView is the template's view of a CodeStep: every string already
+// localized, every decision already made.
+type codeView struct {
+	CodeStep
+	Title, Lead, Hint, Example, Label, Submit, NoJSNote string
+	MessageText, MessageType                            string
+	ShowCode, ShowResend, RetryKind, ResendPrimary      bool
+	ResendLabel, ResendWaitLabel, ResendBaseLabel       string
+	ResendIn                                            int // seconds until the button is useful; 0: now
+	WaitUntilText                                       string
+	ExpiresIn                                           int
+	ExpiresLabel, ExpiresTemplate, ExpiredLabel         string
+	CheckingLabel                                       string
+	Pattern                                             string
+	Hidden                                              []hidden
+	StartOverLabel, SettingsLabel                       string
+	ScriptURL                                           string
+	Invalid                                             bool
+}
+
+func (r *Renderer) codeView(s CodeStep) codeView {
+	l := s.Lang
+	args := map[string]any{"code_length": s.CodeLength, "example": exampleCode(s.CodeLength)}
+	if s.PhoneMasked != "" {
+		args["phone_masked"] = s.PhoneMasked
+	}
+	v := codeView{
+		CodeStep:        s,
+		Title:           Text(l, "code.title"),
+		Lead:            Format(l, "code.lead", args),
+		Hint:            Text(l, "code.hint"),
+		Example:         Format(l, "code.example", args),
+		Label:           Format(l, "code.label", args),
+		Submit:          Text(l, "code.submit"),
+		NoJSNote:        Text(l, "code.no_js_autosend"),
+		ShowCode:        s.showCode(),
+		ShowResend:      s.showResend(),
+		RetryKind:       s.retryKind(),
+		Pattern:         fmt.Sprintf("[0-9]{%d}", s.CodeLength),
+		CheckingLabel:   Text(l, "code.checking"),
+		ExpiredLabel:    Text(l, "code.expired_note"),
+		ExpiresTemplate: Text(l, "code.expires_in"),
+		StartOverLabel:  Text(l, "code.start_over"),
+		SettingsLabel:   Text(l, "code.settings"),
+		ScriptURL:       r.urls["code.js"],
+	}
+	v.ResendPrimary = !v.ShowCode
+	if m := s.Message; m != nil {
+		v.MessageType = m.Type
+		if v.MessageType != "error" {
+			v.MessageType = "info"
+		}
+		ctx := map[string]any{}
+		for k, val := range m.Context {
+			ctx[k] = val
+		}
+		for k, val := range args {
+			if _, ok := ctx[k]; !ok {
+				ctx[k] = val
+			}
+		}
+		v.MessageText = Localize(l, m.ID, ctx)
+		if v.MessageText == "" {
+			v.MessageText = m.Text
+		}
+		// The lead already says "we are calling …": do not repeat it.
+		if m.ID == MsgCalling {
+			v.MessageText = ""
+		}
+		v.Invalid = m.Type == "error" && (s.State == StateWrongCode || s.State == StateInvalidCode)
+	}
+	for k, val := range s.HiddenFields {
+		v.Hidden = append(v.Hidden, hidden{k, val})
+	}
+	sort.Slice(v.Hidden, func(i, j int) bool { return v.Hidden[i].Name < v.Hidden[j].Name })
+
+	base, wait := "code.resend", "code.resend_in"
+	if v.RetryKind {
+		base, wait = "code.retry", "code.retry_in"
+	}
+	v.ResendBaseLabel = Text(l, base)
+	v.ResendWaitLabel = Text(l, wait)
+	v.ResendLabel = v.ResendBaseLabel
+	if until := s.waitUntil(); until.After(s.Now) {
+		v.ResendIn = int(math.Ceil(until.Sub(s.Now).Seconds()))
+		v.ResendLabel = strings.ReplaceAll(v.ResendWaitLabel, "{t}", clock(v.ResendIn))
+		v.WaitUntilText = Format(l, "code.wait_until", map[string]any{"time": until.UTC().Format("15:04:05") + " UTC"})
+	}
+	if s.ExpiresAt.After(s.Now) && v.ShowCode {
+		v.ExpiresIn = int(math.Ceil(s.ExpiresAt.Sub(s.Now).Seconds()))
+		v.ExpiresLabel = strings.ReplaceAll(v.ExpiresTemplate, "{t}", clock(v.ExpiresIn))
+	}
+	return v
+}
+
+// clock renders seconds as m:ss (the JS countdown uses the same format).
+func clock(sec int) string {
+	if sec < 0 {
+		sec = 0
+	}
+	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
+}
+
+func (r *Renderer) funcs() template.FuncMap {
+	return template.FuncMap{
+		"asset": func(name string) string { return r.urls[name] },
+		"t":     Text,
+	}
+}
