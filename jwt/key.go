@@ -162,28 +162,22 @@ func (k *Key) CanSign() bool { return k.priv != nil }
 // PublicOnly returns a copy without the private half (for retiring a key).
 func (k *Key) PublicOnly() *Key { return &Key{kid: k.kid, alg: k.alg, pub: k.pub} }
 
-// String prints only the kid and the algorithm.
-func (k *Key) String() string {
-	if k == nil {
-		return "jwt.Key(nil)"
-	}
-	return fmt.Sprintf("jwt.Key{kid=%s alg=%s}", k.kid, k.alg)
-}
+// String prints only the kid and the algorithm. String, Format, LogValue
+// and MarshalJSON have value receivers so that a dereferenced Key prints
+// just as safely as a *Key.
+func (k Key) String() string { return fmt.Sprintf("jwt.Key{kid=%s alg=%s}", k.kid, k.alg) }
 
 // Format makes every fmt verb (%v, %+v, %#v, %s, %x …) print String, so no
 // formatting path reaches the private key fields.
-func (k *Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
+func (k Key) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(k.String())) }
 
 // LogValue makes slog log only kid and alg.
-func (k *Key) LogValue() slog.Value {
-	if k == nil {
-		return slog.StringValue("<nil>")
-	}
+func (k Key) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("kid", k.kid), slog.String("alg", k.alg))
 }
 
 // MarshalJSON emits the public JWK, so json.Marshal never leaks private material.
-func (k *Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.publicJWK()) }
+func (k Key) MarshalJSON() ([]byte, error) { return json.Marshal(k.publicJWK()) }
 
 // jwk is the public JSON Web Key as published (RFC 7517/7518/8037).
 type jwk struct {
@@ -220,7 +214,7 @@ func publicJWKFields(pub crypto.PublicKey) (jwk, error) {
 	return jwk{}, keyErr("unsupported key type %T", pub)
 }
 
-func (k *Key) publicJWK() jwk {
+func (k Key) publicJWK() jwk {
 	j, _ := publicJWKFields(k.pub) // the type was checked when the Key was made
 	j.Kid, j.Alg, j.Use = k.kid, k.alg, "sig"
 	return j

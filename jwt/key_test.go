@@ -62,7 +62,7 @@ func TestKeyNeverPrintsPrivateMaterial(t *testing.T) {
 			k := mustKey(t, alg)
 			var logBuf bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logBuf, nil))
-			logger.Info("key", "key", k, slog.Any("any", k))
+			logger.Info("key", "key", k, slog.Any("any", k), slog.Any("value", *k))
 			slog.New(slog.NewTextHandler(&logBuf, nil)).Info("key", "key", k)
 			js, err := json.Marshal(k)
 			if err != nil {
@@ -73,6 +73,7 @@ func TestKeyNeverPrintsPrivateMaterial(t *testing.T) {
 				"%s": fmt.Sprintf("%s", k), "%x": fmt.Sprintf("%x", k), "String": k.String(),
 				"slog": logBuf.String(), "json": string(js),
 				"struct": fmt.Sprintf("%+v", struct{ K *Key }{k}),
+				"value":  fmt.Sprintf("%+v", *k), "value#": fmt.Sprintf("%#v", []Key{*k}),
 			}
 			for name, out := range outputs {
 				if !strings.Contains(out, k.KID()) {

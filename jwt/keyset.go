@@ -166,7 +166,7 @@ func (ks *KeySet) Replace(other *KeySet) {
 // only (kty, crv, x, y, n, e), plus kid, alg and use "sig".
 func (ks *KeySet) PublicJWKS() ([]byte, error) {
 	doc, _ := ks.publicJWKS()
-	return doc, nil
+	return bytes.Clone(doc), nil // the cached copy stays unshared
 }
 
 // publicJWKS returns the document and its strong ETag, cached until the set changes.

@@ -45,9 +45,19 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
 	case errors.As(err, &herr):
 		return problem{Status: herr.Code, Code: httpCode(herr.Code)}
+	case errors.As(err, &wrong) && wrong.AttemptsLeft == 0:
+		// The last attempt is gone: what the user needs to know is that this
+		// code is dead and a new call is the way on.
+		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked,
+			Context: map[string]any{"attempts_left": 0}}
+	case errors.As(err, &wrong) && wrong.Format:
+		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode,
+			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
 	case errors.As(err, &wrong):
 		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
+	case errors.Is(err, challenge.ErrInvalidRequest):
+		return problem{Status: http.StatusBadRequest, Code: "invalid_request"}
 	case errors.Is(err, challenge.ErrInvalidCode):
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode}
 	case errors.Is(err, challenge.ErrExpired):
@@ -92,6 +102,8 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusForbidden, Code: "forbidden"}
 	case errors.Is(err, kratos.ErrUnavailable):
 		return problem{Status: http.StatusServiceUnavailable, Code: "kratos_unavailable", MsgID: ui.MsgUnavailable}
+	case errors.Is(err, kratos.ErrUnexpected):
+		return problem{Status: http.StatusBadGateway, Code: "kratos_unavailable", MsgID: ui.MsgUnavailable}
 	case errors.Is(err, kratos.ErrIdentityNotFound):
 		return problem{Status: http.StatusNotFound, Code: "not_found"}
 	default:

@@ -69,6 +69,9 @@ func (s *Server) ready(c echo.Context) error {
 			r := checkResult{Status: "ok"}
 			if err := chk.Check(ctx); err != nil {
 				r = checkResult{Status: "error", Error: err.Error()}
+				if chk.Optional {
+					r.Status = "degraded"
+				}
 			}
 			mu.Lock()
 			results[chk.Name] = r
@@ -78,7 +81,7 @@ func (s *Server) ready(c echo.Context) error {
 	wg.Wait()
 	status, code := "ok", http.StatusOK
 	for _, r := range results {
-		if r.Status != "ok" {
+		if r.Status == "error" {
 			status, code = "error", http.StatusServiceUnavailable
 		}
 	}

@@ -51,6 +51,9 @@ type CookieConfig struct {
 type ReadyCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
+	// Optional checks are reported but do not make the service unready
+	// (dev mode: the service is usable for the simulator without Kratos).
+	Optional bool
 }
 
 // Deps are the collaborators the handlers call.

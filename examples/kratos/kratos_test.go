@@ -58,7 +58,7 @@ func readCtx(t *testing.T, name string) (raw []byte, ctx map[string]any) {
 // contractKeys is the body shape docs/architecture.md fixes for all three hooks.
 var contractKeys = []string{
 	"authentication_methods", "client_ip", "flow_id", "flow_type", "identity_id",
-	"metadata_public", "request_headers", "traits", "transient_payload",
+	"metadata_public", "request_headers", "session", "traits", "transient_payload",
 }
 
 func keysOf(m map[string]any) []string {
@@ -161,6 +161,8 @@ func TestLoginTemplateEdgeCases(t *testing.T) {
 		{"absent session", `{"flow":{"id":"f"}}`, "authentication_methods", []any{}, nil},
 		{"metadata kept", `{"identity":{"id":"i","metadata_public":{"a":1}}}`, "metadata_public", map[string]any{"a": float64(1)}, nil},
 		{"null request_headers", `{"request_headers":null}`, "request_headers", map[string]any{}, nil},
+		{"session authenticated_at", `{"session":{"authenticated_at":"2026-11-25T10:00:00.123456Z","authenticator_assurance_level":"aal1"}}`,
+			"session", map[string]any{"authenticated_at": "2026-11-25T10:00:00.123456Z", "expires_at": nil, "aal": "aal1"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

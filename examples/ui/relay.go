@@ -254,9 +254,11 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, kind, flowID, b
 			req.Header.Set(h, v)
 		}
 	}
+	// Kratos passes True-Client-Ip (not X-Forwarded-For) to hook templates;
+	// the limits of the gate count per client IP, so send the browser's.
 	if ip := s.clientIP(r); ip != "" {
+		req.Header.Set("True-Client-Ip", ip)
 		req.Header.Set("X-Forwarded-For", ip)
-		req.Header.Set("X-Real-Ip", ip)
 	}
 	resp, err := s.kratos.http.Do(req)
 	if err != nil {
@@ -308,6 +310,9 @@ func (s *server) isFlowPage(loc, kind, flowID string) bool {
 // the IP the per-IP limits count).
 func (s *server) clientIP(r *http.Request) string {
 	if s.cfg.TrustProxy {
+		if v := r.Header.Get("True-Client-Ip"); v != "" {
+			return strings.TrimSpace(v)
+		}
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 			return strings.TrimSpace(strings.Split(xff, ",")[0])
 		}

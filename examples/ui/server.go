@@ -238,7 +238,7 @@ func (s *server) renderCodeStep(w http.ResponseWriter, r *http.Request, lang, ki
 	if !p.hasStep {
 		step = ui.CodeStep{AttemptsLeft: -1}
 	}
-	step.Now = time.Time{}
+	step.Now = s.cfg.Now() // retry_after in the message counts from now
 	step.Message = nil
 	step.ApplyMessage(ui.Message{ID: msg.ID, Type: msg.Type, Text: msg.Text, Context: msg.Context})
 	// Remember phone mask, length and times for later messages that lack them.
@@ -251,7 +251,9 @@ func (s *server) renderCodeStep(w http.ResponseWriter, r *http.Request, lang, ki
 	step.HiddenFields = map[string]string{fieldCSRF: f.csrfToken()}
 	step.CodeFieldName = fieldCode
 	step.ResendFieldName = fieldResend
-	step.StartOverURL = s.initURL(kind, r)
+	if kind == "login" {
+		step.StartOverURL = s.initURL(kind, r)
+	}
 	step.SettingsURL = strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/settings/browser"
 	body, err := s.render.CodeStepHTML(step)
 	if err != nil {

@@ -468,3 +468,28 @@ func TestSecurityHeadersAndAssets(t *testing.T) {
 		t.Errorf("asset: %d %v", rec.Code, rec.Header())
 	}
 }
+
+func TestNodeLabel(t *testing.T) {
+	mk := func(name string, id int, text string) uiNode {
+		n := uiNode{Attributes: nodeAttrs{Name: name, NodeType: "input"}}
+		n.Meta.Label = &uiText{ID: id, Text: text}
+		return n
+	}
+	tests := []struct {
+		lang string
+		node uiNode
+		want string
+	}{
+		{"ru", mk("identifier", 1070002, "E-Mail"), "Эл. почта"},
+		{"en", mk("identifier", 1070002, "E-Mail"), "Email"},
+		{"ru", mk("identifier", 1070002, "Nickname"), "Nickname"},
+		{"ru", mk("traits.phone", 1070002, "Phone"), "Телефон"},
+		{"ru", mk("password", 1070001, "Password"), "Пароль"},
+		{"ru", mk("x", 1999999, "Kratos text"), "Kratos text"},
+	}
+	for _, tt := range tests {
+		if got := nodeLabel(tt.lang, tt.node); got != tt.want {
+			t.Errorf("nodeLabel(%s, %s %q) = %q, want %q", tt.lang, tt.node.Attributes.Name, tt.node.Meta.Label.Text, got, tt.want)
+		}
+	}
+}

@@ -138,6 +138,13 @@ func nodeLabel(lang string, n uiNode) string {
 		}
 	}
 	if l := n.Meta.Label; l != nil {
+		// 1070002: a label Kratos generated from the identity schema's title.
+		if l.ID == 1070002 {
+			key := "page.schema." + l.Text
+			if t := ui.Text(lang, key); t != key {
+				return t
+			}
+		}
 		if t := ui.Localize(lang, l.ID, l.Context); t != "" {
 			return t
 		}

@@ -181,7 +181,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kratos: %w", err)
 	}
-	ready = append(ready, webhook.ReadyCheck{Name: "kratos", Check: kc.Ready})
+	ready = append(ready, webhook.ReadyCheck{Name: "kratos", Check: kc.Ready, Optional: cfg.DevMode})
 
 	// JWT keys: --dev keeps a generated key on disk so restarts keep tokens valid.
 	var keys *jwt.KeySet

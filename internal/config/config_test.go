@@ -419,7 +419,7 @@ func TestOtherValidation(t *testing.T) {
 		env     []string
 		wantKey string
 	}{
-		{[]string{"CALLPASS_API_VERSION=1"}, "callpass.async"},
+		{[]string{"CALLPASS_API_VERSION=1"}, ""}, // v1 ignores async
 		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false"}, ""},
 		{[]string{"CALLPASS_CODE_LENGTH=8"}, "callpass.code_length"},
 		{[]string{"CALLPASS_BASE_URL=ftp://x"}, "callpass.base_url"},

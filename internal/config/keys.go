@@ -72,7 +72,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.CallPass.Timeout }},
 	{key: "callpass.code_length", desc: "Digits of the caller ID that form the code (API v3), 4 to 7.",
 		field: func(c *Config) any { return &c.CallPass.CodeLength }},
-	{key: "callpass.async", desc: "Start calls asynchronously (API v2/v3 only; must be false with API v1).",
+	{key: "callpass.async", desc: "Start calls asynchronously (API v2/v3; API v1 is always synchronous and ignores it).",
 		field: func(c *Config) any { return &c.CallPass.Async }},
 	{key: "callpass.request_timeout_margin", desc: "Added to callpass.timeout to get the HTTP request timeout.",
 		field: func(c *Config) any { return &c.CallPass.RequestTimeoutMargin }},

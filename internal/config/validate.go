@@ -175,9 +175,6 @@ func (c *Config) validateCallPass(v *checker) {
 	if p.CodeLength < 4 || p.CodeLength > 7 {
 		v.add("callpass.code_length", "must be between 4 and 7, got %d", p.CodeLength)
 	}
-	if p.APIVersion == 1 && p.Async {
-		v.add("callpass.async", "API v1 has no asynchronous mode; set callpass.async to false or use callpass.api_version 2 or 3")
-	}
 	positive(v, "callpass.request_timeout_margin", p.RequestTimeoutMargin)
 }
 

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,26 +27,14 @@ import (
 // KratosVersion is the Kratos release scripts/kratos.sh builds.
 const KratosVersion = "v1.3.1"
 
-// kratosBinaryOnce caches the binary path per test process: the script is
-// cheap when the binary is cached, but a cold build takes minutes and several
-// tests in one package must not race into it (the script's flock would
-// serialise them anyway).
-var kratosBinaryOnce struct {
-	sync.Mutex
-	path string
-}
-
 // KratosBinary returns the path of the cached Kratos binary, building it with
-// scripts/kratos.sh on first use. Set CALLPASS_KRATOS_BIN to use another binary.
+// scripts/kratos.sh on first use (the script is quick once the binary is
+// cached, and its lock keeps concurrent test packages from building twice).
+// Set CALLPASS_KRATOS_BIN to use another binary.
 func KratosBinary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CALLPASS_KRATOS_BIN"); p != "" {
 		return p
-	}
-	kratosBinaryOnce.Lock()
-	defer kratosBinaryOnce.Unlock()
-	if kratosBinaryOnce.path != "" {
-		return kratosBinaryOnce.path
 	}
 	root := kratosRepoRoot(t)
 	cmd := exec.Command(filepath.Join(root, "scripts", "kratos.sh"), "path")
@@ -62,7 +49,6 @@ func KratosBinary(t testing.TB) string {
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("testenv: kratos binary %q: %v", p, err)
 	}
-	kratosBinaryOnce.path = p
 	return p
 }
 
@@ -420,13 +406,13 @@ func KratosConfig(publicURL, adminURL string, opts KratosOptions) map[string]any
 		"log":     map[string]any{"level": "info", "format": "text", "leak_sensitive_values": false},
 	}
 	if opts.BaseConfig != nil {
-		cfg = map[string]any{"dsn": "memory", "serve": cfg["serve"]}
-		kratosMerge(cfg, kratosDeepCopy(opts.BaseConfig).(map[string]any))
+		cfg = kratosDeepCopy(opts.BaseConfig).(map[string]any)
 		cfg["dsn"] = "memory"
-		cfg["serve"] = map[string]any{
+		// Keep the base's other serve settings (cors, ...), not its ports.
+		kratosMerge(cfg, map[string]any{"serve": map[string]any{
 			"public": map[string]any{"base_url": publicURL + "/", "host": "127.0.0.1", "port": pubPort},
 			"admin":  map[string]any{"base_url": adminURL + "/", "host": "127.0.0.1", "port": admPort},
-		}
+		}})
 	}
 	kratosMerge(cfg, kratosDeepCopy(opts.Config).(map[string]any))
 	return cfg

@@ -251,8 +251,9 @@ func toIdentity(op string, resp *http.Response, ident *client.Identity) (*Identi
 	return out, nil
 }
 
-// PhoneOf returns the configured phone trait of ident as stored (not
-// normalised); false when it is missing, empty or not a string.
+// PhoneOf returns the configured phone trait of ident with surrounding
+// space trimmed but otherwise as stored (plugin/phone normalises it); false
+// when it is missing, empty or not a string.
 func (c *Client) PhoneOf(ident *Identity) (string, bool) {
 	if ident == nil {
 		return "", false

@@ -50,7 +50,7 @@ func TestCodeJSInBrowser(t *testing.T) {
 		posted <- req.PostForm
 		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
 	})
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, req *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
 		s := CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4, ResendAfter: time.Now().Add(5 * time.Second),
 			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit", HiddenFields: map[string]string{"csrf_token": "tok"}}
 		body, err := r.CodeStepHTML(s)
@@ -71,25 +71,37 @@ func TestCodeJSInBrowser(t *testing.T) {
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
+	// The first Run starts the browser and must not carry a timeout (chromedp).
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
-	var label1, label2 string
-	var disabled1, disabled2 bool
-	err = chromedp.Run(ctx,
-		chromedp.Navigate(srv.URL+"/"),
-		chromedp.WaitVisible("#cp-code", chromedp.ByQuery),
-		chromedp.Text("[data-cp-resend]", &label1, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector("[data-cp-resend]").disabled`, &disabled1),
-		chromedp.Sleep(5500*time.Millisecond),
-		chromedp.Text("[data-cp-resend]", &label2, chromedp.ByQuery),
-		chromedp.Evaluate(`document.querySelector("[data-cp-resend]").disabled`, &disabled2),
-		chromedp.Evaluate(`(function(){
+	label := func() (string, bool) {
+		l, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("[data-cp-resend]")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("[data-cp-resend]").disabled`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, d
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+		t.Fatal(err)
+	}
+	label1, disabled1 := label()
+	if err := chromedp.Do(ctx, chromedp.Sleep(5500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	label2, disabled2 := label()
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[string](`(function(){
 			var dt = new DataTransfer(); dt.setData("text/plain", "+7 495 123-46-10");
 			var el = document.getElementById("cp-code");
 			el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
-			return el.value; })()`, nil),
-	)
+			return el.value; })()`))
 	if err != nil {
 		t.Fatal(err)
 	}

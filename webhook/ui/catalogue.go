@@ -99,6 +99,8 @@ var catalogue = map[string]map[string]string{
 		"page.welcome.signed_in": "You are signed in as {who}.",
 		"page.trait.email":       "Email",
 		"page.trait.phone":       "Phone",
+		"page.schema.E-Mail":     "Email",
+		"page.schema.Phone":      "Phone",
 	},
 	LangRU: {
 		"lang.name":   "Русский",
@@ -190,5 +192,7 @@ var catalogue = map[string]map[string]string{
 		"page.welcome.signed_in": "Вы вошли как {who}.",
 		"page.trait.email":       "Эл. почта",
 		"page.trait.phone":       "Телефон",
+		"page.schema.E-Mail":     "Эл. почта",
+		"page.schema.Phone":      "Телефон",
 	},
 }

@@ -278,10 +278,13 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	return v
 }
 
-// clock renders seconds as m:ss (the JS countdown uses the same format).
+// clock renders seconds as m:ss or h:mm:ss (code.js uses the same format).
 func clock(sec int) string {
 	if sec < 0 {
 		sec = 0
+	}
+	if sec >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", sec/3600, sec%3600/60, sec%60)
 	}
 	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
 }

@@ -45,6 +45,13 @@ function(ctx)
     metadata_public: get(identity, 'metadata_public', null),
     transient_payload: get(flow, 'transient_payload', {}),
     authentication_methods: get(session, 'authentication_methods', []),
+    // authenticated_at is already final here and persisted unchanged: the
+    // service binds a passed gate to the session by it (see docs/architecture.md).
+    session: {
+      authenticated_at: get(session, 'authenticated_at', null),
+      expires_at: get(session, 'expires_at', null),
+      aal: get(session, 'authenticator_assurance_level', ''),
+    },
     client_ip: clientIP,
     request_headers: headers,
   }

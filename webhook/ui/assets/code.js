@@ -15,8 +15,10 @@
 
   function clock(sec) {
     sec = Math.max(0, Math.ceil(sec));
-    var s = sec % 60;
-    return Math.floor(sec / 60) + ":" + (s < 10 ? "0" : "") + s;
+    var s = sec % 60, m = Math.floor(sec / 60) % 60, h = Math.floor(sec / 3600);
+    var ss = (s < 10 ? "0" : "") + s;
+    if (h > 0) { return h + ":" + (m < 10 ? "0" : "") + m + ":" + ss; }
+    return m + ":" + ss;
   }
 
   function submitCode() {

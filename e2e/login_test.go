@@ -1,0 +1,132 @@
+package e2e_test
+
+import (
+	"context"
+	"testing"
+)
+
+// TestGatedAPILogin is the product in one test: a real Kratos password login
+// is interrupted by the gate, the call reaches the (simulated) phone, wrong
+// codes are refused with attempts left, and the right code yields a session.
+func TestGatedAPILogin(t *testing.T) {
+	st := startStack(t, stackOptions{Redis: true})
+	ctx := context.Background()
+	const email, dn = "anna@example.com", "79001234567"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+7 (900) 123-45-67")
+
+	r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken != "" {
+		t.Fatal("the first submit issued a session: the gate did not interrupt")
+	}
+	m, ok := r.Message(1090001)
+	if !ok {
+		t.Fatalf("want info message 1090001, got HTTP %d %v: %s", r.StatusCode, ids(r), r.Body)
+	}
+	if m.Type != "info" {
+		t.Errorf("message type %q, want info", m.Type)
+	}
+	mc := messageContext(t, m)
+	for _, k := range []string{"challenge_id", "code_length", "expires_at", "resend_after", "phone_masked"} {
+		if _, ok := mc[k]; !ok {
+			t.Errorf("message context lacks %q: %v", k, mc)
+		}
+	}
+	if mc["phone_masked"] != "+7 900 ***-**-67" {
+		t.Errorf("phone_masked = %v", mc["phone_masked"])
+	}
+	code := lastCode(t, st.Services[0].URL, dn)
+
+	for i, wantLeft := range []float64{2, 1} {
+		r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": wrongCode(code)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.SessionToken != "" {
+			t.Fatalf("wrong code %d issued a session", i+1)
+		}
+		m, ok := r.Message(4090001)
+		if !ok {
+			t.Fatalf("wrong code %d: want 4090001, got %v: %s", i+1, ids(r), r.Body)
+		}
+		if left := messageContext(t, m)["attempts_left"]; left != wantLeft {
+			t.Errorf("wrong code %d: attempts_left = %v, want %v", i+1, left, wantLeft)
+		}
+	}
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken == "" {
+		t.Fatalf("right code: no session (HTTP %d %v): %s", r.StatusCode, ids(r), r.Body)
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 1 {
+		t.Errorf("provider received %d start requests, want 1", n)
+	}
+}
+
+// TestAttemptLimitHoldsAgainstTheRightCode: after three wrong codes the
+// challenge is locked; a fourth try fails even with the right code.
+func TestAttemptLimitHoldsAgainstTheRightCode(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	ctx := context.Background()
+	const email, dn = "boris@example.com", "79001112233"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := lastCode(t, st.Services[0].URL, dn)
+	for i := 0; i < 3; i++ {
+		if r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": wrongCode(code)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok := r.Message(4090003); !ok {
+		t.Errorf("third wrong code: want 4090003 (locked), got %v", ids(r))
+	}
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken != "" {
+		t.Fatal("the right code after the attempt limit issued a session")
+	}
+	if _, ok := r.Message(4090003); !ok {
+		t.Errorf("fourth try: want 4090003 (locked), got %v: %s", ids(r), r.Body)
+	}
+}
+
+// TestGatedBrowserLogin: the browser flow (urlencoded form post with
+// transient_payload as a JSON string) is gated the same way.
+func TestGatedBrowserLogin(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	ctx := context.Background()
+	const email, dn = "vera@example.com", "79005554433"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	b := st.Kratos.NewBrowser(t)
+	flow, err := b.NewLoginFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := b.BrowserLoginFormPost(ctx, flow, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionCookie != "" {
+		t.Fatal("browser login got a session without the code")
+	}
+	if _, ok := r.Message(1090001); !ok {
+		t.Fatalf("want 1090001 on the browser flow, got %v (redirect %s)", ids(r), r.RedirectTo)
+	}
+	code := lastCode(t, st.Services[0].URL, dn)
+	r, err = b.BrowserLoginFormPost(ctx, flow, email, testPassword, map[string]any{"callpass_code": code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionCookie == "" {
+		t.Fatalf("browser login with the right code got no session: %v %s", ids(r), r.RedirectTo)
+	}
+}

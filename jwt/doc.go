@@ -1,0 +1,72 @@
+// Package jwt issues and verifies the token callpass-kratos hands out after a
+// user passes the flash-call factor, so apps that already trust JWTs can
+// require the factor without talking to Kratos or to this service.
+//
+// # The token
+//
+// A compact JWS signed with the key set's active key. Header: alg (ES256 by
+// default, EdDSA or RS256: the algorithm belongs to the key), kid, typ "JWT".
+// Claims:
+//
+//	iss                    IssuerConfig.Issuer (this service's public URL)
+//	sub                    Kratos identity id
+//	aud                    the configured audience: a string if one, an array if several
+//	iat, nbf               issue time (whole seconds)
+//	exp                    iat + TTL (default 10m), never after the Kratos session's expiry
+//	jti                    128 random bits, base64url
+//	sid                    Kratos session id (omitted when unknown)
+//	auth_time              Subject.AuthTime, else the issue time
+//	amr                    RFC 8176 values: the session's methods mapped
+//	                       (password→pwd; totp, lookup_secret, code→otp;
+//	                       webauthn, passkey→hwk; others such as oidc have no
+//	                       registered value and are left out), then "tel" (the
+//	                       flash call), then "mfa" when the session had any
+//	                       method before the call
+//	phone_number           the called number, E.164 with "+"
+//	phone_number_verified  true
+//
+// An optional jsonnet ClaimsMapper adds claims the way the Kratos session
+// tokenizer does (std.extVar("claims") and std.extVar("session"), result
+// {claims: {...}} or a plain object). It can never change the claims above:
+// reserved names in its result are dropped and logged (ReservedClaims).
+//
+// # Keys and rotation
+//
+// A KeySet has one signing key and any number of published keys. Key files
+// are a JWK Set (written by WriteKeyFile/AppendKey, mode 0600) or PEM. The
+// signer is the configured signing_kid, else the first key in the file.
+// Rotate without rejecting valid tokens:
+//
+//  1. publish: `keys generate` appends key B (AppendKey without activate);
+//     A still signs, the JWKS now lists A and B. Wait at least the verifiers'
+//     refresh interval (15m by default) — or rely on their refresh on an
+//     unknown kid.
+//  2. activate: make B the signer (AppendKey with activate puts it first,
+//     or set signing_kid). Tokens signed by A still verify.
+//  3. retire: after the token TTL has passed, remove A from the file.
+//     Tokens still carrying A's kid then fail with ErrTokenUnknownKey.
+//
+// # Publishing
+//
+// JWKSHandler serves PublicJWKS (public members only, use "sig") with
+// Cache-Control, ETag and 304s; DiscoveryHandler serves a minimal
+// /.well-known/openid-configuration with issuer and jwks_uri.
+//
+// # Verifying
+//
+// Go apps use Verifier (JWKS fetched, cached and refreshed, unknown kids
+// refetched at most once per MinRefreshInterval) and EchoMiddleware. Any
+// other language uses its JOSE library the usual way:
+//
+//   - fetch the JWKS from <issuer>/.well-known/jwks.json (cache it, refetch
+//     on an unknown kid, not more often than every few seconds);
+//   - pin the accepted algorithms to ES256, EdDSA and RS256 (never "none" or
+//     HS*), pick the key by kid, verify the signature;
+//   - check iss exactly, aud contains your audience, exp/nbf with a small
+//     leeway; require "tel" in amr if you need the flash-call factor.
+//
+// For example jose (Node): createRemoteJWKSet(url) with jwtVerify(token,
+// jwks, {issuer, audience, algorithms: ["ES256","EdDSA","RS256"]}); PyJWT:
+// PyJWKClient(url).get_signing_key_from_jwt(token) then jwt.decode(token,
+// key, algorithms=[...], audience=..., issuer=...).
+package jwt
