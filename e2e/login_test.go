@@ -130,3 +130,86 @@ func TestGatedBrowserLogin(t *testing.T) {
 		t.Fatalf("browser login with the right code got no session: %v %s", ids(r), r.RedirectTo)
 	}
 }
+
+// TestRepeatedFirstStepPlacesOneCall: a refresh or a repeated submit of the
+// first step reuses the pending challenge; an early resend is refused.
+func TestRepeatedFirstStepPlacesOneCall(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	ctx := context.Background()
+	const email, dn = "zhenya@example.com", "79006667788"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	flow, err := st.Kratos.NewAPILoginFlow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first string
+	for i := 0; i < 5; i++ {
+		r, err := st.Kratos.SubmitAPILogin(ctx, flow, email, testPassword, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := r.Message(1090001)
+		if !ok {
+			t.Fatalf("submit %d: want 1090001, got %v", i+1, ids(r))
+		}
+		id := messageContext(t, m)["challenge_id"].(string)
+		if first == "" {
+			first = id
+		} else if id != first {
+			t.Errorf("submit %d got challenge %s, want the pending %s", i+1, id, first)
+		}
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 1 {
+		t.Fatalf("five first-step submits placed %d calls, want 1", n)
+	}
+	r, err := st.Kratos.SubmitAPILogin(ctx, flow, email, testPassword, map[string]any{"callpass_resend": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := r.Message(4090006)
+	if !ok {
+		t.Fatalf("early resend: want 4090006 (cooldown), got %v", ids(r))
+	}
+	if ra, _ := messageContext(t, m)["retry_after"].(float64); ra < 1 || ra > 30 {
+		t.Errorf("retry_after = %v, want 1..30 seconds", ra)
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 1 {
+		t.Errorf("refused resend reached the provider: %d requests", n)
+	}
+}
+
+// TestPerNumberLimitAcrossSpellings: six accounts write one number six ways;
+// the per-number limit (5 calls/hour) counts them as one number.
+func TestPerNumberLimitAcrossSpellings(t *testing.T) {
+	st := startStack(t, stackOptions{Redis: true})
+	ctx := context.Background()
+	spellings := []string{"+7 900 765-43-21", "+7 (900) 765-43-21", "+79007654321", "+7 900 765 43 21", "+7-900-765-43-21", "+7 9007654321"}
+	for i, sp := range spellings {
+		email := "same" + string(rune('a'+i)) + "@example.com"
+		st.Kratos.CreateIdentity(t, email, testPassword, sp)
+		r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 5 {
+			if _, ok := r.Message(1090001); !ok {
+				t.Fatalf("login %d (%q): want a call, got %v %s", i+1, sp, ids(r), r.Body)
+			}
+			continue
+		}
+		m, ok := r.Message(4090004)
+		if !ok {
+			t.Fatalf("login %d (%q): want 4090004 rate limited, got %v", i+1, sp, ids(r))
+		}
+		mc := messageContext(t, m)
+		if mc["limit"] != "number" {
+			t.Errorf("limit kind %v, want number", mc["limit"])
+		}
+		if ra, _ := mc["retry_after"].(float64); ra <= 0 {
+			t.Errorf("rate-limited answer has no retry_after: %v", mc)
+		}
+	}
+	if n := simRequests(t, st.Services[0].URL, "79007654321"); n != 5 {
+		t.Errorf("provider received %d start requests, want 5", n)
+	}
+}

@@ -493,3 +493,14 @@ func TestNodeLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginErrorMessageLocalized(t *testing.T) {
+	hs := newHarness(t)
+	hs.fake.loginFixture = "testdata/login_flow_bad_password.json"
+	rec := hs.do(http.MethodGet, "/login?flow="+loginFlowID+"&lang=ru", nil)
+	body := rec.Body.String()
+	if !strings.Contains(body, `<li class="cp-msg-error">Неверные учётные данные.`) || strings.Contains(body, "cp-code") ||
+		!strings.Contains(body, `value="alice@example.com"`) {
+		t.Errorf("bad-password page:\n%s", body)
+	}
+}

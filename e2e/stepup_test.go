@@ -1,0 +1,151 @@
+package e2e_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+)
+
+// TestTwoInstancesShareOneRedis: a step-up code verified through one instance
+// cannot be reused through the other, and 100 concurrent verifies of one
+// challenge spread over both instances give exactly one success.
+func TestTwoInstancesShareOneRedis(t *testing.T) {
+	st := startStack(t, stackOptions{Instances: 2})
+	const email, dn = "galina@example.com", "79002223344"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := st.Services[0].URL, st.Services[1].URL
+	auth := map[string]string{"X-Session-Token": tok}
+
+	status, ch := postJSON(t, http.MethodPost, a+"/v1/challenges", map[string]any{}, auth)
+	if status != http.StatusCreated {
+		t.Fatalf("start step-up on A: %d %v", status, ch)
+	}
+	id := ch["challenge_id"].(string)
+	code := lastCode(t, a, dn)
+	status, body := postJSON(t, http.MethodPost, b+"/v1/challenges/"+id+"/verify", map[string]any{"code": code}, auth)
+	if status != http.StatusOK || body["verified"] != true || body["access_token"] == "" {
+		t.Fatalf("verify on B: %d %v", status, body)
+	}
+	status, body = postJSON(t, http.MethodPost, a+"/v1/challenges/"+id+"/verify", map[string]any{"code": code}, auth)
+	if status == http.StatusOK {
+		t.Fatalf("the same code was accepted again on A: %v", body)
+	}
+	if body["error"] != "expired" {
+		t.Errorf("reuse on A: error %v, want expired", body["error"])
+	}
+
+	// A fresh challenge, hammered from both instances at once.
+	status, ch = postJSON(t, http.MethodPost, b+"/v1/challenges", map[string]any{}, auth)
+	if status != http.StatusCreated {
+		t.Fatalf("second step-up: %d %v", status, ch)
+	}
+	id = ch["challenge_id"].(string)
+	code = lastCode(t, a, dn)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, codes := 0, map[int]int{}
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			base := a
+			if i%2 == 1 {
+				base = b
+			}
+			s, _ := postJSON(t, http.MethodPost, base+"/v1/challenges/"+id+"/verify", map[string]any{"code": code}, auth)
+			mu.Lock()
+			defer mu.Unlock()
+			codes[s]++
+			if s == http.StatusOK {
+				wins++
+			}
+		}(i)
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("100 concurrent verifies: %d successes (status counts %v), want exactly 1", wins, codes)
+	}
+}
+
+// TestTokenExchange: a gated login's session is exchanged at /v1/token for a
+// JWT whose sub is the identity and whose amr holds tel; it verifies through
+// the JWKS endpoint. A session that skipped the gate (registration) gets 403.
+func TestTokenExchange(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	svc := st.Services[0].URL
+	const email, dn = "dmitry@example.com", "79003334455"
+	id := st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok})
+	if status != http.StatusOK {
+		t.Fatalf("/v1/token: %d %v", status, body)
+	}
+	if body["token_type"] != "Bearer" || body["expires_in"].(float64) <= 0 {
+		t.Errorf("token response shape: %v", body)
+	}
+	v, err := jwt.NewVerifier(jwt.VerifierConfig{JWKSURL: svc + "/.well-known/jwks.json", Issuer: svc, Audience: "callpass-kratos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := v.Verify(context.Background(), body["access_token"].(string))
+	if err != nil {
+		t.Fatalf("token does not verify via JWKS: %v", err)
+	}
+	if claims.Subject != id {
+		t.Errorf("sub = %q, want identity %q", claims.Subject, id)
+	}
+	for _, want := range []string{"pwd", "tel", "mfa"} {
+		if !slices.Contains(claims.AMR, want) {
+			t.Errorf("amr %v lacks %q", claims.AMR, want)
+		}
+	}
+	if claims.PhoneNumber != "+"+dn || !claims.PhoneNumberVerified || claims.Sid == "" {
+		t.Errorf("claims: phone %q verified %v sid %q", claims.PhoneNumber, claims.PhoneNumberVerified, claims.Sid)
+	}
+	// The same session may exchange again (it holds the pass).
+	if status, _ := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok}); status != http.StatusOK {
+		t.Errorf("second exchange for the same session: %d", status)
+	}
+
+	// Registration issues a session without passing the gate.
+	reg, err := st.Kratos.APIRegister(context.Background(), map[string]any{"email": "eva@example.com", "phone": "+79004445566"}, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg.SessionToken == "" {
+		t.Fatalf("registration gave no session: %d %s", reg.StatusCode, reg.Body)
+	}
+	status, body = postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": reg.SessionToken})
+	if status != http.StatusForbidden || body["error"] != "forbidden" || body["message"] == "" {
+		t.Errorf("ungated session: %d %v, want 403 forbidden with a reason", status, body)
+	}
+	// No session at all.
+	if status, _ := postJSON(t, http.MethodPost, svc+"/v1/token", nil, nil); status != http.StatusUnauthorized {
+		t.Errorf("no session: %d, want 401", status)
+	}
+	// A step-up on the registration session makes it eligible.
+	auth := map[string]string{"X-Session-Token": reg.SessionToken}
+	status, ch := postJSON(t, http.MethodPost, svc+"/v1/challenges", nil, auth)
+	if status != http.StatusCreated {
+		t.Fatalf("step-up start: %d %v", status, ch)
+	}
+	status, body = postJSON(t, http.MethodPost, svc+"/v1/challenges/"+ch["challenge_id"].(string)+"/verify",
+		map[string]any{"code": lastCode(t, svc, "79004445566")}, auth)
+	if status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("step-up verify: %d %v", status, body)
+	}
+	if status, _ := postJSON(t, http.MethodPost, svc+"/v1/token", nil, auth); status != http.StatusOK {
+		t.Errorf("exchange after step-up: %d, want 200", status)
+	}
+}
