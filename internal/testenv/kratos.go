@@ -856,6 +856,39 @@ func (k *Kratos) APISettingsProfile(ctx context.Context, sessionToken string, tr
 	return k.submitAPIFlow(ctx, "/self-service/settings?flow="+url.QueryEscape(f.ID), f.ID, body, hdr)
 }
 
+// SubmitAPIRegistration resubmits an existing API registration flow (after
+// a hook interrupted it), e.g. with the code in transient_payload.
+func (k *Kratos) SubmitAPIRegistration(ctx context.Context, flowID string, traits map[string]any, password string, transientPayload map[string]any) (*FlowResult, error) {
+	body := map[string]any{"method": "password", "traits": traits, "password": password}
+	if transientPayload != nil {
+		body["transient_payload"] = transientPayload
+	}
+	return k.submitAPIFlow(ctx, "/self-service/registration?flow="+url.QueryEscape(flowID), flowID, body, nil)
+}
+
+// SubmitAPISettingsProfile resubmits an existing API settings flow.
+func (k *Kratos) SubmitAPISettingsProfile(ctx context.Context, sessionToken, flowID string, traits map[string]any, transientPayload map[string]any) (*FlowResult, error) {
+	hdr := http.Header{"X-Session-Token": {sessionToken}}
+	body := map[string]any{"method": "profile", "traits": traits}
+	if transientPayload != nil {
+		body["transient_payload"] = transientPayload
+	}
+	return k.submitAPIFlow(ctx, "/self-service/settings?flow="+url.QueryEscape(flowID), flowID, body, hdr)
+}
+
+// Identity reads an identity through the admin API as raw JSON fields.
+func (k *Kratos) Identity(ctx context.Context, id string) (map[string]any, error) {
+	status, raw, err := k.doJSON(ctx, k.HTTP, http.MethodGet, k.AdminURL+"/admin/identities/"+url.PathEscape(id), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("get identity: HTTP %d: %s", status, raw)
+	}
+	out := map[string]any{}
+	return out, json.Unmarshal(raw, &out)
+}
+
 func (k *Kratos) submitAPIFlow(ctx context.Context, path, flowID string, body map[string]any, hdr http.Header) (*FlowResult, error) {
 	status, raw, err := k.doJSON(ctx, k.HTTP, http.MethodPost, k.PublicURL+path, body, hdr)
 	if err != nil {

@@ -1,0 +1,118 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+)
+
+// TestRegistrationProvesThePhone: registration with a phone number is
+// interrupted until the number is proven by a call; the saved identity then
+// carries metadata_public.phone_verified_at and phone_verified_number.
+func TestRegistrationProvesThePhone(t *testing.T) {
+	st := startStack(t, stackOptions{RegistrationHook: true, SettingsHook: true})
+	ctx := context.Background()
+	const dn = "79008889900"
+	traits := map[string]any{"email": "fedor@example.com", "phone": "+7 900 888-99-00"}
+	r, err := st.Kratos.APIRegister(ctx, traits, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken != "" {
+		t.Fatal("registration completed without proving the phone")
+	}
+	if _, ok := r.Message(1090001); !ok {
+		t.Fatalf("registration: want 1090001, got %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	code := lastCode(t, st.Services[0].URL, dn)
+	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, traits, testPassword, map[string]any{"callpass_code": wrongCode(code)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Message(4090001); !ok || r.SessionToken != "" {
+		t.Fatalf("wrong code at registration: %v, session %q", ids(r), r.SessionToken)
+	}
+	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, traits, testPassword, map[string]any{"callpass_code": code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken == "" {
+		t.Fatalf("right code at registration: no identity/session: %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	who := sessionIdentity(t, st, r.SessionToken)
+	ident, err := st.Kratos.Identity(ctx, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ := ident["metadata_public"].(map[string]any)
+	if meta["phone_verified_number"] != "+"+dn || meta["phone_verified_at"] == nil {
+		t.Fatalf("metadata_public after registration = %v", meta)
+	}
+
+	// Settings: keeping the proven number needs no call; a new number does.
+	before := simRequests(t, st.Services[0].URL, "")
+	sr, err := st.Kratos.APISettingsProfile(ctx, r.SessionToken, map[string]any{"email": "fedor@example.com", "phone": "+79008889900"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if containsID(sr, 1090001) {
+		t.Fatalf("unchanged phone in settings asked for a call: %v", ids(sr))
+	}
+	if after := simRequests(t, st.Services[0].URL, ""); after != before {
+		t.Errorf("unchanged phone placed a call (%d -> %d requests)", before, after)
+	}
+	newTraits := map[string]any{"email": "fedor@example.com", "phone": "+7 900 111-22-33"}
+	sr, err = st.Kratos.APISettingsProfile(ctx, r.SessionToken, newTraits, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsID(sr, 1090001) {
+		t.Fatalf("new phone in settings: want 1090001, got %d %v %s", sr.StatusCode, ids(sr), sr.Body)
+	}
+	sr, err = st.Kratos.SubmitAPISettingsProfile(ctx, r.SessionToken, sr.FlowID, newTraits,
+		map[string]any{"callpass_code": lastCode(t, st.Services[0].URL, "79001112233")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if containsID(sr, 4090001) || containsID(sr, 1090001) {
+		t.Fatalf("right code in settings refused: %v %s", ids(sr), sr.Body)
+	}
+	ident, err = st.Kratos.Identity(ctx, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, _ = ident["metadata_public"].(map[string]any)
+	traitsNow, _ := ident["traits"].(map[string]any)
+	if meta["phone_verified_number"] != "+79001112233" || traitsNow["phone"] != "+7 900 111-22-33" {
+		t.Fatalf("after settings: traits %v metadata %v", traitsNow, meta)
+	}
+}
+
+func containsID(r *testenv.FlowResult, id int64) bool {
+	_, ok := r.Message(id)
+	return ok
+}
+
+// sessionIdentity asks Kratos's whoami which identity a session token belongs to.
+func sessionIdentity(t *testing.T, st *stack, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, st.Kratos.PublicURL+"/sessions/whoami", nil)
+	req.Header.Set("X-Session-Token", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Identity struct {
+			ID string `json:"id"`
+		} `json:"identity"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || s.Identity.ID == "" {
+		t.Fatalf("whoami: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return s.Identity.ID
+}
