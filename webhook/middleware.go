@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"regexp"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -19,7 +21,19 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func ipExtractor(trusted []*net.IPNet) echo.IPExtractor {
+func ipExtractor(trusted []*net.IPNet, header string) echo.IPExtractor {
+	if header != "" {
+		// A proxy in front (CDN, ingress) always overwrites this header, so
+		// its value is believed; anything unparsable falls back to the peer.
+		direct := echo.ExtractIPDirect()
+		return func(r *http.Request) string {
+			v := strings.TrimSpace(r.Header.Get(header))
+			if ip := net.ParseIP(v); ip != nil {
+				return ip.String()
+			}
+			return direct(r)
+		}
+	}
 	if len(trusted) == 0 {
 		return echo.ExtractIPDirect()
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	WebhookSecret string
 	// TrustedProxies are CIDRs whose X-Forwarded-For we believe.
 	TrustedProxies []*net.IPNet
+	// ClientIPHeader, when set, names the header a trusted proxy fills with
+	// the client address (e.g. CF-Connecting-IP).
+	ClientIPHeader string
 	// JWTCookie, when Name is set, also returns issued tokens as a cookie.
 	JWTCookie CookieConfig
 	// Lang used when a request gives no preference.
@@ -96,7 +99,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
-	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies, cfg.ClientIPHeader)
 	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{

@@ -153,6 +153,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		Async:      cfg.CallPass.Async,
 		Observer:   a.Metrics,
 		Logger:     logger.With("component", "callpass"),
+		SyncMargin: cfg.CallPass.RequestTimeoutMargin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("callpass: %w", err)
@@ -230,6 +231,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		AllowedOrigins:  cfg.Serve.AllowedOrigins,
 		WebhookSecret:   cfg.Webhook.Secret,
 		TrustedProxies:  prefixesToNets(cfg),
+		ClientIPHeader:  cfg.Serve.ClientIPHeader,
 		BaseURL:         cfg.Serve.BaseURL,
 		LoginURL:        strings.TrimRight(cfg.Kratos.PublicURL, "/") + "/self-service/login/browser",
 	}

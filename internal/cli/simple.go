@@ -154,7 +154,7 @@ func runCall(ctx context.Context, e env, args []string) error {
 		Timeout:    cfg.CallPass.Timeout,
 		CodeLength: cfg.CallPass.CodeLength,
 		Async:      cfg.CallPass.Async,
-		Logger:     newLogger(e, "warn", "text"),
+		Logger:     newLogger(e, "error", "text"),
 	})
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@
 package callpass
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,6 +83,9 @@ type Config struct {
 	Observer Observer
 	// Logger is optional; nil discards.
 	Logger *slog.Logger
+	// SyncMargin is added to Timeout for the HTTP timeout of a synchronous
+	// start, so the provider's own answer always arrives first. Default 5s.
+	SyncMargin time.Duration
 }
 
 // DefaultConfig returns the recommended settings (API v3, asynchronous,
@@ -188,7 +192,7 @@ func New(cfg Config) (*Client, error) {
 		obs:            cfg.Observer,
 		log:            log.With(slog.String("provider", "callpass"), slog.Int("api_version", cfg.APIVersion)),
 		shortTimeout:   10 * time.Second,
-		syncMargin:     5 * time.Second,
+		syncMargin:     cmp.Or(cfg.SyncMargin, 5*time.Second),
 		dialRetries:    2,
 		statusAttempts: 3,
 		backoff:        150 * time.Millisecond,

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// Scenario is one closed-loop load run against one endpoint.
+type Scenario struct {
+	Name string
+	// Targeter returns the next request; it is called concurrently and ends
+	// the run early by returning vegeta.ErrNoTargets (a pool of one-shot
+	// requests is used up).
+	Targeter vegeta.Targeter
+	// Expect is the status of a correct answer; anything else is counted as
+	// unexpected and left out of the rate and the percentiles.
+	Expect int
+	// Check, when set, also has to accept the body of an expected answer.
+	Check    func(body []byte) bool
+	Workers  int
+	Duration time.Duration
+}
+
+// Result is what one Scenario run measured.
+type Result struct {
+	Name       string         `json:"name"`
+	Requests   int            `json:"requests"`
+	OK         int            `json:"ok"`
+	Unexpected int            `json:"unexpected"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	RPS        float64        `json:"rps"`
+	P50        time.Duration  `json:"p50_ns"`
+	P90        time.Duration  `json:"p90_ns"`
+	P99        time.Duration  `json:"p99_ns"`
+	Codes      map[string]int `json:"codes"`
+	// Sample is one unexpected answer (status and body or error), to debug a run.
+	Sample string `json:"sample,omitempty"`
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("%-28s %8.0f req/s  p50 %7s  p90 %7s  p99 %7s  ok %d/%d  %v",
+		r.Name, r.RPS, r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond),
+		r.P99.Round(time.Microsecond), r.OK, r.Requests, r.Codes)
+}
+
+// Run drives sc and measures it. Requests go over keep-alive connections, at
+// most sc.Workers in flight.
+func Run(ctx context.Context, sc Scenario) (Result, error) {
+	if sc.Workers <= 0 || sc.Duration <= 0 || sc.Targeter == nil {
+		return Result{}, errors.New("bench: scenario needs workers, a duration and a targeter")
+	}
+	atk := vegeta.NewAttacker(
+		vegeta.Workers(uint64(sc.Workers)), vegeta.MaxWorkers(uint64(sc.Workers)),
+		vegeta.KeepAlive(true), vegeta.Connections(sc.Workers), vegeta.MaxConnections(sc.Workers),
+		vegeta.Timeout(10*time.Second), vegeta.Redirects(vegeta.NoFollow), vegeta.MaxBody(64<<10),
+	)
+	res := Result{Name: sc.Name, Codes: map[string]int{}}
+	lat := make([]time.Duration, 0, 1<<16)
+	start := time.Now()
+	var last time.Time
+	results := atk.Attack(sc.Targeter, vegeta.Rate{Freq: 0}, sc.Duration, sc.Name)
+	for r := range results {
+		if ctx.Err() != nil {
+			atk.Stop()
+		}
+		if r.Method == "" { // the targeter ran dry: not a request
+			continue
+		}
+		res.Requests++
+		if end := r.Timestamp.Add(r.Latency); end.After(last) {
+			last = end
+		}
+		code := strconv.Itoa(int(r.Code))
+		if r.Code == 0 {
+			code = "error"
+		}
+		res.Codes[code]++
+		if int(r.Code) == sc.Expect && (sc.Check == nil || sc.Check(r.Body)) {
+			res.OK++
+			lat = append(lat, r.Latency)
+			continue
+		}
+		res.Unexpected++
+		if res.Sample == "" {
+			res.Sample = fmt.Sprintf("%d %s %.300s", r.Code, r.Error, r.Body)
+		}
+	}
+	if last.IsZero() {
+		last = time.Now()
+	}
+	res.Elapsed = last.Sub(start)
+	if res.Elapsed > 0 {
+		res.RPS = float64(res.OK) / res.Elapsed.Seconds()
+	}
+	res.P50, res.P90, res.P99 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99)
+	return res, ctx.Err()
+}
+
+// Percentile returns the p-th percentile (nearest rank) of d; d is sorted in place.
+func Percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	if !slices.IsSorted(d) {
+		slices.Sort(d)
+	}
+	i := int(float64(len(d))*p/100+0.999999) - 1
+	return d[min(max(i, 0), len(d)-1)]
+}
+
+// Pool hands out prepared one-shot targets, each once; when it is empty the
+// targeter answers vegeta.ErrNoTargets and the run ends.
+type Pool struct {
+	mu   sync.Mutex
+	tgts []vegeta.Target
+	next int
+}
+
+// NewPool returns a pool over tgts.
+func NewPool(tgts []vegeta.Target) *Pool { return &Pool{tgts: tgts} }
+
+// Targeter returns the pool's targeter.
+func (p *Pool) Targeter() vegeta.Targeter {
+	return func(t *vegeta.Target) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.next >= len(p.tgts) {
+			return vegeta.ErrNoTargets
+		}
+		*t = p.tgts[p.next]
+		p.next++
+		return nil
+	}
+}
+
+// Used reports how many targets were handed out.
+func (p *Pool) Used() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next
+}
+
+// RoundRobin cycles through tgts forever (requests that may repeat).
+func RoundRobin(tgts []vegeta.Target) vegeta.Targeter {
+	var mu sync.Mutex
+	i := 0
+	return func(t *vegeta.Target) error {
+		mu.Lock()
+		defer mu.Unlock()
+		*t = tgts[i%len(tgts)]
+		i++
+		return nil
+	}
+}
+
+// Step is the latency of one named step of a multi-request iteration.
+type Step struct {
+	Name    string
+	Latency time.Duration
+}
+
+// LoopResult is what RunLoop measured: iterations per second and the latency
+// percentiles of every step (and of the whole iteration, step "total").
+type LoopResult struct {
+	Name       string                              `json:"name"`
+	Iterations int                                 `json:"iterations"`
+	Failures   int                                 `json:"failures"`
+	Elapsed    time.Duration                       `json:"elapsed_ns"`
+	PerSecond  float64                             `json:"per_second"`
+	Steps      map[string]map[string]time.Duration `json:"steps"` // step -> p50/p90/p99
+	FirstError string                              `json:"first_error,omitempty"`
+}
+
+// RunLoop runs iter in a closed loop on workers goroutines for d; iter gets
+// its worker number and returns the timed steps of one iteration. Failed
+// iterations are counted and left out of the latencies.
+func RunLoop(ctx context.Context, name string, workers int, d time.Duration, iter func(ctx context.Context, worker int) ([]Step, error)) LoopResult {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var mu sync.Mutex
+	lat := map[string][]time.Duration{}
+	res := LoopResult{Name: name}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				steps, err := iter(context.WithoutCancel(ctx), w)
+				mu.Lock()
+				if err != nil {
+					res.Failures++
+					if res.FirstError == "" {
+						res.FirstError = err.Error()
+					}
+				} else {
+					res.Iterations++
+					var total time.Duration
+					for _, s := range steps {
+						lat[s.Name] = append(lat[s.Name], s.Latency)
+						total += s.Latency
+					}
+					lat["total"] = append(lat["total"], total)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Elapsed = time.Since(start)
+	res.PerSecond = float64(res.Iterations) / res.Elapsed.Seconds()
+	res.Steps = map[string]map[string]time.Duration{}
+	for k, v := range lat {
+		res.Steps[k] = map[string]time.Duration{"p50": Percentile(v, 50), "p90": Percentile(v, 90), "p99": Percentile(v, 99)}
+	}
+	return res
+}
+
+// BareBody is what the baseline handler answers.
+var BareBody = []byte(`{"status":"ok","service":"bench"}`)
+
+// BareHandler is the baseline: an Echo router with one route answering a
+// fixed JSON body, no middleware.
+func BareHandler() http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.GET("/bare", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, BareBody) })
+	e.POST("/bare", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, BareBody) })
+	return e
+}
+
+// NewHTTPServer returns an http.Server with the settings webhook.Server.Serve
+// uses (webhook/server.go), so the baseline is served the same way as the
+// service. Keep the two in step.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      130 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+}
+
+// ServeBare serves BareHandler on a free loopback port until ctx ends and
+// returns its base URL.
+func ServeBare(ctx context.Context) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := NewHTTPServer(BareHandler())
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return "http://" + ln.Addr().String(), nil
+}
