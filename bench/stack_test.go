@@ -318,17 +318,24 @@ type session struct {
 func loginSessions(t testing.TB, k *testenv.Kratos, users []kratosUser, perUser int) []session {
 	t.Helper()
 	out := make([]session, len(users)*perUser)
-	err := parallel(len(out), 8, func(i int) error {
+	// Kratos's in-memory SQLite (testenv) refuses concurrent writes ("Could not
+	// update flow", "table is locked"): log in one at a time, and repeat a
+	// login that still hit one.
+	err := parallel(len(out), 1, func(i int) error {
 		u := users[i%len(users)]
-		r, err := k.APILogin(context.Background(), u.Email, password, nil)
-		if err != nil {
-			return err
+		var last string
+		for range 5 {
+			r, err := k.APILogin(context.Background(), u.Email, password, nil)
+			if err != nil {
+				return err
+			}
+			if r.SessionToken != "" {
+				out[i] = session{User: u, Token: r.SessionToken}
+				return nil
+			}
+			last = fmt.Sprintf("%d %s", r.StatusCode, r.Body)
 		}
-		if r.SessionToken == "" {
-			return fmt.Errorf("login %s: no session: %d %s", u.Email, r.StatusCode, r.Body)
-		}
-		out[i] = session{User: u, Token: r.SessionToken}
-		return nil
+		return fmt.Errorf("login %s: no session: %s", u.Email, last)
 	})
 	if err != nil {
 		t.Fatal(err)
