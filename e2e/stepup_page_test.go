@@ -1,0 +1,89 @@
+package e2e_test
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestStepUpPage drives /2fa as a browser without JavaScript would: GET shows
+// the "call me" form (and places no call), POST places the call, the code
+// step shows the masked number, a wrong code says so, the right code confirms.
+func TestStepUpPage(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	svc := st.Services[0].URL
+	const email, dn = "ilya@example.com", "79009990011"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(method, path string, form url.Values, lang string) (*http.Response, string) {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, svc+path, body)
+		req.Header.Set("X-Session-Token", tok)
+		req.Header.Set("Accept-Language", lang)
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, html.UnescapeString(string(b))
+	}
+
+	before := simRequests(t, svc, dn)
+	resp, page := do(http.MethodGet, "/2fa", nil, "ru-RU,ru;q=0.9")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Позвонить мне") || !strings.Contains(page, `lang="ru"`) {
+		t.Fatalf("GET /2fa (ru): %d\n%s", resp.StatusCode, page)
+	}
+	if simRequests(t, svc, dn) != before {
+		t.Fatal("GET /2fa placed a call")
+	}
+	resp, _ = do(http.MethodPost, "/2fa", url.Values{}, "en")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/2fa?challenge=") {
+		t.Fatalf("POST /2fa: %d Location %q", resp.StatusCode, loc)
+	}
+	id := strings.TrimPrefix(loc, "/2fa?challenge=")
+	resp, page = do(http.MethodGet, loc, nil, "en")
+	for _, want := range []string{"+7 900 ***-**-11", `inputmode="numeric"`, `autocomplete="one-time-code"`, id} {
+		if !strings.Contains(page, want) {
+			t.Errorf("code step lacks %q", want)
+		}
+	}
+	if strings.Contains(page, dn) {
+		t.Error("the page shows the full number")
+	}
+	code := lastCode(t, svc, dn)
+	resp, page = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {wrongCode(code)}}, "en")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(strings.ToLower(page), "wrong") {
+		t.Fatalf("wrong code: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {code}}, "en")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Confirmed") {
+		t.Fatalf("right code: %d\n%s", resp.StatusCode, page)
+	}
+	// Without a session the page asks to sign in and links to Kratos.
+	req, _ := http.NewRequest(http.MethodGet, svc+"/2fa", nil)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r2.Body)
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), st.Kratos.PublicURL+"/self-service/login/browser") {
+		t.Errorf("no session: %d\n%s", r2.StatusCode, b)
+	}
+}
