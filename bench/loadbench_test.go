@@ -211,12 +211,23 @@ func TestLoadBench(t *testing.T) {
 	}
 
 	verifiedForToken := map[*instance][]pendingStepUp{}
+	// warm-up: first connections, JIT-free Go but cold caches and a fresh heap.
+	if _, err := Run(ctx, Scenario{Name: "warmup", Expect: 200, Workers: W, Duration: time.Second,
+		Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})}); err != nil {
+		t.Fatal(err)
+	}
 	for r := range R {
 		t.Logf("=== repetition %d/%d", r+1, R)
-		bareRes := run(r, Scenario{Name: "bare", Expect: 200,
-			Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})})
+		// The baseline runs first and last in every repetition; ratios use the
+		// faster of the two (a noisy neighbour can only lower a run, so the
+		// faster one is the better estimate of the ceiling, and it makes every
+		// ratio harder to meet, not easier).
+		bareSc := Scenario{Name: "bare", Expect: 200,
+			Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})}
+		bareFirst := run(r, bareSc)
+		var inRep []Result
 		ratio := func(res Result) {
-			rep.ratio(res.Name+"/bare", res.RPS/bareRes.RPS)
+			inRep = append(inRep, res)
 			lastRPS[res.Name] = res.RPS
 		}
 		ratio(run(r, Scenario{Name: "bare-service-middleware", Expect: 200,
@@ -278,6 +289,12 @@ func TestLoadBench(t *testing.T) {
 			res := run(r, Scenario{Name: "token-exchange-" + in.Name, Expect: 200, Check: hasToken, Targeter: RoundRobin(tt)})
 			rep.ratio(res.Name+"/kratos-whoami", res.RPS/whoRes.RPS)
 			ratio(res)
+		}
+
+		bareLast := run(r, bareSc)
+		ceiling := max(bareFirst.RPS, bareLast.RPS)
+		for _, res := range inRep {
+			rep.ratio(res.Name+"/bare", res.RPS/ceiling)
 		}
 
 		// real Kratos logins: without the hook (kB) and with it (kA → mem).
@@ -361,8 +378,8 @@ func TestLoadBench(t *testing.T) {
 			total += v
 		}
 		per := float64(total) / float64(len(targets))
-		t.Logf("redis round trips %-28s %.2f per request %v (n=%d)", name, per, stats, len(targets))
-		rep.Counts["redis_round_trips_"+name] = map[string]any{"per_request": per, "commands": stats, "n": len(targets)}
+		t.Logf("redis commands (script-internal ones included) %-22s %.2f per request %v (n=%d)", name, per, stats, len(targets))
+		rep.Counts["redis_commands_"+name] = map[string]any{"commands_per_request": per, "commands": stats, "n": len(targets)}
 	}
 	var vt []vegeta.Target
 	for _, p := range red.startLogins(t, 100) {

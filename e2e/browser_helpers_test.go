@@ -308,6 +308,27 @@ func eval[T any](p *page, js string) T {
 	return v
 }
 
+// navigate runs actions that leave the page (a click on a link or a
+// submit button, typing the last code digit) and waits for the next page
+// to load, so later checks never read the old one.
+func (p *page) navigate(what string, actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	eval[bool](p, `window.__cpOld = true`)
+	p.do(what, actions...)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+		fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!window.__cpOld && document.readyState === "complete"`))
+		cancel()
+		if err == nil && fresh {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.shot("FAILED-" + slug(what))
+	p.t.Fatalf("%s: no new page loaded (still %s)", what, p.url())
+}
+
 // waitText waits until the page body contains s.
 func (p *page) waitText(s string) {
 	p.t.Helper()
@@ -352,7 +373,9 @@ func (p *page) shot(step string) {
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
 
-func slug(s string) string { return strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(s), "-"), "-") }
+func slug(s string) string {
+	return strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
 
 // phoneCode opens the virtual phone page for dn in a tab next to p, waits
 // for call number nth (1 = the first call ever to dn) and reads the

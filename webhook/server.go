@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
 )
@@ -74,6 +75,8 @@ type Deps struct {
 	// UI renders the /2fa step-up page; nil disables the page.
 	UI    PageRenderer
 	Ready []ReadyCheck
+	// TracerProvider, when set, makes a server span per request (tracing.go).
+	TracerProvider trace.TracerProvider
 }
 
 // Server is the service's HTTP server.
@@ -106,6 +109,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		Generator:    newRequestID,
 		TargetHeader: echo.HeaderXRequestID,
 	}))
+	if deps.TracerProvider != nil {
+		e.Use(traceRequests(deps.TracerProvider))
+	}
 	e.Use(s.recoverMiddleware)
 	e.Use(s.accessLog)
 	s.routes()

@@ -13,13 +13,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
 	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
+	"github.com/callpass-kratos/callpass-kratos/internal/tracing"
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
@@ -42,6 +45,8 @@ type App struct {
 	// Sim is the built-in simulator (dev mode), nil otherwise.
 	Sim  *sim.Simulator
 	Keys *jwt.KeySet
+	// TracerProvider exports spans over OTLP; nil when tracing is off.
+	TracerProvider trace.TracerProvider
 
 	closers []func() error
 }
@@ -68,6 +73,19 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	}()
 	if cfg.Metrics.Enabled {
 		a.Metrics = metrics.New()
+	}
+	if cfg.Tracing.OTLPEndpoint != "" {
+		shutdown, tp, err := tracing.Setup(context.Background(), cfg.Tracing.OTLPEndpoint, "callpass-kratos", buildVersion())
+		if err != nil {
+			return nil, fmt.Errorf("tracing.otlp_endpoint: %w", err)
+		}
+		a.TracerProvider = tp
+		// First in, so closed last: spans of everything closed before are flushed.
+		a.closers = append(a.closers, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return shutdown(ctx)
+		})
 	}
 
 	// Store: challenges, limit counters, regulation, gate passes.
@@ -154,6 +172,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		Observer:   a.Metrics,
 		Logger:     logger.With("component", "callpass"),
 		SyncMargin: cfg.CallPass.RequestTimeoutMargin,
+		// A nil interface when tracing is off, never a typed nil.
+		TracerProvider: a.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("callpass: %w", err)
@@ -169,6 +189,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	if a.Metrics != nil {
 		copts = append(copts, challenge.WithObserver(a.Metrics))
 	}
+	if a.TracerProvider != nil {
+		copts = append(copts, challenge.WithTracerProvider(a.TracerProvider))
+	}
 	challenges, err := challenge.NewService(ccfg, store, provider, limiter, copts...)
 	if err != nil {
 		return nil, fmt.Errorf("challenge: %w", err)
@@ -178,6 +201,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	kc, err := kratos.New(kratos.Config{
 		PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL,
 		PhoneTrait: cfg.Kratos.PhoneTrait, Timeout: cfg.Kratos.Timeout,
+		TracerProvider: a.TracerProvider,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kratos: %w", err)
@@ -247,6 +271,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		Discovery: jwt.DiscoveryHandler(cfg.JWT.Issuer, jwksURL, keys, time.Hour),
 		UI:        renderer,
 		Ready:     ready,
+
+		TracerProvider: a.TracerProvider,
 	}
 	if a.Sim != nil {
 		deps.Sim = a.Sim.Handler()
@@ -309,6 +335,15 @@ func redactURLErr(err error) string {
 		return msg[:i] + "<redacted url>"
 	}
 	return msg
+}
+
+// buildVersion is the module version stamped by `go build`/`go install`,
+// for the service.version of exported spans.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
 }
 
 func fileExists(p string) bool {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -62,8 +63,11 @@ func Setup(ctx context.Context, endpoint, serviceName, version string) (shutdown
 
 // endpointOptions turns the configured endpoint into exporter options.
 func endpointOptions(endpoint string) ([]otlptracehttp.Option, error) {
-	u, err := url.Parse(endpoint)
-	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+	if strings.Contains(endpoint, "://") {
+		u, err := url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("tracing: endpoint URL must be an absolute http(s) URL")
+		}
 		if u.Path == "" || u.Path == "/" {
 			u.Path = TracesPath
 		}

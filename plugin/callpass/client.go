@@ -22,6 +22,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
@@ -86,6 +91,9 @@ type Config struct {
 	// SyncMargin is added to Timeout for the HTTP timeout of a synchronous
 	// start, so the provider's own answer always arrives first. Default 5s.
 	SyncMargin time.Duration
+	// TracerProvider is optional; nil makes no spans. Spans carry the API
+	// version, operation and outcome, never the number, the code or the token.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the recommended settings (API v3, asynchronous,
@@ -129,6 +137,7 @@ type Client struct {
 	hc         *http.Client
 	obs        Observer
 	log        *slog.Logger
+	tracer     trace.Tracer
 
 	// Tunables; fixed by New, changed only by this package's tests.
 	shortTimeout   time.Duration // async start and status requests
@@ -181,6 +190,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
 	return &Client{
 		base:           u.String(),
 		token:          cfg.Token,
@@ -190,6 +203,7 @@ func New(cfg Config) (*Client, error) {
 		async:          cfg.Async && cfg.APIVersion > 1,
 		hc:             hc,
 		obs:            cfg.Observer,
+		tracer:         tp.Tracer("github.com/callpass-kratos/callpass-kratos/plugin/callpass"),
 		log:            log.With(slog.String("provider", "callpass"), slog.Int("api_version", cfg.APIVersion)),
 		shortTimeout:   10 * time.Second,
 		syncMargin:     cmp.Or(cfg.SyncMargin, 5*time.Second),
@@ -412,10 +426,19 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 // request may have reached the provider.
 func (c *Client) exchange(ctx context.Context, op, path string, form url.Values, timeout time.Duration) (env *Envelope, sent bool, err error) {
 	started := time.Now()
+	ctx, span := c.tracer.Start(ctx, "callpass "+op, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("callpass.operation", op), attribute.Int("callpass.api_version", c.version)))
 	defer func() {
+		outcome := Outcome(err)
 		if c.obs != nil {
-			c.obs.ObserveProviderCall(op, c.version, Outcome(err), time.Since(started))
+			c.obs.ObserveProviderCall(op, c.version, outcome, time.Since(started))
 		}
+		// The outcome label only: error messages may quote the answer body.
+		span.SetAttributes(attribute.String("callpass.outcome", outcome), attribute.Bool("callpass.sent", sent))
+		if err != nil {
+			span.SetStatus(codes.Error, outcome)
+		}
+		span.End()
 	}()
 	if err := ctx.Err(); err != nil {
 		return nil, false, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "canceled before sending: " + err.Error()}

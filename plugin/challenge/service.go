@@ -12,6 +12,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
@@ -140,6 +145,7 @@ type Service struct {
 	limiter  *limit.Limiter
 	obs      Observer
 	log      *slog.Logger
+	tracer   trace.Tracer
 	now      func() time.Time
 	// callTimeout bounds one status request of the poller.
 	callTimeout time.Duration
@@ -158,6 +164,16 @@ func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
+
+// WithTracerProvider makes a span around every store operation (default:
+// none). Spans name the operation and its outcome, never a number or code.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(s *Service) {
+		if tp != nil {
+			s.tracer = tp.Tracer("github.com/callpass-kratos/callpass-kratos/plugin/challenge")
+		}
+	}
+}
 
 // WithClock sets the clock (tests).
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
@@ -180,6 +196,9 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	s.cfg.ResendCooldowns = append([]time.Duration(nil), cfg.ResendCooldowns...)
 	for _, o := range opts {
 		o(s)
+	}
+	if s.tracer == nil {
+		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -524,10 +543,22 @@ func providerOutcome(err error) string {
 	return "error"
 }
 
-// timed runs a store operation and reports it to the observer.
+// timed runs a store operation and reports it to the observer and as a span.
 func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 	start := time.Now()
+	_, span := s.tracer.Start(ctx, "store "+op, trace.WithAttributes(attribute.String("store.operation", op)))
 	err := f()
+	switch {
+	case err == nil:
+		span.SetAttributes(attribute.String("store.outcome", "ok"))
+	case errors.Is(err, ErrNotFound):
+		span.SetAttributes(attribute.String("store.outcome", "not_found"))
+	default:
+		// No message: a store error is not ours to vouch for.
+		span.SetAttributes(attribute.String("store.outcome", "error"))
+		span.SetStatus(codes.Error, "store error")
+	}
+	span.End()
 	if s.obs != nil {
 		oerr := err
 		if errors.Is(err, ErrNotFound) {

@@ -14,6 +14,9 @@ import (
 	"time"
 
 	client "github.com/ory/kratos-client-go"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Error kinds. Every error returned by Client wraps exactly one of them.
@@ -88,6 +91,9 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient sends the requests. Default: a new client with its own transport.
 	HTTPClient *http.Client
+	// TracerProvider, when set, makes a client span per Kratos request and
+	// sends the W3C traceparent to Kratos.
+	TracerProvider trace.TracerProvider
 }
 
 // Client talks to one Kratos deployment.
@@ -128,6 +134,9 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	if cfg.TracerProvider != nil {
+		hc = tracedClient(hc, cfg.TracerProvider)
+	}
 	return &Client{
 		public:     newAPIClient(pub, hc),
 		admin:      newAPIClient(adm, hc),
@@ -135,6 +144,22 @@ func New(cfg Config) (*Client, error) {
 		phoneTrait: cfg.PhoneTrait,
 		timeout:    cfg.Timeout,
 	}, nil
+}
+
+// tracedClient copies hc (the caller's client stays as it was) with an
+// otelhttp transport. Span names carry the method only: paths hold ids.
+func tracedClient(hc *http.Client, tp trace.TracerProvider) *http.Client {
+	traced := *hc
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	traced.Transport = otelhttp.NewTransport(base,
+		otelhttp.WithTracerProvider(tp),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "kratos " + r.Method }),
+	)
+	return &traced
 }
 
 func baseURL(name, raw string) (string, error) {

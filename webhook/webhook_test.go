@@ -1,0 +1,392 @@
+package webhook_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/webhook"
+)
+
+const secret = "unit-webhook-secret-0123456789abcdef0123"
+
+// recorder is a webhook.Factor that records every call and answers with
+// what the test configured.
+type recorder struct {
+	mu       sync.Mutex
+	calls    []string
+	gateIn   []factor.GateInput
+	decision factor.GateDecision
+	err      error
+}
+
+func (r *recorder) note(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, name)
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.calls)
+}
+
+func (r *recorder) Gate(_ context.Context, in factor.GateInput) (factor.GateDecision, error) {
+	r.note("gate")
+	r.mu.Lock()
+	r.gateIn = append(r.gateIn, in)
+	r.mu.Unlock()
+	return r.decision, r.err
+}
+
+func (r *recorder) StepUpStart(context.Context, factor.Creds, bool, string) (factor.ChallengeView, error) {
+	r.note("start")
+	return factor.ChallengeView{ID: "c1", Placed: true}, r.err
+}
+
+func (r *recorder) StepUpGet(context.Context, factor.Creds, string) (factor.ChallengeView, error) {
+	r.note("get")
+	return factor.ChallengeView{ID: "c1"}, r.err
+}
+
+func (r *recorder) StepUpVerify(context.Context, factor.Creds, string, string) (factor.VerifyOutput, error) {
+	r.note("verify")
+	return factor.VerifyOutput{}, r.err
+}
+
+func (r *recorder) Exchange(context.Context, factor.Creds) (factor.TokenView, error) {
+	r.note("exchange")
+	return factor.TokenView{}, r.err
+}
+
+func newServer(t *testing.T, f webhook.Factor, logw io.Writer) http.Handler {
+	t.Helper()
+	if logw == nil {
+		logw = io.Discard
+	}
+	s, err := webhook.New(webhook.Config{WebhookSecret: secret, AllowedOrigins: []string{"https://app.example"}},
+		webhook.Deps{Factor: f, Logger: slog.New(slog.NewTextHandler(logw, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Handler()
+}
+
+const (
+	flowID     = "11111111-2222-4333-8444-555555555555"
+	identityID = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+)
+
+func validBody() []byte {
+	return []byte(`{"flow_id":"` + flowID + `","flow_type":"api","identity_id":"` + identityID + `",` +
+		`"traits":{"phone":"+79001234567"},"metadata_public":null,"transient_payload":{"callpass_code":"1234"},` +
+		`"session":{"authenticated_at":"2026-01-02T03:04:05.123456Z","aal":"aal1"},"client_ip":"192.0.2.1",` +
+		`"request_headers":{"Accept-Language":["ru-RU,ru;q=0.9"]}}`)
+}
+
+type reqSpec struct {
+	method, path string
+	hdr          map[string]string
+	body         io.Reader
+	length       int64 // -1: unknown (chunked)
+}
+
+func do(h http.Handler, r reqSpec) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(r.method, r.path, r.body)
+	if r.length != 0 {
+		req.ContentLength = r.length
+	}
+	for k, v := range r.hdr {
+		req.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}
+
+type apiErr struct {
+	Error        string `json:"error"`
+	Message      string `json:"message"`
+	AttemptsLeft *int   `json:"attempts_left"`
+	RetryAfter   *int   `json:"retry_after"`
+	RequestID    string `json:"request_id"`
+}
+
+// TestHookRefusedBeforeWork: a request that fails authentication, size,
+// content type or decoding never reaches the factor.
+func TestHookRefusedBeforeWork(t *testing.T) {
+	auth := "Bearer " + secret
+	jsonCT := "application/json"
+	pad := func(n int) []byte {
+		return bytes.Replace(validBody(), []byte(`"phone"`), []byte(`"pad":"`+strings.Repeat("x", n)+`","phone"`), 1)
+	}
+	cases := []struct {
+		name       string
+		hdr        map[string]string
+		body       []byte
+		chunked    bool
+		wantStatus int
+		wantCode   string
+		wantText   string
+	}{
+		{"no auth", map[string]string{"Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", "Authorization: Bearer"},
+		{"wrong secret", map[string]string{"Authorization": "Bearer x" + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
+		{"lower-case scheme", map[string]string{"Authorization": "bearer " + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
+		{"trailing space", map[string]string{"Authorization": auth + " ", "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
+		{"over 64 KiB", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, pad(64 << 10), false, 400, "invalid_request", "64 KiB"},
+		{"over 64 KiB chunked", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, pad(64 << 10), true, 400, "invalid_request", "64 KiB"},
+		{"text/plain", map[string]string{"Authorization": auth, "Content-Type": "text/plain"}, validBody(), false, 400, "invalid_request", "Content-Type"},
+		{"json suffix type", map[string]string{"Authorization": auth, "Content-Type": "application/problem+json"}, validBody(), false, 400, "invalid_request", "Content-Type"},
+		{"bad media type", map[string]string{"Authorization": auth, "Content-Type": "application/json; =="}, validBody(), false, 400, "invalid_request", "Content-Type"},
+		{"malformed", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, []byte(`{"flow_id":"x"`), false, 400, "invalid_request", "malformed JSON"},
+		{"unknown field", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, []byte(`{"flow_id":"` + flowID + `","identity_id":"` + identityID + `","admin":true}`), false, 400, "invalid_request", "unexpected field"},
+		{"code not a string", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, bytes.Replace(validBody(), []byte(`"1234"`), []byte(`1234`), 1), false, 400, "invalid_request", "callpass_code"},
+		{"bad flow type", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, bytes.Replace(validBody(), []byte(`"api"`), []byte(`"native"`), 1), false, 400, "invalid_request", "flow_type"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := &recorder{}
+			h := newServer(t, rec, nil)
+			spec := reqSpec{method: http.MethodPost, path: "/hooks/kratos/login", hdr: c.hdr, body: bytes.NewReader(c.body)}
+			if c.chunked {
+				spec.body, spec.length = struct{ io.Reader }{bytes.NewReader(c.body)}, -1
+			}
+			w := do(h, spec)
+			var e apiErr
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+				t.Fatalf("answer is not JSON: %d %s", w.Code, w.Body)
+			}
+			if w.Code != c.wantStatus || e.Error != c.wantCode || !strings.Contains(e.Message, c.wantText) {
+				t.Errorf("got %d %+v, want %d %q with text containing %q", w.Code, e, c.wantStatus, c.wantCode, c.wantText)
+			}
+			if n := rec.count(); n != 0 {
+				t.Errorf("the factor was called %d times", n)
+			}
+		})
+	}
+	// Control: the same server with the right request reaches the factor,
+	// with the payload decoded.
+	rec := &recorder{decision: factor.GateDecision{Allow: true}}
+	w := do(newServer(t, rec, nil), reqSpec{method: http.MethodPost, path: "/hooks/kratos/login",
+		hdr: map[string]string{"Authorization": auth, "Content-Type": "application/json; charset=utf-8"}, body: bytes.NewReader(validBody())})
+	if w.Code != http.StatusOK || rec.count() != 1 {
+		t.Fatalf("valid request: %d %s, factor calls %d", w.Code, w.Body, rec.count())
+	}
+	in := rec.gateIn[0]
+	if in.Hook != factor.HookLogin || in.FlowID != flowID || in.IdentityID != identityID || in.Code != "1234" ||
+		in.ClientIP != "192.0.2.1" || in.AuthenticatedAt.IsZero() {
+		t.Errorf("gate input: %+v", in)
+	}
+}
+
+// TestErrorMapping pins the one error→HTTP map: every typed error gives its
+// documented API status and code, and its documented Kratos message id.
+func TestErrorMapping(t *testing.T) {
+	provider := &callpass.Error{Kind: flashcall.ErrUnavailable, Op: "start", Message: "no answer within 10s"}
+	cases := []struct {
+		name       string
+		err        error
+		status     int
+		code       string
+		msgID      int
+		retryAfter int
+		attempts   int // -1: not present
+	}{
+		{"wrong code", &challenge.WrongCodeError{AttemptsLeft: 2}, 400, "wrong_code", 4090001, 0, 2},
+		{"wrong format", &challenge.WrongCodeError{AttemptsLeft: 1, Format: true}, 400, "invalid_code", 4090011, 0, 1},
+		{"last attempt", &challenge.WrongCodeError{AttemptsLeft: 0}, 423, "locked", 4090003, 0, 0},
+		{"expired", fmt.Errorf("verify: %w", challenge.ErrExpired), 410, "expired", 4090002, 0, -1},
+		{"used", challenge.ErrAlreadyUsed, 410, "expired", 4090002, 0, -1},
+		{"locked", challenge.ErrLocked, 423, "locked", 4090003, 0, -1},
+		{"not found", challenge.ErrNotFound, 404, "not_found", 4090002, 0, -1},
+		{"per number", &limit.LimitError{Kind: limit.KindNumber, RetryAfter: 89500 * time.Millisecond}, 429, "rate_limited", 4090004, 90, -1},
+		{"global budget", &limit.LimitError{Kind: limit.KindGlobal, RetryAfter: time.Hour}, 429, "rate_limited", 4090004, 3600, -1},
+		{"regulation", &limit.LimitError{Kind: limit.KindRegulation, RetryAfter: 15 * time.Minute}, 429, "blocked", 4090005, 900, -1},
+		{"destination", &limit.LimitError{Kind: limit.KindDestination}, 422, "destination_not_allowed", 4090012, 0, -1},
+		{"cooldown", &challenge.CooldownError{RetryAfter: 20 * time.Second}, 429, "cooldown", 4090006, 20, -1},
+		{"no phone", factor.ErrNoPhone, 409, "no_phone", 4090007, 0, -1},
+		{"not delivered", factor.ErrNotDelivered, 409, "call_not_delivered", 4090008, 0, -1},
+		{"provider unavailable", fmt.Errorf("challenge: start call: %w", provider), 503, "provider_unavailable", 4090009, 0, -1},
+		{"provider low balance", &callpass.Error{Kind: flashcall.ErrInsufficientBalance}, 503, "provider_unavailable", 4090009, 0, -1},
+		{"provider refused destination", &callpass.Error{Kind: flashcall.ErrDestinationNotAllowed}, 422, "destination_not_allowed", 4090012, 0, -1},
+		{"store down", fmt.Errorf("%w: get: dial tcp: refused", challenge.ErrStoreUnavailable), 503, "store_unavailable", 4090010, 0, -1},
+		{"kratos down", kratos.ErrUnavailable, 503, "kratos_unavailable", 4090010, 0, -1},
+		{"unexpected", errors.New("boom +79001234567 1234"), 500, "internal_error", 4090010, 0, -1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			rec := &recorder{err: c.err}
+			h := newServer(t, rec, &logs)
+
+			// JSON API.
+			w := do(h, reqSpec{method: http.MethodPost, path: "/v1/challenges", hdr: map[string]string{"X-Session-Token": "t"}})
+			var e apiErr
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+				t.Fatalf("API answer is not JSON: %s", w.Body)
+			}
+			if w.Code != c.status || e.Error != c.code || e.Message == "" || e.RequestID == "" {
+				t.Errorf("API: %d %+v, want %d %q with a message and a request id", w.Code, e, c.status, c.code)
+			}
+			if c.retryAfter > 0 {
+				if e.RetryAfter == nil || *e.RetryAfter != c.retryAfter || w.Header().Get("Retry-After") != fmt.Sprint(c.retryAfter) {
+					t.Errorf("retry_after %v, header %q, want %d", e.RetryAfter, w.Header().Get("Retry-After"), c.retryAfter)
+				}
+			}
+			if c.attempts >= 0 && (e.AttemptsLeft == nil || *e.AttemptsLeft != c.attempts) {
+				t.Errorf("attempts_left %v, want %d", e.AttemptsLeft, c.attempts)
+			}
+			if c.code == "internal_error" && strings.Contains(w.Body.String(), "boom") {
+				t.Errorf("an unexpected error's text reached the client: %s", w.Body)
+			}
+
+			// Kratos hook: an interrupt message in Kratos's format.
+			w = do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/login", body: bytes.NewReader(validBody()),
+				hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
+			var km struct {
+				Messages []struct {
+					InstancePtr string `json:"instance_ptr"`
+					Messages    []struct {
+						ID   int    `json:"id"`
+						Text string `json:"text"`
+						Type string `json:"type"`
+					} `json:"messages"`
+				} `json:"messages"`
+			}
+			_ = json.Unmarshal(w.Body.Bytes(), &km)
+			if c.code == "internal_error" {
+				// Anything unexpected fails closed: "unavailable, try later", no detail.
+				if w.Code != 400 || len(km.Messages) != 1 || km.Messages[0].Messages[0].ID != 4090010 || strings.Contains(w.Body.String(), "boom") {
+					t.Errorf("hook, unexpected error: %d %s", w.Code, w.Body)
+				}
+			} else if w.Code != 400 || len(km.Messages) != 1 || km.Messages[0].InstancePtr != "#/" || len(km.Messages[0].Messages) != 1 ||
+				km.Messages[0].Messages[0].ID != c.msgID || km.Messages[0].Messages[0].Type != "error" || km.Messages[0].Messages[0].Text == "" {
+				t.Errorf("hook: %d %s, want 400 with error message %d", w.Code, w.Body, c.msgID)
+			}
+			leaks := []string{secret}
+			if c.code != "internal_error" { // that error's own text carries a number on purpose
+				leaks = append(leaks, "+79001234567")
+			}
+			for _, secretish := range leaks {
+				if strings.Contains(logs.String(), secretish) {
+					t.Errorf("the log holds %q:\n%s", secretish, logs.String())
+				}
+			}
+		})
+	}
+}
+
+// TestHookAnswers: a challenge interrupts with the info message and its
+// context; allow is a 200 JSON body Kratos can parse.
+func TestHookAnswers(t *testing.T) {
+	exp := time.Date(2026, 1, 2, 3, 9, 5, 0, time.UTC)
+	rec := &recorder{decision: factor.GateDecision{Challenge: &factor.ChallengeView{ID: "abc.0123456789", CodeLength: 4,
+		ExpiresAt: exp, ResendAfter: exp.Add(-4 * time.Minute), PhoneMasked: "+7 900 ***-**-67", AttemptsLeft: 3, Placed: true}}}
+	h := newServer(t, rec, nil)
+	hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
+	w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/login", hdr: hdr, body: bytes.NewReader(validBody())})
+	var km struct {
+		Messages []struct {
+			Messages []struct {
+				ID      int            `json:"id"`
+				Type    string         `json:"type"`
+				Text    string         `json:"text"`
+				Context map[string]any `json:"context"`
+			} `json:"messages"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &km); err != nil || w.Code != 400 || len(km.Messages) != 1 {
+		t.Fatalf("challenge: %d %s", w.Code, w.Body)
+	}
+	m := km.Messages[0].Messages[0]
+	if m.ID != 1090001 || m.Type != "info" || m.Context["challenge_id"] != "abc.0123456789" ||
+		m.Context["expires_at"] != "2026-01-02T03:09:05Z" || m.Context["code_length"] != float64(4) || m.Context["placed"] != true {
+		t.Errorf("info message: %+v", m)
+	}
+	if m.Text == "" {
+		t.Error("info message without text")
+	}
+
+	rec.decision = factor.GateDecision{Allow: true, MetadataPublic: map[string]any{"phone_verified_at": "x"}}
+	w = do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: bytes.NewReader(validBody())})
+	var allow map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &allow); err != nil || w.Code != 200 {
+		t.Fatalf("allow: %d %s", w.Code, w.Body)
+	}
+	if id, _ := allow["identity"].(map[string]any); id == nil || id["metadata_public"] == nil {
+		t.Errorf("allow with metadata: %v", allow)
+	}
+	if got := rec.gateIn[len(rec.gateIn)-1].Hook; got != factor.HookSettings {
+		t.Errorf("settings hook reached the factor as %q", got)
+	}
+}
+
+// TestStepUpCSRF: a cookie-authenticated POST needs an allowed Origin; the
+// factor is not called otherwise.
+func TestStepUpCSRF(t *testing.T) {
+	cases := []struct {
+		name string
+		hdr  map[string]string
+		want int
+	}{
+		{"cookie without origin", map[string]string{"Cookie": "ory_kratos_session=x"}, 403},
+		{"cookie, foreign origin", map[string]string{"Cookie": "ory_kratos_session=x", "Origin": "https://evil.example"}, 403},
+		{"cookie, foreign referer", map[string]string{"Cookie": "ory_kratos_session=x", "Referer": "https://evil.example/a"}, 403},
+		{"cookie, allowed origin", map[string]string{"Cookie": "ory_kratos_session=x", "Origin": "https://app.example"}, 201},
+		{"session token", map[string]string{"X-Session-Token": "t"}, 201},
+	}
+	for _, c := range cases {
+		rec := &recorder{}
+		w := do(newServer(t, rec, nil), reqSpec{method: http.MethodPost, path: "/v1/challenges", hdr: c.hdr})
+		if w.Code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.want)
+		}
+		if (c.want == 403) != (rec.count() == 0) {
+			t.Errorf("%s: factor calls %d", c.name, rec.count())
+		}
+	}
+}
+
+// TestStepUpBodyLimits: API bodies are small, JSON and strict.
+func TestStepUpBodyLimits(t *testing.T) {
+	cases := []struct {
+		name string
+		ct   string
+		body string
+		want int
+	}{
+		{"9 KiB", "application/json", `{"code":"` + strings.Repeat("1", 9<<10) + `"}`, 400},
+		{"form", "application/x-www-form-urlencoded", `code=1234`, 400},
+		{"unknown field", "application/json", `{"code":"1234","identity":"x"}`, 400},
+		{"code as number", "application/json", `{"code":1234}`, 400},
+		{"ok", "application/json", `{"code":"1234"}`, 200},
+	}
+	for _, c := range cases {
+		rec := &recorder{}
+		w := do(newServer(t, rec, nil), reqSpec{method: http.MethodPost, path: "/v1/challenges/abc/verify",
+			hdr: map[string]string{"X-Session-Token": "t", "Content-Type": c.ct}, body: strings.NewReader(c.body)})
+		if w.Code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.name, w.Code, w.Body, c.want)
+		}
+		if (c.want == 200) != (rec.count() == 1) {
+			t.Errorf("%s: factor calls %d", c.name, rec.count())
+		}
+	}
+}
