@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -191,5 +190,3 @@ func minimalEnv(extra ...string) []string {
 	}
 	return append(env, extra...)
 }
-
-var errPortBusy = errors.New("port in use")

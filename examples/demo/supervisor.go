@@ -109,7 +109,7 @@ func (s *supervisor) run(ctx context.Context, p *plan) (err error) {
 func checkFree(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s is in use (%v): stop what listens there (an earlier demo?) and try again", addr, errPortBusy)
+		return fmt.Errorf("%s is in use (%v): stop what listens there (an earlier demo?) and try again", addr, err)
 	}
 	return ln.Close()
 }

@@ -198,11 +198,16 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	}
 	a.closers = append(a.closers, challenges.Close)
 
-	kc, err := kratos.New(kratos.Config{
+	kcfg := kratos.Config{
 		PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL,
 		PhoneTrait: cfg.Kratos.PhoneTrait, Timeout: cfg.Kratos.Timeout,
-		TracerProvider: a.TracerProvider,
-	})
+		SessionCacheTTL: cfg.Kratos.SessionCacheTTL,
+		TracerProvider:  a.TracerProvider,
+	}
+	if a.Metrics != nil {
+		kcfg.Observer = a.Metrics
+	}
+	kc, err := kratos.New(kcfg)
 	if err != nil {
 		return nil, fmt.Errorf("kratos: %w", err)
 	}
@@ -284,6 +289,18 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	a.Server = srv
 	ok = true
 	return a, nil
+}
+
+// ReloadKeys re-reads jwt.keys_file and swaps the key set in place: the JWKS
+// document and the signer change at once, without a restart (SIGHUP).
+func (a *App) ReloadKeys() error {
+	ks, err := jwt.LoadKeySet(a.Config.JWT.KeysFile, a.Config.JWT.SigningKID)
+	if err != nil {
+		return fmt.Errorf("reload jwt.keys_file: %w", err)
+	}
+	a.Keys.Replace(ks)
+	a.Logger.Info("JWT keys reloaded", "keys", len(ks.Keys()), "signer", ks.Signer())
+	return nil
 }
 
 // Serve listens on the configured address and serves until ctx ends.

@@ -5,8 +5,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/app"
@@ -54,6 +57,8 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	stopReload := reloadKeysOnHUP(a, logger)
+	defer stopReload()
 	if err := a.Serve(ctx); err != nil {
 		return err
 	}
@@ -217,4 +222,25 @@ func unverifiedIssAud(raw string) (string, string) {
 		return c.Iss, many[0]
 	}
 	return c.Iss, ""
+}
+
+// reloadKeysOnHUP re-reads the JWT key file on SIGHUP, so a rotation
+// (keys generate --out, then --activate) needs no restart.
+func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := a.ReloadKeys(); err != nil {
+					logger.Error("key reload failed; keeping the current keys", "error", err.Error())
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
 }

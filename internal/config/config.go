@@ -123,6 +123,8 @@ type Kratos struct {
 	AdminURL   string        `yaml:"admin_url"`
 	PhoneTrait string        `yaml:"phone_trait"`
 	Timeout    time.Duration `yaml:"timeout"`
+	// SessionCacheTTL > 0 caches whoami answers (the revocation window).
+	SessionCacheTTL time.Duration `yaml:"session_cache_ttl"`
 }
 
 // JWT is the token issued after the second factor.

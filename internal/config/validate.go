@@ -287,6 +287,9 @@ func redisURLOK(s string) bool {
 
 func (c *Config) validateKratos(v *checker) {
 	k := c.Kratos
+	if k.SessionCacheTTL < 0 || k.SessionCacheTTL > time.Minute {
+		v.add("kratos.session_cache_ttl", "must be between 0 (off) and 1m: it is how long a revoked session stays usable")
+	}
 	if err := httpURL(k.PublicURL); err != nil {
 		v.add("kratos.public_url", "%v", err)
 	}

@@ -5,6 +5,7 @@
 package kratos
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,19 @@ type Config struct {
 	// TracerProvider, when set, makes a client span per Kratos request and
 	// sends the W3C traceparent to Kratos.
 	TracerProvider trace.TracerProvider
+	// Observer, when set, receives every request's outcome and latency.
+	Observer Observer
+	// SessionCacheTTL > 0 caches whoami answers for that long (keyed by a
+	// hash of the credentials). A session revoked in Kratos then stays
+	// usable here for at most this long. Zero: no cache.
+	SessionCacheTTL time.Duration
+	// SessionCacheSize bounds the cache (default 10000 entries).
+	SessionCacheSize int
+}
+
+// Observer receives one call per Kratos request (internal/metrics implements it).
+type Observer interface {
+	ObserveKratos(op string, err error, d time.Duration)
 }
 
 // Client talks to one Kratos deployment.
@@ -103,6 +117,8 @@ type Client struct {
 	phonePath  []string
 	phoneTrait string
 	timeout    time.Duration
+	obs        Observer
+	cache      *sessionCache
 }
 
 // New checks cfg and returns a Client. It makes no network call.
@@ -137,13 +153,21 @@ func New(cfg Config) (*Client, error) {
 	if cfg.TracerProvider != nil {
 		hc = tracedClient(hc, cfg.TracerProvider)
 	}
-	return &Client{
+	c := &Client{
 		public:     newAPIClient(pub, hc),
 		admin:      newAPIClient(adm, hc),
 		phonePath:  path,
 		phoneTrait: cfg.PhoneTrait,
 		timeout:    cfg.Timeout,
-	}, nil
+		obs:        cfg.Observer,
+	}
+	if cfg.SessionCacheTTL < 0 {
+		return nil, fmt.Errorf("kratos: SessionCacheTTL must not be negative")
+	}
+	if cfg.SessionCacheTTL > 0 {
+		c.cache = newSessionCache(cfg.SessionCacheTTL, cmp.Or(cfg.SessionCacheSize, 10000))
+	}
+	return c, nil
 }
 
 // tracedClient copies hc (the caller's client stays as it was) with an
@@ -194,10 +218,33 @@ type Session struct {
 // Session resolves the session behind a browser Cookie header or a session
 // token (X-Session-Token); the cookie wins when both are given.
 func (c *Client) Session(ctx context.Context, cookieHeader, sessionToken string) (*Session, error) {
-	const op = "whoami"
 	if cookieHeader == "" && sessionToken == "" {
-		return nil, &Error{Op: op, Kind: ErrNoSession}
+		return nil, &Error{Op: "whoami", Kind: ErrNoSession}
 	}
+	var key [32]byte
+	if c.cache != nil {
+		key = cacheKey(cookieHeader, sessionToken)
+		if s, ok := c.cache.get(key); ok {
+			return s, nil
+		}
+	}
+	start := time.Now()
+	s, err := c.session(ctx, cookieHeader, sessionToken)
+	c.observe("whoami", err, start)
+	if err == nil && c.cache != nil && s.Active {
+		c.cache.put(key, s)
+	}
+	return s, err
+}
+
+func (c *Client) observe(op string, err error, start time.Time) {
+	if c.obs != nil {
+		c.obs.ObserveKratos(op, err, time.Since(start))
+	}
+}
+
+func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string) (*Session, error) {
+	const op = "whoami"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req := c.public.FrontendAPI.ToSession(ctx)
@@ -254,7 +301,9 @@ func (c *Client) Identity(ctx context.Context, id string) (*Identity, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	ident, resp, err := c.admin.IdentityAPI.GetIdentity(ctx, id).Execute()
+	c.observe("get_identity", err, start)
 	if err != nil {
 		return nil, classify(op, resp, err)
 	}
@@ -339,7 +388,9 @@ func (c *Client) MarkPhoneVerified(ctx context.Context, identityID, e164 string,
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	_, resp, err := c.admin.IdentityAPI.PatchIdentity(ctx, identityID).JsonPatch(patch).Execute()
+	c.observe("patch_identity", err, start)
 	if err != nil {
 		return classify(op, resp, err)
 	}
@@ -351,7 +402,9 @@ func (c *Client) Ready(ctx context.Context) error {
 	const op = "health ready"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	start := time.Now()
 	_, resp, err := c.admin.MetadataAPI.IsReady(ctx).Execute()
+	c.observe("ready", err, start)
 	if err != nil {
 		e := classify(op, resp, err)
 		// Not ready is an availability problem whatever the status code.

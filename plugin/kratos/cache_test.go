@@ -1,0 +1,110 @@
+package kratos
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// whoamiServer answers whoami like Kratos and counts the calls.
+func whoamiServer(t *testing.T, active *atomic.Bool) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.URL.Path != "/sessions/whoami" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"5e1b7b4a-0000-4000-8000-000000000001","active":%v,"expires_at":"%s",
+			"authenticated_at":"2026-11-25T10:00:00Z","authentication_methods":[{"method":"password"}],
+			"identity":{"id":"9a1b7b4a-0000-4000-8000-000000000002","schema_id":"default","schema_url":"x",
+			"traits":{"phone":"+79001234567"}}}`, active.Load(), time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+func TestSessionCache(t *testing.T) {
+	var active atomic.Bool
+	active.Store(true)
+	srv, calls := whoamiServer(t, &active)
+	obs := &countingObserver{}
+	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL, SessionCacheTTL: time.Minute, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	c.cache.now = func() time.Time { return now }
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		s, err := c.Session(ctx, "", "token-a")
+		if err != nil || s.IdentityID != "9a1b7b4a-0000-4000-8000-000000000002" {
+			t.Fatalf("session: %v %+v", err, s)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("three lookups of one token within the TTL made %d whoami calls, want 1", n)
+	}
+	if _, err := c.Session(ctx, "", "token-b"); err != nil || calls.Load() != 2 {
+		t.Fatalf("another token must not hit the cache: %v calls %d", err, calls.Load())
+	}
+	now = now.Add(61 * time.Second)
+	if _, err := c.Session(ctx, "", "token-a"); err != nil || calls.Load() != 3 {
+		t.Fatalf("after the TTL whoami must be asked again: calls %d", calls.Load())
+	}
+	if obs.n.Load() != 3 {
+		t.Errorf("observer saw %d whoami calls, want 3 (cache hits are not Kratos requests)", obs.n.Load())
+	}
+	// An inactive session is never cached.
+	active.Store(false)
+	for i := 0; i < 2; i++ {
+		if _, err := c.Session(ctx, "", "token-c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 5 {
+		t.Errorf("inactive session was cached: calls %d, want 5", calls.Load())
+	}
+}
+
+func TestNoCacheByDefault(t *testing.T) {
+	var active atomic.Bool
+	active.Store(true)
+	srv, calls := whoamiServer(t, &active)
+	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Session(context.Background(), "", "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls.Load() != 2 {
+		t.Errorf("without a TTL every lookup must reach Kratos: %d calls", calls.Load())
+	}
+}
+
+func TestSessionCacheBounded(t *testing.T) {
+	sc := newSessionCache(time.Minute, 3)
+	for i := 0; i < 10; i++ {
+		sc.put(cacheKey("", fmt.Sprint(i)), &Session{ID: fmt.Sprint(i)})
+	}
+	if len(sc.entries) > 3 {
+		t.Errorf("cache holds %d entries, bound 3", len(sc.entries))
+	}
+}
+
+type countingObserver struct{ n atomic.Int64 }
+
+func (o *countingObserver) ObserveKratos(op string, err error, d time.Duration) {
+	if op == "whoami" {
+		o.n.Add(1)
+	}
+}
