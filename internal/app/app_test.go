@@ -1,0 +1,93 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+)
+
+func devApp(t *testing.T) *App {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, _, err := config.Load("", []string{"DEV_DATA_DIR=" + dir, "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, []byte) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, b
+}
+
+// TestReloadKeys: a key appended to the key file and activated is published
+// and signs after ReloadKeys, without a restart; the old key stays published.
+func TestReloadKeys(t *testing.T) {
+	a := devApp(t)
+	_, doc := get(t, a.Handler(), "/.well-known/jwks.json")
+	var before struct{ Keys []map[string]any }
+	if err := json.Unmarshal(doc, &before); err != nil || len(before.Keys) != 1 {
+		t.Fatalf("jwks before: %s", doc)
+	}
+	k, err := jwt.GenerateKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jwt.AppendKey(a.Config.JWT.KeysFile, k, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	_, doc = get(t, a.Handler(), "/.well-known/jwks.json")
+	var after struct{ Keys []map[string]any }
+	if err := json.Unmarshal(doc, &after); err != nil || len(after.Keys) != 2 {
+		t.Fatalf("jwks after reload: %s", doc)
+	}
+	if a.Keys.Signer().KID() != k.KID() {
+		t.Errorf("signer %s, want the activated %s", a.Keys.Signer().KID(), k.KID())
+	}
+	// A broken file is refused and the current keys stay.
+	a.Config.JWT.KeysFile = t.TempDir() + "/missing.json"
+	if err := a.ReloadKeys(); err == nil {
+		t.Error("reload of a missing file succeeded")
+	}
+	if len(a.Keys.Keys()) != 2 {
+		t.Error("a failed reload changed the keys")
+	}
+}
+
+// TestDevReadiness: in dev mode an absent Kratos is reported but does not make
+// the service unready (the simulator is usable on its own).
+func TestDevReadiness(t *testing.T) {
+	a := devApp(t)
+	code, body := get(t, a.Handler(), "/health/ready")
+	var r struct {
+		Status string
+		Checks map[string]struct{ Status, Error string }
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		t.Fatal(err)
+	}
+	if code != http.StatusOK || r.Checks["kratos"].Status != "degraded" || r.Checks["store"].Status != "ok" {
+		t.Errorf("ready: %d %s", code, body)
+	}
+	if code, _ := get(t, a.Handler(), "/sim/phone"); code != http.StatusOK {
+		t.Errorf("/sim/phone: %d", code)
+	}
+}
