@@ -323,8 +323,14 @@ func (s *server) handleWelcome(w http.ResponseWriter, r *http.Request) {
 	tok, code, err := s.fetchToken(r.Context(), r)
 	if err != nil || tok.AccessToken == "" {
 		s.log.Warn("token exchange failed", "status", code, "error_code", tok.Error, "err", err)
+		msg := "page.token_failed"
+		if tok.Error == "forbidden" {
+			// The session did not pass the call gate (e.g. fresh from
+			// registration): not an error, one more step.
+			msg = "page.token_gate"
+		}
 		body, rerr := s.exec("welcome", map[string]any{
-			"Lang": lang, "SignedIn": ui.Format(lang, "page.welcome.signed_in", map[string]any{"who": who(sess)}), "Error": ui.Text(lang, "page.token_failed"),
+			"Lang": lang, "SignedIn": ui.Format(lang, "page.welcome.signed_in", map[string]any{"who": who(sess)}), "Error": ui.Text(lang, msg),
 			"Detail": tok.Error, "AppURL": s.cfg.AppURL, "Login": strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/login/browser?refresh=true",
 		})
 		if rerr != nil {

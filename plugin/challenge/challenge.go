@@ -51,11 +51,18 @@ type Binding struct {
 	FlowID string
 }
 
-// Tag is a short stable hash of the binding. Every challenge ID of the
-// binding ends with it so a Redis store can put the binding's keys in one
-// cluster slot (hash tag) and still find a challenge by ID alone.
-func (b Binding) Tag() string {
-	sum := sha256.Sum256([]byte(string(b.Purpose) + "\x00" + b.IdentityID + "\x00" + b.FlowID))
+// Tag is the short stable hash of the binding's identity (IdentityTag).
+// Every challenge ID of the binding ends with it, so a Redis store can put
+// all keys of one identity — its challenges, their active pointers, its
+// regulation ban and its gate passes — in one cluster slot (hash tag) and
+// still find a challenge by ID alone. Purpose and flow are left out on
+// purpose: one slot per identity is what lets a verify read the challenge
+// and the ban, and record the gate pass, in two round trips.
+func (b Binding) Tag() string { return IdentityTag(b.IdentityID) }
+
+// IdentityTag is the hash tag of every store key of one identity.
+func IdentityTag(identityID string) string {
+	sum := sha256.Sum256([]byte("callpass-identity\x00" + identityID))
 	return hex.EncodeToString(sum[:5])
 }
 
@@ -164,6 +171,37 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
+// Pass is a gate pass (docs/architecture.md, "Binding a Kratos session to a
+// passed gate"): the identity passed the second factor for the session
+// authenticated at AuthenticatedAt. Store.Attempt records it in the same
+// atomic step that verifies the challenge.
+type Pass struct {
+	// IdentityID must be the challenge's identity.
+	IdentityID string
+	// AuthenticatedAt is the session's authenticated_at (kept to the
+	// millisecond).
+	AuthenticatedAt time.Time
+	// SessionID is the session already holding the pass (step-up), or ""
+	// until a token exchange claims it (login hook).
+	SessionID string
+	// TTL bounds how long the pass is kept.
+	TTL time.Duration
+}
+
+// LookupRequest says which challenge Store.Lookup reads.
+type LookupRequest struct {
+	// ID is the challenge to read; "" reads Binding's active challenge.
+	ID string
+	// Binding is the caller's binding (required). An ID whose tag is not the
+	// binding's cannot be the binding's challenge and is not found.
+	Binding Binding
+	// BanKey, when not "", is the regulation key of Binding's identity
+	// (limit.Limiter.BanKey); the end of its ban is returned with the
+	// challenge, read in the same round trip. Only meaningful when the store
+	// also keeps the limiter's bans (limit.Blocks).
+	BanKey string
+}
+
 // Store keeps challenges. Implementations must make Create and Attempt atomic
 // and give every key a TTL (ExpiresAt plus a small grace).
 type Store interface {
@@ -174,15 +212,20 @@ type Store interface {
 	Create(ctx context.Context, c Challenge, replace bool, now time.Time) (active Challenge, created bool, err error)
 	// Get returns the challenge with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Challenge, error)
-	// Active returns the binding's active challenge (whatever its state), or
-	// ErrNotFound.
-	Active(ctx context.Context, b Binding) (Challenge, error)
+	// Lookup is one read: the challenge req names (by ID, or the binding's
+	// active one whatever its state) and the end of the ban on req.BanKey
+	// (zero when none or no BanKey). A missing challenge is ErrNotFound, and
+	// bannedUntil is still set then.
+	Lookup(ctx context.Context, req LookupRequest) (c Challenge, bannedUntil time.Time, err error)
 	// Attempt is one atomic step: refuse unless pending, unexpired at now and
 	// under MaxAttempts; count the attempt; on matched set state verified
-	// (VerifiedAt=now); on a mismatch reaching MaxAttempts set state locked.
-	// A refusal returns the challenge unchanged (except pending→expired) with
-	// a refusal outcome and a nil error. A missing id is ErrNotFound.
-	Attempt(ctx context.Context, id string, matched bool, now time.Time) (Challenge, Outcome, error)
+	// (VerifiedAt=now) and, when pass is not nil, record the gate pass; on a
+	// mismatch reaching MaxAttempts set state locked. A refusal returns the
+	// challenge unchanged (except pending→expired) with a refusal outcome and
+	// a nil error, and records no pass. A missing id is ErrNotFound; a pass
+	// for another identity than the challenge's is an error and changes
+	// nothing.
+	Attempt(ctx context.Context, id string, matched bool, now time.Time, pass *Pass) (Challenge, Outcome, error)
 	// UpdateCall stores the provider's call status; a missing id is a no-op.
 	UpdateCall(ctx context.Context, id string, status flashcall.Status) error
 	// Ping checks the store is reachable.

@@ -276,14 +276,44 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 	return &LimitError{Kind: kind, RetryAfter: res.RetryAfter}
 }
 
-func regulationKey(identityID string) string { return "r:" + identityID }
+// regulationPrefix starts every regulation key.
+const regulationPrefix = "r:"
+
+// RegulationKey is the Blocks key holding an identity's regulation failures
+// and ban. A store may use RegulationIdentity to keep it next to the
+// identity's other keys (one Redis Cluster slot per identity).
+func RegulationKey(identityID string) string { return regulationPrefix + identityID }
+
+// RegulationIdentity returns the identity whose RegulationKey key is, or
+// false when key is not a regulation key.
+func RegulationIdentity(key string) (string, bool) {
+	id, ok := strings.CutPrefix(key, regulationPrefix)
+	return id, ok && id != ""
+}
+
+// Blocks returns the limiter's ban store, so a caller can tell whether
+// another store (the challenge store) keeps the same bans and may read them
+// itself (BanKey, CheckBan).
+func (l *Limiter) Blocks() Blocks { return l.blocks }
+
+// BanKey is the Blocks key to read for the identity's ban, or "" when
+// regulation is off (nothing to read). Read it with Blocks().BlockedUntil,
+// or in the same round trip as other data when the store allows, and judge
+// the answer with CheckBan.
+func (l *Limiter) BanKey(identityID string) string {
+	if l.cfg.Regulation.MaxFailures == 0 || identityID == "" {
+		return ""
+	}
+	return RegulationKey(identityID)
+}
 
 // Blocked returns the end of the identity's regulation ban, or the zero time.
 func (l *Limiter) Blocked(ctx context.Context, identityID string) (time.Time, error) {
-	if l.cfg.Regulation.MaxFailures == 0 || identityID == "" {
+	key := l.BanKey(identityID)
+	if key == "" {
 		return time.Time{}, nil
 	}
-	until, err := l.blocks.BlockedUntil(ctx, regulationKey(identityID))
+	until, err := l.blocks.BlockedUntil(ctx, key)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -296,6 +326,12 @@ func (l *Limiter) CheckBlocked(ctx context.Context, identityID string) error {
 	if err != nil {
 		return err
 	}
+	return l.CheckBan(until)
+}
+
+// CheckBan returns a regulation *LimitError when a ban ending at until (read
+// under BanKey) is still running, else nil.
+func (l *Limiter) CheckBan(until time.Time) error {
 	if wait := until.Sub(l.now()); !until.IsZero() && wait > 0 {
 		return &LimitError{Kind: KindRegulation, RetryAfter: wait}
 	}
@@ -309,7 +345,7 @@ func (l *Limiter) RecordFailure(ctx context.Context, identityID string) (time.Ti
 	if r.MaxFailures == 0 || identityID == "" {
 		return time.Time{}, nil
 	}
-	until, err := l.blocks.Fail(ctx, regulationKey(identityID), r.FindTime, r.MaxFailures, r.BanTime)
+	until, err := l.blocks.Fail(ctx, RegulationKey(identityID), r.FindTime, r.MaxFailures, r.BanTime)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
