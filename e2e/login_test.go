@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // TestGatedAPILogin is the product in one test: a real Kratos password login
@@ -211,5 +212,75 @@ func TestPerNumberLimitAcrossSpellings(t *testing.T) {
 	}
 	if n := simRequests(t, st.Services[0].URL, "79007654321"); n != 5 {
 		t.Errorf("provider received %d start requests, want 5", n)
+	}
+}
+
+// TestCallNotDelivered: when the phone is unreachable the background status
+// poll learns it; the next submit says "we could not reach your phone" and a
+// new call may be placed at once, without the cooldown.
+func TestCallNotDelivered(t *testing.T) {
+	st := startStack(t, stackOptions{Env: []string{"SIM_SCRIPTS=79005550001=unreachable"}})
+	ctx := context.Background()
+	const email, dn = "kira@example.com", "79005550001"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Message(1090001); !ok {
+		t.Fatalf("want 1090001, got %v", ids(r))
+	}
+	// The simulator settles after 200ms; the poller checks every 2s.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := r.Message(4090008); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never told that the call did not reach the phone: %v", ids(r))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_resend": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := r.Message(1090001)
+	if !ok || messageContext(t, m)["placed"] != true {
+		t.Fatalf("resend after an undelivered call: want a new call at once, got %v", ids(r))
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 2 {
+		t.Errorf("provider received %d start requests, want 2", n)
+	}
+}
+
+// TestMissingPhonePolicy: an identity without a phone is refused by default
+// (4090007) and let through with webhook.missing_phone=allow.
+func TestMissingPhonePolicy(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		policy  string
+		session bool
+	}{{"deny", false}, {"allow", true}} {
+		t.Run(tt.policy, func(t *testing.T) {
+			st := startStack(t, stackOptions{Env: []string{"WEBHOOK_MISSING_PHONE=" + tt.policy}})
+			st.Kratos.CreateIdentity(t, "nophone@example.com", testPassword, "")
+			r, err := st.Kratos.APILogin(ctx, "nophone@example.com", testPassword, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.SessionToken != ""; got != tt.session {
+				t.Fatalf("session issued = %v, want %v (%v)", got, tt.session, ids(r))
+			}
+			if !tt.session {
+				if _, ok := r.Message(4090007); !ok {
+					t.Errorf("want 4090007, got %v", ids(r))
+				}
+			}
+		})
 	}
 }
