@@ -399,7 +399,7 @@ func TestAttackWebhookRefusedBeforeAnyWork(t *testing.T) {
 			t.Errorf("%s: got %d %s, want %d with error %q and a message", c.name, status, raw, c.want, c.wantCode)
 		}
 	}
-	if n := simTotal(t, svc.URL); n != 0 {
+	if n := simRequests(t, svc.URL, ""); n != 0 {
 		t.Errorf("refused requests reached the provider: %d start requests", n)
 	}
 	if n := redisDBSize(t, rd.Addr); n != 0 {
@@ -414,7 +414,7 @@ func TestAttackWebhookRefusedBeforeAnyWork(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(string(raw), "1090001") {
 		t.Fatalf("valid request: %d %s", status, raw)
 	}
-	if simTotal(t, svc.URL) != 1 || redisDBSize(t, rd.Addr) == 0 {
+	if simRequests(t, svc.URL, "") != 1 || redisDBSize(t, rd.Addr) == 0 {
 		t.Error("the valid control request reached neither provider nor store: the checks above prove nothing")
 	}
 }
@@ -502,7 +502,7 @@ func TestAttackCostProtection(t *testing.T) {
 			svc := startSolo(t, soloOptions{Env: c.env})
 			hc := newHookClient(svc.URL)
 			refused := c.prime(t, hc)
-			before := simTotal(t, svc.URL)
+			before := simRequests(t, svc.URL, "")
 			a := hc.mustCall(t, refused)
 			if a.ID != c.wantID {
 				t.Fatalf("want message %d, got %d %s", c.wantID, a.ID, a.Raw)
@@ -512,7 +512,7 @@ func TestAttackCostProtection(t *testing.T) {
 			}
 			// The user repeats the submit; still nothing goes out.
 			hc.mustCall(t, refused)
-			if after := simTotal(t, svc.URL); after != before {
+			if after := simRequests(t, svc.URL, ""); after != before {
 				t.Errorf("provider received %d start requests after the refusal", after-before)
 			}
 			if n := metricSum(t, svc, "callpass_calls_total", map[string]string{"outcome": "placed"}); int(n) != before {

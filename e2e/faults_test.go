@@ -368,7 +368,7 @@ func TestFaultKratosUnreachable(t *testing.T) {
 					t.Errorf("%s %s took %s with a 1s Kratos timeout", r.method, r.path, took)
 				}
 			}
-			if n := simTotal(t, svc.URL); n != 0 {
+			if n := simRequests(t, svc.URL, ""); n != 0 {
 				t.Errorf("%d calls placed without a session", n)
 			}
 			if n := metricSum(t, svc, "callpass_tokens_issued_total", nil); n != 0 {
@@ -444,9 +444,9 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 		}()
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for simTotal(t, base) < inflight {
+	for simRequests(t, base, "") < inflight {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d requests reached the server", simTotal(t, base), inflight)
+			t.Fatalf("only %d of %d requests reached the server", simRequests(t, base, ""), inflight)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

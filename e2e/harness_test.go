@@ -252,18 +252,28 @@ func lastCode(t *testing.T, simURL, dn string) string {
 	return c[len(c)-4:]
 }
 
+// simRequests is the number of start requests the simulator received for
+// dn, or for all numbers when dn is "".
 func simRequests(t *testing.T, simURL, dn string) int {
 	t.Helper()
-	resp, err := http.Get(simURL + "/sim/requests?dn=" + url.QueryEscape(dn))
+	u := simURL + "/sim/requests"
+	if dn != "" {
+		u += "?dn=" + url.QueryEscape(dn)
+	}
+	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var body struct {
 		Requests int `json:"requests"`
+		Total    int `json:"total"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
+	}
+	if dn == "" {
+		return body.Total
 	}
 	return body.Requests
 }

@@ -177,22 +177,6 @@ func (c *hookClient) mustCall(t *testing.T, h hookCall) hookAnswer {
 	return a
 }
 
-// simTotal is the number of start requests the simulator received, all numbers.
-func simTotal(t *testing.T, simURL string) int {
-	t.Helper()
-	resp, err := http.Get(simURL + "/sim/requests")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Total int `json:"total"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
-	return body.Total
-}
 
 // setSimScript scripts the simulator's outcome for dn ("" removes the script).
 func setSimScript(t *testing.T, simURL, dn, outcome string) {

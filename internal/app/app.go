@@ -88,7 +88,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		})
 	}
 
-	// Store: challenges, limit counters, regulation, gate passes.
+	// Store: challenges, limit counters, regulation, gate passes — one store,
+	// so a verify reads the ban with the challenge and writes the gate pass
+	// with the attempt (docs/architecture.md, "Store semantics").
 	var (
 		store  challenge.Store
 		count  limit.Counter
@@ -109,13 +111,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		a.closers = append(a.closers, rdb.Close)
 		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
 		store, count, blocks = rs, rs, rs
-		passes = redisstore.NewPasses(rdb, cfg.Store.Redis.Prefix)
+		passes = rs
 		ready = append(ready, webhook.ReadyCheck{Name: "redis", Check: rs.Ping})
 	default:
 		ms := memory.New(time.Minute)
 		a.closers = append(a.closers, ms.Close)
 		store, count, blocks = ms, ms, ms
-		passes = memory.NewPasses()
+		passes = ms
 		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: ms.Ping})
 	}
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -149,6 +150,9 @@ type Service struct {
 	now      func() time.Time
 	// callTimeout bounds one status request of the poller.
 	callTimeout time.Duration
+	// sharedBans: the store also keeps the limiter's regulation bans, so
+	// Lookup reads the ban in the same round trip as the challenge.
+	sharedBans bool
 
 	base    context.Context
 	cancel  context.CancelFunc
@@ -200,6 +204,7 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	if s.tracer == nil {
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
+	s.sharedBans = sameStore(store, limiter.Blocks())
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -269,16 +274,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	e164 := num.E164()
-	if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+	cur, err := s.lookup(ctx, LookupRequest{Binding: b})
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return StartResult{}, err
-	}
-
-	var cur Challenge
-	err = s.timed(ctx, "active", func() (err error) { cur, err = s.store.Active(ctx, b); return err })
-	switch {
-	case errors.Is(err, ErrNotFound):
-	case err != nil:
-		return StartResult{}, storeErr("active", err)
 	}
 	now := s.now()
 	replace, resends := false, 0
@@ -368,35 +366,53 @@ func (s *Service) Get(ctx context.Context, id string) (Challenge, error) {
 // the active one). A code is accepted once, before the TTL, within the
 // attempt limit, and only for its own binding; anything else looks like
 // ErrNotFound so nothing leaks about other challenges. An empty code is a bad
-// request and costs nothing; any other wrong input costs an attempt.
+// request and costs nothing; any other wrong input costs an attempt; a
+// banned identity gets a regulation *limit.LimitError and nothing is
+// counted.
 func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code string) (VerifyResult, error) {
+	return s.VerifyAndPass(ctx, b, challengeID, code, nil)
+}
+
+// VerifyAndPass is Verify that, when pass is not nil, also records the gate
+// pass in the same atomic store step that accepts the code: a verified
+// challenge always has its pass, and a refused one never does. An empty
+// pass.IdentityID means the binding's identity; another identity, a zero
+// AuthenticatedAt or a TTL ≤ 0 is ErrInvalidRequest.
+//
+// With a store that also keeps the regulation bans (the usual wiring) this
+// is two store round trips at most: Lookup (challenge and ban) and Attempt.
+func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
 	if err := validBinding(b); err != nil {
 		return VerifyResult{}, err
+	}
+	if pass != nil {
+		p := *pass
+		if p.IdentityID == "" {
+			p.IdentityID = b.IdentityID
+		}
+		if p.IdentityID != b.IdentityID || p.AuthenticatedAt.IsZero() || p.TTL <= 0 {
+			return VerifyResult{}, fmt.Errorf("%w: a gate pass needs the binding's identity, authenticated_at and a TTL", ErrInvalidRequest)
+		}
+		pass = &p
 	}
 	code = strings.TrimSpace(code)
 	if code == "" {
 		s.observeVerify("invalid")
 		return VerifyResult{}, ErrInvalidCode
 	}
-	if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+
+	c, err := s.lookup(ctx, LookupRequest{ID: challengeID, Binding: b})
+	switch {
+	case err == nil:
+	case errors.Is(err, limit.ErrLimited):
 		s.observeVerify("blocked")
 		return VerifyResult{}, err
-	}
-
-	var c Challenge
-	var err error
-	if challengeID == "" {
-		err = s.timed(ctx, "active", func() (err error) { c, err = s.store.Active(ctx, b); return err })
-	} else {
-		err = s.timed(ctx, "get", func() (err error) { c, err = s.store.Get(ctx, challengeID); return err })
-	}
-	switch {
 	case errors.Is(err, ErrNotFound):
 		s.observeVerify("not_found")
 		return VerifyResult{}, ErrNotFound
-	case err != nil:
+	default:
 		s.observeVerify("error")
-		return VerifyResult{}, storeErr("get", err)
+		return VerifyResult{}, err
 	}
 	if c.Binding() != b {
 		s.observeVerify("not_found")
@@ -419,7 +435,7 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 
 	var after Challenge
 	var out Outcome
-	err = s.timed(ctx, "attempt", func() (err error) { after, out, err = s.store.Attempt(ctx, c.ID, matched, now); return err })
+	err = s.timed(ctx, "attempt", func() (err error) { after, out, err = s.store.Attempt(ctx, c.ID, matched, now, pass); return err })
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.observeVerify("not_found")
@@ -460,6 +476,46 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 		s.observeVerify("expired")
 		return res, ErrExpired
 	}
+}
+
+// lookup reads the challenge req names and checks the identity's
+// regulation ban first: a banned identity gets the regulation *LimitError
+// whatever the challenge. When the store keeps the limiter's bans, the ban
+// is read in the same round trip (req.BanKey); otherwise the limiter reads
+// it before. Errors: the ban, ErrNotFound, or a store failure
+// (ErrStoreUnavailable).
+func (s *Service) lookup(ctx context.Context, req LookupRequest) (Challenge, error) {
+	if s.sharedBans {
+		req.BanKey = s.limiter.BanKey(req.Binding.IdentityID)
+	} else if err := s.limitErr(s.limiter.CheckBlocked(ctx, req.Binding.IdentityID)); err != nil {
+		return Challenge{}, err
+	}
+	var c Challenge
+	var until time.Time
+	err := s.timed(ctx, "lookup", func() (err error) { c, until, err = s.store.Lookup(ctx, req); return err })
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return Challenge{}, storeErr("lookup", err)
+	}
+	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
+		return Challenge{}, berr
+	}
+	if err != nil {
+		return Challenge{}, ErrNotFound
+	}
+	return c, nil
+}
+
+// sameStore reports whether a and b are the same store value (comparing
+// interfaces holding uncomparable types would panic).
+func sameStore(a, b any) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	t := reflect.TypeOf(a)
+	if t != reflect.TypeOf(b) || !t.Comparable() {
+		return false
+	}
+	return a == b
 }
 
 // maxCodeLen bounds the codes a provider may hand out and the input hashed.

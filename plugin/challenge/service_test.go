@@ -472,7 +472,7 @@ func TestProviderErrorKeepsKind(t *testing.T) {
 	if !errors.Is(err, flashcall.ErrUnavailable) {
 		t.Fatalf("err %v, want flashcall.ErrUnavailable", err)
 	}
-	if _, err := e.store.Active(context.Background(), bind(req("f"))); !errors.Is(err, challenge.ErrNotFound) {
+	if _, _, err := e.store.Lookup(context.Background(), challenge.LookupRequest{Binding: bind(req("f"))}); !errors.Is(err, challenge.ErrNotFound) {
 		t.Fatalf("a challenge was stored for a failed call: %v", err)
 	}
 	if !e.obs.has("call:unavailable") {
@@ -512,10 +512,10 @@ func (failingStore) Create(context.Context, challenge.Challenge, bool, time.Time
 func (failingStore) Get(context.Context, string) (challenge.Challenge, error) {
 	return challenge.Challenge{}, errDown
 }
-func (failingStore) Active(context.Context, challenge.Binding) (challenge.Challenge, error) {
-	return challenge.Challenge{}, errDown
+func (failingStore) Lookup(context.Context, challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
+	return challenge.Challenge{}, time.Time{}, errDown
 }
-func (failingStore) Attempt(context.Context, string, bool, time.Time) (challenge.Challenge, challenge.Outcome, error) {
+func (failingStore) Attempt(context.Context, string, bool, time.Time, *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
 	return challenge.Challenge{}, 0, errDown
 }
 func (failingStore) UpdateCall(context.Context, string, flashcall.Status) error { return errDown }
@@ -681,44 +681,154 @@ func TestIDs(t *testing.T) {
 	}
 }
 
-// countingStore counts challenge store round trips.
+// countingStore counts store round trips; it is the challenge store and
+// the limiter's ban store at once, like the real stores.
 type countingStore struct {
-	challenge.Store
+	mem   *memory.Store
 	mu    sync.Mutex
 	calls []string
 }
 
 func (c *countingStore) note(op string) { c.mu.Lock(); c.calls = append(c.calls, op); c.mu.Unlock() }
+func (c *countingStore) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+func (c *countingStore) Create(ctx context.Context, ch challenge.Challenge, r bool, now time.Time) (challenge.Challenge, bool, error) {
+	c.note("create")
+	return c.mem.Create(ctx, ch, r, now)
+}
 func (c *countingStore) Get(ctx context.Context, id string) (challenge.Challenge, error) {
 	c.note("get")
-	return c.Store.Get(ctx, id)
+	return c.mem.Get(ctx, id)
 }
-func (c *countingStore) Active(ctx context.Context, b challenge.Binding) (challenge.Challenge, error) {
-	c.note("active")
-	return c.Store.Active(ctx, b)
+func (c *countingStore) Lookup(ctx context.Context, r challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
+	c.note("lookup")
+	return c.mem.Lookup(ctx, r)
 }
-func (c *countingStore) Attempt(ctx context.Context, id string, m bool, now time.Time) (challenge.Challenge, challenge.Outcome, error) {
+func (c *countingStore) Attempt(ctx context.Context, id string, m bool, now time.Time, p *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
 	c.note("attempt")
-	return c.Store.Attempt(ctx, id, m, now)
+	return c.mem.Attempt(ctx, id, m, now, p)
+}
+func (c *countingStore) UpdateCall(ctx context.Context, id string, st flashcall.Status) error {
+	c.note("update_call")
+	return c.mem.UpdateCall(ctx, id, st)
+}
+func (c *countingStore) Ping(ctx context.Context) error { return c.mem.Ping(ctx) }
+func (c *countingStore) Fail(ctx context.Context, key string, find time.Duration, n int, ban time.Duration) (time.Time, error) {
+	c.note("fail")
+	return c.mem.Fail(ctx, key, find, n, ban)
+}
+func (c *countingStore) BlockedUntil(ctx context.Context, key string) (time.Time, error) {
+	c.note("blocked_until")
+	return c.mem.BlockedUntil(ctx, key)
 }
 
-func TestVerifyTwoRoundTrips(t *testing.T) {
+// TestVerifyRoundTrips: with a store that also keeps the bans, a verify is
+// one read (challenge and ban) and one atomic attempt that also writes the
+// gate pass; a banned identity costs the read only. With bans kept
+// elsewhere the limiter reads the ban first, and the ban still wins.
+func TestVerifyRoundTrips(t *testing.T) {
+	ctx := context.Background()
 	clk := &clock{t: time.Now()}
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
-	cs := &countingStore{Store: mem}
+	cs := &countingStore{mem: mem}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
-	e := newEnvWith(t, cfg, cs, mustLimiter(t, mem), clk)
+	lim, err := limit.New(limit.DefaultConfig(), mem, cs, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, cfg, cs, lim, clk)
 	r := req("f")
 	c := e.start(t, r).Challenge
+	if calls := cs.take(); len(calls) != 2 || calls[0] != "lookup" || calls[1] != "create" {
+		t.Fatalf("start store calls %v, want lookup then create", calls)
+	}
 	for _, id := range []string{c.ID, ""} {
-		cs.mu.Lock()
-		cs.calls = nil
-		cs.mu.Unlock()
-		_, _ = e.svc.Verify(context.Background(), bind(r), id, "0000")
-		if len(cs.calls) != 2 || cs.calls[1] != "attempt" {
-			t.Fatalf("verify(id=%q) store calls %v, want a read then attempt", id, cs.calls)
+		_, _ = e.svc.Verify(ctx, bind(r), id, "0000")
+		if calls := cs.take(); len(calls) != 2 || calls[0] != "lookup" || calls[1] != "attempt" {
+			t.Fatalf("wrong code (id=%q): store calls %v, want lookup then attempt", id, calls)
 		}
+	}
+	authAt := clk.Now().Add(-time.Second)
+	pass := &challenge.Pass{AuthenticatedAt: authAt, TTL: time.Hour}
+	if _, err := e.svc.VerifyAndPass(ctx, bind(r), "", e.prov.lastCode(), pass); err != nil {
+		t.Fatal(err)
+	}
+	if calls := cs.take(); len(calls) != 2 || calls[0] != "lookup" || calls[1] != "attempt" {
+		t.Fatalf("verify with a pass: store calls %v, want lookup then attempt", calls)
+	}
+	if ok, err := mem.ClaimPass(ctx, r.IdentityID, authAt, time.Second, "sess"); err != nil || !ok {
+		t.Fatalf("the verify recorded no gate pass: %v %v", ok, err)
+	}
+
+	// Banned: one read, nothing counted.
+	for range 3 {
+		if _, err := mem.Fail(ctx, limit.RegulationKey(r.IdentityID), time.Hour, 3, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2 := req("f2")
+	var le *limit.LimitError
+	if _, err := e.svc.Verify(ctx, bind(r2), "", "1234"); !errors.As(err, &le) || le.Kind != limit.KindRegulation || le.RetryAfter != time.Hour {
+		t.Fatalf("verify while banned: %v", err)
+	}
+	if calls := cs.take(); len(calls) != 1 || calls[0] != "lookup" {
+		t.Fatalf("banned verify: store calls %v, want the one lookup", calls)
+	}
+
+	// Bans kept in another store: the limiter reads them first.
+	other := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = other.Close() })
+	cs2 := &countingStore{mem: other}
+	lim2, err := limit.New(limit.DefaultConfig(), mem, cs2, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnvWith(t, cfg, cs, lim2, clk)
+	r3 := req("f3")
+	r3.IdentityID = "someone"
+	e2.start(t, r3)
+	cs.take()
+	cs2.take()
+	_, _ = e2.svc.Verify(ctx, bind(r3), "", "0000")
+	if calls, bans := cs.take(), cs2.take(); len(calls) != 2 || calls[0] != "lookup" || len(bans) != 1 || bans[0] != "blocked_until" {
+		t.Fatalf("separate ban store: challenge store calls %v, ban store calls %v", calls, bans)
+	}
+	for range 3 {
+		if _, err := other.Fail(ctx, limit.RegulationKey(r3.IdentityID), time.Hour, 3, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e2.svc.Verify(ctx, bind(r3), "", "1234"); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("verify while banned in the separate store: %v", err)
+	}
+	if calls := cs.take(); len(calls) != 0 {
+		t.Fatalf("banned verify reached the challenge store: %v", calls)
+	}
+}
+
+func TestVerifyAndPassRefusesBadPass(t *testing.T) {
+	e := newEnv(t, nil)
+	r := req("f")
+	e.start(t, r)
+	now := e.clk.Now()
+	for _, p := range []challenge.Pass{
+		{IdentityID: "someone-else", AuthenticatedAt: now, TTL: time.Hour},
+		{AuthenticatedAt: now},
+		{TTL: time.Hour},
+	} {
+		if _, err := e.svc.VerifyAndPass(context.Background(), bind(r), "", e.prov.lastCode(), &p); !errors.Is(err, challenge.ErrInvalidRequest) {
+			t.Fatalf("pass %+v: %v, want ErrInvalidRequest", p, err)
+		}
+	}
+	// Nothing was spent: the right code still works.
+	if _, err := e.svc.Verify(context.Background(), bind(r), "", e.prov.lastCode()); err != nil {
+		t.Fatal(err)
 	}
 }

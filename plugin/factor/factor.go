@@ -24,6 +24,8 @@ import (
 type Challenges interface {
 	Start(ctx context.Context, req challenge.StartRequest) (challenge.StartResult, error)
 	Verify(ctx context.Context, b challenge.Binding, challengeID, code string) (challenge.VerifyResult, error)
+	// VerifyAndPass also records the gate pass, atomically with the verify.
+	VerifyAndPass(ctx context.Context, b challenge.Binding, challengeID, code string, pass *challenge.Pass) (challenge.VerifyResult, error)
 	Get(ctx context.Context, id string) (challenge.Challenge, error)
 }
 
@@ -37,12 +39,12 @@ type Issuer interface {
 	Issue(ctx context.Context, s jwt.Subject) (jwt.Token, error)
 }
 
-// PassStore remembers which Kratos sessions passed the gate
-// (docs/architecture.md, "Binding a Kratos session to a passed gate").
+// PassStore claims the gate passes that a verify recorded
+// (docs/architecture.md, "Binding a Kratos session to a passed gate"). The
+// pass is written by Challenges.VerifyAndPass into the challenge store, in
+// the same atomic step as the verify, so PassStore must be that same store
+// (plugin/store/memory.Store, plugin/store/redis.Store).
 type PassStore interface {
-	// RecordPass remembers that identityID passed the gate for the session
-	// authenticated at authAt. sessionID is set when already known (step-up).
-	RecordPass(ctx context.Context, identityID string, authAt time.Time, sessionID string, ttl time.Duration) error
 	// ClaimPass binds the pass whose authAt matches (within tolerance) to
 	// sessionID; it reports true when that session holds the pass.
 	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error)
@@ -154,20 +156,23 @@ func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, er
 	}
 	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: in.IdentityID, FlowID: in.FlowID}
 	if in.Code != "" && !in.Resend {
-		if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
-			return GateDecision{}, err
-		}
 		authAt := in.AuthenticatedAt
 		if authAt.IsZero() {
 			// Without authenticated_at the session cannot be bound; the login still
 			// passes the gate (the session is issued only now), but /v1/token will
 			// refuse it. The shipped jsonnet always sends it.
+			if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
+				return GateDecision{}, err
+			}
 			s.log.WarnContext(ctx, "login hook payload has no session.authenticated_at: token exchange will be refused",
 				"identity_id", in.IdentityID)
 			return GateDecision{Allow: true, Reason: "verified"}, nil
 		}
-		if err := s.passes.RecordPass(ctx, in.IdentityID, authAt, "", s.cfg.PassTTL); err != nil {
-			return GateDecision{}, fmt.Errorf("%w: record gate pass: %v", challenge.ErrStoreUnavailable, err)
+		// The gate pass is written by the same atomic store step that
+		// accepts the code.
+		pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.cfg.PassTTL}
+		if _, err := s.challenges.VerifyAndPass(ctx, b, "", in.Code, pass); err != nil {
+			return GateDecision{}, err
 		}
 		return GateDecision{Allow: true, Reason: "verified"}, nil
 	}

@@ -131,12 +131,14 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	res, err := s.challenges.Verify(ctx, stepUpBinding(sess), id, code)
+	var pass *challenge.Pass
+	if !sess.AuthenticatedAt.IsZero() {
+		// Recorded for this session in the same atomic step as the verify.
+		pass = &challenge.Pass{IdentityID: sess.IdentityID, AuthenticatedAt: sess.AuthenticatedAt, SessionID: sess.ID, TTL: s.passTTL(sess)}
+	}
+	res, err := s.challenges.VerifyAndPass(ctx, stepUpBinding(sess), id, code, pass)
 	if err != nil {
 		return VerifyOutput{}, err
-	}
-	if err := s.passes.RecordPass(ctx, sess.IdentityID, sess.AuthenticatedAt, sess.ID, s.passTTL(sess)); err != nil {
-		return VerifyOutput{}, fmt.Errorf("%w: record gate pass: %v", challenge.ErrStoreUnavailable, err)
 	}
 	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup")
 	if err != nil {

@@ -1,4 +1,6 @@
-// Package storetest is the conformance suite every challenge.Store must pass.
+// Package storetest is the conformance suite every challenge.Store must pass,
+// together with the regulation bans it reads in Lookup (limit.Blocks) and
+// the gate passes it writes in Attempt and claims (factor.PassStore).
 package storetest
 
 import (
@@ -13,7 +15,16 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 )
+
+// Store is what the suite tests: a challenge store that also keeps the
+// limiter's bans and the gate passes (plugin/store/memory, plugin/store/redis).
+type Store interface {
+	challenge.Store
+	limit.Blocks
+	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error)
+}
 
 // MaxGrace is the longest grace (time a challenge stays after ExpiresAt) a
 // store under test may use; the expiry test waits for it.
@@ -21,7 +32,7 @@ const MaxGrace = time.Second
 
 // Run runs the suite. newStore must return an empty (or non-colliding) store
 // using the real clock and a grace of at most MaxGrace.
-func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
 
 	t.Run("CreateGetRoundTrip", func(t *testing.T) {
@@ -40,7 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 			t.Fatal(err)
 		}
 		assertEqual(t, got, c)
-		got, err = s.Active(ctx, c.Binding())
+		got, err = active(s, c.Binding())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 		if _, err := s.Get(ctx, second.ID); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("refused challenge was saved: %v", err)
 		}
-		if act, err := s.Active(ctx, b); err != nil || act.ID != a.ID {
+		if act, err := active(s, b); err != nil || act.ID != a.ID {
 			t.Fatalf("Active = %s %v, want %s", act.ID, err, a.ID)
 		}
 	})
@@ -72,19 +83,19 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 	t.Run("CreateAfterNonPending", func(t *testing.T) {
 		cases := []struct {
 			name  string
-			spoil func(t *testing.T, s challenge.Store, c challenge.Challenge, now time.Time) time.Time
+			spoil func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time
 		}{
-			{"verified", func(t *testing.T, s challenge.Store, c challenge.Challenge, now time.Time) time.Time {
+			{"verified", func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time {
 				mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
 				return now
 			}},
-			{"locked", func(t *testing.T, s challenge.Store, c challenge.Challenge, now time.Time) time.Time {
+			{"locked", func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time {
 				for range c.MaxAttempts {
-					_, _, _ = s.Attempt(ctx, c.ID, false, now)
+					_, _, _ = s.Attempt(ctx, c.ID, false, now, nil)
 				}
 				return now
 			}},
-			{"expired by time", func(t *testing.T, s challenge.Store, c challenge.Challenge, now time.Time) time.Time {
+			{"expired by time", func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time {
 				return c.ExpiresAt
 			}},
 		}
@@ -98,7 +109,7 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 				later := tc.spoil(t, s, a, now)
 				n := New(b, later, 5*time.Minute)
 				mustCreate(t, s, n, false, later, true)
-				if act, err := s.Active(ctx, b); err != nil || act.ID != n.ID {
+				if act, err := active(s, b); err != nil || act.ID != n.ID {
 					t.Fatalf("Active = %s %v, want the new %s", act.ID, err, n.ID)
 				}
 			})
@@ -118,7 +129,7 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 		if err != nil || got.State != challenge.StateSuperseded {
 			t.Fatalf("old challenge: state %q err %v, want superseded", got.State, err)
 		}
-		if act, err := s.Active(ctx, b); err != nil || act.ID != n.ID || act.Resends != 1 {
+		if act, err := active(s, b); err != nil || act.ID != n.ID || act.Resends != 1 {
 			t.Fatalf("Active = %+v %v, want the new one", act, err)
 		}
 		// The old code is dead even if it matches.
@@ -212,11 +223,11 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 			c := New(b, now, 5*time.Minute)
 			mustCreate(t, s, c, false, now, true)
 			mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
-			if act, err := s.Active(ctx, b); err != nil || act.ID != c.ID {
+			if act, err := active(s, b); err != nil || act.ID != c.ID {
 				t.Fatalf("Active(%+v) = %s %v", b, act.ID, err)
 			}
 		}
-		got, err := s.Active(ctx, b1)
+		got, err := active(s, b1)
 		if err != nil || got.ID != c1.ID || got.State != challenge.StatePending || got.Attempts != 0 {
 			t.Fatalf("first binding disturbed: %+v %v", got, err)
 		}
@@ -259,10 +270,10 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 		if _, err := s.Get(ctx, "not-an-id"); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Get malformed: %v", err)
 		}
-		if _, _, err := s.Attempt(ctx, id, true, msNow()); !errors.Is(err, challenge.ErrNotFound) {
+		if _, _, err := s.Attempt(ctx, id, true, msNow(), nil); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Attempt: %v", err)
 		}
-		if _, err := s.Active(ctx, Bind("nf")); !errors.Is(err, challenge.ErrNotFound) {
+		if _, err := active(s, Bind("nf")); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Active: %v", err)
 		}
 	})
@@ -273,12 +284,164 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 		b := Bind("ttl")
 		c := New(b, now, 300*time.Millisecond)
 		mustCreate(t, s, c, false, now, true)
+		// Two gate passes of one identity: each expires on its own.
+		short := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now.Add(-time.Hour), TTL: 300 * time.Millisecond}
+		long := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, TTL: time.Hour}
+		mustAttemptPass(t, s, c.ID, true, now, &short, challenge.OutcomeVerified)
+		c2 := New(Binding(b.Purpose, b.IdentityID, "ttl-2"), now, time.Minute)
+		mustCreate(t, s, c2, false, now, true)
+		mustAttemptPass(t, s, c2.ID, true, now, &long, challenge.OutcomeVerified)
 		time.Sleep(300*time.Millisecond + MaxGrace + 300*time.Millisecond)
 		if _, err := s.Get(ctx, c.ID); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Get after TTL+grace: %v, want ErrNotFound", err)
 		}
-		if _, err := s.Active(ctx, b); !errors.Is(err, challenge.ErrNotFound) {
+		if _, err := active(s, b); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Active after TTL+grace: %v, want ErrNotFound", err)
+		}
+		if mustClaim(t, s, b.IdentityID, short.AuthenticatedAt, time.Second, "s1") {
+			t.Fatal("an expired gate pass was claimed")
+		}
+		if !mustClaim(t, s, b.IdentityID, long.AuthenticatedAt, time.Second, "s1") {
+			t.Fatal("a live gate pass expired with its neighbour")
+		}
+	})
+
+	t.Run("LookupByIDAndBinding", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		b := Bind("lookup")
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, false, now, true)
+		for _, req := range []challenge.LookupRequest{{ID: c.ID, Binding: b}, {Binding: b}} {
+			got, until, err := s.Lookup(ctx, req)
+			if err != nil || !until.IsZero() {
+				t.Fatalf("Lookup(%+v): until %v err %v", req, until, err)
+			}
+			assertEqual(t, got, c)
+		}
+		other := Bind("lookup")
+		misses := []challenge.LookupRequest{
+			{ID: c.ID, Binding: other},                                // another identity's binding
+			{ID: "not-an-id", Binding: b},                             // malformed
+			{ID: challenge.NewID(b), Binding: b},                      // never created
+			{Binding: Binding(b.Purpose, b.IdentityID, "other-flow")}, // no active challenge
+		}
+		for _, req := range misses {
+			if got, _, err := s.Lookup(ctx, req); !errors.Is(err, challenge.ErrNotFound) {
+				t.Fatalf("Lookup(%+v) = %s %v, want ErrNotFound", req, got.ID, err)
+			}
+		}
+		// The active challenge is returned whatever its state.
+		mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
+		if got, err := active(s, b); err != nil || got.State != challenge.StateVerified {
+			t.Fatalf("active after verify: %q %v", got.State, err)
+		}
+	})
+
+	t.Run("LookupReturnsBan", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		b := Bind("ban")
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, false, now, true)
+		key := limit.RegulationKey(b.IdentityID)
+		if until, err := s.Fail(ctx, key, time.Minute, 2, time.Hour); err != nil || !until.IsZero() {
+			t.Fatalf("first failure: %v %v", until, err)
+		}
+		if _, until, err := s.Lookup(ctx, challenge.LookupRequest{Binding: b, BanKey: key}); err != nil || !until.IsZero() {
+			t.Fatalf("Lookup before the ban: until %v err %v", until, err)
+		}
+		want, err := s.Fail(ctx, key, time.Minute, 2, time.Hour)
+		if err != nil || want.IsZero() {
+			t.Fatalf("second failure: %v %v, want a ban", want, err)
+		}
+		near := func(got time.Time) bool { return got.Sub(want).Abs() <= time.Second }
+		for _, req := range []challenge.LookupRequest{{Binding: b, BanKey: key}, {ID: c.ID, Binding: b, BanKey: key}} {
+			got, until, err := s.Lookup(ctx, req)
+			if err != nil || got.ID != c.ID || !near(until) {
+				t.Fatalf("Lookup(%+v) = %s until %v err %v, want the challenge and the ban until %v", req, got.ID, until, err, want)
+			}
+		}
+		// A miss still reports the ban.
+		for _, req := range []challenge.LookupRequest{
+			{Binding: Binding(b.Purpose, b.IdentityID, "other-flow"), BanKey: key},
+			{ID: "not-an-id", Binding: b, BanKey: key},
+			{ID: challenge.NewID(b), Binding: b, BanKey: key},
+		} {
+			if _, until, err := s.Lookup(ctx, req); !errors.Is(err, challenge.ErrNotFound) || !near(until) {
+				t.Fatalf("Lookup(%+v): until %v err %v, want ErrNotFound and the ban", req, until, err)
+			}
+		}
+		if _, until, err := s.Lookup(ctx, challenge.LookupRequest{Binding: b}); err != nil || !until.IsZero() {
+			t.Fatalf("Lookup without BanKey: until %v err %v, want no ban read", until, err)
+		}
+		other := Bind("ban")
+		if _, until, err := s.Lookup(ctx, challenge.LookupRequest{Binding: other, BanKey: limit.RegulationKey(other.IdentityID)}); !errors.Is(err, challenge.ErrNotFound) || !until.IsZero() {
+			t.Fatalf("another identity: until %v err %v, want not found and not banned", until, err)
+		}
+		// Lookup and BlockedUntil read the same ban.
+		if until, err := s.BlockedUntil(ctx, key); err != nil || !near(until) {
+			t.Fatalf("BlockedUntil = %v %v, want %v", until, err, want)
+		}
+	})
+
+	t.Run("AttemptRecordsPassOnlyWhenVerified", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		b := Bind("pass")
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, false, now, true)
+		authAt := now.Add(-time.Minute)
+		p := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
+		mustAttemptPass(t, s, c.ID, false, now, p, challenge.OutcomeWrong)
+		if mustClaim(t, s, b.IdentityID, authAt, time.Second, "s0") {
+			t.Fatal("a wrong code recorded a gate pass")
+		}
+		// A pass for another identity is an error and changes nothing.
+		if _, _, err := s.Attempt(ctx, c.ID, true, now, &challenge.Pass{IdentityID: "someone-else", AuthenticatedAt: authAt, TTL: time.Hour}); err == nil {
+			t.Fatal("Attempt accepted a pass for another identity")
+		}
+		if got, err := s.Get(ctx, c.ID); err != nil || got.Attempts != 1 || got.State != challenge.StatePending {
+			t.Fatalf("after the refused pass: attempts %d state %q err %v, want 1 pending", got.Attempts, got.State, err)
+		}
+		mustAttemptPass(t, s, c.ID, true, now, p, challenge.OutcomeVerified)
+		claims := []struct {
+			name string
+			at   time.Time
+			sid  string
+			want bool
+		}{
+			{"outside the tolerance", authAt.Add(1500 * time.Millisecond), "s9", false},
+			{"first session claims", authAt.Add(-700 * time.Millisecond), "s1", true},
+			{"same session again", authAt.Add(900 * time.Millisecond), "s1", true},
+			{"another session", authAt, "s2", false},
+		}
+		for _, tc := range claims {
+			if got := mustClaim(t, s, b.IdentityID, tc.at, time.Second, tc.sid); got != tc.want {
+				t.Fatalf("%s: claim = %v, want %v", tc.name, got, tc.want)
+			}
+		}
+		if mustClaim(t, s, Bind("x").IdentityID, authAt, time.Second, "s1") {
+			t.Fatal("another identity claimed the pass")
+		}
+		// A refused attempt (already used) records nothing.
+		later := authAt.Add(time.Hour)
+		mustAttemptPass(t, s, c.ID, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: later, TTL: time.Hour}, challenge.OutcomeUsed)
+		if mustClaim(t, s, b.IdentityID, later, time.Second, "s3") {
+			t.Fatal("a refused attempt recorded a gate pass")
+		}
+
+		// Step-up: the pass is recorded for its session at once.
+		su := Binding(challenge.PurposeStepUp, b.IdentityID, "sess-1")
+		c2 := New(su, now, 5*time.Minute)
+		mustCreate(t, s, c2, false, now, true)
+		stepAt := now.Add(-2 * time.Hour)
+		mustAttemptPass(t, s, c2.ID, true, now, &challenge.Pass{IdentityID: su.IdentityID, AuthenticatedAt: stepAt, SessionID: "sess-1", TTL: time.Hour}, challenge.OutcomeVerified)
+		if mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-2") {
+			t.Fatal("another session claimed a step-up pass")
+		}
+		if !mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-1") {
+			t.Fatal("the step-up session does not hold its pass")
 		}
 	})
 
@@ -287,6 +450,17 @@ func Run(t *testing.T, newStore func(t *testing.T) challenge.Store) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// active reads b's active challenge through Lookup.
+func active(s Store, b challenge.Binding) (challenge.Challenge, error) {
+	c, _, err := s.Lookup(context.Background(), challenge.LookupRequest{Binding: b})
+	return c, err
+}
+
+// Binding builds a binding.
+func Binding(p challenge.Purpose, identityID, flowID string) challenge.Binding {
+	return challenge.Binding{Purpose: p, IdentityID: identityID, FlowID: flowID}
 }
 
 // Bind returns a binding unique to this call (random identity).
@@ -322,7 +496,7 @@ func New(b challenge.Binding, now time.Time, ttl time.Duration) challenge.Challe
 // msNow is the current time at millisecond precision (what stores keep).
 func msNow() time.Time { return time.UnixMilli(time.Now().UnixMilli()) }
 
-func mustCreate(t *testing.T, s challenge.Store, c challenge.Challenge, replace bool, now time.Time, wantCreated bool) {
+func mustCreate(t *testing.T, s Store, c challenge.Challenge, replace bool, now time.Time, wantCreated bool) {
 	t.Helper()
 	got, created, err := s.Create(context.Background(), c, replace, now)
 	if err != nil {
@@ -336,9 +510,9 @@ func mustCreate(t *testing.T, s challenge.Store, c challenge.Challenge, replace 
 	}
 }
 
-func mustAttempt(t *testing.T, s challenge.Store, id string, matched bool, now time.Time, want challenge.Outcome) challenge.Challenge {
+func mustAttempt(t *testing.T, s Store, id string, matched bool, now time.Time, want challenge.Outcome) challenge.Challenge {
 	t.Helper()
-	got, out, err := s.Attempt(context.Background(), id, matched, now)
+	got, out, err := s.Attempt(context.Background(), id, matched, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +525,28 @@ func mustAttempt(t *testing.T, s challenge.Store, id string, matched bool, now t
 	return got
 }
 
-func concurrentAttempts(t *testing.T, s challenge.Store, id string, matched bool, now time.Time, n int) map[challenge.Outcome]int {
+func mustAttemptPass(t *testing.T, s Store, id string, matched bool, now time.Time, p *challenge.Pass, want challenge.Outcome) challenge.Challenge {
+	t.Helper()
+	got, out, err := s.Attempt(context.Background(), id, matched, now, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != want {
+		t.Fatalf("Attempt(matched=%v, pass): outcome %s, want %s", matched, out, want)
+	}
+	return got
+}
+
+func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance time.Duration, sessionID string) bool {
+	t.Helper()
+	ok, err := s.ClaimPass(context.Background(), identityID, at, tolerance, sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func concurrentAttempts(t *testing.T, s Store, id string, matched bool, now time.Time, n int) map[challenge.Outcome]int {
 	t.Helper()
 	var mu sync.Mutex
 	counts := map[challenge.Outcome]int{}
@@ -361,7 +556,7 @@ func concurrentAttempts(t *testing.T, s challenge.Store, id string, matched bool
 	for range n {
 		wg.Go(func() {
 			<-start
-			_, out, err := s.Attempt(context.Background(), id, matched, now)
+			_, out, err := s.Attempt(context.Background(), id, matched, now, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -1,5 +1,5 @@
-// Package memory is a single-instance store for challenges, limit counters and
-// regulation bans. Everything lives in mutex-protected maps; a sweeper
+// Package memory is a single-instance store for challenges, limit counters,
+// regulation bans and gate passes. Everything lives in mutex-protected maps; a sweeper
 // goroutine drops expired entries. Use plugin/store/redis when more than one
 // instance serves the same users.
 package memory
@@ -15,7 +15,10 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 )
 
-// Store implements challenge.Store, limit.Counter and limit.Blocks.
+// Store implements challenge.Store, limit.Counter, limit.Blocks and the gate
+// pass claims of factor.PassStore. One mutex guards everything, so a verify
+// that records a gate pass is one critical section, like the one Redis
+// script.
 type Store struct {
 	now   func() time.Time
 	grace time.Duration
@@ -26,6 +29,7 @@ type Store struct {
 	counters   map[string]*counter
 	fails      map[string]*counter
 	bans       map[string]time.Time
+	passes     map[string][]pass
 
 	stop chan struct{}
 	done chan struct{}
@@ -69,6 +73,7 @@ func New(sweepInterval time.Duration, opts ...Option) *Store {
 		counters:   make(map[string]*counter),
 		fails:      make(map[string]*counter),
 		bans:       make(map[string]time.Time),
+		passes:     make(map[string][]pass),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -132,6 +137,9 @@ func (s *Store) Sweep() {
 		if !now.Before(until) {
 			delete(s.bans, k)
 		}
+	}
+	for id := range s.passes {
+		s.livePasses(id, now)
 	}
 }
 
@@ -199,27 +207,40 @@ func (s *Store) Get(ctx context.Context, id string) (challenge.Challenge, error)
 	return clone(e.c), nil
 }
 
-// Active implements challenge.Store.
-func (s *Store) Active(ctx context.Context, b challenge.Binding) (challenge.Challenge, error) {
+// Lookup implements challenge.Store.
+func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
 	if err := ctx.Err(); err != nil {
-		return challenge.Challenge{}, err
+		return challenge.Challenge{}, time.Time{}, err
 	}
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.active[b]
-	if !ok {
-		return challenge.Challenge{}, challenge.ErrNotFound
+	var until time.Time
+	if req.BanKey != "" {
+		until = s.bannedUntil(req.BanKey, now)
+	}
+	id := req.ID
+	if id == "" {
+		cur, ok := s.active[req.Binding]
+		if !ok {
+			return challenge.Challenge{}, until, challenge.ErrNotFound
+		}
+		id = cur
+	} else if tag, ok := challenge.IDTag(id); !ok || tag != req.Binding.Tag() {
+		return challenge.Challenge{}, until, challenge.ErrNotFound
 	}
 	e, ok := s.lookup(id)
 	if !ok {
-		delete(s.active, b)
-		return challenge.Challenge{}, challenge.ErrNotFound
+		if req.ID == "" {
+			delete(s.active, req.Binding)
+		}
+		return challenge.Challenge{}, until, challenge.ErrNotFound
 	}
-	return clone(e.c), nil
+	return clone(e.c), until, nil
 }
 
 // Attempt implements challenge.Store.
-func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time) (challenge.Challenge, challenge.Outcome, error) {
+func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time, ps *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
 	if err := ctx.Err(); err != nil {
 		return challenge.Challenge{}, 0, err
 	}
@@ -230,6 +251,9 @@ func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.T
 		return challenge.Challenge{}, 0, challenge.ErrNotFound
 	}
 	c := &e.c
+	if ps != nil && ps.IdentityID != c.IdentityID {
+		return challenge.Challenge{}, 0, errPassIdentity
+	}
 	var out challenge.Outcome
 	switch {
 	case c.State == challenge.StateVerified:
@@ -253,6 +277,9 @@ func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.T
 			c.State = challenge.StateVerified
 			c.VerifiedAt = now
 			out = challenge.OutcomeVerified
+			if ps != nil {
+				s.recordPass(*ps)
+			}
 		case c.Attempts >= c.MaxAttempts:
 			c.State = challenge.StateLocked
 			out = challenge.OutcomeLocked
@@ -349,9 +376,14 @@ func (s *Store) BlockedUntil(ctx context.Context, key string) (time.Time, error)
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.bannedUntil(key, now), nil
+}
+
+// bannedUntil is the end of the ban on key, or zero; the caller holds mu.
+func (s *Store) bannedUntil(key string, now time.Time) time.Time {
 	until, ok := s.bans[key]
 	if !ok || !now.Before(until) {
-		return time.Time{}, nil
+		return time.Time{}
 	}
-	return until, nil
+	return until
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit/countertest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
@@ -18,7 +17,7 @@ func newStore(t *testing.T) *memory.Store {
 
 func TestChallengeStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) challenge.Store { return newStore(t) })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t) })
 }
 
 func TestCounter(t *testing.T) {

@@ -2,18 +2,17 @@ package memory
 
 import (
 	"context"
-	"sync"
+	"errors"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
-// Passes remembers which Kratos sessions passed the gate (factor.PassStore)
-// in process memory. Entries expire; at most maxPerIdentity are kept per
-// identity so a flood of logins cannot grow it without bound.
-type Passes struct {
-	mu   sync.Mutex
-	byID map[string][]pass
-	now  func() time.Time
-}
+// Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
+// gate") live in the Store beside the challenges: Attempt records one when
+// it verifies a challenge, ClaimPass binds it to a session. Entries expire;
+// at most maxPerIdentity are kept per identity so a flood of logins cannot
+// grow them without bound.
 
 type pass struct {
 	authAt    time.Time
@@ -23,40 +22,33 @@ type pass struct {
 
 const maxPerIdentity = 16
 
-// NewPasses returns an empty pass store.
-func NewPasses() *Passes {
-	return &Passes{byID: map[string][]pass{}, now: time.Now}
-}
+// errPassIdentity: Attempt was asked to record a pass for another identity
+// than the challenge's (a caller bug; nothing is changed).
+var errPassIdentity = errors.New("memory: gate pass for another identity than the challenge's")
 
-// RecordPass implements factor.PassStore.
-func (p *Passes) RecordPass(ctx context.Context, identityID string, authAt time.Time, sessionID string, ttl time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := p.now()
-	list := p.live(identityID, now)
-	list = append(list, pass{authAt: authAt, sessionID: sessionID, expires: now.Add(ttl)})
+// recordPass adds p to its identity's passes; the caller holds mu.
+func (s *Store) recordPass(p challenge.Pass) {
+	now := s.now()
+	list := s.livePasses(p.IdentityID, now)
+	list = append(list, pass{authAt: time.UnixMilli(p.AuthenticatedAt.UnixMilli()), sessionID: p.SessionID, expires: now.Add(p.TTL)})
 	if len(list) > maxPerIdentity {
 		list = list[len(list)-maxPerIdentity:]
 	}
-	p.byID[identityID] = list
-	return nil
+	s.passes[p.IdentityID] = list
 }
 
 // ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
 // of authAt is bound to sessionID; a pass already bound to sessionID counts.
-func (p *Passes) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
+func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	list := p.live(identityID, p.now())
-	p.byID[identityID] = list
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.livePasses(identityID, s.now())
+	at := time.UnixMilli(authAt.UnixMilli())
 	for i := range list {
-		d := list[i].authAt.Sub(authAt)
+		d := list[i].authAt.Sub(at)
 		if d < -tolerance || d > tolerance {
 			continue
 		}
@@ -71,9 +63,10 @@ func (p *Passes) ClaimPass(ctx context.Context, identityID string, authAt time.T
 	return false, nil
 }
 
-// live drops expired passes of one identity (caller holds mu).
-func (p *Passes) live(identityID string, now time.Time) []pass {
-	list := p.byID[identityID]
+// livePasses drops expired passes of one identity and returns the rest;
+// the caller holds mu.
+func (s *Store) livePasses(identityID string, now time.Time) []pass {
+	list := s.passes[identityID]
 	out := list[:0]
 	for _, e := range list {
 		if now.Before(e.expires) {
@@ -81,8 +74,9 @@ func (p *Passes) live(identityID string, now time.Time) []pass {
 		}
 	}
 	if len(out) == 0 {
-		delete(p.byID, identityID)
+		delete(s.passes, identityID)
 		return nil
 	}
+	s.passes[identityID] = out
 	return out
 }

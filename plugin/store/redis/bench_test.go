@@ -40,7 +40,7 @@ func BenchmarkAttempt(b *testing.B) {
 	for b.Loop() {
 		// A used challenge is refused: the script still runs fully (read,
 		// decide, return the hash), which is the cost we measure.
-		if _, _, err := s.Attempt(ctx, c.ID, true, now); err != nil {
+		if _, _, err := s.Attempt(ctx, c.ID, true, now, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

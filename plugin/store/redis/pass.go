@@ -2,60 +2,47 @@ package redisstore
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Passes remembers which Kratos sessions passed the gate (factor.PassStore)
-// in Redis, shared by every instance. One hash per identity: field = the
-// session's authenticated_at in Unix milliseconds, value = the claiming
-// session id ("" until claimed). The key's TTL is refreshed on every write.
-type Passes struct {
-	rdb    redis.UniversalClient
-	prefix string
-}
+// Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
+// gate") are one hash per identity under the identity's hash tag, written by
+// the Attempt script that verifies the challenge: field = the session's
+// authenticated_at in Unix milliseconds, value = "<expires ms>:<claiming
+// session id>" (the id is "" until claimed). The key's TTL is the longest
+// pass's; each pass also carries its own expiry.
 
-// NewPasses returns a pass store with the given key prefix.
-func NewPasses(client redis.UniversalClient, prefix string) *Passes {
-	return &Passes{rdb: client, prefix: prefix}
-}
-
-func (p *Passes) key(identityID string) string { return p.prefix + "{p:" + identityID + "}" }
-
-// RecordPass implements factor.PassStore.
-func (p *Passes) RecordPass(ctx context.Context, identityID string, authAt time.Time, sessionID string, ttl time.Duration) error {
-	k := p.key(identityID)
-	pipe := p.rdb.TxPipeline()
-	pipe.HSet(ctx, k, strconv.FormatInt(authAt.UnixMilli(), 10), sessionID)
-	pipe.PExpire(ctx, k, ttl)
-	_, err := pipe.Exec(ctx)
-	return wrap("record pass", err)
-}
-
-// claimScript binds the first unclaimed field within tolerance to the session
-// (or finds it already bound to it), atomically.
+// claimScript binds the first unclaimed, unexpired field within tolerance to
+// the session (or finds it already bound to it), atomically.
+// KEYS[1] passes; ARGV: authenticated_at ms, tolerance ms, session id, now ms.
 var claimScript = redis.NewScript(`
 local fields = redis.call('HGETALL', KEYS[1])
-local at, tol, sid = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local at, tol, sid, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
 for i = 1, #fields, 2 do
-  local d = tonumber(fields[i]) - at
-  if d >= -tol and d <= tol then
-    if fields[i+1] == sid then return 1 end
-    if fields[i+1] == '' then
-      redis.call('HSET', KEYS[1], fields[i], sid)
-      return 1
+  local v = fields[i+1]
+  local sep = string.find(v, ':', 1, true)
+  if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
+    local d = tonumber(fields[i]) - at
+    if d >= -tol and d <= tol then
+      local owner = string.sub(v, sep + 1)
+      if owner == sid then return 1 end
+      if owner == '' then
+        redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid)
+        return 1
+      end
     end
   end
 end
 return 0
 `)
 
-// ClaimPass implements factor.PassStore.
-func (p *Passes) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
-	n, err := claimScript.Run(ctx, p.rdb, []string{p.key(identityID)},
-		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID).Int()
+// ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
+// of authAt is bound to sessionID; a pass already bound to sessionID counts.
+func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
+	n, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID)},
+		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID, ms(s.now())).Int()
 	if err != nil {
 		return false, wrap("claim pass", err)
 	}

@@ -1,14 +1,23 @@
-// Package redisstore keeps challenges, limit counters and regulation bans in
-// Redis (go-redis v9), so several instances share them. Every atomic step is
-// one Lua script; every key has a TTL; keys of one challenge binding share a
-// hash tag so each script touches one cluster slot.
+// Package redisstore keeps challenges, limit counters, regulation bans and
+// gate passes in Redis (go-redis v9), so several instances share them. Every
+// atomic step is one Lua script; every key has a TTL.
+//
+// Every key of one identity carries the identity's hash tag
+// (T = challenge.IdentityTag, which challenge.Binding.Tag returns and every
+// challenge ID embeds), so they all live in one Redis Cluster slot and a
+// verify is two round trips: Lookup (the challenge — by ID or through the
+// binding's active pointer — and the identity's ban, one script) and Attempt
+// (count, consume, and on success record the gate pass, one script).
 //
 // Key layout (P is the prefix):
 //
-//	P{<tag>}:c:<challenge id>   hash: one challenge (tag = challenge.Binding.Tag)
-//	P{<tag>}:a:<binding hash>   string: the binding's active challenge id
-//	P{l:<key>}                  string: a limit counter (fixed window)
-//	P{b:<key>}:f / P{b:<key>}:b failure counter / ban of a regulation key
+//	P{T}:c:<challenge id>            hash: one challenge
+//	P{T}:a:<binding hash>            string: the binding's active challenge id
+//	P{T}:p:<identity id>             hash: gate passes, field authenticated_at ms,
+//	                                 value "<expires ms>:<claiming session id or ''>"
+//	P{T}:b:r:<identity id>:f / :b    regulation failure counter / ban (limit.RegulationKey)
+//	P{l:<key>}                       string: a limit counter (fixed window)
+//	P{b:<key>}:f / P{b:<key>}:b      failure counter / ban of any other Blocks key
 package redisstore
 
 import (
@@ -27,7 +36,8 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 )
 
-// Store implements challenge.Store, limit.Counter and limit.Blocks on Redis.
+// Store implements challenge.Store, limit.Counter, limit.Blocks and the gate
+// pass claims of factor.PassStore on Redis.
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -91,6 +101,11 @@ func (s *Store) challengeKey(id string) (string, bool) {
 func (s *Store) activeKey(b challenge.Binding) string {
 	sum := sha256.Sum256([]byte(string(b.Purpose) + "\x00" + b.IdentityID + "\x00" + b.FlowID))
 	return s.prefix + "{" + b.Tag() + "}:a:" + hex.EncodeToString(sum[:16])
+}
+
+// passKey is the hash of an identity's gate passes.
+func (s *Store) passKey(identityID string) string {
+	return s.prefix + "{" + challenge.IdentityTag(identityID) + "}:p:" + identityID
 }
 
 // Keys returns the Redis keys holding challenge id and its binding's active
@@ -181,18 +196,34 @@ redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[3])
 return {1}
 `)
 
-// activeScript: KEYS[1] active pointer; ARGV[1] challenge key prefix.
-var activeScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if not cur then return {} end
-return redis.call('HGETALL', ARGV[1] .. cur)
+// lookupScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
+// active pointer; KEYS[2] (optional) a ban. ARGV[2]: challenge key prefix.
+// Returns {ban pttl, HGETALL}; the pointed-to challenge key shares KEYS[1]'s
+// hash tag, so the script stays in one slot.
+var lookupScript = redis.NewScript(`
+local ban = -2
+if KEYS[2] then ban = redis.call('PTTL', KEYS[2]) end
+local ck = KEYS[1]
+if ARGV[1] == 'a' then
+  local cur = redis.call('GET', KEYS[1])
+  if not cur then return {ban, {}} end
+  ck = ARGV[2] .. cur
+end
+return {ban, redis.call('HGETALL', ck)}
 `)
 
-// attemptScript: KEYS[1] challenge; ARGV: matched, now ms.
-// Returns {outcome, HGETALL} or {0} when missing.
+// attemptScript: KEYS[1] challenge, KEYS[2] (optional) the identity's gate
+// passes. ARGV: matched, now ms, and with KEYS[2]: identity id, pass
+// authenticated_at ms, session id, pass TTL ms, max passes kept.
+// Returns {outcome, HGETALL} or {0} when missing. On a verified outcome the
+// pass is written in the same step; expired passes are dropped, and beyond
+// the maximum the oldest.
 var attemptScript = redis.NewScript(fmt.Sprintf(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local f = redis.call('HMGET', KEYS[1], 's', 'ea', 'a', 'ma')
+local f = redis.call('HMGET', KEYS[1], 's', 'ea', 'a', 'ma', 'i')
+if KEYS[2] and f[5] ~= ARGV[3] then
+  return redis.error_reply("gate pass for another identity than the challenge's")
+end
 local s, ea, a, ma = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 local now = tonumber(ARGV[2])
 local out
@@ -208,6 +239,23 @@ else
   a = a + 1
   if ARGV[1] == '1' then
     redis.call('HSET', KEYS[1], 'a', a, 's', 'verified', 'va', ARGV[2]); out = %[5]d
+    if KEYS[2] then
+      local ttl = tonumber(ARGV[6])
+      local left, oldest = 0, nil
+      local all = redis.call('HGETALL', KEYS[2])
+      for i = 1, #all, 2 do
+        local sep = string.find(all[i+1], ':', 1, true)
+        if not sep or tonumber(string.sub(all[i+1], 1, sep - 1)) <= now then
+          redis.call('HDEL', KEYS[2], all[i])
+        elseif all[i] ~= ARGV[4] then
+          left = left + 1
+          if not oldest or tonumber(all[i]) < tonumber(oldest) then oldest = all[i] end
+        end
+      end
+      if left >= tonumber(ARGV[7]) then redis.call('HDEL', KEYS[2], oldest) end
+      redis.call('HSET', KEYS[2], ARGV[4], (now + ttl) .. ':' .. ARGV[5])
+      if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+    end
   elseif a >= ma then
     redis.call('HSET', KEYS[1], 'a', a, 's', 'locked'); out = %[6]d
   else
@@ -274,17 +322,73 @@ func (s *Store) Get(ctx context.Context, id string) (challenge.Challenge, error)
 	return decode(m)
 }
 
-// Active implements challenge.Store (one round trip).
-func (s *Store) Active(ctx context.Context, b challenge.Binding) (challenge.Challenge, error) {
-	res, err := activeScript.Run(ctx, s.rdb, []string{s.activeKey(b)}, s.challengeKeyPrefix(b.Tag())).Slice()
-	if err != nil {
-		return challenge.Challenge{}, wrap("active", err)
+// Lookup implements challenge.Store in one round trip: one script reads the
+// challenge (by ID or through the active pointer) and the ban, both under
+// the binding identity's hash tag.
+func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
+	tag := req.Binding.Tag()
+	var banKey string
+	if req.BanKey != "" {
+		// One slot: the ban must be the binding identity's own.
+		if id, ok := limit.RegulationIdentity(req.BanKey); !ok || id != req.Binding.IdentityID {
+			return challenge.Challenge{}, time.Time{}, &Error{Op: "lookup", Err: errors.New("ban key is not the binding identity's regulation key")}
+		}
+		_, banKey = s.blockKeys(req.BanKey)
 	}
-	return decodeFlat(res)
+	var first, mode string
+	switch idTag, ok := challenge.IDTag(req.ID); {
+	case req.ID == "":
+		first, mode = s.activeKey(req.Binding), "a"
+	case ok && idTag == tag:
+		first, mode = s.challengeKeyPrefix(tag)+req.ID, "c"
+	}
+	start := s.now()
+	if first == "" {
+		// Not an ID of this binding: nothing to read but the ban.
+		if banKey == "" {
+			return challenge.Challenge{}, time.Time{}, challenge.ErrNotFound
+		}
+		left, err := s.rdb.PTTL(ctx, banKey).Result()
+		if err != nil {
+			return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
+		}
+		return challenge.Challenge{}, banEnd(start, left), challenge.ErrNotFound
+	}
+	keys := []string{first}
+	if banKey != "" {
+		keys = append(keys, banKey)
+	}
+	res, err := lookupScript.Run(ctx, s.rdb, keys, mode, s.challengeKeyPrefix(tag)).Slice()
+	if err != nil {
+		return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
+	}
+	if len(res) != 2 {
+		return challenge.Challenge{}, time.Time{}, &Error{Op: "lookup", Err: errors.New("unexpected script reply")}
+	}
+	left, _ := res[0].(int64)
+	until := banEnd(start, time.Duration(left)*time.Millisecond)
+	flat, _ := res[1].([]any)
+	c, err := decodeFlat(flat)
+	return c, until, err
 }
 
-// Attempt implements challenge.Store.
-func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time) (challenge.Challenge, challenge.Outcome, error) {
+// banEnd turns a ban's PTTL read at start into its end (zero: no ban).
+func banEnd(start time.Time, left time.Duration) time.Time {
+	if left <= 0 {
+		return time.Time{}
+	}
+	return start.Add(left)
+}
+
+// maxPasses bounds the gate passes kept per identity.
+const maxPasses = 16
+
+// errPassIdentity: a pass for another identity than the challenge's.
+var errPassIdentity = errors.New("gate pass for another identity than the challenge's")
+
+// Attempt implements challenge.Store; with pass, the gate pass is written by
+// the same script (the pass hash shares the challenge's hash tag).
+func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time, pass *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
 	key, ok := s.challengeKey(id)
 	if !ok {
 		return challenge.Challenge{}, 0, challenge.ErrNotFound
@@ -293,7 +397,15 @@ func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.T
 	if matched {
 		m = "1"
 	}
-	res, err := attemptScript.Run(ctx, s.rdb, []string{key}, m, ms(now)).Slice()
+	keys, args := []string{key}, []any{m, ms(now)}
+	if pass != nil {
+		if tag, _ := challenge.IDTag(id); challenge.IdentityTag(pass.IdentityID) != tag {
+			return challenge.Challenge{}, 0, &Error{Op: "attempt", Err: errPassIdentity}
+		}
+		keys = append(keys, s.passKey(pass.IdentityID))
+		args = append(args, pass.IdentityID, pass.AuthenticatedAt.UnixMilli(), pass.SessionID, pass.TTL.Milliseconds(), maxPasses)
+	}
+	res, err := attemptScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return challenge.Challenge{}, 0, wrap("attempt", err)
 	}
@@ -418,8 +530,14 @@ end
 return 0
 `)
 
+// blockKeys names the failure counter and ban of a Blocks key. An
+// identity's regulation key goes under the identity's hash tag, so Lookup
+// reads the ban in the same script as the challenge.
 func (s *Store) blockKeys(k string) (fail, ban string) {
 	base := s.prefix + "{b:" + k + "}"
+	if id, ok := limit.RegulationIdentity(k); ok {
+		base = s.prefix + "{" + challenge.IdentityTag(id) + "}:b:" + k
+	}
 	return base + ":f", base + ":b"
 }
 
@@ -445,8 +563,5 @@ func (s *Store) BlockedUntil(ctx context.Context, key string) (time.Time, error)
 	if err != nil {
 		return time.Time{}, wrap("blocked until", err)
 	}
-	if left <= 0 {
-		return time.Time{}, nil
-	}
-	return start.Add(left), nil
+	return banEnd(start, left), nil
 }

@@ -39,7 +39,7 @@ func newStore(t testing.TB, rdb redis.UniversalClient) *redisstore.Store {
 func TestChallengeStore(t *testing.T) {
 	t.Parallel()
 	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	storetest.Run(t, func(t *testing.T) challenge.Store { return newStore(t, rdb) })
+	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t, rdb) })
 }
 
 func TestCounter(t *testing.T) {
@@ -72,8 +72,17 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	if _, _, err := s.Create(ctx, c2, true, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Attempt(ctx, c2.ID, false, now); err != nil {
+	if _, _, err := s.Attempt(ctx, c2.ID, false, now, nil); err != nil {
 		t.Fatal(err)
+	}
+	c3 := storetest.New(storetest.Binding(challenge.PurposeStepUp, b.IdentityID, "sess"), time.Now(), 5*time.Minute)
+	c3.CreatedAt, c3.ExpiresAt, c3.ResendAfter = now, c.ExpiresAt, now
+	if _, _, err := s.Create(ctx, c3, false, now); err != nil {
+		t.Fatal(err)
+	}
+	pass := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, SessionID: "sess", TTL: time.Hour}
+	if _, out, err := s.Attempt(ctx, c3.ID, true, now, pass); err != nil || out != challenge.OutcomeVerified {
+		t.Fatal(out, err)
 	}
 	if _, err := s.Take(ctx, []limit.Take{{Key: "n:x", Limit: 1, Window: time.Hour}, {Key: "g", Limit: 9, Window: time.Hour}}); err != nil {
 		t.Fatal(err)
@@ -90,8 +99,8 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 7 { // 2 challenges, 1 active, 2 counters, 1 ban, 1 failure counter
-		t.Fatalf("%d keys, want 7: %v", len(keys), keys)
+	if len(keys) != 10 { // 3 challenges, 2 active, 1 pass, 2 counters, 1 ban, 1 failure counter
+		t.Fatalf("%d keys, want 10: %v", len(keys), keys)
 	}
 	for _, k := range keys {
 		ttl, err := rdb.PTTL(ctx, k).Result()
@@ -137,10 +146,10 @@ func TestTwoInstancesSingleUse(t *testing.T) {
 	if _, created, err := b.Create(ctx, storetest.New(c.Binding(), now, 5*time.Minute), false, now); err != nil || created {
 		t.Fatalf("second instance created a second challenge: %v %v", created, err)
 	}
-	if _, out, err := a.Attempt(ctx, c.ID, true, now); err != nil || out != challenge.OutcomeVerified {
+	if _, out, err := a.Attempt(ctx, c.ID, true, now, nil); err != nil || out != challenge.OutcomeVerified {
 		t.Fatalf("instance A: %v %v", out, err)
 	}
-	if _, out, err := b.Attempt(ctx, c.ID, true, now); err != nil || out != challenge.OutcomeUsed {
+	if _, out, err := b.Attempt(ctx, c.ID, true, now, nil); err != nil || out != challenge.OutcomeUsed {
 		t.Fatalf("instance B reuse: %v %v, want used", out, err)
 	}
 }
@@ -163,7 +172,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 		"ping": s.Ping(ctx),
 		"get":  second(s.Get(ctx, c.ID)),
 		"attempt": func() error {
-			_, _, err := s.Attempt(ctx, c.ID, true, now)
+			_, _, err := s.Attempt(ctx, c.ID, true, now, nil)
 			return err
 		}(),
 		"create": func() error {
@@ -197,7 +206,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	if _, created, err := s.Create(ctx, c2, false, now); err != nil || !created {
 		t.Fatalf("create after restart: %v %v", created, err)
 	}
-	if _, out, err := s.Attempt(ctx, c2.ID, true, now); err != nil || out != challenge.OutcomeVerified {
+	if _, out, err := s.Attempt(ctx, c2.ID, true, now, nil); err != nil || out != challenge.OutcomeVerified {
 		t.Fatalf("attempt after restart: %v %v", out, err)
 	}
 	if res, err := s.Take(ctx, []limit.Take{{Key: "k", Limit: 5, Window: time.Minute}}); err != nil || !res.Allowed {
