@@ -177,7 +177,6 @@ func (c *hookClient) mustCall(t *testing.T, h hookCall) hookAnswer {
 	return a
 }
 
-
 // setSimScript scripts the simulator's outcome for dn ("" removes the script).
 func setSimScript(t *testing.T, simURL, dn, outcome string) {
 	t.Helper()
