@@ -1,0 +1,208 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
+)
+
+// tripCounter is a go-redis hook counting network round trips: each command
+// sent alone and each pipeline (or MULTI/EXEC) is one.
+type tripCounter struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.note(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		names := make([]string, len(cmds))
+		for i, cmd := range cmds {
+			names[i] = cmd.Name()
+		}
+		c.note("pipeline(" + strings.Join(names, ",") + ")")
+		return next(ctx, cmds)
+	}
+}
+
+func (c *tripCounter) note(s string) { c.mu.Lock(); c.cmds = append(c.cmds, s); c.mu.Unlock() }
+
+// take returns the round trips since the last take.
+func (c *tripCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.cmds
+	c.cmds = nil
+	return out
+}
+
+// TestVerifyRoundTrips counts what a gated verify costs against Redis
+// through challenge.Service, wired as the app wires it (one store for
+// challenges, limits, bans and passes): a successful verify that records the
+// gate pass and a wrong code are two round trips at most; a banned identity
+// is one, and nothing is counted.
+func TestVerifyRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	trips := &tripCounter{}
+	rdb.AddHook(trips)
+	st := redisstore.New(rdb, "cpk:")
+	lim, err := limit.New(limit.DefaultConfig(), st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	p := &fakeProvider{code: "7391"}
+	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+
+	start := func(identity, flow string) challenge.Binding {
+		t.Helper()
+		req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: identity, FlowID: flow, Phone: "+79001234567"}
+		if _, err := svc.Start(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		return challenge.Binding{Purpose: req.Purpose, IdentityID: identity, FlowID: flow}
+	}
+	authAt := time.UnixMilli(time.Now().Add(-time.Second).UnixMilli())
+	pass := func() *challenge.Pass { return &challenge.Pass{AuthenticatedAt: authAt, TTL: time.Hour} }
+
+	// Warm up: scripts are loaded on first use (EVALSHA, NOSCRIPT, EVAL),
+	// once per Redis; the steady state is what counts.
+	warm := start("warm", "flow")
+	if _, err := svc.VerifyAndPass(ctx, warm, "", "0000", pass()); !errors.Is(err, challenge.ErrWrongCode) {
+		t.Fatal(err)
+	}
+	if _, err := svc.VerifyAndPass(ctx, warm, "", "7391", pass()); err != nil {
+		t.Fatal(err)
+	}
+
+	const identity = "5e1b7b4a-0000-4000-8000-000000000001"
+	ok := start(identity, "flow-ok")
+	wrong := start(identity, "flow-wrong")
+	trips.take()
+
+	if _, err := svc.VerifyAndPass(ctx, ok, "", "7391", pass()); err != nil {
+		t.Fatalf("right code: %v", err)
+	}
+	got := trips.take()
+	t.Logf("successful gated verify: %d round trips %v", len(got), got)
+	if len(got) > 2 {
+		t.Errorf("successful gated verify took %d round trips %v, want at most 2", len(got), got)
+	}
+	if claimed, err := st.ClaimPass(ctx, identity, authAt, time.Second, "session-1"); err != nil || !claimed {
+		t.Fatalf("the verify left no gate pass to claim: %v %v", claimed, err)
+	}
+	trips.take()
+
+	if _, err := svc.VerifyAndPass(ctx, wrong, "", "0000", pass()); !errors.Is(err, challenge.ErrWrongCode) {
+		t.Fatalf("wrong code: %v", err)
+	}
+	got = trips.take()
+	t.Logf("wrong code: %d round trips %v", len(got), got)
+	if len(got) > 2 {
+		t.Errorf("wrong code took %d round trips %v, want at most 2", len(got), got)
+	}
+
+	// Ban the identity, then verify the other flow's right code.
+	for range limit.DefaultConfig().Regulation.MaxFailures {
+		if _, err := st.Fail(ctx, limit.RegulationKey(identity), time.Hour, limit.DefaultConfig().Regulation.MaxFailures, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trips.take()
+	var le *limit.LimitError
+	if _, err := svc.VerifyAndPass(ctx, wrong, "", "7391", pass()); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("banned identity: %v, want a regulation limit", err)
+	}
+	got = trips.take()
+	t.Logf("banned identity: %d round trips %v", len(got), got)
+	if len(got) != 1 {
+		t.Errorf("banned identity took %d round trips %v, want 1", len(got), got)
+	}
+	c, _, err := st.Lookup(ctx, challenge.LookupRequest{Binding: wrong})
+	if err != nil || c.Attempts != 1 || c.State != challenge.StatePending {
+		t.Fatalf("banned verify changed the challenge: attempts %d state %q err %v", c.Attempts, c.State, err)
+	}
+}
+
+// TestIdentityKeysShareASlot: every key one identity's verify touches has
+// the identity's hash tag, so each script runs in one Redis Cluster slot.
+func TestIdentityKeysShareASlot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	st := redisstore.New(rdb, "cpk:")
+	lim, err := limit.New(limit.DefaultConfig(), st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	svc, err := challenge.NewService(cfg, st, &fakeProvider{code: "7391"}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	const identity = "5e1b7b4a-0000-4000-8000-000000000002"
+	for _, purpose := range []challenge.Purpose{challenge.PurposeLogin, challenge.PurposeStepUp} {
+		req := challenge.StartRequest{Purpose: purpose, IdentityID: identity, FlowID: "flow-" + string(purpose), Phone: "+79001234567"}
+		if _, err := svc.Start(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		b := challenge.Binding{Purpose: purpose, IdentityID: identity, FlowID: req.FlowID}
+		if _, err := svc.VerifyAndPass(ctx, b, "", "7391", &challenge.Pass{AuthenticatedAt: time.Now(), TTL: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range limit.DefaultConfig().Regulation.MaxFailures { // a ban
+		if _, err := lim.RecordFailure(ctx, identity); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := rdb.Keys(ctx, "cpk:{*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := "cpk:{" + challenge.IdentityTag(identity) + "}:"
+	kinds := map[string]bool{}
+	for _, k := range keys {
+		if strings.HasPrefix(k, "cpk:{l:") {
+			continue // limit counters: per number / IP / global, not per identity
+		}
+		if !strings.HasPrefix(k, tag) {
+			t.Errorf("key %q is outside the identity's slot %q", k, tag)
+			continue
+		}
+		kinds[strings.SplitN(strings.TrimPrefix(k, tag), ":", 2)[0]] = true
+	}
+	for _, k := range []string{"c", "a", "p", "b"} {
+		if !kinds[k] {
+			t.Errorf("no %q key under the identity's tag (keys %v)", k, keys)
+		}
+	}
+}
