@@ -134,7 +134,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 			BanTime:     cfg.Limits.Regulation.BanTime,
 		},
 	}
-	limiter, err := limit.New(lcfg, count, blocks)
+	var lopts []limit.Option
+	if a.Metrics != nil {
+		lopts = append(lopts, limit.WithBudgetObserver(a.Metrics))
+	}
+	limiter, err := limit.New(lcfg, count, blocks, lopts...)
 	if err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}

@@ -71,6 +71,9 @@ type TakeResult struct {
 	Blocked int
 	// RetryAfter is when all refusing rules are free again (the longest wait).
 	RetryAfter time.Duration
+	// Counts are the counters after an allowed take, in takes order (nil
+	// when refused). They feed the budget gauge.
+	Counts []int
 }
 
 // Counter counts fixed-window rules.
@@ -183,10 +186,20 @@ type Limiter struct {
 	counter Counter
 	blocks  Blocks
 	now     func() time.Time
+	budget  BudgetObserver
 }
 
 // Option configures a Limiter.
 type Option func(*Limiter)
+
+// BudgetObserver learns how much of the global daily call budget is used
+// (internal/metrics sets its callpass_calls_budget_used_ratio gauge).
+type BudgetObserver interface {
+	SetBudgetUsed(ratio float64)
+}
+
+// WithBudgetObserver reports the global budget's use after every call taken.
+func WithBudgetObserver(o BudgetObserver) Option { return func(l *Limiter) { l.budget = o } }
 
 // WithClock sets the clock used to turn ban ends into retry-after durations.
 func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
@@ -267,7 +280,13 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if res.Allowed {
+		if l.budget != nil && len(res.Counts) == len(takes) && kinds[len(kinds)-1] == KindGlobal {
+			l.budget.SetBudgetUsed(float64(res.Counts[len(takes)-1]) / float64(l.cfg.GlobalDaily.Limit))
+		}
 		return nil
+	}
+	if l.budget != nil && res.Blocked >= 0 && kinds[res.Blocked] == KindGlobal {
+		l.budget.SetBudgetUsed(1)
 	}
 	kind := KindGlobal
 	if res.Blocked >= 0 && res.Blocked < len(kinds) {

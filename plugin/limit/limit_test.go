@@ -285,3 +285,35 @@ func TestStoreErrorsFailClosed(t *testing.T) {
 		}
 	}
 }
+
+type budgetRecorder struct{ last float64 }
+
+func (b *budgetRecorder) SetBudgetUsed(r float64) { b.last = r }
+
+func TestBudgetObserver(t *testing.T) {
+	cfg := limit.DefaultConfig()
+	cfg.GlobalDaily = limit.Rule{Limit: 4, Window: 24 * time.Hour}
+	cfg.PerNumber = limit.Rule{Limit: 100, Window: time.Hour}
+	cfg.PerIdentity = limit.Rule{Limit: 100, Window: time.Hour}
+	rec := &budgetRecorder{}
+	st := memory.New(time.Hour)
+	l, err := limit.New(cfg, st, st, limit.WithBudgetObserver(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, want := range []float64{0.25, 0.5, 0.75, 1} {
+		if err := l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"}); err != nil {
+			t.Fatalf("take %d: %v", i, err)
+		}
+		if rec.last != want {
+			t.Errorf("after call %d budget used = %v, want %v", i+1, rec.last, want)
+		}
+	}
+	if err := l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"}); err == nil {
+		t.Fatal("the fifth call passed a budget of four")
+	}
+	if rec.last != 1 {
+		t.Errorf("refused by the budget: used = %v, want 1", rec.last)
+	}
+}

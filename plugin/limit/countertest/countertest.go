@@ -45,6 +45,17 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("CountsAfterTake", func(t *testing.T) {
+		s := newStore(t)
+		a := limit.Take{Key: "ca", Limit: 10, Window: time.Minute}
+		b := limit.Take{Key: "cb", Limit: 10, Window: time.Minute}
+		mustTake(t, s, true, a)
+		res := mustTake(t, s, true, b, a)
+		if len(res.Counts) != 2 || res.Counts[0] != 1 || res.Counts[1] != 2 {
+			t.Fatalf("counts %v, want [1 2] in takes order", res.Counts)
+		}
+	})
+
 	t.Run("DeniedIncrementsNothing", func(t *testing.T) {
 		s := newStore(t)
 		a := limit.Take{Key: "a", Limit: 1, Window: time.Minute}

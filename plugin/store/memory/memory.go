@@ -331,13 +331,15 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	if !res.Allowed {
 		return res, nil
 	}
-	for _, t := range takes {
+	res.Counts = make([]int, len(takes))
+	for i, t := range takes {
 		c := s.counters[t.Key]
 		if c == nil || !now.Before(c.resetAt) {
 			c = &counter{resetAt: now.Add(t.Window)}
 			s.counters[t.Key] = c
 		}
 		c.n++
+		res.Counts[i] = c.n
 	}
 	return res, nil
 }

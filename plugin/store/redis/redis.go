@@ -437,19 +437,19 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // --- limit.Counter ---
 
-// takeScript: KEYS[1] counter; ARGV: limit, window ms. Returns {allowed, pttl}.
+// takeScript: KEYS[1] counter; ARGV: limit, window ms. Returns {allowed, pttl, count}.
 // A counter without TTL (should not exist) gets one, so nothing lives forever.
 const takeScript = `
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[1]) then
   local t = redis.call('PTTL', KEYS[1])
   if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end
-  return {0, t}
+  return {0, t, n}
 end
 n = redis.call('INCR', KEYS[1])
 local t = redis.call('PTTL', KEYS[1])
 if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end
-return {1, t}
+return {1, t, n}
 `
 
 // untakeScript compensates a take whose sibling rule refused.
@@ -482,13 +482,16 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		return limit.TakeResult{}, wrap("take", err)
 	}
 	var taken []int
+	counts := make([]int, len(takes))
 	for i, c := range cmds {
 		v, err := c.Slice()
-		if err != nil || len(v) != 2 {
+		if err != nil || len(v) != 3 {
 			return limit.TakeResult{}, wrap("take", fmt.Errorf("bad reply %v: %w", v, err))
 		}
 		ok, _ := v[0].(int64)
 		pttl, _ := v[1].(int64)
+		n, _ := v[2].(int64)
+		counts[i] = int(n)
 		if ok == 1 {
 			taken = append(taken, i)
 			continue
@@ -498,7 +501,11 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		}
 		res.RetryAfter = max(res.RetryAfter, time.Duration(pttl)*time.Millisecond)
 	}
-	if res.Allowed || len(taken) == 0 {
+	if res.Allowed {
+		res.Counts = counts
+		return res, nil
+	}
+	if len(taken) == 0 {
 		return res, nil
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
