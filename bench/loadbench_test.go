@@ -83,6 +83,8 @@ func TestLoadBench(t *testing.T) {
 	// One login at a time: the in-memory SQLite of testenv's Kratos fails
 	// concurrent writes, which would measure its lock errors, not the hook.
 	loginWorkers := envInt("CALLPASS_BENCH_LOGIN_WORKERS", 1)
+	// Logins at bcrypt cost 12 take a few hundred ms: give them longer.
+	loginD := envDur("CALLPASS_BENCH_LOGIN_DURATION", 10*time.Second)
 	outDir := os.Getenv("CALLPASS_BENCH_OUT")
 	if outDir == "" {
 		outDir = t.TempDir()
@@ -103,11 +105,18 @@ func TestLoadBench(t *testing.T) {
 	// Kratos logs at warning level: its per-request info lines would slow
 	// both Kratos instances and flatter every comparison against Kratos.
 	quiet := map[string]any{"log": map[string]any{"level": "warning"}}
-	kB := testenv.StartKratos(t, testenv.KratosOptions{Config: quiet}) // no hook: sessions for step-up, whoami, plain login
-	lnMem, lnRed, lnMemLim, lnRedLim := listen(t), listen(t), listen(t), listen(t)
+	kB := testenv.StartKratos(t, testenv.KratosOptions{Config: quiet}) // no hook: sessions for step-up and whoami
+	lnMem, lnRed, lnMemLim, lnRedLim, lnCache := listen(t), listen(t), listen(t), listen(t), listen(t)
+	// The login comparison runs on two Kratos instances that differ only in
+	// the hook, both at Kratos's default bcrypt cost (12): what a deployment
+	// runs. CALLPASS_BENCH_BCRYPT_COST=4 shows the hook against a near-free hash.
+	cost := envInt("CALLPASS_BENCH_BCRYPT_COST", 12)
+	loginCfg := map[string]any{"log": map[string]any{"level": "warning"},
+		"hashers": map[string]any{"algorithm": "bcrypt", "bcrypt": map[string]any{"cost": cost}}}
 	kA := testenv.StartKratos(t, testenv.KratosOptions{LoginHook: testenv.KratosHook{
-		URL: "http://" + lnMem.Addr().String() + "/hooks/kratos/login", Secret: webhookSecret}, Config: quiet})
-	for _, k := range []*testenv.Kratos{kA, kB} {
+		URL: "http://" + lnMem.Addr().String() + "/hooks/kratos/login", Secret: webhookSecret}, Config: loginCfg})
+	kC := testenv.StartKratos(t, testenv.KratosOptions{Config: loginCfg}) // the same Kratos without the hook
+	for _, k := range []*testenv.Kratos{kA, kB, kC} {
 		k.HTTP.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
 	}
 	kenv := []string{"KRATOS_PUBLIC_URL=" + kB.PublicURL, "KRATOS_ADMIN_URL=" + kB.AdminURL}
@@ -123,6 +132,9 @@ func TestLoadBench(t *testing.T) {
 	red := startInstance(t, "redis", lnRed, cat(kenv, raisedLimits, redisEnv("cpk:")), nil)
 	memLim := startInstance(t, "mem-limits", lnMemLim, kenv, nil)
 	redLim := startInstance(t, "redis-limits", lnRedLim, cat(kenv, redisEnv("cpl:")), nil)
+	// kratos.session_cache_ttl on: step-up and /v1/token skip whoami while a
+	// session's answer is cached (the documented revocation window).
+	cached := startInstance(t, "mem-cached", lnCache, cat(kenv, raisedLimits, []string{"KRATOS_SESSION_CACHE_TTL=30s"}), nil)
 	bare, err := ServeBare(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -130,10 +142,11 @@ func TestLoadBench(t *testing.T) {
 
 	// --- fixtures that do not change between repetitions ---
 	t.Log("creating Kratos identities and sessions")
-	nSessions := R*stepPool + 100 // + 100 for counting Redis round trips
+	nSessions := 2*R*stepPool + 100 // step-up pools for mem/redis and mem-cached, + 100 for counting Redis round trips
 	users := createUsers(t, kB, "b", (nSessions+4)/5)
 	sessions := loginSessions(t, kB, users, 5)[:nSessions]
 	gatedUsers := createUsers(t, kA, "a", loginWorkers)
+	plainUsers := createUsers(t, kC, "c", loginWorkers)
 
 	isMsg := func(id int64) func([]byte) bool {
 		return func(b []byte) bool { got, _ := interruptID(b); return got == id }
@@ -266,6 +279,20 @@ func TestLoadBench(t *testing.T) {
 			ratio(run(r, Scenario{Name: "reject-wrong-code-" + in.Name, Expect: 400, Check: isMsg(4090001),
 				Targeter: RoundRobin(wrongTargets[in])}))
 		}
+		{
+			name := "stepup-verify-" + cached.Name
+			off := R*stepPool + 100
+			ps := cached.startStepUps(t, sessions[off+r*stepPool:off+(r+1)*stepPool])
+			var vt []vegeta.Target
+			for _, p := range ps {
+				vt = append(vt, cached.verifyTarget(p, p.Code))
+			}
+			pool := NewPool(vt)
+			ratio(run(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}))
+			if r == 0 {
+				verifiedForToken[cached] = ps[:min(200, pool.Used())]
+			}
+		}
 		for _, in := range []*instance{memLim, redLim} {
 			ratio(run(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),
 				Targeter: RoundRobin(blockedTargets[in])}))
@@ -280,7 +307,7 @@ func TestLoadBench(t *testing.T) {
 				Header: http.Header{"X-Session-Token": {p.Session.Token}}})
 		}
 		whoRes := run(r, Scenario{Name: "kratos-whoami", Expect: 200, Targeter: RoundRobin(who)})
-		for _, in := range []*instance{mem, red} {
+		for _, in := range []*instance{mem, red, cached} {
 			var tt []vegeta.Target
 			for _, p := range verifiedForToken[in] {
 				tt = append(tt, vegeta.Target{Method: http.MethodPost, URL: in.URL + "/v1/token",
@@ -299,15 +326,15 @@ func TestLoadBench(t *testing.T) {
 
 		// real Kratos logins: without the hook (kB) and with it (kA → mem).
 		runtime.GC()
-		plain := RunLoop(ctx, "kratos-login-plain", loginWorkers, D, func(ctx context.Context, w int) ([]Step, error) {
-			u := users[w]
+		plain := RunLoop(ctx, "kratos-login-plain", loginWorkers, loginD, func(ctx context.Context, w int) ([]Step, error) {
+			u := plainUsers[w]
 			t0 := time.Now()
-			flow, err := kB.NewAPILoginFlow(ctx)
+			flow, err := kC.NewAPILoginFlow(ctx)
 			if err != nil {
 				return nil, err
 			}
 			t1 := time.Now()
-			res, err := kB.SubmitAPILogin(ctx, flow, u.Email, password, nil)
+			res, err := kC.SubmitAPILogin(ctx, flow, u.Email, password, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -317,7 +344,7 @@ func TestLoadBench(t *testing.T) {
 			return []Step{{"flow", t1.Sub(t0)}, {"submit", time.Since(t1)}}, nil
 		})
 		runtime.GC()
-		gated := RunLoop(ctx, "kratos-login-gated", loginWorkers, D, func(ctx context.Context, w int) ([]Step, error) {
+		gated := RunLoop(ctx, "kratos-login-gated", loginWorkers, loginD, func(ctx context.Context, w int) ([]Step, error) {
 			u := gatedUsers[w]
 			t0 := time.Now()
 			flow, err := kA.NewAPILoginFlow(ctx)

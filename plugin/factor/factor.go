@@ -143,6 +143,12 @@ func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) 
 }
 
 func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, error) {
+	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: in.IdentityID, FlowID: in.FlowID}
+	if in.Code != "" && !in.Resend {
+		// The challenge holds the number the call went to; without a phone
+		// there is no challenge, so the verify needs no trait parsing.
+		return s.verifyLogin(ctx, b, in)
+	}
 	num, ok, err := s.phoneFromTraits(in.Traits)
 	if err != nil {
 		return GateDecision{}, err
@@ -154,29 +160,31 @@ func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, er
 		}
 		return GateDecision{}, ErrNoPhone
 	}
-	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: in.IdentityID, FlowID: in.FlowID}
-	if in.Code != "" && !in.Resend {
-		authAt := in.AuthenticatedAt
-		if authAt.IsZero() {
-			// Without authenticated_at the session cannot be bound; the login still
-			// passes the gate (the session is issued only now), but /v1/token will
-			// refuse it. The shipped jsonnet always sends it.
-			if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
-				return GateDecision{}, err
-			}
-			s.log.WarnContext(ctx, "login hook payload has no session.authenticated_at: token exchange will be refused",
-				"identity_id", in.IdentityID)
-			return GateDecision{Allow: true, Reason: "verified"}, nil
-		}
-		// The gate pass is written by the same atomic store step that
-		// accepts the code.
-		pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.cfg.PassTTL}
-		if _, err := s.challenges.VerifyAndPass(ctx, b, "", in.Code, pass); err != nil {
+	return s.start(ctx, b, num, in.ClientIP, in.Resend)
+}
+
+// verifyLogin checks the code of a login challenge and, on success, records
+// the gate pass for the session Kratos is about to issue.
+func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateInput) (GateDecision, error) {
+	authAt := in.AuthenticatedAt
+	if authAt.IsZero() {
+		// Without authenticated_at the session cannot be bound; the login still
+		// passes the gate (the session is issued only now), but /v1/token will
+		// refuse it. The shipped jsonnet always sends it.
+		if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
 			return GateDecision{}, err
 		}
+		s.log.WarnContext(ctx, "login hook payload has no session.authenticated_at: token exchange will be refused",
+			"identity_id", in.IdentityID)
 		return GateDecision{Allow: true, Reason: "verified"}, nil
 	}
-	return s.start(ctx, b, num, in.ClientIP, in.Resend)
+	// The gate pass is written by the same atomic store step that
+	// accepts the code.
+	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.cfg.PassTTL}
+	if _, err := s.challenges.VerifyAndPass(ctx, b, "", in.Code, pass); err != nil {
+		return GateDecision{}, err
+	}
+	return GateDecision{Allow: true, Reason: "verified"}, nil
 }
 
 // start places (or reuses) the call for b and returns the interrupt decision.
@@ -212,10 +220,7 @@ func viewOf(c challenge.Challenge, now time.Time) ChallengeView {
 	if c.State == challenge.StatePending && !now.Before(c.ExpiresAt) {
 		state = string(challenge.StateExpired)
 	}
-	masked := ""
-	if n, err := phone.Parse(c.Phone); err == nil {
-		masked = n.Masked()
-	}
+	masked := phone.MaskE164(c.Phone) // stored canonical: no second parse
 	return ChallengeView{
 		ID: c.ID, State: state, CodeLength: c.CodeLength, ExpiresAt: c.ExpiresAt,
 		ResendAfter: c.ResendAfter, PhoneMasked: masked, AttemptsLeft: c.AttemptsLeft(),

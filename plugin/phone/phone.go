@@ -131,6 +131,16 @@ func (n Number) Masked() string {
 	return "+7 " + n.e164[2:5] + " ***-**-" + n.e164[10:]
 }
 
+// MaskE164 masks a number already in canonical form ("+79001234567", as
+// Parse produced and a store kept it) without parsing it again; anything
+// else gives "".
+func MaskE164(e164 string) string {
+	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !allDigits(e164[1:]) {
+		return ""
+	}
+	return Number{e164: e164}.Masked()
+}
+
 // String returns the masked form so that accidental %v / %s logging never
 // prints the full number.
 func (n Number) String() string { return n.Masked() }
