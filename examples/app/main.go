@@ -164,10 +164,23 @@ func handleMe(c echo.Context) error {
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>callpass-kratos example app</title></head>
-<body>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>callpass-kratos example app</title>
+<style>
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:#f1f4f8;color:#111827;margin:0;padding:2rem 1rem}
+main{max-width:40rem;margin:0 auto;background:#fff;border:1px solid #d5dbe5;border-radius:12px;padding:1.5rem 2rem}
+h1{font-size:1.4rem;margin:0 0 .25rem;word-break:break-all}
+.ok{color:#166534;background:#dcfce7;border-radius:8px;padding:.5rem .75rem}
+.warn{color:#92400e;background:#fef3c7;border-radius:8px;padding:.5rem .75rem}
+table{border-collapse:collapse;width:100%;margin:1rem 0}
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e5e7eb;vertical-align:top}
+th{width:12rem;color:#4b5563;font-weight:600}
+td{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.92rem;word-break:break-all}
+a{color:#1d4ed8}
+</style></head>
+<body><main>
 <h1>Hello, {{.Subject}}</h1>
-<p>{{if .FlashCallPassed}}You passed the flash-call factor.{{else}}This token does not show the flash-call factor.{{end}}</p>
+<p class="{{if .FlashCallPassed}}ok{{else}}warn{{end}}">{{if .FlashCallPassed}}You passed the flash-call factor.{{else}}This token does not show the flash-call factor.{{end}}</p>
 <table>
 <tr><th>Phone</th><td>{{.PhoneNumber}}{{if .PhoneNumberVerified}} (verified){{end}}</td></tr>
 <tr><th>Session</th><td>{{.SessionID}}</td></tr>
@@ -177,8 +190,8 @@ var page = template.Must(template.New("page").Parse(`<!doctype html>
 <tr><th>Issuer</th><td>{{.Issuer}}</td></tr>
 {{range .ExtraKeys}}<tr><th>{{.Name}}</th><td>{{.Value}}</td></tr>
 {{end}}</table>
-<p><a href="/api/me">JSON</a></p>
-</body></html>
+<p><a href="/api/me">These claims as JSON</a></p>
+</main></body></html>
 `))
 
 type extraRow struct {
