@@ -309,33 +309,23 @@ func ids(r *testenv.FlowResult) []int64 {
 func postJSON(t *testing.T, method, u string, body any, hdr map[string]string) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
+	h := map[string]string{}
 	if body != nil {
 		b, _ := json.Marshal(body)
 		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequest(method, u, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		h["Content-Type"] = "application/json"
 	}
 	for k, v := range hdr {
-		req.Header.Set(k, v)
+		h[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	status, raw := rawRequest(t, method, u, rd, 0, h)
 	out := map[string]any{}
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("%s %s: %d %s", method, u, resp.StatusCode, raw)
+			t.Fatalf("%s %s: %d %s", method, u, status, raw)
 		}
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 var errNoSession = errors.New("no session issued")
