@@ -92,7 +92,10 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
-		s.log.LogAttrs(req.Context(), level, "request",
+		if !s.log.Enabled(req.Context(), level) {
+			return nil
+		}
+		attrs := []slog.Attr{
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 			slog.String("method", req.Method),
 			slog.String("route", route),
@@ -101,7 +104,11 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int64("bytes", res.Size),
 			slog.Duration("duration", d),
 			slog.String("remote_ip", c.RealIP()),
-		)
+		}
+		if code, ok := c.Get(ctxErrorCode).(string); ok {
+			attrs = append(attrs, slog.String("error_code", code), slog.String("error", fmt.Sprint(c.Get(ctxError))))
+		}
+		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }

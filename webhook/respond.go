@@ -99,15 +99,25 @@ func (s *Server) problemText(lang string, p problem, err error) string {
 	}
 }
 
+// logProblem records why a request was refused. An expected refusal (wrong
+// code, limit, …) rides on the request's one access-log line; a failure of
+// ours or of a dependency gets its own error line as well.
 func (s *Server) logProblem(c echo.Context, err error, p problem) {
-	level := slog.LevelInfo
-	if p.Internal || p.Status >= 500 {
-		level = slog.LevelError
+	c.Set(ctxErrorCode, p.Code)
+	c.Set(ctxError, err.Error())
+	if !p.Internal && p.Status < 500 {
+		return
 	}
-	s.log.LogAttrs(c.Request().Context(), level, "request refused",
+	s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
 		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 		slog.String("route", c.Path()),
 		slog.String("error_code", p.Code),
 		slog.String("error", err.Error()),
 	)
 }
+
+// Context keys carrying a refusal to the access log.
+const (
+	ctxErrorCode = "callpass.error_code"
+	ctxError     = "callpass.error"
+)
