@@ -407,7 +407,7 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 		if src == "" {
 			src = pin
 		}
-		if !digitsOnly(src) || len(src) < codeLen || len(src) > maxCode || codeLen < minCode {
+		if !phone.AllDigits(src) || len(src) < codeLen || len(src) > maxCode || codeLen < minCode {
 			return "", false
 		}
 		return src[len(src)-codeLen:], true
@@ -416,7 +416,7 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 	if src == "" {
 		src = phoneField
 	}
-	if !digitsOnly(src) || len(src) < minCode || len(src) > maxCode {
+	if !phone.AllDigits(src) || len(src) < minCode || len(src) > maxCode {
 		return "", false
 	}
 	return src, true
@@ -536,7 +536,7 @@ func levelFor(err error) slog.Level {
 }
 
 func validDN(dn string) bool {
-	return len(dn) >= 11 && len(dn) <= 15 && dn[0] == '7' && digitsOnly(dn)
+	return len(dn) >= 11 && len(dn) <= 15 && dn[0] == '7' && phone.AllDigits(dn)
 }
 
 // validCallID accepts what a UUID-like identifier can hold and nothing
@@ -547,18 +547,6 @@ func validCallID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		if id[i] <= ' ' || id[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func digitsOnly(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}

@@ -312,7 +312,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		s.log.WarnContext(ctx, "flash call failed", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)
 		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
 	}
-	if call.Code == "" || len(call.Code) > maxCodeLen || !allDigits(call.Code) || call.ID == "" {
+	if call.Code == "" || len(call.Code) > maxCodeLen || !phone.AllDigits(call.Code) || call.ID == "" {
 		s.observeCall("bad_response")
 		return StartResult{}, fmt.Errorf("challenge: provider %s returned a call without a usable id or code: %w", s.provider.Name(), flashcall.ErrBadResponse)
 	}
@@ -426,7 +426,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 
 	// The HMAC is computed for every input so a malformed code takes the
 	// same path as a wrong one.
-	formatOK := len(code) == c.CodeLength && allDigits(code)
+	formatOK := len(code) == c.CodeLength && phone.AllDigits(code)
 	if len(code) > maxCodeLen {
 		code = code[:maxCodeLen] // bound the work; it is wrong anyway
 	}
@@ -550,15 +550,6 @@ func outcomeName(err error) string {
 		return "expired"
 	}
 	return "not_found"
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // limitErr passes limit refusals through and maps limit store failures to

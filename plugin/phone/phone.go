@@ -79,7 +79,7 @@ func Parse(input string) (Number, error) {
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	// Country code 7 numbers are always 10 national digits; anything else
 	// would break Digits() and Masked(), so refuse it rather than guess.
-	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !allDigits(e164[1:]) {
+	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !AllDigits(e164[1:]) {
 		return Number{}, &Error{Reason: ReasonInvalid}
 	}
 	return Number{e164: e164}, nil
@@ -100,7 +100,9 @@ func checkCharacters(s string) error {
 	return nil
 }
 
-func allDigits(s string) bool {
+// AllDigits reports whether s is non-empty and only ASCII digits (codes,
+// caller IDs, dn parameters): one definition for every package.
+func AllDigits(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -135,7 +137,7 @@ func (n Number) Masked() string {
 // Parse produced and a store kept it) without parsing it again; anything
 // else gives "".
 func MaskE164(e164 string) string {
-	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !allDigits(e164[1:]) {
+	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !AllDigits(e164[1:]) {
 		return ""
 	}
 	return Number{e164: e164}.Masked()

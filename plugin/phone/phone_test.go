@@ -174,7 +174,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("E164 %q does not start with +7", e)
 		}
 		d := n.Digits()
-		if len(d) != 11 || !allDigits(d) || "+"+d != e {
+		if len(d) != 11 || !AllDigits(d) || "+"+d != e {
 			t.Fatalf("Digits %q inconsistent with %q", d, e)
 		}
 		again, err := Parse(e)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
 // maxBody bounds a provider API request body; real requests are tiny.
@@ -245,7 +247,7 @@ func parseStart(form url.Values, version int) (startParams, string) {
 	switch {
 	case dn == "":
 		return p, msgDNRequired
-	case !allDigits(dn):
+	case !phone.AllDigits(dn):
 		return p, msgDNDigits
 	case len(dn) < 11:
 		return p, msgDNShort
@@ -260,7 +262,7 @@ func parseStart(form url.Values, version int) (startParams, string) {
 		return p, msgTimeoutRequired
 	}
 	t, err := strconv.Atoi(ts)
-	if err != nil || !allDigits(ts) || t < 2 || t > 99 {
+	if err != nil || !phone.AllDigits(ts) || t < 2 || t > 99 {
 		return p, msgTimeoutRange
 	}
 	p.timeout = t

@@ -15,6 +15,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
 // Outcome is what the simulated provider does with a start-call request.
@@ -221,7 +223,7 @@ func (c Config) Validate() error {
 	if c.PinLength < 4 || c.PinLength > 7 {
 		errs = append(errs, fmt.Errorf("sim: pin length must be 4..7 (got %d)", c.PinLength))
 	}
-	if !allDigits(c.CallerPrefix) || len(c.CallerPrefix) > callerDigits-c.PinLength {
+	if !phone.AllDigits(c.CallerPrefix) || len(c.CallerPrefix) > callerDigits-c.PinLength {
 		errs = append(errs, fmt.Errorf("sim: caller prefix must be 1..%d digits (got %q)", max(callerDigits-c.PinLength, 1), c.CallerPrefix))
 	}
 	if !c.DefaultOutcome.Valid() {
@@ -273,18 +275,6 @@ func parseAllowList(list []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // normalizeDN turns user-ish input ("+7 (900) 123-45-67", "89001234567")
