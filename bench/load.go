@@ -150,6 +150,14 @@ func (p *Pool) Used() int {
 	return p.next
 }
 
+// Rest returns the targets not handed out (a run that ended by its
+// duration leaves one-shot challenges pending; see drain in the harness).
+func (p *Pool) Rest() []vegeta.Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tgts[p.next:]
+}
+
 // RoundRobin cycles through tgts forever (requests that may repeat).
 func RoundRobin(tgts []vegeta.Target) vegeta.Targeter {
 	var mu sync.Mutex

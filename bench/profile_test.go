@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
@@ -58,6 +60,65 @@ func BenchmarkTokenExchangeInProcess(b *testing.B) {
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, req)
 		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkStepUpVerifyInProcess profiles the verify + mint path
+// (POST /v1/challenges/{id}/verify → ES256 token) with the session cache on,
+// so Kratos is asked once per session and the profile shows this service:
+//
+//	go test -run '^$' -bench StepUpVerify -cpuprofile cpu.out ./bench/
+func BenchmarkStepUpVerifyInProcess(b *testing.B) {
+	k := testenv.StartKratos(b, testenv.KratosOptions{})
+	in := startInstance(b, "prof", listen(b), append([]string{"KRATOS_PUBLIC_URL=" + k.PublicURL, "KRATOS_ADMIN_URL=" + k.AdminURL,
+		"KRATOS_SESSION_CACHE_TTL=1m"}, raisedLimits...), nil)
+	sessions := loginSessions(b, k, createUsers(b, k, "p", 40), 5)
+	handler := in.App.Handler()
+	var pool []vegeta.Target
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(pool) == 0 {
+			b.StopTimer()
+			for _, p := range in.startStepUps(b, sessions) {
+				pool = append(pool, in.verifyTarget(p, p.Code))
+			}
+			b.StartTimer()
+		}
+		tg := pool[len(pool)-1]
+		pool = pool[:len(pool)-1]
+		req := httptest.NewRequest(tg.Method, tg.URL, bytes.NewReader(tg.Body))
+		req.Header = tg.Header.Clone()
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+}
+
+// BenchmarkHookStartInProcess profiles the gate's start path (a new login:
+// limits, a call placed through the built-in simulator over loopback HTTP,
+// the challenge stored, the interrupt answered):
+//
+//	go test -run '^$' -bench HookStart -cpuprofile cpu.out ./bench/
+func BenchmarkHookStartInProcess(b *testing.B) {
+	in := startInstance(b, "prof", listen(b), raisedLimits, nil)
+	handler := in.App.Handler()
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		bodies[i] = newLoginHook().body()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest(http.MethodPost, "/hooks/kratos/login", bytes.NewReader(bodies[i]))
+		req.Header = hookHeader.Clone()
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		if w.Code != http.StatusBadRequest {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
 	}

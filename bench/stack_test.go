@@ -142,14 +142,13 @@ func (h loginHook) body() []byte {
 	}
 	b, _ := json.Marshal(map[string]any{
 		"flow_id": h.Flow, "flow_type": "api", "identity_id": h.Identity,
-		"traits":                 map[string]any{"email": h.Identity + "@example.com", "phone": h.Phone},
-		"metadata_public":        nil,
-		"transient_payload":      tp,
-		"authentication_methods": []any{map[string]any{"method": "password"}},
+		"traits":            map[string]any{"email": h.Identity + "@example.com", "phone": h.Phone},
+		"metadata_public":   nil,
+		"transient_payload": tp,
 		"session": map[string]any{"authenticated_at": h.AuthAt, "expires_at": h.AuthAt.Add(24 * time.Hour),
 			"aal": "aal1"},
 		"client_ip":       h.ClientIP,
-		"request_headers": map[string]any{"Accept-Language": []string{"en"}, "User-Agent": []string{"bench"}},
+		"accept_language": "en",
 	})
 	return b
 }

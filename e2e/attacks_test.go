@@ -131,7 +131,12 @@ func TestAttackBruteForceBoundedByLimits(t *testing.T) {
 			if w := cfg.Limits.Regulation.FindTime; elapsed >= w {
 				t.Fatalf("the attack took %s, longer than the smallest window %s: the bound does not apply", elapsed, w)
 			}
-			evaluated := int(metricSum(t, svc, "callpass_store_operations_total", map[string]string{"op": "attempt"}))
+			// An evaluated guess is a counted attempt: verified, wrong or locked
+			// (the store's one verify step also answers bans and refusals).
+			evaluated := 0
+			for _, outcome := range []string{"verified", "wrong", "locked"} {
+				evaluated += int(metricSum(t, svc, "callpass_verifications_total", map[string]string{"outcome": outcome}))
+			}
 			requests := simRequests(t, svc.URL, dn)
 			t.Logf("%s: 10000 guesses in %s: %d evaluated, %d successes, %d calls placed, %d provider requests; answers by message id %v",
 				store, elapsed.Round(time.Millisecond), evaluated, successes, placed, requests, answers)
@@ -231,7 +236,7 @@ func TestAttackStoreHoldsNoCodes(t *testing.T) {
 	rd := testenv.StartRedis(t)
 	svc := startSolo(t, soloOptions{RedisAddr: rd.Addr})
 	hc := newHookClient(svc.URL)
-	type issued struct{ id, code, caller, challengeID string }
+	type issued struct{ id, flow, code, caller, challengeID string }
 	var all []issued
 	const n = 8
 	for i := 0; i < n; i++ {
@@ -254,7 +259,7 @@ func TestAttackStoreHoldsNoCodes(t *testing.T) {
 				t.Fatalf("verify %d: %d %s", i, a.Status, a.Raw)
 			}
 		}
-		all = append(all, issued{id: identity, code: code, caller: calls[0].Caller, challengeID: a.Ctx["challenge_id"].(string)})
+		all = append(all, issued{id: identity, flow: flow, code: code, caller: calls[0].Caller, challengeID: a.Ctx["challenge_id"].(string)})
 	}
 	dump := dumpRedis(t, rd.Addr)
 	if len(dump) == 0 {
@@ -279,7 +284,7 @@ func TestAttackStoreHoldsNoCodes(t *testing.T) {
 		t.Errorf("%d of %d codes occur in the Redis dump: codes are stored\n%v", codeHits, n, dump)
 	}
 
-	// The hash field holds HMAC-SHA256(code key, id, code), nothing weaker.
+	// The hash field holds HMAC-SHA256(code key, binding, code), nothing weaker.
 	key := devCodeKey(t, svc)
 	checked := 0
 	for _, is := range all {
@@ -293,9 +298,10 @@ func TestAttackStoreHoldsNoCodes(t *testing.T) {
 					h = strings.TrimPrefix(fv, "h=")
 				}
 			}
-			want := challenge.HashCode(key, is.challengeID, is.code)
+			b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: is.id, FlowID: is.flow}
+			want := challenge.HashCode(key, b, is.code)
 			if !bytes.Equal([]byte(h), want) {
-				t.Errorf("challenge %s: stored hash %s is not HMAC(code key, id, code) %s",
+				t.Errorf("challenge %s: stored hash %s is not HMAC(code key, binding, code) %s",
 					is.challengeID, hex.EncodeToString([]byte(h)), hex.EncodeToString(want))
 			}
 			checked++

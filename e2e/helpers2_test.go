@@ -114,7 +114,7 @@ func (h hookCall) body() []byte {
 		"transient_payload": tp,
 		"session":           map[string]any{"authenticated_at": time.Now().UTC().Format(time.RFC3339Nano), "aal": "aal1"},
 		"client_ip":         h.ClientIP,
-		"request_headers":   map[string]any{"User-Agent": []string{"e2e"}},
+		"accept_language":   "en",
 	})
 	return b
 }

@@ -100,6 +100,11 @@ func NewIssuer(cfg IssuerConfig) (*Issuer, error) {
 	return iss, nil
 }
 
+// NeedsIdentityData reports whether Issue reads Subject.Traits and
+// Subject.MetadataPublic (only a claims mapper does), so callers can skip
+// encoding them.
+func (iss *Issuer) NeedsIdentityData() bool { return iss.cfg.ClaimsMapper != nil }
+
 // TTL is the configured token lifetime.
 func (iss *Issuer) TTL() time.Duration { return iss.cfg.TTL }
 
@@ -135,6 +140,43 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 		return Token{}, err
 	}
 
+	key := iss.cfg.Keys.Signer()
+	var raw string
+	if iss.cfg.ClaimsMapper == nil {
+		raw, err = signCompact(key, &standardClaims{
+			Iss: iss.cfg.Issuer, Sub: s.IdentityID, Aud: iss.aud,
+			Iat: iat, Nbf: iat, Exp: exp, Jti: jti, AuthTime: authTime.Unix(),
+			AMR: AMR(s.Methods), PhoneNumber: s.PhoneE164, PhoneNumberVerified: true,
+			Sid: s.SessionID,
+		})
+	} else {
+		raw, err = iss.signMapped(ctx, key, s, iat, exp, jti, authTime)
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	return Token{Raw: raw, ExpiresAt: time.Unix(exp, 0), ID: jti}, nil
+}
+
+// standardClaims is the claim set when no claims mapper is configured: a
+// struct, so a token costs no map and no sorting (the mapper path below keeps
+// MapClaims). Field for field what the mapper path emits.
+type standardClaims struct {
+	Iss                 string   `json:"iss"`
+	Sub                 string   `json:"sub"`
+	Aud                 any      `json:"aud"` // string or []string
+	Iat                 int64    `json:"iat"`
+	Nbf                 int64    `json:"nbf"`
+	Exp                 int64    `json:"exp"`
+	Jti                 string   `json:"jti"`
+	AuthTime            int64    `json:"auth_time"`
+	AMR                 []string `json:"amr"`
+	PhoneNumber         string   `json:"phone_number"`
+	PhoneNumberVerified bool     `json:"phone_number_verified"`
+	Sid                 string   `json:"sid,omitempty"`
+}
+
+func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, iat, exp int64, jti string, authTime time.Time) (string, error) {
 	claims := gojwt.MapClaims{
 		"iss":                   iss.cfg.Issuer,
 		"sub":                   s.IdentityID,
@@ -151,28 +193,38 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 	if s.SessionID != "" {
 		claims["sid"] = s.SessionID
 	}
-	if m := iss.cfg.ClaimsMapper; m != nil {
-		extra, dropped, err := m.Map(claims, s)
-		if err != nil {
-			return Token{}, err
-		}
-		if len(dropped) > 0 {
-			iss.log.WarnContext(ctx, "claims mapper returned reserved claims; dropped them", slog.Any("claims", dropped))
-		}
-		for k, v := range extra {
-			claims[k] = v
-		}
-	}
-
-	key := iss.cfg.Keys.Signer()
-	tok := gojwt.NewWithClaims(signingMethod(key.alg), claims)
-	tok.Header["kid"] = key.kid
-	tok.Header["typ"] = "JWT"
-	raw, err := tok.SignedString(key.priv)
+	extra, dropped, err := iss.cfg.ClaimsMapper.Map(claims, s)
 	if err != nil {
-		return Token{}, fmt.Errorf("jwt: sign with %v: %w", key, err)
+		return "", err
 	}
-	return Token{Raw: raw, ExpiresAt: time.Unix(exp, 0), ID: jti}, nil
+	if len(dropped) > 0 {
+		iss.log.WarnContext(ctx, "claims mapper returned reserved claims; dropped them", slog.Any("claims", dropped))
+	}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	return signCompact(key, claims)
+}
+
+// signCompact makes the JWS compact form: the key's header (alg, kid, typ),
+// the claims as JSON, and golang-jwt's signature of the two.
+func signCompact(key *Key, claims any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("jwt: encode claims: %w", err)
+	}
+	hdr := key.hdr
+	buf := make([]byte, 0, len(hdr)+2+b64.EncodedLen(len(payload))+b64.EncodedLen(512))
+	buf = append(buf, hdr...)
+	buf = append(buf, '.')
+	buf = b64.AppendEncode(buf, payload)
+	sig, err := signingMethod(key.alg).Sign(string(buf), key.priv)
+	if err != nil {
+		return "", fmt.Errorf("jwt: sign with %v: %w", key, err)
+	}
+	buf = append(buf, '.')
+	buf = b64.AppendEncode(buf, sig)
+	return string(buf), nil
 }
 
 func signingMethod(alg string) gojwt.SigningMethod {

@@ -58,6 +58,19 @@ type Key struct {
 	alg  string
 	pub  crypto.PublicKey
 	priv crypto.Signer // nil for a published-only (retired) key
+
+	hdr string // base64url JOSE header of the tokens it signs (joseHeader)
+}
+
+// joseHeader is the first part of every token a key signs:
+// {"alg":…,"kid":…,"typ":"JWT"}, encoded once when the key is made.
+func joseHeader(alg, kid string) string {
+	h, _ := json.Marshal(struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+		Typ string `json:"typ"`
+	}{alg, kid, "JWT"})
+	return b64.EncodeToString(h)
 }
 
 // NewKey wraps a private key (*ecdsa.PrivateKey P-256, ed25519.PrivateKey,
@@ -100,6 +113,7 @@ func NewPublicKey(pub crypto.PublicKey, alg, kid string) (*Key, error) {
 			return nil, err
 		}
 	}
+	k.hdr = joseHeader(k.alg, k.kid)
 	return k, nil
 }
 
@@ -160,7 +174,7 @@ func (k *Key) Public() crypto.PublicKey { return k.pub }
 func (k *Key) CanSign() bool { return k.priv != nil }
 
 // PublicOnly returns a copy without the private half (for retiring a key).
-func (k *Key) PublicOnly() *Key { return &Key{kid: k.kid, alg: k.alg, pub: k.pub} }
+func (k *Key) PublicOnly() *Key { return &Key{kid: k.kid, alg: k.alg, pub: k.pub, hdr: k.hdr} }
 
 // String prints only the kid and the algorithm. String, Format, LogValue
 // and MarshalJSON have value receivers so that a dereferenced Key prints

@@ -1,9 +1,8 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,22 +71,17 @@ type verifyRequest struct {
 
 // decodeJSON reads an optional (start) or required (verify) JSON body strictly.
 func decodeJSON(c echo.Context, v any, optional bool) error {
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := requestBody(c)
 	if err != nil {
-		return &PayloadError{Reason: "could not read the body"}
+		return err
 	}
-	if optional && len(strings.TrimSpace(string(body))) == 0 {
+	if optional && len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
 	if err := requireJSON(c); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &PayloadError{Reason: "malformed JSON: " + jsonReason(err)}
-	}
-	return nil
+	return strictDecode(body, v)
 }
 
 func (s *Server) startChallenge(c echo.Context) error {

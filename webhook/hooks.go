@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,13 +60,13 @@ func limitBody(n int64) echo.MiddlewareFunc {
 				return &PayloadError{Reason: "body larger than " + sizeText(n)}
 			}
 			if req.Method == http.MethodPost || req.Method == http.MethodPut {
-				body, err := io.ReadAll(io.LimitReader(req.Body, n+1))
+				body, err := readAtMost(req.Body, req.ContentLength, n)
 				if err != nil {
-					return &PayloadError{Reason: "could not read the body"}
+					return err
 				}
-				if int64(len(body)) > n {
-					return &PayloadError{Reason: "body larger than " + sizeText(n)}
-				}
+				// Handlers read the bytes from the context (no second copy);
+				// the reset Body serves anything that reads it the usual way.
+				c.Set(ctxBody, body)
 				req.Body = io.NopCloser(bytes.NewReader(body))
 				req.ContentLength = int64(len(body))
 			}
@@ -74,10 +75,55 @@ func limitBody(n int64) echo.MiddlewareFunc {
 	}
 }
 
+// ctxBody holds the request body limitBody read.
+const ctxBody = "callpass.body"
+
+// readAtMost reads a body of at most n bytes in one buffer, sized from the
+// declared length when there is one.
+func readAtMost(r io.Reader, declared, n int64) ([]byte, error) {
+	size := int64(512)
+	if declared >= 0 {
+		size = min(declared, n) + 1 // +1: room to see EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 512)
+		}
+		k, err := r.Read(buf[len(buf):min(cap(buf), int(n)+1)])
+		buf = buf[:len(buf)+k]
+		if int64(len(buf)) > n {
+			return nil, &PayloadError{Reason: "body larger than " + sizeText(n)}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, &PayloadError{Reason: "could not read the body"}
+		}
+	}
+}
+
+// requestBody is the body limitBody read (or, on a route without it, the
+// body read now).
+func requestBody(c echo.Context) ([]byte, error) {
+	if b, ok := c.Get(ctxBody).([]byte); ok {
+		return b, nil
+	}
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return nil, &PayloadError{Reason: "could not read the body"}
+	}
+	return b, nil
+}
+
 func sizeText(n int64) string { return strconv.FormatInt(n>>10, 10) + " KiB" }
 
 func requireJSON(c echo.Context) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct == echo.MIMEApplicationJSON || ct == echo.MIMEApplicationJSONCharsetUTF8 {
+		return nil // what Kratos and most clients send; skip the parser
+	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || mt != echo.MIMEApplicationJSON {
 		return &PayloadError{Reason: "Content-Type must be application/json"}
@@ -89,9 +135,9 @@ func readHookPayload(c echo.Context) (HookPayload, error) {
 	if err := requireJSON(c); err != nil {
 		return HookPayload{}, err
 	}
-	body, err := io.ReadAll(c.Request().Body)
+	body, err := requestBody(c)
 	if err != nil {
-		return HookPayload{}, &PayloadError{Reason: "could not read the body"}
+		return HookPayload{}, err
 	}
 	return DecodeHookPayload(body)
 }

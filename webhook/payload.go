@@ -6,39 +6,47 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // HookPayload is the body that examples/kratos/hooks/*.jsonnet render from
-// Kratos's ctx. Unknown top-level fields are refused so a broken template is
+// Kratos's ctx. Unknown fields (at any level but inside traits,
+// metadata_public and transient_payload) are refused so a broken template is
 // noticed at once; transient_payload may hold other applications' keys.
 type HookPayload struct {
-	FlowID                string                     `json:"flow_id"`
-	FlowType              string                     `json:"flow_type"`
-	IdentityID            string                     `json:"identity_id"`
-	Traits                json.RawMessage            `json:"traits"`
-	MetadataPublic        json.RawMessage            `json:"metadata_public"`
-	TransientPayload      json.RawMessage            `json:"transient_payload"`
-	AuthenticationMethods json.RawMessage            `json:"authentication_methods"`
-	ClientIP              string                     `json:"client_ip"`
-	RequestHeaders        map[string]json.RawMessage `json:"request_headers"`
-	Session               *hookSession               `json:"session"`
+	FlowID           string          `json:"flow_id"`
+	FlowType         string          `json:"flow_type"`
+	IdentityID       string          `json:"identity_id"`
+	Traits           json.RawMessage `json:"traits"`
+	MetadataPublic   json.RawMessage `json:"metadata_public"`
+	TransientPayload json.RawMessage `json:"transient_payload"`
+	ClientIP         string          `json:"client_ip"`
+	// AcceptLanguage is the request's Accept-Language, for localised messages.
+	AcceptLanguage string       `json:"accept_language"`
+	Session        *hookSession `json:"session"`
 
 	// Decoded from TransientPayload.
 	Code   string `json:"-"`
 	Resend bool   `json:"-"`
-	// AcceptLanguage is taken from RequestHeaders, for localised messages.
-	AcceptLanguage string `json:"-"`
 }
 
 type hookSession struct {
-	AuthenticatedAt *time.Time      `json:"authenticated_at"`
-	ExpiresAt       *time.Time      `json:"expires_at"`
-	AAL             string          `json:"aal"`
-	Methods         json.RawMessage `json:"authentication_methods"`
+	AuthenticatedAt *time.Time `json:"authenticated_at"`
+	ExpiresAt       *time.Time `json:"expires_at"`
+	AAL             string     `json:"aal"`
 }
+
+// strictParse is how the hook body is decoded: unknown fields refused, field
+// names matched exactly. segmentio/encoding's parser is used instead of
+// encoding/json because the body arrives on every login submit and it is
+// several times faster (docs/benchmarks.md); FuzzDecodeHookPayload checks it
+// never accepts what encoding/json's strict decoder refuses.
+const strictParse = segjson.DisallowUnknownFields | segjson.DontMatchCaseInsensitiveStructFields
 
 // transient is our part of transient_payload.
 type transient struct {
@@ -55,6 +63,19 @@ func payloadErr(format string, a ...any) error {
 	return &PayloadError{Reason: fmt.Sprintf(format, a...)}
 }
 
+// strictDecode decodes one JSON value from body into v with strictParse;
+// trailing data is refused.
+func strictDecode(body []byte, v any) error {
+	rest, err := segjson.Parse(body, v, strictParse)
+	if err != nil {
+		return payloadErr("malformed JSON: %s", parseReason(err, len(body)-len(rest)))
+	}
+	if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
+		return payloadErr("trailing data after the JSON object")
+	}
+	return nil
+}
+
 // DecodeHookPayload parses and checks a webhook body.
 func DecodeHookPayload(body []byte) (HookPayload, error) {
 	var p HookPayload
@@ -64,13 +85,8 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 	if !utf8.Valid(body) {
 		return p, payloadErr("body is not UTF-8")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return HookPayload{}, payloadErr("malformed JSON: %s", jsonReason(err))
-	}
-	if dec.More() {
-		return HookPayload{}, payloadErr("trailing data after the JSON object")
+	if err := strictDecode(body, &p); err != nil {
+		return HookPayload{}, err
 	}
 	if !validID(p.IdentityID) {
 		return HookPayload{}, payloadErr("identity_id must be a UUID")
@@ -89,9 +105,6 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 	if err := p.decodeTransient(); err != nil {
 		return HookPayload{}, err
 	}
-	if v, ok := p.RequestHeaders["Accept-Language"]; ok {
-		p.AcceptLanguage = firstHeader(v)
-	}
 	return p, nil
 }
 
@@ -103,18 +116,18 @@ func (p *HookPayload) decodeTransient() error {
 	// Browser flows may carry transient_payload as a JSON string holding the object.
 	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := segjson.Unmarshal(raw, &s); err != nil {
 			return payloadErr("transient_payload: %s", jsonReason(err))
 		}
 		raw = []byte(s)
 	}
 	var t transient
-	if err := json.Unmarshal(raw, &t); err != nil {
+	if err := segjson.Unmarshal(raw, &t); err != nil {
 		return payloadErr("transient_payload must be an object")
 	}
 	if len(t.Code) > 0 && string(t.Code) != "null" {
 		var code string
-		if err := json.Unmarshal(t.Code, &code); err != nil {
+		if err := segjson.Unmarshal(t.Code, &code); err != nil {
 			return payloadErr("transient_payload.callpass_code must be a string of digits")
 		}
 		code = strings.TrimSpace(code)
@@ -137,18 +150,6 @@ func (p *HookPayload) decodeTransient() error {
 	return nil
 }
 
-func firstHeader(raw json.RawMessage) string {
-	var list []string
-	if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
-		return list[0]
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	return ""
-}
-
 func isJSONObjectOrNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && (t[0] == '{' || bytes.Equal(t, []byte("null")))
@@ -166,12 +167,60 @@ func validID(s string) bool {
 				return false
 			}
 		default:
-			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F') {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// parseReason is jsonReason for the strict parser, whose errors carry the
+// rest of the input: only the field, the expected type and the offset are
+// kept (a reason is returned to Kratos and logged; it must stay short and
+// never echo the body).
+func parseReason(err error, offset int) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", offset)
+	case errors.As(err, &te):
+		if te.Field == "" {
+			return "not a JSON object"
+		}
+		return fmt.Sprintf("field %q has the wrong type (want %s)", te.Field, jsonKind(te.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(name) > 66 {
+			name = name[:64] + `…"`
+		}
+		return "unexpected field " + name
+	default:
+		return jsonReason(err)
+	}
+}
+
+// jsonKind names a Go type the way a JSON author thinks of it.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	if t == reflect.TypeFor[time.Time]() {
+		return "an RFC 3339 time"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "an object"
+	case reflect.Slice:
+		return "JSON"
+	default:
+		return "a number"
+	}
 }
 
 func jsonReason(err error) string {

@@ -1,7 +1,10 @@
 package webhook_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -24,12 +27,17 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		`{` + fl + `,` + id + `,"transient_payload":"not json"}`,
 		`{` + fl + `,` + id + `,"traits":[1],"flow_type":"browser"}`,
 		`{` + fl + `,` + id + `,"session":{"authenticated_at":"yesterday"}}`,
-		`{` + fl + `,` + id + `,"request_headers":{"Accept-Language":"ru"}}`,
+		`{` + fl + `,` + id + `,"accept_language":"ru"}`,
 		`{` + fl + `,` + id + `}{}`,
 		`{"flow_id":"11111111-2222-4333-8444-55555555555g",` + id + `}`,
 		`{"flow_id":"` + strings.Repeat("-", 36) + `",` + id + `}`,
 		"{\"flow_id\":\"\xff\"}",
 		`null`, `[]`, `""`, ``, `   `, `{`, `{"a":1}`,
+		`{` + fl + `,` + id + `,"Flow_ID":"x"}`,
+		`{` + fl + `,` + id + `,"session":{"aal":"aal1","authentication_methods":[]}}`,
+		`{` + fl + `,` + id + `,"traits":{"phone":"+7 900 123-45-67","a":[1,{"b":null}]},"client_ip":"\u0031"}`,
+		`{` + fl + `,` + id + `} x`,
+		`{` + fl + `,` + id + `,"flow_type":"browser","flow_type":"api"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -63,12 +71,38 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		if tr := strings.TrimSpace(string(p.Traits)); tr != "" && tr[0] != '{' && tr != "null" {
 			t.Fatalf("accepted traits that are not an object: %s", tr)
 		}
+		// The fast strict parser accepts nothing encoding/json's strict decoder
+		// refuses, and reads the same values.
+		var std webhook.HookPayload
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&std); err != nil || dec.More() {
+			t.Fatalf("accepted a body encoding/json refuses (%v): %q", err, body)
+		}
+		if std.FlowID != p.FlowID || std.IdentityID != p.IdentityID || std.FlowType != p.FlowType ||
+			std.ClientIP != p.ClientIP || std.AcceptLanguage != p.AcceptLanguage ||
+			!jsonEqual(std.Traits, p.Traits) || !jsonEqual(std.TransientPayload, p.TransientPayload) ||
+			!jsonEqual(std.MetadataPublic, p.MetadataPublic) || (std.Session == nil) != (p.Session == nil) {
+			t.Fatalf("encoding/json reads %+v, the strict parser %+v", std, p)
+		}
 		// Decoding is a pure function of the bytes.
 		q, err := webhook.DecodeHookPayload(body)
 		if err != nil || q.FlowID != p.FlowID || q.Code != p.Code || q.Resend != p.Resend || q.AcceptLanguage != p.AcceptLanguage {
 			t.Fatalf("second decode differs: %+v %v", q, err)
 		}
 	})
+}
+
+// jsonEqual compares two JSON texts by value (absent and null are equal).
+func jsonEqual(a, b json.RawMessage) bool {
+	var va, vb any
+	if len(bytes.TrimSpace(a)) > 0 && json.Unmarshal(a, &va) != nil {
+		return false
+	}
+	if len(bytes.TrimSpace(b)) > 0 && json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }
 
 func isUUID(s string) bool {

@@ -104,7 +104,7 @@ func (s *Server) problemText(lang string, p problem, err error) string {
 // ours or of a dependency gets its own error line as well.
 func (s *Server) logProblem(c echo.Context, err error, p problem) {
 	c.Set(ctxErrorCode, p.Code)
-	c.Set(ctxError, err.Error())
+	c.Set(ctxError, err) // formatted only if the access log line is written
 	if !p.Internal && p.Status < 500 {
 		return
 	}

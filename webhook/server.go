@@ -100,6 +100,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	e := echo.New()
 	e.HideBanner = true
+	e.JSONSerializer = jsonSerializer{}
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies, cfg.ClientIPHeader)

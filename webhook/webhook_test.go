@@ -98,7 +98,7 @@ func validBody() []byte {
 	return []byte(`{"flow_id":"` + flowID + `","flow_type":"api","identity_id":"` + identityID + `",` +
 		`"traits":{"phone":"+79001234567"},"metadata_public":null,"transient_payload":{"callpass_code":"1234"},` +
 		`"session":{"authenticated_at":"2026-01-02T03:04:05.123456Z","aal":"aal1"},"client_ip":"192.0.2.1",` +
-		`"request_headers":{"Accept-Language":["ru-RU,ru;q=0.9"]}}`)
+		`"accept_language":"ru-RU,ru;q=0.9"}`)
 }
 
 type reqSpec struct {

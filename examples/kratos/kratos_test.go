@@ -57,8 +57,8 @@ func readCtx(t *testing.T, name string) (raw []byte, ctx map[string]any) {
 
 // contractKeys is the body shape docs/architecture.md fixes for all three hooks.
 var contractKeys = []string{
-	"authentication_methods", "client_ip", "flow_id", "flow_type", "identity_id",
-	"metadata_public", "request_headers", "session", "traits", "transient_payload",
+	"accept_language", "client_ip", "flow_id", "flow_type", "identity_id",
+	"metadata_public", "session", "traits", "transient_payload",
 }
 
 func keysOf(m map[string]any) []string {
@@ -79,13 +79,13 @@ func TestHookTemplatesOnRecordedCtx(t *testing.T) {
 		phone             string
 		payloadKey        string
 		payloadValue      any
-		methods           []string // authentication_methods[].method
-		zeroIdentity      bool     // registration runs before the identity is stored
+		session           bool // login: the session's authenticated_at is sent
+		zeroIdentity      bool // registration runs before the identity is stored
 	}{
-		{"login.jsonnet", "login_ctx_api.json", "api", "+79161234567", "callpass_code", "1234", []string{"password"}, false},
-		{"login.jsonnet", "login_ctx_browser.json", "browser", "+79031234567", "callpass_code", "5678", []string{"password"}, false},
-		{"registration.jsonnet", "registration_ctx_api.json", "api", "+79161234567", "callpass_phone_consent", true, nil, true},
-		{"settings.jsonnet", "settings_ctx_api.json", "api", "+79031234567", "callpass_code", "4321", nil, false},
+		{"login.jsonnet", "login_ctx_api.json", "api", "+79161234567", "callpass_code", "1234", true, false},
+		{"login.jsonnet", "login_ctx_browser.json", "browser", "+79031234567", "callpass_code", "5678", true, false},
+		{"registration.jsonnet", "registration_ctx_api.json", "api", "+79161234567", "callpass_phone_consent", true, false, true},
+		{"settings.jsonnet", "settings_ctx_api.json", "api", "+79031234567", "callpass_code", "4321", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.ctxFile, func(t *testing.T) {
@@ -118,19 +118,15 @@ func TestHookTemplatesOnRecordedCtx(t *testing.T) {
 			if body["client_ip"] != "203.0.113.7" {
 				t.Errorf("client_ip %v, want the recorded True-Client-IP", body["client_ip"])
 			}
-			var methods []string
-			for _, m := range body["authentication_methods"].([]any) {
-				methods = append(methods, m.(map[string]any)["method"].(string))
-			}
-			if !reflect.DeepEqual(methods, tt.methods) {
-				t.Errorf("authentication_methods %v, want %v", methods, tt.methods)
+			sess, _ := body["session"].(map[string]any)
+			if at, _ := sess["authenticated_at"].(string); (at != "") != tt.session {
+				t.Errorf("session %v: authenticated_at present %v, want %v", sess, at != "", tt.session)
 			}
 			if body["metadata_public"] != nil {
 				t.Errorf("metadata_public %v, want null", body["metadata_public"])
 			}
-			hdr, _ := body["request_headers"].(map[string]any)
-			if _, ok := hdr["True-Client-Ip"]; !ok {
-				t.Errorf("request_headers %v lack True-Client-Ip", hdr)
+			if body["accept_language"] != "ru-RU,ru;q=0.9,en;q=0.8" {
+				t.Errorf("accept_language %v, want the recorded Accept-Language", body["accept_language"])
 			}
 		})
 	}
@@ -158,9 +154,11 @@ func TestLoginTemplateEdgeCases(t *testing.T) {
 		{"empty header list", `{"request_headers":{"True-Client-Ip":[]}}`, "client_ip", "", nil},
 		{"null transient_payload", `{"flow":{"id":"f","transient_payload":null}}`, "transient_payload", map[string]any{}, nil},
 		{"absent flow", `{}`, "flow_id", "", nil},
-		{"absent session", `{"flow":{"id":"f"}}`, "authentication_methods", []any{}, nil},
+		{"absent session", `{"flow":{"id":"f"}}`, "session", map[string]any{"authenticated_at": nil, "expires_at": nil, "aal": ""}, nil},
+		{"accept-language any case", `{"request_headers":{"accept-language":[" en-GB,en "]}}`, "accept_language", "en-GB,en", nil},
+		{"no accept-language", `{"request_headers":{"User-Agent":["x"]}}`, "accept_language", "", nil},
 		{"metadata kept", `{"identity":{"id":"i","metadata_public":{"a":1}}}`, "metadata_public", map[string]any{"a": float64(1)}, nil},
-		{"null request_headers", `{"request_headers":null}`, "request_headers", map[string]any{}, nil},
+		{"null request_headers", `{"request_headers":null}`, "accept_language", "", nil},
 		{"session authenticated_at", `{"session":{"authenticated_at":"2026-11-25T10:00:00.123456Z","authenticator_assurance_level":"aal1"}}`,
 			"session", map[string]any{"authenticated_at": "2026-11-25T10:00:00.123456Z", "expires_at": nil, "aal": "aal1"}, nil},
 	}

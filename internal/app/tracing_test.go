@@ -140,7 +140,7 @@ func loginHook(t *testing.T, base, phone string, hdr map[string]string) (int, in
 		"transient_payload": map[string]any{},
 		"session":           map[string]any{"authenticated_at": time.Now().UTC().Format(time.RFC3339Nano), "aal": "aal1"},
 		"client_ip":         "203.0.113.9",
-		"request_headers":   map[string]any{"User-Agent": []string{"tracing-test"}},
+		"accept_language":   "en",
 	})
 	req, err := http.NewRequest(http.MethodPost, base+"/hooks/kratos/login", bytes.NewReader(body))
 	if err != nil {

@@ -56,8 +56,8 @@ type Binding struct {
 // all keys of one identity — its challenges, their active pointers, its
 // regulation ban and its gate passes — in one cluster slot (hash tag) and
 // still find a challenge by ID alone. Purpose and flow are left out on
-// purpose: one slot per identity is what lets a verify read the challenge
-// and the ban, and record the gate pass, in two round trips.
+// purpose: one slot per identity is what lets a verify check the ban, the
+// challenge and the code and record the gate pass in one round trip.
 func (b Binding) Tag() string { return IdentityTag(b.IdentityID) }
 
 // IdentityTag is the hash tag of every store key of one identity.
@@ -98,7 +98,8 @@ func IDTag(id string) (string, bool) {
 }
 
 // Challenge is one placed call and its verification state. CodeHash is
-// HMAC-SHA256(key, ID || 0x00 || code): the code itself is never stored.
+// HashCode(key, binding, code), a keyed hash bound to the challenge's
+// binding: the code itself is never stored.
 type Challenge struct {
 	ID         string
 	Purpose    Purpose
@@ -136,7 +137,7 @@ func (c *Challenge) Live(now time.Time) bool {
 // AttemptsLeft is how many more codes may be tried.
 func (c *Challenge) AttemptsLeft() int { return max(0, c.MaxAttempts-c.Attempts) }
 
-// Outcome is the result of Store.Attempt.
+// Outcome is the result of Store.Verify.
 type Outcome int
 
 const (
@@ -156,12 +157,15 @@ const (
 	OutcomeExpired
 	// OutcomeSuperseded: a resend replaced this challenge.
 	OutcomeSuperseded
+	// OutcomeBanned: the identity's regulation ban (VerifyRequest.BanKey)
+	// is running; the challenge was not even read.
+	OutcomeBanned
 )
 
 var outcomeNames = map[Outcome]string{
 	OutcomeVerified: "verified", OutcomeWrong: "wrong", OutcomeLocked: "locked",
 	OutcomeUsed: "used", OutcomeExhausted: "exhausted", OutcomeExpired: "expired",
-	OutcomeSuperseded: "superseded",
+	OutcomeSuperseded: "superseded", OutcomeBanned: "banned",
 }
 
 func (o Outcome) String() string {
@@ -173,7 +177,7 @@ func (o Outcome) String() string {
 
 // Pass is a gate pass (docs/architecture.md, "Binding a Kratos session to a
 // passed gate"): the identity passed the second factor for the session
-// authenticated at AuthenticatedAt. Store.Attempt records it in the same
+// authenticated at AuthenticatedAt. Store.Verify records it in the same
 // atomic step that verifies the challenge.
 type Pass struct {
 	// IdentityID must be the challenge's identity.
@@ -202,7 +206,40 @@ type LookupRequest struct {
 	BanKey string
 }
 
-// Store keeps challenges. Implementations must make Create and Attempt atomic
+// VerifyRequest says which challenge Store.Verify checks, and against what.
+type VerifyRequest struct {
+	// ID is the challenge to check; "" checks Binding's active challenge.
+	ID string
+	// Binding is the caller's binding (required). The challenge must have
+	// exactly this binding: an ID whose tag is not the binding's, or a
+	// challenge of another purpose, identity or flow, is not found.
+	Binding Binding
+	// BanKey, when not "", is the regulation key of Binding's identity
+	// (limit.Limiter.BanKey); a running ban there refuses the verify before
+	// anything else. Only meaningful when the store also keeps the
+	// limiter's bans (limit.Blocks).
+	BanKey string
+	// Sum is the candidate code hash (HashCode of the typed code with
+	// Binding), compared in constant time with the stored CodeHash.
+	Sum []byte
+	// Now is the time of the attempt (expiry, VerifiedAt, ban check).
+	Now time.Time
+	// Pass, when not nil, is the gate pass recorded in the same step when
+	// the code matches. Its IdentityID must be Binding's.
+	Pass *Pass
+}
+
+// VerifyReply is what Store.Verify did.
+type VerifyReply struct {
+	// Challenge is the challenge after the step (zero when OutcomeBanned).
+	Challenge Challenge
+	Outcome   Outcome
+	// BannedUntil is the end of the running ban when Outcome is
+	// OutcomeBanned, else zero.
+	BannedUntil time.Time
+}
+
+// Store keeps challenges. Implementations must make Create and Verify atomic
 // and give every key a TTL (ExpiresAt plus a small grace).
 type Store interface {
 	// Create saves c and makes it the active challenge of its binding, unless
@@ -217,15 +254,21 @@ type Store interface {
 	// (zero when none or no BanKey). A missing challenge is ErrNotFound, and
 	// bannedUntil is still set then.
 	Lookup(ctx context.Context, req LookupRequest) (c Challenge, bannedUntil time.Time, err error)
-	// Attempt is one atomic step: refuse unless pending, unexpired at now and
-	// under MaxAttempts; count the attempt; on matched set state verified
-	// (VerifiedAt=now) and, when pass is not nil, record the gate pass; on a
-	// mismatch reaching MaxAttempts set state locked. A refusal returns the
-	// challenge unchanged (except pending→expired) with a refusal outcome and
-	// a nil error, and records no pass. A missing id is ErrNotFound; a pass
-	// for another identity than the challenge's is an error and changes
-	// nothing.
-	Attempt(ctx context.Context, id string, matched bool, now time.Time, pass *Pass) (Challenge, Outcome, error)
+	// Verify is one atomic step (one round trip), in this order:
+	//  1. a ban on req.BanKey running after req.Now: OutcomeBanned with
+	//     BannedUntil, nil error, nothing read or changed;
+	//  2. the challenge req names (by ID, or the binding's active one), which
+	//     must have req.Binding: else ErrNotFound, nothing counted;
+	//  3. refuse unless pending, unexpired at req.Now and under MaxAttempts
+	//     (a refusal outcome, nil error, nothing counted; pending→expired is
+	//     stored; no pass recorded);
+	//  4. count the attempt and compare req.Sum with CodeHash in constant
+	//     time: a match sets state verified (VerifiedAt=req.Now) and, with
+	//     req.Pass, records the gate pass; a mismatch reaching MaxAttempts
+	//     sets state locked.
+	// A pass for another identity than req.Binding's is an error and
+	// changes nothing.
+	Verify(ctx context.Context, req VerifyRequest) (VerifyReply, error)
 	// UpdateCall stores the provider's call status; a missing id is a no-op.
 	UpdateCall(ctx context.Context, id string, status flashcall.Status) error
 	// Ping checks the store is reachable.

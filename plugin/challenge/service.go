@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -127,16 +127,41 @@ func (c Config) cooldown(resends int) time.Duration {
 	return c.ResendCooldowns[min(resends, len(c.ResendCooldowns)-1)]
 }
 
-// HashCode is what stores keep instead of the code:
-// HMAC-SHA256(key, id || 0x00 || code). Binding the ID in makes a hash
-// useless for any other challenge.
-func HashCode(key []byte, id, code string) []byte {
+// HashCode is what stores keep instead of the code, and what a verify
+// compares: HMAC-SHA256(key, "callpass-code-v2" 0x00 purpose 0x00 identity
+// 0x00 flow 0x00 code). Binding the binding in makes a hash useless for any
+// other binding, and lets a verify compute the candidate hash before it
+// reads anything — the store then checks ban, challenge and code in one
+// step.
+func HashCode(key []byte, b Binding, code string) []byte {
 	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{0})
-	m.Write([]byte(code))
+	writeCodeInput(m, b, code)
 	return m.Sum(nil)
 }
+
+func writeCodeInput(m hash.Hash, b Binding, code string) {
+	var buf [256]byte
+	in := append(buf[:0], codeHashDomain...)
+	for _, part := range [...]string{string(b.Purpose), b.IdentityID, b.FlowID, code} {
+		in = append(in, 0)
+		in = append(in, part...)
+	}
+	m.Write(in)
+}
+
+// hashCode is HashCode with a pooled HMAC: Reset keeps the keyed state, so
+// the key schedule is not redone on every verify.
+func (s *Service) hashCode(b Binding, code string) []byte {
+	m := s.hmacs.Get().(hash.Hash)
+	m.Reset()
+	writeCodeInput(m, b, code)
+	sum := m.Sum(nil)
+	s.hmacs.Put(m)
+	return sum
+}
+
+// codeHashDomain versions HashCode's input.
+const codeHashDomain = "callpass-code-v2"
 
 // Service runs challenges. It is safe for concurrent use.
 type Service struct {
@@ -147,11 +172,15 @@ type Service struct {
 	obs      Observer
 	log      *slog.Logger
 	tracer   trace.Tracer
-	now      func() time.Time
+	// tracing: a TracerProvider was given (timed makes spans only then).
+	tracing bool
+	hmacs   sync.Pool // of keyed hash.Hash (hashCode)
+	now     func() time.Time
 	// callTimeout bounds one status request of the poller.
 	callTimeout time.Duration
 	// sharedBans: the store also keeps the limiter's regulation bans, so
-	// Lookup reads the ban in the same round trip as the challenge.
+	// Lookup and Verify read the ban in the same round trip as the
+	// challenge.
 	sharedBans bool
 
 	base    context.Context
@@ -175,6 +204,7 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(s *Service) {
 		if tp != nil {
 			s.tracer = tp.Tracer("github.com/callpass-kratos/callpass-kratos/plugin/challenge")
+			s.tracing = true
 		}
 	}
 }
@@ -197,6 +227,8 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 		pollers: make(chan struct{}, cfg.MaxPollers),
 	}
 	s.cfg.CodeKey = append([]byte(nil), cfg.CodeKey...)
+	key := s.cfg.CodeKey
+	s.hmacs.New = func() any { return hmac.New(sha256.New, key) }
 	s.cfg.ResendCooldowns = append([]time.Duration(nil), cfg.ResendCooldowns...)
 	for _, o := range opts {
 		o(s)
@@ -231,7 +263,11 @@ type StartRequest struct {
 	FlowID     string
 	// Phone is the destination; E.164 expected (it is parsed again here so a
 	// non-canonical spelling cannot reach fresh limit counters).
-	Phone    string
+	Phone string
+	// Number, when not zero, is the destination already parsed and is used
+	// instead of Phone: only phone.Parse makes a Number, so it is canonical
+	// and the second parse (libphonenumber's regular expressions) is saved.
+	Number   phone.Number
 	ClientIP string
 	// Resend asks for a new call replacing the pending one.
 	Resend bool
@@ -269,9 +305,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err := validBinding(b); err != nil {
 		return StartResult{}, err
 	}
-	num, err := phone.Parse(req.Phone)
-	if err != nil {
-		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	num := req.Number
+	if num.IsZero() {
+		var err error
+		if num, err = phone.Parse(req.Phone); err != nil {
+			return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		}
 	}
 	e164 := num.E164()
 	cur, err := s.lookup(ctx, LookupRequest{Binding: b})
@@ -322,7 +361,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	id := NewID(b)
 	c := Challenge{
 		ID: id, Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
-		Phone: e164, CodeHash: HashCode(s.cfg.CodeKey, id, call.Code), CodeLength: len(call.Code),
+		Phone: e164, CodeHash: s.hashCode(b, call.Code), CodeLength: len(call.Code),
 		Provider: s.provider.Name(), CallID: call.ID, CallStatus: call.Status.Raw, CallClass: call.Status.Class,
 		MaxAttempts: s.cfg.MaxAttempts, Resends: resends,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), ResendAfter: now.Add(s.cfg.cooldown(resends)),
@@ -380,7 +419,9 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 // AuthenticatedAt or a TTL ≤ 0 is ErrInvalidRequest.
 //
 // With a store that also keeps the regulation bans (the usual wiring) this
-// is two store round trips at most: Lookup (challenge and ban) and Attempt.
+// is one store round trip (Store.Verify: ban, challenge, code and pass in
+// one atomic step); only the attempt that locks a challenge costs one more
+// (limit.RecordFailure).
 func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
 	if err := validBinding(b); err != nil {
 		return VerifyResult{}, err
@@ -401,51 +442,57 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		return VerifyResult{}, ErrInvalidCode
 	}
 
-	c, err := s.lookup(ctx, LookupRequest{ID: challengeID, Binding: b})
-	switch {
-	case err == nil:
-	case errors.Is(err, limit.ErrLimited):
-		s.observeVerify("blocked")
-		return VerifyResult{}, err
-	case errors.Is(err, ErrNotFound):
-		s.observeVerify("not_found")
-		return VerifyResult{}, ErrNotFound
-	default:
-		s.observeVerify("error")
+	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass}
+	if s.sharedBans {
+		req.BanKey = s.limiter.BanKey(b.IdentityID)
+	} else if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+		if errors.Is(err, limit.ErrLimited) {
+			s.observeVerify("blocked")
+		} else {
+			s.observeVerify("error")
+		}
 		return VerifyResult{}, err
 	}
-	if c.Binding() != b {
-		s.observeVerify("not_found")
-		return VerifyResult{}, ErrNotFound
-	}
-	now := s.now()
-	if err := refusal(c, now); err != nil {
-		s.observeVerify(outcomeName(err))
-		return VerifyResult{Challenge: c, AttemptsLeft: c.AttemptsLeft()}, err
-	}
 
-	// The HMAC is computed for every input so a malformed code takes the
-	// same path as a wrong one.
-	formatOK := len(code) == c.CodeLength && phone.AllDigits(code)
-	if len(code) > maxCodeLen {
-		code = code[:maxCodeLen] // bound the work; it is wrong anyway
+	// The candidate hash is computed before the challenge (and so its code
+	// length) is known. The HMAC is computed for every input so a malformed
+	// code takes the same path as a wrong one; a code that cannot be one
+	// (too long, not all digits) is sent as a sum no stored hash equals, so
+	// it is counted as wrong and never matches.
+	digits := len(code) <= maxCodeLen && phone.AllDigits(code)
+	sum := s.hashCode(b, code[:min(len(code), maxCodeLen)])
+	if !digits {
+		sum = make([]byte, len(sum))
 	}
-	sum := HashCode(s.cfg.CodeKey, c.ID, code)
-	matched := subtle.ConstantTimeCompare(sum, c.CodeHash) == 1 && formatOK
+	req.Sum = sum
+	req.Now = s.now()
 
-	var after Challenge
-	var out Outcome
-	err = s.timed(ctx, "attempt", func() (err error) { after, out, err = s.store.Attempt(ctx, c.ID, matched, now, pass); return err })
+	var rep VerifyReply
+	err := s.timed(ctx, "verify", func() (err error) { rep, err = s.store.Verify(ctx, req); return err })
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.observeVerify("not_found")
 		return VerifyResult{}, ErrNotFound
 	case err != nil:
 		s.observeVerify("error")
-		return VerifyResult{}, storeErr("attempt", err)
+		return VerifyResult{}, storeErr("verify", err)
 	}
-	res := VerifyResult{Challenge: after, AttemptsLeft: after.AttemptsLeft()}
-	switch out {
+	if rep.Outcome == OutcomeBanned {
+		s.observeVerify("blocked")
+		berr := s.limiter.CheckBan(rep.BannedUntil)
+		if berr == nil {
+			// The store saw the ban running; it ended on the limiter's clock
+			// since. Nothing was counted: fail closed, briefly.
+			berr = &limit.LimitError{Kind: limit.KindRegulation, RetryAfter: time.Second}
+		}
+		return VerifyResult{}, s.limitErr(berr)
+	}
+	c := rep.Challenge
+	// A matching sum implies the code had the stored length (the hash binds
+	// the whole code), so Format only describes counted mismatches.
+	formatOK := digits && len(code) == c.CodeLength
+	res := VerifyResult{Challenge: c, AttemptsLeft: c.AttemptsLeft()}
+	switch rep.Outcome {
 	case OutcomeVerified:
 		s.observeVerify("verified")
 		s.log.InfoContext(ctx, "challenge verified", "challenge", c.ID, "purpose", string(b.Purpose))
@@ -472,9 +519,12 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	case OutcomeExhausted:
 		s.observeVerify("locked")
 		return res, ErrLocked
-	default: // expired, superseded
+	case OutcomeExpired, OutcomeSuperseded:
 		s.observeVerify("expired")
 		return res, ErrExpired
+	default:
+		s.observeVerify("error")
+		return VerifyResult{}, storeErr("verify", fmt.Errorf("unknown outcome %d", rep.Outcome))
 	}
 }
 
@@ -521,37 +571,6 @@ func sameStore(a, b any) bool {
 // maxCodeLen bounds the codes a provider may hand out and the input hashed.
 const maxCodeLen = 12
 
-// refusal is the error for a challenge that cannot take an attempt, or nil.
-func refusal(c Challenge, now time.Time) error {
-	switch {
-	case c.State == StateVerified:
-		return ErrAlreadyUsed
-	case c.State == StateLocked:
-		return ErrLocked
-	case c.State == StateExpired || c.State == StateSuperseded:
-		return ErrExpired
-	case c.State != StatePending:
-		return ErrNotFound
-	case !now.Before(c.ExpiresAt):
-		return ErrExpired
-	case c.Attempts >= c.MaxAttempts:
-		return ErrLocked
-	}
-	return nil
-}
-
-func outcomeName(err error) string {
-	switch {
-	case errors.Is(err, ErrAlreadyUsed):
-		return "used"
-	case errors.Is(err, ErrLocked):
-		return "locked"
-	case errors.Is(err, ErrExpired):
-		return "expired"
-	}
-	return "not_found"
-}
-
 // limitErr passes limit refusals through and maps limit store failures to
 // ErrStoreUnavailable (fail closed).
 func (s *Service) limitErr(err error) error {
@@ -593,6 +612,11 @@ func providerOutcome(err error) string {
 // timed runs a store operation and reports it to the observer and as a span.
 func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 	start := time.Now()
+	if !s.tracing {
+		err := f()
+		s.observeStore(op, err, start)
+		return err
+	}
 	_, span := s.tracer.Start(ctx, "store "+op, trace.WithAttributes(attribute.String("store.operation", op)))
 	err := f()
 	switch {
@@ -606,14 +630,17 @@ func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 		span.SetStatus(codes.Error, "store error")
 	}
 	span.End()
-	if s.obs != nil {
-		oerr := err
-		if errors.Is(err, ErrNotFound) {
-			oerr = nil // a miss is an answer, not a store failure
-		}
-		s.obs.ObserveStore(op, oerr, time.Since(start))
-	}
+	s.observeStore(op, err, start)
 	return err
+}
+
+func (s *Service) observeStore(op string, err error, start time.Time) {
+	if s.obs != nil {
+		if errors.Is(err, ErrNotFound) {
+			err = nil // a miss is an answer, not a store failure
+		}
+		s.obs.ObserveStore(op, err, time.Since(start))
+	}
 }
 
 func (s *Service) observeCall(outcome string) {

@@ -199,11 +199,22 @@ func TestCodeIsStoredOnlyAsHash(t *testing.T) {
 	if strings.Contains(fmt.Sprintf("%+v", stored), code) || strings.Contains(string(stored.CodeHash), code) {
 		t.Fatal("the stored challenge contains the code")
 	}
-	if want := challenge.HashCode(key, c.ID, code); string(stored.CodeHash) != string(want) {
-		t.Fatal("stored hash is not HMAC(key, id, code)")
+	b := bind(req("f"))
+	if want := challenge.HashCode(key, b, code); string(stored.CodeHash) != string(want) {
+		t.Fatal("stored hash is not HashCode(key, binding, code)")
 	}
-	if string(challenge.HashCode(key, "other-id", code)) == string(stored.CodeHash) {
-		t.Fatal("hash does not depend on the challenge id")
+	// The hash binds every part of the binding, and the whole code.
+	others := map[string][]byte{
+		"other flow":     challenge.HashCode(key, challenge.Binding{Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: "g"}, code),
+		"other identity": challenge.HashCode(key, challenge.Binding{Purpose: b.Purpose, IdentityID: "ident-2", FlowID: b.FlowID}, code),
+		"other purpose":  challenge.HashCode(key, challenge.Binding{Purpose: challenge.PurposeStepUp, IdentityID: b.IdentityID, FlowID: b.FlowID}, code),
+		"longer code":    challenge.HashCode(key, b, code+"0"),
+		"other key":      challenge.HashCode([]byte(strings.Repeat("x", 32)), b, code),
+	}
+	for name, h := range others {
+		if string(h) == string(stored.CodeHash) {
+			t.Errorf("%s: same hash", name)
+		}
 	}
 }
 
@@ -515,8 +526,8 @@ func (failingStore) Get(context.Context, string) (challenge.Challenge, error) {
 func (failingStore) Lookup(context.Context, challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
 	return challenge.Challenge{}, time.Time{}, errDown
 }
-func (failingStore) Attempt(context.Context, string, bool, time.Time, *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
-	return challenge.Challenge{}, 0, errDown
+func (failingStore) Verify(context.Context, challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	return challenge.VerifyReply{}, errDown
 }
 func (failingStore) UpdateCall(context.Context, string, flashcall.Status) error { return errDown }
 func (failingStore) Ping(context.Context) error                                 { return errDown }
@@ -709,9 +720,9 @@ func (c *countingStore) Lookup(ctx context.Context, r challenge.LookupRequest) (
 	c.note("lookup")
 	return c.mem.Lookup(ctx, r)
 }
-func (c *countingStore) Attempt(ctx context.Context, id string, m bool, now time.Time, p *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
-	c.note("attempt")
-	return c.mem.Attempt(ctx, id, m, now, p)
+func (c *countingStore) Verify(ctx context.Context, r challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	c.note("verify")
+	return c.mem.Verify(ctx, r)
 }
 func (c *countingStore) UpdateCall(ctx context.Context, id string, st flashcall.Status) error {
 	c.note("update_call")
@@ -728,9 +739,9 @@ func (c *countingStore) BlockedUntil(ctx context.Context, key string) (time.Time
 }
 
 // TestVerifyRoundTrips: with a store that also keeps the bans, a verify is
-// one read (challenge and ban) and one atomic attempt that also writes the
-// gate pass; a banned identity costs the read only. With bans kept
-// elsewhere the limiter reads the ban first, and the ban still wins.
+// one atomic store step (ban, challenge, code, count and gate pass), the
+// same for a banned identity (nothing counted). With bans kept elsewhere the
+// limiter reads the ban first, and the ban still wins.
 func TestVerifyRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	clk := &clock{t: time.Now()}
@@ -751,8 +762,8 @@ func TestVerifyRoundTrips(t *testing.T) {
 	}
 	for _, id := range []string{c.ID, ""} {
 		_, _ = e.svc.Verify(ctx, bind(r), id, "0000")
-		if calls := cs.take(); len(calls) != 2 || calls[0] != "lookup" || calls[1] != "attempt" {
-			t.Fatalf("wrong code (id=%q): store calls %v, want lookup then attempt", id, calls)
+		if calls := cs.take(); len(calls) != 1 || calls[0] != "verify" {
+			t.Fatalf("wrong code (id=%q): store calls %v, want one verify", id, calls)
 		}
 	}
 	authAt := clk.Now().Add(-time.Second)
@@ -760,14 +771,14 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if _, err := e.svc.VerifyAndPass(ctx, bind(r), "", e.prov.lastCode(), pass); err != nil {
 		t.Fatal(err)
 	}
-	if calls := cs.take(); len(calls) != 2 || calls[0] != "lookup" || calls[1] != "attempt" {
-		t.Fatalf("verify with a pass: store calls %v, want lookup then attempt", calls)
+	if calls := cs.take(); len(calls) != 1 || calls[0] != "verify" {
+		t.Fatalf("verify with a pass: store calls %v, want one verify", calls)
 	}
 	if ok, err := mem.ClaimPass(ctx, r.IdentityID, authAt, time.Second, "sess"); err != nil || !ok {
 		t.Fatalf("the verify recorded no gate pass: %v %v", ok, err)
 	}
 
-	// Banned: one read, nothing counted.
+	// Banned: one step, nothing counted.
 	for range 3 {
 		if _, err := mem.Fail(ctx, limit.RegulationKey(r.IdentityID), time.Hour, 3, time.Hour); err != nil {
 			t.Fatal(err)
@@ -778,8 +789,8 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if _, err := e.svc.Verify(ctx, bind(r2), "", "1234"); !errors.As(err, &le) || le.Kind != limit.KindRegulation || le.RetryAfter != time.Hour {
 		t.Fatalf("verify while banned: %v", err)
 	}
-	if calls := cs.take(); len(calls) != 1 || calls[0] != "lookup" {
-		t.Fatalf("banned verify: store calls %v, want the one lookup", calls)
+	if calls := cs.take(); len(calls) != 1 || calls[0] != "verify" {
+		t.Fatalf("banned verify: store calls %v, want one verify", calls)
 	}
 
 	// Bans kept in another store: the limiter reads them first.
@@ -797,7 +808,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	cs.take()
 	cs2.take()
 	_, _ = e2.svc.Verify(ctx, bind(r3), "", "0000")
-	if calls, bans := cs.take(), cs2.take(); len(calls) != 2 || calls[0] != "lookup" || len(bans) != 1 || bans[0] != "blocked_until" {
+	if calls, bans := cs.take(), cs2.take(); len(calls) != 1 || calls[0] != "verify" || len(bans) != 1 || bans[0] != "blocked_until" {
 		t.Fatalf("separate ban store: challenge store calls %v, ban store calls %v", calls, bans)
 	}
 	for range 3 {
@@ -830,5 +841,124 @@ func TestVerifyAndPassRefusesBadPass(t *testing.T) {
 	// Nothing was spent: the right code still works.
 	if _, err := e.svc.Verify(context.Background(), bind(r), "", e.prov.lastCode()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// spyStore records the Verify requests it passes on, and can answer a
+// verify itself.
+type spyStore struct {
+	*memory.Store
+	mu     sync.Mutex
+	reqs   []challenge.VerifyRequest
+	answer *challenge.VerifyReply
+}
+
+func (s *spyStore) Verify(ctx context.Context, r challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	s.mu.Lock()
+	s.reqs = append(s.reqs, r)
+	answer := s.answer
+	s.mu.Unlock()
+	if answer != nil {
+		return *answer, nil
+	}
+	return s.Store.Verify(ctx, r)
+}
+
+func (s *spyStore) last() challenge.VerifyRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reqs[len(s.reqs)-1]
+}
+
+// TestVerifyRequest: the service hashes the typed code with the binding
+// before the one store step; input that cannot be a code is sent as a sum
+// no stored hash equals, and still counts.
+func TestVerifyRequest(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	spy := &spyStore{Store: mem}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	lim, err := limit.New(limit.DefaultConfig(), mem, spy, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, cfg, spy, lim, clk)
+	r := req("f")
+	b := bind(r)
+	c := e.start(t, r).Challenge
+	code := e.prov.lastCode()
+	bad := "0000"
+	if bad == code {
+		bad = "1111"
+	}
+
+	var wrong *challenge.WrongCodeError
+	cases := []struct {
+		input   string
+		hashed  string // "" when the sum must match no code
+		left    int
+		format  bool
+		lengthy bool
+	}{
+		{bad, bad, 2, false, false},
+		{"12345", "12345", 1, true, false},        // digits, wrong length
+		{code + "00000000000", "", 0, true, true}, // longer than any code: not hashed as such
+	}
+	for _, tc := range cases {
+		_, err := e.svc.Verify(ctx, b, "", tc.input)
+		if !errors.As(err, &wrong) || wrong.AttemptsLeft != tc.left || wrong.Format != tc.format {
+			t.Fatalf("Verify(%q): %v, want wrong code with %d left, format %v", tc.input, err, tc.left, tc.format)
+		}
+		got := spy.last()
+		if got.Binding != b || got.ID != "" || !got.Now.Equal(clk.Now()) || got.BanKey != limit.RegulationKey(b.IdentityID) || got.Pass != nil {
+			t.Fatalf("Verify(%q) sent %+v", tc.input, got)
+		}
+		if tc.hashed != "" && string(got.Sum) != string(challenge.HashCode(key, b, tc.hashed)) {
+			t.Fatalf("Verify(%q): sum is not HashCode(binding, input)", tc.input)
+		}
+		if tc.lengthy && (len(got.Sum) != 32 || string(got.Sum) == string(challenge.HashCode(key, b, tc.input[:12]))) {
+			t.Fatalf("Verify(%q): sum %x, want 32 bytes matching no code", tc.input, got.Sum)
+		}
+	}
+	if st, _ := mem.Get(ctx, c.ID); st.State != challenge.StateLocked || st.Attempts != 3 {
+		t.Fatalf("after three wrong inputs: %q %d", st.State, st.Attempts)
+	}
+
+	// A non-digit input is never hashed as typed.
+	r2 := req("f2")
+	e.start(t, r2)
+	authAt := clk.Now().Add(-time.Second)
+	_, err = e.svc.VerifyAndPass(ctx, bind(r2), "", "12a4", &challenge.Pass{AuthenticatedAt: authAt, TTL: time.Hour})
+	if !errors.As(err, &wrong) || !wrong.Format || wrong.AttemptsLeft != 2 {
+		t.Fatalf("non-digit input: %v", err)
+	}
+	got := spy.last()
+	if string(got.Sum) == string(challenge.HashCode(key, bind(r2), "12a4")) || len(got.Sum) != 32 {
+		t.Fatalf("non-digit input sent as its hash %x", got.Sum)
+	}
+	if got.Pass == nil || got.Pass.IdentityID != r2.IdentityID || !got.Pass.AuthenticatedAt.Equal(authAt) {
+		t.Fatalf("pass sent %+v, want the binding's identity filled in", got.Pass)
+	}
+	// Spaces around the right code are ignored.
+	if _, err := e.svc.Verify(ctx, bind(r2), "", "  "+e.prov.lastCode()+"\t"); err != nil {
+		t.Fatalf("right code with spaces: %v", err)
+	}
+
+	// The store saw a ban the limiter's clock has just seen end: nothing was
+	// counted, and the verify still fails closed as banned.
+	spy.answer = &challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: clk.Now().Add(-time.Millisecond)}
+	var le *limit.LimitError
+	if _, err := e.svc.Verify(ctx, bind(r2), "", "1234"); !errors.As(err, &le) || le.Kind != limit.KindRegulation || le.RetryAfter <= 0 {
+		t.Fatalf("ban ended between store and limiter: %v, want a regulation limit", err)
+	}
+	spy.answer = &challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: clk.Now().Add(time.Minute)}
+	if _, err := e.svc.Verify(ctx, bind(r2), "", "1234"); !errors.As(err, &le) || le.RetryAfter != time.Minute {
+		t.Fatalf("banned: %v, want retry after 1m", err)
+	}
+	if !e.obs.has("verify:blocked") || !e.obs.has("limit:"+limit.KindRegulation) {
+		t.Fatalf("observer: %v", e.obs.events)
 	}
 }

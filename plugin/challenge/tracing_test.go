@@ -55,7 +55,7 @@ func TestStoreSpans(t *testing.T) {
 	}
 	parent.End()
 
-	want := []string{"store lookup:not_found", "store create:ok", "store lookup:ok", "store attempt:ok"}
+	want := []string{"store lookup:not_found", "store create:ok", "store verify:ok"}
 	var got []string
 	for _, s := range rec.Ended() {
 		if !strings.HasPrefix(s.Name(), "store ") {

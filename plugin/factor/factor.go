@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
@@ -37,6 +39,8 @@ type Sessions interface {
 // Issuer mints JWTs (jwt.Issuer).
 type Issuer interface {
 	Issue(ctx context.Context, s jwt.Subject) (jwt.Token, error)
+	// NeedsIdentityData: Issue reads Subject.Traits and MetadataPublic.
+	NeedsIdentityData() bool
 }
 
 // PassStore claims the gate passes that a verify recorded
@@ -199,7 +203,7 @@ func (s *Service) start(ctx context.Context, b challenge.Binding, num phone.Numb
 func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (ChallengeView, error) {
 	res, err := s.challenges.Start(ctx, challenge.StartRequest{
 		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
-		Phone: num.E164(), ClientIP: clientIP, Resend: resend,
+		Phone: num.E164(), Number: num, ClientIP: clientIP, Resend: resend,
 	})
 	if err != nil {
 		return ChallengeView{}, err
@@ -248,7 +252,7 @@ func traitString(traits json.RawMessage, path string) (string, bool) {
 		return "", false
 	}
 	var cur any
-	if err := json.Unmarshal(traits, &cur); err != nil {
+	if err := segjson.Unmarshal(traits, &cur); err != nil {
 		return "", false
 	}
 	for _, part := range strings.Split(path, ".") {

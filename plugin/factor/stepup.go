@@ -181,8 +181,11 @@ func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, vi
 	if s.issuer == nil {
 		return TokenView{}, fmt.Errorf("factor: no JWT issuer configured")
 	}
-	traits, _ := json.Marshal(sess.Traits)
-	meta, _ := json.Marshal(sess.MetadataPublic)
+	var traits, meta json.RawMessage
+	if s.issuer.NeedsIdentityData() {
+		traits, _ = json.Marshal(sess.Traits)
+		meta, _ = json.Marshal(sess.MetadataPublic)
+	}
 	tok, err := s.issuer.Issue(ctx, jwt.Subject{
 		IdentityID:       sess.IdentityID,
 		SessionID:        sess.ID,

@@ -1,20 +1,26 @@
 // Package kratos is the Ory Kratos adapter: it reads sessions (public API),
 // reads identities and records a verified phone number (admin API). It wraps
 // github.com/ory/kratos-client-go so the rest of callpass-kratos sees plain
-// Go types and typed errors.
+// Go types and typed errors; whoami, called on every token exchange, is a
+// direct HTTP call with a lean decoder (see Client.session).
 package kratos
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	client "github.com/ory/kratos-client-go"
+	segjson "github.com/segmentio/encoding/json"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -112,6 +118,8 @@ type Observer interface {
 
 // Client talks to one Kratos deployment.
 type Client struct {
+	hc         *http.Client // sends whoami; the APIClients use it too
+	whoamiURL  string
 	public     *client.APIClient
 	admin      *client.APIClient
 	phonePath  []string
@@ -148,12 +156,14 @@ func New(cfg Config) (*Client, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		hc = &http.Client{Transport: defaultTransport()}
 	}
 	if cfg.TracerProvider != nil {
 		hc = tracedClient(hc, cfg.TracerProvider)
 	}
 	c := &Client{
+		hc:         hc,
+		whoamiURL:  pub + "/sessions/whoami",
 		public:     newAPIClient(pub, hc),
 		admin:      newAPIClient(adm, hc),
 		phonePath:  path,
@@ -168,6 +178,21 @@ func New(cfg Config) (*Client, error) {
 		c.cache = newSessionCache(cfg.SessionCacheTTL, cmp.Or(cfg.SessionCacheSize, 10000))
 	}
 	return c, nil
+}
+
+// DefaultMaxIdleConnsPerHost is how many idle keep-alive connections to
+// each Kratos API the default transport keeps. net/http's default of 2 makes
+// every concurrent request beyond the second open (and then close) its own
+// TCP connection to Kratos under load.
+const DefaultMaxIdleConnsPerHost = 128
+
+// defaultTransport is http.DefaultTransport's configuration with a pool of
+// idle connections sized for a loaded service (public and admin API).
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	t.MaxIdleConns = 2 * DefaultMaxIdleConnsPerHost
+	return t
 }
 
 // tracedClient copies hc (the caller's client stays as it was) with an
@@ -194,11 +219,13 @@ func baseURL(name, raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+const userAgent = "callpass-kratos"
+
 func newAPIClient(base string, hc *http.Client) *client.APIClient {
 	c := client.NewConfiguration()
 	c.Servers = client.ServerConfigurations{{URL: base}}
 	c.HTTPClient = hc
-	c.UserAgent = "callpass-kratos"
+	c.UserAgent = userAgent
 	return client.NewAPIClient(c)
 }
 
@@ -243,46 +270,189 @@ func (c *Client) observe(op string, err error, start time.Time) {
 	}
 }
 
+// session asks Kratos's public GET /sessions/whoami directly instead of
+// through kratos-client-go: its generated models decode every object twice
+// (into the struct, then into a map for AdditionalProperties) and check
+// required fields through a third map, which made whoami decoding a large
+// share of this service's CPU per token exchange. The answer is decoded into
+// whoamiAnswer, which holds only the members Session needs.
 func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string) (*Session, error) {
 	const op = "whoami"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req := c.public.FrontendAPI.ToSession(ctx)
-	if cookieHeader != "" {
-		req = req.Cookie(cookieHeader)
-	} else {
-		req = req.XSessionToken(sessionToken)
-	}
-	s, resp, err := req.Execute()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.whoamiURL, nil)
 	if err != nil {
-		return nil, classify(op, resp, err)
+		return nil, &Error{Op: op, Kind: ErrUnexpected, Err: err}
 	}
-	out := &Session{ID: s.Id, Active: s.GetActive()}
-	if s.AuthenticatorAssuranceLevel != nil {
-		out.AAL = string(*s.AuthenticatorAssuranceLevel)
+	// Canonical keys set directly; the shared value slices have len == cap,
+	// so an append by a RoundTripper copies them instead of writing into them.
+	req.Header["Accept"] = headerAcceptJSON
+	req.Header["User-Agent"] = headerUserAgent
+	if cookieHeader != "" {
+		req.Header["Cookie"] = []string{cookieHeader}
+	} else {
+		req.Header["X-Session-Token"] = []string{sessionToken}
 	}
-	for _, m := range s.AuthenticationMethods {
-		if m.Method != nil {
-			out.Methods = append(out.Methods, *m.Method)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, classify(op, nil, err)
+	}
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer putBodyBuf(buf)
+	// Reading to EOF (within the limit) lets the transport reuse the
+	// connection; an oversized answer is cut off and its connection closed.
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxWhoamiBody+1))
+	resp.Body.Close()
+	if err != nil {
+		// The answer was cut off (timeout, reset): Kratos is not reachable
+		// as it should be, whatever the status line said.
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnavailable, Err: err}
+	}
+	body := buf.Bytes()
+	if resp.StatusCode >= 300 {
+		return nil, classify(op, resp, statusError(resp.Status, body))
+	}
+	if len(body) > maxWhoamiBody {
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected,
+			Err: fmt.Errorf("answer larger than %d bytes", maxWhoamiBody)}
+	}
+	s, err := decodeWhoami(body)
+	if err != nil {
+		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: err}
+	}
+	return s, nil
+}
+
+// maxWhoamiBody bounds the whoami answer read into memory (a real one is
+// about 1 KiB; traits and metadata are bounded by the identity schema).
+const maxWhoamiBody = 1 << 20
+
+var (
+	headerAcceptJSON = []string{"application/json"}
+	headerUserAgent  = []string{userAgent}
+)
+
+// bodyBufs recycles the buffers whoami answers are read into: the decoded
+// Session copies every string it keeps, so a buffer is free once decoded.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putBodyBuf(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // do not keep an unusually large answer's buffer alive
+	}
+	b.Reset()
+	bodyBufs.Put(b)
+}
+
+// whoamiAnswer is the part of Kratos's session object Session needs. Every
+// other member (devices, tokenized, issued_at, identity.credentials,
+// verifiable_addresses, schema_url, ...) is skipped by the decoder.
+type whoamiAnswer struct {
+	ID                    string `json:"id"`
+	Active                bool   `json:"active"`
+	AAL                   string `json:"authenticator_assurance_level"`
+	AuthenticationMethods []struct {
+		Method string `json:"method"`
+	} `json:"authentication_methods"`
+	AuthenticatedAt time.Time      `json:"authenticated_at"`
+	ExpiresAt       time.Time      `json:"expires_at"`
+	Identity        whoamiIdentity `json:"identity"`
+}
+
+type whoamiIdentity struct {
+	ID string `json:"id"`
+	// Traits and MetadataPublic are decoded in the same pass as the rest
+	// (an object becomes a map[string]any). decodeWhoami presets them to
+	// absent: encoding/json leaves a member missing from the answer as it
+	// was and replaces it otherwise (null gives nil).
+	Traits         any `json:"traits"`
+	MetadataPublic any `json:"metadata_public"`
+}
+
+// absent marks a whoamiIdentity member the answer did not hold.
+type absent struct{}
+
+// decodeWhoami turns a 2xx whoami body into a Session. It is as strict as
+// kratos-client-go was where it matters here: the session and identity ids
+// and the traits member must be present, the AAL must be a known level,
+// times must be RFC 3339, traits and metadata_public must be objects or null.
+func decodeWhoami(body []byte) (*Session, error) {
+	w := whoamiAnswer{Identity: whoamiIdentity{Traits: absent{}, MetadataPublic: absent{}}}
+	if err := segjson.Unmarshal(body, &w); err != nil {
+		return nil, err
+	}
+	if w.ID == "" {
+		return nil, errors.New("session has no id")
+	}
+	if w.Identity.ID == "" {
+		if w.Identity.Traits == (absent{}) {
+			return nil, errors.New("session has no identity")
+		}
+		return nil, errors.New("session identity has no id")
+	}
+	if w.Identity.Traits == (absent{}) {
+		return nil, errors.New("session identity has no traits")
+	}
+	switch w.AAL {
+	case "", "aal0", "aal1", "aal2", "aal3":
+	default:
+		return nil, fmt.Errorf("%q is not a valid authenticator_assurance_level", w.AAL)
+	}
+	out := &Session{
+		ID:              w.ID,
+		IdentityID:      w.Identity.ID,
+		Active:          w.Active,
+		AAL:             w.AAL,
+		AuthenticatedAt: w.AuthenticatedAt,
+		ExpiresAt:       w.ExpiresAt,
+	}
+	if n := len(w.AuthenticationMethods); n > 0 {
+		out.Methods = make([]string, 0, n)
+		for _, m := range w.AuthenticationMethods {
+			if m.Method != "" {
+				out.Methods = append(out.Methods, m.Method)
+			}
 		}
 	}
-	if s.AuthenticatedAt != nil {
-		out.AuthenticatedAt = *s.AuthenticatedAt
+	var err error
+	if out.Traits, err = asObject(w.Identity.Traits); err != nil {
+		return nil, fmt.Errorf("traits: %w", err)
 	}
-	if s.ExpiresAt != nil {
-		out.ExpiresAt = *s.ExpiresAt
-	}
-	if s.Identity == nil {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: errors.New("session has no identity")}
-	}
-	out.IdentityID = s.Identity.Id
-	if out.Traits, err = asObject(s.Identity.Traits); err != nil {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: fmt.Errorf("traits: %w", err)}
-	}
-	if out.MetadataPublic, err = asObject(s.Identity.MetadataPublic); err != nil {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: fmt.Errorf("metadata_public: %w", err)}
+	if w.Identity.MetadataPublic != (absent{}) {
+		if out.MetadataPublic, err = asObject(w.Identity.MetadataPublic); err != nil {
+			return nil, fmt.Errorf("metadata_public: %w", err)
+		}
 	}
 	return out, nil
+}
+
+// statusError describes a non-2xx answer by its status line and, when the
+// body is Kratos's JSON error ({"error":{"id":...,"reason":...}}), its id
+// and reason. Nothing here is needed to pick the error kind.
+func statusError(status string, body []byte) error {
+	if len(body) == 0 || len(body) > 16<<10 || body[0] != '{' {
+		return errors.New(status)
+	}
+	var e struct {
+		Error struct {
+			ID     string `json:"id"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return errors.New(status)
+	}
+	detail := e.Error.ID
+	if e.Error.Reason != "" {
+		if detail != "" {
+			detail += ": "
+		}
+		detail += e.Error.Reason
+	}
+	if detail == "" {
+		return errors.New(status)
+	}
+	return errors.New(status + " (" + detail + ")")
 }
 
 // Identity is the part of a Kratos identity callpass-kratos uses.
@@ -414,7 +584,8 @@ func (c *Client) Ready(ctx context.Context) error {
 	return nil
 }
 
-// classify maps a kratos-client-go failure to an *Error.
+// classify maps a failed Kratos call (kratos-client-go's or whoami's) to an
+// *Error: resp is nil when no HTTP answer arrived.
 func classify(op string, resp *http.Response, err error) *Error {
 	if resp == nil {
 		// No HTTP answer: connection refused, DNS, timeout, cancelled.

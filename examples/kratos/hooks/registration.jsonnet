@@ -45,7 +45,6 @@ function(ctx)
     traits: get(identity, 'traits', {}),
     metadata_public: get(identity, 'metadata_public', null),
     transient_payload: get(flow, 'transient_payload', {}),
-    authentication_methods: get(session, 'authentication_methods', []),
     // authenticated_at is already final here and persisted unchanged: the
     // service binds a passed gate to the session by it (see docs/architecture.md).
     session: {
@@ -54,5 +53,7 @@ function(ctx)
       aal: get(session, 'authenticator_assurance_level', ''),
     },
     client_ip: clientIP,
-    request_headers: headers,
+    // Only the header the service uses (localised messages): a small body
+    // is cheaper for Kratos to render and for the service to check.
+    accept_language: header('Accept-Language'),
   }

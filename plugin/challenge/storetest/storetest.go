@@ -1,6 +1,7 @@
 // Package storetest is the conformance suite every challenge.Store must pass,
-// together with the regulation bans it reads in Lookup (limit.Blocks) and
-// the gate passes it writes in Attempt and claims (factor.PassStore).
+// together with the regulation bans it reads in Lookup and Verify
+// (limit.Blocks) and the gate passes it writes in Verify and claims
+// (factor.PassStore).
 package storetest
 
 import (
@@ -86,12 +87,12 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			spoil func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time
 		}{
 			{"verified", func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time {
-				mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
+				mustVerify(t, s, c, true, now, challenge.OutcomeVerified)
 				return now
 			}},
 			{"locked", func(t *testing.T, s Store, c challenge.Challenge, now time.Time) time.Time {
 				for range c.MaxAttempts {
-					_, _, _ = s.Attempt(ctx, c.ID, false, now, nil)
+					_, _ = s.Verify(ctx, Req(c, false, now))
 				}
 				return now
 			}},
@@ -133,8 +134,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("Active = %+v %v, want the new one", act, err)
 		}
 		// The old code is dead even if it matches.
-		mustAttempt(t, s, old.ID, true, now, challenge.OutcomeSuperseded)
-		mustAttempt(t, s, n.ID, true, now, challenge.OutcomeVerified)
+		mustVerify(t, s, old, true, now, challenge.OutcomeSuperseded)
+		mustVerify(t, s, n, true, now, challenge.OutcomeVerified)
 	})
 
 	t.Run("ExpiresByTime", func(t *testing.T) {
@@ -142,12 +143,12 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("exp"), now, time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		got := mustAttempt(t, s, c.ID, true, c.ExpiresAt, challenge.OutcomeExpired)
+		got := mustVerify(t, s, c, true, c.ExpiresAt, challenge.OutcomeExpired)
 		if got.State != challenge.StateExpired || got.Attempts != 0 {
 			t.Fatalf("after expiry: state %q attempts %d, want expired and 0", got.State, got.Attempts)
 		}
 		// Still expired for an earlier clock: the state is final.
-		mustAttempt(t, s, c.ID, true, now, challenge.OutcomeExpired)
+		mustVerify(t, s, c, true, now, challenge.OutcomeExpired)
 	})
 
 	t.Run("AttemptsAndLock", func(t *testing.T) {
@@ -155,15 +156,15 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("lock"), now, 5*time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		if got := mustAttempt(t, s, c.ID, false, now, challenge.OutcomeWrong); got.Attempts != 1 || got.AttemptsLeft() != 2 {
+		if got := mustVerify(t, s, c, false, now, challenge.OutcomeWrong); got.Attempts != 1 || got.AttemptsLeft() != 2 {
 			t.Fatalf("after 1 wrong: %d attempts", got.Attempts)
 		}
-		mustAttempt(t, s, c.ID, false, now, challenge.OutcomeWrong)
-		got := mustAttempt(t, s, c.ID, false, now, challenge.OutcomeLocked)
+		mustVerify(t, s, c, false, now, challenge.OutcomeWrong)
+		got := mustVerify(t, s, c, false, now, challenge.OutcomeLocked)
 		if got.State != challenge.StateLocked || got.Attempts != 3 {
 			t.Fatalf("after 3 wrong: state %q attempts %d", got.State, got.Attempts)
 		}
-		got = mustAttempt(t, s, c.ID, true, now, challenge.OutcomeExhausted)
+		got = mustVerify(t, s, c, true, now, challenge.OutcomeExhausted)
 		if got.Attempts != 3 || got.State != challenge.StateLocked {
 			t.Fatalf("refused attempt changed the challenge: %+v", got)
 		}
@@ -174,13 +175,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("once"), now, 5*time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		mustAttempt(t, s, c.ID, false, now, challenge.OutcomeWrong)
+		mustVerify(t, s, c, false, now, challenge.OutcomeWrong)
 		later := now.Add(time.Second)
-		got := mustAttempt(t, s, c.ID, true, later, challenge.OutcomeVerified)
+		got := mustVerify(t, s, c, true, later, challenge.OutcomeVerified)
 		if got.State != challenge.StateVerified || !got.VerifiedAt.Equal(later) || got.Attempts != 2 {
 			t.Fatalf("verified challenge: %+v", got)
 		}
-		mustAttempt(t, s, c.ID, true, later, challenge.OutcomeUsed)
+		mustVerify(t, s, c, true, later, challenge.OutcomeUsed)
 		if got, _ := s.Get(ctx, c.ID); got.State != challenge.StateVerified || got.Attempts != 2 {
 			t.Fatalf("stored after reuse: state %q attempts %d", got.State, got.Attempts)
 		}
@@ -191,9 +192,25 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("race"), now, 5*time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		counts := concurrentAttempts(t, s, c.ID, true, now, 100)
+		counts := concurrentVerifies(t, s, Req(c, true, now), 100)
 		if counts[challenge.OutcomeVerified] != 1 || counts[challenge.OutcomeUsed] != 99 {
 			t.Fatalf("outcomes %v, want exactly 1 verified and 99 used", counts)
+		}
+		// The same through the active pointer, each with a gate pass.
+		c2 := New(Bind("race-active"), now, 5*time.Minute)
+		mustCreate(t, s, c2, false, now, true)
+		authAt := now.Add(-time.Minute)
+		req := ReqPass(c2, true, now, &challenge.Pass{IdentityID: c2.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour})
+		req.ID = ""
+		counts = concurrentVerifies(t, s, req, 100)
+		if counts[challenge.OutcomeVerified] != 1 || counts[challenge.OutcomeUsed] != 99 {
+			t.Fatalf("active: outcomes %v, want exactly 1 verified and 99 used", counts)
+		}
+		if got, err := s.Get(ctx, c2.ID); err != nil || got.Attempts != 1 || got.State != challenge.StateVerified {
+			t.Fatalf("after the race: attempts %d state %q err %v, want 1 verified", got.Attempts, got.State, err)
+		}
+		if !mustClaim(t, s, c2.IdentityID, authAt, time.Second, "s1") {
+			t.Fatal("the winning verify recorded no gate pass")
 		}
 	})
 
@@ -202,7 +219,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("race-wrong"), now, 5*time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		counts := concurrentAttempts(t, s, c.ID, false, now, 100)
+		counts := concurrentVerifies(t, s, Req(c, false, now), 100)
 		if counts[challenge.OutcomeWrong] != 2 || counts[challenge.OutcomeLocked] != 1 || counts[challenge.OutcomeExhausted] != 97 {
 			t.Fatalf("outcomes %v, want 2 wrong, 1 locked, 97 exhausted", counts)
 		}
@@ -222,7 +239,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		for _, b := range others {
 			c := New(b, now, 5*time.Minute)
 			mustCreate(t, s, c, false, now, true)
-			mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
+			mustVerify(t, s, c, true, now, challenge.OutcomeVerified)
 			if act, err := active(s, b); err != nil || act.ID != c.ID {
 				t.Fatalf("Active(%+v) = %s %v", b, act.ID, err)
 			}
@@ -238,7 +255,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		c := New(Bind("call"), now, 5*time.Minute)
 		mustCreate(t, s, c, false, now, true)
-		mustAttempt(t, s, c.ID, false, now, challenge.OutcomeWrong)
+		mustVerify(t, s, c, false, now, challenge.OutcomeWrong)
 		if err := s.UpdateCall(ctx, c.ID, flashcall.Classify("USER_BUSY")); err != nil {
 			t.Fatal(err)
 		}
@@ -263,17 +280,21 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 
 	t.Run("NotFound", func(t *testing.T) {
 		s := newStore(t)
-		id := challenge.NewID(Bind("nf"))
+		b := Bind("nf")
+		id := challenge.NewID(b)
 		if _, err := s.Get(ctx, id); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Get: %v", err)
 		}
 		if _, err := s.Get(ctx, "not-an-id"); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Get malformed: %v", err)
 		}
-		if _, _, err := s.Attempt(ctx, id, true, msNow(), nil); !errors.Is(err, challenge.ErrNotFound) {
-			t.Fatalf("Attempt: %v", err)
+		for _, req := range []challenge.VerifyRequest{{ID: id, Binding: b}, {Binding: b}} {
+			req.Sum, req.Now = make([]byte, 32), msNow()
+			if _, err := s.Verify(ctx, req); !errors.Is(err, challenge.ErrNotFound) {
+				t.Fatalf("Verify(id %q): %v", req.ID, err)
+			}
 		}
-		if _, err := active(s, Bind("nf")); !errors.Is(err, challenge.ErrNotFound) {
+		if _, err := active(s, b); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Active: %v", err)
 		}
 	})
@@ -287,10 +308,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		// Two gate passes of one identity: each expires on its own.
 		short := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now.Add(-time.Hour), TTL: 300 * time.Millisecond}
 		long := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, TTL: time.Hour}
-		mustAttemptPass(t, s, c.ID, true, now, &short, challenge.OutcomeVerified)
+		mustVerifyPass(t, s, c, true, now, &short, challenge.OutcomeVerified)
 		c2 := New(Binding(b.Purpose, b.IdentityID, "ttl-2"), now, time.Minute)
 		mustCreate(t, s, c2, false, now, true)
-		mustAttemptPass(t, s, c2.ID, true, now, &long, challenge.OutcomeVerified)
+		mustVerifyPass(t, s, c2, true, now, &long, challenge.OutcomeVerified)
 		time.Sleep(300*time.Millisecond + MaxGrace + 300*time.Millisecond)
 		if _, err := s.Get(ctx, c.ID); !errors.Is(err, challenge.ErrNotFound) {
 			t.Fatalf("Get after TTL+grace: %v, want ErrNotFound", err)
@@ -332,7 +353,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 		// The active challenge is returned whatever its state.
-		mustAttempt(t, s, c.ID, true, now, challenge.OutcomeVerified)
+		mustVerify(t, s, c, true, now, challenge.OutcomeVerified)
 		if got, err := active(s, b); err != nil || got.State != challenge.StateVerified {
 			t.Fatalf("active after verify: %q %v", got.State, err)
 		}
@@ -385,7 +406,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
-	t.Run("AttemptRecordsPassOnlyWhenVerified", func(t *testing.T) {
+	t.Run("VerifyRecordsPassOnlyWhenVerified", func(t *testing.T) {
 		s := newStore(t)
 		now := msNow()
 		b := Bind("pass")
@@ -393,18 +414,18 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		mustCreate(t, s, c, false, now, true)
 		authAt := now.Add(-time.Minute)
 		p := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
-		mustAttemptPass(t, s, c.ID, false, now, p, challenge.OutcomeWrong)
+		mustVerifyPass(t, s, c, false, now, p, challenge.OutcomeWrong)
 		if mustClaim(t, s, b.IdentityID, authAt, time.Second, "s0") {
 			t.Fatal("a wrong code recorded a gate pass")
 		}
 		// A pass for another identity is an error and changes nothing.
-		if _, _, err := s.Attempt(ctx, c.ID, true, now, &challenge.Pass{IdentityID: "someone-else", AuthenticatedAt: authAt, TTL: time.Hour}); err == nil {
-			t.Fatal("Attempt accepted a pass for another identity")
+		if _, err := s.Verify(ctx, ReqPass(c, true, now, &challenge.Pass{IdentityID: "someone-else", AuthenticatedAt: authAt, TTL: time.Hour})); err == nil {
+			t.Fatal("Verify accepted a pass for another identity")
 		}
 		if got, err := s.Get(ctx, c.ID); err != nil || got.Attempts != 1 || got.State != challenge.StatePending {
 			t.Fatalf("after the refused pass: attempts %d state %q err %v, want 1 pending", got.Attempts, got.State, err)
 		}
-		mustAttemptPass(t, s, c.ID, true, now, p, challenge.OutcomeVerified)
+		mustVerifyPass(t, s, c, true, now, p, challenge.OutcomeVerified)
 		claims := []struct {
 			name string
 			at   time.Time
@@ -426,7 +447,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// A refused attempt (already used) records nothing.
 		later := authAt.Add(time.Hour)
-		mustAttemptPass(t, s, c.ID, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: later, TTL: time.Hour}, challenge.OutcomeUsed)
+		mustVerifyPass(t, s, c, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: later, TTL: time.Hour}, challenge.OutcomeUsed)
 		if mustClaim(t, s, b.IdentityID, later, time.Second, "s3") {
 			t.Fatal("a refused attempt recorded a gate pass")
 		}
@@ -436,7 +457,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		c2 := New(su, now, 5*time.Minute)
 		mustCreate(t, s, c2, false, now, true)
 		stepAt := now.Add(-2 * time.Hour)
-		mustAttemptPass(t, s, c2.ID, true, now, &challenge.Pass{IdentityID: su.IdentityID, AuthenticatedAt: stepAt, SessionID: "sess-1", TTL: time.Hour}, challenge.OutcomeVerified)
+		mustVerifyPass(t, s, c2, true, now, &challenge.Pass{IdentityID: su.IdentityID, AuthenticatedAt: stepAt, SessionID: "sess-1", TTL: time.Hour}, challenge.OutcomeVerified)
 		if mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-2") {
 			t.Fatal("another session claimed a step-up pass")
 		}
@@ -445,11 +466,234 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("Verify", func(t *testing.T) {
+		runVerifyCases(t, newStore(t))
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		if err := newStore(t).Ping(ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// verifyCase is one Verify of a fresh pending challenge c (3 attempts, 5
+// minutes) of its own identity. Unset hooks mean: no prior state, c's
+// binding, c's own hash, now. Without id the case runs twice, by c.ID and
+// through the active pointer.
+type verifyCase struct {
+	name   string
+	create func(c *challenge.Challenge)                                      // before Create
+	spoil  func(t *testing.T, s Store, c challenge.Challenge, now time.Time) // after Create
+	id     func(c challenge.Challenge) string
+	bind   func(c challenge.Challenge) challenge.Binding
+	sum    func(c challenge.Challenge) []byte
+	at     func(c challenge.Challenge, now time.Time) time.Time
+	// pass asks for a gate pass of c's identity (passOther: of another one).
+	pass, passOther bool
+	// banKey sets BanKey to c's identity's regulation key; banned bans it
+	// first.
+	banKey, banned bool
+
+	wantOut      challenge.Outcome // 0 with wantNotFound or wantErr
+	wantNotFound bool
+	wantErr      bool // an error other than ErrNotFound
+	// c as stored afterwards.
+	wantState    challenge.State
+	wantAttempts int
+}
+
+func verifyCases() []verifyCase {
+	wrongLast := func(c challenge.Challenge) []byte {
+		sum := append([]byte(nil), c.CodeHash...)
+		sum[len(sum)-1] ^= 1
+		return sum
+	}
+	wrongFirst := func(c challenge.Challenge) []byte {
+		sum := append([]byte(nil), c.CodeHash...)
+		sum[0] ^= 0x80
+		return sum
+	}
+	byID := func(c challenge.Challenge) string { return c.ID }
+	wrongs := func(n int) func(t *testing.T, s Store, c challenge.Challenge, now time.Time) {
+		return func(t *testing.T, s Store, c challenge.Challenge, now time.Time) {
+			for range n {
+				if _, err := s.Verify(context.Background(), Req(c, false, now)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	pending, verified, locked := challenge.StatePending, challenge.StateVerified, challenge.StateLocked
+	return []verifyCase{
+		{name: "right code", wantOut: challenge.OutcomeVerified, wantState: verified, wantAttempts: 1},
+		{name: "right code with pass", pass: true, wantOut: challenge.OutcomeVerified, wantState: verified, wantAttempts: 1},
+		{name: "right code, ban key, no ban", banKey: true, pass: true, wantOut: challenge.OutcomeVerified, wantState: verified, wantAttempts: 1},
+		{name: "right code after a wrong one", spoil: wrongs(1), wantOut: challenge.OutcomeVerified, wantState: verified, wantAttempts: 2},
+		{name: "wrong: last byte", sum: wrongLast, pass: true, wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong: first byte", sum: wrongFirst, wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong: a prefix of the hash", sum: func(c challenge.Challenge) []byte { return c.CodeHash[:len(c.CodeHash)-1] },
+			wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong: the hash and more", sum: func(c challenge.Challenge) []byte { return append(append([]byte(nil), c.CodeHash...), 0) },
+			wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong: empty sum", sum: func(challenge.Challenge) []byte { return nil }, wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong: no hash stored, empty sum", create: func(c *challenge.Challenge) { c.CodeHash = nil },
+			sum: func(challenge.Challenge) []byte { return nil }, wantOut: challenge.OutcomeWrong, wantState: pending, wantAttempts: 1},
+		{name: "wrong to locked", spoil: wrongs(2), sum: wrongLast, pass: true, wantOut: challenge.OutcomeLocked, wantState: locked, wantAttempts: 3},
+		{name: "used", spoil: func(t *testing.T, s Store, c challenge.Challenge, now time.Time) {
+			mustVerify(t, s, c, true, now, challenge.OutcomeVerified)
+		}, pass: true, wantOut: challenge.OutcomeUsed, wantState: verified, wantAttempts: 1},
+		{name: "exhausted", spoil: wrongs(3), pass: true, wantOut: challenge.OutcomeExhausted, wantState: locked, wantAttempts: 3},
+		{name: "exhausted while pending", create: func(c *challenge.Challenge) { c.Attempts = c.MaxAttempts },
+			wantOut: challenge.OutcomeExhausted, wantState: locked, wantAttempts: 3},
+		{name: "expired at ExpiresAt", at: func(c challenge.Challenge, _ time.Time) time.Time { return c.ExpiresAt }, pass: true,
+			wantOut: challenge.OutcomeExpired, wantState: challenge.StateExpired},
+		{name: "expired stays expired", spoil: func(t *testing.T, s Store, c challenge.Challenge, _ time.Time) {
+			mustVerify(t, s, c, false, c.ExpiresAt.Add(time.Millisecond), challenge.OutcomeExpired)
+		}, wantOut: challenge.OutcomeExpired, wantState: challenge.StateExpired},
+		{name: "superseded", id: byID, spoil: func(t *testing.T, s Store, c challenge.Challenge, now time.Time) {
+			mustCreate(t, s, New(c.Binding(), now, 5*time.Minute), true, now, true)
+		}, pass: true, wantOut: challenge.OutcomeSuperseded, wantState: challenge.StateSuperseded},
+		{name: "not found: never created", id: func(c challenge.Challenge) string { return challenge.NewID(c.Binding()) },
+			wantNotFound: true, wantState: pending},
+		{name: "not found: malformed id", id: func(challenge.Challenge) string { return "not-an-id" }, wantNotFound: true, wantState: pending},
+		{name: "not found: no active challenge of the flow", id: func(challenge.Challenge) string { return "" },
+			bind: func(c challenge.Challenge) challenge.Binding {
+				return Binding(c.Purpose, c.IdentityID, c.FlowID+"-other")
+			},
+			wantNotFound: true, wantState: pending},
+		{name: "id of another identity's tag", id: byID,
+			bind: func(c challenge.Challenge) challenge.Binding {
+				return Binding(c.Purpose, "other-"+c.IdentityID, c.FlowID)
+			},
+			wantNotFound: true, wantState: pending},
+		{name: "binding mismatch: other flow", id: byID,
+			bind: func(c challenge.Challenge) challenge.Binding {
+				return Binding(c.Purpose, c.IdentityID, c.FlowID+"-other")
+			},
+			wantNotFound: true, wantState: pending},
+		{name: "binding mismatch: other purpose", id: byID,
+			bind: func(c challenge.Challenge) challenge.Binding {
+				return Binding(challenge.PurposeStepUp, c.IdentityID, c.FlowID)
+			},
+			wantNotFound: true, wantState: pending},
+		{name: "banned", banned: true, pass: true, wantOut: challenge.OutcomeBanned, wantState: pending},
+		{name: "banned, wrong code", banned: true, sum: wrongLast, wantOut: challenge.OutcomeBanned, wantState: pending},
+		{name: "banned, unknown id", banned: true, id: func(c challenge.Challenge) string { return challenge.NewID(c.Binding()) },
+			wantOut: challenge.OutcomeBanned, wantState: pending},
+		{name: "banned, id of another binding", banned: true, id: func(challenge.Challenge) string { return "not-an-id" },
+			wantOut: challenge.OutcomeBanned, wantState: pending},
+		{name: "pass for another identity", passOther: true, wantErr: true, wantState: pending},
+		{name: "pass for another identity, wrong code", passOther: true, sum: wrongLast, wantErr: true, wantState: pending},
+	}
+}
+
+func runVerifyCases(t *testing.T, s Store) {
+	ctx := context.Background()
+	for _, tc := range verifyCases() {
+		modes := []string{"by id", "active"}
+		if tc.id != nil {
+			modes = []string{"once"}
+		}
+		for _, mode := range modes {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				now := msNow()
+				c := New(Bind("verify"), now, 5*time.Minute)
+				if tc.create != nil {
+					tc.create(&c)
+				}
+				mustCreate(t, s, c, false, now, true)
+				if tc.spoil != nil {
+					tc.spoil(t, s, c, now)
+				}
+				req := challenge.VerifyRequest{ID: c.ID, Binding: c.Binding(), Sum: c.CodeHash, Now: now}
+				switch {
+				case tc.id != nil:
+					req.ID = tc.id(c)
+				case mode == "active":
+					req.ID = ""
+				}
+				if tc.bind != nil {
+					req.Binding = tc.bind(c)
+				}
+				if tc.sum != nil {
+					req.Sum = tc.sum(c)
+				}
+				if tc.at != nil {
+					req.Now = tc.at(c, now)
+				}
+				authAt := now.Add(-time.Minute)
+				switch {
+				case tc.pass:
+					req.Pass = &challenge.Pass{IdentityID: c.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
+				case tc.passOther:
+					req.Pass = &challenge.Pass{IdentityID: "other-" + c.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
+				}
+				var banUntil time.Time
+				if tc.banKey || tc.banned {
+					req.BanKey = limit.RegulationKey(c.IdentityID)
+				}
+				if tc.banned {
+					var err error
+					if banUntil, err = s.Fail(ctx, req.BanKey, time.Minute, 1, time.Hour); err != nil || banUntil.IsZero() {
+						t.Fatalf("ban: %v %v", banUntil, err)
+					}
+				}
+				before, err := s.Get(ctx, c.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+
+				rep, verr := s.Verify(ctx, req)
+				switch {
+				case tc.wantNotFound:
+					if !errors.Is(verr, challenge.ErrNotFound) {
+						t.Fatalf("Verify: outcome %s err %v, want ErrNotFound", rep.Outcome, verr)
+					}
+				case tc.wantErr:
+					if verr == nil || errors.Is(verr, challenge.ErrNotFound) {
+						t.Fatalf("Verify: outcome %s err %v, want an error", rep.Outcome, verr)
+					}
+				case verr != nil:
+					t.Fatalf("Verify: %v", verr)
+				case rep.Outcome != tc.wantOut:
+					t.Fatalf("Verify: outcome %s, want %s", rep.Outcome, tc.wantOut)
+				case tc.wantOut == challenge.OutcomeBanned:
+					if rep.BannedUntil.Sub(banUntil).Abs() > time.Second || rep.Challenge.ID != "" {
+						t.Fatalf("banned: until %v (want %v), challenge %q (want none)", rep.BannedUntil, banUntil, rep.Challenge.ID)
+					}
+				default:
+					if !rep.BannedUntil.IsZero() {
+						t.Fatalf("BannedUntil %v without a ban", rep.BannedUntil)
+					}
+				}
+
+				after, err := s.Get(ctx, c.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if after.State != tc.wantState || after.Attempts != tc.wantAttempts {
+					t.Fatalf("stored after: state %q attempts %d, want %q %d", after.State, after.Attempts, tc.wantState, tc.wantAttempts)
+				}
+				if verr == nil && tc.wantOut != challenge.OutcomeBanned {
+					// The reply is the challenge as stored after the step.
+					assertEqual(t, rep.Challenge, after)
+				}
+				want := before
+				want.State, want.Attempts = after.State, after.Attempts
+				if tc.wantOut == challenge.OutcomeVerified {
+					want.VerifiedAt = req.Now
+				}
+				assertEqual(t, after, want)
+				if req.Pass != nil {
+					claimed := mustClaim(t, s, req.Pass.IdentityID, authAt, time.Second, "s1")
+					if wantPass := tc.wantOut == challenge.OutcomeVerified; claimed != wantPass {
+						t.Fatalf("gate pass claimed = %v, want %v", claimed, wantPass)
+					}
+				}
+			})
+		}
+	}
 }
 
 // active reads b's active challenge through Lookup.
@@ -510,25 +754,40 @@ func mustCreate(t *testing.T, s Store, c challenge.Challenge, replace bool, now 
 	}
 }
 
-func mustAttempt(t *testing.T, s Store, id string, matched bool, now time.Time, want challenge.Outcome) challenge.Challenge {
+// Req is a verify of c by ID at now with c's own code hash (matched) or
+// one that differs in its last byte.
+func Req(c challenge.Challenge, matched bool, now time.Time) challenge.VerifyRequest {
+	return ReqPass(c, matched, now, nil)
+}
+
+// ReqPass is Req recording the gate pass p when the code matches.
+func ReqPass(c challenge.Challenge, matched bool, now time.Time, p *challenge.Pass) challenge.VerifyRequest {
+	sum := append([]byte(nil), c.CodeHash...)
+	if !matched {
+		sum[len(sum)-1] ^= 0xff
+	}
+	return challenge.VerifyRequest{ID: c.ID, Binding: c.Binding(), Sum: sum, Now: now, Pass: p}
+}
+
+func mustVerify(t *testing.T, s Store, c challenge.Challenge, matched bool, now time.Time, want challenge.Outcome) challenge.Challenge {
 	t.Helper()
-	got := mustAttemptPass(t, s, id, matched, now, nil, want)
-	if got.ID != id {
-		t.Fatalf("Attempt returned challenge %q, want %q", got.ID, id)
+	got := mustVerifyPass(t, s, c, matched, now, nil, want)
+	if got.ID != c.ID {
+		t.Fatalf("Verify returned challenge %q, want %q", got.ID, c.ID)
 	}
 	return got
 }
 
-func mustAttemptPass(t *testing.T, s Store, id string, matched bool, now time.Time, p *challenge.Pass, want challenge.Outcome) challenge.Challenge {
+func mustVerifyPass(t *testing.T, s Store, c challenge.Challenge, matched bool, now time.Time, p *challenge.Pass, want challenge.Outcome) challenge.Challenge {
 	t.Helper()
-	got, out, err := s.Attempt(context.Background(), id, matched, now, p)
+	rep, err := s.Verify(context.Background(), ReqPass(c, matched, now, p))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out != want {
-		t.Fatalf("Attempt(matched=%v, pass): outcome %s, want %s", matched, out, want)
+	if rep.Outcome != want {
+		t.Fatalf("Verify(matched=%v, pass): outcome %s, want %s", matched, rep.Outcome, want)
 	}
-	return got
+	return rep.Challenge
 }
 
 func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance time.Duration, sessionID string) bool {
@@ -540,7 +799,7 @@ func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance
 	return ok
 }
 
-func concurrentAttempts(t *testing.T, s Store, id string, matched bool, now time.Time, n int) map[challenge.Outcome]int {
+func concurrentVerifies(t *testing.T, s Store, req challenge.VerifyRequest, n int) map[challenge.Outcome]int {
 	t.Helper()
 	var mu sync.Mutex
 	counts := map[challenge.Outcome]int{}
@@ -550,20 +809,20 @@ func concurrentAttempts(t *testing.T, s Store, id string, matched bool, now time
 	for range n {
 		wg.Go(func() {
 			<-start
-			_, out, err := s.Attempt(context.Background(), id, matched, now, nil)
+			rep, err := s.Verify(context.Background(), req)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
 				return
 			}
-			counts[out]++
+			counts[rep.Outcome]++
 		})
 	}
 	close(start)
 	wg.Wait()
 	if len(errs) > 0 {
-		t.Fatalf("%d attempts failed, first: %v", len(errs), errs[0])
+		t.Fatalf("%d verifies failed, first: %v", len(errs), errs[0])
 	}
 	return counts
 }

@@ -6,6 +6,7 @@ package memory
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"sync"
 	"time"
@@ -219,41 +220,55 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	if req.BanKey != "" {
 		until = s.bannedUntil(req.BanKey, now)
 	}
-	id := req.ID
-	if id == "" {
-		cur, ok := s.active[req.Binding]
-		if !ok {
-			return challenge.Challenge{}, until, challenge.ErrNotFound
-		}
-		id = cur
-	} else if tag, ok := challenge.IDTag(id); !ok || tag != req.Binding.Tag() {
-		return challenge.Challenge{}, until, challenge.ErrNotFound
-	}
-	e, ok := s.lookup(id)
+	e, ok := s.find(req.ID, req.Binding)
 	if !ok {
-		if req.ID == "" {
-			delete(s.active, req.Binding)
-		}
 		return challenge.Challenge{}, until, challenge.ErrNotFound
 	}
 	return clone(e.c), until, nil
 }
 
-// Attempt implements challenge.Store.
-func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time, ps *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
-	if err := ctx.Err(); err != nil {
-		return challenge.Challenge{}, 0, err
+// find returns the live entry with id, or (id "") b's active challenge. An
+// id whose tag is not b's is not found. The caller holds mu.
+func (s *Store) find(id string, b challenge.Binding) (*entry, bool) {
+	if id == "" {
+		cur, ok := s.active[b]
+		if !ok {
+			return nil, false
+		}
+		e, ok := s.lookup(cur)
+		if !ok {
+			delete(s.active, b)
+		}
+		return e, ok
 	}
+	if tag, ok := challenge.IDTag(id); !ok || tag != b.Tag() {
+		return nil, false
+	}
+	return s.lookup(id)
+}
+
+// Verify implements challenge.Store: ban, challenge, binding, refusals,
+// count, constant-time comparison and gate pass under one lock.
+func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	if err := ctx.Err(); err != nil {
+		return challenge.VerifyReply{}, err
+	}
+	if req.Pass != nil && req.Pass.IdentityID != req.Binding.IdentityID {
+		return challenge.VerifyReply{}, errPassIdentity
+	}
+	now := req.Now
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, ok := s.lookup(id)
-	if !ok {
-		return challenge.Challenge{}, 0, challenge.ErrNotFound
+	if req.BanKey != "" {
+		if until := s.bannedUntil(req.BanKey, now); !until.IsZero() {
+			return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: until}, nil
+		}
+	}
+	e, ok := s.find(req.ID, req.Binding)
+	if !ok || e.c.Binding() != req.Binding {
+		return challenge.VerifyReply{}, challenge.ErrNotFound
 	}
 	c := &e.c
-	if ps != nil && ps.IdentityID != c.IdentityID {
-		return challenge.Challenge{}, 0, errPassIdentity
-	}
 	var out challenge.Outcome
 	switch {
 	case c.State == challenge.StateVerified:
@@ -272,13 +287,14 @@ func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.T
 		out = challenge.OutcomeExhausted
 	default:
 		c.Attempts++
+		matched := len(c.CodeHash) > 0 && subtle.ConstantTimeCompare(req.Sum, c.CodeHash) == 1
 		switch {
 		case matched:
 			c.State = challenge.StateVerified
 			c.VerifiedAt = now
 			out = challenge.OutcomeVerified
-			if ps != nil {
-				s.recordPass(*ps)
+			if req.Pass != nil {
+				s.recordPass(*req.Pass)
 			}
 		case c.Attempts >= c.MaxAttempts:
 			c.State = challenge.StateLocked
@@ -287,7 +303,7 @@ func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.T
 			out = challenge.OutcomeWrong
 		}
 	}
-	return clone(*c), out, nil
+	return challenge.VerifyReply{Challenge: clone(*c), Outcome: out}, nil
 }
 
 // UpdateCall implements challenge.Store.

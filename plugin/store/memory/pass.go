@@ -9,7 +9,7 @@ import (
 )
 
 // Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
-// gate") live in the Store beside the challenges: Attempt records one when
+// gate") live in the Store beside the challenges: Verify records one when
 // it verifies a challenge, ClaimPass binds it to a session. Entries expire;
 // at most maxPerIdentity are kept per identity so a flood of logins cannot
 // grow them without bound.
@@ -22,8 +22,8 @@ type pass struct {
 
 const maxPerIdentity = 16
 
-// errPassIdentity: Attempt was asked to record a pass for another identity
-// than the challenge's (a caller bug; nothing is changed).
+// errPassIdentity: Verify was asked to record a pass for another identity
+// than the binding's (a caller bug; nothing is changed).
 var errPassIdentity = errors.New("memory: gate pass for another identity than the challenge's")
 
 // recordPass adds p to its identity's passes; the caller holds mu.

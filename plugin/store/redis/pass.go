@@ -9,7 +9,7 @@ import (
 
 // Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
 // gate") are one hash per identity under the identity's hash tag, written by
-// the Attempt script that verifies the challenge: field = the session's
+// the Verify script that verifies the challenge: field = the session's
 // authenticated_at in Unix milliseconds, value = "<expires ms>:<claiming
 // session id>" (the id is "" until claimed). The key's TTL is the longest
 // pass's; each pass also carries its own expiry.

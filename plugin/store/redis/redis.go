@@ -5,9 +5,10 @@
 // Every key of one identity carries the identity's hash tag
 // (T = challenge.IdentityTag, which challenge.Binding.Tag returns and every
 // challenge ID embeds), so they all live in one Redis Cluster slot and a
-// verify is two round trips: Lookup (the challenge — by ID or through the
-// binding's active pointer — and the identity's ban, one script) and Attempt
-// (count, consume, and on success record the gate pass, one script).
+// verify is one round trip: one Verify script checks the identity's ban,
+// reads the challenge (by ID or through the binding's active pointer),
+// compares the candidate code hash in constant time, counts, consumes, and
+// on success records the gate pass.
 //
 // Key layout (P is the prefix):
 //
@@ -212,59 +213,79 @@ end
 return {ban, redis.call('HGETALL', ck)}
 `)
 
-// attemptScript: KEYS[1] challenge, KEYS[2] (optional) the identity's gate
-// passes. ARGV: matched, now ms, and with KEYS[2]: identity id, pass
-// authenticated_at ms, session id, pass TTL ms, max passes kept.
-// Returns {outcome, HGETALL} or {0} when missing. On a verified outcome the
-// pass is written in the same step; expired passes are dropped, and beyond
-// the maximum the oldest.
-var attemptScript = redis.NewScript(fmt.Sprintf(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local f = redis.call('HMGET', KEYS[1], 's', 'ea', 'a', 'ma', 'i')
-if KEYS[2] and f[5] ~= ARGV[3] then
-  return redis.error_reply("gate pass for another identity than the challenge's")
+// verifyScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
+// active pointer; then optionally the identity's ban and its gate passes, at
+// the KEYS indexes ARGV[3] and ARGV[4] (0: absent).
+// ARGV: mode, challenge key prefix, ban index, pass index, now ms, purpose,
+// identity id, flow id, candidate hash, and with a pass: authenticated_at ms,
+// session id, pass TTL ms, max passes kept.
+// Returns {banned outcome, ban pttl}, {0} when missing (or of another
+// binding), or {outcome, HGETALL}. Every key shares KEYS[1]'s hash tag (the
+// pointed-to challenge key is built from the prefix), so the script stays
+// in one slot. The hash comparison reads every byte whatever differs. On a
+// verified outcome the pass is written in the same step; expired passes are
+// dropped, and beyond the maximum the oldest.
+var verifyScript = redis.NewScript(fmt.Sprintf(`
+local bi, pi = tonumber(ARGV[3]), tonumber(ARGV[4])
+if bi > 0 then
+  local ban = redis.call('PTTL', KEYS[bi])
+  if ban > 0 then return {%[8]d, ban} end
 end
+local ck = KEYS[1]
+if ARGV[1] == 'a' then
+  local cur = redis.call('GET', KEYS[1])
+  if not cur then return {0} end
+  ck = ARGV[2] .. cur
+end
+local f = redis.call('HMGET', ck, 's', 'ea', 'a', 'ma', 'p', 'i', 'f', 'h')
+if not f[1] or f[5] ~= ARGV[6] or f[6] ~= ARGV[7] or f[7] ~= ARGV[8] then return {0} end
 local s, ea, a, ma = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
-local now = tonumber(ARGV[2])
+local now = tonumber(ARGV[5])
 local out
 if s == 'verified' then out = %[1]d
 elseif s == 'locked' then out = %[2]d
 elseif s == 'superseded' then out = %[3]d
 elseif s == 'expired' then out = %[4]d
 elseif now >= ea then
-  redis.call('HSET', KEYS[1], 's', 'expired'); out = %[4]d
+  redis.call('HSET', ck, 's', 'expired'); out = %[4]d
 elseif a >= ma then
-  redis.call('HSET', KEYS[1], 's', 'locked'); out = %[2]d
+  redis.call('HSET', ck, 's', 'locked'); out = %[2]d
 else
   a = a + 1
-  if ARGV[1] == '1' then
-    redis.call('HSET', KEYS[1], 'a', a, 's', 'verified', 'va', ARGV[2]); out = %[5]d
-    if KEYS[2] then
-      local ttl = tonumber(ARGV[6])
+  local h, sum = f[8] or '', ARGV[9]
+  local diff = 0
+  if #h == 0 or #h ~= #sum then diff = 1; sum = h end
+  for i = 1, #h do
+    diff = bit.bor(diff, bit.bxor(string.byte(h, i), string.byte(sum, i)))
+  end
+  if diff == 0 then
+    redis.call('HSET', ck, 'a', a, 's', 'verified', 'va', ARGV[5]); out = %[5]d
+    if pi > 0 then
+      local pk, at, ttl = KEYS[pi], ARGV[10], tonumber(ARGV[12])
       local left, oldest = 0, nil
-      local all = redis.call('HGETALL', KEYS[2])
+      local all = redis.call('HGETALL', pk)
       for i = 1, #all, 2 do
         local sep = string.find(all[i+1], ':', 1, true)
         if not sep or tonumber(string.sub(all[i+1], 1, sep - 1)) <= now then
-          redis.call('HDEL', KEYS[2], all[i])
-        elseif all[i] ~= ARGV[4] then
+          redis.call('HDEL', pk, all[i])
+        elseif all[i] ~= at then
           left = left + 1
           if not oldest or tonumber(all[i]) < tonumber(oldest) then oldest = all[i] end
         end
       end
-      if left >= tonumber(ARGV[7]) then redis.call('HDEL', KEYS[2], oldest) end
-      redis.call('HSET', KEYS[2], ARGV[4], (now + ttl) .. ':' .. ARGV[5])
-      if redis.call('PTTL', KEYS[2]) < ttl then redis.call('PEXPIRE', KEYS[2], ttl) end
+      if left >= tonumber(ARGV[13]) then redis.call('HDEL', pk, oldest) end
+      redis.call('HSET', pk, at, (now + ttl) .. ':' .. ARGV[11])
+      if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
     end
   elseif a >= ma then
-    redis.call('HSET', KEYS[1], 'a', a, 's', 'locked'); out = %[6]d
+    redis.call('HSET', ck, 'a', a, 's', 'locked'); out = %[6]d
   else
-    redis.call('HSET', KEYS[1], 'a', a); out = %[7]d
+    redis.call('HSET', ck, 'a', a); out = %[7]d
   end
 end
-return {out, redis.call('HGETALL', KEYS[1])}
+return {out, redis.call('HGETALL', ck)}
 `, challenge.OutcomeUsed, challenge.OutcomeExhausted, challenge.OutcomeSuperseded, challenge.OutcomeExpired,
-	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong))
+	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
 
 // updateCallScript: KEYS[1] challenge; ARGV: raw status, class.
 var updateCallScript = redis.NewScript(`
@@ -326,39 +347,25 @@ func (s *Store) Get(ctx context.Context, id string) (challenge.Challenge, error)
 // challenge (by ID or through the active pointer) and the ban, both under
 // the binding identity's hash tag.
 func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
-	tag := req.Binding.Tag()
-	var banKey string
-	if req.BanKey != "" {
-		// One slot: the ban must be the binding identity's own.
-		if id, ok := limit.RegulationIdentity(req.BanKey); !ok || id != req.Binding.IdentityID {
-			return challenge.Challenge{}, time.Time{}, &Error{Op: "lookup", Err: errors.New("ban key is not the binding identity's regulation key")}
-		}
-		_, banKey = s.blockKeys(req.BanKey)
+	banKey, err := s.identityBanKey("lookup", req.BanKey, req.Binding)
+	if err != nil {
+		return challenge.Challenge{}, time.Time{}, err
 	}
-	var first, mode string
-	switch idTag, ok := challenge.IDTag(req.ID); {
-	case req.ID == "":
-		first, mode = s.activeKey(req.Binding), "a"
-	case ok && idTag == tag:
-		first, mode = s.challengeKeyPrefix(tag)+req.ID, "c"
-	}
+	first, mode := s.firstKey(req.ID, req.Binding)
 	start := s.now()
 	if first == "" {
 		// Not an ID of this binding: nothing to read but the ban.
-		if banKey == "" {
-			return challenge.Challenge{}, time.Time{}, challenge.ErrNotFound
-		}
-		left, err := s.rdb.PTTL(ctx, banKey).Result()
+		until, err := s.banOnly(ctx, "lookup", banKey, start)
 		if err != nil {
-			return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
+			return challenge.Challenge{}, time.Time{}, err
 		}
-		return challenge.Challenge{}, banEnd(start, left), challenge.ErrNotFound
+		return challenge.Challenge{}, until, challenge.ErrNotFound
 	}
 	keys := []string{first}
 	if banKey != "" {
 		keys = append(keys, banKey)
 	}
-	res, err := lookupScript.Run(ctx, s.rdb, keys, mode, s.challengeKeyPrefix(tag)).Slice()
+	res, err := lookupScript.Run(ctx, s.rdb, keys, mode, s.challengeKeyPrefix(req.Binding.Tag())).Slice()
 	if err != nil {
 		return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
 	}
@@ -372,6 +379,45 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	return c, until, err
 }
 
+// identityBanKey is the Redis key of the ban on banKey ("" for none), which
+// must be b's identity's regulation key: that is what puts it in the
+// identity's slot.
+func (s *Store) identityBanKey(op, banKey string, b challenge.Binding) (string, error) {
+	if banKey == "" {
+		return "", nil
+	}
+	if id, ok := limit.RegulationIdentity(banKey); !ok || id != b.IdentityID {
+		return "", &Error{Op: op, Err: errors.New("ban key is not the binding identity's regulation key")}
+	}
+	_, k := s.blockKeys(banKey)
+	return k, nil
+}
+
+// firstKey is the key a script starts from for a challenge ID of b ("c") or,
+// with id "", b's active pointer ("a"); "" when id cannot be one of b's
+// challenges.
+func (s *Store) firstKey(id string, b challenge.Binding) (key, mode string) {
+	if id == "" {
+		return s.activeKey(b), "a"
+	}
+	if tag, ok := challenge.IDTag(id); ok && tag == b.Tag() {
+		return s.challengeKeyPrefix(tag) + id, "c"
+	}
+	return "", ""
+}
+
+// banOnly reads the end of the ban at banKey ("": none, no round trip).
+func (s *Store) banOnly(ctx context.Context, op, banKey string, start time.Time) (time.Time, error) {
+	if banKey == "" {
+		return time.Time{}, nil
+	}
+	left, err := s.rdb.PTTL(ctx, banKey).Result()
+	if err != nil {
+		return time.Time{}, wrap(op, err)
+	}
+	return banEnd(start, left), nil
+}
+
 // banEnd turns a ban's PTTL read at start into its end (zero: no ban).
 func banEnd(start time.Time, left time.Duration) time.Time {
 	if left <= 0 {
@@ -383,42 +429,70 @@ func banEnd(start time.Time, left time.Duration) time.Time {
 // maxPasses bounds the gate passes kept per identity.
 const maxPasses = 16
 
-// errPassIdentity: a pass for another identity than the challenge's.
-var errPassIdentity = errors.New("gate pass for another identity than the challenge's")
+// errPassIdentity: a pass for another identity than the binding's.
+var errPassIdentity = errors.New("gate pass for another identity than the binding's")
 
-// Attempt implements challenge.Store; with pass, the gate pass is written by
-// the same script (the pass hash shares the challenge's hash tag).
-func (s *Store) Attempt(ctx context.Context, id string, matched bool, now time.Time, pass *challenge.Pass) (challenge.Challenge, challenge.Outcome, error) {
-	key, ok := s.challengeKey(id)
-	if !ok {
-		return challenge.Challenge{}, 0, challenge.ErrNotFound
+// Verify implements challenge.Store in one round trip: one script checks
+// the ban, reads the challenge (by ID or through the active pointer), checks
+// its binding, compares the hash, counts and, with a pass, writes the gate
+// pass — every key under the binding identity's hash tag.
+func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	if req.Pass != nil && req.Pass.IdentityID != req.Binding.IdentityID {
+		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errPassIdentity}
 	}
-	m := "0"
-	if matched {
-		m = "1"
-	}
-	keys, args := []string{key}, []any{m, ms(now)}
-	if pass != nil {
-		if tag, _ := challenge.IDTag(id); challenge.IdentityTag(pass.IdentityID) != tag {
-			return challenge.Challenge{}, 0, &Error{Op: "attempt", Err: errPassIdentity}
-		}
-		keys = append(keys, s.passKey(pass.IdentityID))
-		args = append(args, pass.IdentityID, pass.AuthenticatedAt.UnixMilli(), pass.SessionID, pass.TTL.Milliseconds(), maxPasses)
-	}
-	res, err := attemptScript.Run(ctx, s.rdb, keys, args...).Slice()
+	banKey, err := s.identityBanKey("verify", req.BanKey, req.Binding)
 	if err != nil {
-		return challenge.Challenge{}, 0, wrap("attempt", err)
+		return challenge.VerifyReply{}, err
+	}
+	first, mode := s.firstKey(req.ID, req.Binding)
+	start := s.now()
+	if first == "" {
+		// Not an ID of this binding: only the ban can still answer.
+		until, err := s.banOnly(ctx, "verify", banKey, start)
+		switch {
+		case err != nil:
+			return challenge.VerifyReply{}, err
+		case !until.IsZero():
+			return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: until}, nil
+		}
+		return challenge.VerifyReply{}, challenge.ErrNotFound
+	}
+	keys := []string{first}
+	banIdx, passIdx := 0, 0
+	if banKey != "" {
+		keys = append(keys, banKey)
+		banIdx = len(keys)
+	}
+	if req.Pass != nil {
+		keys = append(keys, s.passKey(req.Pass.IdentityID))
+		passIdx = len(keys)
+	}
+	b := req.Binding
+	args := []any{mode, s.challengeKeyPrefix(b.Tag()), banIdx, passIdx, ms(req.Now),
+		string(b.Purpose), b.IdentityID, b.FlowID, req.Sum}
+	if p := req.Pass; p != nil {
+		args = append(args, p.AuthenticatedAt.UnixMilli(), p.SessionID, p.TTL.Milliseconds(), maxPasses)
+	}
+	res, err := verifyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return challenge.VerifyReply{}, wrap("verify", err)
 	}
 	out, _ := res[0].(int64)
-	if out == 0 || len(res) < 2 {
-		return challenge.Challenge{}, 0, challenge.ErrNotFound
+	switch {
+	case out == 0:
+		return challenge.VerifyReply{}, challenge.ErrNotFound
+	case len(res) != 2:
+		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errors.New("unexpected script reply")}
+	case challenge.Outcome(out) == challenge.OutcomeBanned:
+		left, _ := res[1].(int64)
+		return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: banEnd(start, time.Duration(left)*time.Millisecond)}, nil
 	}
 	flat, _ := res[1].([]any)
 	c, err := decodeFlat(flat)
 	if err != nil {
-		return challenge.Challenge{}, 0, err
+		return challenge.VerifyReply{}, err
 	}
-	return c, challenge.Outcome(out), nil
+	return challenge.VerifyReply{Challenge: c, Outcome: challenge.Outcome(out)}, nil
 }
 
 // UpdateCall implements challenge.Store.
@@ -539,7 +613,7 @@ return 0
 
 // blockKeys names the failure counter and ban of a Blocks key. An
 // identity's regulation key goes under the identity's hash tag, so Lookup
-// reads the ban in the same script as the challenge.
+// and Verify read the ban in the same script as the challenge.
 func (s *Store) blockKeys(k string) (fail, ban string) {
 	base := s.prefix + "{b:" + k + "}"
 	if id, ok := limit.RegulationIdentity(k); ok {

@@ -62,17 +62,17 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	b := storetest.Bind("dump")
 	c := storetest.New(b, time.Now(), 5*time.Minute)
 	c.CreatedAt, c.ExpiresAt, c.ResendAfter = now, now.Add(time.Hour*24*365*20), now.Add(30*time.Second)
-	c.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), c.ID, code)
+	c.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), b, code)
 	if _, _, err := s.Create(ctx, c, false, now); err != nil {
 		t.Fatal(err)
 	}
 	c2 := storetest.New(b, time.Now(), 5*time.Minute)
 	c2.CreatedAt, c2.ExpiresAt, c2.ResendAfter = now, c.ExpiresAt, now
-	c2.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), c2.ID, code)
+	c2.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), b, code)
 	if _, _, err := s.Create(ctx, c2, true, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Attempt(ctx, c2.ID, false, now, nil); err != nil {
+	if _, err := s.Verify(ctx, storetest.Req(c2, false, now)); err != nil {
 		t.Fatal(err)
 	}
 	c3 := storetest.New(storetest.Binding(challenge.PurposeStepUp, b.IdentityID, "sess"), time.Now(), 5*time.Minute)
@@ -81,8 +81,8 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, SessionID: "sess", TTL: time.Hour}
-	if _, out, err := s.Attempt(ctx, c3.ID, true, now, pass); err != nil || out != challenge.OutcomeVerified {
-		t.Fatal(out, err)
+	if rep, err := s.Verify(ctx, storetest.ReqPass(c3, true, now, pass)); err != nil || rep.Outcome != challenge.OutcomeVerified {
+		t.Fatal(rep.Outcome, err)
 	}
 	if _, err := s.Take(ctx, []limit.Take{{Key: "n:x", Limit: 1, Window: time.Hour}, {Key: "g", Limit: 9, Window: time.Hour}}); err != nil {
 		t.Fatal(err)
@@ -146,11 +146,11 @@ func TestTwoInstancesSingleUse(t *testing.T) {
 	if _, created, err := b.Create(ctx, storetest.New(c.Binding(), now, 5*time.Minute), false, now); err != nil || created {
 		t.Fatalf("second instance created a second challenge: %v %v", created, err)
 	}
-	if _, out, err := a.Attempt(ctx, c.ID, true, now, nil); err != nil || out != challenge.OutcomeVerified {
-		t.Fatalf("instance A: %v %v", out, err)
+	if rep, err := a.Verify(ctx, storetest.Req(c, true, now)); err != nil || rep.Outcome != challenge.OutcomeVerified {
+		t.Fatalf("instance A: %v %v", rep.Outcome, err)
 	}
-	if _, out, err := b.Attempt(ctx, c.ID, true, now, nil); err != nil || out != challenge.OutcomeUsed {
-		t.Fatalf("instance B reuse: %v %v, want used", out, err)
+	if rep, err := b.Verify(ctx, storetest.Req(c, true, now)); err != nil || rep.Outcome != challenge.OutcomeUsed {
+		t.Fatalf("instance B reuse: %v %v, want used", rep.Outcome, err)
 	}
 }
 
@@ -169,12 +169,9 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	srv.Stop()
 	var rerr *redisstore.Error
 	checks := map[string]error{
-		"ping": s.Ping(ctx),
-		"get":  second(s.Get(ctx, c.ID)),
-		"attempt": func() error {
-			_, _, err := s.Attempt(ctx, c.ID, true, now, nil)
-			return err
-		}(),
+		"ping":   s.Ping(ctx),
+		"get":    second(s.Get(ctx, c.ID)),
+		"verify": second(s.Verify(ctx, storetest.Req(c, true, now))),
 		"create": func() error {
 			_, _, err := s.Create(ctx, storetest.New(storetest.Bind("fault2"), now, time.Minute), false, now)
 			return err
@@ -206,8 +203,8 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	if _, created, err := s.Create(ctx, c2, false, now); err != nil || !created {
 		t.Fatalf("create after restart: %v %v", created, err)
 	}
-	if _, out, err := s.Attempt(ctx, c2.ID, true, now, nil); err != nil || out != challenge.OutcomeVerified {
-		t.Fatalf("attempt after restart: %v %v", out, err)
+	if rep, err := s.Verify(ctx, storetest.Req(c2, true, now)); err != nil || rep.Outcome != challenge.OutcomeVerified {
+		t.Fatalf("verify after restart: %v %v", rep.Outcome, err)
 	}
 	if res, err := s.Take(ctx, []limit.Take{{Key: "k", Limit: 5, Window: time.Minute}}); err != nil || !res.Allowed {
 		t.Fatalf("take after restart: %+v %v", res, err)
