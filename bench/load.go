@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -43,14 +44,19 @@ type Result struct {
 	P90        time.Duration  `json:"p90_ns"`
 	P99        time.Duration  `json:"p99_ns"`
 	Codes      map[string]int `json:"codes"`
+	// CPUPerRequest is this process's CPU time (user + system: load
+	// generator, service and built-in simulator; not Kratos or redis-server)
+	// over the run, per request. Unlike req/s it does not depend on whether
+	// the run saturated the cores.
+	CPUPerRequest time.Duration `json:"cpu_per_request_ns"`
 	// Sample is one unexpected answer (status and body or error), to debug a run.
 	Sample string `json:"sample,omitempty"`
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-28s %8.0f req/s  p50 %7s  p90 %7s  p99 %7s  ok %d/%d  %v",
+	return fmt.Sprintf("%-28s %8.0f req/s  p50 %7s  p90 %7s  p99 %7s  cpu/req %6s  ok %d/%d  %v",
 		r.Name, r.RPS, r.P50.Round(time.Microsecond), r.P90.Round(time.Microsecond),
-		r.P99.Round(time.Microsecond), r.OK, r.Requests, r.Codes)
+		r.P99.Round(time.Microsecond), r.CPUPerRequest.Round(time.Microsecond), r.OK, r.Requests, r.Codes)
 }
 
 // Run drives sc and measures it. Requests go over keep-alive connections, at
@@ -66,6 +72,7 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 	)
 	res := Result{Name: sc.Name, Codes: map[string]int{}}
 	lat := make([]time.Duration, 0, 1<<16)
+	cpu0 := processCPU()
 	start := time.Now()
 	var last time.Time
 	results := atk.Attack(sc.Targeter, vegeta.Rate{Freq: 0}, sc.Duration, sc.Name)
@@ -103,7 +110,19 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 		res.RPS = float64(res.OK) / res.Elapsed.Seconds()
 	}
 	res.P50, res.P90, res.P99 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99)
+	if res.Requests > 0 {
+		res.CPUPerRequest = (processCPU() - cpu0) / time.Duration(res.Requests)
+	}
 	return res, ctx.Err()
+}
+
+// processCPU is the user + system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Percentile returns the p-th percentile (nearest rank) of d; d is sorted in place.

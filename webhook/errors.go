@@ -30,30 +30,29 @@ type problem struct {
 
 // classify is the single place that maps typed errors to HTTP.
 func classify(err error, now time.Time) problem {
-	var (
-		wrong    *challenge.WrongCodeError
-		cooldown *challenge.CooldownError
-		limited  *limit.LimitError
-		perr     *PayloadError
-		herr     *echo.HTTPError
-		cerr     *csrfError
-	)
+	// errors.AsType: no allocation per target (this runs on every refusal).
+	wrong, isWrong := errors.AsType[*challenge.WrongCodeError](err)
+	cooldown, isCooldown := errors.AsType[*challenge.CooldownError](err)
+	limited, isLimited := errors.AsType[*limit.LimitError](err)
+	perr, isPayload := errors.AsType[*PayloadError](err)
+	herr, isHTTP := errors.AsType[*echo.HTTPError](err)
+	_, isCSRF := errors.AsType[*csrfError](err)
 	switch {
-	case errors.As(err, &cerr):
+	case isCSRF:
 		return problem{Status: http.StatusForbidden, Code: "csrf"}
-	case errors.As(err, &perr):
+	case isPayload:
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
-	case errors.As(err, &herr):
+	case isHTTP:
 		return problem{Status: herr.Code, Code: httpCode(herr.Code)}
-	case errors.As(err, &wrong) && wrong.AttemptsLeft == 0:
+	case isWrong && wrong.AttemptsLeft == 0:
 		// The last attempt is gone: what the user needs to know is that this
 		// code is dead and a new call is the way on.
 		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked,
 			Context: map[string]any{"attempts_left": 0}}
-	case errors.As(err, &wrong) && wrong.Format:
+	case isWrong && wrong.Format:
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode,
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
-	case errors.As(err, &wrong):
+	case isWrong:
 		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
 	case errors.Is(err, challenge.ErrInvalidRequest):
@@ -66,10 +65,10 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked}
 	case errors.Is(err, challenge.ErrAlreadyUsed):
 		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
-	case errors.As(err, &cooldown):
+	case isCooldown:
 		return problem{Status: http.StatusTooManyRequests, Code: "cooldown", MsgID: ui.MsgCooldown,
 			Context: retryContext(cooldown.RetryAfter, now)}
-	case errors.As(err, &limited):
+	case isLimited:
 		ctx := retryContext(limited.RetryAfter, now)
 		switch limited.Kind {
 		case limit.KindRegulation:

@@ -50,6 +50,17 @@ var longDigits = regexp.MustCompile(`\d{4,}`)
 // safeURI keeps a URI useful in logs without carrying numbers or codes:
 // every run of 4+ digits keeps only its last two.
 func safeURI(uri string) string {
+	run := 0
+	for i := 0; i < len(uri) && run < 4; i++ {
+		if uri[i] >= '0' && uri[i] <= '9' {
+			run++
+		} else {
+			run = 0
+		}
+	}
+	if run < 4 {
+		return uri // nothing to mask: skip the regular expression
+	}
 	return longDigits.ReplaceAllStringFunc(uri, func(d string) string {
 		return "***" + d[len(d)-2:]
 	})

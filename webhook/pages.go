@@ -31,8 +31,8 @@ func (s *Server) pageRoutes() {
 	prefix := strings.TrimRight(s.deps.UI.AssetPrefix(), "/")
 	e.GET(prefix+"/*", echo.WrapHandler(s.deps.UI.Assets()))
 	e.GET("/2fa", s.stepUpPage)
-	e.POST("/2fa", s.stepUpPageStart, limitBody(apiBodyLimit), s.csrf)
-	e.POST("/2fa/verify", s.stepUpPageVerify, limitBody(apiBodyLimit), s.csrf)
+	e.POST("/2fa", chain(s.stepUpPageStart, limitBody(apiBodyLimit), s.csrf))
+	e.POST("/2fa/verify", chain(s.stepUpPageVerify, limitBody(apiBodyLimit), s.csrf))
 }
 
 func (s *Server) stepUpPage(c echo.Context) error {

@@ -80,12 +80,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 // problemText picks the user-facing text: the localised message for factor
 // problems, the payload reason for bad input, a generic text otherwise.
 func (s *Server) problemText(lang string, p problem, err error) string {
-	var perr *PayloadError
-	var herr *echo.HTTPError
+	perr, isPayload := errors.AsType[*PayloadError](err)
+	herr, isHTTP := errors.AsType[*echo.HTTPError](err)
 	switch {
-	case errors.As(err, &perr):
+	case isPayload:
 		return perr.Error()
-	case errors.As(err, &herr):
+	case isHTTP:
 		if m, ok := herr.Message.(string); ok {
 			return m
 		}

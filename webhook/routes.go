@@ -24,16 +24,20 @@ func (s *Server) routes() {
 		e.GET("/.well-known/openid-configuration", echo.WrapHandler(s.deps.Discovery))
 	}
 	if s.deps.Factor != nil {
-		hooks := e.Group("/hooks/kratos", s.requireWebhookSecret, limitBody(hookBodyLimit))
-		hooks.POST("/login", s.loginHook)
-		hooks.POST("/registration", s.phoneHook(HookRegistration))
-		hooks.POST("/settings", s.phoneHook(HookSettings))
+		hook := func(h echo.HandlerFunc) echo.HandlerFunc {
+			return chain(h, s.requireWebhookSecret, limitBody(hookBodyLimit))
+		}
+		e.POST("/hooks/kratos/login", hook(s.loginHook))
+		e.POST("/hooks/kratos/registration", hook(s.phoneHook(HookRegistration)))
+		e.POST("/hooks/kratos/settings", hook(s.phoneHook(HookSettings)))
 
-		api := e.Group("/v1", limitBody(apiBodyLimit))
-		api.POST("/challenges", s.startChallenge, s.csrf)
-		api.GET("/challenges/:id", s.getChallenge)
-		api.POST("/challenges/:id/verify", s.verifyChallenge, s.csrf)
-		api.POST("/token", s.exchangeToken, s.csrf)
+		api := func(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
+			return chain(h, append([]echo.MiddlewareFunc{limitBody(apiBodyLimit)}, mw...)...)
+		}
+		e.POST("/v1/challenges", api(s.startChallenge, s.csrf))
+		e.GET("/v1/challenges/:id", api(s.getChallenge))
+		e.POST("/v1/challenges/:id/verify", api(s.verifyChallenge, s.csrf))
+		e.POST("/v1/token", api(s.exchangeToken, s.csrf))
 		if s.deps.UI != nil {
 			s.pageRoutes()
 		}
@@ -44,6 +48,16 @@ func (s *Server) routes() {
 		e.Any("/sim", sim)
 		e.Any("/sim/*", sim)
 	}
+}
+
+// chain wraps h in mw once, at start-up: the first middleware runs first.
+// Echo v4 applies route and group middleware anew on every request (building
+// their closures each time); these routes are the hot path.
+func chain(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return h
 }
 
 func (s *Server) alive(c echo.Context) error {

@@ -45,6 +45,8 @@ type App struct {
 	// Sim is the built-in simulator (dev mode), nil otherwise.
 	Sim  *sim.Simulator
 	Keys *jwt.KeySet
+	// Challenges runs the challenges (and their background status polling).
+	Challenges *challenge.Service
 	// TracerProvider exports spans over OTLP; nil when tracing is off.
 	TracerProvider trace.TracerProvider
 
@@ -203,6 +205,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
 	a.closers = append(a.closers, challenges.Close)
+	a.Challenges = challenges
 
 	kcfg := kratos.Config{
 		PublicURL: cfg.Kratos.PublicURL, AdminURL: cfg.Kratos.AdminURL,

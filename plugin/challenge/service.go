@@ -241,6 +241,10 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	return s, nil
 }
 
+// Polling is the number of calls whose status is being polled in the
+// background right now.
+func (s *Service) Polling() int { return len(s.pollers) }
+
 // Close stops background polling and waits for it.
 func (s *Service) Close() error {
 	s.cancel()

@@ -1,13 +1,16 @@
 package factor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
@@ -67,5 +70,42 @@ func TestViewOf(t *testing.T) {
 func TestNewRefusesBadPolicy(t *testing.T) {
 	if _, err := New(Config{MissingPhone: "maybe"}, Deps{}); err == nil {
 		t.Error("unknown missing_phone policy accepted")
+	}
+}
+
+// recordingIssuer keeps the Subject it was asked to sign.
+type recordingIssuer struct {
+	needs bool
+	got   jwt.Subject
+}
+
+func (r *recordingIssuer) Issue(_ context.Context, s jwt.Subject) (jwt.Token, error) {
+	r.got = s
+	return jwt.Token{Raw: "x", ExpiresAt: time.Now().Add(time.Minute)}, nil
+}
+func (r *recordingIssuer) NeedsIdentityData() bool { return r.needs }
+
+// TestIssuePassesIdentityDataOnlyWhenUsed: traits and metadata reach the
+// issuer (its claims mapper) when it reads them, and are not encoded for
+// every token otherwise.
+func TestIssuePassesIdentityDataOnlyWhenUsed(t *testing.T) {
+	sess := &kratos.Session{ID: "s", IdentityID: "i", Traits: map[string]any{"nick": "ivan"},
+		MetadataPublic: map[string]any{"tier": "gold"}, ExpiresAt: time.Now().Add(time.Hour)}
+	for _, needs := range []bool{true, false} {
+		iss := &recordingIssuer{needs: needs}
+		s := &Service{issuer: iss}
+		if _, err := s.issue(context.Background(), sess, "+79001234567", "stepup"); err != nil {
+			t.Fatal(err)
+		}
+		traits, meta := string(iss.got.Traits), string(iss.got.MetadataPublic)
+		if needs && (traits != `{"nick":"ivan"}` || meta != `{"tier":"gold"}`) {
+			t.Errorf("mapper configured: traits %s metadata %s", traits, meta)
+		}
+		if !needs && (traits != "" || meta != "") {
+			t.Errorf("no mapper: traits %q metadata %q were encoded anyway", traits, meta)
+		}
+		if iss.got.IdentityID != "i" || iss.got.SessionID != "s" || iss.got.PhoneE164 != "+79001234567" {
+			t.Errorf("subject %+v", iss.got)
+		}
 	}
 }
