@@ -48,6 +48,7 @@ func TestFocus(t *testing.T) {
 			return
 		}
 		sc.Workers, sc.Duration = W, D
+		quiesce(t, []*instance{mem})
 		var r0, r1 syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r0)
 		res, err := Run(ctx, sc)

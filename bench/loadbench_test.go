@@ -174,10 +174,14 @@ func TestLoadBench(t *testing.T) {
 	}
 	tokenNeedle := []byte(`"access_token":"ey`)
 	hasToken := func(b []byte) bool { return bytes.Contains(b, tokenNeedle) }
+	wrongNeedle := []byte(`"error":"wrong_code"`)
+	isWrongCodeAPI := func(b []byte) bool { return bytes.Contains(b, wrongNeedle) }
 
-	// wrong codes: challenges that take many wrong codes (max attempts raised).
+	// wrong codes: challenges that take many wrong codes (max attempts
+	// raised), made fresh for every repetition (a run outlives the 5 min TTL).
 	wrongTargets := map[*instance][]vegeta.Target{}
-	for _, in := range []*instance{mem, red} {
+	newWrongTargets := func(in *instance) {
+		wrongTargets[in] = nil
 		for _, p := range in.startLogins(t, 1000) {
 			h := p.Hook
 			h.Code = wrongCode(h.Code)
@@ -304,6 +308,7 @@ func TestLoadBench(t *testing.T) {
 				verifiedForToken[in] = ps[:min(200, pool.Used())]
 			}
 
+			newWrongTargets(in)
 			ratio(run(r, Scenario{Name: "reject-wrong-code-" + in.Name, Expect: 400, Check: isMsg(4090001),
 				Targeter: RoundRobin(wrongTargets[in])}))
 		}
@@ -320,6 +325,20 @@ func TestLoadBench(t *testing.T) {
 			if r == 0 {
 				verifiedForToken[cached] = ps[:min(200, pool.Used())]
 			}
+
+			// reject through the step-up API: a wrong code to
+			// POST /v1/challenges/{id}/verify (session from the cache). The
+			// spare sessions get a challenge each, verified with the right
+			// code afterwards so the next repetition can start again.
+			spare := cached.startStepUps(t, sessions[nPool:])
+			var wt, rt []vegeta.Target
+			for _, p := range spare {
+				wt = append(wt, cached.verifyTarget(p, wrongCode(p.Code)))
+				rt = append(rt, cached.verifyTarget(p, p.Code))
+			}
+			ratio(run(r, Scenario{Name: "reject-wrong-code-api-" + cached.Name, Expect: 400, Check: isWrongCodeAPI,
+				Targeter: RoundRobin(wt)}))
+			drain(NewPool(rt))
 		}
 		for _, in := range []*instance{memLim, redLim} {
 			ratio(run(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),

@@ -135,28 +135,35 @@ func (c Config) cooldown(resends int) time.Duration {
 // step.
 func HashCode(key []byte, b Binding, code string) []byte {
 	m := hmac.New(sha256.New, key)
-	writeCodeInput(m, b, code)
+	m.Write(appendCodeInput(nil, b, code))
 	return m.Sum(nil)
 }
 
-func writeCodeInput(m hash.Hash, b Binding, code string) {
-	var buf [256]byte
-	in := append(buf[:0], codeHashDomain...)
+// appendCodeInput appends HashCode's message to buf.
+func appendCodeInput(buf []byte, b Binding, code string) []byte {
+	buf = append(buf, codeHashDomain...)
 	for _, part := range [...]string{string(b.Purpose), b.IdentityID, b.FlowID, code} {
-		in = append(in, 0)
-		in = append(in, part...)
+		buf = append(buf, 0)
+		buf = append(buf, part...)
 	}
-	m.Write(in)
+	return buf
+}
+
+// codeHasher is a keyed HMAC with a scratch buffer, reused through a pool.
+type codeHasher struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // hashCode is HashCode with a pooled HMAC: Reset keeps the keyed state, so
 // the key schedule is not redone on every verify.
 func (s *Service) hashCode(b Binding, code string) []byte {
-	m := s.hmacs.Get().(hash.Hash)
-	m.Reset()
-	writeCodeInput(m, b, code)
-	sum := m.Sum(nil)
-	s.hmacs.Put(m)
+	h := s.hmacs.Get().(*codeHasher)
+	h.mac.Reset()
+	h.buf = appendCodeInput(h.buf[:0], b, code)
+	h.mac.Write(h.buf)
+	sum := h.mac.Sum(nil)
+	s.hmacs.Put(h)
 	return sum
 }
 
@@ -174,7 +181,7 @@ type Service struct {
 	tracer   trace.Tracer
 	// tracing: a TracerProvider was given (timed makes spans only then).
 	tracing bool
-	hmacs   sync.Pool // of keyed hash.Hash (hashCode)
+	hmacs   sync.Pool // of *codeHasher (hashCode)
 	now     func() time.Time
 	// callTimeout bounds one status request of the poller.
 	callTimeout time.Duration
@@ -228,7 +235,7 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	}
 	s.cfg.CodeKey = append([]byte(nil), cfg.CodeKey...)
 	key := s.cfg.CodeKey
-	s.hmacs.New = func() any { return hmac.New(sha256.New, key) }
+	s.hmacs.New = func() any { return &codeHasher{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, 256)} }
 	s.cfg.ResendCooldowns = append([]time.Duration(nil), cfg.ResendCooldowns...)
 	for _, o := range opts {
 		o(s)
