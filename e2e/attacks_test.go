@@ -375,7 +375,7 @@ func TestAttackWebhookRefusedBeforeAnyWork(t *testing.T) {
 		{"form", "POST", map[string]string{"Authorization": auth, "Content-Type": "application/x-www-form-urlencoded"}, valid, false, 400, "invalid_request"},
 		{"multipart", "POST", map[string]string{"Authorization": auth, "Content-Type": "multipart/form-data; boundary=x"}, valid, false, 400, "invalid_request"},
 		{"no content type", "POST", map[string]string{"Authorization": auth}, valid, false, 400, "invalid_request"},
-		{"GET (no such route)", "GET", map[string]string{"Authorization": auth}, nil, false, 404, "not_found"},
+		{"GET (the hook is POST only)", "GET", map[string]string{"Authorization": auth}, nil, false, 405, "method_not_allowed"},
 	}
 	for _, c := range cases {
 		var body *bytes.Reader

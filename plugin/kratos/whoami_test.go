@@ -213,14 +213,7 @@ func TestWhoamiReusesConnections(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	}))
-	var conns atomic.Int64
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	conns := startCounting(t, srv)
 	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -258,14 +251,7 @@ func TestDefaultTransportKeepsIdleConnections(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(body)
 	}))
-	var conns atomic.Int64
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
+	conns := startCounting(t, srv)
 	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
 	if err != nil {
 		t.Fatal(err)
@@ -325,4 +311,19 @@ func TestWhoamiCutOffAnswer(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err %v, want ErrUnavailable", err)
 	}
+}
+
+// startCounting starts srv (closed when the test ends) and counts the
+// connections it accepts.
+func startCounting(t *testing.T, srv *httptest.Server) *atomic.Int64 {
+	t.Helper()
+	var conns atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &conns
 }
