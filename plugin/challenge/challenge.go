@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 )
 
 // Purpose says what a challenge protects.
@@ -273,4 +274,17 @@ type Store interface {
 	UpdateCall(ctx context.Context, id string, status flashcall.Status) error
 	// Ping checks the store is reachable.
 	Ping(ctx context.Context) error
+}
+
+// CheckingStore is a Store that also keeps the limiter's counters and bans
+// (limit.Counter, limit.Blocks) and can read them in the same round trip as
+// Lookup: a start refused by a call limit then costs one round trip and
+// changes nothing. The check is advisory (Counter.Take still decides, under
+// concurrency); stores that cannot do it simply do not implement it.
+type CheckingStore interface {
+	// LookupAndCheck is Lookup plus a read-only check of checks: check
+	// reports, like Counter.Take, whether every counter is below its limit,
+	// the first that is not and how long until all refusing ones are free,
+	// but increments nothing (Counts is nil).
+	LookupAndCheck(ctx context.Context, req LookupRequest, checks []limit.Take) (c Challenge, bannedUntil time.Time, check limit.TakeResult, err error)
 }

@@ -189,6 +189,9 @@ type Service struct {
 	// Lookup and Verify read the ban in the same round trip as the
 	// challenge.
 	sharedBans bool
+	// checker: the store also keeps the limiter's counters and bans and
+	// reads them with the challenge in one round trip (Start).
+	checker CheckingStore
 
 	base    context.Context
 	cancel  context.CancelFunc
@@ -244,6 +247,9 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 		s.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	s.sharedBans = sameStore(store, limiter.Blocks())
+	if cs, ok := store.(CheckingStore); ok && s.sharedBans && sameStore(store, limiter.Counter()) {
+		s.checker = cs
+	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -324,7 +330,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 	}
 	e164 := num.E164()
-	cur, err := s.lookup(ctx, LookupRequest{Binding: b})
+	keys := limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP}
+	rules, check, cur, err := s.lookupForStart(ctx, b, keys)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return StartResult{}, err
 	}
@@ -352,7 +359,13 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err := s.limitErr(s.limiter.CheckDestination(e164)); err != nil {
 		return StartResult{}, err
 	}
-	if err := s.limitErr(s.limiter.TakeCall(ctx, limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP})); err != nil {
+	// A rule the store already reported exhausted refuses here, without
+	// touching a counter: a refused start costs the one round trip.
+	if err := s.limitErr(s.limiter.Refused(check, rules)); err != nil {
+		return StartResult{}, err
+	}
+	// The take is what counts (and what holds under concurrency).
+	if err := s.limitErr(s.limiter.TakeCall(ctx, keys)); err != nil {
 		return StartResult{}, err
 	}
 
@@ -564,6 +577,40 @@ func (s *Service) lookup(ctx context.Context, req LookupRequest) (Challenge, err
 		return Challenge{}, ErrNotFound
 	}
 	return c, nil
+}
+
+// lookupForStart is lookup for Start. When the store also keeps the
+// limiter's counters (CheckingStore), it reads them in the same round trip
+// and check says whether the call's rules would refuse; otherwise check
+// allows and TakeCall alone decides.
+func (s *Service) lookupForStart(ctx context.Context, b Binding, keys limit.CallKeys) (limit.CallRules, limit.TakeResult, Challenge, error) {
+	allow := limit.TakeResult{Allowed: true, Blocked: -1}
+	if s.checker == nil {
+		c, err := s.lookup(ctx, LookupRequest{Binding: b})
+		return limit.CallRules{}, allow, c, err
+	}
+	rules, err := s.limiter.CallRules(keys)
+	if err != nil {
+		return limit.CallRules{}, allow, Challenge{}, err
+	}
+	req := LookupRequest{Binding: b, BanKey: s.limiter.BanKey(b.IdentityID)}
+	var c Challenge
+	var until time.Time
+	var check limit.TakeResult
+	err = s.timed(ctx, "lookup", func() (err error) {
+		c, until, check, err = s.checker.LookupAndCheck(ctx, req, rules.Takes)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return rules, allow, Challenge{}, storeErr("lookup", err)
+	}
+	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
+		return rules, allow, Challenge{}, berr
+	}
+	if err != nil {
+		return rules, check, Challenge{}, ErrNotFound
+	}
+	return rules, check, c, nil
 }
 
 // sameStore reports whether a and b are the same store value (comparing

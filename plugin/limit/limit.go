@@ -249,20 +249,24 @@ func numberKey(e164 string) string {
 	return "n:" + hex.EncodeToString(sum[:16])
 }
 
-// TakeCall counts one call against every enabled rule, atomically: either all
-// counters move or none. A refusal is a *LimitError naming the first blocking
-// rule.
-func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
-	takes := make([]Take, 0, 4)
-	kinds := make([]string, 0, 4)
-	add := func(kind, key string, r Rule) {
-		if r.Limit > 0 && key != "" {
-			takes = append(takes, Take{Key: key, Limit: r.Limit, Window: r.Window})
-			kinds = append(kinds, kind)
-		}
-	}
+// CallRules are the counters one call is taken from: the takes in the order
+// TakeCall takes them, and each one's kind (Kind*) for the refusal.
+type CallRules struct {
+	Takes []Take
+	Kinds []string
+}
+
+// CallRules lists the enabled rules a call to k is counted against.
+func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 	if k.PhoneE164 == "" {
-		return errors.New("limit: phone number is required")
+		return CallRules{}, errors.New("limit: phone number is required")
+	}
+	r := CallRules{Takes: make([]Take, 0, 4), Kinds: make([]string, 0, 4)}
+	add := func(kind, key string, rule Rule) {
+		if rule.Limit > 0 && key != "" {
+			r.Takes = append(r.Takes, Take{Key: key, Limit: rule.Limit, Window: rule.Window})
+			r.Kinds = append(r.Kinds, kind)
+		}
 	}
 	add(KindNumber, numberKey(k.PhoneE164), l.cfg.PerNumber)
 	if k.IdentityID != "" {
@@ -272,20 +276,43 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 		add(KindIP, "ip:"+k.ClientIP, l.cfg.PerIP)
 	}
 	add(KindGlobal, "g", l.cfg.GlobalDaily)
-	if len(takes) == 0 {
+	return r, nil
+}
+
+// TakeCall counts one call against every enabled rule, atomically: either all
+// counters move or none. A refusal is a *LimitError naming the first blocking
+// rule.
+func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
+	rules, err := l.CallRules(k)
+	if err != nil {
+		return err
+	}
+	if len(rules.Takes) == 0 {
 		return nil
 	}
-	res, err := l.counter.Take(ctx, takes)
+	res, err := l.counter.Take(ctx, rules.Takes)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if res.Allowed {
-		if l.budget != nil && len(res.Counts) == len(takes) && kinds[len(kinds)-1] == KindGlobal {
-			l.budget.SetBudgetUsed(float64(res.Counts[len(takes)-1]) / float64(l.cfg.GlobalDaily.Limit))
+		kinds := rules.Kinds
+		if l.budget != nil && len(res.Counts) == len(rules.Takes) && kinds[len(kinds)-1] == KindGlobal {
+			l.budget.SetBudgetUsed(float64(res.Counts[len(rules.Takes)-1]) / float64(l.cfg.GlobalDaily.Limit))
 		}
 		return nil
 	}
-	if l.budget != nil && res.Blocked >= 0 && kinds[res.Blocked] == KindGlobal {
+	return l.Refused(res, rules)
+}
+
+// Refused turns the answer of a Take, or of a store's read-only check of the
+// same rules (see challenge.CheckingStore), into the *LimitError naming the
+// first blocking rule; nil when res allows.
+func (l *Limiter) Refused(res TakeResult, rules CallRules) error {
+	if res.Allowed {
+		return nil
+	}
+	kinds := rules.Kinds
+	if l.budget != nil && res.Blocked >= 0 && res.Blocked < len(kinds) && kinds[res.Blocked] == KindGlobal {
 		l.budget.SetBudgetUsed(1)
 	}
 	kind := KindGlobal
@@ -294,6 +321,9 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 	}
 	return &LimitError{Kind: kind, RetryAfter: res.RetryAfter}
 }
+
+// Counter is the store the limiter counts in.
+func (l *Limiter) Counter() Counter { return l.counter }
 
 // regulationPrefix starts every regulation key.
 const regulationPrefix = "r:"

@@ -406,6 +406,56 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("LookupAndCheck", func(t *testing.T) {
+		s := newStore(t)
+		cs, ok := s.(challenge.CheckingStore)
+		counter, ok2 := s.(limit.Counter)
+		if !ok || !ok2 {
+			t.Skip("the store does not keep the limiter's counters")
+		}
+		now := msNow()
+		b := Bind("check")
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, false, now, true)
+		key := limit.RegulationKey(b.IdentityID)
+		suffix := b.IdentityID // counter keys of this run only
+		rules := []limit.Take{
+			{Key: "n:" + suffix, Limit: 2, Window: time.Hour},
+			{Key: "ip:" + suffix, Limit: 5, Window: time.Hour},
+		}
+		if _, err := counter.Take(ctx, rules); err != nil {
+			t.Fatal(err)
+		}
+		// One call taken: both rules allow; the challenge and no ban come back.
+		got, until, check, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules)
+		if err != nil || got.ID != c.ID || !until.IsZero() || !check.Allowed || check.Blocked != -1 {
+			t.Fatalf("below the limits: %s until %v check %+v err %v", got.ID, until, check, err)
+		}
+		if _, err := counter.Take(ctx, rules); err != nil {
+			t.Fatal(err)
+		}
+		// The number rule is used up: refused at index 0 with its wait, and
+		// checking again changes nothing (the next take is still refused
+		// by the same rule, the IP rule still has room).
+		for range 3 {
+			_, _, check, err = cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: Binding(b.Purpose, b.IdentityID, "other-flow"), BanKey: key}, rules)
+			if !errors.Is(err, challenge.ErrNotFound) || check.Allowed || check.Blocked != 0 || check.RetryAfter <= 0 || check.RetryAfter > time.Hour || check.Counts != nil {
+				t.Fatalf("at the number limit (and no challenge): check %+v err %v", check, err)
+			}
+		}
+		res, err := counter.Take(ctx, rules)
+		if err != nil || res.Allowed || res.Blocked != 0 {
+			t.Fatalf("take after the checks: %+v %v, want refused by rule 0", res, err)
+		}
+		if res, err := counter.Take(ctx, rules[1:]); err != nil || !res.Allowed || res.Counts[0] != 3 {
+			t.Fatalf("IP rule after the checks: %+v %v, want its third take", res, err)
+		}
+		// No rules: allowed.
+		if _, _, check, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b}, nil); err != nil || !check.Allowed {
+			t.Fatalf("no rules: %+v %v", check, err)
+		}
+	})
+
 	t.Run("VerifyRecordsPassOnlyWhenVerified", func(t *testing.T) {
 		s := newStore(t)
 		now := msNow()

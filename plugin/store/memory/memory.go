@@ -323,14 +323,21 @@ func (s *Store) UpdateCall(ctx context.Context, id string, st flashcall.Status) 
 // Ping implements challenge.Store; memory is always reachable.
 func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
 
-// Take implements limit.Counter.
-func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult, error) {
-	if err := ctx.Err(); err != nil {
-		return limit.TakeResult{}, err
+// LookupAndCheck implements challenge.CheckingStore: Lookup and a read-only
+// check of the counters (no round trip to save here; one lock each).
+func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+	c, until, err := s.Lookup(ctx, req)
+	if err != nil && !errors.Is(err, challenge.ErrNotFound) {
+		return c, until, limit.TakeResult{}, err
 	}
-	now := s.now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	check := s.check(checks, s.now())
+	s.mu.Unlock()
+	return c, until, check, err
+}
+
+// check reports whether every take is below its limit; s.mu is held.
+func (s *Store) check(takes []limit.Take, now time.Time) limit.TakeResult {
 	res := limit.TakeResult{Allowed: true, Blocked: -1}
 	for i, t := range takes {
 		c := s.counters[t.Key]
@@ -344,6 +351,18 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 			res.RetryAfter = max(res.RetryAfter, c.resetAt.Sub(now))
 		}
 	}
+	return res
+}
+
+// Take implements limit.Counter.
+func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult, error) {
+	if err := ctx.Err(); err != nil {
+		return limit.TakeResult{}, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := s.check(takes, now)
 	if !res.Allowed {
 		return res, nil
 	}

@@ -379,6 +379,119 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	return c, until, err
 }
 
+// checkScript: KEYS[1] counter; ARGV[1] limit. Returns {allowed, pttl,
+// count} like takeScript, but changes nothing.
+const checkSrc = `
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return {0, redis.call('PTTL', KEYS[1]), n} end
+return {1, 0, n}
+`
+
+var checkScript = redis.NewScript(checkSrc)
+
+// LookupAndCheck implements challenge.CheckingStore: the lookup script and
+// a read-only check of every counter go in one pipeline, so a start that a
+// call limit refuses costs one round trip (the counters live in their own
+// cluster slots; a cluster client sends the pipeline's parts to their nodes
+// in parallel).
+func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+	banKey, err := s.identityBanKey("lookup", req.BanKey, req.Binding)
+	if err != nil {
+		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, err
+	}
+	first, mode := s.firstKey(req.ID, req.Binding)
+	if first == "" || len(checks) == 0 {
+		c, until, err := s.Lookup(ctx, req)
+		if len(checks) == 0 || (err != nil && !errors.Is(err, challenge.ErrNotFound)) {
+			return c, until, limit.TakeResult{Allowed: true, Blocked: -1}, err
+		}
+		check, cerr := s.check(ctx, checks)
+		if cerr != nil {
+			return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, cerr
+		}
+		return c, until, check, err
+	}
+	keys := []string{first}
+	if banKey != "" {
+		keys = append(keys, banKey)
+	}
+	start := s.now()
+	var look *redis.Cmd
+	var cmds []*redis.Cmd
+	run := func() error {
+		cmds = make([]*redis.Cmd, len(checks))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			look = lookupScript.EvalSha(ctx, p, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
+			for i, t := range checks {
+				cmds[i] = checkScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit)
+			}
+			return nil
+		})
+		return err
+	}
+	err = run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// First use on this server (or after SCRIPT FLUSH): load and retry once.
+		for _, sc := range []*redis.Script{lookupScript, checkScript} {
+			if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
+				return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, wrap("lookup", lerr)
+			}
+		}
+		err = run()
+	}
+	if err != nil {
+		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, wrap("lookup", err)
+	}
+	check, err := checkResult(cmds)
+	if err != nil {
+		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, err
+	}
+	res, err := look.Slice()
+	if err != nil || len(res) != 2 {
+		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, &Error{Op: "lookup", Err: fmt.Errorf("unexpected script reply: %v", err)}
+	}
+	left, _ := res[0].(int64)
+	until := banEnd(start, time.Duration(left)*time.Millisecond)
+	flat, _ := res[1].([]any)
+	c, err := decodeFlat(flat)
+	return c, until, check, err
+}
+
+// check runs checkScript for every take in one pipeline.
+func (s *Store) check(ctx context.Context, checks []limit.Take) (limit.TakeResult, error) {
+	cmds := make([]*redis.Cmd, len(checks))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range checks {
+			cmds[i] = p.Eval(ctx, checkSrc, []string{s.counterKey(t.Key)}, t.Limit)
+		}
+		return nil
+	})
+	if err != nil {
+		return limit.TakeResult{}, wrap("check", err)
+	}
+	return checkResult(cmds)
+}
+
+// checkResult reads checkScript replies into a TakeResult (no Counts).
+func checkResult(cmds []*redis.Cmd) (limit.TakeResult, error) {
+	res := limit.TakeResult{Allowed: true, Blocked: -1}
+	for i, c := range cmds {
+		v, err := c.Slice()
+		if err != nil || len(v) != 3 {
+			return limit.TakeResult{}, wrap("check", fmt.Errorf("bad reply %v: %w", v, err))
+		}
+		if ok, _ := v[0].(int64); ok == 1 {
+			continue
+		}
+		pttl, _ := v[1].(int64)
+		if res.Allowed {
+			res.Allowed, res.Blocked = false, i
+		}
+		res.RetryAfter = max(res.RetryAfter, time.Duration(pttl)*time.Millisecond)
+	}
+	return res, nil
+}
+
 // identityBanKey is the Redis key of the ban on banKey ("" for none), which
 // must be b's identity's regulation key: that is what puts it in the
 // identity's slot.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -204,5 +205,74 @@ func TestIdentityKeysShareASlot(t *testing.T) {
 		if !kinds[k] {
 			t.Errorf("no %q key under the identity's tag (keys %v)", k, keys)
 		}
+	}
+}
+
+// TestRefusedStartRoundTrips: a start that a call limit refuses is one round
+// trip (the challenge lookup, the ban and a read-only check of every counter
+// in one pipeline), changes no counter and never reaches the provider; a
+// start that goes ahead still takes its counters.
+func TestRefusedStartRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	trips := &tripCounter{}
+	rdb.AddHook(trips)
+	st := redisstore.New(rdb, "cpk:")
+	lcfg := limit.DefaultConfig()
+	lcfg.PerNumber.Limit = 2
+	lim, err := limit.New(lcfg, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	p := &fakeProvider{code: "7391"}
+	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	start := func(flow string) error {
+		_, err := svc.Start(ctx, challenge.StartRequest{Purpose: challenge.PurposeLogin,
+			IdentityID: "5e1b7b4a-0000-4000-8000-000000000003", FlowID: flow, Phone: "+79001234567"})
+		return err
+	}
+	for _, flow := range []string{"f1", "f2"} {
+		if err := start(flow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var le *limit.LimitError
+	if err := start("warm"); !errors.As(err, &le) || le.Kind != limit.KindNumber { // loads the scripts
+		t.Fatalf("third call to the number: %v, want the per-number limit", err)
+	}
+	counters := func() map[string]string {
+		keys, err := rdb.Keys(ctx, "cpk:{l:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, k := range keys {
+			out[k] = rdb.Get(ctx, k).Val()
+		}
+		return out
+	}
+	before, calls := counters(), p.calls
+	trips.take()
+
+	if err := start("f4"); !errors.As(err, &le) || le.Kind != limit.KindNumber || le.RetryAfter <= 0 {
+		t.Fatalf("refused start: %v, want the per-number limit with a retry time", err)
+	}
+	got := trips.take()
+	t.Logf("start refused by a limit: %d round trips %v", len(got), got)
+	if len(got) != 1 {
+		t.Errorf("a start refused by a limit took %d round trips %v, want 1", len(got), got)
+	}
+	if after := counters(); !reflect.DeepEqual(after, before) {
+		t.Errorf("a refused start changed the counters: %v → %v", before, after)
+	}
+	if p.calls != calls {
+		t.Errorf("a refused start reached the provider")
 	}
 }
