@@ -7,6 +7,7 @@ package metrics
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,14 @@ type Metrics struct {
 	httpRequests     *prometheus.CounterVec
 	httpLatency      *prometheus.HistogramVec
 	dailyBudgetSpent prometheus.Gauge
+
+	// Memoized children of the per-request collectors.
+	httpCounts  *children[httpKey, prometheus.Counter]
+	httpTimes   *children[routeKey, prometheus.Observer]
+	hookCounts  *children[[2]string, prometheus.Counter]
+	verifyCount *children[string, prometheus.Counter]
+	storeCounts *children[[2]string, prometheus.Counter]
+	storeTimes  *children[string, prometheus.Observer]
 }
 
 // New creates the collectors on a fresh registry, with Go and process collectors.
@@ -109,6 +118,14 @@ func New() *Metrics {
 	reg.MustRegister(m.providerCalls, m.providerLatency, m.callsPlaced, m.callStatus, m.verifications,
 		m.limitsHit, m.storeOps, m.storeLatency, m.kratosCalls, m.kratosLatency, m.tokensIssued,
 		m.hookDecisions, m.httpRequests, m.httpLatency, m.dailyBudgetSpent)
+	m.httpCounts = newChildren(func(k httpKey) prometheus.Counter {
+		return m.httpRequests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code))
+	})
+	m.httpTimes = newChildren(func(k routeKey) prometheus.Observer { return m.httpLatency.WithLabelValues(k.route, k.method) })
+	m.hookCounts = newChildren(func(k [2]string) prometheus.Counter { return m.hookDecisions.WithLabelValues(k[0], k[1]) })
+	m.verifyCount = newChildren(func(k string) prometheus.Counter { return m.verifications.WithLabelValues(k) })
+	m.storeCounts = newChildren(func(k [2]string) prometheus.Counter { return m.storeOps.WithLabelValues(k[0], k[1]) })
+	m.storeTimes = newChildren(func(k string) prometheus.Observer { return m.storeLatency.WithLabelValues(k) })
 	return m
 }
 
@@ -144,7 +161,7 @@ func (m *Metrics) ObserveVerify(outcome string) {
 	if m == nil {
 		return
 	}
-	m.verifications.WithLabelValues(outcome).Inc()
+	m.verifyCount.get(outcome).Inc()
 }
 
 // ObserveLimit records a refusal by an abuse limit.
@@ -160,8 +177,8 @@ func (m *Metrics) ObserveStore(op string, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.storeOps.WithLabelValues(op, result(err)).Inc()
-	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+	m.storeCounts.get([2]string{op, result(err)}).Inc()
+	m.storeTimes.get(op).Observe(d.Seconds())
 }
 
 // ObserveKratos records one request to Kratos.
@@ -186,16 +203,58 @@ func (m *Metrics) ObserveHook(hook, decision string) {
 	if m == nil {
 		return
 	}
-	m.hookDecisions.WithLabelValues(hook, decision).Inc()
+	m.hookCounts.get([2]string{hook, decision}).Inc()
 }
 
-// ObserveHTTP records one served HTTP request.
+// ObserveHTTP records one served HTTP request. Methods outside the usual
+// set are labelled "other" (a client picks the method; the label set must
+// stay bounded).
 func (m *Metrics) ObserveHTTP(route, method string, code int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.httpLatency.WithLabelValues(route, method).Observe(d.Seconds())
+	switch method {
+	case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS":
+	default:
+		method = "other"
+	}
+	m.httpCounts.get(httpKey{route, method, code}).Inc()
+	m.httpTimes.get(routeKey{route, method}).Observe(d.Seconds())
+}
+
+type httpKey struct {
+	route, method string
+	code          int
+}
+
+type routeKey struct{ route, method string }
+
+// children memoizes a vector's children by label values. WithLabelValues
+// hashes the values and locks the vector on every call; these collectors
+// are on every request's path and their label sets are small and fixed
+// (routes, methods, status codes, outcomes).
+type children[K comparable, M any] struct {
+	mu       sync.RWMutex
+	m        map[K]M
+	newChild func(K) M
+}
+
+func newChildren[K comparable, M any](newChild func(K) M) *children[K, M] {
+	return &children[K, M]{m: map[K]M{}, newChild: newChild}
+}
+
+func (c *children[K, M]) get(k K) M {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	v = c.newChild(k)
+	c.mu.Lock()
+	c.m[k] = v
+	c.mu.Unlock()
+	return v
 }
 
 // SetBudgetUsed sets the share of the daily call budget already used.

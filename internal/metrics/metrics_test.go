@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,4 +60,46 @@ func TestNilMetricsIsSafe(t *testing.T) {
 	m.ObserveVerify("ok")
 	m.ObserveHTTP("/", "GET", 200, 0)
 	m.SetBudgetUsed(0.5)
+}
+
+// TestMemoizedChildrenCount: the per-request collectors go through the
+// children cache; repeated and concurrent observations land on the same
+// series, and an unusual HTTP method is labelled "other".
+func TestMemoizedChildrenCount(t *testing.T) {
+	m := New()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				m.ObserveHTTP("/hooks/kratos/login", "POST", 400, time.Millisecond)
+				m.ObserveHook("login", "refused_wrong_code")
+				m.ObserveVerify("wrong")
+				m.ObserveStore("verify", nil, time.Millisecond)
+			}
+		}()
+	}
+	wg.Wait()
+	m.ObserveHTTP("unmatched", "BREW", 405, time.Millisecond)
+	m.ObserveHTTP("unmatched", "brew2", 405, time.Millisecond)
+	tests := []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"http", testutil.ToFloat64(m.httpRequests.WithLabelValues("/hooks/kratos/login", "POST", "400")), 800},
+		{"hook", testutil.ToFloat64(m.hookDecisions.WithLabelValues("login", "refused_wrong_code")), 800},
+		{"verify", testutil.ToFloat64(m.verifications.WithLabelValues("wrong")), 800},
+		{"store", testutil.ToFloat64(m.storeOps.WithLabelValues("verify", "ok")), 800},
+		{"other method", testutil.ToFloat64(m.httpRequests.WithLabelValues("unmatched", "other", "405")), 2},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+	if n, err := testutil.GatherAndCount(m.Registry, "callpass_store_operation_duration_seconds"); err != nil || n != 1 {
+		t.Errorf("store latency series = %d, %v", n, err)
+	}
 }
