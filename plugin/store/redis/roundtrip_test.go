@@ -64,22 +64,8 @@ func (c *tripCounter) take() []string {
 func TestVerifyRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	trips := &tripCounter{}
-	rdb.AddHook(trips)
-	st := redisstore.New(rdb, "cpk:")
-	lim, err := limit.New(limit.DefaultConfig(), st, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	p := &fakeProvider{code: "7391"}
-	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	e := newTripEnv(t, limit.DefaultConfig())
+	trips, st, svc := e.trips, e.st, e.svc
 
 	start := func(identity, flow string) challenge.Binding {
 		t.Helper()
@@ -156,19 +142,8 @@ func TestVerifyRoundTrips(t *testing.T) {
 func TestIdentityKeysShareASlot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	st := redisstore.New(rdb, "cpk:")
-	lim, err := limit.New(limit.DefaultConfig(), st, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	svc, err := challenge.NewService(cfg, st, &fakeProvider{code: "7391"}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	e := newTripEnv(t, limit.DefaultConfig())
+	rdb, lim, svc := e.rdb, e.lim, e.svc
 	const identity = "5e1b7b4a-0000-4000-8000-000000000002"
 	for _, purpose := range []challenge.Purpose{challenge.PurposeLogin, challenge.PurposeStepUp} {
 		req := challenge.StartRequest{Purpose: purpose, IdentityID: identity, FlowID: "flow-" + string(purpose), Phone: "+79001234567"}
@@ -215,24 +190,10 @@ func TestIdentityKeysShareASlot(t *testing.T) {
 func TestRefusedStartRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	trips := &tripCounter{}
-	rdb.AddHook(trips)
-	st := redisstore.New(rdb, "cpk:")
 	lcfg := limit.DefaultConfig()
 	lcfg.PerNumber.Limit = 2
-	lim, err := limit.New(lcfg, st, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	p := &fakeProvider{code: "7391"}
-	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	e := newTripEnv(t, lcfg)
+	rdb, trips, p, svc := e.rdb, e.trips, e.p, e.svc
 	start := func(flow string) error {
 		_, err := svc.Start(ctx, challenge.StartRequest{Purpose: challenge.PurposeLogin,
 			IdentityID: "5e1b7b4a-0000-4000-8000-000000000003", FlowID: flow, Phone: "+79001234567"})
@@ -275,4 +236,34 @@ func TestRefusedStartRoundTrips(t *testing.T) {
 	if p.calls != calls {
 		t.Errorf("a refused start reached the provider")
 	}
+}
+
+// tripEnv is challenge.Service on one Redis store, wired as the app wires
+// it (one store for challenges, limits, bans and passes), with every round
+// trip to Redis counted.
+type tripEnv struct {
+	rdb   *redis.Client
+	trips *tripCounter
+	st    *redisstore.Store
+	lim   *limit.Limiter
+	p     *fakeProvider
+	svc   *challenge.Service
+}
+
+func newTripEnv(t *testing.T, lcfg limit.Config) *tripEnv {
+	t.Helper()
+	e := &tripEnv{rdb: newClient(t, testenv.StartRedis(t).Addr), trips: &tripCounter{}, p: &fakeProvider{code: "7391"}}
+	e.rdb.AddHook(e.trips)
+	e.st = redisstore.New(e.rdb, "cpk:")
+	var err error
+	if e.lim, err = limit.New(lcfg, e.st, e.st); err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	if e.svc, err = challenge.NewService(cfg, e.st, e.p, e.lim, challenge.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.svc.Close() })
+	return e
 }
