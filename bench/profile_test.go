@@ -27,13 +27,7 @@ func BenchmarkHookWrongCodeInProcess(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/hooks/kratos/login", bytes.NewReader(body))
-		req.Header = hookHeader.Clone()
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, req)
-		if w.Code != http.StatusBadRequest {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", body, hookHeader, http.StatusBadRequest)
 	}
 }
 
@@ -52,16 +46,11 @@ func BenchmarkTokenExchangeInProcess(b *testing.B) {
 		b.Fatalf("step-up verify: %d %s %v", st, body, err)
 	}
 	handler := in.App.Handler()
+	tokenHeader := http.Header{"X-Session-Token": {ps[0].Session.Token}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		req := httptest.NewRequest(http.MethodPost, "/v1/token", nil)
-		req.Header.Set("X-Session-Token", ps[0].Session.Token)
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
+		serveOnce(b, handler, http.MethodPost, "/v1/token", nil, tokenHeader, http.StatusOK)
 	}
 }
 
@@ -89,13 +78,7 @@ func BenchmarkStepUpVerifyInProcess(b *testing.B) {
 		}
 		tg := pool[len(pool)-1]
 		pool = pool[:len(pool)-1]
-		req := httptest.NewRequest(tg.Method, tg.URL, bytes.NewReader(tg.Body))
-		req.Header = tg.Header.Clone()
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, req)
-		if w.Code != http.StatusOK {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
+		serveOnce(b, handler, tg.Method, tg.URL, tg.Body, tg.Header, http.StatusOK)
 	}
 }
 
@@ -114,12 +97,18 @@ func BenchmarkHookStartInProcess(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		req := httptest.NewRequest(http.MethodPost, "/hooks/kratos/login", bytes.NewReader(bodies[i]))
-		req.Header = hookHeader.Clone()
-		w := httptest.NewRecorder()
-		handler.ServeHTTP(w, req)
-		if w.Code != http.StatusBadRequest {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", bodies[i], hookHeader, http.StatusBadRequest)
+	}
+}
+
+// serveOnce serves one request to handler in process and fails b unless it
+// is answered with want.
+func serveOnce(b *testing.B, handler http.Handler, method, target string, body []byte, hdr http.Header, want int) {
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	req.Header = hdr.Clone()
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, req)
+	if w.Code != want {
+		b.Fatalf("%s %s: status %d: %s", method, target, w.Code, w.Body)
 	}
 }
