@@ -190,7 +190,7 @@ type Service struct {
 	// challenge.
 	sharedBans bool
 	// checker: the store also keeps the limiter's counters and bans and
-	// reads them with the challenge in one round trip (Start).
+	// reads them with the challenge in one round trip (lookup for Start).
 	checker CheckingStore
 
 	base    context.Context
@@ -330,8 +330,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 	}
 	e164 := num.E164()
-	keys := limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP}
-	rules, check, cur, err := s.lookupForStart(ctx, b, keys)
+	rules, err := s.limiter.CallRules(limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP})
+	if err != nil {
+		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	cur, check, err := s.lookup(ctx, LookupRequest{Binding: b}, rules.Takes)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return StartResult{}, err
 	}
@@ -365,7 +368,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		return StartResult{}, err
 	}
 	// The take is what counts (and what holds under concurrency).
-	if err := s.limitErr(s.limiter.TakeCall(ctx, keys)); err != nil {
+	if err := s.limitErr(s.limiter.Take(ctx, rules)); err != nil {
 		return StartResult{}, err
 	}
 
@@ -558,59 +561,38 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // is read in the same round trip (req.BanKey); otherwise the limiter reads
 // it before. Errors: the ban, ErrNotFound, or a store failure
 // (ErrStoreUnavailable).
-func (s *Service) lookup(ctx context.Context, req LookupRequest) (Challenge, error) {
+//
+// With checks and a store that also keeps the limiter's counters
+// (CheckingStore), the counters are read in the same round trip and check
+// says whether they would refuse; otherwise check allows and the take alone
+// decides.
+func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.Take) (Challenge, limit.TakeResult, error) {
+	check := limit.TakeResult{Allowed: true, Blocked: -1}
 	if s.sharedBans {
 		req.BanKey = s.limiter.BanKey(req.Binding.IdentityID)
 	} else if err := s.limitErr(s.limiter.CheckBlocked(ctx, req.Binding.IdentityID)); err != nil {
-		return Challenge{}, err
+		return Challenge{}, check, err
 	}
 	var c Challenge
 	var until time.Time
-	err := s.timed(ctx, "lookup", func() (err error) { c, until, err = s.store.Lookup(ctx, req); return err })
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Challenge{}, storeErr("lookup", err)
-	}
-	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
-		return Challenge{}, berr
-	}
-	if err != nil {
-		return Challenge{}, ErrNotFound
-	}
-	return c, nil
-}
-
-// lookupForStart is lookup for Start. When the store also keeps the
-// limiter's counters (CheckingStore), it reads them in the same round trip
-// and check says whether the call's rules would refuse; otherwise check
-// allows and TakeCall alone decides.
-func (s *Service) lookupForStart(ctx context.Context, b Binding, keys limit.CallKeys) (limit.CallRules, limit.TakeResult, Challenge, error) {
-	allow := limit.TakeResult{Allowed: true, Blocked: -1}
-	if s.checker == nil {
-		c, err := s.lookup(ctx, LookupRequest{Binding: b})
-		return limit.CallRules{}, allow, c, err
-	}
-	rules, err := s.limiter.CallRules(keys)
-	if err != nil {
-		return limit.CallRules{}, allow, Challenge{}, err
-	}
-	req := LookupRequest{Binding: b, BanKey: s.limiter.BanKey(b.IdentityID)}
-	var c Challenge
-	var until time.Time
-	var check limit.TakeResult
-	err = s.timed(ctx, "lookup", func() (err error) {
-		c, until, check, err = s.checker.LookupAndCheck(ctx, req, rules.Takes)
+	err := s.timed(ctx, "lookup", func() (err error) {
+		if s.checker != nil && len(checks) > 0 {
+			c, until, check, err = s.checker.LookupAndCheck(ctx, req, checks)
+			return err
+		}
+		c, until, err = s.store.Lookup(ctx, req)
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return rules, allow, Challenge{}, storeErr("lookup", err)
+		return Challenge{}, check, storeErr("lookup", err)
 	}
 	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
-		return rules, allow, Challenge{}, berr
+		return Challenge{}, check, berr
 	}
 	if err != nil {
-		return rules, check, Challenge{}, ErrNotFound
+		return Challenge{}, check, ErrNotFound
 	}
-	return rules, check, c, nil
+	return c, check, nil
 }
 
 // sameStore reports whether a and b are the same store value (comparing

@@ -287,6 +287,11 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 	if err != nil {
 		return err
 	}
+	return l.Take(ctx, rules)
+}
+
+// Take is TakeCall for rules already listed by CallRules.
+func (l *Limiter) Take(ctx context.Context, rules CallRules) error {
 	if len(rules.Takes) == 0 {
 		return nil
 	}

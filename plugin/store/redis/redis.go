@@ -400,10 +400,16 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, err
 	}
 	first, mode := s.firstKey(req.ID, req.Binding)
-	if first == "" || len(checks) == 0 {
+	if len(checks) == 0 {
 		c, until, err := s.Lookup(ctx, req)
-		if len(checks) == 0 || (err != nil && !errors.Is(err, challenge.ErrNotFound)) {
-			return c, until, limit.TakeResult{Allowed: true, Blocked: -1}, err
+		return c, until, limit.TakeResult{Allowed: true, Blocked: -1}, err
+	}
+	if first == "" {
+		// An ID that cannot be the binding's: Lookup reads only the ban, and
+		// the counters are checked after it (Start never asks by ID).
+		c, until, err := s.Lookup(ctx, req)
+		if err != nil && !errors.Is(err, challenge.ErrNotFound) {
+			return c, until, limit.TakeResult{}, err
 		}
 		check, cerr := s.check(ctx, checks)
 		if cerr != nil {
