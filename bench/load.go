@@ -62,20 +62,80 @@ func (r Result) String() string {
 // Run drives sc and measures it. Requests go over keep-alive connections, at
 // most sc.Workers in flight.
 func Run(ctx context.Context, sc Scenario) (Result, error) {
-	if sc.Workers <= 0 || sc.Duration <= 0 || sc.Targeter == nil {
-		return Result{}, errors.New("bench: scenario needs workers, a duration and a targeter")
+	if err := sc.valid(); err != nil {
+		return Result{}, err
 	}
+	var acc accum
+	err := acc.attack(ctx, sc, sc.Duration)
+	return acc.result(sc.Name), err
+}
+
+// RunInterleaved measures several scenarios in alternating slices (a, b, c,
+// a, b, c, …; each gets its own Duration in total, split into slices), so a
+// noisy neighbour or a drifting machine slows them alike and their ratios
+// reflect the code, not the moment each ran. between runs before every
+// slice (e.g. to wait for the background work of the last one, so it is not
+// billed to the next). Results are in the order of scs.
+func RunInterleaved(ctx context.Context, slices int, between func(), scs ...Scenario) ([]Result, error) {
+	for _, sc := range scs {
+		if err := sc.valid(); err != nil {
+			return nil, err
+		}
+	}
+	slices = max(slices, 1)
+	accs := make([]accum, len(scs))
+	results := func() []Result {
+		out := make([]Result, len(scs))
+		for i, sc := range scs {
+			out[i] = accs[i].result(sc.Name)
+		}
+		return out
+	}
+	for range slices {
+		for i, sc := range scs {
+			if between != nil {
+				between()
+			}
+			if err := accs[i].attack(ctx, sc, sc.Duration/time.Duration(slices)); err != nil {
+				return results(), err
+			}
+		}
+	}
+	return results(), nil
+}
+
+func (sc Scenario) valid() error {
+	if sc.Workers <= 0 || sc.Duration <= 0 || sc.Targeter == nil {
+		return errors.New("bench: scenario needs workers, a duration and a targeter")
+	}
+	return nil
+}
+
+// accum adds up one or more attacks of the same scenario.
+type accum struct {
+	requests, ok, unexpected int
+	elapsed, cpu             time.Duration
+	lat                      []time.Duration
+	codes                    map[string]int
+	sample                   string
+}
+
+// attack runs sc for d and adds what it measured to acc.
+func (acc *accum) attack(ctx context.Context, sc Scenario, d time.Duration) error {
 	atk := vegeta.NewAttacker(
 		vegeta.Workers(uint64(sc.Workers)), vegeta.MaxWorkers(uint64(sc.Workers)),
 		vegeta.KeepAlive(true), vegeta.Connections(sc.Workers), vegeta.MaxConnections(sc.Workers),
 		vegeta.Timeout(10*time.Second), vegeta.Redirects(vegeta.NoFollow), vegeta.MaxBody(64<<10),
 	)
-	res := Result{Name: sc.Name, Codes: map[string]int{}}
-	lat := make([]time.Duration, 0, 1<<16)
+	if acc.codes == nil {
+		acc.codes = map[string]int{}
+		acc.lat = make([]time.Duration, 0, 1<<16)
+	}
+	requests0 := acc.requests
 	cpu0 := processCPU()
 	start := time.Now()
 	var last time.Time
-	results := atk.Attack(sc.Targeter, vegeta.Rate{Freq: 0}, sc.Duration, sc.Name)
+	results := atk.Attack(sc.Targeter, vegeta.Rate{Freq: 0}, d, sc.Name)
 	for r := range results {
 		if ctx.Err() != nil {
 			atk.Stop()
@@ -83,7 +143,7 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 		if r.Method == "" { // the targeter ran dry: not a request
 			continue
 		}
-		res.Requests++
+		acc.requests++
 		if end := r.Timestamp.Add(r.Latency); end.After(last) {
 			last = end
 		}
@@ -91,29 +151,41 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 		if r.Code == 0 {
 			code = "error"
 		}
-		res.Codes[code]++
+		acc.codes[code]++
 		if int(r.Code) == sc.Expect && (sc.Check == nil || sc.Check(r.Body)) {
-			res.OK++
-			lat = append(lat, r.Latency)
+			acc.ok++
+			acc.lat = append(acc.lat, r.Latency)
 			continue
 		}
-		res.Unexpected++
-		if res.Sample == "" {
-			res.Sample = fmt.Sprintf("%d %s %.300s", r.Code, r.Error, r.Body)
+		acc.unexpected++
+		if acc.sample == "" {
+			acc.sample = fmt.Sprintf("%d %s %.300s", r.Code, r.Error, r.Body)
 		}
 	}
 	if last.IsZero() {
 		last = time.Now()
 	}
-	res.Elapsed = last.Sub(start)
+	if acc.requests > requests0 {
+		acc.elapsed += last.Sub(start)
+		acc.cpu += processCPU() - cpu0
+	}
+	return ctx.Err()
+}
+
+func (acc *accum) result(name string) Result {
+	res := Result{Name: name, Requests: acc.requests, OK: acc.ok, Unexpected: acc.unexpected,
+		Elapsed: acc.elapsed, Codes: acc.codes, Sample: acc.sample}
+	if res.Codes == nil {
+		res.Codes = map[string]int{}
+	}
 	if res.Elapsed > 0 {
 		res.RPS = float64(res.OK) / res.Elapsed.Seconds()
 	}
-	res.P50, res.P90, res.P99 = Percentile(lat, 50), Percentile(lat, 90), Percentile(lat, 99)
+	res.P50, res.P90, res.P99 = Percentile(acc.lat, 50), Percentile(acc.lat, 90), Percentile(acc.lat, 99)
 	if res.Requests > 0 {
-		res.CPUPerRequest = (processCPU() - cpu0) / time.Duration(res.Requests)
+		res.CPUPerRequest = acc.cpu / time.Duration(res.Requests)
 	}
-	return res, ctx.Err()
+	return res
 }
 
 // processCPU is the user + system CPU time this process has used.

@@ -113,7 +113,7 @@ func TestLoadBench(t *testing.T) {
 	// both Kratos instances and flatter every comparison against Kratos.
 	quiet := map[string]any{"log": map[string]any{"level": "warning"}}
 	kB := testenv.StartKratos(t, testenv.KratosOptions{Config: quiet}) // no hook: sessions for step-up and whoami
-	lnMem, lnRed, lnMemLim, lnRedLim, lnCache := listen(t), listen(t), listen(t), listen(t), listen(t)
+	lnMem, lnRed, lnMemLim, lnRedLim, lnCache, lnRedCache := listen(t), listen(t), listen(t), listen(t), listen(t), listen(t)
 	// The login comparison runs on two Kratos instances that differ only in
 	// the hook, both at Kratos's default bcrypt cost (12): what a deployment
 	// runs. CALLPASS_BENCH_BCRYPT_COST=4 shows the hook against a near-free hash.
@@ -141,7 +141,9 @@ func TestLoadBench(t *testing.T) {
 	redLim := startInstance(t, "redis-limits", lnRedLim, cat(kenv, redisEnv("cpl:")), nil)
 	// kratos.session_cache_ttl on: step-up and /v1/token skip whoami while a
 	// session's answer is cached (the documented revocation window).
-	cached := startInstance(t, "mem-cached", lnCache, cat(kenv, raisedLimits, []string{"KRATOS_SESSION_CACHE_TTL=30s"}), nil)
+	cacheEnv := []string{"KRATOS_SESSION_CACHE_TTL=30s"}
+	cached := startInstance(t, "mem-cached", lnCache, cat(kenv, raisedLimits, cacheEnv), nil)
+	redCached := startInstance(t, "redis-cached", lnRedCache, cat(kenv, raisedLimits, redisEnv("cpc:"), cacheEnv), nil)
 	bare, err := ServeBare(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -224,28 +226,56 @@ func TestLoadBench(t *testing.T) {
 		}
 	}
 
-	instances := []*instance{mem, red, memLim, redLim, cached}
-	run := func(r int, sc Scenario) Result {
-		t.Helper()
-		sc.Workers, sc.Duration = W, D
-		// Every start before this run (fixtures included) polls its call's
-		// status 2 s later: let those finish, or they would be billed to
-		// whatever runs next.
+	instances := []*instance{mem, red, memLim, redLim, cached, redCached}
+	slicesN := envInt("CALLPASS_BENCH_SLICES", 3)
+	lastRPS := map[string]float64{}
+	// Every start before a slice (fixtures included) polls its call's status
+	// 2 s later: let those finish, or they would be billed to whatever runs
+	// next.
+	between := func() {
 		quiesce(t, instances)
 		runtime.GC()
-		res, err := Run(ctx, sc)
-		if err != nil {
-			t.Fatal(err)
-		}
+	}
+	record := func(r int, res Result) {
 		t.Logf("rep %d %s", r, res)
 		if res.Unexpected > 0 {
 			t.Logf("  unexpected sample: %s", res.Sample)
 		}
 		rep.add(r, res)
+	}
+	bareGET := Scenario{Name: "bare", Expect: 200,
+		Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})}
+	// measure runs sc interleaved with two baselines on the bare handler:
+	// a GET without a body, and the same request as sc's (method, headers,
+	// body) which the bare handler ignores. The second prices sc's own work
+	// only: the load generator's cost of building and sending a hook body,
+	// and the server's of reading it off the wire, are on both sides.
+	// Ratios compare the slices of one interleaved run.
+	measure := func(r int, sc Scenario, like vegeta.Target) Result {
+		t.Helper()
+		same := Scenario{Name: "bare-same-request-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
+			{Method: like.Method, URL: bare + "/bare", Body: like.Body, Header: like.Header}})}
+		scs := []Scenario{bareGET, same, sc}
+		for i := range scs {
+			scs[i].Workers, scs[i].Duration = W, D
+		}
+		out, err := RunInterleaved(ctx, slicesN, between, scs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range out {
+			record(r, res)
+		}
+		res := out[2]
+		rep.ratio(res.Name+"/bare", res.RPS/out[0].RPS)
+		rep.ratio(res.Name+"/bare-same-request", res.RPS/out[1].RPS)
+		if res.CPUPerRequest > 0 {
+			rep.ratio("cpu:"+res.Name+"/bare-same-request", float64(out[1].CPUPerRequest)/float64(res.CPUPerRequest))
+		}
+		lastRPS[res.Name] = res.RPS
 		return res
 	}
 	// pool sizes follow the last measured rate so a run rarely ends early.
-	lastRPS := map[string]float64{}
 	poolSize := func(name string, guess float64) int {
 		v := lastRPS[name]
 		if v == 0 {
@@ -262,20 +292,9 @@ func TestLoadBench(t *testing.T) {
 	}
 	for r := range R {
 		t.Logf("=== repetition %d/%d", r+1, R)
-		// The baseline runs first and last in every repetition; ratios use the
-		// faster of the two (a noisy neighbour can only lower a run, so the
-		// faster one is the better estimate of the ceiling, and it makes every
-		// ratio harder to meet, not easier).
-		bareSc := Scenario{Name: "bare", Expect: 200,
-			Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})}
-		bareFirst := run(r, bareSc)
-		var inRep []Result
-		ratio := func(res Result) {
-			inRep = append(inRep, res)
-			lastRPS[res.Name] = res.RPS
-		}
-		ratio(run(r, Scenario{Name: "bare-service-middleware", Expect: 200,
-			Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: mem.URL + "/bench/bare"}})}))
+		measure(r, Scenario{Name: "bare-service-middleware", Expect: 200,
+			Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: mem.URL + "/bench/bare"}})},
+			vegeta.Target{Method: http.MethodGet})
 
 		for _, in := range []*instance{mem, red} {
 			// gate hook, start path: a new flow, identity and number per request.
@@ -284,7 +303,7 @@ func TestLoadBench(t *testing.T) {
 			for i := range starts {
 				starts[i] = in.hookTarget(newLoginHook())
 			}
-			ratio(run(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}))
+			measure(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}, starts[0])
 
 			// login hook verify path: verify + record the gate pass (no Kratos, no JWT).
 			name = "hook-verify-" + in.Name
@@ -292,7 +311,7 @@ func TestLoadBench(t *testing.T) {
 			for _, p := range in.startLogins(t, poolSize(name, 3000)) {
 				vt = append(vt, in.hookTarget(p.Hook))
 			}
-			ratio(run(r, Scenario{Name: name, Expect: 200, Targeter: NewPool(vt).Targeter()}))
+			measure(r, Scenario{Name: name, Expect: 200, Targeter: NewPool(vt).Targeter()}, vt[0])
 
 			// step-up verify + ES256 mint, with Kratos whoami.
 			name = "stepup-verify-" + in.Name
@@ -302,29 +321,31 @@ func TestLoadBench(t *testing.T) {
 				vt = append(vt, in.verifyTarget(p, p.Code))
 			}
 			pool := NewPool(vt)
-			ratio(run(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}))
+			measure(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}, vt[0])
 			drain(pool)
 			if r == 0 {
 				verifiedForToken[in] = ps[:min(200, pool.Used())]
 			}
 
 			newWrongTargets(in)
-			ratio(run(r, Scenario{Name: "reject-wrong-code-" + in.Name, Expect: 400, Check: isMsg(4090001),
-				Targeter: RoundRobin(wrongTargets[in])}))
+			measure(r, Scenario{Name: "reject-wrong-code-" + in.Name, Expect: 400, Check: isMsg(4090001),
+				Targeter: RoundRobin(wrongTargets[in])}, wrongTargets[in][0])
 		}
-		{
-			name := "stepup-verify-" + cached.Name
-			ps := cached.startStepUps(t, sessions[:cachedPool])
+		for _, in := range []*instance{cached, redCached} {
+			name := "stepup-verify-" + in.Name
+			ps := in.startStepUps(t, sessions[:cachedPool])
 			var vt []vegeta.Target
 			for _, p := range ps {
-				vt = append(vt, cached.verifyTarget(p, p.Code))
+				vt = append(vt, in.verifyTarget(p, p.Code))
 			}
 			pool := NewPool(vt)
-			ratio(run(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}))
+			measure(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}, vt[0])
 			drain(pool)
-			if r == 0 {
+			if r == 0 && in == cached {
 				verifiedForToken[cached] = ps[:min(200, pool.Used())]
 			}
+		}
+		{
 
 			// reject through the step-up API: a wrong code to
 			// POST /v1/challenges/{id}/verify (session from the cache). The
@@ -336,39 +357,44 @@ func TestLoadBench(t *testing.T) {
 				wt = append(wt, cached.verifyTarget(p, wrongCode(p.Code)))
 				rt = append(rt, cached.verifyTarget(p, p.Code))
 			}
-			ratio(run(r, Scenario{Name: "reject-wrong-code-api-" + cached.Name, Expect: 400, Check: isWrongCodeAPI,
-				Targeter: RoundRobin(wt)}))
+			measure(r, Scenario{Name: "reject-wrong-code-api-" + cached.Name, Expect: 400, Check: isWrongCodeAPI,
+				Targeter: RoundRobin(wt)}, wt[0])
 			drain(NewPool(rt))
 		}
 		for _, in := range []*instance{memLim, redLim} {
-			ratio(run(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),
-				Targeter: RoundRobin(blockedTargets[in])}))
-			ratio(run(r, Scenario{Name: "reject-limited-start-" + in.Name, Expect: 400, Check: isMsg(4090004),
-				Targeter: RoundRobin(limitedTargets[in])}))
+			measure(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),
+				Targeter: RoundRobin(blockedTargets[in])}, blockedTargets[in][0])
+			measure(r, Scenario{Name: "reject-limited-start-" + in.Name, Expect: 400, Check: isMsg(4090004),
+				Targeter: RoundRobin(limitedTargets[in])}, limitedTargets[in][0])
 		}
 
-		// token exchange against Kratos's whoami, same sessions.
+		// token exchange against Kratos's whoami, same sessions, interleaved.
 		var who []vegeta.Target
 		for _, p := range verifiedForToken[mem] {
 			who = append(who, vegeta.Target{Method: http.MethodGet, URL: kB.PublicURL + "/sessions/whoami",
 				Header: http.Header{"X-Session-Token": {p.Session.Token}}})
 		}
-		whoRes := run(r, Scenario{Name: "kratos-whoami", Expect: 200, Targeter: RoundRobin(who)})
 		for _, in := range []*instance{mem, red, cached} {
 			var tt []vegeta.Target
 			for _, p := range verifiedForToken[in] {
 				tt = append(tt, vegeta.Target{Method: http.MethodPost, URL: in.URL + "/v1/token",
 					Header: http.Header{"X-Session-Token": {p.Session.Token}}})
 			}
-			res := run(r, Scenario{Name: "token-exchange-" + in.Name, Expect: 200, Check: hasToken, Targeter: RoundRobin(tt)})
-			rep.ratio(res.Name+"/kratos-whoami", res.RPS/whoRes.RPS)
-			ratio(res)
-		}
-
-		bareLast := run(r, bareSc)
-		ceiling := max(bareFirst.RPS, bareLast.RPS)
-		for _, res := range inRep {
-			rep.ratio(res.Name+"/bare", res.RPS/ceiling)
+			scs := []Scenario{
+				{Name: "kratos-whoami", Expect: 200, Targeter: RoundRobin(who)},
+				{Name: "token-exchange-" + in.Name, Expect: 200, Check: hasToken, Targeter: RoundRobin(tt)},
+			}
+			for i := range scs {
+				scs[i].Workers, scs[i].Duration = W, D
+			}
+			out, err := RunInterleaved(ctx, slicesN, between, scs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range out {
+				record(r, res)
+			}
+			rep.ratio(out[1].Name+"/kratos-whoami", out[1].RPS/out[0].RPS)
 		}
 
 		// real Kratos logins: without the hook (kB) and with it (kA → mem).

@@ -112,3 +112,57 @@ func serveOnce(b *testing.B, handler http.Handler, method, target string, body [
 		b.Fatalf("%s %s: status %d: %s", method, target, w.Code, w.Body)
 	}
 }
+
+// BenchmarkHookBlockedInProcess profiles the reject path for an identity
+// banned by regulation (default limits, memory store):
+//
+//	go test -run '^$' -bench HookBlocked -cpuprofile cpu.out ./bench/
+func BenchmarkHookBlockedInProcess(b *testing.B) {
+	in := startInstance(b, "prof", listen(b), nil, nil)
+	handler := in.App.Handler()
+	ident := newLoginHook().Identity
+	for range 3 { // three challenges locked by three wrong codes each
+		h := newLoginHook()
+		h.Identity = ident
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", h.body(), hookHeader, http.StatusBadRequest)
+		h.Code = "0000"
+		for range 3 {
+			serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", h.body(), hookHeader, http.StatusBadRequest)
+		}
+	}
+	h := newLoginHook()
+	h.Identity, h.Code = ident, "1234"
+	body := h.body()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", body, hookHeader, http.StatusBadRequest)
+	}
+}
+
+// BenchmarkHookLimitedStartInProcess profiles a start refused by the
+// per-number call limit (default limits, memory store): a new flow each
+// time, the provider never asked.
+//
+//	go test -run '^$' -bench HookLimitedStart -cpuprofile cpu.out ./bench/
+func BenchmarkHookLimitedStartInProcess(b *testing.B) {
+	in := startInstance(b, "prof", listen(b), nil, nil)
+	handler := in.App.Handler()
+	h := newLoginHook()
+	for range 5 { // the per-number budget
+		h.Flow = newLoginHook().Flow
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", h.body(), hookHeader, http.StatusBadRequest)
+	}
+	bodies := make([][]byte, 64)
+	for i := range bodies {
+		h.Flow = newLoginHook().Flow
+		bodies[i] = h.body()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		serveOnce(b, handler, http.MethodPost, "/hooks/kratos/login", bodies[i%len(bodies)], hookHeader, http.StatusBadRequest)
+		i++
+	}
+}

@@ -3,6 +3,9 @@ package bench
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,5 +89,61 @@ func TestPercentile(t *testing.T) {
 		if got := Percentile(tt.in, tt.p); got != tt.want {
 			t.Errorf("Percentile(%v, %v) = %v, want %v", tt.in, tt.p, got, tt.want)
 		}
+	}
+}
+
+// TestRunInterleaved checks that scenarios really alternate slice by slice
+// (a, b, a, b, a, b — never overlapping) and that each result adds up its
+// own slices only.
+func TestRunInterleaved(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		order = append(order, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/b" {
+			w.WriteHeader(http.StatusTeapot) // b's answers are all unexpected
+		}
+	}))
+	defer srv.Close()
+	a := Scenario{Name: "a", Expect: 200, Workers: 2, Duration: 300 * time.Millisecond,
+		Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: srv.URL + "/a"}})}
+	b := a
+	b.Name, b.Targeter = "b", RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: srv.URL + "/b"}})
+	betweens := 0
+	res, err := RunInterleaved(context.Background(), 3, func() { betweens++ }, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Name != "a" || res[1].Name != "b" {
+		t.Fatalf("results %v", res)
+	}
+	var runs []string
+	for _, p := range order {
+		if len(runs) == 0 || runs[len(runs)-1] != p {
+			runs = append(runs, p)
+		}
+	}
+	if want := []string{"/a", "/b", "/a", "/b", "/a", "/b"}; !slices.Equal(runs, want) {
+		t.Errorf("request order in runs %v, want %v", runs, want)
+	}
+	if betweens != 6 {
+		t.Errorf("between ran %d times, want 6", betweens)
+	}
+	na := 0
+	for _, p := range order {
+		if p == "/a" {
+			na++
+		}
+	}
+	if res[0].Requests != na || res[0].OK != na || res[0].Unexpected != 0 || res[0].RPS <= 0 {
+		t.Errorf("a: %+v, server saw %d", res[0], na)
+	}
+	if res[1].Requests != len(order)-na || res[1].OK != 0 || res[1].Unexpected != res[1].Requests || res[1].RPS != 0 {
+		t.Errorf("b: %+v, server saw %d", res[1], len(order)-na)
+	}
+	if res[0].Elapsed < 200*time.Millisecond || res[0].Elapsed > 2*time.Second {
+		t.Errorf("a: elapsed %v for 3 slices of 100ms", res[0].Elapsed)
 	}
 }

@@ -4,7 +4,9 @@
 #   scripts/bench.sh            micro-benchmarks + load harness, results in testout/bench/
 #   BENCH_SKIP_LOAD=1 ...       micro-benchmarks only
 #
-# Tunables (environment): CALLPASS_BENCH_DURATION (3s per scenario),
+# Tunables (environment): CALLPASS_BENCH_DURATION (3s per scenario, and as
+# much again for each baseline it is interleaved with),
+# CALLPASS_BENCH_SLICES (3 alternating slices per scenario),
 # CALLPASS_BENCH_REPS (3), CALLPASS_BENCH_WORKERS (16),
 # CALLPASS_BENCH_STEPUP_POOL (800 step-up sessions per repetition),
 # BENCH_TIME (go test -benchtime, default 1s), BENCH_COUNT (go test -count, 3).
@@ -43,7 +45,7 @@ go test -count=1 -run 'TestHeapPerPendingChallenge|TestMemoryUsagePerPendingChal
 if [[ -z "${BENCH_SKIP_LOAD:-}" ]]; then
 	echo "== load harness" >&2
 	CALLPASS_LOADBENCH=1 CALLPASS_BENCH_OUT="$out" \
-		go test -count=1 -run '^TestLoadBench$' -v -timeout 30m ./bench/ 2>&1 |
+		go test -count=1 -run '^TestLoadBench$' -v -timeout 60m ./bench/ 2>&1 |
 		grep -v 'level=info' >"$out/load.log" || { tail -50 "$out/load.log"; exit 1; }
 	cat "$out/summary.md"
 fi

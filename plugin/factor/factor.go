@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ type Service struct {
 	log        *slog.Logger
 	observer   Observer
 	now        func() time.Time
+	// phones remembers parsed trait numbers: every login start parses one,
+	// and the library parse dominated the start path's CPU.
+	phones *phone.Parser
 }
 
 // Observer receives token metrics.
@@ -131,7 +135,8 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Now = time.Now
 	}
 	return &Service{cfg: cfg, challenges: d.Challenges, sessions: d.Sessions, issuer: d.Issuer,
-		passes: d.Passes, log: d.Logger, observer: d.Observer, now: d.Now}, nil
+		passes: d.Passes, log: d.Logger, observer: d.Observer, now: d.Now,
+		phones: phone.NewParser(phone.DefaultParserSize)}, nil
 }
 
 // Gate decides a Kratos webhook call.
@@ -239,31 +244,73 @@ func (s *Service) phoneFromTraits(traits json.RawMessage) (phone.Number, bool, e
 	if !ok || strings.TrimSpace(raw) == "" {
 		return phone.Number{}, false, nil
 	}
-	n, err := phone.Parse(raw)
+	n, err := s.phones.Parse(raw)
 	if err != nil {
 		return phone.Number{}, false, fmt.Errorf("%w: %w", ErrNoPhone, err)
 	}
 	return n, true, nil
 }
 
-// traitString follows a dotted path into a JSON object.
+// traitString follows a dotted path into a JSON object and returns the
+// string there; anything else (no such key, a value that is not a string,
+// invalid JSON) is not found. It runs on every login start, so it walks the
+// tokens once instead of decoding the whole object into maps, and answers
+// as that decode into any would: the document must be valid JSON with every
+// number fitting a float64, and of repeated keys the last one wins.
 func traitString(traits json.RawMessage, path string) (string, bool) {
-	if len(traits) == 0 {
+	// Valid first: the tokenizer below checks bracket nesting only, not what
+	// lies between the tokens.
+	if len(traits) == 0 || !segjson.Valid(traits) {
 		return "", false
 	}
-	var cur any
-	if err := segjson.Unmarshal(traits, &cur); err != nil {
+	var buf [8]string // no allocation for paths of up to 8 parts
+	parts := buf[:0]
+	for p := range strings.SplitSeq(path, ".") {
+		parts = append(parts, p)
+	}
+	t := segjson.NewTokenizer(traits)
+	if !t.Next() || t.Delim != '{' {
 		return "", false
 	}
-	for _, part := range strings.Split(path, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
+	depth := 0    // path parts matched by the objects the walk is inside
+	want := false // the next value belongs to key parts[depth]
+	var val string
+	var found bool
+	for t.Next() {
+		switch {
+		case t.Kind().Class() == segjson.Num && !fitsFloat64(t.Value):
 			return "", false
-		}
-		if cur, ok = m[part]; !ok {
-			return "", false
+		case t.Delim == ':':
+		case t.IsKey:
+			// Only keys directly in the innermost matched object are on the
+			// path. The tokenizer also marks some strings in arrays as keys
+			// ([{},"x"]), but those always sit deeper, so are never compared.
+			if want = t.Depth == depth+1 && string(t.String()) == parts[depth]; want {
+				val, found = "", false // a repeated key replaces the earlier value
+			}
+		case want:
+			want = false
+			switch {
+			case depth+1 == len(parts):
+				if t.Kind().Class() == segjson.String {
+					val, found = string(t.String()), true
+				}
+			case t.Delim == '{':
+				depth++
+			}
+		case t.Delim == '}' && depth > 0 && t.Depth == depth:
+			depth-- // left the matched object
 		}
 	}
-	s, ok := cur.(string)
-	return s, ok
+	if t.Err != nil {
+		return "", false
+	}
+	return val, found
+}
+
+// fitsFloat64 reports whether a JSON number decodes into any: the decoder
+// refuses numbers beyond float64 (1e400), and with them the whole document.
+func fitsFloat64(num []byte) bool {
+	_, err := strconv.ParseFloat(string(num), 64)
+	return err == nil
 }
