@@ -30,6 +30,9 @@ type Scenario struct {
 	Check    func(body []byte) bool
 	Workers  int
 	Duration time.Duration
+	// Before, when set, runs before every slice of the scenario, outside
+	// the measurement (e.g. to refill a pool of one-shot requests).
+	Before func()
 }
 
 // Result is what one Scenario run measured.
@@ -65,6 +68,9 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 	if err := sc.valid(); err != nil {
 		return Result{}, err
 	}
+	if sc.Before != nil {
+		sc.Before()
+	}
 	var acc accum
 	err := acc.attack(ctx, sc, sc.Duration)
 	return acc.result(sc.Name), err
@@ -95,6 +101,9 @@ func RunInterleaved(ctx context.Context, slices int, between func(), scs ...Scen
 		for i, sc := range scs {
 			if between != nil {
 				between()
+			}
+			if sc.Before != nil {
+				sc.Before()
 			}
 			if err := accs[i].attack(ctx, sc, sc.Duration/time.Duration(slices)); err != nil {
 				return results(), err
@@ -221,17 +230,18 @@ type Pool struct {
 func NewPool(tgts []vegeta.Target) *Pool { return &Pool{tgts: tgts} }
 
 // Targeter returns the pool's targeter.
-func (p *Pool) Targeter() vegeta.Targeter {
-	return func(t *vegeta.Target) error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.next >= len(p.tgts) {
-			return vegeta.ErrNoTargets
-		}
-		*t = p.tgts[p.next]
-		p.next++
-		return nil
+func (p *Pool) Targeter() vegeta.Targeter { return p.Next }
+
+// Next hands out the next target, or vegeta.ErrNoTargets.
+func (p *Pool) Next(t *vegeta.Target) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next >= len(p.tgts) {
+		return vegeta.ErrNoTargets
 	}
+	*t = p.tgts[p.next]
+	p.next++
+	return nil
 }
 
 // Used reports how many targets were handed out.

@@ -179,6 +179,45 @@ func TestLoadBench(t *testing.T) {
 	wrongNeedle := []byte(`"error":"wrong_code"`)
 	isWrongCodeAPI := func(b []byte) bool { return bytes.Contains(b, wrongNeedle) }
 
+	// stepUps is a step-up verify + mint scenario over ss. A session has one
+	// pending step-up at a time, so the pool holds one challenge per session;
+	// before every slice the challenges the last slice left are verified and
+	// every session gets a new one (outside the measurement), so each slice
+	// has the whole pool. done drains the last slice and returns the
+	// challenges it verified.
+	stepUps := func(in *instance, ss []session) (Scenario, vegeta.Target, func() []pendingStepUp) {
+		var pool *Pool
+		var ps []pendingStepUp
+		refill := func() {
+			if pool != nil {
+				drain(pool)
+			}
+			ps = in.startStepUps(t, ss)
+			vt := make([]vegeta.Target, len(ps))
+			for i, p := range ps {
+				vt[i] = in.verifyTarget(p, p.Code)
+			}
+			pool = NewPool(vt)
+		}
+		refill() // for the like target; the first slice refills again
+		like := in.verifyTarget(ps[0], ps[0].Code)
+		first := true
+		sc := Scenario{Name: "stepup-verify-" + in.Name, Expect: 200, Check: hasToken,
+			Targeter: func(t *vegeta.Target) error { return pool.Next(t) },
+			Before: func() {
+				if first { // the pool made above is still whole
+					first = false
+					return
+				}
+				refill()
+			}}
+		done := func() []pendingStepUp {
+			used := ps[:pool.Used()]
+			drain(pool)
+			return used
+		}
+		return sc, like, done
+	}
 	// wrong codes: challenges that take many wrong codes (max attempts
 	// raised), made fresh for every repetition (a run outlives the 5 min TTL).
 	wrongTargets := map[*instance][]vegeta.Target{}
@@ -314,17 +353,10 @@ func TestLoadBench(t *testing.T) {
 			measure(r, Scenario{Name: name, Expect: 200, Targeter: NewPool(vt).Targeter()}, vt[0])
 
 			// step-up verify + ES256 mint, with Kratos whoami.
-			name = "stepup-verify-" + in.Name
-			ps := in.startStepUps(t, sessions[:stepPool])
-			vt = vt[:0]
-			for _, p := range ps {
-				vt = append(vt, in.verifyTarget(p, p.Code))
-			}
-			pool := NewPool(vt)
-			measure(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}, vt[0])
-			drain(pool)
-			if r == 0 {
-				verifiedForToken[in] = ps[:min(200, pool.Used())]
+			sc, like, done := stepUps(in, sessions[:stepPool])
+			measure(r, sc, like)
+			if ps := done(); r == 0 {
+				verifiedForToken[in] = ps[:min(200, len(ps))]
 			}
 
 			newWrongTargets(in)
@@ -332,17 +364,10 @@ func TestLoadBench(t *testing.T) {
 				Targeter: RoundRobin(wrongTargets[in])}, wrongTargets[in][0])
 		}
 		for _, in := range []*instance{cached, redCached} {
-			name := "stepup-verify-" + in.Name
-			ps := in.startStepUps(t, sessions[:cachedPool])
-			var vt []vegeta.Target
-			for _, p := range ps {
-				vt = append(vt, in.verifyTarget(p, p.Code))
-			}
-			pool := NewPool(vt)
-			measure(r, Scenario{Name: name, Expect: 200, Check: hasToken, Targeter: pool.Targeter()}, vt[0])
-			drain(pool)
-			if r == 0 && in == cached {
-				verifiedForToken[cached] = ps[:min(200, pool.Used())]
+			sc, like, done := stepUps(in, sessions[:cachedPool])
+			measure(r, sc, like)
+			if ps := done(); r == 0 && in == cached {
+				verifiedForToken[cached] = ps[:min(200, len(ps))]
 			}
 		}
 		{

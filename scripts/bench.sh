@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh            micro-benchmarks + load harness, results in testout/bench/
 #   BENCH_SKIP_LOAD=1 ...       micro-benchmarks only
+#   BENCH_SKIP_MICRO=1 ...      load harness only
 #
 # Tunables (environment): CALLPASS_BENCH_DURATION (3s per scenario, and as
 # much again for each baseline it is interleaved with),
@@ -33,14 +34,16 @@ scripts/kratos.sh path >/dev/null
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 } | tee "$out/machine.txt"
 
-echo "== micro-benchmarks" >&2
-go test -run '^$' -bench . -benchmem -benchtime "${BENCH_TIME:-1s}" -count "${BENCH_COUNT:-3}" \
-	./jwt/ ./plugin/challenge/... ./plugin/store/... ./plugin/callpass/... ./bench/ \
-	2>&1 | tee "$out/micro.txt"
+if [[ -z "${BENCH_SKIP_MICRO:-}" ]]; then
+	echo "== micro-benchmarks" >&2
+	go test -run '^$' -bench . -benchmem -benchtime "${BENCH_TIME:-1s}" -count "${BENCH_COUNT:-3}" \
+		./jwt/ ./plugin/challenge/... ./plugin/store/... ./plugin/callpass/... ./plugin/phone/ ./bench/ \
+		2>&1 | tee "$out/micro.txt"
 
-# The per-challenge memory tests print their figures with -v.
-go test -count=1 -run 'TestHeapPerPendingChallenge|TestMemoryUsagePerPendingChallenge' -v \
-	./plugin/store/memory/ ./plugin/store/redis/ 2>&1 | tee "$out/memory-tests.txt"
+	# The per-challenge memory tests print their figures with -v.
+	go test -count=1 -run 'TestHeapPerPendingChallenge|TestMemoryUsagePerPendingChallenge' -v \
+		./plugin/store/memory/ ./plugin/store/redis/ 2>&1 | tee "$out/memory-tests.txt"
+fi
 
 if [[ -z "${BENCH_SKIP_LOAD:-}" ]]; then
 	echo "== load harness" >&2
