@@ -80,8 +80,8 @@ func Run(ctx context.Context, sc Scenario) (Result, error) {
 // a, b, c, …; each gets its own Duration in total, split into slices), so a
 // noisy neighbour or a drifting machine slows them alike and their ratios
 // reflect the code, not the moment each ran. between runs before every
-// slice (e.g. to wait for the background work of the last one, so it is not
-// billed to the next). Results are in the order of scs.
+// slice, after the scenario's Before (e.g. to wait for background work, so
+// it is not billed to the next slice). Results are in the order of scs.
 func RunInterleaved(ctx context.Context, slices int, between func(), scs ...Scenario) ([]Result, error) {
 	for _, sc := range scs {
 		if err := sc.valid(); err != nil {
@@ -99,11 +99,13 @@ func RunInterleaved(ctx context.Context, slices int, between func(), scs ...Scen
 	}
 	for range slices {
 		for i, sc := range scs {
-			if between != nil {
-				between()
-			}
+			// Before first: what it sets up may leave background work
+			// (status polls) for between to wait out.
 			if sc.Before != nil {
 				sc.Before()
+			}
+			if between != nil {
+				between()
 			}
 			if err := accs[i].attack(ctx, sc, sc.Duration/time.Duration(slices)); err != nil {
 				return results(), err

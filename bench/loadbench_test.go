@@ -231,8 +231,10 @@ func TestLoadBench(t *testing.T) {
 	}
 	// blocked: an identity banned by regulation (3 challenges locked by 3 wrong codes each).
 	// limited: one number past its per-number budget (5 calls), new flows each time.
+	// The ban lasts regulation.ban_time (15 min), less than a whole run, so
+	// every repetition bans a new identity (newBlockedTargets).
 	blockedTargets, limitedTargets := map[*instance][]vegeta.Target{}, map[*instance][]vegeta.Target{}
-	for _, in := range []*instance{memLim, redLim} {
+	newBlockedTargets := func(in *instance) {
 		ident := uuid.NewString()
 		for range 3 {
 			h := newLoginHook()
@@ -247,11 +249,14 @@ func TestLoadBench(t *testing.T) {
 				}
 			}
 		}
+		blockedTargets[in] = nil
 		for range 64 {
 			h := newLoginHook()
 			h.Identity, h.Code = ident, "1234"
 			blockedTargets[in] = append(blockedTargets[in], in.hookTarget(h))
 		}
+	}
+	for _, in := range []*instance{memLim, redLim} {
 		lim := newLoginHook()
 		for range 5 {
 			lim.Flow = uuid.NewString()
@@ -387,6 +392,7 @@ func TestLoadBench(t *testing.T) {
 			drain(NewPool(rt))
 		}
 		for _, in := range []*instance{memLim, redLim} {
+			newBlockedTargets(in)
 			measure(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),
 				Targeter: RoundRobin(blockedTargets[in])}, blockedTargets[in][0])
 			measure(r, Scenario{Name: "reject-limited-start-" + in.Name, Expect: 400, Check: isMsg(4090004),

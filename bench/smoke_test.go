@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,7 +113,12 @@ func TestRunInterleaved(t *testing.T) {
 	b := a
 	b.Name, b.Targeter = "b", RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: srv.URL + "/b"}})
 	betweens := 0
-	res, err := RunInterleaved(context.Background(), 3, func() { betweens++ }, a, b)
+	var events []string // Before of b, between: Before must come first
+	b.Before = func() { events = append(events, "before-b") }
+	res, err := RunInterleaved(context.Background(), 3, func() {
+		betweens++
+		events = append(events, "between")
+	}, a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +136,9 @@ func TestRunInterleaved(t *testing.T) {
 	}
 	if betweens != 6 {
 		t.Errorf("between ran %d times, want 6", betweens)
+	}
+	if want := strings.Repeat("between before-b between ", 3); strings.Join(events, " ")+" " != want {
+		t.Errorf("events %v, want %s", events, want)
 	}
 	na := 0
 	for _, p := range order {
