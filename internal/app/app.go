@@ -49,6 +49,8 @@ type App struct {
 	Challenges *challenge.Service
 	// TracerProvider exports spans over OTLP; nil when tracing is off.
 	TracerProvider trace.TracerProvider
+	// Kratos is the client for whoami and the admin API.
+	Kratos *kratos.Client
 
 	closers []func() error
 }
@@ -220,6 +222,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kratos: %w", err)
 	}
+	a.Kratos = kc
 	ready = append(ready, webhook.ReadyCheck{Name: "kratos", Check: kc.Ready, Optional: cfg.DevMode})
 
 	// JWT keys: --dev keeps a generated key on disk so restarts keep tokens valid.

@@ -225,7 +225,8 @@ func unverifiedIssAud(raw string) (string, string) {
 }
 
 // reloadKeysOnHUP re-reads the JWT key file on SIGHUP, so a rotation
-// (keys generate --out, then --activate) needs no restart.
+// (keys generate --out, then --activate) needs no restart, and drops the
+// session cache, so sessions just revoked in Kratos are refused at once.
 func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -234,6 +235,7 @@ func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 		for {
 			select {
 			case <-hup:
+				a.Kratos.ForgetSessions()
 				if err := a.ReloadKeys(); err != nil {
 					logger.Error("key reload failed; keeping the current keys", "error", err.Error())
 				}

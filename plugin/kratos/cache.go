@@ -67,3 +67,10 @@ func (c *sessionCache) put(k [32]byte, s *Session) {
 	}
 	c.entries[k] = cacheEntry{s: *s, expires: now.Add(c.ttl)}
 }
+
+// reset forgets every answer.
+func (c *sessionCache) reset() {
+	c.mu.Lock()
+	clear(c.entries)
+	c.mu.Unlock()
+}

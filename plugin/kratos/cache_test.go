@@ -108,3 +108,36 @@ func (o *countingObserver) ObserveKratos(op string, err error, d time.Duration) 
 		o.n.Add(1)
 	}
 }
+
+// TestForgetSessions: after ForgetSessions a session revoked in Kratos is
+// refused at once, not after the TTL; without a cache it is a no-op.
+func TestForgetSessions(t *testing.T) {
+	var active atomic.Bool
+	active.Store(true)
+	srv, calls := whoamiServer(t, &active)
+	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL, SessionCacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Session(ctx, "", "token-a"); err != nil {
+		t.Fatal(err)
+	}
+	active.Store(false) // revoked in Kratos
+	if s, err := c.Session(ctx, "", "token-a"); err != nil || !s.Active || calls.Load() != 1 {
+		t.Fatalf("within the TTL the cached answer is used: %+v %v, calls %d", s, err, calls.Load())
+	}
+	c.ForgetSessions()
+	s, err := c.Session(ctx, "", "token-a")
+	if calls.Load() != 2 {
+		t.Fatalf("after ForgetSessions whoami must be asked again: calls %d", calls.Load())
+	}
+	if err == nil && s.Active {
+		t.Fatalf("a revoked session is still accepted after ForgetSessions: %+v", s)
+	}
+	plain, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.ForgetSessions() // no cache: must not panic
+}

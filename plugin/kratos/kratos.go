@@ -618,3 +618,13 @@ func asObject(v any) (map[string]any, error) {
 		return nil, fmt.Errorf("not a JSON object but %T", v)
 	}
 }
+
+// ForgetSessions drops every cached whoami answer (a no-op without the
+// session cache), so sessions revoked in Kratos are refused from the next
+// request on instead of after kratos.session_cache_ttl. serve does it on
+// SIGHUP.
+func (c *Client) ForgetSessions() {
+	if c.cache != nil {
+		c.cache.reset()
+	}
+}
