@@ -140,7 +140,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
 	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
 		field: func(c *Config) any { return &c.Kratos.Timeout }},
-	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). A session revoked in Kratos stays usable for step-up and /v1/token for at most this long.",
+	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). A session revoked in Kratos stays usable for step-up and /v1/token for at most this long; `SIGHUP` empties the cache at once.",
 		field: func(c *Config) any { return &c.Kratos.SessionCacheTTL }},
 
 	// jwt
