@@ -292,6 +292,22 @@ func TestLoadBench(t *testing.T) {
 		}
 		rep.add(r, res)
 	}
+	// interleave runs scs interleaved with the harness's workers and
+	// duration and records every result.
+	interleave := func(r int, scs ...Scenario) []Result {
+		t.Helper()
+		for i := range scs {
+			scs[i].Workers, scs[i].Duration = W, D
+		}
+		out, err := RunInterleaved(ctx, slicesN, between, scs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, res := range out {
+			record(r, res)
+		}
+		return out
+	}
 	bareGET := Scenario{Name: "bare", Expect: 200,
 		Targeter: RoundRobin([]vegeta.Target{{Method: http.MethodGet, URL: bare + "/bare"}})}
 	// measure runs sc interleaved with two baselines on the bare handler:
@@ -304,17 +320,7 @@ func TestLoadBench(t *testing.T) {
 		t.Helper()
 		same := Scenario{Name: "bare-same-request-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
 			{Method: like.Method, URL: bare + "/bare", Body: like.Body, Header: like.Header}})}
-		scs := []Scenario{bareGET, same, sc}
-		for i := range scs {
-			scs[i].Workers, scs[i].Duration = W, D
-		}
-		out, err := RunInterleaved(ctx, slicesN, between, scs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, res := range out {
-			record(r, res)
-		}
+		out := interleave(r, bareGET, same, sc)
 		res := out[2]
 		rep.ratio(res.Name+"/bare", res.RPS/out[0].RPS)
 		rep.ratio(res.Name+"/bare-same-request", res.RPS/out[1].RPS)
@@ -416,20 +422,9 @@ func TestLoadBench(t *testing.T) {
 				tt = append(tt, vegeta.Target{Method: http.MethodPost, URL: in.URL + "/v1/token",
 					Header: http.Header{"X-Session-Token": {p.Session.Token}}})
 			}
-			scs := []Scenario{
-				{Name: "kratos-whoami", Expect: 200, Targeter: RoundRobin(who)},
-				{Name: "token-exchange-" + in.Name, Expect: 200, Check: hasToken, Targeter: RoundRobin(tt)},
-			}
-			for i := range scs {
-				scs[i].Workers, scs[i].Duration = W, D
-			}
-			out, err := RunInterleaved(ctx, slicesN, between, scs...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, res := range out {
-				record(r, res)
-			}
+			out := interleave(r,
+				Scenario{Name: "kratos-whoami", Expect: 200, Targeter: RoundRobin(who)},
+				Scenario{Name: "token-exchange-" + in.Name, Expect: 200, Check: hasToken, Targeter: RoundRobin(tt)})
 			rep.ratio(out[1].Name+"/kratos-whoami", out[1].RPS/out[0].RPS)
 		}
 
