@@ -65,15 +65,11 @@ func (r Result) String() string {
 // Run drives sc and measures it. Requests go over keep-alive connections, at
 // most sc.Workers in flight.
 func Run(ctx context.Context, sc Scenario) (Result, error) {
-	if err := sc.valid(); err != nil {
+	res, err := RunInterleaved(ctx, 1, nil, sc)
+	if len(res) == 0 {
 		return Result{}, err
 	}
-	if sc.Before != nil {
-		sc.Before()
-	}
-	var acc accum
-	err := acc.attack(ctx, sc, sc.Duration)
-	return acc.result(sc.Name), err
+	return res[0], err
 }
 
 // RunInterleaved measures several scenarios in alternating slices (a, b, c,
