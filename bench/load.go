@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -360,14 +362,58 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	}
 }
 
+// ProxyBody is what the provider-call ceiling sends upstream: a form the
+// size of a CallPass start request.
+var ProxyBody = "dn=79001234567&timeout=30&code_length=4&async=1"
+
+// BareProxyHandler is the ceiling of any hook that places a call over
+// loopback HTTP: an Echo route that makes one keep-alive POST to upstream
+// (a bare handler on the same machine, answering at once), reads the
+// answer, and returns a fixed JSON body. It does no work of its own, so a
+// scenario's req/s over it says how much of what the machine allows with a
+// provider exchange on the same cores the scenario reaches. client should
+// be configured like the provider client (keep-alive pool).
+func BareProxyHandler(upstream string, client *http.Client) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	h := func(c echo.Context) error {
+		req, err := http.NewRequestWithContext(c.Request().Context(), http.MethodPost, upstream, strings.NewReader(ProxyBody))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		return c.JSONBlob(http.StatusOK, BareBody)
+	}
+	e.GET("/bare", h)
+	e.POST("/bare", h)
+	return e
+}
+
+// ServeBareProxy serves BareProxyHandler in front of upstream (a bare
+// server's /bare) on a free loopback port until ctx ends.
+func ServeBareProxy(ctx context.Context, upstream string, client *http.Client) (string, error) {
+	return serve(ctx, BareProxyHandler(upstream, client))
+}
+
 // ServeBare serves BareHandler on a free loopback port until ctx ends and
 // returns its base URL.
-func ServeBare(ctx context.Context) (string, error) {
+func ServeBare(ctx context.Context) (string, error) { return serve(ctx, BareHandler()) }
+
+func serve(ctx context.Context, h http.Handler) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	srv := NewHTTPServer(BareHandler())
+	srv := NewHTTPServer(h)
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()

@@ -148,6 +148,13 @@ func TestLoadBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The provider-call ceiling's client: keep-alive pool as the CallPass
+	// client's (plugin/callpass newHTTPClient).
+	proxyClient := &http.Client{Transport: &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second}}
+	proxy, err := ServeBareProxy(ctx, bare+"/bare", proxyClient)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// --- fixtures that do not change between repetitions ---
 	t.Log("creating Kratos identities and sessions")
@@ -316,14 +323,28 @@ func TestLoadBench(t *testing.T) {
 	// only: the load generator's cost of building and sending a hook body,
 	// and the server's of reading it off the wire, are on both sides.
 	// Ratios compare the slices of one interleaved run.
-	measure := func(r int, sc Scenario, like vegeta.Target) Result {
+	//
+	// withCall adds a third baseline for scenarios that place a call: the
+	// same request to a bare handler that makes one loopback POST to another
+	// bare handler (ServeBareProxy), the most any hook calling a provider on
+	// these two cores can reach.
+	measure := func(r int, sc Scenario, like vegeta.Target, withCall ...bool) Result {
 		t.Helper()
 		same := Scenario{Name: "bare-same-request-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
 			{Method: like.Method, URL: bare + "/bare", Body: like.Body, Header: like.Header}})}
-		out := interleave(r, bareGET, same, sc)
-		res := out[2]
+		scs := []Scenario{bareGET, same}
+		if len(withCall) > 0 && withCall[0] {
+			scs = append(scs, Scenario{Name: "bare-provider-call-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
+				{Method: like.Method, URL: proxy + "/bare", Body: like.Body, Header: like.Header}})})
+		}
+		out := interleave(r, append(scs, sc)...)
+		res := out[len(out)-1]
 		rep.ratio(res.Name+"/bare", res.RPS/out[0].RPS)
 		rep.ratio(res.Name+"/bare-same-request", res.RPS/out[1].RPS)
+		if len(out) == 4 {
+			rep.ratio(out[2].Name+"/bare-same-request", out[2].RPS/out[1].RPS)
+			rep.ratio(res.Name+"/bare-provider-call", res.RPS/out[2].RPS)
+		}
 		if res.CPUPerRequest > 0 {
 			rep.ratio("cpu:"+res.Name+"/bare-same-request", float64(out[1].CPUPerRequest)/float64(res.CPUPerRequest))
 		}
@@ -358,7 +379,7 @@ func TestLoadBench(t *testing.T) {
 			for i := range starts {
 				starts[i] = in.hookTarget(newLoginHook())
 			}
-			measure(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}, starts[0])
+			measure(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}, starts[0], true)
 
 			// login hook verify path: verify + record the gate pass (no Kratos, no JWT).
 			name = "hook-verify-" + in.Name

@@ -1,12 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,5 +157,37 @@ func TestRunInterleaved(t *testing.T) {
 	}
 	if res[0].Elapsed < 200*time.Millisecond || res[0].Elapsed > 2*time.Second {
 		t.Errorf("a: elapsed %v for 3 slices of 100ms", res[0].Elapsed)
+	}
+}
+
+// TestBareProxy checks the provider-call ceiling: every request to it makes
+// exactly one POST upstream with ProxyBody, and it answers BareBody.
+func TestBareProxy(t *testing.T) {
+	var hits atomic.Int64
+	var got atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Method + " " + string(b))
+		hits.Add(1)
+		w.Write([]byte(`{"status":"success"}`))
+	}))
+	defer up.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	proxy, err := ServeBareProxy(ctx, up.URL, &http.Client{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		st, body, err := do(ctx, http.MethodPost, proxy+"/bare", []byte(`{"ignored":true}`), nil)
+		if err != nil || st != http.StatusOK || !bytes.Equal(body, BareBody) {
+			t.Fatalf("proxy: %d %s %v", st, body, err)
+		}
+		if n := hits.Load(); n != int64(i+1) {
+			t.Fatalf("after %d requests upstream saw %d", i+1, n)
+		}
+	}
+	if g := got.Load(); g != "POST "+ProxyBody {
+		t.Fatalf("upstream got %q", g)
 	}
 }

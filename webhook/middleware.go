@@ -106,7 +106,10 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.log.Enabled(req.Context(), level) {
 			return nil
 		}
-		attrs := []slog.Attr{
+		// Room for every attribute up front: appending the error pair to a
+		// literal of eight would move the slice to the heap, every request.
+		var buf [10]slog.Attr
+		attrs := append(buf[:0],
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 			slog.String("method", req.Method),
 			slog.String("route", route),
@@ -115,9 +118,13 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Int64("bytes", res.Size),
 			slog.Duration("duration", d),
 			slog.String("remote_ip", c.RealIP()),
-		}
+		)
 		if code, ok := c.Get(ctxErrorCode).(string); ok {
-			attrs = append(attrs, slog.String("error_code", code), slog.String("error", fmt.Sprint(c.Get(ctxError))))
+			msg := ""
+			if e, ok := c.Get(ctxError).(error); ok && e != nil {
+				msg = e.Error()
+			}
+			attrs = append(attrs, slog.String("error_code", code), slog.String("error", msg))
 		}
 		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil

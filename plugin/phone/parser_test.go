@@ -217,3 +217,14 @@ func BenchmarkParserJunk(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParseCanonical is the fast path: "+7" and ten digits, as Kratos
+// traits usually hold a number, validated without the library's parse.
+func BenchmarkParseCanonical(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("+79001234567"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -188,4 +189,37 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Masked %q leaks middle digits of %q", m, d)
 		}
 	})
+}
+
+// TestCanonicalFastPath checks that "+7" and ten digits parse exactly as
+// the library path parses them (number, or error reason) for every leading
+// four digits, each with random and edge subscriber parts.
+func TestCanonicalFastPath(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	n := 0
+	for prefix := 1000; prefix <= 9999; prefix++ {
+		tails := []string{"000000", "999999", fmt.Sprintf("%06d", rng.IntN(1000000)), fmt.Sprintf("%06d", rng.IntN(1000000))}
+		for _, tail := range tails {
+			in := fmt.Sprintf("+7%d%s", prefix, tail)
+			if !isCanonicalForm(in) {
+				t.Fatalf("%s not seen as canonical", in)
+			}
+			got, gotErr := parseCanonical(in)
+			want, wantErr := parseWithLibrary(in)
+			if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+				t.Fatalf("%s: fast path %q %v, library %q %v", in, got.E164(), gotErr, want.E164(), wantErr)
+			}
+			if gotErr == nil {
+				n++
+			}
+		}
+	}
+	if n < 5000 {
+		t.Fatalf("only %d valid numbers among the cases: the test would not notice a fast path that refuses too much", n)
+	}
+	for _, in := range []string{"+70123456789", "+7900123456", "+790012345678", "+7 9001234567", "79001234567", "+8900123456"} {
+		if isCanonicalForm(in) {
+			t.Errorf("%q taken for canonical", in)
+		}
+	}
 }

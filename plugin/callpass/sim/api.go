@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -285,17 +286,22 @@ func (s *Simulator) handleStart(version int) http.HandlerFunc {
 		body, readErr := readBody(r)
 		key := peekDN(body)
 		s.countRequest(key)
-		log := s.log.With("api", version, "method", "start-call-password", "dn", maskDN(key))
+		// One slice of attributes, not s.log.With: With formats its
+		// attributes into a new handler, every request.
+		attrs := []any{"api", version, "method", "start-call-password", "dn", maskDN(key)}
+		log := func(level slog.Level, msg string, args ...any) {
+			s.log.Log(r.Context(), level, msg, append(attrs[:len(attrs):len(attrs)], args...)...)
+		}
 
 		form, msg, ok := s.admit(w, r, body, readErr)
 		if !ok {
-			log.Info("callpass sim: start refused", "reason", msg)
+			log(slog.LevelInfo, "callpass sim: start refused", "reason", msg)
 			return
 		}
 		p, msg := parseStart(form, version)
 		if msg != "" {
 			writeError(w, http.StatusBadRequest, msg)
-			log.Info("callpass sim: start refused", "reason", msg)
+			log(slog.LevelInfo, "callpass sim: start refused", "reason", msg)
 			return
 		}
 		s.mu.Lock()
@@ -305,35 +311,35 @@ func (s *Simulator) handleStart(version int) http.HandlerFunc {
 		switch o {
 		case OutcomeDestinationNotAllowed:
 			writeData(w, data{Message: msgDestNotAllowed, Result: resultError})
-			log.Info("callpass sim: start scripted failure", "outcome", o)
+			log(slog.LevelInfo, "callpass sim: start scripted failure", "outcome", o)
 			return
 		case OutcomeLowBalance:
 			writeRaw(w, http.StatusOK, "application/json; charset=utf-8", []byte(lowBalanceBody))
-			log.Info("callpass sim: start scripted failure", "outcome", o)
+			log(slog.LevelInfo, "callpass sim: start scripted failure", "outcome", o)
 			return
 		case OutcomeServerError:
 			writeRaw(w, http.StatusInternalServerError, "application/json; charset=utf-8", []byte(serverErrorBody))
-			log.Info("callpass sim: start scripted failure", "outcome", o)
+			log(slog.LevelInfo, "callpass sim: start scripted failure", "outcome", o)
 			return
 		case OutcomeHTMLError:
 			writeRaw(w, http.StatusBadGateway, "text/html", []byte(htmlErrorBody))
-			log.Info("callpass sim: start scripted failure", "outcome", o)
+			log(slog.LevelInfo, "callpass sim: start scripted failure", "outcome", o)
 			return
 		}
 
 		c, err := s.place(p.dn, version, p.timeout, p.async, o)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, msgInternal)
-			log.Error("callpass sim: place call", "err", err)
+			log(slog.LevelError, "callpass sim: place call", "err", err)
 			return
 		}
-		log = log.With("call_id", c.rec.CallID, "async", p.async, "outcome", o)
-		log.Info("callpass sim: call placed")
+		attrs = append(attrs, "call_id", c.rec.CallID, "async", p.async, "outcome", o)
+		log(slog.LevelInfo, "callpass sim: call placed")
 
 		if o == OutcomeSlow {
 			hold := time.Duration(p.timeout)*time.Second + s.cfg.SlowExtra
 			if !s.wait(r, hold) {
-				log.Info("callpass sim: slow answer abandoned")
+				log(slog.LevelInfo, "callpass sim: slow answer abandoned")
 				if s.isClosed() {
 					// Drop the connection without an answer, like a provider
 					// that went away.
@@ -345,7 +351,7 @@ func (s *Simulator) handleStart(version int) http.HandlerFunc {
 			// Wait for the call to end, at most timeout seconds. If the
 			// client gives up the call still settles on its own.
 			if !s.wait(r, c.settleAt.Sub(c.rec.CreatedAt)) && !s.isClosed() {
-				log.Info("callpass sim: client left before the call settled")
+				log(slog.LevelInfo, "callpass sim: client left before the call settled")
 				return
 			}
 		}
