@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
@@ -402,6 +403,27 @@ func BareProxyHandler(upstream string, client *http.Client) http.Handler {
 // server's /bare) on a free loopback port until ctx ends.
 func ServeBareProxy(ctx context.Context, upstream string, client *http.Client) (string, error) {
 	return serve(ctx, BareProxyHandler(upstream, client))
+}
+
+// BareRedisHandler is the ceiling of any handler that makes one Redis
+// round trip: a GET of one absent key through rdb, then the fixed JSON body.
+func BareRedisHandler(rdb *redis.Client) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	h := func(c echo.Context) error {
+		if err := rdb.Get(c.Request().Context(), "callpass-bench:bare").Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		return c.JSONBlob(http.StatusOK, BareBody)
+	}
+	e.GET("/bare", h)
+	e.POST("/bare", h)
+	return e
+}
+
+// ServeBareRedis serves BareRedisHandler on a free loopback port until ctx ends.
+func ServeBareRedis(ctx context.Context, rdb *redis.Client) (string, error) {
+	return serve(ctx, BareRedisHandler(rdb))
 }
 
 // ServeBare serves BareHandler on a free loopback port until ctx ends and

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -68,6 +69,10 @@ func (r *report) add(rep int, res Result) {
 	r.Runs[res.Name] = append(r.Runs[res.Name], res)
 }
 
+// ceiling is a baseline that does a scenario's one unavoidable outside
+// exchange and nothing else (see measure).
+type ceiling struct{ name, url string }
+
 func (r *report) ratio(name string, v float64) { r.Ratios[name] = append(r.Ratios[name], v) }
 
 // TestLoadBench is the load harness of docs/benchmarks.md. It needs Kratos
@@ -92,6 +97,14 @@ func TestLoadBench(t *testing.T) {
 	loginWorkers := envInt("CALLPASS_BENCH_LOGIN_WORKERS", 1)
 	// Logins at bcrypt cost 12 take a few hundred ms: give them longer.
 	loginD := envDur("CALLPASS_BENCH_LOGIN_DURATION", 10*time.Second)
+	// CALLPASS_BENCH_ONLY (a regular expression) runs only the scenarios
+	// it matches, e.g. '^reject-' or 'kratos-login|token-exchange'; the
+	// Redis counts and memory figures are named "redis-counts".
+	var only *regexp.Regexp
+	if v := os.Getenv("CALLPASS_BENCH_ONLY"); v != "" {
+		only = regexp.MustCompile(v)
+	}
+	skip := func(name string) bool { return only != nil && !only.MatchString(name) }
 	outDir := os.Getenv("CALLPASS_BENCH_OUT")
 	if outDir == "" {
 		outDir = t.TempDir()
@@ -154,6 +167,23 @@ func TestLoadBench(t *testing.T) {
 	proxy, err := ServeBareProxy(ctx, bare+"/bare", proxyClient)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The Redis ceiling's client: the options internal/app gives the store's.
+	ceilRDB := redis.NewClient(&redis.Options{Addr: rds.Addr, DialTimeout: 2 * time.Second,
+		ReadTimeout: time.Second, WriteTimeout: time.Second})
+	defer ceilRDB.Close()
+	bareRedis, err := ServeBareRedis(ctx, ceilRDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ceilProvider := ceiling{"bare-provider-call", proxy}
+	ceilRedis := ceiling{"bare-redis-get", bareRedis}
+	// ceilingsFor: the Redis instances get the Redis ceiling.
+	ceilingsFor := func(in *instance, extra ...ceiling) []ceiling {
+		if strings.HasPrefix(in.Name, "redis") {
+			return append(extra, ceilRedis)
+		}
+		return extra
 	}
 
 	// --- fixtures that do not change between repetitions ---
@@ -324,26 +354,32 @@ func TestLoadBench(t *testing.T) {
 	// and the server's of reading it off the wire, are on both sides.
 	// Ratios compare the slices of one interleaved run.
 	//
-	// withCall adds a third baseline for scenarios that place a call: the
-	// same request to a bare handler that makes one loopback POST to another
-	// bare handler (ServeBareProxy), the most any hook calling a provider on
-	// these two cores can reach.
-	measure := func(r int, sc Scenario, like vegeta.Target, withCall ...bool) Result {
+	// ceilings adds baselines that do the one unavoidable thing of a
+	// scenario and nothing else, the same request to a bare handler that
+	// makes one loopback POST to another bare handler (ceilProvider: any
+	// hook placing a call) or one Redis GET (ceilRedis: any Redis-backed
+	// path). Their ratio to bare-same-request is the most any
+	// implementation can reach on these two cores.
+	measure := func(r int, sc Scenario, like vegeta.Target, ceilings ...ceiling) Result {
 		t.Helper()
+		if skip(sc.Name) {
+			return Result{}
+		}
 		same := Scenario{Name: "bare-same-request-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
 			{Method: like.Method, URL: bare + "/bare", Body: like.Body, Header: like.Header}})}
 		scs := []Scenario{bareGET, same}
-		if len(withCall) > 0 && withCall[0] {
-			scs = append(scs, Scenario{Name: "bare-provider-call-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
-				{Method: like.Method, URL: proxy + "/bare", Body: like.Body, Header: like.Header}})})
+		for _, c := range ceilings {
+			scs = append(scs, Scenario{Name: c.name + "-as-" + sc.Name, Expect: 200, Targeter: RoundRobin([]vegeta.Target{
+				{Method: like.Method, URL: c.url + "/bare", Body: like.Body, Header: like.Header}})})
 		}
 		out := interleave(r, append(scs, sc)...)
 		res := out[len(out)-1]
 		rep.ratio(res.Name+"/bare", res.RPS/out[0].RPS)
 		rep.ratio(res.Name+"/bare-same-request", res.RPS/out[1].RPS)
-		if len(out) == 4 {
-			rep.ratio(out[2].Name+"/bare-same-request", out[2].RPS/out[1].RPS)
-			rep.ratio(res.Name+"/bare-provider-call", res.RPS/out[2].RPS)
+		for i, c := range ceilings {
+			ce := out[2+i]
+			rep.ratio(ce.Name+"/bare-same-request", ce.RPS/out[1].RPS)
+			rep.ratio(res.Name+"/"+c.name, res.RPS/ce.RPS)
 		}
 		if res.CPUPerRequest > 0 {
 			rep.ratio("cpu:"+res.Name+"/bare-same-request", float64(out[1].CPUPerRequest)/float64(res.CPUPerRequest))
@@ -379,7 +415,8 @@ func TestLoadBench(t *testing.T) {
 			for i := range starts {
 				starts[i] = in.hookTarget(newLoginHook())
 			}
-			measure(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}, starts[0], true)
+			measure(r, Scenario{Name: name, Expect: 400, Check: isMsg(1090001), Targeter: NewPool(starts).Targeter()}, starts[0],
+				ceilingsFor(in, ceilProvider)...)
 
 			// login hook verify path: verify + record the gate pass (no Kratos, no JWT).
 			name = "hook-verify-" + in.Name
@@ -387,7 +424,7 @@ func TestLoadBench(t *testing.T) {
 			for _, p := range in.startLogins(t, poolSize(name, 3000)) {
 				vt = append(vt, in.hookTarget(p.Hook))
 			}
-			measure(r, Scenario{Name: name, Expect: 200, Targeter: NewPool(vt).Targeter()}, vt[0])
+			measure(r, Scenario{Name: name, Expect: 200, Targeter: NewPool(vt).Targeter()}, vt[0], ceilingsFor(in)...)
 
 			// step-up verify + ES256 mint, with Kratos whoami.
 			sc, like, done := stepUps(in, sessions[:stepPool])
@@ -398,11 +435,11 @@ func TestLoadBench(t *testing.T) {
 
 			newWrongTargets(in)
 			measure(r, Scenario{Name: "reject-wrong-code-" + in.Name, Expect: 400, Check: isMsg(4090001),
-				Targeter: RoundRobin(wrongTargets[in])}, wrongTargets[in][0])
+				Targeter: RoundRobin(wrongTargets[in])}, wrongTargets[in][0], ceilingsFor(in)...)
 		}
 		for _, in := range []*instance{cached, redCached} {
 			sc, like, done := stepUps(in, sessions[:cachedPool])
-			measure(r, sc, like)
+			measure(r, sc, like, ceilingsFor(in)...)
 			if ps := done(); r == 0 && in == cached {
 				verifiedForToken[cached] = ps[:min(200, len(ps))]
 			}
@@ -426,9 +463,9 @@ func TestLoadBench(t *testing.T) {
 		for _, in := range []*instance{memLim, redLim} {
 			newBlockedTargets(in)
 			measure(r, Scenario{Name: "reject-blocked-" + in.Name, Expect: 400, Check: isMsg(4090005),
-				Targeter: RoundRobin(blockedTargets[in])}, blockedTargets[in][0])
+				Targeter: RoundRobin(blockedTargets[in])}, blockedTargets[in][0], ceilingsFor(in)...)
 			measure(r, Scenario{Name: "reject-limited-start-" + in.Name, Expect: 400, Check: isMsg(4090004),
-				Targeter: RoundRobin(limitedTargets[in])}, limitedTargets[in][0])
+				Targeter: RoundRobin(limitedTargets[in])}, limitedTargets[in][0], ceilingsFor(in)...)
 		}
 
 		// token exchange against Kratos's whoami, same sessions, interleaved.
@@ -438,6 +475,9 @@ func TestLoadBench(t *testing.T) {
 				Header: http.Header{"X-Session-Token": {p.Session.Token}}})
 		}
 		for _, in := range []*instance{mem, red, cached} {
+			if skip("token-exchange-" + in.Name) {
+				continue
+			}
 			var tt []vegeta.Target
 			for _, p := range verifiedForToken[in] {
 				tt = append(tt, vegeta.Target{Method: http.MethodPost, URL: in.URL + "/v1/token",
@@ -450,6 +490,9 @@ func TestLoadBench(t *testing.T) {
 		}
 
 		// real Kratos logins: without the hook (kB) and with it (kA → mem).
+		if skip("kratos-login") {
+			continue
+		}
 		runtime.GC()
 		plain := RunLoop(ctx, "kratos-login-plain", loginWorkers, loginD, func(ctx context.Context, w int) ([]Step, error) {
 			u := plainUsers[w]
@@ -510,6 +553,10 @@ func TestLoadBench(t *testing.T) {
 		rep.ratio("login-total-p50/plain-total-p50", float64(gated.Steps["total"]["p50"])/float64(plain.Steps["total"]["p50"]))
 	}
 
+	if skip("redis-counts") {
+		writeReport(t, outDir, rep)
+		return
+	}
 	// --- Redis round trips per request (INFO commandstats deltas) ---
 	t.Log("counting Redis round trips")
 	settle := func() { time.Sleep(2500 * time.Millisecond) } // background status polls (every 2 s) finish

@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestSmoke runs the harness briefly against the baseline and an in-memory
@@ -189,5 +192,31 @@ func TestBareProxy(t *testing.T) {
 	}
 	if g := got.Load(); g != "POST "+ProxyBody {
 		t.Fatalf("upstream got %q", g)
+	}
+}
+
+// TestBareRedis checks the Redis ceiling: one GET reaches redis-server per
+// request, and the answer is BareBody.
+func TestBareRedis(t *testing.T) {
+	rds := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
+	defer rdb.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	u, err := ServeBareRedis(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		st, body, err := do(ctx, http.MethodPost, u+"/bare", []byte(`{}`), nil)
+		if err != nil || st != http.StatusOK || !bytes.Equal(body, BareBody) {
+			t.Fatalf("bare redis: %d %s %v", st, body, err)
+		}
+	}
+	if got := commandStats(t, rdb)["get"]; got != 5 {
+		t.Fatalf("redis saw %d GETs for 5 requests", got)
 	}
 }

@@ -10,7 +10,10 @@
 # CALLPASS_BENCH_SLICES (3 alternating slices per scenario),
 # CALLPASS_BENCH_REPS (3), CALLPASS_BENCH_WORKERS (16),
 # CALLPASS_BENCH_STEPUP_POOL (800 step-up sessions per repetition),
-# BENCH_TIME (go test -benchtime, default 1s), BENCH_COUNT (go test -count, 3).
+# BENCH_TIME (go test -benchtime, default 1s), BENCH_COUNT (go test -count, 3),
+# CALLPASS_BENCH_ONLY (a regular expression: only the load scenarios it
+# matches, e.g. '^reject-' or '-redis$'; "redis-counts" names the Redis
+# round-trip and memory counts).
 # Everything runs on 127.0.0.1 only.
 set -euo pipefail
 

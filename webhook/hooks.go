@@ -186,7 +186,11 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		}
 		s.logProblem(c, err, pr)
 		s.deps.Metrics.ObserveHook(string(h), "refused_"+pr.Code)
-		return interrupt(c, lang, pr.MsgID, "error", pr.Context)
+		b, err := s.refusals.body(lang, pr.MsgID, "error", pr.Context)
+		if err != nil {
+			return err
+		}
+		return c.JSONBlob(http.StatusBadRequest, b)
 	}
 	if dec.Allow {
 		s.deps.Metrics.ObserveHook(string(h), "allow")

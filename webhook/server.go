@@ -81,10 +81,11 @@ type Deps struct {
 
 // Server is the service's HTTP server.
 type Server struct {
-	cfg  Config
-	deps Deps
-	echo *echo.Echo
-	log  *slog.Logger
+	cfg      Config
+	deps     Deps
+	echo     *echo.Echo
+	log      *slog.Logger
+	refusals *refusals
 }
 
 // New builds the server and its routes.
@@ -104,7 +105,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies, cfg.ClientIPHeader)
-	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger}
+	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals()}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		Generator:    newRequestID,
