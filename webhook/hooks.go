@@ -209,12 +209,23 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	return interrupt(c, lang, ui.MsgCalling, "info", challengeContext(*dec.Challenge))
 }
 
+// notBefore formats a "not before" instant for Kratos messages, whose
+// times have whole seconds: rounded up, so a page that enables its button at
+// that second is never early (rounding down let the resend button come on
+// up to a second before the cooldown ended, and the press was refused).
+func notBefore(t time.Time) string {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		t = r.Add(time.Second)
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 func challengeContext(v factor.ChallengeView) map[string]any {
 	return map[string]any{
 		"challenge_id":  v.ID,
 		"code_length":   v.CodeLength,
 		"expires_at":    v.ExpiresAt.UTC().Format(time.RFC3339),
-		"resend_after":  v.ResendAfter.UTC().Format(time.RFC3339),
+		"resend_after":  notBefore(v.ResendAfter),
 		"phone_masked":  v.PhoneMasked,
 		"attempts_left": v.AttemptsLeft,
 		"placed":        v.Placed,

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	segjson "github.com/segmentio/encoding/json"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
 
@@ -176,4 +177,34 @@ func BenchmarkRefusal(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestNotBeforeNeverEarly: the whole-second times a page counts down to
+// (resend_after, retry_at) are never before the instant they stand for.
+func TestNotBeforeNeverEarly(t *testing.T) {
+	base := time.Date(2026, 11, 26, 6, 0, 10, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{
+		{base, "2026-11-26T06:00:10Z"},
+		{base.Add(time.Nanosecond), "2026-11-26T06:00:11Z"},
+		{base.Add(700 * time.Millisecond), "2026-11-26T06:00:11Z"},
+		{base.Add(999 * time.Millisecond), "2026-11-26T06:00:11Z"},
+		{base.In(time.FixedZone("MSK", 3*3600)).Add(200 * time.Millisecond), "2026-11-26T06:00:11Z"},
+	} {
+		if got := notBefore(tc.at); got != tc.want {
+			t.Errorf("notBefore(%s) = %s, want %s", tc.at.Format(time.RFC3339Nano), got, tc.want)
+		}
+	}
+	// retry_at: now 10.7 s, 0.5 s to wait → the retry is possible at 11.2 s,
+	// so the page must not offer it before 12 s.
+	ctx := retryContext(500*time.Millisecond, base.Add(700*time.Millisecond))
+	if ctx["retry_at"] != "2026-11-26T06:00:12Z" || ctx["retry_after"] != 1 {
+		t.Errorf("retryContext = %v", ctx)
+	}
+	v := challengeContext(factor.ChallengeView{ResendAfter: base.Add(300 * time.Millisecond)})
+	if v["resend_after"] != "2026-11-26T06:00:11Z" {
+		t.Errorf("resend_after = %v", v["resend_after"])
+	}
 }
