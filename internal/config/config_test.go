@@ -514,6 +514,25 @@ func TestDevFillsOnlyMissing(t *testing.T) {
 			},
 		},
 		{
+			name: "listen moved, base URL follows",
+			env:  []string{"SERVE_LISTEN=0.0.0.0:8099"},
+			check: func(t *testing.T, c *Config, notices []string) {
+				if c.Serve.BaseURL != "http://127.0.0.1:8099" || c.CallPass.BaseURL != "http://127.0.0.1:8099/" || c.JWT.Issuer != "http://127.0.0.1:8099" {
+					t.Errorf("base %q, callpass %q, issuer %q", c.Serve.BaseURL, c.CallPass.BaseURL, c.JWT.Issuer)
+				}
+				wantNotice(t, notices, "DEV MODE: serve.base_url http://127.0.0.1:8099 (from serve.listen)")
+			},
+		},
+		{
+			name: "listen and base URL both set",
+			env:  []string{"SERVE_LISTEN=127.0.0.1:8099", "SERVE_BASE_URL=https://mfa.example.com"},
+			check: func(t *testing.T, c *Config, notices []string) {
+				if c.Serve.BaseURL != "https://mfa.example.com" || c.CallPass.BaseURL != "https://mfa.example.com/" {
+					t.Errorf("base %q, callpass %q", c.Serve.BaseURL, c.CallPass.BaseURL)
+				}
+			},
+		},
+		{
 			name: "explicit values win",
 			yaml: "callpass:\n  base_url: https://api.callpass.sp-com.ru/\n  token: " + tok64 + "\nlog:\n  format: json\n",
 			env:  []string{"WEBHOOK_SECRET=" + secret, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://127.0.0.1:6379/0", "JWT_KEYS_FILE=/k.json"},
@@ -775,5 +794,27 @@ func TestHelpers(t *testing.T) {
 	}
 	if c.Log.SlogLevel().String() != "WARN" {
 		t.Errorf("level = %v", c.Log.SlogLevel())
+	}
+}
+
+func TestLocalURL(t *testing.T) {
+	for _, tc := range []struct {
+		listen, want string
+		ok           bool
+	}{
+		{"127.0.0.1:4477", "http://127.0.0.1:4477", true},
+		{":8080", "http://127.0.0.1:8080", true},
+		{"0.0.0.0:8080", "http://127.0.0.1:8080", true},
+		{"[::]:8080", "http://[::1]:8080", true},
+		{"[::1]:9000", "http://[::1]:9000", true},
+		{"10.0.0.5:80", "http://10.0.0.5:80", true},
+		{"localhost:4477", "http://localhost:4477", true},
+		{"4477", "", false},
+		{"127.0.0.1:", "", false},
+	} {
+		got, ok := localURL(tc.listen)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("localURL(%q) = %q, %v; want %q, %v", tc.listen, got, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,16 @@ func applyDev(c *Config, set map[string]bool) ([]string, error) {
 	}
 	path := filepath.Join(dir, DevSecretsFile)
 	var notices []string
+
+	// A dev server moved to another port is reached there: the simulator,
+	// the hook URL printed for Kratos and the JWT issuer all follow
+	// serve.base_url, which would otherwise still say the default port.
+	if set["serve.listen"] && !set["serve.base_url"] {
+		if u, ok := localURL(c.Serve.Listen); ok {
+			c.Serve.BaseURL = u
+			notices = append(notices, fmt.Sprintf("DEV MODE: serve.base_url %s (from serve.listen)", u))
+		}
+	}
 
 	// The simulator replaces the real API only when nobody pointed
 	// callpass.base_url anywhere, unless sim.enabled says otherwise.
@@ -162,4 +173,21 @@ func randomHex(n int) (string, error) {
 		return "", fmt.Errorf("config: random: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// localURL is the http URL a client on this machine reaches listen at: an
+// unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") is reached on the
+// loopback address.
+func localURL(listen string) (string, bool) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return "", false
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return "http://" + net.JoinHostPort(host, port), true
 }
