@@ -40,9 +40,9 @@ func applyDev(c *Config, set map[string]bool) ([]string, error) {
 	path := filepath.Join(dir, DevSecretsFile)
 	var notices []string
 
-	// A dev server moved to another port is reached there: the simulator,
-	// the hook URL printed for Kratos and the JWT issuer all follow
-	// serve.base_url, which would otherwise still say the default port.
+	// A dev server moved to another port is reached there: the simulator's
+	// URL, the virtual phone's, the JWT issuer and the allowed origins all
+	// follow serve.base_url, which would otherwise still say the default port.
 	if set["serve.listen"] && !set["serve.base_url"] {
 		if u, ok := localURL(c.Serve.Listen); ok {
 			c.Serve.BaseURL = u
