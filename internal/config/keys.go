@@ -44,7 +44,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Serve.Listen }},
 	{key: "serve.base_url", desc: "Public URL of this service, as browsers and Kratos reach it.",
 		defText: "http://127.0.0.1:4477 (--dev with only serve.listen set: that address, on 127.0.0.1 if unspecified)",
-		field: func(c *Config) any { return &c.Serve.BaseURL }},
+		field:   func(c *Config) any { return &c.Serve.BaseURL }},
 	{key: "serve.trusted_proxies", desc: "CIDRs (or single addresses) of reverse proxies whose X-Forwarded-For is believed.",
 		field: func(c *Config) any { return &c.Serve.TrustedProxies }},
 	{key: "serve.client_ip_header", desc: "Header carrying the client IP set by a trusted proxy (e.g. CF-Connecting-IP). Empty: the client_ip Kratos forwards in the hook body, or X-Forwarded-For from trusted proxies.",
