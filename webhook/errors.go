@@ -117,7 +117,7 @@ func retryContext(after time.Duration, now time.Time) map[string]any {
 	}
 	return map[string]any{
 		"retry_after": secs,
-		"retry_at":    notBefore(now.Add(after)),
+		"retry_at":    notBefore(now.Add(time.Duration(secs) * time.Second)),
 	}
 }
 
