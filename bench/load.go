@@ -342,11 +342,23 @@ var BareBody = []byte(`{"status":"ok","service":"bench"}`)
 
 // BareHandler is the baseline: an Echo router with one route answering a
 // fixed JSON body, no middleware.
-func BareHandler() http.Handler {
+func BareHandler() http.Handler { return bareRouter(nil) }
+
+// bareRouter is an Echo router answering BareBody on GET and POST /bare,
+// after before (when set) has run without error.
+func bareRouter(before func(c echo.Context) error) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/bare", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, BareBody) })
-	e.POST("/bare", func(c echo.Context) error { return c.JSONBlob(http.StatusOK, BareBody) })
+	h := func(c echo.Context) error {
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		return c.JSONBlob(http.StatusOK, BareBody)
+	}
+	e.GET("/bare", h)
+	e.POST("/bare", h)
 	return e
 }
 
@@ -375,9 +387,7 @@ var ProxyBody = "dn=79001234567&timeout=30&code_length=4&async=1"
 // provider exchange on the same cores the scenario reaches. client should
 // be configured like the provider client (keep-alive pool).
 func BareProxyHandler(upstream string, client *http.Client) http.Handler {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	h := func(c echo.Context) error {
+	return bareRouter(func(c echo.Context) error {
 		req, err := http.NewRequestWithContext(c.Request().Context(), http.MethodPost, upstream, strings.NewReader(ProxyBody))
 		if err != nil {
 			return err
@@ -389,14 +399,8 @@ func BareProxyHandler(upstream string, client *http.Client) http.Handler {
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		return c.JSONBlob(http.StatusOK, BareBody)
-	}
-	e.GET("/bare", h)
-	e.POST("/bare", h)
-	return e
+		return err
+	})
 }
 
 // ServeBareProxy serves BareProxyHandler in front of upstream (a bare
@@ -408,17 +412,12 @@ func ServeBareProxy(ctx context.Context, upstream string, client *http.Client) (
 // BareRedisHandler is the ceiling of any handler that makes one Redis
 // round trip: a GET of one absent key through rdb, then the fixed JSON body.
 func BareRedisHandler(rdb *redis.Client) http.Handler {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	h := func(c echo.Context) error {
+	return bareRouter(func(c echo.Context) error {
 		if err := rdb.Get(c.Request().Context(), "callpass-bench:bare").Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		return c.JSONBlob(http.StatusOK, BareBody)
-	}
-	e.GET("/bare", h)
-	e.POST("/bare", h)
-	return e
+		return nil
+	})
 }
 
 // ServeBareRedis serves BareRedisHandler on a free loopback port until ctx ends.

@@ -186,11 +186,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		}
 		s.logProblem(c, err, pr)
 		s.deps.Metrics.ObserveHook(string(h), "refused_"+pr.Code)
-		b, err := s.refusals.body(lang, pr.MsgID, "error", pr.Context)
-		if err != nil {
-			return err
-		}
-		return c.JSONBlob(http.StatusBadRequest, b)
+		return s.refusals.write(c, lang, pr.MsgID, pr.Context)
 	}
 	if dec.Allow {
 		s.deps.Metrics.ObserveHook(string(h), "allow")

@@ -1,11 +1,13 @@
 package webhook
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/labstack/echo/v4"
 	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
@@ -30,6 +32,15 @@ type refusals struct {
 func newRefusals() *refusals {
 	c, _ := lru.New[string, []byte](refusalCacheSize) // err only for a size ≤ 0
 	return &refusals{c: c}
+}
+
+// write answers Kratos with one refusal message (interrupt's answer).
+func (r *refusals) write(c echo.Context, lang string, id int, ctx map[string]any) error {
+	b, err := r.body(lang, id, "error", ctx)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusBadRequest, b)
 }
 
 // body returns the interrupt JSON for one refusal message. Refusals that
@@ -99,7 +110,7 @@ func refusalKey(lang string, id int, typ string, ctx map[string]any) (string, bo
 // renderInterrupt is the interrupt body exactly as interrupt writes it
 // through jsonSerializer (struct field order, context keys sorted, HTML
 // escaped, a trailing newline), without reflection when the context holds
-// only ints and strings (TestRenderInterruptMatchesSerializer).
+// only ints, strings and bools (TestRenderInterruptMatchesSerializer).
 func renderInterrupt(lang string, id int, typ string, ctx map[string]any) ([]byte, error) {
 	text := ui.Localize(lang, id, ctx)
 	if b, ok := appendInterrupt(make([]byte, 0, 256), id, text, typ, ctx); ok {
@@ -116,7 +127,7 @@ func renderInterrupt(lang string, id int, typ string, ctx map[string]any) ([]byt
 }
 
 // appendInterrupt writes kratosMessages with one message; false when a
-// context value is neither an int nor a string.
+// context value is not an int, a string or a bool.
 func appendInterrupt(b []byte, id int, text, typ string, ctx map[string]any) ([]byte, bool) {
 	const flags = segjson.EscapeHTML
 	b = append(b, `{"messages":[{"instance_ptr":"#/","messages":[{"id":`...)
@@ -147,6 +158,8 @@ func appendInterrupt(b []byte, id int, text, typ string, ctx map[string]any) ([]
 				b = strconv.AppendInt(b, int64(v), 10)
 			case string:
 				b = segjson.AppendEscape(b, v, flags)
+			case bool:
+				b = strconv.AppendBool(b, v)
 			default:
 				return nil, false
 			}

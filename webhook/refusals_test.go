@@ -17,8 +17,8 @@ import (
 )
 
 // TestRefusalCacheMatchesRendering: a refusal from the cache, on its first
-// (rendered) and later (remembered) use, is byte for byte what interrupt
-// writes through Echo for the same input.
+// (rendered) and later (remembered) use, is byte for byte what Echo's JSON
+// serializer writes for the same message.
 func TestRefusalCacheMatchesRendering(t *testing.T) {
 	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -45,7 +45,11 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
 			c := e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), rec)
-			if err := interrupt(c, tc.lang, tc.id, "error", tc.ctx); err != nil {
+			// What interrupt wrote before it had its own writer: the message
+			// through Echo's JSON serializer.
+			if err := c.JSON(http.StatusBadRequest, kratosMessages{Messages: []kratosInstance{{InstancePtr: "#/",
+				Messages: []kratosMessage{{ID: tc.id, Text: ui.Localize(tc.lang, tc.id, tc.ctx), Type: "error", Context: tc.ctx}},
+			}}}); err != nil {
 				t.Fatal(err)
 			}
 			want := rec.Body.Bytes()
@@ -68,8 +72,8 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 
 // TestRenderInterruptMatchesSerializer compares the reflection-free writer
 // with the generic one (segmentio, as jsonSerializer writes every answer)
-// over random contexts: keys and strings with quotes, HTML, control
-// characters, U+2028, non-Latin letters and invalid UTF-8.
+// over random contexts (ints, bools, and keys and strings with quotes, HTML,
+// control characters, U+2028, non-Latin letters and invalid UTF-8).
 func TestRenderInterruptMatchesSerializer(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	alphabet := []string{"a", "Z", "0", "_", `"`, `\`, "<", ">", "&", "\n", "\x00", "\x1f", "\u2028", "é", "ж", "🙂", "\xff", " "}
@@ -83,10 +87,13 @@ func TestRenderInterruptMatchesSerializer(t *testing.T) {
 	for i := range 5000 {
 		ctx := map[string]any{}
 		for range rng.IntN(6) {
-			if rng.IntN(2) == 0 {
+			switch rng.IntN(3) {
+			case 0:
 				ctx[str()] = rng.IntN(2000) - 1000
-			} else {
+			case 1:
 				ctx[str()] = str()
+			default:
+				ctx[str()] = rng.IntN(2) == 0
 			}
 		}
 		if rng.IntN(10) == 0 {

@@ -31,10 +31,11 @@ type kratosMessage struct {
 
 // interrupt answers Kratos with one message; Kratos stops the flow and shows it.
 func interrupt(c echo.Context, lang string, id int, typ string, ctx map[string]any) error {
-	return c.JSON(http.StatusBadRequest, kratosMessages{Messages: []kratosInstance{{
-		InstancePtr: "#/",
-		Messages:    []kratosMessage{{ID: id, Text: ui.Localize(lang, id, ctx), Type: typ, Context: ctx}},
-	}}})
+	b, err := renderInterrupt(lang, id, typ, ctx)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusBadRequest, b)
 }
 
 // apiError is the JSON error body of the step-up and token APIs.
