@@ -64,10 +64,12 @@ func limitBody(n int64) echo.MiddlewareFunc {
 				if err != nil {
 					return err
 				}
-				// Handlers read the bytes from the context (no second copy);
-				// the reset Body serves anything that reads it the usual way.
-				c.Set(ctxBody, body)
-				req.Body = io.NopCloser(bytes.NewReader(body))
+				// Handlers read the bytes from the request state (no second
+				// copy); the reset Body serves anything that reads it the usual way.
+				if st := stateOf(c); st != nil {
+					st.body = body
+				}
+				req.Body = newBodyReader(body)
 				req.ContentLength = int64(len(body))
 			}
 			return next(c)
@@ -75,8 +77,17 @@ func limitBody(n int64) echo.MiddlewareFunc {
 	}
 }
 
-// ctxBody holds the request body limitBody read.
-const ctxBody = "callpass.body"
+// bodyReader is a read body served again: one allocation, where
+// io.NopCloser(bytes.NewReader(b)) is two.
+type bodyReader struct{ bytes.Reader }
+
+func newBodyReader(b []byte) *bodyReader {
+	r := &bodyReader{}
+	r.Reset(b)
+	return r
+}
+
+func (*bodyReader) Close() error { return nil }
 
 // readAtMost reads a body of at most n bytes in one buffer, sized from the
 // declared length when there is one.
@@ -107,8 +118,8 @@ func readAtMost(r io.Reader, declared, n int64) ([]byte, error) {
 // requestBody is the body limitBody read (or, on a route without it, the
 // body read now).
 func requestBody(c echo.Context) ([]byte, error) {
-	if b, ok := c.Get(ctxBody).([]byte); ok {
-		return b, nil
+	if st := stateOf(c); st != nil && st.body != nil {
+		return st.body, nil
 	}
 	b, err := io.ReadAll(c.Request().Body)
 	if err != nil {

@@ -66,6 +66,26 @@ func safeURI(uri string) string {
 	})
 }
 
+// requestState is what a request's middleware and handlers hand each other.
+// It wraps the echo.Context the access log passes down, because echo's own
+// c.Set makes a map for every request that sets anything.
+type requestState struct {
+	echo.Context
+	body    []byte // the body limitBody read; nil when it did not run
+	errCode string // why the request was refused, for the access log
+	err     error
+	// refused: an expected refusal (wrong code, limit, bad input), not a
+	// failure of ours or of a dependency; only those lines are sampled.
+	refused bool
+}
+
+// stateOf is the request's state, nil for a context the access log did not
+// wrap (a handler called directly in a test).
+func stateOf(c echo.Context) *requestState {
+	st, _ := c.(*requestState)
+	return st
+}
+
 func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
@@ -85,11 +105,12 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
+		st := &requestState{Context: c}
+		if err := next(st); err != nil {
+			s.handleError(err, st) // what c.Error does, but with the state
 		}
-		d := time.Since(start)
+		end := time.Now()
+		d := end.Sub(start)
 		req, res := c.Request(), c.Response()
 		route := c.Path()
 		if route == "" {
@@ -106,9 +127,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.log.Enabled(req.Context(), level) {
 			return nil
 		}
+		var skipped int64
+		if st.refused {
+			var ok bool
+			if ok, skipped = s.refusalLog.admit(refusalKind{route: route, code: st.errCode, status: res.Status}, end); !ok {
+				return nil // counted; the next line of its kind says so
+			}
+		}
 		// Room for every attribute up front: appending the error pair to a
 		// literal of eight would move the slice to the heap, every request.
-		var buf [10]slog.Attr
+		var buf [11]slog.Attr
 		attrs := append(buf[:0],
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 			slog.String("method", req.Method),
@@ -119,14 +147,22 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Duration("duration", d),
 			slog.String("remote_ip", c.RealIP()),
 		)
-		if code, ok := c.Get(ctxErrorCode).(string); ok {
+		if st.errCode != "" {
 			msg := ""
-			if e, ok := c.Get(ctxError).(error); ok && e != nil {
-				msg = e.Error()
+			if st.err != nil {
+				msg = st.err.Error()
 			}
-			attrs = append(attrs, slog.String("error_code", code), slog.String("error", msg))
+			attrs = append(attrs, slog.String("error_code", st.errCode), slog.String("error", msg))
 		}
-		s.log.LogAttrs(req.Context(), level, "request", attrs...)
+		if skipped > 0 {
+			attrs = append(attrs, slog.Int64("skipped_similar", skipped))
+		}
+		// The record is built here, not by LogAttrs: that would look up the
+		// caller's program counter (runtime.Callers) on every request, for a
+		// source that is always this line and that no handler of ours prints.
+		r := slog.NewRecord(end, level, "request", 0)
+		r.AddAttrs(attrs...)
+		_ = s.log.Handler().Handle(req.Context(), r)
 		return nil
 	}
 }

@@ -48,6 +48,13 @@ type hookSession struct {
 // never accepts what encoding/json's strict decoder refuses.
 const strictParse = segjson.DisallowUnknownFields | segjson.DontMatchCaseInsensitiveStructFields
 
+// hookParse also leaves traits, metadata_public and transient_payload
+// pointing into the body instead of copying them. The body is a buffer read
+// for this request alone, never reused or changed, and the three are only
+// read while the request runs (the phone trait and the code are copied out),
+// so nothing keeps the body alive past it.
+const hookParse = strictParse | segjson.DontCopyRawMessage
+
 // transient is our part of transient_payload.
 type transient struct {
 	Code   json.RawMessage `json:"callpass_code"`
@@ -65,8 +72,10 @@ func payloadErr(format string, a ...any) error {
 
 // strictDecode decodes one JSON value from body into v with strictParse;
 // trailing data is refused.
-func strictDecode(body []byte, v any) error {
-	rest, err := segjson.Parse(body, v, strictParse)
+func strictDecode(body []byte, v any) error { return decodeWith(body, v, strictParse) }
+
+func decodeWith(body []byte, v any, flags segjson.ParseFlags) error {
+	rest, err := segjson.Parse(body, v, flags)
 	if err != nil {
 		return payloadErr("malformed JSON: %s", parseReason(err, len(body)-len(rest)))
 	}
@@ -85,7 +94,7 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 	if !utf8.Valid(body) {
 		return p, payloadErr("body is not UTF-8")
 	}
-	if err := strictDecode(body, &p); err != nil {
+	if err := decodeWith(body, &p, hookParse); err != nil {
 		return HookPayload{}, err
 	}
 	if !validID(p.IdentityID) {

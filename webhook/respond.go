@@ -104,9 +104,11 @@ func (s *Server) problemText(lang string, p problem, err error) string {
 // code, limit, …) rides on the request's one access-log line; a failure of
 // ours or of a dependency gets its own error line as well.
 func (s *Server) logProblem(c echo.Context, err error, p problem) {
-	c.Set(ctxErrorCode, p.Code)
-	c.Set(ctxError, err) // formatted only if the access log line is written
-	if !p.Internal && p.Status < 500 {
+	expected := !p.Internal && p.Status < 500
+	if st := stateOf(c); st != nil {
+		st.errCode, st.err, st.refused = p.Code, err, expected // err formatted only if the line is written
+	}
+	if expected {
 		return
 	}
 	s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed",
@@ -116,9 +118,3 @@ func (s *Server) logProblem(c echo.Context, err error, p problem) {
 		slog.String("error", err.Error()),
 	)
 }
-
-// Context keys carrying a refusal to the access log.
-const (
-	ctxErrorCode = "callpass.error_code"
-	ctxError     = "callpass.error"
-)

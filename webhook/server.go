@@ -42,6 +42,9 @@ type Config struct {
 	// visitor without a session (Kratos's browser login).
 	BaseURL  string
 	LoginURL string
+	// RefusalLogsPerSecond caps the access-log lines per second of each kind
+	// of refusal (route, status, error code); 0 logs every one (logsample.go).
+	RefusalLogsPerSecond int
 }
 
 // CookieConfig describes the optional JWT cookie.
@@ -86,6 +89,8 @@ type Server struct {
 	echo     *echo.Echo
 	log      *slog.Logger
 	refusals *refusals
+	// refusalLog samples the access-log lines of refusals; nil: all written.
+	refusalLog *refusalSampler
 }
 
 // New builds the server and its routes.
@@ -105,7 +110,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies, cfg.ClientIPHeader)
-	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals()}
+	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals(),
+		refusalLog: newRefusalSampler(cfg.RefusalLogsPerSecond)}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		Generator:    newRequestID,

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -280,6 +281,19 @@ func TestErrorMapping(t *testing.T) {
 				km.Messages[0].Messages[0].ID != c.msgID || km.Messages[0].Messages[0].Type != "error" || km.Messages[0].Messages[0].Text == "" {
 				t.Errorf("hook: %d %s, want 400 with error message %d", w.Code, w.Body, c.msgID)
 			}
+			// Each refusal rides on its request's one access-log line.
+			var lines int
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "msg=request ") {
+					lines++
+					if !strings.Contains(l, " error_code="+c.code+" ") || !strings.Contains(l, " error=") {
+						t.Errorf("access-log line without error_code=%s and its error: %s", c.code, l)
+					}
+				}
+			}
+			if lines != 2 {
+				t.Errorf("%d access-log lines for 2 requests:\n%s", lines, logs.String())
+			}
 			leaks := []string{secret}
 			if c.code != "internal_error" { // that error's own text carries a number on purpose
 				leaks = append(leaks, "+79001234567")
@@ -388,5 +402,75 @@ func TestStepUpBodyLimits(t *testing.T) {
 		if (c.want == 200) != (rec.count() == 1) {
 			t.Errorf("%s: factor calls %d", c.name, rec.count())
 		}
+	}
+}
+
+// TestRefusalLinesSampled: a flood of one refusal writes at most
+// RefusalLogsPerSecond access-log lines a second for it, while failures of
+// ours and successes are all logged.
+func TestRefusalLinesSampled(t *testing.T) {
+	const perSecond, n = 3, 40
+	hook := reqSpec{method: http.MethodPost, path: "/hooks/kratos/login",
+		hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}}
+	tests := []struct {
+		name      string
+		decision  factor.GateDecision
+		err       error
+		code      string // error_code on the lines; "" for successes
+		perSecond int    // 0: every line
+	}{
+		{"wrong codes are sampled", factor.GateDecision{}, &challenge.WrongCodeError{AttemptsLeft: 2}, "wrong_code", perSecond},
+		{"bans are sampled", factor.GateDecision{}, &limit.LimitError{Kind: limit.KindRegulation, RetryAfter: time.Minute}, "blocked", perSecond},
+		{"store failures are all logged", factor.GateDecision{}, fmt.Errorf("%w: dial", challenge.ErrStoreUnavailable), "store_unavailable", n},
+		{"unexpected errors are all logged", factor.GateDecision{}, errors.New("boom"), "internal_error", n},
+		{"successes are all logged", factor.GateDecision{Allow: true}, nil, "", n},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			s, err := webhook.New(webhook.Config{WebhookSecret: secret, RefusalLogsPerSecond: perSecond},
+				webhook.Deps{Factor: &recorder{decision: tt.decision, err: tt.err}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			for range n {
+				hook.body = bytes.NewReader(validBody())
+				if w := do(s.Handler(), hook); (tt.code == "") != (w.Code == http.StatusOK) {
+					t.Fatalf("answer %d %s", w.Code, w.Body)
+				}
+			}
+			// The requests may straddle a second boundary: each second
+			// touched allows perSecond lines.
+			seconds := int(time.Now().Unix()-start.Unix()) + 1
+			var lines, skipped int
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if !strings.Contains(l, "msg=request ") {
+					continue
+				}
+				lines++
+				if tt.code != "" && !strings.Contains(l, " error_code="+tt.code+" ") {
+					t.Errorf("line without error_code=%s: %s", tt.code, l)
+				}
+				if _, v, ok := strings.Cut(l, " skipped_similar="); ok {
+					k, _ := strconv.Atoi(strings.Fields(v)[0])
+					skipped += k
+				}
+			}
+			if tt.perSecond == n {
+				if lines != n || skipped != 0 {
+					t.Errorf("%d lines (skipped_similar %d) for %d requests, want every one", lines, skipped, n)
+				}
+				return
+			}
+			if lines < perSecond || lines > perSecond*seconds {
+				t.Errorf("%d lines for %d refusals within %d second(s), want %d to %d", lines, n, seconds, perSecond, perSecond*seconds)
+			}
+			// Every refusal is on a line or counted on a later one; the
+			// last second's skips wait for the next line of their kind.
+			if lines+skipped > n || (seconds == 1 && skipped != 0) {
+				t.Errorf("%d lines + %d skipped_similar for %d refusals", lines, skipped, n)
+			}
+		})
 	}
 }

@@ -275,6 +275,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		ClientIPHeader:  cfg.Serve.ClientIPHeader,
 		BaseURL:         cfg.Serve.BaseURL,
 		LoginURL:        strings.TrimRight(cfg.Kratos.PublicURL, "/") + "/self-service/login/browser",
+
+		RefusalLogsPerSecond: cfg.Log.RefusalsPerSecond,
 	}
 	if cfg.JWT.Cookie.Enabled {
 		wcfg.JWTCookie = webhook.CookieConfig{Name: cfg.JWT.Cookie.Name, Domain: cfg.JWT.Cookie.Domain,

@@ -53,6 +53,9 @@ type Serve struct {
 type Log struct {
 	Level  string `yaml:"level"`
 	Format string `yaml:"format"`
+	// RefusalsPerSecond caps the access-log lines per second of each kind
+	// of refusal; 0 logs every one.
+	RefusalsPerSecond int `yaml:"refusals_per_second"`
 }
 
 // CallPass is the flash-call provider.
@@ -180,7 +183,7 @@ func Defaults() *Config {
 			BaseURL:         "http://127.0.0.1:4477",
 			ShutdownTimeout: 15 * time.Second,
 		},
-		Log: Log{Level: "info"},
+		Log: Log{Level: "info", RefusalsPerSecond: 100},
 		CallPass: CallPass{
 			BaseURL:              "https://api.callpass.sp-com.ru/",
 			APIVersion:           3,

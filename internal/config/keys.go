@@ -61,6 +61,8 @@ var keys = []entry{
 	{key: "log.format", desc: "Log format: json or text.",
 		defText: "text with --dev, json otherwise",
 		field:   func(c *Config) any { return &c.Log.Format }},
+	{key: "log.refusals_per_second", desc: "Access-log lines written per second for each kind of refusal (route, status, error code; e.g. wrong codes at the login hook). Past it, a flood's refusals are counted, not logged, and the next line of that kind carries skipped_similar. Failures of the service (5xx) and successes are always logged; metrics count every request. 0 logs every refusal.",
+		field: func(c *Config) any { return &c.Log.RefusalsPerSecond }},
 
 	// callpass
 	{key: "callpass.base_url", desc: "CallPass API base URL.",

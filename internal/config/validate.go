@@ -143,6 +143,9 @@ func (c *Config) validateLog(v *checker) {
 	if !slices.Contains(logLevels, strings.ToLower(c.Log.Level)) {
 		v.add("log.level", "must be one of %s, got %q", strings.Join(logLevels, ", "), c.Log.Level)
 	}
+	if c.Log.RefusalsPerSecond < 0 {
+		v.add("log.refusals_per_second", "must be 0 (log every refusal) or more, got %d", c.Log.RefusalsPerSecond)
+	}
 	if f := strings.ToLower(c.Log.Format); f != "json" && f != "text" {
 		v.add("log.format", "must be json or text, got %q", c.Log.Format)
 	}

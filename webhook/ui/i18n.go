@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,14 +28,17 @@ const LangCookie = "lang"
 func Languages() []string { return []string{LangEN, LangRU} }
 
 func supported(lang string) (string, bool) {
-	l := strings.ToLower(strings.TrimSpace(lang))
+	l := strings.TrimSpace(lang)
 	// "ru-RU" and "en_GB" count as their base language.
 	if i := strings.IndexAny(l, "-_"); i > 0 {
 		l = l[:i]
 	}
-	switch l {
-	case LangEN, LangRU:
-		return l, true
+	// EqualFold, not ToLower: no copy of the tag on every request.
+	switch {
+	case strings.EqualFold(l, LangEN):
+		return LangEN, true
+	case strings.EqualFold(l, LangRU):
+		return LangRU, true
 	}
 	return "", false
 }
@@ -62,20 +64,21 @@ func PickLang(r *http.Request) string {
 // q-value in an Accept-Language header (ties keep header order). ok is false
 // when the header names no supported language with q > 0.
 func ParseAcceptLanguage(header string) (lang string, ok bool) {
-	type cand struct {
-		lang string
-		q    float64
-		pos  int
-	}
-	var cands []cand
-	for i, part := range strings.Split(header, ",") {
-		fields := strings.Split(part, ";")
-		tag := strings.TrimSpace(fields[0])
+	// One pass, no allocation (the hook reads this on every login submit):
+	// the highest q wins, the earliest entry among equals.
+	best := 0.0
+	for rest, more := header, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		tagPart, params, _ := strings.Cut(part, ";")
+		tag := strings.TrimSpace(tagPart)
 		if tag == "" {
 			continue
 		}
 		q := 1.0
-		for _, p := range fields[1:] {
+		for params != "" {
+			var p string
+			p, params, _ = strings.Cut(params, ";")
 			p = strings.TrimSpace(p)
 			if v, found := strings.CutPrefix(strings.ToLower(p), "q="); found {
 				f, err := strconv.ParseFloat(v, 64)
@@ -85,23 +88,18 @@ func ParseAcceptLanguage(header string) (lang string, ok bool) {
 				q = f
 			}
 		}
-		if q <= 0 {
-			continue
+		if q <= best {
+			continue // also q = 0: "not acceptable"
 		}
 		l, good := supported(tag)
 		if tag == "*" {
 			l, good = DefaultLang, true
 		}
-		if !good {
-			continue
+		if good {
+			best, lang, ok = q, l, true
 		}
-		cands = append(cands, cand{l, q, i})
 	}
-	if len(cands) == 0 {
-		return "", false
-	}
-	sort.SliceStable(cands, func(a, b int) bool { return cands[a].q > cands[b].q })
-	return cands[0].lang, true
+	return lang, ok
 }
 
 // SetLangCookie remembers an explicit language choice for a year.
@@ -198,7 +196,12 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 // duration, *_at times are clock times. Missing phone_masked / code_length get
 // neutral defaults so a partial context still reads well.
 func expand(lang, tmpl string, ctx map[string]any) string {
+	if strings.IndexByte(tmpl, '{') < 0 {
+		return tmpl
+	}
+	// A refusal is rendered on every wrong code: one buffer, no splitting.
 	var b strings.Builder
+	b.Grow(len(tmpl) + 16)
 	for {
 		i := strings.IndexByte(tmpl, '{')
 		if i < 0 {
@@ -220,7 +223,7 @@ func expand(lang, tmpl string, ctx map[string]any) string {
 		}
 		if plural {
 			n, _ := toInt(v)
-			b.WriteString(pluralForm(lang, n, strings.Split(forms, "|")))
+			b.WriteString(pluralForm(lang, n, forms))
 			continue
 		}
 		if has {
@@ -255,6 +258,8 @@ func formatArg(lang, name string, v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
+	case int:
+		return strconv.Itoa(x)
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	default:
@@ -301,15 +306,25 @@ func toInt(v any) (int, bool) {
 	return 0, false
 }
 
-func pluralForm(lang string, n int, forms []string) string {
-	if len(forms) == 0 {
+// pluralForm picks from forms ("a|b|c") the one for n; past the last form
+// given, the last one.
+func pluralForm(lang string, n int, forms string) string {
+	if forms == "" {
 		return ""
 	}
 	pick := func(i int) string {
-		if i >= len(forms) {
-			return forms[len(forms)-1]
+		f := forms
+		for ; i > 0; i-- {
+			j := strings.IndexByte(f, '|')
+			if j < 0 {
+				break
+			}
+			f = f[j+1:]
 		}
-		return forms[i]
+		if j := strings.IndexByte(f, '|'); j >= 0 {
+			f = f[:j]
+		}
+		return f
 	}
 	if n < 0 {
 		n = -n
