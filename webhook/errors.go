@@ -23,9 +23,53 @@ type problem struct {
 	Status  int            // HTTP status for the JSON API
 	Code    string         // stable JSON error code
 	MsgID   int            // Kratos message id (0: not a user-facing factor message)
-	Context map[string]any // message context / extra JSON fields
+	Context map[string]any // message context / extra JSON fields (see context)
+	// Retry, when its after is set, is a refusal with a retry time (ban,
+	// call limit, cooldown). Its context is built from it only when needed:
+	// a flood of such refusals is answered from the rendered ones
+	// (refusals.go), keyed by Retry, without building a map for each.
+	Retry retryKey
 	// Internal marks an unexpected error: logged at error level, generic text.
 	Internal bool
+}
+
+// context is the message context / extra JSON fields of p.
+func (p problem) context() map[string]any {
+	if p.Retry.after > 0 {
+		return p.Retry.context()
+	}
+	return p.Context
+}
+
+// retryKey is everything a refusal with a retry time tells the user.
+type retryKey struct {
+	after int    // seconds to wait, ≥ 1
+	at    int64  // Unix second from which to retry (rounded up, notBefore)
+	limit string // the call limit hit; "" for a ban or a cooldown
+}
+
+func newRetry(after time.Duration, now time.Time, limit string) retryKey {
+	secs := int(math.Ceil(after.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	at := now.Add(time.Duration(secs) * time.Second)
+	sec := at.Unix()
+	if at.Nanosecond() != 0 {
+		sec++ // as notBefore: never before the instant
+	}
+	return retryKey{after: secs, at: sec, limit: limit}
+}
+
+func (k retryKey) context() map[string]any {
+	m := map[string]any{
+		"retry_after": k.after,
+		"retry_at":    time.Unix(k.at, 0).UTC().Format(time.RFC3339),
+	}
+	if k.limit != "" {
+		m["limit"] = k.limit
+	}
+	return m
 }
 
 // classify is the single place that maps typed errors to HTTP.
@@ -67,17 +111,17 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
 	case isCooldown:
 		return problem{Status: http.StatusTooManyRequests, Code: "cooldown", MsgID: ui.MsgCooldown,
-			Context: retryContext(cooldown.RetryAfter, now)}
+			Retry: newRetry(cooldown.RetryAfter, now, "")}
 	case isLimited:
-		ctx := retryContext(limited.RetryAfter, now)
 		switch limited.Kind {
 		case limit.KindRegulation:
-			return problem{Status: http.StatusTooManyRequests, Code: "blocked", MsgID: ui.MsgBlocked, Context: ctx}
+			return problem{Status: http.StatusTooManyRequests, Code: "blocked", MsgID: ui.MsgBlocked,
+				Retry: newRetry(limited.RetryAfter, now, "")}
 		case limit.KindDestination:
 			return problem{Status: http.StatusUnprocessableEntity, Code: "destination_not_allowed", MsgID: ui.MsgNotAllowed}
 		default:
-			ctx["limit"] = string(limited.Kind)
-			return problem{Status: http.StatusTooManyRequests, Code: "rate_limited", MsgID: ui.MsgRateLimited, Context: ctx}
+			return problem{Status: http.StatusTooManyRequests, Code: "rate_limited", MsgID: ui.MsgRateLimited,
+				Retry: newRetry(limited.RetryAfter, now, string(limited.Kind))}
 		}
 	case errors.Is(err, challenge.ErrNotFound):
 		return problem{Status: http.StatusNotFound, Code: "not_found", MsgID: ui.MsgExpired}
@@ -110,15 +154,9 @@ func classify(err error, now time.Time) problem {
 	}
 }
 
+// retryContext is the context of a ban or cooldown that ends after after.
 func retryContext(after time.Duration, now time.Time) map[string]any {
-	secs := int(math.Ceil(after.Seconds()))
-	if secs < 1 {
-		secs = 1
-	}
-	return map[string]any{
-		"retry_after": secs,
-		"retry_at":    notBefore(now.Add(time.Duration(secs) * time.Second)),
-	}
+	return newRetry(after, now, "").context()
 }
 
 func httpCode(status int) string {

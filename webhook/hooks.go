@@ -197,7 +197,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		}
 		s.logProblem(c, err, pr)
 		s.deps.Metrics.ObserveHook(string(h), "refused_"+pr.Code)
-		return s.refusals.write(c, lang, pr.MsgID, pr.Context)
+		return s.refusals.write(c, lang, pr)
 	}
 	if dec.Allow {
 		s.deps.Metrics.ObserveHook(string(h), "allow")

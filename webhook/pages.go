@@ -111,7 +111,7 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 			return err
 		}
 		s.logProblem(c, err, p)
-		step.ApplyMessage(ui.Message{ID: p.MsgID, Type: "error", Context: p.Context})
+		step.ApplyMessage(ui.Message{ID: p.MsgID, Type: "error", Context: p.context()})
 		status = p.Status
 	}
 	html, rerr := s.deps.UI.CodeStepHTML(step)

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
@@ -21,90 +20,55 @@ const refusalCacheSize = 512
 // refusals remembers rendered refusal interrupts. Under a flood of starts
 // or guesses against a blocked identity the same few answers repeat (the
 // ban or the limit with the same retry time within a second); rendering
-// each once keeps the reject path cheap. A key holds every input of the
-// rendering, so a hit is byte for byte what rendering would produce
+// each once keeps the reject path cheap. The key is every input of the
+// rendering (language, message id and the retry: seconds, time, limit), so
+// a hit is byte for byte what rendering would produce
 // (TestRefusalCacheMatchesRendering). Nothing secret is in a refusal:
-// message id, language and the counters and times shown to the user.
+// message id, language and the times shown to the user.
 type refusals struct {
-	c *lru.Cache[string, []byte]
+	c *lru.Cache[refusalCacheKey, []byte]
+}
+
+// refusalCacheKey is a refusal with a retry time, as rendered.
+type refusalCacheKey struct {
+	lang  string
+	id    int
+	retry retryKey
 }
 
 func newRefusals() *refusals {
-	c, _ := lru.New[string, []byte](refusalCacheSize) // err only for a size ≤ 0
+	c, _ := lru.New[refusalCacheKey, []byte](refusalCacheSize) // err only for a size ≤ 0
 	return &refusals{c: c}
 }
 
-// write answers Kratos with one refusal message (interrupt's answer).
-func (r *refusals) write(c echo.Context, lang string, id int, ctx map[string]any) error {
-	b, err := r.body(lang, id, "error", ctx)
+// write answers Kratos with the refusal message of p (interrupt's answer).
+func (r *refusals) write(c echo.Context, lang string, p problem) error {
+	b, err := r.body(lang, p)
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusBadRequest, b)
 }
 
-// body returns the interrupt JSON for one refusal message. Refusals that
-// carry a retry time (ban, limit, cooldown) are rendered once per distinct
-// input; the rest (a wrong code's attempts left, whose domain is the
-// configured attempts and may be huge) are rendered every time, which is
-// cheap, rather than churn the cache.
-func (r *refusals) body(lang string, id int, typ string, ctx map[string]any) ([]byte, error) {
-	_, retry := ctx["retry_at"]
-	if !retry {
-		return renderInterrupt(lang, id, typ, ctx)
+// body returns the interrupt JSON for the refusal p. Refusals that carry a
+// retry time (ban, limit, cooldown) are rendered once per distinct input;
+// the rest (a wrong code's attempts left, whose domain is the configured
+// attempts and may be huge) are rendered every time, which is cheap, rather
+// than churn the cache.
+func (r *refusals) body(lang string, p problem) ([]byte, error) {
+	if p.Retry.after == 0 {
+		return renderInterrupt(lang, p.MsgID, "error", p.Context)
 	}
-	key, ok := refusalKey(lang, id, typ, ctx)
-	if ok {
-		if b, hit := r.c.Get(key); hit {
-			return b, nil
-		}
+	key := refusalCacheKey{lang: lang, id: p.MsgID, retry: p.Retry}
+	if b, hit := r.c.Get(key); hit {
+		return b, nil
 	}
-	b, err := renderInterrupt(lang, id, typ, ctx)
+	b, err := renderInterrupt(lang, p.MsgID, "error", p.Retry.context())
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		r.c.Add(key, b)
-	}
+	r.c.Add(key, b)
 	return b, nil
-}
-
-// refusalKey spells lang, id, typ and ctx as one string; every part is
-// length-prefixed, so no two inputs share a key.
-func refusalKey(lang string, id int, typ string, ctx map[string]any) (string, bool) {
-	if len(ctx) > 8 {
-		return "", false
-	}
-	var kb [8]string
-	keys := kb[:0]
-	for k := range ctx {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	b.Grow(64)
-	part := func(s string) {
-		b.WriteString(strconv.Itoa(len(s)))
-		b.WriteByte(':')
-		b.WriteString(s)
-	}
-	part(lang)
-	part(strconv.Itoa(id))
-	part(typ)
-	for _, k := range keys {
-		part(k)
-		switch v := ctx[k].(type) {
-		case int:
-			b.WriteByte('i')
-			part(strconv.Itoa(v))
-		case string:
-			b.WriteByte('s')
-			part(v)
-		default:
-			return "", false
-		}
-	}
-	return b.String(), true
 }
 
 // renderInterrupt is the interrupt body exactly as interrupt writes it

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -24,19 +25,20 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 	cases := []struct {
 		name string
 		lang string
-		id   int
-		ctx  map[string]any
+		p    problem
 	}{
-		{"wrong code, 2 left, en", "en", ui.MsgWrongCode, map[string]any{"attempts_left": 2}},
-		{"wrong code, 2 left, ru", "ru", ui.MsgWrongCode, map[string]any{"attempts_left": 2}},
-		{"wrong code, 1 left, ru", "ru", ui.MsgWrongCode, map[string]any{"attempts_left": 1}},
-		{"locked", "en", ui.MsgLocked, map[string]any{"attempts_left": 0}},
-		{"expired, no context", "en", ui.MsgExpired, nil},
-		{"blocked", "ru", ui.MsgBlocked, retryContext(14*time.Minute+3*time.Second, now)},
-		{"rate limited", "en", ui.MsgRateLimited, retryContext(59*time.Minute, now)},
-		{"cooldown", "en", ui.MsgCooldown, retryContext(30*time.Second, now)},
-		{"html in a string", "en", ui.MsgInvalidCode, map[string]any{"reason": "<b>&"}},
-		{"not cacheable (float)", "en", ui.MsgWrongCode, map[string]any{"attempts_left": 2.5}},
+		{"wrong code, 2 left, en", "en", problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2}}},
+		{"wrong code, 2 left, ru", "ru", problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2}}},
+		{"wrong code, 1 left, ru", "ru", problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 1}}},
+		{"locked", "en", problem{MsgID: ui.MsgLocked, Context: map[string]any{"attempts_left": 0}}},
+		{"expired, no context", "en", problem{MsgID: ui.MsgExpired}},
+		{"blocked", "ru", problem{MsgID: ui.MsgBlocked, Retry: newRetry(14*time.Minute+3*time.Second, now, "")}},
+		{"rate limited", "en", problem{MsgID: ui.MsgRateLimited, Retry: newRetry(59*time.Minute, now, "number")}},
+		{"rate limited, ru", "ru", problem{MsgID: ui.MsgRateLimited, Retry: newRetry(59*time.Minute, now, "number")}},
+		{"rate limited, other limit", "en", problem{MsgID: ui.MsgRateLimited, Retry: newRetry(59*time.Minute, now, "identity")}},
+		{"cooldown", "en", problem{MsgID: ui.MsgCooldown, Retry: newRetry(30*time.Second, now, "")}},
+		{"html in a string", "en", problem{MsgID: ui.MsgInvalidCode, Context: map[string]any{"reason": "<b>&"}}},
+		{"float in the context", "en", problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2.5}}},
 	}
 	r := newRefusals()
 	e := echo.New()
@@ -47,14 +49,15 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 			c := e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), rec)
 			// What interrupt wrote before it had its own writer: the message
 			// through Echo's JSON serializer.
+			ctx := tc.p.context()
 			if err := c.JSON(http.StatusBadRequest, kratosMessages{Messages: []kratosInstance{{InstancePtr: "#/",
-				Messages: []kratosMessage{{ID: tc.id, Text: ui.Localize(tc.lang, tc.id, tc.ctx), Type: "error", Context: tc.ctx}},
+				Messages: []kratosMessage{{ID: tc.p.MsgID, Text: ui.Localize(tc.lang, tc.p.MsgID, ctx), Type: "error", Context: ctx}},
 			}}}); err != nil {
 				t.Fatal(err)
 			}
 			want := rec.Body.Bytes()
 			for i := range 2 {
-				got, err := r.body(tc.lang, tc.id, "error", tc.ctx)
+				got, err := r.body(tc.lang, tc.p)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -64,9 +67,78 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 			}
 		})
 	}
-	// Only the refusals with a retry time are kept: blocked, rate limited, cooldown.
-	if n := r.c.Len(); n != 3 {
-		t.Errorf("cache holds %d refusals, want 3", n)
+	// Only the refusals with a retry time are kept: blocked, the three rate
+	// limits, cooldown.
+	if n := r.c.Len(); n != 5 {
+		t.Errorf("cache holds %d refusals, want 5", n)
+	}
+}
+
+// TestRefusalCacheKeepsInputsApart: refusals differing in any input (language,
+// message, wait, retry time, limit) each get their own rendering, used in any
+// order and while the cache evicts.
+func TestRefusalCacheKeepsInputsApart(t *testing.T) {
+	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	var ps []struct {
+		lang string
+		p    problem
+	}
+	for _, lang := range []string{"en", "ru"} {
+		for _, id := range []int{ui.MsgBlocked, ui.MsgRateLimited, ui.MsgCooldown} {
+			for _, after := range []time.Duration{0, time.Second, 1500 * time.Millisecond, 59 * time.Second, 61 * time.Second,
+				15 * time.Minute, time.Hour, time.Hour + time.Second, 24 * time.Hour, 25 * time.Hour} {
+				for _, shift := range []time.Duration{0, 500 * time.Millisecond, time.Second, time.Minute} {
+					for _, lim := range []string{"", "number", "global"} {
+						ps = append(ps, struct {
+							lang string
+							p    problem
+						}{lang, problem{MsgID: id, Retry: newRetry(after, now.Add(shift), lim)}})
+					}
+				}
+			}
+		}
+	}
+	if len(ps) <= refusalCacheSize {
+		t.Fatalf("%d inputs: too few to make the cache evict", len(ps))
+	}
+	r := newRefusals()
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for range 4 * len(ps) {
+		in := ps[rnd.IntN(len(ps))]
+		got, err := r.body(in.lang, in.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := renderInterrupt(in.lang, in.p.MsgID, "error", in.p.context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s %+v:\n got %s\nwant %s", in.lang, in.p.Retry, got, want)
+		}
+	}
+}
+
+// TestNewRetryMatchesNotBefore: the retry time a refusal shows is notBefore
+// of the end of the wait, whatever the instant and the wait.
+func TestNewRetryMatchesNotBefore(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 8))
+	base := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	for range 10000 {
+		now := base.Add(time.Duration(rnd.Int64N(int64(48 * time.Hour))))
+		if rnd.IntN(4) == 0 {
+			now = now.Truncate(time.Second)
+		}
+		after := time.Duration(rnd.Int64N(int64(2 * time.Hour)))
+		k := newRetry(after, now, "")
+		secs := int(math.Ceil(after.Seconds()))
+		if secs < 1 {
+			secs = 1
+		}
+		ctx := k.context()
+		if want := notBefore(now.Add(time.Duration(secs) * time.Second)); ctx["retry_at"] != want || ctx["retry_after"] != secs {
+			t.Fatalf("newRetry(%v, %s) = %v, want retry_at %s, retry_after %d", after, now.Format(time.RFC3339Nano), ctx, want, secs)
+		}
 	}
 }
 
@@ -120,49 +192,13 @@ func TestRenderInterruptMatchesSerializer(t *testing.T) {
 	}
 }
 
-// TestRefusalKeyDistinct: inputs that render differently never share a key.
-func TestRefusalKeyDistinct(t *testing.T) {
-	inputs := []struct {
-		lang, typ string
-		id        int
-		ctx       map[string]any
-	}{
-		{"en", "error", 1, nil},
-		{"ru", "error", 1, nil},
-		{"en", "info", 1, nil},
-		{"en", "error", 11, nil},
-		{"en", "error", 1, map[string]any{"a": 1}},
-		{"en", "error", 1, map[string]any{"a": "1"}},
-		{"en", "error", 1, map[string]any{"a": 12}},
-		{"en", "error", 1, map[string]any{"a1": 2}},
-		{"en", "error", 1, map[string]any{"a": 1, "b": 2}},
-		{"en", "error", 1, map[string]any{"a": "1:1s1:b"}},
-		{"en", "error", 1, map[string]any{"a": "", "b": ""}},
-		{"en", "error", 1, map[string]any{"ab": ""}},
-	}
-	seen := map[string]int{}
-	for i, in := range inputs {
-		k, ok := refusalKey(in.lang, in.id, in.typ, in.ctx)
-		if !ok {
-			t.Fatalf("input %d not cacheable", i)
-		}
-		if j, dup := seen[k]; dup {
-			t.Fatalf("inputs %d and %d share the key %q", j, i, k)
-		}
-		seen[k] = i
-	}
-	if _, ok := refusalKey("en", 1, "error", map[string]any{"t": time.Now()}); ok {
-		t.Error("a time.Time context was taken as cacheable")
-	}
-}
-
 func BenchmarkRefusal(b *testing.B) {
 	r := newRefusals()
-	ctx := retryContext(14*time.Minute, time.Now())
+	blocked := problem{MsgID: ui.MsgBlocked, Retry: newRetry(14*time.Minute, time.Now(), "")}
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := r.body("ru", ui.MsgBlocked, "error", ctx); err != nil {
+			if _, err := r.body("ru", blocked); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -170,16 +206,16 @@ func BenchmarkRefusal(b *testing.B) {
 	b.Run("rendered", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := renderInterrupt("ru", ui.MsgBlocked, "error", ctx); err != nil {
+			if _, err := renderInterrupt("ru", ui.MsgBlocked, "error", blocked.context()); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("wrong-code", func(b *testing.B) {
-		wrong := map[string]any{"attempts_left": 2}
+		wrong := problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2}}
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := r.body("ru", ui.MsgWrongCode, "error", wrong); err != nil {
+			if _, err := r.body("ru", wrong); err != nil {
 				b.Fatal(err)
 			}
 		}

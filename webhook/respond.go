@@ -53,6 +53,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := classify(err, time.Now())
+	p.Context = p.context()
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
 	s.logProblem(c, err, p)
 	lang := ui.PickLang(c.Request())
