@@ -53,12 +53,8 @@ func newRetry(after time.Duration, now time.Time, limit string) retryKey {
 	if secs < 1 {
 		secs = 1
 	}
-	at := now.Add(time.Duration(secs) * time.Second)
-	sec := at.Unix()
-	if at.Nanosecond() != 0 {
-		sec++ // as notBefore: never before the instant
-	}
-	return retryKey{after: secs, at: sec, limit: limit}
+	at := ceilSecond(now.Add(time.Duration(secs) * time.Second)) // as notBefore: never early
+	return retryKey{after: secs, at: at.Unix(), limit: limit}
 }
 
 func (k retryKey) context() map[string]any {
@@ -152,11 +148,6 @@ func classify(err error, now time.Time) problem {
 	default:
 		return problem{Status: http.StatusInternalServerError, Code: "internal_error", MsgID: ui.MsgUnavailable, Internal: true}
 	}
-}
-
-// retryContext is the context of a ban or cooldown that ends after after.
-func retryContext(after time.Duration, now time.Time) map[string]any {
-	return newRetry(after, now, "").context()
 }
 
 func httpCode(status int) string {

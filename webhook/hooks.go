@@ -220,11 +220,14 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 // times have whole seconds: rounded up, so a page that enables its button at
 // that second is never early (rounding down let the resend button come on
 // up to a second before the cooldown ended, and the press was refused).
-func notBefore(t time.Time) string {
+func notBefore(t time.Time) string { return ceilSecond(t).UTC().Format(time.RFC3339) }
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
 	if r := t.Truncate(time.Second); !r.Equal(t) {
-		t = r.Add(time.Second)
+		return r.Add(time.Second)
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t
 }
 
 func challengeContext(v factor.ChallengeView) map[string]any {

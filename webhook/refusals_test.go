@@ -242,9 +242,9 @@ func TestNotBeforeNeverEarly(t *testing.T) {
 	}
 	// retry_at: now 10.7 s, 0.5 s to wait → the retry is possible at 11.2 s,
 	// so the page must not offer it before 12 s.
-	ctx := retryContext(500*time.Millisecond, base.Add(700*time.Millisecond))
+	ctx := newRetry(500*time.Millisecond, base.Add(700*time.Millisecond), "").context()
 	if ctx["retry_at"] != "2026-11-26T06:00:12Z" || ctx["retry_after"] != 1 {
-		t.Errorf("retryContext = %v", ctx)
+		t.Errorf("retry context = %v", ctx)
 	}
 	v := challengeContext(factor.ChallengeView{ResendAfter: base.Add(300 * time.Millisecond)})
 	if v["resend_after"] != "2026-11-26T06:00:11Z" {
