@@ -226,7 +226,9 @@ func unverifiedIssAud(raw string) (string, string) {
 
 // reloadKeysOnHUP re-reads the JWT key file on SIGHUP, so a rotation
 // (keys generate --out, then --activate) needs no restart, and drops the
-// session cache, so sessions just revoked in Kratos are refused at once.
+// session cache, so sessions just revoked in Kratos are refused at once, and
+// the regulation bans remembered in process (a ban deleted from the store by
+// hand stops refusing at once).
 func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -236,6 +238,7 @@ func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 			select {
 			case <-hup:
 				a.Kratos.ForgetSessions()
+				a.Challenges.ForgetBans()
 				if err := a.ReloadKeys(); err != nil {
 					logger.Error("key reload failed; keeping the current keys", "error", err.Error())
 				}

@@ -192,6 +192,8 @@ type Service struct {
 	// checker: the store also keeps the limiter's counters and bans and
 	// reads them with the challenge in one round trip (lookup for Start).
 	checker CheckingStore
+	// bans remembers the regulation bans the store reported (banmemo.go).
+	bans *banMemo
 
 	base    context.Context
 	cancel  context.CancelFunc
@@ -235,6 +237,7 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 		cfg: cfg, store: store, provider: provider, limiter: limiter,
 		log: slog.Default(), now: time.Now, callTimeout: 10 * time.Second,
 		pollers: make(chan struct{}, cfg.MaxPollers),
+		bans:    newBanMemo(),
 	}
 	s.cfg.CodeKey = append([]byte(nil), cfg.CodeKey...)
 	key := s.cfg.CodeKey
@@ -252,6 +255,33 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	return s, nil
+}
+
+// ForgetBans drops the regulation bans remembered in process, so a ban
+// deleted from the store by hand stops refusing at once (SIGHUP). The bans
+// still in the store are read again on the next request.
+func (s *Service) ForgetBans() { s.bans.forget() }
+
+// rememberedBan returns the regulation refusal for a ban of identityID that
+// the store reported earlier and that still runs, or nil: a flood against a
+// banned identity is then refused without a store round trip.
+func (s *Service) rememberedBan(identityID string) error {
+	until, ok := s.bans.until(identityID, s.now())
+	if !ok {
+		return nil
+	}
+	return s.limiter.CheckBan(until)
+}
+
+// blocked reads the identity's ban from the limiter (a store that does not
+// keep the bans itself), remembers it, and returns the refusal while it runs.
+func (s *Service) blocked(ctx context.Context, identityID string) error {
+	until, err := s.limiter.Blocked(ctx, identityID)
+	if err != nil {
+		return err
+	}
+	s.bans.add(identityID, until, s.now())
+	return s.limiter.CheckBan(until)
 }
 
 // Polling is the number of calls whose status is being polled in the
@@ -470,9 +500,13 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	}
 
 	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass}
+	if err := s.rememberedBan(b.IdentityID); err != nil {
+		s.observeVerify("blocked")
+		return VerifyResult{}, s.limitErr(err)
+	}
 	if s.sharedBans {
 		req.BanKey = s.limiter.BanKey(b.IdentityID)
-	} else if err := s.limitErr(s.limiter.CheckBlocked(ctx, b.IdentityID)); err != nil {
+	} else if err := s.limitErr(s.blocked(ctx, b.IdentityID)); err != nil {
 		if errors.Is(err, limit.ErrLimited) {
 			s.observeVerify("blocked")
 		} else {
@@ -506,6 +540,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	}
 	if rep.Outcome == OutcomeBanned {
 		s.observeVerify("blocked")
+		s.bans.add(b.IdentityID, rep.BannedUntil, s.now())
 		berr := s.limiter.CheckBan(rep.BannedUntil)
 		if berr == nil {
 			// The store saw the ban running; it ended on the limiter's clock
@@ -535,6 +570,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			// The verify failed anyway; the ban is best effort here.
 			s.log.ErrorContext(ctx, "could not record regulation failure", "err", ferr)
 		case !until.IsZero():
+			s.bans.add(b.IdentityID, until, s.now())
 			s.observeLimit(limit.KindRegulation)
 			s.log.WarnContext(ctx, "identity banned after failed verifications", "until", until)
 		}
@@ -559,8 +595,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // regulation ban first: a banned identity gets the regulation *LimitError
 // whatever the challenge. When the store keeps the limiter's bans, the ban
 // is read in the same round trip (req.BanKey); otherwise the limiter reads
-// it before. Errors: the ban, ErrNotFound, or a store failure
-// (ErrStoreUnavailable).
+// it before. A ban the store reported earlier is remembered and refuses
+// without asking the store (banMemo). Errors: the ban, ErrNotFound, or a
+// store failure (ErrStoreUnavailable).
 //
 // With checks and a store that also keeps the limiter's counters
 // (CheckingStore), the counters are read in the same round trip and check
@@ -568,9 +605,12 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // decides.
 func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.Take) (Challenge, limit.TakeResult, error) {
 	check := limit.TakeResult{Allowed: true, Blocked: -1}
+	if err := s.rememberedBan(req.Binding.IdentityID); err != nil {
+		return Challenge{}, check, s.limitErr(err)
+	}
 	if s.sharedBans {
 		req.BanKey = s.limiter.BanKey(req.Binding.IdentityID)
-	} else if err := s.limitErr(s.limiter.CheckBlocked(ctx, req.Binding.IdentityID)); err != nil {
+	} else if err := s.limitErr(s.blocked(ctx, req.Binding.IdentityID)); err != nil {
 		return Challenge{}, check, err
 	}
 	var c Challenge
@@ -586,6 +626,7 @@ func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Challenge{}, check, storeErr("lookup", err)
 	}
+	s.bans.add(req.Binding.IdentityID, until, s.now())
 	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
 		return Challenge{}, check, berr
 	}

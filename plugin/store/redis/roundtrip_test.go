@@ -135,6 +135,24 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if err != nil || c.Attempts != 1 || c.State != challenge.StatePending {
 		t.Fatalf("banned verify changed the challenge: attempts %d state %q err %v", c.Attempts, c.State, err)
 	}
+
+	// The ban is remembered: a flood against the banned identity (verifies
+	// and starts) no longer reaches Redis; other identities still do.
+	trips.take()
+	if _, err := svc.VerifyAndPass(ctx, wrong, "", "7391", pass()); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("banned identity again: %v", err)
+	}
+	if _, err := svc.Start(ctx, challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: identity,
+		FlowID: "flow-new", Phone: "+79001234567"}); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("start of the banned identity: %v", err)
+	}
+	if got = trips.take(); len(got) != 0 {
+		t.Errorf("refusing a remembered ban took %d round trips %v, want 0", len(got), got)
+	}
+	start("5e1b7b4a-0000-4000-8000-000000000002", "flow-other")
+	if got = trips.take(); len(got) == 0 {
+		t.Error("another identity's start did not reach Redis")
+	}
 }
 
 // TestIdentityKeysShareASlot: every key one identity's verify touches has
