@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -146,22 +147,40 @@ func fields(c challenge.Challenge) []any {
 }
 
 func decode(m map[string]string) (challenge.Challenge, error) {
-	if m["id"] == "" {
+	return decodeBy(func(k string) string { return m[k] })
+}
+
+// decodeBy builds a challenge from its hash fields as get returns them
+// ("" for a missing one).
+func decodeBy(get func(string) string) (challenge.Challenge, error) {
+	if get("id") == "" {
 		return challenge.Challenge{}, challenge.ErrNotFound
 	}
-	atoi := func(k string) int { n, _ := strconv.Atoi(m[k]); return n }
+	atoi := func(k string) int { n, _ := strconv.Atoi(get(k)); return n }
 	c := challenge.Challenge{
-		ID: m["id"], Purpose: challenge.Purpose(m["p"]), IdentityID: m["i"], FlowID: m["f"],
-		Phone: m["ph"], CodeLength: atoi("cl"),
-		Provider: m["pr"], CallID: m["ci"], CallStatus: m["cs"], CallClass: flashcall.Class(atoi("cc")),
+		ID: get("id"), Purpose: challenge.Purpose(get("p")), IdentityID: get("i"), FlowID: get("f"),
+		Phone: get("ph"), CodeLength: atoi("cl"),
+		Provider: get("pr"), CallID: get("ci"), CallStatus: get("cs"), CallClass: flashcall.Class(atoi("cc")),
 		Attempts: atoi("a"), MaxAttempts: atoi("ma"), Resends: atoi("r"),
-		CreatedAt: fromMS(m["ca"]), ExpiresAt: fromMS(m["ea"]), ResendAfter: fromMS(m["ra"]),
-		State: challenge.State(m["s"]), VerifiedAt: fromMS(m["va"]),
+		CreatedAt: fromMS(get("ca")), ExpiresAt: fromMS(get("ea")), ResendAfter: fromMS(get("ra")),
+		State: challenge.State(get("s")), VerifiedAt: fromMS(get("va")),
 	}
-	if h := m["h"]; h != "" {
+	if h := get("h"); h != "" {
 		c.CodeHash = []byte(h)
 	}
 	return c, nil
+}
+
+// decodeFields decodes the verify script's reply: the values of
+// challengeFields by position, nil for a field the hash lacks.
+func decodeFields(v []any) (challenge.Challenge, error) {
+	if len(v) != len(challengeFields) {
+		return challenge.Challenge{}, &Error{Op: "verify", Err: fmt.Errorf("unexpected script reply: %d fields", len(v))}
+	}
+	return decodeBy(func(k string) string {
+		s, _ := v[fieldPos[k]].(string)
+		return s
+	})
 }
 
 // decodeFlat decodes a flat [field, value, ...] reply (HGETALL inside Lua).
@@ -213,6 +232,29 @@ end
 return {ban, redis.call('HGETALL', ck)}
 `)
 
+// challengeFields are the hash fields of a challenge in the order the verify
+// script reads and returns them (decodeFields reads them by position).
+var challengeFields = []string{"id", "p", "i", "f", "ph", "h", "cl", "pr", "ci", "cs", "cc",
+	"a", "ma", "r", "ca", "ea", "ra", "s", "va"}
+
+// fieldPos maps a challenge field to its position in challengeFields.
+var fieldPos = func() map[string]int {
+	m := make(map[string]int, len(challengeFields))
+	for i, f := range challengeFields {
+		m[f] = i
+	}
+	return m
+}()
+
+// fieldIndex returns the Lua (1-based) index of a challenge field.
+func fieldIndex(name string) int {
+	i, ok := fieldPos[name]
+	if !ok {
+		panic("redisstore: unknown challenge field " + name)
+	}
+	return i + 1
+}
+
 // verifyScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; then optionally the identity's ban and its gate passes, at
 // the KEYS indexes ARGV[3] and ARGV[4] (0: absent).
@@ -220,12 +262,22 @@ return {ban, redis.call('HGETALL', ck)}
 // identity id, flow id, candidate hash, and with a pass: authenticated_at ms,
 // session id, pass TTL ms, max passes kept.
 // Returns {banned outcome, ban pttl}, {0} when missing (or of another
-// binding), or {outcome, HGETALL}. Every key shares KEYS[1]'s hash tag (the
-// pointed-to challenge key is built from the prefix), so the script stays
-// in one slot. The hash comparison reads every byte whatever differs. On a
-// verified outcome the pass is written in the same step; expired passes are
-// dropped, and beyond the maximum the oldest.
-var verifyScript = redis.NewScript(fmt.Sprintf(`
+// binding), or {outcome, fields}: every challenge field in the order of
+// challengeFields, as the script left them (one HMGET, read once and
+// returned; a second HGETALL cost more than the rest of the script). Every
+// key shares KEYS[1]'s hash tag (the pointed-to challenge key is built from
+// the prefix), so the script stays in one slot. The hash comparison reads
+// every byte whatever differs. On a verified outcome the pass is written in
+// the same step; expired passes are dropped, and beyond the maximum the
+// oldest.
+var verifySrc = strings.NewReplacer(
+	"{{fields}}", "'"+strings.Join(challengeFields, "', '")+"'",
+	"{{s}}", strconv.Itoa(fieldIndex("s")), "{{ea}}", strconv.Itoa(fieldIndex("ea")),
+	"{{a}}", strconv.Itoa(fieldIndex("a")), "{{ma}}", strconv.Itoa(fieldIndex("ma")),
+	"{{p}}", strconv.Itoa(fieldIndex("p")), "{{i}}", strconv.Itoa(fieldIndex("i")),
+	"{{f}}", strconv.Itoa(fieldIndex("f")), "{{h}}", strconv.Itoa(fieldIndex("h")),
+	"{{va}}", strconv.Itoa(fieldIndex("va")),
+).Replace(fmt.Sprintf(`
 local bi, pi = tonumber(ARGV[3]), tonumber(ARGV[4])
 if bi > 0 then
   local ban = redis.call('PTTL', KEYS[bi])
@@ -237,9 +289,9 @@ if ARGV[1] == 'a' then
   if not cur then return {0} end
   ck = ARGV[2] .. cur
 end
-local f = redis.call('HMGET', ck, 's', 'ea', 'a', 'ma', 'p', 'i', 'f', 'h')
-if not f[1] or f[5] ~= ARGV[6] or f[6] ~= ARGV[7] or f[7] ~= ARGV[8] then return {0} end
-local s, ea, a, ma = f[1], tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
+local f = redis.call('HMGET', ck, {{fields}})
+if not f[{{s}}] or f[{{p}}] ~= ARGV[6] or f[{{i}}] ~= ARGV[7] or f[{{f}}] ~= ARGV[8] then return {0} end
+local s, ea, a, ma = f[{{s}}], tonumber(f[{{ea}}]), tonumber(f[{{a}}]), tonumber(f[{{ma}}])
 local now = tonumber(ARGV[5])
 local out
 if s == 'verified' then out = %[1]d
@@ -247,12 +299,13 @@ elseif s == 'locked' then out = %[2]d
 elseif s == 'superseded' then out = %[3]d
 elseif s == 'expired' then out = %[4]d
 elseif now >= ea then
-  redis.call('HSET', ck, 's', 'expired'); out = %[4]d
+  redis.call('HSET', ck, 's', 'expired'); f[{{s}}] = 'expired'; out = %[4]d
 elseif a >= ma then
-  redis.call('HSET', ck, 's', 'locked'); out = %[2]d
+  redis.call('HSET', ck, 's', 'locked'); f[{{s}}] = 'locked'; out = %[2]d
 else
   a = a + 1
-  local h, sum = f[8] or '', ARGV[9]
+  f[{{a}}] = tostring(a)
+  local h, sum = f[{{h}}] or '', ARGV[9]
   local diff = 0
   if #h == 0 or #h ~= #sum then diff = 1; sum = h end
   for i = 1, #h do
@@ -260,6 +313,7 @@ else
   end
   if diff == 0 then
     redis.call('HSET', ck, 'a', a, 's', 'verified', 'va', ARGV[5]); out = %[5]d
+    f[{{s}}] = 'verified'; f[{{va}}] = ARGV[5]
     if pi > 0 then
       local pk, at, ttl = KEYS[pi], ARGV[10], tonumber(ARGV[12])
       local left, oldest = 0, nil
@@ -278,14 +332,16 @@ else
       if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
     end
   elseif a >= ma then
-    redis.call('HSET', ck, 'a', a, 's', 'locked'); out = %[6]d
+    redis.call('HSET', ck, 'a', a, 's', 'locked'); f[{{s}}] = 'locked'; out = %[6]d
   else
     redis.call('HSET', ck, 'a', a); out = %[7]d
   end
 end
-return {out, redis.call('HGETALL', ck)}
+return {out, f}
 `, challenge.OutcomeUsed, challenge.OutcomeExhausted, challenge.OutcomeSuperseded, challenge.OutcomeExpired,
 	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
+
+var verifyScript = redis.NewScript(verifySrc)
 
 // updateCallScript: KEYS[1] challenge; ARGV: raw status, class.
 var updateCallScript = redis.NewScript(`
@@ -626,8 +682,8 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 		left, _ := res[1].(int64)
 		return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: banEnd(start, time.Duration(left)*time.Millisecond)}, nil
 	}
-	flat, _ := res[1].([]any)
-	c, err := decodeFlat(flat)
+	fields, _ := res[1].([]any)
+	c, err := decodeFields(fields)
 	if err != nil {
 		return challenge.VerifyReply{}, err
 	}
