@@ -708,7 +708,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // takeScript: KEYS[1] counter; ARGV: limit, window ms. Returns {allowed, pttl, count}.
 // A counter without TTL (should not exist) gets one, so nothing lives forever.
-const takeScript = `
+var takeScript = redis.NewScript(`
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n >= tonumber(ARGV[1]) then
   local t = redis.call('PTTL', KEYS[1])
@@ -719,14 +719,14 @@ n = redis.call('INCR', KEYS[1])
 local t = redis.call('PTTL', KEYS[1])
 if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end
 return {1, t, n}
-`
+`)
 
 // untakeScript compensates a take whose sibling rule refused.
-const untakeScript = `
+var untakeScript = redis.NewScript(`
 local n = tonumber(redis.call('GET', KEYS[1]) or '0')
 if n > 0 then redis.call('DECR', KEYS[1]) end
 return 1
-`
+`)
 
 func (s *Store) counterKey(k string) string { return s.prefix + "{l:" + k + "}" }
 
@@ -741,11 +741,10 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		return res, nil
 	}
 	cmds := make([]*redis.Cmd, len(takes))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err := s.scriptPipeline(ctx, takeScript, func(p redis.Pipeliner) {
 		for i, t := range takes {
-			cmds[i] = p.Eval(ctx, takeScript, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds())
+			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds())
 		}
-		return nil
 	})
 	if err != nil {
 		return limit.TakeResult{}, wrap("take", err)
@@ -777,16 +776,34 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	if len(taken) == 0 {
 		return res, nil
 	}
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	err = s.scriptPipeline(ctx, untakeScript, func(p redis.Pipeliner) {
 		for _, i := range taken {
-			p.Eval(ctx, untakeScript, []string{s.counterKey(takes[i].Key)})
+			untakeScript.EvalSha(ctx, p, []string{s.counterKey(takes[i].Key)})
 		}
-		return nil
 	})
 	if err != nil {
 		return limit.TakeResult{}, wrap("take compensate", err)
 	}
 	return res, nil
+}
+
+// scriptPipeline runs a pipeline that fill fills with EVALSHAs of sc alone.
+// On a server that does not know sc yet (first use, or after SCRIPT FLUSH)
+// every EVALSHA fails with NOSCRIPT and nothing ran: sc is loaded and the
+// pipeline sent again, once.
+func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(redis.Pipeliner)) error {
+	run := func() error {
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fill(p); return nil })
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
+			return lerr
+		}
+		err = run()
+	}
+	return err
 }
 
 // --- limit.Blocks ---

@@ -212,3 +212,39 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestScriptsSurviveFlush: after SCRIPT FLUSH (or a failover to a replica
+// that never saw the scripts) every scripted operation loads its script and
+// runs exactly once: a take after the flush counts one, not two.
+func TestScriptsSurviveFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	st := newStore(t, rdb)
+	take := []limit.Take{{Key: "number:+79001234567", Limit: 5, Window: time.Hour}}
+	for want := 1; want <= 3; want++ {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.Take(ctx, take)
+		if err != nil || !res.Allowed || len(res.Counts) != 1 || res.Counts[0] != want {
+			t.Fatalf("take %d after SCRIPT FLUSH: %+v %v", want, res, err)
+		}
+	}
+	// A refused take gives back the ones it took, also after a flush.
+	two := []limit.Take{{Key: "ip:203.0.113.7", Limit: 5, Window: time.Hour}, {Key: "number:+79001234567", Limit: 3, Window: time.Hour}}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Take(ctx, two)
+	if err != nil || res.Allowed || res.Blocked != 1 {
+		t.Fatalf("refused take: %+v %v", res, err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err = st.Take(ctx, two[:1])
+	if err != nil || !res.Allowed || res.Counts[0] != 1 {
+		t.Fatalf("the refused take did not give back its count: %+v %v", res, err)
+	}
+}
