@@ -488,26 +488,15 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 	start := s.now()
 	var look *redis.Cmd
 	var cmds []counterCheck
-	run := func() error {
-		// A missing counter answers GET with redis.Nil, which the pipeline
-		// reports as its error: each command's own error is judged below.
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			look = lookupScript.EvalSha(ctx, p, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
-			cmds = s.queueChecks(ctx, p, checks)
-			return nil
-		})
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return err
-		}
-		return look.Err()
-	}
-	err = run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// First use on this server (or after SCRIPT FLUSH): load and retry once.
-		if lerr := lookupScript.Load(ctx, s.rdb).Err(); lerr != nil {
-			return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, wrap("lookup", lerr)
-		}
-		err = run()
+	// The lookup goes first, so a NOSCRIPT is the pipeline's first error. A
+	// missing counter answers GET with redis.Nil, which the pipeline then
+	// reports: that is an answer, and each command's own error is judged.
+	err = s.scriptPipeline(ctx, lookupScript, func(p redis.Pipeliner) {
+		look = lookupScript.EvalSha(ctx, p, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
+		cmds = s.queueChecks(ctx, p, checks)
+	})
+	if err == nil || errors.Is(err, redis.Nil) {
+		err = look.Err()
 	}
 	if err != nil {
 		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, wrap("lookup", err)
@@ -787,10 +776,11 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	return res, nil
 }
 
-// scriptPipeline runs a pipeline that fill fills with EVALSHAs of sc alone.
-// On a server that does not know sc yet (first use, or after SCRIPT FLUSH)
-// every EVALSHA fails with NOSCRIPT and nothing ran: sc is loaded and the
-// pipeline sent again, once.
+// scriptPipeline runs the pipeline fill fills, whose scripted commands are
+// EVALSHAs of sc alone. On a server that does not know sc yet (first use, or
+// after SCRIPT FLUSH) every EVALSHA fails with NOSCRIPT and no script ran:
+// sc is loaded and the pipeline sent again, once. It returns the pipeline's
+// first error, as Pipelined does.
 func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(redis.Pipeliner)) error {
 	run := func() error {
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fill(p); return nil })
