@@ -90,7 +90,7 @@ func freeAddr(t testing.TB) string {
 // waits until health answers 200. Its output is shown if the test failed.
 func startProcess(t testing.TB, name, bin string, args []string, health string) {
 	t.Helper()
-	var out logBuffer
+	var out testenv.LogBuffer
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
@@ -398,7 +399,7 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"SERVE_LISTEN="+addr, "SERVE_BASE_URL="+base, "DEV_DATA_DIR="+dataDir,
 		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=20s")
-	var logs logBuffer
+	var logs testenv.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -130,7 +129,7 @@ func startService(t *testing.T, ln net.Listener, env []string, follower bool, da
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logw := &logBuffer{}
+	logw := &testenv.LogBuffer{}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatalf("app: %v", err)
@@ -179,23 +178,6 @@ func devToken(t *testing.T, dir string) string {
 		t.Fatalf("dev secrets: no token (%v)", err)
 	}
 	return s.Token
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func waitHTTP(t *testing.T, u string) {

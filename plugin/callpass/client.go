@@ -309,18 +309,20 @@ func (c *Client) StartCall(ctx context.Context, n phone.Number) (flashcall.Call,
 	if err == nil {
 		call, err = c.callFrom(env)
 	}
-	attrs := []slog.Attr{
-		slog.String("phone", n.Masked()),
-		slog.Bool("async", !c.synchronous()),
-		slog.String("outcome", Outcome(err)),
-		slog.Duration("duration", time.Since(started)),
-	}
 	if err != nil {
-		c.log.LogAttrs(ctx, levelFor(err), "callpass start failed", append(attrs, slog.String("error", err.Error()))...)
+		c.log.LogAttrs(ctx, levelFor(err), "callpass start failed", slog.String("phone", n.Masked()),
+			slog.Bool("async", !c.synchronous()), slog.String("outcome", Outcome(err)),
+			slog.Duration("duration", time.Since(started)), slog.String("error", err.Error()))
 		return flashcall.Call{}, err
 	}
-	c.log.LogAttrs(ctx, slog.LevelInfo, "callpass call started",
-		append(attrs, slog.String("call_id", call.ID), slog.String("call_status", call.Status.Raw), slog.Int("code_length", len(call.Code)))...)
+	// Debug: the caller logs the placed call (with this call id) at Info,
+	// so a start is one line at the default level, not two.
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.LogAttrs(ctx, slog.LevelDebug, "callpass call started", slog.String("phone", n.Masked()),
+			slog.Bool("async", !c.synchronous()), slog.String("outcome", Outcome(nil)),
+			slog.Duration("duration", time.Since(started)), slog.String("call_id", call.ID),
+			slog.String("call_status", call.Status.Raw), slog.Int("code_length", len(call.Code)))
+	}
 	return call, nil
 }
 

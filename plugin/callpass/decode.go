@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
 
@@ -62,6 +64,14 @@ const maxBody = 64 << 10
 // On failure it returns a *Error (Op empty, Sent true) whose Kind says what
 // went wrong; on success Data is non-nil and Data.Result is not "error".
 func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope, error) {
+	// segmentio's decoder: encoding/json's reflection was ~14 µs of every
+	// placed call; the two agree on these documents (case-insensitive keys,
+	// last duplicate wins, any invalid JSON refused), which
+	// FuzzDecodeResponseMatchesReference checks.
+	return decodeResponse(httpStatus, contentType, body, segjson.Unmarshal)
+}
+
+func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal func([]byte, any) error) (*Envelope, error) {
 	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
 		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitize(contentType, 80), Sent: true}
 		if withExcerpt {
@@ -95,7 +105,7 @@ func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope,
 		return notAPI("body is not a JSON object")
 	}
 	var w wire
-	if err := json.Unmarshal(trimmed, &w); err != nil {
+	if err := unmarshal(trimmed, &w); err != nil {
 		return notAPI("body is not valid JSON")
 	}
 	status, okStatus := jsonString(w.Status)
@@ -122,7 +132,7 @@ func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope,
 		return notAPI("status success without data")
 	}
 	var wd wireData
-	if err := json.Unmarshal(w.Data, &wd); err != nil {
+	if err := unmarshal(w.Data, &wd); err != nil {
 		return notAPI("data is not a JSON object")
 	}
 
@@ -233,11 +243,29 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	if len(t) == 0 || t[0] != '"' {
 		return "", false
 	}
+	if plainString(t) {
+		return string(t[1 : len(t)-1]), true
+	}
 	var s string
 	if err := json.Unmarshal(t, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainString reports whether t is a JSON string literal of printable
+// ASCII without escapes, whose value is the bytes between the quotes (what
+// results and call ids are; anything else takes encoding/json's path).
+func plainString(t []byte) bool {
+	if len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
+		return false
+	}
+	for _, c := range t[1 : len(t)-1] {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // jsonScalar accepts an absent/null field (""), a string, or a JSON

@@ -1,7 +1,11 @@
 package callpass
 
 import (
+	"encoding/json"
 	"errors"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -56,7 +60,8 @@ func TestDecodeResponseSamples(t *testing.T) {
 	}
 }
 
-func FuzzDecodeResponse(f *testing.F) {
+// addDecodeSeeds gives both decode fuzz targets the same corpus.
+func addDecodeSeeds(f *testing.F) {
 	for _, s := range documentSamples {
 		f.Add(200, "application/json", []byte(s))
 	}
@@ -73,6 +78,13 @@ func FuzzDecodeResponse(f *testing.F) {
 	f.Add(401, "application/json", []byte(`{"status":"error","message":"unauthorized"}`))
 	f.Add(403, "text/plain", []byte("Forbidden"))
 	f.Add(500, "application/json", []byte(sampleV3Async))
+	f.Add(200, "application/json", []byte(`{"Status":"success","DATA":{"Result":"null","CallId":7,"callid":"b","PHONE":"12\u0034"}}`))
+	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","phone":"1"},"data":{"result":"NO_ANSWER"}}`))
+	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","x":[1,2,}}`))
+}
+
+func FuzzDecodeResponse(f *testing.F) {
+	addDecodeSeeds(f)
 	f.Fuzz(func(t *testing.T, status int, ctype string, body []byte) {
 		env, err := DecodeResponse(status, ctype, body)
 		if err != nil {
@@ -136,4 +148,142 @@ func FuzzDecodeResponse(f *testing.F) {
 		}
 		_ = flashcall.Classify(env.Data.Result) // must not panic
 	})
+}
+
+// FuzzDecodeResponseMatchesReference: the shipped decoder (segmentio's
+// JSON, strings without escapes taken as they are) answers every input
+// exactly as the decoder on encoding/json did.
+func FuzzDecodeResponseMatchesReference(f *testing.F) {
+	addDecodeSeeds(f)
+	f.Fuzz(func(t *testing.T, status int, ctype string, body []byte) {
+		checkAgainstReference(t, status, ctype, body)
+	})
+}
+
+func checkAgainstReference(t *testing.T, status int, ctype string, body []byte) {
+	t.Helper()
+	env, err := DecodeResponse(status, ctype, body)
+	renv, rerr := decodeResponse(status, ctype, body, json.Unmarshal)
+	if !reflect.DeepEqual(env, renv) || !reflect.DeepEqual(err, rerr) {
+		t.Fatalf("DecodeResponse(%d, %q) = %+v, %#v\nreference       = %+v, %#v", status, body, env, err, renv, rerr)
+	}
+}
+
+// TestDecodeResponseMatchesReferenceGenerated runs the comparison over
+// documents built from the API's field names in every spelling, duplicated,
+// with values of every JSON type, escapes, and broken syntax.
+func TestDecodeResponseMatchesReferenceGenerated(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 26))
+	keys := []string{"status", "Status", "STATUS", "message", "Message", "data", "Data", "result", "RESULT",
+		"callid", "callId", "CALLID", "pin", "phone", "Phone", "reſult", "extra", ""}
+	strs := []string{"success", "SUCCESS", " success ", "error", "null", "NO_ANSWER", "NORMAL_CLEARING",
+		"balance is lower than limit", "can't find callid", "2214610", "0446", "a\\\"b", "\\u0041x",
+		"\\ud800", "ж", "\\n", "x\\ty", "<b>&amp;</b>", "\u2028", ""}
+	var value func(depth int) string
+	value = func(depth int) string {
+		switch rng.IntN(12) {
+		case 0, 1, 2, 3:
+			return `"` + strs[rng.IntN(len(strs))] + `"`
+		case 4:
+			return strconv.Itoa(rng.IntN(10_000_000) - 10)
+		case 5:
+			return []string{"null", "true", "false", "1.5", "-0", "1e3", "01", "tru", `"open`}[rng.IntN(9)]
+		case 6, 7, 8:
+			if depth > 2 {
+				return `"deep"`
+			}
+			return object(depth+1, rng, keys, value)
+		case 9:
+			return "[" + value(depth+1) + "," + value(depth+1) + "]"
+		case 10:
+			return "[1,2,"
+		default:
+			return `"` + strs[rng.IntN(len(strs))] + strs[rng.IntN(len(strs))] + `"`
+		}
+	}
+	statuses := []int{200, 201, 204, 400, 401, 402, 403, 404, 429, 500, 502}
+	for range 20_000 {
+		doc := object(0, rng, keys, value)
+		switch rng.IntN(20) {
+		case 0:
+			doc += " trailing"
+		case 1:
+			doc = doc[:rng.IntN(len(doc)+1)]
+		case 2:
+			doc = " \n" + doc + "\t"
+		}
+		checkAgainstReference(t, statuses[rng.IntN(len(statuses))], "application/json", []byte(doc))
+	}
+}
+
+// object builds a JSON object of 0–5 members; at the top it starts with a
+// status member most of the time, so the deeper levels get exercised.
+func object(depth int, rng *rand.Rand, keys []string, value func(int) string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	n := rng.IntN(6)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k := keys[rng.IntN(len(keys))]
+		v := value(depth)
+		switch {
+		case depth == 0 && i == 0 && rng.IntN(4) > 0:
+			k, v = "status", `"success"`
+		case depth == 0 && i == 1 && rng.IntN(4) > 0:
+			k = "data"
+			v = object(1, rng, keys, value)
+		}
+		b.WriteString(strconv.Quote(k))
+		b.WriteByte(':')
+		b.WriteString(v)
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func TestPlainStringMatchesUnmarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 26))
+	alphabet := []string{"a", "7", " ", "\"", "\\", "/", "\n", "\x00", "\x1f", "\x7f", "ж", "\u2028", "€", "\\u0041", "\\n"}
+	for range 20_000 {
+		var b strings.Builder
+		b.WriteByte('"')
+		for range rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		b.WriteByte('"')
+		lit := []byte(b.String())
+		got, ok := jsonString(lit)
+		var want string
+		werr := json.Unmarshal(lit, &want)
+		if ok != (werr == nil) || ok && got != want {
+			t.Fatalf("jsonString(%q) = %q, %v; encoding/json: %q, %v", lit, got, ok, want, werr)
+		}
+	}
+}
+
+// BenchmarkDecodeResponse decodes the answer to every placed call (the v3
+// asynchronous start) and, for comparison, with encoding/json underneath.
+func BenchmarkDecodeResponse(b *testing.B) {
+	body := []byte(sampleV3Async)
+	for _, bc := range []struct {
+		name      string
+		unmarshal func([]byte, any) error
+	}{{"shipped", nil}, {"encoding-json", json.Unmarshal}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var err error
+				if bc.unmarshal == nil {
+					_, err = DecodeResponse(200, "application/json", body)
+				} else {
+					_, err = decodeResponse(200, "application/json", body, bc.unmarshal)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -199,6 +200,11 @@ type Service struct {
 	cancel  context.CancelFunc
 	pollers chan struct{}
 	wg      sync.WaitGroup
+	// unpolled counts the calls left unpolled since the last warning about
+	// it, unpolledWarned is when that warning was written (Unix ns): under a
+	// flood of starts it is one line a second, not one per start.
+	unpolled       atomic.Int64
+	unpolledWarned atomic.Int64
 }
 
 // Option configures a Service.
@@ -437,8 +443,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		s.log.InfoContext(ctx, "concurrent start: kept the other challenge", "phone", num.Masked())
 		return StartResult{Challenge: active}, nil
 	}
-	s.log.InfoContext(ctx, "flash call placed", "challenge", c.ID, "purpose", string(b.Purpose),
-		"phone", num.Masked(), "resend", resends, "call_status", call.Status.Class.String())
+	s.log.LogAttrs(ctx, slog.LevelInfo, "flash call placed", slog.String("challenge", c.ID),
+		slog.String("purpose", string(b.Purpose)), slog.String("phone", num.Masked()), slog.Int("resend", resends),
+		slog.String("provider", s.provider.Name()), slog.String("call_id", call.ID),
+		slog.String("call_status", call.Status.Class.String()))
 	if !call.Status.Final() {
 		s.startPoll(c.ID, call.ID, c.ExpiresAt)
 	}
@@ -748,7 +756,12 @@ func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
 	select {
 	case s.pollers <- struct{}{}:
 	default:
-		s.log.Warn("too many calls being polled; status of this call stays pending", "challenge", id)
+		s.unpolled.Add(1)
+		now, last := s.now().UnixNano(), s.unpolledWarned.Load()
+		if now-last >= int64(time.Second) && s.unpolledWarned.CompareAndSwap(last, now) {
+			s.log.Warn("too many calls being polled; the status of these calls stays pending",
+				"calls", s.unpolled.Swap(0), "max_pollers", cap(s.pollers), "challenge", id)
+		}
 		return
 	}
 	s.wg.Add(1)

@@ -2,6 +2,7 @@ package challenge_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
@@ -960,5 +962,74 @@ func TestVerifyRequest(t *testing.T) {
 	}
 	if !e.obs.has("verify:blocked") || !e.obs.has("limit:"+limit.KindRegulation) {
 		t.Fatalf("observer: %v", e.obs.events)
+	}
+}
+
+// TestUnpolledCallsWarnedOncePerSecond: beyond max_pollers a flood of starts
+// writes one warning a second carrying how many calls went unpolled, not a
+// line per start.
+func TestUnpolledCallsWarnedOncePerSecond(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	cfg.PollInterval = time.Hour // the one poller holds its slot for the test
+	cfg.PollTimeout = time.Hour
+	cfg.MaxPollers = 1
+	lcfg := limit.DefaultConfig()
+	for _, r := range []*limit.Rule{&lcfg.PerNumber, &lcfg.PerIdentity, &lcfg.PerIP} {
+		r.Limit = 1000
+	}
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testenv.LogBuffer
+	prov := &provider{start: flashcall.Classify("null")}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now),
+		challenge.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	start := func(i int) {
+		t.Helper()
+		if _, err := svc.Start(context.Background(), req(fmt.Sprintf("flow-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := func() []map[string]any {
+		var out []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			if strings.HasPrefix(m["msg"].(string), "too many calls being polled") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	start(0) // takes the only poller
+	for i := 1; i <= 50; i++ {
+		start(i)
+	}
+	clk.Advance(500 * time.Millisecond)
+	for i := 51; i <= 60; i++ {
+		start(i)
+	}
+	if w := warnings(); len(w) != 1 || w[0]["calls"] != 1.0 || w[0]["max_pollers"] != 1.0 {
+		t.Fatalf("after 60 unpolled calls in half a second: %v", w)
+	}
+	clk.Advance(600 * time.Millisecond)
+	start(61)
+	// The second line carries the 59 left unpolled since the first, and this one.
+	if w := warnings(); len(w) != 2 || w[1]["calls"] != 60.0 {
+		t.Fatalf("a second later: %v", w)
+	}
+	if polling := svc.Polling(); polling != 1 {
+		t.Fatalf("Polling() = %d, want 1", polling)
 	}
 }
