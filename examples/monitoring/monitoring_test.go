@@ -27,6 +27,7 @@ func exported(t *testing.T) map[string]map[string]bool {
 	m.ObserveProviderCall("start", 3, "ok", time.Millisecond)
 	m.ObserveCallPlaced("callpass", "placed")
 	m.ObserveCallStatus("callpass", flashcall.ClassRang)
+	m.ObserveCallUnpolled("callpass")
 	m.ObserveVerify("verified")
 	m.ObserveLimit("number")
 	m.ObserveStore("get", errors.New("x"), time.Millisecond)

@@ -26,6 +26,7 @@ type Metrics struct {
 	providerLatency  *prometheus.HistogramVec
 	callsPlaced      *prometheus.CounterVec
 	callStatus       *prometheus.CounterVec
+	callUnpolled     *prometheus.CounterVec
 	verifications    *prometheus.CounterVec
 	limitsHit        *prometheus.CounterVec
 	storeOps         *prometheus.CounterVec
@@ -70,6 +71,10 @@ func New() *Metrics {
 			Namespace: namespace, Name: "call_final_status_total",
 			Help: "Call status class learned by polling: rang (code delivered), not_delivered, unknown.",
 		}, []string{"provider", "class"}),
+		callUnpolled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "call_status_unpolled_total",
+			Help: "Asynchronous calls whose status was not polled because challenge max_pollers calls were being polled.",
+		}, []string{"provider"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "verifications_total",
 			Help: "Code verifications by outcome.",
@@ -115,7 +120,7 @@ func New() *Metrics {
 			Help: "Share of the global daily call budget used in the current window (0..1).",
 		}),
 	}
-	reg.MustRegister(m.providerCalls, m.providerLatency, m.callsPlaced, m.callStatus, m.verifications,
+	reg.MustRegister(m.providerCalls, m.providerLatency, m.callsPlaced, m.callStatus, m.callUnpolled, m.verifications,
 		m.limitsHit, m.storeOps, m.storeLatency, m.kratosCalls, m.kratosLatency, m.tokensIssued,
 		m.hookDecisions, m.httpRequests, m.httpLatency, m.dailyBudgetSpent)
 	m.httpCounts = newChildren(func(k httpKey) prometheus.Counter {
@@ -154,6 +159,15 @@ func (m *Metrics) ObserveCallStatus(provider string, class flashcall.Class) {
 		return
 	}
 	m.callStatus.WithLabelValues(provider, class.String()).Inc()
+}
+
+// ObserveCallUnpolled counts a call whose status was not polled (too many
+// calls in flight), so the "did it ring" share leaves it out.
+func (m *Metrics) ObserveCallUnpolled(provider string) {
+	if m == nil {
+		return
+	}
+	m.callUnpolled.WithLabelValues(provider).Inc()
 }
 
 // ObserveVerify records a verification outcome.

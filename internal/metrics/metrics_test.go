@@ -18,6 +18,7 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	m.ObserveProviderCall("start", 3, "unavailable", time.Second)
 	m.ObserveCallPlaced("callpass", "placed")
 	m.ObserveCallStatus("callpass", flashcall.ClassRang)
+	m.ObserveCallUnpolled("callpass")
 	m.ObserveVerify("wrong")
 	m.ObserveLimit("number")
 	m.ObserveStore("attempt", errors.New("down"), time.Millisecond)
@@ -32,6 +33,9 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.callStatus.WithLabelValues("callpass", "rang")); got != 1 {
 		t.Errorf("call status rang = %v", got)
+	}
+	if got := testutil.ToFloat64(m.callUnpolled.WithLabelValues("callpass")); got != 1 {
+		t.Errorf("calls unpolled = %v", got)
 	}
 	if got := testutil.ToFloat64(m.storeOps.WithLabelValues("get", "not_found")); got != 1 {
 		t.Errorf("store not_found = %v", got)

@@ -39,6 +39,9 @@ type Observer interface {
 	ObserveCallPlaced(provider, outcome string)
 	// ObserveCallStatus: a status learned by background polling.
 	ObserveCallStatus(provider string, class flashcall.Class)
+	// ObserveCallUnpolled: a call left unpolled because MaxPollers calls
+	// were being polled (whether it rang stays unknown).
+	ObserveCallUnpolled(provider string)
 	// ObserveVerify: "verified", "wrong", "locked", "invalid", "expired",
 	// "used", "not_found", "blocked", "error".
 	ObserveVerify(outcome string)
@@ -757,6 +760,9 @@ func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
 	case s.pollers <- struct{}{}:
 	default:
 		s.unpolled.Add(1)
+		if s.obs != nil {
+			s.obs.ObserveCallUnpolled(s.provider.Name())
+		}
 		now, last := s.now().UnixNano(), s.unpolledWarned.Load()
 		if now-last >= int64(time.Second) && s.unpolledWarned.CompareAndSwap(last, now) {
 			s.log.Warn("too many calls being polled; the status of these calls stays pending",

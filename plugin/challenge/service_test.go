@@ -89,6 +89,7 @@ type observer struct {
 func (o *observer) add(s string)                                  { o.mu.Lock(); o.events = append(o.events, s); o.mu.Unlock() }
 func (o *observer) ObserveCallPlaced(p, outcome string)           { o.add("call:" + outcome) }
 func (o *observer) ObserveCallStatus(p string, c flashcall.Class) { o.add("status:" + c.String()) }
+func (o *observer) ObserveCallUnpolled(p string)                  { o.add("unpolled:" + p) }
 func (o *observer) ObserveVerify(outcome string)                  { o.add("verify:" + outcome) }
 func (o *observer) ObserveLimit(kind string)                      { o.add("limit:" + kind) }
 func (o *observer) ObserveStore(op string, err error, _ time.Duration) {
@@ -987,7 +988,8 @@ func TestUnpolledCallsWarnedOncePerSecond(t *testing.T) {
 	}
 	var logs testenv.LogBuffer
 	prov := &provider{start: flashcall.Classify("null")}
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now),
+	obs := &observer{}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
 		challenge.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -1031,5 +1033,11 @@ func TestUnpolledCallsWarnedOncePerSecond(t *testing.T) {
 	}
 	if polling := svc.Polling(); polling != 1 {
 		t.Fatalf("Polling() = %d, want 1", polling)
+	}
+	// The metric counts every one of them.
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if n := strings.Count(strings.Join(obs.events, " "), "unpolled:fake"); n != 61 {
+		t.Fatalf("ObserveCallUnpolled called %d times, want 61", n)
 	}
 }
