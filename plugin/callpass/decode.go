@@ -64,10 +64,11 @@ const maxBody = 64 << 10
 // On failure it returns a *Error (Op empty, Sent true) whose Kind says what
 // went wrong; on success Data is non-nil and Data.Result is not "error".
 func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope, error) {
-	// segmentio's decoder: encoding/json's reflection was ~14 µs of every
-	// placed call; the two agree on these documents (case-insensitive keys,
-	// last duplicate wins, any invalid JSON refused), which
-	// FuzzDecodeResponseMatchesReference checks.
+	// segmentio's decoder: with encoding/json the answer to every placed
+	// call took ~4× as long (BenchmarkDecodeResponse). The two agree on these
+	// documents (case-insensitive keys, last duplicate wins, any invalid JSON
+	// refused), which FuzzDecodeResponseMatchesReference and
+	// TestDecodeResponseMatchesReferenceGenerated check.
 	return decodeResponse(httpStatus, contentType, body, segjson.Unmarshal)
 }
 
