@@ -246,15 +246,6 @@ var fieldPos = func() map[string]int {
 	return m
 }()
 
-// fieldIndex returns the Lua (1-based) index of a challenge field.
-func fieldIndex(name string) int {
-	i, ok := fieldPos[name]
-	if !ok {
-		panic("redisstore: unknown challenge field " + name)
-	}
-	return i + 1
-}
-
 // verifyScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; then optionally the identity's ban and its gate passes, at
 // the KEYS indexes ARGV[3] and ARGV[4] (0: absent).
@@ -270,14 +261,7 @@ func fieldIndex(name string) int {
 // every byte whatever differs. On a verified outcome the pass is written in
 // the same step; expired passes are dropped, and beyond the maximum the
 // oldest.
-var verifySrc = strings.NewReplacer(
-	"{{fields}}", "'"+strings.Join(challengeFields, "', '")+"'",
-	"{{s}}", strconv.Itoa(fieldIndex("s")), "{{ea}}", strconv.Itoa(fieldIndex("ea")),
-	"{{a}}", strconv.Itoa(fieldIndex("a")), "{{ma}}", strconv.Itoa(fieldIndex("ma")),
-	"{{p}}", strconv.Itoa(fieldIndex("p")), "{{i}}", strconv.Itoa(fieldIndex("i")),
-	"{{f}}", strconv.Itoa(fieldIndex("f")), "{{h}}", strconv.Itoa(fieldIndex("h")),
-	"{{va}}", strconv.Itoa(fieldIndex("va")),
-).Replace(fmt.Sprintf(`
+var verifySrc = fieldReplacer().Replace(fmt.Sprintf(`
 local bi, pi = tonumber(ARGV[3]), tonumber(ARGV[4])
 if bi > 0 then
   local ban = redis.call('PTTL', KEYS[bi])
@@ -342,6 +326,17 @@ return {out, f}
 	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
 
 var verifyScript = redis.NewScript(verifySrc)
+
+// fieldReplacer fills the verify script's placeholders: {{fields}} with the
+// quoted challengeFields, {{name}} with that field's Lua (1-based) index in
+// the HMGET reply.
+func fieldReplacer() *strings.Replacer {
+	pairs := []string{"{{fields}}", "'" + strings.Join(challengeFields, "', '") + "'"}
+	for i, f := range challengeFields {
+		pairs = append(pairs, "{{"+f+"}}", strconv.Itoa(i+1))
+	}
+	return strings.NewReplacer(pairs...)
+}
 
 // updateCallScript: KEYS[1] challenge; ARGV: raw status, class.
 var updateCallScript = redis.NewScript(`
