@@ -398,7 +398,7 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	cmd := exec.Command(bin, "serve", "--dev")
 	cmd.Env = append(os.Environ(),
 		"SERVE_LISTEN="+addr, "SERVE_BASE_URL="+base, "DEV_DATA_DIR="+dataDir,
-		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=20s")
+		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=20s")
 	var logs testenv.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -509,4 +509,29 @@ func devSecret(t *testing.T, dir, field string) string {
 		t.Fatalf("dev secrets: no %s (%v)", field, err)
 	}
 	return m[field]
+}
+
+// TestFaultHookSecretMismatch: when Kratos and the service disagree on the
+// web-hook secret (a deployment mistake), the login is refused (no session)
+// and the real Kratos shows the user the service's "unavailable" message
+// instead of a generic error page; no call is placed.
+func TestFaultHookSecretMismatch(t *testing.T) {
+	st := startStack(t, stackOptions{Env: []string{"WEBHOOK_SECRET=another-secret-0123456789abcdef0123456789"}})
+	ctx := context.Background()
+	const dn = "79005550101"
+	email := "mismatch@example.com"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken != "" {
+		t.Fatal("a session was issued although the hook refused Kratos's secret")
+	}
+	if _, ok := r.Message(4090010); !ok {
+		t.Fatalf("want Kratos to show message 4090010, got %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 0 {
+		t.Errorf("%d calls placed for a refused hook", n)
+	}
 }

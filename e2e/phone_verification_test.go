@@ -116,3 +116,53 @@ func sessionIdentity(t *testing.T, st *stack, token string) string {
 	}
 	return s.Identity.ID
 }
+
+// TestRegistrationCodeProvesOnlyTheCalledNumber: a registration resubmitted
+// with another number and the first number's code must not record the new
+// number as proven. The service calls the submitted number instead, and only
+// that call's code completes the registration.
+func TestRegistrationCodeProvesOnlyTheCalledNumber(t *testing.T) {
+	st := startStack(t, stackOptions{RegistrationHook: true})
+	ctx := context.Background()
+	const called, swapped = "79008880011", "79008880022"
+	traits := map[string]any{"email": "swap@example.com", "phone": "+" + called}
+	r, err := st.Kratos.APIRegister(ctx, traits, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Message(1090001); !ok || r.SessionToken != "" {
+		t.Fatalf("registration: want 1090001 and no session, got %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	codeA := lastCode(t, st.Services[0].URL, called)
+	before := simRequests(t, st.Services[0].URL, swapped)
+
+	swappedTraits := map[string]any{"email": "swap@example.com", "phone": "+" + swapped}
+	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, swappedTraits, testPassword, map[string]any{"callpass_code": codeA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken != "" {
+		t.Fatal("registration completed with a number that was never called")
+	}
+	if _, ok := r.Message(1090001); !ok {
+		t.Fatalf("swapped number: want 1090001 (a call to the submitted number), got %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	if after := simRequests(t, st.Services[0].URL, swapped); after != before+1 {
+		t.Fatalf("swapped number: %d calls to it, want 1", after-before)
+	}
+	codeB := lastCode(t, st.Services[0].URL, swapped)
+	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, swappedTraits, testPassword, map[string]any{"callpass_code": codeB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken == "" {
+		t.Fatalf("the submitted number's own code: no session: %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	ident, err := st.Kratos.Identity(ctx, sessionIdentity(t, st, r.SessionToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta, _ := ident["metadata_public"].(map[string]any); meta["phone_verified_number"] != "+"+swapped {
+		t.Fatalf("metadata_public = %v, want the swapped number proven", meta)
+	}
+}

@@ -33,17 +33,21 @@
 // # Keys and rotation
 //
 // A KeySet has one signing key and any number of published keys. Key files
-// are a JWK Set (written by WriteKeyFile/AppendKey, mode 0600) or PEM. The
+// are a JWK Set (written by WriteKeyFile/AppendKey/ActivateKey/RemoveKey: a
+// new file gets mode 0600, a rewritten one keeps its mode) or PEM. The
 // signer is the configured signing_kid, else the first key in the file.
-// Rotate without rejecting valid tokens:
+// Rotate without rejecting valid tokens (the CLI's `keys generate`, `keys
+// activate` and `keys remove`, each followed by SIGHUP to reload the file):
 //
-//  1. publish: `keys generate` appends key B (AppendKey without activate);
-//     A still signs, the JWKS now lists A and B. Wait at least the verifiers'
-//     refresh interval (15m by default) — or rely on their refresh on an
-//     unknown kid.
-//  2. activate: make B the signer (AppendKey with activate puts it first,
-//     or set signing_kid). Tokens signed by A still verify.
-//  3. retire: after the token TTL has passed, remove A from the file.
+//  1. publish: AppendKey without activate appends key B; A still signs, the
+//     JWKS now lists A and B. Wait at least the JWKS max-age (JWKSHandler's
+//     maxAge; `callpass-kratos serve` sends 300 s), so caches that honour it
+//     have B. Verifier itself also refetches on an unknown kid.
+//  2. activate: ActivateKey moves B, already published, to the front of the
+//     file, so it signs at the next load. With signing_kid set, file order
+//     is ignored: change signing_kid instead (read at start-up: restart).
+//     Tokens signed by A still verify.
+//  3. retire: after the token TTL has passed, RemoveKey deletes A.
 //     Tokens still carrying A's kid then fail with ErrTokenUnknownKey.
 //
 // # Publishing

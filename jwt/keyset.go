@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -319,6 +320,14 @@ func parsePEM(data []byte) ([]*Key, error) {
 // 0600, atomically (temp file + rename). The first key is the one
 // LoadKeySet makes the signer when no signing_kid is configured.
 func WriteKeyFile(path string, keys ...*Key) error {
+	return writeKeyFile(path, nil, keys)
+}
+
+// writeKeyFile writes keys to path atomically. like, when not nil, is the
+// file being replaced: its mode (and, where the platform allows, owner and
+// group) is kept, so a rewrite by an administrator stays readable by the
+// service; otherwise the file gets mode 0600.
+func writeKeyFile(path string, like fs.FileInfo, keys []*Key) error {
 	set := jose.JSONWebKeySet{}
 	for _, k := range keys {
 		var material any = k.pub
@@ -331,13 +340,20 @@ func WriteKeyFile(path string, keys ...*Key) error {
 	if err != nil {
 		return keyErr("encode key file: %v", err)
 	}
+	mode := fs.FileMode(0o600)
+	if like != nil {
+		mode = like.Mode().Perm()
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".jwt-keys-*") // created with mode 0600
 	if err != nil {
 		return fmt.Errorf("%w: write key file: %w", ErrKey, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
+	if like != nil {
+		chownLike(tmp, like) // best effort: needs the privilege to give the file away
+	}
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("%w: write key file: %w", ErrKey, err)
 	}
@@ -358,25 +374,41 @@ func WriteKeyFile(path string, keys ...*Key) error {
 	return nil
 }
 
+// readKeyFile reads the JWK Set file at path for a rewrite. A missing file
+// is an error wrapping fs.ErrNotExist; PEM files are refused (they are never
+// rewritten: convert them to a JWK Set first).
+func readKeyFile(path string) ([]*Key, fs.FileInfo, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: read key file: %w", ErrKey, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: read key file: %w", ErrKey, err)
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
+		return nil, nil, keyErr("%s is not a JWK Set file; only JSON key files are rewritten (convert PEM to a JWK Set first)", path)
+	}
+	keys, err := parseJWKFile(bytes.TrimSpace(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, fi, nil
+}
+
 // AppendKey adds key to the JWK Set file at path (creating it if missing).
 // With activate the key goes first in the file, so it becomes the signer at
 // the next load when no signing_kid is configured; without it the key is
 // appended and only published. This is what `keys generate` does for
 // rotation. PEM files are not rewritten: convert them to a JWK Set first.
+// An existing file keeps its mode; a new one gets 0600.
 func AppendKey(path string, key *Key, activate bool) error {
-	var keys []*Key
-	data, err := os.ReadFile(path)
+	keys, fi, err := readKeyFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		keys, fi = nil, nil
 	case err != nil:
-		return fmt.Errorf("%w: read key file: %w", ErrKey, err)
-	default:
-		if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
-			return keyErr("%s is not a JWK Set file; AppendKey rewrites only JSON key files", path)
-		}
-		if keys, err = parseJWKFile(bytes.TrimSpace(data)); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+		return err
 	}
 	if slices.ContainsFunc(keys, func(k *Key) bool { return k.kid == key.kid }) {
 		return keyErr("kid %q already in %s", key.kid, path)
@@ -389,7 +421,59 @@ func AppendKey(path string, key *Key, activate bool) error {
 	} else {
 		keys = append(keys, key)
 	}
-	return WriteKeyFile(path, keys...)
+	return writeKeyFile(path, fi, keys)
+}
+
+// ActivateKey moves the key kid, already in the JWK Set file at path, to the
+// front of the file, so it becomes the signer at the next load (SIGHUP) when
+// no signing_kid is configured. This is rotation step 2, for a key published
+// earlier with AppendKey. The other keys stay published in their order; the
+// file keeps its mode. It fails for a missing or PEM file, an unknown kid and
+// a key without its private half.
+func ActivateKey(path, kid string) error {
+	keys, fi, err := readKeyFile(path)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(keys, func(k *Key) bool { return k.kid == kid })
+	switch {
+	case i < 0:
+		return keyErr("kid %q is not in %s (%s)", kid, path, kidList(keys))
+	case !keys[i].CanSign():
+		return keyErr("kid %q in %s has no private key and cannot sign", kid, path)
+	case i == 0:
+		return nil // already the first key
+	}
+	k := keys[i]
+	keys = slices.Delete(keys, i, i+1)
+	return writeKeyFile(path, fi, append([]*Key{k}, keys...))
+}
+
+// RemoveKey deletes the key kid from the JWK Set file at path (rotation
+// step 3, once no unexpired token signed by it can exist). The first key is
+// refused: it is the signer when no signing_kid is configured, so activate
+// another key first. The file keeps its mode.
+func RemoveKey(path, kid string) error {
+	keys, fi, err := readKeyFile(path)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(keys, func(k *Key) bool { return k.kid == kid })
+	switch {
+	case i < 0:
+		return keyErr("kid %q is not in %s (%s)", kid, path, kidList(keys))
+	case i == 0:
+		return keyErr("kid %q is the first key in %s (the signer unless jwt.signing_kid says otherwise); activate another key first", kid, path)
+	}
+	return writeKeyFile(path, fi, slices.Delete(keys, i, i+1))
+}
+
+func kidList(keys []*Key) string {
+	kids := make([]string, len(keys))
+	for i, k := range keys {
+		kids[i] = k.kid
+	}
+	return "kids: " + strings.Join(kids, ", ")
 }
 
 // DevKeySet loads dir/jwt-keys.json, or creates it with one new alg key, so a

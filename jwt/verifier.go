@@ -247,6 +247,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	var kerr error // a non-token error from the key lookup
 	tok, err := v.parser.ParseWithClaims(raw, gojwt.MapClaims{}, func(t *gojwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: extensions listed in crit must be understood or
+		// the token rejected. This verifier understands none (and golang-jwt
+		// does not check crit), so any crit header, even empty, is refused.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, tokenErr(ReasonMalformed, "crit header present: critical extensions are not supported")
+		}
 		alg, _ := t.Header["alg"].(string)
 		if !slices.Contains(v.algs, alg) {
 			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %q", alg))

@@ -145,6 +145,14 @@ func TestVerifyRefuses(t *testing.T) {
 			return encodeSegment(t, map[string]any{"alg": "ES256", "kid": other.KID(), "typ": "JWT"}) + "." + p[1] + "." + p[2]
 		}(), ErrTokenBadSignature},
 		{"signed by a stranger under our kid", signRaw(t, gojwt.SigningMethodES256, stranger.priv, kid(es), good()), ErrTokenBadSignature},
+		// RFC 7515 §4.1.11: correctly signed by a published key, but with
+		// critical extensions this verifier does not understand.
+		{"crit with an unknown extension", signRaw(t, gojwt.SigningMethodES256, es.priv,
+			map[string]any{"kid": es.KID(), "crit": []string{"exp"}, "exp": now.Unix()}, good()), ErrTokenMalformed},
+		{"crit b64 (RFC 7797)", signRaw(t, gojwt.SigningMethodEdDSA, ed.priv,
+			map[string]any{"kid": ed.KID(), "crit": []string{"b64"}, "b64": true}, good()), ErrTokenMalformed},
+		{"crit empty list", signRaw(t, gojwt.SigningMethodRS256, rs.priv,
+			map[string]any{"kid": rs.KID(), "crit": []string{}}, good()), ErrTokenMalformed},
 		{"two segments", "abc.def", ErrTokenMalformed},
 		{"garbage", "not a token", ErrTokenMalformed},
 		{"empty", "", ErrTokenMalformed},

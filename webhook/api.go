@@ -124,6 +124,8 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 		return err
 	}
 	s.setTokenCookie(c, out.Token)
+	// The body carries the access_token, as /v1/token's does (RFC 6749 §5.1).
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, verifyResponse{Verified: true, Challenge: out.Challenge, TokenView: out.Token})
 }
 
@@ -152,4 +154,6 @@ func (s *Server) setTokenCookie(c echo.Context, t factor.TokenView) {
 		Secure:   s.cfg.JWTCookie.Secure,
 		SameSite: http.SameSiteLaxMode,
 	})
+	// Any answer carrying the token, a redirect included (RFC 6749 §5.1).
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 }

@@ -21,6 +21,33 @@ func (f *tokenFactor) Exchange(context.Context, factor.Creds) (factor.TokenView,
 		ExpiresAt: time.Now().Add(10 * time.Minute)}, nil
 }
 
+func (f *tokenFactor) StepUpVerify(context.Context, factor.Creds, string, string) (factor.VerifyOutput, error) {
+	tok, _ := f.Exchange(context.Background(), factor.Creds{})
+	return factor.VerifyOutput{Challenge: factor.ChallengeView{ID: "c1"}, Token: tok}, nil
+}
+
+// TestTokenResponsesNotStored: every response whose body carries an
+// access_token (/v1/token and a successful step-up verify) is sent with
+// Cache-Control: no-store (RFC 6749 §5.1).
+func TestTokenResponsesNotStored(t *testing.T) {
+	s, err := webhook.New(webhook.Config{WebhookSecret: secret},
+		webhook.Deps{Factor: &tokenFactor{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/token", "/v1/challenges/c1/verify"} {
+		w := do(s.Handler(), reqSpec{method: http.MethodPost, path: path,
+			hdr:  map[string]string{"X-Session-Token": "t", "Content-Type": "application/json"},
+			body: strings.NewReader(`{"code":"1234"}`)})
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"access_token":"eyJ.test.token"`) {
+			t.Fatalf("%s: status %d, body %s", path, w.Code, w.Body)
+		}
+		if got := w.Header().Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", path, got)
+		}
+	}
+}
+
 // TestTokenCookieOption: with jwt.cookie on, /v1/token also sets the token
 // as an HttpOnly, Secure, SameSite cookie; without it, no cookie.
 func TestTokenCookieOption(t *testing.T) {

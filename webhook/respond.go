@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -65,18 +66,51 @@ func (s *Server) handleError(err error, c echo.Context) {
 		body.RetryAfter = &v
 		c.Response().Header().Set("Retry-After", strconv.Itoa(v))
 	}
-	if p.Status == http.StatusUnauthorized && c.Request().Header.Get(echo.HeaderAuthorization) != "" {
+	// The hooks authenticate with a Bearer secret; the API with a Kratos
+	// session, which no standard scheme names, so it challenges only a
+	// caller that tried Authorization.
+	if p.Status == http.StatusUnauthorized && (isHookRoute(c) || c.Request().Header.Get(echo.HeaderAuthorization) != "") {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="callpass-kratos"`)
 	}
 	var werr error
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(p.Status)
-	} else {
+	case isHookRoute(c):
+		werr = c.JSON(p.Status, hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
+	default:
 		werr = c.JSON(p.Status, body)
 	}
 	if werr != nil {
 		s.log.Warn("writing error response failed", "error", werr.Error())
 	}
+}
+
+// hookError is an error answer to Kratos: Kratos shows a refused hook's
+// user only the messages format, and turns anything else into a generic
+// error page; the API fields stay for whoever reads the exchange (Kratos
+// ignores them).
+type hookError struct {
+	apiError
+	Messages []kratosInstance `json:"messages"`
+}
+
+func isHookRoute(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/hooks/kratos/") }
+
+// hookErrorMessages says "unavailable, try again later" for a hook request
+// refused before the factor ran (wrong secret, bad body, a panic): nothing
+// the user can fix, and the request id ties it to the service's logs.
+func hookErrorMessages(lang string, p problem, rid string) []kratosInstance {
+	id := ui.MsgUnavailable
+	if p.MsgID != 0 && !p.Internal {
+		id = p.MsgID
+	}
+	ctx := map[string]any{"error": p.Code}
+	if rid != "" {
+		ctx["request_id"] = rid
+	}
+	return []kratosInstance{{InstancePtr: "#/", Messages: []kratosMessage{
+		{ID: id, Text: ui.Localize(lang, id, ctx), Type: "error", Context: ctx}}}}
 }
 
 // problemText picks the user-facing text: the localised message for factor

@@ -177,6 +177,29 @@ func TestHookRefusedBeforeWork(t *testing.T) {
 			if w.Code != c.wantStatus || e.Error != c.wantCode || !strings.Contains(e.Message, c.wantText) {
 				t.Errorf("got %d %+v, want %d %q with text containing %q", w.Code, e, c.wantStatus, c.wantCode, c.wantText)
 			}
+			// Kratos shows its user only the messages format: an
+			// "unavailable" error naming the refusal, not a generic page.
+			var km struct {
+				Messages []struct {
+					InstancePtr string `json:"instance_ptr"`
+					Messages    []struct {
+						ID      int            `json:"id"`
+						Text    string         `json:"text"`
+						Type    string         `json:"type"`
+						Context map[string]any `json:"context"`
+					} `json:"messages"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &km); err != nil || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 {
+				t.Fatalf("no Kratos messages in %s (%v)", w.Body, err)
+			}
+			m := km.Messages[0].Messages[0]
+			if km.Messages[0].InstancePtr != "#/" || m.ID != 4090010 || m.Type != "error" || m.Text == "" || m.Context["error"] != c.wantCode {
+				t.Errorf("Kratos message %+v", km.Messages[0])
+			}
+			if w.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") != `Bearer realm="callpass-kratos"` {
+				t.Errorf("401 without a Bearer challenge: %q", w.Header().Get("WWW-Authenticate"))
+			}
 			if n := rec.count(); n != 0 {
 				t.Errorf("the factor was called %d times", n)
 			}

@@ -306,7 +306,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 }
 
 // ReloadKeys re-reads jwt.keys_file and swaps the key set in place: the JWKS
-// document and the signer change at once, without a restart (SIGHUP).
+// document and the signer change at once, without a restart (SIGHUP). The
+// signer is the file's first key, or the jwt.signing_kid read at start-up:
+// the configuration is not re-read, so a changed signing_kid needs a
+// restart, and while it is set, reordering the file (keys activate) does not
+// change the signer; that is logged as a warning.
 func (a *App) ReloadKeys() error {
 	ks, err := jwt.LoadKeySet(a.Config.JWT.KeysFile, a.Config.JWT.SigningKID)
 	if err != nil {
@@ -314,6 +318,11 @@ func (a *App) ReloadKeys() error {
 	}
 	a.Keys.Replace(ks)
 	a.Logger.Info("JWT keys reloaded", "keys", len(ks.Keys()), "signer", ks.Signer())
+	if first := ks.Keys()[0]; first.KID() != ks.Signer().KID() {
+		a.Logger.Warn("jwt.signing_kid pins the signer: the key file's first key does not sign; "+
+			"to switch, change jwt.signing_kid (or unset it) and restart",
+			"signing_kid", a.Config.JWT.SigningKID, "first_kid", first.KID())
+	}
 	return nil
 }
 

@@ -66,70 +66,6 @@ func runServe(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-const keysUsage = `usage: callpass-kratos keys generate [--alg ES256|EdDSA|RS256] [--out file] [--activate]
-
-Writes a new JWT signing key. With --out naming an existing key file (a JWK
-set), the key is appended so both are published in JWKS (rotation without
-failed verification); --activate makes the new key the signer. Without --out
-the key set is printed to stdout. The file is written with mode 0600.`
-
-func runKeys(_ context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] != "generate" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(e.stdout, keysUsage)
-			return nil
-		}
-		return &usageError{msg: "expected a subcommand: generate"}
-	}
-	fs := newFlags("keys generate", keysUsage, e)
-	alg := fs.String("alg", "ES256", "algorithm: ES256, EdDSA or RS256")
-	out := fs.String("out", lookup(e.vars, "JWT_KEYS_FILE"), "key file to create or append to (default $JWT_KEYS_FILE; empty: stdout)")
-	activate := fs.Bool("activate", false, "make the new key the signing key")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	k, err := jwt.GenerateKey(*alg)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		tmp, err := os.MkdirTemp("", "callpass-keys")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		p := tmp + "/keys.json"
-		if err := jwt.WriteKeyFile(p, k); err != nil {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		_, err = e.stdout.Write(b)
-		return err
-	}
-	if _, err := os.Stat(*out); err == nil {
-		if err := jwt.AppendKey(*out, k, *activate); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "appended key %s (%s) to %s; signer: %s\n", k.KID(), k.Algorithm(), *out, signerText(*activate))
-		return nil
-	}
-	if err := jwt.WriteKeyFile(*out, k); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "wrote key %s (%s) to %s\n", k.KID(), k.Algorithm(), *out)
-	return nil
-}
-
-func signerText(activated bool) string {
-	if activated {
-		return "the new key"
-	}
-	return "unchanged (publish first, then activate with --activate or jwt.signing_kid)"
-}
-
 const tokenUsage = `usage: callpass-kratos token verify --jwks <url|file> [--issuer iss] [--audience aud] <jwt>
 
 Verifies a JWT against a JWKS (an URL such as
@@ -225,7 +161,9 @@ func unverifiedIssAud(raw string) (string, string) {
 }
 
 // reloadKeysOnHUP re-reads the JWT key file on SIGHUP, so a rotation
-// (keys generate --out, then --activate) needs no restart, and drops the
+// (keys generate, then keys activate, then keys remove) needs no restart
+// while jwt.signing_kid is unset (the configuration itself is not re-read:
+// a changed signing_kid needs a restart), and drops the
 // session cache, so sessions just revoked in Kratos are refused at once, and
 // the regulation bans remembered in process (a ban deleted from the store by
 // hand stops refusing at once).

@@ -70,7 +70,7 @@ control API under /sim/ and the virtual phone page at /sim/phone.
 Never expose it publicly: the phone page shows numbers and codes.
 
 Environment: SIM_TOKENS (comma-separated accepted tokens), SIM_SETTLE_DELAY,
-SIM_DEFAULT_OUTCOME. Outcomes: ` + "answered, busy, no_answer, unreachable, rejected, destination_not_allowed, low_balance, server_error, html_error, slow"
+SIM_DEFAULT_OUTCOME. Outcomes: ` + "answered, busy, no_answer, unreachable, rejected, destination_not_allowed, low_balance, server_error, html_error, slow, result_success"
 
 func runSim(ctx context.Context, e env, args []string) error {
 	fs := newFlags("sim", simUsage, e)

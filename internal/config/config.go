@@ -322,6 +322,10 @@ func (c *Config) finalize() {
 // timeout the provider may wait (synchronous mode) plus the margin.
 func (c CallPass) RequestTimeout() time.Duration { return c.Timeout + c.RequestTimeoutMargin }
 
+// Synchronous reports whether a start waits for the call's outcome: API v1
+// has no asynchronous mode.
+func (c CallPass) Synchronous() bool { return c.APIVersion == 1 || !c.Async }
+
 // TrustedProxyPrefixes returns serve.trusted_proxies parsed; a bare address
 // counts as a single-host prefix. Entries that do not parse are skipped
 // (Validate reports them).

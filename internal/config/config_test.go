@@ -382,6 +382,39 @@ func TestCallPassTimeout(t *testing.T) {
 	}
 }
 
+// TestSynchronousStartFitsKratosTimeout: a synchronous start must end well
+// within Kratos's 30 s web-hook timeout, or Kratos answers the user 504 and
+// sends the hook again (a second paid call).
+func TestSynchronousStartFitsKratosTimeout(t *testing.T) {
+	tests := []struct {
+		env []string
+		ok  bool
+	}{
+		{[]string{"CALLPASS_API_VERSION=3"}, true}, // async default, 30s + 5s is fine
+		{[]string{"CALLPASS_API_VERSION=1"}, false},
+		{[]string{"CALLPASS_API_VERSION=2", "CALLPASS_ASYNC=false"}, false},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s"}, true},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=21s"}, false},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=15s", "CALLPASS_REQUEST_TIMEOUT_MARGIN=10s"}, true},
+		{[]string{"CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=99s"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.env, ","), func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env...), false)
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "callpass.timeout" || !strings.Contains(ps[0].Message, "web-hook timeout") {
+				t.Fatalf("problems = %v", ps)
+			}
+		})
+	}
+}
+
 func TestLimitsCannotBeDisabled(t *testing.T) {
 	tests := []struct {
 		env     string
@@ -420,8 +453,8 @@ func TestOtherValidation(t *testing.T) {
 		env     []string
 		wantKey string
 	}{
-		{[]string{"CALLPASS_API_VERSION=1"}, ""}, // v1 ignores async
-		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false"}, ""},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s"}, ""}, // v1 ignores async
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s"}, ""},
 		{[]string{"CALLPASS_CODE_LENGTH=8"}, "callpass.code_length"},
 		{[]string{"CALLPASS_BASE_URL=ftp://x"}, "callpass.base_url"},
 		{[]string{"WEBHOOK_SECRET=short"}, "webhook.secret"},

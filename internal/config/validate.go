@@ -179,7 +179,22 @@ func (c *Config) validateCallPass(v *checker) {
 		v.add("callpass.code_length", "must be between 4 and 7, got %d", p.CodeLength)
 	}
 	positive(v, "callpass.request_timeout_margin", p.RequestTimeoutMargin)
+	// A synchronous start holds Kratos's web-hook request until the call
+	// ends. Past Kratos's own client timeout the user gets a 504 and Kratos
+	// sends the hook again: a second paid call.
+	if p.Synchronous() && p.Timeout >= 2*time.Second && p.RequestTimeout() > MaxSynchronousWait {
+		v.add("callpass.timeout", "with a synchronous start (api_version 1, or async: false) the login waits up to timeout + request_timeout_margin = %s for the provider, "+
+			"longer than Kratos's %s web-hook timeout allows (at most %s); lower them, or use api_version 2 or 3 with async: true",
+			formatDuration(p.RequestTimeout()), formatDuration(KratosWebhookTimeout), formatDuration(MaxSynchronousWait))
+	}
 }
+
+// KratosWebhookTimeout is the HTTP client timeout Kratos (v1.3) uses for a
+// web hook; MaxSynchronousWait leaves room under it for the rest of the hook.
+const (
+	KratosWebhookTimeout = 30 * time.Second
+	MaxSynchronousWait   = 25 * time.Second
+)
 
 func (c *Config) validateWebhook(v *checker) {
 	w := c.Webhook

@@ -243,6 +243,10 @@ func (c *Client) Name() string { return "callpass" }
 // APIVersion returns the configured API version.
 func (c *Client) APIVersion() int { return c.version }
 
+// CanReportStatus reports whether CallStatus can ask the provider: API v1
+// has no status method, so polling a v1 call would only be refused locally.
+func (c *Client) CanReportStatus() bool { return c.version > 1 }
+
 func (c *Client) startPath() string {
 	switch c.version {
 	case 1:
@@ -355,14 +359,17 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	}
 	var st flashcall.Status
 	if err == nil {
-		if id := env.Data.CallID; id != "" && id != callID {
+		// Call ids are UUIDs: an upper-cased echo is the same call.
+		if id := env.Data.CallID; id != "" && !strings.EqualFold(id, callID) {
 			err = &Error{Kind: flashcall.ErrBadResponse, Op: OpStatus, Message: "status answer is about another call id", HTTPStatus: http.StatusOK, Sent: true}
 		} else {
 			st = flashcall.Classify(env.Data.Result)
 		}
 	}
 	attrs := []slog.Attr{
-		slog.String("call_id", sanitize(callID, 128)),
+		// Not sanitize: validCallID passed, and masking would make the id
+		// differ from the one logged when the call was placed.
+		slog.String("call_id", callID),
 		slog.String("outcome", Outcome(err)),
 		slog.Duration("duration", time.Since(started)),
 	}
@@ -474,7 +481,7 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, true, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "reading the answer: " + transportMessage(ctx, rctx, err, timeout),
-			HTTPStatus: resp.StatusCode, ContentType: sanitize(ctype, 80), Sent: true}
+			HTTPStatus: resp.StatusCode, ContentType: sanitizeHeader(ctype), Sent: true}
 	}
 	env, err = DecodeResponse(resp.StatusCode, ctype, data)
 	if err != nil {

@@ -136,7 +136,14 @@ func TestStartCallDocumentSamples(t *testing.T) {
 		{name: "v1 destination not allowed", version: 1, body: sampleDestination, wantKind: flashcall.ErrDestinationNotAllowed},
 		{name: "v1 balance", version: 1, body: sampleBalance, wantKind: flashcall.ErrInsufficientBalance},
 		{name: "v3 balance", version: 3, async: true, body: sampleBalance, wantKind: flashcall.ErrInsufficientBalance},
-		{name: "v1 result success pin 7127", version: 1, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassUnknown},
+		// The generic sample: result "success" is the method (placing the
+		// call) done, so the call counts as rang and is not polled.
+		{name: "v1 result success pin 7127", version: 1, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v2 result success pin 7127", version: 2, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v3 result success pin 7127", version: 3, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v1 NO_ANSWER after a BOM", version: 1, body: "\xEF\xBB\xBF" + sampleV1NoAnswer, wantID: "527f2b9b-1124-4c6f-a5fb-b9b239d923e4", wantCode: "0446", wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
+		{name: "v3 balance with empty data object", version: 3, async: true, body: `{"status":"success","message":"balance is lower than limit for that call","data":{}}`, wantKind: flashcall.ErrInsufficientBalance},
+		{name: "v3 balance with empty data array", version: 3, async: true, body: `{"status":"success","message":"balance is lower than limit for that call","data":[]}`, wantKind: flashcall.ErrInsufficientBalance},
 		{name: "v2 async phone 4610", version: 2, async: true, body: sampleV2Async, wantID: "58597b21-2a59-480a-a3f0-96a1eec77ae9", wantCode: "4610", wantRaw: "null", wantClass: flashcall.ClassPending},
 		{name: "v2 sync NO_ANSWER", version: 2, async: false, body: sampleV1NoAnswer, wantID: "527f2b9b-1124-4c6f-a5fb-b9b239d923e4", wantCode: "0446", wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
 		{name: "v2 destination not allowed", version: 2, async: true, body: sampleDestination, wantKind: flashcall.ErrDestinationNotAllowed},
@@ -174,12 +181,18 @@ func TestStartCallDocumentSamples(t *testing.T) {
 }
 
 func TestBalanceMessageSurfaced(t *testing.T) {
-	p := newProvider(t, jsonAnswer(sampleBalance))
-	c := newTestClient(t, p.srv.URL, 3, nil)
-	_, err := c.StartCall(context.Background(), mustPhone(t))
-	var e *Error
-	if !errors.As(err, &e) || e.Message != "balance is lower than limit for that call" || !e.Sent {
-		t.Fatalf("error = %#v, want the provider message surfaced", err)
+	// A level-1 message without data is the error, whatever stands in for
+	// the missing data: nothing, null, or the empty object or array a PHP
+	// back end sends for an empty map.
+	for _, data := range []string{"", `,"data":null`, `,"data":{}`, `,"data":[]`, `,"data":[ ]`, `,"data": { } `} {
+		body := `{"status":"success","message":"balance is lower than limit for that call"` + data + `}`
+		p := newProvider(t, jsonAnswer(body))
+		c := newTestClient(t, p.srv.URL, 3, nil)
+		_, err := c.StartCall(context.Background(), mustPhone(t))
+		var e *Error
+		if !errors.As(err, &e) || e.Message != "balance is lower than limit for that call" || !e.Sent || !errors.Is(err, flashcall.ErrInsufficientBalance) {
+			t.Errorf("%s: error = %#v, want the provider message surfaced as insufficient balance", body, err)
+		}
 	}
 }
 
@@ -204,6 +217,12 @@ func TestCallStatusDocumentSamples(t *testing.T) {
 		{name: "SOMETHING_NEW", version: 2, body: `{"data":{"result":"SOMETHING_NEW"},"status":"success"}`, wantRaw: "SOMETHING_NEW", wantClass: flashcall.ClassUnknown},
 		{name: "lower case cause", version: 3, body: `{"data":{"result":"subscriber_absent"},"status":"success"}`, wantRaw: "subscriber_absent", wantClass: flashcall.ClassNotDelivered},
 		{name: "answer about another call", version: 3, body: `{"data":{"callid":"other","result":"NO_ANSWER"},"status":"success"}`, wantKind: flashcall.ErrBadResponse},
+		// A UUID is the same id in either case.
+		{name: "upper-case callid echo", version: 3, body: `{"data":{"callid":"4F2EA8A1-75E8-4FDD-8E6B-B92E804B1A1D","result":"NO_ANSWER"},"status":"success"}`, wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
+		// The document's generic sample, as a status answer.
+		{name: "v2 result success", version: 2, body: `{"status":"success","data":{"result":"success","callid":"4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d","pin":"7127"}}`, wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v3 result SUCCESS", version: 3, body: `{"data":{"callid":"4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d","result":"SUCCESS"},"status":"success"}`, wantRaw: "SUCCESS", wantClass: flashcall.ClassRang},
+		{name: "status after a BOM", version: 3, body: "\xEF\xBB\xBF" + sampleV2Status, wantRaw: "NORMAL_CLEARING", wantClass: flashcall.ClassRang},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -732,6 +751,12 @@ func TestNewValidation(t *testing.T) {
 	if c, err := New(Config{Token: testToken, APIVersion: 1, Async: true}); err != nil || !c.synchronous() {
 		t.Fatalf("v1 must be synchronous: %v", err)
 	}
+	// v1 has no status method; the challenge service does not poll it.
+	for v, want := range map[int]bool{1: false, 2: true, 3: true} {
+		if c, err := New(Config{Token: testToken, APIVersion: v}); err != nil || c.CanReportStatus() != want {
+			t.Fatalf("v%d CanReportStatus() = %v, want %v (%v)", v, c.CanReportStatus(), want, err)
+		}
+	}
 }
 
 func TestLogsAndErrorsKeepSecrets(t *testing.T) {
@@ -748,17 +773,57 @@ func TestLogsAndErrorsKeepSecrets(t *testing.T) {
 		return a
 	}
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: mask}))
-	for _, body := range []string{sampleV3Async, sampleDestination, "<html>oops 79001234567</html>"} {
-		p := newProvider(t, jsonAnswer(body))
-		c := newTestClient(t, p.srv.URL, 3, func(cfg *Config) { cfg.Logger = logger })
-		_, err := c.StartCall(context.Background(), mustPhone(t))
-		if err != nil && strings.Contains(err.Error(), "9001234567") {
-			t.Fatalf("error leaks the number: %v", err)
+	// Every path that quotes the body, each with a v1/v2 code ("0446") in
+	// it, and the document's answers.
+	tests := []struct {
+		status int
+		ctype  string
+		body   string
+	}{
+		{200, "application/json", sampleV3Async},
+		{200, "application/json", sampleDestination},
+		{200, "text/html", "<html>oops 79001234567</html>"},
+		{200, "text/html", "<html>your code is 0446</html>"},
+		{502, "text/html", "<html>502 pin 0446</html>"},
+		{401, "text/plain", "no 0446"},
+		{500, "application/json", sampleV1NoAnswer}, // success envelope, error HTTP status
+		{503, "application/json", `{"data":{"callid":"a","phone":"0446","result":"null"},"status":"success"}`},
+		{200, "application/json", `{"data":{"callid":["a"],"pin":"0446","result":"NO_ANSWER"},"status":"success"}`}, // field of an unexpected type
+		{200, "application/json", `{"data":{"callid":"a","pin":"0446","phone":1.5,"result":"null"},"status":"success"}`},
+		{200, "application/json", `{"data":{"callid":"a","pin":"0446","result":"NO_AN`},      // truncated
+		{200, "application/json", `{"data":{"callid":"a","pin":"0446","result":"null"}}`},    // no status
+		{200, "application/json", `{"data":{"callid":"a","pin":"0446"},"status":"success"}`}, // no result
+		{200, "application/json", `{"data":{"callid":"a","pin":"0446","result":7},"status":"success"}`},
+		{200, "application/json", "{\"data\":{\"pin\":\"0446\",\"x\":\"\xff\"},\"status\":\"success\"}"}, // not UTF-8
+		{200, "application/json", `{"status":"error","message":"pin 0446 refused"}`},
+		{200, "application/json", `{"data":{"message":"pin 0446 failed","result":"error"},"status":"success"}`},
+	}
+	excerpts := 0
+	for _, tt := range tests {
+		for _, v := range []int{1, 2, 3} {
+			p := newProvider(t, answer(tt.status, tt.ctype, tt.body))
+			c := newTestClient(t, p.srv.URL, v, func(cfg *Config) { cfg.Logger = logger })
+			_, err := c.StartCall(context.Background(), mustPhone(t))
+			_, serr := c.CallStatus(context.Background(), sampleStatusCallID)
+			for _, err := range []error{err, serr} {
+				if err == nil {
+					continue
+				}
+				if strings.Contains(err.Error(), "9001234567") || strings.Contains(err.Error(), "0446") {
+					t.Fatalf("v%d %s: error leaks the number or the code: %v", v, tt.body, err)
+				}
+				var e *Error
+				if errors.As(err, &e) && e.Excerpt != "" {
+					excerpts++
+				}
+			}
 		}
-		_, _ = c.CallStatus(context.Background(), sampleStatusCallID)
+	}
+	if excerpts < 20 {
+		t.Fatalf("only %d errors carried an excerpt: the test no longer reaches the excerpt paths", excerpts)
 	}
 	out := buf.String()
-	for _, secret := range []string{testToken, "9001234567", "4610", "2214610"} {
+	for _, secret := range []string{testToken, "9001234567", "4610", "2214610", "0446"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log output contains %q:\n%s", secret, out)
 		}
@@ -797,7 +862,14 @@ func TestSanitize(t *testing.T) {
 		{"a\r\n\tb", "a b"},
 		{"  lead", "lead"},
 		{"call 79001234567 now", "call ########### now"},
-		{"pin 4610", "pin 4610"},
+		// Codes are 4 or more digits: no run that long survives. HTTP
+		// statuses and other short numbers stay readable.
+		{"pin 4610", "pin ####"},
+		{`"pin":"0446"`, `"pin":"####"`},
+		{`"phone":"2214610"`, `"phone":"#######"`},
+		{"<h1>502 Bad Gateway</h1>", "<h1>502 Bad Gateway</h1>"},
+		{"timeout 2 to 99, 123", "timeout 2 to 99, 123"},
+		{"a1b22c333d4444", "a1b22c333d####"},
 		{"\x00\x1b[31mred", "[31mred"},
 		{"bad \xff byte", "bad \uFFFD byte"},
 		{"zero\u200bwidth", "zerowidth"},
@@ -815,5 +887,13 @@ func TestSanitize(t *testing.T) {
 	edge := strings.Repeat("x", 118) + "12345678"
 	if got := sanitize(edge, 120); strings.ContainsAny(got, "12") {
 		t.Fatalf("digit run crossing the cut not masked: %q", got)
+	}
+	edge = strings.Repeat("x", 118) + "0446"
+	if got := sanitize(edge, 120); strings.ContainsAny(got, "04") {
+		t.Fatalf("4-digit run crossing the cut not masked: %q", got)
+	}
+	// The content type is a header, not the body: its short numbers stay.
+	if got := sanitizeHeader("text/html; charset=windows-1251"); got != "text/html; charset=windows-1251" {
+		t.Fatalf("sanitizeHeader = %q", got)
 	}
 }

@@ -72,9 +72,14 @@ func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope,
 	return decodeResponse(httpStatus, contentType, body, segjson.Unmarshal)
 }
 
+// bom is the UTF-8 byte order mark some servers put before a JSON body.
+var bom = []byte("\xEF\xBB\xBF")
+
 func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal func([]byte, any) error) (*Envelope, error) {
+	// One BOM is an editor's or a framework's habit, not a broken answer.
+	body = bytes.TrimPrefix(body, bom)
 	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
-		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitize(contentType, 80), Sent: true}
+		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitizeHeader(contentType), Sent: true}
 		if withExcerpt {
 			e.Excerpt = excerpt(body)
 		}
@@ -124,7 +129,9 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		}
 		return fail(kind, message, false)
 	}
-	if isAbsent(w.Data) {
+	// With a level-1 message, empty data ({} or the [] a PHP back end sends
+	// for an empty map) is no data: the message is the answer.
+	if isAbsent(w.Data) || message != "" && isEmpty(w.Data) {
 		if message != "" {
 			// The document's own sample: {"status":"success","message":"balance
 			// is lower than limit for that call"} is a refusal, not a success.
@@ -235,6 +242,15 @@ func kindFor(message string, httpStatus int, fallback error) error {
 func isAbsent(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || string(t) == "null"
+}
+
+// isEmpty reports whether raw is an empty JSON object or array.
+func isEmpty(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	if len(t) < 2 || !(t[0] == '{' && t[len(t)-1] == '}' || t[0] == '[' && t[len(t)-1] == ']') {
+		return false
+	}
+	return len(bytes.TrimSpace(t[1:len(t)-1])) == 0
 }
 
 // jsonString returns the string value of raw; ok is false when raw is

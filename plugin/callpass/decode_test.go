@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -40,6 +41,23 @@ func TestDecodeResponseSamples(t *testing.T) {
 		{`{"status":"success","message":"something odd"}`, "", "", "", "", flashcall.ErrInvalidRequest},
 		{`{"status":"success","data":{"result":"null","pin":1.5}}`, "", "", "", "", flashcall.ErrBadResponse},
 		{`{"status":"success","data":{"result":"null"}} trailing`, "", "", "", "", flashcall.ErrBadResponse},
+		// A BOM before the object is not the provider's JSON going wrong.
+		{"\xEF\xBB\xBF" + sampleSuccessPin, "success", "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", "7127", "", nil},
+		{"\xEF\xBB\xBF \n" + sampleV2Status, "NORMAL_CLEARING", "4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d", "", "", nil},
+		{"\xEF\xBB\xBF", "", "", "", "", flashcall.ErrBadResponse},
+		{"\xEF\xBB\xBF\xEF\xBB\xBF" + sampleV2Status, "", "", "", "", flashcall.ErrBadResponse},
+		// A level-1 message with empty data (PHP sends [] for an empty map)
+		// is the message's error; empty data without a message is not API JSON.
+		{`{"status":"success","message":"balance is lower than limit for that call","data":{}}`, "", "", "", "", flashcall.ErrInsufficientBalance},
+		{`{"status":"success","message":"balance is lower than limit for that call","data":[]}`, "", "", "", "", flashcall.ErrInsufficientBalance},
+		{`{"status":"success","message":"balance is lower than limit for that call","data":[ ] }`, "", "", "", "", flashcall.ErrInsufficientBalance},
+		{`{"status":"success","message":"balance is lower than limit for that call","data":{ }}`, "", "", "", "", flashcall.ErrInsufficientBalance},
+		{`{"status":"success","message":"something odd","data":[]}`, "", "", "", "", flashcall.ErrInvalidRequest},
+		{`{"status":"success","data":{}}`, "", "", "", "", flashcall.ErrBadResponse},
+		{`{"status":"success","data":[]}`, "", "", "", "", flashcall.ErrBadResponse},
+		{`{"status":"success","message":"balance is lower than limit for that call","data":[1]}`, "", "", "", "", flashcall.ErrBadResponse},
+		// data wins over a level-1 message when it is there.
+		{`{"status":"success","message":"note","data":{"result":"NO_ANSWER","callid":"x","pin":"0446"}}`, "NO_ANSWER", "x", "0446", "", nil},
 	}
 	for _, tt := range tests {
 		env, err := DecodeResponse(200, "application/json", []byte(tt.body))
@@ -60,6 +78,9 @@ func TestDecodeResponseSamples(t *testing.T) {
 	}
 }
 
+// fourDigits finds what could be a code.
+var fourDigits = regexp.MustCompile(`[0-9]{4}`)
+
 // addDecodeSeeds gives both decode fuzz targets the same corpus.
 func addDecodeSeeds(f *testing.F) {
 	for _, s := range documentSamples {
@@ -71,6 +92,9 @@ func addDecodeSeeds(f *testing.F) {
 		`{"status":"success","data":{"result":"error"}}`, `{"status":"success","data":{"result":7}}`,
 		`{"status":"success","data":{"result":"null","callId":"a","phone":"2214610"}}`,
 		"<html><body>502 Bad Gateway</body></html>", "\xff\xfe{}", `{"status":"success","message":"balance"}`,
+		`{"status":"success","message":"balance","data":{}}`, `{"status":"success","message":"balance","data":[]}`,
+		`{"status":"success","message":"balance","data":[ ]}`, `{"status":"success","message":"","data":[]}`,
+		"\xEF\xBB\xBF" + sampleV3Async, "\xEF\xBB\xBF", "\xEF\xBB\xBF\xEF\xBB\xBF{}",
 	} {
 		f.Add(200, "application/json", []byte(s))
 	}
@@ -78,6 +102,8 @@ func addDecodeSeeds(f *testing.F) {
 	f.Add(401, "application/json", []byte(`{"status":"error","message":"unauthorized"}`))
 	f.Add(403, "text/plain", []byte("Forbidden"))
 	f.Add(500, "application/json", []byte(sampleV3Async))
+	f.Add(500, "application/json", []byte(sampleV1NoAnswer))
+	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","callid":{},"pin":"0446"}}`))
 	f.Add(200, "application/json", []byte(`{"Status":"success","DATA":{"Result":"null","CallId":7,"callid":"b","PHONE":"12\u0034"}}`))
 	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","phone":"1"},"data":{"result":"NO_ANSWER"}}`))
 	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","x":[1,2,}}`))
@@ -110,6 +136,12 @@ func FuzzDecodeResponse(f *testing.F) {
 			for _, s := range []string{e.Excerpt, e.Message, e.ContentType} {
 				if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 					t.Fatalf("unsafe text in error: %q", s)
+				}
+			}
+			// A code is 4 or more digits: none may survive into the text.
+			for _, s := range []string{e.Excerpt, e.Message} {
+				if fourDigits.MatchString(s) {
+					t.Fatalf("error text keeps a run of 4 digits: %q", s)
 				}
 			}
 			if len(e.Excerpt) > maxExcerpt || len(e.Message) > maxMessage {
@@ -196,7 +228,7 @@ func TestDecodeResponseMatchesReferenceGenerated(t *testing.T) {
 		case 9:
 			return "[" + value(depth+1) + "," + value(depth+1) + "]"
 		case 10:
-			return "[1,2,"
+			return []string{"[1,2,", "{}", "[]", "[ ]", "{ }"}[rng.IntN(5)]
 		default:
 			return `"` + strs[rng.IntN(len(strs))] + strs[rng.IntN(len(strs))] + `"`
 		}
@@ -211,6 +243,8 @@ func TestDecodeResponseMatchesReferenceGenerated(t *testing.T) {
 			doc = doc[:rng.IntN(len(doc)+1)]
 		case 2:
 			doc = " \n" + doc + "\t"
+		case 3:
+			doc = "\xEF\xBB\xBF" + doc
 		}
 		checkAgainstReference(t, statuses[rng.IntN(len(statuses))], "application/json", []byte(doc))
 	}

@@ -119,6 +119,12 @@ func Outcome(err error) string {
 const (
 	maxExcerpt = 120
 	maxMessage = 200
+	// maskedRun is the shortest digit run masked in text from a response
+	// body: codes are 4 or more digits (minCode); HTTP statuses are 3.
+	maskedRun = minCode
+	// headerMaskedRun is the same for a header, which carries no code but
+	// may carry a version ("windows-1251").
+	headerMaskedRun = 5
 )
 
 // excerpt makes a short, safe preview of a response body.
@@ -126,9 +132,15 @@ func excerpt(body []byte) string { return sanitize(string(body), maxExcerpt) }
 
 // sanitize returns valid UTF-8 of at most limit bytes with control and
 // invisible characters removed, whitespace runs collapsed and digit runs of
-// 5 or more masked: a body or message echoing a destination number or a
-// caller ID must not end up in a log line.
-func sanitize(s string, limit int) string {
+// 4 or more masked: a body or message echoing a destination number, a
+// caller ID or the code itself must not end up in a log line.
+func sanitize(s string, limit int) string { return clean(s, limit, maskedRun) }
+
+// sanitizeHeader is sanitize for a response header such as Content-Type.
+func sanitizeHeader(s string) string { return clean(s, 80, headerMaskedRun) }
+
+// clean is sanitize with digit runs of maskRun or more masked.
+func clean(s string, limit, maskRun int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	out := make([]rune, 0, min(len(s), limit+32))
 	pendingSpace := false
@@ -161,7 +173,7 @@ func sanitize(s string, limit int) string {
 		for j < len(out) && out[j] >= '0' && out[j] <= '9' {
 			j++
 		}
-		if j-i >= 5 {
+		if j-i >= maskRun {
 			for k := i; k < j; k++ {
 				out[k] = '#'
 			}

@@ -406,6 +406,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err := s.limitErr(s.limiter.Refused(check, rules)); err != nil {
 		return StartResult{}, err
 	}
+	// From here on the call costs money: take, place and record it even if
+	// the caller goes away (Kratos giving up on a slow hook, a client
+	// disconnecting), so the retry finds the challenge instead of placing a
+	// second call. The limiter's store, the provider client and the
+	// challenge store bound each step with their own timeouts.
+	ctx = context.WithoutCancel(ctx)
 	// The take is what counts (and what holds under concurrency).
 	if err := s.limitErr(s.limiter.Take(ctx, rules)); err != nil {
 		return StartResult{}, err
@@ -450,7 +456,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		slog.String("purpose", string(b.Purpose)), slog.String("phone", num.Masked()), slog.Int("resend", resends),
 		slog.String("provider", s.provider.Name()), slog.String("call_id", call.ID),
 		slog.String("call_status", call.Status.Class.String()))
-	if !call.Status.Final() {
+	if !call.Status.Final() && reportsStatus(s.provider) {
 		s.startPoll(c.ID, call.ID, c.ExpiresAt)
 	}
 	return StartResult{Challenge: c, Placed: true}, nil
@@ -753,6 +759,20 @@ func (s *Service) observeLimit(kind string) {
 	}
 }
 
+// StatusReporter is an optional Provider capability: a provider that
+// cannot ask for a call's status (CallPass API v1) returns false, and its
+// calls are never polled. A Provider without the method is polled.
+type StatusReporter interface {
+	CanReportStatus() bool
+}
+
+// reportsStatus reports whether p's calls can be polled. Asked per placed
+// call: a type assertion is nothing next to the call just placed.
+func reportsStatus(p Provider) bool {
+	r, ok := p.(StatusReporter)
+	return !ok || r.CanReportStatus()
+}
+
 // startPoll polls an asynchronous call's status in the background until it
 // is final, PollTimeout passes, the challenge expires or Close is called.
 func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
@@ -794,7 +814,10 @@ func (s *Service) poll(id, callID string, expiresAt time.Time) {
 		st, err := s.provider.CallStatus(rctx, callID)
 		rcancel()
 		if err != nil {
-			if errors.Is(err, flashcall.ErrCallNotFound) || errors.Is(err, flashcall.ErrUnauthorized) {
+			// Refusals that asking again cannot change; a request refused
+			// before sending (ErrInvalidRequest) would be refused every time.
+			if errors.Is(err, flashcall.ErrCallNotFound) || errors.Is(err, flashcall.ErrUnauthorized) ||
+				errors.Is(err, flashcall.ErrInvalidRequest) {
 				s.log.Warn("call status polling stopped", "challenge", id, "err", err)
 				return
 			}

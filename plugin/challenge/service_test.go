@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
@@ -37,7 +41,12 @@ type provider struct {
 	err      error
 	start    flashcall.Status   // status returned by StartCall
 	statuses []flashcall.Status // successive CallStatus answers (last repeats)
-	polls    int
+	// statusErr, when set, is every CallStatus answer.
+	statusErr error
+	polls     int
+	// duringStart runs inside StartCall, after the request "left" (e.g. to
+	// cancel the caller's context, as a client giving up would).
+	duringStart func()
 }
 
 func (p *provider) Name() string { return "fake" }
@@ -52,6 +61,14 @@ func (p *provider) StartCall(ctx context.Context, n phone.Number) (flashcall.Cal
 	code := fmt.Sprintf("%04d", 1000+p.next*1111%9000)
 	p.next++
 	p.codes = append(p.codes, code)
+	if p.duringStart != nil {
+		p.duringStart()
+		if err := ctx.Err(); err != nil {
+			// What an HTTP client does when its context ends mid-request:
+			// the provider placed the call, the caller never learns of it.
+			return flashcall.Call{}, fmt.Errorf("%w: %w", flashcall.ErrUnavailable, err)
+		}
+	}
 	st := p.start
 	if st.Raw == "" {
 		st = flashcall.Classify("NO_ANSWER")
@@ -63,6 +80,9 @@ func (p *provider) CallStatus(ctx context.Context, callID string) (flashcall.Sta
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.polls++
+	if p.statusErr != nil {
+		return flashcall.Status{}, p.statusErr
+	}
 	if len(p.statuses) == 0 {
 		return flashcall.Classify("null"), nil
 	}
@@ -1039,5 +1059,191 @@ func TestUnpolledCallsWarnedOncePerSecond(t *testing.T) {
 	defer obs.mu.Unlock()
 	if n := strings.Count(strings.Join(obs.events, " "), "unpolled:fake"); n != 61 {
 		t.Fatalf("ObserveCallUnpolled called %d times, want 61", n)
+	}
+}
+
+// newLoggedService is a service over prov whose JSON log lines (Debug and
+// up) go to the returned buffer.
+func newLoggedService(t *testing.T, prov challenge.Provider, mod func(*challenge.Config)) (*challenge.Service, *testenv.LogBuffer, *observer) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	cfg.PollInterval = 5 * time.Millisecond
+	cfg.PollTimeout = 2 * time.Second
+	if mod != nil {
+		mod(&cfg)
+	}
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testenv.LogBuffer{}
+	obs := &observer{}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
+		challenge.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc, logs, obs
+}
+
+// logLines returns the messages of the JSON log lines at level or above.
+func logLines(t *testing.T, logs *testenv.LogBuffer, level slog.Level) []string {
+	t.Helper()
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(m.Level)); err != nil {
+			t.Fatalf("log level %q: %v", m.Level, err)
+		}
+		if l >= level {
+			out = append(out, m.Msg)
+		}
+	}
+	return out
+}
+
+// TestPollingStopsOnFatalStatusErrors: a status request the provider (or
+// its client, before sending) refused will be refused again, so polling
+// stops at the first such answer; provider trouble is retried.
+func TestPollingStopsOnFatalStatusErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		stops bool
+	}{
+		{"refused locally", fmt.Errorf("v1 has no status method: %w", flashcall.ErrInvalidRequest), true},
+		{"call not found", fmt.Errorf("x: %w", flashcall.ErrCallNotFound), true},
+		{"unauthorized", fmt.Errorf("x: %w", flashcall.ErrUnauthorized), true},
+		{"unavailable", fmt.Errorf("x: %w", flashcall.ErrUnavailable), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prov := &provider{start: flashcall.Classify("null"), statusErr: tc.err}
+			svc, logs, _ := newLoggedService(t, prov, nil)
+			if _, err := svc.Start(context.Background(), req("flow-stop")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond) // 20 poll intervals
+			prov.mu.Lock()
+			polls := prov.polls
+			prov.mu.Unlock()
+			stopped := slices.Contains(logLines(t, logs, slog.LevelWarn), "call status polling stopped")
+			if tc.stops && (polls != 1 || !stopped || svc.Polling() != 0) {
+				t.Fatalf("polls %d, stop line %v, Polling() %d: want one poll, then stop", polls, stopped, svc.Polling())
+			}
+			if !tc.stops && (polls < 3 || stopped) {
+				t.Fatalf("polls %d, stop line %v: provider trouble must be retried", polls, stopped)
+			}
+		})
+	}
+}
+
+// The CallPass client tells the service whether its API version can poll.
+var _ challenge.StatusReporter = (*callpass.Client)(nil)
+
+// TestNoPollingWithoutStatusMethod: CallPass API v1 has no status method,
+// so a v1 call whose start answer is not final is not polled at all: no
+// status attempt, no warning, and not counted as unpolled past max_pollers.
+// The v3 case shows the same setup does poll when the API can answer.
+func TestNoPollingWithoutStatusMethod(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		version    int
+		result     string
+		maxPollers int
+		wantPolls  bool
+	}{
+		{"v1 pending", 1, "null", 10, false},
+		{"v1 unknown status", 1, "SOMETHING_NEW", 10, false},
+		{"v1 no pollers", 1, "null", 0, false},
+		{"v3 pending", 3, "null", 10, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			statusReqs := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if strings.Contains(r.URL.Path, "status") {
+					mu.Lock()
+					statusReqs++
+					mu.Unlock()
+					_, _ = fmt.Fprint(w, `{"data":{"result":"null"},"status":"success"}`)
+					return
+				}
+				_, _ = fmt.Fprintf(w, `{"data":{"callid":"527f2b9b-1124-4c6f-a5fb-b9b239d923e4","pin":"0446","phone":"2210446","result":%q},"status":"success"}`, tc.result)
+			}))
+			t.Cleanup(srv.Close)
+			var logs testenv.LogBuffer
+			client, err := callpass.New(callpass.Config{BaseURL: srv.URL, Token: strings.Repeat("ab", 16), APIVersion: tc.version, Async: true,
+				Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, slogs, obs := newLoggedService(t, client, func(c *challenge.Config) { c.MaxPollers = tc.maxPollers })
+			res, err := svc.Start(context.Background(), req("flow-v"))
+			if err != nil || !res.Placed || res.Challenge.CallClass.String() == "rang" {
+				t.Fatalf("Start = %+v, %v", res, err)
+			}
+			polling := svc.Polling()
+			time.Sleep(100 * time.Millisecond) // 20 poll intervals
+			mu.Lock()
+			n := statusReqs
+			mu.Unlock()
+			if tc.wantPolls {
+				if polling != 1 || n == 0 {
+					t.Fatalf("v%d: Polling() %d, %d status requests: the call was not polled", tc.version, polling, n)
+				}
+				return
+			}
+			warns := append(logLines(t, &logs, slog.LevelWarn), logLines(t, slogs, slog.LevelWarn)...)
+			if polling != 0 || n != 0 || len(warns) != 0 {
+				t.Fatalf("v%d: Polling() %d, %d status requests, warnings %q: want no polling at all", tc.version, polling, n, warns)
+			}
+			if strings.Contains(logs.String(), "callpass status") {
+				t.Fatalf("a status request was attempted:\n%s", logs.String())
+			}
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			for _, ev := range obs.events {
+				if strings.HasPrefix(ev, "unpolled:") || strings.HasPrefix(ev, "status:") {
+					t.Fatalf("observer got %q for a call the API cannot report on: %v", ev, obs.events)
+				}
+			}
+		})
+	}
+}
+
+// TestStartOutlivesItsCaller: once the limits let a start through, the call
+// is placed and recorded even if the caller goes away meanwhile (Kratos
+// giving up on a slow hook, a client disconnecting). The retry that follows
+// finds the challenge instead of placing a second paid call.
+func TestStartOutlivesItsCaller(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	e.prov.duringStart = cancel
+	r := req("flow-gone")
+	res, err := e.svc.Start(ctx, r)
+	if err != nil {
+		t.Fatalf("start whose caller left: %v", err)
+	}
+	if !res.Placed || res.Challenge.ID == "" {
+		t.Fatalf("start whose caller left: %+v", res)
+	}
+	e.prov.duringStart = nil
+	again := e.start(t, r)
+	if again.Placed || again.Challenge.ID != res.Challenge.ID || e.prov.numCalls() != 1 {
+		t.Fatalf("retry placed %d calls in all (placed again: %v), challenge %s then %s",
+			e.prov.numCalls(), again.Placed, res.Challenge.ID, again.Challenge.ID)
 	}
 }

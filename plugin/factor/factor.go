@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	segjson "github.com/segmentio/encoding/json"
@@ -89,7 +90,13 @@ type Service struct {
 	// phones remembers parsed trait numbers: every login start parses one,
 	// and the library parse dominated the start path's CPU.
 	phones *phone.Parser
+	// noIPWarned is when a start without a client IP was last reported
+	// (Unix ns): once per NoClientIPWarnEvery, not once per start.
+	noIPWarned atomic.Int64
 }
+
+// NoClientIPWarnEvery spaces the warnings about starts without a client IP.
+const NoClientIPWarnEvery = 10 * time.Minute
 
 // Observer receives token metrics.
 type Observer interface {
@@ -206,6 +213,9 @@ func (s *Service) start(ctx context.Context, b challenge.Binding, num phone.Numb
 }
 
 func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (ChallengeView, error) {
+	if clientIP == "" {
+		s.warnNoClientIP(ctx, b.Purpose)
+	}
 	res, err := s.challenges.Start(ctx, challenge.StartRequest{
 		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
 		Phone: num.E164(), Number: num, ClientIP: clientIP, Resend: resend,
@@ -222,6 +232,18 @@ func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.
 	v := viewOf(c, s.now())
 	v.Placed = res.Placed
 	return v, nil
+}
+
+// warnNoClientIP tells the operator that the per-IP limit is not counting:
+// Kratos forwards no address before a session exists (registration) unless
+// a proxy in front of it sets True-Client-IP.
+func (s *Service) warnNoClientIP(ctx context.Context, purpose challenge.Purpose) {
+	now, last := s.now().UnixNano(), s.noIPWarned.Load()
+	if last != 0 && now-last < int64(NoClientIPWarnEvery) || !s.noIPWarned.CompareAndSwap(last, now) {
+		return
+	}
+	s.log.WarnContext(ctx, "call started without a client IP: the per-IP limit cannot count it; "+
+		"have the proxy in front of Kratos set True-Client-IP (SECURITY.md)", "purpose", string(purpose))
 }
 
 func viewOf(c challenge.Challenge, now time.Time) ChallengeView {

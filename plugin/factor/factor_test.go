@@ -94,7 +94,7 @@ func TestIssuePassesIdentityDataOnlyWhenUsed(t *testing.T) {
 	for _, needs := range []bool{true, false} {
 		iss := &recordingIssuer{needs: needs}
 		s := &Service{issuer: iss}
-		if _, err := s.issue(context.Background(), sess, "+79001234567", "stepup"); err != nil {
+		if _, err := s.issue(context.Background(), sess, "+79001234567", "stepup", time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		traits, meta := string(iss.got.Traits), string(iss.got.MetadataPublic)

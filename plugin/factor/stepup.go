@@ -44,8 +44,16 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if in.Code == "" || in.Resend {
 		return s.start(ctx, b, num, in.ClientIP, in.Resend)
 	}
-	if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
+	res, err := s.challenges.Verify(ctx, b, "", in.Code)
+	if err != nil {
 		return GateDecision{}, err
+	}
+	if res.Challenge.Phone != num.E164() {
+		// The form was resubmitted with another number than the one called:
+		// the code proves the called number only. Call the submitted one.
+		s.log.InfoContext(ctx, "phone changed after the call; calling the submitted number",
+			"flow_id", in.FlowID, "called", phone.MaskE164(res.Challenge.Phone), "phone", num.Masked())
+		return s.start(ctx, b, num, in.ClientIP, false)
 	}
 	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
 	meta[MetaVerifiedNumber] = num.E164()
@@ -140,7 +148,13 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup")
+	// auth_time is this verification: a step-up is a fresh authentication,
+	// and apps judge "recent enough" (OIDC max_age, RFC 9470) by it.
+	authAt := res.Challenge.VerifiedAt
+	if authAt.IsZero() {
+		authAt = s.now()
+	}
+	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup", authAt)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
@@ -165,7 +179,7 @@ func (s *Service) Exchange(ctx context.Context, creds Creds) (TokenView, error) 
 	if err != nil {
 		return TokenView{}, err
 	}
-	return s.issue(ctx, sess, num.E164(), "exchange")
+	return s.issue(ctx, sess, num.E164(), "exchange", sess.AuthenticatedAt)
 }
 
 func (s *Service) passTTL(sess *kratos.Session) time.Duration {
@@ -177,7 +191,9 @@ func (s *Service) passTTL(sess *kratos.Session) time.Duration {
 	return s.cfg.PassTTL
 }
 
-func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, via string) (TokenView, error) {
+// issue signs a token for sess; authAt is when the user last authenticated
+// (the login, or a step-up just verified).
+func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, via string, authAt time.Time) (TokenView, error) {
 	if s.issuer == nil {
 		return TokenView{}, fmt.Errorf("factor: no JWT issuer configured")
 	}
@@ -190,7 +206,7 @@ func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, vi
 		IdentityID:       sess.IdentityID,
 		SessionID:        sess.ID,
 		SessionExpiresAt: sess.ExpiresAt,
-		AuthTime:         sess.AuthenticatedAt,
+		AuthTime:         authAt,
 		Methods:          sess.Methods,
 		PhoneE164:        phoneE164,
 		Traits:           traits,

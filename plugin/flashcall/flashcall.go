@@ -79,14 +79,15 @@ var notDeliveredCauses = map[string]bool{
 }
 
 // Classify keeps raw as it is and says what it means. The provider's string
-// "null" (not JSON null) and an empty status are pending; an unknown cause is
-// ClassUnknown, never an error.
+// "null" (not JSON null) and an empty status are pending; "success" (the
+// CallPass document's generic answer: the method, placing the call,
+// succeeded) is rang; an unknown cause is ClassUnknown, never an error.
 func Classify(raw string) Status {
 	key := strings.ToUpper(strings.TrimSpace(raw))
 	switch {
 	case key == "" || key == "NULL":
 		return Status{Raw: raw, Class: ClassPending}
-	case rangCauses[key]:
+	case key == "SUCCESS", rangCauses[key]:
 		return Status{Raw: raw, Class: ClassRang}
 	case notDeliveredCauses[key]:
 		return Status{Raw: raw, Class: ClassNotDelivered}

@@ -20,7 +20,13 @@ func TestClassify(t *testing.T) {
 		{"SUBSCRIBER_ABSENT", ClassNotDelivered, true},
 		{"NO_ROUTE_DESTINATION", ClassNotDelivered, true},
 		{"SOMETHING_NEW", ClassUnknown, false},
-		{"success", ClassUnknown, false},
+		// The document's generic sample: data.result "success" means the
+		// method (placing the call) succeeded.
+		{"success", ClassRang, true},
+		{"SUCCESS", ClassRang, true},
+		{" Success ", ClassRang, true},
+		{"successful", ClassUnknown, false},
+		{"error", ClassUnknown, false},
 	}
 	for _, tt := range tests {
 		s := Classify(tt.raw)

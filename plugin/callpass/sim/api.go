@@ -57,6 +57,7 @@ const (
 	msgCantFindCallID   = "can't find callid"
 	msgInternal         = "internal server error"
 	resultError         = "error"
+	resultSuccess       = "success"
 	headerContentLength = "Content-Length"
 )
 

@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
 const (
@@ -377,6 +380,7 @@ func TestScriptedOutcomes(t *testing.T) {
 		{sim.OutcomeNoAnswer, 200, "application/json; charset=utf-8", `^\{"data":\{"callid":"[0-9a-f-]{36}","pin":"\d{4}","result":"NO_ANSWER"\},"status":"success"\}$`, true, "NO_ANSWER"},
 		{sim.OutcomeUnreachable, 200, "application/json; charset=utf-8", `^\{"data":\{"callid":"[0-9a-f-]{36}","pin":"\d{4}","result":"SUBSCRIBER_ABSENT"\},"status":"success"\}$`, true, "SUBSCRIBER_ABSENT"},
 		{sim.OutcomeRejected, 200, "application/json; charset=utf-8", `^\{"data":\{"callid":"[0-9a-f-]{36}","pin":"\d{4}","result":"CALL_REJECTED"\},"status":"success"\}$`, true, "CALL_REJECTED"},
+		{sim.OutcomeResultSuccess, 200, "application/json; charset=utf-8", `^\{"data":\{"callid":"[0-9a-f-]{36}","pin":"\d{4}","result":"success"\},"status":"success"\}$`, true, "success"},
 		{sim.OutcomeDestinationNotAllowed, 200, "application/json; charset=utf-8", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`, false, ""},
 		{sim.OutcomeLowBalance, 200, "application/json; charset=utf-8", `{"status":"success","message":"balance is lower than limit for that call"}`, false, ""},
 		{sim.OutcomeServerError, 500, "application/json; charset=utf-8", `{"status":"error","message":"internal server error"}`, false, ""},
@@ -634,5 +638,50 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if n := len(s.Calls("")); n > 16 {
 		t.Errorf("ring holds %d calls, cap 16", n)
+	}
+}
+
+// TestResultSuccessWithClient: the client reads the simulator's "result
+// success" answer (the document's generic sample) as a call that rang, from
+// a synchronous start and from a status request after an asynchronous one.
+func TestResultSuccessWithClient(t *testing.T) {
+	t.Parallel()
+	s, srv := newSim(t, func(c *sim.Config) {
+		c.Scripts = map[string]sim.Outcome{dn: sim.OutcomeResultSuccess}
+		c.SettleDelay = 20 * time.Millisecond
+	})
+	n, err := phone.Parse("+" + dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		version int
+		async   bool
+	}{{1, false}, {2, false}, {3, false}, {2, true}, {3, true}} {
+		c, err := callpass.New(callpass.Config{BaseURL: srv.URL, Token: token, APIVersion: tc.version, Timeout: 2 * time.Second, Async: tc.async})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call, err := c.StartCall(context.Background(), n)
+		if err != nil {
+			t.Fatalf("v%d async=%v start: %v", tc.version, tc.async, err)
+		}
+		rec, ok := s.Call(call.ID)
+		if !ok || !strings.HasSuffix(rec.Caller, call.Code) {
+			t.Fatalf("v%d: code %q is not the tail of the caller %+v", tc.version, call.Code, rec)
+		}
+		st := call.Status
+		if tc.async {
+			if st.Class != flashcall.ClassPending {
+				t.Fatalf("v%d async start status %+v", tc.version, st)
+			}
+			time.Sleep(40 * time.Millisecond)
+			if st, err = c.CallStatus(context.Background(), call.ID); err != nil {
+				t.Fatalf("v%d status: %v", tc.version, err)
+			}
+		}
+		if st.Raw != "success" || st.Class != flashcall.ClassRang || !st.Final() {
+			t.Fatalf("v%d async=%v status %+v, want success/rang", tc.version, tc.async, st)
+		}
 	}
 }

@@ -23,7 +23,8 @@ import (
 type Outcome string
 
 // Outcomes. The first five place a call that ends with the named telephony
-// cause; the others are failures of the request itself and place no call.
+// cause, and OutcomeSlow and OutcomeResultSuccess place one too; the others
+// are failures of the request itself and place no call.
 const (
 	// OutcomeAnswered: the user picked up (NORMAL_CLEARING).
 	OutcomeAnswered Outcome = "answered"
@@ -50,12 +51,17 @@ const (
 	// HTTP answer is held back far beyond the request's timeout, so a client
 	// sees a timeout after its request was sent and must not retry.
 	OutcomeSlow Outcome = "slow"
+	// OutcomeResultSuccess: the call is placed and ends with data.result
+	// "success" instead of a telephony cause, as the document's generic
+	// sample {"status":"success","data":{"result":"success",...}} answers.
+	OutcomeResultSuccess Outcome = "result_success"
 )
 
 // Outcomes lists every outcome in documentation order.
 var allOutcomes = []Outcome{
 	OutcomeAnswered, OutcomeBusy, OutcomeNoAnswer, OutcomeUnreachable, OutcomeRejected,
 	OutcomeDestinationNotAllowed, OutcomeLowBalance, OutcomeServerError, OutcomeHTMLError, OutcomeSlow,
+	OutcomeResultSuccess,
 }
 
 // Outcomes returns every known outcome.
@@ -97,7 +103,7 @@ func (o Outcome) Valid() bool {
 // at least the provider dialled it).
 func (o Outcome) Places() bool {
 	switch o {
-	case OutcomeAnswered, OutcomeBusy, OutcomeNoAnswer, OutcomeUnreachable, OutcomeRejected, OutcomeSlow:
+	case OutcomeAnswered, OutcomeBusy, OutcomeNoAnswer, OutcomeUnreachable, OutcomeRejected, OutcomeSlow, OutcomeResultSuccess:
 		return true
 	}
 	return false
@@ -116,6 +122,8 @@ func (o Outcome) Cause() string {
 		return "SUBSCRIBER_ABSENT"
 	case OutcomeRejected:
 		return "CALL_REJECTED"
+	case OutcomeResultSuccess:
+		return resultSuccess
 	}
 	return ""
 }

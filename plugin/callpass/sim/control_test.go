@@ -332,7 +332,8 @@ func TestParseOutcome(t *testing.T) {
 	causes := map[sim.Outcome]string{
 		sim.OutcomeAnswered: "NORMAL_CLEARING", sim.OutcomeBusy: "USER_BUSY", sim.OutcomeNoAnswer: "NO_ANSWER",
 		sim.OutcomeUnreachable: "SUBSCRIBER_ABSENT", sim.OutcomeRejected: "CALL_REJECTED", sim.OutcomeSlow: "NO_ANSWER",
-		sim.OutcomeLowBalance: "", sim.OutcomeDestinationNotAllowed: "", sim.OutcomeServerError: "", sim.OutcomeHTMLError: "",
+		sim.OutcomeResultSuccess: "success", sim.OutcomeLowBalance: "",
+		sim.OutcomeDestinationNotAllowed: "", sim.OutcomeServerError: "", sim.OutcomeHTMLError: "",
 	}
 	for o, want := range causes {
 		if got := o.Cause(); got != want || o.Places() != (want != "") {

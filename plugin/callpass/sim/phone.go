@@ -98,6 +98,8 @@ func statusLabel(status string) (label, class string, delivered bool) {
 		return "answered", "answered", true
 	case "USER_BUSY":
 		return "busy (declined)", "busy", true
+	case resultSuccess:
+		return "call completed", "missed", true
 	case "SUBSCRIBER_ABSENT":
 		return "unreachable — did not ring", "failed", false
 	case "CALL_REJECTED":

@@ -1,0 +1,171 @@
+package factor
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+)
+
+// fakeChallenges answers Verify with a challenge for calledPhone and records
+// every Start.
+type fakeChallenges struct {
+	calledPhone string
+	starts      []challenge.StartRequest
+}
+
+func (f *fakeChallenges) Start(_ context.Context, req challenge.StartRequest) (challenge.StartResult, error) {
+	f.starts = append(f.starts, req)
+	c := challenge.Challenge{ID: "c2", Purpose: req.Purpose, IdentityID: req.IdentityID, FlowID: req.FlowID,
+		Phone: req.Number.E164(), CodeLength: 4, MaxAttempts: 3, State: challenge.StatePending,
+		ExpiresAt: time.Now().Add(time.Minute)}
+	return challenge.StartResult{Challenge: c, Placed: true}, nil
+}
+
+func (f *fakeChallenges) Verify(_ context.Context, b challenge.Binding, _, _ string) (challenge.VerifyResult, error) {
+	return challenge.VerifyResult{Challenge: challenge.Challenge{ID: "c1", Purpose: b.Purpose, IdentityID: b.IdentityID,
+		FlowID: b.FlowID, Phone: f.calledPhone, State: challenge.StateVerified}}, nil
+}
+
+func (f *fakeChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding, id, code string, _ *challenge.Pass) (challenge.VerifyResult, error) {
+	return f.Verify(ctx, b, id, code)
+}
+
+func (f *fakeChallenges) Get(context.Context, string) (challenge.Challenge, error) {
+	return challenge.Challenge{}, challenge.ErrNotFound
+}
+
+type noPasses struct{}
+
+func (noPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (bool, error) {
+	return false, nil
+}
+
+// TestPhoneChangeCodeProvesOnlyTheCalledNumber: a registration or settings
+// flow resubmitted with another number and the code of the first call does
+// not record the new number as proven; the new number is called instead.
+func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
+	tests := []struct {
+		name, called, submitted string
+		wantAllow               bool
+	}{
+		{"same number", "+79001112233", "+7 900 111-22-33", true},
+		{"same number, other spelling", "+79001112233", "8 (900) 111 22 33", true},
+		{"another number", "+79001112233", "+79004445566", false},
+	}
+	for _, hook := range []Hook{HookRegistration, HookSettings} {
+		for _, tt := range tests {
+			t.Run(string(hook)+"/"+tt.name, func(t *testing.T) {
+				ch := &fakeChallenges{calledPhone: tt.called}
+				s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "i",
+					Traits: []byte(`{"phone":"` + tt.submitted + `"}`), Code: "1234", ClientIP: "192.0.2.1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dec.Allow != tt.wantAllow {
+					t.Fatalf("allow = %v, want %v (%+v)", dec.Allow, tt.wantAllow, dec)
+				}
+				if tt.wantAllow {
+					if got := dec.MetadataPublic[MetaVerifiedNumber]; got != tt.called {
+						t.Errorf("proven number %v, want %s", got, tt.called)
+					}
+					if len(ch.starts) != 0 {
+						t.Errorf("a proven number placed %d calls", len(ch.starts))
+					}
+					return
+				}
+				if dec.MetadataPublic != nil {
+					t.Errorf("metadata written for a number never called: %v", dec.MetadataPublic)
+				}
+				if len(ch.starts) != 1 || ch.starts[0].Number.E164() != "+79004445566" || dec.Challenge == nil {
+					t.Fatalf("want one call to the submitted number and a challenge, got %+v, %+v", ch.starts, dec.Challenge)
+				}
+			})
+		}
+	}
+}
+
+// TestStartWithoutClientIPWarnsSampled: a start without a client IP (what
+// Kratos forwards at registration when no proxy sets True-Client-IP) is
+// reported, at most once per NoClientIPWarnEvery.
+func TestStartWithoutClientIPWarnsSampled(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Unix(1_700_000_000, 0)
+	s, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(ip string) {
+		t.Helper()
+		if _, err := s.Gate(context.Background(), GateInput{Hook: HookRegistration, FlowID: "f", IdentityID: "i",
+			Traits: []byte(`{"phone":"+79001112233"}`), ClientIP: ip}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warnings := func() int { return strings.Count(logs.String(), "without a client IP") }
+	start("192.0.2.1")
+	if warnings() != 0 {
+		t.Fatalf("warned with a client IP: %s", logs.String())
+	}
+	for range 5 {
+		start("")
+	}
+	if warnings() != 1 {
+		t.Fatalf("%d warnings for 5 starts within the interval, want 1", warnings())
+	}
+	now = now.Add(NoClientIPWarnEvery)
+	start("")
+	if warnings() != 2 {
+		t.Fatalf("%d warnings after the interval, want 2", warnings())
+	}
+}
+
+type oneSession struct{ s *kratos.Session }
+
+func (o oneSession) Session(context.Context, string, string) (*kratos.Session, error) {
+	return o.s, nil
+}
+
+type allPasses struct{}
+
+func (allPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (bool, error) {
+	return true, nil
+}
+
+// TestAuthTime: a step-up token's auth_time is the verification (a fresh
+// authentication, what OIDC max_age and RFC 9470 judge); a token exchanged
+// for a gated login's session carries the login time.
+func TestAuthTime(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	login := now.Add(-3 * time.Hour)
+	sess := &kratos.Session{ID: "s", IdentityID: "i", Active: true, AuthenticatedAt: login,
+		ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	iss := &recordingIssuer{}
+	s, err := New(Config{}, Deps{Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: allPasses{},
+		Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.StepUpVerify(context.Background(), Creds{SessionToken: "t"}, "c1", "1234"); err != nil {
+		t.Fatal(err)
+	}
+	if !iss.got.AuthTime.Equal(now) {
+		t.Errorf("step-up auth_time %s, want the verification %s", iss.got.AuthTime, now)
+	}
+	if _, err := s.Exchange(context.Background(), Creds{SessionToken: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	if !iss.got.AuthTime.Equal(login) {
+		t.Errorf("exchange auth_time %s, want the login %s", iss.got.AuthTime, login)
+	}
+}
