@@ -10,7 +10,13 @@
 #
 # The runtime stage is distroless (no shell, no curl), so the image has no
 # HEALTHCHECK; orchestrators probe GET /health/alive and /health/ready on
-# :4477 (the UI and the app answer GET /healthz) from outside.
+# :4477 from outside. The service listens on 0.0.0.0:4477 in the image
+# (SERVE_LISTEN below; the built-in default is 127.0.0.1:4477, which a port
+# mapping or a probe cannot reach). `-e SERVE_LISTEN=...` replaces it; as
+# every environment variable it overrides a config file's serve.listen, so to
+# use the file's value pass an empty `-e SERVE_LISTEN=` (empty counts as
+# unset). The UI and the app (GET /healthz) keep their 127.0.0.1 defaults: set
+# UI_LISTEN / CALLPASS_APP_LISTEN as docker-compose.yml does.
 
 FROM golang:1.26 AS build
 WORKDIR /src
@@ -30,7 +36,7 @@ COPY --from=build /out/bin/ /usr/local/bin/
 COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
-ENV DEV_DATA_DIR=/data
+ENV DEV_DATA_DIR=/data SERVE_LISTEN=0.0.0.0:4477
 # callpass-kratos, examples/ui, examples/app
 EXPOSE 4477 4455 4480
 ENTRYPOINT ["/usr/local/bin/callpass-kratos"]

@@ -398,7 +398,7 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	cmd := exec.Command(bin, "serve", "--dev")
 	cmd.Env = append(os.Environ(),
 		"SERVE_LISTEN="+addr, "SERVE_BASE_URL="+base, "DEV_DATA_DIR="+dataDir,
-		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=20s")
+		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=25s")
 	var logs testenv.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

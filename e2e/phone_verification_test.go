@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 
@@ -119,8 +120,8 @@ func sessionIdentity(t *testing.T, st *stack, token string) string {
 
 // TestRegistrationCodeProvesOnlyTheCalledNumber: a registration resubmitted
 // with another number and the first number's code must not record the new
-// number as proven. The service calls the submitted number instead, and only
-// that call's code completes the registration.
+// number as proven. The user is told to ask for a new call; only the code of
+// a call to the submitted number completes the registration.
 func TestRegistrationCodeProvesOnlyTheCalledNumber(t *testing.T) {
 	st := startStack(t, stackOptions{RegistrationHook: true})
 	ctx := context.Background()
@@ -144,11 +145,20 @@ func TestRegistrationCodeProvesOnlyTheCalledNumber(t *testing.T) {
 	if r.SessionToken != "" {
 		t.Fatal("registration completed with a number that was never called")
 	}
-	if _, ok := r.Message(1090001); !ok {
-		t.Fatalf("swapped number: want 1090001 (a call to the submitted number), got %d %v %s", r.StatusCode, ids(r), r.Body)
+	// The code belongs to another number's challenge: "ask for a new call",
+	// and a code try places no call by itself.
+	if _, ok := r.Message(4090002); !ok {
+		t.Fatalf("swapped number: want 4090002 (ask for a new call), got %d %v %s", r.StatusCode, ids(r), r.Body)
 	}
-	if after := simRequests(t, st.Services[0].URL, swapped); after != before+1 {
-		t.Fatalf("swapped number: %d calls to it, want 1", after-before)
+	if after := simRequests(t, st.Services[0].URL, swapped); after != before {
+		t.Fatalf("swapped number: a code try placed %d calls", after-before)
+	}
+	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, swappedTraits, testPassword, map[string]any{"callpass_resend": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Message(1090001); !ok || simRequests(t, st.Services[0].URL, swapped) != before+1 {
+		t.Fatalf("new call to the submitted number: %d %v %s", r.StatusCode, ids(r), r.Body)
 	}
 	codeB := lastCode(t, st.Services[0].URL, swapped)
 	r, err = st.Kratos.SubmitAPIRegistration(ctx, r.FlowID, swappedTraits, testPassword, map[string]any{"callpass_code": codeB})
@@ -164,5 +174,41 @@ func TestRegistrationCodeProvesOnlyTheCalledNumber(t *testing.T) {
 	}
 	if meta, _ := ident["metadata_public"].(map[string]any); meta["phone_verified_number"] != "+"+swapped {
 		t.Fatalf("metadata_public = %v, want the swapped number proven", meta)
+	}
+}
+
+// TestRegistrationLimitsHoldAcrossFlows: a new registration flow is free to
+// start, so the per-identity limit counts on the number until the identity
+// exists. With per_identity at 2 calls, the third registration flow for one
+// number is refused without reaching the provider.
+func TestRegistrationLimitsHoldAcrossFlows(t *testing.T) {
+	st := startStack(t, stackOptions{RegistrationHook: true,
+		Env: []string{"LIMITS_PER_IDENTITY_LIMIT=2", "LIMITS_PER_NUMBER_LIMIT=100", "LIMITS_PER_IP_LIMIT=100"}})
+	ctx := context.Background()
+	const dn = "79008880033"
+	for i := range 3 {
+		traits := map[string]any{"email": fmt.Sprintf("flow%d@example.com", i), "phone": "+" + dn}
+		before := simRequests(t, st.Services[0].URL, dn)
+		r, err := st.Kratos.APIRegister(ctx, traits, testPassword, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		placed := simRequests(t, st.Services[0].URL, dn) - before
+		if i < 2 {
+			if _, ok := r.Message(1090001); !ok || placed != 1 {
+				t.Fatalf("flow %d: want a call (1090001), got %v, %d calls", i, ids(r), placed)
+			}
+			continue
+		}
+		m, ok := r.Message(4090004)
+		if !ok || placed != 0 || r.SessionToken != "" {
+			t.Fatalf("flow %d: want 4090004 and no call, got %v, %d calls", i, ids(r), placed)
+		}
+		var mctx struct {
+			Limit string `json:"limit"`
+		}
+		if err := json.Unmarshal(m.Context, &mctx); err != nil || mctx.Limit != "identity" {
+			t.Errorf("refused by %s (%v), want the per-identity limit", m.Context, err)
+		}
 	}
 }

@@ -87,3 +87,68 @@ func TestStepUpPage(t *testing.T) {
 		t.Errorf("no session: %d\n%s", r2.StatusCode, b)
 	}
 }
+
+// TestStepUpPageEdges: a cookie that is not a Kratos session gets the
+// sign-in page (not a JSON error); the chosen language survives "call me";
+// a refused resend keeps showing the call on its way; the page's headers
+// allow the redirect to an allowed origin after the form post and forbid
+// framing.
+func TestStepUpPageEdges(t *testing.T) {
+	st := startStack(t, stackOptions{})
+	svc := st.Services[0].URL
+	const email, dn = "vera@example.com", "79009990022"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	send := func(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+		t.Helper()
+		var body io.Reader
+		if form != nil {
+			body = strings.NewReader(form.Encode())
+		}
+		req, _ := http.NewRequest(method, svc+path, body)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if form != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, html.UnescapeString(string(b))
+	}
+
+	resp, page := send(http.MethodGet, "/2fa?challenge=00000000000000000000000000", nil, map[string]string{"Cookie": "lang=en", "Accept-Language": "en"})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(page, "Sign in first") {
+		t.Fatalf("cookie without a session: %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), page)
+	}
+
+	auth := map[string]string{"X-Session-Token": tok, "Accept-Language": "en"}
+	resp, _ = send(http.MethodPost, "/2fa?lang=ru", url.Values{}, auth)
+	loc := resp.Header.Get("Location")
+	u, err := url.Parse(loc)
+	if resp.StatusCode != http.StatusSeeOther || err != nil || u.Query().Get("lang") != "ru" || u.Query().Get("challenge") == "" {
+		t.Fatalf("POST /2fa?lang=ru: %d Location %q", resp.StatusCode, loc)
+	}
+	id := u.Query().Get("challenge")
+
+	resp, page = send(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "resend": {"true"}}, auth)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, `name="challenge_id" value="`+id+`"`) {
+		t.Fatalf("refused resend: %d, want 429 with the challenge still on the page\n%s", resp.StatusCode, page)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "form-action 'self' ") || !strings.Contains(csp, st.Kratos.PublicURL) || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("CSP %q: form posts (and their redirects) must reach the allowed origins", csp)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("page headers: %v", resp.Header)
+	}
+}

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a Debian machine with Go: redis-server,
-# chromium (browser tests) and wrk (load scripts). Idempotent: skips what is
+# Installs what the tests need on a Debian machine with Go: gcc (cgo),
+# Node.js and npm (JWT interop), redis-server, chromium (browser tests) and
+# wrk (load scripts). Idempotent: skips what is
 # already installed, so a warm machine pays nothing.
 set -euo pipefail
 
 need=()
+# gcc: cgo for go test -race and Kratos's SQLite; node/npm: the JWT interop
+# test against jose (the Go machine image has them; a bare Debian does not).
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)

@@ -97,6 +97,8 @@ func (s *Server) startChallenge(c echo.Context) error {
 	if v.Placed {
 		status = http.StatusCreated
 	}
+	// Per session, with the masked number: no shared cache may keep it.
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(status, v)
 }
 
@@ -105,6 +107,7 @@ func (s *Server) getChallenge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, v)
 }
 

@@ -28,18 +28,23 @@ func (f *tokenFactor) StepUpVerify(context.Context, factor.Creds, string, string
 
 // TestTokenResponsesNotStored: every response whose body carries an
 // access_token (/v1/token and a successful step-up verify) is sent with
-// Cache-Control: no-store (RFC 6749 §5.1).
+// Cache-Control: no-store (RFC 6749 §5.1), and so is a step-up challenge
+// (per session, with the masked number).
 func TestTokenResponsesNotStored(t *testing.T) {
 	s, err := webhook.New(webhook.Config{WebhookSecret: secret},
 		webhook.Deps{Factor: &tokenFactor{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, path := range []string{"/v1/token", "/v1/challenges/c1/verify"} {
-		w := do(s.Handler(), reqSpec{method: http.MethodPost, path: path,
+	for _, rq := range []struct{ method, path, body string }{
+		{http.MethodPost, "/v1/token", `{}`}, {http.MethodPost, "/v1/challenges/c1/verify", `{"code":"1234"}`},
+		{http.MethodPost, "/v1/challenges", `{}`}, {http.MethodGet, "/v1/challenges/c1", ``},
+	} {
+		path := rq.path
+		w := do(s.Handler(), reqSpec{method: rq.method, path: path,
 			hdr:  map[string]string{"X-Session-Token": "t", "Content-Type": "application/json"},
-			body: strings.NewReader(`{"code":"1234"}`)})
-		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"access_token":"eyJ.test.token"`) {
+			body: strings.NewReader(rq.body)})
+		if w.Code/100 != 2 || strings.HasPrefix(path, "/v1/token") && !strings.Contains(w.Body.String(), `"access_token":"eyJ.test.token"`) {
 			t.Fatalf("%s: status %d, body %s", path, w.Code, w.Body)
 		}
 		if got := w.Header().Get("Cache-Control"); got != "no-store" {

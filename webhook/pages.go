@@ -61,12 +61,18 @@ func (s *Server) stepUpPageStart(c echo.Context) error {
 	resend := c.FormValue("resend") == "true"
 	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), credsOf(c), resend, c.RealIP())
 	if err != nil {
-		return s.renderStep(c, lang, nil, err)
+		// A refused resend (cooldown, limit) keeps showing the call already
+		// on its way, with its real code length and expiry.
+		var cur *factor.ChallengeView
+		if id := c.FormValue("challenge_id"); id != "" {
+			if got, gerr := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), id); gerr == nil {
+				cur = &got
+			}
+		}
+		return s.renderStep(c, lang, cur, err)
 	}
-	q := url.Values{"challenge": {v.ID}}
-	if rt := c.QueryParam("return_to"); rt != "" {
-		q.Set("return_to", rt)
-	}
+	q := s.keptQuery(c)
+	q.Set("challenge", v.ID)
 	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
 }
 
@@ -107,6 +113,12 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 	status := http.StatusOK
 	if err != nil {
 		p := classify(err, time.Now())
+		if p.Code == "no_session" {
+			// A cookie that is not (or no longer) a Kratos session: the page
+			// a visitor without any cookie gets, not a JSON error.
+			s.logProblem(c, err, p)
+			return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
+		}
 		if p.MsgID == 0 || p.Internal {
 			return err
 		}
@@ -136,20 +148,39 @@ func (s *Server) renderPage(c echo.Context, lang string, status int, title strin
 		LangLinks: ui.LangLinks(c.Request(), lang)}); err != nil {
 		return err
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", s.pageCSP())
+	h.Set("X-Frame-Options", "DENY") // browsers without CSP frame-ancestors
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
 	return c.HTMLBlob(status, b.Bytes())
 }
 
+// pageCSP allows form posts (and the redirects that follow them, which
+// browsers check against form-action too) to this service and to the
+// allowed origins return_to may point at.
+func (s *Server) pageCSP() string {
+	var b strings.Builder
+	b.WriteString("default-src 'self'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	for _, o := range s.cfg.AllowedOrigins {
+		b.WriteByte(' ')
+		b.WriteString(strings.TrimRight(o, "/"))
+	}
+	return b.String()
+}
+
 // keepQuery carries return_to and lang across the page's forms.
-func (s *Server) keepQuery(c echo.Context) string {
+func (s *Server) keepQuery(c echo.Context) string { return s.keptQuery(c).Encode() }
+
+func (s *Server) keptQuery(c echo.Context) url.Values {
 	q := url.Values{}
 	for _, k := range []string{"return_to", "lang"} {
 		if v := c.QueryParam(k); v != "" {
 			q.Set(k, v)
 		}
 	}
-	return q.Encode()
+	return q
 }
 
 // safeReturnTo accepts only URLs on an allowed origin (no open redirect).

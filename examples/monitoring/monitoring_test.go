@@ -103,29 +103,61 @@ func checkExpr(expr string, known map[string]map[string]bool) []string {
 	return problems
 }
 
-func TestAlertRulesUseExportedMetrics(t *testing.T) {
-	known := exported(t)
+type alertRule struct {
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+type alertFile struct {
+	Groups []struct {
+		Name  string      `yaml:"name"`
+		Rules []alertRule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+func readAlerts(t *testing.T) alertFile {
+	t.Helper()
 	raw, err := os.ReadFile("alerts.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Groups []struct {
-			Name  string `yaml:"name"`
-			Rules []struct {
-				Alert       string            `yaml:"alert"`
-				Expr        string            `yaml:"expr"`
-				For         string            `yaml:"for"`
-				Labels      map[string]string `yaml:"labels"`
-				Annotations map[string]string `yaml:"annotations"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	}
+	var doc alertFile
 	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
 		t.Fatalf("alerts.yml: %v", err)
 	}
+	return doc
+}
+
+// TestBudgetGaugeAlertIgnoresStaleValue: callpass_calls_budget_used_ratio is
+// set only when a call is let through or refused by the budget, so it keeps
+// its last value after the window resets. An alert on it must also require
+// recent calls, or it fires on a stale value until the next call.
+func TestBudgetGaugeAlertIgnoresStaleValue(t *testing.T) {
+	n := 0
+	for _, g := range readAlerts(t).Groups {
+		for _, r := range g.Rules {
+			if !strings.Contains(r.Expr, "callpass_calls_budget_used_ratio") {
+				continue
+			}
+			n++
+			if !strings.Contains(r.Expr, "increase(callpass_calls_total[") || !regexp.MustCompile(`\band\b`).MatchString(r.Expr) {
+				t.Errorf("%s alerts on the budget gauge without requiring recent calls (and ... increase(callpass_calls_total[...]) > 0):\n%s", r.Alert, r.Expr)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no alert uses callpass_calls_budget_used_ratio")
+	}
+}
+
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	known := exported(t)
+	doc := readAlerts(t)
 	seen := map[string]bool{}
 	n := 0
 	for _, g := range doc.Groups {
@@ -193,12 +225,12 @@ func TestDashboardUsesExportedMetrics(t *testing.T) {
 			}
 		}
 	}
-	// Every callpass metric the service records shows up somewhere, except
-	// the budget gauge nothing sets yet (docs/operations.md).
+	// Every callpass metric the service records shows up somewhere, the
+	// budget gauge callpass_calls_budget_used_ratio included.
 	var missing []string
 	for name := range known {
 		if strings.HasPrefix(name, "callpass_") && !strings.HasSuffix(name, "_sum") && !strings.HasSuffix(name, "_count") &&
-			!strings.HasSuffix(name, "_bucket") && !covered[name] && name != "callpass_calls_budget_used_ratio" {
+			!strings.HasSuffix(name, "_bucket") && !covered[name] {
 			missing = append(missing, name)
 		}
 	}

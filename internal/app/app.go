@@ -236,6 +236,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		return nil, fmt.Errorf("jwt.keys_file: %w", err)
 	}
 	a.Keys = keys
+	warnKeyAlgorithm(logger, cfg.JWT, keys)
 	var mapper *jwt.ClaimsMapper
 	if cfg.JWT.ClaimsMapper != "" {
 		if mapper, err = jwt.LoadClaimsMapper(cfg.JWT.ClaimsMapper); err != nil {
@@ -318,12 +319,27 @@ func (a *App) ReloadKeys() error {
 	}
 	a.Keys.Replace(ks)
 	a.Logger.Info("JWT keys reloaded", "keys", len(ks.Keys()), "signer", ks.Signer())
+	warnKeyAlgorithm(a.Logger, a.Config.JWT, ks)
 	if first := ks.Keys()[0]; first.KID() != ks.Signer().KID() {
 		a.Logger.Warn("jwt.signing_kid pins the signer: the key file's first key does not sign; "+
 			"to switch, change jwt.signing_kid (or unset it) and restart",
 			"signing_kid", a.Config.JWT.SigningKID, "first_kid", first.KID())
 	}
 	return nil
+}
+
+// warnKeyAlgorithm logs a warning when the signing key's algorithm is not
+// jwt.algorithm: that setting only chooses the algorithm of a key --dev
+// generates; a key file's signer signs with its own algorithm, and verifiers
+// pinned to jwt.algorithm would refuse its tokens.
+func warnKeyAlgorithm(logger *slog.Logger, cfg config.JWT, ks *jwt.KeySet) {
+	signer := ks.Signer()
+	if signer == nil || signer.Algorithm() == cfg.Algorithm {
+		return
+	}
+	logger.Warn("jwt.algorithm differs from the signing key's algorithm; the key decides: tokens are signed with "+signer.Algorithm()+
+		" (jwt.algorithm only chooses the algorithm of a key --dev generates)",
+		"jwt_algorithm", cfg.Algorithm, "key_algorithm", signer.Algorithm(), "kid", signer.KID(), "keys_file", cfg.KeysFile)
 }
 
 // Serve listens on the configured address and serves until ctx ends.

@@ -1,11 +1,14 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
@@ -89,5 +92,54 @@ func TestDevReadiness(t *testing.T) {
 	}
 	if code, _ := get(t, a.Handler(), "/sim/phone"); code != http.StatusOK {
 		t.Errorf("/sim/phone: %d", code)
+	}
+}
+
+// TestWarnsWhenKeyAlgorithmDiffersFromConfig: jwt.algorithm only chooses
+// the algorithm of a key --dev generates; with a key file the key decides,
+// and a mismatch is logged at start-up rather than ignored silently.
+func TestWarnsWhenKeyAlgorithmDiffersFromConfig(t *testing.T) {
+	keysFile := filepath.Join(t.TempDir(), "keys.json")
+	k, err := jwt.GenerateKey("EdDSA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jwt.WriteKeyFile(keysFile, k); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  []string
+		warn bool
+	}{
+		{"key file EdDSA, jwt.algorithm default ES256", []string{"JWT_KEYS_FILE=" + keysFile}, true},
+		{"key file EdDSA, jwt.algorithm EdDSA", []string{"JWT_KEYS_FILE=" + keysFile, "JWT_ALGORITHM=EdDSA"}, false},
+		{"--dev generates jwt.algorithm", []string{"JWT_ALGORITHM=RS256"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{"DEV_DATA_DIR=" + t.TempDir(), "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}, tt.env...)
+			cfg, _, err := config.Load("", env, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			a, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = a.Close() })
+			got := strings.Contains(logs.String(), "jwt.algorithm differs from the signing key's algorithm; the key decides")
+			if got != tt.warn {
+				t.Errorf("warning logged %v, want %v; log:\n%s", got, tt.warn, logs.String())
+			}
+			if tt.warn && (!strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "key_algorithm=EdDSA") ||
+				!strings.Contains(logs.String(), "jwt_algorithm=ES256")) {
+				t.Errorf("warning lacks the level or the algorithms:\n%s", logs.String())
+			}
+			if alg := a.Keys.Signer().Algorithm(); tt.warn && alg != "EdDSA" {
+				t.Errorf("signer algorithm %s, want the key file's EdDSA", alg)
+			}
+		})
 	}
 }

@@ -18,13 +18,31 @@ const (
 	key32  = "code-key-0123456789abcdef0123456789"
 )
 
+// testKeysFile is an existing jwt.keys_file (validation checks that it
+// exists outside --dev; its content is the app's business), set by TestMain.
+var testKeysFile string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "config-test")
+	if err != nil {
+		panic(err)
+	}
+	testKeysFile = filepath.Join(dir, "jwt-keys.json")
+	if err := os.WriteFile(testKeysFile, []byte(`{"keys":[]}`), 0o600); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
 // baseEnv is the smallest environment that makes a non-dev Load succeed.
 func baseEnv(extra ...string) []string {
 	return append([]string{
 		"CALLPASS_TOKEN=" + tok32,
 		"WEBHOOK_SECRET=" + secret,
 		"CHALLENGE_CODE_KEY=" + key32,
-		"JWT_KEYS_FILE=/etc/callpass/jwt.json",
+		"JWT_KEYS_FILE=" + testKeysFile,
 	}, extra...)
 }
 
@@ -156,8 +174,8 @@ limits:
 		{"duration list env", []string{"CHALLENGE_RESEND_COOLDOWNS=10s,1m"}, func(c *Config) (any, any) {
 			return c.Challenge.ResendCooldowns, []time.Duration{10 * time.Second, time.Minute}
 		}},
-		{"map env", []string{"SIM_SCRIPTS=79000000001=user_busy, 79000000002=normal_clearing"}, func(c *Config) (any, any) {
-			return c.Sim.Scripts, map[string]string{"79000000001": "user_busy", "79000000002": "normal_clearing"}
+		{"map env", []string{"SIM_SCRIPTS=79000000001=busy, 79000000002=no_answer"}, func(c *Config) (any, any) {
+			return c.Sim.Scripts, map[string]string{"79000000001": "busy", "79000000002": "no_answer"}
 		}},
 		{"bool env", []string{"METRICS_ENABLED=false"}, func(c *Config) (any, any) { return c.Metrics.Enabled, false }},
 	}
@@ -393,9 +411,10 @@ func TestSynchronousStartFitsKratosTimeout(t *testing.T) {
 		{[]string{"CALLPASS_API_VERSION=3"}, true}, // async default, 30s + 5s is fine
 		{[]string{"CALLPASS_API_VERSION=1"}, false},
 		{[]string{"CALLPASS_API_VERSION=2", "CALLPASS_ASYNC=false"}, false},
-		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s"}, true},
+		// (serve.shutdown_timeout must cover the wait: TestShutdownCoversSynchronousStart.)
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"}, true},
 		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=21s"}, false},
-		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=15s", "CALLPASS_REQUEST_TIMEOUT_MARGIN=10s"}, true},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=15s", "CALLPASS_REQUEST_TIMEOUT_MARGIN=10s", "SERVE_SHUTDOWN_TIMEOUT=30s"}, true},
 		{[]string{"CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=99s"}, false},
 	}
 	for _, tt := range tests {
@@ -453,8 +472,8 @@ func TestOtherValidation(t *testing.T) {
 		env     []string
 		wantKey string
 	}{
-		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s"}, ""}, // v1 ignores async
-		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s"}, ""},
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"}, ""}, // v1 ignores async
+		{[]string{"CALLPASS_API_VERSION=1", "CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"}, ""},
 		{[]string{"CALLPASS_CODE_LENGTH=8"}, "callpass.code_length"},
 		{[]string{"CALLPASS_BASE_URL=ftp://x"}, "callpass.base_url"},
 		{[]string{"WEBHOOK_SECRET=short"}, "webhook.secret"},

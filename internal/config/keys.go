@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
 )
 
 // KeyDoc documents one configuration key.
@@ -49,7 +51,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Serve.TrustedProxies }},
 	{key: "serve.client_ip_header", desc: "Header carrying the client IP set by the proxy in front of this service, which must overwrite it (e.g. CF-Connecting-IP). Empty: X-Forwarded-For from serve.trusted_proxies, else the TCP peer. Applies to the step-up API, pages and access log; the hooks use the client_ip of the hook body (SECURITY.md, limits.per_ip).",
 		field: func(c *Config) any { return &c.Serve.ClientIPHeader }},
-	{key: "serve.shutdown_timeout", desc: "How long a graceful shutdown waits for in-flight requests.",
+	{key: "serve.shutdown_timeout", desc: "How long a graceful shutdown waits for in-flight requests. With a synchronous start (callpass.api_version 1 or callpass.async: false) at least callpass.timeout + callpass.request_timeout_margin, or SIGTERM cuts a login whose call is being placed.",
 		field: func(c *Config) any { return &c.Serve.ShutdownTimeout }},
 	{key: "serve.allowed_origins", desc: "Origins allowed to make cookie-authenticated POSTs (CSRF Origin check).",
 		defText: "origin of serve.base_url + origin of kratos.public_url",
@@ -153,9 +155,9 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.JWT.Audience }},
 	{key: "jwt.ttl", desc: "JWT lifetime.",
 		field: func(c *Config) any { return &c.JWT.TTL }},
-	{key: "jwt.algorithm", desc: "Signing algorithm: ES256, EdDSA or RS256.",
+	{key: "jwt.algorithm", desc: "Algorithm of the signing key --dev generates: ES256, EdDSA or RS256. It does not change a key file: the signing key decides what signs (`callpass-kratos keys generate --alg` picks it), and a signer of another algorithm is logged as a warning at start-up.",
 		field: func(c *Config) any { return &c.JWT.Algorithm }},
-	{key: "jwt.keys_file", desc: "Signing keys (PEM or JWKS file). Required; --dev uses dev.data_dir/jwt-keys.json.",
+	{key: "jwt.keys_file", desc: "Signing keys (PEM or JWKS file); each key carries its algorithm, and the signing key's decides what signs. Required and must exist (`callpass-kratos keys generate --out <file>`); --dev uses dev.data_dir/jwt-keys.json, created if missing.",
 		field: func(c *Config) any { return &c.JWT.KeysFile }},
 	{key: "jwt.signing_kid", desc: "Key id to sign with; empty: the keys file's default.",
 		field: func(c *Config) any { return &c.JWT.SigningKID }},
@@ -174,9 +176,9 @@ var keys = []entry{
 		field:   func(c *Config) any { return &c.Sim.Enabled }},
 	{key: "sim.settle_delay", desc: "Simulated time until a call reaches its outcome.",
 		field: func(c *Config) any { return &c.Sim.SettleDelay }},
-	{key: "sim.default_outcome", desc: "Simulated outcome for numbers without a script (e.g. no_answer).",
+	{key: "sim.default_outcome", desc: "Simulated outcome for numbers without a script: " + simOutcomeNames() + ".",
 		field: func(c *Config) any { return &c.Sim.DefaultOutcome }},
-	{key: "sim.scripts", desc: "Simulated outcome per destination number (digits → outcome).",
+	{key: "sim.scripts", desc: "Simulated outcome per destination number (digits → outcome, one of those of sim.default_outcome).",
 		field: func(c *Config) any { return &c.Sim.Scripts }},
 	{key: "sim.tokens", secret: true, desc: "Bearer tokens the simulator accepts. --dev adds the generated callpass.token.",
 		field: func(c *Config) any { return &c.Sim.Tokens }},
@@ -190,6 +192,15 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Metrics.Enabled }},
 	{key: "tracing.otlp_endpoint", desc: "OTLP endpoint for traces (host:port or URL); empty: tracing off.",
 		field: func(c *Config) any { return &c.Tracing.OTLPEndpoint }},
+}
+
+// simOutcomeNames lists the simulator's outcomes, as its parser accepts them.
+func simOutcomeNames() string {
+	var names []string
+	for _, o := range sim.Outcomes() {
+		names = append(names, string(o))
+	}
+	return strings.Join(names, ", ")
 }
 
 // Reference documents every configuration key, in table order.

@@ -3,12 +3,16 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
 )
 
 // Problem is one configuration mistake.
@@ -54,7 +58,6 @@ func (v *checker) add(key, format string, args ...any) {
 var (
 	tokenRe     = regexp.MustCompile(`^(?:[0-9a-f]{32}|[0-9a-f]{64})$`)
 	digitsRe    = regexp.MustCompile(`^[0-9]{1,15}$`)
-	outcomeRe   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	headerRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 	traitRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	domainRe    = regexp.MustCompile(`^\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
@@ -186,6 +189,16 @@ func (c *Config) validateCallPass(v *checker) {
 		v.add("callpass.timeout", "with a synchronous start (api_version 1, or async: false) the login waits up to timeout + request_timeout_margin = %s for the provider, "+
 			"longer than Kratos's %s web-hook timeout allows (at most %s); lower them, or use api_version 2 or 3 with async: true",
 			formatDuration(p.RequestTimeout()), formatDuration(KratosWebhookTimeout), formatDuration(MaxSynchronousWait))
+	}
+	// The same hook is an in-flight request at SIGTERM: a graceful shutdown
+	// shorter than its longest wait cuts the login while its call is placed.
+	// (A wait past MaxSynchronousWait is reported above and must shrink
+	// first, so the shutdown is measured against a wait that can stay.)
+	if sd := c.Serve.ShutdownTimeout; p.Synchronous() && sd > 0 && p.RequestTimeoutMargin > 0 &&
+		p.RequestTimeout() <= MaxSynchronousWait && sd < p.RequestTimeout() {
+		v.add("serve.shutdown_timeout", "is %s, but with a synchronous start (api_version 1, or async: false) a login may wait up to callpass.timeout + callpass.request_timeout_margin = %s for the provider, "+
+			"and a shutdown (SIGTERM) would cut it while its call is placed; set it to at least %s, or use api_version 2 or 3 with async: true",
+			formatDuration(sd), formatDuration(p.RequestTimeout()), formatDuration(p.RequestTimeout()))
 	}
 }
 
@@ -338,8 +351,21 @@ func (c *Config) validateJWT(v *checker) {
 	if !slices.Contains(jwtAlgs, j.Algorithm) {
 		v.add("jwt.algorithm", "must be one of %s, got %q", strings.Join(jwtAlgs, ", "), j.Algorithm)
 	}
-	if j.KeysFile == "" {
+	switch {
+	case j.KeysFile == "":
 		v.add("jwt.keys_file", "is required (generate one with `callpass-kratos keys generate`); --dev uses dev.data_dir/jwt-keys.json")
+	case c.DevMode:
+		// --dev creates a missing key file.
+	default:
+		// serve loads the file at start-up; a missing one must not pass here.
+		switch fi, err := os.Stat(j.KeysFile); {
+		case errors.Is(err, fs.ErrNotExist):
+			v.add("jwt.keys_file", "no such file: %s (generate one with `callpass-kratos keys generate --out %s`)", j.KeysFile, j.KeysFile)
+		case err != nil:
+			v.add("jwt.keys_file", "%v", err)
+		case fi.IsDir():
+			v.add("jwt.keys_file", "%s is a directory, not a key file (generate one with `callpass-kratos keys generate --out <file>`)", j.KeysFile)
+		}
 	}
 	if j.Cookie.Enabled && !headerRe.MatchString(j.Cookie.Name) {
 		v.add("jwt.cookie.name", "%q is not a valid cookie name", j.Cookie.Name)
@@ -354,15 +380,16 @@ func (c *Config) validateSim(v *checker) {
 	if s.SettleDelay < 0 {
 		v.add("sim.settle_delay", "must not be negative, got %s", formatDuration(s.SettleDelay))
 	}
-	if !outcomeRe.MatchString(s.DefaultOutcome) {
-		v.add("sim.default_outcome", "must be an outcome name such as no_answer, got %q", s.DefaultOutcome)
+	// The simulator's own parser, so validate accepts exactly what serve does.
+	if _, err := sim.ParseOutcome(s.DefaultOutcome); err != nil {
+		v.add("sim.default_outcome", "%v", err)
 	}
 	for _, dn := range sortedKeys(s.Scripts) {
 		if !digitsRe.MatchString(dn) {
 			v.add("sim.scripts", "%q is not a destination number (digits, E.164 without +)", dn)
 		}
-		if out := s.Scripts[dn]; !outcomeRe.MatchString(out) {
-			v.add("sim.scripts", "outcome for %s must be an outcome name such as user_busy, got %q", dn, out)
+		if _, err := sim.ParseOutcome(s.Scripts[dn]); err != nil {
+			v.add("sim.scripts", "outcome for %s: %v", dn, err)
 		}
 	}
 	for i, t := range s.Tokens {

@@ -57,7 +57,7 @@ func New() *Metrics {
 		Registry: reg,
 		providerCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "provider_requests_total",
-			Help: "Requests to the flash-call provider by operation, API version and outcome.",
+			Help: "Requests to the flash-call provider by operation, API version and outcome: ok, or the failure (unavailable, bad_response, unauthorized, insufficient_balance, destination_not_allowed, invalid_request, not_found).",
 		}, []string{"op", "version", "outcome"}),
 		providerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "provider_request_duration_seconds",
@@ -65,7 +65,7 @@ func New() *Metrics {
 		}, []string{"op", "version"}),
 		callsPlaced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "calls_total",
-			Help: "Call attempts by provider and outcome (placed, refused, failed).",
+			Help: "Call attempts that passed the limits and reached the provider, by provider and outcome: placed, or the failure (unavailable, bad_response, unauthorized, insufficient_balance, destination_not_allowed, invalid_request, call_not_found, error). Limit refusals are in callpass_limits_hit_total.",
 		}, []string{"provider", "outcome"}),
 		callStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_final_status_total",

@@ -2,13 +2,18 @@ package metrics
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
 
@@ -105,5 +110,109 @@ func TestMemoizedChildrenCount(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(m.Registry, "callpass_store_operation_duration_seconds"); err != nil || n != 1 {
 		t.Errorf("store latency series = %d, %v", n, err)
+	}
+}
+
+// gatherAll returns every callpass_ family of a fresh Metrics with each
+// vector given a child, by name.
+func gatherAll(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	m := New()
+	m.ObserveProviderCall("start", 3, "ok", time.Millisecond)
+	m.ObserveCallPlaced("callpass", "placed")
+	m.ObserveCallStatus("callpass", flashcall.ClassRang)
+	m.ObserveCallUnpolled("callpass")
+	m.ObserveVerify("verified")
+	m.ObserveLimit("number")
+	m.ObserveStore("get", nil, time.Millisecond)
+	m.ObserveKratos("whoami", nil, time.Millisecond)
+	m.ObserveTokenIssued("exchange")
+	m.ObserveHook("login", "allow")
+	m.ObserveHTTP("/v1/token", "POST", 200, time.Millisecond)
+	m.SetBudgetUsed(0.5)
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "callpass_") {
+			out[f.GetName()] = f
+		}
+	}
+	return out
+}
+
+// operationsRows returns the metric table of docs/operations.md: metric
+// name -> its whole row.
+func operationsRows(t *testing.T) map[string]string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `callpass_"); ok {
+			name, _, _ := strings.Cut(rest, "`")
+			rows["callpass_"+name] = line
+		}
+	}
+	return rows
+}
+
+// TestOperationsDocListsEveryMetric: docs/operations.md documents exactly
+// the metrics the service exports.
+func TestOperationsDocListsEveryMetric(t *testing.T) {
+	fams, rows := gatherAll(t), operationsRows(t)
+	for name := range fams {
+		if _, ok := rows[name]; !ok {
+			t.Errorf("%s is not in the metric table of docs/operations.md", name)
+		}
+	}
+	for name := range rows {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("docs/operations.md documents %s, which the service does not export", name)
+		}
+	}
+}
+
+// TestOutcomeLabelsInHelpAndDoc: the outcome values a scrape shows are the
+// ones the metric's help text and docs/operations.md list.
+func TestOutcomeLabelsInHelpAndDoc(t *testing.T) {
+	fams, rows := gatherAll(t), operationsRows(t)
+	tests := []struct {
+		metric   string
+		outcomes []string
+	}{
+		// plugin/callpass's labels, passed to ObserveProviderCall.
+		{"callpass_provider_requests_total", []string{
+			callpass.OutcomeOK, callpass.OutcomeUnavailable, callpass.OutcomeBadResponse, callpass.OutcomeUnauthorized,
+			callpass.OutcomeInsufficientBalance, callpass.OutcomeDestinationNotAllowed, callpass.OutcomeInvalidRequest,
+			callpass.OutcomeNotFound,
+		}},
+		// plugin/challenge's ObserveCallPlaced: "placed" or providerOutcome(err).
+		{"callpass_calls_total", []string{
+			"placed", "unavailable", "bad_response", "unauthorized", "insufficient_balance",
+			"destination_not_allowed", "invalid_request", "call_not_found", "error",
+		}},
+	}
+	word := func(s, w string) bool {
+		return regexp.MustCompile(`(^|[^a-z_])` + regexp.QuoteMeta(w) + `($|[^a-z_])`).MatchString(s)
+	}
+	for _, tt := range tests {
+		help := fams[tt.metric].GetHelp()
+		row := rows[tt.metric]
+		for _, o := range tt.outcomes {
+			if !word(help, o) {
+				t.Errorf("%s help %q does not list outcome %s", tt.metric, help, o)
+			}
+			if !strings.Contains(row, "`"+o+"`") {
+				t.Errorf("docs/operations.md row of %s does not list outcome `%s`", tt.metric, o)
+			}
+		}
+	}
+	if help := fams["callpass_calls_total"].GetHelp(); word(help, "refused") || word(help, "failed") {
+		t.Errorf("callpass_calls_total help %q names outcomes that are never recorded", help)
 	}
 }

@@ -581,10 +581,13 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK}
 	case OutcomeLocked:
 		s.observeVerify("locked")
-		until, ferr := s.limiter.RecordFailure(ctx, b.IdentityID)
+		// The attempt is already counted in the store: count the failure
+		// too even if the caller hung up meanwhile, or hanging up would be
+		// a way around the ban.
+		until, ferr := s.limiter.RecordFailure(context.WithoutCancel(ctx), b.IdentityID)
 		switch {
 		case ferr != nil:
-			// The verify failed anyway; the ban is best effort here.
+			// The verify failed anyway; a store error here is logged.
 			s.log.ErrorContext(ctx, "could not record regulation failure", "err", ferr)
 		case !until.IsZero():
 			s.bans.add(b.IdentityID, until, s.now())

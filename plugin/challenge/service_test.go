@@ -1247,3 +1247,53 @@ func TestStartOutlivesItsCaller(t *testing.T) {
 			e.prov.numCalls(), again.Placed, res.Challenge.ID, again.Challenge.ID)
 	}
 }
+
+// cancelAfterVerify is a store whose verify step completes and then the
+// caller's context ends: a client that hangs up while Redis answers.
+type cancelAfterVerify struct {
+	challenge.Store
+	cancel context.CancelFunc
+}
+
+func (s cancelAfterVerify) Verify(ctx context.Context, req challenge.VerifyRequest) (challenge.VerifyReply, error) {
+	rep, err := s.Store.Verify(ctx, req)
+	s.cancel()
+	return rep, err
+}
+
+// TestLockedChallengeBansEvenIfTheCallerLeft: the failure a locked challenge
+// counts towards a ban is recorded even when the caller's context ended
+// right after the verify step; hanging up must not dodge the regulation.
+func TestLockedChallengeBansEvenIfTheCallerLeft(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	var cancel context.CancelFunc = func() {}
+	st := &cancelAfterVerify{Store: mem}
+	e := newEnvWith(t, cfg, st, lim, clk)
+	for i := range 3 {
+		r := req(fmt.Sprintf("flow-%d", i))
+		c := e.start(t, r).Challenge
+		bad := "9999"
+		if e.prov.lastCode() == bad {
+			bad = "8888"
+		}
+		for range 3 {
+			var ctx context.Context
+			ctx, cancel = context.WithCancel(context.Background())
+			st.cancel = cancel
+			_, _ = e.svc.Verify(ctx, bind(r), c.ID, bad)
+		}
+	}
+	cancel()
+	var le *limit.LimitError
+	if _, err := e.svc.Start(context.Background(), req("flow-after")); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
+		t.Fatalf("start after three locked challenges whose callers left: %v, want a regulation ban", err)
+	}
+}

@@ -3,6 +3,7 @@ package factor
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"testing"
@@ -28,6 +29,9 @@ func (f *fakeChallenges) Start(_ context.Context, req challenge.StartRequest) (c
 }
 
 func (f *fakeChallenges) Verify(_ context.Context, b challenge.Binding, _, _ string) (challenge.VerifyResult, error) {
+	if strings.HasPrefix(b.IdentityID, "phone:") && b.IdentityID != "phone:"+f.calledPhone {
+		return challenge.VerifyResult{}, challenge.ErrNotFound // bound to another number
+	}
 	return challenge.VerifyResult{Challenge: challenge.Challenge{ID: "c1", Purpose: b.Purpose, IdentityID: b.IdentityID,
 		FlowID: b.FlowID, Phone: f.calledPhone, State: challenge.StateVerified}}, nil
 }
@@ -48,7 +52,8 @@ func (noPasses) ClaimPass(context.Context, string, time.Time, time.Duration, str
 
 // TestPhoneChangeCodeProvesOnlyTheCalledNumber: a registration or settings
 // flow resubmitted with another number and the code of the first call does
-// not record the new number as proven; the new number is called instead.
+// not record the new number as proven. In settings the new number is called
+// instead; at registration the code finds no challenge for it.
 func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 	tests := []struct {
 		name, called, submitted string
@@ -59,6 +64,10 @@ func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 		{"another number", "+79001112233", "+79004445566", false},
 	}
 	for _, hook := range []Hook{HookRegistration, HookSettings} {
+		identity := "11111111-2222-3333-4444-555555555555"
+		if hook == HookRegistration {
+			identity = "00000000-0000-0000-0000-000000000000" // not saved yet
+		}
 		for _, tt := range tests {
 			t.Run(string(hook)+"/"+tt.name, func(t *testing.T) {
 				ch := &fakeChallenges{calledPhone: tt.called}
@@ -66,8 +75,16 @@ func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "i",
+				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: identity,
 					Traits: []byte(`{"phone":"` + tt.submitted + `"}`), Code: "1234", ClientIP: "192.0.2.1"})
+				if hook == HookRegistration && !tt.wantAllow {
+					// The binding names the number: no challenge for the
+					// submitted one, and a code try places no call.
+					if !errors.Is(err, challenge.ErrNotFound) || dec.Allow || len(ch.starts) != 0 {
+						t.Fatalf("registration, another number: %+v, %v, %d calls", dec, err, len(ch.starts))
+					}
+					return
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -91,6 +108,32 @@ func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRegistrationLimitsCountPerNumber: before the identity exists, the
+// number is the owner of a phone check, so every registration flow for one
+// number shares the per-identity limit and the ban; a saved identity is its
+// own owner.
+func TestRegistrationLimitsCountPerNumber(t *testing.T) {
+	ch := &fakeChallenges{}
+	s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []GateInput{
+		{Hook: HookRegistration, FlowID: "f1", IdentityID: zeroUUID, Traits: []byte(`{"phone":"+79001112233"}`)},
+		{Hook: HookRegistration, FlowID: "f2", IdentityID: "", Traits: []byte(`{"phone":"8 900 111-22-33"}`)},
+		{Hook: HookSettings, FlowID: "f3", IdentityID: "id-1", Traits: []byte(`{"phone":"+79001112233"}`)},
+	} {
+		if _, err := s.Gate(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := []string{ch.starts[0].IdentityID, ch.starts[1].IdentityID, ch.starts[2].IdentityID}
+	want := []string{"phone:+79001112233", "phone:+79001112233", "id-1"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("owners %v, want %v", got, want)
 	}
 }
 

@@ -34,23 +34,20 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
 	}
-	// Before the identity is saved its id may still be the zero UUID: the
-	// flow then stands for the identity (limits per identity key on it).
-	owner := in.IdentityID
-	if owner == "" || owner == zeroUUID {
-		owner = "flow:" + in.FlowID
-	}
-	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: owner, FlowID: in.FlowID}
+	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: phoneOwner(in.IdentityID, num), FlowID: in.FlowID}
 	if in.Code == "" || in.Resend {
 		return s.start(ctx, b, num, in.ClientIP, in.Resend)
 	}
+	// At registration the binding names the number: a code sent with
+	// another number than the one called finds no challenge, and the user
+	// is told to ask for a new call (a code try never places one).
 	res, err := s.challenges.Verify(ctx, b, "", in.Code)
 	if err != nil {
 		return GateDecision{}, err
 	}
 	if res.Challenge.Phone != num.E164() {
-		// The form was resubmitted with another number than the one called:
-		// the code proves the called number only. Call the submitted one.
+		// Settings resubmitted with another number than the one called: the
+		// (right) code proves the called number only. Call the submitted one.
 		s.log.InfoContext(ctx, "phone changed after the call; calling the submitted number",
 			"flow_id", in.FlowID, "called", phone.MaskE164(res.Challenge.Phone), "phone", num.Masked())
 		return s.start(ctx, b, num, in.ClientIP, false)
@@ -58,6 +55,18 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
 	meta[MetaVerifiedNumber] = num.E164()
 	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
+}
+
+// phoneOwner is whom a phone check's limits and bans count against. Before
+// the identity is saved (registration) its id is still the zero UUID, and a
+// new flow is free to start: the number stands for the identity, so the
+// per-identity limit and the regulation ban hold across registration flows
+// for one number.
+func phoneOwner(identityID string, num phone.Number) string {
+	if identityID == "" || identityID == zeroUUID {
+		return "phone:" + num.E164()
+	}
+	return identityID
 }
 
 // Keys this service writes into metadata_public after a phone is proven.
