@@ -178,6 +178,7 @@ func startWebStack(t *testing.T, env ...string) *webStack {
 	startProcess(t, "examples/app", appBin, []string{
 		"--listen", strings.TrimPrefix(ws.App, "http://"),
 		"--jwks", svc + "/.well-known/jwks.json", "--issuer", svc, "--audience", "callpass-kratos",
+		"--login-url", ws.UI + "/welcome",
 	}, ws.App+"/healthz")
 	return ws
 }

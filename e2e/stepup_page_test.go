@@ -144,6 +144,11 @@ func TestStepUpPageEdges(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, `name="challenge_id" value="`+id+`"`) {
 		t.Fatalf("refused resend: %d, want 429 with the challenge still on the page\n%s", resp.StatusCode, page)
 	}
+	// Its language links lead to the GET page of the same challenge, not to
+	// the POST-only route that rendered it.
+	if strings.Contains(page, `href="/2fa/verify`) || !strings.Contains(page, `href="/2fa?challenge=`+id) {
+		t.Errorf("language links of a page answering a POST:\n%s", page)
+	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "form-action 'self' ") || !strings.Contains(csp, st.Kratos.PublicURL) || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q: form posts (and their redirects) must reach the allowed origins", csp)

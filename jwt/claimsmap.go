@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	jsonnet "github.com/google/go-jsonnet"
 	"github.com/google/go-jsonnet/ast"
+	"github.com/google/go-jsonnet/toolutils"
 )
 
 // ErrClaimsMapper is wrapped by every claims-mapper failure (compile,
@@ -18,11 +20,19 @@ import (
 var ErrClaimsMapper = errors.New("jwt: claims mapper")
 
 // Mapper limits. The mapper is operator configuration, not user input, but
-// a mistake in it must not take the issuer down.
+// a mistake in it (or work that grows with a user's traits) must not take
+// the issuer down: recursion is bounded by the call depth (tailstrict, which
+// escapes that count and can overflow Go's stack, is refused at load), and
+// each evaluation by time.
 const (
 	mapperMaxStack   = 200      // jsonnet call depth
 	mapperMaxSnippet = 64 << 10 // bytes of jsonnet source
 	mapperMaxOutput  = 16 << 10 // bytes of evaluated JSON
+	// mapperMaxTime bounds one evaluation; a token that needs longer is
+	// refused. An evaluation cannot be stopped, so one that overruns keeps
+	// its slot until it ends: at most mapperSlots run at once.
+	mapperMaxTime = time.Second
+	mapperSlots   = 16
 )
 
 // ReservedClaims are set by the Issuer only. A claims mapper that returns one
@@ -45,8 +55,10 @@ func isReserved(name string) bool { return slices.Contains(ReservedClaims, name)
 // fields are ignored) or a plain object whose fields are the extra claims.
 // Any other result is an error. Imports are refused.
 type ClaimsMapper struct {
-	name string
-	node ast.Node // parsed once, evaluated per token
+	name  string
+	node  ast.Node // parsed once, evaluated per token
+	slots chan struct{}
+	limit time.Duration
 }
 
 // NewClaimsMapper compiles snippet; name appears in error messages.
@@ -58,7 +70,23 @@ func NewClaimsMapper(name, snippet string) (*ClaimsMapper, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: compile %s: %v", ErrClaimsMapper, name, err)
 	}
-	return &ClaimsMapper{name: name, node: node}, nil
+	if hasTailStrict(node) {
+		return nil, fmt.Errorf("%w: %s: tailstrict is not allowed (it escapes the mapper's call-depth limit)", ErrClaimsMapper, name)
+	}
+	return &ClaimsMapper{name: name, node: node, slots: make(chan struct{}, mapperSlots), limit: mapperMaxTime}, nil
+}
+
+// hasTailStrict reports whether any call in the tree is marked tailstrict.
+func hasTailStrict(n ast.Node) bool {
+	if a, ok := n.(*ast.Apply); ok && a.TailStrict {
+		return true
+	}
+	for _, c := range toolutils.Children(n) {
+		if c != nil && hasTailStrict(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // LoadClaimsMapper reads and compiles a jsonnet file.
@@ -110,20 +138,50 @@ func (m *ClaimsMapper) Map(base map[string]any, s Subject) (extra map[string]any
 		return nil, nil, fmt.Errorf("%w: %s: encode session input: %v", ErrClaimsMapper, m.name, err)
 	}
 
-	vm := jsonnet.MakeVM() // a VM is not safe for concurrent use; the AST is shared read-only
-	vm.MaxStack = mapperMaxStack
-	vm.Importer(noImports{})
-	vm.SetTraceOut(io.Discard)
-	vm.ExtCode("claims", string(claimsJSON))
-	vm.ExtCode("session", string(sessionJSON))
-	out, err := vm.Evaluate(m.node)
+	out, err := m.evaluate(string(claimsJSON), string(sessionJSON))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: evaluate %s: %v", ErrClaimsMapper, m.name, err)
+		return nil, nil, err
 	}
 	if len(out) > mapperMaxOutput {
 		return nil, nil, fmt.Errorf("%w: %s: result larger than %d bytes", ErrClaimsMapper, m.name, mapperMaxOutput)
 	}
 	return decodeMapperResult(m.name, []byte(out))
+}
+
+// evaluate runs the mapper within its time limit and a free slot.
+func (m *ClaimsMapper) evaluate(claimsJSON, sessionJSON string) (string, error) {
+	timer := time.NewTimer(m.limit)
+	defer timer.Stop()
+	select {
+	case m.slots <- struct{}{}:
+	case <-timer.C:
+		return "", fmt.Errorf("%w: %s: %d evaluations already running past the %s limit", ErrClaimsMapper, m.name, cap(m.slots), m.limit)
+	}
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() { <-m.slots }()
+		vm := jsonnet.MakeVM() // a VM is not safe for concurrent use; the AST is shared read-only
+		vm.MaxStack = mapperMaxStack
+		vm.Importer(noImports{})
+		vm.SetTraceOut(io.Discard)
+		vm.ExtCode("claims", claimsJSON)
+		vm.ExtCode("session", sessionJSON)
+		out, err := vm.Evaluate(m.node)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return "", fmt.Errorf("%w: evaluate %s: %v", ErrClaimsMapper, m.name, r.err)
+		}
+		return r.out, nil
+	case <-timer.C:
+		return "", fmt.Errorf("%w: %s: evaluation took longer than %s", ErrClaimsMapper, m.name, m.limit)
+	}
 }
 
 func decodeMapperResult(name string, out []byte) (map[string]any, []string, error) {

@@ -211,3 +211,41 @@ func FuzzClaimsMapper(f *testing.F) {
 		}
 	})
 }
+
+// TestClaimsMapperBounded: a mapper cannot take the issuer down. tailstrict
+// (which escapes the call-depth limit and could overflow Go's stack, a crash
+// no recover catches) is refused at load; deep recursion hits the call-depth
+// limit; an evaluation that runs too long is refused after the time limit,
+// and overrunning evaluations hold at most mapperSlots slots.
+func TestClaimsMapperBounded(t *testing.T) {
+	for _, src := range []string{
+		`local f(n) = if n == 0 then {} else f(n - 1) tailstrict; f(1000000)`,
+		`{claims: {a: (function(x) x)(1) tailstrict}}`,
+	} {
+		if _, err := NewClaimsMapper("ts", src); !errors.Is(err, ErrClaimsMapper) || !strings.Contains(err.Error(), "tailstrict") {
+			t.Errorf("%s: %v, want tailstrict refused", src, err)
+		}
+	}
+	deep, err := NewClaimsMapper("deep", `local f(n) = if n == 0 then {} else f(n - 1); f(1000000)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := deep.Map(map[string]any{}, testSubject()); !errors.Is(err, ErrClaimsMapper) {
+		t.Errorf("deep recursion: %v", err)
+	}
+	// About a second of work here, well past the 50 ms limit set below.
+	slow, err := NewClaimsMapper("slow", `{claims: {n: std.length([x for x in std.range(1, 300000)])}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.limit = 50 * time.Millisecond
+	slow.slots = make(chan struct{}, 1)
+	if _, _, err := slow.Map(map[string]any{}, testSubject()); !errors.Is(err, ErrClaimsMapper) || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("slow mapper: %v", err)
+	}
+	// Its evaluation still holds the only slot: the next one waits for it
+	// at most the limit, and is refused.
+	if _, _, err := slow.Map(map[string]any{}, testSubject()); !errors.Is(err, ErrClaimsMapper) || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second evaluation while the first overruns: %v", err)
+	}
+}

@@ -168,6 +168,9 @@ func (p HookPayload) gateInput(h factor.Hook) factor.GateInput {
 	if p.Session != nil && p.Session.AuthenticatedAt != nil {
 		in.AuthenticatedAt = *p.Session.AuthenticatedAt
 	}
+	if p.Session != nil && p.Session.ExpiresAt != nil {
+		in.SessionExpiresAt = *p.Session.ExpiresAt
+	}
 	return in
 }
 

@@ -143,9 +143,18 @@ func (s *Server) renderInfo(c echo.Context, lang string, status int, text, link 
 }
 
 func (s *Server) renderPage(c echo.Context, lang string, status int, title string, body template.HTML) error {
+	links := ui.LangLinks(c.Request(), lang)
+	if c.Request().Method != http.MethodGet {
+		// A page answering a form post switches language on its GET page
+		// (the POST routes answer nothing to GET).
+		q := s.keptQuery(c)
+		if id := c.FormValue("challenge_id"); id != "" {
+			q.Set("challenge", id)
+		}
+		links = ui.LangLinksFor(&url.URL{Path: "/2fa", RawQuery: q.Encode()}, lang)
+	}
 	var b bytes.Buffer
-	if err := s.deps.UI.Page(&b, ui.PageData{Title: title, Lang: lang, Body: body,
-		LangLinks: ui.LangLinks(c.Request(), lang)}); err != nil {
+	if err := s.deps.UI.Page(&b, ui.PageData{Title: title, Lang: lang, Body: body, LangLinks: links}); err != nil {
 		return err
 	}
 	h := c.Response().Header()

@@ -98,7 +98,7 @@ const (
 func validBody() []byte {
 	return []byte(`{"flow_id":"` + flowID + `","flow_type":"api","identity_id":"` + identityID + `",` +
 		`"traits":{"phone":"+79001234567"},"metadata_public":null,"transient_payload":{"callpass_code":"1234"},` +
-		`"session":{"authenticated_at":"2026-01-02T03:04:05.123456Z","aal":"aal1"},"client_ip":"192.0.2.1",` +
+		`"session":{"authenticated_at":"2026-01-02T03:04:05.123456Z","expires_at":"2026-01-03T03:04:05Z","aal":"aal1"},"client_ip":"192.0.2.1",` +
 		`"accept_language":"ru-RU,ru;q=0.9"}`)
 }
 
@@ -215,7 +215,7 @@ func TestHookRefusedBeforeWork(t *testing.T) {
 	}
 	in := rec.gateIn[0]
 	if in.Hook != factor.HookLogin || in.FlowID != flowID || in.IdentityID != identityID || in.Code != "1234" ||
-		in.ClientIP != "192.0.2.1" || in.AuthenticatedAt.IsZero() {
+		in.ClientIP != "192.0.2.1" || in.AuthenticatedAt.IsZero() || !in.SessionExpiresAt.Equal(time.Date(2026, 1, 3, 3, 4, 5, 0, time.UTC)) {
 		t.Errorf("gate input: %+v", in)
 	}
 }

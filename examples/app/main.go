@@ -4,10 +4,17 @@
 //
 //	go run ./examples/app --listen 127.0.0.1:4480 \
 //	  --jwks http://127.0.0.1:4477/.well-known/jwks.json \
-//	  --issuer http://127.0.0.1:4477 --audience callpass-kratos
+//	  --issuer http://127.0.0.1:4477 --audience callpass-kratos \
+//	  --algorithms ES256 --login-url http://127.0.0.1:4455/welcome
+//
+// The verifier accepts only the listed algorithms (the README's advice: a
+// fixed list, the signing key's; ES256 unless keys were generated with
+// another --alg). A browser without a valid token (none yet, or expired) is
+// sent to --login-url, the example UI's /welcome, which exchanges the Kratos
+// session for a new token and comes back; API clients get a JSON 401.
 //
 // Every flag has an environment variable (CALLPASS_APP_LISTEN, _JWKS,
-// _ISSUER, _AUDIENCE, _COOKIE); flags win.
+// _ISSUER, _AUDIENCE, _ALGORITHMS, _COOKIE, _LOGIN_URL); flags win.
 package main
 
 import (
@@ -22,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,11 +39,13 @@ import (
 )
 
 type config struct {
-	Listen   string
-	JWKSURL  string
-	Issuer   string
-	Audience string
-	Cookie   string
+	Listen     string
+	JWKSURL    string
+	Issuer     string
+	Audience   string
+	Algorithms string // comma-separated allow-list
+	Cookie     string
+	LoginURL   string // where a browser without a valid token gets one; empty: JSON 401 only
 }
 
 func main() {
@@ -91,22 +101,44 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.JWKSURL, "jwks", env("JWKS", "http://127.0.0.1:4477"+jwt.JWKSPath), "JWKS URL of callpass-kratos (CALLPASS_APP_JWKS)")
 	fs.StringVar(&cfg.Issuer, "issuer", env("ISSUER", "http://127.0.0.1:4477"), "expected iss (CALLPASS_APP_ISSUER)")
 	fs.StringVar(&cfg.Audience, "audience", env("AUDIENCE", "callpass-kratos"), "expected aud (CALLPASS_APP_AUDIENCE)")
+	fs.StringVar(&cfg.Algorithms, "algorithms", env("ALGORITHMS", jwt.AlgES256), "accepted signing algorithms, comma-separated: those of the service's keys (CALLPASS_APP_ALGORITHMS)")
 	fs.StringVar(&cfg.Cookie, "cookie", env("COOKIE", "callpass_jwt"), "cookie carrying the token when there is no Authorization header; empty: header only (CALLPASS_APP_COOKIE)")
+	fs.StringVar(&cfg.LoginURL, "login-url", env("LOGIN_URL", "http://127.0.0.1:4455/welcome"), "where a browser without a valid token is sent to get one (the example UI's /welcome); empty: a JSON 401 (CALLPASS_APP_LOGIN_URL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	if len(algorithms(cfg.Algorithms)) == 0 {
+		return config{}, errors.New("--algorithms: name at least one algorithm (e.g. ES256)")
+	}
 	return cfg, nil
+}
+
+// algorithms splits a comma-separated list.
+func algorithms(list string) []string {
+	var out []string
+	for _, a := range strings.Split(list, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // newServer builds the app: /healthz is open, everything else needs a token.
 func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
+	algs := algorithms(cfg.Algorithms)
+	if len(algs) == 0 {
+		// Never the verifier's broad default: pin what the service signs with.
+		algs = []string{jwt.AlgES256}
+	}
 	v, err := jwt.NewVerifier(jwt.VerifierConfig{
 		JWKSURL:    cfg.JWKSURL,
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
+		Algorithms: algs,
 		HTTPClient: &http.Client{Timeout: 10 * time.Second},
 		Logger:     log,
 	})
@@ -121,11 +153,69 @@ func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
 	if cfg.Cookie != "" {
 		opts = append(opts, jwt.WithCookie(cfg.Cookie))
 	}
-	g := e.Group("", jwt.EchoMiddleware(v, opts...))
+	mw := []echo.MiddlewareFunc{jwt.EchoMiddleware(v, opts...)}
+	if cfg.Cookie != "" {
+		// Only a cookie brings a browser back with the new token.
+		mw = append([]echo.MiddlewareFunc{signInBrowsers(cfg.LoginURL)}, mw...)
+	}
+	g := e.Group("", mw...)
 	g.GET("/", handlePage)
 	g.GET("/api/me", handleMe)
 	return e, nil
 }
+
+// expiredDescription is what EchoMiddleware says about an expired token.
+var expiredDescription = (&jwt.TokenError{Reason: jwt.ReasonExpired}).Description()
+
+// signInCookie marks a browser just sent to the login URL, for a short while:
+// coming back still without a token (say the UI sets its cookie for another
+// host name) gets the page with a link instead of a redirect loop.
+const signInCookie = "callpass_app_signin"
+
+// signInBrowsers turns the middleware's 401 into something a person can act
+// on when a browser loads a page: no token yet, or an expired one (the
+// cookie lasts as long as the token), sends it to loginURL, which issues a
+// new token and comes back; any other refused token gets a page with a link
+// (following it automatically could loop on a misconfigured issuer).
+// Requests with an Authorization header or without text/html in Accept
+// (API clients) keep the JSON 401 and its WWW-Authenticate challenge.
+func signInBrowsers(loginURL string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			err := next(c)
+			var he *echo.HTTPError
+			if loginURL == "" || !errors.As(err, &he) || he.Code != http.StatusUnauthorized || !wantsHTML(c.Request()) {
+				return err
+			}
+			msg, _ := he.Message.(string)
+			_, cerr := c.Cookie(signInCookie)
+			if (msg == "authentication required" || msg == expiredDescription) && cerr != nil {
+				c.SetCookie(&http.Cookie{Name: signInCookie, Value: "1", Path: "/", MaxAge: 30, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+				c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+				return c.Redirect(http.StatusSeeOther, loginURL)
+			}
+			c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+			c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+			c.Response().WriteHeader(http.StatusUnauthorized)
+			return signInPage.Execute(c.Response(), struct{ Reason, LoginURL string }{msg, loginURL})
+		}
+	}
+}
+
+// wantsHTML: a browser loading a page, not an API client.
+func wantsHTML(r *http.Request) bool {
+	return r.Header.Get(echo.HeaderAuthorization) == "" && strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html")
+}
+
+var signInPage = template.Must(template.New("signin").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in — callpass-kratos example app</title></head>
+<body><main>
+<h1>Please sign in again</h1>
+<p>Your app token was not accepted ({{.Reason}}).</p>
+<p><a href="{{.LoginURL}}">Get a new token</a></p>
+</main></body></html>
+`))
 
 // me is the JSON view of the caller.
 type me struct {

@@ -110,11 +110,21 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config{Listen: "127.0.0.1:2", JWKSURL: "http://127.0.0.1:4477/.well-known/jwks.json", Issuer: "http://127.0.0.1:4477", Audience: "from-env", Cookie: ""}
+	want := config{Listen: "127.0.0.1:2", JWKSURL: "http://127.0.0.1:4477/.well-known/jwks.json", Issuer: "http://127.0.0.1:4477", Audience: "from-env",
+		Algorithms: "ES256", Cookie: "", LoginURL: "http://127.0.0.1:4455/welcome"}
 	if cfg != want {
 		t.Fatalf("cfg %+v, want %+v", cfg, want)
 	}
 	if _, err := parseConfig([]string{"--nope"}, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
 		t.Fatal("unknown flag accepted")
+	}
+	if _, err := parseConfig([]string{"--algorithms", " , "}, func(string) string { return "" }, &bytes.Buffer{}); err == nil {
+		t.Fatal("empty algorithm list accepted")
+	}
+	env = map[string]string{"CALLPASS_APP_ALGORITHMS": "EdDSA, ES256", "CALLPASS_APP_LOGIN_URL": "https://ui.example/welcome"}
+	cfg, err = parseConfig(nil, func(k string) string { return env[k] }, &bytes.Buffer{})
+	if err != nil || cfg.Algorithms != "EdDSA, ES256" || cfg.LoginURL != "https://ui.example/welcome" ||
+		!slices.Equal(algorithms(cfg.Algorithms), []string{"EdDSA", "ES256"}) {
+		t.Fatalf("from env: %+v %v", cfg, err)
 	}
 }

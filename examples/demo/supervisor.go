@@ -94,7 +94,8 @@ func (s *supervisor) run(ctx context.Context, p *plan) (err error) {
 	}
 	s.printf("\nRegister with an e-mail, a password and a Russian mobile number (e.g. +7 900 123-45-67).\n"+
 		"The simulator \"calls\" that number: watch the virtual phone page and type the last 4 digits\n"+
-		"of the calling number. Then sign in the same way and you land in the example app.\n"+
+		"of the calling number. The welcome page then offers \"Confirm with your password and a call\":\n"+
+		"sign in that way and you land in the example app.\n"+
 		"No real calls are placed. Logs: %s\nPress Ctrl-C to stop.\n\n", p.LogDir)
 
 	select {

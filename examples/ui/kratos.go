@@ -101,11 +101,24 @@ func (k *kratosClient) url(path string, q url.Values) string {
 
 // getJSON GETs a Kratos public endpoint with the browser's cookies.
 func (k *kratosClient) getJSON(ctx context.Context, r *http.Request, path string, q url.Values, out any) (int, error) {
+	status, body, err := k.get(ctx, r, path, q)
+	if err != nil || status != http.StatusOK {
+		return status, err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return status, fmt.Errorf("%w: decode %s: %v", errKratos, path, err)
+	}
+	return status, nil
+}
+
+// get GETs a Kratos public endpoint with the browser's cookies and returns
+// the status and body, whatever the status.
+func (k *kratosClient) get(ctx context.Context, r *http.Request, path string, q url.Values) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url(path, q), nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if c := r.Header.Get("Cookie"); c != "" {
@@ -113,34 +126,46 @@ func (k *kratosClient) getJSON(ctx context.Context, r *http.Request, path string
 	}
 	resp, err := k.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", errKratos, err)
+		return 0, nil, fmt.Errorf("%w: %v", errKratos, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%w: %v", errKratos, err)
+		return resp.StatusCode, nil, fmt.Errorf("%w: %v", errKratos, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("%w: decode %s: %v", errKratos, path, err)
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, body, nil
 }
+
+// flowGoneError is errFlowGone with what Kratos said about the old flow.
+type flowGoneError struct {
+	returnTo string // the expired flow's return_to, if Kratos named it
+}
+
+func (e *flowGoneError) Error() string        { return errFlowGone.Error() }
+func (e *flowGoneError) Is(target error) bool { return target == errFlowGone }
 
 // getFlow fetches a browser flow by id.
 func (k *kratosClient) getFlow(ctx context.Context, r *http.Request, kind, id string) (*kratosFlow, error) {
-	var f kratosFlow
-	status, err := k.getJSON(ctx, r, "/self-service/"+kind+"/flows", url.Values{"id": {id}}, &f)
+	status, body, err := k.get(ctx, r, "/self-service/"+kind+"/flows", url.Values{"id": {id}})
 	switch {
 	case err != nil:
 		return nil, err
 	case status == http.StatusOK:
+		var f kratosFlow
+		if err := json.Unmarshal(body, &f); err != nil {
+			return nil, fmt.Errorf("%w: decode %s flow: %v", errKratos, kind, err)
+		}
 		return &f, nil
-	case status == http.StatusNotFound, status == http.StatusGone, status == http.StatusForbidden,
+	case status == http.StatusGone:
+		// Expired: Kratos's 410 carries the flow's return_to in
+		// error.details, so the new flow can keep it.
+		var e kratosError
+		_ = json.Unmarshal(body, &e) // best effort: no details, no return_to
+		rt, _ := e.Error.Details["return_to"].(string)
+		return nil, &flowGoneError{returnTo: rt}
+	case status == http.StatusNotFound, status == http.StatusForbidden,
 		status == http.StatusBadRequest, status == http.StatusUnauthorized:
-		// 410 expired, 404 unknown, 403 CSRF / other identity, 401 no session (settings).
+		// 404 unknown, 403 CSRF / other identity, 401 no session (settings).
 		return nil, errFlowGone
 	default:
 		return nil, fmt.Errorf("%w: GET %s flow: HTTP %d", errKratos, kind, status)
@@ -150,11 +175,12 @@ func (k *kratosClient) getFlow(ctx context.Context, r *http.Request, kind, id st
 type kratosError struct {
 	ID    string `json:"id"`
 	Error struct {
-		Code    int    `json:"code"`
-		Status  string `json:"status"`
-		Reason  string `json:"reason"`
-		Message string `json:"message"`
-		ID      string `json:"id"`
+		Code    int            `json:"code"`
+		Status  string         `json:"status"`
+		Reason  string         `json:"reason"`
+		Message string         `json:"message"`
+		ID      string         `json:"id"`
+		Details map[string]any `json:"details"`
 	} `json:"error"`
 }
 

@@ -134,20 +134,22 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// browserID returns the pending cookie value, creating one if asked.
-func (s *server) browserID(w http.ResponseWriter, r *http.Request, create bool) string {
+// browserID returns the pending cookie value ("" without one).
+func (s *server) browserID(r *http.Request) string {
 	if c, err := r.Cookie(pendingCookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
-	if !create {
-		return ""
-	}
-	v := randomToken()
+	return ""
+}
+
+// setPendingCookie (re)writes the pending cookie with a full PendingTTL,
+// like the entry it points to: a cookie kept from an earlier flow would
+// otherwise expire in the middle of this one's code step.
+func (s *server) setPendingCookie(w http.ResponseWriter, v string) {
 	http.SetCookie(w, &http.Cookie{
 		Name: pendingCookie, Value: v, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: s.cfg.secureCookies(), MaxAge: int(s.cfg.PendingTTL.Seconds()),
 	})
-	return v
 }
 
 // buildResubmission turns the code step's post into the form Kratos needs:
@@ -203,12 +205,12 @@ func (s *server) handleSubmit(kind string) http.HandlerFunc {
 		}
 		flowID := r.URL.Query().Get("flow")
 		if !validFlowID(flowID) {
-			http.Redirect(w, r, s.initURL(kind, r), http.StatusSeeOther)
+			http.Redirect(w, r, s.initURL(kind, r.URL.Query().Get("return_to")), http.StatusSeeOther)
 			return
 		}
 		posted := r.PostForm
 		var out url.Values
-		browser := s.browserID(w, r, true)
+		browser := s.browserID(r)
 		if posted.Has(fieldCode) || posted.Has(fieldResend) {
 			p, ok := s.pending.get(flowID, browser)
 			if !ok {
@@ -219,6 +221,10 @@ func (s *server) handleSubmit(kind string) http.HandlerFunc {
 			n := p.step.CodeLength
 			out = buildResubmission(p.fields, posted, n)
 		} else {
+			if browser == "" {
+				browser = randomToken()
+			}
+			s.setPendingCookie(w, browser)
 			out = url.Values{}
 			remember := url.Values{}
 			for k, v := range posted {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,18 +131,38 @@ func (s *server) lang(w http.ResponseWriter, r *http.Request) string {
 	return l
 }
 
-// initURL is Kratos's browser endpoint that creates a new flow of kind.
-func (s *server) initURL(kind string, r *http.Request) string {
+// initURL is Kratos's browser endpoint that creates a new flow of kind,
+// keeping returnTo (Kratos checks it against allowed_return_urls).
+func (s *server) initURL(kind, returnTo string) string {
 	u := strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/" + kind + "/browser"
-	if rt := r.URL.Query().Get("return_to"); rt != "" {
-		u += "?return_to=" + url.QueryEscape(rt)
+	if returnTo != "" {
+		u += "?return_to=" + url.QueryEscape(returnTo)
 	}
 	return u
 }
 
+// langLinks builds the language switcher. Its links are GETs of the page in
+// another language, so a page rendered in answer to a POST /<kind>/submit
+// (an error) links to its flow's page, /<kind>?flow=…, never to the
+// POST-only relay; a POST to anything else gets no switcher.
+func langLinks(r *http.Request, lang string) []ui.LangLink {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return ui.LangLinks(r, lang)
+	}
+	kind, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/"), "/submit")
+	if !ok || !slices.Contains(flowKinds, kind) {
+		return nil
+	}
+	q := url.Values{}
+	if id := r.URL.Query().Get("flow"); validFlowID(id) {
+		q.Set("flow", id)
+	}
+	return ui.LangLinksFor(&url.URL{Path: "/" + kind, RawQuery: q.Encode()}, lang)
+}
+
 func (s *server) page(w http.ResponseWriter, r *http.Request, status int, lang, title string, body template.HTML) {
 	var b bytes.Buffer
-	err := s.render.Page(&b, ui.PageData{Title: title, Lang: lang, Body: body, LangLinks: ui.LangLinks(r, lang), BrandURL: "/welcome"})
+	err := s.render.Page(&b, ui.PageData{Title: title, Lang: lang, Body: body, LangLinks: langLinks(r, lang), BrandURL: "/welcome"})
 	if err != nil {
 		s.log.Error("render page", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
@@ -180,13 +201,20 @@ func (s *server) handleFlow(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang := s.lang(w, r)
 		id := r.URL.Query().Get("flow")
+		returnTo := r.URL.Query().Get("return_to")
 		if !validFlowID(id) {
-			http.Redirect(w, r, s.initURL(kind, r), http.StatusSeeOther)
+			http.Redirect(w, r, s.initURL(kind, returnTo), http.StatusSeeOther)
 			return
 		}
 		f, err := s.kratos.getFlow(r.Context(), r, kind, id)
 		if errors.Is(err, errFlowGone) {
-			http.Redirect(w, r, s.initURL(kind, r), http.StatusSeeOther)
+			// A new flow for the same destination: Kratos names the expired
+			// flow's return_to in its 410.
+			var gone *flowGoneError
+			if errors.As(err, &gone) && gone.returnTo != "" {
+				returnTo = gone.returnTo
+			}
+			http.Redirect(w, r, s.initURL(kind, returnTo), http.StatusSeeOther)
 			return
 		}
 		if err != nil {
@@ -194,7 +222,7 @@ func (s *server) handleFlow(kind string) http.HandlerFunc {
 			s.renderError(w, r, http.StatusBadGateway, "page.kratos_down", "")
 			return
 		}
-		browser := s.browserID(w, r, false)
+		browser := s.browserID(r)
 		if msg, ok := callpassMessage(f); ok && kind != "recovery" && kind != "verification" {
 			if p, found := s.pending.get(id, browser); found && browser != "" {
 				s.renderCodeStep(w, r, lang, kind, f, msg, p)
@@ -242,7 +270,7 @@ func (s *server) renderCodeStep(w http.ResponseWriter, r *http.Request, lang, ki
 	step.Message = nil
 	step.ApplyMessage(ui.Message{ID: msg.ID, Type: msg.Type, Text: msg.Text, Context: msg.Context})
 	// Remember phone mask, length and times for later messages that lack them.
-	browser := s.browserID(w, r, false)
+	browser := s.browserID(r)
 	s.pending.setStep(f.ID, browser, step)
 
 	step.Lang = lang
@@ -252,7 +280,8 @@ func (s *server) renderCodeStep(w http.ResponseWriter, r *http.Request, lang, ki
 	step.CodeFieldName = fieldCode
 	step.ResendFieldName = fieldResend
 	if kind == "login" {
-		step.StartOverURL = s.initURL(kind, r)
+		// Another account, same destination as this flow.
+		step.StartOverURL = s.initURL(kind, f.ReturnTo)
 	}
 	step.SettingsURL = strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/settings/browser"
 	body, err := s.render.CodeStepHTML(step)
@@ -285,13 +314,15 @@ func (s *server) handleError(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	// The app token goes in every case: a Kratos session that already ended
+	// (expired, revoked, another tab) must not leave the app signed in.
+	http.SetCookie(w, &http.Cookie{Name: "callpass_jwt", Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	var out logoutURL
 	status, err := s.kratos.getJSON(r.Context(), r, "/self-service/logout/browser", nil, &out)
 	if err != nil || status != http.StatusOK || out.LogoutURL == "" {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: "callpass_jwt", Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, out.LogoutURL, http.StatusSeeOther)
 }
 
@@ -317,21 +348,23 @@ func (s *server) handleWelcome(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if status != http.StatusOK {
-		http.Redirect(w, r, s.initURL("login", r), http.StatusSeeOther)
+		http.Redirect(w, r, s.initURL("login", r.URL.Query().Get("return_to")), http.StatusSeeOther)
 		return
 	}
 	tok, code, err := s.fetchToken(r.Context(), r)
 	if err != nil || tok.AccessToken == "" {
 		s.log.Warn("token exchange failed", "status", code, "error_code", tok.Error, "err", err)
-		msg := "page.token_failed"
+		msg, detail, gate := "page.token_failed", tok.Error, false
 		if tok.Error == "forbidden" {
 			// The session did not pass the call gate (e.g. fresh from
-			// registration): not an error, one more step.
-			msg = "page.token_gate"
+			// registration): not an error, one more step. /login would only
+			// bounce back here (there is a session): re-authenticate it.
+			msg, detail, gate = "page.token_gate", "", true
 		}
 		body, rerr := s.exec("welcome", map[string]any{
 			"Lang": lang, "SignedIn": ui.Format(lang, "page.welcome.signed_in", map[string]any{"who": who(sess)}), "Error": ui.Text(lang, msg),
-			"Detail": tok.Error, "AppURL": s.cfg.AppURL, "Login": strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/login/browser?refresh=true",
+			"Gate": gate, "Detail": detail, "AppURL": s.cfg.AppURL,
+			"Login": strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/login/browser?refresh=true",
 		})
 		if rerr != nil {
 			http.Error(w, "internal error", http.StatusInternalServerError)

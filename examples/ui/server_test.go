@@ -28,6 +28,9 @@ type fakeBackend struct {
 	// loginFixture is the file GET /self-service/login/flows answers with.
 	loginFixture string
 	flowStatus   int
+	flowBody     string // answer to the flow fetch with flowStatus
+	returnTo     string // set as the login flow's return_to
+	tokenError   string // error code of a refused token exchange
 	submits      []url.Values
 	submitHdr    []http.Header
 	submitReply  func(w http.ResponseWriter, form url.Values)
@@ -43,6 +46,7 @@ func (f *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && r.URL.Path == "/self-service/login/flows":
 		if f.flowStatus != 0 {
 			w.WriteHeader(f.flowStatus)
+			_, _ = io.WriteString(w, f.flowBody)
 			return
 		}
 		if r.URL.Query().Get("id") != loginFlowID {
@@ -52,7 +56,27 @@ func (f *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(r.Header.Get("Cookie"), "csrf_token_abc=") {
 			f.t.Errorf("flow fetch without the browser's cookies: %q", r.Header.Get("Cookie"))
 		}
+		if f.returnTo != "" {
+			b, err := os.ReadFile(f.loginFixture)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			var flow map[string]any
+			if err := json.Unmarshal(b, &flow); err != nil {
+				f.t.Fatal(err)
+			}
+			flow["return_to"] = f.returnTo
+			_ = json.NewEncoder(w).Encode(flow)
+			return
+		}
 		serveFile(f.t, w, f.loginFixture)
+	case r.Method == http.MethodGet && r.URL.Path == "/self-service/logout/browser":
+		if !strings.Contains(r.Header.Get("Cookie"), "ory_kratos_session=") {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":{"code":401,"status":"Unauthorized","reason":"No active session was found in this request."}}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"logout_url":"http://127.0.0.1:4433/self-service/logout?token=t1","logout_token":"t1"}`)
 	case r.Method == http.MethodGet && r.URL.Path == "/self-service/settings/flows":
 		serveFile(f.t, w, "testdata/settings_flow.json")
 	case r.Method == http.MethodPost && r.URL.Path == "/self-service/login":
@@ -78,8 +102,12 @@ func (f *fakeBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.tokenHdr = r.Header.Clone()
 		w.Header().Set("Content-Type", "application/json")
 		if f.tokenStatus != http.StatusOK {
+			code := f.tokenError
+			if code == "" {
+				code = "no_session"
+			}
 			w.WriteHeader(f.tokenStatus)
-			_, _ = io.WriteString(w, `{"error":"no_session","message":"no session"}`)
+			_, _ = io.WriteString(w, `{"error":"`+code+`","message":"refused"}`)
 			return
 		}
 		_, _ = io.WriteString(w, `{"access_token":"eyJhbGciOiJFZERTQSJ9.e30.sig","token_type":"Bearer","expires_in":600}`)
@@ -285,7 +313,7 @@ func TestLoginCodeStepRelay(t *testing.T) {
 		body := stdhtml.UnescapeString(rec.Body.String())
 		want := map[string]string{"en": "We are calling +7 900 ***-**-67. Enter the last 4 digits",
 			"ru": "Мы звоним на +7 900 ***-**-67. Введите последние 4 цифры"}[lang]
-		for _, w := range []string{want, `id="cp-code" name="callpass_code"`, `inputmode="numeric"`, `maxlength="4"`,
+		for _, w := range []string{want, `id="cp-code" name="callpass_code"`, `inputmode="numeric"`, `minlength="4"`,
 			`action="/login/submit?flow=` + loginFlowID + `"`, `name="csrf_token" value="Zm9vYmFyY3NyZnRva2VuMTIzNDU2Nzg5MA=="`,
 			`name="callpass_resend" value="true"`, `data-resend-in="45"`} {
 			if !strings.Contains(body, w) {
@@ -318,7 +346,7 @@ func TestLoginCodeStepRelay(t *testing.T) {
 	hs.fake.loginFixture = "testdata/login_flow_wrong_code.json"
 	rec = hs.do(http.MethodGet, "/login?flow="+loginFlowID, nil, pend)
 	body := stdhtml.UnescapeString(rec.Body.String())
-	for _, w := range []string{"Wrong code. 2 attempts left.", "+7 900 ***-**-67", `aria-invalid="true"`, `maxlength="4"`} {
+	for _, w := range []string{"Wrong code. 2 attempts left.", "+7 900 ***-**-67", `aria-invalid="true"`, `minlength="4"`} {
 		if !strings.Contains(body, w) {
 			t.Errorf("wrong-code page lacks %q", w)
 		}
@@ -387,6 +415,9 @@ func TestBuildResubmission(t *testing.T) {
 		{"code", url.Values{"csrf_token": {"new"}, "callpass_code": {"1234"}}, 4, map[string]any{"callpass_code": "1234"}},
 		{"pasted number", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 4, map[string]any{"callpass_code": "4610"}},
 		{"six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"89001234610"}}, 6, map[string]any{"callpass_code": "234610"}},
+		{"pasted, six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 6, map[string]any{"callpass_code": "234610"}},
+		{"pasted with no-break spaces", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7\u00a0495\u00a0123-46-10"}}, 4, map[string]any{"callpass_code": "4610"}},
+		{"pasted with dots", url.Values{"csrf_token": {"new"}, "callpass_code": {" 8.495.123.46.10 "}}, 4, map[string]any{"callpass_code": "4610"}},
 		{"short stays short", url.Values{"csrf_token": {"new"}, "callpass_code": {"12"}}, 4, map[string]any{"callpass_code": "12"}},
 		{"resend", url.Values{"csrf_token": {"new"}, "callpass_resend": {"true"}}, 4, map[string]any{"callpass_resend": true}},
 	}

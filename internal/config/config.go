@@ -84,7 +84,7 @@ type Challenge struct {
 	CodeKey         string          `yaml:"code_key"`
 }
 
-// Rule is a fixed-window budget: at most Limit events per Window.
+// Rule is a sliding-window budget: at most Limit events in any span of one Window.
 type Rule struct {
 	Limit  int           `yaml:"limit"`
 	Window time.Duration `yaml:"window"`

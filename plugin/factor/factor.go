@@ -196,11 +196,21 @@ func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateI
 	}
 	// The gate pass is written by the same atomic store step that
 	// accepts the code.
-	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.cfg.PassTTL}
+	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.loginPassTTL(in.SessionExpiresAt)}
 	if _, err := s.challenges.VerifyAndPass(ctx, b, "", in.Code, pass); err != nil {
 		return GateDecision{}, err
 	}
 	return GateDecision{Allow: true, Reason: "verified"}, nil
+}
+
+// loginPassTTL keeps a login's gate pass as long as the session Kratos is
+// issuing (its lifespan is Kratos's setting, often longer than a day); the
+// configured PassTTL when the hook did not say.
+func (s *Service) loginPassTTL(sessionExpiresAt time.Time) time.Duration {
+	if d := sessionExpiresAt.Sub(s.now()); d > 0 {
+		return d
+	}
+	return s.cfg.PassTTL
 }
 
 // start places (or reuses) the call for b and returns the interrupt decision.

@@ -18,6 +18,7 @@ import (
 type fakeChallenges struct {
 	calledPhone string
 	starts      []challenge.StartRequest
+	passes      []challenge.Pass
 }
 
 func (f *fakeChallenges) Start(_ context.Context, req challenge.StartRequest) (challenge.StartResult, error) {
@@ -36,7 +37,10 @@ func (f *fakeChallenges) Verify(_ context.Context, b challenge.Binding, _, _ str
 		FlowID: b.FlowID, Phone: f.calledPhone, State: challenge.StateVerified}}, nil
 }
 
-func (f *fakeChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding, id, code string, _ *challenge.Pass) (challenge.VerifyResult, error) {
+func (f *fakeChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding, id, code string, p *challenge.Pass) (challenge.VerifyResult, error) {
+	if p != nil {
+		f.passes = append(f.passes, *p)
+	}
 	return f.Verify(ctx, b, id, code)
 }
 
@@ -210,5 +214,60 @@ func TestAuthTime(t *testing.T) {
 	}
 	if !iss.got.AuthTime.Equal(login) {
 		t.Errorf("exchange auth_time %s, want the login %s", iss.got.AuthTime, login)
+	}
+}
+
+// TestLoginPassLivesAsLongAsTheSession: the gate pass of a login lives until
+// the session Kratos is issuing expires (Kratos's lifespan may exceed a
+// day), and falls back to PassTTL when the hook does not say.
+func TestLoginPassLivesAsLongAsTheSession(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		expires time.Time
+		want    time.Duration
+	}{
+		{"30-day session", now.Add(30 * 24 * time.Hour), 30 * 24 * time.Hour},
+		{"1-hour session", now.Add(time.Hour), time.Hour},
+		{"not sent", time.Time{}, 24 * time.Hour},
+		{"already past", now.Add(-time.Minute), 24 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := &fakeChallenges{}
+			s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Gate(context.Background(), GateInput{Hook: HookLogin, FlowID: "f", IdentityID: "i", Code: "1234",
+				AuthenticatedAt: now, SessionExpiresAt: tt.expires}); err != nil {
+				t.Fatal(err)
+			}
+			if len(ch.passes) != 1 || ch.passes[0].TTL != tt.want {
+				t.Fatalf("passes %+v, want one with TTL %s", ch.passes, tt.want)
+			}
+		})
+	}
+}
+
+// TestPhoneRequiredWhereLoginRequiresIt: with missing_phone=deny (the
+// default) the login gate refuses an identity without a number, so
+// registration and settings refuse to save one; with allow they let it
+// through.
+func TestPhoneRequiredWhereLoginRequiresIt(t *testing.T) {
+	for _, policy := range []MissingPhone{MissingPhoneDeny, MissingPhoneAllow} {
+		for _, hook := range []Hook{HookRegistration, HookSettings} {
+			s, err := New(Config{MissingPhone: policy}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: zeroUUID,
+				Traits: []byte(`{"email":"a@example.com"}`)})
+			if policy == MissingPhoneDeny && (!errors.Is(err, ErrNoPhone) || dec.Allow) {
+				t.Errorf("%s, deny: %+v %v, want ErrNoPhone", hook, dec, err)
+			}
+			if policy == MissingPhoneAllow && (err != nil || !dec.Allow) {
+				t.Errorf("%s, allow: %+v %v, want allowed", hook, dec, err)
+			}
+		}
 	}
 }

@@ -23,6 +23,11 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 		return GateDecision{}, err
 	}
 	if !ok {
+		if s.cfg.MissingPhone == MissingPhoneDeny {
+			// The login gate would refuse this identity for ever after (the
+			// user could not get back in to add a number): say so now.
+			return GateDecision{}, ErrNoPhone
+		}
 		return GateDecision{Allow: true, Reason: "no_phone"}, nil
 	}
 	meta := map[string]any{}

@@ -36,6 +36,9 @@ type GateInput struct {
 	// AuthenticatedAt is ctx.session.authenticated_at of the session Kratos is
 	// about to issue; it binds a passed gate to that session.
 	AuthenticatedAt time.Time
+	// SessionExpiresAt is that session's ctx.session.expires_at (zero when
+	// not sent): the gate pass lives as long as the session.
+	SessionExpiresAt time.Time
 }
 
 // ChallengeView is the safe, user-facing view of a challenge.

@@ -243,10 +243,15 @@ type Session struct {
 }
 
 // Session resolves the session behind a browser Cookie header or a session
-// token (X-Session-Token); the cookie wins when both are given.
+// token (X-Session-Token). The token wins when both are given, as in Kratos
+// (session/manager_http.go): the credential checked is the one the service's
+// CSRF check relies on (it skips token-authenticated requests).
 func (c *Client) Session(ctx context.Context, cookieHeader, sessionToken string) (*Session, error) {
 	if cookieHeader == "" && sessionToken == "" {
 		return nil, &Error{Op: "whoami", Kind: ErrNoSession}
+	}
+	if sessionToken != "" {
+		cookieHeader = ""
 	}
 	var key [32]byte
 	if c.cache != nil {

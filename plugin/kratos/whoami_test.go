@@ -159,8 +159,8 @@ func cmpOr(a, b string) string {
 }
 
 // TestWhoamiRequest checks what Kratos receives: GET /sessions/whoami under
-// the public URL's path, the credential in the right header (the cookie wins
-// when both are given), Accept and User-Agent.
+// the public URL's path, the credential in the right header (the session
+// token wins when both are given, as in Kratos itself), Accept and User-Agent.
 func TestWhoamiRequest(t *testing.T) {
 	type seen struct {
 		method, path, query, cookie, token, accept, ua string
@@ -180,7 +180,7 @@ func TestWhoamiRequest(t *testing.T) {
 	}{
 		{"token", srv.URL, "", "ory_st_abc", seen{"GET", "/sessions/whoami", "", "", "ory_st_abc", "application/json", "callpass-kratos"}},
 		{"cookie", srv.URL + "/", "ory_kratos_session=xyz; other=1", "", seen{"GET", "/sessions/whoami", "", "ory_kratos_session=xyz; other=1", "", "application/json", "callpass-kratos"}},
-		{"cookie wins", srv.URL, "ory_kratos_session=xyz", "ory_st_abc", seen{"GET", "/sessions/whoami", "", "ory_kratos_session=xyz", "", "application/json", "callpass-kratos"}},
+		{"token wins", srv.URL, "ory_kratos_session=xyz", "ory_st_abc", seen{"GET", "/sessions/whoami", "", "", "ory_st_abc", "application/json", "callpass-kratos"}},
 		{"base path", srv.URL + "/.ory/kratos/public/", "", "t", seen{"GET", "/.ory/kratos/public/sessions/whoami", "", "", "t", "application/json", "callpass-kratos"}},
 	}
 	for _, tt := range tests {

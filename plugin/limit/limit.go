@@ -3,6 +3,12 @@
 // allowed and denied destination prefixes, and "regulation" (a temporary ban of
 // an identity after repeated failed verifications).
 //
+// Every counter is a sliding window: a rule of Limit per Window allows at
+// most Limit takes in ANY span of one Window length (a store keeps the time
+// of every take still inside the window), so no burst across a window's end
+// gets more than Limit. Regulation counts failures the same way: a ban
+// follows MaxFailures failures within any FindTime span.
+//
 // The package only decides; the counting is done by a Counter and a Blocks
 // store (plugin/store/memory, plugin/store/redis). Any store error fails
 // closed: the call is refused.
@@ -52,9 +58,10 @@ func (e *LimitError) Error() string {
 // Is makes errors.Is(err, ErrLimited) true.
 func (e *LimitError) Is(target error) bool { return target == ErrLimited }
 
-// Take is one rule of an atomic multi-rule take: the counter under Key may be
-// incremented only while it is below Limit; it resets Window after its first
-// increment (fixed window).
+// Take is one rule of an atomic multi-rule take, a sliding window: a take is
+// counted under Key only while fewer than Limit takes were counted there in
+// the last Window, i.e. at times in (now-Window, now]. Each take leaves the
+// window exactly Window after it was counted.
 type Take struct {
 	Key    string
 	Limit  int
@@ -69,40 +76,47 @@ type TakeResult struct {
 	// Blocked is the index (in the takes slice) of the first rule that
 	// refused; -1 when allowed.
 	Blocked int
-	// RetryAfter is when all refusing rules are free again (the longest wait).
+	// RetryAfter is when all refusing rules are free again (the longest
+	// wait): for each, when enough of its oldest takes have left its window
+	// that one more fits (with Limit takes in the window, when the oldest
+	// leaves: its time + Window - now). At least 1 ms.
 	RetryAfter time.Duration
-	// Counts are the counters after an allowed take, in takes order (nil
-	// when refused). They feed the budget gauge.
+	// Counts are the takes within each rule's window after an allowed take,
+	// this one included, in takes order (nil when refused). They feed the
+	// budget gauge.
 	Counts []int
 }
 
-// Counter counts fixed-window rules.
+// Counter counts sliding-window rules.
 type Counter interface {
-	// Take increments every rule's counter only if all are below their
-	// limits; otherwise it increments none (net) and reports the blocking
-	// rule. Every key it writes expires.
+	// Take counts one take under every rule only if each has fewer than
+	// its Limit takes within its Window; otherwise it counts none (net) and
+	// reports the blocking rule. Every key it writes expires.
 	Take(ctx context.Context, takes []Take) (TakeResult, error)
 }
 
 // Blocks stores regulation failures and bans.
 type Blocks interface {
-	// Fail records one failure under key. When maxFailures failures happen
-	// within findTime (fixed window from the first one) the key is banned for
-	// banTime. It returns the end of the ban, or the zero time when not banned.
+	// Fail records one failure under key. When maxFailures failures fall
+	// within findTime (a sliding window: any span of findTime, this failure
+	// and the ones in (now-findTime, now]) the key is banned for banTime and
+	// its failures are forgotten. During a ban a failure is not recorded. It
+	// returns the end of the ban, or the zero time when not banned.
 	Fail(ctx context.Context, key string, findTime time.Duration, maxFailures int, banTime time.Duration) (time.Time, error)
 	// BlockedUntil returns the end of the ban on key, or the zero time.
 	BlockedUntil(ctx context.Context, key string) (time.Time, error)
 }
 
-// Rule is one fixed-window limit. A Limit of 0 disables the rule.
+// Rule is one sliding-window limit: at most Limit calls in any span of one
+// Window. A Limit of 0 disables the rule.
 type Rule struct {
 	Limit  int           `yaml:"limit" json:"limit"`
 	Window time.Duration `yaml:"window" json:"window"`
 }
 
 // Regulation bans an identity after MaxFailures failed verifications (a
-// challenge locked by wrong codes) within FindTime, for BanTime. MaxFailures 0
-// disables it.
+// challenge locked by wrong codes) within FindTime (a sliding window: any
+// FindTime span), for BanTime. MaxFailures 0 disables it.
 type Regulation struct {
 	MaxFailures int           `yaml:"max_failures" json:"max_failures"`
 	FindTime    time.Duration `yaml:"find_time" json:"find_time"`

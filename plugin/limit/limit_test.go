@@ -155,6 +155,45 @@ func TestTakeCallRules(t *testing.T) {
 	}
 }
 
+// TestSlidingWindowBurst: the attack a fixed window allows (spend one
+// window's allowance just before it ends and the next just after: 10 calls
+// to a number in 2 minutes with per_number 5/h) gets 5, then one more for
+// each call that leaves the last hour.
+func TestSlidingWindowBurst(t *testing.T) {
+	ctx := context.Background()
+	l, clk := newLimiter(t, limit.DefaultConfig())
+	k := limit.CallKeys{PhoneE164: "+79001234567"}
+	take := func(n int) (allowed int, last error) {
+		for range n {
+			if last = l.TakeCall(ctx, k); last == nil {
+				allowed++
+			}
+		}
+		return allowed, last
+	}
+	steps := []struct {
+		advance      time.Duration
+		calls, allow int
+		retry        time.Duration
+	}{
+		{0, 1, 1, 0},
+		{59 * time.Minute, 5, 4, time.Minute},
+		{2 * time.Minute, 5, 1, 58 * time.Minute}, // t=61m: the t=0 call left; the t=59m ones leave at 119m
+		{58 * time.Minute, 5, 4, 2 * time.Minute}, // t=119m: they left; the t=61m one leaves at 121m
+	}
+	for i, st := range steps {
+		clk.Advance(st.advance)
+		allowed, err := take(st.calls)
+		if allowed != st.allow {
+			t.Fatalf("step %d: %d of %d calls allowed, want %d", i, allowed, st.calls, st.allow)
+		}
+		var le *limit.LimitError
+		if st.allow < st.calls && (!errors.As(err, &le) || le.Kind != limit.KindNumber || le.RetryAfter != st.retry) {
+			t.Fatalf("step %d: %v, want the per-number limit with retry after %s", i, err, st.retry)
+		}
+	}
+}
+
 func repeat(k limit.CallKeys, n int) []limit.CallKeys {
 	out := make([]limit.CallKeys, n)
 	for i := range out {
@@ -251,6 +290,41 @@ func TestRegulationFindTimeWindow(t *testing.T) {
 	clk.Advance(10 * time.Minute)
 	if until, err := l.RecordFailure(ctx, "ident"); err != nil || !until.IsZero() {
 		t.Fatalf("failure after find time: %v %v, want no ban", until, err)
+	}
+}
+
+// TestRegulationSlidingFindTime: failures count within any find_time span,
+// not a window fixed from the first failure.
+func TestRegulationSlidingFindTime(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name   string
+		at     []time.Duration // failure times; the last one decides
+		banned bool
+	}{
+		{"spaced 6 minutes apart", []time.Duration{0, 6 * time.Minute, 12 * time.Minute, 18 * time.Minute}, false},
+		{"3 within 10 minutes, after the first one's 10 minutes", []time.Duration{0, 9 * time.Minute, 11 * time.Minute, 12 * time.Minute}, true},
+		{"exactly 10 minutes apart is outside", []time.Duration{0, 5 * time.Minute, 10 * time.Minute}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, clk := newLimiter(t, limit.DefaultConfig())
+			start := clk.Now()
+			for i, at := range tc.at {
+				clk.Advance(start.Add(at).Sub(clk.Now()))
+				until, err := l.RecordFailure(ctx, "ident")
+				if err != nil {
+					t.Fatal(err)
+				}
+				last := i == len(tc.at)-1
+				if want := last && tc.banned; want != !until.IsZero() || (want && !until.Equal(clk.Now().Add(15*time.Minute))) {
+					t.Fatalf("failure at %s: ban until %v, want banned %v for 15m", at, until, want)
+				}
+			}
+			if err := l.CheckBlocked(ctx, "ident"); (err != nil) != tc.banned {
+				t.Fatalf("CheckBlocked: %v, want banned %v", err, tc.banned)
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,5 +119,157 @@ func TestCodeJSInBrowser(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("pasting a full number did not auto-submit")
+	}
+}
+
+// startBrowser starts headless Chromium for one test (skipped in -short
+// mode or without a browser) and returns a context with a deadline.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("no chromium on PATH")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestCodeStepWithoutJSInBrowser: with no script on the page, typing or
+// pasting the whole calling number is neither cut by maxlength nor blocked
+// by pattern; the form posts it as typed and the server keeps the last
+// digits (examples/ui normalizeCode).
+func TestCodeStepWithoutJSInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		body, err := r.CodeStepHTML(CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit"})
+		if err != nil {
+			t.Error(err)
+		}
+		// The component alone: no code.js, as in a browser without JavaScript.
+		_, _ = w.Write([]byte("<!doctype html><html lang=en><meta charset=utf-8><title>t</title><body>" + string(body) + "</body></html>"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	const number = "+7 (495) 123-46-10"
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), number)); err != nil {
+		t.Fatal(err)
+	}
+	value, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#cp-code")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("cp-code").checkValidity()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if value != number || !valid {
+		t.Fatalf("typed %q: field holds %q, valid=%v", number, value, valid)
+	}
+	// Too few digits is still refused by the browser.
+	short, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(function(){var e=document.getElementById("cp-code");
+		var v=e.value; e.value="+7 46"; var ok=e.checkValidity(); e.value=v; return ok;})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if short {
+		t.Error(`"+7 46" passes the field's validation`)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case form := <-posted:
+		if form.Get("code") != number {
+			t.Errorf("posted %v, want the number as typed", form)
+		}
+	case <-ctx.Done():
+		t.Fatal("the form was not submitted")
+	}
+}
+
+// TestWaitMessageCountdownInBrowser: a "try again in …" message counts down
+// with the button, silently, and says the action is available once the wait
+// is over.
+func TestWaitMessageCountdownInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		at := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
+		s := CodeStep{Lang: "ru", CodeLength: 4, FormAction: "/submit"}
+		s.ApplyMessage(Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{
+			"retry_after": 25, "retry_at": at.UTC().Format(time.RFC3339)}})
+		body, err := r.CodeStepHTML(s)
+		if err != nil {
+			t.Error(err)
+		}
+		var b bytes.Buffer
+		_ = r.Page(&b, PageData{Title: "t", Lang: "ru", Body: body})
+		_, _ = w.Write(b.Bytes())
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	msg := func() (text, live string) {
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#cp-msg")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		live, err = chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("cp-msg").getAttribute("aria-live")`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text, live
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-msg"))); err != nil {
+		t.Fatal(err)
+	}
+	first, live1 := msg()
+	if err := chromedp.Do(ctx, chromedp.Sleep(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	second, _ := msg()
+	if !strings.HasPrefix(first, "Слишком много попыток. Повторите через ") || strings.Contains(first, "25 с") || live1 != "off" {
+		t.Errorf("at first: %q aria-live=%q", first, live1)
+	}
+	if second == first || !strings.HasPrefix(second, "Слишком много попыток. Повторите через ") {
+		t.Errorf("the message did not count down: %q then %q", first, second)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitEnabled(chromedp.CSS("[data-cp-resend]")), chromedp.Sleep(300*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if text, live := msg(); text != "Ранее было слишком много попыток. Теперь можно повторить." || live != "polite" {
+		t.Errorf("after the wait: %q aria-live=%q", text, live)
 	}
 }

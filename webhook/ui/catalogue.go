@@ -25,7 +25,7 @@ var catalogue = map[string]map[string]string{
 		"code.resend_in":      "Call me again in {t}",
 		"code.retry":          "Try again",
 		"code.retry_in":       "Try again in {t}",
-		"code.wait_until":     "Available at {time}. Reload the page then.",
+		"code.wait_until":     "Available in {wait} (at {time}). Reload the page then.",
 		"code.expires_in":     "The code is valid for {t}.",
 		"code.expired_note":   "This code has expired.",
 		"code.start_over":     "Sign in with another account",
@@ -47,6 +47,11 @@ var catalogue = map[string]map[string]string{
 		"msg.4090010": "Phone confirmation is temporarily unavailable. Please try again later.",
 		"msg.4090011": "The code must be exactly {code_length} {code_length#digit|digits}.",
 		"msg.4090012": "Calls to this phone number are not allowed. Please contact support.",
+
+		// 4090004/4090005/4090006 once their wait is over (the page was reloaded later)
+		"msg.4090004.now": "Too many attempts earlier. You can try again now.",
+		"msg.4090005.now": "Sign-in was temporarily blocked after repeated failures. You can try again now.",
+		"msg.4090006.now": "You can ask for a new call now.",
 
 		// common Kratos ids
 		"msg.1010001": "Sign in",
@@ -103,6 +108,7 @@ var catalogue = map[string]map[string]string{
 		"page.kratos_down":       "The sign-in service is not reachable right now. Please try again in a moment.",
 		"page.error.details":     "Details",
 		"page.welcome.signed_in": "You are signed in as {who}.",
+		"page.welcome.confirm":   "Confirm with your password and a call",
 		"page.trait.email":       "Email",
 		"page.trait.phone":       "Phone",
 		"page.schema.E-Mail":     "Email",
@@ -127,7 +133,7 @@ var catalogue = map[string]map[string]string{
 		"code.resend_in":      "Позвонить ещё раз через {t}",
 		"code.retry":          "Попробовать снова",
 		"code.retry_in":       "Попробовать снова через {t}",
-		"code.wait_until":     "Будет доступно в {time}. Тогда обновите страницу.",
+		"code.wait_until":     "Будет доступно через {wait} (в {time}). Тогда обновите страницу.",
 		"code.expires_in":     "Код действует ещё {t}.",
 		"code.expired_note":   "Срок действия кода истёк.",
 		"code.start_over":     "Войти в другую учётную запись",
@@ -148,6 +154,10 @@ var catalogue = map[string]map[string]string{
 		"msg.4090010": "Подтверждение по телефону временно недоступно. Попробуйте позже.",
 		"msg.4090011": "Код должен состоять ровно из {code_length} {code_length#цифры|цифр|цифр}.",
 		"msg.4090012": "Звонки на этот номер не разрешены. Обратитесь в поддержку.",
+
+		"msg.4090004.now": "Ранее было слишком много попыток. Теперь можно повторить.",
+		"msg.4090005.now": "Вход был временно заблокирован после повторных ошибок. Теперь можно повторить попытку.",
+		"msg.4090006.now": "Теперь можно запросить новый звонок.",
 
 		"msg.1010001": "Войти",
 		"msg.1010003": "Подтвердите, что это действие выполняете вы.",
@@ -202,6 +212,7 @@ var catalogue = map[string]map[string]string{
 		"page.kratos_down":       "Сервис входа сейчас недоступен. Попробуйте ещё раз чуть позже.",
 		"page.error.details":     "Подробности",
 		"page.welcome.signed_in": "Вы вошли как {who}.",
+		"page.welcome.confirm":   "Подтвердить паролем и звонком",
 		"page.trait.email":       "Эл. почта",
 		"page.trait.phone":       "Телефон",
 		"page.schema.E-Mail":     "Эл. почта",

@@ -58,6 +58,15 @@ var stateByMsg = map[int]string{
 	MsgNotAllowed:          StateNotAllowed,
 }
 
+// msgByState is stateByMsg reversed.
+var msgByState = func() map[string]int {
+	m := make(map[string]int, len(stateByMsg))
+	for id, st := range stateByMsg {
+		m[st] = id
+	}
+	return m
+}()
+
 // MessageIDs lists every CallPass message id, ascending.
 func MessageIDs() []int {
 	return []int{MsgCalling, MsgWrongCode, MsgExpired, MsgLocked, MsgRateLimited, MsgBlocked,

@@ -123,16 +123,23 @@ type LangLink struct {
 }
 
 // LangLinks builds switcher links for r's URL with ?lang= replaced, keeping
-// every other query parameter (e.g. ?flow=).
+// every other query parameter (e.g. ?flow=). The links are plain GETs: for a
+// page rendered in answer to a POST, use LangLinksFor with the page's GET URL.
 func LangLinks(r *http.Request, current string) []LangLink {
+	return LangLinksFor(r.URL, current)
+}
+
+// LangLinksFor builds switcher links for page (path and query of a GET
+// route) with ?lang= replaced, keeping every other query parameter.
+func LangLinksFor(page *url.URL, current string) []LangLink {
 	var out []LangLink
 	for _, l := range Languages() {
 		q := url.Values{}
-		for k, v := range r.URL.Query() {
+		for k, v := range page.Query() {
 			q[k] = append([]string(nil), v...)
 		}
 		q.Set("lang", l)
-		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		u := url.URL{Path: page.Path, RawQuery: q.Encode()}
 		out = append(out, LangLink{Lang: l, Label: Text(l, "lang.name"), URL: u.String(), Current: l == current})
 	}
 	return out

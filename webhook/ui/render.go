@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -189,18 +190,25 @@ type codeView struct {
 	CodeStep
 	Title, Lead, Hint, Example, Label, Submit, NoJSNote string
 	MessageText, MessageType                            string
-	ShowCode, ShowResend, RetryKind, ResendPrimary      bool
-	ResendLabel, ResendWaitLabel, ResendBaseLabel       string
-	ResendIn                                            int // seconds until the button is useful; 0: now
-	WaitUntilText                                       string
-	ExpiresIn                                           int
-	ExpiresLabel, ExpiresTemplate, ExpiredLabel         string
-	CheckingLabel                                       string
-	Pattern                                             string
-	Hidden                                              []hidden
-	StartOverLabel, SettingsLabel                       string
-	ScriptURL                                           string
-	Invalid                                             bool
+	// A message that names a wait ("try again in 2 min") counts it down:
+	// MessageWaitIn seconds from rendering, MessageWaitTemplate with {t}
+	// for the remaining time, MessageNowText once it is over.
+	MessageWaitIn                                  int
+	MessageWaitTemplate, MessageNowText            string
+	DurationUnits                                  string // "h|min|s" for code.js
+	ShowCode, ShowResend, RetryKind, ResendPrimary bool
+	ResendLabel, ResendWaitLabel, ResendBaseLabel  string
+	ResendIn                                       int // seconds until the button is useful; 0: now
+	WaitUntilText                                  string
+	ExpiresIn                                      int
+	ExpiresLabel, ExpiresTemplate, ExpiredLabel    string
+	CheckingLabel                                  string
+	Pattern                                        string
+	MaxLength                                      int
+	Hidden                                         []hidden
+	StartOverLabel, SettingsLabel                  string
+	ScriptURL                                      string
+	Invalid                                        bool
 }
 
 func (r *Renderer) codeView(s CodeStep) codeView {
@@ -212,7 +220,6 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	v := codeView{
 		CodeStep:        s,
 		Title:           Text(l, "code.title"),
-		Lead:            Format(l, "code.lead", args),
 		Hint:            Text(l, "code.hint"),
 		Example:         Format(l, "code.example", args),
 		Label:           Format(l, "code.label", args),
@@ -221,7 +228,9 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		ShowCode:        s.showCode(),
 		ShowResend:      s.showResend(),
 		RetryKind:       s.retryKind(),
-		Pattern:         fmt.Sprintf("[0-9]{%d}", s.CodeLength),
+		Pattern:         codePattern(s.CodeLength),
+		MaxLength:       codeMaxLength,
+		DurationUnits:   Text(l, "unit.h") + "|" + Text(l, "unit.min") + "|" + Text(l, "unit.s"),
 		CheckingLabel:   Text(l, "code.checking"),
 		ExpiredLabel:    Text(l, "code.expired_note"),
 		ExpiresTemplate: Text(l, "code.expires_in"),
@@ -230,6 +239,11 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		ScriptURL:       r.urls["code.js"],
 	}
 	v.ResendPrimary = !v.ShowCode
+	// "We are calling …, enter the last N digits" only while a call's code
+	// can be typed; the other states say what happened and what to do.
+	if v.ShowCode {
+		v.Lead = Format(l, "code.lead", args)
+	}
 	if m := s.Message; m != nil {
 		v.MessageType = m.Type
 		if v.MessageType != "error" {
@@ -248,11 +262,17 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		if v.MessageText == "" {
 			v.MessageText = m.Text
 		}
+		if waitMessage(m.ID) {
+			v.wordWait(l, m.ID, ctx, s.waitUntil(), s.Now)
+		}
 		// The lead already says "we are calling …": do not repeat it.
 		if m.ID == MsgCalling {
 			v.MessageText = ""
 		}
 		v.Invalid = m.Type == "error" && (s.State == StateWrongCode || s.State == StateInvalidCode)
+	} else if id := msgByState[s.State]; id != 0 && !v.ShowCode {
+		// A state without its message would leave the page without any text.
+		v.MessageText, v.MessageType = Localize(l, id, args), "error"
 	}
 	for k, val := range s.HiddenFields {
 		v.Hidden = append(v.Hidden, hidden{k, val})
@@ -269,13 +289,62 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	if until := s.waitUntil(); until.After(s.Now) {
 		v.ResendIn = int(math.Ceil(until.Sub(s.Now).Seconds()))
 		v.ResendLabel = strings.ReplaceAll(v.ResendWaitLabel, "{t}", clock(v.ResendIn))
-		v.WaitUntilText = Format(l, "code.wait_until", map[string]any{"time": until.UTC().Format("15:04:05") + " UTC"})
+		// Without JavaScript nothing counts down: say how long from now, and
+		// the clock time with its zone named (the server cannot know the user's).
+		v.WaitUntilText = Format(l, "code.wait_until", map[string]any{
+			"wait": FormatDuration(l, until.Sub(s.Now)), "time": until.UTC().Format("15:04:05") + " UTC"})
 	}
 	if s.ExpiresAt.After(s.Now) && v.ShowCode {
 		v.ExpiresIn = int(math.Ceil(s.ExpiresAt.Sub(s.Now).Seconds()))
 		v.ExpiresLabel = strings.ReplaceAll(v.ExpiresTemplate, "{t}", clock(v.ExpiresIn))
 	}
 	return v
+}
+
+// codeMaxLength bounds the code field. Far above the code length on purpose:
+// without JavaScript a pasted caller number ("+7 (495) 123-46-10") must fit
+// whole, so the server can keep its last N digits (the same rule as code.js).
+const codeMaxLength = 32
+
+// codeSeparators are what a phone number is written with besides digits
+// (the no-break and thin spaces are in JavaScript's \s, not in Go's).
+const codeSeparators = "[\\s\u00a0\u2009\u202f\\+\\-\\(\\)\\.]*"
+
+// codePattern accepts at least n digits, optionally written as a phone
+// number (spaces, +, -, parentheses, dots). Every punctuator is escaped:
+// browsers compile pattern with the v flag, where a bare "-" or "(" inside
+// a class is a syntax error (and an invalid pattern is ignored).
+func codePattern(n int) string {
+	return fmt.Sprintf("%s(?:[0-9]%s){%d,}", codeSeparators, codeSeparators, n)
+}
+
+// waitMessage: messages worded from retry_after ("try again in 25 s").
+func waitMessage(id int) bool {
+	return id == MsgRateLimited || id == MsgBlocked || id == MsgCooldown
+}
+
+// wordWait words a waiting message from until (retry_at, or resend_after for
+// a cooldown) relative to now, the time of rendering, rather than from the
+// retry_after seconds saved in the flow when the refusal happened: a page
+// reloaded minutes later must not still say "in 25 s". Once until has
+// passed, it says the action is available now. A message without any time
+// keeps the retry_after it came with.
+func (v *codeView) wordWait(l string, id int, ctx map[string]any, until, now time.Time) {
+	if until.IsZero() {
+		return
+	}
+	nowKey := "msg." + strconv.Itoa(id) + ".now"
+	if !until.After(now) {
+		v.MessageText, v.MessageType = Format(l, nowKey, ctx), "info"
+		return
+	}
+	left := int(math.Ceil(until.Sub(now).Seconds()))
+	ctx["retry_after"] = left
+	v.MessageText = Localize(l, id, ctx)
+	ctx["retry_after"] = "{t}" // not a number: expand leaves it for code.js
+	v.MessageWaitTemplate = Localize(l, id, ctx)
+	v.MessageNowText = Format(l, nowKey, ctx)
+	v.MessageWaitIn = left
 }
 
 // clock renders seconds as m:ss or h:mm:ss (code.js uses the same format).

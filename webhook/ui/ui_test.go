@@ -281,8 +281,12 @@ func TestCodeStepStates(t *testing.T) {
 			if !strings.Contains(html, `aria-live="polite"`) {
 				t.Errorf("%s: no aria-live region", name)
 			}
-			if !strings.Contains(text, "+7 900 ***-**-67") {
-				t.Errorf("%s: masked number missing", name)
+			// The lead ("we are calling …") only while the call's code can be typed.
+			if got := strings.Contains(text, "+7 900 ***-**-67"); got != tt.want.code {
+				t.Errorf("%s: masked number shown = %v, want %v", name, got, tt.want.code)
+			}
+			if got := strings.Contains(html, `id="cp-lead"`); got != tt.want.code {
+				t.Errorf("%s: lead shown = %v, want %v", name, got, tt.want.code)
 			}
 			if want := tt.want.text[lang]; !strings.Contains(text, want) {
 				t.Errorf("%s: text %q missing in\n%s", name, want, html)
@@ -292,8 +296,8 @@ func TestCodeStepStates(t *testing.T) {
 				t.Errorf("%s: code input present = %v, want %v", name, hasCode, tt.want.code)
 			}
 			if hasCode {
-				for _, attr := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `pattern="[0-9]{4}"`,
-					`maxlength="4"`, `<label class="cp-label" for="cp-code">`, `name="callpass_code"`, "autofocus",
+				for _, attr := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `minlength="4"`,
+					`maxlength="32"`, `<label class="cp-label" for="cp-code">`, `name="callpass_code"`, "autofocus",
 					`aria-describedby="cp-lead cp-msg cp-example"`, `action="/login/submit?flow=f1"`,
 					`name="csrf_token" value="tok&lt;&amp;&gt;"`, `data-expires-in="300"`} {
 					if !strings.Contains(html, attr) {
@@ -342,7 +346,7 @@ func TestCodeStepRememberedContextSurvivesPartialError(t *testing.T) {
 	s.ApplyMessage(Message{ID: 1090001, Type: "info", Context: map[string]any{"code_length": 6.0, "phone_masked": "+7 911 ***-**-01"}})
 	s.ApplyMessage(Message{ID: 4090001, Type: "error", Context: map[string]any{"attempts_left": 1.0}})
 	html := stdhtml.UnescapeString(render(t, s))
-	for _, want := range []string{`maxlength="6"`, "+7 911 ***-**-01", "1 attempt left"} {
+	for _, want := range []string{`minlength="6"`, "+7 911 ***-**-01", "1 attempt left"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("%q missing", want)
 		}

@@ -1,6 +1,9 @@
 // Package countertest is the conformance suite every limit.Counter and
-// limit.Blocks implementation must pass. It uses real time with short
-// windows, so it works against stores that expire keys themselves (Redis).
+// limit.Blocks implementation must pass. Run uses real time with short
+// windows, so it works against stores that expire keys themselves (Redis);
+// RunSliding specifies the sliding windows (any span of one window holds at
+// most Limit takes; a ban follows MaxFailures failures within any FindTime)
+// with a fake clock and exact times.
 package countertest
 
 import (
@@ -87,7 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
-	t.Run("WindowResets", func(t *testing.T) {
+	t.Run("TakesLeaveTheWindow", func(t *testing.T) {
 		s := newStore(t)
 		r := limit.Take{Key: "w", Limit: 2, Window: 300 * time.Millisecond}
 		mustTake(t, s, true, r)
@@ -193,7 +196,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 		time.Sleep(find + 100*time.Millisecond)
-		// The two old failures fell out of the find window.
+		// The two old failures left the (sliding) find window.
 		if until, err := s.Fail(ctx, "r:f", find, 3, time.Minute); err != nil || !until.IsZero() {
 			t.Fatalf("failure after find time: %v %v, want no ban", until, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,8 +28,8 @@ type Store struct {
 	mu         sync.Mutex
 	challenges map[string]*entry
 	active     map[challenge.Binding]string
-	counters   map[string]*counter
-	fails      map[string]*counter
+	counters   map[string]*slidingLog
+	fails      map[string]*slidingLog
 	bans       map[string]time.Time
 	passes     map[string][]pass
 
@@ -42,9 +43,65 @@ type entry struct {
 	purge time.Time // when the entry disappears (ExpiresAt + grace)
 }
 
-type counter struct {
-	n       int
-	resetAt time.Time
+// slidingLog is one sliding-window counter: the times (UnixNano) of the
+// takes or failures still inside its window, oldest first. 8 bytes an
+// entry; expired entries are dropped from the front, so a take costs
+// O(log n) whatever the count.
+type slidingLog struct {
+	ts     []int64
+	window time.Duration // the rule's window, for the sweeper
+}
+
+// first is the index of the first entry inside the window ending at now,
+// i.e. later than now-window; entries before it have left.
+func (l *slidingLog) first(now int64, window time.Duration) int {
+	if len(l.ts) == 0 || l.ts[0] > now-int64(window) {
+		return 0 // the usual case: nothing left
+	}
+	i, _ := slices.BinarySearch(l.ts, now-int64(window)+1)
+	return i
+}
+
+// trim drops the entries that left the window ending at now and returns
+// how many are left. A few dropped are sliced off the front (O(1); append
+// later moves the rest to a new array); when most are dropped the rest
+// moves to the front of the array, so compact can see its unused capacity.
+func (l *slidingLog) trim(now int64, window time.Duration) int {
+	if f := l.first(now, window); f > 0 {
+		if 2*f >= len(l.ts) {
+			l.ts = l.ts[:copy(l.ts, l.ts[f:])]
+		} else {
+			l.ts = l.ts[f:]
+		}
+	}
+	return len(l.ts)
+}
+
+// add records now, keeping the log sorted (a clock stepped back inserts
+// instead of appending).
+func (l *slidingLog) add(now int64) {
+	n := len(l.ts)
+	if n == 0 || l.ts[n-1] <= now {
+		l.ts = append(l.ts, now)
+		return
+	}
+	i, _ := slices.BinarySearch(l.ts, now+1)
+	l.ts = slices.Insert(l.ts, i, now)
+}
+
+// retryAfter is, for a log holding at least limit entries in the window
+// ending at now, how long until one more fits: when the limit-th newest
+// entry leaves (the oldest when the log holds exactly limit). At least 1ms.
+func (l *slidingLog) retryAfter(now int64, limit int, window time.Duration) time.Duration {
+	return max(time.Duration(l.ts[len(l.ts)-limit]+int64(window)-now), time.Millisecond)
+}
+
+// compact gives the capacity of a log that shrank back to the heap (the
+// sweeper calls it).
+func (l *slidingLog) compact() {
+	if cap(l.ts) > 2*len(l.ts)+8 {
+		l.ts = append(make([]int64, 0, len(l.ts)), l.ts...)
+	}
 }
 
 var (
@@ -71,8 +128,8 @@ func New(sweepInterval time.Duration, opts ...Option) *Store {
 		grace:      time.Minute,
 		challenges: make(map[string]*entry),
 		active:     make(map[challenge.Binding]string),
-		counters:   make(map[string]*counter),
-		fails:      make(map[string]*counter),
+		counters:   make(map[string]*slidingLog),
+		fails:      make(map[string]*slidingLog),
 		bans:       make(map[string]time.Time),
 		passes:     make(map[string][]pass),
 		stop:       make(chan struct{}),
@@ -124,14 +181,14 @@ func (s *Store) Sweep() {
 			delete(s.active, b)
 		}
 	}
-	for k, c := range s.counters {
-		if !now.Before(c.resetAt) {
-			delete(s.counters, k)
-		}
-	}
-	for k, c := range s.fails {
-		if !now.Before(c.resetAt) {
-			delete(s.fails, k)
+	ns := now.UnixNano()
+	for _, logs := range []map[string]*slidingLog{s.counters, s.fails} {
+		for k, l := range logs {
+			if l.trim(ns, l.window) == 0 {
+				delete(logs, k)
+			} else {
+				l.compact()
+			}
 		}
 	}
 	for k, until := range s.bans {
@@ -336,25 +393,26 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 	return c, until, check, err
 }
 
-// check reports whether every take is below its limit; s.mu is held.
+// check reports whether every take has fewer than its limit within its
+// sliding window, changing nothing; s.mu is held.
 func (s *Store) check(takes []limit.Take, now time.Time) limit.TakeResult {
 	res := limit.TakeResult{Allowed: true, Blocked: -1}
+	ns := now.UnixNano()
 	for i, t := range takes {
-		c := s.counters[t.Key]
-		if c == nil || !now.Before(c.resetAt) {
+		l := s.counters[t.Key]
+		if l == nil || len(l.ts)-l.first(ns, t.Window) < t.Limit {
 			continue
 		}
-		if c.n >= t.Limit {
-			if res.Allowed {
-				res.Allowed, res.Blocked = false, i
-			}
-			res.RetryAfter = max(res.RetryAfter, c.resetAt.Sub(now))
+		if res.Allowed {
+			res.Allowed, res.Blocked = false, i
 		}
+		res.RetryAfter = max(res.RetryAfter, l.retryAfter(ns, t.Limit, t.Window))
 	}
 	return res
 }
 
-// Take implements limit.Counter.
+// Take implements limit.Counter: every rule is a sliding log of take
+// times; all rules are judged and counted under one lock.
 func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult, error) {
 	if err := ctx.Err(); err != nil {
 		return limit.TakeResult{}, err
@@ -366,20 +424,24 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	if !res.Allowed {
 		return res, nil
 	}
+	ns := now.UnixNano()
 	res.Counts = make([]int, len(takes))
 	for i, t := range takes {
-		c := s.counters[t.Key]
-		if c == nil || !now.Before(c.resetAt) {
-			c = &counter{resetAt: now.Add(t.Window)}
-			s.counters[t.Key] = c
+		l := s.counters[t.Key]
+		if l == nil {
+			l = &slidingLog{}
+			s.counters[t.Key] = l
 		}
-		c.n++
-		res.Counts[i] = c.n
+		l.window = t.Window
+		l.trim(ns, t.Window)
+		l.add(ns)
+		res.Counts[i] = len(l.ts)
 	}
 	return res, nil
 }
 
-// Fail implements limit.Blocks.
+// Fail implements limit.Blocks: the failures are a sliding log of their
+// times, forgotten when they cause a ban.
 func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, maxFailures int, banTime time.Duration) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
 		return time.Time{}, err
@@ -390,13 +452,16 @@ func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, ma
 	if until, ok := s.bans[key]; ok && now.Before(until) {
 		return until, nil
 	}
-	c := s.fails[key]
-	if c == nil || !now.Before(c.resetAt) {
-		c = &counter{resetAt: now.Add(findTime)}
-		s.fails[key] = c
+	ns := now.UnixNano()
+	l := s.fails[key]
+	if l == nil {
+		l = &slidingLog{}
+		s.fails[key] = l
 	}
-	c.n++
-	if c.n < maxFailures {
+	l.window = findTime
+	l.trim(ns, findTime)
+	l.add(ns)
+	if len(l.ts) < maxFailures {
 		return time.Time{}, nil
 	}
 	delete(s.fails, key)

@@ -20,9 +20,27 @@ func TestChallengeStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t) })
 }
 
+func TestChallengeStoreClocked(t *testing.T) {
+	t.Parallel()
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) storetest.Store {
+		s := memory.New(time.Hour, memory.WithClock(now))
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
 func TestCounter(t *testing.T) {
 	t.Parallel()
 	countertest.Run(t, func(t *testing.T) countertest.Store { return newStore(t) })
+}
+
+func TestCounterSliding(t *testing.T) {
+	t.Parallel()
+	countertest.RunSliding(t, func(t *testing.T, now func() time.Time) countertest.Store {
+		s := memory.New(time.Hour, memory.WithClock(now))
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
 }
 
 func TestSweeperDropsExpired(t *testing.T) {

@@ -9,14 +9,15 @@ import (
 )
 
 // TestCheckResult: the counters read by LookupAndCheck are judged as Take
-// judges them, and a window that ended between the two reads refuses
-// nothing.
+// judges them. Each read is the Limit-th newest take inside the sliding
+// window (none: fewer than Limit takes, allowed); a refusal lasts until that
+// take leaves the window, at least 1 ms.
 func TestCheckResult(t *testing.T) {
+	const now = 1_700_000_000_000 // ms
 	type counter struct {
-		val   string
-		err   error
-		ttl   time.Duration
-		limit int64
+		nth    []float64 // the reply: the Limit-th newest take's score, if any
+		err    error
+		window time.Duration
 	}
 	tests := []struct {
 		name    string
@@ -27,25 +28,31 @@ func TestCheckResult(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "no counters", allowed: true, blocked: -1},
-		{name: "missing counter", in: []counter{{err: redis.Nil, ttl: -2, limit: 1}}, allowed: true, blocked: -1},
-		{name: "below the limit", in: []counter{{val: "4", ttl: time.Minute, limit: 5}}, allowed: true, blocked: -1},
-		{name: "at the limit", in: []counter{{val: "5", ttl: time.Minute, limit: 5}}, blocked: 0, retry: time.Minute},
-		{name: "above the limit", in: []counter{{val: "9", ttl: time.Second, limit: 5}}, blocked: 0, retry: time.Second},
+		{name: "missing or below the limit", in: []counter{{window: time.Hour}}, allowed: true, blocked: -1},
+		{name: "at the limit: until the take leaves the window", in: []counter{
+			{nth: []float64{now - 59*60_000}, window: time.Hour},
+		}, blocked: 0, retry: time.Minute},
+		{name: "a take of this very millisecond", in: []counter{{nth: []float64{now}, window: time.Second}}, blocked: 0, retry: time.Second},
+		{name: "leaving in its last millisecond", in: []counter{
+			{nth: []float64{now - 999}, window: time.Second},
+		}, blocked: 0, retry: time.Millisecond},
 		{name: "first refusing is blocked, longest wait", in: []counter{
-			{val: "1", ttl: time.Hour, limit: 5},
-			{val: "3", ttl: time.Minute, limit: 3},
-			{val: "7", ttl: time.Hour, limit: 2},
-		}, blocked: 1, retry: time.Hour},
-		{name: "window ended between the reads", in: []counter{{val: "5", ttl: -2, limit: 5}}, allowed: true, blocked: -1},
-		{name: "counter read failed", in: []counter{{err: errors.New("LOADING"), limit: 5}}, wantErr: true},
-		{name: "not a number", in: []counter{{val: "x", ttl: time.Minute, limit: 5}}, wantErr: true},
+			{window: time.Hour},
+			{nth: []float64{now - 1000}, window: time.Minute},
+			{nth: []float64{now - 1000}, window: time.Hour},
+		}, blocked: 1, retry: time.Hour - time.Second},
+		{name: "counter read failed", in: []counter{{err: errors.New("WRONGTYPE"), window: time.Hour}}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var cmds []counterCheck
 			for _, c := range tt.in {
-				cmds = append(cmds, counterCheck{limit: c.limit, get: redis.NewStringResult(c.val, c.err),
-					ttl: redis.NewDurationResult(c.ttl, nil)})
+				var z []redis.Z
+				for _, sc := range c.nth {
+					z = append(z, redis.Z{Score: sc, Member: "m"})
+				}
+				cmds = append(cmds, counterCheck{limit: 5, window: c.window.Milliseconds(), now: now,
+					nthNewer: redis.NewZSliceCmdResult(z, c.err)})
 			}
 			res, err := checkResult(cmds)
 			if (err != nil) != tt.wantErr {
@@ -54,9 +61,9 @@ func TestCheckResult(t *testing.T) {
 			if tt.wantErr {
 				return
 			}
-			if res.Allowed != tt.allowed || res.Blocked != tt.blocked || res.RetryAfter != tt.retry {
-				t.Fatalf("got allowed %v blocked %d retry %v, want %v %d %v", res.Allowed, res.Blocked, res.RetryAfter,
-					tt.allowed, tt.blocked, tt.retry)
+			if res.Allowed != tt.allowed || res.Blocked != tt.blocked || res.RetryAfter != tt.retry || res.Counts != nil {
+				t.Fatalf("got allowed %v blocked %d retry %v counts %v, want %v %d %v nil", res.Allowed, res.Blocked, res.RetryAfter,
+					res.Counts, tt.allowed, tt.blocked, tt.retry)
 			}
 		})
 	}

@@ -16,17 +16,28 @@
 //	P{T}:a:<binding hash>            string: the binding's active challenge id
 //	P{T}:p:<identity id>             hash: gate passes, field authenticated_at ms,
 //	                                 value "<expires ms>:<claiming session id or ''>"
-//	P{T}:b:r:<identity id>:f / :b    regulation failure counter / ban (limit.RegulationKey)
-//	P{l:<key>}                       string: a limit counter (fixed window)
-//	P{b:<key>}:f / P{b:<key>}:b      failure counter / ban of any other Blocks key
+//	P{T}:b:r:<identity id>:fw / :b   regulation failure log / ban (limit.RegulationKey)
+//	P{l:<key>}:w                     sorted set: a limit counter's sliding log
+//	P{b:<key>}:fw / P{b:<key>}:b     failure log / ban of any other Blocks key
+//
+// Limit counters and failure counts are sliding windows: a sorted set whose
+// members are the takes (or failures), each scored with its time in ms from
+// the store's clock and named by 8 random bytes. Every take or failure first
+// drops the members that left the window (ZREMRANGEBYSCORE), then counts
+// (ZCARD) and adds itself (ZADD), O(log n) each, and sets the key to expire
+// one window later, when every member has left. (The ":w" and ":fw" suffixes
+// are new with sliding windows: a fixed-window string counter left by an
+// older version is never read as a sorted set; it expires by itself.)
 package redisstore
 
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +66,11 @@ var (
 
 // Option configures a Store.
 type Option func(*Store)
+
+// WithClock sets the clock the store counts limit and failure windows with
+// (and reads bans against); tests use a fake one. Default time.Now. Key
+// expiry stays Redis's own (real time).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // WithGrace sets how long a challenge key outlives ExpiresAt (default 1m), so
 // a late verify gets "expired" rather than "not found".
@@ -430,20 +446,34 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	return c, until, err
 }
 
-// counterCheck is the read-only check of one counter: its value and its
-// time to live, two plain commands in the caller's pipeline (cheaper for
-// redis-server than a script per counter; both read one key, so one slot).
+// counterCheck is the read-only check of one counter's sliding log: one
+// plain command in the caller's pipeline (cheaper for redis-server than a
+// script per counter; it reads one key, so one slot), which reads the
+// Limit-th newest take still inside the window ending at now:
+//
+//	ZRANGE key +inf (now-window BYSCORE REV LIMIT limit-1 1 WITHSCORES
+//
+// It exists exactly when the window holds Limit takes or more (so a take
+// would be refused), and a take fits again once it has left the window. The
+// take script judges the same members (after dropping the ones that left,
+// which this read only skips), so check and take agree.
 type counterCheck struct {
-	limit int64
-	get   *redis.StringCmd
-	ttl   *redis.DurationCmd
+	limit    int64
+	window   int64 // ms
+	now      int64 // ms, the store's clock
+	nthNewer *redis.ZSliceCmd
 }
 
 func (s *Store) queueChecks(ctx context.Context, p redis.Pipeliner, checks []limit.Take) []counterCheck {
+	now := s.now().UnixMilli()
 	out := make([]counterCheck, len(checks))
 	for i, t := range checks {
-		k := s.counterKey(t.Key)
-		out[i] = counterCheck{limit: int64(t.Limit), get: p.Get(ctx, k), ttl: p.PTTL(ctx, k)}
+		w := t.Window.Milliseconds()
+		out[i] = counterCheck{limit: int64(t.Limit), window: w, now: now,
+			nthNewer: p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+				Key: s.counterKey(t.Key), Start: "+inf", Stop: "(" + strconv.FormatInt(now-w, 10),
+				ByScore: true, Rev: true, Offset: int64(t.Limit) - 1, Count: 1,
+			})}
 	}
 	return out
 }
@@ -483,14 +513,14 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 	start := s.now()
 	var look *redis.Cmd
 	var cmds []counterCheck
-	// The lookup goes first, so a NOSCRIPT is the pipeline's first error. A
-	// missing counter answers GET with redis.Nil, which the pipeline then
-	// reports: that is an answer, and each command's own error is judged.
+	// The lookup goes first, so a NOSCRIPT is the pipeline's first error.
+	// When the lookup answered, a counter read's own error is judged (and
+	// refused) by checkResult.
 	err = s.scriptPipeline(ctx, lookupScript, func(p redis.Pipeliner) {
 		look = lookupScript.EvalSha(ctx, p, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
 		cmds = s.queueChecks(ctx, p, checks)
 	})
-	if err == nil || errors.Is(err, redis.Nil) {
+	if err == nil || look.Err() == nil {
 		err = look.Err()
 	}
 	if err != nil {
@@ -518,45 +548,35 @@ func (s *Store) check(ctx context.Context, checks []limit.Take) (limit.TakeResul
 		cmds = s.queueChecks(ctx, p, checks)
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil {
 		return limit.TakeResult{}, wrap("check", err)
 	}
 	return checkResult(cmds)
 }
 
 // checkResult reads the counters into a TakeResult (no Counts), as Take
-// would judge them: a counter at or above its limit refuses, for its time
-// to live.
+// would judge them: a window holding its limit of takes refuses until the
+// take that makes room leaves it (at least 1 ms).
 func checkResult(cmds []counterCheck) (limit.TakeResult, error) {
 	res := limit.TakeResult{Allowed: true, Blocked: -1}
 	for i, c := range cmds {
-		var n int64
-		switch v, err := c.get.Int64(); {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return limit.TakeResult{}, wrap("check", fmt.Errorf("counter: %w", err))
-		default:
-			n = v
-		}
-		if n < c.limit {
-			continue
-		}
-		ttl, err := c.ttl.Result()
+		z, err := c.nthNewer.Result()
 		if err != nil {
-			return limit.TakeResult{}, wrap("check", fmt.Errorf("counter ttl: %w", err))
+			return limit.TakeResult{}, wrap("check", fmt.Errorf("counter: %w", err))
 		}
-		if ttl <= 0 {
-			// The window ended between the two reads (the pair is not
-			// atomic): nothing to refuse for; the take decides.
-			continue
+		if len(z) == 0 {
+			continue // fewer than limit takes in the window
 		}
 		if res.Allowed {
 			res.Allowed, res.Blocked = false, i
 		}
-		res.RetryAfter = max(res.RetryAfter, ttl)
+		res.RetryAfter = max(res.RetryAfter, retryMS(int64(z[0].Score)+c.window-c.now))
 	}
 	return res, nil
 }
+
+// retryMS is a wait in ms as a duration of at least 1 ms.
+func retryMS(ms int64) time.Duration { return time.Duration(max(ms, 1)) * time.Millisecond }
 
 // identityBanKey is the Redis key of the ban on banKey ("" for none), which
 // must be b's identity's regulation key: that is what puts it in the
@@ -690,44 +710,56 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // --- limit.Counter ---
 
-// takeScript: KEYS[1] counter; ARGV: limit, window ms. Returns {allowed, pttl, count}.
-// A counter without TTL (should not exist) gets one, so nothing lives forever.
+// takeScript: KEYS[1] a counter's sliding log; ARGV: limit, window ms, now
+// ms, member. Drops the takes that left the window (now-window, now], and
+// adds member at now if fewer than limit are left. Returns {1, 0, count
+// after} or, refused, {0, ms until the take making room leaves, count}: the
+// (count-limit+1)-th oldest, the oldest when count == limit. A key without
+// TTL (should not exist) gets one, so nothing lives forever.
 var takeScript = redis.NewScript(`
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n >= tonumber(ARGV[1]) then
-  local t = redis.call('PTTL', KEYS[1])
-  if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end
-  return {0, t, n}
+local lim, win, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
+local n = redis.call('ZCARD', KEYS[1])
+if n >= lim then
+  local e = redis.call('ZRANGE', KEYS[1], n - lim, n - lim, 'WITHSCORES')
+  if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], win) end
+  return {0, tonumber(e[2]) + win - now, n}
 end
-n = redis.call('INCR', KEYS[1])
-local t = redis.call('PTTL', KEYS[1])
-if t < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]); t = tonumber(ARGV[2]) end
-return {1, t, n}
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], win)
+return {1, 0, n + 1}
 `)
 
-// untakeScript compensates a take whose sibling rule refused.
-var untakeScript = redis.NewScript(`
-local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n > 0 then redis.call('DECR', KEYS[1]) end
-return 1
-`)
+func (s *Store) counterKey(k string) string { return s.prefix + "{l:" + k + "}:w" }
 
-func (s *Store) counterKey(k string) string { return s.prefix + "{l:" + k + "}" }
+// member names one take or failure in a sliding log: 8 random bytes, so
+// takes in the same millisecond stay distinct and a compensation removes
+// exactly its own.
+func member() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return string(b[:])
+}
 
 // Take implements limit.Counter. Each rule's key may live in its own cluster
-// slot, so the rules are taken by per-key scripts in one pipeline and the
-// taken ones are given back if any rule refused. Between the two steps a
-// concurrent take may see a counter one too high and be refused: the error is
-// on the safe side.
+// slot, so the rules are taken by per-key scripts in one pipeline and, if any
+// rule refused, the taken ones are given back (ZREM of exactly the member
+// each added). Between the two steps a concurrent take may see a window one
+// take too full and be refused: the error is on the safe side.
 func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult, error) {
 	res := limit.TakeResult{Allowed: true, Blocked: -1}
 	if len(takes) == 0 {
 		return res, nil
 	}
+	now := s.now().UnixMilli()
 	cmds := make([]*redis.Cmd, len(takes))
+	members := make([]string, len(takes))
+	for i := range members {
+		members[i] = member()
+	}
 	err := s.scriptPipeline(ctx, takeScript, func(p redis.Pipeliner) {
 		for i, t := range takes {
-			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds())
+			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds(), now, members[i])
 		}
 	})
 	if err != nil {
@@ -741,7 +773,7 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 			return limit.TakeResult{}, wrap("take", fmt.Errorf("bad reply %v: %w", v, err))
 		}
 		ok, _ := v[0].(int64)
-		pttl, _ := v[1].(int64)
+		wait, _ := v[1].(int64)
 		n, _ := v[2].(int64)
 		counts[i] = int(n)
 		if ok == 1 {
@@ -751,7 +783,7 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		if res.Allowed {
 			res.Allowed, res.Blocked = false, i
 		}
-		res.RetryAfter = max(res.RetryAfter, time.Duration(pttl)*time.Millisecond)
+		res.RetryAfter = max(res.RetryAfter, retryMS(wait))
 	}
 	if res.Allowed {
 		res.Counts = counts
@@ -760,10 +792,11 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	if len(taken) == 0 {
 		return res, nil
 	}
-	err = s.scriptPipeline(ctx, untakeScript, func(p redis.Pipeliner) {
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, i := range taken {
-			untakeScript.EvalSha(ctx, p, []string{s.counterKey(takes[i].Key)})
+			p.ZRem(ctx, s.counterKey(takes[i].Key), members[i])
 		}
+		return nil
 	})
 	if err != nil {
 		return limit.TakeResult{}, wrap("take compensate", err)
@@ -793,22 +826,27 @@ func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(
 
 // --- limit.Blocks ---
 
-// failScript: KEYS[1] failure counter, KEYS[2] ban; ARGV: find ms, max, ban ms.
-// Returns the ban's remaining ms, or 0.
+// failScript: KEYS[1] failure log (sliding), KEYS[2] ban; ARGV: find ms,
+// max, ban ms, now ms, member. During a ban nothing is recorded. Otherwise
+// the failures that left (now-find, now] are dropped and this one added; at
+// max failures the ban is set and the log forgotten. Returns the ban's
+// remaining ms, or 0.
 var failScript = redis.NewScript(`
 local b = redis.call('PTTL', KEYS[2])
 if b > 0 then return b end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-if n >= tonumber(ARGV[2]) then
+local find, now = tonumber(ARGV[1]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - find)
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
   redis.call('DEL', KEYS[1])
   return tonumber(ARGV[3])
 end
+redis.call('PEXPIRE', KEYS[1], find)
 return 0
 `)
 
-// blockKeys names the failure counter and ban of a Blocks key. An
+// blockKeys names the failure log and ban of a Blocks key. An
 // identity's regulation key goes under the identity's hash tag, so Lookup
 // and Verify read the ban in the same script as the challenge.
 func (s *Store) blockKeys(k string) (fail, ban string) {
@@ -816,14 +854,15 @@ func (s *Store) blockKeys(k string) (fail, ban string) {
 	if id, ok := limit.RegulationIdentity(k); ok {
 		base = s.prefix + "{" + challenge.IdentityTag(id) + "}:b:" + k
 	}
-	return base + ":f", base + ":b"
+	return base + ":fw", base + ":b"
 }
 
 // Fail implements limit.Blocks.
 func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, maxFailures int, banTime time.Duration) (time.Time, error) {
 	f, b := s.blockKeys(key)
 	start := s.now()
-	left, err := failScript.Run(ctx, s.rdb, []string{f, b}, findTime.Milliseconds(), maxFailures, banTime.Milliseconds()).Int64()
+	left, err := failScript.Run(ctx, s.rdb, []string{f, b}, findTime.Milliseconds(), maxFailures, banTime.Milliseconds(),
+		start.UnixMilli(), member()).Int64()
 	if err != nil {
 		return time.Time{}, wrap("fail", err)
 	}

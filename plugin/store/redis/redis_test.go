@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -42,10 +43,26 @@ func TestChallengeStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return newStore(t, rdb) })
 }
 
+func TestChallengeStoreClocked(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) storetest.Store {
+		return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithClock(now))
+	})
+}
+
 func TestCounter(t *testing.T) {
 	t.Parallel()
 	rdb := newClient(t, testenv.StartRedis(t).Addr)
 	countertest.Run(t, func(t *testing.T) countertest.Store { return newStore(t, rdb) })
+}
+
+func TestCounterSliding(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	countertest.RunSliding(t, func(t *testing.T, now func() time.Time) countertest.Store {
+		return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithClock(now))
+	})
 }
 
 // TestEveryKeyHasTTLAndNoCode creates challenges, counters, failures and bans,
@@ -55,10 +72,12 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	s := newStore(t, rdb)
 	const code = "7391"
-	// A fixed clock whose millisecond values do not contain the code.
+	// A fixed clock whose millisecond values do not contain the code (the
+	// store's too: the sliding logs score their members with it).
 	now := time.UnixMilli(1_700_000_000_000)
+	s := redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithGrace(200*time.Millisecond),
+		redisstore.WithClock(func() time.Time { return now }))
 	b := storetest.Bind("dump")
 	c := storetest.New(b, time.Now(), 5*time.Minute)
 	c.CreatedAt, c.ExpiresAt, c.ResendAfter = now, now.Add(time.Hour*24*365*20), now.Add(30*time.Second)
@@ -99,7 +118,7 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 10 { // 3 challenges, 2 active, 1 pass, 2 counters, 1 ban, 1 failure counter
+	if len(keys) != 10 { // 3 challenges, 2 active, 1 pass, 2 counter logs, 1 ban, 1 failure log
 		t.Fatalf("%d keys, want 10: %v", len(keys), keys)
 	}
 	for _, k := range keys {
@@ -118,6 +137,10 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 			}
 		case "string":
 			dump += " " + rdb.Get(ctx, k).Val()
+		case "zset":
+			for _, z := range rdb.ZRangeWithScores(ctx, k, 0, -1).Val() {
+				dump += fmt.Sprintf(" %v=%.0f", z.Member, z.Score)
+			}
 		default:
 			t.Fatalf("key %q has unexpected type %s", k, typ)
 		}

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -233,7 +234,7 @@ func TestRefusedStartRoundTrips(t *testing.T) {
 		}
 		out := map[string]string{}
 		for _, k := range keys {
-			out[k] = rdb.Get(ctx, k).Val()
+			out[k] = fmt.Sprint(rdb.ZRangeWithScores(ctx, k, 0, -1).Val())
 		}
 		return out
 	}
@@ -248,11 +249,46 @@ func TestRefusedStartRoundTrips(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("a start refused by a limit took %d round trips %v, want 1", len(got), got)
 	}
+	// The lookup script, then one read per counter (number, identity,
+	// global): its sliding log's Limit-th newest take in the window.
+	if want := "pipeline(evalsha,zrange,zrange,zrange)"; len(got) == 1 && got[0] != want {
+		t.Errorf("a start refused by a limit sent %s, want %s", got[0], want)
+	}
 	if after := counters(); !reflect.DeepEqual(after, before) {
 		t.Errorf("a refused start changed the counters: %v → %v", before, after)
 	}
 	if p.calls != calls {
 		t.Errorf("a refused start reached the provider")
+	}
+}
+
+// TestTakeRoundTrips: a take is one round trip, one script per rule (each
+// rule's key may be in its own cluster slot); a take refused by one rule
+// adds one round trip giving back the others, one ZREM of the member each
+// added.
+func TestTakeRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newTripEnv(t, limit.DefaultConfig())
+	rules := []limit.Take{{Key: "n:x", Limit: 1, Window: time.Hour}, {Key: "i:x", Limit: 5, Window: time.Hour}, {Key: "g", Limit: 9, Window: time.Hour}}
+	if res, err := e.st.Take(ctx, rules); err != nil || !res.Allowed { // loads the script
+		t.Fatalf("first take: %+v %v", res, err)
+	}
+	e.trips.take()
+	if res, err := e.st.Take(ctx, rules[1:]); err != nil || !res.Allowed {
+		t.Fatalf("allowed take: %+v %v", res, err)
+	}
+	if got, want := e.trips.take(), []string{"pipeline(evalsha,evalsha)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("an allowed take sent %v, want %v", got, want)
+	}
+	if res, err := e.st.Take(ctx, rules); err != nil || res.Allowed || res.Blocked != 0 {
+		t.Fatalf("refused take: %+v %v", res, err)
+	}
+	if got, want := e.trips.take(), []string{"pipeline(evalsha,evalsha,evalsha)", "pipeline(zrem,zrem)"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("a refused take sent %v, want %v", got, want)
+	}
+	if res, err := e.st.Take(ctx, rules[1:]); err != nil || !res.Allowed || !reflect.DeepEqual(res.Counts, []int{3, 3}) {
+		t.Fatalf("the refused take was not given back: %+v %v", res, err)
 	}
 }
 

@@ -21,6 +21,28 @@
     return m + ":" + ss;
   }
 
+  // "1 min 5 s" with the page's units: the server's FormatDuration.
+  function duration(sec, units) {
+    var u = String(units || "h|min|s").split("|");
+    var s = Math.max(1, Math.ceil(sec));
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
+    var parts = [];
+    if (h > 0) { parts.push(h + " " + u[0]); }
+    if (m > 0) { parts.push(m + " " + u[1]); }
+    if (r > 0 && h === 0) { parts.push(r + " " + u[2]); }
+    return parts.join(" ");
+  }
+
+  // A message naming a wait ("try again in 2 min") counts down with the
+  // button. It is a live region: silent while it ticks (a reader would
+  // announce every second), polite again for "available now".
+  var msgWaitIn = msg ? parseInt(msg.getAttribute("data-wait-in"), 10) || 0 : 0;
+  if (msgWaitIn > 0) { msg.setAttribute("aria-live", "off"); }
+  function stopMsgWait() {
+    if (msg && msgWaitIn > 0) { msg.setAttribute("aria-live", "polite"); }
+    msgWaitIn = 0;
+  }
+
   function submitCode() {
     if (submitted || !form) { return; }
     submitted = true;
@@ -30,6 +52,7 @@
       btn.disabled = true;
     }
     if (msg && btn && btn.getAttribute("data-checking")) {
+      stopMsgWait();
       msg.className = "cp-msg cp-msg-info";
       msg.textContent = btn.getAttribute("data-checking");
     }
@@ -103,6 +126,18 @@
         resend.removeAttribute("aria-disabled");
         resend.textContent = resend.getAttribute("data-label");
         resendIn = 0;
+      }
+    }
+    if (msg && msgWaitIn > 0) {
+      var wait = msgWaitIn - t;
+      if (wait > 0) {
+        var text = msg.getAttribute("data-label").replace("{t}", duration(wait, msg.getAttribute("data-units")));
+        if (msg.textContent !== text) { msg.textContent = text; }
+        more = true;
+      } else {
+        stopMsgWait();
+        msg.className = "cp-msg cp-msg-info";
+        msg.textContent = msg.getAttribute("data-now");
       }
     }
     if (expiry && expiresIn > 0) {
