@@ -435,10 +435,10 @@ func ActivateKey(path, kid string) error {
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(keys, func(k *Key) bool { return k.kid == kid })
+	i, err := keyIndex(keys, kid, path)
 	switch {
-	case i < 0:
-		return keyErr("kid %q is not in %s (%s)", kid, path, kidList(keys))
+	case err != nil:
+		return err
 	case !keys[i].CanSign():
 		return keyErr("kid %q in %s has no private key and cannot sign", kid, path)
 	case i == 0:
@@ -447,6 +447,14 @@ func ActivateKey(path, kid string) error {
 	k := keys[i]
 	keys = slices.Delete(keys, i, i+1)
 	return writeKeyFile(path, fi, append([]*Key{k}, keys...))
+}
+
+// keyIndex finds kid among the keys of the file at path.
+func keyIndex(keys []*Key, kid, path string) (int, error) {
+	if i := slices.IndexFunc(keys, func(k *Key) bool { return k.kid == kid }); i >= 0 {
+		return i, nil
+	}
+	return -1, keyErr("kid %q is not in %s (%s)", kid, path, kidList(keys))
 }
 
 // RemoveKey deletes the key kid from the JWK Set file at path (rotation
@@ -458,10 +466,10 @@ func RemoveKey(path, kid string) error {
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(keys, func(k *Key) bool { return k.kid == kid })
+	i, err := keyIndex(keys, kid, path)
 	switch {
-	case i < 0:
-		return keyErr("kid %q is not in %s (%s)", kid, path, kidList(keys))
+	case err != nil:
+		return err
 	case i == 0:
 		return keyErr("kid %q is the first key in %s (the signer unless jwt.signing_kid says otherwise); activate another key first", kid, path)
 	}
