@@ -220,6 +220,14 @@ type VerifyRequest struct {
 	// anything else. Only meaningful when the store also keeps the
 	// limiter's bans (limit.Blocks).
 	BanKey string
+	// Regulation, when its MaxFailures is > 0 and BanKey is set, is the
+	// limiter's regulation (limit.Limiter.Regulation): an attempt that
+	// locks the challenge (OutcomeLocked) also records a regulation failure
+	// under BanKey in the same atomic step, exactly as limit.Blocks.Fail
+	// with these parameters, so a concurrent verify of the identity sees
+	// the ban as soon as the failure causing it is recorded. The ban is
+	// returned in VerifyReply.LockBannedUntil.
+	Regulation limit.Regulation
 	// Sum is the candidate code hash (HashCode of the typed code with
 	// Binding), compared in constant time with the stored CodeHash.
 	Sum []byte
@@ -238,6 +246,11 @@ type VerifyReply struct {
 	// BannedUntil is the end of the running ban when Outcome is
 	// OutcomeBanned, else zero.
 	BannedUntil time.Time
+	// LockBannedUntil is, when Outcome is OutcomeLocked and the step
+	// recorded a regulation failure (VerifyRequest.Regulation), the end of
+	// the identity's ban after it (the failure reached MaxFailures), else
+	// zero.
+	LockBannedUntil time.Time
 }
 
 // Store keeps challenges. Implementations must make Create and Verify atomic
@@ -266,7 +279,9 @@ type Store interface {
 	//  4. count the attempt and compare req.Sum with CodeHash in constant
 	//     time: a match sets state verified (VerifiedAt=req.Now) and, with
 	//     req.Pass, records the gate pass; a mismatch reaching MaxAttempts
-	//     sets state locked.
+	//     sets state locked and, with req.BanKey and req.Regulation (its
+	//     MaxFailures > 0), records a regulation failure under req.BanKey
+	//     as limit.Blocks.Fail does (LockBannedUntil: the ban it set).
 	// A pass for another identity than req.Binding's is an error and
 	// changes nothing.
 	Verify(ctx context.Context, req VerifyRequest) (VerifyReply, error)

@@ -493,9 +493,11 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 // AuthenticatedAt or a TTL ≤ 0 is ErrInvalidRequest.
 //
 // With a store that also keeps the regulation bans (the usual wiring) this
-// is one store round trip (Store.Verify: ban, challenge, code and pass in
-// one atomic step); only the attempt that locks a challenge costs one more
-// (limit.RecordFailure).
+// is one store round trip (Store.Verify: ban, challenge, code, pass and,
+// for the attempt that locks a challenge, the regulation failure in one
+// atomic step, so concurrent verifies of the identity see the ban as soon
+// as the failure causing it is recorded). Otherwise a lock records the
+// failure after the step (limit.RecordFailure).
 func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
 	if err := validBinding(b); err != nil {
 		return VerifyResult{}, err
@@ -523,6 +525,10 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	}
 	if s.sharedBans {
 		req.BanKey = s.limiter.BanKey(b.IdentityID)
+		if req.BanKey != "" {
+			// The store records the failure of a lock in the same step.
+			req.Regulation = s.limiter.Regulation()
+		}
 	} else if err := s.limitErr(s.blocked(ctx, b.IdentityID)); err != nil {
 		if errors.Is(err, limit.ErrLimited) {
 			s.observeVerify("blocked")
@@ -581,10 +587,15 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK}
 	case OutcomeLocked:
 		s.observeVerify("locked")
-		// The attempt is already counted in the store: count the failure
-		// too even if the caller hung up meanwhile, or hanging up would be
-		// a way around the ban.
-		until, ferr := s.limiter.RecordFailure(context.WithoutCancel(ctx), b.IdentityID)
+		until, ferr := rep.LockBannedUntil, error(nil)
+		if req.BanKey == "" {
+			// The store did not record the failure (it does not keep the
+			// limiter's bans, or regulation is off). The attempt is
+			// already counted in the store: count the failure too even if
+			// the caller hung up meanwhile, or hanging up would be a way
+			// around the ban.
+			until, ferr = s.limiter.RecordFailure(context.WithoutCancel(ctx), b.IdentityID)
+		}
 		switch {
 		case ferr != nil:
 			// The verify failed anyway; a store error here is logged.

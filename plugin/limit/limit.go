@@ -406,6 +406,10 @@ func (l *Limiter) CheckBan(until time.Time) error {
 	return nil
 }
 
+// Regulation returns the limiter's regulation parameters (what a store
+// that records failures itself, in the same step as a verify, needs).
+func (l *Limiter) Regulation() Regulation { return l.cfg.Regulation }
+
 // RecordFailure counts a failed verification of the identity and returns the
 // end of the ban it caused (zero when not banned).
 func (l *Limiter) RecordFailure(ctx context.Context, identityID string) (time.Time, error) {

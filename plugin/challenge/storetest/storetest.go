@@ -406,6 +406,141 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	// A lock records the identity's regulation failure in the same atomic
+	// step as the verify (VerifyRequest.Regulation), as Fail would: the
+	// lock that reaches MaxFailures within FindTime bans, its reply carries
+	// the ban's end, and the next verify of another challenge of the
+	// identity is refused as banned. Wrong codes short of a lock, and locks
+	// without BanKey or regulation, record nothing.
+	t.Run("VerifyLockRecordsRegulationFailure", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		reg := limit.Regulation{MaxFailures: 3, FindTime: time.Minute, BanTime: time.Hour}
+		b := Bind("lockban")
+		key := limit.RegulationKey(b.IdentityID)
+		lockOne := func(flow string, req func(challenge.VerifyRequest) challenge.VerifyRequest) challenge.VerifyReply {
+			t.Helper()
+			c := New(Binding(b.Purpose, b.IdentityID, flow), now, 5*time.Minute)
+			mustCreate(t, s, c, false, now, true)
+			var rep challenge.VerifyReply
+			for i := range c.MaxAttempts {
+				var err error
+				rep, err = s.Verify(ctx, req(Req(c, false, now)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := challenge.OutcomeWrong
+				if i == c.MaxAttempts-1 {
+					want = challenge.OutcomeLocked
+				}
+				if rep.Outcome != want || (want != challenge.OutcomeLocked && !rep.LockBannedUntil.IsZero()) {
+					t.Fatalf("%s attempt %d: outcome %s lock ban %v, want %s", flow, i+1, rep.Outcome, rep.LockBannedUntil, want)
+				}
+			}
+			return rep
+		}
+		withReg := func(r challenge.VerifyRequest) challenge.VerifyRequest {
+			r.BanKey, r.Regulation = key, reg
+			return r
+		}
+		// Without BanKey, or without regulation, a lock records nothing.
+		for i, f := range []func(challenge.VerifyRequest) challenge.VerifyRequest{
+			func(r challenge.VerifyRequest) challenge.VerifyRequest { r.Regulation = reg; return r },
+			func(r challenge.VerifyRequest) challenge.VerifyRequest { r.BanKey = key; return r },
+		} {
+			for j := range reg.MaxFailures {
+				if rep := lockOne(fmt.Sprintf("off-%d-%d", i, j), f); !rep.LockBannedUntil.IsZero() {
+					t.Fatalf("lock without regulation reported a ban until %v", rep.LockBannedUntil)
+				}
+			}
+		}
+		if until, err := s.BlockedUntil(ctx, key); err != nil || !until.IsZero() {
+			t.Fatalf("locks without regulation banned: %v %v", until, err)
+		}
+		for i := range reg.MaxFailures {
+			rep := lockOne(fmt.Sprintf("on-%d", i), withReg)
+			until, err := s.BlockedUntil(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i < reg.MaxFailures-1 {
+				if !rep.LockBannedUntil.IsZero() || !until.IsZero() {
+					t.Fatalf("lock %d: banned until %v (store %v), want no ban yet", i+1, rep.LockBannedUntil, until)
+				}
+				continue
+			}
+			wantEnd := time.Now().Add(reg.BanTime)
+			if d := rep.LockBannedUntil.Sub(wantEnd).Abs(); rep.LockBannedUntil.IsZero() || d > 5*time.Second {
+				t.Fatalf("lock %d: reply ban until %v, want about %v", i+1, rep.LockBannedUntil, wantEnd)
+			}
+			if until.Sub(rep.LockBannedUntil).Abs() > time.Second {
+				t.Fatalf("lock %d: store ban until %v, reply %v", i+1, until, rep.LockBannedUntil)
+			}
+		}
+		// The ban is in force for every challenge of the identity.
+		c := New(Binding(b.Purpose, b.IdentityID, "after"), now, 5*time.Minute)
+		mustCreate(t, s, c, false, now, true)
+		rep, err := s.Verify(ctx, withReg(Req(c, true, now)))
+		if err != nil || rep.Outcome != challenge.OutcomeBanned || rep.BannedUntil.IsZero() {
+			t.Fatalf("verify after the ban: %+v %v, want banned", rep, err)
+		}
+		if got, err := s.Get(ctx, c.ID); err != nil || got.Attempts != 0 || got.State != challenge.StatePending {
+			t.Fatalf("banned verify counted: %+v %v", got, err)
+		}
+	})
+
+	// The last wrong guesses of many challenges of one identity, sent at
+	// once: the failure of each lock is recorded in the same step, so at
+	// most MaxFailures of them are evaluated (locked) and the rest are
+	// refused by the ban the last of those set.
+	t.Run("ConcurrentLocksBanAtMaxFailures", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		reg := limit.Regulation{MaxFailures: 3, FindTime: time.Minute, BanTime: time.Hour}
+		b := Bind("lockrace")
+		key := limit.RegulationKey(b.IdentityID)
+		const n = 20
+		reqs := make([]challenge.VerifyRequest, n)
+		for i := range n {
+			c := New(Binding(b.Purpose, b.IdentityID, fmt.Sprintf("flow-%d", i)), now, 5*time.Minute)
+			c.Attempts = c.MaxAttempts - 1 // the next wrong code locks it
+			mustCreate(t, s, c, false, now, true)
+			reqs[i] = Req(c, false, now)
+			reqs[i].BanKey, reqs[i].Regulation = key, reg
+		}
+		var mu sync.Mutex
+		counts := map[challenge.Outcome]int{}
+		bans := 0
+		var errs []error
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for _, req := range reqs {
+			wg.Go(func() {
+				<-start
+				rep, err := s.Verify(context.Background(), req)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs = append(errs, err)
+					return
+				}
+				counts[rep.Outcome]++
+				if !rep.LockBannedUntil.IsZero() {
+					bans++
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatalf("%d verifies failed, first: %v", len(errs), errs[0])
+		}
+		if counts[challenge.OutcomeLocked] != reg.MaxFailures || counts[challenge.OutcomeBanned] != n-reg.MaxFailures || bans != 1 {
+			t.Fatalf("outcomes %v (%d replies with a lock ban), want %d locked (one banning) and %d banned",
+				counts, bans, reg.MaxFailures, n-reg.MaxFailures)
+		}
+	})
+
 	t.Run("LookupAndCheck", func(t *testing.T) {
 		s := newStore(t)
 		cs, ok := s.(challenge.CheckingStore)

@@ -305,7 +305,8 @@ func (s *Store) find(id string, b challenge.Binding) (*entry, bool) {
 }
 
 // Verify implements challenge.Store: ban, challenge, binding, refusals,
-// count, constant-time comparison and gate pass under one lock.
+// count, constant-time comparison, gate pass and the regulation failure of a
+// lock under one lock.
 func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challenge.VerifyReply, error) {
 	if err := ctx.Err(); err != nil {
 		return challenge.VerifyReply{}, err
@@ -327,6 +328,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	}
 	c := &e.c
 	var out challenge.Outcome
+	var lockBan time.Time
 	switch {
 	case c.State == challenge.StateVerified:
 		out = challenge.OutcomeUsed
@@ -356,11 +358,16 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 		case c.Attempts >= c.MaxAttempts:
 			c.State = challenge.StateLocked
 			out = challenge.OutcomeLocked
+			// The regulation failure, under the same lock: a concurrent
+			// verify of the identity sees the ban it causes.
+			if r := req.Regulation; req.BanKey != "" && r.MaxFailures > 0 {
+				lockBan = s.fail(req.BanKey, s.now(), r.FindTime, r.MaxFailures, r.BanTime)
+			}
 		default:
 			out = challenge.OutcomeWrong
 		}
 	}
-	return challenge.VerifyReply{Challenge: clone(*c), Outcome: out}, nil
+	return challenge.VerifyReply{Challenge: clone(*c), Outcome: out, LockBannedUntil: lockBan}, nil
 }
 
 // UpdateCall implements challenge.Store.
@@ -449,8 +456,13 @@ func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, ma
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.fail(key, now, findTime, maxFailures, banTime), nil
+}
+
+// fail is Fail at now; the caller holds mu.
+func (s *Store) fail(key string, now time.Time, findTime time.Duration, maxFailures int, banTime time.Duration) time.Time {
 	if until, ok := s.bans[key]; ok && now.Before(until) {
-		return until, nil
+		return until
 	}
 	ns := now.UnixNano()
 	l := s.fails[key]
@@ -462,12 +474,12 @@ func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, ma
 	l.trim(ns, findTime)
 	l.add(ns)
 	if len(l.ts) < maxFailures {
-		return time.Time{}, nil
+		return time.Time{}
 	}
 	delete(s.fails, key)
 	until := now.Add(banTime)
 	s.bans[key] = until
-	return until, nil
+	return until
 }
 
 // BlockedUntil implements limit.Blocks.

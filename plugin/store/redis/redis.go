@@ -264,20 +264,23 @@ var fieldPos = func() map[string]int {
 
 // verifyScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; then optionally the identity's ban and its gate passes, at
-// the KEYS indexes ARGV[3] and ARGV[4] (0: absent).
+// the KEYS indexes ARGV[3] and ARGV[4] (0: absent); with regulation
+// (ARGV[11] > 0, only with a ban) the identity's failure log follows the ban.
 // ARGV: mode, challenge key prefix, ban index, pass index, now ms, purpose,
-// identity id, flow id, candidate hash, and with a pass: authenticated_at ms,
-// session id, pass TTL ms, max passes kept.
+// identity id, flow id, candidate hash, then the regulation: find ms, max
+// failures (0: off), ban ms, failure time ms, member; and with a pass:
+// authenticated_at ms, session id, pass TTL ms, max passes kept.
 // Returns {banned outcome, ban pttl}, {0} when missing (or of another
-// binding), or {outcome, fields}: every challenge field in the order of
+// binding), or {outcome, fields, lock ban}: every challenge field in the order of
 // challengeFields, as the script left them (one HMGET, read once and
 // returned; a second HGETALL cost more than the rest of the script). Every
 // key shares KEYS[1]'s hash tag (the pointed-to challenge key is built from
 // the prefix), so the script stays in one slot. The hash comparison reads
 // every byte whatever differs. On a verified outcome the pass is written in
 // the same step; expired passes are dropped, and beyond the maximum the
-// oldest.
-var verifySrc = fieldReplacer().Replace(fmt.Sprintf(`
+// oldest. A lock records the regulation failure as failScript does (fail,
+// failLua) in the same step; lock ban is the ban's remaining ms (0: none).
+var verifySrc = failLua + fieldReplacer().Replace(fmt.Sprintf(`
 local bi, pi = tonumber(ARGV[3]), tonumber(ARGV[4])
 if bi > 0 then
   local ban = redis.call('PTTL', KEYS[bi])
@@ -293,7 +296,7 @@ local f = redis.call('HMGET', ck, {{fields}})
 if not f[{{s}}] or f[{{p}}] ~= ARGV[6] or f[{{i}}] ~= ARGV[7] or f[{{f}}] ~= ARGV[8] then return {0} end
 local s, ea, a, ma = f[{{s}}], tonumber(f[{{ea}}]), tonumber(f[{{a}}]), tonumber(f[{{ma}}])
 local now = tonumber(ARGV[5])
-local out
+local out, lockban = nil, 0
 if s == 'verified' then out = %[1]d
 elseif s == 'locked' then out = %[2]d
 elseif s == 'superseded' then out = %[3]d
@@ -315,7 +318,7 @@ else
     redis.call('HSET', ck, 'a', a, 's', 'verified', 'va', ARGV[5]); out = %[5]d
     f[{{s}}] = 'verified'; f[{{va}}] = ARGV[5]
     if pi > 0 then
-      local pk, at, ttl = KEYS[pi], ARGV[10], tonumber(ARGV[12])
+      local pk, at, ttl = KEYS[pi], ARGV[15], tonumber(ARGV[17])
       local left, oldest = 0, nil
       local all = redis.call('HGETALL', pk)
       for i = 1, #all, 2 do
@@ -327,17 +330,20 @@ else
           if not oldest or tonumber(all[i]) < tonumber(oldest) then oldest = all[i] end
         end
       end
-      if left >= tonumber(ARGV[13]) then redis.call('HDEL', pk, oldest) end
-      redis.call('HSET', pk, at, (now + ttl) .. ':' .. ARGV[11])
+      if left >= tonumber(ARGV[18]) then redis.call('HDEL', pk, oldest) end
+      redis.call('HSET', pk, at, (now + ttl) .. ':' .. ARGV[16])
       if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
     end
   elseif a >= ma then
     redis.call('HSET', ck, 'a', a, 's', 'locked'); f[{{s}}] = 'locked'; out = %[6]d
+    if bi > 0 and tonumber(ARGV[11]) > 0 then
+      lockban = fail(KEYS[bi + 1], KEYS[bi], ARGV[10], ARGV[11], ARGV[12], ARGV[13], ARGV[14])
+    end
   else
     redis.call('HSET', ck, 'a', a); out = %[7]d
   end
 end
-return {out, f}
+return {out, f, lockban}
 `, challenge.OutcomeUsed, challenge.OutcomeExhausted, challenge.OutcomeSuperseded, challenge.OutcomeExpired,
 	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
 
@@ -633,8 +639,9 @@ var errPassIdentity = errors.New("gate pass for another identity than the bindin
 
 // Verify implements challenge.Store in one round trip: one script checks
 // the ban, reads the challenge (by ID or through the active pointer), checks
-// its binding, compares the hash, counts and, with a pass, writes the gate
-// pass — every key under the binding identity's hash tag.
+// its binding, compares the hash, counts, with a pass writes the gate pass
+// and on a lock records the regulation failure (req.Regulation) — every key
+// under the binding identity's hash tag.
 func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challenge.VerifyReply, error) {
 	if req.Pass != nil && req.Pass.IdentityID != req.Binding.IdentityID {
 		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errPassIdentity}
@@ -658,9 +665,18 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	}
 	keys := []string{first}
 	banIdx, passIdx := 0, 0
+	r := req.Regulation
+	if banKey == "" || r.MaxFailures <= 0 {
+		r = limit.Regulation{}
+	}
 	if banKey != "" {
 		keys = append(keys, banKey)
 		banIdx = len(keys)
+		if r.MaxFailures > 0 {
+			// The failure log: after the ban, same slot (blockKeys).
+			failKey, _ := s.blockKeys(req.BanKey)
+			keys = append(keys, failKey)
+		}
 	}
 	if req.Pass != nil {
 		keys = append(keys, s.passKey(req.Pass.IdentityID))
@@ -668,7 +684,8 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	}
 	b := req.Binding
 	args := []any{mode, s.challengeKeyPrefix(b.Tag()), banIdx, passIdx, ms(req.Now),
-		string(b.Purpose), b.IdentityID, b.FlowID, req.Sum}
+		string(b.Purpose), b.IdentityID, b.FlowID, req.Sum,
+		r.FindTime.Milliseconds(), r.MaxFailures, r.BanTime.Milliseconds(), start.UnixMilli(), member()}
 	if p := req.Pass; p != nil {
 		args = append(args, p.AuthenticatedAt.UnixMilli(), p.SessionID, p.TTL.Milliseconds(), maxPasses)
 	}
@@ -680,18 +697,20 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	switch {
 	case out == 0:
 		return challenge.VerifyReply{}, challenge.ErrNotFound
-	case len(res) != 2:
-		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errors.New("unexpected script reply")}
-	case challenge.Outcome(out) == challenge.OutcomeBanned:
+	case challenge.Outcome(out) == challenge.OutcomeBanned && len(res) == 2:
 		left, _ := res[1].(int64)
 		return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: banEnd(start, time.Duration(left)*time.Millisecond)}, nil
+	case len(res) != 3:
+		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errors.New("unexpected script reply")}
 	}
 	fields, _ := res[1].([]any)
 	c, err := decodeFields(fields)
 	if err != nil {
 		return challenge.VerifyReply{}, err
 	}
-	return challenge.VerifyReply{Challenge: c, Outcome: challenge.Outcome(out)}, nil
+	lockBan, _ := res[2].(int64)
+	return challenge.VerifyReply{Challenge: c, Outcome: challenge.Outcome(out),
+		LockBannedUntil: banEnd(start, time.Duration(lockBan)*time.Millisecond)}, nil
 }
 
 // UpdateCall implements challenge.Store.
@@ -831,20 +850,30 @@ func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(
 // the failures that left (now-find, now] are dropped and this one added; at
 // max failures the ban is set and the log forgotten. Returns the ban's
 // remaining ms, or 0.
-var failScript = redis.NewScript(`
-local b = redis.call('PTTL', KEYS[2])
-if b > 0 then return b end
-local find, now = tonumber(ARGV[1]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - find)
-redis.call('ZADD', KEYS[1], now, ARGV[5])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  redis.call('DEL', KEYS[1])
-  return tonumber(ARGV[3])
-end
-redis.call('PEXPIRE', KEYS[1], find)
-return 0
+var failScript = redis.NewScript(failLua + `
+return fail(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
+
+// failLua defines fail(log, ban, find ms, max, ban ms, now ms, member), the
+// body of failScript, shared with verifyScript (which records the failure of
+// a lock in the same step): the arguments and return value are
+// failScript's.
+const failLua = `
+local function fail(fk, bk, find, max, banms, now, member)
+  local b = redis.call('PTTL', bk)
+  if b > 0 then return b end
+  find, now = tonumber(find), tonumber(now)
+  redis.call('ZREMRANGEBYSCORE', fk, '-inf', now - find)
+  redis.call('ZADD', fk, now, member)
+  if redis.call('ZCARD', fk) >= tonumber(max) then
+    redis.call('SET', bk, '1', 'PX', banms)
+    redis.call('DEL', fk)
+    return tonumber(banms)
+  end
+  redis.call('PEXPIRE', fk, find)
+  return 0
+end
+`
 
 // blockKeys names the failure log and ban of a Blocks key. An
 // identity's regulation key goes under the identity's hash tag, so Lookup

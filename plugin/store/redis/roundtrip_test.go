@@ -60,8 +60,8 @@ func (c *tripCounter) take() []string {
 // TestVerifyRoundTrips counts what a gated verify costs against Redis
 // through challenge.Service, wired as the app wires it (one store for
 // challenges, limits, bans and passes): a successful verify that records the
-// gate pass, a wrong code and a banned identity are one round trip each, and
-// a banned verify counts nothing.
+// gate pass, a wrong code, a lock (with its regulation failure) and a banned
+// identity are one round trip each, and a banned verify counts nothing.
 func TestVerifyRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -92,6 +92,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	const identity = "5e1b7b4a-0000-4000-8000-000000000001"
 	ok := start(identity, "flow-ok")
 	wrong := start(identity, "flow-wrong")
+	lock := start(identity, "flow-lock")
 	trips.take()
 
 	if _, err := svc.VerifyAndPass(ctx, ok, "", "7391", pass()); err != nil {
@@ -114,6 +115,28 @@ func TestVerifyRoundTrips(t *testing.T) {
 	t.Logf("wrong code: %d round trips %v", len(got), got)
 	if len(got) != 1 {
 		t.Errorf("wrong code took %d round trips %v, want 1", len(got), got)
+	}
+
+	// The wrong code that locks a challenge is one round trip too: the
+	// verify script records the regulation failure in the same step. (It
+	// used to be 2: the verify, then limit.RecordFailure's Fail script.)
+	for range challenge.DefaultConfig().MaxAttempts - 1 {
+		if _, err := svc.VerifyAndPass(ctx, lock, "", "0000", pass()); !errors.Is(err, challenge.ErrWrongCode) {
+			t.Fatalf("wrong code before the lock: %v", err)
+		}
+	}
+	trips.take()
+	var we *challenge.WrongCodeError
+	if _, err := svc.VerifyAndPass(ctx, lock, "", "0000", pass()); !errors.As(err, &we) || we.AttemptsLeft != 0 {
+		t.Fatalf("locking wrong code: %v", err)
+	}
+	got = trips.take()
+	t.Logf("lock: %d round trips %v", len(got), got)
+	if len(got) != 1 {
+		t.Errorf("lock took %d round trips %v, want 1", len(got), got)
+	}
+	if c, _, err := st.Lookup(ctx, challenge.LookupRequest{Binding: lock}); err != nil || c.State != challenge.StateLocked {
+		t.Fatalf("the lock did not lock: state %q err %v", c.State, err)
 	}
 
 	// Ban the identity, then verify the other flow's right code.

@@ -3,8 +3,10 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +92,80 @@ func TestServiceOverRedis(t *testing.T) {
 	}
 	if res, err := a.Start(ctx, req); err != nil || !res.Placed {
 		t.Fatalf("start after restart: %+v %v", res, err)
+	}
+}
+
+// TestConcurrentLastGuessesBanAtMaxFailures: the last wrong guesses of many
+// challenges of one identity, sent at the same moment through the service
+// on Redis, are evaluated (locked) at most MaxFailures times: each lock
+// records its regulation failure in the verify's own step, so the others
+// see the ban it causes and are refused as banned.
+func TestConcurrentLastGuessesBanAtMaxFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := redisstore.New(newClient(t, testenv.StartRedis(t).Addr), "cpk:")
+	lcfg := limit.DefaultConfig()
+	lcfg.PerNumber.Limit, lcfg.PerIdentity.Limit = 0, 0
+	lim, err := limit.New(lcfg, st, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	svc, err := challenge.NewService(cfg, st, &fakeProvider{code: "7391"}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+
+	const identity, n = "5e1b7b4a-0000-4000-8000-000000000009", 12
+	binds := make([]challenge.Binding, n)
+	for i := range n {
+		req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: identity,
+			FlowID: fmt.Sprintf("flow-%d", i), Phone: "+79001234567"}
+		res, err := svc.Start(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		binds[i] = challenge.Binding{Purpose: req.Purpose, IdentityID: identity, FlowID: req.FlowID}
+		for range res.Challenge.MaxAttempts - 1 {
+			if _, err := svc.Verify(ctx, binds[i], "", "0000"); !errors.Is(err, challenge.ErrWrongCode) {
+				t.Fatalf("wrong guess: %v", err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	var locked, banned int
+	var errs []error
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, b := range binds {
+		wg.Go(func() {
+			<-start
+			_, err := svc.Verify(ctx, b, "", "0000")
+			mu.Lock()
+			defer mu.Unlock()
+			var we *challenge.WrongCodeError
+			var le *limit.LimitError
+			switch {
+			case errors.As(err, &we) && we.AttemptsLeft == 0:
+				locked++
+			case errors.As(err, &le) && le.Kind == limit.KindRegulation:
+				banned++
+			default:
+				errs = append(errs, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d last guesses neither locked nor banned, first: %v", len(errs), errs[0])
+	}
+	if max := lcfg.Regulation.MaxFailures; locked > max || locked+banned != n {
+		t.Fatalf("%d last guesses evaluated (locked), %d refused as banned; want at most %d locked", locked, banned, max)
+	}
+	if err := lim.CheckBlocked(ctx, identity); err == nil {
+		t.Fatal("the identity is not banned")
 	}
 }
