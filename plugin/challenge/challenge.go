@@ -257,10 +257,13 @@ type VerifyReply struct {
 // and give every key a TTL (ExpiresAt plus a small grace).
 type Store interface {
 	// Create saves c and makes it the active challenge of its binding, unless
-	// the active one is pending and unexpired at now: then that one is
-	// returned with created=false and c is not saved. With replace=true the
-	// active pending one (if any) becomes superseded and c becomes active.
-	Create(ctx context.Context, c Challenge, replace bool, now time.Time) (active Challenge, created bool, err error)
+	// the active one is pending and unexpired at now and its ID is not
+	// expectActive: then that one is returned with created=false and c is not
+	// saved. So expectActive "" creates only when no live challenge is active,
+	// and expectActive = the ID the caller read replaces that challenge (it
+	// becomes superseded) only if it is still the active one — a concurrent
+	// replacement wins and is returned instead (compare-and-replace).
+	Create(ctx context.Context, c Challenge, expectActive string, now time.Time) (active Challenge, created bool, err error)
 	// Get returns the challenge with id, or ErrNotFound.
 	Get(ctx context.Context, id string) (Challenge, error)
 	// Lookup is one read: the challenge req names (by ID, or the binding's

@@ -378,7 +378,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		return StartResult{}, err
 	}
 	now := s.now()
-	replace, resends := false, 0
+	expect, resends := "", 0
 	if err == nil && cur.Live(now) {
 		switch {
 		case cur.Phone != e164:
@@ -392,7 +392,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 			// A call that did not reach the phone may be retried at once.
 			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ResendAfter.Sub(now)}
 		}
-		replace, resends = true, cur.Resends+1
+		expect, resends = cur.ID, cur.Resends+1
 		if resends > s.cfg.MaxResends {
 			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
 		}
@@ -441,14 +441,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 	var active Challenge
 	var created bool
-	err = s.timed(ctx, "create", func() (err error) { active, created, err = s.store.Create(ctx, c, replace, now); return err })
+	err = s.timed(ctx, "create", func() (err error) { active, created, err = s.store.Create(ctx, c, expect, now); return err })
 	if err != nil {
 		s.log.ErrorContext(ctx, "placed call could not be stored", "phone", num.Masked(), "err", err)
 		return StartResult{}, storeErr("create", err)
 	}
 	if !created {
-		// A concurrent Start for the same binding won; its call stands and
-		// this one is wasted (the user may get two calls; the first counts).
+		// A concurrent Start (or resend) for the same binding stored its
+		// challenge first, or replaced the one this resend read; its call
+		// stands and this one is wasted (the user may get two calls; the
+		// stored one counts).
 		s.log.InfoContext(ctx, "concurrent start: kept the other challenge", "phone", num.Masked())
 		return StartResult{Challenge: active}, nil
 	}

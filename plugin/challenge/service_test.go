@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -540,7 +541,7 @@ type failingStore struct{}
 
 var errDown = errors.New("connection refused")
 
-func (failingStore) Create(context.Context, challenge.Challenge, bool, time.Time) (challenge.Challenge, bool, error) {
+func (failingStore) Create(context.Context, challenge.Challenge, string, time.Time) (challenge.Challenge, bool, error) {
 	return challenge.Challenge{}, false, errDown
 }
 func (failingStore) Get(context.Context, string) (challenge.Challenge, error) {
@@ -731,7 +732,7 @@ func (c *countingStore) take() []string {
 	c.calls = nil
 	return calls
 }
-func (c *countingStore) Create(ctx context.Context, ch challenge.Challenge, r bool, now time.Time) (challenge.Challenge, bool, error) {
+func (c *countingStore) Create(ctx context.Context, ch challenge.Challenge, r string, now time.Time) (challenge.Challenge, bool, error) {
 	c.note("create")
 	return c.mem.Create(ctx, ch, r, now)
 }
@@ -1295,5 +1296,105 @@ func TestLockedChallengeBansEvenIfTheCallerLeft(t *testing.T) {
 	var le *limit.LimitError
 	if _, err := e.svc.Start(context.Background(), req("flow-after")); !errors.As(err, &le) || le.Kind != limit.KindRegulation {
 		t.Fatalf("start after three locked challenges whose callers left: %v, want a regulation ban", err)
+	}
+}
+
+// gatedStore holds every Create until n Lookups happened, so n concurrent
+// Starts all read the same active challenge before any of them stores.
+type gatedStore struct {
+	*memory.Store
+	n       int32
+	armed   atomic.Bool
+	lookups atomic.Int32
+	ready   chan struct{}
+}
+
+func (g *gatedStore) arrived() {
+	if g.armed.Load() && g.lookups.Add(1) == g.n {
+		close(g.ready)
+	}
+}
+
+func (g *gatedStore) Lookup(ctx context.Context, r challenge.LookupRequest) (challenge.Challenge, time.Time, error) {
+	defer g.arrived()
+	return g.Store.Lookup(ctx, r)
+}
+
+func (g *gatedStore) LookupAndCheck(ctx context.Context, r challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+	defer g.arrived()
+	return g.Store.LookupAndCheck(ctx, r, checks)
+}
+
+func (g *gatedStore) Create(ctx context.Context, c challenge.Challenge, expect string, now time.Time) (challenge.Challenge, bool, error) {
+	if g.armed.Load() {
+		select {
+		case <-g.ready:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return g.Store.Create(ctx, c, expect, now)
+}
+
+func TestConcurrentResendsReplaceOnce(t *testing.T) {
+	const n = 8
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	cfg.MaxResends = 3
+	lcfg := limit.DefaultConfig()
+	lcfg.PerNumber.Limit, lcfg.PerIdentity.Limit, lcfg.PerIP.Limit = 100, 100, 100
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedStore{Store: mem, n: n, ready: make(chan struct{})}
+	e := newEnvWith(t, cfg, g, lim, clk)
+	r := req("flow-cr")
+	first := e.start(t, r).Challenge
+	e.clk.Advance(cfg.ResendCooldowns[0])
+	r.Resend = true
+	g.armed.Store(true)
+
+	results := make([]challenge.StartResult, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { results[i], errs[i] = e.svc.Start(context.Background(), r) })
+	}
+	wg.Wait()
+	placed := 0
+	var winner challenge.Challenge
+	for i := range n {
+		if errs[i] != nil {
+			var cd *challenge.CooldownError
+			if !errors.As(errs[i], &cd) {
+				t.Fatalf("resend %d: %v", i, errs[i])
+			}
+			continue
+		}
+		if results[i].Placed {
+			placed++
+			winner = results[i].Challenge
+		}
+	}
+	if placed != 1 {
+		t.Fatalf("%d concurrent resends replaced the challenge, want 1", placed)
+	}
+	act, _, err := mem.Lookup(context.Background(), challenge.LookupRequest{Binding: bind(r)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if act.ID != winner.ID || act.State != challenge.StatePending || act.Resends != first.Resends+1 {
+		t.Fatalf("active after concurrent resends: %+v, want %s pending with %d resends", act, winner.ID, first.Resends+1)
+	}
+	for i := range n {
+		if errs[i] == nil && results[i].Challenge.ID != winner.ID {
+			t.Fatalf("resend %d returned %s, want the winner %s", i, results[i].Challenge.ID, winner.ID)
+		}
+	}
+	if calls := e.prov.numCalls(); calls > 1+n {
+		t.Fatalf("%d provider calls", calls)
 	}
 }

@@ -42,7 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		c := New(Bind("rt"), now, 5*time.Minute)
 		c.CallStatus, c.CallClass = "NO_ANSWER", flashcall.ClassRang
 		c.Resends = 2
-		got, created, err := s.Create(ctx, c, false, now)
+		got, created, err := s.Create(ctx, c, "", now)
 		if err != nil || !created {
 			t.Fatalf("Create: created=%v err=%v", created, err)
 		}
@@ -64,9 +64,9 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("idem")
 		a := New(b, now, 5*time.Minute)
-		mustCreate(t, s, a, false, now, true)
+		mustCreate(t, s, a, "", now, true)
 		second := New(b, now, 5*time.Minute)
-		got, created, err := s.Create(ctx, second, false, now)
+		got, created, err := s.Create(ctx, second, "", now)
 		if err != nil || created {
 			t.Fatalf("second Create: created=%v err=%v, want the active one back", created, err)
 		}
@@ -106,10 +106,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 				now := msNow()
 				b := Bind("nonpending")
 				a := New(b, now, 5*time.Minute)
-				mustCreate(t, s, a, false, now, true)
+				mustCreate(t, s, a, "", now, true)
 				later := tc.spoil(t, s, a, now)
 				n := New(b, later, 5*time.Minute)
-				mustCreate(t, s, n, false, later, true)
+				mustCreate(t, s, n, "", later, true)
 				if act, err := active(s, b); err != nil || act.ID != n.ID {
 					t.Fatalf("Active = %s %v, want the new %s", act.ID, err, n.ID)
 				}
@@ -122,10 +122,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("replace")
 		old := New(b, now, 5*time.Minute)
-		mustCreate(t, s, old, false, now, true)
+		mustCreate(t, s, old, "", now, true)
 		n := New(b, now, 5*time.Minute)
 		n.Resends = 1
-		mustCreate(t, s, n, true, now, true)
+		mustCreate(t, s, n, old.ID, now, true)
 		got, err := s.Get(ctx, old.ID)
 		if err != nil || got.State != challenge.StateSuperseded {
 			t.Fatalf("old challenge: state %q err %v, want superseded", got.State, err)
@@ -138,11 +138,44 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		mustVerify(t, s, n, true, now, challenge.OutcomeVerified)
 	})
 
+	t.Run("ReplaceOnlyTheExpectedActive", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		b := Bind("cas")
+		old := New(b, now, 5*time.Minute)
+		mustCreate(t, s, old, "", now, true)
+		win := New(b, now, 5*time.Minute)
+		win.Resends = 1
+		mustCreate(t, s, win, old.ID, now, true)
+		// A concurrent resend that also read old loses: win stays active.
+		for _, expect := range []string{old.ID, challenge.NewID(b)} {
+			lose := New(b, now, 5*time.Minute)
+			lose.Resends = 1
+			got, created, err := s.Create(ctx, lose, expect, now)
+			if err != nil || created {
+				t.Fatalf("Create expecting %s: created=%v err=%v, want the active one back", expect, created, err)
+			}
+			if got.ID != win.ID {
+				t.Fatalf("Create expecting %s returned %s, want %s", expect, got.ID, win.ID)
+			}
+			if _, err := s.Get(ctx, lose.ID); !errors.Is(err, challenge.ErrNotFound) {
+				t.Fatalf("losing challenge was saved: %v", err)
+			}
+		}
+		if act, err := active(s, b); err != nil || act.ID != win.ID || act.State != challenge.StatePending || act.Resends != 1 {
+			t.Fatalf("Active = %+v %v, want %s pending", act, err, win.ID)
+		}
+		mustVerify(t, s, win, true, now, challenge.OutcomeVerified)
+		// Once the active one is no longer live, any expectation creates.
+		n := New(b, now, 5*time.Minute)
+		mustCreate(t, s, n, old.ID, now, true)
+	})
+
 	t.Run("ExpiresByTime", func(t *testing.T) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("exp"), now, time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		got := mustVerify(t, s, c, true, c.ExpiresAt, challenge.OutcomeExpired)
 		if got.State != challenge.StateExpired || got.Attempts != 0 {
 			t.Fatalf("after expiry: state %q attempts %d, want expired and 0", got.State, got.Attempts)
@@ -155,7 +188,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("lock"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		if got := mustVerify(t, s, c, false, now, challenge.OutcomeWrong); got.Attempts != 1 || got.AttemptsLeft() != 2 {
 			t.Fatalf("after 1 wrong: %d attempts", got.Attempts)
 		}
@@ -174,7 +207,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("once"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		mustVerify(t, s, c, false, now, challenge.OutcomeWrong)
 		later := now.Add(time.Second)
 		got := mustVerify(t, s, c, true, later, challenge.OutcomeVerified)
@@ -191,14 +224,14 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("race"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		counts := concurrentVerifies(t, s, Req(c, true, now), 100)
 		if counts[challenge.OutcomeVerified] != 1 || counts[challenge.OutcomeUsed] != 99 {
 			t.Fatalf("outcomes %v, want exactly 1 verified and 99 used", counts)
 		}
 		// The same through the active pointer, each with a gate pass.
 		c2 := New(Bind("race-active"), now, 5*time.Minute)
-		mustCreate(t, s, c2, false, now, true)
+		mustCreate(t, s, c2, "", now, true)
 		authAt := now.Add(-time.Minute)
 		req := ReqPass(c2, true, now, &challenge.Pass{IdentityID: c2.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour})
 		req.ID = ""
@@ -218,7 +251,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("race-wrong"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		counts := concurrentVerifies(t, s, Req(c, false, now), 100)
 		if counts[challenge.OutcomeWrong] != 2 || counts[challenge.OutcomeLocked] != 1 || counts[challenge.OutcomeExhausted] != 97 {
 			t.Fatalf("outcomes %v, want 2 wrong, 1 locked, 97 exhausted", counts)
@@ -235,10 +268,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			{Purpose: challenge.PurposeStepUp, IdentityID: b1.IdentityID, FlowID: b1.FlowID},
 		}
 		c1 := New(b1, now, 5*time.Minute)
-		mustCreate(t, s, c1, false, now, true)
+		mustCreate(t, s, c1, "", now, true)
 		for _, b := range others {
 			c := New(b, now, 5*time.Minute)
-			mustCreate(t, s, c, false, now, true)
+			mustCreate(t, s, c, "", now, true)
 			mustVerify(t, s, c, true, now, challenge.OutcomeVerified)
 			if act, err := active(s, b); err != nil || act.ID != c.ID {
 				t.Fatalf("Active(%+v) = %s %v", b, act.ID, err)
@@ -254,7 +287,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		s := newStore(t)
 		now := msNow()
 		c := New(Bind("call"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		mustVerify(t, s, c, false, now, challenge.OutcomeWrong)
 		if err := s.UpdateCall(ctx, c.ID, flashcall.Classify("USER_BUSY")); err != nil {
 			t.Fatal(err)
@@ -304,13 +337,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("ttl")
 		c := New(b, now, 300*time.Millisecond)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		// Two gate passes of one identity: each expires on its own.
 		short := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now.Add(-time.Hour), TTL: 300 * time.Millisecond}
 		long := challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, TTL: time.Hour}
 		mustVerifyPass(t, s, c, true, now, &short, challenge.OutcomeVerified)
 		c2 := New(Binding(b.Purpose, b.IdentityID, "ttl-2"), now, time.Minute)
-		mustCreate(t, s, c2, false, now, true)
+		mustCreate(t, s, c2, "", now, true)
 		mustVerifyPass(t, s, c2, true, now, &long, challenge.OutcomeVerified)
 		time.Sleep(300*time.Millisecond + MaxGrace + 300*time.Millisecond)
 		if _, err := s.Get(ctx, c.ID); !errors.Is(err, challenge.ErrNotFound) {
@@ -332,7 +365,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("lookup")
 		c := New(b, now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		for _, req := range []challenge.LookupRequest{{ID: c.ID, Binding: b}, {Binding: b}} {
 			got, until, err := s.Lookup(ctx, req)
 			if err != nil || !until.IsZero() {
@@ -364,7 +397,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("ban")
 		c := New(b, now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		key := limit.RegulationKey(b.IdentityID)
 		if until, err := s.Fail(ctx, key, time.Minute, 2, time.Hour); err != nil || !until.IsZero() {
 			t.Fatalf("first failure: %v %v", until, err)
@@ -421,7 +454,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		lockOne := func(flow string, req func(challenge.VerifyRequest) challenge.VerifyRequest) challenge.VerifyReply {
 			t.Helper()
 			c := New(Binding(b.Purpose, b.IdentityID, flow), now, 5*time.Minute)
-			mustCreate(t, s, c, false, now, true)
+			mustCreate(t, s, c, "", now, true)
 			var rep challenge.VerifyReply
 			for i := range c.MaxAttempts {
 				var err error
@@ -479,7 +512,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// The ban is in force for every challenge of the identity.
 		c := New(Binding(b.Purpose, b.IdentityID, "after"), now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		rep, err := s.Verify(ctx, withReg(Req(c, true, now)))
 		if err != nil || rep.Outcome != challenge.OutcomeBanned || rep.BannedUntil.IsZero() {
 			t.Fatalf("verify after the ban: %+v %v, want banned", rep, err)
@@ -504,7 +537,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		for i := range n {
 			c := New(Binding(b.Purpose, b.IdentityID, fmt.Sprintf("flow-%d", i)), now, 5*time.Minute)
 			c.Attempts = c.MaxAttempts - 1 // the next wrong code locks it
-			mustCreate(t, s, c, false, now, true)
+			mustCreate(t, s, c, "", now, true)
 			reqs[i] = Req(c, false, now)
 			reqs[i].BanKey, reqs[i].Regulation = key, reg
 		}
@@ -551,7 +584,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("check")
 		c := New(b, now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		key := limit.RegulationKey(b.IdentityID)
 		suffix := b.IdentityID // counter keys of this run only
 		rules := []limit.Take{
@@ -596,7 +629,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		now := msNow()
 		b := Bind("pass")
 		c := New(b, now, 5*time.Minute)
-		mustCreate(t, s, c, false, now, true)
+		mustCreate(t, s, c, "", now, true)
 		authAt := now.Add(-time.Minute)
 		p := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
 		mustVerifyPass(t, s, c, false, now, p, challenge.OutcomeWrong)
@@ -640,7 +673,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		// Step-up: the pass is recorded for its session at once.
 		su := Binding(challenge.PurposeStepUp, b.IdentityID, "sess-1")
 		c2 := New(su, now, 5*time.Minute)
-		mustCreate(t, s, c2, false, now, true)
+		mustCreate(t, s, c2, "", now, true)
 		stepAt := now.Add(-2 * time.Hour)
 		mustVerifyPass(t, s, c2, true, now, &challenge.Pass{IdentityID: su.IdentityID, AuthenticatedAt: stepAt, SessionID: "sess-1", TTL: time.Hour}, challenge.OutcomeVerified)
 		if mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-2") {
@@ -737,7 +770,7 @@ func verifyCases() []verifyCase {
 			mustVerify(t, s, c, false, c.ExpiresAt.Add(time.Millisecond), challenge.OutcomeExpired)
 		}, wantOut: challenge.OutcomeExpired, wantState: challenge.StateExpired},
 		{name: "superseded", id: byID, spoil: func(t *testing.T, s Store, c challenge.Challenge, now time.Time) {
-			mustCreate(t, s, New(c.Binding(), now, 5*time.Minute), true, now, true)
+			mustCreate(t, s, New(c.Binding(), now, 5*time.Minute), c.ID, now, true)
 		}, pass: true, wantOut: challenge.OutcomeSuperseded, wantState: challenge.StateSuperseded},
 		{name: "not found: never created", id: func(c challenge.Challenge) string { return challenge.NewID(c.Binding()) },
 			wantNotFound: true, wantState: pending},
@@ -787,7 +820,7 @@ func runVerifyCases(t *testing.T, s Store) {
 				if tc.create != nil {
 					tc.create(&c)
 				}
-				mustCreate(t, s, c, false, now, true)
+				mustCreate(t, s, c, "", now, true)
 				if tc.spoil != nil {
 					tc.spoil(t, s, c, now)
 				}
@@ -925,9 +958,9 @@ func New(b challenge.Binding, now time.Time, ttl time.Duration) challenge.Challe
 // msNow is the current time at millisecond precision (what stores keep).
 func msNow() time.Time { return time.UnixMilli(time.Now().UnixMilli()) }
 
-func mustCreate(t *testing.T, s Store, c challenge.Challenge, replace bool, now time.Time, wantCreated bool) {
+func mustCreate(t *testing.T, s Store, c challenge.Challenge, expectActive string, now time.Time, wantCreated bool) {
 	t.Helper()
-	got, created, err := s.Create(context.Background(), c, replace, now)
+	got, created, err := s.Create(context.Background(), c, expectActive, now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ func BenchmarkCreate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		c := storetest.New(storetest.Bind("bench"), now, 5*time.Minute)
-		if _, _, err := s.Create(b.Context(), c, false, now); err != nil {
+		if _, _, err := s.Create(b.Context(), c, "", now); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -35,7 +35,7 @@ func TestHeapPerPendingChallenge(t *testing.T) {
 	before := heapInUse()
 	for range n {
 		c := storetest.New(storetest.Bind("heap"), now, 5*time.Minute)
-		if _, _, err := s.Create(t.Context(), c, false, now); err != nil {
+		if _, _, err := s.Create(t.Context(), c, "", now); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -227,7 +227,7 @@ func clone(c challenge.Challenge) challenge.Challenge {
 }
 
 // Create implements challenge.Store.
-func (s *Store) Create(ctx context.Context, c challenge.Challenge, replace bool, now time.Time) (challenge.Challenge, bool, error) {
+func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time) (challenge.Challenge, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return challenge.Challenge{}, false, err
 	}
@@ -239,7 +239,7 @@ func (s *Store) Create(ctx context.Context, c challenge.Challenge, replace bool,
 	defer s.mu.Unlock()
 	if curID, ok := s.active[b]; ok {
 		if cur, ok := s.lookup(curID); ok && cur.c.State == challenge.StatePending && now.Before(cur.c.ExpiresAt) {
-			if !replace {
+			if expectActive == "" || cur.c.ID != expectActive {
 				return clone(cur.c), false, nil
 			}
 			cur.c.State = challenge.StateSuperseded

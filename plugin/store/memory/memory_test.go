@@ -48,7 +48,7 @@ func TestSweeperDropsExpired(t *testing.T) {
 	now := time.Now()
 	for i := range 10 {
 		c := storetest.New(storetest.Bind("sweep"), now, time.Duration(i)*time.Millisecond)
-		if _, _, err := s.Create(t.Context(), c, false, now); err != nil {
+		if _, _, err := s.Create(t.Context(), c, "", now); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ func BenchmarkGet(b *testing.B) {
 	s := redisstore.New(newClient(b, testenv.StartRedis(b).Addr), "cpk:")
 	now := time.Now()
 	c := storetest.New(storetest.Bind("bench"), now, time.Hour)
-	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c, "", now); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -34,7 +34,7 @@ func BenchmarkVerify(b *testing.B) {
 	s := redisstore.New(newClient(b, testenv.StartRedis(b).Addr), "cpk:")
 	now := time.Now()
 	c := storetest.New(storetest.Bind("bench"), now, time.Hour)
-	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c, "", now); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -66,7 +66,7 @@ func TestMemoryUsagePerPendingChallenge(t *testing.T) {
 	s := redisstore.New(rdb, "cpk:")
 	now := time.Now()
 	c := storetest.New(storetest.Bind("mem"), now, 5*time.Minute)
-	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c, "", now); err != nil {
 		t.Fatal(err)
 	}
 	n, err := MemoryUsage(ctx, rdb, s.Keys(c))

@@ -213,7 +213,9 @@ func decodeFlat(v []any) (challenge.Challenge, error) {
 // --- scripts ---
 
 // createScript: KEYS[1] active pointer, KEYS[2] new challenge.
-// ARGV: replace, now ms, expire-at ms, challenge key prefix, id, fields...
+// ARGV: expected active id ("" = none), now ms, expire-at ms, challenge key
+// prefix, id, fields... A live active challenge other than ARGV[1] is
+// returned unchanged.
 // The old challenge key is built from the prefix: it has the same hash tag
 // as KEYS[1], so the script stays in one slot.
 var createScript = redis.NewScript(`
@@ -222,7 +224,7 @@ if cur then
   local ck = ARGV[4] .. cur
   local st = redis.call('HMGET', ck, 's', 'ea')
   if st[1] == 'pending' and tonumber(ARGV[2]) < tonumber(st[2]) then
-    if ARGV[1] ~= '1' then return {0, redis.call('HGETALL', ck)} end
+    if ARGV[1] == '' or ARGV[1] ~= cur then return {0, redis.call('HGETALL', ck)} end
     redis.call('HSET', ck, 's', 'superseded')
   end
 end
@@ -371,7 +373,7 @@ return 1
 // --- challenge.Store ---
 
 // Create implements challenge.Store.
-func (s *Store) Create(ctx context.Context, c challenge.Challenge, replace bool, now time.Time) (challenge.Challenge, bool, error) {
+func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time) (challenge.Challenge, bool, error) {
 	key, ok := s.challengeKey(c.ID)
 	if !ok {
 		return challenge.Challenge{}, false, &Error{Op: "create", Err: errors.New("malformed challenge id")}
@@ -379,12 +381,8 @@ func (s *Store) Create(ctx context.Context, c challenge.Challenge, replace bool,
 	if tag, _ := challenge.IDTag(c.ID); tag != c.Binding().Tag() {
 		return challenge.Challenge{}, false, &Error{Op: "create", Err: errors.New("challenge id does not match its binding")}
 	}
-	rep := "0"
-	if replace {
-		rep = "1"
-	}
 	tag, _ := challenge.IDTag(c.ID)
-	args := append([]any{rep, ms(now), c.ExpiresAt.Add(s.grace).UnixMilli(), s.challengeKeyPrefix(tag), c.ID}, fields(c)...)
+	args := append([]any{expectActive, ms(now), c.ExpiresAt.Add(s.grace).UnixMilli(), s.challengeKeyPrefix(tag), c.ID}, fields(c)...)
 	res, err := createScript.Run(ctx, s.rdb, []string{s.activeKey(c.Binding()), key}, args...).Slice()
 	if err != nil {
 		return challenge.Challenge{}, false, wrap("create", err)

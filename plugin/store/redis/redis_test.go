@@ -82,13 +82,13 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	c := storetest.New(b, time.Now(), 5*time.Minute)
 	c.CreatedAt, c.ExpiresAt, c.ResendAfter = now, now.Add(time.Hour*24*365*20), now.Add(30*time.Second)
 	c.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), b, code)
-	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c, "", now); err != nil {
 		t.Fatal(err)
 	}
 	c2 := storetest.New(b, time.Now(), 5*time.Minute)
 	c2.CreatedAt, c2.ExpiresAt, c2.ResendAfter = now, c.ExpiresAt, now
 	c2.CodeHash = challenge.HashCode([]byte(strings.Repeat("k", 32)), b, code)
-	if _, _, err := s.Create(ctx, c2, true, now); err != nil {
+	if _, _, err := s.Create(ctx, c2, c.ID, now); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Verify(ctx, storetest.Req(c2, false, now)); err != nil {
@@ -96,7 +96,7 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	}
 	c3 := storetest.New(storetest.Binding(challenge.PurposeStepUp, b.IdentityID, "sess"), time.Now(), 5*time.Minute)
 	c3.CreatedAt, c3.ExpiresAt, c3.ResendAfter = now, c.ExpiresAt, now
-	if _, _, err := s.Create(ctx, c3, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c3, "", now); err != nil {
 		t.Fatal(err)
 	}
 	pass := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: now, SessionID: "sess", TTL: time.Hour}
@@ -163,10 +163,10 @@ func TestTwoInstancesSingleUse(t *testing.T) {
 	b := redisstore.New(newClient(t, addr), "cpk:")
 	now := time.Now()
 	c := storetest.New(storetest.Bind("two"), now, 5*time.Minute)
-	if _, _, err := a.Create(ctx, c, false, now); err != nil {
+	if _, _, err := a.Create(ctx, c, "", now); err != nil {
 		t.Fatal(err)
 	}
-	if _, created, err := b.Create(ctx, storetest.New(c.Binding(), now, 5*time.Minute), false, now); err != nil || created {
+	if _, created, err := b.Create(ctx, storetest.New(c.Binding(), now, 5*time.Minute), "", now); err != nil || created {
 		t.Fatalf("second instance created a second challenge: %v %v", created, err)
 	}
 	if rep, err := a.Verify(ctx, storetest.Req(c, true, now)); err != nil || rep.Outcome != challenge.OutcomeVerified {
@@ -186,7 +186,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	s := newStore(t, newClient(t, srv.Addr))
 	now := time.Now()
 	c := storetest.New(storetest.Bind("fault"), now, 5*time.Minute)
-	if _, _, err := s.Create(ctx, c, false, now); err != nil {
+	if _, _, err := s.Create(ctx, c, "", now); err != nil {
 		t.Fatal(err)
 	}
 	srv.Stop()
@@ -196,7 +196,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 		"get":    second(s.Get(ctx, c.ID)),
 		"verify": second(s.Verify(ctx, storetest.Req(c, true, now))),
 		"create": func() error {
-			_, _, err := s.Create(ctx, storetest.New(storetest.Bind("fault2"), now, time.Minute), false, now)
+			_, _, err := s.Create(ctx, storetest.New(storetest.Bind("fault2"), now, time.Minute), "", now)
 			return err
 		}(),
 		"take":    second(s.Take(ctx, []limit.Take{{Key: "k", Limit: 5, Window: time.Minute}})),
@@ -223,7 +223,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	c2 := storetest.New(storetest.Bind("fault3"), now, 5*time.Minute)
-	if _, created, err := s.Create(ctx, c2, false, now); err != nil || !created {
+	if _, created, err := s.Create(ctx, c2, "", now); err != nil || !created {
 		t.Fatalf("create after restart: %v %v", created, err)
 	}
 	if rep, err := s.Verify(ctx, storetest.Req(c2, true, now)); err != nil || rep.Outcome != challenge.OutcomeVerified {
