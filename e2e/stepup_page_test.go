@@ -21,26 +21,9 @@ func TestStepUpPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	do := func(method, path string, form url.Values, lang string) (*http.Response, string) {
 		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, _ := http.NewRequest(method, svc+path, body)
-		req.Header.Set("X-Session-Token", tok)
-		req.Header.Set("Accept-Language", lang)
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, html.UnescapeString(string(b))
+		return sendPage(t, svc, method, path, form, map[string]string{"X-Session-Token": tok, "Accept-Language": lang})
 	}
 
 	before := simRequests(t, svc, dn)
@@ -102,27 +85,9 @@ func TestStepUpPageEdges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	send := func(method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
 		t.Helper()
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, _ := http.NewRequest(method, svc+path, body)
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		resp, err := noRedirect.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, html.UnescapeString(string(b))
+		return sendPage(t, svc, method, path, form, hdr)
 	}
 
 	resp, page := send(http.MethodGet, "/2fa?challenge=00000000000000000000000000", nil, map[string]string{"Cookie": "lang=en", "Accept-Language": "en"})
@@ -156,4 +121,30 @@ func TestStepUpPageEdges(t *testing.T) {
 	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("page headers: %v", resp.Header)
 	}
+}
+
+// sendPage requests a page of the service at svc as a browser form would
+// (without following redirects) and returns the answer with its body
+// HTML-unescaped.
+func sendPage(t *testing.T, svc, method, path string, form url.Values, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, svc+path, body)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, html.UnescapeString(string(b))
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -541,32 +542,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			reqs[i] = Req(c, false, now)
 			reqs[i].BanKey, reqs[i].Regulation = key, reg
 		}
-		var mu sync.Mutex
 		counts := map[challenge.Outcome]int{}
 		bans := 0
-		var errs []error
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for _, req := range reqs {
-			wg.Go(func() {
-				<-start
-				rep, err := s.Verify(context.Background(), req)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, err)
-					return
-				}
-				counts[rep.Outcome]++
-				if !rep.LockBannedUntil.IsZero() {
-					bans++
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if len(errs) > 0 {
-			t.Fatalf("%d verifies failed, first: %v", len(errs), errs[0])
+		for _, rep := range verifyAtOnce(t, s, reqs) {
+			counts[rep.Outcome]++
+			if !rep.LockBannedUntil.IsZero() {
+				bans++
+			}
 		}
 		if counts[challenge.OutcomeLocked] != reg.MaxFailures || counts[challenge.OutcomeBanned] != n-reg.MaxFailures || bans != 1 {
 			t.Fatalf("outcomes %v (%d replies with a lock ban), want %d locked (one banning) and %d banned",
@@ -1017,14 +999,26 @@ func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance
 	return ok
 }
 
+// concurrentVerifies sends req n times at once and counts the outcomes.
 func concurrentVerifies(t *testing.T, s Store, req challenge.VerifyRequest, n int) map[challenge.Outcome]int {
 	t.Helper()
-	var mu sync.Mutex
 	counts := map[challenge.Outcome]int{}
+	for _, rep := range verifyAtOnce(t, s, slices.Repeat([]challenge.VerifyRequest{req}, n)) {
+		counts[rep.Outcome]++
+	}
+	return counts
+}
+
+// verifyAtOnce sends every request at the same moment and returns the
+// replies (in no particular order); any error fails the test.
+func verifyAtOnce(t *testing.T, s Store, reqs []challenge.VerifyRequest) []challenge.VerifyReply {
+	t.Helper()
+	var mu sync.Mutex
+	var reps []challenge.VerifyReply
 	var errs []error
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for range n {
+	for _, req := range reqs {
 		wg.Go(func() {
 			<-start
 			rep, err := s.Verify(context.Background(), req)
@@ -1034,7 +1028,7 @@ func concurrentVerifies(t *testing.T, s Store, req challenge.VerifyRequest, n in
 				errs = append(errs, err)
 				return
 			}
-			counts[rep.Outcome]++
+			reps = append(reps, rep)
 		})
 	}
 	close(start)
@@ -1042,7 +1036,7 @@ func concurrentVerifies(t *testing.T, s Store, req challenge.VerifyRequest, n in
 	if len(errs) > 0 {
 		t.Fatalf("%d verifies failed, first: %v", len(errs), errs[0])
 	}
-	return counts
+	return reps
 }
 
 func assertEqual(t *testing.T, got, want challenge.Challenge) {
