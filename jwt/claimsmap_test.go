@@ -155,7 +155,7 @@ func FuzzClaimsMapper(f *testing.F) {
 		{`[]`, `{}`, `null`},
 		{`{claims: null}`, `{}`, `null`},
 		{`std.extVar("nope")`, `{}`, `null`},
-		{`{["a" + i]: i for i in std.range(0, 10)}`, `{}`, `null`},
+		{`{["a" + i]: i for i in [1, 2, 3]}`, `{}`, `null`}, // no "range": the filter below would skip it
 		{`local f(n) = f(n + 1); f(0)`, `{}`, `null`},
 	}
 	for _, s := range seeds {

@@ -135,7 +135,7 @@ func readAlerts(t *testing.T) alertFile {
 
 // TestBudgetGaugeAlertIgnoresStaleValue: callpass_calls_budget_used_ratio is
 // set only when a call is let through or refused by the budget, so it keeps
-// its last value after the window resets. An alert on it must also require
+// its last value while old calls leave the sliding window. An alert on it must also require
 // recent calls, or it fires on a stale value until the next call.
 func TestBudgetGaugeAlertIgnoresStaleValue(t *testing.T) {
 	n := 0

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 )
 
 const namespace = "callpass"
@@ -29,6 +30,7 @@ type Metrics struct {
 	callUnpolled     *prometheus.CounterVec
 	verifications    *prometheus.CounterVec
 	limitsHit        *prometheus.CounterVec
+	bans             prometheus.Counter
 	storeOps         *prometheus.CounterVec
 	storeLatency     *prometheus.HistogramVec
 	kratosCalls      *prometheus.CounterVec
@@ -69,11 +71,11 @@ func New() *Metrics {
 		}, []string{"provider", "outcome"}),
 		callStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_final_status_total",
-			Help: "Call status class learned by polling: rang (code delivered), not_delivered, unknown.",
+			Help: "Whether placed calls rang, once per call: rang (code delivered) or not_delivered as the final status (a synchronous start's answer, or learned by polling); pending or unknown when polling gave up before a final status. Calls never polled (API v1, or past the 1000 calls polled at once) are not counted.",
 		}, []string{"provider", "class"}),
 		callUnpolled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_status_unpolled_total",
-			Help: "Asynchronous calls whose status was not polled because challenge max_pollers calls were being polled.",
+			Help: "Asynchronous calls whose status was not polled because 1000 calls (a fixed limit) were being polled already.",
 		}, []string{"provider"}),
 		verifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "verifications_total",
@@ -81,8 +83,12 @@ func New() *Metrics {
 		}, []string{"outcome"}),
 		limitsHit: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "limits_hit_total",
-			Help: "Requests refused by an abuse limit, by kind.",
+			Help: "Requests refused by an abuse limit, by kind (regulation: the request that caused a ban and every request refused while a ban runs).",
 		}, []string{"kind"}),
+		bans: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "regulation_bans_total",
+			Help: "Identities banned by regulation (failed verifications), one per ban.",
+		}),
 		storeOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_operations_total",
 			Help: "Store operations by name and result.",
@@ -93,7 +99,7 @@ func New() *Metrics {
 		}, []string{"op"}),
 		kratosCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kratos_requests_total",
-			Help: "Requests to Kratos by operation and result.",
+			Help: "Requests to Kratos by operation and result: ok; not_found (Kratos answered that the session or identity does not exist or is not allowed: 401, 403, 404); error (Kratos unreachable, 5xx, or an unexpected answer).",
 		}, []string{"op", "result"}),
 		kratosLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "kratos_request_duration_seconds",
@@ -121,7 +127,7 @@ func New() *Metrics {
 		}),
 	}
 	reg.MustRegister(m.providerCalls, m.providerLatency, m.callsPlaced, m.callStatus, m.callUnpolled, m.verifications,
-		m.limitsHit, m.storeOps, m.storeLatency, m.kratosCalls, m.kratosLatency, m.tokensIssued,
+		m.limitsHit, m.bans, m.storeOps, m.storeLatency, m.kratosCalls, m.kratosLatency, m.tokensIssued,
 		m.hookDecisions, m.httpRequests, m.httpLatency, m.dailyBudgetSpent)
 	m.httpCounts = newChildren(func(k httpKey) prometheus.Counter {
 		return m.httpRequests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code))
@@ -184,6 +190,14 @@ func (m *Metrics) ObserveLimit(kind string) {
 		return
 	}
 	m.limitsHit.WithLabelValues(kind).Inc()
+}
+
+// ObserveBan counts a new regulation ban.
+func (m *Metrics) ObserveBan() {
+	if m == nil {
+		return
+	}
+	m.bans.Inc()
 }
 
 // ObserveStore records one store operation.
@@ -283,7 +297,10 @@ func result(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.Is(err, errNotFoundMarker):
+	case errors.Is(err, errNotFoundMarker),
+		// Kratos's answer about the caller's session or an identity, not
+		// a failure of Kratos.
+		errors.Is(err, kratos.ErrNoSession), errors.Is(err, kratos.ErrForbidden), errors.Is(err, kratos.ErrIdentityNotFound):
 		return "not_found"
 	default:
 		return "error"

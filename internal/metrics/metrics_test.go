@@ -15,6 +15,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 )
 
 func TestObservationsReachTheRegistry(t *testing.T) {
@@ -29,6 +30,10 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	m.ObserveStore("attempt", errors.New("down"), time.Millisecond)
 	m.ObserveStore("get", NotFound(errors.New("x")), time.Millisecond)
 	m.ObserveKratos("whoami", nil, time.Millisecond)
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 401, Kind: kratos.ErrNoSession}, time.Millisecond)
+	m.ObserveKratos("get_identity", &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", Kind: kratos.ErrUnavailable, Err: errors.New("refused")}, time.Millisecond)
+	m.ObserveBan()
 	m.ObserveTokenIssued("exchange")
 	m.ObserveHook("login", "challenge")
 	m.ObserveHTTP("/v1/token", "POST", 200, time.Millisecond)
@@ -47,6 +52,19 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.storeOps.WithLabelValues("attempt", "error")); got != 1 {
 		t.Errorf("store error = %v", got)
+	}
+	// A session or identity Kratos does not know is its answer, not a
+	// Kratos failure; an unreachable Kratos is.
+	for _, c := range []struct {
+		op, result string
+		want       float64
+	}{{"whoami", "ok", 1}, {"whoami", "not_found", 1}, {"whoami", "error", 1}, {"get_identity", "not_found", 1}, {"get_identity", "error", 0}} {
+		if got := testutil.ToFloat64(m.kratosCalls.WithLabelValues(c.op, c.result)); got != c.want {
+			t.Errorf("kratos %s %s = %v, want %v", c.op, c.result, got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(m.bans); got != 1 {
+		t.Errorf("bans = %v", got)
 	}
 	n, err := testutil.GatherAndCount(m.Registry, "callpass_provider_request_duration_seconds")
 	if err != nil || n != 1 {
@@ -126,6 +144,10 @@ func gatherAll(t *testing.T) map[string]*dto.MetricFamily {
 	m.ObserveLimit("number")
 	m.ObserveStore("get", nil, time.Millisecond)
 	m.ObserveKratos("whoami", nil, time.Millisecond)
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 401, Kind: kratos.ErrNoSession}, time.Millisecond)
+	m.ObserveKratos("get_identity", &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", Kind: kratos.ErrUnavailable, Err: errors.New("refused")}, time.Millisecond)
+	m.ObserveBan()
 	m.ObserveTokenIssued("exchange")
 	m.ObserveHook("login", "allow")
 	m.ObserveHTTP("/v1/token", "POST", 200, time.Millisecond)

@@ -37,7 +37,11 @@ type Provider interface {
 type Observer interface {
 	// ObserveCallPlaced: outcome is "placed" or the provider error's kind.
 	ObserveCallPlaced(provider, outcome string)
-	// ObserveCallStatus: a status learned by background polling.
+	// ObserveCallStatus: whether a placed call rang, once per call: the
+	// final status (returned by a synchronous start, or learned by
+	// polling), or the last status polled when polling gave up (pending or
+	// unknown). Calls that are never polled (API v1, or past MaxPollers)
+	// are not reported.
 	ObserveCallStatus(provider string, class flashcall.Class)
 	// ObserveCallUnpolled: a call left unpolled because MaxPollers calls
 	// were being polled (whether it rang stays unknown).
@@ -47,6 +51,9 @@ type Observer interface {
 	ObserveVerify(outcome string)
 	// ObserveLimit: a limit refused a call or verify (limit.Kind*).
 	ObserveLimit(kind string)
+	// ObserveBan: regulation banned an identity (a new ban, once; the
+	// requests it refuses afterwards are ObserveLimit(limit.KindRegulation)).
+	ObserveBan()
 	// ObserveStore: one store operation, its error (nil on success) and latency.
 	ObserveStore(op string, err error, d time.Duration)
 }
@@ -428,6 +435,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		return StartResult{}, fmt.Errorf("challenge: provider %s returned a call without a usable id or code: %w", s.provider.Name(), flashcall.ErrBadResponse)
 	}
 	s.observeCall("placed")
+	if call.Status.Final() && s.obs != nil {
+		// A synchronous start answers with the call's outcome.
+		s.obs.ObserveCallStatus(s.provider.Name(), call.Status.Class)
+	}
 
 	now = s.now()
 	id := NewID(b)
@@ -605,6 +616,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		case !until.IsZero():
 			s.bans.add(b.IdentityID, until, s.now())
 			s.observeLimit(limit.KindRegulation)
+			if s.obs != nil {
+				s.obs.ObserveBan()
+			}
 			s.log.WarnContext(ctx, "identity banned after failed verifications", "until", until)
 		}
 		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID)
@@ -820,9 +834,16 @@ func (s *Service) poll(id, callID string, expiresAt time.Time) {
 	t := time.NewTicker(s.cfg.PollInterval)
 	defer t.Stop()
 	last := ""
+	// lastClass is reported once if polling gives up before a final
+	// status (a shutdown reports nothing: the call was not given up on).
+	var lastClass flashcall.Class
+	polled := false
 	for {
 		select {
 		case <-ctx.Done():
+			if polled && s.base.Err() == nil && s.obs != nil {
+				s.obs.ObserveCallStatus(s.provider.Name(), lastClass)
+			}
 			return
 		case <-t.C:
 		}
@@ -840,7 +861,8 @@ func (s *Service) poll(id, callID string, expiresAt time.Time) {
 			s.log.Debug("call status poll failed; retrying", "challenge", id, "err", err)
 			continue
 		}
-		if s.obs != nil {
+		polled, lastClass = true, st.Class
+		if st.Final() && s.obs != nil {
 			s.obs.ObserveCallStatus(s.provider.Name(), st.Class)
 		}
 		if st.Raw != last || st.Final() {

@@ -95,6 +95,7 @@ func (p *provider) CallStatus(ctx context.Context, callID string) (flashcall.Sta
 }
 
 func (p *provider) numCalls() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.calls) }
+func (p *provider) numPolls() int { p.mu.Lock(); defer p.mu.Unlock(); return p.polls }
 func (p *provider) lastCode() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -113,11 +114,26 @@ func (o *observer) ObserveCallStatus(p string, c flashcall.Class) { o.add("statu
 func (o *observer) ObserveCallUnpolled(p string)                  { o.add("unpolled:" + p) }
 func (o *observer) ObserveVerify(outcome string)                  { o.add("verify:" + outcome) }
 func (o *observer) ObserveLimit(kind string)                      { o.add("limit:" + kind) }
+func (o *observer) ObserveBan()                                   { o.add("ban") }
 func (o *observer) ObserveStore(op string, err error, _ time.Duration) {
 	if err != nil {
 		o.add("store_error:" + op)
 	}
 }
+
+// count returns how many events equal s.
+func (o *observer) count(s string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, e := range o.events {
+		if e == s {
+			n++
+		}
+	}
+	return n
+}
+
 func (o *observer) has(s string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -353,6 +369,10 @@ func TestLockAndRegulation(t *testing.T) {
 	}
 	if e.prov.numCalls() != calls {
 		t.Fatal("provider called while banned")
+	}
+	// One ban, however many requests it refuses.
+	if n := e.obs.count("ban"); n != 1 {
+		t.Fatalf("bans observed %d, want 1: %v", n, e.obs.events)
 	}
 	e.clk.Advance(10 * time.Minute)
 	if _, err := e.svc.Start(ctx, req("flow-after-ban")); !errors.As(err, &le) || le.RetryAfter != 5*time.Minute {
@@ -646,9 +666,41 @@ func TestBackgroundPolling(t *testing.T) {
 	if e.prov.polls != polls || polls != 3 {
 		t.Fatalf("polls %d then %d, want 3 and no more", polls, e.prov.polls)
 	}
-	if !e.obs.has("status:rang") || !e.obs.has("status:pending") {
+	// Whether it rang is counted once per call, at the final status; the
+	// pending answers before it are not calls.
+	if e.obs.count("status:rang") != 1 || e.obs.has("status:pending") {
 		t.Fatalf("observer: %v", e.obs.events)
 	}
+}
+
+// A call whose status never settles is counted once, with the last status
+// polled, when polling gives up; a synchronous start's final status is
+// counted at the start (nothing is polled).
+func TestCallStatusCountedOncePerCall(t *testing.T) {
+	t.Run("polling gives up", func(t *testing.T) {
+		e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.PollTimeout = 50 * time.Millisecond })
+		e.prov.start = flashcall.Classify("null")
+		e.start(t, req("flow-gives-up"))
+		deadline := time.Now().Add(2 * time.Second)
+		for e.obs.count("status:pending") == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		polls := e.prov.numPolls()
+		if n := e.obs.count("status:pending"); n != 1 || polls < 2 {
+			t.Fatalf("status:pending counted %d times over %d polls, want once: %v", n, polls, e.obs.events)
+		}
+	})
+	t.Run("synchronous start", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.prov.start = flashcall.Classify("NO_ANSWER")
+		e.start(t, req("flow-sync"))
+		time.Sleep(50 * time.Millisecond)
+		polls := e.prov.numPolls()
+		if e.obs.count("status:rang") != 1 || polls != 0 {
+			t.Fatalf("status:rang counted %d times, %d polls; want 1 and 0: %v", e.obs.count("status:rang"), polls, e.obs.events)
+		}
+	})
 }
 
 func TestPollingIsBounded(t *testing.T) {

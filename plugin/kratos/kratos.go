@@ -478,10 +478,13 @@ func (c *Client) Identity(ctx context.Context, id string) (*Identity, error) {
 	defer cancel()
 	start := time.Now()
 	ident, resp, err := c.admin.IdentityAPI.GetIdentity(ctx, id).Execute()
-	c.observe("get_identity", err, start)
 	if err != nil {
-		return nil, classify(op, resp, err)
+		// Observed classified, so an unknown identity is not a Kratos failure.
+		err = classify(op, resp, err)
+		c.observe("get_identity", err, start)
+		return nil, err
 	}
+	c.observe("get_identity", nil, start)
 	return toIdentity(op, resp, ident)
 }
 
@@ -565,11 +568,11 @@ func (c *Client) MarkPhoneVerified(ctx context.Context, identityID, e164 string,
 	defer cancel()
 	start := time.Now()
 	_, resp, err := c.admin.IdentityAPI.PatchIdentity(ctx, identityID).JsonPatch(patch).Execute()
-	c.observe("patch_identity", err, start)
 	if err != nil {
-		return classify(op, resp, err)
+		err = classify(op, resp, err)
 	}
-	return nil
+	c.observe("patch_identity", err, start)
+	return err
 }
 
 // Ready reports whether Kratos's admin API says it is ready (/health/ready).
