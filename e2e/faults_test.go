@@ -22,6 +22,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/redis/go-redis/v9"
 )
 
 // providerProxy sits between the service and the simulator: it counts start
@@ -206,10 +207,17 @@ func TestFaultProviderFailures(t *testing.T) {
 	}
 }
 
-// TestFaultRedisStopped: Redis goes away in the middle of a run. Logins, code
-// checks, step-up and token exchange fail closed with a clear message and
-// place no call; when Redis is back the service recovers by itself.
+// TestFaultRedisStopped: Redis goes away between requests, or in the middle
+// of one, and comes back; the service fails closed and recovers by itself.
 func TestFaultRedisStopped(t *testing.T) {
+	t.Run("between_requests", redisStoppedBetweenRequests)
+	t.Run("mid_request", redisStoppedMidRequest)
+}
+
+// redisStoppedBetweenRequests: logins, code checks, step-up and token
+// exchange fail closed with a clear message and place no call while Redis
+// is down; when Redis is back the service recovers by itself.
+func redisStoppedBetweenRequests(t *testing.T) {
 	st := startStack(t, stackOptions{Redis: true})
 	ctx := context.Background()
 	svc := st.Services[0].URL
@@ -273,17 +281,7 @@ func TestFaultRedisStopped(t *testing.T) {
 	}
 
 	st.Redis.Start()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		status, _ := postJSON(t, http.MethodGet, svc+"/health/ready", nil, nil)
-		if status == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/health/ready still %d 15s after Redis came back", status)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitReady(t, svc)
 	// Redis came back empty (no persistence in this test): B's pending
 	// challenge is gone, so B asks for a new call and logs in.
 	if _, err := loginWithCode(t, st, emailB, dnB); err != nil {
@@ -304,6 +302,105 @@ func TestFaultRedisStopped(t *testing.T) {
 	}
 	if status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, authA); status != http.StatusOK {
 		t.Errorf("token after recovery: %d %v", status, body)
+	}
+}
+
+// redisStoppedMidRequest: Redis dies after the provider placed the call and
+// before the challenge is stored. The user gets 4090010 and no session (a
+// call the store never recorded can never be verified), nothing of the
+// identity is left half-written, and once Redis is back the same flow
+// places a fresh call and its code logs in.
+func redisStoppedMidRequest(t *testing.T) {
+	// A synchronous start holds the hook on the provider for the settle
+	// delay: that is the window in which Redis is stopped.
+	st := startStack(t, stackOptions{Redis: true, Env: []string{
+		"CALLPASS_API_VERSION=1", "SIM_SETTLE_DELAY=2s", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s",
+	}})
+	ctx := context.Background()
+	svc := st.Services[0].URL
+	const email, dn = "mid@example.com", "79003330004"
+	identity := st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+
+	// testenv's Redis keeps nothing on disk, so a restart alone would hide
+	// anything written before the stop. With a save point it snapshots on
+	// shutdown and loads the snapshot on start.
+	rdb := redis.NewClient(&redis.Options{Addr: st.Redis.Addr})
+	err := rdb.ConfigSet(ctx, "save", "3600 1").Err()
+	rdb.Close()
+	if err != nil {
+		t.Fatalf("CONFIG SET save: %v", err)
+	}
+
+	type login struct {
+		r   *testenv.FlowResult
+		err error
+	}
+	done := make(chan login, 1)
+	go func() {
+		r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+		done <- login{r, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for simRequests(t, svc, dn) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the hook's start request never reached the provider")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st.Redis.Stop()
+
+	var l login
+	select {
+	case l = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no login answer 30s after Redis stopped")
+	}
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	r := l.r
+	if r.SessionToken != "" {
+		t.Fatal("a session was issued although the challenge could not be stored")
+	}
+	if m, ok := r.Message(msgUnavailable); !ok || m.Text == "" {
+		t.Fatalf("Redis died mid-request: want %d, got HTTP %d %v: %s", msgUnavailable, r.StatusCode, ids(r), r.Body)
+	}
+
+	st.Redis.Start()
+	waitReady(t, svc)
+	dump := dumpRedis(t, st.Redis.Addr)
+	if len(dump) == 0 {
+		// The limit counters taken before the call must have survived.
+		t.Fatal("Redis came back empty: the snapshot did not work, the check below proves nothing")
+	}
+	tag := challenge.IdentityTag(identity)
+	for _, e := range dump {
+		if strings.Contains(e.Key, "{"+tag+"}") {
+			t.Errorf("the failed store left state behind: %s", e)
+		}
+	}
+
+	// The same flow recovers: a fresh call, and its code logs in.
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := r.Message(msgCalling)
+	if !ok {
+		t.Fatalf("resubmit after Redis came back: want %d, got %v: %s", msgCalling, ids(r), r.Body)
+	}
+	if messageContext(t, m)["placed"] != true {
+		t.Errorf("resubmit after Redis came back did not place a call: %v", messageContext(t, m))
+	}
+	if n := simRequests(t, svc, dn); n != 2 {
+		t.Errorf("%d start requests in all, want 2 (the unrecorded call and the fresh one)", n)
+	}
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": lastCode(t, svc, dn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken == "" {
+		t.Fatalf("right code after recovery: no session (%v) %s", ids(r), r.Body)
 	}
 }
 
@@ -380,10 +477,12 @@ func TestFaultKratosUnreachable(t *testing.T) {
 	}
 }
 
-// TestFaultSIGTERMDuringLoad runs the real binary, keeps synchronous
-// simulator start requests in flight (each waits for the call to settle),
-// and sends SIGTERM: the listener closes at once, the in-flight requests
-// finish with 200 and a code, and the process exits 0.
+// TestFaultSIGTERMDuringLoad runs the real binary, keeps login hooks in
+// flight (each waits on a synchronous provider start that the simulator
+// holds for its settle delay) and sends SIGTERM: the listener closes at
+// once, every in-flight hook still places its call and answers "enter the
+// code", and the process exits 0. With Redis, the challenges those hooks
+// answered with are in Redis after the exit: nothing was lost in shutdown.
 func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "callpass-kratos")
@@ -392,13 +491,27 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) { sigtermDuringHooks(t, bin, store) })
+	}
+}
+
+func sigtermDuringHooks(t *testing.T, bin, store string) {
 	addr := closedAddr(t)
 	base := "http://" + addr
-	dataDir := filepath.Join(dir, "dev")
+	dataDir := filepath.Join(t.TempDir(), "dev")
+	env := []string{
+		"SERVE_LISTEN=" + addr, "SERVE_BASE_URL=" + base, "DEV_DATA_DIR=" + dataDir,
+		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=25s",
+		"STORE_TYPE=" + store,
+	}
+	var rd *testenv.Redis
+	if store == "redis" {
+		rd = testenv.StartRedis(t)
+		env = append(env, "STORE_REDIS_URL=redis://"+rd.Addr+"/0")
+	}
 	cmd := exec.Command(bin, "serve", "--dev")
-	cmd.Env = append(os.Environ(),
-		"SERVE_LISTEN="+addr, "SERVE_BASE_URL="+base, "DEV_DATA_DIR="+dataDir,
-		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=25s")
+	cmd.Env = append(os.Environ(), env...)
 	var logs testenv.LogBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -413,42 +526,35 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 		}
 	})
 	waitHTTP(t, base+"/health/alive")
-	token := devSecret(t, dataDir, "callpass_token")
+	// --dev generated the webhook secret; Kratos would read it from there too.
+	hc := &hookClient{base: base, hc: &http.Client{Timeout: 30 * time.Second, Transport: hookAuth{
+		secret: devSecret(t, dataDir, "webhook_secret"),
+		// One connection per hook: none can ride an idle keep-alive
+		// connection past the closed listener.
+		rt: &http.Transport{DisableKeepAlives: true},
+	}}}
 
 	const inflight = 8
 	type result struct {
-		status int
-		pin    string
-		err    error
-		done   time.Time
+		call hookCall
+		a    hookAnswer
+		err  error
+		done time.Time
 	}
 	results := make(chan result, inflight)
 	for i := 0; i < inflight; i++ {
+		h := hookCall{FlowID: newID(), IdentityID: newID(), Phone: fmt.Sprintf("+7900444000%d", i),
+			ClientIP: fmt.Sprintf("203.0.113.%d", i+1)}
 		go func() {
-			form := url.Values{"dn": {fmt.Sprintf("7900444000%d", i)}, "timeout": {"30"}}
-			req, _ := http.NewRequest(http.MethodPost, base+"/api/v1.0/start-call-password", strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Authorization", "Bearer "+token)
-			c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-			resp, err := c.Do(req)
-			if err != nil {
-				results <- result{err: err, done: time.Now()}
-				return
-			}
-			defer resp.Body.Close()
-			var body struct {
-				Data struct {
-					Pin string `json:"pin"`
-				} `json:"data"`
-			}
-			err = json.NewDecoder(resp.Body).Decode(&body)
-			results <- result{status: resp.StatusCode, pin: body.Data.Pin, err: err, done: time.Now()}
+			a, err := hc.call(h)
+			results <- result{call: h, a: a, err: err, done: time.Now()}
 		}()
 	}
+	// Every hook has passed its checks and waits on the provider.
 	deadline := time.Now().Add(10 * time.Second)
 	for simRequests(t, base, "") < inflight {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d requests reached the server", simRequests(t, base, ""), inflight)
+			t.Fatalf("only %d of %d hooks reached the provider", simRequests(t, base, ""), inflight)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -472,17 +578,21 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	}
 
 	firstDone := time.Time{}
+	var answered []result
 	for i := 0; i < inflight; i++ {
 		r := <-results
-		if r.err != nil || r.status != http.StatusOK || len(r.pin) != 4 {
-			t.Errorf("in-flight request: status %d pin %q err %v, want 200 with a 4-digit code", r.status, r.pin, r.err)
+		if r.err != nil || r.a.ID != msgCalling || r.a.Ctx["placed"] != true || r.a.Ctx["challenge_id"] == nil {
+			t.Errorf("in-flight hook for %s: %v, HTTP %d message %d %v, want %d with a placed call",
+				r.call.Phone, r.err, r.a.Status, r.a.ID, r.a.Ctx, msgCalling)
+		} else {
+			answered = append(answered, r)
 		}
 		if firstDone.IsZero() || r.done.Before(firstDone) {
 			firstDone = r.done
 		}
 	}
 	if !refusedAt.IsZero() && !refusedAt.Before(firstDone) {
-		t.Errorf("the listener closed at %s, only after the first in-flight request finished at %s",
+		t.Errorf("the listener closed at %s, only after the first in-flight hook finished at %s",
 			refusedAt.Sub(signalled), firstDone.Sub(signalled))
 	}
 	select {
@@ -496,6 +606,34 @@ func TestFaultSIGTERMDuringLoad(t *testing.T) {
 	if !strings.Contains(logs.String(), "shutting down") {
 		t.Errorf("the log does not say it is shutting down")
 	}
+
+	if rd == nil {
+		return // the memory store ends with the process by design
+	}
+	// The process is gone: whatever it answered with must already be stored.
+	keys := map[string]string{}
+	for _, e := range dumpRedis(t, rd.Addr) {
+		keys[e.Key] = e.Type
+	}
+	for _, r := range answered {
+		id := r.a.Ctx["challenge_id"].(string)
+		tag := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: r.call.IdentityID, FlowID: r.call.FlowID}.Tag()
+		if k := "callpass:{" + tag + "}:c:" + id; keys[k] != "hash" {
+			t.Errorf("challenge %s of an in-flight hook is not in Redis after the exit (%s: %q)", id, k, keys[k])
+		}
+	}
+}
+
+// hookAuth sends hooks with a given secret (hookClient's is the stack's).
+type hookAuth struct {
+	secret string
+	rt     http.RoundTripper
+}
+
+func (a hookAuth) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+a.secret)
+	return a.rt.RoundTrip(r)
 }
 
 func devSecret(t *testing.T, dir, field string) string {
@@ -533,5 +671,22 @@ func TestFaultHookSecretMismatch(t *testing.T) {
 	}
 	if n := simRequests(t, st.Services[0].URL, dn); n != 0 {
 		t.Errorf("%d calls placed for a refused hook", n)
+	}
+}
+
+// waitReady waits until the service at svc reports ready again (after its
+// Redis came back), failing t after 15 s.
+func waitReady(t *testing.T, svc string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		status, _ := postJSON(t, http.MethodGet, svc+"/health/ready", nil, nil)
+		if status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health/ready still %d 15s after Redis came back", status)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
