@@ -257,3 +257,114 @@ func TestCheckExprCatchesMistakes(t *testing.T) {
 		t.Errorf("checkExpr refused a good expression: %v", p)
 	}
 }
+
+// valueMatcher is one label matcher with its quoted value.
+var valueMatcher = regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
+
+// literalValues are alternatives without regular-expression syntax
+// ("wrong|locked"); anything else ("5..") is not checked.
+var literalValues = regexp.MustCompile(`^[a-z0-9_]+(\|[a-z0-9_]+)*$`)
+
+// undocumentedValues reports every literal label value expr matches on that
+// the metric's row in docs/operations.md does not list (in backticks): a
+// query on a value the service never records matches nothing, silently.
+func undocumentedValues(expr string, rows map[string]string) []string {
+	var problems []string
+	for _, u := range selector.FindAllStringSubmatch(expr, -1) {
+		name := strings.TrimSuffix(u[1], "_bucket")
+		row, ok := rows[name]
+		if !ok {
+			continue // not a callpass metric, or unknown (checkExpr reports it)
+		}
+		for _, m := range valueMatcher.FindAllStringSubmatch(u[2], -1) {
+			if m[1] == "le" || !literalValues.MatchString(m[3]) {
+				continue
+			}
+			for _, v := range strings.Split(m[3], "|") {
+				if !strings.Contains(row, "`"+v+"`") {
+					problems = append(problems, name+"{"+m[1]+"="+v+"}: value not listed in docs/operations.md")
+				}
+			}
+		}
+	}
+	return problems
+}
+
+func operationsDoc(t *testing.T) (rows map[string]string, queries []string) {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows = map[string]string{}
+	inQuery := false
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `callpass_"); ok {
+			name, _, _ := strings.Cut(rest, "`")
+			rows["callpass_"+name] = line
+		}
+		switch {
+		case strings.HasPrefix(line, "```promql"):
+			inQuery = true
+		case strings.HasPrefix(line, "```"):
+			inQuery = false
+		case inQuery && !strings.HasPrefix(line, "#"):
+			queries = append(queries, line)
+		}
+	}
+	return rows, queries
+}
+
+// TestMatchedLabelValuesAreDocumented: the label values the alerts, the
+// dashboard and the documented queries match on are values the service
+// records (the metric table lists every value of every label).
+func TestMatchedLabelValuesAreDocumented(t *testing.T) {
+	rows, queries := operationsDoc(t)
+	if len(rows) == 0 || len(queries) == 0 {
+		t.Fatal("docs/operations.md: no metric table or no promql blocks found")
+	}
+	var exprs []string
+	for _, g := range readAlerts(t).Groups {
+		for _, r := range g.Rules {
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	raw, err := os.ReadFile("grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	exprs = append(exprs, queries...)
+	for _, e := range exprs {
+		for _, p := range undocumentedValues(e, rows) {
+			t.Errorf("%s\n  in %s", p, e)
+		}
+	}
+	// The checker itself: a misspelt value and an unknown alternative are
+	// caught, a regular expression and a documented value are not.
+	for expr, want := range map[string]int{
+		`rate(callpass_call_final_status_total{class="rung"}[5m])`:                                         1,
+		`rate(callpass_verifications_total{outcome=~"wrong|lockd"}[5m])`:                                   1,
+		`rate(callpass_http_requests_total{code=~"5.."}[5m])`:                                              0,
+		`rate(callpass_verifications_total{outcome=~"wrong|locked"}[5m])`:                                  0,
+		`histogram_quantile(0.9, rate(callpass_provider_request_duration_seconds_bucket{op="start"}[5m]))`: 0,
+	} {
+		if got := len(undocumentedValues(expr, rows)); got != want {
+			t.Errorf("undocumentedValues(%s): %d problems, want %d", expr, got, want)
+		}
+	}
+}
