@@ -41,6 +41,11 @@ func TestCheckResult(t *testing.T) {
 			{nth: []float64{now - 1000}, window: time.Minute},
 			{nth: []float64{now - 1000}, window: time.Hour},
 		}, blocked: 1, retry: time.Hour - time.Second},
+		// By rank the Limit-th newest take is read whatever its age; only
+		// one still inside (now-window, now] refuses.
+		{name: "the limit-th newest has left the window", in: []counter{{nth: []float64{now - 60*60_000}, window: time.Hour}}, allowed: true, blocked: -1},
+		{name: "long gone", in: []counter{{nth: []float64{now - 5*60*60_000}, window: time.Hour}}, allowed: true, blocked: -1},
+		{name: "one millisecond inside", in: []counter{{nth: []float64{now - 60*60_000 + 1}, window: time.Hour}}, blocked: 0, retry: time.Millisecond},
 		{name: "counter read failed", in: []counter{{err: errors.New("WRONGTYPE"), window: time.Hour}}, wantErr: true},
 	}
 	for _, tt := range tests {

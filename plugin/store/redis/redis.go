@@ -453,14 +453,18 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 // counterCheck is the read-only check of one counter's sliding log: one
 // plain command in the caller's pipeline (cheaper for redis-server than a
 // script per counter; it reads one key, so one slot), which reads the
-// Limit-th newest take still inside the window ending at now:
+// Limit-th newest take by rank:
 //
-//	ZRANGE key +inf (now-window BYSCORE REV LIMIT limit-1 1 WITHSCORES
+//	ZRANGE key -limit -limit WITHSCORES
 //
-// It exists exactly when the window holds Limit takes or more (so a take
-// would be refused), and a take fits again once it has left the window. The
-// take script judges the same members (after dropping the ones that left,
-// which this read only skips), so check and take agree.
+// The takes inside the window ending at now are the newest ones, so the
+// window holds Limit takes or more (a take would be refused) exactly when
+// that take exists and is still inside it, and a take fits again once it
+// has left. The take script judges the same members (after dropping the
+// ones that left, which this read only skips), so check and take agree.
+// By rank the read costs O(log n) in redis-server whatever the limit: an
+// offset into a score range (BYSCORE … LIMIT limit-1 1) walks the offset,
+// which for a large global budget meant every call of the day per start.
 type counterCheck struct {
 	limit    int64
 	window   int64 // ms
@@ -474,10 +478,7 @@ func (s *Store) queueChecks(ctx context.Context, p redis.Pipeliner, checks []lim
 	for i, t := range checks {
 		w := t.Window.Milliseconds()
 		out[i] = counterCheck{limit: int64(t.Limit), window: w, now: now,
-			nthNewer: p.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-				Key: s.counterKey(t.Key), Start: "+inf", Stop: "(" + strconv.FormatInt(now-w, 10),
-				ByScore: true, Rev: true, Offset: int64(t.Limit) - 1, Count: 1,
-			})}
+			nthNewer: p.ZRangeWithScores(ctx, s.counterKey(t.Key), -int64(t.Limit), -int64(t.Limit))}
 	}
 	return out
 }
@@ -568,7 +569,7 @@ func checkResult(cmds []counterCheck) (limit.TakeResult, error) {
 		if err != nil {
 			return limit.TakeResult{}, wrap("check", fmt.Errorf("counter: %w", err))
 		}
-		if len(z) == 0 {
+		if len(z) == 0 || int64(z[0].Score) <= c.now-c.window {
 			continue // fewer than limit takes in the window
 		}
 		if res.Allowed {
