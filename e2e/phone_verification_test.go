@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
@@ -180,9 +182,11 @@ func TestRegistrationCodeProvesOnlyTheCalledNumber(t *testing.T) {
 // TestRegistrationLimitsHoldAcrossFlows: a new registration flow is free to
 // start, so the per-identity limit counts on the number until the identity
 // exists. With per_identity at 2 calls, the third registration flow for one
-// number is refused without reaching the provider.
+// number is refused without reaching the provider. The counters and the
+// challenges are in Redis, and no key or value there holds the number (the
+// owner of a phone check is the number's hash).
 func TestRegistrationLimitsHoldAcrossFlows(t *testing.T) {
-	st := startStack(t, stackOptions{RegistrationHook: true,
+	st := startStack(t, stackOptions{RegistrationHook: true, Redis: true,
 		Env: []string{"LIMITS_PER_IDENTITY_LIMIT=2", "LIMITS_PER_NUMBER_LIMIT=100", "LIMITS_PER_IP_LIMIT=100"}})
 	ctx := context.Background()
 	const dn = "79008880033"
@@ -209,6 +213,19 @@ func TestRegistrationLimitsHoldAcrossFlows(t *testing.T) {
 		}
 		if err := json.Unmarshal(m.Context, &mctx); err != nil || mctx.Limit != "identity" {
 			t.Errorf("refused by %s (%v), want the per-identity limit", m.Context, err)
+		}
+	}
+	dump := dumpRedis(t, st.Redis.Addr)
+	if len(dump) == 0 {
+		t.Fatal("nothing in Redis: the test would prove nothing")
+	}
+	for _, e := range dump {
+		if strings.Contains(e.Key, dn[1:]) || slices.ContainsFunc(e.Values, func(v string) bool { return strings.Contains(v, dn[1:]) }) {
+			// The challenge hash holds the number it calls (field "p"); no
+			// key, counter or ban may.
+			if !strings.Contains(e.Key, ":c:") {
+				t.Errorf("Redis key %q (%s) holds the number %s", e.Key, e.Type, dn)
+			}
 		}
 	}
 }

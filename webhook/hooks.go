@@ -190,6 +190,9 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		s.deps.Metrics.ObserveHook(string(h), "bad_request")
 		return err
 	}
+	if st := stateOf(c); st != nil {
+		st.clientIP = p.ClientIP
+	}
 	lang := pickLang(p.AcceptLanguage)
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {

@@ -77,6 +77,9 @@ type requestState struct {
 	// refused: an expected refusal (wrong code, limit, bad input), not a
 	// failure of ours or of a dependency; only those lines are sampled.
 	refused bool
+	// clientIP is the user's address a Kratos hook reports (remote_ip is
+	// Kratos's own), for the access log.
+	clientIP string
 }
 
 // stateOf is the request's state, nil for a context the access log did not
@@ -136,7 +139,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		// Room for every attribute up front: appending the error pair to a
 		// literal of eight would move the slice to the heap, every request.
-		var buf [11]slog.Attr
+		var buf [12]slog.Attr
 		attrs := append(buf[:0],
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 			slog.String("method", req.Method),
@@ -147,6 +150,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Duration("duration", d),
 			slog.String("remote_ip", c.RealIP()),
 		)
+		if st.clientIP != "" {
+			attrs = append(attrs, slog.String("client_ip", st.clientIP))
+		}
 		if st.errCode != "" {
 			msg := ""
 			if st.err != nil {

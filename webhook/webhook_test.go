@@ -475,6 +475,10 @@ func TestRefusalLinesSampled(t *testing.T) {
 				if tt.code != "" && !strings.Contains(l, " error_code="+tt.code+" ") {
 					t.Errorf("line without error_code=%s: %s", tt.code, l)
 				}
+				// remote_ip is Kratos; the user's address is the hook's client_ip.
+				if !strings.Contains(l, " client_ip=192.0.2.1") {
+					t.Errorf("hook line without the payload's client_ip: %s", l)
+				}
 				if _, v, ok := strings.Cut(l, " skipped_similar="); ok {
 					k, _ := strconv.Atoi(strings.Fields(v)[0])
 					skipped += k

@@ -87,7 +87,13 @@ func Main(ctx context.Context, args, vars []string, stdout, stderr io.Writer) in
 				fmt.Fprintf(stderr, "callpass-kratos %s: %s\n\n%s\n", c.name, ue.msg, c.usage)
 				return 2
 			}
-			fmt.Fprintf(stderr, "callpass-kratos %s: %s\n", c.name, oneLine(err.Error()))
+			// An error already named after the command ("config: read …"
+			// from `config validate`) is not prefixed twice.
+			msg := oneLine(err.Error())
+			if !strings.HasPrefix(msg, c.name+": ") {
+				msg = c.name + ": " + msg
+			}
+			fmt.Fprintf(stderr, "callpass-kratos %s\n", msg)
 			return 1
 		}
 	}
@@ -133,6 +139,23 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 			return err
 		}
 		return &usageError{msg: err.Error()}
+	}
+	return nil
+}
+
+// parseFlagsOnly is parseFlags for a command without positional arguments.
+// Flag parsing stops at the first non-flag, so `serve cfg.yml --dev` would
+// otherwise run without the file and without --dev.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		msg := "unexpected arguments: " + strings.Join(fs.Args(), " ")
+		if fs.Lookup("config") != nil {
+			msg += " (a configuration file is given with --config <file>)"
+		}
+		return &usageError{msg: msg}
 	}
 	return nil
 }

@@ -164,6 +164,36 @@ func TestConfigValidateListsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestStrayArgumentsRefused: flag parsing stops at the first non-flag, so
+// `serve cfg.yml --dev` would run without the file and without --dev; the
+// commands without positional arguments refuse them instead.
+func TestStrayArgumentsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"serve", "cfg.yml", "--dev"},
+		{"config", "validate", "cfg.yml"},
+		{"sim", "extra"},
+		{"keys", "generate", "--out", dir + "/k.json", "extra"},
+	} {
+		code, out, errs := run(t, []string{"DEV_DATA_DIR=" + dir}, args...)
+		if code != 2 || !strings.Contains(errs, "unexpected arguments") || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and unexpected arguments", args, code, out, errs)
+		}
+		if args[0] != "keys" && !strings.Contains(errs, "--config <file>") && args[0] != "sim" {
+			t.Errorf("%v: the refusal does not say how to give a file: %q", args, errs)
+		}
+	}
+}
+
+// TestConfigReadErrorNamedOnce: `config validate` with a missing file says
+// "config:" once.
+func TestConfigReadErrorNamedOnce(t *testing.T) {
+	code, _, errs := run(t, nil, "config", "validate", "--config", "/nonexistent.yml")
+	if code != 1 || strings.Count(errs, "config:") != 1 || !strings.Contains(errs, "/nonexistent.yml") {
+		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
+
 func TestKeysGenerateAndTokenVerifyRefusal(t *testing.T) {
 	dir := t.TempDir()
 	keys := dir + "/keys.json"

@@ -63,11 +63,8 @@ func runKeysGenerate(_ context.Context, e env, args []string) error {
 	alg := fs.String("alg", "ES256", "algorithm: ES256, EdDSA or RS256")
 	out := fs.String("out", lookup(e.vars, "JWT_KEYS_FILE"), "key file to create or append to (default $JWT_KEYS_FILE; empty: stdout)")
 	activate := fs.Bool("activate", false, "make the new key the signer at once (first in the file), skipping the publish-first wait")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() != 0 {
-		return &usageError{msg: "unexpected arguments: " + fmt.Sprint(fs.Args())}
 	}
 	k, err := jwt.GenerateKey(*alg)
 	if err != nil {

@@ -32,7 +32,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 	fs := newFlags("serve", serveUsage, e)
 	path := fs.String("config", "", "configuration file (YAML)")
 	dev := fs.Bool("dev", false, "development mode: simulator, generated secrets and keys")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	cfg, notices, err := config.Load(*path, e.vars, *dev)

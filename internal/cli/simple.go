@@ -21,8 +21,10 @@ import (
 const configUsage = `usage: callpass-kratos config validate [--config file] [--dev]
 
 Loads the configuration exactly as "serve" would (file, then environment, then
---dev defaults) and lists every problem, each naming its key. Exit status 1 if
-there is any problem.`
+--dev defaults; the JWT key file and claims mapper are loaded too) and lists
+every problem, each naming its key. Exit status 1 if there is any problem.
+With --dev, the development secrets are created in dev.data_dir if missing,
+as "serve --dev" would.`
 
 func runConfig(_ context.Context, e env, args []string) error {
 	if len(args) == 0 || (args[0] != "validate" && args[0] != "-h" && args[0] != "--help") {
@@ -35,7 +37,7 @@ func runConfig(_ context.Context, e env, args []string) error {
 	fs := newFlags("config validate", configUsage, e)
 	path := fs.String("config", "", "configuration file (YAML)")
 	dev := fs.Bool("dev", false, "apply --dev defaults before validating")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlagsOnly(fs, args[1:]); err != nil {
 		return err
 	}
 	_, notices, err := config.Load(*path, e.vars, *dev)
@@ -81,7 +83,7 @@ func runSim(ctx context.Context, e env, args []string) error {
 	allow := fs.String("allow-ips", "", "source IP allow-list (IPs or CIDRs, comma-separated; empty: all)")
 	var scripts multiFlag
 	fs.Var(&scripts, "script", "per-number outcome, dn=outcome (repeatable), e.g. 79001234567=busy")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	cfg := sim.Config{SettleDelay: *settle, Scripts: map[string]sim.Outcome{}}

@@ -273,7 +273,18 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		if !asValidation(err, &verr) {
 			return nil, nil, err
 		}
-		problems = append(problems, verr.Problems...)
+		// A key the loader already reported (an unreadable secret file, a
+		// value set twice) would also be "required" or invalid here: one
+		// line per key is clearer.
+		reported := map[string]bool{}
+		for _, p := range l.problems {
+			reported[strings.TrimSuffix(p.Key, "_file")] = true
+		}
+		for _, p := range verr.Problems {
+			if !reported[p.Key] {
+				problems = append(problems, p)
+			}
+		}
 	}
 	if prefixes != nil {
 		problems = slices.DeleteFunc(problems, func(p Problem) bool {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"time"
 )
 
@@ -18,8 +20,8 @@ const (
 	key32  = "code-key-0123456789abcdef0123456789"
 )
 
-// testKeysFile is an existing jwt.keys_file (validation checks that it
-// exists outside --dev; its content is the app's business), set by TestMain.
+// testKeysFile is a valid jwt.keys_file (validation loads it outside --dev,
+// as serve does), set by TestMain.
 var testKeysFile string
 
 func TestMain(m *testing.M) {
@@ -28,7 +30,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	testKeysFile = filepath.Join(dir, "jwt-keys.json")
-	if err := os.WriteFile(testKeysFile, []byte(`{"keys":[]}`), 0o600); err != nil {
+	k, err := jwt.GenerateKey(jwt.AlgES256)
+	if err != nil {
+		panic(err)
+	}
+	if err := jwt.AppendKey(testKeysFile, k, true); err != nil {
 		panic(err)
 	}
 	code := m.Run()
@@ -497,6 +503,25 @@ func TestOtherValidation(t *testing.T) {
 		{[]string{"TRACING_OTLP_ENDPOINT=otel:4317"}, ""},
 		{[]string{"TRACING_OTLP_ENDPOINT=otel"}, "tracing.otlp_endpoint"},
 		{[]string{"CALLPASS_TIMEOUT=soon"}, "callpass.timeout"},
+		// What serve would refuse is refused here, under its key.
+		{[]string{"CHALLENGE_RESEND_COOLDOWNS=2m,30s"}, "challenge.resend_cooldowns"},
+		{[]string{"CHALLENGE_RESEND_COOLDOWNS=30s,30s,1m"}, ""},
+		{[]string{"CALLPASS_BASE_URL=https://api.example/?x=1"}, "callpass.base_url"},
+		{[]string{"CALLPASS_BASE_URL=https://user:hunter2@api.example/"}, "callpass.base_url"},
+		{[]string{"KRATOS_PHONE_TRAIT=phone."}, "kratos.phone_trait"},
+		{[]string{"KRATOS_PHONE_TRAIT=a..b"}, "kratos.phone_trait"},
+		{[]string{"KRATOS_PHONE_TRAIT=traits.phone"}, "kratos.phone_trait"},
+		{[]string{"KRATOS_PHONE_TRAIT=contact.phone"}, ""},
+		{[]string{"SIM_ENABLED=true"}, "sim.tokens"},
+		{[]string{"SIM_ENABLED=true", "SIM_TOKENS=" + tok32}, ""},
+		{[]string{"SERVE_LISTEN=localhost:99999"}, "serve.listen"},
+		{[]string{"SERVE_LISTEN=:4477"}, ""},
+		{[]string{"TRACING_OTLP_ENDPOINT=otel:notaport"}, "tracing.otlp_endpoint"},
+		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:hunter2@127.0.0.1:6379/notanumber"}, "store.redis.url"},
+		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://127.0.0.1:6379/2"}, ""},
+		{[]string{"KRATOS_ADMIN_URL=http://kratos:4434/?a=b"}, "kratos.admin_url"},
+		{[]string{"KRATOS_PUBLIC_URL=http://kratos:4433/#x"}, "kratos.public_url"},
+		{[]string{"KRATOS_SESSION_CACHE_TTL=2m"}, "kratos.session_cache_ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.env, " "), func(t *testing.T) {

@@ -89,11 +89,11 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Webhook.MissingPhone }},
 
 	// challenge
-	{key: "challenge.ttl", desc: "Lifetime of a challenge (one placed call and its code).",
+	{key: "challenge.ttl", desc: "Lifetime of a challenge (one placed call and its code); longer than callpass.timeout.",
 		field: func(c *Config) any { return &c.Challenge.TTL }},
 	{key: "challenge.max_attempts", desc: "Wrong codes allowed per challenge.",
 		field: func(c *Config) any { return &c.Challenge.MaxAttempts }},
-	{key: "challenge.resend_cooldowns", desc: "Wait before the 1st, 2nd, … new call; the last value repeats.",
+	{key: "challenge.resend_cooldowns", desc: "Wait before the 1st, 2nd, … new call; the last value repeats. Each at least the one before.",
 		field: func(c *Config) any { return &c.Challenge.ResendCooldowns }},
 	{key: "challenge.max_resends", desc: "New calls allowed per challenge.",
 		field: func(c *Config) any { return &c.Challenge.MaxResends }},
@@ -141,11 +141,11 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Kratos.PublicURL }},
 	{key: "kratos.admin_url", desc: "Kratos admin API URL.",
 		field: func(c *Config) any { return &c.Kratos.AdminURL }},
-	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number.",
+	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits.",
 		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
 	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
 		field: func(c *Config) any { return &c.Kratos.Timeout }},
-	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). A session revoked in Kratos stays usable for step-up and /v1/token for at most this long; `SIGHUP` empties the cache at once.",
+	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). At most 1m: a session revoked in Kratos stays usable for step-up and /v1/token for at most this long; `SIGHUP` empties the cache at once.",
 		field: func(c *Config) any { return &c.Kratos.SessionCacheTTL }},
 
 	// jwt
@@ -180,7 +180,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Sim.DefaultOutcome }},
 	{key: "sim.scripts", desc: "Simulated outcome per destination number (digits → outcome, one of those of sim.default_outcome).",
 		field: func(c *Config) any { return &c.Sim.Scripts }},
-	{key: "sim.tokens", secret: true, desc: "Bearer tokens the simulator accepts. --dev adds the generated callpass.token.",
+	{key: "sim.tokens", secret: true, desc: "Bearer tokens the simulator accepts (32 or 64 lower-case hex); required when sim.enabled outside --dev, which adds the generated callpass.token.",
 		field: func(c *Config) any { return &c.Sim.Tokens }},
 
 	// dev

@@ -98,7 +98,13 @@ func (l *loader) walk(prefix string, m *yaml.Node, seen map[string]string) {
 			if isFile {
 				l.setFromFile(e, path, vn)
 			} else if err := decodeNode(e.field(l.cfg), vn); err != nil {
-				l.problem(e.key, "line %d: %v", vn.Line, err)
+				// The decoders of lists, maps and durations name the line of
+				// the element at fault themselves.
+				if msg := err.Error(); strings.HasPrefix(msg, "line ") {
+					l.problem(e.key, "%s", msg)
+				} else {
+					l.problem(e.key, "line %d: %s", vn.Line, msg)
+				}
 				continue
 			}
 			l.set[e.key] = true

@@ -9,9 +9,13 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
 )
 
@@ -59,7 +63,7 @@ var (
 	tokenRe     = regexp.MustCompile(`^(?:[0-9a-f]{32}|[0-9a-f]{64})$`)
 	digitsRe    = regexp.MustCompile(`^[0-9]{1,15}$`)
 	headerRe    = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	traitRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	traitRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*$`)
 	domainRe    = regexp.MustCompile(`^\.?[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	jwtAlgs     = []string{"ES256", "EdDSA", "RS256"}
@@ -103,8 +107,8 @@ func (c *Config) Validate() error {
 			if err := httpURL(ep); err != nil {
 				v.add("tracing.otlp_endpoint", "%v", err)
 			}
-		} else if _, _, err := net.SplitHostPort(ep); err != nil {
-			v.add("tracing.otlp_endpoint", "must be host:port or an http(s) URL")
+		} else if !hostPortOK(ep) {
+			v.add("tracing.otlp_endpoint", "must be host:port (a port 1-65535) or an http(s) URL, got %q", ep)
 		}
 	}
 	if len(v.problems) == 0 {
@@ -115,8 +119,8 @@ func (c *Config) Validate() error {
 
 func (c *Config) validateServe(v *checker) {
 	s := c.Serve
-	if _, port, err := net.SplitHostPort(s.Listen); err != nil || port == "" {
-		v.add("serve.listen", "must be host:port (e.g. 127.0.0.1:4477), got %q", s.Listen)
+	if !hostPortOK(s.Listen) {
+		v.add("serve.listen", "must be host:port with a port 1-65535 (e.g. 127.0.0.1:4477), got %q", s.Listen)
 	}
 	if err := httpURL(s.BaseURL); err != nil {
 		v.add("serve.base_url", "%v", err)
@@ -158,6 +162,9 @@ func (c *Config) validateCallPass(v *checker) {
 	p := c.CallPass
 	if err := httpURL(p.BaseURL); err != nil {
 		v.add("callpass.base_url", "%v", err)
+	} else if u, _ := url.Parse(p.BaseURL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		// Not echoed: it may carry credentials.
+		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
 	}
 	switch {
 	case p.Token == "" && c.DevMode:
@@ -234,9 +241,14 @@ func (c *Config) validateChallenge(v *checker) {
 	if len(ch.ResendCooldowns) == 0 {
 		v.add("challenge.resend_cooldowns", "must list at least one duration")
 	}
-	for _, d := range ch.ResendCooldowns {
+	for i, d := range ch.ResendCooldowns {
 		if d <= 0 {
 			v.add("challenge.resend_cooldowns", "every cooldown must be positive, got %s", formatDuration(d))
+			break
+		}
+		if i > 0 && d < ch.ResendCooldowns[i-1] {
+			v.add("challenge.resend_cooldowns", "must not decrease: %s after %s (each resend waits at least as long as the one before)",
+				formatDuration(d), formatDuration(ch.ResendCooldowns[i-1]))
 			break
 		}
 	}
@@ -309,26 +321,49 @@ func redisURLOK(s string) bool {
 	}
 	switch u.Scheme {
 	case "redis", "rediss":
-		return u.Host != ""
+		if u.Host == "" {
+			return false
+		}
 	case "unix":
-		return u.Path != ""
+		if u.Path == "" {
+			return false
+		}
+	default:
+		return false
 	}
-	return false
+	// The client's own parser (database number, options), as serve uses it.
+	_, err = redis.ParseURL(s)
+	return err == nil
+}
+
+// hostPortOK reports whether s is host:port with a numeric port 1-65535
+// (the host may be empty: all interfaces).
+func hostPortOK(s string) bool {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 func (c *Config) validateKratos(v *checker) {
 	k := c.Kratos
 	if k.SessionCacheTTL < 0 || k.SessionCacheTTL > time.Minute {
-		v.add("kratos.session_cache_ttl", "must be between 0 (off) and 1m: it is how long a revoked session stays usable")
+		v.add("kratos.session_cache_ttl", "must be between 0 (off) and 1m: it is how long a revoked session stays usable, got %s", formatDuration(k.SessionCacheTTL))
 	}
-	if err := httpURL(k.PublicURL); err != nil {
-		v.add("kratos.public_url", "%v", err)
-	}
-	if err := httpURL(k.AdminURL); err != nil {
-		v.add("kratos.admin_url", "%v", err)
+	for _, u := range []struct{ key, url string }{{"kratos.public_url", k.PublicURL}, {"kratos.admin_url", k.AdminURL}} {
+		if err := httpURL(u.url); err != nil {
+			v.add(u.key, "%v", err)
+		} else if pu, _ := url.Parse(u.url); pu.RawQuery != "" || pu.Fragment != "" {
+			// The API paths are appended to it.
+			v.add(u.key, "must not have a query or fragment, got %q", u.url)
+		}
 	}
 	if !traitRe.MatchString(k.PhoneTrait) {
-		v.add("kratos.phone_trait", "must be a trait name such as phone, got %q", k.PhoneTrait)
+		v.add("kratos.phone_trait", "must be a trait name such as phone, or a dotted path such as contact.phone, got %q", k.PhoneTrait)
+	} else if strings.HasPrefix(k.PhoneTrait, "traits.") {
+		v.add("kratos.phone_trait", "is relative to the identity's traits: write %q, not %q", strings.TrimPrefix(k.PhoneTrait, "traits."), k.PhoneTrait)
 	}
 	positive(v, "kratos.timeout", k.Timeout)
 }
@@ -357,7 +392,8 @@ func (c *Config) validateJWT(v *checker) {
 	case c.DevMode:
 		// --dev creates a missing key file.
 	default:
-		// serve loads the file at start-up; a missing one must not pass here.
+		// serve loads the file at start-up; what it would refuse must not
+		// pass here.
 		switch fi, err := os.Stat(j.KeysFile); {
 		case errors.Is(err, fs.ErrNotExist):
 			v.add("jwt.keys_file", "no such file: %s (generate one with `callpass-kratos keys generate --out %s`)", j.KeysFile, j.KeysFile)
@@ -365,6 +401,15 @@ func (c *Config) validateJWT(v *checker) {
 			v.add("jwt.keys_file", "%v", err)
 		case fi.IsDir():
 			v.add("jwt.keys_file", "%s is a directory, not a key file (generate one with `callpass-kratos keys generate --out <file>`)", j.KeysFile)
+		default:
+			if _, err := jwt.LoadKeySet(j.KeysFile, j.SigningKID); err != nil {
+				v.add("jwt.keys_file", "%v", err)
+			}
+		}
+	}
+	if j.ClaimsMapper != "" {
+		if _, err := jwt.LoadClaimsMapper(j.ClaimsMapper); err != nil {
+			v.add("jwt.claims_mapper", "%v", err)
 		}
 	}
 	if j.Cookie.Enabled && !headerRe.MatchString(j.Cookie.Name) {
@@ -396,6 +441,9 @@ func (c *Config) validateSim(v *checker) {
 		if msg := tokenProblem(t); msg != "" {
 			v.add("sim.tokens", "token #%d %s", i+1, msg)
 		}
+	}
+	if s.Enabled && len(s.Tokens) == 0 {
+		v.add("sim.tokens", "is required when sim.enabled is true (the CallPass tokens the simulator accepts); --dev generates one")
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,6 +74,62 @@ func TestKeysFileMustExist(t *testing.T) {
 
 	if _, _, err := Load("", []string{"DEV_DATA_DIR=" + t.TempDir(), "JWT_KEYS_FILE=" + missing}, true); err != nil {
 		t.Errorf("--dev with a key file still to create: %v", err)
+	}
+}
+
+// TestKeysFileAndMapperLoadAsServeDoes: config validate says "valid" only
+// for a key file and a claims mapper that serve can load.
+func TestKeysFileAndMapperLoadAsServeDoes(t *testing.T) {
+	dir := t.TempDir()
+	malformed := writeFile(t, "bad.json", "not json")
+	mapper := writeFile(t, "m.jsonnet", `{claims: {}}`)
+	badMapper := writeFile(t, "bad.jsonnet", `{claims: `)
+	tests := []struct {
+		name    string
+		env     []string
+		wantKey string
+	}{
+		{"malformed key file", []string{"JWT_KEYS_FILE=" + malformed}, "jwt.keys_file"},
+		{"unknown signing kid", []string{"JWT_SIGNING_KID=nosuchkid"}, "jwt.keys_file"},
+		{"missing claims mapper", []string{"JWT_CLAIMS_MAPPER=" + filepath.Join(dir, "none.jsonnet")}, "jwt.claims_mapper"},
+		{"claims mapper that does not compile", []string{"JWT_CLAIMS_MAPPER=" + badMapper}, "jwt.claims_mapper"},
+		{"claims mapper that compiles", []string{"JWT_CLAIMS_MAPPER=" + mapper}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env...), false)
+			if tt.wantKey == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if ps := problemsOf(t, err); len(ps) != 1 || ps[0].Key != tt.wantKey {
+				t.Fatalf("problems = %v, want one for %s", ps, tt.wantKey)
+			}
+		})
+	}
+}
+
+// TestOneProblemPerKey: a secret file that cannot be read is reported once,
+// not also as "is required".
+func TestOneProblemPerKey(t *testing.T) {
+	env := slices.DeleteFunc(baseEnv(), func(kv string) bool { return strings.HasPrefix(kv, "WEBHOOK_SECRET=") })
+	_, _, err := Load("", append(env, "WEBHOOK_SECRET_FILE=/nonexistent/secret"), false)
+	ps := problemsOf(t, err)
+	if len(ps) != 1 || ps[0].Key != "webhook.secret" || !strings.Contains(ps[0].Message, "cannot read") {
+		t.Fatalf("problems = %v, want one: the unreadable file", ps)
+	}
+}
+
+// TestLineNumberOnce: a YAML value of the wrong type names its line once.
+func TestLineNumberOnce(t *testing.T) {
+	path := writeFile(t, "c.yml", "callpass:\n  timeout: 30\nchallenge:\n  resend_cooldowns: [30, 1m]\n")
+	_, _, err := Load(path, baseEnv(), false)
+	for _, p := range problemsOf(t, err) {
+		if strings.Count(p.Message, "line ") != 1 {
+			t.Errorf("%s: want the line named once", p)
+		}
 	}
 }
 

@@ -619,9 +619,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			if s.obs != nil {
 				s.obs.ObserveBan()
 			}
-			s.log.WarnContext(ctx, "identity banned after failed verifications", "until", until)
+			s.log.WarnContext(ctx, "identity banned after failed verifications", "identity_id", b.IdentityID, "until", until)
 		}
-		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID)
+		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID, "identity_id", b.IdentityID)
 		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK}
 	case OutcomeUsed:
 		s.observeVerify("used")

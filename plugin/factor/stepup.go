@@ -2,6 +2,8 @@ package factor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -11,8 +13,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
-
-const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
 // gatePhoneChange proves a new phone number at registration or in settings
 // before Kratos saves it. A number already proven (metadata_public
@@ -39,39 +39,38 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
 	}
-	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: phoneOwner(in.IdentityID, num), FlowID: in.FlowID}
+	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: phoneOwner(num), FlowID: in.FlowID}
 	if in.Code == "" || in.Resend {
 		return s.start(ctx, b, num, in.ClientIP, in.Resend)
 	}
-	// At registration the binding names the number: a code sent with
-	// another number than the one called finds no challenge, and the user
-	// is told to ask for a new call (a code try never places one).
+	// The binding names the number: a code sent with another number than
+	// the one called finds no challenge, and the user is told to ask for a
+	// new call (a code try never places one).
 	res, err := s.challenges.Verify(ctx, b, "", in.Code)
 	if err != nil {
 		return GateDecision{}, err
 	}
 	if res.Challenge.Phone != num.E164() {
-		// Settings resubmitted with another number than the one called: the
-		// (right) code proves the called number only. Call the submitted one.
-		s.log.InfoContext(ctx, "phone changed after the call; calling the submitted number",
-			"flow_id", in.FlowID, "called", phone.MaskE164(res.Challenge.Phone), "phone", num.Masked())
-		return s.start(ctx, b, num, in.ClientIP, false)
+		// Cannot happen while the binding names the number; a code proves
+		// only the number it was sent to, whatever a store returns.
+		return GateDecision{}, challenge.ErrNotFound
 	}
 	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
 	meta[MetaVerifiedNumber] = num.E164()
 	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
 }
 
-// phoneOwner is whom a phone check's limits and bans count against. Before
-// the identity is saved (registration) its id is still the zero UUID, and a
-// new flow is free to start: the number stands for the identity, so the
-// per-identity limit and the regulation ban hold across registration flows
-// for one number.
-func phoneOwner(identityID string, num phone.Number) string {
-	if identityID == "" || identityID == zeroUUID {
-		return "phone:" + num.E164()
-	}
-	return identityID
+// phoneOwner is whom a phone check (registration or settings) is bound to
+// and its limits and bans count against: the number, not the account. At
+// registration the identity id is still the zero UUID and a new flow is free
+// to start; in settings an attacker with many accounts would get each
+// account's limits for one victim's number. So the per-identity limit and
+// the regulation ban hold per number across flows and accounts. The number
+// is hashed as the limiter's number keys are, so no store key, ban memo or
+// log line holds it.
+func phoneOwner(num phone.Number) string {
+	sum := sha256.Sum256([]byte("callpass-number\x00" + num.E164()))
+	return "phone:" + hex.EncodeToString(sum[:16])
 }
 
 // Keys this service writes into metadata_public after a phone is proven.
