@@ -678,14 +678,14 @@ func TestBackgroundPolling(t *testing.T) {
 // counted at the start (nothing is polled).
 func TestCallStatusCountedOncePerCall(t *testing.T) {
 	t.Run("polling gives up", func(t *testing.T) {
-		e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.PollTimeout = 50 * time.Millisecond })
+		e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.PollTimeout = 250 * time.Millisecond })
 		e.prov.start = flashcall.Classify("null")
 		e.start(t, req("flow-gives-up"))
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(5 * time.Second)
 		for e.obs.count("status:pending") == 0 && time.Now().Before(deadline) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
+		_ = e.svc.Close() // waits for every poller: nothing is counted after this
 		polls := e.prov.numPolls()
 		if n := e.obs.count("status:pending"); n != 1 || polls < 2 {
 			t.Fatalf("status:pending counted %d times over %d polls, want once: %v", n, polls, e.obs.events)
@@ -695,7 +695,7 @@ func TestCallStatusCountedOncePerCall(t *testing.T) {
 		e := newEnv(t, nil)
 		e.prov.start = flashcall.Classify("NO_ANSWER")
 		e.start(t, req("flow-sync"))
-		time.Sleep(50 * time.Millisecond)
+		_ = e.svc.Close() // a poller, if one was started, has finished
 		polls := e.prov.numPolls()
 		if e.obs.count("status:rang") != 1 || polls != 0 {
 			t.Fatalf("status:rang counted %d times, %d polls; want 1 and 0: %v", e.obs.count("status:rang"), polls, e.obs.events)
