@@ -83,7 +83,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.CallPass.RequestTimeoutMargin }},
 
 	// webhook
-	{key: "webhook.secret", secret: true, desc: "Bearer secret Kratos sends to the hooks; at least 32 characters.",
+	{key: "webhook.secret", secret: true, desc: "Bearer secret Kratos sends to the hooks; at least 32 bytes.",
 		field: func(c *Config) any { return &c.Webhook.Secret }},
 	{key: "webhook.missing_phone", desc: "What the login hook does for an identity without a phone trait: deny or allow. With deny the registration and settings hooks also refuse to save an identity without one.",
 		field: func(c *Config) any { return &c.Webhook.MissingPhone }},
@@ -105,7 +105,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Limits.PerNumber.Limit }},
 	{key: "limits.per_number.window", desc: "Window of limits.per_number.",
 		field: func(c *Config) any { return &c.Limits.PerNumber.Window }},
-	{key: "limits.per_identity.limit", desc: "Calls per Kratos identity (before registration completes: per number) in any span of one window (sliding window).",
+	{key: "limits.per_identity.limit", desc: "Calls per Kratos identity (a phone check at registration or in settings: per number) in any span of one window (sliding window).",
 		field: func(c *Config) any { return &c.Limits.PerIdentity.Limit }},
 	{key: "limits.per_identity.window", desc: "Window of limits.per_identity.",
 		field: func(c *Config) any { return &c.Limits.PerIdentity.Window }},

@@ -222,7 +222,7 @@ func (c *Config) validateWebhook(v *checker) {
 	case w.Secret == "":
 		v.add("webhook.secret", "is required (set WEBHOOK_SECRET or webhook.secret_file); use --dev to generate one")
 	case len(w.Secret) < 32:
-		v.add("webhook.secret", "must be at least 32 characters (got %d)", len(w.Secret))
+		v.add("webhook.secret", "must be at least 32 bytes (got %d)", len(w.Secret))
 	}
 	if w.MissingPhone != "deny" && w.MissingPhone != "allow" {
 		v.add("webhook.missing_phone", "must be deny or allow, got %q", w.MissingPhone)

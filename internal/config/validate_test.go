@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -161,5 +162,51 @@ func TestShutdownCoversSynchronousStart(t *testing.T) {
 				t.Fatalf("problems = %v, want one on serve.shutdown_timeout containing %q", ps, tt.want)
 			}
 		})
+	}
+}
+
+// TestExampleConfigLoads: examples/callpass-kratos.yml, the production
+// configuration README points to, loads without --dev once its secret files
+// and key file exist (here under a temporary directory), and says what it
+// claims to.
+func TestExampleConfigLoads(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "callpass-kratos.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	secrets := map[string]string{
+		"/run/secrets/callpass_token":        tok32,
+		"/run/secrets/webhook_secret":        secret,
+		"/run/secrets/code_key":              key32,
+		"/run/secrets/redis_url":             "redis://:pw@redis:6379/0",
+		"/etc/callpass-kratos/jwt-keys.json": "",
+	}
+	text := string(raw)
+	for path, content := range secrets {
+		if !strings.Contains(text, path) {
+			t.Fatalf("the example no longer names %s; update this test", path)
+		}
+		local := filepath.Join(dir, filepath.Base(path))
+		if content == "" {
+			b, err := os.ReadFile(testKeysFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			content = string(b)
+		}
+		if err := os.WriteFile(local, []byte(content+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		text = strings.ReplaceAll(text, path, local)
+	}
+	path := writeFile(t, "callpass-kratos.yml", text)
+	c, _, err := Load(path, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Type != "redis" || c.CallPass.Token != tok32 || c.Webhook.Secret != secret || len(c.Limits.AllowPrefixes) != 1 ||
+		c.Tracing.OTLPEndpoint == "" || c.DevMode {
+		t.Errorf("loaded %+v", c)
 	}
 }
