@@ -105,7 +105,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Limits.PerNumber.Limit }},
 	{key: "limits.per_number.window", desc: "Window of limits.per_number.",
 		field: func(c *Config) any { return &c.Limits.PerNumber.Window }},
-	{key: "limits.per_identity.limit", desc: "Calls per Kratos identity (a phone check at registration or in settings: per number) in any span of one window (sliding window).",
+	{key: "limits.per_identity.limit", desc: "Calls per Kratos identity (a phone check counts per number, and in settings per account as well) in any span of one window (sliding window).",
 		field: func(c *Config) any { return &c.Limits.PerIdentity.Limit }},
 	{key: "limits.per_identity.window", desc: "Window of limits.per_identity.",
 		field: func(c *Config) any { return &c.Limits.PerIdentity.Window }},

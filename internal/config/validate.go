@@ -336,6 +336,12 @@ func redisURLOK(s string) bool {
 	return err == nil
 }
 
+// exists reports whether path names an existing file or directory.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // hostPortOK reports whether s is host:port with a numeric port 1-65535
 // (the host may be empty: all interfaces).
 func hostPortOK(s string) bool {
@@ -389,8 +395,9 @@ func (c *Config) validateJWT(v *checker) {
 	switch {
 	case j.KeysFile == "":
 		v.add("jwt.keys_file", "is required (generate one with `callpass-kratos keys generate`); --dev uses dev.data_dir/jwt-keys.json")
-	case c.DevMode:
-		// --dev creates a missing key file.
+	case c.DevMode && !exists(j.KeysFile):
+		// --dev creates a missing key file (an existing one is loaded, as
+		// serve --dev does).
 	default:
 		// serve loads the file at start-up; what it would refuse must not
 		// pass here.

@@ -96,6 +96,10 @@ func TestKeysFileAndMapperLoadAsServeDoes(t *testing.T) {
 		{"claims mapper that does not compile", []string{"JWT_CLAIMS_MAPPER=" + badMapper}, "jwt.claims_mapper"},
 		{"claims mapper that compiles", []string{"JWT_CLAIMS_MAPPER=" + mapper}, ""},
 	}
+	// --dev creates a missing key file, but loads an existing one.
+	if _, _, err := Load("", []string{"DEV_DATA_DIR=" + t.TempDir(), "JWT_KEYS_FILE=" + malformed}, true); err == nil {
+		t.Error("--dev accepted a malformed existing key file")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := Load("", baseEnv(tt.env...), false)

@@ -99,7 +99,7 @@ func New() *Metrics {
 		}, []string{"op"}),
 		kratosCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kratos_requests_total",
-			Help: "Requests to Kratos by operation and result: ok; not_found (Kratos answered that the session or identity does not exist or is not allowed: 401, 403, 404); error (Kratos unreachable, 5xx, or an unexpected answer).",
+			Help: "Requests to Kratos by operation and result: ok; not_found (Kratos answered that the session does not exist or is not allowed, 401/403, or that the identity does not exist, 404); error (Kratos unreachable, 5xx, a 404 from whoami, or an unexpected answer).",
 		}, []string{"op", "result"}),
 		kratosLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "kratos_request_duration_seconds",
@@ -214,7 +214,13 @@ func (m *Metrics) ObserveKratos(op string, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.kratosCalls.WithLabelValues(op, result(err)).Inc()
+	r := result(err)
+	if op == "whoami" && errors.Is(err, kratos.ErrIdentityNotFound) {
+		// Kratos answers a missing session with 401, never 404: a 404 here
+		// is a wrong kratos.public_url, a failure to see.
+		r = "error"
+	}
+	m.kratosCalls.WithLabelValues(op, r).Inc()
 	m.kratosLatency.WithLabelValues(op).Observe(d.Seconds())
 }
 

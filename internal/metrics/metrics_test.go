@@ -33,6 +33,8 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 401, Kind: kratos.ErrNoSession}, time.Millisecond)
 	m.ObserveKratos("get_identity", &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
 	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", Kind: kratos.ErrUnavailable, Err: errors.New("refused")}, time.Millisecond)
+	// whoami never answers 404 for a session: a wrong kratos.public_url.
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
 	m.ObserveBan()
 	m.ObserveTokenIssued("exchange")
 	m.ObserveHook("login", "challenge")
@@ -58,7 +60,7 @@ func TestObservationsReachTheRegistry(t *testing.T) {
 	for _, c := range []struct {
 		op, result string
 		want       float64
-	}{{"whoami", "ok", 1}, {"whoami", "not_found", 1}, {"whoami", "error", 1}, {"get_identity", "not_found", 1}, {"get_identity", "error", 0}} {
+	}{{"whoami", "ok", 1}, {"whoami", "not_found", 1}, {"whoami", "error", 2}, {"get_identity", "not_found", 1}, {"get_identity", "error", 0}} {
 		if got := testutil.ToFloat64(m.kratosCalls.WithLabelValues(c.op, c.result)); got != c.want {
 			t.Errorf("kratos %s %s = %v, want %v", c.op, c.result, got, c.want)
 		}
@@ -147,6 +149,8 @@ func gatherAll(t *testing.T) map[string]*dto.MetricFamily {
 	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 401, Kind: kratos.ErrNoSession}, time.Millisecond)
 	m.ObserveKratos("get_identity", &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
 	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", Kind: kratos.ErrUnavailable, Err: errors.New("refused")}, time.Millisecond)
+	// whoami never answers 404 for a session: a wrong kratos.public_url.
+	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
 	m.ObserveBan()
 	m.ObserveTokenIssued("exchange")
 	m.ObserveHook("login", "allow")

@@ -332,6 +332,10 @@ type StartRequest struct {
 	// and the second parse (libphonenumber's regular expressions) is saved.
 	Number   phone.Number
 	ClientIP string
+	// AccountID is the Kratos identity the call is made for when the
+	// binding's owner is another (a phone check is owned by the number):
+	// the per-identity limit counts the call against it too.
+	AccountID string
 	// Resend asks for a new call replacing the pending one.
 	Resend bool
 }
@@ -376,7 +380,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 	}
 	e164 := num.E164()
-	rules, err := s.limiter.CallRules(limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, ClientIP: req.ClientIP})
+	rules, err := s.limiter.CallRules(limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, AccountID: req.AccountID, ClientIP: req.ClientIP})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
@@ -619,9 +623,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			if s.obs != nil {
 				s.obs.ObserveBan()
 			}
-			s.log.WarnContext(ctx, "identity banned after failed verifications", "identity_id", b.IdentityID, "until", until)
+			s.log.WarnContext(ctx, "identity banned after failed verifications", ownerAttr(b, c), "until", until)
 		}
-		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID, "identity_id", b.IdentityID)
+		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID, ownerAttr(b, c))
 		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK}
 	case OutcomeUsed:
 		s.observeVerify("used")
@@ -762,6 +766,16 @@ func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 	return err
 }
 
+// ownerAttr names whom a log line is about: the identity id, or for a
+// phone check (owned by a hash of the number, which a small number space
+// would let anyone reverse) the masked number.
+func ownerAttr(b Binding, c Challenge) slog.Attr {
+	if strings.HasPrefix(b.IdentityID, "phone:") {
+		return slog.String("phone", phone.MaskE164(c.Phone))
+	}
+	return slog.String("identity_id", b.IdentityID)
+}
+
 func (s *Service) observeStore(op string, err error, start time.Time) {
 	if s.obs != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -856,6 +870,9 @@ func (s *Service) poll(id, callID string, expiresAt time.Time) {
 			if errors.Is(err, flashcall.ErrCallNotFound) || errors.Is(err, flashcall.ErrUnauthorized) ||
 				errors.Is(err, flashcall.ErrInvalidRequest) {
 				s.log.Warn("call status polling stopped", "challenge", id, "err", err)
+				if polled && s.obs != nil {
+					s.obs.ObserveCallStatus(s.provider.Name(), lastClass)
+				}
 				return
 			}
 			s.log.Debug("call status poll failed; retrying", "challenge", id, "err", err)

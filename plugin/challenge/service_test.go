@@ -42,8 +42,10 @@ type provider struct {
 	err      error
 	start    flashcall.Status   // status returned by StartCall
 	statuses []flashcall.Status // successive CallStatus answers (last repeats)
-	// statusErr, when set, is every CallStatus answer.
+	// statusErr, when set, is every CallStatus answer after the first
+	// errAfter ones.
 	statusErr error
+	errAfter  int
 	polls     int
 	// duringStart runs inside StartCall, after the request "left" (e.g. to
 	// cancel the caller's context, as a client giving up would).
@@ -81,7 +83,7 @@ func (p *provider) CallStatus(ctx context.Context, callID string) (flashcall.Sta
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.polls++
-	if p.statusErr != nil {
+	if p.statusErr != nil && p.polls > p.errAfter {
 		return flashcall.Status{}, p.statusErr
 	}
 	if len(p.statuses) == 0 {
@@ -689,6 +691,20 @@ func TestCallStatusCountedOncePerCall(t *testing.T) {
 		polls := e.prov.numPolls()
 		if n := e.obs.count("status:pending"); n != 1 || polls < 2 {
 			t.Fatalf("status:pending counted %d times over %d polls, want once: %v", n, polls, e.obs.events)
+		}
+	})
+	t.Run("the provider no longer knows the call", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.prov.start = flashcall.Classify("null")
+		e.prov.statusErr, e.prov.errAfter = flashcall.ErrCallNotFound, 2 // two pending answers, then 404
+		e.start(t, req("flow-forgotten"))
+		deadline := time.Now().Add(5 * time.Second)
+		for e.obs.count("status:pending") == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = e.svc.Close()
+		if n := e.obs.count("status:pending"); n != 1 || e.prov.numPolls() != 3 {
+			t.Fatalf("status:pending counted %d times over %d polls, want once over 3: %v", n, e.prov.numPolls(), e.obs.events)
 		}
 	})
 	t.Run("synchronous start", func(t *testing.T) {

@@ -176,7 +176,7 @@ func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, er
 		}
 		return GateDecision{}, ErrNoPhone
 	}
-	return s.start(ctx, b, num, in.ClientIP, in.Resend)
+	return s.start(ctx, b, num, "", in.ClientIP, in.Resend)
 }
 
 // verifyLogin checks the code of a login challenge and, on success, records
@@ -214,21 +214,24 @@ func (s *Service) loginPassTTL(sessionExpiresAt time.Time) time.Duration {
 }
 
 // start places (or reuses) the call for b and returns the interrupt decision.
-func (s *Service) start(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (GateDecision, error) {
-	v, err := s.startView(ctx, b, num, clientIP, resend)
+// start places (or shows) b's challenge; account is the Kratos identity
+// the call is also counted against when b's owner is another (see
+// challenge.StartRequest.AccountID), "" otherwise.
+func (s *Service) start(ctx context.Context, b challenge.Binding, num phone.Number, account, clientIP string, resend bool) (GateDecision, error) {
+	v, err := s.startView(ctx, b, num, account, clientIP, resend)
 	if err != nil {
 		return GateDecision{}, err
 	}
 	return GateDecision{Challenge: &v}, nil
 }
 
-func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.Number, clientIP string, resend bool) (ChallengeView, error) {
+func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.Number, account, clientIP string, resend bool) (ChallengeView, error) {
 	if clientIP == "" {
 		s.warnNoClientIP(ctx, b.Purpose)
 	}
 	res, err := s.challenges.Start(ctx, challenge.StartRequest{
 		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
-		Phone: num.E164(), Number: num, ClientIP: clientIP, Resend: resend,
+		Phone: num.E164(), Number: num, ClientIP: clientIP, AccountID: account, Resend: resend,
 	})
 	if err != nil {
 		return ChallengeView{}, err

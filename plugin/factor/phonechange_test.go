@@ -14,9 +14,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
-// zeroUUID is the identity id of a registration hook (not saved yet).
-const zeroUUID = "00000000-0000-0000-0000-000000000000"
-
 // fakeChallenges answers Verify with a challenge for calledPhone and records
 // every Start.
 type fakeChallenges struct {

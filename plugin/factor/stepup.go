@@ -14,6 +14,9 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
+// zeroUUID is the identity id of a registration hook (not saved yet).
+const zeroUUID = "00000000-0000-0000-0000-000000000000"
+
 // gatePhoneChange proves a new phone number at registration or in settings
 // before Kratos saves it. A number already proven (metadata_public
 // phone_verified_number) passes without a call.
@@ -41,7 +44,13 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	}
 	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: phoneOwner(num), FlowID: in.FlowID}
 	if in.Code == "" || in.Resend {
-		return s.start(ctx, b, num, in.ClientIP, in.Resend)
+		// The number owns the check; a saved account's per-identity limit
+		// counts the call too, so one account cannot call many numbers.
+		account := in.IdentityID
+		if account == zeroUUID {
+			account = "" // registration: the identity does not exist yet
+		}
+		return s.start(ctx, b, num, account, in.ClientIP, in.Resend)
 	}
 	// The binding names the number: a code sent with another number than
 	// the one called finds no challenge, and the user is told to ask for a
@@ -126,7 +135,7 @@ func (s *Service) StepUpStart(ctx context.Context, creds Creds, resend bool, cli
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	return s.startView(ctx, stepUpBinding(sess), num, clientIP, resend)
+	return s.startView(ctx, stepUpBinding(sess), num, "", clientIP, resend)
 }
 
 // StepUpGet returns a step-up challenge of the caller's own session.

@@ -191,7 +191,12 @@ func (c Config) Validate() error {
 type CallKeys struct {
 	PhoneE164  string
 	IdentityID string
-	ClientIP   string
+	// AccountID, when set and not IdentityID, is the Kratos identity a call
+	// is made for although another owner is counted (a phone check in
+	// settings is owned by the number): its per-identity limit counts the
+	// call too, so one account cannot call many numbers.
+	AccountID string
+	ClientIP  string
 }
 
 // Limiter applies a Config with a Counter and a Blocks store.
@@ -285,6 +290,9 @@ func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 	add(KindNumber, numberKey(k.PhoneE164), l.cfg.PerNumber)
 	if k.IdentityID != "" {
 		add(KindIdentity, "i:"+k.IdentityID, l.cfg.PerIdentity)
+	}
+	if k.AccountID != "" && k.AccountID != k.IdentityID {
+		add(KindIdentity, "i:"+k.AccountID, l.cfg.PerIdentity)
 	}
 	if k.ClientIP != "" {
 		add(KindIP, "ip:"+k.ClientIP, l.cfg.PerIP)
