@@ -146,11 +146,6 @@ func gatherAll(t *testing.T) map[string]*dto.MetricFamily {
 	m.ObserveLimit("number")
 	m.ObserveStore("get", nil, time.Millisecond)
 	m.ObserveKratos("whoami", nil, time.Millisecond)
-	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 401, Kind: kratos.ErrNoSession}, time.Millisecond)
-	m.ObserveKratos("get_identity", &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
-	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", Kind: kratos.ErrUnavailable, Err: errors.New("refused")}, time.Millisecond)
-	// whoami never answers 404 for a session: a wrong kratos.public_url.
-	m.ObserveKratos("whoami", &kratos.Error{Op: "whoami", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}, time.Millisecond)
 	m.ObserveBan()
 	m.ObserveTokenIssued("exchange")
 	m.ObserveHook("login", "allow")
