@@ -194,6 +194,16 @@ func TestComposeServicesAndWiring(t *testing.T) {
 	if got := env(t, ui, "KRATOS_BROWSER_URL"); got != "http://127.0.0.1:4433" {
 		t.Errorf("ui KRATOS_BROWSER_URL %q", got)
 	}
+	// The /2fa page's sign-in link is followed by the browser: Kratos as the
+	// UI's pages send browsers to it, never a compose service name (only
+	// the containers resolve those).
+	browser := env(t, callpass, "KRATOS_BROWSER_URL")
+	if browser != env(t, ui, "KRATOS_BROWSER_URL") {
+		t.Errorf("callpass KRATOS_BROWSER_URL %q, the UI's %q: want the same browser-facing Kratos", browser, env(t, ui, "KRATOS_BROWSER_URL"))
+	}
+	if h := mustURL(t, browser).Hostname(); slices.Contains(p.ServiceNames(), h) {
+		t.Errorf("callpass KRATOS_BROWSER_URL %q names the compose service %s, which browsers cannot resolve", browser, h)
+	}
 	if got := env(t, ui, "CALLPASS_URL"); got != "http://callpass:4477" {
 		t.Errorf("ui CALLPASS_URL %q", got)
 	}
@@ -310,6 +320,41 @@ func checkComposeKratosConfig(t *testing.T, p *types.Project, kratos, callpass t
 	if ss["default_browser_return_url"] != env(t, ui, "UI_URL")+"/" {
 		t.Errorf("default_browser_return_url %v, UI_URL %s", ss["default_browser_return_url"], env(t, ui, "UI_URL"))
 	}
+	// The /2fa page's sign-in link asks Kratos to return to the page; Kratos
+	// refuses a return_to its allowed_return_urls does not admit.
+	allowed, _ := ss["allowed_return_urls"].([]any)
+	for _, page := range []string{"/2fa", "/2fa?lang=ru"} {
+		rt := strings.TrimRight(env(t, callpass, "SERVE_BASE_URL"), "/") + page
+		if !kratosAdmits(t, allowed, rt) {
+			t.Errorf("selfservice.allowed_return_urls %v does not admit %s (the /2fa page's return_to)", allowed, rt)
+		}
+	}
+}
+
+// kratosAdmits applies Kratos v1.3.1's return_to check (x.SecureRedirectTo):
+// an allowed URL admits a return_to with the same scheme, the same host
+// (or a subdomain of a "*." host) and a path under its path.
+func kratosAdmits(t *testing.T, allowed []any, returnTo string) bool {
+	t.Helper()
+	rt := mustURL(t, returnTo)
+	orSlash := func(p string) string {
+		if p == "" {
+			return "/"
+		}
+		return p
+	}
+	for _, a := range allowed {
+		s, _ := a.(string)
+		u := mustURL(t, s)
+		host := strings.EqualFold(u.Host, rt.Host)
+		if strings.HasPrefix(u.Host, "*") {
+			host = strings.HasSuffix(strings.ToLower(rt.Host), strings.ToLower(u.Host[1:]))
+		}
+		if strings.EqualFold(u.Scheme, rt.Scheme) && host && strings.HasPrefix(orSlash(rt.Path), orSlash(u.Path)) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestDockerfileBuildsExistingPackages parses the Dockerfile simply: the

@@ -77,7 +77,8 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	hook := func(path string) testenv.KratosHook {
 		return testenv.KratosHook{URL: first + path, Secret: webhookSecret}
 	}
-	kopts := testenv.KratosOptions{}
+	// The /2fa page's sign-in link returns there after the login.
+	kopts := testenv.KratosOptions{ReturnURLs: []string{first + "/2fa"}}
 	if !o.NoHook {
 		kopts.LoginHook = hook("/hooks/kratos/login")
 	}

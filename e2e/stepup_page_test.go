@@ -3,10 +3,14 @@ package e2e_test
 import (
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestStepUpPage drives /2fa as a browser without JavaScript would: GET shows
@@ -147,4 +151,77 @@ func sendPage(t *testing.T, svc, method, path string, form url.Values, hdr map[s
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, html.UnescapeString(string(b))
+}
+
+// TestStepUpPageSignInReachesKratosLogin follows the sign-in link of /2fa
+// (no session) as a browser would, against a real Kratos. The link goes to
+// kratos.browser_url (here "localhost", a spelling the service's
+// kratos.public_url does not use), and its return_to, <serve.base_url>/2fa,
+// is admitted because allowed_return_urls lists it, as the example
+// configurations do: the browser lands on the login UI, not on Kratos's
+// error page. A return_to not listed does land there: the check is real.
+func TestStepUpPageSignInReachesKratosLogin(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	const ui = "http://127.0.0.1:4455"
+	k := testenv.StartKratos(t, testenv.KratosOptions{UIURL: ui, Config: map[string]any{
+		"selfservice": map[string]any{"allowed_return_urls": []any{ui, base + "/2fa"}},
+	}})
+	browserURL := strings.Replace(k.PublicURL, "127.0.0.1", "localhost", 1)
+	svc := startService(t, ln, []string{
+		"SERVE_LISTEN=" + ln.Addr().String(),
+		"SERVE_BASE_URL=" + base + "/", // a trailing slash must not end up in return_to
+		"KRATOS_PUBLIC_URL=" + k.PublicURL,
+		"KRATOS_BROWSER_URL=" + browserURL,
+		"KRATOS_ADMIN_URL=" + k.AdminURL,
+		"WEBHOOK_SECRET=" + webhookSecret,
+		"DEV_DATA_DIR=" + t.TempDir(),
+		"LOG_LEVEL=warn",
+	}, false, "").URL
+	link := regexp.MustCompile(`href="([^"]*/self-service/login/browser\?[^"]*)"`)
+
+	tests := []struct {
+		name     string
+		page     string
+		returnTo string // replaces the link's return_to when set
+		want     string // the start of Kratos's redirect
+	}{
+		{"the link of /2fa", "/2fa", "", ui + "/login?flow="},
+		{"the link of /2fa?lang=ru", "/2fa?lang=ru", "", ui + "/login?flow="},
+		{"a return_to not admitted", "/2fa", base + "/elsewhere", ui + "/error?id="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, page := sendPage(t, svc, http.MethodGet, tt.page, nil, map[string]string{"Accept-Language": "en"})
+			m := link.FindStringSubmatch(page)
+			if resp.StatusCode != http.StatusUnauthorized || m == nil {
+				t.Fatalf("GET %s without a session: %d, no sign-in link\n%s", tt.page, resp.StatusCode, page)
+			}
+			u, err := url.Parse(m[1])
+			if err != nil || !strings.HasPrefix(m[1], browserURL+"/self-service/login/browser?") {
+				t.Fatalf("sign-in link %q: want kratos.browser_url %s", m[1], browserURL)
+			}
+			if rt := u.Query().Get("return_to"); rt != base+tt.page {
+				t.Errorf("return_to %q, want %q", rt, base+tt.page)
+			}
+			if tt.returnTo != "" {
+				q := u.Query()
+				q.Set("return_to", tt.returnTo)
+				u.RawQuery = q.Encode()
+			}
+			req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+			req.Header.Set("Accept", "text/html")
+			kr, err := k.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kr.Body.Close()
+			if loc := kr.Header.Get("Location"); kr.StatusCode/100 != 3 || !strings.HasPrefix(loc, tt.want) {
+				t.Errorf("Kratos answered the link with %d Location %q, want a redirect to %s…", kr.StatusCode, loc, tt.want)
+			}
+		})
+	}
 }

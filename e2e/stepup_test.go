@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"sync"
@@ -113,9 +114,20 @@ func TestTokenExchange(t *testing.T) {
 	if claims.PhoneNumber != "+"+dn || !claims.PhoneNumberVerified || claims.Sid == "" {
 		t.Errorf("claims: phone %q verified %v sid %q", claims.PhoneNumber, claims.PhoneNumberVerified, claims.Sid)
 	}
-	// The same session may exchange again (it holds the pass).
-	if status, _ := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok}); status != http.StatusOK {
-		t.Errorf("second exchange for the same session: %d", status)
+	// The same session may exchange again (it holds the pass). The number is
+	// changed behind the factor's back (admin API) first: the token still
+	// names the number the call went to, the only one proven.
+	st.Kratos.PatchIdentity(t, id, `[{"op":"replace","path":"/traits/phone","value":"+79007778899"}]`)
+	status, body = postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok})
+	if status != http.StatusOK {
+		t.Fatalf("second exchange for the same session: %d %v", status, body)
+	}
+	claims, err = v.Verify(context.Background(), body["access_token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.PhoneNumber != "+"+dn || !claims.PhoneNumberVerified {
+		t.Errorf("after the trait changed: phone %q verified %v, want the number called %q", claims.PhoneNumber, claims.PhoneNumberVerified, "+"+dn)
 	}
 
 	// Registration issues a session without passing the gate.
@@ -147,5 +159,60 @@ func TestTokenExchange(t *testing.T) {
 	}
 	if status, _ := postJSON(t, http.MethodPost, svc+"/v1/token", nil, auth); status != http.StatusOK {
 		t.Errorf("exchange after step-up: %d, want 200", status)
+	}
+}
+
+// TestTokenForOneApp: with several apps configured (jwt.audience), an app
+// asks /v1/token for its own audience and gets a token that it accepts and
+// the other apps refuse (RFC 8725 §3.9); without the parameter the token
+// names every app; an audience the service does not serve is a 400.
+func TestTokenForOneApp(t *testing.T) {
+	st := startStack(t, stackOptions{Env: []string{"JWT_AUDIENCE=app-a,app-b"}})
+	svc := st.Services[0].URL
+	const email, dn = "fedor@example.com", "79003334466"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := func(aud string) *jwt.Verifier {
+		v, err := jwt.NewVerifier(jwt.VerifierConfig{JWKSURL: svc + "/.well-known/jwks.json", Issuer: svc, Audience: aud})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	a, b := verifier("app-a"), verifier("app-b")
+	auth := map[string]string{"X-Session-Token": tok}
+	exchange := func(body any) (int, map[string]any) {
+		t.Helper()
+		return postJSON(t, http.MethodPost, svc+"/v1/token", body, auth)
+	}
+
+	status, body := exchange(map[string]any{"audience": "app-a"})
+	if status != http.StatusOK {
+		t.Fatalf("/v1/token for app-a: %d %v", status, body)
+	}
+	raw := body["access_token"].(string)
+	if _, err := a.Verify(context.Background(), raw); err != nil {
+		t.Errorf("app-a refuses its own token: %v", err)
+	}
+	if _, err := b.Verify(context.Background(), raw); !errors.Is(err, jwt.ErrTokenWrongAudience) {
+		t.Errorf("app-b accepts app-a's token: %v", err)
+	}
+
+	status, body = exchange(nil)
+	if status != http.StatusOK {
+		t.Fatalf("/v1/token without an audience: %d %v", status, body)
+	}
+	for name, v := range map[string]*jwt.Verifier{"app-a": a, "app-b": b} {
+		if _, err := v.Verify(context.Background(), body["access_token"].(string)); err != nil {
+			t.Errorf("%s refuses the token for every app: %v", name, err)
+		}
+	}
+
+	status, body = exchange(map[string]any{"audience": "app-c"})
+	if status != http.StatusBadRequest || body["error"] != "invalid_target" {
+		t.Errorf("/v1/token for an unknown audience: %d %v, want 400 invalid_target", status, body)
 	}
 }

@@ -21,10 +21,31 @@ var methodAMR = map[string]string{
 	"passkey":       AMRHardware,
 }
 
+// independentFactor lists the Kratos methods that are a factor independent of
+// the flash call, so that the call on top makes "mfa":
+//   - password, totp, lookup_secret, webauthn, passkey: something known or
+//     held that the phone line does not give;
+//   - oidc, saml: a login to a separate account at the identity provider
+//     (how the provider authenticated the user is not known here; an app
+//     that needs more checks the methods itself).
+//
+// Not listed, so never "mfa" on their own: code (may be an SMS to the same
+// phone the call proves), link_recovery and code_recovery (a mailbox used to
+// regain access, not a login factor), and any method this list does not know.
+var independentFactor = map[string]bool{
+	"password":      true,
+	"totp":          true,
+	"lookup_secret": true,
+	"webauthn":      true,
+	"passkey":       true,
+	"oidc":          true,
+	"saml":          true,
+}
+
 // AMR builds the amr claim: the session's own methods mapped (in order,
 // deduplicated, unknown ones dropped), then "tel" for the flash call, then
-// "mfa" when the session already had at least one method (known or not), since
-// the flash call is then a second factor.
+// "mfa" when one of the session's methods is an independent factor (see
+// independentFactor).
 func AMR(methods []string) []string {
 	out := make([]string, 0, len(methods)+2)
 	add := func(v string) {
@@ -35,13 +56,15 @@ func AMR(methods []string) []string {
 		}
 		out = append(out, v)
 	}
+	mfa := false
 	for _, m := range methods {
 		if v, ok := methodAMR[m]; ok {
 			add(v)
 		}
+		mfa = mfa || independentFactor[m]
 	}
 	add(AMRPhone)
-	if len(methods) > 0 {
+	if mfa {
 		add(AMRMFA)
 	}
 	return out

@@ -35,15 +35,20 @@ const (
 	mapperSlots   = 16
 )
 
-// ReservedClaims are set by the Issuer only. A claims mapper that returns one
+// reservedClaims are set by the Issuer only. A claims mapper that returns one
 // of them has it dropped (the issuer's value always wins, as Kratos does for
-// "sub"); Issue logs the dropped names at warn level.
-var ReservedClaims = []string{
+// "sub"); Issue logs the dropped names at warn level. Unexported: the list
+// decides what a mapper may override, so no other package may change it.
+var reservedClaims = []string{
 	"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
 	"sid", "amr", "auth_time", "phone_number", "phone_number_verified",
 }
 
-func isReserved(name string) bool { return slices.Contains(ReservedClaims, name) }
+// ReservedClaims returns a copy of the claims only the Issuer sets; a claims
+// mapper's value for any of them is dropped.
+func ReservedClaims() []string { return slices.Clone(reservedClaims) }
+
+func isReserved(name string) bool { return slices.Contains(reservedClaims, name) }
 
 // ClaimsMapper adds claims to each token from a jsonnet snippet, like the
 // Kratos session tokenizer's claims_mapper_url. The snippet sees

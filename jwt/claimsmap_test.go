@@ -204,7 +204,7 @@ func FuzzClaimsMapper(f *testing.F) {
 			"auth_time": float64(now), "amr": []any{"pwd", "tel", "mfa"},
 			"phone_number": s.PhoneE164, "phone_number_verified": true,
 		}
-		for _, name := range ReservedClaims {
+		for _, name := range ReservedClaims() {
 			if !reflect.DeepEqual(p[name], want[name]) {
 				t.Fatalf("reserved claim %s = %v, want %v (snippet %q)", name, p[name], want[name], snippet)
 			}
@@ -247,5 +247,28 @@ func TestClaimsMapperBounded(t *testing.T) {
 	// at most the limit, and is refused.
 	if _, _, err := slow.Map(map[string]any{}, testSubject()); !errors.Is(err, ErrClaimsMapper) || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second evaluation while the first overruns: %v", err)
+	}
+}
+
+// TestReservedClaimsIsACopy: the reserved list decides what a mapper may
+// override, so changing the returned slice must not let a mapper set iss.
+func TestReservedClaimsIsACopy(t *testing.T) {
+	r := ReservedClaims()
+	if len(r) == 0 {
+		t.Fatal("no reserved claims")
+	}
+	for i := range r {
+		r[i] = "changed"
+	}
+	_ = append(r[:0], "appended")
+	if !isReserved("iss") || !isReserved("amr") || isReserved("changed") {
+		t.Fatal("changing ReservedClaims()'s result changed the reserved list")
+	}
+	claims, dropped, err := decodeMapperResult("m", []byte(`{"iss": "https://evil.test", "keep": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := claims["iss"]; ok || len(dropped) != 1 || dropped[0] != "iss" {
+		t.Fatalf("claims %v, dropped %v", claims, dropped)
 	}
 }

@@ -20,10 +20,13 @@ var ClaimsSupported = []string{
 	"phone_number", "phone_number_verified",
 }
 
-// Discovery returns a minimal OpenID Provider Metadata document: enough for
-// libraries that discover keys from the issuer (issuer + jwks_uri), with
-// the fields OIDC marks as required for an id_token-only provider. There is
-// no authorization endpoint: tokens come from the flash-call flow, not OAuth.
+// Discovery returns a discovery document for JWT verifiers, not full OpenID
+// Provider Metadata: issuer and jwks_uri, which libraries that discover keys
+// from the issuer need, plus response_types, subject_types, signing
+// algorithms and claims for the ones that expect them. It has no
+// authorization_endpoint (which OpenID Discovery requires), because there is
+// none: tokens come from the flash-call flow, not OAuth, so OIDC relying-party
+// libraries cannot log users in with it.
 func Discovery(issuer, jwksURI string, algs []string) []byte {
 	doc := struct {
 		Issuer            string   `json:"issuer"`

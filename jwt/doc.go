@@ -20,15 +20,18 @@
 //	                       (password→pwd; totp, lookup_secret, code→otp;
 //	                       webauthn, passkey→hwk; others such as oidc have no
 //	                       registered value and are left out), then "tel" (the
-//	                       flash call), then "mfa" when the session had any
-//	                       method before the call
+//	                       flash call), then "mfa" when the session had a
+//	                       factor independent of the phone: password, totp,
+//	                       lookup_secret, webauthn, passkey, oidc or saml (not
+//	                       code, which may be an SMS to the same phone, nor
+//	                       link_recovery/code_recovery)
 //	phone_number           the called number, E.164 with "+"
 //	phone_number_verified  true
 //
 // An optional jsonnet ClaimsMapper adds claims the way the Kratos session
 // tokenizer does (std.extVar("claims") and std.extVar("session"), result
 // {claims: {...}} or a plain object). It can never change the claims above:
-// reserved names in its result are dropped and logged (ReservedClaims).
+// reserved names in its result are dropped and logged (ReservedClaims()).
 //
 // # Keys and rotation
 //
@@ -54,7 +57,8 @@
 //
 // JWKSHandler serves PublicJWKS (public members only, use "sig") with
 // Cache-Control, ETag and 304s; DiscoveryHandler serves a minimal
-// /.well-known/openid-configuration with issuer and jwks_uri.
+// /.well-known/openid-configuration with issuer and jwks_uri for JWT
+// verifiers (no authorization_endpoint: this is not an OpenID Provider).
 //
 // # Verifying
 //

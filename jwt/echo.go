@@ -2,7 +2,9 @@ package jwt
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -12,6 +14,7 @@ const claimsContextKey = "callpass.jwt.claims"
 
 type middlewareConfig struct {
 	cookie  string
+	origins map[string]bool // may send unsafe requests authenticated by the cookie
 	skipper func(echo.Context) bool
 	realm   string
 }
@@ -21,8 +24,26 @@ type MiddlewareOption func(*middlewareConfig)
 
 // WithCookie also accepts the token from the named cookie when there is no
 // Authorization header.
-func WithCookie(name string) MiddlewareOption {
-	return func(c *middlewareConfig) { c.cookie = name }
+//
+// A browser attaches the cookie to requests that other pages trigger too,
+// and SameSite=Lax does not stop a form on a sibling subdomain: it is the
+// same site (and a shared cookie domain sends the cookie there). So on an unsafe
+// method (anything but GET, HEAD, OPTIONS, TRACE) a cookie token is accepted
+// only from a request whose Origin, or without one its Referer, is one of
+// allowedOrigins (e.g. "https://app.example.com": scheme, host, and port
+// unless the default); otherwise 403. Without allowedOrigins the cookie works
+// for safe methods only. A token in the Authorization header, which no other
+// page can make a browser send, is not checked. Panics on a malformed origin.
+func WithCookie(name string, allowedOrigins ...string) MiddlewareOption {
+	set := make(map[string]bool, len(allowedOrigins))
+	for _, o := range allowedOrigins {
+		n, ok := configOrigin(o)
+		if !ok {
+			panic(fmt.Sprintf("jwt: WithCookie: %q is not an origin (scheme://host[:port])", o))
+		}
+		set[n] = true
+	}
+	return func(c *middlewareConfig) { c.cookie, c.origins = name, set }
 }
 
 // WithSkipper lets requests for which skip returns true through unchecked.
@@ -38,7 +59,8 @@ func WithRealm(realm string) MiddlewareOption {
 // EchoMiddleware requires a valid token from `Authorization: Bearer …` (or
 // the cookie set with WithCookie) and stores its claims for
 // ClaimsFromContext. A missing or refused token answers 401 with an RFC 6750
-// WWW-Authenticate challenge; unavailable keys answer 503.
+// WWW-Authenticate challenge; unavailable keys answer 503; a cookie token on
+// an unsafe method from an origin WithCookie does not allow answers 403.
 func EchoMiddleware(v *Verifier, opts ...MiddlewareOption) echo.MiddlewareFunc {
 	cfg := middlewareConfig{}
 	for _, o := range opts {
@@ -49,10 +71,13 @@ func EchoMiddleware(v *Verifier, opts ...MiddlewareOption) echo.MiddlewareFunc {
 			if cfg.skipper != nil && cfg.skipper(c) {
 				return next(c)
 			}
-			raw, ok := tokenFrom(c.Request(), cfg.cookie)
+			raw, fromCookie, ok := tokenFrom(c.Request(), cfg.cookie)
 			if !ok {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge(cfg.realm, "", ""))
 				return echo.NewHTTPError(http.StatusUnauthorized, "authentication required")
+			}
+			if fromCookie && !safeMethod(c.Request().Method) && !cfg.origins[requestOrigin(c.Request())] {
+				return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
 			}
 			claims, err := v.Verify(c.Request().Context(), raw)
 			if err != nil {
@@ -75,21 +100,67 @@ func ClaimsFromContext(c echo.Context) (*Claims, bool) {
 	return claims, ok && claims != nil
 }
 
-func tokenFrom(r *http.Request, cookie string) (string, bool) {
+// tokenFrom returns the token and whether it came from the cookie.
+func tokenFrom(r *http.Request, cookie string) (tok string, fromCookie, ok bool) {
 	if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", false
+		scheme, t, found := strings.Cut(h, " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			return "", false, false
 		}
-		tok = strings.TrimSpace(tok)
-		return tok, tok != ""
+		t = strings.TrimSpace(t)
+		return t, false, t != ""
 	}
 	if cookie != "" {
 		if ck, err := r.Cookie(cookie); err == nil && ck.Value != "" {
-			return ck.Value, true
+			return ck.Value, true, true
 		}
 	}
-	return "", false
+	return "", false, false
+}
+
+// safeMethod: RFC 9110 9.2.1 methods, which must not change state.
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// requestOrigin is the origin the request came from: its Origin header, or
+// without one its Referer's origin; "" when neither names one ("null"
+// included).
+func requestOrigin(r *http.Request) string {
+	src := r.Header.Get(echo.HeaderOrigin)
+	if src == "" {
+		src = r.Referer()
+	}
+	o, _ := originOf(src)
+	return o
+}
+
+// originOf returns the origin of an absolute http(s) URL, lower case and
+// without the scheme's default port, as browsers serialize it.
+func originOf(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	return u.Scheme + "://" + host, true
+}
+
+// configOrigin is originOf for an allowed origin: nothing but the origin
+// (a path, query or fragment suggests a mistake).
+func configOrigin(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	return originOf(s)
 }
 
 // challenge builds an RFC 6750 WWW-Authenticate value. The descriptions are

@@ -102,3 +102,98 @@ func TestEchoMiddlewareKeysUnavailable(t *testing.T) {
 		t.Fatalf("status %d, want 503", rec.Code)
 	}
 }
+
+// TestEchoMiddlewareCookieOrigin: a cookie token on an unsafe method needs
+// an allowed Origin (or, without one, Referer): a page on a sibling
+// subdomain is same-site, so SameSite=Lax still sends the cookie with its
+// form posts. A header token cannot be sent by another page and is not
+// checked; safe methods are not checked.
+func TestEchoMiddlewareCookieOrigin(t *testing.T) {
+	clock := newClock()
+	ks := mustKeySet(t, mustKey(t, AlgES256))
+	srv := newJWKSServer(t, ks)
+	tok, err := mustIssuer(t, ks, clock.Now).Issue(context.Background(), testSubject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := mustVerifier(t, srv.URL, clock.Now)
+	newEcho := func(opt MiddlewareOption) *echo.Echo {
+		e := echo.New()
+		e.Use(EchoMiddleware(v, opt))
+		h := func(c echo.Context) error { return c.String(200, "done") }
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			e.Add(m, "/do", h)
+		}
+		return e
+	}
+	allowed := newEcho(WithCookie("callpass_jwt", "https://app.example.com", "HTTP://Admin.Example.com:80/"))
+	none := newEcho(WithCookie("callpass_jwt"))
+	const evil = "https://evil.sibling.example.com"
+
+	tests := []struct {
+		name            string
+		e               *echo.Echo
+		method          string
+		header, cookie  bool
+		origin, referer string
+		want            int
+	}{
+		{"POST cookie, sibling origin", allowed, http.MethodPost, false, true, evil, "", 403},
+		{"POST cookie, allowed origin", allowed, http.MethodPost, false, true, "https://app.example.com", "", 200},
+		{"POST cookie, second allowed origin (normalized)", allowed, http.MethodPost, false, true, "http://admin.example.com", "", 200},
+		{"POST cookie, allowed host on another port", allowed, http.MethodPost, false, true, "https://app.example.com:8443", "", 403},
+		{"POST cookie, allowed host over http", allowed, http.MethodPost, false, true, "http://app.example.com", "", 403},
+		{"POST cookie, Origin null", allowed, http.MethodPost, false, true, "null", "", 403},
+		{"POST cookie, no Origin, allowed Referer", allowed, http.MethodPost, false, true, "", "https://app.example.com/page?x=1", 200},
+		{"POST cookie, no Origin, sibling Referer", allowed, http.MethodPost, false, true, "", evil + "/form", 403},
+		{"POST cookie, neither Origin nor Referer", allowed, http.MethodPost, false, true, "", "", 403},
+		{"POST cookie, sibling Origin wins over allowed Referer", allowed, http.MethodPost, false, true, evil, "https://app.example.com/", 403},
+		{"PUT cookie, sibling origin", allowed, http.MethodPut, false, true, evil, "", 403},
+		{"PATCH cookie, sibling origin", allowed, http.MethodPatch, false, true, evil, "", 403},
+		{"DELETE cookie, sibling origin", allowed, http.MethodDelete, false, true, evil, "", 403},
+		{"GET cookie, no Origin", allowed, http.MethodGet, false, true, "", "", 200},
+		{"GET cookie, sibling origin", allowed, http.MethodGet, false, true, evil, "", 200},
+		{"HEAD cookie", allowed, http.MethodHead, false, true, "", "", 200},
+		{"POST header, no Origin", allowed, http.MethodPost, true, false, "", "", 200},
+		{"POST header, sibling origin", allowed, http.MethodPost, true, false, evil, "", 200},
+		{"no allow-list: POST cookie, no Origin", none, http.MethodPost, false, true, "", "", 403},
+		{"no allow-list: POST cookie, any origin", none, http.MethodPost, false, true, "https://app.example.com", "", 403},
+		{"no allow-list: GET cookie", none, http.MethodGet, false, true, "", "", 200},
+		{"no allow-list: POST header", none, http.MethodPost, true, false, "", "", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "/do", nil)
+			if tc.header {
+				req.Header.Set("Authorization", "Bearer "+tok.Raw)
+			}
+			if tc.cookie {
+				req.AddCookie(&http.Cookie{Name: "callpass_jwt", Value: tok.Raw})
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if tc.referer != "" {
+				req.Header.Set("Referer", tc.referer)
+			}
+			rec := httptest.NewRecorder()
+			tc.e.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+		})
+	}
+}
+
+func TestWithCookieRefusesMalformedOrigin(t *testing.T) {
+	for _, o := range []string{"app.example.com", "https://app.example.com/path", "https://app.example.com?x", "ftp://app.example.com", "https://u@app.example.com", ""} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("WithCookie accepted origin %q", o)
+				}
+			}()
+			WithCookie("c", o)
+		}()
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
@@ -23,6 +24,9 @@ var (
 	ErrSubject = errors.New("jwt: invalid subject")
 	// ErrSessionExpired means the Kratos session ends before a token could be valid.
 	ErrSessionExpired = errors.New("jwt: session already expired")
+	// ErrAudienceNotAllowed means a token was asked for an audience that is
+	// not one of IssuerConfig.Audience.
+	ErrAudienceNotAllowed = errors.New("jwt: audience is not one this issuer issues tokens for")
 )
 
 // IssuerConfig configures an Issuer.
@@ -45,8 +49,12 @@ type Subject struct {
 	AuthTime         time.Time // zero: now (the flash call just completed)
 	Methods          []string  // Kratos session authentication methods, e.g. "password"
 	PhoneE164        string    // "+79991234567"
-	Traits           json.RawMessage
-	MetadataPublic   json.RawMessage
+	// Audience, when set, is the token's only aud: one app's own token, which
+	// the other apps sharing this issuer refuse (RFC 8725 §3.9). It must be
+	// one of IssuerConfig.Audience; "" gives every configured audience.
+	Audience       string
+	Traits         json.RawMessage
+	MetadataPublic json.RawMessage
 }
 
 // Token is a signed JWT.
@@ -108,6 +116,25 @@ func (iss *Issuer) NeedsIdentityData() bool { return iss.cfg.ClaimsMapper != nil
 // TTL is the configured token lifetime.
 func (iss *Issuer) TTL() time.Duration { return iss.cfg.TTL }
 
+// AllowsAudience reports whether a token may be issued for aud alone
+// (Subject.Audience): it is one of the configured audiences. Callers check
+// it before any work a refusal would waste (a step-up's code is spent by
+// the verify).
+func (iss *Issuer) AllowsAudience(aud string) bool {
+	return aud != "" && slices.Contains(iss.cfg.Audience, aud)
+}
+
+// audFor is the aud claim for s.
+func (iss *Issuer) audFor(s Subject) (any, error) {
+	if s.Audience == "" {
+		return iss.aud, nil
+	}
+	if !iss.AllowsAudience(s.Audience) {
+		return nil, ErrAudienceNotAllowed
+	}
+	return s.Audience, nil
+}
+
 // Issue signs a token for s with the key set's active signer. exp is
 // now+TTL but never after s.SessionExpiresAt.
 func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
@@ -119,6 +146,10 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 	}
 	if !isE164(s.PhoneE164) {
 		return Token{}, fmt.Errorf("%w: phone number is not E.164", ErrSubject)
+	}
+	aud, err := iss.audFor(s)
+	if err != nil {
+		return Token{}, err
 	}
 	now := iss.cfg.Clock()
 	// NumericDate is whole seconds: round iat down and exp down, so exp can
@@ -144,13 +175,13 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 	var raw string
 	if iss.cfg.ClaimsMapper == nil {
 		raw, err = signCompact(key, &standardClaims{
-			Iss: iss.cfg.Issuer, Sub: s.IdentityID, Aud: iss.aud,
+			Iss: iss.cfg.Issuer, Sub: s.IdentityID, Aud: aud,
 			Iat: iat, Nbf: iat, Exp: exp, Jti: jti, AuthTime: authTime.Unix(),
 			AMR: AMR(s.Methods), PhoneNumber: s.PhoneE164, PhoneNumberVerified: true,
 			Sid: s.SessionID,
 		})
 	} else {
-		raw, err = iss.signMapped(ctx, key, s, iat, exp, jti, authTime)
+		raw, err = iss.signMapped(ctx, key, s, aud, iat, exp, jti, authTime)
 	}
 	if err != nil {
 		return Token{}, err
@@ -176,11 +207,11 @@ type standardClaims struct {
 	Sid                 string   `json:"sid,omitempty"`
 }
 
-func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, iat, exp int64, jti string, authTime time.Time) (string, error) {
+func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, aud any, iat, exp int64, jti string, authTime time.Time) (string, error) {
 	claims := gojwt.MapClaims{
 		"iss":                   iss.cfg.Issuer,
 		"sub":                   s.IdentityID,
-		"aud":                   iss.aud,
+		"aud":                   aud,
 		"iat":                   iat,
 		"nbf":                   iat,
 		"exp":                   exp,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -149,6 +150,17 @@ func TestAMR(t *testing.T) {
 		{[]string{"webauthn", "passkey", "password"}, []string{"hwk", "pwd", "tel", "mfa"}},
 		{[]string{"totp", "lookup_secret", "code"}, []string{"otp", "tel", "mfa"}},
 		{[]string{"password", "password", "unknown_thing"}, []string{"pwd", "tel", "mfa"}},
+		{[]string{"totp"}, []string{"otp", "tel", "mfa"}},
+		{[]string{"webauthn"}, []string{"hwk", "tel", "mfa"}},
+		{[]string{"saml"}, []string{"tel", "mfa"}},
+		{[]string{"password", "code"}, []string{"pwd", "otp", "tel", "mfa"}},
+		// Not independent of the call: a code may be an SMS to the same
+		// phone, recovery only proves a mailbox; unknown methods count for nothing.
+		{[]string{"code"}, []string{"otp", "tel"}},
+		{[]string{"link_recovery"}, []string{"tel"}},
+		{[]string{"code_recovery"}, []string{"tel"}},
+		{[]string{"code_recovery", "code"}, []string{"otp", "tel"}},
+		{[]string{"unknown_thing"}, []string{"tel"}},
 	}
 	for _, tc := range tests {
 		if got := AMR(tc.methods); !slices.Equal(got, tc.want) {
@@ -177,6 +189,53 @@ func TestIssueAudienceShape(t *testing.T) {
 		wb, _ := json.Marshal(tc.want)
 		if string(gb) != string(wb) {
 			t.Errorf("aud %v: got %s, want %s", tc.aud, gb, wb)
+		}
+	}
+}
+
+// TestIssueForOneAudience: a token asked for one configured audience names
+// that audience alone (the other apps sharing the issuer refuse it), with
+// and without a claims mapper; an audience that is not configured is
+// refused before anything is signed.
+func TestIssueForOneAudience(t *testing.T) {
+	ks := mustKeySet(t, mustKey(t, AlgEdDSA))
+	mapper, err := NewClaimsMapper("m", `{claims: {aud: "forged", x: 1}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		ask     string
+		want    any
+		wantErr error
+	}{
+		{"every configured audience", "", []any{"app-a", "app-b"}, nil},
+		{"one of them", "app-b", "app-b", nil},
+		{"not configured", "app-c", nil, ErrAudienceNotAllowed},
+		{"case differs", "APP-A", nil, ErrAudienceNotAllowed},
+	}
+	for _, m := range []*ClaimsMapper{nil, mapper} {
+		iss := mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.Audience = []string{"app-a", "app-b"}; c.ClaimsMapper = m })
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/mapper=%v", tc.name, m != nil), func(t *testing.T) {
+				if got := iss.AllowsAudience(tc.ask); got != (tc.wantErr == nil && tc.ask != "") {
+					t.Errorf("AllowsAudience(%q) = %v", tc.ask, got)
+				}
+				sub := testSubject()
+				sub.Audience = tc.ask
+				tok, err := iss.Issue(context.Background(), sub)
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Issue: %v, want %v", err, tc.wantErr)
+				}
+				if err != nil {
+					return
+				}
+				gb, _ := json.Marshal(decodeSegment(t, tok.Raw, 1)["aud"])
+				wb, _ := json.Marshal(tc.want)
+				if string(gb) != string(wb) {
+					t.Errorf("aud %s, want %s", gb, wb)
+				}
+			})
 		}
 	}
 }

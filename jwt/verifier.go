@@ -8,9 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +23,13 @@ const (
 	DefaultRefreshInterval    = 15 * time.Minute
 	DefaultMinRefreshInterval = 30 * time.Second
 	DefaultFetchTimeout       = 10 * time.Second
-	maxJWKSBytes              = 1 << 20
-	maxTokenBytes             = 16 << 10
+	// DefaultMaxStale is how long cached keys are trusted without a
+	// successful fetch. Refreshes failing for this long mean the issuer is
+	// gone or the verifier is cut off from it; a key it has since removed
+	// (e.g. after a leak) must not stay valid for ever.
+	DefaultMaxStale = 24 * time.Hour
+	maxJWKSBytes    = 1 << 20
+	maxTokenBytes   = 16 << 10
 	// emptyRetryInterval limits fetches while no keys are cached at all
 	// (e.g. the app started before the issuer): short, so a late issuer is
 	// picked up quickly, but never a fetch per request.
@@ -138,31 +143,47 @@ type Claims struct {
 }
 
 // VerifierConfig configures a Verifier. Exactly one of JWKSURL and JWKSFile.
+//
+// The JWKS decides which signatures are trusted: fetch it over https, or
+// over plain http only inside a network you trust (e.g. a private compose
+// network), never across the internet.
 type VerifierConfig struct {
-	JWKSURL            string
-	JWKSFile           string // a JWKS document on disk (re-read on refresh)
-	Issuer             string // required: exact iss
-	Audience           string // required: must be one of aud
-	Algorithms         []string
-	Leeway             time.Duration // clock skew for exp/nbf/iat; DefaultLeeway when zero, none when negative
+	JWKSURL    string
+	JWKSFile   string // a JWKS document on disk (re-read on refresh)
+	Issuer     string // required: exact iss
+	Audience   string // required: must be one of aud
+	Algorithms []string
+	Leeway     time.Duration // clock skew for exp/nbf/iat; DefaultLeeway when zero, none when negative
+	// HTTPClient fetches the JWKS. The default follows no redirects (a
+	// redirect is ErrKeysUnavailable), so the keys come only from JWKSURL's
+	// host; a client given here is used as it is.
 	HTTPClient         *http.Client
 	FetchTimeout       time.Duration // per JWKS fetch; DefaultFetchTimeout when zero
 	RefreshInterval    time.Duration // keys older than this are refetched; DefaultRefreshInterval when zero
 	MinRefreshInterval time.Duration // at most one fetch per this interval; DefaultMinRefreshInterval when zero
-	Clock              func() time.Time
-	Logger             *slog.Logger
+	// MaxStale: keys not confirmed by a successful fetch for this long are
+	// no longer trusted and Verify answers ErrKeysUnavailable until a fetch
+	// succeeds. DefaultMaxStale when zero; at least RefreshInterval.
+	MaxStale time.Duration
+	Clock    func() time.Time
+	Logger   *slog.Logger
 }
 
 // Verifier checks tokens against the issuer's JWKS. Keys are fetched on
 // first use, refetched when older than RefreshInterval and, rate-limited by
-// MinRefreshInterval, when a token names an unknown kid. At most one fetch
-// is in flight; concurrent callers wait for it. A failed refresh keeps the
-// previous keys. Safe for concurrent use.
+// MinRefreshInterval, when a token names an unknown kid. A token whose kid
+// is cached is checked at once, while a due refresh runs in the background,
+// so a slow or failing JWKS endpoint does not stall it; only a token with an
+// unknown kid, or a verifier without usable keys, waits for a fetch, and no
+// longer than its own context allows. At most one fetch is in flight. A
+// failed refresh keeps the previous keys, for at most MaxStale. Safe for
+// concurrent use.
 type Verifier struct {
 	cfg    VerifierConfig
 	algs   []string
 	parser *gojwt.Parser
 	log    *slog.Logger
+	source string // the JWKS URL without userinfo and query, or the file: safe to log
 
 	mu        sync.Mutex
 	keys      map[string]*Key
@@ -177,13 +198,52 @@ type fetchCall struct {
 	err  error
 }
 
+// wait returns the fetch's error, or ctx's if ctx ends first.
+func (c *fetchCall) wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// errRedirectRefused is the default client's answer to a redirect: the keys
+// must come from the configured host, not from wherever it points (another
+// host, or http after https).
+var errRedirectRefused = errors.New("JWKS endpoint redirected; redirects are not followed (VerifierConfig.HTTPClient can allow them)")
+
+func refuseRedirect(*http.Request, []*http.Request) error { return errRedirectRefused }
+
+// redactURL keeps scheme, host and path: a query or userinfo may carry a
+// credential (?apikey=…) that must not reach logs or errors.
+func redactURL(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
+}
+
+// withoutURL drops the *url.Error layers net/http adds, which quote the full
+// request URL (query included), and keeps their cause.
+func withoutURL(err error) error {
+	var ue *url.Error
+	for errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err
+}
+
 // NewVerifier validates cfg. It does not fetch: call Refresh to warm up.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if (cfg.JWKSURL == "") == (cfg.JWKSFile == "") {
 		return nil, fmt.Errorf("%w: set exactly one of JWKS URL and JWKS file", ErrConfig)
 	}
-	if cfg.JWKSURL != "" && !strings.HasPrefix(cfg.JWKSURL, "http://") && !strings.HasPrefix(cfg.JWKSURL, "https://") {
-		return nil, fmt.Errorf("%w: JWKS URL must be http(s)", ErrConfig)
+	v := &Verifier{source: cfg.JWKSFile}
+	if cfg.JWKSURL != "" {
+		// The URL itself stays out of the error: its query may hold a secret.
+		u, err := url.Parse(cfg.JWKSURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%w: JWKS URL must be an absolute http(s) URL", ErrConfig)
+		}
+		v.source = redactURL(u)
 	}
 	if cfg.Issuer == "" || cfg.Audience == "" {
 		return nil, fmt.Errorf("%w: issuer and audience are required", ErrConfig)
@@ -192,7 +252,6 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if len(algs) == 0 {
 		algs = DefaultAlgorithms
 	}
-	v := &Verifier{}
 	for _, a := range algs {
 		n, err := NormalizeAlg(a) // refuses none, HS*, anything unknown
 		if err != nil {
@@ -209,7 +268,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		cfg.Leeway = 0
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		cfg.HTTPClient = &http.Client{CheckRedirect: refuseRedirect}
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = DefaultFetchTimeout
@@ -219,6 +278,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if cfg.MinRefreshInterval <= 0 {
 		cfg.MinRefreshInterval = DefaultMinRefreshInterval
+	}
+	if cfg.MaxStale == 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
+	if cfg.MaxStale < cfg.RefreshInterval {
+		return nil, fmt.Errorf("%w: MaxStale (%s) must be at least RefreshInterval (%s)", ErrConfig, cfg.MaxStale, cfg.RefreshInterval)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -311,50 +376,75 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	now := v.cfg.Clock()
 	v.mu.Lock()
 	k, known := v.keys[kid]
-	empty := v.keys == nil
-	stale := now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval
-	wait := v.cfg.MinRefreshInterval
-	if empty {
-		wait = min(wait, emptyRetryInterval)
-	}
-	allowed := v.attemptAt.IsZero() || now.Sub(v.attemptAt) >= wait || v.inflight != nil
-	v.mu.Unlock()
-
-	if (!known || stale) && allowed {
-		if err := v.refresh(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			v.log.WarnContext(ctx, "JWKS refresh failed", slog.Any("error", err))
+	usable := v.usable(now)
+	if known && usable {
+		// Answer from the cache; a due refresh runs in the background, so a
+		// JWKS outage does not stall requests whose key is known.
+		if now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval && v.inflight == nil && v.mayFetch(now, false) {
+			v.startFetch(context.WithoutCancel(ctx))
 		}
+		v.mu.Unlock()
+		return k, nil
+	}
+	// An unknown kid or no usable keys: wait for a fetch (joining the one
+	// in flight, or starting one if the rate limit allows), but no longer
+	// than ctx allows.
+	c := v.inflight
+	if c == nil && v.mayFetch(now, !usable) {
+		c = v.startFetch(context.WithoutCancel(ctx))
+	}
+	v.mu.Unlock()
+	if c != nil {
+		if err := c.wait(ctx); err != nil && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		now = v.cfg.Clock()
 		v.mu.Lock()
 		k, known = v.keys[kid]
-		empty = v.keys == nil
+		usable = v.usable(now)
 		v.mu.Unlock()
 	}
 	switch {
+	case !usable:
+		return nil, ErrKeysUnavailable
 	case known:
 		return k, nil
-	case empty:
-		return nil, ErrKeysUnavailable
 	}
 	return nil, tokenErr(ReasonUnknownKey, fmt.Sprintf("kid %q", kid))
 }
 
-// Refresh fetches the JWKS now (joining a fetch already in flight).
-func (v *Verifier) Refresh(ctx context.Context) error { return v.refresh(ctx) }
+// usable reports whether cached keys exist and a fetch confirmed them within
+// MaxStale. Call with v.mu held.
+func (v *Verifier) usable(now time.Time) bool {
+	return v.keys != nil && now.Sub(v.fetchedAt) < v.cfg.MaxStale
+}
 
-func (v *Verifier) refresh(ctx context.Context) error {
-	v.mu.Lock()
-	if c := v.inflight; c != nil {
-		v.mu.Unlock()
-		select {
-		case <-c.done:
-			return c.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+// mayFetch applies the rate limit: one attempt per MinRefreshInterval, or
+// per emptyRetryInterval while no usable keys are cached. Call with v.mu held.
+func (v *Verifier) mayFetch(now time.Time, empty bool) bool {
+	wait := v.cfg.MinRefreshInterval
+	if empty {
+		wait = min(wait, emptyRetryInterval)
 	}
+	return v.attemptAt.IsZero() || now.Sub(v.attemptAt) >= wait
+}
+
+// Refresh fetches the JWKS now (joining a fetch already in flight) and
+// waits for it, or for ctx. A fetch that ctx gives up on still completes.
+func (v *Verifier) Refresh(ctx context.Context) error {
+	v.mu.Lock()
+	c := v.inflight
+	if c == nil {
+		c = v.startFetch(context.WithoutCancel(ctx))
+	}
+	v.mu.Unlock()
+	return c.wait(ctx)
+}
+
+// startFetch starts the single fetch in flight. Call with v.mu held. ctx
+// only carries values: the fetch serves every waiter, so no caller's
+// cancellation may abort it; FetchTimeout bounds it.
+func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
 	c := &fetchCall{done: make(chan struct{})}
 	v.inflight = c
 	v.attemptAt = v.cfg.Clock()
@@ -362,27 +452,27 @@ func (v *Verifier) refresh(ctx context.Context) error {
 	if v.keys == nil {
 		etag = "" // nothing cached to revalidate
 	}
-	v.mu.Unlock()
-
-	// The fetch serves every waiter, so the first caller's cancellation
-	// must not abort it; FetchTimeout bounds it.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), v.cfg.FetchTimeout)
-	keys, newETag, err := v.fetch(fctx, etag)
-	cancel()
-
-	v.mu.Lock()
-	if err == nil {
-		if keys != nil { // nil: 304 Not Modified
-			v.keys = keys
+	go func() {
+		fctx, cancel := context.WithTimeout(ctx, v.cfg.FetchTimeout)
+		keys, newETag, err := v.fetch(fctx, etag)
+		cancel()
+		if err != nil {
+			v.log.WarnContext(ctx, "JWKS refresh failed", slog.String("jwks", v.source), slog.Any("error", err))
 		}
-		v.etag = newETag
-		v.fetchedAt = v.cfg.Clock()
-	}
-	v.inflight = nil
-	c.err = err
-	close(c.done)
-	v.mu.Unlock()
-	return err
+		v.mu.Lock()
+		if err == nil {
+			if keys != nil { // nil: 304 Not Modified
+				v.keys = keys
+			}
+			v.etag = newETag
+			v.fetchedAt = v.cfg.Clock()
+		}
+		v.inflight = nil
+		c.err = err
+		close(c.done)
+		v.mu.Unlock()
+	}()
+	return c
 }
 
 func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, string, error) {
@@ -395,8 +485,8 @@ func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, str
 		return keys, "", err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.cfg.JWKSURL, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+	if err != nil { // checked in NewVerifier; err would quote the URL
+		return nil, "", fmt.Errorf("%w: GET %s: invalid request", ErrKeysUnavailable, v.source)
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	if etag != "" {
@@ -404,7 +494,7 @@ func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, str
 	}
 	resp, err := v.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
+		return nil, "", fmt.Errorf("%w: GET %s: %w", ErrKeysUnavailable, v.source, withoutURL(err))
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -412,7 +502,7 @@ func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, str
 		return nil, etag, nil
 	case http.StatusOK:
 	default:
-		return nil, "", fmt.Errorf("%w: JWKS answered HTTP %d", ErrKeysUnavailable, resp.StatusCode)
+		return nil, "", fmt.Errorf("%w: GET %s: HTTP %d", ErrKeysUnavailable, v.source, resp.StatusCode)
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {

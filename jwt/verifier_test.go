@@ -207,6 +207,10 @@ func TestNewVerifierRefusesUnsafeConfig(t *testing.T) {
 		{"file URL", func(c *VerifierConfig) { c.JWKSURL = "file:///etc/passwd" }},
 		{"no issuer", func(c *VerifierConfig) { c.Issuer = "" }},
 		{"no audience", func(c *VerifierConfig) { c.Audience = "" }},
+		{"URL without host", func(c *VerifierConfig) { c.JWKSURL = "http:///jwks" }},
+		{"relative URL", func(c *VerifierConfig) { c.JWKSURL = "/jwks" }},
+		{"MaxStale below RefreshInterval", func(c *VerifierConfig) { c.MaxStale = time.Minute }},
+		{"negative MaxStale", func(c *VerifierConfig) { c.MaxStale = -time.Hour }},
 	}
 	for _, tc := range tests {
 		c := base
@@ -291,8 +295,10 @@ func TestRotation(t *testing.T) {
 		t.Fatal("removed the active signer")
 	}
 
-	// Step 3: remove A. Cached keys still know A until the next refresh;
-	// once the verifier refreshes, A's tokens fail with unknown key.
+	// Step 3: remove A. Cached keys still know A until the next refresh,
+	// which the first request after RefreshInterval starts in the background
+	// (it is answered from the cache); once it is done, A's tokens fail with
+	// unknown key.
 	if err := ks.Remove(a.KID()); err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +306,12 @@ func TestRotation(t *testing.T) {
 	tokA2 := signRaw(t, gojwt.SigningMethodES256, a.priv, map[string]any{"kid": a.KID()}, gojwt.MapClaims{
 		"iss": testIss, "aud": testAud, "sub": "u", "iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Minute).Unix(),
 	})
+	if err := verify(tokA2); err != nil {
+		t.Fatalf("A token from the cache while the refresh runs: %v", err)
+	}
+	if err := v.Refresh(ctx); err != nil { // joins the background fetch (or fetches again)
+		t.Fatal(err)
+	}
 	if err := verify(tokA2); !errors.Is(err, ErrTokenUnknownKey) {
 		t.Fatalf("A token after removal: %v", err)
 	}

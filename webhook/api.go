@@ -18,8 +18,8 @@ type Factor interface {
 	Gate(ctx context.Context, in factor.GateInput) (factor.GateDecision, error)
 	StepUpStart(ctx context.Context, creds factor.Creds, resend bool, clientIP string) (factor.ChallengeView, error)
 	StepUpGet(ctx context.Context, creds factor.Creds, id string) (factor.ChallengeView, error)
-	StepUpVerify(ctx context.Context, creds factor.Creds, id, code string) (factor.VerifyOutput, error)
-	Exchange(ctx context.Context, creds factor.Creds) (factor.TokenView, error)
+	StepUpVerify(ctx context.Context, creds factor.Creds, id, code string, opts factor.TokenOptions) (factor.VerifyOutput, error)
+	Exchange(ctx context.Context, creds factor.Creds, opts factor.TokenOptions) (factor.TokenView, error)
 }
 
 const sessionTokenHeader = "X-Session-Token"
@@ -67,6 +67,13 @@ type startRequest struct {
 
 type verifyRequest struct {
 	Code string `json:"code"`
+	// Audience: the token's only aud (one of jwt.audience); "" for all.
+	Audience string `json:"audience"`
+}
+
+// tokenRequest is /v1/token's optional body.
+type tokenRequest struct {
+	Audience string `json:"audience"`
 }
 
 // decodeJSON reads an optional (start) or required (verify) JSON body strictly.
@@ -122,7 +129,7 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 	if err := decodeJSON(c, &req, false); err != nil {
 		return err
 	}
-	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), c.Param("id"), req.Code)
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), c.Param("id"), req.Code, factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
 		return err
 	}
@@ -133,7 +140,11 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 }
 
 func (s *Server) exchangeToken(c echo.Context) error {
-	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c))
+	var req tokenRequest
+	if err := decodeJSON(c, &req, true); err != nil {
+		return err
+	}
+	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c), factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
 		return err
 	}

@@ -16,13 +16,13 @@ import (
 // tokenFactor issues a fixed token from Exchange.
 type tokenFactor struct{ recorder }
 
-func (f *tokenFactor) Exchange(context.Context, factor.Creds) (factor.TokenView, error) {
+func (f *tokenFactor) Exchange(context.Context, factor.Creds, factor.TokenOptions) (factor.TokenView, error) {
 	return factor.TokenView{AccessToken: "eyJ.test.token", TokenType: "Bearer", ExpiresIn: 600,
 		ExpiresAt: time.Now().Add(10 * time.Minute)}, nil
 }
 
-func (f *tokenFactor) StepUpVerify(context.Context, factor.Creds, string, string) (factor.VerifyOutput, error) {
-	tok, _ := f.Exchange(context.Background(), factor.Creds{})
+func (f *tokenFactor) StepUpVerify(context.Context, factor.Creds, string, string, factor.TokenOptions) (factor.VerifyOutput, error) {
+	tok, _ := f.Exchange(context.Background(), factor.Creds{}, factor.TokenOptions{})
 	return factor.VerifyOutput{Challenge: factor.ChallengeView{ID: "c1"}, Token: tok}, nil
 }
 

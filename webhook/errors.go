@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
@@ -97,6 +98,9 @@ func classify(err error, now time.Time) problem {
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
 	case errors.Is(err, challenge.ErrInvalidRequest):
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request"}
+	case errors.Is(err, jwt.ErrAudienceNotAllowed):
+		// RFC 8693 §2.2.2's name for an audience the issuer will not serve.
+		return problem{Status: http.StatusBadRequest, Code: "invalid_target"}
 	case errors.Is(err, challenge.ErrInvalidCode):
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode}
 	case errors.Is(err, challenge.ErrExpired):

@@ -12,16 +12,21 @@ import (
 // same output as encoding/json (HTML escaped, map keys sorted, a trailing
 // newline) in a fraction of the time, and strict decoding (strictParse).
 // Every answer of the service is JSON, so this is on every request's path.
-type jsonSerializer struct{}
+// Its buffers are pooled per server (newJSONSerializer).
+type jsonSerializer struct {
+	bufs *sync.Pool
+}
 
-var jsonBufs = sync.Pool{New: func() any { return new([]byte) }}
+func newJSONSerializer() *jsonSerializer {
+	return &jsonSerializer{bufs: &sync.Pool{New: func() any { return new([]byte) }}}
+}
 
-func (jsonSerializer) Serialize(c echo.Context, v any, indent string) error {
+func (j *jsonSerializer) Serialize(c echo.Context, v any, indent string) error {
 	if indent != "" {
 		return echo.DefaultJSONSerializer{}.Serialize(c, v, indent)
 	}
-	bp := jsonBufs.Get().(*[]byte)
-	defer jsonBufs.Put(bp)
+	bp := j.bufs.Get().(*[]byte)
+	defer j.bufs.Put(bp)
 	b, err := segjson.Append((*bp)[:0], v, segjson.EscapeHTML|segjson.SortMapKeys)
 	if err != nil {
 		return err
@@ -32,7 +37,7 @@ func (jsonSerializer) Serialize(c echo.Context, v any, indent string) error {
 	return err
 }
 
-func (jsonSerializer) Deserialize(c echo.Context, v any) error {
+func (*jsonSerializer) Deserialize(c echo.Context, v any) error {
 	body, err := requestBody(c)
 	if err != nil {
 		return err

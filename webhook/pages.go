@@ -82,7 +82,7 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	if c.FormValue("resend") == "true" {
 		return s.stepUpPageStart(c)
 	}
-	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), id, c.FormValue("code"))
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), id, c.FormValue("code"), factor.TokenOptions{})
 	if err != nil {
 		var v *factor.ChallengeView
 		if cur, gerr := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), id); gerr == nil {

@@ -42,7 +42,7 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 	}
 	r := newRefusals()
 	e := echo.New()
-	e.JSONSerializer = jsonSerializer{}
+	e.JSONSerializer = newJSONSerializer()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()

@@ -10,6 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
 
@@ -114,7 +116,9 @@ func hookErrorMessages(lang string, p problem, rid string) []kratosInstance {
 }
 
 // problemText picks the user-facing text: the localised message for factor
-// problems, the payload reason for bad input, a generic text otherwise.
+// problems, the payload reason for bad input, a fixed text otherwise. Never
+// err's own text: it may be a dependency's (Kratos's status line and error
+// id, a Redis address), which is for the log only (logProblem).
 func (s *Server) problemText(lang string, p problem, err error) string {
 	perr, isPayload := errors.AsType[*PayloadError](err)
 	herr, isHTTP := errors.AsType[*echo.HTTPError](err)
@@ -130,9 +134,38 @@ func (s *Server) problemText(lang string, p problem, err error) string {
 		return ui.Localize(lang, p.MsgID, p.Context)
 	case p.Internal:
 		return "internal error; the request id identifies it in the service logs"
-	default:
-		return err.Error()
 	}
+	return refusalText(p, err)
+}
+
+// refusalText is the fixed text of a refusal without a message id. Only our
+// own typed errors lend their text: a phone number's reason (written for the
+// user), and the sentinels of the CSRF check and of the gate.
+func refusalText(p problem, err error) string {
+	switch p.Code {
+	case "csrf":
+		return (&csrfError{}).Error()
+	case "invalid_request":
+		if perr, ok := errors.AsType[*phone.Error](err); ok {
+			return perr.Reason
+		}
+		return "invalid request"
+	case "no_session":
+		return "no valid Kratos session: sign in first"
+	case "forbidden":
+		if errors.Is(err, factor.ErrNotGated) {
+			return factor.ErrNotGated.Error()
+		}
+		return "this session is not allowed to do this"
+	case "not_found":
+		return "not found"
+	case "invalid_target":
+		return "audience is not one this service issues tokens for (jwt.audience)"
+	}
+	if t := http.StatusText(p.Status); t != "" {
+		return t
+	}
+	return "request refused"
 }
 
 // logProblem records why a request was refused. An expected refusal (wrong

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -64,9 +65,11 @@ func (s *Server) alive(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// checkResult is one dependency's entry in /health/ready: a fixed status
+// only. The endpoint is public and a failed check's error names internal
+// addresses (Kratos's URL, Redis's IP), so the error goes to the log.
 type checkResult struct {
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	Status string `json:"status"` // "ok", "error", or "degraded" for an optional check
 }
 
 // ready checks every dependency in parallel, each bounded, and lists them all.
@@ -82,10 +85,11 @@ func (s *Server) ready(c echo.Context) error {
 			defer wg.Done()
 			r := checkResult{Status: "ok"}
 			if err := chk.Check(ctx); err != nil {
-				r = checkResult{Status: "error", Error: err.Error()}
+				r.Status = "error"
 				if chk.Optional {
 					r.Status = "degraded"
 				}
+				s.logCheckFailure(ctx, chk, err)
 			}
 			mu.Lock()
 			results[chk.Name] = r
@@ -100,4 +104,14 @@ func (s *Server) ready(c echo.Context) error {
 		}
 	}
 	return c.JSON(code, map[string]any{"status": status, "checks": results})
+}
+
+// logCheckFailure records why a readiness check failed: the answer only
+// says that it did.
+func (s *Server) logCheckFailure(ctx context.Context, chk ReadyCheck, err error) {
+	s.log.LogAttrs(ctx, slog.LevelWarn, "readiness check failed",
+		slog.String("check", chk.Name),
+		slog.Bool("optional", chk.Optional),
+		slog.String("error", err.Error()),
+	)
 }

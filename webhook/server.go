@@ -106,7 +106,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	e := echo.New()
 	e.HideBanner = true
-	e.JSONSerializer = jsonSerializer{}
+	e.JSONSerializer = newJSONSerializer()
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
 	e.IPExtractor = ipExtractor(cfg.TrustedProxies, cfg.ClientIPHeader)

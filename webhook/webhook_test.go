@@ -35,12 +35,19 @@ type recorder struct {
 	gateIn   []factor.GateInput
 	decision factor.GateDecision
 	err      error
+	opts     []factor.TokenOptions // what each Exchange / StepUpVerify was asked
 }
 
 func (r *recorder) note(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, name)
+}
+
+func (r *recorder) noteOpts(o factor.TokenOptions) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opts = append(r.opts, o)
 }
 
 func (r *recorder) count() int {
@@ -67,13 +74,15 @@ func (r *recorder) StepUpGet(context.Context, factor.Creds, string) (factor.Chal
 	return factor.ChallengeView{ID: "c1"}, r.err
 }
 
-func (r *recorder) StepUpVerify(context.Context, factor.Creds, string, string) (factor.VerifyOutput, error) {
+func (r *recorder) StepUpVerify(_ context.Context, _ factor.Creds, _, _ string, opts factor.TokenOptions) (factor.VerifyOutput, error) {
 	r.note("verify")
+	r.noteOpts(opts)
 	return factor.VerifyOutput{}, r.err
 }
 
-func (r *recorder) Exchange(context.Context, factor.Creds) (factor.TokenView, error) {
+func (r *recorder) Exchange(_ context.Context, _ factor.Creds, opts factor.TokenOptions) (factor.TokenView, error) {
 	r.note("exchange")
+	r.noteOpts(opts)
 	return factor.TokenView{}, r.err
 }
 

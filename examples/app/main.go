@@ -139,8 +139,9 @@ func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
 		Issuer:     cfg.Issuer,
 		Audience:   cfg.Audience,
 		Algorithms: algs,
-		HTTPClient: &http.Client{Timeout: 10 * time.Second},
-		Logger:     log,
+		// The verifier's own client: FetchTimeout bounds each fetch, and it
+		// follows no redirect (the keys come from JWKSURL's host only).
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 // Package compose_test checks the container files admins run as documented:
 // examples/compose/real-callpass.yml (the switch of docker-compose.yml from
-// the simulator to the real CallPass) and the Dockerfile's listen address.
+// the simulator to the real CallPass, with the steps of its header) and the
+// Dockerfile's listen address.
 // Docker does not run here: compose files are loaded with the compose-spec
 // library `docker compose` itself uses.
 package compose_test
@@ -8,17 +9,22 @@ package compose_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"net"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"gopkg.in/yaml.v3"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
 	"github.com/callpass-kratos/callpass-kratos/jwt"
@@ -58,19 +64,12 @@ func loadProject(t *testing.T, env []string, files ...string) *types.Project {
 
 // TestRealCallPassOverrideIsAValidProductionConfig: the override, merged on
 // docker-compose.yml, runs serve without --dev, and the service's environment
-// (with the secret files and the JWT key file created as its header says) is
-// a valid configuration: nothing --dev used to fill is missing.
+// (with the secret files and the JWT key file created, and the published
+// placeholders replaced, as its header says) is a valid configuration:
+// nothing --dev used to fill is missing.
 func TestRealCallPassOverrideIsAValidProductionConfig(t *testing.T) {
-	secrets := t.TempDir()
-	contents := map[string]string{
-		"callpass_token":     "0123456789abcdef0123456789abcdef",
-		"challenge_code_key": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-	}
-	for name, v := range contents {
-		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v+"\n"), 0o400); err != nil {
-			t.Fatal(err)
-		}
-	}
+	steps := headerSteps(t)
+	secrets, contents := secretFiles(t)
 	p := loadProject(t, []string{"CALLPASS_SECRETS_DIR=" + secrets}, "docker-compose.yml", override)
 	svc, err := p.GetService("callpass")
 	if err != nil {
@@ -79,7 +78,188 @@ func TestRealCallPassOverrideIsAValidProductionConfig(t *testing.T) {
 	if slices.Contains(svc.Command, "--dev") || len(svc.Command) == 0 || svc.Command[0] != "serve" {
 		t.Fatalf("callpass command %q: want serve without --dev", svc.Command)
 	}
+	env, keysFile := serviceEnv(t, p, svc, func(v string) string { return steps.apply("docker-compose.yml", v) })
+	cfg, _, err := config.Load("", env, false)
+	if err != nil {
+		t.Fatalf("the callpass environment of docker-compose.yml + %s, after the header's steps, is not a valid production configuration:\n%v", override, err)
+	}
+	if cfg.Sim.Enabled || !strings.HasPrefix(cfg.CallPass.BaseURL, "https://") {
+		t.Errorf("sim %v, callpass.base_url %q: want the real CallPass", cfg.Sim.Enabled, cfg.CallPass.BaseURL)
+	}
+	if cfg.CallPass.Token != contents["callpass_token"] || cfg.Challenge.CodeKey != contents["challenge_code_key"] {
+		t.Error("the token or the code key does not come from the secret files")
+	}
+	// Step 3 puts one new webhook secret in the service and in Kratos's hooks.
+	kratosYML := steps.apply(kratosConfig, readRepoFile(t, kratosConfig))
+	if n := strings.Count(kratosYML, "Bearer "+cfg.Webhook.Secret+"\n"); n != 3 {
+		t.Errorf("after the header's steps %s has %d hooks sending the service's webhook secret, want 3", kratosConfig, n)
+	}
 
+	// The steps in the override's header create exactly these files.
+	header := readRepoFile(t, override)
+	if keysFile == "" || !strings.Contains(header, "keys generate --out "+keysFile+"\n") {
+		t.Errorf("the header's `keys generate --out` does not name JWT_KEYS_FILE %q", keysFile)
+	}
+	def := loadProject(t, nil, "docker-compose.yml", override)
+	for name, s := range def.Secrets {
+		if !strings.Contains(header, "| sudo tee "+s.File+" ") {
+			t.Errorf("secret %s: the header does not say how to create its default file %s", name, s.File)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^#\s+docker compose -f docker-compose\.yml -f ` + regexp.QuoteMeta(override) + ` up\b`).MatchString(header) {
+		t.Errorf("the header does not show the `docker compose -f docker-compose.yml -f %s up` command", override)
+	}
+}
+
+// TestCommittedPlaceholdersAreRefused: as committed, without the header's
+// steps, the override's service still carries the published webhook secret,
+// and serve (without --dev) refuses it under its key.
+func TestCommittedPlaceholdersAreRefused(t *testing.T) {
+	secrets, _ := secretFiles(t)
+	p := loadProject(t, []string{"CALLPASS_SECRETS_DIR=" + secrets}, "docker-compose.yml", override)
+	svc, err := p.GetService("callpass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := serviceEnv(t, p, svc, func(v string) string { return v })
+	_, _, err = config.Load("", env, false)
+	var verr *config.ValidationError
+	if !errors.As(err, &verr) || !slices.Equal(verr.Keys(), []string{"webhook.secret"}) || !strings.Contains(err.Error(), "change-me") {
+		t.Fatalf("the committed files: got %v, want webhook.secret refused as a published placeholder", err)
+	}
+}
+
+// TestOverrideReplacesEveryPlaceholder: every published placeholder
+// ("change-me", any case) in docker-compose.yml and in each file the merged
+// project bind-mounts (Kratos's secrets too) is replaced by a step of the
+// override's header, one that edits that file; after the steps, Kratos's
+// secrets still have the lengths Kratos demands.
+func TestOverrideReplacesEveryPlaceholder(t *testing.T) {
+	steps := headerSteps(t)
+	p := loadProject(t, []string{"CALLPASS_SECRETS_DIR=" + t.TempDir()}, "docker-compose.yml", override)
+	root := repoRoot(t)
+	files := []string{"docker-compose.yml"}
+	for _, s := range p.Services {
+		for _, v := range s.Volumes {
+			if v.Type != types.VolumeTypeBind {
+				continue
+			}
+			rel, err := filepath.Rel(root, v.Source)
+			if err != nil || strings.HasPrefix(rel, "..") {
+				t.Errorf("%s mounts %s from outside the repository", s.Name, v.Source)
+				continue
+			}
+			if fi, err := os.Stat(v.Source); err == nil && !fi.IsDir() && !slices.Contains(files, filepath.ToSlash(rel)) {
+				files = append(files, filepath.ToSlash(rel))
+			}
+		}
+	}
+	if !slices.Contains(files, kratosConfig) {
+		t.Fatalf("the project mounts %v, not %s", files, kratosConfig)
+	}
+	found := 0
+	for _, f := range files {
+		text := readRepoFile(t, f)
+		for _, lit := range placeholderRe.FindAllString(text, -1) {
+			found++
+			if !steps.replaces(f, lit) {
+				t.Errorf("%s: %s is replaced by no step of the header of %s (a sed that edits %s)", f, lit, override, f)
+			}
+		}
+		if left := placeholderRe.FindAllString(steps.apply(f, text), -1); len(left) > 0 {
+			t.Errorf("%s after the header's steps still holds %v", f, left)
+		}
+	}
+	if found == 0 {
+		t.Fatal("no placeholder found: the test looks for none of them")
+	}
+
+	var kcfg struct {
+		Secrets struct{ Cookie, Cipher []string }
+	}
+	if err := yaml.Unmarshal([]byte(steps.apply(kratosConfig, readRepoFile(t, kratosConfig))), &kcfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range kcfg.Secrets.Cookie {
+		if len(c) < 16 {
+			t.Errorf("cookie secret of %d characters after the steps; Kratos wants at least 16", len(c))
+		}
+	}
+	for _, c := range kcfg.Secrets.Cipher {
+		if len(c) != 32 {
+			t.Errorf("cipher secret of %d characters after the steps; Kratos wants exactly 32", len(c))
+		}
+	}
+	if len(kcfg.Secrets.Cookie) == 0 || len(kcfg.Secrets.Cipher) == 0 {
+		t.Errorf("%s lost its secrets: %+v", kratosConfig, kcfg.Secrets)
+	}
+}
+
+// TestOverrideKeepsRedisState: with real calls the limits, bans and the
+// daily budget cost money to lose; the override's Redis writes an
+// append-only file on a named volume, so a restart keeps them.
+func TestOverrideKeepsRedisState(t *testing.T) {
+	p := loadProject(t, []string{"CALLPASS_SECRETS_DIR=" + t.TempDir()}, "docker-compose.yml", override)
+	redis, err := p.GetService("redis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aof := ""
+	for i, a := range redis.Command {
+		if a == "--appendonly" && i+1 < len(redis.Command) {
+			aof = redis.Command[i+1] // the last one wins, as in redis-server
+		}
+	}
+	if aof != "yes" {
+		t.Errorf("redis command %q: want --appendonly yes", redis.Command)
+	}
+	if !slices.ContainsFunc(redis.Volumes, func(v types.ServiceVolumeConfig) bool {
+		_, declared := p.Volumes[v.Source]
+		return v.Type == types.VolumeTypeVolume && v.Target == "/data" && declared
+	}) {
+		t.Errorf("redis volumes %+v: want a named volume at /data", redis.Volumes)
+	}
+}
+
+const kratosConfig = "examples/compose/kratos.yml"
+
+// placeholderRe finds a published placeholder: "change-me" in any case,
+// with the rest of its word.
+var placeholderRe = regexp.MustCompile(`(?i)change-me[A-Za-z0-9_-]*`)
+
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// secretFiles writes the files step 1 of the header creates into a new
+// CALLPASS_SECRETS_DIR and returns it with their contents.
+func secretFiles(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	contents := map[string]string{
+		"callpass_token":     "0123456789abcdef0123456789abcdef",
+		"challenge_code_key": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	}
+	for name, v := range contents {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o400); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir, contents
+}
+
+// serviceEnv is the service's environment as the container sees it, in
+// os.Environ() form, with each value passed through edit (the header's
+// substitutions), secret paths mapped to the host files, a JWT key file
+// where JWT_KEYS_FILE points and a temporary data dir. It returns
+// JWT_KEYS_FILE's value in the container.
+func serviceEnv(t *testing.T, p *types.Project, svc types.ServiceConfig, edit func(string) string) ([]string, string) {
+	t.Helper()
 	// Secret targets (in the container) -> files on the host.
 	mounted := map[string]string{}
 	for _, s := range svc.Secrets {
@@ -115,7 +295,7 @@ func TestRealCallPassOverrideIsAValidProductionConfig(t *testing.T) {
 		if v == nil {
 			continue
 		}
-		val := *v
+		val := edit(*v)
 		switch {
 		case strings.HasSuffix(k, "_FILE") && strings.HasPrefix(val, "/run/secrets/"):
 			host, ok := mounted[val]
@@ -142,35 +322,107 @@ func TestRealCallPassOverrideIsAValidProductionConfig(t *testing.T) {
 		}
 		env = append(env, k+"="+val)
 	}
-	cfg, _, err := config.Load("", env, false)
-	if err != nil {
-		t.Fatalf("the callpass environment of docker-compose.yml + %s is not a valid production configuration:\n%v", override, err)
-	}
-	if cfg.Sim.Enabled || !strings.HasPrefix(cfg.CallPass.BaseURL, "https://") {
-		t.Errorf("sim %v, callpass.base_url %q: want the real CallPass", cfg.Sim.Enabled, cfg.CallPass.BaseURL)
-	}
-	if cfg.CallPass.Token != contents["callpass_token"] || cfg.Challenge.CodeKey != contents["challenge_code_key"] {
-		t.Error("the token or the code key does not come from the secret files")
-	}
+	return env, keysFile
+}
 
-	// The steps in the override's header create exactly these files.
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), override))
+// sedSub is one substitution of a `sed -i` step in the override's header:
+// literal is replaced by value (the replacement evaluated: a generated
+// secret) in files (paths relative to the repository root).
+type sedSub struct {
+	literal, value string
+	files          []string
+}
+
+type sedSteps []sedSub
+
+// headerSteps reads the `sed -i "s/old/new/" file...` commands of the
+// override's header (a line ending in \ continues on the next) and
+// evaluates their replacements as the shell would: $VAR set by a
+// VAR=$(openssl rand -hex N) line, or $(openssl rand -hex N), each a fresh
+// random value.
+func headerSteps(t *testing.T) sedSteps {
+	t.Helper()
+	var lines []string
+	cont := ""
+	for _, l := range strings.Split(readRepoFile(t, override), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			break
+		}
+		l = strings.TrimSpace(strings.TrimPrefix(l, "#"))
+		if strings.HasSuffix(l, "\\") {
+			cont += strings.TrimSuffix(l, "\\") + " "
+			continue
+		}
+		lines = append(lines, cont+l)
+		cont = ""
+	}
+	assign := regexp.MustCompile(`^(\w+)=\$\(openssl rand -hex (\d+)\)$`)
+	sub := regexp.MustCompile(`"s/([^/"]+)/([^/"]+)/g?"`)
+	quoted := regexp.MustCompile(`"[^"]*"`)
+	vars := map[string]string{}
+	var out sedSteps
+	for _, l := range lines {
+		if m := assign.FindStringSubmatch(l); m != nil {
+			vars[m[1]] = randomHex(t, m[2])
+			continue
+		}
+		if !strings.HasPrefix(l, "sed -i ") {
+			continue
+		}
+		var files []string
+		for _, f := range strings.Fields(quoted.ReplaceAllString(l, " "))[1:] {
+			if !strings.HasPrefix(f, "-") {
+				files = append(files, f)
+			}
+		}
+		for _, m := range sub.FindAllStringSubmatch(l, -1) {
+			out = append(out, sedSub{literal: m[1], value: evalReplacement(t, m[2], vars), files: files})
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("the header of %s has no sed step", override)
+	}
+	return out
+}
+
+func evalReplacement(t *testing.T, expr string, vars map[string]string) string {
+	t.Helper()
+	if m := regexp.MustCompile(`^\$\(openssl rand -hex (\d+)\)$`).FindStringSubmatch(expr); m != nil {
+		return randomHex(t, m[1])
+	}
+	if v, ok := vars[strings.TrimPrefix(expr, "$")]; ok && strings.HasPrefix(expr, "$") {
+		return v
+	}
+	t.Fatalf("sed replacement %q: want $(openssl rand -hex N) or a variable the header sets from it", expr)
+	return ""
+}
+
+func randomHex(t *testing.T, bytes string) string {
+	t.Helper()
+	n, err := strconv.Atoi(bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	header := string(raw)
-	if keysFile == "" || !strings.Contains(header, "keys generate --out "+keysFile+"\n") {
-		t.Errorf("the header's `keys generate --out` does not name JWT_KEYS_FILE %q", keysFile)
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
 	}
-	def := loadProject(t, nil, "docker-compose.yml", override)
-	for name, s := range def.Secrets {
-		if !strings.Contains(header, "| sudo tee "+s.File+" ") {
-			t.Errorf("secret %s: the header does not say how to create its default file %s", name, s.File)
+	return hex.EncodeToString(b)
+}
+
+// apply runs the steps that edit file over text.
+func (s sedSteps) apply(file, text string) string {
+	for _, sub := range s {
+		if slices.Contains(sub.files, file) {
+			text = strings.ReplaceAll(text, sub.literal, sub.value)
 		}
 	}
-	if !regexp.MustCompile(`(?m)^#\s+docker compose -f docker-compose\.yml -f ` + regexp.QuoteMeta(override) + ` up\b`).Match(raw) {
-		t.Errorf("the header does not show the `docker compose -f docker-compose.yml -f %s up` command", override)
-	}
+	return text
+}
+
+// replaces reports whether a step replaces literal in file.
+func (s sedSteps) replaces(file, literal string) bool {
+	return slices.ContainsFunc(s, func(sub sedSub) bool { return sub.literal == literal && slices.Contains(sub.files, file) })
 }
 
 // dockerfileRuntime returns the ENV values and EXPOSEd ports of the

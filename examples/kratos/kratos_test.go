@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -238,8 +239,9 @@ func (h *hookSink) last(path string) map[string]any {
 	return b[len(b)-1]
 }
 
-// loadExampleConfig parses kratos.yml and points every web_hook at base
-// instead of http://127.0.0.1:4477.
+// loadExampleConfig parses kratos.yml and points every web_hook, and every
+// allowed return URL on the service (its /2fa page), at base instead of
+// http://127.0.0.1:4477.
 func loadExampleConfig(t *testing.T, base string) map[string]any {
 	t.Helper()
 	raw, err := os.ReadFile("kratos.yml")
@@ -272,7 +274,56 @@ func loadExampleConfig(t *testing.T, base string) map[string]any {
 	if n != 3 {
 		t.Fatalf("kratos.yml has %d web_hook urls on :4477, want 3 (login, registration, settings)", n)
 	}
+	ss, _ := cfg["selfservice"].(map[string]any)
+	returns, _ := ss["allowed_return_urls"].([]any)
+	for i, r := range returns {
+		if u, ok := r.(string); ok && strings.HasPrefix(u, "http://127.0.0.1:4477/") {
+			returns[i] = base + strings.TrimPrefix(u, "http://127.0.0.1:4477")
+		}
+	}
 	return cfg
+}
+
+// TestExampleConfigAdmitsStepUpReturn: the /2fa page's sign-in link is
+// <kratos>/self-service/login/browser?return_to=<serve.base_url>/2fa, and
+// Kratos answers a return_to that allowed_return_urls does not admit with
+// its error page instead of the login. kratos.yml admits the service's /2fa
+// (and nothing else of the service).
+func TestExampleConfigAdmitsStepUpReturn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Kratos")
+	}
+	const base = "http://127.0.0.1:4999" // where the service would be: the test moves it off :4477
+	cfg := loadExampleConfig(t, base)
+	ss := cfg["selfservice"].(map[string]any)
+	flows := ss["flows"].(map[string]any)
+	loginUI := flows["login"].(map[string]any)["ui_url"].(string)
+	errorUI := flows["error"].(map[string]any)["ui_url"].(string)
+	wd, _ := os.Getwd()
+	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: cfg, Dir: wd})
+	tests := []struct {
+		returnTo string
+		want     string // the start of the redirect's Location
+	}{
+		{base + "/2fa", loginUI + "?flow="},
+		{base + "/2fa?lang=ru&return_to=http%3A%2F%2F127.0.0.1%3A4480%2F", loginUI + "?flow="},
+		{base + "/hooks/kratos/login", errorUI + "?id="},
+		{"https://evil.example/2fa", errorUI + "?id="},
+	}
+	for _, tt := range tests {
+		t.Run(tt.returnTo, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, k.PublicURL+"/self-service/login/browser?return_to="+url.QueryEscape(tt.returnTo), nil)
+			req.Header.Set("Accept", "text/html")
+			resp, err := k.HTTP.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if loc := resp.Header.Get("Location"); resp.StatusCode/100 != 3 || !strings.HasPrefix(loc, tt.want) {
+				t.Errorf("%d Location %q, want a redirect to %s…", resp.StatusCode, loc, tt.want)
+			}
+		})
+	}
 }
 
 // TestExampleConfigOnRealKratos runs Kratos v1.3.1 with kratos.yml as

@@ -274,8 +274,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		WebhookSecret:   cfg.Webhook.Secret,
 		TrustedProxies:  prefixesToNets(cfg),
 		ClientIPHeader:  cfg.Serve.ClientIPHeader,
-		BaseURL:         cfg.Serve.BaseURL,
-		LoginURL:        strings.TrimRight(cfg.Kratos.PublicURL, "/") + "/self-service/login/browser",
+		BaseURL:         strings.TrimRight(cfg.Serve.BaseURL, "/"),
+		// Followed by the visitor's browser: Kratos as browsers reach it,
+		// which kratos.public_url (how this service reaches it) may not be.
+		LoginURL: strings.TrimRight(cfg.Kratos.BrowserURL, "/") + "/self-service/login/browser",
 
 		RefusalLogsPerSecond: cfg.Log.RefusalsPerSecond,
 	}

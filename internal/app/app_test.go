@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,10 +16,13 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
 
-func devApp(t *testing.T) *App {
+// devApp is a --dev App whose Kratos is unreachable; env entries are added
+// after the defaults, so they win.
+func devApp(t *testing.T, env ...string) *App {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, _, err := config.Load("", []string{"DEV_DATA_DIR=" + dir, "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}, true)
+	base := []string{"DEV_DATA_DIR=" + dir, "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}
+	cfg, _, err := config.Load("", append(base, env...), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,6 +143,37 @@ func TestWarnsWhenKeyAlgorithmDiffersFromConfig(t *testing.T) {
 			}
 			if alg := a.Keys.Signer().Algorithm(); tt.warn && alg != "EdDSA" {
 				t.Errorf("signer algorithm %s, want the key file's EdDSA", alg)
+			}
+		})
+	}
+}
+
+// TestSignInLinkUsesBrowserURL: the /2fa page's sign-in link is followed by
+// the visitor's browser, so it points at kratos.browser_url, not at
+// kratos.public_url, which may be a name only the service resolves (compose's
+// http://kratos:4433); return_to is this service's own /2fa.
+func TestSignInLinkUsesBrowserURL(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string // the link's start
+	}{
+		{"browser_url unset: public_url", []string{"KRATOS_PUBLIC_URL=http://127.0.0.1:1"},
+			"http://127.0.0.1:1/self-service/login/browser?return_to=http%3A%2F%2F127.0.0.1%3A4477%2F2fa"},
+		{"browser_url set", []string{"KRATOS_PUBLIC_URL=http://kratos:4433", "KRATOS_BROWSER_URL=http://127.0.0.1:4433/"},
+			"http://127.0.0.1:4433/self-service/login/browser?return_to=http%3A%2F%2F127.0.0.1%3A4477%2F2fa"},
+		{"base_url with a trailing slash", []string{"KRATOS_BROWSER_URL=https://auth.example.com", "SERVE_BASE_URL=https://2fa.example.com/"},
+			"https://auth.example.com/self-service/login/browser?return_to=https%3A%2F%2F2fa.example.com%2F2fa"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := get(t, devApp(t, tt.env...).Handler(), "/2fa")
+			page := html.UnescapeString(string(body))
+			if code != http.StatusUnauthorized || !strings.Contains(page, `href="`+tt.want+`"`) {
+				t.Errorf("GET /2fa without a session: %d, want a link to %s\n%s", code, tt.want, page)
+			}
+			if strings.Contains(page, "kratos:4433") {
+				t.Errorf("the page names kratos.public_url, which browsers cannot reach:\n%s", page)
 			}
 		})
 	}

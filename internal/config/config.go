@@ -126,6 +126,9 @@ type Kratos struct {
 	AdminURL   string        `yaml:"admin_url"`
 	PhoneTrait string        `yaml:"phone_trait"`
 	Timeout    time.Duration `yaml:"timeout"`
+	// BrowserURL is the public API as browsers reach it (the /2fa page's
+	// sign-in link); PublicURL may be a name only this service resolves.
+	BrowserURL string `yaml:"browser_url"`
 	// SessionCacheTTL > 0 caches whoami answers (the revocation window).
 	SessionCacheTTL time.Duration `yaml:"session_cache_ttl"`
 }
@@ -174,8 +177,9 @@ type Tracing struct {
 }
 
 // Defaults returns the configuration used for every key nobody set. Derived
-// defaults (jwt.issuer, serve.allowed_origins, log.format) stay empty here
-// and are filled by Load once the values they derive from are known.
+// defaults (jwt.issuer, serve.allowed_origins, kratos.browser_url,
+// log.format) stay empty here and are filled by Load once the values they
+// derive from are known.
 func Defaults() *Config {
 	return &Config{
 		Serve: Serve{
@@ -310,12 +314,19 @@ func (c *Config) finalize() {
 		}
 	}
 	if c.JWT.Issuer == "" {
-		c.JWT.Issuer = c.Serve.BaseURL
+		// Apps compare iss exactly, and "https://x/" is not "https://x":
+		// the default is the base URL without its trailing slash, the form
+		// apps write. An issuer set explicitly is used as written.
+		c.JWT.Issuer = strings.TrimRight(c.Serve.BaseURL, "/")
+	}
+	if c.Kratos.BrowserURL == "" {
+		c.Kratos.BrowserURL = c.Kratos.PublicURL
 	}
 	if len(c.Serve.AllowedOrigins) == 0 {
 		// Both origins a browser legitimately posts from: our own pages and
-		// the Kratos public UI. Unparseable URLs are reported by Validate.
-		for _, u := range []string{c.Serve.BaseURL, c.Kratos.PublicURL} {
+		// the Kratos public UI, as the browser reaches it. Unparseable URLs
+		// are reported by Validate.
+		for _, u := range []string{c.Serve.BaseURL, c.Kratos.BrowserURL} {
 			if o, err := originOf(u); err == nil && !slices.Contains(c.Serve.AllowedOrigins, o) {
 				c.Serve.AllowedOrigins = append(c.Serve.AllowedOrigins, o)
 			}

@@ -79,6 +79,23 @@ func problemsOf(t *testing.T, err error) []Problem {
 	return ve.Problems
 }
 
+// oneProblem fails unless err is nil when wantKey is "", or holds exactly
+// one problem, under wantKey; it returns that problem (zero when none).
+func oneProblem(t *testing.T, err error, wantKey string) Problem {
+	t.Helper()
+	if wantKey == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Problem{}
+	}
+	ps := problemsOf(t, err)
+	if len(ps) != 1 || ps[0].Key != wantKey {
+		t.Fatalf("problems = %v, want one for %s", ps, wantKey)
+	}
+	return ps[0]
+}
+
 func TestDefaults(t *testing.T) {
 	c, notices := mustLoad(t, "", baseEnv(), false)
 	if len(notices) != 0 {
@@ -118,6 +135,7 @@ func TestDefaults(t *testing.T) {
 		{"store.type", c.Store.Type, "memory"},
 		{"store.redis.prefix", c.Store.Redis.Prefix, "callpass:"},
 		{"kratos.public_url", c.Kratos.PublicURL, "http://127.0.0.1:4433"},
+		{"kratos.browser_url", c.Kratos.BrowserURL, "http://127.0.0.1:4433"},
 		{"kratos.admin_url", c.Kratos.AdminURL, "http://127.0.0.1:4434"},
 		{"kratos.phone_trait", c.Kratos.PhoneTrait, "phone"},
 		{"kratos.timeout", c.Kratos.Timeout, 5 * time.Second},
@@ -192,6 +210,46 @@ limits:
 				t.Errorf("got %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestDerivedDefaults: jwt.issuer, kratos.browser_url and the allowed
+// origins follow the keys they derive from. Apps check iss exactly against
+// the base URL as they write it, without the trailing slash; the /2fa
+// sign-in link and the Kratos origin are Kratos as browsers reach it.
+func TestDerivedDefaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		issuer  string
+		browser string
+		origins []string
+	}{
+		{"defaults", nil, "http://127.0.0.1:4477", "http://127.0.0.1:4433",
+			[]string{"http://127.0.0.1:4477", "http://127.0.0.1:4433"}},
+		{"base_url with a trailing slash", []string{"SERVE_BASE_URL=https://x.example/"}, "https://x.example", "http://127.0.0.1:4433",
+			[]string{"https://x.example", "http://127.0.0.1:4433"}},
+		{"base_url with a path and slashes", []string{"SERVE_BASE_URL=https://x.example/cp//"}, "https://x.example/cp", "http://127.0.0.1:4433",
+			[]string{"https://x.example", "http://127.0.0.1:4433"}},
+		{"an explicit issuer is used as written", []string{"SERVE_BASE_URL=https://x.example/", "JWT_ISSUER=https://x.example/"}, "https://x.example/", "http://127.0.0.1:4433",
+			[]string{"https://x.example", "http://127.0.0.1:4433"}},
+		{"browser_url follows public_url", []string{"KRATOS_PUBLIC_URL=https://auth.example"}, "http://127.0.0.1:4477", "https://auth.example",
+			[]string{"http://127.0.0.1:4477", "https://auth.example"}},
+		{"browser_url set: the browser's origin", []string{"KRATOS_PUBLIC_URL=http://kratos:4433", "KRATOS_BROWSER_URL=http://127.0.0.1:4433"},
+			"http://127.0.0.1:4477", "http://127.0.0.1:4433", []string{"http://127.0.0.1:4477", "http://127.0.0.1:4433"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := mustLoad(t, "", baseEnv(tt.env...), false)
+			if c.JWT.Issuer != tt.issuer || c.Kratos.BrowserURL != tt.browser || !slices.Equal(c.Serve.AllowedOrigins, tt.origins) {
+				t.Errorf("issuer %q, browser_url %q, origins %v; want %q, %q, %v",
+					c.JWT.Issuer, c.Kratos.BrowserURL, c.Serve.AllowedOrigins, tt.issuer, tt.browser, tt.origins)
+			}
+		})
+	}
+	c, _ := mustLoad(t, writeFile(t, "c.yml", "kratos:\n  browser_url: https://auth.example\n"), baseEnv(), false)
+	if c.Kratos.BrowserURL != "https://auth.example" {
+		t.Errorf("kratos.browser_url from the file: %q", c.Kratos.BrowserURL)
 	}
 }
 
@@ -456,18 +514,9 @@ func TestLimitsCannotBeDisabled(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
 			_, _, err := Load("", baseEnv(tt.env), false)
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			ps := problemsOf(t, err)
-			if len(ps) != 1 || ps[0].Key != tt.wantKey {
-				t.Fatalf("problems = %v", ps)
-			}
-			if strings.HasSuffix(tt.wantKey, "limit") && !strings.Contains(ps[0].Message, "cannot be disabled") {
-				t.Errorf("message %q does not say limits cannot be disabled", ps[0].Message)
+			p := oneProblem(t, err, tt.wantKey)
+			if strings.HasSuffix(tt.wantKey, "limit") && !strings.Contains(p.Message, "cannot be disabled") {
+				t.Errorf("message %q does not say limits cannot be disabled", p.Message)
 			}
 		})
 	}
@@ -500,7 +549,7 @@ func TestOtherValidation(t *testing.T) {
 		{[]string{"LOG_REFUSALS_PER_SECOND=-1"}, "log.refusals_per_second"},
 		{[]string{"SIM_TOKENS=" + tok32 + ",NOPE"}, "sim.tokens"},
 		{[]string{"SIM_SCRIPTS=7900=Busy!"}, "sim.scripts"},
-		{[]string{"TRACING_OTLP_ENDPOINT=otel:4317"}, ""},
+		{[]string{"TRACING_OTLP_ENDPOINT=otel:4318"}, ""},
 		{[]string{"TRACING_OTLP_ENDPOINT=otel"}, "tracing.otlp_endpoint"},
 		{[]string{"CALLPASS_TIMEOUT=soon"}, "callpass.timeout"},
 		// What serve would refuse is refused here, under its key.
@@ -521,20 +570,16 @@ func TestOtherValidation(t *testing.T) {
 		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://127.0.0.1:6379/2"}, ""},
 		{[]string{"KRATOS_ADMIN_URL=http://kratos:4434/?a=b"}, "kratos.admin_url"},
 		{[]string{"KRATOS_PUBLIC_URL=http://kratos:4433/#x"}, "kratos.public_url"},
+		{[]string{"KRATOS_BROWSER_URL=https://auth.example.com"}, ""},
+		{[]string{"KRATOS_BROWSER_URL=auth.example.com:4433"}, "kratos.browser_url"},
+		{[]string{"KRATOS_BROWSER_URL=https://auth.example.com/?a=b"}, "kratos.browser_url"},
 		{[]string{"KRATOS_SESSION_CACHE_TTL=2m"}, "kratos.session_cache_ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.env, " "), func(t *testing.T) {
 			_, _, err := Load("", baseEnv(tt.env...), false)
-			if tt.wantKey == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
+			if oneProblem(t, err, tt.wantKey) == (Problem{}) {
 				return
-			}
-			ps := problemsOf(t, err)
-			if len(ps) != 1 || ps[0].Key != tt.wantKey {
-				t.Fatalf("problems = %v, want one for %s", ps, tt.wantKey)
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("redis password echoed: %v", err)

@@ -54,7 +54,7 @@ var keys = []entry{
 	{key: "serve.shutdown_timeout", desc: "How long a graceful shutdown waits for in-flight requests. With a synchronous start (callpass.api_version 1 or callpass.async: false) at least callpass.timeout + callpass.request_timeout_margin, or SIGTERM cuts a login whose call is being placed.",
 		field: func(c *Config) any { return &c.Serve.ShutdownTimeout }},
 	{key: "serve.allowed_origins", desc: "Origins allowed to make cookie-authenticated POSTs (CSRF Origin check).",
-		defText: "origin of serve.base_url + origin of kratos.public_url",
+		defText: "origin of serve.base_url + origin of kratos.browser_url",
 		field:   func(c *Config) any { return &c.Serve.AllowedOrigins }},
 
 	// log
@@ -139,6 +139,9 @@ var keys = []entry{
 	// kratos
 	{key: "kratos.public_url", desc: "Kratos public API URL.",
 		field: func(c *Config) any { return &c.Kratos.PublicURL }},
+	{key: "kratos.browser_url", desc: "Kratos public URL as browsers reach it: the /2fa page's sign-in link goes to its `/self-service/login/browser?return_to=<serve.base_url>/2fa`, a return URL Kratos's `selfservice.allowed_return_urls` must admit. Set it when kratos.public_url is a name only this service resolves (compose's http://kratos:4433).",
+		defText: "kratos.public_url",
+		field:   func(c *Config) any { return &c.Kratos.BrowserURL }},
 	{key: "kratos.admin_url", desc: "Kratos admin API URL.",
 		field: func(c *Config) any { return &c.Kratos.AdminURL }},
 	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits.",
@@ -149,7 +152,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Kratos.SessionCacheTTL }},
 
 	// jwt
-	{key: "jwt.issuer", desc: "JWT iss claim.", defText: "serve.base_url",
+	{key: "jwt.issuer", desc: "JWT iss claim. Apps compare it exactly; set explicitly, it is used as written.", defText: "serve.base_url without its trailing slash",
 		field: func(c *Config) any { return &c.JWT.Issuer }},
 	{key: "jwt.audience", desc: "JWT aud claim.",
 		field: func(c *Config) any { return &c.JWT.Audience }},
@@ -190,7 +193,7 @@ var keys = []entry{
 	// observability
 	{key: "metrics.enabled", desc: "Serve Prometheus metrics on /metrics.",
 		field: func(c *Config) any { return &c.Metrics.Enabled }},
-	{key: "tracing.otlp_endpoint", desc: "OTLP endpoint for traces (host:port or URL); empty: tracing off.",
+	{key: "tracing.otlp_endpoint", desc: "OTLP/HTTP endpoint for traces (host:port, usually port 4318, or an http(s) URL); empty: tracing off. Port 4317 (the collector's OTLP/gRPC port) is refused.",
 		field: func(c *Config) any { return &c.Tracing.OTLPEndpoint }},
 }
 
@@ -233,7 +236,8 @@ func MarkdownReference() string {
 	b.WriteString("Environment variables override the file. Lists are comma-separated in the environment;\n")
 	b.WriteString("maps are `key=value,key=value`. Durations use Go syntax (`30s`, `5m`, `1h`). An empty\n")
 	b.WriteString("environment variable counts as unset. Every secret can also be read from a file\n")
-	b.WriteString("(`<key>_file` / `<ENV>_FILE`, trailing newline trimmed); setting both forms is an error.\n\n")
+	b.WriteString("(`<key>_file` / `<ENV>_FILE`, trailing newline trimmed); setting both forms is an error.\n")
+	b.WriteString("Without --dev a secret holding `change-me` (any case; the examples' published placeholders) is refused.\n\n")
 	b.WriteString("| Key | Environment | Type | Default | Description |\n")
 	b.WriteString("| --- | --- | --- | --- | --- |\n")
 	for _, d := range Reference() {

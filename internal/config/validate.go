@@ -59,6 +59,11 @@ func (v *checker) add(key, format string, args ...any) {
 	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
+// has reports whether key already has a problem.
+func (v *checker) has(key string) bool {
+	return slices.ContainsFunc(v.problems, func(p Problem) bool { return p.Key == key })
+}
+
 var (
 	tokenRe     = regexp.MustCompile(`^(?:[0-9a-f]{32}|[0-9a-f]{64})$`)
 	digitsRe    = regexp.MustCompile(`^[0-9]{1,15}$`)
@@ -102,19 +107,80 @@ func (c *Config) Validate() error {
 	if c.DevMode && strings.TrimSpace(c.Dev.DataDir) == "" {
 		v.add("dev.data_dir", "is required with --dev")
 	}
-	if ep := c.Tracing.OTLPEndpoint; ep != "" {
-		if strings.Contains(ep, "://") {
-			if err := httpURL(ep); err != nil {
-				v.add("tracing.otlp_endpoint", "%v", err)
-			}
-		} else if !hostPortOK(ep) {
-			v.add("tracing.otlp_endpoint", "must be host:port (a port 1-65535) or an http(s) URL, got %q", ep)
-		}
-	}
+	c.validateTracing(v)
+	c.validatePlaceholders(v) // last: it skips keys already reported
 	if len(v.problems) == 0 {
 		return nil
 	}
 	return &ValidationError{Problems: v.problems}
+}
+
+// validateTracing checks the OTLP endpoint without repeating it: a URL may
+// carry the collector's credentials.
+func (c *Config) validateTracing(v *checker) {
+	ep := c.Tracing.OTLPEndpoint
+	if ep == "" {
+		return
+	}
+	var port string
+	if strings.Contains(ep, "://") {
+		if err := httpURL(ep); err != nil {
+			v.add("tracing.otlp_endpoint", "%v", err)
+			return
+		}
+		u, _ := url.Parse(ep)
+		port = u.Port()
+	} else {
+		if !hostPortOK(ep) {
+			v.add("tracing.otlp_endpoint", "must be host:port (a port 1-65535) or an http(s) URL")
+			return
+		}
+		_, port, _ = net.SplitHostPort(ep)
+	}
+	// The exporter speaks OTLP over HTTP (internal/tracing). A collector's
+	// 4317 is its OTLP/gRPC port, which does not answer OTLP/HTTP: every
+	// export would fail, and only at run time.
+	if port == "4317" {
+		v.add("tracing.otlp_endpoint", "port 4317 is the collector's OTLP/gRPC port, but the exporter speaks OTLP/HTTP: use the collector's OTLP/HTTP port (4318 by default)")
+	}
+}
+
+// placeholderMark marks the published example secrets (docker-compose.yml,
+// examples/compose/kratos.yml, examples/kratos/kratos.yml).
+const placeholderMark = "change-me"
+
+// validatePlaceholders refuses, outside --dev, a secret that still holds a
+// published example value: everybody who read the example knows it. Keys
+// with a problem already are skipped, so each is reported once.
+func (c *Config) validatePlaceholders(v *checker) {
+	if c.DevMode {
+		return
+	}
+	for _, e := range keys {
+		if e.secret && !v.has(e.key) && holdsPlaceholder(e.field(c)) {
+			v.add(e.key, "is a published placeholder (it contains %q): replace it with a secret of your own (e.g. openssl rand -hex 32)%s; "+
+				"with docker-compose.yml, the header of examples/compose/real-callpass.yml has the step that replaces it",
+				placeholderMark, placeholderHints[e.key])
+		}
+	}
+}
+
+// placeholderHints add what else changes with a replaced secret.
+var placeholderHints = map[string]string{
+	"webhook.secret": ", the same value in the Authorization: Bearer header of Kratos's web hooks",
+}
+
+// holdsPlaceholder reports whether the secret field p points to contains
+// placeholderMark in any case.
+func holdsPlaceholder(p any) bool {
+	has := func(s string) bool { return strings.Contains(strings.ToLower(s), placeholderMark) }
+	switch v := p.(type) {
+	case *string:
+		return has(*v)
+	case *[]string:
+		return slices.ContainsFunc(*v, has)
+	}
+	return false
 }
 
 func (c *Config) validateServe(v *checker) {
@@ -163,7 +229,6 @@ func (c *Config) validateCallPass(v *checker) {
 	if err := httpURL(p.BaseURL); err != nil {
 		v.add("callpass.base_url", "%v", err)
 	} else if u, _ := url.Parse(p.BaseURL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		// Not echoed: it may carry credentials.
 		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
 	}
 	switch {
@@ -358,12 +423,19 @@ func (c *Config) validateKratos(v *checker) {
 	if k.SessionCacheTTL < 0 || k.SessionCacheTTL > time.Minute {
 		v.add("kratos.session_cache_ttl", "must be between 0 (off) and 1m: it is how long a revoked session stays usable, got %s", formatDuration(k.SessionCacheTTL))
 	}
-	for _, u := range []struct{ key, url string }{{"kratos.public_url", k.PublicURL}, {"kratos.admin_url", k.AdminURL}} {
+	urls := []struct{ key, url string }{{"kratos.public_url", k.PublicURL}, {"kratos.admin_url", k.AdminURL}}
+	if k.BrowserURL != k.PublicURL {
+		// Equal, it is (or repeats) kratos.public_url's value, whose
+		// problem is reported once, under kratos.public_url.
+		urls = append(urls, struct{ key, url string }{"kratos.browser_url", k.BrowserURL})
+	}
+	for _, u := range urls {
 		if err := httpURL(u.url); err != nil {
 			v.add(u.key, "%v", err)
 		} else if pu, _ := url.Parse(u.url); pu.RawQuery != "" || pu.Fragment != "" {
-			// The API paths are appended to it.
-			v.add(u.key, "must not have a query or fragment, got %q", u.url)
+			// The paths are appended to it. Not repeated: a query may
+			// carry an api_key.
+			v.add(u.key, "must not have a query or fragment (the API paths are appended to it)")
 		}
 	}
 	if !traitRe.MatchString(k.PhoneTrait) {
@@ -463,12 +535,18 @@ func positive(v *checker, key string, d time.Duration) bool {
 	return true
 }
 
-// httpURL checks an absolute http(s) URL with a host. Its message echoes
-// the URL, so it is never used for secrets.
+// httpURL checks an absolute http(s) URL with a host. Its message never
+// repeats the URL, nor url.Parse's error, which quotes it whole: a URL may
+// carry credentials (user info, an api_key in the query).
 func httpURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an absolute http(s) URL, got %q", s)
+	switch {
+	case err != nil:
+		return errors.New("must be an absolute http(s) URL (it does not parse: check the host, the port and any %-escapes)")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must be an absolute http(s) URL (its scheme is not http or https)")
+	case u.Host == "":
+		return errors.New("must be an absolute http(s) URL (it has no host)")
 	}
 	return nil
 }

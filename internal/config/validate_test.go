@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,5 +214,142 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Store.Type != "redis" || c.CallPass.Token != tok32 || c.Webhook.Secret != secret || len(c.Limits.AllowPrefixes) != 1 ||
 		c.Tracing.OTLPEndpoint == "" || c.DevMode {
 		t.Errorf("loaded %+v", c)
+	}
+	// The exporter speaks OTLP/HTTP: the collector's 4318, not its gRPC 4317.
+	if _, port, err := net.SplitHostPort(c.Tracing.OTLPEndpoint); err != nil || port != "4318" {
+		t.Errorf("tracing.otlp_endpoint %q: want the collector's OTLP/HTTP port 4318", c.Tracing.OTLPEndpoint)
+	}
+	// The /2fa page's sign-in link is followed by browsers: Kratos as they
+	// reach it (https, one of the origins), not the internal kratos:4433.
+	bu, err := url.Parse(c.Kratos.BrowserURL)
+	if err != nil || bu.Scheme != "https" || bu.Host == "" || bu.Host == "kratos:4433" ||
+		!slices.Contains(c.Serve.AllowedOrigins, "https://"+bu.Host) {
+		t.Errorf("kratos.browser_url %q: want the https URL browsers reach Kratos at, one of serve.allowed_origins %v",
+			c.Kratos.BrowserURL, c.Serve.AllowedOrigins)
+	}
+}
+
+// TestOTLPEndpointPort: the exporter speaks OTLP/HTTP; the collector's 4317
+// is its gRPC port, where every export would fail at run time, so it is
+// refused here, with the port to use instead.
+func TestOTLPEndpointPort(t *testing.T) {
+	tests := []struct {
+		endpoint string
+		refused  bool
+	}{
+		{"otel-collector:4318", false},
+		{"http://otel-collector:4318", false},
+		{"https://otel.example.com/otlp/v1/traces", false},
+		{"otel-collector:4317", true},
+		{"[::1]:4317", true},
+		{"http://otel-collector:4317", true},
+		{"https://otel.example.com:4317/v1/traces", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			_, _, err := Load("", baseEnv("TRACING_OTLP_ENDPOINT="+tt.endpoint), false)
+			if !tt.refused {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "tracing.otlp_endpoint" {
+				t.Fatalf("problems = %v, want one for tracing.otlp_endpoint", ps)
+			}
+			for _, want := range []string{"4317", "gRPC", "OTLP/HTTP", "4318"} {
+				if !strings.Contains(ps[0].Message, want) {
+					t.Errorf("message %q does not say %q", ps[0].Message, want)
+				}
+			}
+		})
+	}
+}
+
+// TestPlaceholderSecretsRefused: the examples publish their secrets marked
+// "change-me"; outside --dev one copied unchanged is refused under its key,
+// with the way to replace it, and without repeating it.
+func TestPlaceholderSecretsRefused(t *testing.T) {
+	const composeSecret = "change-me-compose-webhook-secret-0123456789"
+	tests := []struct {
+		name    string
+		env     []string
+		dev     bool
+		wantKey string // "" = valid
+	}{
+		{"compose webhook secret", []string{"WEBHOOK_SECRET=" + composeSecret}, false, "webhook.secret"},
+		{"from a file", []string{"WEBHOOK_SECRET=", "WEBHOOK_SECRET_FILE=" + writeFile(t, "s", composeSecret+"\n")}, false, "webhook.secret"},
+		{"code key, upper case", []string{"CHALLENGE_CODE_KEY=CHANGE-ME-challenge-code-key-0123456789"}, false, "challenge.code_key"},
+		{"redis password", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:Change-Me@redis:6379/0"}, false, "store.redis.url"},
+		{"--dev keeps the demo working", []string{"WEBHOOK_SECRET=" + composeSecret, "DEV_DATA_DIR=" + t.TempDir()}, true, ""},
+		{"a secret of your own", []string{"WEBHOOK_SECRET=0123456789abcdef0123456789abcdef-changed"}, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env...), tt.dev)
+			p := oneProblem(t, err, tt.wantKey)
+			if tt.wantKey == "" {
+				return
+			}
+			for _, want := range []string{`"change-me"`, "replace it", "examples/compose/real-callpass.yml"} {
+				if !strings.Contains(p.Message, want) {
+					t.Errorf("message %q does not say %q", p.Message, want)
+				}
+			}
+			for _, kv := range tt.env {
+				if _, v, _ := strings.Cut(kv, "="); len(v) > len("change-me") && strings.Contains(err.Error(), v) {
+					t.Errorf("the error repeats the secret %q: %v", v, err)
+				}
+			}
+		})
+	}
+	// A placeholder that is also too short is one problem, not two.
+	_, _, err := Load("", baseEnv("WEBHOOK_SECRET=change-me"), false)
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "at least 32 bytes") {
+		t.Errorf("short placeholder: problems = %v, want the length only", ps)
+	}
+}
+
+// TestValidationDoesNotRepeatURLs: a URL may carry credentials (user info,
+// an api_key in the query), and url.Parse's error quotes it whole; a problem
+// describes what is wrong without repeating it.
+func TestValidationDoesNotRepeatURLs(t *testing.T) {
+	const userinfo, apiKey = "0123456789abcdef0123456789abcdef", "S3CRET"
+	c, _ := mustLoad(t, "", baseEnv(), false)
+	c.CallPass.BaseURL = "https://" + userinfo + "@h:44x3/"
+	c.Kratos.AdminURL = "http://k:4434/?api_key=" + apiKey
+	ps := problemsOf(t, c.Validate())
+	if got := (&ValidationError{Problems: ps}).Keys(); !slices.Equal(got, []string{"callpass.base_url", "kratos.admin_url"}) {
+		t.Errorf("problem keys %v", got)
+	}
+	for _, s := range []string{userinfo, apiKey} {
+		if strings.Contains(c.Validate().Error(), s) {
+			t.Errorf("the error repeats %q:\n%v", s, c.Validate())
+		}
+	}
+
+	tests := []struct{ env, key, secret string }{
+		{"CALLPASS_BASE_URL=https://" + userinfo + "@h:44x3/", "callpass.base_url", userinfo},
+		{"CALLPASS_BASE_URL=ftp://" + userinfo + "@h/", "callpass.base_url", userinfo},
+		{"KRATOS_PUBLIC_URL=http://kratos:4433/?api_key=" + apiKey, "kratos.public_url", apiKey},
+		{"KRATOS_PUBLIC_URL=kratos:4433/?api_key=" + apiKey, "kratos.public_url", apiKey},
+		{"KRATOS_BROWSER_URL=https://auth.example.com/#" + apiKey, "kratos.browser_url", apiKey},
+		{"KRATOS_ADMIN_URL=http://admin:" + apiKey + "@k:44x4/", "kratos.admin_url", apiKey},
+		{"TRACING_OTLP_ENDPOINT=https://u:" + apiKey + "@otel:43x8/", "tracing.otlp_endpoint", apiKey},
+		{"TRACING_OTLP_ENDPOINT=" + apiKey + "@otel", "tracing.otlp_endpoint", apiKey},
+		{"SERVE_BASE_URL=https://u:" + apiKey + "@2fa:x/", "serve.base_url", apiKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env), false)
+			ps := problemsOf(t, err)
+			if len(ps) == 0 || ps[0].Key != tt.key {
+				t.Fatalf("problems = %v, want one for %s", ps, tt.key)
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("the error repeats %q:\n%v", tt.secret, err)
+			}
+		})
 	}
 }

@@ -107,6 +107,9 @@ type KratosOptions struct {
 	// UIURL is the self-service UI base URL (flows' ui_url and return URLs).
 	// Default http://127.0.0.1:4455; nothing needs to listen there.
 	UIURL string
+	// ReturnURLs are allowed as return_to besides the UI (e.g. the
+	// service's /2fa page, whose sign-in link returns there).
+	ReturnURLs []string
 	// IdentitySchema is the identity schema file. Default examples/kratos/identity.schema.json.
 	IdentitySchema string
 	// JsonnetDir holds login.jsonnet, registration.jsonnet and settings.jsonnet.
@@ -338,6 +341,14 @@ func (k *Kratos) stop() {
 	}
 }
 
+func returnURLs(ui string, extra []string) []any {
+	out := []any{ui}
+	for _, u := range extra {
+		out = append(out, u)
+	}
+	return out
+}
+
 // KratosConfig returns the configuration StartKratos writes, as a map ready
 // for YAML. Exposed so a test can inspect it or write it elsewhere.
 func KratosConfig(publicURL, adminURL string, opts KratosOptions) map[string]any {
@@ -377,7 +388,7 @@ func KratosConfig(publicURL, adminURL string, opts KratosOptions) map[string]any
 		},
 		"selfservice": map[string]any{
 			"default_browser_return_url": ui + "/",
-			"allowed_return_urls":        []any{ui},
+			"allowed_return_urls":        returnURLs(ui, opts.ReturnURLs),
 			// No haveibeenpwned lookup: tests run offline, and the lookup
 			// would hang registration until its timeout.
 			"methods": map[string]any{"password": map[string]any{

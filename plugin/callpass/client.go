@@ -9,6 +9,8 @@ package callpass
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -458,8 +461,11 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	// GotConn fires once a connection is ready to carry the request. Before
 	// it nothing can have reached the provider (dial, DNS, TLS failures);
 	// after it we must assume the request may have been processed.
-	var gotConn atomic.Bool
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) }}
+	var getConn, gotConn atomic.Bool
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) { getConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+	}
 	body := form.Encode()
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(rctx, trace), http.MethodPost, c.base+path, strings.NewReader(body))
 	if err != nil {
@@ -474,13 +480,13 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		sent = gotConn.Load()
-		return nil, sent, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: transportMessage(ctx, rctx, err, timeout), Sent: sent}
+		return nil, sent, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: transportMessage(ctx, rctx, err, timeout, getConn.Load()), Sent: sent}
 	}
 	defer resp.Body.Close()
 	ctype := resp.Header.Get("Content-Type")
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return nil, true, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "reading the answer: " + transportMessage(ctx, rctx, err, timeout),
+		return nil, true, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "reading the answer: " + transportMessage(ctx, rctx, err, timeout, true),
 			HTTPStatus: resp.StatusCode, ContentType: sanitizeHeader(ctype), Sent: true}
 	}
 	env, err = DecodeResponse(resp.StatusCode, ctype, data)
@@ -494,36 +500,71 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	return env, true, nil
 }
 
-// transportMessage describes a failed round trip without the URL's query
-// (there is none) or anything from the body.
-func transportMessage(parent, rctx context.Context, err error, timeout time.Duration) string {
+// transportMessage describes a failed round trip with fixed phrases. The
+// transport's own error text is never copied: it names addresses, and a
+// Proxy function's error may quote a malformed proxy URL, password included.
+// connecting reports that the transport got as far as asking for a
+// connection (httptrace GetConn).
+func transportMessage(parent, rctx context.Context, err error, timeout time.Duration, connecting bool) string {
 	switch {
 	case parent.Err() != nil:
 		return "canceled by the caller: " + parent.Err().Error()
 	case errors.Is(rctx.Err(), context.DeadlineExceeded):
 		return "no answer within " + timeout.String()
 	}
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		return "cannot resolve the provider host"
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return oneLine(err.Error(), 160)
+	return transportProblem(err, connecting)
 }
 
-// oneLine trims a message to one line of valid UTF-8.
-func oneLine(s string, limit int) string {
-	s = strings.ToValidUTF8(s, "?")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	return truncateUTF8(s, limit)
+// transportProblem names the kind of a transport failure.
+func transportProblem(err error, connecting bool) string {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "proxyconnect" {
+		return "through the proxy: " + transportProblem(op.Err, true)
+	}
+	var timeout interface{ Timeout() bool }
+	switch {
+	case isDNSError(err):
+		return "cannot resolve the provider host"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case isTLSError(err):
+		return "TLS handshake failed"
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return "timed out"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before the answer was complete"
+	case !connecting:
+		// Before a connection was asked for, only the request itself or the
+		// transport's Proxy function (a bad proxy setting) can have failed.
+		return "failed before connecting (check the proxy settings)"
+	}
+	return "transport failure"
+}
+
+func isDNSError(err error) bool {
+	_, ok := errors.AsType[*net.DNSError](err)
+	return ok
+}
+
+func isTLSError(err error) bool {
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[tls.AlertError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.UnknownAuthorityError](err); ok {
+		return true
+	}
+	if _, ok := errors.AsType[x509.HostnameError](err); ok {
+		return true
+	}
+	_, ok := errors.AsType[x509.CertificateInvalidError](err)
+	return ok
 }
 
 // localError is an invalid request caught before sending anything.

@@ -866,7 +866,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if calls := cs.take(); len(calls) != 1 || calls[0] != "verify" {
 		t.Fatalf("verify with a pass: store calls %v, want one verify", calls)
 	}
-	if ok, err := mem.ClaimPass(ctx, r.IdentityID, authAt, time.Second, "sess"); err != nil || !ok {
+	if _, ok, err := mem.ClaimPass(ctx, r.IdentityID, authAt, time.Second, "sess"); err != nil || !ok {
 		t.Fatalf("the verify recorded no gate pass: %v %v", ok, err)
 	}
 

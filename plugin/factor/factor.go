@@ -43,6 +43,8 @@ type Issuer interface {
 	Issue(ctx context.Context, s jwt.Subject) (jwt.Token, error)
 	// NeedsIdentityData: Issue reads Subject.Traits and MetadataPublic.
 	NeedsIdentityData() bool
+	// AllowsAudience: a token may be issued for aud alone.
+	AllowsAudience(aud string) bool
 }
 
 // PassStore claims the gate passes that a verify recorded
@@ -52,8 +54,10 @@ type Issuer interface {
 // (plugin/store/memory.Store, plugin/store/redis.Store).
 type PassStore interface {
 	// ClaimPass binds the pass whose authAt matches (within tolerance) to
-	// sessionID; it reports true when that session holds the pass.
-	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error)
+	// sessionID; it reports true when that session holds the pass, and the
+	// E.164 number the pass's verified call went to ("" for a pass recorded
+	// before passes carried it).
+	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (phoneE164 string, ok bool, err error)
 }
 
 // MissingPhone is the policy for identities without a phone number.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,15 +76,21 @@ func TestNewRefusesBadPolicy(t *testing.T) {
 
 // recordingIssuer keeps the Subject it was asked to sign.
 type recordingIssuer struct {
-	needs bool
-	got   jwt.Subject
+	needs     bool
+	audiences []string // what AllowsAudience admits
+	got       jwt.Subject
+	issued    int
 }
 
 func (r *recordingIssuer) Issue(_ context.Context, s jwt.Subject) (jwt.Token, error) {
 	r.got = s
+	r.issued++
 	return jwt.Token{Raw: "x", ExpiresAt: time.Now().Add(time.Minute)}, nil
 }
 func (r *recordingIssuer) NeedsIdentityData() bool { return r.needs }
+func (r *recordingIssuer) AllowsAudience(aud string) bool {
+	return aud != "" && slices.Contains(r.audiences, aud)
+}
 
 // TestIssuePassesIdentityDataOnlyWhenUsed: traits and metadata reach the
 // issuer (its claims mapper) when it reads them, and are not encoded for
@@ -94,7 +101,7 @@ func TestIssuePassesIdentityDataOnlyWhenUsed(t *testing.T) {
 	for _, needs := range []bool{true, false} {
 		iss := &recordingIssuer{needs: needs}
 		s := &Service{issuer: iss}
-		if _, err := s.issue(context.Background(), sess, "+79001234567", "stepup", time.Time{}); err != nil {
+		if _, err := s.issue(context.Background(), sess, "+79001234567", "stepup", time.Time{}, TokenOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		traits, meta := string(iss.got.Traits), string(iss.got.MetadataPublic)

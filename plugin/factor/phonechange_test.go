@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
@@ -18,6 +19,7 @@ import (
 // every Start.
 type fakeChallenges struct {
 	calledPhone string
+	verifies    int
 	starts      []challenge.StartRequest
 	passes      []challenge.Pass
 }
@@ -31,6 +33,7 @@ func (f *fakeChallenges) Start(_ context.Context, req challenge.StartRequest) (c
 }
 
 func (f *fakeChallenges) Verify(_ context.Context, b challenge.Binding, _, _ string) (challenge.VerifyResult, error) {
+	f.verifies++
 	if b.Purpose == challenge.PurposeVerifyPhone {
 		if called, err := phone.Parse(f.calledPhone); err != nil || b.IdentityID != phoneOwner(called) {
 			return challenge.VerifyResult{}, challenge.ErrNotFound // bound to another number
@@ -53,8 +56,8 @@ func (f *fakeChallenges) Get(context.Context, string) (challenge.Challenge, erro
 
 type noPasses struct{}
 
-func (noPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (bool, error) {
-	return false, nil
+func (noPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (string, bool, error) {
+	return "", false, nil
 }
 
 // TestPhoneChangeCodeProvesOnlyTheCalledNumber: a registration or settings
@@ -191,10 +194,12 @@ func (o oneSession) Session(context.Context, string, string) (*kratos.Session, e
 	return o.s, nil
 }
 
-type allPasses struct{}
+// allPasses holds a pass for every session, whose call went to called
+// ("": a pass recorded before passes carried the number).
+type allPasses struct{ called string }
 
-func (allPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (bool, error) {
-	return true, nil
+func (a allPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (string, bool, error) {
+	return a.called, true, nil
 }
 
 // TestAuthTime: a step-up token's auth_time is the verification (a fresh
@@ -211,13 +216,13 @@ func TestAuthTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.StepUpVerify(context.Background(), Creds{SessionToken: "t"}, "c1", "1234"); err != nil {
+	if _, err := s.StepUpVerify(context.Background(), Creds{SessionToken: "t"}, "c1", "1234", TokenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !iss.got.AuthTime.Equal(now) {
 		t.Errorf("step-up auth_time %s, want the verification %s", iss.got.AuthTime, now)
 	}
-	if _, err := s.Exchange(context.Background(), Creds{SessionToken: "t"}); err != nil {
+	if _, err := s.Exchange(context.Background(), Creds{SessionToken: "t"}, TokenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if !iss.got.AuthTime.Equal(login) {
@@ -276,6 +281,98 @@ func TestPhoneRequiredWhereLoginRequiresIt(t *testing.T) {
 			if policy == MissingPhoneAllow && (err != nil || !dec.Allow) {
 				t.Errorf("%s, allow: %+v %v, want allowed", hook, dec, err)
 			}
+		}
+	}
+}
+
+// TestExchangeNamesTheCalledNumber: a token exchanged for a gated session
+// names the number its call went to, even when the phone trait was changed
+// since (admin API, an import, a settings flow without the hook):
+// phone_number_verified is true only for a number that was called. Only a
+// pass recorded before passes carried the number falls back to the trait.
+func TestExchangeNamesTheCalledNumber(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		called  string
+		trait   any // nil: no phone trait
+		want    string
+		wantErr error
+	}{
+		{"trait unchanged", "+79001112233", "+79001112233", "+79001112233", nil},
+		{"trait changed since the call", "+79001112233", "+79005556677", "+79001112233", nil},
+		{"trait removed since the call", "+79001112233", nil, "+79001112233", nil},
+		{"pass without a number: the trait", "", "+79005556677", "+79005556677", nil},
+		{"pass without a number, no trait", "", nil, "", ErrNoPhone},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			traits := map[string]any{}
+			if tt.trait != nil {
+				traits["phone"] = tt.trait
+			}
+			sess := &kratos.Session{ID: "s", IdentityID: "i", Active: true, AuthenticatedAt: now.Add(-time.Minute),
+				ExpiresAt: now.Add(time.Hour), Traits: traits}
+			iss := &recordingIssuer{}
+			s, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: allPasses{called: tt.called},
+				Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Exchange(context.Background(), Creds{SessionToken: "t"}, TokenOptions{})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Exchange: %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && iss.got.PhoneE164 != tt.want {
+				t.Errorf("token phone_number %q, want %q", iss.got.PhoneE164, tt.want)
+			}
+		})
+	}
+}
+
+// TestTokenForOneAudience: a token asked for one configured audience is
+// issued for it alone; an audience the issuer does not serve is refused
+// before anything is done, so a step-up's code is not spent on a token
+// that cannot be issued.
+func TestTokenForOneAudience(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	sess := &kratos.Session{ID: "s", IdentityID: "i", Active: true, AuthenticatedAt: now.Add(-time.Minute),
+		ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	for _, tt := range []struct {
+		name, audience string
+		wantErr        error
+	}{
+		{"every audience", "", nil},
+		{"one configured audience", "app-b", nil},
+		{"not configured", "app-c", jwt.ErrAudienceNotAllowed},
+	} {
+		for _, path := range []string{"exchange", "stepup"} {
+			t.Run(tt.name+"/"+path, func(t *testing.T) {
+				ch := &fakeChallenges{calledPhone: "+79001112233"}
+				iss := &recordingIssuer{audiences: []string{"app-a", "app-b"}}
+				s, err := New(Config{}, Deps{Challenges: ch, Passes: allPasses{called: "+79001112233"},
+					Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
+				if err != nil {
+					t.Fatal(err)
+				}
+				opts := TokenOptions{Audience: tt.audience}
+				if path == "exchange" {
+					_, err = s.Exchange(context.Background(), Creds{SessionToken: "t"}, opts)
+				} else {
+					_, err = s.StepUpVerify(context.Background(), Creds{SessionToken: "t"}, "c1", "1234", opts)
+				}
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err %v, want %v", err, tt.wantErr)
+				}
+				if tt.wantErr != nil {
+					if ch.verifies != 0 || iss.issued != 0 {
+						t.Fatalf("refused audience: %d verifies, %d tokens, want none", ch.verifies, iss.issued)
+					}
+					return
+				}
+				if iss.issued != 1 || iss.got.Audience != tt.audience {
+					t.Fatalf("issued %d, audience %q, want 1 for %q", iss.issued, iss.got.Audience, tt.audience)
+				}
+			})
 		}
 	}
 }

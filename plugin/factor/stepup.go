@@ -156,7 +156,12 @@ func (s *Service) StepUpGet(ctx context.Context, creds Creds, id string) (Challe
 }
 
 // StepUpVerify checks the code for the caller's session and issues a JWT.
-func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string) (VerifyOutput, error) {
+func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string, opts TokenOptions) (VerifyOutput, error) {
+	// Refused before the verify: a token that cannot be issued must not
+	// spend the code.
+	if err := s.checkTokenOptions(opts); err != nil {
+		return VerifyOutput{}, err
+	}
 	sess, err := s.session(ctx, creds)
 	if err != nil {
 		return VerifyOutput{}, err
@@ -176,7 +181,7 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 	if authAt.IsZero() {
 		authAt = s.now()
 	}
-	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup", authAt)
+	tok, err := s.issue(ctx, sess, res.Challenge.Phone, "stepup", authAt, opts)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
@@ -185,23 +190,44 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 
 // Exchange issues a JWT for a session whose login passed the gate (or that
 // passed a step-up); any other session gets ErrNotGated.
-func (s *Service) Exchange(ctx context.Context, creds Creds) (TokenView, error) {
+func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) (TokenView, error) {
+	if err := s.checkTokenOptions(opts); err != nil {
+		return TokenView{}, err
+	}
 	sess, err := s.session(ctx, creds)
 	if err != nil {
 		return TokenView{}, err
 	}
-	ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, sess.AuthenticatedAt, s.cfg.PassTolerance, sess.ID)
+	called, ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, sess.AuthenticatedAt, s.cfg.PassTolerance, sess.ID)
 	if err != nil {
 		return TokenView{}, fmt.Errorf("%w: claim gate pass: %v", challenge.ErrStoreUnavailable, err)
 	}
 	if !ok {
 		return TokenView{}, ErrNotGated
 	}
-	num, err := s.sessionPhone(sess)
-	if err != nil {
-		return TokenView{}, err
+	// phone_number_verified must name the number the call went to, not the
+	// trait as it reads now: it may have been changed since (admin API,
+	// import, a settings flow without the hook). Only a pass recorded
+	// before passes carried the number falls back to the trait.
+	if called == "" {
+		num, err := s.sessionPhone(sess)
+		if err != nil {
+			return TokenView{}, err
+		}
+		called = num.E164()
 	}
-	return s.issue(ctx, sess, num.E164(), "exchange", sess.AuthenticatedAt)
+	return s.issue(ctx, sess, called, "exchange", sess.AuthenticatedAt, opts)
+}
+
+// checkTokenOptions refuses what Issue would refuse, before any work.
+func (s *Service) checkTokenOptions(opts TokenOptions) error {
+	if opts.Audience == "" {
+		return nil
+	}
+	if s.issuer == nil || !s.issuer.AllowsAudience(opts.Audience) {
+		return jwt.ErrAudienceNotAllowed
+	}
+	return nil
 }
 
 func (s *Service) passTTL(sess *kratos.Session) time.Duration {
@@ -215,7 +241,7 @@ func (s *Service) passTTL(sess *kratos.Session) time.Duration {
 
 // issue signs a token for sess; authAt is when the user last authenticated
 // (the login, or a step-up just verified).
-func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, via string, authAt time.Time) (TokenView, error) {
+func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, via string, authAt time.Time, opts TokenOptions) (TokenView, error) {
 	if s.issuer == nil {
 		return TokenView{}, fmt.Errorf("factor: no JWT issuer configured")
 	}
@@ -231,6 +257,7 @@ func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, vi
 		AuthTime:         authAt,
 		Methods:          sess.Methods,
 		PhoneE164:        phoneE164,
+		Audience:         opts.Audience,
 		Traits:           traits,
 		MetadataPublic:   meta,
 	})

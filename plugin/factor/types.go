@@ -78,6 +78,15 @@ type Creds struct {
 // Empty reports whether no credentials were presented.
 func (c Creds) Empty() bool { return c.Cookie == "" && c.SessionToken == "" }
 
+// TokenOptions shape a token the caller asks for.
+type TokenOptions struct {
+	// Audience, when set, is the token's only aud: one of the configured
+	// audiences (jwt.ErrAudienceNotAllowed otherwise), so an app gets a
+	// token the other apps sharing this issuer refuse. "" gives every
+	// configured audience.
+	Audience string
+}
+
 // TokenView is an issued access token.
 type TokenView struct {
 	AccessToken string    `json:"access_token"`

@@ -127,6 +127,10 @@ type Client struct {
 	timeout    time.Duration
 	obs        Observer
 	cache      *sessionCache
+	// bodyBufs recycles the buffers whoami answers are read into: the
+	// decoded Session copies every string it keeps, so a buffer is free
+	// once decoded.
+	bodyBufs sync.Pool
 }
 
 // New checks cfg and returns a Client. It makes no network call.
@@ -211,10 +215,19 @@ func tracedClient(hc *http.Client, tp trace.TracerProvider) *http.Client {
 	return &traced
 }
 
+// baseURL checks a Kratos API URL. Its errors do not repeat the URL (nor
+// url.Parse's error, which does): it may carry credentials or an api_key.
 func baseURL(name, raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("kratos: %s must be an absolute http(s) URL, got %q", name, raw)
+	switch {
+	case raw == "":
+		return "", fmt.Errorf("kratos: %s is required", name)
+	case err != nil:
+		return "", fmt.Errorf("kratos: %s is not a valid URL", name)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("kratos: %s must be an absolute http(s) URL (its scheme is not http or https)", name)
+	case u.Host == "":
+		return "", fmt.Errorf("kratos: %s must be an absolute http(s) URL (it has no host)", name)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
@@ -302,8 +315,8 @@ func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string)
 	if err != nil {
 		return nil, classify(op, nil, err)
 	}
-	buf := bodyBufs.Get().(*bytes.Buffer)
-	defer putBodyBuf(buf)
+	buf := c.getBodyBuf()
+	defer c.putBodyBuf(buf)
 	// Reading to EOF (within the limit) lets the transport reuse the
 	// connection; an oversized answer is cut off and its connection closed.
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxWhoamiBody+1))
@@ -337,16 +350,19 @@ var (
 	headerUserAgent  = []string{userAgent}
 )
 
-// bodyBufs recycles the buffers whoami answers are read into: the decoded
-// Session copies every string it keeps, so a buffer is free once decoded.
-var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+func (c *Client) getBodyBuf() *bytes.Buffer {
+	if b, ok := c.bodyBufs.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
+}
 
-func putBodyBuf(b *bytes.Buffer) {
+func (c *Client) putBodyBuf(b *bytes.Buffer) {
 	if b.Cap() > 64<<10 {
 		return // do not keep an unusually large answer's buffer alive
 	}
 	b.Reset()
-	bodyBufs.Put(b)
+	c.bodyBufs.Put(b)
 }
 
 // whoamiAnswer is the part of Kratos's session object Session needs. Every
@@ -384,7 +400,7 @@ type absent struct{}
 func decodeWhoami(body []byte) (*Session, error) {
 	w := whoamiAnswer{Identity: whoamiIdentity{Traits: absent{}, MetadataPublic: absent{}}}
 	if err := segjson.Unmarshal(body, &w); err != nil {
-		return nil, err
+		return nil, decodeError(body)
 	}
 	if w.ID == "" {
 		return nil, errors.New("session has no id")
@@ -429,6 +445,29 @@ func decodeWhoami(body []byte) (*Session, error) {
 		}
 	}
 	return out, nil
+}
+
+// decodeError describes why body is not a whoami answer without quoting it:
+// segmentio/json's errors repeat up to 32 bytes of the input, which may be
+// traits (a phone number) and would reach the error log. encoding/json, run
+// again on this rare path, gives the offset and the member at fault; its
+// errors are not used as text either (a number's is quoted).
+func decodeError(body []byte) error {
+	err := json.Unmarshal(body, &whoamiAnswer{})
+	if syn, ok := errors.AsType[*json.SyntaxError](err); ok {
+		return fmt.Errorf("invalid JSON in whoami answer at offset %d", syn.Offset)
+	}
+	if typ, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		if typ.Field == "" {
+			return fmt.Errorf("whoami answer is not a JSON object (offset %d)", typ.Offset)
+		}
+		// Field is a path of whoamiAnswer's member names, never the input's keys.
+		return fmt.Errorf("whoami answer member %s has the wrong JSON type (want %s, offset %d)", typ.Field, typ.Type, typ.Offset)
+	}
+	if _, ok := errors.AsType[*time.ParseError](err); ok {
+		return errors.New("a time in the whoami answer is not RFC 3339")
+	}
+	return errors.New("whoami answer could not be decoded")
 }
 
 // statusError describes a non-2xx answer by its status line and, when the

@@ -25,7 +25,7 @@ import (
 type Store interface {
 	challenge.Store
 	limit.Blocks
-	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error)
+	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
 }
 
 // MaxGrace is the longest grace (time a challenge stays after ExpiresAt) a
@@ -638,8 +638,14 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			{"another session", authAt, "s2", false},
 		}
 		for _, tc := range claims {
-			if got := mustClaim(t, s, b.IdentityID, tc.at, time.Second, tc.sid); got != tc.want {
+			num, got := mustClaimNumber(t, s, b.IdentityID, tc.at, time.Second, tc.sid)
+			if got != tc.want {
 				t.Fatalf("%s: claim = %v, want %v", tc.name, got, tc.want)
+			}
+			// The pass names the number its call went to (the token's
+			// phone_number), whatever the identity's trait says later.
+			if got && num != c.Phone {
+				t.Fatalf("%s: claimed pass names %q, want the number called %q", tc.name, num, c.Phone)
 			}
 		}
 		if mustClaim(t, s, Bind("x").IdentityID, authAt, time.Second, "s1") {
@@ -655,14 +661,15 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		// Step-up: the pass is recorded for its session at once.
 		su := Binding(challenge.PurposeStepUp, b.IdentityID, "sess-1")
 		c2 := New(su, now, 5*time.Minute)
+		c2.Phone = "+79007654321" // another number than the login's
 		mustCreate(t, s, c2, "", now, true)
 		stepAt := now.Add(-2 * time.Hour)
 		mustVerifyPass(t, s, c2, true, now, &challenge.Pass{IdentityID: su.IdentityID, AuthenticatedAt: stepAt, SessionID: "sess-1", TTL: time.Hour}, challenge.OutcomeVerified)
 		if mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-2") {
 			t.Fatal("another session claimed a step-up pass")
 		}
-		if !mustClaim(t, s, su.IdentityID, stepAt, time.Second, "sess-1") {
-			t.Fatal("the step-up session does not hold its pass")
+		if num, ok := mustClaimNumber(t, s, su.IdentityID, stepAt, time.Second, "sess-1"); !ok || num != c2.Phone {
+			t.Fatalf("the step-up session's pass: %v %q, want held, naming %q", ok, num, c2.Phone)
 		}
 	})
 
@@ -992,11 +999,21 @@ func mustVerifyPass(t *testing.T, s Store, c challenge.Challenge, matched bool, 
 
 func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance time.Duration, sessionID string) bool {
 	t.Helper()
-	ok, err := s.ClaimPass(context.Background(), identityID, at, tolerance, sessionID)
+	_, ok := mustClaimNumber(t, s, identityID, at, tolerance, sessionID)
+	return ok
+}
+
+// mustClaimNumber claims and returns the number the pass's call went to.
+func mustClaimNumber(t *testing.T, s Store, identityID string, at time.Time, tolerance time.Duration, sessionID string) (string, bool) {
+	t.Helper()
+	num, ok, err := s.ClaimPass(context.Background(), identityID, at, tolerance, sessionID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ok
+	if !ok && num != "" {
+		t.Fatalf("a refused claim returned the number %q", num)
+	}
+	return num, ok
 }
 
 // concurrentVerifies sends req n times at once and counts the outcomes.

@@ -353,7 +353,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 			c.VerifiedAt = now
 			out = challenge.OutcomeVerified
 			if req.Pass != nil {
-				s.recordPass(*req.Pass)
+				s.recordPass(*req.Pass, c.Phone)
 			}
 		case c.Attempts >= c.MaxAttempts:
 			c.State = challenge.StateLocked

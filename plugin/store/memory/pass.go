@@ -17,6 +17,7 @@ import (
 type pass struct {
 	authAt    time.Time
 	sessionID string
+	phone     string // E.164 of the number the verified call went to
 	expires   time.Time
 }
 
@@ -26,11 +27,12 @@ const maxPerIdentity = 16
 // than the binding's (a caller bug; nothing is changed).
 var errPassIdentity = errors.New("memory: gate pass for another identity than the challenge's")
 
-// recordPass adds p to its identity's passes; the caller holds mu.
-func (s *Store) recordPass(p challenge.Pass) {
+// recordPass adds p to its identity's passes, with the number the verified
+// challenge called; the caller holds mu.
+func (s *Store) recordPass(p challenge.Pass, phoneE164 string) {
 	now := s.now()
 	list := s.livePasses(p.IdentityID, now)
-	list = append(list, pass{authAt: time.UnixMilli(p.AuthenticatedAt.UnixMilli()), sessionID: p.SessionID, expires: now.Add(p.TTL)})
+	list = append(list, pass{authAt: time.UnixMilli(p.AuthenticatedAt.UnixMilli()), sessionID: p.SessionID, phone: phoneE164, expires: now.Add(p.TTL)})
 	if len(list) > maxPerIdentity {
 		list = list[len(list)-maxPerIdentity:]
 	}
@@ -39,9 +41,10 @@ func (s *Store) recordPass(p challenge.Pass) {
 
 // ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
 // of authAt is bound to sessionID; a pass already bound to sessionID counts.
-func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
+// It returns the number the pass's call went to.
+func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return "", false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,13 +57,13 @@ func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Ti
 		}
 		switch list[i].sessionID {
 		case sessionID:
-			return true, nil
+			return list[i].phone, true, nil
 		case "":
 			list[i].sessionID = sessionID
-			return true, nil
+			return list[i].phone, true, nil
 		}
 	}
-	return false, nil
+	return "", false, nil
 }
 
 // livePasses drops expired passes of one identity and returns the rest;

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -10,12 +11,15 @@ import (
 // Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
 // gate") are one hash per identity under the identity's hash tag, written by
 // the Verify script that verifies the challenge: field = the session's
-// authenticated_at in Unix milliseconds, value = "<expires ms>:<claiming
-// session id>" (the id is "" until claimed). The key's TTL is the longest
-// pass's; each pass also carries its own expiry.
+// authenticated_at in Unix milliseconds, value = "<expires ms>:<E.164 number
+// called>:<claiming session id>" (the id is "" until claimed). A pass written
+// before passes carried the number reads "<expires ms>:<session id>"; session
+// ids never hold ':', so the two forms cannot be confused. The key's TTL is
+// the longest pass's; each pass also carries its own expiry.
 
 // claimScript binds the first unclaimed, unexpired field within tolerance to
-// the session (or finds it already bound to it), atomically.
+// the session (or finds it already bound to it), atomically, and returns
+// {1, number called} (empty for a pass without one) or {0}.
 // KEYS[1] passes; ARGV: authenticated_at ms, tolerance ms, session id, now ms.
 var claimScript = redis.NewScript(`
 local fields = redis.call('HGETALL', KEYS[1])
@@ -26,25 +30,38 @@ for i = 1, #fields, 2 do
   if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
     local d = tonumber(fields[i]) - at
     if d >= -tol and d <= tol then
-      local owner = string.sub(v, sep + 1)
-      if owner == sid then return 1 end
-      if owner == '' then
-        redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid)
-        return 1
+      local rest, num = string.sub(v, sep + 1), ''
+      local sep2 = string.find(rest, ':', 1, true)
+      if sep2 then
+        num = string.sub(rest, 1, sep2 - 1)
+        rest = string.sub(rest, sep2 + 1)
+      end
+      if rest == sid then return {1, num} end
+      if rest == '' then
+        redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, string.len(v) - string.len(rest)) .. sid)
+        return {1, num}
       end
     end
   end
 end
-return 0
+return {0}
 `)
 
 // ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
 // of authAt is bound to sessionID; a pass already bound to sessionID counts.
-func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (bool, error) {
-	n, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID)},
-		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID, ms(s.now())).Int()
+// It returns the number the pass's call went to.
+func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID)},
+		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID, ms(s.now())).Slice()
 	if err != nil {
-		return false, wrap("claim pass", err)
+		return "", false, wrap("claim pass", err)
 	}
-	return n == 1, nil
+	if n, _ := res[0].(int64); n != 1 {
+		return "", false, nil
+	}
+	if len(res) < 2 {
+		return "", false, &Error{Op: "claim pass", Err: errors.New("unexpected script reply")}
+	}
+	num, _ := res[1].(string)
+	return num, true, nil
 }

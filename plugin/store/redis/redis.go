@@ -333,7 +333,7 @@ else
         end
       end
       if left >= tonumber(ARGV[18]) then redis.call('HDEL', pk, oldest) end
-      redis.call('HSET', pk, at, (now + ttl) .. ':' .. ARGV[16])
+      redis.call('HSET', pk, at, (now + ttl) .. ':' .. (f[{{ph}}] or '') .. ':' .. ARGV[16])
       if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
     end
   elseif a >= ma then

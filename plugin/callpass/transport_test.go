@@ -1,0 +1,96 @@
+package callpass
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+)
+
+// TestProxyErrorKeepsPassword: a Proxy function's error may quote a
+// malformed proxy URL, password included; neither the returned error nor
+// the log line of a failed start may carry it.
+func TestProxyErrorKeepsPassword(t *testing.T) {
+	tests := []struct {
+		name     string
+		proxyErr error
+	}{
+		{"quoted address", fmt.Errorf("invalid proxy address %q", "http://u:S3CRET@p:1")},
+		{"url.Error", &url.Error{Op: "parse", URL: "http://u:S3CRET@p:1 ", Err: errors.New("invalid port")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			hc := newHTTPClient()
+			hc.Transport.(*http.Transport).Proxy = func(*http.Request) (*url.URL, error) { return nil, tt.proxyErr }
+			c := newTestClient(t, "https://callpass.invalid", 3, func(cfg *Config) {
+				cfg.HTTPClient = hc
+				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			_, err := c.StartCall(context.Background(), mustPhone(t))
+			e := assertKind(t, err, flashcall.ErrUnavailable, OpStart)
+			if want := "failed before connecting (check the proxy settings)"; e.Sent || e.Message != want {
+				t.Errorf("error %#v, want Sent false and message %q", e, want)
+			}
+			if strings.Contains(err.Error(), "S3CRET") || strings.Contains(logs.String(), "S3CRET") {
+				t.Errorf("the proxy password leaked:\nerror %s\nlog %s", err, logs.String())
+			}
+			if !strings.Contains(logs.String(), "callpass start failed") {
+				t.Errorf("the failure was not logged: %s", logs.String())
+			}
+		})
+	}
+}
+
+// TestTransportProblemPhrases: each kind of transport failure gets its fixed
+// phrase, and none repeats the error's own text (addresses, settings).
+func TestTransportProblemPhrases(t *testing.T) {
+	dial := func(err error) error {
+		return &url.Error{Op: "Post", URL: "https://callpass.invalid/api", Err: &net.OpError{Op: "dial", Net: "tcp",
+			Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 443}, Err: err}}
+	}
+	tests := []struct {
+		name       string
+		err        error
+		connecting bool
+		want       string
+	}{
+		{"refused", dial(os.NewSyscallError("connect", syscall.ECONNREFUSED)), true, "connection refused"},
+		{"reset", dial(os.NewSyscallError("read", syscall.ECONNRESET)), true, "connection reset"},
+		{"dns", dial(&net.DNSError{Err: "no such host", Name: "secret-host.internal", Server: "10.0.0.1:53"}), true, "cannot resolve the provider host"},
+		{"dns timeout", dial(&net.DNSError{Err: "i/o timeout", Name: "secret-host.internal", IsTimeout: true}), true, "cannot resolve the provider host"},
+		{"dial timeout", dial(os.ErrDeadlineExceeded), true, "timed out"},
+		{"tls", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: &tls.CertificateVerificationError{Err: errors.New("x509: secret-host.internal 10.0.0.1")}}, true, "TLS handshake failed"},
+		{"tls record", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake 10.0.0.1"}}, true, "TLS handshake failed"},
+		{"proxy connect", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: &net.OpError{Op: "proxyconnect", Net: "tcp",
+			Err: &net.OpError{Op: "dial", Net: "tcp", Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 3128}, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}}, true, "through the proxy: connection refused"},
+		{"before connecting", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: errors.New(`invalid proxy address "http://u:S3CRET@10.0.0.1:1"`)}, false, "failed before connecting (check the proxy settings)"},
+		{"closed early", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: io.ErrUnexpectedEOF}, true, "connection closed before the answer was complete"},
+		{"other", &url.Error{Op: "Post", URL: "https://callpass.invalid", Err: errors.New("S3CRET 10.0.0.1")}, true, "transport failure"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := transportMessage(context.Background(), context.Background(), tt.err, 0, tt.connecting)
+			if got != tt.want {
+				t.Errorf("transportMessage = %q, want %q", got, tt.want)
+			}
+			for _, s := range []string{"S3CRET", "10.0.0.1", "secret-host", "callpass.invalid"} {
+				if strings.Contains(got, s) {
+					t.Errorf("%q repeats %q", got, s)
+				}
+			}
+		})
+	}
+}
