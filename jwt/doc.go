@@ -62,9 +62,14 @@
 //
 // # Verifying
 //
-// Go apps use Verifier (JWKS fetched, cached and refreshed, unknown kids
-// refetched at most once per MinRefreshInterval) and EchoMiddleware. Any
-// other language uses its JOSE library the usual way:
+// Go apps use Verifier and EchoMiddleware. Verifier fetches and caches the
+// JWKS and refreshes it in the background every RefreshInterval; an unknown
+// kid makes it fetch in the foreground, at most once per MinRefreshInterval,
+// the request waiting no longer than its context and FetchTimeout allow.
+// EchoMiddleware's WithCookie checks Origin on every method except GET,
+// HEAD, OPTIONS and TRACE; a WebSocket upgrade is a GET, so an app accepting
+// WebSockets authenticated by the cookie must check Origin itself. Any other
+// language uses its JOSE library the usual way:
 //
 //   - fetch the JWKS from <issuer>/.well-known/jwks.json (cache it, refetch
 //     on an unknown kid, not more often than every few seconds);

@@ -32,7 +32,9 @@ type MiddlewareOption func(*middlewareConfig)
 // only from a request whose Origin, or without one its Referer, is one of
 // allowedOrigins (e.g. "https://app.example.com": scheme, host, and port
 // unless the default); otherwise 403. Without allowedOrigins the cookie works
-// for safe methods only. A token in the Authorization header, which no other
+// for safe methods only. A WebSocket upgrade is a GET, so its Origin is not
+// checked here: an app accepting WebSockets authenticated by the cookie must
+// check Origin itself. A token in the Authorization header, which no other
 // page can make a browser send, is not checked. Panics on a malformed origin.
 func WithCookie(name string, allowedOrigins ...string) MiddlewareOption {
 	set := make(map[string]bool, len(allowedOrigins))

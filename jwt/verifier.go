@@ -30,6 +30,13 @@ const (
 	DefaultMaxStale = 24 * time.Hour
 	maxJWKSBytes    = 1 << 20
 	maxTokenBytes   = 16 << 10
+	// fetchGrace is how long past FetchTimeout a fetch may still finish.
+	// An HTTP fetch honours its context and ends by FetchTimeout; one that
+	// does not (a JWKS file on a FIFO or hung mount, an HTTPClient that
+	// ignores the context) is abandoned at FetchTimeout+fetchGrace: nobody
+	// waits for it any longer, the next fetch may start, and its late result
+	// is dropped.
+	fetchGrace = time.Second
 	// emptyRetryInterval limits fetches while no keys are cached at all
 	// (e.g. the app started before the issuer): short, so a late issuer is
 	// picked up quickly, but never a fetch per request.
@@ -157,13 +164,18 @@ type VerifierConfig struct {
 	// HTTPClient fetches the JWKS. The default follows no redirects (a
 	// redirect is ErrKeysUnavailable), so the keys come only from JWKSURL's
 	// host; a client given here is used as it is.
-	HTTPClient         *http.Client
-	FetchTimeout       time.Duration // per JWKS fetch; DefaultFetchTimeout when zero
+	HTTPClient *http.Client
+	// FetchTimeout bounds each JWKS fetch; DefaultFetchTimeout when zero. A
+	// fetch that does not end by then (plus a second's grace: a file read
+	// cannot be cancelled, a custom HTTPClient may ignore the context) is
+	// abandoned: no request waits for it longer and a new one may start.
+	FetchTimeout       time.Duration
 	RefreshInterval    time.Duration // keys older than this are refetched; DefaultRefreshInterval when zero
 	MinRefreshInterval time.Duration // at most one fetch per this interval; DefaultMinRefreshInterval when zero
 	// MaxStale: keys not confirmed by a successful fetch for this long are
 	// no longer trusted and Verify answers ErrKeysUnavailable until a fetch
-	// succeeds. DefaultMaxStale when zero; at least RefreshInterval.
+	// succeeds. When zero, DefaultMaxStale or twice RefreshInterval,
+	// whichever is longer; when set, at least RefreshInterval.
 	MaxStale time.Duration
 	Clock    func() time.Time
 	Logger   *slog.Logger
@@ -175,9 +187,9 @@ type VerifierConfig struct {
 // is cached is checked at once, while a due refresh runs in the background,
 // so a slow or failing JWKS endpoint does not stall it; only a token with an
 // unknown kid, or a verifier without usable keys, waits for a fetch, and no
-// longer than its own context allows. At most one fetch is in flight. A
-// failed refresh keeps the previous keys, for at most MaxStale. Safe for
-// concurrent use.
+// longer than its own context or FetchTimeout allows. At most one fetch is
+// in flight (one that outruns FetchTimeout is abandoned). A failed refresh
+// keeps the previous keys, for at most MaxStale. Safe for concurrent use.
 type Verifier struct {
 	cfg    VerifierConfig
 	algs   []string
@@ -191,20 +203,45 @@ type Verifier struct {
 	attemptAt time.Time // last fetch attempt
 	etag      string
 	inflight  *fetchCall
+
+	fetchGrace time.Duration                // fetchGrace; tests shorten it
+	readFile   func(string) ([]byte, error) // os.ReadFile; tests replace it
 }
 
 type fetchCall struct {
-	done chan struct{}
-	err  error
+	start time.Time // wall clock with monotonic reading, not cfg.Clock: FetchTimeout is real time
+	done  chan struct{}
+	err   error
 }
 
-// wait returns the fetch's error, or ctx's if ctx ends first.
-func (c *fetchCall) wait(ctx context.Context) error {
+// fetchLimit is how long a fetch may run before it is abandoned.
+func (v *Verifier) fetchLimit() time.Duration { return v.cfg.FetchTimeout + v.fetchGrace }
+
+// abandoned reports whether c has run past fetchLimit.
+func (v *Verifier) abandoned(c *fetchCall) bool { return time.Since(c.start) >= v.fetchLimit() }
+
+// fetching returns the fetch in flight, or nil when there is none or it is
+// abandoned. Call with v.mu held.
+func (v *Verifier) fetching() *fetchCall {
+	if c := v.inflight; c != nil && !v.abandoned(c) {
+		return c
+	}
+	return nil
+}
+
+// wait returns c's error, ctx's if ctx ends first, or ErrKeysUnavailable
+// once c has run past fetchLimit: a fetch that never ends (a file read, an
+// HTTPClient ignoring its context) must not hold its waiters for ever.
+func (v *Verifier) wait(ctx context.Context, c *fetchCall) error {
+	t := time.NewTimer(time.Until(c.start.Add(v.fetchLimit())))
+	defer t.Stop()
 	select {
 	case <-c.done:
 		return c.err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("%w: fetch from %s did not finish within %s", ErrKeysUnavailable, v.source, v.cfg.FetchTimeout)
 	}
 }
 
@@ -236,7 +273,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if (cfg.JWKSURL == "") == (cfg.JWKSFile == "") {
 		return nil, fmt.Errorf("%w: set exactly one of JWKS URL and JWKS file", ErrConfig)
 	}
-	v := &Verifier{source: cfg.JWKSFile}
+	v := &Verifier{source: cfg.JWKSFile, fetchGrace: fetchGrace, readFile: os.ReadFile}
 	if cfg.JWKSURL != "" {
 		// The URL itself stays out of the error: its query may hold a secret.
 		u, err := url.Parse(cfg.JWKSURL)
@@ -280,7 +317,9 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		cfg.MinRefreshInterval = DefaultMinRefreshInterval
 	}
 	if cfg.MaxStale == 0 {
-		cfg.MaxStale = DefaultMaxStale
+		// Long enough for a refresh to fail once and be retried: a
+		// RefreshInterval above a day must not make the default invalid.
+		cfg.MaxStale = max(DefaultMaxStale, 2*cfg.RefreshInterval)
 	}
 	if cfg.MaxStale < cfg.RefreshInterval {
 		return nil, fmt.Errorf("%w: MaxStale (%s) must be at least RefreshInterval (%s)", ErrConfig, cfg.MaxStale, cfg.RefreshInterval)
@@ -380,7 +419,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	if known && usable {
 		// Answer from the cache; a due refresh runs in the background, so a
 		// JWKS outage does not stall requests whose key is known.
-		if now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval && v.inflight == nil && v.mayFetch(now, false) {
+		if now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval && v.fetching() == nil && v.mayFetch(now, false) {
 			v.startFetch(context.WithoutCancel(ctx))
 		}
 		v.mu.Unlock()
@@ -388,14 +427,14 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	}
 	// An unknown kid or no usable keys: wait for a fetch (joining the one
 	// in flight, or starting one if the rate limit allows), but no longer
-	// than ctx allows.
-	c := v.inflight
+	// than ctx allows, nor past the fetch's FetchTimeout (and grace).
+	c := v.fetching()
 	if c == nil && v.mayFetch(now, !usable) {
 		c = v.startFetch(context.WithoutCancel(ctx))
 	}
 	v.mu.Unlock()
 	if c != nil {
-		if err := c.wait(ctx); err != nil && ctx.Err() != nil {
+		if err := v.wait(ctx, c); err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		now = v.cfg.Clock()
@@ -430,22 +469,27 @@ func (v *Verifier) mayFetch(now time.Time, empty bool) bool {
 }
 
 // Refresh fetches the JWKS now (joining a fetch already in flight) and
-// waits for it, or for ctx. A fetch that ctx gives up on still completes.
+// waits for it, for ctx, or until the fetch is abandoned (FetchTimeout and
+// a second's grace). A fetch that ctx gives up on still completes.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	v.mu.Lock()
-	c := v.inflight
+	c := v.fetching()
 	if c == nil {
 		c = v.startFetch(context.WithoutCancel(ctx))
 	}
 	v.mu.Unlock()
-	return c.wait(ctx)
+	return v.wait(ctx, c)
 }
 
-// startFetch starts the single fetch in flight. Call with v.mu held. ctx
-// only carries values: the fetch serves every waiter, so no caller's
-// cancellation may abort it; FetchTimeout bounds it.
+// startFetch starts the single fetch in flight, replacing an abandoned one.
+// Call with v.mu held. ctx only carries values: the fetch serves every
+// waiter, so no caller's cancellation may abort it; FetchTimeout bounds it.
 func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
-	c := &fetchCall{done: make(chan struct{})}
+	if old := v.inflight; old != nil {
+		v.log.WarnContext(ctx, "JWKS fetch still running past its timeout; abandoned, fetching again",
+			slog.String("jwks", v.source), slog.Duration("running", time.Since(old.start)))
+	}
+	c := &fetchCall{start: time.Now(), done: make(chan struct{})}
 	v.inflight = c
 	v.attemptAt = v.cfg.Clock()
 	etag := v.etag
@@ -456,10 +500,13 @@ func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
 		fctx, cancel := context.WithTimeout(ctx, v.cfg.FetchTimeout)
 		keys, newETag, err := v.fetch(fctx, etag)
 		cancel()
-		if err != nil {
-			v.log.WarnContext(ctx, "JWKS refresh failed", slog.String("jwks", v.source), slog.Any("error", err))
-		}
 		v.mu.Lock()
+		if err == nil && (v.inflight != c || v.abandoned(c)) {
+			// Nobody waits for it any more and a newer fetch may have
+			// answered: a late result could bring back removed keys.
+			err = fmt.Errorf("%w: fetch from %s finished after %s; result dropped",
+				ErrKeysUnavailable, v.source, time.Since(c.start).Round(time.Millisecond))
+		}
 		if err == nil {
 			if keys != nil { // nil: 304 Not Modified
 				v.keys = keys
@@ -467,17 +514,22 @@ func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
 			v.etag = newETag
 			v.fetchedAt = v.cfg.Clock()
 		}
-		v.inflight = nil
+		if v.inflight == c {
+			v.inflight = nil
+		}
+		v.mu.Unlock()
+		if err != nil {
+			v.log.WarnContext(ctx, "JWKS refresh failed", slog.String("jwks", v.source), slog.Any("error", err))
+		}
 		c.err = err
 		close(c.done)
-		v.mu.Unlock()
 	}()
 	return c
 }
 
 func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, string, error) {
 	if v.cfg.JWKSFile != "" {
-		data, err := os.ReadFile(v.cfg.JWKSFile)
+		data, err := v.readFile(v.cfg.JWKSFile)
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,9 +34,13 @@ func TestVerifyCachedKeyDuringOutage(t *testing.T) {
 	key := mustKey(t, AlgES256)
 	jwks := JWKSHandler(mustKeySet(t, key), time.Minute)
 	release := make(chan struct{})
+	refreshing := make(chan struct{}) // closed when the background refresh reaches the server
 	var hits atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) > 1 { // answers once, then hangs like an unreachable upstream
+		if n := hits.Add(1); n > 1 { // answers once, then hangs like an unreachable upstream
+			if n == 2 {
+				close(refreshing)
+			}
 			select {
 			case <-release:
 			case <-r.Context().Done():
@@ -80,6 +86,13 @@ func TestVerifyCachedKeyDuringOutage(t *testing.T) {
 				t.Fatalf("err %v, want %v", err, tc.want)
 			}
 		})
+	}
+	// The refresh runs in its own goroutine: wait until it reached the
+	// server rather than assume it did within the subtests' time.
+	select {
+	case <-refreshing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the background refresh never reached the JWKS endpoint")
 	}
 	if got := hits.Load(); got != 2 {
 		t.Fatalf("%d fetches, want 2 (the first and one refresh in flight)", got)
@@ -197,6 +210,10 @@ func TestJWKSErrorsHideURLSecrets(t *testing.T) {
 				c.Logger = slog.New(slog.NewTextHandler(&buf, nil))
 				c.FetchTimeout = 200 * time.Millisecond
 			})
+			// The hung server's fetch ends at FetchTimeout; let no waiter
+			// give up on it first, however slow this machine, so both
+			// failures are logged before Refresh and Verify return.
+			v.fetchGrace = time.Minute
 			refreshErr := v.Refresh(context.Background())
 			clock.Advance(emptyRetryInterval) // let Verify fetch again
 			_, verifyErr := v.Verify(context.Background(), signES256(t, mustKey(t, AlgES256), clock.Now(), time.Hour))
@@ -217,6 +234,195 @@ func TestJWKSErrorsHideURLSecrets(t *testing.T) {
 			}
 			if strings.Contains(log, "S3CRET") {
 				t.Fatalf("log shows the secret: %s", log)
+			}
+		})
+	}
+}
+
+// TestNewVerifierMaxStaleDefault: an unset MaxStale is DefaultMaxStale, or
+// twice RefreshInterval when that is longer, so a RefreshInterval above a
+// day is no error; only an explicit MaxStale below RefreshInterval is.
+func TestNewVerifierMaxStaleDefault(t *testing.T) {
+	tests := []struct {
+		name                      string
+		refresh, maxStale, wantMS time.Duration
+		wantErr                   bool
+	}{
+		{"defaults", 0, 0, DefaultMaxStale, false},
+		{"short refresh", time.Hour, 0, DefaultMaxStale, false},
+		{"refresh of 48h, MaxStale unset", 48 * time.Hour, 0, 96 * time.Hour, false},
+		{"explicit MaxStale kept", 25 * time.Hour, 30 * time.Hour, 30 * time.Hour, false},
+		{"explicit MaxStale below refresh", 48 * time.Hour, DefaultMaxStale, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := NewVerifier(VerifierConfig{JWKSURL: "http://x/jwks", Issuer: testIss, Audience: testAud,
+				RefreshInterval: tc.refresh, MaxStale: tc.maxStale})
+			if tc.wantErr {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("err %v, want ErrConfig", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.cfg.MaxStale != tc.wantMS {
+				t.Fatalf("MaxStale %s, want %s", v.cfg.MaxStale, tc.wantMS)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestVerifyFetchNeverEnds: a fetch that ignores its deadline (a JWKS file
+// on a FIFO or a hung mount, an HTTPClient that ignores the context) holds
+// no request past FetchTimeout and its grace, even one with a context that
+// never ends; the next fetch replaces it, and its late result is dropped.
+func TestVerifyFetchNeverEnds(t *testing.T) {
+	key := mustKey(t, AlgES256)
+	good, err := mustKeySet(t, key).PublicJWKS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := mustKeySet(t, mustKey(t, AlgES256)).PublicJWKS() // must never replace good
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fetchTimeout, grace = 100 * time.Millisecond, 100 * time.Millisecond
+
+	tests := []struct {
+		name  string
+		setup func(cfg *VerifierConfig, src func() ([]byte, error))
+		after func(v *Verifier, src func() ([]byte, error))
+	}{
+		{"JWKS file that blocks", func(cfg *VerifierConfig, _ func() ([]byte, error)) {
+			cfg.JWKSURL, cfg.JWKSFile = "", "/jwks.json"
+		}, func(v *Verifier, src func() ([]byte, error)) {
+			v.readFile = func(string) ([]byte, error) { return src() }
+		}},
+		{"HTTPClient ignoring the context", func(cfg *VerifierConfig, src func() ([]byte, error)) {
+			cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				body, err := src()
+				if err != nil {
+					return nil, err
+				}
+				return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+			})}
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var once sync.Once
+			t.Cleanup(func() { once.Do(func() { close(release) }) })
+			var calls atomic.Int64
+			// Fetches 1 and 3 hang until release, then answer another key
+			// set; the others answer at once.
+			src := func() ([]byte, error) {
+				switch calls.Add(1) {
+				case 1, 3:
+					<-release
+					return stale, nil
+				}
+				return good, nil
+			}
+			clock := newClock()
+			cfg := VerifierConfig{JWKSURL: "http://jwks.test/jwks", Issuer: testIss, Audience: testAud,
+				Clock: clock.Now, FetchTimeout: fetchTimeout}
+			tc.setup(&cfg, src)
+			v, err := NewVerifier(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v.fetchGrace = grace
+			if tc.after != nil {
+				tc.after(v, src)
+			}
+			inflight := func() *fetchCall { v.mu.Lock(); defer v.mu.Unlock(); return v.inflight }
+			// verify runs Verify with a context that never ends, and fails
+			// the test if it is still waiting after 10 s.
+			verify := func(raw string) (time.Duration, error) {
+				t.Helper()
+				type result struct {
+					took time.Duration
+					err  error
+				}
+				done := make(chan result, 1)
+				go func() {
+					start := time.Now()
+					_, err := v.Verify(context.Background(), raw)
+					done <- result{time.Since(start), err}
+				}()
+				select {
+				case r := <-done:
+					return r.took, r.err
+				case <-time.After(10 * time.Second):
+					t.Fatalf("Verify still waiting after 10 s (FetchTimeout %s)", fetchTimeout)
+				}
+				return 0, nil
+			}
+			tok := signES256(t, key, clock.Now(), time.Hour)
+
+			// No keys, the first fetch hangs: the request waits about
+			// FetchTimeout, then gets 503's error.
+			took, err := verify(tok)
+			if !errors.Is(err, ErrKeysUnavailable) || errors.Is(err, ErrTokenInvalid) {
+				t.Fatalf("while the first fetch hangs: err %v, want ErrKeysUnavailable", err)
+			}
+			if took < fetchTimeout {
+				t.Fatalf("gave up after %s, before FetchTimeout %s", took, fetchTimeout)
+			}
+			hung1 := inflight()
+
+			// It is abandoned now: the next request (rate limit permitting)
+			// starts a new fetch, which succeeds.
+			clock.Advance(emptyRetryInterval)
+			if _, err := verify(tok); err != nil {
+				t.Fatalf("after the hung fetch was abandoned: %v", err)
+			}
+			if got := calls.Load(); got != 2 {
+				t.Fatalf("%d fetches, want 2", got)
+			}
+
+			// Keys cached, an unknown kid, the refresh hangs: unknown key
+			// once the fetch is abandoned, and the cached kid at once.
+			clock.Advance(DefaultMinRefreshInterval)
+			if _, err := verify(signES256(t, mustKey(t, AlgES256), clock.Now(), time.Hour)); !errors.Is(err, ErrTokenUnknownKey) {
+				t.Fatalf("unknown kid while the refresh hangs: err %v, want ErrTokenUnknownKey", err)
+			}
+			hung3 := inflight()
+			if _, err := verify(tok); err != nil {
+				t.Fatalf("cached kid while the refresh hangs: %v", err)
+			}
+			if got := calls.Load(); got != 3 || hung1 == nil || hung3 == nil || hung1 == hung3 {
+				t.Fatalf("%d fetches (want 3), hung fetches %p and %p", got, hung1, hung3)
+			}
+
+			// The hung fetches finally answer, with another key set: too
+			// late, so it is dropped and the cached keys stay.
+			once.Do(func() { close(release) })
+			for _, c := range []*fetchCall{hung1, hung3} {
+				select {
+				case <-c.done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("a released fetch did not finish")
+				}
+				if !errors.Is(c.err, ErrKeysUnavailable) {
+					t.Fatalf("late fetch: err %v, want its result dropped", c.err)
+				}
+			}
+			if _, err := verify(tok); err != nil {
+				t.Fatalf("after the late answers: %v", err)
+			}
+			if c := inflight(); c != nil {
+				t.Fatalf("a fetch is still recorded in flight: %p", c)
+			}
+			if err := v.Refresh(context.Background()); err != nil || calls.Load() != 4 {
+				t.Fatalf("Refresh after the hung fetches: err %v, %d fetches (want 4)", err, calls.Load())
 			}
 		})
 	}

@@ -133,22 +133,32 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.setTokenCookie(c, out.Token)
+	if req.Audience == "" {
+		s.setTokenCookie(c, out.Token) // as /v1/token: only a token for every app
+	}
 	// The body carries the access_token, as /v1/token's does (RFC 6749 §5.1).
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, verifyResponse{Verified: true, Challenge: out.Challenge, TokenView: out.Token})
 }
 
 func (s *Server) exchangeToken(c echo.Context) error {
+	// The body is optional and read only when it is JSON: clients written
+	// before it existed may send anything (a form, text/plain), which was
+	// always ignored and still is.
 	var req tokenRequest
-	if err := decodeJSON(c, &req, true); err != nil {
-		return err
+	if requireJSON(c) == nil {
+		if err := decodeJSON(c, &req, true); err != nil {
+			return err
+		}
 	}
 	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c), factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
 		return err
 	}
-	s.setTokenCookie(c, tok)
+	if req.Audience == "" {
+		// One app's token must not replace the cookie every app reads.
+		s.setTokenCookie(c, tok)
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, tok)
 }

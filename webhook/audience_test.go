@@ -2,12 +2,15 @@ package webhook_test
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/webhook"
 )
 
 // TestTokenAudienceRequest: /v1/token and the step-up verify pass the body's
@@ -28,6 +31,9 @@ func TestTokenAudienceRequest(t *testing.T) {
 		{"verify with an audience", "/v1/challenges/c1/verify", `{"code":"1234","audience":"app-a"}`, nil, http.StatusOK, "", []factor.TokenOptions{{Audience: "app-a"}}},
 		{"not configured", "/v1/token", `{"audience":"app-c"}`, jwt.ErrAudienceNotAllowed, http.StatusBadRequest, "invalid_target", []factor.TokenOptions{{Audience: "app-c"}}},
 		{"unknown field", "/v1/token", `{"aud":"app-a"}`, nil, http.StatusBadRequest, "invalid_request", nil},
+		// Bodies that are not JSON were always ignored by /v1/token, and still are.
+		{"text/plain body", "/v1/token", "{}", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
+		{"form body", "/v1/token", "grant_type=x", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
 		{"not an object", "/v1/token", `["app-a"]`, nil, http.StatusBadRequest, "invalid_request", nil},
 		{"audience not a string", "/v1/token", `{"audience":["app-a","app-b"]}`, nil, http.StatusBadRequest, "invalid_request", nil},
 	}
@@ -36,7 +42,12 @@ func TestTokenAudienceRequest(t *testing.T) {
 			rec := &recorder{err: tt.factorErr}
 			h := newServer(t, rec, nil)
 			hdr := map[string]string{"X-Session-Token": "t"}
-			if tt.body != "" {
+			switch {
+			case strings.HasPrefix(tt.name, "text/plain"):
+				hdr["Content-Type"] = "text/plain;charset=UTF-8" // fetch() with a string body and no headers
+			case strings.HasPrefix(tt.name, "form"):
+				hdr["Content-Type"] = "application/x-www-form-urlencoded"
+			case tt.body != "":
 				hdr["Content-Type"] = "application/json"
 			}
 			w := do(h, reqSpec{method: http.MethodPost, path: tt.path, hdr: hdr, body: strings.NewReader(tt.body)})
@@ -63,5 +74,34 @@ func TestTokenAudienceRequest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenForOneAppSetsNoCookie: with jwt.cookie on, a token asked for one
+// audience is returned in the body only: the cookie is shared by every app,
+// and one app's token in it would lock the others out.
+func TestTokenForOneAppSetsNoCookie(t *testing.T) {
+	s, err := webhook.New(webhook.Config{WebhookSecret: secret, JWTCookie: webhook.CookieConfig{Name: "callpass_jwt"}},
+		webhook.Deps{Factor: &tokenFactor{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path, body string
+		wantCookie bool
+	}{
+		{"/v1/token", `{}`, true},
+		{"/v1/token", `{"audience":"app-a"}`, false},
+		{"/v1/challenges/c1/verify", `{"code":"1234"}`, true},
+		{"/v1/challenges/c1/verify", `{"code":"1234","audience":"app-a"}`, false},
+	} {
+		w := do(s.Handler(), reqSpec{method: http.MethodPost, path: tt.path, body: strings.NewReader(tt.body),
+			hdr: map[string]string{"X-Session-Token": "t", "Content-Type": "application/json"}})
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "eyJ.test.token") {
+			t.Fatalf("%s %s: %d %s", tt.path, tt.body, w.Code, w.Body)
+		}
+		if got := w.Header().Get("Set-Cookie") != ""; got != tt.wantCookie {
+			t.Errorf("%s %s: cookie set %v, want %v", tt.path, tt.body, got, tt.wantCookie)
+		}
 	}
 }

@@ -84,13 +84,14 @@ func (s *Server) ready(c echo.Context) error {
 		go func() {
 			defer wg.Done()
 			r := checkResult{Status: "ok"}
-			if err := chk.Check(ctx); err != nil {
+			err := chk.Check(ctx)
+			if err != nil {
 				r.Status = "error"
 				if chk.Optional {
 					r.Status = "degraded"
 				}
-				s.logCheckFailure(ctx, chk, err)
 			}
+			s.checkLog.record(ctx, s.log, chk, err, time.Now())
 			mu.Lock()
 			results[chk.Name] = r
 			mu.Unlock()
@@ -106,12 +107,52 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(code, map[string]any{"status": status, "checks": results})
 }
 
-// logCheckFailure records why a readiness check failed: the answer only
-// says that it did.
-func (s *Server) logCheckFailure(ctx context.Context, chk ReadyCheck, err error) {
-	s.log.LogAttrs(ctx, slog.LevelWarn, "readiness check failed",
-		slog.String("check", chk.Name),
-		slog.Bool("optional", chk.Optional),
-		slog.String("error", err.Error()),
-	)
+// checkLogEvery is how often a check that keeps failing is logged again.
+const checkLogEvery = time.Minute
+
+// checkLog records why readiness checks fail (the answer only says that
+// they do): when a check starts failing, then at most once a minute while
+// it keeps failing, with the probes left unlogged in between, and once when
+// it recovers. The endpoint is public: a line per probe would let anyone
+// flood the log while a dependency is down.
+type checkLog struct {
+	mu     sync.Mutex
+	checks map[string]*checkState
+}
+
+type checkState struct {
+	failing bool
+	logged  time.Time
+	skipped int
+}
+
+func (l *checkLog) record(ctx context.Context, log *slog.Logger, chk ReadyCheck, err error, now time.Time) {
+	l.mu.Lock()
+	if l.checks == nil {
+		l.checks = map[string]*checkState{}
+	}
+	st := l.checks[chk.Name]
+	if st == nil {
+		st = &checkState{}
+		l.checks[chk.Name] = st
+	}
+	level, msg := slog.LevelWarn, "readiness check failed"
+	attrs := []slog.Attr{slog.String("check", chk.Name), slog.Bool("optional", chk.Optional)}
+	switch {
+	case err == nil && !st.failing:
+		l.mu.Unlock()
+		return
+	case err == nil:
+		*st = checkState{}
+		level, msg = slog.LevelInfo, "readiness check recovered"
+	case st.failing && now.Sub(st.logged) < checkLogEvery:
+		st.skipped++
+		l.mu.Unlock()
+		return
+	default:
+		attrs = append(attrs, slog.String("error", err.Error()), slog.Int("skipped_similar", st.skipped))
+		st.failing, st.logged, st.skipped = true, now, 0
+	}
+	l.mu.Unlock()
+	log.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -91,6 +91,7 @@ type Server struct {
 	refusals *refusals
 	// refusalLog samples the access-log lines of refusals; nil: all written.
 	refusalLog *refusalSampler
+	checkLog   checkLog
 }
 
 // New builds the server and its routes.

@@ -170,10 +170,14 @@ var placeholderHints = map[string]string{
 	"webhook.secret": ", the same value in the Authorization: Bearer header of Kratos's web hooks",
 }
 
+// placeholderRe finds placeholderMark as a word, in any case: a Redis host
+// named "exchange-metrics" holds no placeholder.
+var placeholderRe = regexp.MustCompile(`(?i)(^|[^a-z0-9])` + placeholderMark)
+
 // holdsPlaceholder reports whether the secret field p points to contains
-// placeholderMark in any case.
+// placeholderMark.
 func holdsPlaceholder(p any) bool {
-	has := func(s string) bool { return strings.Contains(strings.ToLower(s), placeholderMark) }
+	has := placeholderRe.MatchString
 	switch v := p.(type) {
 	case *string:
 		return has(*v)

@@ -284,6 +284,9 @@ func TestPlaceholderSecretsRefused(t *testing.T) {
 		{"redis password", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:Change-Me@redis:6379/0"}, false, "store.redis.url"},
 		{"--dev keeps the demo working", []string{"WEBHOOK_SECRET=" + composeSecret, "DEV_DATA_DIR=" + t.TempDir()}, true, ""},
 		{"a secret of your own", []string{"WEBHOOK_SECRET=0123456789abcdef0123456789abcdef-changed"}, false, ""},
+		// Only the word: "change-me" inside another word is no placeholder.
+		{"a Redis host named exchange-metrics", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://exchange-metrics:6379/0"}, false, ""},
+		{"a secret ending in xchange-me", []string{"WEBHOOK_SECRET=0123456789abcdef0123456789abcdef-xchange-me"}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

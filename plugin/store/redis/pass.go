@@ -11,16 +11,16 @@ import (
 // Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
 // gate") are one hash per identity under the identity's hash tag, written by
 // the Verify script that verifies the challenge: field = the session's
-// authenticated_at in Unix milliseconds, value = "<expires ms>:<E.164 number
-// called>:<claiming session id>" (the id is "" until claimed). A pass written
-// before passes carried the number reads "<expires ms>:<session id>"; session
-// ids never hold ':', so the two forms cannot be confused. The key's TTL is
-// the longest pass's; each pass also carries its own expiry.
+// authenticated_at in Unix milliseconds, value = "<expires ms>:<claiming
+// session id>" (the id is "" until claimed). The E.164 number each pass's
+// call went to is in a second hash (passNumberKey), same field. The keys'
+// TTL is the longest pass's; each pass also carries its own expiry.
 
 // claimScript binds the first unclaimed, unexpired field within tolerance to
 // the session (or finds it already bound to it), atomically, and returns
-// {1, number called} (empty for a pass without one) or {0}.
-// KEYS[1] passes; ARGV: authenticated_at ms, tolerance ms, session id, now ms.
+// {1, number called} (empty for a pass recorded without one) or {0}.
+// KEYS[1] passes, KEYS[2] their numbers; ARGV: authenticated_at ms,
+// tolerance ms, session id, now ms.
 var claimScript = redis.NewScript(`
 local fields = redis.call('HGETALL', KEYS[1])
 local at, tol, sid, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
@@ -30,16 +30,10 @@ for i = 1, #fields, 2 do
   if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
     local d = tonumber(fields[i]) - at
     if d >= -tol and d <= tol then
-      local rest, num = string.sub(v, sep + 1), ''
-      local sep2 = string.find(rest, ':', 1, true)
-      if sep2 then
-        num = string.sub(rest, 1, sep2 - 1)
-        rest = string.sub(rest, sep2 + 1)
-      end
-      if rest == sid then return {1, num} end
-      if rest == '' then
-        redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, string.len(v) - string.len(rest)) .. sid)
-        return {1, num}
+      local owner = string.sub(v, sep + 1)
+      if owner == sid or owner == '' then
+        if owner == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
+        return {1, redis.call('HGET', KEYS[2], fields[i]) or ''}
       end
     end
   end
@@ -51,7 +45,7 @@ return {0}
 // of authAt is bound to sessionID; a pass already bound to sessionID counts.
 // It returns the number the pass's call went to.
 func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID)},
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID), s.passNumberKey(identityID)},
 		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID, ms(s.now())).Slice()
 	if err != nil {
 		return "", false, wrap("claim pass", err)

@@ -9,47 +9,98 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
 )
 
-// TestClaimPassReadsBothForms: a pass written before passes carried the
-// number called ("<expires>:<session id>") is still claimed after an
-// upgrade, and reports no number (the exchange then falls back to the
-// trait); a pass in the current form reports its number, and claiming it
-// keeps the number.
-func TestClaimPassReadsBothForms(t *testing.T) {
+// claimScriptBefore is the claim script of the version before passes kept
+// the number called (49a8353), verbatim: an instance of that version may
+// share the Redis during a rolling upgrade or after a rollback.
+var claimScriptBefore = redis.NewScript(`
+local fields = redis.call('HGETALL', KEYS[1])
+local at, tol, sid, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+for i = 1, #fields, 2 do
+  local v = fields[i+1]
+  local sep = string.find(v, ':', 1, true)
+  if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
+    local d = tonumber(fields[i]) - at
+    if d >= -tol and d <= tol then
+      local owner = string.sub(v, sep + 1)
+      if owner == sid then return 1 end
+      if owner == '' then
+        redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep - 1) .. ':' .. sid)
+        return 1
+      end
+    end
+  end
+end
+return 0
+`)
+
+// TestPassesAcrossVersions: a pass this version records is claimed by an
+// instance of the version before (its value keeps that form; the number
+// sits beside it), and a pass the version before recorded (no number) is
+// claimed here and reports no number, so the exchange falls back to the
+// trait. A pass recorded here reports the number called.
+func TestPassesAcrossVersions(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	now := time.UnixMilli(1_800_000_000_000)
-	s := New(rdb, "t:", WithClock(func() time.Time { return now }))
+	now := time.UnixMilli(time.Now().UnixMilli())
+	s := New(rdb, "t:")
 	ctx := context.Background()
-	exp := strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10)
-	at := now.Add(-time.Minute)
-	field := strconv.FormatInt(at.UnixMilli(), 10)
-	for _, tt := range []struct {
-		name, value, session string
-		want                 bool
-		wantNumber, after    string
-	}{
-		{"old form, unclaimed", exp + ":", "s1", true, "", exp + ":s1"},
-		{"old form, claimed by the session", exp + ":s1", "s1", true, "", exp + ":s1"},
-		{"old form, claimed by another", exp + ":s2", "s1", false, "", exp + ":s2"},
-		{"new form, unclaimed", exp + ":+79001112233:", "s1", true, "+79001112233", exp + ":+79001112233:s1"},
-		{"new form, claimed by the session", exp + ":+79001112233:s1", "s1", true, "+79001112233", exp + ":+79001112233:s1"},
-		{"new form, claimed by another", exp + ":+79001112233:s2", "s1", false, "", exp + ":+79001112233:s2"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			id := "identity-" + strconv.Itoa(len(tt.name)) + tt.session + tt.value[len(exp):]
-			key := s.passKey(id)
-			if err := rdb.HSet(ctx, key, field, tt.value).Err(); err != nil {
-				t.Fatal(err)
-			}
-			num, ok, err := s.ClaimPass(ctx, id, at, time.Second, tt.session)
-			if err != nil || ok != tt.want || num != tt.wantNumber {
-				t.Fatalf("ClaimPass = %q %v %v, want %q %v", num, ok, err, tt.wantNumber, tt.want)
-			}
-			if got := rdb.HGet(ctx, key, field).Val(); got != tt.after {
-				t.Errorf("stored pass %q, want %q", got, tt.after)
-			}
-		})
+	record := func(t *testing.T) (challenge.Challenge, time.Time) {
+		t.Helper()
+		b := storetest.Bind("pass")
+		c := storetest.New(b, now, 5*time.Minute)
+		if _, ok, err := s.Create(ctx, c, "", now); err != nil || !ok {
+			t.Fatalf("create: %v %v", ok, err)
+		}
+		authAt := now.Add(-time.Minute)
+		rep, err := s.Verify(ctx, storetest.ReqPass(c, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}))
+		if err != nil || rep.Outcome != challenge.OutcomeVerified {
+			t.Fatalf("verify: %v %v", rep.Outcome, err)
+		}
+		return c, authAt
 	}
+
+	t.Run("recorded here, claimed by the version before", func(t *testing.T) {
+		c, authAt := record(t)
+		n, err := claimScriptBefore.Run(ctx, rdb, []string{s.passKey(c.IdentityID)},
+			authAt.UnixMilli(), 1000, "s-old", now.UnixMilli()).Int()
+		if err != nil || n != 1 {
+			t.Fatalf("the version before claims %d (%v), want 1", n, err)
+		}
+		// The same session exchanging here next gets the number called.
+		num, ok, err := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s-old")
+		if err != nil || !ok || num != c.Phone {
+			t.Fatalf("claim here after: %q %v %v, want %q", num, ok, err, c.Phone)
+		}
+	})
+	t.Run("recorded here, claimed here", func(t *testing.T) {
+		c, authAt := record(t)
+		num, ok, err := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s1")
+		if err != nil || !ok || num != c.Phone {
+			t.Fatalf("claim: %q %v %v, want %q", num, ok, err, c.Phone)
+		}
+		if num, ok, _ := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s2"); ok || num != "" {
+			t.Fatalf("another session claimed the pass: %q", num)
+		}
+		for _, k := range []string{s.passKey(c.IdentityID), s.passNumberKey(c.IdentityID)} {
+			if ttl := rdb.PTTL(ctx, k).Val(); ttl <= 0 || ttl > time.Hour {
+				t.Errorf("%s: TTL %s, want the pass's hour", k, ttl)
+			}
+		}
+	})
+	t.Run("recorded by the version before, claimed here", func(t *testing.T) {
+		id := "identity-old"
+		authAt := now.Add(-time.Minute)
+		field := strconv.FormatInt(authAt.UnixMilli(), 10)
+		if err := rdb.HSet(ctx, s.passKey(id), field, strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10)+":").Err(); err != nil {
+			t.Fatal(err)
+		}
+		num, ok, err := s.ClaimPass(ctx, id, authAt, time.Second, "s1")
+		if err != nil || !ok || num != "" {
+			t.Fatalf("claim: %q %v %v, want held with no number", num, ok, err)
+		}
+	})
 }

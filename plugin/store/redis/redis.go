@@ -16,6 +16,8 @@
 //	P{T}:a:<binding hash>            string: the binding's active challenge id
 //	P{T}:p:<identity id>             hash: gate passes, field authenticated_at ms,
 //	                                 value "<expires ms>:<claiming session id or ''>"
+//	P{T}:p:<identity id>:n           hash: the E.164 number each pass's call went to,
+//	                                 same fields
 //	P{T}:b:r:<identity id>:fw / :b   regulation failure log / ban (limit.RegulationKey)
 //	P{l:<key>}:w                     sorted set: a limit counter's sliding log
 //	P{b:<key>}:fw / P{b:<key>}:b     failure log / ban of any other Blocks key
@@ -124,6 +126,15 @@ func (s *Store) activeKey(b challenge.Binding) string {
 // passKey is the hash of an identity's gate passes.
 func (s *Store) passKey(identityID string) string {
 	return s.prefix + "{" + challenge.IdentityTag(identityID) + "}:p:" + identityID
+}
+
+// passNumberKey is the hash of the numbers the passes' calls went to, one
+// field per pass (the same field as in passKey). Kept apart from the pass
+// values, whose form ("<expires>:<session>") instances of the version
+// before read: old and new instances share one Redis during a rolling
+// upgrade or a rollback, and claim each other's passes.
+func (s *Store) passNumberKey(identityID string) string {
+	return s.passKey(identityID) + ":n"
 }
 
 // Keys returns the Redis keys holding challenge id and its binding's active
@@ -267,7 +278,8 @@ var fieldPos = func() map[string]int {
 // verifyScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; then optionally the identity's ban and its gate passes, at
 // the KEYS indexes ARGV[3] and ARGV[4] (0: absent); with regulation
-// (ARGV[11] > 0, only with a ban) the identity's failure log follows the ban.
+// (ARGV[11] > 0, only with a ban) the identity's failure log follows the ban,
+// and the passes' numbers (passNumberKey) follow the passes.
 // ARGV: mode, challenge key prefix, ban index, pass index, now ms, purpose,
 // identity id, flow id, candidate hash, then the regulation: find ms, max
 // failures (0: off), ban ms, failure time ms, member; and with a pass:
@@ -323,18 +335,24 @@ else
       local pk, at, ttl = KEYS[pi], ARGV[15], tonumber(ARGV[17])
       local left, oldest = 0, nil
       local all = redis.call('HGETALL', pk)
+      local nk = KEYS[pi + 1]
       for i = 1, #all, 2 do
         local sep = string.find(all[i+1], ':', 1, true)
         if not sep or tonumber(string.sub(all[i+1], 1, sep - 1)) <= now then
-          redis.call('HDEL', pk, all[i])
+          redis.call('HDEL', pk, all[i]); redis.call('HDEL', nk, all[i])
         elseif all[i] ~= at then
           left = left + 1
           if not oldest or tonumber(all[i]) < tonumber(oldest) then oldest = all[i] end
         end
       end
-      if left >= tonumber(ARGV[18]) then redis.call('HDEL', pk, oldest) end
-      redis.call('HSET', pk, at, (now + ttl) .. ':' .. (f[{{ph}}] or '') .. ':' .. ARGV[16])
+      if left >= tonumber(ARGV[18]) then redis.call('HDEL', pk, oldest); redis.call('HDEL', nk, oldest) end
+      redis.call('HSET', pk, at, (now + ttl) .. ':' .. ARGV[16])
       if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
+      local ph = f[{{ph}}]
+      if ph and ph ~= '' then
+        redis.call('HSET', nk, at, ph)
+        if redis.call('PTTL', nk) < ttl then redis.call('PEXPIRE', nk, ttl) end
+      end
     end
   elseif a >= ma then
     redis.call('HSET', ck, 'a', a, 's', 'locked'); f[{{s}}] = 'locked'; out = %[6]d
@@ -678,8 +696,9 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 		}
 	}
 	if req.Pass != nil {
-		keys = append(keys, s.passKey(req.Pass.IdentityID))
-		passIdx = len(keys)
+		// The passes, then the numbers their calls went to (same slot).
+		keys = append(keys, s.passKey(req.Pass.IdentityID), s.passNumberKey(req.Pass.IdentityID))
+		passIdx = len(keys) - 1
 	}
 	b := req.Binding
 	args := []any{mode, s.challengeKeyPrefix(b.Tag()), banIdx, passIdx, ms(req.Now),
