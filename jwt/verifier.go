@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
@@ -30,12 +31,12 @@ const (
 	DefaultMaxStale = 24 * time.Hour
 	maxJWKSBytes    = 1 << 20
 	maxTokenBytes   = 16 << 10
-	// fetchGrace is how long past FetchTimeout a fetch may still finish.
+	// fetchGrace is how long past FetchTimeout a request waits for a fetch.
 	// An HTTP fetch honours its context and ends by FetchTimeout; one that
 	// does not (a JWKS file on a FIFO or hung mount, an HTTPClient that
-	// ignores the context) is abandoned at FetchTimeout+fetchGrace: nobody
-	// waits for it any longer, the next fetch may start, and its late result
-	// is dropped.
+	// ignores the context) is not waited for any longer. It stays the one
+	// fetch in flight until it ends (no second one piles up behind it), and
+	// whatever it brings, however late, is the newest answer there is.
 	fetchGrace = time.Second
 	// emptyRetryInterval limits fetches while no keys are cached at all
 	// (e.g. the app started before the issuer): short, so a late issuer is
@@ -167,8 +168,8 @@ type VerifierConfig struct {
 	HTTPClient *http.Client
 	// FetchTimeout bounds each JWKS fetch; DefaultFetchTimeout when zero. A
 	// fetch that does not end by then (plus a second's grace: a file read
-	// cannot be cancelled, a custom HTTPClient may ignore the context) is
-	// abandoned: no request waits for it longer and a new one may start.
+	// cannot be cancelled, a custom HTTPClient may ignore the context) is no
+	// longer waited for; no other fetch starts until it ends.
 	FetchTimeout       time.Duration
 	RefreshInterval    time.Duration // keys older than this are refetched; DefaultRefreshInterval when zero
 	MinRefreshInterval time.Duration // at most one fetch per this interval; DefaultMinRefreshInterval when zero
@@ -188,7 +189,7 @@ type VerifierConfig struct {
 // so a slow or failing JWKS endpoint does not stall it; only a token with an
 // unknown kid, or a verifier without usable keys, waits for a fetch, and no
 // longer than its own context or FetchTimeout allows. At most one fetch is
-// in flight (one that outruns FetchTimeout is abandoned). A failed refresh
+// in flight. A failed refresh
 // keeps the previous keys, for at most MaxStale. Safe for concurrent use.
 type Verifier struct {
 	cfg    VerifierConfig
@@ -209,31 +210,18 @@ type Verifier struct {
 }
 
 type fetchCall struct {
-	start time.Time // wall clock with monotonic reading, not cfg.Clock: FetchTimeout is real time
-	done  chan struct{}
-	err   error
-}
-
-// fetchLimit is how long a fetch may run before it is abandoned.
-func (v *Verifier) fetchLimit() time.Duration { return v.cfg.FetchTimeout + v.fetchGrace }
-
-// abandoned reports whether c has run past fetchLimit.
-func (v *Verifier) abandoned(c *fetchCall) bool { return time.Since(c.start) >= v.fetchLimit() }
-
-// fetching returns the fetch in flight, or nil when there is none or it is
-// abandoned. Call with v.mu held.
-func (v *Verifier) fetching() *fetchCall {
-	if c := v.inflight; c != nil && !v.abandoned(c) {
-		return c
-	}
-	return nil
+	start   time.Time // wall clock with monotonic reading, not cfg.Clock: FetchTimeout is real time
+	done    chan struct{}
+	err     error
+	overdue atomic.Bool // a waiter gave up on it (logged once)
 }
 
 // wait returns c's error, ctx's if ctx ends first, or ErrKeysUnavailable
-// once c has run past fetchLimit: a fetch that never ends (a file read, an
-// HTTPClient ignoring its context) must not hold its waiters for ever.
+// once c has run past FetchTimeout and its grace: a fetch that never ends
+// (a file read, an HTTPClient ignoring its context) must not hold its
+// waiters for ever.
 func (v *Verifier) wait(ctx context.Context, c *fetchCall) error {
-	t := time.NewTimer(time.Until(c.start.Add(v.fetchLimit())))
+	t := time.NewTimer(time.Until(c.start.Add(v.cfg.FetchTimeout + v.fetchGrace)))
 	defer t.Stop()
 	select {
 	case <-c.done:
@@ -241,6 +229,10 @@ func (v *Verifier) wait(ctx context.Context, c *fetchCall) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-t.C:
+		if !c.overdue.Swap(true) {
+			v.log.WarnContext(ctx, "JWKS fetch still running past its timeout; no new fetch starts until it ends",
+				slog.String("jwks", v.source), slog.Duration("running", time.Since(c.start).Round(time.Millisecond)))
+		}
 		return fmt.Errorf("%w: fetch from %s did not finish within %s", ErrKeysUnavailable, v.source, v.cfg.FetchTimeout)
 	}
 }
@@ -419,7 +411,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	if known && usable {
 		// Answer from the cache; a due refresh runs in the background, so a
 		// JWKS outage does not stall requests whose key is known.
-		if now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval && v.fetching() == nil && v.mayFetch(now, false) {
+		if now.Sub(v.fetchedAt) >= v.cfg.RefreshInterval && v.inflight == nil && v.mayFetch(now, false) {
 			v.startFetch(context.WithoutCancel(ctx))
 		}
 		v.mu.Unlock()
@@ -428,7 +420,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	// An unknown kid or no usable keys: wait for a fetch (joining the one
 	// in flight, or starting one if the rate limit allows), but no longer
 	// than ctx allows, nor past the fetch's FetchTimeout (and grace).
-	c := v.fetching()
+	c := v.inflight
 	if c == nil && v.mayFetch(now, !usable) {
 		c = v.startFetch(context.WithoutCancel(ctx))
 	}
@@ -469,11 +461,11 @@ func (v *Verifier) mayFetch(now time.Time, empty bool) bool {
 }
 
 // Refresh fetches the JWKS now (joining a fetch already in flight) and
-// waits for it, for ctx, or until the fetch is abandoned (FetchTimeout and
-// a second's grace). A fetch that ctx gives up on still completes.
+// waits for it, for ctx, or at most FetchTimeout and a second's grace. A
+// fetch that ctx gives up on still completes.
 func (v *Verifier) Refresh(ctx context.Context) error {
 	v.mu.Lock()
-	c := v.fetching()
+	c := v.inflight
 	if c == nil {
 		c = v.startFetch(context.WithoutCancel(ctx))
 	}
@@ -481,14 +473,10 @@ func (v *Verifier) Refresh(ctx context.Context) error {
 	return v.wait(ctx, c)
 }
 
-// startFetch starts the single fetch in flight, replacing an abandoned one.
-// Call with v.mu held. ctx only carries values: the fetch serves every
-// waiter, so no caller's cancellation may abort it; FetchTimeout bounds it.
+// startFetch starts the single fetch in flight. Call with v.mu held and no
+// fetch in flight. ctx only carries values: the fetch serves every waiter,
+// so no caller's cancellation may abort it; FetchTimeout bounds it.
 func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
-	if old := v.inflight; old != nil {
-		v.log.WarnContext(ctx, "JWKS fetch still running past its timeout; abandoned, fetching again",
-			slog.String("jwks", v.source), slog.Duration("running", time.Since(old.start)))
-	}
 	c := &fetchCall{start: time.Now(), done: make(chan struct{})}
 	v.inflight = c
 	v.attemptAt = v.cfg.Clock()
@@ -501,12 +489,6 @@ func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
 		keys, newETag, err := v.fetch(fctx, etag)
 		cancel()
 		v.mu.Lock()
-		if err == nil && (v.inflight != c || v.abandoned(c)) {
-			// Nobody waits for it any more and a newer fetch may have
-			// answered: a late result could bring back removed keys.
-			err = fmt.Errorf("%w: fetch from %s finished after %s; result dropped",
-				ErrKeysUnavailable, v.source, time.Since(c.start).Round(time.Millisecond))
-		}
 		if err == nil {
 			if keys != nil { // nil: 304 Not Modified
 				v.keys = keys
@@ -514,9 +496,7 @@ func (v *Verifier) startFetch(ctx context.Context) *fetchCall {
 			v.etag = newETag
 			v.fetchedAt = v.cfg.Clock()
 		}
-		if v.inflight == c {
-			v.inflight = nil
-		}
+		v.inflight = nil
 		v.mu.Unlock()
 		if err != nil {
 			v.log.WarnContext(ctx, "JWKS refresh failed", slog.String("jwks", v.source), slog.Any("error", err))

@@ -146,10 +146,15 @@ func (s *Server) exchangeToken(c echo.Context) error {
 	// before it existed may send anything (a form, text/plain), which was
 	// always ignored and still is.
 	var req tokenRequest
-	if requireJSON(c) == nil {
+	if err := requireJSON(c); err == nil {
 		if err := decodeJSON(c, &req, true); err != nil {
 			return err
 		}
+	} else if body, _ := requestBody(c); bytes.Contains(body, []byte(`"audience"`)) {
+		// An audience sent without the JSON type (fetch() with a string
+		// body sends text/plain) would be ignored and the token would name
+		// every app: say what is wrong instead.
+		return err
 	}
 	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c), factor.TokenOptions{Audience: req.Audience})
 	if err != nil {

@@ -34,6 +34,8 @@ func TestTokenAudienceRequest(t *testing.T) {
 		// Bodies that are not JSON were always ignored by /v1/token, and still are.
 		{"text/plain body", "/v1/token", "{}", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
 		{"form body", "/v1/token", "grant_type=x", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
+		// ... unless it asks for an audience, which would be silently lost.
+		{"text/plain body with an audience", "/v1/token", `{"audience":"app-a"}`, nil, http.StatusBadRequest, "invalid_request", nil},
 		{"not an object", "/v1/token", `["app-a"]`, nil, http.StatusBadRequest, "invalid_request", nil},
 		{"audience not a string", "/v1/token", `{"audience":["app-a","app-b"]}`, nil, http.StatusBadRequest, "invalid_request", nil},
 	}

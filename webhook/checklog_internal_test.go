@@ -48,3 +48,30 @@ func TestReadinessLogIsThrottled(t *testing.T) {
 		t.Errorf("the repeated lines do not count the probes left out:\n%s", buf.String())
 	}
 }
+
+// TestReadinessLogFlapping: a check failing every other probe (or a client
+// aborting every other probe) writes at most a failure and a recovery a
+// minute, not a pair per probe.
+func TestReadinessLogFlapping(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var l checkLog
+	redis := ReadyCheck{Name: "redis"}
+	down := errors.New("connection refused")
+	t0 := time.Unix(1_800_000_000, 0)
+	for i := range 120 {
+		var err error
+		if i%2 == 0 {
+			err = down
+		}
+		l.record(context.Background(), log, redis, err, t0.Add(time.Duration(i)*time.Second))
+	}
+	failed := strings.Count(buf.String(), `msg="readiness check failed"`)
+	recovered := strings.Count(buf.String(), `msg="readiness check recovered"`)
+	if failed != 2 || recovered != 2 {
+		t.Fatalf("120 flapping probes: %d failed, %d recovered lines; want 2 and 2:\n%s", failed, recovered, buf.String())
+	}
+	if !strings.Contains(buf.String(), "skipped_similar=29") {
+		t.Errorf("the second failure line does not count the 29 failures left out:\n%s", buf.String())
+	}
+}

@@ -91,7 +91,11 @@ func (s *Server) ready(c echo.Context) error {
 					r.Status = "degraded"
 				}
 			}
-			s.checkLog.record(ctx, s.log, chk, err, time.Now())
+			if c.Request().Context().Err() == nil {
+				// A client that hung up cancels the checks: not a failure
+				// of the dependency.
+				s.checkLog.record(ctx, s.log, chk, err, time.Now())
+			}
 			mu.Lock()
 			results[chk.Name] = r
 			mu.Unlock()
@@ -107,23 +111,25 @@ func (s *Server) ready(c echo.Context) error {
 	return c.JSON(code, map[string]any{"status": status, "checks": results})
 }
 
-// checkLogEvery is how often a check that keeps failing is logged again.
+// checkLogEvery is how often a failing check is logged at most.
 const checkLogEvery = time.Minute
 
 // checkLog records why readiness checks fail (the answer only says that
-// they do): when a check starts failing, then at most once a minute while
-// it keeps failing, with the probes left unlogged in between, and once when
-// it recovers. The endpoint is public: a line per probe would let anyone
-// flood the log while a dependency is down.
+// they do): a failure at most once a minute per check, with the failed
+// probes left unlogged since the last line, and a recovery when its failure
+// was logged. The endpoint is public: a line per probe, or per flap of a
+// check failing every other probe, would let anyone flood the log while a
+// dependency is down.
 type checkLog struct {
 	mu     sync.Mutex
 	checks map[string]*checkState
 }
 
 type checkState struct {
-	failing bool
-	logged  time.Time
-	skipped int
+	failing  bool      // the last probe failed
+	reported bool      // this failure was logged
+	logged   time.Time // the last "failed" line
+	skipped  int       // failed probes not logged since
 }
 
 func (l *checkLog) record(ctx context.Context, log *slog.Logger, chk ReadyCheck, err error, now time.Time) {
@@ -139,19 +145,21 @@ func (l *checkLog) record(ctx context.Context, log *slog.Logger, chk ReadyCheck,
 	level, msg := slog.LevelWarn, "readiness check failed"
 	attrs := []slog.Attr{slog.String("check", chk.Name), slog.Bool("optional", chk.Optional)}
 	switch {
-	case err == nil && !st.failing:
+	case err == nil && !(st.failing && st.reported):
+		st.failing, st.reported = false, false
 		l.mu.Unlock()
 		return
 	case err == nil:
-		*st = checkState{}
+		st.failing, st.reported = false, false
 		level, msg = slog.LevelInfo, "readiness check recovered"
-	case st.failing && now.Sub(st.logged) < checkLogEvery:
+	case !st.logged.IsZero() && now.Sub(st.logged) < checkLogEvery:
+		st.failing = true
 		st.skipped++
 		l.mu.Unlock()
 		return
 	default:
 		attrs = append(attrs, slog.String("error", err.Error()), slog.Int("skipped_similar", st.skipped))
-		st.failing, st.logged, st.skipped = true, now, 0
+		st.failing, st.reported, st.logged, st.skipped = true, true, now, 0
 	}
 	l.mu.Unlock()
 	log.LogAttrs(ctx, level, msg, attrs...)

@@ -13,8 +13,11 @@ import (
 // the Verify script that verifies the challenge: field = the session's
 // authenticated_at in Unix milliseconds, value = "<expires ms>:<claiming
 // session id>" (the id is "" until claimed). The E.164 number each pass's
-// call went to is in a second hash (passNumberKey), same field. The keys'
-// TTL is the longest pass's; each pass also carries its own expiry.
+// call went to is in a second hash (passNumberKey), same field, value
+// "<the pass's expires ms>:<number>": read only while that expiry matches
+// the pass's, so a number never outlives the pass it was written with (an
+// instance of the version before may rewrite a pass, not its number). The
+// keys' TTL is the longest pass's; each pass also carries its own expiry.
 
 // claimScript binds the first unclaimed, unexpired field within tolerance to
 // the session (or finds it already bound to it), atomically, and returns
@@ -33,7 +36,9 @@ for i = 1, #fields, 2 do
       local owner = string.sub(v, sep + 1)
       if owner == sid or owner == '' then
         if owner == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
-        return {1, redis.call('HGET', KEYS[2], fields[i]) or ''}
+        local n, num = redis.call('HGET', KEYS[2], fields[i]), ''
+        if n and string.sub(n, 1, sep) == string.sub(v, 1, sep) then num = string.sub(n, sep + 1) end
+        return {1, num}
       end
     end
   end

@@ -17,7 +17,7 @@
 //	P{T}:p:<identity id>             hash: gate passes, field authenticated_at ms,
 //	                                 value "<expires ms>:<claiming session id or ''>"
 //	P{T}:p:<identity id>:n           hash: the E.164 number each pass's call went to,
-//	                                 same fields
+//	                                 same fields, value "<the pass's expires ms>:<number>"
 //	P{T}:b:r:<identity id>:fw / :b   regulation failure log / ban (limit.RegulationKey)
 //	P{l:<key>}:w                     sorted set: a limit counter's sliding log
 //	P{b:<key>}:fw / P{b:<key>}:b     failure log / ban of any other Blocks key
@@ -350,8 +350,12 @@ else
       if redis.call('PTTL', pk) < ttl then redis.call('PEXPIRE', pk, ttl) end
       local ph = f[{{ph}}]
       if ph and ph ~= '' then
-        redis.call('HSET', nk, at, ph)
+        -- With the pass's expiry: a number is only read for the pass it
+        -- was written with, not for one an older instance wrote over it.
+        redis.call('HSET', nk, at, (now + ttl) .. ':' .. ph)
         if redis.call('PTTL', nk) < ttl then redis.call('PEXPIRE', nk, ttl) end
+      else
+        redis.call('HDEL', nk, at)
       end
     end
   elseif a >= ma then
