@@ -10,7 +10,9 @@
 //
 //	iss                    IssuerConfig.Issuer (this service's public URL)
 //	sub                    Kratos identity id
-//	aud                    the configured audience: a string if one, an array if several
+//	aud                    Subject.Audience alone (one app's token, asked as {"audience"} on
+//	                       /v1/token or the step-up verify), a string; else every configured
+//	                       audience: a string if one, an array if several
 //	iat, nbf               issue time (whole seconds)
 //	exp                    iat + TTL (default 10m), never after the Kratos session's expiry
 //	jti                    128 random bits, base64url
@@ -63,9 +65,11 @@
 // # Verifying
 //
 // Go apps use Verifier and EchoMiddleware. Verifier fetches and caches the
-// JWKS and refreshes it in the background every RefreshInterval; an unknown
-// kid makes it fetch in the foreground, at most once per MinRefreshInterval,
-// the request waiting no longer than its context and FetchTimeout allow.
+// JWKS; once the keys are older than RefreshInterval, the next verification
+// starts a background refresh (an idle verifier fetches nothing). An unknown
+// kid, or no usable keys, makes the request wait for a fetch (at most once
+// per MinRefreshInterval; once a second without usable keys), no longer
+// than its context and FetchTimeout plus a second allow.
 // EchoMiddleware's WithCookie checks Origin on every method except GET,
 // HEAD, OPTIONS and TRACE; a WebSocket upgrade is a GET, so an app accepting
 // WebSockets authenticated by the cookie must check Origin itself. Any other

@@ -154,7 +154,7 @@ var keys = []entry{
 	// jwt
 	{key: "jwt.issuer", desc: "JWT iss claim. Apps compare it exactly; set explicitly, it is used as written.", defText: "serve.base_url without its trailing slash",
 		field: func(c *Config) any { return &c.JWT.Issuer }},
-	{key: "jwt.audience", desc: "JWT aud claim.",
+	{key: "jwt.audience", desc: "Audiences tokens are issued for (the aud claim). A token asked without `audience` names them all; `/v1/token` or the step-up verify with `{\"audience\":\"x\"}`, x one of these, names x alone (one token per app); any other audience is 400 invalid_target.",
 		field: func(c *Config) any { return &c.JWT.Audience }},
 	{key: "jwt.ttl", desc: "JWT lifetime.",
 		field: func(c *Config) any { return &c.JWT.TTL }},
@@ -166,7 +166,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.JWT.SigningKID }},
 	{key: "jwt.claims_mapper", desc: "Optional Jsonnet file that maps identity and session to extra claims. No imports, no tailstrict, call depth 200, 1s and 16 KiB of output per token; reserved claims (iss, sub, aud, exp, amr, ...) are kept from the issuer.",
 		field: func(c *Config) any { return &c.JWT.ClaimsMapper }},
-	{key: "jwt.cookie.enabled", desc: "Also set the JWT as a cookie.",
+	{key: "jwt.cookie.enabled", desc: "Also set the JWT as a cookie (only a token asked without `audience`: one app's token never replaces the cookie every app reads).",
 		field: func(c *Config) any { return &c.JWT.Cookie.Enabled }},
 	{key: "jwt.cookie.name", desc: "Name of the JWT cookie.",
 		field: func(c *Config) any { return &c.JWT.Cookie.Name }},
@@ -237,7 +237,7 @@ func MarkdownReference() string {
 	b.WriteString("maps are `key=value,key=value`. Durations use Go syntax (`30s`, `5m`, `1h`). An empty\n")
 	b.WriteString("environment variable counts as unset. Every secret can also be read from a file\n")
 	b.WriteString("(`<key>_file` / `<ENV>_FILE`, trailing newline trimmed); setting both forms is an error.\n")
-	b.WriteString("Without --dev a secret holding `change-me` (any case; the examples' published placeholders) is refused.\n\n")
+	b.WriteString("Without --dev a secret with a word starting `change-me` (any case; the examples' published placeholders) is refused.\n\n")
 	b.WriteString("| Key | Environment | Type | Default | Description |\n")
 	b.WriteString("| --- | --- | --- | --- | --- |\n")
 	for _, d := range Reference() {

@@ -209,9 +209,11 @@ func (c *Config) validateServe(v *checker) {
 	if len(s.AllowedOrigins) == 0 {
 		v.add("serve.allowed_origins", "must list at least one origin")
 	}
-	for _, o := range s.AllowedOrigins {
+	for i, o := range s.AllowedOrigins {
 		if n, err := strictOrigin(o); err != nil || n != o {
-			v.add("serve.allowed_origins", "%q is not an origin (scheme://host[:port] in lower case, no path)", o)
+			// Named by position, not repeated: an entry with user info
+			// would carry a credential into the log.
+			v.add("serve.allowed_origins", "entry %d is not an origin (scheme://host[:port] in lower case, no path, no user info)", i+1)
 		}
 	}
 }

@@ -342,6 +342,7 @@ func TestValidationDoesNotRepeatURLs(t *testing.T) {
 		{"TRACING_OTLP_ENDPOINT=https://u:" + apiKey + "@otel:43x8/", "tracing.otlp_endpoint", apiKey},
 		{"TRACING_OTLP_ENDPOINT=" + apiKey + "@otel", "tracing.otlp_endpoint", apiKey},
 		{"SERVE_BASE_URL=https://u:" + apiKey + "@2fa:x/", "serve.base_url", apiKey},
+		{"SERVE_ALLOWED_ORIGINS=https://app.example.com,https://u:" + apiKey + "@app.example.com", "serve.allowed_origins", apiKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
