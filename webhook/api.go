@@ -146,15 +146,22 @@ func (s *Server) exchangeToken(c echo.Context) error {
 	// before it existed may send anything (a form, text/plain), which was
 	// always ignored and still is.
 	var req tokenRequest
-	if err := requireJSON(c); err == nil {
-		if err := decodeJSON(c, &req, true); err != nil {
-			return err
-		}
-	} else if body, _ := requestBody(c); bytes.Contains(body, []byte(`"audience"`)) {
-		// An audience sent without the JSON type (fetch() with a string
-		// body sends text/plain) would be ignored and the token would name
-		// every app: say what is wrong instead.
+	body, err := requestBody(c)
+	if err != nil {
 		return err
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		switch notJSON := requireJSON(c); {
+		case notJSON == nil:
+			if err := strictDecode(body, &req); err != nil {
+				return err
+			}
+		case bytes.Contains(body, []byte(`"audience"`)):
+			// An audience sent without the JSON type (fetch() with a string
+			// body sends text/plain) would be ignored and the token would
+			// name every app: say what is wrong instead.
+			return notJSON
+		}
 	}
 	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c), factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
