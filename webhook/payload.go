@@ -64,7 +64,7 @@ type transient struct {
 // PayloadError is a hook body we refuse; its message is safe to return.
 type PayloadError struct{ Reason string }
 
-func (e *PayloadError) Error() string { return "invalid webhook payload: " + e.Reason }
+func (e *PayloadError) Error() string { return "invalid request body: " + e.Reason } // hook and API bodies alike
 
 func payloadErr(format string, a ...any) error {
 	return &PayloadError{Reason: fmt.Sprintf(format, a...)}
