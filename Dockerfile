@@ -15,8 +15,11 @@
 # mapping or a probe cannot reach). `-e SERVE_LISTEN=...` replaces it; as
 # every environment variable it overrides a config file's serve.listen, so to
 # use the file's value pass an empty `-e SERVE_LISTEN=` (empty counts as
-# unset). The UI and the app (GET /healthz) keep their 127.0.0.1 defaults: set
-# UI_LISTEN / CALLPASS_APP_LISTEN as docker-compose.yml does.
+# unset). Without --dev, set SERVE_BASE_URL too (the URL browsers and apps
+# reach the service at: the tokens' issuer): with a non-loopback listen the
+# service refuses to start on the 127.0.0.1 default. The UI and the app (GET
+# /healthz) keep their 127.0.0.1 defaults: set UI_LISTEN / CALLPASS_APP_LISTEN
+# as docker-compose.yml does.
 
 FROM golang:1.26 AS build
 WORKDIR /src

@@ -52,6 +52,9 @@ type stackOptions struct {
 	// RegistrationHook, SettingsHook add the phone-verification hooks.
 	RegistrationHook bool
 	SettingsHook     bool
+	// KratosConfig is deep-merged into Kratos's configuration
+	// (testenv.KratosOptions.Config).
+	KratosConfig map[string]any
 }
 
 // startStack starts the services' listeners first (Kratos needs the hook URL),
@@ -90,6 +93,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		kopts.SettingsHook = hook("/hooks/kratos/settings")
 		kopts.SettingsHook.Parse = true
 	}
+	kopts.Config = o.KratosConfig
 	st.Kratos = testenv.StartKratos(t, kopts)
 	dataDir := t.TempDir()
 	for i, ln := range lns {

@@ -67,6 +67,10 @@ func TestRegistrationProvesThePhone(t *testing.T) {
 	if after := simRequests(t, st.Services[0].URL, ""); after != before {
 		t.Errorf("unchanged phone placed a call (%d -> %d requests)", before, after)
 	}
+	// Kratos replaces metadata_public with what the settings hook answers:
+	// what an admin put there must come back whole.
+	st.Kratos.PatchIdentity(t, who, `[{"op":"add","path":"/metadata_public/tier","value":"gold"},`+
+		`{"op":"add","path":"/metadata_public/tenant_id","value":1234567890123456789}]`)
 	newTraits := map[string]any{"email": "fedor@example.com", "phone": "+7 900 111-22-33"}
 	sr, err = st.Kratos.APISettingsProfile(ctx, r.SessionToken, newTraits, nil)
 	if err != nil {
@@ -91,6 +95,14 @@ func TestRegistrationProvesThePhone(t *testing.T) {
 	traitsNow, _ := ident["traits"].(map[string]any)
 	if meta["phone_verified_number"] != "+79001112233" || traitsNow["phone"] != "+7 900 111-22-33" {
 		t.Fatalf("after settings: traits %v metadata %v", traitsNow, meta)
+	}
+	if meta["tier"] != "gold" {
+		t.Errorf("after settings: metadata_public %v lost the admin's tier", meta)
+	}
+	// Kratos keeps metadata numbers as float64 itself (its PATCH already
+	// stores 1234567890123456800): the hook must not change them further.
+	if meta["tenant_id"] != float64(1234567890123456789) {
+		t.Errorf("after settings: metadata_public %v changed the admin's tenant_id", meta)
 	}
 }
 

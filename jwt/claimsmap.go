@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	jsonnet "github.com/google/go-jsonnet"
@@ -150,7 +153,16 @@ func (m *ClaimsMapper) Map(base map[string]any, s Subject) (extra map[string]any
 	if len(out) > mapperMaxOutput {
 		return nil, nil, fmt.Errorf("%w: %s: result larger than %d bytes", ErrClaimsMapper, m.name, mapperMaxOutput)
 	}
-	return decodeMapperResult(m.name, []byte(out))
+	extra, dropped, err = decodeMapperResult(m.name, []byte(out))
+	if err != nil {
+		return nil, nil, err
+	}
+	if exact := exactIntegers(s.Traits, s.MetadataPublic); len(exact) > 0 {
+		for k, v := range extra {
+			extra[k] = restoreIntegers(v, exact)
+		}
+	}
+	return extra, dropped, nil
 }
 
 // evaluate runs the mapper within its time limit and a free slot.
@@ -220,4 +232,124 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return r
+}
+
+// Jsonnet numbers are float64: an integer of metadata_public above 2^53 (a
+// tenant id set by an admin) that a mapper copies into a claim comes out of
+// the evaluation rounded (1234567890123456789 as 1234567890123456768). Map
+// writes such a number back as it was in metadata_public: each integer there
+// that a float64 cannot hold is noted with its float64 value, and a number of
+// the mapper's result with that value (which, being that large, jsonnet
+// prints as an integer) becomes the original integer. The token then carries
+// the exact value, and a reader that parses it into a float64 gets the
+// number it got before.
+//
+// Only metadata_public is a source: traits are the user's to edit, and a
+// user must not be able to choose the exact integer a claim computed by the
+// mapper shows. A value held by two different numbers of traits or
+// metadata_public (say 1234567890123456789 and 1234567890123456790, both
+// 1234567890123456768 as a float64) is left as jsonnet gave it: which one
+// the mapper used cannot be told.
+const float64Exact = 1 << 53 // every integer up to this is a float64
+
+// exactIntegers maps the float64 value of each integer of meta that a
+// float64 cannot hold to that integer's literal (nil when there is none).
+func exactIntegers(traits, meta json.RawMessage) map[float64]json.Number {
+	if !hasLongDigitRun(meta) {
+		return nil // fast path: no integer of 16 digits or more
+	}
+	type seen struct {
+		lit      json.Number
+		fromMeta bool
+		clash    bool
+	}
+	nums := map[float64]*seen{}
+	note := func(raw json.RawMessage, fromMeta bool) {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				return // io.EOF, or input Kratos would not send
+			}
+			n, ok := tok.(json.Number)
+			if !ok {
+				continue
+			}
+			f, err := n.Float64()
+			if err != nil || math.Abs(f) < float64Exact {
+				continue
+			}
+			switch prev := nums[f]; {
+			case prev == nil:
+				nums[f] = &seen{lit: n, fromMeta: fromMeta}
+			case prev.lit != n:
+				prev.clash = true
+			}
+		}
+	}
+	note(meta, true)
+	note(traits, false)
+	var out map[float64]json.Number
+	for f, n := range nums {
+		if n.clash || !n.fromMeta || !isPlainInteger(n.lit) || string(n.lit) == strconv.FormatFloat(f, 'f', 0, 64) {
+			continue // ambiguous, the user's, or already exact as jsonnet prints it
+		}
+		if out == nil {
+			out = map[float64]json.Number{}
+		}
+		out[f] = n.lit
+	}
+	return out
+}
+
+// hasLongDigitRun reports whether b holds 16 digits in a row: an integer
+// above 2^53 has that many (a phone number has at most 15).
+func hasLongDigitRun(b []byte) bool {
+	run := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			if run++; run >= 16 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// isPlainInteger reports whether n is written as an integer (no fraction
+// or exponent).
+func isPlainInteger(n json.Number) bool {
+	return n != "" && !strings.ContainsAny(string(n), ".eE")
+}
+
+// restoreIntegers returns v with every integer whose float64 value is a key
+// of exact replaced by exact's literal.
+func restoreIntegers(v any, exact map[float64]json.Number) any {
+	switch x := v.(type) {
+	case json.Number:
+		if !isPlainInteger(x) {
+			return x
+		}
+		if f, err := x.Float64(); err == nil {
+			if lit, ok := exact[f]; ok {
+				return lit
+			}
+		}
+		return x
+	case map[string]any:
+		for k, e := range x {
+			x[k] = restoreIntegers(e, exact)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = restoreIntegers(e, exact)
+		}
+		return x
+	default:
+		return v
+	}
 }

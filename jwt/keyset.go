@@ -347,7 +347,16 @@ func writeKeyFile(path string, like fs.FileInfo, keys []*Key) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, ".jwt-keys-*") // created with mode 0600
 	if err != nil {
-		return fmt.Errorf("%w: write key file: %w", ErrKey, err)
+		// The error would name the temporary file, which the admin never
+		// asked for: name what is wrong with the directory instead.
+		if fi, serr := os.Stat(dir); errors.Is(serr, fs.ErrNotExist) {
+			return keyErr("write key file %s: directory %s does not exist (create it first: mkdir -p %s)", path, dir, dir)
+		} else if serr == nil && !fi.IsDir() {
+			return keyErr("write key file %s: %s is not a directory", path, dir)
+		} else if errors.Is(err, fs.ErrPermission) {
+			return keyErr("write key file %s: no permission to create files in directory %s", path, dir)
+		}
+		return fmt.Errorf("%w: write key file %s: %w", ErrKey, path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
 	if like != nil {

@@ -79,7 +79,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(p.Status)
 	case isHookRoute(c):
-		werr = c.JSON(p.Status, hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
+		werr = c.JSON(hookStatus(p.Status), hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
 	default:
 		werr = c.JSON(p.Status, body)
 	}
@@ -98,6 +98,18 @@ type hookError struct {
 }
 
 func isHookRoute(c echo.Context) bool { return strings.HasPrefix(c.Path(), "/hooks/kratos/") }
+
+// hookStatus is the status a hook error is answered with. Kratos's webhook
+// client retries 429 and 5xx (but 501) twice, a second apart and more, and
+// then shows a generic error without the messages: the user would wait for
+// three attempts and never read why. Any such error is answered 400, which
+// Kratos shows at once.
+func hookStatus(status int) int {
+	if status == http.StatusTooManyRequests || (status >= 500 && status != http.StatusNotImplemented) {
+		return http.StatusBadRequest
+	}
+	return status
+}
 
 // hookErrorMessages says "unavailable, try again later" for a hook request
 // refused before the factor ran (wrong secret, bad body, a panic): nothing

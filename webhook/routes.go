@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -45,9 +47,14 @@ func (s *Server) routes() {
 	}
 	if s.deps.Sim != nil {
 		sim := echo.WrapHandler(s.deps.Sim)
+		// The CallPass API checks its tokens itself.
 		e.Any("/api/*", sim)
-		e.Any("/sim", sim)
-		e.Any("/sim/*", sim)
+		ctl := sim
+		if len(s.cfg.SimControlTokens) > 0 {
+			ctl = requireBearer(s.cfg.SimControlTokens, "simulator control requires Authorization: Bearer <one of sim.tokens>")(sim)
+		}
+		e.Any("/sim", ctl)
+		e.Any("/sim/*", ctl)
 	}
 }
 
@@ -163,4 +170,28 @@ func (l *checkLog) record(ctx context.Context, log *slog.Logger, chk ReadyCheck,
 	}
 	l.mu.Unlock()
 	log.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// requireBearer refuses a request whose Authorization header is not
+// "Bearer <t>" for one of tokens. Every token is compared (hashed, in
+// constant time), so the answer's timing does not tell which came close.
+func requireBearer(tokens []string, msg string) echo.MiddlewareFunc {
+	want := make([][sha256.Size]byte, len(tokens))
+	for i, t := range tokens {
+		want[i] = sha256.Sum256([]byte("Bearer " + t))
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			got := sha256.Sum256([]byte(c.Request().Header.Get(echo.HeaderAuthorization)))
+			ok := 0
+			for i := range want {
+				ok |= subtle.ConstantTimeCompare(got[:], want[i][:])
+			}
+			if ok != 1 {
+				c.Response().Header().Set("WWW-Authenticate", "Bearer")
+				return echo.NewHTTPError(http.StatusUnauthorized, msg)
+			}
+			return next(c)
+		}
+	}
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// RefusalLogsPerSecond caps the access-log lines per second of each kind
 	// of refusal (route, status, error code); 0 logs every one (logsample.go).
 	RefusalLogsPerSecond int
+	// SimControlTokens, when not empty, are required (one of them, as
+	// "Authorization: Bearer <token>") on the simulator's control API and
+	// phone page (/sim, /sim/*), which show every call's code. serve sets
+	// them to sim.tokens outside --dev; in --dev the pages stay open.
+	SimControlTokens []string
 }
 
 // CookieConfig describes the optional JWT cookie.
@@ -141,7 +146,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.echo,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		// Writes may wait for a synchronous CallPass call (up to 99 s + margin).
+		// Writes may wait for a synchronous CallPass call (configuration bounds it to 25 s, under Kratos's 30 s webhook timeout).
 		WriteTimeout: 130 * time.Second,
 		IdleTimeout:  120 * time.Second,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),

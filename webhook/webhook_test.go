@@ -510,3 +510,37 @@ func TestRefusalLinesSampled(t *testing.T) {
 		})
 	}
 }
+
+// panicky is a Factor whose Gate panics (a bug in a dependency).
+type panicky struct{ recorder }
+
+func (p *panicky) Gate(context.Context, factor.GateInput) (factor.GateDecision, error) {
+	p.note("gate")
+	panic("boom")
+}
+
+// TestHookErrorsAreNeverRetried: Kratos's webhook client retries 429 and 5xx
+// twice and then shows a generic error without our message, so whatever
+// goes wrong on a hook (here a panic) is answered 400 with the
+// "unavailable" message, once.
+func TestHookErrorsAreNeverRetried(t *testing.T) {
+	var logs bytes.Buffer
+	p := &panicky{}
+	h := newServer(t, p, &logs)
+	for _, path := range []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/settings"} {
+		w := do(h, reqSpec{method: http.MethodPost, path: path, body: bytes.NewReader(validBody()),
+			hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
+		var km struct {
+			Messages []struct {
+				Messages []struct {
+					ID int `json:"id"`
+				} `json:"messages"`
+			} `json:"messages"`
+		}
+		_ = json.Unmarshal(w.Body.Bytes(), &km)
+		if w.Code != http.StatusBadRequest || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 ||
+			km.Messages[0].Messages[0].ID != 4090010 || strings.Contains(w.Body.String(), "boom") {
+			t.Errorf("%s, panicking factor: %d %s, want 400 with message 4090010", path, w.Code, w.Body)
+		}
+	}
+}

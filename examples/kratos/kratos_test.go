@@ -339,6 +339,67 @@ func TestExampleConfigOnRealKratos(t *testing.T) {
 	defer srv.Close()
 	wd, _ := os.Getwd()
 	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: loadExampleConfig(t, srv.URL), Dir: wd})
+	exerciseHooks(t, k, sink, "Bearer change-me-demo-webhook-secret-0123456789")
+}
+
+// TestComposeConfigOnRealKratos runs the Kratos configuration
+// docker-compose.yml mounts (examples/compose/kratos.yml) on the real Kratos,
+// with what compose changes put back: the callpass service's address becomes
+// the sink, and the container paths the files compose mounts there.
+func TestComposeConfigOnRealKratos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Kratos")
+	}
+	sink := &hookSink{bodies: map[string][]map[string]any{}, interrupt: true}
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	wd, _ := os.Getwd()
+	raw, err := os.ReadFile("../compose/kratos.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The files docker-compose.yml mounts under /etc/config/kratos/ come from
+	// examples/kratos (this directory).
+	hooks, files := 0, 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				str, ok := e.(string)
+				switch {
+				case ok && k == "url" && strings.HasPrefix(str, "http://callpass:4477/"):
+					x[k] = srv.URL + strings.TrimPrefix(str, "http://callpass:4477")
+					hooks++
+				case ok && strings.HasPrefix(str, "file:///etc/config/kratos/"):
+					x[k] = "file://" + filepath.Join(wd, strings.TrimPrefix(str, "file:///etc/config/kratos/"))
+					files++
+				default:
+					walk(e)
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(cfg)
+	if hooks != 3 || files != 4 {
+		t.Fatalf("compose kratos.yml: %d hook urls on callpass:4477 (want 3), %d files under /etc/config/kratos (want 4)", hooks, files)
+	}
+	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: cfg, Dir: wd})
+	exerciseHooks(t, k, sink, "Bearer change-me-compose-webhook-secret-0123456789")
+}
+
+// exerciseHooks registers, logs in through an interrupting login hook, and
+// changes the phone in settings, checking what each hook received.
+func exerciseHooks(t *testing.T, k *testenv.Kratos, sink *hookSink, auth string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const email, password = "example@example.org", "correct horse battery staple"
@@ -380,9 +441,12 @@ func TestExampleConfigOnRealKratos(t *testing.T) {
 	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
+	if len(sink.auth) == 0 {
+		t.Error("no hook call recorded its Authorization header")
+	}
 	for _, a := range sink.auth {
-		if a != "Bearer change-me-demo-webhook-secret-0123456789" {
-			t.Errorf("Authorization %q", a)
+		if a != auth {
+			t.Errorf("Authorization %q, want %q", a, auth)
 		}
 	}
 }
@@ -437,4 +501,94 @@ func TestHookBodyURIForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestREADMEHookSnippetMatchesExample: the kratos.yml lines README.md tells
+// admins to add are the tested example's login hook, apart from the
+// addresses and the secret an admin fills in.
+func TestREADMEHookSnippetMatchesExample(t *testing.T) {
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(raw), "2. Add the login after-hook to `kratos.yml`")
+	if !ok {
+		t.Fatal("README.md: no step \"Add the login after-hook to `kratos.yml`\"")
+	}
+	_, rest, ok = strings.Cut(rest, "```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: the step has no yaml block")
+	}
+	var snippet map[string]any
+	if err := yaml.Unmarshal([]byte(dedent(block)), &snippet); err != nil {
+		t.Fatalf("README.md's kratos.yml snippet does not parse: %v", err)
+	}
+	var example map[string]any
+	exRaw, err := os.ReadFile("kratos.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(exRaw, &example); err != nil {
+		t.Fatal(err)
+	}
+	hook := func(cfg map[string]any) map[string]any {
+		v := any(cfg)
+		for _, k := range []string{"selfservice", "flows", "login", "after", "password", "hooks"} {
+			m, _ := v.(map[string]any)
+			v = m[k]
+		}
+		hooks, _ := v.([]any)
+		if len(hooks) != 1 {
+			t.Fatalf("want one login after-password hook, got %v", v)
+		}
+		h, _ := hooks[0].(map[string]any)
+		return h
+	}
+	got, want := hook(snippet), hook(example)
+	// What an admin fills in: the service's address, the template's path and
+	// the secret.
+	for _, h := range []map[string]any{got, want} {
+		c, _ := h["config"].(map[string]any)
+		u, err := url.Parse(c["url"].(string))
+		if err != nil || u.Path != "/hooks/kratos/login" {
+			t.Fatalf("hook url %v", c["url"])
+		}
+		c["url"] = u.Path
+		if b, _ := c["body"].(string); !strings.HasPrefix(b, "file://") || !strings.HasSuffix(b, "/login.jsonnet") {
+			t.Fatalf("hook body %v", c["body"])
+		}
+		c["body"] = "login.jsonnet"
+		ac, _ := c["auth"].(map[string]any)["config"].(map[string]any)
+		if v, _ := ac["value"].(string); !strings.HasPrefix(v, "Bearer ") {
+			t.Fatalf("hook auth value %v", ac["value"])
+		}
+		ac["value"] = "Bearer <secret>"
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("README.md's login hook differs from examples/kratos/kratos.yml's:\nREADME:  %v\nexample: %v", got, want)
+	}
+	// And the /2fa return URL is among the admitted ones in both.
+	for name, cfg := range map[string]map[string]any{"README.md": snippet, "kratos.yml": example} {
+		ss, _ := cfg["selfservice"].(map[string]any)
+		found := false
+		for _, r := range ss["allowed_return_urls"].([]any) {
+			found = found || strings.HasSuffix(r.(string), "/2fa")
+		}
+		if !found {
+			t.Errorf("%s: selfservice.allowed_return_urls has no /2fa URL", name)
+		}
+	}
+}
+
+// dedent removes the indentation of the first line from every line.
+func dedent(s string) string {
+	lines := strings.Split(s, "\n")
+	ind := len(lines[0]) - len(strings.TrimLeft(lines[0], " "))
+	for i, l := range lines {
+		if len(l) >= ind && strings.TrimSpace(l[:ind]) == "" {
+			lines[i] = l[ind:]
+		}
+	}
+	return strings.Join(lines, "\n")
 }

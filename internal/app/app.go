@@ -13,8 +13,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,7 +118,8 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
 		store, count, blocks = rs, rs, rs
 		passes = rs
-		ready = append(ready, webhook.ReadyCheck{Name: "redis", Check: rs.Ping})
+		// "store" for either backend, as /health/ready is documented.
+		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: redisReady(rs.Ping, logger)})
 	default:
 		ms := memory.New(time.Minute)
 		a.closers = append(a.closers, ms.Close)
@@ -126,12 +129,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	}
 
 	lcfg := limit.Config{
-		PerNumber:     limit.Rule{Limit: cfg.Limits.PerNumber.Limit, Window: cfg.Limits.PerNumber.Window},
-		PerIdentity:   limit.Rule{Limit: cfg.Limits.PerIdentity.Limit, Window: cfg.Limits.PerIdentity.Window},
-		PerIP:         limit.Rule{Limit: cfg.Limits.PerIP.Limit, Window: cfg.Limits.PerIP.Window},
-		GlobalDaily:   limit.Rule{Limit: cfg.Limits.GlobalDaily.Limit, Window: cfg.Limits.GlobalDaily.Window},
-		AllowPrefixes: cfg.Limits.AllowPrefixes,
-		DenyPrefixes:  cfg.Limits.DenyPrefixes,
+		PerNumber:         limit.Rule{Limit: cfg.Limits.PerNumber.Limit, Window: cfg.Limits.PerNumber.Window},
+		PerIdentity:       limit.Rule{Limit: cfg.Limits.PerIdentity.Limit, Window: cfg.Limits.PerIdentity.Window},
+		PerIP:             limit.Rule{Limit: cfg.Limits.PerIP.Limit, Window: cfg.Limits.PerIP.Window},
+		GlobalDaily:       limit.Rule{Limit: cfg.Limits.GlobalDaily.Limit, Window: cfg.Limits.GlobalDaily.Window},
+		PhoneCheckPercent: cfg.Limits.PhoneCheckPercent,
+		AllowPrefixes:     cfg.Limits.AllowPrefixes,
+		DenyPrefixes:      cfg.Limits.DenyPrefixes,
 		Regulation: limit.Regulation{
 			MaxFailures: cfg.Limits.Regulation.MaxFailures,
 			FindTime:    cfg.Limits.Regulation.FindTime,
@@ -237,6 +241,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	}
 	a.Keys = keys
 	warnKeyAlgorithm(logger, cfg.JWT, keys)
+	warnKeyFileMode(logger, cfg.JWT.KeysFile)
 	var mapper *jwt.ClaimsMapper
 	if cfg.JWT.ClaimsMapper != "" {
 		if mapper, err = jwt.LoadClaimsMapper(cfg.JWT.ClaimsMapper); err != nil {
@@ -280,6 +285,11 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		LoginURL: strings.TrimRight(cfg.Kratos.BrowserURL, "/") + "/self-service/login/browser",
 
 		RefusalLogsPerSecond: cfg.Log.RefusalsPerSecond,
+	}
+	if !cfg.DevMode {
+		// Outside --dev the simulator's pages (every call's code) are not
+		// open to whoever reaches the port.
+		wcfg.SimControlTokens = cfg.Sim.Tokens
 	}
 	if cfg.JWT.Cookie.Enabled {
 		wcfg.JWTCookie = webhook.CookieConfig{Name: cfg.JWT.Cookie.Name, Domain: cfg.JWT.Cookie.Domain,
@@ -342,6 +352,67 @@ func warnKeyAlgorithm(logger *slog.Logger, cfg config.JWT, ks *jwt.KeySet) {
 	logger.Warn("jwt.algorithm differs from the signing key's algorithm; the key decides: tokens are signed with "+signer.Algorithm()+
 		" (jwt.algorithm only chooses the algorithm of a key --dev generates)",
 		"jwt_algorithm", cfg.Algorithm, "key_algorithm", signer.Algorithm(), "kid", signer.KID(), "keys_file", cfg.KeysFile)
+}
+
+// warnKeyFileMode logs a warning when the JWT key file, which holds the
+// private signing key, is readable by its group or by others: anyone who
+// reads it can mint tokens every app accepts.
+func warnKeyFileMode(logger *slog.Logger, path string) {
+	if runtime.GOOS == "windows" {
+		return // no Unix permission bits
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return // it was just loaded; a race is not this warning's business
+	}
+	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
+		logger.Warn("jwt.keys_file is readable by group or others, but it holds the private signing key: "+
+			"make it readable by the service's user only (chmod 600)",
+			"keys_file", path, "mode", fmt.Sprintf("%#o", perm))
+	}
+}
+
+// redisAuthLogEvery is how often a refused Redis password is logged at
+// most: /health/ready is public and probed often.
+const redisAuthLogEvery = time.Minute
+
+// redisReady is the Redis readiness check. A wrong or missing password
+// (WRONGPASS, NOAUTH) is no outage that passes by itself: it is logged at
+// ERROR, at most once a minute, with a hint to the key to fix (never the
+// URL, which holds the password), and the hint is added to the error the
+// readiness log line carries.
+func redisReady(ping func(context.Context) error, logger *slog.Logger) func(context.Context) error {
+	var (
+		mu     sync.Mutex
+		logged time.Time
+	)
+	return func(ctx context.Context) error {
+		err := ping(ctx)
+		if err == nil || !isRedisAuthError(err) {
+			return err
+		}
+		mu.Lock()
+		now := time.Now()
+		due := logged.IsZero() || now.Sub(logged) >= redisAuthLogEvery
+		if due {
+			logged = now
+		}
+		mu.Unlock()
+		if due {
+			logger.Error("Redis refused the store's credentials: check store.redis.url's password", "error", err.Error())
+		}
+		return fmt.Errorf("%w (check store.redis.url's password)", err)
+	}
+}
+
+// isRedisAuthError reports a password Redis refuses (WRONGPASS) or one it
+// requires but did not get (NOAUTH).
+func isRedisAuthError(err error) bool {
+	if redis.IsAuthError(err) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH")
 }
 
 // Serve listens on the configured address and serves until ctx ends.

@@ -39,7 +39,7 @@ func commands() []command {
 		{"serve", "run the service (Kratos webhooks, step-up API, JWKS)", serveUsage, runServe},
 		{"sim", "run the CallPass simulator with its virtual phone page", simUsage, runSim},
 		{"call", "place one test call through the configured provider", callUsage, runCall},
-		{"config", "check a configuration: config validate [--config file] [--dev]", configUsage, runConfig},
+		{"config", "check a configuration: config validate [--config file] [--dev] [--print]", configUsage, runConfig},
 		{"keys", "manage JWT signing keys: keys generate|list|activate|remove", keysUsage, runKeys},
 		{"token", "check a JWT: token verify --jwks <url|file> <jwt>", tokenUsage, runToken},
 		{"version", "print the version", "usage: callpass-kratos version", runVersion},

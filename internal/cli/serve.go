@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -93,6 +94,12 @@ func runToken(ctx context.Context, e env, args []string) error {
 		return &usageError{msg: "need --jwks and exactly one token"}
 	}
 	raw := strings.TrimSpace(fs.Arg(0))
+	// A paste gone wrong is named as such, before any complaint about the
+	// issuer and audience that would have come from it.
+	payload, ok := jwtPayload(raw)
+	if !ok {
+		return fmt.Errorf("token refused: not a JWT (expected three base64url parts, header.payload.signature, the payload a JSON object)")
+	}
 	if *iss == "" || *aud == "" {
 		uiss, uaud := unverifiedIssAud(raw)
 		if *iss == "" {
@@ -115,13 +122,41 @@ func runToken(ctx context.Context, e env, args []string) error {
 	}
 	vctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	claims, err := v.Verify(vctx, raw)
-	if err != nil {
+	if _, err := v.Verify(vctx, raw); err != nil {
 		return fmt.Errorf("token refused: %w", err)
 	}
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(claims)
+	// The verified token's own claims (iss, sub, amr, ...), as apps read
+	// them, not the verifier's Go struct.
+	var out bytes.Buffer
+	if err := json.Indent(&out, payload, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = e.stdout.Write(out.Bytes())
+	return err
+}
+
+// jwtPayload returns the decoded payload of a compact JWS whose three parts
+// are base64url and whose header and payload are JSON objects; nothing is
+// verified.
+func jwtPayload(raw string) ([]byte, bool) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 || parts[2] == "" {
+		return nil, false
+	}
+	var dec [2][]byte
+	for i := range 2 {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		var obj map[string]json.RawMessage
+		if err != nil || json.Unmarshal(b, &obj) != nil {
+			return nil, false
+		}
+		dec[i] = b
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
+		return nil, false
+	}
+	return dec[1], true
 }
 
 func firstOf(list string) string {

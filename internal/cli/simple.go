@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
@@ -18,13 +20,17 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
-const configUsage = `usage: callpass-kratos config validate [--config file] [--dev]
+const configUsage = `usage: callpass-kratos config validate [--config file] [--dev] [--print]
 
 Loads the configuration exactly as "serve" would (file, then environment, then
 --dev defaults; the JWT key file and claims mapper are loaded too) and lists
 every problem, each naming its key. Exit status 1 if there is any problem.
 With --dev, the development secrets are created in dev.data_dir if missing,
-as "serve --dev" would.`
+as "serve --dev" would.
+
+--print writes the effective configuration (every key, after the environment
+and --dev) to stdout as YAML, secrets replaced by "***"; the notices and the
+verdict then go to stderr.`
 
 func runConfig(_ context.Context, e env, args []string) error {
 	if len(args) == 0 || (args[0] != "validate" && args[0] != "-h" && args[0] != "--help") {
@@ -37,17 +43,30 @@ func runConfig(_ context.Context, e env, args []string) error {
 	fs := newFlags("config validate", configUsage, e)
 	path := fs.String("config", "", "configuration file (YAML)")
 	dev := fs.Bool("dev", false, "apply --dev defaults before validating")
+	printCfg := fs.Bool("print", false, "print the effective configuration as YAML, secrets redacted")
 	if err := parseFlagsOnly(fs, args[1:]); err != nil {
 		return err
 	}
-	_, notices, err := config.Load(*path, e.vars, *dev)
+	cfg, notices, err := config.Load(*path, e.vars, *dev)
 	if err != nil {
 		return reportConfigError(e, err)
 	}
-	for _, n := range notices {
-		fmt.Fprintln(e.stdout, n)
+	msgs := e.stdout
+	if *printCfg {
+		// stdout is the YAML alone, so it can be saved or piped.
+		msgs = e.stderr
+		b, err := yaml.Marshal(cfg.Redacted())
+		if err != nil {
+			return err
+		}
+		if _, err := e.stdout.Write(b); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintln(e.stdout, "configuration is valid")
+	for _, n := range notices {
+		fmt.Fprintln(msgs, n)
+	}
+	fmt.Fprintln(msgs, "configuration is valid")
 	return nil
 }
 

@@ -99,13 +99,16 @@ type Regulation struct {
 
 // Limits are the abuse limits; none of them can be switched off.
 type Limits struct {
-	PerNumber     Rule       `yaml:"per_number"`
-	PerIdentity   Rule       `yaml:"per_identity"`
-	PerIP         Rule       `yaml:"per_ip"`
-	GlobalDaily   Rule       `yaml:"global_daily"`
-	AllowPrefixes []string   `yaml:"allow_prefixes"`
-	DenyPrefixes  []string   `yaml:"deny_prefixes"`
-	Regulation    Regulation `yaml:"regulation"`
+	PerNumber   Rule `yaml:"per_number"`
+	PerIdentity Rule `yaml:"per_identity"`
+	PerIP       Rule `yaml:"per_ip"`
+	GlobalDaily Rule `yaml:"global_daily"`
+	// PhoneCheckPercent is the share of GlobalDaily that phone checks
+	// (registration, settings) may use; logins and step-up keep the rest.
+	PhoneCheckPercent int        `yaml:"phone_check_percent"`
+	AllowPrefixes     []string   `yaml:"allow_prefixes"`
+	DenyPrefixes      []string   `yaml:"deny_prefixes"`
+	Regulation        Regulation `yaml:"regulation"`
 }
 
 // Store selects the challenge and counter store.
@@ -208,7 +211,10 @@ func Defaults() *Config {
 			PerIdentity: Rule{Limit: 10, Window: 24 * time.Hour},
 			PerIP:       Rule{Limit: 20, Window: time.Hour},
 			GlobalDaily: Rule{Limit: 10000, Window: 24 * time.Hour},
-			Regulation:  Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
+			// A flood of sign-ups (anyone can start one with any number)
+			// spends at most half the budget; logins keep the rest.
+			PhoneCheckPercent: 50,
+			Regulation:        Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
 		},
 		Store: Store{Type: "memory", Redis: RedisStore{Prefix: "callpass:"}},
 		Kratos: Kratos{
@@ -241,7 +247,9 @@ func Load(path string, env []string, dev bool) (*Config, []string, error) {
 
 // LoadSections is Load for commands that use only some sections (e.g. "call"
 // needs only callpass.*): problems of keys outside the given prefixes are
-// ignored, so a one-off command does not demand the webhook secret.
+// ignored, so a one-off command does not demand the webhook secret, and so
+// are the limits that only a Kratos web hook's wait must fit (a synchronous
+// call longer than Kratos's hook timeout is fine for "call").
 func LoadSections(path string, env []string, dev bool, prefixes ...string) (*Config, []string, error) {
 	return load(path, env, dev, prefixes)
 }
@@ -273,7 +281,8 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 
 	problems := l.problems
 	var verr *ValidationError
-	if err := c.Validate(); err != nil {
+	// A one-off command (LoadSections) answers no Kratos web hook.
+	if err := c.validate(prefixes == nil, l.set); err != nil {
 		if !asValidation(err, &verr) {
 			return nil, nil, err
 		}

@@ -564,7 +564,8 @@ func TestOtherValidation(t *testing.T) {
 		{[]string{"SIM_ENABLED=true"}, "sim.tokens"},
 		{[]string{"SIM_ENABLED=true", "SIM_TOKENS=" + tok32}, ""},
 		{[]string{"SERVE_LISTEN=localhost:99999"}, "serve.listen"},
-		{[]string{"SERVE_LISTEN=:4477"}, ""},
+		{[]string{"SERVE_LISTEN=:4477"}, "serve.base_url"}, // tokens would name 127.0.0.1
+		{[]string{"SERVE_LISTEN=:4477", "SERVE_BASE_URL=https://2fa.example.com"}, ""},
 		{[]string{"TRACING_OTLP_ENDPOINT=otel:notaport"}, "tracing.otlp_endpoint"},
 		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:hunter2@127.0.0.1:6379/notanumber"}, "store.redis.url"},
 		{[]string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://127.0.0.1:6379/2"}, ""},

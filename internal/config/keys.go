@@ -117,6 +117,8 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Limits.GlobalDaily.Limit }},
 	{key: "limits.global_daily.window", desc: "Window of limits.global_daily.",
 		field: func(c *Config) any { return &c.Limits.GlobalDaily.Window }},
+	{key: "limits.phone_check_percent", desc: "Share of limits.global_daily, in percent (same window), that calls verifying a number at registration or in settings may use; logins and step-up keep the rest, so a flood of sign-ups cannot refuse every login. 100: no separate share.",
+		field: func(c *Config) any { return &c.Limits.PhoneCheckPercent }},
 	{key: "limits.allow_prefixes", desc: "If set, only numbers starting with one of these digit prefixes (E.164 without +) are called.",
 		field: func(c *Config) any { return &c.Limits.AllowPrefixes }},
 	{key: "limits.deny_prefixes", desc: "Numbers starting with one of these digit prefixes are never called.",
@@ -174,7 +176,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.JWT.Cookie.Domain }},
 
 	// sim
-	{key: "sim.enabled", desc: "Mount the built-in CallPass simulator. --dev turns it on when callpass.base_url is not configured.",
+	{key: "sim.enabled", desc: "Mount the built-in CallPass simulator (its CallPass API under /api/, its control API and phone page under /sim/, which show every call's code). --dev turns it on when callpass.base_url is not configured; outside --dev /sim/ also requires Authorization: Bearer <one of sim.tokens>.",
 		defText: "false (--dev: true unless callpass.base_url is set)",
 		field:   func(c *Config) any { return &c.Sim.Enabled }},
 	{key: "sim.settle_delay", desc: "Simulated time until a call reaches its outcome.",

@@ -19,6 +19,17 @@ type loader struct {
 	cfg      *Config
 	set      map[string]bool
 	problems []Problem
+	// files are the secret files the YAML names (key_file), read by
+	// applyFiles after the environment: a variable that sets the key (or
+	// its _FILE) wins without the file being read at all.
+	files []yamlFile
+}
+
+// yamlFile is a key_file of the YAML file, read once the environment is known.
+type yamlFile struct {
+	e       entry
+	fileKey string
+	path    string
 }
 
 func (l *loader) problem(key, format string, args ...any) {
@@ -130,20 +141,40 @@ func (l *loader) setFromFile(e entry, fileKey string, vn *yaml.Node) {
 		l.problem(fileKey, "line %d: want a file path", vn.Line)
 		return
 	}
-	val, err := readSecretFile(vn.Value)
-	if err != nil {
-		l.problem(fileKey, "%v", err)
-		return
+	l.files = append(l.files, yamlFile{e: e, fileKey: fileKey, path: vn.Value})
+}
+
+// applyFiles reads the secret files the YAML names. It runs after applyEnv:
+// a key the environment sets (X or X_FILE) overrides the file's, so an
+// unreadable file is not even opened (examples/callpass-kratos.yml).
+func (l *loader) applyFiles(env map[string]string) {
+	for _, f := range l.files {
+		if _, ok := env[f.e.env()]; ok {
+			continue
+		}
+		if _, ok := env[f.e.fileEnv()]; ok {
+			continue
+		}
+		val, err := readSecretFile(f.path)
+		switch {
+		case err != nil:
+			l.problem(f.fileKey, "%v", err)
+			continue
+		case strings.TrimSpace(val) == "":
+			l.problem(f.fileKey, "names an empty file (%s): write the secret into it", f.path)
+			continue
+		}
+		if err := parseString(f.e.field(l.cfg), val); err != nil {
+			l.problem(f.e.key, "from %s: %v", f.fileKey, err)
+			continue
+		}
+		l.set[f.e.key] = true
 	}
-	if err := parseString(e.field(l.cfg), val); err != nil {
-		l.problem(e.key, "from %s: %v", fileKey, err)
-		return
-	}
-	l.set[e.key] = true
 }
 
 // applyEnv applies every known variable; it runs after the file, so the
-// environment wins.
+// environment wins. Then it reads the secret files the YAML names, except
+// those of keys it has set (applyFiles).
 func (l *loader) applyEnv(env map[string]string) {
 	for _, e := range keys {
 		val, hasVal := env[e.env()]
@@ -162,6 +193,10 @@ func (l *loader) applyEnv(env map[string]string) {
 				l.problem(e.key, "%s: %v", e.fileEnv(), err)
 				continue
 			}
+			if strings.TrimSpace(v) == "" {
+				l.problem(e.key, "%s names an empty file (%s): write the secret into it", e.fileEnv(), file)
+				continue
+			}
 			val = v
 		case !hasVal:
 			continue
@@ -172,6 +207,7 @@ func (l *loader) applyEnv(env map[string]string) {
 		}
 		l.set[e.key] = true
 	}
+	l.applyFiles(env)
 }
 
 // envMap turns os.Environ() form into a map. Empty values count as unset

@@ -53,7 +53,14 @@ func (e *ValidationError) Keys() []string {
 
 func asValidation(err error, target **ValidationError) bool { return errors.As(err, target) }
 
-type checker struct{ problems []Problem }
+type checker struct {
+	problems []Problem
+	// hooks is true when the configuration serves Kratos's web hooks
+	// (serve, config validate), false for a one-off command (call).
+	hooks bool
+	// set holds the keys given explicitly; nil when not known.
+	set map[string]bool
+}
 
 func (v *checker) add(key, format string, args ...any) {
 	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
@@ -92,8 +99,14 @@ func tokenProblem(tok string) string {
 
 // Validate checks every key and returns a *ValidationError listing all
 // problems, or nil.
-func (c *Config) Validate() error {
-	v := &checker{}
+func (c *Config) Validate() error { return c.validate(true, nil) }
+
+// validate is Validate for Load. hooks false leaves out the checks that
+// matter only to a service answering Kratos's web hooks (a one-off command
+// such as "call" answers none); set holds the keys given in the file or the
+// environment (nil: not known, the checks that need it are skipped).
+func (c *Config) validate(hooks bool, set map[string]bool) error {
+	v := &checker{hooks: hooks, set: set}
 	c.validateServe(v)
 	c.validateLog(v)
 	c.validateCallPass(v)
@@ -102,6 +115,7 @@ func (c *Config) Validate() error {
 	c.validateLimits(v)
 	c.validateStore(v)
 	c.validateKratos(v)
+	c.validateOrigins(v) // after serve and kratos: it may derive from them
 	c.validateJWT(v)
 	c.validateSim(v)
 	if c.DevMode && strings.TrimSpace(c.Dev.DataDir) == "" {
@@ -205,10 +219,8 @@ func (c *Config) validateServe(v *checker) {
 	if s.ClientIPHeader != "" && !headerRe.MatchString(s.ClientIPHeader) {
 		v.add("serve.client_ip_header", "%q is not a valid header name", s.ClientIPHeader)
 	}
+	c.validateBaseURLSet(v)
 	positive(v, "serve.shutdown_timeout", s.ShutdownTimeout)
-	if len(s.AllowedOrigins) == 0 {
-		v.add("serve.allowed_origins", "must list at least one origin")
-	}
 	for i, o := range s.AllowedOrigins {
 		if n, err := strictOrigin(o); err != nil || n != o {
 			// Named by position, not repeated: an entry with user info
@@ -216,6 +228,20 @@ func (c *Config) validateServe(v *checker) {
 			v.add("serve.allowed_origins", "entry %d is not an origin (scheme://host[:port] in lower case, no path, no user info)", i+1)
 		}
 	}
+}
+
+// validateOrigins reports an empty serve.allowed_origins. An empty list left
+// unset is derived from serve.base_url and kratos.browser_url (Load's
+// finalize) and is empty only when neither parses: those are reported
+// already, and the admin never wrote this key.
+func (c *Config) validateOrigins(v *checker) {
+	if len(c.Serve.AllowedOrigins) > 0 {
+		return
+	}
+	if v.has("serve.base_url") && (v.has("kratos.browser_url") || v.has("kratos.public_url")) {
+		return
+	}
+	v.add("serve.allowed_origins", "must list at least one origin")
 }
 
 func (c *Config) validateLog(v *checker) {
@@ -238,8 +264,10 @@ func (c *Config) validateCallPass(v *checker) {
 		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
 	}
 	switch {
+	case p.Token == "" && c.DevMode && p.BaseURL != Defaults().CallPass.BaseURL:
+		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): callpass.base_url is configured, so --dev runs no built-in simulator and generates no token (sim.enabled: true runs it)")
 	case p.Token == "" && c.DevMode:
-		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file); --dev generates one only when it runs the built-in simulator (callpass.base_url not configured)")
+		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): sim.enabled is false, so --dev runs no built-in simulator and generates no token")
 	case p.Token == "":
 		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file); use --dev for the built-in simulator")
 	default:
@@ -263,7 +291,7 @@ func (c *Config) validateCallPass(v *checker) {
 	// A synchronous start holds Kratos's web-hook request until the call
 	// ends. Past Kratos's own client timeout the user gets a 504 and Kratos
 	// sends the hook again: a second paid call.
-	if p.Synchronous() && p.Timeout >= 2*time.Second && p.RequestTimeout() > MaxSynchronousWait {
+	if v.hooks && p.Synchronous() && p.Timeout >= 2*time.Second && p.RequestTimeout() > MaxSynchronousWait {
 		v.add("callpass.timeout", "with a synchronous start (api_version 1, or async: false) the login waits up to timeout + request_timeout_margin = %s for the provider, "+
 			"longer than Kratos's %s web-hook timeout allows (at most %s); lower them, or use api_version 2 or 3 with async: true",
 			formatDuration(p.RequestTimeout()), formatDuration(KratosWebhookTimeout), formatDuration(MaxSynchronousWait))
@@ -272,7 +300,7 @@ func (c *Config) validateCallPass(v *checker) {
 	// shorter than its longest wait cuts the login while its call is placed.
 	// (A wait past MaxSynchronousWait is reported above and must shrink
 	// first, so the shutdown is measured against a wait that can stay.)
-	if sd := c.Serve.ShutdownTimeout; p.Synchronous() && sd > 0 && p.RequestTimeoutMargin > 0 &&
+	if sd := c.Serve.ShutdownTimeout; v.hooks && p.Synchronous() && sd > 0 && p.RequestTimeoutMargin > 0 &&
 		p.RequestTimeout() <= MaxSynchronousWait && sd < p.RequestTimeout() {
 		v.add("serve.shutdown_timeout", "is %s, but with a synchronous start (api_version 1, or async: false) a login may wait up to callpass.timeout + callpass.request_timeout_margin = %s for the provider, "+
 			"and a shutdown (SIGTERM) would cut it while its call is placed; set it to at least %s, or use api_version 2 or 3 with async: true",
@@ -348,6 +376,9 @@ func (c *Config) validateLimits(v *checker) {
 	rule("per_identity", l.PerIdentity)
 	rule("per_ip", l.PerIP)
 	rule("global_daily", l.GlobalDaily)
+	if l.PhoneCheckPercent < 1 || l.PhoneCheckPercent > 100 {
+		v.add("limits.phone_check_percent", "must be 1..100, got %d: the share of limits.global_daily that phone checks may use (100: no separate share)", l.PhoneCheckPercent)
+	}
 	for _, list := range []struct {
 		key string
 		v   []string
@@ -370,12 +401,15 @@ func (c *Config) validateStore(v *checker) {
 	s := c.Store
 	switch s.Type {
 	case "memory":
+		if s.Redis.URL != "" {
+			v.add("store.redis.url", "is set, but store.type is memory: set store.type: redis (STORE_TYPE=redis) or remove it")
+		}
 	case "redis":
 		if s.Redis.URL == "" {
 			v.add("store.redis.url", "is required when store.type is redis (set STORE_REDIS_URL or store.redis.url_file)")
-		} else if !redisURLOK(s.Redis.URL) {
+		} else if msg := redisURLProblem(s.Redis.URL); msg != "" {
 			// Never echo the URL: it may carry a password.
-			v.add("store.redis.url", "must be a redis://, rediss:// or unix:// URL")
+			v.add("store.redis.url", "%s", msg)
 		}
 		if s.Redis.Prefix == "" {
 			v.add("store.redis.prefix", "must not be empty")
@@ -385,26 +419,87 @@ func (c *Config) validateStore(v *checker) {
 	}
 }
 
-func redisURLOK(s string) bool {
-	u, err := url.Parse(s)
-	if err != nil {
-		return false
+// redisURLProblem explains what is wrong with a Redis URL, "" when nothing
+// is. It never repeats the URL, nor an error of a parser that quotes it: it
+// may carry a password.
+func redisURLProblem(s string) string {
+	const want = "must be a redis://, rediss:// or unix:// URL"
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok {
+		return want + " (no scheme:// in front?)"
 	}
-	switch u.Scheme {
-	case "redis", "rediss":
-		if u.Host == "" {
-			return false
-		}
-	case "unix":
-		if u.Path == "" {
-			return false
-		}
+	switch strings.ToLower(scheme) {
+	case "redis", "rediss", "unix":
 	default:
-		return false
+		return want + " (its scheme is not redis, rediss or unix)"
+	}
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "does not parse as a URL: check the host, the port and any %-escapes (a password with @, : or / must be %-escaped)"
+	case u.Scheme == "unix" && u.Path == "":
+		return "has no socket path (unix:///path/to/redis.sock)"
+	case u.Scheme != "unix" && u.Host == "":
+		return "has no host (redis://[:password@]host:port/db)"
 	}
 	// The client's own parser (database number, options), as serve uses it.
-	_, err = redis.ParseURL(s)
-	return err == nil
+	if _, err := redis.ParseURL(s); err != nil {
+		return redisParseProblem(err)
+	}
+	return ""
+}
+
+// redisParseProblem names what go-redis refused in a URL whose scheme and
+// host are fine, without quoting the URL or any option's value.
+func redisParseProblem(err error) string {
+	msg := err.Error()
+	if m := redisOptionRe.FindStringSubmatch(msg); m != nil && m[1] != "database" {
+		return fmt.Sprintf("has an invalid value for the option %s (want a %s)", m[1], m[2])
+	}
+	switch {
+	case strings.Contains(msg, "invalid database number"):
+		return "has a database that is not a number: the path must be /<db>, e.g. /0"
+	case strings.Contains(msg, "invalid URL path"):
+		return "has a path that is not a database number: the path must be /<db>, e.g. /0"
+	case strings.Contains(msg, "unexpected option: "):
+		// go-redis lists the option names only, never their values.
+		_, names, _ := strings.Cut(msg, "unexpected option: ")
+		return "has an option the Redis client does not know: " + names
+	}
+	return "is refused by the Redis client's URL parser (check the database number and the query options)"
+}
+
+// redisOptionRe matches go-redis's error for an option's value; the value
+// itself, which it may quote, is not captured.
+var redisOptionRe = regexp.MustCompile(`invalid ([a-z_]+) (number|duration|boolean)`)
+
+// validateBaseURLSet reports, outside --dev, a serve.base_url left at its
+// loopback default while serve.listen takes connections from elsewhere:
+// the JWT issuer, the JWKS URL of the discovery document and the /2fa
+// page's links would all name 127.0.0.1. A default written out explicitly
+// (v.set) is a choice, e.g. a port published on the host's loopback only.
+func (c *Config) validateBaseURLSet(v *checker) {
+	def := Defaults().Serve.BaseURL
+	if v.set == nil || c.DevMode || v.set["serve.base_url"] || c.Serve.BaseURL != def || loopbackListen(c.Serve.Listen) {
+		return
+	}
+	v.add("serve.base_url", "is the default %s but serve.listen is %s: set it to the URL browsers and apps reach this service at (SERVE_BASE_URL, e.g. https://2fa.example.com)",
+		def, c.Serve.Listen)
+}
+
+// loopbackListen reports whether listen accepts connections from this host
+// only (a loopback address or localhost); an unparseable value counts as
+// loopback here (serve.listen reports it).
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // exists reports whether path names an existing file or directory.
@@ -487,9 +582,7 @@ func (c *Config) validateJWT(v *checker) {
 		case fi.IsDir():
 			v.add("jwt.keys_file", "%s is a directory, not a key file (generate one with `callpass-kratos keys generate --out <file>`)", j.KeysFile)
 		default:
-			if _, err := jwt.LoadKeySet(j.KeysFile, j.SigningKID); err != nil {
-				v.add("jwt.keys_file", "%v", err)
-			}
+			c.validateKeySet(v)
 		}
 	}
 	if j.ClaimsMapper != "" {
@@ -503,6 +596,36 @@ func (c *Config) validateJWT(v *checker) {
 	if j.Cookie.Domain != "" && !domainRe.MatchString(j.Cookie.Domain) {
 		v.add("jwt.cookie.domain", "%q is not a domain name", j.Cookie.Domain)
 	}
+}
+
+// validateKeySet loads jwt.keys_file as serve does. A jwt.signing_kid the
+// file does not hold (or holds without its private key) is reported under
+// jwt.signing_kid, with the file's kids (public: the JWKS lists them).
+func (c *Config) validateKeySet(v *checker) {
+	j := c.JWT
+	_, err := jwt.LoadKeySet(j.KeysFile, j.SigningKID)
+	if err == nil {
+		return
+	}
+	if j.SigningKID != "" {
+		if data, rerr := os.ReadFile(j.KeysFile); rerr == nil {
+			if keys, perr := jwt.ParseKeys(data); perr == nil && len(keys) > 0 {
+				kids := make([]string, len(keys))
+				found := false
+				for i, k := range keys {
+					kids[i] = k.KID()
+					found = found || k.KID() == j.SigningKID
+				}
+				if !found {
+					v.add("jwt.signing_kid", "%q is not a kid of %s (its kids: %s)", j.SigningKID, j.KeysFile, strings.Join(kids, ", "))
+				} else {
+					v.add("jwt.signing_kid", "%v", err)
+				}
+				return
+			}
+		}
+	}
+	v.add("jwt.keys_file", "%v", err)
 }
 
 func (c *Config) validateSim(v *checker) {
@@ -545,6 +668,9 @@ func positive(v *checker, key string, d time.Duration) bool {
 // repeats the URL, nor url.Parse's error, which quotes it whole: a URL may
 // carry credentials (user info, an api_key in the query).
 func httpURL(s string) error {
+	if s != "" && !strings.Contains(s, "://") {
+		return errors.New("must be an absolute http(s) URL (no http:// or https:// in front?)")
+	}
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:

@@ -93,7 +93,7 @@ func TestKeysFileAndMapperLoadAsServeDoes(t *testing.T) {
 		wantKey string
 	}{
 		{"malformed key file", []string{"JWT_KEYS_FILE=" + malformed}, "jwt.keys_file"},
-		{"unknown signing kid", []string{"JWT_SIGNING_KID=nosuchkid"}, "jwt.keys_file"},
+		{"unknown signing kid", []string{"JWT_SIGNING_KID=nosuchkid"}, "jwt.signing_kid"},
 		{"missing claims mapper", []string{"JWT_CLAIMS_MAPPER=" + filepath.Join(dir, "none.jsonnet")}, "jwt.claims_mapper"},
 		{"claims mapper that does not compile", []string{"JWT_CLAIMS_MAPPER=" + badMapper}, "jwt.claims_mapper"},
 		{"claims mapper that compiles", []string{"JWT_CLAIMS_MAPPER=" + mapper}, ""},

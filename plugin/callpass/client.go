@@ -7,6 +7,7 @@
 package callpass
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -146,9 +147,22 @@ type Client struct {
 	shortTimeout   time.Duration // async start and status requests
 	syncMargin     time.Duration // added to the provider timeout for synchronous starts
 	dialRetries    int           // extra start attempts after a failure before sending
-	statusAttempts int           // total status attempts
+	retryWindow    time.Duration // a start is retried only this soon after it began
+	statusAttempts int           // total status attempts (HTTP requests) per CallStatus
 	backoff        time.Duration // first retry delay, doubled each time
+
+	// statusForm is the status request form (statusNoSlash and statusCamelID
+	// bits) that the provider last accepted; see CallStatus.
+	statusForm atomic.Uint32
 }
+
+// Bits of Client.statusForm. The document names the status method without
+// a trailing '/' and its parameter callId; its curl sample, the one that
+// was actually run, uses the trailing '/' and callid. Zero is the sample.
+const (
+	statusNoSlash uint32 = 1 << iota // path without the trailing '/'
+	statusCamelID                    // parameter "callId" instead of "callid"
+)
 
 // New validates cfg and returns a Client.
 func New(cfg Config) (*Client, error) {
@@ -211,6 +225,7 @@ func New(cfg Config) (*Client, error) {
 		shortTimeout:   10 * time.Second,
 		syncMargin:     cmp.Or(cfg.SyncMargin, 5*time.Second),
 		dialRetries:    2,
+		retryWindow:    3 * time.Second,
 		statusAttempts: 3,
 		backoff:        150 * time.Millisecond,
 	}, nil
@@ -261,11 +276,22 @@ func (c *Client) startPath() string {
 	}
 }
 
-func (c *Client) statusPath() string {
+func (c *Client) statusPath(form uint32) string {
+	p := "/api/v3.0/get-call-password-status/"
 	if c.version == 2 {
-		return "/api/v2.0/get-call-password-status/"
+		p = "/api/v2.0/get-call-password-status/"
 	}
-	return "/api/v3.0/get-call-password-status/"
+	if form&statusNoSlash != 0 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+func statusParam(form uint32) string {
+	if form&statusCamelID != 0 {
+		return "callId"
+	}
+	return "callid"
 }
 
 func (c *Client) synchronous() bool { return c.version == 1 || !c.async }
@@ -304,8 +330,13 @@ func (c *Client) StartCall(ctx context.Context, n phone.Number) (flashcall.Call,
 		var sent bool
 		env, sent, err = c.exchange(ctx, OpStart, c.startPath(), form, httpTimeout)
 		// Retry only when the request provably never left: a second start
-		// that reached the provider would be a second paid call.
-		if err == nil || sent || attempt >= c.dialRetries || !errors.Is(err, flashcall.ErrUnavailable) || ctx.Err() != nil {
+		// that reached the provider would be a second paid call. And only
+		// soon after the start began (a refused connection, not a dial that
+		// timed out): each attempt may take the whole httpTimeout, and
+		// Kratos gives up on the hook after 30 s and sends it again, which
+		// places a second call.
+		if err == nil || sent || attempt >= c.dialRetries || !errors.Is(err, flashcall.ErrUnavailable) || ctx.Err() != nil ||
+			time.Since(started)+c.backoff<<attempt > c.retryWindow {
 			break
 		}
 		if !sleep(ctx, c.backoff<<attempt) {
@@ -343,20 +374,47 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	if !validCallID(callID) {
 		return flashcall.Status{}, c.localError(ctx, OpStatus, "call id must be 1 to 128 printable ASCII characters without spaces")
 	}
-	form := url.Values{}
-	// The document's text says callId but its curl sample, the one that was
-	// actually run, sends callid.
-	form.Set("callid", callID)
+	// The document disagrees with itself on the request's form: its text
+	// says ".../get-call-password-status" and "callId", its curl sample
+	// ".../get-call-password-status/" and "callid". Start with the form
+	// that last worked (the sample's at first). Status is idempotent, so a
+	// refusal of the path (404, 405, a redirect) is retried once with the
+	// other path, and a refusal of the request before the method ran (HTTP
+	// 400/422, a level-1 error) once with the other parameter name; never
+	// both names in one request, a strict server may refuse unknown ones.
+	// Provider trouble is retried too; all of it within statusAttempts
+	// requests. Redirects are never followed: the token stays on the
+	// configured URL.
+	form := c.statusForm.Load()
+	var triedPath, triedName bool
 
 	var env *Envelope
 	var err error
 	for attempt := 1; ; attempt++ {
-		env, _, err = c.exchange(ctx, OpStatus, c.statusPath(), form, c.shortTimeout)
-		// Status is idempotent: retry provider trouble, a bounded number of times.
-		if err == nil || attempt >= c.statusAttempts || !errors.Is(err, flashcall.ErrUnavailable) || ctx.Err() != nil {
+		env, _, err = c.exchange(ctx, OpStatus, c.statusPath(form), url.Values{statusParam(form): {callID}}, c.shortTimeout)
+		if err == nil || methodRan(err) {
+			// The provider took this form: later requests go straight to it.
+			if old := c.statusForm.Swap(form); old != form {
+				c.log.LogAttrs(ctx, slog.LevelInfo, "callpass status request form changed",
+					slog.String("path", c.statusPath(form)), slog.String("parameter", statusParam(form)))
+			}
 			break
 		}
-		if !sleep(ctx, c.backoff<<(attempt-1)) {
+		if attempt >= c.statusAttempts || ctx.Err() != nil {
+			break
+		}
+		if !triedPath && pathRefused(err) {
+			triedPath = true
+			form ^= statusNoSlash
+			continue
+		}
+		if !triedName && paramRefused(err) {
+			triedName = true
+			form ^= statusCamelID
+			continue
+		}
+		// Retry provider trouble after a pause.
+		if !errors.Is(err, flashcall.ErrUnavailable) || !sleep(ctx, c.backoff<<(attempt-1)) {
 			break
 		}
 	}
@@ -385,6 +443,41 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	return st, nil
 }
 
+// methodRan reports an answer from the method itself (data.result
+// "error", e.g. "can't find callid"): the path and parameter were taken.
+func methodRan(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.level == levelMethod
+}
+
+// pathRefused reports an answer saying the status path does not exist
+// there: 404 or 405 (a server that registered only the other spelling) or
+// a redirect (FastAPI's and others' answer to a missing or extra '/'). A
+// message about the call id is about the call, not the path.
+func pathRefused(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	if !ok || errors.Is(err, flashcall.ErrCallNotFound) {
+		return false
+	}
+	s := e.HTTPStatus
+	return s == http.StatusNotFound || s == http.StatusMethodNotAllowed || s >= 300 && s <= 399
+}
+
+// paramRefused reports a status request refused as invalid before the
+// method ran: HTTP 400 or 422 (whatever the body), or a level-1 refusal of
+// an invalid request ("callId is required"). "can't find callid" is the
+// method's answer about an unknown call and is not one of these.
+func paramRefused(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	if !ok || e.level == levelMethod {
+		return false
+	}
+	if e.HTTPStatus == http.StatusBadRequest || e.HTTPStatus == http.StatusUnprocessableEntity {
+		return errors.Is(err, flashcall.ErrInvalidRequest) || errors.Is(err, flashcall.ErrBadResponse)
+	}
+	return e.level == levelRequest && errors.Is(err, flashcall.ErrInvalidRequest)
+}
+
 // callFrom turns a decoded start answer into a Call.
 func (c *Client) callFrom(env *Envelope) (flashcall.Call, error) {
 	bad := func(msg string) (flashcall.Call, error) {
@@ -399,7 +492,13 @@ func (c *Client) callFrom(env *Envelope) (flashcall.Call, error) {
 	if !ok {
 		return bad("start answer has no usable code")
 	}
-	return flashcall.Call{ID: d.CallID, Code: code, Status: flashcall.Classify(d.Result)}, nil
+	status := flashcall.Classify(d.Result)
+	if !c.synchronous() {
+		// "success" answering an asynchronous start: the call was placed,
+		// whether it rang is not known yet.
+		status = flashcall.ClassifyAsyncStart(d.Result)
+	}
+	return flashcall.Call{ID: d.CallID, Code: code, Status: status}, nil
 }
 
 // Bounds of a code as returned by v1/v2. The document says 4 or 5 digits
@@ -412,17 +511,25 @@ const (
 
 // codeFrom extracts the code. v3 "phone" is the last 7 digits of the
 // calling number and the code is its trailing codeLen digits; v1/v2 return
-// the code itself, under "pin" or "phone".
+// the code itself, under "pin" or "phone". A v3 answer without "phone" but
+// with "pin" (the document's generic sample) carries the code itself: its
+// trailing codeLen digits, or all of it when shorter (never under minCode).
 func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 	if version == 3 {
-		src := phoneField
-		if src == "" {
-			src = pin
-		}
-		if !phone.AllDigits(src) || len(src) < codeLen || len(src) > maxCode || codeLen < minCode {
+		if codeLen < minCode {
 			return "", false
 		}
-		return src[len(src)-codeLen:], true
+		if phoneField == "" {
+			n := min(codeLen, len(pin))
+			if !phone.AllDigits(pin) || n < minCode || len(pin) > maxCode {
+				return "", false
+			}
+			return pin[len(pin)-n:], true
+		}
+		if !phone.AllDigits(phoneField) || len(phoneField) < codeLen || len(phoneField) > maxCode {
+			return "", false
+		}
+		return phoneField[len(phoneField)-codeLen:], true
 	}
 	src := pin
 	if src == "" {
@@ -483,11 +590,20 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 		return nil, sent, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: transportMessage(ctx, rctx, err, timeout, getConn.Load()), Sent: sent}
 	}
 	defer resp.Body.Close()
-	ctype := resp.Header.Get("Content-Type")
+	// The token never reaches an error or a log line, even when a provider
+	// or a proxy echoes it: it is cut out of the raw bytes before anything
+	// quotes or truncates them.
+	ctype := string(redactToken([]byte(resp.Header.Get("Content-Type")), c.token))
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, true, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "reading the answer: " + transportMessage(ctx, rctx, err, timeout, true),
 			HTTPStatus: resp.StatusCode, ContentType: sanitizeHeader(ctype), Sent: true}
+	}
+	tooLarge := len(data) > maxBody
+	data = redactToken(data, c.token)
+	if tooLarge && len(data) <= maxBody {
+		// Still too large for the decoder after the token got shorter.
+		data = append(data, bytes.Repeat([]byte(" "), maxBody+1-len(data))...)
 	}
 	env, err = DecodeResponse(resp.StatusCode, ctype, data)
 	if err != nil {
@@ -498,6 +614,70 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 		return nil, true, err
 	}
 	return env, true, nil
+}
+
+// redactedToken replaces the token wherever an answer echoes it.
+var redactedToken = []byte("[token]")
+
+// redactToken replaces every occurrence of token in b, in any letter case
+// (the token is ASCII hex), with "[token]". b is returned as it is when it
+// holds no occurrence; otherwise a new slice.
+func redactToken(b []byte, token string) []byte {
+	if token == "" || len(b) < len(token) {
+		return b
+	}
+	// Fast path for every answer: a hex token (what the provider issues)
+	// can only appear within a run of at least as many hex digits, and an
+	// answer's ids (UUIDs) have runs of 12 at most.
+	if isHex(token) && !hasHexRun(b, len(token)) {
+		return b
+	}
+	tok := []byte(token)
+	var out []byte
+	last := 0
+	for i := 0; i+len(tok) <= len(b); {
+		if bytes.EqualFold(b[i:i+len(tok)], tok) {
+			if out == nil {
+				out = make([]byte, 0, len(b))
+			}
+			out = append(out, b[last:i]...)
+			out = append(out, redactedToken...)
+			i += len(tok)
+			last = i
+			continue
+		}
+		i++
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isHex(s string) bool {
+	for i := range len(s) {
+		if !isHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasHexRun reports whether b holds n hex digits in a row.
+func hasHexRun(b []byte, n int) bool {
+	run := 0
+	for _, c := range b {
+		if !isHexDigit(c) {
+			run = 0
+		} else if run++; run >= n {
+			return true
+		}
+	}
+	return false
 }
 
 // transportMessage describes a failed round trip with fixed phrases. The

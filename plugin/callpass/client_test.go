@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -21,7 +22,10 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
-const testToken = "0123456789abcdef0123456789abcdef"
+// testToken mixes letters and digits: no digit run in it is long enough for
+// sanitize's masking, so a test that finds no token in an error or a log
+// line shows the token was redacted, not masked by chance.
+const testToken = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
 
 // The provider document's samples, verbatim.
 const (
@@ -120,7 +124,7 @@ func mustPhone(t *testing.T) phone.Number {
 }
 
 func TestStartCallDocumentSamples(t *testing.T) {
-	tests := []struct {
+	type startCase struct {
 		name       string
 		version    int
 		async      bool
@@ -131,16 +135,28 @@ func TestStartCallDocumentSamples(t *testing.T) {
 		wantRaw    string
 		wantClass  flashcall.Class
 		wantKind   error
-	}{
+		// ctype, when otherCT is set, is served instead of application/json
+		// ("" sends no Content-Type at all).
+		ctype   string
+		otherCT bool
+	}
+	tests := []startCase{
 		{name: "v1 NO_ANSWER", version: 1, body: sampleV1NoAnswer, wantID: "527f2b9b-1124-4c6f-a5fb-b9b239d923e4", wantCode: "0446", wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
 		{name: "v1 destination not allowed", version: 1, body: sampleDestination, wantKind: flashcall.ErrDestinationNotAllowed},
 		{name: "v1 balance", version: 1, body: sampleBalance, wantKind: flashcall.ErrInsufficientBalance},
 		{name: "v3 balance", version: 3, async: true, body: sampleBalance, wantKind: flashcall.ErrInsufficientBalance},
-		// The generic sample: result "success" is the method (placing the
-		// call) done, so the call counts as rang and is not polled.
+		// The generic sample: result "success" is "the requested method ran".
+		// A synchronous start answers once the call is over, so it rang.
 		{name: "v1 result success pin 7127", version: 1, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
-		{name: "v2 result success pin 7127", version: 2, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
-		{name: "v3 result success pin 7127", version: 3, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v2 sync result success pin 7127", version: 2, async: false, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		{name: "v3 sync result success pin 7127", version: 3, async: false, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassRang},
+		// An asynchronous start answers at once: "success" says only that the
+		// call was placed, not that the phone rang, so it is pending (polled).
+		{name: "v2 async result success is pending, not rang", version: 2, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassPending},
+		{name: "v3 async result success is pending, not rang", version: 3, async: true, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassPending},
+		// In v3 the generic sample's pin is the code itself, whatever the
+		// configured length of a v3 "phone" tail.
+		{name: "v3 result success pin 7127 code length 5", version: 3, async: true, codeLength: 5, body: sampleSuccessPin, wantID: "8f3b2c32-ea06-43d2-856f-2ae05d6f86c6", wantCode: "7127", wantRaw: "success", wantClass: flashcall.ClassPending},
 		{name: "v1 NO_ANSWER after a BOM", version: 1, body: "\xEF\xBB\xBF" + sampleV1NoAnswer, wantID: "527f2b9b-1124-4c6f-a5fb-b9b239d923e4", wantCode: "0446", wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
 		{name: "v3 balance with empty data object", version: 3, async: true, body: `{"status":"success","message":"balance is lower than limit for that call","data":{}}`, wantKind: flashcall.ErrInsufficientBalance},
 		{name: "v3 balance with empty data array", version: 3, async: true, body: `{"status":"success","message":"balance is lower than limit for that call","data":[]}`, wantKind: flashcall.ErrInsufficientBalance},
@@ -153,9 +169,27 @@ func TestStartCallDocumentSamples(t *testing.T) {
 		{name: "v3 sync NO_ANSWER with phone", version: 3, async: false, body: `{"data":{"callid":"abc","phone":"9990446","result":"NO_ANSWER"},"status":"success"}`, wantID: "abc", wantCode: "0446", wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
 		{name: "v3 destination not allowed", version: 3, async: true, body: sampleDestination, wantKind: flashcall.ErrDestinationNotAllowed},
 	}
+	// The document says answers are application/json, but nothing may
+	// depend on the header: the v2 async sample under other content types.
+	for _, ct := range []string{"text/html; charset=UTF-8", "text/plain", "application/json;charset=UTF-8", ""} {
+		tests = append(tests, startCase{name: "v2 async sample as content type " + strconv.Quote(ct), version: 2, async: true, body: sampleV2Async,
+			ctype: ct, otherCT: true, wantID: "58597b21-2a59-480a-a3f0-96a1eec77ae9", wantCode: "4610", wantRaw: "null", wantClass: flashcall.ClassPending})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newProvider(t, jsonAnswer(tt.body))
+			reply := jsonAnswer(tt.body)
+			if tt.otherCT {
+				reply = func(w http.ResponseWriter, _ *http.Request) {
+					if tt.ctype == "" {
+						// No Content-Type at all (net/http would sniff one).
+						w.Header()["Content-Type"] = nil
+					} else {
+						w.Header().Set("Content-Type", tt.ctype)
+					}
+					_, _ = io.WriteString(w, tt.body)
+				}
+			}
+			p := newProvider(t, reply)
 			c := newTestClient(t, p.srv.URL, tt.version, func(cfg *Config) {
 				cfg.Async = tt.async
 				if tt.codeLength != 0 {
@@ -213,7 +247,13 @@ func TestCallStatusDocumentSamples(t *testing.T) {
 		{name: "no callid in answer", version: 3, body: `{"data":{"result":"NO_ANSWER"},"status":"success"}`, wantRaw: "NO_ANSWER", wantClass: flashcall.ClassRang},
 		{name: "pending string null", version: 3, body: `{"data":{"result":"null"},"status":"success"}`, wantRaw: "null", wantClass: flashcall.ClassPending},
 		{name: "pending JSON null", version: 3, body: `{"data":{"result":null},"status":"success"}`, wantRaw: "null", wantClass: flashcall.ClassPending},
-		{name: "CALL_REJECTED", version: 3, body: `{"data":{"result":"CALL_REJECTED"},"status":"success"}`, wantRaw: "CALL_REJECTED", wantClass: flashcall.ClassNotDelivered},
+		// Q.850 cause 21: the called party declined a call it could have
+		// taken, so the number was shown; likewise the caller dropping a
+		// ringing call, which is what a flash call does.
+		{name: "CALL_REJECTED rang", version: 3, body: `{"data":{"result":"CALL_REJECTED"},"status":"success"}`, wantRaw: "CALL_REJECTED", wantClass: flashcall.ClassRang},
+		{name: "ORIGINATOR_CANCEL rang", version: 3, body: `{"data":{"result":"ORIGINATOR_CANCEL"},"status":"success"}`, wantRaw: "ORIGINATOR_CANCEL", wantClass: flashcall.ClassRang},
+		{name: "UNALLOCATED_NUMBER", version: 3, body: `{"data":{"result":"UNALLOCATED_NUMBER"},"status":"success"}`, wantRaw: "UNALLOCATED_NUMBER", wantClass: flashcall.ClassNotDelivered},
+		{name: "NO_ROUTE_DESTINATION", version: 2, body: `{"data":{"result":"NO_ROUTE_DESTINATION"},"status":"success"}`, wantRaw: "NO_ROUTE_DESTINATION", wantClass: flashcall.ClassNotDelivered},
 		{name: "SOMETHING_NEW", version: 2, body: `{"data":{"result":"SOMETHING_NEW"},"status":"success"}`, wantRaw: "SOMETHING_NEW", wantClass: flashcall.ClassUnknown},
 		{name: "lower case cause", version: 3, body: `{"data":{"result":"subscriber_absent"},"status":"success"}`, wantRaw: "subscriber_absent", wantClass: flashcall.ClassNotDelivered},
 		{name: "answer about another call", version: 3, body: `{"data":{"callid":"other","result":"NO_ANSWER"},"status":"success"}`, wantKind: flashcall.ErrBadResponse},
@@ -469,7 +509,13 @@ func TestCodeVariants(t *testing.T) {
 		{3, 4, "", "2214610", "4610", true},
 		{3, 6, "", "2214610", "214610", true},
 		{3, 4, "7127", "", "7127", true},
-		{3, 5, "7127", "", "", false},
+		// v3 without "phone": the generic sample's pin is the code itself.
+		{3, 5, "7127", "", "7127", true},
+		{3, 7, "04461", "", "04461", true},
+		{3, 4, "04461", "", "4461", true},
+		{3, 5, "127", "", "", false},
+		{3, 5, "71a7", "", "", false},
+		{3, 4, "", "", "", false},
 	}
 	for _, tt := range tests {
 		got, ok := codeFrom(tt.version, tt.codeLen, tt.pin, tt.phone)
@@ -797,6 +843,10 @@ func TestLogsAndErrorsKeepSecrets(t *testing.T) {
 		{200, "application/json", "{\"data\":{\"pin\":\"0446\",\"x\":\"\xff\"},\"status\":\"success\"}"}, // not UTF-8
 		{200, "application/json", `{"status":"error","message":"pin 0446 refused"}`},
 		{200, "application/json", `{"data":{"message":"pin 0446 failed","result":"error"},"status":"success"}`},
+		// The token echoed back (testToken has no digit run to mask).
+		{401, "application/json", `{"status":"error","message":"invalid token ` + testToken + `"}`},
+		{200, "text/html", "<html><body>Authorization: Bearer " + testToken + "</body></html>"},
+		{502, "text/html", "<html><body>" + strings.Repeat("x", 100) + testToken + "</body></html>"},
 	}
 	excerpts := 0
 	for _, tt := range tests {
@@ -812,6 +862,9 @@ func TestLogsAndErrorsKeepSecrets(t *testing.T) {
 				if strings.Contains(err.Error(), "9001234567") || strings.Contains(err.Error(), "0446") {
 					t.Fatalf("v%d %s: error leaks the number or the code: %v", v, tt.body, err)
 				}
+				if strings.Contains(err.Error(), testToken) || strings.Contains(err.Error(), testToken[:12]) {
+					t.Fatalf("v%d %s: error leaks the token: %v", v, tt.body, err)
+				}
 				var e *Error
 				if errors.As(err, &e) && e.Excerpt != "" {
 					excerpts++
@@ -823,7 +876,7 @@ func TestLogsAndErrorsKeepSecrets(t *testing.T) {
 		t.Fatalf("only %d errors carried an excerpt: the test no longer reaches the excerpt paths", excerpts)
 	}
 	out := buf.String()
-	for _, secret := range []string{testToken, "9001234567", "4610", "2214610", "0446"} {
+	for _, secret := range []string{testToken, testToken[:12], testToken[20:], "9001234567", "4610", "2214610", "0446"} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("log output contains %q:\n%s", secret, out)
 		}
@@ -895,5 +948,51 @@ func TestSanitize(t *testing.T) {
 	// The content type is a header, not the body: its short numbers stay.
 	if got := sanitizeHeader("text/html; charset=windows-1251"); got != "text/html; charset=windows-1251" {
 		t.Fatalf("sanitizeHeader = %q", got)
+	}
+}
+
+// slowRefusal fails every request after delay, before anything is sent (no
+// connection is handed out, so GotConn never fires).
+type slowRefusal struct {
+	delay time.Duration
+	n     atomic.Int32
+}
+
+func (s *slowRefusal) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.n.Add(1)
+	select {
+	case <-time.After(s.delay):
+	case <-r.Context().Done():
+	}
+	return nil, errors.New("dial tcp: i/o timeout")
+}
+
+// TestStartRetriesOnlySoonAfterItBegan: a start is retried after a failure
+// before sending only within the retry window. A dial that took long (a
+// time-out, not a refusal) is not retried: each attempt may use the whole
+// request timeout, and a start that outlasts Kratos's 30 s webhook timeout
+// makes Kratos send the hook again, which places a second paid call.
+func TestStartRetriesOnlySoonAfterItBegan(t *testing.T) {
+	tests := []struct {
+		name  string
+		delay time.Duration
+		want  int32
+	}{
+		{"fast refusals are retried", time.Millisecond, 3},
+		{"a slow failure is not", 80 * time.Millisecond, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := &slowRefusal{delay: tc.delay}
+			c := newTestClient(t, "http://127.0.0.1:1", 3, func(cfg *Config) { cfg.HTTPClient = &http.Client{Transport: rt} })
+			c.retryWindow = 50 * time.Millisecond
+			_, err := c.StartCall(context.Background(), mustPhone(t))
+			if e := assertKind(t, err, flashcall.ErrUnavailable, OpStart); e.Sent {
+				t.Fatal("Sent = true for a request that never left")
+			}
+			if got := rt.n.Load(); got != tc.want {
+				t.Fatalf("%d attempts, want %d", got, tc.want)
+			}
+		})
 	}
 }

@@ -78,12 +78,15 @@ var bom = []byte("\xEF\xBB\xBF")
 func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal func([]byte, any) error) (*Envelope, error) {
 	// One BOM is an editor's or a framework's habit, not a broken answer.
 	body = bytes.TrimPrefix(body, bom)
-	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
-		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitizeHeader(contentType), Sent: true}
+	failAt := func(level int, kind error, msg string, withExcerpt bool) (*Envelope, error) {
+		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitizeHeader(contentType), Sent: true, level: level}
 		if withExcerpt {
 			e.Excerpt = excerpt(body)
 		}
 		return nil, e
+	}
+	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
+		return failAt(0, kind, msg, withExcerpt)
 	}
 	// Anything we cannot read as the API's JSON object. 5xx and 429 are
 	// the provider (or a proxy in front of it) being unwell; 401/403 pages
@@ -127,26 +130,38 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		if message == "" {
 			message = "status " + sanitize(status, 40)
 		}
-		return fail(kind, message, false)
+		return failAt(levelRequest, kind, message, false)
 	}
-	// With a level-1 message, empty data ({} or the [] a PHP back end sends
-	// for an empty map) is no data: the message is the answer.
+	// The document's own sample: {"status":"success","message":"balance is
+	// lower than limit for that call"} is a refusal, not a success. A
+	// level-1 message is the answer whenever data cannot be read as the
+	// method's answer: absent, empty ({} or the [] a PHP back end sends for
+	// an empty map), or malformed ("", false, an object without a result).
+	messageAnswer := func() (*Envelope, error) {
+		return failAt(levelRequest, kindFor(message, httpStatus, flashcall.ErrInvalidRequest), message, false)
+	}
 	if isAbsent(w.Data) || message != "" && isEmpty(w.Data) {
 		if message != "" {
-			// The document's own sample: {"status":"success","message":"balance
-			// is lower than limit for that call"} is a refusal, not a success.
-			return fail(kindFor(message, httpStatus, flashcall.ErrInvalidRequest), message, false)
+			return messageAnswer()
 		}
 		return notAPI("status success without data")
 	}
+	// badData is notAPI for data that is not the method's answer, unless a
+	// level-1 message says what went wrong.
+	badData := func(what string) (*Envelope, error) {
+		if message != "" {
+			return messageAnswer()
+		}
+		return notAPI(what)
+	}
 	var wd wireData
 	if err := unmarshal(w.Data, &wd); err != nil {
-		return notAPI("data is not a JSON object")
+		return badData("data is not a JSON object")
 	}
 
 	// Level 2.
 	if len(bytes.TrimSpace(wd.Result)) == 0 {
-		return notAPI("data without a result field")
+		return badData("data without a result field")
 	}
 	result, ok := jsonString(wd.Result)
 	if !ok {
@@ -155,7 +170,7 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		if string(bytes.TrimSpace(wd.Result)) == "null" {
 			result = "null"
 		} else {
-			return notAPI("data.result is not a string")
+			return badData("data.result is not a string")
 		}
 	}
 	dmessage, _ := jsonString(wd.Message)
@@ -167,7 +182,7 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		}
 		// The request was valid (level 1 passed) but the method failed: an
 		// unexplained failure is the provider's, so unavailable.
-		return fail(kindFor(msg, httpStatus, flashcall.ErrUnavailable), msg, false)
+		return failAt(levelMethod, kindFor(msg, httpStatus, flashcall.ErrUnavailable), msg, false)
 	}
 	if httpStatus < 200 || httpStatus > 299 {
 		// A success envelope with an error HTTP status contradicts itself;
@@ -186,15 +201,21 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		bad = true
 	}
 	if bad {
-		return notAPI("data field of an unexpected type")
+		return badData("data field of an unexpected type")
 	}
 	return env, nil
 }
 
 // kindFor maps a provider message (and the HTTP status) to a sentinel.
 // Specific wording wins over the HTTP status because it is more precise.
+// The provider is Russian: its messages may be in Russian as well as in the
+// English of its samples (strings.ToLower folds Cyrillic too; stems are
+// matched so every case ending counts, and "ё" is folded to "е").
 func kindFor(message string, httpStatus int, fallback error) error {
-	m := strings.ToLower(message)
+	m := strings.ReplaceAll(strings.ToLower(message), "ё", "е")
+	if k := kindForRussian(m); k != nil {
+		return k
+	}
 	words := strings.FieldsFunc(m, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '\'')
 	})
@@ -227,16 +248,61 @@ func kindFor(message string, httpStatus int, fallback error) error {
 		return flashcall.ErrUnauthorized
 	case httpStatus == http.StatusPaymentRequired:
 		return flashcall.ErrInsufficientBalance
-	case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests || strings.Contains(m, "too many") || has("rate"):
+	case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests || strings.Contains(m, "too many") || has("rate") || containsAny(m, ruUnavailable...):
 		return flashcall.ErrUnavailable
 	case httpStatus == http.StatusBadRequest || httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed ||
 		httpStatus == http.StatusUnprocessableEntity || httpStatus == http.StatusUnsupportedMediaType ||
 		httpStatus == http.StatusLengthRequired:
 		return flashcall.ErrInvalidRequest
-	case strings.Contains(m, "invalid") || strings.Contains(m, "param") || strings.Contains(m, "required") || strings.Contains(m, "missing") || strings.Contains(m, "format"):
+	case strings.Contains(m, "invalid") || strings.Contains(m, "param") || strings.Contains(m, "required") || strings.Contains(m, "missing") || strings.Contains(m, "format") ||
+		containsAny(m, ruInvalid...):
 		return flashcall.ErrInvalidRequest
 	}
 	return fallback
+}
+
+// kindForRussian maps specific Russian wording (m lower-cased, "ё" folded)
+// to a sentinel, or nil when it says nothing specific. Generic Russian
+// words (busy, invalid) are weighed after the HTTP status, in kindFor, as
+// the English ones are.
+func kindForRussian(m string) error {
+	switch {
+	case m == "":
+		return nil
+	// "Направление запрещено", "звонки на это направление не разрешены",
+	// "звонки на этот номер запрещены".
+	case containsAny(m, "направлени") && containsAny(m, "запрещ", "не разреш", "не допуска", "недопуст", "закрыт", "недоступ", "не доступ", "не поддерж"),
+		containsAny(m, "номер", "стран", "регион", "оператор") && containsAny(m, "запрещ", "не разреш", "не допуска"):
+		return flashcall.ErrDestinationNotAllowed
+	// "Звонок не найден", "неверный идентификатор вызова".
+	case containsAny(m, "звон", "вызов", "callid", "call id", "идентификатор") && containsAny(m, "не найден", "ненайден", "не существ", "неизвестн", "неверн"):
+		return flashcall.ErrCallNotFound
+	// "Недостаточно средств на балансе", "пополните счет".
+	case containsAny(m, "недостаточно средств", "баланс", "средств", "пополн", "оплат"):
+		return flashcall.ErrInsufficientBalance
+	// "Доступ запрещен", "неверный токен", "ошибка авторизации".
+	case containsAny(m, "авториз", "аутентиф", "токен", "доступ запрещ", "доступ закрыт", "нет доступа", "запрещ", "ip-адрес", "ip адрес", "адрес ip"):
+		return flashcall.ErrUnauthorized
+	}
+	return nil
+}
+
+// Generic Russian wording, weighed after the HTTP status: "слишком много
+// запросов", "сервис временно недоступен", "внутренняя ошибка"; "неверный
+// параметр dn", "параметр timeout обязателен".
+var (
+	ruUnavailable = []string{"слишком много", "временно", "недоступен", "внутренн", "попробуйте позже", "повторите позже"}
+	ruInvalid     = []string{"неверн", "некоррект", "недопустим", "обязател", "параметр", "отсутству", "не указан", "формат"}
+)
+
+// containsAny reports whether s contains any of subs.
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 func isAbsent(raw json.RawMessage) bool {

@@ -55,7 +55,8 @@ func TestDecodeResponseSamples(t *testing.T) {
 		{`{"status":"success","message":"something odd","data":[]}`, "", "", "", "", flashcall.ErrInvalidRequest},
 		{`{"status":"success","data":{}}`, "", "", "", "", flashcall.ErrBadResponse},
 		{`{"status":"success","data":[]}`, "", "", "", "", flashcall.ErrBadResponse},
-		{`{"status":"success","message":"balance is lower than limit for that call","data":[1]}`, "", "", "", "", flashcall.ErrBadResponse},
+		// Malformed data next to a level-1 message: the message is the answer.
+		{`{"status":"success","message":"balance is lower than limit for that call","data":[1]}`, "", "", "", "", flashcall.ErrInsufficientBalance},
 		// data wins over a level-1 message when it is there.
 		{`{"status":"success","message":"note","data":{"result":"NO_ANSWER","callid":"x","pin":"0446"}}`, "NO_ANSWER", "x", "0446", "", nil},
 	}

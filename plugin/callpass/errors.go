@@ -31,7 +31,19 @@ type Error struct {
 	// start this means a paid call may have been placed, so it must not be
 	// repeated blindly.
 	Sent bool
+
+	// level is the envelope level that refused the request: levelRequest
+	// (status "error", or a level-1 message standing for the answer: the
+	// method did not run), levelMethod (data.result "error": the method ran
+	// and failed), or 0 (no API answer: transport, HTML, broken JSON).
+	level int
 }
+
+// Envelope levels of an Error (Error.level).
+const (
+	levelRequest = 1
+	levelMethod  = 2
+)
 
 // Error is one line that names the operation, the kind and what came back.
 // It never contains the token, the destination number or the code.

@@ -380,7 +380,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 	}
 	e164 := num.E164()
-	rules, err := s.limiter.CallRules(limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, AccountID: req.AccountID, ClientIP: req.ClientIP})
+	rules, err := s.limiter.CallRules(limit.CallKeys{PhoneE164: e164, IdentityID: b.IdentityID, AccountID: req.AccountID,
+		ClientIP: req.ClientIP, PhoneCheck: b.Purpose == PurposeVerifyPhone})
 	if err != nil {
 		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}

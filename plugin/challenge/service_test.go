@@ -455,7 +455,7 @@ func TestResendNotDeliveredSkipsCooldown(t *testing.T) {
 	e := newEnv(t, nil)
 	r := req("flow-nd")
 	c := e.start(t, r).Challenge
-	if err := e.store.UpdateCall(context.Background(), c.ID, flashcall.Classify("CALL_REJECTED")); err != nil {
+	if err := e.store.UpdateCall(context.Background(), c.ID, flashcall.Classify("SUBSCRIBER_ABSENT")); err != nil {
 		t.Fatal(err)
 	}
 	r.Resend = true
@@ -866,7 +866,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if calls := cs.take(); len(calls) != 1 || calls[0] != "verify" {
 		t.Fatalf("verify with a pass: store calls %v, want one verify", calls)
 	}
-	if _, ok, err := mem.ClaimPass(ctx, r.IdentityID, authAt, time.Second, "sess"); err != nil || !ok {
+	if _, ok, err := mem.ClaimPass(ctx, r.IdentityID, []time.Time{authAt}, time.Second, "sess"); err != nil || !ok {
 		t.Fatalf("the verify recorded no gate pass: %v %v", ok, err)
 	}
 

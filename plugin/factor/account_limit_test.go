@@ -5,14 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // countingProvider places every call at once, with a final status.
@@ -46,24 +43,7 @@ func TestPhoneChecksCountAgainstTheAccount(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := memory.New(time.Hour)
-			defer mem.Close()
-			lim, err := limit.New(limit.DefaultConfig(), mem, mem)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := challenge.DefaultConfig()
-			cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-			prov := &countingProvider{}
-			svc, err := challenge.NewService(cfg, mem, prov, lim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer svc.Close()
-			f, err := factor.New(factor.Config{}, factor.Deps{Challenges: svc, Passes: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, prov := newLimitedFactor(t, limit.DefaultConfig())
 			refused := 0
 			for i := range 30 {
 				_, err := f.Gate(context.Background(), factor.GateInput{Hook: tt.hook, FlowID: "11111111-1111-1111-1111-111111111111",

@@ -53,11 +53,17 @@ type Issuer interface {
 // the same atomic step as the verify, so PassStore must be that same store
 // (plugin/store/memory.Store, plugin/store/redis.Store).
 type PassStore interface {
-	// ClaimPass binds the pass whose authAt matches (within tolerance) to
-	// sessionID; it reports true when that session holds the pass, and the
-	// E.164 number the pass's verified call went to ("" for a pass recorded
-	// before passes carried it).
-	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (phoneE164 string, ok bool, err error)
+	// ClaimPass binds to sessionID a pass whose authenticated_at matches one
+	// of the candidate times at (within tolerance), in one atomic step: a
+	// pass already bound to sessionID first, else the first unclaimed one;
+	// a pass bound to another session is never taken. It reports true when
+	// that session holds a pass, and the E.164 number the pass's verified
+	// call went to ("" for a pass recorded before passes carried it). An
+	// empty at claims nothing. The candidates are the session's
+	// authenticated_at and the completion times of its authentication
+	// methods: Kratos moves authenticated_at on an AAL upgrade, the
+	// methods' times stay.
+	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (phoneE164 string, ok bool, err error)
 }
 
 // MissingPhone is the policy for identities without a phone number.

@@ -56,7 +56,7 @@ func (f *fakeChallenges) Get(context.Context, string) (challenge.Challenge, erro
 
 type noPasses struct{}
 
-func (noPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (string, bool, error) {
+func (noPasses) ClaimPass(context.Context, string, []time.Time, time.Duration, string) (string, bool, error) {
 	return "", false, nil
 }
 
@@ -198,7 +198,7 @@ func (o oneSession) Session(context.Context, string, string) (*kratos.Session, e
 // ("": a pass recorded before passes carried the number).
 type allPasses struct{ called string }
 
-func (a allPasses) ClaimPass(context.Context, string, time.Time, time.Duration, string) (string, bool, error) {
+func (a allPasses) ClaimPass(context.Context, string, []time.Time, time.Duration, string) (string, bool, error) {
 	return a.called, true, nil
 }
 

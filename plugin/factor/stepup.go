@@ -1,11 +1,14 @@
 package factor
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
@@ -33,11 +36,9 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 		}
 		return GateDecision{Allow: true, Reason: "no_phone"}, nil
 	}
-	meta := map[string]any{}
-	if len(in.MetadataPublic) > 0 && string(in.MetadataPublic) != "null" {
-		if err := json.Unmarshal(in.MetadataPublic, &meta); err != nil {
-			return GateDecision{}, fmt.Errorf("factor: metadata_public is not an object: %w", err)
-		}
+	meta, err := decodeMetadata(in.MetadataPublic)
+	if err != nil {
+		return GateDecision{}, err
 	}
 	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
@@ -67,6 +68,31 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
 	meta[MetaVerifiedNumber] = num.E164()
 	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
+}
+
+// decodeMetadata decodes the identity's metadata_public as sent by Kratos
+// (absent and null give an empty object). It goes back to Kratos whole when a
+// phone is proven (response.parse), so every value must survive the round
+// trip: numbers stay json.Number, not float64, which would round an integer
+// above 2^53 (a tenant id set by an admin) and Kratos would store the rounded
+// value. The error does not repeat the input.
+func decodeMetadata(raw json.RawMessage) (map[string]any, error) {
+	meta := map[string]any{}
+	if len(raw) == 0 || string(raw) == "null" {
+		return meta, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&meta); err != nil {
+		return nil, errors.New("factor: metadata_public is not an object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("factor: metadata_public is not an object (trailing data)")
+	}
+	if meta == nil { // null, spaced
+		meta = map[string]any{}
+	}
+	return meta, nil
 }
 
 // phoneOwner is whom a phone check (registration or settings) is bound to
@@ -198,7 +224,7 @@ func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) 
 	if err != nil {
 		return TokenView{}, err
 	}
-	called, ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, sess.AuthenticatedAt, s.cfg.PassTolerance, sess.ID)
+	called, ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, passTimes(sess), s.cfg.PassTolerance, sess.ID)
 	if err != nil {
 		return TokenView{}, fmt.Errorf("%w: claim gate pass: %v", challenge.ErrStoreUnavailable, err)
 	}
@@ -217,6 +243,43 @@ func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) 
 		called = num.E164()
 	}
 	return s.issue(ctx, sess, called, "exchange", sess.AuthenticatedAt, opts)
+}
+
+// maxPassTimes bounds the candidate times one exchange tries (a session
+// refreshed very many times lists very many methods).
+const maxPassTimes = 32
+
+// passTimes are the times a gate pass of sess may be recorded under: the
+// session's authenticated_at, then the completion time of each of its
+// authentication methods (the newest when there are too many), without
+// zero times or repeats. Kratos sets authenticated_at anew on every login
+// into the session, an AAL upgrade (lookup_secret, TOTP, WebAuthn) included,
+// which runs no password hooks and so records no pass; the methods' times
+// stay as they were, and the password method's is within microseconds of
+// the authenticated_at the gate saw. A pass stays bound to one session
+// whichever time found it.
+func passTimes(sess *kratos.Session) []time.Time {
+	methods := sess.MethodTimes
+	if len(methods) > maxPassTimes-1 {
+		methods = methods[len(methods)-(maxPassTimes-1):]
+	}
+	out := make([]time.Time, 0, 1+len(methods))
+	add := func(at time.Time) {
+		if at.IsZero() {
+			return
+		}
+		for _, o := range out {
+			if o.Equal(at) {
+				return
+			}
+		}
+		out = append(out, at)
+	}
+	add(sess.AuthenticatedAt)
+	for _, at := range methods {
+		add(at)
+	}
+	return out
 }
 
 // checkTokenOptions refuses what Issue would refuse, before any work.

@@ -62,7 +62,9 @@ type GateDecision struct {
 	// Challenge is set when the flow must be interrupted to ask for the code.
 	Challenge *ChallengeView
 	// MetadataPublic, when set on Allow, is the identity's new public metadata
-	// (registration/settings with response.parse: the phone was proven).
+	// (registration/settings with response.parse: the phone was proven). It
+	// is the metadata Kratos sent with this service's keys added; its numbers
+	// are json.Number, as sent, so Kratos stores them back unchanged.
 	MetadataPublic map[string]any
 	// Reason says why the gate allowed without a challenge (e.g. "no_phone_allowed",
 	// "phone_unchanged"), for logs and metrics.

@@ -51,11 +51,16 @@ var rangCauses = map[string]bool{
 	"NORMAL_CLEARING": true, // answered
 	"USER_BUSY":       true, // busy: the phone showed the call
 	"NO_ANSWER":       true, // rang out: the usual flash-call outcome
+	// Q.850 cause 21: the called party declined a call it could have
+	// accepted, so the phone rang and showed the number.
+	"CALL_REJECTED": true,
+	// The caller dropped a call that was ringing: what a flash call does
+	// once the number has been shown.
+	"ORIGINATOR_CANCEL": true,
 }
 
 // Causes that are known and mean the call did not reach the user.
 var notDeliveredCauses = map[string]bool{
-	"CALL_REJECTED":             true,
 	"UNALLOCATED_NUMBER":        true,
 	"SUBSCRIBER_ABSENT":         true,
 	"NO_ROUTE_DESTINATION":      true,
@@ -64,7 +69,6 @@ var notDeliveredCauses = map[string]bool{
 	"NETWORK_OUT_OF_ORDER":      true,
 	"DESTINATION_OUT_OF_ORDER":  true,
 	"RECOVERY_ON_TIMER_EXPIRE":  true,
-	"ORIGINATOR_CANCEL":         true,
 	"INVALID_NUMBER_FORMAT":     true,
 	"NUMBER_CHANGED":            true,
 	"USER_NOT_REGISTERED":       true,
@@ -80,8 +84,10 @@ var notDeliveredCauses = map[string]bool{
 
 // Classify keeps raw as it is and says what it means. The provider's string
 // "null" (not JSON null) and an empty status are pending; "success" (the
-// CallPass document's generic answer: the method, placing the call,
-// succeeded) is rang; an unknown cause is ClassUnknown, never an error.
+// CallPass document's generic answer: the method succeeded) is rang in a
+// status answer or a synchronous start's answer, which both come once the
+// call is over; an unknown cause is ClassUnknown, never an error. For the
+// answer to an asynchronous start use ClassifyAsyncStart.
 func Classify(raw string) Status {
 	key := strings.ToUpper(strings.TrimSpace(raw))
 	switch {
@@ -94,6 +100,17 @@ func Classify(raw string) Status {
 	default:
 		return Status{Raw: raw, Class: ClassUnknown}
 	}
+}
+
+// ClassifyAsyncStart is Classify for the answer to an asynchronous start.
+// There "success" says only that the method ran ("запрашиваемый метод
+// успешно выполнен": the call was placed), not that the phone rang, so it
+// is pending and the call gets polled like one answered "null".
+func ClassifyAsyncStart(raw string) Status {
+	if strings.EqualFold(strings.TrimSpace(raw), "success") {
+		return Status{Raw: raw, Class: ClassPending}
+	}
+	return Classify(raw)
 }
 
 // Call is one placed flash call.

@@ -15,13 +15,20 @@ func TestClassify(t *testing.T) {
 		{"USER_BUSY", ClassRang, true},
 		{"NO_ANSWER", ClassRang, true},
 		{" no_answer ", ClassRang, true},
-		{"CALL_REJECTED", ClassNotDelivered, true},
+		// Q.850 cause 21: the called party declined; the number was shown.
+		{"CALL_REJECTED", ClassRang, true},
+		{"call_rejected", ClassRang, true},
+		// The caller dropped a ringing call: what a flash call does.
+		{"ORIGINATOR_CANCEL", ClassRang, true},
 		{"UNALLOCATED_NUMBER", ClassNotDelivered, true},
 		{"SUBSCRIBER_ABSENT", ClassNotDelivered, true},
 		{"NO_ROUTE_DESTINATION", ClassNotDelivered, true},
+		{"NO_USER_RESPONSE", ClassNotDelivered, true},
+		{"RECOVERY_ON_TIMER_EXPIRE", ClassNotDelivered, true},
 		{"SOMETHING_NEW", ClassUnknown, false},
 		// The document's generic sample: data.result "success" means the
-		// method (placing the call) succeeded.
+		// method succeeded; in a status answer (or a synchronous start's) the
+		// call is over, so it rang. An asynchronous start: ClassifyAsyncStart.
 		{"success", ClassRang, true},
 		{"SUCCESS", ClassRang, true},
 		{" Success ", ClassRang, true},
@@ -40,6 +47,32 @@ func TestClassify(t *testing.T) {
 	for c, name := range map[Class]string{ClassPending: "pending", ClassRang: "rang", ClassNotDelivered: "not_delivered", ClassUnknown: "unknown"} {
 		if c.String() != name {
 			t.Errorf("%d.String() = %q, want %q", c, c.String(), name)
+		}
+	}
+}
+
+// TestClassifyAsyncStart: "success" answering an asynchronous start says
+// only that the method ran (the call was placed), not that the phone rang,
+// so the call stays pending and gets polled. Everything else is Classify.
+func TestClassifyAsyncStart(t *testing.T) {
+	tests := []struct {
+		raw   string
+		class Class
+	}{
+		{"success", ClassPending},
+		{"SUCCESS", ClassPending},
+		{" Success ", ClassPending},
+		{"null", ClassPending},
+		{"", ClassPending},
+		{"NO_ANSWER", ClassRang},
+		{"CALL_REJECTED", ClassRang},
+		{"SUBSCRIBER_ABSENT", ClassNotDelivered},
+		{"successful", ClassUnknown},
+	}
+	for _, tt := range tests {
+		s := ClassifyAsyncStart(tt.raw)
+		if s.Raw != tt.raw || s.Class != tt.class {
+			t.Errorf("ClassifyAsyncStart(%q) = %+v, want class %v and the raw status kept", tt.raw, s, tt.class)
 		}
 	}
 }

@@ -251,8 +251,16 @@ type Session struct {
 	Methods         []string // authentication methods in order, e.g. ["password"]
 	AuthenticatedAt time.Time
 	ExpiresAt       time.Time
-	Traits          map[string]any
-	MetadataPublic  map[string]any
+	// MethodTimes are the authentication methods' completed_at, in order
+	// (methods without one are left out). Unlike AuthenticatedAt, which
+	// Kratos sets anew on every login into the session (an AAL upgrade
+	// too), they stay as they were.
+	MethodTimes []time.Time
+	// Traits and MetadataPublic hold numbers as json.Number, exactly as
+	// Kratos sent them (a float64 would round integers above 2^53, and these
+	// objects are passed on to the claims mapper).
+	Traits         map[string]any
+	MetadataPublic map[string]any
 }
 
 // Session resolves the session behind a browser Cookie header or a session
@@ -373,7 +381,8 @@ type whoamiAnswer struct {
 	Active                bool   `json:"active"`
 	AAL                   string `json:"authenticator_assurance_level"`
 	AuthenticationMethods []struct {
-		Method string `json:"method"`
+		Method      string    `json:"method"`
+		CompletedAt time.Time `json:"completed_at"`
 	} `json:"authentication_methods"`
 	AuthenticatedAt time.Time      `json:"authenticated_at"`
 	ExpiresAt       time.Time      `json:"expires_at"`
@@ -383,7 +392,8 @@ type whoamiAnswer struct {
 type whoamiIdentity struct {
 	ID string `json:"id"`
 	// Traits and MetadataPublic are decoded in the same pass as the rest
-	// (an object becomes a map[string]any). decodeWhoami presets them to
+	// (an object becomes a map[string]any, a number a json.Number: see
+	// whoamiParse). decodeWhoami presets them to
 	// absent: encoding/json leaves a member missing from the answer as it
 	// was and replaces it otherwise (null gives nil).
 	Traits         any `json:"traits"`
@@ -393,13 +403,21 @@ type whoamiIdentity struct {
 // absent marks a whoamiIdentity member the answer did not hold.
 type absent struct{}
 
+// whoamiParse decodes the whoami answer as segjson.Unmarshal does (strings
+// copied: the body buffer is reused), but numbers in traits and
+// metadata_public become json.Number instead of float64, which would round
+// an integer above 2^53 (a tenant id in metadata_public) before it reached a
+// token.
+const whoamiParse = segjson.UseNumber
+
 // decodeWhoami turns a 2xx whoami body into a Session. It is as strict as
 // kratos-client-go was where it matters here: the session and identity ids
 // and the traits member must be present, the AAL must be a known level,
 // times must be RFC 3339, traits and metadata_public must be objects or null.
 func decodeWhoami(body []byte) (*Session, error) {
 	w := whoamiAnswer{Identity: whoamiIdentity{Traits: absent{}, MetadataPublic: absent{}}}
-	if err := segjson.Unmarshal(body, &w); err != nil {
+	// Parse, unlike Unmarshal, leaves trailing data to the caller.
+	if rest, err := segjson.Parse(body, &w, whoamiParse); err != nil || len(rest) != 0 {
 		return nil, decodeError(body)
 	}
 	if w.ID == "" {
@@ -432,6 +450,9 @@ func decodeWhoami(body []byte) (*Session, error) {
 		for _, m := range w.AuthenticationMethods {
 			if m.Method != "" {
 				out.Methods = append(out.Methods, m.Method)
+			}
+			if !m.CompletedAt.IsZero() {
+				out.MethodTimes = append(out.MethodTimes, m.CompletedAt)
 			}
 		}
 	}

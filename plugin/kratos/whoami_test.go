@@ -2,6 +2,7 @@ package kratos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -56,6 +57,7 @@ func TestWhoamiAnswers(t *testing.T) {
 		{name: "recorded v1.3.1", status: 200, body: recorded, want: &Session{
 			ID: "b1b6f3eb-311c-47bd-b645-1f7ae87ba40c", IdentityID: "372e90b1-3e64-4c59-ab94-33947d19e151",
 			Active: true, AAL: "aal1", Methods: []string{"password"},
+			MethodTimes:     []time.Time{at("2026-11-26T01:26:12.061328347Z")},
 			AuthenticatedAt: at("2026-11-26T01:26:12.061334929Z"), ExpiresAt: at("2026-11-27T01:26:12.061334929Z"),
 			Traits:         map[string]any{"email": "rec@example.org", "phone": "+79161234567"},
 			MetadataPublic: map[string]any{"phone_verified_at": "2026-11-25T09:00:00Z", "phone_verified_number": "+79161234567"},
@@ -63,11 +65,12 @@ func TestWhoamiAnswers(t *testing.T) {
 		{name: "all documented members", status: 200, body: allMembers, want: &Session{
 			ID: "8f3c2a4e-7d1b-4c5e-9a2f-1b3c4d5e6f70", IdentityID: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
 			Active: true, AAL: "aal2", Methods: []string{"password", "oidc", "totp"},
+			MethodTimes:     []time.Time{at("2026-11-26T01:26:12.061328347Z"), at("2026-11-26T01:26:13Z"), at("2026-11-26T01:27:00Z")},
 			AuthenticatedAt: at("2026-11-26T01:26:12.061334929Z"), ExpiresAt: at("2026-11-27T01:26:12.061334929Z"),
 			Traits: map[string]any{
 				"email": "all@example.org", "phone": "+79161234567",
 				"name":       map[string]any{"first": "Anna", "last": "Petrova"},
-				"newsletter": true, "age": 33.0, "tags": []any{"a", "b"},
+				"newsletter": true, "age": json.Number("33"), "tags": []any{"a", "b"},
 			},
 			MetadataPublic: map[string]any{"phone_verified_at": "2026-11-25T09:00:00Z", "phone_verified_number": "+79161234567", "plan": "gold"},
 		}},

@@ -20,18 +20,22 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 )
 
 // Kinds of limit, as reported in LimitError.Kind.
 const (
-	KindNumber      = "number"
-	KindIdentity    = "identity"
-	KindIP          = "ip"
-	KindGlobal      = "global"
-	KindRegulation  = "regulation"
-	KindDestination = "destination"
+	KindNumber   = "number"
+	KindIdentity = "identity"
+	KindIP       = "ip"
+	KindGlobal   = "global"
+	// KindPhoneCheckBudget is the part of the global budget that phone
+	// checks (registration, settings) may spend.
+	KindPhoneCheckBudget = "phone_check_budget"
+	KindRegulation       = "regulation"
+	KindDestination      = "destination"
 )
 
 // ErrLimited is matched (errors.Is) by every *LimitError.
@@ -129,6 +133,12 @@ type Config struct {
 	PerIdentity Rule `yaml:"per_identity" json:"per_identity"`
 	PerIP       Rule `yaml:"per_ip" json:"per_ip"`
 	GlobalDaily Rule `yaml:"global_daily" json:"global_daily"`
+	// PhoneCheckPercent is the share of GlobalDaily (in percent, same
+	// window) that calls verifying a number (CallKeys.PhoneCheck) may use.
+	// Anyone can start a registration with any number, so without it a
+	// flood of sign-ups could spend the whole budget and refuse every login
+	// (the budget fails closed). 0 or 100: no separate share.
+	PhoneCheckPercent int `yaml:"phone_check_percent" json:"phone_check_percent"`
 	// AllowPrefixes, when not empty, restricts destinations to E.164 numbers
 	// whose digits (without "+") start with one of them.
 	AllowPrefixes []string `yaml:"allow_prefixes" json:"allow_prefixes"`
@@ -145,7 +155,10 @@ func DefaultConfig() Config {
 		PerIdentity: Rule{Limit: 10, Window: 24 * time.Hour},
 		PerIP:       Rule{Limit: 20, Window: time.Hour},
 		GlobalDaily: Rule{Limit: 10000, Window: 24 * time.Hour},
-		Regulation:  Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
+		// Half the budget for phone checks: logins and step-up keep at
+		// least the other half whatever sign-ups do.
+		PhoneCheckPercent: 50,
+		Regulation:        Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
 	}
 }
 
@@ -164,6 +177,9 @@ func (c Config) Validate() error {
 	rule("per_identity", c.PerIdentity)
 	rule("per_ip", c.PerIP)
 	rule("global_daily", c.GlobalDaily)
+	if c.PhoneCheckPercent < 0 || c.PhoneCheckPercent > 100 {
+		errs = append(errs, fmt.Errorf("limits.phone_check_percent must be 0..100 (0 or 100: no separate share), got %d", c.PhoneCheckPercent))
+	}
 	prefixes := func(name string, ps []string) {
 		for i, p := range ps {
 			if p == "" || strings.Trim(p, "0123456789") != "" {
@@ -197,6 +213,12 @@ type CallKeys struct {
 	// call too, so one account cannot call many numbers.
 	AccountID string
 	ClientIP  string
+	// PhoneCheck marks a call that verifies a number someone entered
+	// (registration, settings) rather than one to an account's own number
+	// (login, step-up). Such calls count against their own per-number
+	// counter and the phone-check share of the budget, so checks started
+	// by strangers cannot use up the limits a user's logins need.
+	PhoneCheck bool
 }
 
 // Limiter applies a Config with a Counter and a Blocks store.
@@ -263,9 +285,39 @@ func (l *Limiter) CheckDestination(e164 string) error {
 
 // Key prefixes inside the counter namespace. Phone numbers are hashed so a
 // store dump does not list the users' numbers.
-func numberKey(e164 string) string {
+func numberKey(e164 string, check bool) string {
+	if check {
+		sum := sha256.Sum256([]byte("callpass-number-check\x00" + e164))
+		return "nc:" + hex.EncodeToString(sum[:16])
+	}
 	sum := sha256.Sum256([]byte("callpass-number\x00" + e164))
 	return "n:" + hex.EncodeToString(sum[:16])
+}
+
+// ipKey is the per-IP counter key. An IPv6 client is counted by its /64:
+// one subscriber usually holds a whole /64 and could pick a fresh address
+// for every request. IPv4-mapped addresses count as the IPv4 address. An
+// address that does not parse is counted as given.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return "ip:" + ip
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		return "ip:" + netip.PrefixFrom(a, 64).Masked().String()
+	}
+	return "ip:" + a.String()
+}
+
+// phoneCheckRule is the phone-check share of the global budget, or a
+// disabled rule when there is no separate share.
+func (c Config) phoneCheckRule() Rule {
+	p := c.PhoneCheckPercent
+	if p <= 0 || p >= 100 || c.GlobalDaily.Limit <= 0 {
+		return Rule{}
+	}
+	return Rule{Limit: max(1, c.GlobalDaily.Limit*p/100), Window: c.GlobalDaily.Window}
 }
 
 // CallRules are the counters one call is taken from: the takes in the order
@@ -280,14 +332,14 @@ func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 	if k.PhoneE164 == "" {
 		return CallRules{}, errors.New("limit: phone number is required")
 	}
-	r := CallRules{Takes: make([]Take, 0, 4), Kinds: make([]string, 0, 4)}
+	r := CallRules{Takes: make([]Take, 0, 5), Kinds: make([]string, 0, 5)}
 	add := func(kind, key string, rule Rule) {
 		if rule.Limit > 0 && key != "" {
 			r.Takes = append(r.Takes, Take{Key: key, Limit: rule.Limit, Window: rule.Window})
 			r.Kinds = append(r.Kinds, kind)
 		}
 	}
-	add(KindNumber, numberKey(k.PhoneE164), l.cfg.PerNumber)
+	add(KindNumber, numberKey(k.PhoneE164, k.PhoneCheck), l.cfg.PerNumber)
 	if k.IdentityID != "" {
 		add(KindIdentity, "i:"+k.IdentityID, l.cfg.PerIdentity)
 	}
@@ -295,8 +347,12 @@ func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 		add(KindIdentity, "i:"+k.AccountID, l.cfg.PerIdentity)
 	}
 	if k.ClientIP != "" {
-		add(KindIP, "ip:"+k.ClientIP, l.cfg.PerIP)
+		add(KindIP, ipKey(k.ClientIP), l.cfg.PerIP)
 	}
+	if k.PhoneCheck {
+		add(KindPhoneCheckBudget, "gc", l.cfg.phoneCheckRule())
+	}
+	// The global budget stays last: Take reads its count for the gauge.
 	add(KindGlobal, "g", l.cfg.GlobalDaily)
 	return r, nil
 }

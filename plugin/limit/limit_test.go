@@ -3,6 +3,7 @@ package limit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +48,7 @@ func TestDefaultsAreOn(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.PerNumber != (limit.Rule{Limit: 5, Window: time.Hour}) || c.PerIdentity != (limit.Rule{Limit: 10, Window: 24 * time.Hour}) ||
-		c.PerIP != (limit.Rule{Limit: 20, Window: time.Hour}) || c.GlobalDaily.Limit <= 0 ||
+		c.PerIP != (limit.Rule{Limit: 20, Window: time.Hour}) || c.GlobalDaily.Limit <= 0 || c.PhoneCheckPercent != 50 ||
 		c.Regulation != (limit.Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute}) {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -130,6 +131,19 @@ func TestTakeCallRules(t *testing.T) {
 		{"global", func(c *limit.Config) { c.GlobalDaily.Limit = 2 }, []limit.CallKeys{
 			{PhoneE164: "+79001234561"}, {PhoneE164: "+79001234562"}, {PhoneE164: "+79001234563"},
 		}, limit.KindGlobal, 24 * time.Hour},
+		// One /64 is one client: a fresh address per request gains nothing.
+		{"ipv6 /64", func(c *limit.Config) { c.PerNumber.Limit = 0; c.PerIP.Limit = 2 }, []limit.CallKeys{
+			{PhoneE164: "+79001234567", ClientIP: "2001:db8:1:2::1"}, {PhoneE164: "+79001234567", ClientIP: "2001:db8:1:2:ffff:ffff:ffff:fffe"},
+			{PhoneE164: "+79001234567", ClientIP: "2001:db8:1:2:abcd::9"},
+		}, limit.KindIP, time.Hour},
+		{"ipv4-mapped is the ipv4 address", func(c *limit.Config) { c.PerNumber.Limit = 0; c.PerIP.Limit = 1 }, []limit.CallKeys{
+			{PhoneE164: "+79001234567", ClientIP: "203.0.113.7"}, {PhoneE164: "+79001234567", ClientIP: "::ffff:203.0.113.7"},
+		}, limit.KindIP, time.Hour},
+		// Phone checks may spend only their share of the budget.
+		{"phone-check share", func(c *limit.Config) { c.GlobalDaily.Limit = 4; c.PhoneCheckPercent = 50 }, []limit.CallKeys{
+			{PhoneE164: "+79001234561", PhoneCheck: true}, {PhoneE164: "+79001234562", PhoneCheck: true},
+			{PhoneE164: "+79001234563", PhoneCheck: true},
+		}, limit.KindPhoneCheckBudget, 24 * time.Hour},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -389,5 +403,73 @@ func TestBudgetObserver(t *testing.T) {
 	}
 	if rec.last != 1 {
 		t.Errorf("refused by the budget: used = %v, want 1", rec.last)
+	}
+}
+
+// TestPhoneChecksCannotLockOutLogins: anyone can start a registration with
+// any number, so the calls that verify a number must not use up what the
+// owner's logins need: neither the number's own counter nor the whole
+// budget (which fails closed for everyone).
+func TestPhoneChecksCannotLockOutLogins(t *testing.T) {
+	ctx := context.Background()
+	const victim = "+79001234567"
+	tests := []struct {
+		name   string
+		mod    func(*limit.Config)
+		flood  func(i int) limit.CallKeys
+		floods int
+		kind   string // the limit that ends the flood
+		login  limit.CallKeys
+	}{
+		{"the victim's number", func(c *limit.Config) {},
+			func(i int) limit.CallKeys {
+				return limit.CallKeys{PhoneE164: victim, IdentityID: "phone:v", PhoneCheck: true, ClientIP: fmt.Sprintf("198.51.100.%d", i)}
+			}, 5, limit.KindNumber,
+			limit.CallKeys{PhoneE164: victim, IdentityID: "victim"}},
+		{"the global budget", func(c *limit.Config) { c.GlobalDaily.Limit = 10 },
+			func(i int) limit.CallKeys {
+				return limit.CallKeys{PhoneE164: fmt.Sprintf("+7900100%04d", i), IdentityID: fmt.Sprintf("phone:%d", i), PhoneCheck: true,
+					ClientIP: fmt.Sprintf("198.51.100.%d", i)}
+			}, 5, limit.KindPhoneCheckBudget,
+			limit.CallKeys{PhoneE164: victim, IdentityID: "victim"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := limit.DefaultConfig()
+			tc.mod(&cfg)
+			l, _ := newLimiter(t, cfg)
+			for i := range tc.floods {
+				if err := l.TakeCall(ctx, tc.flood(i)); err != nil {
+					t.Fatalf("flood call %d: %v", i, err)
+				}
+			}
+			if err := l.TakeCall(ctx, tc.flood(tc.floods)); limitKind(err) != tc.kind {
+				t.Fatalf("flood call %d: %v, want the %s limit", tc.floods, err, tc.kind)
+			}
+			for i := range 5 {
+				k := tc.login
+				k.IdentityID = fmt.Sprintf("%s-%d", k.IdentityID, i)
+				if err := l.TakeCall(ctx, k); err != nil {
+					t.Fatalf("login call %d after the flood: %v", i, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPhoneCheckPercentValidate(t *testing.T) {
+	for _, p := range []int{-1, 101} {
+		c := limit.DefaultConfig()
+		c.PhoneCheckPercent = p
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "limits.phone_check_percent") {
+			t.Errorf("percent %d: %v", p, err)
+		}
+	}
+	for _, p := range []int{0, 1, 50, 100} {
+		c := limit.DefaultConfig()
+		c.PhoneCheckPercent = p
+		if err := c.Validate(); err != nil {
+			t.Errorf("percent %d: %v", p, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -682,6 +684,59 @@ func TestResultSuccessWithClient(t *testing.T) {
 		}
 		if st.Raw != "success" || st.Class != flashcall.ClassRang || !st.Final() {
 			t.Fatalf("v%d async=%v status %+v, want success/rang", tc.version, tc.async, st)
+		}
+	}
+}
+
+// TestStatusFormsWithClient: the simulator takes both spellings of the
+// status path and both parameter names, so the client's first form (the
+// curl sample's: trailing '/', callid) is answered at once, every time.
+func TestStatusFormsWithClient(t *testing.T) {
+	t.Parallel()
+	s, err := sim.New(sim.Config{Tokens: []string{token}, SettleDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var statusReqs []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "status") {
+			raw, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			statusReqs = append(statusReqs, r.URL.Path+"?"+string(raw))
+			mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(raw))
+		}
+		s.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { _ = s.Close(); srv.Close() })
+	n, err := phone.Parse("+" + dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{2, 3} {
+		c, err := callpass.New(callpass.Config{BaseURL: srv.URL, Token: token, APIVersion: v, Timeout: 2 * time.Second, Async: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call, err := c.StartCall(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(30 * time.Millisecond)
+		for range 2 {
+			st, err := c.CallStatus(context.Background(), call.ID)
+			if err != nil || st.Raw != "NO_ANSWER" || st.Class != flashcall.ClassRang {
+				t.Fatalf("v%d status %+v, %v", v, st, err)
+			}
+		}
+		mu.Lock()
+		got := statusReqs
+		statusReqs = nil
+		mu.Unlock()
+		want := fmt.Sprintf("/api/v%d.0/get-call-password-status/?callid=%s", v, call.ID)
+		if len(got) != 2 || got[0] != want || got[1] != want {
+			t.Fatalf("v%d status requests %q, want twice %q", v, got, want)
 		}
 	}
 }

@@ -36,7 +36,8 @@ const (
 	// OutcomeUnreachable: the phone is off or out of coverage and did not
 	// ring (SUBSCRIBER_ABSENT).
 	OutcomeUnreachable Outcome = "unreachable"
-	// OutcomeRejected: the network rejected the call (CALL_REJECTED).
+	// OutcomeRejected: the user declined the call (CALL_REJECTED, Q.850
+	// cause 21); the phone rang and showed the number.
 	OutcomeRejected Outcome = "rejected"
 	// OutcomeDestinationNotAllowed: level-2 error "destination not allowed".
 	OutcomeDestinationNotAllowed Outcome = "destination_not_allowed"

@@ -171,7 +171,9 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestStatusLabel(t *testing.T) {
 	for status, delivered := range map[string]bool{
 		"null": true, "NO_ANSWER": true, "NORMAL_CLEARING": true, "USER_BUSY": true, "success": true,
-		"SUBSCRIBER_ABSENT": false, "CALL_REJECTED": false, "SOMETHING_NEW": false,
+		// Declined by the user: the number was shown.
+		"CALL_REJECTED":     true,
+		"SUBSCRIBER_ABSENT": false, "SOMETHING_NEW": false,
 	} {
 		if label, _, got := statusLabel(status); got != delivered || label == "" {
 			t.Errorf("statusLabel(%q) = %q delivered %v, want delivered %v", status, label, got, delivered)

@@ -103,7 +103,9 @@ func statusLabel(status string) (label, class string, delivered bool) {
 	case "SUBSCRIBER_ABSENT":
 		return "unreachable — did not ring", "failed", false
 	case "CALL_REJECTED":
-		return "rejected — did not ring", "failed", false
+		// Q.850 cause 21: the user declined the call, so it rang and
+		// showed the number.
+		return "declined", "busy", true
 	}
 	return strings.ToLower(status), "failed", false
 }

@@ -25,7 +25,7 @@ import (
 type Store interface {
 	challenge.Store
 	limit.Blocks
-	ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
+	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
 }
 
 // MaxGrace is the longest grace (time a challenge stays after ExpiresAt) a
@@ -1006,7 +1006,7 @@ func mustClaim(t *testing.T, s Store, identityID string, at time.Time, tolerance
 // mustClaimNumber claims and returns the number the pass's call went to.
 func mustClaimNumber(t *testing.T, s Store, identityID string, at time.Time, tolerance time.Duration, sessionID string) (string, bool) {
 	t.Helper()
-	num, ok, err := s.ClaimPass(context.Background(), identityID, at, tolerance, sessionID)
+	num, ok, err := s.ClaimPass(context.Background(), identityID, []time.Time{at}, tolerance, sessionID)
 	if err != nil {
 		t.Fatal(err)
 	}

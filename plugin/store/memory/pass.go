@@ -39,26 +39,40 @@ func (s *Store) recordPass(p challenge.Pass, phoneE164 string) {
 	s.passes[p.IdentityID] = list
 }
 
-// ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
-// of authAt is bound to sessionID; a pass already bound to sessionID counts.
-// It returns the number the pass's call went to.
-func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
+// ClaimPass implements factor.PassStore: a pass within tolerance of one of
+// the times at that is bound to sessionID counts; failing that, the first
+// unclaimed one within tolerance of one of them is bound to sessionID. A
+// pass bound to another session is never taken. It returns the number the
+// pass's call went to.
+func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	list := s.livePasses(identityID, s.now())
-	at := time.UnixMilli(authAt.UnixMilli())
-	for i := range list {
-		d := list[i].authAt.Sub(at)
-		if d < -tolerance || d > tolerance {
-			continue
+	if len(list) == 0 || len(at) == 0 {
+		return "", false, nil
+	}
+	cands := make([]time.Time, len(at))
+	for i, t := range at {
+		cands[i] = time.UnixMilli(t.UnixMilli())
+	}
+	matches := func(p pass) bool {
+		for _, c := range cands {
+			if d := p.authAt.Sub(c); d >= -tolerance && d <= tolerance {
+				return true
+			}
 		}
-		switch list[i].sessionID {
-		case sessionID:
+		return false
+	}
+	for i := range list {
+		if list[i].sessionID == sessionID && matches(list[i]) {
 			return list[i].phone, true, nil
-		case "":
+		}
+	}
+	for i := range list {
+		if list[i].sessionID == "" && matches(list[i]) {
 			list[i].sessionID = sessionID
 			return list[i].phone, true, nil
 		}

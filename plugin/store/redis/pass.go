@@ -19,26 +19,33 @@ import (
 // instance of the version before may rewrite a pass, not its number). The
 // keys' TTL is the longest pass's; each pass also carries its own expiry.
 
-// claimScript binds the first unclaimed, unexpired field within tolerance to
-// the session (or finds it already bound to it), atomically, and returns
-// {1, number called} (empty for a pass recorded without one) or {0}.
-// KEYS[1] passes, KEYS[2] their numbers; ARGV: authenticated_at ms,
-// tolerance ms, session id, now ms.
+// claimScript binds to the session an unexpired field within tolerance of
+// one of the candidate times, atomically: one already bound to the session
+// first, else the first unclaimed one (a field bound to another session is
+// never taken). It returns {1, number called} (empty for a pass recorded
+// without one) or {0}. KEYS[1] passes, KEYS[2] their numbers; ARGV:
+// tolerance ms, session id, now ms, then the candidate times (Unix ms).
 var claimScript = redis.NewScript(`
 local fields = redis.call('HGETALL', KEYS[1])
-local at, tol, sid, now = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
-for i = 1, #fields, 2 do
-  local v = fields[i+1]
-  local sep = string.find(v, ':', 1, true)
-  if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
-    local d = tonumber(fields[i]) - at
-    if d >= -tol and d <= tol then
-      local owner = string.sub(v, sep + 1)
-      if owner == sid or owner == '' then
-        if owner == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
-        local n, num = redis.call('HGET', KEYS[2], fields[i]), ''
-        if n and string.sub(n, 1, sep) == string.sub(v, 1, sep) then num = string.sub(n, sep + 1) end
-        return {1, num}
+local tol, sid, now = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local at = {}
+for j = 4, #ARGV do at[#at + 1] = tonumber(ARGV[j]) end
+for round = 1, 2 do
+  local want = sid
+  if round == 2 then want = '' end
+  for i = 1, #fields, 2 do
+    local v = fields[i+1]
+    local sep = string.find(v, ':', 1, true)
+    if sep and string.sub(v, sep + 1) == want and tonumber(string.sub(v, 1, sep - 1)) > now then
+      local f = tonumber(fields[i])
+      for j = 1, #at do
+        local d = f - at[j]
+        if d >= -tol and d <= tol then
+          if want == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
+          local n, num = redis.call('HGET', KEYS[2], fields[i]), ''
+          if n and string.sub(n, 1, sep) == string.sub(v, 1, sep) then num = string.sub(n, sep + 1) end
+          return {1, num}
+        end
       end
     end
   end
@@ -46,12 +53,21 @@ end
 return {0}
 `)
 
-// ClaimPass implements factor.PassStore: an unclaimed pass within tolerance
-// of authAt is bound to sessionID; a pass already bound to sessionID counts.
-// It returns the number the pass's call went to.
-func (s *Store) ClaimPass(ctx context.Context, identityID string, authAt time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID), s.passNumberKey(identityID)},
-		authAt.UnixMilli(), tolerance.Milliseconds(), sessionID, ms(s.now())).Slice()
+// ClaimPass implements factor.PassStore: a pass within tolerance of one of
+// the times at that is bound to sessionID counts; failing that, the first
+// unclaimed one within tolerance of one of them is bound to sessionID. A
+// pass bound to another session is never taken. It returns the number the
+// pass's call went to. One round trip, whatever the number of candidates.
+func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
+	if len(at) == 0 {
+		return "", false, nil
+	}
+	args := make([]any, 0, 3+len(at))
+	args = append(args, tolerance.Milliseconds(), sessionID, ms(s.now()))
+	for _, t := range at {
+		args = append(args, t.UnixMilli())
+	}
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID), s.passNumberKey(identityID)}, args...).Slice()
 	if err != nil {
 		return "", false, wrap("claim pass", err)
 	}

@@ -71,18 +71,18 @@ func TestPassesAcrossVersions(t *testing.T) {
 			t.Fatalf("the version before claims %d (%v), want 1", n, err)
 		}
 		// The same session exchanging here next gets the number called.
-		num, ok, err := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s-old")
+		num, ok, err := s.ClaimPass(ctx, c.IdentityID, []time.Time{authAt}, time.Second, "s-old")
 		if err != nil || !ok || num != c.Phone {
 			t.Fatalf("claim here after: %q %v %v, want %q", num, ok, err, c.Phone)
 		}
 	})
 	t.Run("recorded here, claimed here", func(t *testing.T) {
 		c, authAt := record(t)
-		num, ok, err := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s1")
+		num, ok, err := s.ClaimPass(ctx, c.IdentityID, []time.Time{authAt}, time.Second, "s1")
 		if err != nil || !ok || num != c.Phone {
 			t.Fatalf("claim: %q %v %v, want %q", num, ok, err, c.Phone)
 		}
-		if num, ok, _ := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s2"); ok || num != "" {
+		if num, ok, _ := s.ClaimPass(ctx, c.IdentityID, []time.Time{authAt}, time.Second, "s2"); ok || num != "" {
 			t.Fatalf("another session claimed the pass: %q", num)
 		}
 		for _, k := range []string{s.passKey(c.IdentityID), s.passNumberKey(c.IdentityID)} {
@@ -100,7 +100,7 @@ func TestPassesAcrossVersions(t *testing.T) {
 		if err := rdb.HSet(ctx, s.passKey(c.IdentityID), field, strconv.FormatInt(now.Add(2*time.Hour).UnixMilli(), 10)+":").Err(); err != nil {
 			t.Fatal(err)
 		}
-		num, ok, err := s.ClaimPass(ctx, c.IdentityID, authAt, time.Second, "s1")
+		num, ok, err := s.ClaimPass(ctx, c.IdentityID, []time.Time{authAt}, time.Second, "s1")
 		if err != nil || !ok || num != "" {
 			t.Fatalf("claim: %q %v %v, want held with no number", num, ok, err)
 		}
@@ -112,7 +112,7 @@ func TestPassesAcrossVersions(t *testing.T) {
 		if err := rdb.HSet(ctx, s.passKey(id), field, strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10)+":").Err(); err != nil {
 			t.Fatal(err)
 		}
-		num, ok, err := s.ClaimPass(ctx, id, authAt, time.Second, "s1")
+		num, ok, err := s.ClaimPass(ctx, id, []time.Time{authAt}, time.Second, "s1")
 		if err != nil || !ok || num != "" {
 			t.Fatalf("claim: %q %v %v, want held with no number", num, ok, err)
 		}

@@ -103,7 +103,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("successful gated verify took %d round trips %v, want 1", len(got), got)
 	}
-	if _, claimed, err := st.ClaimPass(ctx, identity, authAt, time.Second, "session-1"); err != nil || !claimed {
+	if _, claimed, err := st.ClaimPass(ctx, identity, []time.Time{authAt}, time.Second, "session-1"); err != nil || !claimed {
 		t.Fatalf("the verify left no gate pass to claim: %v %v", claimed, err)
 	}
 	trips.take()

@@ -1,0 +1,32 @@
+package factor
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+)
+
+// TestPassTimes: the exchange's candidate times are authenticated_at, then
+// the methods' completion times, without zero times or repeats; a session
+// listing very many methods is tried with its newest ones.
+func TestPassTimes(t *testing.T) {
+	at := time.Date(2026, 11, 26, 19, 57, 43, 958960469, time.UTC)
+	pwd := time.Date(2026, 11, 26, 19, 57, 41, 826774126, time.UTC)
+	got := passTimes(&kratos.Session{AuthenticatedAt: at, MethodTimes: []time.Time{pwd, {}, at, pwd}})
+	if want := []time.Time{at, pwd}; !reflect.DeepEqual(got, want) {
+		t.Errorf("passTimes = %v, want %v", got, want)
+	}
+	if got := passTimes(&kratos.Session{}); len(got) != 0 {
+		t.Errorf("a session without times: %v", got)
+	}
+	var many []time.Time
+	for i := range 100 {
+		many = append(many, pwd.Add(time.Duration(i)*time.Minute))
+	}
+	got = passTimes(&kratos.Session{AuthenticatedAt: at, MethodTimes: many})
+	if len(got) != maxPassTimes || !got[0].Equal(at) || !got[1].Equal(many[100-(maxPassTimes-1)]) || !got[len(got)-1].Equal(many[99]) {
+		t.Errorf("100 methods: %d candidates %v ... %v", len(got), got[:2], got[len(got)-1])
+	}
+}
