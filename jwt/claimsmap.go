@@ -248,8 +248,12 @@ func rawOrNull(r json.RawMessage) json.RawMessage {
 // user must not be able to choose the exact integer a claim computed by the
 // mapper shows. A value held by two different numbers of traits or
 // metadata_public (say 1234567890123456789 and 1234567890123456790, both
-// 1234567890123456768 as a float64) is left as jsonnet gave it: which one
-// the mapper used cannot be told.
+// 1234567890123456768 as a float64), or by a metadata number and a run of
+// digits in a trait string (which the mapper may parse), is left as jsonnet
+// gave it: which one the mapper used cannot be told. What is not caught: a
+// mapper that computes such a float64 from a trait by arithmetic gets the
+// exact metadata integer in that claim (a value of the user's own
+// metadata_public).
 const float64Exact = 1 << 53 // every integer up to this is a float64
 
 // exactIntegers maps the float64 value of each integer of meta that a
@@ -272,19 +276,28 @@ func exactIntegers(traits, meta json.RawMessage) map[float64]json.Number {
 			if err != nil {
 				return // io.EOF, or input Kratos would not send
 			}
-			n, ok := tok.(json.Number)
-			if !ok {
-				continue
+			var lits []json.Number
+			switch v := tok.(type) {
+			case json.Number:
+				lits = append(lits, v)
+			case string:
+				// A trait string of digits can become a number in the
+				// mapper (std.parseInt): it clashes like a number would.
+				if !fromMeta {
+					lits = digitRuns(v)
+				}
 			}
-			f, err := n.Float64()
-			if err != nil || math.Abs(f) < float64Exact {
-				continue
-			}
-			switch prev := nums[f]; {
-			case prev == nil:
-				nums[f] = &seen{lit: n, fromMeta: fromMeta}
-			case prev.lit != n:
-				prev.clash = true
+			for _, n := range lits {
+				f, err := n.Float64()
+				if err != nil || math.Abs(f) < float64Exact {
+					continue
+				}
+				switch prev := nums[f]; {
+				case prev == nil:
+					nums[f] = &seen{lit: n, fromMeta: fromMeta}
+				case prev.lit != n:
+					prev.clash = true
+				}
 			}
 		}
 	}
@@ -299,6 +312,31 @@ func exactIntegers(traits, meta json.RawMessage) map[float64]json.Number {
 			out = map[float64]json.Number{}
 		}
 		out[f] = n.lit
+	}
+	return out
+}
+
+// digitRuns returns the runs of 16 digits or more in s (with a '-' just
+// before, negative), as numbers.
+func digitRuns(s string) []json.Number {
+	var out []json.Number
+	for i := 0; i < len(s); {
+		if s[i] < '0' || s[i] > '9' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j-i >= 16 {
+			start := i
+			if start > 0 && s[start-1] == '-' {
+				start--
+			}
+			out = append(out, json.Number(s[start:j]))
+		}
+		i = j
 	}
 	return out
 }

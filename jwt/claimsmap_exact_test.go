@@ -35,6 +35,12 @@ func TestClaimsMapperKeepsMetadataIntegersExact(t *testing.T) {
 		{"two numbers share the value: left as jsonnet gave it", `{tenant_id: std.extVar("claims").metadata_public.tenant_id}`,
 			`{"mine":1234567890123456790}`, `{"tenant_id":1234567890123456789}`,
 			[]string{`"tenant_id":1234567890123456768`}, []string{"1234567890123456789", "1234567890123456790"}},
+		// A trait string the mapper parses may be the user's choice of the
+		// same float64: which number the claim came from cannot be told.
+		{"trait string parsed by the mapper: left as jsonnet gave it",
+			`local c = std.extVar("claims"); {tenant_id: c.metadata_public.tenant_id, user_ref: std.parseInt(c.traits.ref)}`,
+			`{"ref":"1234567890123456700"}`, `{"tenant_id":1234567890123456789}`,
+			[]string{`"user_ref":1234567890123456768`}, []string{"1234567890123456789"}},
 		{"same number in traits and metadata", `{tenant_id: std.extVar("claims").traits.t}`,
 			`{"t":1234567890123456789}`, `{"tenant_id":1234567890123456789}`,
 			[]string{`"tenant_id":1234567890123456789`}, nil},

@@ -71,7 +71,11 @@ func safeURI(uri string) string {
 // c.Set makes a map for every request that sets anything.
 type requestState struct {
 	echo.Context
-	body    []byte // the body limitBody read; nil when it did not run
+	body []byte // the body limitBody read; nil when it did not run
+	// status, when set, is the status the failure stands for, where the
+	// answer carries another (a Kratos hook's failure is answered 400): the
+	// metrics and the log level follow it, so alerts on 5xx still see it.
+	status  int
 	errCode string // why the request was refused, for the access log
 	err     error
 	// refused: an expected refusal (wrong code, limit, bad input), not a
@@ -119,12 +123,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.deps.Metrics.ObserveHTTP(route, req.Method, res.Status, d)
+		status := res.Status
+		if st.status != 0 {
+			status = st.status
+		}
+		s.deps.Metrics.ObserveHTTP(route, req.Method, status, d)
 		if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
 			return nil
 		}
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		if status >= 500 {
 			level = slog.LevelError
 		}
 		if !s.log.Enabled(req.Context(), level) {

@@ -79,7 +79,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case c.Request().Method == http.MethodHead:
 		werr = c.NoContent(p.Status)
 	case isHookRoute(c):
-		werr = c.JSON(hookStatus(p.Status), hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
+		hs := hookStatus(p.Status)
+		if st := stateOf(c); st != nil && hs != p.Status {
+			st.status = p.Status
+		}
+		werr = c.JSON(hs, hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
 	default:
 		werr = c.JSON(p.Status, body)
 	}

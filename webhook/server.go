@@ -126,8 +126,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.TracerProvider != nil {
 		e.Use(traceRequests(deps.TracerProvider))
 	}
-	e.Use(s.recoverMiddleware)
+	// The access log wraps the recovery, so a panic, turned into an error
+	// there, gets its access-log line and is counted like any failure.
 	e.Use(s.accessLog)
+	e.Use(s.recoverMiddleware)
 	s.routes()
 	return s, nil
 }

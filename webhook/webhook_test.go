@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
@@ -526,7 +527,13 @@ func (p *panicky) Gate(context.Context, factor.GateInput) (factor.GateDecision, 
 func TestHookErrorsAreNeverRetried(t *testing.T) {
 	var logs bytes.Buffer
 	p := &panicky{}
-	h := newServer(t, p, &logs)
+	m := metrics.New()
+	srv, err := webhook.New(webhook.Config{WebhookSecret: secret, AllowedOrigins: []string{"https://app.example"}},
+		webhook.Deps{Factor: p, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
 	for _, path := range []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/settings"} {
 		w := do(h, reqSpec{method: http.MethodPost, path: path, body: bytes.NewReader(validBody()),
 			hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
@@ -543,4 +550,38 @@ func TestHookErrorsAreNeverRetried(t *testing.T) {
 			t.Errorf("%s, panicking factor: %d %s, want 400 with message 4090010", path, w.Code, w.Body)
 		}
 	}
+	// Answered 400, but counted and logged as the failure it is, so the
+	// alerts on 5xx still see it.
+	for _, path := range []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/settings"} {
+		if n := httpRequests(t, m, path, "500"); n != 1 {
+			t.Errorf("%s: callpass_http_requests_total{code=\"500\"} = %v, want 1", path, n)
+		}
+	}
+	if strings.Count(logs.String(), "level=ERROR msg=request ") != 3 {
+		t.Errorf("want 3 request lines at error level:\n%s", logs.String())
+	}
+}
+
+// httpRequests reads callpass_http_requests_total for one route and code.
+func httpRequests(t *testing.T, m *metrics.Metrics, route, code string) float64 {
+	t.Helper()
+	mfs, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "callpass_http_requests_total" {
+			continue
+		}
+		for _, mm := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range mm.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && labels["code"] == code {
+				return mm.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

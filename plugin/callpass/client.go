@@ -392,12 +392,19 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	var err error
 	for attempt := 1; ; attempt++ {
 		env, _, err = c.exchange(ctx, OpStatus, c.statusPath(form), url.Values{statusParam(form): {callID}}, c.shortTimeout)
-		if err == nil || methodRan(err) {
-			// The provider took this form: later requests go straight to it.
+		if err == nil {
+			// The provider answered this form with a status: later requests
+			// go straight to it.
 			if old := c.statusForm.Swap(form); old != form {
 				c.log.LogAttrs(ctx, slog.LevelInfo, "callpass status request form changed",
 					slog.String("path", c.statusPath(form)), slog.String("parameter", statusParam(form)))
 			}
+			break
+		}
+		if methodRan(err) {
+			// The method's own refusal ("can't find callid") is final for
+			// this call, but does not prove the form: a provider that reads
+			// only the other parameter name answers a request without it so.
 			break
 		}
 		if attempt >= c.statusAttempts || ctx.Err() != nil {

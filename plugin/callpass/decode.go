@@ -213,7 +213,7 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 // matched so every case ending counts, and "ё" is folded to "е").
 func kindFor(message string, httpStatus int, fallback error) error {
 	m := strings.ReplaceAll(strings.ToLower(message), "ё", "е")
-	if k := kindForRussian(m); k != nil {
+	if k := kindForRussian(m, httpStatus); k != nil {
 		return k
 	}
 	words := strings.FieldsFunc(m, func(r rune) bool {
@@ -265,23 +265,35 @@ func kindFor(message string, httpStatus int, fallback error) error {
 // to a sentinel, or nil when it says nothing specific. Generic Russian
 // words (busy, invalid) are weighed after the HTTP status, in kindFor, as
 // the English ones are.
-func kindForRussian(m string) error {
+func kindForRussian(m string, httpStatus int) error {
 	switch {
 	case m == "":
 		return nil
+	// A server or rate-limit failure is that, whatever words it carries
+	// (the service's own name, «Авторизация по звонку», is no auth error).
+	case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests ||
+		containsAny(m, "слишком много", "слишком част", "более одного", "повторите через"):
+		return nil
 	// "Направление запрещено", "звонки на это направление не разрешены",
-	// "звонки на этот номер запрещены".
+	// "звонки на этот номер запрещены". Not an access refusal ("доступ из
+	// вашего региона запрещен", "доступ к странице запрещен").
+	case containsAny(m, "доступ"):
 	case containsAny(m, "направлени") && containsAny(m, "запрещ", "не разреш", "не допуска", "недопуст", "закрыт", "недоступ", "не доступ", "не поддерж"),
-		containsAny(m, "номер", "стран", "регион", "оператор") && containsAny(m, "запрещ", "не разреш", "не допуска"):
+		containsAny(m, "номер", "страна", "страну", "страны", "стране", "регион", "оператор") && containsAny(m, "запрещ", "не разреш", "не допуска"):
 		return flashcall.ErrDestinationNotAllowed
-	// "Звонок не найден", "неверный идентификатор вызова".
-	case containsAny(m, "звон", "вызов", "callid", "call id", "идентификатор") && containsAny(m, "не найден", "ненайден", "не существ", "неизвестн", "неверн"):
+	}
+	switch {
+	// "Звонок не найден", "вызов не найден", "идентификатор вызова не
+	// найден", "неизвестный идентификатор звонка".
+	case containsAny(m, "звонок не найден", "вызов не найден", "звонок не существ", "вызов не существ"),
+		containsAny(m, "идентификатор", "callid", "call id") && containsAny(m, "не найден", "ненайден", "не существ", "неизвестн", "неверн"):
 		return flashcall.ErrCallNotFound
 	// "Недостаточно средств на балансе", "пополните счет".
 	case containsAny(m, "недостаточно средств", "баланс", "средств", "пополн", "оплат"):
 		return flashcall.ErrInsufficientBalance
 	// "Доступ запрещен", "неверный токен", "ошибка авторизации".
-	case containsAny(m, "авториз", "аутентиф", "токен", "доступ запрещ", "доступ закрыт", "нет доступа", "запрещ", "ip-адрес", "ip адрес", "адрес ip"):
+	case containsAny(m, "ошибка авторизации", "не авториз", "авторизация не", "аутентиф", "токен", "доступ запрещ", "доступ закрыт",
+		"нет доступа", "в доступе отказ", "ip-адрес", "ip адрес", "адрес ip"):
 		return flashcall.ErrUnauthorized
 	}
 	return nil
@@ -291,7 +303,7 @@ func kindForRussian(m string) error {
 // запросов", "сервис временно недоступен", "внутренняя ошибка"; "неверный
 // параметр dn", "параметр timeout обязателен".
 var (
-	ruUnavailable = []string{"слишком много", "временно", "недоступен", "внутренн", "попробуйте позже", "повторите позже"}
+	ruUnavailable = []string{"слишком много", "слишком част", "более одного", "повторите через", "временно", "недоступен", "внутренн", "попробуйте позже", "повторите позже"}
 	ruInvalid     = []string{"неверн", "некоррект", "недопустим", "обязател", "параметр", "отсутству", "не указан", "формат"}
 )
 

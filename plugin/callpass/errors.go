@@ -176,6 +176,25 @@ func clean(s string, limit, maskRun int) string {
 		}
 		out = append(out, r)
 	}
+	// Runs of 16 hex digits or more are masked too: a fragment of the
+	// bearer token (32 or 64 hex) echoed cut short escapes the redaction of
+	// the whole token, and an answer's ids (UUIDs) have runs of 12 at most.
+	for i := 0; i < len(out); {
+		if !isHexRune(out[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(out) && isHexRune(out[j]) {
+			j++
+		}
+		if j-i >= hexMaskedRun {
+			for k := i; k < j; k++ {
+				out[k] = '#'
+			}
+		}
+		i = j
+	}
 	for i := 0; i < len(out); {
 		if out[i] < '0' || out[i] > '9' {
 			i++
@@ -194,6 +213,11 @@ func clean(s string, limit, maskRun int) string {
 	}
 	return truncateUTF8(string(out), limit)
 }
+
+// hexMaskedRun is the shortest run of hex digits masked (see clean).
+const hexMaskedRun = 16
+
+func isHexRune(r rune) bool { return r < 0x80 && isHexDigit(byte(r)) }
 
 func truncateUTF8(s string, limit int) string {
 	if len(s) <= limit {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
@@ -472,6 +473,16 @@ func TestRussianProviderMessages(t *testing.T) {
 		{400, `{"status":"error","message":"Слишком много запросов"}`, flashcall.ErrUnavailable},
 		{400, `{"status":"error","message":"Неверный запрос"}`, flashcall.ErrInvalidRequest},
 		{200, `{"status":"error","message":"Неверный запрос"}`, flashcall.ErrInvalidRequest},
+		// Words that only look like a known refusal.
+		{503, `{"status":"error","message":"Услуга «Авторизация по звонку» временно недоступна"}`, flashcall.ErrUnavailable},
+		{403, `{"status":"error","message":"Доступ к странице запрещён"}`, flashcall.ErrUnauthorized},
+		{403, `{"status":"error","message":"Доступ из вашего региона запрещен"}`, flashcall.ErrUnauthorized},
+		{429, `{"status":"error","message":"Запрещено более одного звонка на номер в минуту"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"error","message":"Запрещено более одного звонка на номер в минуту"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"Внутренняя ошибка: сбой оплаты"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"success","data":{"result":"error","message":"Неверный номер для звонка"}}`, flashcall.ErrInvalidRequest},
+		{200, `{"status":"success","data":{"result":"error","message":"Звонки в этот регион запрещены"}}`, flashcall.ErrDestinationNotAllowed},
+		{200, `{"status":"success","data":{"result":"error","message":"Идентификатор вызова не найден"}}`, flashcall.ErrCallNotFound},
 		// At level 2 an unexplained failure is the provider's; this one is explained.
 		{200, `{"status":"success","data":{"result":"error","message":"Неверный параметр dn"}}`, flashcall.ErrInvalidRequest},
 	} {
@@ -514,6 +525,61 @@ func TestLevelOneMessageWithMalformedData(t *testing.T) {
 	for _, body := range []string{`{"status":"success","data":""}`, `{"status":"success","data":{"callid":null}}`} {
 		if _, err := DecodeResponse(200, "application/json", []byte(body)); !errors.Is(err, flashcall.ErrBadResponse) {
 			t.Errorf("DecodeResponse(%s) = %v, want bad response", body, err)
+		}
+	}
+}
+
+// TestStatusFormNotLearnedFromCantFind: "can't find callid" is what a
+// provider reading only callid answers a request sending callId, so an
+// answer of the method that is not a status does not make the client keep
+// the form it was sent in. Here one odd refusal (a level-1 "database
+// error") makes the client try callId once; later requests still use the
+// sample's form and get the call's status.
+func TestStatusFormNotLearnedFromCantFind(t *testing.T) {
+	var n atomic.Int32
+	var p *provider
+	p = newProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			jsonAnswer(`{"status":"error","message":"database error"}`)(w, r)
+			return
+		}
+		reqs := p.requests() // newProvider read the body
+		if reqs[len(reqs)-1].form.Get("callid") != sampleStatusCallID {
+			jsonAnswer(sampleCantFind)(w, r)
+			return
+		}
+		jsonAnswer(sampleV2Status)(w, r)
+	})
+	c := newTestClient(t, p.srv.URL, 3, nil)
+	if _, err := c.CallStatus(context.Background(), sampleStatusCallID); !errors.Is(err, flashcall.ErrCallNotFound) {
+		t.Fatalf("first status: %v, want the provider's can't-find answer to the callId request", err)
+	}
+	for i := range 3 {
+		st, err := c.CallStatus(context.Background(), sampleStatusCallID)
+		if err != nil || st.Raw != "NORMAL_CLEARING" {
+			t.Fatalf("status %d: %+v %v: the callId form stuck", i, st, err)
+		}
+	}
+}
+
+// TestPartialTokenEchoMasked: a provider or proxy that echoes the token cut
+// short escapes the whole-token redaction; any 16 hex digits in a row are
+// masked in what an error quotes.
+func TestPartialTokenEchoMasked(t *testing.T) {
+	for _, body := range []string{
+		`{"status":"error","message":"invalid token ` + testToken[:28] + `..."}`,
+		`<html>Bearer ` + testToken[4:24] + `</html>`,
+	} {
+		p := newProvider(t, answer(401, "application/json", body))
+		c := newTestClient(t, p.srv.URL, 3, nil)
+		_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+		if err == nil {
+			t.Fatal("401 accepted")
+		}
+		for i := 0; i+12 <= len(testToken); i++ {
+			if strings.Contains(err.Error(), testToken[i:i+12]) {
+				t.Fatalf("the error quotes 12 characters of the token: %v", err)
+			}
 		}
 	}
 }

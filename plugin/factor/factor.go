@@ -54,9 +54,10 @@ type Issuer interface {
 // (plugin/store/memory.Store, plugin/store/redis.Store).
 type PassStore interface {
 	// ClaimPass binds to sessionID a pass whose authenticated_at matches one
-	// of the candidate times at (within tolerance), in one atomic step: a
-	// pass already bound to sessionID first, else the first unclaimed one;
-	// a pass bound to another session is never taken. It reports true when
+	// of the candidate times at (within tolerance), in one atomic step,
+	// trying the candidates in order: for each, a pass already bound to
+	// sessionID first, else an unclaimed one; a pass bound to another
+	// session is never taken. It reports true when
 	// that session holds a pass, and the E.164 number the pass's verified
 	// call went to ("" for a pass recorded before passes carried it). An
 	// empty at claims nothing. The candidates are the session's

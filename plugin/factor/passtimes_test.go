@@ -9,14 +9,20 @@ import (
 )
 
 // TestPassTimes: the exchange's candidate times are authenticated_at, then
-// the methods' completion times, without zero times or repeats; a session
-// listing very many methods is tried with its newest ones.
+// the methods' completion times newest first, without zero times or
+// repeats; a session listing very many methods is tried with its newest ones.
 func TestPassTimes(t *testing.T) {
 	at := time.Date(2026, 11, 26, 19, 57, 43, 958960469, time.UTC)
 	pwd := time.Date(2026, 11, 26, 19, 57, 41, 826774126, time.UTC)
 	got := passTimes(&kratos.Session{AuthenticatedAt: at, MethodTimes: []time.Time{pwd, {}, at, pwd}})
 	if want := []time.Time{at, pwd}; !reflect.DeepEqual(got, want) {
 		t.Errorf("passTimes = %v, want %v", got, want)
+	}
+	// A refresh added a second password entry: the newer is tried first.
+	pwd2 := pwd.Add(20 * time.Minute)
+	got = passTimes(&kratos.Session{AuthenticatedAt: pwd2, MethodTimes: []time.Time{pwd, pwd2, at.Add(time.Hour)}})
+	if want := []time.Time{pwd2, at.Add(time.Hour), pwd}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after a refresh: passTimes = %v, want %v", got, want)
 	}
 	if got := passTimes(&kratos.Session{}); len(got) != 0 {
 		t.Errorf("a session without times: %v", got)
@@ -26,7 +32,7 @@ func TestPassTimes(t *testing.T) {
 		many = append(many, pwd.Add(time.Duration(i)*time.Minute))
 	}
 	got = passTimes(&kratos.Session{AuthenticatedAt: at, MethodTimes: many})
-	if len(got) != maxPassTimes || !got[0].Equal(at) || !got[1].Equal(many[100-(maxPassTimes-1)]) || !got[len(got)-1].Equal(many[99]) {
+	if len(got) != maxPassTimes || !got[0].Equal(at) || !got[1].Equal(many[99]) || !got[len(got)-1].Equal(many[100-(maxPassTimes-1)]) {
 		t.Errorf("100 methods: %d candidates %v ... %v", len(got), got[:2], got[len(got)-1])
 	}
 }

@@ -249,10 +249,12 @@ func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) 
 // refreshed very many times lists very many methods).
 const maxPassTimes = 32
 
-// passTimes are the times a gate pass of sess may be recorded under: the
-// session's authenticated_at, then the completion time of each of its
-// authentication methods (the newest when there are too many), without
-// zero times or repeats. Kratos sets authenticated_at anew on every login
+// passTimes are the times a gate pass of sess may be recorded under, in the
+// order they are tried: the session's authenticated_at, then the completion
+// time of each of its authentication methods, newest first (the newest
+// when there are too many), without zero times or repeats. Newest first: a
+// session logged in again through the gate (a refresh) holds several passes
+// and must get the newest, whose call went to the number it has now. Kratos sets authenticated_at anew on every login
 // into the session, an AAL upgrade (lookup_secret, TOTP, WebAuthn) included,
 // which runs no password hooks and so records no pass; the methods' times
 // stay as they were, and the password method's is within microseconds of
@@ -276,8 +278,8 @@ func passTimes(sess *kratos.Session) []time.Time {
 		out = append(out, at)
 	}
 	add(sess.AuthenticatedAt)
-	for _, at := range methods {
-		add(at)
+	for i := len(methods) - 1; i >= 0; i-- {
+		add(methods[i])
 	}
 	return out
 }

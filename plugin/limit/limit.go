@@ -296,19 +296,38 @@ func numberKey(e164 string, check bool) string {
 
 // ipKey is the per-IP counter key. An IPv6 client is counted by its /64:
 // one subscriber usually holds a whole /64 and could pick a fresh address
-// for every request. IPv4-mapped addresses count as the IPv4 address. An
-// address that does not parse is counted as given.
+// for every request. Addresses that carry an IPv4 client count as that
+// IPv4 address (IPv4-mapped, NAT64's 64:ff9b::/96, 6to4's 2002::/16, whose
+// /48 is one IPv4 site); those whose /64 is shared by many clients of a
+// translator count one by one (the local-use NAT64 prefix 64:ff9b:1::/48,
+// Teredo's 2001::/32). An address that does not parse is counted as given.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return "ip:" + ip
 	}
 	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		return "ip:" + netip.PrefixFrom(a, 64).Masked().String()
+	if !a.Is6() {
+		return "ip:" + a.String()
 	}
-	return "ip:" + a.String()
+	b := a.As16()
+	switch {
+	case nat64WellKnown.Contains(a):
+		return "ip:" + netip.AddrFrom4([4]byte(b[12:16])).String()
+	case sixToFour.Contains(a):
+		return "ip:" + netip.AddrFrom4([4]byte(b[2:6])).String()
+	case nat64Local.Contains(a), teredo.Contains(a):
+		return "ip:" + a.String()
+	}
+	return "ip:" + netip.PrefixFrom(a, 64).Masked().String()
 }
+
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local     = netip.MustParsePrefix("64:ff9b:1::/48")
+	teredo         = netip.MustParsePrefix("2001::/32")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+)
 
 // phoneCheckRule is the phone-check share of the global budget, or a
 // disabled rule when there is no separate share.

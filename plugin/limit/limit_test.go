@@ -473,3 +473,46 @@ func TestPhoneCheckPercentValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestClientIPKeys: which client addresses share a per-IP counter.
+func TestClientIPKeys(t *testing.T) {
+	l, _ := newLimiter(t, limit.DefaultConfig())
+	key := func(ip string) string {
+		r, err := l.CallRules(limit.CallKeys{PhoneE164: "+79001234567", ClientIP: ip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, k := range r.Kinds {
+			if k == limit.KindIP {
+				return r.Takes[i].Key
+			}
+		}
+		t.Fatalf("%s: no per-IP rule", ip)
+		return ""
+	}
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"203.0.113.7", "203.0.113.7", true},
+		{"203.0.113.7", "203.0.113.8", false},
+		{"203.0.113.7", "::ffff:203.0.113.7", true},
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff::9", true}, // one /64
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"fe80::1%eth0", "fe80::2", true},
+		// NAT64 and 6to4 carry the IPv4 client.
+		{"64:ff9b::c000:201", "192.0.2.1", true},
+		{"64:ff9b::c000:201", "64:ff9b::c633:6401", false},
+		{"2002:c000:201::1", "192.0.2.1", true},
+		{"2002:c000:201:5::1", "2002:c000:201:6::1", true},
+		// Translators whose /64 is shared by many clients: one by one.
+		{"64:ff9b:1::c000:201", "64:ff9b:1::c000:202", false},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd3", false},
+		{"not-an-ip", "not-an-ip", true},
+	}
+	for _, tc := range tests {
+		if got := key(tc.a) == key(tc.b); got != tc.same {
+			t.Errorf("%s and %s: same counter %v (%s, %s), want %v", tc.a, tc.b, got, key(tc.a), key(tc.b), tc.same)
+		}
+	}
+}

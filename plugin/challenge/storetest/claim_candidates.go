@@ -8,13 +8,22 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
-// passAt records, through a verify as the gate does, a pass for identity
+// PassAt records, through a verify as the gate does, a pass for identity
 // under authenticated_at at (sessionID "" for a login, set for a step-up).
 func PassAt(t *testing.T, s Store, identity, flow string, at time.Time, sessionID string) challenge.Challenge {
+	t.Helper()
+	return passAtPhone(t, s, identity, flow, at, sessionID, "")
+}
+
+// passAtPhone is PassAt for a call to phone ("" keeps New's).
+func passAtPhone(t *testing.T, s Store, identity, flow string, at time.Time, sessionID, phone string) challenge.Challenge {
 	t.Helper()
 	ctx := context.Background()
 	now := time.UnixMilli(time.Now().UnixMilli())
 	c := New(Binding(challenge.PurposeLogin, identity, flow), now, 5*time.Minute)
+	if phone != "" {
+		c.Phone = phone
+	}
 	if _, ok, err := s.Create(ctx, c, "", now); err != nil || !ok {
 		t.Fatalf("create: %v %v", ok, err)
 	}
@@ -40,8 +49,8 @@ func claimAny(t *testing.T, s Store, identity, sessionID string, at ...time.Time
 
 // RunClaimCandidates checks that ClaimPass takes several candidate times (a session's
 // authenticated_at and its methods' completion times) and binds one pass
-// matching any of them: one already bound to the session first, else the
-// first unclaimed one; never one bound to another session.
+// matching one of them, trying them in order: for each, the session's own
+// pass first, else an unclaimed one; never one bound to another session.
 func RunClaimCandidates(t *testing.T, s Store) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	t.Run("a later candidate finds the pass", func(t *testing.T) {
@@ -76,22 +85,32 @@ func RunClaimCandidates(t *testing.T, s Store) {
 			t.Fatal("the pass, unclaimed by the misses, is not found within tolerance")
 		}
 	})
-	t.Run("the session's own pass first", func(t *testing.T) {
-		// s1 holds the pass of its login; another login of the identity
-		// left an unclaimed pass at a time s1 also names. s1 finds its own
-		// and leaves the other for its session.
+	t.Run("the candidates in order, the newest login first", func(t *testing.T) {
+		// s1 logged in through the gate, claimed its pass, then logged in
+		// again into the same session (a refresh: Kratos moves
+		// authenticated_at and adds a method entry), and the gate's call
+		// went to the number the identity has now. The token must name that
+		// number, not the first call's.
 		id := "id-" + t.Name()
 		first, second := base.Add(2*time.Minute), base.Add(3*time.Minute)
-		PassAt(t, s, id, "f1", first, "")
-		PassAt(t, s, id, "f2", second, "")
-		if _, ok := claimAny(t, s, id, "s1", first); !ok {
-			t.Fatal("first claim")
+		passAtPhone(t, s, id, "f1", first, "", "+79000000001")
+		if num, ok := claimAny(t, s, id, "s1", first); !ok || num != "+79000000001" {
+			t.Fatalf("first claim: %q %v", num, ok)
 		}
-		if _, ok := claimAny(t, s, id, "s1", second, first); !ok {
-			t.Fatal("s1 lost its pass")
+		passAtPhone(t, s, id, "f2", second, "", "+79000000002")
+		for range 2 {
+			if num, ok := claimAny(t, s, id, "s1", second, first); !ok || num != "+79000000002" {
+				t.Fatalf("after the refresh: %q %v, want the newest call's number", num, ok)
+			}
 		}
-		if _, ok := claimAny(t, s, id, "s2", second); !ok {
-			t.Fatal("s1 took the other login's pass instead of using its own")
+		// After an AAL upgrade the session's own old pass still counts.
+		if num, ok := claimAny(t, s, id, "s1", second.Add(time.Minute), first); !ok || num != "+79000000001" {
+			t.Fatalf("own pass by an older method time: %q %v", num, ok)
+		}
+		for _, at := range []time.Time{first, second} {
+			if _, ok := claimAny(t, s, id, "s2", at); ok {
+				t.Fatal("another session took a pass bound to s1")
+			}
 		}
 	})
 	t.Run("one claim binds one pass", func(t *testing.T) {

@@ -39,10 +39,12 @@ func (s *Store) recordPass(p challenge.Pass, phoneE164 string) {
 	s.passes[p.IdentityID] = list
 }
 
-// ClaimPass implements factor.PassStore: a pass within tolerance of one of
-// the times at that is bound to sessionID counts; failing that, the first
-// unclaimed one within tolerance of one of them is bound to sessionID. A
-// pass bound to another session is never taken. It returns the number the
+// ClaimPass implements factor.PassStore. The candidate times at are tried
+// in their order (the session's latest login first): for each, a pass
+// within tolerance that is bound to sessionID counts, else an unclaimed one
+// within tolerance is bound to it. So a session logged in again through the
+// gate (a refresh) gets its newest pass, and the number of its newest call.
+// A pass bound to another session is never taken. It returns the number the
 // pass's call went to.
 func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -54,27 +56,19 @@ func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time
 	if len(list) == 0 || len(at) == 0 {
 		return "", false, nil
 	}
-	cands := make([]time.Time, len(at))
-	for i, t := range at {
-		cands[i] = time.UnixMilli(t.UnixMilli())
-	}
-	matches := func(p pass) bool {
-		for _, c := range cands {
-			if d := p.authAt.Sub(c); d >= -tolerance && d <= tolerance {
-				return true
+	for _, t := range at {
+		c := time.UnixMilli(t.UnixMilli())
+		near := func(p pass) bool { d := p.authAt.Sub(c); return d >= -tolerance && d <= tolerance }
+		for i := range list {
+			if list[i].sessionID == sessionID && near(list[i]) {
+				return list[i].phone, true, nil
 			}
 		}
-		return false
-	}
-	for i := range list {
-		if list[i].sessionID == sessionID && matches(list[i]) {
-			return list[i].phone, true, nil
-		}
-	}
-	for i := range list {
-		if list[i].sessionID == "" && matches(list[i]) {
-			list[i].sessionID = sessionID
-			return list[i].phone, true, nil
+		for i := range list {
+			if list[i].sessionID == "" && near(list[i]) {
+				list[i].sessionID = sessionID
+				return list[i].phone, true, nil
+			}
 		}
 	}
 	return "", false, nil

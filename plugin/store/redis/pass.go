@@ -20,9 +20,9 @@ import (
 // keys' TTL is the longest pass's; each pass also carries its own expiry.
 
 // claimScript binds to the session an unexpired field within tolerance of
-// one of the candidate times, atomically: one already bound to the session
-// first, else the first unclaimed one (a field bound to another session is
-// never taken). It returns {1, number called} (empty for a pass recorded
+// one of the candidate times, atomically, trying the candidates in order:
+// for each, a field already bound to the session first, else an unclaimed
+// one (a field bound to another session is never taken). It returns {1, number called} (empty for a pass recorded
 // without one) or {0}. KEYS[1] passes, KEYS[2] their numbers; ARGV:
 // tolerance ms, session id, now ms, then the candidate times (Unix ms).
 var claimScript = redis.NewScript(`
@@ -30,16 +30,15 @@ local fields = redis.call('HGETALL', KEYS[1])
 local tol, sid, now = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local at = {}
 for j = 4, #ARGV do at[#at + 1] = tonumber(ARGV[j]) end
-for round = 1, 2 do
-  local want = sid
-  if round == 2 then want = '' end
-  for i = 1, #fields, 2 do
-    local v = fields[i+1]
-    local sep = string.find(v, ':', 1, true)
-    if sep and string.sub(v, sep + 1) == want and tonumber(string.sub(v, 1, sep - 1)) > now then
-      local f = tonumber(fields[i])
-      for j = 1, #at do
-        local d = f - at[j]
+for j = 1, #at do
+  for round = 1, 2 do
+    local want = sid
+    if round == 2 then want = '' end
+    for i = 1, #fields, 2 do
+      local v = fields[i+1]
+      local sep = string.find(v, ':', 1, true)
+      if sep and string.sub(v, sep + 1) == want and tonumber(string.sub(v, 1, sep - 1)) > now then
+        local d = tonumber(fields[i]) - at[j]
         if d >= -tol and d <= tol then
           if want == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
           local n, num = redis.call('HGET', KEYS[2], fields[i]), ''
@@ -53,10 +52,9 @@ end
 return {0}
 `)
 
-// ClaimPass implements factor.PassStore: a pass within tolerance of one of
-// the times at that is bound to sessionID counts; failing that, the first
-// unclaimed one within tolerance of one of them is bound to sessionID. A
-// pass bound to another session is never taken. It returns the number the
+// ClaimPass implements factor.PassStore as the memory store does (the
+// candidates in order; for each, the session's own pass first, else an
+// unclaimed one; never another session's). It returns the number the
 // pass's call went to. One round trip, whatever the number of candidates.
 func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
 	if len(at) == 0 {
