@@ -303,7 +303,8 @@ func numberKey(e164 string, check bool) string {
 // Teredo's 2001::/32). An address that does not parse is counted as given.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
-	if err != nil {
+	if err != nil || a.Is4() {
+		// ParseAddr takes IPv4 only in its canonical dotted form.
 		return "ip:" + ip
 	}
 	a = a.Unmap().WithZone("")
