@@ -9,7 +9,6 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
 )
 
 // TestCandidateClaimsAcrossVersions: the claim with several candidate times
@@ -24,20 +23,7 @@ func TestCandidateClaimsAcrossVersions(t *testing.T) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	s := New(rdb, "t:")
 	ctx := context.Background()
-	record := func(t *testing.T) (challenge.Challenge, time.Time) {
-		t.Helper()
-		b := storetest.Bind("pass")
-		c := storetest.New(b, now, 5*time.Minute)
-		if _, ok, err := s.Create(ctx, c, "", now); err != nil || !ok {
-			t.Fatalf("create: %v %v", ok, err)
-		}
-		authAt := now.Add(-time.Minute)
-		rep, err := s.Verify(ctx, storetest.ReqPass(c, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}))
-		if err != nil || rep.Outcome != challenge.OutcomeVerified {
-			t.Fatalf("verify: %v %v", rep.Outcome, err)
-		}
-		return c, authAt
-	}
+	record := func(t *testing.T) (challenge.Challenge, time.Time) { return recordPass(t, s, now) }
 	before := func(t *testing.T, c challenge.Challenge, authAt time.Time, sid string) int {
 		t.Helper()
 		n, err := claimScriptBefore.Run(ctx, rdb, []string{s.passKey(c.IdentityID)}, authAt.UnixMilli(), 1000, sid, now.UnixMilli()).Int()

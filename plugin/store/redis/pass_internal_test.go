@@ -48,20 +48,7 @@ func TestPassesAcrossVersions(t *testing.T) {
 	now := time.UnixMilli(time.Now().UnixMilli())
 	s := New(rdb, "t:")
 	ctx := context.Background()
-	record := func(t *testing.T) (challenge.Challenge, time.Time) {
-		t.Helper()
-		b := storetest.Bind("pass")
-		c := storetest.New(b, now, 5*time.Minute)
-		if _, ok, err := s.Create(ctx, c, "", now); err != nil || !ok {
-			t.Fatalf("create: %v %v", ok, err)
-		}
-		authAt := now.Add(-time.Minute)
-		rep, err := s.Verify(ctx, storetest.ReqPass(c, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}))
-		if err != nil || rep.Outcome != challenge.OutcomeVerified {
-			t.Fatalf("verify: %v %v", rep.Outcome, err)
-		}
-		return c, authAt
-	}
+	record := func(t *testing.T) (challenge.Challenge, time.Time) { return recordPass(t, s, now) }
 
 	t.Run("recorded here, claimed by the version before", func(t *testing.T) {
 		c, authAt := record(t)
@@ -117,4 +104,21 @@ func TestPassesAcrossVersions(t *testing.T) {
 			t.Fatalf("claim: %q %v %v, want held with no number", num, ok, err)
 		}
 	})
+}
+
+// recordPass records, through a verify, a login pass of a new identity
+// under authenticated_at a minute before now.
+func recordPass(t *testing.T, s *Store, now time.Time) (challenge.Challenge, time.Time) {
+	t.Helper()
+	b := storetest.Bind("pass")
+	c := storetest.New(b, now, 5*time.Minute)
+	if _, ok, err := s.Create(context.Background(), c, "", now); err != nil || !ok {
+		t.Fatalf("create: %v %v", ok, err)
+	}
+	authAt := now.Add(-time.Minute)
+	rep, err := s.Verify(context.Background(), storetest.ReqPass(c, true, now, &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}))
+	if err != nil || rep.Outcome != challenge.OutcomeVerified {
+		t.Fatalf("verify: %v %v", rep.Outcome, err)
+	}
+	return c, authAt
 }
