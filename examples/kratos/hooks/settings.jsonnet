@@ -45,8 +45,11 @@ function(ctx)
     traits: get(identity, 'traits', {}),
     metadata_public: get(identity, 'metadata_public', null),
     transient_payload: get(flow, 'transient_payload', {}),
-    // authenticated_at is sent for completeness: only the login hook's gate
-    // records a pass bound to it (see docs/architecture.md).
+    // authenticated_at is already set here and stored with the session: a
+    // passed login gate is bound to the session by it (registration and
+    // settings record no pass). Kratos moves it on a later AAL upgrade; the
+    // password method's completed_at, within microseconds of it, still finds
+    // the pass (see docs/architecture.md).
     session: {
       authenticated_at: get(session, 'authenticated_at', null),
       expires_at: get(session, 'expires_at', null),
