@@ -237,3 +237,12 @@ func TestTokenVerifyPrintsClaims(t *testing.T) {
 		t.Errorf("wrong audience: %d %q", code, errs)
 	}
 }
+
+// TestConfigValidateNamesMisspeltVariables: a variable that looks like a
+// misspelt configuration variable is named, with the one it resembles.
+func TestConfigValidateNamesMisspeltVariables(t *testing.T) {
+	code, out, errs := run(t, []string{"DEV_DATA_DIR=" + t.TempDir(), "SERVE_LISTN=0.0.0.0:1"}, "config", "validate", "--dev")
+	if code != 0 || !strings.Contains(out+errs, "SERVE_LISTN is not a configuration variable and is ignored: did you mean SERVE_LISTEN?") {
+		t.Errorf("exit %d, output %q %q", code, out, errs)
+	}
+}

@@ -41,6 +41,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return reportConfigError(e, err)
 	}
 	logger := app.NewLogger(cfg.Log, e.stderr)
+	if !cfg.DevMode {
+		for _, n := range notices {
+			logger.Warn("configuration notice", "notice", n)
+		}
+	}
 	if cfg.DevMode {
 		bar := strings.Repeat("=", 72)
 		fmt.Fprintln(e.stderr, bar)

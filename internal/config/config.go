@@ -237,8 +237,9 @@ func Defaults() *Config {
 
 // Load builds the configuration: defaults, then the YAML file at path (if
 // path is not empty), then env (os.Environ() form), then --dev defaults for
-// what is still unset, then validation. It returns the notices --dev wants
-// printed. Configuration mistakes come back as one *ValidationError listing
+// what is still unset, then validation. It returns notices to print: what --dev
+// did, and environment variables that look like misspelt configuration
+// variables (envTypos). Configuration mistakes come back as one *ValidationError listing
 // all of them; I/O failures (unreadable config file, dev data dir) as plain
 // wrapped errors.
 func Load(path string, env []string, dev bool) (*Config, []string, error) {
@@ -277,6 +278,7 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 			return nil, nil, err
 		}
 	}
+	notices = append(notices, envTypos(env)...)
 	c.finalize()
 
 	problems := l.problems

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestEnvTypos: a misspelt configuration variable is named with the one it
+// resembles (its value never); the rest of the environment is left alone.
+func TestEnvTypos(t *testing.T) {
+	tests := []struct {
+		name string
+		env  string
+		want string // "" for no notice
+	}{
+		{"one letter missing", "LIMITS_GLOBAL_DAILY_LIMT=5", "did you mean LIMITS_GLOBAL_DAILY_LIMIT?"},
+		{"lower case", "serve_listen=0.0.0.0:1", "did you mean SERVE_LISTEN?"},
+		{"a secret's file", "WEBHOOK_SECRET_FLE=/run/s", "did you mean WEBHOOK_SECRET_FILE?"},
+		{"the real one", "SERVE_LISTEN=127.0.0.1:1", ""},
+		{"a secret's real file", "WEBHOOK_SECRET_FILE=/run/s", ""},
+		{"another program's", "PATH=/usr/bin", ""},
+		{"Kratos's own", "LOG_LEAK_SENSITIVE_VALUES=false", ""},
+		{"the example app's", "CALLPASS_APP_LISTEN=127.0.0.1:1", ""},
+		{"the tests'", "CALLPASS_KRATOS_BIN=/x", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := envTypos([]string{tc.env})
+			switch {
+			case tc.want == "" && len(got) != 0:
+				t.Errorf("%s: %v, want no notice", tc.env, got)
+			case tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)):
+				t.Errorf("%s: %v, want one notice with %q", tc.env, got, tc.want)
+			}
+			name, val, _ := strings.Cut(tc.env, "=")
+			for _, n := range got {
+				if !strings.Contains(n, name) || strings.Contains(n, "="+val) || strings.Contains(n, " "+val) {
+					t.Errorf("notice %q: want the name, never the value", n)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadNamesMisspeltVariables: Load returns the notice, in and out of
+// --dev, and the configuration still loads (the variable is ignored).
+func TestLoadNamesMisspeltVariables(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		env := baseEnv("LIMITS_GLOBAL_DAILY_LIMT=5")
+		if dev {
+			env = []string{"DEV_DATA_DIR=" + t.TempDir(), "LIMITS_GLOBAL_DAILY_LIMT=5"}
+		}
+		c, notices, err := Load("", env, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Limits.GlobalDaily.Limit != 10000 {
+			t.Errorf("dev %v: the misspelt variable was applied: %d", dev, c.Limits.GlobalDaily.Limit)
+		}
+		if !strings.Contains(strings.Join(notices, "\n"), "did you mean LIMITS_GLOBAL_DAILY_LIMIT?") {
+			t.Errorf("dev %v: notices %v", dev, notices)
+		}
+	}
+}
