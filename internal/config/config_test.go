@@ -325,9 +325,10 @@ func TestYAMLProblems(t *testing.T) {
 		wantKey string
 		wantMsg string
 	}{
-		{"unknown leaf", "callpass:\n  tokn: x\n", "callpass.tokn", "unknown key"},
-		{"unknown section", "callpas:\n  token: x\n", "callpas", "unknown key"},
-		{"unknown nested", "limits:\n  per_number:\n    limt: 3\n", "limits.per_number.limt", "unknown key"},
+		{"unknown leaf", "callpass:\n  tokn: x\n", "callpass.tokn", "unknown key (line 2): did you mean callpass.token?"},
+		{"unknown section", "callpas:\n  token: x\n", "callpas", "unknown key (line 1): did you mean callpass?"},
+		{"unknown nested", "limits:\n  per_number:\n    limt: 3\n", "limits.per_number.limt", "did you mean limits.per_number.limit?"},
+		{"unknown, nothing near", "limits:\n  everything: 3\n", "limits.everything", "unknown key (line 2)"},
 		{"leaf used as section", "serve:\n  listen:\n    port: 1\n", "serve.listen", "want a string"},
 		{"section given a scalar", "serve: 8080\n", "serve", "want a mapping"},
 		{"bare number duration", "callpass:\n  timeout: 30\n", "callpass.timeout", "with a unit"},

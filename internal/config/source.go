@@ -132,8 +132,42 @@ func (l *loader) walk(prefix string, m *yaml.Node, seen map[string]string) {
 			l.walk(path, vn, seen)
 			continue
 		}
-		l.problem(path, "unknown key (line %d)", kn.Line)
+		if near := nearestKey(path); near != "" {
+			l.problem(path, "unknown key (line %d): did you mean %s?", kn.Line, near)
+		} else {
+			l.problem(path, "unknown key (line %d)", kn.Line)
+		}
 	}
+}
+
+// nearestKey is the configuration key or section within two edits of
+// path (a misspelling: "serve.lisen", "server.listen"), or "".
+func nearestKey(path string) string {
+	best, bestDist := "", 3
+	try := func(k string) {
+		if d := editDistance(path, k, bestDist); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	for _, e := range keys {
+		try(e.key)
+		if e.secret {
+			try(e.fileKey())
+		}
+		for i := strings.IndexByte(e.key, '.'); i >= 0; i = nextDot(e.key, i) {
+			try(e.key[:i])
+		}
+	}
+	return best
+}
+
+// nextDot is the index of the next '.' in s after i, or -1.
+func nextDot(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '.')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 func (l *loader) setFromFile(e entry, fileKey string, vn *yaml.Node) {
