@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"encoding/json"
 	"html"
 	"io"
@@ -122,17 +121,7 @@ func TestWarnsWhenKeyAlgorithmDiffersFromConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := append([]string{"DEV_DATA_DIR=" + t.TempDir(), "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}, tt.env...)
-			cfg, _, err := config.Load("", env, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var logs bytes.Buffer
-			a, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = a.Close() })
+			a, logs := logApp(t, tt.env...)
 			got := strings.Contains(logs.String(), "jwt.algorithm differs from the signing key's algorithm; the key decides")
 			if got != tt.warn {
 				t.Errorf("warning logged %v, want %v; log:\n%s", got, tt.warn, logs.String())

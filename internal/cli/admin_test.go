@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
 
 // TestCallV1DefaultTimeout: `call` places one call and answers no Kratos
@@ -45,23 +43,7 @@ func TestCallV1DefaultTimeout(t *testing.T) {
 // sub, amr, ... as apps read them), never as Go field names; a string that
 // is not a JWT is named so before any complaint about issuer or audience.
 func TestTokenVerifyOutput(t *testing.T) {
-	keys := filepath.Join(t.TempDir(), "keys.json")
-	if code, _, errs := run(t, nil, "keys", "generate", "--out", keys); code != 0 {
-		t.Fatal(errs)
-	}
-	ks, err := jwt.LoadKeySet(keys, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := iss.Issue(context.Background(), jwt.Subject{IdentityID: "3f1d2c1e-0000-4000-8000-000000000001",
-		SessionID: "s1", Methods: []string{"password"}, PhoneE164: "+79001234567"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys, tok := issuedToken(t)
 	pinned := []string{"JWT_ISSUER=https://cp.example", "JWT_AUDIENCE=app"}
 	tests := []struct {
 		name     string
@@ -70,8 +52,8 @@ func TestTokenVerifyOutput(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{"valid, pinned", pinned, tok.Raw, 0, ""},
-		{"valid, not pinned", nil, tok.Raw, 0, "not pinned"},
+		{"valid, pinned", pinned, tok, 0, ""},
+		{"valid, not pinned", nil, tok, 0, "not pinned"},
 		{"garbage, not pinned", nil, "hello", 1, "not a JWT (expected three base64url parts"},
 		{"three parts that are not base64url JSON, not pinned", nil, "not.a.jwt", 1, "not a JWT (expected three base64url parts"},
 		{"garbage, pinned", pinned, "not.a.jwt", 1, "not a JWT (expected three base64url parts"},

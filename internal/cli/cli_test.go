@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -210,8 +211,31 @@ func TestKeysGenerateAndTokenVerifyRefusal(t *testing.T) {
 }
 
 func TestTokenVerifyPrintsClaims(t *testing.T) {
-	dir := t.TempDir()
-	keys := dir + "/keys.json"
+	keys, tok := issuedToken(t)
+	code, out, errs := run(t, []string{"JWT_ISSUER=https://cp.example", "JWT_AUDIENCE=app"}, "token", "verify", "--jwks", keys, tok)
+	if code != 0 || !strings.Contains(out, "3f1d2c1e-0000-4000-8000-000000000001") || !strings.Contains(out, "tel") {
+		t.Fatalf("token verify: %d %q %q", code, out, errs)
+	}
+	code, _, errs = run(t, []string{"JWT_ISSUER=https://cp.example", "JWT_AUDIENCE=other"}, "token", "verify", "--jwks", keys, tok)
+	if code != 1 || !strings.Contains(errs, "audience") {
+		t.Errorf("wrong audience: %d %q", code, errs)
+	}
+}
+
+// TestConfigValidateNamesMisspeltVariables: a variable that looks like a
+// misspelt configuration variable is named, with the one it resembles.
+func TestConfigValidateNamesMisspeltVariables(t *testing.T) {
+	code, out, errs := run(t, []string{"DEV_DATA_DIR=" + t.TempDir(), "SERVE_LISTN=0.0.0.0:1"}, "config", "validate", "--dev")
+	if code != 0 || !strings.Contains(out+errs, "SERVE_LISTN is not a configuration variable and is ignored: did you mean SERVE_LISTEN?") {
+		t.Errorf("exit %d, output %q %q", code, out, errs)
+	}
+}
+
+// issuedToken generates a key file with "keys generate" and returns it with
+// a token it signed (issuer https://cp.example, audience app).
+func issuedToken(t *testing.T) (keys, token string) {
+	t.Helper()
+	keys = filepath.Join(t.TempDir(), "keys.json")
 	if code, _, errs := run(t, nil, "keys", "generate", "--out", keys); code != 0 {
 		t.Fatal(errs)
 	}
@@ -228,21 +252,5 @@ func TestTokenVerifyPrintsClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := run(t, []string{"JWT_ISSUER=https://cp.example", "JWT_AUDIENCE=app"}, "token", "verify", "--jwks", keys, tok.Raw)
-	if code != 0 || !strings.Contains(out, "3f1d2c1e-0000-4000-8000-000000000001") || !strings.Contains(out, "tel") {
-		t.Fatalf("token verify: %d %q %q", code, out, errs)
-	}
-	code, _, errs = run(t, []string{"JWT_ISSUER=https://cp.example", "JWT_AUDIENCE=other"}, "token", "verify", "--jwks", keys, tok.Raw)
-	if code != 1 || !strings.Contains(errs, "audience") {
-		t.Errorf("wrong audience: %d %q", code, errs)
-	}
-}
-
-// TestConfigValidateNamesMisspeltVariables: a variable that looks like a
-// misspelt configuration variable is named, with the one it resembles.
-func TestConfigValidateNamesMisspeltVariables(t *testing.T) {
-	code, out, errs := run(t, []string{"DEV_DATA_DIR=" + t.TempDir(), "SERVE_LISTN=0.0.0.0:1"}, "config", "validate", "--dev")
-	if code != 0 || !strings.Contains(out+errs, "SERVE_LISTN is not a configuration variable and is ignored: did you mean SERVE_LISTEN?") {
-		t.Errorf("exit %d, output %q %q", code, out, errs)
-	}
+	return keys, tok.Raw
 }
