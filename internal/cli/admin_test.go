@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
 )
 
 // TestCallV1DefaultTimeout: `call` places one call and answers no Kratos
