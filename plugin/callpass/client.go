@@ -162,6 +162,9 @@ type Client struct {
 const (
 	statusNoSlash uint32 = 1 << iota // path without the trailing '/'
 	statusCamelID                    // parameter "callId" instead of "callid"
+	// statusProven: the provider has answered this form with a status, so
+	// a "can't find callid" sent to it is about the call, not the form.
+	statusProven
 )
 
 // New validates cfg and returns a Client.
@@ -386,6 +389,8 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	// requests. Redirects are never followed: the token stays on the
 	// configured URL.
 	form := c.statusForm.Load()
+	proven := form&statusProven != 0
+	form &^= statusProven
 	var triedPath, triedName bool
 
 	var env *Envelope
@@ -395,20 +400,28 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if err == nil {
 			// The provider answered this form with a status: later requests
 			// go straight to it.
-			if old := c.statusForm.Swap(form); old != form {
+			if old := c.statusForm.Swap(form | statusProven); old&^statusProven != form {
 				c.log.LogAttrs(ctx, slog.LevelInfo, "callpass status request form changed",
 					slog.String("path", c.statusPath(form)), slog.String("parameter", statusParam(form)))
 			}
 			break
 		}
-		if methodRan(err) {
-			// The method's own refusal ("can't find callid") is final for
-			// this call, but does not prove the form: a provider that reads
-			// only the other parameter name answers a request without it so.
+		// "can't find callid" (whatever its level) is final once the form is
+		// proven. Before that it may be a provider that reads only the
+		// other parameter name and looks up the empty id it got: we ask
+		// only about calls it gave us, so the other name is tried once.
+		// Neither answer proves a form.
+		cantFind := errors.Is(err, flashcall.ErrCallNotFound)
+		if cantFind && (proven || triedName) || !cantFind && methodRan(err) {
 			break
 		}
 		if attempt >= c.statusAttempts || ctx.Err() != nil {
 			break
+		}
+		if cantFind {
+			triedName = true
+			form ^= statusCamelID
+			continue
 		}
 		if !triedPath && pathRefused(err) {
 			triedPath = true

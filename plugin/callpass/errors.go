@@ -94,6 +94,14 @@ func (e *Error) Error() string {
 // Unwrap returns the flashcall sentinel.
 func (e *Error) Unwrap() error { return e.Kind }
 
+// NotPlaced implements flashcall.NotPlaced: the request never left, or the
+// API answered it with a refusal (either envelope level) below HTTP 500.
+// A 5xx, even with the API's JSON, may come from a server that failed
+// after placing the call.
+func (e *Error) NotPlaced() bool {
+	return !e.Sent || (e.level == levelRequest || e.level == levelMethod) && e.HTTPStatus < 500
+}
+
 // Outcome labels passed to Observer.ObserveProviderCall.
 const (
 	OutcomeOK                    = "ok"

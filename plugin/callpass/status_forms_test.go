@@ -267,7 +267,9 @@ func TestStatusFormsCombined(t *testing.T) {
 
 // TestStatusFormsBounded: whatever the refusals, one status request makes
 // at most 3 attempts, and answers that are about the call (the method ran,
-// or the message names the unknown call id) are not retried at all.
+// or the message names the unknown call id) are not retried, except that
+// before any form is proven "can't find callid" is asked once more under
+// the other parameter name.
 func TestStatusFormsBounded(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -281,8 +283,9 @@ func TestStatusFormsBounded(t *testing.T) {
 		{"always 307", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
 		}, flashcall.ErrBadResponse, 2},
-		{"level-2 can't find callid", jsonAnswer(sampleCantFind), flashcall.ErrCallNotFound, 1},
-		{"level-1 can't find callid", answer(404, "application/json", `{"status":"error","message":"can't find callid"}`), flashcall.ErrCallNotFound, 1},
+		// Before a form is proven, once under each parameter name.
+		{"level-2 can't find callid", jsonAnswer(sampleCantFind), flashcall.ErrCallNotFound, 2},
+		{"level-1 can't find callid", answer(404, "application/json", `{"status":"error","message":"can't find callid"}`), flashcall.ErrCallNotFound, 2},
 		{"unauthorized", answer(401, "application/json", `{"status":"error","message":"invalid token"}`), flashcall.ErrUnauthorized, 1},
 		// Provider trouble, then each kind of refusal: retries and form
 		// changes share one budget of 3 requests.
@@ -581,5 +584,39 @@ func TestPartialTokenEchoMasked(t *testing.T) {
 				t.Fatalf("the error quotes 12 characters of the token: %v", err)
 			}
 		}
+	}
+}
+
+// TestCantFindBeforeFormProven: a provider that reads only callId and
+// looks up the empty id a callid request gives it answers "can't find
+// callid" (level 2), not a refusal of the request. Until a form has been
+// answered with a status, the client asks once more under the other name,
+// learns the form that answered, and from then on takes "can't find" as
+// final after one request.
+func TestCantFindBeforeFormProven(t *testing.T) {
+	p := newStatusServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil || r.PostForm.Get("callId") == "" {
+			jsonAnswer(sampleCantFind)(w, r)
+			return
+		}
+		statusReply("callId")(w, r)
+	}))
+	c := newTestClient(t, p.srv.URL, 3, nil)
+	wantNormalClearing(t, c)
+	if reqs := p.requests(); len(reqs) != 2 || reqs[0].form.Get("callid") == "" || reqs[1].form.Get("callId") == "" {
+		t.Fatalf("first status: requests %v, want callid then callId", paths(reqs))
+	}
+	p.reset()
+	wantNormalClearing(t, c)
+	if reqs := p.requests(); len(reqs) != 1 || reqs[0].form.Get("callId") != sampleStatusCallID {
+		t.Fatalf("second status: requests %v, want one, straight with callId", paths(reqs))
+	}
+	// The form is proven now: an unknown call costs one request.
+	p.reset()
+	if _, err := c.CallStatus(context.Background(), "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"); !errors.Is(err, flashcall.ErrCallNotFound) {
+		t.Fatalf("unknown call: %v, want can't find", err)
+	}
+	if reqs := p.requests(); len(reqs) != 1 {
+		t.Fatalf("unknown call after the form was proven: requests %v, want 1", paths(reqs))
 	}
 }
