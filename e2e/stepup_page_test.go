@@ -54,9 +54,18 @@ func TestStepUpPage(t *testing.T) {
 		t.Error("the page shows the full number")
 	}
 	code := lastCode(t, svc, dn)
-	resp, page = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {wrongCode(code)}}, "en")
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(strings.ToLower(page), "wrong") {
-		t.Fatalf("wrong code: %d\n%s", resp.StatusCode, page)
+	// A refusal answers the POST with a redirect to a GET page that says
+	// it, so reloading the page does not send the code again.
+	resp, _ = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {wrongCode(code)}}, "en")
+	loc = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/2fa?") || !strings.Contains(loc, "error=4090001") {
+		t.Fatalf("wrong code: %d Location %q, want 303 to the GET page with error 4090001", resp.StatusCode, loc)
+	}
+	for range 2 { // the page, and a reload of it
+		resp, page = do(http.MethodGet, loc, nil, "en")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(strings.ToLower(page), "wrong") || !strings.Contains(page, "2 attempts") {
+			t.Fatalf("wrong code page: %d\n%s", resp.StatusCode, page)
+		}
 	}
 	resp, page = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {code}}, "en")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Confirmed") {
@@ -109,12 +118,17 @@ func TestStepUpPageEdges(t *testing.T) {
 	}
 	id := u.Query().Get("challenge")
 
-	resp, page = send(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "resend": {"true"}}, auth)
-	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(page, `name="challenge_id" value="`+id+`"`) {
-		t.Fatalf("refused resend: %d, want 429 with the challenge still on the page\n%s", resp.StatusCode, page)
+	resp, _ = send(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "resend": {"true"}}, auth)
+	loc = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(loc, "challenge="+id) || !strings.Contains(loc, "error=4090006") {
+		t.Fatalf("refused resend: %d Location %q, want 303 to the challenge's page with the cooldown (4090006)", resp.StatusCode, loc)
+	}
+	resp, page = send(http.MethodGet, loc, nil, auth)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="challenge_id" value="`+id+`"`) {
+		t.Fatalf("refused resend page: %d, want the challenge still on the page\n%s", resp.StatusCode, page)
 	}
 	// Its language links lead to the GET page of the same challenge, not to
-	// the POST-only route that rendered it.
+	// a POST-only route.
 	if strings.Contains(page, `href="/2fa/verify`) || !strings.Contains(page, `href="/2fa?challenge=`+id) {
 		t.Errorf("language links of a page answering a POST:\n%s", page)
 	}

@@ -47,6 +47,9 @@ type retryKey struct {
 	after int    // seconds to wait, ≥ 1
 	at    int64  // Unix second from which to retry (rounded up, notBefore)
 	limit string // the call limit hit; "" for a ban or a cooldown
+	// counted: the request's code was counted too (the wrong code that
+	// locked a challenge and started the ban), shown as attempts_left 0.
+	counted bool
 }
 
 func newRetry(after time.Duration, now time.Time, limit string) retryKey {
@@ -65,6 +68,9 @@ func (k retryKey) context() map[string]any {
 	}
 	if k.limit != "" {
 		m["limit"] = k.limit
+	}
+	if k.counted {
+		m["attempts_left"] = 0
 	}
 	return m
 }
@@ -85,6 +91,13 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
 	case isHTTP:
 		return problem{Status: herr.Code, Code: httpCode(herr.Code)}
+	case isWrong && wrong.BannedFor > 0:
+		// This wrong code locked the challenge and started the identity's
+		// ban: "ask for a new call" would be refused, so say the ban.
+		// attempts_left 0 tells a client this answer also counted the code.
+		r := newRetry(wrong.BannedFor, now, "")
+		r.counted = true
+		return problem{Status: http.StatusTooManyRequests, Code: "blocked", MsgID: ui.MsgBlocked, Retry: r}
 	case isWrong && wrong.AttemptsLeft == 0:
 		// The last attempt is gone: what the user needs to know is that this
 		// code is dead and a new call is the way on.
@@ -110,8 +123,14 @@ func classify(err error, now time.Time) problem {
 	case errors.Is(err, challenge.ErrAlreadyUsed):
 		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
 	case isCooldown:
+		// "resends": this code has had all its repeat calls; the wait is
+		// until it expires (the message says so, and that it still works).
+		kind := ""
+		if cooldown.ResendsExhausted {
+			kind = "resends"
+		}
 		return problem{Status: http.StatusTooManyRequests, Code: "cooldown", MsgID: ui.MsgCooldown,
-			Retry: newRetry(cooldown.RetryAfter, now, "")}
+			Retry: newRetry(cooldown.RetryAfter, now, kind)}
 	case isLimited:
 		switch limited.Kind {
 		case limit.KindRegulation:
@@ -129,7 +148,12 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusConflict, Code: "call_not_delivered", MsgID: ui.MsgNotDelivered}
 	case errors.Is(err, challenge.ErrStoreUnavailable):
 		return problem{Status: http.StatusServiceUnavailable, Code: "store_unavailable", MsgID: ui.MsgUnavailable}
-	case errors.Is(err, factor.ErrNoPhone), errors.Is(err, phone.ErrInvalid):
+	case errors.Is(err, phone.ErrInvalid):
+		// A number that is there but not one we can call: at registration
+		// and in settings the user can fix it (handleError words it for a
+		// login, where they cannot).
+		return problem{Status: http.StatusConflict, Code: "no_phone", MsgID: ui.MsgInvalidPhone}
+	case errors.Is(err, factor.ErrNoPhone):
 		return problem{Status: http.StatusConflict, Code: "no_phone", MsgID: ui.MsgNoPhone}
 	case errors.Is(err, flashcall.ErrDestinationNotAllowed):
 		return problem{Status: http.StatusUnprocessableEntity, Code: "destination_not_allowed", MsgID: ui.MsgNotAllowed}

@@ -196,7 +196,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	lang := pickLang(p.AcceptLanguage)
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
-		pr := classify(err, time.Now())
+		pr := forFlow(classify(err, time.Now()), string(h))
 		if pr.MsgID == 0 {
 			s.deps.Metrics.ObserveHook(string(h), "error")
 			return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,19 +42,76 @@ func (s *Server) stepUpPage(c echo.Context) error {
 	if creds.Empty() {
 		return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
 	}
+	refusal := refusalFromQuery(c)
 	if id := c.QueryParam("challenge"); id != "" {
 		v, err := s.deps.Factor.StepUpGet(c.Request().Context(), creds, id)
 		if err != nil {
 			return s.renderStep(c, lang, nil, err)
 		}
-		return s.renderStep(c, lang, &v, nil)
+		return s.renderStepMessage(c, lang, &v, refusal, http.StatusOK)
 	}
-	body := template.HTML(`<section class="cp-card"><h1>` + template.HTMLEscapeString(ui.Text(lang, "stepup.title")) +
+	if refusal != nil {
+		// Refused before any call (e.g. the first "call me" hit a limit).
+		return s.renderStepMessage(c, lang, nil, refusal, http.StatusOK)
+	}
+	// A plain section: the layout's div.cp-card is the card.
+	body := template.HTML(`<section aria-labelledby="cp-title"><h1 id="cp-title">` + template.HTMLEscapeString(ui.Text(lang, "stepup.title")) +
 		`</h1><p>` + template.HTMLEscapeString(ui.Text(lang, "stepup.lead")) + `</p>` +
-		`<form method="post" action="/2fa?` + template.HTMLEscapeString(s.keepQuery(c)) + `">` +
-		`<button class="cp-button" type="submit">` + template.HTMLEscapeString(ui.Text(lang, "stepup.start")) +
+		`<form class="cp-form" method="post" action="/2fa?` + template.HTMLEscapeString(s.keepQuery(c)) + `">` +
+		`<button class="cp-btn cp-btn-primary" type="submit">` + template.HTMLEscapeString(ui.Text(lang, "stepup.start")) +
 		`</button></form></section>`)
 	return s.renderPage(c, lang, http.StatusOK, ui.Text(lang, "stepup.title"), body)
+}
+
+// Query parameters of a refusal shown after POST-redirect-GET: the message
+// id and the parts of its context the page cannot fetch again. They only
+// pick catalogue texts and times, so a forged link shows nothing new.
+const (
+	qError   = "error"
+	qLimit   = "limit"
+	qRetryAt = "retry_at"
+)
+
+// refusalFromQuery is the message a refused POST redirected with (nil: none).
+func refusalFromQuery(c echo.Context) *ui.Message {
+	id, err := strconv.Atoi(c.QueryParam(qError))
+	if err != nil || ui.StateForMessage(id) == "" || id == ui.MsgCalling {
+		return nil
+	}
+	ctx := map[string]any{}
+	if l := c.QueryParam(qLimit); l != "" && len(l) <= 32 {
+		ctx["limit"] = l
+	}
+	if at, err := strconv.ParseInt(c.QueryParam(qRetryAt), 10, 64); err == nil && at > 0 {
+		ctx["retry_at"] = time.Unix(at, 0).UTC().Format(time.RFC3339)
+	}
+	return &ui.Message{ID: id, Type: "error", Context: ctx}
+}
+
+// refused answers a refused POST with a 303 to GET /2fa showing the refusal
+// (POST-redirect-GET): reloading that page re-sends no code, so it never
+// burns a try, and "reload the page" in the no-JS note is safe advice.
+func (s *Server) refused(c echo.Context, lang, challengeID string, err error) error {
+	p := classify(err, time.Now())
+	if p.Code == "no_session" || p.MsgID == 0 || p.Internal {
+		return s.renderStep(c, lang, nil, err) // the sign-in page, or the error as before
+	}
+	s.logProblem(c, err, p)
+	q := s.keptQuery(c)
+	if challengeID != "" {
+		q.Set("challenge", challengeID)
+	}
+	q.Set(qError, strconv.Itoa(p.MsgID))
+	ctx := p.context()
+	if l, ok := ctx["limit"].(string); ok {
+		q.Set(qLimit, l)
+	}
+	if at, ok := ctx["retry_at"].(string); ok {
+		if t, perr := time.Parse(time.RFC3339, at); perr == nil {
+			q.Set(qRetryAt, strconv.FormatInt(t.Unix(), 10))
+		}
+	}
+	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
 }
 
 func (s *Server) stepUpPageStart(c echo.Context) error {
@@ -63,13 +121,7 @@ func (s *Server) stepUpPageStart(c echo.Context) error {
 	if err != nil {
 		// A refused resend (cooldown, limit) keeps showing the call already
 		// on its way, with its real code length and expiry.
-		var cur *factor.ChallengeView
-		if id := c.FormValue("challenge_id"); id != "" {
-			if got, gerr := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), id); gerr == nil {
-				cur = &got
-			}
-		}
-		return s.renderStep(c, lang, cur, err)
+		return s.refused(c, lang, c.FormValue("challenge_id"), err)
 	}
 	q := s.keptQuery(c)
 	q.Set("challenge", v.ID)
@@ -84,11 +136,7 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	}
 	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), id, c.FormValue("code"), factor.TokenOptions{})
 	if err != nil {
-		var v *factor.ChallengeView
-		if cur, gerr := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), id); gerr == nil {
-			v = &cur
-		}
-		return s.renderStep(c, lang, v, err)
+		return s.refused(c, lang, id, err)
 	}
 	s.setTokenCookie(c, out.Token)
 	if rt, ok := s.safeReturnTo(c.QueryParam("return_to")); ok {
@@ -97,10 +145,24 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), "")
 }
 
-// renderStep shows the code step for v, with err (if any) as its message.
-func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView, err error) error {
+// renderStepMessage shows the code step for v with msg (if any), e.g. a
+// refusal carried over a POST-redirect-GET.
+func (s *Server) renderStepMessage(c echo.Context, lang string, v *factor.ChallengeView, msg *ui.Message, status int) error {
+	step := s.stepFor(c, lang, v)
+	if msg != nil {
+		m := *msg
+		if v != nil && v.AttemptsLeft >= 0 && (m.ID == ui.MsgWrongCode || m.ID == ui.MsgInvalidCode) {
+			m.Context["attempts_left"] = v.AttemptsLeft
+		}
+		step.ApplyMessage(m)
+	}
+	return s.writeStep(c, lang, step, status)
+}
+
+func (s *Server) stepFor(c echo.Context, lang string, v *factor.ChallengeView) ui.CodeStep {
 	step := ui.CodeStep{
 		Lang:         lang,
+		Flow:         "stepup",
 		FormAction:   "/2fa/verify?" + s.keepQuery(c),
 		AttemptsLeft: -1,
 		State:        ui.StateCalling,
@@ -108,8 +170,17 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 	if v != nil {
 		step.PhoneMasked, step.CodeLength, step.ChallengeID = v.PhoneMasked, v.CodeLength, v.ID
 		step.ExpiresAt, step.ResendAfter, step.AttemptsLeft = v.ExpiresAt, v.ResendAfter, v.AttemptsLeft
+		if v.State != "" && v.State != "pending" {
+			step.AttemptsLeft = 0 // locked, expired, superseded: its code is dead
+		}
 		step.HiddenFields = map[string]string{"challenge_id": v.ID}
 	}
+	return step
+}
+
+// renderStep shows the code step for v, with err (if any) as its message.
+func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView, err error) error {
+	step := s.stepFor(c, lang, v)
 	status := http.StatusOK
 	if err != nil {
 		p := classify(err, time.Now())
@@ -126,20 +197,27 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 		step.ApplyMessage(ui.Message{ID: p.MsgID, Type: "error", Context: p.context()})
 		status = p.Status
 	}
+	return s.writeStep(c, lang, step, status)
+}
+
+func (s *Server) writeStep(c echo.Context, lang string, step ui.CodeStep, status int) error {
 	html, rerr := s.deps.UI.CodeStepHTML(step)
 	if rerr != nil {
 		return rerr
 	}
-	return s.renderPage(c, lang, status, ui.Text(lang, "code.title"), html)
+	return s.renderPage(c, lang, status, ui.CodeStepTitle(lang, step.Flow), html)
 }
 
 func (s *Server) renderInfo(c echo.Context, lang string, status int, text, link string) error {
-	body := `<section class="cp-card"><p>` + template.HTMLEscapeString(text) + `</p>`
+	title := ui.Text(lang, "stepup.title")
+	body := `<section aria-labelledby="cp-title"><h1 id="cp-title">` + template.HTMLEscapeString(title) + `</h1><p>` +
+		template.HTMLEscapeString(text) + `</p>`
 	if link != "" {
-		body += `<p><a class="cp-button" href="` + template.HTMLEscapeString(link) + `">` +
-			template.HTMLEscapeString(ui.Text(lang, "page.login")) + `</a></p>`
+		// The verb ("Sign in"), as a button: it is the one way on.
+		body += `<p><a class="cp-btn cp-btn-primary" href="` + template.HTMLEscapeString(link) + `">` +
+			template.HTMLEscapeString(ui.Text(lang, "page.to_login")) + `</a></p>`
 	}
-	return s.renderPage(c, lang, status, ui.Text(lang, "stepup.title"), template.HTML(body+`</section>`))
+	return s.renderPage(c, lang, status, title, template.HTML(body+`</section>`))
 }
 
 func (s *Server) renderPage(c echo.Context, lang string, status int, title string, body template.HTML) error {

@@ -3,6 +3,7 @@ package webhook
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -90,6 +91,24 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if werr != nil {
 		s.log.Warn("writing error response failed", "error", werr.Error())
 	}
+}
+
+// forFlow words a missing or unusable number for the Kratos flow the hook
+// serves (the message's "flow" context selects the text): at login the user
+// cannot change the account's number, so an invalid one reads as none, with
+// "contact support" rather than "check the number".
+func forFlow(p problem, flow string) problem {
+	if p.MsgID != ui.MsgNoPhone && p.MsgID != ui.MsgInvalidPhone {
+		return p
+	}
+	if flow == "login" {
+		p.MsgID = ui.MsgNoPhone
+	}
+	ctx := make(map[string]any, len(p.Context)+1)
+	maps.Copy(ctx, p.Context)
+	ctx["flow"] = flow
+	p.Context = ctx
+	return p
 }
 
 // hookError is an error answer to Kratos: Kratos shows a refused hook's

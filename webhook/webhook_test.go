@@ -246,6 +246,8 @@ func TestErrorMapping(t *testing.T) {
 		{"wrong code", &challenge.WrongCodeError{AttemptsLeft: 2}, 400, "wrong_code", 4090001, 0, 2},
 		{"wrong format", &challenge.WrongCodeError{AttemptsLeft: 1, Format: true}, 400, "invalid_code", 4090011, 0, 1},
 		{"last attempt", &challenge.WrongCodeError{AttemptsLeft: 0}, 423, "locked", 4090003, 0, 0},
+		// The lock that starts the identity's ban says the ban.
+		{"last attempt, now banned", &challenge.WrongCodeError{AttemptsLeft: 0, BannedFor: 15 * time.Minute}, 429, "blocked", 4090005, 900, 0},
 		{"expired", fmt.Errorf("verify: %w", challenge.ErrExpired), 410, "expired", 4090002, 0, -1},
 		{"used", challenge.ErrAlreadyUsed, 410, "expired", 4090002, 0, -1},
 		{"locked", challenge.ErrLocked, 423, "locked", 4090003, 0, -1},
@@ -255,6 +257,7 @@ func TestErrorMapping(t *testing.T) {
 		{"regulation", &limit.LimitError{Kind: limit.KindRegulation, RetryAfter: 15 * time.Minute}, 429, "blocked", 4090005, 900, -1},
 		{"destination", &limit.LimitError{Kind: limit.KindDestination}, 422, "destination_not_allowed", 4090012, 0, -1},
 		{"cooldown", &challenge.CooldownError{RetryAfter: 20 * time.Second}, 429, "cooldown", 4090006, 20, -1},
+		{"resends used up", &challenge.CooldownError{RetryAfter: 4 * time.Minute, ResendsExhausted: true}, 429, "cooldown", 4090006, 240, -1},
 		{"no phone", factor.ErrNoPhone, 409, "no_phone", 4090007, 0, -1},
 		{"not delivered", factor.ErrNotDelivered, 409, "call_not_delivered", 4090008, 0, -1},
 		{"provider unavailable", fmt.Errorf("challenge: start call: %w", provider), 503, "provider_unavailable", 4090009, 0, -1},

@@ -223,20 +223,28 @@ func (s *server) handleFlow(kind string) http.HandlerFunc {
 			return
 		}
 		browser := s.browserID(r)
-		if msg, ok := callpassMessage(f); ok && kind != "recovery" && kind != "verification" {
+		if changeNumber(kind, r) {
+			// "Change number" from the code step: the flow's form again (Kratos
+			// keeps the traits typed), without the call's message. Submitting
+			// it starts over with the corrected number.
+			if browser != "" {
+				s.pending.delete(id, browser)
+			}
+			f.UI.Messages = slices.DeleteFunc(f.UI.Messages, func(m uiText) bool { return ui.IsCallPassMessage(m.ID) })
+		} else if msg, ok := callpassMessage(f); ok && kind != "recovery" && kind != "verification" {
 			if p, found := s.pending.get(id, browser); found && browser != "" {
 				s.renderCodeStep(w, r, lang, kind, f, msg, p)
 				return
 			}
 			// The code step needs the remembered submission; without it the
-			// user signs in again (which re-runs the hook and reuses the call).
-			f.UI.Messages = []uiText{{ID: 0, Type: "info", Text: ui.Text(lang, "page.pending_expired")}}
+			// user submits the form again (which re-runs the hook and reuses the call).
+			f.UI.Messages = []uiText{{ID: 0, Type: "info", Text: pendingExpiredText(lang, kind)}}
 		} else if browser != "" {
 			// Not (or no longer) in the code step: nothing to resubmit.
 			s.pending.delete(id, browser)
 		}
 		if r.URL.Query().Get("callpass") == "expired" && len(f.UI.Messages) == 0 {
-			f.UI.Messages = append(f.UI.Messages, uiText{Type: "info", Text: ui.Text(lang, "page.pending_expired")})
+			f.UI.Messages = append(f.UI.Messages, uiText{Type: "info", Text: pendingExpiredText(lang, kind)})
 		}
 		view := buildFlowView(lang, kind, f, s.cfg.KratosBrowser)
 		body, err := s.exec("flow", view)
@@ -247,6 +255,26 @@ func (s *server) handleFlow(kind string) http.HandlerFunc {
 		}
 		s.page(w, r, http.StatusOK, lang, view.Title, body)
 	}
+}
+
+// pendingExpiredText says the remembered submission is gone, in the words
+// of the flow: sign-in, registration or saving settings.
+func pendingExpiredText(lang, kind string) string {
+	if kind == "registration" || kind == "settings" {
+		return ui.Text(lang, "page.pending_expired."+kind)
+	}
+	return ui.Text(lang, "page.pending_expired")
+}
+
+// changeNumber: the code step's "Change number" link (registration and
+// settings confirm a number the user typed, and may have mistyped).
+func changeNumber(kind string, r *http.Request) bool {
+	return (kind == "registration" || kind == "settings") && r.URL.Query().Get("callpass") == "change"
+}
+
+// changeNumberURL is the flow's form again, see changeNumber.
+func changeNumberURL(kind, flowID string) string {
+	return "/" + kind + "?flow=" + url.QueryEscape(flowID) + "&callpass=change"
 }
 
 // callpassMessage finds the gate's interrupt message in the flow (the last one wins).
@@ -279,18 +307,32 @@ func (s *server) renderCodeStep(w http.ResponseWriter, r *http.Request, lang, ki
 	step.HiddenFields = map[string]string{fieldCSRF: f.csrfToken()}
 	step.CodeFieldName = fieldCode
 	step.ResendFieldName = fieldResend
-	if kind == "login" {
+	step.Flow = kind
+	// The remembered submission the resend/retry button replays ends here: a
+	// longer wait (a ban, an hourly limit) gets a way to start over instead
+	// of a countdown ending in "took too long".
+	step.UsableUntil = p.expires
+	switch kind {
+	case "login":
 		// Another account, same destination as this flow.
 		step.StartOverURL = s.initURL(kind, f.ReturnTo)
+		step.RestartURL = step.StartOverURL
+	case "registration", "settings":
+		step.ChangeNumberURL = changeNumberURL(kind, f.ID)
+		step.RestartURL = step.ChangeNumberURL
 	}
-	step.SettingsURL = strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/settings/browser"
+	if kind == "settings" {
+		// Only with a session: at login or registration the settings would
+		// send the user back to sign in.
+		step.SettingsURL = strings.TrimSuffix(s.cfg.KratosBrowser, "/") + "/self-service/settings/browser"
+	}
 	body, err := s.render.CodeStepHTML(step)
 	if err != nil {
 		s.log.Error("render code step", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	s.page(w, r, http.StatusOK, lang, ui.Text(lang, "code.title"), body)
+	s.page(w, r, http.StatusOK, lang, ui.CodeStepTitle(lang, kind), body)
 }
 
 func (s *server) handleError(w http.ResponseWriter, r *http.Request) {

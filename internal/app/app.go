@@ -55,6 +55,9 @@ type App struct {
 	Kratos *kratos.Client
 
 	closers []func() error
+	// startChecks run once in the background when serving starts (the
+	// Redis store's inspection), so their findings are logged at once.
+	startChecks []func(context.Context) error
 }
 
 // NewLogger builds the slog logger the configuration asks for.
@@ -106,20 +109,19 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	)
 	switch cfg.Store.Type {
 	case "redis":
-		opts, err := redis.ParseURL(cfg.Store.Redis.URL)
+		opts, err := redisstore.ClientOptions(cfg.Store.Redis.URL)
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %v", redactURLErr(err))
 		}
-		opts.DialTimeout = 2 * time.Second
-		opts.ReadTimeout = time.Second
-		opts.WriteTimeout = time.Second
 		rdb := redis.NewClient(opts)
 		a.closers = append(a.closers, rdb.Close)
 		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
 		store, count, blocks = rs, rs, rs
 		passes = rs
 		// "store" for either backend, as /health/ready is documented.
-		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: redisReady(rs.Ping, logger)})
+		check := redisReady(rs.Ping, (&redisInspection{inspect: rs.Inspect, logger: logger}).check, logger)
+		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: check})
+		a.startChecks = append(a.startChecks, check)
 	default:
 		ms := memory.New(time.Minute)
 		a.closers = append(a.closers, ms.Close)
@@ -381,14 +383,17 @@ const redisAuthLogEvery = time.Minute
 // ERROR, at most once a minute, with a hint to the key to fix (never the
 // URL, which holds the password), and the hint is added to the error the
 // readiness log line carries.
-func redisReady(ping func(context.Context) error, logger *slog.Logger) func(context.Context) error {
+func redisReady(ping, inspect func(context.Context) error, logger *slog.Logger) func(context.Context) error {
 	var (
 		mu     sync.Mutex
 		logged time.Time
 	)
 	return func(ctx context.Context) error {
 		err := ping(ctx)
-		if err == nil || !isRedisAuthError(err) {
+		if err == nil {
+			return inspect(ctx)
+		}
+		if !isRedisAuthError(err) {
 			return err
 		}
 		mu.Lock()
@@ -403,6 +408,45 @@ func redisReady(ping func(context.Context) error, logger *slog.Logger) func(cont
 		}
 		return fmt.Errorf("%w (check store.redis.url's password)", err)
 	}
+}
+
+// redisInspection checks what the Redis store's guarantees depend on
+// (redisstore.Store.Inspect) when serving starts and then at most every
+// redisInspectEvery from /health/ready: a server the store cannot run on
+// (cluster mode) fails readiness with the reason; an eviction policy that
+// may drop keys, or a clock far from Redis's, is logged as a warning.
+type redisInspection struct {
+	inspect func(context.Context) (redisstore.ServerInfo, error)
+	logger  *slog.Logger
+
+	mu      sync.Mutex
+	at      time.Time
+	problem error
+}
+
+const redisInspectEvery = time.Hour
+
+func (r *redisInspection) check(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.at.IsZero() && time.Since(r.at) < redisInspectEvery {
+		return r.problem
+	}
+	info, err := r.inspect(ctx)
+	if err != nil {
+		// PING just answered: a failed inspection is tried again next time
+		// and is not what readiness is about.
+		r.logger.Debug("could not inspect the Redis server", "error", err.Error())
+		return r.problem
+	}
+	r.at, r.problem = time.Now(), info.Problem()
+	if r.problem != nil {
+		r.logger.Error("the Redis store cannot run on this server", "error", r.problem.Error())
+	}
+	for _, w := range info.Warnings() {
+		r.logger.Warn("Redis store: "+w, "redis_version", info.Version)
+	}
+	return r.problem
 }
 
 // isRedisAuthError reports a password Redis refuses (WRONGPASS) or one it
@@ -428,6 +472,13 @@ func (a *App) Serve(ctx context.Context) error {
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	a.Logger.Info("listening", "addr", ln.Addr().String(), "base_url", a.Config.Serve.BaseURL,
 		"store", a.Config.Store.Type, "callpass_api", a.Config.CallPass.APIVersion, "dev", a.Config.DevMode)
+	for _, check := range a.startChecks {
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = check(cctx) // it logs what it finds
+		}()
+	}
 	return a.Server.Serve(ctx, ln)
 }
 

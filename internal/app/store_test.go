@@ -133,3 +133,55 @@ func TestWarnsWhenKeyFileIsReadableByOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisServerInspected: a Redis in cluster mode (which the store's
+// client does not speak) fails readiness with the reason, and an eviction
+// policy that may drop limits and bans is logged as a warning, once per
+// inspection; a plain Redis gets neither.
+func TestRedisServerInspected(t *testing.T) {
+	plain := testenv.StartRedis(t)
+	evicting := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: evicting.Addr})
+	for _, kv := range [][2]string{{"maxmemory", "64mb"}, {"maxmemory-policy", "volatile-lru"}} {
+		if err := rdb.ConfigSet(context.Background(), kv[0], kv[1]).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = rdb.Close()
+	cluster := testenv.StartRedisWith(t, "--cluster-enabled", "yes")
+	tests := []struct {
+		name     string
+		addr     string
+		wantCode int
+		logLine  string // "" = no ERROR or WARN line about Redis
+	}{
+		{"plain", plain.Addr, http.StatusOK, ""},
+		{"evicting", evicting.Addr, http.StatusOK, "maxmemory-policy volatile-lru"},
+		{"cluster", cluster.Addr, http.StatusServiceUnavailable, "cluster mode"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, logs := logApp(t, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://"+tt.addr+"/0")
+			for range 2 {
+				if code, body := get(t, a.Handler(), "/health/ready"); code != tt.wantCode {
+					t.Fatalf("ready: %d %s, want %d", code, body, tt.wantCode)
+				}
+			}
+			var lines []string
+			for _, ln := range strings.Split(logs.String(), "\n") {
+				// (The readiness handler's own line about a failed check is
+				// not the inspection's.)
+				if strings.Contains(ln, "Redis") && !strings.Contains(ln, `msg="readiness check failed"`) &&
+					(strings.Contains(ln, "level=WARN") || strings.Contains(ln, "level=ERROR")) {
+					lines = append(lines, ln)
+				}
+			}
+			switch {
+			case tt.logLine == "" && len(lines) > 0:
+				t.Errorf("unexpected lines about Redis:\n%s", strings.Join(lines, "\n"))
+			case tt.logLine != "" && (len(lines) != 1 || !strings.Contains(lines[0], tt.logLine)):
+				t.Errorf("want one line naming %q after two readiness checks, got:\n%s\nlog:\n%s", tt.logLine, strings.Join(lines, "\n"), logs)
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ type Redis struct {
 
 	tb   testing.TB
 	bin  string
+	args []string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -49,6 +50,13 @@ func redisBinary() (string, error) {
 // skips) when redis-server is missing.
 func StartRedis(tb testing.TB) *Redis {
 	tb.Helper()
+	return StartRedisWith(tb)
+}
+
+// StartRedisWith is StartRedis with more redis-server arguments (e.g.
+// "--cluster-enabled", "yes").
+func StartRedisWith(tb testing.TB, args ...string) *Redis {
+	tb.Helper()
 	bin, err := redisBinary()
 	if err != nil {
 		tb.Fatalf("testenv: %v: run scripts/install-deps.sh", err)
@@ -63,6 +71,7 @@ func StartRedis(tb testing.TB) *Redis {
 		Dir:  tb.TempDir(),
 		tb:   tb,
 		bin:  bin,
+		args: args,
 	}
 	if err := r.start(); err != nil {
 		tb.Fatalf("testenv: %v", err)
@@ -103,6 +112,7 @@ func (r *Redis) start() error {
 		"--dir", r.Dir,
 		"--logfile", logPath,
 	)
+	cmd.Args = append(cmd.Args, r.args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w: run scripts/install-deps.sh", err)
 	}

@@ -41,6 +41,10 @@ type WrongCodeError struct {
 	// Format is true when the code was not the expected number of digits; it
 	// still counted, so format tricks cannot probe for free.
 	Format bool
+	// BannedFor, when > 0, says this attempt (the one that locked the
+	// challenge) also started the identity's regulation ban, for this long:
+	// what the user needs to hear is the ban, not "ask for a new call".
+	BannedFor time.Duration
 }
 
 func (e *WrongCodeError) Error() string {

@@ -425,7 +425,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	// challenge store bound each step with their own timeouts.
 	ctx = context.WithoutCancel(ctx)
 	// The take is what counts (and what holds under concurrency).
-	if err := s.limitErr(s.limiter.Take(ctx, rules)); err != nil {
+	taken, err := s.limiter.Take(ctx, rules)
+	if err := s.limitErr(err); err != nil {
 		return StartResult{}, err
 	}
 
@@ -433,6 +434,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err != nil {
 		s.observeCall(providerOutcome(err))
 		s.log.WarnContext(ctx, "flash call failed", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)
+		s.giveBack(ctx, taken, err)
 		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
 	}
 	if call.Code == "" || len(call.Code) > maxCodeLen || !phone.AllDigits(call.Code) || call.ID == "" {
@@ -478,6 +480,23 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		s.startPoll(c.ID, call.ID, c.ExpiresAt)
 	}
 	return StartResult{Challenge: c, Placed: true}, nil
+}
+
+// giveBack returns the limits taken for a call that failed without being
+// placed because of the provider or the way to it (credentials, balance,
+// the provider down or throttling before it placed anything), so such an
+// outage does not use up the users' limits and the day's budget: once it
+// is fixed, they can sign in. A refusal of this number or request
+// (destination not allowed, invalid request) stays counted, as does
+// anything that may have placed a call (cost protection).
+func (s *Service) giveBack(ctx context.Context, taken limit.Taken, err error) {
+	if !flashcall.NotPlaced(err) || !(errors.Is(err, flashcall.ErrUnauthorized) ||
+		errors.Is(err, flashcall.ErrInsufficientBalance) || errors.Is(err, flashcall.ErrUnavailable)) {
+		return
+	}
+	if gerr := s.limiter.GiveBack(ctx, taken); gerr != nil {
+		s.log.WarnContext(ctx, "could not give back the limits of a call that was not placed", "err", gerr)
+	}
 }
 
 // Get returns the challenge with id.
@@ -606,6 +625,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	case OutcomeLocked:
 		s.observeVerify("locked")
 		until, ferr := rep.LockBannedUntil, error(nil)
+		var bannedFor time.Duration
 		if req.BanKey == "" {
 			// The store did not record the failure (it does not keep the
 			// limiter's bans, or regulation is off). The attempt is
@@ -619,7 +639,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			// The verify failed anyway; a store error here is logged.
 			s.log.ErrorContext(ctx, "could not record regulation failure", "err", ferr)
 		case !until.IsZero():
-			s.bans.add(b.IdentityID, until, s.now())
+			now := s.now()
+			bannedFor = max(until.Sub(now), time.Second)
+			s.bans.add(b.IdentityID, until, now)
 			s.observeLimit(limit.KindRegulation)
 			if s.obs != nil {
 				s.obs.ObserveBan()
@@ -627,7 +649,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			s.log.WarnContext(ctx, "identity banned after failed verifications", ownerAttr(b, c), "until", until)
 		}
 		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID, ownerAttr(b, c))
-		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK}
+		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK, BannedFor: bannedFor}
 	case OutcomeUsed:
 		s.observeVerify("used")
 		return res, ErrAlreadyUsed

@@ -350,6 +350,10 @@ func TestLockAndRegulation(t *testing.T) {
 			if a == 2 && !errors.Is(err, challenge.ErrLocked) {
 				t.Fatalf("last attempt is not ErrLocked: %v", err)
 			}
+			// Only the lock that starts the ban says so, with its length.
+			if want := map[bool]time.Duration{true: 15 * time.Minute}[i == 2 && a == 2]; wrong.BannedFor != want {
+				t.Fatalf("flow %d attempt %d: BannedFor %s, want %s", i, a, wrong.BannedFor, want)
+			}
 		}
 		if i < 2 {
 			// The right code is useless now.
@@ -581,6 +585,7 @@ func (failingStore) Ping(context.Context) error                                 
 func (failingStore) Take(context.Context, []limit.Take) (limit.TakeResult, error) {
 	return limit.TakeResult{}, errDown
 }
+func (failingStore) GiveBack(context.Context, []limit.Take, string) error { return errDown }
 func (failingStore) Fail(context.Context, string, time.Duration, int, time.Duration) (time.Time, error) {
 	return time.Time{}, errDown
 }

@@ -124,6 +124,20 @@ type Call struct {
 	Status Status
 }
 
+// NotPlaced reports an error after which no call can have been placed:
+// the request never left, or the provider answered that it refused it
+// (credentials, balance, an invalid request) rather than failing in a way
+// that leaves the call's fate unknown (a timeout after sending, a 5xx, a
+// page that is not the API's). Vendor errors say so with a method
+// NotPlaced() bool; any other error may have placed a call.
+func NotPlaced(err error) bool {
+	np, ok := errors.AsType[interface {
+		error
+		NotPlaced() bool
+	}](err)
+	return ok && np.NotPlaced()
+}
+
 // Error kinds. Vendor errors wrap exactly one of these so callers can use
 // errors.Is without knowing the vendor.
 var (

@@ -89,6 +89,9 @@ type TakeResult struct {
 	// this one included, in takes order (nil when refused). They feed the
 	// budget gauge.
 	Counts []int
+	// Receipt names the entries an allowed take added (opaque, "" when
+	// refused), so that Counter.GiveBack can remove exactly them.
+	Receipt string
 }
 
 // Counter counts sliding-window rules.
@@ -97,6 +100,11 @@ type Counter interface {
 	// its Limit takes within its Window; otherwise it counts none (net) and
 	// reports the blocking rule. Every key it writes expires.
 	Take(ctx context.Context, takes []Take) (TakeResult, error)
+	// GiveBack removes from every rule's log the entries of the allowed
+	// take whose TakeResult.Receipt is receipt, as if it had not happened
+	// (entries already gone are no error). For a call that provably was
+	// not placed.
+	GiveBack(ctx context.Context, takes []Take, receipt string) error
 }
 
 // Blocks stores regulation failures and bans.
@@ -385,26 +393,49 @@ func (l *Limiter) TakeCall(ctx context.Context, k CallKeys) error {
 	if err != nil {
 		return err
 	}
-	return l.Take(ctx, rules)
+	_, err = l.Take(ctx, rules)
+	return err
 }
 
-// Take is TakeCall for rules already listed by CallRules.
-func (l *Limiter) Take(ctx context.Context, rules CallRules) error {
+// Take is TakeCall for rules already listed by CallRules. The Taken it
+// returns (when allowed) can be given back with GiveBack.
+func (l *Limiter) Take(ctx context.Context, rules CallRules) (Taken, error) {
 	if len(rules.Takes) == 0 {
-		return nil
+		return Taken{}, nil
 	}
 	res, err := l.counter.Take(ctx, rules.Takes)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return Taken{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if res.Allowed {
 		kinds := rules.Kinds
 		if l.budget != nil && len(res.Counts) == len(rules.Takes) && kinds[len(kinds)-1] == KindGlobal {
 			l.budget.SetBudgetUsed(float64(res.Counts[len(rules.Takes)-1]) / float64(l.cfg.GlobalDaily.Limit))
 		}
+		return Taken{takes: rules.Takes, receipt: res.Receipt}, nil
+	}
+	return Taken{}, l.Refused(res, rules)
+}
+
+// Taken is one allowed take of a call's rules.
+type Taken struct {
+	takes   []Take
+	receipt string
+}
+
+// GiveBack returns a take for a call that provably was not placed (the
+// request never reached the provider, or the provider refused it), so a
+// provider refusing every call (a wrong token, an empty balance) does not
+// use up the users' limits and the day's budget while it lasts. A call that
+// may have been placed is never given back.
+func (l *Limiter) GiveBack(ctx context.Context, t Taken) error {
+	if len(t.takes) == 0 || t.receipt == "" {
 		return nil
 	}
-	return l.Refused(res, rules)
+	if err := l.counter.GiveBack(ctx, t.takes, t.receipt); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
 }
 
 // Refused turns the answer of a Take, or of a store's read-only check of the

@@ -349,6 +349,7 @@ var errDown = errors.New("down")
 func (brokenStore) Take(context.Context, []limit.Take) (limit.TakeResult, error) {
 	return limit.TakeResult{}, errDown
 }
+func (brokenStore) GiveBack(context.Context, []limit.Take, string) error { return errDown }
 func (brokenStore) Fail(context.Context, string, time.Duration, int, time.Duration) (time.Time, error) {
 	return time.Time{}, errDown
 }

@@ -256,6 +256,14 @@ func TestWaitMessageCountdownInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	first, live1 := msg()
+	// The button waits (disabled): focus is on the message, not on it.
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if focused != "cp-msg" {
+		t.Errorf("focus on %q, want the message", focused)
+	}
 	if err := chromedp.Do(ctx, chromedp.Sleep(1500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +277,7 @@ func TestWaitMessageCountdownInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitEnabled(chromedp.CSS("[data-cp-resend]")), chromedp.Sleep(300*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if text, live := msg(); text != "Ранее было слишком много попыток. Теперь можно повторить." || live != "polite" {
+	if text, live := msg(); text != "Теперь можно повторить попытку." || live != "polite" {
 		t.Errorf("after the wait: %q aria-live=%q", text, live)
 	}
 }

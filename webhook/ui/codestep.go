@@ -23,6 +23,7 @@ const (
 	StateUnavailable         = "unavailable"          // 4090010
 	StateInvalidCode         = "invalid_code"         // 4090011
 	StateNotAllowed          = "not_allowed"          // 4090012
+	StateInvalidPhone        = "invalid_phone"        // 4090013
 )
 
 // Message ids of the CallPass interrupt messages (docs/architecture.md).
@@ -40,6 +41,7 @@ const (
 	MsgUnavailable         = 4090010
 	MsgInvalidCode         = 4090011
 	MsgNotAllowed          = 4090012
+	MsgInvalidPhone        = 4090013 // the number is not a Russian +7 number
 )
 
 var stateByMsg = map[int]string{
@@ -56,6 +58,7 @@ var stateByMsg = map[int]string{
 	MsgUnavailable:         StateUnavailable,
 	MsgInvalidCode:         StateInvalidCode,
 	MsgNotAllowed:          StateNotAllowed,
+	MsgInvalidPhone:        StateInvalidPhone,
 }
 
 // msgByState is stateByMsg reversed.
@@ -71,7 +74,7 @@ var msgByState = func() map[string]int {
 func MessageIDs() []int {
 	return []int{MsgCalling, MsgWrongCode, MsgExpired, MsgLocked, MsgRateLimited, MsgBlocked,
 		MsgCooldown, MsgNoPhone, MsgNotDelivered, MsgProviderUnavailable, MsgUnavailable,
-		MsgInvalidCode, MsgNotAllowed}
+		MsgInvalidCode, MsgNotAllowed, MsgInvalidPhone}
 }
 
 // StateForMessage maps a message id to a code step state ("" if not ours).
@@ -110,7 +113,17 @@ type CodeStep struct {
 	ResendValue     string            // default "true"
 	StartOverURL    string            // optional "use another account" link
 	SettingsURL     string            // optional, shown for "no phone"
-	Now             time.Time         // zero: time.Now(); tests pin it
+	ChangeNumberURL string            // optional link back to the form, to fix the number
+	// Flow is what the step confirms: "login" (default), "registration",
+	// "settings" or "stepup". It picks the title and the message variants
+	// that depend on it (e.g. "no phone" at login, where there is no session).
+	Flow string
+	// UsableUntil, if set, is when the page's resend/retry stops working
+	// (e.g. a UI that forgets the credentials it resubmits). A wait ending
+	// later shows no countdown button, only the wait and RestartURL.
+	UsableUntil time.Time
+	RestartURL  string    // where to start over when the wait outlasts UsableUntil
+	Now         time.Time // zero: time.Now(); tests pin it
 }
 
 // ApplyMessage updates s from an interrupt message: the state from the id,
@@ -150,6 +163,18 @@ func (s *CodeStep) ApplyMessage(m Message) {
 	}
 	if s.State == StateCooldown && s.RetryAt.After(s.ResendAfter) {
 		s.ResendAfter = s.RetryAt
+	}
+	// The remembered call's code no longer works: a later refused resend
+	// must not offer its field again.
+	switch s.State {
+	case StateLocked:
+		if _, ok := c["attempts_left"]; !ok {
+			s.AttemptsLeft = 0
+		}
+	case StateExpired, StateNotDelivered:
+		if _, ok := c["expires_at"]; !ok {
+			s.ExpiresAt = time.Time{}
+		}
 	}
 }
 
@@ -200,17 +225,34 @@ func (s *CodeStep) showCode() bool {
 	switch s.State {
 	case StateCalling, StateWrongCode, StateInvalidCode, StateCooldown:
 		return true
+	case StateRateLimited, StateProviderUnavailable, StateUnavailable:
+		// A refused "call me again" leaves the earlier call's code valid.
+		return s.liveChallenge()
 	}
 	return false
+}
+
+// liveChallenge: an earlier call whose code is known to still work (a known
+// expiry ahead, attempts not used up). A blocked step never counts: code
+// checks are refused too.
+func (s *CodeStep) liveChallenge() bool {
+	return s.ExpiresAt.After(s.now()) && s.AttemptsLeft != 0
 }
 
 // showResend: states in which asking for a (new) call can help.
 func (s *CodeStep) showResend() bool {
 	switch s.State {
-	case StateNoPhone, StateNotAllowed:
+	case StateNoPhone, StateNotAllowed, StateInvalidPhone:
 		return false
 	}
-	return true
+	// A wait this page cannot outlast: its button would only lead to
+	// "took too long"; the page says the wait and offers RestartURL.
+	return !s.waitOutlastsPage()
+}
+
+// waitOutlastsPage: the resend/retry wait ends after UsableUntil.
+func (s *CodeStep) waitOutlastsPage() bool {
+	return !s.UsableUntil.IsZero() && s.waitUntil().After(s.UsableUntil)
 }
 
 // retryKind: states whose button is "try again" (the same attempt later)

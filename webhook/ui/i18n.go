@@ -190,11 +190,38 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 	if !ok {
 		l = DefaultLang
 	}
-	tmpl, ok := catalogue[l]["msg."+strconv.Itoa(msgID)]
+	key := "msg." + strconv.Itoa(msgID)
+	tmpl, ok := catalogue[l][key]
 	if !ok {
 		return ""
 	}
+	if v, found := variant(l, key, ctx); found {
+		tmpl = v
+	}
 	return expand(l, tmpl, ctx)
+}
+
+// variantKeys are the context keys a message may be worded by, most
+// specific first: "msg.<id>.<key>.<value>" (e.g. msg.4090004.limit.global,
+// msg.4090007.flow.login) replaces "msg.<id>" when the catalogue has it;
+// so does "msg.<id>.attempts_left" when the context counts the tries left.
+var variantKeys = [...]string{"limit", "flow"}
+
+func variant(lang, key string, ctx map[string]any) (string, bool) {
+	for _, k := range variantKeys {
+		if v, ok := ctx[k].(string); ok && v != "" {
+			if t, found := catalogue[lang][key+"."+k+"."+v]; found {
+				return t, true
+			}
+		}
+	}
+	// A count that exists: "…, 2 attempts left" (4090011, a try that counted).
+	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
+		if t, found := catalogue[lang][key+".attempts_left"]; found {
+			return t, true
+		}
+	}
+	return "", false
 }
 
 // expand fills "{name}" with the value of ctx[name] and "{name#a|b|c}" with
@@ -275,11 +302,17 @@ func formatArg(lang, name string, v any) string {
 }
 
 // FormatDuration renders d as "1 min 5 s" / "1 мин 5 с" (whole seconds,
-// at least 1 s so "try again in 0 s" never appears).
+// at least 1 s so "try again in 0 s" never appears). A wait longer than
+// five minutes is rounded up to whole minutes ("15 min", not "14 min 57 s"):
+// the seconds only add noise there, and rounding up never tells the user to
+// come back too early.
 func FormatDuration(lang string, d time.Duration) string {
 	s := int(math.Ceil(d.Seconds()))
 	if s < 1 {
 		s = 1
+	}
+	if s > 5*60 {
+		s = (s + 59) / 60 * 60
 	}
 	h, m, sec := s/3600, (s%3600)/60, s%60
 	var parts []string

@@ -188,8 +188,9 @@ type hidden struct{ Name, Value string }
 // localized, every decision already made.
 type codeView struct {
 	CodeStep
-	Title, Lead, Hint, Example, Label, Submit, NoJSNote string
-	MessageText, MessageType                            string
+	Title, Hint, Example, Label, Submit, NoJSNote string
+	Lead                                          template.HTML // escaped text, the number in a span
+	MessageText, MessageType                      string
 	// A message that names a wait ("try again in 2 min") counts it down:
 	// MessageWaitIn seconds from rendering, MessageWaitTemplate with {t}
 	// for the remaining time, MessageNowText once it is over.
@@ -207,8 +208,14 @@ type codeView struct {
 	MaxLength                                      int
 	Hidden                                         []hidden
 	StartOverLabel, SettingsLabel                  string
+	ChangeNumberLabel, RestartLabel, RestartNote   string
 	ScriptURL                                      string
 	Invalid                                        bool
+	// Focus: the code field (autofocus in the template) when shown, else the
+	// resend button when it can be pressed, else the message (or the title):
+	// never a disabled control, which focus skips or announces as unusable.
+	CodeDescribedBy                   string
+	FocusResend, FocusMsg, FocusTitle bool
 }
 
 func (r *Renderer) codeView(s CodeStep) codeView {
@@ -219,7 +226,7 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	}
 	v := codeView{
 		CodeStep:        s,
-		Title:           Text(l, "code.title"),
+		Title:           CodeStepTitle(l, s.Flow),
 		Hint:            Text(l, "code.hint"),
 		Example:         Format(l, "code.example", args),
 		Label:           Format(l, "code.label", args),
@@ -240,9 +247,18 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	}
 	v.ResendPrimary = !v.ShowCode
 	// "We are calling …, enter the last N digits" only while a call's code
-	// can be typed; the other states say what happened and what to do.
+	// can be typed; the other states say what happened and what to do. A
+	// refused new call keeps the earlier one's code: say that it still works.
 	if v.ShowCode {
-		v.Lead = Format(l, "code.lead", args)
+		key := "code.lead"
+		switch s.State {
+		case StateRateLimited, StateProviderUnavailable, StateUnavailable:
+			key = "code.still_valid"
+		}
+		v.Lead = phoneText(l, key, args, s.PhoneMasked)
+	}
+	if s.ChangeNumberURL != "" {
+		v.ChangeNumberLabel = Text(l, "code.change_number")
 	}
 	if m := s.Message; m != nil {
 		v.MessageType = m.Type
@@ -257,6 +273,9 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 			if _, ok := ctx[k]; !ok {
 				ctx[k] = val
 			}
+		}
+		if _, ok := ctx["flow"]; !ok && s.Flow != "" {
+			ctx["flow"] = s.Flow // picks e.g. the login wording of "no phone"
 		}
 		v.MessageText = Localize(l, m.ID, ctx)
 		if v.MessageText == "" {
@@ -289,16 +308,80 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	if until := s.waitUntil(); until.After(s.Now) {
 		v.ResendIn = int(math.Ceil(until.Sub(s.Now).Seconds()))
 		v.ResendLabel = strings.ReplaceAll(v.ResendWaitLabel, "{t}", clock(v.ResendIn))
-		// Without JavaScript nothing counts down: say how long from now, and
-		// the clock time with its zone named (the server cannot know the user's).
-		v.WaitUntilText = Format(l, "code.wait_until", map[string]any{
-			"wait": FormatDuration(l, until.Sub(s.Now)), "time": until.UTC().Format("15:04:05") + " UTC"})
+		// Without JavaScript nothing counts down: say how long from now. No
+		// clock time: the server does not know the user's zone, and a UTC
+		// time only puzzles.
+		v.WaitUntilText = Format(l, "code.wait_until", map[string]any{"wait": FormatDuration(l, until.Sub(s.Now))})
+	}
+	if s.waitOutlastsPage() && s.RestartURL != "" {
+		v.RestartLabel, v.RestartNote = Text(l, "code.restart"), Text(l, "code.restart_note")
+	}
+	v.CodeDescribedBy = "cp-msg cp-example"
+	if v.Lead != "" {
+		// The message first: after a wrong code it is what the user needs.
+		v.CodeDescribedBy = "cp-msg cp-lead cp-example"
+	}
+	switch {
+	case v.ShowCode:
+	case v.ShowResend && v.ResendIn == 0:
+		v.FocusResend = true
+	case v.MessageText != "":
+		v.FocusMsg = true
+	default:
+		v.FocusTitle = true
 	}
 	if s.ExpiresAt.After(s.Now) && v.ShowCode {
 		v.ExpiresIn = int(math.Ceil(s.ExpiresAt.Sub(s.Now).Seconds()))
 		v.ExpiresLabel = strings.ReplaceAll(v.ExpiresTemplate, "{t}", clock(v.ExpiresIn))
 	}
 	return v
+}
+
+// CodeStepTitle is the code step's heading for a flow: confirming a phone
+// number (registration, settings) or confirming it is you (login, step-up).
+func CodeStepTitle(lang, flow string) string {
+	if flow == "registration" || flow == "settings" {
+		return Text(lang, "code.title.phone")
+	}
+	return Text(lang, "code.title")
+}
+
+// phoneText renders key with the masked number ("+7 900 ***-**-67") kept on
+// one line and read out as "the number ending in 67", not as asterisks.
+func phoneText(l, key string, args map[string]any, phone string) template.HTML {
+	if phone == "" {
+		return template.HTML(template.HTMLEscapeString(Format(l, key, args))) // #nosec: escaped
+	}
+	a := make(map[string]any, len(args))
+	for k, val := range args {
+		a[k] = val
+	}
+	a["phone_masked"] = "\x00"
+	before, after, _ := strings.Cut(Format(l, key, a), "\x00")
+	var b strings.Builder
+	b.WriteString(template.HTMLEscapeString(before))
+	b.WriteString(`<span class="cp-phone">`)
+	last := lastDigits(phone, 2)
+	if last == "" {
+		b.WriteString(template.HTMLEscapeString(phone))
+	} else {
+		b.WriteString(`<span aria-hidden="true">` + template.HTMLEscapeString(phone) + `</span><span class="cp-sr">` +
+			template.HTMLEscapeString(Format(l, "code.phone_ending", map[string]any{"last": last})) + `</span>`)
+	}
+	b.WriteString(`</span>`)
+	b.WriteString(template.HTMLEscapeString(after))
+	return template.HTML(b.String()) // #nosec: every part escaped above
+}
+
+// lastDigits is the run of up to n digits ending the masked number ("67");
+// "" when it does not end in a digit.
+func lastDigits(s string, n int) string {
+	end := len(s)
+	start := end
+	for start > 0 && end-start < n && s[start-1] >= '0' && s[start-1] <= '9' {
+		start--
+	}
+	return s[start:end]
 }
 
 // codeMaxLength bounds the code field. Far above the code length on purpose:

@@ -40,7 +40,7 @@ func TestCodeStepLeadOnlyWhileACallIsPending(t *testing.T) {
 		{Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"retry_after": 120.0, "retry_at": "2026-01-02T10:02:00Z"}},
 			map[string]string{"en": "Too many attempts. Try again in 2 min.", "ru": "Слишком много попыток. Повторите через 2 мин."}, `name="callpass_resend"`},
 		{Message{ID: MsgBlocked, Type: "error", Context: map[string]any{"retry_after": 900.0, "retry_at": "2026-01-02T10:15:00Z"}},
-			map[string]string{"en": "temporarily blocked", "ru": "временно заблокирован"}, `name="callpass_resend"`},
+			map[string]string{"en": "temporarily blocked", "ru": "временно заблокировано"}, `name="callpass_resend"`},
 		{Message{ID: MsgExpired, Type: "error"}, map[string]string{"en": "The code has expired", "ru": "Срок действия кода истёк"}, `name="callpass_resend"`},
 		{Message{ID: MsgLocked, Type: "error"}, map[string]string{"en": "Too many wrong codes", "ru": "Слишком много неверных кодов"}, `name="callpass_resend"`},
 		{Message{ID: MsgNotDelivered, Type: "error"}, map[string]string{"en": "could not reach your phone", "ru": "Не удалось дозвониться"}, `name="callpass_resend"`},
@@ -51,6 +51,7 @@ func TestCodeStepLeadOnlyWhileACallIsPending(t *testing.T) {
 		for _, lang := range Languages() {
 			s := baseStep(lang)
 			s.SettingsURL = "/settings"
+			s.ExpiresAt = time.Time{} // no earlier call whose code still works
 			s.ApplyMessage(tt.msg)
 			html := render(t, s)
 			text := stdhtml.UnescapeString(html)
@@ -108,7 +109,7 @@ func TestWaitMessagesCountFromRenderTime(t *testing.T) {
 	}{
 		{MsgRateLimited,
 			map[string]string{"en": "Too many attempts. Try again in 15 s.", "ru": "Слишком много попыток. Повторите через 15 с."},
-			map[string]string{"en": "You can try again now.", "ru": "Теперь можно повторить."}},
+			map[string]string{"en": "You can try again now.", "ru": "Теперь можно повторить попытку."}},
 		{MsgBlocked,
 			map[string]string{"en": "Try again in 15 s.", "ru": "Повторите через 15 с."},
 			map[string]string{"en": "You can try again now.", "ru": "Теперь можно повторить попытку."}},
@@ -163,12 +164,12 @@ func TestWaitMessagesCountFromRenderTime(t *testing.T) {
 	}
 }
 
-// Without JavaScript the wait is said relative to now, with the clock time
-// labelled as UTC, never as a bare clock time.
+// Without JavaScript the wait is said relative to now, never as a clock
+// time (the server does not know the user's zone; UTC only puzzles).
 func TestNoJSWaitNote(t *testing.T) {
 	want := map[string]string{
-		"en": "Available in 2 min 5 s (at 10:02:05 UTC). Reload the page then.",
-		"ru": "Будет доступно через 2 мин 5 с (в 10:02:05 UTC). Тогда обновите страницу.",
+		"en": "Available in 2 min 5 s. Reload the page then.",
+		"ru": "Будет доступно через 2 мин 5 с. Тогда обновите страницу.",
 	}
 	for _, lang := range Languages() {
 		s := baseStep(lang)
@@ -220,4 +221,11 @@ func TestCodeFieldTakesAPastedNumberWithoutJS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// visibleText is what a sighted reader sees: tags and screen-reader-only
+// text removed, entities decoded.
+func visibleText(html string) string {
+	html = regexp.MustCompile(`<span class="cp-sr">[^<]*</span>`).ReplaceAllString(html, "")
+	return stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(html, ""))
 }

@@ -110,7 +110,7 @@ func TestLocalize(t *testing.T) {
 		{"ru", 4090001, map[string]any{"attempts_left": 5.0}, "Неверный код. Осталось 5 попыток."},
 		{"en", 4090001, map[string]any{"attempts_left": 1.0}, "Wrong code. 1 attempt left."},
 		{"en", 4090004, map[string]any{"retry_after": 125.0}, "Too many attempts. Try again in 2 min 5 s."},
-		{"ru", 4090005, map[string]any{"retry_after": 3600.0}, "Вход временно заблокирован после повторных ошибок. Повторите через 1 ч."},
+		{"ru", 4090005, map[string]any{"retry_after": 3600.0}, "Подтверждение по телефону временно заблокировано после нескольких неверных кодов. Повторите через 1 ч."},
 		{"ru", 4090011, map[string]any{"code_length": 4.0}, "Код должен состоять ровно из 4 цифр."},
 		{"xx", 4090002, nil, "The code has expired. Ask for a new call."},
 		{"en", 1234567, nil, ""},
@@ -246,12 +246,13 @@ func TestCodeStepStates(t *testing.T) {
 		{"locked", Message{ID: 4090003, Type: "error"},
 			want{code: false, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
 				"en": "Too many wrong codes", "ru": "Слишком много неверных кодов"}}},
+		// A refused new call keeps the earlier call's code (still valid here).
 		{"rate limited", Message{ID: 4090004, Type: "error", Context: map[string]any{"limit": "identity", "retry_after": 120.0, "retry_at": "2026-01-02T10:02:00Z"}},
-			want{code: false, resend: true, disabled: true, resendIn: "120", errorStyled: true, text: map[string]string{
-				"en": "Try again in 2 min", "ru": "Повторите через 2 мин"}}},
+			want{code: true, resend: true, disabled: true, resendIn: "120", errorStyled: true, text: map[string]string{
+				"en": "ask for a new call in 2 min", "ru": "Новый звонок можно запросить через 2 мин"}}},
 		{"blocked", Message{ID: 4090005, Type: "error", Context: map[string]any{"retry_after": 900.0, "retry_at": "2026-01-02T10:15:00Z"}},
 			want{code: false, resend: true, disabled: true, resendIn: "900", errorStyled: true, text: map[string]string{
-				"en": "temporarily blocked", "ru": "временно заблокирован"}}},
+				"en": "temporarily blocked", "ru": "временно заблокировано"}}},
 		{"cooldown", Message{ID: 4090006, Type: "error", Context: map[string]any{"retry_after": 30.0, "resend_after": "2026-01-02T10:00:30Z"}},
 			want{code: true, resend: true, disabled: true, resendIn: "30", errorStyled: true, text: map[string]string{
 				"en": "ask for a new call in 30 s", "ru": "через 30 с"}}},
@@ -262,10 +263,10 @@ func TestCodeStepStates(t *testing.T) {
 			want{code: false, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
 				"en": "We could not reach your phone", "ru": "Не удалось дозвониться"}}},
 		{"provider unavailable", Message{ID: 4090009, Type: "error"},
-			want{code: false, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
+			want{code: true, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
 				"en": "We could not place the call", "ru": "не получается позвонить"}}},
 		{"store unavailable", Message{ID: 4090010, Type: "error"},
-			want{code: false, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
+			want{code: true, resend: true, resendIn: "0", errorStyled: true, text: map[string]string{
 				"en": "temporarily unavailable", "ru": "временно недоступно"}}},
 		{"not allowed", Message{ID: 4090012, Type: "error"},
 			want{code: false, resend: false, errorStyled: true, text: map[string]string{
@@ -298,7 +299,7 @@ func TestCodeStepStates(t *testing.T) {
 			if hasCode {
 				for _, attr := range []string{`inputmode="numeric"`, `autocomplete="one-time-code"`, `minlength="4"`,
 					`maxlength="32"`, `<label class="cp-label" for="cp-code">`, `name="callpass_code"`, "autofocus",
-					`aria-describedby="cp-lead cp-msg cp-example"`, `action="/login/submit?flow=f1"`,
+					`aria-describedby="cp-msg cp-lead cp-example"`, `action="/login/submit?flow=f1"`,
 					`name="csrf_token" value="tok&lt;&amp;&gt;"`, `data-expires-in="300"`} {
 					if !strings.Contains(html, attr) {
 						t.Errorf("%s: %s missing", name, attr)
@@ -333,7 +334,7 @@ func TestCodeStepLeadBothLanguages(t *testing.T) {
 		"en": "We are calling +7 900 ***-**-67. Enter the last 4 digits of the incoming number.",
 		"ru": "Мы звоним на +7 900 ***-**-67. Введите последние 4 цифры входящего номера.",
 	} {
-		html := stdhtml.UnescapeString(render(t, baseStep(lang)))
+		html := visibleText(render(t, baseStep(lang)))
 		if !strings.Contains(html, want) {
 			t.Errorf("%s: lead %q missing", lang, want)
 		}

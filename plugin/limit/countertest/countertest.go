@@ -76,6 +76,40 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		mustTake(t, s, false, b)
 	})
 
+	t.Run("GiveBack", func(t *testing.T) {
+		// A take given back leaves every rule's log as if it had not
+		// happened, and only that take: the others stay counted.
+		s := newStore(t)
+		ctx := context.Background()
+		a := limit.Take{Key: "ga", Limit: 2, Window: time.Minute}
+		b := limit.Take{Key: "gb", Limit: 3, Window: time.Minute}
+		first := mustTake(t, s, true, a, b)
+		second := mustTake(t, s, true, a, b)
+		if first.Receipt == "" || second.Receipt == "" {
+			t.Fatalf("allowed takes without a receipt: %q %q", first.Receipt, second.Receipt)
+		}
+		if refused := mustTake(t, s, false, a, b); refused.Receipt != "" {
+			t.Fatalf("a refused take has the receipt %q", refused.Receipt)
+		}
+		if err := s.GiveBack(ctx, []limit.Take{a, b}, second.Receipt); err != nil {
+			t.Fatalf("give back: %v", err)
+		}
+		res := mustTake(t, s, true, a, b)
+		if len(res.Counts) != 2 || res.Counts[0] != 2 || res.Counts[1] != 2 {
+			t.Fatalf("counts after a give-back and a take %v, want [2 2]", res.Counts)
+		}
+		mustTake(t, s, false, a, b)
+		// Giving back twice, or a take that is not there, removes nothing more.
+		if err := s.GiveBack(ctx, []limit.Take{a, b}, second.Receipt); err != nil {
+			t.Fatalf("second give back: %v", err)
+		}
+		mustTake(t, s, false, a)
+		res = mustTake(t, s, true, b)
+		if res.Counts[0] != 3 {
+			t.Fatalf("b holds %d takes, want 3: a give-back removed another take", res.Counts[0])
+		}
+	})
+
 	t.Run("RetryAfterIsLongestDenied", func(t *testing.T) {
 		s := newStore(t)
 		short := limit.Take{Key: "short", Limit: 1, Window: 10 * time.Second}

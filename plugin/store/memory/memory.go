@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -444,7 +446,30 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		l.add(ns)
 		res.Counts[i] = len(l.ts)
 	}
+	res.Receipt = strconv.FormatInt(ns, 10)
 	return res, nil
+}
+
+// GiveBack implements limit.Counter: the receipt is the take's time, and
+// one entry of that time leaves each rule's log.
+func (s *Store) GiveBack(ctx context.Context, takes []limit.Take, receipt string) error {
+	ns, err := strconv.ParseInt(receipt, 10, 64)
+	if err != nil {
+		return fmt.Errorf("memory store: bad take receipt %q", receipt)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range takes {
+		if l := s.counters[t.Key]; l != nil {
+			if i, ok := slices.BinarySearch(l.ts, ns); ok {
+				l.ts = slices.Delete(l.ts, i, i+1)
+			}
+		}
+	}
+	return nil
 }
 
 // Fail implements limit.Blocks: the failures are a sliding log of their

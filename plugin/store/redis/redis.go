@@ -89,6 +89,26 @@ func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
 	return s
 }
 
+// ClientOptions returns the go-redis options the store is meant to run with
+// for the server at rawURL (redis:// or rediss://, as redis.ParseURL reads
+// it): short timeouts, so a stalled Redis fails a request instead of holding
+// it, and no retries. go-redis re-sends a command whose reply did not come
+// in time, and the verify and take scripts are not idempotent: a re-sent
+// verify would count one wrong code twice (or answer a right one "already
+// used"), a re-sent take would count one call twice. With no retries a late
+// reply fails the request (closed), and what the script did, it did once.
+func ClientOptions(rawURL string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	opts.DialTimeout = 2 * time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	opts.MaxRetries = -1
+	return opts, nil
+}
+
 // Error is a Redis failure; the challenge service reports it as
 // challenge.ErrStoreUnavailable.
 type Error struct {
@@ -794,13 +814,12 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	}
 	now := s.now().UnixMilli()
 	cmds := make([]*redis.Cmd, len(takes))
-	members := make([]string, len(takes))
-	for i := range members {
-		members[i] = member()
-	}
+	// One member names the take in every rule's log (each log is its own
+	// key): it is the receipt GiveBack removes.
+	m := member()
 	err := s.scriptPipeline(ctx, takeScript, func(p redis.Pipeliner) {
 		for i, t := range takes {
-			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds(), now, members[i])
+			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds(), now, m)
 		}
 	})
 	if err != nil {
@@ -828,6 +847,7 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	}
 	if res.Allowed {
 		res.Counts = counts
+		res.Receipt = m
 		return res, nil
 	}
 	if len(taken) == 0 {
@@ -835,7 +855,7 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, i := range taken {
-			p.ZRem(ctx, s.counterKey(takes[i].Key), members[i])
+			p.ZRem(ctx, s.counterKey(takes[i].Key), m)
 		}
 		return nil
 	})
@@ -843,6 +863,21 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		return limit.TakeResult{}, wrap("take compensate", err)
 	}
 	return res, nil
+}
+
+// GiveBack implements limit.Counter: one ZREM of the take's member per
+// rule, in one pipeline.
+func (s *Store) GiveBack(ctx context.Context, takes []limit.Take, receipt string) error {
+	if len(takes) == 0 {
+		return nil
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, t := range takes {
+			p.ZRem(ctx, s.counterKey(t.Key), receipt)
+		}
+		return nil
+	})
+	return wrap("give back", err)
 }
 
 // scriptPipeline runs the pipeline fill fills, whose scripted commands are

@@ -90,10 +90,13 @@
       var btn = form.querySelector("[data-cp-submit]");
       if (btn) { btn.setAttribute("aria-busy", "true"); }
     });
-    // autofocus is ignored after some navigations; ask again.
-    if (document.activeElement !== input) { try { input.focus(); } catch (err) { /* ignore */ } }
     check();
   }
+
+  // autofocus is ignored after some navigations; ask again (the code field,
+  // the resend button or the message: whichever the page chose).
+  var auto = step.querySelector("[autofocus]");
+  if (auto && document.activeElement !== auto) { try { auto.focus(); } catch (err) { /* ignore */ } }
 
   var started = Date.now();
   function elapsed() { return (Date.now() - started) / 1000; }

@@ -1,0 +1,120 @@
+package challenge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/cleanroomcp"
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+const givebackToken = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+// TestProviderRefusalGivesLimitsBack: a start the provider refuses without
+// placing a call (an empty balance, a wrong token, the provider not
+// reachable) gives its limits back, so an outage does not lock users out
+// (or spend the day's budget) once it is fixed. A failure that may have
+// placed a call (a 5xx, even the API's own JSON) and a refusal of the number
+// itself stay counted. The provider is the real client against outside
+// servers.
+func TestProviderRefusalGivesLimitsBack(t *testing.T) {
+	cleanroom := func(token string, v cleanroomcp.Variant) func(t *testing.T) string {
+		return func(t *testing.T) string { return cleanroomcp.New(t, token, v).URL() }
+	}
+	answer := func(status int, ctype, body string) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", ctype)
+				w.WriteHeader(status)
+				_, _ = io.WriteString(w, body)
+			}))
+			t.Cleanup(srv.Close)
+			return srv.URL + "/"
+		}
+	}
+	refused := func(t *testing.T) string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		return "http://" + addr + "/"
+	}
+	tests := []struct {
+		name      string
+		server    func(t *testing.T) string
+		kind      error
+		givenBack bool
+	}{
+		{"balance too low", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), flashcall.ErrInsufficientBalance, true},
+		{"wrong token", cleanroom("ffffffffffffffffffffffffffffffff", cleanroomcp.Variant{}), flashcall.ErrUnauthorized, true},
+		{"connection refused", refused, flashcall.ErrUnavailable, true},
+		{"provider throttles (429, API JSON)", answer(429, "application/json", `{"status":"error","message":"too many requests"}`), flashcall.ErrUnavailable, true},
+		{"HTML 502 from a proxy", answer(502, "text/html", "<h1>502 Bad Gateway</h1>"), flashcall.ErrUnavailable, false},
+		{"API JSON with HTTP 500", answer(500, "application/json", `{"status":"error","message":"internal error"}`), flashcall.ErrUnavailable, false},
+		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), flashcall.ErrDestinationNotAllowed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mem := memory.New(time.Hour)
+			t.Cleanup(func() { _ = mem.Close() })
+			lcfg := limit.DefaultConfig()
+			lcfg.PerNumber.Limit = 2
+			lim, err := limit.New(lcfg, mem, mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			service := func(url string) *challenge.Service {
+				c, err := callpass.New(callpass.Config{BaseURL: url, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := challenge.DefaultConfig()
+				cfg.CodeKey = key
+				svc, err := challenge.NewService(cfg, mem, c, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = svc.Close() })
+				return svc
+			}
+			ctx := context.Background()
+			failing := service(tt.server(t))
+			for i := range 3 {
+				_, err := failing.Start(ctx, req(fmt.Sprintf("f%d", i)))
+				var le *limit.LimitError
+				switch {
+				case tt.givenBack && !errors.Is(err, tt.kind), !tt.givenBack && i < 2 && !errors.Is(err, tt.kind):
+					t.Fatalf("start %d: %v, want %v", i, err, tt.kind)
+				case !tt.givenBack && i == 2 && (!errors.As(err, &le) || le.Kind != limit.KindNumber):
+					t.Fatalf("start %d after two failures that may have placed calls: %v, want the per-number limit", i, err)
+				}
+			}
+			if !tt.givenBack {
+				return
+			}
+			// The outage is over: the number's two calls are still there.
+			working := service(cleanroomcp.New(t, givebackToken, cleanroomcp.Variant{}).URL())
+			for i := range 2 {
+				if res, err := working.Start(ctx, req(fmt.Sprintf("g%d", i))); err != nil || !res.Placed {
+					t.Fatalf("start %d once the provider works: %+v %v: the failed starts used up the limit", i, res, err)
+				}
+			}
+		})
+	}
+}
