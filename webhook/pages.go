@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
 
@@ -79,10 +80,16 @@ func refusalFromQuery(c echo.Context) *ui.Message {
 		return nil
 	}
 	ctx := map[string]any{}
-	if l := c.QueryParam(qLimit); l != "" && len(l) <= 32 {
+	switch l := c.QueryParam(qLimit); l {
+	case limit.KindNumber, limit.KindIdentity, limit.KindIP, limit.KindGlobal, limit.KindPhoneCheckBudget, "resends":
 		ctx["limit"] = l
 	}
-	if at, err := strconv.ParseInt(c.QueryParam(qRetryAt), 10, 64); err == nil && at > 0 {
+	// A forged link could otherwise show any wait ("try again in 3000
+	// days"); the longest real one is a day (the budget and identity
+	// windows).
+	now := time.Now()
+	if at, err := strconv.ParseInt(c.QueryParam(qRetryAt), 10, 64); err == nil && at > 0 &&
+		!time.Unix(at, 0).After(now.Add(24*time.Hour+time.Minute)) {
 		ctx["retry_at"] = time.Unix(at, 0).UTC().Format(time.RFC3339)
 	}
 	return &ui.Message{ID: id, Type: "error", Context: ctx}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,30 @@ func TestStepUpPageRefusalsRedirectToGet(t *testing.T) {
 	rec := pageDo(newPageServer(t, f), http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {"c1"}, "code": {"1111"}}, "https://evil.example")
 	if rec.Code != http.StatusForbidden || f.verifies != 0 {
 		t.Errorf("foreign origin: %d, %d verifies", rec.Code, f.verifies)
+	}
+}
+
+// TestStepUpPageForgedRefusalLink: the refusal a GET /2fa shows comes from
+// its query, so a forged link must not make it say anything a real refusal
+// could not: no wait longer than a day, no unknown limit kind.
+func TestStepUpPageForgedRefusalLink(t *testing.T) {
+	h := newPageServer(t, &pageFactor{recorder: &recorder{}})
+	far := time.Now().Add(3000 * 24 * time.Hour).Unix()
+	soon := time.Now().Add(2 * time.Hour).Unix()
+	tests := []struct {
+		query         string
+		want, notWant string
+	}{
+		{"error=4090005&retry_at=" + strconv.FormatInt(far, 10), "", "72000"},
+		{"error=4090005&retry_at=" + strconv.FormatInt(soon, 10), "2 h", ""},
+		{"error=4090004&limit=bogus&retry_at=" + strconv.FormatInt(soon, 10), "Too many attempts", "bogus"},
+	}
+	for _, tt := range tests {
+		rec := pageDo(h, http.MethodGet, "/2fa?lang=en&challenge=c1&"+tt.query, nil, "")
+		text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(rec.Body.String(), ""))
+		if rec.Code != http.StatusOK || tt.want != "" && !strings.Contains(text, tt.want) || tt.notWant != "" && strings.Contains(text, tt.notWant) {
+			t.Errorf("%s: %d, want %q and not %q:\n%s", tt.query, rec.Code, tt.want, tt.notWant, text)
+		}
 	}
 }
 

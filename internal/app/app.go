@@ -433,13 +433,14 @@ func (r *redisInspection) check(ctx context.Context) error {
 		return r.problem
 	}
 	info, err := r.inspect(ctx)
-	if err != nil {
-		// PING just answered: a failed inspection is tried again next time
-		// and is not what readiness is about.
-		r.logger.Debug("could not inspect the Redis server", "error", err.Error())
-		return r.problem
-	}
+	// Tried again after redisInspectEvery either way: an ACL that refuses
+	// INFO refuses it every time.
 	r.at, r.problem = time.Now(), info.Problem()
+	if err != nil {
+		// PING just answered, so this is no outage: what could not be read
+		// is said once, and readiness is not failed for it.
+		r.logger.Warn("could not inspect the Redis server fully (cluster mode, eviction policy, clock); the store still works", "error", err.Error())
+	}
 	if r.problem != nil {
 		r.logger.Error("the Redis store cannot run on this server", "error", r.problem.Error())
 	}

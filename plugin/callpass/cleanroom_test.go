@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -194,11 +197,80 @@ func TestCleanRoomRefusals(t *testing.T) {
 			})
 		}
 	}
-	t.Run("unknown call id", func(t *testing.T) {
-		s := cleanroomcp.New(t, cleanToken, cleanroomcp.Variant{StrictHeaders: true})
-		c := cleanClient(t, s, 3, true, 4)
-		if _, err := c.CallStatus(context.Background(), "4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d"); !errors.Is(err, flashcall.ErrCallNotFound) {
-			t.Fatalf("CallStatus: %v, want the call not found", err)
+	// An unknown call is "not found" whichever parameter names the
+	// provider reads, also when asking under the other name is refused.
+	for _, param := range []string{"", "callid", "callId"} {
+		t.Run("unknown call id, status param "+param, func(t *testing.T) {
+			s := cleanroomcp.New(t, cleanToken, cleanroomcp.Variant{StatusParam: param, StrictHeaders: true})
+			c := cleanClient(t, s, 3, true, 4)
+			if _, err := c.CallStatus(context.Background(), "4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d"); !errors.Is(err, flashcall.ErrCallNotFound) {
+				t.Fatalf("CallStatus: %v, want the call not found", err)
+			}
+		})
+	}
+}
+
+// TestNotPlaced: which failed starts provably placed no call. The request
+// never left, or the API refused it before the method ran, or the method
+// refused it for a reason that precedes any call; not a method failure
+// without such a reason (it may follow a call that rang), not a 5xx, not a
+// page that is not the API's.
+func TestNotPlaced(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		ctype  string
+		body   string
+		want   bool
+	}{
+		{"level 1 refusal", 400, "application/json", `{"status":"error","message":"invalid dn"}`, true},
+		{"balance sample", 200, "application/json", `{"status":"success","message":"balance is lower than limit for that call"}`, true},
+		{"wrong token", 401, "application/json", `{"status":"error","message":"invalid token"}`, true},
+		{"throttled", 429, "application/json", `{"status":"error","message":"too many requests"}`, true},
+		{"destination not allowed", 200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`, true},
+		{"method balance refusal", 200, "application/json", `{"data":{"message":"insufficient balance","result":"error"},"status":"success"}`, true},
+		{"method failed, no reason", 200, "application/json", `{"data":{"result":"error"},"status":"success"}`, false},
+		{"method failed: call failed", 200, "application/json", `{"data":{"message":"call failed","result":"error"},"status":"success"}`, false},
+		{"API JSON 500", 500, "application/json", `{"status":"error","message":"internal error"}`, false},
+		{"HTML 502", 502, "text/html", "<h1>502</h1>", false},
+		{"HTML 200", 200, "text/html", "<html>maintenance</html>", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", tt.ctype)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			c, err := callpass.New(callpass.Config{BaseURL: srv.URL, Token: cleanToken, APIVersion: 3, Timeout: 5 * time.Second, Async: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.StartCall(context.Background(), cleanNumber(t))
+			if err == nil {
+				t.Fatal("the start succeeded")
+			}
+			if got := flashcall.NotPlaced(err); got != tt.want {
+				t.Errorf("NotPlaced(%v) = %v, want %v", err, got, tt.want)
+			}
+			if flashcall.NotSent(err) {
+				t.Errorf("NotSent(%v): the request reached the server", err)
+			}
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		srv := httptest.NewServer(http.NotFoundHandler())
+		url := srv.URL
+		srv.Close()
+		c, err := callpass.New(callpass.Config{BaseURL: url, Token: cleanToken, APIVersion: 3, Timeout: 5 * time.Second, Async: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.StartCall(context.Background(), cleanNumber(t))
+		if !flashcall.NotPlaced(err) || !flashcall.NotSent(err) {
+			t.Errorf("connection refused: NotPlaced %v NotSent %v, want both (%v)", flashcall.NotPlaced(err), flashcall.NotSent(err), err)
 		}
 	})
 }

@@ -392,6 +392,7 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	proven := form&statusProven != 0
 	form &^= statusProven
 	var triedPath, triedName bool
+	var cantFindFirst error // a "can't find" that made us try the other name
 
 	var env *Envelope
 	var err error
@@ -421,6 +422,7 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if cantFind {
 			triedName = true
 			form ^= statusCamelID
+			cantFindFirst = err
 			continue
 		}
 		if !triedPath && pathRefused(err) {
@@ -437,6 +439,10 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if !errors.Is(err, flashcall.ErrUnavailable) || !sleep(ctx, c.backoff<<(attempt-1)) {
 			break
 		}
+	}
+	if cantFindFirst != nil && err != nil && paramRefused(err) {
+		// The other name is not the provider's: its "can't find" stands.
+		err = cantFindFirst
 	}
 	var st flashcall.Status
 	if err == nil {

@@ -94,12 +94,29 @@ func (e *Error) Error() string {
 // Unwrap returns the flashcall sentinel.
 func (e *Error) Unwrap() error { return e.Kind }
 
-// NotPlaced implements flashcall.NotPlaced: the request never left, or the
-// API answered it with a refusal (either envelope level) below HTTP 500.
-// A 5xx, even with the API's JSON, may come from a server that failed
-// after placing the call.
+// NotSent implements flashcall.NotSent.
+func (e *Error) NotSent() bool { return !e.Sent }
+
+// NotPlaced implements flashcall.NotPlaced: the request never left; or the
+// API refused it at level 1 (the method did not run) below HTTP 500; or the
+// method itself refused it for a reason that precedes any call (credentials,
+// balance, the destination, the request). A level-2 failure without such a
+// reason ("result":"error" alone, "call failed") may follow a call that rang,
+// above all on a synchronous start, and a 5xx may come from a server that
+// failed after placing the call: neither is NotPlaced.
 func (e *Error) NotPlaced() bool {
-	return !e.Sent || (e.level == levelRequest || e.level == levelMethod) && e.HTTPStatus < 500
+	switch {
+	case !e.Sent:
+		return true
+	case e.HTTPStatus >= 500:
+		return false
+	case e.level == levelRequest:
+		return true
+	case e.level == levelMethod:
+		return errors.Is(e.Kind, flashcall.ErrUnauthorized) || errors.Is(e.Kind, flashcall.ErrInsufficientBalance) ||
+			errors.Is(e.Kind, flashcall.ErrDestinationNotAllowed) || errors.Is(e.Kind, flashcall.ErrInvalidRequest)
+	}
+	return false
 }
 
 // Outcome labels passed to Observer.ObserveProviderCall.

@@ -23,12 +23,14 @@ import (
 const givebackToken = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 // TestProviderRefusalGivesLimitsBack: a start the provider refuses without
-// placing a call (an empty balance, a wrong token, the provider not
-// reachable) gives its limits back, so an outage does not lock users out
-// (or spend the day's budget) once it is fixed. A failure that may have
-// placed a call (a 5xx, even the API's own JSON) and a refusal of the number
-// itself stay counted. The provider is the real client against outside
-// servers.
+// placing a call because of the account or the way to it (an empty balance,
+// a wrong token, the provider not reachable) gives its limits back, so an
+// outage does not lock users out (or spend the day's budget) once it is
+// fixed; only the per-IP count stays, so one source cannot send the
+// provider starts without end. A failure that may have placed a call (a
+// 5xx, even the API's own JSON; a method failure without a reason, above
+// all on a synchronous start), throttling and a refusal of the number itself
+// stay counted. The provider is the real client against outside servers.
 func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 	cleanroom := func(token string, v cleanroomcp.Variant) func(t *testing.T) string {
 		return func(t *testing.T) string { return cleanroomcp.New(t, token, v).URL() }
@@ -57,16 +59,20 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 	tests := []struct {
 		name      string
 		server    func(t *testing.T) string
+		sync      bool
 		kind      error
 		givenBack bool
 	}{
-		{"balance too low", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), flashcall.ErrInsufficientBalance, true},
-		{"wrong token", cleanroom("ffffffffffffffffffffffffffffffff", cleanroomcp.Variant{}), flashcall.ErrUnauthorized, true},
-		{"connection refused", refused, flashcall.ErrUnavailable, true},
-		{"provider throttles (429, API JSON)", answer(429, "application/json", `{"status":"error","message":"too many requests"}`), flashcall.ErrUnavailable, true},
-		{"HTML 502 from a proxy", answer(502, "text/html", "<h1>502 Bad Gateway</h1>"), flashcall.ErrUnavailable, false},
-		{"API JSON with HTTP 500", answer(500, "application/json", `{"status":"error","message":"internal error"}`), flashcall.ErrUnavailable, false},
-		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), flashcall.ErrDestinationNotAllowed, false},
+		{"balance too low", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), false, flashcall.ErrInsufficientBalance, true},
+		{"balance too low, synchronous", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), true, flashcall.ErrInsufficientBalance, true},
+		{"wrong token", cleanroom("ffffffffffffffffffffffffffffffff", cleanroomcp.Variant{}), false, flashcall.ErrUnauthorized, true},
+		{"connection refused", refused, false, flashcall.ErrUnavailable, true},
+		{"provider throttles (429, API JSON)", answer(429, "application/json", `{"status":"error","message":"too many requests"}`), false, flashcall.ErrUnavailable, false},
+		{"HTML 502 from a proxy", answer(502, "text/html", "<h1>502 Bad Gateway</h1>"), false, flashcall.ErrUnavailable, false},
+		{"API JSON with HTTP 500", answer(500, "application/json", `{"status":"error","message":"internal error"}`), false, flashcall.ErrUnavailable, false},
+		{"method failed without a reason", answer(200, "application/json", `{"data":{"result":"error"},"status":"success"}`), false, flashcall.ErrUnavailable, false},
+		{"synchronous call failed", answer(200, "application/json", `{"data":{"message":"call failed","result":"error"},"status":"success"}`), true, flashcall.ErrUnavailable, false},
+		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), false, flashcall.ErrDestinationNotAllowed, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,12 +81,13 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 			t.Cleanup(func() { _ = mem.Close() })
 			lcfg := limit.DefaultConfig()
 			lcfg.PerNumber.Limit = 2
+			lcfg.PerIP.Limit = 4
 			lim, err := limit.New(lcfg, mem, mem)
 			if err != nil {
 				t.Fatal(err)
 			}
 			service := func(url string) *challenge.Service {
-				c, err := callpass.New(callpass.Config{BaseURL: url, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: true})
+				c, err := callpass.New(callpass.Config{BaseURL: url, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: !tt.sync})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -95,23 +102,35 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 			}
 			ctx := context.Background()
 			failing := service(tt.server(t))
-			for i := range 3 {
-				_, err := failing.Start(ctx, req(fmt.Sprintf("f%d", i)))
-				var le *limit.LimitError
-				switch {
-				case tt.givenBack && !errors.Is(err, tt.kind), !tt.givenBack && i < 2 && !errors.Is(err, tt.kind):
-					t.Fatalf("start %d: %v, want %v", i, err, tt.kind)
-				case !tt.givenBack && i == 2 && (!errors.As(err, &le) || le.Kind != limit.KindNumber):
-					t.Fatalf("start %d after two failures that may have placed calls: %v, want the per-number limit", i, err)
-				}
-			}
+			var le *limit.LimitError
 			if !tt.givenBack {
+				for i := range 3 {
+					_, err := failing.Start(ctx, req(fmt.Sprintf("f%d", i)))
+					switch {
+					case i < 2 && !errors.Is(err, tt.kind):
+						t.Fatalf("start %d: %v, want %v", i, err, tt.kind)
+					case i == 2 && (!errors.As(err, &le) || le.Kind != limit.KindNumber):
+						t.Fatalf("start %d after two failures that may have placed calls: %v, want the per-number limit", i, err)
+					}
+				}
 				return
+			}
+			// Past the per-number limit (2): only the per-IP limit (4) binds.
+			for i := range 5 {
+				_, err := failing.Start(ctx, req(fmt.Sprintf("f%d", i)))
+				switch {
+				case i < 4 && !errors.Is(err, tt.kind):
+					t.Fatalf("start %d: %v, want %v", i, err, tt.kind)
+				case i == 4 && (!errors.As(err, &le) || le.Kind != limit.KindIP):
+					t.Fatalf("start %d from one IP: %v, want the per-IP limit, which given-back starts still count", i, err)
+				}
 			}
 			// The outage is over: the number's two calls are still there.
 			working := service(cleanroomcp.New(t, givebackToken, cleanroomcp.Variant{}).URL())
 			for i := range 2 {
-				if res, err := working.Start(ctx, req(fmt.Sprintf("g%d", i))); err != nil || !res.Placed {
+				r := req(fmt.Sprintf("g%d", i))
+				r.ClientIP = "198.51.100.9"
+				if res, err := working.Start(ctx, r); err != nil || !res.Placed {
 					t.Fatalf("start %d once the provider works: %+v %v: the failed starts used up the limit", i, res, err)
 				}
 			}

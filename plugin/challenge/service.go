@@ -482,16 +482,22 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	return StartResult{Challenge: c, Placed: true}, nil
 }
 
-// giveBack returns the limits taken for a call that failed without being
-// placed because of the provider or the way to it (credentials, balance,
-// the provider down or throttling before it placed anything), so such an
-// outage does not use up the users' limits and the day's budget: once it
-// is fixed, they can sign in. A refusal of this number or request
-// (destination not allowed, invalid request) stays counted, as does
-// anything that may have placed a call (cost protection).
+// giveBack returns the limits taken for a call that was not placed because
+// of the account or the way to the provider (credentials refused, balance
+// too low, the request never left), so such an outage does not use up the
+// users' limits and the day's budget: once it is fixed, they can sign in.
+// The per-IP count stays (Limiter.GiveBack), so one source still cannot
+// send the provider requests without end while it refuses them. Throttling
+// stays counted (giving it back would let a flood keep the provider
+// throttled), so does a refusal of this number or request (destination not
+// allowed, invalid request), and so does anything that may have placed a
+// call (cost protection).
 func (s *Service) giveBack(ctx context.Context, taken limit.Taken, err error) {
-	if !flashcall.NotPlaced(err) || !(errors.Is(err, flashcall.ErrUnauthorized) ||
-		errors.Is(err, flashcall.ErrInsufficientBalance) || errors.Is(err, flashcall.ErrUnavailable)) {
+	if !flashcall.NotPlaced(err) {
+		return
+	}
+	if !errors.Is(err, flashcall.ErrUnauthorized) && !errors.Is(err, flashcall.ErrInsufficientBalance) &&
+		!(errors.Is(err, flashcall.ErrUnavailable) && flashcall.NotSent(err)) {
 		return
 	}
 	if gerr := s.limiter.GiveBack(ctx, taken); gerr != nil {

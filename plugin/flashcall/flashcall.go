@@ -138,6 +138,17 @@ func NotPlaced(err error) bool {
 	return ok && np.NotPlaced()
 }
 
+// NotSent reports an error raised before the request left for the
+// provider (a refused connection, DNS): the provider saw nothing. Vendor
+// errors say so with a method NotSent() bool.
+func NotSent(err error) bool {
+	ns, ok := errors.AsType[interface {
+		error
+		NotSent() bool
+	}](err)
+	return ok && ns.NotSent()
+}
+
 // Error kinds. Vendor errors wrap exactly one of these so callers can use
 // errors.Is without knowing the vendor.
 var (

@@ -100,10 +100,11 @@ type Counter interface {
 	// its Limit takes within its Window; otherwise it counts none (net) and
 	// reports the blocking rule. Every key it writes expires.
 	Take(ctx context.Context, takes []Take) (TakeResult, error)
-	// GiveBack removes from every rule's log the entries of the allowed
-	// take whose TakeResult.Receipt is receipt, as if it had not happened
-	// (entries already gone are no error). For a call that provably was
-	// not placed.
+	// GiveBack removes from each of takes' logs (all or some of the rules
+	// of one allowed take) the entry of the take whose TakeResult.Receipt
+	// is receipt, as if it had not happened (an entry already gone is no
+	// error). For a call that provably was not placed; once per receipt
+	// (in the memory store two takes at the same instant share a receipt).
 	GiveBack(ctx context.Context, takes []Take, receipt string) error
 }
 
@@ -412,14 +413,14 @@ func (l *Limiter) Take(ctx context.Context, rules CallRules) (Taken, error) {
 		if l.budget != nil && len(res.Counts) == len(rules.Takes) && kinds[len(kinds)-1] == KindGlobal {
 			l.budget.SetBudgetUsed(float64(res.Counts[len(rules.Takes)-1]) / float64(l.cfg.GlobalDaily.Limit))
 		}
-		return Taken{takes: rules.Takes, receipt: res.Receipt}, nil
+		return Taken{rules: rules, receipt: res.Receipt}, nil
 	}
 	return Taken{}, l.Refused(res, rules)
 }
 
 // Taken is one allowed take of a call's rules.
 type Taken struct {
-	takes   []Take
+	rules   CallRules
 	receipt string
 }
 
@@ -427,12 +428,24 @@ type Taken struct {
 // request never reached the provider, or the provider refused it), so a
 // provider refusing every call (a wrong token, an empty balance) does not
 // use up the users' limits and the day's budget while it lasts. A call that
-// may have been placed is never given back.
+// may have been placed is never given back. The per-IP count is kept: it
+// is what still slows one source sending starts while the provider refuses
+// them (each one is still a request to the provider).
 func (l *Limiter) GiveBack(ctx context.Context, t Taken) error {
-	if len(t.takes) == 0 || t.receipt == "" {
+	if t.receipt == "" {
 		return nil
 	}
-	if err := l.counter.GiveBack(ctx, t.takes, t.receipt); err != nil {
+	var back []Take
+	for i, tk := range t.rules.Takes {
+		if i < len(t.rules.Kinds) && t.rules.Kinds[i] == KindIP {
+			continue
+		}
+		back = append(back, tk)
+	}
+	if len(back) == 0 {
+		return nil
+	}
+	if err := l.counter.GiveBack(ctx, back, t.receipt); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -24,7 +25,7 @@ type ServerInfo struct {
 	// ClockOffset is Redis's clock minus this host's, read at the middle of
 	// the TIME round trip, give or take ClockUncertainty (half of it).
 	ClockOffset      time.Duration
-	ClockUncertainty time.Duration
+	ClockUncertainty time.Duration // < 0: not measured
 }
 
 // MaxClockOffset is how far this host's clock may be from Redis's before
@@ -34,14 +35,17 @@ type ServerInfo struct {
 const MaxClockOffset = time.Second
 
 // Inspect asks Redis what the store's guarantees depend on: one pipeline of
-// INFO, CONFIG GET (its refusal is not an error) and TIME.
+// INFO server, INFO cluster, CONFIG GET maxmemory* and TIME. A refused
+// CONFIG GET (managed services) is no error. Any other refusal (an ACL
+// without INFO) or failure is returned with whatever the other commands
+// told (ClockUncertainty < 0 when TIME did not answer).
 func (s *Store) Inspect(ctx context.Context) (ServerInfo, error) {
-	var info ServerInfo
+	info := ServerInfo{ClockUncertainty: -1}
 	var srv, cl *redis.StringCmd
 	var cfg *redis.MapStringStringCmd
 	var tm *redis.TimeCmd
 	before := s.now()
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		srv = p.Info(ctx, "server")
 		cl = p.Info(ctx, "cluster")
 		cfg = p.ConfigGet(ctx, "maxmemory*")
@@ -49,32 +53,30 @@ func (s *Store) Inspect(ctx context.Context) (ServerInfo, error) {
 		return nil
 	})
 	after := s.now()
-	if srv.Err() != nil || tm.Err() != nil {
-		if err == nil {
-			err = firstErr(srv.Err(), tm.Err())
-		}
-		return info, wrap("inspect", err)
+	var errs []error
+	if err := srv.Err(); err == nil {
+		info.Version = infoField(srv.Val(), "redis_version")
+	} else {
+		errs = append(errs, fmt.Errorf("INFO server: %w", err))
 	}
-	info.Version = infoField(srv.Val(), "redis_version")
-	info.Cluster = cl.Err() == nil && infoField(cl.Val(), "cluster_enabled") == "1"
+	if err := cl.Err(); err == nil {
+		info.Cluster = infoField(cl.Val(), "cluster_enabled") == "1"
+	} else {
+		errs = append(errs, fmt.Errorf("INFO cluster: %w", err))
+	}
 	if cfg.Err() == nil {
 		m := cfg.Val()
 		info.MaxMemory, _ = strconv.ParseInt(m["maxmemory"], 10, 64)
 		info.EvictionPolicy = m["maxmemory-policy"]
 	}
-	rtt := after.Sub(before)
-	info.ClockOffset = tm.Val().Sub(before.Add(rtt / 2))
-	info.ClockUncertainty = rtt / 2
-	return info, nil
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+	if err := tm.Err(); err == nil {
+		rtt := after.Sub(before)
+		info.ClockOffset = tm.Val().Sub(before.Add(rtt / 2))
+		info.ClockUncertainty = rtt / 2
+	} else {
+		errs = append(errs, fmt.Errorf("TIME: %w", err))
 	}
-	return nil
+	return info, wrap("inspect", errors.Join(errs...))
 }
 
 // infoField reads "name:value" from an INFO answer.
@@ -101,7 +103,7 @@ func (i ServerInfo) Warnings() []string {
 	if i.MaxMemory > 0 && i.EvictionPolicy != "" && i.EvictionPolicy != "noeviction" {
 		w = append(w, fmt.Sprintf("Redis may evict keys when it reaches maxmemory (maxmemory-policy %s): call limits, bans and challenges could vanish under memory pressure; set maxmemory-policy noeviction", i.EvictionPolicy))
 	}
-	if off := i.ClockOffset.Abs() - i.ClockUncertainty; off > MaxClockOffset {
+	if off := i.ClockOffset.Abs() - i.ClockUncertainty; i.ClockUncertainty >= 0 && off > MaxClockOffset {
 		w = append(w, fmt.Sprintf("this host's clock is %s away from Redis's: limits, bans and challenge lifetimes are computed from each instance's clock, so instances must keep their clocks in sync (NTP)", i.ClockOffset.Abs().Round(100*time.Millisecond)))
 	}
 	return w

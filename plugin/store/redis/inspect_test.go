@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
@@ -70,5 +72,28 @@ func TestInspect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInspectWithoutINFO: an ACL that refuses INFO and CONFIG (common on
+// managed Redis) makes Inspect say what it could not read, and still
+// measure the clock.
+func TestInspectWithoutINFO(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := testenv.StartRedis(t)
+	admin := newClient(t, r.Addr)
+	if err := admin.Do(ctx, "ACL", "SETUSER", "limited", "on", ">limited-pass", "~*", "&*", "+@all", "-info", "-config").Err(); err != nil {
+		t.Fatal(err)
+	}
+	limited := redis.NewClient(&redis.Options{Addr: r.Addr, Username: "limited", Password: "limited-pass", MaxRetries: -1})
+	t.Cleanup(func() { _ = limited.Close() })
+	st := redisstore.New(limited, "i:", redisstore.WithClock(func() time.Time { return time.Now().Add(3 * time.Second) }))
+	info, err := st.Inspect(ctx)
+	if err == nil || !strings.Contains(err.Error(), "INFO") {
+		t.Fatalf("Inspect: %v, want the refused INFO named", err)
+	}
+	if info.ClockUncertainty < 0 || len(info.Warnings()) != 1 || info.Problem() != nil {
+		t.Fatalf("info %+v warnings %q problem %v: want the clock measured and warned about", info, info.Warnings(), info.Problem())
 	}
 }

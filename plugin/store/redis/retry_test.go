@@ -30,7 +30,16 @@ func stall(t *testing.T, addr string, d time.Duration) <-chan struct{} {
 while true do local n = redis.call('TIME'); if n[1]*1e6 + n[2] - s > tonumber(ARGV[1]) then break end end
 return 1`, nil, d.Microseconds())
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// Return once Redis is really busy: a PING with a short timeout, from
+	// a connection of its own, gets no answer.
+	probe := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: 300 * time.Millisecond, MaxRetries: -1, PoolSize: 1})
+	defer probe.Close()
+	for deadline := time.Now().Add(5 * time.Second); probe.Ping(context.Background()).Err() == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server never got busy with the stalling script")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return done
 }
 
@@ -46,7 +55,7 @@ func TestLateReplyRunsScriptOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if opts.ReadTimeout > 1500*time.Millisecond {
+	if opts.ReadTimeout > 2*time.Second {
 		t.Fatalf("read timeout %s: the stall below must outlast it", opts.ReadTimeout)
 	}
 	rdb := redis.NewClient(opts)
@@ -59,7 +68,7 @@ func TestLateReplyRunsScriptOnce(t *testing.T) {
 		if r, err := st.Take(ctx, rule); err != nil || !r.Allowed { // loads the script
 			t.Fatalf("first take: %+v %v", r, err)
 		}
-		done := stall(t, addr, 1500*time.Millisecond)
+		done := stall(t, addr, 2500*time.Millisecond)
 		if r, err := st.Take(ctx, rule); err == nil {
 			t.Fatalf("take during the stall: %+v, want the timeout", r)
 		}
@@ -85,7 +94,7 @@ func TestLateReplyRunsScriptOnce(t *testing.T) {
 		if rep, err := st.Verify(ctx, wrong); err != nil || rep.Outcome != challenge.OutcomeWrong { // loads the script
 			t.Fatalf("first wrong code: %+v %v", rep, err)
 		}
-		done := stall(t, addr, 1500*time.Millisecond)
+		done := stall(t, addr, 2500*time.Millisecond)
 		wrong.Now = time.Now()
 		if rep, err := st.Verify(ctx, wrong); err == nil {
 			t.Fatalf("verify during the stall: %+v, want the timeout", rep)
