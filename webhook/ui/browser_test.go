@@ -94,6 +94,18 @@ func TestCodeJSInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	label1, disabled1 := label()
+	// The script says, before anything is typed, that the last digit sends
+	// the code, and ties that to the field (WCAG 3.2.2).
+	autosend, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function(){
+			var n = document.getElementById("cp-autosend"), el = document.getElementById("cp-code");
+			return (n.hidden ? "hidden" : n.textContent) + "|" + el.getAttribute("aria-describedby"); })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text, describedBy, _ := strings.Cut(autosend, "|"); text != "The code is checked as soon as you type its last digit." ||
+		!strings.Contains(" "+describedBy+" ", " cp-autosend ") {
+		t.Errorf("auto-send note %q, field described by %q", text, describedBy)
+	}
 	if err := chromedp.Do(ctx, chromedp.Sleep(5500*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}

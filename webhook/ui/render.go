@@ -189,8 +189,12 @@ type hidden struct{ Name, Value string }
 type codeView struct {
 	CodeStep
 	Title, Hint, Example, Label, Submit, NoJSNote string
-	Lead                                          template.HTML // escaped text, the number in a span
-	MessageText, MessageType                      string
+	// AutoSendNote says, before the user types, that the code is sent with
+	// its last digit (code.js shows it: WCAG 3.2.2 asks that a change on
+	// input be announced first).
+	AutoSendNote             string
+	Lead                     template.HTML // escaped text, the number in a span
+	MessageText, MessageType string
 	// A message that names a wait ("try again in 2 min") counts it down:
 	// MessageWaitIn seconds from rendering, MessageWaitTemplate with {t}
 	// for the remaining time, MessageNowText once it is over.
@@ -232,6 +236,7 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		Label:           Format(l, "code.label", args),
 		Submit:          Text(l, "code.submit"),
 		NoJSNote:        Text(l, "code.no_js_autosend"),
+		AutoSendNote:    Text(l, "code.js_autosend"),
 		ShowCode:        s.showCode(),
 		ShowResend:      s.showResend(),
 		RetryKind:       s.retryKind(),

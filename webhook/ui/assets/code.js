@@ -66,6 +66,13 @@
   }
 
   if (input && form) {
+    // Say that the last digit sends the code, before any is typed (only
+    // with this script: without it the user presses "Confirm").
+    var autosend = step.querySelector("[data-cp-autosend]");
+    if (autosend) {
+      autosend.hidden = false;
+      input.setAttribute("aria-describedby", (input.getAttribute("aria-describedby") || "") + " " + autosend.id);
+    }
     input.addEventListener("paste", function (e) {
       var data = (e.clipboardData || window.clipboardData);
       if (!data) { return; }
