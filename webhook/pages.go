@@ -99,7 +99,7 @@ func refusalFromQuery(c echo.Context) *ui.Message {
 // (POST-redirect-GET): reloading that page re-sends no code, so it never
 // burns a try, and "reload the page" in the no-JS note is safe advice.
 func (s *Server) refused(c echo.Context, lang, challengeID string, err error) error {
-	p := classify(err, time.Now())
+	p := forFlow(classify(err, time.Now()), "stepup")
 	if p.Code == "no_session" || p.MsgID == 0 || p.Internal {
 		return s.renderStep(c, lang, nil, err) // the sign-in page, or the error as before
 	}
@@ -156,14 +156,32 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 // refusal carried over a POST-redirect-GET.
 func (s *Server) renderStepMessage(c echo.Context, lang string, v *factor.ChallengeView, msg *ui.Message, status int) error {
 	step := s.stepFor(c, lang, v)
+	// A challenge whose code no longer works says so (a reload, a language
+	// switch or a stale link must not offer its field again); a refusal
+	// about something else (a limit, a ban) is still shown.
+	if dead := deadMessage(v); dead != nil && (msg == nil || msg.ID == ui.MsgWrongCode || msg.ID == ui.MsgInvalidCode) {
+		msg = dead
+	}
 	if msg != nil {
 		m := *msg
-		if v != nil && v.AttemptsLeft >= 0 && (m.ID == ui.MsgWrongCode || m.ID == ui.MsgInvalidCode) {
-			m.Context["attempts_left"] = v.AttemptsLeft
+		if v != nil && step.AttemptsLeft >= 0 && (m.ID == ui.MsgWrongCode || m.ID == ui.MsgInvalidCode) {
+			m.Context["attempts_left"] = step.AttemptsLeft
 		}
 		step.ApplyMessage(m)
 	}
 	return s.writeStep(c, lang, step, status)
+}
+
+// deadMessage is the message of a challenge whose code no longer works
+// (nil while it works): locked, or expired (also verified or replaced).
+func deadMessage(v *factor.ChallengeView) *ui.Message {
+	if v == nil || v.State == "" || v.State == "pending" {
+		return nil
+	}
+	if v.State == "locked" {
+		return &ui.Message{ID: ui.MsgLocked, Type: "error", Context: map[string]any{"attempts_left": 0}}
+	}
+	return &ui.Message{ID: ui.MsgExpired, Type: "error", Context: map[string]any{}}
 }
 
 func (s *Server) stepFor(c echo.Context, lang string, v *factor.ChallengeView) ui.CodeStep {
@@ -190,7 +208,7 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 	step := s.stepFor(c, lang, v)
 	status := http.StatusOK
 	if err != nil {
-		p := classify(err, time.Now())
+		p := forFlow(classify(err, time.Now()), "stepup")
 		if p.Code == "no_session" {
 			// A cookie that is not (or no longer) a Kratos session: the page
 			// a visitor without any cookie gets, not a JSON error.

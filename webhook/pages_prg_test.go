@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"fmt"
 	stdhtml "html"
 	"io"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	"github.com/callpass-kratos/callpass-kratos/webhook"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -103,7 +105,7 @@ func TestStepUpPageRefusalsRedirectToGet(t *testing.T) {
 			&limit.LimitError{Kind: limit.KindNumber, RetryAfter: time.Hour}, nil,
 			map[string]string{"challenge": "c1", "error": "4090004", "limit": "number"}, "Too many calls. You can ask for a new call in 1 h", true},
 		{"refused first call", "/2fa?lang=en", url.Values{}, &limit.LimitError{Kind: limit.KindGlobal, RetryAfter: time.Minute}, nil,
-			map[string]string{"error": "4090004", "limit": "global"}, "The service is busy right now.", false},
+			map[string]string{"error": "4090004", "limit": "global"}, "Phone confirmation is unavailable for now.", false},
 	}
 	for _, tt := range tests {
 		f := &pageFactor{recorder: &recorder{}, startErr: tt.startErr, verifyErr: tt.verifyErr}
@@ -199,5 +201,62 @@ func TestStepUpPageMarkup(t *testing.T) {
 		strings.Contains(body, "cp-button") || !strings.Contains(body, `class="cp-btn cp-btn-primary" href="https://app.example/login?return_to=`) ||
 		!strings.Contains(body, ">Войти</a>") {
 		t.Errorf("sign-in-first page: %d\n%s", rec.Code, body)
+	}
+}
+
+// deadFactor is pageFactor whose challenge's code no longer works.
+type deadFactor struct {
+	pageFactor
+	state string
+}
+
+func (d *deadFactor) StepUpGet(context.Context, factor.Creds, string) (factor.ChallengeView, error) {
+	v := d.view()
+	v.State = d.state
+	return v, nil
+}
+
+// TestStepUpPageDeadChallenge: a /2fa link, reload or language switch for
+// a challenge whose code no longer works says so and offers no code field,
+// whatever refusal its query carries from before.
+func TestStepUpPageDeadChallenge(t *testing.T) {
+	tests := []struct {
+		state, query, want string
+	}{
+		{"expired", "", "expired"},
+		{"expired", "&error=4090001", "expired"},
+		{"locked", "", "Too many wrong codes"},
+		{"verified", "&error=4090011", "expired"},
+	}
+	for _, tt := range tests {
+		h := newPageServer(t, &deadFactor{pageFactor: pageFactor{recorder: &recorder{}}, state: tt.state})
+		rec := pageDo(h, http.MethodGet, "/2fa?lang=en&challenge=c1"+tt.query, nil, "")
+		body := rec.Body.String()
+		text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+		if rec.Code != http.StatusOK || strings.Contains(body, `id="cp-code"`) || !strings.Contains(text, tt.want) ||
+			strings.Contains(text, "We are calling") || strings.Contains(text, "attempts left") {
+			t.Errorf("%s%s: %d, want %q and no code field:\n%s", tt.state, tt.query, rec.Code, tt.want, text)
+		}
+	}
+}
+
+// TestStepUpPagePhoneMessages: step-up cannot change the account's number,
+// so a missing or invalid one says where to go (settings, support), never
+// "check the number".
+func TestStepUpPagePhoneMessages(t *testing.T) {
+	_, perr := phone.Parse("+380501234567")
+	for _, err := range []error{factor.ErrNoPhone, fmt.Errorf("%w: %w", factor.ErrNoPhone, perr)} {
+		f := &pageFactor{recorder: &recorder{}, startErr: err}
+		h := newPageServer(t, f)
+		rec := pageDo(h, http.MethodPost, "/2fa?lang=en", url.Values{}, "https://app.example")
+		loc := rec.Header().Get("Location")
+		if rec.Code != http.StatusSeeOther || !strings.Contains(loc, "error=4090007") {
+			t.Fatalf("%v: %d Location %q, want 303 with 4090007", err, rec.Code, loc)
+		}
+		rec = pageDo(h, http.MethodGet, loc, nil, "")
+		text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(rec.Body.String(), ""))
+		if !strings.Contains(text, "Confirming by phone needs a phone number on your account") || strings.Contains(text, "Check the number") {
+			t.Errorf("%v: page text:\n%s", err, text)
+		}
 	}
 }

@@ -93,15 +93,16 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
-// forFlow words a missing or unusable number for the Kratos flow the hook
-// serves (the message's "flow" context selects the text): at login the user
-// cannot change the account's number, so an invalid one reads as none, with
-// "contact support" rather than "check the number".
+// forFlow words a missing, unusable or refused number for the flow it
+// serves (the message's "flow" context selects the text: a Kratos hook's
+// login, registration or settings, or "stepup" for /2fa): at login and in
+// step-up the user cannot change the account's number here, so an invalid
+// one reads as none, with where to go rather than "check the number".
 func forFlow(p problem, flow string) problem {
-	if p.MsgID != ui.MsgNoPhone && p.MsgID != ui.MsgInvalidPhone {
+	if p.MsgID != ui.MsgNoPhone && p.MsgID != ui.MsgInvalidPhone && p.MsgID != ui.MsgNotAllowed {
 		return p
 	}
-	if flow == "login" {
+	if p.MsgID == ui.MsgInvalidPhone && (flow == "login" || flow == "stepup") {
 		p.MsgID = ui.MsgNoPhone
 	}
 	ctx := make(map[string]any, len(p.Context)+1)

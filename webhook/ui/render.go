@@ -192,7 +192,10 @@ type codeView struct {
 	// AutoSendNote says, before the user types, that the code is sent with
 	// its last digit (code.js shows it: WCAG 3.2.2 asks that a change on
 	// input be announced first).
-	AutoSendNote             string
+	AutoSendNote string
+	// RestartDup: the restart link would go where another link on the
+	// page already goes, so only its note is shown.
+	RestartDup               bool
 	Lead                     template.HTML // escaped text, the number in a span
 	MessageText, MessageType string
 	// A message that names a wait ("try again in 2 min") counts it down:
@@ -259,15 +262,23 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		switch s.State {
 		case StateRateLimited, StateProviderUnavailable, StateUnavailable:
 			key = "code.still_valid"
+		case StateCooldown:
+			if s.Message != nil && s.Message.Context["limit"] == "resends" {
+				key = "code.still_valid" // no more calls for this code: not "we are calling"
+			}
 		}
 		v.Lead = phoneText(l, key, args, s.PhoneMasked)
 	}
 	if s.ChangeNumberURL != "" {
 		v.ChangeNumberLabel = Text(l, "code.change_number")
+		if s.State == StateNoPhone {
+			v.ChangeNumberLabel = Text(l, "code.enter_number") // there is none to change
+		}
 	}
 	if m := s.Message; m != nil {
 		v.MessageType = m.Type
-		if v.MessageType != "error" {
+		if v.MessageType != "error" || m.ID == MsgCooldown {
+			// A wait for the next call is no mistake of the user's.
 			v.MessageType = "info"
 		}
 		ctx := map[string]any{}
@@ -304,7 +315,9 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	sort.Slice(v.Hidden, func(i, j int) bool { return v.Hidden[i].Name < v.Hidden[j].Name })
 
 	base, wait := "code.resend", "code.resend_in"
-	if v.RetryKind {
+	if v.RetryKind && !v.ShowCode {
+		// "Try again" under a field that still takes a code would read as
+		// "check my code again"; the button asks for a new call.
 		base, wait = "code.retry", "code.retry_in"
 	}
 	v.ResendBaseLabel = Text(l, base)
@@ -320,6 +333,9 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	}
 	if s.waitOutlastsPage() && s.RestartURL != "" {
 		v.RestartLabel, v.RestartNote = Text(l, "code.restart"), Text(l, "code.restart_note")
+		// One link per place: the note still says to start over, by the
+		// link that already goes there.
+		v.RestartDup = s.RestartURL == s.StartOverURL || s.RestartURL == s.ChangeNumberURL
 	}
 	v.CodeDescribedBy = "cp-msg cp-example"
 	if v.Lead != "" {

@@ -168,8 +168,8 @@ func TestWaitMessagesCountFromRenderTime(t *testing.T) {
 // time (the server does not know the user's zone; UTC only puzzles).
 func TestNoJSWaitNote(t *testing.T) {
 	want := map[string]string{
-		"en": "Available in 2 min 5 s. Reload the page then.",
-		"ru": "Будет доступно через 2 мин 5 с. Тогда обновите страницу.",
+		"en": "The button will work in 2 min 5 s: reload the page then.",
+		"ru": "Кнопка заработает через 2 мин 5 с: тогда обновите страницу.",
 	}
 	for _, lang := range Languages() {
 		s := baseStep(lang)

@@ -253,8 +253,9 @@ func TestCodeStepStates(t *testing.T) {
 		{"blocked", Message{ID: 4090005, Type: "error", Context: map[string]any{"retry_after": 900.0, "retry_at": "2026-01-02T10:15:00Z"}},
 			want{code: false, resend: true, disabled: true, resendIn: "900", errorStyled: true, text: map[string]string{
 				"en": "temporarily blocked", "ru": "временно заблокировано"}}},
+		// A wait for the next call is no mistake: styled as information.
 		{"cooldown", Message{ID: 4090006, Type: "error", Context: map[string]any{"retry_after": 30.0, "resend_after": "2026-01-02T10:00:30Z"}},
-			want{code: true, resend: true, disabled: true, resendIn: "30", errorStyled: true, text: map[string]string{
+			want{code: true, resend: true, disabled: true, resendIn: "30", errorStyled: false, text: map[string]string{
 				"en": "ask for a new call in 30 s", "ru": "через 30 с"}}},
 		{"no phone", Message{ID: 4090007, Type: "error"},
 			want{code: false, resend: false, errorStyled: true, text: map[string]string{

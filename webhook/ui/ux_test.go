@@ -1,13 +1,18 @@
 package ui
 
 import (
+	"bytes"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // A refused "call me again" (rate limit, provider failure, outage) leaves
@@ -98,7 +103,7 @@ func TestInvalidCodeSaysAttemptsLeft(t *testing.T) {
 // where there is no session, does not send the user to the settings.
 func TestMessagesWordedForWhereTheyAppear(t *testing.T) {
 	calls := map[string]string{"en": "Too many calls. You can ask for a new call in 2 min.", "ru": "Слишком много звонков. Новый звонок можно запросить через 2 мин."}
-	busy := map[string]string{"en": "The service is busy right now. Try again in 2 min.", "ru": "Сервис сейчас перегружен. Повторите через 2 мин."}
+	busy := map[string]string{"en": "Phone confirmation is unavailable for now. Try again in 2 min.", "ru": "Подтверждение по телефону пока недоступно. Повторите попытку через 2 мин."}
 	tests := []struct {
 		id   int
 		ctx  map[string]any
@@ -118,8 +123,20 @@ func TestMessagesWordedForWhereTheyAppear(t *testing.T) {
 			map[string]string{"en": "Signing in needs a phone number, and your account has none. Please contact support.",
 				"ru": "Для входа нужен номер телефона, а в учётной записи его нет. Обратитесь в поддержку."}},
 		{MsgNoPhone, map[string]any{"flow": "settings"},
+			map[string]string{"en": "Enter a phone number in the form and save.",
+				"ru": "Укажите номер телефона в форме и сохраните."}},
+		{MsgNoPhone, map[string]any{"flow": "stepup"},
+			map[string]string{"en": "Confirming by phone needs a phone number on your account. Add one in your account settings or contact support.",
+				"ru": "Для подтверждения звонком нужен номер телефона в учётной записи. Добавьте его в настройках или обратитесь в поддержку."}},
+		{MsgNoPhone, nil,
 			map[string]string{"en": "There is no phone number on your account. Add one in your account settings.",
 				"ru": "В вашей учётной записи нет номера телефона. Добавьте его в настройках."}},
+		{MsgNotAllowed, map[string]any{"flow": "registration"},
+			map[string]string{"en": "Calls to this number are not possible. Use another number or contact support.",
+				"ru": "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку."}},
+		{MsgCooldown, map[string]any{"limit": "resends", "retry_after": 240},
+			map[string]string{"en": "No more repeat calls for this code. You can ask for a new call in 4 min; the code from the last call works until then.",
+				"ru": "Повторных звонков для этого кода больше не будет. Новый звонок можно запросить через 4 мин, а пока действует код из последнего звонка."}},
 		{MsgInvalidPhone, nil,
 			map[string]string{"en": "Only Russian numbers starting with +7 are accepted. Check the number, e.g. +7 900 123-45-67.",
 				"ru": "Принимаются только российские номера, начинающиеся с +7. Проверьте номер, например +7 900 123-45-67."}},
@@ -141,7 +158,7 @@ func TestMessagesWordedForWhereTheyAppear(t *testing.T) {
 	// The counting-down template is the same variant.
 	s = baseStep("en")
 	s.ApplyMessage(Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"limit": "global", "retry_after": 120.0, "retry_at": "2026-01-02T10:02:00Z"}})
-	if l := attr(t, render(t, s), `<div id="cp-msg"[^>]*>`, "data-label"); l != "The service is busy right now. Try again in {t}." {
+	if l := attr(t, render(t, s), `<div id="cp-msg"[^>]*>`, "data-label"); l != "Phone confirmation is unavailable for now. Try again in {t}." {
 		t.Errorf("countdown template %q", l)
 	}
 }
@@ -387,5 +404,72 @@ func TestFormatDurationRoundsLongWaits(t *testing.T) {
 		if got := FormatDuration("ru", tt.d); got != tt.ru {
 			t.Errorf("ru %s: %q, want %q", tt.d, got, tt.ru)
 		}
+	}
+}
+
+// TestRefusedCallUnderLiveCode: with the earlier call's code still usable,
+// the lead says so (also when the code's repeat calls are used up), and the
+// button under the field is "Call me again", never "Try again" (which
+// reads as "check my code again").
+func TestRefusedCallUnderLiveCode(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  Message
+	}{
+		{"rate limited", Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"limit": "number", "retry_after": 120.0}}},
+		{"provider unavailable", Message{ID: MsgProviderUnavailable, Type: "error"}},
+		{"resends used up", Message{ID: MsgCooldown, Type: "error", Context: map[string]any{"limit": "resends", "retry_after": 120.0}}},
+	}
+	for _, tt := range tests {
+		s := baseStep("en")
+		s.ApplyMessage(tt.msg)
+		html := render(t, s)
+		text := visibleText(html)
+		if !strings.Contains(html, `id="cp-code"`) {
+			t.Fatalf("%s: no code field:\n%s", tt.name, text)
+		}
+		if !strings.Contains(text, "The code from the last call to") || strings.Contains(text, "We are calling") {
+			t.Errorf("%s: lead does not say the last call's code still works:\n%s", tt.name, text)
+		}
+		if strings.Contains(text, "Try again") {
+			t.Errorf("%s: \"Try again\" under a live code field:\n%s", tt.name, text)
+		}
+	}
+}
+
+// TestCountdownRoundsLikeTheServer: the script's countdown words a wait
+// past five minutes in whole minutes rounded up, as FormatDuration does, so
+// its first tick does not turn "7 min" into "6 min 40 s".
+func TestCountdownRoundsLikeTheServer(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		s := CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit", Now: time.Now()}
+		s.ApplyMessage(Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"limit": "number", "retry_after": 400.0}})
+		body, err := r.CodeStepHTML(s)
+		if err != nil {
+			t.Error(err)
+		}
+		var b bytes.Buffer
+		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
+		_, _ = w.Write(b.Bytes())
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-msg")),
+		chromedp.Sleep(1500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#cp-msg")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "Too many calls. You can ask for a new call in 7 min." {
+		t.Errorf("message after a tick: %q, want the wait in whole minutes (7 min)", text)
 	}
 }

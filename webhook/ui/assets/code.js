@@ -25,6 +25,8 @@
   function duration(sec, units) {
     var u = String(units || "h|min|s").split("|");
     var s = Math.max(1, Math.ceil(sec));
+    // As FormatDuration: past five minutes, whole minutes rounded up.
+    if (s > 300) { s = Math.ceil(s / 60) * 60; }
     var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
     var parts = [];
     if (h > 0) { parts.push(h + " " + u[0]); }
