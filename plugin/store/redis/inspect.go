@@ -92,7 +92,7 @@ func infoField(info, name string) string {
 // Problem returns why the store cannot run on this server (nil if it can).
 func (i ServerInfo) Problem() error {
 	if i.Cluster {
-		return fmt.Errorf("Redis runs in cluster mode, which store.redis.url does not support: use a single Redis server (with replicas or Sentinel for failover)")
+		return fmt.Errorf("Redis runs in cluster mode, which store.redis.url does not support: use a single Redis server (for failover, replicas behind an address that follows the primary)")
 	}
 	return nil
 }
