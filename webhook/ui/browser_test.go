@@ -45,22 +45,14 @@ func TestCodeJSInBrowser(t *testing.T) {
 	}
 	posted := make(chan url.Values, 1)
 	mux := http.NewServeMux()
-	mux.Handle(r.AssetPrefix(), r.Assets())
 	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
 		_ = req.ParseForm()
 		posted <- req.PostForm
 		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
-		s := CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4, ResendAfter: time.Now().Add(5 * time.Second),
+	handleStepPage(t, r, mux, func() CodeStep {
+		return CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4, ResendAfter: time.Now().Add(5 * time.Second),
 			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit", HiddenFields: map[string]string{"csrf_token": "tok"}}
-		body, err := r.CodeStepHTML(s)
-		if err != nil {
-			t.Error(err)
-		}
-		var b bytes.Buffer
-		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
-		_, _ = w.Write(b.Bytes())
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -132,6 +124,21 @@ func TestCodeJSInBrowser(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("pasting a full number did not auto-submit")
 	}
+}
+
+// handleStepPage serves on mux, at "/", the code step build returns (built
+// per request, so its times are fresh) as a whole page, with its assets.
+func handleStepPage(t *testing.T, r *Renderer, mux *http.ServeMux, build func() CodeStep) {
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		body, err := r.CodeStepHTML(build())
+		if err != nil {
+			t.Error(err)
+		}
+		var b bytes.Buffer
+		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
+		_, _ = w.Write(b.Bytes())
+	})
 }
 
 // startBrowser starts headless Chromium for one test (skipped in -short

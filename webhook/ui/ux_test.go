@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -447,17 +446,10 @@ func TestCountdownRoundsLikeTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(r.AssetPrefix(), r.Assets())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+	handleStepPage(t, r, mux, func() CodeStep {
 		s := CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit", Now: time.Now()}
 		s.ApplyMessage(Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"limit": "number", "retry_after": 400.0}})
-		body, err := r.CodeStepHTML(s)
-		if err != nil {
-			t.Error(err)
-		}
-		var b bytes.Buffer
-		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
-		_, _ = w.Write(b.Bytes())
+		return s
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
