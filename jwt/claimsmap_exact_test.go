@@ -51,11 +51,7 @@ func TestClaimsMapperKeepsMetadataIntegersExact(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, AlgEdDSA))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := NewClaimsMapper(tc.name, tc.snippet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			iss := mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
+			iss := mapperIssuer(t, ks, tc.name, tc.snippet)
 			s := testSubject()
 			s.Traits, s.MetadataPublic = json.RawMessage(tc.traits), json.RawMessage(tc.meta)
 			tok, err := iss.Issue(context.Background(), s)

@@ -43,11 +43,7 @@ func TestClaimsMapper(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, AlgEdDSA))
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := NewClaimsMapper(tc.name, tc.snippet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			iss := mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
+			iss := mapperIssuer(t, ks, tc.name, tc.snippet)
 			s := testSubject()
 			s.MetadataPublic = json.RawMessage(`{"tier":"gold"}`)
 			tok, err := iss.Issue(context.Background(), s)
@@ -271,4 +267,14 @@ func TestReservedClaimsIsACopy(t *testing.T) {
 	if _, ok := claims["iss"]; ok || len(dropped) != 1 || dropped[0] != "iss" {
 		t.Fatalf("claims %v, dropped %v", claims, dropped)
 	}
+}
+
+// mapperIssuer is an issuer on ks whose claims mapper is snippet.
+func mapperIssuer(t *testing.T, ks *KeySet, name, snippet string) *Issuer {
+	t.Helper()
+	m, err := NewClaimsMapper(name, snippet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
 }

@@ -334,9 +334,7 @@ func TestExampleConfigOnRealKratos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real Kratos")
 	}
-	sink := &hookSink{bodies: map[string][]map[string]any{}, interrupt: true}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	sink, srv := startSink(t)
 	wd, _ := os.Getwd()
 	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: loadExampleConfig(t, srv.URL), Dir: wd})
 	exerciseHooks(t, k, sink, "Bearer change-me-demo-webhook-secret-0123456789")
@@ -350,9 +348,7 @@ func TestComposeConfigOnRealKratos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real Kratos")
 	}
-	sink := &hookSink{bodies: map[string][]map[string]any{}, interrupt: true}
-	srv := httptest.NewServer(sink)
-	defer srv.Close()
+	sink, srv := startSink(t)
 	wd, _ := os.Getwd()
 	raw, err := os.ReadFile("../compose/kratos.yml")
 	if err != nil {
@@ -591,4 +587,13 @@ func dedent(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// startSink starts a hook sink that interrupts the login, closed at cleanup.
+func startSink(t *testing.T) (*hookSink, *httptest.Server) {
+	t.Helper()
+	sink := &hookSink{bodies: map[string][]map[string]any{}, interrupt: true}
+	srv := httptest.NewServer(sink)
+	t.Cleanup(srv.Close)
+	return sink, srv
 }

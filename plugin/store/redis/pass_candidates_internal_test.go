@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
@@ -18,10 +15,7 @@ import (
 // candidate, and refused to another; a pass bound here through a later
 // candidate is the same session's for that instance, and not another's.
 func TestCandidateClaimsAcrossVersions(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	now := time.UnixMilli(time.Now().UnixMilli())
-	s := New(rdb, "t:")
+	rdb, s, now := passEnv(t)
 	ctx := context.Background()
 	record := func(t *testing.T) (challenge.Challenge, time.Time) { return recordPass(t, s, now) }
 	before := func(t *testing.T, c challenge.Challenge, authAt time.Time, sid string) int {

@@ -43,10 +43,7 @@ return 0
 // claimed here and reports no number, so the exchange falls back to the
 // trait. A pass recorded here reports the number called.
 func TestPassesAcrossVersions(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	now := time.UnixMilli(time.Now().UnixMilli())
-	s := New(rdb, "t:")
+	rdb, s, now := passEnv(t)
 	ctx := context.Background()
 	record := func(t *testing.T) (challenge.Challenge, time.Time) { return recordPass(t, s, now) }
 
@@ -121,4 +118,14 @@ func recordPass(t *testing.T, s *Store, now time.Time) (challenge.Challenge, tim
 		t.Fatalf("verify: %v %v", rep.Outcome, err)
 	}
 	return c, authAt
+}
+
+// passEnv is a store on a fresh redis-server, its client, and a now in
+// whole milliseconds (as the store keeps times), for the tests that run a
+// previous version's scripts against the same data.
+func passEnv(t *testing.T) (*redis.Client, *Store, time.Time) {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb, New(rdb, "t:"), time.UnixMilli(time.Now().UnixMilli())
 }
