@@ -74,18 +74,6 @@ func buildExamples(t testing.TB) (ui, app string) {
 	return filepath.Join(exampleBins.dir, "ui"), filepath.Join(exampleBins.dir, "app")
 }
 
-// freeAddr reserves a loopback port for a subprocess that must know its
-// address before it starts (Kratos needs the UI's URL first).
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // startProcess runs bin until the test ends (SIGTERM, then SIGKILL) and
 // waits until health answers 200. Its output is shown if the test failed.
 func startProcess(t testing.TB, name, bin string, args []string, health string) {
@@ -148,7 +136,7 @@ func startWebStack(t *testing.T, env ...string) *webStack {
 		t.Fatal(err)
 	}
 	svc := "http://" + ln.Addr().String()
-	ws := &webStack{UI: "http://" + freeAddr(t), App: "http://" + freeAddr(t)}
+	ws := &webStack{UI: "http://" + testenv.FreeAddr(t), App: "http://" + testenv.FreeAddr(t)}
 	hook := func(path string, parse bool) testenv.KratosHook {
 		return testenv.KratosHook{URL: svc + path, Secret: webhookSecret, Parse: parse}
 	}

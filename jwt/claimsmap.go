@@ -193,12 +193,35 @@ func (m *ClaimsMapper) evaluate(claimsJSON, sessionJSON string) (string, error) 
 	select {
 	case r := <-done:
 		if r.err != nil {
-			return "", fmt.Errorf("%w: evaluate %s: %v", ErrClaimsMapper, m.name, r.err)
+			return "", m.runtimeError(r.err)
 		}
 		return r.out, nil
 	case <-timer.C:
 		return "", fmt.Errorf("%w: %s: evaluation took longer than %s", ErrClaimsMapper, m.name, m.limit)
 	}
+}
+
+// runtimeError is the error for an evaluation that failed. jsonnet's own
+// message is left out: it quotes values (std.parseInt's "… is not a base 10
+// integer", an assertion's operands, the text of an error expression), and
+// the inputs hold the user's phone number, traits and metadata_public, while
+// the error ends up in logs. What is kept is the position in the mapper's
+// own source of the innermost frame there: numbers only (frames of other
+// "files", such as a field being manifested, are named after the field,
+// which a computed key can take from the user's data). Compile errors, from
+// the operator's file alone, are reported in full by NewClaimsMapper.
+func (m *ClaimsMapper) runtimeError(err error) error {
+	var re jsonnet.RuntimeError
+	if errors.As(err, &re) {
+		for i := len(re.StackTrace) - 1; i >= 0; i-- {
+			loc := re.StackTrace[i].Loc
+			if loc.FileName == m.name && loc.Begin.Line > 0 {
+				return fmt.Errorf("%w: %s: evaluation failed at run time at line %d, column %d (jsonnet's message is withheld: it may quote user data)",
+					ErrClaimsMapper, m.name, loc.Begin.Line, loc.Begin.Column)
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s: evaluation failed at run time (jsonnet's message is withheld: it may quote user data)", ErrClaimsMapper, m.name)
 }
 
 func decodeMapperResult(name string, out []byte) (map[string]any, []string, error) {

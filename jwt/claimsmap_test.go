@@ -278,3 +278,56 @@ func mapperIssuer(t *testing.T, ks *KeySet, name, snippet string) *Issuer {
 	}
 	return mustIssuer(t, ks, nil, func(c *IssuerConfig) { c.ClaimsMapper = m })
 }
+
+// TestClaimsMapperRuntimeErrorHidesValues: a mapper that fails at run time
+// on a user's value (a phone number jsonnet cannot parse, an assertion on
+// an e-mail) returns an error that names the mapper but carries none of
+// jsonnet's message, which quotes the value: the error reaches the logs.
+func TestClaimsMapperRuntimeErrorHidesValues(t *testing.T) {
+	const name = "mapper.jsonnet"
+	snippets := map[string]string{
+		"parseOctal phone":      `{n: std.parseOctal(std.extVar("claims").phone_number)}`,
+		"parseInt trait":        `{n: std.parseInt(std.strReplace(std.extVar("claims").traits.phone, "+7", "8 "))}`,
+		"assertEqual email":     `{e: std.assertEqual(std.extVar("claims").traits.email, "x")}`,
+		"error with value":      "{\n  e: error \"bad \" + std.extVar(\"session\").identity.traits.email,\n}",
+		"error in computed key": `{[std.extVar("claims").traits.email]: error std.extVar("claims").phone_number}`,
+		"assert with value":     `local c = std.extVar("claims"); assert c.traits.email == "" : c.traits.email; {}`,
+		"metadata value":        `{n: std.parseInt(std.extVar("claims").metadata_public.pin)}`,
+	}
+	ks := mustKeySet(t, mustKey(t, AlgEdDSA))
+	for tn, snippet := range snippets {
+		t.Run(tn, func(t *testing.T) {
+			iss := mapperIssuer(t, ks, name, snippet)
+			s := testSubject()
+			s.MetadataPublic = json.RawMessage(`{"pin":"x-4711-secret"}`)
+			_, err := iss.Issue(context.Background(), s)
+			if !errors.Is(err, ErrClaimsMapper) {
+				t.Fatalf("err %v, want ErrClaimsMapper", err)
+			}
+			msg := err.Error()
+			for _, leak := range []string{"9991234567", "1234567", "a@example.test", "example.test", "4711", "secret", "RUNTIME ERROR", "base 10"} {
+				if strings.Contains(msg, leak) {
+					t.Fatalf("error %q contains %q", msg, leak)
+				}
+			}
+			if !strings.Contains(msg, name) || !strings.Contains(msg, "evaluation failed") {
+				t.Fatalf("error %q does not name the mapper and the failed evaluation", msg)
+			}
+			if tn == "error with value" && !strings.Contains(msg, "line 2, column") {
+				t.Fatalf("error %q lost the failure's position in the mapper", msg)
+			}
+		})
+	}
+}
+
+// TestClaimsMapperCompileErrorInFull: a load-time error comes from the
+// operator's own file, not user data, and is reported in full.
+func TestClaimsMapperCompileErrorInFull(t *testing.T) {
+	_, err := NewClaimsMapper("mapper.jsonnet", "{a: undefinedVariable}")
+	if !errors.Is(err, ErrClaimsMapper) {
+		t.Fatalf("err %v, want ErrClaimsMapper", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "mapper.jsonnet:1") || !strings.Contains(msg, "undefinedVariable") {
+		t.Fatalf("compile error %q lost jsonnet's text", msg)
+	}
+}

@@ -14,10 +14,14 @@ const (
 	DiscoveryPath = "/.well-known/openid-configuration"
 )
 
-// ClaimsSupported lists the claims every token carries (mapper claims come on top).
-var ClaimsSupported = []string{
-	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "auth_time", "amr",
-	"phone_number", "phone_number_verified",
+// ClaimsSupported returns a new copy of the claims every token carries
+// (mapper claims come on top), as Discovery lists them; changing it changes
+// nothing else.
+func ClaimsSupported() []string {
+	return []string{
+		"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "auth_time", "amr",
+		"phone_number", "phone_number_verified",
+	}
 }
 
 // Discovery returns a discovery document for JWT verifiers, not full OpenID
@@ -35,7 +39,7 @@ func Discovery(issuer, jwksURI string, algs []string) []byte {
 		SubjectTypes      []string `json:"subject_types_supported"`
 		IDTokenSigningAlg []string `json:"id_token_signing_alg_values_supported"`
 		Claims            []string `json:"claims_supported"`
-	}{issuer, jwksURI, []string{"id_token"}, []string{"public"}, algs, ClaimsSupported}
+	}{issuer, jwksURI, []string{"id_token"}, []string{"public"}, algs, ClaimsSupported()}
 	b, _ := json.Marshal(doc) // strings only: cannot fail
 	return b
 }

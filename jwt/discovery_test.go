@@ -146,3 +146,37 @@ func TestDiscovery(t *testing.T) {
 		t.Fatalf("headers %v", resp.Header)
 	}
 }
+
+// TestPackageListsAreCopies: ClaimsSupported and DefaultAlgorithms hand out
+// copies, so an importing package that changes one changes neither the next
+// call nor the discovery document nor a verifier's default allow-list.
+func TestPackageListsAreCopies(t *testing.T) {
+	wantClaims := ClaimsSupported()
+	claims := ClaimsSupported()
+	claims[0] = "evil"
+	_ = append(claims[:1], "evil2") // writes into spare capacity, if any
+	if got := ClaimsSupported(); !slices.Equal(got, wantClaims) || got[0] != "iss" {
+		t.Fatalf("ClaimsSupported after a caller changed its copy: %v", got)
+	}
+	var doc struct {
+		Claims []string `json:"claims_supported"`
+	}
+	if err := json.Unmarshal(Discovery(testIss, testIss+JWKSPath, []string{AlgES256}), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(doc.Claims, wantClaims) {
+		t.Fatalf("discovery claims_supported %v, want %v", doc.Claims, wantClaims)
+	}
+
+	algs := DefaultAlgorithms()
+	if !slices.Equal(algs, []string{AlgES256, AlgEdDSA, AlgRS256}) {
+		t.Fatalf("DefaultAlgorithms %v", algs)
+	}
+	algs[0] = "HS256"
+	if got := DefaultAlgorithms(); got[0] != AlgES256 {
+		t.Fatalf("DefaultAlgorithms after a caller changed its copy: %v", got)
+	}
+	// A verifier without Algorithms still gets the real default (HS256 in
+	// it would be refused at construction).
+	mustVerifier(t, testIss+JWKSPath, nil)
+}

@@ -63,6 +63,14 @@ func WithRealm(realm string) MiddlewareOption {
 // ClaimsFromContext. A missing or refused token answers 401 with an RFC 6750
 // WWW-Authenticate challenge; unavailable keys answer 503; a cookie token on
 // an unsafe method from an origin WithCookie does not allow answers 403.
+//
+// The returned *echo.HTTPError keeps why on its Internal (which its Unwrap
+// returns), so code after the middleware decides with errors.Is, never by
+// its message: ErrTokenMissing when there was no token, the verifier's
+// *TokenError (ErrTokenInvalid plus its reason's sentinel, such as
+// ErrTokenExpired) for a refused one, ErrKeysUnavailable for the 503.
+// The answers' bodies are the fixed messages; only with echo's Debug on
+// does the default error handler add the error's text (Internal included).
 func EchoMiddleware(v *Verifier, opts ...MiddlewareOption) echo.MiddlewareFunc {
 	cfg := middlewareConfig{}
 	for _, o := range opts {
@@ -76,7 +84,7 @@ func EchoMiddleware(v *Verifier, opts ...MiddlewareOption) echo.MiddlewareFunc {
 			raw, fromCookie, ok := tokenFrom(c.Request(), cfg.cookie)
 			if !ok {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge(cfg.realm, "", ""))
-				return echo.NewHTTPError(http.StatusUnauthorized, "authentication required")
+				return echo.NewHTTPError(http.StatusUnauthorized, "authentication required").SetInternal(ErrTokenMissing)
 			}
 			if fromCookie && !safeMethod(c.Request().Method) && !cfg.origins[requestOrigin(c.Request())] {
 				return echo.NewHTTPError(http.StatusForbidden, "cross-origin request refused")
@@ -86,7 +94,7 @@ func EchoMiddleware(v *Verifier, opts ...MiddlewareOption) echo.MiddlewareFunc {
 				var te *TokenError
 				if errors.As(err, &te) {
 					c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge(cfg.realm, "invalid_token", te.Description()))
-					return echo.NewHTTPError(http.StatusUnauthorized, te.Description())
+					return echo.NewHTTPError(http.StatusUnauthorized, te.Description()).SetInternal(err)
 				}
 				return echo.NewHTTPError(http.StatusServiceUnavailable, "token verification unavailable").SetInternal(err)
 			}

@@ -2,10 +2,12 @@ package jwt
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
@@ -109,14 +111,7 @@ func TestEchoMiddlewareKeysUnavailable(t *testing.T) {
 // form posts. A header token cannot be sent by another page and is not
 // checked; safe methods are not checked.
 func TestEchoMiddlewareCookieOrigin(t *testing.T) {
-	clock := newClock()
-	ks := mustKeySet(t, mustKey(t, AlgES256))
-	srv := newJWKSServer(t, ks)
-	tok, err := mustIssuer(t, ks, clock.Now).Issue(context.Background(), testSubject())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := mustVerifier(t, srv.URL, clock.Now)
+	_, tok, v := clockedToken(t)
 	newEcho := func(opt MiddlewareOption) *echo.Echo {
 		e := echo.New()
 		e.Use(EchoMiddleware(v, opt))
@@ -195,5 +190,60 @@ func TestWithCookieRefusesMalformedOrigin(t *testing.T) {
 			}()
 			WithCookie("c", o)
 		}()
+	}
+}
+
+// TestEchoMiddlewareErrorCause: the middleware's error carries why the
+// request was refused, for errors.Is, while the HTTP answer stays the
+// fixed text.
+func TestEchoMiddlewareErrorCause(t *testing.T) {
+	clock, tok, v := clockedToken(t)
+	mw := EchoMiddleware(v, WithCookie("callpass_jwt"))(func(c echo.Context) error { return c.String(200, "in") })
+
+	tests := []struct {
+		name    string
+		header  string
+		advance time.Duration
+		code    int
+		message string
+		is      []error
+		isNot   []error
+	}{
+		{"no token", "", 0, 401, "authentication required", []error{ErrTokenMissing}, []error{ErrTokenInvalid, ErrTokenExpired}},
+		{"basic auth", "Basic dTpw", 0, 401, "authentication required", []error{ErrTokenMissing}, []error{ErrTokenInvalid}},
+		{"malformed", "Bearer x.y.z", 0, 401, "the token is malformed", []error{ErrTokenInvalid, ErrTokenMalformed}, []error{ErrTokenMissing, ErrTokenExpired}},
+		{"expired", "Bearer " + tok.Raw, DefaultTTL + time.Hour, 401, "the token expired", []error{ErrTokenInvalid, ErrTokenExpired}, []error{ErrTokenMissing, ErrTokenMalformed}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock.Advance(tc.advance)
+			defer clock.Advance(-tc.advance)
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			c := echo.New().NewContext(req, httptest.NewRecorder())
+			err := mw(c)
+			var he *echo.HTTPError
+			if !errors.As(err, &he) || he.Code != tc.code || he.Message != tc.message {
+				t.Fatalf("err %v, want %d %q", err, tc.code, tc.message)
+			}
+			if he.Internal == nil {
+				t.Fatal("no cause on HTTPError.Internal")
+			}
+			for _, want := range tc.is {
+				if !errors.Is(err, want) {
+					t.Errorf("errors.Is(%v, %v) = false", err, want)
+				}
+			}
+			for _, not := range tc.isNot {
+				if errors.Is(err, not) {
+					t.Errorf("errors.Is(%v, %v) = true", err, not)
+				}
+			}
+			if strings.Contains(err.Error(), tok.Raw) {
+				t.Fatal("token in the error")
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package jwt
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -129,3 +130,17 @@ func encodeSegment(t testing.TB, m map[string]any) string {
 func splitToken(raw string) []string { return strings.Split(raw, ".") }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
+
+// clockedToken is an ES256 token issued at clock's time and a verifier of
+// its JWKS on the same clock, for tests that move the clock.
+func clockedToken(t testing.TB) (*fakeClock, Token, *Verifier) {
+	t.Helper()
+	clock := newClock()
+	ks := mustKeySet(t, mustKey(t, AlgES256))
+	srv := newJWKSServer(t, ks)
+	tok, err := mustIssuer(t, ks, clock.Now).Issue(context.Background(), testSubject())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clock, tok, mustVerifier(t, srv.URL, clock.Now)
+}

@@ -44,9 +44,10 @@ const (
 	emptyRetryInterval = time.Second
 )
 
-// DefaultAlgorithms is the verifier's allow-list when none is configured.
-// "none" and the HMAC algorithms can never be allowed.
-var DefaultAlgorithms = []string{AlgES256, AlgEdDSA, AlgRS256}
+// DefaultAlgorithms returns a new copy of the verifier's allow-list when
+// none is configured; changing it changes nothing else. "none" and the HMAC
+// algorithms can never be allowed.
+func DefaultAlgorithms() []string { return []string{AlgES256, AlgEdDSA, AlgRS256} }
 
 // Reason says why a token was refused.
 type Reason string
@@ -79,6 +80,11 @@ var (
 	// ErrKeysUnavailable means no verification keys could be obtained: the
 	// token was not judged, so this is a 503, not a 401.
 	ErrKeysUnavailable = errors.New("jwt: verification keys unavailable")
+
+	// ErrTokenMissing means the request carried no token (no Authorization
+	// header, one that is not Bearer, or no cookie): EchoMiddleware's 401
+	// for it wraps this, not ErrTokenInvalid.
+	ErrTokenMissing = errors.New("jwt: no token")
 )
 
 var reasonSentinel = map[Reason]error{
@@ -279,7 +285,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
-		algs = DefaultAlgorithms
+		algs = DefaultAlgorithms()
 	}
 	for _, a := range algs {
 		n, err := NormalizeAlg(a) // refuses none, HS*, anything unknown

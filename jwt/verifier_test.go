@@ -176,14 +176,7 @@ func TestVerifyRefuses(t *testing.T) {
 }
 
 func TestVerifyLeeway(t *testing.T) {
-	clock := newClock()
-	ks := mustKeySet(t, mustKey(t, AlgES256))
-	srv := newJWKSServer(t, ks)
-	tok, err := mustIssuer(t, ks, clock.Now).Issue(context.Background(), testSubject())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := mustVerifier(t, srv.URL, clock.Now)
+	clock, tok, v := clockedToken(t)
 	clock.Advance(DefaultTTL + 29*time.Second) // inside the 30 s leeway
 	if _, err := v.Verify(context.Background(), tok.Raw); err != nil {
 		t.Fatalf("within leeway: %v", err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 )
 
 // provenChallenges verifies any code of a phone check for phone; nothing
@@ -61,7 +62,7 @@ func TestPhoneHookSendsMetadataBackExact(t *testing.T) {
 	for _, hook := range []string{"settings", "registration"} {
 		for _, tt := range tests {
 			t.Run(hook+"/"+tt.name, func(t *testing.T) {
-				f, err := factor.New(factor.Config{}, factor.Deps{Challenges: provenChallenges{phone: "+79001234567"},
+				f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: provenChallenges{phone: "+79001234567"},
 					Passes: noPasses{}, Now: func() time.Time { return now }})
 				if err != nil {
 					t.Fatal(err)

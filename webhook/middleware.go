@@ -128,6 +128,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			status = st.status
 		}
 		s.deps.Metrics.ObserveHTTP(route, req.Method, status, d)
+		spanStatus(req.Context(), res.Status, status)
 		if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
 			return nil
 		}

@@ -1,7 +1,7 @@
 package webhook
 
 import (
-	"errors"
+	"context"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -34,21 +34,24 @@ func traceRequests(tp trace.TracerProvider) echo.MiddlewareFunc {
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
 
-			err := next(c)
-			status := c.Response().Status
-			if err != nil && !c.Response().Committed {
-				// The error handler has not written yet: report what it will.
-				status = http.StatusInternalServerError
-				var he *echo.HTTPError
-				if errors.As(err, &he) {
-					status = he.Code
-				}
-			}
-			span.SetAttributes(attribute.Int("http.response.status_code", status))
-			if status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(status))
-			}
-			return err
+			// The access log, inside this span, records its status (see
+			// spanStatus): it is where a request's status is final, the
+			// error handler having run.
+			return next(c)
 		}
+	}
+}
+
+// spanStatus records on the request's server span the status written, and
+// marks the span failed when the request stands for a 5xx (meant), which a
+// Kratos hook answers 400.
+func spanStatus(ctx context.Context, written, meant int) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", written))
+	if meant >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(meant))
 	}
 }

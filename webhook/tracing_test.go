@@ -3,17 +3,22 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/webhook"
 )
 
@@ -90,5 +95,53 @@ func TestTraceRequests(t *testing.T) {
 	}
 	if f.seen.SpanID() == (trace.SpanID{}) || f.seen.TraceID().String() != traceID {
 		t.Errorf("the factor saw span context %v, want one in trace %s", f.seen, traceID)
+	}
+}
+
+// TestTraceHookOutageIsSpanError: a hook answered 400 because the store is
+// down is a failed span (its status attribute is the 400 written); a
+// refusal of the user (a limit) is not.
+func TestTraceHookOutageIsSpanError(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		failed  bool
+		written int64
+	}{
+		{"store down", fmt.Errorf("x: %w", challenge.ErrStoreUnavailable), true, 400},
+		{"rate limited", &limit.LimitError{Kind: limit.KindNumber, RetryAfter: time.Minute}, false, 400},
+		{"allowed", nil, false, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			f := &recorder{decision: factor.GateDecision{Allow: tt.err == nil}, err: tt.err}
+			s, err := webhook.New(webhook.Config{WebhookSecret: secret},
+				webhook.Deps{Factor: f, Logger: slog.New(slog.DiscardHandler), TracerProvider: tp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(http.MethodPost, "/hooks/kratos/login", bytes.NewReader(validBody()))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+secret)
+			s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+			spans := rec.Ended()
+			if len(spans) != 1 {
+				t.Fatalf("%d spans, want 1", len(spans))
+			}
+			if failed := spans[0].Status().Code == codes.Error; failed != tt.failed {
+				t.Errorf("span failed = %v (%v), want %v", failed, spans[0].Status(), tt.failed)
+			}
+			var written int64
+			for _, kv := range spans[0].Attributes() {
+				if kv.Key == "http.response.status_code" {
+					written = kv.Value.AsInt64()
+				}
+			}
+			if written != tt.written {
+				t.Errorf("status attribute %d, want %d", written, tt.written)
+			}
+		})
 	}
 }

@@ -588,3 +588,45 @@ func httpRequests(t *testing.T, m *metrics.Metrics, route, code string) float64 
 	}
 	return 0
 }
+
+// TestHookOutagesCountAsFailures: a hook refused because the store, the
+// provider or Kratos is down is answered 400 with its message (Kratos would
+// retry a 5xx and drop the message), but counted under 503 and logged at
+// error level, so the 5xx metrics and alerts see the login path failing.
+// A user's refusal (a limit) stays a 400 at info level.
+func TestHookOutagesCountAsFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		msgID  int
+		code   string // callpass_http_requests_total's code label
+		errLvl bool   // request line at error level
+	}{
+		{"store down", fmt.Errorf("x: %w", challenge.ErrStoreUnavailable), 4090010, "503", true},
+		{"provider down", fmt.Errorf("x: %w", flashcall.ErrUnavailable), 4090009, "503", true},
+		{"kratos down", fmt.Errorf("x: %w", kratos.ErrUnavailable), 4090010, "503", true},
+		{"rate limited", &limit.LimitError{Kind: limit.KindNumber, RetryAfter: time.Minute}, 4090004, "400", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			m := metrics.New()
+			srv, err := webhook.New(webhook.Config{WebhookSecret: secret},
+				webhook.Deps{Factor: &recorder{err: tc.err}, Metrics: m, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := do(srv.Handler(), reqSpec{method: http.MethodPost, path: "/hooks/kratos/login", body: bytes.NewReader(validBody()),
+				hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
+			if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), strconv.Itoa(tc.msgID)) {
+				t.Fatalf("answer %d %s, want 400 with message %d", w.Code, w.Body, tc.msgID)
+			}
+			if n := httpRequests(t, m, "/hooks/kratos/login", tc.code); n != 1 {
+				t.Errorf("callpass_http_requests_total{code=%q} = %v, want 1", tc.code, n)
+			}
+			if got := strings.Contains(logs.String(), "level=ERROR msg=request "); got != tc.errLvl {
+				t.Errorf("request line at error level: %v, want %v:\n%s", got, tc.errLvl, logs.String())
+			}
+		})
+	}
+}

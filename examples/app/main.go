@@ -165,9 +165,6 @@ func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
 	return e, nil
 }
 
-// expiredDescription is what EchoMiddleware says about an expired token.
-var expiredDescription = (&jwt.TokenError{Reason: jwt.ReasonExpired}).Description()
-
 // signInCookie marks a browser just sent to the login URL, for a short while:
 // coming back still without a token (say the UI sets its cookie for another
 // host name) gets the page with a link instead of a redirect loop.
@@ -189,8 +186,10 @@ func signInBrowsers(loginURL string) echo.MiddlewareFunc {
 				return err
 			}
 			msg, _ := he.Message.(string)
+			// EchoMiddleware keeps the cause on the error (HTTPError.Internal,
+			// which Unwrap returns): decide on it, never on the wording.
 			_, cerr := c.Cookie(signInCookie)
-			if (msg == "authentication required" || msg == expiredDescription) && cerr != nil {
+			if (errors.Is(err, jwt.ErrTokenMissing) || errors.Is(err, jwt.ErrTokenExpired)) && cerr != nil {
 				c.SetCookie(&http.Cookie{Name: signInCookie, Value: "1", Path: "/", MaxAge: 30, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 				c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 				return c.Redirect(http.StatusSeeOther, loginURL)

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
@@ -183,5 +186,40 @@ func TestAlgorithmsPinned(t *testing.T) {
 	}
 	if _, err := newServer(config{JWKSURL: ti.jwks.URL, Issuer: "i", Audience: "a", Algorithms: "HS256"}, slog.New(slog.DiscardHandler)); err == nil {
 		t.Error("HS256 accepted")
+	}
+}
+
+// The redirect follows the cause EchoMiddleware puts on the error
+// (jwt.ErrTokenMissing, jwt.ErrTokenExpired), not the wording of its
+// message: a reworded description still redirects, and another refusal
+// that happens to use the same words does not.
+func TestSignInDecidesOnCause(t *testing.T) {
+	const loginURL = "http://ui.test/welcome"
+	tests := []struct {
+		name     string
+		err      error
+		redirect bool
+	}{
+		{"missing, reworded", echo.NewHTTPError(http.StatusUnauthorized, "please log in").SetInternal(jwt.ErrTokenMissing), true},
+		{"expired, reworded", echo.NewHTTPError(http.StatusUnauthorized, "token too old").SetInternal(&jwt.TokenError{Reason: jwt.ReasonExpired}), true},
+		{"expired, wrapped", echo.NewHTTPError(http.StatusUnauthorized, "x").SetInternal(fmt.Errorf("verify: %w", jwt.ErrTokenExpired)), true},
+		{"bad signature, old missing text", echo.NewHTTPError(http.StatusUnauthorized, "authentication required").SetInternal(&jwt.TokenError{Reason: jwt.ReasonBadSignature}), false},
+		{"no cause, old expired text", echo.NewHTTPError(http.StatusUnauthorized, "the token expired"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := echo.New()
+			e.GET("/", func(echo.Context) error { return tc.err }, signInBrowsers(loginURL))
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.Header.Set("Accept", "text/html")
+			rec := httptest.NewRecorder()
+			e.ServeHTTP(rec, req)
+			if got := rec.Code == http.StatusSeeOther && rec.Header().Get("Location") == loginURL; got != tc.redirect {
+				t.Fatalf("redirect %v (%d %q), want %v", got, rec.Code, rec.Header().Get("Location"), tc.redirect)
+			}
+			if !tc.redirect && (rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), `<a href="`+loginURL+`">`)) {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+		})
 	}
 }

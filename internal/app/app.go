@@ -32,6 +32,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 	"github.com/callpass-kratos/callpass-kratos/webhook"
@@ -111,7 +112,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	case "redis":
 		opts, err := redisstore.ClientOptions(cfg.Store.Redis.URL)
 		if err != nil {
-			return nil, fmt.Errorf("store.redis.url: %v", redactURLErr(err))
+			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}
 		rdb := redis.NewClient(opts)
 		a.closers = append(a.closers, rdb.Close)
@@ -144,7 +145,13 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 			BanTime:     cfg.Limits.Regulation.BanTime,
 		},
 	}
-	var lopts []limit.Option
+	// Numbers in store keys and log lines are named by a hash keyed with the
+	// code key, which every instance sharing the store already has.
+	numbers, err := phone.NewHasher([]byte(cfg.Challenge.CodeKey))
+	if err != nil {
+		return nil, fmt.Errorf("challenge.code_key: %w", err)
+	}
+	lopts := []limit.Option{limit.WithNumberHasher(numbers)}
 	if a.Metrics != nil {
 		lopts = append(lopts, limit.WithBudgetObserver(a.Metrics))
 	}
@@ -201,6 +208,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 	ccfg.ResendCooldowns = cfg.Challenge.ResendCooldowns
 	ccfg.MaxResends = cfg.Challenge.MaxResends
 	ccfg.CodeKey = []byte(cfg.Challenge.CodeKey)
+	// The provider's request timeout, and time to record the call or give
+	// the limits back.
+	ccfg.StartTimeout = cfg.CallPass.RequestTimeout() + 10*time.Second
 	copts := []challenge.Option{challenge.WithLogger(logger.With("component", "challenge"))}
 	if a.Metrics != nil {
 		copts = append(copts, challenge.WithObserver(a.Metrics))
@@ -263,7 +273,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		MissingPhone: factor.MissingPhone(cfg.Webhook.MissingPhone),
 	}, factor.Deps{
 		Challenges: challenges, Sessions: kc, Issuer: issuer, Passes: passes,
-		Logger: logger.With("component", "factor"), Observer: a.Metrics,
+		Logger: logger.With("component", "factor"), Observer: a.Metrics, Numbers: numbers,
 	})
 	if err != nil {
 		return nil, err
@@ -507,15 +517,6 @@ func prefixesToNets(cfg *config.Config) []*net.IPNet {
 		}
 	}
 	return out
-}
-
-// redactURLErr keeps a Redis URL (which may hold a password) out of errors.
-func redactURLErr(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, "redis://"); i >= 0 {
-		return msg[:i] + "<redacted url>"
-	}
-	return msg
 }
 
 // buildVersion is the module version stamped by `go build`/`go install`,

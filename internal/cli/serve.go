@@ -15,6 +15,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/internal/app"
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/internal/liblog"
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
 
@@ -41,6 +42,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return reportConfigError(e, err)
 	}
 	logger := app.NewLogger(cfg.Log, e.stderr)
+	// go-redis and OpenTelemetry print on process-wide loggers; one service
+	// runs per process, so its logger takes them.
+	defer liblog.Route(logger, liblog.Period)()
 	if !cfg.DevMode {
 		for _, n := range notices {
 			logger.Warn("configuration notice", "notice", n)

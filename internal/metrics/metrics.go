@@ -299,6 +299,15 @@ func (m *Metrics) SetBudgetUsed(ratio float64) {
 	m.dailyBudgetSpent.Set(ratio)
 }
 
+// SubBudgetUsed lowers the share of the daily call budget used by ratio (a
+// call given back).
+func (m *Metrics) SubBudgetUsed(ratio float64) {
+	if m == nil {
+		return
+	}
+	m.dailyBudgetSpent.Sub(ratio)
+}
+
 func result(err error) string {
 	switch {
 	case err == nil:

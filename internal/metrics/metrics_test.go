@@ -89,6 +89,27 @@ func TestNilMetricsIsSafe(t *testing.T) {
 	m.ObserveVerify("ok")
 	m.ObserveHTTP("/", "GET", 200, 0)
 	m.SetBudgetUsed(0.5)
+	m.SubBudgetUsed(0.25)
+}
+
+// TestBudgetGaugeGiveBack: a give-back lowers the gauge by its share.
+func TestBudgetGaugeGiveBack(t *testing.T) {
+	m := New()
+	m.SetBudgetUsed(0.5)
+	m.SubBudgetUsed(0.125)
+	fams, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == "callpass_calls_budget_used_ratio" {
+			if got := f.GetMetric()[0].GetGauge().GetValue(); got != 0.375 {
+				t.Fatalf("budget gauge %v, want 0.375", got)
+			}
+			return
+		}
+	}
+	t.Fatal("no callpass_calls_budget_used_ratio")
 }
 
 // TestMemoizedChildrenCount: the per-request collectors go through the

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -193,11 +192,11 @@ func StartKratos(t testing.TB, opts KratosOptions) *Kratos {
 var errKratosPortBusy = errors.New("kratos port already in use")
 
 func startKratosOnce(t testing.TB, bin, dir string, attempt int, opts KratosOptions) (*Kratos, error) {
-	publicPort, err := kratosFreePort()
+	publicPort, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	adminPort, err := kratosFreePort()
+	adminPort, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -277,15 +276,6 @@ func kratosEnv() []string {
 	}
 	// Ory software phones home unless told not to.
 	return append(env, "SQA_OPT_OUT=true", "LOG_LEAK_SENSITIVE_VALUES=false")
-}
-
-func kratosFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func kratosTail(b []byte, n int) string {

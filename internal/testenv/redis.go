@@ -61,7 +61,7 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 	if err != nil {
 		tb.Fatalf("testenv: %v: run scripts/install-deps.sh", err)
 	}
-	port, err := redisFreePort()
+	port, err := FreePort()
 	if err != nil {
 		tb.Fatalf("testenv: free port: %v", err)
 	}
@@ -78,15 +78,6 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 	}
 	tb.Cleanup(r.Stop)
 	return r
-}
-
-func redisFreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Start starts the server again on the same port after Stop (fault tests).

@@ -23,7 +23,7 @@ type Error struct {
 	Message string
 	// HTTPStatus, ContentType and Excerpt describe what came back, when
 	// something did. Excerpt is at most 120 bytes of valid UTF-8 without
-	// control characters, with long digit runs masked.
+	// control characters, with long digit groups masked.
 	HTTPStatus  int
 	ContentType string
 	Excerpt     string
@@ -156,8 +156,9 @@ func Outcome(err error) string {
 const (
 	maxExcerpt = 120
 	maxMessage = 200
-	// maskedRun is the shortest digit run masked in text from a response
-	// body: codes are 4 or more digits (minCode); HTTP statuses are 3.
+	// maskedRun is the fewest digits of a group (see clean) masked in text
+	// from a response body: codes are 4 or more digits (minCode); HTTP
+	// statuses are 3.
 	maskedRun = minCode
 	// headerMaskedRun is the same for a header, which carries no code but
 	// may carry a version ("windows-1251").
@@ -168,23 +169,25 @@ const (
 func excerpt(body []byte) string { return sanitize(string(body), maxExcerpt) }
 
 // sanitize returns valid UTF-8 of at most limit bytes with control and
-// invisible characters removed, whitespace runs collapsed and digit runs of
-// 4 or more masked: a body or message echoing a destination number, a
-// caller ID or the code itself must not end up in a log line.
+// invisible characters removed, whitespace runs collapsed and groups of 4
+// digits or more masked, a group being digits joined only by separators
+// such as "+7 (900) 123-45-67" uses: a body or message echoing a
+// destination number, a caller ID or the code itself must not end up in a
+// log line.
 func sanitize(s string, limit int) string { return clean(s, limit, maskedRun) }
 
 // sanitizeHeader is sanitize for a response header such as Content-Type.
 func sanitizeHeader(s string) string { return clean(s, 80, headerMaskedRun) }
 
-// clean is sanitize with digit runs of maskRun or more masked.
+// clean is sanitize with digit groups of maskRun digits or more masked.
 func clean(s string, limit, maskRun int) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	out := make([]rune, 0, min(len(s), limit+32))
 	pendingSpace := false
 	for _, r := range s {
 		// Runes never outnumber bytes, so past limit+16 runes nothing more
-		// can survive truncation; the margin keeps digit runs that cross the
-		// cut long enough to be masked.
+		// can survive truncation; the margin keeps digit groups that cross
+		// the cut long enough to be masked.
 		if len(out) > limit+16 {
 			break
 		}
@@ -220,23 +223,58 @@ func clean(s string, limit, maskRun int) string {
 		}
 		i = j
 	}
+	// Digits are masked by group, not by unbroken run: a phone number is
+	// often written "+7 (900) 123-45-67" or "7.900.123.45.67", where no run
+	// is longer than 3. A group is digits joined only by number separators
+	// (isNumberSeparator); one of maskRun digits or more in total has every
+	// digit masked, its separators kept. Anything else (a letter, ':', ',',
+	// '/', a '#' from the hex pass) ends the group, so "502", "error 40"
+	// and "12:30" stay readable.
 	for i := 0; i < len(out); {
-		if out[i] < '0' || out[i] > '9' {
+		if !isDigitRune(out[i]) {
 			i++
 			continue
 		}
-		j := i
-		for j < len(out) && out[j] >= '0' && out[j] <= '9' {
-			j++
-		}
-		if j-i >= maskRun {
-			for k := i; k < j; k++ {
-				out[k] = '#'
+		digits, end := 0, i // end: just past the group's last digit
+		for j := i; j < len(out); j++ {
+			if isDigitRune(out[j]) {
+				digits++
+				end = j + 1
+			} else if !isNumberSeparator(out[j]) {
+				break
 			}
 		}
-		i = j
+		if digits >= maskRun {
+			for k := i; k < end; k++ {
+				if isDigitRune(out[k]) {
+					out[k] = '#'
+				}
+			}
+		}
+		i = end
 	}
 	return truncateUTF8(string(out), limit)
+}
+
+// isDigitRune reports a decimal digit: ASCII, or another script's
+// (fullwidth "９００" reads as a number just the same).
+func isDigitRune(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 0x80 && unicode.IsDigit(r)
+}
+
+// isNumberSeparator reports a rune that may sit between the digits of one
+// phone number. Whitespace reaches it as ' ' only (clean collapses every
+// space, no-break ones included), and invisible format characters are
+// already gone.
+func isNumberSeparator(r rune) bool {
+	switch r {
+	case ' ', '(', ')', '-', '.', '+',
+		'\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', // hyphens and dashes
+		'\u2212',                                         // minus sign
+		'\uFF08', '\uFF09', '\uFF0B', '\uFF0D', '\uFF0E': // fullwidth ( ) + - .
+		return true
+	}
+	return false
 }
 
 // hexMaskedRun is the shortest run of hex digits masked (see clean).

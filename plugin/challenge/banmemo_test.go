@@ -9,6 +9,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -43,7 +44,7 @@ func TestBanRemembered(t *testing.T) {
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
 	bl := &blocks{until: map[string]time.Time{}}
-	lim, err := limit.New(limit.DefaultConfig(), mem, bl, limit.WithClock(clk.Now))
+	lim, err := limit.New(limit.DefaultConfig(), mem, bl, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}

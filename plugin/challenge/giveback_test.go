@@ -17,6 +17,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -82,7 +83,7 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 			lcfg := limit.DefaultConfig()
 			lcfg.PerNumber.Limit = 2
 			lcfg.PerIP.Limit = 4
-			lim, err := limit.New(lcfg, mem, mem)
+			lim, err := limit.New(lcfg, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
 			if err != nil {
 				t.Fatal(err)
 			}

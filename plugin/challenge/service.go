@@ -78,6 +78,11 @@ type Config struct {
 	// MaxPollers bounds concurrent background polls; beyond it a call is not
 	// polled (its status stays pending).
 	MaxPollers int
+	// StartTimeout bounds the paid part of a start (take the limits, place
+	// the call, record it, or give the limits back), which runs on even when
+	// the caller goes away: longer than the provider's request timeout, so a
+	// placed call is still recorded.
+	StartTimeout time.Duration
 }
 
 // DefaultConfig returns defaults; CodeKey must still be set.
@@ -90,8 +95,13 @@ func DefaultConfig() Config {
 		PollInterval:    2 * time.Second,
 		PollTimeout:     2 * time.Minute,
 		MaxPollers:      1000,
+		StartTimeout:    time.Minute,
 	}
 }
+
+// recordFailureTimeout bounds counting a locked challenge's failure toward a
+// ban, which goes on after the caller hangs up.
+const recordFailureTimeout = 5 * time.Second
 
 // MinCodeKeyLen is the shortest accepted CodeKey.
 const MinCodeKeyLen = 32
@@ -129,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxPollers < 0 {
 		errs = append(errs, fmt.Errorf("challenge.max_pollers must be >= 0, got %d", c.MaxPollers))
+	}
+	if c.StartTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("challenge start timeout must be > 0, got %s", c.StartTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -421,9 +434,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
 	// disconnecting), so the retry finds the challenge instead of placing a
-	// second call. The limiter's store, the provider client and the
-	// challenge store bound each step with their own timeouts.
-	ctx = context.WithoutCancel(ctx)
+	// second call. StartTimeout still bounds it, whatever the timeouts of
+	// the limiter's store, the provider client and the challenge store.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
+	defer cancel()
 	// The take is what counts (and what holds under concurrency).
 	taken, err := s.limiter.Take(ctx, rules)
 	if err := s.limitErr(err); err != nil {
@@ -638,7 +652,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			// already counted in the store: count the failure too even if
 			// the caller hung up meanwhile, or hanging up would be a way
 			// around the ban.
-			until, ferr = s.limiter.RecordFailure(context.WithoutCancel(ctx), b.IdentityID)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordFailureTimeout)
+			until, ferr = s.limiter.RecordFailure(rctx, b.IdentityID)
+			cancel()
 		}
 		switch {
 		case ferr != nil:

@@ -21,6 +21,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -50,6 +51,9 @@ type provider struct {
 	// duringStart runs inside StartCall, after the request "left" (e.g. to
 	// cancel the caller's context, as a client giving up would).
 	duringStart func()
+	// hang makes StartCall wait for its context's end (at most 10 s): a
+	// provider client without a timeout of its own.
+	hang bool
 }
 
 func (p *provider) Name() string { return "fake" }
@@ -59,6 +63,13 @@ func (p *provider) StartCall(ctx context.Context, n phone.Number) (flashcall.Cal
 	defer p.mu.Unlock()
 	if p.err != nil {
 		return flashcall.Call{}, p.err
+	}
+	if p.hang {
+		select {
+		case <-ctx.Done():
+			return flashcall.Call{}, fmt.Errorf("%w: %w", flashcall.ErrUnavailable, ctx.Err())
+		case <-time.After(10 * time.Second):
+		}
 	}
 	p.calls = append(p.calls, n.E164())
 	code := fmt.Sprintf("%04d", 1000+p.next*1111%9000)
@@ -157,20 +168,28 @@ type env struct {
 
 var key = []byte(strings.Repeat("k", 32))
 
-func newEnv(t *testing.T, mod func(*challenge.Config, *limit.Config)) *env {
+// memParts are a clock, a memory store on it, and a default configuration
+// with the test key.
+func memParts(t *testing.T) (*clock, *memory.Store, challenge.Config) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
+	return clk, mem, cfg
+}
+
+func newEnv(t *testing.T, mod func(*challenge.Config, *limit.Config)) *env {
+	t.Helper()
+	clk, mem, cfg := memParts(t)
 	cfg.PollInterval = 5 * time.Millisecond
 	cfg.PollTimeout = 2 * time.Second
 	lcfg := limit.DefaultConfig()
 	if mod != nil {
 		mod(&cfg, &lcfg)
 	}
-	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,9 +624,11 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 		store   challenge.Store
 		limiter func() (*limit.Limiter, error)
 	}{
-		{"challenge store down", failingStore{}, func() (*limit.Limiter, error) { return limit.New(limit.DefaultConfig(), mem, mem) }},
+		{"challenge store down", failingStore{}, func() (*limit.Limiter, error) {
+			return limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+		}},
 		{"limit store down", mem, func() (*limit.Limiter, error) {
-			return limit.New(limit.DefaultConfig(), failingStore{}, failingStore{})
+			return limit.New(limit.DefaultConfig(), failingStore{}, failingStore{}, limit.WithNumberHasher(phonetest.Hasher()))
 		}},
 	}
 	for _, tc := range cases {
@@ -634,7 +655,7 @@ func TestStoreFailureFailsClosed(t *testing.T) {
 }
 
 func mustLimiter(t *testing.T, mem *memory.Store) *limit.Limiter {
-	l, err := limit.New(limit.DefaultConfig(), mem, mem)
+	l, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -847,7 +868,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	cs := &countingStore{mem: mem}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
-	lim, err := limit.New(limit.DefaultConfig(), mem, cs, limit.WithClock(clk.Now))
+	lim, err := limit.New(limit.DefaultConfig(), mem, cs, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -894,7 +915,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 	other := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = other.Close() })
 	cs2 := &countingStore{mem: other}
-	lim2, err := limit.New(limit.DefaultConfig(), mem, cs2, limit.WithClock(clk.Now))
+	lim2, err := limit.New(limit.DefaultConfig(), mem, cs2, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -978,7 +999,7 @@ func TestVerifyRequest(t *testing.T) {
 	spy := &spyStore{Store: mem}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
-	lim, err := limit.New(limit.DefaultConfig(), mem, spy, limit.WithClock(clk.Now))
+	lim, err := limit.New(limit.DefaultConfig(), mem, spy, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1076,7 +1097,7 @@ func TestUnpolledCallsWarnedOncePerSecond(t *testing.T) {
 	for _, r := range []*limit.Rule{&lcfg.PerNumber, &lcfg.PerIdentity, &lcfg.PerIP} {
 		r.Limit = 1000
 	}
-	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1150,7 +1171,7 @@ func newLoggedService(t *testing.T, prov challenge.Provider, mod func(*challenge
 	if mod != nil {
 		mod(&cfg)
 	}
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now))
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1342,7 +1363,7 @@ func TestLockedChallengeBansEvenIfTheCallerLeft(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now))
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1418,7 +1439,7 @@ func TestConcurrentResendsReplaceOnce(t *testing.T) {
 	cfg.MaxResends = 3
 	lcfg := limit.DefaultConfig()
 	lcfg.PerNumber.Limit, lcfg.PerIdentity.Limit, lcfg.PerIP.Limit = 100, 100, 100
-	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now))
+	lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1469,5 +1490,74 @@ func TestConcurrentResendsReplaceOnce(t *testing.T) {
 	}
 	if calls := e.prov.numCalls(); calls > 1+n {
 		t.Fatalf("%d provider calls", calls)
+	}
+}
+
+// TestStartIsBoundedWhenDetached: the paid part of a start goes on after the
+// caller hangs up, but not for ever: a provider (or store) without a timeout
+// of its own is cut at StartTimeout, not at the server's write timeout.
+func TestStartIsBoundedWhenDetached(t *testing.T) {
+	e := newEnv(t, func(c *challenge.Config, _ *limit.Config) { c.StartTimeout = 200 * time.Millisecond })
+	e.prov.hang = true
+	// The caller's context has no deadline and is never cancelled.
+	done := make(chan error, 1)
+	go func() { _, err := e.svc.Start(context.Background(), req("flow-hang")); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, flashcall.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("start: %v, want the provider unavailable after the start timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a start with a hanging provider was not cut at StartTimeout")
+	}
+	if err := (challenge.Config{StartTimeout: 0}).Validate(); err == nil || !strings.Contains(err.Error(), "start timeout") {
+		t.Fatalf("a zero start timeout was accepted: %v", err)
+	}
+}
+
+// hangingBlocks is a ban store whose Fail waits for its context's end (at
+// most 30 s): a store client without a timeout of its own.
+type hangingBlocks struct{}
+
+func (hangingBlocks) Fail(ctx context.Context, _ string, _ time.Duration, _ int, _ time.Duration) (time.Time, error) {
+	select {
+	case <-ctx.Done():
+		return time.Time{}, ctx.Err()
+	case <-time.After(30 * time.Second):
+		return time.Time{}, nil
+	}
+}
+
+func (hangingBlocks) BlockedUntil(context.Context, string) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+// TestRecordFailureIsBounded: the failure of a locked challenge is counted
+// toward a ban even if the caller hangs up, but a ban store that hangs cuts
+// it after a few seconds, and the verify answers "locked".
+func TestRecordFailureIsBounded(t *testing.T) {
+	t.Parallel()
+	clk, mem, cfg := memParts(t)
+	lim, err := limit.New(limit.DefaultConfig(), mem, hangingBlocks{}, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, cfg, mem, lim, clk)
+	r := req("f")
+	e.start(t, r)
+	bad := "0000"
+	if bad == e.prov.lastCode() {
+		bad = "1111"
+	}
+	start := time.Now()
+	var err3 error
+	for range cfg.MaxAttempts {
+		_, err3 = e.svc.Verify(context.Background(), bind(r), "", bad)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("the locking verify took %s with a hanging ban store", took)
+	}
+	if !errors.Is(err3, challenge.ErrLocked) {
+		t.Fatalf("last wrong code: %v, want locked", err3)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -38,7 +39,7 @@ func newUpgradeFactor(t *testing.T) (*factor.Service, *swapSession, *subjectIssu
 	t.Helper()
 	mem := memory.New(time.Hour)
 	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem)
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func newUpgradeFactor(t *testing.T) (*factor.Service, *swapSession, *subjectIssu
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	sessions, iss := &swapSession{}, &subjectIssuer{}
-	f, err := factor.New(factor.Config{}, factor.Deps{Challenges: svc, Passes: mem, Sessions: sessions, Issuer: iss})
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem, Sessions: sessions, Issuer: iss})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,8 @@ type Service struct {
 	// phones remembers parsed trait numbers: every login start parses one,
 	// and the library parse dominated the start path's CPU.
 	phones *phone.Parser
+	// numbers names a phone check's owner (phoneOwner).
+	numbers *phone.Hasher
 	// noIPWarned is when a start without a client IP was last reported
 	// (Unix ns): once per NoClientIPWarnEvery, not once per start.
 	noIPWarned atomic.Int64
@@ -123,6 +125,9 @@ type Deps struct {
 	Logger     *slog.Logger
 	Observer   Observer
 	Now        func() time.Time
+	// Numbers names the number a phone check is bound to (required; the
+	// challenge limiter's phone.Hasher).
+	Numbers *phone.Hasher
 }
 
 // New checks the configuration and builds the Service.
@@ -146,6 +151,9 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Challenges == nil || d.Passes == nil {
 		return nil, errors.New("factor: challenges and pass store are required")
 	}
+	if d.Numbers == nil {
+		return nil, errors.New("factor: a number hasher is required")
+	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -154,7 +162,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	}
 	return &Service{cfg: cfg, challenges: d.Challenges, sessions: d.Sessions, issuer: d.Issuer,
 		passes: d.Passes, log: d.Logger, observer: d.Observer, now: d.Now,
-		phones: phone.NewParser(phone.DefaultParserSize)}, nil
+		phones: phone.NewParser(phone.DefaultParserSize), numbers: d.Numbers}, nil
 }
 
 // Gate decides a Kratos webhook call.

@@ -13,6 +13,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 )
 
 func TestTraitString(t *testing.T) {
@@ -69,7 +70,7 @@ func TestViewOf(t *testing.T) {
 }
 
 func TestNewRefusesBadPolicy(t *testing.T) {
-	if _, err := New(Config{MissingPhone: "maybe"}, Deps{}); err == nil {
+	if _, err := New(Config{MissingPhone: "maybe"}, Deps{Numbers: phonetest.Hasher()}); err == nil {
 		t.Error("unknown missing_phone policy accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 )
 
 // TestPhoneChangeKeepsMetadataExact: the metadata_public a proven phone
@@ -34,7 +35,7 @@ func TestPhoneChangeKeepsMetadataExact(t *testing.T) {
 	for _, hook := range []Hook{HookSettings, HookRegistration} {
 		for _, tt := range tests {
 			t.Run(string(hook)+"/"+tt.name, func(t *testing.T) {
-				s, err := New(Config{}, Deps{Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: noPasses{},
+				s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: noPasses{},
 					Now: func() time.Time { return now }})
 				if err != nil {
 					t.Fatal(err)
@@ -61,7 +62,7 @@ func TestPhoneChangeKeepsMetadataExact(t *testing.T) {
 func TestPhoneChangeRefusesMetadataNotAnObject(t *testing.T) {
 	for _, meta := range []string{`[7900111]`, `"7900111"`, `7900111`, `{"a":7900111} {}`, `{"a":7900111`, `true`} {
 		t.Run(meta, func(t *testing.T) {
-			s, err := New(Config{}, Deps{Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: noPasses{}})
+			s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: noPasses{}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,8 @@ package factor
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 )
 
 // fakeChallenges answers Verify with a challenge for calledPhone and records
@@ -35,7 +38,7 @@ func (f *fakeChallenges) Start(_ context.Context, req challenge.StartRequest) (c
 func (f *fakeChallenges) Verify(_ context.Context, b challenge.Binding, _, _ string) (challenge.VerifyResult, error) {
 	f.verifies++
 	if b.Purpose == challenge.PurposeVerifyPhone {
-		if called, err := phone.Parse(f.calledPhone); err != nil || b.IdentityID != phoneOwner(called) {
+		if called, err := phone.Parse(f.calledPhone); err != nil || b.IdentityID != testOwner(called) {
 			return challenge.VerifyResult{}, challenge.ErrNotFound // bound to another number
 		}
 	}
@@ -81,7 +84,7 @@ func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(string(hook)+"/"+tt.name, func(t *testing.T) {
 				ch := &fakeChallenges{calledPhone: tt.called}
-				s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}})
+				s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: ch, Passes: noPasses{}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -127,7 +130,7 @@ func TestPhoneChangeCodeProvesOnlyTheCalledNumber(t *testing.T) {
 // so the number itself is in no store key.
 func TestRegistrationLimitsCountPerNumber(t *testing.T) {
 	ch := &fakeChallenges{}
-	s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}})
+	s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: ch, Passes: noPasses{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +150,7 @@ func TestRegistrationLimitsCountPerNumber(t *testing.T) {
 		}
 	}
 	other, _ := phone.Parse("+79004445566")
-	if phoneOwner(other) == owner {
+	if testOwner(other) == owner {
 		t.Fatal("two numbers share an owner")
 	}
 }
@@ -158,7 +161,7 @@ func TestRegistrationLimitsCountPerNumber(t *testing.T) {
 func TestStartWithoutClientIPWarnsSampled(t *testing.T) {
 	var logs bytes.Buffer
 	now := time.Unix(1_700_000_000, 0)
-	s, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{},
+	s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: noPasses{},
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +214,7 @@ func TestAuthTime(t *testing.T) {
 	sess := &kratos.Session{ID: "s", IdentityID: "i", Active: true, AuthenticatedAt: login,
 		ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
 	iss := &recordingIssuer{}
-	s, err := New(Config{}, Deps{Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: allPasses{},
+	s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{calledPhone: "+79001112233"}, Passes: allPasses{},
 		Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +250,7 @@ func TestLoginPassLivesAsLongAsTheSession(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ch := &fakeChallenges{}
-			s, err := New(Config{}, Deps{Challenges: ch, Passes: noPasses{}, Now: func() time.Time { return now }})
+			s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: ch, Passes: noPasses{}, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +272,7 @@ func TestLoginPassLivesAsLongAsTheSession(t *testing.T) {
 func TestPhoneRequiredWhereLoginRequiresIt(t *testing.T) {
 	for _, policy := range []MissingPhone{MissingPhoneDeny, MissingPhoneAllow} {
 		for _, hook := range []Hook{HookRegistration, HookSettings} {
-			s, err := New(Config{MissingPhone: policy}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{}})
+			s, err := New(Config{MissingPhone: policy}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: noPasses{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +316,7 @@ func TestExchangeNamesTheCalledNumber(t *testing.T) {
 			sess := &kratos.Session{ID: "s", IdentityID: "i", Active: true, AuthenticatedAt: now.Add(-time.Minute),
 				ExpiresAt: now.Add(time.Hour), Traits: traits}
 			iss := &recordingIssuer{}
-			s, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: allPasses{called: tt.called},
+			s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: allPasses{called: tt.called},
 				Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
 			if err != nil {
 				t.Fatal(err)
@@ -349,7 +352,7 @@ func TestTokenForOneAudience(t *testing.T) {
 			t.Run(tt.name+"/"+path, func(t *testing.T) {
 				ch := &fakeChallenges{calledPhone: "+79001112233"}
 				iss := &recordingIssuer{audiences: []string{"app-a", "app-b"}}
-				s, err := New(Config{}, Deps{Challenges: ch, Passes: allPasses{called: "+79001112233"},
+				s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: ch, Passes: allPasses{called: "+79001112233"},
 					Sessions: oneSession{sess}, Issuer: iss, Now: func() time.Time { return now }})
 				if err != nil {
 					t.Fatal(err)
@@ -374,5 +377,39 @@ func TestTokenForOneAudience(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// testOwner is the owner a Service built with phonetest.Hasher binds a
+// phone check of n to.
+func testOwner(n phone.Number) string {
+	return (&Service{numbers: phonetest.Hasher()}).phoneOwner(n)
+}
+
+// TestPhoneOwnerIsKeyed: a phone check's owner is in store keys, the ban
+// memo, log lines and (by its tag) the challenge id, so it must not let
+// anyone find the number by hashing every number: it depends on the key.
+func TestPhoneOwnerIsKeyed(t *testing.T) {
+	num, err := phone.Parse("+79001112233")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := phone.NewHasher([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := testOwner(num)
+	b := (&Service{numbers: other}).phoneOwner(num)
+	unkeyed := sha256.Sum256([]byte("callpass-number\x00" + num.E164()))
+	switch {
+	case a == b:
+		t.Fatalf("two keys give the same owner %s", a)
+	case strings.Contains(a, hex.EncodeToString(unkeyed[:16])):
+		t.Fatalf("owner %s is the number's unkeyed hash", a)
+	case challenge.IdentityTag(a) == challenge.IdentityTag(b):
+		t.Fatalf("the challenge id tag does not depend on the key")
+	}
+	if _, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{}}); err == nil {
+		t.Fatal("a factor without a number hasher was built")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -17,7 +18,7 @@ func newLimitedFactor(t *testing.T, lc limit.Config) (*factor.Service, *counting
 	t.Helper()
 	mem := memory.New(time.Hour)
 	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(lc, mem, mem)
+	lim, err := limit.New(lc, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func newLimitedFactor(t *testing.T, lc limit.Config) (*factor.Service, *counting
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	f, err := factor.New(factor.Config{}, factor.Deps{Challenges: svc, Passes: mem})
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package factor
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,7 +41,7 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
 	}
-	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: phoneOwner(num), FlowID: in.FlowID}
+	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: s.phoneOwner(num), FlowID: in.FlowID}
 	if in.Code == "" || in.Resend {
 		// The number owns the check; a saved account's per-identity limit
 		// counts the call too, so one account cannot call many numbers.
@@ -101,11 +99,11 @@ func decodeMetadata(raw json.RawMessage) (map[string]any, error) {
 // to start; in settings an attacker with many accounts would get each
 // account's limits for one victim's number. So the per-identity limit and
 // the regulation ban hold per number across flows and accounts. The number
-// is hashed as the limiter's number keys are, so no store key, ban memo or
-// log line holds it.
-func phoneOwner(num phone.Number) string {
-	sum := sha256.Sum256([]byte("callpass-number\x00" + num.E164()))
-	return "phone:" + hex.EncodeToString(sum[:16])
+// is named by a keyed hash (phone.Hasher): the owner is in store keys, the
+// ban memo, log lines and (through its tag) the challenge id, and an
+// unkeyed hash of a number is reversed by trying them all.
+func (s *Service) phoneOwner(num phone.Number) string {
+	return "phone:" + s.numbers.Sum("owner", num.E164())
 }
 
 // Keys this service writes into metadata_public after a phone is proven.

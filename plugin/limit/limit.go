@@ -16,13 +16,13 @@ package limit
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
 // Kinds of limit, as reported in LimitError.Kind.
@@ -237,6 +237,7 @@ type Limiter struct {
 	blocks  Blocks
 	now     func() time.Time
 	budget  BudgetObserver
+	numbers *phone.Hasher
 }
 
 // Option configures a Limiter.
@@ -245,11 +246,22 @@ type Option func(*Limiter)
 // BudgetObserver learns how much of the global daily call budget is used
 // (internal/metrics sets its callpass_calls_budget_used_ratio gauge).
 type BudgetObserver interface {
+	// SetBudgetUsed is the share counted by a take (or 1 when the budget
+	// refused one).
 	SetBudgetUsed(ratio float64)
+	// SubBudgetUsed lowers the share by one given-back call's part. It is a
+	// difference, not the count, because takes of this or another process
+	// may have raised the count since the take given back.
+	SubBudgetUsed(ratio float64)
 }
 
-// WithBudgetObserver reports the global budget's use after every call taken.
+// WithBudgetObserver reports the global budget's use after every call taken
+// or given back.
 func WithBudgetObserver(o BudgetObserver) Option { return func(l *Limiter) { l.budget = o } }
+
+// WithNumberHasher names numbers in counter keys (required). Every instance
+// sharing a store must use the same key.
+func WithNumberHasher(h *phone.Hasher) Option { return func(l *Limiter) { l.numbers = h } }
 
 // WithClock sets the clock used to turn ban ends into retry-after durations.
 func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
@@ -265,6 +277,9 @@ func New(cfg Config, counter Counter, blocks Blocks, opts ...Option) (*Limiter, 
 	l := &Limiter{cfg: cfg, counter: counter, blocks: blocks, now: time.Now}
 	for _, o := range opts {
 		o(l)
+	}
+	if l.numbers == nil {
+		return nil, errors.New("limit: a number hasher is required (WithNumberHasher)")
 	}
 	return l, nil
 }
@@ -292,15 +307,14 @@ func (l *Limiter) CheckDestination(e164 string) error {
 	return &LimitError{Kind: KindDestination}
 }
 
-// Key prefixes inside the counter namespace. Phone numbers are hashed so a
-// store dump does not list the users' numbers.
-func numberKey(e164 string, check bool) string {
+// numberKey is the per-number counter key. The number is named by a keyed
+// hash (phone.Hasher), so a store dump neither lists the users' numbers nor
+// lets them be recovered by hashing every number.
+func (l *Limiter) numberKey(e164 string, check bool) string {
 	if check {
-		sum := sha256.Sum256([]byte("callpass-number-check\x00" + e164))
-		return "nc:" + hex.EncodeToString(sum[:16])
+		return "nc:" + l.numbers.Sum("number-check", e164)
 	}
-	sum := sha256.Sum256([]byte("callpass-number\x00" + e164))
-	return "n:" + hex.EncodeToString(sum[:16])
+	return "n:" + l.numbers.Sum("number", e164)
 }
 
 // ipKey is the per-IP counter key. An IPv6 client is counted by its /64:
@@ -368,7 +382,7 @@ func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 			r.Kinds = append(r.Kinds, kind)
 		}
 	}
-	add(KindNumber, numberKey(k.PhoneE164, k.PhoneCheck), l.cfg.PerNumber)
+	add(KindNumber, l.numberKey(k.PhoneE164, k.PhoneCheck), l.cfg.PerNumber)
 	if k.IdentityID != "" {
 		add(KindIdentity, "i:"+k.IdentityID, l.cfg.PerIdentity)
 	}
@@ -436,10 +450,12 @@ func (l *Limiter) GiveBack(ctx context.Context, t Taken) error {
 		return nil
 	}
 	var back []Take
+	global := false
 	for i, tk := range t.rules.Takes {
 		if i < len(t.rules.Kinds) && t.rules.Kinds[i] == KindIP {
 			continue
 		}
+		global = global || (i < len(t.rules.Kinds) && t.rules.Kinds[i] == KindGlobal)
 		back = append(back, tk)
 	}
 	if len(back) == 0 {
@@ -447,6 +463,9 @@ func (l *Limiter) GiveBack(ctx context.Context, t Taken) error {
 	}
 	if err := l.counter.GiveBack(ctx, back, t.receipt); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if global && l.budget != nil && l.cfg.GlobalDaily.Limit > 0 {
+		l.budget.SubBudgetUsed(1 / float64(l.cfg.GlobalDaily.Limit))
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package limit_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -27,7 +30,7 @@ func newLimiter(t *testing.T, cfg limit.Config) (*limit.Limiter, *clock) {
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
-	l, err := limit.New(cfg, mem, mem, limit.WithClock(clk.Now))
+	l, err := limit.New(cfg, mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +78,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err %v, want mention of %q", err, tc.want)
 			}
-			if _, err := limit.New(c, memory.New(time.Hour), memory.New(time.Hour)); err == nil {
+			if _, err := limit.New(c, memory.New(time.Hour), memory.New(time.Hour), limit.WithNumberHasher(phonetest.Hasher())); err == nil {
 				t.Fatal("New accepted an invalid config")
 			}
 		})
@@ -359,7 +362,7 @@ func (brokenStore) BlockedUntil(context.Context, string) (time.Time, error) {
 
 func TestStoreErrorsFailClosed(t *testing.T) {
 	ctx := context.Background()
-	l, err := limit.New(limit.DefaultConfig(), brokenStore{}, brokenStore{})
+	l, err := limit.New(limit.DefaultConfig(), brokenStore{}, brokenStore{}, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,18 +381,27 @@ func TestStoreErrorsFailClosed(t *testing.T) {
 type budgetRecorder struct{ last float64 }
 
 func (b *budgetRecorder) SetBudgetUsed(r float64) { b.last = r }
+func (b *budgetRecorder) SubBudgetUsed(r float64) { b.last -= r }
 
-func TestBudgetObserver(t *testing.T) {
+// budgetLimiter is a limiter with a budget of 4 calls a day (the other
+// rules out of the way) reporting to the returned recorder.
+func budgetLimiter(t *testing.T) (*limit.Limiter, *budgetRecorder) {
+	t.Helper()
 	cfg := limit.DefaultConfig()
 	cfg.GlobalDaily = limit.Rule{Limit: 4, Window: 24 * time.Hour}
 	cfg.PerNumber = limit.Rule{Limit: 100, Window: time.Hour}
 	cfg.PerIdentity = limit.Rule{Limit: 100, Window: time.Hour}
 	rec := &budgetRecorder{}
 	st := memory.New(time.Hour)
-	l, err := limit.New(cfg, st, st, limit.WithBudgetObserver(rec))
+	l, err := limit.New(cfg, st, st, limit.WithBudgetObserver(rec), limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, rec
+}
+
+func TestBudgetObserver(t *testing.T) {
+	l, rec := budgetLimiter(t)
 	ctx := context.Background()
 	for i, want := range []float64{0.25, 0.5, 0.75, 1} {
 		if err := l.TakeCall(ctx, limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i"}); err != nil {
@@ -404,6 +416,44 @@ func TestBudgetObserver(t *testing.T) {
 	}
 	if rec.last != 1 {
 		t.Errorf("refused by the budget: used = %v, want 1", rec.last)
+	}
+}
+
+// TestBudgetObserverGiveBack: a call given back leaves the gauge where it
+// was before the take, not where the next take would put it.
+func TestBudgetObserverGiveBack(t *testing.T) {
+	l, rec := budgetLimiter(t)
+	ctx := context.Background()
+	keys := limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "i", ClientIP: "192.0.2.1"}
+	rules, err := l.CallRules(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken []limit.Taken
+	for range 3 {
+		tk, err := l.Take(ctx, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, tk)
+	}
+	if rec.last != 0.75 {
+		t.Fatalf("after three calls budget used = %v, want 0.75", rec.last)
+	}
+	// The first take is given back after two more were counted.
+	if err := l.GiveBack(ctx, taken[0]); err != nil {
+		t.Fatal(err)
+	}
+	if rec.last != 0.5 {
+		t.Errorf("after a give-back budget used = %v, want 0.5", rec.last)
+	}
+	// An empty Taken (a refused take) changes nothing.
+	if err := l.GiveBack(ctx, limit.Taken{}); err != nil || rec.last != 0.5 {
+		t.Errorf("empty give-back: err %v, used %v, want 0.5", err, rec.last)
+	}
+	// The count agrees: the next take reads 3 of 4.
+	if _, err := l.Take(ctx, rules); err != nil || rec.last != 0.75 {
+		t.Errorf("take after the give-back: err %v, used %v, want 0.75", err, rec.last)
 	}
 }
 
@@ -515,5 +565,51 @@ func TestClientIPKeys(t *testing.T) {
 		if got := key(tc.a) == key(tc.b); got != tc.same {
 			t.Errorf("%s and %s: same counter %v (%s, %s), want %v", tc.a, tc.b, got, key(tc.a), key(tc.b), tc.same)
 		}
+	}
+}
+
+// TestNumberKeysAreKeyed: a number's counter key is a keyed hash: another
+// key names it differently, nothing in it is the number or its unkeyed
+// hash (which anyone can compute for every number), and a limiter without
+// a key is refused.
+func TestNumberKeysAreKeyed(t *testing.T) {
+	const num = "+79001234567"
+	st := memory.New(time.Hour)
+	if _, err := limit.New(limit.DefaultConfig(), st, st); err == nil {
+		t.Fatal("a limiter without a number hasher was built")
+	}
+	other, err := phone.NewHasher([]byte(strings.Repeat("k", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	numberKeys := func(h *phone.Hasher, check bool) string {
+		t.Helper()
+		l, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := l.CallRules(limit.CallKeys{PhoneE164: num, IdentityID: "i", PhoneCheck: check})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Takes[0].Key
+	}
+	for _, check := range []bool{false, true} {
+		a, b := numberKeys(phonetest.Hasher(), check), numberKeys(other, check)
+		if a == b {
+			t.Errorf("check=%v: two keys name the number alike: %s", check, a)
+		}
+		for _, domain := range []string{"callpass-number", "callpass-number-check"} {
+			sum := sha256.Sum256([]byte(domain + "\x00" + num))
+			if strings.Contains(a, hex.EncodeToString(sum[:16])) {
+				t.Errorf("check=%v: key %s is the number's unkeyed hash", check, a)
+			}
+		}
+		if strings.Contains(a, "1234567") {
+			t.Errorf("check=%v: key %s holds the number", check, a)
+		}
+	}
+	if numberKeys(phonetest.Hasher(), false) == numberKeys(phonetest.Hasher(), true) {
+		t.Error("a login's and a phone check's counters share a key")
 	}
 }

@@ -100,7 +100,9 @@ func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
 func ClientOptions(rawURL string) (*redis.Options, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, err
+		// The parser's errors may quote the whole URL, password included
+		// (url.Parse does); configuration validation explains the refusal.
+		return nil, errors.New("redis store: the URL is refused by the Redis client (`callpass-kratos config validate` says why)")
 	}
 	opts.DialTimeout = 2 * time.Second
 	opts.ReadTimeout = time.Second

@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,25 @@ func TestLateReplyRunsScriptOnce(t *testing.T) {
 			t.Fatalf("after three wrong codes %d attempts are left, want 2: the late verify counted more than once", got)
 		}
 	})
+}
+
+// TestClientOptionsErrorQuotesNoURL: a URL the client refuses is not
+// repeated in the error, whatever its scheme: it may hold the password.
+func TestClientOptionsErrorQuotesNoURL(t *testing.T) {
+	for _, raw := range []string{
+		"redis://:hunter2@[::1/0",
+		"rediss://user:hunter2@host:6379/x",
+		"unix://:hunter2@/tmp/redis.sock?db=x",
+		"redis://:hunter2@host:6379/0?dial_timeout=hunter2",
+		"ftp://:hunter2@host/0",
+	} {
+		_, err := redisstore.ClientOptions(raw)
+		if err == nil {
+			t.Errorf("%s: accepted", raw)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: error quotes the password: %v", raw, err)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -333,7 +334,7 @@ func newTripEnv(t *testing.T, lcfg limit.Config) *tripEnv {
 	e.rdb.AddHook(e.trips)
 	e.st = redisstore.New(e.rdb, "cpk:")
 	var err error
-	if e.lim, err = limit.New(lcfg, e.st, e.st); err != nil {
+	if e.lim, err = limit.New(lcfg, e.st, e.st, limit.WithNumberHasher(phonetest.Hasher())); err != nil {
 		t.Fatal(err)
 	}
 	cfg := challenge.DefaultConfig()

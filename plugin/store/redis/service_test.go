@@ -15,6 +15,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -40,7 +41,7 @@ func TestServiceOverRedis(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	newSvc := func(p *fakeProvider) *challenge.Service {
 		st := redisstore.New(newClient(t, srv.Addr), "cpk:")
-		lim, err := limit.New(limit.DefaultConfig(), st, st)
+		lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +107,7 @@ func TestConcurrentLastGuessesBanAtMaxFailures(t *testing.T) {
 	st := redisstore.New(newClient(t, testenv.StartRedis(t).Addr), "cpk:")
 	lcfg := limit.DefaultConfig()
 	lcfg.PerNumber.Limit, lcfg.PerIdentity.Limit = 0, 0
-	lim, err := limit.New(lcfg, st, st)
+	lim, err := limit.New(lcfg, st, st, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
