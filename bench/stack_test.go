@@ -77,7 +77,7 @@ func startInstance(t testing.TB, name string, ln net.Listener, env []string, ext
 	if err != nil {
 		t.Fatalf("%s: config: %v", name, err)
 	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("%s: app: %v", name, err)
 	}

@@ -135,7 +135,7 @@ func startService(t *testing.T, ln net.Listener, env []string, follower bool, da
 		t.Fatalf("config: %v", err)
 	}
 	logw := &testenv.LogBuffer{}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

@@ -70,10 +70,11 @@ func NewLogger(cfg config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// New wires everything. It makes no call to Kratos or the provider (those
-// are reported by /health/ready), but it does connect to nothing lazily
-// that it cannot check: a Redis URL that does not parse is an error here.
-func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
+// New wires everything; ctx bounds only the set-up (the tracing exporter's
+// start). It makes no call to Kratos or the provider (those are reported by
+// /health/ready), but it does connect to nothing lazily that it cannot
+// check: a Redis URL that does not parse is an error here.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	a := &App{Config: cfg, Logger: logger}
 	ok := false
 	defer func() {
@@ -85,7 +86,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*App, error) {
 		a.Metrics = metrics.New()
 	}
 	if cfg.Tracing.OTLPEndpoint != "" {
-		shutdown, tp, err := tracing.Setup(context.Background(), cfg.Tracing.OTLPEndpoint, "callpass-kratos", buildVersion())
+		shutdown, tp, err := tracing.Setup(ctx, cfg.Tracing.OTLPEndpoint, "callpass-kratos", buildVersion())
 		if err != nil {
 			return nil, fmt.Errorf("tracing.otlp_endpoint: %w", err)
 		}

@@ -28,7 +28,7 @@ func logApp(t *testing.T, env ...string) (*App, *bytes.Buffer) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	a, err := New(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	a, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func startApp(t *testing.T, env ...string) (a *app.App, base string, stop func()
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	a, err = app.New(cfg, slog.New(slog.DiscardHandler))
+	a, err = app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}

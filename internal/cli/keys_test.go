@@ -207,7 +207,7 @@ func rotationApp(t *testing.T, vars []string, logw *bytes.Buffer) (*app.App, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(logw, nil)))
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(logw, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,7 +62,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		}
 		fmt.Fprintln(e.stderr, bar)
 	}
-	a, err := app.New(cfg, logger)
+	a, err := app.New(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -236,7 +236,7 @@ type Option func(*Service)
 // WithObserver sets the metrics observer.
 func WithObserver(o Observer) Option { return func(s *Service) { s.obs = o } }
 
-// WithLogger sets the logger (default slog.Default()).
+// WithLogger sets the logger (default: none, lines are dropped).
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // WithTracerProvider makes a span around every store operation (default:
@@ -264,7 +264,7 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 	}
 	s := &Service{
 		cfg: cfg, store: store, provider: provider, limiter: limiter,
-		log: slog.Default(), now: time.Now, callTimeout: 10 * time.Second,
+		log: slog.New(slog.DiscardHandler), now: time.Now, callTimeout: 10 * time.Second,
 		pollers: make(chan struct{}, cfg.MaxPollers),
 		bans:    newBanMemo(),
 	}
