@@ -24,9 +24,47 @@ type Factor interface {
 
 const sessionTokenHeader = "X-Session-Token"
 
-func credsOf(c echo.Context) factor.Creds {
+// credsOf is what the request proves its Kratos session with, handed on to
+// Kratos's whoami: the browser's cookies without our own JWT cookie, whose
+// token carries the user's phone number and is none of Kratos's business
+// (Kratos may log the headers it gets). Every other cookie goes on as it
+// came: Kratos's session cookie is named in Kratos's configuration.
+func (s *Server) credsOf(c echo.Context) factor.Creds {
 	r := c.Request()
-	return factor.Creds{Cookie: r.Header.Get("Cookie"), SessionToken: r.Header.Get(sessionTokenHeader)}
+	return factor.Creds{Cookie: withoutCookie(r.Header.Get("Cookie"), s.cfg.JWTCookie.Name),
+		SessionToken: r.Header.Get(sessionTokenHeader)}
+}
+
+// withoutCookie is a Cookie header without the cookies called name (all of
+// them: a browser may hold one per path or domain). The header is returned
+// as it came when it has none; otherwise the other cookies keep their bytes
+// and are joined by "; ", as browsers send them. "" when none is left.
+func withoutCookie(header, name string) string {
+	if name == "" || !strings.Contains(header, name) {
+		return header
+	}
+	var b strings.Builder
+	dropped := false
+	for rest := header; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, ";")
+		part = strings.Trim(part, " \t")
+		if n, _, _ := strings.Cut(part, "="); strings.Trim(n, " \t") == name {
+			dropped = true
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(part)
+	}
+	if !dropped {
+		return header
+	}
+	return b.String()
 }
 
 // csrf protects cookie-authenticated POSTs: a browser always sends Origin on
@@ -96,7 +134,7 @@ func (s *Server) startChallenge(c echo.Context) error {
 	if err := decodeJSON(c, &req, true); err != nil {
 		return err
 	}
-	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), credsOf(c), req.Resend, c.RealIP())
+	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), req.Resend, c.RealIP())
 	if err != nil {
 		return err
 	}
@@ -110,7 +148,7 @@ func (s *Server) startChallenge(c echo.Context) error {
 }
 
 func (s *Server) getChallenge(c echo.Context) error {
-	v, err := s.deps.Factor.StepUpGet(c.Request().Context(), credsOf(c), c.Param("id"))
+	v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}
@@ -129,7 +167,7 @@ func (s *Server) verifyChallenge(c echo.Context) error {
 	if err := decodeJSON(c, &req, false); err != nil {
 		return err
 	}
-	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), c.Param("id"), req.Code, factor.TokenOptions{Audience: req.Audience})
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), s.credsOf(c), c.Param("id"), req.Code, factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
 		return err
 	}
@@ -163,7 +201,7 @@ func (s *Server) exchangeToken(c echo.Context) error {
 			return notJSON
 		}
 	}
-	tok, err := s.deps.Factor.Exchange(c.Request().Context(), credsOf(c), factor.TokenOptions{Audience: req.Audience})
+	tok, err := s.deps.Factor.Exchange(c.Request().Context(), s.credsOf(c), factor.TokenOptions{Audience: req.Audience})
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ func (s *Server) pageRoutes() {
 
 func (s *Server) stepUpPage(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
-	creds := credsOf(c)
+	creds := s.credsOf(c)
 	if creds.Empty() {
 		return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
 	}
@@ -104,6 +104,7 @@ func (s *Server) refused(c echo.Context, lang, challengeID string, err error) er
 		return s.renderStep(c, lang, nil, err) // the sign-in page, or the error as before
 	}
 	s.logProblem(c, err, p)
+	countOutage(c, p)
 	q := s.keptQuery(c)
 	if challengeID != "" {
 		q.Set("challenge", challengeID)
@@ -121,14 +122,40 @@ func (s *Server) refused(c echo.Context, lang, challengeID string, err error) er
 	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
 }
 
+// countOutage makes a refusal for an outage (the store, the provider or
+// Kratos down: a 5xx problem), answered with a page or its redirect, count
+// as the failure it is: the access log's metric, level and span follow the
+// request state's status, as for a Kratos hook (runHook).
+func countOutage(c echo.Context, p problem) {
+	if st := stateOf(c); st != nil && p.Status >= 500 {
+		st.status = p.Status
+	}
+}
+
+// formValue is a field of a /2fa form, from the POST body only: never from
+// the query string, which access logs and proxies record (a code there
+// would be logged, and is taken as no code). limitBody has read the body
+// (bounded) before the handlers run; on a route without it, the read is
+// bounded here.
+func formValue(c echo.Context, key string) string {
+	r := c.Request()
+	if r.PostForm == nil {
+		if st := stateOf(c); st == nil || st.body == nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, apiBodyLimit)
+		}
+		_ = r.ParseMultipartForm(apiBodyLimit) // errors leave the fields empty, as FormValue did
+	}
+	return r.PostFormValue(key)
+}
+
 func (s *Server) stepUpPageStart(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
-	resend := c.FormValue("resend") == "true"
-	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), credsOf(c), resend, c.RealIP())
+	resend := formValue(c, "resend") == "true"
+	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), resend, c.RealIP())
 	if err != nil {
 		// A refused resend (cooldown, limit) keeps showing the call already
 		// on its way, with its real code length and expiry.
-		return s.refused(c, lang, c.FormValue("challenge_id"), err)
+		return s.refused(c, lang, formValue(c, "challenge_id"), err)
 	}
 	q := s.keptQuery(c)
 	q.Set("challenge", v.ID)
@@ -137,11 +164,11 @@ func (s *Server) stepUpPageStart(c echo.Context) error {
 
 func (s *Server) stepUpPageVerify(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
-	id := c.FormValue("challenge_id")
-	if c.FormValue("resend") == "true" {
+	id := formValue(c, "challenge_id")
+	if formValue(c, "resend") == "true" {
 		return s.stepUpPageStart(c)
 	}
-	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), credsOf(c), id, c.FormValue("code"), factor.TokenOptions{})
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), s.credsOf(c), id, formValue(c, "code"), factor.TokenOptions{})
 	if err != nil {
 		return s.refused(c, lang, id, err)
 	}
@@ -219,6 +246,7 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 			return err
 		}
 		s.logProblem(c, err, p)
+		countOutage(c, p) // written as its status too; said for the record
 		step.ApplyMessage(ui.Message{ID: p.MsgID, Type: "error", Context: p.context()})
 		status = p.Status
 	}
@@ -251,7 +279,7 @@ func (s *Server) renderPage(c echo.Context, lang string, status int, title strin
 		// A page answering a form post switches language on its GET page
 		// (the POST routes answer nothing to GET).
 		q := s.keptQuery(c)
-		if id := c.FormValue("challenge_id"); id != "" {
+		if id := formValue(c, "challenge_id"); id != "" {
 			q.Set("challenge", id)
 		}
 		links = ui.LangLinksFor(&url.URL{Path: "/2fa", RawQuery: q.Encode()}, lang)

@@ -209,8 +209,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	ccfg.ResendCooldowns = cfg.Challenge.ResendCooldowns
 	ccfg.MaxResends = cfg.Challenge.MaxResends
 	ccfg.CodeKey = []byte(cfg.Challenge.CodeKey)
-	// The provider's request timeout, and time to record the call or give
-	// the limits back.
+	// The provider's request timeout, and time for the limits' take before it.
 	ccfg.StartTimeout = cfg.CallPass.RequestTimeout() + 10*time.Second
 	copts := []challenge.Option{challenge.WithLogger(logger.With("component", "challenge"))}
 	if a.Metrics != nil {

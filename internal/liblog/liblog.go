@@ -11,11 +11,16 @@ package liblog
 import (
 	"context"
 	"fmt"
+	"log"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/go-logr/stdr"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/logging"
 	"go.opentelemetry.io/otel"
@@ -84,24 +89,51 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.s.Log(ctx, strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }
 
-// otelHandler is OpenTelemetry's error handler over a Sampler.
-type otelHandler struct{ s *Sampler }
+// otelHandler is OpenTelemetry's error handler over a Sampler, or over the
+// standard logger once restored: OpenTelemetry keeps the first handler set
+// for good, so the sampler is swapped out instead.
+type otelHandler struct{ s atomic.Pointer[Sampler] }
 
-func (h otelHandler) Handle(err error) {
-	if err != nil {
-		h.s.Log(context.Background(), err.Error())
+func (h *otelHandler) Handle(err error) {
+	if err == nil {
+		return
 	}
+	if s := h.s.Load(); s != nil {
+		s.Log(context.Background(), err.Error())
+		return
+	}
+	log.Print(err)
 }
 
-// Route sends go-redis's and OpenTelemetry's messages to logger, each source
-// at most once per every. restore puts back OpenTelemetry's handler and
-// go-redis's default logger.
+// messageOnly is a slog.Handler that passes on a record's time, level and
+// message, and drops its attributes: OpenTelemetry's log lines quote what
+// they could not parse, such as the value of an OTEL_EXPORTER_OTLP_HEADERS
+// entry, which is usually a collector token.
+type messageOnly struct{ h slog.Handler }
+
+func (m messageOnly) Enabled(ctx context.Context, l slog.Level) bool { return m.h.Enabled(ctx, l) }
+
+func (m messageOnly) Handle(ctx context.Context, r slog.Record) error {
+	return m.h.Handle(ctx, slog.NewRecord(r.Time, r.Level, r.Message, r.PC))
+}
+
+func (m messageOnly) WithAttrs([]slog.Attr) slog.Handler { return m }
+func (m messageOnly) WithGroup(string) slog.Handler      { return m }
+
+// Route sends go-redis's and OpenTelemetry's messages to logger: go-redis's
+// and OpenTelemetry's errors (failed exports) as "library message" lines,
+// each source at most once per every; OpenTelemetry's own log lines (e.g. a
+// malformed OTEL_EXPORTER_OTLP_* variable) at their level, message only.
+// restore puts back the libraries' defaults.
 func Route(logger *slog.Logger, every time.Duration) (restore func()) {
-	prev := otel.GetErrorHandler()
 	redis.SetLogger(redisLogger{NewSampler(logger, "go-redis", every, nil)})
-	otel.SetErrorHandler(otelHandler{NewSampler(logger, "opentelemetry", every, nil)})
+	h := &otelHandler{}
+	h.s.Store(NewSampler(logger, "opentelemetry", every, nil))
+	otel.SetErrorHandler(h)
+	otel.SetLogger(logr.FromSlogHandler(messageOnly{logger.With("source", "opentelemetry").Handler()}))
 	return func() {
-		otel.SetErrorHandler(prev)
+		h.s.Store(nil)
+		otel.SetLogger(stdr.New(log.New(os.Stderr, "", log.LstdFlags|log.Lshortfile)))
 		logging.Enable()
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
@@ -86,46 +86,67 @@ func TestSamplerBoundsDetail(t *testing.T) {
 }
 
 // TestRoute: after Route, a go-redis dial failure and an OpenTelemetry
-// error reach the slog logger (and only once per period each); restore
-// takes the routing back.
+// error reach the slog logger (and only once per period each), as does
+// OpenTelemetry's own log; restore takes the routing back.
 func TestRoute(t *testing.T) {
-	buf := &testenv.LogBuffer{}
-	restore := Route(slog.New(slog.NewJSONHandler(buf, nil)), time.Hour)
+	for _, every := range []time.Duration{time.Hour, 0} {
+		t.Run(every.String(), func(t *testing.T) {
+			buf := &testenv.LogBuffer{}
+			restore := Route(slog.New(slog.NewJSONHandler(buf, nil)), every)
+			rdb := redis.NewClient(&redis.Options{Addr: testenv.FreeAddr(t), MaxRetries: -1, DialTimeout: time.Second})
+			defer rdb.Close()
+			for range 3 {
+				if err := rdb.Ping(context.Background()).Err(); err == nil {
+					t.Fatal("ping to a closed port succeeded")
+				}
+			}
+			otel.Handle(errors.New("traces export: connection refused"))
+			otel.Handle(errors.New("traces export: connection refused"))
+			// OpenTelemetry logs a header value it cannot unescape, value
+			// included: only the message may reach our log.
+			t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%zzsecret-token")
+			if _, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(testenv.FreeAddr(t))); err != nil {
+				t.Fatal(err)
+			}
 
-	// A port nobody listens on.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
-	defer rdb.Close()
-	for range 3 {
-		if err := rdb.Ping(context.Background()).Err(); err == nil {
-			t.Fatal("ping to a closed port succeeded")
-		}
-	}
-	otel.Handle(errors.New("traces export: connection refused"))
-	otel.Handle(errors.New("traces export: connection refused"))
+			want := 3 // lines per source without sampling
+			if every > 0 {
+				want = 1
+			}
+			bySource := map[string][]map[string]any{}
+			for _, l := range lines(t, buf) {
+				src, _ := l["source"].(string)
+				bySource[src] = append(bySource[src], l)
+			}
+			if r := bySource["go-redis"]; len(r) != want || !strings.Contains(r[0]["detail"].(string), "failed to dial") {
+				t.Errorf("go-redis lines %v, want %d about the failed dial", r, want)
+			}
+			var handled, logged int
+			for _, l := range bySource["opentelemetry"] {
+				switch {
+				case l["detail"] == "traces export: connection refused":
+					handled++
+				case l["msg"] == "escape header value" && l["level"] == "ERROR":
+					logged++
+				}
+			}
+			if handled != min(want, 2) || logged != 1 {
+				t.Errorf("opentelemetry: %d handled errors (want %d), %d log lines (want 1): %v", handled, min(want, 2), logged, bySource["opentelemetry"])
+			}
 
-	bySource := map[string][]map[string]any{}
-	for _, l := range lines(t, buf) {
-		src, _ := l["source"].(string)
-		bySource[src] = append(bySource[src], l)
-	}
-	if r := bySource["go-redis"]; len(r) != 1 || !strings.Contains(r[0]["detail"].(string), "failed to dial") {
-		t.Errorf("go-redis lines %v, want one about the failed dial", r)
-	}
-	if o := bySource["opentelemetry"]; len(o) != 1 || o[0]["detail"] != "traces export: connection refused" {
-		t.Errorf("opentelemetry lines %v, want one", o)
-	}
-
-	restore()
-	before := buf.String()
-	otel.Handle(errors.New("after restore"))
-	_ = rdb.Ping(context.Background()).Err()
-	if buf.String() != before {
-		t.Errorf("lines written after restore: %s", strings.TrimPrefix(buf.String(), before))
+			restore()
+			before := buf.String()
+			otel.Handle(errors.New("after restore"))
+			if _, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(testenv.FreeAddr(t))); err != nil {
+				t.Fatal(err)
+			}
+			_ = rdb.Ping(context.Background()).Err()
+			if strings.Contains(before, "secret-token") {
+				t.Errorf("a header value reached the log: %s", before)
+			}
+			if buf.String() != before {
+				t.Errorf("lines written after restore: %s", strings.TrimPrefix(buf.String(), before))
+			}
+		})
 	}
 }

@@ -40,6 +40,10 @@ type Metrics struct {
 	httpRequests     *prometheus.CounterVec
 	httpLatency      *prometheus.HistogramVec
 	dailyBudgetSpent prometheus.Gauge
+	// budgetMu guards budget, the gauge's value, so a give-back never
+	// takes it below 0 (takes may report their counts out of order).
+	budgetMu sync.Mutex
+	budget   float64
 
 	// Memoized children of the per-request collectors.
 	httpCounts  *children[httpKey, prometheus.Counter]
@@ -296,16 +300,22 @@ func (m *Metrics) SetBudgetUsed(ratio float64) {
 	if m == nil {
 		return
 	}
+	m.budgetMu.Lock()
+	defer m.budgetMu.Unlock()
+	m.budget = ratio
 	m.dailyBudgetSpent.Set(ratio)
 }
 
 // SubBudgetUsed lowers the share of the daily call budget used by ratio (a
-// call given back).
+// call given back), not below 0.
 func (m *Metrics) SubBudgetUsed(ratio float64) {
 	if m == nil {
 		return
 	}
-	m.dailyBudgetSpent.Sub(ratio)
+	m.budgetMu.Lock()
+	defer m.budgetMu.Unlock()
+	m.budget = max(0, m.budget-ratio)
+	m.dailyBudgetSpent.Set(m.budget)
 }
 
 func result(err error) string {

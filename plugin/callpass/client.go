@@ -10,21 +10,25 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -154,6 +158,10 @@ type Client struct {
 	// statusForm is the status request form (statusNoSlash and statusCamelID
 	// bits) that the provider last accepted; see CallStatus.
 	statusForm atomic.Uint32
+
+	// refs maps the references StartCall returns for call ids not safe to
+	// show to the provider's exact ids (see callRefs).
+	refs callRefs
 }
 
 // Bits of Client.statusForm. The document names the status method without
@@ -374,8 +382,22 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	if c.version == 1 {
 		return flashcall.Status{}, c.localError(ctx, OpStatus, "API v1 has no call status method")
 	}
-	if !validCallID(callID) {
+	// callID is what StartCall returned: the provider's id, or a reference
+	// to it when the id was not safe to show (see callRefs). Logs show the
+	// former as it is (or masked, if a caller got it elsewhere) and the
+	// latter as the reference; the request carries the exact id.
+	shownID := callID
+	if exact, ok := c.refs.get(callID, time.Now()); ok {
+		callID = exact
+	} else if isCallRef(callID) {
+		err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "call reference unknown to this client (expired, or from another process)"}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "callpass request refused locally", slog.String("op", OpStatus),
+			slog.String("call_id", c.shownCallID(shownID)), slog.String("error", err.Error()))
+		return flashcall.Status{}, err
+	} else if !validCallID(callID) {
 		return flashcall.Status{}, c.localError(ctx, OpStatus, "call id must be 1 to 128 printable ASCII characters without spaces")
+	} else {
+		shownID = c.shownCallID(callID)
 	}
 	// The document disagrees with itself on the request's form: its text
 	// says ".../get-call-password-status" and "callId", its curl sample
@@ -450,13 +472,13 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if id := env.Data.CallID; id != "" && !strings.EqualFold(id, callID) {
 			err = &Error{Kind: flashcall.ErrBadResponse, Op: OpStatus, Message: "status answer is about another call id", HTTPStatus: http.StatusOK, Sent: true}
 		} else {
-			st = flashcall.Classify(env.Data.Result)
+			st = c.classify(env.Data.Result, false)
 		}
 	}
 	attrs := []slog.Attr{
-		// Not sanitize: validCallID passed, and masking would make the id
-		// differ from the one logged when the call was placed.
-		slog.String("call_id", callID),
+		// What StartCall returned (and the caller logged): the id as it is
+		// when it is safe to show, else its reference.
+		slog.String("call_id", shownID),
 		slog.String("outcome", Outcome(err)),
 		slog.Duration("duration", time.Since(started)),
 	}
@@ -518,13 +540,16 @@ func (c *Client) callFrom(env *Envelope) (flashcall.Call, error) {
 	if !ok {
 		return bad("start answer has no usable code")
 	}
-	status := flashcall.Classify(d.Result)
-	if !c.synchronous() {
-		// "success" answering an asynchronous start: the call was placed,
-		// whether it rang is not known yet.
-		status = flashcall.ClassifyAsyncStart(d.Result)
+	// "success" answering an asynchronous start: the call was placed,
+	// whether it rang is not known yet.
+	status := c.classify(d.Result, !c.synchronous())
+	// The call was placed: an id not safe to show is not refused (the user
+	// is getting the call) but returned as a reference to it.
+	id := d.CallID
+	if !c.shownVerbatim(id) {
+		id = c.refs.add(c.maskedCallID(id), id, time.Now())
 	}
-	return flashcall.Call{ID: d.CallID, Code: code, Status: status}, nil
+	return flashcall.Call{ID: id, Code: code, Status: status}, nil
 }
 
 // Bounds of a code as returned by v1/v2. The document says 4 or 5 digits
@@ -819,4 +844,265 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// Call ids and call statuses are the provider's text, and the caller logs
+// and stores them as StartCall and CallStatus return them. redactToken has
+// cut the token out of the raw bytes, but a JSON escape ("\u0061...") hides
+// it there, and nothing stops a provider or a proxy from putting a phone
+// number in either field. So what is returned for display is made safe
+// here, after decoding, while the status request still sends the exact id.
+
+// idMaskedRun is the fewest digits of a group that make a call id other
+// than a UUID unsafe to show: a national number has 10. A group is digits
+// joined by anything but letters ("7-900-123-45-67", "7:900:123:45:67").
+// A canonical UUID, the form the document gives, is always shown as it
+// came: about 2 in 100 random UUIDs hold 10 digits in a row, and masking
+// those would hide the id an operator quotes to CallPass support; no
+// piece of the token fits in it either (16 hex digits in a row).
+const idMaskedRun = 10
+
+// maxStatusText bounds the shown form of a status Classify does not know.
+const maxStatusText = 64
+
+// plainCallID reports an id of the shape the document shows (a UUID) or
+// any plain identifier a server may mint instead: a letter or digit, then
+// letters, digits, '-', '_', '.' or ':', at most 128 in all.
+func plainCallID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c == '-' || c == '_' || c == '.' || c == ':'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shownVerbatim reports whether a call id may be returned, logged and
+// stored as received: plain, no piece of the token in it, and no group of
+// idMaskedRun digits (see idMaskedRun).
+func (c *Client) shownVerbatim(id string) bool {
+	if isUUID(id) {
+		return true
+	}
+	return plainCallID(id) && !carriesToken(id, c.token) && longestDigitGroup(id, true) < idMaskedRun
+}
+
+// isUUID reports the canonical 8-4-4-4-12 hex form, in either case.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !isHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// carriesToken reports whether s holds the token or hexMaskedRun
+// characters of it, in any letter case.
+func carriesToken(s, token string) bool {
+	if token == "" {
+		return false
+	}
+	low := strings.ToLower(s)
+	tok := strings.ToLower(token)
+	if strings.Contains(low, tok) {
+		return true
+	}
+	for i := 0; i+hexMaskedRun <= len(low); i++ {
+		if strings.Contains(tok, low[i:i+hexMaskedRun]) {
+			return true
+		}
+	}
+	return false
+}
+
+// joinsDigits reports a rune that does not end a group of digits: with
+// loose, anything but a letter; without, nothing (a group is a run).
+func joinsDigits(r rune, loose bool) bool { return loose && !unicode.IsLetter(r) }
+
+// longestDigitGroup counts the digits of the longest group: with loose,
+// digits joined by anything but letters ("7:900:123:45:67" and
+// "7-900-123-45-67" are 11; "4c6f" breaks a group); without, an unbroken
+// run.
+func longestDigitGroup(s string, loose bool) int {
+	longest, n := 0, 0
+	for _, r := range s {
+		switch {
+		case isDigitRune(r):
+			n++
+			longest = max(longest, n)
+		case !joinsDigits(r, loose):
+			n = 0
+		}
+	}
+	return longest
+}
+
+// maskDigitGroups masks every digit of a group (as longestDigitGroup
+// counts them) of run digits or more.
+func maskDigitGroups(s string, run int, loose bool) string {
+	out := []rune(s)
+	for i := 0; i < len(out); {
+		if !isDigitRune(out[i]) {
+			i++
+			continue
+		}
+		digits, end := 0, i
+		for j := i; j < len(out) && (isDigitRune(out[j]) || joinsDigits(out[j], loose)); j++ {
+			if isDigitRune(out[j]) {
+				digits++
+				end = j + 1
+			}
+		}
+		if digits >= run {
+			for k := i; k < end; k++ {
+				if isDigitRune(out[k]) {
+					out[k] = '#'
+				}
+			}
+		}
+		i = end
+	}
+	return string(out)
+}
+
+// maskedCallID is the shown form of an id that shownVerbatim refuses: the
+// token cut out, control characters dropped and runs of 16 hex digits
+// masked (as sanitize does), and the digits of groups of idMaskedRun
+// digits masked (see idMaskedRun).
+func (c *Client) maskedCallID(id string) string {
+	s := string(redactToken([]byte(id), c.token))
+	// clean's own digit masking is off: its separators include '-', which
+	// in a UUID joins no number.
+	return maskDigitGroups(clean(s, 96, math.MaxInt), idMaskedRun, true)
+}
+
+// shownCallID is how a call id passed to CallStatus is logged.
+func (c *Client) shownCallID(id string) string {
+	if c.shownVerbatim(id) {
+		return id
+	}
+	return c.maskedCallID(id)
+}
+
+// classify classifies a status as flashcall.Classify (or, for the answer
+// to an asynchronous start, ClassifyAsyncStart) does. A status it knows is
+// kept as received; any other is returned in a safe form: the token cut
+// out, cleaned as provider text is (digit groups of 4 or more masked, runs
+// of 16 hex digits masked), digit groups joined by other punctuation
+// masked from idMaskedRun digits, at most maxStatusText bytes. The class
+// is always the raw string's.
+func (c *Client) classify(raw string, asyncStart bool) flashcall.Status {
+	st := flashcall.Classify(raw)
+	if asyncStart {
+		st = flashcall.ClassifyAsyncStart(raw)
+	}
+	if st.Class == flashcall.ClassUnknown {
+		s := sanitize(string(redactToken([]byte(raw), c.token)), maxStatusText)
+		if st.Raw = maskDigitGroups(s, idMaskedRun, true); st.Raw == "" {
+			st.Raw = "[unprintable]"
+		}
+	}
+	return st
+}
+
+// Masked call ids. A call whose id is not shownVerbatim was placed all the
+// same: refusing it would lose a call the user is about to get. StartCall
+// returns instead a reference, the masked id with a random suffix
+// ("call-###########~ref-qhzkwmbtra"), and CallStatus turns it back into
+// the provider's exact id. References live in this Client's memory; one it
+// no longer knows is refused as an unknown call.
+
+// Bounds of the reference table: a call is polled for minutes, and
+// references are rare (documented ids are UUIDs, shown verbatim).
+const (
+	callRefTTL  = 2 * time.Hour
+	maxCallRefs = 4096
+	// callRefMark precedes the random suffix of a reference.
+	callRefMark = "~ref-"
+	callRefLen  = 10
+)
+
+type callRefs struct {
+	mu  sync.Mutex
+	ids map[string]callRef
+}
+
+type callRef struct {
+	id    string // the provider's exact call id
+	added time.Time
+}
+
+// add records id under a new reference made of shown and a random suffix
+// of letters only (no digit, no hex run), and returns the reference.
+func (r *callRefs) add(shown, id string, now time.Time) string {
+	var b [callRefLen]byte
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = make(map[string]callRef)
+	}
+	if len(r.ids) >= maxCallRefs {
+		oldest, found := "", false
+		var at time.Time
+		for k, v := range r.ids {
+			if now.Sub(v.added) > callRefTTL {
+				delete(r.ids, k)
+			} else if !found || v.added.Before(at) {
+				oldest, at, found = k, v.added, true
+			}
+		}
+		if len(r.ids) >= maxCallRefs {
+			delete(r.ids, oldest)
+		}
+	}
+	for {
+		_, _ = rand.Read(b[:])
+		for i := range b {
+			b[i] = 'a' + b[i]%26
+		}
+		ref := shown + callRefMark + string(b[:])
+		if _, taken := r.ids[ref]; !taken {
+			r.ids[ref] = callRef{id: id, added: now}
+			return ref
+		}
+	}
+}
+
+// get returns the exact id of a reference that has not expired.
+func (r *callRefs) get(ref string, now time.Time) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.ids[ref]
+	if !ok || now.Sub(v.added) > callRefTTL {
+		return "", false
+	}
+	return v.id, true
+}
+
+// isCallRef reports whether id has the shape of a reference.
+func isCallRef(id string) bool {
+	i := strings.LastIndex(id, callRefMark)
+	if i < 0 || len(id)-i-len(callRefMark) != callRefLen {
+		return false
+	}
+	for _, c := range id[i+len(callRefMark):] {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
 }

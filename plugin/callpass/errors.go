@@ -228,8 +228,8 @@ func clean(s string, limit, maskRun int) string {
 	// is longer than 3. A group is digits joined only by number separators
 	// (isNumberSeparator); one of maskRun digits or more in total has every
 	// digit masked, its separators kept. Anything else (a letter, ':', ',',
-	// '/', a '#' from the hex pass) ends the group, so "502", "error 40"
-	// and "12:30" stay readable.
+	// a '#' from the hex pass) ends the group, so "502", "error 40", "HTTP
+	// 502, 503" and "12:30" stay readable.
 	for i := 0; i < len(out); {
 		if !isDigitRune(out[i]) {
 			i++
@@ -265,10 +265,13 @@ func isDigitRune(r rune) bool {
 // isNumberSeparator reports a rune that may sit between the digits of one
 // phone number. Whitespace reaches it as ' ' only (clean collapses every
 // space, no-break ones included), and invisible format characters are
-// already gone.
+// already gone. '/', '_' and the middle dot join digits too
+// ("+7/900/123/45/67", "+7_900_123_45_67", "7·900·123·45·67"); ',' and ':'
+// do not, so lists of statuses ("502, 503") and times ("12:30") stay.
 func isNumberSeparator(r rune) bool {
 	switch r {
-	case ' ', '(', ')', '-', '.', '+',
+	case ' ', '(', ')', '-', '.', '+', '/', '_',
+		'\u00B7',                                                   // middle dot
 		'\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', // hyphens and dashes
 		'\u2212',                                         // minus sign
 		'\uFF08', '\uFF09', '\uFF0B', '\uFF0D', '\uFF0E': // fullwidth ( ) + - .

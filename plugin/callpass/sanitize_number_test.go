@@ -32,6 +32,10 @@ func TestSanitizeFormattedNumbers(t *testing.T) {
 		{"fullwidth digits", "номер ９００ １２３ ４５ ６７", "номер ### ### ## ##"},
 		{"zero-width joins", "900\u200b123\u200b45\u200b67", "##########"},
 		{"brackets without spaces", "(900)1234567", "(###)#######"},
+		{"slashes", "+7/900/123/45/67", "+#/###/###/##/##"},
+		{"underscores", "+7_900_123_45_67", "+#_###_###_##_##"},
+		{"middle dots", "номер 7·900·123·45·67 недоступен", "номер #·###·###·##·## недоступен"},
+		{"mixed new separators", "tel:7/900_123·45-67", "tel:#/###_###·##-##"},
 		{"json field", `{"phone":"+7 900 123-45-67"}`, `{"phone":"+# ### ###-##-##"}`},
 		{"code split in two", "code 04 46", "code ## ##"},
 		{"code spaced out", "pin 0 4 4 6", "pin # # # #"},
@@ -49,6 +53,10 @@ func TestSanitizeFormattedNumbers(t *testing.T) {
 		{"comma is no separator", "HTTP 502, 503", "HTTP 502, 503"},
 		{"words between", "timeout 2 to 99, 123", "timeout 2 to 99, 123"},
 		{"three digits", "+7 12", "+7 12"},
+		{"short fraction", "page 1/2", "page 1/2"},
+		{"short underscore pair", "error_40_2", "error_40_2"},
+		{"comma still no separator", "codes 502,503", "codes 502,503"},
+		{"colon still no separator", "at 12:30, 14:45", "at 12:30, 14:45"},
 		{"ru short", "ошибка 40: попробуйте через 30 с", "ошибка 40: попробуйте через 30 с"},
 		// The safe side: a date, a decimal with 4 digits, a dotted version
 		// followed by a number all reach 4 digits and are masked.
@@ -89,6 +97,9 @@ var numberSpellings = []struct{ text, word string }{
 	{"number 8 (900) 123–45–67 unreachable", "unreachable"},
 	{"number +7 900 1234567 unreachable", "unreachable"},
 	{"number 79001234567 unreachable", "unreachable"},
+	{"number +7/900/123/45/67 unreachable", "unreachable"},
+	{"number +7_900_123_45_67 unreachable", "unreachable"},
+	{"номер 7·900·123·45·67 недоступен", "недоступен"},
 }
 
 // digitsOf keeps only the ASCII digits of s, so a number survives in it

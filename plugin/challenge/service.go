@@ -79,9 +79,9 @@ type Config struct {
 	// polled (its status stays pending).
 	MaxPollers int
 	// StartTimeout bounds the paid part of a start (take the limits, place
-	// the call, record it, or give the limits back), which runs on even when
-	// the caller goes away: longer than the provider's request timeout, so a
-	// placed call is still recorded.
+	// the call), which runs on even when the caller goes away: longer than
+	// the provider's request timeout. Recording the outcome then has a bound
+	// of its own (recordTimeout).
 	StartTimeout time.Duration
 }
 
@@ -99,9 +99,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// recordFailureTimeout bounds counting a locked challenge's failure toward a
-// ban, which goes on after the caller hangs up.
-const recordFailureTimeout = 5 * time.Second
+// recordTimeout bounds each store write that goes on after the caller hangs
+// up: recording a placed call, giving back the limits of one that was not,
+// counting a locked challenge's failure toward a ban. It is longer than one
+// Redis operation can take with the store's client options (pool wait,
+// dial, write and read: about 6 s).
+const recordTimeout = 10 * time.Second
 
 // MinCodeKeyLen is the shortest accepted CodeKey.
 const MinCodeKeyLen = 32
@@ -434,10 +437,15 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
 	// disconnecting), so the retry finds the challenge instead of placing a
-	// second call. StartTimeout still bounds it, whatever the timeouts of
-	// the limiter's store, the provider client and the challenge store.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.StartTimeout)
+	// second call. StartTimeout still bounds the take and the call,
+	// whatever the timeouts of the limiter's store and the provider client;
+	// recording what happened (the challenge, or the limits given back) has
+	// a bound of its own, so a slow take or call cannot leave a placed call
+	// unrecorded.
+	detached := context.WithoutCancel(ctx)
+	ctx, cancel := context.WithTimeout(detached, s.cfg.StartTimeout)
 	defer cancel()
+	record := func() (context.Context, context.CancelFunc) { return context.WithTimeout(detached, recordTimeout) }
 	// The take is what counts (and what holds under concurrency).
 	taken, err := s.limiter.Take(ctx, rules)
 	if err := s.limitErr(err); err != nil {
@@ -448,7 +456,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err != nil {
 		s.observeCall(providerOutcome(err))
 		s.log.WarnContext(ctx, "flash call failed", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)
-		s.giveBack(ctx, taken, err)
+		rctx, rcancel := record()
+		s.giveBack(rctx, taken, err)
+		rcancel()
 		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
 	}
 	if call.Code == "" || len(call.Code) > maxCodeLen || !phone.AllDigits(call.Code) || call.ID == "" {
@@ -473,6 +483,8 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 	var active Challenge
 	var created bool
+	ctx, rcancel := record()
+	defer rcancel()
 	err = s.timed(ctx, "create", func() (err error) { active, created, err = s.store.Create(ctx, c, expect, now); return err })
 	if err != nil {
 		s.log.ErrorContext(ctx, "placed call could not be stored", "phone", num.Masked(), "err", err)
@@ -652,7 +664,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			// already counted in the store: count the failure too even if
 			// the caller hung up meanwhile, or hanging up would be a way
 			// around the ban.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordFailureTimeout)
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 			until, ferr = s.limiter.RecordFailure(rctx, b.IdentityID)
 			cancel()
 		}
@@ -812,8 +824,8 @@ func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 }
 
 // ownerAttr names whom a log line is about: the identity id, or for a
-// phone check (owned by a hash of the number, which a small number space
-// would let anyone reverse) the masked number.
+// phone check (owned by a keyed hash of the number, which tells a reader
+// nothing) the masked number.
 func ownerAttr(b Binding, c Challenge) slog.Attr {
 	if strings.HasPrefix(b.IdentityID, "phone:") {
 		return slog.String("phone", phone.MaskE164(c.Phone))

@@ -1561,3 +1561,40 @@ func TestRecordFailureIsBounded(t *testing.T) {
 		t.Fatalf("last wrong code: %v, want locked", err3)
 	}
 }
+
+// slowCreateStore is a store whose Create takes a while (and honours its
+// context, as a network store does).
+type slowCreateStore struct {
+	challenge.Store
+	delay time.Duration
+}
+
+func (s slowCreateStore) Create(ctx context.Context, c challenge.Challenge, expect string, now time.Time) (challenge.Challenge, bool, error) {
+	select {
+	case <-ctx.Done():
+		return challenge.Challenge{}, false, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Store.Create(ctx, c, expect, now)
+}
+
+// TestPlacedCallRecordedAfterSlowStart: a take and a call that use up most
+// of StartTimeout still leave time to record the placed call (its own
+// bound), or the user's retry would pay for a second call.
+func TestPlacedCallRecordedAfterSlowStart(t *testing.T) {
+	clk, mem, cfg := memParts(t)
+	cfg.StartTimeout = 300 * time.Millisecond
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, cfg, slowCreateStore{Store: mem, delay: 150 * time.Millisecond}, lim, clk)
+	e.prov.duringStart = func() { time.Sleep(200 * time.Millisecond) }
+	res, err := e.svc.Start(context.Background(), req("flow-slow"))
+	if err != nil || !res.Placed {
+		t.Fatalf("start: placed %v, %v; want the placed call recorded", res.Placed, err)
+	}
+	if _, err := mem.Get(context.Background(), res.Challenge.ID); err != nil {
+		t.Fatalf("the placed call's challenge is not stored: %v", err)
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -387,7 +389,7 @@ func testOwner(n phone.Number) string {
 }
 
 // TestPhoneOwnerIsKeyed: a phone check's owner is in store keys, the ban
-// memo, log lines and (by its tag) the challenge id, so it must not let
+// memo and (by its tag) the challenge id, so it must not let
 // anyone find the number by hashing every number: it depends on the key.
 func TestPhoneOwnerIsKeyed(t *testing.T) {
 	num, err := phone.Parse("+79001112233")
@@ -411,5 +413,42 @@ func TestPhoneOwnerIsKeyed(t *testing.T) {
 	}
 	if _, err := New(Config{}, Deps{Challenges: &fakeChallenges{}, Passes: noPasses{}}); err == nil {
 		t.Fatal("a factor without a number hasher was built")
+	}
+}
+
+// TestRemovedPhoneLeavesNoProvenNumber: with missing_phone=allow, saving
+// settings without a number drops the proven number from metadata_public
+// (keeping the rest), so no copy of a removed number stays in Kratos.
+func TestRemovedPhoneLeavesNoProvenNumber(t *testing.T) {
+	s, err := New(Config{MissingPhone: MissingPhoneAllow}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: noPasses{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, meta string
+		want       map[string]any // nil: metadata not written
+	}{
+		{"proven number removed", `{"phone_verified_number":"+79001112233","phone_verified_at":"2026-11-27T00:00:00Z","tenant":7}`,
+			map[string]any{"tenant": json.Number("7")}},
+		{"nothing proven", `{"tenant":7}`, nil},
+		{"no metadata", ``, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec, err := s.Gate(context.Background(), GateInput{Hook: HookSettings, FlowID: "f", IdentityID: "9a1b7b4a-0000-4000-8000-000000000002",
+				Traits: []byte(`{"email":"a@example.com"}`), MetadataPublic: json.RawMessage(tt.meta)})
+			if err != nil || !dec.Allow {
+				t.Fatalf("%+v %v, want allowed", dec, err)
+			}
+			if tt.want == nil {
+				if dec.MetadataPublic != nil {
+					t.Fatalf("metadata written: %v", dec.MetadataPublic)
+				}
+				return
+			}
+			if fmt.Sprint(dec.MetadataPublic) != fmt.Sprint(tt.want) {
+				t.Fatalf("metadata %v, want %v", dec.MetadataPublic, tt.want)
+			}
+		})
 	}
 }

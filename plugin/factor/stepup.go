@@ -32,7 +32,7 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 			// user could not get back in to add a number): say so now.
 			return GateDecision{}, ErrNoPhone
 		}
-		return GateDecision{Allow: true, Reason: "no_phone"}, nil
+		return s.forgetProvenNumber(in)
 	}
 	meta, err := decodeMetadata(in.MetadataPublic)
 	if err != nil {
@@ -68,6 +68,25 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
 }
 
+// forgetProvenNumber lets an identity save without a number (missing_phone:
+// allow) and drops the proven number from its metadata, if one is there: it
+// is a copy of a number the user removed, and every whoami would go on
+// showing it. A number added later is proven anew.
+func (s *Service) forgetProvenNumber(in GateInput) (GateDecision, error) {
+	meta, err := decodeMetadata(in.MetadataPublic)
+	if err != nil {
+		return GateDecision{}, err
+	}
+	_, had := meta[MetaVerifiedNumber]
+	_, hadAt := meta[MetaVerifiedAt]
+	if !had && !hadAt {
+		return GateDecision{Allow: true, Reason: "no_phone"}, nil
+	}
+	delete(meta, MetaVerifiedNumber)
+	delete(meta, MetaVerifiedAt)
+	return GateDecision{Allow: true, Reason: "phone_removed", MetadataPublic: meta}, nil
+}
+
 // decodeMetadata decodes the identity's metadata_public as sent by Kratos
 // (absent and null give an empty object). It goes back to Kratos whole when a
 // phone is proven (response.parse), so every value must survive the round
@@ -100,8 +119,8 @@ func decodeMetadata(raw json.RawMessage) (map[string]any, error) {
 // account's limits for one victim's number. So the per-identity limit and
 // the regulation ban hold per number across flows and accounts. The number
 // is named by a keyed hash (phone.Hasher): the owner is in store keys, the
-// ban memo, log lines and (through its tag) the challenge id, and an
-// unkeyed hash of a number is reversed by trying them all.
+// ban memo and (through its tag) the challenge id, and an unkeyed hash of a
+// number is reversed by trying them all.
 func (s *Service) phoneOwner(num phone.Number) string {
 	return "phone:" + s.numbers.Sum("owner", num.E164())
 }

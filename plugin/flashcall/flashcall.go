@@ -36,7 +36,14 @@ func (c Class) String() string {
 	}
 }
 
-// Status is a provider's call status: the raw string as received plus its class.
+// Status is a provider's call status: the raw string plus its class.
+//
+// Callers log and store Raw. A vendor returns it as received only when
+// Classify knows it (Class other than ClassUnknown); any other status text
+// comes from the provider unchecked and may echo a phone number or the
+// vendor's credentials, so for ClassUnknown a vendor returns a cleaned form
+// safe to log (plugin/callpass: token cut out after JSON decoding, digit
+// groups masked, bounded). Class is always the received string's.
 type Status struct {
 	Raw   string
 	Class Class
@@ -82,7 +89,8 @@ var notDeliveredCauses = map[string]bool{
 	"BEARERCAPABILITY_NOTAVAIL": true,
 }
 
-// Classify keeps raw as it is and says what it means. The provider's string
+// Classify keeps raw as it is and says what it means (a vendor cleans the
+// Raw of a ClassUnknown result before returning it; see Status). The provider's string
 // "null" (not JSON null) and an empty status are pending; "success" (the
 // CallPass document's generic answer: the method succeeded) is rang in a
 // status answer or a synchronous start's answer, which both come once the
@@ -115,7 +123,12 @@ func ClassifyAsyncStart(raw string) Status {
 
 // Call is one placed flash call.
 type Call struct {
-	// ID is the provider's call identifier (CallPass: a UUID string).
+	// ID names the call to the vendor's CallStatus, and callers log and
+	// store it, so it is safe to show: the provider's call identifier as
+	// received (CallPass: a UUID string) when that is safe, otherwise a
+	// masked reference to it that the same vendor client resolves to the
+	// exact identifier (plugin/callpass: "<masked id>~ref-<10 letters>",
+	// known to the Client that returned it).
 	ID string
 	// Code is what the user must type: the trailing digits of the caller ID.
 	Code string
