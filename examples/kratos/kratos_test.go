@@ -31,9 +31,15 @@ func evalHook(t *testing.T, template string, ctx []byte) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evalHookSource(t, template, string(src), ctx)
+}
+
+// evalHookSource is evalHook for a template's source.
+func evalHookSource(t *testing.T, template, src string, ctx []byte) map[string]any {
+	t.Helper()
 	vm := jsonnet.MakeVM()
 	vm.TLACode("ctx", string(ctx))
-	out, err := vm.EvaluateAnonymousSnippet(template, string(src))
+	out, err := vm.EvaluateAnonymousSnippet(template, src)
 	if err != nil {
 		t.Fatalf("%s: %v", template, err)
 	}
@@ -110,8 +116,8 @@ func TestHookTemplatesOnRecordedCtx(t *testing.T) {
 			if zero := body["identity_id"] == "00000000-0000-0000-0000-000000000000"; zero != tt.zeroIdentity {
 				t.Errorf("identity_id %v: zero UUID %v, want %v", body["identity_id"], zero, tt.zeroIdentity)
 			}
-			if traits, _ := body["traits"].(map[string]any); traits["phone"] != tt.phone {
-				t.Errorf("traits %v, want phone %s", body["traits"], tt.phone)
+			if traits, _ := body["traits"].(map[string]any); traits["phone"] != tt.phone || len(traits) != 1 {
+				t.Errorf("traits %v, want the phone %s alone (the recorded identity has an e-mail too)", body["traits"], tt.phone)
 			}
 			if tp, _ := body["transient_payload"].(map[string]any); tp[tt.payloadKey] != tt.payloadValue {
 				t.Errorf("transient_payload %v, want %s=%v", body["transient_payload"], tt.payloadKey, tt.payloadValue)
@@ -596,4 +602,42 @@ func startSink(t *testing.T) (*hookSink, *httptest.Server) {
 	srv := httptest.NewServer(sink)
 	t.Cleanup(srv.Close)
 	return sink, srv
+}
+
+// TestHookTemplatesSendOnlyThePhoneTrait: the templates send the phone
+// trait alone, at a nested path too (kratos.phone_trait "contact.phone"),
+// and nothing when the identity has none.
+func TestHookTemplatesSendOnlyThePhoneTrait(t *testing.T) {
+	tests := []struct {
+		name, path, traits, want string
+	}{
+		{"top level", `['phone']`, `{"email":"a@example.org","phone":"+79161234567","name":{"first":"A"}}`, `{"phone":"+79161234567"}`},
+		{"nested", `['contact', 'phone']`, `{"email":"a@example.org","contact":{"phone":"+79161234567","fax":"+74951112233"}}`, `{"contact":{"phone":"+79161234567"}}`},
+		{"absent", `['phone']`, `{"email":"a@example.org"}`, `{}`},
+		{"nested, absent", `['contact', 'phone']`, `{"contact":"none"}`, `{}`},
+		{"no traits", `['phone']`, `null`, `{}`},
+	}
+	for _, template := range []string{"login.jsonnet", "registration.jsonnet", "settings.jsonnet"} {
+		raw, err := os.ReadFile(filepath.Join("hooks", template))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const line = "local phonePath = ['phone'];"
+		if !strings.Contains(string(raw), line) {
+			t.Fatalf("%s has no %q", template, line)
+		}
+		for _, tt := range tests {
+			t.Run(template+"/"+tt.name, func(t *testing.T) {
+				src := strings.Replace(string(raw), line, "local phonePath = "+tt.path+";", 1)
+				ctx := `{"flow":{"id":"f"},"identity":{"id":"i","traits":` + tt.traits + `}}`
+				got, err := json.Marshal(evalHookSource(t, template, src, []byte(ctx))["traits"])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != tt.want {
+					t.Errorf("traits %s, want %s", got, tt.want)
+				}
+			})
+		}
+	}
 }

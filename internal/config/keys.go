@@ -97,7 +97,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Challenge.ResendCooldowns }},
 	{key: "challenge.max_resends", desc: "New calls allowed per challenge.",
 		field: func(c *Config) any { return &c.Challenge.MaxResends }},
-	{key: "challenge.code_key", secret: true, desc: "HMAC key for code hashes; at least 32 bytes.",
+	{key: "challenge.code_key", secret: true, desc: "HMAC key for code hashes, and the key the names of numbers and client addresses in store keys derive from (rotating it resets per-number and per-IP counters and phone-check bans); at least 32 bytes, the same on every instance.",
 		field: func(c *Config) any { return &c.Challenge.CodeKey }},
 
 	// limits
@@ -146,7 +146,7 @@ var keys = []entry{
 		field:   func(c *Config) any { return &c.Kratos.BrowserURL }},
 	{key: "kratos.admin_url", desc: "Kratos admin API URL.",
 		field: func(c *Config) any { return &c.Kratos.AdminURL }},
-	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits.",
+	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits. The hook templates (`examples/kratos/hooks/*.jsonnet`) send the service only this trait: set `phonePath` in each (`['contact', 'phone']`) to match.",
 		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
 	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
 		field: func(c *Config) any { return &c.Kratos.Timeout }},

@@ -317,9 +317,9 @@ func (l *Limiter) numberKey(e164 string, check bool) string {
 	return "n:" + l.numbers.Sum("number", e164)
 }
 
-// ipKey is the per-IP counter key. An IPv6 client is counted by its /64:
-// one subscriber usually holds a whole /64 and could pick a fresh address
-// for every request. Addresses that carry an IPv4 client count as that
+// ipKey names the client the per-IP counter counts (CallRules hashes it).
+// An IPv6 client is counted by its /64: one subscriber usually holds a
+// whole /64 and could pick a fresh address for every request. Addresses that carry an IPv4 client count as that
 // IPv4 address (IPv4-mapped, NAT64's 64:ff9b::/96, 6to4's 2002::/16, whose
 // /48 is one IPv4 site); those whose /64 is shared by many clients of a
 // translator count one by one (the local-use NAT64 prefix 64:ff9b:1::/48,
@@ -328,22 +328,22 @@ func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || a.Is4() {
 		// ParseAddr takes IPv4 only in its canonical dotted form.
-		return "ip:" + ip
+		return ip
 	}
 	a = a.Unmap().WithZone("")
 	if !a.Is6() {
-		return "ip:" + a.String()
+		return a.String()
 	}
 	b := a.As16()
 	switch {
 	case nat64WellKnown.Contains(a):
-		return "ip:" + netip.AddrFrom4([4]byte(b[12:16])).String()
+		return netip.AddrFrom4([4]byte(b[12:16])).String()
 	case sixToFour.Contains(a):
-		return "ip:" + netip.AddrFrom4([4]byte(b[2:6])).String()
+		return netip.AddrFrom4([4]byte(b[2:6])).String()
 	case nat64Local.Contains(a), teredo.Contains(a):
-		return "ip:" + a.String()
+		return a.String()
 	}
-	return "ip:" + netip.PrefixFrom(a, 64).Masked().String()
+	return netip.PrefixFrom(a, 64).Masked().String()
 }
 
 var (
@@ -390,7 +390,9 @@ func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 		add(KindIdentity, "i:"+k.AccountID, l.cfg.PerIdentity)
 	}
 	if k.ClientIP != "" {
-		add(KindIP, ipKey(k.ClientIP), l.cfg.PerIP)
+		// Named by a keyed hash like numbers: a store dump need not list
+		// the clients' addresses.
+		add(KindIP, "ip:"+l.numbers.Sum("ip", ipKey(k.ClientIP)), l.cfg.PerIP)
 	}
 	if k.PhoneCheck {
 		add(KindPhoneCheckBudget, "gc", l.cfg.phoneCheckRule())

@@ -565,6 +565,11 @@ func TestClientIPKeys(t *testing.T) {
 		if got := key(tc.a) == key(tc.b); got != tc.same {
 			t.Errorf("%s and %s: same counter %v (%s, %s), want %v", tc.a, tc.b, got, key(tc.a), key(tc.b), tc.same)
 		}
+		// The address is named by a keyed hash: a store dump does not list
+		// the clients.
+		if k := key(tc.a); len(k) != len("ip:")+32 || strings.Contains(k, "203.0") || strings.Contains(k, "2001:") || strings.Contains(k, "not-an") {
+			t.Errorf("%s: counter key %q names the address", tc.a, k)
+		}
 	}
 }
 

@@ -10,9 +10,10 @@ import (
 // MinHashKeyLen is the shortest secret NewHasher accepts.
 const MinHashKeyLen = 32
 
-// Hasher names a number where it must be found again but not read: store
-// keys (per-number limits, a phone check's owner, the owner's ban) and the
-// challenge ids whose tag derives from that owner. It is keyed (HMAC-SHA256) because an unkeyed hash of a
+// Hasher names a number (or a client address) where it must be found again
+// but not read: store keys (per-number and per-IP limits, a phone check's
+// owner, the owner's ban) and the challenge ids whose tag derives from that
+// owner. It is keyed (HMAC-SHA256) because an unkeyed hash of a
 // Russian number is no secret: there are 10^10 of them, a few minutes of
 // brute force.
 type Hasher struct {

@@ -18,6 +18,14 @@ function(ctx)
   local identity = get(ctx, 'identity', {});
   local session = get(ctx, 'session', {});
   local headers = get(ctx, 'request_headers', {});
+  // Only the trait holding the phone number is sent (the service reads no
+  // other): kratos.phone_trait as a path, 'contact.phone' being
+  // ['contact', 'phone']. Keep the two in step.
+  local phonePath = ['phone'];
+  local pick(o, path) =
+    if o == null || !std.isObject(o) || !std.objectHas(o, path[0]) then {}
+    else if std.length(path) == 1 then { [path[0]]: o[path[0]] }
+    else local inner = pick(o[path[0]], path[1:]); if inner == {} then {} else { [path[0]]: inner };
   // First value of a header, matched without regard to case; '' when absent.
   local header(name) =
     local keys = [k for k in std.objectFields(headers) if std.asciiLower(k) == std.asciiLower(name)];
@@ -41,7 +49,7 @@ function(ctx)
     flow_id: get(flow, 'id', ''),
     flow_type: get(flow, 'type', ''),
     identity_id: get(identity, 'id', ''),
-    traits: get(identity, 'traits', {}),
+    traits: pick(get(identity, 'traits', {}), phonePath),
     metadata_public: get(identity, 'metadata_public', null),
     transient_payload: get(flow, 'transient_payload', {}),
     // authenticated_at is already set here and stored with the session: a
