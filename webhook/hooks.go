@@ -164,6 +164,7 @@ func (p HookPayload) gateInput(h factor.Hook) factor.GateInput {
 		Code:           p.Code,
 		Resend:         p.Resend,
 		ClientIP:       p.ClientIP,
+		PhoneTrait:     p.PhoneTrait,
 	}
 	if p.Session != nil && p.Session.AuthenticatedAt != nil {
 		in.AuthenticatedAt = *p.Session.AuthenticatedAt

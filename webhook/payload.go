@@ -27,8 +27,11 @@ type HookPayload struct {
 	TransientPayload json.RawMessage `json:"transient_payload"`
 	ClientIP         string          `json:"client_ip"`
 	// AcceptLanguage is the request's Accept-Language, for localised messages.
-	AcceptLanguage string       `json:"accept_language"`
-	Session        *hookSession `json:"session"`
+	AcceptLanguage string `json:"accept_language"`
+	// PhoneTrait is the trait path the template kept in traits (it sends
+	// that trait alone); "" from a template that sends every trait.
+	PhoneTrait string       `json:"phone_trait"`
+	Session    *hookSession `json:"session"`
 
 	// Decoded from TransientPayload.
 	Code   string `json:"-"`

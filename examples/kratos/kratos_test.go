@@ -65,7 +65,7 @@ func readCtx(t *testing.T, name string) (raw []byte, ctx map[string]any) {
 // contractKeys is the body shape docs/architecture.md fixes for all three hooks.
 var contractKeys = []string{
 	"accept_language", "client_ip", "flow_id", "flow_type", "identity_id",
-	"metadata_public", "session", "traits", "transient_payload",
+	"metadata_public", "phone_trait", "session", "traits", "transient_payload",
 }
 
 func keysOf(m map[string]any) []string {

@@ -146,7 +146,7 @@ var keys = []entry{
 		field:   func(c *Config) any { return &c.Kratos.BrowserURL }},
 	{key: "kratos.admin_url", desc: "Kratos admin API URL.",
 		field: func(c *Config) any { return &c.Kratos.AdminURL }},
-	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits. The hook templates (`examples/kratos/hooks/*.jsonnet`) send the service only this trait: set `phonePath` in each (`['contact', 'phone']`) to match.",
+	{key: "kratos.phone_trait", desc: "Identity trait that holds the phone number, relative to traits (`phone`, not `traits.phone`); a dotted path such as `contact.phone` walks nested traits. The hook templates (`examples/kratos/hooks/*.jsonnet`) send the service only this trait: set `phonePath` in each (`['contact', 'phone']`) to match; a hook whose template keeps another trait is refused (error `ErrTraitMismatch` in the log).",
 		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
 	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
 		field: func(c *Config) any { return &c.Kratos.Timeout }},

@@ -62,6 +62,11 @@ func TestProviderCallIDAndStatusKeepSecrets(t *testing.T) {
 		{"formatted number in callid", `"7-900-123-45-67"`, `"null"`},
 		{"colon-separated number in callid", `"id:7:900:123:45:67"`, `"null"`},
 		{"number across dashes, not a UUID", `"79001234-5671-4c6f"`, `"null"`},
+		{"trunk-prefixed number in callid", `"8-900-123-45-67"`, `"null"`},
+		{"national number in callid", `"ref.9001234567"`, `"null"`},
+		{"number split by letters in callid", `"a7b900c123d45e67"`, `"null"`},
+		{"number in a long callid", `"` + strings.Repeat("x", 90) + `-79001234567"`, `"null"`},
+		{"token as a UUID", `"` + testToken[:8] + "-" + testToken[8:12] + "-" + testToken[12:16] + "-" + testToken[16:20] + "-" + testToken[20:] + `"`, `"null"`},
 		{"escaped token in result", uuid, `"REJECTED by ` + escTok + `"`},
 		{"fully escaped token as result", uuid, `"` + escapeAll(testToken) + `"`},
 		{"number in result", uuid, `"NO ANSWER FROM +79001234567"`},
@@ -85,16 +90,8 @@ func TestProviderCallIDAndStatusKeepSecrets(t *testing.T) {
 			var statusRaw string
 			_ = json.Unmarshal([]byte(statusResult), &statusRaw)
 
-			p := newProvider(t, func(w http.ResponseWriter, r *http.Request) {
-				body := `{"data":{"callid":` + tt.callid + `,"phone":"2214610","result":` + tt.result + `},"status":"success"}`
-				if strings.Contains(r.URL.Path, "status") {
-					body = `{"data":{"callid":` + tt.callid + `,"result":` + statusResult + `},"status":"success"}`
-				}
-				jsonAnswer(body)(w, r)
-			})
-			var buf bytes.Buffer
-			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropClock}))
-			c := newTestClient(t, p.srv.URL, 3, func(cfg *Config) { cfg.Logger = logger })
+			p, c, buf := startAndStatus(t, `{"data":{"callid":`+tt.callid+`,"phone":"2214610","result":`+tt.result+`},"status":"success"}`,
+				`{"data":{"callid":`+tt.callid+`,"result":`+statusResult+`},"status":"success"}`)
 
 			call, err := c.StartCall(context.Background(), mustPhone(t))
 			if err != nil {
@@ -209,4 +206,21 @@ func TestUnknownCallReference(t *testing.T) {
 	if n := len(p.requests()); n != 1 {
 		t.Fatalf("provider got %d requests, want 1 (the start)", n)
 	}
+}
+
+// startAndStatus is a v3 client, logging at debug into the returned buffer,
+// of a provider answering every start with start and every status request
+// with status.
+func startAndStatus(t *testing.T, start, status string) (*provider, *Client, *bytes.Buffer) {
+	t.Helper()
+	p := newProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		body := start
+		if strings.Contains(r.URL.Path, "status") {
+			body = status
+		}
+		jsonAnswer(body)(w, r)
+	})
+	buf := &bytes.Buffer{}
+	logger := slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: dropClock}))
+	return p, newTestClient(t, p.srv.URL, 3, func(cfg *Config) { cfg.Logger = logger }), buf
 }

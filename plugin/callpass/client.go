@@ -356,13 +356,17 @@ func (c *Client) StartCall(ctx context.Context, n phone.Number) (flashcall.Call,
 	}
 	var call flashcall.Call
 	if err == nil {
-		call, err = c.callFrom(env)
+		call, err = c.callFrom(env, dn)
 	}
 	if err != nil {
 		c.log.LogAttrs(ctx, levelFor(err), "callpass start failed", slog.String("phone", n.Masked()),
 			slog.Bool("async", !c.synchronous()), slog.String("outcome", Outcome(err)),
 			slog.Duration("duration", time.Since(started)), slog.String("error", err.Error()))
 		return flashcall.Call{}, err
+	}
+	if env.Data.CallID == "" {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "callpass start answer has no call id; the call was placed but its status cannot be asked",
+			slog.String("phone", n.Masked()), slog.String("call_id", call.ID))
 	}
 	// Debug: the caller logs the placed call (with this call id) at Info,
 	// so a start is one line at the default level, not two.
@@ -388,6 +392,21 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	// latter as the reference; the request carries the exact id.
 	shownID := callID
 	if exact, ok := c.refs.get(callID, time.Now()); ok {
+		if exact == "" {
+			// The placeholder of a call placed without an id (see
+			// callFrom): there is nothing to ask about, and a request
+			// with an empty id would only earn "can't find callid". So
+			// nothing is sent and the answer is the one an unknown call
+			// gets, ErrCallNotFound: it is not a status (inventing one,
+			// final or not, would misreport the call), and it is an error
+			// that asking again cannot change, so the challenge service's
+			// poller stops at once instead of polling to its timeout. The
+			// challenge stays pending and its code verifies as usual.
+			err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "the provider gave this call no id; its status cannot be asked"}
+			c.log.LogAttrs(ctx, slog.LevelInfo, "callpass status not asked", slog.String("call_id", shownID),
+				slog.String("error", err.Error()))
+			return flashcall.Status{}, err
+		}
 		callID = exact
 	} else if isCallRef(callID) {
 		err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "call reference unknown to this client (expired, or from another process)"}
@@ -472,7 +491,9 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if id := env.Data.CallID; id != "" && !strings.EqualFold(id, callID) {
 			err = &Error{Kind: flashcall.ErrBadResponse, Op: OpStatus, Message: "status answer is about another call id", HTTPStatus: http.StatusOK, Sent: true}
 		} else {
-			st = c.classify(env.Data.Result, false)
+			// The destination is not known here: the status text gets
+			// the digit-group masking only (see classify).
+			st = c.classify(env.Data.Result, false, "")
 		}
 	}
 	attrs := []slog.Attr{
@@ -526,28 +547,41 @@ func paramRefused(err error) bool {
 	return e.level == levelRequest && errors.Is(err, flashcall.ErrInvalidRequest)
 }
 
-// callFrom turns a decoded start answer into a Call.
-func (c *Client) callFrom(env *Envelope) (flashcall.Call, error) {
-	bad := func(msg string) (flashcall.Call, error) {
-		// No excerpt: the body holds the code.
-		return flashcall.Call{}, &Error{Kind: flashcall.ErrBadResponse, Op: OpStart, Message: msg, HTTPStatus: http.StatusOK, Sent: true}
-	}
+// noCallIDShown is the shown part of the placeholder reference StartCall
+// returns for a call placed without an id.
+const noCallIDShown = "no-call-id"
+
+// callFrom turns a decoded start answer into a Call; dn is the destination
+// the call was placed to.
+//
+// A start answer with a usable code is a placed call, whatever its call id:
+// refusing it would lose the call (no challenge recorded) and the user's
+// retry would pay for a second one. So the id is never a reason to refuse:
+//   - an id shownVerbatim accepts is returned as it came;
+//   - any other non-empty id (one carrying the token or the destination's
+//     number, or with spaces, control or non-ASCII characters, or over 128
+//     bytes) is returned as a reference to it (see callRefs), shown
+//     masked, and CallStatus sends the exact id;
+//   - a missing or empty id is returned as a placeholder reference
+//     ("no-call-id~ref-..."), for which CallStatus sends nothing and
+//     answers ErrCallNotFound (see CallStatus).
+func (c *Client) callFrom(env *Envelope, dn string) (flashcall.Call, error) {
 	d := env.Data
-	if !validCallID(d.CallID) {
-		return bad("start answer has no usable call id")
-	}
 	code, ok := codeFrom(c.version, c.codeLen, d.Pin, d.Phone)
 	if !ok {
-		return bad("start answer has no usable code")
+		// No excerpt: the body holds the code.
+		return flashcall.Call{}, &Error{Kind: flashcall.ErrBadResponse, Op: OpStart, Message: "start answer has no usable code", HTTPStatus: http.StatusOK, Sent: true}
 	}
+	national := nationalDigits(dn)
 	// "success" answering an asynchronous start: the call was placed,
 	// whether it rang is not known yet.
-	status := c.classify(d.Result, !c.synchronous())
-	// The call was placed: an id not safe to show is not refused (the user
-	// is getting the call) but returned as a reference to it.
+	status := c.classify(d.Result, !c.synchronous(), national)
 	id := d.CallID
-	if !c.shownVerbatim(id) {
-		id = c.refs.add(c.maskedCallID(id), id, time.Now())
+	switch {
+	case id == "":
+		id = c.refs.add(noCallIDShown, "", time.Now())
+	case !validCallID(id) || !c.shownVerbatim(id, national):
+		id = c.refs.add(c.maskedCallID(id, national), id, time.Now())
 	}
 	return flashcall.Call{ID: id, Code: code, Status: status}, nil
 }
@@ -849,21 +883,56 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // Call ids and call statuses are the provider's text, and the caller logs
 // and stores them as StartCall and CallStatus return them. redactToken has
 // cut the token out of the raw bytes, but a JSON escape ("\u0061...") hides
-// it there, and nothing stops a provider or a proxy from putting a phone
-// number in either field. So what is returned for display is made safe
-// here, after decoding, while the status request still sends the exact id.
+// it there, and nothing stops a provider or a proxy from putting the
+// destination number in either field. So what is returned for display is
+// made safe here, after decoding, while the status request still sends the
+// exact id.
+//
+// The rules:
+//   - A call id is shown as it came when it is plain (plainCallID), holds
+//     no piece of the token (carriesToken: hexMaskedRun hex digits of it,
+//     separators ignored) and, unless it is a UUID, not the destination's
+//     national number (carriesNumber: its 10 national digits among the
+//     id's digits, anything else ignored, so "7-900-123-45-67",
+//     "id:79001234567" and "a7900b1234567" count). Other digits, however
+//     many ("1790123456789012345", "call-20240521-000123"), are shown:
+//     operators quote these ids to CallPass support. A UUID is checked for
+//     the token only: about 2 in 100 random UUIDs hold 10 digits in a row.
+//   - Any other id is returned as a reference (see callRefs) whose shown
+//     part has the token and the destination's digits masked, control
+//     characters dropped and runs of hexMaskedRun hex digits masked, all
+//     on the whole id, then cut to maxShownID bytes.
+//   - A status text Classify does not know is returned with the token and
+//     the destination's digits (when known: StartCall's answer) masked,
+//     cleaned as provider text is (digit groups of 4 or more masked), digit
+//     groups joined by other punctuation masked from statusMaskedRun
+//     digits, all on the whole text, then cut to maxStatusText bytes.
 
-// idMaskedRun is the fewest digits of a group that make a call id other
-// than a UUID unsafe to show: a national number has 10. A group is digits
-// joined by anything but letters ("7-900-123-45-67", "7:900:123:45:67").
-// A canonical UUID, the form the document gives, is always shown as it
-// came: about 2 in 100 random UUIDs hold 10 digits in a row, and masking
-// those would hide the id an operator quotes to CallPass support; no
-// piece of the token fits in it either (16 hex digits in a row).
-const idMaskedRun = 10
+// statusMaskedRun is the fewest digits of a group, joined by anything but
+// letters ("7:900:123:45:67"), masked in a status text Classify does not
+// know. Statuses are words: masking any long group there hides nothing an
+// operator needs. CallStatus does not know the destination, so this is
+// what keeps a number a status echoes out of its answer.
+const statusMaskedRun = 10
 
 // maxStatusText bounds the shown form of a status Classify does not know.
 const maxStatusText = 64
+
+// maxShownID bounds the shown part of a reference.
+const maxShownID = 96
+
+// nationalLen is how many trailing digits of the destination make its
+// national number (Russia and Kazakhstan, country code 7).
+const nationalLen = 10
+
+// nationalDigits returns the national number of the destination dn (its
+// last nationalLen digits), or "" when dn is unknown or too short.
+func nationalDigits(dn string) string {
+	if len(dn) < nationalLen || !phone.AllDigits(dn) {
+		return ""
+	}
+	return dn[len(dn)-nationalLen:]
+}
 
 // plainCallID reports an id of the shape the document shows (a UUID) or
 // any plain identifier a server may mint instead: a letter or digit, then
@@ -884,13 +953,16 @@ func plainCallID(id string) bool {
 }
 
 // shownVerbatim reports whether a call id may be returned, logged and
-// stored as received: plain, no piece of the token in it, and no group of
-// idMaskedRun digits (see idMaskedRun).
-func (c *Client) shownVerbatim(id string) bool {
+// stored as received (see the rules above). national is the destination's
+// national number, "" when not known.
+func (c *Client) shownVerbatim(id, national string) bool {
+	if carriesToken(id, c.token) {
+		return false
+	}
 	if isUUID(id) {
 		return true
 	}
-	return plainCallID(id) && !carriesToken(id, c.token) && longestDigitGroup(id, true) < idMaskedRun
+	return plainCallID(id) && !carriesNumber(id, national)
 }
 
 // isUUID reports the canonical 8-4-4-4-12 hex form, in either case.
@@ -910,49 +982,149 @@ func isUUID(s string) bool {
 	return true
 }
 
-// carriesToken reports whether s holds the token or hexMaskedRun
-// characters of it, in any letter case.
-func carriesToken(s, token string) bool {
-	if token == "" {
-		return false
+// tokenKey is the key of tokenSpans: ASCII letters and digits, lower-cased;
+// everything else is a separator, ignored.
+func tokenKey(r rune) byte {
+	switch {
+	case r >= '0' && r <= '9', r >= 'a' && r <= 'z':
+		return byte(r)
+	case r >= 'A' && r <= 'Z':
+		return byte(r) + 'a' - 'A'
 	}
-	low := strings.ToLower(s)
-	tok := strings.ToLower(token)
-	if strings.Contains(low, tok) {
-		return true
+	return 0
+}
+
+// digitKey is the key of numberSpans: a digit of any script as its ASCII
+// digit; everything else is ignored.
+func digitKey(r rune) byte {
+	if r >= '0' && r <= '9' {
+		return byte(r)
 	}
-	for i := 0; i+hexMaskedRun <= len(low); i++ {
-		if strings.Contains(tok, low[i:i+hexMaskedRun]) {
-			return true
+	if r >= 0x80 && unicode.IsDigit(r) {
+		// Decimal digits come in runs of ten from zero ("０".."９");
+		// some runs follow each other (mathematical digits).
+		z := r
+		for unicode.IsDigit(z - 1) {
+			z--
+		}
+		return '0' + byte((r-z)%10)
+	}
+	return 0
+}
+
+// matchSpans finds matches in the text made of the keys of s's runes
+// (key returning 0 skips a rune) and returns, for each rune of s, whether
+// a match covers it; any reports a match at all.
+func matchSpans(s []rune, key func(rune) byte, find func(keys string) [][2]int) (covered []bool, any bool) {
+	keys := make([]byte, 0, len(s))
+	at := make([]int, 0, len(s)) // rune index of each key
+	for i, r := range s {
+		if k := key(r); k != 0 {
+			keys = append(keys, k)
+			at = append(at, i)
 		}
 	}
-	return false
+	spans := find(string(keys))
+	if len(spans) == 0 {
+		return nil, false
+	}
+	covered = make([]bool, len(s))
+	for _, sp := range spans {
+		for j := sp[0]; j < sp[1]; j++ {
+			covered[at[j]] = true
+		}
+	}
+	return covered, true
+}
+
+// tokenSpans finds the pieces of hexMaskedRun characters of token.
+func tokenSpans(token string) func(string) [][2]int {
+	tok := strings.ToLower(token)
+	return func(keys string) [][2]int {
+		if tok == "" {
+			return nil
+		}
+		var out [][2]int
+		for i := 0; i+hexMaskedRun <= len(keys); i++ {
+			if strings.Contains(tok, keys[i:i+hexMaskedRun]) {
+				out = append(out, [2]int{i, i + hexMaskedRun})
+			}
+		}
+		return out
+	}
+}
+
+// numberSpans finds every occurrence of the national number, with the
+// country code 7 or the trunk prefix 8 just before it.
+func numberSpans(national string) func(string) [][2]int {
+	return func(keys string) [][2]int {
+		if national == "" {
+			return nil
+		}
+		var out [][2]int
+		for i := 0; ; i++ {
+			j := strings.Index(keys[i:], national)
+			if j < 0 {
+				return out
+			}
+			i += j
+			start := i
+			if i > 0 && (keys[i-1] == '7' || keys[i-1] == '8') {
+				start--
+			}
+			out = append(out, [2]int{start, i + len(national)})
+		}
+	}
+}
+
+// carriesToken reports whether s holds hexMaskedRun characters of the
+// token (so the token too), in any letter case, once everything but ASCII
+// letters and digits is ignored: "a1b2c3d4-e5f6-a7b8-..." carries the
+// token "a1b2c3d4e5f6a7b8...".
+func carriesToken(s, token string) bool {
+	_, found := matchSpans([]rune(s), tokenKey, tokenSpans(token))
+	return found
+}
+
+// carriesNumber reports whether the digits of s, everything else ignored,
+// hold the national number.
+func carriesNumber(s, national string) bool {
+	_, found := matchSpans([]rune(s), digitKey, numberSpans(national))
+	return found
+}
+
+// maskSecrets replaces with '#' every character of s that belongs to a
+// piece of the token or to the national number, as carriesToken and
+// carriesNumber find them.
+func maskSecrets(s, token, national string) string {
+	out := []rune(s)
+	changed := false
+	for _, m := range []struct {
+		key  func(rune) byte
+		find func(string) [][2]int
+	}{{tokenKey, tokenSpans(token)}, {digitKey, numberSpans(national)}} {
+		covered, found := matchSpans(out, m.key, m.find)
+		for i := range covered {
+			if covered[i] {
+				out[i] = '#'
+			}
+		}
+		changed = changed || found
+	}
+	if !changed {
+		return s
+	}
+	return string(out)
 }
 
 // joinsDigits reports a rune that does not end a group of digits: with
 // loose, anything but a letter; without, nothing (a group is a run).
 func joinsDigits(r rune, loose bool) bool { return loose && !unicode.IsLetter(r) }
 
-// longestDigitGroup counts the digits of the longest group: with loose,
-// digits joined by anything but letters ("7:900:123:45:67" and
+// maskDigitGroups masks every digit of a group of run digits or more: with
+// loose, digits joined by anything but letters ("7:900:123:45:67" and
 // "7-900-123-45-67" are 11; "4c6f" breaks a group); without, an unbroken
 // run.
-func longestDigitGroup(s string, loose bool) int {
-	longest, n := 0, 0
-	for _, r := range s {
-		switch {
-		case isDigitRune(r):
-			n++
-			longest = max(longest, n)
-		case !joinsDigits(r, loose):
-			n = 0
-		}
-	}
-	return longest
-}
-
-// maskDigitGroups masks every digit of a group (as longestDigitGroup
-// counts them) of run digits or more.
 func maskDigitGroups(s string, run int, loose bool) string {
 	out := []rune(s)
 	for i := 0; i < len(out); {
@@ -979,51 +1151,61 @@ func maskDigitGroups(s string, run int, loose bool) string {
 	return string(out)
 }
 
-// maskedCallID is the shown form of an id that shownVerbatim refuses: the
-// token cut out, control characters dropped and runs of 16 hex digits
-// masked (as sanitize does), and the digits of groups of idMaskedRun
-// digits masked (see idMaskedRun).
-func (c *Client) maskedCallID(id string) string {
+// maskedCallID is the shown form of an id that shownVerbatim refuses (see
+// the rules above). Everything is masked on the whole id before it is cut,
+// so a number or a token crossing the cut shows nothing of itself.
+func (c *Client) maskedCallID(id, national string) string {
 	s := string(redactToken([]byte(id), c.token))
-	// clean's own digit masking is off: its separators include '-', which
-	// in a UUID joins no number.
-	return maskDigitGroups(clean(s, 96, math.MaxInt), idMaskedRun, true)
+	s = maskSecrets(s, c.token, national)
+	// clean's own digit masking is off: digits other than the
+	// destination's are shown (see the rules above).
+	s = truncateUTF8(clean(s, len(s), math.MaxInt), maxShownID)
+	if s == "" {
+		return "unprintable"
+	}
+	return s
 }
 
-// shownCallID is how a call id passed to CallStatus is logged.
+// shownCallID is how a call id passed to CallStatus is logged. The
+// destination is not known there: an id StartCall returned as it came was
+// already checked against it, and any other is the caller's.
 func (c *Client) shownCallID(id string) string {
-	if c.shownVerbatim(id) {
+	if c.shownVerbatim(id, "") {
 		return id
 	}
-	return c.maskedCallID(id)
+	return c.maskedCallID(id, "")
 }
 
 // classify classifies a status as flashcall.Classify (or, for the answer
 // to an asynchronous start, ClassifyAsyncStart) does. A status it knows is
-// kept as received; any other is returned in a safe form: the token cut
-// out, cleaned as provider text is (digit groups of 4 or more masked, runs
-// of 16 hex digits masked), digit groups joined by other punctuation
-// masked from idMaskedRun digits, at most maxStatusText bytes. The class
-// is always the raw string's.
-func (c *Client) classify(raw string, asyncStart bool) flashcall.Status {
+// kept as received; any other is returned in a safe form (see the rules
+// above); national is the destination's national number, "" when not
+// known. The class is always the raw string's.
+func (c *Client) classify(raw string, asyncStart bool, national string) flashcall.Status {
 	st := flashcall.Classify(raw)
 	if asyncStart {
 		st = flashcall.ClassifyAsyncStart(raw)
 	}
 	if st.Class == flashcall.ClassUnknown {
-		s := sanitize(string(redactToken([]byte(raw), c.token)), maxStatusText)
-		if st.Raw = maskDigitGroups(s, idMaskedRun, true); st.Raw == "" {
+		s := string(redactToken([]byte(raw), c.token))
+		s = maskSecrets(s, c.token, national)
+		// Masked on the whole text, then cut.
+		s = maskDigitGroups(clean(s, len(s), maskedRun), statusMaskedRun, true)
+		if st.Raw = truncateUTF8(s, maxStatusText); st.Raw == "" {
 			st.Raw = "[unprintable]"
 		}
 	}
 	return st
 }
 
-// Masked call ids. A call whose id is not shownVerbatim was placed all the
-// same: refusing it would lose a call the user is about to get. StartCall
-// returns instead a reference, the masked id with a random suffix
-// ("call-###########~ref-qhzkwmbtra"), and CallStatus turns it back into
-// the provider's exact id. References live in this Client's memory; one it
+// Masked call ids. A call whose id is not shownVerbatim (or not even
+// validCallID) was placed all the same: refusing it would lose a call the
+// user is about to get. StartCall returns instead a reference, the masked
+// id with a random suffix ("call-79001234567" becomes
+// "call-###########~ref-qhzkwmbtra"), and CallStatus turns it back into
+// the provider's exact id. A call placed without an id gets the
+// placeholder "no-call-id~ref-...", kept with an empty exact id, for which
+// CallStatus asks nothing. References live in this Client's memory; one it
 // no longer knows is refused as an unknown call.
 
 // Bounds of the reference table: a call is polled for minutes, and

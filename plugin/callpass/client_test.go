@@ -482,8 +482,10 @@ func TestBadStartAnswers(t *testing.T) {
 		{"v1 no code", 1, `{"data":{"callid":"a","result":"NO_ANSWER"},"status":"success"}`},
 		{"v1 letters in pin", 1, `{"data":{"callid":"a","pin":"12a4","result":"NO_ANSWER"},"status":"success"}`},
 		{"v1 too short pin", 1, `{"data":{"callid":"a","pin":"12","result":"NO_ANSWER"},"status":"success"}`},
-		{"v2 no callid", 2, `{"data":{"phone":"4610","result":"null"},"status":"success"}`},
-		{"v2 callid with space", 2, `{"data":{"callid":"a b","phone":"4610","result":"null"},"status":"success"}`},
+		// An answer with a usable code is a placed call whatever its call
+		// id (missing, with a space...): see TestPlacedCallWithUnusualIDNotLost.
+		{"v2 no callid, no code", 2, `{"data":{"result":"null"},"status":"success"}`},
+		{"v2 callid with space, code too short", 2, `{"data":{"callid":"a b","phone":"461","result":"null"},"status":"success"}`},
 		{"v3 phone shorter than code", 3, `{"data":{"callid":"a","phone":"461","result":"null"},"status":"success"}`},
 		{"v3 phone not digits", 3, `{"data":{"callid":"a","phone":"+7221461O","result":"null"},"status":"success"}`},
 		{"v3 phone object", 3, `{"data":{"callid":"a","phone":{"n":1},"result":"null"},"status":"success"}`},

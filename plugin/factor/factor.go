@@ -167,6 +167,12 @@ func New(cfg Config, d Deps) (*Service, error) {
 
 // Gate decides a Kratos webhook call.
 func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) {
+	if in.PhoneTrait != "" && in.PhoneTrait != s.cfg.PhoneTrait {
+		// The template would hide the number: every login would read as
+		// one without a phone (let through with missing_phone=allow).
+		return GateDecision{}, fmt.Errorf("%w: the template's phonePath is %q, kratos.phone_trait is %q: set phonePath in the hook templates to match",
+			ErrTraitMismatch, in.PhoneTrait, s.cfg.PhoneTrait)
+	}
 	switch in.Hook {
 	case HookLogin:
 		return s.gateLogin(ctx, in)

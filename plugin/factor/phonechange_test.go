@@ -431,6 +431,7 @@ func TestRemovedPhoneLeavesNoProvenNumber(t *testing.T) {
 		{"proven number removed", `{"phone_verified_number":"+79001112233","phone_verified_at":"2026-11-27T00:00:00Z","tenant":7}`,
 			map[string]any{"tenant": json.Number("7")}},
 		{"nothing proven", `{"tenant":7}`, nil},
+		{"metadata not an object", `["set", "by", "an admin"]`, nil},
 		{"no metadata", ``, nil},
 	}
 	for _, tt := range tests {
@@ -450,5 +451,28 @@ func TestRemovedPhoneLeavesNoProvenNumber(t *testing.T) {
 				t.Fatalf("metadata %v, want %v", dec.MetadataPublic, tt.want)
 			}
 		})
+	}
+}
+
+// TestTemplateTraitMustMatch: a hook template that keeps another trait than
+// kratos.phone_trait is refused on every hook (fail closed), even with
+// missing_phone=allow, where it would let every login through without a
+// call; a template that names no trait (it sends them all) is read as before.
+func TestTemplateTraitMustMatch(t *testing.T) {
+	s, err := New(Config{MissingPhone: MissingPhoneAllow, PhoneTrait: "contact.phone"},
+		Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: noPasses{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hook := range []Hook{HookLogin, HookRegistration, HookSettings} {
+		dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "i",
+			Traits: []byte(`{}`), PhoneTrait: "phone"})
+		if !errors.Is(err, ErrTraitMismatch) || dec.Allow {
+			t.Errorf("%s, template keeps phone: %+v %v, want ErrTraitMismatch", hook, dec, err)
+		}
+		if _, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "i",
+			Traits: []byte(`{"email":"a@example.org"}`)}); errors.Is(err, ErrTraitMismatch) {
+			t.Errorf("%s, template without phone_trait: %v", hook, err)
+		}
 	}
 }

@@ -75,7 +75,9 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 func (s *Service) forgetProvenNumber(in GateInput) (GateDecision, error) {
 	meta, err := decodeMetadata(in.MetadataPublic)
 	if err != nil {
-		return GateDecision{}, err
+		// Not an object (an admin may store any JSON there): it holds no
+		// number of ours, and it is not ours to refuse or rewrite.
+		return GateDecision{Allow: true, Reason: "no_phone"}, nil
 	}
 	_, had := meta[MetaVerifiedNumber]
 	_, hadAt := meta[MetaVerifiedAt]

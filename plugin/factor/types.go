@@ -39,6 +39,10 @@ type GateInput struct {
 	// SessionExpiresAt is that session's ctx.session.expires_at (zero when
 	// not sent): the gate pass lives as long as the session.
 	SessionExpiresAt time.Time
+	// PhoneTrait is the trait path the hook template kept in Traits (the
+	// templates send that trait alone), "" when it sends every trait. It
+	// must be Config.PhoneTrait, or the number would never be found.
+	PhoneTrait string
 }
 
 // ChallengeView is the safe, user-facing view of a challenge.
@@ -114,4 +118,7 @@ var (
 	ErrNotDelivered = errors.New("the call did not reach the phone")
 	// ErrNoCredentials: no Kratos session cookie or token was presented.
 	ErrNoCredentials = errors.New("no Kratos session presented")
+	// ErrTraitMismatch: the hook template sends another trait than
+	// kratos.phone_trait (a misconfiguration: fails closed).
+	ErrTraitMismatch = errors.New("the Kratos hook template sends another trait than kratos.phone_trait")
 )

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // MinHashKeyLen is the shortest secret NewHasher accepts.
@@ -17,7 +19,9 @@ const MinHashKeyLen = 32
 // Russian number is no secret: there are 10^10 of them, a few minutes of
 // brute force.
 type Hasher struct {
-	key []byte
+	// macs holds keyed HMACs to Reset and reuse: every call start names
+	// its number and its client.
+	macs sync.Pool
 }
 
 // NewHasher derives its key from secret (the service's challenge code key:
@@ -29,16 +33,23 @@ func NewHasher(secret []byte) (*Hasher, error) {
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("callpass-kratos number names v1"))
-	return &Hasher{key: m.Sum(nil)}, nil
+	key := m.Sum(nil)
+	h := &Hasher{}
+	h.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return h, nil
 }
 
 // Sum is the name of the number e164 in domain (each use has its own, so
 // two uses of one number cannot be matched to each other): 32 hex digits.
 func (h *Hasher) Sum(domain, e164 string) string {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(domain))
-	m.Write([]byte{0})
-	m.Write([]byte(e164))
-	var buf [sha256.Size]byte
-	return hex.EncodeToString(m.Sum(buf[:0])[:16])
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
+	var in [96]byte
+	m.Write(append(append(append(in[:0], domain...), 0), e164...))
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	h.macs.Put(m)
+	var out [32]byte
+	hex.Encode(out[:], sum[:16])
+	return string(out[:])
 }

@@ -46,3 +46,14 @@ func TestHasher(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkHasherSum(b *testing.B) {
+	h, err := NewHasher([]byte(strings.Repeat("a", 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = h.Sum("number", "+79001234567")
+	}
+}

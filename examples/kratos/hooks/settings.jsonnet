@@ -51,6 +51,8 @@ function(ctx)
     flow_type: get(flow, 'type', ''),
     identity_id: get(identity, 'id', ''),
     traits: pick(get(identity, 'traits', {}), phonePath),
+    // The service checks it is its kratos.phone_trait.
+    phone_trait: std.join('.', phonePath),
     metadata_public: get(identity, 'metadata_public', null),
     transient_payload: get(flow, 'transient_payload', {}),
     // authenticated_at is already set here and stored with the session: a
