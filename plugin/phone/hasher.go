@@ -19,9 +19,16 @@ const MinHashKeyLen = 32
 // Russian number is no secret: there are 10^10 of them, a few minutes of
 // brute force.
 type Hasher struct {
-	// macs holds keyed HMACs to Reset and reuse: every call start names
-	// its number and its client.
+	// macs holds keyed HMACs with their buffers, to Reset and reuse: every
+	// call start names its number and its client (one allocation a name).
 	macs sync.Pool
+}
+
+// mac is one pooled HMAC and its buffers.
+type mac struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
 }
 
 // NewHasher derives its key from secret (the service's challenge code key:
@@ -35,21 +42,22 @@ func NewHasher(secret []byte) (*Hasher, error) {
 	m.Write([]byte("callpass-kratos number names v1"))
 	key := m.Sum(nil)
 	h := &Hasher{}
-	h.macs.New = func() any { return hmac.New(sha256.New, key) }
+	h.macs.New = func() any {
+		return &mac{h: hmac.New(sha256.New, key), in: make([]byte, 0, 96), sum: make([]byte, 0, sha256.Size)}
+	}
 	return h, nil
 }
 
 // Sum is the name of the number e164 in domain (each use has its own, so
 // two uses of one number cannot be matched to each other): 32 hex digits.
 func (h *Hasher) Sum(domain, e164 string) string {
-	m := h.macs.Get().(hash.Hash)
-	m.Reset()
-	var in [96]byte
-	m.Write(append(append(append(in[:0], domain...), 0), e164...))
-	var sum [sha256.Size]byte
-	m.Sum(sum[:0])
-	h.macs.Put(m)
+	m := h.macs.Get().(*mac)
+	m.h.Reset()
+	m.in = append(append(append(m.in[:0], domain...), 0), e164...)
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
 	var out [32]byte
-	hex.Encode(out[:], sum[:16])
+	hex.Encode(out[:], m.sum[:16])
+	h.macs.Put(m)
 	return string(out[:])
 }
