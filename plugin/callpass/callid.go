@@ -1,0 +1,422 @@
+package callpass
+
+import (
+	"crypto/rand"
+	"math"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+)
+
+// Call ids and call statuses are the provider's text, and the caller logs
+// and stores them as StartCall and CallStatus return them. redactToken has
+// cut the token out of the raw bytes, but a JSON escape ("\u0061...") hides
+// it there, and nothing stops a provider or a proxy from putting the
+// destination number in either field. So what is returned for display is
+// made safe here, after decoding, while the status request still sends the
+// exact id.
+//
+// The rules:
+//   - A call id is shown as it came when it is plain (plainCallID), holds
+//     no piece of the token (carriesToken: hexMaskedRun hex digits of it,
+//     separators ignored) and, unless it is a UUID, not the destination's
+//     national number (carriesNumber: its 10 national digits among the
+//     id's digits, anything else ignored, so "7-900-123-45-67",
+//     "id:79001234567" and "a7900b1234567" count). Other digits, however
+//     many ("1790123456789012345", "call-20240521-000123"), are shown:
+//     operators quote these ids to CallPass support. A UUID is checked for
+//     the token only: about 2 in 100 random UUIDs hold 10 digits in a row.
+//   - Any other id is returned as a reference (see callRefs) whose shown
+//     part has the token and the destination's digits masked, control
+//     characters dropped and runs of hexMaskedRun hex digits masked, all
+//     on the whole id, then cut to maxShownID bytes.
+//   - A status text Classify does not know is returned with the token and
+//     the destination's digits (when known: StartCall's answer) masked,
+//     cleaned as provider text is (digit groups of 4 or more masked), digit
+//     groups joined by other punctuation masked from statusMaskedRun
+//     digits, all on the whole text, then cut to maxStatusText bytes.
+
+// statusMaskedRun is the fewest digits of a group, joined by anything but
+// letters ("7:900:123:45:67"), masked in a status text Classify does not
+// know. Statuses are words: masking any long group there hides nothing an
+// operator needs. CallStatus does not know the destination, so this is
+// what keeps a number a status echoes out of its answer.
+const statusMaskedRun = 10
+
+// maxStatusText bounds the shown form of a status Classify does not know.
+const maxStatusText = 64
+
+// maxShownID bounds the shown part of a reference.
+const maxShownID = 96
+
+// nationalLen is how many trailing digits of the destination make its
+// national number (Russia and Kazakhstan, country code 7).
+const nationalLen = 10
+
+// nationalDigits returns the national number of the destination dn (its
+// last nationalLen digits), or "" when dn is unknown or too short.
+func nationalDigits(dn string) string {
+	if len(dn) < nationalLen || !phone.AllDigits(dn) {
+		return ""
+	}
+	return dn[len(dn)-nationalLen:]
+}
+
+// plainCallID reports an id of the shape the document shows (a UUID) or
+// any plain identifier a server may mint instead: a letter or digit, then
+// letters, digits, '-', '_', '.' or ':', at most 128 in all.
+func plainCallID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c == '-' || c == '_' || c == '.' || c == ':'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// shownVerbatim reports whether a call id may be returned, logged and
+// stored as received (see the rules above). national is the destination's
+// national number, "" when not known.
+func (c *Client) shownVerbatim(id, national string) bool {
+	if carriesToken(id, c.token) {
+		return false
+	}
+	if isUUID(id) {
+		return true
+	}
+	return plainCallID(id) && !carriesNumber(id, national)
+}
+
+// isUUID reports the canonical 8-4-4-4-12 hex form, in either case.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return false
+			}
+		} else if !isHexDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenKey is the key of tokenSpans: ASCII letters and digits, lower-cased;
+// everything else is a separator, ignored.
+func tokenKey(r rune) byte {
+	switch {
+	case r >= '0' && r <= '9', r >= 'a' && r <= 'z':
+		return byte(r)
+	case r >= 'A' && r <= 'Z':
+		return byte(r) + 'a' - 'A'
+	}
+	return 0
+}
+
+// digitKey is the key of numberSpans: a digit of any script as its ASCII
+// digit; everything else is ignored.
+func digitKey(r rune) byte {
+	if r >= '0' && r <= '9' {
+		return byte(r)
+	}
+	if r >= 0x80 && unicode.IsDigit(r) {
+		// Decimal digits come in runs of ten from zero ("０".."９");
+		// some runs follow each other (mathematical digits).
+		z := r
+		for unicode.IsDigit(z - 1) {
+			z--
+		}
+		return '0' + byte((r-z)%10)
+	}
+	return 0
+}
+
+// matchSpans finds matches in the text made of the keys of s's runes
+// (key returning 0 skips a rune) and returns, for each rune of s, whether
+// a match covers it; any reports a match at all.
+func matchSpans(s []rune, key func(rune) byte, find func(keys string) [][2]int) (covered []bool, any bool) {
+	keys := make([]byte, 0, len(s))
+	at := make([]int, 0, len(s)) // rune index of each key
+	for i, r := range s {
+		if k := key(r); k != 0 {
+			keys = append(keys, k)
+			at = append(at, i)
+		}
+	}
+	spans := find(string(keys))
+	if len(spans) == 0 {
+		return nil, false
+	}
+	covered = make([]bool, len(s))
+	for _, sp := range spans {
+		for j := sp[0]; j < sp[1]; j++ {
+			covered[at[j]] = true
+		}
+	}
+	return covered, true
+}
+
+// tokenSpans finds the pieces of hexMaskedRun characters of token.
+func tokenSpans(token string) func(string) [][2]int {
+	tok := strings.ToLower(token)
+	return func(keys string) [][2]int {
+		if tok == "" {
+			return nil
+		}
+		var out [][2]int
+		for i := 0; i+hexMaskedRun <= len(keys); i++ {
+			if strings.Contains(tok, keys[i:i+hexMaskedRun]) {
+				out = append(out, [2]int{i, i + hexMaskedRun})
+			}
+		}
+		return out
+	}
+}
+
+// numberSpans finds every occurrence of the national number, with the
+// country code 7 or the trunk prefix 8 just before it.
+func numberSpans(national string) func(string) [][2]int {
+	return func(keys string) [][2]int {
+		if national == "" {
+			return nil
+		}
+		var out [][2]int
+		for i := 0; ; i++ {
+			j := strings.Index(keys[i:], national)
+			if j < 0 {
+				return out
+			}
+			i += j
+			start := i
+			if i > 0 && (keys[i-1] == '7' || keys[i-1] == '8') {
+				start--
+			}
+			out = append(out, [2]int{start, i + len(national)})
+		}
+	}
+}
+
+// carriesToken reports whether s holds hexMaskedRun characters of the
+// token (so the token too), in any letter case, once everything but ASCII
+// letters and digits is ignored: "a1b2c3d4-e5f6-a7b8-..." carries the
+// token "a1b2c3d4e5f6a7b8...".
+func carriesToken(s, token string) bool {
+	_, found := matchSpans([]rune(s), tokenKey, tokenSpans(token))
+	return found
+}
+
+// carriesNumber reports whether the digits of s, everything else ignored,
+// hold the national number.
+func carriesNumber(s, national string) bool {
+	_, found := matchSpans([]rune(s), digitKey, numberSpans(national))
+	return found
+}
+
+// maskSecrets replaces with '#' every character of s that belongs to a
+// piece of the token or to the national number, as carriesToken and
+// carriesNumber find them.
+func maskSecrets(s, token, national string) string {
+	out := []rune(s)
+	changed := false
+	for _, m := range []struct {
+		key  func(rune) byte
+		find func(string) [][2]int
+	}{{tokenKey, tokenSpans(token)}, {digitKey, numberSpans(national)}} {
+		covered, found := matchSpans(out, m.key, m.find)
+		for i := range covered {
+			if covered[i] {
+				out[i] = '#'
+			}
+		}
+		changed = changed || found
+	}
+	if !changed {
+		return s
+	}
+	return string(out)
+}
+
+// joinsDigits reports a rune that does not end a group of digits: with
+// loose, anything but a letter; without, nothing (a group is a run).
+func joinsDigits(r rune, loose bool) bool { return loose && !unicode.IsLetter(r) }
+
+// maskDigitGroups masks every digit of a group of run digits or more: with
+// loose, digits joined by anything but letters ("7:900:123:45:67" and
+// "7-900-123-45-67" are 11; "4c6f" breaks a group); without, an unbroken
+// run.
+func maskDigitGroups(s string, run int, loose bool) string {
+	out := []rune(s)
+	for i := 0; i < len(out); {
+		if !isDigitRune(out[i]) {
+			i++
+			continue
+		}
+		digits, end := 0, i
+		for j := i; j < len(out) && (isDigitRune(out[j]) || joinsDigits(out[j], loose)); j++ {
+			if isDigitRune(out[j]) {
+				digits++
+				end = j + 1
+			}
+		}
+		if digits >= run {
+			for k := i; k < end; k++ {
+				if isDigitRune(out[k]) {
+					out[k] = '#'
+				}
+			}
+		}
+		i = end
+	}
+	return string(out)
+}
+
+// maskedCallID is the shown form of an id that shownVerbatim refuses (see
+// the rules above). Everything is masked on the whole id before it is cut,
+// so a number or a token crossing the cut shows nothing of itself.
+func (c *Client) maskedCallID(id, national string) string {
+	s := string(redactToken([]byte(id), c.token))
+	s = maskSecrets(s, c.token, national)
+	// clean's own digit masking is off: digits other than the
+	// destination's are shown (see the rules above).
+	s = truncateUTF8(clean(s, len(s), math.MaxInt), maxShownID)
+	if s == "" {
+		return "unprintable"
+	}
+	return s
+}
+
+// shownCallID is how a call id passed to CallStatus is logged. The
+// destination is not known there: an id StartCall returned as it came was
+// already checked against it, and any other is the caller's.
+func (c *Client) shownCallID(id string) string {
+	if c.shownVerbatim(id, "") {
+		return id
+	}
+	return c.maskedCallID(id, "")
+}
+
+// classify classifies a status as flashcall.Classify (or, for the answer
+// to an asynchronous start, ClassifyAsyncStart) does. A status it knows is
+// kept as received; any other is returned in a safe form (see the rules
+// above); national is the destination's national number, "" when not
+// known. The class is always the raw string's.
+func (c *Client) classify(raw string, asyncStart bool, national string) flashcall.Status {
+	st := flashcall.Classify(raw)
+	if asyncStart {
+		st = flashcall.ClassifyAsyncStart(raw)
+	}
+	if st.Class == flashcall.ClassUnknown {
+		s := string(redactToken([]byte(raw), c.token))
+		s = maskSecrets(s, c.token, national)
+		// Masked on the whole text, then cut.
+		s = maskDigitGroups(clean(s, len(s), maskedRun), statusMaskedRun, true)
+		if st.Raw = truncateUTF8(s, maxStatusText); st.Raw == "" {
+			st.Raw = "[unprintable]"
+		}
+	}
+	return st
+}
+
+// Masked call ids. A call whose id is not shownVerbatim (or not even
+// validCallID) was placed all the same: refusing it would lose a call the
+// user is about to get. StartCall returns instead a reference, the masked
+// id with a random suffix ("call-79001234567" becomes
+// "call-###########~ref-qhzkwmbtra"), and CallStatus turns it back into
+// the provider's exact id. A call placed without an id gets the
+// placeholder "no-call-id~ref-...", kept with an empty exact id, for which
+// CallStatus asks nothing. References live in this Client's memory; one it
+// no longer knows is refused as an unknown call.
+
+// Bounds of the reference table: a call is polled for minutes, and
+// references are rare (documented ids are UUIDs, shown verbatim).
+const (
+	callRefTTL  = 2 * time.Hour
+	maxCallRefs = 4096
+	// callRefMark precedes the random suffix of a reference.
+	callRefMark = "~ref-"
+	callRefLen  = 10
+)
+
+type callRefs struct {
+	mu  sync.Mutex
+	ids map[string]callRef
+}
+
+type callRef struct {
+	id    string // the provider's exact call id
+	added time.Time
+}
+
+// add records id under a new reference made of shown and a random suffix
+// of letters only (no digit, no hex run), and returns the reference.
+func (r *callRefs) add(shown, id string, now time.Time) string {
+	var b [callRefLen]byte
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = make(map[string]callRef)
+	}
+	if len(r.ids) >= maxCallRefs {
+		oldest, found := "", false
+		var at time.Time
+		for k, v := range r.ids {
+			if now.Sub(v.added) > callRefTTL {
+				delete(r.ids, k)
+			} else if !found || v.added.Before(at) {
+				oldest, at, found = k, v.added, true
+			}
+		}
+		if len(r.ids) >= maxCallRefs {
+			delete(r.ids, oldest)
+		}
+	}
+	for {
+		_, _ = rand.Read(b[:])
+		for i := range b {
+			b[i] = 'a' + b[i]%26
+		}
+		ref := shown + callRefMark + string(b[:])
+		if _, taken := r.ids[ref]; !taken {
+			r.ids[ref] = callRef{id: id, added: now}
+			return ref
+		}
+	}
+}
+
+// get returns the exact id of a reference that has not expired.
+func (r *callRefs) get(ref string, now time.Time) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.ids[ref]
+	if !ok || now.Sub(v.added) > callRefTTL {
+		return "", false
+	}
+	return v.id, true
+}
+
+// isCallRef reports whether id has the shape of a reference.
+func isCallRef(id string) bool {
+	i := strings.LastIndex(id, callRefMark)
+	if i < 0 || len(id)-i-len(callRefMark) != callRefLen {
+		return false
+	}
+	for _, c := range id[i+len(callRefMark):] {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return true
+}
