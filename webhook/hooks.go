@@ -204,11 +204,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		}
 		s.logProblem(c, err, pr)
 		s.deps.Metrics.ObserveHook(string(h), "refused_"+pr.Code)
-		if st := stateOf(c); st != nil && pr.Status >= 500 {
-			// Answered 400 with the message; counted and logged as the
-			// outage it is, so the 5xx metrics and alerts see it.
-			st.status = pr.Status
-		}
+		countOutage(c, pr) // answered 400 with the message
 		return s.refusals.write(c, lang, pr)
 	}
 	if dec.Allow {

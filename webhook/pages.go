@@ -122,16 +122,6 @@ func (s *Server) refused(c echo.Context, lang, challengeID string, err error) er
 	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
 }
 
-// countOutage makes a refusal for an outage (the store, the provider or
-// Kratos down: a 5xx problem), answered with a page or its redirect, count
-// as the failure it is: the access log's metric, level and span follow the
-// request state's status, as for a Kratos hook (runHook).
-func countOutage(c echo.Context, p problem) {
-	if st := stateOf(c); st != nil && p.Status >= 500 {
-		st.status = p.Status
-	}
-}
-
 // formValue is a field of a /2fa form, from the POST body only: never from
 // the query string, which access logs and proxies record (a code there
 // would be logged, and is taken as no code). limitBody has read the body

@@ -204,6 +204,17 @@ func refusalText(p problem, err error) string {
 	return "request refused"
 }
 
+// countOutage makes a refusal for an outage (the store, the provider or
+// Kratos down: a 5xx problem), answered with another status, count
+// as the failure it is: the access log's metric, level and span follow the
+// request state's status (a Kratos hook's refusal is answered 400, a /2fa
+// page's with a page or a redirect).
+func countOutage(c echo.Context, p problem) {
+	if st := stateOf(c); st != nil && p.Status >= 500 {
+		st.status = p.Status
+	}
+}
+
 // logProblem records why a request was refused. An expected refusal (wrong
 // code, limit, …) rides on the request's one access-log line; a failure of
 // ours or of a dependency gets its own error line as well.

@@ -249,37 +249,11 @@ func maskSecrets(s, token, national string) string {
 	return string(out)
 }
 
-// joinsDigits reports a rune that does not end a group of digits: with
-// loose, anything but a letter; without, nothing (a group is a run).
-func joinsDigits(r rune, loose bool) bool { return loose && !unicode.IsLetter(r) }
-
-// maskDigitGroups masks every digit of a group of run digits or more: with
-// loose, digits joined by anything but letters ("7:900:123:45:67" and
-// "7-900-123-45-67" are 11; "4c6f" breaks a group); without, an unbroken
-// run.
-func maskDigitGroups(s string, run int, loose bool) string {
+// maskLooseGroups masks every digit of a group of run digits or more, a
+// group being digits joined by anything but letters ("7:900:123:45:67").
+func maskLooseGroups(s string, run int) string {
 	out := []rune(s)
-	for i := 0; i < len(out); {
-		if !isDigitRune(out[i]) {
-			i++
-			continue
-		}
-		digits, end := 0, i
-		for j := i; j < len(out) && (isDigitRune(out[j]) || joinsDigits(out[j], loose)); j++ {
-			if isDigitRune(out[j]) {
-				digits++
-				end = j + 1
-			}
-		}
-		if digits >= run {
-			for k := i; k < end; k++ {
-				if isDigitRune(out[k]) {
-					out[k] = '#'
-				}
-			}
-		}
-		i = end
-	}
+	maskGroups(out, run, func(r rune) bool { return !unicode.IsLetter(r) })
 	return string(out)
 }
 
@@ -322,7 +296,7 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 		s := string(redactToken([]byte(raw), c.token))
 		s = maskSecrets(s, c.token, national)
 		// Masked on the whole text, then cut.
-		s = maskDigitGroups(clean(s, len(s), maskedRun), statusMaskedRun, true)
+		s = maskLooseGroups(clean(s, len(s), maskedRun), statusMaskedRun)
 		if st.Raw = truncateUTF8(s, maxStatusText); st.Raw == "" {
 			st.Raw = "[unprintable]"
 		}

@@ -230,6 +230,14 @@ func clean(s string, limit, maskRun int) string {
 	// digit masked, its separators kept. Anything else (a letter, ':', ',',
 	// a '#' from the hex pass) ends the group, so "502", "error 40", "HTTP
 	// 502, 503" and "12:30" stay readable.
+	maskGroups(out, maskRun, isNumberSeparator)
+	return truncateUTF8(string(out), limit)
+}
+
+// maskGroups replaces with '#' every digit of a group of run digits or
+// more, a group being digits joined only by runes joins accepts; the
+// joining runes are kept.
+func maskGroups(out []rune, run int, joins func(rune) bool) {
 	for i := 0; i < len(out); {
 		if !isDigitRune(out[i]) {
 			i++
@@ -240,11 +248,11 @@ func clean(s string, limit, maskRun int) string {
 			if isDigitRune(out[j]) {
 				digits++
 				end = j + 1
-			} else if !isNumberSeparator(out[j]) {
+			} else if !joins(out[j]) {
 				break
 			}
 		}
-		if digits >= maskRun {
+		if digits >= run {
 			for k := i; k < end; k++ {
 				if isDigitRune(out[k]) {
 					out[k] = '#'
@@ -253,7 +261,6 @@ func clean(s string, limit, maskRun int) string {
 		}
 		i = end
 	}
-	return truncateUTF8(string(out), limit)
 }
 
 // isDigitRune reports a decimal digit: ASCII, or another script's
