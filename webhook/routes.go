@@ -79,9 +79,27 @@ type checkResult struct {
 	Status string `json:"status"` // "ok", "error", or "degraded" for an optional check
 }
 
-// ready checks every dependency in parallel, each bounded, and lists them all.
+// ready answers with one run of every dependency check. The endpoint is
+// public, so probes that arrive while a run is under way share it: however
+// many come at once, Kratos and Redis see one check each at a time.
 func (s *Server) ready(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+	// The run is detached from the first prober: the others wait for it.
+	ctx := context.WithoutCancel(c.Request().Context())
+	r := <-s.readyRuns.DoChan("ready", func() (any, error) { return s.checkAll(ctx), nil })
+	a := r.Val.(readyAnswer)
+	return c.JSON(a.code, map[string]any{"status": a.status, "checks": a.checks})
+}
+
+// readyAnswer is the result of one run of the readiness checks.
+type readyAnswer struct {
+	code   int
+	status string
+	checks map[string]checkResult
+}
+
+// checkAll runs every check in parallel, each bounded, and lists them all.
+func (s *Server) checkAll(ctx context.Context) readyAnswer {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	results := make(map[string]checkResult, len(s.deps.Ready))
 	var mu sync.Mutex
@@ -98,24 +116,20 @@ func (s *Server) ready(c echo.Context) error {
 					r.Status = "degraded"
 				}
 			}
-			if c.Request().Context().Err() == nil {
-				// A client that hung up cancels the checks: not a failure
-				// of the dependency.
-				s.checkLog.record(ctx, s.log, chk, err, time.Now())
-			}
+			s.checkLog.record(ctx, s.log, chk, err, time.Now())
 			mu.Lock()
 			results[chk.Name] = r
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	status, code := "ok", http.StatusOK
+	a := readyAnswer{code: http.StatusOK, status: "ok", checks: results}
 	for _, r := range results {
 		if r.Status == "error" {
-			status, code = "error", http.StatusServiceUnavailable
+			a.code, a.status = http.StatusServiceUnavailable, "error"
 		}
 	}
-	return c.JSON(code, map[string]any{"status": status, "checks": results})
+	return a
 }
 
 // checkLogEvery is how often a failing check is logged at most.

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
 )
@@ -97,6 +98,8 @@ type Server struct {
 	// refusalLog samples the access-log lines of refusals; nil: all written.
 	refusalLog *refusalSampler
 	checkLog   checkLog
+	// readyRuns lets concurrent /health/ready probes share one run.
+	readyRuns singleflight.Group
 }
 
 // New builds the server and its routes.
@@ -147,7 +150,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.echo,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
+		// Kratos's cookies and hook headers take a few KiB; Go's 1 MiB default
+		// would let each stalled connection hold a megabyte for 10 s.
+		MaxHeaderBytes: maxHeaderBytes,
+		ReadTimeout:    30 * time.Second,
 		// Writes may wait for a synchronous CallPass call (configuration bounds it to 25 s, under Kratos's 30 s webhook timeout).
 		WriteTimeout: 130 * time.Second,
 		IdleTimeout:  120 * time.Second,
@@ -171,6 +177,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// maxHeaderBytes bounds a request's header block (answered 431 beyond it).
+const maxHeaderBytes = 64 << 10
 
 type discard struct{}
 

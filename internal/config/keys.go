@@ -150,7 +150,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Kratos.PhoneTrait }},
 	{key: "kratos.timeout", desc: "Timeout of each Kratos API request.",
 		field: func(c *Config) any { return &c.Kratos.Timeout }},
-	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). At most 1m: a session revoked in Kratos stays usable for step-up and /v1/token for at most this long; `SIGHUP` empties the cache at once.",
+	{key: "kratos.session_cache_ttl", desc: "Cache Kratos whoami answers this long (0: off). At most 1m: a session revoked in Kratos stays usable for step-up and /v1/token for at most this long; `SIGHUP` empties the cache at once. It keeps at most 10 000 answers and 32 MiB of them; an answer over 64 KiB (an identity with a large trait) is asked of Kratos each time.",
 		field: func(c *Config) any { return &c.Kratos.SessionCacheTTL }},
 
 	// jwt

@@ -319,6 +319,9 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 const (
 	callRefTTL  = 2 * time.Hour
 	maxCallRefs = 4096
+	// maxExactCallID is the longest provider id a reference keeps (a UUID
+	// is 36 bytes); a longer one is not kept, and its call not polled.
+	maxExactCallID = 256
 	// callRefMark precedes the random suffix of a reference.
 	callRefMark = "~ref-"
 	callRefLen  = 10
@@ -376,6 +379,7 @@ func (r *callRefs) get(ref string, now time.Time) (string, bool) {
 	defer r.mu.Unlock()
 	v, ok := r.ids[ref]
 	if !ok || now.Sub(v.added) > callRefTTL {
+		delete(r.ids, ref)
 		return "", false
 	}
 	return v.id, true

@@ -25,11 +25,13 @@ func shownPart(ref string) string {
 // (no challenge recorded) and make the user's retry pay a second one. An
 // unusual id (spaces, control or non-ASCII characters, over 128 bytes) is
 // returned as a reference whose status request sends the exact id; a
-// missing or empty id as a placeholder reference for which CallStatus asks
-// nothing and answers ErrCallNotFound (which stops the challenge service's
-// poller).
+// missing or empty id, or one over maxExactCallID bytes (which the
+// reference table would keep whole), as a placeholder reference for which
+// CallStatus asks nothing and answers ErrCallNotFound (which stops the
+// challenge service's poller).
 func TestPlacedCallWithUnusualIDNotLost(t *testing.T) {
 	long := strings.Repeat("a", 129)
+	longest := strings.Repeat("b", maxExactCallID)
 	tests := []struct {
 		name   string
 		callid string // JSON literal; "" leaves the field out
@@ -43,6 +45,9 @@ func TestPlacedCallWithUnusualIDNotLost(t *testing.T) {
 		{"newline", `"abc\n"`, "abc\n"},
 		{"NUL", `"abc\u0000"`, "abc\x00"},
 		{"too long", `"` + long + `"`, long},
+		{"longest kept", `"` + longest + `"`, longest},
+		{"longer than kept", `"` + longest + `c"`, ""},
+		{"60 KB", `"` + strings.Repeat("d", 60<<10) + `"`, ""},
 		{"non-ASCII", `"идентификатор"`, "идентификатор"},
 		{"space and the number", `"call 79001234567"`, "call 79001234567"},
 		// JSON-escaped: the raw-bytes redaction would cut the plain token.

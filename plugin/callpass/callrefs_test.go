@@ -18,6 +18,9 @@ func TestCallRefsBounded(t *testing.T) {
 	if _, ok := r.get(first, now.Add(callRefTTL+time.Second)); ok {
 		t.Fatal("an expired reference still resolves")
 	}
+	if len(r.ids) != 0 {
+		t.Fatal("an expired reference was kept after it was looked up")
+	}
 	for i := range maxCallRefs + 10 {
 		r.add("x", fmt.Sprint("exact-", i), now.Add(time.Duration(i)*time.Millisecond))
 	}

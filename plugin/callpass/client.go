@@ -253,6 +253,9 @@ func newHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// An answer's headers are a few hundred bytes; Go's default lets a
+		// broken provider send 10 MiB of them per request.
+		MaxResponseHeaderBytes: maxAnswerHeaderBytes,
 	}
 	return &http.Client{
 		Transport: tr,
@@ -389,8 +392,8 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	shownID := callID
 	if exact, ok := c.refs.get(callID, time.Now()); ok {
 		if exact == "" {
-			// The placeholder of a call placed without an id (see
-			// callFrom): there is nothing to ask about, and a request
+			// The placeholder of a call placed without an id, or with
+			// one too long to keep (see callFrom): there is nothing to ask about, and a request
 			// with an empty id would only earn "can't find callid". So
 			// nothing is sent and the answer is the one an unknown call
 			// gets, ErrCallNotFound: it is not a status (inventing one,
@@ -398,7 +401,7 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 			// that asking again cannot change, so the challenge service's
 			// poller stops at once instead of polling to its timeout. The
 			// challenge stays pending and its code verifies as usual.
-			err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "the provider gave this call no id; its status cannot be asked"}
+			err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "the provider gave this call no usable id; its status cannot be asked"}
 			c.log.LogAttrs(ctx, slog.LevelInfo, "callpass status not asked", slog.String("call_id", shownID),
 				slog.String("error", err.Error()))
 			return flashcall.Status{}, err
@@ -576,6 +579,10 @@ func (c *Client) callFrom(env *Envelope, dn string) (flashcall.Call, error) {
 	switch {
 	case id == "":
 		id = c.refs.add(noCallIDShown, "", time.Now())
+	case len(id) > maxExactCallID:
+		// Kept whole, a broken provider's ids could pin megabytes in the
+		// reference table; such a call is not polled, like one without an id.
+		id = c.refs.add(c.maskedCallID(id, national), "", time.Now())
 	case !validCallID(id) || !c.shownVerbatim(id, national):
 		id = c.refs.add(c.maskedCallID(id, national), id, time.Now())
 	}
@@ -849,6 +856,9 @@ func levelFor(err error) slog.Level {
 func validDN(dn string) bool {
 	return len(dn) >= 11 && len(dn) <= 15 && dn[0] == '7' && phone.AllDigits(dn)
 }
+
+// maxAnswerHeaderBytes bounds the provider's answer headers.
+const maxAnswerHeaderBytes = 64 << 10
 
 // validCallID accepts what a UUID-like identifier can hold and nothing
 // that could smuggle control characters into a form body or a log line.

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -92,5 +94,28 @@ func TestTransportProblemPhrases(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAnswerHeadersBounded: a provider answering with megabytes of headers
+// is refused as unavailable (the start may have reached it, so it is not
+// retried) instead of being read into memory.
+func TestAnswerHeadersBounded(t *testing.T) {
+	var starts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		starts.Add(1)
+		w.Header().Set("X-Junk", strings.Repeat("j", 1<<20))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"data":{"callid":"0b5c2d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e","phone":"2214610","result":"null"},"status":"success"}`)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, srv.URL, 2, nil)
+	_, err := c.StartCall(t.Context(), mustPhone(t))
+	e := assertKind(t, err, flashcall.ErrUnavailable, OpStart)
+	if !e.Sent {
+		t.Error("Sent = false: the start reached the provider")
+	}
+	if n := starts.Load(); n != 1 {
+		t.Errorf("%d start requests, want exactly 1", n)
 	}
 }

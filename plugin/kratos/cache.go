@@ -17,12 +17,27 @@ type sessionCache struct {
 
 	mu      sync.Mutex
 	entries map[[32]byte]cacheEntry
+	bytes   int // the sum of the entries' answer sizes
 }
 
 type cacheEntry struct {
 	s       Session
 	expires time.Time
+	size    int // the whoami answer's length in bytes
 }
+
+// The cache is bounded in bytes as well as in entries: an identity schema
+// with a large free-text trait makes every answer large, and each login
+// into it a new session (a new entry). Answers are counted by their length
+// on the wire, a fair proxy for what their decoded traits keep alive.
+const (
+	// cacheMaxBytes bounds the answers kept (a real one is 1–2 KiB, so
+	// 10 000 of them fit).
+	cacheMaxBytes = 32 << 20
+	// cacheMaxAnswer is the largest answer kept; a larger one is asked
+	// for again each time.
+	cacheMaxAnswer = 64 << 10
+)
 
 func newSessionCache(ttl time.Duration, max int) *sessionCache {
 	return &sessionCache{ttl: ttl, max: max, now: time.Now, entries: map[[32]byte]cacheEntry{}}
@@ -42,35 +57,56 @@ func (c *sessionCache) get(k [32]byte) (*Session, bool) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[k]
+	if ok && (!now.Before(e.expires) || (!e.s.ExpiresAt.IsZero() && !now.Before(e.s.ExpiresAt))) {
+		// Dropped when seen, so an expired answer is not kept until the
+		// cache fills up.
+		c.deleteLocked(k, e)
+		ok = false
+	}
 	c.mu.Unlock()
-	if !ok || !now.Before(e.expires) || (!e.s.ExpiresAt.IsZero() && !now.Before(e.s.ExpiresAt)) {
+	if !ok {
 		return nil, false
 	}
 	s := e.s // a copy: callers may not change the cached value
 	return &s, true
 }
 
-func (c *sessionCache) put(k [32]byte, s *Session) {
+// put keeps s, whose whoami answer was size bytes long.
+func (c *sessionCache) put(k [32]byte, s *Session, size int) {
+	if size > cacheMaxAnswer {
+		return
+	}
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= c.max {
+	if old, ok := c.entries[k]; ok {
+		c.deleteLocked(k, old)
+	}
+	if len(c.entries) >= c.max || c.bytes+size > cacheMaxBytes {
 		for key, e := range c.entries {
 			if !now.Before(e.expires) {
-				delete(c.entries, key)
+				c.deleteLocked(key, e)
 			}
 		}
-		if len(c.entries) >= c.max {
+		if len(c.entries) >= c.max || c.bytes+size > cacheMaxBytes {
 			// Still full of live entries: start over rather than grow.
 			clear(c.entries)
+			c.bytes = 0
 		}
 	}
-	c.entries[k] = cacheEntry{s: *s, expires: now.Add(c.ttl)}
+	c.entries[k] = cacheEntry{s: *s, expires: now.Add(c.ttl), size: size}
+	c.bytes += size
+}
+
+func (c *sessionCache) deleteLocked(k [32]byte, e cacheEntry) {
+	delete(c.entries, k)
+	c.bytes -= e.size
 }
 
 // reset forgets every answer.
 func (c *sessionCache) reset() {
 	c.mu.Lock()
 	clear(c.entries)
+	c.bytes = 0
 	c.mu.Unlock()
 }

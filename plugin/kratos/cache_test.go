@@ -2,9 +2,11 @@ package kratos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -94,10 +96,51 @@ func TestNoCacheByDefault(t *testing.T) {
 func TestSessionCacheBounded(t *testing.T) {
 	sc := newSessionCache(time.Minute, 3)
 	for i := 0; i < 10; i++ {
-		sc.put(cacheKey("", fmt.Sprint(i)), &Session{ID: fmt.Sprint(i)})
+		sc.put(cacheKey("", fmt.Sprint(i)), &Session{ID: fmt.Sprint(i)}, 1000)
 	}
 	if len(sc.entries) > 3 {
 		t.Errorf("cache holds %d entries, bound 3", len(sc.entries))
+	}
+}
+
+// TestSessionCacheBoundedInBytes: answers are kept up to a byte budget, an
+// unusually large answer (a big free-text trait) is not kept at all, and an
+// expired answer is dropped when it is read, not when the cache fills up.
+func TestSessionCacheBoundedInBytes(t *testing.T) {
+	sc := newSessionCache(time.Minute, 1<<30)
+	now := time.Now()
+	sc.now = func() time.Time { return now }
+	sc.put(cacheKey("", "big"), &Session{ID: "big"}, cacheMaxAnswer+1)
+	if _, ok := sc.get(cacheKey("", "big")); ok || sc.bytes != 0 {
+		t.Errorf("an answer over %d bytes was kept (%d bytes held)", cacheMaxAnswer, sc.bytes)
+	}
+	const size = 60 << 10
+	for i := range 2 * cacheMaxBytes / size {
+		sc.put(cacheKey("", fmt.Sprint(i)), &Session{ID: fmt.Sprint(i)}, size)
+		if sc.bytes > cacheMaxBytes {
+			t.Fatalf("after %d answers of %d bytes the cache holds %d bytes, bound %d", i+1, size, sc.bytes, cacheMaxBytes)
+		}
+	}
+	sum := 0
+	for _, e := range sc.entries {
+		sum += e.size
+	}
+	if sum != sc.bytes {
+		t.Errorf("byte count %d, entries hold %d", sc.bytes, sum)
+	}
+	// The same key put twice counts once.
+	sc.reset()
+	sc.put(cacheKey("", "a"), &Session{ID: "a"}, 100)
+	sc.put(cacheKey("", "a"), &Session{ID: "a"}, 100)
+	if sc.bytes != 100 {
+		t.Errorf("one answer put twice counts %d bytes, want 100", sc.bytes)
+	}
+	now = now.Add(2 * time.Minute)
+	if _, ok := sc.get(cacheKey("", "a")); ok {
+		t.Fatal("an expired answer was served")
+	}
+	if len(sc.entries) != 0 || sc.bytes != 0 {
+		t.Errorf("an expired answer was kept after it was read: %d entries, %d bytes", len(sc.entries), sc.bytes)
 	}
 }
 
@@ -140,4 +183,51 @@ func TestForgetSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	plain.ForgetSessions() // no cache: must not panic
+}
+
+// TestLargeWhoamiAnswerNotCached: the client passes the answer's real size
+// to the cache, so a session whose identity carries a large trait is asked
+// of Kratos each time instead of pinning its answer.
+func TestLargeWhoamiAnswerNotCached(t *testing.T) {
+	var calls atomic.Int64
+	big := strings.Repeat("x", cacheMaxAnswer)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"5e1b7b4a-0000-4000-8000-000000000001","active":true,"expires_at":"%s",
+			"authenticated_at":"2026-11-25T10:00:00Z","authentication_methods":[{"method":"password"}],
+			"identity":{"id":"9a1b7b4a-0000-4000-8000-000000000002","traits":{"phone":"+79001234567","bio":"%s"}}}`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339), r.Header.Get("X-Session-Token")+big)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL, SessionCacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.Session(t.Context(), "", "t"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("a %d-byte answer was cached: %d whoami calls for two lookups, want 2", len(big), n)
+	}
+}
+
+// TestWhoamiAnswerHeadersBounded: the default transport refuses an answer
+// with megabytes of headers (Go's default would read 10 MiB of them).
+func TestWhoamiAnswerHeadersBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Junk", strings.Repeat("j", 1<<20))
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Session(t.Context(), "", "t")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("whoami answered with 1 MiB of headers: %v, want Kratos unavailable", err)
+	}
 }

@@ -196,6 +196,9 @@ func defaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	t.MaxIdleConns = 2 * DefaultMaxIdleConnsPerHost
+	// Kratos's answers carry a few cookies at most; Go's default would read
+	// up to 10 MiB of headers from a broken or hostile upstream.
+	t.MaxResponseHeaderBytes = 64 << 10
 	return t
 }
 
@@ -282,10 +285,10 @@ func (c *Client) Session(ctx context.Context, cookieHeader, sessionToken string)
 		}
 	}
 	start := time.Now()
-	s, err := c.session(ctx, cookieHeader, sessionToken)
+	s, size, err := c.session(ctx, cookieHeader, sessionToken)
 	c.observe("whoami", err, start)
 	if err == nil && c.cache != nil && s.Active {
-		c.cache.put(key, s)
+		c.cache.put(key, s, size)
 	}
 	return s, err
 }
@@ -301,14 +304,15 @@ func (c *Client) observe(op string, err error, start time.Time) {
 // (into the struct, then into a map for AdditionalProperties) and check
 // required fields through a third map, which made whoami decoding a large
 // share of this service's CPU per token exchange. The answer is decoded into
-// whoamiAnswer, which holds only the members Session needs.
-func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string) (*Session, error) {
+// whoamiAnswer, which holds only the members Session needs. The int is the
+// answer's length (the session cache's cost of keeping it).
+func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string) (*Session, int, error) {
 	const op = "whoami"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.whoamiURL, nil)
 	if err != nil {
-		return nil, &Error{Op: op, Kind: ErrUnexpected, Err: err}
+		return nil, 0, &Error{Op: op, Kind: ErrUnexpected, Err: err}
 	}
 	// Canonical keys set directly; the shared value slices have len == cap,
 	// so an append by a RoundTripper copies them instead of writing into them.
@@ -321,7 +325,7 @@ func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, classify(op, nil, err)
+		return nil, 0, classify(op, nil, err)
 	}
 	buf := c.getBodyBuf()
 	defer c.putBodyBuf(buf)
@@ -332,21 +336,21 @@ func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string)
 	if err != nil {
 		// The answer was cut off (timeout, reset): Kratos is not reachable
 		// as it should be, whatever the status line said.
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnavailable, Err: err}
+		return nil, 0, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnavailable, Err: err}
 	}
 	body := buf.Bytes()
 	if resp.StatusCode >= 300 {
-		return nil, classify(op, resp, statusError(resp.Status, body))
+		return nil, 0, classify(op, resp, statusError(resp.Status, body))
 	}
 	if len(body) > maxWhoamiBody {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected,
+		return nil, 0, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected,
 			Err: fmt.Errorf("answer larger than %d bytes", maxWhoamiBody)}
 	}
 	s, err := decodeWhoami(body)
 	if err != nil {
-		return nil, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: err}
+		return nil, 0, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected, Err: err}
 	}
-	return s, nil
+	return s, len(body), nil
 }
 
 // maxWhoamiBody bounds the whoami answer read into memory (a real one is

@@ -134,13 +134,18 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 // peekDN extracts the dn for the request counter from a body that has not
-// been validated yet.
+// been validated yet: "" unless it is a valid number, so a request (from
+// anyone: it is counted before the token is checked) adds at most one
+// number-sized key.
 func peekDN(body []byte) string {
 	if len(body) > maxBody {
 		body = body[:maxBody]
 	}
 	q, _ := url.ParseQuery(string(body))
-	key, _ := normalizeDN(q.Get("dn"))
+	key, ok := normalizeDN(q.Get("dn"))
+	if !ok {
+		return ""
+	}
 	return key
 }
 

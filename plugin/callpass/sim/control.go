@@ -144,17 +144,16 @@ func (s *Simulator) ctlScript(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		s.Script(dn, o)
+		if err := s.setScript(dn, o); err != nil {
+			ctlFail(w, http.StatusInsufficientStorage, err.Error())
+			return
+		}
 		s.log.Info("callpass sim: script set", "dn", maskDN(dn), "outcome", o)
 	case http.MethodDelete:
-		s.Script(dn, "")
+		_ = s.setScript(dn, "") // removing never fails
 		s.log.Info("callpass sim: script removed", "dn", maskDN(dn))
 	}
-	scripts, def := s.Scripts()
-	o, scripted := scripts[dn]
-	if !scripted {
-		o = def
-	}
+	o, scripted := s.scriptOf(dn)
 	writeJSON(w, http.StatusOK, struct {
 		DN       string  `json:"dn"`
 		Outcome  Outcome `json:"outcome"`

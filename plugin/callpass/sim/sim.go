@@ -155,9 +155,10 @@ func (s *Simulator) Call(callID string) (CallRecord, bool) {
 }
 
 // Script sets the outcome for start requests to dn; an empty outcome removes
-// the script. It panics on an unknown outcome or a number that is not
-// 11..15 digits starting with 7 (after normalisation): a programming error
-// in the caller. Use the control API or ParseOutcome for untrusted input.
+// the script. It panics on an unknown outcome, a number that is not 11..15
+// digits starting with 7 (after normalisation) or a script beyond
+// MaxScripts: a programming error in the caller. Use the control API or
+// ParseOutcome for untrusted input.
 func (s *Simulator) Script(dn string, o Outcome) {
 	key, ok := normalizeDN(dn)
 	if !ok {
@@ -166,13 +167,42 @@ func (s *Simulator) Script(dn string, o Outcome) {
 	if o != "" && !o.Valid() {
 		panic(fmt.Sprintf("sim: Script: unknown outcome %q", o))
 	}
+	if err := s.setScript(key, o); err != nil {
+		panic("sim: Script: " + err.Error())
+	}
+}
+
+// MaxScripts bounds the scripted numbers: the control API is open in dev
+// mode, and each script is kept until it is removed or the simulator reset.
+const MaxScripts = 10000
+
+// ErrTooManyScripts refuses a script for a new number beyond MaxScripts.
+var ErrTooManyScripts = fmt.Errorf("too many scripted numbers (at most %d): remove some or reset the simulator", MaxScripts)
+
+// setScript sets (o != "") or removes the script of a normalised number.
+func (s *Simulator) setScript(key string, o Outcome) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o == "" {
 		delete(s.scripts, key)
-		return
+		return nil
+	}
+	if _, ok := s.scripts[key]; !ok && len(s.scripts) >= MaxScripts {
+		return ErrTooManyScripts
 	}
 	s.scripts[key] = o
+	return nil
+}
+
+// scriptOf returns the outcome for a normalised number and whether a script
+// (rather than the default) gives it.
+func (s *Simulator) scriptOf(key string) (Outcome, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.scripts[key]; ok {
+		return o, true
+	}
+	return s.def, false
 }
 
 // SetDefault sets the outcome for numbers without a script.
@@ -214,7 +244,8 @@ func (s *Simulator) Scripts() (map[string]Outcome, Outcome) {
 
 // Requests returns how many start-call requests for dn reached the
 // simulator, refused ones included (bad token, bad parameters, scripted
-// failures). dn "" returns the total over all numbers.
+// failures). dn "" returns the total over all numbers; a request whose dn
+// was not a valid number counts in the total only.
 func (s *Simulator) Requests(dn string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
