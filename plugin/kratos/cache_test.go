@@ -231,3 +231,20 @@ func TestWhoamiAnswerHeadersBounded(t *testing.T) {
 		t.Errorf("whoami answered with 1 MiB of headers: %v, want Kratos unavailable", err)
 	}
 }
+
+// TestCachedSessionEndsWithTheSession: a cached answer is not served past
+// the session's own expires_at, however long the cache TTL.
+func TestCachedSessionEndsWithTheSession(t *testing.T) {
+	sc := newSessionCache(time.Hour, 10)
+	now := time.Now()
+	sc.now = func() time.Time { return now }
+	k := cacheKey("", "t")
+	sc.put(k, &Session{ID: "s", Active: true, ExpiresAt: now.Add(time.Second)}, 100)
+	if _, ok := sc.get(k); !ok {
+		t.Fatal("a live session's answer was not served from the cache")
+	}
+	now = now.Add(2 * time.Second)
+	if s, ok := sc.get(k); ok {
+		t.Errorf("served a session 1 s past its expires_at: %+v", s)
+	}
+}
