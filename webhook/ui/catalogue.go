@@ -77,6 +77,11 @@ var catalogue = map[string]map[string]string{
 		"msg.4090004.now": "You can try again now.",
 		"msg.4090005.now": "Phone confirmation was temporarily blocked after several wrong codes. You can try again now.",
 		"msg.4090006.now": "You can ask for a new call now.",
+		// Without a time (a link whose retry_at was forged or cut off).
+		"msg.4090004.later":               "Too many attempts. Try again later.",
+		"msg.4090005.later":               "Phone confirmation is temporarily blocked after several wrong codes. Try again later.",
+		"msg.4090006.later":               "You can ask for a new call a little later.",
+		"msg.4090006.limit.resends.later": "No more repeat calls for this code. You can ask for a new call a little later; the code from the last call works until then.",
 
 		// common Kratos ids
 		"msg.1010001": "Sign in",
@@ -205,9 +210,13 @@ var catalogue = map[string]map[string]string{
 		"msg.4090007.flow.registration":        "Для регистрации нужен номер телефона. Укажите его в форме.",
 		"msg.4090011.attempts_left":            "Код должен состоять ровно из {code_length} {code_length#цифры|цифр|цифр}. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 
-		"msg.4090004.now": "Теперь можно повторить попытку.",
-		"msg.4090005.now": "Подтверждение по телефону было временно заблокировано после нескольких неверных кодов. Теперь можно повторить попытку.",
-		"msg.4090006.now": "Теперь можно запросить новый звонок.",
+		"msg.4090004.now":                 "Теперь можно повторить попытку.",
+		"msg.4090005.now":                 "Подтверждение по телефону было временно заблокировано после нескольких неверных кодов. Теперь можно повторить попытку.",
+		"msg.4090006.now":                 "Теперь можно запросить новый звонок.",
+		"msg.4090004.later":               "Слишком много попыток. Повторите позже.",
+		"msg.4090005.later":               "Подтверждение по телефону временно заблокировано после нескольких неверных кодов. Повторите позже.",
+		"msg.4090006.later":               "Новый звонок можно запросить чуть позже.",
+		"msg.4090006.limit.resends.later": "Повторных звонков для этого кода больше не будет. Новый звонок можно запросить чуть позже, а пока действует код из последнего звонка.",
 
 		"msg.1010001": "Войти",
 		"msg.1010003": "Подтвердите, что это действие выполняете вы.",

@@ -220,3 +220,38 @@ func TestParseAcceptLanguageAllocs(t *testing.T) {
 		t.Errorf("ParseAcceptLanguage(%q): %v allocations, want 0", h, n)
 	}
 }
+
+// TestWaitMessagesWithoutATime: a waiting message whose time is not known
+// (a /2fa link whose retry_at was forged past the cap, or cut off) says
+// "later" in both languages instead of leaving "in ." with no time.
+func TestWaitMessagesWithoutATime(t *testing.T) {
+	tests := []struct {
+		id  int
+		ctx map[string]any
+	}{
+		{MsgRateLimited, map[string]any{}},
+		{MsgRateLimited, map[string]any{"limit": "global"}},
+		{MsgBlocked, map[string]any{}},
+		{MsgCooldown, map[string]any{}},
+		{MsgCooldown, map[string]any{"limit": "resends"}},
+	}
+	for _, lang := range []string{"en", "ru"} {
+		for _, tt := range tests {
+			got := Localize(lang, tt.id, tt.ctx)
+			if got == "" || strings.Contains(got, " .") || strings.Contains(got, " ;") || strings.Contains(got, " ,") ||
+				strings.Contains(got, "{") || strings.HasSuffix(got, " in.") || strings.HasSuffix(got, "через.") {
+				t.Errorf("%s %d %v without a time: %q", lang, tt.id, tt.ctx, got)
+			}
+			if tt.ctx["limit"] == "resends" && !strings.Contains(got, map[string]string{"en": "code from the last call", "ru": "код из последнего звонка"}[lang]) {
+				t.Errorf("%s resends variant lost its wording: %q", lang, got)
+			}
+			ctx := map[string]any{"retry_after": 120}
+			for k, v := range tt.ctx {
+				ctx[k] = v
+			}
+			if with := Localize(lang, tt.id, ctx); with == got || !strings.Contains(with, "2") {
+				t.Errorf("%s %d with retry_after 120: %q, want the time shown", lang, tt.id, with)
+			}
+		}
+	}
+}

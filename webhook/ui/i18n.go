@@ -195,8 +195,17 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 	if !ok {
 		return ""
 	}
-	if v, found := variant(l, key, ctx); found {
-		tmpl = v
+	vkey := key
+	if k, v, found := variant(l, key, ctx); found {
+		vkey, tmpl = k, v
+	}
+	if _, has := ctx["retry_after"]; !has && strings.Contains(tmpl, "{retry_after}") {
+		// No time to show: "try again later", not "try again in ."
+		if t, found := catalogue[l][vkey+".later"]; found {
+			tmpl = t
+		} else if t, found := catalogue[l][key+".later"]; found {
+			tmpl = t
+		}
 	}
 	return expand(l, tmpl, ctx)
 }
@@ -207,21 +216,24 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 // so does "msg.<id>.attempts_left" when the context counts the tries left.
 var variantKeys = [...]string{"limit", "flow"}
 
-func variant(lang, key string, ctx map[string]any) (string, bool) {
+// variant returns the variant's catalogue key and text.
+func variant(lang, key string, ctx map[string]any) (string, string, bool) {
 	for _, k := range variantKeys {
 		if v, ok := ctx[k].(string); ok && v != "" {
-			if t, found := catalogue[lang][key+"."+k+"."+v]; found {
-				return t, true
+			vk := key + "." + k + "." + v
+			if t, found := catalogue[lang][vk]; found {
+				return vk, t, true
 			}
 		}
 	}
 	// A count that exists: "…, 2 attempts left" (4090011, a try that counted).
 	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
-		if t, found := catalogue[lang][key+".attempts_left"]; found {
-			return t, true
+		vk := key + ".attempts_left"
+		if t, found := catalogue[lang][vk]; found {
+			return vk, t, true
 		}
 	}
-	return "", false
+	return "", "", false
 }
 
 // expand fills "{name}" with the value of ctx[name] and "{name#a|b|c}" with
