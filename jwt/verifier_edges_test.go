@@ -13,71 +13,61 @@ import (
 // its exp.
 func TestVerifyNegativeLeewayIsNone(t *testing.T) {
 	clock := newClock()
-	ks := mustKeySet(t, mustKey(t, AlgES256))
-	srv := newJWKSServer(t, ks)
-	tok, err := mustIssuer(t, ks, clock.Now).Issue(context.Background(), testSubject())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := mustVerifier(t, srv.URL, clock.Now, func(c *VerifierConfig) { c.Leeway = -1 })
+	_, tok, v := tokenAndVerifier(t, clock.Now, func(c *VerifierConfig) { c.Leeway = -1 })
 	clock.Advance(DefaultTTL - time.Second)
-	if _, err := v.Verify(context.Background(), tok.Raw); err != nil {
+	if _, err := v.Verify(context.Background(), tok); err != nil {
 		t.Fatalf("before exp: %v", err)
 	}
 	clock.Advance(2 * time.Second)
-	if _, err := v.Verify(context.Background(), tok.Raw); !errors.Is(err, ErrTokenExpired) {
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrTokenExpired) {
 		t.Fatalf("1 s after exp with no leeway: %v, want expired", err)
 	}
 }
 
-// TestVerifyRefusesOversizedTokenUnread: a token over 16 KiB is refused as
-// malformed before it is parsed or any key is fetched (a flood of huge
-// tokens must not cost JWKS fetches).
-func TestVerifyRefusesOversizedTokenUnread(t *testing.T) {
-	ks := mustKeySet(t, mustKey(t, AlgES256))
-	srv := newJWKSServer(t, ks)
-	v := mustVerifier(t, srv.URL, time.Now)
-	tok, err := mustIssuer(t, ks, time.Now).Issue(context.Background(), testSubject())
-	if err != nil {
-		t.Fatal(err)
+// TestVerifyRefusesBeforeKeyLookup: tokens refused on their header alone
+// never make the verifier fetch the JWKS (a flood of them must not cost
+// fetches): one over 16 KiB (malformed, not even parsed; were it parsed,
+// its unknown kid would start a fetch) and one without a kid.
+func TestVerifyRefusesBeforeKeyLookup(t *testing.T) {
+	tests := []struct {
+		name   string
+		header func(map[string]any)
+		want   Reason
+	}{
+		{"over 16 KiB", func(h map[string]any) {
+			h["kid"] = "unknown"
+			h["pad"] = strings.Repeat("p", maxTokenBytes)
+		}, ReasonMalformed},
+		{"no kid", func(h map[string]any) { delete(h, "kid") }, ReasonUnknownKey},
 	}
-	// A well-formed token with an unknown kid, padded in its header: were
-	// it parsed, the unknown kid would make the verifier fetch the JWKS.
-	parts := strings.Split(tok.Raw, ".")
-	hdr := decodeSegment(t, tok.Raw, 0)
-	hdr["kid"] = "unknown"
-	hdr["pad"] = strings.Repeat("p", maxTokenBytes)
-	big := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
-	_, err = v.Verify(context.Background(), big)
-	var te *TokenError
-	if !errors.As(err, &te) || te.Reason != ReasonMalformed {
-		t.Fatalf("a %d-byte token: %v, want malformed", len(big), err)
-	}
-	if n := srv.hits.Load(); n != 0 {
-		t.Errorf("the JWKS was fetched %d times for an oversized token", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, tok, v := tokenAndVerifier(t, time.Now)
+			parts := strings.Split(tok, ".")
+			hdr := decodeSegment(t, tok, 0)
+			tt.header(hdr)
+			bad := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
+			_, err := v.Verify(context.Background(), bad)
+			var te *TokenError
+			if !errors.As(err, &te) || te.Reason != tt.want {
+				t.Fatalf("%v, want %s", err, tt.want)
+			}
+			if n := srv.hits.Load(); n != 0 {
+				t.Errorf("the JWKS was fetched %d times", n)
+			}
+		})
 	}
 }
 
-// TestVerifyKidlessTokenFetchesNothing: a token without a kid is refused
-// before the key lookup, so it cannot make the verifier fetch the JWKS.
-func TestVerifyKidlessTokenFetchesNothing(t *testing.T) {
+// tokenAndVerifier issues an ES256 token at clock's time and returns its
+// JWKS server (nothing fetched yet) and a verifier of it.
+func tokenAndVerifier(t *testing.T, clock func() time.Time, mod ...func(*VerifierConfig)) (*jwksServer, string, *Verifier) {
+	t.Helper()
 	ks := mustKeySet(t, mustKey(t, AlgES256))
 	srv := newJWKSServer(t, ks)
-	v := mustVerifier(t, srv.URL, time.Now)
-	tok, err := mustIssuer(t, ks, time.Now).Issue(context.Background(), testSubject())
+	tok, err := mustIssuer(t, ks, clock).Issue(context.Background(), testSubject())
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts := strings.Split(tok.Raw, ".")
-	hdr := decodeSegment(t, tok.Raw, 0)
-	delete(hdr, "kid")
-	kidless := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
-	_, err = v.Verify(context.Background(), kidless)
-	var te *TokenError
-	if !errors.As(err, &te) || te.Reason != ReasonUnknownKey {
-		t.Fatalf("a token without kid: %v, want unknown_key", err)
-	}
-	if n := srv.hits.Load(); n != 0 {
-		t.Errorf("the JWKS was fetched %d times for a token without kid", n)
-	}
+	return srv, tok.Raw, mustVerifier(t, srv.URL, clock, mod...)
 }

@@ -32,6 +32,10 @@ type Store interface {
 // store under test may use; the expiry test waits for it.
 const MaxGrace = time.Second
 
+// MaxPassesPerIdentity is how many gate passes a store keeps per identity
+// (beyond it the oldest is dropped).
+const MaxPassesPerIdentity = 16
+
 // Run runs the suite. newStore must return an empty (or non-colliding) store
 // using the real clock and a grace of at most MaxGrace.
 func Run(t *testing.T, newStore func(t *testing.T) Store) {
@@ -670,6 +674,31 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		if num, ok := mustClaimNumber(t, s, su.IdentityID, stepAt, time.Second, "sess-1"); !ok || num != c2.Phone {
 			t.Fatalf("the step-up session's pass: %v %q, want held, naming %q", ok, num, c2.Phone)
+		}
+	})
+
+	t.Run("PassesCappedPerIdentity", func(t *testing.T) {
+		// At most MaxPassesPerIdentity passes are kept per identity: the
+		// verify that records one more drops the oldest (by
+		// authenticated_at, which here is also the order they were
+		// recorded in), and only that one.
+		s := newStore(t)
+		now := msNow()
+		id := Bind("cap").IdentityID
+		authAt := func(i int) time.Time { return now.Add(-time.Hour + time.Duration(i)*10*time.Second) }
+		for i := range MaxPassesPerIdentity + 1 {
+			c := New(Binding(challenge.PurposeLogin, id, fmt.Sprintf("flow-cap-%d", i)), now, 5*time.Minute)
+			mustCreate(t, s, c, "", now, true)
+			p := &challenge.Pass{IdentityID: id, AuthenticatedAt: authAt(i), TTL: time.Hour}
+			mustVerifyPass(t, s, c, true, now, p, challenge.OutcomeVerified)
+		}
+		if mustClaim(t, s, id, authAt(0), time.Second, "s-oldest") {
+			t.Fatalf("the oldest of %d passes was kept, want at most %d", MaxPassesPerIdentity+1, MaxPassesPerIdentity)
+		}
+		for i := MaxPassesPerIdentity; i >= 1; i-- {
+			if !mustClaim(t, s, id, authAt(i), time.Second, fmt.Sprintf("s-%d", i)) {
+				t.Fatalf("pass %d of %d (one of the newest %d) was dropped", i, MaxPassesPerIdentity+1, MaxPassesPerIdentity)
+			}
 		}
 	})
 
