@@ -5,11 +5,15 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/callpass-kratos/callpass-kratos/webhook"
 )
@@ -128,6 +132,45 @@ func TestServeBoundsHeaderBytes(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tt.want {
 				t.Errorf("GET with %d bytes of cookie: %d, want %d", tt.cookie, resp.StatusCode, tt.want)
+			}
+		})
+	}
+}
+
+// TestIncomingRequestIDKeptOnlyIfPlain: a proxy's X-Request-ID is kept for
+// correlation; anything else a client sends (free text, kilobytes, two
+// values) is replaced by an id of ours.
+func TestIncomingRequestIDKeptOnlyIfPlain(t *testing.T) {
+	s, err := webhook.New(webhook.Config{}, webhook.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := regexp.MustCompile(`^[0-9a-f]{24}$`)
+	tests := []struct {
+		name string
+		ids  []string
+		keep bool
+	}{
+		{"proxy id", []string{"req-7f3a.b_c:1"}, true},
+		{"uuid", []string{"0b5c2d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"}, true},
+		{"spaces", []string{"call me at +7 900"}, false},
+		{"markup", []string{"<script>"}, false},
+		{"too long", []string{strings.Repeat("a", 129)}, false},
+		{"two values", []string{"a", "b"}, false},
+		{"empty", []string{""}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/health/alive", nil)
+			req.Header[echo.HeaderXRequestID] = tt.ids
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, req)
+			got := w.Header().Get(echo.HeaderXRequestID)
+			if tt.keep && got != tt.ids[0] {
+				t.Errorf("request id %q, want the proxy's %q kept", got, tt.ids[0])
+			}
+			if !tt.keep && !ours.MatchString(got) {
+				t.Errorf("request id %q, want one of ours in place of %q", got, tt.ids)
 			}
 		})
 	}

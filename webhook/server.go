@@ -122,6 +122,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals(),
 		refusalLog: newRefusalSampler(cfg.RefusalLogsPerSecond)}
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(keepRequestIDIfPlain)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 		Generator:    newRequestID,
 		TargetHeader: echo.HeaderXRequestID,
@@ -176,6 +177,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// keepRequestIDIfPlain drops an incoming X-Request-ID that is not a plain
+// id (1–128 letters, digits and . _ : -), so the request-id middleware makes
+// one: a proxy's id is kept for correlation, but a client cannot put
+// kilobytes or free text (spaces, quotes, markup) into every log line and
+// error answer of its requests.
+func keepRequestIDIfPlain(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if v, ok := h[echo.HeaderXRequestID]; ok && (len(v) != 1 || !plainRequestID(v[0])) {
+			h.Del(echo.HeaderXRequestID)
+		}
+		return next(c)
+	}
+}
+
+func plainRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // maxHeaderBytes bounds a request's header block (answered 431 beyond it).
