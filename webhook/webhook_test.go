@@ -266,6 +266,13 @@ func TestErrorMapping(t *testing.T) {
 		{"store down", fmt.Errorf("%w: get: dial tcp: refused", challenge.ErrStoreUnavailable), 503, "store_unavailable", 4090010, 0, -1},
 		{"kratos down", kratos.ErrUnavailable, 503, "kratos_unavailable", 4090010, 0, -1},
 		{"unexpected", errors.New("boom +79001234567 1234"), 500, "internal_error", 4090010, 0, -1},
+		// An empty code (no attempt to count): the format message, not
+		// "wrong code".
+		{"invalid code", challenge.ErrInvalidCode, 400, "invalid_code", 4090011, 0, -1},
+		{"invalid code, wrapped", fmt.Errorf("verify: %w", challenge.ErrInvalidCode), 400, "invalid_code", 4090011, 0, -1},
+		// The provider lost track of the call: a provider failure, not ours.
+		{"provider call not found", flashcall.ErrCallNotFound, 503, "provider_unavailable", 4090009, 0, -1},
+		{"provider call not found, wrapped", &callpass.Error{Kind: flashcall.ErrCallNotFound, Op: "status"}, 503, "provider_unavailable", 4090009, 0, -1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -292,6 +299,11 @@ func TestErrorMapping(t *testing.T) {
 			}
 			if c.code == "internal_error" && strings.Contains(w.Body.String(), "boom") {
 				t.Errorf("an unexpected error's text reached the client: %s", w.Body)
+			}
+			// An unexpected error says only the generic text, not a factor
+			// message that would read as a known outage.
+			if c.code == "internal_error" && e.Message != "internal error; the request id identifies it in the service logs" {
+				t.Errorf("unexpected error's message %q, want the generic internal text", e.Message)
 			}
 
 			// Kratos hook: an interrupt message in Kratos's format.
