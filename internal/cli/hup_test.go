@@ -27,18 +27,7 @@ func TestHUPForgetsSessions(t *testing.T) {
 			"schema_id":"default","traits":{"phone":"+79001234567"}}}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 	}))
 	defer kratos.Close()
-	cfg, _, err := config.Load("", []string{"DEV_DATA_DIR=" + t.TempDir(), "KRATOS_PUBLIC_URL=" + kratos.URL,
-		"KRATOS_ADMIN_URL=" + kratos.URL, "KRATOS_SESSION_CACHE_TTL=1m"}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	stop := reloadKeysOnHUP(a, slog.New(slog.DiscardHandler))
-	defer stop()
+	a, _ := devAppReloadingOnHUP(t, "KRATOS_PUBLIC_URL="+kratos.URL, "KRATOS_ADMIN_URL="+kratos.URL, "KRATOS_SESSION_CACHE_TTL=1m")
 
 	ctx := context.Background()
 	for range 2 {
@@ -63,4 +52,22 @@ func TestHUPForgetsSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// devAppReloadingOnHUP builds a --dev App from vars (plus a fresh data
+// directory) with serve's SIGHUP handling installed; both end with the test.
+func devAppReloadingOnHUP(t *testing.T, vars ...string) (*app.App, *config.Config) {
+	t.Helper()
+	cfg, _, err := config.Load("", append([]string{"DEV_DATA_DIR=" + t.TempDir()}, vars...), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	stop := reloadKeysOnHUP(a, slog.New(slog.DiscardHandler))
+	t.Cleanup(stop)
+	return a, cfg
 }
