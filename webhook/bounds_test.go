@@ -162,7 +162,9 @@ func TestIncomingRequestIDKeptOnlyIfPlain(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "/health/alive", nil)
-			req.Header[echo.HeaderXRequestID] = tt.ids
+			for _, id := range tt.ids {
+				req.Header.Add("x-request-id", id) // any spelling reaches the canonical key
+			}
 			w := httptest.NewRecorder()
 			s.Handler().ServeHTTP(w, req)
 			got := w.Header().Get(echo.HeaderXRequestID)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
@@ -122,11 +121,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals(),
 		refusalLog: newRefusalSampler(cfg.RefusalLogsPerSecond)}
 	e.HTTPErrorHandler = s.handleError
-	e.Pre(keepRequestIDIfPlain)
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{
-		Generator:    newRequestID,
-		TargetHeader: echo.HeaderXRequestID,
-	}))
+	e.Use(requestID)
 	if deps.TracerProvider != nil {
 		e.Use(traceRequests(deps.TracerProvider))
 	}
@@ -179,17 +174,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// keepRequestIDIfPlain drops an incoming X-Request-ID that is not a plain
-// id (1–128 letters, digits and . _ : -), so the request-id middleware makes
-// one: a proxy's id is kept for correlation, but a client cannot put
-// kilobytes or free text (spaces, quotes, markup) into every log line and
-// error answer of its requests.
-func keepRequestIDIfPlain(next echo.HandlerFunc) echo.HandlerFunc {
+// requestID names the request in the X-Request-ID answer header, where the
+// logs and error answers read it: a proxy's id when it is a plain id (1–128
+// letters, digits and . _ : -), kept for correlation, else one of ours, so
+// a client cannot put kilobytes or free text (spaces, quotes, markup) into
+// every log line and error answer of its requests. (Echo's RequestID keeps
+// any value.)
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		h := c.Request().Header
-		if v, ok := h[echo.HeaderXRequestID]; ok && (len(v) != 1 || !plainRequestID(v[0])) {
-			h.Del(echo.HeaderXRequestID)
+		rid := ""
+		if v := c.Request().Header.Values(echo.HeaderXRequestID); len(v) == 1 && plainRequestID(v[0]) {
+			rid = v[0]
+		} else {
+			rid = newRequestID()
 		}
+		c.Response().Header().Set(echo.HeaderXRequestID, rid)
 		return next(c)
 	}
 }

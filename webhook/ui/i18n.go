@@ -195,13 +195,12 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 	if !ok {
 		return ""
 	}
-	vkey := key
-	if k, v, found := variant(l, key, ctx); found {
-		vkey, tmpl = k, v
+	if v, found := variant(l, key, ctx); found {
+		tmpl = v
 	}
 	if _, has := ctx["retry_after"]; !has && strings.Contains(tmpl, "{retry_after}") {
 		// No time to show: "try again later", not "try again in ."
-		if t, found := catalogue[l][vkey+".later"]; found {
+		if t, found := catalogue[l][variantKey(l, key, ctx)+".later"]; found {
 			tmpl = t
 		} else if t, found := catalogue[l][key+".later"]; found {
 			tmpl = t
@@ -216,24 +215,40 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 // so does "msg.<id>.attempts_left" when the context counts the tries left.
 var variantKeys = [...]string{"limit", "flow"}
 
-// variant returns the variant's catalogue key and text.
-func variant(lang, key string, ctx map[string]any) (string, string, bool) {
+func variant(lang, key string, ctx map[string]any) (string, bool) {
 	for _, k := range variantKeys {
 		if v, ok := ctx[k].(string); ok && v != "" {
-			vk := key + "." + k + "." + v
-			if t, found := catalogue[lang][vk]; found {
-				return vk, t, true
+			if t, found := catalogue[lang][key+"."+k+"."+v]; found {
+				return t, true
 			}
 		}
 	}
 	// A count that exists: "…, 2 attempts left" (4090011, a try that counted).
 	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
-		vk := key + ".attempts_left"
-		if t, found := catalogue[lang][vk]; found {
-			return vk, t, true
+		if t, found := catalogue[lang][key+".attempts_left"]; found {
+			return t, true
 		}
 	}
-	return "", "", false
+	return "", false
+}
+
+// variantKey is the catalogue key of the variant variant picks, key itself
+// when there is none. (variant does not build it: a refusal is rendered on
+// every wrong code, and the key is only needed for a message without a time.)
+func variantKey(lang, key string, ctx map[string]any) string {
+	for _, k := range variantKeys {
+		if v, ok := ctx[k].(string); ok && v != "" {
+			if _, found := catalogue[lang][key+"."+k+"."+v]; found {
+				return key + "." + k + "." + v
+			}
+		}
+	}
+	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
+		if _, found := catalogue[lang][key+".attempts_left"]; found {
+			return key + ".attempts_left"
+		}
+	}
+	return key
 }
 
 // expand fills "{name}" with the value of ctx[name] and "{name#a|b|c}" with
