@@ -606,16 +606,18 @@ func startSink(t *testing.T) (*hookSink, *httptest.Server) {
 
 // TestHookTemplatesSendOnlyThePhoneTrait: the templates send the phone
 // trait alone, at a nested path too (kratos.phone_trait "contact.phone"),
-// and nothing when the identity has none.
+// and nothing when the identity has none; phone_trait names the path, joined
+// with dots, so the service can check it against its kratos.phone_trait.
 func TestHookTemplatesSendOnlyThePhoneTrait(t *testing.T) {
 	tests := []struct {
-		name, path, traits, want string
+		name, path, trait, traits, want string
 	}{
-		{"top level", `['phone']`, `{"email":"a@example.org","phone":"+79161234567","name":{"first":"A"}}`, `{"phone":"+79161234567"}`},
-		{"nested", `['contact', 'phone']`, `{"email":"a@example.org","contact":{"phone":"+79161234567","fax":"+74951112233"}}`, `{"contact":{"phone":"+79161234567"}}`},
-		{"absent", `['phone']`, `{"email":"a@example.org"}`, `{}`},
-		{"nested, absent", `['contact', 'phone']`, `{"contact":"none"}`, `{}`},
-		{"no traits", `['phone']`, `null`, `{}`},
+		{"top level", `['phone']`, "phone", `{"email":"a@example.org","phone":"+79161234567","name":{"first":"A"}}`, `{"phone":"+79161234567"}`},
+		{"nested", `['contact', 'phone']`, "contact.phone", `{"email":"a@example.org","contact":{"phone":"+79161234567","fax":"+74951112233"}}`, `{"contact":{"phone":"+79161234567"}}`},
+		{"three levels", `['profile', 'contact', 'mobile']`, "profile.contact.mobile", `{"profile":{"contact":{"mobile":"+79161234567"}}}`, `{"profile":{"contact":{"mobile":"+79161234567"}}}`},
+		{"absent", `['phone']`, "phone", `{"email":"a@example.org"}`, `{}`},
+		{"nested, absent", `['contact', 'phone']`, "contact.phone", `{"contact":"none"}`, `{}`},
+		{"no traits", `['phone']`, "phone", `null`, `{}`},
 	}
 	for _, template := range []string{"login.jsonnet", "registration.jsonnet", "settings.jsonnet"} {
 		raw, err := os.ReadFile(filepath.Join("hooks", template))
@@ -630,12 +632,16 @@ func TestHookTemplatesSendOnlyThePhoneTrait(t *testing.T) {
 			t.Run(template+"/"+tt.name, func(t *testing.T) {
 				src := strings.Replace(string(raw), line, "local phonePath = "+tt.path+";", 1)
 				ctx := `{"flow":{"id":"f"},"identity":{"id":"i","traits":` + tt.traits + `}}`
-				got, err := json.Marshal(evalHookSource(t, template, src, []byte(ctx))["traits"])
+				body := evalHookSource(t, template, src, []byte(ctx))
+				got, err := json.Marshal(body["traits"])
 				if err != nil {
 					t.Fatal(err)
 				}
 				if string(got) != tt.want {
 					t.Errorf("traits %s, want %s", got, tt.want)
+				}
+				if name, ok := body["phone_trait"].(string); !ok || name != tt.trait {
+					t.Errorf("phone_trait %#v, want %q", body["phone_trait"], tt.trait)
 				}
 			})
 		}

@@ -138,10 +138,7 @@ func TestRelayClientIPTrustProxy(t *testing.T) {
 				t.Fatal(err)
 			}
 			hs.s, hs.h = s, h
-			hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
-				w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
-				w.WriteHeader(http.StatusSeeOther)
-			}
+			hs.backToLogin()
 			form := url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}}
 			r := httptest.NewRequest(http.MethodPost, "/login/submit?flow="+loginFlowID, strings.NewReader(form.Encode()))
 			r.RemoteAddr = "10.9.9.9:1"
@@ -181,12 +178,7 @@ func TestShortPendingCookieIgnored(t *testing.T) {
 		t.Errorf("browserID with a 5-character cookie = %q, want none", got)
 	}
 
-	hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
-		w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
-		w.WriteHeader(http.StatusSeeOther)
-	}
-	rec := hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID,
-		url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}}, short)
+	rec := hs.passwordSubmit(short)
 	c := cookieNamed(rec, pendingCookie)
 	if c == nil || c.Value == short.Value || len(c.Value) < 32 {
 		t.Errorf("short cookie reused as the browser id: %+v", c)
@@ -212,12 +204,7 @@ func TestShortPendingCookieIgnored(t *testing.T) {
 // click on resend posts both fields, and a resend it is.
 func TestResendWinsOverCode(t *testing.T) {
 	hs := newHarness(t)
-	hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
-		w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
-		w.WriteHeader(http.StatusSeeOther)
-	}
-	rec := hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID,
-		url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}})
+	rec := hs.passwordSubmit()
 	pend := cookieNamed(rec, pendingCookie)
 	if pend == nil {
 		t.Fatal("no pending cookie")

@@ -118,12 +118,7 @@ func TestRestartedFlowsKeepReturnTo(t *testing.T) {
 
 	hs := newHarness(t)
 	hs.fake.returnTo = rt
-	hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
-		w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
-		w.WriteHeader(http.StatusSeeOther)
-	}
-	rec := hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID,
-		url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}})
+	rec := hs.passwordSubmit()
 	pend := cookieNamed(rec, pendingCookie)
 	hs.fake.loginFixture = "testdata/login_flow_callpass.json"
 	body := hs.do(http.MethodGet, "/login?flow="+loginFlowID, nil, pend).Body.String()

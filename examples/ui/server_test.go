@@ -166,6 +166,23 @@ func newHarness(t *testing.T) *harness {
 }
 
 // do sends a request as the browser would, with its cookies.
+// backToLogin makes Kratos answer a login submit with a redirect back to
+// the flow: the code step after the password.
+func (hs *harness) backToLogin() {
+	hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
+		w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
+		w.WriteHeader(http.StatusSeeOther)
+	}
+}
+
+// passwordSubmit posts the password step, Kratos answering with the code
+// step (backToLogin).
+func (hs *harness) passwordSubmit(cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	hs.backToLogin()
+	return hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID,
+		url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}}, cookies...)
+}
+
 func (hs *harness) do(method, target string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	var body io.Reader
 	if form != nil {
@@ -400,12 +417,7 @@ func TestLoginCodeStepRelay(t *testing.T) {
 
 func TestPendingExpires(t *testing.T) {
 	hs := newHarness(t)
-	hs.fake.submitReply = func(w http.ResponseWriter, _ url.Values) {
-		w.Header().Set("Location", "http://127.0.0.1:4455/login?flow="+loginFlowID)
-		w.WriteHeader(http.StatusSeeOther)
-	}
-	rec := hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID,
-		url.Values{"csrf_token": {"t"}, "identifier": {"a@b.c"}, "password": {secret}, "method": {"password"}})
+	rec := hs.passwordSubmit()
 	pend := cookieNamed(rec, pendingCookie)
 	hs.now = hs.now.Add(11 * time.Minute)
 	hs.fake.loginFixture = "testdata/login_flow_callpass.json"

@@ -195,12 +195,13 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 	if !ok {
 		return ""
 	}
-	if v, found := variant(l, key, ctx); found {
-		tmpl = v
+	var vk, vv string // the variant's key parts after key
+	if t, k, v, found := variant(l, key, ctx); found {
+		tmpl, vk, vv = t, k, v
 	}
 	if _, has := ctx["retry_after"]; !has && strings.Contains(tmpl, "{retry_after}") {
 		// No time to show: "try again later", not "try again in ."
-		if t, found := catalogue[l][variantKey(l, key, ctx)+".later"]; found {
+		if t, found := catalogue[l][laterKey(key, vk, vv)]; found {
 			tmpl = t
 		} else if t, found := catalogue[l][key+".later"]; found {
 			tmpl = t
@@ -215,40 +216,37 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 // so does "msg.<id>.attempts_left" when the context counts the tries left.
 var variantKeys = [...]string{"limit", "flow"}
 
-func variant(lang, key string, ctx map[string]any) (string, bool) {
+// variant returns the text of the variant ctx selects and the parts of its
+// key after key: k and v for "msg.<id>.<k>.<v>", k alone for
+// "msg.<id>.attempts_left". (Only a message without a time needs the key
+// itself, so it is not built here: a refusal is rendered on every wrong code.)
+func variant(lang, key string, ctx map[string]any) (tmpl, k, v string, found bool) {
 	for _, k := range variantKeys {
 		if v, ok := ctx[k].(string); ok && v != "" {
 			if t, found := catalogue[lang][key+"."+k+"."+v]; found {
-				return t, true
+				return t, k, v, true
 			}
 		}
 	}
 	// A count that exists: "…, 2 attempts left" (4090011, a try that counted).
 	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
 		if t, found := catalogue[lang][key+".attempts_left"]; found {
-			return t, true
+			return t, "attempts_left", "", true
 		}
 	}
-	return "", false
+	return "", "", "", false
 }
 
-// variantKey is the catalogue key of the variant variant picks, key itself
-// when there is none. (variant does not build it: a refusal is rendered on
-// every wrong code, and the key is only needed for a message without a time.)
-func variantKey(lang, key string, ctx map[string]any) string {
-	for _, k := range variantKeys {
-		if v, ok := ctx[k].(string); ok && v != "" {
-			if _, found := catalogue[lang][key+"."+k+"."+v]; found {
-				return key + "." + k + "." + v
-			}
-		}
+// laterKey is the key of the time-less wording of key's variant (k, v as
+// variant returns them).
+func laterKey(key, k, v string) string {
+	switch {
+	case k == "":
+		return key + ".later"
+	case v == "":
+		return key + "." + k + ".later"
 	}
-	if n, ok := toInt(ctx["attempts_left"]); ok && n >= 0 {
-		if _, found := catalogue[lang][key+".attempts_left"]; found {
-			return key + ".attempts_left"
-		}
-	}
-	return key
+	return key + "." + k + "." + v + ".later"
 }
 
 // expand fills "{name}" with the value of ctx[name] and "{name#a|b|c}" with
