@@ -5,11 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
-	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
 
 // TestSimPagesNeedTokenOutsideDev: a simulator mounted without --dev (a
@@ -17,14 +15,7 @@ import (
 // in --dev (TestDevReadiness) its pages stay open.
 func TestSimPagesNeedTokenOutsideDev(t *testing.T) {
 	const tok = "0123456789abcdef0123456789abcdef"
-	keys := filepath.Join(t.TempDir(), "keys.json")
-	k, err := jwt.GenerateKey("ES256")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jwt.AppendKey(keys, k, true); err != nil {
-		t.Fatal(err)
-	}
+	keys := signingKeyFile(t)
 	cfg, _, err := config.Load("", []string{
 		"SIM_ENABLED=true", "SIM_TOKENS=" + tok, "CALLPASS_TOKEN=" + tok, "CALLPASS_BASE_URL=http://127.0.0.1:4477",
 		"WEBHOOK_SECRET=a-webhook-secret-of-enough-length-0123456789", "CHALLENGE_CODE_KEY=0123456789abcdef0123456789abcdef-key",

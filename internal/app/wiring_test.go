@@ -28,12 +28,10 @@ const (
 	wiringDN       = "79001234567"
 )
 
-// prodApp is an App built without --dev (a key file, the simulator as the
-// provider, every secret set), its log written to the returned buffer; env
-// entries are added after the defaults, so they win.
-func prodApp(t *testing.T, env ...string) (*App, *testenv.LogBuffer) {
+// signingKeyFile writes a key file holding one active ES256 key and
+// returns its path.
+func signingKeyFile(t *testing.T) string {
 	t.Helper()
-	const tok = "0123456789abcdef0123456789abcdef"
 	keys := filepath.Join(t.TempDir(), "keys.json")
 	k, err := jwt.GenerateKey("ES256")
 	if err != nil {
@@ -42,6 +40,16 @@ func prodApp(t *testing.T, env ...string) (*App, *testenv.LogBuffer) {
 	if err := jwt.AppendKey(keys, k, true); err != nil {
 		t.Fatal(err)
 	}
+	return keys
+}
+
+// prodApp is an App built without --dev (a key file, the simulator as the
+// provider, every secret set), its log written to the returned buffer; env
+// entries are added after the defaults, so they win.
+func prodApp(t *testing.T, env ...string) (*App, *testenv.LogBuffer) {
+	t.Helper()
+	const tok = "0123456789abcdef0123456789abcdef"
+	keys := signingKeyFile(t)
 	base := []string{
 		"SIM_ENABLED=true", "SIM_TOKENS=" + tok, "CALLPASS_TOKEN=" + tok, "CALLPASS_BASE_URL=http://127.0.0.1:4477",
 		"WEBHOOK_SECRET=" + wiringSecret, "CHALLENGE_CODE_KEY=0123456789abcdef0123456789abcdef-key",
