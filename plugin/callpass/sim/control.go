@@ -173,8 +173,7 @@ func (s *Simulator) ctlDefault(w http.ResponseWriter, r *http.Request) {
 		_ = s.SetDefault(o) // o comes from ParseOutcome
 		s.log.Info("callpass sim: default outcome set", "outcome", o)
 	}
-	_, def := s.Scripts()
-	writeJSON(w, http.StatusOK, outcomeBody{Outcome: string(def)})
+	writeJSON(w, http.StatusOK, outcomeBody{Outcome: string(s.defaultOutcome())})
 }
 
 func (s *Simulator) ctlReset(w http.ResponseWriter, r *http.Request) {

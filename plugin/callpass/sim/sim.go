@@ -194,6 +194,14 @@ func (s *Simulator) setScript(key string, o Outcome) error {
 	return nil
 }
 
+// defaultOutcome is the outcome of numbers without a script (read without
+// copying the scripts, as Scripts would).
+func (s *Simulator) defaultOutcome() Outcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.def
+}
+
 // scriptOf returns the outcome for a normalised number and whether a script
 // (rather than the default) gives it.
 func (s *Simulator) scriptOf(key string) (Outcome, bool) {
