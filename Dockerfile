@@ -5,8 +5,11 @@
 #   /usr/local/bin/ui                examples/ui, the Kratos self-service UI
 #   /usr/local/bin/app               examples/app, the JWT-protected example app
 #
-#   docker build -t callpass-kratos .
+#   docker build --build-arg VERSION=$(git describe --always --dirty) -t callpass-kratos .
 #   docker run --rm callpass-kratos version
+#
+# VERSION is what `callpass-kratos version` prints (the build context has no
+# .git, so the image cannot tell its commit by itself; "dev" without it).
 #
 # The runtime stage is distroless (no shell, no curl), so the image has no
 # HEALTHCHECK; orchestrators probe GET /health/alive and /health/ready on
@@ -28,7 +31,8 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ENV CGO_ENABLED=0 GOOS=linux GOFLAGS=-trimpath
-RUN go build -ldflags="-s -w" -o /out/bin/callpass-kratos ./cmd/callpass-kratos \
+ARG VERSION=dev
+RUN go build -ldflags="-s -w -X github.com/callpass-kratos/callpass-kratos/internal/cli.Version=${VERSION}" -o /out/bin/callpass-kratos ./cmd/callpass-kratos \
  && go build -ldflags="-s -w" -o /out/bin/ui ./examples/ui \
  && go build -ldflags="-s -w" -o /out/bin/app ./examples/app \
  && mkdir -p /out/data

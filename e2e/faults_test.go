@@ -374,10 +374,22 @@ func redisStoppedMidRequest(t *testing.T) {
 		t.Fatal("Redis came back empty: the snapshot did not work, the check below proves nothing")
 	}
 	tag := challenge.IdentityTag(identity)
+	prdb := redis.NewClient(&redis.Options{Addr: st.Redis.Addr})
+	defer prdb.Close()
 	for _, e := range dump {
-		if strings.Contains(e.Key, "{"+tag+"}") {
-			t.Errorf("the failed store left state behind: %s", e)
+		if !strings.Contains(e.Key, "{"+tag+"}") {
+			continue
 		}
+		// The interrupted start's lease on the flow (taken before the call,
+		// its release cut by the outage) is a lock, not state: it may stay
+		// only for its short TTL, and the resubmit below must not wait on
+		// it for long.
+		if strings.HasSuffix(e.Key, ":s") && e.Type == "string" {
+			if left, err := prdb.PTTL(ctx, e.Key).Result(); err == nil && left > 0 && left <= 5*time.Second {
+				continue
+			}
+		}
+		t.Errorf("the failed store left state behind: %s", e)
 	}
 
 	// The same flow recovers: a fresh call, and its code logs in.

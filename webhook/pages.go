@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -178,6 +179,12 @@ func (s *Server) renderStepMessage(c echo.Context, lang string, v *factor.Challe
 	// about something else (a limit, a ban) is still shown.
 	if dead := deadMessage(v); dead != nil && (msg == nil || msg.ID == ui.MsgWrongCode || msg.ID == ui.MsgInvalidCode) {
 		msg = dead
+	} else if v != nil && v.State == "pending" && v.CallStatus == flashcall.ClassNotDelivered.String() &&
+		(msg == nil || msg.ID == ui.MsgWrongCode || msg.ID == ui.MsgInvalidCode) {
+		// The call never reached the phone: no code will come, so the page
+		// offers a new call (allowed at once) instead of the field, as a
+		// repeated start does (factor.ErrNotDelivered).
+		msg = &ui.Message{ID: ui.MsgNotDelivered, Type: "error", Context: map[string]any{}}
 	}
 	if msg != nil {
 		m := *msg
@@ -216,6 +223,11 @@ func (s *Server) stepFor(c echo.Context, lang string, v *factor.ChallengeView) u
 			step.AttemptsLeft = 0 // locked, expired, superseded: its code is dead
 		}
 		step.HiddenFields = map[string]string{"challenge_id": v.ID}
+		if v.State == "pending" && v.CallStatus == flashcall.ClassPending.String() {
+			// The page asks how the call went (code.js) and, if it did not
+			// reach the phone, offers a new one without a reload.
+			step.StatusURL = "/v1/challenges/" + url.PathEscape(v.ID)
+		}
 	}
 	return step
 }

@@ -52,7 +52,9 @@ func TestTokenVerifyOutput(t *testing.T) {
 		wantErr  string
 	}{
 		{"valid, pinned", pinned, tok, 0, ""},
-		{"valid, not pinned", nil, tok, 0, "not pinned"},
+		{"valid, not pinned", nil, tok, 0, "warning: issuer and audience not pinned"},
+		{"valid, audience pinned", []string{"JWT_AUDIENCE=app"}, tok, 0, "warning: issuer not pinned;"},
+		{"valid, issuer pinned", []string{"JWT_ISSUER=https://cp.example"}, tok, 0, "warning: audience not pinned;"},
 		{"garbage, not pinned", nil, "hello", 1, "not a JWT (expected three base64url parts"},
 		{"three parts that are not base64url JSON, not pinned", nil, "not.a.jwt", 1, "not a JWT (expected three base64url parts"},
 		{"garbage, pinned", pinned, "not.a.jwt", 1, "not a JWT (expected three base64url parts"},

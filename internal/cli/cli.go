@@ -162,9 +162,39 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
 
 func runVersion(_ context.Context, e env, _ []string) error {
 	v := Version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" {
+		v = versionOf(bi)
 	}
 	fmt.Fprintf(e.stdout, "callpass-kratos %s\n", v)
 	return nil
+}
+
+// versionOf is the version of a build without -X .../cli.Version: the
+// module version Go stamped from the repository (go build, go install), or
+// else the commit it recorded, so an operator can tell which upgrade notes
+// apply (docs/operations.md names commits); "dev" when neither is known
+// (go run, a build without .git).
+func versionOf(bi *debug.BuildInfo) string {
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "dev"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if modified == "true" {
+		return "dev (commit " + rev + ", modified)"
+	}
+	return "dev (commit " + rev + ")"
 }

@@ -111,13 +111,15 @@ func runToken(ctx context.Context, e env, args []string) error {
 	}
 	if *iss == "" || *aud == "" {
 		uiss, uaud := unverifiedIssAud(raw)
+		// Say which one is taken from the token: the other was pinned.
+		var from []string
 		if *iss == "" {
-			*iss = uiss
+			*iss, from = uiss, append(from, "issuer")
 		}
 		if *aud == "" {
-			*aud = uaud
+			*aud, from = uaud, append(from, "audience")
 		}
-		fmt.Fprintln(e.stderr, "warning: issuer/audience not pinned; using the token's own values")
+		fmt.Fprintf(e.stderr, "warning: %s not pinned; using the token's own\n", strings.Join(from, " and "))
 	}
 	vc := jwt.VerifierConfig{Issuer: *iss, Audience: *aud}
 	if strings.HasPrefix(*jwks, "http://") || strings.HasPrefix(*jwks, "https://") {

@@ -143,11 +143,16 @@ func runSim(ctx context.Context, e env, args []string) error {
 const callUsage = `usage: callpass-kratos call [--config file] [--dev] <number>
 
 Places one call through the configured provider and prints the call id, the
-code digits and, where the API version has a status method, the final status
-and whether the phone rang. Exit status 1 with a one-line reason on any error.
+code digits, the final status and whether the phone rang. Exit status 1 with
+the reason on any error.
 
   CALLPASS_BASE_URL=http://127.0.0.1:4478/ CALLPASS_TOKEN=<32 hex> \
-  CALLPASS_API_VERSION=3 callpass-kratos call "+7 900 123-45-67"`
+  CALLPASS_API_VERSION=3 callpass-kratos call "+7 900 123-45-67"
+
+With --dev and no callpass.base_url, the call goes to the built-in simulator
+of a "callpass-kratos serve --dev" that is running (at serve.base_url,
+http://127.0.0.1:4477/ by default), with the token that server stored in
+dev.data_dir: run both from the same directory.`
 
 func runCall(ctx context.Context, e env, args []string) error {
 	fs := newFlags("call", callUsage, e)
@@ -183,6 +188,10 @@ func runCall(ctx context.Context, e env, args []string) error {
 	fmt.Fprintf(e.stdout, "calling %s with CallPass API v%d …\n", num.Masked(), client.APIVersion())
 	call, err := client.StartCall(ctx, num)
 	if err != nil {
+		if *dev && cfg.Sim.Enabled {
+			return fmt.Errorf("%w (--dev calls the simulator of a running \"callpass-kratos serve --dev\" at %s, started from the same directory)",
+				err, cfg.CallPass.BaseURL)
+		}
 		return err
 	}
 	fmt.Fprintf(e.stdout, "call id: %s\ncode:    %s\nstatus:  %s\n", call.ID, call.Code, statusText(call.Status))

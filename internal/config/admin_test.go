@@ -294,6 +294,9 @@ func TestDevTokenMessage(t *testing.T) {
 	}{
 		{"SIM_ENABLED=false", []string{"SIM_ENABLED=false"}, "sim.enabled is false", "callpass.base_url"},
 		{"CALLPASS_BASE_URL set", []string{"CALLPASS_BASE_URL=https://callpass.example/"}, "callpass.base_url is configured", "sim.enabled is false"},
+		// Set to the real API's URL, the default: still what turned the
+		// simulator off.
+		{"CALLPASS_BASE_URL set to the default", []string{"CALLPASS_BASE_URL=" + Defaults().CallPass.BaseURL}, "callpass.base_url is configured", "sim.enabled is false"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -264,7 +264,9 @@ func (c *Config) validateCallPass(v *checker) {
 		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
 	}
 	switch {
-	case p.Token == "" && c.DevMode && p.BaseURL != Defaults().CallPass.BaseURL:
+	case p.Token == "" && c.DevMode && (v.set["callpass.base_url"] || p.BaseURL != Defaults().CallPass.BaseURL):
+		// Set explicitly, even to the default (the real API's) URL: that is
+		// what turned the simulator off (dev.go).
 		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): callpass.base_url is configured, so --dev runs no built-in simulator and generates no token (sim.enabled: true runs it)")
 	case p.Token == "" && c.DevMode:
 		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): sim.enabled is false, so --dev runs no built-in simulator and generates no token")
@@ -370,6 +372,8 @@ func (c *Config) validateLimits(v *checker) {
 		}
 		if r.Window <= 0 {
 			v.add("limits."+name+".window", "must be positive, got %s: limits cannot be disabled; set a very large limit instead", formatDuration(r.Window))
+		} else if r.Window < minLimitTime {
+			v.add("limits."+name+".window", "must be at least %s, got %s: the stores count in whole milliseconds, and a shorter window limits nothing", formatDuration(minLimitTime), formatDuration(r.Window))
 		}
 	}
 	rule("per_number", l.PerNumber)
@@ -393,9 +397,20 @@ func (c *Config) validateLimits(v *checker) {
 	if r.MaxFailures <= 0 {
 		v.add("limits.regulation.max_failures", "must be positive, got %d: limits cannot be disabled; set a very large value instead", r.MaxFailures)
 	}
-	positive(v, "limits.regulation.find_time", r.FindTime)
-	positive(v, "limits.regulation.ban_time", r.BanTime)
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"limits.regulation.find_time", r.FindTime}, {"limits.regulation.ban_time", r.BanTime}} {
+		if positive(v, d.key, d.d) && d.d < minLimitTime {
+			v.add(d.key, "must be at least %s, got %s: the stores keep it in whole milliseconds", formatDuration(minLimitTime), formatDuration(d.d))
+		}
+	}
 }
+
+// minLimitTime is the shortest limit window, find_time and ban_time: Redis
+// keeps them in milliseconds (a ban of 500µs would be 0 there, which Redis
+// refuses), and anything near it is a mistyped unit.
+const minLimitTime = time.Second
 
 func (c *Config) validateStore(v *checker) {
 	s := c.Store

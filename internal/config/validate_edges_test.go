@@ -39,6 +39,17 @@ func TestValidationEdges(t *testing.T) {
 		{name: "ban time 0", env: []string{"LIMITS_REGULATION_BAN_TIME=0s"}, wantKey: "limits.regulation.ban_time"},
 		{name: "ban time negative", env: []string{"LIMITS_REGULATION_BAN_TIME=-1s"}, wantKey: "limits.regulation.ban_time"},
 		{name: "find time 0", env: []string{"LIMITS_REGULATION_FIND_TIME=0s"}, wantKey: "limits.regulation.find_time"},
+		// ... and at least a second (Redis keeps them in whole milliseconds:
+		// a 500µs ban would be 0 there, which Redis refuses mid-script).
+		{name: "ban time 500us", env: []string{"LIMITS_REGULATION_BAN_TIME=500us"}, wantKey: "limits.regulation.ban_time"},
+		{name: "ban time 999ms", env: []string{"LIMITS_REGULATION_BAN_TIME=999ms"}, wantKey: "limits.regulation.ban_time"},
+		{name: "ban time 1s", env: []string{"LIMITS_REGULATION_BAN_TIME=1s"}},
+		{name: "find time 999ms", env: []string{"LIMITS_REGULATION_FIND_TIME=999ms"}, wantKey: "limits.regulation.find_time"},
+		{name: "find time 1s", env: []string{"LIMITS_REGULATION_FIND_TIME=1s"}},
+
+		// limits.*.window: at least a second.
+		{name: "window 999ms", env: []string{"LIMITS_PER_IP_WINDOW=999ms"}, wantKey: "limits.per_ip.window"},
+		{name: "window 1s", env: []string{"LIMITS_PER_NUMBER_WINDOW=1s"}},
 
 		// serve.shutdown_timeout: positive.
 		{name: "shutdown timeout 0", env: []string{"SERVE_SHUTDOWN_TIMEOUT=0s"}, wantKey: "serve.shutdown_timeout"},

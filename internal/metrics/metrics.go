@@ -75,7 +75,7 @@ func New() *Metrics {
 		}, []string{"provider", "outcome"}),
 		callStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_final_status_total",
-			Help: "Whether placed calls rang, once per call: rang (code delivered) or not_delivered as the final status (a synchronous start's answer, or learned by polling); pending or unknown when polling gave up before a final status. Calls never polled (API v1, or past the 1000 calls polled at once) are not counted.",
+			Help: "Whether placed calls rang, once per call: rang (code delivered) or not_delivered as the final status (a synchronous start's answer, or learned by polling); pending or unknown when polling gave up before a final status. Calls whose status is never learned (an API v1 answer without a final result, or past the 1000 calls polled at once) are not counted.",
 		}, []string{"provider", "class"}),
 		callUnpolled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "call_status_unpolled_total",

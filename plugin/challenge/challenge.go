@@ -294,6 +294,23 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// StartLeaser is a Store that can hold a binding's concurrent starts off
+// one another, across every instance sharing it (both stores do). Without
+// it two starts of one flow at once (a double submit, a hook delivered
+// twice, two clicks on "call me again") both pass the idempotency and
+// cooldown checks, and each places a paid call before Create keeps only
+// one: the user gets several calls, and the digits of all but the stored
+// one are refused.
+type StartLeaser interface {
+	// LeaseStart takes b's start lease under token for ttl, unless another
+	// start holds it (taken false). active is the binding's active
+	// challenge id ("" for none), read in the same atomic step, whether
+	// the lease was taken or not.
+	LeaseStart(ctx context.Context, b Binding, token string, ttl time.Duration) (taken bool, active string, err error)
+	// ReleaseStart ends b's lease if token still holds it.
+	ReleaseStart(ctx context.Context, b Binding, token string) error
+}
+
 // CheckingStore is a Store that also keeps the limiter's counters and bans
 // (limit.Counter, limit.Blocks) and can read them in the same round trip as
 // Lookup: a start refused by a call limit then costs one round trip and

@@ -3,6 +3,7 @@ package challenge
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -83,6 +84,11 @@ type Config struct {
 	// the provider's request timeout. Recording the outcome then has a bound
 	// of its own (recordTimeout).
 	StartTimeout time.Duration
+	// StartLeaseTTL is how long a start's lease on its flow lasts without
+	// being renewed (it is renewed while the start runs; see leaseStart):
+	// how long a start whose instance or store died mid-way holds its
+	// flow's next start off. Zero: 5 s.
+	StartLeaseTTL time.Duration
 }
 
 // DefaultConfig returns defaults; CodeKey must still be set.
@@ -434,6 +440,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err := s.limitErr(s.limiter.Refused(check, rules)); err != nil {
 		return StartResult{}, err
 	}
+	if l, ok := s.store.(StartLeaser); ok {
+		// One start of a binding at a time: a concurrent one waits, then
+		// shows this one's challenge and places no call of its own.
+		release, other, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
+		if err != nil {
+			return StartResult{}, err
+		}
+		if other != nil {
+			return StartResult{Challenge: *other}, nil
+		}
+		defer release()
+	}
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
 	// disconnecting), so the retry finds the challenge instead of placing a
@@ -492,9 +510,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 	if !created {
 		// A concurrent Start (or resend) for the same binding stored its
-		// challenge first, or replaced the one this resend read; its call
-		// stands and this one is wasted (the user may get two calls; the
-		// stored one counts).
+		// challenge first, or replaced the one this resend read, past the
+		// start lease (a store without leases, an instance of an older
+		// version, a lease outlived): its call stands and this one is
+		// wasted (the user may get two calls; the stored one counts).
 		s.log.InfoContext(ctx, "concurrent start: kept the other challenge", "phone", num.Masked())
 		return StartResult{Challenge: active}, nil
 	}
@@ -506,6 +525,109 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		s.startPoll(c.ID, call.ID, c.ExpiresAt)
 	}
 	return StartResult{Challenge: c, Placed: true}, nil
+}
+
+// The start lease is short and renewed while its start runs, so a start
+// whose instance or store died mid-way holds its flow off for seconds, not
+// for the minute a start may take (a flow whose start was cut by a Redis
+// outage is usable again right after Redis is back).
+const (
+	defaultStartLeaseTTL = 5 * time.Second
+	startLeaseWait       = 20 * time.Millisecond // how often a waiting start looks again
+)
+
+// leaseTTL is the start lease's TTL; it is renewed every third of it.
+func (c Config) leaseTTL() time.Duration {
+	if c.StartLeaseTTL > 0 {
+		return c.StartLeaseTTL
+	}
+	return defaultStartLeaseTTL
+}
+
+// leaseStart takes b's start lease, waiting while another start holds it
+// (at most StartTimeout: that start's own bound). seen is the active
+// challenge id this start read before ("" for none). If another start has
+// since made a live challenge for the same number, that challenge is
+// returned and no lease is held: this start must place nothing. Else the
+// lease is held, and renewed, until release is called.
+func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (release func(), other *Challenge, err error) {
+	token := rand.Text()
+	deadline := s.now().Add(s.cfg.StartTimeout)
+	for {
+		var taken bool
+		var active string
+		err := s.timed(ctx, "lease", func() (err error) { taken, active, err = l.LeaseStart(ctx, b, token, s.cfg.leaseTTL()); return err })
+		if err != nil {
+			return nil, nil, storeErr("lease", err)
+		}
+		if taken {
+			release = s.holdLease(ctx, l, b, token)
+		}
+		if active != "" && active != seen {
+			// Another start created a challenge after this one looked
+			// (and may still hold the lease, recording it).
+			var c Challenge
+			err := s.timed(ctx, "get", func() (err error) { c, err = s.store.Get(ctx, active); return err })
+			if err == nil && c.Binding() == b && c.Phone == e164 && c.Live(s.now()) {
+				if taken {
+					release()
+				}
+				return nil, &c, nil
+			}
+			seen = active // dead or another number's: this start goes on
+		}
+		if taken {
+			return release, nil, nil
+		}
+		if !s.now().Before(deadline) {
+			// The other start is stuck past its own bound.
+			return nil, nil, &CooldownError{RetryAfter: time.Second}
+		}
+		t := time.NewTimer(startLeaseWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, storeErr("lease", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// holdLease renews a taken start lease until the returned release is
+// called, which ends it. A renewal that fails (the store is down) is tried
+// again; one that finds the lease taken by another start stops.
+func (s *Service) holdLease(ctx context.Context, l StartLeaser, b Binding, token string) (release func()) {
+	bg := context.WithoutCancel(ctx)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		ttl := s.cfg.leaseTTL()
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			rctx, cancel := context.WithTimeout(bg, ttl/3)
+			taken, _, err := l.LeaseStart(rctx, b, token, ttl)
+			cancel()
+			if err == nil && !taken {
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		rctx, cancel := context.WithTimeout(bg, recordTimeout)
+		defer cancel()
+		if err := s.timed(rctx, "release", func() error { return l.ReleaseStart(rctx, b, token) }); err != nil {
+			// It ends by its TTL; until then this flow's starts wait.
+			s.log.WarnContext(rctx, "could not release a start lease", "err", err)
+		}
+	}
 }
 
 // giveBack returns the limits taken for a call that was not placed because

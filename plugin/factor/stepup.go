@@ -351,6 +351,7 @@ func (s *Service) issue(ctx context.Context, sess *kratos.Session, phoneE164, vi
 	if s.observer != nil {
 		s.observer.ObserveTokenIssued(via)
 	}
-	exp := int(time.Until(tok.ExpiresAt).Round(time.Second).Seconds())
+	// Rounded down: never more than the token has (its exp is whole seconds).
+	exp := max(int(time.Until(tok.ExpiresAt)/time.Second), 0)
 	return TokenView{AccessToken: tok.Raw, TokenType: "Bearer", ExpiresIn: exp, ExpiresAt: tok.ExpiresAt}, nil
 }

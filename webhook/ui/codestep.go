@@ -122,8 +122,14 @@ type CodeStep struct {
 	// (e.g. a UI that forgets the credentials it resubmits). A wait ending
 	// later shows no countdown button, only the wait and RestartURL.
 	UsableUntil time.Time
-	RestartURL  string    // where to start over when the wait outlasts UsableUntil
-	Now         time.Time // zero: time.Now(); tests pin it
+	RestartURL  string // where to start over when the wait outlasts UsableUntil
+	// StatusURL, if set, is a same-origin URL answering the challenge as
+	// JSON (GET /v1/challenges/{id}: "state", "call_status"). While the
+	// code can be typed, code.js asks it now and then and, when the call
+	// did not reach the phone, says so and offers a new call at once: the
+	// user need not wait for a code that will never come.
+	StatusURL string
+	Now       time.Time // zero: time.Now(); tests pin it
 }
 
 // ApplyMessage updates s from an interrupt message: the state from the id,

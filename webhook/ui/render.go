@@ -223,6 +223,10 @@ type codeView struct {
 	// never a disabled control, which focus skips or announces as unusable.
 	CodeDescribedBy                   string
 	FocusResend, FocusMsg, FocusTitle bool
+	// PollStatus: code.js asks StatusURL about the call (see CodeStep);
+	// NotDeliveredText is what the page says if the call did not arrive.
+	PollStatus       bool
+	NotDeliveredText string
 }
 
 func (r *Renderer) codeView(s CodeStep) codeView {
@@ -354,6 +358,12 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 	if s.ExpiresAt.After(s.Now) && v.ShowCode {
 		v.ExpiresIn = int(math.Ceil(s.ExpiresAt.Sub(s.Now).Seconds()))
 		v.ExpiresLabel = strings.ReplaceAll(v.ExpiresTemplate, "{t}", clock(v.ExpiresIn))
+	}
+	// Only while the code can be typed: once it cannot, the page already
+	// says what to do.
+	if s.StatusURL != "" && v.ExpiresIn > 0 {
+		v.PollStatus = true
+		v.NotDeliveredText = Localize(l, MsgNotDelivered, map[string]any{"flow": s.Flow})
 	}
 	return v
 }

@@ -24,6 +24,7 @@ import (
 // limiter's bans and the gate passes (plugin/store/memory, plugin/store/redis).
 type Store interface {
 	challenge.Store
+	challenge.StartLeaser
 	limit.Blocks
 	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
 }
@@ -699,6 +700,79 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			if !mustClaim(t, s, id, authAt(i), time.Second, fmt.Sprintf("s-%d", i)) {
 				t.Fatalf("pass %d of %d (one of the newest %d) was dropped", i, MaxPassesPerIdentity+1, MaxPassesPerIdentity)
 			}
+		}
+	})
+
+	t.Run("StartLease", func(t *testing.T) {
+		// One start of a binding holds the lease at a time; another token
+		// is refused until it is released by its own token or ends by its
+		// TTL; the active challenge is read in the same step, taken or not.
+		s := newStore(t)
+		now := msNow()
+		b := Bind("lease")
+		lease := func(token string, ttl time.Duration) (bool, string) {
+			t.Helper()
+			taken, active, err := s.LeaseStart(ctx, b, token, ttl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return taken, active
+		}
+		if taken, active := lease("a", time.Minute); !taken || active != "" {
+			t.Fatalf("first lease: taken %v, active %q; want taken, no challenge", taken, active)
+		}
+		if taken, _ := lease("a", time.Minute); !taken {
+			t.Fatal("the holder's own token was refused")
+		}
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, "", now, true)
+		if taken, active := lease("b", time.Minute); taken || active != c.ID {
+			t.Fatalf("second start: taken %v, active %q; want refused, seeing %s", taken, active, c.ID)
+		}
+		if taken, _, err := s.LeaseStart(ctx, Bind("lease-other"), "b", time.Minute); err != nil || !taken {
+			t.Fatal("another binding's lease was refused")
+		}
+		if err := s.ReleaseStart(ctx, b, "b"); err != nil {
+			t.Fatal(err)
+		}
+		if taken, _ := lease("b", time.Minute); taken {
+			t.Fatal("a release by another token ended the holder's lease")
+		}
+		if err := s.ReleaseStart(ctx, b, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if taken, active := lease("b", 100*time.Millisecond); !taken || active != c.ID {
+			t.Fatalf("after the release: taken %v, active %q", taken, active)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if taken, _ := lease("c", time.Minute); !taken {
+			t.Fatal("a lease did not end by its TTL")
+		}
+	})
+
+	t.Run("PassesCappedByLoginTime", func(t *testing.T) {
+		// The cap drops the pass of the earliest login, not the first one
+		// recorded: a step-up records a pass for a session older than the
+		// latest login, after that login's pass. The latest login's
+		// session must still get its token.
+		s := newStore(t)
+		now := msNow()
+		id := Bind("cap-order").IdentityID
+		verifyAt := func(flow string, at time.Time) {
+			c := New(Binding(challenge.PurposeLogin, id, flow), now, 5*time.Minute)
+			mustCreate(t, s, c, "", now, true)
+			mustVerifyPass(t, s, c, true, now, &challenge.Pass{IdentityID: id, AuthenticatedAt: at, TTL: time.Hour}, challenge.OutcomeVerified)
+		}
+		latest := now.Add(-time.Minute)
+		verifyAt("flow-latest", latest)
+		for i := range MaxPassesPerIdentity {
+			verifyAt(fmt.Sprintf("flow-older-%d", i), now.Add(-2*time.Hour+time.Duration(i)*time.Minute))
+		}
+		if !mustClaim(t, s, id, latest, time.Second, "s-latest") {
+			t.Fatal("the latest login's pass was dropped; the earliest login's should have been")
+		}
+		if mustClaim(t, s, id, now.Add(-2*time.Hour), time.Second, "s-earliest") {
+			t.Fatalf("the earliest login's pass was kept among %d, want at most %d", MaxPassesPerIdentity+1, MaxPassesPerIdentity)
 		}
 	})
 

@@ -34,6 +34,7 @@ type Store struct {
 	fails      map[string]*slidingLog
 	bans       map[string]time.Time
 	passes     map[string][]pass
+	leases     map[challenge.Binding]lease
 
 	stop chan struct{}
 	done chan struct{}
@@ -134,6 +135,7 @@ func New(sweepInterval time.Duration, opts ...Option) *Store {
 		fails:      make(map[string]*slidingLog),
 		bans:       make(map[string]time.Time),
 		passes:     make(map[string][]pass),
+		leases:     make(map[challenge.Binding]lease),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -181,6 +183,11 @@ func (s *Store) Sweep() {
 	for b, id := range s.active {
 		if _, ok := s.challenges[id]; !ok {
 			delete(s.active, b)
+		}
+	}
+	for b, l := range s.leases {
+		if !now.Before(l.until) {
+			delete(s.leases, b)
 		}
 	}
 	ns := now.UnixNano()

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
@@ -31,12 +32,22 @@ var errPassIdentity = errors.New("memory: gate pass for another identity than th
 // challenge called; the caller holds mu.
 func (s *Store) recordPass(p challenge.Pass, phoneE164 string) {
 	now := s.now()
-	list := s.livePasses(p.IdentityID, now)
-	list = append(list, pass{authAt: time.UnixMilli(p.AuthenticatedAt.UnixMilli()), sessionID: p.SessionID, phone: phoneE164, expires: now.Add(p.TTL)})
-	if len(list) > maxPerIdentity {
-		list = list[len(list)-maxPerIdentity:]
+	at := time.UnixMilli(p.AuthenticatedAt.UnixMilli())
+	// As the Redis store: one pass per login time (a new one replaces it),
+	// and at the cap the earliest login's pass goes, not the first one
+	// recorded (a step-up records a pass for a session older than the
+	// latest login).
+	list := slices.DeleteFunc(s.livePasses(p.IdentityID, now), func(e pass) bool { return e.authAt.Equal(at) })
+	if len(list) >= maxPerIdentity {
+		oldest := 0
+		for i := range list {
+			if list[i].authAt.Before(list[oldest].authAt) {
+				oldest = i
+			}
+		}
+		list = slices.Delete(list, oldest, oldest+1)
 	}
-	s.passes[p.IdentityID] = list
+	s.passes[p.IdentityID] = append(list, pass{authAt: at, sessionID: p.SessionID, phone: phoneE164, expires: now.Add(p.TTL)})
 }
 
 // ClaimPass implements factor.PassStore. The candidate times at are tried

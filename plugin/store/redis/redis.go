@@ -467,10 +467,9 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 		return challenge.Challenge{}, time.Time{}, err
 	}
 	first, mode := s.firstKey(req.ID, req.Binding)
-	start := s.now()
 	if first == "" {
 		// Not an ID of this binding: nothing to read but the ban.
-		until, err := s.banOnly(ctx, "lookup", banKey, start)
+		until, err := s.banOnly(ctx, "lookup", banKey)
 		if err != nil {
 			return challenge.Challenge{}, time.Time{}, err
 		}
@@ -488,7 +487,7 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 		return challenge.Challenge{}, time.Time{}, &Error{Op: "lookup", Err: errors.New("unexpected script reply")}
 	}
 	left, _ := res[0].(int64)
-	until := banEnd(start, time.Duration(left)*time.Millisecond)
+	until := s.banEnd(time.Duration(left) * time.Millisecond)
 	flat, _ := res[1].([]any)
 	c, err := decodeFlat(flat)
 	return c, until, err
@@ -559,7 +558,6 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 	if banKey != "" {
 		keys = append(keys, banKey)
 	}
-	start := s.now()
 	var look *redis.Cmd
 	var cmds []counterCheck
 	// The lookup goes first, so a NOSCRIPT is the pipeline's first error.
@@ -584,7 +582,7 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, &Error{Op: "lookup", Err: fmt.Errorf("unexpected script reply: %v", err)}
 	}
 	left, _ := res[0].(int64)
-	until := banEnd(start, time.Duration(left)*time.Millisecond)
+	until := s.banEnd(time.Duration(left) * time.Millisecond)
 	flat, _ := res[1].([]any)
 	c, err := decodeFlat(flat)
 	return c, until, check, err
@@ -655,7 +653,7 @@ func (s *Store) firstKey(id string, b challenge.Binding) (key, mode string) {
 }
 
 // banOnly reads the end of the ban at banKey ("": none, no round trip).
-func (s *Store) banOnly(ctx context.Context, op, banKey string, start time.Time) (time.Time, error) {
+func (s *Store) banOnly(ctx context.Context, op, banKey string) (time.Time, error) {
 	if banKey == "" {
 		return time.Time{}, nil
 	}
@@ -663,15 +661,18 @@ func (s *Store) banOnly(ctx context.Context, op, banKey string, start time.Time)
 	if err != nil {
 		return time.Time{}, wrap(op, err)
 	}
-	return banEnd(start, left), nil
+	return s.banEnd(left), nil
 }
 
-// banEnd turns a ban's PTTL read at start into its end (zero: no ban).
-func banEnd(start time.Time, left time.Duration) time.Time {
+// banEnd turns a ban's PTTL, just read, into its end (zero: no ban). The
+// clock is read after the reply: Redis counted left down at some moment of
+// the round trip, so the end is never told early by the round trip's
+// latency (a client told to come back must not find the ban still on).
+func (s *Store) banEnd(left time.Duration) time.Time {
 	if left <= 0 {
 		return time.Time{}
 	}
-	return start.Add(left)
+	return s.now().Add(left)
 }
 
 // maxPasses bounds the gate passes kept per identity.
@@ -697,7 +698,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	start := s.now()
 	if first == "" {
 		// Not an ID of this binding: only the ban can still answer.
-		until, err := s.banOnly(ctx, "verify", banKey, start)
+		until, err := s.banOnly(ctx, "verify", banKey)
 		switch {
 		case err != nil:
 			return challenge.VerifyReply{}, err
@@ -743,7 +744,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 		return challenge.VerifyReply{}, challenge.ErrNotFound
 	case challenge.Outcome(out) == challenge.OutcomeBanned && len(res) == 2:
 		left, _ := res[1].(int64)
-		return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: banEnd(start, time.Duration(left)*time.Millisecond)}, nil
+		return challenge.VerifyReply{Outcome: challenge.OutcomeBanned, BannedUntil: s.banEnd(time.Duration(left) * time.Millisecond)}, nil
 	case len(res) != 3:
 		return challenge.VerifyReply{}, &Error{Op: "verify", Err: errors.New("unexpected script reply")}
 	}
@@ -754,7 +755,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	}
 	lockBan, _ := res[2].(int64)
 	return challenge.VerifyReply{Challenge: c, Outcome: challenge.Outcome(out),
-		LockBannedUntil: banEnd(start, time.Duration(lockBan)*time.Millisecond)}, nil
+		LockBannedUntil: s.banEnd(time.Duration(lockBan) * time.Millisecond)}, nil
 }
 
 // UpdateCall implements challenge.Store.
@@ -957,16 +958,15 @@ func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, ma
 	if left <= 0 {
 		return time.Time{}, nil
 	}
-	return start.Add(time.Duration(left) * time.Millisecond), nil
+	return s.banEnd(time.Duration(left) * time.Millisecond), nil
 }
 
 // BlockedUntil implements limit.Blocks.
 func (s *Store) BlockedUntil(ctx context.Context, key string) (time.Time, error) {
 	_, b := s.blockKeys(key)
-	start := s.now()
 	left, err := s.rdb.PTTL(ctx, b).Result()
 	if err != nil {
 		return time.Time{}, wrap("blocked until", err)
 	}
-	return banEnd(start, left), nil
+	return s.banEnd(left), nil
 }

@@ -165,4 +165,46 @@
     if (more) { window.setTimeout(tick, 1000 - (Date.now() - started) % 1000); }
   }
   tick();
+
+  // While the code can be typed, ask the service now and then whether the
+  // call reached the phone. If it did not, no code will come: say so and
+  // offer a new call at once (the service lifts the wait for it). Anything
+  // else (it rang, the code was used or expired, an error) ends the asking
+  // and leaves the page as it is; the form still works as before.
+  var statusURL = step.getAttribute("data-status-url");
+  var polls = 0;
+  function notDelivered() {
+    stopMsgWait();
+    if (msg) {
+      msg.className = "cp-msg cp-msg-error";
+      msg.textContent = step.getAttribute("data-not-delivered");
+    }
+    step.setAttribute("data-state", "not_delivered");
+    var lead = step.querySelector("#cp-lead");
+    if (lead) { lead.hidden = true; }
+    if (form) { form.hidden = true; }
+    expiresIn = 0;
+    if (resend) {
+      resendIn = 0;
+      resend.disabled = false;
+      resend.removeAttribute("aria-disabled");
+      resend.textContent = resend.getAttribute("data-label");
+      resend.className = resend.className.replace("cp-btn-secondary", "cp-btn-primary");
+      try { resend.focus(); } catch (err) { /* ignore */ }
+    }
+  }
+  function pollStatus() {
+    if (submitted || polls >= 40 || elapsed() >= expiresIn ||
+        (resendForm && resendForm.getAttribute("data-sent"))) { return; }
+    polls++;
+    window.fetch(statusURL, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        if (!c || submitted || c.state !== "pending") { return; }
+        if (c.call_status === "not_delivered") { notDelivered(); return; }
+        if (c.call_status === "pending") { window.setTimeout(pollStatus, 3000); }
+      })
+      .catch(function () { /* offline or refused: the page stays as it is */ });
+  }
+  if (statusURL && form && expiresIn > 0 && window.fetch) { window.setTimeout(pollStatus, 3000); }
 })();

@@ -1,0 +1,97 @@
+package challenge_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// realTimeEnv is an env on the real clock (start leases end by real time)
+// with the given start lease TTL.
+func realTimeEnv(t *testing.T, leaseTTL time.Duration) (*challenge.Service, *memory.Store, *provider) {
+	t.Helper()
+	mem := memory.New(time.Hour)
+	t.Cleanup(func() { _ = mem.Close() })
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	cfg.StartLeaseTTL = leaseTTL
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov := &provider{}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc, mem, prov
+}
+
+// TestStartLeaseRenewedWhileTheCallRuns: a start whose provider takes
+// longer than the lease's TTL keeps its lease (it is renewed), so a second
+// start of the flow meanwhile waits and answers with the first one's
+// challenge instead of placing a second call.
+func TestStartLeaseRenewedWhileTheCallRuns(t *testing.T) {
+	svc, _, prov := realTimeEnv(t, 150*time.Millisecond)
+	calling := make(chan struct{})
+	var once sync.Once
+	prov.duringStart = func() {
+		once.Do(func() { close(calling) })
+		time.Sleep(600 * time.Millisecond) // four TTLs
+	}
+	ctx := context.Background()
+	r := req("slow-call")
+	first := make(chan challenge.StartResult, 1)
+	go func() {
+		res, err := svc.Start(ctx, r)
+		if err != nil {
+			t.Error(err)
+		}
+		first <- res
+	}()
+	<-calling
+	second, err := svc.Start(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-first
+	if n := prov.numCalls(); n != 1 {
+		t.Fatalf("%d calls placed for one flow, want 1", n)
+	}
+	if !a.Placed || second.Placed || second.Challenge.ID != a.Challenge.ID {
+		t.Errorf("first placed %v (%s), second placed %v (%s): want the second to show the first's challenge",
+			a.Placed, a.Challenge.ID, second.Placed, second.Challenge.ID)
+	}
+}
+
+// TestStartLeaseOfADeadStartEnds: a lease whose start died before it was
+// released (its instance crashed, the store went away mid-start) holds the
+// flow's next start off only until its TTL, not for the minute a start
+// may take.
+func TestStartLeaseOfADeadStartEnds(t *testing.T) {
+	svc, mem, prov := realTimeEnv(t, 300*time.Millisecond)
+	r := req("dead-start")
+	if taken, _, err := mem.LeaseStart(context.Background(), bind(r), "a start that died", 300*time.Millisecond); err != nil || !taken {
+		t.Fatalf("lease: %v %v", taken, err)
+	}
+	t0 := time.Now()
+	res, err := svc.Start(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := time.Since(t0)
+	if !res.Placed || prov.numCalls() != 1 {
+		t.Fatalf("placed %v, %d calls: want the start to go on once the dead lease ended", res.Placed, prov.numCalls())
+	}
+	if waited < 250*time.Millisecond || waited > 3*time.Second {
+		t.Errorf("waited %s for a lease of 300ms", waited)
+	}
+}

@@ -1,0 +1,207 @@
+package ui
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestCodeViewPollsOnlyWhileCodeCanBeTyped: the page asks about the call
+// only when it has a status URL and a code field with a live expiry, and
+// carries the "not delivered" text of its language.
+func TestCodeViewPollsOnlyWhileCodeCanBeTyped(t *testing.T) {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	live := func(mut func(*CodeStep)) CodeStep {
+		s := CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, ExpiresAt: now.Add(2 * time.Minute),
+			ResendAfter: now.Add(30 * time.Second), StatusURL: "/v1/challenges/c1", Now: now}
+		if mut != nil {
+			mut(&s)
+		}
+		return s
+	}
+	tests := []struct {
+		name string
+		step CodeStep
+		want bool
+	}{
+		{"calling", live(nil), true},
+		{"after a wrong code", live(func(s *CodeStep) {
+			s.ApplyMessage(Message{ID: MsgWrongCode, Type: "error", Context: map[string]any{"attempts_left": 2}})
+		}), true},
+		{"no status URL", live(func(s *CodeStep) { s.StatusURL = "" }), false},
+		{"expired", live(func(s *CodeStep) { s.ExpiresAt = now.Add(-time.Second) }), false},
+		{"locked", live(func(s *CodeStep) { s.ApplyMessage(Message{ID: MsgLocked, Type: "error"}) }), false},
+		{"not delivered already", live(func(s *CodeStep) { s.ApplyMessage(Message{ID: MsgNotDelivered, Type: "error"}) }), false},
+		{"blocked", live(func(s *CodeStep) {
+			s.ApplyMessage(Message{ID: MsgBlocked, Type: "error", Context: map[string]any{"retry_after": 60}})
+		}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.step
+			s.normalize()
+			v := r.codeView(s)
+			if v.PollStatus != tt.want {
+				t.Fatalf("PollStatus %v, want %v", v.PollStatus, tt.want)
+			}
+			html, err := r.CodeStepHTML(tt.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			has := strings.Contains(string(html), `data-status-url="/v1/challenges/c1"`)
+			if has != tt.want {
+				t.Fatalf("status URL on the page: %v, want %v\n%s", has, tt.want, html)
+			}
+			if tt.want && !strings.Contains(string(html), `data-not-delivered="We could not reach your phone.`) {
+				t.Errorf("no English not-delivered text:\n%s", html)
+			}
+		})
+	}
+	ru := live(func(s *CodeStep) { s.Lang = "ru"; s.StatusURL = `/v1/challenges/a"b` })
+	html, err := r.CodeStepHTML(ru)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `data-not-delivered="Не удалось дозвониться`) {
+		t.Errorf("no Russian not-delivered text:\n%s", html)
+	}
+	if strings.Contains(string(html), `a"b`) {
+		t.Errorf("status URL not escaped:\n%s", html)
+	}
+}
+
+// TestCallStatusPollInBrowser runs code.js in Chromium against a status
+// endpoint: a call that did not reach the phone turns the page into "ask
+// for a new call" at once (the button enabled although its 30 s wait has
+// not passed); a call that rang, or an endpoint that refuses, ends the
+// asking and leaves the page as it was.
+func TestCallStatusPollInBrowser(t *testing.T) {
+	browser := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status int
+		body   string
+	}
+	pending := answer{200, `{"state":"pending","call_status":"pending"}`}
+	tests := []struct {
+		name    string
+		answers []answer // the last one repeats
+		// notDelivered: the page ends in the not-delivered state; else it
+		// keeps its code field and stops asking after len(answers) polls.
+		notDelivered bool
+	}{
+		{"not delivered", []answer{pending, {200, `{"state":"pending","call_status":"not_delivered"}`}}, true},
+		{"rang", []answer{{200, `{"state":"pending","call_status":"rang"}`}}, false},
+		{"refused", []answer{{401, `{"error":"no_session"}`}}, false},
+		{"verified elsewhere", []answer{{200, `{"state":"verified","call_status":"not_delivered"}`}}, false},
+	}
+	mux := http.NewServeMux()
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	polls := make([]*atomic.Int32, len(tests))
+	for i, tt := range tests {
+		polls[i] = &atomic.Int32{}
+		n := polls[i]
+		path := "/case" + string(rune('a'+i))
+		mux.HandleFunc("GET "+path+"/status", func(w http.ResponseWriter, req *http.Request) {
+			k := int(n.Add(1)) - 1
+			a := tt.answers[min(k, len(tt.answers)-1)]
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(a.status)
+			_, _ = w.Write([]byte(a.body))
+		})
+		mux.HandleFunc("GET "+path, func(w http.ResponseWriter, req *http.Request) {
+			now := time.Now()
+			body, err := r.CodeStepHTML(CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, PhoneMasked: "+7 900 ***-**-67",
+				ExpiresAt: now.Add(5 * time.Minute), ResendAfter: now.Add(30 * time.Second), FormAction: "/submit",
+				StatusURL: path + "/status"})
+			if err != nil {
+				t.Error(err)
+			}
+			var b bytes.Buffer
+			_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
+			_, _ = w.Write(b.Bytes())
+		})
+	}
+	// The group returns when its parallel cases are done, before the
+	// server and the browser are closed.
+	t.Run("cases", func(t *testing.T) {
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := chromedp.NewContext(browser)
+				defer cancel()
+				path := "/case" + string(rune('a'+i))
+				if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+path), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+					t.Fatal(err)
+				}
+				resendDisabled := func() bool {
+					d, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("[data-cp-resend]").disabled`))
+					if err != nil {
+						t.Fatal(err)
+					}
+					return d
+				}
+				if !resendDisabled() {
+					t.Fatal("the new-call button is usable before its wait")
+				}
+				if tt.notDelivered {
+					if err := chromedp.Do(ctx, chromedp.WaitEnabled(chromedp.CSS("[data-cp-resend]"))); err != nil {
+						t.Fatal(err)
+					}
+					state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[
+					document.querySelector("[data-cp-step]").getAttribute("data-state"),
+					document.getElementById("cp-msg").textContent,
+					document.getElementById("cp-msg").className,
+					String(document.querySelector("[data-cp-form]").hidden),
+					String(document.getElementById("cp-lead").hidden),
+					document.querySelector("[data-cp-resend]").textContent,
+					document.querySelector("[data-cp-resend]").className,
+					document.activeElement.hasAttribute("data-cp-resend") ? "resend focused" : "focus elsewhere"
+				].join(" | ")`))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, want := range []string{"not_delivered | We could not reach your phone.", "cp-msg-error", "| true | true |",
+						"Call me again", "cp-btn-primary", "resend focused"} {
+						if !strings.Contains(state, want) {
+							t.Errorf("page after the call failed: %q lacks %q", state, want)
+						}
+					}
+					if got := polls[i].Load(); got != 2 {
+						t.Errorf("%d status requests, want 2 (pending, then not delivered)", got)
+					}
+					return
+				}
+				// The first poll comes after 3 s and would repeat 3 s later.
+				if err := chromedp.Do(ctx, chromedp.Sleep(7500*time.Millisecond)); err != nil {
+					t.Fatal(err)
+				}
+				if got := polls[i].Load(); got != int32(len(tt.answers)) {
+					t.Errorf("%d status requests, want %d", got, len(tt.answers))
+				}
+				visible, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("[data-cp-form]").hidden && document.getElementById("cp-msg").textContent === ""`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !visible || !resendDisabled() {
+					t.Error("the page changed although the call did not fail")
+				}
+			})
+		}
+	})
+}
