@@ -321,5 +321,19 @@ type CheckingStore interface {
 	// reports, like Counter.Take, whether every counter is below its limit,
 	// the first that is not and how long until all refusing ones are free,
 	// but increments nothing (Counts is nil).
-	LookupAndCheck(ctx context.Context, req LookupRequest, checks []limit.Take) (c Challenge, bannedUntil time.Time, check limit.TakeResult, err error)
+	LookupAndCheck(ctx context.Context, req LookupRequest, checks []limit.Take) (CheckedLookup, error)
+}
+
+// CheckedLookup is what CheckingStore.LookupAndCheck read in its one round
+// trip; with ErrNotFound, all but Challenge.
+type CheckedLookup struct {
+	Challenge   Challenge
+	BannedUntil time.Time
+	Check       limit.TakeResult
+	// StartLeased: another start holds the binding's start lease
+	// (StartLeaser), i.e. is placing a call; read only for the binding's
+	// active challenge (LookupRequest.ID ""). A start the check refuses
+	// then waits for that start's challenge: the refusal is that start's
+	// own take (a double submit on the last call a limit allows).
+	StartLeased bool
 }

@@ -407,10 +407,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err != nil {
 		return StartResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	cur, check, err := s.lookup(ctx, LookupRequest{Binding: b}, rules.Takes)
+	look, err := s.lookup(ctx, LookupRequest{Binding: b}, rules.Takes)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return StartResult{}, err
 	}
+	cur, check := look.Challenge, look.Check
 	now := s.now()
 	expect, resends := "", 0
 	if err == nil && cur.Live(now) {
@@ -438,12 +439,20 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	// A rule the store already reported exhausted refuses here, without
 	// touching a counter: a refused start costs the one round trip.
 	if err := s.limitErr(s.limiter.Refused(check, rules)); err != nil {
+		if look.StartLeased {
+			// Another start of this flow is placing its call, and what
+			// refuses this one may be that start's own take (a double
+			// submit on the last call a limit allows): show its call.
+			if other := s.awaitOtherStart(ctx, b, cur.ID, e164); other != nil {
+				return StartResult{Challenge: *other}, nil
+			}
+		}
 		return StartResult{}, err
 	}
 	if l, ok := s.store.(StartLeaser); ok {
 		// One start of a binding at a time: a concurrent one waits, then
 		// shows this one's challenge and places no call of its own.
-		release, other, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
+		release, other, seen, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
 		if err != nil {
 			return StartResult{}, err
 		}
@@ -451,6 +460,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 			return StartResult{Challenge: *other}, nil
 		}
 		defer release()
+		if seen != cur.ID {
+			// Another start made a challenge while this one waited (dead,
+			// or another number's): this start replaces it.
+			expect = seen
+		}
 	}
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
@@ -550,47 +564,81 @@ func (c Config) leaseTTL() time.Duration {
 // since made a live challenge for the same number, that challenge is
 // returned and no lease is held: this start must place nothing. Else the
 // lease is held, and renewed, until release is called.
-func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (release func(), other *Challenge, err error) {
+func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (release func(), other *Challenge, _ string, err error) {
 	token := rand.Text()
 	deadline := s.now().Add(s.cfg.StartTimeout)
+	var rel func() // the lease taken, if any
+	held := false  // rel handed to the caller
+	defer func() {
+		if rel != nil && !held {
+			rel() // every other way out, a panic included
+		}
+	}()
 	for {
 		var taken bool
 		var active string
 		err := s.timed(ctx, "lease", func() (err error) { taken, active, err = l.LeaseStart(ctx, b, token, s.cfg.leaseTTL()); return err })
 		if err != nil {
-			return nil, nil, storeErr("lease", err)
+			if ctx.Err() != nil {
+				return nil, nil, "", &CooldownError{RetryAfter: time.Second}
+			}
+			return nil, nil, "", storeErr("lease", err)
 		}
 		if taken {
-			release = s.holdLease(ctx, l, b, token)
+			rel = s.holdLease(ctx, l, b, token)
 		}
 		if active != "" && active != seen {
 			// Another start created a challenge after this one looked
 			// (and may still hold the lease, recording it).
 			var c Challenge
-			err := s.timed(ctx, "get", func() (err error) { c, err = s.store.Get(ctx, active); return err })
+			gctx, gcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			err := s.timed(gctx, "get", func() (err error) { c, err = s.store.Get(gctx, active); return err })
+			gcancel()
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				// Not known dead: placing a call now may be a second one.
+				return nil, nil, "", storeErr("get", err)
+			}
 			if err == nil && c.Binding() == b && c.Phone == e164 && c.Live(s.now()) {
-				if taken {
-					release()
-				}
-				return nil, &c, nil
+				return nil, &c, "", nil
 			}
 			seen = active // dead or another number's: this start goes on
 		}
 		if taken {
-			return release, nil, nil
+			held = true
+			return rel, nil, seen, nil
 		}
 		if !s.now().Before(deadline) {
 			// The other start is stuck past its own bound.
-			return nil, nil, &CooldownError{RetryAfter: time.Second}
+			return nil, nil, "", &CooldownError{RetryAfter: time.Second}
 		}
 		t := time.NewTimer(startLeaseWait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, storeErr("lease", ctx.Err())
+			// The caller went away while another start ran: not a store failure.
+			return nil, nil, "", &CooldownError{RetryAfter: time.Second}
 		case <-t.C:
 		}
 	}
+}
+
+// awaitOtherStart waits for the start holding b's lease and returns the
+// challenge it made for e164, or nil (it made none, or the wait failed).
+// The lease, if this start gets it, is released at once: this start places
+// nothing.
+func (s *Service) awaitOtherStart(ctx context.Context, b Binding, seen, e164 string) *Challenge {
+	l, ok := s.store.(StartLeaser)
+	if !ok {
+		return nil
+	}
+	release, other, _, err := s.leaseStart(ctx, l, b, seen, e164)
+	if release != nil {
+		release()
+	}
+	if err != nil {
+		return nil
+	}
+	return other
 }
 
 // holdLease renews a taken start lease until the returned release is
@@ -602,7 +650,7 @@ func (s *Service) holdLease(ctx context.Context, l StartLeaser, b Binding, token
 	go func() {
 		defer close(done)
 		ttl := s.cfg.leaseTTL()
-		t := time.NewTicker(ttl / 3)
+		t := time.NewTicker(max(ttl/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -610,10 +658,13 @@ func (s *Service) holdLease(ctx context.Context, l StartLeaser, b Binding, token
 				return
 			case <-t.C:
 			}
-			rctx, cancel := context.WithTimeout(bg, ttl/3)
+			rctx, cancel := context.WithTimeout(bg, max(ttl/3, time.Millisecond))
 			taken, _, err := l.LeaseStart(rctx, b, token, ttl)
 			cancel()
 			if err == nil && !taken {
+				// It ran out (renewals failed for a whole TTL) and another
+				// start took it: that start may place a second call.
+				s.log.WarnContext(bg, "start lease lost to another start while this one ran")
 				return
 			}
 		}
@@ -833,37 +884,36 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // (CheckingStore), the counters are read in the same round trip and check
 // says whether they would refuse; otherwise check allows and the take alone
 // decides.
-func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.Take) (Challenge, limit.TakeResult, error) {
-	check := limit.TakeResult{Allowed: true, Blocked: -1}
+func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.Take) (CheckedLookup, error) {
+	out := CheckedLookup{Check: limit.TakeResult{Allowed: true, Blocked: -1}}
 	if err := s.rememberedBan(req.Binding.IdentityID); err != nil {
-		return Challenge{}, check, s.limitErr(err)
+		return out, s.limitErr(err)
 	}
 	if s.sharedBans {
 		req.BanKey = s.limiter.BanKey(req.Binding.IdentityID)
 	} else if err := s.limitErr(s.blocked(ctx, req.Binding.IdentityID)); err != nil {
-		return Challenge{}, check, err
+		return out, err
 	}
-	var c Challenge
-	var until time.Time
 	err := s.timed(ctx, "lookup", func() (err error) {
 		if s.checker != nil && len(checks) > 0 {
-			c, until, check, err = s.checker.LookupAndCheck(ctx, req, checks)
+			out, err = s.checker.LookupAndCheck(ctx, req, checks)
 			return err
 		}
-		c, until, err = s.store.Lookup(ctx, req)
+		out.Challenge, out.BannedUntil, err = s.store.Lookup(ctx, req)
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return Challenge{}, check, storeErr("lookup", err)
+		return CheckedLookup{Check: out.Check}, storeErr("lookup", err)
 	}
-	s.bans.add(req.Binding.IdentityID, until, s.now())
-	if berr := s.limitErr(s.limiter.CheckBan(until)); berr != nil {
-		return Challenge{}, check, berr
+	s.bans.add(req.Binding.IdentityID, out.BannedUntil, s.now())
+	if berr := s.limitErr(s.limiter.CheckBan(out.BannedUntil)); berr != nil {
+		return CheckedLookup{Check: out.Check}, berr
 	}
 	if err != nil {
-		return Challenge{}, check, ErrNotFound
+		out.Challenge = Challenge{}
+		return out, ErrNotFound
 	}
-	return c, check, nil
+	return out, nil
 }
 
 // sameStore reports whether a and b are the same store value (comparing

@@ -1414,7 +1414,7 @@ func (g *gatedStore) Lookup(ctx context.Context, r challenge.LookupRequest) (cha
 	return g.Store.Lookup(ctx, r)
 }
 
-func (g *gatedStore) LookupAndCheck(ctx context.Context, r challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+func (g *gatedStore) LookupAndCheck(ctx context.Context, r challenge.LookupRequest, checks []limit.Take) (challenge.CheckedLookup, error) {
 	defer g.arrived()
 	return g.Store.LookupAndCheck(ctx, r, checks)
 }

@@ -45,11 +45,11 @@ func RunClocked(t *testing.T, newStore func(t *testing.T, now func() time.Time) 
 					where := fmt.Sprintf("step %d (at %s), take %d", i, st.At, j+1)
 					var check limit.TakeResult
 					for range 2 { // checking twice changes nothing
-						_, _, c, err := cs.LookupAndCheck(ctx, req, rules)
+						look, err := cs.LookupAndCheck(ctx, req, rules)
 						if err != nil && !errors.Is(err, challenge.ErrNotFound) {
 							t.Fatalf("%s: %v", where, err)
 						}
-						check = c
+						check = look.Check
 					}
 					allowed := j < st.Allowed
 					if check.Counts != nil || check.Allowed != allowed ||

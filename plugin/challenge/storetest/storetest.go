@@ -582,9 +582,10 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatal(err)
 		}
 		// One call taken: both rules allow; the challenge and no ban come back.
-		got, until, check, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules)
-		if err != nil || got.ID != c.ID || !until.IsZero() || !check.Allowed || check.Blocked != -1 {
-			t.Fatalf("below the limits: %s until %v check %+v err %v", got.ID, until, check, err)
+		look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules)
+		got, until, check := look.Challenge, look.BannedUntil, look.Check
+		if err != nil || got.ID != c.ID || !until.IsZero() || !check.Allowed || check.Blocked != -1 || look.StartLeased {
+			t.Fatalf("below the limits: %s until %v check %+v leased %v err %v", got.ID, until, check, look.StartLeased, err)
 		}
 		if _, err := counter.Take(ctx, rules); err != nil {
 			t.Fatal(err)
@@ -593,7 +594,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		// checking again changes nothing (the next take is still refused
 		// by the same rule, the IP rule still has room).
 		for range 3 {
-			_, _, check, err = cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: Binding(b.Purpose, b.IdentityID, "other-flow"), BanKey: key}, rules)
+			look, err = cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: Binding(b.Purpose, b.IdentityID, "other-flow"), BanKey: key}, rules)
+			check = look.Check
 			if !errors.Is(err, challenge.ErrNotFound) || check.Allowed || check.Blocked != 0 || check.RetryAfter <= 0 || check.RetryAfter > time.Hour || check.Counts != nil {
 				t.Fatalf("at the number limit (and no challenge): check %+v err %v", check, err)
 			}
@@ -606,8 +608,25 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Fatalf("IP rule after the checks: %+v %v, want its third take", res, err)
 		}
 		// No rules: allowed.
-		if _, _, check, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b}, nil); err != nil || !check.Allowed {
-			t.Fatalf("no rules: %+v %v", check, err)
+		if look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b}, nil); err != nil || !look.Check.Allowed {
+			t.Fatalf("no rules: %+v %v", look.Check, err)
+		}
+		// Another start holding the binding's lease is reported with the
+		// binding's active challenge, and only for it.
+		if taken, _, err := s.LeaseStart(ctx, b, "other start", time.Minute); err != nil || !taken {
+			t.Fatalf("lease: %v %v", taken, err)
+		}
+		if look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules); err != nil || !look.StartLeased {
+			t.Fatalf("binding leased: StartLeased %v err %v", look.StartLeased, err)
+		}
+		if look, _ := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, ID: c.ID, BanKey: key}, rules); look.StartLeased {
+			t.Fatal("StartLeased read for a lookup by id")
+		}
+		if err := s.ReleaseStart(ctx, b, "other start"); err != nil {
+			t.Fatal(err)
+		}
+		if look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules); err != nil || look.StartLeased {
+			t.Fatalf("lease released: StartLeased %v err %v", look.StartLeased, err)
 		}
 	})
 

@@ -398,15 +398,19 @@ func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
 
 // LookupAndCheck implements challenge.CheckingStore: Lookup and a read-only
 // check of the counters (no round trip to save here; one lock each).
-func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.CheckedLookup, error) {
 	c, until, err := s.Lookup(ctx, req)
 	if err != nil && !errors.Is(err, challenge.ErrNotFound) {
-		return c, until, limit.TakeResult{}, err
+		return challenge.CheckedLookup{Challenge: c, BannedUntil: until}, err
 	}
+	now := s.now()
 	s.mu.Lock()
-	check := s.check(checks, s.now())
+	out := challenge.CheckedLookup{Challenge: c, BannedUntil: until, Check: s.check(checks, now)}
+	if l, ok := s.leases[req.Binding]; ok && req.ID == "" && now.Before(l.until) {
+		out.StartLeased = true
+	}
 	s.mu.Unlock()
-	return c, until, check, err
+	return out, err
 }
 
 // check reports whether every take has fewer than its limit within its

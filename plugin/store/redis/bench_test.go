@@ -162,8 +162,8 @@ func BenchmarkCheckFullBudget(b *testing.B) {
 			req := challenge.LookupRequest{Binding: storetest.Bind("check")}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, res, err := s.LookupAndCheck(ctx, req, g); !errors.Is(err, challenge.ErrNotFound) || res.Allowed {
-					b.Fatal(res, err)
+				if look, err := s.LookupAndCheck(ctx, req, g); !errors.Is(err, challenge.ErrNotFound) || look.Check.Allowed {
+					b.Fatal(look.Check, err)
 				}
 			}
 		})

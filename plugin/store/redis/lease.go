@@ -13,11 +13,13 @@ import (
 // leaseScript: KEYS[1] a binding's start lease, KEYS[2] its active pointer
 // (same hash tag); ARGV: token, TTL ms. Takes the lease unless another
 // token holds it, and reads the active pointer in the same step. Returns
-// {1 taken or 0 held by another, active id or ""}.
+// {1 taken or 0 held by another, active id or ""}. A lease key without a
+// TTL (never written so; set by hand or restored) is taken over, as it
+// would otherwise block the flow's starts for ever.
 var leaseScript = redis.NewScript(`
 local active = redis.call('GET', KEYS[2]) or ''
 local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then return {0, active} end
+if cur and cur ~= ARGV[1] and redis.call('PTTL', KEYS[1]) ~= -1 then return {0, active} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {1, active}
 `)

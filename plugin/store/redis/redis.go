@@ -14,6 +14,8 @@
 //
 //	P{T}:c:<challenge id>            hash: one challenge
 //	P{T}:a:<binding hash>            string: the binding's active challenge id
+//	P{T}:a:<binding hash>:s          string: the binding's start lease (a start's
+//	                                 token, a short TTL; see lease.go)
 //	P{T}:p:<identity id>             hash: gate passes, field authenticated_at ms,
 //	                                 value "<expires ms>:<claiming session id or ''>"
 //	P{T}:p:<identity id>:n           hash: the E.164 number each pass's call went to,
@@ -269,18 +271,20 @@ return {1}
 
 // lookupScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; KEYS[2] (optional) a ban. ARGV[2]: challenge key prefix.
-// Returns {ban pttl, HGETALL}; the pointed-to challenge key shares KEYS[1]'s
+// Returns {ban pttl, HGETALL, start leased (1/0, with 'a' only)}; the
+// pointed-to challenge key and the start lease (leaseKey) share KEYS[1]'s
 // hash tag, so the script stays in one slot.
 var lookupScript = redis.NewScript(`
 local ban = -2
 if KEYS[2] then ban = redis.call('PTTL', KEYS[2]) end
-local ck = KEYS[1]
+local ck, leased = KEYS[1], 0
 if ARGV[1] == 'a' then
+  leased = redis.call('EXISTS', KEYS[1] .. ':s')
   local cur = redis.call('GET', KEYS[1])
-  if not cur then return {ban, {}} end
+  if not cur then return {ban, {}, leased} end
   ck = ARGV[2] .. cur
 end
-return {ban, redis.call('HGETALL', ck)}
+return {ban, redis.call('HGETALL', ck), leased}
 `)
 
 // challengeFields are the hash fields of a challenge in the order the verify
@@ -483,7 +487,7 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	if err != nil {
 		return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return challenge.Challenge{}, time.Time{}, &Error{Op: "lookup", Err: errors.New("unexpected script reply")}
 	}
 	left, _ := res[0].(int64)
@@ -531,28 +535,28 @@ func (s *Store) queueChecks(ctx context.Context, p redis.Pipeliner, checks []lim
 // call limit refuses costs one round trip (the counters live in their own
 // cluster slots; a cluster client sends the pipeline's parts to their nodes
 // in parallel).
-func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.Challenge, time.Time, limit.TakeResult, error) {
+func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.CheckedLookup, error) {
 	banKey, err := s.identityBanKey("lookup", req.BanKey, req.Binding)
 	if err != nil {
-		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, err
+		return challenge.CheckedLookup{}, err
 	}
 	first, mode := s.firstKey(req.ID, req.Binding)
 	if len(checks) == 0 {
 		c, until, err := s.Lookup(ctx, req)
-		return c, until, limit.TakeResult{Allowed: true, Blocked: -1}, err
+		return challenge.CheckedLookup{Challenge: c, BannedUntil: until, Check: limit.TakeResult{Allowed: true, Blocked: -1}}, err
 	}
 	if first == "" {
 		// An ID that cannot be the binding's: Lookup reads only the ban, and
 		// the counters are checked after it (Start never asks by ID).
 		c, until, err := s.Lookup(ctx, req)
 		if err != nil && !errors.Is(err, challenge.ErrNotFound) {
-			return c, until, limit.TakeResult{}, err
+			return challenge.CheckedLookup{Challenge: c, BannedUntil: until}, err
 		}
 		check, cerr := s.check(ctx, checks)
 		if cerr != nil {
-			return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, cerr
+			return challenge.CheckedLookup{}, cerr
 		}
-		return c, until, check, err
+		return challenge.CheckedLookup{Challenge: c, BannedUntil: until, Check: check}, err
 	}
 	keys := []string{first}
 	if banKey != "" {
@@ -571,21 +575,22 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 		err = look.Err()
 	}
 	if err != nil {
-		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, wrap("lookup", err)
+		return challenge.CheckedLookup{}, wrap("lookup", err)
 	}
 	check, err := checkResult(cmds)
 	if err != nil {
-		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, err
+		return challenge.CheckedLookup{}, err
 	}
 	res, err := look.Slice()
-	if err != nil || len(res) != 2 {
-		return challenge.Challenge{}, time.Time{}, limit.TakeResult{}, &Error{Op: "lookup", Err: fmt.Errorf("unexpected script reply: %v", err)}
+	if err != nil || len(res) != 3 {
+		return challenge.CheckedLookup{}, &Error{Op: "lookup", Err: fmt.Errorf("unexpected script reply: %v", err)}
 	}
 	left, _ := res[0].(int64)
-	until := s.banEnd(time.Duration(left) * time.Millisecond)
 	flat, _ := res[1].([]any)
+	leased, _ := res[2].(int64)
 	c, err := decodeFlat(flat)
-	return c, until, check, err
+	return challenge.CheckedLookup{Challenge: c, BannedUntil: s.banEnd(time.Duration(left) * time.Millisecond),
+		Check: check, StartLeased: leased == 1}, err
 }
 
 // check reads every take's counter in one pipeline.
