@@ -3,7 +3,6 @@ package challenge_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
@@ -94,32 +92,12 @@ func (w *cancelOnTake) LeaseStart(ctx context.Context, b challenge.Binding, toke
 // challenge (on a context of its own) and places no second call; a read
 // that fails is not taken for "no challenge".
 func TestStartLeaseWaiterWhoseCallerLeftPlacesNoSecondCall(t *testing.T) {
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	st := &cancelOnTake{Store: mem}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = key
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov := &provider{}
-	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	var st *cancelOnTake
+	svc, _, prov := leaseEnv(t, 0, func(mem *memory.Store) challenge.Store { st = &cancelOnTake{Store: mem}; return st }, nil)
 
 	calling := slowFirstCall(prov, 200*time.Millisecond)
 	r := req("gone-waiter")
-	first := make(chan challenge.StartResult, 1)
-	go func() {
-		res, err := svc.Start(context.Background(), r)
-		if err != nil {
-			t.Error(err)
-		}
-		first <- res
-	}()
+	first := startAside(t, svc, r)
 	<-calling
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), markKey{}, true))
 	defer cancel()
@@ -200,22 +178,7 @@ func (w panicOnGet) Get(ctx context.Context, id string) (challenge.Challenge, er
 // later starts must not wait on a lease renewed for ever.
 func TestStartLeaseReleasedAfterAPanic(t *testing.T) {
 	const ttl = 150 * time.Millisecond
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	st := panicOnGet{mem}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = key
-	cfg.StartLeaseTTL = ttl
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov := &provider{}
-	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, mem, prov := leaseEnv(t, ttl, func(mem *memory.Store) challenge.Store { return panicOnGet{mem} }, nil)
 
 	calling := slowFirstCall(prov, 100*time.Millisecond)
 	r := req("panic-after-take")
@@ -245,32 +208,10 @@ func TestStartLeaseReleasedAfterAPanic(t *testing.T) {
 // rather than "too many calls" (the browser shows the last response) while
 // the call rings.
 func TestStartLeaseDoubleSubmitOnLastAllowedCallShowsTheCall(t *testing.T) {
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = key
-	lcfg := limit.DefaultConfig()
-	lcfg.PerNumber.Limit = 1
-	lim, err := limit.New(lcfg, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	prov := &provider{}
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, _, prov := leaseEnv(t, 0, nil, func(l *limit.Config) { l.PerNumber.Limit = 1 })
 	calling := slowFirstCall(prov, 300*time.Millisecond)
 	r := req("last-call")
-	first := make(chan challenge.StartResult, 1)
-	go func() {
-		res, err := svc.Start(context.Background(), r)
-		if err != nil {
-			t.Error(err)
-		}
-		first <- res
-	}()
+	first := startAside(t, svc, r)
 	<-calling
 	second, err := svc.Start(context.Background(), r)
 	a := <-first

@@ -13,26 +13,55 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
-// realTimeEnv is an env on the real clock (start leases end by real time)
-// with the given start lease TTL.
-func realTimeEnv(t *testing.T, leaseTTL time.Duration) (*challenge.Service, *memory.Store, *provider) {
+// leaseEnv is a service on the real clock (start leases end by real time)
+// over a memory store, which wrap (if set) may wrap, with the given start
+// lease TTL and limits (mod, if set).
+func leaseEnv(t *testing.T, leaseTTL time.Duration, wrap func(*memory.Store) challenge.Store, mod func(*limit.Config)) (*challenge.Service, *memory.Store, *provider) {
 	t.Helper()
 	mem := memory.New(time.Hour)
 	t.Cleanup(func() { _ = mem.Close() })
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
 	cfg.StartLeaseTTL = leaseTTL
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	lcfg := limit.DefaultConfig()
+	if mod != nil {
+		mod(&lcfg)
+	}
+	lim, err := limit.New(lcfg, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st challenge.Store = mem
+	if wrap != nil {
+		st = wrap(mem)
+	}
 	prov := &provider{}
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
 	return svc, mem, prov
+}
+
+// realTimeEnv is leaseEnv over the memory store itself, default limits.
+func realTimeEnv(t *testing.T, leaseTTL time.Duration) (*challenge.Service, *memory.Store, *provider) {
+	t.Helper()
+	return leaseEnv(t, leaseTTL, nil, nil)
+}
+
+// startAside runs svc.Start(r) in a goroutine; its result arrives on the
+// channel (an error fails the test).
+func startAside(t *testing.T, svc *challenge.Service, r challenge.StartRequest) <-chan challenge.StartResult {
+	out := make(chan challenge.StartResult, 1)
+	go func() {
+		res, err := svc.Start(context.Background(), r)
+		if err != nil {
+			t.Error(err)
+		}
+		out <- res
+	}()
+	return out
 }
 
 // TestStartLeaseRenewedWhileTheCallRuns: a start whose provider takes
@@ -49,14 +78,7 @@ func TestStartLeaseRenewedWhileTheCallRuns(t *testing.T) {
 	}
 	ctx := context.Background()
 	r := req("slow-call")
-	first := make(chan challenge.StartResult, 1)
-	go func() {
-		res, err := svc.Start(ctx, r)
-		if err != nil {
-			t.Error(err)
-		}
-		first <- res
-	}()
+	first := startAside(t, svc, r)
 	<-calling
 	second, err := svc.Start(ctx, r)
 	if err != nil {
