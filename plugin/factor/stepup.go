@@ -314,13 +314,10 @@ func (s *Service) checkTokenOptions(opts TokenOptions) error {
 	return nil
 }
 
+// passTTL keeps a step-up's pass as long as the session, as a login's
+// (loginPassTTL, on the service's clock).
 func (s *Service) passTTL(sess *kratos.Session) time.Duration {
-	if !sess.ExpiresAt.IsZero() {
-		if d := time.Until(sess.ExpiresAt); d > 0 {
-			return d
-		}
-	}
-	return s.cfg.PassTTL
+	return s.loginPassTTL(sess.ExpiresAt)
 }
 
 // issue signs a token for sess; authAt is when the user last authenticated
