@@ -32,6 +32,10 @@ func ClaimsSupported() []string {
 // none: tokens come from the flash-call flow, not OAuth, so OIDC relying-party
 // libraries cannot log users in with it.
 func Discovery(issuer, jwksURI string, algs []string) []byte {
+	return discovery(issuer, jwksURI, algs, ClaimsSupported())
+}
+
+func discovery(issuer, jwksURI string, algs, claims []string) []byte {
 	doc := struct {
 		Issuer            string   `json:"issuer"`
 		JWKSURI           string   `json:"jwks_uri"`
@@ -39,7 +43,7 @@ func Discovery(issuer, jwksURI string, algs []string) []byte {
 		SubjectTypes      []string `json:"subject_types_supported"`
 		IDTokenSigningAlg []string `json:"id_token_signing_alg_values_supported"`
 		Claims            []string `json:"claims_supported"`
-	}{issuer, jwksURI, []string{"id_token"}, []string{"public"}, algs, ClaimsSupported()}
+	}{issuer, jwksURI, []string{"id_token"}, []string{"public"}, algs, claims}
 	b, _ := json.Marshal(doc) // strings only: cannot fail
 	return b
 }
@@ -55,10 +59,14 @@ func JWKSHandler(ks *KeySet, maxAge time.Duration) http.Handler {
 }
 
 // DiscoveryHandler serves Discovery(issuer, jwksURI, ks.Algorithms()) with
-// the same caching headers as JWKSHandler.
-func DiscoveryHandler(issuer, jwksURI string, ks *KeySet, maxAge time.Duration) http.Handler {
+// the same caching headers as JWKSHandler; claims, when not nil, replace
+// ClaimsSupported (an Issuer's ClaimsSupported).
+func DiscoveryHandler(issuer, jwksURI string, ks *KeySet, maxAge time.Duration, claims []string) http.Handler {
+	if claims == nil {
+		claims = ClaimsSupported()
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		doc := Discovery(issuer, jwksURI, ks.Algorithms())
+		doc := discovery(issuer, jwksURI, ks.Algorithms(), claims)
 		serveCached(w, r, doc, etagOf(doc), maxAge)
 	})
 }

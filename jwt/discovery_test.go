@@ -119,7 +119,7 @@ func TestJWKSHandlerCaching(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, AlgEdDSA), mustKey(t, AlgES256))
-	srv := httptest.NewServer(DiscoveryHandler(testIss, testIss+JWKSPath, ks, time.Hour))
+	srv := httptest.NewServer(DiscoveryHandler(testIss, testIss+JWKSPath, ks, time.Hour, nil))
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {

@@ -36,8 +36,12 @@ type IssuerConfig struct {
 	TTL          time.Duration // token lifetime; DefaultTTL when zero
 	Keys         *KeySet       // its Signer signs; its algorithm is the token's alg
 	ClaimsMapper *ClaimsMapper // optional extra claims
-	Clock        func() time.Time
-	Logger       *slog.Logger // optional; only kid/claim names are logged
+	// OmitPhoneNumber leaves the phone_number claim out (phone_number_verified
+	// stays): a JWT is signed, not encrypted, so every app that receives it
+	// reads the number; apps that need not know it are better not told.
+	OmitPhoneNumber bool
+	Clock           func() time.Time
+	Logger          *slog.Logger // optional; only kid/claim names are logged
 }
 
 // Subject is who the token is about: the Kratos identity and session that
@@ -177,7 +181,7 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 		raw, err = signCompact(key, &standardClaims{
 			Iss: iss.cfg.Issuer, Sub: s.IdentityID, Aud: aud,
 			Iat: iat, Nbf: iat, Exp: exp, Jti: jti, AuthTime: authTime.Unix(),
-			AMR: AMR(s.Methods), PhoneNumber: s.PhoneE164, PhoneNumberVerified: true,
+			AMR: AMR(s.Methods), PhoneNumber: iss.phoneNumber(s), PhoneNumberVerified: true,
 			Sid: s.SessionID,
 		})
 	} else {
@@ -202,9 +206,28 @@ type standardClaims struct {
 	Jti                 string   `json:"jti"`
 	AuthTime            int64    `json:"auth_time"`
 	AMR                 []string `json:"amr"`
-	PhoneNumber         string   `json:"phone_number"`
+	PhoneNumber         string   `json:"phone_number,omitempty"` // "" only with OmitPhoneNumber
 	PhoneNumberVerified bool     `json:"phone_number_verified"`
 	Sid                 string   `json:"sid,omitempty"`
+}
+
+// phoneNumber is the phone_number claim of a token for s ("": left out).
+func (iss *Issuer) phoneNumber(s Subject) string {
+	if iss.cfg.OmitPhoneNumber {
+		return ""
+	}
+	return s.PhoneE164
+}
+
+// ClaimsSupported is the claims every token of this issuer carries
+// (ClaimsSupported without phone_number when it is left out), as its
+// discovery document lists them.
+func (iss *Issuer) ClaimsSupported() []string {
+	claims := ClaimsSupported()
+	if iss.cfg.OmitPhoneNumber {
+		claims = slices.DeleteFunc(claims, func(c string) bool { return c == "phone_number" })
+	}
+	return claims
 }
 
 func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, aud any, iat, exp int64, jti string, authTime time.Time) (string, error) {
@@ -223,6 +246,10 @@ func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, aud any,
 	}
 	if s.SessionID != "" {
 		claims["sid"] = s.SessionID
+	}
+	if iss.cfg.OmitPhoneNumber {
+		// Still reserved: the mapper cannot put it back.
+		delete(claims, "phone_number")
 	}
 	extra, dropped, err := iss.cfg.ClaimsMapper.Map(claims, s)
 	if err != nil {

@@ -70,7 +70,7 @@ func TestDiscoveryNamesTheConfiguredJWKSURI(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, AlgES256))
 	const issuer, jwksURI = "https://auth.example.com", "https://keys.example.net/v1/jwks"
 	for name, h := range map[string]http.Handler{
-		"discovery": DiscoveryHandler(issuer, jwksURI, ks, time.Minute),
+		"discovery": DiscoveryHandler(issuer, jwksURI, ks, time.Minute, nil),
 		"jwks":      JWKSHandler(ks, time.Minute),
 	} {
 		rec := httptest.NewRecorder()

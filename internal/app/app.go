@@ -262,7 +262,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	}
 	issuer, err := jwt.NewIssuer(jwt.IssuerConfig{
 		Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: cfg.JWT.TTL,
-		Keys: keys, ClaimsMapper: mapper, Logger: logger.With("component", "jwt"),
+		Keys: keys, ClaimsMapper: mapper, OmitPhoneNumber: !cfg.JWT.PhoneNumberClaim,
+		Logger: logger.With("component", "jwt"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("jwt: %w", err)
@@ -312,7 +313,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Metrics:   a.Metrics,
 		Factor:    fac,
 		JWKS:      jwt.JWKSHandler(keys, 5*time.Minute),
-		Discovery: jwt.DiscoveryHandler(cfg.JWT.Issuer, jwksURL, keys, time.Hour),
+		Discovery: jwt.DiscoveryHandler(cfg.JWT.Issuer, jwksURL, keys, time.Hour, issuer.ClaimsSupported()),
 		UI:        renderer,
 		Ready:     ready,
 

@@ -145,7 +145,10 @@ type JWT struct {
 	KeysFile     string        `yaml:"keys_file"`
 	SigningKID   string        `yaml:"signing_kid"`
 	ClaimsMapper string        `yaml:"claims_mapper"`
-	Cookie       JWTCookie     `yaml:"cookie"`
+	// PhoneNumberClaim puts the called number in every token's
+	// phone_number claim.
+	PhoneNumberClaim bool      `yaml:"phone_number_claim"`
+	Cookie           JWTCookie `yaml:"cookie"`
 }
 
 // JWTCookie optionally also sets the JWT as a cookie.
@@ -224,10 +227,11 @@ func Defaults() *Config {
 			Timeout:    5 * time.Second,
 		},
 		JWT: JWT{
-			Audience:  []string{"callpass-kratos"},
-			TTL:       10 * time.Minute,
-			Algorithm: "ES256",
-			Cookie:    JWTCookie{Name: "callpass_jwt"},
+			Audience:         []string{"callpass-kratos"},
+			TTL:              10 * time.Minute,
+			Algorithm:        "ES256",
+			PhoneNumberClaim: true,
+			Cookie:           JWTCookie{Name: "callpass_jwt"},
 		},
 		Sim:     Sim{SettleDelay: 2 * time.Second, DefaultOutcome: "no_answer"},
 		Dev:     Dev{DataDir: ".callpass-dev"},

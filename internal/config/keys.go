@@ -168,6 +168,8 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.JWT.SigningKID }},
 	{key: "jwt.claims_mapper", desc: "Optional Jsonnet file that maps identity and session to extra claims. No imports, no tailstrict, call depth 200, 1s and 16 KiB of output per token; reserved claims (iss, sub, aud, exp, amr, ...) are kept from the issuer.",
 		field: func(c *Config) any { return &c.JWT.ClaimsMapper }},
+	{key: "jwt.phone_number_claim", desc: "Put the called number (E.164) in every token's phone_number claim. A JWT is signed, not encrypted: every app that receives it reads the number. false leaves the claim out (phone_number_verified stays, and the claims mapper cannot add it back); the discovery document then does not list it.",
+		field: func(c *Config) any { return &c.JWT.PhoneNumberClaim }},
 	{key: "jwt.cookie.enabled", desc: "Also set the JWT as a cookie (only a token asked without `audience`: one app's token never replaces the cookie every app reads).",
 		field: func(c *Config) any { return &c.JWT.Cookie.Enabled }},
 	{key: "jwt.cookie.name", desc: "Name of the JWT cookie.",
