@@ -309,6 +309,10 @@ type StartLeaser interface {
 	LeaseStart(ctx context.Context, b Binding, token string, ttl time.Duration) (taken bool, active string, err error)
 	// ReleaseStart ends b's lease if token still holds it.
 	ReleaseStart(ctx context.Context, b Binding, token string) error
+	// CreateLeased is Store.Create by the start holding c's binding's
+	// lease under token, which it releases in the same step, whatever the
+	// outcome (one round trip less than Create and ReleaseStart).
+	CreateLeased(ctx context.Context, c Challenge, expectActive string, now time.Time, token string) (Challenge, bool, error)
 }
 
 // CheckingStore is a Store that also keeps the limiter's counters and bans

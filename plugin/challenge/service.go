@@ -449,17 +449,19 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 		return StartResult{}, err
 	}
+	var lease *leaseHold // this start's lease on b, if the store has leases
 	if l, ok := s.store.(StartLeaser); ok {
 		// One start of a binding at a time: a concurrent one waits, then
 		// shows this one's challenge and places no call of its own.
-		release, other, seen, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
+		hold, other, seen, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
 		if err != nil {
 			return StartResult{}, err
 		}
 		if other != nil {
 			return StartResult{Challenge: *other}, nil
 		}
-		defer release()
+		lease = hold
+		defer hold.release()
 		if seen != cur.ID {
 			// Another start made a challenge while this one waited (dead,
 			// or another number's): this start replaces it.
@@ -517,7 +519,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	var created bool
 	ctx, rcancel := record()
 	defer rcancel()
-	err = s.timed(ctx, "create", func() (err error) { active, created, err = s.store.Create(ctx, c, expect, now); return err })
+	err = s.timed(ctx, "create", func() (err error) {
+		if lease != nil {
+			// The lease ends with the challenge's record, in its step; no
+			// renewal may recreate it after.
+			lease.stopRenewing()
+			active, created, err = lease.l.CreateLeased(ctx, c, expect, now, lease.token)
+			lease.released = err == nil
+			return err
+		}
+		active, created, err = s.store.Create(ctx, c, expect, now)
+		return err
+	})
 	if err != nil {
 		s.log.ErrorContext(ctx, "placed call could not be stored", "phone", num.Masked(), "err", err)
 		return StartResult{}, storeErr("create", err)
@@ -564,14 +577,14 @@ func (c Config) leaseTTL() time.Duration {
 // since made a live challenge for the same number, that challenge is
 // returned and no lease is held: this start must place nothing. Else the
 // lease is held, and renewed, until release is called.
-func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (release func(), other *Challenge, _ string, err error) {
+func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (hold *leaseHold, other *Challenge, _ string, err error) {
 	token := rand.Text()
 	deadline := s.now().Add(s.cfg.StartTimeout)
-	var rel func() // the lease taken, if any
-	held := false  // rel handed to the caller
+	var h *leaseHold // the lease taken, if any
+	held := false    // h handed to the caller
 	defer func() {
-		if rel != nil && !held {
-			rel() // every other way out, a panic included
+		if h != nil && !held {
+			h.release() // every other way out, a panic included
 		}
 	}()
 	for {
@@ -584,8 +597,8 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 			}
 			return nil, nil, "", storeErr("lease", err)
 		}
-		if taken {
-			rel = s.holdLease(ctx, l, b, token)
+		if taken && h == nil {
+			h = s.holdLease(ctx, l, b, token)
 		}
 		if active != "" && active != seen {
 			// Another start created a challenge after this one looked
@@ -605,7 +618,7 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 		}
 		if taken {
 			held = true
-			return rel, nil, seen, nil
+			return h, nil, seen, nil
 		}
 		if !s.now().Before(deadline) {
 			// The other start is stuck past its own bound.
@@ -631,9 +644,9 @@ func (s *Service) awaitOtherStart(ctx context.Context, b Binding, seen, e164 str
 	if !ok {
 		return nil
 	}
-	release, other, _, err := s.leaseStart(ctx, l, b, seen, e164)
-	if release != nil {
-		release()
+	hold, other, _, err := s.leaseStart(ctx, l, b, seen, e164)
+	if hold != nil {
+		hold.release()
 	}
 	if err != nil {
 		return nil
@@ -641,43 +654,73 @@ func (s *Service) awaitOtherStart(ctx context.Context, b Binding, seen, e164 str
 	return other
 }
 
-// holdLease renews a taken start lease until the returned release is
-// called, which ends it. A renewal that fails (the store is down) is tried
+// leaseHold is a start lease this start holds: renewed until stopRenewing,
+// ended by release (or by the store, in CreateLeased).
+type leaseHold struct {
+	s        *Service
+	l        StartLeaser
+	b        Binding
+	token    string
+	bg       context.Context
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	// released: the store ended the lease (CreateLeased answered).
+	released bool
+}
+
+// holdLease renews a taken start lease until it is released or its
+// renewal is stopped. A renewal that fails (the store is down) is tried
 // again; one that finds the lease taken by another start stops.
-func (s *Service) holdLease(ctx context.Context, l StartLeaser, b Binding, token string) (release func()) {
-	bg := context.WithoutCancel(ctx)
-	stop, done := make(chan struct{}), make(chan struct{})
+func (s *Service) holdLease(ctx context.Context, l StartLeaser, b Binding, token string) *leaseHold {
+	h := &leaseHold{s: s, l: l, b: b, token: token, bg: context.WithoutCancel(ctx),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
-		defer close(done)
+		defer close(h.done)
 		ttl := s.cfg.leaseTTL()
 		t := time.NewTicker(max(ttl/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-h.stop:
 				return
 			case <-t.C:
 			}
-			rctx, cancel := context.WithTimeout(bg, max(ttl/3, time.Millisecond))
+			rctx, cancel := context.WithTimeout(h.bg, max(ttl/3, time.Millisecond))
 			taken, _, err := l.LeaseStart(rctx, b, token, ttl)
 			cancel()
 			if err == nil && !taken {
 				// It ran out (renewals failed for a whole TTL) and another
 				// start took it: that start may place a second call.
-				s.log.WarnContext(bg, "start lease lost to another start while this one ran")
+				s.log.WarnContext(h.bg, "start lease lost to another start while this one ran")
 				return
 			}
 		}
 	}()
-	return func() {
-		close(stop)
-		<-done
-		rctx, cancel := context.WithTimeout(bg, recordTimeout)
-		defer cancel()
-		if err := s.timed(rctx, "release", func() error { return l.ReleaseStart(rctx, b, token) }); err != nil {
-			// It ends by its TTL; until then this flow's starts wait.
-			s.log.WarnContext(rctx, "could not release a start lease", "err", err)
-		}
+	return h
+}
+
+// stopRenewing ends the renewals (no renewal runs once it returns).
+func (h *leaseHold) stopRenewing() {
+	h.stopOnce.Do(func() {
+		close(h.stop)
+		<-h.done
+	})
+}
+
+// release stops the renewals and ends the lease, unless the store already
+// did (CreateLeased).
+func (h *leaseHold) release() {
+	h.stopRenewing()
+	if h.released {
+		return
+	}
+	h.released = true
+	rctx, cancel := context.WithTimeout(h.bg, recordTimeout)
+	defer cancel()
+	if err := h.s.timed(rctx, "release", func() error { return h.l.ReleaseStart(rctx, h.b, h.token) }); err != nil {
+		// It ends by its TTL; until then this flow's starts wait.
+		h.s.log.WarnContext(rctx, "could not release a start lease", "err", err)
 	}
 }
 

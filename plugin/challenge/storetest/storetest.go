@@ -767,6 +767,30 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if taken, _ := lease("c", time.Minute); !taken {
 			t.Fatal("a lease did not end by its TTL")
 		}
+
+		// CreateLeased records the challenge and ends the holder's lease in
+		// the same step, whether it stored the challenge or kept a live one
+		// it did not expect; another token's lease stays.
+		c2 := New(b, now, 5*time.Minute)
+		if _, created, err := s.CreateLeased(ctx, c2, "", now, "c"); err != nil || created {
+			t.Fatalf("CreateLeased over a live challenge not expected: created %v err %v", created, err)
+		}
+		if taken, active := lease("d", time.Minute); !taken || active != c.ID {
+			t.Fatalf("after CreateLeased (kept the live one): taken %v, active %q", taken, active)
+		}
+		if got, created, err := s.CreateLeased(ctx, c2, c.ID, now, "not d"); err != nil || !created || got.ID != c2.ID {
+			t.Fatalf("CreateLeased replacing the expected one: %s created %v err %v", got.ID, created, err)
+		}
+		if taken, _ := lease("e", time.Minute); taken {
+			t.Fatal("CreateLeased with another token ended the holder's lease")
+		}
+		c3 := New(b, now, 5*time.Minute)
+		if _, created, err := s.CreateLeased(ctx, c3, c2.ID, now, "d"); err != nil || !created {
+			t.Fatalf("CreateLeased by the holder: created %v err %v", created, err)
+		}
+		if taken, active := lease("e", time.Minute); !taken || active != c3.ID {
+			t.Fatalf("after the holder's CreateLeased: taken %v, active %q", taken, active)
+		}
 	})
 
 	t.Run("PassesCappedByLoginTime", func(t *testing.T) {

@@ -237,6 +237,17 @@ func clone(c challenge.Challenge) challenge.Challenge {
 
 // Create implements challenge.Store.
 func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time) (challenge.Challenge, bool, error) {
+	return s.create(ctx, c, expectActive, now, "")
+}
+
+// CreateLeased implements challenge.StartLeaser: Create, and the release of
+// the binding's start lease held under token, under one lock.
+func (s *Store) CreateLeased(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time, token string) (challenge.Challenge, bool, error) {
+	return s.create(ctx, c, expectActive, now, token)
+}
+
+// create is Create, releasing the start lease token holds ("": none).
+func (s *Store) create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time, token string) (challenge.Challenge, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return challenge.Challenge{}, false, err
 	}
@@ -246,6 +257,9 @@ func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive 
 	b := c.Binding()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if l, ok := s.leases[b]; ok && token != "" && l.token == token {
+		delete(s.leases, b)
+	}
 	if curID, ok := s.active[b]; ok {
 		if cur, ok := s.lookup(curID); ok && cur.c.State == challenge.StatePending && now.Before(cur.c.ExpiresAt) {
 			if expectActive == "" || cur.c.ID != expectActive {

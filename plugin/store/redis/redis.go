@@ -253,7 +253,17 @@ func decodeFlat(v []any) (challenge.Challenge, error) {
 // returned unchanged.
 // The old challenge key is built from the prefix: it has the same hash tag
 // as KEYS[1], so the script stays in one slot.
-var createScript = redis.NewScript(`
+var createScript = redis.NewScript(fmt.Sprintf(createSrc, "", "#ARGV"))
+
+// createLeasedScript is createScript for the start holding the binding's
+// start lease (KEYS[3]), named by the last ARGV: the lease is released in
+// the same step (LeaseStart, CreateLeased), whatever the outcome.
+var createLeasedScript = redis.NewScript(fmt.Sprintf(createSrc,
+	"if redis.call('GET', KEYS[3]) == ARGV[#ARGV] then redis.call('DEL', KEYS[3]) end\n", "#ARGV - 1"))
+
+// createSrc is the body of both create scripts: %[1]s runs first, and
+// the challenge's fields are ARGV[6] to ARGV[%[2]s].
+const createSrc = `%[1]s
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ck = ARGV[4] .. cur
@@ -263,11 +273,11 @@ if cur then
     redis.call('HSET', ck, 's', 'superseded')
   end
 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(ARGV, 6, %[2]s))
 redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], ARGV[5], 'PXAT', ARGV[3])
 return {1}
-`)
+`
 
 // lookupScript: KEYS[1] the challenge, or (ARGV[1] == 'a') the binding's
 // active pointer; KEYS[2] (optional) a ban. ARGV[2]: challenge key prefix.
@@ -422,6 +432,17 @@ return 1
 
 // Create implements challenge.Store.
 func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time) (challenge.Challenge, bool, error) {
+	return s.create(ctx, c, expectActive, now, "")
+}
+
+// CreateLeased implements challenge.StartLeaser: Create, and the release of
+// the binding's start lease held under token, in one step.
+func (s *Store) CreateLeased(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time, token string) (challenge.Challenge, bool, error) {
+	return s.create(ctx, c, expectActive, now, token)
+}
+
+// create is Create, releasing the start lease token holds ("": none).
+func (s *Store) create(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time, token string) (challenge.Challenge, bool, error) {
 	key, ok := s.challengeKey(c.ID)
 	if !ok {
 		return challenge.Challenge{}, false, &Error{Op: "create", Err: errors.New("malformed challenge id")}
@@ -431,7 +452,11 @@ func (s *Store) Create(ctx context.Context, c challenge.Challenge, expectActive 
 	}
 	tag, _ := challenge.IDTag(c.ID)
 	args := append([]any{expectActive, ms(now), c.ExpiresAt.Add(s.grace).UnixMilli(), s.challengeKeyPrefix(tag), c.ID}, fields(c)...)
-	res, err := createScript.Run(ctx, s.rdb, []string{s.activeKey(c.Binding()), key}, args...).Slice()
+	script, keys := createScript, []string{s.activeKey(c.Binding()), key}
+	if token != "" {
+		script, keys, args = createLeasedScript, append(keys, s.leaseKey(c.Binding())), append(args, token)
+	}
+	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return challenge.Challenge{}, false, wrap("create", err)
 	}
