@@ -119,13 +119,7 @@ func TestStartLeaseWaiterCallerGoneIsNotAStoreOutage(t *testing.T) {
 	svc, _, prov := realTimeEnv(t, 5*time.Second)
 	calling := slowFirstCall(prov, 400*time.Millisecond)
 	r := req("gone-while-waiting")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, err := svc.Start(context.Background(), r); err != nil {
-			t.Error(err)
-		}
-	}()
+	done := startAside(t, svc, r)
 	<-calling
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -182,13 +176,7 @@ func TestStartLeaseReleasedAfterAPanic(t *testing.T) {
 
 	calling := slowFirstCall(prov, 100*time.Millisecond)
 	r := req("panic-after-take")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if _, err := svc.Start(context.Background(), r); err != nil {
-			t.Error(err)
-		}
-	}()
+	done := startAside(t, svc, r)
 	<-calling
 	func() {
 		defer func() { t.Logf("recovered: %v", recover()) }()
