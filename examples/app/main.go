@@ -226,7 +226,7 @@ type me struct {
 	ExpiresAt           time.Time      `json:"exp"`
 	AuthTime            time.Time      `json:"auth_time"`
 	AMR                 []string       `json:"amr"`
-	PhoneNumber         string         `json:"phone_number"`
+	PhoneNumber         string         `json:"phone_number,omitempty"` // absent with jwt.phone_number_claim: false
 	PhoneNumberVerified bool           `json:"phone_number_verified"`
 	FlashCallPassed     bool           `json:"flash_call_passed"`
 	Extra               map[string]any `json:"extra,omitempty"`
@@ -272,7 +272,7 @@ a{color:#1d4ed8}
 <h1>Hello, {{.Subject}}</h1>
 <p class="{{if .FlashCallPassed}}ok{{else}}warn{{end}}">{{if .FlashCallPassed}}You passed the flash-call factor.{{else}}This token does not show the flash-call factor.{{end}}</p>
 <table>
-<tr><th>Phone</th><td>{{.PhoneNumber}}{{if .PhoneNumberVerified}} (verified){{end}}</td></tr>
+<tr><th>Phone</th><td>{{if .PhoneNumber}}{{.PhoneNumber}}{{else}}not in the token{{end}}{{if .PhoneNumberVerified}} (verified){{end}}</td></tr>
 <tr><th>Session</th><td>{{.SessionID}}</td></tr>
 <tr><th>Methods (amr)</th><td>{{range $i, $m := .AMR}}{{if $i}}, {{end}}{{$m}}{{end}}</td></tr>
 <tr><th>Authenticated at</th><td>{{.AuthTime.Format "2006-01-02 15:04:05 MST"}}</td></tr>

@@ -92,6 +92,22 @@ func TestApp(t *testing.T) {
 		})
 	}
 
+	// A token without the number (jwt.phone_number_claim: false) says so.
+	noPhone, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "http://issuer.test", Audience: []string{"demo"}, Keys: ks, OmitPhoneNumber: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok2, err := noPhone.Issue(context.Background(), jwt.Subject{IdentityID: "id-2", SessionID: "sess-2", Methods: []string{"password"}, PhoneE164: "+79991234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := do("/", "", tok2.Raw).Body.String(); !strings.Contains(body, "not in the token (verified)") || strings.Contains(body, "+7999") {
+		t.Errorf("page for a token without the number:\n%s", body)
+	}
+	if body := do("/api/me", "Bearer "+tok2.Raw, "").Body.String(); strings.Contains(body, "phone_number\"") || !strings.Contains(body, `"phone_number_verified":true`) {
+		t.Errorf("/api/me for a token without the number: %s", body)
+	}
+
 	var got me
 	if err := json.Unmarshal(do("/api/me", "Bearer "+tok.Raw, "").Body.Bytes(), &got); err != nil {
 		t.Fatal(err)
