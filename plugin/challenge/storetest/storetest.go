@@ -628,6 +628,14 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules); err != nil || look.StartLeased {
 			t.Fatalf("lease released: StartLeased %v err %v", look.StartLeased, err)
 		}
+		// A lease that ended by its TTL is not reported either.
+		if taken, _, err := s.LeaseStart(ctx, b, "short", 50*time.Millisecond); err != nil || !taken {
+			t.Fatalf("lease: %v %v", taken, err)
+		}
+		time.Sleep(150 * time.Millisecond)
+		if look, err := cs.LookupAndCheck(ctx, challenge.LookupRequest{Binding: b, BanKey: key}, rules); err != nil || look.StartLeased {
+			t.Fatalf("lease ended by its TTL: StartLeased %v err %v", look.StartLeased, err)
+		}
 	})
 
 	t.Run("VerifyRecordsPassOnlyWhenVerified", func(t *testing.T) {

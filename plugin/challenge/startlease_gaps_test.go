@@ -1,0 +1,125 @@
+package challenge_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// TestStartLeaseReleasedWhenTheStartFails: a start whose call failed
+// releases its flow's lease: the next start of the flow places its call
+// at once, not after the minute a stuck lease would hold it off.
+func TestStartLeaseReleasedWhenTheStartFails(t *testing.T) {
+	svc, mem, prov := realTimeEnv(t, 0)
+	r := req("failed-start")
+	prov.err = fmt.Errorf("callpass: 503: %w", flashcall.ErrUnavailable)
+	if _, err := svc.Start(context.Background(), r); err == nil {
+		t.Fatal("the failing start succeeded")
+	}
+	if taken, _, err := mem.LeaseStart(context.Background(), bind(r), "next start", time.Second); err != nil || !taken {
+		t.Fatalf("the failed start left its lease held (taken %v, err %v)", taken, err)
+	}
+	_ = mem.ReleaseStart(context.Background(), bind(r), "next start")
+	prov.err = nil
+	t0 := time.Now()
+	res, err := svc.Start(context.Background(), r)
+	if err != nil || !res.Placed || time.Since(t0) > time.Second {
+		t.Fatalf("next start: placed %v err %v after %s", res.Placed, err, time.Since(t0))
+	}
+}
+
+// TestStartLeaseReleasedAfterARefusedDoubleSubmit: the refused double
+// submit that waited for the first start's call leaves no lease behind.
+func TestStartLeaseReleasedAfterARefusedDoubleSubmit(t *testing.T) {
+	svc, mem, prov := leaseEnv(t, 0, nil, func(l *limit.Config) { l.PerNumber.Limit = 1 })
+	calling := slowFirstCall(prov, 200*time.Millisecond)
+	r := req("refused-double")
+	first := startAside(t, svc, r)
+	<-calling
+	if _, err := svc.Start(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	<-first
+	if taken, _, err := mem.LeaseStart(context.Background(), bind(r), "later start", time.Second); err != nil || !taken {
+		t.Fatalf("a lease was left held after the double submit (taken %v, err %v)", taken, err)
+	}
+}
+
+// ttlRecorder is a memory store that records the TTL of every lease asked.
+type ttlRecorder struct {
+	*memory.Store
+	last atomic.Int64
+}
+
+func (w *ttlRecorder) LeaseStart(ctx context.Context, b challenge.Binding, token string, ttl time.Duration) (bool, string, error) {
+	w.last.Store(int64(ttl))
+	return w.Store.LeaseStart(ctx, b, token, ttl)
+}
+
+// TestStartLeaseTTLFromConfig: the lease is taken, and renewed, for
+// Config.StartLeaseTTL.
+func TestStartLeaseTTLFromConfig(t *testing.T) {
+	var rec *ttlRecorder
+	svc, _, prov := leaseEnv(t, 90*time.Millisecond, func(mem *memory.Store) challenge.Store { rec = &ttlRecorder{Store: mem}; return rec }, nil)
+	slowFirstCall(prov, 150*time.Millisecond)
+	if _, err := svc.Start(context.Background(), req("ttl")); err != nil {
+		t.Fatal(err)
+	}
+	if got := time.Duration(rec.last.Load()); got != 90*time.Millisecond {
+		t.Errorf("lease TTL %s, want the configured 90ms", got)
+	}
+}
+
+// deadOnGet is a memory store whose Get shows a marked challenge id as
+// already verified (used by another tab between the two starts).
+type deadOnGet struct {
+	*memory.Store
+	dead atomic.Pointer[string]
+}
+
+func (w *deadOnGet) Get(ctx context.Context, id string) (challenge.Challenge, error) {
+	c, err := w.Store.Get(ctx, id)
+	if d := w.dead.Load(); err == nil && d != nil && *d == id {
+		c.State = challenge.StateVerified
+	}
+	return c, err
+}
+
+// TestStartLeaseWaiterPlacesItsCallWhenTheOtherChallengeIsDead: a waiting
+// start that finds the other start's challenge already dead (verified,
+// used up) does not answer with it: it places its own call.
+func TestStartLeaseWaiterPlacesItsCallWhenTheOtherChallengeIsDead(t *testing.T) {
+	var st *deadOnGet
+	svc, _, prov := leaseEnv(t, 0, func(mem *memory.Store) challenge.Store { st = &deadOnGet{Store: mem}; return st }, nil)
+	calling := slowFirstCall(prov, 200*time.Millisecond)
+	r := req("dead-other")
+	first := startAside(t, svc, r)
+	<-calling
+	go func() {
+		// Mark the first start's challenge dead as soon as it exists.
+		for range 100 {
+			if c, _, err := st.Store.Lookup(context.Background(), challenge.LookupRequest{Binding: bind(r)}); err == nil {
+				id := c.ID
+				st.dead.Store(&id)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	second, err := svc.Start(context.Background(), r)
+	a := <-first
+	if err != nil && !errors.Is(err, challenge.ErrCooldown) {
+		t.Fatal(err)
+	}
+	if second.Challenge.ID == a.Challenge.ID && !second.Placed {
+		t.Errorf("the waiter answered with a dead challenge %s", a.Challenge.ID)
+	}
+}
