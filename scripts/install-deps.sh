@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine with Go: gcc (cgo),
-# Node.js and npm (JWT interop), redis-server, chromium (browser tests) and
-# wrk (load scripts). Idempotent: skips what is
+# Node.js and npm (JWT interop), redis-server, chromium (browser tests),
+# systemd's tools (the example unit's checks) and wrk (load scripts). Idempotent: skips what is
 # already installed, so a warm machine pays nothing.
 set -euo pipefail
 
@@ -14,6 +14,9 @@ command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+# systemd-analyze and systemd-sysusers check examples/systemd offline; the
+# package's service manager is not started.
+{ command -v systemd-analyze >/dev/null 2>&1 && command -v systemd-sysusers >/dev/null 2>&1; } || need+=(systemd)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
