@@ -284,3 +284,77 @@ func TestMissingPhonePolicy(t *testing.T) {
 		})
 	}
 }
+
+// TestEarlierCallCodeAfterResend: a real Kratos login with a resend; the
+// user types the first call's digits (an older missed call taken for the
+// newest). The gate says it is an earlier call's code (4090001 with reason
+// earlier_call), counts it, and the newest call's code opens the session.
+func TestEarlierCallCodeAfterResend(t *testing.T) {
+	st := startStack(t, stackOptions{Redis: true, Env: []string{"CHALLENGE_RESEND_COOLDOWNS=1ms"}})
+	ctx := context.Background()
+	const email, dn = "vera@example.com", "79004440011"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	r, err := st.Kratos.APILogin(ctx, email, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Message(1090001); !ok {
+		t.Fatalf("want 1090001, got %v: %s", ids(r), r.Body)
+	}
+	first := lastCode(t, st.Services[0].URL, dn)
+	// Resend until the new call's code differs from the first's (the
+	// simulator's codes are random: 1 in 10⁴ repeats).
+	newest := first
+	for i := 0; newest == first; i++ {
+		if i == 3 {
+			t.Fatal("three resends all repeated the first code")
+		}
+		time.Sleep(5 * time.Millisecond)
+		r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_resend": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, ok := r.Message(1090001); !ok || messageContext(t, m)["placed"] != true {
+			t.Fatalf("resend: want a new call, got %v: %s", ids(r), r.Body)
+		}
+		newest = lastCode(t, st.Services[0].URL, dn)
+	}
+
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": first})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := r.Message(4090001)
+	if !ok || r.SessionToken != "" {
+		t.Fatalf("the first call's code: want 4090001 and no session, got %v: %s", ids(r), r.Body)
+	}
+	mc := messageContext(t, m)
+	if mc["reason"] != "earlier_call" || mc["attempts_left"] != float64(2) ||
+		m.Text != "This is the code of an earlier call. Enter the last digits of the most recent incoming number. 2 attempts left." {
+		t.Errorf("the first call's code: %q %v", m.Text, mc)
+	}
+	// A code of no call is a plain wrong code.
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": otherCode(first, newest)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := r.Message(4090001); !ok || messageContext(t, m)["reason"] != nil {
+		t.Fatalf("a code of no call: want a plain 4090001, got %v: %s", ids(r), r.Body)
+	}
+	r, err = st.Kratos.SubmitAPILogin(ctx, r.FlowID, email, testPassword, map[string]any{"callpass_code": newest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SessionToken == "" {
+		t.Fatalf("the newest call's code: no session (HTTP %d %v): %s", r.StatusCode, ids(r), r.Body)
+	}
+}
+
+// otherCode is a code of the same length that is neither a nor b.
+func otherCode(a, b string) string {
+	c := wrongCode(a)
+	for c == b {
+		c = wrongCode(c)
+	}
+	return c
+}

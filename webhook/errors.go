@@ -75,6 +75,10 @@ func (k retryKey) context() map[string]any {
 	return m
 }
 
+// reasonEarlierCall is the context "reason" of a wrong code that is the code
+// of a call a resend replaced (msg.4090001.reason.earlier_call).
+const reasonEarlierCall = "earlier_call"
+
 // classify is the single place that maps typed errors to HTTP.
 func classify(err error, now time.Time) problem {
 	// errors.AsType: no allocation per target (this runs on every refusal).
@@ -106,6 +110,11 @@ func classify(err error, now time.Time) problem {
 	case isWrong && wrong.Format:
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode,
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
+	case isWrong && wrong.EarlierCall:
+		// The code of a call a resend replaced: the user took an older
+		// missed call for the newest.
+		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
+			Context: map[string]any{"attempts_left": wrong.AttemptsLeft, "reason": reasonEarlierCall}}
 	case isWrong:
 		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
 			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}

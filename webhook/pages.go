@@ -71,6 +71,7 @@ func (s *Server) stepUpPage(c echo.Context) error {
 const (
 	qError   = "error"
 	qLimit   = "limit"
+	qReason  = "reason"
 	qRetryAt = "retry_at"
 )
 
@@ -84,6 +85,9 @@ func refusalFromQuery(c echo.Context) *ui.Message {
 	switch l := c.QueryParam(qLimit); l {
 	case limit.KindNumber, limit.KindIdentity, limit.KindIP, limit.KindGlobal, limit.KindPhoneCheckBudget, "resends":
 		ctx["limit"] = l
+	}
+	if r := c.QueryParam(qReason); r == reasonEarlierCall {
+		ctx["reason"] = r
 	}
 	// A forged link could otherwise show any wait ("try again in 3000
 	// days"); the longest real one is a day (the budget and identity
@@ -114,6 +118,9 @@ func (s *Server) refused(c echo.Context, lang, challengeID string, err error) er
 	ctx := p.context()
 	if l, ok := ctx["limit"].(string); ok {
 		q.Set(qLimit, l)
+	}
+	if r, ok := ctx["reason"].(string); ok {
+		q.Set(qReason, r)
 	}
 	if at, ok := ctx["retry_at"].(string); ok {
 		if t, perr := time.Parse(time.RFC3339, at); perr == nil {

@@ -98,6 +98,9 @@ func TestStepUpPageRefusalsRedirectToGet(t *testing.T) {
 	}{
 		{"wrong code", "/2fa/verify?lang=en", url.Values{"challenge_id": {"c1"}, "code": {"1111"}}, nil,
 			&challenge.WrongCodeError{AttemptsLeft: 2}, map[string]string{"challenge": "c1", "error": "4090001"}, "Wrong code. 2 attempts left.", true},
+		{"earlier call's code", "/2fa/verify?lang=ru", url.Values{"challenge_id": {"c1"}, "code": {"2111"}}, nil,
+			&challenge.WrongCodeError{AttemptsLeft: 2, EarlierCall: true}, map[string]string{"challenge": "c1", "error": "4090001", "reason": "earlier_call"},
+			"Это код из предыдущего звонка. Введите последние цифры номера, с которого звонили последним. Осталось 2 попытки.", true},
 		{"too short", "/2fa/verify?lang=ru", url.Values{"challenge_id": {"c1"}, "code": {"11"}}, nil,
 			&challenge.WrongCodeError{AttemptsLeft: 2, Format: true}, map[string]string{"challenge": "c1", "error": "4090011"},
 			"Код должен состоять ровно из 4 цифр. Осталось 2 попытки.", true},

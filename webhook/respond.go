@@ -48,7 +48,10 @@ type apiError struct {
 	Message      string `json:"message"`
 	AttemptsLeft *int   `json:"attempts_left,omitempty"`
 	RetryAfter   *int   `json:"retry_after,omitempty"`
-	RequestID    string `json:"request_id,omitempty"`
+	// Reason refines Error: "earlier_call" on a wrong_code that is the code
+	// of a call a resend replaced.
+	Reason    string `json:"reason,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // handleError is Echo's one error handler: every error a handler returns ends here.
@@ -64,6 +67,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	body := apiError{Error: p.Code, Message: s.problemText(lang, p, err), RequestID: rid}
 	if v, ok := p.Context["attempts_left"].(int); ok {
 		body.AttemptsLeft = &v
+	}
+	if v, ok := p.Context["reason"].(string); ok {
+		body.Reason = v
 	}
 	if v, ok := p.Context["retry_after"].(int); ok {
 		body.RetryAfter = &v

@@ -123,6 +123,13 @@ type Challenge struct {
 	ResendAfter time.Time
 	State       State
 	VerifiedAt  time.Time
+	// EarlierCodeHashes are the CodeHashes of the challenges this one
+	// replaced by resends to the same number, concatenated, newest last
+	// (one per resend). They never verify: they only let a
+	// wrong code be told apart as an earlier call's (a first call that
+	// rang late is easily taken for the newest), so the user hears to
+	// use the most recent call.
+	EarlierCodeHashes []byte
 }
 
 // Binding returns the challenge's binding.

@@ -45,6 +45,10 @@ type WrongCodeError struct {
 	// challenge) also started the identity's regulation ban, for this long:
 	// what the user needs to hear is the ban, not "ask for a new call".
 	BannedFor time.Duration
+	// EarlierCall is true when the code is that of a call this challenge
+	// replaced (Challenge.EarlierCodeHashes): still a counted wrong code,
+	// but the user needs to hear to use the most recent call.
+	EarlierCall bool
 }
 
 func (e *WrongCodeError) Error() string {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"hash"
@@ -515,6 +516,11 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.TTL), ResendAfter: now.Add(s.cfg.cooldown(resends)),
 		State: StatePending,
 	}
+	if expect != "" && expect == cur.ID && cur.Phone == e164 {
+		// A resend to the same number: remember the replaced call's code
+		// (and those it replaced), so its digits typed now are told apart.
+		c.EarlierCodeHashes = earlierCodeHashes(cur)
+	}
 	var active Challenge
 	var created bool
 	ctx, rcancel := record()
@@ -869,7 +875,8 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		return res, nil
 	case OutcomeWrong:
 		s.observeVerify("wrong")
-		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK}
+		earlier := digits && isEarlierCode(c.EarlierCodeHashes, sum)
+		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK && !earlier, EarlierCall: earlier}
 	case OutcomeLocked:
 		s.observeVerify("locked")
 		until, ferr := rep.LockBannedUntil, error(nil)
@@ -913,6 +920,30 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		s.observeVerify("error")
 		return VerifyResult{}, storeErr("verify", fmt.Errorf("unknown outcome %d", rep.Outcome))
 	}
+}
+
+// earlierCodeHashes returns the EarlierCodeHashes of a challenge replacing
+// cur by a resend: cur's own, then its CodeHash. One per resend, so at most
+// MaxResends (a resend beyond it is refused before).
+func earlierCodeHashes(cur Challenge) []byte {
+	if len(cur.CodeHash) != sha256.Size || len(cur.EarlierCodeHashes)%sha256.Size != 0 {
+		return nil
+	}
+	out := make([]byte, 0, len(cur.EarlierCodeHashes)+sha256.Size)
+	return append(append(out, cur.EarlierCodeHashes...), cur.CodeHash...)
+}
+
+// isEarlierCode reports whether sum is one of the hashes in earlier, every
+// one compared in constant time whatever matches.
+func isEarlierCode(earlier, sum []byte) bool {
+	if len(sum) != sha256.Size {
+		return false
+	}
+	match := 0
+	for i := 0; i+sha256.Size <= len(earlier); i += sha256.Size {
+		match |= subtle.ConstantTimeCompare(earlier[i:i+sha256.Size], sum)
+	}
+	return match == 1
 }
 
 // lookup reads the challenge req names and checks the identity's

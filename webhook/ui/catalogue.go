@@ -70,6 +70,8 @@ var catalogue = map[string]map[string]string{
 		"msg.4090012.flow.registration":        "Calls to this number are not possible. Use another number or contact support.",
 		"msg.4090012.flow.settings":            "Calls to this number are not possible. Use another number or contact support.",
 		"msg.4090007.flow.registration":        "Registration needs a phone number. Please enter it in the form.",
+		// A wrong code that is an earlier call's (a resend replaced it).
+		"msg.4090001.reason.earlier_call": "This is the code of an earlier call. Enter the last digits of the most recent incoming number. {attempts_left} {attempts_left#attempt|attempts} left.",
 		// 4090011 counts as a try: say what is left, like 4090001.
 		"msg.4090011.attempts_left": "The code must be exactly {code_length} {code_length#digit|digits}. {attempts_left} {attempts_left#attempt|attempts} left.",
 
@@ -208,6 +210,7 @@ var catalogue = map[string]map[string]string{
 		"msg.4090012.flow.registration":        "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку.",
 		"msg.4090012.flow.settings":            "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку.",
 		"msg.4090007.flow.registration":        "Для регистрации нужен номер телефона. Укажите его в форме.",
+		"msg.4090001.reason.earlier_call":      "Это код из предыдущего звонка. Введите последние цифры номера, с которого звонили последним. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 		"msg.4090011.attempts_left":            "Код должен состоять ровно из {code_length} {code_length#цифры|цифр|цифр}. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 
 		"msg.4090004.now":                 "Теперь можно повторить попытку.",

@@ -212,9 +212,10 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 
 // variantKeys are the context keys a message may be worded by, most
 // specific first: "msg.<id>.<key>.<value>" (e.g. msg.4090004.limit.global,
-// msg.4090007.flow.login) replaces "msg.<id>" when the catalogue has it;
+// msg.4090007.flow.login, msg.4090001.reason.earlier_call) replaces
+// "msg.<id>" when the catalogue has it;
 // so does "msg.<id>.attempts_left" when the context counts the tries left.
-var variantKeys = [...]string{"limit", "flow"}
+var variantKeys = [...]string{"limit", "flow", "reason"}
 
 // variant returns the text of the variant ctx selects and the parts of its
 // key after key: k and v for "msg.<id>.<k>.<v>", k alone for

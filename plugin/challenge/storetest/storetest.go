@@ -5,6 +5,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -142,6 +143,43 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		// The old code is dead even if it matches.
 		mustVerify(t, s, old, true, now, challenge.OutcomeSuperseded)
 		mustVerify(t, s, n, true, now, challenge.OutcomeVerified)
+	})
+
+	t.Run("EarlierCodeHashesKept", func(t *testing.T) {
+		// A resend's challenge carries the replaced calls' code hashes
+		// (challenge.Service tells their codes apart); every read returns
+		// them as written, the verify included, and they never verify.
+		s := newStore(t)
+		now := msNow()
+		b := Bind("earlier")
+		old := New(b, now, 5*time.Minute)
+		mustCreate(t, s, old, "", now, true)
+		n := New(b, now, 5*time.Minute)
+		n.Resends = 1
+		n.EarlierCodeHashes = append(bytes.Repeat([]byte{0xa5}, 32), old.CodeHash...)
+		mustCreate(t, s, n, old.ID, now, true)
+		got, err := s.Get(ctx, n.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, n)
+		if got, err = active(s, b); err != nil {
+			t.Fatal(err)
+		}
+		assertEqual(t, got, n)
+		earlier := n
+		earlier.CodeHash = old.CodeHash // a verify with the earlier call's code
+		v := mustVerify(t, s, earlier, true, now, challenge.OutcomeWrong)
+		if !bytes.Equal(v.EarlierCodeHashes, n.EarlierCodeHashes) {
+			t.Fatalf("Verify returned EarlierCodeHashes %x, want %x", v.EarlierCodeHashes, n.EarlierCodeHashes)
+		}
+		mustVerify(t, s, n, true, now, challenge.OutcomeVerified)
+		// A challenge without them reads none.
+		first := New(Bind("first"), now, 5*time.Minute)
+		mustCreate(t, s, first, "", now, true)
+		if got, err := s.Get(ctx, first.ID); err != nil || got.EarlierCodeHashes != nil {
+			t.Fatalf("first challenge: EarlierCodeHashes %x err %v, want none", got.EarlierCodeHashes, err)
+		}
 	})
 
 	t.Run("ReplaceOnlyTheExpectedActive", func(t *testing.T) {

@@ -232,6 +232,9 @@ func (s *Store) lookup(id string) (*entry, bool) {
 
 func clone(c challenge.Challenge) challenge.Challenge {
 	c.CodeHash = append([]byte(nil), c.CodeHash...)
+	if c.EarlierCodeHashes != nil {
+		c.EarlierCodeHashes = append([]byte(nil), c.EarlierCodeHashes...)
+	}
 	return c
 }
 

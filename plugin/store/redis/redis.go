@@ -187,7 +187,7 @@ func fromMS(v string) time.Time {
 
 // fields lists the hash fields and values of c (short names keep memory low).
 func fields(c challenge.Challenge) []any {
-	return []any{
+	f := []any{
 		"id", c.ID, "p", string(c.Purpose), "i", c.IdentityID, "f", c.FlowID,
 		"ph", c.Phone, "h", c.CodeHash, "cl", c.CodeLength,
 		"pr", c.Provider, "ci", c.CallID, "cs", c.CallStatus, "cc", int(c.CallClass),
@@ -195,6 +195,11 @@ func fields(c challenge.Challenge) []any {
 		"ca", ms(c.CreatedAt), "ea", ms(c.ExpiresAt), "ra", ms(c.ResendAfter),
 		"s", string(c.State), "va", ms(c.VerifiedAt),
 	}
+	if len(c.EarlierCodeHashes) > 0 {
+		// Only after a resend: a first challenge keeps no empty field.
+		f = append(f, "eh", c.EarlierCodeHashes)
+	}
+	return f
 }
 
 func decode(m map[string]string) (challenge.Challenge, error) {
@@ -218,6 +223,9 @@ func decodeBy(get func(string) string) (challenge.Challenge, error) {
 	}
 	if h := get("h"); h != "" {
 		c.CodeHash = []byte(h)
+	}
+	if h := get("eh"); h != "" {
+		c.EarlierCodeHashes = []byte(h)
 	}
 	return c, nil
 }
@@ -300,7 +308,7 @@ return {ban, redis.call('HGETALL', ck), leased}
 // challengeFields are the hash fields of a challenge in the order the verify
 // script reads and returns them (decodeFields reads them by position).
 var challengeFields = []string{"id", "p", "i", "f", "ph", "h", "cl", "pr", "ci", "cs", "cc",
-	"a", "ma", "r", "ca", "ea", "ra", "s", "va"}
+	"a", "ma", "r", "ca", "ea", "ra", "s", "va", "eh"}
 
 // fieldPos maps a challenge field to its position in challengeFields.
 var fieldPos = func() map[string]int {
