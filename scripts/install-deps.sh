@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need on a Debian machine with Go: gcc (cgo),
-# Node.js and npm (JWT interop), redis-server, chromium (browser tests),
-# systemd's tools (the example unit's checks) and wrk (load scripts). Idempotent: skips what is
-# already installed, so a warm machine pays nothing.
+# Node.js and npm (JWT interop), PyJWT for the system Python (JWT interop),
+# redis-server, chromium (browser tests), systemd's tools (the example unit's
+# checks) and wrk (load scripts). Idempotent: skips what is already
+# installed, so a warm machine pays nothing.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,10 @@ need=()
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+# PyJWT: the JWT interop test runs the README's Python sample with the system
+# interpreter, /usr/bin/python3 (a python3 earlier on PATH, e.g. pyenv's, may
+# lack it); cryptography is what PyJWT verifies ES256, EdDSA and RS256 with.
+/usr/bin/python3 -c 'import jwt, cryptography' >/dev/null 2>&1 || need+=(python3-jwt python3-cryptography)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 { command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
@@ -27,4 +32,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Debian starts redis-server as a service on install; tests start their own
 # on free ports, so the system one is left alone.
-echo "install-deps: redis-server $(redis-server --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1)"
+echo "install-deps: redis-server $(redis-server --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -1), PyJWT $(/usr/bin/python3 -c 'import jwt; print(jwt.__version__)')"
