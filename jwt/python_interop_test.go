@@ -154,6 +154,20 @@ func TestTokensVerifyWithPyJWT(t *testing.T) {
 				c["auth_time"] != float64(authTime.Unix()) || !slices.Equal(amr, []any{"pwd", "tel", "mfa"}) {
 				t.Errorf("claims as PyJWT reads them: %v", c)
 			}
+			// Exactly the README's claims, which the discovery document lists.
+			var names []string
+			for n := range c {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			if want := slices.Sorted(slices.Values(ClaimsSupported())); !slices.Equal(names, want) {
+				t.Errorf("claims %v, want %v (claims_supported)", names, want)
+			}
+			iat, _ := c["iat"].(float64)
+			if jti, _ := c["jti"].(string); c["nbf"] != iat || c["exp"] != iat+DefaultTTL.Seconds() || jti == "" ||
+				time.Unix(int64(iat), 0).Before(now.Add(-time.Minute)) {
+				t.Errorf("iat %v nbf %v exp %v jti %v", c["iat"], c["nbf"], c["exp"], c["jti"])
+			}
 			if !res[2].OK {
 				t.Errorf("PyJWT refused a token naming every configured audience: %s: %s", res[2].Error, res[2].Detail)
 			}
@@ -173,13 +187,21 @@ func TestTokensVerifyWithPyJWT(t *testing.T) {
 
 // TestRotationWithPyJWT follows the README's key rotation on a key file
 // (keys generate, keys activate, keys remove, each followed by a reload as
-// SIGHUP does) and checks with the README's Python sample, which fetches the
-// JWKS afresh each time, that a token of the old key verifies until the old
-// key is removed, and the new key's tokens from the moment it signs.
+// SIGHUP does) for a deployment of every algorithm, and checks with the
+// README's Python sample, pinned to that algorithm and fetching the JWKS
+// afresh each time, that a token of the old key verifies until the old key
+// is removed, and the new key's tokens from the moment it signs. The new key
+// must be of the same algorithm: the sample refuses one of another.
 func TestRotationWithPyJWT(t *testing.T) {
 	checkPyJWT(t)
+	for _, alg := range allAlgs {
+		t.Run(alg, func(t *testing.T) { testRotationWithPyJWT(t, alg) })
+	}
+}
+
+func testRotationWithPyJWT(t *testing.T, alg string) {
 	path := filepath.Join(t.TempDir(), "keys.json")
-	old := mustKey(t, AlgES256)
+	old := mustKey(t, alg)
 	if err := WriteKeyFile(path, old); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +229,7 @@ func TestRotationWithPyJWT(t *testing.T) {
 	}
 	verify := func(step string, tokens ...string) {
 		t.Helper()
-		for i, r := range runPyJWT(t, srv.URL+JWKSPath, AlgES256, tokens...) {
+		for i, r := range runPyJWT(t, srv.URL+JWKSPath, alg, tokens...) {
 			if !r.OK {
 				t.Errorf("%s: token %d refused: %s: %s", step, i, r.Error, r.Detail)
 			}
@@ -215,8 +237,9 @@ func TestRotationWithPyJWT(t *testing.T) {
 	}
 	tokOld, _ := issue()
 
-	// 1. keys generate: the new key is published, the old one still signs.
-	fresh := mustKey(t, AlgES256)
+	// 1. keys generate --alg <the signing key's>: the new key is published,
+	// the old one still signs.
+	fresh := mustKey(t, alg)
 	if err := AppendKey(path, fresh, false); err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +266,23 @@ func TestRotationWithPyJWT(t *testing.T) {
 		t.Fatal(err)
 	}
 	sighup()
-	res := runPyJWT(t, srv.URL+JWKSPath, AlgES256, tokOld, tokNew)
+	res := runPyJWT(t, srv.URL+JWKSPath, alg, tokOld, tokNew)
 	if res[0].OK || !res[1].OK {
 		t.Fatalf("step 4: old token %+v, new token %+v", res[0], res[1])
+	}
+
+	// Why step 1 names the algorithm: keys generate makes ES256 without
+	// --alg, and an app pinned to another algorithm refuses its tokens.
+	other := AlgES256
+	if alg == AlgES256 {
+		other = AlgEdDSA
+	}
+	if err := AppendKey(path, mustKey(t, other), true); err != nil {
+		t.Fatal(err)
+	}
+	sighup()
+	tokOther, _ := issue()
+	if r := runPyJWT(t, srv.URL+JWKSPath, alg, tokOther)[0]; r.OK || r.Error != "InvalidAlgorithmError" {
+		t.Fatalf("a %s token, sample pinned to %s: %+v", other, alg, r)
 	}
 }
