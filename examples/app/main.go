@@ -154,7 +154,7 @@ func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
 	if cfg.Cookie != "" {
 		opts = append(opts, jwt.WithCookie(cfg.Cookie))
 	}
-	mw := []echo.MiddlewareFunc{jwt.EchoMiddleware(v, opts...)}
+	mw := []echo.MiddlewareFunc{noStore, jwt.EchoMiddleware(v, opts...)}
 	if cfg.Cookie != "" {
 		// Only a cookie brings a browser back with the new token.
 		mw = append([]echo.MiddlewareFunc{signInBrowsers(cfg.LoginURL)}, mw...)
@@ -163,6 +163,16 @@ func newServer(cfg config, log *slog.Logger) (*echo.Echo, error) {
 	g.GET("/", handlePage)
 	g.GET("/api/me", handleMe)
 	return e, nil
+}
+
+// noStore keeps every answer behind the token (the caller's phone number,
+// session and claims) out of shared caches: a proxy or CDN in front of the
+// app must not hand one visitor's page to the next.
+func noStore(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+		return next(c)
+	}
 }
 
 // signInCookie marks a browser just sent to the login URL, for a short while:
