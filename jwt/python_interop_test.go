@@ -43,9 +43,12 @@ func readmePythonSample(t *testing.T, jwksURL, alg string) string {
 	if !ok || !strings.Contains(sample, "PyJWT") {
 		t.Fatalf("README.md's python block is not the PyJWT sample:\n%s", sample)
 	}
-	for _, s := range []string{`issuer="` + readmeIss + `"`, `audience="` + readmeAud + `"`} {
+	// PyJWT verifies ES256, EdDSA and RS256 only with cryptography installed
+	// (pip's pyjwt[crypto]); plain `pip install pyjwt` makes PyJWKClient fail
+	// with "Unable to find a algorithm for key".
+	for _, s := range []string{`issuer="` + readmeIss + `"`, `audience="` + readmeAud + `"`, `pyjwt[crypto]`} {
 		if !strings.Contains(sample, s) {
-			t.Fatalf("README.md's PyJWT sample no longer has %s:\n%s", s, sample)
+			t.Fatalf("README.md's PyJWT sample lacks %s:\n%s", s, sample)
 		}
 	}
 	for old, repl := range map[string]string{
