@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what tests need, builds the
-# real Kratos once (cached), then runs every check and every test.
+# real Kratos and fetches promtool once (cached), then runs every check and
+# every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,10 @@ bash scripts/install-deps.sh
 kratos_bin="$(bash scripts/kratos.sh path)"
 export CALLPASS_KRATOS_BIN="$kratos_bin"
 echo "test: kratos at $kratos_bin"
+# promtool checks and unit-tests examples/monitoring/alerts.yml (cached too).
+promtool_bin="$(bash scripts/promtool.sh path)"
+export CALLPASS_PROMTOOL_BIN="$promtool_bin"
+echo "test: promtool at $promtool_bin"
 
 echo "test: gofmt"
 unformatted="$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './tools/*'))"

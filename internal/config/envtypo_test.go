@@ -22,6 +22,7 @@ func TestEnvTypos(t *testing.T) {
 		{"Kratos's own", "LOG_LEAK_SENSITIVE_VALUES=false", ""},
 		{"the example app's", "CALLPASS_APP_LISTEN=127.0.0.1:1", ""},
 		{"the tests'", "CALLPASS_KRATOS_BIN=/x", ""},
+		{"the monitoring tests'", "CALLPASS_PROMTOOL_BIN=/x", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
