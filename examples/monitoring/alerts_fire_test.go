@@ -1,0 +1,428 @@
+package monitoring_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
+)
+
+// The alert rules are unit-tested with `promtool test rules` on series the
+// real service exported: each scenario drives an in-process instance
+// through a situation (healthy logins, a failing provider, code guessing,
+// ...) and scrapes /metrics after every step. Scrape i becomes the sample at
+// i × interval: the values and label sets are the service's own, only the
+// time between scrapes is synthetic (a scenario of 20 "minutes" runs in a
+// second). A renamed metric or label, or a label value the service never
+// records, leaves an alert silent and fails its scenario; so does an alert
+// that fires in normal operation.
+
+// step is one phase of a scenario: traffic runs n times, each followed by a
+// scrape.
+type step struct {
+	n       int
+	traffic func(s *service, r *testenv.Redis)
+}
+
+// check says which alerts of alerts.yml fire (state firing, not pending) at
+// scrape at (eval time at × interval): exactly these, every other rule is
+// checked to be silent.
+type check struct {
+	at     int
+	firing []string
+}
+
+type scenario struct {
+	name string
+	env  []string
+	// redis runs the Redis store on a redis-server of its own (passed to
+	// traffic, which may stop it).
+	redis bool
+	// interval is the synthetic time between scrapes (and rule
+	// evaluations). Default 1m.
+	interval time.Duration
+	// budget replaces the daily budget written into alerts.yml (10000,
+	// "yours to set") for a scenario that runs with a small
+	// LIMITS_GLOBAL_DAILY_LIMIT.
+	budget int
+	steps  []step
+	checks []check
+}
+
+// times runs f n times.
+func times(n int, f func()) {
+	for range n {
+		f()
+	}
+}
+
+var alertScenarios = []scenario{
+	{
+		// Normal operation: every call is placed and every user types the
+		// right code. No alert may fire.
+		name:   "healthy",
+		steps:  []step{{30, func(s *service, _ *testenv.Redis) { times(2, s.login) }}},
+		checks: []check{{at: 10}, {at: 20}, {at: 30}},
+	},
+	{
+		// A week of steady traffic (one login an hour, scrapes an hour
+		// apart), then 40 calls an hour. CallPassCallSurge stays silent
+		// through the first week (no baseline yet: a fresh deployment's
+		// traffic is no surge) and fires one evaluation (1h > for: 15m)
+		// after the first hour of the surge.
+		name:     "call surge after a week",
+		interval: time.Hour,
+		steps: []step{
+			{170, func(s *service, _ *testenv.Redis) { s.login() }},
+			{3, func(s *service, _ *testenv.Redis) { times(40, s.login) }},
+		},
+		checks: []check{
+			{at: 24}, {at: 100}, {at: 170}, {at: 171},
+			{at: 172, firing: []string{"CallPassCallSurge"}},
+			{at: 173, firing: []string{"CallPassCallSurge"}},
+		},
+	},
+	{
+		// Half of the starts get HTTP 500 from CallPass. The failure share
+		// (over 10m) passes 20% one scrape after the failure series appears
+		// (its first samples are only the start of a rate), then `for: 5m`.
+		// The failed starts are 5xx refusals (4090009 counted under 503), so
+		// CallPassServerErrors (> 5% for 5m) fires with it: both are right.
+		name: "provider fails half of the calls",
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{12, func(s *service, _ *testenv.Redis) { times(2, s.login); times(2, s.failedCall) }},
+		},
+		checks: []check{
+			{at: 5},
+			{at: 11},
+			{at: 12, firing: []string{"CallPassProviderFailing", "CallPassServerErrors"}},
+			{at: 17, firing: []string{"CallPassProviderFailing", "CallPassServerErrors"}},
+		},
+	},
+	{
+		// CallPass once answers that the balance is too low, then calls
+		// are placed again: the refusal alone (whose series it creates)
+		// fires at once and for the 5 minutes of the window.
+		name: "provider refuses the balance once",
+		steps: []step{
+			{3, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { s.lowBalance(); times(2, s.login) }},
+			{6, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+		},
+		checks: []check{
+			{at: 3},
+			{at: 4, firing: []string{"CallPassProviderRejectsCredentials"}},
+			{at: 8, firing: []string{"CallPassProviderRejectsCredentials"}},
+			{at: 9},
+		},
+	},
+	{
+		// Guessing: four users a minute enter three wrong codes each (the
+		// third locks the challenge) while two users a minute log in
+		// normally. 12 failed codes a minute (0.2/s) against 2 verified
+		// (2 × 0.033 + 0.05 = 0.117/s): fires after `for: 10m`.
+		// rate() over 10m divides by the whole 10 minutes and the failure
+		// series exist from the first attack scrape (6) only, so the
+		// estimate passes the threshold at scrape 11; `for: 10m` → 21.
+		name: "failed codes surge",
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{18, func(s *service, _ *testenv.Redis) {
+				times(2, s.login)
+				times(4, func() { s.guess(newUser(), 3) })
+			}},
+		},
+		checks: []check{
+			{at: 5},
+			{at: 20},
+			{at: 21, firing: []string{"CallPassFailedCodesSurge"}},
+			{at: 23, firing: []string{"CallPassFailedCodesSurge"}},
+		},
+	},
+	{
+		// Three identities a minute are banned by regulation (the default
+		// 3 locked challenges within 10 minutes: three flows, three wrong
+		// codes each). The ban counter exists from the start, so every
+		// ban counts: > 10 in 15 minutes fires at the fourth minute (12).
+		name: "regulation bans",
+		steps: []step{
+			{2, func(s *service, _ *testenv.Redis) { s.login() }},
+			{5, func(s *service, _ *testenv.Redis) {
+				times(3, func() {
+					u := newUser()
+					for range 3 {
+						s.guess(u.again(), 3)
+					}
+				})
+			}},
+		},
+		checks: []check{
+			{at: 2},
+			{at: 5},
+			{at: 6, firing: []string{"CallPassRegulationBans"}},
+			{at: 7, firing: []string{"CallPassRegulationBans"}},
+		},
+	},
+	{
+		// A daily budget of 20 calls (LIMITS_GLOBAL_DAILY_LIMIT=20, and 20
+		// written into the test's copy of CallPassBudgetApproaching).
+		// Four calls a minute to 16 (the gauge at 0.8: not above), two
+		// more (0.9: CallPassBudgetWindowHigh), two more (20 placed:
+		// CallPassBudgetApproaching's rolling count passes 16 once
+		// Prometheus's estimate has two intervals past the series' first
+		// sample), then every start is refused by the budget:
+		// CallPassBudgetExhausted from the first scrape of refusals.
+		name:   "daily budget",
+		env:    []string{"LIMITS_GLOBAL_DAILY_LIMIT=20"},
+		budget: 20,
+		steps: []step{
+			{4, func(s *service, _ *testenv.Redis) { times(4, s.login) }},
+			{2, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{3, func(s *service, _ *testenv.Redis) { times(2, s.refusedByBudget) }},
+		},
+		checks: []check{
+			{at: 4},
+			{at: 5, firing: []string{"CallPassBudgetWindowHigh"}},
+			{at: 6, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching"}},
+			{at: 7, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
+			{at: 9, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
+		},
+	},
+	{
+		// The budget refuses a few starts within one scrape interval and
+		// then nobody tries again. callpass_limits_hit_total{kind="global"}
+		// is created by those refusals, so its first sample already holds
+		// them and increase() sees nothing (the alert did not fire at
+		// all before it also counted a series younger than its window).
+		// It fires from that scrape (6) for the 10 minutes of its window.
+		name:   "daily budget refuses one burst",
+		env:    []string{"LIMITS_GLOBAL_DAILY_LIMIT=20"},
+		budget: 20,
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(4, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { times(3, s.refusedByBudget) }},
+			{10, func(*service, *testenv.Redis) {}},
+		},
+		checks: []check{
+			{at: 5, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching"}},
+			{at: 6, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
+			{at: 15, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
+			{at: 16, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching"}},
+		},
+	},
+	{
+		// Three hook calls a minute with a wrong secret, beside normal
+		// logins: > 5 in 10 minutes from the second minute (6).
+		name: "webhook with a wrong secret",
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login); times(3, s.probe) }},
+		},
+		checks: []check{
+			{at: 5},
+			{at: 6},
+			{at: 7, firing: []string{"CallPassWebhookUnauthorized"}},
+			{at: 10, firing: []string{"CallPassWebhookUnauthorized"}},
+		},
+	},
+	{
+		// One burst of eight wrong-secret calls, then quiet: the series is
+		// created by the burst (increase() alone never saw it). Fires for
+		// the 10 minutes of the window, then stops.
+		name: "webhook probed once",
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { times(2, s.login); times(8, s.probe) }},
+			{11, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+		},
+		checks: []check{
+			{at: 5},
+			{at: 6, firing: []string{"CallPassWebhookUnauthorized"}},
+			{at: 15, firing: []string{"CallPassWebhookUnauthorized"}},
+			{at: 16},
+		},
+	},
+	{
+		// Redis stops: every login fails closed with 4090010. Scrapes 15 s
+		// apart (the rule's rate window is 1 minute). Errors in every
+		// minute for `for: 2m` fire it.
+		name:     "redis down",
+		redis:    true,
+		interval: 15 * time.Second,
+		steps: []step{
+			{8, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, r *testenv.Redis) { r.Stop(); times(2, s.storeDown) }},
+			{11, func(s *service, _ *testenv.Redis) { times(2, s.storeDown) }},
+		},
+		checks: []check{
+			{at: 8},
+			{at: 12},
+			{at: 20, firing: []string{"CallPassStoreErrors"}},
+		},
+	},
+}
+
+// refusedByBudget is a login start: the call is placed while the budget
+// lasts (and the login completed), refused with 4090004 once it is spent.
+func (s *service) refusedByBudget() {
+	s.t.Helper()
+	u := newUser()
+	switch st, id := s.hook(u, "", hookSecret); id {
+	case msgCalling:
+		if st, id := s.hook(u, s.code(u), hookSecret); st != 200 {
+			s.t.Fatalf("login hook with the right code: %d, message %d", st, id)
+		}
+	case msgLimit:
+	default:
+		s.t.Fatalf("login hook start: %d, message %d, want %d or %d", st, id, msgCalling, msgLimit)
+	}
+}
+
+// lowBalance is a login start that CallPass refuses for the account's
+// balance: no call, 4090009.
+func (s *service) lowBalance() {
+	s.t.Helper()
+	u := newUser()
+	s.app.Sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeLowBalance)
+	s.start(u, msgNoCall)
+}
+
+// storeDown is a login start while the store is down: 4090010.
+func (s *service) storeDown() {
+	s.t.Helper()
+	s.start(newUser(), msgUnavailable)
+}
+
+// promDur writes d as a Prometheus duration.
+func promDur(d time.Duration) string { return fmt.Sprintf("%ds", int(d/time.Second)) }
+
+func TestAlertsFireOnServiceSeries(t *testing.T) {
+	doc := readAlerts(t)
+	rules := map[string]alertRule{}
+	var names []string
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			rules[r.Alert] = r
+			names = append(names, r.Alert)
+		}
+	}
+	sort.Strings(names)
+	rawRules, err := os.ReadFile("alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every alert the issue names (and those fixed after these tests) is
+	// driven to fire by some scenario.
+	driven := map[string]bool{}
+	for _, sc := range alertScenarios {
+		for _, c := range sc.checks {
+			for _, a := range c.firing {
+				if _, ok := rules[a]; !ok {
+					t.Fatalf("%s: no alert %s in alerts.yml", sc.name, a)
+				}
+				driven[a] = true
+			}
+		}
+	}
+	for _, a := range []string{"CallPassProviderFailing", "CallPassFailedCodesSurge", "CallPassBudgetApproaching",
+		"CallPassBudgetWindowHigh", "CallPassBudgetExhausted", "CallPassRegulationBans",
+		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge"} {
+		if !driven[a] {
+			t.Errorf("no scenario makes %s fire", a)
+		}
+	}
+
+	for _, sc := range alertScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			interval := sc.interval
+			if interval == 0 {
+				interval = time.Minute
+			}
+			env := sc.env
+			var r *testenv.Redis
+			if sc.redis {
+				r = testenv.StartRedis(t)
+				env = append(env, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://"+r.Addr+"/0")
+			}
+			s := startService(t, env)
+			// The first scrape is the fresh instance, before any traffic.
+			scrapes := []map[string]string{s.scrape()}
+			for _, st := range sc.steps {
+				for range st.n {
+					st.traffic(s, r)
+					scrapes = append(scrapes, s.scrape())
+				}
+			}
+
+			dir := t.TempDir()
+			rulesFile := filepath.Join(dir, "alerts.yml")
+			body := string(rawRules)
+			if sc.budget != 0 {
+				const budgetExpr = "> 0.8 * 10000"
+				if !strings.Contains(body, budgetExpr) {
+					t.Fatalf("alerts.yml: no %q to set the scenario's budget in", budgetExpr)
+				}
+				body = strings.ReplaceAll(body, budgetExpr, fmt.Sprintf("> 0.8 * %d", sc.budget))
+			}
+			if err := os.WriteFile(rulesFile, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			var tests []map[string]any
+			for _, c := range sc.checks {
+				if c.at >= len(scrapes) {
+					t.Fatalf("check at scrape %d, but the scenario has %d", c.at, len(scrapes))
+				}
+				firing := map[string]bool{}
+				for _, a := range c.firing {
+					firing[a] = true
+				}
+				for _, name := range names {
+					exp := []map[string]any{}
+					if firing[name] {
+						exp = append(exp, map[string]any{
+							"exp_labels":      rules[name].Labels,
+							"exp_annotations": rules[name].Annotations,
+						})
+					}
+					tests = append(tests, map[string]any{
+						"eval_time":  promDur(time.Duration(c.at) * interval),
+						"alertname":  name,
+						"exp_alerts": exp,
+					})
+				}
+			}
+			test := map[string]any{
+				"rule_files":          []string{rulesFile},
+				"evaluation_interval": promDur(interval),
+				"tests": []map[string]any{{
+					"interval":        promDur(interval),
+					"input_series":    inputSeries(scrapes),
+					"alert_rule_test": tests,
+				}},
+			}
+			raw, err := yaml.Marshal(test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testFile := filepath.Join(dir, "test.yml")
+			if err := os.WriteFile(testFile, raw, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := promtool(t, dir, "test", "rules", "test.yml")
+			if err != nil {
+				t.Errorf("promtool test rules (%d scrapes, %s apart): %v\n%s\n--- test.yml (input series: the service's scrapes)\n%s",
+					len(scrapes), interval, err, out, raw)
+			}
+		})
+	}
+}
