@@ -145,7 +145,13 @@ func TestTokensVerifyWithPyJWT(t *testing.T) {
 				c.Clock = func() time.Time { return now.Add(-time.Hour) }
 			})
 
-			res := runPyJWT(t, srv.URL+JWKSPath, alg, valid, tampered, everyApp, otherApp, otherIssuer, expired)
+			// The service's clock 10 s ahead of the app's: iat and nbf are in
+			// the app's future, which the sample's leeway absorbs.
+			ahead := issue(func(c *IssuerConfig) {
+				c.Clock = func() time.Time { return now.Add(10 * time.Second) }
+			})
+
+			res := runPyJWT(t, srv.URL+JWKSPath, alg, valid, tampered, everyApp, otherApp, otherIssuer, expired, ahead)
 			if !res[0].OK {
 				t.Fatalf("PyJWT refused a valid %s token: %s: %s", alg, res[0].Error, res[0].Detail)
 			}
@@ -173,6 +179,9 @@ func TestTokensVerifyWithPyJWT(t *testing.T) {
 			}
 			if !res[2].OK {
 				t.Errorf("PyJWT refused a token naming every configured audience: %s: %s", res[2].Error, res[2].Detail)
+			}
+			if !res[6].OK {
+				t.Errorf("PyJWT refused a token from a service whose clock is 10 s ahead: %s: %s", res[6].Error, res[6].Detail)
 			}
 			for i, want := range map[int]string{
 				1: "InvalidSignatureError",
@@ -240,8 +249,9 @@ func testRotationWithPyJWT(t *testing.T, alg string) {
 	}
 	tokOld, _ := issue()
 
-	// 1. keys generate --alg <the signing key's>: the new key is published,
-	// the old one still signs.
+	// 1. keys generate (a key of the signing key's algorithm, the CLI's
+	// default into an existing file): the new key is published, the old one
+	// still signs.
 	fresh := mustKey(t, alg)
 	if err := AppendKey(path, fresh, false); err != nil {
 		t.Fatal(err)
@@ -274,8 +284,8 @@ func testRotationWithPyJWT(t *testing.T, alg string) {
 		t.Fatalf("step 4: old token %+v, new token %+v", res[0], res[1])
 	}
 
-	// Why step 1 names the algorithm: keys generate makes ES256 without
-	// --alg, and an app pinned to another algorithm refuses its tokens.
+	// Why step 1's key has the signing key's algorithm: an app pinned to
+	// another algorithm refuses its tokens.
 	other := AlgES256
 	if alg == AlgES256 {
 		other = AlgEdDSA

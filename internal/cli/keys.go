@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"text/tabwriter"
 
@@ -20,7 +22,10 @@ first one signs, unless jwt.signing_kid names another: that pins the signer,
 file order is then ignored, and changing it needs a restart. A running
 service re-reads the key file on SIGHUP.
 
-  generate  writes a new key. Into an existing file it is appended and only
+  generate  writes a new key: --alg, by default the algorithm of the key that
+            signs in an existing file (apps pin their algorithm list; a
+            new key of another one would be refused by them once it signs),
+            else ES256. Into an existing file it is appended and only
             published. --activate puts it first instead, so it signs at the
             next SIGHUP before verifiers can have fetched it: only for a key
             that must stop signing at once. Without --out the new key set is
@@ -60,11 +65,18 @@ func runKeys(ctx context.Context, e env, args []string) error {
 
 func runKeysGenerate(_ context.Context, e env, args []string) error {
 	fs := newFlags("keys generate", keysUsage, e)
-	alg := fs.String("alg", "ES256", "algorithm: ES256, EdDSA or RS256")
+	alg := fs.String("alg", "", "algorithm: ES256, EdDSA or RS256 (default: the signing key's in an existing --out file, else ES256)")
 	out := fs.String("out", lookup(e.vars, "JWT_KEYS_FILE"), "key file to create or append to (default $JWT_KEYS_FILE; empty: stdout)")
 	activate := fs.Bool("activate", false, "make the new key the signer at once (first in the file), skipping the publish-first wait")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
+	}
+	if *alg == "" {
+		a, err := signerAlgorithm(e, *out)
+		if err != nil {
+			return err
+		}
+		*alg = a
 	}
 	k, err := jwt.GenerateKey(*alg)
 	if err != nil {
@@ -105,6 +117,39 @@ func runKeysGenerate(_ context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote key %s (%s) to %s\n", k.KID(), k.Algorithm(), *out)
 	return nil
+}
+
+// signerAlgorithm is the algorithm of the key that signs in the key file at
+// path (the first one, or $JWT_SIGNING_KID's, as keys list shows), or
+// jwt.AlgES256 when there is no such file yet. A file that cannot be read
+// is an error: appending would fail anyway.
+func signerAlgorithm(e env, path string) (string, error) {
+	if path == "" {
+		return jwt.AlgES256, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return jwt.AlgES256, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read key file: %w", err)
+	}
+	keys, err := jwt.ParseKeys(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(keys) == 0 {
+		return jwt.AlgES256, nil
+	}
+	signer := keys[0]
+	if pinned := lookup(e.vars, "JWT_SIGNING_KID"); pinned != "" {
+		for _, k := range keys {
+			if k.KID() == pinned {
+				signer = k
+			}
+		}
+	}
+	return signer.Algorithm(), nil
 }
 
 // keyFileFlag is --file, defaulting to $JWT_KEYS_FILE.

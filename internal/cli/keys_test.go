@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -351,5 +352,64 @@ func TestSigningKIDPinsSigner(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "jwt.signing_kid pins the signer") {
 		t.Errorf("reload did not warn that the file order is ignored:\n%s", logs.String())
+	}
+}
+
+// TestKeysGenerateKeepsTheSignersAlgorithm: without --alg, a key generated
+// into an existing file has the algorithm of the key that signs there (apps
+// pin their algorithm lists: rotating an EdDSA deployment to an ES256 key
+// would make them refuse every token once it signs); the pinned
+// JWT_SIGNING_KID's when set; ES256 for a new file; --alg still decides.
+func TestKeysGenerateKeepsTheSignersAlgorithm(t *testing.T) {
+	algs := func(path string) []string {
+		t.Helper()
+		ks, err := jwt.LoadKeySet(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, k := range ks.Keys() {
+			out = append(out, k.Algorithm())
+		}
+		return out
+	}
+	gen := func(env []string, args ...string) {
+		t.Helper()
+		if code, out, errs := run(t, env, append([]string{"keys", "generate"}, args...)...); code != 0 {
+			t.Fatalf("keys generate %v: %d %s %s", args, code, out, errs)
+		}
+	}
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		setup []string // --alg of the keys written first, in file order
+		env   []string
+		args  []string
+		want  string // the new key's algorithm
+	}{
+		{"new file", nil, nil, nil, jwt.AlgES256},
+		{"EdDSA signs", []string{jwt.AlgEdDSA}, nil, nil, jwt.AlgEdDSA},
+		{"RS256 signs, ES256 published", []string{jwt.AlgRS256, jwt.AlgES256}, nil, nil, jwt.AlgRS256},
+		{"pinned signer", []string{jwt.AlgES256, jwt.AlgEdDSA}, []string{"JWT_SIGNING_KID=pinned"}, nil, jwt.AlgEdDSA},
+		{"--alg decides", []string{jwt.AlgEdDSA}, nil, []string{"--alg", jwt.AlgRS256}, jwt.AlgRS256},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("k%d.json", i))
+			for _, a := range tt.setup {
+				gen(nil, "--alg", a, "--out", path)
+			}
+			env := tt.env
+			if len(env) > 0 {
+				// Pin the last key written (the "pinned" kid stands for it).
+				kids := fileKIDs(t, path)
+				env = []string{"JWT_SIGNING_KID=" + kids[len(kids)-1]}
+			}
+			gen(env, append(tt.args, "--out", path)...)
+			got := algs(path)
+			if len(got) != len(tt.setup)+1 || got[len(got)-1] != tt.want {
+				t.Errorf("algorithms in file order %v, want the new key (last) %s", got, tt.want)
+			}
+		})
 	}
 }

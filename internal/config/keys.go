@@ -154,7 +154,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Kratos.SessionCacheTTL }},
 
 	// jwt
-	{key: "jwt.issuer", desc: "JWT iss claim. Apps compare it exactly; set explicitly, it is used as written.", defText: "serve.base_url without its trailing slash",
+	{key: "jwt.issuer", desc: "JWT iss claim. Apps compare it exactly; set explicitly, it is used as written. The discovery document is served at serve.base_url; libraries that find keys from the issuer (OIDC Discovery §4.3) want it at <issuer>/.well-known/openid-configuration, so an issuer other than serve.base_url needs a proxy route there, or apps configured with the JWKS URL.", defText: "serve.base_url without its trailing slash",
 		field: func(c *Config) any { return &c.JWT.Issuer }},
 	{key: "jwt.audience", desc: "Audiences tokens are issued for (the aud claim). A token asked without `audience` names them all; `/v1/token` or the step-up verify with `{\"audience\":\"x\"}`, x one of these, names x alone (one token per app); any other audience is 400 invalid_target.",
 		field: func(c *Config) any { return &c.JWT.Audience }},

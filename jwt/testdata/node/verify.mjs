@@ -12,7 +12,7 @@ for await (const line of rl) {
   if (!token) continue;
   try {
     const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-      issuer, audience, algorithms: algs.split(","),
+      issuer, audience, algorithms: algs.split(","), clockTolerance: 30, // as README.md
     });
     console.log(JSON.stringify({ ok: true, payload, alg: protectedHeader.alg, kid: protectedHeader.kid }));
   } catch (e) {
