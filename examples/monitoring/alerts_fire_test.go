@@ -176,10 +176,10 @@ var alertScenarios = []scenario{
 		// A daily budget of 20 calls (LIMITS_GLOBAL_DAILY_LIMIT=20, and 20
 		// written into the test's copy of CallPassBudgetApproaching).
 		// Four calls a minute to 16 (the gauge at 0.8: not above), two
-		// more (0.9: CallPassBudgetWindowHigh), two more (20 placed:
-		// CallPassBudgetApproaching's rolling count passes 16 once
-		// Prometheus's estimate has two intervals past the series' first
-		// sample), then every start is refused by the budget:
+		// more (18 placed, 0.9: CallPassBudgetWindowHigh, and
+		// CallPassBudgetApproaching's rolling count passes 16: the series
+		// is exported at 0 from the start, so every call counts), two more
+		// (20), then every start is refused by the budget:
 		// CallPassBudgetExhausted from the first scrape of refusals.
 		name:   "daily budget",
 		env:    []string{"LIMITS_GLOBAL_DAILY_LIMIT=20"},
@@ -191,7 +191,7 @@ var alertScenarios = []scenario{
 		},
 		checks: []check{
 			{at: 4},
-			{at: 5, firing: []string{"CallPassBudgetWindowHigh"}},
+			{at: 5, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching"}},
 			{at: 6, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching"}},
 			{at: 7, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
 			{at: 9, firing: []string{"CallPassBudgetWindowHigh", "CallPassBudgetApproaching", "CallPassBudgetExhausted"}},
@@ -199,10 +199,10 @@ var alertScenarios = []scenario{
 	},
 	{
 		// The budget refuses a few starts within one scrape interval and
-		// then nobody tries again. callpass_limits_hit_total{kind="global"}
-		// is created by those refusals, so its first sample already holds
-		// them and increase() sees nothing (the alert did not fire at
-		// all before it also counted a series younger than its window).
+		// then nobody tries again. Had callpass_limits_hit_total{kind="global"}
+		// been created by those refusals, its first sample would already
+		// hold them and increase() would see nothing (the alert never fired
+		// before the service exported the series at 0 from the start).
 		// It fires from that scrape (6) for the 10 minutes of its window.
 		name:   "daily budget refuses one burst",
 		env:    []string{"LIMITS_GLOBAL_DAILY_LIMIT=20"},
@@ -235,9 +235,10 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
-		// One burst of eight wrong-secret calls, then quiet: the series is
-		// created by the burst (increase() alone never saw it). Fires for
-		// the 10 minutes of the window, then stops.
+		// One burst of eight wrong-secret calls, then quiet: seen because
+		// the series was exported at 0 before the burst (a series created
+		// by it would hide it from increase()). Fires for the 10 minutes
+		// of the window, then stops.
 		name: "webhook probed once",
 		steps: []step{
 			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},

@@ -368,3 +368,64 @@ func TestMatchedLabelValuesAreDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestInitialSeriesAreDocumented: the series a fresh service exports at 0
+// (so increase() counts their first events) carry only label values that
+// docs/operations.md lists for their metric, and cover the values the
+// alerts match on.
+func TestInitialSeriesAreDocumented(t *testing.T) {
+	rows, _ := operationsDoc(t)
+	m := metrics.New()
+	m.InitProvider("callpass", 3)
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := map[string]bool{"provider": true, "version": true, "route": true, "method": true, "code": true}
+	n := 0
+	for _, f := range families {
+		row, ok := rows[f.GetName()]
+		if !strings.HasPrefix(f.GetName(), "callpass_") {
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: no row in docs/operations.md", f.GetName())
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if skip[l.GetName()] {
+					continue
+				}
+				n++
+				if !strings.Contains(row, "`"+l.GetValue()+"`") {
+					t.Errorf("%s{%s=%q} is exported but not listed in docs/operations.md", f.GetName(), l.GetName(), l.GetValue())
+				}
+			}
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d initial label values: the fresh service should export its fixed series at 0", n)
+	}
+	// What the alerts on a first burst need.
+	want := []string{`callpass_limits_hit_total{kind="global"}`, `callpass_limits_hit_total{kind="phone_check_budget"}`,
+		`callpass_hook_decisions_total{decision="unauthorized",hook="login"}`,
+		`callpass_provider_requests_total{op="start",outcome="insufficient_balance",version="v3"}`,
+		`callpass_store_operations_total{op="verify",result="error"}`}
+	have := map[string]bool{}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			var ls []string
+			for _, l := range s.GetLabel() {
+				ls = append(ls, l.GetName()+`="`+l.GetValue()+`"`)
+			}
+			sort.Strings(ls)
+			have[f.GetName()+"{"+strings.Join(ls, ",")+"}"] = true
+		}
+	}
+	for _, w := range want {
+		if !have[w] {
+			t.Errorf("a fresh service does not export %s", w)
+		}
+	}
+}

@@ -202,6 +202,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	if err != nil {
 		return nil, fmt.Errorf("callpass: %w", err)
 	}
+	a.Metrics.InitProvider(provider.Name(), cfg.CallPass.APIVersion)
 
 	ccfg := challenge.DefaultConfig()
 	ccfg.TTL = cfg.Challenge.TTL

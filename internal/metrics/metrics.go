@@ -141,7 +141,85 @@ func New() *Metrics {
 	m.verifyCount = newChildren(func(k string) prometheus.Counter { return m.verifications.WithLabelValues(k) })
 	m.storeCounts = newChildren(func(k [2]string) prometheus.Counter { return m.storeOps.WithLabelValues(k[0], k[1]) })
 	m.storeTimes = newChildren(func(k string) prometheus.Observer { return m.storeLatency.WithLabelValues(k) })
+	m.initSeries()
 	return m
+}
+
+// The fixed label values of the counters below, each series exported at 0
+// from the start (Prometheus's advice for known label sets): increase() and
+// rate() never count the sample that creates a series, so a counter first
+// exported by its first event would hide a first burst from alerts and
+// dashboards, and a query on a value not seen yet would show "no data"
+// instead of 0. docs/operations.md lists every value (checked by
+// examples/monitoring).
+var (
+	verifyOutcomes = []string{"verified", "wrong", "locked", "expired", "used", "not_found", "invalid", "blocked", "error"}
+	limitKinds     = []string{"number", "identity", "ip", "global", "phone_check_budget", "regulation", "destination"}
+	tokenVias      = []string{"stepup", "exchange"}
+	hookNames      = []string{"login", "registration", "settings"}
+	// Hook decisions besides refused_<error code>, which are many.
+	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error"}
+	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release"}
+	kratosOps     = []string{"whoami", "get_identity", "patch_identity", "ready"}
+	// Of each provider (InitProvider).
+	callOutcomes = []string{"placed", "unavailable", "bad_response", "unauthorized", "insufficient_balance",
+		"destination_not_allowed", "invalid_request", "call_not_found", "error"}
+	callClasses      = []string{"rang", "not_delivered", "pending", "unknown"}
+	providerOutcomes = []string{"ok", "unavailable", "bad_response", "unauthorized", "insufficient_balance",
+		"destination_not_allowed", "invalid_request", "not_found"}
+)
+
+// initSeries exports the provider-independent counters' series at 0.
+func (m *Metrics) initSeries() {
+	for _, o := range verifyOutcomes {
+		m.verifyCount.get(o)
+	}
+	for _, k := range limitKinds {
+		m.limitsHit.WithLabelValues(k)
+	}
+	for _, v := range tokenVias {
+		m.tokensIssued.WithLabelValues(v)
+	}
+	for _, h := range hookNames {
+		for _, d := range hookDecisions {
+			m.hookCounts.get([2]string{h, d})
+		}
+	}
+	for _, op := range storeOps {
+		for _, r := range []string{"ok", "error"} {
+			m.storeCounts.get([2]string{op, r})
+		}
+	}
+	for _, op := range kratosOps {
+		for _, r := range []string{"ok", "not_found", "error"} {
+			m.kratosCalls.WithLabelValues(op, r)
+		}
+	}
+}
+
+// InitProvider exports at 0 the series of the provider the service calls,
+// for the CallPass API version it uses (v1 has no status method).
+func (m *Metrics) InitProvider(provider string, apiVersion int) {
+	if m == nil {
+		return
+	}
+	for _, o := range callOutcomes {
+		m.callsPlaced.WithLabelValues(provider, o)
+	}
+	for _, c := range callClasses {
+		m.callStatus.WithLabelValues(provider, c)
+	}
+	m.callUnpolled.WithLabelValues(provider)
+	ops := []string{"start", "status"}
+	if apiVersion == 1 {
+		ops = ops[:1]
+	}
+	v := "v" + strconv.Itoa(apiVersion)
+	for _, op := range ops {
+		for _, o := range providerOutcomes {
+			m.providerCalls.WithLabelValues(op, v, o)
+		}
+	}
 }
 
 // ObserveProviderCall records one provider request (callpass.Observer).
