@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -49,9 +50,19 @@ func TestTokensVerifyWithNodeJose(t *testing.T) {
 			payload["sub"] = "someone-else"
 			tampered := parts[0] + "." + encodeSegment(t, payload) + "." + parts[2]
 
-			results := runJose(t, srv.URL, testAud, alg, tok.Raw, tampered)
+			// The service's clock 10 s ahead of the app's: nbf is in the
+			// app's future, which the README's clockTolerance absorbs.
+			ahead, err := mustIssuer(t, ks, func() time.Time { return time.Now().Add(10 * time.Second) }).Issue(t.Context(), testSubject())
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			results := runJose(t, srv.URL, testAud, alg, tok.Raw, tampered, ahead.Raw)
 			if !results[0].OK || results[0].Alg != alg || results[0].Kid != ks.Signer().KID() {
 				t.Fatalf("jose refused a valid %s token: %+v", alg, results[0])
+			}
+			if !results[2].OK {
+				t.Errorf("jose refused a token from a service whose clock is 10 s ahead: %+v", results[2])
 			}
 			p := results[0].Payload
 			if p["sub"] != testSubject().IdentityID || p["phone_number"] != "+79991234567" || p["phone_number_verified"] != true {
@@ -111,4 +122,35 @@ func containsAny(list []any, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestREADMEJoseSampleIsVerifyMjs: the Node test runs testdata/node/verify.mjs,
+// not the README's jose sample, so the two must agree on what the test
+// depends on: the README sample pins issuer, audience and algorithms, and
+// allows the clock skew verify.mjs allows (without it jose refuses a token
+// from a service whose clock is a second ahead).
+func TestREADMEJoseSampleIsVerifyMjs(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "```js\n")
+	sample, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !strings.Contains(sample, "jwtVerify(") {
+		t.Fatalf("README.md has no ```js block with the jose sample")
+	}
+	for _, s := range []string{`issuer: "https://2fa.example.com"`, `audience: "callpass-kratos"`, `algorithms: ["ES256"]`} {
+		if !strings.Contains(sample, s) {
+			t.Errorf("README.md's jose sample lacks %s:\n%s", s, sample)
+		}
+	}
+	mjs, err := os.ReadFile(filepath.Join("testdata", "node", "verify.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tolerance := regexp.MustCompile(`clockTolerance:\s*(\d+)`)
+	inReadme, inMjs := tolerance.FindAllStringSubmatch(sample, -1), tolerance.FindAllStringSubmatch(string(mjs), -1)
+	if len(inReadme) != 1 || len(inMjs) != 1 || inReadme[0][1] != inMjs[0][1] || inReadme[0][1] == "0" {
+		t.Errorf("clockTolerance: README.md's jose sample %v, verify.mjs %v: want one, the same, not 0", inReadme, inMjs)
+	}
 }
