@@ -92,8 +92,8 @@ var alertScenarios = []scenario{
 	},
 	{
 		// Half of the starts get HTTP 500 from CallPass. The failure share
-		// (over 10m) passes 20% one scrape after the failure series appears
-		// (its first samples are only the start of a rate), then `for: 5m`.
+		// (over 10m) passes 20% within a scrape of the first failures, then
+		// `for: 5m`.
 		// The failed starts are 5xx refusals (4090009 counted under 503), so
 		// CallPassServerErrors (> 5% for 5m) fires with it: both are right.
 		name: "provider fails half of the calls",
@@ -109,9 +109,24 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
+		// A quiet night: one login every 2 minutes, and CallPass fails
+		// every call. CallPassProviderFailing asks for more than 0.01 calls
+		// a second (so one stray failure at night pages no one) and stays
+		// silent; every request of the service fails, so
+		// CallPassServerErrors (a warning) fires after its `for: 5m`.
+		name:     "provider fails on a quiet night",
+		interval: 2 * time.Minute,
+		steps:    []step{{12, func(s *service, _ *testenv.Redis) { s.failedCall() }}},
+		checks: []check{
+			{at: 4},
+			{at: 5, firing: []string{"CallPassServerErrors"}},
+			{at: 12, firing: []string{"CallPassServerErrors"}},
+		},
+	},
+	{
 		// CallPass once answers that the balance is too low, then calls
-		// are placed again: the refusal alone (whose series it creates)
-		// fires at once and for the 5 minutes of the window.
+		// are placed again: the refusal alone fires at once and for the 5
+		// minutes of the window.
 		name: "provider refuses the balance once",
 		steps: []step{
 			{3, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
@@ -130,9 +145,9 @@ var alertScenarios = []scenario{
 		// third locks the challenge) while two users a minute log in
 		// normally. 12 failed codes a minute (0.2/s) against 2 verified
 		// (2 × 0.033 + 0.05 = 0.117/s): fires after `for: 10m`.
-		// rate() over 10m divides by the whole 10 minutes and the failure
-		// series exist from the first attack scrape (6) only, so the
-		// estimate passes the threshold at scrape 11; `for: 10m` → 21.
+		// rate() over 10m divides by the whole 10 minutes, so the estimate
+		// passes the threshold after six minutes of guessing (scrape 11);
+		// `for: 10m` → 21.
 		name: "failed codes surge",
 		steps: []step{
 			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
