@@ -27,6 +27,9 @@ type Redis struct {
 	tb   testing.TB
 	bin  string
 	args []string
+	// conf is a config file given before the options (a sentinel's, which
+	// the sentinel rewrites), "" for none.
+	conf string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -57,6 +60,17 @@ func StartRedis(tb testing.TB) *Redis {
 // "--cluster-enabled", "yes").
 func StartRedisWith(tb testing.TB, args ...string) *Redis {
 	tb.Helper()
+	r := newRedis(tb, args...)
+	if err := r.start(); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	tb.Cleanup(r.Stop)
+	return r
+}
+
+// newRedis prepares a server on a free port, not started yet.
+func newRedis(tb testing.TB, args ...string) *Redis {
+	tb.Helper()
 	bin, err := redisBinary()
 	if err != nil {
 		tb.Fatalf("testenv: %v: run scripts/install-deps.sh", err)
@@ -73,10 +87,6 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 		bin:  bin,
 		args: args,
 	}
-	if err := r.start(); err != nil {
-		tb.Fatalf("testenv: %v", err)
-	}
-	tb.Cleanup(r.Stop)
 	return r
 }
 
@@ -95,14 +105,18 @@ func (r *Redis) start() error {
 		return nil
 	}
 	logPath := filepath.Join(r.Dir, "redis.log")
-	cmd := exec.Command(r.bin,
+	var pre []string
+	if r.conf != "" {
+		pre = []string{r.conf, "--sentinel"}
+	}
+	cmd := exec.Command(r.bin, append(pre,
 		"--port", strconv.Itoa(r.Port),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
 		"--dir", r.Dir,
 		"--logfile", logPath,
-	)
+	)...)
 	cmd.Args = append(cmd.Args, r.args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w: run scripts/install-deps.sh", err)
@@ -163,7 +177,8 @@ func redisPing(addr string) error {
 	if err != nil {
 		return err
 	}
-	if strings.TrimSpace(line) != "+PONG" {
+	// A server with requirepass answers, and refuses: it is up.
+	if l := strings.TrimSpace(line); l != "+PONG" && !strings.HasPrefix(l, "-NOAUTH") {
 		return fmt.Errorf("unexpected PING answer %q", line)
 	}
 	return nil
