@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,10 +15,18 @@ import (
 
 // ServerInfo is what Inspect learnt about the Redis the store runs on.
 type ServerInfo struct {
+	// Addr is the node's address, set for each of Masters.
+	Addr    string
 	Version string
-	// Cluster: the server runs in Redis Cluster mode, which this store's
-	// client does not speak (a key in another node's slot is MOVED).
+	// Cluster: the server runs in Redis Cluster mode, which only a cluster
+	// client speaks (store.redis.mode cluster): a standalone client gets
+	// MOVED for a key in another node's slot.
 	Cluster bool
+	// ClusterClient: the store talks to it with a cluster client, and
+	// Masters holds what each master told (the fields above are the
+	// first's; Problem and Warnings read every master).
+	ClusterClient bool
+	Masters       []ServerInfo
 	// MaxMemory (bytes, 0 = no limit) and EvictionPolicy
 	// (maxmemory-policy); EvictionPolicy is "" when CONFIG GET is refused,
 	// as some managed services do.
@@ -38,14 +48,51 @@ const MaxClockOffset = time.Second
 // INFO server, INFO cluster, CONFIG GET maxmemory* and TIME. A refused
 // CONFIG GET (managed services) is no error. Any other refusal (an ACL
 // without INFO) or failure is returned with whatever the other commands
-// told (ClockUncertainty < 0 when TIME did not answer).
+// told (ClockUncertainty < 0 when TIME did not answer). On a cluster client
+// every master is asked (eviction policy, clock and version are each
+// node's own), and a master that did not answer is an error.
 func (s *Store) Inspect(ctx context.Context) (ServerInfo, error) {
+	cc, ok := s.rdb.(*redis.ClusterClient)
+	if !ok {
+		return s.inspectNode(ctx, s.rdb)
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		all  []ServerInfo
+	)
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		info, err := s.inspectNode(ctx, m)
+		info.Addr = m.Options().Addr
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, info)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", info.Addr, err))
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	slices.SortFunc(all, func(a, b ServerInfo) int { return strings.Compare(a.Addr, b.Addr) })
+	info := ServerInfo{ClockUncertainty: -1}
+	if len(all) > 0 {
+		info = all[0]
+		info.Addr = ""
+	}
+	info.ClusterClient, info.Masters = true, all
+	return info, errors.Join(errs...)
+}
+
+// inspectNode is Inspect of one server.
+func (s *Store) inspectNode(ctx context.Context, rdb redis.Cmdable) (ServerInfo, error) {
 	info := ServerInfo{ClockUncertainty: -1}
 	var srv, cl *redis.StringCmd
 	var cfg *redis.MapStringStringCmd
 	var tm *redis.TimeCmd
 	before := s.now()
-	_, _ = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		srv = p.Info(ctx, "server")
 		cl = p.Info(ctx, "cluster")
 		cfg = p.ConfigGet(ctx, "maxmemory*")
@@ -91,14 +138,35 @@ func infoField(info, name string) string {
 
 // Problem returns why the store cannot run on this server (nil if it can).
 func (i ServerInfo) Problem() error {
-	if i.Cluster {
-		return fmt.Errorf("Redis runs in cluster mode, which store.redis.url does not support: use a single Redis server (for failover, replicas behind an address that follows the primary)")
+	if i.Cluster && !i.ClusterClient {
+		return fmt.Errorf("Redis runs in cluster mode: set store.redis.mode: cluster, with the cluster's nodes in store.redis.url")
+	}
+	if i.ClusterClient {
+		for _, m := range i.Masters {
+			if !m.Cluster && m.Version != "" {
+				return fmt.Errorf("store.redis.mode is cluster, but %s does not run in cluster mode", m.Addr)
+			}
+		}
 	}
 	return nil
 }
 
-// Warnings says what on this server weakens the store's guarantees.
+// Warnings says what on this server (on a cluster: on each master, named)
+// weakens the store's guarantees.
 func (i ServerInfo) Warnings() []string {
+	if !i.ClusterClient {
+		return i.nodeWarnings()
+	}
+	var w []string
+	for _, m := range i.Masters {
+		for _, mw := range m.nodeWarnings() {
+			w = append(w, "master "+m.Addr+": "+mw)
+		}
+	}
+	return w
+}
+
+func (i ServerInfo) nodeWarnings() []string {
 	var w []string
 	if i.MaxMemory > 0 && i.EvictionPolicy != "" && i.EvictionPolicy != "noeviction" {
 		w = append(w, fmt.Sprintf("Redis may evict keys when it reaches maxmemory (maxmemory-policy %s): call limits, bans and challenges could vanish under memory pressure; set maxmemory-policy noeviction", i.EvictionPolicy))

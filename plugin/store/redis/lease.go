@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
@@ -16,7 +14,7 @@ import (
 // {1 taken or 0 held by another, active id or ""}. A lease key without a
 // TTL (never written so; set by hand or restored) is taken over, as it
 // would otherwise block the flow's starts for ever.
-var leaseScript = redis.NewScript(`
+var leaseScript = newScript(`
 local active = redis.call('GET', KEYS[2]) or ''
 local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] and redis.call('PTTL', KEYS[1]) ~= -1 then return {0, active} end
@@ -27,7 +25,7 @@ return {1, active}
 // releaseScript: KEYS[1] a start lease; ARGV[1] its holder's token. Deletes
 // the lease only if that token still holds it (one that timed out and was
 // taken by another start is that start's).
-var releaseScript = redis.NewScript(`
+var releaseScript = newScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 `)
@@ -36,7 +34,7 @@ func (s *Store) leaseKey(b challenge.Binding) string { return s.activeKey(b) + "
 
 // LeaseStart implements challenge.StartLeaser.
 func (s *Store) LeaseStart(ctx context.Context, b challenge.Binding, token string, ttl time.Duration) (bool, string, error) {
-	res, err := leaseScript.Run(ctx, s.rdb, []string{s.leaseKey(b), s.activeKey(b)}, token, max(ttl.Milliseconds(), 1)).Slice()
+	res, err := s.run(ctx, leaseScript, []string{s.leaseKey(b), s.activeKey(b)}, token, max(ttl.Milliseconds(), 1)).Slice()
 	if err != nil {
 		return false, "", wrap("lease", err)
 	}
@@ -50,5 +48,5 @@ func (s *Store) LeaseStart(ctx context.Context, b challenge.Binding, token strin
 
 // ReleaseStart implements challenge.StartLeaser.
 func (s *Store) ReleaseStart(ctx context.Context, b challenge.Binding, token string) error {
-	return wrap("release", releaseScript.Run(ctx, s.rdb, []string{s.leaseKey(b)}, token).Err())
+	return wrap("release", s.run(ctx, releaseScript, []string{s.leaseKey(b)}, token).Err())
 }

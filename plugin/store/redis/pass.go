@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Gate passes (docs/architecture.md, "Binding a Kratos session to a passed
@@ -25,7 +23,7 @@ import (
 // one (a field bound to another session is never taken). It returns {1, number called} (empty for a pass recorded
 // without one) or {0}. KEYS[1] passes, KEYS[2] their numbers; ARGV:
 // tolerance ms, session id, now ms, then the candidate times (Unix ms).
-var claimScript = redis.NewScript(`
+var claimScript = newScript(`
 local fields = redis.call('HGETALL', KEYS[1])
 local tol, sid, now = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local at = {}
@@ -65,7 +63,7 @@ func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time
 	for _, t := range at {
 		args = append(args, t.UnixMilli())
 	}
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.passKey(identityID), s.passNumberKey(identityID)}, args...).Slice()
+	res, err := s.run(ctx, claimScript, []string{s.passKey(identityID), s.passNumberKey(identityID)}, args...).Slice()
 	if err != nil {
 		return "", false, wrap("claim pass", err)
 	}

@@ -91,28 +91,6 @@ func New(client redis.UniversalClient, prefix string, opts ...Option) *Store {
 	return s
 }
 
-// ClientOptions returns the go-redis options the store is meant to run with
-// for the server at rawURL (redis:// or rediss://, as redis.ParseURL reads
-// it): short timeouts, so a stalled Redis fails a request instead of holding
-// it, and no retries. go-redis re-sends a command whose reply did not come
-// in time, and the verify and take scripts are not idempotent: a re-sent
-// verify would count one wrong code twice (or answer a right one "already
-// used"), a re-sent take would count one call twice. With no retries a late
-// reply fails the request (closed), and what the script did, it did once.
-func ClientOptions(rawURL string) (*redis.Options, error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		// The parser's errors may quote the whole URL, password included
-		// (url.Parse does); configuration validation explains the refusal.
-		return nil, errors.New("redis store: the URL is refused by the Redis client (`callpass-kratos config validate` says why)")
-	}
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.MaxRetries = -1
-	return opts, nil
-}
-
 // Error is a Redis failure; the challenge service reports it as
 // challenge.ErrStoreUnavailable.
 type Error struct {
@@ -261,12 +239,12 @@ func decodeFlat(v []any) (challenge.Challenge, error) {
 // returned unchanged.
 // The old challenge key is built from the prefix: it has the same hash tag
 // as KEYS[1], so the script stays in one slot.
-var createScript = redis.NewScript(fmt.Sprintf(createSrc, "", "#ARGV"))
+var createScript = newScript(fmt.Sprintf(createSrc, "", "#ARGV"))
 
 // createLeasedScript is createScript for the start holding the binding's
 // start lease (KEYS[3]), named by the last ARGV: the lease is released in
 // the same step (LeaseStart, CreateLeased), whatever the outcome.
-var createLeasedScript = redis.NewScript(fmt.Sprintf(createSrc,
+var createLeasedScript = newScript(fmt.Sprintf(createSrc,
 	"if redis.call('GET', KEYS[3]) == ARGV[#ARGV] then redis.call('DEL', KEYS[3]) end\n", "#ARGV - 1"))
 
 // createSrc is the body of both create scripts: %[1]s runs first, and
@@ -292,7 +270,7 @@ return {1}
 // Returns {ban pttl, HGETALL, start leased (1/0, with 'a' only)}; the
 // pointed-to challenge key and the start lease (leaseKey) share KEYS[1]'s
 // hash tag, so the script stays in one slot.
-var lookupScript = redis.NewScript(`
+var lookupScript = newScript(`
 local ban = -2
 if KEYS[2] then ban = redis.call('PTTL', KEYS[2]) end
 local ck, leased = KEYS[1], 0
@@ -415,7 +393,7 @@ return {out, f, lockban}
 `, challenge.OutcomeUsed, challenge.OutcomeExhausted, challenge.OutcomeSuperseded, challenge.OutcomeExpired,
 	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
 
-var verifyScript = redis.NewScript(verifySrc)
+var verifyScript = newScript(verifySrc)
 
 // fieldReplacer fills the verify script's placeholders: {{fields}} with the
 // quoted challengeFields, {{name}} with that field's Lua (1-based) index in
@@ -429,7 +407,7 @@ func fieldReplacer() *strings.Replacer {
 }
 
 // updateCallScript: KEYS[1] challenge; ARGV: raw status, class.
-var updateCallScript = redis.NewScript(`
+var updateCallScript = newScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'cs', ARGV[1], 'cc', ARGV[2])
 end
@@ -464,7 +442,7 @@ func (s *Store) create(ctx context.Context, c challenge.Challenge, expectActive 
 	if token != "" {
 		script, keys, args = createLeasedScript, append(keys, s.leaseKey(c.Binding())), append(args, token)
 	}
-	res, err := script.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := s.run(ctx, script, keys, args...).Slice()
 	if err != nil {
 		return challenge.Challenge{}, false, wrap("create", err)
 	}
@@ -516,7 +494,7 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	if banKey != "" {
 		keys = append(keys, banKey)
 	}
-	res, err := lookupScript.Run(ctx, s.rdb, keys, mode, s.challengeKeyPrefix(req.Binding.Tag())).Slice()
+	res, err := s.run(ctx, lookupScript, keys, mode, s.challengeKeyPrefix(req.Binding.Tag())).Slice()
 	if err != nil {
 		return challenge.Challenge{}, time.Time{}, wrap("lookup", err)
 	}
@@ -595,13 +573,12 @@ func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest,
 	if banKey != "" {
 		keys = append(keys, banKey)
 	}
-	var look *redis.Cmd
+	var look *scriptCmd
 	var cmds []counterCheck
-	// The lookup goes first, so a NOSCRIPT is the pipeline's first error.
 	// When the lookup answered, a counter read's own error is judged (and
 	// refused) by checkResult.
-	err = s.scriptPipeline(ctx, lookupScript, func(p redis.Pipeliner) {
-		look = lookupScript.EvalSha(ctx, p, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
+	err = s.scriptPipeline(ctx, func(p redis.Pipeliner) {
+		look = evalSha(ctx, p, lookupScript, keys, mode, s.challengeKeyPrefix(req.Binding.Tag()))
 		cmds = s.queueChecks(ctx, p, checks)
 	})
 	if err == nil || look.Err() == nil {
@@ -772,7 +749,7 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	if p := req.Pass; p != nil {
 		args = append(args, p.AuthenticatedAt.UnixMilli(), p.SessionID, p.TTL.Milliseconds(), maxPasses)
 	}
-	res, err := verifyScript.Run(ctx, s.rdb, keys, args...).Slice()
+	res, err := s.run(ctx, verifyScript, keys, args...).Slice()
 	if err != nil {
 		return challenge.VerifyReply{}, wrap("verify", err)
 	}
@@ -802,7 +779,7 @@ func (s *Store) UpdateCall(ctx context.Context, id string, st flashcall.Status) 
 	if !ok {
 		return nil
 	}
-	return wrap("update call", updateCallScript.Run(ctx, s.rdb, []string{key}, st.Raw, int(st.Class)).Err())
+	return wrap("update call", s.run(ctx, updateCallScript, []string{key}, st.Raw, int(st.Class)).Err())
 }
 
 // Ping implements challenge.Store.
@@ -818,7 +795,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // after} or, refused, {0, ms until the take making room leaves, count}: the
 // (count-limit+1)-th oldest, the oldest when count == limit. A key without
 // TTL (should not exist) gets one, so nothing lives forever.
-var takeScript = redis.NewScript(`
+var takeScript = newScript(`
 local lim, win, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - win)
 local n = redis.call('ZCARD', KEYS[1])
@@ -854,13 +831,13 @@ func (s *Store) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult,
 		return res, nil
 	}
 	now := s.now().UnixMilli()
-	cmds := make([]*redis.Cmd, len(takes))
+	cmds := make([]*scriptCmd, len(takes))
 	// One member names the take in every rule's log (each log is its own
 	// key): it is the receipt GiveBack removes.
 	m := member()
-	err := s.scriptPipeline(ctx, takeScript, func(p redis.Pipeliner) {
+	err := s.scriptPipeline(ctx, func(p redis.Pipeliner) {
 		for i, t := range takes {
-			cmds[i] = takeScript.EvalSha(ctx, p, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds(), now, m)
+			cmds[i] = evalSha(ctx, p, takeScript, []string{s.counterKey(t.Key)}, t.Limit, t.Window.Milliseconds(), now, m)
 		}
 	})
 	if err != nil {
@@ -921,26 +898,6 @@ func (s *Store) GiveBack(ctx context.Context, takes []limit.Take, receipt string
 	return wrap("give back", err)
 }
 
-// scriptPipeline runs the pipeline fill fills, whose scripted commands are
-// EVALSHAs of sc alone. On a server that does not know sc yet (first use, or
-// after SCRIPT FLUSH) every EVALSHA fails with NOSCRIPT and no script ran:
-// sc is loaded and the pipeline sent again, once. It returns the pipeline's
-// first error, as Pipelined does.
-func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(redis.Pipeliner)) error {
-	run := func() error {
-		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { fill(p); return nil })
-		return err
-	}
-	err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		if lerr := sc.Load(ctx, s.rdb).Err(); lerr != nil {
-			return lerr
-		}
-		err = run()
-	}
-	return err
-}
-
 // --- limit.Blocks ---
 
 // failScript: KEYS[1] failure log (sliding), KEYS[2] ban; ARGV: find ms,
@@ -948,7 +905,7 @@ func (s *Store) scriptPipeline(ctx context.Context, sc *redis.Script, fill func(
 // the failures that left (now-find, now] are dropped and this one added; at
 // max failures the ban is set and the log forgotten. Returns the ban's
 // remaining ms, or 0.
-var failScript = redis.NewScript(failLua + `
+var failScript = newScript(failLua + `
 return fail(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
 
@@ -988,7 +945,7 @@ func (s *Store) blockKeys(k string) (fail, ban string) {
 func (s *Store) Fail(ctx context.Context, key string, findTime time.Duration, maxFailures int, banTime time.Duration) (time.Time, error) {
 	f, b := s.blockKeys(key)
 	start := s.now()
-	left, err := failScript.Run(ctx, s.rdb, []string{f, b}, findTime.Milliseconds(), maxFailures, banTime.Milliseconds(),
+	left, err := s.run(ctx, failScript, []string{f, b}, findTime.Milliseconds(), maxFailures, banTime.Milliseconds(),
 		start.UnixMilli(), member()).Int64()
 	if err != nil {
 		return time.Time{}, wrap("fail", err)

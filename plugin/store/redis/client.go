@@ -1,0 +1,157 @@
+package redisstore
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Modes of store.redis.mode: how the URL is read and which client is built.
+const (
+	ModeStandalone = "standalone" // one server (redis.ParseURL)
+	ModeCluster    = "cluster"    // Redis Cluster, the URL lists seed nodes (redis.ParseClusterURL)
+	ModeSentinel   = "sentinel"   // a master found through Sentinel, the URL lists the sentinels
+)
+
+// Timeouts every client of the store runs with (see ClientOptions).
+const (
+	dialTimeout  = 2 * time.Second
+	readTimeout  = time.Second
+	writeTimeout = time.Second
+)
+
+// errRefusedURL never quotes the URL: the parsers' errors may hold it,
+// password included (url.Parse does); configuration validation says why.
+var errRefusedURL = errors.New("redis store: the URL is refused by the Redis client (`callpass-kratos config validate` says why)")
+
+// ClientOptions returns the go-redis options the store is meant to run with
+// for the server at rawURL (redis:// or rediss://, as redis.ParseURL reads
+// it): short timeouts, so a stalled Redis fails a request instead of holding
+// it, and no retries. go-redis re-sends a command whose reply did not come
+// in time, and the verify and take scripts are not idempotent: a re-sent
+// verify would count one wrong code twice (or answer a right one "already
+// used"), a re-sent take would count one call twice. With no retries a late
+// reply fails the request (closed), and what the script did, it did once.
+func ClientOptions(rawURL string) (*redis.Options, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, errRefusedURL
+	}
+	opts.DialTimeout = dialTimeout
+	opts.ReadTimeout = readTimeout
+	opts.WriteTimeout = writeTimeout
+	opts.MaxRetries = -1
+	return opts, nil
+}
+
+// ClusterOptions is ClientOptions for a Redis Cluster: rawURL names seed
+// nodes as redis.ParseClusterURL reads them
+// (redis://[[user]:password@]host:port?addr=host2:port&addr=host3:port).
+// Cluster has database 0 only: a path other than /0 is refused (the parser
+// would ignore it). Reads from replicas (read_only, route_by_latency,
+// route_randomly) are refused: a replica lags, and a lookup there would miss
+// a challenge just created. The scripts are never re-sent (scriptCmd); the
+// client follows MOVED and ASK redirects.
+func ClusterOptions(rawURL string) (*redis.ClusterOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return nil, errRefusedURL
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+		return nil, errors.New("redis store: Redis Cluster has database 0 only")
+	}
+	if o := replicaReadOption(u, "read_only"); o != "" {
+		return nil, fmt.Errorf("redis store: the URL option %s reads from replicas", o)
+	}
+	opts, err := redis.ParseClusterURL(rawURL)
+	if err != nil {
+		return nil, errRefusedURL
+	}
+	opts.DialTimeout = dialTimeout
+	opts.ReadTimeout = readTimeout
+	opts.WriteTimeout = writeTimeout
+	opts.MaxRetries = -1
+	return opts, nil
+}
+
+// FailoverOptions is ClientOptions for a master that Sentinel watches:
+// rawURL's host and addr= options are the sentinels, its user and password
+// the data nodes' (as in standalone mode), its path the database;
+// sentinelPassword is the sentinels' requirepass ("" for none). The master
+// name is master. The client asks a sentinel for the master on each new
+// connection and drops its connections when Sentinel announces a new one.
+// The options username, password and master_name in the query are refused
+// (they have their own places), and so are reads from replicas.
+func FailoverOptions(rawURL, master, sentinelPassword string) (*redis.FailoverOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+		return nil, errRefusedURL
+	}
+	if master == "" {
+		return nil, errors.New("redis store: Sentinel mode needs the master's name")
+	}
+	for _, o := range []string{"username", "password", "master_name"} {
+		if u.Query().Has(o) {
+			return nil, fmt.Errorf("redis store: the URL option %s is not read in Sentinel mode", o)
+		}
+	}
+	if o := replicaReadOption(u, "replica_only"); o != "" {
+		return nil, fmt.Errorf("redis store: the URL option %s reads from replicas", o)
+	}
+	opts, err := redis.ParseFailoverURL(rawURL)
+	if err != nil {
+		return nil, errRefusedURL
+	}
+	// ParseFailoverURL reads the user info as the sentinels' credentials.
+	opts.Username, opts.Password = opts.SentinelUsername, opts.SentinelPassword
+	opts.SentinelUsername, opts.SentinelPassword = "", sentinelPassword
+	opts.MasterName = master
+	opts.DialTimeout = dialTimeout
+	opts.ReadTimeout = readTimeout
+	opts.WriteTimeout = writeTimeout
+	opts.MaxRetries = -1
+	return opts, nil
+}
+
+// replicaReadOption returns the first query option of u that sends reads to
+// replicas ("" for none); own is the mode's own such option.
+func replicaReadOption(u *url.URL, own string) string {
+	q := u.Query()
+	for _, o := range []string{own, "route_by_latency", "route_randomly"} {
+		if on, err := strconv.ParseBool(q.Get(o)); err == nil && on {
+			return o
+		}
+	}
+	return ""
+}
+
+// NewClient builds the client of a mode (ModeStandalone when mode is "")
+// for rawURL; master and sentinelPassword are read in ModeSentinel only.
+func NewClient(mode, rawURL, master, sentinelPassword string) (redis.UniversalClient, error) {
+	switch mode {
+	case "", ModeStandalone:
+		opts, err := ClientOptions(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(opts), nil
+	case ModeCluster:
+		opts, err := ClusterOptions(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(opts), nil
+	case ModeSentinel:
+		opts, err := FailoverOptions(rawURL, master, sentinelPassword)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewFailoverClient(opts), nil
+	}
+	return nil, fmt.Errorf("redis store: unknown mode %q", mode)
+}
