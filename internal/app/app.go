@@ -111,11 +111,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	)
 	switch cfg.Store.Type {
 	case "redis":
-		opts, err := redisstore.ClientOptions(cfg.Store.Redis.URL)
+		r := cfg.Store.Redis
+		// The client of store.redis.mode: one server, a cluster (scripts
+		// go to their slot's master) or the master Sentinel names.
+		rdb, err := redisstore.NewClient(r.Mode, r.URL, r.SentinelMaster, r.SentinelPassword)
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}
-		rdb := redis.NewClient(opts)
 		a.closers = append(a.closers, rdb.Close)
 		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
 		store, count, blocks = rs, rs, rs
@@ -416,7 +418,7 @@ func redisReady(ping, inspect func(context.Context) error, logger *slog.Logger) 
 		}
 		mu.Unlock()
 		if due {
-			logger.Error("Redis refused the store's credentials: check store.redis.url's password", "error", err.Error())
+			logger.Error("Redis refused the store's credentials: check store.redis.url's password (and, with Sentinel, store.redis.sentinel_password)", "error", err.Error())
 		}
 		return fmt.Errorf("%w (check store.redis.url's password)", err)
 	}
@@ -425,7 +427,8 @@ func redisReady(ping, inspect func(context.Context) error, logger *slog.Logger) 
 // redisInspection checks what the Redis store's guarantees depend on
 // (redisstore.Store.Inspect) when serving starts and then at most every
 // redisInspectEvery from /health/ready: a server the store cannot run on
-// (cluster mode) fails readiness with the reason; an eviction policy that
+// (a cluster node without store.redis.mode cluster) fails readiness with
+// the reason; an eviction policy that
 // may drop keys, or a clock far from Redis's, is logged as a warning.
 type redisInspection struct {
 	inspect func(context.Context) (redisstore.ServerInfo, error)

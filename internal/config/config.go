@@ -119,8 +119,13 @@ type Store struct {
 
 // RedisStore is the Redis connection.
 type RedisStore struct {
+	// Mode is standalone, cluster or sentinel: how URL is read.
+	Mode   string `yaml:"mode"`
 	URL    string `yaml:"url"`
 	Prefix string `yaml:"prefix"`
+	// SentinelMaster and SentinelPassword: sentinel mode only.
+	SentinelMaster   string `yaml:"sentinel_master"`
+	SentinelPassword string `yaml:"sentinel_password"`
 }
 
 // Kratos is the Ory Kratos instance.
@@ -219,7 +224,7 @@ func Defaults() *Config {
 			PhoneCheckPercent: 50,
 			Regulation:        Regulation{MaxFailures: 3, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
 		},
-		Store: Store{Type: "memory", Redis: RedisStore{Prefix: "callpass:"}},
+		Store: Store{Type: "memory", Redis: RedisStore{Mode: "standalone", Prefix: "callpass:"}},
 		Kratos: Kratos{
 			PublicURL:  "http://127.0.0.1:4433",
 			AdminURL:   "http://127.0.0.1:4434",

@@ -17,6 +17,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 // Problem is one configuration mistake.
@@ -419,10 +420,14 @@ func (c *Config) validateStore(v *checker) {
 		if s.Redis.URL != "" {
 			v.add("store.redis.url", "is set, but store.type is memory: set store.type: redis (STORE_TYPE=redis) or remove it")
 		}
+		if s.Redis.Mode != "" && s.Redis.Mode != redisstore.ModeStandalone {
+			v.add("store.redis.mode", "is %s, but store.type is memory: set store.type: redis (STORE_TYPE=redis) or remove it", s.Redis.Mode)
+		}
 	case "redis":
+		c.validateRedisMode(v)
 		if s.Redis.URL == "" {
 			v.add("store.redis.url", "is required when store.type is redis (set STORE_REDIS_URL or store.redis.url_file)")
-		} else if msg := redisURLProblem(s.Redis.URL); msg != "" {
+		} else if msg := redisURLProblem(s.Redis.Mode, s.Redis.URL); msg != "" {
 			// Never echo the URL: it may carry a password.
 			v.add("store.redis.url", "%s", msg)
 		}
@@ -434,19 +439,51 @@ func (c *Config) validateStore(v *checker) {
 	}
 }
 
-// redisURLProblem explains what is wrong with a Redis URL, "" when nothing
-// is. It never repeats the URL, nor an error of a parser that quotes it: it
-// may carry a password.
-func redisURLProblem(s string) string {
-	const want = "must be a redis://, rediss:// or unix:// URL"
+// validateRedisMode checks store.redis.mode and the keys only one mode
+// reads.
+func (c *Config) validateRedisMode(v *checker) {
+	r := c.Store.Redis
+	switch r.Mode {
+	case redisstore.ModeStandalone, redisstore.ModeCluster:
+	case redisstore.ModeSentinel:
+		if r.SentinelMaster == "" {
+			v.add("store.redis.sentinel_master", "is required when store.redis.mode is sentinel: the name the sentinels monitor the master under")
+		}
+	default:
+		v.add("store.redis.mode", "must be standalone, cluster or sentinel, got %q", r.Mode)
+		return
+	}
+	if r.Mode != redisstore.ModeSentinel {
+		if r.SentinelMaster != "" {
+			v.add("store.redis.sentinel_master", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)
+		}
+		if r.SentinelPassword != "" {
+			v.add("store.redis.sentinel_password", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)
+		}
+	}
+}
+
+// redisURLProblem explains what is wrong with a Redis URL in a mode
+// (store.redis.mode), "" when nothing is. It never repeats the URL, nor an
+// error of a parser that quotes it: it may carry a password.
+func redisURLProblem(mode, s string) string {
+	want, schemes := "must be a redis://, rediss:// or unix:// URL", "redis, rediss or unix"
+	if mode == redisstore.ModeCluster || mode == redisstore.ModeSentinel {
+		want, schemes = "must be a redis:// or rediss:// URL", "redis or rediss"
+	}
 	scheme, _, ok := strings.Cut(s, "://")
 	if !ok {
 		return want + " (no scheme:// in front?)"
 	}
 	switch strings.ToLower(scheme) {
-	case "redis", "rediss", "unix":
+	case "redis", "rediss":
+	case "unix":
+		if mode == redisstore.ModeCluster || mode == redisstore.ModeSentinel {
+			return fmt.Sprintf("is a unix:// socket, which store.redis.mode %s cannot use: it reaches %s over TCP; use redis:// or rediss://", mode,
+				map[string]string{redisstore.ModeCluster: "every node of the cluster", redisstore.ModeSentinel: "the sentinels and the master they name"}[mode])
+		}
 	default:
-		return want + " (its scheme is not redis, rediss or unix)"
+		return want + " (its scheme is not " + schemes + ")"
 	}
 	u, err := url.Parse(s)
 	switch {
@@ -455,11 +492,51 @@ func redisURLProblem(s string) string {
 	case u.Scheme == "unix" && u.Path == "":
 		return "has no socket path (unix:///path/to/redis.sock)"
 	case u.Scheme != "unix" && u.Host == "":
+		switch mode {
+		case redisstore.ModeCluster:
+			return "has no host (redis://[:password@]host1:port?addr=host2:port&addr=host3:port)"
+		case redisstore.ModeSentinel:
+			return "has no host (redis://[:password@]sentinel1:26379/db?addr=sentinel2:26379)"
+		}
 		return "has no host (redis://[:password@]host:port/db)"
 	}
+	q := u.Query()
+	switch mode {
+	case redisstore.ModeCluster:
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return "names a database (" + u.Path + "), but Redis Cluster has database 0 only: remove the path or use /0"
+		}
+		if q.Has("db") {
+			return "has a db option, but Redis Cluster has database 0 only: remove it"
+		}
+	case redisstore.ModeSentinel:
+		for _, o := range []struct{ name, where string }{
+			{"master_name", "store.redis.sentinel_master"},
+			{"password", "the URL's user info (redis://:password@sentinel:26379)"},
+			{"username", "the URL's user info (redis://user:password@sentinel:26379)"},
+		} {
+			if q.Has(o.name) {
+				return "has the option " + o.name + ": give it in " + o.where
+			}
+		}
+	}
+	for _, o := range []string{"read_only", "replica_only", "route_by_latency", "route_randomly"} {
+		if on, err := strconv.ParseBool(q.Get(o)); err == nil && on && mode != redisstore.ModeStandalone && mode != "" {
+			return "has the option " + o + ", which sends reads to replicas: they lag behind the master, and a lookup there could miss a challenge just created; remove it"
+		}
+	}
 	// The client's own parser (database number, options), as serve uses it.
-	if _, err := redis.ParseURL(s); err != nil {
-		return redisParseProblem(err)
+	var perr error
+	switch mode {
+	case redisstore.ModeCluster:
+		_, perr = redis.ParseClusterURL(s)
+	case redisstore.ModeSentinel:
+		_, perr = redis.ParseFailoverURL(s)
+	default:
+		_, perr = redis.ParseURL(s)
+	}
+	if perr != nil {
+		return redisParseProblem(perr)
 	}
 	return ""
 }
@@ -476,6 +553,8 @@ func redisParseProblem(err error) string {
 		return "has a database that is not a number: the path must be /<db>, e.g. /0"
 	case strings.Contains(msg, "invalid URL path"):
 		return "has a path that is not a database number: the path must be /<db>, e.g. /0"
+	case strings.Contains(msg, "unable to parse addr param"):
+		return "has an addr option that is not host:port"
 	case strings.Contains(msg, "unexpected option: "):
 		// go-redis lists the option names only, never their values.
 		_, names, _ := strings.Cut(msg, "unexpected option: ")

@@ -782,8 +782,18 @@ func (s *Store) UpdateCall(ctx context.Context, id string, st flashcall.Status) 
 	return wrap("update call", s.run(ctx, updateCallScript, []string{key}, st.Raw, int(st.Class)).Err())
 }
 
-// Ping implements challenge.Store.
+// Ping implements challenge.Store. On a cluster every master is pinged (a
+// cluster client's PING goes to one node): with one master down the
+// identities of its slots fail closed, and readiness says so.
 func (s *Store) Ping(ctx context.Context) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return wrap("ping", cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			if err := m.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("%s: %w", m.Options().Addr, err)
+			}
+			return nil
+		}))
+	}
 	return wrap("ping", s.rdb.Ping(ctx).Err())
 }
 

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+)
+
+// TestRedisModesServe: with store.redis.mode cluster (seed URL) or sentinel
+// (sentinels' URL, master name, both passwords) the app builds the right
+// client: /health/ready is ok and the start-up inspection finds nothing to
+// say; with a cluster node down readiness fails, and it is ok again once
+// the node is back.
+func TestRedisModesServe(t *testing.T) {
+	cl := testenv.StartRedisCluster(t, 3)
+	rs := testenv.StartRedisSentinel(t, "cpk", testenv.SentinelAuth{Data: "data-pw-5b1e", Sentinel: "sentinel-pw-0c2d"})
+	tests := []struct {
+		name string
+		env  []string
+	}{
+		{"cluster", []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=" + cl.URL()}},
+		{"sentinel", []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://:data-pw-5b1e@" + rs.Sentinel.Addr + "/0",
+			"STORE_REDIS_SENTINEL_MASTER=cpk", "STORE_REDIS_SENTINEL_PASSWORD=sentinel-pw-0c2d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, logs := logApp(t, append([]string{"STORE_TYPE=redis"}, tt.env...)...)
+			if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusOK {
+				t.Fatalf("ready: %d %s\n%s", code, body, logs)
+			}
+			for _, ln := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(ln, "Redis") && (strings.Contains(ln, "level=WARN") || strings.Contains(ln, "level=ERROR")) {
+					t.Errorf("unexpected line about Redis: %s", ln)
+				}
+				for _, secret := range []string{"data-pw-5b1e", "sentinel-pw-0c2d"} {
+					if strings.Contains(ln, secret) {
+						t.Errorf("log line holds a password: %s", ln)
+					}
+				}
+			}
+		})
+	}
+	t.Run("cluster node down", func(t *testing.T) {
+		a, _ := logApp(t, "STORE_TYPE=redis", "STORE_REDIS_MODE=cluster", "STORE_REDIS_URL="+cl.URL())
+		if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusOK {
+			t.Fatalf("ready: %d %s", code, body)
+		}
+		cl.Nodes[2].Stop()
+		if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusServiceUnavailable {
+			t.Fatalf("ready with a master down: %d %s", code, body)
+		}
+		cl.Nodes[2].Start()
+		if !eventually(func() bool { code, _ := get(t, a.Handler(), "/health/ready"); return code == http.StatusOK }) {
+			t.Fatal("not ready again after the node came back")
+		}
+	})
+}
+
+// TestRedisConfigValidRefusedByNothing: whatever configuration validation
+// accepts for the Redis store, New accepts too (`config validate` refuses
+// what serve would refuse), in every mode.
+func TestRedisConfigValidRefusedByNothing(t *testing.T) {
+	urls := []string{
+		"redis://:pw@127.0.0.1:1/0", "redis://127.0.0.1:1/3", "rediss://u:pw@127.0.0.1:1", "unix:///tmp/x.sock",
+		"redis://127.0.0.1:1?addr=127.0.0.1:2&addr=127.0.0.1:3", "redis://127.0.0.1:1/0?addr=127.0.0.1:2",
+		"redis://127.0.0.1:1/1", "redis://127.0.0.1:1?db=1", "redis://127.0.0.1:1?read_only=true",
+		"redis://127.0.0.1:1?master_name=m", "redis://127.0.0.1:1?password=x", "redis://127.0.0.1:1?replica_only=true",
+		"redis://127.0.0.1:1?dial_timeout=3s", "redis://127.0.0.1:1?max_redirects=2", "redis://127.0.0.1:1?addr=bad",
+		"redis://127.0.0.1:1?route_randomly=false",
+	}
+	for _, mode := range []string{"standalone", "cluster", "sentinel"} {
+		for _, u := range urls {
+			env := []string{"STORE_TYPE=redis", "STORE_REDIS_MODE=" + mode, "STORE_REDIS_URL=" + u}
+			if mode == "sentinel" {
+				env = append(env, "STORE_REDIS_SENTINEL_MASTER=m")
+			}
+			base := []string{"DEV_DATA_DIR=" + t.TempDir(), "KRATOS_ADMIN_URL=http://127.0.0.1:1", "KRATOS_PUBLIC_URL=http://127.0.0.1:1"}
+			cfg, _, err := config.Load("", append(base, env...), true)
+			if err != nil {
+				continue // refused by validation: serve never gets it
+			}
+			if _, err := newQuiet(t, cfg); err != nil {
+				t.Errorf("mode %s, URL %s: valid, but New refuses it: %v", mode, u, err)
+			}
+		}
+	}
+}
+
+// eventually polls ok for up to 15 s.
+func eventually(ok func() bool) bool {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if ok() {
+			return true
+		}
+	}
+	return false
+}
+
+// newQuiet is New with the log discarded.
+func newQuiet(t *testing.T, cfg *config.Config) (*App, error) {
+	a, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil {
+		t.Cleanup(func() { _ = a.Close() })
+	}
+	return a, err
+}
