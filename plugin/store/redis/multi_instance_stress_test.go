@@ -73,7 +73,71 @@ func (e notPlacedErr) NotPlaced() bool { return true }
 type crInst struct {
 	svc *challenge.Service
 	st  *redisstore.Store
-	rdb *redis.Client
+	rdb redis.UniversalClient
+}
+
+// crClient is a client of the server at addr, or of the cluster whose seed
+// URL addr is (redis://...), with the store's no-retry options and room for
+// the stress's concurrency.
+func crClient(t *testing.T, addr string) redis.UniversalClient {
+	t.Helper()
+	var rdb redis.UniversalClient
+	if strings.HasPrefix(addr, "redis://") {
+		opts, err := redisstore.ClusterOptions(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.ReadTimeout, opts.WriteTimeout, opts.PoolSize = 5*time.Second, 5*time.Second, 64
+		rdb = redis.NewClusterClient(opts)
+	} else {
+		rdb = redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
+			WriteTimeout: 5 * time.Second, MaxRetries: -1, PoolSize: 64})
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+// allKeys is KEYS pattern on every master of a cluster (a cluster client
+// sends KEYS to one node), or on the one server.
+func allKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) ([]string, error) {
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		return rdb.Keys(ctx, pattern).Result()
+	}
+	var mu sync.Mutex
+	var all []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		keys, err := m.Keys(ctx, pattern).Result()
+		mu.Lock()
+		defer mu.Unlock()
+		all = append(all, keys...)
+		return err
+	})
+	return all, err
+}
+
+// TestMultiInstanceOnCluster runs the multi-instance stress tests on a
+// 3-master Redis Cluster: a start's limit rules, the global budget and the
+// identities' keys sit in different slots on different masters, so each
+// multi-rule take, give-back and lookup-with-checks is split across nodes.
+func TestMultiInstanceOnCluster(t *testing.T) {
+	t.Parallel()
+	url := testenv.StartRedisCluster(t, 3).URL()
+	for _, tt := range []struct {
+		name string
+		run  func(*testing.T, string)
+	}{
+		{"DoubleSpend", multiInstanceDoubleSpend},
+		{"AttemptsCap", multiInstanceAttemptsCap},
+		{"RegulationAcrossInstances", multiInstanceRegulationAcrossInstances},
+		{"ConcurrentStartOneCall", multiInstanceConcurrentStartOneCall},
+		{"GlobalBudget", multiInstanceGlobalBudget},
+		{"PassClaimedOnce", multiInstancePassClaimedOnce},
+		{"GiveBackRace", multiInstanceGiveBackRace},
+		{"Chaos", multiInstanceChaos},
+	} {
+		t.Run(tt.name, func(t *testing.T) { tt.run(t, url) })
+	}
 }
 
 type crEnv struct {
@@ -107,9 +171,7 @@ func newCREnvPrefix(t *testing.T, addr, prefix string, n int, cfg challenge.Conf
 	t.Helper()
 	e := &crEnv{t: t, addr: addr, prefix: prefix, cfg: cfg, lim: lc}
 	for range n {
-		rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
-			WriteTimeout: 5 * time.Second, MaxRetries: -1, PoolSize: 64})
-		t.Cleanup(func() { _ = rdb.Close() })
+		rdb := crClient(t, addr)
 		st := redisstore.New(rdb, e.prefix)
 		l, err := limit.New(lc, st, st, limit.WithNumberHasher(phonetest.Hasher()))
 		if err != nil {
@@ -144,8 +206,13 @@ func (e *crEnv) placeOne(t *testing.T, ctx context.Context, it int, p *crProvide
 // several instances is accepted exactly once.
 func TestMultiInstanceDoubleSpend(t *testing.T) {
 	t.Parallel()
+	multiInstanceDoubleSpend(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceDoubleSpend is TestMultiInstanceDoubleSpend on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceDoubleSpend(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	p := &crProvider{}
 	cfg, lc := crConfig()
 	e := newCREnv(t, addr, 4, cfg, lc, p)
@@ -187,8 +254,13 @@ func TestMultiInstanceDoubleSpend(t *testing.T) {
 // nothing is accepted after the lock.
 func TestMultiInstanceAttemptsCap(t *testing.T) {
 	t.Parallel()
+	multiInstanceAttemptsCap(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceAttemptsCap is TestMultiInstanceAttemptsCap on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceAttemptsCap(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	p := &crProvider{}
 	cfg, lc := crConfig()
 	e := newCREnv(t, addr, 4, cfg, lc, p)
@@ -247,8 +319,13 @@ func TestMultiInstanceAttemptsCap(t *testing.T) {
 // instance refuses starts and verifies on every other.
 func TestMultiInstanceRegulationAcrossInstances(t *testing.T) {
 	t.Parallel()
+	multiInstanceRegulationAcrossInstances(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceRegulationAcrossInstances is TestMultiInstanceRegulationAcrossInstances on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceRegulationAcrossInstances(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	p := &crProvider{}
 	cfg, lc := crConfig()
 	cfg.MaxAttempts = 1
@@ -331,8 +408,13 @@ func (e *crEnv) startN(ctx context.Context, n int, req func(g int) challenge.Sta
 // pending challenge instead of calling again).
 func TestMultiInstanceConcurrentStartOneCall(t *testing.T) {
 	t.Parallel()
+	multiInstanceConcurrentStartOneCall(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceConcurrentStartOneCall is TestMultiInstanceConcurrentStartOneCall on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceConcurrentStartOneCall(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	cfg, lc := crConfig()
 	worst := int64(0)
 	fails := 0
@@ -416,8 +498,13 @@ func TestMultiInstanceConcurrentResendCooldown(t *testing.T) {
 // holds exactly what was placed.
 func TestMultiInstanceGlobalBudget(t *testing.T) {
 	t.Parallel()
+	multiInstanceGlobalBudget(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceGlobalBudget is TestMultiInstanceGlobalBudget on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceGlobalBudget(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	cfg, lc := crConfig()
 	lc.GlobalDaily = limit.Rule{Limit: 25, Window: 24 * time.Hour}
 	lc.PhoneCheckPercent = 0
@@ -464,7 +551,7 @@ func TestMultiInstanceGlobalBudget(t *testing.T) {
 			t.Logf("iteration %d: %d placed < budget but %d refused by a limit", it, placed, limited.Load())
 		}
 		// Every key the store wrote has a TTL.
-		keys, _ := eok.inst(0).rdb.Keys(ctx, pfx+"*").Result()
+		keys, _ := allKeys(ctx, eok.inst(0).rdb, pfx+"*")
 		for _, k := range keys {
 			if ttl, _ := eok.inst(0).rdb.PTTL(ctx, k).Result(); ttl < 0 {
 				t.Fatalf("key %q has no TTL (%v)", k, ttl)
@@ -557,8 +644,13 @@ func TestMultiInstanceResendRacesVerify(t *testing.T) {
 // lands), and keeps answering only that session.
 func TestMultiInstancePassClaimedOnce(t *testing.T) {
 	t.Parallel()
+	multiInstancePassClaimedOnce(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstancePassClaimedOnce is TestMultiInstancePassClaimedOnce on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstancePassClaimedOnce(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	p := &crProvider{}
 	cfg, lc := crConfig()
 	e := newCREnv(t, addr, 4, cfg, lc, p)
@@ -640,8 +732,13 @@ func TestMultiInstancePassClaimedOnce(t *testing.T) {
 // to its limit), and every key has a TTL.
 func TestMultiInstanceGiveBackRace(t *testing.T) {
 	t.Parallel()
+	multiInstanceGiveBackRace(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceGiveBackRace is TestMultiInstanceGiveBackRace on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceGiveBackRace(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	cfg, lc := crConfig()
 	lc.PerNumber = limit.Rule{Limit: 3, Window: time.Hour}
 	lc.PerIP = limit.Rule{Limit: 40, Window: time.Hour}
@@ -671,7 +768,7 @@ func TestMultiInstanceGiveBackRace(t *testing.T) {
 			t.Fatalf("iteration %d: %d calls placed to one number with a limit of 3", it, placed)
 		}
 		rdb := eok.inst(0).rdb
-		keys, _ := rdb.Keys(ctx, pfx+"{l:*").Result()
+		keys, _ := allKeys(ctx, rdb, pfx+"{l:*")
 		var numN, ipN, gN int64 = -1, -1, -1
 		for _, k := range keys {
 			n, _ := rdb.ZCard(ctx, k).Result()
@@ -706,8 +803,13 @@ func TestMultiInstanceGiveBackRace(t *testing.T) {
 // identity never exceed MaxFailures (the ban stops the rest).
 func TestMultiInstanceChaos(t *testing.T) {
 	t.Parallel()
+	multiInstanceChaos(t, testenv.StartRedis(t).Addr)
+}
+
+// multiInstanceChaos is TestMultiInstanceChaos on the server at addr (a
+// cluster's seed URL: TestMultiInstanceOnCluster).
+func multiInstanceChaos(t *testing.T, addr string) {
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
 	p := &crProvider{delay: 200 * time.Microsecond}
 	cfg, lc := crConfig()
 	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
