@@ -141,13 +141,6 @@ func (i ServerInfo) Problem() error {
 	if i.Cluster && !i.ClusterClient {
 		return fmt.Errorf("Redis runs in cluster mode: set store.redis.mode: cluster, with the cluster's nodes in store.redis.url")
 	}
-	if i.ClusterClient {
-		for _, m := range i.Masters {
-			if !m.Cluster && m.Version != "" {
-				return fmt.Errorf("store.redis.mode is cluster, but %s does not run in cluster mode", m.Addr)
-			}
-		}
-	}
 	return nil
 }
 
