@@ -433,6 +433,13 @@ func (c *Config) validateStore(v *checker) {
 		}
 		if s.Redis.Prefix == "" {
 			v.add("store.redis.prefix", "must not be empty")
+		} else if s.Redis.Mode == redisstore.ModeCluster && strings.ContainsAny(s.Redis.Prefix, "{}") {
+			// The store's keys put their hash tag right after the prefix
+			// (P{tag}:...): a brace in P moves or empties the tag ("a{}"
+			// hashes whole keys, so an identity's keys fall in different
+			// slots and every script fails with CROSSSLOT; "{x}" puts every
+			// key in one slot, on one master).
+			v.add("store.redis.prefix", "must not contain { or } when store.redis.mode is cluster: the store's own hash tags follow it")
 		}
 	default:
 		v.add("store.type", "must be memory or redis, got %q", s.Type)
@@ -521,8 +528,11 @@ func redisURLProblem(mode, s string) string {
 		}
 	}
 	for _, o := range []string{"read_only", "replica_only", "route_by_latency", "route_randomly"} {
-		if on, err := strconv.ParseBool(q.Get(o)); err == nil && on && mode != redisstore.ModeStandalone && mode != "" {
-			return "has the option " + o + ", which sends reads to replicas: they lag behind the master, and a lookup there could miss a challenge just created; remove it"
+		// Every value: go-redis reads a repeated option's last, Get the first.
+		for _, val := range q[o] {
+			if on, err := strconv.ParseBool(val); err == nil && on && mode != redisstore.ModeStandalone && mode != "" {
+				return "has the option " + o + ", which sends reads to replicas: they lag behind the master, and a lookup there could miss a challenge just created; remove it"
+			}
 		}
 	}
 	// The client's own parser (database number, options), as serve uses it.

@@ -119,12 +119,16 @@ func FailoverOptions(rawURL, master, sentinelPassword string) (*redis.FailoverOp
 }
 
 // replicaReadOption returns the first query option of u that sends reads to
-// replicas ("" for none); own is the mode's own such option.
+// replicas ("" for none); own is the mode's own such option. Every value of
+// a repeated option is read: go-redis's parsers take the last one, url's Get
+// the first (?read_only=false&read_only=true reads from replicas).
 func replicaReadOption(u *url.URL, own string) string {
 	q := u.Query()
 	for _, o := range []string{own, "route_by_latency", "route_randomly"} {
-		if on, err := strconv.ParseBool(q.Get(o)); err == nil && on {
-			return o
+		for _, v := range q[o] {
+			if on, err := strconv.ParseBool(v); err == nil && on {
+				return o
+			}
 		}
 	}
 	return ""
