@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -41,5 +42,69 @@ func TestReplicaReadsRefusedWhenRepeated(t *testing.T) {
 	// Off is still accepted.
 	if _, err := redisstore.ClusterOptions("redis://r1:6379?read_only=false&read_only=0"); err != nil {
 		t.Errorf("read_only off refused: %v", err)
+	}
+}
+
+// TestModeOptions: each mode's options carry ClientOptions' hardening
+// whatever the URL asks (short timeouts, no retries: a script is never
+// re-sent, a read never held past a second), and each refuses what its
+// mode cannot use, without quoting the URL.
+func TestModeOptions(t *testing.T) {
+	const q = "?max_retries=5&read_timeout=10s&write_timeout=10s&dial_timeout=10s"
+	type hardened struct{ dial, read, write, retries any }
+	want := hardened{2 * time.Second, time.Second, time.Second, -1}
+	so, err := redisstore.ClientOptions("redis://:hunter2@r1:6379/0" + q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	co, err := redisstore.ClusterOptions("redis://:hunter2@r1:6379" + q + "&addr=r2:6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379/2"+q, "m", "spw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mode, got := range map[string]hardened{
+		"standalone": {so.DialTimeout, so.ReadTimeout, so.WriteTimeout, so.MaxRetries},
+		"cluster":    {co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.MaxRetries},
+		"sentinel":   {fo.DialTimeout, fo.ReadTimeout, fo.WriteTimeout, fo.MaxRetries},
+	} {
+		if got != want {
+			t.Errorf("%s: dial, read, write timeouts and retries %v, want %v", mode, got, want)
+		}
+	}
+	if fo.Password != "hunter2" || fo.SentinelPassword != "spw" || fo.MasterName != "m" || fo.DB != 2 {
+		t.Errorf("sentinel: data password %q, sentinel password %q, master %q, db %d", fo.Password, fo.SentinelPassword, fo.MasterName, fo.DB)
+	}
+	if _, err := redisstore.ClusterOptions("redis://r1:6379/0"); err != nil {
+		t.Errorf("cluster /0 refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		err        func() error
+	}{
+		{"cluster db 1", "database 0 only", func() error { _, err := redisstore.ClusterOptions("redis://:hunter2@r1:6379/1"); return err }},
+		{"cluster unix", "refused", func() error { _, err := redisstore.ClusterOptions("unix://:hunter2@/run/r.sock"); return err }},
+		{"cluster bad URL", "refused", func() error { _, err := redisstore.ClusterOptions("redis://:hunter2@[::1/0"); return err }},
+		{"sentinel no master", "master's name", func() error { _, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379", "", ""); return err }},
+		{"sentinel password option", "password", func() error {
+			_, err := redisstore.FailoverOptions("redis://s1:26379?password=hunter2", "m", "")
+			return err
+		}},
+		{"sentinel master_name option", "master_name", func() error {
+			_, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379?master_name=x", "m", "")
+			return err
+		}},
+		{"sentinel unix", "refused", func() error { _, err := redisstore.FailoverOptions("unix://:hunter2@/run/r.sock", "m", ""); return err }},
+		{"unknown mode", "unknown mode", func() error {
+			_, err := redisstore.NewClient("replicated", "redis://:hunter2@r1:6379", "", "")
+			return err
+		}},
+	} {
+		err := tc.err()
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v, want an error saying %q without the URL", tc.name, err, tc.want)
+		}
 	}
 }
