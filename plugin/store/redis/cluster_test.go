@@ -349,3 +349,48 @@ func TestClusterLateReplyRunsScriptOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterMasterDownPingAndInspect: with one master down, Ping fails
+// naming it (a cluster client's own PING goes to one node and said ok),
+// Inspect returns an error naming it and still reports the masters that
+// answered; both are clean again once it is back.
+func TestClusterMasterDownPingAndInspect(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cl := testenv.StartRedisCluster(t, 3)
+	st := redisstore.New(newClusterClient(t, cl), "down:")
+	if err := st.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Inspect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	down := cl.Nodes[1]
+	down.Stop()
+	for i := 0; i < 3; i++ { // whichever node the client's own PING picks
+		if err := st.Ping(ctx); err == nil || !strings.Contains(err.Error(), down.Addr) {
+			t.Fatalf("ping %d with master %s down: %v, want an error naming it", i, down.Addr, err)
+		}
+	}
+	info, err := st.Inspect(ctx)
+	if err == nil || !strings.Contains(err.Error(), down.Addr) {
+		t.Fatalf("inspect with master %s down: %v, want an error naming it", down.Addr, err)
+	}
+	answered := 0
+	for _, m := range info.Masters {
+		if m.Addr != down.Addr && m.Version != "" {
+			answered++
+		}
+	}
+	if answered != 2 {
+		t.Fatalf("inspect with a master down: %d others reported, want 2 (%+v)", answered, info.Masters)
+	}
+	down.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for st.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("ping still failing after master %s came back: %v", down.Addr, st.Ping(ctx))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
