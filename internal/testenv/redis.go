@@ -162,6 +162,20 @@ func (r *Redis) Stop() {
 	r.cmd, r.done = nil, nil
 }
 
+// Kill kills the server with SIGKILL, as a crash: no shutdown, no last
+// words to clients or to the cluster bus (safe to call twice; Start starts
+// it again).
+func (r *Redis) Kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd, r.done = nil, nil
+}
+
 // redisPing sends an inline PING and expects +PONG, without a client library.
 func redisPing(addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)

@@ -14,13 +14,17 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisCluster is a Redis Cluster of masters only, started for one test on
-// loopback ports, its 16384 slots split evenly between the nodes.
+// RedisCluster is a Redis Cluster started for one test on loopback ports,
+// its 16384 slots split evenly between the masters; StartRedisCluster's has
+// masters only, StartRedisClusterWithReplicas's one replica per master.
 type RedisCluster struct {
+	// Nodes are the masters as started (a failover may promote a replica).
 	Nodes []*Redis
+	// Replicas[i] replicates Nodes[i] (nil for StartRedisCluster).
+	Replicas []*Redis
 }
 
-// Addrs lists the nodes' "127.0.0.1:<port>".
+// Addrs lists the masters' "127.0.0.1:<port>".
 func (c *RedisCluster) Addrs() []string {
 	out := make([]string, len(c.Nodes))
 	for i, n := range c.Nodes {
@@ -30,7 +34,8 @@ func (c *RedisCluster) Addrs() []string {
 }
 
 // URL is the cluster's seed URL as redis.ParseClusterURL reads it: the first
-// node, the others as addr= options.
+// master, the other masters as addr= options (the client learns the
+// replicas from CLUSTER SLOTS).
 func (c *RedisCluster) URL() string {
 	u := "redis://" + c.Nodes[0].Addr
 	for i, n := range c.Nodes[1:] {
@@ -43,15 +48,48 @@ func (c *RedisCluster) URL() string {
 	return u
 }
 
+// ReplicaOf returns the replica started for master m (nil if none).
+func (c *RedisCluster) ReplicaOf(m *Redis) *Redis {
+	for i, n := range c.Nodes {
+		if n == m && i < len(c.Replicas) {
+			return c.Replicas[i]
+		}
+	}
+	return nil
+}
+
 // StartRedisCluster starts n redis-server nodes in cluster mode, joins them
 // (CLUSTER MEET), gives each an equal range of slots (CLUSTER ADDSLOTSRANGE)
 // and waits until every node reports cluster_state:ok. It fails the test
 // (never skips) when redis-server is missing.
 func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 	tb.Helper()
+	return startRedisCluster(tb, n, false)
+}
+
+// StartRedisClusterWithReplicas is StartRedisCluster with one replica per
+// master (CLUSTER REPLICATE), for failover tests: the nodes run with
+// cluster-node-timeout 500 ms and cluster-replica-validity-factor 0 (a
+// replica always may take over), so killing a master gets its replica
+// promoted within a few seconds; a master sends its replica the initial
+// sync at once (repl-diskless-sync-delay 0). It also waits until each replica's link
+// to its master is up, its initial sync done, and every node sees it as
+// that master's replica.
+func StartRedisClusterWithReplicas(tb testing.TB, n int) *RedisCluster {
+	tb.Helper()
+	return startRedisCluster(tb, n, true)
+}
+
+func startRedisCluster(tb testing.TB, n int, replicas bool) *RedisCluster {
+	tb.Helper()
 	c := &RedisCluster{}
-	busPorts := make([]int, n)
-	for i := range n {
+	total, timeout := n, "1000"
+	if replicas {
+		total, timeout = 2*n, "500"
+	}
+	nodes := make([]*Redis, total)
+	busPorts := make([]int, total)
+	for i := range total {
 		bus, err := FreePort()
 		if err != nil {
 			tb.Fatalf("testenv: free port: %v", err)
@@ -59,19 +97,28 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 		busPorts[i] = bus
 		// The bus port is given: FreePort's port + 10000 (the default) may
 		// be taken or past 65535.
-		c.Nodes = append(c.Nodes, StartRedisWith(tb, "--cluster-enabled", "yes",
+		args := []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf", "--cluster-port", strconv.Itoa(bus),
-			"--cluster-node-timeout", "1000"))
+			"--cluster-node-timeout", timeout}
+		if replicas {
+			// No 5 s wait for more replicas before a master sends a sync.
+			args = append(args, "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0")
+		}
+		nodes[i] = StartRedisWith(tb, args...)
+	}
+	c.Nodes = nodes[:n]
+	if replicas {
+		c.Replicas = nodes[n:]
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	clients := make([]*redis.Client, n)
-	for i, node := range c.Nodes {
+	clients := make([]*redis.Client, total)
+	for i, node := range nodes {
 		clients[i] = redis.NewClient(&redis.Options{Addr: node.Addr, MaxRetries: -1})
 		defer clients[i].Close()
 	}
-	for i := 1; i < n; i++ {
-		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", c.Nodes[i].Port, busPorts[i]).Err(); err != nil {
+	for i := 1; i < total; i++ {
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", "127.0.0.1", nodes[i].Port, busPorts[i]).Err(); err != nil {
 			tb.Fatalf("testenv: CLUSTER MEET: %v", err)
 		}
 	}
@@ -81,19 +128,67 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 			tb.Fatalf("testenv: CLUSTER ADDSLOTSRANGE %d %d: %v", lo, hi, err)
 		}
 	}
-	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(n)}
-	for i, cl := range clients {
-		for {
-			info, err := cl.ClusterInfo(ctx).Result()
-			if err == nil && containsAll(info, want) {
-				break
+	// waitAll polls every node until ready says it is (or the deadline).
+	waitAll := func(what string, ready func(i int, cl *redis.Client) (bool, string)) {
+		tb.Helper()
+		for i, cl := range clients {
+			for {
+				ok, detail := ready(i, cl)
+				if ok {
+					break
+				}
+				if ctx.Err() != nil {
+					tb.Fatalf("testenv: cluster node %s never %s:\n%s", nodes[i].Addr, what, detail)
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-			if ctx.Err() != nil {
-				tb.Fatalf("testenv: cluster node %s never got ready (%v):\n%s", c.Nodes[i].Addr, err, info)
-			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	want := []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(total)}
+	clusterOK := func(_ int, cl *redis.Client) (bool, string) {
+		info, err := cl.ClusterInfo(ctx).Result()
+		return err == nil && containsAll(info, want), fmt.Sprint(info, err)
+	}
+	waitAll("got ready", clusterOK)
+	if !replicas {
+		return c
+	}
+	ids := make([]string, n)
+	for i := range n {
+		id, err := clients[i].Do(ctx, "CLUSTER", "MYID").Text()
+		if err != nil {
+			tb.Fatalf("testenv: CLUSTER MYID on %s: %v", nodes[i].Addr, err)
+		}
+		ids[i] = id
+	}
+	for i := range n {
+		// Every node knows every other (cluster_known_nodes above), so the
+		// replica knows its master.
+		if err := clients[n+i].Do(ctx, "CLUSTER", "REPLICATE", ids[i]).Err(); err != nil {
+			tb.Fatalf("testenv: CLUSTER REPLICATE %s on %s: %v", ids[i], nodes[n+i].Addr, err)
+		}
+	}
+	// Each replica is in sync, and every node lists each master's replica
+	// (the masters' votes elect it in a failover).
+	waitAll("synced its replica", func(i int, cl *redis.Client) (bool, string) {
+		if i >= n {
+			info, err := cl.Info(ctx, "replication").Result()
+			if err != nil || !containsAll(info, []string{"role:slave", "master_link_status:up", "master_sync_in_progress:0"}) {
+				return false, fmt.Sprint(info, err)
+			}
+		}
+		out, err := cl.ClusterNodes(ctx).Result()
+		if err != nil {
+			return false, err.Error()
+		}
+		for j := range n {
+			if !strings.Contains(out, " slave "+ids[j]+" ") && !strings.Contains(out, ",slave "+ids[j]+" ") {
+				return false, out
+			}
+		}
+		return true, ""
+	})
+	waitAll("got ready with its replicas", clusterOK)
 	return c
 }
 
