@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -56,7 +57,8 @@ func ClientOptions(rawURL string) (*redis.Options, error) {
 // would ignore it). Reads from replicas (read_only, route_by_latency,
 // route_randomly) are refused: a replica lags, and a lookup there would miss
 // a challenge just created. The scripts are never re-sent (scriptCmd); the
-// client follows MOVED and ASK redirects.
+// client follows MOVED and ASK redirects. Build the client with
+// NewClusterClient (it follows a failover).
 func ClusterOptions(rawURL string) (*redis.ClusterOptions, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
@@ -149,7 +151,7 @@ func NewClient(mode, rawURL, master, sentinelPassword string) (redis.UniversalCl
 		if err != nil {
 			return nil, err
 		}
-		return redis.NewClusterClient(opts), nil
+		return NewClusterClient(opts), nil
 	case ModeSentinel:
 		opts, err := FailoverOptions(rawURL, master, sentinelPassword)
 		if err != nil {
@@ -158,4 +160,61 @@ func NewClient(mode, rawURL, master, sentinelPassword string) (redis.UniversalCl
 		return redis.NewFailoverClient(opts), nil
 	}
 	return nil, fmt.Errorf("redis store: unknown mode %q", mode)
+}
+
+// NewClusterClient builds the cluster client of opts (ClusterOptions) that
+// reloads its slot map after a command fails without a Redis answer (a
+// refused or broken connection, a timeout). go-redis reloads the map on a
+// MOVED, and otherwise only every ClusterStateReloadInterval (a minute by
+// default): after a failover the client kept sending every command to the
+// dead master, failing closed, for up to that minute after the replica was
+// promoted (TestServiceOverClusterFailover), unless something else, such as
+// a readiness probe's Ping (ForEachMaster), happened to reload it. The
+// reload runs in the background, coalesced by go-redis (one CLUSTER SLOTS
+// at a time, at most one more 200 ms after it), so a master that is down
+// costs no more than that; the failed command is not sent again.
+func NewClusterClient(opts *redis.ClusterOptions) *redis.ClusterClient {
+	cc := redis.NewClusterClient(opts)
+	cc.AddHook(reloadOnFailure{cc})
+	return cc
+}
+
+// reloadOnFailure is NewClusterClient's hook.
+type reloadOnFailure struct{ cc *redis.ClusterClient }
+
+func (reloadOnFailure) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h reloadOnFailure) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if unanswered(err) {
+			h.cc.ReloadState(ctx)
+		}
+		return err
+	}
+}
+
+func (h reloadOnFailure) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		if err == nil {
+			return nil
+		}
+		for _, c := range cmds {
+			if unanswered(c.Err()) {
+				h.cc.ReloadState(ctx)
+				break
+			}
+		}
+		return err
+	}
+}
+
+// unanswered reports an error that is no Redis reply (redis.Nil, NOSCRIPT,
+// CLUSTERDOWN and the scripts' own errors are replies): the node may be
+// gone, and the slot map with it. A caller's cancellation says nothing of
+// the node.
+func unanswered(err error) bool {
+	var reply redis.Error
+	return err != nil && !errors.As(err, &reply) && !errors.Is(err, context.Canceled)
 }

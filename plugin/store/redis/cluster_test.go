@@ -22,14 +22,15 @@ import (
 )
 
 // newClusterClient is the client the app builds for store.redis.mode
-// cluster (redisstore.ClusterOptions of the cluster's seed URL).
+// cluster (redisstore.NewClusterClient of redisstore.ClusterOptions of the
+// cluster's seed URL).
 func newClusterClient(t testing.TB, c *testenv.RedisCluster) *redis.ClusterClient {
 	t.Helper()
 	opts, err := redisstore.ClusterOptions(c.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClusterClient(opts)
+	rdb := redisstore.NewClusterClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }

@@ -88,7 +88,7 @@ func crClient(t *testing.T, addr string) redis.UniversalClient {
 			t.Fatal(err)
 		}
 		opts.ReadTimeout, opts.WriteTimeout, opts.PoolSize = 5*time.Second, 5*time.Second, 64
-		rdb = redis.NewClusterClient(opts)
+		rdb = redisstore.NewClusterClient(opts)
 	} else {
 		rdb = redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second,
 			WriteTimeout: 5 * time.Second, MaxRetries: -1, PoolSize: 64})
