@@ -197,12 +197,12 @@ func TestServiceOverClusterFailover(t *testing.T) {
 
 	// The same clients reach it. Each one's first request after the
 	// promotion may still go to the dead master and fail closed (its slot
-	// map reloads as that fails: redisstore.NewClusterClient); within 2 s
+	// map reloads as that fails: redisstore.NewClusterClient); within 3 s
 	// of the promotion each is served. The challenge written before the
 	// failover verifies on B with its code, then is refused on A as used.
 	served := func(what string, f func() error) error {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Second)
+		deadline := time.Now().Add(3 * time.Second)
 		for {
 			err := f()
 			if !errors.Is(err, challenge.ErrStoreUnavailable) {
