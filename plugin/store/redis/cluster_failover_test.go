@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -38,17 +36,7 @@ func TestServiceOverClusterFailover(t *testing.T) {
 	}
 	newInstance := func() instance {
 		st := redisstore.New(newClusterClient(t, cl), "cpk:")
-		lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := challenge.DefaultConfig()
-		cfg.CodeKey = []byte(strings.Repeat("s", 32))
-		svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = svc.Close() })
+		lim, svc := serviceOn(t, st, limit.DefaultConfig(), p)
 		return instance{st, svc, lim}
 	}
 	a, b := newInstance(), newInstance()

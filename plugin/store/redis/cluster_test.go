@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit/countertest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -124,18 +122,7 @@ func TestServiceOverCluster(t *testing.T) {
 		lim *limit.Limiter
 	}
 	newInstance := func() instance {
-		st := redisstore.New(newClusterClient(t, cl), "cpk:")
-		lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := challenge.DefaultConfig()
-		cfg.CodeKey = []byte(strings.Repeat("s", 32))
-		svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = svc.Close() })
+		lim, svc := serviceOn(t, redisstore.New(newClusterClient(t, cl), "cpk:"), limit.DefaultConfig(), p)
 		return instance{svc, lim}
 	}
 	a, b := newInstance(), newInstance()

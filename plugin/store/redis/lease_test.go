@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -50,18 +48,7 @@ func TestStartLeaseNumberChangeAcrossInstances(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	p := &slowProvider{slow: 300 * time.Millisecond, calling: make(chan struct{})}
 	newSvc := func() *challenge.Service {
-		st := redisstore.New(newClient(t, srv.Addr), "cpk:")
-		lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := challenge.DefaultConfig()
-		cfg.CodeKey = []byte(strings.Repeat("s", 32))
-		svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = svc.Close() })
+		_, svc := serviceOn(t, redisstore.New(newClient(t, srv.Addr), "cpk:"), limit.DefaultConfig(), p)
 		return svc
 	}
 	a, b := newSvc(), newSvc()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -333,15 +331,6 @@ func newTripEnv(t *testing.T, lcfg limit.Config) *tripEnv {
 	e := &tripEnv{rdb: newClient(t, testenv.StartRedis(t).Addr), trips: &tripCounter{}, p: &fakeProvider{code: "7391"}}
 	e.rdb.AddHook(e.trips)
 	e.st = redisstore.New(e.rdb, "cpk:")
-	var err error
-	if e.lim, err = limit.New(lcfg, e.st, e.st, limit.WithNumberHasher(phonetest.Hasher())); err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	if e.svc, err = challenge.NewService(cfg, e.st, e.p, e.lim, challenge.WithLogger(slog.New(slog.DiscardHandler))); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.svc.Close() })
+	e.lim, e.svc = serviceOn(t, e.st, lcfg, e.p)
 	return e
 }

@@ -3,8 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -36,18 +33,8 @@ func TestServiceOverSentinel(t *testing.T) {
 		t.Fatalf("sentinel mode built a %T", rdb)
 	}
 	st := redisstore.New(rdb, "cpk:")
-	lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
 	p := &fakeProvider{code: "7391"}
-	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	_, svc := serviceOn(t, st, limit.DefaultConfig(), p)
 
 	req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: "ident", FlowID: "flow", Phone: "+79001234567"}
 	bind := challenge.Binding{Purpose: req.Purpose, IdentityID: req.IdentityID, FlowID: req.FlowID}

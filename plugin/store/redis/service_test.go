@@ -33,6 +33,25 @@ func (p *fakeProvider) CallStatus(context.Context, string) (flashcall.Status, er
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 
+// serviceOn wires a challenge service on the Redis store st as the app
+// does (one store for challenges, limit counters and bans), with the limit
+// configuration lc, provider p and the tests' code key.
+func serviceOn(t *testing.T, st *redisstore.Store, lc limit.Config, p challenge.Provider) (*limit.Limiter, *challenge.Service) {
+	t.Helper()
+	lim, err := limit.New(lc, st, st, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte(strings.Repeat("s", 32))
+	svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return lim, svc
+}
+
 // TestServiceOverRedis runs the challenge service on Redis across two
 // instances, and fails closed while Redis is down.
 func TestServiceOverRedis(t *testing.T) {
@@ -40,18 +59,7 @@ func TestServiceOverRedis(t *testing.T) {
 	ctx := context.Background()
 	srv := testenv.StartRedis(t)
 	newSvc := func(p *fakeProvider) *challenge.Service {
-		st := redisstore.New(newClient(t, srv.Addr), "cpk:")
-		lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := challenge.DefaultConfig()
-		cfg.CodeKey = []byte(strings.Repeat("s", 32))
-		svc, err := challenge.NewService(cfg, st, p, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = svc.Close() })
+		_, svc := serviceOn(t, redisstore.New(newClient(t, srv.Addr), "cpk:"), limit.DefaultConfig(), p)
 		return svc
 	}
 	p := &fakeProvider{code: "7391"}
@@ -107,17 +115,7 @@ func TestConcurrentLastGuessesBanAtMaxFailures(t *testing.T) {
 	st := redisstore.New(newClient(t, testenv.StartRedis(t).Addr), "cpk:")
 	lcfg := limit.DefaultConfig()
 	lcfg.PerNumber.Limit, lcfg.PerIdentity.Limit = 0, 0
-	lim, err := limit.New(lcfg, st, st, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	svc, err := challenge.NewService(cfg, st, &fakeProvider{code: "7391"}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	lim, svc := serviceOn(t, st, lcfg, &fakeProvider{code: "7391"})
 
 	const identity, n = "5e1b7b4a-0000-4000-8000-000000000009", 12
 	binds := make([]challenge.Binding, n)
