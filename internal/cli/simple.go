@@ -208,7 +208,7 @@ func runCall(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("call status still %q after %s", call.Status.Raw, *wait)
 		case <-tick.C:
 		}
-		st, err := client.CallStatus(wctx, call.ID)
+		st, err := client.CallStatus(wctx, call.ID, num)
 		if err != nil {
 			if errors.Is(err, flashcall.ErrUnavailable) {
 				continue // transient: keep following until --wait

@@ -35,7 +35,8 @@ import (
 //     characters dropped and runs of hexMaskedRun hex digits masked, all
 //     on the whole id, then cut to maxShownID bytes.
 //   - A status text Classify does not know is returned with the token and
-//     the destination's digits (when known: StartCall's answer) masked,
+//     the destination's digits masked (in StartCall's answer, and in
+//     CallStatus's, whose caller passes the number StartCall called),
 //     cleaned as provider text is (digit groups of 4 or more masked), digit
 //     groups joined by other punctuation masked from statusMaskedRun
 //     digits, all on the whole text, then cut to maxStatusText bytes.
@@ -43,8 +44,8 @@ import (
 // statusMaskedRun is the fewest digits of a group, joined by anything but
 // letters ("7:900:123:45:67"), masked in a status text Classify does not
 // know. Statuses are words: masking any long group there hides nothing an
-// operator needs. CallStatus does not know the destination, so this is
-// what keeps a number a status echoes out of its answer.
+// operator needs. It keeps out numbers other than the destination, and the
+// destination itself when a caller of CallStatus does not pass it.
 const statusMaskedRun = 10
 
 // maxStatusText bounds the shown form of a status Classify does not know.
@@ -272,14 +273,14 @@ func (c *Client) maskedCallID(id, national string) string {
 	return s
 }
 
-// shownCallID is how a call id passed to CallStatus is logged. The
-// destination is not known there: an id StartCall returned as it came was
-// already checked against it, and any other is the caller's.
-func (c *Client) shownCallID(id string) string {
-	if c.shownVerbatim(id, "") {
+// shownCallID is how a call id passed to CallStatus is logged; national
+// is the destination's national number as CallStatus was given it, "" when
+// not. An id StartCall returned as it came passes the same check again.
+func (c *Client) shownCallID(id, national string) string {
+	if c.shownVerbatim(id, national) {
 		return id
 	}
-	return c.maskedCallID(id, "")
+	return c.maskedCallID(id, national)
 }
 
 // classify classifies a status as flashcall.Classify (or, for the answer

@@ -83,7 +83,7 @@ func TestPlacedCallWithUnusualIDNotLost(t *testing.T) {
 				t.Errorf("Call.ID %q carries %s", call.ID, l)
 			}
 
-			st, err := c.CallStatus(context.Background(), call.ID)
+			st, err := c.CallStatus(context.Background(), call.ID, mustPhone(t))
 			reqs := p.requests()
 			if tt.exact == "" {
 				e := assertKind(t, err, flashcall.ErrCallNotFound, OpStatus)
@@ -139,7 +139,7 @@ func TestPlainIDsWithDigitsShownVerbatim(t *testing.T) {
 			if call.ID != id {
 				t.Errorf("Call.ID = %q, want %q verbatim", call.ID, id)
 			}
-			if _, err := c.CallStatus(context.Background(), call.ID); err != nil {
+			if _, err := c.CallStatus(context.Background(), call.ID, mustPhone(t)); err != nil {
 				t.Fatal(err)
 			}
 			if got := p.requests()[1].form.Get("callid"); got != id {
@@ -179,7 +179,7 @@ func TestMaskedBeforeTruncated(t *testing.T) {
 		if s := shownPart(call.ID); strings.ContainsAny(s, "0123456789") {
 			t.Errorf("Call.ID %q shows digits of the number crossing the cut", call.ID)
 		}
-		st, err := c.CallStatus(context.Background(), call.ID)
+		st, err := c.CallStatus(context.Background(), call.ID, mustPhone(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,7 @@ func TestUUIDCarryingTokenMasked(t *testing.T) {
 			if l := leaks(call.ID); l != "" {
 				t.Errorf("Call.ID %q carries %s", call.ID, l)
 			}
-			if _, err := c.CallStatus(context.Background(), call.ID); err != nil {
+			if _, err := c.CallStatus(context.Background(), call.ID, mustPhone(t)); err != nil {
 				t.Fatal(err)
 			}
 			if got := p.requests()[1].form.Get("callid"); got != id {
@@ -239,8 +239,8 @@ func TestUUIDCarryingTokenMasked(t *testing.T) {
 // TestStartStatusMasksDestination: the start answer's status text, like
 // its call id, has the destination's digits masked however they are
 // spelled, letters between them included; other digit groups of a status
-// are masked as before. (CallStatus does not know the destination: there
-// a status text gets the digit-group masking only.)
+// are masked as before. CallStatus, given the destination, masks a status
+// text the same way (TestStatusAnswerMasksDestination).
 func TestStartStatusMasksDestination(t *testing.T) {
 	for _, res := range []string{"busy 7a900a123a45a67", "NEW 8(900)x123x4567", "ref#9001234567"} {
 		p := newProvider(t, jsonAnswer(`{"data":{"callid":"58597b21-2a59-480a-a3f0-96a1eec77ae9","phone":"2214610","result":"`+res+`"},"status":"success"}`))

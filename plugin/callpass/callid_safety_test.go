@@ -113,7 +113,7 @@ func TestProviderCallIDAndStatusKeepSecrets(t *testing.T) {
 				t.Errorf("start status class %v, want %v", call.Status.Class, want)
 			}
 
-			st, err := c.CallStatus(context.Background(), call.ID)
+			st, err := c.CallStatus(context.Background(), call.ID, mustPhone(t))
 			if err != nil {
 				t.Fatalf("CallStatus(%q): %v", call.ID, err)
 			}
@@ -170,7 +170,7 @@ func TestDocumentedCallIDsAndStatusesVerbatim(t *testing.T) {
 			if call.ID != id || call.Status.Raw != res {
 				t.Errorf("StartCall = %q/%q, want %q/%q", call.ID, call.Status.Raw, id, res)
 			}
-			st, err := c.CallStatus(context.Background(), call.ID)
+			st, err := c.CallStatus(context.Background(), call.ID, mustPhone(t))
 			if err != nil {
 				t.Fatalf("%s/%s: %v", id, res, err)
 			}
@@ -198,7 +198,7 @@ func TestUnknownCallReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := newTestClient(t, p.srv.URL, 3, nil)
-	_, err = other.CallStatus(context.Background(), call.ID)
+	_, err = other.CallStatus(context.Background(), call.ID, mustPhone(t))
 	e := assertKind(t, err, flashcall.ErrCallNotFound, OpStatus)
 	if e.Sent {
 		t.Error("Sent = true")

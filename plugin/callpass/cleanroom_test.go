@@ -140,7 +140,7 @@ func TestCleanRoomProvider(t *testing.T) {
 				if i > tt.v.PendingPolls+1 {
 					t.Fatalf("no final status after %d polls: %+v", i, st)
 				}
-				st, err = c.CallStatus(ctx, call.ID)
+				st, err = c.CallStatus(ctx, call.ID, cleanNumber(t))
 				if err != nil {
 					t.Fatalf("CallStatus %d: %v", i, err)
 				}
@@ -153,7 +153,7 @@ func TestCleanRoomProvider(t *testing.T) {
 			}
 			// Once the form is known, each poll is one request.
 			before := len(s.Requests())
-			if _, err := c.CallStatus(ctx, call.ID); err != nil {
+			if _, err := c.CallStatus(ctx, call.ID, cleanNumber(t)); err != nil {
 				t.Fatalf("status again: %v", err)
 			}
 			if n := len(s.Requests()) - before; n != 1 {
@@ -203,7 +203,7 @@ func TestCleanRoomRefusals(t *testing.T) {
 		t.Run("unknown call id, status param "+param, func(t *testing.T) {
 			s := cleanroomcp.New(t, cleanToken, cleanroomcp.Variant{StatusParam: param, StrictHeaders: true})
 			c := cleanClient(t, s, 3, true, 4)
-			if _, err := c.CallStatus(context.Background(), "4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d"); !errors.Is(err, flashcall.ErrCallNotFound) {
+			if _, err := c.CallStatus(context.Background(), "4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d", cleanNumber(t)); !errors.Is(err, flashcall.ErrCallNotFound) {
 				t.Fatalf("CallStatus: %v, want the call not found", err)
 			}
 		})

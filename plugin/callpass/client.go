@@ -378,10 +378,14 @@ func (c *Client) StartCall(ctx context.Context, n phone.Number) (flashcall.Call,
 	return call, nil
 }
 
-// CallStatus asks for the status of a call started with StartCall. API v1
-// has no such method.
-func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Status, error) {
+// CallStatus asks for the status of a call started with StartCall. to is
+// the number StartCall called: a status text Classify does not know is
+// then masked for it as the start answer's is (see classify); the zero
+// Number leaves only the digit-group masking. API v1 has no such method.
+func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number) (flashcall.Status, error) {
 	started := time.Now()
+	// to is only used to mask what is shown; the request never carries it.
+	national := nationalDigits(to.Digits())
 	if c.version == 1 {
 		return flashcall.Status{}, c.localError(ctx, OpStatus, "API v1 has no call status method")
 	}
@@ -410,12 +414,12 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 	} else if isCallRef(callID) {
 		err := &Error{Kind: flashcall.ErrCallNotFound, Op: OpStatus, Message: "call reference unknown to this client (expired, or from another process)"}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "callpass request refused locally", slog.String("op", OpStatus),
-			slog.String("call_id", c.shownCallID(shownID)), slog.String("error", err.Error()))
+			slog.String("call_id", c.shownCallID(shownID, national)), slog.String("error", err.Error()))
 		return flashcall.Status{}, err
 	} else if !validCallID(callID) {
 		return flashcall.Status{}, c.localError(ctx, OpStatus, "call id must be 1 to 128 printable ASCII characters without spaces")
 	} else {
-		shownID = c.shownCallID(callID)
+		shownID = c.shownCallID(callID, national)
 	}
 	// The document disagrees with itself on the request's form: its text
 	// says ".../get-call-password-status" and "callId", its curl sample
@@ -490,9 +494,10 @@ func (c *Client) CallStatus(ctx context.Context, callID string) (flashcall.Statu
 		if id := env.Data.CallID; id != "" && !strings.EqualFold(id, callID) {
 			err = &Error{Kind: flashcall.ErrBadResponse, Op: OpStatus, Message: "status answer is about another call id", HTTPStatus: http.StatusOK, Sent: true}
 		} else {
-			// The destination is not known here: the status text gets
-			// the digit-group masking only (see classify).
-			st = c.classify(env.Data.Result, false, "")
+			// Masked for the destination as the start answer was: a
+			// status spelling it with letters between its digits
+			// ("7a900a123a45a67") escapes the digit-group masking.
+			st = c.classify(env.Data.Result, false, national)
 		}
 	}
 	attrs := []slog.Attr{

@@ -268,7 +268,7 @@ func TestCallStatusDocumentSamples(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newProvider(t, jsonAnswer(tt.body))
 			c := newTestClient(t, p.srv.URL, tt.version, nil)
-			st, err := c.CallStatus(context.Background(), sampleStatusCallID)
+			st, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			reqs := p.requests()
 			// A fresh client asks about an unknown call under the other
 			// parameter name once (TestCantFindBeforeFormProven).
@@ -330,7 +330,7 @@ func TestRequestShape(t *testing.T) {
 			if tt.op == OpStart {
 				_, err = c.StartCall(context.Background(), mustPhone(t))
 			} else {
-				_, err = c.CallStatus(context.Background(), sampleStatusCallID)
+				_, err = c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			}
 			if err != nil {
 				t.Fatal(err)
@@ -542,13 +542,13 @@ func TestLocalValidationSendsNothing(t *testing.T) {
 	assertKind(t, err, flashcall.ErrInvalidRequest, OpStart)
 
 	for _, id := range []string{"", " ", "a b", "abc\n", "abc\x00", strings.Repeat("a", 129), "идентификатор"} {
-		_, err := c3.CallStatus(context.Background(), id)
+		_, err := c3.CallStatus(context.Background(), id, mustPhone(t))
 		e := assertKind(t, err, flashcall.ErrInvalidRequest, OpStatus)
 		if e.Sent {
 			t.Errorf("Sent = true for a refused call id %q", id)
 		}
 	}
-	_, err = c1.CallStatus(context.Background(), sampleStatusCallID)
+	_, err = c1.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	e := assertKind(t, err, flashcall.ErrInvalidRequest, OpStatus)
 	if !strings.Contains(e.Error(), "v1") {
 		t.Errorf("v1 status error does not say why: %q", e.Error())
@@ -639,7 +639,7 @@ func TestSlowStatusIsRetriedBounded(t *testing.T) {
 	p := blockingProvider(t, 5*time.Second, sampleV2Status)
 	c := newTestClient(t, p.srv.URL, 3, nil)
 	c.shortTimeout = 100 * time.Millisecond
-	_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+	_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	assertKind(t, err, flashcall.ErrUnavailable, OpStatus)
 	if n := len(p.requests()); n != c.statusAttempts {
 		t.Fatalf("provider got %d status requests, want %d", n, c.statusAttempts)
@@ -661,7 +661,7 @@ func TestStatusRetriesThenSucceeds(t *testing.T) {
 		jsonAnswer(sampleV2Status)(w, r)
 	})
 	c := newTestClient(t, p.srv.URL, 2, nil)
-	st, err := c.CallStatus(context.Background(), sampleStatusCallID)
+	st, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	if err != nil || st.Class != flashcall.ClassRang {
 		t.Fatalf("status = %+v, %v", st, err)
 	}
@@ -697,7 +697,7 @@ func TestConnectionRefusedIsRetried(t *testing.T) {
 	if got := obs.list(); len(got) != 1+c.dialRetries {
 		t.Fatalf("attempts = %v, want %d", got, 1+c.dialRetries)
 	}
-	_, err = c.CallStatus(context.Background(), sampleStatusCallID)
+	_, err = c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	assertKind(t, err, flashcall.ErrUnavailable, OpStatus)
 	if got := obs.list(); len(got) != 1+c.dialRetries+c.statusAttempts {
 		t.Fatalf("attempts = %v", got)
@@ -730,7 +730,7 @@ func TestContextCancellation(t *testing.T) {
 		t.Fatal("Sent = true with a context canceled before sending")
 	}
 	c3 := newTestClient(t, p.srv.URL, 3, nil)
-	_, err = c3.CallStatus(done, sampleStatusCallID)
+	_, err = c3.CallStatus(done, sampleStatusCallID, mustPhone(t))
 	assertKind(t, err, flashcall.ErrUnavailable, OpStatus)
 	if n := len(p.requests()); n != 1 {
 		t.Fatalf("requests = %d after canceled calls, want 1", n)
@@ -862,7 +862,7 @@ func TestLogsAndErrorsKeepSecrets(t *testing.T) {
 			p := newProvider(t, answer(tt.status, tt.ctype, tt.body))
 			c := newTestClient(t, p.srv.URL, v, func(cfg *Config) { cfg.Logger = logger })
 			_, err := c.StartCall(context.Background(), mustPhone(t))
-			_, serr := c.CallStatus(context.Background(), sampleStatusCallID)
+			_, serr := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			for _, err := range []error{err, serr} {
 				if err == nil {
 					continue

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
 // startWithCallID starts a call against a provider answering with callid
@@ -48,14 +50,15 @@ func TestMaskedCallIDExactForms(t *testing.T) {
 	}
 }
 
-// TestStatusTenDigitGroupMasked: CallStatus does not know the destination,
-// so a status text echoing a national number joined by punctuation that is
-// no number separator (':') relies on the loose 10-digit group rule.
+// TestStatusTenDigitGroupMasked: a caller of CallStatus that does not pass
+// the destination still gets a status text echoing a national number
+// joined by punctuation that is no number separator (':') masked, by the
+// loose 10-digit group rule.
 func TestStatusTenDigitGroupMasked(t *testing.T) {
 	_, c, _ := startAndStatus(t,
 		`{"data":{"callid":"58597b21-2a59-480a-a3f0-96a1eec77ae9","phone":"2214610","result":"null"},"status":"success"}`,
 		`{"data":{"callid":"58597b21-2a59-480a-a3f0-96a1eec77ae9","result":"busy 900:123:45:67"},"status":"success"}`)
-	st, err := c.CallStatus(context.Background(), "58597b21-2a59-480a-a3f0-96a1eec77ae9")
+	st, err := c.CallStatus(context.Background(), "58597b21-2a59-480a-a3f0-96a1eec77ae9", phone.Number{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +74,7 @@ func TestCallStatusLogsMaskCallerID(t *testing.T) {
 	const id = "x-a1b2c3d4-e5f6a7b8-c9d0"
 	p, c, buf := startAndStatus(t, `{}`,
 		`{"data":{"callid":"`+id+`","result":"NORMAL_CLEARING"},"status":"success"}`)
-	if _, err := c.CallStatus(context.Background(), id); err != nil {
+	if _, err := c.CallStatus(context.Background(), id, mustPhone(t)); err != nil {
 		t.Fatal(err)
 	}
 	reqs := p.requests()

@@ -79,7 +79,7 @@ func statusReply(param string) http.HandlerFunc {
 
 func wantNormalClearing(t *testing.T, c *Client) {
 	t.Helper()
-	st, err := c.CallStatus(context.Background(), sampleStatusCallID)
+	st, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	if err != nil || st.Raw != "NORMAL_CLEARING" || st.Class != flashcall.ClassRang {
 		t.Fatalf("CallStatus = %+v, %v; want NORMAL_CLEARING", st, err)
 	}
@@ -315,7 +315,7 @@ func TestStatusFormsBounded(t *testing.T) {
 			if c.statusAttempts != 3 {
 				t.Fatalf("statusAttempts = %d, want 3", c.statusAttempts)
 			}
-			_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+			_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			assertKind(t, err, tt.kind, OpStatus)
 			reqs := p.requests()
 			if len(reqs) != tt.max {
@@ -377,7 +377,7 @@ func TestTokenEchoedByProvider(t *testing.T) {
 			p := newProvider(t, answer(tt.status, tt.ctype, tt.body))
 			c := newTestClient(t, p.srv.URL, 3, func(cfg *Config) { cfg.Token = token; cfg.Logger = logger })
 			_, err := c.StartCall(context.Background(), mustPhone(t))
-			_, serr := c.CallStatus(context.Background(), sampleStatusCallID)
+			_, serr := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			for _, err := range []error{err, serr} {
 				if err == nil {
 					t.Fatal("no error")
@@ -408,7 +408,7 @@ func TestTooLargeBodyWithToken(t *testing.T) {
 	body := testToken + strings.Repeat("x", maxBody+1-len(testToken))
 	p := newProvider(t, answer(200, "text/plain", body))
 	c := newTestClient(t, p.srv.URL, 3, nil)
-	_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+	_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 	e := assertKind(t, err, flashcall.ErrBadResponse, OpStatus)
 	if e.Message != "body too large" || !strings.HasPrefix(e.Excerpt, "[token]xxx") {
 		t.Fatalf("error %#v", e)
@@ -554,11 +554,11 @@ func TestStatusFormNotLearnedFromCantFind(t *testing.T) {
 		jsonAnswer(sampleV2Status)(w, r)
 	})
 	c := newTestClient(t, p.srv.URL, 3, nil)
-	if _, err := c.CallStatus(context.Background(), sampleStatusCallID); !errors.Is(err, flashcall.ErrCallNotFound) {
+	if _, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t)); !errors.Is(err, flashcall.ErrCallNotFound) {
 		t.Fatalf("first status: %v, want the provider's can't-find answer to the callId request", err)
 	}
 	for i := range 3 {
-		st, err := c.CallStatus(context.Background(), sampleStatusCallID)
+		st, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 		if err != nil || st.Raw != "NORMAL_CLEARING" {
 			t.Fatalf("status %d: %+v %v: the callId form stuck", i, st, err)
 		}
@@ -575,7 +575,7 @@ func TestPartialTokenEchoMasked(t *testing.T) {
 	} {
 		p := newProvider(t, answer(401, "application/json", body))
 		c := newTestClient(t, p.srv.URL, 3, nil)
-		_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+		_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 		if err == nil {
 			t.Fatal("401 accepted")
 		}
@@ -613,7 +613,7 @@ func TestCantFindBeforeFormProven(t *testing.T) {
 	}
 	// The form is proven now: an unknown call costs one request.
 	p.reset()
-	if _, err := c.CallStatus(context.Background(), "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d"); !errors.Is(err, flashcall.ErrCallNotFound) {
+	if _, err := c.CallStatus(context.Background(), "9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d", mustPhone(t)); !errors.Is(err, flashcall.ErrCallNotFound) {
 		t.Fatalf("unknown call: %v, want can't find", err)
 	}
 	if reqs := p.requests(); len(reqs) != 1 {

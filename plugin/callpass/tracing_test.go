@@ -32,7 +32,7 @@ func TestSpans(t *testing.T) {
 			return err
 		}, "callpass start", OutcomeDestinationNotAllowed, true},
 		{"status ok", jsonAnswer(sampleV2Status), func(c *Client) error {
-			_, err := c.CallStatus(context.Background(), sampleStatusCallID)
+			_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
 			return err
 		}, "callpass status", OutcomeOK, false},
 	}

@@ -31,7 +31,10 @@ import (
 type Provider interface {
 	Name() string
 	StartCall(ctx context.Context, n phone.Number) (flashcall.Call, error)
-	CallStatus(ctx context.Context, callID string) (flashcall.Status, error)
+	// CallStatus gets n, the number the call was placed to, so a status
+	// text echoing it is masked as the start answer's is: Raw is stored
+	// and shown.
+	CallStatus(ctx context.Context, callID string, n phone.Number) (flashcall.Status, error)
 }
 
 // Observer receives metrics events (internal/metrics implements it). A nil
@@ -555,7 +558,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		slog.String("provider", s.provider.Name()), slog.String("call_id", call.ID),
 		slog.String("call_status", call.Status.Class.String()))
 	if !call.Status.Final() && reportsStatus(s.provider) {
-		s.startPoll(c.ID, call.ID, c.ExpiresAt)
+		s.startPoll(c.ID, call.ID, num, c.ExpiresAt)
 	}
 	return StartResult{Challenge: c, Placed: true}, nil
 }
@@ -1122,7 +1125,7 @@ func reportsStatus(p Provider) bool {
 
 // startPoll polls an asynchronous call's status in the background until it
 // is final, PollTimeout passes, the challenge expires or Close is called.
-func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
+func (s *Service) startPoll(id, callID string, num phone.Number, expiresAt time.Time) {
 	select {
 	case s.pollers <- struct{}{}:
 	default:
@@ -1141,11 +1144,11 @@ func (s *Service) startPoll(id, callID string, expiresAt time.Time) {
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-s.pollers }()
-		s.poll(id, callID, expiresAt)
+		s.poll(id, callID, num, expiresAt)
 	}()
 }
 
-func (s *Service) poll(id, callID string, expiresAt time.Time) {
+func (s *Service) poll(id, callID string, num phone.Number, expiresAt time.Time) {
 	ctx, cancel := context.WithTimeout(s.base, min(s.cfg.PollTimeout, max(expiresAt.Sub(s.now()), 0)))
 	defer cancel()
 	t := time.NewTicker(s.cfg.PollInterval)
@@ -1165,7 +1168,7 @@ func (s *Service) poll(id, callID string, expiresAt time.Time) {
 		case <-t.C:
 		}
 		rctx, rcancel := context.WithTimeout(ctx, s.callTimeout)
-		st, err := s.provider.CallStatus(rctx, callID)
+		st, err := s.provider.CallStatus(rctx, callID, num)
 		rcancel()
 		if err != nil {
 			// Refusals that asking again cannot change; a request refused

@@ -48,6 +48,7 @@ type provider struct {
 	statusErr error
 	errAfter  int
 	polls     int
+	polledTo  []string // E.164 numbers CallStatus was given, per poll
 	// duringStart runs inside StartCall, after the request "left" (e.g. to
 	// cancel the caller's context, as a client giving up would).
 	duringStart func()
@@ -90,10 +91,11 @@ func (p *provider) StartCall(ctx context.Context, n phone.Number) (flashcall.Cal
 	return flashcall.Call{ID: fmt.Sprintf("call-%d", p.next), Code: code, Status: st}, nil
 }
 
-func (p *provider) CallStatus(ctx context.Context, callID string) (flashcall.Status, error) {
+func (p *provider) CallStatus(ctx context.Context, callID string, n phone.Number) (flashcall.Status, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.polls++
+	p.polledTo = append(p.polledTo, n.E164())
 	if p.statusErr != nil && p.polls > p.errAfter {
 		return flashcall.Status{}, p.statusErr
 	}
@@ -693,6 +695,13 @@ func TestBackgroundPolling(t *testing.T) {
 	defer e.prov.mu.Unlock()
 	if e.prov.polls != polls || polls != 3 {
 		t.Fatalf("polls %d then %d, want 3 and no more", polls, e.prov.polls)
+	}
+	// Every poll names the number called, so the provider can mask it in
+	// the status text it returns (and the service stores).
+	for i, to := range e.prov.polledTo {
+		if to != phoneE164 {
+			t.Fatalf("poll %d got destination %q, want %q", i+1, to, phoneE164)
+		}
 	}
 	// Whether it rang is counted once per call, at the final status; the
 	// pending answers before it are not calls.

@@ -20,7 +20,7 @@ func (p *countingProvider) StartCall(context.Context, phone.Number) (flashcall.C
 	p.calls++
 	return flashcall.Call{ID: fmt.Sprint("call-", p.calls), Code: "1234", Status: flashcall.Classify("NO_ANSWER")}, nil
 }
-func (p *countingProvider) CallStatus(context.Context, string) (flashcall.Status, error) {
+func (p *countingProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 

@@ -43,7 +43,7 @@ func (p *crSeqProvider) StartCall(_ context.Context, num phone.Number) (flashcal
 	p.mu.Unlock()
 	return flashcall.Call{ID: "c" + code, Code: code, Status: flashcall.Classify("NO_ANSWER")}, nil
 }
-func (p *crSeqProvider) CallStatus(context.Context, string) (flashcall.Status, error) {
+func (p *crSeqProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 func (p *crSeqProvider) CanReportStatus() bool { return false }

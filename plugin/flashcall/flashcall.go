@@ -42,8 +42,9 @@ func (c Class) String() string {
 // Classify knows it (Class other than ClassUnknown); any other status text
 // comes from the provider unchecked and may echo a phone number or the
 // vendor's credentials, so for ClassUnknown a vendor returns a cleaned form
-// safe to log (plugin/callpass: token cut out after JSON decoding, digit
-// groups masked, bounded). Class is always the received string's.
+// safe to log (plugin/callpass: token cut out after JSON decoding, the
+// destination number and digit groups masked, bounded). Class is always
+// the received string's.
 type Status struct {
 	Raw   string
 	Class Class

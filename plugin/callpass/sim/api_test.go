@@ -678,7 +678,7 @@ func TestResultSuccessWithClient(t *testing.T) {
 				t.Fatalf("v%d async start status %+v", tc.version, st)
 			}
 			time.Sleep(40 * time.Millisecond)
-			if st, err = c.CallStatus(context.Background(), call.ID); err != nil {
+			if st, err = c.CallStatus(context.Background(), call.ID, n); err != nil {
 				t.Fatalf("v%d status: %v", tc.version, err)
 			}
 		}
@@ -725,7 +725,7 @@ func TestStatusFormsWithClient(t *testing.T) {
 		}
 		time.Sleep(30 * time.Millisecond)
 		for range 2 {
-			st, err := c.CallStatus(context.Background(), call.ID)
+			st, err := c.CallStatus(context.Background(), call.ID, n)
 			if err != nil || st.Raw != "NO_ANSWER" || st.Class != flashcall.ClassRang {
 				t.Fatalf("v%d status %+v, %v", v, st, err)
 			}

@@ -35,7 +35,7 @@ func (p *slowProvider) StartCall(_ context.Context, n phone.Number) (flashcall.C
 	}
 	return flashcall.Call{ID: "call-" + n.E164(), Code: "7391", Status: flashcall.Classify("NO_ANSWER")}, nil
 }
-func (p *slowProvider) CallStatus(context.Context, string) (flashcall.Status, error) {
+func (p *slowProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 

@@ -53,7 +53,7 @@ func (p *crProvider) StartCall(ctx context.Context, n phone.Number) (flashcall.C
 	p.mu.Unlock()
 	return flashcall.Call{ID: "call-" + code, Code: code, Status: flashcall.Classify("NO_ANSWER")}, nil
 }
-func (p *crProvider) CallStatus(context.Context, string) (flashcall.Status, error) {
+func (p *crProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 func (p *crProvider) CanReportStatus() bool { return false }

@@ -29,7 +29,7 @@ func (p *fakeProvider) StartCall(context.Context, phone.Number) (flashcall.Call,
 	p.calls++
 	return flashcall.Call{ID: "call", Code: p.code, Status: flashcall.Classify("NO_ANSWER")}, nil
 }
-func (p *fakeProvider) CallStatus(context.Context, string) (flashcall.Status, error) {
+func (p *fakeProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
 	return flashcall.Classify("NO_ANSWER"), nil
 }
 
