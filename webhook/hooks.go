@@ -191,10 +191,11 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		s.deps.Metrics.ObserveHook(string(h), "bad_request")
 		return err
 	}
+	lang := p.lang()
 	if st := stateOf(c); st != nil {
 		st.clientIP = p.ClientIP
+		st.lang = lang // an error handleError answers is worded in it too
 	}
-	lang := pickLang(p.AcceptLanguage)
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
 		pr := forFlow(classify(err, time.Now()), string(h))
@@ -251,8 +252,15 @@ func challengeContext(v factor.ChallengeView) map[string]any {
 	}
 }
 
-func pickLang(acceptLanguage string) string {
-	if l, ok := ui.ParseAcceptLanguage(acceptLanguage); ok {
+// lang is the language of the hook's messages: transient_payload.callpass_lang
+// when it names one of ours (the UI's explicit choice: an app's HTTP client
+// may send no Accept-Language, or the device's rather than the app's), then
+// the user's Accept-Language, then the default.
+func (p HookPayload) lang() string {
+	if p.Lang != "" {
+		return p.Lang
+	}
+	if l, ok := ui.ParseAcceptLanguage(p.AcceptLanguage); ok {
 		return l
 	}
 	return ui.DefaultLang

@@ -84,6 +84,9 @@ type requestState struct {
 	// clientIP is the user's address a Kratos hook reports (remote_ip is
 	// Kratos's own), for the access log.
 	clientIP string
+	// lang is the language a Kratos hook's messages are in (HookPayload.lang):
+	// Kratos's own request to the hook names none.
+	lang string
 }
 
 // stateOf is the request's state, nil for a context the access log did not

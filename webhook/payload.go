@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
+
+	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
 
 // HookPayload is the body that examples/kratos/hooks/*.jsonnet render from
@@ -36,6 +38,9 @@ type HookPayload struct {
 	// Decoded from TransientPayload.
 	Code   string `json:"-"`
 	Resend bool   `json:"-"`
+	// Lang is the catalogue language transient_payload.callpass_lang names
+	// ("en", "ru"); "" when it is absent or unusable (see transientLang).
+	Lang string `json:"-"`
 }
 
 type hookSession struct {
@@ -62,6 +67,7 @@ const hookParse = strictParse | segjson.DontCopyRawMessage
 type transient struct {
 	Code   json.RawMessage `json:"callpass_code"`
 	Resend json.RawMessage `json:"callpass_resend"`
+	Lang   json.RawMessage `json:"callpass_lang"`
 }
 
 // PayloadError is a hook body we refuse; its message is safe to return.
@@ -159,7 +165,31 @@ func (p *HookPayload) decodeTransient() error {
 		}
 		p.Resend = b
 	}
+	p.Lang = transientLang(t.Lang)
 	return nil
+}
+
+// transientLang reads transient_payload.callpass_lang, the language a UI
+// asks the hook's messages in (its HTTP client's Accept-Language may be
+// absent or another's). Unlike callpass_code it never refuses the hook: a
+// value that is not a string naming a supported language (another type,
+// garbage, too long, a language we lack) is ignored and Accept-Language
+// decides, since only the wording depends on it and a refused hook would
+// block the sign-in over a cosmetic field.
+func transientLang(raw json.RawMessage) string {
+	// A tag is at most 35 characters; even written all in \u escapes it is
+	// shorter than this, so a longer value is not decoded at all.
+	const maxRaw = 2 + 6*35
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || len(raw) > maxRaw || raw[0] != '"' {
+		return "" // absent, null, another type or too long
+	}
+	var s string
+	if segjson.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	l, _ := ui.MatchLangTag(s)
+	return l
 }
 
 func isJSONObjectOrNull(raw json.RawMessage) bool {

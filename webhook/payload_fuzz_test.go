@@ -38,6 +38,19 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		`{` + fl + `,` + id + `,"traits":{"phone":"+7 900 123-45-67","a":[1,{"b":null}]},"client_ip":"\u0031"}`,
 		`{` + fl + `,` + id + `} x`,
 		`{` + fl + `,` + id + `,"flow_type":"browser","flow_type":"api"}`,
+		// callpass_lang: a choice, ignored (never refused) when it names none of ours.
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"ru","callpass_code":"1234"},"accept_language":"en"}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"en-GB"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":"{\"callpass_lang\":\"RU-ru\",\"callpass_resend\":true}"}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"\u0072\u0075"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":7,"callpass_code":"1"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":{"ru":true}}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":["en"],"callpass_lang":"ru"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"ru;q=0.9, en"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"ru-` + strings.Repeat("abcdefgh-", 4) + `"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"` + strings.Repeat("\\u0072", 40) + `"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"ru\u0000","callpass_code":17}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_lang":"*"},"accept_language":"*"}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -52,7 +65,7 @@ func FuzzDecodeHookPayload(f *testing.F) {
 			if !utf8.ValidString(pe.Error()) {
 				t.Fatalf("error text is not UTF-8: %q", pe.Error())
 			}
-			if p.FlowID != "" || p.IdentityID != "" || p.Code != "" || p.Resend {
+			if p.FlowID != "" || p.IdentityID != "" || p.Code != "" || p.Resend || p.Lang != "" {
 				t.Fatalf("a refused payload came back filled: %+v", p)
 			}
 			return
@@ -67,6 +80,12 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		}
 		if len(p.Code) > 16 || p.Code != strings.TrimSpace(p.Code) {
 			t.Fatalf("accepted code %q", p.Code)
+		}
+		// callpass_lang decodes to one of the catalogue's languages or nothing.
+		switch p.Lang {
+		case "", "en", "ru":
+		default:
+			t.Fatalf("accepted callpass_lang as %q", p.Lang)
 		}
 		if tr := strings.TrimSpace(string(p.Traits)); tr != "" && tr[0] != '{' && tr != "null" {
 			t.Fatalf("accepted traits that are not an object: %s", tr)
@@ -87,7 +106,7 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		}
 		// Decoding is a pure function of the bytes.
 		q, err := webhook.DecodeHookPayload(body)
-		if err != nil || q.FlowID != p.FlowID || q.Code != p.Code || q.Resend != p.Resend || q.AcceptLanguage != p.AcceptLanguage {
+		if err != nil || q.FlowID != p.FlowID || q.Code != p.Code || q.Resend != p.Resend || q.Lang != p.Lang || q.AcceptLanguage != p.AcceptLanguage {
 			t.Fatalf("second decode differs: %+v %v", q, err)
 		}
 	})

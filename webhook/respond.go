@@ -64,6 +64,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
 	s.logProblem(c, err, p)
 	lang := ui.PickLang(c.Request())
+	if st := stateOf(c); st != nil && st.lang != "" {
+		lang = st.lang // a hook's user's language, from its body
+	}
 	body := apiError{Error: p.Code, Message: s.problemText(lang, p, err), RequestID: rid}
 	if v, ok := p.Context["attempts_left"].(int); ok {
 		body.AttemptsLeft = &v

@@ -43,6 +43,44 @@ func supported(lang string) (string, bool) {
 	return "", false
 }
 
+// maxLangTag bounds a language tag a client names on purpose: RFC 5646
+// §4.4.1 finds 35 characters enough for every tag in practical use, and
+// anything longer is not a choice between our languages.
+const maxLangTag = 35
+
+// MatchLangTag returns the supported language that one language tag names
+// (BCP 47, e.g. "ru", "en-GB"; "en_GB" too), matched as one Accept-Language
+// entry is: by its primary subtag, case ignored. ok is false when tag names
+// no supported language or is not shaped like a tag (subtags of 1 to 8 ASCII
+// letters or digits joined by '-' or '_', a primary subtag of 2 to 8
+// letters, 35 characters at most): a client's explicit choice is either one
+// of ours or ignored, never half-read (no "*", q-values or lists).
+func MatchLangTag(tag string) (lang string, ok bool) {
+	t := strings.TrimSpace(tag)
+	if len(t) == 0 || len(t) > maxLangTag {
+		return "", false
+	}
+	n, primary := 0, true // length of the current subtag; still in the first one
+	for i := 0; i <= len(t); i++ {
+		if i == len(t) || t[i] == '-' || t[i] == '_' {
+			if n == 0 || n > 8 || primary && n < 2 {
+				return "", false
+			}
+			n, primary = 0, false
+			continue
+		}
+		c := t[i] | 0x20 // ASCII lower case; digits are unchanged by it
+		switch {
+		case c >= 'a' && c <= 'z':
+		case t[i] >= '0' && t[i] <= '9' && !primary:
+		default:
+			return "", false
+		}
+		n++
+	}
+	return supported(t)
+}
+
 // PickLang chooses the page language: ?lang= first (so the switch links
 // work), then the lang cookie, then Accept-Language with q-values, then English.
 func PickLang(r *http.Request) string {
