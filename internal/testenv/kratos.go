@@ -646,11 +646,17 @@ func (k *Kratos) APILogin(ctx context.Context, identifier, password string, tran
 
 // SubmitAPILogin submits (or resubmits) the API login flow flowID.
 func (k *Kratos) SubmitAPILogin(ctx context.Context, flowID, identifier, password string, transientPayload map[string]any) (*LoginResult, error) {
+	return k.SubmitAPILoginHeader(ctx, flowID, identifier, password, transientPayload, nil)
+}
+
+// SubmitAPILoginHeader is SubmitAPILogin with request headers added (e.g. an
+// app's Accept-Language), as a third-party client's HTTP library sends them.
+func (k *Kratos) SubmitAPILoginHeader(ctx context.Context, flowID, identifier, password string, transientPayload map[string]any, hdr http.Header) (*LoginResult, error) {
 	body := map[string]any{"method": "password", "identifier": identifier, "password": password}
 	if transientPayload != nil {
 		body["transient_payload"] = transientPayload
 	}
-	return k.submitAPIFlow(ctx, "/self-service/login?flow="+url.QueryEscape(flowID), flowID, body, nil)
+	return k.submitAPIFlow(ctx, "/self-service/login?flow="+url.QueryEscape(flowID), flowID, body, hdr)
 }
 
 // Browser is a cookie-keeping client that behaves like a browser posting
