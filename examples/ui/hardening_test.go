@@ -215,14 +215,14 @@ func TestResendWinsOverCode(t *testing.T) {
 		t.Fatalf("Kratos got %d submits, want 2", len(hs.fake.submits))
 	}
 	got := hs.fake.submits[1]
-	if tp := got.Get("transient_payload"); tp != `{"callpass_resend":true}` {
+	if tp := got.Get("transient_payload"); tp != `{"callpass_lang":"en","callpass_resend":true}` {
 		t.Errorf("code+resend post sent transient_payload %q, want the resend", tp)
 	}
 	if got.Get("password") != secret || got.Get("csrf_token") != "t2" {
 		t.Errorf("resubmission %v", got)
 	}
 
-	out := buildResubmission(url.Values{"identifier": {"a"}}, url.Values{fieldCode: {"1234"}, fieldResend: {"true"}}, 4)
+	out := buildResubmission(url.Values{"identifier": {"a"}}, url.Values{fieldCode: {"1234"}, fieldResend: {"true"}}, 4, "")
 	if tp := out.Get("transient_payload"); tp != `{"callpass_resend":true}` {
 		t.Errorf("buildResubmission(code+resend) payload %q", tp)
 	}

@@ -156,8 +156,12 @@ func (s *server) setPendingCookie(w http.ResponseWriter, v string) {
 // the remembered credential fields (identifier, password, method=password —
 // or traits for registration/settings), the fresh csrf_token, and
 // transient_payload as ONE field holding a JSON string (Kratos ignores
-// dotted transient_payload.* names in urlencoded posts).
-func buildResubmission(remembered url.Values, posted url.Values, codeLength int) url.Values {
+// dotted transient_payload.* names in urlencoded posts). lang, the page's
+// language, goes along as callpass_lang: this UI re-localizes the messages it
+// knows by id, but one it does not (from a newer service) is shown with
+// Kratos's text, which callpass_lang words in the page's language rather
+// than the browser's Accept-Language.
+func buildResubmission(remembered url.Values, posted url.Values, codeLength int, lang string) url.Values {
 	out := url.Values{}
 	for k, v := range remembered {
 		if k == fieldCSRF || k == "transient_payload" {
@@ -172,7 +176,10 @@ func buildResubmission(remembered url.Values, posted url.Values, codeLength int)
 	} else {
 		payload["callpass_resend"] = true
 	}
-	b, _ := json.Marshal(payload) // a map of a string or a bool always marshals
+	if lang != "" {
+		payload["callpass_lang"] = lang
+	}
+	b, _ := json.Marshal(payload) // a map of strings and a bool always marshals
 	out.Set("transient_payload", string(b))
 	return out
 }
@@ -219,7 +226,8 @@ func (s *server) handleSubmit(kind string) http.HandlerFunc {
 				return
 			}
 			n := p.step.CodeLength
-			out = buildResubmission(p.fields, posted, n)
+			// The lang cookie (the switch) or Accept-Language: what the page was in.
+			out = buildResubmission(p.fields, posted, n, ui.PickLang(r))
 		} else {
 			if browser == "" {
 				browser = randomToken()

@@ -372,7 +372,7 @@ func TestLoginCodeStepRelay(t *testing.T) {
 	}
 	got := hs.fake.submits[1]
 	want := url.Values{"csrf_token": {"tok2"}, "identifier": {"alice@example.com"}, "password": {secret},
-		"method": {"password"}, "transient_payload": {`{"callpass_code":"4610"}`}}
+		"method": {"password"}, "transient_payload": {`{"callpass_code":"4610","callpass_lang":"en"}`}}
 	if got.Encode() != want.Encode() {
 		t.Errorf("resubmission\n got %v\nwant %v", got, want)
 	}
@@ -387,7 +387,7 @@ func TestLoginCodeStepRelay(t *testing.T) {
 
 	// 5. Resend.
 	rec = hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID, url.Values{"csrf_token": {"tok3"}, "callpass_resend": {"true"}}, pend)
-	if tp := hs.fake.submits[2].Get("transient_payload"); tp != `{"callpass_resend":true}` {
+	if tp := hs.fake.submits[2].Get("transient_payload"); tp != `{"callpass_lang":"en","callpass_resend":true}` {
 		t.Errorf("resend payload %q", tp)
 	}
 
@@ -438,19 +438,22 @@ func TestBuildResubmission(t *testing.T) {
 		name    string
 		posted  url.Values
 		n       int
+		lang    string
 		payload map[string]any
 	}{
-		{"code", url.Values{"csrf_token": {"new"}, "callpass_code": {"1234"}}, 4, map[string]any{"callpass_code": "1234"}},
-		{"pasted number", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 4, map[string]any{"callpass_code": "4610"}},
-		{"six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"89001234610"}}, 6, map[string]any{"callpass_code": "234610"}},
-		{"pasted, six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 6, map[string]any{"callpass_code": "234610"}},
-		{"pasted with no-break spaces", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7\u00a0495\u00a0123-46-10"}}, 4, map[string]any{"callpass_code": "4610"}},
-		{"pasted with dots", url.Values{"csrf_token": {"new"}, "callpass_code": {" 8.495.123.46.10 "}}, 4, map[string]any{"callpass_code": "4610"}},
-		{"short stays short", url.Values{"csrf_token": {"new"}, "callpass_code": {"12"}}, 4, map[string]any{"callpass_code": "12"}},
-		{"resend", url.Values{"csrf_token": {"new"}, "callpass_resend": {"true"}}, 4, map[string]any{"callpass_resend": true}},
+		{"code", url.Values{"csrf_token": {"new"}, "callpass_code": {"1234"}}, 4, "", map[string]any{"callpass_code": "1234"}},
+		{"pasted number", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 4, "", map[string]any{"callpass_code": "4610"}},
+		{"six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"89001234610"}}, 6, "", map[string]any{"callpass_code": "234610"}},
+		{"pasted, six digits", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7 (495) 123-46-10"}}, 6, "", map[string]any{"callpass_code": "234610"}},
+		{"pasted with no-break spaces", url.Values{"csrf_token": {"new"}, "callpass_code": {"+7\u00a0495\u00a0123-46-10"}}, 4, "", map[string]any{"callpass_code": "4610"}},
+		{"pasted with dots", url.Values{"csrf_token": {"new"}, "callpass_code": {" 8.495.123.46.10 "}}, 4, "", map[string]any{"callpass_code": "4610"}},
+		{"short stays short", url.Values{"csrf_token": {"new"}, "callpass_code": {"12"}}, 4, "", map[string]any{"callpass_code": "12"}},
+		{"resend", url.Values{"csrf_token": {"new"}, "callpass_resend": {"true"}}, 4, "", map[string]any{"callpass_resend": true}},
+		{"code, page in Russian", url.Values{"csrf_token": {"new"}, "callpass_code": {"1234"}}, 4, "ru", map[string]any{"callpass_code": "1234", "callpass_lang": "ru"}},
+		{"resend, page in English", url.Values{"csrf_token": {"new"}, "callpass_resend": {"true"}}, 4, "en", map[string]any{"callpass_resend": true, "callpass_lang": "en"}},
 	}
 	for _, tt := range tests {
-		out := buildResubmission(remembered, tt.posted, tt.n)
+		out := buildResubmission(remembered, tt.posted, tt.n, tt.lang)
 		// Round-trip through the wire encoding, as Kratos would parse it.
 		parsed, err := url.ParseQuery(out.Encode())
 		if err != nil {
@@ -561,5 +564,32 @@ func TestLoginErrorMessageLocalized(t *testing.T) {
 	if !strings.Contains(body, `<li class="cp-msg-error">Неверные учётные данные.`) || strings.Contains(body, "cp-code") ||
 		!strings.Contains(body, `value="alice@example.com"`) {
 		t.Errorf("bad-password page:\n%s", body)
+	}
+}
+
+// TestResubmissionCarriesPageLanguage: the code step's posts name the page's
+// language (the switch's lang cookie over the browser's Accept-Language) as
+// callpass_lang, so even a message this UI cannot re-localize by id comes
+// from the hook in that language; the first submission is forwarded as is.
+func TestResubmissionCarriesPageLanguage(t *testing.T) {
+	hs := newHarness(t)
+	ru := &http.Cookie{Name: "lang", Value: "ru"} // ui.LangCookie, as the switch sets it
+	rec := hs.passwordSubmit(ru)
+	pend := cookieNamed(rec, pendingCookie)
+	if pend == nil {
+		t.Fatal("no pending cookie")
+	}
+	if hs.fake.submits[0].Has("transient_payload") {
+		t.Errorf("first submission got a transient_payload: %v", hs.fake.submits[0])
+	}
+	hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID, url.Values{"csrf_token": {"t2"}, fieldCode: {"4610"}}, pend, ru)
+	hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID, url.Values{"csrf_token": {"t3"}, fieldResend: {"true"}}, pend, ru)
+	if len(hs.fake.submits) != 3 {
+		t.Fatalf("Kratos got %d submits, want 3", len(hs.fake.submits))
+	}
+	for i, want := range []string{`{"callpass_code":"4610","callpass_lang":"ru"}`, `{"callpass_lang":"ru","callpass_resend":true}`} {
+		if tp := hs.fake.submits[i+1].Get("transient_payload"); tp != want {
+			t.Errorf("resubmission %d: transient_payload %q, want %q", i+1, tp, want)
+		}
 	}
 }
