@@ -40,6 +40,11 @@ import (
 //     cleaned as provider text is (digit groups of 4 or more masked), digit
 //     groups joined by other punctuation masked from statusMaskedRun
 //     digits, all on the whole text, then cut to maxStatusText bytes.
+//   - The provider text an error of either carries (message, status,
+//     excerpt, Content-Type) has the token and the destination's digits
+//     masked the same way (JSON escapes of letters and digits read as
+//     their runes), on the whole text, before it is cleaned and cut (see
+//     secrets); other digits keep clean's masking only.
 
 // statusMaskedRun is the fewest digits of a group, joined by anything but
 // letters ("7:900:123:45:67"), masked in a status text Classify does not
@@ -173,14 +178,22 @@ func matchSpans(s []rune, key func(rune) byte, find func(keys string) [][2]int) 
 // tokenSpans finds the pieces of hexMaskedRun characters of token.
 func tokenSpans(token string) func(string) [][2]int {
 	tok := strings.ToLower(token)
+	// A hex token (what the provider issues) has its pieces only among
+	// hexMaskedRun hex keys in a row: other windows are not looked up,
+	// which keeps an error's excerpt of a long page cheap to mask.
+	hexOnly := isHex(tok)
 	return func(keys string) [][2]int {
 		if tok == "" {
 			return nil
 		}
 		var out [][2]int
-		for i := 0; i+hexMaskedRun <= len(keys); i++ {
-			if strings.Contains(tok, keys[i:i+hexMaskedRun]) {
-				out = append(out, [2]int{i, i + hexMaskedRun})
+		run := 0 // hex keys in a row up to i
+		for i := 0; i < len(keys); i++ {
+			if run++; hexOnly && !isHexDigit(keys[i]) {
+				run = 0
+			}
+			if start := i + 1 - hexMaskedRun; run >= hexMaskedRun && strings.Contains(tok, keys[start:i+1]) {
+				out = append(out, [2]int{start, i + 1})
 			}
 		}
 		return out
@@ -228,21 +241,28 @@ func carriesNumber(s, national string) bool {
 
 // maskSecrets replaces with '#' every character of s that belongs to a
 // piece of the token or to the national number, as carriesToken and
-// carriesNumber find them.
+// carriesNumber find them, until the result carries neither.
 func maskSecrets(s, token, national string) string {
 	out := []rune(s)
 	changed := false
-	for _, m := range []struct {
-		key  func(rune) byte
-		find func(string) [][2]int
-	}{{tokenKey, tokenSpans(token)}, {digitKey, numberSpans(national)}} {
-		covered, found := matchSpans(out, m.key, m.find)
-		for i := range covered {
-			if covered[i] {
-				out[i] = '#'
+	// Once masked, a match no longer parts the keys around it, which may
+	// then join into another ("900a123" + number + "4567"): so again,
+	// until nothing is found. Each pass masks at least one character.
+	for again := true; again; {
+		again = false
+		for _, m := range []struct {
+			key  func(rune) byte
+			find func(string) [][2]int
+		}{{tokenKey, tokenSpans(token)}, {digitKey, numberSpans(national)}} {
+			covered, found := matchSpans(out, m.key, m.find)
+			for i := range covered {
+				if covered[i] {
+					out[i] = '#'
+				}
 			}
+			again = again || found
 		}
-		changed = changed || found
+		changed = changed || again
 	}
 	if !changed {
 		return s

@@ -338,7 +338,7 @@ func (c *Client) StartCall(ctx context.Context, n phone.Number) (flashcall.Call,
 	var err error
 	for attempt := 0; ; attempt++ {
 		var sent bool
-		env, sent, err = c.exchange(ctx, OpStart, c.startPath(), form, httpTimeout)
+		env, sent, err = c.exchange(ctx, OpStart, c.startPath(), form, httpTimeout, nationalDigits(dn))
 		// Retry only when the request provably never left: a second start
 		// that reached the provider would be a second paid call. And only
 		// soon after the start began (a refused connection, not a dial that
@@ -441,7 +441,7 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 	var env *Envelope
 	var err error
 	for attempt := 1; ; attempt++ {
-		env, _, err = c.exchange(ctx, OpStatus, c.statusPath(form), url.Values{statusParam(form): {callID}}, c.shortTimeout)
+		env, _, err = c.exchange(ctx, OpStatus, c.statusPath(form), url.Values{statusParam(form): {callID}}, c.shortTimeout, national)
 		if err == nil {
 			// The provider answered this form with a status: later requests
 			// go straight to it.
@@ -635,8 +635,10 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 }
 
 // exchange sends one POST and decodes the answer. sent reports whether the
-// request may have reached the provider.
-func (c *Client) exchange(ctx context.Context, op, path string, form url.Values, timeout time.Duration) (env *Envelope, sent bool, err error) {
+// request may have reached the provider. national is the destination's
+// national number ("" when not known): the provider text an error quotes
+// is masked for it and for the token (see secrets).
+func (c *Client) exchange(ctx context.Context, op, path string, form url.Values, timeout time.Duration, national string) (env *Envelope, sent bool, err error) {
 	started := time.Now()
 	ctx, span := c.tracer.Start(ctx, "callpass "+op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("callpass.operation", op), attribute.Int("callpass.api_version", c.version)))
@@ -687,10 +689,11 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	// or a proxy echoes it: it is cut out of the raw bytes before anything
 	// quotes or truncates them.
 	ctype := string(redactToken([]byte(resp.Header.Get("Content-Type")), c.token))
+	m := secrets{token: c.token, national: national}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, true, &Error{Kind: flashcall.ErrUnavailable, Op: op, Message: "reading the answer: " + transportMessage(ctx, rctx, err, timeout, true),
-			HTTPStatus: resp.StatusCode, ContentType: sanitizeHeader(ctype), Sent: true}
+			HTTPStatus: resp.StatusCode, ContentType: m.header(ctype), Sent: true}
 	}
 	tooLarge := len(data) > maxBody
 	data = redactToken(data, c.token)
@@ -698,7 +701,7 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 		// Still too large for the decoder after the token got shorter.
 		data = append(data, bytes.Repeat([]byte(" "), maxBody+1-len(data))...)
 	}
-	env, err = DecodeResponse(resp.StatusCode, ctype, data)
+	env, err = decodeAnswer(resp.StatusCode, ctype, data, m)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {

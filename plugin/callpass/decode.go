@@ -12,7 +12,10 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
 
-// Envelope is a CallPass response that passed both envelope levels.
+// Envelope is a CallPass response that passed both envelope levels. Its
+// messages have digit groups masked only (sanitize): nothing the client
+// returns or logs quotes them, and an error that quotes one masks it for
+// the token and the destination as well (see secrets).
 type Envelope struct {
 	// Status is the level-1 status ("success").
 	Status string
@@ -63,25 +66,40 @@ const maxBody = 64 << 10
 // response. It is pure (no I/O) so the client and the fuzz test share it.
 // On failure it returns a *Error (Op empty, Sent true) whose Kind says what
 // went wrong; on success Data is non-nil and Data.Result is not "error".
+//
+// The provider text an error carries has digit groups masked only: this
+// function knows neither the token nor the destination. The client masks
+// both as well (see decodeAnswer).
 func DecodeResponse(httpStatus int, contentType string, body []byte) (*Envelope, error) {
+	return decodeAnswer(httpStatus, contentType, body, secrets{})
+}
+
+// decodeAnswer is DecodeResponse with the provider text of an error also
+// masked for m (see secrets.text).
+func decodeAnswer(httpStatus int, contentType string, body []byte, m secrets) (*Envelope, error) {
 	// segmentio's decoder: with encoding/json the answer to every placed
 	// call took ~4× as long (BenchmarkDecodeResponse). The two agree on these
 	// documents (case-insensitive keys, last duplicate wins, any invalid JSON
 	// refused), which FuzzDecodeResponseMatchesReference and
 	// TestDecodeResponseMatchesReferenceGenerated check.
-	return decodeResponse(httpStatus, contentType, body, segjson.Unmarshal)
+	return decodeResponse(httpStatus, contentType, body, segjson.Unmarshal, m)
 }
 
 // bom is the UTF-8 byte order mark some servers put before a JSON body.
 var bom = []byte("\xEF\xBB\xBF")
 
-func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal func([]byte, any) error) (*Envelope, error) {
+// decodeResponse decodes with unmarshal. Provider text is read twice: its
+// sanitized form, for the kind (kindFor) and the Envelope, and only when an
+// error carries it, its shown form (m.text), so the success path pays
+// nothing for the masking and the kind never depends on m.
+func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal func([]byte, any) error, m secrets) (*Envelope, error) {
 	// One BOM is an editor's or a framework's habit, not a broken answer.
 	body = bytes.TrimPrefix(body, bom)
+	// msg is a fixed phrase or already m's shown form of provider text.
 	failAt := func(level int, kind error, msg string, withExcerpt bool) (*Envelope, error) {
-		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: sanitizeHeader(contentType), Sent: true, level: level}
+		e := &Error{Kind: kind, Message: msg, HTTPStatus: httpStatus, ContentType: m.header(contentType), Sent: true, level: level}
 		if withExcerpt {
-			e.Excerpt = excerpt(body)
+			e.Excerpt = m.text(string(body), maxExcerpt, maskedRun)
 		}
 		return nil, e
 	}
@@ -121,16 +139,16 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	if !okStatus || status == "" {
 		return notAPI("JSON without a status field")
 	}
-	message, _ := jsonString(w.Message)
-	message = sanitize(message, maxMessage)
+	rawMessage, _ := jsonString(w.Message)
+	message := sanitize(rawMessage, maxMessage)
 
 	// Level 1.
 	if !strings.EqualFold(strings.TrimSpace(status), "success") {
 		kind := kindFor(message, httpStatus, flashcall.ErrInvalidRequest)
 		if message == "" {
-			message = "status " + sanitize(status, 40)
+			return failAt(levelRequest, kind, "status "+m.text(status, 40, maskedRun), false)
 		}
-		return failAt(levelRequest, kind, message, false)
+		return failAt(levelRequest, kind, m.text(rawMessage, maxMessage, maskedRun), false)
 	}
 	// The document's own sample: {"status":"success","message":"balance is
 	// lower than limit for that call"} is a refusal, not a success. A
@@ -138,7 +156,7 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	// method's answer: absent, empty ({} or the [] a PHP back end sends for
 	// an empty map), or malformed ("", false, an object without a result).
 	messageAnswer := func() (*Envelope, error) {
-		return failAt(levelRequest, kindFor(message, httpStatus, flashcall.ErrInvalidRequest), message, false)
+		return failAt(levelRequest, kindFor(message, httpStatus, flashcall.ErrInvalidRequest), m.text(rawMessage, maxMessage, maskedRun), false)
 	}
 	if isAbsent(w.Data) || message != "" && isEmpty(w.Data) {
 		if message != "" {
@@ -173,16 +191,16 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 			return badData("data.result is not a string")
 		}
 	}
-	dmessage, _ := jsonString(wd.Message)
-	dmessage = sanitize(dmessage, maxMessage)
+	rawDMessage, _ := jsonString(wd.Message)
+	dmessage := sanitize(rawDMessage, maxMessage)
 	if strings.EqualFold(strings.TrimSpace(result), "error") {
-		msg := dmessage
+		msg, raw := dmessage, rawDMessage
 		if msg == "" {
-			msg = message
+			msg, raw = message, rawMessage
 		}
 		// The request was valid (level 1 passed) but the method failed: an
 		// unexplained failure is the provider's, so unavailable.
-		return failAt(levelMethod, kindFor(msg, httpStatus, flashcall.ErrUnavailable), msg, false)
+		return failAt(levelMethod, kindFor(msg, httpStatus, flashcall.ErrUnavailable), m.text(raw, maxMessage, maskedRun), false)
 	}
 	if httpStatus < 200 || httpStatus > 299 {
 		// A success envelope with an error HTTP status contradicts itself;

@@ -108,6 +108,19 @@ func addDecodeSeeds(f *testing.F) {
 	f.Add(200, "application/json", []byte(`{"Status":"success","DATA":{"Result":"null","CallId":7,"callid":"b","PHONE":"12\u0034"}}`))
 	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","phone":"1"},"data":{"result":"NO_ANSWER"}}`))
 	f.Add(200, "application/json", []byte(`{"status":"success","data":{"result":"null","x":[1,2,}}`))
+	// Error answers quoting the destination (see clientSecrets) or the
+	// token so that digit groups do not catch them, in every field an
+	// error carries, and across its cut.
+	for _, s := range []string{
+		`{"status":"error","message":"no call to 7a900a123a45a67"}`,
+		`{"status":"success","data":{"result":"error","message":"\u0037a\uff19\uff10\uff10b123c4567"}}`,
+		`{"status":"абонент 7ф900ы123ю45я67 недоступен"}`,
+		`{"status":"error","message":"` + strings.Repeat("x", maxMessage-10) + ` 8(900)x123x4567"}`,
+		`{"status":"error","message":"` + testToken[:8] + "-" + testToken[8:24] + `"}`,
+	} {
+		f.Add(200, "application/json", []byte(s))
+	}
+	f.Add(502, "text/html; n=7a900a123a45a67", []byte("<p>"+strings.Repeat("y", maxExcerpt-8)+" n7a9b0c0d1e2f3g4h5i6j7x</p>"))
 }
 
 func FuzzDecodeResponse(f *testing.F) {
@@ -147,6 +160,21 @@ func FuzzDecodeResponse(f *testing.F) {
 			}
 			if len(e.Excerpt) > maxExcerpt || len(e.Message) > maxMessage {
 				t.Fatalf("error text too long: %d/%d", len(e.Excerpt), len(e.Message))
+			}
+			// As the client decodes: the destination and the token, in
+			// any spelling, are in none of the error's text.
+			_, cerr := decodeAnswer(status, ctype, body, clientSecrets)
+			ce, ok := errors.AsType[*Error](cerr)
+			if !ok {
+				t.Fatalf("decodeAnswer with secrets = %v, want an *Error", cerr)
+			}
+			for _, s := range []string{ce.Excerpt, ce.Message, ce.ContentType, ce.Error()} {
+				if carriesNumber(s, clientSecrets.national) || carriesToken(s, testToken) {
+					t.Fatalf("error text carries a secret: %q", s)
+				}
+			}
+			if len(ce.Excerpt) > maxExcerpt || len(ce.Message) > maxMessage {
+				t.Fatalf("masked error text too long: %d/%d", len(ce.Excerpt), len(ce.Message))
 			}
 			if strings.Contains(e.Error(), "\n") {
 				t.Fatalf("Error() spans lines: %q", e.Error())
@@ -193,12 +221,33 @@ func FuzzDecodeResponseMatchesReference(f *testing.F) {
 	})
 }
 
+// clientSecrets is what the client masks an error's text for when it
+// calls mustPhone's number.
+var clientSecrets = secrets{token: testToken, national: "9001234567"}
+
 func checkAgainstReference(t *testing.T, status int, ctype string, body []byte) {
 	t.Helper()
 	env, err := DecodeResponse(status, ctype, body)
-	renv, rerr := decodeResponse(status, ctype, body, json.Unmarshal)
+	renv, rerr := decodeResponse(status, ctype, body, json.Unmarshal, secrets{})
 	if !reflect.DeepEqual(env, renv) || !reflect.DeepEqual(err, rerr) {
 		t.Fatalf("DecodeResponse(%d, %q) = %+v, %#v\nreference       = %+v, %#v", status, body, env, err, renv, rerr)
+	}
+	// As the client decodes: the masking must not make them part either.
+	cenv, cerr := decodeAnswer(status, ctype, body, clientSecrets)
+	crenv, crerr := decodeResponse(status, ctype, body, json.Unmarshal, clientSecrets)
+	if !reflect.DeepEqual(cenv, crenv) || !reflect.DeepEqual(cerr, crerr) {
+		t.Fatalf("decodeAnswer(%d, %q, clientSecrets) = %+v, %#v\nreference       = %+v, %#v", status, body, cenv, cerr, crenv, crerr)
+	}
+	// The masking changes what an error shows, never what is decoded or
+	// how an error is classified.
+	if !reflect.DeepEqual(env, cenv) || (err == nil) != (cerr == nil) {
+		t.Fatalf("decodeAnswer(%d, %q) with and without secrets: %+v, %v / %+v, %v", status, body, env, err, cenv, cerr)
+	}
+	if e, ok := errors.AsType[*Error](err); ok {
+		ce, _ := errors.AsType[*Error](cerr)
+		if ce == nil || ce.Kind != e.Kind || ce.level != e.level || ce.HTTPStatus != e.HTTPStatus || ce.Sent != e.Sent {
+			t.Fatalf("decodeAnswer(%d, %q): error %#v without secrets, %#v with", status, body, err, cerr)
+		}
 	}
 }
 
@@ -211,7 +260,9 @@ func TestDecodeResponseMatchesReferenceGenerated(t *testing.T) {
 		"callid", "callId", "CALLID", "pin", "phone", "Phone", "reſult", "extra", ""}
 	strs := []string{"success", "SUCCESS", " success ", "error", "null", "NO_ANSWER", "NORMAL_CLEARING",
 		"balance is lower than limit", "can't find callid", "2214610", "0446", "a\\\"b", "\\u0041x",
-		"\\ud800", "ж", "\\n", "x\\ty", "<b>&amp;</b>", "\u2028", ""}
+		"\\ud800", "ж", "\\n", "x\\ty", "<b>&amp;</b>", "\u2028", "",
+		// The destination and the token as an error may quote them.
+		"no call to 7a900a123a45a67", "\\u0037a９００b123c4567", testToken[:20] + "-x"}
 	var value func(depth int) string
 	value = func(depth int) string {
 		switch rng.IntN(12) {
@@ -299,21 +350,27 @@ func TestPlainStringMatchesUnmarshal(t *testing.T) {
 }
 
 // BenchmarkDecodeResponse decodes the answer to every placed call (the v3
-// asynchronous start) and, for comparison, with encoding/json underneath.
+// asynchronous start) as DecodeResponse and as the client does (with the
+// token and the destination to mask an error for) and, for comparison,
+// with encoding/json underneath.
 func BenchmarkDecodeResponse(b *testing.B) {
 	body := []byte(sampleV3Async)
 	for _, bc := range []struct {
 		name      string
 		unmarshal func([]byte, any) error
-	}{{"shipped", nil}, {"encoding-json", json.Unmarshal}} {
+		m         secrets
+	}{{"shipped", nil, secrets{}}, {"client", nil, clientSecrets}, {"encoding-json", json.Unmarshal, secrets{}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				var err error
-				if bc.unmarshal == nil {
+				switch {
+				case bc.unmarshal != nil:
+					_, err = decodeResponse(200, "application/json", body, bc.unmarshal, bc.m)
+				case bc.m != secrets{}:
+					_, err = decodeAnswer(200, "application/json", body, bc.m)
+				default:
 					_, err = DecodeResponse(200, "application/json", body)
-				} else {
-					_, err = decodeResponse(200, "application/json", body, bc.unmarshal)
 				}
 				if err != nil {
 					b.Fatal(err)

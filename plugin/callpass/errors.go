@@ -18,12 +18,14 @@ type Error struct {
 	Kind error
 	// Op is "start" or "status".
 	Op string
-	// Message is the provider's own error text (sanitised), or a short
-	// description of the transport failure.
+	// Message is the provider's own error text (sanitised, see
+	// secrets.text), or a short description of the transport failure.
 	Message string
 	// HTTPStatus, ContentType and Excerpt describe what came back, when
 	// something did. Excerpt is at most 120 bytes of valid UTF-8 without
-	// control characters, with long digit groups masked.
+	// control characters, with long digit groups masked, and, in the
+	// errors of StartCall and CallStatus, the token and the destination
+	// (see secrets.text).
 	HTTPStatus  int
 	ContentType string
 	Excerpt     string
@@ -165,9 +167,6 @@ const (
 	headerMaskedRun = 5
 )
 
-// excerpt makes a short, safe preview of a response body.
-func excerpt(body []byte) string { return sanitize(string(body), maxExcerpt) }
-
 // sanitize returns valid UTF-8 of at most limit bytes with control and
 // invisible characters removed, whitespace runs collapsed and groups of 4
 // digits or more masked, a group being digits joined only by separators
@@ -177,7 +176,60 @@ func excerpt(body []byte) string { return sanitize(string(body), maxExcerpt) }
 func sanitize(s string, limit int) string { return clean(s, limit, maskedRun) }
 
 // sanitizeHeader is sanitize for a response header such as Content-Type.
-func sanitizeHeader(s string) string { return clean(s, 80, headerMaskedRun) }
+func sanitizeHeader(s string) string { return clean(s, maxHeaderText, headerMaskedRun) }
+
+// maxHeaderText bounds a response header quoted in an error.
+const maxHeaderText = 80
+
+// secrets is what the provider text an error carries (message, status,
+// body excerpt, Content-Type) is masked for beyond clean's digit groups:
+// the token (a JSON escape hides it from redactToken on the raw bytes) and
+// the destination's national number, "" when not known. A provider may
+// quote the number with letters between its digits ("no call to
+// 7a900a123a45a67"), which no digit group catches. The zero value masks
+// neither: DecodeResponse, which knows neither.
+type secrets struct{ token, national string }
+
+// text is clean(s, limit, run) with the token and the destination masked
+// first, on the whole text (as maskSecrets finds them): a cut made before
+// could leave part of the number in the shown text, or split it so that
+// neither part is found.
+func (m secrets) text(s string, limit, run int) string {
+	if s != "" && (m.token != "" || m.national != "") {
+		s = unescapeWords(string(redactToken([]byte(s), m.token)))
+		s = maskSecrets(s, m.token, m.national)
+	}
+	return clean(s, limit, run)
+}
+
+// unescapeWords replaces each JSON escape \uXXXX of a letter or a digit
+// with its rune. An excerpt quotes the raw body, where a PHP back end
+// writes "7\u0444900..." for "7ф900...": the escape's own digits would
+// hide the number from maskSecrets, not from a reader.
+func unescapeWords(s string) string {
+	if !strings.Contains(s, `\u`) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if s[i] == '\\' && i+6 <= len(s) && s[i+1] == 'u' {
+			if v, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
+				if r := rune(v); unicode.IsLetter(r) || unicode.IsDigit(r) {
+					b.WriteRune(r)
+					i += 6
+					continue
+				}
+			}
+		}
+		b.WriteByte(s[i])
+		i++
+	}
+	return b.String()
+}
+
+// header is text for a response header (see sanitizeHeader).
+func (m secrets) header(s string) string { return m.text(s, maxHeaderText, headerMaskedRun) }
 
 // clean is sanitize with digit groups of maskRun digits or more masked.
 func clean(s string, limit, maskRun int) string {
