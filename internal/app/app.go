@@ -114,7 +114,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		r := cfg.Store.Redis
 		// The client of store.redis.mode: one server, a cluster (scripts
 		// go to their slot's master) or the master Sentinel names.
-		rdb, err := redisstore.NewClient(r.Mode, r.URL, r.SentinelMaster, r.SentinelPassword)
+		rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
+			Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword})
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}
@@ -123,7 +124,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		store, count, blocks = rs, rs, rs
 		passes = rs
 		// "store" for either backend, as /health/ready is documented.
-		check := redisReady(rs.Ping, (&redisInspection{inspect: rs.Inspect, logger: logger}).check, logger)
+		hint := "check store.redis.url's password"
+		if r.Mode == redisstore.ModeSentinel {
+			// The sentinels refuse with the same WRONGPASS as the master.
+			hint = "check store.redis.url's password, store.redis.sentinel_username and store.redis.sentinel_password"
+		}
+		check := redisReady(rs.Ping, (&redisInspection{inspect: rs.Inspect, logger: logger}).check, hint, logger)
 		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: check})
 		a.startChecks = append(a.startChecks, check)
 	default:
@@ -395,9 +401,9 @@ const redisAuthLogEvery = time.Minute
 // redisReady is the Redis readiness check. A wrong or missing password
 // (WRONGPASS, NOAUTH) is no outage that passes by itself: it is logged at
 // ERROR, at most once a minute, with a hint to the key to fix (never the
-// URL, which holds the password), and the hint is added to the error the
-// readiness log line carries.
-func redisReady(ping, inspect func(context.Context) error, logger *slog.Logger) func(context.Context) error {
+// URL, which holds the password), and hint (the keys to check) is added to
+// the error the readiness log line carries.
+func redisReady(ping, inspect func(context.Context) error, hint string, logger *slog.Logger) func(context.Context) error {
 	var (
 		mu     sync.Mutex
 		logged time.Time
@@ -418,9 +424,9 @@ func redisReady(ping, inspect func(context.Context) error, logger *slog.Logger) 
 		}
 		mu.Unlock()
 		if due {
-			logger.Error("Redis refused the store's credentials: check store.redis.url's password (and, with Sentinel, store.redis.sentinel_password)", "error", err.Error())
+			logger.Error("Redis refused the store's credentials: check store.redis.url's password (and, with Sentinel, store.redis.sentinel_username and store.redis.sentinel_password)", "error", err.Error())
 		}
-		return fmt.Errorf("%w (check store.redis.url's password)", err)
+		return fmt.Errorf("%w (%s)", err, hint)
 	}
 }
 

@@ -123,8 +123,10 @@ type RedisStore struct {
 	Mode   string `yaml:"mode"`
 	URL    string `yaml:"url"`
 	Prefix string `yaml:"prefix"`
-	// SentinelMaster and SentinelPassword: sentinel mode only.
+	// SentinelMaster, SentinelUsername and SentinelPassword: sentinel mode
+	// only.
 	SentinelMaster   string `yaml:"sentinel_master"`
+	SentinelUsername string `yaml:"sentinel_username"`
 	SentinelPassword string `yaml:"sentinel_password"`
 }
 

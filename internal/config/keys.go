@@ -135,13 +135,15 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Store.Type }},
 	{key: "store.redis.mode", desc: "How store.redis.url is read: standalone (one server, or an address that follows the primary), cluster (Redis Cluster) or sentinel (a master that Redis Sentinel watches). docs/operations.md, \"Running several instances\", says what each survives.",
 		field: func(c *Config) any { return &c.Store.Redis.Mode }},
-	{key: "store.redis.url", secret: true, desc: "Redis URL; required when store.type is redis. standalone: redis://[[user]:password@]host:port/db, rediss:// or unix://. cluster: seed nodes, redis://[[user]:password@]host1:port?addr=host2:port&addr=host3:port (or rediss://; database 0 only). sentinel: the sentinels, redis://[[user]:password@]sentinel1:26379/db?addr=sentinel2:26379, the user and password being the data nodes' (the sentinels' is store.redis.sentinel_password).",
+	{key: "store.redis.url", secret: true, desc: "Redis URL; required when store.type is redis. standalone: redis://[[user]:password@]host:port/db, rediss:// or unix://. cluster: seed nodes, redis://[[user]:password@]host1:port?addr=host2:port&addr=host3:port (or rediss://; database 0 only). sentinel: the sentinels, redis://[[user]:password@]sentinel1:26379/db?addr=sentinel2:26379, the user and password being the data nodes' (the sentinels' are store.redis.sentinel_username and store.redis.sentinel_password).",
 		field: func(c *Config) any { return &c.Store.Redis.URL }},
 	{key: "store.redis.prefix", desc: "Prefix of every Redis key.",
 		field: func(c *Config) any { return &c.Store.Redis.Prefix }},
 	{key: "store.redis.sentinel_master", desc: "Name Redis Sentinel monitors the master under (`sentinel monitor <name> ...`); required when store.redis.mode is sentinel.",
 		field: func(c *Config) any { return &c.Store.Redis.SentinelMaster }},
-	{key: "store.redis.sentinel_password", secret: true, desc: "Password of the sentinels (their requirepass), when they have one; store.redis.mode sentinel only. The data nodes' password is store.redis.url's.",
+	{key: "store.redis.sentinel_username", desc: "ACL user the sentinels are reached as (a `user` line or `ACL SETUSER` on each sentinel, Redis 6.2+); its password is store.redis.sentinel_password, required with it. Unset: the sentinels' default user. store.redis.mode sentinel only. The data nodes' user is store.redis.url's.",
+		field: func(c *Config) any { return &c.Store.Redis.SentinelUsername }},
+	{key: "store.redis.sentinel_password", secret: true, desc: "Password of the sentinels: their requirepass, or store.redis.sentinel_username's when that is set; store.redis.mode sentinel only. The data nodes' password is store.redis.url's.",
 		field: func(c *Config) any { return &c.Store.Redis.SentinelPassword }},
 
 	// kratos

@@ -44,6 +44,11 @@ func TestRedisModes(t *testing.T) {
 			wantKey: "store.redis.url", wantIn: "host1:port?addr="},
 		{name: "sentinel", env: []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://:hunter2@s1:26379/3?addr=s2:26379",
 			"STORE_REDIS_SENTINEL_MASTER=mymaster", "STORE_REDIS_SENTINEL_PASSWORD=sentinel-secret"}},
+		{name: "sentinel ACL user", env: []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://:hunter2@s1:26379/3?addr=s2:26379",
+			"STORE_REDIS_SENTINEL_MASTER=mymaster", "STORE_REDIS_SENTINEL_USERNAME=cpk", "STORE_REDIS_SENTINEL_PASSWORD=sentinel-secret"}},
+		{name: "sentinel username without password", env: []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://:hunter2@s1:26379",
+			"STORE_REDIS_SENTINEL_MASTER=m", "STORE_REDIS_SENTINEL_USERNAME=cpk"},
+			wantKey: "store.redis.sentinel_username", wantIn: "without store.redis.sentinel_password"},
 		{name: "sentinel without master", env: []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://s1:26379"},
 			wantKey: "store.redis.sentinel_master", wantIn: "required when store.redis.mode is sentinel"},
 		{name: "sentinel master in the URL", env: []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://s1:26379?master_name=m",
@@ -58,6 +63,8 @@ func TestRedisModes(t *testing.T) {
 			wantKey: "store.redis.sentinel_master", wantIn: "store.redis.mode is standalone"},
 		{name: "sentinel password without sentinel mode", env: []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=redis://r:6379", "STORE_REDIS_SENTINEL_PASSWORD=x"},
 			wantKey: "store.redis.sentinel_password", wantIn: "store.redis.mode is cluster"},
+		{name: "sentinel username without sentinel mode", env: []string{"STORE_REDIS_URL=redis://r:6379", "STORE_REDIS_SENTINEL_USERNAME=cpk"},
+			wantKey: "store.redis.sentinel_username", wantIn: "store.redis.mode is standalone"},
 		{name: "unknown mode", env: []string{"STORE_REDIS_MODE=replicated", "STORE_REDIS_URL=redis://r:6379"},
 			wantKey: "store.redis.mode", wantIn: "must be standalone, cluster or sentinel"},
 	}
@@ -82,13 +89,22 @@ func TestRedisModes(t *testing.T) {
 	t.Run("sentinel password from a file, redacted", func(t *testing.T) {
 		f := writeFile(t, "spw", "sentinel-secret\n")
 		c, _, err := Load("", baseEnv("STORE_TYPE=redis", "STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=redis://s1:26379",
-			"STORE_REDIS_SENTINEL_MASTER=m", "STORE_REDIS_SENTINEL_PASSWORD_FILE="+f), false)
-		if err != nil || c.Store.Redis.SentinelPassword != "sentinel-secret" {
-			t.Fatalf("%q %v", c.Store.Redis.SentinelPassword, err)
+			"STORE_REDIS_SENTINEL_MASTER=m", "STORE_REDIS_SENTINEL_USERNAME=cpk", "STORE_REDIS_SENTINEL_PASSWORD_FILE="+f), false)
+		if err != nil || c.Store.Redis.SentinelPassword != "sentinel-secret" || c.Store.Redis.SentinelUsername != "cpk" {
+			t.Fatalf("%q %q %v", c.Store.Redis.SentinelUsername, c.Store.Redis.SentinelPassword, err)
 		}
+		// The username is no secret (it is shown), the password is.
 		r := c.Redacted()["store"].(map[string]any)["redis"].(map[string]any)
-		if r["sentinel_password"] != "***" || r["mode"] != "sentinel" || r["sentinel_master"] != "m" {
+		if r["sentinel_password"] != "***" || r["sentinel_username"] != "cpk" || r["mode"] != "sentinel" || r["sentinel_master"] != "m" {
 			t.Fatalf("redacted %v", r)
+		}
+	})
+	t.Run("sentinel username from YAML", func(t *testing.T) {
+		f := writeFile(t, "c.yml", "store:\n  type: redis\n  redis:\n    mode: sentinel\n    url: redis://s1:26379\n"+
+			"    sentinel_master: m\n    sentinel_username: cpk\n    sentinel_password: sentinel-secret\n")
+		c, _, err := Load(f, baseEnv(), false)
+		if err != nil || c.Store.Redis.SentinelUsername != "cpk" {
+			t.Fatalf("%+v %v", c.Store.Redis, err)
 		}
 	})
 }

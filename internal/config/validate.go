@@ -456,6 +456,11 @@ func (c *Config) validateRedisMode(v *checker) {
 		if r.SentinelMaster == "" {
 			v.add("store.redis.sentinel_master", "is required when store.redis.mode is sentinel: the name the sentinels monitor the master under")
 		}
+		if r.SentinelUsername != "" && r.SentinelPassword == "" {
+			// The client would send no AUTH at all: the sentinels would be
+			// reached as their default user, the username ignored.
+			v.add("store.redis.sentinel_username", "is set without store.redis.sentinel_password: an ACL user is reached with its password; set store.redis.sentinel_password (or store.redis.sentinel_password_file)")
+		}
 	default:
 		v.add("store.redis.mode", "must be standalone, cluster or sentinel, got %q", r.Mode)
 		return
@@ -463,6 +468,9 @@ func (c *Config) validateRedisMode(v *checker) {
 	if r.Mode != redisstore.ModeSentinel {
 		if r.SentinelMaster != "" {
 			v.add("store.redis.sentinel_master", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)
+		}
+		if r.SentinelUsername != "" {
+			v.add("store.redis.sentinel_username", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)
 		}
 		if r.SentinelPassword != "" {
 			v.add("store.redis.sentinel_password", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)

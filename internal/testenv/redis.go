@@ -198,6 +198,15 @@ func redisPing(addr string) error {
 	return nil
 }
 
+// LogTail is the last n bytes of the server's log (for a failure message).
+func (r *Redis) LogTail(n int) string {
+	log, err := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+	if err != nil {
+		return err.Error()
+	}
+	return redisTail(string(log), n)
+}
+
 func redisTail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]

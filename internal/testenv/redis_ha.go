@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -201,72 +202,151 @@ func containsAll(s string, subs []string) bool {
 	return true
 }
 
-// RedisSentinel is a master, one replica and one sentinel watching them
-// (quorum 1, short timeouts so a failover takes a few seconds).
+// RedisSentinel is a master, one replica and the sentinels watching them
+// (short timeouts so a failover takes a few seconds).
 type RedisSentinel struct {
-	Master, Replica, Sentinel *Redis
-	// MasterName is the name the sentinel monitors the master under.
+	Master, Replica *Redis
+	// Sentinels are the sentinels as started; Sentinel is the first.
+	Sentinels []*Redis
+	Sentinel  *Redis
+	// MasterName is the name the sentinels monitor the master under.
 	MasterName string
+
+	auth SentinelAuth
 }
 
-// SentinelAuth sets the passwords of a StartRedisSentinel setup ("" none).
+// SentinelAuth sets the credentials of a StartRedisSentinel setup ("" none).
 type SentinelAuth struct {
-	Data     string // requirepass (and masterauth) of master and replica
-	Sentinel string // requirepass of the sentinel
+	Data string // requirepass (and masterauth) of master and replica
+	// Sentinel is the sentinels' password: their requirepass, or
+	// SentinelUser's when that is set.
+	Sentinel string
+	// SentinelUser is an ACL user (all rights) on the sentinels; their
+	// default user is then off, so no one gets in without that user.
+	SentinelUser string
 }
 
-// StartRedisSentinel starts a master, a replica of it and a sentinel
-// monitoring it as name, and waits until the sentinel knows the replica
-// (a failover needs one). It fails the test when redis-server is missing.
+// StartRedisSentinel starts a master, a replica of it and one sentinel
+// monitoring it as name (quorum 1), and waits until the sentinel knows the
+// replica (a failover needs one). It fails the test when redis-server is
+// missing.
 func StartRedisSentinel(tb testing.TB, name string, auth SentinelAuth) *RedisSentinel {
+	tb.Helper()
+	return StartRedisSentinels(tb, name, auth, 1, 1)
+}
+
+// StartRedisSentinels is StartRedisSentinel with n sentinels and the given
+// quorum (how many must agree the master is down; the failover itself
+// needs a majority of the n). It waits until every sentinel knows the
+// replica and the n-1 others: sentinels find each other through hello
+// messages on the master, every 2 s, and one that knows no other could not
+// be elected to fail over.
+func StartRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quorum int) *RedisSentinel {
 	tb.Helper()
 	var data []string
 	if auth.Data != "" {
 		data = []string{"--requirepass", auth.Data, "--masterauth", auth.Data}
 	}
-	m := StartRedisWith(tb, data...)
+	// No 5 s wait for more replicas before the master sends the sync.
+	m := StartRedisWith(tb, append([]string{"--repl-diskless-sync-delay", "0"}, data...)...)
 	r := StartRedisWith(tb, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}, data...)...)
-	s := newRedis(tb)
-	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n", name, m.Port) +
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n", name, m.Port, quorum) +
 		fmt.Sprintf("sentinel down-after-milliseconds %s 300\nsentinel failover-timeout %s 1000\n", name, name)
 	if auth.Data != "" {
 		conf += fmt.Sprintf("sentinel auth-pass %s %s\n", name, auth.Data)
 	}
-	if auth.Sentinel != "" {
+	if auth.SentinelUser != "" {
+		// Only that user gets in: requirepass would open the default one.
+		conf += "user default off\nuser " + auth.SentinelUser + " on >" + auth.Sentinel + " ~* &* +@all\n" +
+			"sentinel sentinel-user " + auth.SentinelUser + "\n"
+	} else if auth.Sentinel != "" {
 		conf += "requirepass " + auth.Sentinel + "\n"
 	}
-	s.conf = filepath.Join(s.Dir, "sentinel.conf")
-	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
-		tb.Fatalf("testenv: %v", err)
+	if auth.Sentinel != "" {
+		// Sentinels ask each other for votes with it.
+		conf += "sentinel sentinel-pass " + auth.Sentinel + "\n"
 	}
-	if err := s.start(); err != nil {
-		tb.Fatalf("testenv: sentinel: %v", err)
+	rs := &RedisSentinel{Master: m, Replica: r, MasterName: name, auth: auth}
+	for range n {
+		s := newRedis(tb)
+		s.conf = filepath.Join(s.Dir, "sentinel.conf")
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		if err := s.start(); err != nil {
+			tb.Fatalf("testenv: sentinel: %v", err)
+		}
+		tb.Cleanup(s.Stop)
+		rs.Sentinels = append(rs.Sentinels, s)
 	}
-	tb.Cleanup(s.Stop)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Password: auth.Sentinel, MaxRetries: -1})
-	defer sc.Close()
+	rs.Sentinel = rs.Sentinels[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	for {
-		reps, err := sc.Replicas(ctx, name).Result()
-		if err == nil && len(reps) == 1 && reps[0]["flags"] == "slave" && reps[0]["master-link-status"] == "ok" {
-			break
+	for _, s := range rs.Sentinels {
+		sc := rs.client(s)
+		for {
+			reps, err := sc.Replicas(ctx, name).Result()
+			var others []map[string]string
+			if err == nil {
+				others, err = sc.Sentinels(ctx, name).Result()
+			}
+			if err == nil && len(reps) == 1 && reps[0]["flags"] == "slave" && reps[0]["master-link-status"] == "ok" && len(others) == n-1 {
+				break
+			}
+			if ctx.Err() != nil {
+				_ = sc.Close()
+				tb.Fatalf("testenv: sentinel %s never saw the replica and the %d other sentinels: replicas %v, sentinels %v, %v", s.Addr, n-1, reps, others, err)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if ctx.Err() != nil {
-			tb.Fatalf("testenv: the sentinel never saw the replica: %v %v", reps, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		_ = sc.Close()
 	}
-	return &RedisSentinel{Master: m, Replica: r, Sentinel: s, MasterName: name}
+	return rs
 }
 
-// MasterAddr asks the sentinel for the current master's address.
-func (rs *RedisSentinel) MasterAddr(ctx context.Context, sentinelPassword string) (string, error) {
-	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr, Password: sentinelPassword, MaxRetries: -1})
-	defer sc.Close()
-	a, err := sc.GetMasterAddrByName(ctx, rs.MasterName).Result()
-	if err != nil {
-		return "", err
+// URL is the store's URL in sentinel mode: every sentinel (the first as the
+// host, the others as addr= options), database 0, and the data nodes'
+// password.
+func (rs *RedisSentinel) URL() string {
+	u := "redis://"
+	if rs.auth.Data != "" {
+		u += ":" + rs.auth.Data + "@"
 	}
-	return net.JoinHostPort(a[0], a[1]), nil
+	u += rs.Sentinels[0].Addr + "/0"
+	for i, s := range rs.Sentinels[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		u += sep + "addr=" + s.Addr
+	}
+	return u
+}
+
+// client is a client of sentinel s with the setup's credentials.
+func (rs *RedisSentinel) client(s *Redis) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Username: rs.auth.SentinelUser, Password: rs.auth.Sentinel,
+		MaxRetries: -1, DialTimeout: time.Second})
+}
+
+// SentinelClient is a client of the i-th sentinel with the setup's
+// credentials; the caller closes it.
+func (rs *RedisSentinel) SentinelClient(i int) *redis.SentinelClient {
+	return rs.client(rs.Sentinels[i])
+}
+
+// MasterAddr asks the sentinels, in order, for the current master's
+// address: the first that answers says (a stopped one is passed over).
+func (rs *RedisSentinel) MasterAddr(ctx context.Context) (string, error) {
+	var errs []error
+	for _, s := range rs.Sentinels {
+		sc := rs.client(s)
+		a, err := sc.GetMasterAddrByName(ctx, rs.MasterName).Result()
+		_ = sc.Close()
+		if err == nil {
+			return net.JoinHostPort(a[0], a[1]), nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", s.Addr, err))
+	}
+	return "", errors.Join(errs...)
 }

@@ -35,13 +35,56 @@ func TestStartRedisCluster(t *testing.T) {
 	}
 }
 
-// TestStartRedisSentinel: the sentinel names the master, with passwords on
-// both the data nodes and the sentinel.
+// TestStartRedisSentinel: every sentinel names the master and knows the
+// others, with passwords on the data nodes and on the sentinels (their
+// requirepass, or an ACL user's); with an ACL user, the sentinels refuse
+// any other user and their default one.
 func TestStartRedisSentinel(t *testing.T) {
-	s := StartRedisSentinel(t, "m1", SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw"})
-	addr, err := s.MasterAddr(context.Background(), "sentinel-pw")
-	if err != nil || addr != s.Master.Addr {
-		t.Fatalf("master %q %v, want %s", addr, err, s.Master.Addr)
+	tests := []struct {
+		name      string
+		auth      SentinelAuth
+		n, quorum int
+	}{
+		{"requirepass", SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw"}, 1, 1},
+		{"ACL user", SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw", SentinelUser: "cpk"}, 1, 1},
+		{"three, ACL user", SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw", SentinelUser: "cpk"}, 3, 2},
+		{"three, no passwords", SentinelAuth{}, 3, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := StartRedisSentinels(t, "m1", tt.auth, tt.n, tt.quorum)
+			if len(s.Sentinels) != tt.n || s.Sentinel != s.Sentinels[0] {
+				t.Fatalf("%d sentinels, want %d", len(s.Sentinels), tt.n)
+			}
+			if addr, err := s.MasterAddr(ctx); err != nil || addr != s.Master.Addr {
+				t.Fatalf("master %q %v, want %s", addr, err, s.Master.Addr)
+			}
+			// go-redis reads the user info as the sentinels' (the store
+			// gives it to the data nodes): the data password here.
+			opts, err := redis.ParseFailoverURL(s.URL())
+			if err != nil || len(opts.SentinelAddrs) != tt.n || opts.SentinelPassword != tt.auth.Data {
+				t.Fatalf("URL %s: %+v %v", s.URL(), opts, err)
+			}
+			for i := range s.Sentinels {
+				sc := s.SentinelClient(i)
+				if q, err := sc.CkQuorum(ctx, "m1").Result(); err != nil {
+					t.Errorf("sentinel %d: CKQUORUM %q %v", i, q, err)
+				}
+				_ = sc.Close()
+			}
+			if tt.auth.SentinelUser == "" {
+				return
+			}
+			for _, user := range []string{"someone", "default", ""} {
+				sc := redis.NewSentinelClient(&redis.Options{Addr: s.Sentinel.Addr, Username: user, Password: tt.auth.Sentinel, MaxRetries: -1})
+				if err := sc.Ping(ctx).Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+					t.Errorf("user %q with the password: %v, want WRONGPASS", user, err)
+				}
+				_ = sc.Close()
+			}
+		})
 	}
 }
 

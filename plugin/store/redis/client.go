@@ -81,21 +81,37 @@ func ClusterOptions(rawURL string) (*redis.ClusterOptions, error) {
 	return opts, nil
 }
 
+// Sentinel is what sentinel mode reads besides the URL: the master's name
+// and the sentinels' own credentials ("" for none). Username is an ACL user
+// of the sentinels (Redis 6.2+), sent with Password; without it Password is
+// their requirepass (the default user's).
+type Sentinel struct {
+	Master   string
+	Username string
+	Password string
+}
+
 // FailoverOptions is ClientOptions for a master that Sentinel watches:
 // rawURL's host and addr= options are the sentinels, its user and password
-// the data nodes' (as in standalone mode), its path the database;
-// sentinelPassword is the sentinels' requirepass ("" for none). The master
-// name is master. The client asks a sentinel for the master on each new
-// connection and drops its connections when Sentinel announces a new one.
-// The options username, password and master_name in the query are refused
-// (they have their own places), and so are reads from replicas.
-func FailoverOptions(rawURL, master, sentinelPassword string) (*redis.FailoverOptions, error) {
+// the data nodes' (as in standalone mode), its path the database; s names
+// the master and carries the sentinels' credentials. The client asks a
+// sentinel for the master on each new connection (any of them that answers,
+// when the one it used is gone) and drops its connections when Sentinel
+// announces a new one. The options username, password and master_name in
+// the query are refused (they have their own places), and so are reads from
+// replicas.
+func FailoverOptions(rawURL string, s Sentinel) (*redis.FailoverOptions, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return nil, errRefusedURL
 	}
-	if master == "" {
+	if s.Master == "" {
 		return nil, errors.New("redis store: Sentinel mode needs the master's name")
+	}
+	if s.Username != "" && s.Password == "" {
+		// go-redis would not authenticate at all: the user would be
+		// dropped silently, the sentinels reached as their default user.
+		return nil, errors.New("redis store: the sentinels' username needs their password")
 	}
 	for _, o := range []string{"username", "password", "master_name"} {
 		if u.Query().Has(o) {
@@ -111,8 +127,8 @@ func FailoverOptions(rawURL, master, sentinelPassword string) (*redis.FailoverOp
 	}
 	// ParseFailoverURL reads the user info as the sentinels' credentials.
 	opts.Username, opts.Password = opts.SentinelUsername, opts.SentinelPassword
-	opts.SentinelUsername, opts.SentinelPassword = "", sentinelPassword
-	opts.MasterName = master
+	opts.SentinelUsername, opts.SentinelPassword = s.Username, s.Password
+	opts.MasterName = s.Master
 	opts.DialTimeout = dialTimeout
 	opts.ReadTimeout = readTimeout
 	opts.WriteTimeout = writeTimeout
@@ -137,8 +153,8 @@ func replicaReadOption(u *url.URL, own string) string {
 }
 
 // NewClient builds the client of a mode (ModeStandalone when mode is "")
-// for rawURL; master and sentinelPassword are read in ModeSentinel only.
-func NewClient(mode, rawURL, master, sentinelPassword string) (redis.UniversalClient, error) {
+// for rawURL; s is read in ModeSentinel only.
+func NewClient(mode, rawURL string, s Sentinel) (redis.UniversalClient, error) {
 	switch mode {
 	case "", ModeStandalone:
 		opts, err := ClientOptions(rawURL)
@@ -153,7 +169,7 @@ func NewClient(mode, rawURL, master, sentinelPassword string) (redis.UniversalCl
 		}
 		return NewClusterClient(opts), nil
 	case ModeSentinel:
-		opts, err := FailoverOptions(rawURL, master, sentinelPassword)
+		opts, err := FailoverOptions(rawURL, s)
 		if err != nil {
 			return nil, err
 		}

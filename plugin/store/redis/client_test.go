@@ -34,7 +34,7 @@ func TestReplicaReadsRefusedWhenRepeated(t *testing.T) {
 		"redis://s1:26379?replica_only=false&replica_only=true",
 		"redis://s1:26379?route_randomly=false&route_randomly=1",
 	} {
-		_, err := redisstore.FailoverOptions(raw, "m", "")
+		_, err := redisstore.FailoverOptions(raw, redisstore.Sentinel{Master: "m"})
 		if err == nil || !strings.Contains(err.Error(), "reads from replicas") {
 			t.Errorf("sentinel %s: %v, want refused for replica reads", raw, err)
 		}
@@ -61,7 +61,7 @@ func TestModeOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fo, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379/2"+q, "m", "spw")
+	fo, err := redisstore.FailoverOptions("redis://u:hunter2@s1:26379/2"+q, redisstore.Sentinel{Master: "m", Username: "su", Password: "spw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +74,10 @@ func TestModeOptions(t *testing.T) {
 			t.Errorf("%s: dial, read, write timeouts and retries %v, want %v", mode, got, want)
 		}
 	}
-	if fo.Password != "hunter2" || fo.SentinelPassword != "spw" || fo.MasterName != "m" || fo.DB != 2 {
-		t.Errorf("sentinel: data password %q, sentinel password %q, master %q, db %d", fo.Password, fo.SentinelPassword, fo.MasterName, fo.DB)
+	// The URL's user info is the data nodes', never the sentinels'.
+	if fo.Username != "u" || fo.Password != "hunter2" || fo.SentinelUsername != "su" || fo.SentinelPassword != "spw" || fo.MasterName != "m" || fo.DB != 2 {
+		t.Errorf("sentinel: data user %q password %q, sentinel user %q password %q, master %q, db %d",
+			fo.Username, fo.Password, fo.SentinelUsername, fo.SentinelPassword, fo.MasterName, fo.DB)
 	}
 	if _, err := redisstore.ClusterOptions("redis://r1:6379/0"); err != nil {
 		t.Errorf("cluster /0 refused: %v", err)
@@ -87,18 +89,28 @@ func TestModeOptions(t *testing.T) {
 		{"cluster db 1", "database 0 only", func() error { _, err := redisstore.ClusterOptions("redis://:hunter2@r1:6379/1"); return err }},
 		{"cluster unix", "refused", func() error { _, err := redisstore.ClusterOptions("unix://:hunter2@/run/r.sock"); return err }},
 		{"cluster bad URL", "refused", func() error { _, err := redisstore.ClusterOptions("redis://:hunter2@[::1/0"); return err }},
-		{"sentinel no master", "master's name", func() error { _, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379", "", ""); return err }},
+		{"sentinel no master", "master's name", func() error {
+			_, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379", redisstore.Sentinel{})
+			return err
+		}},
+		{"sentinel username without password", "needs their password", func() error {
+			_, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379", redisstore.Sentinel{Master: "m", Username: "su"})
+			return err
+		}},
 		{"sentinel password option", "password", func() error {
-			_, err := redisstore.FailoverOptions("redis://s1:26379?password=hunter2", "m", "")
+			_, err := redisstore.FailoverOptions("redis://s1:26379?password=hunter2", redisstore.Sentinel{Master: "m"})
 			return err
 		}},
 		{"sentinel master_name option", "master_name", func() error {
-			_, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379?master_name=x", "m", "")
+			_, err := redisstore.FailoverOptions("redis://:hunter2@s1:26379?master_name=x", redisstore.Sentinel{Master: "m"})
 			return err
 		}},
-		{"sentinel unix", "refused", func() error { _, err := redisstore.FailoverOptions("unix://:hunter2@/run/r.sock", "m", ""); return err }},
+		{"sentinel unix", "refused", func() error {
+			_, err := redisstore.FailoverOptions("unix://:hunter2@/run/r.sock", redisstore.Sentinel{Master: "m"})
+			return err
+		}},
 		{"unknown mode", "unknown mode", func() error {
-			_, err := redisstore.NewClient("replicated", "redis://:hunter2@r1:6379", "", "")
+			_, err := redisstore.NewClient("replicated", "redis://:hunter2@r1:6379", redisstore.Sentinel{})
 			return err
 		}},
 	} {
