@@ -21,7 +21,10 @@ import (
 // failoverWait bounds the wait for a Sentinel failover, which takes a few
 // seconds here (down-after-milliseconds 300). A sentinel whose timer runs
 // more than 2 s late (a loaded machine stalls every process) enters TILT
-// mode and acts on nothing for 30 s: the bound allows for one TILT.
+// mode and acts on nothing for 30 s: the bound allows for one TILT after
+// the sentinels found the master down. (One before that cannot be waited
+// out: the replica's link would then be down too long for Sentinel to
+// promote it.)
 const failoverWait = 50 * time.Second
 
 // TestServiceOverSentinel: the service on a master found through Sentinel
@@ -249,6 +252,25 @@ func TestServiceOverSeveralSentinels(t *testing.T) {
 	}
 	if addr, err := rs.MasterAddr(ctx); err != nil || addr != masterAddr {
 		t.Fatalf("the sentinels name %s (%v) during the gap, want the dead master %s", addr, err, masterAddr)
+	}
+	// Each has found the master down (SDOWN) before they may agree: only
+	// the agreement was held back.
+	for i, s := range rs.Sentinels {
+		if i == used {
+			continue
+		}
+		sc := rs.SentinelClient(i)
+		for deadline := time.Now().Add(failoverWait); ; time.Sleep(50 * time.Millisecond) {
+			m, err := sc.Master(ctx, rs.MasterName).Result()
+			if err == nil && strings.Contains(m["flags"], "s_down") {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = sc.Close()
+				t.Fatalf("sentinel %s never found the master down: %v %v", s.Addr, m, err)
+			}
+		}
+		_ = sc.Close()
 	}
 	setQuorum("2")
 
