@@ -78,11 +78,22 @@ func TestStartLeaseTTLFromConfig(t *testing.T) {
 	}
 }
 
-// deadOnGet is a memory store whose Get shows a marked challenge id as
-// already verified (used by another tab between the two starts).
+// deadOnGet is a memory store whose Get shows the first challenge created
+// as already verified (used by another tab between the two starts). It is
+// marked in CreateLeased itself: marking it from another goroutine once it
+// appeared raced the waiter's Get (about 2 runs in 100 failed).
 type deadOnGet struct {
 	*memory.Store
 	dead atomic.Pointer[string]
+}
+
+func (w *deadOnGet) CreateLeased(ctx context.Context, c challenge.Challenge, expectActive string, now time.Time, token string) (challenge.Challenge, bool, error) {
+	active, created, err := w.Store.CreateLeased(ctx, c, expectActive, now, token)
+	if err == nil && created {
+		id := active.ID
+		w.dead.CompareAndSwap(nil, &id)
+	}
+	return active, created, err
 }
 
 func (w *deadOnGet) Get(ctx context.Context, id string) (challenge.Challenge, error) {
@@ -103,17 +114,6 @@ func TestStartLeaseWaiterPlacesItsCallWhenTheOtherChallengeIsDead(t *testing.T) 
 	r := req("dead-other")
 	first := startAside(t, svc, r)
 	<-calling
-	go func() {
-		// Mark the first start's challenge dead as soon as it exists.
-		for range 100 {
-			if c, _, err := st.Store.Lookup(context.Background(), challenge.LookupRequest{Binding: bind(r)}); err == nil {
-				id := c.ID
-				st.dead.Store(&id)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
 	second, err := svc.Start(context.Background(), r)
 	a := <-first
 	if err != nil && !errors.Is(err, challenge.ErrCooldown) {
