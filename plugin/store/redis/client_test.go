@@ -1,7 +1,11 @@
 package redisstore_test
 
 import (
+	"context"
+	"errors"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,8 +55,8 @@ func TestReplicaReadsRefusedWhenRepeated(t *testing.T) {
 // mode cannot use, without quoting the URL.
 func TestModeOptions(t *testing.T) {
 	const q = "?max_retries=5&read_timeout=10s&write_timeout=10s&dial_timeout=10s"
-	type hardened struct{ dial, read, write, retries any }
-	want := hardened{2 * time.Second, time.Second, time.Second, -1}
+	type hardened struct{ dial, read, write, retries, dials any }
+	want := hardened{2 * time.Second, time.Second, time.Second, -1, 1}
 	so, err := redisstore.ClientOptions("redis://:hunter2@r1:6379/0" + q)
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +70,12 @@ func TestModeOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for mode, got := range map[string]hardened{
-		"standalone": {so.DialTimeout, so.ReadTimeout, so.WriteTimeout, so.MaxRetries},
-		"cluster":    {co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.MaxRetries},
-		"sentinel":   {fo.DialTimeout, fo.ReadTimeout, fo.WriteTimeout, fo.MaxRetries},
+		"standalone": {so.DialTimeout, so.ReadTimeout, so.WriteTimeout, so.MaxRetries, so.DialerRetries},
+		"cluster":    {co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.MaxRetries, co.DialerRetries},
+		"sentinel":   {fo.DialTimeout, fo.ReadTimeout, fo.WriteTimeout, fo.MaxRetries, fo.DialerRetries},
 	} {
 		if got != want {
-			t.Errorf("%s: dial, read, write timeouts and retries %v, want %v", mode, got, want)
+			t.Errorf("%s: dial, read, write timeouts, retries and dial attempts %v, want %v", mode, got, want)
 		}
 	}
 	// The URL's user info is the data nodes', never the sentinels'.
@@ -118,5 +122,81 @@ func TestModeOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: %v, want an error saying %q without the URL", tc.name, err, tc.want)
 		}
+	}
+}
+
+// dialCounter is a go-redis hook counting dial attempts.
+type dialCounter struct{ n atomic.Int32 }
+
+func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.n.Add(1)
+		return next(ctx, network, addr)
+	}
+}
+func (d *dialCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (d *dialCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestOneDialPerCommandWhenRedisIsDown: with Redis down (connection
+// refused) each command makes one dial attempt and fails closed. go-redis's
+// default, five attempts 100 ms apart, held each request ~0.5 s (and up
+// to five dial timeouts against an address that does not answer).
+func TestOneDialPerCommandWhenRedisIsDown(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close() // nothing listens there now: every dial is refused
+	for _, tc := range []struct {
+		mode string
+		// dials is the most dial attempts a failed command may cost: in a
+		// cluster its own and the slot-map reload it sets off
+		// (NewClusterClient).
+		dials int32
+		new   func(*dialCounter) (redis.UniversalClient, error)
+	}{
+		{"standalone", 1, func(d *dialCounter) (redis.UniversalClient, error) {
+			c, err := redisstore.NewClient(redisstore.ModeStandalone, "redis://"+addr+"/0", redisstore.Sentinel{})
+			if err == nil {
+				c.AddHook(d)
+			}
+			return c, err
+		}},
+		{"cluster", 2, func(d *dialCounter) (redis.UniversalClient, error) {
+			o, err := redisstore.ClusterOptions("redis://" + addr)
+			if err != nil {
+				return nil, err
+			}
+			// A cluster client dials through its nodes' clients.
+			o.NewClient = func(no *redis.Options) *redis.Client {
+				nc := redis.NewClient(no)
+				nc.AddHook(d)
+				return nc
+			}
+			return redisstore.NewClusterClient(o), nil
+		}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			var d dialCounter
+			c, err := tc.new(&d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			for i := 1; i <= 3; i++ {
+				if err := c.Get(context.Background(), "k").Err(); err == nil || errors.Is(err, redis.Nil) {
+					t.Fatalf("GET %d against a stopped Redis: %v, want a connection error", i, err)
+				}
+				if got := d.n.Load(); got > tc.dials*int32(i) {
+					t.Fatalf("after %d commands %d dial attempts, want at most %d per command", i, got, tc.dials)
+				}
+			}
+			if d.n.Load() == 0 {
+				t.Fatal("no dial attempt counted: the hook sees nothing, so this test proves nothing")
+			}
+		})
 	}
 }

@@ -108,8 +108,9 @@ func TestServiceOverClusterFailover(t *testing.T) {
 		t.Fatalf("WAIT 1 on master %s: %d replicas %v, want 1", down.Addr, n, err)
 	}
 	// The replica holds off its failover until the checks of the election
-	// window below are done (each failing request spends a few hundred ms
-	// in the client's dial retries: they would outlast a ~1.5 s election).
+	// window below are done (on a loaded machine they could outlast a
+	// ~1.5 s election; with go-redis's default five dial attempts each
+	// failing request alone spent ~0.5 s).
 	rc := newClient(t, replica.Addr)
 	if err := rc.ConfigSet(ctx, "cluster-replica-no-failover", "yes").Err(); err != nil {
 		t.Fatal(err)

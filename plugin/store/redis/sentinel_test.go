@@ -216,9 +216,9 @@ func TestServiceOverSeveralSentinels(t *testing.T) {
 	}
 
 	// The two remaining sentinels hold off their failover until the checks
-	// of the gap below are done: a failing request spends a few hundred ms
-	// in the client's dial retries (asking the sentinels each time), which
-	// could outlast a 300 ms down-after-milliseconds and an election. A
+	// of the gap below are done: on a loaded machine the failing requests
+	// (each asks the sentinels, then dials) could outlast a 300 ms
+	// down-after-milliseconds and an election. A
 	// quorum of 3 lets each find the master down (SDOWN) but never agree
 	// (ODOWN) until it is 2 again. (A longer down-after-milliseconds would
 	// not do: the replica's link to the master, down since the kill, would
