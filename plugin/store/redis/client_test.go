@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
@@ -197,6 +199,63 @@ func TestOneDialPerCommandWhenRedisIsDown(t *testing.T) {
 			if d.n.Load() == 0 {
 				t.Fatal("no dial attempt counted: the hook sees nothing, so this test proves nothing")
 			}
+		})
+	}
+}
+
+// TestRecoversAfterTheDialBreakerOpens: with the store's own options (one
+// dial attempt) a Redis that is down long enough opens go-redis's dial
+// breaker: after PoolSize failed dials every new connection fails at once,
+// without dialing, until a background probe (one a second) gets through.
+// Once Redis is back the client serves again within about that second.
+// (TestRedisDownFailsClosedAndRecovers builds its client with go-redis's
+// defaults and fails too few dials to open the breaker.)
+func TestRecoversAfterTheDialBreakerOpens(t *testing.T) {
+	t.Parallel()
+	const poolSize = 3
+	for _, tc := range []struct {
+		name string
+		url  func(addr string) string
+	}{
+		{"standalone", func(addr string) string { return "redis://" + addr + "/0?pool_size=" + strconv.Itoa(poolSize) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			srv := testenv.StartRedis(t)
+			c, err := redisstore.NewClient(redisstore.ModeStandalone, tc.url(srv.Addr), redisstore.Sentinel{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var d dialCounter
+			c.AddHook(&d)
+			if err := c.Ping(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			srv.Stop()
+			base, open := d.n.Load(), false
+			for i := 0; i < 50 && !open; i++ {
+				before := d.n.Load()
+				if err := c.Ping(ctx).Err(); err == nil {
+					t.Fatal("PING answered with Redis stopped")
+				}
+				// A failure without a dial, once poolSize dials failed: the
+				// breaker (the idle connection's failure also dials not,
+				// but comes first).
+				open = before-base >= poolSize && d.n.Load() == before
+			}
+			if !open {
+				t.Fatalf("the dial breaker never opened (%d dials): this test proves nothing", d.n.Load()-base)
+			}
+			srv.Start()
+			back := time.Now()
+			for c.Ping(ctx).Err() != nil {
+				if time.Since(back) > 3*time.Second {
+					t.Fatalf("no answer %v after Redis came back", time.Since(back))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Logf("serving again %v after Redis came back", time.Since(back).Round(time.Millisecond))
 		})
 	}
 }
