@@ -59,6 +59,11 @@ func TestDecodeCallpassLang(t *testing.T) {
 		{"with resend", `{"callpass_resend":true,"callpass_lang":"ru"}`, "ru", "", true},
 		{"other apps' keys", `{"other":{"lang":"en"},"callpass_lang":"ru"}`, "ru", "", false},
 		{"browser string", `"{\"callpass_code\":\"4610\",\"callpass_lang\":\"ru\"}"`, "ru", "4610", false},
+		// A key given twice counts its last value, as callpass_code's does.
+		{"duplicate", `{"callpass_lang":"ru","callpass_lang":"en"}`, "en", "", false},
+		{"duplicate, code too", `{"callpass_code":"1111","callpass_lang":"en","callpass_code":"2222","callpass_lang":"ru"}`, "ru", "2222", false},
+		{"duplicate, last unusable", `{"callpass_lang":"ru","callpass_lang":7}`, "", "", false},
+		{"browser string, duplicate", `"{\"callpass_lang\":\"ru\",\"callpass_lang\":\"en\"}"`, "en", "", false},
 		{"browser string, resend", `"{\"callpass_resend\":\"true\",\"callpass_lang\":\"en-US\"}"`, "en", "", true},
 		// Ignored, not refused:
 		{"unsupported", `{"callpass_lang":"de","callpass_code":"1234"}`, "", "1234", false},
@@ -164,27 +169,31 @@ func TestHookMessageLanguage(t *testing.T) {
 		{"error without a message", func() *recorder { return &recorder{err: noMessage} }, 4090010},
 		{"gate answered nothing", func() *recorder { return &recorder{} }, 4090010}, // runHook's own error
 	}
-	for _, a := range answers {
-		for _, l := range langs {
-			t.Run(a.name+"/"+l.name, func(t *testing.T) {
-				h := newServer(t, a.rec(), nil)
-				_, _, body := postHook(h, "/hooks/kratos/login", hookHdr(), langBody(t, l.transient, l.accept))
-				var km struct {
-					Messages []struct {
+	// Every hook kind: login, and the phone checks of registration and settings.
+	routes := []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/settings"}
+	for _, route := range routes {
+		for _, a := range answers {
+			for _, l := range langs {
+				t.Run(route+"/"+a.name+"/"+l.name, func(t *testing.T) {
+					h := newServer(t, a.rec(), nil)
+					_, _, body := postHook(h, route, hookHdr(), langBody(t, l.transient, l.accept))
+					var km struct {
 						Messages []struct {
-							ID   int    `json:"id"`
-							Text string `json:"text"`
+							Messages []struct {
+								ID   int    `json:"id"`
+								Text string `json:"text"`
+							} `json:"messages"`
 						} `json:"messages"`
-					} `json:"messages"`
-				}
-				if err := json.Unmarshal([]byte(body), &km); err != nil || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 {
-					t.Fatalf("answer: %s", body)
-				}
-				m := km.Messages[0].Messages[0]
-				if m.ID != a.id || m.Text != texts[l.want][a.id] {
-					t.Errorf("message %d %q, want %d %q", m.ID, m.Text, a.id, texts[l.want][a.id])
-				}
-			})
+					}
+					if err := json.Unmarshal([]byte(body), &km); err != nil || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 {
+						t.Fatalf("answer: %s", body)
+					}
+					m := km.Messages[0].Messages[0]
+					if m.ID != a.id || m.Text != texts[l.want][a.id] {
+						t.Errorf("message %d %q, want %d %q", m.ID, m.Text, a.id, texts[l.want][a.id])
+					}
+				})
+			}
 		}
 	}
 }
