@@ -31,7 +31,9 @@ import (
 //     operators quote these ids to CallPass support. A UUID is checked for
 //     the token only: about 2 in 100 random UUIDs hold 10 digits in a row.
 //   - Any other id is returned as a reference (see callRefs) whose shown
-//     part has the token and the destination's digits masked, control
+//     part has the token and the destination's digits masked (JSON
+//     escapes and HTML numeric character references first read as their
+//     runes, see readable, as in the two rules below), control
 //     characters dropped and runs of hexMaskedRun hex digits masked, all
 //     on the whole id, then cut to maxShownID bytes.
 //   - A status text Classify does not know is returned with the token and
@@ -42,9 +44,11 @@ import (
 //     digits, all on the whole text, then cut to maxStatusText bytes.
 //   - The provider text an error of either carries (message, status,
 //     excerpt, Content-Type) has the token and the destination's digits
-//     masked the same way (JSON escapes of letters and digits read as
-//     their runes), on the whole text, before it is cleaned and cut (see
-//     secrets); other digits keep clean's masking only.
+//     masked the same way, on the whole text, before it is cleaned and
+//     cut (see secrets); other digits keep clean's masking only. An
+//     escape's own digits ("7\u00ad900", "7&#160;900" in an excerpt of
+//     the raw body) would part the number's, so masking reads the text
+//     decoded (readable) and shows it so.
 
 // statusMaskedRun is the fewest digits of a group, joined by anything but
 // letters ("7:900:123:45:67"), masked in a status text Classify does not
@@ -282,7 +286,7 @@ func maskLooseGroups(s string, run int) string {
 // the rules above). Everything is masked on the whole id before it is cut,
 // so a number or a token crossing the cut shows nothing of itself.
 func (c *Client) maskedCallID(id, national string) string {
-	s := string(redactToken([]byte(id), c.token))
+	s := readable(string(redactToken([]byte(id), c.token)))
 	s = maskSecrets(s, c.token, national)
 	// clean's own digit masking is off: digits other than the
 	// destination's are shown (see the rules above).
@@ -314,7 +318,7 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 		st = flashcall.ClassifyAsyncStart(raw)
 	}
 	if st.Class == flashcall.ClassUnknown {
-		s := string(redactToken([]byte(raw), c.token))
+		s := readable(string(redactToken([]byte(raw), c.token)))
 		s = maskSecrets(s, c.token, national)
 		// Masked on the whole text, then cut.
 		s = maskLooseGroups(clean(s, len(s), maskedRun), statusMaskedRun)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
@@ -191,41 +192,113 @@ const maxHeaderText = 80
 type secrets struct{ token, national string }
 
 // text is clean(s, limit, run) with the token and the destination masked
-// first, on the whole text (as maskSecrets finds them): a cut made before
-// could leave part of the number in the shown text, or split it so that
-// neither part is found.
+// first, on the whole text (as maskSecrets finds them) read as a reader
+// reads it (readable): a cut made before could leave part of the number in
+// the shown text, or split it so that neither part is found.
 func (m secrets) text(s string, limit, run int) string {
 	if s != "" && (m.token != "" || m.national != "") {
-		s = unescapeWords(string(redactToken([]byte(s), m.token)))
+		s = readable(string(redactToken([]byte(s), m.token)))
 		s = maskSecrets(s, m.token, m.national)
 	}
 	return clean(s, limit, run)
 }
 
-// unescapeWords replaces each JSON escape \uXXXX of a letter or a digit
-// with its rune. An excerpt quotes the raw body, where a PHP back end
-// writes "7\u0444900..." for "7ф900...": the escape's own digits would
-// hide the number from maskSecrets, not from a reader.
-func unescapeWords(s string) string {
-	if !strings.Contains(s, `\u`) {
+// readable replaces each JSON escape \uXXXX (a surrogate pair as the one
+// rune it encodes, a lone surrogate as U+FFFD) and each HTML numeric
+// character reference ("&#55;", "&#x37;", the ';' optional as browsers
+// read it) with its rune. Provider text may quote a raw body (an excerpt
+// of an HTML page, of JSON a PHP back end escaped) or be encoded twice: an
+// escape's own digits part the number's ("7\u00ad900", "7&#160;900") and
+// hide it from maskSecrets, not from a reader.
+func readable(s string) string {
+	if !strings.Contains(s, `\u`) && !strings.Contains(s, "&#") {
 		return s
 	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for i := 0; i < len(s); {
-		if s[i] == '\\' && i+6 <= len(s) && s[i+1] == 'u' {
-			if v, err := strconv.ParseUint(s[i+2:i+6], 16, 16); err == nil {
-				if r := rune(v); unicode.IsLetter(r) || unicode.IsDigit(r) {
-					b.WriteRune(r)
-					i += 6
-					continue
-				}
-			}
+		if r, n := referenceAt(s[i:]); n > 0 {
+			b.WriteRune(r)
+			i += n
+			continue
 		}
 		b.WriteByte(s[i])
 		i++
 	}
 	return b.String()
+}
+
+// referenceAt decodes the JSON escape or HTML numeric character reference
+// s starts with (see readable) and returns its rune and length, or n = 0.
+func referenceAt(s string) (r rune, n int) {
+	switch {
+	case len(s) >= 6 && s[0] == '\\' && s[1] == 'u':
+		hi, ok := hex4(s[2:6])
+		if !ok {
+			return 0, 0
+		}
+		if !utf16.IsSurrogate(hi) {
+			return hi, 6
+		}
+		if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+			if lo, ok := hex4(s[8:12]); ok {
+				if r := utf16.DecodeRune(hi, lo); r != utf8.RuneError {
+					return r, 12
+				}
+			}
+		}
+		return utf8.RuneError, 6
+	case len(s) >= 3 && s[0] == '&' && s[1] == '#':
+		base, i := 10, 2
+		if s[2] == 'x' || s[2] == 'X' {
+			base, i = 16, 3
+		}
+		v, start := 0, i
+		for ; i < len(s); i++ {
+			d := digitValue(s[i], base)
+			if d < 0 {
+				break
+			}
+			v = min(v*base+d, utf8.MaxRune+1)
+		}
+		if i == start {
+			return 0, 0
+		}
+		if i < len(s) && s[i] == ';' {
+			i++
+		}
+		if r = rune(v); r == 0 || !utf8.ValidRune(r) {
+			r = utf8.RuneError
+		}
+		return r, i
+	}
+	return 0, 0
+}
+
+// hex4 reads 4 hex digits.
+func hex4(s string) (rune, bool) {
+	var v rune
+	for i := 0; i < 4; i++ {
+		d := digitValue(s[i], 16)
+		if d < 0 {
+			return 0, false
+		}
+		v = v<<4 | rune(d)
+	}
+	return v, true
+}
+
+// digitValue is the value of the ASCII digit c in base 10 or 16, or -1.
+func digitValue(c byte, base int) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case base == 16 && c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case base == 16 && c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }
 
 // header is text for a response header (see sanitizeHeader).

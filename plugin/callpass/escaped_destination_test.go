@@ -1,0 +1,180 @@
+package callpass
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+)
+
+// escapeRE matches a JSON escape \uXXXX (after any number of backslashes:
+// strconv.Quote and a JSON log line each double them), with the low half
+// of a surrogate pair when one follows; refRE an HTML numeric character
+// reference, decimal or hex, with or without its ';'.
+var (
+	escapeRE = regexp.MustCompile(`\\+u([0-9a-fA-F]{4})(?:\\+u([dD][c-fC-F][0-9a-fA-F]{2}))?`)
+	refRE    = regexp.MustCompile(`&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?`)
+)
+
+// readerView is s as a reader (or a tool) of a log line decodes it: JSON
+// escapes, then HTML numeric character references, read as their runes.
+func readerView(s string) string {
+	s = escapeRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := escapeRE.FindStringSubmatch(m)
+		hi, _ := strconv.ParseUint(sub[1], 16, 16)
+		if sub[2] != "" {
+			lo, _ := strconv.ParseUint(sub[2], 16, 16)
+			return string(utf16.DecodeRune(rune(hi), rune(lo)))
+		}
+		return string(rune(hi))
+	})
+	return refRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := refRE.FindStringSubmatch(m)
+		var v uint64
+		if sub[1] != "" {
+			v, _ = strconv.ParseUint(sub[1], 16, 32)
+		} else {
+			v, _ = strconv.ParseUint(sub[2], 10, 32)
+		}
+		return string(rune(v))
+	})
+}
+
+// escapedSpellings spell the destination (+7 900 123-45-67) in a raw body
+// the way an encoder may write it: JSON escapes of invisible or
+// typographic characters between the digit groups (whose own hex digits
+// break the number's digits apart), digits outside the BMP escaped as
+// surrogate pairs, HTML numeric character references for a no-break space
+// or hyphen (as a typographer writes a phone number in a page) and for the
+// digits themselves. In the raw text a reader reads the number; the digit
+// groups alone keep it (no group there has 4 digits of it).
+var escapedSpellings = []struct{ name, text string }{
+	{"escaped zero-width spaces", `7\u200b900\u200b123\u200b45\u200b67`},
+	{"escaped soft hyphens", `7\u00ad900\u00AD123\u00ad45\u00ad67`},
+	{"escaped no-break spaces and hyphens", `+7\u00a0(900)\u00a0123\u201145\u201167`},
+	{"escaped mathematical digits", "7a900a" + escapeUTF16("𝟏𝟐𝟑") + "a45a67"},
+	{"escaped digits", `\u0037\u0039\u0030\u0030\u0031\u0032\u0033\u0034\u0035\u0036\u0037`},
+	{"decimal no-break spaces", `7&#160;900&#160;123&#160;45&#160;67`},
+	{"decimal no-break hyphens", `+7&#8209;900&#8209;123&#8209;45&#8209;67`},
+	{"hex punctuation", `&#x2b;7&#x20;&#x28;900&#x29;&#x20;123&#x2d;45&#x2d;67`},
+	{"decimal digits", `&#55;&#57;&#48;&#48;&#49;&#50;&#51;&#52;&#53;&#54;&#55;`},
+	{"hex digits without ';'", `&#x37&#x39&#x30&#x30&#x31&#x32&#x33&#x34&#x35&#x36&#x37`},
+	{"decimal letters between groups", `7&#1092;900&#1092;123&#1092;45&#1092;67`},
+}
+
+// escapeUTF16 writes every rune of s as JSON escapes (surrogate pairs
+// beyond the BMP).
+func escapeUTF16(s string) string {
+	var b strings.Builder
+	for _, u := range utf16.Encode([]rune(s)) {
+		b.WriteString(`\u`)
+		b.WriteString(strconv.FormatUint(uint64(u)|0x10000, 16)[1:])
+	}
+	return b.String()
+}
+
+// TestErrorTextMasksEscapedDestination: a raw body (an HTML page, a plain
+// text, broken or unexpected JSON, quoted as the error's excerpt) or a
+// provider message spelling the destination with JSON escapes or HTML
+// character references: neither the error nor the client's log lines
+// carry the number as a reader decodes them.
+func TestErrorTextMasksEscapedDestination(t *testing.T) {
+	forms := []errorForm{
+		{"html page", 502, "text/html", func(s string) string { return "<html><body><p>gone: " + s + "</p></body></html>" }},
+		{"plain text", 503, "text/plain", func(s string) string { return "gone: " + s }},
+		{"broken json", 200, "application/json", func(s string) string { return `{"status":"error","message":"gone: ` + s + `",}` }},
+		{"json excerpt", 500, "application/json", func(s string) string {
+			return `{"status":"success","data":{"callid":"a","result":"null","note":"gone: ` + s + `"}}`
+		}},
+		{"level-1 message", 200, "application/json", func(s string) string { return `{"status":"error","message":"gone: ` + s + `"}` }},
+	}
+	for _, tt := range escapedSpellings {
+		if !strings.Contains(anyDigits(readerView(tt.text)), testenv.DestinationNational) {
+			t.Fatalf("%s: %q does not spell the number", tt.name, tt.text)
+		}
+		for _, f := range forms {
+			t.Run(tt.name+"/"+f.name, func(t *testing.T) {
+				for _, op := range []string{OpStart, OpStatus} {
+					err, logs := failedCall(t, op, f.status, f.ctype, f.body(tt.text), mustPhone(t))
+					if !strings.Contains(err.Error(), "gone") {
+						t.Fatalf("%s: the provider text is not quoted: %v", op, err)
+					}
+					if !utf8.ValidString(err.Error()) {
+						t.Errorf("%s: error is not UTF-8: %q", op, err)
+					}
+					if carriesDestination(readerView(err.Error())) {
+						t.Errorf("%s: error carries the number: %v", op, err)
+					}
+					for _, line := range strings.Split(logs, "\n") {
+						if carriesDestination(readerView(line)) {
+							t.Errorf("%s: log line carries the number: %s", op, line)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestStatusAndCallIDMaskEscapedDestination: a status text or a call id
+// (decoded from the answer's JSON) that still holds escapes or character
+// references spelling the destination, as a back end encoding twice
+// writes them, is returned and logged masked too.
+func TestStatusAndCallIDMaskEscapedDestination(t *testing.T) {
+	for _, tt := range escapedSpellings {
+		t.Run(tt.name, func(t *testing.T) {
+			answer := `{"data":{"callid":` + quoted("id "+tt.text) + `,"phone":"2214610","result":` + quoted("busy "+tt.text) + `},"status":"success"}`
+			p, c, buf := startAndStatus(t, answer, answer)
+			call, err := c.StartCall(context.Background(), mustPhone(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.CallStatus(context.Background(), call.ID, mustPhone(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reqs := p.requests(); len(reqs) != 2 || reqs[1].form.Get("callid") != "id "+tt.text {
+				t.Fatalf("status request %+v does not carry the exact id", reqs)
+			}
+			for _, s := range []string{call.ID, call.Status.Raw, st.Raw} {
+				if carriesDestination(readerView(s)) || !utf8.ValidString(s) {
+					t.Errorf("%q carries the number", s)
+				}
+			}
+			for _, line := range strings.Split(buf.String(), "\n") {
+				if carriesDestination(readerView(line)) {
+					t.Errorf("log line carries the number: %s", line)
+				}
+			}
+		})
+	}
+}
+
+// TestReadable pins what readable decodes and what it leaves.
+func TestReadable(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`plain 7 900`, `plain 7 900`},
+		{`\u0037\u00AD9`, "7\u00ad9"},
+		{`\ud835\udfd5`, "𝟕"},
+		{`\ud835x`, "\uFFFDx"},             // lone high surrogate
+		{`\udfd5\ud835\udfd5`, "\uFFFD𝟕"},  // lone low surrogate, then a pair
+		{`\ud835\u0037`, "\uFFFD7"},        // high surrogate, then no low one
+		{`\u12`, `\u12`},                   // too short
+		{`\u12g4`, `\u12g4`},               // not hex
+		{`\\u0037`, `\7`},                  // read as a reader may
+		{`&#55;&#x37;&#X37&#55 `, "7777 "}, // ';' optional
+		{`&#;&#x;&#`, `&#;&#x;&#`},         // no digits
+		{`&#0;&#xD800;&#99999999999;`, "\uFFFD\uFFFD\uFFFD"},
+		{`a&#1092;b`, "aфb"},
+		{`&amp;&nbsp;`, `&amp;&nbsp;`}, // named references hold no digit
+	} {
+		if got := readable(tt.in); got != tt.want {
+			t.Errorf("readable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
