@@ -1,12 +1,14 @@
 package callpass
 
 import (
+	"bytes"
 	"crypto/rand"
 	"math"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
@@ -157,16 +159,16 @@ func digitKey(r rune) byte {
 // matchSpans finds matches in the text made of the keys of s's runes
 // (key returning 0 skips a rune) and returns, for each rune of s, whether
 // a match covers it; any reports a match at all.
-func matchSpans(s []rune, key func(rune) byte, find func(keys string) [][2]int) (covered []bool, any bool) {
+func matchSpans(s []rune, key func(rune) byte, find func(keys []byte) [][2]int) (covered []bool, any bool) {
 	keys := make([]byte, 0, len(s))
-	at := make([]int, 0, len(s)) // rune index of each key
+	at := make([]int32, 0, len(s)) // rune index of each key
 	for i, r := range s {
 		if k := key(r); k != 0 {
 			keys = append(keys, k)
-			at = append(at, i)
+			at = append(at, int32(i))
 		}
 	}
-	spans := find(string(keys))
+	spans := find(keys)
 	if len(spans) == 0 {
 		return nil, false
 	}
@@ -179,15 +181,68 @@ func matchSpans(s []rune, key func(rune) byte, find func(keys string) [][2]int) 
 	return covered, true
 }
 
+// longestMatch bounds the keys a match of tokenSpans or numberSpans spans
+// (hexMaskedRun; the national number and its prefix are 11).
+const longestMatch = hexMaskedRun
+
+// finds reports whether find finds a match in the keys of s's runes, as
+// matchSpans does with k.key, without holding them all: they are looked up
+// in chunks, each beginning with the last longestMatch-1 keys of the one
+// before, so that every match lies whole in one chunk. It reads every byte
+// of an error page, so ASCII takes k's table.
+func finds(s string, k *keying, find func(keys []byte) [][2]int) bool {
+	var buf [2048]byte
+	n := 0
+	for i := 0; i < len(s); {
+		var key byte
+		if c := s[i]; c < utf8.RuneSelf {
+			key = k.ascii[c]
+			i++
+		} else {
+			r, size := utf8.DecodeRuneInString(s[i:]) // as range reads it
+			key = k.key(r)
+			i += size
+		}
+		if key == 0 {
+			continue
+		}
+		if n == len(buf) {
+			if len(find(buf[:n])) > 0 {
+				return true
+			}
+			n = copy(buf[:], buf[n-(longestMatch-1):n])
+		}
+		buf[n] = key
+		n++
+	}
+	return len(find(buf[:n])) > 0
+}
+
+// keying is a key function with its keys of the ASCII runes in a table.
+type keying struct {
+	key   func(rune) byte
+	ascii [utf8.RuneSelf]byte
+}
+
+func newKeying(key func(rune) byte) *keying {
+	k := &keying{key: key}
+	for r := range rune(utf8.RuneSelf) {
+		k.ascii[r] = key(r)
+	}
+	return k
+}
+
+var tokenKeying, digitKeying = newKeying(tokenKey), newKeying(digitKey)
+
 // tokenSpans finds the pieces of hexMaskedRun characters of token.
-func tokenSpans(token string) func(string) [][2]int {
-	tok := strings.ToLower(token)
+func tokenSpans(token string) func([]byte) [][2]int {
+	tok := []byte(strings.ToLower(token))
 	// A hex token (what the provider issues) has its pieces only among
 	// hexMaskedRun hex keys in a row: other windows are not looked up,
 	// which keeps an error's excerpt of a long page cheap to mask.
-	hexOnly := isHex(tok)
-	return func(keys string) [][2]int {
-		if tok == "" {
+	hexOnly := isHex(token)
+	return func(keys []byte) [][2]int {
+		if len(tok) == 0 {
 			return nil
 		}
 		var out [][2]int
@@ -196,7 +251,7 @@ func tokenSpans(token string) func(string) [][2]int {
 			if run++; hexOnly && !isHexDigit(keys[i]) {
 				run = 0
 			}
-			if start := i + 1 - hexMaskedRun; run >= hexMaskedRun && strings.Contains(tok, keys[start:i+1]) {
+			if start := i + 1 - hexMaskedRun; run >= hexMaskedRun && bytes.Contains(tok, keys[start:i+1]) {
 				out = append(out, [2]int{start, i + 1})
 			}
 		}
@@ -206,14 +261,15 @@ func tokenSpans(token string) func(string) [][2]int {
 
 // numberSpans finds every occurrence of the national number, with the
 // country code 7 or the trunk prefix 8 just before it.
-func numberSpans(national string) func(string) [][2]int {
-	return func(keys string) [][2]int {
-		if national == "" {
+func numberSpans(national string) func([]byte) [][2]int {
+	nat := []byte(national)
+	return func(keys []byte) [][2]int {
+		if len(nat) == 0 {
 			return nil
 		}
 		var out [][2]int
 		for i := 0; ; i++ {
-			j := strings.Index(keys[i:], national)
+			j := bytes.Index(keys[i:], nat)
 			if j < 0 {
 				return out
 			}
@@ -222,7 +278,7 @@ func numberSpans(national string) func(string) [][2]int {
 			if i > 0 && (keys[i-1] == '7' || keys[i-1] == '8') {
 				start--
 			}
-			out = append(out, [2]int{start, i + len(national)})
+			out = append(out, [2]int{start, i + len(nat)})
 		}
 	}
 }
@@ -232,32 +288,49 @@ func numberSpans(national string) func(string) [][2]int {
 // letters and digits is ignored: "a1b2c3d4-e5f6-a7b8-..." carries the
 // token "a1b2c3d4e5f6a7b8...".
 func carriesToken(s, token string) bool {
-	_, found := matchSpans([]rune(s), tokenKey, tokenSpans(token))
-	return found
+	return finds(s, tokenKeying, tokenSpans(token))
 }
 
 // carriesNumber reports whether the digits of s, everything else ignored,
 // hold the national number.
 func carriesNumber(s, national string) bool {
-	_, found := matchSpans([]rune(s), digitKey, numberSpans(national))
-	return found
+	return finds(s, digitKeying, numberSpans(national))
 }
+
+// maxMaskPasses bounds the passes of maskSecrets (see there).
+const maxMaskPasses = 4
 
 // maskSecrets replaces with '#' every character of s that belongs to a
 // piece of the token or to the national number, as carriesToken and
-// carriesNumber find them, until the result carries neither.
+// carriesNumber find them, until the result carries neither. A text
+// without either (every answer, nearly every error page) is only read.
 func maskSecrets(s, token, national string) string {
+	tokenFind, numberFind := tokenSpans(token), numberSpans(national)
+	if !finds(s, tokenKeying, tokenFind) && !finds(s, digitKeying, numberFind) {
+		return s
+	}
 	out := []rune(s)
-	changed := false
 	// Once masked, a match no longer parts the keys around it, which may
 	// then join into another ("900a123" + number + "4567"): so again,
-	// until nothing is found. Each pass masks at least one character.
-	for again := true; again; {
+	// until nothing is found. Each pass masks at least one character; a
+	// text that nests the number (or the token) in itself deeper than
+	// maxMaskPasses, which no provider writes but which would take a pass
+	// per level (thousands, seconds of CPU, in a 64 KiB page), has all its
+	// letters and digits masked instead.
+	for pass, again := 0, true; again; pass++ {
+		if pass == maxMaskPasses {
+			for i, r := range out {
+				if tokenKey(r) != 0 || digitKey(r) != 0 {
+					out[i] = '#'
+				}
+			}
+			break
+		}
 		again = false
 		for _, m := range []struct {
 			key  func(rune) byte
-			find func(string) [][2]int
-		}{{tokenKey, tokenSpans(token)}, {digitKey, numberSpans(national)}} {
+			find func([]byte) [][2]int
+		}{{tokenKey, tokenFind}, {digitKey, numberFind}} {
 			covered, found := matchSpans(out, m.key, m.find)
 			for i := range covered {
 				if covered[i] {
@@ -266,10 +339,6 @@ func maskSecrets(s, token, national string) string {
 			}
 			again = again || found
 		}
-		changed = changed || again
-	}
-	if !changed {
-		return s
 	}
 	return string(out)
 }

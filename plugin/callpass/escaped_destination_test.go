@@ -2,6 +2,7 @@ package callpass
 
 import (
 	"context"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -175,6 +176,86 @@ func TestReadable(t *testing.T) {
 	} {
 		if got := readable(tt.in); got != tt.want {
 			t.Errorf("readable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestMaskingNestedNumbersBounded: each pass of maskSecrets unmasks
+// nothing but may join the digits around what it masked into the number
+// again ("90012" + number + "34567"); a text nesting the number so, as deep
+// as an error page allows (64 KiB: thousands of passes of the whole page,
+// seconds of CPU), is masked in a few passes all the same, and carries
+// neither secret after.
+func TestMaskingNestedNumbersBounded(t *testing.T) {
+	nest := func(inner, before, after string, size int) string {
+		for len(inner) < size {
+			inner = before + inner + after
+		}
+		return inner
+	}
+	for _, tt := range []struct{ name, text string }{
+		{"number", nest("9001234567", "90012", "34567", maxBody)},
+		{"number with letters", nest("9001234567", "9a0a0a1a2", "3a4a5a6a7", maxBody)},
+		{"token", nest(testToken[:16], testToken[:8], testToken[8:16], maxBody)},
+		{"token and number", nest("9001234567", testToken[:8]+"90012", "34567"+testToken[8:16], maxBody)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var got string
+			allocs := testing.AllocsPerRun(1, func() { got = maskSecrets(tt.text, testToken, "9001234567") })
+			if carriesNumber(got, "9001234567") || carriesToken(got, testToken) {
+				t.Errorf("masked text still carries a secret")
+			}
+			if allocs > 100 {
+				t.Errorf("%v allocations: a pass per nesting level", allocs)
+			}
+		})
+	}
+}
+
+// TestFindsAgreesWithMatchSpans: carriesToken and carriesNumber look the
+// keys up in chunks; they must find exactly what matchSpans finds on all
+// of them, matches across a chunk's end included.
+func TestFindsAgreesWithMatchSpans(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"9001234567", "7", "8", "900", "a", "ф", "-", " ", "x", "０", "٧", testToken[:16], testToken[3:20], strings.ToUpper(testToken[10:30]), "g", "#", "\xff"}
+	for i := 0; i < 3000; i++ {
+		var b strings.Builder
+		// Texts around one chunk, two or three of them.
+		for size := 1000 + rng.IntN(6000); b.Len() < size; {
+			if rng.IntN(4) == 0 {
+				b.WriteString(pieces[rng.IntN(len(pieces))])
+			} else {
+				b.WriteByte("0123456789abcdefz "[rng.IntN(18)])
+			}
+		}
+		s := b.String()
+		for _, tok := range []string{testToken, "not-hex-token-0123456789"} {
+			_, want := matchSpans([]rune(s), tokenKey, tokenSpans(tok))
+			if got := carriesToken(s, tok); got != want {
+				t.Fatalf("carriesToken(%q, %q) = %v, matchSpans %v", s, tok, got, want)
+			}
+		}
+		_, want := matchSpans([]rune(s), digitKey, numberSpans("9001234567"))
+		if got := carriesNumber(s, "9001234567"); got != want {
+			t.Fatalf("carriesNumber(%q) = %v, matchSpans %v", s, got, want)
+		}
+		if m := maskSecrets(s, testToken, "9001234567"); carriesToken(m, testToken) || carriesNumber(m, "9001234567") || m != s && !utf8.ValidString(m) {
+			t.Fatalf("maskSecrets(%q) = %q", s, m)
+		}
+	}
+	// A match starting anywhere near the end of the first chunk, each key
+	// its own rune, after keys that match nothing.
+	for start := 2000; start < 2060; start++ {
+		for _, m := range []struct {
+			filler, match string
+			found         func(string) bool
+		}{
+			{"1", "9001234567", func(s string) bool { return carriesNumber(s, "9001234567") }},
+			{"z", testToken[:16], func(s string) bool { return carriesToken(s, testToken) }},
+		} {
+			if s := strings.Repeat(m.filler, start) + m.match + " ..."; !m.found(s) {
+				t.Errorf("%q from key %d is not found", m.match, start)
+			}
 		}
 	}
 }
