@@ -712,6 +712,15 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 	return env, true, nil
 }
 
+// redactTokenString is redactToken for a string, returned as it is (not
+// copied) when it cannot hold the token.
+func redactTokenString(s, token string) string {
+	if token == "" || len(s) < len(token) || isHex(token) && !hasHexRun(s, len(token)) {
+		return s
+	}
+	return string(redactToken([]byte(s), token))
+}
+
 // redactedToken replaces the token wherever an answer echoes it.
 var redactedToken = []byte("[token]")
 
@@ -764,10 +773,10 @@ func isHex(s string) bool {
 }
 
 // hasHexRun reports whether b holds n hex digits in a row.
-func hasHexRun(b []byte, n int) bool {
+func hasHexRun[T string | []byte](b T, n int) bool {
 	run := 0
-	for _, c := range b {
-		if !isHexDigit(c) {
+	for i := range len(b) {
+		if c := b[i]; !isHexDigit(c) {
 			run = 0
 		} else if run++; run >= n {
 			return true

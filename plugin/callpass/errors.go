@@ -197,7 +197,7 @@ type secrets struct{ token, national string }
 // the shown text, or split it so that neither part is found.
 func (m secrets) text(s string, limit, run int) string {
 	if s != "" && (m.token != "" || m.national != "") {
-		s = readable(string(redactToken([]byte(s), m.token)))
+		s = readable(redactTokenString(s, m.token))
 		s = maskSecrets(s, m.token, m.national)
 	}
 	return clean(s, limit, run)
@@ -306,15 +306,28 @@ func (m secrets) header(s string) string { return m.text(s, maxHeaderText, heade
 
 // clean is sanitize with digit groups of maskRun digits or more masked.
 func clean(s string, limit, maskRun int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
 	out := make([]rune, 0, min(len(s), limit+32))
 	pendingSpace := false
-	for _, r := range s {
+	invalid := false // the byte before was invalid UTF-8
+	for i := 0; i < len(s); {
 		// Runes never outnumber bytes, so past limit+16 runes nothing more
 		// can survive truncation; the margin keeps digit groups that cross
 		// the cut long enough to be masked.
 		if len(out) > limit+16 {
 			break
+		}
+		// Each run of invalid bytes reads as one U+FFFD, as
+		// strings.ToValidUTF8 would make it, but only as far as read: an
+		// excerpt is cut from a page of up to 64 KiB.
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		if r == utf8.RuneError && size == 1 {
+			if invalid {
+				continue
+			}
+			invalid = true
+		} else {
+			invalid = false
 		}
 		switch {
 		case unicode.IsSpace(r):

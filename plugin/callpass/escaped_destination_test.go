@@ -259,3 +259,22 @@ func TestFindsAgreesWithMatchSpans(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanReadsInvalidUTF8AsToValidUTF8: clean reads a run of invalid
+// bytes as one U+FFFD, as it did when it made the whole text valid first.
+func TestCleanReadsInvalidUTF8AsToValidUTF8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []string{"\xff", "\xe2\x82", "\xc3", "\uFFFD", "a", " ", "\t", "1", "2", "-", "ф", "\u200b", "\x00"}
+	for i := 0; i < 5000; i++ {
+		var b strings.Builder
+		for n := rng.IntN(60); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		s := b.String()
+		for _, limit := range []int{8, 40, 120} {
+			if got, want := clean(s, limit, maskedRun), clean(strings.ToValidUTF8(s, "\uFFFD"), limit, maskedRun); got != want || !utf8.ValidString(got) {
+				t.Fatalf("clean(%q, %d) = %q, want %q", s, limit, got, want)
+			}
+		}
+	}
+}
