@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
+)
+
+const bansUsage = `usage: callpass-kratos bans show [--config file] <identity-id>
+       callpass-kratos bans lift [--config file] <identity-id>
+
+Reads or lifts an identity's regulation ban in the Redis store (store.type:
+redis). After limits.regulation.max_failures locked challenges within
+limits.regulation.find_time, an identity is banned for
+limits.regulation.ban_time; <identity-id> is its Kratos identity id (a UUID).
+The configuration is read as "serve" reads it (--config, then the
+environment: STORE_REDIS_URL, STORE_REDIS_MODE, STORE_REDIS_PREFIX, ...);
+only store.* and limits.* are used.
+
+  show  whether the identity is banned and until when, and how many failures
+        its log holds within find_time.
+  lift  deletes the ban and the failure log, atomically (one script on the
+        identity's hash-tagged slot; also in cluster mode).
+
+An instance that refused the identity remembers the ban in process and keeps
+refusing it after a lift until it gets SIGHUP (kill -HUP on every instance)
+or the ban would have ended. Send SIGHUP to every instance after a lift.
+
+With store.type: memory the bans live inside the serving process: these
+commands refuse (exit status 1); restarting the service ends its bans.
+Exit status 0 also when the identity is not banned (lift then says so).`
+
+// bansTimeout bounds one bans command's Redis work.
+const bansTimeout = 10 * time.Second
+
+func runBans(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(e.stdout, bansUsage)
+		return nil
+	}
+	if len(args) == 0 || (args[0] != "show" && args[0] != "lift") {
+		return &usageError{msg: "expected a subcommand: show or lift"}
+	}
+	name := args[0]
+	fs := newFlags("bans "+name, bansUsage, e)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	// The id may come before --config: parse the flags after it too.
+	var pos []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		pos = append(pos, rest[0])
+		if err := parseFlags(fs, rest[1:]); err != nil {
+			return err
+		}
+	}
+	if len(pos) != 1 {
+		return &usageError{msg: "expected exactly one identity id"}
+	}
+	id, err := identityID(pos[0])
+	if err != nil {
+		return err
+	}
+	cfg, _, err := config.LoadSections(*path, e.vars, false, "store.", "limits.")
+	if err != nil {
+		return reportConfigError(e, err)
+	}
+	if cfg.Store.Type != "redis" {
+		return fmt.Errorf("store.type is %q: the bans live inside the serving process, which this command cannot reach; "+
+			"restarting the service ends them (bans show and bans lift work with store.type: redis)", cfg.Store.Type)
+	}
+	r := cfg.Store.Redis
+	rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
+		Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword})
+	if err != nil {
+		return fmt.Errorf("store.redis.url: %w", err)
+	}
+	defer rdb.Close()
+	st := redisstore.New(rdb, r.Prefix)
+	reg := cfg.Limits.Regulation
+	ctx, cancel := context.WithTimeout(ctx, bansTimeout)
+	defer cancel()
+
+	if name == "show" {
+		b, err := st.RegulationBan(ctx, id, reg.FindTime)
+		if err != nil {
+			return fmt.Errorf("read the ban: %w", err)
+		}
+		if b.Banned() {
+			fmt.Fprintf(e.stdout, "identity %s is banned until %s (%s left)\n", id, stamp(b.BannedUntil), left(b.BannedUntil))
+		} else {
+			fmt.Fprintf(e.stdout, "identity %s is not banned\n", id)
+		}
+		fmt.Fprintf(e.stdout, "failures within find_time (%s): %d; a ban starts at %d and lasts %s\n",
+			reg.FindTime, b.Failures, reg.MaxFailures, reg.BanTime)
+		if reg.MaxFailures == 0 {
+			fmt.Fprintln(e.stdout, "note: limits.regulation.max_failures is 0 in this configuration: regulation is off")
+		}
+		return nil
+	}
+
+	b, err := st.LiftRegulationBan(ctx, id, reg.FindTime)
+	if err != nil {
+		return fmt.Errorf("lift the ban: %w", err)
+	}
+	if !b.Banned() {
+		fmt.Fprintf(e.stdout, "identity %s was not banned: no ban to lift", id)
+		if b.Failures > 0 {
+			fmt.Fprintf(e.stdout, "; deleted its failure log (%d failure(s) within find_time)", b.Failures)
+		}
+		fmt.Fprintln(e.stdout)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "lifted the ban on identity %s (it ran until %s, %s left) and deleted its failure log\n",
+		id, stamp(b.BannedUntil), left(b.BannedUntil))
+	fmt.Fprintf(e.stdout, "instances that remembered the ban keep refusing this identity until they get SIGHUP "+
+		"(kill -HUP on every instance) or until %s: send SIGHUP to every instance now\n", stamp(b.BannedUntil))
+	return nil
+}
+
+// identityID returns s as a Kratos identity id: a UUID in its canonical
+// form, lower case (as Kratos writes it, and so as the store's keys hold
+// it). Anything else is refused: a typo would otherwise read or lift the
+// (absent) ban of an identity that does not exist and report success.
+func identityID(s string) (string, error) {
+	id := strings.ToLower(strings.TrimSpace(s))
+	ok := len(id) == 36
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			ok = c == '-'
+		default:
+			ok = ('0' <= c && c <= '9') || ('a' <= c && c <= 'f')
+		}
+	}
+	if !ok {
+		return "", &usageError{msg: fmt.Sprintf("%q is not a Kratos identity id (a UUID such as 5e1b7b4a-3c2d-4e5f-8a9b-0c1d2e3f4a5b)", s)}
+	}
+	return id, nil
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func left(t time.Time) string {
+	d := time.Until(t)
+	if d < time.Second {
+		return "less than 1s"
+	}
+	return d.Round(time.Second).String()
+}
