@@ -211,8 +211,8 @@ func unverifiedIssAud(raw string) (string, string) {
 // while jwt.signing_kid is unset (the configuration itself is not re-read:
 // a changed signing_kid needs a restart), and drops the
 // session cache, so sessions just revoked in Kratos are refused at once, and
-// the regulation bans remembered in process (a ban deleted from the store by
-// hand stops refusing at once).
+// the regulation bans remembered in process (a ban lifted with `bans lift`
+// or deleted from the store by hand stops refusing at once).
 func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -14,10 +14,10 @@ const banMemoSize = 4096
 // banMemo remembers, per identity, the end of a regulation ban the store
 // reported, so a flood against a banned identity is refused in process
 // instead of costing a store round trip per request (the attacker's lever
-// against a shared Redis). A ban ends only by time: nothing in the service
-// lifts one early, so the memo never refuses what the store would allow. A
-// ban deleted from the store by hand is the exception; Forget (SIGHUP)
-// covers it. The memo only ever refuses: it fails closed.
+// against a shared Redis). A ban ends by time unless an operator lifts it
+// (`callpass-kratos bans lift`, or a key deleted by hand): then, and only
+// then, the memo refuses what the store would allow, until Forget (SIGHUP)
+// or the remembered end. The memo only ever refuses: it fails closed.
 type banMemo struct {
 	bans *lru.Cache[string, time.Time]
 }

@@ -300,7 +300,8 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 }
 
 // ForgetBans drops the regulation bans remembered in process, so a ban
-// deleted from the store by hand stops refusing at once (SIGHUP). The bans
+// lifted (`callpass-kratos bans lift`) or deleted from the store by hand
+// stops refusing at once (SIGHUP). The bans
 // still in the store are read again on the next request.
 func (s *Service) ForgetBans() { s.bans.forget() }
 
