@@ -26,9 +26,9 @@ only store.* and limits.* are used.
   lift  deletes the ban and the failure log, atomically (one script on the
         identity's hash-tagged slot; also in cluster mode).
 
-An instance that refused the identity remembers the ban in process and keeps
-refusing it after a lift until it gets SIGHUP (kill -HUP on every instance)
-or the ban would have ended. Send SIGHUP to every instance after a lift.
+An instance that refused the identity remembers the ban in process and reads
+it from the store again every 30 s: it lets the identity through within 30 s
+of a lift, or at once after SIGHUP (kill -HUP, systemctl reload).
 
 With store.type: memory the bans live inside the serving process: these
 commands refuse (exit status 1); restarting the service ends its bans.
@@ -118,8 +118,8 @@ func runBans(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "lifted the ban on identity %s (it ran until %s, %s left) and deleted its failure log\n",
 		id, stamp(b.BannedUntil), left(b.BannedUntil))
-	fmt.Fprintf(e.stdout, "instances that remembered the ban keep refusing this identity until they get SIGHUP "+
-		"(kill -HUP on every instance) or until %s: send SIGHUP to every instance now\n", stamp(b.BannedUntil))
+	fmt.Fprintln(e.stdout, "instances that remembered the ban let this identity through within 30 s "+
+		"(they read it again); SIGHUP on every instance (kill -HUP, systemctl reload) does it at once")
 	return nil
 }
 

@@ -212,7 +212,8 @@ func unverifiedIssAud(raw string) (string, string) {
 // a changed signing_kid needs a restart), and drops the
 // session cache, so sessions just revoked in Kratos are refused at once, and
 // the regulation bans remembered in process (a ban lifted with `bans lift`
-// or deleted from the store by hand stops refusing at once).
+// or deleted from the store by hand stops refusing at once, not within the
+// 30 s re-read).
 func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

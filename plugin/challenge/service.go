@@ -301,17 +301,35 @@ func NewService(cfg Config, store Store, provider Provider, limiter *limit.Limit
 
 // ForgetBans drops the regulation bans remembered in process, so a ban
 // lifted (`callpass-kratos bans lift`) or deleted from the store by hand
-// stops refusing at once (SIGHUP). The bans
+// stops refusing at once (SIGHUP), not at the next 30 s re-read. The bans
 // still in the store are read again on the next request.
 func (s *Service) ForgetBans() { s.bans.forget() }
 
 // rememberedBan returns the regulation refusal for a ban of identityID that
 // the store reported earlier and that still runs, or nil: a flood against a
-// banned identity is then refused without a store round trip.
-func (s *Service) rememberedBan(identityID string) error {
-	until, ok := s.bans.until(identityID, s.now())
+// banned identity is then refused without a store round trip. Once per
+// banRecheckEvery one request reads the ban from the store again: a ban
+// lifted there (`bans lift`) is forgotten and the request goes on. If that
+// read fails, the remembered ban still refuses (fail closed).
+func (s *Service) rememberedBan(ctx context.Context, identityID string) error {
+	now := s.now()
+	b, ok := s.bans.get(identityID, now)
 	if !ok {
 		return nil
+	}
+	until := b.until
+	if b.stale(now) && s.bans.claimRecheck(identityID, now) {
+		t, err := s.limiter.Blocked(ctx, identityID)
+		switch {
+		case err != nil:
+			s.log.WarnContext(ctx, "could not read a remembered ban again; it still refuses", "err", err)
+		case t.IsZero() || !now.Before(t):
+			s.bans.drop(identityID)
+			return nil
+		default:
+			s.bans.add(identityID, t, now)
+			until, _ = s.bans.until(identityID, now)
+		}
 	}
 	return s.limiter.CheckBan(until)
 }
@@ -814,7 +832,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	}
 
 	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass}
-	if err := s.rememberedBan(b.IdentityID); err != nil {
+	if err := s.rememberedBan(ctx, b.IdentityID); err != nil {
 		s.observeVerify("blocked")
 		return VerifyResult{}, s.limitErr(err)
 	}
@@ -964,7 +982,7 @@ func isEarlierCode(earlier, sum []byte) bool {
 // decides.
 func (s *Service) lookup(ctx context.Context, req LookupRequest, checks []limit.Take) (CheckedLookup, error) {
 	out := CheckedLookup{Check: limit.TakeResult{Allowed: true, Blocked: -1}}
-	if err := s.rememberedBan(req.Binding.IdentityID); err != nil {
+	if err := s.rememberedBan(ctx, req.Binding.IdentityID); err != nil {
 		return out, s.limitErr(err)
 	}
 	if s.sharedBans {
