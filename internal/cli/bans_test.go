@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
@@ -35,7 +36,7 @@ func (bansProvider) CallStatus(context.Context, string, phone.Number) (flashcall
 // bansService is a challenge service on the Redis store of mode/url/prefix,
 // wired as the app wires it (one store for challenges, counters and bans),
 // with the default regulation (the CLI's configuration defaults too).
-func bansService(t *testing.T, mode, url, prefix string) *challenge.Service {
+func bansService(t *testing.T, mode, url, prefix string, opts ...challenge.Option) *challenge.Service {
 	t.Helper()
 	rdb, err := redisstore.NewClient(mode, url, redisstore.Sentinel{})
 	if err != nil {
@@ -51,7 +52,7 @@ func bansService(t *testing.T, mode, url, prefix string) *challenge.Service {
 	}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = []byte(strings.Repeat("s", 32))
-	svc, err := challenge.NewService(cfg, st, bansProvider{}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	svc, err := challenge.NewService(cfg, st, bansProvider{}, lim, append([]challenge.Option{challenge.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,8 @@ func isRegulation(err error) bool {
 // TestBansShowLift: an identity banned for real through the challenge
 // service is reported by bans show and lifted by bans lift, standalone and
 // in cluster mode; the instance that remembered the ban refuses until
-// ForgetBans (SIGHUP), a fresh one allows at once; another identity's ban
+// ForgetBans (SIGHUP) or, on a third instance, the 30 s re-read; a fresh
+// one allows at once; another identity's ban
 // is untouched; lifting an identity that is not banned says so, exit 0.
 func TestBansShowLift(t *testing.T) {
 	t.Parallel()
@@ -115,6 +117,15 @@ func TestBansShowLift(t *testing.T) {
 			const banned, other, clean = "5e1b7b4a-0000-4000-8000-00000000000a", "5e1b7b4a-0000-4000-8000-00000000000b", "5e1b7b4a-0000-4000-8000-00000000000c"
 			banForReal(t, a, banned)
 			banForReal(t, a, other)
+			// A third instance whose clock the test moves: it remembers
+			// both bans now, and reads them again 30 s later.
+			var skew atomic.Int64
+			c := bansService(t, tc.mode, tc.url, prefix, challenge.WithClock(func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }))
+			for _, id := range []string{banned, other} {
+				if _, err := startFor(c, id); !isRegulation(err) {
+					t.Fatalf("start of banned %s on the third instance: %v", id, err)
+				}
+			}
 
 			steps := []struct {
 				args    []string
@@ -177,6 +188,18 @@ func TestBansShowLift(t *testing.T) {
 			// The instance that remembered the ban refuses until SIGHUP.
 			if _, err := startFor(a, banned); !isRegulation(err) {
 				t.Fatalf("start on the instance that remembered the ban, before SIGHUP: %v", err)
+			}
+			// Without SIGHUP: refused until the remembered ban is read
+			// again (30 s), then allowed; the other ban, read again, holds.
+			if _, err := startFor(c, banned); !isRegulation(err) {
+				t.Fatalf("start of the lifted identity on the third instance at once: %v, want the remembered ban", err)
+			}
+			skew.Store(int64(31 * time.Second))
+			if _, err := startFor(c, banned); err != nil {
+				t.Fatalf("start of the lifted identity 31 s later, no SIGHUP: %v", err)
+			}
+			if _, err := startFor(c, other); !isRegulation(err) {
+				t.Fatalf("start of the other banned identity 31 s later: %v", err)
 			}
 			a.ForgetBans()
 			if _, err := startFor(a, banned); err != nil {
