@@ -19,6 +19,12 @@ const banMemoSize = 4096
 // interval however hard it is flooded (SIGHUP forgets every ban at once).
 const banRecheckEvery = 30 * time.Second
 
+// banRecheckTimeout bounds the re-read of a remembered ban. It does not end
+// with the request that claimed it: the claim is spent either way, and a
+// read failed because that request hung up would keep a lifted ban refusing
+// for another banRecheckEvery.
+const banRecheckTimeout = 5 * time.Second
+
 // banMemo remembers, per identity, the end of a regulation ban the store
 // reported, so a flood against a banned identity is refused in process
 // instead of costing a store round trip per request (the attacker's lever

@@ -26,13 +26,16 @@ func (b *blocks) Fail(context.Context, string, time.Duration, int, time.Duration
 	return time.Time{}, nil
 }
 
-func (b *blocks) BlockedUntil(_ context.Context, key string) (time.Time, error) {
+func (b *blocks) BlockedUntil(ctx context.Context, key string) (time.Time, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.delay > 0 {
 		time.Sleep(b.delay) // a slow store: concurrent requests overlap
 	}
 	b.reads++
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, err // as a Redis client does
+	}
 	if b.err != nil {
 		return time.Time{}, b.err
 	}
@@ -197,5 +200,39 @@ func TestLiftedBanRecheckedOnce(t *testing.T) {
 	clk.Advance(21 * time.Second)
 	if res, err := e.svc.Start(ctx, r); err != nil || !res.Placed {
 		t.Fatalf("start once the lift was read: %+v %v, want a call", res, err)
+	}
+}
+
+// TestBanRecheckNotLostToHangUp: the request that claims a remembered ban's
+// re-read may have hung up already (its context cancelled: an attacker can
+// send such requests by the thousand). The read must not fail with it and
+// spend the claim, or a lifted ban would keep refusing for another interval,
+// and every interval while the hang-ups go on.
+func TestBanRecheckNotLostToHangUp(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
+	t.Cleanup(func() { _ = mem.Close() })
+	bl := &blocks{until: map[string]time.Time{}}
+	lim, err := limit.New(limit.DefaultConfig(), mem, bl, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	e := newEnvWith(t, cfg, mem, lim, clk)
+	r := req("flow-1")
+	banKey := limit.RegulationKey(r.IdentityID)
+	bl.set(banKey, clk.Now().Add(15*time.Minute))
+	if _, err := e.svc.Start(ctx, r); !errors.Is(err, limit.ErrLimited) {
+		t.Fatalf("start of a banned identity: %v", err)
+	}
+	bl.set(banKey, time.Time{}) // bans lift
+	clk.Advance(31 * time.Second)
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _ = e.svc.Start(gone, r) // claims the re-read
+	if res, err := e.svc.Start(ctx, r); err != nil || !res.Placed {
+		t.Fatalf("start after the lift, the re-read claimed by a request that hung up: %+v %v, want a call", res, err)
 	}
 }

@@ -319,7 +319,12 @@ func (s *Service) rememberedBan(ctx context.Context, identityID string) error {
 	}
 	until := b.until
 	if b.stale(now) && s.bans.claimRecheck(identityID, now) {
-		t, err := s.limiter.Blocked(ctx, identityID)
+		// The claim is spent whatever the read says: read on a context of
+		// its own, so a request that hung up (or an attacker's, sent to hang
+		// up) does not fail the read and keep a lifted ban refusing.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), banRecheckTimeout)
+		t, err := s.limiter.Blocked(rctx, identityID)
+		cancel()
 		switch {
 		case err != nil:
 			s.log.WarnContext(ctx, "could not read a remembered ban again; it still refuses", "err", err)
