@@ -55,7 +55,7 @@ func (s *Store) RegulationBan(ctx context.Context, identityID string, findTime t
 // atomically and returns what they held (findTime as for RegulationBan).
 // Lifting an identity that is not banned only clears its failures.
 // Instances that remembered the ban (the challenge service's ban memo)
-// refuse it until they forget it (SIGHUP).
+// refuse it until they read it again (within 30 s) or forget it (SIGHUP).
 func (s *Store) LiftRegulationBan(ctx context.Context, identityID string, findTime time.Duration) (RegulationBan, error) {
 	return s.banScript(ctx, "lift regulation ban", banLiftScript, identityID, findTime)
 }
