@@ -7,19 +7,25 @@ import (
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
-const bansUsage = `usage: callpass-kratos bans show [--config file] <identity-id>
-       callpass-kratos bans lift [--config file] <identity-id>
+const bansUsage = `usage: callpass-kratos bans show [--config file] <identity-id | phone number>
+       callpass-kratos bans lift [--config file] <identity-id | phone number>
 
 Reads or lifts an identity's regulation ban in the Redis store (store.type:
 redis). After limits.regulation.max_failures locked challenges within
 limits.regulation.find_time, an identity is banned for
 limits.regulation.ban_time; <identity-id> is its Kratos identity id (a UUID).
+A phone check (phone verification at registration or in settings) is banned
+per number, not per account: give the number (+79001234567, 8 900 123-45-67)
+to read or lift that ban; it is found by its keyed name, so challenge.code_key
+must be the service's.
 The configuration is read as "serve" reads it (--config, then the
 environment: STORE_REDIS_URL, STORE_REDIS_MODE, STORE_REDIS_PREFIX, ...);
-only store.* and limits.* are used.
+only store.* and limits.* are used (and challenge.code_key for a number).
 
   show  whether the identity is banned and until when, and how many failures
         its log holds within find_time.
@@ -60,15 +66,31 @@ func runBans(ctx context.Context, e env, args []string) error {
 		}
 	}
 	if len(pos) != 1 {
-		return &usageError{msg: "expected exactly one identity id"}
+		return &usageError{msg: "expected exactly one identity id or phone number"}
 	}
 	id, err := identityID(pos[0])
+	var num phone.Number
+	sections := []string{"store.", "limits."}
 	if err != nil {
-		return err
+		if n, perr := phone.Parse(pos[0]); perr == nil {
+			num, err = n, nil
+			sections = append(sections, "challenge.")
+		} else {
+			return err
+		}
 	}
-	cfg, _, err := config.LoadSections(*path, e.vars, false, "store.", "limits.")
+	cfg, _, err := config.LoadSections(*path, e.vars, false, sections...)
 	if err != nil {
 		return reportConfigError(e, err)
+	}
+	// who names the ban in the output: a number only masked.
+	who := "identity " + id
+	if id == "" {
+		numbers, err := phone.NewHasher([]byte(cfg.Challenge.CodeKey))
+		if err != nil {
+			return fmt.Errorf("challenge.code_key: %w", err)
+		}
+		id, who = factor.PhoneOwner(numbers, num), "number "+num.Masked()
 	}
 	if cfg.Store.Type != "redis" {
 		return fmt.Errorf("store.type is %q: the bans live inside the serving process, which this command cannot reach; "+
@@ -92,9 +114,9 @@ func runBans(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("read the ban: %w", err)
 		}
 		if b.Banned() {
-			fmt.Fprintf(e.stdout, "identity %s is banned until %s (%s left)\n", id, stamp(b.BannedUntil), left(b.BannedUntil))
+			fmt.Fprintf(e.stdout, "%s is banned until %s (%s left)\n", who, stamp(b.BannedUntil), left(b.BannedUntil))
 		} else {
-			fmt.Fprintf(e.stdout, "identity %s is not banned\n", id)
+			fmt.Fprintf(e.stdout, "%s is not banned\n", who)
 		}
 		fmt.Fprintf(e.stdout, "failures within find_time (%s): %d; a ban starts at %d and lasts %s\n",
 			reg.FindTime, b.Failures, reg.MaxFailures, reg.BanTime)
@@ -109,15 +131,15 @@ func runBans(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("lift the ban: %w", err)
 	}
 	if !b.Banned() {
-		fmt.Fprintf(e.stdout, "identity %s was not banned: no ban to lift", id)
+		fmt.Fprintf(e.stdout, "%s was not banned: no ban to lift", who)
 		if b.Failures > 0 {
 			fmt.Fprintf(e.stdout, "; deleted its failure log (%d failure(s) within find_time)", b.Failures)
 		}
 		fmt.Fprintln(e.stdout)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "lifted the ban on identity %s (it ran until %s, %s left) and deleted its failure log\n",
-		id, stamp(b.BannedUntil), left(b.BannedUntil))
+	fmt.Fprintf(e.stdout, "lifted the ban on %s (it ran until %s, %s left) and deleted its failure log\n",
+		who, stamp(b.BannedUntil), left(b.BannedUntil))
 	fmt.Fprintln(e.stdout, "instances that remembered the ban let this identity through within 30 s "+
 		"(they read it again); SIGHUP on every instance (kill -HUP, systemctl reload) does it at once")
 	return nil
@@ -140,7 +162,7 @@ func identityID(s string) (string, error) {
 		}
 	}
 	if !ok {
-		return "", &usageError{msg: fmt.Sprintf("%q is not a Kratos identity id (a UUID such as 5e1b7b4a-3c2d-4e5f-8a9b-0c1d2e3f4a5b)", s)}
+		return "", &usageError{msg: fmt.Sprintf("%q is neither a Kratos identity id (a UUID such as 5e1b7b4a-3c2d-4e5f-8a9b-0c1d2e3f4a5b) nor a phone number", s)}
 	}
 	return id, nil
 }

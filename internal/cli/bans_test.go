@@ -15,6 +15,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
@@ -232,9 +233,10 @@ func TestBansRefused(t *testing.T) {
 	}{
 		{"memory store show", nil, []string{"bans", "show", id}, 1, `store.type is "memory": the bans live inside the serving process`},
 		{"memory store lift", []string{"STORE_TYPE=memory"}, []string{"bans", "lift", id}, 1, "restarting the service ends them"},
-		{"not a uuid", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://" + srv.Addr}, []string{"bans", "lift", "alice@example.com"}, 2, "is not a Kratos identity id (a UUID"},
-		{"short uuid", nil, []string{"bans", "show", "5e1b7b4a-0000-4000-8000-00000000000"}, 2, "is not a Kratos identity id"},
-		{"uuid with braces", nil, []string{"bans", "show", "{" + id + "}"}, 2, "is not a Kratos identity id"},
+		{"not a uuid", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://" + srv.Addr}, []string{"bans", "lift", "alice@example.com"}, 2, "is neither a Kratos identity id (a UUID"},
+		{"not a number either", nil, []string{"bans", "show", "+7 900 123"}, 2, "nor a phone number"},
+		{"short uuid", nil, []string{"bans", "show", "5e1b7b4a-0000-4000-8000-00000000000"}, 2, "is neither a Kratos identity id"},
+		{"uuid with braces", nil, []string{"bans", "show", "{" + id + "}"}, 2, "is neither a Kratos identity id"},
 		{"two ids", nil, []string{"bans", "show", id, id}, 2, "expected exactly one identity id"},
 		{"no id", nil, []string{"bans", "lift"}, 2, "expected exactly one identity id"},
 		{"no subcommand", nil, []string{"bans"}, 2, "expected a subcommand: show or lift"},
@@ -262,11 +264,72 @@ func TestBansRefused(t *testing.T) {
 // lists the command.
 func TestBansHelp(t *testing.T) {
 	code, out, _ := run(t, nil, "bans", "--help")
-	if code != 0 || !strings.Contains(out, "bans lift [--config file] <identity-id>") || !strings.Contains(out, "SIGHUP") {
+	if code != 0 || !strings.Contains(out, "bans lift [--config file] <identity-id | phone number>") || !strings.Contains(out, "SIGHUP") {
 		t.Fatalf("bans --help: exit %d\n%s", code, out)
 	}
 	code, out, _ = run(t, nil, "--help")
 	if code != 0 || !strings.Contains(out, "  bans ") {
 		t.Fatalf("--help does not list bans: exit %d\n%s", code, out)
+	}
+}
+
+// TestBansByPhoneNumber: a phone check's ban is held per number (its owner
+// is the number's keyed name, factor.PhoneOwner): bans show and lift find
+// it from the number in any spelling, with the service's code key, and
+// print the number masked only. Without the code key they refuse.
+func TestBansByPhoneNumber(t *testing.T) {
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	const prefix = "cpk:"
+	codeKey := strings.Repeat("s", 32) // bansService's challenge.code_key
+	url := "redis://" + srv.Addr
+	a := bansService(t, "standalone", url, prefix)
+	num, err := phone.Parse("+79001234567")
+	if err != nil {
+		t.Fatal(err)
+	}
+	numbers, err := phone.NewHasher([]byte(codeKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := factor.PhoneOwner(numbers, num)
+	banForReal(t, a, owner)
+	other, _ := phone.Parse("+79007654321")
+	otherOwner := factor.PhoneOwner(numbers, other)
+	banForReal(t, a, otherOwner)
+
+	env := []string{"STORE_TYPE=redis", "STORE_REDIS_URL=" + url, "STORE_REDIS_PREFIX=" + prefix, "CHALLENGE_CODE_KEY=" + codeKey}
+	for _, s := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bans", "show", "+79001234567"}, 0, "number " + num.Masked() + " is banned until "},
+		{[]string{"bans", "lift", "8 (900) 123-45-67"}, 0, "lifted the ban on number " + num.Masked()},
+		{[]string{"bans", "show", "79001234567"}, 0, "number " + num.Masked() + " is not banned"},
+		{[]string{"bans", "show", "+79007654321"}, 0, "number " + other.Masked() + " is banned until "},
+	} {
+		code, out, errs := run(t, env, s.args...)
+		if code != s.code || !strings.Contains(out, s.want) {
+			t.Fatalf("%v: exit %d, output %q %q; want %d and %q", s.args, code, out, errs, s.code, s.want)
+		}
+		for _, leak := range []string{"9001234567", "9007654321", codeKey} {
+			if strings.Contains(out+errs, leak) {
+				t.Fatalf("%v: output carries %q: %s %s", s.args, leak, out, errs)
+			}
+		}
+	}
+	// A fresh instance allows a phone check of the lifted number.
+	b := bansService(t, "standalone", url, prefix)
+	if _, err := startFor(b, owner); err != nil {
+		t.Fatalf("start for the lifted number: %v", err)
+	}
+	if _, err := startFor(b, otherOwner); !isRegulation(err) {
+		t.Fatalf("start for the other banned number: %v", err)
+	}
+	// Without the code key the number cannot be named: refused, clearly.
+	code, out, errs := run(t, env[:3], "bans", "show", "+79007654321")
+	if code == 0 || !strings.Contains(out+errs, "challenge.code_key") {
+		t.Fatalf("without a code key: exit %d, %s %s", code, out, errs)
 	}
 }

@@ -123,8 +123,13 @@ func decodeMetadata(raw json.RawMessage) (map[string]any, error) {
 // is named by a keyed hash (phone.Hasher): the owner is in store keys, the
 // ban memo and (through its tag) the challenge id, and an unkeyed hash of a
 // number is reversed by trying them all.
-func (s *Service) phoneOwner(num phone.Number) string {
-	return "phone:" + s.numbers.Sum("owner", num.E164())
+func (s *Service) phoneOwner(num phone.Number) string { return PhoneOwner(s.numbers, num) }
+
+// PhoneOwner is the owner a phone check of num is bound to (see
+// phoneOwner), named with numbers (keyed by challenge.code_key): what
+// `callpass-kratos bans` reads and lifts for a number.
+func PhoneOwner(numbers *phone.Hasher, num phone.Number) string {
+	return "phone:" + numbers.Sum("owner", num.E164())
 }
 
 // Keys this service writes into metadata_public after a phone is proven.
