@@ -47,12 +47,10 @@ func (b *blocks) fail(err error) { b.mu.Lock(); b.err = err; b.mu.Unlock() }
 func (b *blocks) set(key string, t time.Time) { b.mu.Lock(); b.until[key] = t; b.mu.Unlock() }
 func (b *blocks) read() int                   { b.mu.Lock(); defer b.mu.Unlock(); return b.reads }
 
-// TestBanRemembered: a ban the store reported refuses later requests of the
-// same identity without asking the store, until the ban ends, SIGHUP
-// (ForgetBans) or the recheck (below); other identities are still asked. Both paths that read a
-// ban (a start's lookup and a verify) use it.
-func TestBanRemembered(t *testing.T) {
-	ctx := context.Background()
+// bansEnv is a service on a memory store and a fake clock whose limiter
+// keeps its bans in bl (read counted, settable by the test).
+func bansEnv(t *testing.T) (*env, *blocks, *clock) {
+	t.Helper()
 	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
 	t.Cleanup(func() { _ = mem.Close() })
@@ -64,6 +62,16 @@ func TestBanRemembered(t *testing.T) {
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
 	e := newEnvWith(t, cfg, mem, lim, clk)
+	return e, bl, clk
+}
+
+// TestBanRemembered: a ban the store reported refuses later requests of the
+// same identity without asking the store, until the ban ends, SIGHUP
+// (ForgetBans) or the recheck (below); other identities are still asked. Both paths that read a
+// ban (a start's lookup and a verify) use it.
+func TestBanRemembered(t *testing.T) {
+	ctx := context.Background()
+	e, bl, clk := bansEnv(t)
 
 	r := req("flow-1")
 	c := e.start(t, r).Challenge
@@ -131,17 +139,7 @@ func TestBanRemembered(t *testing.T) {
 // failed read keeps refusing (fail closed).
 func TestLiftedBanRecheckedOnce(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
-	t.Cleanup(func() { _ = mem.Close() })
-	bl := &blocks{until: map[string]time.Time{}}
-	lim, err := limit.New(limit.DefaultConfig(), mem, bl, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = key
-	e := newEnvWith(t, cfg, mem, lim, clk)
+	e, bl, clk := bansEnv(t)
 	r := req("flow-1")
 	banKey := limit.RegulationKey(r.IdentityID)
 	bl.set(banKey, clk.Now().Add(15*time.Minute))
@@ -210,17 +208,7 @@ func TestLiftedBanRecheckedOnce(t *testing.T) {
 // and every interval while the hang-ups go on.
 func TestBanRecheckNotLostToHangUp(t *testing.T) {
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	mem := memory.New(time.Hour, memory.WithClock(clk.Now))
-	t.Cleanup(func() { _ = mem.Close() })
-	bl := &blocks{until: map[string]time.Time{}}
-	lim, err := limit.New(limit.DefaultConfig(), mem, bl, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = key
-	e := newEnvWith(t, cfg, mem, lim, clk)
+	e, bl, clk := bansEnv(t)
 	r := req("flow-1")
 	banKey := limit.RegulationKey(r.IdentityID)
 	bl.set(banKey, clk.Now().Add(15*time.Minute))

@@ -54,12 +54,16 @@ func ClientOptions(rawURL string) (*redis.Options, error) {
 	if err != nil {
 		return nil, errRefusedURL
 	}
-	opts.DialTimeout = dialTimeout
-	opts.ReadTimeout = readTimeout
-	opts.WriteTimeout = writeTimeout
-	opts.MaxRetries = -1
-	opts.DialerRetries = dialAttempts
+	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
 	return opts, nil
+}
+
+// harden sets the fields ClientOptions describes, which go-redis's three
+// option types each have under the same names.
+func harden(dial, read, write *time.Duration, retries, dials *int) {
+	*dial, *read, *write = dialTimeout, readTimeout, writeTimeout
+	*retries = -1 // never re-send: the scripts are not idempotent
+	*dials = dialAttempts
 }
 
 // ClusterOptions is ClientOptions for a Redis Cluster: rawURL names seed
@@ -86,11 +90,7 @@ func ClusterOptions(rawURL string) (*redis.ClusterOptions, error) {
 	if err != nil {
 		return nil, errRefusedURL
 	}
-	opts.DialTimeout = dialTimeout
-	opts.ReadTimeout = readTimeout
-	opts.WriteTimeout = writeTimeout
-	opts.MaxRetries = -1
-	opts.DialerRetries = dialAttempts
+	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
 	return opts, nil
 }
 
@@ -142,11 +142,7 @@ func FailoverOptions(rawURL string, s Sentinel) (*redis.FailoverOptions, error) 
 	opts.Username, opts.Password = opts.SentinelUsername, opts.SentinelPassword
 	opts.SentinelUsername, opts.SentinelPassword = s.Username, s.Password
 	opts.MasterName = s.Master
-	opts.DialTimeout = dialTimeout
-	opts.ReadTimeout = readTimeout
-	opts.WriteTimeout = writeTimeout
-	opts.MaxRetries = -1
-	opts.DialerRetries = dialAttempts
+	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
 	return opts, nil
 }
 
