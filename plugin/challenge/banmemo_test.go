@@ -65,6 +65,20 @@ func bansEnv(t *testing.T) (*env, *blocks, *clock) {
 	return e, bl, clk
 }
 
+// bannedAndRemembered is bansEnv with the identity of r banned for 15
+// minutes and the ban remembered (one start refused).
+func bannedAndRemembered(t *testing.T) (e *env, bl *blocks, clk *clock, r challenge.StartRequest, banKey string) {
+	t.Helper()
+	e, bl, clk = bansEnv(t)
+	r = req("flow-1")
+	banKey = limit.RegulationKey(r.IdentityID)
+	bl.set(banKey, clk.Now().Add(15*time.Minute))
+	if _, err := e.svc.Start(context.Background(), r); !errors.Is(err, limit.ErrLimited) {
+		t.Fatalf("start of a banned identity: %v", err)
+	}
+	return e, bl, clk, r, banKey
+}
+
 // TestBanRemembered: a ban the store reported refuses later requests of the
 // same identity without asking the store, until the ban ends, SIGHUP
 // (ForgetBans) or the recheck (below); other identities are still asked. Both paths that read a
@@ -139,13 +153,7 @@ func TestBanRemembered(t *testing.T) {
 // failed read keeps refusing (fail closed).
 func TestLiftedBanRecheckedOnce(t *testing.T) {
 	ctx := context.Background()
-	e, bl, clk := bansEnv(t)
-	r := req("flow-1")
-	banKey := limit.RegulationKey(r.IdentityID)
-	bl.set(banKey, clk.Now().Add(15*time.Minute))
-	if _, err := e.svc.Start(ctx, r); !errors.Is(err, limit.ErrLimited) {
-		t.Fatalf("start of a banned identity: %v", err)
-	}
+	e, bl, clk, r, banKey := bannedAndRemembered(t)
 	flood := func(n int) (reads int) {
 		t.Helper()
 		before := bl.read()
@@ -208,13 +216,7 @@ func TestLiftedBanRecheckedOnce(t *testing.T) {
 // and every interval while the hang-ups go on.
 func TestBanRecheckNotLostToHangUp(t *testing.T) {
 	ctx := context.Background()
-	e, bl, clk := bansEnv(t)
-	r := req("flow-1")
-	banKey := limit.RegulationKey(r.IdentityID)
-	bl.set(banKey, clk.Now().Add(15*time.Minute))
-	if _, err := e.svc.Start(ctx, r); !errors.Is(err, limit.ErrLimited) {
-		t.Fatalf("start of a banned identity: %v", err)
-	}
+	e, bl, clk, r, banKey := bannedAndRemembered(t)
 	bl.set(banKey, time.Time{}) // bans lift
 	clk.Advance(31 * time.Second)
 	gone, cancel := context.WithCancel(ctx)

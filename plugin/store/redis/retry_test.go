@@ -81,34 +81,7 @@ func TestLateReplyRunsScriptOnce(t *testing.T) {
 	})
 
 	t.Run("verify", func(t *testing.T) {
-		key := []byte("0123456789abcdef0123456789abcdef")
-		b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: "late-identity", FlowID: "f1"}
-		now := time.Now()
-		c := challenge.Challenge{ID: challenge.NewID(b), Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
-			Phone: "+79001234567", CodeHash: challenge.HashCode(key, b, "1234"), CodeLength: 4, MaxAttempts: 5,
-			CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute), ResendAfter: now.Add(30 * time.Second), State: challenge.StatePending}
-		if _, ok, err := st.Create(ctx, c, "", now); err != nil || !ok {
-			t.Fatalf("create: %v %v", ok, err)
-		}
-		wrong := challenge.VerifyRequest{Binding: b, Sum: challenge.HashCode(key, b, "9999")}
-		wrong.Now = time.Now()
-		if rep, err := st.Verify(ctx, wrong); err != nil || rep.Outcome != challenge.OutcomeWrong { // loads the script
-			t.Fatalf("first wrong code: %+v %v", rep, err)
-		}
-		done := stall(t, addr, 2500*time.Millisecond)
-		wrong.Now = time.Now()
-		if rep, err := st.Verify(ctx, wrong); err == nil {
-			t.Fatalf("verify during the stall: %+v, want the timeout", rep)
-		}
-		<-done
-		wrong.Now = time.Now()
-		rep, err := st.Verify(ctx, wrong)
-		if err != nil || rep.Outcome != challenge.OutcomeWrong {
-			t.Fatalf("third wrong code: %+v %v", rep, err)
-		}
-		if got := rep.Challenge.AttemptsLeft(); got != 2 {
-			t.Fatalf("after three wrong codes %d attempts are left, want 2: the late verify counted more than once", got)
-		}
+		lateVerifyCountsOnce(t, st, func(challenge.Challenge) string { return addr })
 	})
 }
 
@@ -130,5 +103,41 @@ func TestClientOptionsErrorQuotesNoURL(t *testing.T) {
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: error quotes the password: %v", raw, err)
 		}
+	}
+}
+
+// lateVerifyCountsOnce: a wrong code whose verify times out on a node
+// stalled past the read timeout (stallAddr: the node holding c) is counted
+// once, not again by a client re-send: after three wrong codes, two
+// attempts are left of five.
+func lateVerifyCountsOnce(t *testing.T, st *redisstore.Store, stallAddr func(c challenge.Challenge) string) {
+	t.Helper()
+	ctx := context.Background()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: "late-identity", FlowID: "f1"}
+	now := time.Now()
+	c := challenge.Challenge{ID: challenge.NewID(b), Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
+		Phone: "+79001234567", CodeHash: challenge.HashCode(key, b, "1234"), CodeLength: 4, MaxAttempts: 5,
+		CreatedAt: now, ExpiresAt: now.Add(5 * time.Minute), ResendAfter: now.Add(30 * time.Second), State: challenge.StatePending}
+	if _, ok, err := st.Create(ctx, c, "", now); err != nil || !ok {
+		t.Fatalf("create: %v %v", ok, err)
+	}
+	wrong := challenge.VerifyRequest{Binding: b, Sum: challenge.HashCode(key, b, "9999"), Now: time.Now()}
+	if rep, err := st.Verify(ctx, wrong); err != nil || rep.Outcome != challenge.OutcomeWrong { // loads the script
+		t.Fatalf("first wrong code: %+v %v", rep, err)
+	}
+	done := stall(t, stallAddr(c), 2500*time.Millisecond)
+	wrong.Now = time.Now()
+	if rep, err := st.Verify(ctx, wrong); err == nil {
+		t.Fatalf("verify during the stall: %+v, want the timeout", rep)
+	}
+	<-done
+	wrong.Now = time.Now()
+	rep, err := st.Verify(ctx, wrong)
+	if err != nil || rep.Outcome != challenge.OutcomeWrong {
+		t.Fatalf("third wrong code: %+v %v", rep, err)
+	}
+	if got := rep.Challenge.AttemptsLeft(); got != 2 {
+		t.Fatalf("after three wrong codes %d attempts are left, want 2: the late verify counted more than once", got)
 	}
 }
