@@ -601,7 +601,10 @@ func TestMultiInstanceResendRacesVerify(t *testing.T) {
 		if rerr != nil {
 			t.Fatalf("resend: %v", rerr)
 		}
-		x, _ := e.inst(0).svc.Get(ctx, first.Challenge.ID)
+		x, gerr := e.inst(0).svc.Get(ctx, first.Challenge.ID)
+		if gerr != nil {
+			t.Fatalf("get the old challenge after the race (verify %v, resend placed %v): %v", verr, rres.Placed, gerr)
+		}
 		var we *challenge.WrongCodeError
 		switch {
 		case verr == nil:
