@@ -127,12 +127,18 @@ func TestModeOptions(t *testing.T) {
 	}
 }
 
-// dialCounter is a go-redis hook counting dial attempts.
-type dialCounter struct{ n atomic.Int32 }
+// dialCounter is a go-redis hook counting dial attempts: to addr only,
+// when addr is set (a cluster node's client dials its own address).
+type dialCounter struct {
+	n    atomic.Int32
+	addr string
+}
 
 func (d *dialCounter) DialHook(next redis.DialHook) redis.DialHook {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		d.n.Add(1)
+		if d.addr == "" || d.addr == addr {
+			d.n.Add(1)
+		}
 		return next(ctx, network, addr)
 	}
 }
@@ -203,59 +209,227 @@ func TestOneDialPerCommandWhenRedisIsDown(t *testing.T) {
 	}
 }
 
+// breakerPoolSize is the pool_size of the store's clients in
+// TestRecoversAfterTheDialBreakerOpens: go-redis's dial breaker opens after
+// that many failed dials (its pipeline pool's, after its own size, 10).
+const breakerPoolSize = 3
+
+// breakerSetup is a deployment TestRecoversAfterTheDialBreakerOpens stops
+// and starts again, and the store's client of it (redisstore.NewClient).
+type breakerSetup struct {
+	c redis.UniversalClient
+	// key is served by the Redis that stops; d counts the client's dials
+	// to that Redis.
+	key string
+	d   *dialCounter
+	// stop and start stop and start again the same servers (no failover).
+	stop, start func()
+	// ready asks that Redis directly whether it serves key again (nil: it
+	// does once start returns, which waits for its PING). A cluster master
+	// answers CLUSTERDOWN for a while after it restarted; the client is
+	// timed from the moment the server is ready.
+	ready func(context.Context) error
+}
+
+// withQuery appends the query option q to the URL u.
+func withQuery(u, q string) string {
+	if strings.Contains(u, "?") {
+		return u + "&" + q
+	}
+	return u + "?" + q
+}
+
+// newStoreClient is redisstore.NewClient, closed at the test's end.
+func newStoreClient(t *testing.T, mode, url string, s redisstore.Sentinel) redis.UniversalClient {
+	t.Helper()
+	c, err := redisstore.NewClient(mode, url, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func standaloneBreaker(t *testing.T) breakerSetup {
+	srv := testenv.StartRedis(t)
+	c := newStoreClient(t, redisstore.ModeStandalone, withQuery("redis://"+srv.Addr+"/0", "pool_size="+strconv.Itoa(breakerPoolSize)), redisstore.Sentinel{})
+	d := &dialCounter{}
+	c.AddHook(d)
+	return breakerSetup{c: c, key: "breaker", d: d, stop: srv.Stop, start: srv.Start}
+}
+
+// clusterBreaker stops the master of the key's slot, or every master.
+func clusterBreaker(all bool) func(*testing.T) breakerSetup {
+	return func(t *testing.T) breakerSetup {
+		const key = "breaker"
+		cl := testenv.StartRedisCluster(t, 3)
+		m, err := newClusterClient(t, cl).MasterForKey(context.Background(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var owner *testenv.Redis
+		for _, n := range cl.Nodes {
+			if n.Addr == m.Options().Addr {
+				owner = n
+			}
+		}
+		if owner == nil {
+			t.Fatalf("the master of %q, %s, is none of %v", key, m.Options().Addr, cl.Addrs())
+		}
+		c := newStoreClient(t, redisstore.ModeCluster, withQuery(cl.URL(), "pool_size="+strconv.Itoa(breakerPoolSize)), redisstore.Sentinel{})
+		d := &dialCounter{addr: owner.Addr}
+		// A cluster client dials through its nodes' clients, made as it
+		// meets the nodes (none yet).
+		c.(*redis.ClusterClient).OnNewNode(func(n *redis.Client) { n.AddHook(d) })
+		down := []*testenv.Redis{owner}
+		if all {
+			down = cl.Nodes
+		}
+		direct := redis.NewClient(&redis.Options{Addr: owner.Addr, MaxRetries: -1})
+		t.Cleanup(func() { _ = direct.Close() })
+		return breakerSetup{
+			c: c, key: key, d: d,
+			stop: func() {
+				for _, n := range down {
+					n.Stop()
+				}
+			},
+			start: func() {
+				for _, n := range down {
+					n.Start()
+				}
+			},
+			ready: func(ctx context.Context) error {
+				if err := direct.Get(ctx, key).Err(); !errors.Is(err, redis.Nil) {
+					return err
+				}
+				return nil
+			},
+		}
+	}
+}
+
+// sentinelBreaker stops the master, and the sentinel too when sentinelToo
+// (the client then cannot even learn the master's address).
+func sentinelBreaker(sentinelToo bool) func(*testing.T) breakerSetup {
+	return func(t *testing.T) breakerSetup {
+		rs := testenv.StartRedisSentinel(t, "callpass", testenv.SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw"})
+		// No failover: the master that stops is the one that comes back, as
+		// after a restart (the replica would otherwise be promoted in ~1 s
+		// and serve before the breaker opened).
+		sc := rs.SentinelClient(0)
+		err := sc.Set(context.Background(), rs.MasterName, "down-after-milliseconds", "3600000").Err()
+		_ = sc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newStoreClient(t, redisstore.ModeSentinel, withQuery(rs.URL(), "pool_size="+strconv.Itoa(breakerPoolSize)),
+			redisstore.Sentinel{Master: rs.MasterName, Password: "sentinel-pw"})
+		// The failover client's dials (its sentinel lookups included) go
+		// through its own hooks; the sentinel's client is another.
+		d := &dialCounter{}
+		c.AddHook(d)
+		down := []*testenv.Redis{rs.Master}
+		if sentinelToo {
+			down = append(down, rs.Sentinel)
+		}
+		return breakerSetup{
+			c: c, key: "breaker", d: d,
+			stop: func() {
+				for _, n := range down {
+					n.Stop()
+				}
+			},
+			start: func() {
+				for _, n := range down {
+					n.Start()
+				}
+			},
+		}
+	}
+}
+
 // TestRecoversAfterTheDialBreakerOpens: with the store's own options (one
 // dial attempt) a Redis that is down long enough opens go-redis's dial
 // breaker: after PoolSize failed dials every new connection fails at once,
 // without dialing, until a background probe (one a second) gets through.
-// Once Redis is back the client serves again within about that second.
-// (TestRedisDownFailsClosedAndRecovers builds its client with go-redis's
-// defaults and fails too few dials to open the breaker.)
+// Once Redis is back the client serves again within about that second, by
+// itself (the same client), in every mode: a standalone server; the cluster
+// master of the key's slot, or every master; a Sentinel master (the same
+// one coming back, no failover), with its sentinel or without. Requests
+// fail closed meanwhile. Both of go-redis's pools are covered: a single
+// command's and the pipelines' (the store's scripts run in pipelines),
+// each with its own breaker. (TestRedisDownFailsClosedAndRecovers builds
+// its client with go-redis's defaults and fails too few dials to open the
+// breaker.)
 func TestRecoversAfterTheDialBreakerOpens(t *testing.T) {
 	t.Parallel()
-	const poolSize = 3
 	for _, tc := range []struct {
-		name string
-		url  func(addr string) string
+		name  string
+		setup func(*testing.T) breakerSetup
 	}{
-		{"standalone", func(addr string) string { return "redis://" + addr + "/0?pool_size=" + strconv.Itoa(poolSize) }},
+		{"standalone", standaloneBreaker},
+		{"cluster key's master", clusterBreaker(false)},
+		{"cluster all masters", clusterBreaker(true)},
+		{"sentinel master", sentinelBreaker(false)},
+		{"sentinel master and sentinel", sentinelBreaker(true)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
-			srv := testenv.StartRedis(t)
-			c, err := redisstore.NewClient(redisstore.ModeStandalone, tc.url(srv.Addr), redisstore.Sentinel{})
-			if err != nil {
-				t.Fatal(err)
+			s := tc.setup(t)
+			served := func(err error) bool { return err == nil || errors.Is(err, redis.Nil) }
+			get := func() error { return s.c.Get(ctx, s.key).Err() }
+			pipe := func() error {
+				_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+					p.Get(ctx, s.key)
+					return nil
+				})
+				return err
 			}
-			defer c.Close()
-			var d dialCounter
-			c.AddHook(&d)
-			if err := c.Ping(ctx).Err(); err != nil {
-				t.Fatal(err)
+			if err, perr := get(), pipe(); !served(err) || !served(perr) {
+				t.Fatalf("before the stop: GET %v, pipelined GET %v", err, perr)
 			}
-			srv.Stop()
-			base, open := d.n.Load(), false
-			for i := 0; i < 50 && !open; i++ {
-				before := d.n.Load()
-				if err := c.Ping(ctx).Err(); err == nil {
-					t.Fatal("PING answered with Redis stopped")
+			s.stop()
+			base, open := s.d.n.Load(), false
+			for i := 0; i < 100 && !open; i++ {
+				before := s.d.n.Load()
+				if err := get(); served(err) {
+					t.Fatalf("GET answered with Redis stopped: %v", err)
 				}
-				// A failure without a dial, once poolSize dials failed: the
-				// breaker (the idle connection's failure also dials not,
-				// but comes first).
-				open = before-base >= poolSize && d.n.Load() == before
+				if err := pipe(); served(err) {
+					t.Fatalf("pipelined GET answered with Redis stopped: %v", err)
+				}
+				// Failures without a dial, once breakerPoolSize dials
+				// failed: both breakers (an idle connection's failure also
+				// dials not, but comes first).
+				open = before-base >= breakerPoolSize && s.d.n.Load() == before
 			}
 			if !open {
-				t.Fatalf("the dial breaker never opened (%d dials): this test proves nothing", d.n.Load()-base)
+				t.Fatalf("the dial breaker never opened (%d dials): this test proves nothing", s.d.n.Load()-base)
 			}
-			srv.Start()
+			failed := s.d.n.Load() - base
+			s.start()
 			back := time.Now()
-			for c.Ping(ctx).Err() != nil {
-				if time.Since(back) > 3*time.Second {
-					t.Fatalf("no answer %v after Redis came back", time.Since(back))
+			var ready time.Time
+			for {
+				if ready.IsZero() && (s.ready == nil || s.ready(ctx) == nil) {
+					ready = time.Now()
+				}
+				err, perr := get(), pipe()
+				if !ready.IsZero() && served(err) && served(perr) {
+					break
+				}
+				if ready.IsZero() && time.Since(back) > 15*time.Second {
+					t.Fatalf("Redis itself did not serve %q %v after it started (the client is not timed yet)", s.key, time.Since(back))
+				}
+				if !ready.IsZero() && time.Since(ready) > 3*time.Second {
+					t.Fatalf("GET %v, pipelined GET %v, %v after Redis served again", err, perr, time.Since(ready))
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			t.Logf("serving again %v after Redis came back", time.Since(back).Round(time.Millisecond))
+			t.Logf("breaker open after %d failed dials; Redis served again %v after it started, the client %v after that",
+				failed, ready.Sub(back).Round(time.Millisecond), time.Since(ready).Round(time.Millisecond))
 		})
 	}
 }
