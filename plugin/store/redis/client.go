@@ -29,10 +29,11 @@ const (
 	// held a request ~0.5 s on a refused connection (a cluster master down)
 	// and up to 10 s on an unanswered one before it failed closed; the
 	// next request dials again anyway. After PoolSize failed dials (counted
-	// per connection, whatever the attempts) go-redis stops dialing: new
-	// connections fail at once until its background probe, one a second,
-	// gets through, so the store serves again about a second after Redis
-	// is back (TestRecoversAfterTheDialBreakerOpens).
+	// per connection, whatever the attempts; the pipelines' own pool, after
+	// its own size, 10) go-redis stops dialing: new connections fail at
+	// once until its background probe, one a second, gets through, so the
+	// store serves again about a second after Redis is back, in every mode
+	// (TestRecoversAfterTheDialBreakerOpens).
 	dialAttempts = 1
 )
 
