@@ -3,7 +3,8 @@ package testenv
 // DestinationSpellings are provider texts that spell the number
 // +7 900 123-45-67 (national number DestinationNational) in the ways
 // CallPass's answers may: with letters between its digits, Cyrillic
-// letters, the trunk prefix 8, other scripts' digits, formatted. They are
+// letters, the trunk prefix 8, other scripts' digits, formatted, in digit
+// forms (superscript, subscript, circled, parenthesized; see ReadDigits). They are
 // the texts of plugin/callpass's statusDestinationCases (a test there keeps
 // the two lists equal), shared so that the challenge service's tests drive
 // every one of them too.
@@ -23,6 +24,15 @@ var DestinationSpellings = []string{
 	"busy 7:900:123:45:67",
 	"busy 7,900,123,45,67",
 	"busy ７９００１２３４５６７",
+	"busy +7⁹⁰⁰¹²³⁴⁵⁶⁷",
+	"busy ₇₉₀₀₁₂₃₄₅₆₇",
+	"busy ⑦⑨⓪⓪①②③④⑤⑥⑦",
+	"busy ❼➈⓿🄋❶➋③❹➄⓺⑦",
+	"busy ⑺⑼00⑿⑶⑷⑸⑹⑺",
+	"busy ⒎⒐🄀🄁⒈⒉⒊⒋⒌⒍⒎",
+	"busy ⁺⁷ ⁽⁹⁰⁰⁾ ¹²³⁻⁴⁵⁻⁶⁷",
+	"busy 7a⁹⁰⁰b①②③c⁴⁵a⑥⑦",
+	"busy 7a900a⑫3a㊺a67",
 }
 
 // DestinationNational is the national number DestinationSpellings spell.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
@@ -27,8 +26,9 @@ import (
 //     no piece of the token (carriesToken: hexMaskedRun hex digits of it,
 //     separators ignored) and, unless it is a UUID, not the destination's
 //     national number (carriesNumber: its 10 national digits among the
-//     id's digits, anything else ignored, so "7-900-123-45-67",
-//     "id:79001234567" and "a7900b1234567" count). Other digits, however
+//     id's digits, of any script or digit form, anything else ignored, so
+//     "7-900-123-45-67", "id:79001234567", "a7900b1234567" and
+//     "⁷⁹⁰⁰¹²³⁴⁵⁶⁷" count). Other digits, however
 //     many ("1790123456789012345", "call-20240521-000123"), are shown:
 //     operators quote these ids to CallPass support. A UUID is checked for
 //     the token only: about 2 in 100 random UUIDs hold 10 digits in a row.
@@ -41,9 +41,9 @@ import (
 //   - A status text Classify does not know is returned with the token and
 //     the destination's digits masked (in StartCall's answer, and in
 //     CallStatus's, whose caller passes the number StartCall called),
-//     cleaned as provider text is (digit groups of 4 or more masked), digit
+//     cleaned as provider text is (digit groups of 4 or more masked, digit
 //     groups joined by other punctuation masked from statusMaskedRun
-//     digits, all on the whole text, then cut to maxStatusText bytes.
+//     digits), all on the whole text, then cut to maxStatusText bytes.
 //   - The provider text an error of either carries (message, status,
 //     excerpt, Content-Type) has the token and the destination's digits
 //     masked the same way, on the whole text, before it is cleaned and
@@ -54,9 +54,11 @@ import (
 
 // statusMaskedRun is the fewest digits of a group, joined by anything but
 // letters ("7:900:123:45:67"), masked in a status text Classify does not
-// know. Statuses are words: masking any long group there hides nothing an
-// operator needs. It keeps out numbers other than the destination, and the
-// destination itself when a caller of CallStatus does not pass it.
+// know and in the provider text an error quotes (see clean). Statuses are
+// words, and an error's excerpt is read for its words: masking any long
+// group there hides nothing an operator needs. It keeps out numbers other
+// than the destination, and the destination itself when a caller of
+// CallStatus does not pass it.
 const statusMaskedRun = 10
 
 // maxStatusText bounds the shown form of a status Classify does not know.
@@ -138,33 +140,38 @@ func tokenKey(r rune) byte {
 	return 0
 }
 
-// digitKey is the key of numberSpans: a digit of any script as its ASCII
-// digit; everything else is ignored.
-func digitKey(r rune) byte {
-	if r >= '0' && r <= '9' {
-		return byte(r)
+// tokenKeys is tokenKey as the keys of a rune (see keying).
+func tokenKeys(r rune) string {
+	if k := tokenKey(r); k != 0 {
+		return asciiKeys[k : k+1]
 	}
-	if r >= 0x80 && unicode.IsDigit(r) {
-		// Decimal digits come in runs of ten from zero ("０".."９");
-		// some runs follow each other (mathematical digits).
-		z := r
-		for unicode.IsDigit(z - 1) {
-			z--
-		}
-		return '0' + byte((r-z)%10)
-	}
-	return 0
+	return ""
 }
 
+// asciiKeys holds every ASCII byte at its own index.
+var asciiKeys = func() string {
+	var b [utf8.RuneSelf]byte
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return string(b[:])
+}()
+
+// The keys of numberSpans are runeDigits: the decimal digits a rune
+// stands for, in any script and digit form, as ASCII ("７" and "⁷" are 7,
+// "⑩" is 10); everything else is ignored.
+
 // matchSpans finds matches in the text made of the keys of s's runes
-// (key returning 0 skips a rune) and returns, for each rune of s, whether
-// a match covers it; any reports a match at all.
-func matchSpans(s []rune, key func(rune) byte, find func(keys []byte) [][2]int) (covered []bool, any bool) {
+// (key returning "" skips a rune; a rune may have several) and returns,
+// for each rune of s, whether a match covers it (any of its keys); any
+// reports a match at all.
+func matchSpans(s []rune, key func(rune) string, find func(keys []byte) [][2]int) (covered []bool, any bool) {
 	keys := make([]byte, 0, len(s))
 	at := make([]int32, 0, len(s)) // rune index of each key
 	for i, r := range s {
-		if k := key(r); k != 0 {
-			keys = append(keys, k)
+		ks := key(r)
+		for j := 0; j < len(ks); j++ {
+			keys = append(keys, ks[j])
 			at = append(at, int32(i))
 		}
 	}
@@ -193,19 +200,7 @@ const longestMatch = hexMaskedRun
 func finds(s string, k *keying, find func(keys []byte) [][2]int) bool {
 	var buf [2048]byte
 	n := 0
-	for i := 0; i < len(s); {
-		var key byte
-		if c := s[i]; c < utf8.RuneSelf {
-			key = k.ascii[c]
-			i++
-		} else {
-			r, size := utf8.DecodeRuneInString(s[i:]) // as range reads it
-			key = k.key(r)
-			i += size
-		}
-		if key == 0 {
-			continue
-		}
+	add := func(key byte) bool {
 		if n == len(buf) {
 			if len(find(buf[:n])) > 0 {
 				return true
@@ -214,25 +209,46 @@ func finds(s string, k *keying, find func(keys []byte) [][2]int) bool {
 		}
 		buf[n] = key
 		n++
+		return false
+	}
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			if key := k.ascii[c]; key != 0 && add(key) {
+				return true
+			}
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:]) // as range reads it
+		i += size
+		keys := k.key(r)
+		for j := 0; j < len(keys); j++ {
+			if add(keys[j]) {
+				return true
+			}
+		}
 	}
 	return len(find(buf[:n])) > 0
 }
 
-// keying is a key function with its keys of the ASCII runes in a table.
+// keying is a key function, giving the keys of a rune ("" for none, one
+// byte for an ASCII rune), with its keys of the ASCII runes in a table.
 type keying struct {
-	key   func(rune) byte
+	key   func(rune) string
 	ascii [utf8.RuneSelf]byte
 }
 
-func newKeying(key func(rune) byte) *keying {
+func newKeying(key func(rune) string) *keying {
 	k := &keying{key: key}
 	for r := range rune(utf8.RuneSelf) {
-		k.ascii[r] = key(r)
+		if keys := key(r); keys != "" {
+			k.ascii[r] = keys[0]
+		}
 	}
 	return k
 }
 
-var tokenKeying, digitKeying = newKeying(tokenKey), newKeying(digitKey)
+var tokenKeying, digitKeying = newKeying(tokenKeys), newKeying(runeDigits)
 
 // tokenSpans finds the pieces of hexMaskedRun characters of token.
 func tokenSpans(token string) func([]byte) [][2]int {
@@ -320,7 +336,7 @@ func maskSecrets(s, token, national string) string {
 	for pass, again := 0, true; again; pass++ {
 		if pass == maxMaskPasses {
 			for i, r := range out {
-				if tokenKey(r) != 0 || digitKey(r) != 0 {
+				if tokenKey(r) != 0 || isDigitRune(r) {
 					out[i] = '#'
 				}
 			}
@@ -328,9 +344,9 @@ func maskSecrets(s, token, national string) string {
 		}
 		again = false
 		for _, m := range []struct {
-			key  func(rune) byte
+			key  func(rune) string
 			find func([]byte) [][2]int
-		}{{tokenKey, tokenFind}, {digitKey, numberFind}} {
+		}{{tokenKeys, tokenFind}, {runeDigits, numberFind}} {
 			covered, found := matchSpans(out, m.key, m.find)
 			for i := range covered {
 				if covered[i] {
@@ -340,14 +356,6 @@ func maskSecrets(s, token, national string) string {
 			again = again || found
 		}
 	}
-	return string(out)
-}
-
-// maskLooseGroups masks every digit of a group of run digits or more, a
-// group being digits joined by anything but letters ("7:900:123:45:67").
-func maskLooseGroups(s string, run int) string {
-	out := []rune(s)
-	maskGroups(out, run, func(r rune) bool { return !unicode.IsLetter(r) })
 	return string(out)
 }
 
@@ -390,7 +398,7 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 		s := readable(string(redactToken([]byte(raw), c.token)))
 		s = maskSecrets(s, c.token, national)
 		// Masked on the whole text, then cut.
-		s = maskLooseGroups(clean(s, len(s), maskedRun), statusMaskedRun)
+		s = clean(s, len(s), maskedRun)
 		if st.Raw = truncateUTF8(s, maxStatusText); st.Raw == "" {
 			st.Raw = "[unprintable]"
 		}

@@ -25,9 +25,10 @@ func escapeAll(s string) string {
 }
 
 // leaks reports what of a secret s carries: the destination's 10 digits in
-// any spelling, the test token, or any 8 characters of it in any case.
+// any spelling (any script or digit form), the test token, or any 8
+// characters of it in any case.
 func leaks(s string) string {
-	if strings.Contains(digitsOf(s), "9001234567") {
+	if strings.Contains(anyDigits(s), "9001234567") {
 		return "the number"
 	}
 	low := strings.ToLower(s)

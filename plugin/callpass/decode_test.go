@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
 
@@ -82,6 +83,21 @@ func TestDecodeResponseSamples(t *testing.T) {
 // fourDigits finds what could be a code.
 var fourDigits = regexp.MustCompile(`[0-9]{4}`)
 
+// hasFourDigits is fourDigits for digits of any script and digit form
+// ("⁰⁴⁴⁶", "⑩⑪"), read from Unicode's names (testenv.ReadDigits).
+func hasFourDigits(s string) bool {
+	n := 0
+	for _, r := range s {
+		d := testenv.ReadDigits(string(r))
+		if d == "" {
+			n = 0
+		} else if n += len(d); n >= 4 {
+			return true
+		}
+	}
+	return false
+}
+
 // addDecodeSeeds gives both decode fuzz targets the same corpus.
 func addDecodeSeeds(f *testing.F) {
 	for _, s := range documentSamples {
@@ -115,6 +131,9 @@ func addDecodeSeeds(f *testing.F) {
 		`{"status":"error","message":"no call to 7a900a123a45a67"}`,
 		`{"status":"success","data":{"result":"error","message":"\u0037a\uff19\uff10\uff10b123c4567"}}`,
 		`{"status":"абонент 7ф900ы123ю45я67 недоступен"}`,
+		`{"status":"error","message":"no call to +7⁹⁰⁰¹²³⁴⁵⁶⁷ or ⑦⑧⓪⓪⑤⑤⑤④④③③"}`,
+		`{"status":"error","message":"\u2466a\u2468\u24ea\u24eab\u2460\u2461\u2462c\u2463\u2464\u2465\u2466"}`,
+		`{"status":"error","message":"no call to 7a900a⑫3a㊺a67, nor 7:800:555:44:33"}`,
 		`{"status":"error","message":"` + strings.Repeat("x", maxMessage-10) + ` 8(900)x123x4567"}`,
 		`{"status":"error","message":"` + testToken[:8] + "-" + testToken[8:24] + `"}`,
 	} {
@@ -154,7 +173,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			}
 			// A code is 4 or more digits: none may survive into the text.
 			for _, s := range []string{e.Excerpt, e.Message} {
-				if fourDigits.MatchString(s) {
+				if fourDigits.MatchString(s) || hasFourDigits(s) {
 					t.Fatalf("error text keeps a run of 4 digits: %q", s)
 				}
 			}

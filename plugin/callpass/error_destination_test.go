@@ -30,16 +30,10 @@ func TestDestinationSpellingsShared(t *testing.T) {
 	}
 }
 
-// anyDigits keeps the digits of s in any script, as ASCII: "７a９" is 79.
-func anyDigits(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if k := digitKey(r); k != 0 {
-			b.WriteByte(k)
-		}
-	}
-	return b.String()
-}
+// anyDigits keeps the digits of s in any script and digit form, as ASCII,
+// read from Unicode's names rather than the code's tables: "７a９" is 79,
+// "⁷⑩" 710.
+func anyDigits(s string) string { return testenv.ReadDigits(s) }
 
 // carriesDestination reports the national number's digits in order in s,
 // in any script, whatever stands between them.
@@ -112,9 +106,7 @@ var errorForms = []errorForm{
 // quoting provider text keep no digit at all (the templates have none, so
 // any left would be part of the number). The same answer to a status poll
 // whose caller passes no destination shows digits of the number in the
-// cases marked gapBefore: the digit-group masking alone misses them (and,
-// in an error, where ':' and ',' part digit groups, the colon- and
-// comma-separated numbers too).
+// cases marked gapBefore: the digit-group masking alone misses them.
 func TestErrorTextMasksDestination(t *testing.T) {
 	for _, tt := range statusDestinationCases {
 		for _, f := range errorForms {
@@ -198,9 +190,10 @@ func checkMaskedError(t *testing.T, op string, err error, logs string) {
 }
 
 // TestErrorTextShowsOtherDigits: knowing the destination masks its digits
-// only. Another number spelled as the cases spell the destination, short
-// digit groups and times are shown in the error as before; long groups are
-// masked as before.
+// only. Another number spelled as the cases spell the destination with
+// letters between its digits, short digit groups (in digit forms too) and
+// times are shown in the error as before; long groups are masked, in digit
+// forms and joined by ':' or ',' too.
 func TestErrorTextShowsOtherDigits(t *testing.T) {
 	for _, tt := range []struct{ text, want string }{
 		{"no call to 7a800a555a44a33", "no call to 7a800a555a44a33"},
@@ -210,8 +203,19 @@ func TestErrorTextShowsOtherDigits(t *testing.T) {
 		{"error 42", "error 42"},
 		{"HTTP 502, 503", "HTTP 502, 503"},
 		{"retry at 12:30", "retry at 12:30"},
-		{"busy 7:800:555:44:33", "busy 7:800:555:44:33"},
+		{"retry at 12:30, 14:45", "retry at 12:30, 14:45"},
+		{"error ⁴²", "error ⁴²"},
+		{"error ⑩, ⑪", "error ⑩, ⑪"},
+		// Another number joined by ':' or ',' is masked, as in a status
+		// text: 10 digits or more, joined by anything but letters.
+		{"busy 7:800:555:44:33", "busy #:###:###:##:##"},
+		{"busy 7,800,555,44,33", "busy #,###,###,##,##"},
+		{"busy 7, 800, 555, 44, 33", "busy #, ###, ###, ##, ##"},
 		{"no call to +7 (800) 555-44-33", "no call to +# (###) ###-##-##"},
+		// Another number in digit forms is masked by the digit groups.
+		{"no call to +7⁸⁰⁰⁵⁵⁵⁴⁴³³", "no call to +###########"},
+		{"no call to ⑦⑧⓪⓪⑤⑤⑤④④③③", "no call to ###########"},
+		{"no call to ⁺⁷ ⁽⁸⁰⁰⁾ ⁵⁵⁵⁻⁴⁴⁻³³", "no call to ⁺# ⁽###⁾ ###⁻##⁻##"},
 		{"no call to 7a900a123a45a67, try 7a800a555a44a33", "no call to #a###a###a##a##, try 7a800a555a44a33"},
 	} {
 		for _, op := range []string{OpStart, OpStatus} {

@@ -8,6 +8,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
 
@@ -171,9 +173,10 @@ const (
 // sanitize returns valid UTF-8 of at most limit bytes with control and
 // invisible characters removed, whitespace runs collapsed and groups of 4
 // digits or more masked, a group being digits joined only by separators
-// such as "+7 (900) 123-45-67" uses: a body or message echoing a
-// destination number, a caller ID or the code itself must not end up in a
-// log line.
+// such as "+7 (900) 123-45-67" uses (and of 10 or more, digits joined by
+// anything but letters: "7:900:123:45:67"), digits of any script and digit
+// form ("⁹", "⑨") counted: a body or message echoing a destination number,
+// a caller ID or the code itself must not end up in a log line.
 func sanitize(s string, limit int) string { return clean(s, limit, maskedRun) }
 
 // sanitizeHeader is sanitize for a response header such as Content-Type.
@@ -306,14 +309,14 @@ func (m secrets) header(s string) string { return m.text(s, maxHeaderText, heade
 
 // clean is sanitize with digit groups of maskRun digits or more masked.
 func clean(s string, limit, maskRun int) string {
-	out := make([]rune, 0, min(len(s), limit+32))
+	out := make([]rune, 0, min(len(s), limit+cleanMargin+1))
 	pendingSpace := false
 	invalid := false // the byte before was invalid UTF-8
 	for i := 0; i < len(s); {
-		// Runes never outnumber bytes, so past limit+16 runes nothing more
-		// can survive truncation; the margin keeps digit groups that cross
-		// the cut long enough to be masked.
-		if len(out) > limit+16 {
+		// Runes never outnumber bytes, so past limit+cleanMargin runes
+		// nothing more can survive truncation; the margin keeps digit
+		// groups that cross the cut long enough to be masked.
+		if len(out) > limit+cleanMargin {
 			break
 		}
 		// Each run of invalid bytes reads as one U+FFFD, as
@@ -369,12 +372,29 @@ func clean(s string, limit, maskRun int) string {
 	// a '#' from the hex pass) ends the group, so "502", "error 40", "HTTP
 	// 502, 503" and "12:30" stay readable.
 	maskGroups(out, maskRun, isNumberSeparator)
+	// A group joined by anything but letters ("7:900:123:45:67", "7, 900,
+	// 123, 45, 67") is masked from statusMaskedRun digits, the length of a
+	// national number, as a status text is: times and short lists ("at
+	// 12:30, 14:45") have fewer. A text with digit masking off (maskRun
+	// math.MaxInt) keeps it off.
+	maskGroups(out, max(maskRun, statusMaskedRun), isLooseJoin)
 	return truncateUTF8(string(out), limit)
 }
 
+// cleanMargin is how many runes clean reads past limit: enough of a group
+// crossing the cut to reach its masked length, even a loose one written
+// digit by digit with ", " between (statusMaskedRun-1 digits more, 3 runes
+// each).
+const cleanMargin = 32
+
+// isLooseJoin reports a rune that joins the digits of a loose group (see
+// clean): anything but a letter.
+func isLooseJoin(r rune) bool { return !unicode.IsLetter(r) }
+
 // maskGroups replaces with '#' every digit of a group of run digits or
 // more, a group being digits joined only by runes joins accepts; the
-// joining runes are kept.
+// joining runes are kept. A rune standing for several digits ("⑩") counts
+// them all and is masked whole.
 func maskGroups(out []rune, run int, joins func(rune) bool) {
 	for i := 0; i < len(out); {
 		if !isDigitRune(out[i]) {
@@ -383,8 +403,8 @@ func maskGroups(out []rune, run int, joins func(rune) bool) {
 		}
 		digits, end := 0, i // end: just past the group's last digit
 		for j := i; j < len(out); j++ {
-			if isDigitRune(out[j]) {
-				digits++
+			if n := len(runeDigits(out[j])); n > 0 {
+				digits += n
 				end = j + 1
 			} else if !joins(out[j]) {
 				break
@@ -401,10 +421,89 @@ func maskGroups(out []rune, run int, joins func(rune) bool) {
 	}
 }
 
-// isDigitRune reports a decimal digit: ASCII, or another script's
-// (fullwidth "９００" reads as a number just the same).
+// isDigitRune reports a rune that stands for decimal digits (runeDigits).
 func isDigitRune(r rune) bool {
-	return r >= '0' && r <= '9' || r >= 0x80 && unicode.IsDigit(r)
+	return r >= '0' && r <= '9' || r >= 0x80 && runeDigits(r) != ""
+}
+
+// runeDigits returns the decimal digits r stands for, in ASCII, or "": an
+// ASCII digit; another script's decimal digit (fullwidth "９００" reads as
+// a number just the same); or a digit form that Unicode files as a number
+// but not as a digit, which unicode.IsDigit does not report: superscript
+// and subscript "⁹", "₉", circled "⑨", parenthesized "⑼", with a full stop
+// "⒐" or a comma, some standing for two digits ("⑩" is "10", "⒛" "20").
+// A reader reads "+7⁹⁰⁰¹²³⁴⁵⁶⁷" as the number it is. The result is a
+// constant string: callers on every rune of a page allocate nothing.
+func runeDigits(r rune) string {
+	switch {
+	case r >= '0' && r <= '9':
+		return asciiDigits[r-'0' : r-'0'+1]
+	case r < utf8.RuneSelf:
+		return ""
+	case unicode.IsDigit(r):
+		// Decimal digits come in runs of ten from zero ("０".."９");
+		// some runs follow each other (mathematical digits).
+		z := r
+		for unicode.IsDigit(z - 1) {
+			z--
+		}
+		d := (r - z) % 10
+		return asciiDigits[d : d+1]
+	case !unicode.Is(unicode.No, r):
+		// Every digit form is filed as a number (No): other runes (the
+		// letters of a Cyrillic page) skip the lookups below.
+		return ""
+	}
+	if v, ok := circledNoMapping(r); ok {
+		return strconv.Itoa(v) // constant below 100
+	}
+	// The compatibility decomposition (NFKC's) of a digit form is its
+	// digits, bracketed or followed by '.' or ',': "²" is "2", "⑴" "(1)",
+	// "⒛" "20.". Forms with anything else ("½" is "1⁄2", "㏩" "10日",
+	// "㎡" "m2") are no digits.
+	d := norm.NFKC.PropertiesString(string(r)).Decomposition()
+	if len(d) > 1 && d[0] == '(' && d[len(d)-1] == ')' {
+		d = d[1 : len(d)-1]
+	} else if len(d) > 1 && (d[len(d)-1] == '.' || d[len(d)-1] == ',') {
+		d = d[:len(d)-1]
+	}
+	if len(d) == 0 || len(d) > 2 {
+		return ""
+	}
+	v := 0
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return ""
+		}
+		v = v*10 + int(c-'0')
+	}
+	return strconv.Itoa(v)
+}
+
+const asciiDigits = "0123456789"
+
+// circledNoMapping returns the value of the circled digits and numbers
+// that have no compatibility decomposition (NFKC leaves them as they are),
+// only a numeric value in Unicode's data: the dingbats "❶".."❿", "➀".."➉",
+// "➊".."➓" and "🄋", "🄌", the negative and double circled "⓫".."⓴",
+// "⓵".."⓾", "⓿", and "㉈".."㉏" (10 to 80). Unicode never moves an
+// assigned character, so the table cannot go stale;
+// TestRuneDigitsMatchUnicodeNames checks it, and that nothing of these
+// families is missed, against the characters' names.
+func circledNoMapping(r rune) (int, bool) {
+	switch {
+	case r >= 0x2776 && r <= 0x2793: // three sets of 1..10
+		return int(r-0x2776)%10 + 1, true
+	case r >= 0x24EB && r <= 0x24F4: // 11..20
+		return int(r-0x24EB) + 11, true
+	case r >= 0x24F5 && r <= 0x24FE: // 1..10
+		return int(r-0x24F5) + 1, true
+	case r == 0x24FF, r == 0x1F10B, r == 0x1F10C:
+		return 0, true
+	case r >= 0x3248 && r <= 0x324F: // 10, 20, .. 80
+		return int(r-0x3247) * 10, true
+	}
+	return 0, false
 }
 
 // isNumberSeparator reports a rune that may sit between the digits of one
@@ -412,15 +511,24 @@ func isDigitRune(r rune) bool {
 // space, no-break ones included), and invisible format characters are
 // already gone. '/', '_' and the middle dot join digits too
 // ("+7/900/123/45/67", "+7_900_123_45_67", "7·900·123·45·67"); ',' and ':'
-// do not, so lists of statuses ("502, 503") and times ("12:30") stay.
+// do not, so lists of statuses ("502, 503") and times ("12:30") stay. A
+// compatibility form of a separator joins as the separator does: fullwidth
+// "（７）", superscript "⁽⁹⁰⁰⁾¹²³⁻⁴⁵", small "﹣".
 func isNumberSeparator(r rune) bool {
 	switch r {
 	case ' ', '(', ')', '-', '.', '+', '/', '_',
 		'\u00B7',                                                   // middle dot
 		'\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', // hyphens and dashes
-		'\u2212',                                         // minus sign
-		'\uFF08', '\uFF09', '\uFF0B', '\uFF0D', '\uFF0E': // fullwidth ( ) + - .
+		'\u2212': // minus sign
 		return true
+	}
+	if r < utf8.RuneSelf {
+		return false
+	}
+	// The decomposition is full: a separator it names decomposes no more.
+	d := norm.NFKC.PropertiesString(string(r)).Decomposition()
+	if sep, n := utf8.DecodeRune(d); n > 0 && n == len(d) && sep != r {
+		return isNumberSeparator(sep)
 	}
 	return false
 }

@@ -66,6 +66,9 @@ var escapedSpellings = []struct{ name, text string }{
 	{"decimal digits", `&#55;&#57;&#48;&#48;&#49;&#50;&#51;&#52;&#53;&#54;&#55;`},
 	{"hex digits without ';'", `&#x37&#x39&#x30&#x30&#x31&#x32&#x33&#x34&#x35&#x36&#x37`},
 	{"decimal letters between groups", `7&#1092;900&#1092;123&#1092;45&#1092;67`},
+	{"decimal superscript digits", `&#8311;&#8313;&#8304;&#8304;&#185;&#178;&#179;&#8308;&#8309;&#8310;&#8311;`},
+	{"escaped circled digits", escapeUTF16("⑦⑨⓪⓪①②③④⑤⑥⑦")},
+	{"escaped dingbat digits beyond the BMP", "7a9" + escapeUTF16("🄋🄌❶➁") + "3a45a67"},
 }
 
 // escapeUTF16 writes every rune of s as JSON escapes (surrogate pairs
@@ -217,7 +220,7 @@ func TestMaskingNestedNumbersBounded(t *testing.T) {
 // of them, matches across a chunk's end included.
 func TestFindsAgreesWithMatchSpans(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	pieces := []string{"9001234567", "7", "8", "900", "a", "ф", "-", " ", "x", "０", "٧", testToken[:16], testToken[3:20], strings.ToUpper(testToken[10:30]), "g", "#", "\xff"}
+	pieces := []string{"9001234567", "7", "8", "900", "a", "ф", "-", " ", "x", "０", "٧", "⁷", "⑩", "㉓", "❼", "⓿", "⒛", testToken[:16], testToken[3:20], strings.ToUpper(testToken[10:30]), "g", "#", "\xff"}
 	for i := 0; i < 3000; i++ {
 		var b strings.Builder
 		// Texts around one chunk, two or three of them.
@@ -230,12 +233,12 @@ func TestFindsAgreesWithMatchSpans(t *testing.T) {
 		}
 		s := b.String()
 		for _, tok := range []string{testToken, "not-hex-token-0123456789"} {
-			_, want := matchSpans([]rune(s), tokenKey, tokenSpans(tok))
+			_, want := matchSpans([]rune(s), tokenKeys, tokenSpans(tok))
 			if got := carriesToken(s, tok); got != want {
 				t.Fatalf("carriesToken(%q, %q) = %v, matchSpans %v", s, tok, got, want)
 			}
 		}
-		_, want := matchSpans([]rune(s), digitKey, numberSpans("9001234567"))
+		_, want := matchSpans([]rune(s), runeDigits, numberSpans("9001234567"))
 		if got := carriesNumber(s, "9001234567"); got != want {
 			t.Fatalf("carriesNumber(%q) = %v, matchSpans %v", s, got, want)
 		}

@@ -36,6 +36,17 @@ var statusDestinationCases = []struct {
 	{"colon-separated number", "busy 7:900:123:45:67", "busy #:###:###:##:##", false},
 	{"comma-separated number", "busy 7,900,123,45,67", "busy #,###,###,##,##", false},
 	{"fullwidth number", "busy ７９００１２３４５６７", "busy ###########", false},
+	// Digit forms Unicode files as numbers, not digits: masked since they
+	// count as digits, by the digit groups and for the destination.
+	{"superscript number", "busy +7⁹⁰⁰¹²³⁴⁵⁶⁷", "busy +###########", false},
+	{"subscript number", "busy ₇₉₀₀₁₂₃₄₅₆₇", "busy ###########", false},
+	{"circled number", "busy ⑦⑨⓪⓪①②③④⑤⑥⑦", "busy ###########", false},
+	{"dingbat circled number", "busy ❼➈⓿🄋❶➋③❹➄⓺⑦", "busy ###########", false},
+	{"parenthesized number, ASCII zeros", "busy ⑺⑼00⑿⑶⑷⑸⑹⑺", "busy ##########", false},
+	{"full stop and comma digits", "busy ⒎⒐🄀🄁⒈⒉⒊⒋⒌⒍⒎", "busy ###########", false},
+	{"superscript groups in brackets", "busy ⁺⁷ ⁽⁹⁰⁰⁾ ¹²³⁻⁴⁵⁻⁶⁷", "busy ⁺# ⁽###⁾ ###⁻##⁻##", false},
+	{"digit forms and letters", "busy 7a⁹⁰⁰b①②③c⁴⁵a⑥⑦", "busy #a###b###c##a##", true},
+	{"two digits in one rune", "busy 7a900a⑫3a㊺a67", "busy #a###a##a#a##", true},
 }
 
 // TestStatusAnswerMasksDestination: CallStatus, given the number StartCall

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
@@ -189,20 +188,9 @@ func checkLines(t *testing.T, logs string, want ...string) {
 	}
 }
 
-// anyScriptDigitsIn is digitsIn with the digits of every script read as
-// ASCII ("７" as 7): slog writes them unescaped.
+// anyScriptDigitsIn is digitsIn with the digits of every script and digit
+// form read as ASCII ("７" and "⁷" as 7, see testenv.ReadDigits): slog
+// writes them unescaped.
 func anyScriptDigitsIn(s, want string) bool {
-	var b strings.Builder
-	for _, r := range s {
-		if !unicode.IsDigit(r) {
-			continue
-		}
-		// Decimal digits come in runs of ten from zero.
-		z := r
-		for unicode.IsDigit(z - 1) {
-			z--
-		}
-		b.WriteByte('0' + byte((r-z)%10))
-	}
-	return strings.Contains(b.String(), want)
+	return strings.Contains(testenv.ReadDigits(s), want)
 }
