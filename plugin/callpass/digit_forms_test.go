@@ -134,6 +134,31 @@ func TestSanitizeDigitForms(t *testing.T) {
 	}
 }
 
+// TestSanitizeDigitsWithMarks: a combining mark on a digit (an emoji
+// keycap, a variation selector, a strike-through, an accent) leaves it a
+// digit and its group whole: a code sent as keycap emoji "0️⃣4️⃣4️⃣6️⃣" is
+// masked as "0446" is.
+func TestSanitizeDigitsWithMarks(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"keycap emoji", "code 0\uFE0F\u20E34\uFE0F\u20E34\uFE0F\u20E36\uFE0F\u20E3", "code #\uFE0F\u20E3#\uFE0F\u20E3#\uFE0F\u20E3#\uFE0F\u20E3"},
+		{"keycap", "code 0\u20E34\u20E34\u20E36\u20E3 ok", "code #\u20E3#\u20E3#\u20E3#\u20E3 ok"},
+		{"strike-through", "code 0\u03364\u03364\u03366\u0336", "code #\u0336#\u0336#\u0336#\u0336"},
+		{"enclosing circle, spaced", "code 0\u20DD 4\u20DD 4\u20DD 6\u20DD", "code #\u20DD #\u20DD #\u20DD #\u20DD"},
+		{"superscript with an accent", "code ⁰⁴\u0301⁴⁶", "code ##\u0301##"},
+		{"variation selector", "code 1\U000E01002\U000E01003\U000E01004", "code #\U000E0100#\U000E0100#\U000E0100#"},
+		{"formatted number", "+7\u20E3 (9\u20E30\u20E30\u20E3) 1\u20E32\u20E33\u20E3", "+#\u20E3 (#\u20E3#\u20E3#\u20E3) #\u20E3#\u20E3#\u20E3"},
+		// Short groups stay readable.
+		{"short", "step 1\u20E3 of 3\u20E3", "step 1\u20E3 of 3\u20E3"},
+		{"three", "error 5\u03360\u03362\u0336", "error 5\u03360\u03362\u0336"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sanitize(tt.in, 120); got != tt.want {
+				t.Errorf("sanitize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 // TestSanitizeLooseGroups: digits joined by anything but letters (':',
 // ',', ';') are masked from 10 digits, in an error as in a status text;
 // times and short lists stay.
@@ -223,7 +248,7 @@ func TestMaskSecretsDigitForms(t *testing.T) {
 // wherever the cut falls.
 func TestSanitizeRandomDigitForms(t *testing.T) {
 	rng := rand.New(rand.NewPCG(18, 1))
-	alphabet := []string{"1", "7", "⁷", "₀", "²", "⑩", "⑦", "❶", "➓", "⒈", "⑴", "🄁", "٧", "７", "-", " ", ", ", ":", "⁽", "a", "ф", "\xff", "x"}
+	alphabet := []string{"1", "7", "⁷", "₀", "²", "⑩", "⑦", "❶", "➓", "⒈", "⑴", "🄁", "٧", "７", "-", " ", ", ", ":", "⁽", "a", "ф", "\xff", "x", "\u20E3", "\uFE0F", "\u0336"}
 	for i := 0; i < 5000; i++ {
 		var b strings.Builder
 		for n := rng.IntN(80); n > 0; n-- {

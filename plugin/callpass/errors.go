@@ -393,8 +393,9 @@ func isLooseJoin(r rune) bool { return !unicode.IsLetter(r) }
 
 // maskGroups replaces with '#' every digit of a group of run digits or
 // more, a group being digits joined only by runes joins accepts; the
-// joining runes are kept. A rune standing for several digits ("⑩") counts
-// them all and is masked whole.
+// joining runes are kept, and so are combining marks, which join as well.
+// A rune standing for several digits ("⑩") counts them all and is masked
+// whole.
 func maskGroups(out []rune, run int, joins func(rune) bool) {
 	for i := 0; i < len(out); {
 		if !isDigitRune(out[i]) {
@@ -406,7 +407,10 @@ func maskGroups(out []rune, run int, joins func(rune) bool) {
 			if n := len(runeDigits(out[j])); n > 0 {
 				digits += n
 				end = j + 1
-			} else if !joins(out[j]) {
+			} else if !joins(out[j]) && !unicode.Is(unicode.M, out[j]) {
+				// A combining mark belongs to the rune before it: a
+				// keycap "7\uFE0F\u20E3", a stroke "7\u0336" or an accent
+				// leaves the digit a digit.
 				break
 			}
 		}
