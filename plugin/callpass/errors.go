@@ -444,6 +444,11 @@ func runeDigits(r rune) string {
 		return asciiDigits[r-'0' : r-'0'+1]
 	case r < utf8.RuneSelf:
 		return ""
+	case r < 0x660 && (r < 0xB2 || r > 0xB9):
+		// Below the Arabic-Indic digits only "²", "³" and "¹" are digits
+		// (and "¼".."¾" numbers): Latin, Greek and Cyrillic letters skip
+		// the table lookups.
+		return ""
 	case unicode.IsDigit(r):
 		// Decimal digits come in runs of ten from zero ("０".."９");
 		// some runs follow each other (mathematical digits).
