@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
@@ -24,7 +26,7 @@ import (
 // The rules:
 //   - A call id is shown as it came when it is plain (plainCallID), holds
 //     no piece of the token (carriesToken: hexMaskedRun hex digits of it,
-//     separators ignored) and, unless it is a UUID, not the destination's
+//     in any digit or letter form, separators ignored) and, unless it is a UUID, not the destination's
 //     national number (carriesNumber: its 10 national digits among the
 //     id's digits, of any script or digit form, anything else ignored, so
 //     "7-900-123-45-67", "id:79001234567", "a7900b1234567" and
@@ -140,12 +142,38 @@ func tokenKey(r rune) byte {
 	return 0
 }
 
-// tokenKeys is tokenKey as the keys of a rune (see keying).
+// tokenKeys is tokenKey as the keys of a rune (see keying), read as a
+// reader reads it: a digit of any script or digit form ("１", "¹") is its
+// ASCII digits (runeDigits), as for the destination; a compatibility form
+// of an ASCII letter or digit (fullwidth "ａ", mathematical "𝐚", circled
+// "ⓐ") is that character.
 func tokenKeys(r rune) string {
 	if k := tokenKey(r); k != 0 {
 		return asciiKeys[k : k+1]
 	}
+	if r < utf8.RuneSelf {
+		return ""
+	}
+	if d := runeDigits(r); d != "" {
+		return d
+	}
+	if !mayFoldToASCII(r) {
+		return ""
+	}
+	if d := norm.NFKC.PropertiesString(string(r)).Decomposition(); len(d) == 1 {
+		if k := tokenKey(rune(d[0])); k != 0 {
+			return asciiKeys[k : k+1]
+		}
+	}
 	return ""
+}
+
+// mayFoldToASCII is false for a rune whose compatibility decomposition is
+// surely not one ASCII character: below U+1D00 only "ª", "º", "ſ" and the
+// modifier letters "ʰ".."ˣ" have one. It spares tokenKeys the lookup on
+// every letter of a Cyrillic page (TestMayFoldToASCII checks the bound).
+func mayFoldToASCII(r rune) bool {
+	return r >= 0x1D00 || r == 0xAA || r == 0xBA || r == 0x17F || r >= 0x2B0 && r <= 0x2E4
 }
 
 // asciiKeys holds every ASCII byte at its own index.
@@ -300,9 +328,10 @@ func numberSpans(national string) func([]byte) [][2]int {
 }
 
 // carriesToken reports whether s holds hexMaskedRun characters of the
-// token (so the token too), in any letter case, once everything but ASCII
-// letters and digits is ignored: "a1b2c3d4-e5f6-a7b8-..." carries the
-// token "a1b2c3d4e5f6a7b8...".
+// token (so the token too), in any letter case, once everything but
+// letters and digits is ignored, these read in any form (tokenKeys):
+// "a1b2c3d4-e5f6-a7b8-..." and "ａ¹b²c３d④..." carry the token
+// "a1b2c3d4e5f6a7b8...".
 func carriesToken(s, token string) bool {
 	return finds(s, tokenKeying, tokenSpans(token))
 }
@@ -336,7 +365,7 @@ func maskSecrets(s, token, national string) string {
 	for pass, again := 0, true; again; pass++ {
 		if pass == maxMaskPasses {
 			for i, r := range out {
-				if tokenKey(r) != 0 || isDigitRune(r) {
+				if tokenKeys(r) != "" || isDigitRune(r) {
 					out[i] = '#'
 				}
 			}

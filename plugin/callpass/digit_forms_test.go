@@ -8,6 +8,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
@@ -268,6 +270,82 @@ func TestSanitizeRandomDigitForms(t *testing.T) {
 					t.Fatalf("sanitize(%q, %d) = %q keeps the group %q", s, limit, got, group)
 				}
 			}
+		}
+	}
+}
+
+// TestMaskSecretsTokenForms: the token with its digits in digit forms
+// (superscript, fullwidth, circled) or its letters fullwidth is the token:
+// maskSecrets masks it and no error shows a piece of it, as for the
+// destination in those forms.
+func TestMaskSecretsTokenForms(t *testing.T) {
+	forms := func(digits string, letters bool) func(string) string {
+		return func(s string) string {
+			var b strings.Builder
+			for _, r := range s {
+				switch {
+				case r >= '0' && r <= '9':
+					b.WriteRune([]rune(digits)[r-'0'])
+				case letters && r >= 'a' && r <= 'z':
+					b.WriteRune(r - 'a' + 'ａ')
+				default:
+					b.WriteRune(r)
+				}
+			}
+			return b.String()
+		}
+	}
+	// fold reads s as a reader does: digits of any form (from Unicode's
+	// names) and fullwidth letters as ASCII.
+	fold := func(s string) string {
+		var b strings.Builder
+		for _, r := range s {
+			switch d := anyDigits(string(r)); {
+			case d != "":
+				b.WriteString(d)
+			case r >= 'ａ' && r <= 'ｚ':
+				b.WriteRune(r - 'ａ' + 'a')
+			default:
+				b.WriteRune(r)
+			}
+		}
+		return b.String()
+	}
+	superscript, fullwidth, circled := "⁰¹²³⁴⁵⁶⁷⁸⁹", "０１２３４５６７８９", "⓪①②③④⑤⑥⑦⑧⑨"
+	for _, tt := range []struct {
+		name string
+		tok  string
+	}{
+		{"superscript digits", forms(superscript, false)(testToken)},
+		{"fullwidth digits", forms(fullwidth, false)(testToken)},
+		{"circled digits", forms(circled, false)(testToken)},
+		{"fullwidth", forms(fullwidth, true)(testToken)},
+		{"one superscript digit", testToken[:15] + "⁸" + testToken[16:]},
+		{"second half superscript", testToken[:16] + forms(superscript, false)(testToken[16:])},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !carriesToken(tt.tok, testToken) {
+				t.Errorf("carriesToken(%q) = false", tt.tok)
+			}
+			if got := maskSecrets("bad token "+tt.tok+" refused", testToken, ""); leaks(fold(got)) != "" {
+				t.Errorf("maskSecrets = %q: %s", got, leaks(fold(got)))
+			}
+			_, err := decodeAnswer(502, "text/plain", []byte("bad token "+tt.tok+" refused"), clientSecrets)
+			if err == nil || leaks(fold(err.Error())) != "" {
+				t.Errorf("error %v shows the token", err)
+			}
+		})
+	}
+}
+
+// TestMayFoldToASCII: every rune whose compatibility decomposition is one
+// ASCII letter or digit, and not read by runeDigits first, passes
+// mayFoldToASCII (tokenKeys skips the others).
+func TestMayFoldToASCII(t *testing.T) {
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		d := norm.NFKC.PropertiesString(string(r)).Decomposition()
+		if len(d) == 1 && tokenKey(rune(d[0])) != 0 && runeDigits(r) == "" && !mayFoldToASCII(r) {
+			t.Errorf("%q %U folds to %q, mayFoldToASCII says not", r, r, d)
 		}
 	}
 }
