@@ -159,8 +159,9 @@ var (
 	hookNames      = []string{"login", "registration", "settings"}
 	// Hook decisions besides refused_<error code>, which are many.
 	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error"}
-	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release"}
-	kratosOps     = []string{"whoami", "get_identity", "patch_identity", "ready"}
+	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release",
+		"take", "give_back", "ban", "record_failure"}
+	kratosOps = []string{"whoami", "get_identity", "patch_identity", "ready"}
 	// Of each provider (InitProvider).
 	callOutcomes = []string{"placed", "unavailable", "bad_response", "unauthorized", "insufficient_balance",
 		"destination_not_allowed", "invalid_request", "call_not_found", "error"}

@@ -323,7 +323,7 @@ func (s *Service) rememberedBan(ctx context.Context, identityID string) error {
 		// its own, so a request that hung up (or an attacker's, sent to hang
 		// up) does not fail the read and keep a lifted ban refusing.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), banRecheckTimeout)
-		t, err := s.limiter.Blocked(rctx, identityID)
+		t, err := s.readBan(rctx, identityID)
 		cancel()
 		switch {
 		case err != nil:
@@ -342,12 +342,25 @@ func (s *Service) rememberedBan(ctx context.Context, identityID string) error {
 // blocked reads the identity's ban from the limiter (a store that does not
 // keep the bans itself), remembers it, and returns the refusal while it runs.
 func (s *Service) blocked(ctx context.Context, identityID string) error {
-	until, err := s.limiter.Blocked(ctx, identityID)
+	until, err := s.readBan(ctx, identityID)
 	if err != nil {
 		return err
 	}
 	s.bans.add(identityID, until, s.now())
 	return s.limiter.CheckBan(until)
+}
+
+// readBan reads the identity's regulation ban from the limiter's store, as
+// a store operation ("ban") in the metrics and traces like the challenge
+// store's own: in Redis Cluster the limiter's keys may live on another node
+// than the challenge's, and their failures must show. Nothing is read (and
+// nothing observed) while regulation is off.
+func (s *Service) readBan(ctx context.Context, identityID string) (until time.Time, err error) {
+	if s.limiter.BanKey(identityID) == "" {
+		return time.Time{}, nil
+	}
+	err = s.timed(ctx, "ban", func() (err error) { until, err = s.limiter.Blocked(ctx, identityID); return err })
+	return until, err
 }
 
 // Polling is the number of calls whose status is being polled in the
@@ -509,8 +522,12 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	defer cancel()
 	record := func() (context.Context, context.CancelFunc) { return context.WithTimeout(detached, recordTimeout) }
 	// The take is what counts (and what holds under concurrency).
-	taken, err := s.limiter.Take(ctx, rules)
-	if err := s.limitErr(err); err != nil {
+	var taken limit.Taken
+	var takeErr error
+	if len(rules.Takes) > 0 { // no store round trip with every limit off
+		takeErr = s.timed(ctx, "take", func() (err error) { taken, err = s.limiter.Take(ctx, rules); return err })
+	}
+	if err := s.limitErr(takeErr); err != nil {
 		return StartResult{}, err
 	}
 
@@ -775,7 +792,7 @@ func (s *Service) giveBack(ctx context.Context, taken limit.Taken, err error) {
 		!(errors.Is(err, flashcall.ErrUnavailable) && flashcall.NotSent(err)) {
 		return
 	}
-	if gerr := s.limiter.GiveBack(ctx, taken); gerr != nil {
+	if gerr := s.timed(ctx, "give_back", func() error { return s.limiter.GiveBack(ctx, taken) }); gerr != nil {
 		s.log.WarnContext(ctx, "could not give back the limits of a call that was not placed", "err", gerr)
 	}
 }
@@ -915,7 +932,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			// the caller hung up meanwhile, or hanging up would be a way
 			// around the ban.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-			until, ferr = s.limiter.RecordFailure(rctx, b.IdentityID)
+			ferr = s.timed(rctx, "record_failure", func() (err error) { until, err = s.limiter.RecordFailure(rctx, b.IdentityID); return err })
 			cancel()
 		}
 		switch {
@@ -1081,14 +1098,10 @@ func (s *Service) timed(ctx context.Context, op string, f func() error) error {
 	}
 	_, span := s.tracer.Start(ctx, "store "+op, trace.WithAttributes(attribute.String("store.operation", op)))
 	err := f()
-	switch {
-	case err == nil:
-		span.SetAttributes(attribute.String("store.outcome", "ok"))
-	case errors.Is(err, ErrNotFound):
-		span.SetAttributes(attribute.String("store.outcome", "not_found"))
-	default:
+	outcome := storeOutcome(err)
+	span.SetAttributes(attribute.String("store.outcome", outcome))
+	if outcome == "error" {
 		// No message: a store error is not ours to vouch for.
-		span.SetAttributes(attribute.String("store.outcome", "error"))
 		span.SetStatus(codes.Error, "store error")
 	}
 	span.End()
@@ -1106,10 +1119,26 @@ func ownerAttr(b Binding, c Challenge) slog.Attr {
 	return slog.String("identity_id", b.IdentityID)
 }
 
+// storeOutcome names what a store operation's error stands for: a miss
+// ("not_found") and a limit's refusal ("limited", a take the rules refused)
+// are the store's answers, not its failures ("error").
+func storeOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	}
+	if _, ok := errors.AsType[*limit.LimitError](err); ok {
+		return "limited"
+	}
+	return "error"
+}
+
 func (s *Service) observeStore(op string, err error, start time.Time) {
 	if s.obs != nil {
-		if errors.Is(err, ErrNotFound) {
-			err = nil // a miss is an answer, not a store failure
+		if err != nil && storeOutcome(err) != "error" {
+			err = nil // an answer, not a store failure
 		}
 		s.obs.ObserveStore(op, err, time.Since(start))
 	}
