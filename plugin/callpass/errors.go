@@ -199,8 +199,13 @@ type secrets struct{ token, national string }
 // reads it (readable): a cut made before could leave part of the number in
 // the shown text, or split it so that neither part is found.
 func (m secrets) text(s string, limit, run int) string {
-	if s != "" && (m.token != "" || m.national != "") {
-		s = readable(redactTokenString(s, m.token))
+	if s == "" {
+		return ""
+	}
+	// Escapes are read even with no secret to look for: "&#48;&#52;&#52;&#54;"
+	// is a code to whoever reads the excerpt, and digit masking must see it.
+	s = readable(redactTokenString(s, m.token))
+	if m.token != "" || m.national != "" {
 		s = maskSecrets(s, m.token, m.national)
 	}
 	return clean(s, limit, run)

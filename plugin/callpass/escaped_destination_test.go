@@ -281,3 +281,29 @@ func TestCleanReadsInvalidUTF8AsToValidUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestEscapedDigitsMaskedWithoutSecrets: DecodeResponse, which knows no
+// token and no destination, still reads escapes and numeric references
+// before masking digit groups: "&#48;&#52;&#52;&#54;" is the code 0446 to
+// whoever reads the excerpt.
+func TestEscapedDigitsMaskedWithoutSecrets(t *testing.T) {
+	for _, tc := range []struct {
+		name, ctype, body string
+	}{
+		{"HTML decimal references", "text/html", "<p>your code &#48;&#52;&#52;&#54; failed</p>"},
+		{"HTML hex references", "text/html", "<p>code &#x30;&#x34;&#x34;&#x36;</p>"},
+		{"JSON escapes in a message", "application/json", `{"status":"error","message":"code \u0030\u0034\u0034\u0036 refused"}`},
+		{"JSON escapes in a raw body", "text/plain", `code \u0030\u0034\u0034\u0036`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeResponse(502, tc.ctype, []byte(tc.body))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "0446") || strings.Contains(msg, "&#") || strings.Contains(msg, `\u00`) {
+				t.Errorf("error shows the code or its escapes: %q", msg)
+			}
+		})
+	}
+}
