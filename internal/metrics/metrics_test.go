@@ -269,3 +269,20 @@ func TestOutcomeLabelsInHelpAndDoc(t *testing.T) {
 		t.Errorf("callpass_calls_total help %q names outcomes that are never recorded", help)
 	}
 }
+
+// TestStoreOpsInDoc: every store operation exported at 0 is listed in the
+// doc's rows of both store metrics (the counter and the latency histogram).
+func TestStoreOpsInDoc(t *testing.T) {
+	rows := operationsRows(t)
+	for _, name := range []string{"callpass_store_operations_total", "callpass_store_operation_duration_seconds"} {
+		row, ok := rows[name]
+		if !ok {
+			t.Fatalf("%s is not in docs/operations.md", name)
+		}
+		for _, op := range storeOps {
+			if !strings.Contains(row, "`"+op+"`") {
+				t.Errorf("docs/operations.md: the row of %s does not list op %q", name, op)
+			}
+		}
+	}
+}

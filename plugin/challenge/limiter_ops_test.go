@@ -248,3 +248,80 @@ func TestNoBanReadWithRegulationOff(t *testing.T) {
 		t.Errorf("regulation off, yet the bans were read %d times", bl.read())
 	}
 }
+
+// TestNoLimiterOpWithoutStoreWork: a record of a failure with regulation
+// off, and a give-back with nothing to give back (no limit enabled, or only
+// the per-IP one, which is kept), do no store work, so no store operation
+// is reported: a "record_failure" or "give_back" there would be a round
+// trip that never happened, in the metrics and the traces.
+func TestNoLimiterOpWithoutStoreWork(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*limit.Config)
+	}{
+		{"no limits", func(c *limit.Config) {
+			c.PerNumber, c.PerIdentity, c.PerIP, c.GlobalDaily = limit.Rule{}, limit.Rule{}, limit.Rule{}, limit.Rule{}
+		}},
+		{"per-IP limit only", func(c *limit.Config) {
+			c.PerNumber, c.PerIdentity, c.GlobalDaily = limit.Rule{}, limit.Rule{}, limit.Rule{}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk, mem, cfg := memParts(t)
+			lcfg := limit.DefaultConfig()
+			lcfg.Regulation.MaxFailures = 0
+			tc.mod(&lcfg)
+			lim, err := limit.New(lcfg, mem, mem, limit.WithClock(clk.Now), limit.WithNumberHasher(phonetest.Hasher()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prov := &provider{}
+			obs := &opsObserver{}
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
+				challenge.WithTracerProvider(tp), challenge.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = svc.Close() })
+			ctx := context.Background()
+
+			// A call the provider refused for the account: nothing to give back.
+			prov.mu.Lock()
+			prov.err = notPlacedError{fmt.Errorf("callpass: 401: %w", flashcall.ErrUnauthorized)}
+			prov.mu.Unlock()
+			if _, err := svc.Start(ctx, req("flow-1")); !errors.Is(err, flashcall.ErrUnauthorized) {
+				t.Fatalf("unauthorized: %v", err)
+			}
+			prov.mu.Lock()
+			prov.err = nil
+			prov.mu.Unlock()
+
+			// A challenge locked by wrong codes: nothing to record.
+			r := req("flow-2")
+			res, err := svc.Start(ctx, r)
+			if err != nil || !res.Placed {
+				t.Fatalf("start: %v %+v", err, res)
+			}
+			wrong := "0000"
+			if prov.lastCode() == wrong {
+				wrong = "1111"
+			}
+			for range cfg.MaxAttempts {
+				_, _ = svc.Verify(ctx, bind(r), res.Challenge.ID, wrong)
+			}
+
+			for _, op := range obs.drain() {
+				if strings.HasPrefix(op, "give_back:") || strings.HasPrefix(op, "record_failure:") {
+					t.Errorf("store operation reported without store work: %s", op)
+				}
+			}
+			for _, s := range rec.Ended() {
+				if s.Name() == "store give_back" || s.Name() == "store record_failure" {
+					t.Errorf("span %q without store work", s.Name())
+				}
+			}
+		})
+	}
+}

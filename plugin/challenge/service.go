@@ -792,6 +792,9 @@ func (s *Service) giveBack(ctx context.Context, taken limit.Taken, err error) {
 		!(errors.Is(err, flashcall.ErrUnavailable) && flashcall.NotSent(err)) {
 		return
 	}
+	if !taken.GivesBack() {
+		return // nothing taken that is given back: no store work to report
+	}
 	if gerr := s.timed(ctx, "give_back", func() error { return s.limiter.GiveBack(ctx, taken) }); gerr != nil {
 		s.log.WarnContext(ctx, "could not give back the limits of a call that was not placed", "err", gerr)
 	}
@@ -925,9 +928,10 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		s.observeVerify("locked")
 		until, ferr := rep.LockBannedUntil, error(nil)
 		var bannedFor time.Duration
-		if req.BanKey == "" {
-			// The store did not record the failure (it does not keep the
-			// limiter's bans, or regulation is off). The attempt is
+		if req.BanKey == "" && s.limiter.BanKey(b.IdentityID) != "" {
+			// The store did not record the failure: it does not keep the
+			// limiter's bans (with regulation off there is nothing to
+			// record, and no store operation to report). The attempt is
 			// already counted in the store: count the failure too even if
 			// the caller hung up meanwhile, or hanging up would be a way
 			// around the ban.

@@ -440,6 +440,21 @@ type Taken struct {
 	receipt string
 }
 
+// GivesBack reports whether GiveBack of t has store work to do: false for
+// the zero Taken (no take, or no rule enabled) and for a take of the
+// per-IP rule alone, which is never given back.
+func (t Taken) GivesBack() bool {
+	if t.receipt == "" {
+		return false
+	}
+	for i := range t.rules.Takes {
+		if i >= len(t.rules.Kinds) || t.rules.Kinds[i] != KindIP {
+			return true
+		}
+	}
+	return false
+}
+
 // GiveBack returns a take for a call that provably was not placed (the
 // request never reached the provider, or the provider refused it), so a
 // provider refusing every call (a wrong token, an empty balance) does not
@@ -448,7 +463,7 @@ type Taken struct {
 // is what still slows one source sending starts while the provider refuses
 // them (each one is still a request to the provider).
 func (l *Limiter) GiveBack(ctx context.Context, t Taken) error {
-	if t.receipt == "" {
+	if !t.GivesBack() {
 		return nil
 	}
 	var back []Take

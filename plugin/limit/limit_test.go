@@ -618,3 +618,41 @@ func TestNumberKeysAreKeyed(t *testing.T) {
 		t.Error("a login's and a phone check's counters share a key")
 	}
 }
+
+// TestTakenGivesBack: GivesBack says whether GiveBack has store work, so
+// a caller reporting store operations reports none for an empty take.
+func TestTakenGivesBack(t *testing.T) {
+	if (limit.Taken{}).GivesBack() {
+		t.Error("the zero Taken gives back")
+	}
+	ctx := context.Background()
+	k := limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "id-1", ClientIP: "203.0.113.7"}
+	for _, tc := range []struct {
+		name string
+		mod  func(*limit.Config)
+		want bool
+	}{
+		{"default rules", func(*limit.Config) {}, true},
+		{"per-IP rule only", func(c *limit.Config) {
+			c.PerNumber, c.PerIdentity, c.GlobalDaily = limit.Rule{}, limit.Rule{}, limit.Rule{}
+		}, false},
+		{"no rule", func(c *limit.Config) {
+			c.PerNumber, c.PerIdentity, c.PerIP, c.GlobalDaily = limit.Rule{}, limit.Rule{}, limit.Rule{}, limit.Rule{}
+		}, false},
+	} {
+		cfg := limit.DefaultConfig()
+		tc.mod(&cfg)
+		l, _ := newLimiter(t, cfg)
+		rules, err := l.CallRules(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken, err := l.Take(ctx, rules)
+		if err != nil {
+			t.Fatalf("%s: take: %v", tc.name, err)
+		}
+		if got := taken.GivesBack(); got != tc.want {
+			t.Errorf("%s: GivesBack() = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
