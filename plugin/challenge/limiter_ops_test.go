@@ -48,6 +48,23 @@ func (o *opsObserver) drain() []string {
 	return ops
 }
 
+// opsService is a service on st and lim whose store operations are
+// recorded by an opsObserver and as spans.
+func opsService(t *testing.T, cfg challenge.Config, st challenge.Store, lim *limit.Limiter, clk *clock) (*challenge.Service, *provider, *opsObserver, *tracetest.SpanRecorder) {
+	t.Helper()
+	prov := &provider{}
+	obs := &opsObserver{}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
+		challenge.WithTracerProvider(tp), challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc, prov, obs, rec
+}
+
 // flakyCounter is a limit.Counter over a memory store that can fail, or
 // refuse every take, on demand.
 type flakyCounter struct {
@@ -109,16 +126,7 @@ func TestLimiterStoreWorkObserved(t *testing.T) {
 	}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = key
-	prov := &provider{}
-	obs := &opsObserver{}
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
-		challenge.WithTracerProvider(tp), challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
+	svc, prov, obs, rec := opsService(t, cfg, mem, lim, clk)
 	storeErr := errors.New("limit store down")
 	has := func(ops []string, op string) bool { return slices.Contains(ops, op) }
 
@@ -275,16 +283,7 @@ func TestNoLimiterOpWithoutStoreWork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prov := &provider{}
-			obs := &opsObserver{}
-			rec := tracetest.NewSpanRecorder()
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-			svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(clk.Now), challenge.WithObserver(obs),
-				challenge.WithTracerProvider(tp), challenge.WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = svc.Close() })
+			svc, prov, obs, rec := opsService(t, cfg, mem, lim, clk)
 			ctx := context.Background()
 
 			// A call the provider refused for the account: nothing to give back.

@@ -216,6 +216,13 @@ const breakerPoolSize = 3
 
 // breakerSetup is a deployment TestRecoversAfterTheDialBreakerOpens stops
 // and starts again, and the store's client of it (redisstore.NewClient).
+// each calls f on every server of rs.
+func each(rs []*testenv.Redis, f func(*testenv.Redis)) {
+	for _, r := range rs {
+		f(r)
+	}
+}
+
 type breakerSetup struct {
 	c redis.UniversalClient
 	// key is served by the Redis that stops; d counts the client's dials
@@ -289,16 +296,7 @@ func clusterBreaker(all bool) func(*testing.T) breakerSetup {
 		t.Cleanup(func() { _ = direct.Close() })
 		return breakerSetup{
 			c: c, key: key, d: d,
-			stop: func() {
-				for _, n := range down {
-					n.Stop()
-				}
-			},
-			start: func() {
-				for _, n := range down {
-					n.Start()
-				}
-			},
+			stop: func() { each(down, (*testenv.Redis).Stop) }, start: func() { each(down, (*testenv.Redis).Start) },
 			ready: func(ctx context.Context) error {
 				if err := direct.Get(ctx, key).Err(); !errors.Is(err, redis.Nil) {
 					return err
@@ -335,16 +333,7 @@ func sentinelBreaker(sentinelToo bool) func(*testing.T) breakerSetup {
 		}
 		return breakerSetup{
 			c: c, key: "breaker", d: d,
-			stop: func() {
-				for _, n := range down {
-					n.Stop()
-				}
-			},
-			start: func() {
-				for _, n := range down {
-					n.Start()
-				}
-			},
+			stop: func() { each(down, (*testenv.Redis).Stop) }, start: func() { each(down, (*testenv.Redis).Start) },
 		}
 	}
 }
