@@ -219,7 +219,27 @@ func (m secrets) text(s string, limit, run int) string {
 // escape's own digits part the number's ("7\u00ad900", "7&#160;900") and
 // hide it from maskSecrets, not from a reader.
 func readable(s string) string {
-	if !strings.Contains(s, `\u`) && !strings.Contains(s, "&#") {
+	// Text encoded more than once ("&amp;#48;", "&#38;#48;", "\u0026#48;")
+	// reads as a reference again after one pass: decode until nothing
+	// changes, a few passes at most (a crafted answer cannot make it cost
+	// more than that).
+	for range maxReadablePasses {
+		t := readableOnce(s)
+		if t == s {
+			break
+		}
+		s = t
+	}
+	return s
+}
+
+// maxReadablePasses bounds readable's passes.
+const maxReadablePasses = 4
+
+// readableOnce is one pass of readable, with "&amp;" read as "&" too (the
+// one named reference an encoded-twice numeric one starts with).
+func readableOnce(s string) string {
+	if !strings.Contains(s, `\u`) && !strings.Contains(s, "&#") && !strings.Contains(s, "&amp;") {
 		return s
 	}
 	var b strings.Builder
@@ -228,6 +248,11 @@ func readable(s string) string {
 		if r, n := referenceAt(s[i:]); n > 0 {
 			b.WriteRune(r)
 			i += n
+			continue
+		}
+		if strings.HasPrefix(s[i:], "&amp;") {
+			b.WriteByte('&')
+			i += len("&amp;")
 			continue
 		}
 		b.WriteByte(s[i])
