@@ -396,7 +396,7 @@ func (c *Client) maskedCallID(id, national string) string {
 	s = maskSecrets(s, c.token, national)
 	// clean's own digit masking is off: digits other than the
 	// destination's are shown (see the rules above).
-	s = truncateUTF8(clean(s, len(s), math.MaxInt), maxShownID)
+	s = shown(truncateUTF8(clean(s, len(s), math.MaxInt), maxShownID), c.token, national)
 	if s == "" {
 		return "unprintable"
 	}
@@ -428,7 +428,7 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 		s = maskSecrets(s, c.token, national)
 		// Masked on the whole text, then cut.
 		s = clean(s, len(s), maskedRun)
-		if st.Raw = truncateUTF8(s, maxStatusText); st.Raw == "" {
+		if st.Raw = shown(truncateUTF8(s, maxStatusText), c.token, national); st.Raw == "" {
 			st.Raw = "[unprintable]"
 		}
 	}

@@ -2,6 +2,7 @@ package callpass
 
 import (
 	"errors"
+	"html"
 	"strconv"
 	"strings"
 	"unicode"
@@ -208,7 +209,83 @@ func (m secrets) text(s string, limit, run int) string {
 	if m.token != "" || m.national != "" {
 		s = maskSecrets(s, m.token, m.national)
 	}
-	return clean(s, limit, run)
+	return shown(clean(s, limit, run), m.token, m.national)
+}
+
+// shown is the last step of every provider text shown (an error's text, a
+// status, a masked call id), on the text as it is cut: what masked or
+// dropped before may have made new secrets or references of what was
+// left. clean's digit groups and hex runs, once masked, no longer part the
+// digits around them, which may then join into the number ("900" +
+// "00000" + "1234567" reads "900#####1234567"); so the secrets are masked
+// again. And a reference or escape left (a mask '#' just after '&' reads
+// "&#48;", clean dropping "\u200b" from "&\u200b#48;" joins one, text
+// nesting encodings deeper than readable reads) is made inert: its '&' or
+// '\\' becomes '#', so nothing a reader or a page rendering the text
+// decodes is left in it.
+func shown(s, token, national string) string {
+	if token != "" || national != "" {
+		s = maskSecrets(s, token, national)
+	}
+	return inert(s)
+}
+
+// inert replaces with '#' the '&' or '\\' of every HTML character
+// reference (named or numeric, as html.UnescapeString or referenceAt read
+// it) and JSON escape in s. A '#' so put in makes no new one: what follows
+// it is '#', 'u' or a letter, never a digit after "&#".
+func inert(s string) string {
+	if !strings.Contains(s, "&") && !strings.Contains(s, `\u`) {
+		return s
+	}
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c != '&' && c != '\\' {
+			continue
+		}
+		if _, n := referenceAt(s[i:]); n == 0 && namedAt(s[i:]) == 0 {
+			continue
+		}
+		if b == nil {
+			b = []byte(s)
+		}
+		b[i] = '#'
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+// maxNamedReference bounds what namedAt reads of a name: HTML's longest
+// is 32 letters, and a longer run is read by its prefix only.
+const maxNamedReference = 40
+
+// namedAt returns the length of the HTML named character reference s
+// starts with ("&amp;", "&nbsp;", "&sup2;", "&amp" and "&AMP" without
+// ';' as browsers read them), as html.UnescapeString reads it, or 0.
+func namedAt(s string) int {
+	if len(s) < 2 || s[0] != '&' {
+		return 0
+	}
+	j := 1
+	for j < len(s) && j <= maxNamedReference && isASCIIAlnum(s[j]) {
+		j++
+	}
+	if j == 1 {
+		return 0
+	}
+	if j < len(s) && s[j] == ';' {
+		j++
+	}
+	if html.UnescapeString(s[:j]) == s[:j] {
+		return 0
+	}
+	return j
+}
+
+func isASCIIAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // readable replaces each JSON escape \uXXXX (a surrogate pair as the one
@@ -226,20 +303,36 @@ func readable(s string) string {
 	for range maxReadablePasses {
 		t := readableOnce(s)
 		if t == s {
-			break
+			return s
 		}
 		s = t
 	}
-	return s
+	if readableOnce(s) == s {
+		return s
+	}
+	// Nested deeper than maxReadablePasses, which no encoder writes: what
+	// is left would still read as digits ("&amp;#48;" after four passes
+	// of "&amp;amp;amp;amp;amp;#48;"), and its references' own digits part
+	// the number's ("7&amp;#160;900") from maskSecrets. Every letter and
+	// digit is masked instead, as maskSecrets does past its passes.
+	out := []rune(s)
+	for i, r := range out {
+		if tokenKeys(r) != "" || isDigitRune(r) {
+			out[i] = '#'
+		}
+	}
+	return string(out)
 }
 
 // maxReadablePasses bounds readable's passes.
 const maxReadablePasses = 4
 
-// readableOnce is one pass of readable, with "&amp;" read as "&" too (the
-// one named reference an encoded-twice numeric one starts with).
+// readableOnce is one pass of readable, with HTML named references read
+// too ("&amp;", which an encoded-twice numeric one starts with, "&amp"
+// without ';' as browsers read it, "&num;", "&sup2;", "&nbsp;"), as
+// html.UnescapeString reads them.
 func readableOnce(s string) string {
-	if !strings.Contains(s, `\u`) && !strings.Contains(s, "&#") && !strings.Contains(s, "&amp;") {
+	if !strings.Contains(s, `\u`) && !strings.Contains(s, "&") {
 		return s
 	}
 	var b strings.Builder
@@ -250,9 +343,9 @@ func readableOnce(s string) string {
 			i += n
 			continue
 		}
-		if strings.HasPrefix(s[i:], "&amp;") {
-			b.WriteByte('&')
-			i += len("&amp;")
+		if n := namedAt(s[i:]); n > 0 {
+			b.WriteString(html.UnescapeString(s[i : i+n]))
+			i += n
 			continue
 		}
 		b.WriteByte(s[i])

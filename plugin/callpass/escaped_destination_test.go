@@ -177,10 +177,15 @@ func TestReadable(t *testing.T) {
 		{`&#;&#x;&#`, `&#;&#x;&#`},         // no digits
 		{`&#0;&#xD800;&#99999999999;`, "\uFFFD\uFFFD\uFFFD"},
 		{`a&#1092;b`, "aфb"},
-		{`&amp;&nbsp;`, `&&nbsp;`}, // of named references only "&amp;" is read
+		{`&amp;&nbsp;&lt;`, "&\u00a0<"}, // named references, as html.UnescapeString reads them
+		{`&sup2;&sup3;&AMP&ampx&xyz;`, "²³&&x&xyz;"},
 		// Encoded twice, or more: read until nothing changes.
 		{`&amp;#55;&#38;#55;\u0026#55;&amp;amp;#55;`, "7777"},
-		{`&amp;amp;amp;amp;amp;#55;`, "&amp;#55;"}, // at most maxReadablePasses passes
+		{`&amp#55;&AMP;#55;&&num;55;&bsol;u0037`, "7777"}, // named spellings of '&', '#', '\\'
+		{`&amp;amp;amp;#55;`, "7"},                        // maxReadablePasses passes
+		// Deeper: every letter and digit masked.
+		{`x &amp;amp;amp;amp;#55;`, "# &###;"},
+		{`&amp;amp;amp;amp;amp;#55;`, "&###;###;"},
 	} {
 		if got := readable(tt.in); got != tt.want {
 			t.Errorf("readable(%q) = %q, want %q", tt.in, got, tt.want)
@@ -328,4 +333,76 @@ func renderedView(s string) string {
 		s = t
 	}
 	return s
+}
+
+// TestShownTextHoldsNoReference: what masking or cleaning removed or
+// replaced joins no reference or escape in the text shown, which a reader
+// or a page rendering it decodes into a code ("&\u200b#48;" with the
+// invisible space dropped, a mask '#' after '&' as in "7900123456&748;"),
+// and text nesting references deeper than readable reads shows neither.
+func TestShownTextHoldsNoReference(t *testing.T) {
+	code := func(f func(d string) string) string { return f("48") + f("52") + f("52") + f("54") }
+	texts := []struct{ name, text string }{
+		{"invisible space dropped", code(func(d string) string { return "&\u200b#" + d + ";" })},
+		{"escaped invisible space dropped", code(func(d string) string { return `&\u200b#` + d + ";" })},
+		{"soft hyphen dropped", code(func(d string) string { return "&\u00ad#" + d + ";" })},
+		{"control character dropped", code(func(d string) string { return "&\x01#" + d + ";" })},
+		{"mask after '&'", code(func(d string) string { return "7900123456&7" + d + ";" })},
+		{"encoded five times", code(func(d string) string { return "&amp;amp;amp;amp;#" + d + ";" })},
+		{"encoded six times", code(func(d string) string { return "&amp;amp;amp;amp;amp;#" + d + ";" })},
+		{"legacy '&amp' without ';'", code(func(d string) string { return "&amp#" + d + ";" })},
+		{"named '#'", code(func(d string) string { return "&&num;" + d + ";" })},
+		{"superscript names", "&sup2;&sup3;&sup2;&sup1;"},
+	}
+	c := &Client{token: testToken}
+	for _, tt := range texts {
+		var shownTexts []string
+		for _, m := range []secrets{{}, clientSecrets} {
+			_, err := decodeAnswer(502, "text/html", []byte("<p>code "+tt.text+"</p>"), m)
+			e := err.(*Error)
+			shownTexts = append(shownTexts, e.Excerpt, e.Error())
+			_, err = decodeAnswer(200, "application/json", []byte(`{"status":"error","message":"`+strings.ReplaceAll(tt.text, `\`, `\\`)+`"}`), m)
+			shownTexts = append(shownTexts, err.(*Error).Message)
+		}
+		shownTexts = append(shownTexts, c.classify("x"+tt.text, false, testenv.DestinationNational).Raw)
+		// A masked call id shows digits other than the destination's
+		// (see callid.go), but no reference either.
+		id := c.maskedCallID(tt.text, testenv.DestinationNational)
+		for _, s := range append(shownTexts, id) {
+			r := renderedView(s)
+			if r != s {
+				t.Errorf("%s: %q holds a reference (%q)", tt.name, s, r)
+			}
+			if s != id && (strings.Contains(anyDigits(r), "0446") || strings.Contains(anyDigits(r), "2321")) {
+				t.Errorf("%s: %q shows the code", tt.name, s)
+			}
+		}
+	}
+}
+
+// TestNumberJoinedByMaskingMasked: a digit group or a hex run clean masks
+// no longer parts the digits around it, which may then read as the
+// destination ("900x#####x123x45x67", as FuzzDecodeResponse found): the
+// shown text is masked for it again.
+func TestNumberJoinedByMaskingMasked(t *testing.T) {
+	c := &Client{token: testToken}
+	for _, tt := range []struct{ name, text string }{
+		{"digit group", "900x00000x123x45x67"},
+		{"fuzz input", "00000000000000000000XA900AAAX00000A1A2A3A4A5X670"},
+		{"hex run", "900-abcdef0abcdef0abcd-123-45-67"},
+	} {
+		if carriesDestination(tt.text) {
+			t.Fatalf("%s: %q carries the number as it comes", tt.name, tt.text)
+		}
+		_, err := decodeAnswer(502, "text/plain", []byte(tt.text), clientSecrets)
+		e := err.(*Error)
+		_, merr := decodeAnswer(200, "application/json", []byte(`{"status":"error","message":"`+tt.text+`"}`), clientSecrets)
+		for _, s := range []string{e.Excerpt, merr.(*Error).Message,
+			c.classify(tt.text, false, testenv.DestinationNational).Raw,
+			c.maskedCallID(tt.text, testenv.DestinationNational)} {
+			if carriesDestination(s) {
+				t.Errorf("%s: %q carries the number", tt.name, s)
+			}
+		}
+	}
 }
