@@ -38,13 +38,17 @@ func (c *RedisCluster) Addrs() []string {
 // master, the other masters as addr= options (the client learns the
 // replicas from CLUSTER SLOTS).
 func (c *RedisCluster) URL() string {
-	u := "redis://" + c.Nodes[0].Addr
-	for i, n := range c.Nodes[1:] {
+	return withAddrs("redis://"+c.Nodes[0].Addr, c.Nodes[1:])
+}
+
+// withAddrs appends the servers' addresses to u as addr= query options.
+func withAddrs(u string, servers []*Redis) string {
+	for i, s := range servers {
 		sep := "&"
 		if i == 0 {
 			sep = "?"
 		}
-		u += sep + "addr=" + n.Addr
+		u += sep + "addr=" + s.Addr
 	}
 	return u
 }
@@ -312,15 +316,7 @@ func (rs *RedisSentinel) URL() string {
 	if rs.auth.Data != "" {
 		u += ":" + rs.auth.Data + "@"
 	}
-	u += rs.Sentinels[0].Addr + "/0"
-	for i, s := range rs.Sentinels[1:] {
-		sep := "&"
-		if i == 0 {
-			sep = "?"
-		}
-		u += sep + "addr=" + s.Addr
-	}
-	return u
+	return withAddrs(u+rs.Sentinels[0].Addr+"/0", rs.Sentinels[1:])
 }
 
 // client is a client of sentinel s with the setup's credentials.
