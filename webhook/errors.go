@@ -170,7 +170,11 @@ func classify(err error, now time.Time) problem {
 		errors.Is(err, flashcall.ErrUnauthorized), errors.Is(err, flashcall.ErrInsufficientBalance),
 		errors.Is(err, flashcall.ErrInvalidRequest), errors.Is(err, flashcall.ErrCallNotFound):
 		return problem{Status: http.StatusServiceUnavailable, Code: "provider_unavailable", MsgID: ui.MsgProviderUnavailable}
-	case errors.Is(err, factor.ErrNoCredentials), errors.Is(err, kratos.ErrNoSession):
+	case errors.Is(err, factor.ErrNoCredentials), errors.Is(err, kratos.ErrNoSession),
+		errors.Is(err, jwt.ErrSessionExpired):
+		// A session that ends before a token could be valid (its last
+		// second, or Kratos's clock behind ours) is no session to sign in
+		// with any more, not a failure of ours.
 		return problem{Status: http.StatusUnauthorized, Code: "no_session"}
 	case errors.Is(err, factor.ErrNotGated):
 		return problem{Status: http.StatusForbidden, Code: "forbidden"}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
@@ -100,6 +101,11 @@ func TestRefusalTextIsOurs(t *testing.T) {
 			403, "forbidden", factor.ErrNotGated.Error(), []string{"marker"}},
 		{"invalid phone keeps its reason", fmt.Errorf("%w: %w", challenge.ErrInvalidRequest, &phone.Error{Reason: phone.ReasonCountry}),
 			400, "invalid_request", phone.ReasonCountry, nil},
+		// A session Kratos still answered for but that ends before a token
+		// could be valid (its last second, or a Kratos clock behind ours)
+		// is no session: a 401, not an internal error.
+		{"session expired at issue", fmt.Errorf("factor: issue token: %w", jwt.ErrSessionExpired),
+			401, "no_session", "", []string{jwt.ErrSessionExpired.Error()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
