@@ -163,6 +163,9 @@ type verifyResponse struct {
 }
 
 func (s *Server) verifyChallenge(c echo.Context) error {
+	if err := refuseQueryAudience(c); err != nil {
+		return err
+	}
 	var req verifyRequest
 	if err := decodeJSON(c, &req, false); err != nil {
 		return err
@@ -183,6 +186,9 @@ func (s *Server) exchangeToken(c echo.Context) error {
 	// The body is optional and read only when it is JSON: clients written
 	// before it existed may send anything (a form, text/plain), which was
 	// always ignored and still is.
+	if err := refuseQueryAudience(c); err != nil {
+		return err
+	}
 	var req tokenRequest
 	body, err := requestBody(c)
 	if err != nil {
@@ -194,10 +200,11 @@ func (s *Server) exchangeToken(c echo.Context) error {
 			if err := strictDecode(body, &req); err != nil {
 				return err
 			}
-		case bytes.Contains(body, []byte(`"audience"`)):
+		case bytes.Contains(body, []byte("audience")):
 			// An audience sent without the JSON type (fetch() with a string
-			// body sends text/plain) would be ignored and the token would
-			// name every app: say what is wrong instead.
+			// body sends text/plain; a form sends audience=…) would be
+			// ignored and the token would name every app: say what is
+			// wrong instead.
 			return notJSON
 		}
 	}
@@ -211,6 +218,16 @@ func (s *Server) exchangeToken(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, tok)
+}
+
+// refuseQueryAudience refuses an audience asked in the query string: the
+// token APIs read it from the JSON body only, and one ignored would give a
+// token naming every app instead of the one asked for.
+func refuseQueryAudience(c echo.Context) error {
+	if c.QueryParams().Has("audience") {
+		return &PayloadError{Reason: "audience must be sent in the JSON body, not in the query string"}
+	}
+	return nil
 }
 
 func (s *Server) setTokenCookie(c echo.Context, t factor.TokenView) {

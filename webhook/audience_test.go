@@ -36,6 +36,13 @@ func TestTokenAudienceRequest(t *testing.T) {
 		{"form body", "/v1/token", "grant_type=x", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
 		// ... unless it asks for an audience, which would be silently lost.
 		{"text/plain body with an audience", "/v1/token", `{"audience":"app-a"}`, nil, http.StatusBadRequest, "invalid_request", nil},
+		{"form body with an audience", "/v1/token", "audience=app-a", nil, http.StatusBadRequest, "invalid_request", nil},
+		{"form body with an audience among others", "/v1/token", "grant_type=x&audience=app-a", nil, http.StatusBadRequest, "invalid_request", nil},
+		{"text/plain body with an audience, spaced", "/v1/token", `{ "audience" : "app-a" }`, nil, http.StatusBadRequest, "invalid_request", nil},
+		// An audience in the query string would be ignored just the same.
+		{"audience in the query", "/v1/token?audience=app-a", "", nil, http.StatusBadRequest, "invalid_request", nil},
+		{"audience in the query with a JSON body", "/v1/token?audience=app-a", `{}`, nil, http.StatusBadRequest, "invalid_request", nil},
+		{"verify with an audience in the query", "/v1/challenges/c1/verify?audience=app-a", `{"code":"1234"}`, nil, http.StatusBadRequest, "invalid_request", nil},
 		{"not an object", "/v1/token", `["app-a"]`, nil, http.StatusBadRequest, "invalid_request", nil},
 		{"audience not a string", "/v1/token", `{"audience":["app-a","app-b"]}`, nil, http.StatusBadRequest, "invalid_request", nil},
 	}
