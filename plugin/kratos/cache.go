@@ -18,6 +18,9 @@ type sessionCache struct {
 	mu      sync.Mutex
 	entries map[[32]byte]cacheEntry
 	bytes   int // the sum of the entries' answer sizes
+	// gen counts resets: an answer to a question asked before a reset is
+	// not kept (it may predate the revocation the reset was for).
+	gen uint64
 }
 
 type cacheEntry struct {
@@ -71,14 +74,36 @@ func (c *sessionCache) get(k [32]byte) (*Session, bool) {
 	return &s, true
 }
 
-// put keeps s, whose whoami answer was size bytes long.
+// asking is called before Kratos is asked: the time of the question and
+// the cache's generation, for putAsked.
+func (c *sessionCache) asking() (time.Time, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now(), c.gen
+}
+
+// put keeps s, whose whoami answer was size bytes long, as asked now.
 func (c *sessionCache) put(k [32]byte, s *Session, size int) {
+	asked, gen := c.asking()
+	c.putAsked(k, s, size, asked, gen)
+}
+
+// putAsked keeps s, the answer to a question asked at asked in generation
+// gen, until asked plus the TTL: Kratos may have revoked the session any
+// time after it answered, so the revocation window counts from the
+// question, however long the answer took. An answer to a question asked
+// before a reset is dropped.
+func (c *sessionCache) putAsked(k [32]byte, s *Session, size int, asked time.Time, gen uint64) {
 	if size > cacheMaxAnswer {
 		return
 	}
 	now := c.now()
+	expires := asked.Add(c.ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen || !now.Before(expires) {
+		return
+	}
 	if old, ok := c.entries[k]; ok {
 		c.deleteLocked(k, old)
 	}
@@ -94,7 +119,7 @@ func (c *sessionCache) put(k [32]byte, s *Session, size int) {
 			c.bytes = 0
 		}
 	}
-	c.entries[k] = cacheEntry{s: *s, expires: now.Add(c.ttl), size: size}
+	c.entries[k] = cacheEntry{s: *s, expires: expires, size: size}
 	c.bytes += size
 }
 
@@ -108,5 +133,6 @@ func (c *sessionCache) reset() {
 	c.mu.Lock()
 	clear(c.entries)
 	c.bytes = 0
+	c.gen++
 	c.mu.Unlock()
 }

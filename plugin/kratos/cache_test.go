@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -246,5 +247,72 @@ func TestCachedSessionEndsWithTheSession(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	if s, ok := sc.get(k); ok {
 		t.Errorf("served a session 1 s past its expires_at: %+v", s)
+	}
+}
+
+// TestSessionCacheWindowCountsFromTheQuestion: an answer is kept for the TTL
+// from when Kratos was asked, not from when the answer arrived (a slow
+// whoami must not stretch the revocation window past the TTL), and an answer
+// to a question asked before ForgetSessions (SIGHUP) is not kept: it may
+// predate the revocation the operator signalled for.
+func TestSessionCacheWindowCountsFromTheQuestion(t *testing.T) {
+	const ttl = time.Minute
+	tests := []struct {
+		name      string
+		delay     time.Duration // the whoami round trip, on the cache's clock
+		forget    bool          // ForgetSessions while the answer is on its way
+		askAgain  time.Duration // the second lookup, after the first question
+		wantCalls int64         // whoami calls after both lookups
+	}{
+		{"fast answer, within the TTL", 0, false, ttl - time.Second, 1},
+		{"fast answer, at the TTL", 0, false, ttl, 2},
+		{"slow answer, within the TTL", 20 * time.Second, false, ttl - time.Second, 1},
+		{"slow answer, at the TTL from the question", 20 * time.Second, false, ttl, 2},
+		{"forgotten while asking", 0, true, 20 * time.Second, 2},
+		{"forgotten while asking a slow answer", 20 * time.Second, true, 30 * time.Second, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				mu    sync.Mutex
+				now   = time.Now()
+				calls atomic.Int64
+				c     *Client
+			)
+			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) == 1 {
+					advance(tt.delay)
+					if tt.forget {
+						c.ForgetSessions()
+					}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"id":"5e1b7b4a-0000-4000-8000-000000000001","active":true,"expires_at":"%s",
+					"authenticated_at":"2026-11-25T10:00:00Z","authentication_methods":[{"method":"password"}],
+					"identity":{"id":"9a1b7b4a-0000-4000-8000-000000000002","traits":{"phone":"+79001234567"}}}`,
+					time.Now().Add(24*time.Hour).UTC().Format(time.RFC3339))
+			}))
+			t.Cleanup(srv.Close)
+			var err error
+			c, err = New(Config{PublicURL: srv.URL, AdminURL: srv.URL, SessionCacheTTL: ttl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.cache.now = clock
+			asked := clock()
+			if _, err := c.Session(context.Background(), "", "token-a"); err != nil {
+				t.Fatal(err)
+			}
+			advance(asked.Add(tt.askAgain).Sub(clock()))
+			if _, err := c.Session(context.Background(), "", "token-a"); err != nil {
+				t.Fatal(err)
+			}
+			if n := calls.Load(); n != tt.wantCalls {
+				t.Errorf("whoami calls %d, want %d (second lookup %s after the first question, answer took %s, forgotten %v)",
+					n, tt.wantCalls, tt.askAgain, tt.delay, tt.forget)
+			}
+		})
 	}
 }

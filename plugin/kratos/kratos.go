@@ -277,18 +277,25 @@ func (c *Client) Session(ctx context.Context, cookieHeader, sessionToken string)
 	if sessionToken != "" {
 		cookieHeader = ""
 	}
-	var key [32]byte
+	var (
+		key   [32]byte
+		asked time.Time
+		gen   uint64
+	)
 	if c.cache != nil {
 		key = cacheKey(cookieHeader, sessionToken)
 		if s, ok := c.cache.get(key); ok {
 			return s, nil
 		}
+		// Before asking: the answer is kept for the TTL from the question,
+		// and not at all if the cache is emptied meanwhile (SIGHUP).
+		asked, gen = c.cache.asking()
 	}
 	start := time.Now()
 	s, size, err := c.session(ctx, cookieHeader, sessionToken)
 	c.observe("whoami", err, start)
 	if err == nil && c.cache != nil && s.Active {
-		c.cache.put(key, s, size)
+		c.cache.putAsked(key, s, size, asked, gen)
 	}
 	return s, err
 }
