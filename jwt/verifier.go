@@ -11,9 +11,11 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 )
@@ -138,6 +140,23 @@ func (e *TokenError) Description() string {
 }
 
 func tokenErr(r Reason, detail string) *TokenError { return &TokenError{Reason: r, Detail: detail} }
+
+// maxHeaderDetail is how much of a header value (alg, kid) a Detail quotes.
+const maxHeaderDetail = 64
+
+// quoteHeader quotes a token header's value for a Detail, cut to
+// maxHeaderDetail bytes: the token is the sender's, and its text (up to
+// maxTokenBytes) must not ride on every error an app logs.
+func quoteHeader(v string) string {
+	if len(v) <= maxHeaderDetail {
+		return strconv.Quote(v)
+	}
+	cut := v[:maxHeaderDetail]
+	for i := 1; i < utf8.UTFMax && len(cut) > 0 && !utf8.ValidString(cut); i++ {
+		cut = cut[:len(cut)-1] // not in the middle of a character
+	}
+	return strconv.Quote(cut) + "…"
+}
 
 // Claims are a verified token's claims.
 type Claims struct {
@@ -357,7 +376,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 		alg, _ := t.Header["alg"].(string)
 		if !slices.Contains(v.algs, alg) {
-			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %q", alg))
+			return nil, tokenErr(ReasonDisallowedAlg, "alg "+quoteHeader(alg))
 		}
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
@@ -369,7 +388,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 			return nil, err
 		}
 		if k.alg != alg {
-			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %q does not match key %q (%s)", alg, kid, k.alg))
+			return nil, tokenErr(ReasonDisallowedAlg, fmt.Sprintf("alg %s does not match key %s (%s)", quoteHeader(alg), quoteHeader(kid), k.alg))
 		}
 		return k.pub, nil
 	})
@@ -447,7 +466,7 @@ func (v *Verifier) key(ctx context.Context, kid string) (*Key, error) {
 	case known:
 		return k, nil
 	}
-	return nil, tokenErr(ReasonUnknownKey, fmt.Sprintf("kid %q", kid))
+	return nil, tokenErr(ReasonUnknownKey, "kid "+quoteHeader(kid))
 }
 
 // usable reports whether cached keys exist and a fetch confirmed them within

@@ -71,3 +71,39 @@ func tokenAndVerifier(t *testing.T, clock func() time.Time, mod ...func(*Verifie
 	}
 	return srv, tok.Raw, mustVerifier(t, srv.URL, clock, mod...)
 }
+
+// TestTokenErrorDetailBounded: a refusal's Detail names the header's alg or
+// kid only cut short, quoted, so a token cannot put kilobytes of its own
+// text (up to the 16 KiB a token may have) into every error an app logs.
+func TestTokenErrorDetailBounded(t *testing.T) {
+	long := strings.Repeat("A", 8<<10) + "\nmarker"
+	tests := []struct {
+		name   string
+		header func(map[string]any)
+		want   Reason
+	}{
+		{"long alg", func(h map[string]any) { h["alg"] = long }, ReasonDisallowedAlg},
+		{"long unknown kid", func(h map[string]any) { h["kid"] = long }, ReasonUnknownKey},
+		{"long kid, alg of another key", func(h map[string]any) { h["alg"] = AlgRS256; h["kid"] = long }, ReasonUnknownKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, tok, v := tokenAndVerifier(t, time.Now, func(c *VerifierConfig) { c.Algorithms = []string{AlgES256, AlgRS256} })
+			parts := strings.Split(tok, ".")
+			hdr := decodeSegment(t, tok, 0)
+			tt.header(hdr)
+			bad := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
+			_, err := v.Verify(context.Background(), bad)
+			var te *TokenError
+			if !errors.As(err, &te) || te.Reason != tt.want {
+				t.Fatalf("%v, want %s", err, tt.want)
+			}
+			if n := len(err.Error()); n > 200 {
+				t.Errorf("error text is %d bytes long: %.120s…", n, err.Error())
+			}
+			if strings.Contains(err.Error(), "marker") || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error text carries the header's value: %.120s…", err.Error())
+			}
+		})
+	}
+}
