@@ -100,7 +100,8 @@ var reasonSentinel = map[Reason]error{
 	ReasonWrongIssuer:   ErrTokenWrongIssuer,
 }
 
-// TokenError is a refused token. Detail never contains token content.
+// TokenError is a refused token. Detail never contains the token's claims or
+// signature; of its header, only alg or kid, quoted and cut to 64 bytes.
 type TokenError struct {
 	Reason Reason
 	Detail string
