@@ -50,6 +50,9 @@ func TestAccessLogMasksURIDigits(t *testing.T) {
 		{http.MethodPost, "/hooks/kratos/login?code=4610&phone=%2B79001234567", "/hooks/kratos/login?code=***&phone=%2B***"},
 		{http.MethodPost, "/hooks/kratos/79001234567", "/hooks/kratos/***"},
 		{http.MethodGet, "/v1/challenges/79001234567?code=4610", "/v1/challenges/***?code=***"},
+		// Written as people write it, or as a form encodes it.
+		{http.MethodGet, "/2fa?code=46-10&phone=%2B7%20(900)%20123-45-67", "/2fa?code=***&phone=%2B***"},
+		{http.MethodGet, "/2fa?code=%34%36%31%30&phone=+7+900+123+45+67", "/2fa?code=***&phone=+***"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -67,7 +70,7 @@ func TestAccessLogMasksURIDigits(t *testing.T) {
 			if uri, _ := lines[0]["uri"].(string); uri != tt.want || !strings.Contains(uri, "***") {
 				t.Errorf("logged uri %q, want %q", uri, tt.want)
 			}
-			for _, leak := range []string{"4610", "9001234567"} {
+			for _, leak := range []string{"4610", "9001234567", "46-10", "%34%36", "900)%20123", "+900+123"} {
 				if strings.Contains(rest, leak) {
 					t.Errorf("the log holds %q:\n%s", leak, logs.String())
 				}

@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
 func newRequestID() string {
@@ -44,26 +47,124 @@ func ipExtractor(trusted []*net.IPNet, header string) echo.IPExtractor {
 	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
-// longDigits finds digit runs that could be phone numbers or codes in a URI.
-var longDigits = regexp.MustCompile(`\d{4,}`)
-
 // safeURI keeps a URI useful in logs without carrying numbers or codes:
-// every run of 4+ digits is masked whole.
+// every group of 4 digits or more is masked whole ("***"), a group being
+// digits joined only by what separates the digits of a phone number
+// (uriSeparator: "+7+900+123-45-67", "(900)%20123"). A URI is read as a
+// server reads it: percent-encoded bytes ("%37" is 7) and the digits of
+// other scripts ("%EF%BC%99", fullwidth 9) count as what they decode to.
+// Masked whole: a code sent in a query string (a client's mistake) must not
+// leave two of its four digits in the log.
 func safeURI(uri string) string {
-	run := 0
-	for i := 0; i < len(uri) && run < 4; i++ {
-		if uri[i] >= '0' && uri[i] <= '9' {
-			run++
-		} else {
-			run = 0
+	// Most URIs hold too few digit candidates to need the scan.
+	n := 0
+	for i := 0; i < len(uri) && n < 4; i++ {
+		if c := uri[i]; c >= '0' && c <= '9' || c == '%' || c >= 0x80 {
+			n++
 		}
 	}
-	if run < 4 {
-		return uri // nothing to mask: skip the regular expression
+	if n < 4 {
+		return uri
 	}
-	// Masked whole: a code sent in a query string (a client's mistake) must
-	// not leave two of its four digits in the log.
-	return longDigits.ReplaceAllLiteralString(uri, "***")
+	var b []byte // nil until something is masked
+	last := 0    // uri[last:] is not yet in b
+	digits, start, end := 0, 0, 0
+	for i := 0; i <= len(uri); {
+		r, size := rune(-1), 1 // -1: past the end, which ends a group
+		if i < len(uri) {
+			r = rune(uri[i])
+			if r == '%' || r >= utf8.RuneSelf {
+				r, size = uriRune(uri[i:])
+			}
+		}
+		switch {
+		case r >= '0' && r <= '9' || r >= utf8.RuneSelf && unicode.IsDigit(r):
+			if digits == 0 {
+				start = i
+			}
+			digits++
+			end = i + size
+		case digits > 0 && uriSeparator(r) && !(r == '.' && idDot(uri, i)):
+		case digits > 0:
+			if digits >= 4 {
+				b = append(b, uri[last:start]...)
+				b = append(b, "***"...)
+				last = end
+			}
+			digits = 0
+		}
+		i += size
+	}
+	if b == nil {
+		return uri
+	}
+	return string(append(b, uri[last:]...))
+}
+
+// idDot reports whether the '.' at uri[i] is the one inside a challenge ID
+// (challenge.NewID: 22 characters, '.', a 10-digit hex tag) that fills a
+// whole path segment or query value: it joins two random strings, not the
+// digits of a number, and masking across it would hide the ID's tag from
+// the log.
+func idDot(uri string, i int) bool {
+	from, to := i-22, i+11
+	if from < 0 || to > len(uri) {
+		return false
+	}
+	if _, ok := challenge.IDTag(uri[from:to]); !ok {
+		return false
+	}
+	delim := func(c byte) bool { return c == '/' || c == '?' || c == '&' || c == '=' || c == '#' }
+	return (from == 0 || delim(uri[from-1])) && (to == len(uri) || delim(uri[to]))
+}
+
+// uriSeparator reports a rune that may stand between the digits of one
+// phone number in a URI: a space (or '+', a space in a query), the dashes
+// and dots of a written number, its parentheses, '/' and '_'. '=' and '&'
+// end a group, so separate short values stay readable.
+func uriSeparator(r rune) bool {
+	switch r {
+	case ' ', '+', '-', '.', '(', ')', '/', '_', '\u00A0', '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2212':
+		return true
+	}
+	return false
+}
+
+// uriRune decodes the first rune of s as a server would read it: a UTF-8
+// sequence written plainly or percent-encoded (or a mix), and returns it with
+// the bytes of s it took. A byte that starts no valid sequence is returned as
+// utf8.RuneError.
+func uriRune(s string) (rune, int) {
+	var buf [utf8.UTFMax]byte
+	var ends [utf8.UTFMax]int // ends[k]: where in s buf[k] ends
+	n := 0
+	for i := 0; n < utf8.UTFMax && i < len(s); n++ {
+		c, w := s[i], 1
+		if c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			c, w = unhex(s[i+1])<<4|unhex(s[i+2]), 3
+		}
+		buf[n] = c
+		i += w
+		ends[n] = i
+		if utf8.FullRune(buf[:n+1]) {
+			n++
+			break
+		}
+	}
+	r, size := utf8.DecodeRune(buf[:n])
+	return r, ends[size-1]
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // requestState is what a request's middleware and handlers hand each other.

@@ -9,12 +9,42 @@ import (
 func TestSafeURI(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"/hooks/kratos/login", "/hooks/kratos/login"},
-		{"/v1/challenges/abc123.0f9e/verify", "/v1/challenges/abc123.0f9e/verify"},
+		{"/v1/challenges/abc123.0f9e/verify", "/v1/challenges/abc***f9e/verify"},
+		// A challenge ID's dot joins two random strings, not a number.
+		{"/v1/challenges/AbCdEfGhIjKlMnOpQrS123.0123abcdef/verify", "/v1/challenges/AbCdEfGhIjKlMnOpQrS123.***abcdef/verify"},
+		{"/v1/challenges/AbCdEfGhIjKlMnOpQrSt12.34abcdef01/verify", "/v1/challenges/AbCdEfGhIjKlMnOpQrSt12.34abcdef01/verify"},
+		{"/x?id=AbCdEfGhIjKlMnOpQrSt12.34abcdef01", "/x?id=AbCdEfGhIjKlMnOpQrSt12.34abcdef01"},
+		// Not an ID (23 characters before the dot): the dot joins.
+		{"/v1/challenges/AbCdEfGhIjKlMnOpQrSt012.34abcdef01/verify", "/v1/challenges/AbCdEfGhIjKlMnOpQrSt***abcdef01/verify"},
+		// A number inside an ID-shaped segment is still masked.
+		{"/v1/challenges/7-900-123-45-67abcdefg.0a1b2c3d4e/verify", "/v1/challenges/***abcdefg.0a1b2c3d4e/verify"},
 		{"/2fa?phone=79001234567", "/2fa?phone=***"},
 		{"/x?code=1234", "/x?code=***"},
 		{"/x?a=123&b=4567&c=89", "/x?a=123&b=***&c=89"},
 		{"/x/1234", "/x/***"},
 		{"", ""},
+		// A number written as people write it, or as a form encodes it.
+		{"/2fa?phone=+7+900+123-45-67", "/2fa?phone=+***"},
+		{"/2fa?phone=%2B7%20(900)%20123-45-67&x=1", "/2fa?phone=%2B***&x=1"},
+		{"/2fa?phone=7.900.123.45.67", "/2fa?phone=***"},
+		{"/x/900/123/45/67", "/x/***"},
+		{"/x?code=12-34", "/x?code=***"},
+		{"/x?code=1+2+3+4", "/x?code=***"},
+		// Percent-encoded digits and other scripts' digits are digits.
+		{"/x?code=%34%34%34%36", "/x?code=***"},
+		{"/x?code=%EF%BC%94%EF%BC%94%EF%BC%94%EF%BC%96", "/x?code=***"},
+		{"/x?code=\uff14\uff14\uff14\uff16", "/x?code=***"},
+		{"/x?code=%EF%BC%94\uff14%34%EF%BC%96", "/x?code=***"},
+		// '=', '&', ',' and letters end a group; short groups stay.
+		{"/x?a=12&b=34", "/x?a=12&b=34"},
+		{"/x?a=12,34", "/x?a=12,34"},
+		{"/api/v3.0/start?n=1", "/api/v3.0/start?n=1"},
+		{"/x?v=1.2.3", "/x?v=1.2.3"},
+		{"/x?v=1.2.3.4", "/x?v=***"},
+		// Broken encodings are read byte by byte and kept.
+		{"/x?%zz%4=1%", "/x?%zz%4=1%"},
+		{"/x?a=%E2%82", "/x?a=%E2%82"},
+		{"/x?a=\xff1234", "/x?a=\xff***"},
 	}
 	for _, tt := range tests {
 		if got := safeURI(tt.in); got != tt.want {
