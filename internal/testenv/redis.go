@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -30,6 +31,10 @@ type Redis struct {
 	// conf is a config file given before the options (a sentinel's, which
 	// the sentinel rewrites), "" for none.
 	conf string
+	// tls is set for a server that listens with TLS only (StartRedisTLS):
+	// how a client reaches it, ServerName its certificate's first name.
+	tls  *tls.Config
+	host string // DialAddr's host, "" for Addr's
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -60,9 +65,18 @@ func StartRedis(tb testing.TB) *Redis {
 // "--cluster-enabled", "yes").
 func StartRedisWith(tb testing.TB, args ...string) *Redis {
 	tb.Helper()
+	return startRedis(tb, nil, args...)
+}
+
+// startRedis is StartRedisWith, with TLS when t is not nil.
+func startRedis(tb testing.TB, t *serverTLS, args ...string) *Redis {
+	tb.Helper()
 	var err error
 	for range 3 {
 		r := newRedis(tb, args...)
+		if t != nil {
+			t.apply(r)
+		}
 		if err = r.start(); err == nil {
 			tb.Cleanup(r.Stop)
 			return r
@@ -117,8 +131,11 @@ func (r *Redis) start() error {
 	if r.conf != "" {
 		pre = []string{r.conf, "--sentinel"}
 	}
-	cmd := exec.Command(r.bin, append(pre,
-		"--port", strconv.Itoa(r.Port),
+	ports := []string{"--port", strconv.Itoa(r.Port)}
+	if r.tls != nil {
+		ports = []string{"--port", "0", "--tls-port", strconv.Itoa(r.Port)}
+	}
+	cmd := exec.Command(r.bin, append(append(pre, ports...),
 		"--bind", "127.0.0.1",
 		"--save", "",
 		"--appendonly", "no",
@@ -133,7 +150,7 @@ func (r *Redis) start() error {
 	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if err := redisPing(r.Addr); err == nil {
+		if err := redisPingTLS(r.Addr, r.tls); err == nil {
 			break
 		}
 		select {
@@ -185,8 +202,18 @@ func (r *Redis) Kill() {
 }
 
 // redisPing sends an inline PING and expects +PONG, without a client library.
-func redisPing(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+func redisPing(addr string) error { return redisPingTLS(addr, nil) }
+
+// redisPingTLS is redisPing over TLS with tc (plain TCP when tc is nil).
+func redisPingTLS(addr string, tc *tls.Config) error {
+	d := &net.Dialer{Timeout: 500 * time.Millisecond}
+	var conn net.Conn
+	var err error
+	if tc != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, tc)
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return err
 	}

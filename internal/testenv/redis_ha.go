@@ -38,7 +38,15 @@ func (c *RedisCluster) Addrs() []string {
 // master, the other masters as addr= options (the client learns the
 // replicas from CLUSTER SLOTS).
 func (c *RedisCluster) URL() string {
-	return withAddrs("redis://"+c.Nodes[0].Addr, c.Nodes[1:])
+	return withAddrs(scheme(c.Nodes[0])+c.Nodes[0].DialAddr(), c.Nodes[1:])
+}
+
+// scheme is the scheme of s's URL, with "://".
+func scheme(s *Redis) string {
+	if s.tls != nil {
+		return "rediss://"
+	}
+	return "redis://"
 }
 
 // withAddrs appends the servers' addresses to u as addr= query options.
@@ -48,7 +56,7 @@ func withAddrs(u string, servers []*Redis) string {
 		if i == 0 {
 			sep = "?"
 		}
-		u += sep + "addr=" + s.Addr
+		u += sep + "addr=" + s.DialAddr()
 	}
 	return u
 }
@@ -69,7 +77,7 @@ func (c *RedisCluster) ReplicaOf(m *Redis) *Redis {
 // (never skips) when redis-server is missing.
 func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 	tb.Helper()
-	return startRedisCluster(tb, n, false)
+	return startRedisCluster(tb, n, false, nil)
 }
 
 // StartRedisClusterWithReplicas is StartRedisCluster with one replica per
@@ -82,10 +90,12 @@ func StartRedisCluster(tb testing.TB, n int) *RedisCluster {
 // that master's replica.
 func StartRedisClusterWithReplicas(tb testing.TB, n int) *RedisCluster {
 	tb.Helper()
-	return startRedisCluster(tb, n, true)
+	return startRedisCluster(tb, n, true, nil)
 }
 
-func startRedisCluster(tb testing.TB, n int, replicas bool) *RedisCluster {
+// startRedisCluster starts the cluster, node i with TLS when withTLS is
+// not nil (withTLS(i)).
+func startRedisCluster(tb testing.TB, n int, replicas bool, withTLS func(i int) *serverTLS) *RedisCluster {
 	tb.Helper()
 	c := &RedisCluster{}
 	total, timeout := n, "1000"
@@ -109,7 +119,11 @@ func startRedisCluster(tb testing.TB, n int, replicas bool) *RedisCluster {
 			// No 5 s wait for more replicas before a master sends a sync.
 			args = append(args, "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0")
 		}
-		nodes[i] = StartRedisWith(tb, args...)
+		if withTLS != nil {
+			nodes[i] = startRedis(tb, withTLS(i), append(args, "--tls-cluster", "yes")...)
+		} else {
+			nodes[i] = StartRedisWith(tb, args...)
+		}
 	}
 	c.Nodes = nodes[:n]
 	if replicas {
@@ -119,7 +133,7 @@ func startRedisCluster(tb testing.TB, n int, replicas bool) *RedisCluster {
 	defer cancel()
 	clients := make([]*redis.Client, total)
 	for i, node := range nodes {
-		clients[i] = redis.NewClient(&redis.Options{Addr: node.Addr, MaxRetries: -1})
+		clients[i] = redis.NewClient(&redis.Options{Addr: node.Addr, MaxRetries: -1, TLSConfig: node.TLSConfig()})
 		defer clients[i].Close()
 	}
 	for i := 1; i < total; i++ {
@@ -247,13 +261,24 @@ func StartRedisSentinel(tb testing.TB, name string, auth SentinelAuth) *RedisSen
 // be elected to fail over.
 func StartRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quorum int) *RedisSentinel {
 	tb.Helper()
+	return startRedisSentinels(tb, name, auth, n, quorum, nil)
+}
+
+// startRedisSentinels is StartRedisSentinels, with TLS when t is not nil.
+func startRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quorum int, t *SentinelTLS) *RedisSentinel {
+	tb.Helper()
 	var data []string
 	if auth.Data != "" {
 		data = []string{"--requirepass", auth.Data, "--masterauth", auth.Data}
 	}
+	var dataTLS, sentinelTLS *serverTLS
+	if t != nil {
+		dataTLS = newServerTLS(t.CA, t.DataNames)
+		sentinelTLS = newServerTLS(t.CA, t.SentinelNames)
+	}
 	// No 5 s wait for more replicas before the master sends the sync.
-	m := StartRedisWith(tb, append([]string{"--repl-diskless-sync-delay", "0"}, data...)...)
-	r := StartRedisWith(tb, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}, data...)...)
+	m := startRedis(tb, dataTLS, append([]string{"--repl-diskless-sync-delay", "0"}, data...)...)
+	r := startRedis(tb, dataTLS, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}, data...)...)
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n", name, m.Port, quorum) +
 		fmt.Sprintf("sentinel down-after-milliseconds %s 300\nsentinel failover-timeout %s 1000\n", name, name)
 	if auth.Data != "" {
@@ -273,6 +298,9 @@ func StartRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 	rs := &RedisSentinel{Master: m, Replica: r, MasterName: name, auth: auth}
 	for range n {
 		s := newRedis(tb)
+		if sentinelTLS != nil {
+			sentinelTLS.apply(s)
+		}
 		s.conf = filepath.Join(s.Dir, "sentinel.conf")
 		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 			tb.Fatalf("testenv: %v", err)
@@ -312,17 +340,17 @@ func StartRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 // host, the others as addr= options), database 0, and the data nodes'
 // password.
 func (rs *RedisSentinel) URL() string {
-	u := "redis://"
+	u := scheme(rs.Sentinels[0])
 	if rs.auth.Data != "" {
 		u += ":" + rs.auth.Data + "@"
 	}
-	return withAddrs(u+rs.Sentinels[0].Addr+"/0", rs.Sentinels[1:])
+	return withAddrs(u+rs.Sentinels[0].DialAddr()+"/0", rs.Sentinels[1:])
 }
 
 // client is a client of sentinel s with the setup's credentials.
 func (rs *RedisSentinel) client(s *Redis) *redis.SentinelClient {
 	return redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Username: rs.auth.SentinelUser, Password: rs.auth.Sentinel,
-		MaxRetries: -1, DialTimeout: time.Second})
+		MaxRetries: -1, DialTimeout: time.Second, TLSConfig: s.TLSConfig()})
 }
 
 // SentinelClient is a client of the i-th sentinel with the setup's
