@@ -2,8 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -56,8 +58,36 @@ func ClientOptions(rawURL string) (*redis.Options, error) {
 		return nil, errRefusedURL
 	}
 	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
+	perHostTLS(opts.TLSConfig, &opts.Dialer)
 	return opts, nil
 }
+
+// perHostTLS sets *dialer, for a rediss:// URL (cfg not nil), to one that
+// checks each server's certificate against the host it dials. go-redis's
+// own dialers use cfg.ServerName, the URL's host, for every connection: in
+// sentinel mode the master's and every sentinel's certificate were checked
+// against the first sentinel's name, in cluster mode every node's against
+// the first seed's. cfg is read at each dial; InsecureSkipVerify (the URL's
+// skip_verify) is kept, never set.
+func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (net.Conn, error)) {
+	if cfg == nil {
+		return
+	}
+	*dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		c := cfg.Clone()
+		c.ServerName = host
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout, KeepAliveConfig: keepAlive}, Config: c}
+		return d.DialContext(ctx, network, addr)
+	}
+}
+
+// keepAlive is go-redis's default dialers' TCP keep-alive, kept when
+// perHostTLS replaces them.
+var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 // harden sets the fields ClientOptions describes, which go-redis's three
 // option types each have under the same names.
@@ -92,6 +122,7 @@ func ClusterOptions(rawURL string) (*redis.ClusterOptions, error) {
 		return nil, errRefusedURL
 	}
 	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
+	perHostTLS(opts.TLSConfig, &opts.Dialer)
 	return opts, nil
 }
 
@@ -144,6 +175,8 @@ func FailoverOptions(rawURL string, s Sentinel) (*redis.FailoverOptions, error) 
 	opts.SentinelUsername, opts.SentinelPassword = s.Username, s.Password
 	opts.MasterName = s.Master
 	harden(&opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.MaxRetries, &opts.DialerRetries)
+	// The dialer serves the sentinels' connections and the master's alike.
+	perHostTLS(opts.TLSConfig, &opts.Dialer)
 	return opts, nil
 }
 
