@@ -115,7 +115,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		// The client of store.redis.mode: one server, a cluster (scripts
 		// go to their slot's master) or the master Sentinel names.
 		rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
-			Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword})
+			Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword},
+			redisstore.TLS{CAFile: r.TLSCAFile, CertFile: r.TLSCertFile, KeyFile: r.TLSKeyFile})
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}

@@ -171,3 +171,57 @@ func newQuiet(t *testing.T, cfg *config.Config) (*App, error) {
 	}
 	return a, err
 }
+
+// TestRedisTLSServe: store.redis.tls_* reach the client in every mode: a
+// standalone server, a sentinel setup (the sentinels named localhost, the
+// master announced as 127.0.0.1) and a cluster, all on TLS only with
+// client certificates required, are ready. A CA that did not sign the
+// server's certificate, or no client certificate, fails closed:
+// /health/ready 503, the reason logged, never the URL's password.
+func TestRedisTLSServe(t *testing.T) {
+	ca := testenv.NewTLSCA(t)
+	r := testenv.StartRedisTLS(t, ca, nil, "--requirepass", "data-pw-5b1e")
+	rs := testenv.StartRedisSentinelsTLS(t, "cpk", testenv.SentinelAuth{Data: "data-pw-5b1e"}, 1, 1,
+		testenv.SentinelTLS{CA: ca, SentinelNames: []string{"localhost"}})
+	cl := testenv.StartRedisClusterTLS(t, 3, ca)
+	files := []string{"STORE_REDIS_TLS_CA_FILE=" + ca.File, "STORE_REDIS_TLS_CERT_FILE=" + ca.Client.CertFile, "STORE_REDIS_TLS_KEY_FILE=" + ca.Client.KeyFile}
+	standalone := "STORE_REDIS_URL=rediss://:data-pw-5b1e@" + r.DialAddr() + "/0"
+	for _, tt := range []struct {
+		name string
+		env  []string
+	}{
+		{"standalone", []string{standalone}},
+		{"sentinel", []string{"STORE_REDIS_MODE=sentinel", "STORE_REDIS_URL=" + rs.URL(), "STORE_REDIS_SENTINEL_MASTER=cpk"}},
+		{"cluster", []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=" + cl.URL()}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, logs := logApp(t, append(append([]string{"STORE_TYPE=redis"}, tt.env...), files...)...)
+			if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusOK {
+				t.Fatalf("ready: %d %s\n%s", code, body, logs)
+			}
+		})
+	}
+	other := testenv.NewTLSCA(t)
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want string // in the readiness line
+	}{
+		{"another CA", []string{"STORE_REDIS_TLS_CA_FILE=" + other.File, files[1], files[2]},
+			"certificate signed by unknown authority"},
+		{"no client certificate", files[:1], "tls: certificate required"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, logs := logApp(t, append([]string{"STORE_TYPE=redis", standalone}, tt.env...)...)
+			if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusServiceUnavailable {
+				t.Fatalf("ready: %d %s", code, body)
+			}
+			if !strings.Contains(logs.String(), tt.want) {
+				t.Errorf("no line says %q:\n%s", tt.want, logs)
+			}
+			if strings.Contains(logs.String(), "data-pw-5b1e") {
+				t.Errorf("a log line holds the password:\n%s", logs)
+			}
+		})
+	}
+}

@@ -98,7 +98,8 @@ func runBans(ctx context.Context, e env, args []string) error {
 	}
 	r := cfg.Store.Redis
 	rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
-		Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword})
+		Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword},
+		redisstore.TLS{CAFile: r.TLSCAFile, CertFile: r.TLSCertFile, KeyFile: r.TLSKeyFile})
 	if err != nil {
 		return fmt.Errorf("store.redis.url: %w", err)
 	}

@@ -39,7 +39,7 @@ func (bansProvider) CallStatus(context.Context, string, phone.Number) (flashcall
 // with the default regulation (the CLI's configuration defaults too).
 func bansService(t *testing.T, mode, url, prefix string, opts ...challenge.Option) *challenge.Service {
 	t.Helper()
-	rdb, err := redisstore.NewClient(mode, url, redisstore.Sentinel{})
+	rdb, err := redisstore.NewClient(mode, url, redisstore.Sentinel{}, redisstore.TLS{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,10 @@ type RedisStore struct {
 	SentinelMaster   string `yaml:"sentinel_master"`
 	SentinelUsername string `yaml:"sentinel_username"`
 	SentinelPassword string `yaml:"sentinel_password"`
+	// TLSCAFile, TLSCertFile and TLSKeyFile: rediss:// only.
+	TLSCAFile   string `yaml:"tls_ca_file"`
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 }
 
 // Kratos is the Ory Kratos instance.

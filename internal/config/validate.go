@@ -423,8 +423,14 @@ func (c *Config) validateStore(v *checker) {
 		if s.Redis.Mode != "" && s.Redis.Mode != redisstore.ModeStandalone {
 			v.add("store.redis.mode", "is %s, but store.type is memory: set store.type: redis (STORE_TYPE=redis) or remove it", s.Redis.Mode)
 		}
+		for _, f := range s.Redis.tlsFiles() {
+			if f.path != "" {
+				v.add(f.key, "is set, but store.type is memory: set store.type: redis (STORE_TYPE=redis) or remove it")
+			}
+		}
 	case "redis":
 		c.validateRedisMode(v)
+		c.validateRedisTLS(v)
 		if s.Redis.URL == "" {
 			v.add("store.redis.url", "is required when store.type is redis (set STORE_REDIS_URL or store.redis.url_file)")
 		} else if msg := redisURLProblem(s.Redis.Mode, s.Redis.URL); msg != "" {
@@ -476,6 +482,79 @@ func (c *Config) validateRedisMode(v *checker) {
 			v.add("store.redis.sentinel_password", "is set, but store.redis.mode is %s: set store.redis.mode: sentinel or remove it", r.Mode)
 		}
 	}
+}
+
+// tlsFiles lists store.redis.tls_* with their values.
+func (r RedisStore) tlsFiles() []struct{ key, path string } {
+	return []struct{ key, path string }{
+		{"store.redis.tls_ca_file", r.TLSCAFile},
+		{"store.redis.tls_cert_file", r.TLSCertFile},
+		{"store.redis.tls_key_file", r.TLSKeyFile},
+	}
+}
+
+// validateRedisTLS checks store.redis.tls_*: a rediss:// URL, files that
+// can be read and hold what they should, a client certificate with its
+// key, as redisstore.NewClient reads them. The messages name the files,
+// never the URL nor a key.
+func (c *Config) validateRedisTLS(v *checker) {
+	r := c.Store.Redis
+	if (redisstore.TLS{CAFile: r.TLSCAFile, CertFile: r.TLSCertFile, KeyFile: r.TLSKeyFile}).IsZero() {
+		return
+	}
+	if scheme, _, ok := strings.Cut(r.URL, "://"); ok && !strings.EqualFold(scheme, "rediss") {
+		for _, f := range r.tlsFiles() {
+			if f.path != "" {
+				v.add(f.key, "is set, but store.redis.url is not a rediss:// URL: it is read for TLS connections only; use rediss:// or remove it")
+			}
+		}
+		return
+	}
+	if r.TLSCAFile != "" {
+		if _, err := redisstore.LoadCA(r.TLSCAFile); err != nil {
+			v.add("store.redis.tls_ca_file", "%v", err)
+		} else if skipsVerify(r.URL) {
+			v.add("store.redis.tls_ca_file", "is set, but store.redis.url's skip_verify option turns certificate checks off: remove skip_verify")
+		}
+	}
+	switch {
+	case r.TLSCertFile != "" && r.TLSKeyFile == "":
+		v.add("store.redis.tls_key_file", "is required with store.redis.tls_cert_file: the client certificate's private key (PEM)")
+	case r.TLSKeyFile != "" && r.TLSCertFile == "":
+		v.add("store.redis.tls_cert_file", "is required with store.redis.tls_key_file: the client certificate (PEM) the key belongs to")
+	case r.TLSCertFile != "":
+		unreadable := false
+		for _, f := range r.tlsFiles()[1:] {
+			if _, err := os.ReadFile(f.path); err != nil {
+				unreadable = true
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err
+				}
+				v.add(f.key, "cannot read %s: %v", f.path, err)
+			}
+		}
+		if !unreadable {
+			if _, err := redisstore.LoadClientCert(r.TLSCertFile, r.TLSKeyFile); err != nil {
+				v.add("store.redis.tls_cert_file", "%v", err)
+			}
+		}
+	}
+}
+
+// skipsVerify reports whether a Redis URL's skip_verify option (any of its
+// values) turns certificate checks off.
+func skipsVerify(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	for _, val := range u.Query()["skip_verify"] {
+		if on, err := strconv.ParseBool(val); err == nil && on {
+			return true
+		}
+	}
+	return false
 }
 
 // redisURLProblem explains what is wrong with a Redis URL in a mode

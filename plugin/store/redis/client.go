@@ -3,10 +3,13 @@ package redisstore
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -67,7 +70,8 @@ func ClientOptions(rawURL string) (*redis.Options, error) {
 // own dialers use cfg.ServerName, the URL's host, for every connection: in
 // sentinel mode the master's and every sentinel's certificate were checked
 // against the first sentinel's name, in cluster mode every node's against
-// the first seed's. cfg is read at each dial; InsecureSkipVerify (the URL's
+// the first seed's. cfg is read at each dial, so certificates NewClient
+// adds to it afterwards are used; InsecureSkipVerify (the URL's
 // skip_verify) is kept, never set.
 func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (net.Conn, error)) {
 	if cfg == nil {
@@ -88,6 +92,90 @@ func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (
 // keepAlive is go-redis's default dialers' TCP keep-alive, kept when
 // perHostTLS replaces them.
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
+
+// TLS names the files of store.redis.tls_ca_file, tls_cert_file and
+// tls_key_file ("" for none), read when NewClient builds a client.
+type TLS struct {
+	// CAFile replaces the system's roots: servers' certificates must
+	// chain to one of its certificates.
+	CAFile string
+	// CertFile and KeyFile are the client certificate Redis asks for
+	// (tls-auth-clients), both or neither.
+	CertFile, KeyFile string
+}
+
+// IsZero reports whether no file is named.
+func (t TLS) IsZero() bool { return t == TLS{} }
+
+// LoadCA reads a PEM file of CA certificates. Its errors name the file,
+// never its content.
+func LoadCA(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, unreadable(path, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path)
+	}
+	return pool, nil
+}
+
+// unreadable says a file could not be read, its path named once.
+func unreadable(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("cannot read %s: %w", path, err)
+}
+
+// LoadClientCert reads a certificate and its private key (PEM files). Its
+// errors name the files, never the key.
+func LoadClientCert(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, unreadable(certFile, err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, unreadable(keyFile, err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		// crypto/tls's texts say which part failed and never quote a key.
+		return tls.Certificate{}, fmt.Errorf("%s and %s are no certificate and matching private key (PEM): %w", certFile, keyFile, err)
+	}
+	return pair, nil
+}
+
+// apply adds t's files to cfg, the TLS configuration of a rediss:// URL.
+func (t TLS) apply(cfg *tls.Config) error {
+	if t.IsZero() {
+		return nil
+	}
+	if cfg == nil {
+		return errors.New("redis store: TLS files are set, but the URL is not rediss://")
+	}
+	if t.CAFile != "" {
+		pool, err := LoadCA(t.CAFile)
+		if err != nil {
+			return fmt.Errorf("redis store: CA file: %w", err)
+		}
+		cfg.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return errors.New("redis store: a client certificate needs both its certificate and its key file")
+	}
+	if t.CertFile != "" {
+		pair, err := LoadClientCert(t.CertFile, t.KeyFile)
+		if err != nil {
+			return fmt.Errorf("redis store: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return nil
+}
 
 // harden sets the fields ClientOptions describes, which go-redis's three
 // option types each have under the same names.
@@ -197,12 +285,17 @@ func replicaReadOption(u *url.URL, own string) string {
 }
 
 // NewClient builds the client of a mode (ModeStandalone when mode is "")
-// for rawURL; s is read in ModeSentinel only.
-func NewClient(mode, rawURL string, s Sentinel) (redis.UniversalClient, error) {
+// for rawURL; s is read in ModeSentinel only. t's files serve every
+// connection (in sentinel mode the sentinels' too) and need a rediss://
+// URL.
+func NewClient(mode, rawURL string, s Sentinel, t TLS) (redis.UniversalClient, error) {
 	switch mode {
 	case "", ModeStandalone:
 		opts, err := ClientOptions(rawURL)
 		if err != nil {
+			return nil, err
+		}
+		if err := t.apply(opts.TLSConfig); err != nil {
 			return nil, err
 		}
 		return redis.NewClient(opts), nil
@@ -211,10 +304,16 @@ func NewClient(mode, rawURL string, s Sentinel) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := t.apply(opts.TLSConfig); err != nil {
+			return nil, err
+		}
 		return NewClusterClient(opts), nil
 	case ModeSentinel:
 		opts, err := FailoverOptions(rawURL, s)
 		if err != nil {
+			return nil, err
+		}
+		if err := t.apply(opts.TLSConfig); err != nil {
 			return nil, err
 		}
 		return redis.NewFailoverClient(opts), nil

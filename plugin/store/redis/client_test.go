@@ -116,7 +116,7 @@ func TestModeOptions(t *testing.T) {
 			return err
 		}},
 		{"unknown mode", "unknown mode", func() error {
-			_, err := redisstore.NewClient("replicated", "redis://:hunter2@r1:6379", redisstore.Sentinel{})
+			_, err := redisstore.NewClient("replicated", "redis://:hunter2@r1:6379", redisstore.Sentinel{}, redisstore.TLS{})
 			return err
 		}},
 	} {
@@ -167,7 +167,7 @@ func TestOneDialPerCommandWhenRedisIsDown(t *testing.T) {
 		new   func(*dialCounter) (redis.UniversalClient, error)
 	}{
 		{"standalone", 1, func(d *dialCounter) (redis.UniversalClient, error) {
-			c, err := redisstore.NewClient(redisstore.ModeStandalone, "redis://"+addr+"/0", redisstore.Sentinel{})
+			c, err := redisstore.NewClient(redisstore.ModeStandalone, "redis://"+addr+"/0", redisstore.Sentinel{}, redisstore.TLS{})
 			if err == nil {
 				c.AddHook(d)
 			}
@@ -249,7 +249,7 @@ func withQuery(u, q string) string {
 // newStoreClient is redisstore.NewClient, closed at the test's end.
 func newStoreClient(t *testing.T, mode, url string, s redisstore.Sentinel) redis.UniversalClient {
 	t.Helper()
-	c, err := redisstore.NewClient(mode, url, s)
+	c, err := redisstore.NewClient(mode, url, s, redisstore.TLS{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestServiceOverSentinel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	rs := testenv.StartRedisSentinel(t, "callpass", testenv.SentinelAuth{Data: "data-pw", Sentinel: "sentinel-pw"})
-	rdb, err := redisstore.NewClient(redisstore.ModeSentinel, rs.URL(), redisstore.Sentinel{Master: rs.MasterName, Password: "sentinel-pw"})
+	rdb, err := redisstore.NewClient(redisstore.ModeSentinel, rs.URL(), redisstore.Sentinel{Master: rs.MasterName, Password: "sentinel-pw"}, redisstore.TLS{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestSentinelACLUser(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.sentinel.Master = rs.MasterName
-			rdb, err := redisstore.NewClient(redisstore.ModeSentinel, rs.URL(), tt.sentinel)
+			rdb, err := redisstore.NewClient(redisstore.ModeSentinel, rs.URL(), tt.sentinel, redisstore.TLS{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -167,7 +167,7 @@ func TestServiceOverSeveralSentinels(t *testing.T) {
 	p := &fakeProvider{code: "7391"}
 	newSvc := func() (*redis.Client, *challenge.Service) {
 		rdb, err := redisstore.NewClient(redisstore.ModeSentinel, rs.URL(),
-			redisstore.Sentinel{Master: rs.MasterName, Username: "cpk", Password: "sentinel-pw"})
+			redisstore.Sentinel{Master: rs.MasterName, Username: "cpk", Password: "sentinel-pw"}, redisstore.TLS{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,8 +2,9 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,15 +17,9 @@ import (
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
-// trust makes cfg, a rediss:// URL's TLS configuration, trust ca and
-// present its client certificate, as store.redis.tls_* do.
-func trust(t *testing.T, cfg *tls.Config, ca *testenv.TLSCA) {
-	t.Helper()
-	if cfg == nil {
-		t.Fatal("no TLS configuration: not a rediss:// URL")
-	}
-	c := ca.ClientConfig("")
-	cfg.RootCAs, cfg.Certificates = c.RootCAs, c.Certificates
+// files are ca's files as store.redis.tls_* name them.
+func files(ca *testenv.TLSCA) redisstore.TLS {
+	return redisstore.TLS{CAFile: ca.File, CertFile: ca.Client.CertFile, KeyFile: ca.Client.KeyFile}
 }
 
 // serveOver runs a login (start, verify) for n identities through a store
@@ -75,18 +70,14 @@ func TestSentinelTLSChecksEachHost(t *testing.T) {
 			if !strings.HasPrefix(rs.URL(), "rediss://:data-pw@localhost:") {
 				t.Fatalf("URL %s", rs.URL())
 			}
-			opts, err := redisstore.FailoverOptions(rs.URL(), redisstore.Sentinel{Master: rs.MasterName, Password: "sentinel-pw"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			trust(t, opts.TLSConfig, ca)
-			rdb := redis.NewFailoverClient(opts)
-			t.Cleanup(func() { _ = rdb.Close() })
+			// The sentinels require a client certificate too: the files
+			// serve their connections as well as the master's.
+			rdb := newStoreClientTLS(t, redisstore.ModeSentinel, rs.URL(), redisstore.Sentinel{Master: rs.MasterName, Password: "sentinel-pw"}, files(ca))
 			if tc.refused == "" {
 				serveOver(t, rdb, 1)
 				return
 			}
-			err = rdb.Ping(context.Background()).Err()
+			err := rdb.Ping(context.Background()).Err()
 			if err == nil || !strings.Contains(err.Error(), tc.refused) {
 				t.Fatalf("ping: %v, want a refused certificate (%s)", err, tc.refused)
 			}
@@ -106,13 +97,7 @@ func TestClusterTLSChecksEachHost(t *testing.T) {
 	if !strings.HasPrefix(c.URL(), "rediss://localhost:") {
 		t.Fatalf("URL %s", c.URL())
 	}
-	opts, err := redisstore.ClusterOptions(c.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	trust(t, opts.TLSConfig, ca)
-	rdb := redisstore.NewClusterClient(opts)
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := newStoreClientTLS(t, redisstore.ModeCluster, c.URL(), redisstore.Sentinel{}, files(ca)).(*redis.ClusterClient)
 	var masters atomic.Int32 // ForEachMaster runs f concurrently
 	if err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
 		masters.Add(1)
@@ -121,4 +106,96 @@ func TestClusterTLSChecksEachHost(t *testing.T) {
 		t.Fatalf("%d masters: %v", masters.Load(), err)
 	}
 	serveOver(t, rdb, 12)
+}
+
+// newStoreClientTLS is redisstore.NewClient with TLS files, closed at the
+// test's end.
+func newStoreClientTLS(t *testing.T, mode, url string, s redisstore.Sentinel, tf redisstore.TLS) redis.UniversalClient {
+	t.Helper()
+	c, err := redisstore.NewClient(mode, url, s, tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// TestStandaloneTLS: rediss:// to a server that requires client
+// certificates, with a private CA (store.redis.tls_*). What cannot be
+// verified fails closed with the reason: a CA that did not sign the
+// server's certificate (or the system's roots), a host the certificate
+// does not name; a server that wants a client certificate refuses a client
+// without one. skip_verify, asked explicitly, still skips the check.
+func TestStandaloneTLS(t *testing.T) {
+	t.Parallel()
+	ca := testenv.NewTLSCA(t)
+	r := testenv.StartRedisTLS(t, ca, nil)
+	url := "rediss://" + r.DialAddr() + "/0"
+	if !strings.HasPrefix(url, "rediss://127.0.0.1:") {
+		t.Fatalf("URL %s", url)
+	}
+	serveOver(t, newStoreClientTLS(t, redisstore.ModeStandalone, url, redisstore.Sentinel{}, files(ca)), 1)
+
+	other := testenv.NewTLSCA(t)
+	localhost := "rediss://localhost:" + fmt.Sprint(r.Port) + "/0"
+	for _, tc := range []struct {
+		name, url string
+		tf        redisstore.TLS
+		want      string // in the error; "" serves
+	}{
+		{"another CA", url, redisstore.TLS{CAFile: other.File, CertFile: ca.Client.CertFile, KeyFile: ca.Client.KeyFile}, "certificate signed by unknown authority"},
+		{"the system's roots", url, redisstore.TLS{CertFile: ca.Client.CertFile, KeyFile: ca.Client.KeyFile}, "certificate signed by unknown authority"},
+		{"a host the certificate does not name", localhost, files(ca), "wanted to match localhost"},
+		{"no client certificate", url, redisstore.TLS{CAFile: ca.File}, "certificate required"},
+		{"another CA's client certificate", url, redisstore.TLS{CAFile: ca.File, CertFile: other.Client.CertFile, KeyFile: other.Client.KeyFile}, "tls: unknown certificate authority"},
+		{"skip_verify asked for", url + "?skip_verify=true", redisstore.TLS{CertFile: ca.Client.CertFile, KeyFile: ca.Client.KeyFile}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := redisstore.New(newStoreClientTLS(t, redisstore.ModeStandalone, tc.url, redisstore.Sentinel{}, tc.tf), "cpk:").Ping(context.Background())
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("ping: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("ping: %v, want refused (%s)", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestTLSFilesRefused: NewClient refuses TLS files it cannot use, in every
+// mode, naming the file and never the URL (hunter2 is its password) nor a
+// key.
+func TestTLSFilesRefused(t *testing.T) {
+	ca := testenv.NewTLSCA(t)
+	other := testenv.NewTLSCA(t)
+	notPEM := filepath.Join(t.TempDir(), "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	for _, tc := range []struct {
+		name, url string
+		tf        redisstore.TLS
+		want      string
+	}{
+		{"not rediss", "redis://:hunter2@r1:6379/0", files(ca), "the URL is not rediss://"},
+		{"certificate without key", "rediss://:hunter2@r1:6379/0", redisstore.TLS{CertFile: ca.Client.CertFile}, "both its certificate and its key file"},
+		{"key without certificate", "rediss://:hunter2@r1:6379/0", redisstore.TLS{KeyFile: ca.Client.KeyFile}, "both its certificate and its key file"},
+		{"CA file missing", "rediss://:hunter2@r1:6379/0", redisstore.TLS{CAFile: missing}, "cannot read " + missing + ": no such file"},
+		{"CA file not PEM", "rediss://:hunter2@r1:6379/0", redisstore.TLS{CAFile: notPEM}, notPEM + " holds no PEM certificate"},
+		{"key of another certificate", "rediss://:hunter2@r1:6379/0", redisstore.TLS{CertFile: ca.Client.CertFile, KeyFile: other.Client.KeyFile}, "private key does not match public key"},
+		{"key file missing", "rediss://:hunter2@r1:6379/0", redisstore.TLS{CertFile: ca.Client.CertFile, KeyFile: missing}, "cannot read " + missing},
+	} {
+		for _, mode := range []string{redisstore.ModeStandalone, redisstore.ModeCluster, redisstore.ModeSentinel} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				_, err := redisstore.NewClient(mode, tc.url, redisstore.Sentinel{Master: "m"}, tc.tf)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("%v, want %q", err, tc.want)
+				}
+				if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "PRIVATE KEY-----") {
+					t.Fatalf("error repeats a secret: %v", err)
+				}
+			})
+		}
+	}
 }
