@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -414,6 +415,9 @@ func redisReady(ping, inspect func(context.Context) error, hint string, logger *
 		if err == nil {
 			return inspect(ctx)
 		}
+		if h := redisTLSHint(err); h != "" {
+			return fmt.Errorf("%w (%s)", err, h)
+		}
 		if !isRedisAuthError(err) {
 			return err
 		}
@@ -480,6 +484,24 @@ func isRedisAuthError(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH")
+}
+
+// redisTLSHint names the keys to check for a TLS failure of the store's
+// connection ("" for any other error): a server certificate this side
+// could not verify, or a client certificate Redis refused (an alert it
+// sent: tls-auth-clients wants one, or one of its CA).
+func redisTLSHint(err error) string {
+	var verify *tls.CertificateVerificationError
+	if errors.As(err, &verify) {
+		return "check store.redis.tls_ca_file, and that each server's certificate names the host it is dialed at"
+	}
+	msg := err.Error()
+	for _, alert := range []string{"remote error: tls: certificate required", "remote error: tls: unknown certificate authority", "remote error: tls: bad certificate"} {
+		if strings.Contains(msg, alert) {
+			return "Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file"
+		}
+	}
+	return ""
 }
 
 // Serve listens on the configured address and serves until ctx ends.

@@ -177,7 +177,8 @@ func newQuiet(t *testing.T, cfg *config.Config) (*App, error) {
 // master announced as 127.0.0.1) and a cluster, all on TLS only with
 // client certificates required, are ready. A CA that did not sign the
 // server's certificate, or no client certificate, fails closed:
-// /health/ready 503, the reason logged, never the URL's password.
+// /health/ready 503, the reason logged with the keys to check, never the
+// URL's password.
 func TestRedisTLSServe(t *testing.T) {
 	ca := testenv.NewTLSCA(t)
 	r := testenv.StartRedisTLS(t, ca, nil, "--requirepass", "data-pw-5b1e")
@@ -205,11 +206,11 @@ func TestRedisTLSServe(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		env  []string
-		want string // in the readiness line
+		want string // in the readiness line: the reason and the hint
 	}{
 		{"another CA", []string{"STORE_REDIS_TLS_CA_FILE=" + other.File, files[1], files[2]},
-			"certificate signed by unknown authority"},
-		{"no client certificate", files[:1], "tls: certificate required"},
+			"certificate signed by unknown authority (check store.redis.tls_ca_file"},
+		{"no client certificate", files[:1], "certificate required (Redis refused the client certificate: check store.redis.tls_cert_file"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, logs := logApp(t, append([]string{"STORE_TYPE=redis", standalone}, tt.env...)...)
