@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,9 +24,13 @@ func TestStartRedisCluster(t *testing.T) {
 	rdb := redis.NewClusterClient(opts)
 	defer rdb.Close()
 	ctx := context.Background()
+	// ForEachMaster runs f on every master at once.
+	var mu sync.Mutex
 	masters := map[string]bool{}
 	if err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		mu.Lock()
 		masters[m.Options().Addr] = true
+		mu.Unlock()
 		return m.Ping(ctx).Err()
 	}); err != nil {
 		t.Fatal(err)
@@ -104,9 +109,12 @@ func TestStartRedisClusterWithReplicas(t *testing.T) {
 	rdb := redis.NewClusterClient(opts)
 	defer rdb.Close()
 	ctx := context.Background()
+	var mu sync.Mutex
 	masters := map[string]bool{}
 	if err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		mu.Lock()
 		masters[m.Options().Addr] = true
+		mu.Unlock()
 		return nil
 	}); err != nil {
 		t.Fatal(err)
