@@ -678,15 +678,44 @@ func TestDevFillsOnlyMissing(t *testing.T) {
 						t.Errorf("unexpected notice %q", n)
 					}
 				}
+				wantNotice(t, notices, "DEV MODE: calls go to callpass.base_url https://api.callpass.sp-com.ru/: the real CallPass API places (and bills) real calls")
 			},
 		},
 		{
 			name: "sim explicitly off",
 			env:  []string{"SIM_ENABLED=false", "CALLPASS_TOKEN=" + tok32},
-			check: func(t *testing.T, c *Config, _ []string) {
+			check: func(t *testing.T, c *Config, notices []string) {
 				if c.Sim.Enabled || c.CallPass.BaseURL != "https://api.callpass.sp-com.ru/" || c.CallPass.Token != tok32 {
 					t.Errorf("sim %v base %q", c.Sim.Enabled, c.CallPass.BaseURL)
 				}
+				wantNotice(t, notices, "DEV MODE: calls go to callpass.base_url https://api.callpass.sp-com.ru/")
+			},
+		},
+		{
+			// sim.enabled mounts the simulator; the calls still go to the
+			// configured API, and the banner must not say otherwise.
+			name: "sim on, callpass.base_url elsewhere",
+			env:  []string{"SIM_ENABLED=true", "CALLPASS_BASE_URL=https://api.callpass.sp-com.ru/", "CALLPASS_TOKEN=" + tok32},
+			check: func(t *testing.T, c *Config, notices []string) {
+				if !c.Sim.Enabled || c.CallPass.BaseURL != "https://api.callpass.sp-com.ru/" || c.CallPass.Token != tok32 {
+					t.Errorf("sim %v base %q token kept %v", c.Sim.Enabled, c.CallPass.BaseURL, c.CallPass.Token == tok32)
+				}
+				for _, n := range notices {
+					if strings.Contains(n, "no real calls") {
+						t.Errorf("notice %q, but calls go to the real API", n)
+					}
+				}
+				wantNotice(t, notices, "DEV MODE: the built-in CallPass simulator is mounted at http://127.0.0.1:4477/ (sim.enabled), but calls go to callpass.base_url https://api.callpass.sp-com.ru/")
+			},
+		},
+		{
+			name: "sim on, callpass.base_url is this server",
+			env:  []string{"SIM_ENABLED=true", "CALLPASS_BASE_URL=http://127.0.0.1:4477"},
+			check: func(t *testing.T, c *Config, notices []string) {
+				if tokenProblem(c.CallPass.Token) != "" || !slices.Contains(c.Sim.Tokens, c.CallPass.Token) {
+					t.Errorf("dev token not generated for the simulator (%d tokens)", len(c.Sim.Tokens))
+				}
+				wantNotice(t, notices, "DEV MODE: using the built-in CallPass simulator at http://127.0.0.1:4477 (no real calls are placed)")
 			},
 		},
 		{
@@ -726,11 +755,25 @@ func wantNotice(t *testing.T, notices []string, prefix string) {
 }
 
 func TestDevWithRealAPINeedsToken(t *testing.T) {
-	env := []string{"DEV_DATA_DIR=" + t.TempDir(), "CALLPASS_BASE_URL=https://api.callpass.sp-com.ru/"}
-	_, _, err := Load("", env, true)
-	ps := problemsOf(t, err)
-	if len(ps) != 1 || ps[0].Key != "callpass.token" {
-		t.Fatalf("problems = %v", ps)
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"base URL set", []string{"CALLPASS_BASE_URL=https://api.callpass.sp-com.ru/"},
+			"callpass.token: is required (set CALLPASS_TOKEN or callpass.token_file): callpass.base_url is configured, so calls go there"},
+		{"simulator off", []string{"SIM_ENABLED=false"},
+			"callpass.token: is required (set CALLPASS_TOKEN or callpass.token_file): sim.enabled is false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append([]string{"DEV_DATA_DIR=" + t.TempDir()}, tt.env...)
+			_, _, err := Load("", env, true)
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "callpass.token" || !strings.HasPrefix(ps[0].String(), tt.want) {
+				t.Fatalf("problems = %v, want one starting %q", ps, tt.want)
+			}
+		})
 	}
 }
 

@@ -56,12 +56,26 @@ func applyDev(c *Config, set map[string]bool) ([]string, error) {
 	if set["sim.enabled"] {
 		simOn = c.Sim.Enabled
 	}
+	simURL := strings.TrimRight(c.Serve.BaseURL, "/") + "/"
 	if simOn {
 		c.Sim.Enabled = true
 		if !set["callpass.base_url"] {
-			c.CallPass.BaseURL = strings.TrimRight(c.Serve.BaseURL, "/") + "/"
+			c.CallPass.BaseURL = simURL
 		}
+	}
+	// sim.enabled only mounts the simulator: calls go to callpass.base_url,
+	// the simulator for sure only when that is this server's URL.
+	toSim := simOn && strings.TrimRight(c.CallPass.BaseURL, "/")+"/" == simURL
+	switch {
+	case toSim:
 		notices = append(notices, fmt.Sprintf("DEV MODE: using the built-in CallPass simulator at %s (no real calls are placed)", c.CallPass.BaseURL))
+	case simOn:
+		// Another URL may still lead to this server (a name only the
+		// container resolves); the real API would refuse the simulator's token.
+		notices = append(notices, fmt.Sprintf("DEV MODE: the built-in CallPass simulator is mounted at %s (sim.enabled), but calls go to callpass.base_url %s: "+
+			"they reach the simulator only if that URL leads to this server; the real CallPass API places (and bills) real calls", simURL, c.CallPass.BaseURL))
+	default:
+		notices = append(notices, fmt.Sprintf("DEV MODE: calls go to callpass.base_url %s: the real CallPass API places (and bills) real calls", c.CallPass.BaseURL))
 	}
 
 	store, err := readDevSecrets(path)

@@ -268,7 +268,7 @@ func (c *Config) validateCallPass(v *checker) {
 	case p.Token == "" && c.DevMode && (v.set["callpass.base_url"] || p.BaseURL != Defaults().CallPass.BaseURL):
 		// Set explicitly, even to the default (the real API's) URL: that is
 		// what turned the simulator off (dev.go).
-		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): callpass.base_url is configured, so --dev runs no built-in simulator and generates no token (sim.enabled: true runs it)")
+		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): callpass.base_url is configured, so calls go there and --dev generates no token for them (leave callpass.base_url unset to call the built-in simulator)")
 	case p.Token == "" && c.DevMode:
 		v.add("callpass.token", "is required (set CALLPASS_TOKEN or callpass.token_file): sim.enabled is false, so --dev runs no built-in simulator and generates no token")
 	case p.Token == "":
