@@ -257,12 +257,21 @@ func (c *Config) validateLog(v *checker) {
 	}
 }
 
+// apiPathRe matches a callpass.base_url path that already holds what the
+// client appends: a version (/api/v3.0) or a method name.
+var apiPathRe = regexp.MustCompile(`(?i)(^|/)(api/v\d+(\.\d+)?|start-call-password|get-call-password-status)/*$`)
+
 func (c *Config) validateCallPass(v *checker) {
 	p := c.CallPass
 	if err := httpURL(p.BaseURL); err != nil {
 		v.add("callpass.base_url", "%v", err)
 	} else if u, _ := url.Parse(p.BaseURL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
+	} else if apiPathRe.MatchString(u.Path) {
+		// The provider's document shows whole method URLs; pasted here,
+		// every request would go to <it>/api/v3.0/… and be answered 404.
+		v.add("callpass.base_url", "names an API method or version path (%s): give the API's root, e.g. %s; the client adds /api/v%d.0/<method>/ itself (callpass.api_version)",
+			u.Path, Defaults().CallPass.BaseURL, p.APIVersion)
 	}
 	switch {
 	case p.Token == "" && c.DevMode && (v.set["callpass.base_url"] || p.BaseURL != Defaults().CallPass.BaseURL):

@@ -357,3 +357,42 @@ func TestValidationDoesNotRepeatURLs(t *testing.T) {
 		})
 	}
 }
+
+// TestCallPassBaseURLIsTheRoot: the provider's document shows whole method
+// URLs; one pasted as callpass.base_url passed validation and then every
+// call went to <it>/api/v3.0/start-call-password/ and was answered 404
+// ("method not found"), naming no key to fix.
+func TestCallPassBaseURLIsTheRoot(t *testing.T) {
+	tests := []struct {
+		url  string
+		want string // "" for valid
+	}{
+		{"https://api.callpass.sp-com.ru/", ""},
+		{"https://api.callpass.sp-com.ru", ""},
+		{"https://proxy.internal/callpass/", ""}, // a path prefix in front of the API
+		{"https://proxy.internal/callpass-api/v3/", ""},
+		{"https://api.callpass.sp-com.ru/api/v3.0/", "names an API method or version path (/api/v3.0/): give the API's root, e.g. https://api.callpass.sp-com.ru/"},
+		{"https://api.callpass.sp-com.ru/api/v2.0", "names an API method or version path (/api/v2.0)"},
+		{"https://api.callpass.sp-com.ru/API/V3", "names an API method or version path"},
+		{"https://api.callpass.sp-com.ru/api/v3.0/start-call-password/", "names an API method or version path (/api/v3.0/start-call-password/)"},
+		{"https://proxy.internal/callpass/api/v2.0/get-call-password-status", "names an API method or version path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			_, _, err := Load("", baseEnv("CALLPASS_BASE_URL="+tt.url), false)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "callpass.base_url" || !strings.Contains(ps[0].Message, tt.want) {
+				t.Fatalf("problems = %v, want callpass.base_url %q", ps, tt.want)
+			}
+			if !strings.Contains(ps[0].Message, "/api/v3.0/<method>/") {
+				t.Errorf("message %q does not say what the client appends", ps[0].Message)
+			}
+		})
+	}
+}
