@@ -67,7 +67,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Log.RefusalsPerSecond }},
 
 	// callpass
-	{key: "callpass.base_url", desc: "CallPass API base URL.",
+	{key: "callpass.base_url", desc: "CallPass API base URL: the root (a path prefix is kept); the client adds /api/v<api_version>.0/<method>/.",
 		field: func(c *Config) any { return &c.CallPass.BaseURL }},
 	{key: "callpass.token", secret: true, desc: "CallPass API bearer token: 32 or 64 lower-case hex characters. Required unless --dev runs the built-in simulator.",
 		field: func(c *Config) any { return &c.CallPass.Token }},
