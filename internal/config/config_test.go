@@ -332,9 +332,17 @@ func TestYAMLProblems(t *testing.T) {
 		{"leaf used as section", "serve:\n  listen:\n    port: 1\n", "serve.listen", "want a string"},
 		{"section given a scalar", "serve: 8080\n", "serve", "want a mapping"},
 		{"bare number duration", "callpass:\n  timeout: 30\n", "callpass.timeout", "with a unit"},
-		{"bad int", "challenge:\n  max_attempts: three\n", "challenge.max_attempts", "want an integer"},
-		{"bad bool", "metrics:\n  enabled: maybe\n", "metrics.enabled", "want true or false"},
-		{"list wanted", "jwt:\n  audience: app\n", "jwt.audience", "want a list"},
+		{"bad int", "challenge:\n  max_attempts: three\n", "challenge.max_attempts", "line 2: want an integer (got \"three\")"},
+		{"bad bool", "metrics:\n  enabled: maybe\n", "metrics.enabled", "line 2: want true or false (got \"maybe\")"},
+		// A quoted number or boolean is a string in YAML: "want an integer"
+		// for `api_version: "3"` did not say what was wrong with it.
+		{"quoted int", "callpass:\n  api_version: \"3\"\n", "callpass.api_version", `line 2: want an integer, not the quoted string "3": write it without quotes`},
+		{"single-quoted int", "challenge:\n  max_attempts: '3'\n", "challenge.max_attempts", `want an integer, not the quoted string "3": write it without quotes`},
+		{"float for int", "callpass:\n  api_version: 3.0\n", "callpass.api_version", `line 2: want an integer (got "3.0")`},
+		{"quoted bool", "metrics:\n  enabled: \"true\"\n", "metrics.enabled", `line 2: want true or false, not the quoted string "true": write it without quotes`},
+		{"YAML 1.1 bool", "jwt:\n  cookie:\n    enabled: yes\n", "jwt.cookie.enabled", `line 3: want true or false (got "yes")`},
+		{"list wanted", "jwt:\n  audience: app\n", "jwt.audience", "line 2: want a list, such as [a, b] or one \"- a\" line per item (got a single value)"},
+		{"list of durations wanted", "challenge:\n  resend_cooldowns: 30s\n", "challenge.resend_cooldowns", "want a list of durations, such as [a, b]"},
 		{"duplicate key", "serve:\n  listen: a:1\n  listen: b:2\n", "serve.listen", "defined twice"},
 		{"_file on a non-secret", "serve:\n  listen_file: /x\n", "serve.listen_file", "unknown key"},
 	}
@@ -348,6 +356,26 @@ func TestYAMLProblems(t *testing.T) {
 				}
 			}
 			t.Errorf("no problem %s: …%s… in %v", tt.wantKey, tt.wantMsg, ps)
+		})
+	}
+}
+
+// TestEnvTypeProblems: an environment value of the wrong type is named with
+// its variable and, for the non-secret types, what it held.
+func TestEnvTypeProblems(t *testing.T) {
+	tests := []struct{ env, wantKey, wantMsg string }{
+		{"CALLPASS_API_VERSION=three", "callpass.api_version", `from CALLPASS_API_VERSION: want an integer (got "three")`},
+		{"CHALLENGE_MAX_ATTEMPTS=3.5", "challenge.max_attempts", `from CHALLENGE_MAX_ATTEMPTS: want an integer (got "3.5")`},
+		{"METRICS_ENABLED=yes", "metrics.enabled", `from METRICS_ENABLED: want true or false (got "yes")`},
+		{"CALLPASS_TIMEOUT=30", "callpass.timeout", `from CALLPASS_TIMEOUT: want a duration with a unit, such as "30s" (got "30")`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			_, _, err := Load("", baseEnv(tt.env), false)
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != tt.wantKey || ps[0].Message != tt.wantMsg {
+				t.Errorf("problems = %v, want %s: %s", ps, tt.wantKey, tt.wantMsg)
+			}
 		})
 	}
 }

@@ -276,7 +276,8 @@ func readSecretFile(path string) (string, error) {
 }
 
 // parseString parses an environment-style value into the field p points to.
-// Only durations are echoed in errors: every secret is a string or a list.
+// Only durations, integers and booleans are echoed in errors: every secret
+// is a string or a list.
 func parseString(p any, s string) error {
 	switch v := p.(type) {
 	case *string:
@@ -284,13 +285,13 @@ func parseString(p any, s string) error {
 	case *int:
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
-			return errors.New("want an integer")
+			return fmt.Errorf("want an integer (got %s)", echo(s))
 		}
 		*v = n
 	case *bool:
 		b, err := strconv.ParseBool(strings.TrimSpace(s))
 		if err != nil {
-			return errors.New("want true or false")
+			return fmt.Errorf("want true or false (got %s)", echo(s))
 		}
 		*v = b
 	case *time.Duration:
@@ -337,17 +338,19 @@ func decodeNode(p any, n *yaml.Node) error {
 		}
 		*v = n.Value
 	case *int:
+		isInt := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
-			return errors.New("want an integer")
+			return errors.New("want an integer" + scalarHint(n, isInt))
 		}
 		x, err := strconv.Atoi(n.Value)
 		if err != nil {
-			return errors.New("want an integer")
+			return errors.New("want an integer" + scalarHint(n, isInt))
 		}
 		*v = x
 	case *bool:
+		isBool := func(s string) bool { return s == "true" || s == "false" }
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
-			return errors.New("want true or false")
+			return errors.New("want true or false" + scalarHint(n, isBool))
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
@@ -362,7 +365,7 @@ func decodeNode(p any, n *yaml.Node) error {
 		*v = d
 	case *[]string:
 		if n.Kind != yaml.SequenceNode {
-			return errors.New("want a list")
+			return errors.New("want a list" + listHint(n))
 		}
 		out := make([]string, 0, len(n.Content))
 		for _, item := range n.Content {
@@ -375,7 +378,7 @@ func decodeNode(p any, n *yaml.Node) error {
 		*v = out
 	case *[]time.Duration:
 		if n.Kind != yaml.SequenceNode {
-			return errors.New("want a list of durations")
+			return errors.New("want a list of durations" + listHint(n))
 		}
 		out := make([]time.Duration, 0, len(n.Content))
 		for _, item := range n.Content {
@@ -406,6 +409,36 @@ func decodeNode(p any, n *yaml.Node) error {
 		return fmt.Errorf("unsupported field type %T", p)
 	}
 	return nil
+}
+
+// scalarHint says what a YAML integer or boolean field got instead (these
+// are never secrets): a quoted "3" or "true" is a string in YAML, which the
+// bare "want an integer" / "want true or false" did not explain.
+func scalarHint(n *yaml.Node, valid func(string) bool) string {
+	if n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	if n.Tag == "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && valid(n.Value) {
+		return fmt.Sprintf(", not the quoted string %s: write it without quotes", echo(n.Value))
+	}
+	return fmt.Sprintf(" (got %s)", echo(n.Value))
+}
+
+// listHint explains a single value where a list belongs, without echoing
+// it (lists hold secrets: sim.tokens).
+func listHint(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return ", such as [a, b] or one \"- a\" line per item (got a single value)"
+	}
+	return ""
+}
+
+// echo quotes a non-secret value for an error, cut to a readable length.
+func echo(s string) string {
+	if len(s) > 40 {
+		return strconv.Quote(s[:40]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func durationNode(n *yaml.Node) (time.Duration, error) {
