@@ -30,16 +30,32 @@ const (
 	HookSettings     = factor.HookSettings
 )
 
+// authMismatch says which part of a refused webhook Authorization header is
+// wrong, so the request log tells an operator what to fix in kratos.yml
+// (the auth block missing, the value without its "Bearer " scheme, or
+// another secret), never anything of the secret itself.
+func authMismatch(hdr string) string {
+	switch {
+	case hdr == "":
+		return "the request has no Authorization header (the web_hook's auth block in kratos.yml: type api_key, name Authorization, in header)"
+	case !strings.HasPrefix(hdr, "Bearer "):
+		return `the Authorization value does not start with "Bearer " (exactly so, one space)`
+	default:
+		return "the Bearer value is not webhook.secret (another secret, or stray spaces)"
+	}
+}
+
 // requireWebhookSecret refuses anything but "Authorization: Bearer <secret>"
 // before reading the body. Both sides are hashed first so the comparison is
 // constant-time whatever the lengths.
 func (s *Server) requireWebhookSecret(next echo.HandlerFunc) echo.HandlerFunc {
 	want := sha256.Sum256([]byte("Bearer " + s.cfg.WebhookSecret))
 	return func(c echo.Context) error {
-		got := sha256.Sum256([]byte(c.Request().Header.Get(echo.HeaderAuthorization)))
+		hdr := c.Request().Header.Get(echo.HeaderAuthorization)
+		got := sha256.Sum256([]byte(hdr))
 		if s.cfg.WebhookSecret == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			s.deps.Metrics.ObserveHook(hookName(c), "unauthorized")
-			return echo.NewHTTPError(http.StatusUnauthorized, "webhook authentication failed: expected Authorization: Bearer <webhook.secret>")
+			return echo.NewHTTPError(http.StatusUnauthorized, "webhook authentication failed: "+authMismatch(hdr)+"; expected Authorization: Bearer <webhook.secret>")
 		}
 		return next(c)
 	}

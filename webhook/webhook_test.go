@@ -157,10 +157,14 @@ func TestHookRefusedBeforeWork(t *testing.T) {
 		wantCode   string
 		wantText   string
 	}{
-		{"no auth", map[string]string{"Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", "Authorization: Bearer"},
-		{"wrong secret", map[string]string{"Authorization": "Bearer x" + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
-		{"lower-case scheme", map[string]string{"Authorization": "bearer " + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
-		{"trailing space", map[string]string{"Authorization": auth + " ", "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", ""},
+		// The refusal says what to fix in kratos.yml: the auth block, the
+		// scheme, or the secret (it said "expected Authorization: Bearer
+		// <webhook.secret>" alike for all three).
+		{"no auth", map[string]string{"Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", "no Authorization header"},
+		{"wrong secret", map[string]string{"Authorization": "Bearer x" + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", "the Bearer value is not webhook.secret"},
+		{"lower-case scheme", map[string]string{"Authorization": "bearer " + secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", `does not start with "Bearer "`},
+		{"no scheme", map[string]string{"Authorization": secret, "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", `does not start with "Bearer "`},
+		{"trailing space", map[string]string{"Authorization": auth + " ", "Content-Type": jsonCT}, validBody(), false, 401, "unauthorized", "the Bearer value is not webhook.secret"},
 		{"over 64 KiB", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, pad(64 << 10), false, 400, "invalid_request", "64 KiB"},
 		{"over 64 KiB chunked", map[string]string{"Authorization": auth, "Content-Type": jsonCT}, pad(64 << 10), true, 400, "invalid_request", "64 KiB"},
 		{"text/plain", map[string]string{"Authorization": auth, "Content-Type": "text/plain"}, validBody(), false, 400, "invalid_request", "Content-Type"},
