@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -488,5 +489,37 @@ func TestDockerfileServeListensOnAllInterfaces(t *testing.T) {
 	}
 	if cfg.Serve.Listen != listen || cfg.Serve.BaseURL != "http://127.0.0.1:"+port {
 		t.Errorf("serve --dev in the image: listen %s, base URL %s", cfg.Serve.Listen, cfg.Serve.BaseURL)
+	}
+}
+
+// TestStopGraceCoversShutdown: `docker compose stop` (and `down`) sends
+// SIGTERM, then SIGKILL after the service's stop_grace_period, 10 s when
+// unset; the service lets in-flight requests finish for up to
+// serve.shutdown_timeout (15 s by default), so the grace period must be
+// longer, as docs/operations.md asks of every orchestrator.
+func TestStopGraceCoversShutdown(t *testing.T) {
+	const dockerDefault = 10 * time.Second
+	for _, files := range [][]string{{"docker-compose.yml"}, {"docker-compose.yml", override}} {
+		t.Run(strings.Join(files, "+"), func(t *testing.T) {
+			p := loadProject(t, []string{"CALLPASS_SECRETS_DIR=" + t.TempDir()}, files...)
+			svc, err := p.GetService("callpass")
+			if err != nil {
+				t.Fatal(err)
+			}
+			shutdown := config.Defaults().Serve.ShutdownTimeout
+			if v, ok := svc.Environment["SERVE_SHUTDOWN_TIMEOUT"]; ok && v != nil {
+				if shutdown, err = time.ParseDuration(*v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			grace := dockerDefault
+			if svc.StopGracePeriod != nil {
+				grace = time.Duration(*svc.StopGracePeriod)
+			}
+			if grace <= shutdown {
+				t.Errorf("callpass stop grace period %s (stop_grace_period; Docker's default is %s) is not above serve.shutdown_timeout %s: a stop kills requests still finishing",
+					grace, dockerDefault, shutdown)
+			}
+		})
 	}
 }
