@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/config"
+	"github.com/callpass-kratos/callpass-kratos/internal/liblog"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
@@ -96,6 +98,10 @@ func runBans(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("store.type is %q: the bans live inside the serving process, which this command cannot reach; "+
 			"restarting the service ends them (bans show and bans lift work with store.type: redis)", cfg.Store.Type)
 	}
+	// go-redis prints its own line for a failed dial on the process's
+	// stderr ("redis: 2026/01/02 03:04:05 pool.go:770: …") before this
+	// command's error, which names the same failure: keep it quiet.
+	defer liblog.Route(slog.New(slog.DiscardHandler), liblog.Period)()
 	r := cfg.Store.Redis
 	rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
 		Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword},
