@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 )
 
@@ -98,9 +99,40 @@ func Main(ctx context.Context, args, vars []string, stdout, stderr io.Writer) in
 			return 1
 		}
 	}
-	fmt.Fprintf(stderr, "callpass-kratos: unknown command %q\n\n", args[0])
+	if hint := commandHint(args); hint != "" {
+		fmt.Fprintf(stderr, "callpass-kratos: unknown command %q: %s\n\n", args[0], hint)
+	} else {
+		fmt.Fprintf(stderr, "callpass-kratos: unknown command %q\n\n", args[0])
+	}
 	printMainUsage(stderr)
 	return 2
+}
+
+// commandHint suggests the command line meant when the first argument is a
+// flag (`callpass-kratos --dev serve`, the order of `kratos serve --dev`
+// turned round) followed by a command: flags belong to the command and
+// come after it.
+func commandHint(args []string) string {
+	if !strings.HasPrefix(args[0], "-") {
+		return ""
+	}
+	for i, a := range args {
+		for _, c := range commands() {
+			if c.name != a {
+				continue
+			}
+			line := []string{c.name}
+			after := args[i+1:]
+			// config validate, keys generate, bans show, token verify: the
+			// flags are the subcommand's.
+			if len(after) > 0 && !strings.HasPrefix(after[0], "-") && slices.Contains([]string{"config", "keys", "bans", "token"}, c.name) {
+				line, after = append(line, after[0]), after[1:]
+			}
+			line = append(append(line, args[:i]...), after...)
+			return "flags go after the command: callpass-kratos " + strings.Join(line, " ")
+		}
+	}
+	return ""
 }
 
 func printMainUsage(w io.Writer) {

@@ -149,6 +149,30 @@ func TestHelpAndUsage(t *testing.T) {
 	}
 }
 
+// TestUnknownCommandHint: a flag before the command is refused (the flags
+// are the command's) with the command line meant; it was only "unknown
+// command \"--dev\"".
+func TestUnknownCommandHint(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dev", "serve"}, `unknown command "--dev": flags go after the command: callpass-kratos serve --dev`},
+		{[]string{"--config", "c.yml", "config", "validate"}, `unknown command "--config": flags go after the command: callpass-kratos config validate --config c.yml`},
+		{[]string{"--dev", "call", "79001234567"}, `flags go after the command: callpass-kratos call --dev 79001234567`},
+		{[]string{"-dev"}, "unknown command \"-dev\"\n"},
+		{[]string{"nope", "serve"}, "unknown command \"nope\"\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errs := run(t, nil, tt.args...)
+			if code != 2 || !strings.Contains(errs, tt.want) {
+				t.Errorf("exit %d, stderr %q; want 2 and %q", code, errs, tt.want)
+			}
+		})
+	}
+}
+
 func TestConfigValidateListsEveryProblem(t *testing.T) {
 	env := []string{"CALLPASS_TOKEN=xyz", "CALLPASS_API_VERSION=7", "CHALLENGE_MAX_ATTEMPTS=0"}
 	code, _, errs := run(t, env, "config", "validate")
