@@ -151,7 +151,18 @@ func (r *Redis) start() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if err := redisPingTLS(r.Addr, r.tls); err == nil {
-			break
+			own, err := listensOn(cmd.Process.Pid, r.Port)
+			if own {
+				break
+			}
+			// Another process's server answered: ours is about to fail
+			// its bind, or has (startRedis then takes another port).
+			_ = cmd.Process.Kill()
+			<-done
+			if err != nil {
+				return fmt.Errorf("redis-server on %s: who listens: %w", r.Addr, err)
+			}
+			return fmt.Errorf("redis-server on %s: another process answers on the port (Address already in use)", r.Addr)
 		}
 		select {
 		case <-done:

@@ -1,6 +1,11 @@
 package testenv
 
-import "testing"
+import (
+	"net"
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestStartRedisStopStart(t *testing.T) {
 	r := StartRedis(t)
@@ -42,4 +47,71 @@ func (f *redisFatalRecorder) Helper() {}
 func (f *redisFatalRecorder) Fatalf(format string, args ...any) {
 	f.failed = true
 	panic("fatal")
+}
+
+// TestStartRedisRefusesAStrangersPort: a server that answers PING on the
+// port is not taken for the one just started; start fails as a taken port
+// does, so startRedis picks another.
+func TestStartRedisRefusesAStrangersPort(t *testing.T) {
+	r := newRedis(t)
+	l, err := net.Listen("tcp", r.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("+PONG\r\n"))
+				}
+			}()
+		}
+	}()
+	if err := redisPing(r.Addr); err != nil {
+		t.Fatalf("the stranger does not answer: %v", err)
+	}
+	err = r.start()
+	if err == nil {
+		r.Stop()
+		t.Fatal("start took the stranger's server for its own")
+	}
+	if !strings.Contains(err.Error(), "Address already in use") {
+		t.Errorf("start error %q does not read as a taken port", err)
+	}
+}
+
+func TestListensOn(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, tt := range []struct {
+		name      string
+		pid, port int
+		want      bool
+	}{
+		{"this process, its port", os.Getpid(), port, true},
+		{"this process, another port", os.Getpid(), port + 1, false},
+		{"another process", os.Getppid(), port, false},
+	} {
+		got, err := listensOn(tt.pid, tt.port)
+		if err != nil && tt.want {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got != tt.want {
+			t.Errorf("%s: listensOn = %v, want %v", tt.name, got, tt.want)
+		}
+	}
 }
