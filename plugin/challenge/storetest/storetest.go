@@ -215,6 +215,73 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		mustCreate(t, s, n, old.ID, now, true)
 	})
 
+	// A resend races a verify of the pending code (the user types it while
+	// another instance places the next call). The resend reads old, then
+	// the verify through the active pointer lands before or after the
+	// resend's Create(expect old). Before: old is verified and stays
+	// verified (a verified challenge is never superseded, nor lost), and
+	// the new challenge becomes the active one. After: old is superseded,
+	// and its code, read through the pointer, is checked against the new
+	// challenge. In both orders both challenges stay readable by ID.
+	t.Run("ResendRacesVerify", func(t *testing.T) {
+		for _, verifyFirst := range []bool{true, false} {
+			t.Run(fmt.Sprintf("verifyFirst=%v", verifyFirst), func(t *testing.T) {
+				s := newStore(t)
+				now := msNow()
+				b := Bind("resend-race")
+				old := New(b, now, 5*time.Minute)
+				mustCreate(t, s, old, "", now, true)
+				n := New(b, now, 5*time.Minute)
+				n.Resends = 1
+				byPointer := func() challenge.VerifyReply {
+					t.Helper()
+					req := Req(old, true, now)
+					req.ID = "" // through the active pointer, as the login gate does
+					rep, err := s.Verify(ctx, req)
+					if err != nil {
+						t.Fatalf("verify of the old code through the active pointer: %v", err)
+					}
+					return rep
+				}
+				var rep challenge.VerifyReply
+				if verifyFirst {
+					rep = byPointer()
+				}
+				mustCreate(t, s, n, old.ID, now, true)
+				if !verifyFirst {
+					rep = byPointer()
+				}
+				gotOld, err := s.Get(ctx, old.ID)
+				if err != nil {
+					t.Fatalf("old challenge after the race: %v", err)
+				}
+				gotNew, err := s.Get(ctx, n.ID)
+				if err != nil {
+					t.Fatalf("new challenge after the race: %v", err)
+				}
+				if act, err := active(s, b); err != nil || act.ID != n.ID {
+					t.Fatalf("Active = %s %v, want the new %s", act.ID, err, n.ID)
+				}
+				if verifyFirst {
+					if rep.Outcome != challenge.OutcomeVerified || rep.Challenge.ID != old.ID {
+						t.Fatalf("verify before the resend's create: %s on %s, want verified on the old %s", rep.Outcome, rep.Challenge.ID, old.ID)
+					}
+					if gotOld.State != challenge.StateVerified || gotNew.State != challenge.StatePending || gotNew.Attempts != 0 {
+						t.Fatalf("old %s, new %s with %d attempts; want old verified, new pending and untouched", gotOld.State, gotNew.State, gotNew.Attempts)
+					}
+					return
+				}
+				if rep.Outcome != challenge.OutcomeWrong || rep.Challenge.ID != n.ID {
+					t.Fatalf("verify after the resend's create: %s on %s, want wrong on the new %s", rep.Outcome, rep.Challenge.ID, n.ID)
+				}
+				if gotOld.State != challenge.StateSuperseded || gotOld.Attempts != 0 || gotNew.State != challenge.StatePending || gotNew.Attempts != 1 {
+					t.Fatalf("old %s (%d attempts), new %s (%d attempts); want old superseded and untouched, new pending with the one attempt",
+						gotOld.State, gotOld.Attempts, gotNew.State, gotNew.Attempts)
+				}
+			})
+		}
+	})
+
 	t.Run("ExpiresByTime", func(t *testing.T) {
 		s := newStore(t)
 		now := msNow()

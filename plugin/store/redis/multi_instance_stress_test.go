@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,7 +28,9 @@ import (
 )
 
 // crProvider counts calls and hands out a fresh code per call; fail, when
-// set, makes every call fail with that error.
+// set, makes every call fail with that error; hold, when set, runs inside
+// every call (between the start's take and its record), so a test can put
+// another operation exactly there.
 type crProvider struct {
 	calls  atomic.Int64
 	placed atomic.Int64
@@ -35,6 +38,7 @@ type crProvider struct {
 	codes  []string // codes of placed calls, in order
 	fail   error
 	delay  time.Duration
+	hold   func()
 }
 
 func (p *crProvider) Name() string { return "cr" }
@@ -42,6 +46,9 @@ func (p *crProvider) StartCall(ctx context.Context, n phone.Number) (flashcall.C
 	k := p.calls.Add(1)
 	if p.delay > 0 {
 		time.Sleep(p.delay)
+	}
+	if p.hold != nil {
+		p.hold()
 	}
 	if p.fail != nil {
 		return flashcall.Call{}, p.fail
@@ -562,34 +569,49 @@ func multiInstanceGlobalBudget(t *testing.T, addr string) {
 
 // TestMultiInstanceResendRacesVerify: the user types the code of the pending
 // call (through the active pointer, as the login gate does) while a resend
-// runs on another instance. The old code is accepted only if the old
-// challenge was not superseded; the new call's code is then accepted; and
-// a refused old code does not cost the new challenge an attempt.
+// runs on another instance, at random moments. Whatever the order: an
+// accepted old code verified the old challenge itself, which stays
+// verified (the resend neither supersedes nor loses it); a refused old code
+// left the old challenge superseded and cost it nothing; the new call's
+// code is then accepted. TestMultiInstanceResendVerifyOrders runs each
+// order deterministically.
+//
+// Every read after the race reports its own error: an error there (or a
+// challenge gone) is not a product outcome, and the failure says whether
+// the test's redis-server is still the one it started (serverNote).
 func TestMultiInstanceResendRacesVerify(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr := testenv.StartRedis(t).Addr
+	srv := ownRedis(t)
 	cfg, lc := crConfig()
 	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
+	// One set of instances for every iteration (each iteration has an
+	// identity of its own): a set per iteration left 300 of them, over
+	// 1000 connections, open until the end of the test.
+	p := &crProvider{delay: time.Millisecond}
+	e := newCREnv(t, srv.Addr, 2, cfg, lc, p)
+	rdb := e.inst(0).rdb
+	runID := serverRunID(ctx, t, rdb)
 	const iters = 300
 	var oldOK, oldExpired, oldWrongOnNew, newRefused int
 	for it := range iters {
-		p := &crProvider{delay: time.Millisecond}
-		e := newCREnv(t, addr, 2, cfg, lc, p)
 		req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: fmt.Sprintf("id%d", it), FlowID: "flow", Phone: "+79001234567"}
 		b := challenge.Binding{Purpose: req.Purpose, IdentityID: req.IdentityID, FlowID: req.FlowID}
 		first, err := e.inst(0).svc.Start(ctx, req)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || !first.Placed {
+			t.Fatalf("iteration %d: start: %+v %v (%s)", it, first, err, serverNote(ctx, rdb, srv, runID))
 		}
-		oldCode := p.allCodes()[0]
-		time.Sleep(2 * time.Millisecond)
+		codes := p.allCodes()
+		oldCode := codes[len(codes)-1]
+		calls := p.calls.Load()
+		time.Sleep(2 * time.Millisecond) // past the resend cooldown
 		var verr, rerr error
+		var vres challenge.VerifyResult
 		var rres challenge.StartResult
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		d := time.Duration(rand.N(4000)) * time.Microsecond
-		wg.Go(func() { <-start; time.Sleep(d); _, verr = e.inst(0).svc.Verify(ctx, b, "", oldCode) })
+		wg.Go(func() { <-start; time.Sleep(d); vres, verr = e.inst(0).svc.Verify(ctx, b, "", oldCode) })
 		wg.Go(func() {
 			<-start
 			r := req
@@ -599,30 +621,41 @@ func TestMultiInstanceResendRacesVerify(t *testing.T) {
 		close(start)
 		wg.Wait()
 		if rerr != nil {
-			t.Fatalf("resend: %v", rerr)
+			t.Fatalf("iteration %d: resend: %v (%s)", it, rerr, serverNote(ctx, rdb, srv, runID))
+		}
+		if placed := p.calls.Load() - calls; placed != 1 || !rres.Placed {
+			t.Fatalf("iteration %d: the resend made %d provider calls (placed %v), want exactly one", it, placed, rres.Placed)
 		}
 		x, gerr := e.inst(0).svc.Get(ctx, first.Challenge.ID)
 		if gerr != nil {
-			t.Fatalf("get the old challenge after the race (verify %v, resend placed %v): %v", verr, rres.Placed, gerr)
+			t.Fatalf("iteration %d: get the old challenge after the race (verify %v, resend placed %v): %v (%s)",
+				it, verr, rres.Placed, gerr, serverNote(ctx, rdb, srv, runID))
 		}
 		var we *challenge.WrongCodeError
 		switch {
 		case verr == nil:
 			oldOK++
+			// The step that accepted the code names the challenge it
+			// verified; the read after the race says it stayed so.
+			if vres.Challenge.ID != first.Challenge.ID || vres.Challenge.State != challenge.StateVerified {
+				t.Fatalf("iteration %d: old code accepted for challenge %s (%s), want the old %s verified",
+					it, vres.Challenge.ID, vres.Challenge.State, first.Challenge.ID)
+			}
 			if x.State != challenge.StateVerified {
-				t.Fatalf("old code accepted but old challenge is %s", x.State)
+				t.Fatalf("iteration %d: old code accepted but old challenge is %q after the resend", it, x.State)
 			}
 		case errors.Is(verr, challenge.ErrExpired):
 			oldExpired++
 		case errors.As(verr, &we):
 			oldWrongOnNew++
 		default:
-			t.Fatalf("verify: %v", verr)
+			t.Fatalf("iteration %d: verify: %v (%s)", it, verr, serverNote(ctx, rdb, srv, runID))
 		}
-		if verr != nil && x.State != challenge.StateSuperseded {
-			t.Fatalf("old code refused (%v) but old challenge is %s", verr, x.State)
+		if verr != nil && (x.State != challenge.StateSuperseded || x.Attempts != 0) {
+			t.Fatalf("iteration %d: old code refused (%v) but old challenge is %q with %d attempts, want superseded with none",
+				it, verr, x.State, x.Attempts)
 		}
-		if verr != nil && rres.Placed {
+		if verr != nil {
 			codes := p.allCodes()
 			if _, err := e.inst(1).svc.Verify(ctx, b, "", codes[len(codes)-1]); err != nil {
 				newRefused++
@@ -639,6 +672,169 @@ func TestMultiInstanceResendRacesVerify(t *testing.T) {
 		// against the new challenge. Logged, not failed.
 		t.Logf("%d/%d: the superseded call's code was counted as a wrong attempt against the new challenge", oldWrongOnNew, iters)
 	}
+}
+
+// TestMultiInstanceResendVerifyOrders runs the three orders of
+// TestMultiInstanceResendRacesVerify deterministically: the verify of the
+// old code (through the active pointer, on instance 0) before the resend
+// (on instance 1), while the resend places its call (after its lookup,
+// lease and take, before it records the new challenge), and after it.
+func TestMultiInstanceResendVerifyOrders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := ownRedis(t)
+	cfg, lc := crConfig()
+	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
+	p := &crProvider{}
+	e := newCREnv(t, srv.Addr, 2, cfg, lc, p)
+	for _, order := range []string{"before", "during", "after"} {
+		t.Run(order, func(t *testing.T) {
+			req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: "orders-" + order, FlowID: "flow", Phone: "+79001234567"}
+			b := challenge.Binding{Purpose: req.Purpose, IdentityID: req.IdentityID, FlowID: req.FlowID}
+			first, err := e.inst(0).svc.Start(ctx, req)
+			if err != nil || !first.Placed {
+				t.Fatalf("start: %+v %v", first, err)
+			}
+			codes := p.allCodes()
+			oldCode := codes[len(codes)-1]
+			time.Sleep(2 * time.Millisecond) // past the resend cooldown
+			verifyOld := func() (challenge.VerifyResult, error) { return e.inst(0).svc.Verify(ctx, b, "", oldCode) }
+			resend := func() (challenge.StartResult, error) {
+				r := req
+				r.Resend = true
+				return e.inst(1).svc.Start(ctx, r)
+			}
+			var vres challenge.VerifyResult
+			var verr, rerr error
+			var rres challenge.StartResult
+			calls := p.calls.Load()
+			switch order {
+			case "before":
+				vres, verr = verifyOld()
+				rres, rerr = resend()
+			case "during":
+				entered, release := make(chan struct{}), make(chan struct{})
+				p.hold = func() { close(entered); <-release }
+				done := make(chan struct{})
+				go func() { defer close(done); rres, rerr = resend() }()
+				<-entered
+				p.hold = nil // read by the next call only, after done
+				vres, verr = verifyOld()
+				close(release)
+				<-done
+			case "after":
+				rres, rerr = resend()
+				vres, verr = verifyOld()
+			}
+			if rerr != nil || !rres.Placed || p.calls.Load()-calls != 1 {
+				t.Fatalf("resend: %+v %v, %d provider calls; want one placed call", rres, rerr, p.calls.Load()-calls)
+			}
+			codes = p.allCodes()
+			newCode := codes[len(codes)-1]
+			old, err := e.inst(0).svc.Get(ctx, first.Challenge.ID)
+			if err != nil {
+				t.Fatalf("old challenge after the resend: %v", err)
+			}
+			if order == "after" {
+				var we *challenge.WrongCodeError
+				if !errors.As(verr, &we) || !we.EarlierCall || vres.Challenge.ID != rres.Challenge.ID {
+					t.Fatalf("old code after the resend: %v on %s, want a wrong earlier-call code on the new %s", verr, vres.Challenge.ID, rres.Challenge.ID)
+				}
+				if old.State != challenge.StateSuperseded || old.Attempts != 0 {
+					t.Fatalf("old challenge %s with %d attempts, want superseded with none", old.State, old.Attempts)
+				}
+			} else {
+				if verr != nil || vres.Challenge.ID != first.Challenge.ID || vres.Challenge.State != challenge.StateVerified {
+					t.Fatalf("old code %s the resend: %v on %s (%s), want the old %s verified", order, verr, vres.Challenge.ID, vres.Challenge.State, first.Challenge.ID)
+				}
+				if old.State != challenge.StateVerified {
+					t.Fatalf("old code accepted %s the resend, but the old challenge is %q after it", order, old.State)
+				}
+			}
+			// The new call is the active challenge, and its code works.
+			res, err := e.inst(1).svc.Verify(ctx, b, "", newCode)
+			if err != nil || res.Challenge.ID != rres.Challenge.ID {
+				t.Fatalf("new code: %v on %s, want the new %s verified", err, res.Challenge.ID, rres.Challenge.ID)
+			}
+		})
+	}
+}
+
+// ownRedis starts a redis-server for t and checks that the server
+// answering at its address is that one: its working directory is the one
+// testenv started it in. testenv takes any server answering PING on the
+// port for the one it started, so when two tests are handed the same free
+// port at once the test whose server lost the bind (the server exits:
+// "Address already in use") silently shares the other test's server,
+// which that test may stop, restart or reconfigure. A shared server is
+// left to its owner and another one started.
+func ownRedis(t *testing.T) *testenv.Redis {
+	t.Helper()
+	var last string
+	for range 3 {
+		r := testenv.StartRedis(t)
+		dir, err := serverDir(r.Addr)
+		if err == nil && sameDir(dir, r.Dir) {
+			return r
+		}
+		last = fmt.Sprintf("the server at %s runs in %q (%v), not in this test's %q", r.Addr, dir, err, r.Dir)
+		t.Logf("testenv: %s: another test's server; starting another", last)
+	}
+	t.Fatalf("testenv: no server of this test's own: %s", last)
+	return nil
+}
+
+// serverDir is the working directory of the server at addr (CONFIG GET dir).
+func serverDir(addr string) (string, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, MaxRetries: -1})
+	defer rdb.Close()
+	kv, err := rdb.ConfigGet(context.Background(), "dir").Result()
+	return kv["dir"], err
+}
+
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+// serverRunID is the run_id of the server rdb talks to (a restart changes it).
+func serverRunID(ctx context.Context, t *testing.T, rdb redis.UniversalClient) string {
+	t.Helper()
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		t.Fatalf("INFO server: %v", err)
+	}
+	return infoField(info, "run_id")
+}
+
+func infoField(info, name string) string {
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// serverNote says, for a failure message, whether the server at srv.Addr is
+// still the one the test started (same run_id as at the start, running in
+// srv.Dir, a master): a read that fails, or finds a challenge gone, on a
+// server restarted, replaced or turned replica by someone else is not the
+// product's doing.
+func serverNote(ctx context.Context, rdb redis.UniversalClient, srv *testenv.Redis, runID string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	info, err := rdb.Info(ctx, "server", "replication").Result()
+	if err != nil {
+		return fmt.Sprintf("server at %s: INFO failed: %v", srv.Addr, err)
+	}
+	dir, derr := serverDir(srv.Addr)
+	return fmt.Sprintf("server at %s: run_id %s (at the start %s), role %s, uptime %ss, dir %q (this test's %q, %v)",
+		srv.Addr, infoField(info, "run_id"), runID, infoField(info, "role"), infoField(info, "uptime_in_seconds"), dir, srv.Dir, derr)
 }
 
 // TestMultiInstancePassClaimedOnce: a gate pass recorded by a verify on one
