@@ -176,6 +176,12 @@ func newCREnv(t *testing.T, addr string, n int, cfg challenge.Config, lc limit.C
 
 func newCREnvPrefix(t *testing.T, addr, prefix string, n int, cfg challenge.Config, lc limit.Config, p challenge.Provider) *crEnv {
 	t.Helper()
+	return newCREnvLog(t, addr, prefix, n, cfg, lc, p, slog.DiscardHandler)
+}
+
+// newCREnvLog is newCREnvPrefix with the services logging to h.
+func newCREnvLog(t *testing.T, addr, prefix string, n int, cfg challenge.Config, lc limit.Config, p challenge.Provider, h slog.Handler) *crEnv {
+	t.Helper()
 	e := &crEnv{t: t, addr: addr, prefix: prefix, cfg: cfg, lim: lc}
 	for range n {
 		rdb := crClient(t, addr)
@@ -184,7 +190,7 @@ func newCREnvPrefix(t *testing.T, addr, prefix string, n int, cfg challenge.Conf
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, err := challenge.NewService(cfg, st, p, l, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+		svc, err := challenge.NewService(cfg, st, p, l, challenge.WithLogger(slog.New(h)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,6 +505,19 @@ func TestMultiInstanceConcurrentResendCooldown(t *testing.T) {
 	}
 }
 
+// giveBackFailures counts the services' "could not give back" warnings.
+type giveBackFailures struct{ n atomic.Int64 }
+
+func (*giveBackFailures) Enabled(context.Context, slog.Level) bool { return true }
+func (g *giveBackFailures) Handle(_ context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "could not give back") {
+		g.n.Add(1)
+	}
+	return nil
+}
+func (g *giveBackFailures) WithAttrs([]slog.Attr) slog.Handler { return g }
+func (g *giveBackFailures) WithGroup(string) slog.Handler      { return g }
+
 // TestMultiInstanceGlobalBudget: concurrent starts of distinct identities
 // through several instances, some refused by the provider (limits given
 // back): placed calls never exceed the global budget, and the counter
@@ -520,10 +539,15 @@ func multiInstanceGlobalBudget(t *testing.T, addr string) {
 		bad := &crProvider{fail: notPlacedErr{flashcall.ErrInsufficientBalance}}
 		pfx := fmt.Sprintf("crb%x:", rand.Uint64())
 		eok := newCREnvPrefix(t, addr, pfx, 3, cfg, lc, ok)
-		ebad := newCREnvPrefix(t, addr, pfx, 2, cfg, lc, bad)
+		var kept giveBackFailures
+		ebad := newCREnvLog(t, addr, pfx, 2, cfg, lc, bad, &kept)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
-		var limited atomic.Int64
+		// failed: starts that failed on the store (a loaded machine's dial
+		// timeout), and kept: refused calls whose limits could not be given
+		// back: a take made before such a failure stays counted, the safe
+		// side, so the counter may exceed the calls placed by that many.
+		var limited, failed atomic.Int64
 		for g := range 120 {
 			wg.Go(func() {
 				<-start
@@ -534,8 +558,12 @@ func multiInstanceGlobalBudget(t *testing.T, addr string) {
 				req := challenge.StartRequest{Purpose: challenge.PurposeLogin, IdentityID: fmt.Sprintf("u%d", g), FlowID: "f",
 					Phone: fmt.Sprintf("+7900%07d", g), ClientIP: "10.0.0.1"}
 				_, err := env.inst(g).svc.Start(ctx, req)
-				if errors.Is(err, limit.ErrLimited) {
+				switch {
+				case errors.Is(err, limit.ErrLimited):
 					limited.Add(1)
+				case err != nil && !errors.Is(err, flashcall.ErrInsufficientBalance):
+					failed.Add(1)
+					t.Logf("iteration %d: start %d: %v", it, g, err)
 				}
 			})
 		}
@@ -549,8 +577,9 @@ func multiInstanceGlobalBudget(t *testing.T, addr string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != placed {
-			t.Fatalf("iteration %d: global counter %d, placed %d (given back: %d refusals)", it, n, placed, bad.calls.Load())
+		if n < placed || n > placed+failed.Load()+kept.n.Load() {
+			t.Fatalf("iteration %d: global counter %d, placed %d (given back: %d refusals; %d starts failed on the store, %d give-backs)",
+				it, n, placed, bad.calls.Load(), failed.Load(), kept.n.Load())
 		}
 		if placed < int64(lc.GlobalDaily.Limit) && limited.Load() > 0 {
 			// A refusal while the budget had room: only acceptable as the
