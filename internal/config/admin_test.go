@@ -149,6 +149,48 @@ func TestBaseURLMustFollowListen(t *testing.T) {
 	}
 }
 
+// TestBaseURLFollowsLoopbackListen: outside --dev, a serve.listen on
+// another loopback port with serve.base_url unset moves the base URL (and
+// so the issuer and the /2fa links) to that port: the default named 4477,
+// where nothing answered. A base URL written out stays as written.
+func TestBaseURLFollowsLoopbackListen(t *testing.T) {
+	tests := []struct {
+		name                 string
+		env                  []string
+		wantBase, wantNotice string
+	}{
+		{"loopback, another port", []string{"SERVE_LISTEN=127.0.0.1:9000"}, "http://127.0.0.1:9000", "serve.base_url http://127.0.0.1:9000 (from serve.listen"},
+		{"IPv6 loopback", []string{"SERVE_LISTEN=[::1]:4477"}, "http://[::1]:4477", "serve.base_url http://[::1]:4477"},
+		{"localhost, another port", []string{"SERVE_LISTEN=localhost:9000"}, "http://localhost:9000", "serve.base_url http://localhost:9000"},
+		{"localhost, the default port", []string{"SERVE_LISTEN=localhost:4477"}, "http://127.0.0.1:4477", ""},
+		{"the default written out", []string{"SERVE_LISTEN=127.0.0.1:4477"}, "http://127.0.0.1:4477", ""},
+		{"listen unset", nil, "http://127.0.0.1:4477", ""},
+		{"base URL set", []string{"SERVE_LISTEN=127.0.0.1:9000", "SERVE_BASE_URL=https://2fa.example.com"}, "https://2fa.example.com", ""},
+		{"the default base URL written out", []string{"SERVE_LISTEN=127.0.0.1:9000", "SERVE_BASE_URL=http://127.0.0.1:4477"}, "http://127.0.0.1:4477", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, notices, err := Load("", baseEnv(tt.env...), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Serve.BaseURL != tt.wantBase || c.JWT.Issuer != tt.wantBase {
+				t.Errorf("base URL %q, issuer %q, want %q", c.Serve.BaseURL, c.JWT.Issuer, tt.wantBase)
+			}
+			found := false
+			for _, n := range notices {
+				found = found || strings.Contains(n, "serve.base_url")
+			}
+			if tt.wantNotice == "" && found {
+				t.Errorf("notices %q name serve.base_url", notices)
+			}
+			if tt.wantNotice != "" {
+				wantNotice(t, notices, tt.wantNotice)
+			}
+		})
+	}
+}
+
 // TestRedisURLMessages: the message says what is wrong with a Redis URL
 // (the scheme, or what does not parse) and never repeats it.
 func TestRedisURLMessages(t *testing.T) {

@@ -293,6 +293,9 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 			return nil, nil, err
 		}
 	}
+	if !dev {
+		notices = append(notices, followListen(c, l.set)...)
+	}
 	notices = append(notices, envTypos(env)...)
 	c.finalize()
 
@@ -325,6 +328,27 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		return nil, nil, &ValidationError{Problems: problems}
 	}
 	return c, notices, nil
+}
+
+// followListen gives serve.base_url, when it is not set, serve.listen's
+// address if that is a loopback one: the issuer, the discovery document's
+// JWKS URL and the /2fa page's links then name the port the service listens
+// on, not the default's 4477 where nothing may answer. (A listen reachable
+// from other hosts needs base_url set: validateBaseURLSet. --dev follows any
+// listen: applyDev.)
+func followListen(c *Config, set map[string]bool) []string {
+	if !set["serve.listen"] || set["serve.base_url"] || c.Serve.BaseURL != Defaults().Serve.BaseURL ||
+		!loopbackListen(c.Serve.Listen) {
+		return nil
+	}
+	u, ok := localURL(c.Serve.Listen)
+	// localhost:4477 is reached at the default's 127.0.0.1:4477 (Go listens
+	// on localhost's IPv4 address): the issuer stays what it was.
+	if !ok || u == c.Serve.BaseURL || strings.EqualFold(c.Serve.Listen, "localhost:4477") {
+		return nil
+	}
+	c.Serve.BaseURL = u
+	return []string{fmt.Sprintf("serve.base_url %s (from serve.listen; set serve.base_url to the URL apps reach this service at)", u)}
 }
 
 // finalize fills the defaults that derive from other keys and normalises

@@ -45,7 +45,7 @@ var keys = []entry{
 	{key: "serve.listen", desc: "Address the HTTP server listens on (host:port).",
 		field: func(c *Config) any { return &c.Serve.Listen }},
 	{key: "serve.base_url", desc: "Public URL of this service, as browsers and Kratos reach it.",
-		defText: "http://127.0.0.1:4477 (--dev with only serve.listen set: that address, on 127.0.0.1 if unspecified)",
+		defText: "http://127.0.0.1:4477 (with only serve.listen set to a loopback address: that address; --dev: any serve.listen, on 127.0.0.1 if unspecified)",
 		field:   func(c *Config) any { return &c.Serve.BaseURL }},
 	{key: "serve.trusted_proxies", desc: "CIDRs (or single addresses) of reverse proxies whose X-Forwarded-For is believed (the step-up API, pages and access log; the hooks use the client_ip of the hook body).",
 		field: func(c *Config) any { return &c.Serve.TrustedProxies }},
