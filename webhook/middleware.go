@@ -49,10 +49,11 @@ func ipExtractor(trusted []*net.IPNet, header string) echo.IPExtractor {
 
 // safeURI keeps a URI useful in logs without carrying numbers or codes:
 // every group of 4 digits or more is masked whole ("***"), a group being
-// digits joined only by what separates the digits of a phone number
-// (uriSeparator: "+7+900+123-45-67", "(900)%20123"). A URI is read as a
-// server reads it: percent-encoded bytes ("%37" is 7) and the digits of
-// other scripts ("%EF%BC%99", fullwidth 9) count as what they decode to.
+// digits joined by anything but what ends one (endsGroup: a letter, a
+// query's '=' or '&'): "+7+900+123-45-67", "(900)%20123", "900,123",
+// "12%0934". A URI is read as a server reads it: percent-encoded bytes
+// ("%37" is 7) and the numerals of other scripts ("%EF%BC%99", fullwidth
+// 9; superscripts) count as what they decode to.
 // Masked whole: a code sent in a query string (a client's mistake) must not
 // leave two of its four digits in the log.
 func safeURI(uri string) string {
@@ -78,13 +79,13 @@ func safeURI(uri string) string {
 			}
 		}
 		switch {
-		case r >= '0' && r <= '9' || r >= utf8.RuneSelf && unicode.IsDigit(r):
+		case r >= '0' && r <= '9' || r >= utf8.RuneSelf && unicode.IsNumber(r):
 			if digits == 0 {
 				start = i
 			}
 			digits++
 			end = i + size
-		case digits > 0 && uriSeparator(r) && !(r == '.' && idDot(uri, i)):
+		case digits > 0 && r >= 0 && !endsGroup(r, size > 1) && !(r == '.' && idDot(uri, i)):
 		case digits > 0:
 			if digits >= 4 {
 				b = append(b, uri[last:start]...)
@@ -118,16 +119,22 @@ func idDot(uri string, i int) bool {
 	return (from == 0 || delim(uri[from-1])) && (to == len(uri) || delim(uri[to]))
 }
 
-// uriSeparator reports a rune that may stand between the digits of one
-// phone number in a URI: a space (or '+', a space in a query), the dashes
-// and dots of a written number, its parentheses, '/' and '_'. '=' and '&'
-// end a group, so separate short values stay readable.
-func uriSeparator(r rune) bool {
-	switch r {
-	case ' ', '+', '-', '.', '(', ')', '/', '_', '\u00A0', '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2212':
-		return true
+// endsGroup reports a rune that ends a group of digits: a letter, or, as
+// written (not percent-encoded), the '?', '=', '&' and '#' that delimit a
+// query's values, so separate short values stay readable. Anything else
+// may stand between the digits of one number as someone wrote or copied
+// it: a space of any kind ('+' in a query, a tab, a line feed, the narrow
+// space of a formatted number), a dash, a dot, a comma, a parenthesis, an
+// invisible mark a copied number carries (U+200E, U+202A), a byte that
+// decodes to nothing.
+func endsGroup(r rune, encoded bool) bool {
+	if r < utf8.RuneSelf {
+		if l := r | 0x20; l >= 'a' && l <= 'z' {
+			return true
+		}
+		return !encoded && (r == '?' || r == '=' || r == '&' || r == '#')
 	}
-	return false
+	return unicode.IsLetter(r)
 }
 
 // uriRune decodes the first rune of s as a server would read it: a UTF-8
