@@ -200,7 +200,7 @@ func (s *Server) exchangeToken(c echo.Context) error {
 			if err := strictDecode(body, &req); err != nil {
 				return err
 			}
-		case bytes.Contains(body, []byte("audience")):
+		case asksAudience(body):
 			// An audience sent without the JSON type (fetch() with a string
 			// body sends text/plain; a form sends audience=…) would be
 			// ignored and the token would name every app: say what is
@@ -218,6 +218,19 @@ func (s *Server) exchangeToken(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, tok)
+}
+
+// asksAudience reports whether a body that is not JSON asks for an
+// audience: a JSON "audience" key (sent as text/plain) or a multipart
+// field's name="audience", or a form's audience field, however encoded
+// (%61udience=). The word anywhere else (another field's name or value,
+// free text) asks for nothing: such bodies were always ignored and still are.
+func asksAudience(body []byte) bool {
+	if bytes.Contains(body, []byte(`"audience"`)) {
+		return true
+	}
+	form, _ := url.ParseQuery(string(body)) // the pairs it could read
+	return form.Has("audience")
 }
 
 // refuseQueryAudience refuses an audience asked in the query string: the

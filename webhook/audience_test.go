@@ -39,6 +39,14 @@ func TestTokenAudienceRequest(t *testing.T) {
 		{"form body with an audience", "/v1/token", "audience=app-a", nil, http.StatusBadRequest, "invalid_request", nil},
 		{"form body with an audience among others", "/v1/token", "grant_type=x&audience=app-a", nil, http.StatusBadRequest, "invalid_request", nil},
 		{"text/plain body with an audience, spaced", "/v1/token", `{ "audience" : "app-a" }`, nil, http.StatusBadRequest, "invalid_request", nil},
+		{"form body with an encoded audience", "/v1/token", "grant_type=x&%61udience=app-a", nil, http.StatusBadRequest, "invalid_request", nil},
+		{"multipart body with an audience", "/v1/token", "--b\r\nContent-Disposition: form-data; name=\"audience\"\r\n\r\napp-a\r\n--b--\r\n", nil, http.StatusBadRequest, "invalid_request", nil},
+		// The word elsewhere in a body that is not JSON asks for nothing:
+		// still ignored, as before.
+		{"form body with the word in a value", "/v1/token", "grant_type=x&client_id=audience-service", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
+		{"form body with the word in another field's name", "/v1/token", "grant_type=x&audience_hint=none", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
+		{"text/plain body with the word", "/v1/token", "token for the whole audience", nil, http.StatusOK, "", []factor.TokenOptions{{}}},
+		{"text/plain body with the word in a JSON value", "/v1/token", `{"note":"audience-service"}`, nil, http.StatusOK, "", []factor.TokenOptions{{}}},
 		// An audience in the query string would be ignored just the same.
 		{"audience in the query", "/v1/token?audience=app-a", "", nil, http.StatusBadRequest, "invalid_request", nil},
 		{"audience in the query with a JSON body", "/v1/token?audience=app-a", `{}`, nil, http.StatusBadRequest, "invalid_request", nil},
@@ -56,6 +64,8 @@ func TestTokenAudienceRequest(t *testing.T) {
 				hdr["Content-Type"] = "text/plain;charset=UTF-8" // fetch() with a string body and no headers
 			case strings.HasPrefix(tt.name, "form"):
 				hdr["Content-Type"] = "application/x-www-form-urlencoded"
+			case strings.HasPrefix(tt.name, "multipart"):
+				hdr["Content-Type"] = "multipart/form-data; boundary=b"
 			case tt.body != "":
 				hdr["Content-Type"] = "application/json"
 			}
