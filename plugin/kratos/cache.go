@@ -92,7 +92,8 @@ func (c *sessionCache) put(k [32]byte, s *Session, size int) {
 // gen, until asked plus the TTL: Kratos may have revoked the session any
 // time after it answered, so the revocation window counts from the
 // question, however long the answer took. An answer to a question asked
-// before a reset is dropped.
+// before a reset is dropped, and so is one to a question asked before the
+// one whose answer is kept.
 func (c *sessionCache) putAsked(k [32]byte, s *Session, size int, asked time.Time, gen uint64) {
 	if size > cacheMaxAnswer {
 		return
@@ -105,6 +106,11 @@ func (c *sessionCache) putAsked(k [32]byte, s *Session, size int, asked time.Tim
 		return
 	}
 	if old, ok := c.entries[k]; ok {
+		if old.expires.After(expires) {
+			// The answer to a later question (lookups that missed at once)
+			// is newer news, and kept longer: keep it.
+			return
+		}
 		c.deleteLocked(k, old)
 	}
 	if len(c.entries) >= c.max || c.bytes+size > cacheMaxBytes {

@@ -316,3 +316,47 @@ func TestSessionCacheWindowCountsFromTheQuestion(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionCacheKeepsTheLaterQuestion: of two answers for one session
+// (concurrent lookups, each a miss), the one to the later question is kept,
+// whichever arrives last: an answer to an earlier question is older news
+// (it may predate a step-up) and its window ends sooner.
+func TestSessionCacheKeepsTheLaterQuestion(t *testing.T) {
+	const ttl = time.Minute
+	t0 := time.Unix(1_800_000_000, 0)
+	tests := []struct {
+		name            string
+		firstAsked      time.Duration // the answer put first, asked at t0+firstAsked
+		secondAsked     time.Duration // the answer put second
+		wantID          string
+		wantCachedUntil time.Duration // from t0
+	}{
+		{"later question answered last", 0, time.Second, "second", ttl + time.Second},
+		{"earlier question answered last", time.Second, 0, "first", ttl + time.Second},
+		{"same question time", 0, 0, "second", ttl},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := t0.Add(2 * time.Second) // both answers arrive now
+			c := newSessionCache(ttl, 10)
+			c.now = func() time.Time { return now }
+			k := cacheKey("", "token-a")
+			c.putAsked(k, &Session{ID: "first"}, 100, t0.Add(tt.firstAsked), 0)
+			c.putAsked(k, &Session{ID: "second"}, 100, t0.Add(tt.secondAsked), 0)
+			if s, ok := c.get(k); !ok || s.ID != tt.wantID {
+				t.Fatalf("cached %+v %v, want %q", s, ok, tt.wantID)
+			}
+			now = t0.Add(tt.wantCachedUntil - time.Nanosecond)
+			if _, ok := c.get(k); !ok {
+				t.Errorf("not cached %s after t0", tt.wantCachedUntil-time.Nanosecond)
+			}
+			now = t0.Add(tt.wantCachedUntil)
+			if _, ok := c.get(k); ok {
+				t.Errorf("still cached %s after t0", tt.wantCachedUntil)
+			}
+			if c.bytes != 0 || len(c.entries) != 0 {
+				t.Errorf("after expiry: %d entries, %d bytes", len(c.entries), c.bytes)
+			}
+		})
+	}
+}
