@@ -341,6 +341,9 @@ func TestYAMLProblems(t *testing.T) {
 		{"float for int", "callpass:\n  api_version: 3.0\n", "callpass.api_version", `line 2: want an integer (got "3.0")`},
 		{"quoted bool", "metrics:\n  enabled: \"true\"\n", "metrics.enabled", `line 2: want true or false, not the quoted string "true": write it without quotes`},
 		{"YAML 1.1 bool", "jwt:\n  cookie:\n    enabled: yes\n", "jwt.cookie.enabled", `line 3: want true or false (got "yes")`},
+		// A long value is cut at a character, not inside one ("\xd0").
+		{"long value cut at a character", "metrics:\n  enabled: x" + strings.Repeat("да", 30) + "\n", "metrics.enabled",
+			`line 2: want true or false (got "x` + strings.Repeat("да", 9) + `д"…)`},
 		{"list wanted", "jwt:\n  audience: app\n", "jwt.audience", "line 2: want a list, such as [a, b] or one \"- a\" line per item (got a single value)"},
 		{"list of durations wanted", "challenge:\n  resend_cooldowns: 30s\n", "challenge.resend_cooldowns", "want a list of durations, such as [a, b]"},
 		{"duplicate key", "serve:\n  listen: a:1\n  listen: b:2\n", "serve.listen", "defined twice"},
@@ -367,6 +370,7 @@ func TestEnvTypeProblems(t *testing.T) {
 		{"CALLPASS_API_VERSION=three", "callpass.api_version", `from CALLPASS_API_VERSION: want an integer (got "three")`},
 		{"CHALLENGE_MAX_ATTEMPTS=3.5", "challenge.max_attempts", `from CHALLENGE_MAX_ATTEMPTS: want an integer (got "3.5")`},
 		{"METRICS_ENABLED=yes", "metrics.enabled", `from METRICS_ENABLED: want true or false (got "yes")`},
+		{"METRICS_ENABLED=x" + strings.Repeat("да", 30), "metrics.enabled", `from METRICS_ENABLED: want true or false (got "x` + strings.Repeat("да", 9) + `д"…)`},
 		{"CALLPASS_TIMEOUT=30", "callpass.timeout", `from CALLPASS_TIMEOUT: want a duration with a unit, such as "30s" (got "30")`},
 	}
 	for _, tt := range tests {

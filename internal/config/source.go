@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -433,10 +434,15 @@ func listHint(n *yaml.Node) string {
 	return ""
 }
 
-// echo quotes a non-secret value for an error, cut to a readable length.
+// echo quotes a non-secret value for an error, cut to a readable length
+// at a character's start (not inside one, which would read "\xd0").
 func echo(s string) string {
 	if len(s) > 40 {
-		return strconv.Quote(s[:40]) + "…"
+		cut := 40
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(s[:cut]) + "…"
 	}
 	return strconv.Quote(s)
 }
