@@ -50,7 +50,7 @@ func ipExtractor(trusted []*net.IPNet, header string) echo.IPExtractor {
 // safeURI keeps a URI useful in logs without carrying numbers or codes:
 // every group of 4 digits or more is masked whole ("***"), a group being
 // digits joined by anything but what ends one (endsGroup: a letter, a
-// query's '=' or '&'): "+7+900+123-45-67", "(900)%20123", "900,123",
+// query's '?', '=', '&', '#'): "+7+900+123-45-67", "(900)%20123", "900,123",
 // "12%0934". A URI is read as a server reads it: percent-encoded bytes
 // ("%37" is 7) and the numerals of other scripts ("%EF%BC%99", fullwidth
 // 9; superscripts) count as what they decode to.
