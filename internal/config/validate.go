@@ -257,9 +257,9 @@ func (c *Config) validateLog(v *checker) {
 	}
 }
 
-// apiPathRe matches a callpass.base_url path that already holds what the
-// client appends: a version (/api/v3.0) or a method name.
-var apiPathRe = regexp.MustCompile(`(?i)(^|/)(api/v\d+(\.\d+)?|start-call-password|get-call-password-status)/*$`)
+// apiPathRe matches the end of a callpass.base_url path that already holds
+// what the client appends: a version (/api/v3.0), a method name, or both.
+var apiPathRe = regexp.MustCompile(`(?i)/(api/v\d+(\.\d+)?(/+(start-call-password|get-call-password-status))?|start-call-password|get-call-password-status)/*$`)
 
 func (c *Config) validateCallPass(v *checker) {
 	p := c.CallPass
@@ -267,11 +267,13 @@ func (c *Config) validateCallPass(v *checker) {
 		v.add("callpass.base_url", "%v", err)
 	} else if u, _ := url.Parse(p.BaseURL); u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		v.add("callpass.base_url", "must not contain credentials, a query or a fragment (the token goes in callpass.token)")
-	} else if apiPathRe.MatchString(u.Path) {
+	} else if api := apiPathRe.FindString(u.Path); api != "" {
 		// The provider's document shows whole method URLs; pasted here,
 		// every request would go to <it>/api/v3.0/… and be answered 404.
+		// Only the API part is quoted: the path in front of it may carry a
+		// credential (a proxy's), and configuration errors never repeat a URL.
 		v.add("callpass.base_url", "names an API method or version path (%s): give the API's root, e.g. %s; the client adds /api/v%d.0/<method>/ itself (callpass.api_version)",
-			u.Path, Defaults().CallPass.BaseURL, p.APIVersion)
+			api, Defaults().CallPass.BaseURL, p.APIVersion)
 	}
 	switch {
 	case p.Token == "" && c.DevMode && (v.set["callpass.base_url"] || p.BaseURL != Defaults().CallPass.BaseURL):

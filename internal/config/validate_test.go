@@ -375,7 +375,11 @@ func TestCallPassBaseURLIsTheRoot(t *testing.T) {
 		{"https://api.callpass.sp-com.ru/api/v2.0", "names an API method or version path (/api/v2.0)"},
 		{"https://api.callpass.sp-com.ru/API/V3", "names an API method or version path"},
 		{"https://api.callpass.sp-com.ru/api/v3.0/start-call-password/", "names an API method or version path (/api/v3.0/start-call-password/)"},
-		{"https://proxy.internal/callpass/api/v2.0/get-call-password-status", "names an API method or version path"},
+		{"https://proxy.internal/callpass/api/v2.0/get-call-password-status", "names an API method or version path (/api/v2.0/get-call-password-status)"},
+		// Only the API part is quoted: configuration errors never repeat a
+		// URL, whose path in front of it may carry a credential.
+		{"https://proxy.internal/k-5f3a9c0e1d2b/api/v3.0/", "names an API method or version path (/api/v3.0/)"},
+		{"https://proxy.internal/k-5f3a9c0e1d2b/start-call-password", "names an API method or version path (/start-call-password)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {
@@ -389,6 +393,9 @@ func TestCallPassBaseURLIsTheRoot(t *testing.T) {
 			ps := problemsOf(t, err)
 			if len(ps) != 1 || ps[0].Key != "callpass.base_url" || !strings.Contains(ps[0].Message, tt.want) {
 				t.Fatalf("problems = %v, want callpass.base_url %q", ps, tt.want)
+			}
+			if strings.Contains(ps[0].Message, "k-5f3a9c0e1d2b") || strings.Contains(ps[0].Message, "proxy.internal") {
+				t.Errorf("message %q repeats the URL", ps[0].Message)
 			}
 			if !strings.Contains(ps[0].Message, "/api/v3.0/<method>/") {
 				t.Errorf("message %q does not say what the client appends", ps[0].Message)
