@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -85,8 +86,48 @@ func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (
 		c := cfg.Clone()
 		c.ServerName = host
 		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout, KeepAliveConfig: keepAlive}, Config: c}
-		return d.DialContext(ctx, network, addr)
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return alertConn{conn.(*tls.Conn)}, nil
 	}
+}
+
+// alertConn is a TLS connection whose failed writes say why the server
+// reset it, when the server said so first. In TLS 1.3 the client's
+// handshake returns before the server has checked the client certificate;
+// a server that refuses it (none, or one of another CA) sends an alert and
+// closes. When that reset arrives before the first command is written, the
+// write fails with "connection reset by peer" and the alert, the reason
+// (`remote error: tls: certificate required`, which readiness answers with
+// store.redis.tls_cert_file), waits unread: under load about one refused
+// connection in a hundred failed so.
+type alertConn struct{ *tls.Conn }
+
+// alertWait bounds the read of an alert after a reset: the connection is
+// closed, so the read returns at once, with the alert or without.
+const alertWait = 100 * time.Millisecond
+
+func (c alertConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		// The connection is dead either way (go-redis drops it on any
+		// network error); a byte of a reply read here is lost with it.
+		_ = c.Conn.SetReadDeadline(time.Now().Add(alertWait))
+		var one [1]byte
+		if _, rerr := c.Conn.Read(one[:]); isRemoteAlert(rerr) {
+			return n, fmt.Errorf("%w (%w)", rerr, err)
+		}
+	}
+	return n, err
+}
+
+// isRemoteAlert reports an alert the server sent (crypto/tls's "remote
+// error: tls: …").
+func isRemoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }
 
 // keepAlive is go-redis's default dialers' TCP keep-alive, kept when
