@@ -496,9 +496,21 @@ func redisTLSHint(err error) string {
 		return "check store.redis.tls_ca_file, and that each server's certificate names the host it is dialed at"
 	}
 	msg := err.Error()
-	for _, alert := range []string{"remote error: tls: certificate required", "remote error: tls: unknown certificate authority", "remote error: tls: bad certificate"} {
-		if strings.Contains(msg, alert) {
-			return "Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file"
+	// Every alert about a certificate is about the client's: the server's
+	// is checked here. OpenSSL (Redis) says "certificate required" for none
+	// (TLS 1.3), "unknown certificate authority" for another CA's, "expired
+	// certificate", "revoked certificate", "unsupported certificate" (no
+	// clientAuth use) and "bad certificate" or "unknown certificate" for
+	// the rest: an expired one, a renewal without a restart, was the one
+	// operators met without a hint.
+	for _, alert := range []string{"certificate required", "unknown certificate authority", "bad certificate",
+		"unknown certificate", "unsupported certificate", "revoked certificate", "expired certificate"} {
+		if strings.Contains(msg, "remote error: tls: "+alert) {
+			h := "Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file"
+			if alert == "expired certificate" {
+				h += " (read at start: restart after renewing them)"
+			}
+			return h
 		}
 	}
 	return ""

@@ -203,6 +203,7 @@ func TestRedisTLSServe(t *testing.T) {
 		})
 	}
 	other := testenv.NewTLSCA(t)
+	expired := ca.IssueExpired("callpass-kratos-client")
 	for _, tt := range []struct {
 		name string
 		env  []string
@@ -211,6 +212,8 @@ func TestRedisTLSServe(t *testing.T) {
 		{"another CA", []string{"STORE_REDIS_TLS_CA_FILE=" + other.File, files[1], files[2]},
 			"certificate signed by unknown authority (check store.redis.tls_ca_file"},
 		{"no client certificate", files[:1], "certificate required (Redis refused the client certificate: check store.redis.tls_cert_file"},
+		{"expired client certificate", []string{files[0], "STORE_REDIS_TLS_CERT_FILE=" + expired.CertFile, "STORE_REDIS_TLS_KEY_FILE=" + expired.KeyFile},
+			"expired certificate (Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file (read at start: restart after renewing them))"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, logs := logApp(t, append([]string{"STORE_TYPE=redis", standalone}, tt.env...)...)

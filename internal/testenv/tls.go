@@ -85,6 +85,18 @@ func writePEM(tb testing.TB, path, typ string, der []byte) {
 // connects to (replication, sentinels, the cluster bus).
 func (ca *TLSCA) Issue(names ...string) TLSCert {
 	ca.tb.Helper()
+	return ca.issue(time.Now().Add(-time.Minute), time.Now().Add(time.Hour), names)
+}
+
+// IssueExpired is Issue for a certificate that expired a minute ago (a
+// renewal the service has not read yet).
+func (ca *TLSCA) IssueExpired(names ...string) TLSCert {
+	ca.tb.Helper()
+	return ca.issue(time.Now().Add(-time.Hour), time.Now().Add(-time.Minute), names)
+}
+
+func (ca *TLSCA) issue(notBefore, notAfter time.Time, names []string) TLSCert {
+	ca.tb.Helper()
 	ca.mu.Lock()
 	ca.n++
 	n := ca.n
@@ -92,8 +104,8 @@ func (ca *TLSCA) Issue(names ...string) TLSCert {
 	key := newKey(ca.tb)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(int64(n + 1)),
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
