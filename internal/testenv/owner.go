@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -21,6 +23,12 @@ func listensOn(pid, port int) (bool, error) {
 	}
 	dir := fmt.Sprintf("/proc/%d/fd", pid)
 	fds, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The process has exited (and was reaped): the server just
+		// started failed its bind while another answered on the port.
+		// Reported as an error, start's caller did not take another port.
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}
