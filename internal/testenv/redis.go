@@ -71,23 +71,35 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 // startRedis is StartRedisWith, with TLS when t is not nil.
 func startRedis(tb testing.TB, t *serverTLS, args ...string) *Redis {
 	tb.Helper()
-	var err error
-	for range 3 {
+	r, err := startTaking(func() *Redis {
 		r := newRedis(tb, args...)
 		if t != nil {
 			t.apply(r)
 		}
+		return r
+	})
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return r
+}
+
+// startTaking starts the server prepare returns, each on a free port, up
+// to 3 times while the port was taken (another process bound it first),
+// and stops it at the test's end.
+func startTaking(prepare func() *Redis) (*Redis, error) {
+	var err error
+	for range 3 {
+		r := prepare()
 		if err = r.start(); err == nil {
-			tb.Cleanup(r.Stop)
-			return r
+			r.tb.Cleanup(r.Stop)
+			return r, nil
 		}
-		// Another process bound the free port first: take another one.
 		if !strings.Contains(err.Error(), "Address already in use") {
 			break
 		}
 	}
-	tb.Fatalf("testenv: %v", err)
-	return nil
+	return nil, err
 }
 
 // newRedis prepares a server on a free port, not started yet.

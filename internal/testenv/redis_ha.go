@@ -264,6 +264,22 @@ func StartRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 	return startRedisSentinels(tb, name, auth, n, quorum, nil)
 }
 
+// sentinelServer prepares a sentinel with configuration conf (which it
+// rewrites) on a free port, with TLS when t is not nil.
+func sentinelServer(tb testing.TB, conf string, t *serverTLS) func() *Redis {
+	return func() *Redis {
+		s := newRedis(tb)
+		if t != nil {
+			t.apply(s)
+		}
+		s.conf = filepath.Join(s.Dir, "sentinel.conf")
+		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		return s
+	}
+}
+
 // startRedisSentinels is StartRedisSentinels, with TLS when t is not nil.
 func startRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quorum int, t *SentinelTLS) *RedisSentinel {
 	tb.Helper()
@@ -297,18 +313,12 @@ func startRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 	}
 	rs := &RedisSentinel{Master: m, Replica: r, MasterName: name, auth: auth}
 	for range n {
-		s := newRedis(tb)
-		if sentinelTLS != nil {
-			sentinelTLS.apply(s)
-		}
-		s.conf = filepath.Join(s.Dir, "sentinel.conf")
-		if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
-			tb.Fatalf("testenv: %v", err)
-		}
-		if err := s.start(); err != nil {
+		// Another port when another process took the one picked, as
+		// for the data nodes.
+		s, err := startTaking(sentinelServer(tb, conf, sentinelTLS))
+		if err != nil {
 			tb.Fatalf("testenv: sentinel: %v", err)
 		}
-		tb.Cleanup(s.Stop)
 		rs.Sentinels = append(rs.Sentinels, s)
 	}
 	rs.Sentinel = rs.Sentinels[0]

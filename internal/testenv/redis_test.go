@@ -50,6 +50,70 @@ func (f *redisFatalRecorder) Fatalf(format string, args ...any) {
 	panic("fatal")
 }
 
+// pongStranger answers every read on addr with +PONG, as a Redis of
+// another test package would answer PING, until the test ends.
+func pongStranger(t *testing.T, addr string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("+PONG\r\n"))
+				}
+			}()
+		}
+	}()
+}
+
+// TestStartTakesAnotherPort: a data node and a sentinel whose free port
+// another process bound first are started on another port (a sentinel
+// was tried once: a taken port failed the test).
+func TestStartTakesAnotherPort(t *testing.T) {
+	conf := "sentinel monitor m 127.0.0.1 1 1\n"
+	for _, tt := range []struct {
+		name    string
+		prepare func() *Redis
+	}{
+		{"data node", func() *Redis { return newRedis(t) }},
+		{"sentinel", sentinelServer(t, conf, nil)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var taken int
+			r, err := startTaking(func() *Redis {
+				r := tt.prepare()
+				if taken == 0 {
+					taken = r.Port
+					pongStranger(t, r.Addr)
+				}
+				return r
+			})
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			if r.Port == taken {
+				t.Fatalf("started on the taken port %d", taken)
+			}
+			if own, err := listensOn(r.cmd.Process.Pid, r.Port); !own {
+				t.Fatalf("the server started does not hold port %d: %v", r.Port, err)
+			}
+		})
+	}
+}
+
 // TestStartRedisRefusesAStrangersPort: a server that answers PING on the
 // port is not taken for the one just started; start fails as a taken port
 // does, so startRedis picks another.
