@@ -122,6 +122,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}
 		a.closers = append(a.closers, rdb.Close)
+		if r.TLSKeyFile != "" {
+			warnKeyFileMode(logger, r.TLSKeyFile, "store.redis.tls_key_file is readable by group or others, but it holds "+
+				"the Redis client certificate's private key (anyone who reads it connects as this service): "+
+				"make it readable by the service's user only (chmod 600)")
+		}
 		rs := redisstore.New(rdb, cfg.Store.Redis.Prefix)
 		store, count, blocks = rs, rs, rs
 		passes = rs
@@ -264,7 +269,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	}
 	a.Keys = keys
 	warnKeyAlgorithm(logger, cfg.JWT, keys)
-	warnKeyFileMode(logger, cfg.JWT.KeysFile)
+	warnKeyFileMode(logger, cfg.JWT.KeysFile, "jwt.keys_file is readable by group or others, but it holds the private signing key "+
+		"(anyone who reads it can mint tokens every app accepts): make it readable by the service's user only (chmod 600)")
 	var mapper *jwt.ClaimsMapper
 	if cfg.JWT.ClaimsMapper != "" {
 		if mapper, err = jwt.LoadClaimsMapper(cfg.JWT.ClaimsMapper); err != nil {
@@ -378,10 +384,9 @@ func warnKeyAlgorithm(logger *slog.Logger, cfg config.JWT, ks *jwt.KeySet) {
 		"jwt_algorithm", cfg.Algorithm, "key_algorithm", signer.Algorithm(), "kid", signer.KID(), "keys_file", cfg.KeysFile)
 }
 
-// warnKeyFileMode logs a warning when the JWT key file, which holds the
-// private signing key, is readable by its group or by others: anyone who
-// reads it can mint tokens every app accepts.
-func warnKeyFileMode(logger *slog.Logger, path string) {
+// warnKeyFileMode logs msg as a warning when the file at path, which holds
+// a private key, is readable by its group or by others.
+func warnKeyFileMode(logger *slog.Logger, path, msg string) {
 	if runtime.GOOS == "windows" {
 		return // no Unix permission bits
 	}
@@ -390,9 +395,7 @@ func warnKeyFileMode(logger *slog.Logger, path string) {
 		return // it was just loaded; a race is not this warning's business
 	}
 	if perm := fi.Mode().Perm(); perm&0o044 != 0 {
-		logger.Warn("jwt.keys_file is readable by group or others, but it holds the private signing key: "+
-			"make it readable by the service's user only (chmod 600)",
-			"keys_file", path, "mode", fmt.Sprintf("%#o", perm))
+		logger.Warn(msg, "file", path, "mode", fmt.Sprintf("%#o", perm))
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +228,51 @@ func TestRedisTLSServe(t *testing.T) {
 			}
 			if strings.Contains(logs.String(), "data-pw-5b1e") {
 				t.Errorf("a log line holds the password:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestRedisTLSKeyFileModeWarned: a Redis client key readable by its group or
+// others is warned about at start, as the JWT key file is.
+func TestRedisTLSKeyFileModeWarned(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
+	}
+	ca := testenv.NewTLSCA(t)
+	r := testenv.StartRedisTLS(t, ca, nil)
+	key, err := os.ReadFile(ca.Client.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		mode os.FileMode
+		warn bool
+	}{
+		{0o600, false},
+		{0o400, false},
+		{0o640, true},
+		{0o644, true},
+	} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "client.key")
+			if err := os.WriteFile(path, key, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil { // past the umask
+				t.Fatal(err)
+			}
+			a, logs := logApp(t, "STORE_TYPE=redis", "STORE_REDIS_URL=rediss://"+r.DialAddr()+"/0",
+				"STORE_REDIS_TLS_CA_FILE="+ca.File, "STORE_REDIS_TLS_CERT_FILE="+ca.Client.CertFile, "STORE_REDIS_TLS_KEY_FILE="+path)
+			if code, body := get(t, a.Handler(), "/health/ready"); code != http.StatusOK {
+				t.Fatalf("ready: %d %s\n%s", code, body, logs)
+			}
+			got := strings.Contains(logs.String(), "store.redis.tls_key_file is readable by group or others")
+			if got != tt.warn {
+				t.Errorf("warning %v, want %v; log:\n%s", got, tt.warn, logs)
+			}
+			if tt.warn && !strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("not a warning:\n%s", logs)
 			}
 		})
 	}
