@@ -119,33 +119,11 @@ func TestStartTakesAnotherPort(t *testing.T) {
 // does, so startRedis picks another.
 func TestStartRedisRefusesAStrangersPort(t *testing.T) {
 	r := newRedis(t)
-	l, err := net.Listen("tcp", r.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 64)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					_, _ = c.Write([]byte("+PONG\r\n"))
-				}
-			}()
-		}
-	}()
+	pongStranger(t, r.Addr)
 	if err := redisPing(r.Addr); err != nil {
 		t.Fatalf("the stranger does not answer: %v", err)
 	}
-	err = r.start()
+	err := r.start()
 	if err == nil {
 		r.Stop()
 		t.Fatal("start took the stranger's server for its own")
