@@ -43,11 +43,7 @@ func TestVerifyRefusesBeforeKeyLookup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, tok, v := tokenAndVerifier(t, time.Now)
-			parts := strings.Split(tok, ".")
-			hdr := decodeSegment(t, tok, 0)
-			tt.header(hdr)
-			bad := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
-			_, err := v.Verify(context.Background(), bad)
+			_, err := v.Verify(context.Background(), reheader(t, tok, tt.header))
 			var te *TokenError
 			if !errors.As(err, &te) || te.Reason != tt.want {
 				t.Fatalf("%v, want %s", err, tt.want)
@@ -57,6 +53,16 @@ func TestVerifyRefusesBeforeKeyLookup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reheader returns tok with its header changed by edit, the payload and
+// signature kept.
+func reheader(t *testing.T, tok string, edit func(map[string]any)) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	hdr := decodeSegment(t, tok, 0)
+	edit(hdr)
+	return encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
 }
 
 // tokenAndVerifier issues an ES256 token at clock's time and returns its
@@ -89,11 +95,7 @@ func TestTokenErrorDetailBounded(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, tok, v := tokenAndVerifier(t, time.Now, func(c *VerifierConfig) { c.Algorithms = []string{AlgES256, AlgRS256} })
-			parts := strings.Split(tok, ".")
-			hdr := decodeSegment(t, tok, 0)
-			tt.header(hdr)
-			bad := encodeSegment(t, hdr) + "." + parts[1] + "." + parts[2]
-			_, err := v.Verify(context.Background(), bad)
+			_, err := v.Verify(context.Background(), reheader(t, tok, tt.header))
 			var te *TokenError
 			if !errors.As(err, &te) || te.Reason != tt.want {
 				t.Fatalf("%v, want %s", err, tt.want)
