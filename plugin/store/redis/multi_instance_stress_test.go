@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -611,7 +610,7 @@ func multiInstanceGlobalBudget(t *testing.T, addr string) {
 func TestMultiInstanceResendRacesVerify(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := ownRedis(t)
+	srv := testenv.StartRedis(t) // testenv checks the server is its own
 	cfg, lc := crConfig()
 	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
 	// One set of instances for every iteration (each iteration has an
@@ -711,7 +710,7 @@ func TestMultiInstanceResendRacesVerify(t *testing.T) {
 func TestMultiInstanceResendVerifyOrders(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	srv := ownRedis(t)
+	srv := testenv.StartRedis(t) // testenv checks the server is its own
 	cfg, lc := crConfig()
 	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
 	p := &crProvider{}
@@ -789,45 +788,12 @@ func TestMultiInstanceResendVerifyOrders(t *testing.T) {
 	}
 }
 
-// ownRedis starts a redis-server for t and checks that the server
-// answering at its address is that one: its working directory is the one
-// testenv started it in. testenv takes any server answering PING on the
-// port for the one it started, so when two tests are handed the same free
-// port at once the test whose server lost the bind (the server exits:
-// "Address already in use") silently shares the other test's server,
-// which that test may stop, restart or reconfigure. A shared server is
-// left to its owner and another one started.
-func ownRedis(t *testing.T) *testenv.Redis {
-	t.Helper()
-	var last string
-	for range 3 {
-		r := testenv.StartRedis(t)
-		dir, err := serverDir(r.Addr)
-		if err == nil && sameDir(dir, r.Dir) {
-			return r
-		}
-		last = fmt.Sprintf("the server at %s runs in %q (%v), not in this test's %q", r.Addr, dir, err, r.Dir)
-		t.Logf("testenv: %s: another test's server; starting another", last)
-	}
-	t.Fatalf("testenv: no server of this test's own: %s", last)
-	return nil
-}
-
 // serverDir is the working directory of the server at addr (CONFIG GET dir).
 func serverDir(addr string) (string, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, MaxRetries: -1})
 	defer rdb.Close()
 	kv, err := rdb.ConfigGet(context.Background(), "dir").Result()
 	return kv["dir"], err
-}
-
-func sameDir(a, b string) bool {
-	if a == b {
-		return true
-	}
-	ra, err1 := filepath.EvalSymlinks(a)
-	rb, err2 := filepath.EvalSymlinks(b)
-	return err1 == nil && err2 == nil && ra == rb
 }
 
 // serverRunID is the run_id of the server rdb talks to (a restart changes it).
