@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,6 +168,12 @@ func TestBaseURLFollowsLoopbackListen(t *testing.T) {
 		{"listen unset", nil, "http://127.0.0.1:4477", ""},
 		{"base URL set", []string{"SERVE_LISTEN=127.0.0.1:9000", "SERVE_BASE_URL=https://2fa.example.com"}, "https://2fa.example.com", ""},
 		{"the default base URL written out", []string{"SERVE_LISTEN=127.0.0.1:9000", "SERVE_BASE_URL=http://127.0.0.1:4477"}, "http://127.0.0.1:4477", ""},
+		// A browser sends Origin in the canonical form: an allowed origin
+		// written otherwise refuses the /2fa page's own POSTs.
+		{"IPv6 loopback written out", []string{"SERVE_LISTEN=[0:0:0:0:0:0:0:1]:9000"}, "http://[::1]:9000", "serve.base_url http://[::1]:9000"},
+		{"IPv4-mapped loopback", []string{"SERVE_LISTEN=[::ffff:127.0.0.1]:9000"}, "http://127.0.0.1:9000", "serve.base_url http://127.0.0.1:9000"},
+		{"the default port with a leading zero", []string{"SERVE_LISTEN=127.0.0.1:04477"}, "http://127.0.0.1:4477", ""},
+		{"localhost, the default port, capitals", []string{"SERVE_LISTEN=LOCALHOST:04477"}, "http://127.0.0.1:4477", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +183,9 @@ func TestBaseURLFollowsLoopbackListen(t *testing.T) {
 			}
 			if c.Serve.BaseURL != tt.wantBase || c.JWT.Issuer != tt.wantBase {
 				t.Errorf("base URL %q, issuer %q, want %q", c.Serve.BaseURL, c.JWT.Issuer, tt.wantBase)
+			}
+			if len(c.Serve.AllowedOrigins) == 0 || c.Serve.AllowedOrigins[0] != tt.wantBase {
+				t.Errorf("allowed origins %q, want %q first", c.Serve.AllowedOrigins, tt.wantBase)
 			}
 			found := false
 			for _, n := range notices {
@@ -188,6 +198,29 @@ func TestBaseURLFollowsLoopbackListen(t *testing.T) {
 				wantNotice(t, notices, tt.wantNotice)
 			}
 		})
+	}
+}
+
+// TestBaseURLNotFollowingABadListen: a serve.listen that cannot be served
+// is reported once, under serve.listen: the base URL unset does not follow
+// it into a second problem under a key nobody set (with --dev too).
+func TestBaseURLNotFollowingABadListen(t *testing.T) {
+	for _, dev := range []bool{false, true} {
+		for _, listen := range []string{"127.0.0.1:http", "[::1]:http", "localhost:99999"} {
+			env := baseEnv("SERVE_LISTEN="+listen, "DEV_DATA_DIR="+t.TempDir())
+			_, _, err := Load("", env, dev)
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("%s (dev %v): %v, want a validation error", listen, dev, err)
+			}
+			var keys []string
+			for _, p := range verr.Problems {
+				keys = append(keys, p.Key)
+			}
+			if !slices.Equal(keys, []string{"serve.listen"}) {
+				t.Errorf("%s (dev %v): problems %v, want serve.listen alone:\n%v", listen, dev, keys, err)
+			}
+		}
 	}
 }
 

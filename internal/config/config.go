@@ -344,7 +344,7 @@ func followListen(c *Config, set map[string]bool) []string {
 	u, ok := localURL(c.Serve.Listen)
 	// localhost:4477 is reached at the default's 127.0.0.1:4477 (Go listens
 	// on localhost's IPv4 address): the issuer stays what it was.
-	if !ok || u == c.Serve.BaseURL || strings.EqualFold(c.Serve.Listen, "localhost:4477") {
+	if !ok || u == c.Serve.BaseURL || strings.EqualFold(u, "http://localhost:4477") {
 		return nil
 	}
 	c.Serve.BaseURL = u

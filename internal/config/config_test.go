@@ -1013,6 +1013,16 @@ func TestLocalURL(t *testing.T) {
 		{"localhost:4477", "http://localhost:4477", true},
 		{"4477", "", false},
 		{"127.0.0.1:", "", false},
+		// Only a listen that can be served, in the form a browser sends
+		// back in Origin (the default allowed origin is taken from it).
+		{"127.0.0.1:http", "", false},
+		{"127.0.0.1:0", "", false},
+		{"127.0.0.1:65536", "", false},
+		{"127.0.0.1:+9000", "", false},
+		{"127.0.0.1:09000", "http://127.0.0.1:9000", true},
+		{"[0:0:0:0:0:0:0:1]:4477", "http://[::1]:4477", true},
+		{"[::FFFF:127.0.0.1]:9000", "http://127.0.0.1:9000", true},
+		{"[0:0:0:0:0:0:0:0]:8080", "http://[::1]:8080", true},
 	} {
 		got, ok := localURL(tc.listen)
 		if got != tc.want || ok != tc.ok {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -191,17 +193,31 @@ func randomHex(n int) (string, error) {
 
 // localURL is the http URL a client on this machine reaches listen at: an
 // unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") is reached on the
-// loopback address.
+// loopback address. Only a listen address that can be served gives one (a
+// numeric port 1-65535; serve.listen reports the others), and an address is
+// written in the form a browser sends back in Origin (IPv6 compressed, an
+// IPv4-mapped address as the IPv4 address Go listens on, the port without
+// leading zeros): the default serve.allowed_origins is taken from it.
 func localURL(listen string) (string, bool) {
 	host, port, err := net.SplitHostPort(listen)
-	if err != nil || port == "" {
+	if err != nil {
 		return "", false
 	}
-	switch host {
-	case "", "0.0.0.0":
-		host = "127.0.0.1"
-	case "::":
-		host = "::1"
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+		return "", false
 	}
-	return "http://" + net.JoinHostPort(host, port), true
+	if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		switch {
+		case a.IsUnspecified() && a.Is4():
+			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		case a.IsUnspecified():
+			a = netip.IPv6Loopback()
+		}
+		host = a.String()
+	} else if host == "" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(n)), true
 }
