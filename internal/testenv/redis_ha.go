@@ -93,6 +93,9 @@ func StartRedisClusterWithReplicas(tb testing.TB, n int) *RedisCluster {
 	return startRedisCluster(tb, n, true, nil)
 }
 
+// clusterBusPort picks a cluster node's bus port (a test takes it first).
+var clusterBusPort = FreePort
+
 // startRedisCluster starts the cluster, node i with TLS when withTLS is
 // not nil (withTLS(i)).
 func startRedisCluster(tb testing.TB, n int, replicas bool, withTLS func(i int) *serverTLS) *RedisCluster {
@@ -105,25 +108,41 @@ func startRedisCluster(tb testing.TB, n int, replicas bool, withTLS func(i int) 
 	nodes := make([]*Redis, total)
 	busPorts := make([]int, total)
 	for i := range total {
-		bus, err := FreePort()
-		if err != nil {
-			tb.Fatalf("testenv: free port: %v", err)
-		}
-		busPorts[i] = bus
-		// The bus port is given: FreePort's port + 10000 (the default) may
-		// be taken or past 65535.
-		args := []string{"--cluster-enabled", "yes",
-			"--cluster-config-file", "nodes.conf", "--cluster-port", strconv.Itoa(bus),
-			"--cluster-node-timeout", timeout}
-		if replicas {
-			// No 5 s wait for more replicas before a master sends a sync.
-			args = append(args, "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0")
-		}
+		var t *serverTLS
 		if withTLS != nil {
-			nodes[i] = startRedis(tb, withTLS(i), append(args, "--tls-cluster", "yes")...)
-		} else {
-			nodes[i] = StartRedisWith(tb, args...)
+			t = withTLS(i)
 		}
+		// The bus port is picked with each try: a bus port another process
+		// bound first fails the start as a taken client port does, and a
+		// retry with the same one would fail again.
+		node, err := startTaking(func() *Redis {
+			bus, err := clusterBusPort()
+			if err != nil {
+				tb.Fatalf("testenv: free port: %v", err)
+			}
+			busPorts[i] = bus
+			// The bus port is given: FreePort's port + 10000 (the default) may
+			// be taken or past 65535.
+			args := []string{"--cluster-enabled", "yes",
+				"--cluster-config-file", "nodes.conf", "--cluster-port", strconv.Itoa(bus),
+				"--cluster-node-timeout", timeout}
+			if replicas {
+				// No 5 s wait for more replicas before a master sends a sync.
+				args = append(args, "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0")
+			}
+			if t != nil {
+				args = append(args, "--tls-cluster", "yes")
+			}
+			r := newRedis(tb, args...)
+			if t != nil {
+				t.apply(r)
+			}
+			return r
+		})
+		if err != nil {
+			tb.Fatalf("testenv: %v", err)
+		}
+		nodes[i] = node
 	}
 	c.Nodes = nodes[:n]
 	if replicas {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -164,4 +165,30 @@ func TestStartRedisClusterWithReplicas(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("replica promoted %v after the master was killed", time.Since(start).Round(time.Millisecond))
+}
+
+// TestStartRedisClusterTakesAnotherBusPort: a cluster node whose bus port
+// another process bound first is started with another bus port, as a taken
+// client port is (the retry kept the taken bus port and failed three times).
+func TestStartRedisClusterTakesAnotherBusPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	first := true
+	clusterBusPort = func() (int, error) {
+		if first {
+			first = false
+			return taken, nil
+		}
+		return FreePort()
+	}
+	t.Cleanup(func() { clusterBusPort = FreePort })
+	c := StartRedisCluster(t, 3)
+	info, err := redis.NewClient(&redis.Options{Addr: c.Nodes[0].Addr}).ClusterInfo(context.Background()).Result()
+	if err != nil || !strings.Contains(info, "cluster_state:ok") {
+		t.Fatalf("cluster info: %q, %v", info, err)
+	}
 }
