@@ -71,8 +71,15 @@ func StartRedisWith(tb testing.TB, args ...string) *Redis {
 // startRedis is StartRedisWith, with TLS when t is not nil.
 func startRedis(tb testing.TB, t *serverTLS, args ...string) *Redis {
 	tb.Helper()
+	return startRedisEach(tb, t, func() []string { return args })
+}
+
+// startRedisEach is startRedis with the arguments asked for again with each
+// try (a cluster node's bus port is picked anew with its client port).
+func startRedisEach(tb testing.TB, t *serverTLS, args func() []string) *Redis {
+	tb.Helper()
 	r, err := startTaking(func() *Redis {
-		r := newRedis(tb, args...)
+		r := newRedis(tb, args()...)
 		if t != nil {
 			t.apply(r)
 		}

@@ -115,7 +115,7 @@ func startRedisCluster(tb testing.TB, n int, replicas bool, withTLS func(i int) 
 		// The bus port is picked with each try: a bus port another process
 		// bound first fails the start as a taken client port does, and a
 		// retry with the same one would fail again.
-		node, err := startTaking(func() *Redis {
+		nodes[i] = startRedisEach(tb, t, func() []string {
 			bus, err := clusterBusPort()
 			if err != nil {
 				tb.Fatalf("testenv: free port: %v", err)
@@ -133,16 +133,8 @@ func startRedisCluster(tb testing.TB, n int, replicas bool, withTLS func(i int) 
 			if t != nil {
 				args = append(args, "--tls-cluster", "yes")
 			}
-			r := newRedis(tb, args...)
-			if t != nil {
-				t.apply(r)
-			}
-			return r
+			return args
 		})
-		if err != nil {
-			tb.Fatalf("testenv: %v", err)
-		}
-		nodes[i] = node
 	}
 	c.Nodes = nodes[:n]
 	if replicas {
