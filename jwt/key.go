@@ -90,7 +90,29 @@ func NewKey(priv crypto.Signer, alg, kid string) (*Key, error) {
 		return nil, err
 	}
 	k.priv = priv
+	if err := k.checkPair(); err != nil {
+		return nil, err
+	}
 	return k, nil
+}
+
+// pairCheckInput is what checkPair signs.
+const pairCheckInput = "callpass-kratos key pair check"
+
+// checkPair signs with the private half and verifies with the public one.
+// Nothing else ties them together: a JWK whose x/y are another key's (or
+// an ed25519.PrivateKey whose second half is) loads and signs, but the JWKS
+// publishes the wrong half, so every app would refuse every token.
+func (k *Key) checkPair() error {
+	m := signingMethod(k.alg)
+	sig, err := m.Sign(pairCheckInput, k.priv)
+	if err != nil {
+		return keyErr("kid %q: cannot sign with the private key: %v", k.kid, err)
+	}
+	if m.Verify(pairCheckInput, sig, k.pub) != nil {
+		return keyErr("kid %q: the private key does not belong to its public key (x/y, n/e or the Ed25519 public half are another key's)", k.kid)
+	}
+	return nil
 }
 
 // NewPublicKey wraps a public key that is published (for verification of
