@@ -232,7 +232,7 @@ type Verifier struct {
 	inflight  *fetchCall
 
 	fetchGrace time.Duration                // fetchGrace; tests shorten it
-	readFile   func(string) ([]byte, error) // os.ReadFile; tests replace it
+	readFile   func(string) ([]byte, error) // readJWKSFile; tests replace it
 }
 
 type fetchCall struct {
@@ -291,7 +291,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if (cfg.JWKSURL == "") == (cfg.JWKSFile == "") {
 		return nil, fmt.Errorf("%w: set exactly one of JWKS URL and JWKS file", ErrConfig)
 	}
-	v := &Verifier{source: cfg.JWKSFile, fetchGrace: fetchGrace, readFile: os.ReadFile}
+	v := &Verifier{source: cfg.JWKSFile, fetchGrace: fetchGrace, readFile: readJWKSFile}
 	if cfg.JWKSURL != "" {
 		// The URL itself stays out of the error: its query may hold a secret.
 		u, err := url.Parse(cfg.JWKSURL)
@@ -539,6 +539,9 @@ func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, str
 		if err != nil {
 			return nil, "", fmt.Errorf("%w: %w", ErrKeysUnavailable, err)
 		}
+		if len(data) > maxJWKSBytes {
+			return nil, "", fmt.Errorf("%w: JWKS file larger than %d bytes", ErrKeysUnavailable, maxJWKSBytes)
+		}
 		keys, err := v.parseJWKS(data)
 		return keys, "", err
 	}
@@ -571,6 +574,18 @@ func (v *Verifier) fetch(ctx context.Context, etag string) (map[string]*Key, str
 	}
 	keys, err := v.parseJWKS(data)
 	return keys, resp.Header.Get("ETag"), err
+}
+
+// readJWKSFile reads at most one byte past maxJWKSBytes, as fetch reads a
+// response: the wrong file (a log, /dev/zero, a FIFO that never ends) must
+// not be read into memory whole.
+func readJWKSFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, maxJWKSBytes+1))
 }
 
 // parseJWKS keeps the usable keys whose algorithm is allowed; a key it
