@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -173,7 +174,11 @@ type Claims struct {
 	AMR                 []string
 	PhoneNumber         string
 	PhoneNumberVerified bool
-	Extra               map[string]any // claims from the claims mapper
+	// Extra holds the claims from the claims mapper, as encoding/json
+	// decodes them but for numbers, which are json.Number (at any depth): the
+	// issuer writes large integers of metadata_public exactly, and a float64
+	// would round them.
+	Extra map[string]any
 }
 
 // VerifierConfig configures a Verifier. Exactly one of JWKSURL and JWKSFile.
@@ -357,6 +362,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 		gojwt.WithIssuedAt(),
 		gojwt.WithTimeFunc(cfg.Clock),
 		gojwt.WithStrictDecoding(),
+		gojwt.WithJSONNumber(), // Extra's numbers stay exact
 	)
 	return v, nil
 }
@@ -657,11 +663,10 @@ func claimsFrom(m gojwt.MapClaims) (*Claims, error) {
 			}
 			c.Audience = aud
 		case "exp", "nbf", "iat", "auth_time":
-			f, ok := val.(float64)
+			t, ok := numericDate(val)
 			if !ok {
 				return bad(name)
 			}
-			t := time.Unix(int64(f), 0)
 			switch name {
 			case "exp":
 				c.ExpiresAt = t
@@ -692,6 +697,22 @@ func claimsFrom(m gojwt.MapClaims) (*Claims, error) {
 		return nil, tokenErr(ReasonMalformed, "no sub")
 	}
 	return c, nil
+}
+
+// numericDate reads a NumericDate (whole seconds; a fraction is dropped).
+func numericDate(v any) (time.Time, bool) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	if i, err := n.Int64(); err == nil {
+		return time.Unix(i, 0), true
+	}
+	f, err := n.Float64()
+	if err != nil || math.IsInf(f, 0) || f >= math.MaxInt64 || f <= math.MinInt64 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
 }
 
 // HasAMR reports whether the token's amr contains value (e.g. "tel").
