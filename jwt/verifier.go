@@ -597,14 +597,21 @@ func readJWKSFile(path string) ([]byte, error) {
 // parseJWKS keeps the usable keys whose algorithm is allowed; a key it
 // cannot use is skipped, not fatal, so one odd key does not stop the rest.
 func (v *Verifier) parseJWKS(data []byte) (map[string]*Key, error) {
+	// Each key is decoded on its own: decoding the set at once would fail
+	// it whole for one key whose member has the wrong JSON type.
 	var set struct {
-		Keys []jwk `json:"keys"`
+		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
 		return nil, fmt.Errorf("%w: JWKS is not valid JSON: %v", ErrKeysUnavailable, err)
 	}
 	keys := make(map[string]*Key, len(set.Keys))
-	for _, j := range set.Keys {
+	for i, raw := range set.Keys {
+		var j jwk
+		if err := json.Unmarshal(raw, &j); err != nil {
+			v.log.Warn("skipping JWKS key", slog.Int("index", i), slog.Any("error", err))
+			continue
+		}
 		if j.Kid == "" {
 			continue // tokens name their key; a key without kid is never chosen
 		}
