@@ -190,6 +190,11 @@ func (iss *Issuer) Issue(ctx context.Context, s Subject) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	if len(raw) > maxTokenBytes {
+		// Only a mapper's claims get here (json.Marshal writes each <, >
+		// and & as six bytes): a token Verify would refuse is not issued.
+		return Token{}, fmt.Errorf("%w: token of %d bytes is larger than %d: the mapper's claims are too large", ErrClaimsMapper, len(raw), maxTokenBytes)
+	}
 	return Token{Raw: raw, ExpiresAt: time.Unix(exp, 0), ID: jti}, nil
 }
 

@@ -33,7 +33,11 @@ const (
 	// (e.g. after a leak) must not stay valid for ever.
 	DefaultMaxStale = 24 * time.Hour
 	maxJWKSBytes    = 1 << 20
-	maxTokenBytes   = 16 << 10
+	// maxTokenBytes bounds a token Verify reads, and Issue signs none
+	// larger: room for a claims mapper's largest result (mapperMaxOutput)
+	// once base64 has added its third, with the claims, header and an RSA
+	// signature around it.
+	maxTokenBytes = 32 << 10
 	// fetchGrace is how long past FetchTimeout a request waits for a fetch.
 	// An HTTP fetch honours its context and ends by FetchTimeout; one that
 	// does not (a JWKS file on a FIFO or hung mount, an HTTPClient that

@@ -26,7 +26,7 @@ func TestVerifyNegativeLeewayIsNone(t *testing.T) {
 
 // TestVerifyRefusesBeforeKeyLookup: tokens refused on their header alone
 // never make the verifier fetch the JWKS (a flood of them must not cost
-// fetches): one over 16 KiB (malformed, not even parsed; were it parsed,
+// fetches): one over maxTokenBytes (malformed, not even parsed; were it parsed,
 // its unknown kid would start a fetch) and one without a kid.
 func TestVerifyRefusesBeforeKeyLookup(t *testing.T) {
 	tests := []struct {
@@ -34,7 +34,7 @@ func TestVerifyRefusesBeforeKeyLookup(t *testing.T) {
 		header func(map[string]any)
 		want   Reason
 	}{
-		{"over 16 KiB", func(h map[string]any) {
+		{"over maxTokenBytes", func(h map[string]any) {
 			h["kid"] = "unknown"
 			h["pad"] = strings.Repeat("p", maxTokenBytes)
 		}, ReasonMalformed},
@@ -80,7 +80,7 @@ func tokenAndVerifier(t *testing.T, clock func() time.Time, mod ...func(*Verifie
 
 // TestTokenErrorDetailBounded: a refusal's Detail names the header's alg or
 // kid only cut short, quoted, so a token cannot put kilobytes of its own
-// text (up to the 16 KiB a token may have) into every error an app logs.
+// text (up to the 32 KiB a token may have) into every error an app logs.
 func TestTokenErrorDetailBounded(t *testing.T) {
 	long := strings.Repeat("A", 8<<10) + "\nmarker"
 	tests := []struct {
