@@ -359,8 +359,18 @@ func (a *App) ReloadKeys() error {
 	if err != nil {
 		return fmt.Errorf("reload jwt.keys_file: %w", err)
 	}
+	_, published := a.Keys.Lookup(ks.Signer().KID())
 	a.Keys.Replace(ks)
 	a.Logger.Info("JWT keys reloaded", "keys", len(ks.Keys()), "signer", ks.Signer())
+	if !published {
+		// keys generate --activate, or generate and activate between two
+		// reloads: apps holding the JWKS of before refuse the new tokens
+		// until their cache ends or they refetch on the unknown kid.
+		a.Logger.Warn("the new signing key was not published before it signs: apps whose cached JWKS predates this reload "+
+			"refuse its tokens until they fetch the key set again (up to its max-age, 5 minutes); "+
+			"rotate in two reloads: keys generate and SIGHUP, wait 5 minutes, then keys activate and SIGHUP",
+			"kid", ks.Signer().KID())
+	}
 	warnKeyAlgorithm(a.Logger, a.Config.JWT, ks)
 	if first := ks.Keys()[0]; first.KID() != ks.Signer().KID() {
 		a.Logger.Warn("jwt.signing_kid pins the signer: the key file's first key does not sign; "+
