@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -39,13 +41,31 @@ it from the store again every 30 s: it lets the identity through within 30 s
 of a lift, or at once after SIGHUP (kill -HUP, systemctl reload).
 
 With store.type: memory the bans live inside the serving process: these
-commands refuse (exit status 1); restarting the service ends its bans.
-Exit status 0 also when the identity is not banned (lift then says so).`
+commands refuse; restarting the service ends its bans.
+
+Exit status of bans show, as grep's: 0 banned, 1 not banned, 2 it could not
+tell (a bad argument or configuration, the memory store, Redis unreachable).
+Exit status of bans lift: 0 lifted or nothing to lift (it says which), 1 an
+error (the memory store, Redis unreachable), 2 a bad argument.`
 
 // bansTimeout bounds one bans command's Redis work.
 const bansTimeout = 10 * time.Second
 
 func runBans(ctx context.Context, e env, args []string) error {
+	err := bans(ctx, e, args)
+	// bans show answers by its exit status (0 banned, 1 not banned), so a
+	// failure must not read as either: 2, as grep's. Usage errors are 2
+	// already; --help is no failure.
+	var ue *usageError
+	var xe *exitError
+	if len(args) > 0 && args[0] == "show" && err != nil &&
+		!errors.As(err, &ue) && !errors.As(err, &xe) && !errors.Is(err, flag.ErrHelp) {
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+func bans(ctx context.Context, e env, args []string) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(e.stdout, bansUsage)
 		return nil
@@ -129,6 +149,9 @@ func runBans(ctx context.Context, e env, args []string) error {
 			reg.FindTime, b.Failures, reg.MaxFailures, reg.BanTime)
 		if reg.MaxFailures == 0 {
 			fmt.Fprintln(e.stdout, "note: limits.regulation.max_failures is 0 in this configuration: regulation is off")
+		}
+		if !b.Banned() {
+			return &exitError{code: 1}
 		}
 		return nil
 	}

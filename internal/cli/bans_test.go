@@ -102,7 +102,8 @@ func isRegulation(err error) bool {
 // in cluster mode; the instance that remembered the ban refuses until
 // ForgetBans (SIGHUP) or, on a third instance, the 30 s re-read; a fresh
 // one allows at once; another identity's ban
-// is untouched; lifting an identity that is not banned says so, exit 0.
+// is untouched; lifting an identity that is not banned says so, exit 0
+// (show: exit 1).
 func TestBansShowLift(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartRedis(t)
@@ -136,9 +137,9 @@ func TestBansShowLift(t *testing.T) {
 			}{
 				{[]string{"bans", "show", banned}, 0, []string{"identity " + banned + " is banned until ", "failures within find_time (10m0s): 0"}, nil},
 				// Upper case is read as Kratos writes ids (lower case).
-				{[]string{"bans", "show", strings.ToUpper(clean)}, 0, []string{"identity " + clean + " is not banned"}, []string{"banned until"}},
+				{[]string{"bans", "show", strings.ToUpper(clean)}, 1, []string{"identity " + clean + " is not banned"}, []string{"banned until"}},
 				{[]string{"bans", "lift", banned}, 0, []string{"lifted the ban on identity " + banned, "deleted its failure log", "SIGHUP"}, nil},
-				{[]string{"bans", "show", banned}, 0, []string{"identity " + banned + " is not banned"}, nil},
+				{[]string{"bans", "show", banned}, 1, []string{"identity " + banned + " is not banned"}, nil},
 				{[]string{"bans", "lift", banned}, 0, []string{"identity " + banned + " was not banned: no ban to lift"}, []string{"lifted the ban"}},
 				{[]string{"bans", "show", other}, 0, []string{"identity " + other + " is banned until "}, nil},
 			}
@@ -231,7 +232,7 @@ func TestBansRefused(t *testing.T) {
 		code int
 		want string
 	}{
-		{"memory store show", nil, []string{"bans", "show", id}, 1, `store.type is "memory": the bans live inside the serving process`},
+		{"memory store show", nil, []string{"bans", "show", id}, 2, `store.type is "memory": the bans live inside the serving process`},
 		{"memory store lift", []string{"STORE_TYPE=memory"}, []string{"bans", "lift", id}, 1, "restarting the service ends them"},
 		{"not a uuid", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://" + srv.Addr}, []string{"bans", "lift", "alice@example.com"}, 2, "is neither a Kratos identity id (a UUID"},
 		{"not a number either", nil, []string{"bans", "show", "+7 900 123"}, 2, "nor a phone number"},
@@ -242,8 +243,8 @@ func TestBansRefused(t *testing.T) {
 		{"no subcommand", nil, []string{"bans"}, 2, "expected a subcommand: show or lift"},
 		{"unknown subcommand", nil, []string{"bans", "delete", id}, 2, "expected a subcommand: show or lift"},
 		{"wrong password", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:" + pw + "@" + srv.Addr}, []string{"bans", "lift", id}, 1, "bans: lift the ban: redis store"},
-		{"redis down", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:" + pw + "@" + deadAddr}, []string{"bans", "show", id}, 1, "bans: read the ban: redis store"},
-		{"bad url", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:" + pw + "@" + srv.Addr + "/notadb"}, []string{"bans", "show", id}, 1, "store.redis.url"},
+		{"redis down", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:" + pw + "@" + deadAddr}, []string{"bans", "show", id}, 2, "bans: read the ban: redis store"},
+		{"bad url", []string{"STORE_TYPE=redis", "STORE_REDIS_URL=redis://:" + pw + "@" + srv.Addr + "/notadb"}, []string{"bans", "show", id}, 2, "store.redis.url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := run(t, tc.env, tc.args...)
@@ -306,7 +307,7 @@ func TestBansByPhoneNumber(t *testing.T) {
 	}{
 		{[]string{"bans", "show", "+79001234567"}, 0, "number " + num.Masked() + " is banned until "},
 		{[]string{"bans", "lift", "8 (900) 123-45-67"}, 0, "lifted the ban on number " + num.Masked()},
-		{[]string{"bans", "show", "79001234567"}, 0, "number " + num.Masked() + " is not banned"},
+		{[]string{"bans", "show", "79001234567"}, 1, "number " + num.Masked() + " is not banned"},
 		{[]string{"bans", "show", "+79007654321"}, 0, "number " + other.Masked() + " is banned until "},
 	} {
 		code, out, errs := run(t, env, s.args...)

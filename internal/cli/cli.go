@@ -21,6 +21,23 @@ type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
 
+// exitError is a command's answer given as its exit status (bans show: 1,
+// not banned; 2, it could not tell): err, if any, is printed as any other
+// error; nil when the command's output says everything.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
 // env is the process environment handed to a command.
 type env struct {
 	vars   []string
@@ -89,6 +106,14 @@ func Main(ctx context.Context, args, vars []string, stdout, stderr io.Writer) in
 				fmt.Fprintf(stderr, "callpass-kratos %s: %s\n\n%s\n", c.name, ue.msg, c.usage)
 				return 2
 			}
+			code := 1
+			var xe *exitError
+			if errors.As(err, &xe) {
+				if xe.err == nil {
+					return xe.code
+				}
+				code = xe.code
+			}
 			// An error already named after the command ("config: read …"
 			// from `config validate`) is not prefixed twice.
 			msg := oneLine(err.Error())
@@ -96,7 +121,7 @@ func Main(ctx context.Context, args, vars []string, stdout, stderr io.Writer) in
 				msg = c.name + ": " + msg
 			}
 			fmt.Fprintf(stderr, "callpass-kratos %s\n", msg)
-			return 1
+			return code
 		}
 	}
 	if hint := commandHint(args); hint != "" {
