@@ -240,6 +240,12 @@ func TestRedisURLMessages(t *testing.T) {
 		{"redis://:hunter2@redis:bad/0", "does not parse"},
 		{"redis:///0", "has no host"},
 		{"unix://", "has no socket path"},
+		// A password written without its colon is a user name: the client
+		// sent no password at all and reached Redis as its default user
+		// (or got NOAUTH), and config validate said the URL was fine.
+		{"redis://hunter2@redis:6379/0", "a user name but no password"},
+		{"rediss://hunter2@redis:6380", "redis://:password@host"},
+		{"unix://hunter2@/run/redis.sock", "a user name but no password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

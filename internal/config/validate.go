@@ -605,6 +605,17 @@ func redisURLProblem(mode, s string) string {
 		}
 		return "has no host (redis://[:password@]host:port/db)"
 	}
+	if u.User != nil {
+		// go-redis authenticates only with a password: a user name alone
+		// (most often a password written without its colon) sends no AUTH,
+		// so the service reached Redis as its default user, or met NOAUTH
+		// on every request, while the URL read as fine. Not quoted: it may
+		// be the password.
+		if _, ok := u.User.Password(); !ok {
+			return "has a user name but no password, so the client would send none and reach Redis as its default user: " +
+				"a password alone is written with a colon before it, redis://:password@host:port; an ACL user as redis://user:password@host:port"
+		}
+	}
 	q := u.Query()
 	switch mode {
 	case redisstore.ModeCluster:
