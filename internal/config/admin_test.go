@@ -246,6 +246,8 @@ func TestRedisURLMessages(t *testing.T) {
 		{"redis://hunter2@redis:6379/0", "a user name but no password"},
 		{"rediss://hunter2@redis:6380", "redis://:password@host"},
 		{"unix://hunter2@/run/redis.sock", "a user name but no password"},
+		// Hosts listed with commas were read as one host, "[r1:6379,r2]:6379".
+		{"redis://:hunter2@r1:6379,r2:6379/0", "one host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.url, func(t *testing.T) {

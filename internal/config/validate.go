@@ -605,6 +605,17 @@ func redisURLProblem(mode, s string) string {
 		}
 		return "has no host (redis://[:password@]host:port/db)"
 	}
+	if strings.Contains(u.Host, ",") {
+		// go-redis reads one host from the URL, hosts listed with commas
+		// as one ("[r1:6379,r2]:6379"), which fails only at the first dial.
+		switch mode {
+		case redisstore.ModeCluster:
+			return "lists hosts with commas, which the client reads as one host: give the first as the host and the others as options, redis://[:password@]host1:port?addr=host2:port&addr=host3:port"
+		case redisstore.ModeSentinel:
+			return "lists sentinels with commas, which the client reads as one host: give the first as the host and the others as options, redis://[:password@]sentinel1:26379/db?addr=sentinel2:26379"
+		}
+		return "lists hosts with commas, which the client reads as one host: standalone takes one host:port (a cluster or sentinels: store.redis.mode cluster or sentinel, the other hosts as ?addr=host:port)"
+	}
 	if u.User != nil {
 		// go-redis authenticates only with a password: a user name alone
 		// (most often a password written without its colon) sends no AUTH,
