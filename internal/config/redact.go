@@ -34,6 +34,15 @@ func (c *Config) Redacted() map[string]any {
 
 func printable(p any, secret bool) any {
 	if secret {
+		if l, ok := p.(*[]string); ok {
+			// A list stays a list (sim.tokens), or the printed file
+			// is refused where the list belongs.
+			out := make([]string, len(*l))
+			for i := range out {
+				out[i] = "***"
+			}
+			return out
+		}
 		if formatValue(p) == "" {
 			return ""
 		}
