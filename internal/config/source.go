@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -64,9 +66,21 @@ func isSection(path string) bool {
 // into the struct, so an unknown key is reported with its full path and all
 // problems of the file are collected in one pass. A syntax error is returned.
 func (l *loader) applyYAML(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // empty file
+	} else if err != nil {
 		return err
+	}
+	// yaml reads the first document alone: a second one (another file
+	// appended after ---) would be ignored without a word, unknown keys
+	// and all.
+	var more yaml.Node
+	if err := dec.Decode(&more); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	} else if err == nil && len(more.Content) > 0 && !isNull(deref(more.Content[0])) {
+		return fmt.Errorf("line %d: a second YAML document (after ---): the configuration is one document; merge it into the first", more.Content[0].Line)
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // empty file
