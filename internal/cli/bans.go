@@ -76,16 +76,10 @@ func bans(ctx context.Context, e env, args []string) error {
 	name := args[0]
 	fs := newFlags("bans "+name, bansUsage, e)
 	path := fs.String("config", "", "configuration file (YAML)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	// The id may come before --config.
+	pos, err := parseFlagsAround(fs, args[1:])
+	if err != nil {
 		return err
-	}
-	// The id may come before --config: parse the flags after it too.
-	var pos []string
-	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
-		pos = append(pos, rest[0])
-		if err := parseFlags(fs, rest[1:]); err != nil {
-			return err
-		}
 	}
 	if len(pos) != 1 {
 		return &usageError{msg: "expected exactly one identity id or phone number"}

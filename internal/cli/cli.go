@@ -201,6 +201,24 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseFlagsAround is parseFlags for a command with positional arguments:
+// it returns them and reads flags after them too (`call <number> --config
+// f`), where Go's flag package stops at the first one and would take the
+// flags behind it for more arguments.
+func parseFlagsAround(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	var pos []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		pos = append(pos, rest[0])
+		if err := parseFlags(fs, rest[1:]); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
 // parseFlagsOnly is parseFlags for a command without positional arguments.
 // Flag parsing stops at the first non-flag, so `serve cfg.yml --dev` would
 // otherwise run without the file and without --dev.

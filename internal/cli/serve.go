@@ -96,13 +96,14 @@ func runToken(ctx context.Context, e env, args []string) error {
 	jwks := fs.String("jwks", "", "JWKS URL or file")
 	iss := fs.String("issuer", lookup(e.vars, "JWT_ISSUER"), "expected iss")
 	aud := fs.String("audience", firstOf(lookup(e.vars, "JWT_AUDIENCE")), "expected audience")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	pos, err := parseFlagsAround(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if *jwks == "" || fs.NArg() != 1 {
+	if *jwks == "" || len(pos) != 1 {
 		return &usageError{msg: "need --jwks and exactly one token"}
 	}
-	raw := strings.TrimSpace(fs.Arg(0))
+	raw := strings.TrimSpace(pos[0])
 	// A paste gone wrong is named as such, before any complaint about the
 	// issuer and audience that would have come from it.
 	payload, ok := jwtPayload(raw)

@@ -159,13 +159,14 @@ func runCall(ctx context.Context, e env, args []string) error {
 	path := fs.String("config", "", "configuration file (YAML)")
 	dev := fs.Bool("dev", false, "use --dev defaults for what is not configured")
 	wait := fs.Duration("wait", 2*time.Minute, "how long to follow the call status")
-	if err := parseFlags(fs, args); err != nil {
+	pos, err := parseFlagsAround(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return &usageError{msg: "expected exactly one phone number"}
 	}
-	num, err := phone.Parse(fs.Arg(0))
+	num, err := phone.Parse(pos[0])
 	if err != nil {
 		return err
 	}
