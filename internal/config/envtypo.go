@@ -15,11 +15,14 @@ import (
 // read: a misspelt variable may hold a secret.
 func envTypos(env []string) []string {
 	known := map[string]bool{}
+	plain := map[string]bool{} // the variables of keys that are no secret
 	sections := map[string][]string{}
 	for _, e := range keys {
 		names := []string{e.env()}
 		if e.secret {
 			names = append(names, e.fileEnv())
+		} else {
+			plain[e.env()] = true
 		}
 		for _, n := range names {
 			known[n] = true
@@ -36,6 +39,12 @@ func envTypos(env []string) []string {
 		}
 		seen[name] = true
 		upper := strings.ToUpper(name)
+		// KRATOS_ADMIN_URL_FILE: the _FILE form of Docker's secrets for a
+		// key that has none (five edits away: no typo below).
+		if base, ok := strings.CutSuffix(upper, "_FILE"); ok && plain[base] {
+			out = append(out, fmt.Sprintf("environment variable %s is not a configuration variable and is ignored: only secrets are read from a file: set %s itself", name, base))
+			continue
+		}
 		sec, _, _ := strings.Cut(upper, "_")
 		best, bestDist := "", 3
 		for _, n := range sections[sec] {

@@ -16,6 +16,12 @@ func TestEnvTypos(t *testing.T) {
 		{"one letter missing", "LIMITS_GLOBAL_DAILY_LIMT=5", "did you mean LIMITS_GLOBAL_DAILY_LIMIT?"},
 		{"lower case", "serve_listen=0.0.0.0:1", "did you mean SERVE_LISTEN?"},
 		{"a secret's file", "WEBHOOK_SECRET_FLE=/run/s", "did you mean WEBHOOK_SECRET_FILE?"},
+		// Only secrets have a _FILE form: the file of another key was
+		// ignored without a word (five edits from its variable).
+		{"a file for no secret", "KRATOS_ADMIN_URL_FILE=/run/secrets/kratos_admin_url", "only secrets are read from a file: set KRATOS_ADMIN_URL itself"},
+		{"a file for no secret, lower case", "store_redis_sentinel_username_file=/run/u", "set STORE_REDIS_SENTINEL_USERNAME itself"},
+		{"a key that is a file", "JWT_KEYS_FILE=/etc/k.json", ""},
+		{"a key that is a file, as a file", "JWT_KEYS_FILE_FILE=/run/k", "set JWT_KEYS_FILE itself"},
 		{"the real one", "SERVE_LISTEN=127.0.0.1:1", ""},
 		{"a secret's real file", "WEBHOOK_SECRET_FILE=/run/s", ""},
 		{"another program's", "PATH=/usr/bin", ""},
