@@ -255,7 +255,8 @@ func MarkdownReference() string {
 	b.WriteString("maps are `key=value,key=value`. Durations use Go syntax (`30s`, `5m`, `1h`). An empty\n")
 	b.WriteString("environment variable counts as unset. Every secret can also be read from a file\n")
 	b.WriteString("(`<key>_file` / `<ENV>_FILE`, trailing newline trimmed); setting both forms is an error.\n")
-	b.WriteString("Without --dev a secret with a word starting `change-me` (any case; the examples' published placeholders) is refused.\n\n")
+	b.WriteString("Without --dev a secret with a word starting `change-me` (any case; the examples' published placeholders) is refused.\n")
+	b.WriteString("A relative file path is read from the working directory (systemd's is `/`), not from the configuration file's.\n\n")
 	b.WriteString("| Key | Environment | Type | Default | Description |\n")
 	b.WriteString("| --- | --- | --- | --- | --- |\n")
 	for _, d := range Reference() {

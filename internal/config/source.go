@@ -285,7 +285,7 @@ func readSecretFile(path string) (string, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("cannot read secret file: %w", err)
+		return "", fmt.Errorf("cannot read secret file: %w%s", err, relativeNote(path, err))
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -523,7 +524,7 @@ func (c *Config) validateRedisTLS(v *checker) {
 	}
 	if r.TLSCAFile != "" {
 		if _, err := redisstore.LoadCA(r.TLSCAFile); err != nil {
-			v.add("store.redis.tls_ca_file", "%v", err)
+			v.add("store.redis.tls_ca_file", "%v%s", err, relativeNote(r.TLSCAFile, err))
 		} else if skipsVerify(r.URL) {
 			v.add("store.redis.tls_ca_file", "is set, but store.redis.url's skip_verify option turns certificate checks off: remove skip_verify")
 		}
@@ -542,7 +543,7 @@ func (c *Config) validateRedisTLS(v *checker) {
 				if errors.As(err, &pe) {
 					err = pe.Err
 				}
-				v.add(f.key, "cannot read %s: %v", f.path, err)
+				v.add(f.key, "cannot read %s: %v%s", f.path, err, relativeNote(f.path, err))
 			}
 		}
 		if !unreadable {
@@ -551,6 +552,20 @@ func (c *Config) validateRedisTLS(v *checker) {
 			}
 		}
 	}
+}
+
+// relativeNote says where a missing file named by a relative path was
+// looked for: the working directory (systemd's is /), not the directory of
+// the configuration file that names it.
+func relativeNote(path string, err error) string {
+	if path == "" || filepath.IsAbs(path) || !errors.Is(err, fs.ErrNotExist) {
+		return ""
+	}
+	wd, werr := os.Getwd()
+	if werr != nil {
+		return " (a relative path, read from the working directory)"
+	}
+	return " (a relative path, read from the working directory " + wd + ")"
 }
 
 // skipsVerify reports whether a Redis URL's skip_verify option (any of its
@@ -800,7 +815,7 @@ func (c *Config) validateJWT(v *checker) {
 		// pass here.
 		switch fi, err := os.Stat(j.KeysFile); {
 		case errors.Is(err, fs.ErrNotExist):
-			v.add("jwt.keys_file", "no such file: %s (generate one with `callpass-kratos keys generate --out %s`)", j.KeysFile, j.KeysFile)
+			v.add("jwt.keys_file", "no such file: %s%s (generate one with `callpass-kratos keys generate --out %s`)", j.KeysFile, relativeNote(j.KeysFile, err), j.KeysFile)
 		case err != nil:
 			v.add("jwt.keys_file", "%v", err)
 		case fi.IsDir():
@@ -811,7 +826,7 @@ func (c *Config) validateJWT(v *checker) {
 	}
 	if j.ClaimsMapper != "" {
 		if _, err := jwt.LoadClaimsMapper(j.ClaimsMapper); err != nil {
-			v.add("jwt.claims_mapper", "%v", err)
+			v.add("jwt.claims_mapper", "%v%s", err, relativeNote(j.ClaimsMapper, err))
 		}
 	}
 	if j.Cookie.Enabled && !headerRe.MatchString(j.Cookie.Name) {
