@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,14 +72,14 @@ func (l *loader) applyYAML(data []byte) error {
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
 		return nil // empty file
 	} else if err != nil {
-		return err
+		return tabHint(data, err)
 	}
 	// yaml reads the first document alone: a second one (another file
 	// appended after ---) would be ignored without a word, unknown keys
 	// and all.
 	var more yaml.Node
 	if err := dec.Decode(&more); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return tabHint(data, err)
 	} else if err == nil && len(more.Content) > 0 && !isNull(deref(more.Content[0])) {
 		return fmt.Errorf("line %d: a second YAML document (after ---): the configuration is one document; merge it into the first", more.Content[0].Line)
 	}
@@ -94,6 +95,29 @@ func (l *loader) applyYAML(data []byte) error {
 	}
 	l.walk("", root, map[string]string{})
 	return nil
+}
+
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+):`)
+
+// tabHint names a tab in the indentation of the line a YAML syntax error
+// points at: yaml's own words ("found character that cannot start any
+// token") do not say what to fix.
+func tabHint(data []byte, err error) error {
+	m := yamlErrLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	n, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return err
+	}
+	line := lines[n-1]
+	indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+	if !strings.Contains(indent, "\t") {
+		return err
+	}
+	return fmt.Errorf("%w (line %d is indented with a tab: YAML indents with spaces only)", err, n)
 }
 
 // walk visits one mapping. seen maps a secret's key to the spelling used
