@@ -37,6 +37,12 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
+	// SIGHUP is caught before anything else: Go's default for it ends the
+	// process, so a reload sent while the service starts (systemctl reload
+	// right after start) stopped it, and systemd, counting SIGHUP a clean
+	// exit, did not restart it. One that comes now reloads once it runs.
+	hup := catchHUP()
+	defer signal.Stop(hup)
 	cfg, notices, err := config.Load(*path, e.vars, *dev)
 	if err != nil {
 		return reportConfigError(e, err)
@@ -67,7 +73,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	stopReload := reloadKeysOnHUP(a, logger)
+	stopReload := reloadOnHUP(hup, a, logger)
 	defer stopReload()
 	if err := a.Serve(ctx); err != nil {
 		return err
@@ -216,8 +222,19 @@ func unverifiedIssAud(raw string) (string, string) {
 // or deleted from the store by hand stops refusing at once, not within the
 // 30 s re-read).
 func reloadKeysOnHUP(a *app.App, logger *slog.Logger) func() {
+	return reloadOnHUP(catchHUP(), a, logger)
+}
+
+// catchHUP delivers SIGHUP to the returned channel (one pending at most:
+// several reloads asked at once are one).
+func catchHUP() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// reloadOnHUP is reloadKeysOnHUP on the signals of hup (catchHUP).
+func reloadOnHUP(hup chan os.Signal, a *app.App, logger *slog.Logger) func() {
 	done := make(chan struct{})
 	go func() {
 		for {
