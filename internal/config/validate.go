@@ -922,14 +922,21 @@ func httpURL(s string) error {
 	return nil
 }
 
-// originOf returns scheme://host[:port] of an http(s) URL, lower-cased the
-// way browsers send the Origin header; any path is dropped.
+// originOf returns scheme://host[:port] of an http(s) URL the way browsers
+// send the Origin header: lower case, without the scheme's default port
+// (RFC 6454 §6.1: :443 kept would never match); any path is dropped.
 func originOf(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("not an http(s) URL")
 	}
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+	host := u.Host
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err == nil && n == map[string]int{"http": 80, "https": 443}[u.Scheme] {
+			host = strings.TrimSuffix(host, ":"+p)
+		}
+	}
+	return strings.ToLower(u.Scheme + "://" + host), nil
 }
 
 // strictOrigin is originOf for a value meant to be an origin already: a
