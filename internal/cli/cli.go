@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -178,15 +179,21 @@ func oneLine(s string) string {
 	return s
 }
 
-// newFlags returns a FlagSet that prints usage to stdout on --help.
+// newFlags returns a FlagSet that prints usage to stdout on --help. A parse
+// error prints nothing here: the flag package would print the error and the
+// usage, and Run prints both again for the usageError parseFlags returns.
 func newFlags(name, usage string, e env) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	var failed bytes.Buffer // the flag package writes a parse error here before it calls Usage
+	fs.SetOutput(&failed)
 	fs.Usage = func() {
+		if failed.Len() > 0 {
+			return
+		}
 		fmt.Fprintln(e.stdout, usage)
 		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
-		fs.SetOutput(e.stderr)
+		fs.SetOutput(&failed)
 	}
 	return fs
 }
