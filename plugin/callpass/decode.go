@@ -253,7 +253,12 @@ func kindFor(message string, httpStatus int, fallback error) error {
 			return flashcall.ErrCallNotFound
 		}
 	}
+	// A 429 or 5xx is trouble, whatever words it carries ("request limit
+	// exceeded", "authentication service unavailable"), as in Russian
+	// (kindForRussian): only the call and the destination outrank it.
+	trouble := httpStatus >= 500 || httpStatus == http.StatusTooManyRequests
 	switch {
+	case trouble:
 	case strings.Contains(m, "balance") || strings.Contains(m, "insufficient") || strings.Contains(m, "funds") ||
 		strings.Contains(m, "payment required") || (has("limit") && !has("rate") && !strings.Contains(m, "too many")):
 		return flashcall.ErrInsufficientBalance
@@ -266,7 +271,7 @@ func kindFor(message string, httpStatus int, fallback error) error {
 		return flashcall.ErrUnauthorized
 	case httpStatus == http.StatusPaymentRequired:
 		return flashcall.ErrInsufficientBalance
-	case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests || strings.Contains(m, "too many") || has("rate") || containsAny(m, ruUnavailable...):
+	case trouble || strings.Contains(m, "too many") || has("rate") || containsAny(m, ruUnavailable...):
 		return flashcall.ErrUnavailable
 	case httpStatus == http.StatusBadRequest || httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed ||
 		httpStatus == http.StatusUnprocessableEntity || httpStatus == http.StatusUnsupportedMediaType ||

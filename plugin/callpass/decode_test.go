@@ -81,6 +81,42 @@ func TestDecodeResponseSamples(t *testing.T) {
 	}
 }
 
+// TestServerTroubleIsNotARefusal: a 429 or a 5xx is the provider (or a
+// proxy in front of it) being busy or unwell, whatever words its body
+// carries. "Request limit exceeded" under 429 is a rate limit, not the
+// balance sample's "lower than limit"; "authentication service
+// unavailable" under 503 is an outage, not refused credentials. Typed as
+// balance or credentials, they alerted the operator about money or keys
+// and stopped the status retries. The Russian wording already worked so.
+func TestServerTroubleIsNotARefusal(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		kind   error
+	}{
+		{429, `{"status":"error","message":"request limit exceeded"}`, flashcall.ErrUnavailable},
+		{429, `{"status":"error","message":"Limit exceeded, try again later"}`, flashcall.ErrUnavailable},
+		{429, `{"status":"success","data":{"result":"error","message":"calls per minute limit reached"}}`, flashcall.ErrUnavailable},
+		{503, `{"status":"error","message":"connection limit reached"}`, flashcall.ErrUnavailable},
+		{503, `{"status":"error","message":"authentication service unavailable"}`, flashcall.ErrUnavailable},
+		{502, `{"status":"error","message":"upstream token service timeout"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"internal error: payment gateway down"}`, flashcall.ErrUnavailable},
+		// What names the call or the destination still does.
+		{503, `{"status":"success","data":{"result":"error","message":"destination not allowed"}}`, flashcall.ErrDestinationNotAllowed},
+		{500, `{"status":"success","data":{"result":"error","message":"can't find callid"}}`, flashcall.ErrCallNotFound},
+		// Below 429 the words decide, as before.
+		{200, sampleBalance, flashcall.ErrInsufficientBalance},
+		{200, `{"status":"error","message":"invalid token"}`, flashcall.ErrUnauthorized},
+		{400, `{"status":"error","message":"insufficient funds"}`, flashcall.ErrInsufficientBalance},
+	}
+	for _, tt := range tests {
+		_, err := DecodeResponse(tt.status, "application/json", []byte(tt.body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, tt.body, err, tt.kind)
+		}
+	}
+}
+
 // fourDigits finds what could be a code.
 var fourDigits = regexp.MustCompile(`[0-9]{4}`)
 
