@@ -479,8 +479,9 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 			form ^= statusCamelID
 			continue
 		}
-		// Retry provider trouble after a pause.
-		if !errors.Is(err, flashcall.ErrUnavailable) || !sleep(ctx, c.backoff<<(attempt-1)) {
+		// Retry provider trouble after a pause, but not a 429: it asks us
+		// to slow down, and the poller asks again after its interval.
+		if !errors.Is(err, flashcall.ErrUnavailable) || throttled(err) || !sleep(ctx, c.backoff<<(attempt-1)) {
 			break
 		}
 	}
@@ -521,6 +522,12 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 func methodRan(err error) bool {
 	e, ok := errors.AsType[*Error](err)
 	return ok && e.level == levelMethod
+}
+
+// throttled reports an answer with HTTP 429 Too Many Requests.
+func throttled(err error) bool {
+	e, ok := errors.AsType[*Error](err)
+	return ok && e.HTTPStatus == http.StatusTooManyRequests
 }
 
 // pathRefused reports an answer saying the status path does not exist

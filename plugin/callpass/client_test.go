@@ -670,6 +670,35 @@ func TestStatusRetriesThenSucceeds(t *testing.T) {
 	}
 }
 
+// TestThrottledStatusIsNotRepeatedAtOnce: a 429 asks the client to slow
+// down. CallStatus repeated it 150 and 450 ms later, so every poll of a
+// throttled provider became three requests (the poller asks again every
+// 2 s anyway): throttling tripled the load that caused it.
+func TestThrottledStatusIsNotRepeatedAtOnce(t *testing.T) {
+	for _, tt := range []struct {
+		name, ctype, body string
+	}{
+		{"JSON", "application/json", `{"status":"error","message":"too many requests"}`},
+		{"empty", "", ""},
+		{"text", "text/plain", "slow down"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newProvider(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", "5")
+				answer(http.StatusTooManyRequests, tt.ctype, tt.body)(w, r)
+			})
+			c := newTestClient(t, p.srv.URL, 3, nil)
+			_, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t))
+			if e := assertKind(t, err, flashcall.ErrUnavailable, OpStatus); e.HTTPStatus != http.StatusTooManyRequests {
+				t.Errorf("HTTPStatus = %d", e.HTTPStatus)
+			}
+			if n := len(p.requests()); n != 1 {
+				t.Fatalf("provider got %d status requests for one throttled poll, want 1", n)
+			}
+		})
+	}
+}
+
 func TestStart5xxIsNotRetried(t *testing.T) {
 	p := newProvider(t, answer(503, "text/html", "<h1>503 Service Unavailable</h1>"))
 	c := newTestClient(t, p.srv.URL, 3, nil)
