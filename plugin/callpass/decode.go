@@ -271,7 +271,7 @@ func kindFor(message string, httpStatus int, fallback error) error {
 		return flashcall.ErrUnauthorized
 	case httpStatus == http.StatusPaymentRequired:
 		return flashcall.ErrInsufficientBalance
-	case trouble || strings.Contains(m, "too many") || has("rate") || containsAny(m, ruUnavailable...):
+	case trouble || strings.Contains(m, "too many") || has("rate") || containsAny(m, enUnavailable...) || containsAny(m, ruUnavailable...):
 		return flashcall.ErrUnavailable
 	case httpStatus == http.StatusBadRequest || httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed ||
 		httpStatus == http.StatusUnprocessableEntity || httpStatus == http.StatusUnsupportedMediaType ||
@@ -321,6 +321,11 @@ func kindForRussian(m string, httpStatus int) error {
 	}
 	return nil
 }
+
+// Generic English wording of an outage, weighed as the Russian below:
+// "service temporarily unavailable", "internal server error", "try again
+// later".
+var enUnavailable = []string{"unavailable", "temporar", "internal", "try again", "try later", "overload", "maintenance"}
 
 // Generic Russian wording, weighed after the HTTP status: "слишком много
 // запросов", "сервис временно недоступен", "внутренняя ошибка"; "неверный
