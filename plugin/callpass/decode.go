@@ -245,22 +245,33 @@ func kindFor(message string, httpStatus int, fallback error) error {
 		}
 		return false
 	}
+	// A 429 or 5xx is trouble, whatever words it carries ("request limit
+	// exceeded", "authentication service unavailable"), as in Russian
+	// (kindForRussian): only the call and the destination outrank it.
+	trouble := httpStatus >= 500 || httpStatus == http.StatusTooManyRequests
+	// How often a number may be called is throttling, not a refusal of it
+	// ("not allowed more than once per minute").
+	throttling := strings.Contains(m, "too many") || has("rate") || containsAny(m, enThrottled...)
+	refused := containsAny(m, "not allowed", "forbidden", "denied", "prohibited", "not permitted", "blacklist")
 	switch {
-	case strings.Contains(m, "destination") && (strings.Contains(m, "not allowed") || strings.Contains(m, "forbidden") || strings.Contains(m, "denied") || strings.Contains(m, "prohibited")):
+	case strings.Contains(m, "destination") && refused:
+		return flashcall.ErrDestinationNotAllowed
+	// The number itself, as in Russian: "calls to this number are not
+	// allowed", "country prohibited". Not an access refusal ("access from
+	// your region is forbidden", "IP not allowed") nor "number of ...".
+	case refused && !trouble && !throttling &&
+		(has("number") && !strings.Contains(m, "number of") || has("country") || has("region") || has("operator")) &&
+		!strings.Contains(m, "access") && !has("ip"):
 		return flashcall.ErrDestinationNotAllowed
 	case strings.Contains(m, "callid") || strings.Contains(m, "call id") || strings.Contains(m, "call not found"):
 		if strings.Contains(m, "find") || strings.Contains(m, "not found") || strings.Contains(m, "unknown") || strings.Contains(m, "no such") {
 			return flashcall.ErrCallNotFound
 		}
 	}
-	// A 429 or 5xx is trouble, whatever words it carries ("request limit
-	// exceeded", "authentication service unavailable"), as in Russian
-	// (kindForRussian): only the call and the destination outrank it.
-	trouble := httpStatus >= 500 || httpStatus == http.StatusTooManyRequests
 	switch {
 	case trouble:
 	case strings.Contains(m, "balance") || strings.Contains(m, "insufficient") || strings.Contains(m, "funds") ||
-		strings.Contains(m, "payment required") || (has("limit") && !has("rate") && !strings.Contains(m, "too many")):
+		strings.Contains(m, "payment required") || (has("limit") && !throttling):
 		return flashcall.ErrInsufficientBalance
 	case strings.Contains(m, "auth") || has("token") || has("ip") || strings.Contains(m, "forbidden") ||
 		strings.Contains(m, "access denied") || strings.Contains(m, "permission") || strings.Contains(m, "bearer"):
@@ -271,7 +282,7 @@ func kindFor(message string, httpStatus int, fallback error) error {
 		return flashcall.ErrUnauthorized
 	case httpStatus == http.StatusPaymentRequired:
 		return flashcall.ErrInsufficientBalance
-	case trouble || strings.Contains(m, "too many") || has("rate") || containsAny(m, enUnavailable...) || containsAny(m, ruUnavailable...):
+	case trouble || throttling || containsAny(m, enUnavailable...) || containsAny(m, ruUnavailable...):
 		return flashcall.ErrUnavailable
 	case httpStatus == http.StatusBadRequest || httpStatus == http.StatusNotFound || httpStatus == http.StatusMethodNotAllowed ||
 		httpStatus == http.StatusUnprocessableEntity || httpStatus == http.StatusUnsupportedMediaType ||
@@ -321,6 +332,10 @@ func kindForRussian(m string, httpStatus int) error {
 	}
 	return nil
 }
+
+// English wording of a limit on how often a number is called, as the
+// Russian "более одного", "слишком часто".
+var enThrottled = []string{"more than one", "more than once", "too often", "too frequent", "per minute", "per hour", "try again in"}
 
 // Generic English wording of an outage, weighed as the Russian below:
 // "service temporarily unavailable", "internal server error", "try again

@@ -185,6 +185,54 @@ func TestEnglishOutageWording(t *testing.T) {
 	}
 }
 
+// TestEnglishDestinationWording: a refusal of the number itself is typed
+// destination not allowed in English as in Russian ("Звонки на этот номер
+// запрещены", "Звонки в этот регион запрещены"). In English only the
+// word "destination" counted: "calls to this number are not allowed" was
+// an unexplained method failure (unavailable, a call may have rung), so
+// the user was told to try again later, and each try was counted against
+// the limits, instead of hearing that the number cannot be called.
+func TestEnglishDestinationWording(t *testing.T) {
+	for _, msg := range []string{
+		"calls to this number are not allowed", "Number is forbidden", "calls to this country are prohibited",
+		"region not allowed", "calls to this operator are not permitted", "number blacklisted",
+	} {
+		for _, body := range []string{
+			`{"status":"success","data":{"result":"error","message":"` + msg + `"}}`,
+			`{"status":"error","message":"` + msg + `"}`,
+		} {
+			_, err := DecodeResponse(200, "application/json", []byte(body))
+			if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != flashcall.ErrDestinationNotAllowed || !e.NotPlaced() {
+				t.Errorf("DecodeResponse(%s) = %v, want destination not allowed", body, err)
+			}
+		}
+	}
+	// Access refusals and other numbers keep their kind.
+	for _, tt := range []struct {
+		status int
+		body   string
+		kind   error
+	}{
+		{403, `{"status":"error","message":"access from your region is forbidden"}`, flashcall.ErrUnauthorized},
+		{200, `{"status":"error","message":"IP address not allowed"}`, flashcall.ErrUnauthorized},
+		{200, `{"status":"error","message":"number of requests is limited, too many"}`, flashcall.ErrUnavailable},
+		{400, `{"status":"error","message":"dn must be a number"}`, flashcall.ErrInvalidRequest},
+		// A limit on how often a number is called is throttling, as the
+		// Russian "Запрещено более одного звонка на номер в минуту" is.
+		{429, `{"status":"error","message":"calls to this number are not allowed more than once per minute"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"error","message":"more than one call per number per minute is prohibited"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"success","data":{"result":"error","message":"too many calls to this number, not allowed"}}`, flashcall.ErrUnavailable},
+		{503, `{"status":"error","message":"number service forbidden"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"error","message":"limit: one call to a number per minute"}`, flashcall.ErrUnavailable},
+		{200, `{"status":"success","data":{"result":"error","message":"invalid number"}}`, flashcall.ErrInvalidRequest},
+	} {
+		_, err := DecodeResponse(tt.status, "application/json", []byte(tt.body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, tt.body, err, tt.kind)
+		}
+	}
+}
+
 // fourDigits finds what could be a code.
 var fourDigits = regexp.MustCompile(`[0-9]{4}`)
 
