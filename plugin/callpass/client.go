@@ -245,12 +245,17 @@ func New(cfg Config) (*Client, error) {
 func newHTTPClient() *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   32,
-		MaxConnsPerHost:       0,
-		IdleConnTimeout:       90 * time.Second,
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        64,
+		MaxIdleConnsPerHost: 32,
+		MaxConnsPerHost:     0,
+		// Below the shortest common server keep-alive timeout (5 s:
+		// Apache's and Node.js's defaults; nginx has 75 s): a request sent
+		// as the server closes an idle connection meets the close, and a
+		// start that may have been sent is never repeated. So the client
+		// drops an idle connection first; polls every 2 s keep theirs.
+		IdleConnTimeout:       4 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		// An answer's headers are a few hundred bytes; Go's default lets a

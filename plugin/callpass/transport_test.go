@@ -1,6 +1,7 @@
 package callpass
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 )
@@ -117,5 +119,74 @@ func TestAnswerHeadersBounded(t *testing.T) {
 	}
 	if n := starts.Load(); n != 1 {
 		t.Errorf("%d start requests, want exactly 1", n)
+	}
+}
+
+// keepAliveServer answers every request with body on kept-alive
+// connections, like an Apache or Node.js server with their default 5 s
+// keep-alive timeout, except that a request arriving on a connection idle
+// for that long meets the server's close (a reset) instead of an answer:
+// the close and the request cross on the wire. It counts the requests it
+// answered.
+func keepAliveServer(t *testing.T, idle time.Duration, body string) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	var answered atomic.Int32
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				last := time.Now()
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if time.Since(last) >= idle {
+						_ = conn.(*net.TCPConn).SetLinger(0)
+						return
+					}
+					answered.Add(1)
+					_, _ = fmt.Fprintf(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+					last = time.Now()
+				}
+			}()
+		}
+	}()
+	return "http://" + l.Addr().String(), &answered
+}
+
+// TestStartAfterIdleUsesAFreshConnection: the client kept idle connections
+// for 90 s, longer than the 5 s keep-alive timeout of Apache's and
+// Node.js's defaults (and nginx's 75 s), so a start sent as the server
+// closed such a connection met the close: it failed as "may have reached
+// the provider" though the provider never read it, and the user was told
+// to try again. The client now drops an idle connection before a server
+// with such a timeout does.
+func TestStartAfterIdleUsesAFreshConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a 5 s keep-alive timeout")
+	}
+	url, answered := keepAliveServer(t, 5*time.Second, sampleV3Async)
+	c := newTestClient(t, url, 3, func(cfg *Config) { cfg.HTTPClient = newHTTPClient() })
+	if _, err := c.StartCall(context.Background(), mustPhone(t)); err != nil {
+		t.Fatalf("first start: %v", err)
+	}
+	time.Sleep(5*time.Second + 100*time.Millisecond)
+	if _, err := c.StartCall(context.Background(), mustPhone(t)); err != nil {
+		t.Fatalf("start after 5 s idle: %v", err)
+	}
+	if n := answered.Load(); n != 2 {
+		t.Fatalf("server answered %d starts, want 2", n)
 	}
 }
