@@ -319,11 +319,15 @@ func (l *Limiter) numberKey(e164 string, check bool) string {
 
 // ipKey names the client the per-IP counter counts (CallRules hashes it).
 // An IPv6 client is counted by its /64: one subscriber usually holds a
-// whole /64 and could pick a fresh address for every request. Addresses that carry an IPv4 client count as that
-// IPv4 address (IPv4-mapped, NAT64's 64:ff9b::/96, 6to4's 2002::/16, whose
-// /48 is one IPv4 site); those whose /64 is shared by many clients of a
-// translator count one by one (the local-use NAT64 prefix 64:ff9b:1::/48,
-// Teredo's 2001::/32). An address that does not parse is counted as given.
+// whole /64 and could pick a fresh address for every request. Addresses
+// that carry an IPv4 client count as that IPv4 address (IPv4-mapped,
+// NAT64's 64:ff9b::/96, 6to4's 2002::/16, whose /48 is one IPv4 site,
+// Teredo's 2001::/32, whose last 32 bits are the client's public IPv4
+// inverted: the server, flags and port before them are the client's to
+// vary, so any other reading gave one IPv4 client endless counters). The
+// local-use NAT64 prefix 64:ff9b:1::/48, whose /64 many clients share and
+// whose IPv4 position the operator chooses, counts address by address. An
+// address that does not parse is counted as given.
 func ipKey(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil || a.Is4() {
@@ -340,7 +344,9 @@ func ipKey(ip string) string {
 		return netip.AddrFrom4([4]byte(b[12:16])).String()
 	case sixToFour.Contains(a):
 		return netip.AddrFrom4([4]byte(b[2:6])).String()
-	case nat64Local.Contains(a), teredo.Contains(a):
+	case teredo.Contains(a):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}).String()
+	case nat64Local.Contains(a):
 		return a.String()
 	}
 	return netip.PrefixFrom(a, 64).Masked().String()

@@ -556,9 +556,15 @@ func TestClientIPKeys(t *testing.T) {
 		{"64:ff9b::c000:201", "64:ff9b::c633:6401", false},
 		{"2002:c000:201::1", "192.0.2.1", true},
 		{"2002:c000:201:5::1", "2002:c000:201:6::1", true},
-		// Translators whose /64 is shared by many clients: one by one.
+		// A translator whose /64 is shared by many clients: one by one.
 		{"64:ff9b:1::c000:201", "64:ff9b:1::c000:202", false},
+		// Teredo carries the client's public IPv4 (inverted) in its last 32
+		// bits; the server, flags and port before it are the client's to
+		// vary, so they must not give it a fresh counter.
 		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8000:63bf:3fff:fdd3", false},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:4136:e378:8123:1234:3fff:fdd2", true},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "2001:0:c633:6401:0:ffff:3fff:fdd2", true},
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", "192.0.2.45", true},
 		{"not-an-ip", "not-an-ip", true},
 	}
 	for _, tc := range tests {
