@@ -299,6 +299,11 @@ func (s *Store) Lookup(ctx context.Context, req challenge.LookupRequest) (challe
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.lookupReq(req, now)
+}
+
+// lookupReq is Lookup at now; the caller holds mu.
+func (s *Store) lookupReq(req challenge.LookupRequest, now time.Time) (challenge.Challenge, time.Time, error) {
 	var until time.Time
 	if req.BanKey != "" {
 		until = s.bannedUntil(req.BanKey, now)
@@ -413,20 +418,24 @@ func (s *Store) UpdateCall(ctx context.Context, id string, st flashcall.Status) 
 // Ping implements challenge.Store; memory is always reachable.
 func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
 
-// LookupAndCheck implements challenge.CheckingStore: Lookup and a read-only
-// check of the counters (no round trip to save here; one lock each).
+// LookupAndCheck implements challenge.CheckingStore: Lookup, the start
+// lease and a read-only check of the counters under one lock. One, as the
+// Redis lookup script reads the challenge and the lease in one step: a
+// start recording its challenge (and ending its lease) between two locks
+// left neither to see, and a double submit on the last call a limit allows
+// was refused by the first start's take instead of shown its call.
 func (s *Store) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.CheckedLookup, error) {
-	c, until, err := s.Lookup(ctx, req)
-	if err != nil && !errors.Is(err, challenge.ErrNotFound) {
-		return challenge.CheckedLookup{Challenge: c, BannedUntil: until}, err
+	if err := ctx.Err(); err != nil {
+		return challenge.CheckedLookup{}, err
 	}
 	now := s.now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, until, err := s.lookupReq(req, now)
 	out := challenge.CheckedLookup{Challenge: c, BannedUntil: until, Check: s.check(checks, now)}
 	if l, ok := s.leases[req.Binding]; ok && req.ID == "" && now.Before(l.until) {
 		out.StartLeased = true
 	}
-	s.mu.Unlock()
 	return out, err
 }
 
