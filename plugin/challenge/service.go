@@ -608,9 +608,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 // whose instance or store died mid-way holds its flow off for seconds, not
 // for the minute a start may take (a flow whose start was cut by a Redis
 // outage is usable again right after Redis is back).
+//
+// A waiting start looks again after startLeaseWait, then twice as long each
+// time up to startLeaseMaxWait: a double submit usually finds the other
+// start done within a few looks, while one waiting out a synchronous call
+// (up to callpass.timeout) costs a few store round trips a second, not 50
+// (many concurrent starts of one flow were a lever on a shared store).
 const (
 	defaultStartLeaseTTL = 5 * time.Second
-	startLeaseWait       = 20 * time.Millisecond // how often a waiting start looks again
+	startLeaseWait       = 20 * time.Millisecond
+	startLeaseMaxWait    = 250 * time.Millisecond
 )
 
 // leaseTTL is the start lease's TTL; it is renewed every third of it.
@@ -630,6 +637,7 @@ func (c Config) leaseTTL() time.Duration {
 func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (hold *leaseHold, other *Challenge, _ string, err error) {
 	token := rand.Text()
 	deadline := s.now().Add(s.cfg.StartTimeout)
+	wait := startLeaseWait
 	var h *leaseHold // the lease taken, if any
 	held := false    // h handed to the caller
 	defer func() {
@@ -674,7 +682,8 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 			// The other start is stuck past its own bound.
 			return nil, nil, "", &CooldownError{RetryAfter: time.Second}
 		}
-		t := time.NewTimer(startLeaseWait)
+		t := time.NewTimer(wait)
+		wait = min(2*wait, startLeaseMaxWait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

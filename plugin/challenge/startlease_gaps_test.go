@@ -123,3 +123,62 @@ func TestStartLeaseWaiterPlacesItsCallWhenTheOtherChallengeIsDead(t *testing.T) 
 		t.Errorf("the waiter answered with a dead challenge %s", a.Challenge.ID)
 	}
 }
+
+// lookCounter is a memory store counting the start leases it refused: the
+// looks of a start waiting for another start of its flow.
+type lookCounter struct {
+	*memory.Store
+	refused atomic.Int64
+}
+
+func (w *lookCounter) LeaseStart(ctx context.Context, b challenge.Binding, token string, ttl time.Duration) (bool, string, error) {
+	taken, active, err := w.Store.LeaseStart(ctx, b, token, ttl)
+	if err == nil && !taken {
+		w.refused.Add(1)
+	}
+	return taken, active, err
+}
+
+// TestStartLeaseWaiterBacksOff: a start waiting for another start of its
+// flow (a double submit while a synchronous call rings, up to
+// callpass.timeout) looks at the lease less and less often, not every 20 ms
+// for as long as the other start runs: that was a store round trip 50 times
+// a second per waiting request (1,500 in a 30 s call), which one client
+// sending many concurrent starts of its flow turned on a shared Redis. Once
+// the lease ends the waiter still goes on within its longest wait.
+func TestStartLeaseWaiterBacksOff(t *testing.T) {
+	ctx := context.Background()
+	var st *lookCounter
+	svc, mem, prov := leaseEnv(t, 0, func(mem *memory.Store) challenge.Store { st = &lookCounter{Store: mem}; return st }, nil)
+	r := req("waiter")
+	if taken, _, err := mem.LeaseStart(ctx, bind(r), "other start", time.Minute); err != nil || !taken {
+		t.Fatalf("lease: %v %v", taken, err)
+	}
+	type result struct {
+		res challenge.StartResult
+		err error
+		at  time.Time
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := svc.Start(ctx, r)
+		done <- result{res, err, time.Now()}
+	}()
+	const wait = 2 * time.Second
+	time.Sleep(wait)
+	looks := st.refused.Load()
+	released := time.Now()
+	if err := mem.ReleaseStart(ctx, bind(r), "other start"); err != nil {
+		t.Fatal(err)
+	}
+	got := <-done
+	if got.err != nil || !got.res.Placed || prov.numCalls() != 1 {
+		t.Fatalf("the waiter after the release: placed %v, %d calls, err %v", got.res.Placed, prov.numCalls(), got.err)
+	}
+	if looks < 2 || looks > 20 {
+		t.Errorf("the waiter looked at the lease %d times in %s, want 2 to 20", looks, wait)
+	}
+	if d := got.at.Sub(released); d > time.Second {
+		t.Errorf("the waiter went on %s after the lease was released", d)
+	}
+}
