@@ -394,6 +394,56 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	// Identity and flow ids are the store's to name keys with: ids holding
+	// the separators and hash-tag braces of its key layout (an identity
+	// that is another's pass key with a suffix, a regulation key, braces)
+	// keep their challenges, passes and bans apart.
+	t.Run("SeparatorsKeepBindingsApart", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		base := "id-" + rand.Text()[:12]
+		ids := []string{base, base + ":n", base + ":b:r:" + base, "{" + base + "}", base + "}:c:", "r:" + base, base + "\x00"}
+		flows := []string{"f", "f:s", "{f}:a:", "f\x00login"}
+		made := map[challenge.Binding]challenge.Challenge{}
+		for _, id := range ids {
+			for _, f := range flows {
+				b := Binding(challenge.PurposeLogin, id, f)
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				made[b] = c
+			}
+		}
+		first := Binding(challenge.PurposeLogin, base, flows[0])
+		at := now.Add(-time.Minute)
+		mustVerifyPass(t, s, made[first], true, now, &challenge.Pass{IdentityID: base, AuthenticatedAt: at, TTL: time.Hour}, challenge.OutcomeVerified)
+		if until, err := s.Fail(ctx, limit.RegulationKey(base), time.Minute, 1, time.Hour); err != nil || until.IsZero() {
+			t.Fatalf("ban: %v %v", until, err)
+		}
+		for b, c := range made {
+			got, until, err := s.Lookup(ctx, challenge.LookupRequest{Binding: b, BanKey: limit.RegulationKey(b.IdentityID)})
+			if err != nil || got.ID != c.ID {
+				t.Fatalf("Lookup(%q, %q) = %s %v, want its own challenge %s", b.IdentityID, b.FlowID, got.ID, err, c.ID)
+			}
+			if b.IdentityID == base {
+				if until.IsZero() {
+					t.Fatalf("Lookup(%q, %q): the identity's ban not read", b.IdentityID, b.FlowID)
+				}
+				continue
+			}
+			if got.State != challenge.StatePending || got.Attempts != 0 || !until.IsZero() {
+				t.Fatalf("binding (%q, %q) disturbed by another's: state %s, attempts %d, banned until %v", b.IdentityID, b.FlowID, got.State, got.Attempts, until)
+			}
+		}
+		for _, id := range ids[1:] {
+			if mustClaim(t, s, id, at, time.Second, "s-"+id) {
+				t.Fatalf("identity %q claimed %q's pass", id, base)
+			}
+		}
+		if !mustClaim(t, s, base, at, time.Second, "s") {
+			t.Fatal("the pass was not claimed by its identity")
+		}
+	})
+
 	t.Run("UpdateCall", func(t *testing.T) {
 		s := newStore(t)
 		now := msNow()
