@@ -69,12 +69,16 @@ func startAside(t *testing.T, svc *challenge.Service, r challenge.StartRequest) 
 // start of the flow meanwhile waits and answers with the first one's
 // challenge instead of placing a second call.
 func TestStartLeaseRenewedWhileTheCallRuns(t *testing.T) {
-	svc, _, prov := realTimeEnv(t, 150*time.Millisecond)
+	// A TTL of 400 ms leaves a renewal (every third of it) 260 ms of slack:
+	// with 150 ms, -race on a loaded 2-core machine once starved a renewal
+	// past the TTL and a second call was placed.
+	const ttl = 400 * time.Millisecond
+	svc, _, prov := realTimeEnv(t, ttl)
 	calling := make(chan struct{})
 	var once sync.Once
 	prov.duringStart = func() {
 		once.Do(func() { close(calling) })
-		time.Sleep(600 * time.Millisecond) // four TTLs
+		time.Sleep(4 * ttl)
 	}
 	ctx := context.Background()
 	r := req("slow-call")
