@@ -15,7 +15,9 @@ import (
 // off, against the real service and Kratos, as a Russian user: the code
 // field takes the calling number as the hint shows it ("+7 495 123-46-10"),
 // and the service reads its last digits as the code, so typing it confirms
-// (it used to be a wrong code, costing an attempt).
+// (it used to be a wrong code, costing an attempt). The page saying so
+// stays on a reload and in the other language (they used to say the code
+// had expired).
 func TestStepUpPageWithoutJavaScript(t *testing.T) {
 	st := startStack(t, stackOptions{})
 	svc := st.Services[0].URL
@@ -57,5 +59,18 @@ func TestStepUpPageWithoutJavaScript(t *testing.T) {
 	p.waitText("Готово")
 	if body := eval[string](p, `document.body.innerText`); strings.Contains(body, "Неверный код") {
 		t.Fatalf("the calling number was taken as a wrong code:\n%s", body)
+	}
+	// A reload and the language switch keep saying it: the page is a GET,
+	// and the code is neither sent again nor in its URL.
+	if u := p.url(); strings.Contains(u, "/2fa/verify") || strings.Contains(u, c[7:]) {
+		t.Errorf("the confirmed page is %s: a POST's answer, or the code in the URL", u)
+	}
+	p.navigate("reload", chromedp.Reload())
+	p.waitText("Готово")
+	p.navigate("switch to English", chromedp.Click(chromedp.CSS(`nav.cp-lang a[hreflang="en"]`)))
+	p.shot("confirmed-en")
+	p.waitText("Confirmed")
+	if body := eval[string](p, `document.body.innerText`); strings.Contains(body, "expired") {
+		t.Errorf("the confirmed page says the code expired:\n%s", body)
 	}
 }

@@ -67,9 +67,17 @@ func TestStepUpPage(t *testing.T) {
 			t.Fatalf("wrong code page: %d\n%s", resp.StatusCode, page)
 		}
 	}
-	resp, page = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {code}}, "en")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Confirmed") {
-		t.Fatalf("right code: %d\n%s", resp.StatusCode, page)
+	// So does the right code: reloading "confirmed" must not check it again.
+	resp, _ = do(http.MethodPost, "/2fa/verify", url.Values{"challenge_id": {id}, "code": {code}}, "en")
+	loc = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || loc != "/2fa?challenge="+id {
+		t.Fatalf("right code: %d Location %q, want 303 to the challenge's GET page", resp.StatusCode, loc)
+	}
+	for range 2 { // the page, and a reload of it
+		resp, page = do(http.MethodGet, loc, nil, "en")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Confirmed") {
+			t.Fatalf("right code page: %d\n%s", resp.StatusCode, page)
+		}
 	}
 	// Without a session the page asks to sign in and links to Kratos.
 	req, _ := http.NewRequest(http.MethodGet, svc+"/2fa", nil)

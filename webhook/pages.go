@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
@@ -50,6 +51,12 @@ func (s *Server) stepUpPage(c echo.Context) error {
 		v, err := s.deps.Factor.StepUpGet(c.Request().Context(), creds, id)
 		if err != nil {
 			return s.renderStep(c, lang, nil, err)
+		}
+		if v.State == string(challenge.StateVerified) {
+			// Where a right code lands (and a reload, the language switch,
+			// the back button from return_to): only a verified challenge of
+			// this session says so, never a link's query.
+			return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), "")
 		}
 		return s.renderStepMessage(c, lang, &v, refusal, http.StatusOK)
 	}
@@ -177,7 +184,12 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	if rt, ok := s.safeReturnTo(c.QueryParam("return_to")); ok {
 		return c.Redirect(http.StatusSeeOther, rt)
 	}
-	return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), "")
+	// POST-redirect-GET here too: the challenge's page says it is
+	// confirmed, so a reload sends the used code again nowhere (checked
+	// again it said "the code has expired"), nor does the language switch.
+	q := s.keptQuery(c)
+	q.Set("challenge", id)
+	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
 }
 
 // typedCode is the code the code field's text means. Without code.js the
@@ -238,7 +250,7 @@ func (s *Server) renderStepMessage(c echo.Context, lang string, v *factor.Challe
 }
 
 // deadMessage is the message of a challenge whose code no longer works
-// (nil while it works): locked, or expired (also verified or replaced).
+// (nil while it works): locked, or expired (also replaced).
 func deadMessage(v *factor.ChallengeView) *ui.Message {
 	if v == nil || v.State == "" || v.State == "pending" {
 		return nil

@@ -2,8 +2,11 @@ package webhook_test
 
 import (
 	"context"
+	stdhtml "html"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
@@ -59,6 +62,82 @@ func TestStepUpPageCodeAsTyped(t *testing.T) {
 			url.Values{"challenge_id": {"c1"}, "code": {tt.typed}}, "https://app.example")
 		if len(f.codes) != 1 || f.codes[0] != tt.want {
 			t.Errorf("typed %q (code of %d): verified %q, want %q (answer %d)", tt.typed, tt.codeLength, f.codes, tt.want, rec.Code)
+		}
+	}
+}
+
+// verifiedFactor is pageFactor whose challenge is verified by a check.
+type verifiedFactor struct {
+	pageFactor
+	verified bool
+}
+
+func (f *verifiedFactor) StepUpVerify(ctx context.Context, c factor.Creds, id, code string, o factor.TokenOptions) (factor.VerifyOutput, error) {
+	out, err := f.pageFactor.StepUpVerify(ctx, c, id, code, o)
+	f.verified = err == nil
+	return out, err
+}
+
+func (f *verifiedFactor) StepUpGet(context.Context, factor.Creds, string) (factor.ChallengeView, error) {
+	v := f.view()
+	if f.verified {
+		v.State = "verified"
+	}
+	return v, nil
+}
+
+// TestStepUpPageConfirmedRedirectsToGet: a right code without a return_to
+// answers 303 to the challenge's GET page, which says it is confirmed, in
+// either language: reloading it checks no code again (the used code's
+// second check said "the code has expired"), and the language switch
+// does not turn it into "expired" either. With a return_to the answer
+// is still the redirect there.
+func TestStepUpPageConfirmedRedirectsToGet(t *testing.T) {
+	tests := []struct {
+		query, wantLoc, want string
+	}{
+		{"?lang=en", "/2fa?challenge=c1&lang=en", "Confirmed. You can return to the application."},
+		{"?lang=ru", "/2fa?challenge=c1&lang=ru", "Готово. Можно вернуться в приложение."},
+		{"?return_to=" + url.QueryEscape("https://app.example/after"), "https://app.example/after", ""},
+	}
+	for _, tt := range tests {
+		f := &verifiedFactor{pageFactor: pageFactor{recorder: &recorder{}}}
+		h := newPageServer(t, f)
+		rec := pageDo(h, http.MethodPost, "/2fa/verify"+tt.query, url.Values{"challenge_id": {"c1"}, "code": {"4610"}}, "https://app.example")
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != tt.wantLoc {
+			t.Errorf("%s: POST answered %d Location %q, want 303 to %q:\n%s", tt.query, rec.Code, rec.Header().Get("Location"), tt.wantLoc, rec.Body.String())
+			continue
+		}
+		if tt.want == "" {
+			continue
+		}
+		loc := tt.wantLoc
+		for i := range 3 { // the page, a reload, the other language
+			rec = pageDo(h, http.MethodGet, loc, nil, "")
+			body := rec.Body.String()
+			text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+			want := tt.want
+			if i == 2 {
+				want = map[bool]string{true: "Готово.", false: "Confirmed."}[strings.Contains(loc, "lang=ru")]
+			}
+			if rec.Code != http.StatusOK || !strings.Contains(text, want) || strings.Contains(body, `id="cp-code"`) ||
+				strings.Contains(text, "expired") || strings.Contains(text, "истёк") {
+				t.Errorf("%s: GET %s answered %d, want %q and no code field:\n%s", tt.query, loc, rec.Code, want, text)
+			}
+			if i == 1 {
+				other := "en"
+				if strings.Contains(loc, "lang=en") {
+					other = "ru"
+				}
+				m := regexp.MustCompile(`href="(/2fa\?[^"]*)" hreflang="` + other + `"`).FindStringSubmatch(body)
+				if m == nil {
+					t.Fatalf("%s: no %s link:\n%s", tt.query, other, body)
+				}
+				loc = stdhtml.UnescapeString(m[1])
+			}
+		}
+		if f.verifies != 1 {
+			t.Errorf("%s: %d code checks, want 1", tt.query, f.verifies)
 		}
 	}
 }

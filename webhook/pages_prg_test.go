@@ -220,8 +220,9 @@ func (d *deadFactor) StepUpGet(context.Context, factor.Creds, string) (factor.Ch
 }
 
 // TestStepUpPageDeadChallenge: a /2fa link, reload or language switch for
-// a challenge whose code no longer works says so and offers no code field,
-// whatever refusal its query carries from before.
+// a challenge whose code no longer works says so (a verified one: that it
+// is confirmed) and offers no code field, whatever refusal its query
+// carries from before.
 func TestStepUpPageDeadChallenge(t *testing.T) {
 	tests := []struct {
 		state, query, want string
@@ -229,7 +230,7 @@ func TestStepUpPageDeadChallenge(t *testing.T) {
 		{"expired", "", "expired"},
 		{"expired", "&error=4090001", "expired"},
 		{"locked", "", "Too many wrong codes"},
-		{"verified", "&error=4090011", "expired"},
+		{"verified", "&error=4090011", "Confirmed."}, // the page a right code lands on
 	}
 	for _, tt := range tests {
 		h := newPageServer(t, &deadFactor{pageFactor: pageFactor{recorder: &recorder{}}, state: tt.state})
