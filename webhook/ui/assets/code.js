@@ -1,6 +1,6 @@
 // Progressive enhancement for the code step: digits only, paste of a whole
-// caller number keeps its last N digits, auto-submit at N digits, live
-// countdowns. The page works without this file (plain form POST).
+// caller number keeps its last N digits, auto-submit at N digits (not while
+// a whole number is typed, from its "+" or "("), live countdowns. The page works without this file (plain form POST).
 (function () {
   "use strict";
   var step = document.querySelector("[data-cp-step]");
@@ -64,7 +64,18 @@
   }
 
   function check() {
-    if (input.value.length === n) { submitCode(); }
+    if (!asNumber && input.value.length === n) { submitCode(); }
+  }
+
+  // A "+" or "(" before the code's digits are in: the user types the whole
+  // calling number, whose first digits are not the code. It stays as typed
+  // and goes with "Confirm" (as its last digits); the note says so.
+  var asNumber = false;
+  function numberMode(on) {
+    if (on === asNumber) { return; }
+    asNumber = on;
+    var note = step.querySelector("[data-cp-autosend]");
+    if (note) { note.textContent = note.getAttribute(on ? "data-manual" : "data-auto"); }
   }
 
   if (input && form) {
@@ -80,7 +91,9 @@
       if (!data) { return; }
       var d = digits(data.getData("text"));
       if (!d) { e.preventDefault(); return; }
+      if (asNumber && d.length < n) { return; } // a piece of the number: as typed
       e.preventDefault();
+      numberMode(false);
       // A pasted caller number ("+7 495 123-46-10") carries the code at its end.
       input.value = d.length >= n ? d.slice(-n) : digits(input.value + d).slice(0, n);
       input.removeAttribute("aria-invalid");
@@ -88,6 +101,12 @@
     });
     input.addEventListener("input", function () {
       var d = digits(input.value);
+      if (/[+(]/.test(input.value) && (asNumber || d.length < n)) {
+        numberMode(true);
+        input.removeAttribute("aria-invalid");
+        return;
+      }
+      numberMode(false);
       if (d.length > n) { d = d.slice(-n); } // autofill of a full number
       if (d !== input.value) { input.value = d; }
       input.removeAttribute("aria-invalid");
@@ -96,6 +115,8 @@
     form.addEventListener("submit", function (e) {
       if (submitted) { e.preventDefault(); return; }
       submitted = true;
+      var typed = digits(input.value);
+      if (asNumber && typed.length >= n) { input.value = typed.slice(-n); }
       var btn = form.querySelector("[data-cp-submit]");
       if (btn) { btn.setAttribute("aria-busy", "true"); }
     });
