@@ -144,6 +144,16 @@
     });
   }
 
+  // Chromium keeps even these no-store pages in its back/forward cache and
+  // restores them as they were left: a step left by its own form post came
+  // back sent, disabled and "checking" for ever. Load it afresh instead (a
+  // GET: nothing is posted again), showing how things stand now.
+  window.addEventListener("pageshow", function (e) {
+    if (e.persisted && (submitted || (resendForm && resendForm.getAttribute("data-sent")))) {
+      window.location.replace(window.location.href);
+    }
+  });
+
   function tick() {
     var t = elapsed();
     var more = false;

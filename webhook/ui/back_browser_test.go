@@ -1,0 +1,119 @@
+package ui
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestCodeStepAfterBackInBrowser: a code step left by its own form post
+// (a wrong code's answer is another page) and then returned to with the
+// back button is usable again. Chromium keeps even a no-store page in its
+// back/forward cache, and restored it as it was left: the code sent, the
+// button disabled and "Checking the code…" for ever, so a second code
+// typed went nowhere ("call me again" likewise). The page is now loaded afresh (a GET: nothing is
+// posted again), so it also shows what the service says now.
+func TestCodeStepAfterBackInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	var gets atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		gets.Add(1)
+		body, err := r.CodeStepHTML(CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4,
+			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"})
+		if err != nil {
+			t.Error(err)
+		}
+		w.Header().Set("Cache-Control", "no-store") // as every page of the service and the example UI
+		_ = r.Page(w, PageData{Title: "t", Lang: "en", Body: body})
+	})
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		http.Redirect(w, req, "/wrong", http.StatusSeeOther) // POST-redirect-GET, as /2fa
+	})
+	mux.HandleFunc("GET /wrong", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("<!doctype html><title>wrong</title>Wrong code"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitFor := func(what, js string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			if s, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && s {
+				return
+			}
+			if i == 100 {
+				t.Fatalf("%s: never happened (the page: %s)", what, eval(`document.title + " | " + document.body.innerText`))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	wantPost := func(what, code string) {
+		t.Helper()
+		select {
+		case form := <-posted:
+			if form.Get("code") != code {
+				t.Errorf("%s: posted %q, want %q", what, form.Get("code"), code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing posted", what)
+		}
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111")); err != nil {
+		t.Fatal(err)
+	}
+	wantPost("first code", "1111")
+	waitFor("the wrong-code page", `document.title === "wrong"`)
+	eval(`history.back(), ""`)
+	waitFor("the code step again, usable", `document.title === "t" && document.readyState === "complete" &&
+		!!document.querySelector("[data-cp-submit]") && !document.querySelector("[data-cp-submit]").disabled &&
+		document.getElementById("cp-code").value === ""`)
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "4610")); err != nil {
+		t.Fatal(err)
+	}
+	wantPost("second code, after going back", "4610")
+	if n := gets.Load(); n != 2 {
+		t.Errorf("%d GETs of the code step, want 2 (the first visit, and afresh after going back)", n)
+	}
+
+	// The same for "call me again".
+	waitFor("the wrong-code page", `document.title === "wrong"`)
+	eval(`history.back(), ""`)
+	waitFor("the code step again", `document.title === "t" && document.readyState === "complete" && !!document.querySelector("[data-cp-resend]")`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
+		t.Fatal(err)
+	}
+	wantPost("call me again", "")
+	waitFor("the answer", `document.title === "wrong"`)
+	eval(`history.back(), ""`)
+	waitFor("the code step again, its button usable", `document.title === "t" && document.readyState === "complete" &&
+		!!document.querySelector("[data-cp-resend]") && !document.querySelector("[data-cp-resend-form]").hasAttribute("data-sent")`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
+		t.Fatal(err)
+	}
+	wantPost("call me again, after going back", "")
+}
