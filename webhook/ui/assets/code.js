@@ -151,6 +151,16 @@
   window.addEventListener("pageshow", function (e) {
     if (e.persisted && (submitted || (resendForm && resendForm.getAttribute("data-sent")))) {
       window.location.replace(window.location.href);
+      return;
+    }
+    // Loaded again by "back" (or a reload, in some browsers), the browser
+    // puts back what the field held (by now): the code already sent. Typing
+    // on after it made a code of both's last digits, a wrong one costing
+    // an attempt.
+    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    if (input && !submitted && nav && (nav.type === "back_forward" || nav.type === "reload")) {
+      input.value = "";
+      numberMode(false);
     }
   });
 

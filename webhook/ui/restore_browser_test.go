@@ -1,0 +1,114 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestRestoredCodeClearedInBrowser: when the browser goes back to a code
+// step without its back/forward cache (a page that set a cookie, a full
+// cache, the cache off), it loads the page again and puts back what the
+// field held: the code already sent. The next code typed was appended to
+// it and code.js sent the last digits of both ("1111" then "4610" sent
+// "1114"), a wrong code costing an attempt. The field is now empty again,
+// the old code is not sent again, and a new code goes as usual.
+func TestRestoredCodeClearedInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	bin := findChromium()
+	if bin == "" {
+		t.Skip("no chromium on PATH")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-back-forward-cache", true))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(ctx, 40*time.Second)
+	defer cancel()
+
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		http.Redirect(w, req, "/wrong", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /wrong", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = w.Write([]byte("<!doctype html><title>wrong</title>Wrong code"))
+	})
+	handleStepPage(t, r, mux, func() CodeStep {
+		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waitFor := func(what, js string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+				return
+			}
+			if i == 100 {
+				t.Fatalf("%s: never happened (%s)", what, eval(`document.title`))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-posted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the typed code was not sent")
+	}
+	waitFor("the wrong-code page", `document.title === "wrong"`)
+	eval(`history.back(), ""`)
+	waitFor("the code step again", `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`)
+	select {
+	case form := <-posted:
+		t.Fatalf("going back sent %q again", form.Get("code"))
+	case <-time.After(2 * time.Second):
+	}
+	if v := eval(`document.getElementById("cp-code").value`); v != "" {
+		t.Errorf("the field holds the sent code %q again", v)
+	}
+	// The page still works: a new code goes at its last digit.
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "4610")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case form := <-posted:
+		if form.Get("code") != "4610" {
+			t.Errorf("posted %q, want 4610", form.Get("code"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a new code was not sent")
+	}
+}
