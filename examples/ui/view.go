@@ -24,6 +24,10 @@ type nodeView struct {
 	Src                          any // template.URL for data: images, string otherwise
 	Href                         string
 	Width, Height                int
+	// NoValidate: a submit that leaves the form's fields unused (Kratos's
+	// "Back" of two-step registration): the browser must not hold it up
+	// for a required field (the password) the user has no reason to fill.
+	NoValidate bool
 }
 
 type formView struct {
@@ -174,6 +178,7 @@ func nodeToView(lang string, n uiNode) nodeView {
 			v.Kind = "hidden"
 		case "submit", "button":
 			v.Kind = "submit"
+			v.NoValidate = a.Name == "screen" // "previous", "credential-selection"
 		case "checkbox":
 			v.Kind = "checkbox"
 			v.Checked = v.Value == "true"
