@@ -36,3 +36,25 @@ func TestBackButtonSkipsValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviousScreen: "Change number" takes a two-step registration at its
+// password screen back to the profile with the flow's own "Back": its
+// hidden fields (csrf_token, the traits) and screen=previous, never the
+// password. A flow without that button is left as it is.
+func TestPreviousScreen(t *testing.T) {
+	f := &kratosFlow{ID: "f1"}
+	f.UI.Nodes = []uiNode{
+		{Group: "default", Attributes: nodeAttrs{Name: "csrf_token", Type: "hidden", NodeType: "input", Value: "tok"}},
+		{Group: "default", Attributes: nodeAttrs{Name: "traits.phone", Type: "hidden", NodeType: "input", Value: "+79001234567"}},
+		{Group: "password", Attributes: nodeAttrs{Name: "password", Type: "password", NodeType: "input", Value: "secret"}},
+		{Group: "password", Attributes: nodeAttrs{Name: "method", Type: "submit", NodeType: "input", Value: "password"}},
+	}
+	if _, ok := previousScreen(f); ok {
+		t.Error("a flow without a Back button taken back")
+	}
+	f.UI.Nodes = append(f.UI.Nodes, uiNode{Group: "profile", Attributes: nodeAttrs{Name: "screen", Type: "submit", NodeType: "input", Value: "previous"}})
+	form, ok := previousScreen(f)
+	if want := "csrf_token=tok&screen=previous&traits.phone=%2B79001234567"; !ok || form.Encode() != want {
+		t.Errorf("%v %q, want %q", ok, form.Encode(), want)
+	}
+}

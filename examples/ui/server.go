@@ -230,6 +230,14 @@ func (s *server) handleFlow(kind string) http.HandlerFunc {
 			if browser != "" {
 				s.pending.delete(id, browser)
 			}
+			if back, ok := previousScreen(f); ok {
+				// Kratos's two-step registration is at its password screen,
+				// where the number is a hidden field: take the flow back to
+				// the profile (Kratos's own "Back"), whose page Kratos then
+				// redirects to.
+				s.forward(w, r, kind, id, browser, back)
+				return
+			}
 			f.UI.Messages = slices.DeleteFunc(f.UI.Messages, func(m uiText) bool { return ui.IsCallPassMessage(m.ID) })
 		} else if msg, ok := callpassMessage(f); ok && kind != "recovery" && kind != "verification" {
 			if p, found := s.pending.get(id, browser); found && browser != "" {
@@ -270,6 +278,26 @@ func pendingExpiredText(lang, kind string) string {
 // settings confirm a number the user typed, and may have mistyped).
 func changeNumber(kind string, r *http.Request) bool {
 	return (kind == "registration" || kind == "settings") && r.URL.Query().Get("callpass") == "change"
+}
+
+// previousScreen is the submission of the flow's "Back" to the profile
+// screen (Kratos's two-step registration: submit screen=previous), with the
+// hidden fields that go with it (csrf_token, the traits); ok is false when
+// the flow has no such button.
+func previousScreen(f *kratosFlow) (url.Values, bool) {
+	form, ok := url.Values{}, false
+	for _, n := range f.UI.Nodes {
+		a := n.Attributes
+		switch {
+		case a.NodeType != "input":
+		case a.Type == "hidden":
+			form.Set(a.Name, valueString(a.Value))
+		case a.Name == "screen" && valueString(a.Value) == "previous":
+			ok = true
+		}
+	}
+	form.Set("screen", "previous")
+	return form, ok
 }
 
 // changeNumberURL is the flow's form again, see changeNumber.
