@@ -1,6 +1,7 @@
 // Progressive enhancement for the code step: digits only, paste of a whole
 // caller number keeps its last N digits, auto-submit at N digits (not while
-// a whole number is typed, from its "+" or "("), live countdowns. The page works without this file (plain form POST).
+// a whole number is typed, from its "+" or "("), live countdowns. The page
+// works without this file (plain form POST).
 (function () {
   "use strict";
   var step = document.querySelector("[data-cp-step]");
