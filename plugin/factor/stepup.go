@@ -216,6 +216,12 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 	if err != nil {
 		return VerifyOutput{}, err
 	}
+	// Also before the verify, from the session already read: one ending
+	// before a token could be signed (Issue refuses it) keeps its code and
+	// attempt instead of spending them on a 401.
+	if sessionEndsBeforeToken(sess, s.now()) {
+		return VerifyOutput{}, jwt.ErrSessionExpired
+	}
 	var pass *challenge.Pass
 	if !sess.AuthenticatedAt.IsZero() {
 		// Recorded for this session in the same atomic step as the verify.
@@ -236,6 +242,19 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 		return VerifyOutput{}, err
 	}
 	return VerifyOutput{Challenge: viewOf(res.Challenge, s.now()), Token: tok}, nil
+}
+
+// stepUpMinSessionLeft is how long a session must still last for a step-up
+// verify to try the code. The token is signed after the verify (a store
+// round trip later), and jwt.Issuer refuses a session that ends within the
+// second it signs in; the margin covers the round trip, so a session let
+// through is one Issue accepts.
+const stepUpMinSessionLeft = 2 * time.Second
+
+// sessionEndsBeforeToken reports whether sess ends (whole seconds, as the
+// token's exp) too soon for a token to be issued after a verify.
+func sessionEndsBeforeToken(sess *kratos.Session, now time.Time) bool {
+	return !sess.ExpiresAt.IsZero() && sess.ExpiresAt.Unix() <= now.Add(stepUpMinSessionLeft).Unix()
 }
 
 // Exchange issues a JWT for a session whose login passed the gate (or that

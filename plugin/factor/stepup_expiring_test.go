@@ -1,0 +1,121 @@
+package factor_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// TestStepUpVerifyOnEndingSessionKeepsTheCode: a step-up verify for a
+// session that ends before a token could be valid (its last second, or
+// Kratos's clock behind ours) is refused with jwt.ErrSessionExpired before
+// the code is tried: the challenge stays pending with every attempt, a
+// right code is not spent and a wrong one is not counted. The session is
+// read once (no second whoami). A session with time left still verifies.
+func TestStepUpVerifyOnEndingSessionKeepsTheCode(t *testing.T) {
+	tests := []struct {
+		name    string
+		endsIn  time.Duration // from now, when the session ends
+		code    string
+		wantErr error
+	}{
+		{"right code, session ends within the second", 300 * time.Millisecond, "1234", jwt.ErrSessionExpired},
+		{"wrong code, session ends within the second", 300 * time.Millisecond, "9999", jwt.ErrSessionExpired},
+		{"right code, session ended a moment ago (clocks apart)", -2 * time.Second, "1234", jwt.ErrSessionExpired},
+		{"right code, session has a minute left", time.Minute, "1234", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memory.New(time.Hour)
+			t.Cleanup(func() { _ = mem.Close() })
+			lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := challenge.DefaultConfig()
+			cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+			svc, err := challenge.NewService(cfg, mem, &countingProvider{}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = svc.Close() })
+			key, err := jwt.GenerateKey(jwt.AlgES256)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sessions := &countingSessions{}
+			f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
+				Sessions: sessions, Issuer: iss})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour),
+				Traits: map[string]any{"phone": "+79001112233"}}
+			creds := factor.Creds{SessionToken: "t"}
+			v, err := f.StepUpStart(ctx, creds, false, "10.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The session nears its end between the start and the verify.
+			ends := time.Now().Add(tt.endsIn)
+			if tt.endsIn > 0 && tt.endsIn < time.Second {
+				// Within the current second, so no token could be valid.
+				ends = time.Now().Truncate(time.Second).Add(999 * time.Millisecond)
+			}
+			sessions.s.ExpiresAt = ends
+			sessions.calls = 0
+
+			_, err = f.StepUpVerify(ctx, creds, v.ID, tt.code, factor.TokenOptions{})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("verify: %v, want %v", err, tt.wantErr)
+			}
+			if sessions.calls != 1 {
+				t.Errorf("whoami read %d times, want once", sessions.calls)
+			}
+			if tt.wantErr == nil {
+				return
+			}
+			after, err := f.StepUpGet(ctx, factor.Creds{SessionToken: "t"}, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.State != string(challenge.StatePending) || after.AttemptsLeft != v.AttemptsLeft {
+				t.Fatalf("after the refused verify the challenge is %s with %d attempts left, want pending with %d",
+					after.State, after.AttemptsLeft, v.AttemptsLeft)
+			}
+		})
+	}
+}
+
+// countingSessions answers whoami with s and counts the reads.
+type countingSessions struct {
+	s     *kratos.Session
+	calls int
+}
+
+func (c *countingSessions) Session(context.Context, string, string) (*kratos.Session, error) {
+	c.calls++
+	s := *c.s
+	return &s, nil
+}
