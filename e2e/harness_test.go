@@ -49,6 +49,10 @@ type stackOptions struct {
 	Env []string
 	// NoHook starts Kratos without the login gate.
 	NoHook bool
+	// LoginHookPath is the service path the login after-hook posts to
+	// (default /hooks/kratos/login; another hook's path is a kratos.yml
+	// mistake a test can make).
+	LoginHookPath string
 	// RegistrationHook, SettingsHook add the phone-verification hooks.
 	RegistrationHook bool
 	SettingsHook     bool
@@ -83,7 +87,11 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	// The /2fa page's sign-in link returns there after the login.
 	kopts := testenv.KratosOptions{ReturnURLs: []string{first + "/2fa"}}
 	if !o.NoHook {
-		kopts.LoginHook = hook("/hooks/kratos/login")
+		path := o.LoginHookPath
+		if path == "" {
+			path = "/hooks/kratos/login"
+		}
+		kopts.LoginHook = hook(path)
 	}
 	if o.RegistrationHook {
 		kopts.RegistrationHook = hook("/hooks/kratos/registration")

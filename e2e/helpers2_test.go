@@ -105,17 +105,22 @@ func (h hookCall) body() []byte {
 	if h.Resend {
 		tp["callpass_resend"] = true
 	}
-	b, _ := json.Marshal(map[string]any{
+	body := map[string]any{
 		"flow_id":           h.FlowID,
 		"flow_type":         "api",
 		"identity_id":       h.IdentityID,
 		"traits":            map[string]any{"email": "x@example.com", "phone": h.Phone},
 		"metadata_public":   nil,
 		"transient_payload": tp,
-		"session":           map[string]any{"authenticated_at": time.Now().UTC().Format(time.RFC3339Nano), "aal": "aal1"},
+		"session":           map[string]any{"authenticated_at": nil, "aal": ""},
 		"client_ip":         h.ClientIP,
 		"accept_language":   "en",
-	})
+	}
+	if h.Path == "" || h.Path == "/hooks/kratos/login" {
+		// Kratos gives only a login's hook a session.
+		body["session"] = map[string]any{"authenticated_at": time.Now().UTC().Format(time.RFC3339Nano), "aal": "aal1"}
+	}
+	b, _ := json.Marshal(body)
 	return b
 }
 

@@ -177,6 +177,13 @@ func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) 
 	case HookLogin:
 		return s.gateLogin(ctx, in)
 	case HookRegistration, HookSettings:
+		if !in.AuthenticatedAt.IsZero() {
+			// Kratos gives only a login's hook a session: this is a login
+			// that kratos.yml sends to a phone hook, which would let a
+			// proven number through with no call.
+			return GateDecision{}, fmt.Errorf("%w: the body has session.authenticated_at, which Kratos sends only to login hooks: "+
+				"point the web_hook under selfservice.flows.login.after at /hooks/kratos/login", ErrWrongHook)
+		}
 		return s.gatePhoneChange(ctx, in)
 	default:
 		return GateDecision{}, fmt.Errorf("factor: unknown hook %q", in.Hook)

@@ -121,4 +121,7 @@ var (
 	// ErrTraitMismatch: the hook template sends another trait than
 	// kratos.phone_trait (a misconfiguration: fails closed).
 	ErrTraitMismatch = errors.New("the Kratos hook template sends another trait than kratos.phone_trait")
+	// ErrWrongHook: a login reached the registration or settings hook
+	// (kratos.yml names the wrong url under login.after; fails closed).
+	ErrWrongHook = errors.New("a Kratos login reached the registration or settings hook")
 )

@@ -1,0 +1,56 @@
+package factor_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+)
+
+// TestLoginAtAPhoneHookRefused: Kratos hands a session only to a login's
+// hook (registration and settings get none), so a registration or settings
+// hook whose body carries session.authenticated_at is a login's: kratos.yml
+// names the wrong url under login.after. Answering it as a phone check let
+// every user whose number is proven log in without a call (phone_unchanged
+// answers 200 and Kratos issues the session); it is refused, whatever the
+// code or the metadata, and places no call. The same hooks without a
+// session work as before.
+func TestLoginAtAPhoneHookRefused(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	proven := []byte(`{"phone_verified_number":"+79001112233","phone_verified_at":"2026-01-01T00:00:00Z"}`)
+	tests := []struct {
+		name     string
+		hook     factor.Hook
+		authAt   time.Time
+		meta     []byte
+		code     string
+		wantErr  error
+		wantAll  bool
+		wantCall bool
+	}{
+		{"settings hook, login body, proven number", factor.HookSettings, at, proven, "", factor.ErrWrongHook, false, false},
+		{"registration hook, login body, proven number", factor.HookRegistration, at, proven, "", factor.ErrWrongHook, false, false},
+		{"settings hook, login body, new number", factor.HookSettings, at, nil, "", factor.ErrWrongHook, false, false},
+		{"settings hook, login body, a code", factor.HookSettings, at, nil, "1234", factor.ErrWrongHook, false, false},
+		{"settings hook, settings body, proven number", factor.HookSettings, time.Time{}, proven, "", nil, true, false},
+		{"registration hook, registration body, new number", factor.HookRegistration, time.Time{}, nil, "", nil, false, true},
+		{"login hook, login body", factor.HookLogin, at, proven, "", nil, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newUpgradeFactor(t)
+			dec, err := f.Gate(context.Background(), factor.GateInput{Hook: tt.hook, FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f",
+				IdentityID: "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", Traits: []byte(`{"phone":"+79001112233"}`),
+				MetadataPublic: tt.meta, Code: tt.code, ClientIP: "192.0.2.1", AuthenticatedAt: tt.authAt,
+				SessionExpiresAt: tt.authAt.Add(time.Hour)})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("gate: %+v %v, want %v", dec, err, tt.wantErr)
+			}
+			if dec.Allow != tt.wantAll || (dec.Challenge != nil) != tt.wantCall {
+				t.Fatalf("gate: allow %v challenge %v, want allow %v challenge %v", dec.Allow, dec.Challenge != nil, tt.wantAll, tt.wantCall)
+			}
+		})
+	}
+}
