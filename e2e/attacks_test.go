@@ -286,7 +286,7 @@ func TestAttackCodeBoundToItsChallenge(t *testing.T) {
 		{name: "another flow of the same identity", call: hookCall{FlowID: newID(), IdentityID: identity, Phone: "+" + dn}},
 		{name: "the same flow for another identity", call: hookCall{FlowID: flow, IdentityID: newID(), Phone: "+" + dn}},
 		{name: "another flow and identity", call: hookCall{FlowID: newID(), IdentityID: newID(), Phone: "+" + dn}},
-		{name: "the same flow and identity at registration (phone proof)", call: hookCall{Path: "/hooks/kratos/registration",
+		{name: "the same flow and identity in settings (phone proof)", call: hookCall{Path: "/hooks/kratos/settings",
 			FlowID: flow, IdentityID: identity, Phone: "+" + dn}},
 	}
 	for i := range other {

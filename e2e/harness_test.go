@@ -56,6 +56,10 @@ type stackOptions struct {
 	// RegistrationHook, SettingsHook add the phone-verification hooks.
 	RegistrationHook bool
 	SettingsHook     bool
+	// RegistrationHookAfterSave configures the registration hook without
+	// can_interrupt and response.parse, so Kratos runs it after saving the
+	// identity (a kratos.yml mistake a test can make).
+	RegistrationHookAfterSave bool
 	// KratosConfig is deep-merged into Kratos's configuration
 	// (testenv.KratosOptions.Config).
 	KratosConfig map[string]any
@@ -96,6 +100,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if o.RegistrationHook {
 		kopts.RegistrationHook = hook("/hooks/kratos/registration")
 		kopts.RegistrationHook.Parse = true
+		if o.RegistrationHookAfterSave {
+			kopts.RegistrationHook.Parse, kopts.RegistrationHook.NoInterrupt = false, true
+		}
 	}
 	if o.SettingsHook {
 		kopts.SettingsHook = hook("/hooks/kratos/settings")

@@ -38,3 +38,25 @@ func TestLoginAtAPhoneHookIssuesNoSession(t *testing.T) {
 		})
 	}
 }
+
+// TestRegistrationHookAfterSavePlacesNoCall: a registration web_hook
+// without can_interrupt and response.parse runs after Kratos has saved the
+// identity, so no answer of the hook can keep an unproven number out, and
+// its code could never be entered. The hook placed a call anyway (the
+// provider's cost, and a ring on whatever number was typed); it now
+// refuses at once, with the fix in the service's error log, and calls no one.
+func TestRegistrationHookAfterSavePlacesNoCall(t *testing.T) {
+	st := startStack(t, stackOptions{RegistrationHook: true, RegistrationHookAfterSave: true})
+	ctx := context.Background()
+	const dn = "79004443322"
+	r, err := st.Kratos.APIRegister(ctx, map[string]any{"email": "olga@example.com", "phone": "+7 900 444-33-22"}, testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 0 {
+		t.Errorf("%d calls placed by a registration hook that runs after the identity is saved", n)
+	}
+	if r.SessionToken != "" || r.StatusCode < 400 {
+		t.Errorf("registration answered HTTP %d with session %q, want a refusal", r.StatusCode, r.SessionToken)
+	}
+}

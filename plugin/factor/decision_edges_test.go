@@ -171,7 +171,7 @@ func TestPhoneChangeCodeWithResendResends(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "11111111-2222-3333-4444-555555555555",
+			dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: identityAt(hook),
 				Traits: []byte(`{"phone":"+79001112233"}`), Code: "1234", Resend: true})
 			if err != nil || dec.Allow || dec.Challenge == nil || dec.MetadataPublic != nil {
 				t.Fatalf("%+v %v, want a challenge", dec, err)
@@ -210,7 +210,7 @@ func TestProvenNumberMustEqualTheTrait(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "11111111-2222-3333-4444-555555555555",
+				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: identityAt(hook),
 					Traits: []byte(`{"phone":"` + tt.trait + `"}`), MetadataPublic: json.RawMessage(tt.meta), ClientIP: "192.0.2.1"})
 				if err != nil {
 					t.Fatal(err)

@@ -184,6 +184,14 @@ func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) 
 			return GateDecision{}, fmt.Errorf("%w: the body has session.authenticated_at, which Kratos sends only to login hooks: "+
 				"point the web_hook under selfservice.flows.login.after at /hooks/kratos/login", ErrWrongHook)
 		}
+		if in.Hook == HookRegistration && in.IdentityID != zeroUUID && in.IdentityID != "" {
+			// Kratos runs it before the save (id still the zero UUID) only
+			// with can_interrupt or response.parse: after it, a call would
+			// be paid for and its code could never be entered.
+			return GateDecision{}, fmt.Errorf("%w: the body names a saved identity, so no answer can keep an unproven number out: "+
+				"set can_interrupt: true and response.parse: true on the registration web_hook (and no response.ignore); "+
+				"a settings web_hook posts to /hooks/kratos/settings", ErrHookAfterSave)
+		}
 		return s.gatePhoneChange(ctx, in)
 	default:
 		return GateDecision{}, fmt.Errorf("factor: unknown hook %q", in.Hook)

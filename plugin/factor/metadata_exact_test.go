@@ -40,7 +40,7 @@ func TestPhoneChangeKeepsMetadataExact(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: "11111111-2222-3333-4444-555555555555",
+				dec, err := s.Gate(context.Background(), GateInput{Hook: hook, FlowID: "f", IdentityID: identityAt(hook),
 					Traits: []byte(`{"phone":"+79001112233"}`), MetadataPublic: json.RawMessage(tt.meta), Code: "1234"})
 				if err != nil || !dec.Allow {
 					t.Fatalf("gate: %+v, %v", dec, err)

@@ -170,7 +170,7 @@ func TestStartWithoutClientIPWarnsSampled(t *testing.T) {
 	}
 	start := func(ip string) {
 		t.Helper()
-		if _, err := s.Gate(context.Background(), GateInput{Hook: HookRegistration, FlowID: "f", IdentityID: "i",
+		if _, err := s.Gate(context.Background(), GateInput{Hook: HookRegistration, FlowID: "f", IdentityID: zeroUUID,
 			Traits: []byte(`{"phone":"+79001112233"}`), ClientIP: ip}); err != nil {
 			t.Fatal(err)
 		}
@@ -475,4 +475,14 @@ func TestTemplateTraitMustMatch(t *testing.T) {
 			t.Errorf("%s, template without phone_trait: %v", hook, err)
 		}
 	}
+}
+
+// identityAt is the ctx.identity.id Kratos sends hook h: the zero UUID at
+// registration (the identity is not saved yet), a saved identity's id in
+// settings.
+func identityAt(h Hook) string {
+	if h == HookRegistration {
+		return zeroUUID
+	}
+	return "11111111-2222-3333-4444-555555555555"
 }

@@ -124,4 +124,8 @@ var (
 	// ErrWrongHook: a login reached the registration or settings hook
 	// (kratos.yml names the wrong url under login.after; fails closed).
 	ErrWrongHook = errors.New("a Kratos login reached the registration or settings hook")
+	// ErrHookAfterSave: the registration hook runs after Kratos saved the
+	// identity (no can_interrupt or response.parse), where it can stop
+	// nothing; fails closed without a call.
+	ErrHookAfterSave = errors.New("the Kratos registration hook runs after the identity is saved")
 )

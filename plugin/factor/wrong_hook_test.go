@@ -41,8 +41,12 @@ func TestLoginAtAPhoneHookRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f, _, _ := newUpgradeFactor(t)
+			identity := "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10"
+			if tt.hook == factor.HookRegistration {
+				identity = zeroIdentity // not saved yet
+			}
 			dec, err := f.Gate(context.Background(), factor.GateInput{Hook: tt.hook, FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f",
-				IdentityID: "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", Traits: []byte(`{"phone":"+79001112233"}`),
+				IdentityID: identity, Traits: []byte(`{"phone":"+79001112233"}`),
 				MetadataPublic: tt.meta, Code: tt.code, ClientIP: "192.0.2.1", AuthenticatedAt: tt.authAt,
 				SessionExpiresAt: tt.authAt.Add(time.Hour)})
 			if !errors.Is(err, tt.wantErr) {
@@ -50,6 +54,51 @@ func TestLoginAtAPhoneHookRefused(t *testing.T) {
 			}
 			if dec.Allow != tt.wantAll || (dec.Challenge != nil) != tt.wantCall {
 				t.Fatalf("gate: allow %v challenge %v, want allow %v challenge %v", dec.Allow, dec.Challenge != nil, tt.wantAll, tt.wantCall)
+			}
+		})
+	}
+}
+
+// zeroIdentity is ctx.identity.id in a registration hook Kratos runs
+// before saving the identity.
+const zeroIdentity = "00000000-0000-0000-0000-000000000000"
+
+// TestRegistrationHookAfterSaveRefused: Kratos v1.3.1 runs a registration
+// web_hook before saving the identity (whose id is then the zero UUID) only
+// with can_interrupt or response.parse; without them it runs after the
+// save, with the saved identity's id, where no answer keeps an unproven
+// number out and no code could ever be entered. Such a hook is refused at
+// once (fail closed, the fix in the error), and places no call; the
+// identity's metadata and the code sent change nothing. Settings hooks
+// always carry the identity's id and are not affected.
+func TestRegistrationHookAfterSaveRefused(t *testing.T) {
+	proven := []byte(`{"phone_verified_number":"+79001112233"}`)
+	tests := []struct {
+		name     string
+		hook     factor.Hook
+		identity string
+		meta     []byte
+		code     string
+		wantErr  error
+		wantCall bool
+	}{
+		{"saved identity, new number", factor.HookRegistration, "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", nil, "", factor.ErrHookAfterSave, false},
+		{"saved identity, a code", factor.HookRegistration, "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", nil, "1234", factor.ErrHookAfterSave, false},
+		{"saved identity, proven number", factor.HookRegistration, "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", proven, "", factor.ErrHookAfterSave, false},
+		{"identity not saved yet", factor.HookRegistration, zeroIdentity, nil, "", nil, true},
+		{"settings", factor.HookSettings, "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10", nil, "", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newUpgradeFactor(t)
+			dec, err := f.Gate(context.Background(), factor.GateInput{Hook: tt.hook, FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f",
+				IdentityID: tt.identity, Traits: []byte(`{"phone":"+79001112233"}`), MetadataPublic: tt.meta, Code: tt.code,
+				ClientIP: "192.0.2.1"})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("gate: %+v %v, want %v", dec, err, tt.wantErr)
+			}
+			if dec.Allow || (dec.Challenge != nil) != tt.wantCall {
+				t.Fatalf("gate: allow %v challenge %v, want no allow, challenge %v", dec.Allow, dec.Challenge != nil, tt.wantCall)
 			}
 		})
 	}
