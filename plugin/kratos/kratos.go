@@ -347,7 +347,14 @@ func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string)
 	}
 	body := buf.Bytes()
 	if resp.StatusCode >= 300 {
-		return nil, 0, classify(op, resp, statusError(resp.Status, body))
+		e := classify(op, resp, statusError(resp.Status, body))
+		if e.Kind == ErrIdentityNotFound {
+			// whoami names no identity to miss (an unknown session is 401):
+			// a 404 is a PublicURL that does not reach Kratos's public API,
+			// a failure to report, not a refusal.
+			e.Kind = ErrUnexpected
+		}
+		return nil, 0, e
 	}
 	if len(body) > maxWhoamiBody {
 		return nil, 0, &Error{Op: op, StatusCode: resp.StatusCode, Kind: ErrUnexpected,

@@ -211,6 +211,28 @@ func TestAgainstRealKratos(t *testing.T) {
 		}
 	})
 
+	// whoami never answers 404 for a session: a 404 is a kratos.public_url
+	// that does not reach Kratos's public API (a proxy path left on or
+	// missing, another service), a misconfiguration. It must read as a Kratos failure
+	// (502 kratos_unavailable, logged as an error), not as an identity not
+	// found (404 not_found to the app, a refusal nobody is told about).
+	t.Run("public URL not the public API", func(t *testing.T) {
+		for _, pub := range []string{k.PublicURL + "/kratos", k.PublicURL + "/self-service"} {
+			wrong, err := kratos.New(kratos.Config{PublicURL: pub, AdminURL: k.AdminURL, Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = wrong.Session(ctx, "", login.SessionToken)
+			var ke *kratos.Error
+			if !errors.As(err, &ke) || ke.StatusCode != http.StatusNotFound {
+				t.Fatalf("whoami at %s: %v, want Kratos's 404", pub, err)
+			}
+			if !errors.Is(err, kratos.ErrUnexpected) || errors.Is(err, kratos.ErrIdentityNotFound) {
+				t.Errorf("whoami at %s: %v, want ErrUnexpected", pub, err)
+			}
+		}
+	})
+
 	t.Run("bad token", func(t *testing.T) {
 		_, err := c.Session(ctx, "", "ory_st_notatoken")
 		if !errors.Is(err, kratos.ErrNoSession) {

@@ -87,7 +87,8 @@ func TestWhoamiAnswers(t *testing.T) {
 		{name: "500", status: 500, body: kratos500, wantKind: ErrUnavailable},
 		{name: "429", status: 429, body: kratos429, wantKind: ErrUnavailable},
 		{name: "400", status: 400, body: kratos400, wantKind: ErrUnexpected},
-		{name: "404", status: 404, body: "404 page not found\n", contentType: "text/plain", wantKind: ErrIdentityNotFound},
+		// Not an identity not found: a PublicURL that misses the public API.
+		{name: "404", status: 404, body: "404 page not found\n", contentType: "text/plain", wantKind: ErrUnexpected},
 		{name: "HTML 502", status: 502, body: html502, contentType: "text/html", wantKind: ErrUnavailable, wantErrText: "502 Bad Gateway"},
 		{name: "HTML 200", status: 200, body: html502, contentType: "text/html", wantKind: ErrUnexpected},
 		{name: "truncated", status: 200, body: recorded[:len(recorded)/2], wantKind: ErrUnexpected},
