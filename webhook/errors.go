@@ -79,6 +79,11 @@ func (k retryKey) context() map[string]any {
 // of a call a resend replaced (msg.4090001.reason.earlier_call).
 const reasonEarlierCall = "earlier_call"
 
+// reasonAAL2Required is the "reason" of a forbidden answer for a session
+// that Kratos holds until the user completes the account's Kratos second
+// factor (aal2).
+const reasonAAL2Required = "aal2_required"
+
 // classify is the single place that maps typed errors to HTTP.
 func classify(err error, now time.Time) problem {
 	// errors.AsType: no allocation per target (this runs on every refusal).
@@ -178,6 +183,10 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusUnauthorized, Code: "no_session"}
 	case errors.Is(err, factor.ErrNotGated):
 		return problem{Status: http.StatusForbidden, Code: "forbidden"}
+	case errors.Is(err, kratos.ErrAAL2Required):
+		// Kratos's own second factor first: the app sends the user there,
+		// where a session that skipped the call gate needs another login.
+		return problem{Status: http.StatusForbidden, Code: "forbidden", Context: map[string]any{"reason": reasonAAL2Required}}
 	case errors.Is(err, kratos.ErrForbidden):
 		return problem{Status: http.StatusForbidden, Code: "forbidden"}
 	case errors.Is(err, kratos.ErrUnavailable):

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -200,6 +201,9 @@ func refusalText(p problem, err error) string {
 	case "forbidden":
 		if errors.Is(err, factor.ErrNotGated) {
 			return factor.ErrNotGated.Error()
+		}
+		if errors.Is(err, kratos.ErrAAL2Required) {
+			return "this session must first complete the account's Kratos second factor (a login flow with aal=aal2)"
 		}
 		return "this session is not allowed to do this"
 	case "not_found":

@@ -42,6 +42,12 @@ var (
 	ErrUnexpected = errors.New("kratos: unexpected answer")
 )
 
+// ErrAAL2Required details an ErrForbidden whoami: Kratos holds the session
+// until the user completes the account's Kratos second factor (its error
+// session_aal2_required, under session.whoami.required_aal:
+// highest_available); the caller can send the user there.
+var ErrAAL2Required = errors.New("kratos: the session must first complete the account's Kratos second factor (aal2)")
+
 // Error is a failed Kratos call. errors.Is(err, ErrXxx) reports its kind.
 type Error struct {
 	Op         string // e.g. "whoami", "get identity"
@@ -348,11 +354,14 @@ func (c *Client) session(ctx context.Context, cookieHeader, sessionToken string)
 	body := buf.Bytes()
 	if resp.StatusCode >= 300 {
 		e := classify(op, resp, statusError(resp.Status, body))
-		if e.Kind == ErrIdentityNotFound {
+		switch {
+		case e.Kind == ErrIdentityNotFound:
 			// whoami names no identity to miss (an unknown session is 401):
 			// a 404 is a PublicURL that does not reach Kratos's public API,
 			// a failure to report, not a refusal.
 			e.Kind = ErrUnexpected
+		case e.Kind == ErrForbidden && kratosErrorID(body) == "session_aal2_required":
+			e.Err = fmt.Errorf("%w: %w", ErrAAL2Required, e.Err)
 		}
 		return nil, 0, e
 	}
@@ -507,6 +516,23 @@ func decodeError(body []byte) error {
 		return errors.New("a time in the whoami answer is not RFC 3339")
 	}
 	return errors.New("whoami answer could not be decoded")
+}
+
+// kratosErrorID is the id of Kratos's JSON error answer
+// ({"error":{"id":...}}), "" for any other body.
+func kratosErrorID(body []byte) string {
+	if len(body) == 0 || len(body) > 16<<10 || body[0] != '{' {
+		return ""
+	}
+	var e struct {
+		Error struct {
+			ID string `json:"id"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	return e.Error.ID
 }
 
 // statusError describes a non-2xx answer by its status line and, when the

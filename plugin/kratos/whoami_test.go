@@ -84,6 +84,9 @@ func TestWhoamiAnswers(t *testing.T) {
 
 		{name: "401 recorded", status: 401, body: recorded401, wantKind: ErrNoSession, wantErrText: "No valid session credentials"},
 		{name: "403 aal2 required", status: 403, body: kratos403, wantKind: ErrForbidden, wantErrText: "session_aal2_required"},
+		{name: "403 other", status: 403, body: `{"error":{"id":"security_csrf_violation","code":403,"status":"Forbidden"}}`,
+			wantKind: ErrForbidden, wantErrText: "security_csrf_violation"},
+		{name: "403 not JSON", status: 403, body: "forbidden\n", contentType: "text/plain", wantKind: ErrForbidden},
 		{name: "500", status: 500, body: kratos500, wantKind: ErrUnavailable},
 		{name: "429", status: 429, body: kratos429, wantKind: ErrUnavailable},
 		{name: "400", status: 400, body: kratos400, wantKind: ErrUnexpected},
@@ -150,6 +153,11 @@ func TestWhoamiAnswers(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.wantErrText) {
 				t.Fatalf("err %q does not mention %q", err, tt.wantErrText)
+			}
+			// Only Kratos's session_aal2_required says the session waits for
+			// its own second factor.
+			if aal2 := tt.body == kratos403; errors.Is(err, ErrAAL2Required) != aal2 {
+				t.Fatalf("err %v: ErrAAL2Required %v, want %v", err, !aal2, aal2)
 			}
 		})
 	}
