@@ -339,8 +339,9 @@ var enThrottled = []string{"more than one", "more than once", "too often", "too 
 
 // Generic English wording of an outage, weighed as the Russian below:
 // "service temporarily unavailable", "internal server error", "try again
-// later".
-var enUnavailable = []string{"unavailable", "temporar", "internal", "try again", "try later", "overload", "maintenance"}
+// later". Not a bare "try again": it closes refusals of the request too
+// ("callId is required, please try again"), as "попробуйте позже" does not.
+var enUnavailable = []string{"unavailable", "temporar", "internal", "again later", "try later", "overload", "maintenance"}
 
 // Generic Russian wording, weighed after the HTTP status: "слишком много
 // запросов", "сервис временно недоступен", "внутренняя ошибка"; "неверный

@@ -554,3 +554,45 @@ func BenchmarkDecodeResponse(b *testing.B) {
 		})
 	}
 }
+
+// TestTryAgainIsNoOutage: "try again" closes many an English refusal of the
+// request itself ("Parameter callId is required, please try again"); only
+// "try again later" (the Russian "попробуйте позже") says the provider is
+// down. Taken for an outage, such a refusal of the status request's
+// parameter name was retried in the same form instead of once with the
+// other name, so a provider reading only callId never gave a status.
+func TestTryAgainIsNoOutage(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		msg    string
+		kind   error
+	}{
+		{400, "Parameter callId is required, please try again", flashcall.ErrInvalidRequest},
+		{200, "invalid parameter dn, try again", flashcall.ErrInvalidRequest},
+		{400, "Invalid phone number. Please try again.", flashcall.ErrInvalidRequest},
+		{200, "Something went wrong, please try again later", flashcall.ErrUnavailable},
+		{400, "try again later", flashcall.ErrUnavailable},
+		{200, "too many calls, try again in 60 seconds", flashcall.ErrUnavailable},
+	} {
+		body := `{"status":"error","message":"` + tt.msg + `"}`
+		_, err := DecodeResponse(tt.status, "application/json", []byte(body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, body, err, tt.kind)
+		}
+	}
+	// A provider that reads callId only: the refusal of callid is a
+	// refusal of the name, so CallStatus asks once more with callId.
+	var p *provider
+	p = newProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		reqs := p.requests()
+		if reqs[len(reqs)-1].form.Get("callId") != sampleStatusCallID {
+			answer(http.StatusBadRequest, "application/json", `{"status":"error","message":"Parameter callId is required, please try again"}`)(w, r)
+			return
+		}
+		jsonAnswer(sampleV2Status)(w, r)
+	})
+	c := newTestClient(t, p.srv.URL, 2, nil)
+	if st, err := c.CallStatus(context.Background(), sampleStatusCallID, mustPhone(t)); err != nil || st.Raw != "NORMAL_CLEARING" {
+		t.Errorf("CallStatus from a callId-only provider = %+v, %v; want NORMAL_CLEARING", st, err)
+	}
+}
