@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -256,6 +257,10 @@ func kindFor(message string, httpStatus int, fallback error) error {
 	switch {
 	case strings.Contains(m, "destination") && refused:
 		return flashcall.ErrDestinationNotAllowed
+	// Where the request comes from ("requests from your region are
+	// forbidden"): a geo block or allow-list of our address, not the number.
+	case refused && !trouble && fromPlace(words):
+		return flashcall.ErrUnauthorized
 	// The number itself, as in Russian: "calls to this number are not
 	// allowed", "country prohibited". Not an access refusal ("access from
 	// your region is forbidden", "IP not allowed") nor "number of ...".
@@ -312,6 +317,13 @@ func kindForRussian(m string, httpStatus int) error {
 	// "звонки на этот номер запрещены". Not an access refusal ("доступ из
 	// вашего региона запрещен", "доступ к странице запрещен").
 	case containsAny(m, "доступ"):
+	// "Запросы из вашего региона запрещены": where the request comes from,
+	// a refusal of our address, as "from your region" in English. Numbers
+	// from a country ("номера из этой страны") are the destination's.
+	case containsAny(m, "из регион", "из стран", "из вашего регион", "из вашей стран", "из этого регион", "из этой стран",
+		"из данного регион", "из данной стран") && containsAny(m, "запрещ", "не разреш", "не допуска") &&
+		!containsAny(m, "номер из", "номера из", "номеров из", "номерам из", "номеру из", "абонент"):
+		return flashcall.ErrUnauthorized
 	case containsAny(m, "направлени") && containsAny(m, "запрещ", "не разреш", "не допуска", "недопуст", "закрыт", "недоступ", "не доступ", "не поддерж"),
 		containsAny(m, "номер", "страна", "страну", "страны", "стране", "регион", "оператор") && containsAny(m, "запрещ", "не разреш", "не допуска"):
 		return flashcall.ErrDestinationNotAllowed
@@ -331,6 +343,29 @@ func kindForRussian(m string, httpStatus int) error {
 		return flashcall.ErrUnauthorized
 	}
 	return nil
+}
+
+// fromPlace reports a place the request comes from among words: "from"
+// followed, after at most two determiners, by a region or country ("from
+// your region", "from this country"). Numbers from a country are the
+// destination's ("calls to numbers from this country are not allowed").
+func fromPlace(words []string) bool {
+	for i, w := range words {
+		if w != "from" || i > 0 && slices.Contains([]string{"number", "numbers", "phone", "phones", "subscriber", "subscribers"}, words[i-1]) {
+			continue
+		}
+	next:
+		for j := i + 1; j < len(words) && j <= i+3; j++ {
+			switch words[j] {
+			case "your", "this", "that", "the", "a", "an", "our", "these", "those", "such":
+			case "region", "regions", "country", "countries", "location", "territory":
+				return true
+			default:
+				break next
+			}
+		}
+	}
+	return false
 }
 
 // English wording of a limit on how often a number is called, as the

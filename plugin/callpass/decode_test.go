@@ -596,3 +596,34 @@ func TestTryAgainIsNoOutage(t *testing.T) {
 		t.Errorf("CallStatus from a callId-only provider = %+v, %v; want NORMAL_CLEARING", st, err)
 	}
 }
+
+// TestRefusalOfTheSourceIsNoDestination: a region or country the request
+// comes from is the provider refusing us (an allow-list or a geo block of
+// the source address), not the number called. "Requests from your region
+// are forbidden" was typed destination not allowed: every user was told
+// their number cannot be called, and the operator got no credentials
+// alert. A place the call goes to stays the destination.
+func TestRefusalOfTheSourceIsNoDestination(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		msg    string
+		kind   error
+	}{
+		{403, "Requests from your region are forbidden", flashcall.ErrUnauthorized},
+		{403, "not allowed from this country", flashcall.ErrUnauthorized},
+		{200, "requests from the region of your server are prohibited", flashcall.ErrUnauthorized},
+		{403, "Запросы из вашего региона запрещены", flashcall.ErrUnauthorized},
+		{403, "Запросы из этой страны запрещены", flashcall.ErrUnauthorized},
+		{200, "calls to this country are prohibited", flashcall.ErrDestinationNotAllowed},
+		{200, "calls from your account to this country are not allowed", flashcall.ErrDestinationNotAllowed},
+		{200, "calls to numbers from this country are not allowed", flashcall.ErrDestinationNotAllowed},
+		{200, "Звонки в этот регион запрещены", flashcall.ErrDestinationNotAllowed},
+		{200, "Звонки на номера из этой страны запрещены", flashcall.ErrDestinationNotAllowed},
+	} {
+		body := `{"status":"error","message":"` + tt.msg + `"}`
+		_, err := DecodeResponse(tt.status, "application/json", []byte(body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, body, err, tt.kind)
+		}
+	}
+}
