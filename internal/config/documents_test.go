@@ -24,6 +24,11 @@ func TestYAMLOneDocument(t *testing.T) {
 		{"two documents", "log:\n  level: debug\n---\nlog:\n  level: error\nbogus: 1\n", "line 4: a second YAML document"},
 		{"two documents after a leading ---", "---\nlog:\n  level: debug\n---\nserve:\n  listen: 0.0.0.0:4477\n", "line 5: a second YAML document"},
 		{"a comment-only second document", "log:\n  level: debug\n---\n# the rest\n", ""},
+		// A file closed by --- with another appended: the empty document
+		// between them hid the one after it.
+		{"a document after an empty one", "log:\n  level: debug\n---\n---\nlog:\n  level: error\n", "line 5: a second YAML document"},
+		{"a document after a null one", "log:\n  level: debug\n---\n~\n---\nbogus: 1\n", "line 6: a second YAML document"},
+		{"empty documents only", "log:\n  level: debug\n---\n---\n...\n", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _, err := Load(writeFile(t, "c.yml", tc.yml), baseEnv(), false)

@@ -76,12 +76,20 @@ func (l *loader) applyYAML(data []byte) error {
 	}
 	// yaml reads the first document alone: a second one (another file
 	// appended after ---) would be ignored without a word, unknown keys
-	// and all.
-	var more yaml.Node
-	if err := dec.Decode(&more); err != nil && !errors.Is(err, io.EOF) {
-		return tabHint(data, err)
-	} else if err == nil && len(more.Content) > 0 && !isNull(deref(more.Content[0])) {
-		return fmt.Errorf("line %d: a second YAML document (after ---): the configuration is one document; merge it into the first", more.Content[0].Line)
+	// and all. Every one is looked at: an empty document (a file closed by
+	// ---) must not hide the one after it.
+	for {
+		var more yaml.Node
+		err := dec.Decode(&more)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return tabHint(data, err)
+		}
+		if len(more.Content) > 0 && !isNull(deref(more.Content[0])) {
+			return fmt.Errorf("line %d: a second YAML document (after ---): the configuration is one document; merge it into the first", more.Content[0].Line)
+		}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil // empty file
