@@ -42,6 +42,11 @@ func TestRedisModes(t *testing.T) {
 			wantKey: "store.redis.url", wantIn: "does not know: hunter3"},
 		{name: "cluster user without password", env: []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=redis://hunter2@r1:6379?addr=r2:6379"},
 			wantKey: "store.redis.url", wantIn: "a user name but no password"},
+		// An empty user info (redis://${PASSWORD}@host with the variable
+		// unset) names no user: the client connects without AUTH, as
+		// before the user-name check.
+		{name: "empty user info", env: []string{"STORE_REDIS_URL=redis://@redis:6379/0"}},
+		{name: "cluster empty user info", env: []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=redis://@r1:6379?addr=r2:6379"}},
 		{name: "cluster ACL user", env: []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=redis://cpk:hunter2@r1:6379?addr=r2:6379"}},
 		{name: "cluster hosts with commas", env: []string{"STORE_REDIS_MODE=cluster", "STORE_REDIS_URL=redis://:hunter2@r1:6379,r2:6379,r3:6379"},
 			wantKey: "store.redis.url", wantIn: "?addr=host2:port&addr=host3:port"},

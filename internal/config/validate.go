@@ -631,12 +631,13 @@ func redisURLProblem(mode, s string) string {
 		}
 		return "lists hosts with commas, which the client reads as one host: standalone takes one host:port (a cluster or sentinels: store.redis.mode cluster or sentinel, the other hosts as ?addr=host:port)"
 	}
-	if u.User != nil {
+	if u.User != nil && u.User.Username() != "" {
 		// go-redis authenticates only with a password: a user name alone
 		// (most often a password written without its colon) sends no AUTH,
 		// so the service reached Redis as its default user, or met NOAUTH
 		// on every request, while the URL read as fine. Not quoted: it may
-		// be the password.
+		// be the password. An empty user info (redis://@host) names no
+		// user and asks for no AUTH.
 		if _, ok := u.User.Password(); !ok {
 			return "has a user name but no password, so the client would send none and reach Redis as its default user: " +
 				"a password alone is written with a colon before it, redis://:password@host:port; an ACL user as redis://user:password@host:port"
