@@ -59,22 +59,37 @@ func TestHUPWhileStarting(t *testing.T) {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	// Let the process reach the FIFO (it blocks opening it), then reload.
-	time.Sleep(500 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(200 * time.Millisecond)
-	// Non-blocking: with no process reading the FIFO any more, ENXIO.
-	w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
+	// Wait until serve has the FIFO open for reading (a non-blocking open
+	// for writing fails with ENXIO until then): it is then past catching
+	// SIGHUP, whatever the load, and held in its start until the test
+	// writes the configuration. A fixed sleep here could signal a process
+	// not yet that far and fail with the fix in place.
+	var w *os.File
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		w, err = os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			break
+		}
 		select {
 		case werr := <-exited:
 			exited <- werr
-			t.Fatalf("SIGHUP while starting ended serve (%v):\n%s", werr, out.String())
-		case <-time.After(time.Second):
-			t.Fatalf("open the FIFO: %v\n%s", err, out.String())
+			t.Fatalf("serve ended before reading its configuration (%v):\n%s", werr, out.String())
+		case <-time.After(10 * time.Millisecond):
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not open its configuration: %v\n%s", err, out.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// Go's default for SIGHUP ends the process at once; give it the time.
+	select {
+	case werr := <-exited:
+		exited <- werr
+		_ = w.Close()
+		t.Fatalf("SIGHUP while starting ended serve (%v):\n%s", werr, out.String())
+	case <-time.After(500 * time.Millisecond):
 	}
 	fmt.Fprintf(w, "serve:\n  listen: %s\n", addr)
 	w.Close()
