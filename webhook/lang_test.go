@@ -104,7 +104,7 @@ func TestCallpassLangKeepsTheDecoderStrict(t *testing.T) {
 		name, transient, text string
 	}{
 		{"code not a string", `{"callpass_lang":"ru","callpass_code":1234}`, "callpass_code must be a string of digits"},
-		{"code too long", `{"callpass_lang":"ru","callpass_code":"12345678901234567"}`, "callpass_code is too long"},
+		{"code too long", `{"callpass_lang":"ru","callpass_code":"` + strings.Repeat("1", 65) + `"}`, "callpass_code is too long"},
 		{"resend not a boolean", `{"callpass_lang":"ru","callpass_resend":"yes"}`, "callpass_resend must be a boolean"},
 		{"not an object", `["callpass_lang","ru"]`, "transient_payload must be an object"},
 		{"string not an object", `"callpass_lang=ru"`, "transient_payload must be an object"},

@@ -126,6 +126,9 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 	return p, nil
 }
 
+// maxTypedCode bounds transient_payload.callpass_code in bytes.
+const maxTypedCode = 64
+
 func (p *HookPayload) decodeTransient() error {
 	raw := bytes.TrimSpace(p.TransientPayload)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -149,7 +152,12 @@ func (p *HookPayload) decodeTransient() error {
 			return payloadErr("transient_payload.callpass_code must be a string of digits")
 		}
 		code = strings.TrimSpace(code)
-		if len(code) > 16 {
+		// Bounded, but past what a person types or pastes: the calling
+		// number with its punctuation ("+7 (495) 123-46-10", 18 bytes) is
+		// a code the check refuses as "must be N digits", an attempt
+		// counted; refused here it was a broken body, and the user read
+		// "temporarily unavailable".
+		if len(code) > maxTypedCode {
 			return payloadErr("transient_payload.callpass_code is too long")
 		}
 		p.Code = code

@@ -23,7 +23,7 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		`{` + fl + `,` + id + `}`,
 		`{` + fl + `,` + id + `,"transient_payload":"{\"callpass_code\":\"1234\",\"callpass_resend\":\"true\"}"}`,
 		`{` + fl + `,` + id + `,"transient_payload":{"callpass_code":null,"callpass_resend":false,"other_app":{"x":1}}}`,
-		`{` + fl + `,` + id + `,"transient_payload":{"callpass_code":"` + strings.Repeat("9", 17) + `"}}`,
+		`{` + fl + `,` + id + `,"transient_payload":{"callpass_code":"` + strings.Repeat("9", 65) + `"}}`,
 		`{` + fl + `,` + id + `,"transient_payload":"not json"}`,
 		`{` + fl + `,` + id + `,"traits":[1],"flow_type":"browser"}`,
 		`{` + fl + `,` + id + `,"session":{"authenticated_at":"yesterday"}}`,
@@ -78,7 +78,7 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		default:
 			t.Fatalf("accepted flow_type %q", p.FlowType)
 		}
-		if len(p.Code) > 16 || p.Code != strings.TrimSpace(p.Code) {
+		if len(p.Code) > 64 || p.Code != strings.TrimSpace(p.Code) {
 			t.Fatalf("accepted code %q", p.Code)
 		}
 		// callpass_lang decodes to one of the catalogue's languages or nothing.
