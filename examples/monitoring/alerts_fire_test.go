@@ -124,6 +124,40 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
+		// Synchronous starts (the final status comes with the answer, so
+		// each scrape holds it): two users a minute log in, and two a
+		// minute have a phone CallPass cannot reach. Half of the calls
+		// with a final status never rang: the share over 30m (which still
+		// holds the first three minutes' calls) passes 30% at the fourth
+		// minute of it (7), then `for: 15m` → 22.
+		name: "calls do not reach the phones",
+		env:  []string{"CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"},
+		steps: []step{
+			{3, func(s *service, _ *testenv.Redis) { times(3, s.login) }},
+			{26, func(s *service, _ *testenv.Redis) { times(2, s.login); times(2, s.unreachable) }},
+		},
+		checks: []check{
+			{at: 3},
+			{at: 21},
+			{at: 22, firing: []string{"CallPassCallsNotRinging"}},
+			{at: 29, firing: []string{"CallPassCallsNotRinging"}},
+		},
+	},
+	{
+		// A quiet night: one login every 15 minutes, and one user's phone
+		// is off. One call in two within the 30-minute window did not ring,
+		// but that is one user's phone, not the provider: no alert.
+		name:     "one phone off on a quiet night",
+		env:      []string{"CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"},
+		interval: 15 * time.Minute,
+		steps: []step{
+			{4, func(s *service, _ *testenv.Redis) { s.login() }},
+			{1, func(s *service, _ *testenv.Redis) { s.unreachable() }},
+			{6, func(s *service, _ *testenv.Redis) { s.login() }},
+		},
+		checks: []check{{at: 4}, {at: 5}, {at: 6}, {at: 7}, {at: 8}, {at: 11}},
+	},
+	{
 		// CallPass once answers that the balance is too low, then calls
 		// are placed again: the refusal alone fires at once and for the 5
 		// minutes of the window.
@@ -303,6 +337,17 @@ func (s *service) refusedByBudget() {
 	}
 }
 
+// unreachable is a login start to a phone that is off: CallPass places
+// the call, which never rings (final status not delivered).
+func (s *service) unreachable() {
+	s.t.Helper()
+	u := newUser()
+	s.app.Sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeUnreachable)
+	if st, id := s.hook(u, "", hookSecret); id == 0 {
+		s.t.Fatalf("login hook start to an unreachable phone: %d, no message", st)
+	}
+}
+
 // lowBalance is a login start that CallPass refuses for the account's
 // balance: no call, 4090009.
 func (s *service) lowBalance() {
@@ -351,7 +396,8 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 	}
 	for _, a := range []string{"CallPassProviderFailing", "CallPassFailedCodesSurge", "CallPassBudgetApproaching",
 		"CallPassBudgetWindowHigh", "CallPassBudgetExhausted", "CallPassRegulationBans",
-		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge"} {
+		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge",
+		"CallPassCallsNotRinging"} {
 		if !driven[a] {
 			t.Errorf("no scenario makes %s fire", a)
 		}
