@@ -163,7 +163,7 @@ func New() *Metrics {
 // instead of 0. docs/operations.md lists every value (checked by
 // examples/monitoring).
 var (
-	verifyOutcomes = []string{"verified", "wrong", "locked", "expired", "used", "not_found", "invalid", "blocked", "error"}
+	verifyOutcomes = []string{"verified", "wrong", "locked", "exhausted", "expired", "used", "not_found", "invalid", "blocked", "error"}
 	limitKinds     = []string{"number", "identity", "ip", "global", "phone_check_budget", "regulation", "destination"}
 	tokenVias      = []string{"stepup", "exchange"}
 	hookNames      = []string{"login", "registration", "settings"}

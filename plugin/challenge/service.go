@@ -51,8 +51,8 @@ type Observer interface {
 	// ObserveCallUnpolled: a call left unpolled because MaxPollers calls
 	// were being polled (whether it rang stays unknown).
 	ObserveCallUnpolled(provider string)
-	// ObserveVerify: "verified", "wrong", "locked", "invalid", "expired",
-	// "used", "not_found", "blocked", "error".
+	// ObserveVerify: "verified", "wrong", "locked", "exhausted", "invalid",
+	// "expired", "used", "not_found", "blocked", "error".
 	ObserveVerify(outcome string)
 	// ObserveLimit: a limit refused a call or verify (limit.Kind*).
 	ObserveLimit(kind string)
@@ -968,7 +968,7 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		s.observeVerify("used")
 		return res, ErrAlreadyUsed
 	case OutcomeExhausted:
-		s.observeVerify("locked")
+		s.observeVerify("exhausted") // no code compared: not a failed code
 		return res, ErrLocked
 	case OutcomeExpired, OutcomeSuperseded:
 		s.observeVerify("expired")
