@@ -68,6 +68,13 @@ func endpointOptions(endpoint string) ([]otlptracehttp.Option, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("tracing: endpoint URL must be an absolute http(s) URL")
 		}
+		// The exporter sends to scheme, host and path only: credentials or
+		// a query (an api_key) would be dropped silently and every export
+		// refused by a collector that wants them. The error does not
+		// repeat the URL.
+		if u.User != nil || u.RawQuery != "" || u.ForceQuery {
+			return nil, fmt.Errorf("tracing: endpoint URL must not carry credentials or a query (the exporter would not send them): give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic …)")
+		}
 		if u.Path == "" || u.Path == "/" {
 			u.Path = TracesPath
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,9 +140,30 @@ func TestSetupExports(t *testing.T) {
 }
 
 func TestSetupRejectsBadEndpoint(t *testing.T) {
-	for _, ep := range []string{"otel", "ftp://otel:21", "http://"} {
-		if _, _, err := Setup(context.Background(), ep, "svc", "v0"); err == nil {
-			t.Errorf("Setup(%q) accepted it", ep)
+	tests := []struct {
+		endpoint string
+		want     string // in the error
+	}{
+		{"otel", "host:port"},
+		{"ftp://otel:21", "http(s)"},
+		{"http://", "http(s)"},
+		// The exporter sends scheme, host and path only: credentials in the
+		// URL would be dropped without a word and every export refused
+		// (401) by a collector that asks for them.
+		{"https://user:s3cret@otel.example:4318", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"https://s3cret@otel.example:4318/v1/traces", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"https://otel.example:4318/v1/traces?api_key=s3cret", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"https://otel.example:4318/?s3cret", "OTEL_EXPORTER_OTLP_HEADERS"},
+	}
+	for _, tt := range tests {
+		_, _, err := Setup(context.Background(), tt.endpoint, "svc", "v0")
+		switch {
+		case err == nil:
+			t.Errorf("Setup(%q) accepted it", tt.endpoint)
+		case !strings.Contains(err.Error(), tt.want):
+			t.Errorf("Setup(%q): %v, want it to say %s", tt.endpoint, err, tt.want)
+		case strings.Contains(err.Error(), "s3cret"):
+			t.Errorf("Setup(%q): the error repeats the secret: %v", tt.endpoint, err)
 		}
 	}
 }
