@@ -49,6 +49,12 @@ type scenario struct {
 	// interval is the synthetic time between scrapes (and rule
 	// evaluations). Default 1m.
 	interval time.Duration
+	// offPhase evaluates the rules half an interval after each scrape, not
+	// at its instant: in a real Prometheus scrapes and rule evaluations run
+	// on timers of their own, so a range as long as the scrape interval
+	// holds one sample, not the two an evaluation at a scrape's instant
+	// sees. Check at is then the evaluation after scrape at.
+	offPhase bool
 	// budget replaces the daily budget written into alerts.yml (10000,
 	// "yours to set") for a scenario that runs with a small
 	// LIMITS_GLOBAL_DAILY_LIMIT.
@@ -302,22 +308,55 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
+		// Redis stops, scraped every minute (Prometheus's default
+		// scrape_interval and evaluation_interval), the rules evaluated
+		// between scrapes as they are in a real Prometheus: every login
+		// fails closed with 4090010, errors every minute. A rate over a
+		// 1-minute window saw one sample and no rate: the critical alert
+		// never fired however long Redis was down.
+		name:     "redis down, scraped every minute",
+		redis:    true,
+		offPhase: true,
+		steps: []step{
+			{4, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, r *testenv.Redis) { r.Stop(); times(2, s.storeDown) }},
+			{8, func(s *service, _ *testenv.Redis) { times(2, s.storeDown) }},
+		},
+		checks: []check{
+			{at: 4},
+			{at: 12, firing: []string{"CallPassStoreErrors", "CallPassServerErrors"}},
+		},
+	},
+	{
 		// Redis stops: every login fails closed with 4090010. Scrapes 15 s
-		// apart (the rule's rate window is 1 minute). Errors in every
-		// minute for `for: 2m` fire it.
+		// apart. Errors from scrape 9 on: `for: 3m` (12 scrapes) → 21.
 		name:     "redis down",
 		redis:    true,
 		interval: 15 * time.Second,
 		steps: []step{
 			{8, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
 			{1, func(s *service, r *testenv.Redis) { r.Stop(); times(2, s.storeDown) }},
-			{11, func(s *service, _ *testenv.Redis) { times(2, s.storeDown) }},
+			{13, func(s *service, _ *testenv.Redis) { times(2, s.storeDown) }},
 		},
 		checks: []check{
 			{at: 8},
 			{at: 12},
-			{at: 20, firing: []string{"CallPassStoreErrors"}},
+			{at: 20},
+			{at: 21, firing: []string{"CallPassStoreErrors"}},
 		},
+	},
+	{
+		// Redis is away for one scrape (a restart): two logins fail closed,
+		// then logins work again. A blip, not an outage: no page.
+		name:     "redis blip",
+		redis:    true,
+		interval: 15 * time.Second,
+		steps: []step{
+			{8, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, r *testenv.Redis) { r.Stop(); times(2, s.storeDown); r.Start() }},
+			{20, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+		},
+		checks: []check{{at: 8}, {at: 9}, {at: 12}, {at: 16}, {at: 20}, {at: 24}, {at: 29}},
 	},
 }
 
@@ -439,6 +478,18 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// Sample i at i × interval; off phase, at (i + ½) × interval
+			// with evaluations at whole intervals.
+			series, sampleEvery, evalAt := inputSeries(scrapes), interval, func(at int) time.Duration {
+				return time.Duration(at) * interval
+			}
+			if sc.offPhase {
+				sampleEvery = interval / 2
+				for _, in := range series {
+					in["values"] = "_ " + strings.ReplaceAll(in["values"], " ", " _ ")
+				}
+				evalAt = func(at int) time.Duration { return time.Duration(at+1) * interval }
+			}
 			var tests []map[string]any
 			for _, c := range sc.checks {
 				if c.at >= len(scrapes) {
@@ -457,7 +508,7 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 						})
 					}
 					tests = append(tests, map[string]any{
-						"eval_time":  promDur(time.Duration(c.at) * interval),
+						"eval_time":  promDur(evalAt(c.at)),
 						"alertname":  name,
 						"exp_alerts": exp,
 					})
@@ -467,8 +518,8 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 				"rule_files":          []string{rulesFile},
 				"evaluation_interval": promDur(interval),
 				"tests": []map[string]any{{
-					"interval":        promDur(interval),
-					"input_series":    inputSeries(scrapes),
+					"interval":        promDur(sampleEvery),
+					"input_series":    series,
 					"alert_rule_test": tests,
 				}},
 			}
