@@ -2,6 +2,7 @@ package monitoring_test
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -162,6 +163,23 @@ var alertScenarios = []scenario{
 			{6, func(s *service, _ *testenv.Redis) { s.login() }},
 		},
 		checks: []check{{at: 4}, {at: 5}, {at: 6}, {at: 7}, {at: 8}, {at: 11}},
+	},
+	{
+		// The same night in Kubernetes: the liveness and readiness probes
+		// (periodSeconds 10, the default) ask every 10 s, besides the
+		// scrapes. Every user request still fails, and the warning must
+		// still fire: probes and scrapes are no users' requests.
+		name:     "provider fails on a quiet night, probed",
+		interval: 2 * time.Minute,
+		steps: []step{{12, func(s *service, _ *testenv.Redis) {
+			s.failedCall()
+			times(12, func() { s.get("/health/alive"); s.get("/health/ready") })
+		}}},
+		checks: []check{
+			{at: 4},
+			{at: 5, firing: []string{"CallPassServerErrors"}},
+			{at: 12, firing: []string{"CallPassServerErrors"}},
+		},
 	},
 	{
 		// CallPass once answers that the balance is too low, then calls
@@ -376,12 +394,25 @@ func (s *service) refusedByBudget() {
 	}
 }
 
+// get requests path (a probe) and fails the test unless it answers 200.
+func (s *service) get(path string) {
+	s.t.Helper()
+	resp, err := s.client.Get(s.url + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+}
+
 // unreachable is a login start to a phone that is off: CallPass places
 // the call, which never rings (final status not delivered).
 func (s *service) unreachable() {
 	s.t.Helper()
 	u := newUser()
-	s.app.Sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeUnreachable)
+	s.sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeUnreachable)
 	if st, id := s.hook(u, "", hookSecret); id == 0 {
 		s.t.Fatalf("login hook start to an unreachable phone: %d, no message", st)
 	}
@@ -392,7 +423,7 @@ func (s *service) unreachable() {
 func (s *service) lowBalance() {
 	s.t.Helper()
 	u := newUser()
-	s.app.Sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeLowBalance)
+	s.sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeLowBalance)
 	s.start(u, msgNoCall)
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,10 +26,13 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
 )
 
-// This file runs the real service in-process (app.New in --dev mode: the
-// built-in CallPass simulator, generated keys) and drives it through
-// Kratos's login web hook the way examples/kratos/hooks/login.jsonnet calls
-// it, then scrapes its /metrics endpoint.
+// This file runs the real service in-process (app.New in --dev mode,
+// generated keys) against the CallPass simulator served on a port of its
+// own, as the provider is in production (mounted in the service, the
+// simulator's answers would be the service's requests, in its metrics), and
+// drives it through Kratos's login web hook the way
+// examples/kratos/hooks/login.jsonnet calls it, then scrapes its /metrics
+// endpoint.
 
 const hookSecret = "monitoring-webhook-secret-0123456789abcdef0123"
 
@@ -53,7 +57,25 @@ type service struct {
 	t      *testing.T
 	url    string
 	app    *app.App
+	sim    *sim.Simulator // the CallPass the service calls
 	client *http.Client
+}
+
+// simToken is the CallPass token the service sends and the simulator takes.
+const simToken = "0123456789abcdef0123456789abcdef"
+
+// startSim serves a CallPass simulator on a loopback port until the test
+// ends: the simulated phone answers at once, and a number without a script
+// rings (the healthy case).
+func startSim(t *testing.T) (*sim.Simulator, string) {
+	t.Helper()
+	sm, err := sim.New(sim.Config{Tokens: []string{simToken}, SettleDelay: time.Millisecond, DefaultOutcome: sim.OutcomeAnswered})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sm.Handler())
+	t.Cleanup(func() { sm.Close(); srv.Close() })
+	return sm, srv.URL
 }
 
 // startService wires the service with app.New from env (on top of the dev
@@ -65,16 +87,15 @@ func startService(t *testing.T, env []string) *service {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	sm, simURL := startSim(t)
 	full := append([]string{
 		"SERVE_LISTEN=" + ln.Addr().String(),
 		"SERVE_BASE_URL=" + base,
 		"WEBHOOK_SECRET=" + hookSecret,
 		"DEV_DATA_DIR=" + t.TempDir(),
 		"LOG_LEVEL=error",
-		// The simulated phone answers at once; a number without a script
-		// rings (the healthy case).
-		"SIM_SETTLE_DELAY=1ms",
-		"SIM_DEFAULT_OUTCOME=answered",
+		"CALLPASS_BASE_URL=" + simURL,
+		"CALLPASS_TOKEN=" + simToken,
 	}, env...)
 	cfg, _, err := config.Load("", full, true)
 	if err != nil {
@@ -87,7 +108,10 @@ func startService(t *testing.T, env []string) *service {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.ServeListener(ctx, ln) }()
-	s := &service{t: t, url: base, app: a, client: &http.Client{Timeout: 15 * time.Second}}
+	if a.Sim != nil {
+		t.Fatal("the service mounted the built-in simulator: its answers would be counted as the service's requests")
+	}
+	s := &service{t: t, url: base, app: a, sim: sm, client: &http.Client{Timeout: 15 * time.Second}}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -206,7 +230,7 @@ func (s *service) start(u *user, want int64) {
 // code is the code the simulated phone showed for u's newest call.
 func (s *service) code(u *user) string {
 	s.t.Helper()
-	calls := s.app.Sim.Calls(strings.TrimPrefix(u.phone, "+"))
+	calls := s.sim.Calls(strings.TrimPrefix(u.phone, "+"))
 	if len(calls) == 0 {
 		s.t.Fatalf("no simulated call to %s", u.phone)
 	}
@@ -229,7 +253,7 @@ func (s *service) login() {
 func (s *service) failedCall() {
 	s.t.Helper()
 	u := newUser()
-	s.app.Sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeServerError)
+	s.sim.Script(strings.TrimPrefix(u.phone, "+"), sim.OutcomeServerError)
 	s.start(u, msgNoCall)
 }
 
