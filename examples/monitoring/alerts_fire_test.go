@@ -182,6 +182,67 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
+		// No traffic at all for over a week (a fresh deployment nobody uses
+		// yet, scrapes an hour apart): the shares have nothing to divide,
+		// and no alert may fire, CallPassCallSurge included once a week of
+		// history exists.
+		name:     "idle for a week",
+		interval: time.Hour,
+		steps:    []step{{175, func(*service, *testenv.Redis) {}}},
+		checks:   []check{{at: 1}, {at: 24}, {at: 168}, {at: 169}, {at: 175}},
+	},
+	{
+		// Normal operation with a restart every 7 minutes (a deploy, a
+		// crash loop): every counter starts again from 0, which
+		// rate() and increase() take for a reset, not a fall. No alert.
+		name: "healthy, restarted",
+		steps: []step{
+			{7, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { s.restart(); times(2, s.login) }},
+			{7, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { s.restart(); times(2, s.login) }},
+			{14, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+		},
+		checks: []check{{at: 7}, {at: 8}, {at: 9}, {at: 16}, {at: 17}, {at: 20}, {at: 30}},
+	},
+	{
+		// The provider fails half of the calls and the service is restarted
+		// while it does: the alerts keep firing across the reset.
+		name: "provider fails half of the calls, restarted meanwhile",
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{8, func(s *service, _ *testenv.Redis) { times(2, s.login); times(2, s.failedCall) }},
+			{1, func(s *service, _ *testenv.Redis) { s.restart(); times(2, s.login); times(2, s.failedCall) }},
+			{6, func(s *service, _ *testenv.Redis) { times(2, s.login); times(2, s.failedCall) }},
+		},
+		checks: []check{
+			{at: 5},
+			{at: 12, firing: []string{"CallPassProviderFailing", "CallPassServerErrors"}},
+			{at: 14, firing: []string{"CallPassProviderFailing", "CallPassServerErrors"}},
+			{at: 20, firing: []string{"CallPassProviderFailing", "CallPassServerErrors"}},
+		},
+	},
+	{
+		// CallPass refuses the balance once; the service is restarted two
+		// minutes later. The counter's fall from 1 to 0 is a reset, not
+		// another refusal: the alert ends with its window, as without the
+		// restart.
+		name: "provider refuses the balance once, then a restart",
+		steps: []step{
+			{3, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { s.lowBalance(); times(2, s.login) }},
+			{2, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+			{1, func(s *service, _ *testenv.Redis) { s.restart(); times(2, s.login) }},
+			{6, func(s *service, _ *testenv.Redis) { times(2, s.login) }},
+		},
+		checks: []check{
+			{at: 3},
+			{at: 4, firing: []string{"CallPassProviderRejectsCredentials"}},
+			{at: 8, firing: []string{"CallPassProviderRejectsCredentials"}},
+			{at: 9}, {at: 13},
+		},
+	},
+	{
 		// CallPass once answers that the balance is too low, then calls
 		// are placed again: the refusal alone fires at once and for the 5
 		// minutes of the window.

@@ -59,6 +59,8 @@ type service struct {
 	app    *app.App
 	sim    *sim.Simulator // the CallPass the service calls
 	client *http.Client
+	env    []string // the configuration, for a restart
+	stop   func()   // stops the running app
 }
 
 // simToken is the CallPass token the service sends and the simulator takes.
@@ -88,7 +90,8 @@ func startService(t *testing.T, env []string) *service {
 	}
 	base := "http://" + ln.Addr().String()
 	sm, simURL := startSim(t)
-	full := append([]string{
+	s := &service{t: t, url: base, sim: sm, client: &http.Client{Timeout: 15 * time.Second}}
+	s.env = append([]string{
 		"SERVE_LISTEN=" + ln.Addr().String(),
 		"SERVE_BASE_URL=" + base,
 		"WEBHOOK_SECRET=" + hookSecret,
@@ -97,7 +100,16 @@ func startService(t *testing.T, env []string) *service {
 		"CALLPASS_BASE_URL=" + simURL,
 		"CALLPASS_TOKEN=" + simToken,
 	}, env...)
-	cfg, _, err := config.Load("", full, true)
+	s.boot(ln)
+	t.Cleanup(func() { s.stop() }) // the app running at the end
+	return s
+}
+
+// boot builds the app from s.env and serves it on ln until stop.
+func (s *service) boot(ln net.Listener) {
+	t := s.t
+	t.Helper()
+	cfg, _, err := config.Load("", s.env, true)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -105,14 +117,14 @@ func startService(t *testing.T, env []string) *service {
 	if err != nil {
 		t.Fatalf("app: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.ServeListener(ctx, ln) }()
 	if a.Sim != nil {
 		t.Fatal("the service mounted the built-in simulator: its answers would be counted as the service's requests")
 	}
-	s := &service{t: t, url: base, app: a, sim: sm, client: &http.Client{Timeout: 15 * time.Second}}
-	t.Cleanup(func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.ServeListener(ctx, ln) }()
+	s.app = a
+	s.stop = func() {
 		cancel()
 		select {
 		case <-done:
@@ -120,10 +132,10 @@ func startService(t *testing.T, env []string) *service {
 			t.Errorf("service did not stop")
 		}
 		_ = a.Close()
-	})
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if resp, err := s.client.Get(base + "/health/alive"); err == nil {
+		if resp, err := s.client.Get(s.url + "/health/alive"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				break
@@ -134,7 +146,19 @@ func startService(t *testing.T, env []string) *service {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return s
+}
+
+// restart stops the service and starts it again with the same
+// configuration and address, as a deploy or a crash does: its counters
+// start again from 0.
+func (s *service) restart() {
+	s.t.Helper()
+	s.stop()
+	ln, err := net.Listen("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.boot(ln)
 }
 
 // userSeq makes every user's identity, number and address unique in the
