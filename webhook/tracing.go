@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/attribute"
@@ -12,7 +13,13 @@ import (
 )
 
 // traceRequests starts a server span per request, named by the route (not
-// the URI, which may hold ids), continuing the caller's W3C traceparent.
+// the URI, which may hold ids). A Kratos hook call continues Kratos's W3C
+// traceparent. On every other route the caller is whoever reaches the
+// port, and its traceparent whatever it wrote: continued, its sampled flag
+// would override the operator's sampler (a client could have each of its
+// requests recorded and exported) and its trace id would put our spans in
+// a trace of its choosing; there the span starts a trace of its own, linked
+// to the caller's (OpenTelemetry's advice for a public endpoint).
 // Attributes are the method, route and status only: headers and bodies
 // carry sessions, codes and phone numbers.
 func traceRequests(tp trace.TracerProvider) echo.MiddlewareFunc {
@@ -28,9 +35,17 @@ func traceRequests(tp trace.TracerProvider) echo.MiddlewareFunc {
 				route = "unmatched"
 			}
 			req := c.Request()
-			ctx := prop.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
-			ctx, span := tracer.Start(ctx, req.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-				trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route)))
+			ctx := req.Context()
+			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+				trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route))}
+			remote := prop.Extract(ctx, propagation.HeaderCarrier(req.Header))
+			switch caller := trace.SpanContextFromContext(remote); {
+			case strings.HasPrefix(route, "/hooks/kratos/"):
+				ctx = remote
+			case caller.IsValid():
+				opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: caller}))
+			}
+			ctx, span := tracer.Start(ctx, req.Method+" "+route, opts...)
 			defer span.End()
 			c.SetRequest(req.WithContext(ctx))
 

@@ -33,10 +33,11 @@ func (f *spanFactor) Gate(ctx context.Context, in factor.GateInput) (factor.Gate
 	return f.recorder.Gate(ctx, in)
 }
 
-// TestTraceRequests: one server span per request, named by route, that
-// continues the caller's traceparent, reaches the factor through the
-// request context, and carries neither the number nor the code; health
-// probes make none.
+// TestTraceRequests: one server span per request, named by route, in the
+// caller's trace on a Kratos hook (linked to it elsewhere: see
+// TestTracePublicRoutesDoNotTrustTheCallersTrace), that reaches the factor
+// through the request context, and carries neither the number nor the
+// code; health probes make none.
 func TestTraceRequests(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -52,10 +53,11 @@ func TestTraceRequests(t *testing.T) {
 		body         []byte
 		span         string // "" = no span
 		status       int64
+		continued    bool // in the caller's trace; else linked to it
 	}{
-		{http.MethodPost, "/hooks/kratos/login", validBody(), "POST /hooks/kratos/login", 200},
-		{http.MethodGet, "/v1/challenges/c-123456789", nil, "GET /v1/challenges/:id", 200},
-		{http.MethodGet, "/health/alive", nil, "", 0},
+		{http.MethodPost, "/hooks/kratos/login", validBody(), "POST /hooks/kratos/login", 200, true},
+		{http.MethodGet, "/v1/challenges/c-123456789", nil, "GET /v1/challenges/:id", 200, false},
+		{http.MethodGet, "/health/alive", nil, "", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -80,8 +82,12 @@ func TestTraceRequests(t *testing.T) {
 			if sp.Name() != tt.span || sp.SpanKind() != trace.SpanKindServer {
 				t.Errorf("span %q kind %v, want %q server", sp.Name(), sp.SpanKind(), tt.span)
 			}
-			if got := sp.SpanContext().TraceID().String(); got != traceID {
+			got := sp.SpanContext().TraceID().String()
+			if tt.continued && got != traceID {
 				t.Errorf("trace id %s, want the caller's %s", got, traceID)
+			}
+			if !tt.continued && (got == traceID || len(sp.Links()) != 1 || sp.Links()[0].SpanContext.TraceID().String() != traceID) {
+				t.Errorf("trace id %s, links %v: want a trace of its own linked to the caller's %s", got, sp.Links(), traceID)
 			}
 			for _, kv := range sp.Attributes() {
 				if v := kv.Value.Emit(); strings.Contains(v, "9001234567") || strings.Contains(v, "1234") {
@@ -141,6 +147,80 @@ func TestTraceHookOutageIsSpanError(t *testing.T) {
 			}
 			if written != tt.written {
 				t.Errorf("status attribute %d, want %d", written, tt.written)
+			}
+		})
+	}
+}
+
+// TestTracePublicRoutesDoNotTrustTheCallersTrace: only Kratos's hook calls
+// continue the caller's traceparent. On the routes any client reaches (the
+// step-up API, the pages, the JWKS) a traceparent is whatever the client
+// wrote: continued, its sampled flag would override the operator's sampler
+// (OTEL_TRACES_SAMPLER=parentbased_traceidratio: a client sending -01 has
+// every request recorded and exported) and its trace id would put our spans
+// into a trace of the client's choosing. There the server span starts a
+// trace of its own, sampled by the operator's sampler, linked to the
+// caller's.
+func TestTracePublicRoutesDoNotTrustTheCallersTrace(t *testing.T) {
+	const (
+		traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		spanID  = "00f067aa0ba902b7"
+	)
+	tests := []struct {
+		name         string
+		sampler      sdktrace.Sampler
+		method, path string
+		body         []byte
+		spans        int
+		continued    bool // the span is in the caller's trace; else linked to it
+	}{
+		// The operator samples none of its own traces (ratio 0).
+		{"hook, sampled by Kratos", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
+			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true},
+		{"API, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
+			http.MethodGet, "/v1/challenges/c-123456789", nil, 0, false},
+		{"JWKS, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
+			http.MethodGet, "/.well-known/jwks.json", nil, 0, false},
+		// The operator samples everything.
+		{"API, always sampled", sdktrace.AlwaysSample(),
+			http.MethodGet, "/v1/challenges/c-123456789", nil, 1, false},
+		{"hook, always sampled", sdktrace.AlwaysSample(),
+			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tracetest.NewSpanRecorder()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(tt.sampler))
+			f := &spanFactor{recorder: &recorder{decision: factor.GateDecision{Allow: true}}}
+			s, err := webhook.New(webhook.Config{WebhookSecret: secret},
+				webhook.Deps{Factor: f, Logger: slog.New(slog.DiscardHandler), TracerProvider: tp,
+					JWKS: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"keys":[]}`)) })})
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest(tt.method, tt.path, bytes.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+secret)
+			req.Header.Set("Traceparent", "00-"+traceID+"-"+spanID+"-01")
+			s.Handler().ServeHTTP(httptest.NewRecorder(), req)
+			spans := rec.Ended()
+			if len(spans) != tt.spans {
+				t.Fatalf("%d spans recorded, want %d", len(spans), tt.spans)
+			}
+			if tt.spans == 0 {
+				return
+			}
+			sp := spans[0]
+			inCallers := sp.SpanContext().TraceID().String() == traceID
+			linked := len(sp.Links()) == 1 && sp.Links()[0].SpanContext.TraceID().String() == traceID &&
+				sp.Links()[0].SpanContext.SpanID().String() == spanID
+			switch {
+			case tt.continued && (!inCallers || sp.Parent().SpanID().String() != spanID):
+				t.Errorf("span in trace %s under %s, want the caller's %s under %s", sp.SpanContext().TraceID(), sp.Parent().SpanID(), traceID, spanID)
+			case !tt.continued && (inCallers || sp.Parent().IsValid()):
+				t.Errorf("span in the caller's trace %s (parent %v), want a trace of its own", traceID, sp.Parent())
+			case !tt.continued && !linked:
+				t.Errorf("span links %v, want one to the caller's span", sp.Links())
 			}
 		})
 	}
