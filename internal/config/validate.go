@@ -145,6 +145,13 @@ func (c *Config) validateTracing(v *checker) {
 			return
 		}
 		u, _ := url.Parse(ep)
+		// tracing.Setup refuses these (the exporter would drop them
+		// silently and a collector that wants them refuse every export):
+		// validate says so before serve does.
+		if u.User != nil || u.RawQuery != "" || u.ForceQuery {
+			v.add("tracing.otlp_endpoint", "must not carry credentials or a query (the exporter would not send them): give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic …)")
+			return
+		}
 		port = u.Port()
 	} else {
 		if !hostPortOK(ep) {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/tracing"
 	"github.com/callpass-kratos/callpass-kratos/plugin/callpass/sim"
 )
 
@@ -262,6 +264,57 @@ func TestOTLPEndpointPort(t *testing.T) {
 				if !strings.Contains(ps[0].Message, want) {
 					t.Errorf("message %q does not say %q", ps[0].Message, want)
 				}
+			}
+		})
+	}
+}
+
+// TestOTLPEndpointCredentialsRefused: the exporter sends to the URL's
+// scheme, host and path only, so tracing.Setup refuses an endpoint with
+// credentials or a query (d62e074); config validate must refuse it too, under
+// its key, naming where credentials go and not repeating them, or it passes
+// a configuration that serve then refuses.
+func TestOTLPEndpointCredentialsRefused(t *testing.T) {
+	const secret = "s3cretvalue"
+	tests := []struct {
+		endpoint string
+		refused  bool
+	}{
+		{"https://otel.example:4318/v1/traces", false},
+		{"http://otel:4318", false},
+		{"otel:4318", false},
+		{"https://user:" + secret + "@otel.example:4318", true},
+		{"https://" + secret + "@otel.example:4318/v1/traces", true},
+		{"https://otel.example:4318/v1/traces?api_key=" + secret, true},
+		{"https://otel.example:4318/?" + secret, true},
+		{"https://otel.example:4318/v1/traces?", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.endpoint, func(t *testing.T) {
+			// What serve would do: the table's answer is tracing.Setup's.
+			shutdown, _, serr := tracing.Setup(context.Background(), tt.endpoint, "svc", "v0")
+			if serr == nil {
+				_ = shutdown(context.Background())
+			}
+			if (serr != nil) != tt.refused {
+				t.Fatalf("tracing.Setup: %v, the table says refused=%v", serr, tt.refused)
+			}
+			_, _, err := Load("", baseEnv("TRACING_OTLP_ENDPOINT="+tt.endpoint), false)
+			if !tt.refused {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 || ps[0].Key != "tracing.otlp_endpoint" {
+				t.Fatalf("problems = %v, want one for tracing.otlp_endpoint", ps)
+			}
+			if !strings.Contains(ps[0].Message, "OTEL_EXPORTER_OTLP_HEADERS") {
+				t.Errorf("message %q does not say where credentials go", ps[0].Message)
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("the error repeats the secret: %v", err)
 			}
 		})
 	}
