@@ -54,7 +54,7 @@ func (s *Server) requireWebhookSecret(next echo.HandlerFunc) echo.HandlerFunc {
 		hdr := c.Request().Header.Get(echo.HeaderAuthorization)
 		got := sha256.Sum256([]byte(hdr))
 		if s.cfg.WebhookSecret == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			s.deps.Metrics.ObserveHook(hookName(c), "unauthorized")
+			setHookDecision(c, "unauthorized")
 			return echo.NewHTTPError(http.StatusUnauthorized, "webhook authentication failed: "+authMismatch(hdr)+"; expected Authorization: Bearer <webhook.secret>")
 		}
 		return next(c)
@@ -202,9 +202,11 @@ func (s *Server) phoneHook(h factor.Hook) echo.HandlerFunc {
 }
 
 func (s *Server) runHook(c echo.Context, h factor.Hook) error {
+	// Decisions are noted for countHook (routes), which counts each answer
+	// once: an answer that fails to be written is an error, not the decision.
 	p, err := readHookPayload(c)
 	if err != nil {
-		s.deps.Metrics.ObserveHook(string(h), "bad_request")
+		setHookDecision(c, "bad_request")
 		return err
 	}
 	lang := p.lang()
@@ -216,29 +218,38 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	if err != nil {
 		pr := forFlow(classify(err, time.Now()), string(h))
 		if pr.MsgID == 0 {
-			s.deps.Metrics.ObserveHook(string(h), "error")
+			setHookDecision(c, "error")
 			return err
 		}
 		s.logProblem(c, err, pr)
-		s.deps.Metrics.ObserveHook(string(h), "refused_"+pr.Code)
 		countOutage(c, pr) // answered 400 with the message
-		return s.refusals.write(c, lang, pr)
+		if err := s.refusals.write(c, lang, pr); err != nil {
+			return err
+		}
+		setHookDecision(c, "refused_"+pr.Code)
+		return nil
 	}
 	if dec.Allow {
-		s.deps.Metrics.ObserveHook(string(h), "allow")
 		// Kratos decodes a 200 body when response.parse is on: always send JSON,
 		// and the new metadata when a phone was just proven.
 		body := map[string]any{}
 		if dec.MetadataPublic != nil {
 			body["identity"] = map[string]any{"metadata_public": dec.MetadataPublic}
 		}
-		return c.JSON(http.StatusOK, body)
+		if err := c.JSON(http.StatusOK, body); err != nil {
+			return err
+		}
+		setHookDecision(c, "allow")
+		return nil
 	}
 	if dec.Challenge == nil {
 		return errors.New("gate returned neither allow nor a challenge")
 	}
-	s.deps.Metrics.ObserveHook(string(h), "challenge")
-	return interrupt(c, lang, ui.MsgCalling, "info", challengeContext(*dec.Challenge))
+	if err := interrupt(c, lang, ui.MsgCalling, "info", challengeContext(*dec.Challenge)); err != nil {
+		return err
+	}
+	setHookDecision(c, "challenge")
+	return nil
 }
 
 // notBefore formats a "not before" instant for Kratos messages, whose

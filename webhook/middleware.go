@@ -3,6 +3,7 @@ package webhook
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -195,6 +196,48 @@ type requestState struct {
 	// lang is the language a Kratos hook's messages are in (HookPayload.lang):
 	// Kratos's own request to the hook names none.
 	lang string
+	// hookDecision is the decision a Kratos hook's answer gave, set once the
+	// answer is written (or the refusal chosen); countHook counts it.
+	hookDecision string
+}
+
+// setHookDecision notes the decision of the hook's answer for countHook.
+func setHookDecision(c echo.Context, d string) {
+	if st := stateOf(c); st != nil {
+		st.hookDecision = d
+	}
+}
+
+// countHook counts every answer a Kratos hook gets once in
+// callpass_hook_decisions_total, whatever gave it: the hook's own decision,
+// or, when the answer is an error from before the hook ran (the body
+// limiter) or from a failure (a panic, an answer not written), bad_request
+// or error. It wraps the whole hook chain.
+func (s *Server) countHook(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		returned := false
+		defer func() {
+			d := "error" // a panic, recovered and answered by recoverMiddleware
+			if returned {
+				d = hookDecisionOf(c, err)
+			}
+			s.deps.Metrics.ObserveHook(hookName(c), d)
+		}()
+		err = next(c)
+		returned = true
+		return err
+	}
+}
+
+// hookDecisionOf is the decision of a hook's answer once the chain returned.
+func hookDecisionOf(c echo.Context, err error) string {
+	if st := stateOf(c); st != nil && st.hookDecision != "" {
+		return st.hookDecision
+	}
+	if _, ok := errors.AsType[*PayloadError](err); ok {
+		return "bad_request" // the body limiter's: over the limit, unreadable
+	}
+	return "error"
 }
 
 // stateOf is the request's state, nil for a context the access log did not

@@ -32,7 +32,8 @@ func (s *Server) routes() {
 	}
 	if s.deps.Factor != nil {
 		hook := func(h echo.HandlerFunc) echo.HandlerFunc {
-			return chain(h, s.requireWebhookSecret, limitBody(hookBodyLimit))
+			// countHook first: it counts every answer, the limiter's too.
+			return chain(h, s.countHook, s.requireWebhookSecret, limitBody(hookBodyLimit))
 		}
 		e.POST("/hooks/kratos/login", hook(s.loginHook))
 		e.POST("/hooks/kratos/registration", hook(s.phoneHook(HookRegistration)))
