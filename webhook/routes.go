@@ -32,8 +32,10 @@ func (s *Server) routes() {
 	}
 	if s.deps.Factor != nil {
 		hook := func(h echo.HandlerFunc) echo.HandlerFunc {
-			// countHook first: it counts every answer, the limiter's too.
-			return chain(h, s.countHook, s.requireWebhookSecret, limitBody(hookBodyLimit))
+			// traceHook first: it starts the hook's span, in Kratos's trace
+			// only with the secret; countHook counts every answer, the
+			// limiter's too.
+			return chain(h, s.traceHook, s.countHook, s.requireWebhookSecret, limitBody(hookBodyLimit))
 		}
 		e.POST("/hooks/kratos/login", hook(s.loginHook))
 		e.POST("/hooks/kratos/registration", hook(s.phoneHook(HookRegistration)))

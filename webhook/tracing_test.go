@@ -172,20 +172,32 @@ func TestTracePublicRoutesDoNotTrustTheCallersTrace(t *testing.T) {
 		method, path string
 		body         []byte
 		spans        int
-		continued    bool // the span is in the caller's trace; else linked to it
+		continued    bool   // the span is in the caller's trace; else linked to it
+		auth         string // the Authorization header; "" for Kratos's
 	}{
 		// The operator samples none of its own traces (ratio 0).
 		{"hook, sampled by Kratos", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
-			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true},
+			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true, ""},
 		{"API, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
-			http.MethodGet, "/v1/challenges/c-123456789", nil, 0, false},
+			http.MethodGet, "/v1/challenges/c-123456789", nil, 0, false, ""},
 		{"JWKS, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
-			http.MethodGet, "/.well-known/jwks.json", nil, 0, false},
+			http.MethodGet, "/.well-known/jwks.json", nil, 0, false, ""},
 		// The operator samples everything.
 		{"API, always sampled", sdktrace.AlwaysSample(),
-			http.MethodGet, "/v1/challenges/c-123456789", nil, 1, false},
+			http.MethodGet, "/v1/challenges/c-123456789", nil, 1, false, ""},
 		{"hook, always sampled", sdktrace.AlwaysSample(),
-			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true},
+			http.MethodPost, "/hooks/kratos/login", validBody(), 1, true, ""},
+		// A hook request without the webhook secret is not Kratos's: anyone
+		// who reaches the port can send it, and its traceparent is as
+		// untrusted as on the API.
+		{"hook without the secret, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
+			http.MethodPost, "/hooks/kratos/login", validBody(), 0, false, "Bearer not-the-secret"},
+		{"hook without any secret, sampled by the client", sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0)),
+			http.MethodPost, "/hooks/kratos/settings", validBody(), 0, false, "-"},
+		{"hook without the secret, always sampled", sdktrace.AlwaysSample(),
+			http.MethodPost, "/hooks/kratos/registration", validBody(), 1, false, "Bearer not-the-secret"},
+		{"hook, wrong method, always sampled", sdktrace.AlwaysSample(),
+			http.MethodGet, "/hooks/kratos/login", nil, 1, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,7 +212,13 @@ func TestTracePublicRoutesDoNotTrustTheCallersTrace(t *testing.T) {
 			}
 			req := httptest.NewRequest(tt.method, tt.path, bytes.NewReader(tt.body))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+secret)
+			switch tt.auth {
+			case "":
+				req.Header.Set("Authorization", "Bearer "+secret)
+			case "-":
+			default:
+				req.Header.Set("Authorization", tt.auth)
+			}
 			req.Header.Set("Traceparent", "00-"+traceID+"-"+spanID+"-01")
 			s.Handler().ServeHTTP(httptest.NewRecorder(), req)
 			spans := rec.Ended()
