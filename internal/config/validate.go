@@ -154,11 +154,18 @@ func (c *Config) validateTracing(v *checker) {
 		}
 		port = u.Port()
 	} else {
-		if !hostPortOK(ep) {
+		var host string
+		host, port, _ = net.SplitHostPort(ep)
+		if strings.Contains(host, "@") {
+			// The exporter makes host:port a URL's host (tracing.Setup
+			// refuses it too): user info there is no host.
+			v.add("tracing.otlp_endpoint", "must not carry credentials (the exporter would not send them): give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic …)")
+			return
+		}
+		if !hostPortOK(ep) || !otlpHostOK(host) {
 			v.add("tracing.otlp_endpoint", "must be host:port (a port 1-65535) or an http(s) URL")
 			return
 		}
-		_, port, _ = net.SplitHostPort(ep)
 	}
 	// The exporter speaks OTLP over HTTP (internal/tracing). A collector's
 	// 4317 is its OTLP/gRPC port, which does not answer OTLP/HTTP: every
@@ -166,6 +173,21 @@ func (c *Config) validateTracing(v *checker) {
 	if port == "4317" {
 		v.add("tracing.otlp_endpoint", "port 4317 is the collector's OTLP/gRPC port, but the exporter speaks OTLP/HTTP: use the collector's OTLP/HTTP port (4318 by default)")
 	}
+}
+
+// otlpHostOK: the host of a host:port OTLP endpoint is an IP address, a
+// host name, or empty (this host), as tracing.Setup accepts: the exporter
+// puts it in a URL as is.
+func otlpHostOK(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // placeholderMark marks the published example secrets (docker-compose.yml,

@@ -276,18 +276,28 @@ func TestOTLPEndpointPort(t *testing.T) {
 // a configuration that serve then refuses.
 func TestOTLPEndpointCredentialsRefused(t *testing.T) {
 	const secret = "s3cretvalue"
+	const credentials = "OTEL_EXPORTER_OTLP_HEADERS"
 	tests := []struct {
 		endpoint string
-		refused  bool
+		refused  string // in the message; "" for valid
 	}{
-		{"https://otel.example:4318/v1/traces", false},
-		{"http://otel:4318", false},
-		{"otel:4318", false},
-		{"https://user:" + secret + "@otel.example:4318", true},
-		{"https://" + secret + "@otel.example:4318/v1/traces", true},
-		{"https://otel.example:4318/v1/traces?api_key=" + secret, true},
-		{"https://otel.example:4318/?" + secret, true},
-		{"https://otel.example:4318/v1/traces?", true},
+		{"https://otel.example:4318/v1/traces", ""},
+		{"http://otel:4318", ""},
+		{"otel:4318", ""},
+		{"otel_collector.monitoring.svc:4318", ""},
+		{"[::1]:4318", ""},
+		{"192.0.2.7:4318", ""},
+		{"https://user:" + secret + "@otel.example:4318", credentials},
+		{"https://" + secret + "@otel.example:4318/v1/traces", credentials},
+		{"https://otel.example:4318/v1/traces?api_key=" + secret, credentials},
+		{"https://otel.example:4318/?" + secret, credentials},
+		{"https://otel.example:4318/v1/traces?", credentials},
+		// host:port: the exporter puts it in a URL's host, where user info
+		// or a path is no host: every export would fail to resolve it.
+		{secret + "@otel:4318", credentials},
+		{"user:" + secret + "@otel:4318", "host:port"},
+		{"otel/v1:4318", "host:port"},
+		{"otel :4318", "host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.endpoint, func(t *testing.T) {
@@ -296,11 +306,11 @@ func TestOTLPEndpointCredentialsRefused(t *testing.T) {
 			if serr == nil {
 				_ = shutdown(context.Background())
 			}
-			if (serr != nil) != tt.refused {
-				t.Fatalf("tracing.Setup: %v, the table says refused=%v", serr, tt.refused)
+			if (serr != nil) != (tt.refused != "") {
+				t.Fatalf("tracing.Setup: %v, the table says refused: %q", serr, tt.refused)
 			}
 			_, _, err := Load("", baseEnv("TRACING_OTLP_ENDPOINT="+tt.endpoint), false)
-			if !tt.refused {
+			if tt.refused == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -310,8 +320,8 @@ func TestOTLPEndpointCredentialsRefused(t *testing.T) {
 			if len(ps) != 1 || ps[0].Key != "tracing.otlp_endpoint" {
 				t.Fatalf("problems = %v, want one for tracing.otlp_endpoint", ps)
 			}
-			if !strings.Contains(ps[0].Message, "OTEL_EXPORTER_OTLP_HEADERS") {
-				t.Errorf("message %q does not say where credentials go", ps[0].Message)
+			if !strings.Contains(ps[0].Message, tt.refused) {
+				t.Errorf("message %q does not say %q", ps[0].Message, tt.refused)
 			}
 			if strings.Contains(err.Error(), secret) {
 				t.Errorf("the error repeats the secret: %v", err)

@@ -6,6 +6,7 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -61,6 +62,24 @@ func Setup(ctx context.Context, endpoint, serviceName, version string) (shutdown
 	return sdk.Shutdown, sdk, nil
 }
 
+// errCredentials refuses an endpoint with credentials or a query, without
+// repeating it.
+var errCredentials = errors.New("tracing: endpoint must not carry credentials or a query (the exporter would not send them): give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic …)")
+
+// hostOK reports whether host, of a host:port endpoint, is an IP address,
+// a host name, or empty (this host): the exporter puts it in a URL as is.
+func hostOK(host string) bool {
+	if net.ParseIP(host) != nil {
+		return true
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // endpointOptions turns the configured endpoint into exporter options.
 func endpointOptions(endpoint string) ([]otlptracehttp.Option, error) {
 	if strings.Contains(endpoint, "://") {
@@ -73,14 +92,20 @@ func endpointOptions(endpoint string) ([]otlptracehttp.Option, error) {
 		// refused by a collector that wants them. The error does not
 		// repeat the URL.
 		if u.User != nil || u.RawQuery != "" || u.ForceQuery {
-			return nil, fmt.Errorf("tracing: endpoint URL must not carry credentials or a query (the exporter would not send them): give the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS (e.g. Authorization=Basic …)")
+			return nil, errCredentials
 		}
 		if u.Path == "" || u.Path == "/" {
 			u.Path = TracesPath
 		}
 		return []otlptracehttp.Option{otlptracehttp.WithEndpointURL(u.String())}, nil
 	}
-	if _, _, err := net.SplitHostPort(endpoint); err != nil {
+	host, _, err := net.SplitHostPort(endpoint)
+	if err == nil && strings.Contains(host, "@") {
+		// The exporter makes host:port a URL's host: user info there is
+		// no host, and every export would fail to resolve it.
+		return nil, errCredentials
+	}
+	if err != nil || !hostOK(host) {
 		return nil, fmt.Errorf("tracing: endpoint must be host:port or an http(s) URL")
 	}
 	return []otlptracehttp.Option{

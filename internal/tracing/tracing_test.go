@@ -154,6 +154,11 @@ func TestSetupRejectsBadEndpoint(t *testing.T) {
 		{"https://s3cret@otel.example:4318/v1/traces", "OTEL_EXPORTER_OTLP_HEADERS"},
 		{"https://otel.example:4318/v1/traces?api_key=s3cret", "OTEL_EXPORTER_OTLP_HEADERS"},
 		{"https://otel.example:4318/?s3cret", "OTEL_EXPORTER_OTLP_HEADERS"},
+		// host:port becomes a URL's host: user info or a path there is no
+		// host, and every export would fail to resolve it.
+		{"s3cret@otel.example:4318", "OTEL_EXPORTER_OTLP_HEADERS"},
+		{"otel/v1:4318", "host:port"},
+		{"otel :4318", "host:port"},
 	}
 	for _, tt := range tests {
 		_, _, err := Setup(context.Background(), tt.endpoint, "svc", "v0")
