@@ -211,7 +211,7 @@ var keys = []entry{
 	// observability
 	{key: "metrics.enabled", desc: "Serve Prometheus metrics on /metrics.",
 		field: func(c *Config) any { return &c.Metrics.Enabled }},
-	{key: "tracing.otlp_endpoint", desc: "OTLP/HTTP endpoint for traces (host:port, usually port 4318, or an http(s) URL); empty: tracing off. Port 4317 (the collector's OTLP/gRPC port) is refused.",
+	{key: "tracing.otlp_endpoint", desc: "OTLP/HTTP endpoint for traces (host:port, usually port 4318, or an http(s) URL); empty: tracing off. Port 4317 (the collector's OTLP/gRPC port) is refused, and so are credentials or a query in it: put them in OTEL_EXPORTER_OTLP_HEADERS.",
 		field: func(c *Config) any { return &c.Tracing.OTLPEndpoint }},
 }
 
