@@ -181,6 +181,11 @@ func (s *Service) StepUpStart(ctx context.Context, creds Creds, resend bool, cli
 	if err != nil {
 		return ChallengeView{}, err
 	}
+	// A session StepUpVerify would refuse can never use the code: refused
+	// the same way (401 no_session) before a paid call is placed.
+	if sessionEndsBeforeToken(sess, s.now()) {
+		return ChallengeView{}, jwt.ErrSessionExpired
+	}
 	num, err := s.sessionPhone(sess)
 	if err != nil {
 		return ChallengeView{}, err

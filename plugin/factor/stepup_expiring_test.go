@@ -119,3 +119,89 @@ func (c *countingSessions) Session(context.Context, string, string) (*kratos.Ses
 	s := *c.s
 	return &s, nil
 }
+
+// TestStepUpStartOnEndingSessionPlacesNoCall: a step-up start for a session
+// that could no longer verify (StepUpVerify refuses one ending within
+// stepUpMinSessionLeft) is refused the same way, jwt.ErrSessionExpired
+// (401 no_session), before any call is placed or counted; a resend too. A
+// session with time left still gets its call.
+func TestStepUpStartOnEndingSessionPlacesNoCall(t *testing.T) {
+	tests := []struct {
+		name      string
+		endsIn    time.Duration
+		resend    bool
+		wantErr   error
+		wantCalls int
+	}{
+		{"session ends within the second", 300 * time.Millisecond, false, jwt.ErrSessionExpired, 0},
+		{"session ends in a second and a half", 1500 * time.Millisecond, false, jwt.ErrSessionExpired, 0},
+		{"session ended a moment ago (clocks apart)", -2 * time.Second, false, jwt.ErrSessionExpired, 0},
+		{"resend, session ends within the second", 300 * time.Millisecond, true, jwt.ErrSessionExpired, 0},
+		{"session has a minute left", time.Minute, false, nil, 1},
+		{"session without an expiry", 0, false, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := &countingProvider{}
+			f, sessions := newStepUpFactor(t, prov)
+			now := time.Now()
+			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			if tt.endsIn != 0 {
+				sessions.s.ExpiresAt = now.Add(tt.endsIn)
+			}
+			_, err := f.StepUpStart(context.Background(), factor.Creds{SessionToken: "t"}, tt.resend, "10.0.0.1")
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("start: %v, want %v", err, tt.wantErr)
+			}
+			if prov.calls != tt.wantCalls {
+				t.Fatalf("%d calls placed, want %d", prov.calls, tt.wantCalls)
+			}
+			if sessions.calls != 1 {
+				t.Errorf("whoami read %d times, want once", sessions.calls)
+			}
+		})
+	}
+}
+
+// newStepUpFactor is a factor over the real challenge service and memory
+// store, placing calls through prov, with sessions read from the returned
+// countingSessions (set its s).
+func newStepUpFactor(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) (*factor.Service, *countingSessions) {
+	t.Helper()
+	mem := memory.New(time.Hour)
+	t.Cleanup(func() { _ = mem.Close() })
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	key, err := jwt.GenerateKey(jwt.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := &countingSessions{}
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
+		Sessions: sessions, Issuer: iss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, sessions
+}
