@@ -160,8 +160,14 @@ func (s *Server) stepUpPageStart(c echo.Context) error {
 	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), resend, c.RealIP())
 	if err != nil {
 		// A refused resend (cooldown, limit) keeps showing the call already
-		// on its way, with its real code length and expiry.
-		return s.refused(c, lang, formValue(c, "challenge_id"), err)
+		// on its way, with its real code length and expiry: the session's
+		// current one, which another tab's call may have put in place of
+		// the one this form names.
+		id := v.ID
+		if id == "" {
+			id = formValue(c, "challenge_id")
+		}
+		return s.refused(c, lang, id, err)
 	}
 	q := s.keptQuery(c)
 	q.Set("challenge", v.ID)
@@ -177,6 +183,12 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	creds := s.credsOf(c)
 	code := s.typedCode(c, creds, id, formValue(c, "code"))
 	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), creds, id, code, factor.TokenOptions{})
+	if out.Challenge.ID != "" {
+		// The code was tried on the session's current challenge, which a
+		// call asked for in another tab may have put in place of this
+		// form's: the page follows it.
+		id = out.Challenge.ID
+	}
 	if err != nil {
 		return s.refused(c, lang, id, err)
 	}

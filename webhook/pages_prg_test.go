@@ -37,7 +37,12 @@ func (p *pageFactor) view() factor.ChallengeView {
 }
 
 func (p *pageFactor) StepUpStart(context.Context, factor.Creds, bool, string) (factor.ChallengeView, error) {
-	return p.view(), p.startErr
+	if p.startErr != nil {
+		// As the factor's refusals before any challenge (limits, bans): no
+		// view; a cooldown names the current challenge (pages_tabs_test).
+		return factor.ChallengeView{}, p.startErr
+	}
+	return p.view(), nil
 }
 
 func (p *pageFactor) StepUpGet(context.Context, factor.Creds, string) (factor.ChallengeView, error) {

@@ -274,7 +274,13 @@ func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.
 		Phone: num.E164(), Number: num, ClientIP: clientIP, AccountID: account, Resend: resend,
 	})
 	if err != nil {
-		return ChallengeView{}, err
+		// A refused resend (cooldown) names the binding's current challenge:
+		// a page in another tab shows that call, not the one it replaced.
+		var v ChallengeView
+		if res.Challenge.ID != "" {
+			v = viewOf(res.Challenge, s.now())
+		}
+		return v, err
 	}
 	c := res.Challenge
 	if !res.Placed && c.CallClass == flashcall.ClassNotDelivered {

@@ -232,9 +232,28 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 		// Recorded for this session in the same atomic step as the verify.
 		pass = &challenge.Pass{IdentityID: sess.IdentityID, AuthenticatedAt: sess.AuthenticatedAt, SessionID: sess.ID, TTL: s.passTTL(sess)}
 	}
-	res, err := s.challenges.VerifyAndPass(ctx, stepUpBinding(sess), id, code, pass)
+	b := stepUpBinding(sess)
+	res, err := s.challenges.VerifyAndPass(ctx, b, id, code, pass)
+	if errors.Is(err, challenge.ErrExpired) && id != "" {
+		// The session has one step-up challenge at a time: another tab's
+		// new call replaced (or followed) the one this form names, and the
+		// user types the newest call's digits. Nothing was counted on the
+		// dead one, so the code is tried once, against the session's
+		// current challenge (as a form without an id is): same session, same
+		// purpose, one attempt on one challenge. No current one found (a
+		// store that let it go): the named challenge's answer stands.
+		if cres, cerr := s.challenges.VerifyAndPass(ctx, b, "", code, pass); !errors.Is(cerr, challenge.ErrNotFound) {
+			res, err = cres, cerr
+		}
+	}
 	if err != nil {
-		return VerifyOutput{}, err
+		// The challenge the code was tried on, for the page to show (a tab
+		// following the session's current call).
+		var out VerifyOutput
+		if res.Challenge.ID != "" {
+			out.Challenge = viewOf(res.Challenge, s.now())
+		}
+		return out, err
 	}
 	// auth_time is this verification: a step-up is a fresh authentication,
 	// and apps judge "recent enough" (OIDC max_age, RFC 9470) by it.

@@ -1,0 +1,221 @@
+package factor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+)
+
+// seqProvider places calls whose codes are 1001, 1002, … (one per call).
+type seqProvider struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (p *seqProvider) Name() string { return "seq" }
+func (p *seqProvider) StartCall(context.Context, phone.Number) (flashcall.Call, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	return flashcall.Call{ID: fmt.Sprint("call-", p.calls), Code: p.code(p.calls), Status: flashcall.Classify("NO_ANSWER")}, nil
+}
+func (p *seqProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
+	return flashcall.Classify("NO_ANSWER"), nil
+}
+func (*seqProvider) code(n int) string { return fmt.Sprint(1000 + n) }
+
+// TestStepUpTwoTabsFollowTheSessionsChallenge: a session has one step-up
+// challenge at a time, so a new call asked for in one tab (B) replaces the
+// challenge another tab (A) still shows. A's form then posts the replaced
+// challenge's id: its code is checked against the session's current
+// challenge (same session, same purpose), and the answer names that
+// challenge, so A follows it. The attempt is counted on the current
+// challenge only: one attempt is one attempt against one challenge, however
+// the ids are mixed. A's refused "call me again" names the current
+// challenge too. Another session's replaced id finds nothing.
+func TestStepUpTwoTabsFollowTheSessionsChallenge(t *testing.T) {
+	type step struct {
+		tab  string // "A": posts the replaced id; "B": the current one
+		code string // "current", "replaced", or digits
+	}
+	tests := []struct {
+		name  string
+		steps []step
+		// the last step's outcome
+		wantErr      error
+		wantVerified bool
+		wantLeft     int // the current challenge's attempts left after
+		wantEarlier  bool
+	}{
+		{"A posts the current call's code", []step{{"A", "current"}}, nil, true, 2, false},
+		{"A posts a wrong code: counted on the current challenge", []step{{"A", "9999"}}, &challenge.WrongCodeError{}, false, 2, false},
+		{"A posts the replaced call's code: an earlier call's, counted", []step{{"A", "replaced"}}, &challenge.WrongCodeError{}, false, 2, true},
+		{"wrong in A then B, then the right code in A", []step{{"A", "9999"}, {"B", "9998"}, {"A", "current"}}, nil, true, 0, false},
+		{"attempts mixed across tabs lock the one challenge", []step{{"A", "9999"}, {"B", "9998"}, {"A", "9997"}, {"A", "current"}}, challenge.ErrLocked, false, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			prov := &seqProvider{}
+			// The first resend is allowed at once; the next one waits an hour.
+			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
+				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+			})
+			now := time.Now()
+			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour),
+				Traits: map[string]any{"phone": "+79001112233"}}
+			creds := factor.Creds{SessionToken: "t"}
+			a, err := f.StepUpStart(ctx, creds, false, "10.0.0.1") // tab A: "call me"
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+			b, err := f.StepUpStart(ctx, creds, true, "10.0.0.1") // tab B: "call me again"
+			if err != nil || !b.Placed || b.ID == a.ID {
+				t.Fatalf("resend in tab B: %+v, %v", b, err)
+			}
+			var out factor.VerifyOutput
+			for i, st := range tt.steps {
+				id := b.ID
+				if st.tab == "A" {
+					id = a.ID
+				}
+				code := st.code
+				switch code {
+				case "current":
+					code = prov.code(2)
+				case "replaced":
+					code = prov.code(1)
+				}
+				out, err = f.StepUpVerify(ctx, creds, id, code, factor.TokenOptions{})
+				if i < len(tt.steps)-1 && err == nil {
+					t.Fatalf("step %d (%s %s) verified", i, st.tab, st.code)
+				}
+			}
+			switch want := tt.wantErr.(type) {
+			case nil:
+				if err != nil {
+					t.Fatalf("verify: %v, want verified", err)
+				}
+			case *challenge.WrongCodeError:
+				var w *challenge.WrongCodeError
+				if !errors.As(err, &w) {
+					t.Fatalf("verify: %v, want a wrong code", err)
+				}
+				if w.AttemptsLeft != tt.wantLeft || w.EarlierCall != tt.wantEarlier {
+					t.Fatalf("wrong code: %d attempts left, earlier call %v; want %d, %v", w.AttemptsLeft, w.EarlierCall, tt.wantLeft, tt.wantEarlier)
+				}
+			default:
+				if !errors.Is(err, want) {
+					t.Fatalf("verify: %v, want %v", err, want)
+				}
+			}
+			if out.Challenge.ID != b.ID {
+				t.Fatalf("the answer names challenge %q, want the session's current one %q", out.Challenge.ID, b.ID)
+			}
+			cur, err := f.StepUpGet(ctx, creds, b.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (cur.State == string(challenge.StateVerified)) != tt.wantVerified || cur.AttemptsLeft != tt.wantLeft {
+				t.Fatalf("current challenge: %s with %d attempts left, want verified=%v with %d", cur.State, cur.AttemptsLeft, tt.wantVerified, tt.wantLeft)
+			}
+			old, err := f.StepUpGet(ctx, creds, a.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if old.State != string(challenge.StateSuperseded) || old.AttemptsLeft != a.AttemptsLeft {
+				t.Fatalf("replaced challenge: %s with %d attempts left, want superseded with %d (untouched)", old.State, old.AttemptsLeft, a.AttemptsLeft)
+			}
+			if !tt.wantVerified && !errors.Is(tt.wantErr, challenge.ErrLocked) {
+				// Tab A's "call me again" waits for the current call's
+				// cooldown and names that call, not the replaced one.
+				v, err := f.StepUpStart(ctx, creds, true, "10.0.0.1")
+				var cd *challenge.CooldownError
+				if !errors.As(err, &cd) || v.ID != b.ID || v.State != string(challenge.StatePending) {
+					t.Fatalf("resend in tab A: %+v, %v; want a cooldown naming %s", v, err, b.ID)
+				}
+				if prov.calls != 2 {
+					t.Fatalf("%d calls placed, want 2", prov.calls)
+				}
+			}
+		})
+	}
+}
+
+// TestStepUpReplacedIDOfAnotherSession: a replaced challenge's id posted by
+// another session (same identity, another device) finds nothing, and the
+// posting session's own challenge is not touched.
+func TestStepUpReplacedIDOfAnotherSession(t *testing.T) {
+	ctx := context.Background()
+	prov := &seqProvider{}
+	f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
+		c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+	})
+	now := time.Now()
+	s1 := &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	s2 := *s1
+	s2.ID = "sess-2"
+	creds := factor.Creds{SessionToken: "t"}
+	sessions.s = s1
+	old, err := f.StepUpStart(ctx, creds, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := f.StepUpStart(ctx, creds, true, ""); err != nil {
+		t.Fatal(err)
+	}
+	sessions.s = &s2
+	mine, err := f.StepUpStart(ctx, creds, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []string{prov.code(2), prov.code(3), "9999"} {
+		out, err := f.StepUpVerify(ctx, creds, old.ID, code, factor.TokenOptions{})
+		if !errors.Is(err, challenge.ErrNotFound) || out.Challenge.ID != "" {
+			t.Fatalf("code %s for another session's replaced challenge: %+v, %v; want not found", code, out.Challenge, err)
+		}
+	}
+	v, err := f.StepUpGet(ctx, creds, mine.ID)
+	if err != nil || v.State != string(challenge.StatePending) || v.AttemptsLeft != mine.AttemptsLeft {
+		t.Fatalf("own challenge after: %+v, %v", v, err)
+	}
+}
+
+// TestStepUpExpiredWithoutNewerCall: a code posted for a challenge that
+// expired with no newer call for the session is refused as expired, naming
+// that challenge, and counts nothing (following the session's current
+// challenge finds the same one).
+func TestStepUpExpiredWithoutNewerCall(t *testing.T) {
+	ctx := context.Background()
+	prov := &seqProvider{}
+	f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) { c.TTL = 50 * time.Millisecond })
+	now := time.Now()
+	sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	creds := factor.Creds{SessionToken: "t"}
+	a, err := f.StepUpStart(ctx, creds, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(80 * time.Millisecond)
+	out, err := f.StepUpVerify(ctx, creds, a.ID, prov.code(1), factor.TokenOptions{})
+	if !errors.Is(err, challenge.ErrExpired) || out.Challenge.ID != a.ID || out.Challenge.State != string(challenge.StateExpired) {
+		t.Fatalf("verify: %+v, %v; want expired, naming %s", out.Challenge, err, a.ID)
+	}
+	if out.Challenge.AttemptsLeft != a.AttemptsLeft {
+		t.Fatalf("%d attempts left, want %d (nothing counted)", out.Challenge.AttemptsLeft, a.AttemptsLeft)
+	}
+}

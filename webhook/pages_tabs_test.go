@@ -1,0 +1,161 @@
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	stdhtml "html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/jwt"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// tabsProvider places calls whose codes are 1001, 1002, … (one per call).
+type tabsProvider struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (p *tabsProvider) Name() string { return "tabs" }
+func (p *tabsProvider) StartCall(context.Context, phone.Number) (flashcall.Call, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	return flashcall.Call{ID: fmt.Sprint("call-", p.calls), Code: fmt.Sprint(1000 + p.calls), Status: flashcall.Classify("ANSWERED")}, nil
+}
+func (p *tabsProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
+	return flashcall.Classify("ANSWERED"), nil
+}
+
+// oneSession answers whoami with one active session, whatever the cookie.
+type oneSession struct{ s kratos.Session }
+
+func (o *oneSession) Session(context.Context, string, string) (*kratos.Session, error) {
+	s := o.s
+	return &s, nil
+}
+
+// newTabsFactor is the real factor over the real challenge service and
+// memory store; the first resend is allowed at once, the next after an hour.
+func newTabsFactor(t *testing.T, prov challenge.Provider) *factor.Service {
+	t.Helper()
+	mem := memory.New(time.Hour)
+	t.Cleanup(func() { _ = mem.Close() })
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+	svc, err := challenge.NewService(cfg, mem, prov, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	key, err := jwt.GenerateKey(jwt.AlgES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sessions := &oneSession{s: kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
+		Sessions: sessions, Issuer: iss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestStepUpPageTwoTabs: /2fa open in tabs A and B of one session; "call me
+// again" in B replaces A's challenge (a session has one at a time). Tab A,
+// still showing the replaced challenge, follows the session's current one:
+// the newest call's code confirms, a wrong code is shown on the current
+// challenge with its attempts, and A's own "call me again" shows the
+// current call's cooldown with its code field, never "the code has expired"
+// over a call that is still on.
+func TestStepUpPageTwoTabs(t *testing.T) {
+	tests := []struct {
+		name   string
+		form   func(idA string) url.Values // tab A's post, to /2fa/verify
+		status int                         // of the GET page it leads to
+		text   string                      // on that page
+		code   bool                        // the page offers the code field
+	}{
+		{"the newest call's code", func(id string) url.Values { return url.Values{"challenge_id": {id}, "code": {"1002"}} },
+			http.StatusOK, "Confirmed.", false},
+		{"a wrong code", func(id string) url.Values { return url.Values{"challenge_id": {id}, "code": {"9999"}} },
+			http.StatusOK, "Wrong code. 2 attempts left.", true},
+		{"call me again", func(id string) url.Values { return url.Values{"challenge_id": {id}, "resend": {"true"}} },
+			http.StatusOK, "You can ask for a new call in", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := &tabsProvider{}
+			h := newPageServer(t, newTabsFactor(t, prov))
+			idOf := func(rec interface{ Header() http.Header }) string {
+				t.Helper()
+				loc, err := url.Parse(rec.Header().Get("Location"))
+				if err != nil || loc.Path != "/2fa" {
+					t.Fatalf("Location %q", rec.Header().Get("Location"))
+				}
+				return loc.Query().Get("challenge")
+			}
+			// Tab A: "call me".
+			rec := pageDo(h, http.MethodPost, "/2fa?lang=en", url.Values{}, "https://app.example")
+			idA := idOf(rec)
+			time.Sleep(5 * time.Millisecond)
+			// Tab B, opened on the same challenge: "call me again".
+			rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {idA}, "resend": {"true"}}, "https://app.example")
+			idB := idOf(rec)
+			if idB == "" || idB == idA || prov.calls != 2 {
+				t.Fatalf("tab B's new call: challenge %q (A's %q), %d calls", idB, idA, prov.calls)
+			}
+			// Tab A posts its form, naming the replaced challenge.
+			rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", tt.form(idA), "https://app.example")
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("tab A's post: %d\n%s", rec.Code, rec.Body)
+			}
+			if got := idOf(rec); got != idB {
+				t.Fatalf("tab A's post leads to challenge %q, want the session's current %q", got, idB)
+			}
+			rec = pageDo(h, http.MethodGet, rec.Header().Get("Location"), nil, "")
+			body := rec.Body.String()
+			text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+			if rec.Code != tt.status || !strings.Contains(text, tt.text) || strings.Contains(text, "expired") {
+				t.Fatalf("tab A's page: %d, want %d with %q and no expiry:\n%s", rec.Code, tt.status, tt.text, text)
+			}
+			if got := strings.Contains(body, `id="cp-code"`); got != tt.code {
+				t.Fatalf("code field offered = %v, want %v", got, tt.code)
+			}
+			if tt.code && !strings.Contains(body, `value="`+idB+`"`) {
+				t.Fatalf("tab A's form does not name the current challenge %s:\n%s", idB, body)
+			}
+			if prov.calls != 2 {
+				t.Fatalf("%d calls placed, want 2", prov.calls)
+			}
+		})
+	}
+}
