@@ -412,6 +412,13 @@ func (s *Server) loginURL(c echo.Context) string {
 	if s.cfg.LoginURL == "" {
 		return ""
 	}
-	self := strings.TrimRight(s.cfg.BaseURL, "/") + c.Request().URL.RequestURI()
+	// Back to the /2fa page with its return_to and language, not to the
+	// request's own URL: a form's is a POST route (GET /2fa/verify is
+	// 405), and a challenge it names is the ended session's, which the new
+	// session cannot read.
+	self := strings.TrimRight(s.cfg.BaseURL, "/") + "/2fa"
+	if q := s.keepQuery(c); q != "" {
+		self += "?" + q
+	}
 	return s.cfg.LoginURL + "?return_to=" + url.QueryEscape(self)
 }
