@@ -157,6 +157,14 @@ func formValue(c echo.Context, key string) string {
 func (s *Server) stepUpPageStart(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
 	resend := formValue(c, "resend") == "true"
+	if id := formValue(c, "challenge_id"); resend && id != "" {
+		// Another tab may have confirmed this challenge: the session has
+		// passed, and a new call would cost money for a code nobody needs.
+		// (Asked only on a resend: a form without a challenge starts one.)
+		if v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), id); err == nil && v.State == string(challenge.StateVerified) {
+			return s.confirmed(c, id)
+		}
+	}
 	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), resend, c.RealIP())
 	if err != nil {
 		// A refused resend (cooldown, limit) keeps showing the call already
@@ -193,6 +201,12 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 		return s.refused(c, lang, id, err)
 	}
 	s.setTokenCookie(c, out.Token)
+	return s.confirmed(c, id)
+}
+
+// confirmed sends a form post whose challenge id is verified on to
+// return_to, or to the challenge's page.
+func (s *Server) confirmed(c echo.Context, id string) error {
 	if rt, ok := s.safeReturnTo(c.QueryParam("return_to")); ok {
 		return c.Redirect(http.StatusSeeOther, rt)
 	}

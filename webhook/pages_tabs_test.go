@@ -159,3 +159,48 @@ func TestStepUpPageTwoTabs(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpPageResendAfterConfirmed: tabs A and B show one challenge; B
+// confirms it. A's "call me again" places no call (the session has passed
+// the step-up; a new call would cost money and ask for a code nobody
+// needs): it goes where a right code goes, return_to or the "Confirmed"
+// page.
+func TestStepUpPageResendAfterConfirmed(t *testing.T) {
+	const rt = "https://app.example/orders"
+	tests := []struct {
+		name, query, wantLoc string
+	}{
+		{"without return_to", "?lang=en", ""},
+		{"with return_to", "?lang=en&return_to=" + url.QueryEscape(rt), rt},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prov := &tabsProvider{}
+			h := newPageServer(t, newTabsFactor(t, prov))
+			rec := pageDo(h, http.MethodPost, "/2fa"+tt.query, url.Values{}, "https://app.example")
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			id := loc.Query().Get("challenge")
+			// Tab B types the code.
+			rec = pageDo(h, http.MethodPost, "/2fa/verify"+tt.query, url.Values{"challenge_id": {id}, "code": {"1001"}}, "https://app.example")
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("tab B's code: %d", rec.Code)
+			}
+			// Tab A asks for a new call.
+			rec = pageDo(h, http.MethodPost, "/2fa/verify"+tt.query, url.Values{"challenge_id": {id}, "resend": {"true"}}, "https://app.example")
+			if prov.calls != 1 {
+				t.Fatalf("%d calls placed after the step-up was confirmed, want 1", prov.calls)
+			}
+			got := rec.Header().Get("Location")
+			if rec.Code != http.StatusSeeOther || tt.wantLoc != "" && got != tt.wantLoc {
+				t.Fatalf("tab A's resend: %d Location %q, want 303 to %q", rec.Code, got, tt.wantLoc)
+			}
+			if tt.wantLoc == "" {
+				rec = pageDo(h, http.MethodGet, got, nil, "")
+				text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(rec.Body.String(), ""))
+				if rec.Code != http.StatusOK || !strings.Contains(text, "Confirmed.") {
+					t.Fatalf("tab A's page: %d\n%s", rec.Code, text)
+				}
+			}
+		})
+	}
+}
