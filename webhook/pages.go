@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"errors"
 	"html/template"
 	"io"
 	"net/http"
@@ -196,6 +197,11 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 		// call asked for in another tab may have put in place of this
 		// form's: the page follows it.
 		id = out.Challenge.ID
+	}
+	if errors.Is(err, challenge.ErrAlreadyUsed) {
+		// Confirmed in another tab (this session's challenge): the session
+		// has passed, so this tab goes on as a right code would.
+		return s.confirmed(c, id)
 	}
 	if err != nil {
 		return s.refused(c, lang, id, err)

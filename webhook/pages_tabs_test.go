@@ -204,3 +204,38 @@ func TestStepUpPageResendAfterConfirmed(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpPageCodeAfterConfirmedElsewhere: tabs A and B show one
+// challenge; B confirms it, then A's user types the same code. The session
+// has passed: A goes where a right code goes (return_to, or "Confirmed"),
+// not to a refusal.
+func TestStepUpPageCodeAfterConfirmedElsewhere(t *testing.T) {
+	const rt = "https://app.example/orders"
+	for _, tt := range []struct{ name, query, wantLoc string }{
+		{"without return_to", "?lang=en", ""},
+		{"with return_to", "?lang=en&return_to=" + url.QueryEscape(rt), rt},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newPageServer(t, newTabsFactor(t, &tabsProvider{}))
+			rec := pageDo(h, http.MethodPost, "/2fa"+tt.query, url.Values{}, "https://app.example")
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			id := loc.Query().Get("challenge")
+			form := url.Values{"challenge_id": {id}, "code": {"1001"}}
+			if rec = pageDo(h, http.MethodPost, "/2fa/verify"+tt.query, form, "https://app.example"); rec.Code != http.StatusSeeOther {
+				t.Fatalf("tab B's code: %d", rec.Code)
+			}
+			rec = pageDo(h, http.MethodPost, "/2fa/verify"+tt.query, form, "https://app.example")
+			got := rec.Header().Get("Location")
+			if rec.Code != http.StatusSeeOther || tt.wantLoc != "" && got != tt.wantLoc || strings.Contains(got, "error=") {
+				t.Fatalf("tab A's code: %d Location %q, want 303 to %q", rec.Code, got, tt.wantLoc)
+			}
+			if tt.wantLoc == "" {
+				rec = pageDo(h, http.MethodGet, got, nil, "")
+				text := stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(rec.Body.String(), ""))
+				if rec.Code != http.StatusOK || !strings.Contains(text, "Confirmed.") {
+					t.Fatalf("tab A's page: %d\n%s", rec.Code, text)
+				}
+			}
+		})
+	}
+}
