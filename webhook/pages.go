@@ -45,7 +45,7 @@ func (s *Server) stepUpPage(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
 	creds := s.credsOf(c)
 	if creds.Empty() {
-		return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
+		return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c), "page.to_login")
 	}
 	refusal := refusalFromQuery(c)
 	if id := c.QueryParam("challenge"); id != "" {
@@ -57,7 +57,10 @@ func (s *Server) stepUpPage(c echo.Context) error {
 			// Where a right code lands (and a reload, the language switch,
 			// the back button from return_to): only a verified challenge of
 			// this session says so, never a link's query.
-			return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), "")
+			// With the way back to an allowed return_to, as the right
+			// code's redirect goes.
+			rt, _ := s.safeReturnTo(c.QueryParam("return_to"))
+			return s.renderInfo(c, lang, http.StatusOK, ui.Text(lang, "stepup.done"), rt, "page.to_app")
 		}
 		return s.renderStepMessage(c, lang, &v, refusal, http.StatusOK)
 	}
@@ -327,7 +330,7 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 			// A cookie that is not (or no longer) a Kratos session: the page
 			// a visitor without any cookie gets, not a JSON error.
 			s.logProblem(c, err, p)
-			return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c))
+			return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c), "page.to_login")
 		}
 		if p.MsgID == 0 || p.Internal {
 			return err
@@ -348,14 +351,17 @@ func (s *Server) writeStep(c echo.Context, lang string, step ui.CodeStep, status
 	return s.renderPage(c, lang, status, ui.CodeStepTitle(lang, step.Flow), html)
 }
 
-func (s *Server) renderInfo(c echo.Context, lang string, status int, text, link string) error {
+// renderInfo shows text, and a button to link labelled with the catalogue
+// text labelKey when link is set.
+func (s *Server) renderInfo(c echo.Context, lang string, status int, text, link, labelKey string) error {
 	title := ui.Text(lang, "stepup.title")
 	body := `<section aria-labelledby="cp-title"><h1 id="cp-title">` + template.HTMLEscapeString(title) + `</h1><p>` +
 		template.HTMLEscapeString(text) + `</p>`
 	if link != "" {
-		// The verb ("Sign in"), as a button: it is the one way on.
+		// The verb ("Sign in", "Open the app"), as a button: it is the one
+		// way on.
 		body += `<p><a class="cp-btn cp-btn-primary" href="` + template.HTMLEscapeString(link) + `">` +
-			template.HTMLEscapeString(ui.Text(lang, "page.to_login")) + `</a></p>`
+			template.HTMLEscapeString(ui.Text(lang, labelKey)) + `</a></p>`
 	}
 	return s.renderPage(c, lang, status, title, template.HTML(body+`</section>`))
 }

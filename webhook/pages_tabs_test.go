@@ -239,3 +239,43 @@ func TestStepUpPageCodeAfterConfirmedElsewhere(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpPageConfirmedLinksBackToTheApp: the "Confirmed" page (a reload
+// after the right code, the back button from return_to, another tab's
+// confirmation) offers the way back to an allowed return_to, as the right
+// code's redirect does; a return_to on another origin gets no link.
+func TestStepUpPageConfirmedLinksBackToTheApp(t *testing.T) {
+	const rt = "https://app.example/orders?id=7"
+	for _, tt := range []struct {
+		name, returnTo string
+		link           bool
+	}{
+		{"allowed return_to", rt, true},
+		{"return_to elsewhere", "https://evil.example/x", false},
+		{"no return_to", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newPageServer(t, newTabsFactor(t, &tabsProvider{}))
+			q := "?lang=en"
+			if tt.returnTo != "" {
+				q += "&return_to=" + url.QueryEscape(tt.returnTo)
+			}
+			rec := pageDo(h, http.MethodPost, "/2fa"+q, url.Values{}, "https://app.example")
+			loc, _ := url.Parse(rec.Header().Get("Location"))
+			id := loc.Query().Get("challenge")
+			if rec = pageDo(h, http.MethodPost, "/2fa/verify"+q, url.Values{"challenge_id": {id}, "code": {"1001"}}, "https://app.example"); rec.Code != http.StatusSeeOther {
+				t.Fatalf("right code: %d", rec.Code)
+			}
+			// The challenge's page, as a reload or the back button shows it.
+			rec = pageDo(h, http.MethodGet, "/2fa"+q+"&challenge="+url.QueryEscape(id), nil, "")
+			body := stdhtml.UnescapeString(rec.Body.String())
+			if rec.Code != http.StatusOK || !strings.Contains(body, "Confirmed.") {
+				t.Fatalf("confirmed page: %d\n%s", rec.Code, body)
+			}
+			hasLink := strings.Contains(body, `href="`+rt+`"`) && strings.Contains(body, "Open the app")
+			if hasLink != tt.link || strings.Contains(body, "evil.example/x\"") {
+				t.Fatalf("link back to %q = %v, want %v:\n%s", tt.returnTo, hasLink, tt.link, body)
+			}
+		})
+	}
+}
