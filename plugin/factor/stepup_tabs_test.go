@@ -219,3 +219,45 @@ func TestStepUpExpiredWithoutNewerCall(t *testing.T) {
 		t.Fatalf("%d attempts left, want %d (nothing counted)", out.Challenge.AttemptsLeft, a.AttemptsLeft)
 	}
 }
+
+// TestStepUpUsedChallengeFollowsTheNewerOne: tabs A and B show one
+// challenge; B confirms it; later a new step-up (tab C) places a new call.
+// Its code typed in A, whose form still names the confirmed challenge, is
+// tried once against the session's current challenge and confirms it. With
+// no newer challenge, a code for the confirmed one is refused as used, and
+// nothing is counted.
+func TestStepUpUsedChallengeFollowsTheNewerOne(t *testing.T) {
+	for _, newer := range []bool{true, false} {
+		t.Run(fmt.Sprint("newer call: ", newer), func(t *testing.T) {
+			ctx := context.Background()
+			prov := &seqProvider{}
+			f, sessions := newStepUpFactor(t, prov)
+			now := time.Now()
+			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			creds := factor.Creds{SessionToken: "t"}
+			x, err := f.StepUpStart(ctx, creds, false, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.StepUpVerify(ctx, creds, x.ID, prov.code(1), factor.TokenOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			code, want := prov.code(1), x.ID
+			if newer {
+				y, err := f.StepUpStart(ctx, creds, false, "")
+				if err != nil || !y.Placed {
+					t.Fatalf("new step-up: %+v, %v", y, err)
+				}
+				code, want = prov.code(2), y.ID
+			}
+			out, err := f.StepUpVerify(ctx, creds, x.ID, code, factor.TokenOptions{})
+			if newer && (err != nil || out.Challenge.ID != want || out.Token.AccessToken == "") {
+				t.Fatalf("newest code through the confirmed id: %+v, %v; want verified naming %s", out.Challenge, err, want)
+			}
+			if !newer && (!errors.Is(err, challenge.ErrAlreadyUsed) || out.Challenge.ID != want) {
+				t.Fatalf("code again for the confirmed challenge: %+v, %v; want used, naming %s", out.Challenge, err, want)
+			}
+		})
+	}
+}
