@@ -162,10 +162,13 @@ func (s *Server) stepUpPageStart(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
 	resend := formValue(c, "resend") == "true"
 	if id := formValue(c, "challenge_id"); resend && id != "" {
-		// Another tab may have confirmed this challenge: the session has
-		// passed, and a new call would cost money for a code nobody needs.
+		// Another tab may have just confirmed this challenge: the session
+		// has passed, and a new call would cost money for a code nobody
+		// needs. Just: within the code's lifetime; a confirmation older than
+		// that is no reason to refuse a fresh step-up the user asks for.
 		// (Asked only on a resend: a form without a challenge starts one.)
-		if v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), id); err == nil && v.State == string(challenge.StateVerified) {
+		if v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), id); err == nil &&
+			v.State == string(challenge.StateVerified) && time.Now().Before(v.ExpiresAt) {
 			return s.confirmed(c, id)
 		}
 	}

@@ -50,7 +50,7 @@ func (o *oneSession) Session(context.Context, string, string) (*kratos.Session, 
 
 // newTabsFactor is the real factor over the real challenge service and
 // memory store; the first resend is allowed at once, the next after an hour.
-func newTabsFactor(t *testing.T, prov challenge.Provider) *factor.Service {
+func newTabsFactor(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) *factor.Service {
 	t.Helper()
 	mem := memory.New(time.Hour)
 	t.Cleanup(func() { _ = mem.Close() })
@@ -61,6 +61,9 @@ func newTabsFactor(t *testing.T, prov challenge.Provider) *factor.Service {
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
 	cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	svc, err := challenge.NewService(cfg, mem, prov, lim)
 	if err != nil {
 		t.Fatal(err)
@@ -277,5 +280,27 @@ func TestStepUpPageConfirmedLinksBackToTheApp(t *testing.T) {
 				t.Fatalf("link back to %q = %v, want %v:\n%s", tt.returnTo, hasLink, tt.link, body)
 			}
 		})
+	}
+}
+
+// TestStepUpPageResendAfterAnOldConfirmation: a tab left on a challenge
+// confirmed long ago (past its code's lifetime: an app asking for a fresh
+// step-up) gets the new call its "call me again" asks for; only a
+// confirmation within the code's lifetime (another tab, just now) stands in
+// for it.
+func TestStepUpPageResendAfterAnOldConfirmation(t *testing.T) {
+	prov := &tabsProvider{}
+	h := newPageServer(t, newTabsFactor(t, prov, func(c *challenge.Config) { c.TTL = 200 * time.Millisecond }))
+	rec := pageDo(h, http.MethodPost, "/2fa?lang=en", url.Values{}, "https://app.example")
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	id := loc.Query().Get("challenge")
+	if rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {id}, "code": {"1001"}}, "https://app.example"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("right code: %d", rec.Code)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {id}, "resend": {"true"}}, "https://app.example")
+	loc, _ = url.Parse(rec.Header().Get("Location"))
+	if prov.calls != 2 || loc == nil || loc.Query().Get("challenge") == id || loc.Query().Get("challenge") == "" {
+		t.Fatalf("call me again after an old confirmation: %d calls, Location %q; want a new call and its challenge", prov.calls, rec.Header().Get("Location"))
 	}
 }
