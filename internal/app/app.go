@@ -57,6 +57,12 @@ type App struct {
 	Kratos *kratos.Client
 
 	closers []func() error
+	// now is the clock of ReloadKeys (time.Now when nil).
+	now func() time.Time
+	// publishedAt is when a reload first published each kid the key set
+	// holds; the keys loaded at start have no entry (published for all we
+	// know).
+	publishedAt map[string]time.Time
 	// startChecks run once in the background when serving starts (the
 	// Redis store's inspection), so their findings are logged at once.
 	startChecks []func(context.Context) error
@@ -329,7 +335,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Logger:    logger,
 		Metrics:   a.Metrics,
 		Factor:    fac,
-		JWKS:      jwt.JWKSHandler(keys, 5*time.Minute),
+		JWKS:      jwt.JWKSHandler(keys, jwksMaxAge),
 		Discovery: jwt.DiscoveryHandler(cfg.JWT.Issuer, jwksURL, keys, time.Hour, issuer.ClaimsSupported()),
 		UI:        renderer,
 		Ready:     ready,
@@ -348,6 +354,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	return a, nil
 }
 
+// jwksMaxAge is the JWKS document's Cache-Control max-age: how long an app
+// may hold a key set without a key published since.
+const jwksMaxAge = 5 * time.Minute
+
 // ReloadKeys re-reads jwt.keys_file and swaps the key set in place: the JWKS
 // document and the signer change at once, without a restart (SIGHUP). The
 // signer is the file's first key, or the jwt.signing_kid read at start-up:
@@ -359,17 +369,39 @@ func (a *App) ReloadKeys() error {
 	if err != nil {
 		return fmt.Errorf("reload jwt.keys_file: %w", err)
 	}
-	_, published := a.Keys.Lookup(ks.Signer().KID())
+	now := time.Now()
+	if a.now != nil {
+		now = a.now()
+	}
+	signer := ks.Signer().KID()
+	_, published := a.Keys.Lookup(signer)
+	since, known := a.publishedAt[signer]
+	fresh := make(map[string]time.Time, len(ks.Keys()))
+	for _, k := range ks.Keys() {
+		if at, ok := a.publishedAt[k.KID()]; ok {
+			fresh[k.KID()] = at
+		} else if _, ok := a.Keys.Lookup(k.KID()); !ok {
+			fresh[k.KID()] = now
+		}
+	}
 	a.Keys.Replace(ks)
+	a.publishedAt = fresh
 	a.Logger.Info("JWT keys reloaded", "keys", len(ks.Keys()), "signer", ks.Signer())
-	if !published {
+	const rotate = "rotate in two reloads: keys generate and SIGHUP, wait 5 minutes, then keys activate and SIGHUP"
+	switch {
+	case !published:
 		// keys generate --activate, or generate and activate between two
 		// reloads: apps holding the JWKS of before refuse the new tokens
 		// until their cache ends or they refetch on the unknown kid.
 		a.Logger.Warn("the new signing key was not published before it signs: apps whose cached JWKS predates this reload "+
-			"refuse its tokens until they fetch the key set again (up to its max-age, 5 minutes); "+
-			"rotate in two reloads: keys generate and SIGHUP, wait 5 minutes, then keys activate and SIGHUP",
-			"kid", ks.Signer().KID())
+			"refuse its tokens until they fetch the key set again (up to its max-age, 5 minutes); "+rotate,
+			"kid", signer)
+	case known && now.Sub(since) < jwksMaxAge:
+		// Published by a reload, but activated without the wait: an app
+		// that fetched the JWKS just before that reload still lacks it.
+		a.Logger.Warn("the new signing key was published less than the JWKS max-age (5 minutes) before it signs: "+
+			"apps whose cached JWKS predates its publication refuse its tokens until they fetch the key set again; "+rotate,
+			"kid", signer, "published_ago", now.Sub(since).Round(time.Second).String())
 	}
 	warnKeyAlgorithm(a.Logger, a.Config.JWT, ks)
 	if first := ks.Keys()[0]; first.KID() != ks.Signer().KID() {

@@ -3,27 +3,42 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 )
 
 // TestReloadWarnsOfUnpublishedSigner: a reload whose signer the JWKS did not
 // publish before it (keys generate --activate, or generate and activate
-// between two reloads) is warned about, naming the two-step rotation; the
-// documented rotation (publish, reload, activate, reload) is not.
+// between two reloads), or published for less than its max-age (activated
+// without the documented wait), is warned about, naming the two-step
+// rotation; the documented rotation (publish, reload, wait 5 minutes,
+// activate, reload) is not.
 func TestReloadWarnsOfUnpublishedSigner(t *testing.T) {
-	const warning = "was not published before it signs"
+	const warning = "before it signs:"
 	tests := []struct {
 		name  string
 		steps func(t *testing.T, a *App, k *jwt.Key)
 		warn  bool
 	}{
-		{"published, then activated", func(t *testing.T, a *App, k *jwt.Key) {
+		{"published, then activated after the JWKS max-age", func(t *testing.T, a *App, k *jwt.Key) {
 			must(t, jwt.AppendKey(a.Config.JWT.KeysFile, k, false))
 			must(t, a.ReloadKeys())
+			at := time.Now().Add(5*time.Minute + time.Second)
+			a.now = func() time.Time { return at }
 			must(t, jwt.ActivateKey(a.Config.JWT.KeysFile, k.KID()))
 			must(t, a.ReloadKeys())
 		}, false},
+		// Apps that fetched the JWKS just before the first reload hold it
+		// for its max-age without the new key.
+		{"published, then activated a minute later", func(t *testing.T, a *App, k *jwt.Key) {
+			must(t, jwt.AppendKey(a.Config.JWT.KeysFile, k, false))
+			must(t, a.ReloadKeys())
+			at := time.Now().Add(time.Minute)
+			a.now = func() time.Time { return at }
+			must(t, jwt.ActivateKey(a.Config.JWT.KeysFile, k.KID()))
+			must(t, a.ReloadKeys())
+		}, true},
 		{"generated with --activate", func(t *testing.T, a *App, k *jwt.Key) {
 			must(t, jwt.AppendKey(a.Config.JWT.KeysFile, k, true))
 			must(t, a.ReloadKeys())
