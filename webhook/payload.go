@@ -154,9 +154,9 @@ func (p *HookPayload) decodeTransient() error {
 		code = strings.TrimSpace(code)
 		// Bounded, but past what a person types or pastes: the calling
 		// number with its punctuation ("+7 (495) 123-46-10", 18 bytes) is
-		// a code the check refuses as "must be N digits", an attempt
-		// counted; refused here it was a broken body, and the user read
-		// "temporarily unavailable".
+		// read by the check as its last code-length digits; refused here
+		// it was a broken body, and the user read "temporarily
+		// unavailable".
 		if len(code) > maxTypedCode {
 			return payloadErr("transient_payload.callpass_code is too long")
 		}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -860,6 +861,10 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		pass = &p
 	}
 	code = strings.TrimSpace(code)
+	digitsOf, written := writtenCode(code)
+	if written {
+		code = digitsOf
+	}
 	if code == "" {
 		s.observeVerify("invalid")
 		return VerifyResult{}, ErrInvalidCode
@@ -883,6 +888,20 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 			s.observeVerify("error")
 		}
 		return VerifyResult{}, err
+	}
+
+	if written {
+		// Only the challenge knows how many of a number's digits are the
+		// code: read it (a rare input, so the usual verify keeps its one
+		// store step). A failed read leaves the digits whole; the verify
+		// then reports the store.
+		var c Challenge
+		if s.timed(ctx, "lookup", func() (err error) {
+			c, _, err = s.store.Lookup(ctx, LookupRequest{ID: challengeID, Binding: b})
+			return err
+		}) == nil && c.CodeLength > 0 && len(code) > c.CodeLength {
+			code = code[len(code)-c.CodeLength:]
+		}
 	}
 
 	// The candidate hash is computed before the challenge (and so its code
@@ -1058,6 +1077,29 @@ func sameStore(a, b any) bool {
 		return false
 	}
 	return a == b
+}
+
+// writtenCode reads a code written the way a phone number is: digits with at
+// least one of the separators a number is written with (spaces, "+", "-",
+// parentheses, dots), the code alone ("46 10") or the whole calling number
+// as pasted ("+7 (495) 123-46-10"), whose last code-length digits are the
+// code. It returns the digits and true; for plain digits or any other text
+// it returns false and the text stays as typed (counted wrong if it is not
+// the code). The code step reads its field the same way (code.js, /2fa).
+func writtenCode(s string) (string, bool) {
+	var b strings.Builder
+	sep := false
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case unicode.IsSpace(r) || strings.ContainsRune("+-().", r):
+			sep = true
+		default:
+			return "", false
+		}
+	}
+	return b.String(), sep
 }
 
 // maxCodeLen bounds the codes a provider may hand out and the input hashed.
