@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,6 +54,24 @@ func TestTokenAfterKratosAALUpgrade(t *testing.T) {
 			t.Fatalf("%s before the aal2 upgrade: %d %v, want 403 forbidden with reason aal2_required "+
 				"(whoami answers only at the highest AAL available)", path, status, body)
 		}
+	}
+	// The /2fa page says it too, with the way on: Kratos's aal2 login.
+	req, err := http.NewRequest(http.MethodGet, svc+"/2fa?lang=en&challenge=c1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Session-Token", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	wantLink := "/self-service/login/browser?aal=aal2&amp;return_to="
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") ||
+		!bytes.Contains(page, []byte(wantLink)) {
+		t.Fatalf("/2fa before the aal2 upgrade: %d %q, want a 403 page linking to Kratos's aal2 login (%s):\n%s",
+			resp.StatusCode, resp.Header.Get("Content-Type"), wantLink, page)
 	}
 	whoami(t, st.Kratos.PublicURL, tok, http.StatusForbidden)
 	// The user takes a moment to find a code: more than the 1 s the pass

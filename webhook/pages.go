@@ -17,6 +17,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -335,6 +336,13 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 			s.logProblem(c, err, p)
 			return s.renderInfo(c, lang, http.StatusUnauthorized, ui.Text(lang, "stepup.signin"), s.loginURL(c), "page.to_login")
 		}
+		if errors.Is(err, kratos.ErrAAL2Required) {
+			// Kratos holds the session until the account's own second
+			// factor: the way on is its aal2 login, then back here (the
+			// API's JSON answer would be a dead end on a page).
+			s.logProblem(c, err, p)
+			return s.renderInfo(c, lang, p.Status, ui.Text(lang, "stepup.aal2"), s.aal2LoginURL(c))
+		}
 		if p.MsgID == 0 || p.Internal {
 			return err
 		}
@@ -435,6 +443,28 @@ func (s *Server) safeReturnTo(raw string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// aal2LoginURL is Kratos's login for the account's own second factor
+// (aal=aal2), returning to this step-up's page (its challenge, if any): a
+// POST's own URL is no page to come back to.
+func (s *Server) aal2LoginURL(c echo.Context) string {
+	if s.cfg.LoginURL == "" {
+		return ""
+	}
+	q := s.keptQuery(c)
+	id := c.QueryParam("challenge")
+	if id == "" && c.Request().Method == http.MethodPost {
+		id = formValue(c, "challenge_id")
+	}
+	if id != "" {
+		q.Set("challenge", id)
+	}
+	self := strings.TrimRight(s.cfg.BaseURL, "/") + "/2fa"
+	if len(q) > 0 {
+		self += "?" + q.Encode()
+	}
+	return s.cfg.LoginURL + "?aal=aal2&return_to=" + url.QueryEscape(self)
 }
 
 func (s *Server) loginURL(c echo.Context) string {
