@@ -341,7 +341,7 @@ func (s *Server) renderStep(c echo.Context, lang string, v *factor.ChallengeView
 			// factor: the way on is its aal2 login, then back here (the
 			// API's JSON answer would be a dead end on a page).
 			s.logProblem(c, err, p)
-			return s.renderInfo(c, lang, p.Status, ui.Text(lang, "stepup.aal2"), s.aal2LoginURL(c))
+			return s.renderInfo(c, lang, p.Status, ui.Text(lang, "stepup.aal2"), s.aal2LoginURL(c), "page.to_login")
 		}
 		if p.MsgID == 0 || p.Internal {
 			return err
