@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -196,9 +195,9 @@ func (s *Server) stepUpPageVerify(c echo.Context) error {
 	if formValue(c, "resend") == "true" {
 		return s.stepUpPageStart(c)
 	}
-	creds := s.credsOf(c)
-	code := s.typedCode(c, creds, id, formValue(c, "code"))
-	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), creds, id, code, factor.TokenOptions{})
+	// The field goes as typed: the check reads "46 10" or the whole calling
+	// number as the code, as code.js does (challenge.Service.VerifyAndPass).
+	out, err := s.deps.Factor.StepUpVerify(c.Request().Context(), s.credsOf(c), id, formValue(c, "code"), factor.TokenOptions{})
 	if out.Challenge.ID != "" {
 		// The code was tried on the session's current challenge, which a
 		// call asked for in another tab may have put in place of this
@@ -229,37 +228,6 @@ func (s *Server) confirmed(c echo.Context, id string) error {
 	q := s.keptQuery(c)
 	q.Set("challenge", id)
 	return c.Redirect(http.StatusSeeOther, "/2fa?"+q.Encode())
-}
-
-// typedCode is the code the code field's text means. Without code.js the
-// field takes what its pattern allows: digits with spaces, or the whole
-// caller number (the hint shows one). It is read as code.js reads it: the
-// digits, of a number the last code-length ones; sent as typed, a right
-// code would be a wrong one costing an attempt. Text the pattern refuses
-// is passed on as typed, for the check to refuse.
-func (s *Server) typedCode(c echo.Context, creds factor.Creds, id, typed string) string {
-	var b strings.Builder
-	for _, r := range typed {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case unicode.IsSpace(r) || strings.ContainsRune("+-().", r):
-			// the separators of ui's code pattern
-		default:
-			return typed
-		}
-	}
-	digits := b.String()
-	if len(digits) <= ui.DefaultCodeLength {
-		return digits
-	}
-	// More digits than the usual code: a number, or a longer code. Only the
-	// challenge knows which; without it the digits go as they are.
-	v, err := s.deps.Factor.StepUpGet(c.Request().Context(), creds, id)
-	if err != nil || v.CodeLength <= 0 || len(digits) <= v.CodeLength {
-		return digits
-	}
-	return digits[len(digits)-v.CodeLength:]
 }
 
 // renderStepMessage shows the code step for v with msg (if any), e.g. a

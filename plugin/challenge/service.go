@@ -1083,9 +1083,12 @@ func sameStore(a, b any) bool {
 // least one of the separators a number is written with (spaces, "+", "-",
 // parentheses, dots), the code alone ("46 10") or the whole calling number
 // as pasted ("+7 (495) 123-46-10"), whose last code-length digits are the
-// code. It returns the digits and true; for plain digits or any other text
-// it returns false and the text stays as typed (counted wrong if it is not
-// the code). The code step reads its field the same way (code.js, /2fa).
+// code; or more plain digits than any code has (the number typed without
+// separators, "74951234610"), up to a number's 15. It returns the digits and true; for plain
+// digits of a code's length or any other text it returns false and the text
+// stays as typed (counted wrong if it is not the code), so the usual code
+// keeps its single store step. The code step reads its field the same way
+// (code.js, /2fa, examples/ui).
 func writtenCode(s string) (string, bool) {
 	var b strings.Builder
 	sep := false
@@ -1099,8 +1102,19 @@ func writtenCode(s string) (string, bool) {
 			return "", false
 		}
 	}
-	return b.String(), sep
+	n := b.Len()
+	return b.String(), n <= maxNumberDigits && (sep || n > longestCode)
 }
+
+// maxNumberDigits: E.164 numbers have at most 15 digits; longer input is no
+// number and stays as typed.
+const maxNumberDigits = 15
+
+// longestCode is the most digits a code is shown with (CallPass's v3 code
+// length goes up to 7; its v1/v2 pins are 4). Longer plain digits are read
+// as a number; the challenge's own code length then decides, so a longer
+// code would still be compared whole.
+const longestCode = 7
 
 // maxCodeLen bounds the codes a provider may hand out and the input hashed.
 const maxCodeLen = 12

@@ -1032,7 +1032,7 @@ func TestVerifyRequest(t *testing.T) {
 	}{
 		{bad, bad, 2, false, false},
 		{"12345", "12345", 1, true, false},        // digits, wrong length
-		{code + "00000000000", "", 0, true, true}, // longer than any code: not hashed as such
+		{code + "000000000000", "", 0, true, true}, // longer than any code or number (16 digits): not hashed as such
 	}
 	for _, tc := range cases {
 		_, err := e.svc.Verify(ctx, b, "", tc.input)

@@ -28,6 +28,10 @@ func TestVerifyCodeWrittenAsANumber(t *testing.T) {
 		{"calling number, no-break spaces", func(c string) string { return "+7\u00a0495\u00a0123-" + c[:2] + "-" + c[2:] }, true, false},
 		{"calling number in dots", func(c string) string { return "8.495.123." + c[:2] + "." + c[2:] }, true, false},
 		{"calling number, wrong last digits", func(c string) string { return "+7 (495) 123-" + c[:2] + "-" + wrongPair(c[2:]) }, false, false},
+		{"calling number, plain digits", func(c string) string { return "7495123" + c }, true, false},
+		{"calling number, plain digits, wrong last digits", func(c string) string { return "7495123" + c[:2] + wrongPair(c[2:]) }, false, false},
+		{"five plain digits", func(c string) string { return "1" + c }, false, true},
+		{"16 digits, no number", func(c string) string { return "749512345678" + c }, false, true},
 		{"number with a letter", func(c string) string { return "+7 (495) 123-" + c[:2] + "-" + c[2:] + "x" }, false, true},
 	}
 	for _, tt := range tests {
