@@ -1031,7 +1031,7 @@ func TestVerifyRequest(t *testing.T) {
 		lengthy bool
 	}{
 		{bad, bad, 2, false, false},
-		{"12345", "12345", 1, true, false},        // digits, wrong length
+		{"12345", "12345", 1, true, false},         // digits, wrong length
 		{code + "000000000000", "", 0, true, true}, // longer than any code or number (16 digits): not hashed as such
 	}
 	for _, tc := range cases {
