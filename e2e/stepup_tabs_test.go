@@ -12,6 +12,7 @@ import (
 // the answer names that one. A wrong code counts on the current challenge
 // only; a resend for the replaced one waits for the current call's
 // cooldown; the newest call's code then verifies through the replaced id.
+// Each code is one verification in the metrics, under its own answer.
 func TestStepUpTwoTabsFollowTheCurrentChallenge(t *testing.T) {
 	for _, tt := range []struct {
 		name  string
@@ -43,6 +44,17 @@ func TestStepUpTwoTabsFollowTheCurrentChallenge(t *testing.T) {
 			}
 			idB := b["challenge_id"].(string)
 			code := lastCode(t, svc, tt.dn)
+			// Each code posted through the replaced id is one verification,
+			// counted under the answer it got (not also "expired").
+			outcomes := []string{"verified", "wrong", "expired", "used", "not_found"}
+			counted := func() map[string]float64 {
+				m := map[string]float64{}
+				for _, o := range outcomes {
+					m[o] = metricSum(t, st.Services[0], "callpass_verifications_total", map[string]string{"outcome": o})
+				}
+				return m
+			}
+			before := counted()
 
 			status, body := postJSON(t, http.MethodPost, svc+"/v1/challenges/"+idA+"/verify", map[string]any{"code": wrongCode(code)}, auth)
 			if status != http.StatusBadRequest || body["error"] != "wrong_code" || body["attempts_left"] != float64(2) {
@@ -62,6 +74,13 @@ func TestStepUpTwoTabsFollowTheCurrentChallenge(t *testing.T) {
 			ch, _ := body["challenge"].(map[string]any)
 			if status != http.StatusOK || body["verified"] != true || body["access_token"] == "" || ch["challenge_id"] != idB {
 				t.Fatalf("the newest code through the replaced id: %d %v, want verified naming %s", status, body, idB)
+			}
+			after := counted()
+			for _, o := range outcomes {
+				want := map[string]float64{"wrong": 1, "verified": 1}[o]
+				if got := after[o] - before[o]; got != want {
+					t.Errorf("callpass_verifications_total{outcome=%q} grew by %v over the two codes, want %v", o, got, want)
+				}
 			}
 			if n := len(simCalls(t, svc, tt.dn)); n != 3 { // the login's and the two step-up calls
 				t.Fatalf("%d calls placed, want 3", n)

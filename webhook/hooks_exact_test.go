@@ -33,6 +33,10 @@ func (p provenChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding
 	return p.Verify(ctx, b, id, code)
 }
 
+func (p provenChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, _ *challenge.Pass) (challenge.VerifyResult, error) {
+	return p.Verify(ctx, b, id, code)
+}
+
 func (provenChallenges) Get(context.Context, string) (challenge.Challenge, error) {
 	return challenge.Challenge{}, challenge.ErrNotFound
 }

@@ -847,6 +847,37 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 // as the failure causing it is recorded). Otherwise a lock records the
 // failure after the step (limit.RecordFailure).
 func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
+	return s.verifyAndPass(ctx, b, challengeID, code, pass, s.observeVerify)
+}
+
+// VerifyAndPassFollowing is VerifyAndPass for a binding that holds one
+// challenge at a time (a step-up: one per session), whose pages may still
+// name one that can no longer take a code. When challengeID names such a
+// challenge of b (replaced by a newer start, expired, or verified), the code
+// is tried once against b's current challenge instead, and that answer is
+// returned; with no current one, the named challenge's. The dead challenge
+// counts nothing, so one code is one attempt on one challenge, and
+// callpass_verifications_total counts it once, under the answer returned.
+func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
+	if challengeID == "" {
+		return s.VerifyAndPass(ctx, b, challengeID, code, pass)
+	}
+	var named, current string // the outcome each try would have counted
+	res, err := s.verifyAndPass(ctx, b, challengeID, code, pass, func(o string) { named = o })
+	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) {
+		cres, cerr := s.verifyAndPass(ctx, b, "", code, pass, func(o string) { current = o })
+		if !errors.Is(cerr, ErrNotFound) {
+			res, err, named = cres, cerr, current
+		}
+	}
+	if named != "" {
+		s.observeVerify(named)
+	}
+	return res, err
+}
+
+// verifyAndPass is VerifyAndPass, reporting the try's outcome to observe.
+func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass, observe func(string)) (VerifyResult, error) {
 	if err := validBinding(b); err != nil {
 		return VerifyResult{}, err
 	}
@@ -866,13 +897,13 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		code = digitsOf
 	}
 	if code == "" {
-		s.observeVerify("invalid")
+		observe("invalid")
 		return VerifyResult{}, ErrInvalidCode
 	}
 
 	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass}
 	if err := s.rememberedBan(ctx, b.IdentityID); err != nil {
-		s.observeVerify("blocked")
+		observe("blocked")
 		return VerifyResult{}, s.limitErr(err)
 	}
 	if s.sharedBans {
@@ -883,9 +914,9 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		}
 	} else if err := s.limitErr(s.blocked(ctx, b.IdentityID)); err != nil {
 		if errors.Is(err, limit.ErrLimited) {
-			s.observeVerify("blocked")
+			observe("blocked")
 		} else {
-			s.observeVerify("error")
+			observe("error")
 		}
 		return VerifyResult{}, err
 	}
@@ -921,14 +952,14 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	err := s.timed(ctx, "verify", func() (err error) { rep, err = s.store.Verify(ctx, req); return err })
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s.observeVerify("not_found")
+		observe("not_found")
 		return VerifyResult{}, ErrNotFound
 	case err != nil:
-		s.observeVerify("error")
+		observe("error")
 		return VerifyResult{}, storeErr("verify", err)
 	}
 	if rep.Outcome == OutcomeBanned {
-		s.observeVerify("blocked")
+		observe("blocked")
 		s.bans.add(b.IdentityID, rep.BannedUntil, s.now())
 		berr := s.limiter.CheckBan(rep.BannedUntil)
 		if berr == nil {
@@ -945,15 +976,15 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	res := VerifyResult{Challenge: c, AttemptsLeft: c.AttemptsLeft()}
 	switch rep.Outcome {
 	case OutcomeVerified:
-		s.observeVerify("verified")
+		observe("verified")
 		s.log.InfoContext(ctx, "challenge verified", "challenge", c.ID, "purpose", string(b.Purpose))
 		return res, nil
 	case OutcomeWrong:
-		s.observeVerify("wrong")
+		observe("wrong")
 		earlier := digits && isEarlierCode(c.EarlierCodeHashes, sum)
 		return res, &WrongCodeError{AttemptsLeft: res.AttemptsLeft, Format: !formatOK && !earlier, EarlierCall: earlier}
 	case OutcomeLocked:
-		s.observeVerify("locked")
+		observe("locked")
 		until, ferr := rep.LockBannedUntil, error(nil)
 		var bannedFor time.Duration
 		if req.BanKey == "" && s.limiter.BanKey(b.IdentityID) != "" {
@@ -984,16 +1015,16 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		s.log.InfoContext(ctx, "challenge locked", "challenge", c.ID, ownerAttr(b, c))
 		return res, &WrongCodeError{AttemptsLeft: 0, Format: !formatOK, BannedFor: bannedFor}
 	case OutcomeUsed:
-		s.observeVerify("used")
+		observe("used")
 		return res, ErrAlreadyUsed
 	case OutcomeExhausted:
-		s.observeVerify("exhausted") // no code compared: not a failed code
+		observe("exhausted") // no code compared: not a failed code
 		return res, ErrLocked
 	case OutcomeExpired, OutcomeSuperseded:
-		s.observeVerify("expired")
+		observe("expired")
 		return res, ErrExpired
 	default:
-		s.observeVerify("error")
+		observe("error")
 		return VerifyResult{}, storeErr("verify", fmt.Errorf("unknown outcome %d", rep.Outcome))
 	}
 }

@@ -53,6 +53,10 @@ func (f *scriptedChallenges) VerifyAndPass(ctx context.Context, b challenge.Bind
 	return f.fakeChallenges.VerifyAndPass(ctx, b, id, code, p)
 }
 
+func (f *scriptedChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, p *challenge.Pass) (challenge.VerifyResult, error) {
+	return f.VerifyAndPass(ctx, b, id, code, p)
+}
+
 func (f *scriptedChallenges) Get(context.Context, string) (challenge.Challenge, error) {
 	f.gets++
 	if f.got == nil {

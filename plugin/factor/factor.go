@@ -30,6 +30,10 @@ type Challenges interface {
 	Verify(ctx context.Context, b challenge.Binding, challengeID, code string) (challenge.VerifyResult, error)
 	// VerifyAndPass also records the gate pass, atomically with the verify.
 	VerifyAndPass(ctx context.Context, b challenge.Binding, challengeID, code string, pass *challenge.Pass) (challenge.VerifyResult, error)
+	// VerifyAndPassFollowing is VerifyAndPass that tries a code posted for
+	// a dead challenge (replaced, expired, verified) once against the
+	// binding's current one, counted once (step-up: one per session).
+	VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, challengeID, code string, pass *challenge.Pass) (challenge.VerifyResult, error)
 	Get(ctx context.Context, id string) (challenge.Challenge, error)
 }
 

@@ -55,6 +55,10 @@ func (f *fakeChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding,
 	return f.Verify(ctx, b, id, code)
 }
 
+func (f *fakeChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, p *challenge.Pass) (challenge.VerifyResult, error) {
+	return f.VerifyAndPass(ctx, b, id, code, p)
+}
+
 func (f *fakeChallenges) Get(context.Context, string) (challenge.Challenge, error) {
 	return challenge.Challenge{}, challenge.ErrNotFound
 }

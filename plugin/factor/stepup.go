@@ -232,22 +232,14 @@ func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string
 		// Recorded for this session in the same atomic step as the verify.
 		pass = &challenge.Pass{IdentityID: sess.IdentityID, AuthenticatedAt: sess.AuthenticatedAt, SessionID: sess.ID, TTL: s.passTTL(sess)}
 	}
-	b := stepUpBinding(sess)
-	res, err := s.challenges.VerifyAndPass(ctx, b, id, code, pass)
-	if (errors.Is(err, challenge.ErrExpired) || errors.Is(err, challenge.ErrAlreadyUsed)) && id != "" {
-		// The session has one step-up challenge at a time: another tab's
-		// new call replaced (or followed) the one this form names, or
-		// another tab confirmed it and a later step-up placed a new call,
-		// and the user types the newest call's digits. Nothing was counted
-		// on the dead one (expired, replaced, used: never a counted wrong
-		// code), so the code is tried once, against the session's current
-		// challenge (as a form without an id is): same session, same
-		// purpose, one attempt on one challenge. No current one found (a
-		// store that let it go): the named challenge's answer stands.
-		if cres, cerr := s.challenges.VerifyAndPass(ctx, b, "", code, pass); !errors.Is(cerr, challenge.ErrNotFound) {
-			res, err = cres, cerr
-		}
-	}
+	// The session has one step-up challenge at a time: another tab's new
+	// call replaced (or followed) the one this form names, or another tab
+	// confirmed it and a later step-up placed a new call, and the user
+	// types the newest call's digits. Nothing is counted on the dead one,
+	// so the code is tried once against the session's current challenge
+	// (as a form without an id is): same session, same purpose, one attempt
+	// on one challenge, one verification in the metrics.
+	res, err := s.challenges.VerifyAndPassFollowing(ctx, stepUpBinding(sess), id, code, pass)
 	if err != nil {
 		// The challenge the code was tried on, for the page to show (a tab
 		// following the session's current call).
