@@ -1121,20 +1121,32 @@ func sameStore(a, b any) bool {
 // keeps its single store step. The code step reads its field the same way
 // (code.js, /2fa, examples/ui).
 func writtenCode(s string) (string, bool) {
-	var b strings.Builder
-	sep := false
+	// A first pass decides without allocating: the usual input, a code's
+	// plain digits, is on every verify's path.
+	n, sep := 0, false
 	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
-			b.WriteRune(r)
+			n++
 		case unicode.IsSpace(r) || strings.ContainsRune("+-().", r):
 			sep = true
 		default:
 			return "", false
 		}
 	}
-	n := b.Len()
-	return b.String(), n <= maxNumberDigits && (sep || n > longestCode)
+	if n > maxNumberDigits || !sep && n <= longestCode {
+		return "", false
+	}
+	if !sep {
+		return s, true
+	}
+	b := make([]byte, 0, n)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			b = append(b, s[i])
+		}
+	}
+	return string(b), true
 }
 
 // maxNumberDigits: E.164 numbers have at most 15 digits; longer input is no
