@@ -243,8 +243,24 @@ func refuseQueryAudience(c echo.Context) error {
 	return nil
 }
 
+// maxCookieBytes is the most a cookie's name and value may hold in the
+// browsers that matter.
+const maxCookieBytes = 4096
+
 func (s *Server) setTokenCookie(c echo.Context, t factor.TokenView) {
 	if s.cfg.JWTCookie.Name == "" || t.AccessToken == "" {
+		return
+	}
+	if n := len(s.cfg.JWTCookie.Name) + len(t.AccessToken); n > maxCookieBytes {
+		// Browsers drop such a cookie without a word (Chromium and Firefox
+		// keep name and value within 4096 bytes, RFC 6265 §6.1's minimum):
+		// the app would find no token and nobody would know why.
+		if now := time.Now().Unix(); now-s.cookieWarned.Load() >= 60 && s.cookieWarned.Swap(now) != now {
+			s.log.WarnContext(c.Request().Context(), "a JWT is too large for jwt.cookie (browsers drop a cookie whose name and value exceed 4096 bytes): "+
+				"it was not set as a cookie, only answered in the JSON body; shorten jwt.claims_mapper's output (logged once a minute)",
+				"cookie_bytes", n, "cookie", s.cfg.JWTCookie.Name)
+		}
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		return
 	}
 	c.SetCookie(&http.Cookie{

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -99,6 +100,9 @@ type Server struct {
 	checkLog   checkLog
 	// readyRuns lets concurrent /health/ready probes share one run.
 	readyRuns singleflight.Group
+	// cookieWarned is the Unix second of the last "token too large for a
+	// cookie" warning: one a minute, however many tokens are too large.
+	cookieWarned atomic.Int64
 }
 
 // New builds the server and its routes.
