@@ -91,6 +91,12 @@ func tokenProblem(tok string) string {
 		return ""
 	}
 	if n := len(tok); n != 32 && n != 64 {
+		// A token pasted with a space or a stray line end (a *_file whose
+		// editor added "\r\n", a quoted value with a space) is the usual
+		// 33 or 65: say so, without showing any of it.
+		if t := strings.TrimSpace(tok); t != tok && tokenRe.MatchString(t) {
+			return fmt.Sprintf("%s (got %d characters: it starts or ends with a space or line break; remove it)", hexTokenMsg, n)
+		}
 		return fmt.Sprintf("%s (got %d characters)", hexTokenMsg, n)
 	}
 	if strings.ContainsAny(tok, "ABCDEF") && tokenRe.MatchString(strings.ToLower(tok)) {
