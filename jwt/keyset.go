@@ -395,6 +395,11 @@ func readKeyFile(path string) ([]*Key, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: read key file: %w", ErrKey, err)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// Created empty beforehand with its owner and mode (install -m 0600
+		// /dev/null keys.json): a set with no key yet, its file kept.
+		return nil, fi, nil
+	}
 	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("{")) {
 		return nil, nil, keyErr("%s is not a JWK Set file; only JSON key files are rewritten (convert PEM to a JWK Set first)", path)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -133,6 +134,9 @@ func signerAlgorithm(e env, path string) (string, error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("read key file: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return jwt.AlgES256, nil // created empty beforehand: no signer yet
 	}
 	keys, err := jwt.ParseKeys(data)
 	if err != nil {

@@ -15,8 +15,9 @@ import (
 )
 
 // TestKeysGenerateIntoAnUnusualFile: without --alg, keys generate reads the
-// --out file for its signer's algorithm. An empty JWK Set gets an ES256 key
-// (there is no signer to follow); a PEM file, a file of neither format and
+// --out file for its signer's algorithm. An empty JWK Set, or a file created
+// empty beforehand with its owner and mode, gets an ES256 key (there is no
+// signer to follow) and keeps its mode; a PEM file, a file of neither format and
 // a path that cannot be read as a file are refused with an error that says
 // what is wrong, and nothing is written.
 func TestKeysGenerateIntoAnUnusualFile(t *testing.T) {
@@ -35,6 +36,8 @@ func TestKeysGenerateIntoAnUnusualFile(t *testing.T) {
 		wantErr string // "" when it succeeds
 	}{
 		{"empty JWK Set", []byte(`{"keys": []}`), ""},
+		{"empty file (install -m 0600 /dev/null)", []byte{}, ""},
+		{"a newline only", []byte("\n"), ""},
 		{"PEM file", pemKey, "convert PEM to a JWK Set"},
 		{"neither JSON nor PEM", []byte("not a key\n"), "neither JSON (JWK Set) nor PEM"},
 		{"a directory", nil, "is a directory"},
@@ -49,12 +52,17 @@ func TestKeysGenerateIntoAnUnusualFile(t *testing.T) {
 				}
 			} else if err := os.WriteFile(path, tt.content, 0o600); err != nil {
 				t.Fatal(err)
+			} else if err := os.Chmod(path, 0o640); err != nil { // the admin's choice, kept
+				t.Fatal(err)
 			}
 			code, out, errs := run(t, nil, "keys", "generate", "--out", path)
 			if tt.wantErr == "" {
 				ks, err := jwt.LoadKeySet(path, "")
 				if code != 0 || err != nil || len(ks.Keys()) != 1 || ks.Keys()[0].Algorithm() != jwt.AlgES256 {
 					t.Fatalf("keys generate: %d %s %s; file: %v", code, out, errs, err)
+				}
+				if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+					t.Errorf("the key file's mode: %v %v, want its 0640 kept", fi.Mode(), err)
 				}
 				return
 			}
