@@ -88,7 +88,7 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	}
 	wantPost("first code", "1111")
 	waitFor("the wrong-code page", `document.title === "wrong"`)
-	eval(`history.back(), ""`)
+	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitFor("the code step again, usable", `document.title === "t" && document.readyState === "complete" &&
 		!!document.querySelector("[data-cp-submit]") && !document.querySelector("[data-cp-submit]").disabled &&
 		document.getElementById("cp-code").value === ""`)
@@ -102,14 +102,14 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 
 	// The same for "call me again".
 	waitFor("the wrong-code page", `document.title === "wrong"`)
-	eval(`history.back(), ""`)
+	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitFor("the code step again", `document.title === "t" && document.readyState === "complete" && !!document.querySelector("[data-cp-resend]")`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
 		t.Fatal(err)
 	}
 	wantPost("call me again", "")
 	waitFor("the answer", `document.title === "wrong"`)
-	eval(`history.back(), ""`)
+	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitFor("the code step again, its button usable", `document.title === "t" && document.readyState === "complete" &&
 		!!document.querySelector("[data-cp-resend]") && !document.querySelector("[data-cp-resend-form]").hasAttribute("data-sent")`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
