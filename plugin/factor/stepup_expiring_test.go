@@ -50,18 +50,7 @@ func TestStepUpVerifyOnEndingSessionKeepsTheCode(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { _ = svc.Close() })
-			key, err := jwt.GenerateKey(jwt.AlgES256)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
-			if err != nil {
-				t.Fatal(err)
-			}
+			iss := testIssuer(t)
 			sessions := &countingSessions{}
 			f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
 				Sessions: sessions, Issuer: iss})
@@ -185,6 +174,19 @@ func newStepUpFactor(t *testing.T, prov challenge.Provider, opts ...func(*challe
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
+	iss := testIssuer(t)
+	sessions := &countingSessions{}
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
+		Sessions: sessions, Issuer: iss})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, sessions
+}
+
+// testIssuer is an ES256 issuer for https://cp.example and the audience "app".
+func testIssuer(t *testing.T) *jwt.Issuer {
+	t.Helper()
 	key, err := jwt.GenerateKey(jwt.AlgES256)
 	if err != nil {
 		t.Fatal(err)
@@ -197,11 +199,5 @@ func newStepUpFactor(t *testing.T, prov challenge.Provider, opts ...func(*challe
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions := &countingSessions{}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
-		Sessions: sessions, Issuer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f, sessions
+	return iss
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
-	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
@@ -169,18 +168,7 @@ func newObservedStepUpFactor(t *testing.T, prov challenge.Provider, m *metrics.M
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Close() })
-	key, err := jwt.GenerateKey(jwt.AlgES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	iss := testIssuer(t)
 	sessions := &countingSessions{}
 	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
 		Sessions: sessions, Issuer: iss})

@@ -142,8 +142,9 @@ func handleStepPage(t *testing.T, r *Renderer, mux *http.ServeMux, build func() 
 }
 
 // startBrowser starts headless Chromium for one test (skipped in -short
-// mode or without a browser) and returns a context with a deadline.
-func startBrowser(t *testing.T) context.Context {
+// mode or without a browser) and returns a context with a deadline; extra
+// options (a flag such as disable-back-forward-cache) go after ours.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test skipped in -short mode")
@@ -155,6 +156,7 @@ func startBrowser(t *testing.T) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true))
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel := chromedp.NewContext(actx)
