@@ -50,26 +50,6 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	waitFor := func(what, js string) {
-		t.Helper()
-		for i := 0; ; i++ {
-			if s, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && s {
-				return
-			}
-			if i == 100 {
-				t.Fatalf("%s: never happened (the page: %s)", what, eval(`document.title + " | " + document.body.innerText`))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	wantPost := func(what, code string) {
 		t.Helper()
 		select {
@@ -87,9 +67,9 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantPost("first code", "1111")
-	waitFor("the wrong-code page", `document.title === "wrong"`)
-	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
-	waitFor("the code step again, usable", `document.title === "t" && document.readyState === "complete" &&
+	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
+	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
+	waitForJS(t, ctx, "the code step again, usable", `document.title === "t" && document.readyState === "complete" &&
 		!!document.querySelector("[data-cp-submit]") && !document.querySelector("[data-cp-submit]").disabled &&
 		document.getElementById("cp-code").value === ""`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "4610")); err != nil {
@@ -101,16 +81,16 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	}
 
 	// The same for "call me again".
-	waitFor("the wrong-code page", `document.title === "wrong"`)
-	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
-	waitFor("the code step again", `document.title === "t" && document.readyState === "complete" && !!document.querySelector("[data-cp-resend]")`)
+	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
+	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
+	waitForJS(t, ctx, "the code step again", `document.title === "t" && document.readyState === "complete" && !!document.querySelector("[data-cp-resend]")`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
 		t.Fatal(err)
 	}
 	wantPost("call me again", "")
-	waitFor("the answer", `document.title === "wrong"`)
-	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
-	waitFor("the code step again, its button usable", `document.title === "t" && document.readyState === "complete" &&
+	waitForJS(t, ctx, "the answer", `document.title === "wrong"`)
+	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
+	waitForJS(t, ctx, "the code step again, its button usable", `document.title === "t" && document.readyState === "complete" &&
 		!!document.querySelector("[data-cp-resend]") && !document.querySelector("[data-cp-resend-form]").hasAttribute("data-sent")`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
 		t.Fatal(err)

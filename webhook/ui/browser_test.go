@@ -141,6 +141,31 @@ func handleStepPage(t *testing.T, r *Renderer, mux *http.ServeMux, build func() 
 	})
 }
 
+// evalJS evaluates js in the page and returns its string value.
+func evalJS(t *testing.T, ctx context.Context, js string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitForJS waits up to 10 s for the boolean expression js to hold in the
+// page; an evaluation that fails (a navigation under way) counts as not yet.
+func waitForJS(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
+			return
+		}
+		if i == 100 {
+			t.Fatalf("%s: never happened (the page: %s)", what, evalJS(t, ctx, `document.title + " | " + document.body.innerText`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // startBrowser starts headless Chromium for one test (skipped in -short
 // mode or without a browser) and returns a context with a deadline; extra
 // options (a flag such as disable-back-forward-cache) go after ours.

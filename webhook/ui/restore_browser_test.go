@@ -40,26 +40,6 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	waitFor := func(what, js string) {
-		t.Helper()
-		for i := 0; ; i++ {
-			if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
-				return
-			}
-			if i == 100 {
-				t.Fatalf("%s: never happened (%s)", what, eval(`document.title`))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
 		chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111")); err != nil {
 		t.Fatal(err)
@@ -69,15 +49,15 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the typed code was not sent")
 	}
-	waitFor("the wrong-code page", `document.title === "wrong"`)
-	eval(`setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
-	waitFor("the code step again", `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`)
+	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
+	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
+	waitForJS(t, ctx, "the code step again", `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`)
 	select {
 	case form := <-posted:
 		t.Fatalf("going back sent %q again", form.Get("code"))
 	case <-time.After(2 * time.Second):
 	}
-	if v := eval(`document.getElementById("cp-code").value`); v != "" {
+	if v := evalJS(t, ctx, `document.getElementById("cp-code").value`); v != "" {
 		t.Errorf("the field holds the sent code %q again", v)
 	}
 	// The page still works: a new code goes at its last digit.

@@ -37,14 +37,6 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	eval := func(js string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
 	open := func() {
 		t.Helper()
 		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
@@ -62,7 +54,7 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 			t.Fatalf("%s: nothing posted", what)
 		}
 		// The answer's page loaded: the next navigation must not cut it off.
-		for i := 0; eval(`document.title`) != "done"; i++ {
+		for i := 0; evalJS(t, ctx, `document.title`) != "done"; i++ {
 			if i == 50 {
 				t.Fatalf("%s: the answer never loaded", what)
 			}
@@ -80,10 +72,10 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 			t.Fatalf("typing %q sent %q before it was finished", number, form.Get("code"))
 		default:
 		}
-		if v := eval(`document.getElementById("cp-code").value`); v != number {
+		if v := evalJS(t, ctx, `document.getElementById("cp-code").value`); v != number {
 			t.Errorf("typed %q, the field shows %q", number, v)
 		}
-		if note := eval(`document.getElementById("cp-autosend").textContent`); note != Text("en", "code.no_js_autosend") {
+		if note := evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`); note != Text("en", "code.no_js_autosend") {
 			t.Errorf("typing %q: the note says %q", number, note)
 		}
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
@@ -99,7 +91,7 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 	wantPost("typed 46 10", "4610")
 
 	open()
-	eval(`(function(){ var el = document.getElementById("cp-code"); el.value = "+74951234610";
+	evalJS(t, ctx, `(function(){ var el = document.getElementById("cp-code"); el.value = "+74951234610";
 		el.dispatchEvent(new InputEvent("input", {inputType: "insertReplacementText", bubbles: true})); return ""; })()`)
 	wantPost("autofilled +74951234610", "4610")
 }
