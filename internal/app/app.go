@@ -123,7 +123,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		// go to their slot's master) or the master Sentinel names.
 		rdb, err := redisstore.NewClient(r.Mode, r.URL, redisstore.Sentinel{
 			Master: r.SentinelMaster, Username: r.SentinelUsername, Password: r.SentinelPassword},
-			redisstore.TLS{CAFile: r.TLSCAFile, CertFile: r.TLSCertFile, KeyFile: r.TLSKeyFile})
+			redisstore.TLS{CAFile: r.TLSCAFile, CertFile: r.TLSCertFile, KeyFile: r.TLSKeyFile, Logger: logger})
 		if err != nil {
 			return nil, fmt.Errorf("store.redis.url: %w", err)
 		}
@@ -546,14 +546,17 @@ func redisTLSHint(err error) string {
 	// (TLS 1.3), "unknown certificate authority" for another CA's, "expired
 	// certificate", "revoked certificate", "unsupported certificate" (no
 	// clientAuth use) and "bad certificate" or "unknown certificate" for
-	// the rest: an expired one, a renewal without a restart, was the one
-	// operators met without a hint.
+	// the rest: an expired one, a renewal that never reached the files, was
+	// the one operators met without a hint.
 	for _, alert := range []string{"certificate required", "unknown certificate authority", "bad certificate",
 		"unknown certificate", "unsupported certificate", "revoked certificate", "expired certificate"} {
 		if strings.Contains(msg, "remote error: tls: "+alert) {
 			h := "Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file"
 			if alert == "expired certificate" {
-				h += " (read at start: restart after renewing them)"
+				// The files are read again when they change: an expired one
+				// in use means the renewal has not reached them, or does
+				// not load (a warning said so).
+				h += " (expired: renew the files; the next connection reads them, no restart needed)"
 			}
 			return h
 		}

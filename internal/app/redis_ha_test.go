@@ -216,7 +216,7 @@ func TestRedisTLSServe(t *testing.T) {
 			"certificate signed by unknown authority (check store.redis.tls_ca_file"},
 		{"no client certificate", files[:1], "certificate required (Redis refused the client certificate: check store.redis.tls_cert_file"},
 		{"expired client certificate", []string{files[0], "STORE_REDIS_TLS_CERT_FILE=" + expired.CertFile, "STORE_REDIS_TLS_KEY_FILE=" + expired.KeyFile},
-			"expired certificate (Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file (read at start: restart after renewing them))"},
+			"expired certificate (Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file (expired: renew the files; the next connection reads them, no restart needed))"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, logs := logApp(t, append([]string{"STORE_TYPE=redis", standalone}, tt.env...)...)

@@ -13,8 +13,8 @@ import (
 
 // TestRedisTLSHint: every alert a TLS server sends about the client's
 // certificate names the client certificate's keys, whatever Redis (its
-// OpenSSL) found wrong: none, another CA's, one expired (the files are
-// read at start: a renewal without a restart), revoked, or without the
+// OpenSSL) found wrong: none, another CA's, one expired (a renewal that
+// never reached the files), revoked, or without the
 // clientAuth use. A certificate this side cannot verify names the CA file;
 // anything else has no TLS hint.
 func TestRedisTLSHint(t *testing.T) {

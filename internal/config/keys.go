@@ -147,7 +147,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Store.Redis.SentinelPassword }},
 	{key: "store.redis.tls_ca_file", desc: "PEM file of the CA certificates Redis servers' certificates must chain to (a private CA), instead of the system's; rediss:// only. Every connection checks its server's certificate against the host it dials: in sentinel mode each sentinel's name in store.redis.url and the master's address the sentinels announce, in cluster mode the address each node announces.",
 		field: func(c *Config) any { return &c.Store.Redis.TLSCAFile }},
-	{key: "store.redis.tls_cert_file", desc: "PEM file of the client certificate presented to Redis (`tls-auth-clients yes`, Redis's default; in sentinel mode to the sentinels too); needs store.redis.tls_key_file. rediss:// only. Read at start: restart after renewing it.",
+	{key: "store.redis.tls_cert_file", desc: "PEM file of the client certificate presented to Redis (`tls-auth-clients yes`, Redis's default; in sentinel mode to the sentinels too); needs store.redis.tls_key_file. rediss:// only. Read again when the file or the key file changes (by the next new connection, no restart); a renewal that does not load leaves the previous certificate in use, with a warning.",
 		field: func(c *Config) any { return &c.Store.Redis.TLSCertFile }},
 	{key: "store.redis.tls_key_file", desc: "PEM file of store.redis.tls_cert_file's private key (readable by the service only; the path is shown by `config validate --print`, never the key). rediss:// only.",
 		field: func(c *Config) any { return &c.Store.Redis.TLSKeyFile }},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -141,12 +142,16 @@ type TLS struct {
 	// chain to one of its certificates.
 	CAFile string
 	// CertFile and KeyFile are the client certificate Redis asks for
-	// (tls-auth-clients), both or neither.
+	// (tls-auth-clients), both or neither. They are read again when they
+	// change (see clientCert).
 	CertFile, KeyFile string
+	// Logger hears of a renewed client certificate, or of one that does not
+	// load; nil: not said.
+	Logger *slog.Logger
 }
 
 // IsZero reports whether no file is named.
-func (t TLS) IsZero() bool { return t == TLS{} }
+func (t TLS) IsZero() bool { return t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" }
 
 // LoadCA reads a PEM file of CA certificates. Its errors name the file,
 // never its content.
@@ -209,11 +214,11 @@ func (t TLS) apply(cfg *tls.Config) error {
 		return errors.New("redis store: a client certificate needs both its certificate and its key file")
 	}
 	if t.CertFile != "" {
-		pair, err := LoadClientCert(t.CertFile, t.KeyFile)
+		cc, err := newClientCert(t.CertFile, t.KeyFile, t.Logger)
 		if err != nil {
 			return fmt.Errorf("redis store: client certificate: %w", err)
 		}
-		cfg.Certificates = []tls.Certificate{pair}
+		cfg.GetClientCertificate = cc.get
 	}
 	return nil
 }
