@@ -145,6 +145,13 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 
 	// Level 1.
 	if !strings.EqualFold(strings.TrimSpace(status), "success") {
+		if message == "" {
+			// A server that keeps every text in data ("status":"error",
+			// "data":{"message":"invalid token"}): the text is the answer's
+			// reason, typed and quoted as a top-level one would be.
+			rawMessage = dataMessage(w.Data, unmarshal)
+			message = sanitize(rawMessage, maxMessage)
+		}
 		kind := kindFor(message, httpStatus, flashcall.ErrInvalidRequest)
 		if message == "" {
 			return failAt(levelRequest, kind, "status "+m.text(status, 40, maskedRun), false)
@@ -177,9 +184,18 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	if err := unmarshal(w.Data, &wd); err != nil {
 		return badData("data is not a JSON object")
 	}
+	rawDMessage, _ := jsonString(wd.Message)
+	dmessage := sanitize(rawDMessage, maxMessage)
 
 	// Level 2.
-	if len(bytes.TrimSpace(wd.Result)) == 0 {
+	noResult := len(bytes.TrimSpace(wd.Result)) == 0
+	if (noResult || string(bytes.TrimSpace(wd.Result)) == `""`) && message == "" && dmessage != "" {
+		// No result, but data says why (the balance sample's message put
+		// in data): the method's failure, typed by its text. Unlike a
+		// level-1 refusal, an unexplained one is not NotPlaced.
+		return failAt(levelMethod, kindFor(dmessage, httpStatus, flashcall.ErrBadResponse), m.text(rawDMessage, maxMessage, maskedRun), false)
+	}
+	if noResult {
 		return badData("data without a result field")
 	}
 	result, ok := jsonString(wd.Result)
@@ -192,8 +208,6 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 			return badData("data.result is not a string")
 		}
 	}
-	rawDMessage, _ := jsonString(wd.Message)
-	dmessage := sanitize(rawDMessage, maxMessage)
 	if strings.EqualFold(strings.TrimSpace(result), "error") {
 		msg, raw := dmessage, rawDMessage
 		if msg == "" {
@@ -394,6 +408,21 @@ func containsAny(s string, subs ...string) bool {
 		}
 	}
 	return false
+}
+
+// dataMessage returns data.message when data is an object carrying it as a
+// string, else "".
+func dataMessage(data json.RawMessage, unmarshal func([]byte, any) error) string {
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 || t[0] != '{' {
+		return ""
+	}
+	var wd wireData
+	if unmarshal(t, &wd) != nil {
+		return ""
+	}
+	s, _ := jsonString(wd.Message)
+	return s
 }
 
 func isAbsent(raw json.RawMessage) bool {

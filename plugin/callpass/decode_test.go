@@ -627,3 +627,47 @@ func TestRefusalOfTheSourceIsNoDestination(t *testing.T) {
 		}
 	}
 }
+
+// TestMessageOnlyInData: an error answer whose text sits only in data
+// ("status":"error" with data.message, or data with a message and no
+// result) is typed and quoted by that text. It was typed by the HTTP
+// status alone and quoted as "status error" or "data without a result
+// field": a refused token under HTTP 200 counted as an invalid request,
+// out of sight of the credentials alert, and no log line said why.
+func TestMessageOnlyInData(t *testing.T) {
+	tests := []struct {
+		status    int
+		body      string
+		kind      error
+		message   string
+		notPlaced bool
+	}{
+		{200, `{"status":"error","data":{"message":"invalid token"}}`, flashcall.ErrUnauthorized, "invalid token", true},
+		{200, `{"status":"error","data":{"result":"error","message":"balance is lower than limit for that call"}}`, flashcall.ErrInsufficientBalance, "balance is lower than limit for that call", true},
+		{400, `{"status":"error","data":{"message":"неверный параметр dn"}}`, flashcall.ErrInvalidRequest, "неверный параметр dn", true},
+		// The balance sample with its message put in data.
+		{200, `{"status":"success","data":{"message":"balance is lower than limit for that call"}}`, flashcall.ErrInsufficientBalance, "balance is lower than limit for that call", true},
+		{200, `{"status":"success","data":{"message":"destination not allowed","result":""}}`, flashcall.ErrDestinationNotAllowed, "destination not allowed", true},
+		// An unexplained one may follow a call that rang: not NotPlaced.
+		{200, `{"status":"success","data":{"message":"call failed"}}`, flashcall.ErrBadResponse, "call failed", false},
+		// A top-level message still wins.
+		{200, `{"status":"error","message":"invalid token","data":{"message":"details"}}`, flashcall.ErrUnauthorized, "invalid token", true},
+	}
+	for _, tt := range tests {
+		_, err := DecodeResponse(tt.status, "application/json", []byte(tt.body))
+		e, ok := errors.AsType[*Error](err)
+		if !ok || e.Unwrap() != tt.kind || e.Message != tt.message || e.NotPlaced() != tt.notPlaced {
+			t.Errorf("DecodeResponse(%d, %s) = %v (NotPlaced %v), want %v with message %q (NotPlaced %v)",
+				tt.status, tt.body, err, ok && e.NotPlaced(), tt.kind, tt.message, tt.notPlaced)
+		}
+	}
+}
+
+// TestEmptyResultWithCodeStaysACall: an empty result without a message
+// is still an answer (a start with a code is a placed call).
+func TestEmptyResultWithCodeStaysACall(t *testing.T) {
+	env, err := DecodeResponse(200, "application/json", []byte(`{"status":"success","data":{"result":"","callid":"x","pin":"0446"}}`))
+	if err != nil || env.Data.Pin != "0446" {
+		t.Fatalf("DecodeResponse = %+v, %v; want the call", env, err)
+	}
+}
