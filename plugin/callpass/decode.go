@@ -287,6 +287,14 @@ func kindFor(message string, httpStatus int, fallback error) error {
 			return flashcall.ErrCallNotFound
 		}
 	}
+	// A token the API itself says it refused is a credentials problem under
+	// any status: some back ends answer every error with 500, and typed an
+	// outage it was retried with the same token and hid from the
+	// credentials alert. Only an unambiguous refusal, not "authentication
+	// service unavailable".
+	if trouble && !throttling && refusedCredentials(m, has) {
+		return flashcall.ErrUnauthorized
+	}
 	switch {
 	case trouble:
 	case strings.Contains(m, "balance") || strings.Contains(m, "insufficient") || strings.Contains(m, "funds") ||
@@ -357,6 +365,27 @@ func kindForRussian(m string, httpStatus int) error {
 		return flashcall.ErrUnauthorized
 	}
 	return nil
+}
+
+// refusedCredentials reports text (m lower-cased, has its word test) that
+// says the token was refused ("invalid token", "unauthorized", "неверный
+// токен") and nothing of an outage.
+func refusedCredentials(m string, has func(string) bool) bool {
+	if containsAny(m, enUnavailable...) || containsAny(m, ruUnavailable...) ||
+		containsAny(m, "timeout", "timed out", "gateway", "upstream", "service", "server", "сервис", "сервер") {
+		return false
+	}
+	if containsAny(m, "неверный токен", "недействительный токен", "токен недейств", "токен невер", "ошибка авторизации",
+		"ошибка аутентификации", "не авторизован") {
+		return true
+	}
+	if has("unauthorized") || has("unauthorised") || has("unauthenticated") ||
+		containsAny(m, "not authorized", "not authorised", "authentication failed", "authorization failed") {
+		return true
+	}
+	credential := has("token") || has("bearer") || strings.Contains(m, "api key") || has("credentials")
+	return credential && (has("invalid") || has("wrong") || has("bad") || has("incorrect") || has("expired") ||
+		has("unknown") || has("revoked") || strings.Contains(m, "not valid"))
 }
 
 // fromPlace reports a place the request comes from among words: "from"

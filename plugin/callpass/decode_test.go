@@ -671,3 +671,42 @@ func TestEmptyResultWithCodeStaysACall(t *testing.T) {
 		t.Fatalf("DecodeResponse = %+v, %v; want the call", env, err)
 	}
 }
+
+// TestRefusedCredentialsUnderServerError: a JSON answer that says the
+// token was refused is a credentials problem whatever HTTP status the
+// provider sets with it (the document only says statuses are set "to
+// match"; a back end that answers every error with 500 is common). It was
+// typed unavailable: the status request was retried with the bad token
+// and the outage alert fired instead of the credentials one. Text about an
+// outage of the auth service, and HTML pages, stay unavailable.
+func TestRefusedCredentialsUnderServerError(t *testing.T) {
+	tests := []struct {
+		status int
+		ctype  string
+		body   string
+		kind   error
+	}{
+		{500, "application/json", `{"status":"error","message":"Invalid token"}`, flashcall.ErrUnauthorized},
+		{500, "application/json", `{"status":"error","message":"Unauthorized"}`, flashcall.ErrUnauthorized},
+		{503, "application/json", `{"status":"error","message":"bearer token expired"}`, flashcall.ErrUnauthorized},
+		{500, "application/json", `{"status":"success","data":{"result":"error","message":"wrong token"}}`, flashcall.ErrUnauthorized},
+		{500, "application/json", `{"status":"error","data":{"message":"invalid token"}}`, flashcall.ErrUnauthorized},
+		{500, "application/json", `{"status":"error","message":"Неверный токен"}`, flashcall.ErrUnauthorized},
+		{500, "application/json", `{"status":"error","message":"Ошибка авторизации"}`, flashcall.ErrUnauthorized},
+		// Outages stay outages.
+		{503, "application/json", `{"status":"error","message":"authentication service unavailable"}`, flashcall.ErrUnavailable},
+		{502, "application/json", `{"status":"error","message":"upstream token service timeout"}`, flashcall.ErrUnavailable},
+		{500, "application/json", `{"status":"error","message":"token validation failed: internal error"}`, flashcall.ErrUnavailable},
+		{503, "application/json", `{"status":"error","message":"Сервис авторизации временно недоступен"}`, flashcall.ErrUnavailable},
+		{502, "application/json", `{"status":"error","message":"token check: bad gateway"}`, flashcall.ErrUnavailable},
+		{500, "application/json", `{"status":"error","message":"token server returned an invalid answer"}`, flashcall.ErrUnavailable},
+		{429, "application/json", `{"status":"error","message":"too many requests with an invalid token"}`, flashcall.ErrUnavailable},
+		{500, "text/html", `<html><body>500 Internal Server Error: invalid token</body></html>`, flashcall.ErrUnavailable},
+	}
+	for _, tt := range tests {
+		_, err := DecodeResponse(tt.status, tt.ctype, []byte(tt.body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, tt.body, err, tt.kind)
+		}
+	}
+}
