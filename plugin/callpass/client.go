@@ -583,7 +583,23 @@ const noCallIDShown = "no-call-id"
 //     answers ErrCallNotFound (see CallStatus).
 func (c *Client) callFrom(env *Envelope, dn string) (flashcall.Call, error) {
 	d := env.Data
-	code, ok := codeFrom(c.version, c.codeLen, d.Pin, d.Phone)
+	// A code sent as a JSON number lost its leading zeros, and only them:
+	// 446 was "0446" or "00446". The user types the last len(code) digits
+	// of the calling number, so zeros up to the fewest digits asked for
+	// (minCode; the v3 code length for the calling-number digits) give
+	// those digits exactly. A 0 is no code: likelier a placeholder than
+	// the code 0000.
+	pin, phoneField := d.Pin, d.Phone
+	if d.pinNumber {
+		pin = padNumericCode(pin, minCode)
+	}
+	if d.phoneNumber {
+		phoneField = padNumericCode(phoneField, minCode)
+		if c.version == 3 {
+			phoneField = padNumericCode(phoneField, c.codeLen)
+		}
+	}
+	code, ok := codeFrom(c.version, c.codeLen, pin, phoneField)
 	if !ok {
 		// No excerpt: the body holds the code.
 		return flashcall.Call{}, &Error{Kind: flashcall.ErrBadResponse, Op: OpStart, Message: "start answer has no usable code", HTTPStatus: http.StatusOK, Sent: true}
@@ -644,6 +660,18 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 		return "", false
 	}
 	return src, true
+}
+
+// padNumericCode left-pads the digits of a JSON number with zeros to n
+// digits; "0" (or anything not all digits) is returned as "", no code.
+func padNumericCode(s string, n int) string {
+	if !phone.AllDigits(s) || strings.Trim(s, "0") == "" {
+		return ""
+	}
+	if len(s) >= n {
+		return s
+	}
+	return strings.Repeat("0", n-len(s)) + s
 }
 
 // exchange sends one POST and decodes the answer. sent reports whether the

@@ -40,6 +40,9 @@ type Data struct {
 	// samples use both names.
 	Pin   string
 	Phone string
+	// pinNumber and phoneNumber report that Pin or Phone came as a JSON
+	// number, whose leading zeros are lost (see callFrom).
+	pinNumber, phoneNumber bool
 	// Message is a level-2 message (only meaningful with result "error").
 	Message string
 }
@@ -236,6 +239,8 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	if bad {
 		return badData("data field of an unexpected type")
 	}
+	env.Data.pinNumber = isNumber(wd.Pin)
+	env.Data.phoneNumber = isNumber(wd.Phone)
 	return env, nil
 }
 
@@ -498,6 +503,13 @@ func plainString(t []byte) bool {
 		}
 	}
 	return true
+}
+
+// isNumber reports a JSON number (what jsonScalar keeps as its literal
+// text, not a string or null).
+func isNumber(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] >= '0' && t[0] <= '9'
 }
 
 // jsonScalar accepts an absent/null field (""), a string, or a JSON
