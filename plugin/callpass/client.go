@@ -51,6 +51,10 @@ const (
 	MaxCodeLength = 7
 )
 
+// maxStatusHold bounds how long a Retry-After holds status requests back:
+// a broken proxy's "Retry-After: 86400" must not stop polling for a day.
+const maxStatusHold = time.Minute
+
 // Operation names used in Error.Op, logs and Observer calls.
 const (
 	OpStart  = "start"
@@ -154,6 +158,11 @@ type Client struct {
 	// statusForm is the status request form (statusNoSlash and statusCamelID
 	// bits) that the provider last accepted; see CallStatus.
 	statusForm atomic.Uint32
+
+	// statusHeldUntil (Unix nanoseconds) is when the provider's last
+	// Retry-After on a status request ends; until then CallStatus sends
+	// nothing (see holdStatus).
+	statusHeldUntil atomic.Int64
 
 	// refs maps the references StartCall returns for call ids not safe to
 	// show to the provider's exact ids (see callRefs).
@@ -426,6 +435,17 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 	} else {
 		shownID = c.shownCallID(callID, national)
 	}
+	// The provider asked for quiet (Retry-After): asking before then would
+	// only add to the load it is shedding. The poller asks again later.
+	if wait := time.Until(time.Unix(0, c.statusHeldUntil.Load())); wait > 0 {
+		err := &Error{Kind: flashcall.ErrUnavailable, Op: OpStatus, RetryAfter: wait,
+			Message: "not asked: the provider asked to wait " + wait.Round(time.Second).String() + " more (Retry-After)"}
+		// Debug: every poll of every call lands here until then; the answer
+		// that set the wait was logged.
+		c.log.LogAttrs(ctx, slog.LevelDebug, "callpass status not asked", slog.String("call_id", shownID),
+			slog.String("error", err.Error()))
+		return flashcall.Status{}, err
+	}
 	// The document disagrees with itself on the request's form: its text
 	// says ".../get-call-password-status" and "callId", its curl sample
 	// ".../get-call-password-status/" and "callid". Start with the form
@@ -484,11 +504,16 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 			form ^= statusCamelID
 			continue
 		}
-		// Retry provider trouble after a pause, but not a 429: it asks us
-		// to slow down, and the poller asks again after its interval.
-		if !errors.Is(err, flashcall.ErrUnavailable) || throttled(err) || !sleep(ctx, c.backoff<<(attempt-1)) {
+		// Retry provider trouble after a pause, but not a 429 nor an answer
+		// with Retry-After: they ask us to slow down, and the poller asks
+		// again after its interval (or the wait, see holdStatus).
+		if !errors.Is(err, flashcall.ErrUnavailable) || throttled(err) || retryAfter(err) > 0 ||
+			!sleep(ctx, c.backoff<<(attempt-1)) {
 			break
 		}
+	}
+	if d := retryAfter(err); d > 0 {
+		c.holdStatus(d)
 	}
 	if cantFindFirst != nil && err != nil && paramRefused(err) {
 		// The other name is not the provider's: its "can't find" stands.
@@ -533,6 +558,46 @@ func methodRan(err error) bool {
 func throttled(err error) bool {
 	e, ok := errors.AsType[*Error](err)
 	return ok && e.HTTPStatus == http.StatusTooManyRequests
+}
+
+// retryAfter is the Retry-After of an error's answer, or 0.
+func retryAfter(err error) time.Duration {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// holdStatus holds status requests back for d from now, unless a longer
+// hold is already set.
+func (c *Client) holdStatus(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		old := c.statusHeldUntil.Load()
+		if old >= until || c.statusHeldUntil.CompareAndSwap(old, until) {
+			return
+		}
+	}
+}
+
+// parseRetryAfter reads a Retry-After header (delta-seconds or an HTTP
+// date) of a 429 or 5xx answer, capped at maxStatusHold; 0 when absent,
+// unreadable or not in the future.
+func parseRetryAfter(status int, v string, now time.Time) time.Duration {
+	if status != http.StatusTooManyRequests && status < 500 {
+		return 0
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxStatusHold)
 }
 
 // pathRefused reports an answer saying the status path does not exist
@@ -746,6 +811,7 @@ func (c *Client) exchange(ctx context.Context, op, path string, form url.Values,
 		var e *Error
 		if errors.As(err, &e) {
 			e.Op = op
+			e.RetryAfter = parseRetryAfter(resp.StatusCode, resp.Header.Get("Retry-After"), time.Now())
 		}
 		return nil, true, err
 	}

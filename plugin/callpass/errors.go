@@ -5,6 +5,7 @@ import (
 	"html"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -37,6 +38,10 @@ type Error struct {
 	// start this means a paid call may have been placed, so it must not be
 	// repeated blindly.
 	Sent bool
+	// RetryAfter is how long the provider asked us to wait (Retry-After
+	// on a 429 or 5xx answer, at most maxStatusHold), or, for a status
+	// request held back, how long is left; 0 when not said.
+	RetryAfter time.Duration
 
 	// level is the envelope level that refused the request: levelRequest
 	// (status "error", or a level-1 message standing for the answer: the
