@@ -40,6 +40,11 @@ func (f *credsFactor) StepUpGet(ctx context.Context, c factor.Creds, id string) 
 	return f.pageFactor.StepUpGet(ctx, c, id)
 }
 
+// StepUpFollow: the page reads its challenge through it.
+func (f *credsFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return f.StepUpGet(ctx, c, id)
+}
+
 func (f *credsFactor) StepUpVerify(ctx context.Context, c factor.Creds, id, code string, o factor.TokenOptions) (factor.VerifyOutput, error) {
 	f.saw(c)
 	return factor.VerifyOutput{Challenge: f.view()}, nil

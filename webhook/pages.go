@@ -49,7 +49,9 @@ func (s *Server) stepUpPage(c echo.Context) error {
 	}
 	refusal := refusalFromQuery(c)
 	if id := c.QueryParam("challenge"); id != "" {
-		v, err := s.deps.Factor.StepUpGet(c.Request().Context(), creds, id)
+		// A challenge another tab's call replaced shows the session's
+		// current one, which a code posted from here is tried on.
+		v, err := s.deps.Factor.StepUpFollow(c.Request().Context(), creds, id)
 		if err != nil {
 			return s.renderStep(c, lang, nil, err)
 		}

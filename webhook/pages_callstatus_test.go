@@ -23,6 +23,11 @@ func (f *callStatusFactor) StepUpGet(context.Context, factor.Creds, string) (fac
 	return v, nil
 }
 
+// StepUpFollow: the page reads its challenge through it.
+func (f *callStatusFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return f.StepUpGet(ctx, c, id)
+}
+
 // TestStepUpPageCallStatus: the /2fa code step asks how the call went (its
 // status URL is the challenge's JSON) only while the call is on its way; a
 // call that did not reach the phone shows "ask for a new call" with the

@@ -25,6 +25,11 @@ func (f *codeFactor) StepUpGet(context.Context, factor.Creds, string) (factor.Ch
 	return v, nil
 }
 
+// StepUpFollow: the page reads its challenge through it.
+func (f *codeFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return f.StepUpGet(ctx, c, id)
+}
+
 func (f *codeFactor) StepUpVerify(ctx context.Context, c factor.Creds, id, code string, o factor.TokenOptions) (factor.VerifyOutput, error) {
 	f.codes = append(f.codes, code)
 	return f.pageFactor.StepUpVerify(ctx, c, id, code, o)
@@ -66,6 +71,11 @@ func (f *verifiedFactor) StepUpGet(context.Context, factor.Creds, string) (facto
 		v.State = "verified"
 	}
 	return v, nil
+}
+
+// StepUpFollow: the page reads its challenge through it.
+func (f *verifiedFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return f.StepUpGet(ctx, c, id)
 }
 
 // TestStepUpPageConfirmedRedirectsToGet: a right code without a return_to

@@ -114,6 +114,11 @@ func (o *outageGetFactor) StepUpGet(context.Context, factor.Creds, string) (fact
 	return factor.ChallengeView{}, o.getErr
 }
 
+// StepUpFollow: the page reads its challenge through it.
+func (o *outageGetFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return o.StepUpGet(ctx, c, id)
+}
+
 // TestStepUpPageGetOutageCountsAsFailure: GET /2fa?challenge=… that cannot
 // read its challenge (store down) shows the page with the message and is
 // counted and logged as the 503 it is.

@@ -49,6 +49,10 @@ func (p *pageFactor) StepUpGet(context.Context, factor.Creds, string) (factor.Ch
 	return p.view(), nil
 }
 
+func (p *pageFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return p.StepUpGet(ctx, c, id)
+}
+
 func (p *pageFactor) StepUpVerify(context.Context, factor.Creds, string, string, factor.TokenOptions) (factor.VerifyOutput, error) {
 	p.verifies++
 	return factor.VerifyOutput{}, p.verifyErr
@@ -222,6 +226,11 @@ func (d *deadFactor) StepUpGet(context.Context, factor.Creds, string) (factor.Ch
 	v := d.view()
 	v.State = d.state
 	return v, nil
+}
+
+// StepUpFollow: the page reads its challenge through it.
+func (d *deadFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
+	return d.StepUpGet(ctx, c, id)
 }
 
 // TestStepUpPageDeadChallenge: a /2fa link, reload or language switch for

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,10 +41,15 @@ func (p *tabsProvider) CallStatus(context.Context, string, phone.Number) (flashc
 	return flashcall.Classify("ANSWERED"), nil
 }
 
-// oneSession answers whoami with one active session, whatever the cookie.
-type oneSession struct{ s kratos.Session }
+// oneSession answers whoami with one active session, whatever the cookie,
+// and counts the whoamis.
+type oneSession struct {
+	s     kratos.Session
+	calls atomic.Int64
+}
 
 func (o *oneSession) Session(context.Context, string, string) (*kratos.Session, error) {
+	o.calls.Add(1)
 	s := o.s
 	return &s, nil
 }
@@ -51,6 +57,13 @@ func (o *oneSession) Session(context.Context, string, string) (*kratos.Session, 
 // newTabsFactor is the real factor over the real challenge service and
 // memory store; the first resend is allowed at once, the next after an hour.
 func newTabsFactor(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) *factor.Service {
+	t.Helper()
+	f, _ := newTabsFactorSessions(t, prov, opts...)
+	return f
+}
+
+// newTabsFactorSessions is newTabsFactor that also returns its whoami.
+func newTabsFactorSessions(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) (*factor.Service, *oneSession) {
 	t.Helper()
 	mem := memory.New(time.Hour)
 	t.Cleanup(func() { _ = mem.Close() })
@@ -89,7 +102,7 @@ func newTabsFactor(t *testing.T, prov challenge.Provider, opts ...func(*challeng
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return f, sessions
 }
 
 // TestStepUpPageTwoTabs: /2fa open in tabs A and B of one session; "call me

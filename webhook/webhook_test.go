@@ -75,6 +75,11 @@ func (r *recorder) StepUpGet(context.Context, factor.Creds, string) (factor.Chal
 	return factor.ChallengeView{ID: "c1"}, r.err
 }
 
+func (r *recorder) StepUpFollow(context.Context, factor.Creds, string) (factor.ChallengeView, error) {
+	r.note("get")
+	return factor.ChallengeView{ID: "c1"}, r.err
+}
+
 func (r *recorder) StepUpVerify(_ context.Context, _ factor.Creds, _, _ string, opts factor.TokenOptions) (factor.VerifyOutput, error) {
 	r.note("verify")
 	r.noteOpts(opts)

@@ -823,6 +823,34 @@ func (s *Service) Get(ctx context.Context, id string) (Challenge, error) {
 	return c, nil
 }
 
+// Current returns b's current challenge: the one its latest start made
+// active, whatever its state (ErrNotFound when none is kept). A binding
+// that holds one challenge at a time (a step-up: one per session) shows it
+// on a page whose own challenge a newer call replaced, as a code posted
+// from that page is tried on it (VerifyAndPassFollowing).
+func (s *Service) Current(ctx context.Context, b Binding) (Challenge, error) {
+	if err := validBinding(b); err != nil {
+		return Challenge{}, err
+	}
+	var c Challenge
+	err := s.timed(ctx, "lookup", func() (err error) {
+		c, _, err = s.store.Lookup(ctx, LookupRequest{Binding: b})
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Challenge{}, ErrNotFound
+	case err != nil:
+		return Challenge{}, storeErr("lookup", err)
+	}
+	if c.Binding() != b {
+		// A store answers for the binding's own pointer; fail closed all
+		// the same, as Verify's step 2 does.
+		return Challenge{}, ErrNotFound
+	}
+	return c, nil
+}
+
 // Verify checks code against the binding's challenge (challengeID "" means
 // the active one). A code is accepted once, before the TTL, within the
 // attempt limit, and only for its own binding; anything else looks like

@@ -210,6 +210,59 @@ func (s *Service) StepUpGet(ctx context.Context, creds Creds, id string) (Challe
 	return viewOf(c, s.now()), nil
 }
 
+// StepUpFollow returns the step-up challenge a page naming id shows: id's
+// own, or, when another tab's call replaced it or it expired, the
+// session's current challenge (pending, confirmed, or whatever it is now),
+// the one a code posted from that page is tried on (StepUpVerify). A
+// locked or confirmed challenge is shown as it is. Only the caller's own
+// session's challenges are read, as StepUpGet.
+func (s *Service) StepUpFollow(ctx context.Context, creds Creds, id string) (ChallengeView, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	c, err := s.stepUpFollow(ctx, sess, id)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	return viewOf(c, s.now()), nil
+}
+
+// currentReader reads a binding's current challenge
+// (challenge.Service.Current); a Challenges without it is not followed.
+type currentReader interface {
+	Current(ctx context.Context, b challenge.Binding) (challenge.Challenge, error)
+}
+
+// stepUpFollow is StepUpFollow for a session already read.
+func (s *Service) stepUpFollow(ctx context.Context, sess *kratos.Session, id string) (challenge.Challenge, error) {
+	b := stepUpBinding(sess)
+	c, err := s.challenges.Get(ctx, id)
+	if err != nil {
+		return challenge.Challenge{}, err
+	}
+	if c.Binding() != b {
+		return challenge.Challenge{}, challenge.ErrNotFound
+	}
+	now := s.now()
+	// What StepUpVerify follows (a replaced or expired challenge, whose
+	// code is refused as expired), and nothing else.
+	dead := c.State == challenge.StateSuperseded || c.State == challenge.StateExpired ||
+		c.State == challenge.StatePending && !now.Before(c.ExpiresAt)
+	cr, ok := s.challenges.(currentReader)
+	if !dead || !ok {
+		return c, nil
+	}
+	cur, err := cr.Current(ctx, b)
+	switch {
+	case errors.Is(err, challenge.ErrNotFound):
+		return c, nil
+	case err != nil:
+		return challenge.Challenge{}, err
+	}
+	return cur, nil
+}
+
 // StepUpVerify checks the code for the caller's session and issues a JWT.
 func (s *Service) StepUpVerify(ctx context.Context, creds Creds, id, code string, opts TokenOptions) (VerifyOutput, error) {
 	// Refused before the verify: a token that cannot be issued must not

@@ -261,3 +261,80 @@ func TestStepUpUsedChallengeFollowsTheNewerOne(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpFollowShowsTheSessionsCurrentChallenge: what a step-up page
+// naming a challenge shows (a reload, the language switch). A challenge
+// another tab's call replaced shows the session's current one, pending or
+// confirmed, as a code posted from that page is tried on it; a challenge
+// still in force, or locked, shows itself; another session's shows
+// nothing.
+func TestStepUpFollowShowsTheSessionsCurrentChallenge(t *testing.T) {
+	tests := []struct {
+		name      string
+		confirmB  bool   // tab B confirms the call that replaced A's
+		lockA     bool   // A's challenge is locked before B's call (no replacement then)
+		named     string // "A" or "B"
+		other     bool   // another session of the identity reads it
+		wantID    string // "A" or "B"
+		wantState challenge.State
+		wantErr   error
+	}{
+		{name: "replaced, current pending", named: "A", wantID: "B", wantState: challenge.StatePending},
+		{name: "replaced, current confirmed", confirmB: true, named: "A", wantID: "B", wantState: challenge.StateVerified},
+		{name: "the current one", named: "B", wantID: "B", wantState: challenge.StatePending},
+		{name: "locked stays locked", lockA: true, named: "A", wantID: "A", wantState: challenge.StateLocked},
+		{name: "another session's replaced one", named: "A", other: true, wantErr: challenge.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			prov := &seqProvider{}
+			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
+				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+			})
+			now := time.Now()
+			mine := &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			sessions.s = mine
+			creds := factor.Creds{SessionToken: "t"}
+			a, err := f.StepUpStart(ctx, creds, false, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.lockA {
+				for range a.AttemptsLeft {
+					_, _ = f.StepUpVerify(ctx, creds, a.ID, "9999", factor.TokenOptions{})
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+			b, err := f.StepUpStart(ctx, creds, true, "")
+			if err != nil || b.ID == a.ID {
+				t.Fatalf("tab B's call: %+v, %v", b, err)
+			}
+			if tt.confirmB {
+				if _, err := f.StepUpVerify(ctx, creds, b.ID, prov.code(2), factor.TokenOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.other {
+				other := *mine
+				other.ID = "sess-2"
+				sessions.s = &other
+			}
+			ids := map[string]string{"A": a.ID, "B": b.ID}
+			v, err := f.StepUpFollow(ctx, creds, ids[tt.named])
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || v.ID != "" {
+					t.Fatalf("StepUpFollow: %+v, %v; want %v", v, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || v.ID != ids[tt.wantID] || v.State != string(tt.wantState) {
+				t.Fatalf("StepUpFollow(%s): %s %s, %v; want %s %s", tt.named, v.ID, v.State, err, tt.wantID, tt.wantState)
+			}
+			if prov.calls != 2 {
+				t.Fatalf("%d calls, want 2", prov.calls)
+			}
+		})
+	}
+}

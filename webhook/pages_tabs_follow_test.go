@@ -1,0 +1,94 @@
+package webhook_test
+
+import (
+	stdhtml "html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// twoTabs is /2fa in tabs A and B of one session: A's "call me" placed
+// challenge a; B's "call me again" replaced it with b.
+type twoTabs struct {
+	h        http.Handler
+	prov     *tabsProvider
+	sessions *oneSession
+	a, b     string
+}
+
+func openTwoTabs(t *testing.T) twoTabs {
+	t.Helper()
+	prov := &tabsProvider{}
+	f, sessions := newTabsFactorSessions(t, prov)
+	h := newPageServer(t, f)
+	idOf := func(rec interface{ Header() http.Header }) string {
+		t.Helper()
+		loc, err := url.Parse(rec.Header().Get("Location"))
+		if err != nil || loc.Path != "/2fa" || loc.Query().Get("challenge") == "" {
+			t.Fatalf("Location %q", rec.Header().Get("Location"))
+		}
+		return loc.Query().Get("challenge")
+	}
+	a := idOf(pageDo(h, http.MethodPost, "/2fa?lang=en", url.Values{}, "https://app.example"))
+	time.Sleep(5 * time.Millisecond) // past the first resend's 1 ms cooldown
+	b := idOf(pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {a}, "resend": {"true"}}, "https://app.example"))
+	if a == b || prov.calls != 2 {
+		t.Fatalf("tab B's new call: challenge %q (A's %q), %d calls", b, a, prov.calls)
+	}
+	return twoTabs{h: h, prov: prov, sessions: sessions, a: a, b: b}
+}
+
+func pageText(body string) string {
+	return stdhtml.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(body, ""))
+}
+
+// TestStepUpPageReloadFollowsTheSessionsChallenge: tab A, whose challenge
+// B's "call me again" replaced, is reloaded (or switches language). It shows
+// the session's current challenge, as a code posted from it is tried on
+// that one: the code field naming the current call while it is pending,
+// "Confirmed" once B confirmed it; never "the code has expired" over a
+// session whose call is on or that has passed.
+func TestStepUpPageReloadFollowsTheSessionsChallenge(t *testing.T) {
+	tests := []struct {
+		name      string
+		lang      string
+		confirmB  bool
+		text      string // on A's reloaded page
+		notText   string
+		codeField bool
+	}{
+		{"current pending, English", "en", false, "Enter the last", "expired", true},
+		{"current pending, Russian", "ru", false, "Введите", "истёк", true},
+		{"current confirmed, English", "en", true, "Confirmed.", "expired", false},
+		{"current confirmed, Russian", "ru", true, "Готово.", "истёк", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tabs := openTwoTabs(t)
+			if tt.confirmB {
+				rec := pageDo(tabs.h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {tabs.b}, "code": {"1002"}}, "https://app.example")
+				if rec.Code != http.StatusSeeOther || strings.Contains(rec.Header().Get("Location"), "error=") {
+					t.Fatalf("tab B's code: %d %q", rec.Code, rec.Header().Get("Location"))
+				}
+			}
+			rec := pageDo(tabs.h, http.MethodGet, "/2fa?lang="+tt.lang+"&challenge="+url.QueryEscape(tabs.a), nil, "")
+			body := rec.Body.String()
+			text := pageText(body)
+			if rec.Code != http.StatusOK || !strings.Contains(text, tt.text) || strings.Contains(text, tt.notText) {
+				t.Fatalf("tab A reloaded: %d, want 200 with %q and without %q:\n%s", rec.Code, tt.text, tt.notText, text)
+			}
+			if got := strings.Contains(body, `id="cp-code"`); got != tt.codeField {
+				t.Fatalf("code field offered = %v, want %v:\n%s", got, tt.codeField, text)
+			}
+			if tt.codeField && (!strings.Contains(body, `value="`+tabs.b+`"`) || strings.Contains(body, `value="`+tabs.a+`"`)) {
+				t.Fatalf("tab A's form does not name the current challenge %s:\n%s", tabs.b, body)
+			}
+			if tabs.prov.calls != 2 {
+				t.Fatalf("%d calls placed, want 2", tabs.prov.calls)
+			}
+		})
+	}
+}
