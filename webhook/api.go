@@ -18,9 +18,10 @@ type Factor interface {
 	Gate(ctx context.Context, in factor.GateInput) (factor.GateDecision, error)
 	StepUpStart(ctx context.Context, creds factor.Creds, resend bool, clientIP string) (factor.ChallengeView, error)
 	StepUpGet(ctx context.Context, creds factor.Creds, id string) (factor.ChallengeView, error)
-	// StepUpFollow serves /2fa, whose tabs follow the session's current
-	// challenge (one per session).
+	// StepUpFollow and StepUpResend serve /2fa, whose tabs follow the
+	// session's current challenge (one per session).
 	StepUpFollow(ctx context.Context, creds factor.Creds, id string) (factor.ChallengeView, error)
+	StepUpResend(ctx context.Context, creds factor.Creds, id, clientIP string) (factor.ChallengeView, error)
 	StepUpVerify(ctx context.Context, creds factor.Creds, id, code string, opts factor.TokenOptions) (factor.VerifyOutput, error)
 	Exchange(ctx context.Context, creds factor.Creds, opts factor.TokenOptions) (factor.TokenView, error)
 }

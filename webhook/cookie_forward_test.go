@@ -35,6 +35,11 @@ func (f *credsFactor) StepUpStart(ctx context.Context, c factor.Creds, resend bo
 	return f.pageFactor.StepUpStart(ctx, c, resend, ip)
 }
 
+// StepUpResend: the page's "call me again" naming a challenge.
+func (f *credsFactor) StepUpResend(ctx context.Context, c factor.Creds, _, ip string) (factor.ChallengeView, error) {
+	return f.StepUpStart(ctx, c, true, ip)
+}
+
 func (f *credsFactor) StepUpGet(ctx context.Context, c factor.Creds, id string) (factor.ChallengeView, error) {
 	f.saw(c)
 	return f.pageFactor.StepUpGet(ctx, c, id)

@@ -163,18 +163,22 @@ func formValue(c echo.Context, key string) string {
 func (s *Server) stepUpPageStart(c echo.Context) error {
 	lang := ui.PickLang(c.Request())
 	resend := formValue(c, "resend") == "true"
+	var v factor.ChallengeView
+	var err error
 	if id := formValue(c, "challenge_id"); resend && id != "" {
-		// Another tab may have just confirmed this challenge: the session
-		// has passed, and a new call would cost money for a code nobody
-		// needs. Just: within the code's lifetime; a confirmation older than
-		// that is no reason to refuse a fresh step-up the user asks for.
-		// (Asked only on a resend: a form without a challenge starts one.)
-		if v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), id); err == nil &&
-			v.State == string(challenge.StateVerified) && time.Now().Before(v.ExpiresAt) {
-			return s.confirmed(c, id)
+		// Another tab may have just confirmed this challenge, or the call
+		// that replaced it: the session has passed, and a new call would
+		// cost money for a code nobody needs (the factor answers with the
+		// confirmed challenge then, within its code's lifetime, and places
+		// none). (Asked only on a resend: a form without a challenge
+		// starts one.)
+		v, err = s.deps.Factor.StepUpResend(c.Request().Context(), s.credsOf(c), id, c.RealIP())
+		if err == nil && v.State == string(challenge.StateVerified) {
+			return s.confirmed(c, v.ID)
 		}
+	} else {
+		v, err = s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), resend, c.RealIP())
 	}
-	v, err := s.deps.Factor.StepUpStart(c.Request().Context(), s.credsOf(c), resend, c.RealIP())
 	if err != nil {
 		// A refused resend (cooldown, limit) keeps showing the call already
 		// on its way, with its real code length and expiry: the session's

@@ -153,6 +153,11 @@ func (f *formFactor) StepUpStart(ctx context.Context, c factor.Creds, resend boo
 	return f.pageFactor.StepUpStart(ctx, c, resend, ip)
 }
 
+// StepUpResend: the page's "call me again" naming a challenge.
+func (f *formFactor) StepUpResend(ctx context.Context, c factor.Creds, _, ip string) (factor.ChallengeView, error) {
+	return f.StepUpStart(ctx, c, true, ip)
+}
+
 func (f *formFactor) StepUpVerify(ctx context.Context, c factor.Creds, id, code string, o factor.TokenOptions) (factor.VerifyOutput, error) {
 	f.mu.Lock()
 	f.codes, f.ids = append(f.codes, code), append(f.ids, id)

@@ -53,6 +53,10 @@ func (p *pageFactor) StepUpFollow(ctx context.Context, c factor.Creds, id string
 	return p.StepUpGet(ctx, c, id)
 }
 
+func (p *pageFactor) StepUpResend(ctx context.Context, c factor.Creds, _, ip string) (factor.ChallengeView, error) {
+	return p.StepUpStart(ctx, c, true, ip)
+}
+
 func (p *pageFactor) StepUpVerify(context.Context, factor.Creds, string, string, factor.TokenOptions) (factor.VerifyOutput, error) {
 	p.verifies++
 	return factor.VerifyOutput{}, p.verifyErr

@@ -92,3 +92,68 @@ func TestStepUpPageReloadFollowsTheSessionsChallenge(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpPageResendAfterReplacedAndConfirmed: B's "call me again"
+// replaced A's challenge and B confirmed the new call. A's "call me again"
+// (naming the replaced challenge) places no call: the session has passed,
+// and A goes where a right code goes.
+func TestStepUpPageResendAfterReplacedAndConfirmed(t *testing.T) {
+	const rt = "https://app.example/orders"
+	for _, tt := range []struct{ name, query, wantLoc string }{
+		{"without return_to", "?lang=en", ""},
+		{"with return_to", "?lang=en&return_to=" + url.QueryEscape(rt), rt},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tabs := openTwoTabs(t)
+			rec := pageDo(tabs.h, http.MethodPost, "/2fa/verify"+tt.query, url.Values{"challenge_id": {tabs.b}, "code": {"1002"}}, "https://app.example")
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("tab B's code: %d", rec.Code)
+			}
+			time.Sleep(5 * time.Millisecond)
+			rec = pageDo(tabs.h, http.MethodPost, "/2fa/verify"+tt.query, url.Values{"challenge_id": {tabs.a}, "resend": {"true"}}, "https://app.example")
+			if tabs.prov.calls != 2 {
+				t.Fatalf("%d calls placed after the step-up was confirmed, want 2", tabs.prov.calls)
+			}
+			got := rec.Header().Get("Location")
+			if rec.Code != http.StatusSeeOther || strings.Contains(got, "error=") || tt.wantLoc != "" && got != tt.wantLoc {
+				t.Fatalf("tab A's resend: %d Location %q, want 303 to %q", rec.Code, got, tt.wantLoc)
+			}
+			if tt.wantLoc == "" {
+				rec = pageDo(tabs.h, http.MethodGet, got, nil, "")
+				if text := pageText(rec.Body.String()); rec.Code != http.StatusOK || !strings.Contains(text, "Confirmed.") {
+					t.Fatalf("tab A's page: %d\n%s", rec.Code, text)
+				}
+			}
+		})
+	}
+}
+
+// TestStepUpPageResendReadsTheSessionOnce: "call me again" on /2fa naming
+// a challenge asks Kratos's whoami once, as a "call me" does: the check for
+// a confirmation and the new call share the session read.
+func TestStepUpPageResendReadsTheSessionOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		form func(tabs twoTabs) url.Values
+	}{
+		{"naming the current challenge", func(tt twoTabs) url.Values {
+			return url.Values{"challenge_id": {tt.b}, "resend": {"true"}}
+		}},
+		{"naming the replaced challenge", func(tt twoTabs) url.Values {
+			return url.Values{"challenge_id": {tt.a}, "resend": {"true"}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tabs := openTwoTabs(t)
+			before := tabs.sessions.calls.Load()
+			rec := pageDo(tabs.h, http.MethodPost, "/2fa/verify?lang=en", tt.form(tabs), "https://app.example")
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("resend: %d", rec.Code)
+			}
+			if n := tabs.sessions.calls.Load() - before; n != 1 {
+				t.Fatalf("%d whoami calls for one \"call me again\", want 1", n)
+			}
+		})
+	}
+}

@@ -80,6 +80,11 @@ func (r *recorder) StepUpFollow(context.Context, factor.Creds, string) (factor.C
 	return factor.ChallengeView{ID: "c1"}, r.err
 }
 
+func (r *recorder) StepUpResend(context.Context, factor.Creds, string, string) (factor.ChallengeView, error) {
+	r.note("start")
+	return factor.ChallengeView{ID: "c1", Placed: true}, r.err
+}
+
 func (r *recorder) StepUpVerify(_ context.Context, _ factor.Creds, _, _ string, opts factor.TokenOptions) (factor.VerifyOutput, error) {
 	r.note("verify")
 	r.noteOpts(opts)

@@ -181,6 +181,30 @@ func (s *Service) StepUpStart(ctx context.Context, creds Creds, resend bool, cli
 	if err != nil {
 		return ChallengeView{}, err
 	}
+	return s.stepUpStart(ctx, sess, resend, clientIP)
+}
+
+// StepUpResend is "call me again" from a page showing challenge id (""
+// for none): when id, or the session's current challenge that replaced it
+// (StepUpFollow), was confirmed within its code's lifetime, that view
+// (state verified) is returned and no call is placed: the session has
+// passed, another tab just said so. Otherwise a new call, as StepUpStart
+// with resend. The session is read once for both.
+func (s *Service) StepUpResend(ctx context.Context, creds Creds, id, clientIP string) (ChallengeView, error) {
+	sess, err := s.session(ctx, creds)
+	if err != nil {
+		return ChallengeView{}, err
+	}
+	if id != "" {
+		// A failed read is no reason to refuse the call the user asks for.
+		if c, err := s.stepUpFollow(ctx, sess, id); err == nil && c.State == challenge.StateVerified && s.now().Before(c.ExpiresAt) {
+			return viewOf(c, s.now()), nil
+		}
+	}
+	return s.stepUpStart(ctx, sess, true, clientIP)
+}
+
+func (s *Service) stepUpStart(ctx context.Context, sess *kratos.Session, resend bool, clientIP string) (ChallengeView, error) {
 	// A session StepUpVerify would refuse can never use the code: refused
 	// the same way (401 no_session) before a paid call is placed.
 	if sessionEndsBeforeToken(sess, s.now()) {

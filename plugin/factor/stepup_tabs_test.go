@@ -338,3 +338,59 @@ func TestStepUpFollowShowsTheSessionsCurrentChallenge(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpResendAfterConfirmation: "call me again" from a page naming a
+// challenge places no call when that challenge, or the call that replaced
+// it, was confirmed within its code's lifetime: it answers the confirmed
+// challenge. A pending current call gets the resend (its cooldown here).
+func TestStepUpResendAfterConfirmation(t *testing.T) {
+	tests := []struct {
+		name      string
+		confirm   string // "", "A" (before B's call: none placed then) or "B"
+		named     string
+		wantID    string
+		wantState challenge.State
+		wantCalls int
+		cooldown  bool
+	}{
+		{name: "replaced, current confirmed", confirm: "B", named: "A", wantID: "B", wantState: challenge.StateVerified, wantCalls: 2},
+		{name: "the current one confirmed", confirm: "B", named: "B", wantID: "B", wantState: challenge.StateVerified, wantCalls: 2},
+		{name: "replaced, current pending", named: "A", wantID: "B", wantState: challenge.StatePending, wantCalls: 2, cooldown: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			prov := &seqProvider{}
+			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
+				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+			})
+			now := time.Now()
+			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			creds := factor.Creds{SessionToken: "t"}
+			a, err := f.StepUpStart(ctx, creds, false, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+			b, err := f.StepUpStart(ctx, creds, true, "")
+			if err != nil || b.ID == a.ID {
+				t.Fatalf("tab B's call: %+v, %v", b, err)
+			}
+			if tt.confirm == "B" {
+				if _, err := f.StepUpVerify(ctx, creds, b.ID, prov.code(2), factor.TokenOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids := map[string]string{"A": a.ID, "B": b.ID}
+			v, err := f.StepUpResend(ctx, creds, ids[tt.named], "")
+			var cd *challenge.CooldownError
+			if tt.cooldown != errors.As(err, &cd) || !tt.cooldown && err != nil {
+				t.Fatalf("StepUpResend: %v, want cooldown %v", err, tt.cooldown)
+			}
+			if v.ID != ids[tt.wantID] || v.State != string(tt.wantState) || v.Placed || prov.calls != tt.wantCalls {
+				t.Fatalf("StepUpResend(%s): %s %s placed=%v, %d calls; want %s %s, %d calls", tt.named, v.ID, v.State, v.Placed, prov.calls, tt.wantID, tt.wantState, tt.wantCalls)
+			}
+		})
+	}
+}
