@@ -77,7 +77,7 @@ func withoutCookie(header, name string) string {
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	allowed := make(map[string]bool, len(s.cfg.AllowedOrigins))
 	for _, o := range s.cfg.AllowedOrigins {
-		allowed[strings.TrimRight(strings.ToLower(o), "/")] = true
+		allowed[canonOriginString(o)] = true // as safeReturnTo compares
 	}
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -90,7 +90,7 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 				origin = ref.Scheme + "://" + ref.Host
 			}
 		}
-		if origin == "" || !allowed[strings.ToLower(origin)] {
+		if origin == "" || !allowed[canonOriginString(origin)] {
 			return &csrfError{}
 		}
 		return next(c)

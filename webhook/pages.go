@@ -402,6 +402,8 @@ func (s *Server) keptQuery(c echo.Context) url.Values {
 }
 
 // safeReturnTo accepts only URLs on an allowed origin (no open redirect).
+// The redirect names the origin as compared: https://app.example:443/x is
+// https://app.example/x.
 func (s *Server) safeReturnTo(raw string) (string, bool) {
 	if raw == "" {
 		return "", false
@@ -410,13 +412,47 @@ func (s *Server) safeReturnTo(raw string) (string, bool) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "", false
 	}
-	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	origin := canonOrigin(u)
 	for _, o := range s.cfg.AllowedOrigins {
-		if strings.TrimRight(strings.ToLower(o), "/") == origin {
+		if canonOriginString(o) == origin {
+			u.Host = hostWithoutDefaultPort(u)
 			return u.String(), true
 		}
 	}
 	return "", false
+}
+
+// canonOrigin is u's scheme://host as browsers send it in Origin and as
+// the configuration normalises serve.allowed_origins: lower case, without
+// the scheme's default port (https :443, http :80) or an empty one. Else a
+// return_to (or an allowed origin given to webhook.Config directly)
+// written with its default port names no allowed origin.
+func canonOrigin(u *url.URL) string {
+	return strings.ToLower(u.Scheme + "://" + hostWithoutDefaultPort(u))
+}
+
+// hostWithoutDefaultPort is u.Host as written, without the port when it
+// is the scheme's default (read as a number, as the configuration and
+// browsers do: :0443 is :443) or empty.
+func hostWithoutDefaultPort(u *url.URL) string {
+	scheme, p := strings.ToLower(u.Scheme), u.Port()
+	n, _ := strconv.Atoi(p) // url.Parse lets only digits through
+	if p == "" || scheme == "https" && n == 443 || scheme == "http" && n == 80 {
+		return strings.TrimSuffix(strings.TrimSuffix(u.Host, p), ":")
+	}
+	return u.Host
+}
+
+// canonOriginString is canonOrigin of an origin as written (a trailing
+// slash allowed); one that does not parse is compared lower-cased, as
+// before.
+func canonOriginString(o string) string {
+	o = strings.TrimRight(o, "/")
+	u, err := url.Parse(o)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return strings.ToLower(o)
+	}
+	return canonOrigin(u)
 }
 
 // aal2LoginURL is Kratos's login for the account's own second factor
