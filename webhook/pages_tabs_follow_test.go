@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // twoTabs is /2fa in tabs A and B of one session: A's "call me" placed
@@ -153,6 +156,56 @@ func TestStepUpPageResendReadsTheSessionOnce(t *testing.T) {
 			}
 			if n := tabs.sessions.calls.Load() - before; n != 1 {
 				t.Fatalf("%d whoami calls for one \"call me again\", want 1", n)
+			}
+		})
+	}
+}
+
+// TestStepUpPageAfterTheReplacedChallengeIsDropped: the store drops a
+// replaced challenge a grace past its own expiry, while the call that
+// replaced it is still on. Tab A, naming the dropped challenge, still
+// follows the session's current one: a reload shows its code field (not
+// "the code has expired"), and the current call's code typed there
+// confirms the session, in English and Russian.
+func TestStepUpPageAfterTheReplacedChallengeIsDropped(t *testing.T) {
+	for _, tt := range []struct{ lang, notText string }{{"en", "expired"}, {"ru", "истёк"}} {
+		t.Run(tt.lang, func(t *testing.T) {
+			prov := &tabsProvider{}
+			f, _ := newTabsFactorStore(t, prov, []memory.Option{memory.WithGrace(50 * time.Millisecond)},
+				func(c *challenge.Config) { c.TTL = time.Second })
+			h := newPageServer(t, f)
+			q := "?lang=" + tt.lang
+			idOf := func(rec interface{ Header() http.Header }) string {
+				t.Helper()
+				loc, err := url.Parse(rec.Header().Get("Location"))
+				if err != nil || loc.Path != "/2fa" || loc.Query().Get("challenge") == "" || loc.Query().Get("error") != "" {
+					t.Fatalf("Location %q", rec.Header().Get("Location"))
+				}
+				return loc.Query().Get("challenge")
+			}
+			a := idOf(pageDo(h, http.MethodPost, "/2fa"+q, url.Values{}, "https://app.example"))
+			time.Sleep(500 * time.Millisecond)
+			b := idOf(pageDo(h, http.MethodPost, "/2fa/verify"+q, url.Values{"challenge_id": {a}, "resend": {"true"}}, "https://app.example"))
+			// A expired 1 s after its start and was dropped 50 ms later; B
+			// is on until 1.5 s.
+			time.Sleep(650 * time.Millisecond)
+			rec := pageDo(h, http.MethodGet, "/2fa"+q+"&challenge="+url.QueryEscape(a), nil, "")
+			body := rec.Body.String()
+			if text := pageText(body); rec.Code != http.StatusOK || strings.Contains(text, tt.notText) ||
+				!strings.Contains(body, `id="cp-code"`) || !strings.Contains(body, `value="`+b+`"`) {
+				t.Fatalf("tab A reloaded: %d, want the code field naming %s:\n%s", rec.Code, b, text)
+			}
+			rec = pageDo(h, http.MethodPost, "/2fa/verify"+q, url.Values{"challenge_id": {a}, "code": {"1002"}}, "https://app.example")
+			if got := idOf(rec); got != b {
+				t.Fatalf("tab A's code leads to challenge %q, want %q", got, b)
+			}
+			rec = pageDo(h, http.MethodGet, rec.Header().Get("Location"), nil, "")
+			want := map[string]string{"en": "Confirmed.", "ru": "Готово."}[tt.lang]
+			if text := pageText(rec.Body.String()); rec.Code != http.StatusOK || !strings.Contains(text, want) {
+				t.Fatalf("tab A's page after the code: %d, want %q:\n%s", rec.Code, want, text)
+			}
+			if prov.calls != 2 {
+				t.Fatalf("%d calls placed, want 2", prov.calls)
 			}
 		})
 	}

@@ -65,9 +65,15 @@ func newTabsFactor(t *testing.T, prov challenge.Provider, opts ...func(*challeng
 // newTabsFactorSessions is newTabsFactor that also returns its whoami.
 func newTabsFactorSessions(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) (*factor.Service, *oneSession) {
 	t.Helper()
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	return newTabsFactorStore(t, prov, nil, opts...)
+}
+
+// newTabsFactorStore is newTabsFactorSessions over a memory store with mem.
+func newTabsFactorStore(t *testing.T, prov challenge.Provider, mem []memory.Option, opts ...func(*challenge.Config)) (*factor.Service, *oneSession) {
+	t.Helper()
+	store := memory.New(time.Hour, mem...)
+	t.Cleanup(func() { _ = store.Close() })
+	lim, err := limit.New(limit.DefaultConfig(), store, store, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +83,7 @@ func newTabsFactorSessions(t *testing.T, prov challenge.Provider, opts ...func(*
 	for _, o := range opts {
 		o(&cfg)
 	}
-	svc, err := challenge.NewService(cfg, mem, prov, lim)
+	svc, err := challenge.NewService(cfg, store, prov, lim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +103,7 @@ func newTabsFactorSessions(t *testing.T, prov challenge.Provider, opts ...func(*
 	now := time.Now()
 	sessions := &oneSession{s: kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
 		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: store,
 		Sessions: sessions, Issuer: iss})
 	if err != nil {
 		t.Fatal(err)

@@ -851,6 +851,13 @@ func (s *Service) Current(ctx context.Context, b Binding) (Challenge, error) {
 	return c, nil
 }
 
+// IdentityOf reports whether id is a well-formed challenge id of b's
+// identity (its tag), the only ids a page of b can have been shown.
+func IdentityOf(id string, b Binding) bool {
+	tag, ok := IDTag(id)
+	return ok && tag == b.Tag()
+}
+
 // Verify checks code against the binding's challenge (challengeID "" means
 // the active one). A code is accepted once, before the TTL, within the
 // attempt limit, and only for its own binding; anything else looks like
@@ -886,13 +893,21 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // returned; with no current one, the named challenge's. The dead challenge
 // counts nothing, so one code is one attempt on one challenge, and
 // callpass_verifications_total counts it once, under the answer returned.
+//
+// An id of b's identity that finds no challenge of b is followed too: the
+// store drops a replaced challenge a grace past its own expiry, while the
+// call that replaced it may be on for minutes more, and the page naming it
+// must not turn "not found" then. Whether such an id was b's cannot be told
+// once it is gone, and need not be: the current challenge is b's own, the
+// one a form without an id verifies, so nothing of another binding is read
+// or counted, and the answer does not depend on the id's challenge.
 func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
 	if challengeID == "" {
 		return s.VerifyAndPass(ctx, b, challengeID, code, pass)
 	}
 	var named, current string // the outcome each try would have counted
 	res, err := s.verifyAndPass(ctx, b, challengeID, code, pass, func(o string) { named = o })
-	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) {
+	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b) {
 		cres, cerr := s.verifyAndPass(ctx, b, "", code, pass, func(o string) { current = o })
 		if !errors.Is(cerr, ErrNotFound) {
 			res, err, named = cres, cerr, current

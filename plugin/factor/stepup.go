@@ -235,11 +235,11 @@ func (s *Service) StepUpGet(ctx context.Context, creds Creds, id string) (Challe
 }
 
 // StepUpFollow returns the step-up challenge a page naming id shows: id's
-// own, or, when another tab's call replaced it or it expired, the
-// session's current challenge (pending, confirmed, or whatever it is now),
-// the one a code posted from that page is tried on (StepUpVerify). A
-// locked or confirmed challenge is shown as it is. Only the caller's own
-// session's challenges are read, as StepUpGet.
+// own, or, when another tab's call replaced it, it expired, or it is no
+// longer kept, the session's current challenge (pending, confirmed, or
+// whatever it is now), the one a code posted from that page is tried on
+// (StepUpVerify). A locked or confirmed challenge is shown as it is. Only
+// the caller's own session's challenges are shown.
 func (s *Service) StepUpFollow(ctx context.Context, creds Creds, id string) (ChallengeView, error) {
 	sess, err := s.session(ctx, creds)
 	if err != nil {
@@ -262,24 +262,35 @@ type currentReader interface {
 func (s *Service) stepUpFollow(ctx context.Context, sess *kratos.Session, id string) (challenge.Challenge, error) {
 	b := stepUpBinding(sess)
 	c, err := s.challenges.Get(ctx, id)
-	if err != nil {
+	switch {
+	case errors.Is(err, challenge.ErrNotFound) || err == nil && c.Binding() != b:
+		// Dropped (a grace past its expiry, while the call that replaced it
+		// may still be on), or not this session's: as StepUpVerify, an id
+		// of the identity shows the session's own current challenge, and
+		// the answer never depends on another session's.
+		if !challenge.IdentityOf(id, b) {
+			return challenge.Challenge{}, challenge.ErrNotFound
+		}
+		c = challenge.Challenge{}
+	case err != nil:
 		return challenge.Challenge{}, err
-	}
-	if c.Binding() != b {
-		return challenge.Challenge{}, challenge.ErrNotFound
 	}
 	now := s.now()
 	// What StepUpVerify follows (a replaced or expired challenge, whose
-	// code is refused as expired), and nothing else.
-	dead := c.State == challenge.StateSuperseded || c.State == challenge.StateExpired ||
+	// code is refused as expired; one not found), but for a confirmed one:
+	// its page says "Confirmed", where a right code lands.
+	dead := c.ID == "" || c.State == challenge.StateSuperseded || c.State == challenge.StateExpired ||
 		c.State == challenge.StatePending && !now.Before(c.ExpiresAt)
 	cr, ok := s.challenges.(currentReader)
-	if !dead || !ok {
+	if !dead || !ok && c.ID != "" {
 		return c, nil
+	}
+	if !ok {
+		return challenge.Challenge{}, challenge.ErrNotFound
 	}
 	cur, err := cr.Current(ctx, b)
 	switch {
-	case errors.Is(err, challenge.ErrNotFound):
+	case errors.Is(err, challenge.ErrNotFound) && c.ID != "":
 		return c, nil
 	case err != nil:
 		return challenge.Challenge{}, err

@@ -154,8 +154,12 @@ func TestStepUpTwoTabsFollowTheSessionsChallenge(t *testing.T) {
 }
 
 // TestStepUpReplacedIDOfAnotherSession: a replaced challenge's id posted by
-// another session (same identity, another device) finds nothing, and the
-// posting session's own challenge is not touched.
+// another session (same identity, another device) reads and counts nothing
+// of the session it belongs to. Like an id the store has dropped (which
+// cannot be told apart from it), it is followed to the posting session's
+// own current challenge, the one its form without an id verifies: the
+// other session's call's code is a wrong code there, its own call's
+// confirms it. With no challenge of its own, nothing is found.
 func TestStepUpReplacedIDOfAnotherSession(t *testing.T) {
 	ctx := context.Background()
 	prov := &seqProvider{}
@@ -174,23 +178,39 @@ func TestStepUpReplacedIDOfAnotherSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(5 * time.Millisecond)
-	if _, err := f.StepUpStart(ctx, creds, true, ""); err != nil {
+	theirs, err := f.StepUpStart(ctx, creds, true, "")
+	if err != nil {
 		t.Fatal(err)
 	}
 	sessions.s = &s2
+	for _, id := range []string{old.ID, theirs.ID} {
+		if out, err := f.StepUpVerify(ctx, creds, id, prov.code(2), factor.TokenOptions{}); !errors.Is(err, challenge.ErrNotFound) || out.Challenge.ID != "" {
+			t.Fatalf("before the session has a challenge: %+v, %v; want not found", out.Challenge, err)
+		}
+		if v, err := f.StepUpFollow(ctx, creds, id); !errors.Is(err, challenge.ErrNotFound) || v.ID != "" {
+			t.Fatalf("page before the session has a challenge: %+v, %v; want not found", v, err)
+		}
+	}
 	mine, err := f.StepUpStart(ctx, creds, false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, code := range []string{prov.code(2), prov.code(3), "9999"} {
-		out, err := f.StepUpVerify(ctx, creds, old.ID, code, factor.TokenOptions{})
-		if !errors.Is(err, challenge.ErrNotFound) || out.Challenge.ID != "" {
-			t.Fatalf("code %s for another session's replaced challenge: %+v, %v; want not found", code, out.Challenge, err)
-		}
+	if v, err := f.StepUpFollow(ctx, creds, old.ID); err != nil || v.ID != mine.ID {
+		t.Fatalf("page naming another session's challenge: %+v, %v; want its own %s", v, err, mine.ID)
 	}
-	v, err := f.StepUpGet(ctx, creds, mine.ID)
-	if err != nil || v.State != string(challenge.StatePending) || v.AttemptsLeft != mine.AttemptsLeft {
-		t.Fatalf("own challenge after: %+v, %v", v, err)
+	out, err := f.StepUpVerify(ctx, creds, old.ID, prov.code(2), factor.TokenOptions{})
+	var w *challenge.WrongCodeError
+	if !errors.As(err, &w) || out.Challenge.ID != mine.ID || w.AttemptsLeft != mine.AttemptsLeft-1 {
+		t.Fatalf("the other session's code: %+v, %v; want a wrong code on its own %s", out.Challenge, err, mine.ID)
+	}
+	out, err = f.StepUpVerify(ctx, creds, theirs.ID, prov.code(3), factor.TokenOptions{})
+	if err != nil || out.Challenge.ID != mine.ID || out.Token.AccessToken == "" {
+		t.Fatalf("its own call's code: %+v, %v; want %s verified", out.Challenge, err, mine.ID)
+	}
+	sessions.s = s1
+	v, err := f.StepUpGet(ctx, creds, theirs.ID)
+	if err != nil || v.State != string(challenge.StatePending) || v.AttemptsLeft != theirs.AttemptsLeft {
+		t.Fatalf("the other session's challenge after: %+v, %v; want pending, untouched", v, err)
 	}
 }
 
