@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,14 +74,14 @@ func TestStepUpVerifyOnEndingSessionKeepsTheCode(t *testing.T) {
 				ends = time.Now().Truncate(time.Second).Add(999 * time.Millisecond)
 			}
 			sessions.s.ExpiresAt = ends
-			sessions.calls = 0
+			sessions.calls.Store(0)
 
 			_, err = f.StepUpVerify(ctx, creds, v.ID, tt.code, factor.TokenOptions{})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("verify: %v, want %v", err, tt.wantErr)
 			}
-			if sessions.calls != 1 {
-				t.Errorf("whoami read %d times, want once", sessions.calls)
+			if sessions.calls.Load() != 1 {
+				t.Errorf("whoami read %d times, want once", sessions.calls.Load())
 			}
 			if tt.wantErr == nil {
 				return
@@ -100,11 +101,11 @@ func TestStepUpVerifyOnEndingSessionKeepsTheCode(t *testing.T) {
 // countingSessions answers whoami with s and counts the reads.
 type countingSessions struct {
 	s     *kratos.Session
-	calls int
+	calls atomic.Int64 // concurrent verifies read the session at once
 }
 
 func (c *countingSessions) Session(context.Context, string, string) (*kratos.Session, error) {
-	c.calls++
+	c.calls.Add(1)
 	s := *c.s
 	return &s, nil
 }
@@ -146,8 +147,8 @@ func TestStepUpStartOnEndingSessionPlacesNoCall(t *testing.T) {
 			if prov.calls != tt.wantCalls {
 				t.Fatalf("%d calls placed, want %d", prov.calls, tt.wantCalls)
 			}
-			if sessions.calls != 1 {
-				t.Errorf("whoami read %d times, want once", sessions.calls)
+			if sessions.calls.Load() != 1 {
+				t.Errorf("whoami read %d times, want once", sessions.calls.Load())
 			}
 		})
 	}
