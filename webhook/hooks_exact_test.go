@@ -37,6 +37,10 @@ func (p provenChallenges) VerifyAndPassFollowing(ctx context.Context, b challeng
 	return p.Verify(ctx, b, id, code)
 }
 
+func (provenChallenges) Current(context.Context, challenge.Binding) (challenge.Challenge, error) {
+	return challenge.Challenge{}, challenge.ErrNotFound
+}
+
 func (provenChallenges) Get(context.Context, string) (challenge.Challenge, error) {
 	return challenge.Challenge{}, challenge.ErrNotFound
 }

@@ -35,6 +35,9 @@ type Challenges interface {
 	// binding's current one, counted once (step-up: one per session).
 	VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, challengeID, code string, pass *challenge.Pass) (challenge.VerifyResult, error)
 	Get(ctx context.Context, id string) (challenge.Challenge, error)
+	// Current is the binding's current challenge (step-up: the session's
+	// newest call), what a tab naming a replaced or dropped one shows.
+	Current(ctx context.Context, b challenge.Binding) (challenge.Challenge, error)
 }
 
 // Sessions reads Kratos sessions and identities (plugin/kratos).

@@ -63,6 +63,10 @@ func (f *fakeChallenges) Get(context.Context, string) (challenge.Challenge, erro
 	return challenge.Challenge{}, challenge.ErrNotFound
 }
 
+func (f *fakeChallenges) Current(context.Context, challenge.Binding) (challenge.Challenge, error) {
+	return challenge.Challenge{}, challenge.ErrNotFound
+}
+
 type noPasses struct{}
 
 func (noPasses) ClaimPass(context.Context, string, []time.Time, time.Duration, string) (string, bool, error) {

@@ -252,12 +252,6 @@ func (s *Service) StepUpFollow(ctx context.Context, creds Creds, id string) (Cha
 	return viewOf(c, s.now()), nil
 }
 
-// currentReader reads a binding's current challenge
-// (challenge.Service.Current); a Challenges without it is not followed.
-type currentReader interface {
-	Current(ctx context.Context, b challenge.Binding) (challenge.Challenge, error)
-}
-
 // stepUpFollow is StepUpFollow for a session already read.
 func (s *Service) stepUpFollow(ctx context.Context, sess *kratos.Session, id string) (challenge.Challenge, error) {
 	b := stepUpBinding(sess)
@@ -281,14 +275,10 @@ func (s *Service) stepUpFollow(ctx context.Context, sess *kratos.Session, id str
 	// its page says "Confirmed", where a right code lands.
 	dead := c.ID == "" || c.State == challenge.StateSuperseded || c.State == challenge.StateExpired ||
 		c.State == challenge.StatePending && !now.Before(c.ExpiresAt)
-	cr, ok := s.challenges.(currentReader)
-	if !dead || !ok && c.ID != "" {
+	if !dead {
 		return c, nil
 	}
-	if !ok {
-		return challenge.Challenge{}, challenge.ErrNotFound
-	}
-	cur, err := cr.Current(ctx, b)
+	cur, err := s.challenges.Current(ctx, b)
 	switch {
 	case errors.Is(err, challenge.ErrNotFound) && c.ID != "":
 		return c, nil
