@@ -228,6 +228,9 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 	if !ok {
 		l = DefaultLang
 	}
+	if t, ok := kratosFreeText(l, msgID, ctx); ok {
+		return t
+	}
 	key := "msg." + strconv.Itoa(msgID)
 	tmpl, ok := catalogue[l][key]
 	if !ok {

@@ -31,3 +31,63 @@ func TestKratosPasswordRefusalsLocalized(t *testing.T) {
 		}
 	}
 }
+
+// TestKratosFreeTextLocalized: the three Kratos validation messages whose
+// text is built from variable parts (4000001, 4000004, 4000028) stayed in
+// English on Russian pages. They are now worded from their context; the
+// English page says exactly what Kratos v1.3.1 says (the texts below are
+// those of its text/message_validation.go and of ory/jsonschema v3's
+// messages); a reason of a shape not known here gives "" on both, so the
+// page shows Kratos's own text.
+func TestKratosFreeTextLocalized(t *testing.T) {
+	dup := func(hint any, types, providers []any) map[string]any {
+		return map[string]any{"credential_identifier_hint": hint, "available_credential_types": types, "available_oidc_providers": providers}
+	}
+	tests := []struct {
+		lang string
+		id   int
+		ctx  map[string]any
+		want string
+	}{
+		{"ru", 4000001, map[string]any{"reason": `"12345" is not valid "tel"`}, "«12345» — это не номер телефона. Введите номер полностью, с кодом страны, например +7 900 123-45-67."},
+		{"en", 4000001, map[string]any{"reason": `"12345" is not valid "tel"`}, `"12345" is not valid "tel"`},
+		{"ru", 4000001, map[string]any{"reason": `"" is not valid "tel"`}, "Введите номер телефона полностью, с кодом страны, например +7 900 123-45-67."},
+		{"en", 4000001, map[string]any{"reason": `"" is not valid "tel"`}, `"" is not valid "tel"`},
+		{"ru", 4000001, map[string]any{"reason": `" " is not valid "email"`}, "Введите адрес электронной почты."},
+		{"ru", 4000001, map[string]any{"reason": `"" is not valid "date"`}, "Заполните это поле (формат «date»)."},
+		{"en", 4000001, map[string]any{"reason": `"" is not valid "date"`}, `"" is not valid "date"`},
+		{"ru", 4000001, map[string]any{"reason": `"bob@" is not valid "email"`}, "«bob@» — это не адрес электронной почты."},
+		{"en", 4000001, map[string]any{"reason": `"bob@" is not valid "email"`}, `"bob@" is not valid "email"`},
+		{"ru", 4000001, map[string]any{"reason": `"a \"b\"" is not valid "date"`}, `«a "b"» не подходит: нужен формат «date».`},
+		{"en", 4000001, map[string]any{"reason": `"a \"b\"" is not valid "date"`}, `"a \"b\"" is not valid "date"`},
+		{"ru", 4000001, map[string]any{"reason": `value must be one of "ru", "en"`}, `Выберите одно из допустимых значений: "ru", "en".`},
+		{"en", 4000001, map[string]any{"reason": `value must be one of "ru", "en"`}, `value must be one of "ru", "en"`},
+		// Shapes not known: Kratos's text stays.
+		{"ru", 4000001, map[string]any{"reason": "The request was malformed or contained invalid parameters"}, ""},
+		{"ru", 4000001, map[string]any{"reason": `"x is not valid "tel"`}, ""},
+		{"ru", 4000001, nil, ""},
+		{"en", 4000001, map[string]any{"reason": "anything"}, ""},
+		{"ru", 4000004, map[string]any{"pattern": `^\+7\d{10}$`}, "Значение введено в неверном формате."},
+		{"en", 4000004, map[string]any{"pattern": `^\+7\d{10}$`}, `does not match pattern "^\\+7\\d{10}$"`},
+		{"ru", 4000004, nil, ""},
+		{"ru", 4000028, dup("alice@example.com", []any{"password", "oidc"}, []any{"github", "google"}),
+			"«alice@example.com» уже используется другой учётной записью. Войти в неё можно так: пароль или вход через соцсеть. Войти можно и через соцсеть: Github, Google."},
+		{"en", 4000028, dup("alice@example.com", []any{"password", "oidc"}, []any{"github", "google"}),
+			"You tried signing in with alice@example.com which is already in use by another account. You can sign in using your password, or social sign in. You can sign in using one of the following social sign in providers: Github, Google."},
+		{"ru", 4000028, dup("", []any{"password", "passkey", "webauthn"}, nil),
+			"Этот адрес почты, телефон или имя пользователя уже используется другой учётной записью. Войти в неё можно так: пароль, ключ доступа или ключ доступа или электронный ключ."},
+		{"en", 4000028, dup(nil, []any{"password", "passkey", "webauthn"}, []any{}),
+			"You tried signing in with an email, phone, or username which is already in use by another account. You can sign in using your password, your passkey, or your passkey or a security key."},
+		{"ru", 4000028, dup("+79001234567", []any{"code"}, nil),
+			"«+79001234567» уже используется другой учётной записью. Войти в неё можно так: code."},
+		{"en", 4000028, dup("+79001234567", []any{"code", "password"}, nil),
+			"You tried signing in with +79001234567 which is already in use by another account. You can sign in using your password."},
+		{"ru", 4000028, dup("bob", nil, nil), "«bob» уже используется другой учётной записью."},
+		{"ru", 4000028, map[string]any{"available_credential_types": "password"}, ""},
+	}
+	for _, tt := range tests {
+		if got := Localize(tt.lang, tt.id, tt.ctx); got != tt.want {
+			t.Errorf("%s %d %v:\n got %q\nwant %q", tt.lang, tt.id, tt.ctx, got, tt.want)
+		}
+	}
+}
