@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -94,4 +95,191 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 	evalJS(t, ctx, `(function(){ var el = document.getElementById("cp-code"); el.value = "+74951234610";
 		el.dispatchEvent(new InputEvent("input", {inputType: "insertReplacementText", bubbles: true})); return ""; })()`)
 	wantPost("autofilled +74951234610", "4610")
+}
+
+// codeStepServer serves a code step at "/" whose form posts to "/submit";
+// each post's form goes to the channel, answered by a page titled "done".
+func codeStepServer(t *testing.T) (*httptest.Server, chan url.Values) {
+	t.Helper()
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	handleStepPage(t, r, mux, func() CodeStep {
+		return CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4,
+			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, posted
+}
+
+// TestTypingANationalNumberInBrowser: a calling number typed key by key in
+// national form, without "+" or "(" ("8 495 123-45-67", "84951234567",
+// "7 999 …"), was sent at its fourth digit ("8495", a wrong code costing an
+// attempt). It now stays as typed, even with a pause after its fourth digit
+// shorter than code.js's PAUSE, and "Confirm" sends its last digits; the
+// note says to press it. (The plain codes: TestTypingACodeInBrowser.)
+func TestTypingANationalNumberInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second) // five numbers, each watched for longer than the pause
+	defer cancel()
+	srv, posted := codeStepServer(t)
+
+	tests := []struct{ first, rest, want string }{
+		{"8 495 123-45-67", "", "4567"},
+		{"84951234567", "", "4567"},
+		{"7 999 123-45-67", "", "4567"},
+		{"79991234567", "", "4567"},
+		{"8495", "1234567", "4567"}, // a pause after the area code
+	}
+	for _, tt := range tests {
+		number := tt.first + tt.rest
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.first)); err != nil {
+			t.Fatal(err)
+		}
+		if tt.rest != "" {
+			if err := chromedp.Do(ctx, chromedp.Sleep(700*time.Millisecond), chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.rest)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select { // longer than PAUSE (2 s): no timer sends it either
+		case form := <-posted:
+			t.Fatalf("typing %q sent %q before it was finished", number, form.Get("code"))
+		case <-time.After(2500 * time.Millisecond):
+		}
+		if v := evalJS(t, ctx, `document.getElementById("cp-code").value`); v != number {
+			t.Errorf("typed %q, the field shows %q", number, v)
+		}
+		if note := evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`); note != Text("en", "code.no_js_autosend") {
+			t.Errorf("typing %q: the note says %q", number, note)
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("typed %q, then Confirm: posted %q, want %q", number, form.Get("code"), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("typed %q, then Confirm: nothing posted", number)
+		}
+		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+	}
+}
+
+// TestTypingACodeInBrowser: a plain code still goes by itself once typed,
+// with nothing pressed: at its last digit, or, when it begins with 7 or 8
+// (as a national number does), after the pause that tells it from one.
+// Deleting a digit during the pause and typing another, or typing a new
+// code over the whole field, sends the new code.
+func TestTypingACodeInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	tests := []struct {
+		keys   []string
+		want   string
+		paused bool // sent only after code.js's PAUSE
+	}{
+		{[]string{"4610"}, "4610", false},
+		{[]string{"7310"}, "7310", true},
+		{[]string{"8888"}, "8888", true},
+		{[]string{"7311", "\b", "0"}, "7310", true},
+		// Typed over within the pause (all selected): a new code, not a number.
+		{[]string{"7311", "select", "4610"}, "4610", false},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range tt.keys {
+			if k == "select" {
+				evalJS(t, ctx, `document.getElementById("cp-code").select(), ""`)
+				continue
+			}
+			if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		typed := time.Now()
+		if tt.paused {
+			select {
+			case form := <-posted:
+				t.Fatalf("%q: sent %q at once, not after the pause", tt.want, form.Get("code"))
+			case <-time.After(time.Second):
+			}
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("typed %q: posted %q", tt.keys, form.Get("code"))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("typed %q: nothing posted within %v", tt.keys, time.Since(typed))
+		}
+		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+	}
+}
+
+// TestResendWithinThePauseInBrowser: "Call me again" pressed within the
+// pause of a code beginning with 7 or 8 asks for a new call only. The pause's
+// timer ran on while the resend's answer was awaited and then posted the
+// code form, a navigation that replaced the resend's: the code was checked
+// (the user had moved on from it) and no new call was asked for.
+func TestResendWithinThePauseInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		if req.PostForm.Has("resend") {
+			time.Sleep(3 * time.Second) // a slow answer: longer than the pause
+		}
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	handleStepPage(t, r, mux, func() CodeStep {
+		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS(t, ctx, `setTimeout(() => document.querySelector("[data-cp-resend]").click(), 0), ""`)
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for len(got) < 2 {
+		select {
+		case form := <-posted:
+			if form.Has("resend") {
+				got = append(got, "resend")
+			} else {
+				got = append(got, "code "+form.Get("code"))
+			}
+			continue
+		case <-timeout:
+		}
+		break
+	}
+	if len(got) != 1 || got[0] != "resend" {
+		t.Errorf("posted %q, want the resend alone", got)
+	}
+	waitForJS(t, ctx, "the resend's answer", `document.title === "done"`)
 }

@@ -1,7 +1,7 @@
 // Progressive enhancement for the code step: digits only, paste of a whole
 // caller number keeps its last N digits, auto-submit at N digits (not while
-// a whole number is typed, from its "+" or "("), live countdowns. The page
-// works without this file (plain form POST).
+// a whole number is typed: see numberMode and PAUSE), live countdowns. The
+// page works without this file (plain form POST).
 (function () {
   "use strict";
   var step = document.querySelector("[data-cp-step]");
@@ -68,15 +68,39 @@
     if (!asNumber && input.value.length === n) { submitCode(); }
   }
 
-  // A "+" or "(" before the code's digits are in: the user types the whole
-  // calling number, whose first digits are not the code. It stays as typed
-  // and goes with "Confirm" (as its last digits); the note says so.
+  // The user types the whole calling number, whose first digits are not the
+  // code: from a "+" or "(" typed before the code's digits are in, or in
+  // national form, "8 495 …" / "7 999 …" (a 7 or 8 and then a separator), or
+  // when typing goes on past N digits (below). It stays as typed until the
+  // field is emptied and goes with "Confirm" (as its last digits); the note
+  // says so.
   var asNumber = false;
   function numberMode(on) {
     if (on === asNumber) { return; }
     asNumber = on;
     var note = step.querySelector("[data-cp-autosend]");
     if (note) { note.textContent = note.getAttribute(on ? "data-manual" : "data-auto"); }
+  }
+
+  // Typed without separators, a national number ("84951234567") begins with
+  // four digits that look like a code. So N typed digits beginning with 7 or
+  // 8 go only after a pause with no more typing; a key typed within it that
+  // goes on (a digit or a separator) means a number, which then waits for
+  // "Confirm" (one typed over the whole field is a new code).
+  // Other codes go at their last digit, as before.
+  var PAUSE = 2000;
+  var pending = 0;
+  function cancelPending() {
+    if (!pending) { return false; }
+    window.clearTimeout(pending);
+    pending = 0;
+    return true;
+  }
+  // A key typed (or an IME's text), not an autofill or a paste of a whole
+  // number: those come as one input event and go as their last digits.
+  function typedKey(e) {
+    var t = e && e.inputType;
+    return t === "insertText" || t === "insertCompositionText";
   }
 
   if (input && form) {
@@ -100,20 +124,30 @@
       input.removeAttribute("aria-invalid");
       check();
     });
-    input.addEventListener("input", function () {
-      var d = digits(input.value);
-      if (/[+(]/.test(input.value) && (asNumber || d.length < n)) {
-        numberMode(true);
-        input.removeAttribute("aria-invalid");
+    input.addEventListener("input", function (e) {
+      var wasPending = cancelPending();
+      var v = input.value, d = digits(v);
+      input.removeAttribute("aria-invalid");
+      if (!d && !/[+(]/.test(v)) { // emptied: start afresh
+        numberMode(false);
+        if (v !== "") { input.value = ""; }
         return;
       }
-      numberMode(false);
+      if (asNumber || /[+(]/.test(v) && d.length < n || /^[78][\s\u00a0.\-]/.test(v) ||
+          typedKey(e) && (d.length > n || wasPending && /\D/.test(v))) {
+        numberMode(true);
+        return;
+      }
       if (d.length > n) { d = d.slice(-n); } // autofill of a full number
-      if (d !== input.value) { input.value = d; }
-      input.removeAttribute("aria-invalid");
+      if (d !== v) { input.value = d; }
+      if (d.length === n && typedKey(e) && /^[78]/.test(d)) {
+        pending = window.setTimeout(function () { pending = 0; check(); }, PAUSE);
+        return;
+      }
       check();
     });
     form.addEventListener("submit", function (e) {
+      cancelPending();
       if (submitted) { e.preventDefault(); return; }
       submitted = true;
       var typed = digits(input.value);
@@ -140,6 +174,9 @@
   if (resendForm) {
     resendForm.addEventListener("submit", function (e) {
       if (resendForm.getAttribute("data-sent")) { e.preventDefault(); return; }
+      // A code in its pause would post its form while the new call's answer
+      // is awaited, and that navigation would replace this one.
+      cancelPending();
       resendForm.setAttribute("data-sent", "1");
       if (resend) { resend.setAttribute("aria-busy", "true"); }
     });
