@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bytes"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -71,5 +73,132 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a new code was not sent")
+	}
+}
+
+// TestNoCodeSentWithoutTypingInBrowser: code.js sends a code only on the
+// user's typing or paste, never because the field held one when the page
+// came (back).
+//
+//   - Chromium (checked here) puts a field's value back on a history
+//     navigation without the back/forward cache after "load", before
+//     "pageshow", and not on a reload; Firefox puts it back while parsing,
+//     before code.js runs, and code.js checked the field as it started: a
+//     4-digit value there was sent at once, the code already used again (a
+//     wrong code costing an attempt). A value there at the start (put in
+//     here by a script before code.js, as Firefox does) is no longer sent:
+//     on a reload or a history navigation it is cleared, on a first visit
+//     (typed before the script came) it waits for "Confirm".
+//   - A code beginning with 7 or 8 waits for a pause before it goes; a page
+//     left within the pause and kept in the back/forward cache resumed its
+//     timer when "back" brought it again, and sent it with nothing typed.
+//     Leaving the page now cancels the pause; the code waits for "Confirm".
+func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	mux.HandleFunc("GET /other", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = w.Write([]byte("<!doctype html><title>other</title>Another page"))
+	})
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		body, err := r.CodeStepHTML(CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"})
+		if err != nil {
+			t.Error(err)
+		}
+		if v := req.URL.Query().Get("restore"); v != "" {
+			// What Firefox does while parsing the page: the field holds its
+			// old value before the (deferred) code.js runs.
+			body += template.HTML(`<script>document.getElementById("cp-code").value = "` + template.JSEscapeString(v) + `";</script>`)
+		}
+		var b bytes.Buffer
+		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
+		_, _ = w.Write(b.Bytes())
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	noPost := func(what string) {
+		t.Helper()
+		select {
+		case form := <-posted:
+			t.Fatalf("%s: %q sent with nothing typed", what, form.Get("code"))
+		case <-time.After(2500 * time.Millisecond): // longer than code.js's PAUSE
+		}
+	}
+	field := func() string { return evalJS(t, ctx, `document.getElementById("cp-code").value`) }
+	ready := `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`
+
+	// A value there as the script starts, on a first visit: kept, not sent.
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?restore=4610")); err != nil {
+		t.Fatal(err)
+	}
+	noPost("first visit with a value in the field")
+	if v := field(); v != "4610" {
+		t.Errorf("first visit: the field holds %q, want what was typed, 4610", v)
+	}
+	if note := evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`); note != Text("en", "code.no_js_autosend") {
+		t.Errorf("first visit with a value: the note says %q", note)
+	}
+	// The same on a reload: cleared.
+	evalJS(t, ctx, `setTimeout(() => location.reload(), 0), ""`)
+	waitForJS(t, ctx, "the reloaded page", ready+` && performance.getEntriesByType("navigation")[0].type === "reload"`)
+	noPost("reload with the value put back")
+	if v := field(); v != "" {
+		t.Errorf("after a reload the field holds %q", v)
+	}
+	// Typing still sends.
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "4610")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case form := <-posted:
+		if form.Get("code") != "4610" {
+			t.Errorf("typed 4610 after the reload: posted %q", form.Get("code"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("typed 4610 after the reload: nothing posted")
+	}
+	waitForJS(t, ctx, "the answer", `document.title === "done"`)
+
+	// A code typed, the page left within the pause, then "back" (from the
+	// back/forward cache: the page as it was, its timers resumed).
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS(t, ctx, `setTimeout(() => location.href = "/other", 0), ""`)
+	waitForJS(t, ctx, "the other page", `document.title === "other"`)
+	time.Sleep(2500 * time.Millisecond) // the pause is over, the page frozen
+	select {
+	case form := <-posted:
+		t.Fatalf("leaving the page within the pause sent %q", form.Get("code"))
+	default:
+	}
+	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`)
+	waitForJS(t, ctx, "the code step again", ready)
+	noPost("back to a page left within the pause")
+	if v := field(); v != "7310" {
+		t.Errorf("back from the cache: the field holds %q, want 7310 as left", v)
+	}
+	// A click by script: chromedp's Click waits in vain on a page the cache
+	// brought back.
+	evalJS(t, ctx, `setTimeout(() => document.querySelector("[data-cp-submit]").click(), 0), ""`)
+	select {
+	case form := <-posted:
+		if form.Get("code") != "7310" {
+			t.Errorf("Confirm after coming back: posted %q, want 7310", form.Get("code"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Confirm after coming back: nothing posted")
 	}
 }

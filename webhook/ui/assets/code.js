@@ -64,6 +64,13 @@
     form.submit();
   }
 
+  // A reload or a history navigation: the browser may put back what the
+  // field held (Chromium after "load", Firefox while parsing).
+  function restoredNavigation() {
+    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    return !!nav && (nav.type === "back_forward" || nav.type === "reload");
+  }
+
   function check() {
     if (!asNumber && input.value.length === n) { submitCode(); }
   }
@@ -155,7 +162,19 @@
       var btn = form.querySelector("[data-cp-submit]");
       if (btn) { btn.setAttribute("aria-busy", "true"); }
     });
-    check();
+    // Nothing is sent that the user did not type or paste here. A value in
+    // the field as the script starts was put back by the browser (Firefox
+    // does so while parsing, on "back" or a reload: the code already sent),
+    // so it is cleared; or, on a first visit, typed before the script came,
+    // so it waits for "Confirm" (the note says so).
+    if (restoredNavigation()) {
+      input.value = "";
+    } else if (input.value) {
+      numberMode(true);
+    }
+    // A page left within the pause and kept in the back/forward cache would
+    // resume its timer when brought back, and send with nothing typed.
+    window.addEventListener("pagehide", cancelPending);
   }
 
   // autofocus is ignored after some navigations; ask again (the code field,
@@ -195,8 +214,7 @@
     // puts back what the field held (by now): the code already sent. Typing
     // on after it made a code of both's last digits, a wrong one costing
     // an attempt.
-    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
-    if (input && !submitted && nav && (nav.type === "back_forward" || nav.type === "reload")) {
+    if (input && !submitted && restoredNavigation()) {
       input.value = "";
       numberMode(false);
     }
