@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 // text the validator's `"12345" is not valid "tel"`) and one whose e-mail
 // another account holds (4000028, English sentences built from that
 // account's sign-in ways). A Russian page showed both in English; it now
-// says them in Russian, from the messages' context.
+// says them in Russian, from the messages' context. So it does an e-mail
+// longer than the schema's maxLength (4000017, "length must be <= 320, but
+// got 330").
 func TestKratosValidationTextsInRussianOnRealKratos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Kratos skipped in -short mode")
@@ -57,6 +60,8 @@ func TestKratosValidationTextsInRussianOnRealKratos(t *testing.T) {
 			"«12345» — это не номер телефона. Введите номер полностью, с кодом страны, например +7 900 123-45-67."},
 		{map[string]any{"email": "new@example.com", "phone": ""}, 4000001,
 			"Введите номер телефона полностью, с кодом страны, например +7 900 123-45-67."},
+		{map[string]any{"email": strings.Repeat("a", 318) + "@example.com"}, 4000017,
+			"Слишком длинно: можно не больше 320 символов (введено: 330)."},
 		{map[string]any{"email": "taken@example.com"}, 4000028,
 			"«taken@example.com» уже используется другой учётной записью. Войти в неё можно так: пароль."},
 	}

@@ -111,6 +111,7 @@ var catalogue = map[string]map[string]string{
 		"msg.1040009": "Please choose a credential to authenticate yourself with.",
 		"msg.4000002": "Property {property} is missing.",
 		"msg.4000003": "length must be >= {min_length}, but got {actual_length}",
+		"msg.4000017": "length must be <= {max_length}, but got {actual_length}",
 		"msg.4000005": "The password can not be used because {reason}.",
 		"msg.4000010": "Account not active yet. Did you forget to verify your email address?",
 		"msg.4000031": "The password can not be used because it is too similar to the identifier.",
@@ -284,6 +285,7 @@ var catalogue = map[string]map[string]string{
 		"msg.1040009": "Выберите, как вы будете входить.",
 		"msg.4000002": "Заполните это поле.",
 		"msg.4000003": "Слишком коротко: нужно не меньше {min_length} {min_length#символа|символов|символов}.",
+		"msg.4000017": "Слишком длинно: можно не больше {max_length} {max_length#символа|символов|символов} (введено: {actual_length}).",
 		"msg.4000005": "Этот пароль использовать нельзя.", // Kratos's reason is English
 		"msg.4000010": "Учётная запись ещё не активна. Подтвердите адрес почты.",
 		"msg.4000031": "Этот пароль использовать нельзя: он слишком похож на ваш логин.",

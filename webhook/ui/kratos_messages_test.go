@@ -24,6 +24,10 @@ func TestKratosPasswordRefusalsLocalized(t *testing.T) {
 		{"en", 4000032, map[string]any{"min_length": float64(8), "actual_length": float64(5)}, "The password must be at least 8 characters long, but got 5."},
 		{"en", 4000005, map[string]any{"reason": "it is too weak"}, "The password can not be used because it is too weak."},
 		{"en", 1040008, nil, "Back"},
+		{"ru", 4000017, map[string]any{"max_length": float64(320), "actual_length": float64(330)}, "Слишком длинно: можно не больше 320 символов (введено: 330)."},
+		{"ru", 4000017, map[string]any{"max_length": float64(64), "actual_length": float64(70)}, "Слишком длинно: можно не больше 64 символов (введено: 70)."},
+		{"ru", 4000017, map[string]any{"max_length": float64(22), "actual_length": float64(23)}, "Слишком длинно: можно не больше 22 символов (введено: 23)."},
+		{"en", 4000017, map[string]any{"max_length": float64(320), "actual_length": float64(330)}, "length must be <= 320, but got 330"},
 	}
 	for _, tt := range tests {
 		if got := Localize(tt.lang, tt.id, tt.ctx); got != tt.want {
