@@ -192,7 +192,15 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 
 	// Level 2.
 	noResult := len(bytes.TrimSpace(wd.Result)) == 0
-	if (noResult || string(bytes.TrimSpace(wd.Result)) == `""`) && message == "" && dmessage != "" {
+	// A call id or a code is a call, whatever message sits beside it
+	// ("call queued"): refusing it would lose a call that rang and was paid for.
+	carriesCall := false
+	for _, f := range []json.RawMessage{wd.CallID, wd.Pin, wd.Phone} {
+		if v, ok := jsonScalar(f); !ok || strings.TrimSpace(v) != "" {
+			carriesCall = true
+		}
+	}
+	if (noResult || string(bytes.TrimSpace(wd.Result)) == `""`) && message == "" && dmessage != "" && !carriesCall {
 		// No result, but data says why (the balance sample's message put
 		// in data): the method's failure, typed by its text. Unlike a
 		// level-1 refusal, an unexplained one is not NotPlaced.

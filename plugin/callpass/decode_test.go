@@ -716,3 +716,34 @@ func TestRefusedCredentialsUnderServerError(t *testing.T) {
 		}
 	}
 }
+
+// TestDataMessageBesideACallKeepsTheCall: a start answer that carries a
+// call (its id, its code) with an empty result and a data message ("call
+// queued") is the placed call, as it was before data messages were read
+// alone: typing it by the message refused a call that rang and was paid
+// for ("not valid API JSON: call queued"), and a message with refusal
+// wording even made it NotPlaced, so the limits were given back and the
+// user's retry paid for a second call.
+func TestDataMessageBesideACallKeepsTheCall(t *testing.T) {
+	tests := []string{
+		`{"status":"success","data":{"result":"","callid":"527f2b9b-1124-4c6f-a5fb-b9b239d923e4","pin":"0446","message":"call queued"}}`,
+		`{"status":"success","data":{"result":"","callid":"527f2b9b-1124-4c6f-a5fb-b9b239d923e4","phone":"4610","message":"Звонок инициирован"}}`,
+		`{"status":"success","data":{"result":"","pin":"0446","message":"destination not allowed"}}`,
+		`{"status":"success","data":{"result":"","callid":"4f2ea8a1-75e8-4fdd-8e6b-b92e804b1a1d","message":"in progress"}}`,
+	}
+	for _, body := range tests {
+		env, err := DecodeResponse(200, "application/json", []byte(body))
+		if err != nil || env == nil || env.Data == nil || env.Data.Result != "" {
+			t.Errorf("DecodeResponse(%s) = %+v, %v; want the call with an empty result", body, env, err)
+		}
+	}
+}
+
+// TestDataMessageWithEmptyCallFieldsIsTheReason: empty call fields beside
+// a data message carry no call; the message is the answer's reason.
+func TestDataMessageWithEmptyCallFieldsIsTheReason(t *testing.T) {
+	_, err := DecodeResponse(200, "application/json", []byte(`{"status":"success","data":{"result":"","callid":"","pin":null,"message":"balance is lower than limit for that call"}}`))
+	if !errors.Is(err, flashcall.ErrInsufficientBalance) {
+		t.Fatalf("DecodeResponse = %v, want insufficient balance", err)
+	}
+}
