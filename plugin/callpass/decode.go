@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	segjson "github.com/segmentio/encoding/json"
@@ -303,9 +304,10 @@ func kindFor(message string, httpStatus int, fallback error) error {
 	// A token the API itself says it refused is a credentials problem under
 	// any status: some back ends answer every error with 500, and typed an
 	// outage it was retried with the same token and hid from the
-	// credentials alert. Only an unambiguous refusal, not "authentication
-	// service unavailable".
-	if trouble && !throttling && refusedCredentials(m, has) {
+	// credentials alert. Only an unambiguous, bare refusal: not
+	// "authentication service unavailable", nor "authentication failed:
+	// database connection refused" (see bareRefusal).
+	if trouble && !throttling && refusedCredentials(m, has) && bareRefusal(m) {
 		return flashcall.ErrUnauthorized
 	}
 	switch {
@@ -399,6 +401,33 @@ func refusedCredentials(m string, has func(string) bool) bool {
 	credential := has("token") || has("bearer") || strings.Contains(m, "api key") || has("credentials")
 	return credential && (has("invalid") || has("wrong") || has("bad") || has("incorrect") || has("expired") ||
 		has("unknown") || has("revoked") || strings.Contains(m, "not valid"))
+}
+
+// refusalWords are the words a bare refusal of the token is made of.
+var refusalWords = map[string]bool{
+	"invalid": true, "wrong": true, "bad": true, "incorrect": true, "expired": true, "unknown": true, "revoked": true,
+	"token": true, "bearer": true, "api": true, "key": true, "credential": true, "credentials": true,
+	"unauthorized": true, "unauthorised": true, "unauthenticated": true, "not": true, "authorized": true,
+	"authorised": true, "authentication": true, "authorization": true, "authorisation": true, "failed": true,
+	"valid": true, "is": true, "has": true, "been": true, "the": true, "your": true, "a": true, "an": true,
+	"or": true, "and": true, "provided": true, "access": true, "error": true, "http": true,
+	"неверный": true, "неверен": true, "недействительный": true, "недействителен": true, "токен": true,
+	"токена": true, "ошибка": true, "авторизации": true, "аутентификации": true, "не": true, "авторизован": true,
+	"авторизованы": true, "ключ": true, "доступа": true, "или": true, "истек": true, "срок": true, "действия": true,
+}
+
+// bareRefusal reports a message (m lower-cased) made only of the words of
+// a refusal of the token (and numbers: "401 Unauthorized"). Under a 5xx,
+// any other word says what failed on the server ("authentication failed:
+// database connection refused"), which the status already said: an outage,
+// however open-ended its wording.
+func bareRefusal(m string) bool {
+	for _, w := range strings.FieldsFunc(m, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
+		if !refusalWords[w] && strings.Trim(w, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // fromPlace reports a place the request comes from among words: "from"

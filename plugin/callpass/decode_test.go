@@ -747,3 +747,39 @@ func TestDataMessageWithEmptyCallFieldsIsTheReason(t *testing.T) {
 		t.Fatalf("DecodeResponse = %v, want insufficient balance", err)
 	}
 }
+
+// TestServerTroubleExplainedIsNoCredentialsRefusal: under a 5xx only a bare
+// refusal of the token ("Invalid token", "Ошибка авторизации") is typed
+// unauthorized. A refusal that goes on to say what failed on the server
+// ("authentication failed: database connection refused", "ошибка
+// авторизации: нет связи с базой данных") is the server's failure, as its
+// status says: typed unauthorized it fired the critical credentials alert
+// at its first occurrence, sent the operator to rotate a token that was
+// fine, and stopped the polling of the call for good.
+func TestServerTroubleExplainedIsNoCredentialsRefusal(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		kind   error
+	}{
+		{503, `{"status":"error","message":"Authentication failed: database connection refused"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"Unauthorized: auth backend unreachable"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"invalid token: redis: connection pool exhausted"}`, flashcall.ErrUnavailable},
+		{502, `{"status":"error","message":"authorization failed: connection reset by peer"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"Ошибка авторизации: нет связи с базой данных"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","message":"Неверный токен (ошибка чтения из БД)"}`, flashcall.ErrUnavailable},
+		{500, `{"status":"error","data":{"message":"not authorized: lookup failed, no route to host"}}`, flashcall.ErrUnavailable},
+		// Bare refusals stay refusals.
+		{500, `{"status":"error","message":"Invalid token."}`, flashcall.ErrUnauthorized},
+		{500, `{"status":"error","message":"401 Unauthorized"}`, flashcall.ErrUnauthorized},
+		{503, `{"status":"error","message":"The bearer token is invalid or has expired"}`, flashcall.ErrUnauthorized},
+		{500, `{"status":"error","message":"Неверный токен авторизации"}`, flashcall.ErrUnauthorized},
+		{500, `{"status":"error","message":"Invalid API key"}`, flashcall.ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		_, err := DecodeResponse(tt.status, "application/json", []byte(tt.body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != tt.kind {
+			t.Errorf("DecodeResponse(%d, %s) = %v, want %v", tt.status, tt.body, err, tt.kind)
+		}
+	}
+}
