@@ -592,8 +592,13 @@ func parseRetryAfter(status int, v string, now time.Time) time.Duration {
 		return 0
 	}
 	var d time.Duration
-	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
-		d = time.Duration(n) * time.Second
+	if n, err := strconv.ParseUint(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Delta-seconds have no bound (RFC 9110): more than the cap is the
+		// cap, never an overflow read as no wait at all.
+		d = maxStatusHold
+		if n < uint64(maxStatusHold/time.Second) {
+			d = time.Duration(n) * time.Second
+		}
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}

@@ -98,3 +98,22 @@ func TestStatusWithoutUsableRetryAfterIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterBeyondTheCapIsTheCap: a Retry-After of more seconds than
+// 32 bits hold ("4294967296", RFC 9110 sets no bound) asks for a longer
+// wait than any other and is held for maxStatusHold as "86400" is; it was
+// unreadable, so the status request was repeated at once, twice, and at
+// every poll.
+func TestRetryAfterBeyondTheCapIsTheCap(t *testing.T) {
+	now := time.Now()
+	for _, v := range []string{"86400", "4294967296", "99999999999999999999", "9223372036854775807"} {
+		if d := parseRetryAfter(http.StatusServiceUnavailable, v, now); d != maxStatusHold {
+			t.Errorf("parseRetryAfter(503, %q) = %s, want %s", v, d, maxStatusHold)
+		}
+	}
+	for _, v := range []string{"", "0", "-5", "soon", "1.5", "+5"} {
+		if d := parseRetryAfter(http.StatusServiceUnavailable, v, now); d != 0 {
+			t.Errorf("parseRetryAfter(503, %q) = %s, want 0", v, d)
+		}
+	}
+}
