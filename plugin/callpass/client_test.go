@@ -1033,3 +1033,37 @@ func TestStartRetriesOnlySoonAfterItBegan(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenRefusedUnderServerErrorPlacedNoCall: a start refused as a bad
+// token under a 5xx (typed unauthorized since 85d4b13) placed no call, so
+// it is NotPlaced and the challenge gives the start's limits back, as
+// operations.md promises for a refused token: it was unauthorized (the
+// credentials alert fired) but kept the 5xx's "may have placed a call",
+// so every user's retry while the token was being fixed was counted and
+// users were locked out once it was. An unexplained 5xx still may have
+// placed a call.
+func TestTokenRefusedUnderServerErrorPlacedNoCall(t *testing.T) {
+	for _, tt := range []struct {
+		status    int
+		body      string
+		kind      error
+		notPlaced bool
+	}{
+		{500, `{"status":"error","message":"Invalid token"}`, flashcall.ErrUnauthorized, true},
+		{503, `{"status":"success","data":{"result":"error","message":"bearer token expired"}}`, flashcall.ErrUnauthorized, true},
+		{500, `{"status":"error","message":"Неверный токен"}`, flashcall.ErrUnauthorized, true},
+		{500, `{"status":"error","message":"internal error"}`, flashcall.ErrUnavailable, false},
+		{503, `{"status":"error","message":"authentication failed: database connection refused"}`, flashcall.ErrUnavailable, false},
+	} {
+		p := newProvider(t, answer(tt.status, "application/json", tt.body))
+		c := newTestClient(t, p.srv.URL, 2, nil)
+		_, err := c.StartCall(context.Background(), mustPhone(t))
+		assertKind(t, err, tt.kind, OpStart)
+		if got := flashcall.NotPlaced(err); got != tt.notPlaced {
+			t.Errorf("HTTP %d %s: NotPlaced = %v, want %v", tt.status, tt.body, got, tt.notPlaced)
+		}
+		if n := len(p.requests()); n != 1 {
+			t.Errorf("HTTP %d %s: provider got %d starts, want 1", tt.status, tt.body, n)
+		}
+	}
+}

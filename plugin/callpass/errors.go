@@ -114,13 +114,16 @@ func (e *Error) NotSent() bool { return !e.Sent }
 // balance, the destination, the request). A level-2 failure without such a
 // reason ("result":"error" alone, "call failed") may follow a call that rang,
 // above all on a synchronous start, and a 5xx may come from a server that
-// failed after placing the call: neither is NotPlaced.
+// failed after placing the call: neither is NotPlaced (a 5xx's bare refusal
+// of the token excepted).
 func (e *Error) NotPlaced() bool {
 	switch {
 	case !e.Sent:
 		return true
 	case e.HTTPStatus >= 500:
-		return false
+		// Except a bare refusal of the token, the only answer a 5xx is typed
+		// unauthorized for (see kindFor): a refused token placed no call.
+		return e.level != 0 && errors.Is(e.Kind, flashcall.ErrUnauthorized)
 	case e.level == levelRequest:
 		return true
 	case e.level == levelMethod:
