@@ -307,7 +307,8 @@ func kindFor(message string, httpStatus int, fallback error) error {
 	// credentials alert. Only an unambiguous, bare refusal: not
 	// "authentication service unavailable", nor "authentication failed:
 	// database connection refused" (see bareRefusal).
-	if trouble && !throttling && refusedCredentials(m, has) && bareRefusal(m) {
+	// Not a 429: it is throttling whatever its words, and stays counted.
+	if httpStatus >= 500 && !throttling && refusedCredentials(m, has) && bareRefusal(m) {
 		return flashcall.ErrUnauthorized
 	}
 	switch {

@@ -783,3 +783,23 @@ func TestServerTroubleExplainedIsNoCredentialsRefusal(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottlingWithRefusalWordsIsThrottling: a 429 is throttling whatever
+// its words, as 85d4b13 meant ("a 429 ... stays unavailable"): 429
+// {"message":"Invalid token"} was typed unauthorized, so the start's limits
+// were given back (operations.md: a 429 stays counted, giving it back lets
+// a flood keep the provider throttled), the credentials alert fired, and
+// the call's status polling stopped for good.
+func TestThrottlingWithRefusalWordsIsThrottling(t *testing.T) {
+	for _, body := range []string{
+		`{"status":"error","message":"Invalid token"}`,
+		`{"status":"error","message":"Unauthorized"}`,
+		`{"status":"error","message":"Неверный токен"}`,
+		`{"status":"success","data":{"result":"error","message":"wrong token"}}`,
+	} {
+		_, err := DecodeResponse(http.StatusTooManyRequests, "application/json", []byte(body))
+		if e, ok := errors.AsType[*Error](err); !ok || e.Unwrap() != flashcall.ErrUnavailable {
+			t.Errorf("DecodeResponse(429, %s) = %v, want unavailable", body, err)
+		}
+	}
+}
