@@ -437,7 +437,7 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 	}
 	// The provider asked for quiet (Retry-After): asking before then would
 	// only add to the load it is shedding. The poller asks again later.
-	if wait := time.Until(time.Unix(0, c.statusHeldUntil.Load())); wait > 0 {
+	if wait := c.statusHold(); wait > 0 {
 		err := &Error{Kind: flashcall.ErrUnavailable, Op: OpStatus, RetryAfter: wait,
 			Message: "not asked: the provider asked to wait " + wait.Round(time.Second).String() + " more (Retry-After)"}
 		// Debug: every poll of every call lands here until then; the answer
@@ -511,6 +511,10 @@ func (c *Client) CallStatus(ctx context.Context, callID string, to phone.Number)
 			!sleep(ctx, c.backoff<<(attempt-1)) {
 			break
 		}
+		// Another poll's answer may have asked for quiet meanwhile.
+		if c.statusHold() > 0 {
+			break
+		}
 	}
 	if d := retryAfter(err); d > 0 {
 		c.holdStatus(d)
@@ -566,6 +570,11 @@ func retryAfter(err error) time.Duration {
 		return e.RetryAfter
 	}
 	return 0
+}
+
+// statusHold is how long status requests are still held back, or <= 0.
+func (c *Client) statusHold() time.Duration {
+	return time.Until(time.Unix(0, c.statusHeldUntil.Load()))
 }
 
 // holdStatus holds status requests back for d from now, unless a longer

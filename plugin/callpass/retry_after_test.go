@@ -117,3 +117,46 @@ func TestRetryAfterBeyondTheCapIsTheCap(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterHoldsRetriesAlreadyUnderWay: a poll waiting to retry a 503
+// does not send its retry once another poll's answer asked for quiet. The
+// hold was read only when a CallStatus began, so every poll already in its
+// backoff when the provider said Retry-After sent its remaining retries to
+// the provider shedding load (two more requests per polled call).
+func TestRetryAfterHoldsRetriesAlreadyUnderWay(t *testing.T) {
+	const idA, idB = "call-a-0001", "call-b-0002"
+	firstA := make(chan struct{})
+	var n atomic.Int32
+	p := newProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		// A's first request, then B's (A waits 1 s to retry).
+		switch n.Add(1) {
+		case 1:
+			defer close(firstA)
+		case 2:
+			w.Header().Set("Retry-After", "30")
+		}
+		answer(http.StatusServiceUnavailable, "application/json", `{"status":"error","message":"service temporarily unavailable"}`)(w, r)
+	})
+	c := newTestClient(t, p.srv.URL, 2, nil)
+	c.backoff = time.Second // B is answered well before A retries
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.CallStatus(context.Background(), idA, mustPhone(t))
+		done <- err
+	}()
+	<-firstA
+	_, err := c.CallStatus(context.Background(), idB, mustPhone(t))
+	if e := assertKind(t, err, flashcall.ErrUnavailable, OpStatus); e.RetryAfter <= 0 {
+		t.Fatalf("B: RetryAfter = %s, want the wait", e.RetryAfter)
+	}
+	assertKind(t, <-done, flashcall.ErrUnavailable, OpStatus)
+	var a int
+	for _, r := range p.requests() {
+		if r.form.Get("callid") == idA {
+			a++
+		}
+	}
+	if a != 1 {
+		t.Fatalf("A sent %d status requests, want 1: its retries came after the provider asked for quiet", a)
+	}
+}
