@@ -28,7 +28,8 @@ type clientCert struct {
 	mu         sync.Mutex
 	pair       *tls.Certificate
 	cert, key  os.FileInfo // what pair was read from
-	warnedCert os.FileInfo // the change last warned about
+	warned     bool        // the files as warnedCert and warnedKey say did not load
+	warnedCert os.FileInfo // (nil: missing), and are not read again until they change
 	warnedKey  os.FileInfo
 }
 
@@ -70,18 +71,21 @@ func (c *clientCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) 
 	if sameFile(certInfo, c.cert) && sameFile(keyInfo, c.key) {
 		return c.pair, nil
 	}
+	if c.warned && sameFile(certInfo, c.warnedCert) && sameFile(keyInfo, c.warnedKey) {
+		// The files that did not load, unchanged since: not read and
+		// parsed again on every new connection.
+		return c.pair, nil
+	}
 	pair, err := LoadClientCert(c.certFile, c.keyFile)
 	if err != nil {
-		if !sameFile(certInfo, c.warnedCert) || !sameFile(keyInfo, c.warnedKey) {
-			c.warnedCert, c.warnedKey = certInfo, keyInfo
-			c.logger().Warn("store.redis.tls_cert_file or tls_key_file changed but does not load; "+
-				"the certificate read before stays in use until they do",
-				slog.String("error", err.Error()), slog.Time("in_use_not_after", notAfter(c.pair)))
-		}
+		c.warned, c.warnedCert, c.warnedKey = true, certInfo, keyInfo
+		c.logger().Warn("store.redis.tls_cert_file or tls_key_file changed but does not load; "+
+			"the certificate read before stays in use until they do",
+			slog.String("error", err.Error()), slog.Time("in_use_not_after", notAfter(c.pair)))
 		return c.pair, nil
 	}
 	c.pair, c.cert, c.key = &pair, certInfo, keyInfo
-	c.warnedCert, c.warnedKey = nil, nil
+	c.warned, c.warnedCert, c.warnedKey = false, nil, nil
 	c.logger().Info("store.redis.tls_cert_file reloaded: new connections to Redis present the renewed certificate",
 		slog.Time("not_after", notAfter(c.pair)))
 	return c.pair, nil
