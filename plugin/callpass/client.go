@@ -159,10 +159,13 @@ type Client struct {
 	// bits) that the provider last accepted; see CallStatus.
 	statusForm atomic.Uint32
 
-	// statusHeldUntil (Unix nanoseconds) is when the provider's last
-	// Retry-After on a status request ends; until then CallStatus sends
-	// nothing (see holdStatus).
+	// statusHeldUntil (nanoseconds since epoch) is when the provider's
+	// last Retry-After on a status request ends; until then CallStatus
+	// sends nothing (see holdStatus). Counted on the monotonic clock from
+	// epoch, the client's creation: a wall clock stepped back (NTP, a VM
+	// resumed) must not hold the polls past maxStatusHold.
 	statusHeldUntil atomic.Int64
+	epoch           time.Time
 
 	// refs maps the references StartCall returns for call ids not safe to
 	// show to the provider's exact ids (see callRefs).
@@ -228,6 +231,7 @@ func New(cfg Config) (*Client, error) {
 		tp = noop.NewTracerProvider()
 	}
 	return &Client{
+		epoch:          time.Now(),
 		base:           u.String(),
 		token:          cfg.Token,
 		version:        cfg.APIVersion,
@@ -574,13 +578,13 @@ func retryAfter(err error) time.Duration {
 
 // statusHold is how long status requests are still held back, or <= 0.
 func (c *Client) statusHold() time.Duration {
-	return time.Until(time.Unix(0, c.statusHeldUntil.Load()))
+	return time.Duration(c.statusHeldUntil.Load()) - time.Since(c.epoch)
 }
 
 // holdStatus holds status requests back for d from now, unless a longer
 // hold is already set.
 func (c *Client) holdStatus(d time.Duration) {
-	until := time.Now().Add(d).UnixNano()
+	until := int64(time.Since(c.epoch) + d)
 	for {
 		old := c.statusHeldUntil.Load()
 		if old >= until || c.statusHeldUntil.CompareAndSwap(old, until) {
