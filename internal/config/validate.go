@@ -216,6 +216,62 @@ func (c *Config) validatePlaceholders(v *checker) {
 	}
 }
 
+// strict reports whether guessable secrets are refused: by the service
+// (serve, config validate) outside --dev. A one-off command (bans, call)
+// must work with the key the deployed service has, whatever it is: it
+// finds the keyed names of numbers with it.
+func (v *checker) strict(c *Config) bool { return v.hooks && !c.DevMode }
+
+// weakSecret explains why a webhook secret or code key is guessable
+// whatever its length, without quoting any of it; "" when nothing is
+// found. A value holding the published placeholder mark is left to
+// validatePlaceholders, which says how to replace the examples' values.
+// The checks catch what people type or paste, not what a generator makes:
+// 32 random hex or base64 characters hold 8 different ones or more but
+// for odds below 1e-7, and none of the words.
+func weakSecret(s string) string {
+	if holdsPlaceholder(&s) {
+		return ""
+	}
+	if m := unexpandedRe.FindString(s); m != "" {
+		// README's `export WEBHOOK_SECRET=$(openssl rand -hex 32)` pasted
+		// into an env file, a systemd unit or YAML: nothing runs it there.
+		return fmt.Sprintf("holds a shell expression (%s…) that was never run: an env file, a systemd unit or the YAML file takes the text as it is", m)
+	}
+	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+		return "is a template's <placeholder>, not a secret"
+	}
+	if n := distinctChars(s); n < minSecretChars {
+		return fmt.Sprintf("uses only %d different characters (one repeated, or a few): a generated secret has far more, and this one is easy to guess", n)
+	}
+	if placeholderWordRe.MatchString(s) {
+		return "holds a placeholder word (changeme, replace me, your secret, placeholder, …): it is no secret"
+	}
+	return ""
+}
+
+// minSecretChars: fewer different characters is a key typed by hand (one
+// repeated, a word repeated), not one generated.
+const minSecretChars = 8
+
+var (
+	// unexpandedRe finds command substitution or a variable reference a
+	// shell would have expanded: "$(", "${" or a backquote.
+	unexpandedRe = regexp.MustCompile("\\$[({]|`")
+	// placeholderWordRe finds the usual "fill this in" words as words (in
+	// any case, separated by -, _, . or a space, or not at all): inside
+	// another word ("exchangemetrics") they are no placeholder.
+	placeholderWordRe = regexp.MustCompile(`(?i)(^|[^a-z])(change[-_. ]?(me|it|this)|replace[-_. ]?(me|this)|your[-_. ]?(secret|key|token|password)|placeholder)([^a-z]|$)`)
+)
+
+func distinctChars(s string) int {
+	seen := map[rune]bool{}
+	for _, r := range s {
+		seen[r] = true
+	}
+	return len(seen)
+}
+
 // placeholderHints add what else changes with a replaced secret.
 var placeholderHints = map[string]string{
 	"webhook.secret": ", the same value in the Authorization: Bearer header of Kratos's web hooks",
@@ -370,6 +426,8 @@ func (c *Config) validateWebhook(v *checker) {
 	switch {
 	case w.Secret == "":
 		v.add("webhook.secret", "is required (set WEBHOOK_SECRET or webhook.secret_file); use --dev to generate one")
+	case v.strict(c) && weakSecret(w.Secret) != "":
+		v.add("webhook.secret", "%s; generate one with openssl rand -hex 32 and put the same value in the Authorization: Bearer header of Kratos's web hooks", weakSecret(w.Secret))
 	case len(w.Secret) < 32:
 		v.add("webhook.secret", "must be at least 32 bytes (got %d)", len(w.Secret))
 	}
@@ -407,6 +465,8 @@ func (c *Config) validateChallenge(v *checker) {
 	switch {
 	case ch.CodeKey == "":
 		v.add("challenge.code_key", "is required (set CHALLENGE_CODE_KEY or challenge.code_key_file); use --dev to generate one")
+	case v.strict(c) && weakSecret(ch.CodeKey) != "":
+		v.add("challenge.code_key", "%s; generate one with openssl rand -hex 32 (the same on every instance)", weakSecret(ch.CodeKey))
 	case len(ch.CodeKey) < 32:
 		v.add("challenge.code_key", "must be at least 32 bytes (got %d)", len(ch.CodeKey))
 	}

@@ -15,9 +15,10 @@ func TestValidationEdges(t *testing.T) {
 		yaml    string // config file content; "" loads no file
 		wantKey string // "" = valid
 	}{
-		// webhook.secret: at least 32 bytes.
-		{name: "webhook secret 31 bytes", env: []string{"WEBHOOK_SECRET=" + strings.Repeat("s", 31)}, wantKey: "webhook.secret"},
-		{name: "webhook secret 32 bytes", env: []string{"WEBHOOK_SECRET=" + strings.Repeat("s", 32)}},
+		// webhook.secret: at least 32 bytes (not one repeated: that is
+		// refused as guessable, TestWeakSecretsRefused).
+		{name: "webhook secret 31 bytes", env: []string{"WEBHOOK_SECRET=" + strings.Repeat("0123456789abcdef", 2)[:31]}, wantKey: "webhook.secret"},
+		{name: "webhook secret 32 bytes", env: []string{"WEBHOOK_SECRET=" + strings.Repeat("0123456789abcdef", 2)}},
 
 		// store.redis.prefix must not be empty (an empty env var counts as
 		// unset, so only the file can empty it).
