@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -109,7 +110,7 @@ func New() *Metrics {
 		}),
 		storeOps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "store_operations_total",
-			Help: "Store operations by name and result.",
+			Help: "Store operations by name and result: ok, error, or canceled (the client hung up before the store answered; no store failure).",
 		}, []string{"op", "result"}),
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "store_operation_duration_seconds",
@@ -117,7 +118,7 @@ func New() *Metrics {
 		}, []string{"op"}),
 		kratosCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kratos_requests_total",
-			Help: "Requests to Kratos by operation and result: ok; not_found (Kratos answered that the session does not exist or is not allowed, 401/403, or that the identity does not exist, 404); error (Kratos unreachable, 5xx, a 404 from whoami, or an unexpected answer).",
+			Help: "Requests to Kratos by operation and result: ok; not_found (Kratos answered that the session does not exist or is not allowed, 401/403, or that the identity does not exist, 404); error (Kratos unreachable, 5xx, a 404 from whoami, or an unexpected answer); canceled (the client hung up before Kratos answered).",
 		}, []string{"op", "result"}),
 		kratosLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "kratos_request_duration_seconds",
@@ -201,12 +202,12 @@ func (m *Metrics) initSeries() {
 		}
 	}
 	for _, op := range storeOps {
-		for _, r := range []string{"ok", "error"} {
+		for _, r := range []string{"ok", "error", "canceled"} {
 			m.storeCounts.get([2]string{op, r})
 		}
 	}
 	for _, op := range kratosOps {
-		for _, r := range []string{"ok", "not_found", "error"} {
+		for _, r := range []string{"ok", "not_found", "error", "canceled"} {
 			m.kratosCalls.WithLabelValues(op, r)
 		}
 	}
@@ -415,6 +416,11 @@ func result(err error) string {
 	switch {
 	case err == nil:
 		return "ok"
+	case errors.Is(err, context.Canceled):
+		// The client hung up (the request's context): no failure of the
+		// store or Kratos, and a flood of aborted requests must not page
+		// as one (CallPassStoreErrors). A deadline that passed is one.
+		return "canceled"
 	case errors.Is(err, errNotFoundMarker),
 		// Kratos's answer about the caller's session or an identity, not
 		// a failure of Kratos.
