@@ -56,6 +56,8 @@ type scenario struct {
 	// holds one sample, not the two an evaluation at a scrape's instant
 	// sees. Check at is then the evaluation after scrape at.
 	offPhase bool
+	// sim is the simulated CallPass's timing (default: answers at once).
+	sim simTiming
 	// budget replaces the daily budget written into alerts.yml (10000,
 	// "yours to set") for a scenario that runs with a small
 	// LIMITS_GLOBAL_DAILY_LIMIT.
@@ -148,6 +150,42 @@ var alertScenarios = []scenario{
 			{at: 21},
 			{at: 22, firing: []string{"CallPassCallsNotRinging"}},
 			{at: 29, firing: []string{"CallPassCallsNotRinging"}},
+		},
+	},
+	{
+		// Synchronous starts (async: false) of calls that last 6 s: each
+		// start waits for its call to end, by design, and every p95 of
+		// start requests is above 5 s. Two logins every 5 minutes, all
+		// healthy: no alert, CallPassProviderSlow included (it fired from
+		// its `for: 10m`, scrape 3, on every such deployment).
+		name:     "synchronous starts last as long as the call",
+		env:      []string{"CALLPASS_ASYNC=false", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"},
+		sim:      simTiming{settle: 6 * time.Second},
+		interval: 5 * time.Minute,
+		steps:    []step{{5, func(s *service, _ *testenv.Redis) { s.login() }}},
+		checks:   []check{{at: 1}, {at: 3}, {at: 4}, {at: 5}},
+	},
+	{
+		// The same with API v1, synchronous whatever callpass.async says.
+		name:     "synchronous starts of API v1",
+		env:      []string{"CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s"},
+		sim:      simTiming{settle: 6 * time.Second},
+		interval: 5 * time.Minute,
+		steps:    []step{{4, func(s *service, _ *testenv.Redis) { s.login() }}},
+		checks:   []check{{at: 1}, {at: 3}, {at: 4}},
+	},
+	{
+		// Asynchronous starts (the default) that CallPass answers only
+		// after 6 s: the p95 of start requests passes 5 s, and the calls
+		// are polled; pending from scrape 2, then `for: 10m` → 4.
+		name:     "provider slow to answer asynchronous starts",
+		sim:      simTiming{startDelay: 6 * time.Second},
+		interval: 5 * time.Minute,
+		steps:    []step{{5, func(s *service, _ *testenv.Redis) { s.login() }}},
+		checks: []check{
+			{at: 3},
+			{at: 4, firing: []string{"CallPassProviderSlow"}},
+			{at: 5, firing: []string{"CallPassProviderSlow"}},
 		},
 	},
 	{
@@ -528,7 +566,7 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 	for _, a := range []string{"CallPassProviderFailing", "CallPassFailedCodesSurge", "CallPassBudgetApproaching",
 		"CallPassBudgetWindowHigh", "CallPassBudgetExhausted", "CallPassRegulationBans",
 		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge",
-		"CallPassCallsNotRinging"} {
+		"CallPassCallsNotRinging", "CallPassProviderSlow"} {
 		if !driven[a] {
 			t.Errorf("no scenario makes %s fire", a)
 		}
@@ -546,7 +584,7 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 				r = testenv.StartRedis(t)
 				env = append(env, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://"+r.Addr+"/0")
 			}
-			s := startService(t, env)
+			s := startServiceWith(t, env, sc.sim)
 			// The first scrape is the fresh instance, before any traffic.
 			scrapes := []map[string]string{s.scrape()}
 			for _, st := range sc.steps {

@@ -3,6 +3,7 @@ package monitoring_test
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -66,16 +67,38 @@ type service struct {
 // simToken is the CallPass token the service sends and the simulator takes.
 const simToken = "0123456789abcdef0123456789abcdef"
 
+// simTiming is how long the simulated CallPass takes. The zero value
+// answers at once.
+type simTiming struct {
+	// settle is how long a call lasts: a synchronous start waits for it
+	// (the call rings, then ends); default 1 ms.
+	settle time.Duration
+	// startDelay holds every start request that long before the simulator
+	// sees it: a provider slow to answer.
+	startDelay time.Duration
+}
+
 // startSim serves a CallPass simulator on a loopback port until the test
-// ends: the simulated phone answers at once, and a number without a script
-// rings (the healthy case).
-func startSim(t *testing.T) (*sim.Simulator, string) {
+// ends: the simulated phone answers (at once unless timing says otherwise),
+// and a number without a script rings (the healthy case).
+func startSim(t *testing.T, timing simTiming) (*sim.Simulator, string) {
 	t.Helper()
-	sm, err := sim.New(sim.Config{Tokens: []string{simToken}, SettleDelay: time.Millisecond, DefaultOutcome: sim.OutcomeAnswered})
+	settle := cmp.Or(timing.settle, time.Millisecond)
+	sm, err := sim.New(sim.Config{Tokens: []string{simToken}, SettleDelay: settle, DefaultOutcome: sim.OutcomeAnswered})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(sm.Handler())
+	h := sm.Handler()
+	if d := timing.startDelay; d > 0 {
+		inner := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "start-call-password") {
+				time.Sleep(d)
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(func() { sm.Close(); srv.Close() })
 	return sm, srv.URL
 }
@@ -84,12 +107,18 @@ func startSim(t *testing.T) (*sim.Simulator, string) {
 // defaults below) and serves it on a loopback port until the test ends.
 func startService(t *testing.T, env []string) *service {
 	t.Helper()
+	return startServiceWith(t, env, simTiming{})
+}
+
+// startServiceWith is startService with the simulated CallPass's timing.
+func startServiceWith(t *testing.T, env []string, timing simTiming) *service {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	sm, simURL := startSim(t)
+	sm, simURL := startSim(t, timing)
 	s := &service{t: t, url: base, sim: sm, client: &http.Client{Timeout: 15 * time.Second}}
 	s.env = append([]string{
 		"SERVE_LISTEN=" + ln.Addr().String(),
