@@ -83,7 +83,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.CallPass.RequestTimeoutMargin }},
 
 	// webhook
-	{key: "webhook.secret", secret: true, desc: "Bearer secret Kratos sends to the hooks; at least 32 bytes.",
+	{key: "webhook.secret", secret: true, desc: "Bearer secret Kratos sends to the hooks (`Authorization: Bearer <secret>`: the part after `Bearer `, without quotes or outer spaces); at least 32 bytes.",
 		field: func(c *Config) any { return &c.Webhook.Secret }},
 	{key: "webhook.missing_phone", desc: "What the login hook does for an identity without a phone trait: deny or allow. With deny the registration and settings hooks also refuse to save an identity without one.",
 		field: func(c *Config) any { return &c.Webhook.MissingPhone }},

@@ -233,6 +233,22 @@ func weakSecret(s string) string {
 	if holdsPlaceholder(&s) {
 		return ""
 	}
+	if n := distinctChars(s); n < minSecretChars {
+		return fmt.Sprintf("uses only %d different characters (one repeated, or a few): a generated secret has far more, and this one is easy to guess", n)
+	}
+	if placeholderWordRe.MatchString(s) {
+		return "holds a placeholder word (changeme, replace me, your secret, placeholder, …): it is no secret"
+	}
+	return ""
+}
+
+// unrunSecret is weakSecret for text meant to be replaced by a secret (a
+// shell expression, a template's <placeholder>), checked before the
+// length: "at least 32 bytes (got 23)" would hide what went wrong.
+func unrunSecret(s string) string {
+	if holdsPlaceholder(&s) {
+		return ""
+	}
 	if m := unexpandedRe.FindString(s); m != "" {
 		// README's `export WEBHOOK_SECRET=$(openssl rand -hex 32)` pasted
 		// into an env file, a systemd unit or YAML: nothing runs it there.
@@ -241,11 +257,33 @@ func weakSecret(s string) string {
 	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
 		return "is a template's <placeholder>, not a secret"
 	}
-	if n := distinctChars(s); n < minSecretChars {
-		return fmt.Sprintf("uses only %d different characters (one repeated, or a few): a generated secret has far more, and this one is easy to guess", n)
+	return ""
+}
+
+// headerSecretProblem explains why Kratos's "Authorization: Bearer
+// <secret>" can never equal "Bearer " + s, which the hooks compare it with
+// (webhook/hooks.go), without quoting s; "" when it can. Every hook would
+// be answered 401 while the configuration read as valid.
+func headerSecretProblem(s string) string {
+	if s == "" {
+		return ""
 	}
-	if placeholderWordRe.MatchString(s) {
-		return "holds a placeholder word (changeme, replace me, your secret, placeholder, …): it is no secret"
+	ends := s[:1] + s[len(s)-1:]
+	switch {
+	case strings.ContainsAny(ends, "\r\n"):
+		return "starts or ends with a line break, which no HTTP header carries: remove it"
+	case strings.ContainsAny(ends, " \t"):
+		// HTTP strips a header value's outer spaces: the header Kratos
+		// sends never holds them.
+		return "starts or ends with a space or tab, which HTTP strips from the header Kratos sends: remove it"
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
+		return "holds a control character, which no HTTP header carries: use printable characters (openssl rand -hex 32)"
+	case len(s) > len("Bearer ") && strings.EqualFold(s[:len("Bearer ")], "Bearer "):
+		return `starts with "Bearer ": that is the Authorization scheme Kratos's web-hook config writes in front of the secret; set webhook.secret to the part after it`
+	case len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0]:
+		// docker run --env-file and some .env readers keep quotes as part
+		// of the value.
+		return "is wrapped in quotes, which the file it came from kept as part of the value (docker run --env-file does): remove them"
 	}
 	return ""
 }
@@ -426,10 +464,14 @@ func (c *Config) validateWebhook(v *checker) {
 	switch {
 	case w.Secret == "":
 		v.add("webhook.secret", "is required (set WEBHOOK_SECRET or webhook.secret_file); use --dev to generate one")
-	case v.strict(c) && weakSecret(w.Secret) != "":
-		v.add("webhook.secret", "%s; generate one with openssl rand -hex 32 and put the same value in the Authorization: Bearer header of Kratos's web hooks", weakSecret(w.Secret))
+	case headerSecretProblem(w.Secret) != "":
+		v.add("webhook.secret", "%s", headerSecretProblem(w.Secret))
+	case v.strict(c) && unrunSecret(w.Secret) != "":
+		v.add("webhook.secret", "%s; generate one with openssl rand -hex 32 and put the same value in the Authorization: Bearer header of Kratos's web hooks", unrunSecret(w.Secret))
 	case len(w.Secret) < 32:
 		v.add("webhook.secret", "must be at least 32 bytes (got %d)", len(w.Secret))
+	case v.strict(c) && weakSecret(w.Secret) != "":
+		v.add("webhook.secret", "%s; generate one with openssl rand -hex 32 and put the same value in the Authorization: Bearer header of Kratos's web hooks", weakSecret(w.Secret))
 	}
 	if w.MissingPhone != "deny" && w.MissingPhone != "allow" {
 		v.add("webhook.missing_phone", "must be deny or allow, got %q", w.MissingPhone)
@@ -465,10 +507,12 @@ func (c *Config) validateChallenge(v *checker) {
 	switch {
 	case ch.CodeKey == "":
 		v.add("challenge.code_key", "is required (set CHALLENGE_CODE_KEY or challenge.code_key_file); use --dev to generate one")
-	case v.strict(c) && weakSecret(ch.CodeKey) != "":
-		v.add("challenge.code_key", "%s; generate one with openssl rand -hex 32 (the same on every instance)", weakSecret(ch.CodeKey))
+	case v.strict(c) && unrunSecret(ch.CodeKey) != "":
+		v.add("challenge.code_key", "%s; generate one with openssl rand -hex 32 (the same on every instance)", unrunSecret(ch.CodeKey))
 	case len(ch.CodeKey) < 32:
 		v.add("challenge.code_key", "must be at least 32 bytes (got %d)", len(ch.CodeKey))
+	case v.strict(c) && weakSecret(ch.CodeKey) != "":
+		v.add("challenge.code_key", "%s; generate one with openssl rand -hex 32 (the same on every instance)", weakSecret(ch.CodeKey))
 	}
 }
 

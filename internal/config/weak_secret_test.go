@@ -46,6 +46,11 @@ func TestWeakSecretsRefused(t *testing.T) {
 		{"exchange me", []string{"WEBHOOK_SECRET=exchangemetrics-0123456789abcdef0123456789"}, false, "", ""},
 		{"a dollar sign alone", []string{"WEBHOOK_SECRET=pa$$w0rd-is-not-it-0123456789abcdefXYZ"}, false, "", ""},
 	}
+	// Too short and too simple: the length is what to fix first.
+	_, _, err := Load("", baseEnv("WEBHOOK_SECRET=abc"), false)
+	if ps := problemsOf(t, err); len(ps) != 1 || !strings.Contains(ps[0].Message, "at least 32 bytes") {
+		t.Errorf("short simple secret: problems = %v, want the length only", ps)
+	}
 	// A one-off command (bans) works with the deployed service's key,
 	// whatever it is: it names numbers with it.
 	if _, _, err := LoadSections("", baseEnv("CHALLENGE_CODE_KEY="+strings.Repeat("s", 32)), false, "challenge.", "store."); err != nil {
