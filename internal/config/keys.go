@@ -49,7 +49,7 @@ var keys = []entry{
 		field:   func(c *Config) any { return &c.Serve.BaseURL }},
 	{key: "serve.trusted_proxies", desc: "CIDRs (or single addresses) of reverse proxies whose X-Forwarded-For is believed (the step-up API, pages and access log; the hooks use the client_ip of the hook body).",
 		field: func(c *Config) any { return &c.Serve.TrustedProxies }},
-	{key: "serve.client_ip_header", desc: "Header carrying the client IP set by the proxy in front of this service, which must overwrite it (e.g. CF-Connecting-IP). Empty: X-Forwarded-For from serve.trusted_proxies, else the TCP peer. Applies to the step-up API, pages and access log; the hooks use the client_ip of the hook body (SECURITY.md, limits.per_ip).",
+	{key: "serve.client_ip_header", desc: "Header carrying the client IP set by the proxy in front of this service, which must overwrite it (e.g. CF-Connecting-IP; not X-Forwarded-For or Forwarded, which proxies append to: those are refused). Empty: X-Forwarded-For from serve.trusted_proxies, else the TCP peer. Applies to the step-up API, pages and access log; the hooks use the client_ip of the hook body (SECURITY.md, limits.per_ip).",
 		field: func(c *Config) any { return &c.Serve.ClientIPHeader }},
 	{key: "serve.shutdown_timeout", desc: "How long a graceful shutdown waits for in-flight requests. With a synchronous start (callpass.api_version 1 or callpass.async: false) at least callpass.timeout + callpass.request_timeout_margin, or SIGTERM cuts a login whose call is being placed.",
 		field: func(c *Config) any { return &c.Serve.ShutdownTimeout }},

@@ -347,8 +347,15 @@ func (c *Config) validateServe(v *checker) {
 			v.add("serve.trusted_proxies", "%q is not a CIDR or IP address", p)
 		}
 	}
-	if s.ClientIPHeader != "" && !headerRe.MatchString(s.ClientIPHeader) {
-		v.add("serve.client_ip_header", "%q is not a valid header name", s.ClientIPHeader)
+	switch h := s.ClientIPHeader; {
+	case h != "" && !headerRe.MatchString(h):
+		v.add("serve.client_ip_header", "%q is not a valid header name", h)
+	case strings.EqualFold(h, "X-Forwarded-For") || strings.EqualFold(h, "Forwarded"):
+		// The header is believed from any peer and read as one address:
+		// a proxy appends to these, so what the client sent comes first
+		// (or the value is a list, no address, and the proxy's is used).
+		v.add("serve.client_ip_header", "is %s, which proxies append to instead of overwriting it: the address a client writes there would be believed; "+
+			"leave it empty and list the proxies in serve.trusted_proxies (X-Forwarded-For is then read from them only), or name a header your proxy overwrites (X-Real-IP, CF-Connecting-IP, True-Client-IP)", h)
 	}
 	c.validateBaseURLSet(v)
 	positive(v, "serve.shutdown_timeout", s.ShutdownTimeout)
