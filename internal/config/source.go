@@ -181,6 +181,8 @@ func (l *loader) walk(prefix string, m *yaml.Node, seen map[string]string) {
 		}
 		if near := nearestKey(path); near != "" {
 			l.problem(path, "unknown key (line %d): did you mean %s?", kn.Line, near)
+		} else if moved := movedKey(path); len(moved) > 0 {
+			l.problem(path, "unknown key (line %d): did you mean %s?", kn.Line, strings.Join(moved, " or "))
 		} else {
 			l.problem(path, "unknown key (line %d)", kn.Line)
 		}
@@ -206,6 +208,48 @@ func nearestKey(path string) string {
 		}
 	}
 	return best
+}
+
+// movedKey lists the keys or sections that end in path's last part (or
+// its last parts): the same name written under another section, the usual
+// YAML mistake (serve.admin_url for kratos.admin_url, store.url for
+// store.redis.url, a top-level redis for store.redis). The longest ending
+// some name has wins; more than three names of it suggest nothing. A
+// one-word key (url, enabled, ttl) is too common a name to point to
+// another section: it is looked for in its own section only (a section
+// such as redis is specific enough).
+func movedKey(path string) []string {
+	var names []string
+	for _, e := range keys {
+		names = append(names, e.key)
+		if e.secret {
+			names = append(names, e.fileKey())
+		}
+		for i := strings.IndexByte(e.key, '.'); i >= 0; i = nextDot(e.key, i) {
+			if !slices.Contains(names, e.key[:i]) {
+				names = append(names, e.key[:i])
+			}
+		}
+	}
+	parts := strings.Split(path, ".")
+	for i := range parts {
+		end := "." + strings.Join(parts[i:], ".")
+		generic := i == len(parts)-1 && i > 0 && !strings.Contains(parts[i], "_")
+		var found []string
+		for _, n := range names {
+			if n != path && strings.HasSuffix("."+n, end) && (!generic || isSection(n) || strings.HasPrefix(n, parts[0]+".")) {
+				found = append(found, n)
+			}
+		}
+		if len(found) > 0 {
+			if len(found) > 3 {
+				return nil
+			}
+			slices.Sort(found)
+			return found
+		}
+	}
+	return nil
 }
 
 // nextDot is the index of the next '.' in s after i, or -1.
