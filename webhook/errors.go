@@ -30,6 +30,10 @@ type problem struct {
 	// a flood of such refusals is answered from the rendered ones
 	// (refusals.go), keyed by Retry, without building a map for each.
 	Retry retryKey
+	// Attempts, when its set is true, is a wrong code's refusal (attempts
+	// left, and why): like Retry, its context is built only when needed, so
+	// a flood of wrong codes is answered from the rendered refusals too.
+	Attempts attemptsKey
 	// Internal marks an unexpected error: logged at error level, generic text.
 	Internal bool
 }
@@ -39,7 +43,29 @@ func (p problem) context() map[string]any {
 	if p.Retry.after > 0 {
 		return p.Retry.context()
 	}
+	if p.Attempts.set {
+		return p.Attempts.context()
+	}
 	return p.Context
+}
+
+// attemptsKey is everything a wrong code's refusal tells the user.
+type attemptsKey struct {
+	set    bool
+	left   int
+	reason string // "" or reasonEarlierCall
+}
+
+func attemptsLeft(left int, reason string) attemptsKey {
+	return attemptsKey{set: true, left: left, reason: reason}
+}
+
+func (k attemptsKey) context() map[string]any {
+	m := map[string]any{"attempts_left": k.left}
+	if k.reason != "" {
+		m["reason"] = k.reason
+	}
+	return m
 }
 
 // retryKey is everything a refusal with a retry time tells the user.
@@ -110,19 +136,18 @@ func classify(err error, now time.Time) problem {
 	case isWrong && wrong.AttemptsLeft == 0:
 		// The last attempt is gone: what the user needs to know is that this
 		// code is dead and a new call is the way on.
-		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked,
-			Context: map[string]any{"attempts_left": 0}}
+		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked, Attempts: attemptsLeft(0, "")}
 	case isWrong && wrong.Format:
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode,
-			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
+			Attempts: attemptsLeft(wrong.AttemptsLeft, "")}
 	case isWrong && wrong.EarlierCall:
 		// The code of a call a resend replaced: the user took an older
 		// missed call for the newest.
 		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
-			Context: map[string]any{"attempts_left": wrong.AttemptsLeft, "reason": reasonEarlierCall}}
+			Attempts: attemptsLeft(wrong.AttemptsLeft, reasonEarlierCall)}
 	case isWrong:
 		return problem{Status: http.StatusBadRequest, Code: "wrong_code", MsgID: ui.MsgWrongCode,
-			Context: map[string]any{"attempts_left": wrong.AttemptsLeft}}
+			Attempts: attemptsLeft(wrong.AttemptsLeft, "")}
 	case errors.Is(err, challenge.ErrInvalidRequest):
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request"}
 	case errors.Is(err, jwt.ErrAudienceNotAllowed):

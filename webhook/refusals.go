@@ -19,22 +19,30 @@ const refusalCacheSize = 512
 
 // refusals remembers rendered refusal interrupts. Under a flood of starts
 // or guesses against a blocked identity the same few answers repeat (the
-// ban or the limit with the same retry time within a second); rendering
-// each once keeps the reject path cheap. The key is every input of the
-// rendering (language, message id and the retry: seconds, time, limit), so
-// a hit is byte for byte what rendering would produce
+// ban or the limit with the same retry time within a second, a wrong code
+// with the same attempts left); rendering each once keeps the reject path
+// cheap. The key is every input of the rendering (language, message id,
+// the retry: seconds, time, limit, and the attempts left and reason), so a
+// hit is byte for byte what rendering would produce
 // (TestRefusalCacheMatchesRendering). Nothing secret is in a refusal:
-// message id, language and the times shown to the user.
+// message id, language, the times and the count shown to the user.
 type refusals struct {
 	c *lru.Cache[refusalCacheKey, []byte]
 }
 
 // refusalCacheKey is a refusal with a retry time, as rendered.
 type refusalCacheKey struct {
-	lang  string
-	id    int
-	retry retryKey
+	lang     string
+	id       int
+	retry    retryKey
+	attempts attemptsKey
 }
+
+// maxCachedAttempts bounds the attempts left a cached wrong-code refusal
+// shows. max_attempts has no upper bound; beyond a few dozen (far more
+// than anyone configures) the refusals are rendered rather than crowd out
+// the ones with retry times.
+const maxCachedAttempts = 32
 
 func newRefusals() *refusals {
 	c, _ := lru.New[refusalCacheKey, []byte](refusalCacheSize) // err only for a size ≤ 0
@@ -50,20 +58,19 @@ func (r *refusals) write(c echo.Context, lang string, p problem) error {
 	return c.JSONBlob(http.StatusBadRequest, b)
 }
 
-// body returns the interrupt JSON for the refusal p. Refusals that carry a
-// retry time (ban, limit, cooldown) are rendered once per distinct input;
-// the rest (a wrong code's attempts left, whose domain is the configured
-// attempts and may be huge) are rendered every time, which is cheap, rather
-// than churn the cache.
+// body returns the interrupt JSON for the refusal p. Refusals whose context
+// is a key (a retry time: ban, limit, cooldown; attempts left: wrong code,
+// locked) are rendered once per distinct input; the rest, and wrong codes
+// with more than maxCachedAttempts left, are rendered every time.
 func (r *refusals) body(lang string, p problem) ([]byte, error) {
-	if p.Retry.after == 0 {
-		return renderInterrupt(lang, p.MsgID, "error", p.Context)
+	if p.Retry.after == 0 && (!p.Attempts.set || p.Attempts.left > maxCachedAttempts) {
+		return renderInterrupt(lang, p.MsgID, "error", p.context())
 	}
-	key := refusalCacheKey{lang: lang, id: p.MsgID, retry: p.Retry}
+	key := refusalCacheKey{lang: lang, id: p.MsgID, retry: p.Retry, attempts: p.Attempts}
 	if b, hit := r.c.Get(key); hit {
 		return b, nil
 	}
-	b, err := renderInterrupt(lang, p.MsgID, "error", p.Retry.context())
+	b, err := renderInterrupt(lang, p.MsgID, "error", p.context())
 	if err != nil {
 		return nil, err
 	}

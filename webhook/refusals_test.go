@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	segjson "github.com/segmentio/encoding/json"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -39,6 +41,14 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 		{"cooldown", "en", problem{MsgID: ui.MsgCooldown, Retry: newRetry(30*time.Second, now, "")}},
 		{"html in a string", "en", problem{MsgID: ui.MsgInvalidCode, Context: map[string]any{"reason": "<b>&"}}},
 		{"float in the context", "en", problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2.5}}},
+		// As classify words wrong codes: kept by attempts left and reason.
+		{"classified wrong code, 2 left, en", "en", classify(&challenge.WrongCodeError{AttemptsLeft: 2}, now)},
+		{"classified wrong code, 2 left, ru", "ru", classify(&challenge.WrongCodeError{AttemptsLeft: 2}, now)},
+		{"classified wrong code, 1 left, ru", "ru", classify(&challenge.WrongCodeError{AttemptsLeft: 1}, now)},
+		{"classified earlier call", "ru", classify(&challenge.WrongCodeError{AttemptsLeft: 1, EarlierCall: true}, now)},
+		{"classified format", "en", classify(&challenge.WrongCodeError{AttemptsLeft: 2, Format: true}, now)},
+		{"classified locked", "en", classify(&challenge.WrongCodeError{}, now)},
+		{"classified wrong code, many left", "en", classify(&challenge.WrongCodeError{AttemptsLeft: maxCachedAttempts + 1}, now)},
 	}
 	r := newRefusals()
 	e := echo.New()
@@ -67,10 +77,52 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 			}
 		})
 	}
-	// Only the refusals with a retry time are kept: blocked, the three rate
-	// limits, cooldown.
-	if n := r.c.Len(); n != 5 {
-		t.Errorf("cache holds %d refusals, want 5", n)
+	// Only the refusals keyed by a retry time (blocked, the three rate
+	// limits, cooldown) or by attempts left (the six classified ones with
+	// few left) are kept.
+	if n := r.c.Len(); n != 11 {
+		t.Errorf("cache holds %d refusals, want 11", n)
+	}
+}
+
+// TestClassifyWrongCodeContext: a wrong code's refusal carries the context
+// the messages, the API's fields and the pages read, whether built at once or
+// from its key.
+func TestClassifyWrongCodeContext(t *testing.T) {
+	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		err  *challenge.WrongCodeError
+		code string
+		msg  int
+		want map[string]any
+	}{
+		{&challenge.WrongCodeError{AttemptsLeft: 2}, "wrong_code", ui.MsgWrongCode, map[string]any{"attempts_left": 2}},
+		{&challenge.WrongCodeError{AttemptsLeft: 1, EarlierCall: true}, "wrong_code", ui.MsgWrongCode,
+			map[string]any{"attempts_left": 1, "reason": reasonEarlierCall}},
+		{&challenge.WrongCodeError{AttemptsLeft: 2, Format: true}, "invalid_code", ui.MsgInvalidCode, map[string]any{"attempts_left": 2}},
+		{&challenge.WrongCodeError{AttemptsLeft: 0, EarlierCall: true}, "locked", ui.MsgLocked, map[string]any{"attempts_left": 0}},
+		{&challenge.WrongCodeError{AttemptsLeft: 1000}, "wrong_code", ui.MsgWrongCode, map[string]any{"attempts_left": 1000}},
+	} {
+		p := classify(tc.err, now)
+		if p.Code != tc.code || p.MsgID != tc.msg || !reflect.DeepEqual(p.context(), tc.want) {
+			t.Errorf("classify(%+v) = %s %d %v, want %s %d %v", *tc.err, p.Code, p.MsgID, p.context(), tc.code, tc.msg, tc.want)
+		}
+	}
+}
+
+// TestWrongCodeRefusalAllocs: a wrong code's refusal, classified and
+// answered again (the flood of guesses the reject path must stay cheap
+// under), allocates nothing: no context map, no rendering.
+func TestWrongCodeRefusalAllocs(t *testing.T) {
+	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	r := newRefusals()
+	var err error = &challenge.WrongCodeError{AttemptsLeft: 2}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := r.body("ru", classify(err, now)); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("a repeated wrong code's refusal makes %v allocations, want 0", n)
 	}
 }
 
@@ -212,7 +264,7 @@ func BenchmarkRefusal(b *testing.B) {
 		}
 	})
 	b.Run("wrong-code", func(b *testing.B) {
-		wrong := problem{MsgID: ui.MsgWrongCode, Context: map[string]any{"attempts_left": 2}}
+		wrong := classify(&challenge.WrongCodeError{AttemptsLeft: 2}, time.Now())
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := r.body("ru", wrong); err != nil {
