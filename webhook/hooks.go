@@ -181,12 +181,9 @@ func (p HookPayload) gateInput(h factor.Hook) factor.GateInput {
 		Resend:         p.Resend,
 		ClientIP:       p.ClientIP,
 		PhoneTrait:     p.PhoneTrait,
-	}
-	if p.Session != nil && p.Session.AuthenticatedAt != nil {
-		in.AuthenticatedAt = *p.Session.AuthenticatedAt
-	}
-	if p.Session != nil && p.Session.ExpiresAt != nil {
-		in.SessionExpiresAt = *p.Session.ExpiresAt
+		// Zero when absent or null.
+		AuthenticatedAt:  p.Session.AuthenticatedAt,
+		SessionExpiresAt: p.Session.ExpiresAt,
 	}
 	return in
 }

@@ -32,8 +32,8 @@ type HookPayload struct {
 	AcceptLanguage string `json:"accept_language"`
 	// PhoneTrait is the trait path the template kept in traits (it sends
 	// that trait alone); "" from a template that sends every trait.
-	PhoneTrait string       `json:"phone_trait"`
-	Session    *hookSession `json:"session"`
+	PhoneTrait string      `json:"phone_trait"`
+	Session    hookSession `json:"session"`
 
 	// Decoded from TransientPayload.
 	Code   string `json:"-"`
@@ -43,10 +43,13 @@ type HookPayload struct {
 	Lang string `json:"-"`
 }
 
+// hookSession holds values, not pointers: null or absent leaves the zero
+// time, which is what a missing time stands for (gateInput), and the decoder
+// allocated each pointer on every hook.
 type hookSession struct {
-	AuthenticatedAt *time.Time `json:"authenticated_at"`
-	ExpiresAt       *time.Time `json:"expires_at"`
-	AAL             string     `json:"aal"`
+	AuthenticatedAt time.Time `json:"authenticated_at"`
+	ExpiresAt       time.Time `json:"expires_at"`
+	AAL             string    `json:"aal"`
 }
 
 // strictParse is how the hook body is decoded: unknown fields refused, field
@@ -94,16 +97,26 @@ func decodeWith(body []byte, v any, flags segjson.ParseFlags) error {
 	return nil
 }
 
+// hookDecode is what one DecodeHookPayload fills. The decoder takes each
+// target as an interface, which puts it on the heap: held together they are
+// one allocation rather than one each.
+type hookDecode struct {
+	p         HookPayload
+	transient transient
+	str       string // a JSON string decoded from transient_payload
+}
+
 // DecodeHookPayload parses and checks a webhook body.
 func DecodeHookPayload(body []byte) (HookPayload, error) {
-	var p HookPayload
 	if len(bytes.TrimSpace(body)) == 0 {
-		return p, payloadErr("empty body")
+		return HookPayload{}, payloadErr("empty body")
 	}
 	if !utf8.Valid(body) {
-		return p, payloadErr("body is not UTF-8")
+		return HookPayload{}, payloadErr("body is not UTF-8")
 	}
-	if err := decodeWith(body, &p, hookParse); err != nil {
+	d := new(hookDecode)
+	p := &d.p
+	if err := decodeWith(body, p, hookParse); err != nil {
 		return HookPayload{}, err
 	}
 	if !validID(p.IdentityID) {
@@ -120,38 +133,37 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 	if len(p.Traits) > 0 && !isJSONObjectOrNull(p.Traits) {
 		return HookPayload{}, payloadErr("traits must be an object")
 	}
-	if err := p.decodeTransient(); err != nil {
+	if err := d.decodeTransient(); err != nil {
 		return HookPayload{}, err
 	}
-	return p, nil
+	return *p, nil
 }
 
 // maxTypedCode bounds transient_payload.callpass_code in bytes.
 const maxTypedCode = 64
 
-func (p *HookPayload) decodeTransient() error {
+func (d *hookDecode) decodeTransient() error {
+	p := &d.p
 	raw := bytes.TrimSpace(p.TransientPayload)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil
 	}
 	// Browser flows may carry transient_payload as a JSON string holding the object.
 	if raw[0] == '"' {
-		var s string
-		if err := segjson.Unmarshal(raw, &s); err != nil {
+		if err := segjson.Unmarshal(raw, &d.str); err != nil {
 			return payloadErr("transient_payload: %s", jsonReason(err))
 		}
-		raw = []byte(s)
+		raw = []byte(d.str)
 	}
-	var t transient
-	if err := segjson.Unmarshal(raw, &t); err != nil {
+	t := &d.transient
+	if err := segjson.Unmarshal(raw, t); err != nil {
 		return payloadErr("transient_payload must be an object")
 	}
 	if len(t.Code) > 0 && string(t.Code) != "null" {
-		var code string
-		if err := segjson.Unmarshal(t.Code, &code); err != nil {
+		if err := segjson.Unmarshal(t.Code, &d.str); err != nil {
 			return payloadErr("transient_payload.callpass_code must be a string of digits")
 		}
-		code = strings.TrimSpace(code)
+		code := strings.TrimSpace(d.str)
 		// Bounded, but past what a person types or pastes: the calling
 		// number with its punctuation ("+7 (495) 123-46-10", 18 bytes) is
 		// read by the check as its last code-length digits; refused here

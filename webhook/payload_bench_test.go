@@ -24,3 +24,20 @@ func BenchmarkDecodeHookPayload(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeHookPayloadAllocs: decoding a login hook's body allocates the
+// payload once and the strings it keeps, nothing per session time or for
+// transient_payload (the body arrives on every login submit, wrong codes
+// included).
+func TestDecodeHookPayloadAllocs(t *testing.T) {
+	// 14 while the session times were pointers and transient_payload was
+	// decoded into values of its own.
+	const want = 9
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := webhook.DecodeHookPayload(realisticBody); err != nil {
+			t.Fatal(err)
+		}
+	}); n > want {
+		t.Errorf("DecodeHookPayload makes %v allocations, want at most %d", n, want)
+	}
+}

@@ -101,7 +101,8 @@ func FuzzDecodeHookPayload(f *testing.F) {
 		if std.FlowID != p.FlowID || std.IdentityID != p.IdentityID || std.FlowType != p.FlowType ||
 			std.ClientIP != p.ClientIP || std.AcceptLanguage != p.AcceptLanguage ||
 			!jsonEqual(std.Traits, p.Traits) || !jsonEqual(std.TransientPayload, p.TransientPayload) ||
-			!jsonEqual(std.MetadataPublic, p.MetadataPublic) || (std.Session == nil) != (p.Session == nil) {
+			!jsonEqual(std.MetadataPublic, p.MetadataPublic) || !std.Session.AuthenticatedAt.Equal(p.Session.AuthenticatedAt) ||
+			!std.Session.ExpiresAt.Equal(p.Session.ExpiresAt) || std.Session.AAL != p.Session.AAL {
 			t.Fatalf("encoding/json reads %+v, the strict parser %+v", std, p)
 		}
 		// Decoding is a pure function of the bytes.
