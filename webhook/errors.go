@@ -40,13 +40,24 @@ type problem struct {
 
 // context is the message context / extra JSON fields of p.
 func (p problem) context() map[string]any {
-	if p.Retry.after > 0 {
-		return p.Retry.context()
-	}
-	if p.Attempts.set {
-		return p.Attempts.context()
+	if p.keyed() {
+		m := make(map[string]any, 4)
+		p.fillContext(m)
+		return m
 	}
 	return p.Context
+}
+
+// keyed reports whether p's context is built from its Retry or Attempts.
+func (p problem) keyed() bool { return p.Retry.after > 0 || p.Attempts.set }
+
+// fillContext puts the context of a keyed p into m.
+func (p problem) fillContext(m map[string]any) {
+	if p.Retry.after > 0 {
+		p.Retry.fill(m)
+	} else if p.Attempts.set {
+		p.Attempts.fill(m)
+	}
 }
 
 // attemptsKey is everything a wrong code's refusal tells the user.
@@ -60,12 +71,11 @@ func attemptsLeft(left int, reason string) attemptsKey {
 	return attemptsKey{set: true, left: left, reason: reason}
 }
 
-func (k attemptsKey) context() map[string]any {
-	m := map[string]any{"attempts_left": k.left}
+func (k attemptsKey) fill(m map[string]any) {
+	m["attempts_left"] = k.left
 	if k.reason != "" {
 		m["reason"] = k.reason
 	}
-	return m
 }
 
 // retryKey is everything a refusal with a retry time tells the user.
@@ -88,17 +98,20 @@ func newRetry(after time.Duration, now time.Time, limit string) retryKey {
 }
 
 func (k retryKey) context() map[string]any {
-	m := map[string]any{
-		"retry_after": k.after,
-		"retry_at":    time.Unix(k.at, 0).UTC().Format(time.RFC3339),
-	}
+	m := make(map[string]any, 4)
+	k.fill(m)
+	return m
+}
+
+func (k retryKey) fill(m map[string]any) {
+	m["retry_after"] = k.after
+	m["retry_at"] = time.Unix(k.at, 0).UTC().Format(time.RFC3339)
 	if k.limit != "" {
 		m["limit"] = k.limit
 	}
 	if k.counted {
 		m["attempts_left"] = 0
 	}
-	return m
 }
 
 // reasonEarlierCall is the context "reason" of a wrong code that is the code

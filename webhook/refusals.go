@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
@@ -27,7 +28,8 @@ const refusalCacheSize = 512
 // (TestRefusalCacheMatchesRendering). Nothing secret is in a refusal:
 // message id, language, the times and the count shown to the user.
 type refusals struct {
-	c *lru.Cache[refusalCacheKey, []byte]
+	c    *lru.Cache[refusalCacheKey, []byte]
+	maps sync.Pool // of map[string]any, for render
 }
 
 // refusalCacheKey is a refusal with a retry time, as rendered.
@@ -46,7 +48,9 @@ const maxCachedAttempts = 32
 
 func newRefusals() *refusals {
 	c, _ := lru.New[refusalCacheKey, []byte](refusalCacheSize) // err only for a size ≤ 0
-	return &refusals{c: c}
+	r := &refusals{c: c}
+	r.maps.New = func() any { return make(map[string]any, 4) }
+	return r
 }
 
 // write answers Kratos with the refusal message of p (interrupt's answer).
@@ -63,19 +67,34 @@ func (r *refusals) write(c echo.Context, lang string, p problem) error {
 // locked) are rendered once per distinct input; the rest, and wrong codes
 // with more than maxCachedAttempts left, are rendered every time.
 func (r *refusals) body(lang string, p problem) ([]byte, error) {
-	if p.Retry.after == 0 && (!p.Attempts.set || p.Attempts.left > maxCachedAttempts) {
-		return renderInterrupt(lang, p.MsgID, "error", p.context())
+	if !p.keyed() {
+		return renderInterrupt(lang, p.MsgID, "error", p.Context)
+	}
+	if p.Retry.after == 0 && p.Attempts.left > maxCachedAttempts {
+		return r.render(lang, p)
 	}
 	key := refusalCacheKey{lang: lang, id: p.MsgID, retry: p.Retry, attempts: p.Attempts}
 	if b, hit := r.c.Get(key); hit {
 		return b, nil
 	}
-	b, err := renderInterrupt(lang, p.MsgID, "error", p.context())
+	b, err := r.render(lang, p)
 	if err != nil {
 		return nil, err
 	}
 	r.c.Add(key, b)
 	return b, nil
+}
+
+// render renders the keyed refusal p with its context in a lent map: the
+// text and the bytes keep nothing of it, and a flood of guesses at one
+// challenge (a new attempts left each time) renders on every request.
+func (r *refusals) render(lang string, p problem) ([]byte, error) {
+	m := r.maps.Get().(map[string]any)
+	p.fillContext(m)
+	b, err := renderInterrupt(lang, p.MsgID, "error", m)
+	clear(m)
+	r.maps.Put(m)
+	return b, err
 }
 
 // renderInterrupt is the interrupt body exactly as interrupt writes it

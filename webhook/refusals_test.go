@@ -16,6 +16,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
 
@@ -123,6 +124,41 @@ func TestWrongCodeRefusalAllocs(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("a repeated wrong code's refusal makes %v allocations, want 0", n)
+	}
+}
+
+// TestUncachedRefusalAllocs: a keyed refusal rendered anew (a wrong code
+// with more attempts left than are cached, as under a flood of guesses at
+// one challenge; a retry time not seen yet) builds its context in a lent
+// map, not in one of its own.
+func TestUncachedRefusalAllocs(t *testing.T) {
+	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		p    problem
+		want float64 // what Localize and the writer allocate (each 2 more with a map of its own)
+	}{
+		{"wrong code, 40 left", classify(&challenge.WrongCodeError{AttemptsLeft: maxCachedAttempts + 8}, now), 3},
+		{"earlier call, 1000 left", classify(&challenge.WrongCodeError{AttemptsLeft: 1000, EarlierCall: true}, now), 7},
+	} {
+		r := newRefusals()
+		if n := testing.AllocsPerRun(100, func() {
+			if _, err := r.body("ru", tc.p); err != nil {
+				t.Fatal(err)
+			}
+		}); n > tc.want {
+			t.Errorf("%s: rendering makes %v allocations, want at most %v", tc.name, n, tc.want)
+		}
+	}
+	// A retry time's first refusal.
+	p := classify(&limit.LimitError{Kind: limit.KindNumber, RetryAfter: time.Hour}, now)
+	r := newRefusals()
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := r.render("en", p); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 9 {
+		t.Errorf("a rate limit's refusal makes %v allocations to render, want at most 9 (11 with a map of its own)", n)
 	}
 }
 
