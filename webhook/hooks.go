@@ -52,7 +52,10 @@ func (s *Server) requireWebhookSecret(next echo.HandlerFunc) echo.HandlerFunc {
 	want := sha256.Sum256([]byte("Bearer " + s.cfg.WebhookSecret))
 	return func(c echo.Context) error {
 		hdr := c.Request().Header.Get(echo.HeaderAuthorization)
-		got := sha256.Sum256([]byte(hdr))
+		// Hashed from a stack buffer: []byte(hdr) of a header this long
+		// was a heap copy on every hook request.
+		var buf [256]byte
+		got := sha256.Sum256(append(buf[:0], hdr...))
 		if s.cfg.WebhookSecret == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 			setHookDecision(c, "unauthorized")
 			return echo.NewHTTPError(http.StatusUnauthorized, "webhook authentication failed: "+authMismatch(hdr)+"; expected Authorization: Bearer <webhook.secret>")
@@ -81,11 +84,15 @@ func limitBody(n int64) echo.MiddlewareFunc {
 					return err
 				}
 				// Handlers read the bytes from the request state (no second
-				// copy); the reset Body serves anything that reads it the usual way.
+				// copy); the reset Body serves anything that reads it the
+				// usual way, from a reader the state holds (no allocation).
 				if st := stateOf(c); st != nil {
 					st.body = body
+					st.bodyReader.Reset(body)
+					req.Body = &st.bodyReader
+				} else {
+					req.Body = newBodyReader(body)
 				}
-				req.Body = newBodyReader(body)
 				req.ContentLength = int64(len(body))
 			}
 			return next(c)

@@ -181,6 +181,8 @@ func unhex(c byte) byte {
 type requestState struct {
 	echo.Context
 	body []byte // the body limitBody read; nil when it did not run
+	// bodyReader serves body again as the request's Body.
+	bodyReader bodyReader
 	// status, when set, is the status the failure stands for, where the
 	// answer carries another (a Kratos hook's failure is answered 400): the
 	// metrics and the log level follow it, so alerts on 5xx still see it.
