@@ -376,12 +376,21 @@ type CallRules struct {
 	Kinds []string
 }
 
+// callRulesBacking holds both lists of one CallRules: one allocation, not
+// two, and room for every rule (number, identity, account, IP, phone-check
+// share, global), where a capacity of five grew both for a phone check.
+type callRulesBacking struct {
+	takes [6]Take
+	kinds [6]string
+}
+
 // CallRules lists the enabled rules a call to k is counted against.
 func (l *Limiter) CallRules(k CallKeys) (CallRules, error) {
 	if k.PhoneE164 == "" {
 		return CallRules{}, errors.New("limit: phone number is required")
 	}
-	r := CallRules{Takes: make([]Take, 0, 5), Kinds: make([]string, 0, 5)}
+	b := new(callRulesBacking)
+	r := CallRules{Takes: b.takes[:0], Kinds: b.kinds[:0]}
 	add := func(kind, key string, rule Rule) {
 		if rule.Limit > 0 && key != "" {
 			r.Takes = append(r.Takes, Take{Key: key, Limit: rule.Limit, Window: rule.Window})

@@ -662,3 +662,35 @@ func TestTakenGivesBack(t *testing.T) {
 		}
 	}
 }
+
+// TestCallRulesAllocs: listing a call's rules (every start, refused ones
+// included) allocates its keys and one backing for both lists.
+func TestCallRulesAllocs(t *testing.T) {
+	l, _ := newLimiter(t, limit.DefaultConfig())
+	for _, tc := range []struct {
+		name string
+		k    limit.CallKeys
+		want float64
+	}{
+		// The number's and the address's hashes and keys, the identity's
+		// key, the lists.
+		{"login", limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "5e1b7b4a-0000-4000-8000-000000000001", ClientIP: "203.0.113.7"}, 6},
+		// Every rule (six) at once still fits the one backing.
+		{"phone check for another account", limit.CallKeys{PhoneE164: "+79001234567", IdentityID: "5e1b7b4a-0000-4000-8000-000000000001",
+			AccountID: "5e1b7b4a-0000-4000-8000-000000000002", ClientIP: "203.0.113.7", PhoneCheck: true}, 7},
+	} {
+		var rules limit.CallRules
+		n := testing.AllocsPerRun(100, func() {
+			var err error
+			if rules, err = l.CallRules(tc.k); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if n != tc.want {
+			t.Errorf("%s: CallRules makes %v allocations, want %v", tc.name, n, tc.want)
+		}
+		if len(rules.Takes) != len(rules.Kinds) {
+			t.Errorf("%s: %d takes, %d kinds", tc.name, len(rules.Takes), len(rules.Kinds))
+		}
+	}
+}
