@@ -427,8 +427,27 @@ func (s *Server) safeReturnTo(raw string) (string, bool) {
 // the scheme's default port (https :443, http :80) or an empty one. Else a
 // return_to (or an allowed origin given to webhook.Config directly)
 // written with its default port names no allowed origin.
+//
+// Only ASCII letters fold: strings.ToLower maps "İ" (U+0130) to "i", while
+// browsers map it (IDNA) to "i" and a combining dot, another domain, so a
+// return_to on https://bİng.example went to xn--bing-rwc.example although
+// only https://bing.example was allowed. Allowed origins are ASCII, as
+// browsers send Origin; a host that differs from one in anything but ASCII
+// case is another origin.
 func canonOrigin(u *url.URL) string {
-	return strings.ToLower(u.Scheme + "://" + hostWithoutDefaultPort(u))
+	return asciiLower(u.Scheme + "://" + hostWithoutDefaultPort(u))
+}
+
+// asciiLower is s with ASCII letters in lower case and every other byte as
+// it is.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // hostWithoutDefaultPort is u.Host as written, without the port when it
@@ -450,7 +469,7 @@ func canonOriginString(o string) string {
 	o = strings.TrimRight(o, "/")
 	u, err := url.Parse(o)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return strings.ToLower(o)
+		return asciiLower(o)
 	}
 	return canonOrigin(u)
 }

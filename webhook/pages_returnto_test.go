@@ -71,3 +71,60 @@ func TestStepUpPageReturnToDefaultPort(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpPageReturnToForeignHost: a return_to whose host only folds to
+// an allowed one under Unicode case mapping, or that hides another host
+// behind user info or a backslash, is no allowed origin. Browsers map
+// "İ" (U+0130) to "i" plus a combining dot (IDNA), another domain
+// (https://b%C4%B0ng.example is https://xn--bing-rwc.example), so
+// comparing hosts after strings.ToLower was an open redirect to a domain
+// anyone may register; only ASCII letters fold.
+func TestStepUpPageReturnToForeignHost(t *testing.T) {
+	tests := []struct {
+		name     string
+		allowed  string
+		returnTo string
+		want     string // Location after the right code; "" = the /2fa page
+	}{
+		{"dotted capital I (U+0130)", "https://bing.example", "https://b\u0130ng.example/x", ""},
+		{"dotted capital I, percent-encoded", "https://bing.example", "https://b%C4%B0ng.example/x", ""},
+		{"dotted capital I with :443", "https://bing.example", "https://b\u0130ng.example:443/x", ""},
+		{"Kelvin sign (U+212A)", "https://kratos.example", "https://\u212Aratos.example/x", ""},
+		{"user info naming the allowed host", "https://app.example", "https://app.example@evil.example/x", ""},
+		{"user info with the default port", "https://app.example", "https://app.example:443@evil.example/x", ""},
+		{"backslash before user info", "https://app.example", `https://app.example\@evil.example/x`, ""},
+		{"backslash in the host", "https://app.example", `https://evil.example\.app.example/x`, ""},
+		{"huge port", "https://app.example", "https://app.example:18446744073709551616443/x", ""},
+		{"ASCII case still folds", "https://bing.example", "https://BING.example/x", "https://BING.example/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ui.NewRenderer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := webhook.New(webhook.Config{WebhookSecret: secret, AllowedOrigins: []string{tt.allowed},
+				LoginURL: "https://app.example/login", BaseURL: "https://cp.example"},
+				webhook.Deps{Factor: &pageFactor{recorder: &recorder{}}, UI: r, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := pageDo(s.Handler(), http.MethodPost, "/2fa/verify?lang=en&return_to="+url.QueryEscape(tt.returnTo),
+				url.Values{"challenge_id": {"c1"}, "code": {"1234"}}, tt.allowed)
+			got := rec.Header().Get("Location")
+			if rec.Code != http.StatusSeeOther {
+				t.Fatalf("right code: %d", rec.Code)
+			}
+			if tt.want == "" {
+				loc, err := url.Parse(got)
+				if err != nil || loc.Path != "/2fa" || loc.Host != "" {
+					t.Fatalf("Location %q, want the /2fa page (return_to not allowed)", got)
+				}
+				return
+			}
+			if got != tt.want {
+				t.Fatalf("Location %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
