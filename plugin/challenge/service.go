@@ -510,6 +510,14 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 			expect = seen
 		}
 	}
+	// A ban may have landed since the lookup read none (this instance
+	// locking another challenge of the identity meanwhile, or while this
+	// start waited for the lease): the memo knows it without a round trip.
+	// The call would be paid for, and its code could not be tried until
+	// the ban ends.
+	if err := s.rememberedBan(ctx, b.IdentityID); err != nil {
+		return StartResult{}, s.limitErr(err)
+	}
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
 	// disconnecting), so the retry finds the challenge instead of placing a
