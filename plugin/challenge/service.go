@@ -896,9 +896,11 @@ func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, cod
 // VerifyAndPassFollowing is VerifyAndPass for a binding that holds one
 // challenge at a time (a step-up: one per session), whose pages may still
 // name one that can no longer take a code. When challengeID names such a
-// challenge of b (replaced by a newer start, expired, or verified), the code
-// is tried once against b's current challenge instead, and that answer is
-// returned; with no current one, the named challenge's. The dead challenge
+// challenge of b (replaced by a newer start, expired, verified, or locked
+// by earlier wrong codes, after which a new call may be on), the code is
+// tried once against b's current challenge instead, and that answer is
+// returned; with no current one, the named challenge's. (A locked one that
+// is still current answers locked again, counting nothing.) The dead challenge
 // counts nothing, so one code is one attempt on one challenge, and
 // callpass_verifications_total counts it once, under the answer returned.
 //
@@ -915,7 +917,8 @@ func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challen
 	}
 	var named, current string // the outcome each try would have counted
 	res, err := s.verifyAndPass(ctx, b, challengeID, code, pass, func(o string) { named = o })
-	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b) {
+	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrLocked) ||
+		errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b) {
 		cres, cerr := s.verifyAndPass(ctx, b, "", code, pass, func(o string) { current = o })
 		if !errors.Is(cerr, ErrNotFound) {
 			res, err, named = cres, cerr, current

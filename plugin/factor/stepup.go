@@ -238,8 +238,9 @@ func (s *Service) StepUpGet(ctx context.Context, creds Creds, id string) (Challe
 // own, or, when another tab's call replaced it, it expired, or it is no
 // longer kept, the session's current challenge (pending, confirmed, or
 // whatever it is now), the one a code posted from that page is tried on
-// (StepUpVerify). A locked or confirmed challenge is shown as it is. Only
-// the caller's own session's challenges are shown.
+// (StepUpVerify); so does a locked one once a new call replaced it. A
+// confirmed challenge is shown as it is. Only the caller's own session's
+// challenges are shown.
 func (s *Service) StepUpFollow(ctx context.Context, creds Creds, id string) (ChallengeView, error) {
 	sess, err := s.session(ctx, creds)
 	if err != nil {
@@ -271,10 +272,12 @@ func (s *Service) stepUpFollow(ctx context.Context, sess *kratos.Session, id str
 	}
 	now := s.now()
 	// What StepUpVerify follows (a replaced or expired challenge, whose
-	// code is refused as expired; one not found), but for a confirmed one:
-	// its page says "Confirmed", where a right code lands.
+	// code is refused as expired; a locked one, after which a new call may
+	// be on; one not found), but for a confirmed one: its page says
+	// "Confirmed", where a right code lands. A locked challenge that is
+	// still the current one shows itself.
 	dead := c.ID == "" || c.State == challenge.StateSuperseded || c.State == challenge.StateExpired ||
-		c.State == challenge.StatePending && !now.Before(c.ExpiresAt)
+		c.State == challenge.StateLocked || c.State == challenge.StatePending && !now.Before(c.ExpiresAt)
 	if !dead {
 		return c, nil
 	}

@@ -285,9 +285,9 @@ func TestStepUpUsedChallengeFollowsTheNewerOne(t *testing.T) {
 // TestStepUpFollowShowsTheSessionsCurrentChallenge: what a step-up page
 // naming a challenge shows (a reload, the language switch). A challenge
 // another tab's call replaced shows the session's current one, pending or
-// confirmed, as a code posted from that page is tried on it; a challenge
-// still in force, or locked, shows itself; another session's shows
-// nothing.
+// confirmed, as a code posted from that page is tried on it, and so does a
+// locked one a new call replaced; a challenge still in force shows itself;
+// another session's shows nothing.
 func TestStepUpFollowShowsTheSessionsCurrentChallenge(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -302,7 +302,10 @@ func TestStepUpFollowShowsTheSessionsCurrentChallenge(t *testing.T) {
 		{name: "replaced, current pending", named: "A", wantID: "B", wantState: challenge.StatePending},
 		{name: "replaced, current confirmed", confirmB: true, named: "A", wantID: "B", wantState: challenge.StateVerified},
 		{name: "the current one", named: "B", wantID: "B", wantState: challenge.StatePending},
-		{name: "locked stays locked", lockA: true, named: "A", wantID: "A", wantState: challenge.StateLocked},
+		// Its code field would take the new call's code (StepUpVerify
+		// follows it); a locked challenge with no newer call shows itself
+		// (TestStepUpTabFollowsPastALockedChallenge).
+		{name: "locked, then a new call", lockA: true, named: "A", wantID: "B", wantState: challenge.StatePending},
 		{name: "another session's replaced one", named: "A", other: true, wantErr: challenge.ErrNotFound},
 	}
 	for _, tt := range tests {
