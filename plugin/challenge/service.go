@@ -984,7 +984,10 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		if s.timed(ctx, "lookup", func() (err error) {
 			c, _, err = s.store.Lookup(ctx, LookupRequest{ID: challengeID, Binding: b})
 			return err
-		}) == nil && c.CodeLength > 0 && len(code) > c.CodeLength {
+		}) == nil && c.Binding() == b && c.CodeLength > 0 && len(code) > c.CodeLength {
+			// Only b's own challenge says it: Lookup by id checks the
+			// identity part alone, and another session's (a step-up tab
+			// naming it is followed to b's current one) is not read.
 			code = code[len(code)-c.CodeLength:]
 		}
 	}
