@@ -73,6 +73,12 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 		{"API JSON with HTTP 500", answer(500, "application/json", `{"status":"error","message":"internal error"}`), false, flashcall.ErrUnavailable, false},
 		{"method failed without a reason", answer(200, "application/json", `{"data":{"result":"error"},"status":"success"}`), false, flashcall.ErrUnavailable, false},
 		{"synchronous call failed", answer(200, "application/json", `{"data":{"message":"call failed","result":"error"},"status":"success"}`), true, flashcall.ErrUnavailable, false},
+		// A bare refusal of the token under a 5xx is the provider refusing
+		// us before any call; a 429 is throttling whatever its words, and a
+		// refusal that names an outage is the outage (e5d78e9, b82f670).
+		{"token refused with HTTP 500", answer(500, "application/json", `{"status":"error","message":"Invalid token"}`), false, flashcall.ErrUnauthorized, true},
+		{"throttled with refusal words (429)", answer(429, "application/json", `{"status":"error","message":"Invalid token"}`), false, flashcall.ErrUnavailable, false},
+		{"authentication back end down (503)", answer(503, "application/json", `{"status":"error","message":"authentication failed: database connection refused"}`), false, flashcall.ErrUnavailable, false},
 		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), false, flashcall.ErrDestinationNotAllowed, false},
 	}
 	for _, tt := range tests {
