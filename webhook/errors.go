@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net/http"
@@ -123,6 +124,13 @@ const reasonEarlierCall = "earlier_call"
 // factor (aal2).
 const reasonAAL2Required = "aal2_required"
 
+// statusClientClosedRequest is nginx's status for a request whose client
+// closed the connection before the answer (no standard one exists).
+const statusClientClosedRequest = 499
+
+// codeClientClosedRequest is its error code.
+const codeClientClosedRequest = "client_closed_request"
+
 // classify is the single place that maps typed errors to HTTP.
 func classify(err error, now time.Time) problem {
 	// errors.AsType: no allocation per target (this runs on every refusal).
@@ -139,6 +147,15 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
 	case isHTTP:
 		return problem{Status: herr.Code, Code: httpCode(herr.Code)}
+	case errors.Is(err, context.Canceled):
+		// The caller hung up (a closed tab, Kratos giving up on the hook)
+		// and the store or Kratos read stopped with it: no failure of
+		// theirs or ours, and nobody reads the answer. Counted as nginx's
+		// 499, not as the 503 it would read as, so a flood of aborted
+		// requests does not page CallPassServerErrors. Only the request's
+		// context is ever cancelled on the way here: what must finish
+		// (a placed call's record) runs detached, under deadlines.
+		return problem{Status: statusClientClosedRequest, Code: codeClientClosedRequest}
 	case isWrong && wrong.BannedFor > 0:
 		// This wrong code locked the challenge and started the identity's
 		// ban: "ask for a new call" would be refused, so say the ban.

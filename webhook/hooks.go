@@ -221,6 +221,10 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
 		pr := forFlow(classify(err, time.Now()), string(h))
+		if pr.Code == codeClientClosedRequest {
+			setHookDecision(c, "canceled") // Kratos hung up: no decision reached it
+			return err
+		}
 		if pr.MsgID == 0 {
 			setHookDecision(c, "error")
 			return err

@@ -173,7 +173,7 @@ var (
 	tokenVias      = []string{"stepup", "exchange"}
 	hookNames      = []string{"login", "registration", "settings"}
 	// Hook decisions besides refused_<error code>, which are many.
-	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error"}
+	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error", "canceled"}
 	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release",
 		"take", "give_back", "ban", "record_failure"}
 	kratosOps = []string{"whoami", "get_identity", "patch_identity", "ready"}
