@@ -126,7 +126,8 @@ func codeStepServer(t *testing.T) (*httptest.Server, chan url.Values) {
 // "7 999 …"), was sent at its fourth digit ("8495", a wrong code costing an
 // attempt). It now stays as typed, even with a pause after its fourth digit
 // shorter than code.js's PAUSE, and "Confirm" sends its last digits; the
-// note says to press it. (The plain codes: TestTypingACodeInBrowser.)
+// note says to press it. So does one typed without its trunk prefix
+// ("495 123-46-10", sent as "4951") or from its local part ("123-46-10"). (The plain codes: TestTypingACodeInBrowser.)
 func TestTypingANationalNumberInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second) // five numbers, each watched for longer than the pause
@@ -139,6 +140,12 @@ func TestTypingANationalNumberInBrowser(t *testing.T) {
 		{"7 999 123-45-67", "", "4567"},
 		{"79991234567", "", "4567"},
 		{"8495", "1234567", "4567"}, // a pause after the area code
+		// Without the trunk prefix (as forms with a fixed "+7" take it), or
+		// from the local part: a group of three digits and a separator is
+		// no code, whose last four digits are written "46-10".
+		{"495 123-46-10", "", "4610"},
+		{"495-123-46-10", "", "4610"},
+		{"123-46-10", "", "4610"},
 	}
 	for _, tt := range tests {
 		number := tt.first + tt.rest

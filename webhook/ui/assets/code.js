@@ -78,7 +78,10 @@
   // The user types the whole calling number, whose first digits are not the
   // code: from a "+" or "(" typed before the code's digits are in, or in
   // national form, "8 495 …" / "7 999 …" (a 7 or 8 and then a separator), or
-  // when typing goes on past N digits (below). It stays as typed until the
+  // from its area code or local part, "495 123-…" / "123-46-10" (three
+  // digits and a separator: the code's own digits are written "46-10", and
+  // only a code of 7 digits has a group of three), or when typing goes on
+  // past N digits (below). It stays as typed until the
   // field is emptied and goes with "Confirm" (as its last digits); the note
   // says so.
   var asNumber = false;
@@ -141,6 +144,7 @@
         return;
       }
       if (asNumber || /[+(]/.test(v) && d.length < n || /^[78][\s\u00a0.\-]/.test(v) ||
+          typedKey(e) && n < 7 && /^\d{3,}[\s\u00a0\u2009\u202f.\-]/.test(v) ||
           typedKey(e) && (d.length > n || wasPending && /\D/.test(v))) {
         numberMode(true);
         return;
