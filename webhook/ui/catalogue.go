@@ -40,6 +40,7 @@ var catalogue = map[string]map[string]string{
 		"code.attempts_left":  "{attempts_left} {attempts_left#attempt|attempts} left.",
 		"code.no_js_autosend": "Press “Confirm” after typing the code.",
 		"code.js_autosend":    "The code is checked as soon as you type its last digit.",
+		"code.js_pause":       "The code will be checked in a couple of seconds. To check it now, press “Confirm”.",
 
 		// CallPass interrupt messages (docs/architecture.md "Message ids")
 		"msg.1090001": "We are calling {phone_masked}. Enter the last {code_length} {code_length#digit|digits} of the incoming number.",
@@ -223,6 +224,7 @@ var catalogue = map[string]map[string]string{
 		"code.attempts_left":  "{attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 		"code.no_js_autosend": "После ввода кода нажмите «Подтвердить».",
 		"code.js_autosend":    "Код проверяется сразу после ввода последней цифры.",
+		"code.js_pause":       "Код будет проверен через пару секунд. Чтобы проверить его сразу, нажмите «Подтвердить».",
 
 		"msg.1090001": "Мы звоним на {phone_masked}. Введите {code_length#последнюю|последние|последние} {code_length} {code_length#цифру|цифры|цифр} входящего номера.",
 		"msg.4090001": "Неверный код. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",

@@ -193,6 +193,9 @@ type codeView struct {
 	// its last digit (code.js shows it: WCAG 3.2.2 asks that a change on
 	// input be announced first).
 	AutoSendNote string
+	// PauseNote: code.js's note while a code that may begin a national
+	// number waits its pause.
+	PauseNote string
 	// RestartDup: the restart link would go where another link on the
 	// page already goes, so only its note is shown.
 	RestartDup               bool
@@ -244,6 +247,7 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		Submit:          Text(l, "code.submit"),
 		NoJSNote:        Text(l, "code.no_js_autosend"),
 		AutoSendNote:    Text(l, "code.js_autosend"),
+		PauseNote:       Text(l, "code.js_pause"),
 		ShowCode:        s.showCode(),
 		ShowResend:      s.showResend(),
 		RetryKind:       s.retryKind(),

@@ -290,3 +290,46 @@ func TestResendWithinThePauseInBrowser(t *testing.T) {
 	}
 	waitForJS(t, ctx, "the resend's answer", `document.title === "done"`)
 }
+
+// TestThePauseIsAnnouncedInBrowser: a code beginning with 7 or 8 typed key
+// by key waits code.js's pause before it goes, while the note under the
+// field said it goes "as soon as you type its last digit": nothing showed
+// or announced the wait, so the page looked (and, to a screen reader,
+// sounded) hung. The note, a polite live region, now says the code is
+// checked in a moment or at once with "Confirm"; a digit deleted within
+// the pause puts the usual note back. Other codes go at once, as before.
+func TestThePauseIsAnnouncedInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+	note := func() string { return evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`) }
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+		t.Fatal(err)
+	}
+	if live := evalJS(t, ctx, `document.getElementById("cp-autosend").getAttribute("aria-live") || ""`); live != "polite" {
+		t.Errorf("the note's aria-live is %q, want polite: its changes go unannounced", live)
+	}
+	steps := []struct{ keys, note string }{
+		{"731", Text("en", "code.js_autosend")},
+		{"0", Text("en", "code.js_pause")},
+		{"\b", Text("en", "code.js_autosend")},
+		{"0", Text("en", "code.js_pause")},
+	}
+	for _, s := range steps {
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), s.keys)); err != nil {
+			t.Fatal(err)
+		}
+		if got := note(); got != s.note {
+			t.Errorf("after %q the note says %q, want %q", s.keys, got, s.note)
+		}
+	}
+	select {
+	case form := <-posted:
+		if form.Get("code") != "7310" {
+			t.Errorf("posted %q, want 7310", form.Get("code"))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("7310: nothing posted after the pause")
+	}
+	waitForJS(t, ctx, "the answer", `document.title === "done"`)
+}

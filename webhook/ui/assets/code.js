@@ -85,11 +85,14 @@
   // field is emptied and goes with "Confirm" (as its last digits); the note
   // says so.
   var asNumber = false;
+  var note = step.querySelector("[data-cp-autosend]");
+  function setNote(which) {
+    if (note && note.getAttribute("data-" + which)) { note.textContent = note.getAttribute("data-" + which); }
+  }
   function numberMode(on) {
     if (on === asNumber) { return; }
     asNumber = on;
-    var note = step.querySelector("[data-cp-autosend]");
-    if (note) { note.textContent = note.getAttribute(on ? "data-manual" : "data-auto"); }
+    setNote(on ? "manual" : "auto");
   }
 
   // Typed without separators, a national number ("84951234567") begins with
@@ -97,13 +100,19 @@
   // 8 go only after a pause with no more typing; a key typed within it that
   // goes on (a digit or a separator) means a number, which then waits for
   // "Confirm" (one typed over the whole field is a new code).
-  // Other codes go at their last digit, as before.
+  // Other codes go at their last digit, as before. The note says so while
+  // it lasts (the note saying "at its last digit", the page looked hung).
   var PAUSE = 2000;
   var pending = 0;
+  function startPending() {
+    pending = window.setTimeout(function () { pending = 0; check(); }, PAUSE);
+    setNote("pause");
+  }
   function cancelPending() {
     if (!pending) { return false; }
     window.clearTimeout(pending);
     pending = 0;
+    setNote(asNumber ? "manual" : "auto");
     return true;
   }
   // A key typed (or an IME's text), not an autofill or a paste of a whole
@@ -116,10 +125,12 @@
   if (input && form) {
     // Say that the last digit sends the code, before any is typed (only
     // with this script: without it the user presses "Confirm").
-    var autosend = step.querySelector("[data-cp-autosend]");
-    if (autosend) {
-      autosend.hidden = false;
-      input.setAttribute("aria-describedby", (input.getAttribute("aria-describedby") || "") + " " + autosend.id);
+    // It is a polite live region: what it says changes as the user types
+    // (a number: press "Confirm"; a code in its pause: checked in a moment).
+    if (note) {
+      note.hidden = false;
+      note.setAttribute("aria-live", "polite");
+      input.setAttribute("aria-describedby", (input.getAttribute("aria-describedby") || "") + " " + note.id);
     }
     input.addEventListener("paste", function (e) {
       var data = (e.clipboardData || window.clipboardData);
@@ -128,6 +139,7 @@
       if (!d) { e.preventDefault(); return; }
       if (asNumber && d.length < n) { return; } // a piece of the number: as typed
       e.preventDefault();
+      cancelPending();
       numberMode(false);
       // A pasted caller number ("+7 495 123-46-10") carries the code at its end.
       input.value = d.length >= n ? d.slice(-n) : digits(input.value + d).slice(0, n);
@@ -152,7 +164,7 @@
       if (d.length > n) { d = d.slice(-n); } // autofill of a full number
       if (d !== v) { input.value = d; }
       if (d.length === n && typedKey(e) && /^[78]/.test(d)) {
-        pending = window.setTimeout(function () { pending = 0; check(); }, PAUSE);
+        startPending();
         return;
       }
       check();
