@@ -333,3 +333,73 @@ func TestThePauseIsAnnouncedInBrowser(t *testing.T) {
 	}
 	waitForJS(t, ctx, "the answer", `document.title === "done"`)
 }
+
+// TestOneFormAtATimeInBrowser: once the code has gone, "Call me again"
+// does not post, and once "Call me again" has, a code typed does not: the
+// second form's post replaced the first's navigation while its answer was
+// awaited (a slow check, a slow provider), so the browser dropped the
+// answer it had asked for, the server saw the two race (a new call
+// placed after the code was checked, or a code checked against a call
+// being replaced) and the page showed the answer to what the user did not
+// wait for.
+func TestOneFormAtATimeInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	posted := make(chan url.Values, 4)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		time.Sleep(2 * time.Second) // a slow answer
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	handleStepPage(t, r, mux, func() CodeStep {
+		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	what := func(form url.Values) string {
+		if form.Has("resend") {
+			return "resend"
+		}
+		return "code " + form.Get("code")
+	}
+	// The second action is scheduled in the page before the first: once a
+	// form's post is under way, chromedp reaches only the coming document.
+	const resend = `document.querySelector("[data-cp-resend]").click()`
+	const typeDigit = `(function () { var el = document.getElementById("cp-code"); el.value += "0";
+		el.dispatchEvent(new InputEvent("input", {inputType: "insertText", data: "0", bubbles: true})); })()`
+	tests := []struct {
+		name          string
+		first, second string
+		want          string
+	}{
+		{"code, then Call me again", typeDigit, resend, "code 4610"},
+		{"Call me again, then a code", resend, typeDigit, "resend"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), "461")); err != nil {
+			t.Fatal(err)
+		}
+		evalJS(t, ctx, `setTimeout(function () { `+tt.second+`; }, 300), setTimeout(function () { `+tt.first+`; }, 0), ""`)
+		select {
+		case form := <-posted:
+			if what(form) != tt.want {
+				t.Fatalf("%s: first posted %s", tt.name, what(form))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing posted", tt.name)
+		}
+		select {
+		case form := <-posted:
+			t.Errorf("%s: posted %s as well", tt.name, what(form))
+		case <-time.After(time.Second):
+		}
+		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+	}
+}

@@ -46,8 +46,13 @@
     msgWaitIn = 0;
   }
 
+  // One form at a time: a second post would replace the first's navigation
+  // while its answer is awaited (a slow check, a slow provider), the server
+  // seeing the two race and the page showing the answer to the wrong one.
+  function resendSent() { return !!(resendForm && resendForm.getAttribute("data-sent")); }
+
   function submitCode() {
-    if (submitted || !form) { return; }
+    if (submitted || resendSent() || !form) { return; }
     submitted = true;
     var btn = form.querySelector("[data-cp-submit]");
     if (btn) {
@@ -171,7 +176,7 @@
     });
     form.addEventListener("submit", function (e) {
       cancelPending();
-      if (submitted) { e.preventDefault(); return; }
+      if (submitted || resendSent()) { e.preventDefault(); return; }
       submitted = true;
       var typed = digits(input.value);
       if (asNumber && typed.length >= n) { input.value = typed.slice(-n); }
@@ -208,7 +213,7 @@
   var resendForm = step.querySelector("[data-cp-resend-form]");
   if (resendForm) {
     resendForm.addEventListener("submit", function (e) {
-      if (resendForm.getAttribute("data-sent")) { e.preventDefault(); return; }
+      if (resendSent() || submitted) { e.preventDefault(); return; }
       // A code in its pause would post its form while the new call's answer
       // is awaited, and that navigation would replace this one.
       cancelPending();
