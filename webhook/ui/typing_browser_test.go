@@ -403,3 +403,40 @@ func TestOneFormAtATimeInBrowser(t *testing.T) {
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
 	}
 }
+
+// TestInsertedAtOnceInBrowser: a code or calling number put in by one input
+// event goes at once as its last digits, as a paste does: an autofill
+// (insertReplacementText, or an event with no inputType) and a keyboard's
+// suggestion (a clipboard chip, a one-time-code suggestion), which inserts
+// the whole text as one insertText. The last was taken for a key typed: a
+// code beginning with 7 or 8 waited the pause, and a whole number
+// ("+7 495 123-46-10", copied from the call log) waited for "Confirm".
+func TestInsertedAtOnceInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	tests := []struct{ name, event, value, want string }{
+		{"autofill", `new InputEvent("input", {inputType: "insertReplacementText", data: "7310", bubbles: true})`, "7310", "7310"},
+		{"autofill, no inputType", `new Event("input", {bubbles: true})`, "8310", "8310"},
+		{"autofill of a national number", `new InputEvent("input", {inputType: "insertReplacementText", bubbles: true})`, "8 495 123-46-10", "4610"},
+		{"suggestion of a code", `new InputEvent("input", {inputType: "insertText", data: "7310", bubbles: true})`, "7310", "7310"},
+		{"suggestion of a number", `new InputEvent("input", {inputType: "insertText", data: "+7 495 123-46-10", bubbles: true})`, "+7 495 123-46-10", "4610"},
+		{"suggestion of a national number", `new InputEvent("input", {inputType: "insertText", data: "84951234610", bubbles: true})`, "84951234610", "4610"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		evalJS(t, ctx, `(function () { var el = document.getElementById("cp-code"); el.focus(); el.value = "`+tt.value+`";
+			el.dispatchEvent(`+tt.event+`); return ""; })()`)
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+		case <-time.After(time.Second): // shorter than code.js's PAUSE
+			t.Fatalf("%s: %q not sent at once (the field: %q)", tt.name, tt.value, evalJS(t, ctx, `document.getElementById("cp-code").value`))
+		}
+		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+	}
+}

@@ -121,10 +121,13 @@
     return true;
   }
   // A key typed (or an IME's text), not an autofill or a paste of a whole
-  // number: those come as one input event and go as their last digits.
+  // number: those come as one input event and go as their last digits. So
+  // does a keyboard's suggestion (a clipboard chip, a one-time code), an
+  // insertText of more than one character.
   function typedKey(e) {
     var t = e && e.inputType;
-    return t === "insertText" || t === "insertCompositionText";
+    if (t === "insertText") { return !e.data || e.data.length <= 1; }
+    return t === "insertCompositionText";
   }
 
   if (input && form) {
@@ -160,7 +163,7 @@
         if (v !== "") { input.value = ""; }
         return;
       }
-      if (asNumber || /[+(]/.test(v) && d.length < n || /^[78][\s\u00a0.\-]/.test(v) ||
+      if (asNumber || /[+(]/.test(v) && d.length < n || typedKey(e) && /^[78][\s\u00a0.\-]/.test(v) ||
           typedKey(e) && n < 7 && /^\d{3,}[\s\u00a0\u2009\u202f.\-]/.test(v) ||
           typedKey(e) && (d.length > n || wasPending && /\D/.test(v))) {
         numberMode(true);
