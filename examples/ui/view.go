@@ -11,6 +11,9 @@ import (
 type msgView struct {
 	Text string
 	Type string // info | error | success
+	// Lang is set ("en") when Text is Kratos's own English on a page in
+	// another language, so a screen reader reads it as English.
+	Lang string
 }
 
 type nodeView struct {
@@ -120,18 +123,23 @@ func buildFlowView(lang, kind string, f *kratosFlow, kratosBrowser string) flowV
 }
 
 func localizeMsg(lang string, m uiText) msgView {
-	text := ""
+	text, textLang := "", ""
 	if m.ID != 0 {
 		text = ui.Localize(lang, m.ID, m.Context)
 	}
 	if text == "" {
 		text = m.Text
+		// Kratos writes its texts in English; the hook's (1090001, 409xxxx)
+		// come in the language the page asked for.
+		if lang != ui.LangEN && m.ID != 1090001 && m.ID/1000 != 4090 {
+			textLang = ui.LangEN
+		}
 	}
 	t := m.Type
 	if t != "error" && t != "success" {
 		t = "info"
 	}
-	return msgView{Text: text, Type: t}
+	return msgView{Text: text, Type: t, Lang: textLang}
 }
 
 func nodeLabel(lang string, n uiNode) string {
