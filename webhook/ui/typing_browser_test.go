@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -438,5 +439,56 @@ func TestInsertedAtOnceInBrowser(t *testing.T) {
 			t.Fatalf("%s: %q not sent at once (the field: %q)", tt.name, tt.value, evalJS(t, ctx, `document.getElementById("cp-code").value`))
 		}
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+	}
+}
+
+// TestCodeOverANumberInBrowser: a calling number begun in the field and
+// then replaced whole by the code (all selected and the code typed over
+// it, or an autofill) is a new code and goes by itself: the field stayed
+// "a number" until emptied, so the code waited for "Confirm". A number
+// only corrected (a digit deleted and typed again) stays a number.
+func TestCodeOverANumberInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	tests := []struct {
+		name  string
+		steps []string // keys typed; "select": all selected; "autofill:V": V put in as an autofill
+		want  string   // "": nothing sent within the pause
+	}{
+		{"typed over", []string{"+7 495", "select", "4610"}, "4610"},
+		{"typed over, a code beginning with 8", []string{"8 495 1", "select", "8310"}, "8310"},
+		{"autofilled over", []string{"+7 4", "autofill:4610"}, "4610"},
+		{"corrected", []string{"8 495", "\b", "5"}, ""},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range tt.steps {
+			switch {
+			case s == "select":
+				evalJS(t, ctx, `document.getElementById("cp-code").select(), ""`)
+			case strings.HasPrefix(s, "autofill:"):
+				evalJS(t, ctx, `(function () { var el = document.getElementById("cp-code"); el.value = "`+strings.TrimPrefix(s, "autofill:")+`";
+					el.dispatchEvent(new InputEvent("input", {inputType: "insertReplacementText", bubbles: true})); return ""; })()`)
+			default:
+				if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		case <-time.After(3500 * time.Millisecond): // longer than code.js's PAUSE
+			if tt.want != "" {
+				t.Errorf("%s: nothing sent (the field: %q, the note: %q)", tt.name,
+					evalJS(t, ctx, `document.getElementById("cp-code").value`), evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`))
+			}
+		}
 	}
 }

@@ -86,8 +86,8 @@
   // from its area code or local part, "495 123-…" / "123-46-10" (three
   // digits and a separator: the code's own digits are written "46-10", and
   // only a code of 7 digits has a group of three), or when typing goes on
-  // past N digits (below). It stays as typed until the
-  // field is emptied and goes with "Confirm" (as its last digits); the note
+  // past N digits (below). It stays as typed until the field is emptied or
+  // replaced whole, and goes with "Confirm" (as its last digits); the note
   // says so.
   var asNumber = false;
   var note = step.querySelector("[data-cp-autosend]");
@@ -162,6 +162,11 @@
         numberMode(false);
         if (v !== "") { input.value = ""; }
         return;
+      }
+      // The whole field replaced (all selected and typed over, an autofill):
+      // a new start, not more of the number.
+      if (asNumber && (!e.inputType || e.inputType === "insertReplacementText" || e.inputType === "insertText" && v === e.data)) {
+        numberMode(false);
       }
       if (asNumber || /[+(]/.test(v) && d.length < n || typedKey(e) && /^[78][\s\u00a0.\-]/.test(v) ||
           typedKey(e) && n < 7 && /^\d{3,}[\s\u00a0\u2009\u202f.\-]/.test(v) ||
