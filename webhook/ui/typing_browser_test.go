@@ -492,3 +492,45 @@ func TestCodeOverANumberInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestPasteOverASelectionInBrowser: a piece of a code pasted replaces what
+// is selected, as a paste does anywhere: code.js put it after the whole
+// field ("12" selected and "46" pasted gave "1246", sent at once, a wrong
+// code costing an attempt). A piece pasted at the caret still joins the
+// digits typed before it.
+func TestPasteOverASelectionInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	tests := []struct {
+		name, typed, selectJS, paste, field, want string
+	}{
+		{"all selected", "12", `el.select()`, "46", "46", ""},
+		{"the last digit selected", "461", `el.setSelectionRange(2, 3)`, "10", "4610", "4610"},
+		{"at the caret", "46", `el.setSelectionRange(2, 2)`, "10", "4610", "4610"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
+			t.Fatal(err)
+		}
+		field := evalJS(t, ctx, `(function () { var el = document.getElementById("cp-code"); `+tt.selectJS+`;
+			var dt = new DataTransfer(); dt.setData("text/plain", "`+tt.paste+`");
+			el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
+			return el.value; })()`)
+		if field != tt.field {
+			t.Errorf("%s: %q pasted over %q: the field shows %q, want %q", tt.name, tt.paste, tt.typed, field, tt.field)
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		case <-time.After(time.Second):
+			if tt.want != "" {
+				t.Errorf("%s: nothing posted", tt.name)
+			}
+		}
+	}
+}

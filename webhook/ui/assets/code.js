@@ -149,8 +149,17 @@
       e.preventDefault();
       cancelPending();
       numberMode(false);
-      // A pasted caller number ("+7 495 123-46-10") carries the code at its end.
-      input.value = d.length >= n ? d.slice(-n) : digits(input.value + d).slice(0, n);
+      // A pasted caller number ("+7 495 123-46-10") carries the code at its end;
+      // a piece of a code replaces the selection, as a paste does.
+      if (d.length >= n) {
+        input.value = d.slice(-n);
+      } else {
+        var v = input.value, from = input.selectionStart, to = input.selectionEnd;
+        if (from == null || to == null) { from = to = v.length; }
+        var caret = Math.min(digits(v.slice(0, from) + d).length, n);
+        input.value = digits(v.slice(0, from) + d + v.slice(to)).slice(0, n);
+        try { input.setSelectionRange(caret, caret); } catch (err) { /* ignore */ }
+      }
       input.removeAttribute("aria-invalid");
       check();
     });
