@@ -205,3 +205,67 @@ func TestCallStatusPollInBrowser(t *testing.T) {
 		}
 	})
 }
+
+// TestNotDeliveredWithinThePauseInBrowser: a call found not delivered while
+// a code beginning with 7 or 8 waited its pause hides the code form (no
+// code will come), yet the pause's timer ran on and posted it: a code the
+// page no longer offered, checked against a call that never rang (a wrong
+// code costing an attempt). The answer now ends the pause.
+func TestNotDeliveredWithinThePauseInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	polled, release := make(chan struct{}, 1), make(chan struct{})
+	posted := make(chan string, 4)
+	mux := http.NewServeMux()
+	mux.Handle(r.AssetPrefix(), r.Assets())
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
+		select {
+		case polled <- struct{}{}:
+		default:
+		}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"state":"pending","call_status":"not_delivered"}`))
+	})
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm.Get("code")
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		body, err := r.CodeStepHTML(CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, ExpiresAt: now.Add(5 * time.Minute),
+			ResendAfter: now.Add(30 * time.Second), FormAction: "/submit", StatusURL: "/status"})
+		if err != nil {
+			t.Error(err)
+		}
+		var b bytes.Buffer
+		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
+		_, _ = w.Write(b.Bytes())
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	defer close(release)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-polled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the page never asked about the call")
+	}
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+		t.Fatal(err)
+	}
+	release <- struct{}{} // the answer, within the pause
+	waitForJS(t, ctx, "the not-delivered page", `document.querySelector("[data-cp-form]").hidden`)
+	select {
+	case code := <-posted:
+		t.Errorf("posted %q from the hidden form", code)
+	case <-time.After(3 * time.Second): // longer than code.js's PAUSE
+	}
+}

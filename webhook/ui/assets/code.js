@@ -310,6 +310,7 @@
   var polls = 0;
   function notDelivered() {
     stopMsgWait();
+    cancelPending(); // a code in its pause would post the form hidden here
     if (msg) {
       msg.className = "cp-msg cp-msg-error";
       msg.textContent = step.getAttribute("data-not-delivered");
