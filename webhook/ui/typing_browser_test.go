@@ -534,3 +534,38 @@ func TestPasteOverASelectionInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestConfirmSaysCheckingInBrowser: a code sent with "Confirm" (or Enter)
+// says "Checking the code…" in the live status, as one sent by itself does:
+// it said nothing while a slow check was awaited, so the page looked hung
+// to the user who pressed the button, and a screen reader was silent.
+func TestConfirmSaysCheckingInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	tests := []struct{ name, typed, send, want string }{
+		{"Confirm after a number", "+7 495 123-46-10", `document.querySelector("[data-cp-submit]").click()`, "4610"},
+		{"Enter within the pause", "7310", `document.querySelector("[data-cp-form]").requestSubmit()`, "7310"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
+			t.Fatal(err)
+		}
+		// Read in the same turn as the submit: then the page is left.
+		got := evalJS(t, ctx, `(function () { `+tt.send+`; var m = document.getElementById("cp-msg");
+			return m.textContent + " | " + m.getAttribute("aria-live"); })()`)
+		if want := Text("en", "code.checking") + " | polite"; got != want {
+			t.Errorf("%s: the status says %q, want %q", tt.name, got, want)
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing posted", tt.name)
+		}
+		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+	}
+}

@@ -51,19 +51,24 @@
   // seeing the two race and the page showing the answer to the wrong one.
   function resendSent() { return !!(resendForm && resendForm.getAttribute("data-sent")); }
 
-  function submitCode() {
-    if (submitted || resendSent() || !form) { return; }
-    submitted = true;
+  // The code is on its way, by itself or with "Confirm": the live status
+  // says it is being checked (a slow check looked hung otherwise).
+  function showChecking() {
     var btn = form.querySelector("[data-cp-submit]");
-    if (btn) {
-      btn.setAttribute("aria-busy", "true");
-      btn.disabled = true;
-    }
+    if (btn) { btn.setAttribute("aria-busy", "true"); }
     if (msg && btn && btn.getAttribute("data-checking")) {
       stopMsgWait();
       msg.className = "cp-msg cp-msg-info";
       msg.textContent = btn.getAttribute("data-checking");
     }
+    return btn;
+  }
+
+  function submitCode() {
+    if (submitted || resendSent() || !form) { return; }
+    submitted = true;
+    var btn = showChecking();
+    if (btn) { btn.disabled = true; }
     // form.submit() skips the submit event and the disabled button's value,
     // which the server does not need; the code field is what counts.
     form.submit();
@@ -197,8 +202,7 @@
       submitted = true;
       var typed = digits(input.value);
       if (asNumber && typed.length >= n) { input.value = typed.slice(-n); }
-      var btn = form.querySelector("[data-cp-submit]");
-      if (btn) { btn.setAttribute("aria-busy", "true"); }
+      showChecking();
     });
     // Nothing is sent that the user did not type or paste here. A value in
     // the field as the script starts was put back by the browser (Firefox
