@@ -252,9 +252,14 @@ func unrunSecret(s string) string {
 	if m := unexpandedRe.FindString(s); m != "" {
 		// README's `export WEBHOOK_SECRET=$(openssl rand -hex 32)` pasted
 		// into an env file, a systemd unit or YAML: nothing runs it there.
-		return fmt.Sprintf("holds a shell expression (%s…) that was never run: an env file, a systemd unit or the YAML file takes the text as it is", m)
+		// Only the opener is named: the rest may be the secret's.
+		opener := m[:2]
+		if m[0] == '`' {
+			opener = m[:1]
+		}
+		return fmt.Sprintf("holds a shell expression (%s…) that was never run: an env file, a systemd unit or the YAML file takes the text as it is", opener)
 	}
-	if strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") {
+	if templateRe.MatchString(s) {
 		return "is a template's <placeholder>, not a secret"
 	}
 	return ""
@@ -280,7 +285,7 @@ func headerSecretProblem(s string) string {
 		return "holds a control character, which no HTTP header carries: use printable characters (openssl rand -hex 32)"
 	case len(s) > len("Bearer ") && strings.EqualFold(s[:len("Bearer ")], "Bearer "):
 		return `starts with "Bearer ": that is the Authorization scheme Kratos's web-hook config writes in front of the secret; set webhook.secret to the part after it`
-	case len(s) >= 2 && (s[0] == '"' || s[0] == '\'') && s[len(s)-1] == s[0]:
+	case quotedRe.MatchString(s):
 		// docker run --env-file and some .env readers keep quotes as part
 		// of the value.
 		return "is wrapped in quotes, which the file it came from kept as part of the value (docker run --env-file does): remove them"
@@ -294,8 +299,26 @@ const minSecretChars = 8
 
 var (
 	// unexpandedRe finds command substitution or a variable reference a
-	// shell would have expanded: "$(", "${" or a backquote.
-	unexpandedRe = regexp.MustCompile("\\$[({]|`")
+	// shell would have expanded, as people write them: a command with
+	// arguments in $(…) or backquotes, a value of bare commands alone
+	// ($(uuidgen)$(uuidgen)), a variable of 3 letters or more in ${…},
+	// upper case or lower. A generator's
+	// symbols ("pwgen -sy", a password manager) hold a backquote, "$(" or
+	// "${" often (half of pwgen -sy 64's secrets a backquote) but such a
+	// run seldom: below 1e-5 for 64 characters of printable ASCII.
+	unexpandedRe = regexp.MustCompile(`\$\([a-z][a-z0-9_.-]* [^)]*\)|` + "`[a-z][a-z0-9_.-]* [^`]*`" +
+		"|^(\\$\\([a-z][a-z0-9_.-]*\\)|`[a-z][a-z0-9_.-]*`)+$" +
+		`|\$\{([A-Z_][A-Z0-9_]{2,}|[a-z_][a-z0-9_]{2,})(:?[-=?+][^}]*)?\}`)
+	// templateRe is a template's placeholder: words in angle brackets,
+	// which a generated secret is not but for odds below 1e-12.
+	templateRe = regexp.MustCompile(`^<[A-Za-z][A-Za-z0-9 _.:-]*>$`)
+	// quotedRe is a secret an env file kept its quotes around: a value of
+	// letters, digits, spaces and base64's symbols inside quotes of one
+	// kind. A generated secret with symbols may start and end with the
+	// same quote (one in 4,400 of pwgen -sy's); its inside then holds
+	// other symbols but for odds below 1e-8.
+	quotedRe = regexp.MustCompile(`^("[A-Za-z0-9 +/=_.~-]*"|'[A-Za-z0-9 +/=_.~-]*')$`)
+
 	// placeholderWordRe finds the usual "fill this in" words as words (in
 	// any case, separated by -, _, . or a space, or not at all): inside
 	// another word ("exchangemetrics") they are no placeholder.

@@ -36,6 +36,9 @@ func TestWeakSecretsRefused(t *testing.T) {
 		{"a command never run", []string{"WEBHOOK_SECRET=$(openssl rand -hex 32)"}, false, "webhook.secret", "never run"},
 		{"a command never run, code key", []string{"CHALLENGE_CODE_KEY=`openssl rand -hex 32`"}, false, "challenge.code_key", "never run"},
 		{"a variable never expanded", []string{"CHALLENGE_CODE_KEY=${CHALLENGE_CODE_KEY_FROM_VAULT_PLEASE}"}, false, "challenge.code_key", "never run"},
+		{"bare commands never run", []string{"WEBHOOK_SECRET=$(uuidgen)$(uuidgen)"}, false, "webhook.secret", "never run"},
+		{"a compose variable never expanded", []string{"WEBHOOK_SECRET=${WEBHOOK_SECRET:-0123456789abcdef0123456789abcdef}"}, false, "webhook.secret", "never run"},
+		{"a command in quotes never run", []string{`CHALLENGE_CODE_KEY="$(openssl rand -base64 32)"`}, false, "challenge.code_key", "never run"},
 		{"from a file", []string{"WEBHOOK_SECRET=", "WEBHOOK_SECRET_FILE=" + writeFile(t, "s", strings.Repeat("x", 40)+"\n")}, false, "webhook.secret", "different characters"},
 
 		{"--dev keeps a simple secret", []string{"WEBHOOK_SECRET=" + strings.Repeat("s", 32), "DEV_DATA_DIR=" + t.TempDir()}, true, "", ""},
