@@ -31,6 +31,10 @@ var secretGenerators = []struct {
 	{"pwgen -sy 64", func(r *rand.Rand) string { return randFrom(r, alnum+pwgenSymbols, 64) }},
 	{"pwgen -sy 32, a password manager's 32 with symbols", func(r *rand.Rand) string { return randFrom(r, alnum+pwgenSymbols, 32) }},
 	{"uuidgen twice", func(r *rand.Rand) string { return uuid4(r) + uuid4(r) }},
+	// tr -dc 0-9 </dev/urandom | head -c 32: 106 bits, but only 10
+	// characters to draw from, so 7 or fewer of them in one in 800.
+	{"32 random digits", func(r *rand.Rand) string { return randFrom(r, "0123456789", 32) }},
+	{"40 random digits", func(r *rand.Rand) string { return randFrom(r, "0123456789", 40) }},
 }
 
 func randBytes(r *rand.Rand, n int) []byte {

@@ -227,14 +227,14 @@ func (v *checker) strict(c *Config) bool { return v.hooks && !c.DevMode }
 // found. A value holding the published placeholder mark is left to
 // validatePlaceholders, which says how to replace the examples' values.
 // The checks catch what people type or paste, not what a generator makes:
-// 32 random hex or base64 characters hold 8 different ones or more but
-// for odds below 1e-7, and none of the words.
+// 32 random hex, base64 or digits show none of the patterns but for odds
+// below 1e-7 (minSecretChars), nor the words.
 func weakSecret(s string) string {
 	if holdsPlaceholder(&s) {
 		return ""
 	}
-	if n := distinctChars(s); n < minSecretChars {
-		return fmt.Sprintf("uses only %d different characters (one repeated, or a few): a generated secret has far more, and this one is easy to guess", n)
+	if n := distinctChars(s); n < minSecretChars && (n <= 4 || repeats(s) || longRuns(s)) {
+		return fmt.Sprintf("uses only %d different characters (one repeated, a few, or a short run of them repeated): a generated secret has far more, and this one is easy to guess", n)
 	}
 	if placeholderWordRe.MatchString(s) {
 		return "holds a placeholder word (changeme, replace me, your secret, placeholder, …): it is no secret"
@@ -293,9 +293,35 @@ func headerSecretProblem(s string) string {
 	return ""
 }
 
-// minSecretChars: fewer different characters is a key typed by hand (one
-// repeated, a word repeated), not one generated.
+// minSecretChars: fewer different characters, in a pattern (weakSecret),
+// is a key typed by hand (one repeated, a word repeated), not one
+// generated. Fewer alone is not: 32 random digits (106 bits) hold 7 or
+// fewer in one draw in 800; 4 or fewer, a run repeated or runs of one
+// character averaging 2 below 1e-7.
 const minSecretChars = 8
+
+// repeats reports whether s is a run of at most half its length repeated
+// (the last copy may be cut short): "secretsecretsecr".
+func repeats(s string) bool {
+	for p := 1; p <= len(s)/2; p++ {
+		if s[p:] == s[:len(s)-p] {
+			return true
+		}
+	}
+	return false
+}
+
+// longRuns reports whether s is made of runs of one character 2 long or
+// more on average: "aaaabbbbccccdddd".
+func longRuns(s string) bool {
+	runs := 1
+	for i := 1; i < len(s); i++ {
+		if s[i] != s[i-1] {
+			runs++
+		}
+	}
+	return 2*runs <= len(s)
+}
 
 var (
 	// unexpandedRe finds command substitution or a variable reference a

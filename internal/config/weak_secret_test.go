@@ -23,6 +23,8 @@ func TestWeakSecretsRefused(t *testing.T) {
 		{"code key of zeros", []string{"CHALLENGE_CODE_KEY=" + strings.Repeat("0", 64)}, false, "challenge.code_key", "different characters"},
 		{"a word repeated", []string{"WEBHOOK_SECRET=" + strings.Repeat("secret", 6)}, false, "webhook.secret", "different characters"},
 		{"a short run repeated", []string{"CHALLENGE_CODE_KEY=" + strings.Repeat("abc1", 10)}, false, "challenge.code_key", "different characters"},
+		{"runs of a few characters", []string{"WEBHOOK_SECRET=aaaaabbbbbcccccdddddeeeee1111122222"}, false, "webhook.secret", "different characters"},
+		{"a keyboard row repeated", []string{"CHALLENGE_CODE_KEY=1234567123456712345671234567123456"}, false, "challenge.code_key", "different characters"},
 		{"changeme without a dash", []string{"WEBHOOK_SECRET=changeme-0123456789abcdef0123456789abcdef"}, false, "webhook.secret", "placeholder"},
 		{"ChangeMe in a sentence", []string{"CHALLENGE_CODE_KEY=please_ChangeMe_before_production_2024"}, false, "challenge.code_key", "placeholder"},
 		{"replace me", []string{"WEBHOOK_SECRET=REPLACE_ME_WITH_A_LONG_RANDOM_VALUE_0123"}, false, "webhook.secret", "placeholder"},
