@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -281,6 +283,8 @@ func headerSecretProblem(s string) string {
 		// HTTP strips a header value's outer spaces: the header Kratos
 		// sends never holds them.
 		return "starts or ends with a space or tab, which HTTP strips from the header Kratos sends: remove it"
+	case invisibleEnds(s):
+		return invisibleEndsProblem
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
 		return "holds a control character, which no HTTP header carries: use printable characters (openssl rand -hex 32)"
 	case len(s) > len("Bearer ") && strings.EqualFold(s[:len("Bearer ")], "Bearer "):
@@ -292,6 +296,25 @@ func headerSecretProblem(s string) string {
 	}
 	return ""
 }
+
+// invisibleEnds reports whether text s starts or ends with a character
+// that does not show: a byte order mark (a Windows editor's file), a
+// no-break, zero-width or other Unicode space (a copied web page or chat).
+// The secret file reader trims line ends only and HTTP strips ASCII
+// spaces only, so the value differs from the one typed elsewhere (Kratos's
+// hook config, another instance's environment). Bytes that are no UTF-8
+// text (a raw binary key) are not read as characters.
+func invisibleEnds(s string) bool {
+	if s == "" || !utf8.ValidString(s) {
+		return false
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	invisible := func(r rune) bool { return r > 0x7f && (unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)) }
+	return invisible(first) || invisible(last)
+}
+
+const invisibleEndsProblem = "starts or ends with an invisible character (a byte order mark a Windows editor wrote, or a no-break or zero-width space copied from a page): remove it"
 
 // minSecretChars: fewer different characters, in a pattern (weakSecret),
 // is a key typed by hand (one repeated, a word repeated), not one
@@ -563,6 +586,10 @@ func (c *Config) validateChallenge(v *checker) {
 	switch {
 	case ch.CodeKey == "":
 		v.add("challenge.code_key", "is required (set CHALLENGE_CODE_KEY or challenge.code_key_file); use --dev to generate one")
+	case v.strict(c) && invisibleEnds(ch.CodeKey):
+		// Another instance given the key without it would key codes and
+		// limits differently.
+		v.add("challenge.code_key", "%s", invisibleEndsProblem)
 	case v.strict(c) && unrunSecret(ch.CodeKey) != "":
 		v.add("challenge.code_key", "%s; generate one with openssl rand -hex 32 (the same on every instance)", unrunSecret(ch.CodeKey))
 	case len(ch.CodeKey) < 32:
