@@ -87,6 +87,31 @@ func TestGeneratedSecretsAccepted(t *testing.T) {
 			}
 		})
 	}
+	// Helm's randAscii draws from printable ASCII, the space included: a
+	// webhook secret of it may end in a space, which HTTP strips (refused
+	// rightly, TestWebhookSecretThatNoHeaderCarries); a code key may.
+	t.Run("randAscii 64 (Helm), a code key", func(t *testing.T) {
+		r := rand.New(rand.NewChaCha8([32]byte{'h', 'e', 'l', 'm'}))
+		var ascii strings.Builder
+		for c := ' '; c <= '~'; c++ {
+			ascii.WriteRune(c)
+		}
+		refused := map[string]int{}
+		for range n {
+			s := randFrom(r, ascii.String(), 64)
+			for _, why := range []string{unrunSecret(s), weakSecret(s)} {
+				if why != "" {
+					refused[why]++
+				}
+			}
+			if invisibleEnds(s) {
+				refused[invisibleEndsProblem]++
+			}
+		}
+		for why, k := range refused {
+			t.Errorf("%d of %d refused: %s", k, n, why)
+		}
+	})
 	// Through Load, as env and as a *_FILE with its line end, outside --dev.
 	r := rand.New(rand.NewChaCha8([32]byte{'l', 'o', 'a', 'd'}))
 	for _, g := range secretGenerators {

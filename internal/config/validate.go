@@ -297,6 +297,18 @@ func headerSecretProblem(s string) string {
 	return ""
 }
 
+// shellCommand is a command line that makes or reads a secret, by the
+// commands the docs and the usual tools name (a name of its own would
+// match generated symbols too often) with its arguments; a bare name is
+// found only as the whole value. Two-letter names (tr, od, op, …) only in
+// $(…), whose opener is one character more: in backquotes they match a
+// generated secret too often.
+const (
+	shellCommand = `(openssl|head|cat|pwgen|uuidgen|base64|xxd|hexdump|shuf|echo|printf|date|` +
+		`python3?|perl|ruby|node|vault|kubectl|systemd-creds|pass|gopass|aws|gcloud|gpg|sops|docker) [^)` + "`" + `]*`
+	shortCommand = `(tr|od|dd|jq|yq|op|bw|az) [^)]*`
+)
+
 // invisibleEnds reports whether text s starts or ends with a character
 // that does not show: a byte order mark (a Windows editor's file), a
 // no-break, zero-width or other Unicode space (a copied web page or chat).
@@ -348,16 +360,17 @@ func longRuns(s string) bool {
 
 var (
 	// unexpandedRe finds command substitution or a variable reference a
-	// shell would have expanded, as people write them: a command with
-	// arguments in $(…) or backquotes, a value of bare commands alone
-	// ($(uuidgen)$(uuidgen)), a variable of 3 letters or more in ${…},
-	// upper case or lower. A generator's
-	// symbols ("pwgen -sy", a password manager) hold a backquote, "$(" or
-	// "${" often (half of pwgen -sy 64's secrets a backquote) but such a
-	// run seldom: below 1e-5 for 64 characters of printable ASCII.
-	unexpandedRe = regexp.MustCompile(`\$\([a-z][a-z0-9_.-]* [^)]*\)|` + "`[a-z][a-z0-9_.-]* [^`]*`" +
+	// shell would have expanded, as people write them: a command line in
+	// $(…) or backquotes (shellCommand), a value of bare commands alone
+	// ($(uuidgen)$(uuidgen)), a variable of 6 characters or more in ${…}
+	// (upper case and digits, or lower-case letters). A generator's
+	// symbols ("pwgen -sy", a password manager, Helm's randAscii) hold a
+	// backquote, "$(" or "${" often (half of pwgen -sy 64's secrets a
+	// backquote) but such a run seldom: below 1e-6 for 64 characters of
+	// printable ASCII (TestGeneratedSecretsAccepted).
+	unexpandedRe = regexp.MustCompile(`\$\((` + shellCommand + `|` + shortCommand + `|< ?/[a-z][^)]*)\)|` + "`(" + shellCommand + ")`" +
 		"|^(\\$\\([a-z][a-z0-9_.-]*\\)|`[a-z][a-z0-9_.-]*`)+$" +
-		`|\$\{([A-Z_][A-Z0-9_]{2,}|[a-z_][a-z0-9_]{2,})(:?[-=?+][^}]*)?\}`)
+		`|\$\{([A-Z_][A-Z0-9_]{5,}|[a-z_]{6,})(:[-=?+][^}]*)?\}`)
 	// templateRe is a template's placeholder: words in angle brackets,
 	// which a generated secret is not but for odds below 1e-12.
 	templateRe = regexp.MustCompile(`^<[A-Za-z][A-Za-z0-9 _.:-]*>$`)

@@ -41,6 +41,8 @@ func TestWeakSecretsRefused(t *testing.T) {
 		{"bare commands never run", []string{"WEBHOOK_SECRET=$(uuidgen)$(uuidgen)"}, false, "webhook.secret", "never run"},
 		{"a compose variable never expanded", []string{"WEBHOOK_SECRET=${WEBHOOK_SECRET:-0123456789abcdef0123456789abcdef}"}, false, "webhook.secret", "never run"},
 		{"a command in quotes never run", []string{`CHALLENGE_CODE_KEY="$(openssl rand -base64 32)"`}, false, "challenge.code_key", "never run"},
+		{"a file never read", []string{"WEBHOOK_SECRET=$(< /run/secrets/webhook_secret_for_kratos_hooks)"}, false, "webhook.secret", "never run"},
+		{"a pipe never run", []string{"CHALLENGE_CODE_KEY=$(tr -dc A-Za-z0-9 </dev/urandom | head -c 32)"}, false, "challenge.code_key", "never run"},
 		{"from a file", []string{"WEBHOOK_SECRET=", "WEBHOOK_SECRET_FILE=" + writeFile(t, "s", strings.Repeat("x", 40)+"\n")}, false, "webhook.secret", "different characters"},
 
 		{"--dev keeps a simple secret", []string{"WEBHOOK_SECRET=" + strings.Repeat("s", 32), "DEV_DATA_DIR=" + t.TempDir()}, true, "", ""},
