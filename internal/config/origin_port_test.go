@@ -23,6 +23,13 @@ func TestAllowedOriginsWithoutDefaultPort(t *testing.T) {
 			[]string{"https://a.example.com", "http://b.example.com", "https://c.example.com:8443", "http://d.example.com:443", "https://[::1]"}},
 		{"taken from the base URLs", []string{"SERVE_BASE_URL=https://2fa.example.com:443", "KRATOS_BROWSER_URL=http://auth.example.com:80/"}, false,
 			[]string{"https://2fa.example.com", "http://auth.example.com"}},
+		// Only ASCII letters are folded, as the webhook compares hosts:
+		// strings.ToLower made "bİng" "bing", an origin no browser sends
+		// for it (they send xn--bing-rwc), and the webhook then allowed
+		// bing.example.
+		{"a non-ASCII host keeps its letters", []string{"SERVE_BASE_URL=https://2fa.example.com",
+			"SERVE_ALLOWED_ORIGINS=HTTPS://BİNG.example"}, false,
+			[]string{"https://bİng.example"}},
 		{"--dev on port 80", []string{"SERVE_LISTEN=127.0.0.1:80", "KRATOS_PUBLIC_URL=http://127.0.0.1:4433"}, true,
 			[]string{"http://127.0.0.1", "http://127.0.0.1:4433"}},
 	} {

@@ -1172,7 +1172,15 @@ func originOf(s string) (string, error) {
 			host = strings.TrimSuffix(host, ":"+p)
 		}
 	}
-	return strings.ToLower(u.Scheme + "://" + host), nil
+	// ASCII letters only, as the webhook compares hosts: Unicode case
+	// mapping folds some letters into others ("İ" into "i"), which browsers
+	// do not (a configured "bİng.example" would have allowed bing.example).
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, u.Scheme+"://"+host), nil
 }
 
 // strictOrigin is originOf for a value meant to be an origin already: a
