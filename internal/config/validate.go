@@ -280,9 +280,10 @@ func headerSecretProblem(s string) string {
 	case strings.ContainsAny(ends, "\r\n"):
 		return "starts or ends with a line break, which no HTTP header carries: remove it"
 	case strings.ContainsAny(ends, " \t"):
-		// HTTP strips a header value's outer spaces: the header Kratos
-		// sends never holds them.
-		return "starts or ends with a space or tab, which HTTP strips from the header Kratos sends: remove it"
+		// HTTP strips a header value's trailing spaces, so the header Kratos
+		// sends never ends with one; a leading one would have to follow
+		// "Bearer " in kratos.yml exactly, and is nearly always a slip.
+		return "starts or ends with a space or tab: HTTP strips a trailing one from the header Kratos sends, and a leading one is easily lost in kratos.yml: remove it"
 	case invisibleEnds(s):
 		return invisibleEndsProblem
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
