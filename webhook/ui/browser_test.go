@@ -5,7 +5,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -43,13 +42,8 @@ func TestCodeJSInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posted := make(chan url.Values, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
+	posted := capturePosts(mux)
 	handleStepPage(t, r, mux, func() CodeStep {
 		return CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4, ResendAfter: time.Now().Add(5 * time.Second),
 			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit", HiddenFields: map[string]string{"csrf_token": "tok"}}
@@ -204,13 +198,8 @@ func TestCodeStepWithoutJSInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posted := make(chan url.Values, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
+	posted := capturePosts(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
 		body, err := r.CodeStepHTML(CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit"})
 		if err != nil {

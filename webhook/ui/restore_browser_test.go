@@ -99,13 +99,8 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posted := make(chan url.Values, 4)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
+	posted := capturePosts(mux)
 	mux.HandleFunc("GET /other", func(w http.ResponseWriter, req *http.Request) {
 		_, _ = w.Write([]byte("<!doctype html><title>other</title>Another page"))
 	})

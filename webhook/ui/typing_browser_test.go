@@ -25,13 +25,8 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posted := make(chan url.Values, 4)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
+	posted := capturePosts(mux)
 	handleStepPage(t, r, mux, func() CodeStep {
 		return CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4,
 			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
@@ -98,6 +93,18 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 	wantPost("autofilled +74951234610", "4610")
 }
 
+// capturePosts answers POST /submit on mux with a page titled "done" and
+// sends each post's form to the channel it returns.
+func capturePosts(mux *http.ServeMux) chan url.Values {
+	posted := make(chan url.Values, 4)
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
+	})
+	return posted
+}
+
 // codeStepServer serves a code step at "/" whose form posts to "/submit";
 // each post's form goes to the channel, answered by a page titled "done".
 func codeStepServer(t *testing.T) (*httptest.Server, chan url.Values) {
@@ -106,13 +113,8 @@ func codeStepServer(t *testing.T) (*httptest.Server, chan url.Values) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	posted := make(chan url.Values, 4)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
+	posted := capturePosts(mux)
 	handleStepPage(t, r, mux, func() CodeStep {
 		return CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4,
 			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
