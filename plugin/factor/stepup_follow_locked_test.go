@@ -3,20 +3,10 @@ package factor_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
-	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
-	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 // TestStepUpTabFollowsPastALockedChallenge: on the memory store and a real
@@ -36,43 +26,8 @@ func TestStepUpTabFollowsPastALockedChallenge(t *testing.T) {
 				name = store + "/no new call"
 			}
 			t.Run(name, func(t *testing.T) {
-				var st interface {
-					challenge.Store
-					limit.Counter
-					limit.Blocks
-					factor.PassStore
-				}
-				if store == "memory" {
-					mem := memory.New(time.Hour)
-					t.Cleanup(func() { _ = mem.Close() })
-					st = mem
-				} else {
-					rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
-					t.Cleanup(func() { _ = rdb.Close() })
-					st = redisstore.New(rdb, "cp:")
-				}
-				lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := challenge.DefaultConfig()
-				cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-				prov := &seqProvider{}
-				svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = svc.Close() })
-				sessions := &countingSessions{}
-				f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
-					Sessions: sessions, Issuer: testIssuer(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
+				f, _, prov := stepUpOn(t, store, 0, nil)
 				ctx := context.Background()
-				now := time.Now()
-				sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-					AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
 				creds := factor.Creds{SessionToken: "t"}
 				a, err := f.StepUpStart(ctx, creds, false, "")
 				if err != nil {

@@ -33,45 +33,11 @@ func TestStepUpTabFollowsOnEveryStore(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				const grace = 50 * time.Millisecond
-				var st interface {
-					challenge.Store
-					limit.Counter
-					limit.Blocks
-					factor.PassStore
-				}
-				if store == "memory" {
-					mem := memory.New(time.Hour, memory.WithGrace(grace))
-					t.Cleanup(func() { _ = mem.Close() })
-					st = mem
-				} else {
-					rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
-					t.Cleanup(func() { _ = rdb.Close() })
-					st = redisstore.New(rdb, "cp:", redisstore.WithGrace(grace))
-				}
-				lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := challenge.DefaultConfig()
-				cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-				cfg.TTL = time.Second
-				cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
-				prov := &seqProvider{}
-				svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = svc.Close() })
-				sessions := &countingSessions{}
-				f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
-					Sessions: sessions, Issuer: testIssuer(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
+				f, svc, prov := stepUpOn(t, store, grace, func(cfg *challenge.Config) {
+					cfg.TTL = time.Second
+					cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+				})
 				ctx := context.Background()
-				now := time.Now()
-				sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-					AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
 				creds := factor.Creds{SessionToken: "t"}
 				a, err := f.StepUpStart(ctx, creds, false, "")
 				if err != nil {
@@ -104,4 +70,59 @@ func TestStepUpTabFollowsOnEveryStore(t *testing.T) {
 			})
 		}
 	}
+}
+
+// stepUpOn is a step-up factor on a fresh store ("memory" or a real
+// "redis"; grace, when not 0, is how long a replaced challenge is kept past
+// its expiry) for one session of ident-1 with a Russian number, its
+// challenge service tuned by tune, calling through a seqProvider.
+func stepUpOn(t *testing.T, store string, grace time.Duration, tune func(*challenge.Config)) (*factor.Service, *challenge.Service, *seqProvider) {
+	t.Helper()
+	var st interface {
+		challenge.Store
+		limit.Counter
+		limit.Blocks
+		factor.PassStore
+	}
+	if store == "memory" {
+		var opts []memory.Option
+		if grace > 0 {
+			opts = append(opts, memory.WithGrace(grace))
+		}
+		mem := memory.New(time.Hour, opts...)
+		t.Cleanup(func() { _ = mem.Close() })
+		st = mem
+	} else {
+		var opts []redisstore.Option
+		if grace > 0 {
+			opts = append(opts, redisstore.WithGrace(grace))
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
+		t.Cleanup(func() { _ = rdb.Close() })
+		st = redisstore.New(rdb, "cp:", opts...)
+	}
+	lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	if tune != nil {
+		tune(&cfg)
+	}
+	prov := &seqProvider{}
+	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	now := time.Now()
+	sessions := &countingSessions{s: &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
+		Sessions: sessions, Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, svc, prov
 }
