@@ -423,7 +423,7 @@ func (c *Client) classify(raw string, asyncStart bool, national string) flashcal
 	if asyncStart {
 		st = flashcall.ClassifyAsyncStart(raw)
 	}
-	if st.Class == flashcall.ClassUnknown {
+	if st.Unrecognised {
 		s := readable(string(redactToken([]byte(raw), c.token)))
 		s = maskSecrets(s, c.token, national)
 		// Masked on the whole text, then cut.

@@ -254,7 +254,7 @@ func TestCallStatusDocumentSamples(t *testing.T) {
 		{name: "ORIGINATOR_CANCEL rang", version: 3, body: `{"data":{"result":"ORIGINATOR_CANCEL"},"status":"success"}`, wantRaw: "ORIGINATOR_CANCEL", wantClass: flashcall.ClassRang},
 		{name: "UNALLOCATED_NUMBER", version: 3, body: `{"data":{"result":"UNALLOCATED_NUMBER"},"status":"success"}`, wantRaw: "UNALLOCATED_NUMBER", wantClass: flashcall.ClassNotDelivered},
 		{name: "NO_ROUTE_DESTINATION", version: 2, body: `{"data":{"result":"NO_ROUTE_DESTINATION"},"status":"success"}`, wantRaw: "NO_ROUTE_DESTINATION", wantClass: flashcall.ClassNotDelivered},
-		{name: "SOMETHING_NEW", version: 2, body: `{"data":{"result":"SOMETHING_NEW"},"status":"success"}`, wantRaw: "SOMETHING_NEW", wantClass: flashcall.ClassUnknown},
+		{name: "SOMETHING_NEW", version: 2, body: `{"data":{"result":"SOMETHING_NEW"},"status":"success"}`, wantRaw: "SOMETHING_NEW", wantClass: flashcall.ClassNotDelivered},
 		{name: "lower case cause", version: 3, body: `{"data":{"result":"subscriber_absent"},"status":"success"}`, wantRaw: "subscriber_absent", wantClass: flashcall.ClassNotDelivered},
 		{name: "answer about another call", version: 3, body: `{"data":{"callid":"other","result":"NO_ANSWER"},"status":"success"}`, wantKind: flashcall.ErrBadResponse},
 		// A UUID is the same id in either case.

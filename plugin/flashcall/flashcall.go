@@ -13,7 +13,8 @@ import (
 type Class int
 
 const (
-	// ClassUnknown is a status we cannot interpret; it never fails the call.
+	// ClassUnknown is the zero Class: no status yet. Classify never returns
+	// it; a status it does not know is ClassNotDelivered (see Classify).
 	ClassUnknown Class = iota
 	// ClassPending means the provider does not know the outcome yet.
 	ClassPending
@@ -39,15 +40,18 @@ func (c Class) String() string {
 // Status is a provider's call status: the raw string plus its class.
 //
 // Callers log and store Raw. A vendor returns it as received only when
-// Classify knows it (Class other than ClassUnknown); any other status text
-// comes from the provider unchecked and may echo a phone number or the
-// vendor's credentials, so for ClassUnknown a vendor returns a cleaned form
-// safe to log (plugin/callpass: token cut out after JSON decoding, the
+// Classify knows it (Unrecognised false); any other status text comes from
+// the provider unchecked and may echo a phone number or the vendor's
+// credentials, so for an Unrecognised status a vendor returns a cleaned
+// form safe to log (plugin/callpass: token cut out after JSON decoding, the
 // destination number and digit groups masked, bounded). Class is always
 // the received string's.
 type Status struct {
 	Raw   string
 	Class Class
+	// Unrecognised says the status is none Classify knows: it was
+	// classified ClassNotDelivered by rule, not by name.
+	Unrecognised bool
 }
 
 // Final reports whether the status will not change any more.
@@ -91,12 +95,18 @@ var notDeliveredCauses = map[string]bool{
 }
 
 // Classify keeps raw as it is and says what it means (a vendor cleans the
-// Raw of a ClassUnknown result before returning it; see Status). The provider's string
-// "null" (not JSON null) and an empty status are pending; "success" (the
-// CallPass document's generic answer: the method succeeded) is rang in a
-// status answer or a synchronous start's answer, which both come once the
-// call is over; an unknown cause is ClassUnknown, never an error. For the
-// answer to an asynchronous start use ClassifyAsyncStart.
+// Raw of an Unrecognised result before returning it; see Status). The
+// provider's string "null" (not JSON null) and an empty status are pending;
+// "success" (the CallPass document's generic answer: the method succeeded)
+// is rang in a status answer or a synchronous start's answer, which both
+// come once the call is over.
+//
+// Any other cause is never an error. The document says a status other than
+// "null" is a finished call's, and asks a client to classify unknown ones as
+// rang or not: they are ClassNotDelivered, so the poller stops and the user
+// is offered a new call at once instead of waiting for a status that will
+// not change (a code the phone did show still verifies). For the answer to
+// an asynchronous start use ClassifyAsyncStart.
 func Classify(raw string) Status {
 	key := strings.ToUpper(strings.TrimSpace(raw))
 	switch {
@@ -107,7 +117,7 @@ func Classify(raw string) Status {
 	case notDeliveredCauses[key]:
 		return Status{Raw: raw, Class: ClassNotDelivered}
 	default:
-		return Status{Raw: raw, Class: ClassUnknown}
+		return Status{Raw: raw, Class: ClassNotDelivered, Unrecognised: true}
 	}
 }
 

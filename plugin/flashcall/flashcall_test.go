@@ -1,6 +1,9 @@
 package flashcall
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestClassify(t *testing.T) {
 	tests := []struct {
@@ -25,15 +28,18 @@ func TestClassify(t *testing.T) {
 		{"NO_ROUTE_DESTINATION", ClassNotDelivered, true},
 		{"NO_USER_RESPONSE", ClassNotDelivered, true},
 		{"RECOVERY_ON_TIMER_EXPIRE", ClassNotDelivered, true},
-		{"SOMETHING_NEW", ClassUnknown, false},
+		// Unknown causes: the document calls any status but "null" a
+		// finished call's and asks for rang or not; not rang offers a new call.
+		{"SOMETHING_NEW", ClassNotDelivered, true},
+		{"NORMAL_UNSPECIFIED", ClassNotDelivered, true},
 		// The document's generic sample: data.result "success" means the
 		// method succeeded; in a status answer (or a synchronous start's) the
 		// call is over, so it rang. An asynchronous start: ClassifyAsyncStart.
 		{"success", ClassRang, true},
 		{"SUCCESS", ClassRang, true},
 		{" Success ", ClassRang, true},
-		{"successful", ClassUnknown, false},
-		{"error", ClassUnknown, false},
+		{"successful", ClassNotDelivered, true},
+		{"error", ClassNotDelivered, true},
 	}
 	for _, tt := range tests {
 		s := Classify(tt.raw)
@@ -42,6 +48,12 @@ func TestClassify(t *testing.T) {
 		}
 		if s.Class != tt.class || s.Final() != tt.final {
 			t.Errorf("Classify(%q) = %v final %v, want %v final %v", tt.raw, s.Class, s.Final(), tt.class, tt.final)
+		}
+		// Unrecognised tells a vendor which Raw came unchecked (to clean it).
+		known := tt.raw == "" || strings.EqualFold(strings.TrimSpace(tt.raw), "null") || strings.EqualFold(strings.TrimSpace(tt.raw), "success") ||
+			rangCauses[strings.ToUpper(strings.TrimSpace(tt.raw))] || notDeliveredCauses[strings.ToUpper(strings.TrimSpace(tt.raw))]
+		if s.Unrecognised == known {
+			t.Errorf("Classify(%q).Unrecognised = %v, want %v", tt.raw, s.Unrecognised, !known)
 		}
 	}
 	for c, name := range map[Class]string{ClassPending: "pending", ClassRang: "rang", ClassNotDelivered: "not_delivered", ClassUnknown: "unknown"} {
@@ -67,7 +79,7 @@ func TestClassifyAsyncStart(t *testing.T) {
 		{"NO_ANSWER", ClassRang},
 		{"CALL_REJECTED", ClassRang},
 		{"SUBSCRIBER_ABSENT", ClassNotDelivered},
-		{"successful", ClassUnknown},
+		{"successful", ClassNotDelivered},
 	}
 	for _, tt := range tests {
 		s := ClassifyAsyncStart(tt.raw)
