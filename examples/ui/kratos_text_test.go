@@ -120,3 +120,68 @@ func kratosJSON(t *testing.T, ctx context.Context, k *testenv.Kratos, method, pa
 	}
 	return resp.StatusCode, raw
 }
+
+// TestKratosRecoveryTextsInRussianOnRealKratos: a real Kratos v1.3.1's
+// recovery flow (the code method) said everything in English on a Russian
+// page: the "we sent a code" message (1060003), the code field's label
+// (1070010), the resend button (1070008) and the refusal of a wrong code
+// (4060006). Each is now in Russian; the English page keeps Kratos's words.
+func TestKratosRecoveryTextsInRussianOnRealKratos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Kratos skipped in -short mode")
+	}
+	k := testenv.StartKratos(t, testenv.KratosOptions{Config: map[string]any{
+		"selfservice": map[string]any{
+			"flows":   map[string]any{"recovery": map[string]any{"enabled": true, "use": "code"}},
+			"methods": map[string]any{"code": map[string]any{"enabled": true}},
+		}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var flow kratosFlow
+	if status, raw := kratosJSON(t, ctx, k, http.MethodGet, "/self-service/recovery/api", nil, &flow); status != http.StatusOK {
+		t.Fatalf("recovery flow: HTTP %d: %s", status, raw)
+	}
+	var sent kratosFlow
+	if status, raw := kratosJSON(t, ctx, k, http.MethodPost, "/self-service/recovery?flow="+flow.ID,
+		map[string]any{"method": "code", "email": "nobody@example.com"}, &sent); status != http.StatusOK {
+		t.Fatalf("recovery email: HTTP %d: %s", status, raw)
+	}
+	var wrong kratosFlow
+	status, raw := kratosJSON(t, ctx, k, http.MethodPost, "/self-service/recovery?flow="+flow.ID,
+		map[string]any{"method": "code", "code": "000000"}, &wrong)
+	if status != http.StatusOK && status != http.StatusBadRequest {
+		t.Fatalf("recovery code: HTTP %d: %s", status, raw)
+	}
+	got := map[int]uiText{}
+	for _, f := range []kratosFlow{sent, wrong} {
+		for _, m := range f.UI.Messages {
+			got[m.ID] = m
+		}
+		for _, n := range f.UI.Nodes {
+			if n.Meta.Label != nil {
+				got[n.Meta.Label.ID] = *n.Meta.Label
+			}
+			for _, m := range n.Messages {
+				got[m.ID] = m
+			}
+		}
+	}
+	for id, want := range map[int]string{
+		1060003: "Мы отправили письмо с кодом для восстановления доступа на указанный адрес. Если письма нет, проверьте, нет ли опечатки в адресе, и укажите тот, с которым регистрировались.",
+		1070010: "Код восстановления",
+		1070008: "Отправить код ещё раз",
+		4060006: "Код восстановления неверный или уже использован. Попробуйте ещё раз.",
+	} {
+		m, ok := got[id]
+		if !ok {
+			t.Errorf("Kratos sent no %d (got %v)", id, got)
+			continue
+		}
+		if ru := localizeMsg("ru", m); ru.Text != want || ru.Lang != "" {
+			t.Errorf("%d: Kratos said %q; the Russian page says %q (lang %q), want %q", id, m.Text, ru.Text, ru.Lang, want)
+		}
+		if en := localizeMsg("en", m).Text; en != m.Text {
+			t.Errorf("%d: the English page says %q, Kratos %q", id, en, m.Text)
+		}
+	}
+}

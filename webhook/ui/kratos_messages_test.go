@@ -1,6 +1,9 @@
 package ui
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestKratosPasswordRefusalsLocalized: Kratos words its password and
 // registration messages in English only; a Russian page says them in
@@ -83,11 +86,65 @@ func TestKratosFreeTextLocalized(t *testing.T) {
 		{"en", 4000028, dup(nil, []any{"password", "passkey", "webauthn"}, []any{}),
 			"You tried signing in with an email, phone, or username which is already in use by another account. You can sign in using your password, your passkey, or your passkey or a security key."},
 		{"ru", 4000028, dup("+79001234567", []any{"code"}, nil),
-			"«+79001234567» уже используется другой учётной записью. Войти в неё можно так: code."},
+			"«+79001234567» уже используется другой учётной записью. Войти в неё можно так: одноразовый код."},
+		{"en", 4000028, dup("+79001234567", []any{"code"}, nil),
+			"You tried signing in with +79001234567 which is already in use by another account. You can sign in using code."},
+		// Kratos names only its four known ways and, when none is there, lists
+		// the ids as they are: English keeps that; Russian names the ids it
+		// knows and leaves out one it cannot name (never an id on the page).
+		{"ru", 4000028, dup("bob", []any{"totp", "lookup_secret", "saml"}, nil),
+			"«bob» уже используется другой учётной записью. Войти в неё можно так: приложение-аутентификатор или резервные коды."},
+		{"en", 4000028, dup("bob", []any{"totp", "lookup_secret", "saml"}, nil),
+			"You tried signing in with bob which is already in use by another account. You can sign in using totp, lookup_secret, or saml."},
+		{"ru", 4000028, dup("bob", []any{"saml"}, nil), "«bob» уже используется другой учётной записью."},
+		{"ru", 4000028, dup("bob", []any{"totp", "password"}, nil),
+			"«bob» уже используется другой учётной записью. Войти в неё можно так: пароль."},
 		{"en", 4000028, dup("+79001234567", []any{"code", "password"}, nil),
 			"You tried signing in with +79001234567 which is already in use by another account. You can sign in using your password."},
 		{"ru", 4000028, dup("bob", nil, nil), "«bob» уже используется другой учётной записью."},
 		{"ru", 4000028, map[string]any{"available_credential_types": "password"}, ""},
+	}
+	for _, tt := range tests {
+		if got := Localize(tt.lang, tt.id, tt.ctx); got != tt.want {
+			t.Errorf("%s %d %v:\n got %q\nwant %q", tt.lang, tt.id, tt.ctx, got, tt.want)
+		}
+	}
+}
+
+// TestKratosRecoveryAndVerificationLocalized: the recovery and verification
+// flows' messages and the code fields' labels (Kratos v1.3.1 text/id.go
+// 1060001-1060003, 1080001-1080003, 4060001-4060006, 4070001-4070006,
+// 4010005-4010006, 1070006-1070013) had no Russian text: a Russian page
+// showed Kratos's English. Each now has one; the English texts are
+// Kratos's own (without the minutes it computes, as for 4010001).
+func TestKratosRecoveryAndVerificationLocalized(t *testing.T) {
+	ids := []int{1060001, 1060002, 1060003, 1080001, 1080002, 1080003,
+		4060001, 4060002, 4060004, 4060005, 4060006, 4070001, 4070002, 4070003, 4070005, 4070006,
+		4010005, 4010006, 1070006, 1070008, 1070010, 1070011, 1070012, 1070013}
+	for _, id := range ids {
+		for _, l := range Languages() {
+			if !HasMessage(l, id) {
+				t.Errorf("id %d has no %s text", id, l)
+			}
+		}
+		ru := Localize(LangRU, id, map[string]any{"privileged_session_expires_at": "2026-11-27T22:15:00.123456Z"})
+		if ru == "" || strings.ContainsAny(ru, "{}#") || !strings.ContainsAny(ru, "абвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ") {
+			t.Errorf("Localize(ru, %d) = %q: not Russian", id, ru)
+		}
+	}
+	tests := []struct {
+		lang string
+		id   int
+		ctx  map[string]any
+		want string
+	}{
+		{"en", 1080002, nil, "You successfully verified your email address."},
+		{"ru", 1080002, nil, "Адрес почты подтверждён."},
+		{"en", 4060006, nil, "The recovery code is invalid or has already been used. Please try again."},
+		{"en", 1070010, nil, "Recovery code"},
+		{"ru", 1060001, map[string]any{"privileged_session_expires_at": "2026-11-27T22:15:00.123456Z"},
+			"Доступ к учётной записи восстановлен. Смените пароль или настройте другой способ входа до 22:15:00 UTC."},
+		{"ru", 1060001, nil, "Доступ к учётной записи восстановлен. Смените пароль или настройте другой способ входа в ближайшие минуты."},
 	}
 	for _, tt := range tests {
 		if got := Localize(tt.lang, tt.id, tt.ctx); got != tt.want {

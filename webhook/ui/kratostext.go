@@ -3,6 +3,7 @@ package ui
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Kratos (v1.3.1, text/message_validation.go) sends three validation
@@ -17,7 +18,10 @@ import (
 //     "<regexp>"`, context "pattern";
 //   - 4000028 (NewErrorValidationDuplicateCredentialsWithHints): sentences
 //     built from "credential_identifier_hint", "available_credential_types"
-//     and "available_oidc_providers".
+//     and "available_oidc_providers";
+//
+// and 1060001 (NewRecoverySuccessful) carries the minutes left for the
+// privileged session, said here as the time it ends.
 //
 // kratosFreeText words the shapes it knows from their context; for any other
 // (a reason it cannot read) it reports false, and the caller keeps Kratos's
@@ -35,6 +39,14 @@ func kratosFreeText(lang string, msgID int, ctx map[string]any) (string, bool) {
 		return expand(lang, Text(lang, "kratos.pattern"), map[string]any{"pattern": strconv.Quote(pattern)}), true
 	case 4000028:
 		return duplicateWithHints(lang, ctx)
+	case 1060001:
+		// Kratos says how many minutes are left as the page is built; the
+		// catalogue says by when, or "within minutes" without a time.
+		if s, ok := ctx["privileged_session_expires_at"].(string); ok {
+			if _, err := time.Parse(time.RFC3339, s); err == nil {
+				return expand(lang, Text(lang, "kratos.recovered.until"), ctx), true
+			}
+		}
 	}
 	return "", false
 }
@@ -88,17 +100,26 @@ func duplicateWithHints(lang string, ctx map[string]any) (string, bool) {
 	} else {
 		b.WriteString(expand(lang, Text(lang, "kratos.dup.identifier"), map[string]any{"identifier": hint}))
 	}
-	if len(types) > 0 {
-		var ways []string
+	var ways []string
+	for _, ct := range types {
+		switch ct {
+		case "password", "oidc", "webauthn", "passkey":
+			ways = append(ways, Text(lang, "kratos.dup.way."+ct))
+		}
+	}
+	if len(ways) == 0 {
+		// Kratos then lists the ids as they are ("code"); a page in another
+		// language names those it can and leaves out the rest: an id is no
+		// word for the user, and no sentence beats "so: saml".
 		for _, ct := range types {
-			switch ct {
-			case "password", "oidc", "webauthn", "passkey":
-				ways = append(ways, Text(lang, "kratos.dup.way."+ct))
+			if w, ok := catalogue[lang]["kratos.dup.way."+ct]; ok {
+				ways = append(ways, w)
+			} else if lang == LangEN {
+				ways = append(ways, ct)
 			}
 		}
-		if len(ways) == 0 {
-			ways = types
-		}
+	}
+	if len(ways) > 0 {
 		b.WriteString(" ")
 		b.WriteString(expand(lang, Text(lang, "kratos.dup.ways"), map[string]any{"ways": orList(lang, ways)}))
 	}
