@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // serveLoginFlowWith makes the fake Kratos answer the login flow fetch with
@@ -225,5 +227,74 @@ func TestResendWinsOverCode(t *testing.T) {
 	out := buildResubmission(url.Values{"identifier": {"a"}}, url.Values{fieldCode: {"1234"}, fieldResend: {"true"}}, 4, "")
 	if tp := out.Get("transient_payload"); tp != `{"callpass_resend":true}` {
 		t.Errorf("buildResubmission(code+resend) payload %q", tp)
+	}
+}
+
+// A code post the browser gives up on (Stop, Esc, a closed tab) while Kratos
+// works on it: the relay cancelled its own post to Kratos, so Kratos either
+// never saw it or was cut off mid-check (the code maybe counted, the session
+// maybe issued), and the relay never learnt the answer: a success left the
+// password remembered. The relay now finishes the post to Kratos, bounded
+// by its own timeout, whatever the browser does.
+func TestRelayFinishesWhenTheBrowserLeaves(t *testing.T) {
+	hs := newHarness(t)
+	rec := hs.passwordSubmit()
+	pend := cookieNamed(rec, pendingCookie)
+	if pend == nil || hs.s.pending.len() != 1 {
+		t.Fatal("no pending entry after the password step")
+	}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var cut bool
+	hs.fake.extra = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || r.URL.Path != "/self-service/login" {
+			return false
+		}
+		// Read the body as Kratos does: only then does the server notice a
+		// client that hangs up.
+		_ = r.ParseForm()
+		close(arrived)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			cut = true
+			return true
+		}
+		http.SetCookie(w, &http.Cookie{Name: "ory_kratos_session", Value: "sess", Path: "/", HttpOnly: true})
+		w.Header().Set("Location", "http://127.0.0.1:4455/welcome")
+		w.WriteHeader(http.StatusSeeOther)
+		return true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	form := url.Values{"csrf_token": {"t2"}, fieldCode: {"4610"}}
+	r := httptest.NewRequestWithContext(ctx, http.MethodPost, "/login/submit?flow="+loginFlowID, strings.NewReader(form.Encode()))
+	r.RemoteAddr = "198.51.100.7:50000"
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(pend)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hs.h.ServeHTTP(httptest.NewRecorder(), r)
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the code post did not reach Kratos")
+	}
+	cancel() // the browser stops waiting
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay did not return")
+	}
+	hs.fake.mu.Lock()
+	defer hs.fake.mu.Unlock()
+	if cut {
+		t.Error("the post to Kratos was cut off when the browser left")
+	}
+	if n := hs.s.pending.len(); n != 0 {
+		t.Errorf("password still remembered after Kratos's success (%d entries)", n)
 	}
 }

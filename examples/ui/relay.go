@@ -252,7 +252,12 @@ func (s *server) handleSubmit(kind string) http.HandlerFunc {
 // forward POSTs form to Kratos's submit endpoint for the flow, with the
 // browser's cookies and client headers, and relays Kratos's answer.
 func (s *server) forward(w http.ResponseWriter, r *http.Request, kind, flowID, browser string, form url.Values) {
-	ctx, cancel := context.WithTimeout(r.Context(), 40*time.Second) // Kratos's webhook timeout is 30 s
+	// Not cancelled with the browser's request: a Stop or a closed tab
+	// mid-post would cut Kratos off with the code maybe checked or the
+	// session maybe issued, and leave the remembered password behind on
+	// success. The post to Kratos runs to its end, bounded by its own
+	// timeout (Kratos's webhook timeout is 30 s).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 40*time.Second)
 	defer cancel()
 	target := s.kratos.url("/self-service/"+kind, url.Values{"flow": {flowID}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
