@@ -333,18 +333,62 @@
       try { resend.focus(); } catch (err) { /* ignore */ }
     }
   }
+  // polling: a chain of asks is under way (one at a time, also when a post
+  // given up on starts it again).
+  var polling = false;
   function pollStatus() {
     if (submitted || polls >= 40 || elapsed() >= expiresIn ||
-        (resendForm && resendForm.getAttribute("data-sent"))) { return; }
+        (resendForm && resendForm.getAttribute("data-sent"))) { polling = false; return; }
     polls++;
     window.fetch(statusURL, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (c) {
-        if (!c || submitted || c.state !== "pending") { return; }
-        if (c.call_status === "not_delivered") { notDelivered(); return; }
-        if (c.call_status === "pending") { window.setTimeout(pollStatus, 3000); }
+        if (c && !submitted && c.state === "pending" && c.call_status === "pending") {
+          window.setTimeout(pollStatus, 3000);
+          return;
+        }
+        polling = false;
+        if (c && !submitted && c.state === "pending" && c.call_status === "not_delivered") { notDelivered(); }
       })
-      .catch(function () { /* offline or refused: the page stays as it is */ });
+      .catch(function () { polling = false; /* offline or refused: the page stays as it is */ });
   }
-  if (statusURL && form && expiresIn > 0 && window.fetch) { window.setTimeout(pollStatus, 3000); }
+  function startPolling() {
+    if (polling || !statusURL || !form || form.hidden || !(expiresIn > 0) || !window.fetch) { return; }
+    polling = true;
+    window.setTimeout(pollStatus, 3000);
+  }
+  startPolling();
+
+  // Stop or Esc while a form's post is awaited leaves this page in place
+  // and the post given up: both forms stayed refused ("one form at a time")
+  // until a reload. The Navigation API says when a navigation is given up
+  // (navigateerror, also when another replaces it: then this page goes
+  // anyway); without it, Esc, which stops loading, is the sign. The code
+  // may or may not have reached the service: the field keeps it, selected,
+  // so "Confirm" sends it again and typing replaces it.
+  function postGivenUp() {
+    if (!submitted && !resendSent()) { return; }
+    submitted = false;
+    var btn = form && form.querySelector("[data-cp-submit]");
+    if (btn) { btn.disabled = false; btn.removeAttribute("aria-busy"); }
+    if (resendForm) { resendForm.removeAttribute("data-sent"); }
+    if (resend) { resend.removeAttribute("aria-busy"); }
+    // "Checking the code…" is no longer true, and what it replaced was
+    // about the post before.
+    if (msg && btn && msg.textContent === btn.getAttribute("data-checking")) {
+      msg.className = "cp-msg";
+      msg.textContent = "";
+    }
+    if (input && form && !form.hidden) {
+      try { input.focus(); input.select(); } catch (err) { /* ignore */ }
+    }
+    startPolling();
+  }
+  if (window.navigation && window.navigation.addEventListener) {
+    window.navigation.addEventListener("navigateerror", postGivenUp);
+  } else {
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "Escape" || e.key === "Esc") { postGivenUp(); }
+    });
+  }
 })();
