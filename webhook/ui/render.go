@@ -196,6 +196,9 @@ type codeView struct {
 	// PauseNote: code.js's note while a code that may begin a national
 	// number waits its pause.
 	PauseNote string
+	// HoldNote: code.js's note while typed digits that a phone number
+	// begins with wait for "Confirm".
+	HoldNote string
 	// RestartDup: the restart link would go where another link on the
 	// page already goes, so only its note is shown.
 	RestartDup               bool
@@ -248,6 +251,7 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		NoJSNote:        Text(l, "code.no_js_autosend"),
 		AutoSendNote:    Text(l, "code.js_autosend"),
 		PauseNote:       Text(l, "code.js_pause"),
+		HoldNote:        Text(l, "code.js_hold"),
 		ShowCode:        s.showCode(),
 		ShowResend:      s.showResend(),
 		RetryKind:       s.retryKind(),

@@ -168,7 +168,7 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	// A code typed, the page left within the pause, then "back" (from the
 	// back/forward cache: the page as it was, its timers resumed).
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010")); err != nil {
 		t.Fatal(err)
 	}
 	evalJS(t, ctx, `setTimeout(() => location.href = "/other", 0), ""`)
@@ -182,16 +182,16 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`)
 	waitForJS(t, ctx, "the code step again", ready)
 	noPost("back to a page left within the pause")
-	if v := field(); v != "7310" {
-		t.Errorf("back from the cache: the field holds %q, want 7310 as left", v)
+	if v := field(); v != "7010" {
+		t.Errorf("back from the cache: the field holds %q, want 7010 as left", v)
 	}
 	// A click by script: chromedp's Click waits in vain on a page the cache
 	// brought back.
 	evalJS(t, ctx, `setTimeout(() => document.querySelector("[data-cp-submit]").click(), 0), ""`)
 	select {
 	case form := <-posted:
-		if form.Get("code") != "7310" {
-			t.Errorf("Confirm after coming back: posted %q, want 7310", form.Get("code"))
+		if form.Get("code") != "7010" {
+			t.Errorf("Confirm after coming back: posted %q, want 7010", form.Get("code"))
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Confirm after coming back: nothing posted")

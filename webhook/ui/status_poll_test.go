@@ -258,7 +258,7 @@ func TestNotDeliveredWithinThePauseInBrowser(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the page never asked about the call")
 	}
-	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010")); err != nil {
 		t.Fatal(err)
 	}
 	release <- struct{}{} // the answer, within the pause

@@ -189,7 +189,9 @@ func TestTypingANationalNumberInBrowser(t *testing.T) {
 
 // TestTypingACodeInBrowser: a plain code still goes by itself once typed,
 // with nothing pressed: at its last digit, or, when it begins with 7 or 8
-// (as a national number does), after the pause that tells it from one.
+// (as a national number does), after the pause that tells it from one
+// (digits a number plainly begins with, "84…", "9…", wait for "Confirm":
+// TestNumberStartsWaitForConfirmInBrowser).
 // Deleting a digit during the pause and typing another, or typing a new
 // code over the whole field, sends the new code.
 func TestTypingACodeInBrowser(t *testing.T) {
@@ -202,11 +204,11 @@ func TestTypingACodeInBrowser(t *testing.T) {
 		paused bool // sent only after code.js's PAUSE
 	}{
 		{[]string{"4610"}, "4610", false},
-		{[]string{"7310"}, "7310", true},
-		{[]string{"8888"}, "8888", true},
-		{[]string{"7311", "\b", "0"}, "7310", true},
+		{[]string{"7010"}, "7010", true},
+		{[]string{"8050"}, "8050", true},
+		{[]string{"7011", "\b", "0"}, "7010", true},
 		// Typed over within the pause (all selected): a new code, not a number.
-		{[]string{"7311", "select", "4610"}, "4610", false},
+		{[]string{"7011", "select", "4610"}, "4610", false},
 	}
 	for _, tt := range tests {
 		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
@@ -269,7 +271,7 @@ func TestResendWithinThePauseInBrowser(t *testing.T) {
 	defer srv.Close()
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7310")); err != nil {
+		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010")); err != nil {
 		t.Fatal(err)
 	}
 	evalJS(t, ctx, `setTimeout(() => document.querySelector("[data-cp-resend]").click(), 0), ""`)
@@ -313,7 +315,7 @@ func TestThePauseIsAnnouncedInBrowser(t *testing.T) {
 		t.Errorf("the note's aria-live is %q, want polite: its changes go unannounced", live)
 	}
 	steps := []struct{ keys, note string }{
-		{"731", Text("en", "code.js_autosend")},
+		{"701", Text("en", "code.js_autosend")},
 		{"0", Text("en", "code.js_pause")},
 		{"\b", Text("en", "code.js_autosend")},
 		{"0", Text("en", "code.js_pause")},
@@ -328,11 +330,11 @@ func TestThePauseIsAnnouncedInBrowser(t *testing.T) {
 	}
 	select {
 	case form := <-posted:
-		if form.Get("code") != "7310" {
-			t.Errorf("posted %q, want 7310", form.Get("code"))
+		if form.Get("code") != "7010" {
+			t.Errorf("posted %q, want 7010", form.Get("code"))
 		}
 	case <-time.After(5 * time.Second):
-		t.Fatal("7310: nothing posted after the pause")
+		t.Fatal("7010: nothing posted after the pause")
 	}
 	waitForJS(t, ctx, "the answer", `document.title === "done"`)
 }
@@ -459,7 +461,7 @@ func TestCodeOverANumberInBrowser(t *testing.T) {
 		want  string   // "": nothing sent within the pause
 	}{
 		{"typed over", []string{"+7 495", "select", "4610"}, "4610"},
-		{"typed over, a code beginning with 8", []string{"8 495 1", "select", "8310"}, "8310"},
+		{"typed over, a code beginning with 8", []string{"8 495 1", "select", "8010"}, "8010"},
 		{"autofilled over", []string{"+7 4", "autofill:4610"}, "4610"},
 		{"corrected", []string{"8 495", "\b", "5"}, ""},
 	}
@@ -547,7 +549,7 @@ func TestConfirmSaysCheckingInBrowser(t *testing.T) {
 
 	tests := []struct{ name, typed, send, want string }{
 		{"Confirm after a number", "+7 495 123-46-10", `document.querySelector("[data-cp-submit]").click()`, "4610"},
-		{"Enter within the pause", "7310", `document.querySelector("[data-cp-form]").requestSubmit()`, "7310"},
+		{"Enter within the pause", "7010", `document.querySelector("[data-cp-form]").requestSubmit()`, "7010"},
 	}
 	for _, tt := range tests {
 		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),

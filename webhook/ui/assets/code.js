@@ -107,7 +107,8 @@
 
   // Typed without separators, a national number ("84951234567") begins with
   // four digits that look like a code. So N typed digits beginning with 7 or
-  // 8 go only after a pause with no more typing; a key typed within it that
+  // 8 (those a number plainly begins with wait for "Confirm": hold, below)
+  // go only after a pause with no more typing; a key typed within it that
   // goes on (a digit or a separator) means a number, which then waits for
   // "Confirm" (one typed over the whole field is a new code).
   // Other codes go at their last digit, as before. The note says so while
@@ -122,6 +123,29 @@
     if (!pending) { return false; }
     window.clearTimeout(pending);
     pending = 0;
+    setNote(asNumber ? "manual" : "auto");
+    return true;
+  }
+
+  // Timing cannot tell a code from the start of a number the user paused
+  // in ("8495", a look back at the phone, "1234567") or typed fast
+  // ("9001234567": the fourth digit went at once). So N typed digits that
+  // a Russian number written without separators begins with wait for
+  // "Confirm", with no timer: a trunk prefix and an area or mobile code's
+  // first digit ("8 4…", "7 9…"; those codes begin with 3, 4, 8 or 9), or a
+  // mobile code without the trunk prefix ("9…", as mobiles are often
+  // written). Typing on makes them a number (below); the note says what to
+  // do. Other codes beginning with 7 or 8 still wait the pause, the rest go
+  // at their last digit.
+  var held = false;
+  function numberStart(d) { return /^(?:[78][3489]|9)/.test(d); }
+  function hold() {
+    held = true;
+    setNote("hold");
+  }
+  function cancelHold() {
+    if (!held) { return false; }
+    held = false;
     setNote(asNumber ? "manual" : "auto");
     return true;
   }
@@ -153,6 +177,7 @@
       if (asNumber && d.length < n) { return; } // a piece of the number: as typed
       e.preventDefault();
       cancelPending();
+      cancelHold();
       numberMode(false);
       // A pasted caller number ("+7 495 123-46-10") carries the code at its end;
       // a piece of a code replaces the selection, as a paste does.
@@ -169,7 +194,9 @@
       check();
     });
     input.addEventListener("input", function (e) {
-      var wasPending = cancelPending();
+      // Both run: either may be on.
+      var wasPending = cancelHold();
+      wasPending = cancelPending() || wasPending;
       var v = input.value, d = digits(v);
       input.removeAttribute("aria-invalid");
       if (!d && !/[+(]/.test(v)) { // emptied: start afresh
@@ -190,6 +217,10 @@
       }
       if (d.length > n) { d = d.slice(-n); } // autofill of a full number
       if (d !== v) { input.value = d; }
+      if (d.length === n && typedKey(e) && n < 10 && numberStart(d)) {
+        hold();
+        return;
+      }
       if (d.length === n && typedKey(e) && /^[78]/.test(d)) {
         startPending();
         return;
@@ -198,6 +229,7 @@
     });
     form.addEventListener("submit", function (e) {
       cancelPending();
+      cancelHold();
       if (submitted || resendSent()) { e.preventDefault(); return; }
       submitted = true;
       var typed = digits(input.value);
