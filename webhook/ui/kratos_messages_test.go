@@ -152,3 +152,44 @@ func TestKratosRecoveryAndVerificationLocalized(t *testing.T) {
 		}
 	}
 }
+
+// TestKratosSignInMethodTextsLocalized: the other ways to sign in and sign
+// up (an authenticator app, backup codes, a security key or passkey, a
+// code by e-mail, account linking; Kratos v1.3.1 text/message_login.go,
+// message_registration.go, message_node.go, message_system.go) showed
+// their buttons, labels and refusals in English on a Russian page.
+func TestKratosSignInMethodTextsLocalized(t *testing.T) {
+	ids := []int{1010004, 1010005, 1010006, 1010007, 1010008, 1010009, 1010010, 1010011, 1010012, 1010014,
+		1010015, 1010017, 1010018, 1010019, 1010021, 1010023, 1040004, 1040005, 1040006, 1040007, 1070014, 1070015,
+		4010002, 4010003, 4010004, 4010007, 4010008, 4010009, 4010010, 4040002, 4040003}
+	ctx := map[string]any{"provider": "GitHub", "address": "a***@example.com", "channel": "email"}
+	for _, id := range ids {
+		for _, l := range Languages() {
+			if !HasMessage(l, id) {
+				t.Errorf("id %d has no %s text", id, l)
+			}
+		}
+		ru := Localize(LangRU, id, ctx)
+		if ru == "" || strings.ContainsAny(ru, "{}#") || !strings.ContainsAny(ru, "абвгдеёжзийклмнопрстуфхцчшщъыьэюя") {
+			t.Errorf("Localize(ru, %d) = %q: not Russian", id, ru)
+		}
+	}
+	tests := []struct {
+		lang string
+		id   int
+		want string
+	}{
+		{"en", 1010006, "Authentication code"},
+		{"ru", 1010006, "Код из приложения"},
+		{"en", 1010018, "Confirm with GitHub"},
+		{"ru", 1010018, "Подтвердить через GitHub"},
+		{"en", 1010023, "Send code to a***@example.com"},
+		{"ru", 1010023, "Отправить код на a***@example.com"},
+		{"en", 4010008, "The login code is invalid or has already been used. Please try again."},
+	}
+	for _, tt := range tests {
+		if got := Localize(tt.lang, tt.id, ctx); got != tt.want {
+			t.Errorf("%s %d: got %q, want %q", tt.lang, tt.id, got, tt.want)
+		}
+	}
+}
