@@ -297,6 +297,29 @@ func eval[T any](p *page, js string) T {
 	return v
 }
 
+// typeCode types a code into the code step and sends it as a user does.
+// code.js sends most codes by itself at their last digit, but one that a
+// phone number plainly begins with (9…, 79…, 89…) waits for Confirm, and
+// some wait 2 s. Confirm is pressed in one script, only while this page
+// still holds the typed code and no post is on its way: a code that went by
+// itself is never sent twice, and the next page's empty field is never
+// submitted. Its error is ignored for the same reason (the page may already
+// be leaving); a code that was not sent fails the caller's next wait.
+func typeCode(code string) chromedp.Action[chromedp.Void] {
+	send := chromedp.SendKeys(chromedp.CSS("#cp-code"), code)
+	confirm := chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(function () {
+		var f = document.getElementById("cp-code"), b = document.querySelector("[data-cp-submit]");
+		if (f && b && f.value === %q && !b.disabled && b.getAttribute("aria-busy") !== "true") { b.click(); }
+	})()`, code))
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		if _, err := send(ctx, t); err != nil {
+			return chromedp.Void{}, err
+		}
+		_, _ = confirm(ctx, t)
+		return chromedp.Void{}, nil
+	}
+}
+
 // navigate runs actions that leave the page (a click on a link or a
 // submit button, typing the last code digit) and waits for the next page
 // to load, so later checks never read the old one.

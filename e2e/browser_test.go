@@ -59,7 +59,7 @@ func testNewcomerAs(t *testing.T, ws *webStack, browser context.Context, name, e
 	}
 	p.shot("registration-code-step")
 	code := phoneCode(t, p, ws.Service.URL, dn, 1)
-	p.navigate("type the registration code", chromedp.SendKeys(chromedp.CSS("#cp-code"), code))
+	p.navigate("type the registration code", typeCode(code))
 
 	// The registration session has not passed the login gate, so the UI
 	// cannot get an app token for it yet and offers to sign in (refresh).
@@ -76,7 +76,7 @@ func testNewcomerAs(t *testing.T, ws *webStack, browser context.Context, name, e
 	p.do("wait for the code step", chromedp.WaitVisible(chromedp.CSS("#cp-code")))
 	p.shot("login-code-step")
 	code = phoneCode(t, p, ws.Service.URL, dn, 2)
-	p.do("type the login code", chromedp.SendKeys(chromedp.CSS("#cp-code"), code))
+	p.do("type the login code", typeCode(code))
 	expectApp(t, p, ws, dn)
 }
 
@@ -136,7 +136,7 @@ func testWrongCode(t *testing.T, ws *webStack, browser context.Context) {
 	signIn(t, p, email)
 	p.do("wait for the code step", chromedp.WaitVisible(chromedp.CSS("#cp-code")))
 	code := phoneCode(t, p, ws.Service.URL, dn, 1)
-	p.navigate("type a wrong code", chromedp.SendKeys(chromedp.CSS("#cp-code"), wrongCode(code)))
+	p.navigate("type a wrong code", typeCode(wrongCode(code)))
 	p.waitText("Wrong code. 2 attempts left.")
 	if msg := p.text("#cp-msg"); msg != "Wrong code. 2 attempts left." {
 		t.Errorf("message after a wrong code = %q", msg)
@@ -145,7 +145,7 @@ func testWrongCode(t *testing.T, ws *webStack, browser context.Context) {
 		t.Errorf("code field aria-invalid = %q after a wrong code", inv)
 	}
 	p.shot("wrong-code")
-	p.do("type the right code", chromedp.SendKeys(chromedp.CSS("#cp-code"), code))
+	p.do("type the right code", typeCode(code))
 	expectApp(t, p, ws, dn)
 }
 
@@ -185,7 +185,7 @@ func testResend(t *testing.T, ws *webStack, browser context.Context) {
 	if n := simRequests(t, ws.Service.URL, dn); n != 2 {
 		t.Errorf("provider got %d calls to %s, want 2", n, dn)
 	}
-	p.do("type the new code", chromedp.SendKeys(chromedp.CSS("#cp-code"), code))
+	p.do("type the new code", typeCode(code))
 	expectApp(t, p, ws, dn)
 }
 
@@ -220,7 +220,7 @@ func testLanguages(t *testing.T, ws *webStack) {
 	}
 	p.shot("code-step-en")
 	code := phoneCode(t, p, ws.Service.URL, dn, 1)
-	p.navigate("type a wrong code", chromedp.SendKeys(chromedp.CSS("#cp-code"), wrongCode(code)))
+	p.navigate("type a wrong code", typeCode(wrongCode(code)))
 	// The explicit choice sticks (cookie) although the browser asks for Russian.
 	p.waitText("Wrong code. 2 attempts left.")
 	p.shot("wrong-code-en")

@@ -15,7 +15,7 @@ import (
 func TestStepUpPageCallAgainAfterAnotherTabConfirmed(t *testing.T) {
 	tt := startTwoTabs(t, "tabs-confirmed@example.com", "79009990054", "confirmed-tab")
 	a, b := tt.a, tt.b
-	b.navigate("type the new call's code in tab B", chromedp.SendKeys(chromedp.CSS("#cp-code"), lastCode(t, tt.svc, tt.dn)))
+	b.navigate("type the new call's code in tab B", typeCode(lastCode(t, tt.svc, tt.dn)))
 	b.waitText("Confirmed")
 
 	tt.resendUsable(a)

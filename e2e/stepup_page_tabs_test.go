@@ -102,7 +102,7 @@ func TestStepUpPageTwoTabsInBrowser(t *testing.T) {
 	if got := challengeIDOn(a); got != tt.idB {
 		t.Fatalf("tab A's form names challenge %s, want the session's current %s", got, tt.idB)
 	}
-	a.navigate("type the newest call's code in tab A", chromedp.SendKeys(chromedp.CSS("#cp-code"), lastCode(t, tt.svc, tt.dn)))
+	a.navigate("type the newest call's code in tab A", typeCode(lastCode(t, tt.svc, tt.dn)))
 	a.waitText("Confirmed")
 	a.shot("tab-a-confirmed")
 	if n := simRequests(t, tt.svc, tt.dn); n != tt.callsBefore+2 {
