@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"log/slog"
 	"os"
 	"sync"
@@ -91,16 +92,73 @@ func (c *clientCert) get(*tls.CertificateRequestInfo) (*tls.Certificate, error) 
 	return c.pair, nil
 }
 
-func (c *clientCert) logger() *slog.Logger {
-	if c.log == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return c.log
-}
+func (c *clientCert) logger() *slog.Logger { return logger(c.log) }
 
 func notAfter(pair *tls.Certificate) time.Time {
 	if pair == nil || pair.Leaf == nil {
 		return time.Time{}
 	}
 	return pair.Leaf.NotAfter
+}
+
+// rootCAs serves store.redis.tls_ca_file to every new connection, reading
+// it again when it changed since the CAs in use were read (compared as
+// clientCert compares its files). A private CA is rotated by adding the new
+// CA to the bundle, then moving the servers to certificates it issued: with
+// the file read once at start, a server's new certificate failed every new
+// connection ("certificate signed by unknown authority") until a restart.
+//
+// A file that does not load (caught half written, removed for a moment)
+// leaves the CAs read before in use, with a warning once per change of the
+// file: a broken rotation must not stop the store, and an empty pool would
+// refuse every server anyway.
+type rootCAs struct {
+	file string
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	pool   *x509.CertPool
+	info   os.FileInfo // what pool was read from
+	warned bool        // the file as warnedInfo says (nil: missing) did not load
+	// warnedInfo is not read again until it changes.
+	warnedInfo os.FileInfo
+}
+
+// newRootCAs reads the file once: one that does not load at start is an
+// error of the configuration, as before.
+func newRootCAs(file string, log *slog.Logger) (*rootCAs, error) {
+	info := stat(file)
+	pool, err := LoadCA(file)
+	if err != nil {
+		return nil, err
+	}
+	return &rootCAs{file: file, log: log, pool: pool, info: info}, nil
+}
+
+// get is the pool a new connection verifies its server with.
+func (r *rootCAs) get() *x509.CertPool {
+	info := stat(r.file)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if sameFile(info, r.info) || r.warned && sameFile(info, r.warnedInfo) {
+		return r.pool
+	}
+	pool, err := LoadCA(r.file)
+	if err != nil {
+		r.warned, r.warnedInfo = true, info
+		logger(r.log).Warn("store.redis.tls_ca_file changed but does not load; the CA certificates read before stay in use until it does",
+			slog.String("error", err.Error()))
+		return r.pool
+	}
+	r.pool, r.info = pool, info
+	r.warned, r.warnedInfo = false, nil
+	logger(r.log).Info("store.redis.tls_ca_file reloaded: new connections to Redis verify servers with its CA certificates")
+	return r.pool
+}
+
+func logger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

@@ -75,7 +75,14 @@ func ClientOptions(rawURL string) (*redis.Options, error) {
 // the first seed's. cfg is read at each dial, so certificates NewClient
 // adds to it afterwards are used; InsecureSkipVerify (the URL's
 // skip_verify) is kept, never set.
-func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (net.Conn, error)) {
+func perHostTLS(cfg *tls.Config, dialer *dialFunc) { tlsDialer(cfg, dialer, nil) }
+
+type dialFunc = func(context.Context, string, string) (net.Conn, error)
+
+// tlsDialer is perHostTLS whose connections verify servers with the pool
+// roots serves, when roots is not nil (store.redis.tls_ca_file, read again
+// when it changes).
+func tlsDialer(cfg *tls.Config, dialer *dialFunc, roots *rootCAs) {
 	if cfg == nil {
 		return
 	}
@@ -86,6 +93,9 @@ func perHostTLS(cfg *tls.Config, dialer *func(context.Context, string, string) (
 		}
 		c := cfg.Clone()
 		c.ServerName = host
+		if roots != nil {
+			c.RootCAs = roots.get()
+		}
 		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout, KeepAliveConfig: keepAlive}, Config: c}
 		conn, err := d.DialContext(ctx, network, addr)
 		if err != nil {
@@ -136,17 +146,19 @@ func isRemoteAlert(err error) bool {
 var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}
 
 // TLS names the files of store.redis.tls_ca_file, tls_cert_file and
-// tls_key_file ("" for none), read when NewClient builds a client.
+// tls_key_file ("" for none), read when NewClient builds a client and again
+// by a new connection when they changed.
 type TLS struct {
 	// CAFile replaces the system's roots: servers' certificates must
-	// chain to one of its certificates.
+	// chain to one of its certificates. It is read again when it changes
+	// (see rootCAs).
 	CAFile string
 	// CertFile and KeyFile are the client certificate Redis asks for
 	// (tls-auth-clients), both or neither. They are read again when they
 	// change (see clientCert).
 	CertFile, KeyFile string
-	// Logger hears of a renewed client certificate, or of one that does not
-	// load; nil: not said.
+	// Logger hears of a renewed client certificate or CA file, or of one
+	// that does not load; nil: not said.
 	Logger *slog.Logger
 }
 
@@ -195,8 +207,9 @@ func LoadClientCert(certFile, keyFile string) (tls.Certificate, error) {
 	return pair, nil
 }
 
-// apply adds t's files to cfg, the TLS configuration of a rediss:// URL.
-func (t TLS) apply(cfg *tls.Config) error {
+// apply adds t's files to cfg, the TLS configuration of a rediss:// URL,
+// and to *dialer, the one perHostTLS set.
+func (t TLS) apply(cfg *tls.Config, dialer *dialFunc) error {
 	if t.IsZero() {
 		return nil
 	}
@@ -204,11 +217,12 @@ func (t TLS) apply(cfg *tls.Config) error {
 		return errors.New("redis store: TLS files are set, but the URL is not rediss://")
 	}
 	if t.CAFile != "" {
-		pool, err := LoadCA(t.CAFile)
+		roots, err := newRootCAs(t.CAFile, t.Logger)
 		if err != nil {
 			return fmt.Errorf("redis store: CA file: %w", err)
 		}
-		cfg.RootCAs = pool
+		cfg.RootCAs = roots.pool
+		tlsDialer(cfg, dialer, roots)
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return errors.New("redis store: a client certificate needs both its certificate and its key file")
@@ -341,7 +355,7 @@ func NewClient(mode, rawURL string, s Sentinel, t TLS) (redis.UniversalClient, e
 		if err != nil {
 			return nil, err
 		}
-		if err := t.apply(opts.TLSConfig); err != nil {
+		if err := t.apply(opts.TLSConfig, &opts.Dialer); err != nil {
 			return nil, err
 		}
 		return redis.NewClient(opts), nil
@@ -350,7 +364,7 @@ func NewClient(mode, rawURL string, s Sentinel, t TLS) (redis.UniversalClient, e
 		if err != nil {
 			return nil, err
 		}
-		if err := t.apply(opts.TLSConfig); err != nil {
+		if err := t.apply(opts.TLSConfig, &opts.Dialer); err != nil {
 			return nil, err
 		}
 		return NewClusterClient(opts), nil
@@ -359,7 +373,7 @@ func NewClient(mode, rawURL string, s Sentinel, t TLS) (redis.UniversalClient, e
 		if err != nil {
 			return nil, err
 		}
-		if err := t.apply(opts.TLSConfig); err != nil {
+		if err := t.apply(opts.TLSConfig, &opts.Dialer); err != nil {
 			return nil, err
 		}
 		return redis.NewFailoverClient(opts), nil
