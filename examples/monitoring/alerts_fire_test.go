@@ -47,6 +47,9 @@ type scenario struct {
 	// redis runs the Redis store on a redis-server of its own (passed to
 	// traffic, which may stop it).
 	redis bool
+	// kratos points the service at a real Kratos through links the
+	// traffic may break (service.public, service.admin).
+	kratos bool
 	// interval is the synthetic time between scrapes (and rule
 	// evaluations). Default 1m.
 	interval time.Duration
@@ -206,8 +209,11 @@ var alertScenarios = []scenario{
 		// The same night in Kubernetes: the liveness and readiness probes
 		// (periodSeconds 10, the default) ask every 10 s, besides the
 		// scrapes. Every user request still fails, and the warning must
-		// still fire: probes and scrapes are no users' requests.
+		// still fire: probes and scrapes are no users' requests. The
+		// readiness check asks Kratos, a real one here (without one it
+		// fails, and CallPassKratosErrors rightly fires).
 		name:     "provider fails on a quiet night, probed",
+		kratos:   true,
 		interval: 2 * time.Minute,
 		steps: []step{{12, func(s *service, _ *testenv.Redis) {
 			s.failedCall()
@@ -425,6 +431,68 @@ var alertScenarios = []scenario{
 		},
 	},
 	{
+		// A real Kratos, healthy: logins, two token exchanges a minute
+		// (whoami on Kratos's public API) and the probes (its admin
+		// API's readiness). No alert.
+		name:   "healthy, with Kratos",
+		kratos: true,
+		steps: []step{{12, func(s *service, _ *testenv.Redis) {
+			times(2, s.login)
+			s.tokens(2, 0, kratosAnswered)
+			times(6, func() { s.get("/health/alive"); s.get("/health/ready") })
+		}}},
+		checks: []check{{at: 4}, {at: 8}, {at: 12}},
+	},
+	{
+		// Kratos cannot be reached (both APIs refuse): every token
+		// exchange fails with 503, its session check counted
+		// result="error" from scrape 6. The rate over 2m is above 0 from
+		// then, `for: 3m` → 9. The 503s are a third of the requests:
+		// CallPassServerErrors (> 5% for 5m) follows at 12.
+		name:   "kratos down",
+		kratos: true,
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login); s.tokens(2, 0, kratosAnswered) }},
+			{8, func(s *service, _ *testenv.Redis) {
+				s.public.set(linkDown)
+				s.admin.set(linkDown)
+				times(2, s.login)
+				s.tokens(2, 0, kratosFailed)
+			}},
+		},
+		checks: []check{
+			{at: 5}, {at: 8},
+			{at: 9, firing: []string{"CallPassKratosErrors"}},
+			{at: 11, firing: []string{"CallPassKratosErrors"}},
+			{at: 12, firing: []string{"CallPassKratosErrors", "CallPassServerErrors"}},
+			{at: 13, firing: []string{"CallPassKratosErrors", "CallPassServerErrors"}},
+		},
+	},
+	{
+		// Kratos stalls (it takes connections and never answers), and the
+		// apps asking for tokens give up after 1.5 s, before
+		// kratos.timeout (5 s): their session checks end
+		// result="canceled", no error, and their 499s are no 5xx. The
+		// latency histogram holds the 1.5 s they waited: its p95 passes
+		// 1 s from scrape 6, `for: 5m` → 11. CallPassKratosErrors stays
+		// silent: a caller's hang-up is no Kratos failure by itself.
+		name:   "kratos hangs, callers give up first",
+		kratos: true,
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login); s.tokens(2, 0, kratosAnswered) }},
+			{8, func(s *service, _ *testenv.Redis) {
+				s.public.set(linkHung)
+				times(2, s.login)
+				s.tokens(2, 1500*time.Millisecond, callerGaveUp)
+			}},
+		},
+		checks: []check{
+			{at: 5}, {at: 10},
+			{at: 11, firing: []string{"CallPassKratosSlow"}},
+			{at: 13, firing: []string{"CallPassKratosSlow"}},
+		},
+	},
+	{
 		// Redis stops, scraped every minute (Prometheus's default
 		// scrape_interval and evaluation_interval), the rules evaluated
 		// between scrapes as they are in a real Prometheus: every login
@@ -566,12 +634,13 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 	for _, a := range []string{"CallPassProviderFailing", "CallPassFailedCodesSurge", "CallPassBudgetApproaching",
 		"CallPassBudgetWindowHigh", "CallPassBudgetExhausted", "CallPassRegulationBans",
 		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge",
-		"CallPassCallsNotRinging", "CallPassProviderSlow"} {
+		"CallPassCallsNotRinging", "CallPassProviderSlow", "CallPassKratosErrors", "CallPassKratosSlow"} {
 		if !driven[a] {
 			t.Errorf("no scenario makes %s fire", a)
 		}
 	}
 
+	k := startKratos(t, alertScenarios)
 	for _, sc := range alertScenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			interval := sc.interval
@@ -584,7 +653,15 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 				r = testenv.StartRedis(t)
 				env = append(env, "STORE_TYPE=redis", "STORE_REDIS_URL=redis://"+r.Addr+"/0")
 			}
+			var public, admin *kratosLink
+			var session string
+			if sc.kratos {
+				var kenv []string
+				kenv, public, admin, session = kratosEnv(t, k)
+				env = append(env, kenv...)
+			}
 			s := startServiceWith(t, env, sc.sim)
+			s.public, s.admin, s.session = public, admin, session
 			// The first scrape is the fresh instance, before any traffic.
 			scrapes := []map[string]string{s.scrape()}
 			for _, st := range sc.steps {

@@ -62,6 +62,10 @@ type service struct {
 	client *http.Client
 	env    []string // the configuration, for a restart
 	stop   func()   // stops the running app
+	// With a real Kratos (scenario.kratos): the links to its public and
+	// admin APIs, and a session token of an identity it knows.
+	public, admin *kratosLink
+	session       string
 }
 
 // simToken is the CallPass token the service sends and the simulator takes.

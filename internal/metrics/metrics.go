@@ -122,7 +122,7 @@ func New() *Metrics {
 		}, []string{"op", "result"}),
 		kratosLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "kratos_request_duration_seconds",
-			Help: "Latency of requests to Kratos.", Buckets: kratosLatency,
+			Help: "Latency of requests to Kratos, those whose client hung up first (result canceled) included with the time they waited.", Buckets: kratosLatency,
 		}, []string{"op"}),
 		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "tokens_issued_total",
