@@ -288,7 +288,7 @@ func headerSecretProblem(s string) string {
 		return invisibleEndsProblem
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }):
 		return "holds a control character, which no HTTP header carries: use printable characters (openssl rand -hex 32)"
-	case len(s) > len("Bearer ") && strings.EqualFold(s[:len("Bearer ")], "Bearer "):
+	case bearerCopied(s):
 		return `starts with "Bearer ": that is the Authorization scheme Kratos's web-hook config writes in front of the secret; set webhook.secret to the part after it`
 	case quotedRe.MatchString(s):
 		// docker run --env-file and some .env readers keep quotes as part
@@ -296,6 +296,18 @@ func headerSecretProblem(s string) string {
 		return "is wrapped in quotes, which the file it came from kept as part of the value (docker run --env-file does): remove them"
 	}
 	return ""
+}
+
+// bearerCopied reports a secret that is Kratos's whole header value,
+// "Bearer <token>": the scheme, then one token. A passphrase whose first
+// word is "bearer" has more words after it and is a secret of its own.
+func bearerCopied(s string) bool {
+	const scheme = "Bearer "
+	if len(s) <= len(scheme) || !strings.EqualFold(s[:len(scheme)], scheme) {
+		return false
+	}
+	rest := strings.TrimLeft(s[len(scheme):], " \t")
+	return rest != "" && !strings.ContainsAny(rest, " \t")
 }
 
 // shellCommand is a command line that makes or reads a secret, by the

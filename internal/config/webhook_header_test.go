@@ -40,6 +40,11 @@ func TestWebhookSecretThatNoHeaderCarries(t *testing.T) {
 		{"a space inside (a passphrase)", []string{"WEBHOOK_SECRET=correct horse battery staple 2026 tango"}, false, "", ""},
 		{"a quote inside", []string{`WEBHOOK_SECRET=` + good + `"x'y`}, false, "", ""},
 		{"a word starting with bearer", []string{"WEBHOOK_SECRET=bearertoken-" + good}, false, "", ""},
+		// Kratos's header value is "Bearer <token>": one token after the
+		// scheme. A passphrase whose first word is "bearer" is none.
+		{"a passphrase beginning with bearer", []string{"WEBHOOK_SECRET=bearer market falcon orbit 2026 velvet"}, false, "", ""},
+		{"a passphrase beginning with Bearer", []string{"WEBHOOK_SECRET=Bearer witty otter crane 2026 lantern"}, false, "", ""},
+		{"the Bearer scheme with two spaces", []string{"WEBHOOK_SECRET=Bearer  " + good}, false, "webhook.secret", `"Bearer "`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
