@@ -453,7 +453,7 @@ func (c *Config) validateServe(v *checker) {
 		// a proxy appends to these, so what the client sent comes first
 		// (or the value is a list, no address, and the proxy's is used).
 		v.add("serve.client_ip_header", "is %s, which proxies append to instead of overwriting it: the address a client writes there would be believed; "+
-			"leave it empty and list the proxies in serve.trusted_proxies (X-Forwarded-For is then read from them only), or name a header your proxy overwrites (X-Real-IP, CF-Connecting-IP, True-Client-IP)", h)
+			"leave it empty and list the proxies in serve.trusted_proxies (X-Forwarded-For is then read from them only; a proxy on this host is 127.0.0.1 and ::1, trusted only when listed), or name a header your proxy overwrites (X-Real-IP, CF-Connecting-IP, True-Client-IP)", h)
 	}
 	c.validateBaseURLSet(v)
 	positive(v, "serve.shutdown_timeout", s.ShutdownTimeout)
