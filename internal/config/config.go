@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Config is the effective configuration. Load returns it filled and valid.
@@ -297,6 +298,9 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		notices = append(notices, followListen(c, l.set)...)
 	}
 	notices = append(notices, envTypos(env)...)
+	if n := trimCodeKey(c, l); n != "" {
+		notices = append(notices, n)
+	}
 	c.finalize()
 
 	problems := l.problems
@@ -328,6 +332,29 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		return nil, nil, &ValidationError{Problems: problems}
 	}
 	return c, notices, nil
+}
+
+// trimCodeKey removes ASCII spaces and tabs at the ends of
+// challenge.code_key and says so ("" when there were none). Helm's randAscii
+// makes such keys (about one in fifty), and a copy of one easily loses them
+// (a YAML value, systemd's EnvironmentFile, a terminal): an instance given
+// the key without them keyed codes and limits differently from the others.
+// Trimmed, every copy gives the same key. A raw binary key (no UTF-8 text)
+// is read from a file as it is and kept.
+func trimCodeKey(c *Config, l *loader) string {
+	k := c.Challenge.CodeKey
+	t := strings.Trim(k, " \t")
+	if t == k || !utf8.ValidString(k) {
+		return ""
+	}
+	c.Challenge.CodeKey = t
+	if len(t) < 32 {
+		// Said here, where the trimming is known: validation would say
+		// "got 31" of a key given with 32.
+		l.problem("challenge.code_key", "must be at least 32 bytes (got %d once the spaces or tabs at its ends were trimmed); generate one with openssl rand -hex 32", len(t))
+	}
+	return fmt.Sprintf("challenge.code_key starts or ends with spaces or tabs (%d bytes in all): they are trimmed, so every instance keys codes and limits the same "+
+		"whether its copy of the key kept them or not", len(k)-len(t))
 }
 
 // followListen gives serve.base_url, when it is not set, serve.listen's
