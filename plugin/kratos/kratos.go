@@ -126,6 +126,7 @@ type Observer interface {
 type Client struct {
 	hc         *http.Client // sends whoami; the APIClients use it too
 	whoamiURL  string
+	readyURL   string // the admin API's base; see readyPath
 	public     *client.APIClient
 	admin      *client.APIClient
 	phonePath  []string
@@ -174,6 +175,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		hc:         hc,
 		whoamiURL:  pub + "/sessions/whoami",
+		readyURL:   adm,
 		public:     newAPIClient(pub, hc),
 		admin:      newAPIClient(adm, hc),
 		phonePath:  path,
@@ -679,19 +681,68 @@ func (c *Client) MarkPhoneVerified(ctx context.Context, identityID, e164 string,
 	return err
 }
 
-// Ready reports whether Kratos's admin API says it is ready (/health/ready).
+// readyPath is Kratos's readiness check on its admin API. kratos-client-go
+// asks /health/ready, which Kratos v1 answers with a redirect to this path:
+// two requests per check, and behind a gateway serving the admin API under
+// a path of its own (admin_url http://gateway/kratos-admin) the redirect
+// left that path and the check failed. Where this path is not found,
+// /health/ready is asked, as before: Kratos's public port serves only that
+// one, and an admin_url naming it passed the check before (the service
+// needs only the public API).
+const (
+	readyPath       = "/admin/health/ready"
+	legacyReadyPath = "/health/ready"
+)
+
+// Ready reports whether Kratos's admin API says it is ready.
 func (c *Client) Ready(ctx context.Context) error {
 	const op = "health ready"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	_, resp, err := c.admin.MetadataAPI.IsReady(ctx).Execute()
+	err := c.ready(ctx)
 	c.observe("ready", err, start)
 	if err != nil {
-		e := classify(op, resp, err)
+		e := classify(op, nil, err)
+		if se, ok := errors.AsType[*readyStatus](err); ok {
+			e = classify(op, se.resp, errors.New(se.resp.Status))
+		}
 		// Not ready is an availability problem whatever the status code.
 		e.Kind = ErrUnavailable
 		return e
+	}
+	return nil
+}
+
+// readyStatus is a readiness answer other than 2xx.
+type readyStatus struct{ resp *http.Response }
+
+func (e *readyStatus) Error() string { return e.resp.Status }
+
+func (c *Client) ready(ctx context.Context) error {
+	err := c.readyAt(ctx, readyPath)
+	if se, ok := errors.AsType[*readyStatus](err); ok && se.resp.StatusCode == http.StatusNotFound {
+		return c.readyAt(ctx, legacyReadyPath)
+	}
+	return err
+}
+
+func (c *Client) readyAt(ctx context.Context, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.readyURL+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header["Accept"] = headerAcceptJSON
+	req.Header["User-Agent"] = headerUserAgent
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	// Read (a little) to EOF so the connection is reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 16<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return &readyStatus{resp}
 	}
 	return nil
 }
