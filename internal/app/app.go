@@ -538,7 +538,9 @@ func isRedisAuthError(err error) bool {
 func redisTLSHint(err error) string {
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {
-		return "check store.redis.tls_ca_file, and that each server's certificate names the host it is dialed at"
+		// The CA file is read again when it changes (7869d4f): a rotation
+		// needs the new CA in the file, not a restart.
+		return "check store.redis.tls_ca_file (it must hold the CA of the servers' certificates; the next connection reads it again, no restart needed), and that each server's certificate names the host it is dialed at"
 	}
 	msg := err.Error()
 	// Every alert about a certificate is about the client's: the server's

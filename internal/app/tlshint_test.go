@@ -46,6 +46,11 @@ func TestRedisTLSHint(t *testing.T) {
 			if (tc.want == "") != (h == "") || !strings.HasPrefix(h, tc.want) {
 				t.Errorf("hint %q, want %q", h, tc.want)
 			}
+			// Both files are read again when they change; the hint must
+			// not send the admin to restart after fixing the CA file.
+			if tc.want == server && !strings.Contains(h, "no restart needed") {
+				t.Errorf("hint %q does not say the CA file is read again", h)
+			}
 		})
 	}
 }
