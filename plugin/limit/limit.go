@@ -288,8 +288,14 @@ func New(cfg Config, counter Counter, blocks Blocks, opts ...Option) (*Limiter, 
 func (l *Limiter) Config() Config { return l.cfg }
 
 // CheckDestination refuses numbers outside the allow list or inside the deny
-// list. It needs no store.
+// list, and always those the caller pays a premium for (phone.PaidByCaller):
+// with no list configured, anyone could register such a number and have it
+// called, and no allow list makes a flash call to one useful. It needs no
+// store.
 func (l *Limiter) CheckDestination(e164 string) error {
+	if phone.PaidByCaller(e164) {
+		return &LimitError{Kind: KindDestination}
+	}
 	digits := strings.TrimPrefix(e164, "+")
 	for _, p := range l.cfg.DenyPrefixes {
 		if strings.HasPrefix(digits, p) {

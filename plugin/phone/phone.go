@@ -136,6 +136,30 @@ func checkCharacters(s string) error {
 	return nil
 }
 
+// PaidByCaller reports whether calling e164 costs the caller more than an
+// ordinary call, with the number's holder possibly sharing in it:
+// premium-rate and shared-cost numbers (Russia's 8-803 and 8-809). A flash
+// call to one is toll fraud's payout (register such a number, have the
+// service call it), and no one reads a code from such a line. Input not in
+// canonical form (+7 and ten digits) reports true: the caller cannot vouch
+// for it. It asks libphonenumber for the number's type from its digits, not
+// by parsing again.
+func PaidByCaller(e164 string) bool {
+	if len(e164) != 12 || !strings.HasPrefix(e164, "+7") || !AllDigits(e164[1:]) {
+		return true
+	}
+	nn, err := strconv.ParseUint(e164[2:], 10, 64)
+	if err != nil {
+		return true
+	}
+	cc := int32(7)
+	switch phonenumbers.GetNumberType(&phonenumbers.PhoneNumber{CountryCode: &cc, NationalNumber: &nn}) {
+	case phonenumbers.PREMIUM_RATE, phonenumbers.SHARED_COST:
+		return true
+	}
+	return false
+}
+
 // AllDigits reports whether s is non-empty and only ASCII digits (codes,
 // caller IDs, dn parameters): one definition for every package.
 func AllDigits(s string) bool {

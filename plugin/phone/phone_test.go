@@ -223,3 +223,35 @@ func TestCanonicalFastPath(t *testing.T) {
 		}
 	}
 }
+
+// TestPaidByCaller: premium-rate and shared-cost numbers, whose calls the
+// caller pays extra for, are told apart from every other callable kind; a
+// number not in canonical form is reported paid (fail closed).
+func TestPaidByCaller(t *testing.T) {
+	tests := []struct {
+		e164 string
+		paid bool
+	}{
+		{"+78095553535", true},  // premium rate
+		{"+78031234567", true},  // premium rate
+		{"+79001234567", false}, // mobile
+		{"+74951234567", false}, // fixed line
+		{"+78005553535", false}, // toll free: the callee pays
+		{"+78081234567", false}, // personal number
+		{"+77001234567", false}, // Kazakhstan mobile
+		{"79095553535", true},   // no +
+		{"+7809555353", true},   // too short
+		{"+7 809 555-35-35", true},
+		{"", true},
+	}
+	for _, tt := range tests {
+		if got := PaidByCaller(tt.e164); got != tt.paid {
+			t.Errorf("PaidByCaller(%q) = %v, want %v", tt.e164, got, tt.paid)
+		}
+	}
+	// What Parse accepts reaches it in canonical form.
+	n, err := Parse("8 (809) 555-35-35")
+	if err != nil || !PaidByCaller(n.E164()) {
+		t.Errorf("Parse(8 (809) 555-35-35) = %v, %v: want a number PaidByCaller reports", n.E164(), err)
+	}
+}

@@ -1,0 +1,47 @@
+package limit_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+)
+
+// TestPaidDestinationsRefused: a number whose calls the caller pays extra
+// for, and the number's holder may share in (Russian premium-rate 8-803 and
+// 8-809), is never called, with no prefix list configured and whatever the
+// allow list says: a flash call to it is toll fraud's classic payout
+// (register with the number, have the service call it), and nobody reads a
+// code from such a line. Ordinary numbers of every other kind stay callable.
+func TestPaidDestinationsRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		allow   []string
+		number  string
+		allowed bool
+	}{
+		{"premium rate 809", nil, "+78095553535", false},
+		{"premium rate 803", nil, "+78031234567", false},
+		{"premium rate, allow list naming it", []string{"7809"}, "+78095553535", false},
+		{"premium rate, allow all of +7", []string{"7"}, "+78035553535", false},
+		{"mobile", nil, "+79001234567", true},
+		{"fixed line Moscow", nil, "+74951234567", true},
+		{"fixed line other region", nil, "+73022123456", true},
+		{"toll free (the callee pays)", nil, "+78005553535", true},
+		{"Kazakhstan mobile", nil, "+77001234567", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := limit.DefaultConfig()
+			cfg.AllowPrefixes = tc.allow
+			l, _ := newLimiter(t, cfg)
+			err := l.CheckDestination(tc.number)
+			if (err == nil) != tc.allowed {
+				t.Fatalf("%s: err %v, want allowed=%v", tc.number, err, tc.allowed)
+			}
+			if err != nil && (limitKind(err) != limit.KindDestination || !errors.Is(err, limit.ErrLimited)) {
+				t.Fatalf("%s: %v, want a destination refusal", tc.number, err)
+			}
+		})
+	}
+}
