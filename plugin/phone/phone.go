@@ -57,7 +57,7 @@ func Parse(input string) (Number, error) {
 	if len(input) > MaxInputLen {
 		return Number{}, &Error{Reason: ReasonTooLong}
 	}
-	s := strings.TrimSpace(input)
+	s := strings.TrimSpace(foldSpelling(input))
 	if s == "" {
 		return Number{}, &Error{Reason: ReasonEmpty}
 	}
@@ -121,13 +121,54 @@ func parseCanonical(s string) (Number, error) {
 	return Number{e164: s}, nil
 }
 
+// foldSpelling turns the look-alikes of the characters checkCharacters
+// allows into them: fullwidth digits, plus, brackets and dot (an IME's
+// input), the dashes and minus a word processor or a copied document puts
+// between digit groups, narrow and other fixed-width spaces, and tabs.
+// Kratos's tel format accepts these spellings, so a trait imported or typed
+// that way is the same number to both; refusing it locked its owner out.
+// Everything else is left for checkCharacters to refuse, and a folded
+// spelling still ends in the one canonical number every limit counts.
+func foldSpelling(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] == '\t' {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '\uff10' && r <= '\uff19':
+			return '0' + (r - '\uff10')
+		case r == '\u2010', r == '\u2011', r == '\u2012', r == '\u2013', r == '\u2014', r == '\u2015',
+			r == '\u2212', r == '\ufe58', r == '\ufe63', r == '\uff0d':
+			return '-'
+		case r == '\t', r == '\u2007', r == '\u2008', r == '\u2009', r == '\u200a', r == '\u202f', r == '\u3000':
+			return ' '
+		case r == '\uff08':
+			return '('
+		case r == '\uff09':
+			return ')'
+		case r == '\uff0b':
+			return '+'
+		case r == '\uff0e':
+			return '.'
+		}
+		return r
+	}, s)
+}
+
 // checkCharacters refuses letters and other symbols up front: the parser
 // would otherwise read "8-800-FLOWERS" style vanity letters as digits.
 func checkCharacters(s string) error {
 	for i, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
-		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' || r == '\u00a0' || r == '\t':
+		case r == ' ' || r == '-' || r == '(' || r == ')' || r == '.' || r == '\u00a0':
 		case r == '+' && i == 0:
 		default:
 			return &Error{Reason: ReasonCharacters}

@@ -28,6 +28,16 @@ func TestParseSpellings(t *testing.T) {
 		"  +7 900 123 45 67  ",
 		"+7.900.123.45.67",
 		"+7\u00a0900\u00a0123\u00a045\u00a067",
+		// Look-alikes Kratos's tel format accepts: fullwidth (an IME),
+		// the dashes and minus of a word processor, narrow spaces, tabs.
+		"\uff17\uff19\uff10\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17",
+		"\uff0b\uff17\uff08\uff19\uff10\uff10\uff09\uff11\uff12\uff13\uff0d\uff14\uff15\uff0d\uff16\uff17",
+		"+7 900 123\u201345\u201367",
+		"+7 900 123\u221245\u221267",
+		"8\u2011900\u2011123\u20114567",
+		"+7\u202f900\u202f123\u202f45\u202f67",
+		"+7\t900\t123 45 67",
+		"\u3000+7 900 123 45 67\u3000",
 	}
 	for _, in := range inputs {
 		t.Run(in, func(t *testing.T) {
@@ -88,6 +98,11 @@ func TestParseInvalid(t *testing.T) {
 		{"long spaced", "+7" + strings.Repeat(" ", 70) + "9001234567", ReasonTooLong},
 		{"only plus", "+", ReasonInvalid},
 		{"control char", "+7900123\x004567", ReasonCharacters},
+		// Only look-alikes of the allowed characters are folded.
+		{"arabic-indic digits", "+\u0667\u0669\u0660\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667", ReasonCharacters},
+		{"fullwidth letters", "+7 900 \uff21\uff22\uff23 45 67", ReasonCharacters},
+		{"fullwidth plus inside", "7\uff0b9001234567", ReasonCharacters},
+		{"zero-width space", "+7 900\u200b123 45 67", ReasonCharacters},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
