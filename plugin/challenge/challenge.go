@@ -322,6 +322,28 @@ type StartLeaser interface {
 	CreateLeased(ctx context.Context, c Challenge, expectActive string, now time.Time, token string) (Challenge, bool, error)
 }
 
+// Retirer is a Store that can take a binding's live challenge out of use
+// before the call that is to replace it is placed (both stores can). A
+// start that must place no call once that challenge is confirmed (a
+// step-up page's "call me again" while another tab types the code:
+// StartRequest.KeepVerified) retires it first: the retire and a verify are
+// each one atomic step on the challenge, so either the verify confirmed it
+// and the start sees that and places nothing, or the verify finds it
+// superseded and counts nothing, and the call goes out. Checking the state
+// and then placing the call would let a confirmation land in between.
+type Retirer interface {
+	// Retire sets challenge id superseded if it is b's active challenge,
+	// pending and unexpired at now, in one atomic step; it returns the
+	// challenge as the step left it and whether it retired it. An id that
+	// is not one of b's challenges is ErrNotFound.
+	Retire(ctx context.Context, b Binding, id string, now time.Time) (c Challenge, retired bool, err error)
+	// Restore undoes a Retire whose call was not placed: id is pending
+	// again if it is still b's active challenge and superseded (only a
+	// Retire leaves the active one so: a Create supersedes the challenge
+	// it replaces and moves the pointer in the same step).
+	Restore(ctx context.Context, b Binding, id string) error
+}
+
 // CheckingStore is a Store that also keeps the limiter's counters and bans
 // (limit.Counter, limit.Blocks) and can read them in the same round trip as
 // Lookup: a start refused by a call limit then costs one round trip and

@@ -402,6 +402,13 @@ type StartRequest struct {
 	AccountID string
 	// Resend asks for a new call replacing the pending one.
 	Resend bool
+	// KeepVerified: a challenge of the binding confirmed within its code's
+	// lifetime is returned (Placed false) instead of placing a call, even
+	// one confirmed while this start runs: the challenge a resend replaces
+	// is retired (Retirer) before the call, so a confirmation either comes
+	// first and no call is placed, or finds it retired. For a step-up
+	// page's "call me again" while another tab types the code.
+	KeepVerified bool
 }
 
 // StartResult is the active challenge; Placed says whether this request
@@ -455,6 +462,9 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 	cur, check := look.Challenge, look.Check
 	now := s.now()
+	if req.KeepVerified && err == nil && cur.State == StateVerified && now.Before(cur.ExpiresAt) {
+		return StartResult{Challenge: cur}, nil
+	}
 	expect, resends := "", 0
 	if err == nil && cur.Live(now) {
 		switch {
@@ -518,6 +528,27 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if err := s.rememberedBan(ctx, b.IdentityID); err != nil {
 		return StartResult{}, s.limitErr(err)
 	}
+	// The challenge this start retired (KeepVerified), until its call is
+	// placed: a call not placed (a limit, the provider) gives it back to
+	// the user, code and all. Restored before the lease is released.
+	retired := ""
+	defer func() {
+		if retired != "" {
+			s.restore(context.WithoutCancel(ctx), b, retired)
+		}
+	}()
+	if req.KeepVerified && expect != "" {
+		kept, done, err := s.retire(ctx, b, expect)
+		if err != nil {
+			return StartResult{}, err
+		}
+		if kept != nil {
+			return StartResult{Challenge: *kept}, nil
+		}
+		if done {
+			retired = expect
+		}
+	}
 	// From here on the call costs money: take, place and record it even if
 	// the caller goes away (Kratos giving up on a slow hook, a client
 	// disconnecting), so the retry finds the challenge instead of placing a
@@ -554,6 +585,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		return StartResult{}, fmt.Errorf("challenge: provider %s returned a call without a usable id or code: %w", s.provider.Name(), flashcall.ErrBadResponse)
 	}
 	s.observeCall("placed")
+	retired = "" // its call is out: it stays replaced
 	if call.Status.Final() && s.obs != nil {
 		// A synchronous start answers with the call's outcome.
 		s.obs.ObserveCallStatus(s.provider.Name(), call.Status.Class)
@@ -789,6 +821,47 @@ func (h *leaseHold) release() {
 	if err := h.s.timed(rctx, "release", func() error { return h.l.ReleaseStart(rctx, h.b, h.token) }); err != nil {
 		// It ends by its TTL; until then this flow's starts wait.
 		h.s.log.WarnContext(rctx, "could not release a start lease", "err", err)
+	}
+}
+
+// retire takes id, the live challenge of b a KeepVerified start is about
+// to replace, out of use before the call (Retirer). kept is the challenge
+// to show instead of placing a call: id confirmed within its code's
+// lifetime. done: id is retired (Restore gives it back). A store without
+// Retirer, or an id no longer there, retires nothing and the start goes
+// on. A store failure is returned: not knowing whether id was just
+// confirmed, the start places no call (fail closed).
+func (s *Service) retire(ctx context.Context, b Binding, id string) (kept *Challenge, done bool, err error) {
+	r, ok := s.store.(Retirer)
+	if !ok {
+		return nil, false, nil
+	}
+	var c Challenge
+	now := s.now()
+	err = s.timed(ctx, "retire", func() (err error) { c, done, err = r.Retire(ctx, b, id, now); return err })
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, storeErr("retire", err)
+	case !done && c.State == StateVerified && now.Before(c.ExpiresAt):
+		return &c, false, nil
+	}
+	return nil, done, nil
+}
+
+// restore gives back a challenge retire took out of use when its
+// replacing call was not placed.
+func (s *Service) restore(ctx context.Context, b Binding, id string) {
+	r, ok := s.store.(Retirer)
+	if !ok {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, recordTimeout)
+	defer cancel()
+	if err := s.timed(rctx, "restore", func() error { return r.Restore(rctx, b, id) }); err != nil {
+		// It stays superseded: the user asks for a new call again.
+		s.log.WarnContext(rctx, "could not give back a challenge whose replacing call was not placed", "err", err)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
@@ -181,7 +182,7 @@ func (s *Service) StepUpStart(ctx context.Context, creds Creds, resend bool, cli
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	return s.stepUpStart(ctx, sess, resend, clientIP)
+	return s.stepUpStart(ctx, sess, resend, false, clientIP)
 }
 
 // StepUpResend is "call me again" from a page showing challenge id (""
@@ -201,10 +202,13 @@ func (s *Service) StepUpResend(ctx context.Context, creds Creds, id, clientIP st
 			return viewOf(c, s.now()), nil
 		}
 	}
-	return s.stepUpStart(ctx, sess, true, clientIP)
+	// The check above is a read: a confirmation landing after it is seen
+	// by the start itself, which retires the challenge it replaces before
+	// the call (challenge.StartRequest.KeepVerified).
+	return s.stepUpStart(ctx, sess, true, true, clientIP)
 }
 
-func (s *Service) stepUpStart(ctx context.Context, sess *kratos.Session, resend bool, clientIP string) (ChallengeView, error) {
+func (s *Service) stepUpStart(ctx context.Context, sess *kratos.Session, resend, keepVerified bool, clientIP string) (ChallengeView, error) {
 	// A session StepUpVerify would refuse can never use the code: refused
 	// the same way (401 no_session) before a paid call is placed.
 	if sessionEndsBeforeToken(sess, s.now()) {
@@ -214,7 +218,32 @@ func (s *Service) stepUpStart(ctx context.Context, sess *kratos.Session, resend 
 	if err != nil {
 		return ChallengeView{}, err
 	}
-	return s.startView(ctx, stepUpBinding(sess), num, "", clientIP, resend)
+	if !keepVerified {
+		return s.startView(ctx, stepUpBinding(sess), num, "", clientIP, resend)
+	}
+	if clientIP == "" {
+		s.warnNoClientIP(ctx, challenge.PurposeStepUp)
+	}
+	b := stepUpBinding(sess)
+	res, err := s.challenges.Start(ctx, challenge.StartRequest{
+		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
+		Phone: num.E164(), Number: num, ClientIP: clientIP, Resend: resend, KeepVerified: true,
+	})
+	// The rest as startView answers it.
+	var v ChallengeView
+	if res.Challenge.ID != "" {
+		v = viewOf(res.Challenge, s.now())
+	}
+	switch {
+	case err != nil:
+		return v, err // a refusal names the current challenge, if any
+	case !res.Placed && res.Challenge.State == challenge.StateVerified:
+		return v, nil // confirmed (in another tab): no call placed
+	case !res.Placed && res.Challenge.CallClass == flashcall.ClassNotDelivered:
+		return ChallengeView{}, ErrNotDelivered
+	}
+	v.Placed = res.Placed
+	return v, nil
 }
 
 // StepUpGet returns a step-up challenge of the caller's own session.

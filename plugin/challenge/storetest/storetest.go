@@ -26,6 +26,7 @@ import (
 type Store interface {
 	challenge.Store
 	challenge.StartLeaser
+	challenge.Retirer
 	limit.Blocks
 	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
 }
@@ -281,6 +282,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			})
 		}
 	})
+
+	runRetire(t, newStore)
 
 	t.Run("ExpiresByTime", func(t *testing.T) {
 		s := newStore(t)

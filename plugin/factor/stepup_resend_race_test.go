@@ -1,0 +1,303 @@
+package factor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
+)
+
+// fullStore is what both stores are: a challenge store that also keeps the
+// limiter's counters and bans and the gate passes.
+type fullStore interface {
+	challenge.Store
+	challenge.StartLeaser
+	challenge.CheckingStore
+	challenge.Retirer
+	limit.Counter
+	limit.Blocks
+	factor.PassStore
+}
+
+// pausingStore is a real store that runs a hook once, after one of the
+// operations a start makes ("lookup", "lease" or "take") answered: another
+// tab's request lands at that point of the start.
+type pausingStore struct {
+	fullStore
+	at   string
+	mu   sync.Mutex
+	hook func()
+	// retireErr, when set, is what Retire answers (a store failing then).
+	retireErr error
+}
+
+func (p *pausingStore) Retire(ctx context.Context, b challenge.Binding, id string, now time.Time) (challenge.Challenge, bool, error) {
+	p.mu.Lock()
+	err := p.retireErr
+	p.mu.Unlock()
+	if err != nil {
+		return challenge.Challenge{}, false, err
+	}
+	return p.fullStore.Retire(ctx, b, id, now)
+}
+
+func (p *pausingStore) fire(op string) {
+	p.mu.Lock()
+	h := p.hook
+	if op != p.at {
+		h = nil
+	}
+	if h != nil {
+		p.hook = nil
+	}
+	p.mu.Unlock()
+	if h != nil {
+		h()
+	}
+}
+
+func (p *pausingStore) LookupAndCheck(ctx context.Context, req challenge.LookupRequest, checks []limit.Take) (challenge.CheckedLookup, error) {
+	out, err := p.fullStore.LookupAndCheck(ctx, req, checks)
+	p.fire("lookup")
+	return out, err
+}
+
+func (p *pausingStore) LeaseStart(ctx context.Context, b challenge.Binding, token string, ttl time.Duration) (bool, string, error) {
+	taken, active, err := p.fullStore.LeaseStart(ctx, b, token, ttl)
+	p.fire("lease")
+	return taken, active, err
+}
+
+func (p *pausingStore) Take(ctx context.Context, takes []limit.Take) (limit.TakeResult, error) {
+	res, err := p.fullStore.Take(ctx, takes)
+	p.fire("take")
+	return res, err
+}
+
+// watchingProvider places numbered calls (code 1000+n), running onCall
+// as each call is placed, and failing with fail when it is set.
+type watchingProvider struct {
+	mu     sync.Mutex
+	calls  int
+	fail   error
+	noCode bool
+	onCall func()
+}
+
+func (p *watchingProvider) Name() string { return "watch" }
+func (p *watchingProvider) StartCall(context.Context, phone.Number) (flashcall.Call, error) {
+	p.mu.Lock()
+	on, fail, noCode := p.onCall, p.fail, p.noCode
+	p.mu.Unlock()
+	if on != nil {
+		on()
+	}
+	if fail != nil {
+		return flashcall.Call{}, fail
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls++
+	c := flashcall.Call{ID: fmt.Sprint("call-", p.calls), Code: fmt.Sprint(1000 + p.calls), Status: flashcall.Classify("NO_ANSWER")}
+	if noCode {
+		c.Code = ""
+	}
+	return c, nil
+}
+func (p *watchingProvider) CallStatus(context.Context, string, phone.Number) (flashcall.Status, error) {
+	return flashcall.Classify("NO_ANSWER"), nil
+}
+func (p *watchingProvider) placed() int { p.mu.Lock(); defer p.mu.Unlock(); return p.calls }
+
+// raceStepUpOn is stepUpOn with the store wrapped in a pausingStore and a
+// watchingProvider.
+func raceStepUpOn(t *testing.T, store string) (*factor.Service, *challenge.Service, *pausingStore, *watchingProvider) {
+	t.Helper()
+	var st fullStore
+	if store == "memory" {
+		mem := memory.New(time.Hour)
+		t.Cleanup(func() { _ = mem.Close() })
+		st = mem
+	} else {
+		rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
+		t.Cleanup(func() { _ = rdb.Close() })
+		st = redisstore.New(rdb, "cp:")
+	}
+	ps := &pausingStore{fullStore: st}
+	lim, err := limit.New(limit.DefaultConfig(), ps, ps, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
+	prov := &watchingProvider{}
+	svc, err := challenge.NewService(cfg, ps, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	now := time.Now()
+	sessions := &countingSessions{s: &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
+		Sessions: sessions, Issuer: testIssuer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, svc, ps, prov
+}
+
+// TestStepUpResendPlacesNoCallAfterConfirmation: tab A presses "call me
+// again" on challenge X while tab B's right code for X lands at any point
+// of A's start (after its lookup, after it took the start lease, after it
+// took the limits). No call may be placed once X's confirmation is visible
+// in the store: either B's code confirms X first and A places no call (its
+// page shows X confirmed), or A's start took X out of use first, B's code
+// counts nothing ("expired") and A's new call replaces X. Checking X and
+// then placing the call let a confirmation land in between (a paid call for
+// a session that had passed). On the memory store and a real Redis.
+func TestStepUpResendPlacesNoCallAfterConfirmation(t *testing.T) {
+	tests := []struct {
+		at string
+		// wantConfirmed: B's code confirms X and A places no call; else
+		// B's code is refused as expired and A's call replaces X.
+		wantConfirmed bool
+	}{
+		{"lookup", true},
+		{"lease", true},
+		{"take", false},
+	}
+	for _, store := range []string{"memory", "redis"} {
+		for _, tt := range tests {
+			t.Run(store+"/"+tt.at, func(t *testing.T) {
+				f, svc, ps, prov := raceStepUpOn(t, store)
+				ctx := context.Background()
+				creds := factor.Creds{SessionToken: "t"}
+				x, err := f.StepUpStart(ctx, creds, false, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond) // past the resend cooldown
+				var bOut factor.VerifyOutput
+				var bErr error
+				ps.mu.Lock()
+				ps.at, ps.hook = tt.at, func() {
+					bOut, bErr = f.StepUpVerify(ctx, creds, x.ID, "1001", factor.TokenOptions{})
+				}
+				ps.mu.Unlock()
+				var xAtCall challenge.State
+				prov.mu.Lock()
+				prov.onCall = func() {
+					c, err := svc.Get(ctx, x.ID)
+					if err != nil {
+						t.Errorf("X at the call: %v", err)
+					}
+					xAtCall = c.State
+				}
+				prov.mu.Unlock()
+
+				v, err := f.StepUpResend(ctx, creds, x.ID, "")
+				if err != nil {
+					t.Fatalf("A's call me again: %v", err)
+				}
+				if xAtCall == challenge.StateVerified {
+					t.Fatal("A's call was placed after B's code had confirmed X: a paid call for a session that passed")
+				}
+				if tt.wantConfirmed {
+					if bErr != nil || bOut.Token.AccessToken == "" {
+						t.Fatalf("B's code: %+v, %v; want X confirmed", bOut.Challenge, bErr)
+					}
+					if v.ID != x.ID || v.State != string(challenge.StateVerified) || prov.placed() != 1 {
+						t.Fatalf("A's page: %s %s after %d calls; want X %s confirmed, no second call", v.ID, v.State, prov.placed(), x.ID)
+					}
+					return
+				}
+				if !errors.Is(bErr, challenge.ErrExpired) || bOut.Token.AccessToken != "" {
+					t.Fatalf("B's code during A's start: %+v, %v; want refused as expired", bOut.Challenge, bErr)
+				}
+				if v.ID == x.ID || v.State != string(challenge.StatePending) || prov.placed() != 2 {
+					t.Fatalf("A's page: %s %s after %d calls; want a new pending challenge", v.ID, v.State, prov.placed())
+				}
+				if got, err := svc.Get(ctx, x.ID); err != nil || got.State != challenge.StateSuperseded || got.Attempts != 0 {
+					t.Fatalf("X after: %s with %d attempts, %v; want superseded, nothing counted", got.State, got.Attempts, err)
+				}
+				// The new call's code, typed in B (still naming X), confirms.
+				out, err := f.StepUpVerify(ctx, creds, x.ID, "1002", factor.TokenOptions{})
+				if err != nil || out.Challenge.ID != v.ID || out.Token.AccessToken == "" {
+					t.Fatalf("the new call's code: %+v, %v", out.Challenge, err)
+				}
+			})
+		}
+	}
+}
+
+// TestStepUpResendNotPlacedKeepsTheChallenge: the challenge a "call me
+// again" takes out of use before its call is given back when no call is
+// placed (the provider refuses, answers without a code, or the store fails
+// the retire, when no call is placed at all): the user's code for it still
+// confirms, nothing counted.
+func TestStepUpResendNotPlacedKeepsTheChallenge(t *testing.T) {
+	tests := []struct {
+		name    string
+		break_  func(ps *pausingStore, prov *watchingProvider)
+		wantErr error
+	}{
+		{"provider refuses", func(_ *pausingStore, prov *watchingProvider) {
+			prov.fail = fmt.Errorf("test: %w", flashcall.ErrInsufficientBalance)
+		}, flashcall.ErrInsufficientBalance},
+		{"provider gives no code", func(_ *pausingStore, prov *watchingProvider) { prov.noCode = true }, flashcall.ErrBadResponse},
+		{"store fails the retire", func(ps *pausingStore, _ *watchingProvider) {
+			ps.retireErr = errors.New("test: connection reset")
+		}, challenge.ErrStoreUnavailable},
+	}
+	for _, store := range []string{"memory", "redis"} {
+		for _, tt := range tests {
+			t.Run(store+"/"+tt.name, func(t *testing.T) {
+				f, svc, ps, prov := raceStepUpOn(t, store)
+				ctx := context.Background()
+				creds := factor.Creds{SessionToken: "t"}
+				x, err := f.StepUpStart(ctx, creds, false, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond) // past the resend cooldown
+				ps.mu.Lock()
+				prov.mu.Lock()
+				tt.break_(ps, prov)
+				prov.mu.Unlock()
+				ps.mu.Unlock()
+				placedBefore := prov.placed()
+				if _, err := f.StepUpResend(ctx, creds, x.ID, ""); !errors.Is(err, tt.wantErr) {
+					t.Fatalf("call me again: %v, want %v", err, tt.wantErr)
+				}
+				if tt.wantErr == challenge.ErrStoreUnavailable && prov.placed() != placedBefore {
+					t.Fatal("a call was placed although the store could not say whether X was confirmed")
+				}
+				if got, err := svc.Get(ctx, x.ID); err != nil || got.State != challenge.StatePending || got.Attempts != 0 {
+					t.Fatalf("X after the call me again: %s with %d attempts, %v; want pending, untouched", got.State, got.Attempts, err)
+				}
+				out, err := f.StepUpVerify(ctx, creds, x.ID, "1001", factor.TokenOptions{})
+				if err != nil || out.Challenge.ID != x.ID || out.Token.AccessToken == "" {
+					t.Fatalf("X's code after: %+v, %v; want X confirmed", out.Challenge, err)
+				}
+			})
+		}
+	}
+}
