@@ -990,8 +990,12 @@ func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challen
 	}
 	var named, current string // the outcome each try would have counted
 	res, err := s.verifyAndPass(ctx, b, challengeID, code, pass, func(o string) { named = o })
-	if errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrLocked) ||
-		errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b) {
+	// A wrong code that used the named challenge's last attempt matches
+	// ErrLocked too, but it was counted there: it is the answer (no
+	// attempts left, the ban it started), not a dead challenge to follow.
+	_, counted := errors.AsType[*WrongCodeError](err)
+	if !counted && (errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrLocked) ||
+		errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b)) {
 		cres, cerr := s.verifyAndPass(ctx, b, "", code, pass, func(o string) { current = o })
 		if !errors.Is(cerr, ErrNotFound) {
 			res, err, named = cres, cerr, current
