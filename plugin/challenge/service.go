@@ -1480,6 +1480,10 @@ func (s *Service) poll(id, callID string, num phone.Number, expiresAt time.Time)
 				}
 				return
 			}
+			// Retry-After is not scheduled here: the provider client holds
+			// every status request until it ends (one hold for all calls
+			// polled), so the ticks meanwhile send nothing and the first
+			// after it asks again (TestPollerWaitsOutRetryAfter).
 			s.log.Debug("call status poll failed; retrying", "challenge", id, "err", err)
 			continue
 		}
