@@ -485,6 +485,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 	}
 
+	// The challenge this start saw as the binding's, for the lease to tell
+	// whether another start has changed it since. An active challenge that
+	// is superseded was retired by a start placing its call (only a retire
+	// leaves the active one so): that start may yet give it back, live, if
+	// its call is not placed, and this one must then show it, not place a
+	// second call; so it counts as not seen.
+	seenID := cur.ID
+	if cur.State == StateSuperseded {
+		seenID = ""
+	}
 	if err := s.limitErr(s.limiter.CheckDestination(e164)); err != nil {
 		return StartResult{}, err
 	}
@@ -495,7 +505,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 			// Another start of this flow is placing its call, and what
 			// refuses this one may be that start's own take (a double
 			// submit on the last call a limit allows): show its call.
-			if other := s.awaitOtherStart(ctx, b, cur.ID, e164); other != nil {
+			if other := s.awaitOtherStart(ctx, b, seenID, e164); other != nil {
 				return StartResult{Challenge: *other}, nil
 			}
 		}
@@ -505,7 +515,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if l, ok := s.store.(StartLeaser); ok {
 		// One start of a binding at a time: a concurrent one waits, then
 		// shows this one's challenge and places no call of its own.
-		hold, other, seen, err := s.leaseStart(ctx, l, b, cur.ID, e164) // cur.ID "": none
+		hold, other, seen, err := s.leaseStart(ctx, l, b, seenID, e164) // "": none
 		if err != nil {
 			return StartResult{}, err
 		}
@@ -514,9 +524,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 		lease = hold
 		defer hold.release()
-		if seen != cur.ID {
+		if seen != seenID {
 			// Another start made a challenge while this one waited (dead,
-			// or another number's): this start replaces it.
+			// or another number's), or gave back one it had retired
+			// (another number's): this start replaces it.
 			expect = seen
 		}
 	}
@@ -713,7 +724,12 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 			if err == nil && c.Binding() == b && c.Phone == e164 && c.Live(s.now()) {
 				return nil, &c, "", nil
 			}
-			seen = active // dead or another number's: this start goes on
+			if err != nil || taken || c.State != StateSuperseded {
+				seen = active // dead or another number's: this start goes on
+			}
+			// Else retired by the start holding the lease, which gives it
+			// back if its call is not placed: looked at again once that
+			// start is done.
 		}
 		if taken {
 			held = true

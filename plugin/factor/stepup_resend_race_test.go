@@ -301,3 +301,61 @@ func TestStepUpResendNotPlacedKeepsTheChallenge(t *testing.T) {
 		}
 	}
 }
+
+// TestStepUpStartDuringAFailedResendPlacesNoCall: tab B asks for the
+// session's challenge (a "call me" without resend) while tab A's "call me
+// again" has X taken out of use for its call, and A's call then fails, so
+// X is given back. B read X as superseded and waited for A's start to end;
+// it must then show X, live again, and place no call: a call of its own
+// would find X pending and be wasted (the user gets two calls, the second
+// one's digits refused).
+func TestStepUpStartDuringAFailedResendPlacesNoCall(t *testing.T) {
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			f, svc, ps, prov := raceStepUpOn(t, store)
+			ctx := context.Background()
+			creds := factor.Creds{SessionToken: "t"}
+			x, err := f.StepUpStart(ctx, creds, false, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond) // past the resend cooldown
+			looked := make(chan struct{})
+			type result struct {
+				v   factor.ChallengeView
+				err error
+			}
+			bDone := make(chan result, 1)
+			var once sync.Once
+			prov.mu.Lock()
+			prov.fail = fmt.Errorf("test: %w", flashcall.ErrInsufficientBalance)
+			prov.onCall = func() {
+				once.Do(func() {
+					// A's call is being placed, X retired: B starts now.
+					ps.mu.Lock()
+					ps.at, ps.hook = "lookup", func() { close(looked) }
+					ps.mu.Unlock()
+					go func() {
+						v, err := f.StepUpStart(ctx, creds, false, "")
+						bDone <- result{v, err}
+					}()
+					<-looked
+					prov.mu.Lock()
+					prov.fail = nil // B's call, if any, would go out
+					prov.mu.Unlock()
+				})
+			}
+			prov.mu.Unlock()
+			if _, err := f.StepUpResend(ctx, creds, x.ID, ""); !errors.Is(err, flashcall.ErrInsufficientBalance) {
+				t.Fatalf("A's call me again: %v, want the provider's refusal", err)
+			}
+			b := <-bDone
+			if b.err != nil || b.v.ID != x.ID || b.v.State != string(challenge.StatePending) || prov.placed() != 1 {
+				t.Fatalf("B: %s %s, %v after %d calls; want X %s pending, no second call", b.v.ID, b.v.State, b.err, prov.placed(), x.ID)
+			}
+			if got, err := svc.Get(ctx, x.ID); err != nil || got.State != challenge.StatePending {
+				t.Fatalf("X after: %s, %v", got.State, err)
+			}
+		})
+	}
+}
