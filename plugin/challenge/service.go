@@ -846,7 +846,8 @@ func (h *leaseHold) release() {
 // lifetime. done: id is retired (Restore gives it back). A store without
 // Retirer, or an id no longer there, retires nothing and the start goes
 // on. A store failure is returned: not knowing whether id was just
-// confirmed, the start places no call (fail closed).
+// confirmed, the start places no call (fail closed), and id is given back
+// in case the retire ran.
 func (s *Service) retire(ctx context.Context, b Binding, id string) (kept *Challenge, done bool, err error) {
 	r, ok := s.store.(Retirer)
 	if !ok {
@@ -859,6 +860,9 @@ func (s *Service) retire(ctx context.Context, b Binding, id string) (kept *Chall
 	case errors.Is(err, ErrNotFound):
 		return nil, false, nil
 	case err != nil:
+		// It may have run and only its answer been lost: give id back
+		// (Restore changes nothing it did not do), then place no call.
+		s.restore(context.WithoutCancel(ctx), b, id)
 		return nil, false, storeErr("retire", err)
 	case !done && c.State == StateVerified && now.Before(c.ExpiresAt):
 		return &c, false, nil

@@ -43,18 +43,23 @@ type pausingStore struct {
 	at   string
 	mu   sync.Mutex
 	hook func()
-	// retireErr, when set, is what Retire answers (a store failing then).
-	retireErr error
+	// retireErr, when set, is what Retire answers (a store failing then);
+	// with retireLost, after the retire ran (its answer lost on the way).
+	retireErr  error
+	retireLost bool
 }
 
 func (p *pausingStore) Retire(ctx context.Context, b challenge.Binding, id string, now time.Time) (challenge.Challenge, bool, error) {
 	p.mu.Lock()
-	err := p.retireErr
+	err, lost := p.retireErr, p.retireLost
 	p.mu.Unlock()
-	if err != nil {
-		return challenge.Challenge{}, false, err
+	if err == nil {
+		return p.fullStore.Retire(ctx, b, id, now)
 	}
-	return p.fullStore.Retire(ctx, b, id, now)
+	if lost {
+		_, _, _ = p.fullStore.Retire(ctx, b, id, now)
+	}
+	return challenge.Challenge{}, false, err
 }
 
 func (p *pausingStore) fire(op string) {
@@ -251,8 +256,9 @@ func TestStepUpResendPlacesNoCallAfterConfirmation(t *testing.T) {
 // TestStepUpResendNotPlacedKeepsTheChallenge: the challenge a "call me
 // again" takes out of use before its call is given back when no call is
 // placed (the provider refuses, answers without a code, or the store fails
-// the retire, when no call is placed at all): the user's code for it still
-// confirms, nothing counted.
+// the retire, when no call is placed at all, even if the retire ran and only
+// its answer was lost): the user's code for it still confirms, nothing
+// counted.
 func TestStepUpResendNotPlacedKeepsTheChallenge(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -265,6 +271,9 @@ func TestStepUpResendNotPlacedKeepsTheChallenge(t *testing.T) {
 		{"provider gives no code", func(_ *pausingStore, prov *watchingProvider) { prov.noCode = true }, flashcall.ErrBadResponse},
 		{"store fails the retire", func(ps *pausingStore, _ *watchingProvider) {
 			ps.retireErr = errors.New("test: connection reset")
+		}, challenge.ErrStoreUnavailable},
+		{"the retire's answer is lost", func(ps *pausingStore, _ *watchingProvider) {
+			ps.retireErr, ps.retireLost = errors.New("test: i/o timeout"), true
 		}, challenge.ErrStoreUnavailable},
 	}
 	for _, store := range []string{"memory", "redis"} {
