@@ -286,3 +286,38 @@ func TestStoreOpsInDoc(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreOpsCoverTheService: every operation name the challenge service
+// times is exported at 0 (storeOps), so rate() and the store alerts see its
+// first errors; a new operation added without it (retire and restore were)
+// would appear only on first use.
+func TestStoreOpsCoverTheService(t *testing.T) {
+	files, err := filepath.Glob("../../plugin/challenge/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("challenge sources: %v %v", files, err)
+	}
+	timed := regexp.MustCompile(`\.timed\([a-z]+, "([a-z_]+)"`)
+	known := map[string]bool{}
+	for _, op := range storeOps {
+		known[op] = true
+	}
+	found := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range timed.FindAllStringSubmatch(string(src), -1) {
+			found++
+			if !known[m[1]] {
+				t.Errorf("%s times store operation %q, which storeOps does not export at 0", filepath.Base(f), m[1])
+			}
+		}
+	}
+	if found < 10 {
+		t.Fatalf("found %d timed store operations: the pattern no longer matches the service's calls", found)
+	}
+}
