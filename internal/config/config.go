@@ -298,7 +298,7 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		notices = append(notices, followListen(c, l.set)...)
 	}
 	notices = append(notices, envTypos(env)...)
-	if n := trimCodeKey(c, l); n != "" {
+	if n := codeKeyEndsNotice(c.Challenge.CodeKey); n != "" {
 		notices = append(notices, n)
 	}
 	c.finalize()
@@ -334,27 +334,23 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 	return c, notices, nil
 }
 
-// trimCodeKey removes ASCII spaces and tabs at the ends of
-// challenge.code_key and says so ("" when there were none). Helm's randAscii
-// makes such keys (about one in fifty), and a copy of one easily loses them
-// (a YAML value, systemd's EnvironmentFile, a terminal): an instance given
-// the key without them keyed codes and limits differently from the others.
-// Trimmed, every copy gives the same key. A raw binary key (no UTF-8 text)
-// is read from a file as it is and kept.
-func trimCodeKey(c *Config, l *loader) string {
-	k := c.Challenge.CodeKey
-	t := strings.Trim(k, " \t")
-	if t == k || !utf8.ValidString(k) {
+// codeKeyEndsNotice says, never quoting the key, that challenge.code_key
+// starts or ends with spaces or tabs ("" when it does not). Helm's
+// randAscii makes such keys (about one in fifty), and a copy of one easily
+// loses them (a YAML plain value, systemd's EnvironmentFile, a terminal):
+// an instance given the key without them keys codes and limits differently
+// from the others. The key is kept as given: trimming it changed a key
+// every instance shared, on upgrade (codes sent before were wrong guesses
+// after, counters and bans started afresh, old and new instances of a
+// rolling upgrade disagreed).
+func codeKeyEndsNotice(key string) string {
+	n := len(key) - len(strings.Trim(key, " \t"))
+	if n == 0 || !utf8.ValidString(key) {
+		// A raw binary key from a file is no text a copy trims.
 		return ""
 	}
-	c.Challenge.CodeKey = t
-	if len(t) < 32 {
-		// Said here, where the trimming is known: validation would say
-		// "got 31" of a key given with 32.
-		l.problem("challenge.code_key", "must be at least 32 bytes (got %d once the spaces or tabs at its ends were trimmed); generate one with openssl rand -hex 32", len(t))
-	}
-	return fmt.Sprintf("challenge.code_key starts or ends with spaces or tabs (%d bytes in all): they are trimmed, so every instance keys codes and limits the same "+
-		"whether its copy of the key kept them or not", len(k)-len(t))
+	return fmt.Sprintf("challenge.code_key starts or ends with spaces or tabs (%d bytes in all): they are part of the key, so every instance must be given them "+
+		"(quote the value in YAML and in systemd's EnvironmentFile, which drop them otherwise)", n)
 }
 
 // followListen gives serve.base_url, when it is not set, serve.listen's

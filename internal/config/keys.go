@@ -97,7 +97,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Challenge.ResendCooldowns }},
 	{key: "challenge.max_resends", desc: "New calls allowed per challenge.",
 		field: func(c *Config) any { return &c.Challenge.MaxResends }},
-	{key: "challenge.code_key", secret: true, desc: "HMAC key for code hashes, and the key the names of numbers and client addresses in store keys derive from (rotating it resets per-number and per-IP counters and phone-check bans); at least 32 bytes, the same on every instance. Spaces and tabs at its ends are trimmed, with a notice (a copy of the key easily loses them), so the key in use is the rest.",
+	{key: "challenge.code_key", secret: true, desc: "HMAC key for code hashes, and the key the names of numbers and client addresses in store keys derive from (rotating it resets per-number and per-IP counters and phone-check bans); at least 32 bytes, the same on every instance. Spaces or tabs at its ends are part of the key, with a notice (a copy of the key easily loses them: quote it).",
 		field: func(c *Config) any { return &c.Challenge.CodeKey }},
 
 	// limits
