@@ -20,8 +20,9 @@ import (
 // A pair that does not load (a renewal written file by file, caught between
 // the two) leaves the last good pair in use, with a warning once per change
 // of the files; the next handshake tries again. Files are compared by
-// identity, size and modification time: a Kubernetes secret volume replaces
-// them by a symlink swap (a new inode), a renewal in place changes the time.
+// identity, size, modification and change time: a Kubernetes secret volume
+// replaces them by a symlink swap (a new inode), a renewal in place changes
+// the change time whatever it does to the modification time.
 type clientCert struct {
 	certFile, keyFile string
 	log               *slog.Logger
@@ -61,7 +62,11 @@ func sameFile(a, b os.FileInfo) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+	// The change time too: a rewrite in place of the same size whose
+	// modification time was set back (touch -r, cp -p, rsync -t --inplace,
+	// tar) or fell in the same tick left the other three as they were.
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) &&
+		changeTime(a).Equal(changeTime(b))
 }
 
 // get is tls.Config.GetClientCertificate.
