@@ -210,8 +210,8 @@ var alertScenarios = []scenario{
 		// (periodSeconds 10, the default) ask every 10 s, besides the
 		// scrapes. Every user request still fails, and the warning must
 		// still fire: probes and scrapes are no users' requests. The
-		// readiness check asks Kratos, a real one here (without one it
-		// fails, and CallPassKratosErrors rightly fires).
+		// readiness check asks Kratos, a real one here (--dev without one:
+		// see "--dev without Kratos, probed").
 		name:     "provider fails on a quiet night, probed",
 		kratos:   true,
 		interval: 2 * time.Minute,
@@ -439,6 +439,21 @@ var alertScenarios = []scenario{
 		steps: []step{{12, func(s *service, _ *testenv.Redis) {
 			times(2, s.login)
 			s.tokens(2, 0, kratosAnswered)
+			times(6, func() { s.get("/health/alive"); s.get("/health/ready") })
+		}}},
+		checks: []check{{at: 4}, {at: 8}, {at: 12}},
+	},
+	{
+		// --dev without Kratos, as the service allows (its readiness check
+		// is optional there: /health/ready answers 200, kratos
+		// "degraded"), probed as Kubernetes does: logins work, no alert.
+		// The probes' checks of the Kratos that is not there were counted
+		// result="error", and CallPassKratosErrors (critical) fired on a
+		// healthy setup.
+		name: "--dev without Kratos, probed",
+		env:  []string{"KRATOS_PUBLIC_URL=http://127.0.0.1:1", "KRATOS_ADMIN_URL=http://127.0.0.1:1"},
+		steps: []step{{12, func(s *service, _ *testenv.Redis) {
+			times(2, s.login)
 			times(6, func() { s.get("/health/alive"); s.get("/health/ready") })
 		}}},
 		checks: []check{{at: 4}, {at: 8}, {at: 12}},

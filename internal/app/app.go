@@ -255,6 +255,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	}
 	if a.Metrics != nil {
 		kcfg.Observer = a.Metrics
+		if cfg.DevMode {
+			kcfg.Observer = optionalReady{a.Metrics}
+		}
 	}
 	kc, err := kratos.New(kcfg)
 	if err != nil {
@@ -444,6 +447,21 @@ func warnKeyFileMode(logger *slog.Logger, path, msg string) {
 // redisAuthLogEvery is how often a refused Redis password is logged at
 // most: /health/ready is public and probed often.
 const redisAuthLogEvery = time.Minute
+
+// optionalReady counts every request to Kratos but a failed readiness
+// check: in --dev Kratos is optional (the service runs for the simulator
+// without one, and readiness says "degraded"), and each probe's check of a
+// Kratos that is not there counted result="error", which fired
+// CallPassKratosErrors (critical) on a healthy setup. Users' requests to a
+// Kratos that fails are still counted.
+type optionalReady struct{ kratos.Observer }
+
+func (o optionalReady) ObserveKratos(op string, err error, d time.Duration) {
+	if op == "ready" && err != nil {
+		return
+	}
+	o.Observer.ObserveKratos(op, err, d)
+}
 
 // redisReady is the Redis readiness check. A wrong or missing password
 // (WRONGPASS, NOAUTH) is no outage that passes by itself: it is logged at
