@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 			// The sentinels refuse with the same WRONGPASS as the master.
 			hint = "check store.redis.url's password, store.redis.sentinel_username and store.redis.sentinel_password"
 		}
-		check := redisReady(rs.Ping, (&redisInspection{inspect: rs.Inspect, logger: logger}).check, hint, logger)
+		check := redisReady(rs.Ping, (&redisInspection{inspect: rs.Inspect, logger: logger}).check, hint, r.TLSCAFile != "", logger)
 		ready = append(ready, webhook.ReadyCheck{Name: "store", Check: check})
 		a.startChecks = append(a.startChecks, check)
 	default:
@@ -467,8 +467,9 @@ func (o optionalReady) ObserveKratos(op string, err error, d time.Duration) {
 // (WRONGPASS, NOAUTH) is no outage that passes by itself: it is logged at
 // ERROR, at most once a minute, with a hint to the key to fix (never the
 // URL, which holds the password), and hint (the keys to check) is added to
-// the error the readiness log line carries.
-func redisReady(ping, inspect func(context.Context) error, hint string, logger *slog.Logger) func(context.Context) error {
+// the error the readiness log line carries. caFile says whether
+// store.redis.tls_ca_file is set (see redisTLSHint).
+func redisReady(ping, inspect func(context.Context) error, hint string, caFile bool, logger *slog.Logger) func(context.Context) error {
 	var (
 		mu     sync.Mutex
 		logged time.Time
@@ -478,7 +479,7 @@ func redisReady(ping, inspect func(context.Context) error, hint string, logger *
 		if err == nil {
 			return inspect(ctx)
 		}
-		if h := redisTLSHint(err); h != "" {
+		if h := redisTLSHint(err, caFile); h != "" {
 			return fmt.Errorf("%w (%s)", err, h)
 		}
 		if !isRedisAuthError(err) {
@@ -552,12 +553,17 @@ func isRedisAuthError(err error) bool {
 // redisTLSHint names the keys to check for a TLS failure of the store's
 // connection ("" for any other error): a server certificate this side
 // could not verify, or a client certificate Redis refused (an alert it
-// sent: tls-auth-clients wants one, or one of its CA).
-func redisTLSHint(err error) string {
+// sent: tls-auth-clients wants one, or one of its CA). caFile: whether
+// store.redis.tls_ca_file is set.
+func redisTLSHint(err error, caFile bool) string {
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {
 		// The CA file is read again when it changes (7869d4f): a rotation
-		// needs the new CA in the file, not a restart.
+		// needs the new CA in the file, not a restart. Unset, the system's
+		// CAs are used, and setting it is a change of the configuration.
+		if !caFile {
+			return "check store.redis.tls_ca_file: it is not set, so the system's CAs are used; set it to the PEM file of the servers' private CA and restart, and check that each server's certificate names the host it is dialed at"
+		}
 		return "check store.redis.tls_ca_file (it must hold the CA of the servers' certificates; the next connection reads it again, no restart needed), and that each server's certificate names the host it is dialed at"
 	}
 	msg := err.Error()

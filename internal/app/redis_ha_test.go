@@ -211,12 +211,17 @@ func TestRedisTLSServe(t *testing.T) {
 		name string
 		env  []string
 		want string // in the readiness line: the reason and the hint
+		not  string // nowhere in the log
 	}{
+		// A private CA and no store.redis.tls_ca_file: the system's CAs
+		// are used, and setting the key takes a restart (the file is
+		// read again when it changes, but only once it is set).
+		{"no CA file", files[1:], "certificate signed by unknown authority (check store.redis.tls_ca_file: it is not set, so the system's CAs are used", "no restart needed"},
 		{"another CA", []string{"STORE_REDIS_TLS_CA_FILE=" + other.File, files[1], files[2]},
-			"certificate signed by unknown authority (check store.redis.tls_ca_file"},
-		{"no client certificate", files[:1], "certificate required (Redis refused the client certificate: check store.redis.tls_cert_file"},
+			"certificate signed by unknown authority (check store.redis.tls_ca_file", ""},
+		{"no client certificate", files[:1], "certificate required (Redis refused the client certificate: check store.redis.tls_cert_file", ""},
 		{"expired client certificate", []string{files[0], "STORE_REDIS_TLS_CERT_FILE=" + expired.CertFile, "STORE_REDIS_TLS_KEY_FILE=" + expired.KeyFile},
-			"expired certificate (Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file (expired: renew the files; the next connection reads them, no restart needed))"},
+			"expired certificate (Redis refused the client certificate: check store.redis.tls_cert_file and store.redis.tls_key_file (expired: renew the files; the next connection reads them, no restart needed))", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, logs := logApp(t, append([]string{"STORE_TYPE=redis", standalone}, tt.env...)...)
@@ -225,6 +230,9 @@ func TestRedisTLSServe(t *testing.T) {
 			}
 			if !strings.Contains(logs.String(), tt.want) {
 				t.Errorf("no line says %q:\n%s", tt.want, logs)
+			}
+			if tt.not != "" && strings.Contains(logs.String(), tt.not) {
+				t.Errorf("a line says %q:\n%s", tt.not, logs)
 			}
 			if strings.Contains(logs.String(), "data-pw-5b1e") {
 				t.Errorf("a log line holds the password:\n%s", logs)

@@ -42,7 +42,7 @@ func TestRedisTLSHint(t *testing.T) {
 		{"password", errors.New("WRONGPASS invalid username-password pair"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := redisTLSHint(tc.err)
+			h := redisTLSHint(tc.err, true)
 			if (tc.want == "") != (h == "") || !strings.HasPrefix(h, tc.want) {
 				t.Errorf("hint %q, want %q", h, tc.want)
 			}
