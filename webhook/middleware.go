@@ -219,7 +219,7 @@ func (s *Server) countHook(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		returned := false
 		defer func() {
-			d := "error" // a panic, recovered and answered by recoverMiddleware
+			d := "error" // a panic, recovered by recoverPanic and answered
 			if returned {
 				d = hookDecisionOf(c, err)
 			}
@@ -249,91 +249,90 @@ func stateOf(c echo.Context) *requestState {
 	return st
 }
 
-func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				s.log.Error("panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
-					"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-				err = fmt.Errorf("internal error")
-			}
-		}()
-		return next(c)
-	}
+// recoverPanic calls h, turning a panic into an error.
+func (s *Server) recoverPanic(c echo.Context, h echo.HandlerFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			err = fmt.Errorf("internal error")
+		}
+	}()
+	return h(c)
 }
 
-// accessLog writes one structured line per request and records metrics. The
-// URI is sanitised; headers and bodies (which carry sessions, codes and
-// phone numbers) are never logged.
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		st := &requestState{Context: c}
-		if err := next(st); err != nil {
-			s.handleError(err, st) // what c.Error does, but with the state
-		}
-		end := time.Now()
-		d := end.Sub(start)
-		req, res := c.Request(), c.Response()
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		status := res.Status
-		if st.status != 0 {
-			status = st.status
-		}
-		s.deps.Metrics.ObserveHTTP(route, req.Method, status, d)
-		spanStatus(req.Context(), res.Status, status)
-		if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
-			return nil
-		}
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		if !s.log.Enabled(req.Context(), level) {
-			return nil
-		}
-		var skipped int64
-		if st.refused {
-			var ok bool
-			if ok, skipped = s.refusalLog.admit(refusalKind{route: route, code: st.errCode, status: res.Status}, end); !ok {
-				return nil // counted; the next line of its kind says so
-			}
-		}
-		// Room for every attribute up front: appending the error pair to a
-		// literal of eight would move the slice to the heap, every request.
-		var buf [12]slog.Attr
-		attrs := append(buf[:0],
-			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
-			slog.String("method", req.Method),
-			slog.String("route", route),
-			slog.String("uri", safeURI(req.RequestURI)),
-			slog.Int("status", res.Status),
-			slog.Int64("bytes", res.Size),
-			slog.Duration("duration", d),
-			slog.String("remote_ip", c.RealIP()),
-		)
-		if st.clientIP != "" {
-			attrs = append(attrs, slog.String("client_ip", st.clientIP))
-		}
-		if st.errCode != "" {
-			msg := ""
-			if st.err != nil {
-				msg = st.err.Error()
-			}
-			attrs = append(attrs, slog.String("error_code", st.errCode), slog.String("error", msg))
-		}
-		if skipped > 0 {
-			attrs = append(attrs, slog.Int64("skipped_similar", skipped))
-		}
-		// The record is built here, not by LogAttrs: that would look up the
-		// caller's program counter (runtime.Callers) on every request, for a
-		// source that is always this line and that no handler of ours prints.
-		r := slog.NewRecord(end, level, "request", 0)
-		r.AddAttrs(attrs...)
-		_ = s.log.Handler().Handle(req.Context(), r)
+// accessLog writes one structured line per request and records metrics,
+// around the recovery around h (ServeHTTP calls it for every request): a
+// panic, turned into an error there, gets its access-log line and is
+// counted like any failure. The URI is sanitised; headers and bodies (which
+// carry sessions, codes and phone numbers) are never logged.
+func (s *Server) accessLog(c echo.Context, h echo.HandlerFunc) error {
+	start := time.Now()
+	st := &requestState{Context: c}
+	if err := s.recoverPanic(st, h); err != nil {
+		s.handleError(err, st) // what c.Error does, but with the state
+	}
+	end := time.Now()
+	d := end.Sub(start)
+	req, res := c.Request(), c.Response()
+	route := c.Path()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := res.Status
+	if st.status != 0 {
+		status = st.status
+	}
+	s.deps.Metrics.ObserveHTTP(route, req.Method, status, d)
+	spanStatus(req.Context(), res.Status, status)
+	if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
 		return nil
 	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(req.Context(), level) {
+		return nil
+	}
+	var skipped int64
+	if st.refused {
+		var ok bool
+		if ok, skipped = s.refusalLog.admit(refusalKind{route: route, code: st.errCode, status: res.Status}, end); !ok {
+			return nil // counted; the next line of its kind says so
+		}
+	}
+	// Room for every attribute up front: appending the error pair to a
+	// literal of eight would move the slice to the heap, every request.
+	var buf [12]slog.Attr
+	attrs := append(buf[:0],
+		slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+		slog.String("method", req.Method),
+		slog.String("route", route),
+		slog.String("uri", safeURI(req.RequestURI)),
+		slog.Int("status", res.Status),
+		slog.Int64("bytes", res.Size),
+		slog.Duration("duration", d),
+		slog.String("remote_ip", c.RealIP()),
+	)
+	if st.clientIP != "" {
+		attrs = append(attrs, slog.String("client_ip", st.clientIP))
+	}
+	if st.errCode != "" {
+		msg := ""
+		if st.err != nil {
+			msg = st.err.Error()
+		}
+		attrs = append(attrs, slog.String("error_code", st.errCode), slog.String("error", msg))
+	}
+	if skipped > 0 {
+		attrs = append(attrs, slog.Int64("skipped_similar", skipped))
+	}
+	// The record is built here, not by LogAttrs: that would look up the
+	// caller's program counter (runtime.Callers) on every request, for a
+	// source that is always this line and that no handler of ours prints.
+	r := slog.NewRecord(end, level, "request", 0)
+	r.AddAttrs(attrs...)
+	_ = s.log.Handler().Handle(req.Context(), r)
+	return nil
 }

@@ -97,7 +97,9 @@ type Server struct {
 	refusals *refusals
 	// refusalLog samples the access-log lines of refusals; nil: all written.
 	refusalLog *refusalSampler
-	checkLog   checkLog
+	// trace, when tracing is on, wraps each request (traceRequests).
+	trace    echo.MiddlewareFunc
+	checkLog checkLog
 	// readyRuns lets concurrent /health/ready probes share one run.
 	readyRuns singleflight.Group
 	// cookieWarned is the Unix second of the last "token too large for a
@@ -125,20 +127,37 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{cfg: cfg, deps: deps, echo: e, log: deps.Logger, refusals: newRefusals(),
 		refusalLog: newRefusalSampler(cfg.RefusalLogsPerSecond)}
 	e.HTTPErrorHandler = s.handleError
-	e.Use(requestID)
 	if deps.TracerProvider != nil {
-		e.Use(traceRequests(deps.TracerProvider))
+		s.trace = traceRequests(deps.TracerProvider)
 	}
-	// The access log wraps the recovery, so a panic, turned into an error
-	// there, gets its access-log line and is counted like any failure.
-	e.Use(s.accessLog)
-	e.Use(s.recoverMiddleware)
 	s.routes()
 	return s, nil
 }
 
-// Handler exposes the router (for tests and embedding).
-func (s *Server) Handler() http.Handler { return s.echo }
+// ServeHTTP is echo.ServeHTTP with the service's middleware (request id,
+// tracing, access log, recovery) called in line around whatever handler
+// the router found, a 404's and a 405's included: given to e.Use, Echo v4
+// builds each middleware's closure anew on every request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := s.echo.AcquireContext()
+	c.Reset(r, w)
+	s.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	setRequestID(c)
+	var err error
+	if s.trace != nil {
+		err = s.trace(func(c echo.Context) error { return s.accessLog(c, c.Handler()) })(c)
+	} else {
+		err = s.accessLog(c, c.Handler())
+	}
+	if err != nil {
+		s.handleError(err, c)
+	}
+	s.echo.ReleaseContext(c)
+}
+
+// Handler is the service's HTTP handler (for tests and embedding). Routes
+// mounted on Echo() are served through it with the service's middleware.
+func (s *Server) Handler() http.Handler { return s }
 
 // Echo gives access to the router, for mounting extra routes in tests.
 func (s *Server) Echo() *echo.Echo { return s.echo }
@@ -148,7 +167,7 @@ func (s *Server) Echo() *echo.Echo { return s.echo }
 // nil when everything finished within the shutdown timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		// Kratos's cookies and hook headers take a few KiB; Go's 1 MiB default
 		// would let each stalled connection hold a megabyte for 10 s.
@@ -178,23 +197,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// requestID names the request in the X-Request-ID answer header, where the
+// setRequestID names the request in the X-Request-ID answer header, where the
 // logs and error answers read it: a proxy's id when it is a plain id (1–128
 // letters, digits and . _ : -), kept for correlation, else one of ours, so
 // a client cannot put kilobytes or free text (spaces, quotes, markup) into
 // every log line and error answer of its requests. (Echo's RequestID keeps
 // any value.)
-func requestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		rid := ""
-		if v := c.Request().Header.Values(echo.HeaderXRequestID); len(v) == 1 && plainRequestID(v[0]) {
-			rid = v[0]
-		} else {
-			rid = newRequestID()
-		}
-		c.Response().Header().Set(echo.HeaderXRequestID, rid)
-		return next(c)
+func setRequestID(c echo.Context) {
+	rid := ""
+	if v := c.Request().Header.Values(echo.HeaderXRequestID); len(v) == 1 && plainRequestID(v[0]) {
+		rid = v[0]
+	} else {
+		rid = newRequestID()
 	}
+	c.Response().Header().Set(echo.HeaderXRequestID, rid)
 }
 
 func plainRequestID(s string) bool {

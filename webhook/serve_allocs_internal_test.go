@@ -1,0 +1,62 @@
+package webhook
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+// nopWriter is a response writer the test reuses: its header map is
+// emptied before each request, so only the server's own allocations count.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// TestServeAllocs: the service's middleware around every route (request
+// id, access log, recovery) allocates only the request's state and the
+// request id header's value: Echo v4's e.Use built the three middlewares'
+// closures anew on every request (5, 11 and 15 allocations below). A 404
+// and a 405 pass through it too; their counts add the error answer's.
+func TestServeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	s, err := New(Config{}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Echo().GET("/x", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	tests := []struct {
+		name, method, path string
+		status             int
+		want               float64
+	}{
+		{"route", http.MethodGet, "/x", http.StatusNoContent, 2},
+		{"not found", http.MethodGet, "/nope", http.StatusNotFound, 8},
+		{"method not allowed", http.MethodPost, "/x", http.StatusMethodNotAllowed, 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, nil)
+			req.Header.Set(echo.HeaderXRequestID, "a-proxy-id")
+			// Served once for the status (and the middleware's lines).
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.status || rec.Header().Get(echo.HeaderXRequestID) != "a-proxy-id" {
+				t.Fatalf("status %d, request id %q", rec.Code, rec.Header().Get(echo.HeaderXRequestID))
+			}
+			w := &nopWriter{h: http.Header{}}
+			n := testing.AllocsPerRun(200, func() {
+				clear(w.h)
+				s.Handler().ServeHTTP(w, req)
+			})
+			if n > tt.want {
+				t.Errorf("%s %s: %v allocations, want at most %v", tt.method, tt.path, n, tt.want)
+			}
+		})
+	}
+}
