@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -234,7 +235,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		if err := s.refusals.write(c, lang, pr); err != nil {
 			return err
 		}
-		setHookDecision(c, "refused_"+pr.Code)
+		setHookDecision(c, refusedDecision(pr.Code))
 		return nil
 	}
 	if dec.Allow {
@@ -258,6 +259,19 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	}
 	setHookDecision(c, "challenge")
 	return nil
+}
+
+// refusedDecisions holds the hook decision of each refusal's error code,
+// "refused_" + code, made once: the codes are classify's few constants, and
+// the concatenation was an allocation on every refused hook.
+var refusedDecisions sync.Map // of string → string
+
+func refusedDecision(code string) string {
+	if d, ok := refusedDecisions.Load(code); ok {
+		return d.(string)
+	}
+	d, _ := refusedDecisions.LoadOrStore(code, "refused_"+code)
+	return d.(string)
 }
 
 // notBefore formats a "not before" instant for Kratos messages, whose

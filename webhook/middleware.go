@@ -267,8 +267,23 @@ func (s *Server) recoverPanic(c echo.Context, h echo.HandlerFunc) (err error) {
 // counted like any failure. The URI is sanitised; headers and bodies (which
 // carry sessions, codes and phone numbers) are never logged.
 func (s *Server) accessLog(c echo.Context, h echo.HandlerFunc) error {
+	// The state is lent for the request, like Echo's context it wraps:
+	// nothing keeps either past the answer.
+	st, _ := s.states.Get().(*requestState)
+	if st == nil {
+		st = new(requestState)
+	}
+	st.Context = c
+	s.serveState(st, h)
+	*st = requestState{}
+	s.states.Put(st)
+	return nil
+}
+
+// serveState is accessLog's work on the request's state st.
+func (s *Server) serveState(st *requestState, h echo.HandlerFunc) {
+	c := st.Context
 	start := time.Now()
-	st := &requestState{Context: c}
 	if err := s.recoverPanic(st, h); err != nil {
 		s.handleError(err, st) // what c.Error does, but with the state
 	}
@@ -286,20 +301,20 @@ func (s *Server) accessLog(c echo.Context, h echo.HandlerFunc) error {
 	s.deps.Metrics.ObserveHTTP(route, req.Method, status, d)
 	spanStatus(req.Context(), res.Status, status)
 	if route == "/health/alive" || route == "/health/ready" || route == "/metrics" {
-		return nil
+		return
 	}
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError
 	}
 	if !s.log.Enabled(req.Context(), level) {
-		return nil
+		return
 	}
 	var skipped int64
 	if st.refused {
 		var ok bool
 		if ok, skipped = s.refusalLog.admit(refusalKind{route: route, code: st.errCode, status: res.Status}, end); !ok {
-			return nil // counted; the next line of its kind says so
+			return // counted; the next line of its kind says so
 		}
 	}
 	// Room for every attribute up front: appending the error pair to a
@@ -334,5 +349,4 @@ func (s *Server) accessLog(c echo.Context, h echo.HandlerFunc) error {
 	r := slog.NewRecord(end, level, "request", 0)
 	r.AddAttrs(attrs...)
 	_ = s.log.Handler().Handle(req.Context(), r)
-	return nil
 }

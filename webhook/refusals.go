@@ -30,6 +30,7 @@ const refusalCacheSize = 512
 type refusals struct {
 	c    *lru.Cache[refusalCacheKey, []byte]
 	maps sync.Pool // of map[string]any, for render
+	bufs sync.Pool // of *[]byte, for the refusals written but not cached
 }
 
 // refusalCacheKey is a refusal with a retry time, as rendered.
@@ -50,17 +51,35 @@ func newRefusals() *refusals {
 	c, _ := lru.New[refusalCacheKey, []byte](refusalCacheSize) // err only for a size ≤ 0
 	r := &refusals{c: c}
 	r.maps.New = func() any { return make(map[string]any, 4) }
+	r.bufs.New = func() any { return new([]byte) }
 	return r
 }
 
 // write answers Kratos with the refusal message of p (interrupt's answer).
+// A keyed refusal that is not cached (a wrong code with more attempts left
+// than are cached: a flood of guesses at one challenge renders on every
+// request) is rendered into a lent buffer: the answer's writer copies it.
 func (r *refusals) write(c echo.Context, lang string, p problem) error {
+	if p.keyed() && !p.cached() {
+		bp := r.bufs.Get().(*[]byte)
+		b, err := r.renderTo((*bp)[:0], lang, p)
+		if err == nil {
+			err = c.JSONBlob(http.StatusBadRequest, b)
+		}
+		*bp = b[:0]
+		r.bufs.Put(bp)
+		return err
+	}
 	b, err := r.body(lang, p)
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusBadRequest, b)
 }
+
+// cached reports whether the keyed refusal p is kept rendered: a wrong
+// code with more than maxCachedAttempts left is not.
+func (p problem) cached() bool { return p.Retry.after != 0 || p.Attempts.left <= maxCachedAttempts }
 
 // body returns the interrupt JSON for the refusal p. Refusals whose context
 // is a key (a retry time: ban, limit, cooldown; attempts left: wrong code,
@@ -70,7 +89,7 @@ func (r *refusals) body(lang string, p problem) ([]byte, error) {
 	if !p.keyed() {
 		return renderInterrupt(lang, p.MsgID, "error", p.Context)
 	}
-	if p.Retry.after == 0 && p.Attempts.left > maxCachedAttempts {
+	if !p.cached() {
 		return r.render(lang, p)
 	}
 	key := refusalCacheKey{lang: lang, id: p.MsgID, retry: p.Retry, attempts: p.Attempts}
@@ -89,9 +108,14 @@ func (r *refusals) body(lang string, p problem) ([]byte, error) {
 // text and the bytes keep nothing of it, and a flood of guesses at one
 // challenge (a new attempts left each time) renders on every request.
 func (r *refusals) render(lang string, p problem) ([]byte, error) {
+	return r.renderTo(make([]byte, 0, 256), lang, p)
+}
+
+// renderTo is render appending to b.
+func (r *refusals) renderTo(b []byte, lang string, p problem) ([]byte, error) {
 	m := r.maps.Get().(map[string]any)
 	p.fillContext(m)
-	b, err := renderInterrupt(lang, p.MsgID, "error", m)
+	b, err := appendRenderedInterrupt(b, lang, p.MsgID, "error", m)
 	clear(m)
 	r.maps.Put(m)
 	return b, err
@@ -102,11 +126,17 @@ func (r *refusals) render(lang string, p problem) ([]byte, error) {
 // escaped, a trailing newline), without reflection when the context holds
 // only ints, strings and bools (TestRenderInterruptMatchesSerializer).
 func renderInterrupt(lang string, id int, typ string, ctx map[string]any) ([]byte, error) {
+	return appendRenderedInterrupt(make([]byte, 0, 256), lang, id, typ, ctx)
+}
+
+// appendRenderedInterrupt is renderInterrupt appending to dst.
+func appendRenderedInterrupt(dst []byte, lang string, id int, typ string, ctx map[string]any) ([]byte, error) {
 	text := ui.Localize(lang, id, ctx)
-	if b, ok := appendInterrupt(make([]byte, 0, 256), id, text, typ, ctx); ok {
+	n := len(dst)
+	if b, ok := appendInterrupt(dst, id, text, typ, ctx); ok {
 		return b, nil
 	}
-	b, err := segjson.Append(nil, kratosMessages{Messages: []kratosInstance{{
+	b, err := segjson.Append(dst[:n], kratosMessages{Messages: []kratosInstance{{
 		InstancePtr: "#/",
 		Messages:    []kratosMessage{{ID: id, Text: text, Type: typ, Context: ctx}},
 	}}}, segjson.EscapeHTML|segjson.SortMapKeys)

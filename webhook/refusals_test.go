@@ -50,6 +50,10 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 		{"classified format", "en", classify(&challenge.WrongCodeError{AttemptsLeft: 2, Format: true}, now)},
 		{"classified locked", "en", classify(&challenge.WrongCodeError{}, now)},
 		{"classified wrong code, many left", "en", classify(&challenge.WrongCodeError{AttemptsLeft: maxCachedAttempts + 1}, now)},
+		// Rendered into a lent buffer by write: a longer answer, then a
+		// shorter one in the same buffer.
+		{"classified earlier call, many left, ru", "ru", classify(&challenge.WrongCodeError{AttemptsLeft: 1 << 30, EarlierCall: true}, now)},
+		{"classified wrong code, many left, ru", "ru", classify(&challenge.WrongCodeError{AttemptsLeft: 40}, now)},
 	}
 	r := newRefusals()
 	e := echo.New()
@@ -74,6 +78,16 @@ func TestRefusalCacheMatchesRendering(t *testing.T) {
 				}
 				if !bytes.Equal(got, want) {
 					t.Fatalf("use %d:\n got %s\nwant %s", i, got, want)
+				}
+			}
+			// As answered.
+			for i := range 2 {
+				rec := httptest.NewRecorder()
+				if err := r.write(e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), rec), tc.lang, tc.p); err != nil {
+					t.Fatal(err)
+				}
+				if got := rec.Body.Bytes(); !bytes.Equal(got, want) || rec.Code != http.StatusBadRequest {
+					t.Fatalf("answer %d: %d\n got %s\nwant %s", i, rec.Code, got, want)
 				}
 			}
 		})

@@ -1,8 +1,11 @@
 package webhook
 
 import (
+	"bytes"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -58,5 +61,41 @@ func TestServeAllocs(t *testing.T) {
 				t.Errorf("%s %s: %v allocations, want at most %v", tt.method, tt.path, n, tt.want)
 			}
 		})
+	}
+}
+
+// TestRequestStateNotCarriedOver: the request state is lent from a pool;
+// what one request noted (a client IP, a refusal) is not in the next
+// request's access-log line.
+func TestRequestStateNotCarriedOver(t *testing.T) {
+	var logs bytes.Buffer
+	s, err := New(Config{}, Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Echo().GET("/noted", func(c echo.Context) error {
+		st := stateOf(c)
+		st.clientIP, st.lang, st.status = "198.51.100.7", "ru", http.StatusServiceUnavailable
+		return echo.NewHTTPError(http.StatusConflict, "refused")
+	})
+	s.Echo().GET("/plain", func(c echo.Context) error {
+		if st := stateOf(c); st.clientIP != "" || st.lang != "" || st.status != 0 || st.errCode != "" || st.body != nil {
+			t.Errorf("state carried over: %+v", *st)
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
+	for range 3 {
+		for _, path := range []string{"/noted", "/plain"} {
+			logs.Reset()
+			rec := httptest.NewRecorder()
+			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if path == "/plain" {
+				if rec.Code != http.StatusNoContent || strings.Contains(logs.String(), "client_ip") || strings.Contains(logs.String(), "error") {
+					t.Errorf("%s: %d, log %s", path, rec.Code, logs.String())
+				}
+			} else if !strings.Contains(logs.String(), `"client_ip":"198.51.100.7"`) || !strings.Contains(logs.String(), `"status":409`) {
+				t.Errorf("%s: log %s", path, logs.String())
+			}
+		}
 	}
 }

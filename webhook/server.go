@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,7 +99,9 @@ type Server struct {
 	// refusalLog samples the access-log lines of refusals; nil: all written.
 	refusalLog *refusalSampler
 	// trace, when tracing is on, wraps each request (traceRequests).
-	trace    echo.MiddlewareFunc
+	trace echo.MiddlewareFunc
+	// states lends each request its requestState (accessLog).
+	states   sync.Pool
 	checkLog checkLog
 	// readyRuns lets concurrent /health/ready probes share one run.
 	readyRuns singleflight.Group
