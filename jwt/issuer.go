@@ -2,15 +2,20 @@ package jwt
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	gojwt "github.com/golang-jwt/jwt/v5"
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // DefaultTTL is the token lifetime when IssuerConfig.TTL is zero.
@@ -270,24 +275,94 @@ func (iss *Issuer) signMapped(ctx context.Context, key *Key, s Subject, aud any,
 }
 
 // signCompact makes the JWS compact form: the key's header (alg, kid, typ),
-// the claims as JSON, and golang-jwt's signature of the two.
+// the claims as JSON, and the signature of the two.
 func signCompact(key *Key, claims any) (string, error) {
-	payload, err := json.Marshal(claims)
+	bp := claimBufs.Get().(*[]byte)
+	defer claimBufs.Put(bp)
+	payload, err := appendClaims((*bp)[:0], claims)
 	if err != nil {
 		return "", fmt.Errorf("jwt: encode claims: %w", err)
 	}
+	*bp = payload
 	hdr := key.hdr
 	buf := make([]byte, 0, len(hdr)+2+b64.EncodedLen(len(payload))+b64.EncodedLen(512))
 	buf = append(buf, hdr...)
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, payload)
-	sig, err := signingMethod(key.alg).Sign(string(buf), key.priv)
+	sig, err := sign(key, buf)
 	if err != nil {
 		return "", fmt.Errorf("jwt: sign with %v: %w", key, err)
 	}
 	buf = append(buf, '.')
 	buf = b64.AppendEncode(buf, sig)
 	return string(buf), nil
+}
+
+// claimBufs lends signCompact the buffer the claims' JSON is written in
+// (base64-encoded from it at once).
+var claimBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendClaims appends the claims' JSON as json.Marshal writes it. The
+// standard claims, on every token, are written by segmentio/encoding
+// (the same bytes, TestStandardClaimsMatchMarshal, without reflection per
+// token); a claims mapper's map keeps encoding/json.
+func appendClaims(b []byte, claims any) ([]byte, error) {
+	if c, ok := claims.(*standardClaims); ok {
+		return segjson.Append(b, c, segjson.EscapeHTML)
+	}
+	j, err := json.Marshal(claims)
+	return append(b, j...), err
+}
+
+// sign signs the JWS signing input. ES256 signs the digest and writes r‖s
+// straight from the ASN.1 signature (golang-jwt's signer copies the input
+// twice and goes through big integers); the other algorithms sign through
+// golang-jwt.
+func sign(key *Key, input []byte) ([]byte, error) {
+	if k, ok := key.priv.(*ecdsa.PrivateKey); ok && key.alg == AlgES256 && k.Curve == elliptic.P256() {
+		digest := sha256.Sum256(input)
+		der, err := ecdsa.SignASN1(rand.Reader, k, digest[:])
+		if err != nil {
+			return nil, err
+		}
+		return rawECDSA(der, 32)
+	}
+	return signingMethod(key.alg).Sign(string(input), key.priv)
+}
+
+var errMalformedSignature = errors.New("jwt: malformed ECDSA signature")
+
+// rawECDSA turns an ECDSA signature in ASN.1 DER (SEQUENCE of two
+// INTEGERs, each under 128 bytes) into JWS's r‖s, each left-padded to size
+// bytes (RFC 7518 §3.4).
+func rawECDSA(der []byte, size int) ([]byte, error) {
+	if len(der) < 2 || der[0] != 0x30 || der[1] >= 0x80 || int(der[1]) != len(der)-2 {
+		return nil, errMalformedSignature
+	}
+	rest := der[2:]
+	out := make([]byte, 2*size)
+	for i := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || rest[1] >= 0x80 || int(rest[1])+2 > len(rest) {
+			return nil, errMalformedSignature
+		}
+		v := rest[2 : 2+int(rest[1])]
+		rest = rest[2+int(rest[1]):]
+		// A positive INTEGER: a leading zero only before a high bit.
+		if len(v) == 0 || v[0]&0x80 != 0 || len(v) > 1 && v[0] == 0 && v[1]&0x80 == 0 {
+			return nil, errMalformedSignature
+		}
+		if v[0] == 0 {
+			v = v[1:]
+		}
+		if len(v) > size {
+			return nil, errMalformedSignature
+		}
+		copy(out[(i+1)*size-len(v):(i+1)*size], v)
+	}
+	if len(rest) != 0 {
+		return nil, errMalformedSignature
+	}
+	return out, nil
 }
 
 func signingMethod(alg string) gojwt.SigningMethod {
