@@ -254,7 +254,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	if dec.Challenge == nil {
 		return errors.New("gate returned neither allow nor a challenge")
 	}
-	if err := interrupt(c, lang, ui.MsgCalling, "info", challengeContext(*dec.Challenge)); err != nil {
+	if err := writeCalling(c, lang, *dec.Challenge); err != nil {
 		return err
 	}
 	setHookDecision(c, "challenge")
@@ -286,19 +286,6 @@ func ceilSecond(t time.Time) time.Time {
 		return r.Add(time.Second)
 	}
 	return t
-}
-
-func challengeContext(v factor.ChallengeView) map[string]any {
-	return map[string]any{
-		"challenge_id":  v.ID,
-		"code_length":   v.CodeLength,
-		"expires_at":    v.ExpiresAt.UTC().Format(time.RFC3339),
-		"resend_after":  notBefore(v.ResendAfter),
-		"phone_masked":  v.PhoneMasked,
-		"attempts_left": v.AttemptsLeft,
-		"placed":        v.Placed,
-		"call_status":   v.CallStatus,
-	}
 }
 
 // lang is the language of the hook's messages: transient_payload.callpass_lang
