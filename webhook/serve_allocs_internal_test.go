@@ -99,3 +99,24 @@ func TestRequestStateNotCarriedOver(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkServeMiddleware prices the service's middleware around a route
+// that answers nothing (request id from a proxy, access log off):
+//
+//	go test -run '^$' -bench ServeMiddleware -benchmem ./webhook/
+func BenchmarkServeMiddleware(b *testing.B) {
+	s, err := New(Config{}, Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Echo().GET("/x", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	req.Header.Set(echo.HeaderXRequestID, "a-proxy-id")
+	w := &nopWriter{h: http.Header{}}
+	h := s.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	}
+}
