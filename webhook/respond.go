@@ -110,28 +110,58 @@ type apiError struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
+// errorBody is an API error answer with the numbers its fields point at.
+type errorBody struct {
+	apiError
+	attemptsLeft, retryAfter int
+}
+
+// errorBodies lends handleError its answer's body: a refusal's fields were
+// each an allocation, and the body another when boxed for the serializer.
+var errorBodies = sync.Pool{New: func() any { return new(errorBody) }}
+
 // handleError is Echo's one error handler: every error a handler returns ends here.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	p := classify(err, time.Now())
-	p.Context = p.context()
+	if p.keyed() {
+		// A wrong code's or a retry's context is only read here (the text,
+		// the fields below): built in a lent map, as refusals render theirs.
+		m := s.refusals.maps.Get().(map[string]any)
+		p.fillContext(m)
+		p.Context = m
+		defer func() {
+			clear(m)
+			s.refusals.maps.Put(m)
+		}()
+	}
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
 	s.logProblem(c, err, p)
 	lang := ui.PickLang(c.Request())
 	if st := stateOf(c); st != nil && st.lang != "" {
 		lang = st.lang // a hook's user's language, from its body
 	}
-	body := apiError{Error: p.Code, Message: s.problemText(lang, p, err), RequestID: rid}
+	// The body is lent too, its numbers held beside it: the answer is
+	// written before handleError returns.
+	eb := errorBodies.Get().(*errorBody)
+	defer func() {
+		*eb = errorBody{}
+		errorBodies.Put(eb)
+	}()
+	body := &eb.apiError
+	*body = apiError{Error: p.Code, Message: s.problemText(lang, p, err), RequestID: rid}
 	if v, ok := p.Context["attempts_left"].(int); ok {
-		body.AttemptsLeft = &v
+		eb.attemptsLeft = v
+		body.AttemptsLeft = &eb.attemptsLeft
 	}
 	if v, ok := p.Context["reason"].(string); ok {
 		body.Reason = v
 	}
 	if v, ok := p.Context["retry_after"].(int); ok {
-		body.RetryAfter = &v
+		eb.retryAfter = v
+		body.RetryAfter = &eb.retryAfter
 		c.Response().Header().Set("Retry-After", strconv.Itoa(v))
 	}
 	// The hooks authenticate with a Bearer secret; the API with a Kratos
@@ -149,7 +179,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if st := stateOf(c); st != nil && hs != p.Status {
 			st.status = p.Status
 		}
-		werr = c.JSON(hs, hookError{apiError: body, Messages: hookErrorMessages(lang, p, rid)})
+		werr = c.JSON(hs, hookError{apiError: *body, Messages: hookErrorMessages(lang, p, rid)})
 	default:
 		werr = c.JSON(p.Status, body)
 	}

@@ -7,8 +7,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
 // nopWriter is a response writer the test reuses: its header map is
@@ -118,5 +121,50 @@ func BenchmarkServeMiddleware(b *testing.B) {
 	for b.Loop() {
 		clear(w.h)
 		h.ServeHTTP(w, req)
+	}
+}
+
+// TestAPIRefusalAllocs: a wrong code's refusal on the step-up API (the
+// reject path of POST /v1/challenges/{id}/verify) builds its context in a
+// lent map and its fields without a pointer of their own each.
+func TestAPIRefusalAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	s, err := New(Config{}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/v1/challenges/x/verify", nil)
+	w := &nopWriter{h: http.Header{}}
+	c := s.Echo().NewContext(req, w)
+	c.SetPath("/v1/challenges/:id/verify")
+	st := &requestState{Context: c}
+	var wrong error = &challenge.WrongCodeError{AttemptsLeft: 2}
+	n := testing.AllocsPerRun(200, func() {
+		c.Response().Committed = false
+		clear(w.h)
+		*st = requestState{Context: c}
+		s.handleError(wrong, st)
+	})
+	// 4: the text (Localize), the language's query parse, the
+	// Content-Type; 9 with a map, a body and a number of their own.
+	if n > 4 {
+		t.Errorf("a wrong code's API refusal makes %v allocations, want at most 4", n)
+	}
+	// The lent body and map carry nothing into the next answer.
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{wrong, `{"error":"wrong_code","message":"Wrong code. 2 attempts left.","attempts_left":2}` + "\n"},
+		{&challenge.CooldownError{RetryAfter: 20 * time.Second}, `"retry_after":20}` + "\n"},
+		{challenge.ErrNotFound, `{"error":"not_found","message":"The code has expired. Ask for a new call."}` + "\n"},
+	} {
+		rec := httptest.NewRecorder()
+		s.handleError(tc.err, &requestState{Context: s.Echo().NewContext(req, rec)})
+		if got := rec.Body.String(); !strings.HasSuffix(got, tc.want) || strings.Count(got, "attempts_left") > strings.Count(tc.want, "attempts_left") {
+			t.Errorf("%v: %s, want …%s", tc.err, got, tc.want)
+		}
 	}
 }
