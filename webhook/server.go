@@ -163,6 +163,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Handler() http.Handler { return s }
 
 // Echo gives access to the router, for mounting extra routes in tests.
+// Routes mounted on it are served by ServeHTTP with the service's
+// middleware; middleware given to its Use or Pre is not run (ServeHTTP
+// does Echo's routing itself): wrap a route's handler instead.
 func (s *Server) Echo() *echo.Echo { return s.echo }
 
 // Serve runs on ln until ctx is cancelled, then shuts down gracefully:
