@@ -16,6 +16,8 @@ import (
 
 	gojwt "github.com/golang-jwt/jwt/v5"
 	segjson "github.com/segmentio/encoding/json"
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // DefaultTTL is the token lifetime when IssuerConfig.TTL is zero.
@@ -333,35 +335,22 @@ func sign(key *Key, input []byte) ([]byte, error) {
 var errMalformedSignature = errors.New("jwt: malformed ECDSA signature")
 
 // rawECDSA turns an ECDSA signature in ASN.1 DER (SEQUENCE of two
-// INTEGERs, each under 128 bytes) into JWS's r‖s, each left-padded to size
-// bytes (RFC 7518 §3.4).
+// INTEGERs) into JWS's r‖s, each left-padded to size bytes (RFC 7518
+// §3.4). The DER is read by cryptobyte, as crypto/ecdsa reads its own.
 func rawECDSA(der []byte, size int) ([]byte, error) {
-	if len(der) < 2 || der[0] != 0x30 || der[1] >= 0x80 || int(der[1]) != len(der)-2 {
+	var (
+		inner cryptobyte.String
+		r, s  []byte
+	)
+	input := cryptobyte.String(der)
+	if !input.ReadASN1(&inner, casn1.SEQUENCE) || !input.Empty() ||
+		!inner.ReadASN1Integer(&r) || !inner.ReadASN1Integer(&s) || !inner.Empty() ||
+		len(r) > size || len(s) > size {
 		return nil, errMalformedSignature
 	}
-	rest := der[2:]
 	out := make([]byte, 2*size)
-	for i := range 2 {
-		if len(rest) < 2 || rest[0] != 0x02 || rest[1] >= 0x80 || int(rest[1])+2 > len(rest) {
-			return nil, errMalformedSignature
-		}
-		v := rest[2 : 2+int(rest[1])]
-		rest = rest[2+int(rest[1]):]
-		// A positive INTEGER: a leading zero only before a high bit.
-		if len(v) == 0 || v[0]&0x80 != 0 || len(v) > 1 && v[0] == 0 && v[1]&0x80 == 0 {
-			return nil, errMalformedSignature
-		}
-		if v[0] == 0 {
-			v = v[1:]
-		}
-		if len(v) > size {
-			return nil, errMalformedSignature
-		}
-		copy(out[(i+1)*size-len(v):(i+1)*size], v)
-	}
-	if len(rest) != 0 {
-		return nil, errMalformedSignature
-	}
+	copy(out[size-len(r):size], r)
+	copy(out[2*size-len(s):], s)
 	return out, nil
 }
 
