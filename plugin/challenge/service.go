@@ -467,21 +467,10 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 	expect, resends := "", 0
 	if err == nil && cur.Live(now) {
-		switch {
-		case cur.Phone != e164:
-			// The number changed within the flow (settings): a new call to
-			// the new number replaces the old challenge.
-		case !req.Resend:
-			return StartResult{Challenge: cur}, nil
-		case cur.Resends >= s.cfg.MaxResends:
-			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
-		case now.Before(cur.ResendAfter) && cur.CallClass != flashcall.ClassNotDelivered:
-			// A call that did not reach the phone may be retried at once.
-			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ResendAfter.Sub(now)}
-		}
-		expect, resends = cur.ID, cur.Resends+1
-		if resends > s.cfg.MaxResends {
-			return StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
+		var done bool
+		var res StartResult
+		if expect, resends, done, res, err = s.replacing(cur, now, req.Resend, e164); done {
+			return res, err
 		}
 	}
 
@@ -515,7 +504,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	if l, ok := s.store.(StartLeaser); ok {
 		// One start of a binding at a time: a concurrent one waits, then
 		// shows this one's challenge and places no call of its own.
-		hold, other, seen, err := s.leaseStart(ctx, l, b, seenID, e164) // "": none
+		hold, other, seen, revived, err := s.leaseStart(ctx, l, b, seenID, e164) // "": none
 		if err != nil {
 			return StartResult{}, err
 		}
@@ -524,7 +513,16 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		}
 		lease = hold
 		defer hold.release()
-		if seen != seenID {
+		if revived != nil {
+			// The binding's challenge, given back from a retire its start
+			// left: decided as if this start had read it live.
+			cur = *revived
+			var done bool
+			var res StartResult
+			if expect, resends, done, res, err = s.replacing(cur, s.now(), req.Resend, e164); done {
+				return res, err
+			}
+		} else if seen != seenID {
 			// Another start made a challenge while this one waited (dead,
 			// or another number's), or gave back one it had retired
 			// (another number's): this start replaces it.
@@ -656,6 +654,28 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	return StartResult{Challenge: c, Placed: true}, nil
 }
 
+// replacing decides a start for cur, the binding's live challenge: done
+// with res and err (cur shown, or the resend refused), or a new call
+// replacing cur (expect), its resends counted on from cur's.
+func (s *Service) replacing(cur Challenge, now time.Time, resend bool, e164 string) (expect string, resends int, done bool, res StartResult, err error) {
+	switch {
+	case cur.Phone != e164:
+		// The number changed within the flow (settings): a new call to
+		// the new number replaces the old challenge.
+	case !resend:
+		return "", 0, true, StartResult{Challenge: cur}, nil
+	case cur.Resends >= s.cfg.MaxResends:
+		return "", 0, true, StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
+	case now.Before(cur.ResendAfter) && cur.CallClass != flashcall.ClassNotDelivered:
+		// A call that did not reach the phone may be retried at once.
+		return "", 0, true, StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ResendAfter.Sub(now)}
+	}
+	if cur.Resends+1 > s.cfg.MaxResends {
+		return "", 0, true, StartResult{Challenge: cur}, &CooldownError{RetryAfter: cur.ExpiresAt.Sub(now), ResendsExhausted: true}
+	}
+	return cur.ID, cur.Resends + 1, false, StartResult{}, nil
+}
+
 // The start lease is short and renewed while its start runs, so a start
 // whose instance or store died mid-way holds its flow off for seconds, not
 // for the minute a start may take (a flow whose start was cut by a Redis
@@ -685,8 +705,10 @@ func (c Config) leaseTTL() time.Duration {
 // challenge id this start read before ("" for none). If another start has
 // since made a live challenge for the same number, that challenge is
 // returned and no lease is held: this start must place nothing. Else the
-// lease is held, and renewed, until release is called.
-func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (hold *leaseHold, other *Challenge, _ string, err error) {
+// lease is held, and renewed, until release is called; revived is b's
+// challenge if this start gave it back from a retire a gone start left
+// (see revive), live: the start decides on it as on one it read live.
+func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen, e164 string) (hold *leaseHold, other *Challenge, _ string, revived *Challenge, err error) {
 	token := rand.Text()
 	deadline := s.now().Add(s.cfg.StartTimeout)
 	wait := startLeaseWait
@@ -703,9 +725,9 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 		err := s.timed(ctx, "lease", func() (err error) { taken, active, err = l.LeaseStart(ctx, b, token, s.cfg.leaseTTL()); return err })
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, nil, "", &CooldownError{RetryAfter: time.Second}
+				return nil, nil, "", nil, &CooldownError{RetryAfter: time.Second}
 			}
-			return nil, nil, "", storeErr("lease", err)
+			return nil, nil, "", nil, storeErr("lease", err)
 		}
 		if taken && h == nil {
 			h = s.holdLease(ctx, l, b, token)
@@ -719,10 +741,23 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 			gcancel()
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				// Not known dead: placing a call now may be a second one.
-				return nil, nil, "", storeErr("get", err)
+				return nil, nil, "", nil, storeErr("get", err)
 			}
 			if err == nil && c.Binding() == b && c.Phone == e164 && c.Live(s.now()) {
-				return nil, &c, "", nil
+				return nil, &c, "", nil, nil
+			}
+			if err == nil && taken && c.State == StateSuperseded && c.Binding() == b {
+				// Retired (only a retire leaves the active one so) by a start
+				// that is gone: it held this lease until it gave the
+				// challenge back or replaced it, and this start holds it now
+				// (its instance died, or its give back failed). Given back,
+				// as that start would have: its call is the user's, and a
+				// start reading it as replaced placed a call only to show
+				// one, and counted resends again from 0.
+				if r := s.revive(ctx, b, c.ID); r != nil {
+					held = true
+					return h, nil, active, r, nil
+				}
 			}
 			if err != nil || taken || c.State != StateSuperseded {
 				seen = active // dead or another number's: this start goes on
@@ -733,11 +768,11 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 		}
 		if taken {
 			held = true
-			return h, nil, seen, nil
+			return h, nil, seen, nil, nil
 		}
 		if !s.now().Before(deadline) {
 			// The other start is stuck past its own bound.
-			return nil, nil, "", &CooldownError{RetryAfter: time.Second}
+			return nil, nil, "", nil, &CooldownError{RetryAfter: time.Second}
 		}
 		t := time.NewTimer(wait)
 		wait = min(2*wait, startLeaseMaxWait)
@@ -745,7 +780,7 @@ func (s *Service) leaseStart(ctx context.Context, l StartLeaser, b Binding, seen
 		case <-ctx.Done():
 			t.Stop()
 			// The caller went away while another start ran: not a store failure.
-			return nil, nil, "", &CooldownError{RetryAfter: time.Second}
+			return nil, nil, "", nil, &CooldownError{RetryAfter: time.Second}
 		case <-t.C:
 		}
 	}
@@ -760,12 +795,15 @@ func (s *Service) awaitOtherStart(ctx context.Context, b Binding, seen, e164 str
 	if !ok {
 		return nil
 	}
-	hold, other, _, err := s.leaseStart(ctx, l, b, seen, e164)
+	hold, other, _, revived, err := s.leaseStart(ctx, l, b, seen, e164)
 	if hold != nil {
 		hold.release()
 	}
 	if err != nil {
 		return nil
+	}
+	if revived != nil && revived.Phone == e164 {
+		return revived // given back, live: the call to show
 	}
 	return other
 }
@@ -868,6 +906,29 @@ func (s *Service) retire(ctx context.Context, b Binding, id string) (kept *Chall
 		return &c, false, nil
 	}
 	return nil, done, nil
+}
+
+// revive gives back b's challenge id, left retired by a start that is
+// gone, for a start that holds b's lease now; it returns the challenge if
+// it is live again (nil: the start goes on as with a dead one).
+func (s *Service) revive(ctx context.Context, b Binding, id string) *Challenge {
+	r, ok := s.store.(Retirer)
+	if !ok {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := s.timed(rctx, "restore", func() error { return r.Restore(rctx, b, id) }); err != nil {
+		s.log.WarnContext(rctx, "could not give back a challenge a gone start left retired", "err", err)
+		return nil
+	}
+	var c Challenge
+	if err := s.timed(rctx, "get", func() (err error) { c, err = s.store.Get(rctx, id); return err }); err != nil ||
+		c.Binding() != b || !c.Live(s.now()) {
+		return nil
+	}
+	s.log.InfoContext(rctx, "gave back a challenge a gone start left retired", "challenge", id)
+	return &c
 }
 
 // restore gives back a challenge retire took out of use when its
