@@ -342,6 +342,14 @@ type Retirer interface {
 	// Retire leaves the active one so: a Create supersedes the challenge
 	// it replaces and moves the pointer in the same step).
 	Restore(ctx context.Context, b Binding, id string) error
+	// RestoreUnleased is Restore for anyone but a start: it gives id back
+	// only while no start holds b's start lease (StartLeaser), in the same
+	// atomic step, and says whether it did. A retiring start holds the
+	// lease until it gives id back or replaces it, so a retired active
+	// challenge with no lease held was left by a start that is gone (its
+	// instance died, its give back failed); while one is held, that start
+	// may still place its call.
+	RestoreUnleased(ctx context.Context, b Binding, id string) (bool, error)
 }
 
 // CheckingStore is a Store that also keeps the limiter's counters and bans

@@ -931,6 +931,28 @@ func (s *Service) revive(ctx context.Context, b Binding, id string) *Challenge {
 	return &c
 }
 
+// giveBackLeft gives back id, b's active challenge found retired, if no
+// start holds b's lease: the start that retired it is gone, and its call
+// was never placed or never recorded (Retirer.RestoreUnleased). While one
+// holds it, that start may still place its call, and the code must count
+// nothing. It reports whether it gave id back; a failure is logged and
+// leaves id retired (the code is refused as expired, as before).
+func (s *Service) giveBackLeft(ctx context.Context, b Binding, id string) bool {
+	r, ok := s.store.(Retirer)
+	if !ok {
+		return false
+	}
+	var done bool
+	if err := s.timed(ctx, "restore", func() (err error) { done, err = r.RestoreUnleased(ctx, b, id); return err }); err != nil {
+		s.log.WarnContext(ctx, "could not give back a challenge a gone start left retired", "err", err)
+		return false
+	}
+	if done {
+		s.log.InfoContext(ctx, "gave back a challenge a gone start left retired", "challenge", id)
+	}
+	return done
+}
+
 // restore gives back a challenge retire took out of use when its
 // replacing call was not placed.
 func (s *Service) restore(ctx context.Context, b Binding, id string) {
@@ -1009,6 +1031,10 @@ func (s *Service) Current(ctx context.Context, b Binding) (Challenge, error) {
 		// A store answers for the binding's own pointer; fail closed all
 		// the same, as Verify's step 2 does.
 		return Challenge{}, ErrNotFound
+	}
+	if c.State == StateSuperseded && s.giveBackLeft(ctx, b, c.ID) {
+		// Retired by a start that is gone: its page offers its code again.
+		c.State = StatePending
 	}
 	return c, nil
 }
@@ -1165,6 +1191,13 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 
 	var rep VerifyReply
 	err := s.timed(ctx, "verify", func() (err error) { rep, err = s.store.Verify(ctx, req); return err })
+	if err == nil && rep.Outcome == OutcomeSuperseded && req.ID == "" && rep.Challenge.Binding() == b &&
+		s.giveBackLeft(ctx, b, rep.Challenge.ID) {
+		// The active challenge, retired by a start that is gone (only a
+		// retire leaves the active one superseded), given back: the code
+		// is tried on it, as if that start had never run.
+		err = s.timed(ctx, "verify", func() (err error) { rep, err = s.store.Verify(ctx, req); return err })
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		observe("not_found")

@@ -126,6 +126,78 @@ func runRetire(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("RestoreUnleased", func(t *testing.T) {
+		// Only a retired active challenge, and only while no start holds
+		// the binding's lease (the retiring start may still place its call).
+		now := msNow()
+		tests := []struct {
+			name string
+			// prepare makes the challenge to give back, and holds the lease
+			// or not.
+			prepare func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge
+			want    bool
+			// wantState is the challenge's state after.
+			wantState challenge.State
+		}{
+			{"retired, no lease", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				mustRetire(t, s, b, c, now)
+				return c
+			}, true, challenge.StatePending},
+			{"retired, the lease released", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				mustLease(t, s, b, "tok", true)
+				mustRetire(t, s, b, c, now)
+				if err := s.ReleaseStart(ctx, b, "tok"); err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}, true, challenge.StatePending},
+			{"retired, a start holds the lease", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				mustLease(t, s, b, "tok", true)
+				mustRetire(t, s, b, c, now)
+				return c
+			}, false, challenge.StateSuperseded},
+			{"replaced by a create", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				mustRetire(t, s, b, c, now)
+				mustCreate(t, s, New(b, now, 5*time.Minute), c.ID, now, true)
+				return c
+			}, false, challenge.StateSuperseded},
+			{"pending", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				c := New(b, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				return c
+			}, false, challenge.StatePending},
+			{"another flow's", func(t *testing.T, s Store, b challenge.Binding) challenge.Challenge {
+				o := challenge.Binding{Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID + "-other"}
+				c := New(o, now, 5*time.Minute)
+				mustCreate(t, s, c, "", now, true)
+				mustRetire(t, s, o, c, now)
+				return c
+			}, false, challenge.StateSuperseded},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				b := Bind("restore-unleased")
+				c := tt.prepare(t, s, b)
+				got, err := s.RestoreUnleased(ctx, b, c.ID)
+				if err != nil || got != tt.want {
+					t.Fatalf("RestoreUnleased: %v, %v; want %v", got, err, tt.want)
+				}
+				if after, err := s.Get(ctx, c.ID); err != nil || after.State != tt.wantState || after.Attempts != 0 {
+					t.Fatalf("after: %s (%d attempts), %v; want %s", after.State, after.Attempts, err, tt.wantState)
+				}
+			})
+		}
+	})
+
 	t.Run("RetireRacesVerify", func(t *testing.T) {
 		// At the same moment, many times: exactly one of the two wins, and
 		// the loser changed nothing.
@@ -160,4 +232,18 @@ func runRetire(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 	})
+}
+
+func mustRetire(t *testing.T, s Store, b challenge.Binding, c challenge.Challenge, now time.Time) {
+	t.Helper()
+	if _, retired, err := s.Retire(context.Background(), b, c.ID, now); err != nil || !retired {
+		t.Fatalf("Retire %s: retired %v, %v", c.ID, retired, err)
+	}
+}
+
+func mustLease(t *testing.T, s Store, b challenge.Binding, token string, want bool) {
+	t.Helper()
+	if taken, _, err := s.LeaseStart(context.Background(), b, token, time.Minute); err != nil || taken != want {
+		t.Fatalf("LeaseStart: taken %v, %v; want %v", taken, err, want)
+	}
 }

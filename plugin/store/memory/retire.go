@@ -42,3 +42,24 @@ func (s *Store) Restore(ctx context.Context, b challenge.Binding, id string) err
 	}
 	return nil
 }
+
+// RestoreUnleased implements challenge.Retirer.
+func (s *Store) RestoreUnleased(ctx context.Context, b challenge.Binding, id string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.leases[b]; ok && now.Before(l.until) {
+		return false, nil
+	}
+	if s.active[b] != id {
+		return false, nil
+	}
+	if e, ok := s.find(id, b); ok && e.c.Binding() == b && e.c.State == challenge.StateSuperseded {
+		e.c.State = challenge.StatePending
+		return true, nil
+	}
+	return false, nil
+}

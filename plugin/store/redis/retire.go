@@ -32,6 +32,20 @@ end
 return 1
 `)
 
+// restoreUnleasedScript: KEYS[1] and KEYS[2] as retireScript's, KEYS[3]
+// the binding's start lease (same hash tag); ARGV[1] the challenge id.
+// restoreScript's step, unless a start holds the lease (a lease key
+// without a TTL is not held: leaseScript takes it over). Returns 1 if it
+// gave the challenge back.
+var restoreUnleasedScript = newScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 and redis.call('PTTL', KEYS[3]) ~= -1 then return 0 end
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('HGET', KEYS[2], 's') == 'superseded' then
+  redis.call('HSET', KEYS[2], 's', 'pending')
+  return 1
+end
+return 0
+`)
+
 // Retire implements challenge.Retirer in one round trip.
 func (s *Store) Retire(ctx context.Context, b challenge.Binding, id string, now time.Time) (challenge.Challenge, bool, error) {
 	key, mode := s.firstKey(id, b)
@@ -65,4 +79,17 @@ func (s *Store) Restore(ctx context.Context, b challenge.Binding, id string) err
 		return nil
 	}
 	return wrap("restore", s.run(ctx, restoreScript, []string{s.activeKey(b), key}, id).Err())
+}
+
+// RestoreUnleased implements challenge.Retirer.
+func (s *Store) RestoreUnleased(ctx context.Context, b challenge.Binding, id string) (bool, error) {
+	key, mode := s.firstKey(id, b)
+	if id == "" || mode != "c" {
+		return false, nil
+	}
+	n, err := s.run(ctx, restoreUnleasedScript, []string{s.activeKey(b), key, s.leaseKey(b)}, id).Int()
+	if err != nil {
+		return false, wrap("restore", err)
+	}
+	return n == 1, nil
 }
