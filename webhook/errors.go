@@ -131,6 +131,10 @@ const statusClientClosedRequest = 499
 // codeClientClosedRequest is its error code.
 const codeClientClosedRequest = "client_closed_request"
 
+// statusClosedWithoutAnswer is nginx's status for a connection closed
+// without an answer: a handler's http.ErrAbortHandler before it wrote one.
+const statusClosedWithoutAnswer = 444
+
 // classify is the single place that maps typed errors to HTTP.
 func classify(err error, now time.Time) problem {
 	// errors.AsType: no allocation per target (this runs on every refusal).

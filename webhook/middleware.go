@@ -201,6 +201,9 @@ type requestState struct {
 	// hookDecision is the decision a Kratos hook's answer gave, set once the
 	// answer is written (or the refusal chosen); countHook counts it.
 	hookDecision string
+	// aborted: the handler panicked with http.ErrAbortHandler (recoverPanic),
+	// which accessLog passes on to net/http once the request is logged.
+	aborted bool
 }
 
 // setHookDecision notes the decision of the hook's answer for countHook.
@@ -249,10 +252,21 @@ func stateOf(c echo.Context) *requestState {
 	return st
 }
 
-// recoverPanic calls h, turning a panic into an error.
+// recoverPanic calls h, turning a panic into an error. A panic with
+// http.ErrAbortHandler is net/http's way to drop the connection without an
+// answer (a proxied body that broke, the simulator's provider that went
+// away): it is noted in the request's state, not answered, and accessLog
+// panics with it again once the request is logged, as Echo's Recover does.
 func (s *Server) recoverPanic(c echo.Context, h echo.HandlerFunc) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				if st := stateOf(c); st != nil {
+					st.aborted = true
+					return
+				}
+				panic(r)
+			}
 			s.log.Error("panic in handler", "panic", fmt.Sprint(r), "stack", string(debug.Stack()),
 				"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 			err = fmt.Errorf("internal error")
@@ -275,8 +289,12 @@ func (s *Server) accessLog(c echo.Context, h echo.HandlerFunc) error {
 	}
 	st.Context = c
 	s.serveState(st, h)
+	aborted := st.aborted
 	*st = requestState{}
 	s.states.Put(st)
+	if aborted {
+		panic(http.ErrAbortHandler)
+	}
 	return nil
 }
 
@@ -293,6 +311,14 @@ func (s *Server) serveState(st *requestState, h echo.HandlerFunc) {
 	route := c.Path()
 	if route == "" {
 		route = "unmatched"
+	}
+	if st.aborted {
+		st.errCode, st.err = "aborted", http.ErrAbortHandler
+		if !res.Committed {
+			// Nothing was written: nginx's 444, closed without an answer,
+			// rather than the 200 Echo's response holds until written.
+			res.Status = statusClosedWithoutAnswer
+		}
 	}
 	status := res.Status
 	if st.status != 0 {
