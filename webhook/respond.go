@@ -123,6 +123,12 @@ var errorBodies = sync.Pool{New: func() any { return new(errorBody) }}
 // handleError is Echo's one error handler: every error a handler returns ends here.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		// The answer is written (in part) and stays as it is, but the error
+		// rides on the request's access-log line, which read as a success.
+		if st := stateOf(c); st != nil {
+			p := classify(err, time.Now())
+			st.errCode, st.err, st.refused = p.Code, err, !p.Internal && p.Status < 500
+		}
 		return
 	}
 	p := classify(err, time.Now())
