@@ -207,14 +207,25 @@ func (s *Service) Gate(ctx context.Context, in GateInput) (GateDecision, error) 
 
 func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, error) {
 	b := challenge.Binding{Purpose: challenge.PurposeLogin, IdentityID: in.IdentityID, FlowID: in.FlowID}
-	if in.Code != "" && !in.Resend {
-		// The challenge holds the number the call went to; without a phone
-		// there is no challenge, so the verify needs no trait parsing.
-		return s.verifyLogin(ctx, b, in)
-	}
 	num, ok, err := s.phoneFromTraits(in.Traits)
 	if err != nil {
 		return GateDecision{}, err
+	}
+	if in.Code != "" && !in.Resend && ok {
+		// A code proves only the number its call went to. When the trait
+		// names another one now (an admin changed it after the password,
+		// say for a lost phone), the old number's code must not open a
+		// session: a call to the current number replaces the challenge.
+		cur, err := s.challenges.Current(ctx, b)
+		switch {
+		case errors.Is(err, challenge.ErrNotFound):
+		case err != nil:
+			return GateDecision{}, err
+		case cur.Phone != num.E164():
+			s.log.InfoContext(ctx, "login code not tried: the phone trait changed since the call", "identity_id", in.IdentityID)
+			return s.start(ctx, b, num, "", in.ClientIP, false)
+		}
+		return s.verifyLogin(ctx, b, in)
 	}
 	if !ok {
 		if s.cfg.MissingPhone == MissingPhoneAllow {

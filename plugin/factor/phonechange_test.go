@@ -265,7 +265,7 @@ func TestLoginPassLivesAsLongAsTheSession(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := s.Gate(context.Background(), GateInput{Hook: HookLogin, FlowID: "f", IdentityID: "i", Code: "1234",
-				AuthenticatedAt: now, SessionExpiresAt: tt.expires}); err != nil {
+				Traits: []byte(`{"phone":"+79001112233"}`), AuthenticatedAt: now, SessionExpiresAt: tt.expires}); err != nil {
 				t.Fatal(err)
 			}
 			if len(ch.passes) != 1 || ch.passes[0].TTL != tt.want {
