@@ -43,6 +43,13 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
 	}
 	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: s.phoneOwner(num), FlowID: in.FlowID}
+	if !in.Resend && s.provenInFlow(ctx, b, num) {
+		// Kratos refused the save after our 200 (an e-mail taken, another
+		// hook): this flow proved this number, so its resubmit is let
+		// through as its code's lifetime allows, not read "expired" for the
+		// code accepted or charged a new call.
+		return s.phoneProven(meta, num), nil
+	}
 	if in.Code == "" || in.Resend {
 		// The number owns the check; a saved account's per-identity limit
 		// counts the call too, so one account cannot call many numbers.
@@ -64,9 +71,22 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 		// only the number it was sent to, whatever a store returns.
 		return GateDecision{}, challenge.ErrNotFound
 	}
+	return s.phoneProven(meta, num), nil
+}
+
+// provenInFlow reports whether b (this flow, this number) holds a challenge
+// verified within its code's lifetime. A failed lookup is no: the usual
+// path then asks for the code.
+func (s *Service) provenInFlow(ctx context.Context, b challenge.Binding, num phone.Number) bool {
+	c, err := s.challenges.Current(ctx, b)
+	return err == nil && c.State == challenge.StateVerified && c.Phone == num.E164() && s.now().Before(c.ExpiresAt)
+}
+
+// phoneProven lets the flow save num with its proof in metadata_public.
+func (s *Service) phoneProven(meta map[string]any, num phone.Number) GateDecision {
 	meta[MetaVerifiedAt] = s.now().UTC().Format(time.RFC3339)
 	meta[MetaVerifiedNumber] = num.E164()
-	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}, nil
+	return GateDecision{Allow: true, Reason: "phone_verified", MetadataPublic: meta}
 }
 
 // forgetProvenNumber lets an identity save without a number (missing_phone:

@@ -1,0 +1,95 @@
+package factor_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
+	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
+)
+
+// TestPhoneProvenInTheFlowStaysProven: after a phone check's right code
+// was accepted, Kratos may refuse the save (registration: the e-mail is
+// taken). The flow's resubmit, for the number proven, with the same code
+// or none, passes without a new call while the code's lifetime lasts; a
+// resend still calls, another number or another flow still needs its own
+// call, and past the lifetime the number is checked anew.
+func TestPhoneProvenInTheFlowStaysProven(t *testing.T) {
+	const (
+		flow, other = "11111111-1111-1111-1111-111111111111", "33333333-3333-3333-3333-333333333333"
+		zero        = "00000000-0000-0000-0000-000000000000"
+		proven      = `{"phone":"+79001239900"}`
+	)
+	tests := []struct {
+		name      string
+		hook      factor.Hook
+		identity  string
+		after     time.Duration // waited after the accepted code
+		in        factor.GateInput
+		wantAllow bool
+		wantCalls int
+	}{
+		{"registration, the same code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Code: "1234"}, true, 1},
+		{"registration, no code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1},
+		{"settings, no code", factor.HookSettings, "22222222-2222-2222-2222-222222222222", 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1},
+		{"a resend calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Resend: true}, false, 2},
+		{"another number calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(`{"phone":"+79001239901"}`)}, false, 2},
+		{"another flow calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: other, Traits: []byte(proven)}, false, 2},
+		{"past the code's lifetime", factor.HookRegistration, zero, challenge.DefaultConfig().TTL + time.Second, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, false, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			now := time.Now()
+			f, prov := newClockedFactor(t, func() time.Time { return now })
+			first := factor.GateInput{Hook: tt.hook, FlowID: flow, IdentityID: tt.identity, Traits: []byte(proven), ClientIP: "198.51.100.7"}
+			if dec, err := f.Gate(ctx, first); err != nil || dec.Challenge == nil {
+				t.Fatalf("start: %+v %v", dec, err)
+			}
+			first.Code = "1234"
+			if dec, err := f.Gate(ctx, first); err != nil || !dec.Allow {
+				t.Fatalf("the right code: %+v %v", dec, err)
+			}
+			now = now.Add(tt.after)
+			in := tt.in
+			in.Hook, in.IdentityID, in.ClientIP = tt.hook, tt.identity, "198.51.100.7"
+			dec, err := f.Gate(ctx, in)
+			if dec.Allow != tt.wantAllow || prov.calls != tt.wantCalls {
+				t.Fatalf("resubmit: allow %v (err %v), %d calls; want allow %v, %d calls", dec.Allow, err, prov.calls, tt.wantAllow, tt.wantCalls)
+			}
+			if dec.Allow && dec.MetadataPublic[factor.MetaVerifiedNumber] != "+79001239900" {
+				t.Errorf("metadata_public %v, want the proven number", dec.MetadataPublic)
+			}
+		})
+	}
+}
+
+// newClockedFactor is newLimitedFactor's setup (memory store, real
+// challenge service, default limits) on one clock for store, service and
+// factor.
+func newClockedFactor(t *testing.T, now func() time.Time) (*factor.Service, *countingProvider) {
+	t.Helper()
+	mem := memory.New(time.Hour, memory.WithClock(now))
+	t.Cleanup(func() { _ = mem.Close() })
+	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	prov := &countingProvider{}
+	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, prov
+}
