@@ -33,6 +33,12 @@ func (p provenChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding
 	return p.Verify(ctx, b, id, code)
 }
 
+// VerifyAndPassNumber: these fakes' challenges hold no number of their own
+// to check; the real check is the stores' (plugin/challenge/storetest).
+func (p provenChallenges) VerifyAndPassNumber(ctx context.Context, b challenge.Binding, id, code, _ string, _ *challenge.Pass) (challenge.VerifyResult, error) {
+	return p.Verify(ctx, b, id, code)
+}
+
 func (p provenChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, _ *challenge.Pass) (challenge.VerifyResult, error) {
 	return p.Verify(ctx, b, id, code)
 }

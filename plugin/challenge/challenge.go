@@ -168,12 +168,15 @@ const (
 	// OutcomeBanned: the identity's regulation ban (VerifyRequest.BanKey)
 	// is running; the challenge was not even read.
 	OutcomeBanned
+	// OutcomeNumberChanged: the challenge's call went to another number
+	// than VerifyRequest.Phone; its state is left as it was.
+	OutcomeNumberChanged
 )
 
 var outcomeNames = map[Outcome]string{
 	OutcomeVerified: "verified", OutcomeWrong: "wrong", OutcomeLocked: "locked",
 	OutcomeUsed: "used", OutcomeExhausted: "exhausted", OutcomeExpired: "expired",
-	OutcomeSuperseded: "superseded", OutcomeBanned: "banned",
+	OutcomeSuperseded: "superseded", OutcomeBanned: "banned", OutcomeNumberChanged: "number_changed",
 }
 
 func (o Outcome) String() string {
@@ -243,6 +246,11 @@ type VerifyRequest struct {
 	// Pass, when not nil, is the gate pass recorded in the same step when
 	// the code matches. Its IdentityID must be Binding's.
 	Pass *Pass
+	// Phone, when not "", is the number (E.164) the code must prove: a
+	// challenge whose call went to another one answers
+	// OutcomeNumberChanged in the same step, nothing counted (the login
+	// gate: an admin changed the identity's number since the call).
+	Phone string
 }
 
 // VerifyReply is what Store.Verify did.

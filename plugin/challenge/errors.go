@@ -18,6 +18,9 @@ var (
 	ErrLocked = errors.New("challenge locked: too many wrong codes")
 	// ErrAlreadyUsed: the challenge was already verified (codes are single use).
 	ErrAlreadyUsed = errors.New("challenge already used")
+	// ErrNumberChanged: the challenge's call went to another number than
+	// the one the code must prove (VerifyAndPassNumber); nothing counted.
+	ErrNumberChanged = errors.New("challenge called another number")
 	// ErrWrongCode is matched by *WrongCodeError.
 	ErrWrongCode = errors.New("wrong code")
 	// ErrCooldown is matched by *CooldownError.

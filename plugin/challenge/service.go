@@ -1070,7 +1070,20 @@ func (s *Service) Verify(ctx context.Context, b Binding, challengeID, code strin
 // as the failure causing it is recorded). Otherwise a lock records the
 // failure after the step (limit.RecordFailure).
 func (s *Service) VerifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
-	return s.verifyAndPass(ctx, b, challengeID, code, pass, s.observeVerify)
+	return s.verifyAndPass(ctx, b, challengeID, code, "", pass, s.observeVerify)
+}
+
+// VerifyAndPassNumber is VerifyAndPass for a code that proves only the
+// number e164 (E.164): a challenge whose call went to another number is
+// ErrNumberChanged, nothing counted, checked in the same store step (the
+// login gate: an admin changed the identity's number after the call, and
+// the old number's code must not open a session). Counted "expired" in
+// callpass_verifications_total: the challenge no longer stands.
+func (s *Service) VerifyAndPassNumber(ctx context.Context, b Binding, challengeID, code, e164 string, pass *Pass) (VerifyResult, error) {
+	if e164 == "" {
+		return VerifyResult{}, fmt.Errorf("%w: the number the code must prove is empty", ErrInvalidRequest)
+	}
+	return s.verifyAndPass(ctx, b, challengeID, code, e164, pass, s.observeVerify)
 }
 
 // VerifyAndPassFollowing is VerifyAndPass for a binding that holds one
@@ -1096,14 +1109,14 @@ func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challen
 		return s.VerifyAndPass(ctx, b, challengeID, code, pass)
 	}
 	var named, current string // the outcome each try would have counted
-	res, err := s.verifyAndPass(ctx, b, challengeID, code, pass, func(o string) { named = o })
+	res, err := s.verifyAndPass(ctx, b, challengeID, code, "", pass, func(o string) { named = o })
 	// A wrong code that used the named challenge's last attempt matches
 	// ErrLocked too, but it was counted there: it is the answer (no
 	// attempts left, the ban it started), not a dead challenge to follow.
 	_, counted := errors.AsType[*WrongCodeError](err)
 	if !counted && (errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrLocked) ||
 		errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b)) {
-		cres, cerr := s.verifyAndPass(ctx, b, "", code, pass, func(o string) { current = o })
+		cres, cerr := s.verifyAndPass(ctx, b, "", code, "", pass, func(o string) { current = o })
 		if !errors.Is(cerr, ErrNotFound) {
 			res, err, named = cres, cerr, current
 		}
@@ -1115,7 +1128,7 @@ func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challen
 }
 
 // verifyAndPass is VerifyAndPass, reporting the try's outcome to observe.
-func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, code string, pass *Pass, observe func(string)) (VerifyResult, error) {
+func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, code, e164 string, pass *Pass, observe func(string)) (VerifyResult, error) {
 	if err := validBinding(b); err != nil {
 		return VerifyResult{}, err
 	}
@@ -1139,7 +1152,7 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		return VerifyResult{}, ErrInvalidCode
 	}
 
-	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass}
+	req := VerifyRequest{ID: challengeID, Binding: b, Pass: pass, Phone: e164}
 	if err := s.rememberedBan(ctx, b.IdentityID); err != nil {
 		observe("blocked")
 		return VerifyResult{}, s.limitErr(err)
@@ -1271,6 +1284,9 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	case OutcomeExpired, OutcomeSuperseded:
 		observe("expired")
 		return res, ErrExpired
+	case OutcomeNumberChanged:
+		observe("expired")
+		return res, ErrNumberChanged
 	default:
 		observe("error")
 		return VerifyResult{}, storeErr("verify", fmt.Errorf("unknown outcome %d", rep.Outcome))

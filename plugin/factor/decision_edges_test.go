@@ -53,6 +53,12 @@ func (f *scriptedChallenges) VerifyAndPass(ctx context.Context, b challenge.Bind
 	return f.fakeChallenges.VerifyAndPass(ctx, b, id, code, p)
 }
 
+// VerifyAndPassNumber: these fakes' challenges hold no number of their own
+// to check; the real check is the stores' (plugin/challenge/storetest).
+func (f *scriptedChallenges) VerifyAndPassNumber(ctx context.Context, b challenge.Binding, id, code, _ string, p *challenge.Pass) (challenge.VerifyResult, error) {
+	return f.VerifyAndPass(ctx, b, id, code, p)
+}
+
 func (f *scriptedChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, p *challenge.Pass) (challenge.VerifyResult, error) {
 	return f.VerifyAndPass(ctx, b, id, code, p)
 }

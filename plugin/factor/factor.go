@@ -30,6 +30,10 @@ type Challenges interface {
 	Verify(ctx context.Context, b challenge.Binding, challengeID, code string) (challenge.VerifyResult, error)
 	// VerifyAndPass also records the gate pass, atomically with the verify.
 	VerifyAndPass(ctx context.Context, b challenge.Binding, challengeID, code string, pass *challenge.Pass) (challenge.VerifyResult, error)
+	// VerifyAndPassNumber is VerifyAndPass for a code that proves only the
+	// number e164: another number's challenge is challenge.ErrNumberChanged,
+	// nothing counted, in the same store step; pass may be nil.
+	VerifyAndPassNumber(ctx context.Context, b challenge.Binding, challengeID, code, e164 string, pass *challenge.Pass) (challenge.VerifyResult, error)
 	// VerifyAndPassFollowing is VerifyAndPass that tries a code posted for
 	// a dead challenge (replaced, expired, verified) once against the
 	// binding's current one, counted once (step-up: one per session).
@@ -216,16 +220,14 @@ func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, er
 		// names another one now (an admin changed it after the password,
 		// say for a lost phone), the old number's code must not open a
 		// session: a call to the current number replaces the challenge.
-		cur, err := s.challenges.Current(ctx, b)
-		switch {
-		case errors.Is(err, challenge.ErrNotFound):
-		case err != nil:
-			return GateDecision{}, err
-		case cur.Phone != num.E164():
+		// The store checks the number in the verify's own step, so a code
+		// costs one round trip still.
+		d, err := s.verifyLogin(ctx, b, in, num.E164())
+		if errors.Is(err, challenge.ErrNumberChanged) {
 			s.log.InfoContext(ctx, "login code not tried: the phone trait changed since the call", "identity_id", in.IdentityID)
 			return s.start(ctx, b, num, "", in.ClientIP, false)
 		}
-		return s.verifyLogin(ctx, b, in)
+		return d, err
 	}
 	if !ok {
 		if s.cfg.MissingPhone == MissingPhoneAllow {
@@ -239,13 +241,13 @@ func (s *Service) gateLogin(ctx context.Context, in GateInput) (GateDecision, er
 
 // verifyLogin checks the code of a login challenge and, on success, records
 // the gate pass for the session Kratos is about to issue.
-func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateInput) (GateDecision, error) {
+func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateInput, e164 string) (GateDecision, error) {
 	authAt := in.AuthenticatedAt
 	if authAt.IsZero() {
 		// Without authenticated_at the session cannot be bound; the login still
 		// passes the gate (the session is issued only now), but /v1/token will
 		// refuse it. The shipped jsonnet always sends it.
-		if _, err := s.challenges.Verify(ctx, b, "", in.Code); err != nil {
+		if _, err := s.challenges.VerifyAndPassNumber(ctx, b, "", in.Code, e164, nil); err != nil {
 			return GateDecision{}, err
 		}
 		s.log.WarnContext(ctx, "login hook payload has no session.authenticated_at: token exchange will be refused",
@@ -255,7 +257,7 @@ func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateI
 	// The gate pass is written by the same atomic store step that
 	// accepts the code.
 	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.loginPassTTL(in.SessionExpiresAt)}
-	if _, err := s.challenges.VerifyAndPass(ctx, b, "", in.Code, pass); err != nil {
+	if _, err := s.challenges.VerifyAndPassNumber(ctx, b, "", in.Code, e164, pass); err != nil {
 		return GateDecision{}, err
 	}
 	return GateDecision{Allow: true, Reason: "verified"}, nil
@@ -291,6 +293,11 @@ func (s *Service) startView(ctx context.Context, b challenge.Binding, num phone.
 		Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
 		Phone: num.E164(), Number: num, ClientIP: clientIP, AccountID: account, Resend: resend,
 	})
+	return s.startAnswer(res, err)
+}
+
+// startAnswer is what a start's result shows the user.
+func (s *Service) startAnswer(res challenge.StartResult, err error) (ChallengeView, error) {
 	if err != nil {
 		// A refused resend (cooldown) names the binding's current challenge:
 		// a page in another tab shows that call, not the one it replaced.

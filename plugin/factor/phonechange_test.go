@@ -55,6 +55,12 @@ func (f *fakeChallenges) VerifyAndPass(ctx context.Context, b challenge.Binding,
 	return f.Verify(ctx, b, id, code)
 }
 
+// VerifyAndPassNumber: these fakes' challenges hold no number of their own
+// to check; the real check is the stores' (plugin/challenge/storetest).
+func (f *fakeChallenges) VerifyAndPassNumber(ctx context.Context, b challenge.Binding, id, code, _ string, p *challenge.Pass) (challenge.VerifyResult, error) {
+	return f.VerifyAndPass(ctx, b, id, code, p)
+}
+
 func (f *fakeChallenges) VerifyAndPassFollowing(ctx context.Context, b challenge.Binding, id, code string, p *challenge.Pass) (challenge.VerifyResult, error) {
 	return f.VerifyAndPass(ctx, b, id, code, p)
 }

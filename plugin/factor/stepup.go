@@ -42,14 +42,15 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if v, _ := meta[MetaVerifiedNumber].(string); v == num.E164() {
 		return GateDecision{Allow: true, Reason: "phone_unchanged"}, nil
 	}
+	// The binding names the number (its identity part is the number's
+	// owner), so every challenge of b was called at num.
 	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: s.phoneOwner(num), FlowID: in.FlowID}
-	if !in.Resend && s.provenInFlow(ctx, b, num) {
-		// Kratos refused the save after our 200 (an e-mail taken, another
-		// hook): this flow proved this number, so its resubmit is let
-		// through as its code's lifetime allows, not read "expired" for the
-		// code accepted or charged a new call.
-		return s.phoneProven(meta, num), nil
-	}
+	// A number this flow proved stays proven for it while its code would
+	// have lived: Kratos may refuse the save after our 200 (an e-mail
+	// taken, another hook), and the corrected resubmit must neither read
+	// "expired" for the code accepted nor be charged a new call. Both
+	// paths learn it from the store step they take anyway, so a phone
+	// check still costs one round trip.
 	if in.Code == "" || in.Resend {
 		// The number owns the check; a saved account's per-identity limit
 		// counts the call too, so one account cannot call many numbers.
@@ -57,12 +58,32 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 		if account == zeroUUID {
 			account = "" // registration: the identity does not exist yet
 		}
-		return s.start(ctx, b, num, account, in.ClientIP, in.Resend)
+		if in.Resend {
+			return s.start(ctx, b, num, account, in.ClientIP, true)
+		}
+		if in.ClientIP == "" {
+			s.warnNoClientIP(ctx, b.Purpose)
+		}
+		res, err := s.challenges.Start(ctx, challenge.StartRequest{
+			Purpose: b.Purpose, IdentityID: b.IdentityID, FlowID: b.FlowID,
+			Phone: num.E164(), Number: num, ClientIP: in.ClientIP, AccountID: account, KeepVerified: true,
+		})
+		if err == nil && s.provenFor(res.Challenge, num) {
+			return s.phoneProven(meta, num), nil
+		}
+		v, err := s.startAnswer(res, err)
+		if err != nil {
+			return GateDecision{}, err
+		}
+		return GateDecision{Challenge: &v}, nil
 	}
-	// The binding names the number: a code sent with another number than
-	// the one called finds no challenge, and the user is told to ask for a
-	// new call (a code try never places one).
+	// A code sent with another number than the one called finds no
+	// challenge, and the user is told to ask for a new call (a code try
+	// never places one).
 	res, err := s.challenges.Verify(ctx, b, "", in.Code)
+	if errors.Is(err, challenge.ErrAlreadyUsed) && s.provenFor(res.Challenge, num) {
+		return s.phoneProven(meta, num), nil
+	}
 	if err != nil {
 		return GateDecision{}, err
 	}
@@ -74,12 +95,10 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	return s.phoneProven(meta, num), nil
 }
 
-// provenInFlow reports whether b (this flow, this number) holds a challenge
-// verified within its code's lifetime. A failed lookup is no: the usual
-// path then asks for the code.
-func (s *Service) provenInFlow(ctx context.Context, b challenge.Binding, num phone.Number) bool {
-	c, err := s.challenges.Current(ctx, b)
-	return err == nil && c.State == challenge.StateVerified && c.Phone == num.E164() && s.now().Before(c.ExpiresAt)
+// provenFor reports whether c, the flow's challenge, proved num within its
+// code's lifetime.
+func (s *Service) provenFor(c challenge.Challenge, num phone.Number) bool {
+	return c.State == challenge.StateVerified && c.Phone == num.E164() && s.now().Before(c.ExpiresAt)
 }
 
 // phoneProven lets the flow save num with its proof in metadata_public.

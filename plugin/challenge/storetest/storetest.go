@@ -863,6 +863,64 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	// A verify naming the number the code must prove (the login gate after
+	// an admin changed the identity's number) refuses another number's
+	// challenge in the same step: nothing counted, no pass, the challenge
+	// as it was; the number it was called at still verifies.
+	t.Run("VerifyChecksTheNumber", func(t *testing.T) {
+		s := newStore(t)
+		now := msNow()
+		b := Bind("number")
+		c := New(b, now, 5*time.Minute)
+		mustCreate(t, s, c, "", now, true)
+		authAt := now.Add(-time.Minute)
+		p := &challenge.Pass{IdentityID: b.IdentityID, AuthenticatedAt: authAt, TTL: time.Hour}
+		for _, tc := range []struct {
+			name    string
+			matched bool
+			pass    *challenge.Pass
+			byID    bool
+		}{
+			{"right code, with a pass", true, p, true},
+			{"right code, no pass", true, nil, true},
+			{"wrong code", false, nil, true},
+			{"right code, the binding's active challenge", true, p, false},
+		} {
+			req := ReqPass(c, tc.matched, now, tc.pass)
+			if !tc.byID {
+				req.ID = ""
+			}
+			req.Phone = "+79007654321"
+			rep, err := s.Verify(ctx, req)
+			if err != nil || rep.Outcome != challenge.OutcomeNumberChanged {
+				t.Fatalf("%s, another number: outcome %v err %v, want number_changed", tc.name, rep.Outcome, err)
+			}
+			if rep.Challenge.ID != c.ID || rep.Challenge.Phone != c.Phone {
+				t.Fatalf("%s: the reply names %q at %q, want the challenge it refused", tc.name, rep.Challenge.ID, rep.Challenge.Phone)
+			}
+		}
+		if got, err := s.Get(ctx, c.ID); err != nil || got.Attempts != 0 || got.State != challenge.StatePending {
+			t.Fatalf("after the refusals: attempts %d state %q err %v, want 0 pending", got.Attempts, got.State, err)
+		}
+		if mustClaim(t, s, b.IdentityID, authAt, time.Second, "s1") {
+			t.Fatal("a verify refused for its number recorded a gate pass")
+		}
+		// Another binding's challenge stays not found, whatever the number.
+		other := ReqPass(c, true, now, nil)
+		other.Binding, other.Phone = Bind("other"), c.Phone
+		if _, err := s.Verify(ctx, other); !errors.Is(err, challenge.ErrNotFound) {
+			t.Fatalf("another binding with the right number: %v, want not found", err)
+		}
+		req := ReqPass(c, true, now, p)
+		req.Phone = c.Phone
+		if rep, err := s.Verify(ctx, req); err != nil || rep.Outcome != challenge.OutcomeVerified {
+			t.Fatalf("the number called: outcome %v err %v, want verified", rep.Outcome, err)
+		}
+		if num, ok := mustClaimNumber(t, s, b.IdentityID, authAt, time.Second, "s1"); !ok || num != c.Phone {
+			t.Fatalf("the pass after the right number: %v %q", ok, num)
+		}
+	})
+
 	t.Run("PassesCappedPerIdentity", func(t *testing.T) {
 		// At most MaxPassesPerIdentity passes are kept per identity: the
 		// verify that records one more drops the oldest (by

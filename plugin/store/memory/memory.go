@@ -361,6 +361,8 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 	var out challenge.Outcome
 	var lockBan time.Time
 	switch {
+	case req.Phone != "" && c.Phone != req.Phone:
+		out = challenge.OutcomeNumberChanged
 	case c.State == challenge.StateVerified:
 		out = challenge.OutcomeUsed
 	case c.State == challenge.StateLocked:

@@ -305,7 +305,10 @@ var fieldPos = func() map[string]int {
 // ARGV: mode, challenge key prefix, ban index, pass index, now ms, purpose,
 // identity id, flow id, candidate hash, then the regulation: find ms, max
 // failures (0: off), ban ms, failure time ms, member; and with a pass:
-// authenticated_at ms, session id, pass TTL ms, max passes kept.
+// authenticated_at ms, session id, pass TTL ms, max passes kept; then
+// optionally (ARGV[19], the pass's four placeholders before it when there
+// is no pass) the number the code must prove: another one's challenge
+// answers OutcomeNumberChanged with its fields, nothing written.
 // Returns {banned outcome, ban pttl}, {0} when missing (or of another
 // binding), or {outcome, fields, lock ban}: every challenge field in the order of
 // challengeFields, as the script left them (one HMGET, read once and
@@ -330,6 +333,7 @@ if ARGV[1] == 'a' then
 end
 local f = redis.call('HMGET', ck, {{fields}})
 if not f[{{s}}] or f[{{p}}] ~= ARGV[6] or f[{{i}}] ~= ARGV[7] or f[{{f}}] ~= ARGV[8] then return {0} end
+if ARGV[19] and ARGV[19] ~= '' and f[{{ph}}] ~= ARGV[19] then return {%[9]d, f, 0} end
 local s, ea, a, ma = f[{{s}}], tonumber(f[{{ea}}]), tonumber(f[{{a}}]), tonumber(f[{{ma}}])
 local now = tonumber(ARGV[5])
 local out, lockban = nil, 0
@@ -391,7 +395,8 @@ else
 end
 return {out, f, lockban}
 `, challenge.OutcomeUsed, challenge.OutcomeExhausted, challenge.OutcomeSuperseded, challenge.OutcomeExpired,
-	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned))
+	challenge.OutcomeVerified, challenge.OutcomeLocked, challenge.OutcomeWrong, challenge.OutcomeBanned,
+	challenge.OutcomeNumberChanged))
 
 var verifyScript = newScript(verifySrc)
 
@@ -748,6 +753,11 @@ func (s *Store) Verify(ctx context.Context, req challenge.VerifyRequest) (challe
 		r.FindTime.Milliseconds(), r.MaxFailures, r.BanTime.Milliseconds(), start.UnixMilli(), member()}
 	if p := req.Pass; p != nil {
 		args = append(args, p.AuthenticatedAt.UnixMilli(), p.SessionID, p.TTL.Milliseconds(), maxPasses)
+	} else if req.Phone != "" {
+		args = append(args, 0, "", 0, 0) // no pass: read only when the pass index is set
+	}
+	if req.Phone != "" {
+		args = append(args, req.Phone) // ARGV[19]
 	}
 	res, err := s.run(ctx, verifyScript, keys, args...).Slice()
 	if err != nil {

@@ -115,6 +115,24 @@ func TestVerifyRoundTrips(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("wrong code took %d round trips %v, want 1", len(got), got)
 	}
+	// The login gate names the number the code must prove (the identity's
+	// trait now): checked in the same script, a wrong code and a changed
+	// number are one round trip each, and the changed one counts nothing.
+	if _, err := svc.VerifyAndPassNumber(ctx, wrong, "", "0000", "+79001234567", pass()); !errors.Is(err, challenge.ErrWrongCode) {
+		t.Fatalf("wrong code, number checked: %v", err)
+	}
+	if _, err := svc.VerifyAndPassNumber(ctx, wrong, "", "7391", "+79007654321", pass()); !errors.Is(err, challenge.ErrNumberChanged) {
+		t.Fatalf("another number: %v, want ErrNumberChanged", err)
+	}
+	got = trips.take()
+	t.Logf("login gate's wrong code and changed number: %d round trips %v", len(got), got)
+	if len(got) != 2 {
+		t.Errorf("the login gate's wrong code and changed number took %d round trips %v, want 1 each", len(got), got)
+	}
+	if c, _, err := st.Lookup(ctx, challenge.LookupRequest{Binding: wrong}); err != nil || c.Attempts != 2 || c.State != challenge.StatePending {
+		t.Fatalf("after a wrong code and a changed number: attempts %d state %q err %v, want 2 pending", c.Attempts, c.State, err)
+	}
+	trips.take()
 
 	// The wrong code that locks a challenge is one round trip too: the
 	// verify script records the regulation failure in the same step. (It
@@ -155,7 +173,7 @@ func TestVerifyRoundTrips(t *testing.T) {
 		t.Errorf("banned identity took %d round trips %v, want 1", len(got), got)
 	}
 	c, _, err := st.Lookup(ctx, challenge.LookupRequest{Binding: wrong})
-	if err != nil || c.Attempts != 1 || c.State != challenge.StatePending {
+	if err != nil || c.Attempts != 2 || c.State != challenge.StatePending {
 		t.Fatalf("banned verify changed the challenge: attempts %d state %q err %v", c.Attempts, c.State, err)
 	}
 
