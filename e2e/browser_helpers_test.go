@@ -298,9 +298,9 @@ func eval[T any](p *page, js string) T {
 }
 
 // typeCode types a code into the code step and sends it as a user does.
-// code.js sends most codes by itself at their last digit, but one that a
-// phone number plainly begins with (9…, 79…, 89…) waits for Confirm, and
-// some wait 2 s. Confirm is pressed in one script, only while this page
+// code.js sends most codes by itself, at their last digit or after 2 s,
+// but one where a phone number's group ends (a trunk prefix and an area
+// code: 8495…, 7999…) waits for Confirm. Confirm is pressed in one script, only while this page
 // still holds the typed code and no post is on its way: a code that went by
 // itself is never sent twice, and the next page's empty field is never
 // submitted. Its error is ignored for the same reason (the page may already

@@ -16,8 +16,8 @@ import (
 // timer). Digits a Russian number typed without separators begins with (a
 // trunk prefix and an area code, "8 4…", "7 9…", or a mobile code, "9…")
 // now wait for "Confirm", the note (a polite live region) saying so; typing
-// on makes them a number as before. Other codes go as before: at once, or
-// after the pause for one beginning with 7 or 8 that no number begins with.
+// on makes them a number as before. (Where a number's groups make them wait
+// the pause instead: TestNumberGroupsInBrowser.)
 func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -40,7 +40,6 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 		{"a mobile number without +7 or 8", "9001234567", "", "code.no_js_autosend", "4567"},
 		{"a national number, a long pause after its area code", "8495", "1234567", "code.js_hold", "4567"},
 		{"a national mobile number, a long pause", "7999", "1234567", "code.js_hold", "4567"},
-		{"a code beginning with 9", "9123", "", "code.js_hold", "9123"},
 		{"a code beginning with 8 and an area code's digit", "8310", "", "code.js_hold", "8310"},
 	}
 	for _, tt := range tests {
@@ -82,7 +81,7 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []struct{ keys, note string }{
-		{"912", "code.js_autosend"}, {"3", "code.js_hold"}, {"\b", "code.js_autosend"}, {"3", "code.js_hold"},
+		{"835", "code.js_autosend"}, {"1", "code.js_hold"}, {"\b", "code.js_autosend"}, {"1", "code.js_hold"},
 	} {
 		typeKeys(s.keys)
 		if got := note(); got != Text("en", s.note) {
@@ -91,5 +90,85 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 	}
 	if live := evalJS(t, ctx, `document.getElementById("cp-autosend").getAttribute("aria-live") || ""`); live != "polite" {
 		t.Errorf("the note's aria-live is %q, want polite", live)
+	}
+}
+
+// TestNumberGroupsInBrowser: the hold went by a code's first digits, not by
+// where a number typed group by group ("8|495|123|45|67", "495|123|45|67")
+// has its look back. A landline number typed without 8 or +7
+// ("4951234567", "3512214610") went as its first four digits at the fourth,
+// a wrong code costing an attempt, while every code beginning with 9 (a
+// tenth of them) waited for a click although its fourth digit falls inside
+// the number's second group, whose next digit comes at once. Now digits a
+// number begins with wait for "Confirm" only where a group ends (a trunk
+// prefix and an area code: "8495", "7999"); inside a group ("4951", "9001",
+// "3512") they wait the pause, and the typing that goes on makes them a
+// number.
+func TestNumberGroupsInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	srv, posted := codeStepServer(t)
+	// The page may be gone already: a code sent at once.
+	note := func() string {
+		return evalJS(t, ctx, `(function () { var el = document.getElementById("cp-autosend"); return el ? el.textContent : "(the page went)"; })()`)
+	}
+
+	tests := []struct {
+		name  string
+		typed string
+		note  string // the note once typed
+		auto  bool   // posted after the pause with nothing pressed; else posted by Confirm
+		want  string
+	}{
+		{"a Moscow number without 8", "4951234567", "code.no_js_autosend", false, "4567"},
+		{"a Chelyabinsk number without 8", "3512214610", "code.no_js_autosend", false, "4610"},
+		{"a code beginning with 9", "9123", "code.js_pause", true, "9123"},
+		{"a code beginning with 4", "4951", "code.js_pause", true, "4951"},
+		{"a code beginning with 3", "3512", "code.js_pause", true, "3512"},
+		{"a trunk prefix and an area code", "8351", "code.js_hold", false, "8351"},
+		{"a code no number begins with", "2610", "code.js_autosend", true, "2610"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
+			t.Fatal(err)
+		}
+		typed := time.Now()
+		if got := note(); got != Text("en", tt.note) && !(tt.auto && tt.note == "code.js_autosend") {
+			t.Errorf("%s: after %q the note says %q, want %q", tt.name, tt.typed, got, Text("en", tt.note))
+		}
+		if tt.auto {
+			select {
+			case form := <-posted:
+				if form.Get("code") != tt.want {
+					t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+				}
+				if tt.note == "code.js_pause" && time.Since(typed) < 1500*time.Millisecond {
+					t.Errorf("%s: posted after %v, within the pause", tt.name, time.Since(typed))
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: %q was not sent without a click", tt.name, tt.typed)
+			}
+			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+			continue
+		}
+		select { // longer than PAUSE (2 s): no timer sends it either
+		case form := <-posted:
+			t.Fatalf("%s: typing %q sent %q by itself", tt.name, tt.typed, form.Get("code"))
+		case <-time.After(2500 * time.Millisecond):
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: Confirm posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: Confirm posted nothing", tt.name)
+		}
+		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
 	}
 }

@@ -188,9 +188,10 @@ func TestTypingANationalNumberInBrowser(t *testing.T) {
 }
 
 // TestTypingACodeInBrowser: a plain code still goes by itself once typed,
-// with nothing pressed: at its last digit, or, when it begins with 7 or 8
-// (as a national number does), after the pause that tells it from one
-// (digits a number plainly begins with, "84…", "9…", wait for "Confirm":
+// with nothing pressed: at its last digit, or, when a number may begin
+// with it (7 or 8, a trunk prefix; 3, 4, 8 or 9, an area or mobile code),
+// after the pause that tells it from one
+// (digits where a number's group ends, "8495", "7999", wait for "Confirm":
 // TestNumberStartsWaitForConfirmInBrowser).
 // Deleting a digit during the pause and typing another, or typing a new
 // code over the whole field, sends the new code.
@@ -203,7 +204,8 @@ func TestTypingACodeInBrowser(t *testing.T) {
 		want   string
 		paused bool // sent only after code.js's PAUSE
 	}{
-		{[]string{"4610"}, "4610", false},
+		{[]string{"2610"}, "2610", false},
+		{[]string{"4610"}, "4610", true}, // inside the second group of "461 0…" (TestNumberGroupsInBrowser)
 		{[]string{"7010"}, "7010", true},
 		{[]string{"8050"}, "8050", true},
 		{[]string{"7011", "\b", "0"}, "7010", true},
@@ -383,12 +385,12 @@ func TestOneFormAtATimeInBrowser(t *testing.T) {
 		first, second string
 		want          string
 	}{
-		{"code, then Call me again", typeDigit, resend, "code 4610"},
+		{"code, then Call me again", typeDigit, resend, "code 2610"}, // a code no number begins with: sent at its last digit
 		{"Call me again, then a code", resend, typeDigit, "resend"},
 	}
 	for _, tt := range tests {
 		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-			chromedp.SendKeys(chromedp.CSS("#cp-code"), "461")); err != nil {
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), "261")); err != nil {
 			t.Fatal(err)
 		}
 		evalJS(t, ctx, `setTimeout(function () { `+tt.second+`; }, 300), setTimeout(function () { `+tt.first+`; }, 0), ""`)

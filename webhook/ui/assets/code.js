@@ -106,13 +106,12 @@
   }
 
   // Typed without separators, a national number ("84951234567") begins with
-  // four digits that look like a code. So N typed digits beginning with 7 or
-  // 8 (those a number plainly begins with wait for "Confirm": hold, below)
-  // go only after a pause with no more typing; a key typed within it that
-  // goes on (a digit or a separator) means a number, which then waits for
-  // "Confirm" (one typed over the whole field is a new code).
-  // Other codes go at their last digit, as before. The note says so while
-  // it lasts (the note saying "at its last digit", the page looked hung).
+  // four digits that look like a code. So N typed digits a number may begin
+  // with (numberStart, below) go only after a pause with no more typing; a
+  // key typed within it that goes on (a digit or a separator) means a
+  // number, which then waits for "Confirm" (one typed over the whole field
+  // is a new code). The note says so while it lasts (the note saying "at
+  // its last digit", the page looked hung).
   var PAUSE = 2000;
   var pending = 0;
   function startPending() {
@@ -127,18 +126,30 @@
     return true;
   }
 
-  // Timing cannot tell a code from the start of a number the user paused
-  // in ("8495", a look back at the phone, "1234567") or typed fast
-  // ("9001234567": the fourth digit went at once). So N typed digits that
-  // a Russian number written without separators begins with wait for
-  // "Confirm", with no timer: a trunk prefix and an area or mobile code's
-  // first digit ("8 4…", "7 9…"; those codes begin with 3, 4, 8 or 9), or a
-  // mobile code without the trunk prefix ("9…", as mobiles are often
-  // written). Typing on makes them a number (below); the note says what to
-  // do. Other codes beginning with 7 or 8 still wait the pause, the rest go
-  // at their last digit.
+  // Typed without separators, a Russian number begins with a trunk prefix
+  // and an area or mobile code ("8 495 …", "7 999 …": those codes begin
+  // with 3, 4, 8 or 9) or with the code alone ("495 123-45-67", "900 …").
+  // The user types it group by group, "8|495|123|45|67" or "495|123|45|67",
+  // and looks back at the phone only where a group ends. So N digits one of
+  // those forms begins with wait: for "Confirm", with no timer, where a group
+  // ends at N ("8495": the look back after it outlasts any timer); for the
+  // pause where N falls inside a group ("4951", "9001": the group's next
+  // digit comes within it, and the number goes on as one). Other codes
+  // beginning with 7 or 8 wait the pause too, the rest go at their last
+  // digit. Typing on makes them a number (below); the note says what to do.
+  function numberStart(d) {
+    var trunk = /^[78][3489]/.test(d), bare = /^[3489]/.test(d);
+    var ends = function (groups) {
+      for (var i = 0, at = 0; i < groups.length; i++) {
+        at += groups[i];
+        if (at === d.length) { return true; }
+      }
+      return false;
+    };
+    if (d.length < 10 && (trunk && ends([1, 3, 3, 2, 2]) || bare && ends([3, 3, 2, 2]))) { return "hold"; }
+    return trunk || bare || /^[78]/.test(d) ? "pause" : "";
+  }
   var held = false;
-  function numberStart(d) { return /^(?:[78][3489]|9)/.test(d); }
   function hold() {
     held = true;
     setNote("hold");
@@ -217,11 +228,12 @@
       }
       if (d.length > n) { d = d.slice(-n); } // autofill of a full number
       if (d !== v) { input.value = d; }
-      if (d.length === n && typedKey(e) && n < 10 && numberStart(d)) {
+      var start = d.length === n && typedKey(e) ? numberStart(d) : "";
+      if (start === "hold") {
         hold();
         return;
       }
-      if (d.length === n && typedKey(e) && /^[78]/.test(d)) {
+      if (start === "pause") {
         startPending();
         return;
       }
