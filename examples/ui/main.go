@@ -101,7 +101,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		return 1
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// A post relayed to Kratos runs to its end even without the browser
+	// (forward): give it its whole timeout, or exiting cuts Kratos off
+	// mid-submit (a code maybe counted, a call maybe placed).
+	sctx, cancel := context.WithTimeout(context.Background(), relayTimeout+5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		fmt.Fprintln(stderr, "ui: shutdown:", err)

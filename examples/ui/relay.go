@@ -249,6 +249,9 @@ func (s *server) handleSubmit(kind string) http.HandlerFunc {
 	}
 }
 
+// relayTimeout bounds one post to Kratos: Kratos's webhook timeout is 30 s.
+const relayTimeout = 40 * time.Second
+
 // forward POSTs form to Kratos's submit endpoint for the flow, with the
 // browser's cookies and client headers, and relays Kratos's answer.
 func (s *server) forward(w http.ResponseWriter, r *http.Request, kind, flowID, browser string, form url.Values) {
@@ -256,8 +259,8 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, kind, flowID, b
 	// mid-post would cut Kratos off with the code maybe checked or the
 	// session maybe issued, and leave the remembered password behind on
 	// success. The post to Kratos runs to its end, bounded by its own
-	// timeout (Kratos's webhook timeout is 30 s).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 40*time.Second)
+	// timeout (relayTimeout; run's shutdown waits it out).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), relayTimeout)
 	defer cancel()
 	target := s.kratos.url("/self-service/"+kind, url.Values{"flow": {flowID}})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, strings.NewReader(form.Encode()))
