@@ -120,7 +120,8 @@ func TestFormsAfterStopInBrowser(t *testing.T) {
 		waitForJS(t, ctx, tt.name+": the forms usable again", `!document.querySelector("[data-cp-submit]").disabled &&
 			!document.querySelector("[data-cp-submit]").hasAttribute("aria-busy") &&
 			!document.querySelector("[data-cp-resend]").hasAttribute("aria-busy") &&
-			document.getElementById("cp-msg").textContent === ""`)
+			document.getElementById("cp-msg").textContent === "" &&
+			getComputedStyle(document.getElementById("cp-autosend")).visibility === "visible"`)
 		if err := chromedp.Do(ctx, tt.second); err != nil {
 			t.Fatal(err)
 		}

@@ -67,6 +67,7 @@
   function submitCode() {
     if (submitted || resendSent() || !form) { return; }
     submitted = true;
+    noteAway(true);
     var btn = showChecking();
     if (btn) { btn.disabled = true; }
     // form.submit() skips the submit event and the disabled button's value,
@@ -118,11 +119,12 @@
     pending = window.setTimeout(function () { pending = 0; check(); }, PAUSE);
     setNote("pause");
   }
-  function cancelPending() {
+  // quiet: the code or a new call is on its way, and the note goes (below).
+  function cancelPending(quiet) {
     if (!pending) { return false; }
     window.clearTimeout(pending);
     pending = 0;
-    setNote(asNumber ? "manual" : "auto");
+    if (!quiet) { setNote(asNumber ? "manual" : "auto"); }
     return true;
   }
 
@@ -154,11 +156,21 @@
     held = true;
     setNote("hold");
   }
-  function cancelHold() {
+  function cancelHold(quiet) {
     if (!held) { return false; }
     held = false;
-    setNote(asNumber ? "manual" : "auto");
+    if (!quiet) { setNote(asNumber ? "manual" : "auto"); }
     return true;
+  }
+  // While a form's post is under way the note, about typing, goes out of
+  // sight: put back to "checked at its last digit" it was announced (a live
+  // region) with "Checking the code…" or a new call, and untrue; hidden, it
+  // is out of the accessibility tree, not announced. A post given up brings
+  // it back.
+  function noteAway(away) {
+    if (!note) { return; }
+    if (!away) { setNote(asNumber ? "manual" : "auto"); }
+    note.style.visibility = away ? "hidden" : ""; // its place kept: nothing below jumps
   }
   // A key typed (or an IME's text), not an autofill or a paste of a whole
   // number: those come as one input event and go as their last digits. So
@@ -240,10 +252,11 @@
       check();
     });
     form.addEventListener("submit", function (e) {
-      cancelPending();
-      cancelHold();
       if (submitted || resendSent()) { e.preventDefault(); return; }
+      cancelPending(true);
+      cancelHold(true);
       submitted = true;
+      noteAway(true);
       var typed = digits(input.value);
       if (asNumber && typed.length >= n) { input.value = typed.slice(-n); }
       showChecking();
@@ -260,7 +273,7 @@
     }
     // A page left within the pause and kept in the back/forward cache would
     // resume its timer when brought back, and send with nothing typed.
-    window.addEventListener("pagehide", cancelPending);
+    window.addEventListener("pagehide", function () { cancelPending(); });
   }
 
   // autofocus is ignored after some navigations; ask again (the code field,
@@ -281,8 +294,10 @@
       if (resendSent() || submitted) { e.preventDefault(); return; }
       // A code in its pause would post its form while the new call's answer
       // is awaited, and that navigation would replace this one.
-      cancelPending();
+      cancelPending(true);
+      cancelHold(true);
       resendForm.setAttribute("data-sent", "1");
+      noteAway(true);
       if (resend) { resend.setAttribute("aria-busy", "true"); }
     });
   }
@@ -423,6 +438,7 @@
       msg.className = "cp-msg";
       msg.textContent = "";
     }
+    noteAway(false);
     if (input && form && !form.hidden) {
       try { input.focus(); input.select(); } catch (err) { /* ignore */ }
     }
