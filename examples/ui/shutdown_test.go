@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -110,5 +113,92 @@ func TestShutdownFinishesRelayedPosts(t *testing.T) {
 	defer mu.Unlock()
 	if cut {
 		t.Error("the post to Kratos was cut off by the shutdown")
+	}
+}
+
+// TestSecondSignalStopsAtOnce: a stop waits up to 45 s for the posts the
+// relay is finishing for Kratos (TestShutdownFinishesRelayedPosts), and a
+// second Ctrl-C or SIGTERM was swallowed by the same signal context, so an
+// operator who did not want to wait could not stop the UI but by SIGKILL.
+// The first signal starts the graceful stop; a second one ends the process
+// at once, as without a handler.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the command")
+	}
+	bin := filepath.Join(t.TempDir(), "ui")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	arrived := make(chan struct{}, 1)
+	gone := make(chan struct{})
+	defer close(gone)
+	kratos := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		arrived <- struct{}{}
+		select { // a post that takes longer than the test waits
+		case <-r.Context().Done():
+		case <-gone:
+		}
+	}))
+	defer kratos.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	cmd := exec.Command(bin, "-listen", addr, "-kratos-public", kratos.URL)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	waited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		close(waited)
+		exited <- err
+	}()
+	defer func() {
+		_ = cmd.Process.Kill() // an error once it has exited
+		<-waited
+	}()
+	var up bool
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			_ = resp.Body.Close()
+			up = true
+			break
+		}
+	}
+	if !up {
+		t.Fatal("the UI did not come up")
+	}
+	go func() {
+		form := url.Values{"csrf_token": {"t"}, "identifier": {"a@example.com"}, "password": {"pw"}, "method": {"password"}}
+		if resp, err := http.Post("http://"+addr+"/login/submit?flow="+loginFlowID, "application/x-www-form-urlencoded", strings.NewReader(form.Encode())); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the post did not reach Kratos")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the first signal ended the UI at once (%v), not after the post", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second signal did not end the UI")
 	}
 }
