@@ -142,6 +142,12 @@ func TestKratosRecoveryAndVerificationLocalized(t *testing.T) {
 		{"ru", 1080002, nil, "Адрес почты подтверждён."},
 		{"en", 4060006, nil, "The recovery code is invalid or has already been used. Please try again."},
 		{"en", 1070010, nil, "Recovery code"},
+		// 1070006 labels the field where an authenticator app's code is
+		// typed to finish setting it up (Kratos v1.3.1
+		// selfservice/strategy/totp/nodes.go NewVerifyTOTPNode): a field's
+		// name, not a button's "verify the code".
+		{"en", 1070006, nil, "Verify code"},
+		{"ru", 1070006, nil, "Код для проверки"},
 		{"ru", 1060001, map[string]any{"privileged_session_expires_at": "2026-11-27T22:15:00.123456Z"},
 			"Доступ к учётной записи восстановлен. Смените пароль или настройте другой способ входа до 22:15:00 UTC."},
 		{"ru", 1060001, nil, "Доступ к учётной записи восстановлен. Смените пароль или настройте другой способ входа в ближайшие минуты."},
