@@ -172,3 +172,62 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
 	}
 }
+
+// TestPieceAfterANumberStartInBrowser: digits held for "Confirm" or waiting
+// their pause are a number's start, and typing on makes them one; but a
+// piece of the number pasted after them ("12", "123") was taken for a piece
+// of a code: cut to N digits, the held ones, and sent at once ("8495",
+// which the note had just said is not sent by itself). The piece now goes
+// on with the number, as typing does; a piece pasted over all of the
+// digits still replaces them.
+func TestPieceAfterANumberStartInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	srv, posted := codeStepServer(t)
+
+	tests := []struct {
+		name, typed, selectJS, paste, field, rest, want string
+	}{
+		{"after held digits", "8495", "", "12", "849512", "34567", "4567"},
+		{"after digits in their pause", "4951", "", "23", "495123", "4567", "4567"},
+		{"over all the held digits", "8495", "el.select();", "26", "26", "10", "2610"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
+			t.Fatal(err)
+		}
+		field := evalJS(t, ctx, `(function () { var el = document.getElementById("cp-code"); `+tt.selectJS+`
+			var dt = new DataTransfer(); dt.setData("text/plain", "`+tt.paste+`");
+			if (el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}))) {
+				el.setRangeText("`+tt.paste+`", el.selectionStart, el.selectionEnd, "end"); // the browser's own paste
+				el.dispatchEvent(new InputEvent("input", {inputType: "insertFromPaste", bubbles: true}));
+			}
+			return el.value; })()`)
+		if field != tt.field {
+			t.Errorf("%s: %q pasted after %q: the field shows %q, want %q", tt.name, tt.paste, tt.typed, field, tt.field)
+		}
+		select { // longer than PAUSE
+		case form := <-posted:
+			t.Fatalf("%s: the paste sent %q", tt.name, form.Get("code"))
+		case <-time.After(2500 * time.Millisecond):
+		}
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.rest)); err != nil {
+			t.Fatal(err)
+		}
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(function () { var b = document.querySelector("[data-cp-submit]");
+			if (!b.disabled) { b.click(); } })()`)); err != nil {
+			t.Logf("%s: Confirm: %v", tt.name, err) // the code may have gone at its last digit
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing posted", tt.name)
+		}
+		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+	}
+}

@@ -198,6 +198,17 @@
       var d = digits(data.getData("text"));
       if (!d) { e.preventDefault(); return; }
       if (asNumber && d.length < n) { return; } // a piece of the number: as typed
+      // Digits held for "Confirm" or in their pause begin a number (typing
+      // on makes them one): a piece pasted after them goes on with it, as
+      // typed, rather than being cut to N digits (the held ones) and sent.
+      // One pasted over all of them replaces them (below).
+      var all = input.selectionStart === 0 && input.selectionEnd === input.value.length;
+      if ((held || pending) && d.length < n && !all) {
+        cancelHold(true);
+        cancelPending(true);
+        numberMode(true);
+        return;
+      }
       e.preventDefault();
       cancelPending();
       cancelHold();
