@@ -92,7 +92,8 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 //   - A code beginning with 7 or 8 waits for a pause before it goes; a page
 //     left within the pause and kept in the back/forward cache resumed its
 //     timer when "back" brought it again, and sent it with nothing typed.
-//     Leaving the page now cancels the pause; the code waits for "Confirm".
+//     Leaving the page now cancels the pause; the code waits for "Confirm",
+//     and the note says so.
 func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
 	r, err := NewRenderer()
@@ -184,6 +185,12 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	noPost("back to a page left within the pause")
 	if v := field(); v != "7010" {
 		t.Errorf("back from the cache: the field holds %q, want 7010 as left", v)
+	}
+	// The note said "checked as soon as you type its last digit" over a
+	// code typed whole and not sent: what the user must do is press
+	// "Confirm", as for digits held for it.
+	if note := evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`); note != Text("en", "code.js_hold") {
+		t.Errorf("back from the cache: the note says %q, want %q", note, Text("en", "code.js_hold"))
 	}
 	// A click by script: chromedp's Click waits in vain on a page the cache
 	// brought back.

@@ -283,8 +283,12 @@
       numberMode(true);
     }
     // A page left within the pause and kept in the back/forward cache would
-    // resume its timer when brought back, and send with nothing typed.
-    window.addEventListener("pagehide", function () { cancelPending(); });
+    // resume its timer when brought back, and send with nothing typed. So
+    // the code is held for "Confirm" instead, and the note says so (it said
+    // "at its last digit" over a code typed whole and not sent).
+    window.addEventListener("pagehide", function () {
+      if (cancelPending(true)) { hold(); }
+    });
   }
 
   // autofocus is ignored after some navigations; ask again (the code field,
@@ -328,6 +332,7 @@
     // an attempt.
     if (input && !submitted && restoredNavigation()) {
       input.value = "";
+      cancelHold(); // held as the page was left (pagehide): nothing now
       numberMode(false);
     }
   });
