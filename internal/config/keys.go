@@ -121,7 +121,7 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Limits.PhoneCheckPercent }},
 	{key: "limits.allow_prefixes", desc: "If set, only numbers starting with one of these digit prefixes (E.164 without +) are called.",
 		field: func(c *Config) any { return &c.Limits.AllowPrefixes }},
-	{key: "limits.deny_prefixes", desc: "Numbers starting with one of these digit prefixes are never called.",
+	{key: "limits.deny_prefixes", desc: "Numbers starting with one of these digit prefixes are never called. Premium-rate and shared-cost numbers (`+7 803`, `+7 809`) are never called whatever either list says (SECURITY.md).",
 		field: func(c *Config) any { return &c.Limits.DenyPrefixes }},
 	{key: "limits.regulation.max_failures", desc: "Failed verifications before a ban.",
 		field: func(c *Config) any { return &c.Limits.Regulation.MaxFailures }},
