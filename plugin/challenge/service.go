@@ -1105,18 +1105,35 @@ func (s *Service) VerifyAndPassNumber(ctx context.Context, b Binding, challengeI
 // one a form without an id verifies, so nothing of another binding is read
 // or counted, and the answer does not depend on the id's challenge.
 func (s *Service) VerifyAndPassFollowing(ctx context.Context, b Binding, challengeID, code string, pass *Pass) (VerifyResult, error) {
+	return s.verifyAndPassFollowing(ctx, b, challengeID, code, "", pass)
+}
+
+// VerifyAndPassFollowingNumber is VerifyAndPassFollowing for a code that
+// proves only the number e164 (E.164), as VerifyAndPassNumber: a step-up
+// whose identity's number an admin changed after the call. The named
+// challenge called at another number counts nothing and is followed like a
+// dead one (a newer call may have gone to the current number); a current
+// challenge called at another number is ErrNumberChanged.
+func (s *Service) VerifyAndPassFollowingNumber(ctx context.Context, b Binding, challengeID, code, e164 string, pass *Pass) (VerifyResult, error) {
+	if e164 == "" {
+		return VerifyResult{}, fmt.Errorf("%w: the number the code must prove is empty", ErrInvalidRequest)
+	}
+	return s.verifyAndPassFollowing(ctx, b, challengeID, code, e164, pass)
+}
+
+func (s *Service) verifyAndPassFollowing(ctx context.Context, b Binding, challengeID, code, e164 string, pass *Pass) (VerifyResult, error) {
 	if challengeID == "" {
-		return s.VerifyAndPass(ctx, b, challengeID, code, pass)
+		return s.verifyAndPass(ctx, b, challengeID, code, e164, pass, s.observeVerify)
 	}
 	var named, current string // the outcome each try would have counted
-	res, err := s.verifyAndPass(ctx, b, challengeID, code, "", pass, func(o string) { named = o })
+	res, err := s.verifyAndPass(ctx, b, challengeID, code, e164, pass, func(o string) { named = o })
 	// A wrong code that used the named challenge's last attempt matches
 	// ErrLocked too, but it was counted there: it is the answer (no
 	// attempts left, the ban it started), not a dead challenge to follow.
 	_, counted := errors.AsType[*WrongCodeError](err)
 	if !counted && (errors.Is(err, ErrExpired) || errors.Is(err, ErrAlreadyUsed) || errors.Is(err, ErrLocked) ||
-		errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b)) {
-		cres, cerr := s.verifyAndPass(ctx, b, "", code, "", pass, func(o string) { current = o })
+		errors.Is(err, ErrNumberChanged) || errors.Is(err, ErrNotFound) && IdentityOf(challengeID, b)) {
+		cres, cerr := s.verifyAndPass(ctx, b, "", code, e164, pass, func(o string) { current = o })
 		if !errors.Is(cerr, ErrNotFound) {
 			res, err, named = cres, cerr, current
 		}

@@ -44,6 +44,14 @@ type Challenges interface {
 	Current(ctx context.Context, b challenge.Binding) (challenge.Challenge, error)
 }
 
+// numberFollower is VerifyAndPassFollowing checking the number in the
+// store step (challenge.Service has it). Optional, so the Challenges
+// interface (and its test doubles elsewhere) stays as it was; without it
+// StepUpVerify checks the answer's number after the verify.
+type numberFollower interface {
+	VerifyAndPassFollowingNumber(ctx context.Context, b challenge.Binding, challengeID, code, e164 string, pass *challenge.Pass) (challenge.VerifyResult, error)
+}
+
 // Sessions reads Kratos sessions and identities (plugin/kratos).
 type Sessions interface {
 	Session(ctx context.Context, cookie, token string) (*kratos.Session, error)
