@@ -660,8 +660,13 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 func (s *Service) replacing(cur Challenge, now time.Time, resend bool, e164 string) (expect string, resends int, done bool, res StartResult, err error) {
 	switch {
 	case cur.Phone != e164:
-		// The number changed within the flow (settings): a new call to
-		// the new number replaces the old challenge.
+		// The identity's number changed since the call (an admin replaced
+		// a lost phone: login, step-up; a phone check's binding names its
+		// number). A call to the new number replaces the old challenge as
+		// its first call: the old number's resends are not the new one's,
+		// and carrying them refused the only call that can help until the
+		// old code expired. Every call still counts against the limits.
+		return cur.ID, 0, false, StartResult{}, nil
 	case !resend:
 		return "", 0, true, StartResult{Challenge: cur}, nil
 	case cur.Resends >= s.cfg.MaxResends:
