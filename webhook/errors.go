@@ -189,7 +189,9 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusBadRequest, Code: "invalid_target"}
 	case errors.Is(err, challenge.ErrInvalidCode):
 		return problem{Status: http.StatusBadRequest, Code: "invalid_code", MsgID: ui.MsgInvalidCode}
-	case errors.Is(err, challenge.ErrExpired):
+	case errors.Is(err, challenge.ErrExpired), errors.Is(err, challenge.ErrNumberChanged):
+		// A challenge called at a number the identity no longer has is
+		// dead for it: ask for a new call, as for an expired one.
 		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
 	case errors.Is(err, challenge.ErrLocked):
 		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked}

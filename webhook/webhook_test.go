@@ -264,6 +264,7 @@ func TestErrorMapping(t *testing.T) {
 		{"last attempt, now banned", &challenge.WrongCodeError{AttemptsLeft: 0, BannedFor: 15 * time.Minute}, 429, "blocked", 4090005, 900, 0},
 		{"expired", fmt.Errorf("verify: %w", challenge.ErrExpired), 410, "expired", 4090002, 0, -1},
 		{"used", challenge.ErrAlreadyUsed, 410, "expired", 4090002, 0, -1},
+		{"called another number", fmt.Errorf("verify: %w", challenge.ErrNumberChanged), 410, "expired", 4090002, 0, -1},
 		{"locked", challenge.ErrLocked, 423, "locked", 4090003, 0, -1},
 		{"not found", challenge.ErrNotFound, 404, "not_found", 4090002, 0, -1},
 		{"per number", &limit.LimitError{Kind: limit.KindNumber, RetryAfter: 89500 * time.Millisecond}, 429, "rate_limited", 4090004, 90, -1},
