@@ -12,7 +12,26 @@
   var msg = step.querySelector("[data-cp-msg]");
   var submitted = false;
 
-  function digits(s) { return String(s || "").replace(/\D+/g, ""); }
+  // An IME or a keyboard of another script types other digits: fullwidth
+  // "４６１０" (and "＋", "（", "－"), Arabic-Indic "٤٦١٠". They read as the
+  // ASCII ones (the server and the field's pattern take only those); cut
+  // as non-digits, what the user typed vanished from the field.
+  function fold(s) {
+    s = String(s || "");
+    if (!/[^\x00-\x7f]/.test(s)) { return s; }
+    if (s.normalize) { s = s.normalize("NFKC"); }
+    try {
+      // Unicode keeps each script's decimal digits as a run 0 to 9: a
+      // digit's value is its distance from the run's start.
+      var nd = new RegExp("\\p{Nd}", "u");
+      return s.replace(new RegExp("\\p{Nd}", "gu"), function (c) {
+        var cp = c.codePointAt(0), k = 0;
+        while (k < 9 && nd.test(String.fromCodePoint(cp - k - 1))) { k++; }
+        return String(k % 10);
+      });
+    } catch (err) { return s; } // no \p{…}: ASCII and NFKC's folds only
+  }
+  function digits(s) { return fold(s).replace(/\D+/g, ""); }
 
   function clock(sec) {
     sec = Math.max(0, Math.ceil(sec));
@@ -227,11 +246,38 @@
       input.removeAttribute("aria-invalid");
       check();
     });
+    // An IME's text is the field's only while it is composed: rewritten
+    // then (folded, cut to digits), the composition broke and what was
+    // typed vanished. So text that needs folding is read once composed
+    // (compositionend, after the input events that carry it), as typed
+    // text. ASCII digits are read as they come: an Android keyboard may
+    // compose a word of them and end it only at a space, Enter or a blur.
+    // A pause or a hold a deferred composition began in ends (the timer
+    // must not send the field mid-composition) and counts as typing on.
+    var composing = false, carried = false;
+    input.addEventListener("compositionend", function (e) {
+      if (!composing) { return; }
+      composing = false;
+      typed({ inputType: "insertCompositionText", data: e.data });
+    });
     input.addEventListener("input", function (e) {
+      if (e.isComposing && fold(input.value) !== input.value) {
+        composing = true;
+        carried = cancelHold(true) || carried;
+        carried = cancelPending(true) || carried;
+        return;
+      }
+      composing = false;
+      typed(e);
+    });
+    function typed(e) {
       // Both run: either may be on.
-      var wasPending = cancelHold();
+      var wasPending = cancelHold() || carried;
       wasPending = cancelPending() || wasPending;
-      var v = input.value, d = digits(v);
+      if (carried) { setNote(asNumber ? "manual" : "auto"); } // what it said is re-decided below
+      carried = false;
+      var v = fold(input.value), d = digits(v);
+      if (v !== input.value) { input.value = v; }
       input.removeAttribute("aria-invalid");
       if (!d && !/[+(]/.test(v)) { // emptied: start afresh
         numberMode(false);
@@ -240,7 +286,7 @@
       }
       // The whole field replaced (all selected and typed over, an autofill):
       // a new start, not more of the number.
-      if (asNumber && (!e.inputType || e.inputType === "insertReplacementText" || e.inputType === "insertText" && v === e.data)) {
+      if (asNumber && (!e.inputType || e.inputType === "insertReplacementText" || e.inputType === "insertText" && v === fold(e.data))) {
         numberMode(false);
       }
       if (asNumber || /[+(]/.test(v) && d.length < n || typedKey(e) && /^[78][\s\u00a0.\-]/.test(v) ||
@@ -261,7 +307,7 @@
         return;
       }
       check();
-    });
+    }
     form.addEventListener("submit", function (e) {
       if (submitted || resendSent()) { e.preventDefault(); return; }
       cancelPending(true);

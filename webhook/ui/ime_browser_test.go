@@ -1,0 +1,102 @@
+package ui
+
+import (
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// TestOtherDigitsInBrowser: digits typed through an IME (a Japanese or
+// Chinese one types fullwidth "４６１０" by default, composing them) or on
+// a keyboard of another script (Arabic-Indic "٤٦١٠") read as the code's
+// digits. code.js cut them as non-digits: the field was emptied at every
+// key (the composition broken with it) and nothing could be typed or sent
+// (the server and the field's pattern take ASCII digits only). Now they go
+// as ASCII digits by the usual rules, and a composition is left alone
+// until it ends.
+func TestOtherDigitsInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	srv, posted := codeStepServer(t)
+
+	compose := func(text string) {
+		t.Helper()
+		typed := ""
+		for _, r := range text {
+			typed += string(r)
+			k := int64(len([]rune(typed)))
+			if _, err := chromedp.Call(ctx, input.ImeSetComposition, input.ImeSetCompositionParams{Text: typed, SelectionStart: k, SelectionEnd: k}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := evalJS(t, ctx, `document.getElementById("cp-code").value`); v != typed {
+			t.Errorf("composing %q: the field shows %q", text, v)
+		}
+		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: typed}); err != nil { // commits it
+			t.Fatal(err)
+		}
+	}
+	// An Android keyboard may compose a word of digits and end it only at
+	// a space, Enter or a blur: ASCII digits are read as they come.
+	composeOnly := func(text string) {
+		t.Helper()
+		typed := ""
+		for _, r := range text {
+			typed += string(r)
+			k := int64(len([]rune(typed)))
+			if _, err := chromedp.Call(ctx, input.ImeSetComposition, input.ImeSetCompositionParams{Text: typed, SelectionStart: k, SelectionEnd: k}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	keys := func(text string) {
+		t.Helper()
+		for _, r := range text {
+			if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: string(r)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	tests := []struct {
+		name    string
+		typeIt  func(string)
+		text    string
+		confirm bool // held for "Confirm": a number's group ends there, or a number
+		want    string
+	}{
+		{"fullwidth code composed", compose, "４６１０", false, "4610"},
+		{"ASCII code composed", compose, "1234", false, "1234"},
+		{"ASCII code left composing", composeOnly, "1234", false, "1234"},
+		{"fullwidth number composed", compose, "＋７ ４９５ １２３－４６－１０", true, "4610"}, // typed on past N: a number
+		{"Arabic-Indic code typed", keys, "١٢٥٦", false, "1256"},
+		{"fullwidth number start typed", keys, "８４９５", true, "8495"},
+	}
+	for _, tt := range tests {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		tt.typeIt(tt.text)
+		if tt.confirm {
+			select { // longer than PAUSE: held, no timer sends it
+			case form := <-posted:
+				t.Fatalf("%s: sent %q without Confirm", tt.name, form.Get("code"))
+			case <-time.After(2500 * time.Millisecond):
+			}
+			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != tt.want {
+				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: nothing posted; the field shows %q", tt.name, evalJS(t, ctx, `document.getElementById("cp-code").value`))
+		}
+		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+	}
+}
