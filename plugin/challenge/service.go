@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -1164,7 +1165,7 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 		}
 		pass = &p
 	}
-	code = strings.TrimSpace(code)
+	code = strings.TrimSpace(foldDigits(code))
 	digitsOf, written := writtenCode(code)
 	if written {
 		code = digitsOf
@@ -1433,6 +1434,42 @@ func writtenCode(s string) (string, bool) {
 		}
 	}
 	return string(b), true
+}
+
+// foldDigits writes as ASCII the digits an IME or another script's
+// keyboard types (fullwidth, Arabic-Indic, Persian) and the fullwidth forms
+// of a number's separators, as code.js does: a code typed so and posted
+// without JavaScript or by an API client was counted a wrong code. ASCII
+// input, every verify's, is returned as it is, without allocating.
+func foldDigits(s string) string {
+	i := 0
+	for i < len(s) && s[i] < utf8.RuneSelf {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= '\uff10' && r <= '\uff19':
+			return '0' + r - '\uff10'
+		case r >= '\u0660' && r <= '\u0669':
+			return '0' + r - '\u0660'
+		case r >= '\u06f0' && r <= '\u06f9':
+			return '0' + r - '\u06f0'
+		case r == '\uff0b':
+			return '+'
+		case r == '\uff0d':
+			return '-'
+		case r == '\uff08':
+			return '('
+		case r == '\uff09':
+			return ')'
+		case r == '\u3000':
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // maxNumberDigits: E.164 numbers have at most 15 digits; longer input is no

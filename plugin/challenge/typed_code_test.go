@@ -33,6 +33,15 @@ func TestVerifyCodeWrittenAsANumber(t *testing.T) {
 		{"five plain digits", func(c string) string { return "1" + c }, false, true},
 		{"16 digits, no number", func(c string) string { return "749512345678" + c }, false, true},
 		{"number with a letter", func(c string) string { return "+7 (495) 123-" + c[:2] + "-" + c[2:] + "x" }, false, true},
+		// Digits of other forms, as an IME or another script's keyboard
+		// types them (code.js folds them too; a form without JavaScript or
+		// an API client may post them as typed).
+		{"fullwidth code", func(c string) string { return otherDigits(c, '\uff10') }, true, false},
+		{"Arabic-Indic code", func(c string) string { return otherDigits(c, '\u0660') }, true, false},
+		{"Persian code", func(c string) string { return otherDigits(c, '\u06f0') }, true, false},
+		{"fullwidth calling number", func(c string) string { return otherDigits("+7 (495) 123-"+c[:2]+"-"+c[2:], '\uff10') }, true, false},
+		{"fullwidth wrong code", func(c string) string { return otherDigits(wrongPair(c[:2])+c[2:], '\uff10') }, false, false},
+		{"Devanagari digits stay text", func(c string) string { return otherDigits(c, '\u0966') }, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,4 +84,16 @@ func wrongPair(s string) string {
 		return "11"
 	}
 	return "00"
+}
+
+// otherDigits writes s's ASCII digits as the digits of the form whose zero
+// is zero.
+func otherDigits(s string, zero rune) string {
+	out := []rune(s)
+	for i, r := range out {
+		if r >= '0' && r <= '9' {
+			out[i] = zero + (r - '0')
+		}
+	}
+	return string(out)
 }
