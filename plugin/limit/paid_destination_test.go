@@ -45,3 +45,28 @@ func TestPaidDestinationsRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestPaidDestinationsRemembered: the type lookup behind a paid-number
+// refusal costs libphonenumber about 29 allocations, on every call start
+// (a rate-limited one included); the limiter remembers each number's
+// answer, so a repeated number checks without allocating, and the answer
+// is the same the second time.
+func TestPaidDestinationsRemembered(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	l, _ := newLimiter(t, limit.DefaultConfig())
+	for _, tc := range []struct {
+		number  string
+		allowed bool
+	}{{"+79001234567", true}, {"+78095553535", false}} {
+		for range 2 {
+			if err := l.CheckDestination(tc.number); (err == nil) != tc.allowed {
+				t.Fatalf("%s: err %v, want allowed=%v", tc.number, err, tc.allowed)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() { _ = l.CheckDestination("+79001234567") }); n != 0 {
+			t.Errorf("a repeated allowed number's check makes %v allocations, want 0", n)
+		}
+	}
+}
