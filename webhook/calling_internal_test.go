@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/webhook/ui"
 )
@@ -93,7 +94,7 @@ func TestCallingAllocs(t *testing.T) {
 	}
 	v := callingViews()[0]
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/", nil), &nopWriter{h: http.Header{}})
-	n := testing.AllocsPerRun(200, func() {
+	n := allocs.Min(200, func() {
 		c.Response().Committed = false
 		if err := writeCalling(c, "ru", v); err != nil {
 			t.Fatal(err)

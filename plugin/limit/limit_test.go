@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callpass-kratos/callpass-kratos/internal/allocs"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
@@ -683,7 +684,7 @@ func TestCallRulesAllocs(t *testing.T) {
 			AccountID: "5e1b7b4a-0000-4000-8000-000000000002", ClientIP: "203.0.113.7", PhoneCheck: true}, 7},
 	} {
 		var rules limit.CallRules
-		n := testing.AllocsPerRun(100, func() {
+		n := allocs.Min(100, func() {
 			var err error
 			if rules, err = l.CallRules(tc.k); err != nil {
 				t.Fatal(err)

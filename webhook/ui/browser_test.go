@@ -183,7 +183,13 @@ func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.C
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	// A guard against a hung browser, not a time limit: typing tests wait
+	// on purpose (code.js's pause, a number held for "Confirm"), and one of
+	// six cases ran past a 30 s deadline on a loaded 2-core CI machine
+	// (TestOtherDigitsInBrowser). A test that wants a tighter bound sets
+	// its own (a deadline under this one takes effect; one above it did
+	// not).
+	ctx, cancel = context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
