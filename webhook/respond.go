@@ -178,8 +178,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var werr error
 	switch {
-	case c.Request().Method == http.MethodHead:
-		werr = c.NoContent(p.Status)
 	case isHookRoute(c):
 		hs := hookStatus(p.Status)
 		if st := stateOf(c); st != nil && hs != p.Status {

@@ -15,20 +15,17 @@ import (
 
 func (s *Server) routes() {
 	e := s.echo
-	// The documents probes, caches and apps read answer HEAD too (net/http
-	// drops the body): a load balancer's HEAD check got 405 and took a
-	// healthy instance for a broken one.
-	getOrHead := []string{http.MethodGet, http.MethodHead}
-	e.Match(getOrHead, "/health/alive", s.alive)
-	e.Match(getOrHead, "/health/ready", s.ready)
+	// GET routes answer HEAD too (Server.route).
+	e.GET("/health/alive", s.alive)
+	e.GET("/health/ready", s.ready)
 	if s.deps.Metrics != nil {
-		e.Match(getOrHead, "/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Metrics.Registry, promhttp.HandlerOpts{})))
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Metrics.Registry, promhttp.HandlerOpts{})))
 	}
 	if s.deps.JWKS != nil {
-		e.Match(getOrHead, "/.well-known/jwks.json", echo.WrapHandler(s.deps.JWKS))
+		e.GET("/.well-known/jwks.json", echo.WrapHandler(s.deps.JWKS))
 	}
 	if s.deps.Discovery != nil {
-		e.Match(getOrHead, "/.well-known/openid-configuration", echo.WrapHandler(s.deps.Discovery))
+		e.GET("/.well-known/openid-configuration", echo.WrapHandler(s.deps.Discovery))
 	}
 	if s.deps.Factor != nil {
 		hook := func(h echo.HandlerFunc) echo.HandlerFunc {

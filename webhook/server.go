@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,6 +104,9 @@ type Server struct {
 	// states lends each request its requestState (accessLog).
 	states   sync.Pool
 	checkLog checkLog
+	// allows maps the router's Allow values to the same with HEAD (route).
+	allowMu sync.RWMutex
+	allows  map[string]any
 	// readyRuns lets concurrent /health/ready probes share one run.
 	readyRuns singleflight.Group
 	// cookieWarned is the Unix second of the last "token too large for a
@@ -144,7 +148,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := s.echo.AcquireContext()
 	c.Reset(r, w)
-	s.echo.Router().Find(r.Method, echo.GetPath(r), c)
+	s.route(c, r)
 	setRequestID(c)
 	var err error
 	if s.trace != nil {
@@ -156,6 +160,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleError(err, c)
 	}
 	s.echo.ReleaseContext(c)
+}
+
+// route finds the handler of r, serving HEAD by the GET route of its path:
+// Echo v4 routes HEAD only to HEAD routes, so load balancers' and uptime
+// checkers' HEAD probes got 405 where GET answered. The handler sees HEAD
+// (the request is not changed), answers as for GET, and net/http sends
+// GET's status and headers without the body (with GET's Content-Length
+// when the body is small enough to be sent whole). The method-not-allowed
+// answers' Allow header names HEAD wherever it names GET.
+func (s *Server) route(c echo.Context, r *http.Request) {
+	method := r.Method
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
+	s.echo.Router().Find(method, echo.GetPath(r), c)
+	// Set by Find only when the path has routes but none for the method
+	// (405, or OPTIONS's answer): never on the hot path.
+	allow, _ := c.Get(echo.ContextKeyHeaderAllow).(string)
+	if allow == "" || strings.Contains(allow, http.MethodHead) {
+		return
+	}
+	if strings.Contains(allow, ", "+http.MethodGet) {
+		v := s.allowWithHead(allow)
+		c.Set(echo.ContextKeyHeaderAllow, v)
+		allow = v.(string)
+		if r.Method == http.MethodOptions {
+			// Echo's OPTIONS answer holds the Allow it was built with.
+			c.SetHandler(func(c echo.Context) error {
+				c.Response().Header().Set(echo.HeaderAllow, allow)
+				return c.NoContent(http.StatusNoContent)
+			})
+		}
+	}
+}
+
+// allowWithHead is allow with HEAD after GET, remembered (boxed for
+// Context.Set): the router's Allow values are few, fixed when the routes
+// are, and a 405 costs no more than before.
+func (s *Server) allowWithHead(allow string) any {
+	s.allowMu.RLock()
+	v, ok := s.allows[allow]
+	s.allowMu.RUnlock()
+	if ok {
+		return v
+	}
+	get := ", " + http.MethodGet
+	v = strings.Replace(allow, get, get+", "+http.MethodHead, 1)
+	s.allowMu.Lock()
+	if s.allows == nil {
+		s.allows = map[string]any{}
+	}
+	s.allows[allow] = v
+	s.allowMu.Unlock()
+	return v
 }
 
 // Handler is the service's HTTP handler (for tests and embedding). Routes
