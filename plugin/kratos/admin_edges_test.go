@@ -267,3 +267,58 @@ func TestWhoamiAALLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyWantsKratosAnswer: readiness passes only on Kratos's answer,
+// {"status":"ok"} with a 2xx, on /admin/health/ready or, where that is not
+// found, on /health/ready. The fallback took any 2xx: behind a gateway,
+// whose own /health/ready (or a catch-all page) answers 200, the service
+// read a Kratos it could not reach as ready. A refusal says why.
+func TestReadyWantsKratosAnswer(t *testing.T) {
+	const kratosOK = `{"status":"ok"}`
+	for _, tt := range []struct {
+		name          string
+		primary       int // status of /admin/health/ready; 404: ask /health/ready
+		status        int
+		ctype, body   string
+		ok            bool
+		reasonContain string
+	}{
+		{"admin path, Kratos's answer", 200, 200, "application/json; charset=utf-8", kratosOK, true, ""},
+		{"fallback, Kratos's answer", 404, 200, "application/json; charset=utf-8", kratosOK + "\n", true, ""},
+		{"fallback, a gateway's page", 404, 200, "text/html", "<html>OK</html>", false, `"text/html"`},
+		{"fallback, plain OK", 404, 200, "text/plain", "OK", false, "/health/ready answered 200 OK"},
+		{"fallback, empty 204", 404, 204, "", "", false, "204"},
+		{"fallback, another status", 404, 200, "application/json", `{"status":"degraded"}`, false, `{"status":"ok"}`},
+		{"fallback, not an object", 404, 200, "application/json", `"ok"`, false, "kratos.admin_url"},
+		{"admin path, a gateway's page", 200, 200, "text/html", "ready", false, "/admin/health/ready answered 200"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/admin/health/ready" && tt.primary == http.StatusNotFound {
+					http.NotFound(w, r)
+					return
+				}
+				if tt.ctype != "" {
+					w.Header().Set("Content-Type", tt.ctype)
+				}
+				w.WriteHeader(tt.status)
+				_, _ = w.Write([]byte(tt.body))
+			}))
+			defer srv.Close()
+			c, err := New(Config{PublicURL: srv.URL, AdminURL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Ready(context.Background())
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Ready: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), tt.reasonContain) {
+				t.Fatalf("Ready: %v, want ErrUnavailable saying %s", err, tt.reasonContain)
+			}
+		})
+	}
+}

@@ -694,7 +694,8 @@ const (
 	legacyReadyPath = "/health/ready"
 )
 
-// Ready reports whether Kratos's admin API says it is ready.
+// Ready reports whether Kratos's admin API says it is ready: a 2xx answer
+// with Kratos's body, {"status":"ok"}, on either path.
 func (c *Client) Ready(ctx context.Context) error {
 	const op = "health ready"
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -706,6 +707,9 @@ func (c *Client) Ready(ctx context.Context) error {
 		e := classify(op, nil, err)
 		if se, ok := errors.AsType[*readyStatus](err); ok {
 			e = classify(op, se.resp, errors.New(se.resp.Status))
+		}
+		if nk, ok := errors.AsType[*notKratosReady](err); ok {
+			e = classify(op, nk.resp, nk)
 		}
 		// Not ready is an availability problem whatever the status code.
 		e.Kind = ErrUnavailable
@@ -719,6 +723,19 @@ type readyStatus struct{ resp *http.Response }
 
 func (e *readyStatus) Error() string { return e.resp.Status }
 
+// notKratosReady is a 2xx readiness answer without Kratos's body: what
+// answered is not Kratos saying it is ready (a gateway's or another
+// service's page, an empty 204), so the check fails.
+type notKratosReady struct {
+	resp *http.Response
+	path string
+}
+
+func (e *notKratosReady) Error() string {
+	return fmt.Sprintf(`GET %s answered %s (Content-Type %q) without Kratos's {"status":"ok"}: does kratos.admin_url lead to Kratos?`,
+		e.path, e.resp.Status, e.resp.Header.Get("Content-Type"))
+}
+
 func (c *Client) ready(ctx context.Context) error {
 	err := c.readyAt(ctx, readyPath)
 	if se, ok := errors.AsType[*readyStatus](err); ok && se.resp.StatusCode == http.StatusNotFound {
@@ -726,6 +743,9 @@ func (c *Client) ready(ctx context.Context) error {
 	}
 	return err
 }
+
+// readyBodyLimit bounds the readiness answer read: Kratos's is 15 bytes.
+const readyBodyLimit = 16 << 10
 
 func (c *Client) readyAt(ctx context.Context, path string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.readyURL+path, nil)
@@ -738,11 +758,25 @@ func (c *Client) readyAt(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, readyBodyLimit))
 	// Read (a little) to EOF so the connection is reused.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 16<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, readyBodyLimit))
 	resp.Body.Close()
+	if err != nil {
+		return err
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &readyStatus{resp}
+	}
+	// The fallback path is one many servers answer 200 (a gateway's own
+	// health, a catch-all page), so a 2xx alone does not say that Kratos
+	// is ready; both paths ask for Kratos's answer, as Kratos gives it on
+	// each.
+	var answer struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(body, &answer) != nil || answer.Status != "ok" {
+		return &notKratosReady{resp: resp, path: path}
 	}
 	return nil
 }
