@@ -489,8 +489,11 @@ var alertScenarios = []scenario{
 		// kratos.timeout (5 s): their session checks end
 		// result="canceled", no error, and their 499s are no 5xx. The
 		// latency histogram holds the 1.5 s they waited: its p95 passes
-		// 1 s from scrape 6, `for: 5m` → 11. CallPassKratosErrors stays
-		// silent: a caller's hang-up is no Kratos failure by itself.
+		// 1 s from scrape 6, `for: 5m` → 11. Every request to Kratos
+		// ends canceled from scrape 6, most of the 2-minute window's
+		// from scrape 7: CallPassKratosStalled, `for: 5m` → 12.
+		// CallPassKratosErrors stays silent: a caller's hang-up is no
+		// Kratos failure by itself.
 		name:   "kratos hangs, callers give up first",
 		kratos: true,
 		steps: []step{
@@ -504,8 +507,53 @@ var alertScenarios = []scenario{
 		checks: []check{
 			{at: 5}, {at: 10},
 			{at: 11, firing: []string{"CallPassKratosSlow"}},
-			{at: 13, firing: []string{"CallPassKratosSlow"}},
+			{at: 12, firing: []string{"CallPassKratosSlow", "CallPassKratosStalled"}},
+			{at: 13, firing: []string{"CallPassKratosSlow", "CallPassKratosStalled"}},
 		},
+	},
+	{
+		// The same with apps that give up after 0.5 s: the p95 of the
+		// time waited stays under CallPassKratosSlow's 1 s, and no alert
+		// fired while Kratos answered nothing. CallPassKratosStalled
+		// does, whatever the callers' timeout: pending from scrape 7,
+		// `for: 5m` → 12.
+		name:   "kratos hangs, callers give up within 0.5 s",
+		kratos: true,
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login); s.tokens(2, 0, kratosAnswered) }},
+			{8, func(s *service, _ *testenv.Redis) {
+				s.public.set(linkHung)
+				times(2, s.login)
+				s.tokens(2, 500*time.Millisecond, callerGaveUp)
+			}},
+		},
+		checks: []check{
+			{at: 5}, {at: 11},
+			{at: 12, firing: []string{"CallPassKratosStalled"}},
+			{at: 13, firing: []string{"CallPassKratosStalled"}},
+		},
+	},
+	{
+		// Kratos stalls for one minute, then answers again: the exchanges
+		// of that minute end canceled, all of Kratos's requests for as
+		// long as the 2-minute window holds them, shorter than
+		// CallPassKratosStalled's `for: 5m`. No alert.
+		name:   "kratos stalls for a minute",
+		kratos: true,
+		steps: []step{
+			{5, func(s *service, _ *testenv.Redis) { times(2, s.login); s.tokens(2, 0, kratosAnswered) }},
+			{1, func(s *service, _ *testenv.Redis) {
+				s.public.set(linkHung)
+				times(2, s.login)
+				s.tokens(2, 500*time.Millisecond, callerGaveUp)
+			}},
+			{8, func(s *service, _ *testenv.Redis) {
+				s.public.set(linkUp)
+				times(2, s.login)
+				s.tokens(2, 0, kratosAnswered)
+			}},
+		},
+		checks: []check{{at: 5}, {at: 6}, {at: 7}, {at: 8}, {at: 9}, {at: 10}, {at: 11}, {at: 14}},
 	},
 	{
 		// Redis stops, scraped every minute (Prometheus's default
@@ -649,7 +697,8 @@ func TestAlertsFireOnServiceSeries(t *testing.T) {
 	for _, a := range []string{"CallPassProviderFailing", "CallPassFailedCodesSurge", "CallPassBudgetApproaching",
 		"CallPassBudgetWindowHigh", "CallPassBudgetExhausted", "CallPassRegulationBans",
 		"CallPassWebhookUnauthorized", "CallPassStoreErrors", "CallPassProviderRejectsCredentials", "CallPassCallSurge",
-		"CallPassCallsNotRinging", "CallPassProviderSlow", "CallPassKratosErrors", "CallPassKratosSlow"} {
+		"CallPassCallsNotRinging", "CallPassProviderSlow", "CallPassKratosErrors", "CallPassKratosSlow",
+		"CallPassKratosStalled"} {
 		if !driven[a] {
 			t.Errorf("no scenario makes %s fire", a)
 		}
