@@ -20,6 +20,8 @@ import (
 //     built from "credential_identifier_hint", "available_credential_types"
 //     and "available_oidc_providers";
 //
+// 1010016 (NewInfoLoginLinkMessage) quotes the e-mail and the provider in
+// English; 1070002 is a label from the identity schema's title;
 // and 1060001 (NewRecoverySuccessful) carries the minutes left for the
 // privileged session, said here as the time it ends.
 //
@@ -39,6 +41,14 @@ func kratosFreeText(lang string, msgID int, ctx map[string]any) (string, bool) {
 		return expand(lang, Text(lang, "kratos.pattern"), map[string]any{"pattern": strconv.Quote(pattern)}), true
 	case 4000028:
 		return duplicateWithHints(lang, ctx)
+	case 1010016:
+		return loginLink(lang, ctx)
+	case 1070002:
+		// A label from the identity schema's title: the operator's word,
+		// said in the page's language when the catalogue knows it.
+		title, _ := ctx["title"].(string)
+		t, ok := catalogue[lang]["page.schema."+title]
+		return t, ok && title != ""
 	case 1060001:
 		// Kratos says how many minutes are left as the page is built; the
 		// catalogue says by when, or "within minutes" without a time.
@@ -49,6 +59,22 @@ func kratosFreeText(lang string, msgID int, ctx map[string]any) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// loginLink words 1010016 (NewInfoLoginLinkMessage): a social sign-in whose
+// e-mail another account holds, to be linked by signing in to that one.
+// Kratos quotes both values (%q); so does the English here.
+func loginLink(lang string, ctx map[string]any) (string, bool) {
+	id, ok1 := ctx["duplicate_identifier"].(string)
+	if !ok1 {
+		id, ok1 = ctx["duplicateIdentifier"].(string)
+	}
+	provider, ok2 := ctx["provider"].(string)
+	if !ok1 || !ok2 {
+		return "", false
+	}
+	return expand(lang, Text(lang, "kratos.link"), map[string]any{"identifier": id, "provider": provider,
+		"identifier_q": strconv.Quote(id), "provider_q": strconv.Quote(provider)}), true
 }
 
 // validationReason words the JSON-schema reasons of 4000001 that Kratos's
