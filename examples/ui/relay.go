@@ -186,11 +186,21 @@ func buildResubmission(remembered url.Values, posted url.Values, codeLength int,
 
 // normalizeCode keeps digits only and, when a whole caller number was
 // pasted without JavaScript, its last n digits — the same rule as code.js.
+// Fullwidth (an IME's), Arabic-Indic and Persian digits count as theirs, as
+// the server reads them (challenge's foldDigits): the field takes them
+// without JavaScript, and dropping them here sent an empty code.
 func normalizeCode(s string, n int) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r >= '0' && r <= '9' {
+		switch {
+		case r >= '0' && r <= '9':
 			b.WriteRune(r)
+		case r >= '\uff10' && r <= '\uff19':
+			b.WriteRune('0' + r - '\uff10')
+		case r >= '\u0660' && r <= '\u0669':
+			b.WriteRune('0' + r - '\u0660')
+		case r >= '\u06f0' && r <= '\u06f9':
+			b.WriteRune('0' + r - '\u06f0')
 		}
 	}
 	d := b.String()

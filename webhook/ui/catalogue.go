@@ -42,6 +42,9 @@ var catalogue = map[string]map[string]string{
 		"code.js_autosend":    "The code is checked as soon as you type its last digit.",
 		"code.js_pause":       "The code will be checked in a couple of seconds. To check it now, press “Confirm”.",
 		"code.js_hold":        "To check the code, press “Confirm”: a phone number can begin with these digits, so they are not sent by themselves.",
+		// The field's title: without JavaScript the browser adds it to its
+		// own "match the requested format" when the pattern refuses a value.
+		"code.pattern_title": "Digits only: the last {code_length} {code_length#digit|digits} of the incoming number, or the whole number.",
 
 		// CallPass interrupt messages (docs/architecture.md "Message ids")
 		"msg.1090001": "We are calling {phone_masked}. Enter the last {code_length} {code_length#digit|digits} of the incoming number.",
@@ -299,6 +302,7 @@ var catalogue = map[string]map[string]string{
 		"code.js_autosend":    "Код проверяется сразу после ввода последней цифры.",
 		"code.js_pause":       "Код будет проверен через пару секунд. Чтобы проверить его сразу, нажмите «Подтвердить».",
 		"code.js_hold":        "Чтобы проверить код, нажмите «Подтвердить»: с этих цифр может начинаться номер телефона, поэтому сами они не отправляются.",
+		"code.pattern_title":  "Только цифры: последние {code_length} {code_length#цифра|цифры|цифр} входящего номера или весь номер.",
 
 		"msg.1090001": "Мы звоним на {phone_masked}. Введите {code_length#последнюю|последние|последние} {code_length} {code_length#цифру|цифры|цифр} входящего номера.",
 		"msg.4090001": "Неверный код. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",

@@ -217,7 +217,7 @@ type codeView struct {
 	ExpiresIn                                      int
 	ExpiresLabel, ExpiresTemplate, ExpiredLabel    string
 	CheckingLabel                                  string
-	Pattern                                        string
+	Pattern, PatternTitle                          string
 	MaxLength                                      int
 	Hidden                                         []hidden
 	StartOverLabel, SettingsLabel                  string
@@ -256,6 +256,7 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		ShowResend:      s.showResend(),
 		RetryKind:       s.retryKind(),
 		Pattern:         codePattern(s.CodeLength),
+		PatternTitle:    Format(l, "code.pattern_title", args),
 		MaxLength:       codeMaxLength,
 		DurationUnits:   Text(l, "unit.h") + "|" + Text(l, "unit.min") + "|" + Text(l, "unit.s"),
 		CheckingLabel:   Text(l, "code.checking"),
@@ -429,15 +430,23 @@ func lastDigits(s string, n int) string {
 const codeMaxLength = 32
 
 // codeSeparators are what a phone number is written with besides digits
-// (the no-break and thin spaces are in JavaScript's \s, not in Go's).
-const codeSeparators = "[\\s\u00a0\u2009\u202f\\+\\-\\(\\)\\.]*"
+// (the no-break and thin spaces are in JavaScript's \s, not in Go's; so is
+// the ideographic space), and the fullwidth forms of "+", "-", "(" and ")"
+// an IME types, which the server folds (challenge's foldDigits).
+const codeSeparators = "[\\s\u00a0\u2009\u202f\\+\\-\\(\\)\\.\uff0b\uff0d\uff08\uff09]*"
+
+// codeDigits are the digits the server reads as such: ASCII, fullwidth (an
+// IME's), Arabic-Indic and Persian. Without JavaScript nothing folds them
+// before the post, and a pattern of ASCII digits refused a code the server
+// takes, with the browser's bare "match the requested format".
+const codeDigits = "[0-9\uff10-\uff19\u0660-\u0669\u06f0-\u06f9]"
 
 // codePattern accepts at least n digits, optionally written as a phone
 // number (spaces, +, -, parentheses, dots). Every punctuator is escaped:
 // browsers compile pattern with the v flag, where a bare "-" or "(" inside
 // a class is a syntax error (and an invalid pattern is ignored).
 func codePattern(n int) string {
-	return fmt.Sprintf("%s(?:[0-9]%s){%d,}", codeSeparators, codeSeparators, n)
+	return fmt.Sprintf("%s(?:%s%s){%d,}", codeSeparators, codeDigits, codeSeparators, n)
 }
 
 // waitMessage: messages worded from retry_after ("try again in 25 s").

@@ -14,8 +14,9 @@
 
   // An IME or a keyboard of another script types other digits: fullwidth
   // "４６１０" (and "＋", "（", "－"), Arabic-Indic "٤٦١٠". They read as the
-  // ASCII ones (the server and the field's pattern take only those); cut
-  // as non-digits, what the user typed vanished from the field.
+  // ASCII ones (the server folds only the fullwidth, Arabic-Indic and
+  // Persian ones, as the field's pattern takes them without this script);
+  // cut as non-digits, what the user typed vanished from the field.
   function fold(s) {
     s = String(s || "");
     if (!/[^\x00-\x7f]/.test(s)) { return s; }

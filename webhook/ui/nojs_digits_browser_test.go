@@ -1,0 +1,83 @@
+package ui
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// TestOtherDigitsWithoutJSInBrowser: without JavaScript, a code typed with
+// an IME's fullwidth digits ("４６１０"), or Arabic-Indic or Persian ones,
+// was refused by the field's pattern (ASCII digits only) with the
+// browser's bare "match the requested format", though the server reads
+// them as digits (challenge's foldDigits). The field now takes what the
+// server folds, fullwidth separators of a pasted number included; what it
+// still refuses (letters) is explained in the page's language (title).
+func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	posted := capturePosts(mux)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		lang := req.URL.Query().Get("lang")
+		body, err := r.CodeStepHTML(CodeStep{Lang: lang, CodeLength: 4, FormAction: "/submit"})
+		if err != nil {
+			t.Error(err)
+		}
+		// The component alone: no code.js, as in a browser without JavaScript.
+		_, _ = w.Write([]byte("<!doctype html><html lang=" + lang + "><meta charset=utf-8><title>t</title><body>" + string(body) + "</body></html>"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, code := range []string{"４６１０", "٤٦١٠", "۴۶۱۰", "＋７ （４９５） １２３－４６－１０", "+7\u3000495\u3000123-46-10"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?lang=ru"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: code}); err != nil { // an IME's commit
+			t.Fatal(err)
+		}
+		if msg := evalJS(t, ctx, `document.getElementById("cp-code").validationMessage`); msg != "" {
+			t.Errorf("%q: refused without JavaScript: %q", code, msg)
+			continue
+		}
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case form := <-posted:
+			if form.Get("code") != code {
+				t.Errorf("posted %q, want %q as typed", form.Get("code"), code)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%q: the form was not submitted", code)
+		}
+	}
+
+	// Letters are still refused, and the title the browser adds to its
+	// message says what the field wants in the page's language.
+	for lang, want := range map[string]string{"ru": "Только цифры", "en": "Digits only"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?lang="+lang), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
+			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: "46a10"}); err != nil {
+			t.Fatal(err)
+		}
+		// Chromium shows the title under its own message in the bubble
+		// (validationMessage holds only its own words).
+		got := evalJS(t, ctx, `(function () { var e = document.getElementById("cp-code");
+			return e.validity.patternMismatch ? e.title : "accepted"; })()`)
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: %q: the field's title is %q, want it to say %q", lang, "46a10", got, want)
+		}
+	}
+}
