@@ -14,6 +14,9 @@ type msgView struct {
 	// Lang is set ("en") when Text is Kratos's own English on a page in
 	// another language, so a screen reader reads it as English.
 	Lang string
+	// HTML, when set, is Text with a clock time marked up for code.js to
+	// show on the reader's clock (ui.ClockMarkup); the template prefers it.
+	HTML template.HTML
 }
 
 type nodeView struct {
@@ -139,7 +142,11 @@ func localizeMsg(lang string, m uiText) msgView {
 	if t != "error" && t != "success" {
 		t = "info"
 	}
-	return msgView{Text: text, Type: t, Lang: textLang}
+	v := msgView{Text: text, Type: t, Lang: textLang}
+	if textLang == "" {
+		v.HTML, _ = ui.ClockMarkup(text, m.Context)
+	}
+	return v
 }
 
 func nodeLabel(lang string, n uiNode) string {

@@ -352,7 +352,7 @@ func formatArg(lang, name string, v any) string {
 	case strings.HasSuffix(name, "_at"):
 		if s, ok := v.(string); ok {
 			if t, err := time.Parse(time.RFC3339, s); err == nil {
-				return t.UTC().Format("15:04:05") + " UTC"
+				return clockUTC(t)
 			}
 		}
 	}

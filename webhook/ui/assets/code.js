@@ -4,6 +4,23 @@
 // page works without this file (plain form POST).
 (function () {
   "use strict";
+  // A clock time the server can only give in UTC ("before 22:15:00 UTC",
+  // 1060001: change the password by then; ui.ClockMarkup) is shown on the
+  // reader's own clock, in the page's language, to the minute (never later
+  // than the server's time); a day other than today is named. Without this
+  // script, or without Intl, the UTC text stays.
+  (function () {
+    var times = document.querySelectorAll("time[data-cp-clock]");
+    if (!times.length || !window.Intl || !Intl.DateTimeFormat) { return; }
+    var lang = document.documentElement.lang || undefined, today = new Date().toDateString();
+    for (var i = 0; i < times.length; i++) {
+      var at = new Date(times[i].getAttribute("datetime"));
+      if (isNaN(at.getTime())) { continue; }
+      var opts = { hour: "2-digit", minute: "2-digit" };
+      if (at.toDateString() !== today) { opts.day = "numeric"; opts.month = "long"; }
+      try { times[i].textContent = new Intl.DateTimeFormat(lang, opts).format(at); } catch (err) { /* the UTC text stays */ }
+    }
+  })();
   var step = document.querySelector("[data-cp-step]");
   if (!step) { return; }
   var n = parseInt(step.getAttribute("data-code-length"), 10) || 4;
