@@ -176,6 +176,17 @@
   // digit comes within it, and the number goes on as one). Other codes
   // beginning with 7 or 8 wait the pause too, the rest go at their last
   // digit. Typing on makes them a number (below); the note says what to do.
+  //
+  // A local number typed without separators ("1234610" of +7 495 123-46-10)
+  // is caught the same way when it begins with 3, 4, 7, 8 or 9: its fifth
+  // digit is inside its second group ("123|46|10") and comes within the
+  // pause. One beginning with 0, 1, 2, 5 or 6 goes as its first four digits
+  // (a wrong code, an attempt), and is left so on purpose: a local part (a
+  // mobile number's in particular) may begin with any digit, so catching it
+  // means the pause for every code, where now half of them (those digits'
+  // 5000 of 10000) go at their last digit; and the rhythm that tells it (a
+  // look back after three digits, where a code "46-10" is read in twos) is
+  // too unsure a sign to hold a code for.
   function numberStart(d) {
     var trunk = /^[78][3489]/.test(d), bare = /^[3489]/.test(d);
     var ends = function (groups) {
