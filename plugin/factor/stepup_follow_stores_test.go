@@ -78,6 +78,14 @@ func TestStepUpTabFollowsOnEveryStore(t *testing.T) {
 // challenge service tuned by tune, calling through a seqProvider.
 func stepUpOn(t *testing.T, store string, grace time.Duration, tune func(*challenge.Config)) (*factor.Service, *challenge.Service, *seqProvider) {
 	t.Helper()
+	f, svc, prov, _ := stepUpOnSessions(t, store, grace, tune)
+	return f, svc, prov
+}
+
+// stepUpOnSessions is stepUpOn that also returns the sessions the factor
+// reads, for a test to change the session's traits.
+func stepUpOnSessions(t *testing.T, store string, grace time.Duration, tune func(*challenge.Config)) (*factor.Service, *challenge.Service, *seqProvider, *countingSessions) {
+	t.Helper()
 	var st interface {
 		challenge.Store
 		limit.Counter
@@ -124,5 +132,5 @@ func stepUpOn(t *testing.T, store string, grace time.Duration, tune func(*challe
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, svc, prov
+	return f, svc, prov, sessions
 }
