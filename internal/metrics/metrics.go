@@ -175,7 +175,7 @@ var (
 	// Hook decisions besides refused_<error code>, which are many.
 	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error", "canceled"}
 	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release",
-		"take", "give_back", "ban", "record_failure", "retire", "restore"}
+		"take", "give_back", "ban", "record_failure", "retire", "restore", "spend"}
 	kratosOps = []string{"whoami", "get_identity", "patch_identity", "ready"}
 	// Of each provider (InitProvider).
 	callOutcomes = []string{"placed", "unavailable", "bad_response", "unauthorized", "insufficient_balance",

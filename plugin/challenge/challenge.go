@@ -360,6 +360,19 @@ type Retirer interface {
 	RestoreUnleased(ctx context.Context, b Binding, id string) (bool, error)
 }
 
+// Spender is a Store that can end the proof a verified challenge gives
+// (both stores can). A number proven in a registration flow stays proven
+// for that flow while its code would have lived, so that a resubmit after
+// Kratos refused the save needs no second call; once Kratos has saved the
+// registration, a resubmit of the same flow would save a second account
+// with the number, and the proof must end.
+type Spender interface {
+	// Spend sets challenge id expired if it is b's active challenge and
+	// verified, in one atomic step, and says whether it did. An id that is
+	// not b's active challenge changes nothing.
+	Spend(ctx context.Context, b Binding, id string) (bool, error)
+}
+
 // CheckingStore is a Store that also keeps the limiter's counters and bans
 // (limit.Counter, limit.Blocks) and can read them in the same round trip as
 // Lookup: a start refused by a call limit then costs one round trip and

@@ -1045,6 +1045,32 @@ func (s *Service) Current(ctx context.Context, b Binding) (Challenge, error) {
 	return c, nil
 }
 
+// Spend ends the proof b's active challenge gives, if it is verified
+// (Spender): the registration it proved was saved, and a resubmit of the
+// flow must find the number unproven. It reports whether it ended one. A
+// store without Spender ends nothing.
+func (s *Service) Spend(ctx context.Context, b Binding) (bool, error) {
+	sp, ok := s.store.(Spender)
+	if !ok {
+		return false, nil
+	}
+	c, err := s.Current(ctx, b)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case c.State != StateVerified:
+		return false, nil
+	}
+	var done bool
+	err = s.timed(ctx, "spend", func() (err error) { done, err = sp.Spend(ctx, b, c.ID); return err })
+	if err != nil {
+		return false, storeErr("spend", err)
+	}
+	return done, nil
+}
+
 // IdentityOf reports whether id is a well-formed challenge id of b's
 // identity (its tag), the only ids a page of b can have been shown.
 func IdentityOf(id string, b Binding) bool {

@@ -27,6 +27,7 @@ type Store interface {
 	challenge.Store
 	challenge.StartLeaser
 	challenge.Retirer
+	challenge.Spender
 	limit.Blocks
 	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error)
 }
@@ -284,6 +285,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	runRetire(t, newStore)
+	runSpend(t, newStore)
 
 	t.Run("ExpiresByTime", func(t *testing.T) {
 		s := newStore(t)

@@ -63,3 +63,23 @@ func (s *Store) RestoreUnleased(ctx context.Context, b challenge.Binding, id str
 	}
 	return false, nil
 }
+
+var _ challenge.Spender = (*Store)(nil)
+
+// Spend implements challenge.Spender.
+func (s *Store) Spend(ctx context.Context, b challenge.Binding, id string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.active[b] != id {
+		return false, nil
+	}
+	e, ok := s.find(id, b)
+	if !ok || e.c.Binding() != b || e.c.State != challenge.StateVerified {
+		return false, nil
+	}
+	e.c.State = challenge.StateExpired
+	return true, nil
+}

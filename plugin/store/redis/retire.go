@@ -93,3 +93,28 @@ func (s *Store) RestoreUnleased(ctx context.Context, b challenge.Binding, id str
 	}
 	return n == 1, nil
 }
+
+var _ challenge.Spender = (*Store)(nil)
+
+// spendScript: the keys and id as retireScript's. Sets the challenge
+// expired if the pointer names it and it is verified. Returns 1 if it did.
+var spendScript = newScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('HGET', KEYS[2], 's') == 'verified' then
+  redis.call('HSET', KEYS[2], 's', 'expired')
+  return 1
+end
+return 0
+`)
+
+// Spend implements challenge.Spender in one round trip.
+func (s *Store) Spend(ctx context.Context, b challenge.Binding, id string) (bool, error) {
+	key, mode := s.firstKey(id, b)
+	if id == "" || mode != "c" {
+		return false, nil
+	}
+	n, err := s.run(ctx, spendScript, []string{s.activeKey(b), key}, id).Int()
+	if err != nil {
+		return false, wrap("spend", err)
+	}
+	return n == 1, nil
+}
