@@ -144,6 +144,7 @@ func startWebStack(t *testing.T, env ...string) *webStack {
 		UIURL:            ws.UI,
 		LoginHook:        hook("/hooks/kratos/login", false),
 		RegistrationHook: hook("/hooks/kratos/registration", true),
+		RegisteredHook:   hook("/hooks/kratos/registered", false),
 		SettingsHook:     hook("/hooks/kratos/settings", true),
 	})
 	cfg := append([]string{

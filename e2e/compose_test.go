@@ -274,10 +274,16 @@ func checkComposeKratosConfig(t *testing.T, p *types.Project, kratos, callpass t
 				if ac["name"] != "Authorization" || ac["value"] != "Bearer "+secret {
 					t.Errorf("hook %s: auth %v does not carry the service's WEBHOOK_SECRET", u.Path, ac)
 				}
-				if c["can_interrupt"] != true {
+				if u.Path == "/hooks/kratos/registered" {
+					// Runs after the save: Kratos runs a web_hook there only
+					// without can_interrupt and response.parse.
+					if c["can_interrupt"] == true || c["response"] != nil {
+						t.Errorf("hook %s: must have neither can_interrupt nor response (it runs after the save)", u.Path)
+					}
+				} else if c["can_interrupt"] != true {
 					t.Errorf("hook %s: can_interrupt must be true", u.Path)
 				}
-				if u.Path != "/hooks/kratos/login" {
+				if u.Path != "/hooks/kratos/login" && u.Path != "/hooks/kratos/registered" {
 					if r, _ := c["response"].(map[string]any); r["parse"] != true {
 						t.Errorf("hook %s: response.parse must be true to store metadata_public", u.Path)
 					}
@@ -296,7 +302,7 @@ func checkComposeKratosConfig(t *testing.T, p *types.Project, kratos, callpass t
 		}
 	}
 	walk(cfg)
-	for _, path := range []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/settings"} {
+	for _, path := range []string{"/hooks/kratos/login", "/hooks/kratos/registration", "/hooks/kratos/registered", "/hooks/kratos/settings"} {
 		if !hooks[path] {
 			t.Errorf("compose kratos.yml has no web_hook to %s", path)
 		}

@@ -60,6 +60,9 @@ type stackOptions struct {
 	// can_interrupt and response.parse, so Kratos runs it after saving the
 	// identity (a kratos.yml mistake a test can make).
 	RegistrationHookAfterSave bool
+	// NoRegisteredHook leaves out the registration hook after the save
+	// (/hooks/kratos/registered), which RegistrationHook adds.
+	NoRegisteredHook bool
 	// KratosConfig is deep-merged into Kratos's configuration
 	// (testenv.KratosOptions.Config).
 	KratosConfig map[string]any
@@ -102,6 +105,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		kopts.RegistrationHook.Parse = true
 		if o.RegistrationHookAfterSave {
 			kopts.RegistrationHook.Parse, kopts.RegistrationHook.NoInterrupt = false, true
+		}
+		if !o.NoRegisteredHook && !o.RegistrationHookAfterSave {
+			kopts.RegisteredHook = hook("/hooks/kratos/registered")
 		}
 	}
 	if o.SettingsHook {

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -259,6 +260,37 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	}
 	setHookDecision(c, "challenge")
 	return nil
+}
+
+// registrationSaver is the factor's end of a registration's proof
+// (factor.Service has it); the route exists only with it.
+type registrationSaver interface {
+	RegistrationSaved(ctx context.Context, in factor.GateInput) error
+}
+
+// registeredHook is Kratos's registration hook after the save (no
+// can_interrupt, no response.parse, listed before session): the number the
+// flow proved stops being proven for it, so a resubmit of the completed
+// flow cannot save a second account with it without a new call. An error
+// is answered as one (Kratos then shows it; the identity is saved): a
+// proof left in place is what this hook exists to end.
+func (s *Server) registeredHook(rs registrationSaver) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := readHookPayload(c)
+		if err != nil {
+			setHookDecision(c, "bad_request")
+			return err
+		}
+		if err := rs.RegistrationSaved(c.Request().Context(), p.gateInput(HookRegistration)); err != nil {
+			setHookDecision(c, "error")
+			return err
+		}
+		if err := c.JSON(http.StatusOK, map[string]any{}); err != nil {
+			return err
+		}
+		setHookDecision(c, "allow")
+		return nil
+	}
 }
 
 // refusedDecisions holds the hook decision of each refusal's error code,

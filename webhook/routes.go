@@ -37,6 +37,9 @@ func (s *Server) routes() {
 		e.POST("/hooks/kratos/login", hook(s.loginHook))
 		e.POST("/hooks/kratos/registration", hook(s.phoneHook(HookRegistration)))
 		e.POST("/hooks/kratos/settings", hook(s.phoneHook(HookSettings)))
+		if rs, ok := s.deps.Factor.(registrationSaver); ok {
+			e.POST("/hooks/kratos/registered", hook(s.registeredHook(rs)))
+		}
 
 		api := func(h echo.HandlerFunc, mw ...echo.MiddlewareFunc) echo.HandlerFunc {
 			return chain(h, append([]echo.MiddlewareFunc{limitBody(apiBodyLimit)}, mw...)...)

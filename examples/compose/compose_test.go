@@ -92,8 +92,8 @@ func TestRealCallPassOverrideIsAValidProductionConfig(t *testing.T) {
 	}
 	// Step 3 puts one new webhook secret in the service and in Kratos's hooks.
 	kratosYML := steps.apply(kratosConfig, readRepoFile(t, kratosConfig))
-	if n := strings.Count(kratosYML, "Bearer "+cfg.Webhook.Secret+"\n"); n != 3 {
-		t.Errorf("after the header's steps %s has %d hooks sending the service's webhook secret, want 3", kratosConfig, n)
+	if n := strings.Count(kratosYML, "Bearer "+cfg.Webhook.Secret+"\n"); n != 4 {
+		t.Errorf("after the header's steps %s has %d hooks sending the service's webhook secret, want 4", kratosConfig, n)
 	}
 
 	// The steps in the override's header create exactly these files.

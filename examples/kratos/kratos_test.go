@@ -277,8 +277,8 @@ func loadExampleConfig(t *testing.T, base string) map[string]any {
 		}
 	}
 	walk(cfg)
-	if n != 3 {
-		t.Fatalf("kratos.yml has %d web_hook urls on :4477, want 3 (login, registration, settings)", n)
+	if n != 4 {
+		t.Fatalf("kratos.yml has %d web_hook urls on :4477, want 4 (login, registration, registered, settings)", n)
 	}
 	ss, _ := cfg["selfservice"].(map[string]any)
 	returns, _ := ss["allowed_return_urls"].([]any)
@@ -391,8 +391,8 @@ func TestComposeConfigOnRealKratos(t *testing.T) {
 		}
 	}
 	walk(cfg)
-	if hooks != 3 || files != 4 {
-		t.Fatalf("compose kratos.yml: %d hook urls on callpass:4477 (want 3), %d files under /etc/config/kratos (want 4)", hooks, files)
+	if hooks != 4 || files != 5 {
+		t.Fatalf("compose kratos.yml: %d hook urls on callpass:4477 (want 4), %d files under /etc/config/kratos (want 5)", hooks, files)
 	}
 	k := testenv.StartKratos(t, testenv.KratosOptions{BaseConfig: cfg, Dir: wd})
 	exerciseHooks(t, k, sink, "Bearer change-me-compose-webhook-secret-0123456789")
@@ -412,6 +412,13 @@ func exerciseHooks(t *testing.T, k *testenv.Kratos, sink *hookSink, auth string)
 	}
 	if b := sink.last("/hooks/kratos/registration"); b == nil || b["flow_type"] != "api" || b["traits"].(map[string]any)["phone"] != "+79161234567" {
 		t.Fatalf("registration hook body %v", b)
+	}
+	// After the save: the same flow, and the identity Kratos saved.
+	pre := sink.last("/hooks/kratos/registration")
+	if b := sink.last("/hooks/kratos/registered"); b == nil || b["flow_id"] != pre["flow_id"] ||
+		b["identity_id"] == "" || b["identity_id"] == "00000000-0000-0000-0000-000000000000" ||
+		b["traits"].(map[string]any)["phone"] != "+79161234567" {
+		t.Fatalf("registered hook body %v", b)
 	}
 
 	res, err := k.APILogin(ctx, email, password, nil)

@@ -171,7 +171,7 @@ var (
 	verifyOutcomes = []string{"verified", "wrong", "locked", "exhausted", "expired", "used", "not_found", "invalid", "blocked", "error"}
 	limitKinds     = []string{"number", "identity", "ip", "global", "phone_check_budget", "regulation", "destination"}
 	tokenVias      = []string{"stepup", "exchange"}
-	hookNames      = []string{"login", "registration", "settings"}
+	hookNames      = []string{"login", "registration", "registered", "settings"}
 	// Hook decisions besides refused_<error code>, which are many.
 	hookDecisions = []string{"challenge", "allow", "unauthorized", "bad_request", "error", "canceled"}
 	storeOps      = []string{"lookup", "get", "create", "verify", "update_call", "ping", "lease", "release",

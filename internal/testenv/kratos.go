@@ -101,6 +101,10 @@ type KratosOptions struct {
 	LoginHook KratosHook
 	// RegistrationHook runs after password registration.
 	RegistrationHook KratosHook
+	// RegisteredHook runs after password registration once Kratos saved
+	// the identity (listed after RegistrationHook, before session; its
+	// NoInterrupt and Parse are ignored: a post-persist hook has neither).
+	RegisteredHook KratosHook
 	// SettingsHook runs after a profile settings update.
 	SettingsHook KratosHook
 	// UIURL is the self-service UI base URL (flows' ui_url and return URLs).
@@ -361,7 +365,12 @@ func KratosConfig(publicURL, adminURL string, opts KratosOptions) map[string]any
 		"after":    map[string]any{"password": map[string]any{"hooks": []any{map[string]any{"hook": "session"}}}},
 	}
 	if h := opts.RegistrationHook; h.URL != "" {
-		hooks := []any{kratosWebHook(h, filepath.Join(opts.JsonnetDir, "registration.jsonnet")), map[string]any{"hook": "session"}}
+		hooks := []any{kratosWebHook(h, filepath.Join(opts.JsonnetDir, "registration.jsonnet"))}
+		if r := opts.RegisteredHook; r.URL != "" {
+			r.NoInterrupt, r.Parse = true, false
+			hooks = append(hooks, kratosWebHook(r, filepath.Join(opts.JsonnetDir, "registration.jsonnet")))
+		}
+		hooks = append(hooks, map[string]any{"hook": "session"})
 		registration["after"] = map[string]any{"password": map[string]any{"hooks": hooks}}
 	}
 	settings := map[string]any{"ui_url": ui + "/settings", "privileged_session_max_age": "15m"}

@@ -52,6 +52,13 @@ type numberFollower interface {
 	VerifyAndPassFollowingNumber(ctx context.Context, b challenge.Binding, challengeID, code, e164 string, pass *challenge.Pass) (challenge.VerifyResult, error)
 }
 
+// proofSpender ends the proof a flow's verified challenge gives
+// (challenge.Service has it). Optional, as numberFollower; without it a
+// saved registration ends nothing (RegistrationSaved).
+type proofSpender interface {
+	Spend(ctx context.Context, b challenge.Binding) (bool, error)
+}
+
 // Sessions reads Kratos sessions and identities (plugin/kratos).
 type Sessions interface {
 	Session(ctx context.Context, cookie, token string) (*kratos.Session, error)

@@ -2,6 +2,7 @@ package factor_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -32,14 +33,24 @@ func TestPhoneProvenInTheFlowStaysProven(t *testing.T) {
 		in        factor.GateInput
 		wantAllow bool
 		wantCalls int
+		// saved, when set, is the phone trait Kratos saved this flow's
+		// registration with (RegistrationSaved) before the resubmit.
+		saved string
 	}{
-		{"registration, the same code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Code: "1234"}, true, 1},
-		{"registration, no code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1},
-		{"settings, no code", factor.HookSettings, "22222222-2222-2222-2222-222222222222", 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1},
-		{"a resend calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Resend: true}, false, 2},
-		{"another number calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(`{"phone":"+79001239901"}`)}, false, 2},
-		{"another flow calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: other, Traits: []byte(proven)}, false, 2},
-		{"past the code's lifetime", factor.HookRegistration, zero, challenge.DefaultConfig().TTL + time.Second, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, false, 2},
+		{"registration, the same code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Code: "1234"}, true, 1, ""},
+		{"registration, no code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1, ""},
+		{"settings, no code", factor.HookSettings, "22222222-2222-2222-2222-222222222222", 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1, ""},
+		{"a resend calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Resend: true}, false, 2, ""},
+		{"another number calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(`{"phone":"+79001239901"}`)}, false, 2, ""},
+		{"another flow calls", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: other, Traits: []byte(proven)}, false, 2, ""},
+		{"past the code's lifetime", factor.HookRegistration, zero, challenge.DefaultConfig().TTL + time.Second, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, false, 2, ""},
+		// Kratos saved the registration: a resubmit of the completed flow
+		// (Kratos accepts one) must not save a second account with the
+		// number. It passed with the code or none, with no call.
+		{"registration saved, the same code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven), Code: "1234"}, false, 1, proven},
+		{"registration saved, no code", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, false, 2, proven},
+		{"registration saved without a number", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1, `{}`},
+		{"registration saved with another number", factor.HookRegistration, zero, 0, factor.GateInput{FlowID: flow, Traits: []byte(proven)}, true, 1, `{"phone":"+79001239901"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +66,12 @@ func TestPhoneProvenInTheFlowStaysProven(t *testing.T) {
 				t.Fatalf("the right code: %+v %v", dec, err)
 			}
 			now = now.Add(tt.after)
+			if tt.saved != "" {
+				saved := factor.GateInput{Hook: factor.HookRegistration, FlowID: flow, IdentityID: "44444444-4444-4444-4444-444444444444", Traits: []byte(tt.saved)}
+				if err := f.RegistrationSaved(ctx, saved); err != nil {
+					t.Fatalf("registration saved: %v", err)
+				}
+			}
 			in := tt.in
 			in.Hook, in.IdentityID, in.ClientIP = tt.hook, tt.identity, "198.51.100.7"
 			dec, err := f.Gate(ctx, in)
@@ -92,4 +109,34 @@ func newClockedFactor(t *testing.T, now func() time.Time) (*factor.Service, *cou
 		t.Fatal(err)
 	}
 	return f, prov
+}
+
+// TestRegistrationSavedNeedsTheSavedIdentity: the hook that ends a
+// registration's proof runs after Kratos saved the identity; a body still
+// naming the zero UUID (can_interrupt or response.parse left on, so Kratos
+// runs it before the save) is refused, and the proof the flow's resubmit
+// needs is left alone.
+func TestRegistrationSavedNeedsTheSavedIdentity(t *testing.T) {
+	const flow, proven = "11111111-1111-1111-1111-111111111111", `{"phone":"+79001239900"}`
+	for _, id := range []string{"", "00000000-0000-0000-0000-000000000000"} {
+		ctx := context.Background()
+		now := time.Now()
+		f, prov := newClockedFactor(t, func() time.Time { return now })
+		in := factor.GateInput{Hook: factor.HookRegistration, FlowID: flow, IdentityID: "00000000-0000-0000-0000-000000000000", Traits: []byte(proven)}
+		if _, err := f.Gate(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Code = "1234"
+		if dec, err := f.Gate(ctx, in); err != nil || !dec.Allow {
+			t.Fatalf("the right code: %+v %v", dec, err)
+		}
+		saved := factor.GateInput{Hook: factor.HookRegistration, FlowID: flow, IdentityID: id, Traits: []byte(proven)}
+		if err := f.RegistrationSaved(ctx, saved); !errors.Is(err, factor.ErrHookBeforeSave) {
+			t.Fatalf("identity %q: %v, want ErrHookBeforeSave", id, err)
+		}
+		in.Code = ""
+		if dec, err := f.Gate(ctx, in); err != nil || !dec.Allow || prov.calls != 1 {
+			t.Fatalf("identity %q: the resubmit after the refused hook: %+v %v, %d calls; want allowed, 1 call", id, dec, err, prov.calls)
+		}
+	}
 }

@@ -95,6 +95,35 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	return s.phoneProven(meta, num), nil
 }
 
+// RegistrationSaved ends the proof of the number Kratos just saved with a
+// registration (its post-persist hook): a number proven in a registration
+// flow stays proven for that flow so that a resubmit after Kratos refused
+// the save needs no second call (gatePhoneChange), but once the save went
+// through, a resubmit of the same flow with another e-mail would save a
+// second account with the number, proven by nobody new. A body without a
+// number (missing_phone: allow) ends nothing.
+func (s *Service) RegistrationSaved(ctx context.Context, in GateInput) error {
+	if in.IdentityID == "" || in.IdentityID == zeroUUID {
+		return fmt.Errorf("%w: the body names no saved identity: leave can_interrupt and response.parse off on the web_hook "+
+			"posting to /hooks/kratos/registered, and list it after the one posting to /hooks/kratos/registration, before session", ErrHookBeforeSave)
+	}
+	if in.PhoneTrait != "" && in.PhoneTrait != s.cfg.PhoneTrait {
+		return fmt.Errorf("%w: the template's phonePath is %q, kratos.phone_trait is %q: set phonePath in the hook templates to match",
+			ErrTraitMismatch, in.PhoneTrait, s.cfg.PhoneTrait)
+	}
+	num, ok, err := s.phoneFromTraits(in.Traits)
+	if err != nil || !ok {
+		return err
+	}
+	sp, ok := s.challenges.(proofSpender)
+	if !ok {
+		return nil
+	}
+	b := challenge.Binding{Purpose: challenge.PurposeVerifyPhone, IdentityID: s.phoneOwner(num), FlowID: in.FlowID}
+	_, err = sp.Spend(ctx, b)
+	return err
+}
+
 // provenFor reports whether c, the flow's challenge, proved num within its
 // code's lifetime.
 func (s *Service) provenFor(c challenge.Challenge, num phone.Number) bool {

@@ -128,4 +128,8 @@ var (
 	// identity (no can_interrupt or response.parse), where it can stop
 	// nothing; fails closed without a call.
 	ErrHookAfterSave = errors.New("the Kratos registration hook runs after the identity is saved")
+	// ErrHookBeforeSave: the saved-registration hook runs before Kratos
+	// saved the identity (can_interrupt or response.parse set): it would
+	// end a proof the registration still needs; fails closed.
+	ErrHookBeforeSave = errors.New("the Kratos saved-registration hook runs before the identity is saved")
 )
