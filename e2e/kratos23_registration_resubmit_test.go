@@ -1,8 +1,16 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestKratos23CompletedRegistrationResubmitted: Kratos v1.3.1 accepts a
@@ -75,4 +83,123 @@ func TestKratos23CompletedRegistrationResubmitted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKratos23CompletedBrowserRegistrationResubmitted: the same for a
+// browser flow (an SPA's JSON posts, with the flow's CSRF cookie and
+// token). With the cookies the registration left, Kratos refuses the
+// resubmit itself (signed in; a new CSRF cookie); with the flow's cookies
+// from before it (a client keeps whatever it likes), Kratos accepts it,
+// and before the hook after the save a second identity was saved there
+// too. Now the code reads as expired and no code places a new call.
+func TestKratos23CompletedBrowserRegistrationResubmitted(t *testing.T) {
+	st := startStack(t, stackOptions{RegistrationHook: true})
+	ctx := context.Background()
+	const dn = "79001239902"
+	b := st.Kratos.NewBrowser(t)
+	flowID, csrf := browserRegistrationFlow(t, ctx, b, st.Kratos.PublicURL)
+	traits := map[string]any{"email": "first@example.com", "phone": "+" + dn}
+	submit := func(c *http.Client, traits map[string]any, tp map[string]any) (int, []byte, []*http.Cookie) {
+		body := map[string]any{"method": "password", "traits": traits, "password": testPassword, "csrf_token": csrf}
+		if tp != nil {
+			body["transient_payload"] = tp
+		}
+		raw, _ := json.Marshal(body)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.Kratos.PublicURL+"/self-service/registration?flow="+url.QueryEscape(flowID), bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, out, resp.Cookies()
+	}
+	if code, body, _ := submit(b.HTTP, traits, nil); code != http.StatusBadRequest || !bytes.Contains(body, []byte("1090001")) {
+		t.Fatalf("registration: want the call's 1090001, got %d %s", code, body)
+	}
+	code := lastCode(t, st.Services[0].URL, dn)
+	pub, _ := url.Parse(st.Kratos.PublicURL)
+	before := b.HTTP.Jar.Cookies(pub) // the flow's CSRF cookie, as a client may keep it
+	status, body, cookies := submit(b.HTTP, traits, map[string]any{"callpass_code": code})
+	if status != http.StatusOK || !hasCookie(cookies, "ory_kratos_session") {
+		t.Fatalf("registration with the right code: %d %s", status, body)
+	}
+	traits["email"] = "second@example.com"
+	if status, body, _ := submit(b.HTTP, traits, map[string]any{"callpass_code": code}); status == http.StatusOK {
+		t.Fatalf("resubmit with the session cookie: saved (%s)", body)
+	}
+	// The cookies the flow had before it made the account (Kratos sets a
+	// new CSRF cookie with the session): no session cookie.
+	jar, _ := cookiejar.New(nil)
+	jar.SetCookies(pub, before)
+	nosession := &http.Client{Jar: jar, Timeout: b.HTTP.Timeout, CheckRedirect: b.HTTP.CheckRedirect}
+	for _, tt := range []struct {
+		tp   map[string]any
+		want string // the message id answered
+	}{{map[string]any{"callpass_code": code}, "4090002"}, {map[string]any{}, "1090001"}} {
+		status, body, _ := submit(nosession, traits, tt.tp)
+		if status == http.StatusOK {
+			t.Fatalf("resubmit without the session cookie (%v): a second identity was saved: %s", tt.tp, body)
+		}
+		if !bytes.Contains(body, []byte(`"id":`+tt.want)) {
+			t.Errorf("resubmit without the session cookie (%v): want message %s, got HTTP %d %s", tt.tp, tt.want, status, body)
+		}
+	}
+	if n := simRequests(t, st.Services[0].URL, dn); n != 2 {
+		t.Errorf("calls to the number: %d, want 2 (the registration's and the codeless resubmit's)", n)
+	}
+}
+
+// browserRegistrationFlow starts a browser registration flow as an SPA
+// does (JSON), which sets the CSRF cookie in b's jar; it returns the flow
+// id and its csrf_token.
+func browserRegistrationFlow(t *testing.T, ctx context.Context, b *testenv.Browser, public string) (string, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, public+"/self-service/registration/browser", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := b.HTTP.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var f struct {
+		ID string `json:"id"`
+		UI struct {
+			Nodes []struct {
+				Attributes struct {
+					Name  string `json:"name"`
+					Value any    `json:"value"`
+				} `json:"attributes"`
+			} `json:"nodes"`
+		} `json:"ui"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &f) != nil || f.ID == "" {
+		t.Fatalf("browser registration flow: %d %s", resp.StatusCode, raw)
+	}
+	for _, n := range f.UI.Nodes {
+		if n.Attributes.Name == "csrf_token" {
+			s, _ := n.Attributes.Value.(string)
+			return f.ID, s
+		}
+	}
+	t.Fatalf("browser registration flow without csrf_token: %s", raw)
+	return "", ""
+}
+
+func hasCookie(cs []*http.Cookie, name string) bool {
+	for _, c := range cs {
+		if c.Name == name && c.Value != "" {
+			return true
+		}
+	}
+	return false
 }
