@@ -3,17 +3,12 @@ package factor_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/jwt"
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // swapSession answers whoami with whatever session the test set last.
@@ -37,24 +32,8 @@ func (*subjectIssuer) AllowsAudience(string) bool { return false }
 // challenges, limits and passes) with a provider whose code is 1234.
 func newUpgradeFactor(t *testing.T) (*factor.Service, *swapSession, *subjectIssuer) {
 	t.Helper()
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	svc, err := challenge.NewService(cfg, mem, &countingProvider{}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
 	sessions, iss := &swapSession{}, &subjectIssuer{}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem, Sessions: sessions, Issuer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := wire(t, wiring{deps: factor.Deps{Sessions: sessions, Issuer: iss}})
 	return f, sessions, iss
 }
 

@@ -6,11 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // TestLoginCodeProvesOnlyTheCurrentNumber: the login gate's code proves the
@@ -40,24 +36,8 @@ func TestLoginCodeProvesOnlyTheCurrentNumber(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			mem := memory.New(time.Hour)
-			t.Cleanup(func() { _ = mem.Close() })
-			lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := challenge.DefaultConfig()
-			cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
 			prov := &countingProvider{}
-			svc, err := challenge.NewService(cfg, mem, prov, lim)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = svc.Close() })
-			f, err := factor.New(factor.Config{MissingPhone: tt.missing}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, _ := wire(t, wiring{prov: prov, config: factor.Config{MissingPhone: tt.missing}})
 			in := factor.GateInput{Hook: factor.HookLogin, FlowID: flow, IdentityID: identity, ClientIP: "198.51.100.7",
 				Traits: []byte(oldNum), AuthenticatedAt: time.Now()}
 			if dec, err := f.Gate(ctx, in); err != nil || dec.Challenge == nil {

@@ -8,9 +8,6 @@ import (
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // TestPhoneProvenInTheFlowStaysProven: after a phone check's right code
@@ -90,24 +87,8 @@ func TestPhoneProvenInTheFlowStaysProven(t *testing.T) {
 // factor.
 func newClockedFactor(t *testing.T, now func() time.Time) (*factor.Service, *countingProvider) {
 	t.Helper()
-	mem := memory.New(time.Hour, memory.WithClock(now))
-	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
 	prov := &countingProvider{}
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithClock(now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := wire(t, wiring{prov: prov, clock: now})
 	return f, prov
 }
 

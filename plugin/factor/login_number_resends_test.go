@@ -2,15 +2,11 @@ package factor_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // TestLoginNumberChangedAfterTheResends: the call to the current number
@@ -29,26 +25,11 @@ func TestLoginNumberChangedAfterTheResends(t *testing.T) {
 	for _, code := range []string{"1234", ""} {
 		t.Run("code "+code, func(t *testing.T) {
 			ctx := context.Background()
-			mem := memory.New(time.Hour)
-			t.Cleanup(func() { _ = mem.Close() })
-			lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := challenge.DefaultConfig()
-			cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-			cfg.MaxResends = 1
-			cfg.ResendCooldowns = []time.Duration{time.Millisecond}
 			prov := &countingProvider{}
-			svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = svc.Close() })
-			f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem})
-			if err != nil {
-				t.Fatal(err)
-			}
+			f, _ := wire(t, wiring{prov: prov, tune: func(cfg *challenge.Config) {
+				cfg.MaxResends = 1
+				cfg.ResendCooldowns = []time.Duration{time.Millisecond}
+			}})
 			in := factor.GateInput{Hook: factor.HookLogin, FlowID: flow, IdentityID: identity, ClientIP: "198.51.100.7",
 				Traits: []byte(oldNum), AuthenticatedAt: time.Now()}
 			if dec, err := f.Gate(ctx, in); err != nil || dec.Challenge == nil {

@@ -5,35 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
+// newLimitedFactor is a factor over the real challenge service and memory
+// store under the limits lc, calling through the returned countingProvider.
 func newLimitedFactor(t *testing.T, lc limit.Config) (*factor.Service, *countingProvider) {
 	t.Helper()
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(lc, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
 	prov := &countingProvider{}
-	svc, err := challenge.NewService(cfg, mem, prov, lim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := wire(t, wiring{prov: prov, limits: func(c *limit.Config) { *c = lc }})
 	return f, prov
 }
 

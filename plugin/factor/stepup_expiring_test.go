@@ -3,7 +3,6 @@ package factor_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,9 +11,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // TestStepUpVerifyOnEndingSessionKeepsTheCode: a step-up verify for a
@@ -38,30 +34,8 @@ func TestStepUpVerifyOnEndingSessionKeepsTheCode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			mem := memory.New(time.Hour)
-			t.Cleanup(func() { _ = mem.Close() })
-			lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := challenge.DefaultConfig()
-			cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-			svc, err := challenge.NewService(cfg, mem, &countingProvider{}, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = svc.Close() })
-			iss := testIssuer(t)
-			sessions := &countingSessions{}
-			f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
-				Sessions: sessions, Issuer: iss})
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now()
-			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour),
-				Traits: map[string]any{"phone": "+79001112233"}}
+			f, sessions := newStepUpFactor(t, &countingProvider{})
+			sessions.s = stepUpSession(time.Now())
 			creds := factor.Creds{SessionToken: "t"}
 			v, err := f.StepUpStart(ctx, creds, false, "10.0.0.1")
 			if err != nil {
@@ -159,29 +133,13 @@ func TestStepUpStartOnEndingSessionPlacesNoCall(t *testing.T) {
 // countingSessions (set its s).
 func newStepUpFactor(t *testing.T, prov challenge.Provider, opts ...func(*challenge.Config)) (*factor.Service, *countingSessions) {
 	t.Helper()
-	mem := memory.New(time.Hour)
-	t.Cleanup(func() { _ = mem.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	for _, o := range opts {
-		o(&cfg)
-	}
-	svc, err := challenge.NewService(cfg, mem, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	iss := testIssuer(t)
 	sessions := &countingSessions{}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: mem,
-		Sessions: sessions, Issuer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := wire(t, wiring{prov: prov, deps: factor.Deps{Sessions: sessions, Issuer: testIssuer(t)},
+		tune: func(cfg *challenge.Config) {
+			for _, o := range opts {
+				o(cfg)
+			}
+		}})
 	return f, sessions
 }
 

@@ -3,22 +3,14 @@ package factor_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/metrics"
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
-	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
-	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 // TestStepUpFollowedVerifyCountedOnce: a code posted for a dead step-up
@@ -60,9 +52,7 @@ func TestStepUpFollowedVerifyCountedOnce(t *testing.T) {
 					prov := &seqProvider{}
 					m := metrics.New()
 					f, sessions := newObservedStepUpFactor(t, prov, m, redisAddr)
-					now := time.Now()
-					sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-						AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+					sessions.s = stepUpSession(time.Now())
 					creds := factor.Creds{SessionToken: "t"}
 					a, err := f.StepUpStart(ctx, creds, false, "")
 					if err != nil {
@@ -140,41 +130,17 @@ func verifications(t *testing.T, m *metrics.Metrics) map[string]float64 {
 // Redis; codes live 1 s, and the first new call is allowed at once.
 func newObservedStepUpFactor(t *testing.T, prov challenge.Provider, m *metrics.Metrics, redisAddr string) (*factor.Service, *countingSessions) {
 	t.Helper()
-	var st interface {
-		challenge.Store
-		limit.Counter
-		limit.Blocks
-		factor.PassStore
+	kind := "memory"
+	if redisAddr != "" {
+		kind = "redis"
 	}
-	if redisAddr == "" {
-		mem := memory.New(time.Hour)
-		t.Cleanup(func() { _ = mem.Close() })
-		st = mem
-	} else {
-		rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-		t.Cleanup(func() { _ = rdb.Close() })
-		st = redisstore.New(rdb, "cp:"+t.Name()+":")
-	}
-	lim, err := limit.New(limit.DefaultConfig(), st, st, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	cfg.TTL = time.Second
-	cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
-	svc, err := challenge.NewService(cfg, st, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)), challenge.WithObserver(m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	iss := testIssuer(t)
 	sessions := &countingSessions{}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
-		Sessions: sessions, Issuer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _ := wire(t, wiring{store: storeOn(t, kind, redisAddr, "cp:"+t.Name()+":", 0), prov: prov, obs: m,
+		tune: func(cfg *challenge.Config) {
+			cfg.TTL = time.Second
+			cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
+		},
+		deps: factor.Deps{Sessions: sessions, Issuer: testIssuer(t)}})
 	return f, sessions
 }
 
@@ -195,9 +161,7 @@ func TestStepUpFollowedVerifyKeepsTheAttemptBound(t *testing.T) {
 			prov := &seqProvider{}
 			m := metrics.New()
 			f, sessions := newObservedStepUpFactor(t, prov, m, redisAddr)
-			now := time.Now()
-			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			sessions.s = stepUpSession(time.Now())
 			creds := factor.Creds{SessionToken: "t"}
 			a, err := f.StepUpStart(ctx, creds, false, "")
 			if err != nil {

@@ -4,36 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
-	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
-	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
-
-// fullStore is what both stores are: a challenge store that also keeps the
-// limiter's counters and bans and the gate passes.
-type fullStore interface {
-	challenge.Store
-	challenge.StartLeaser
-	challenge.CheckingStore
-	challenge.Retirer
-	limit.Counter
-	limit.Blocks
-	factor.PassStore
-}
 
 // pausingStore is a real store that runs a hook once, after one of the
 // operations a start makes ("lookup", "lease" or "take") answered: another
@@ -130,43 +110,44 @@ func (p *watchingProvider) CallStatus(context.Context, string, phone.Number) (fl
 }
 func (p *watchingProvider) placed() int { p.mu.Lock(); defer p.mu.Unlock(); return p.calls }
 
-// raceStepUpOn is stepUpOn with the store wrapped in a pausingStore and a
-// watchingProvider.
+// raceStepUpOn is a step-up factor on a fresh store ("memory" or a real
+// "redis") wrapped in a pausingStore, calling through a watchingProvider,
+// for ident-1's session sess-1 (stepUpSession); a new call is allowed 1 ms
+// after the last.
 func raceStepUpOn(t *testing.T, store string) (*factor.Service, *challenge.Service, *pausingStore, *watchingProvider) {
 	t.Helper()
-	var st fullStore
-	if store == "memory" {
-		mem := memory.New(time.Hour)
-		t.Cleanup(func() { _ = mem.Close() })
-		st = mem
-	} else {
-		rdb := redis.NewClient(&redis.Options{Addr: testenv.StartRedis(t).Addr})
-		t.Cleanup(func() { _ = rdb.Close() })
-		st = redisstore.New(rdb, "cp:")
-	}
-	ps := &pausingStore{fullStore: st}
-	lim, err := limit.New(limit.DefaultConfig(), ps, ps, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	cfg.ResendCooldowns = []time.Duration{time.Millisecond}
+	ps := &pausingStore{fullStore: storeOn(t, store, "", "cp:", 0)}
 	prov := &watchingProvider{}
-	svc, err := challenge.NewService(cfg, ps, prov, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	now := time.Now()
-	sessions := &countingSessions{s: &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: st,
-		Sessions: sessions, Issuer: testIssuer(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, svc := wire(t, wiring{store: ps, prov: prov,
+		tune: func(cfg *challenge.Config) { cfg.ResendCooldowns = []time.Duration{time.Millisecond} },
+		deps: factor.Deps{Sessions: &countingSessions{s: stepUpSession(time.Now())}, Issuer: testIssuer(t)}})
 	return f, svc, ps, prov
+}
+
+// startPastCooldown starts the session's step-up (X, its code 1001, by a
+// watchingProvider) and waits out the 1 ms resend cooldown.
+func startPastCooldown(t *testing.T, f *factor.Service) factor.ChallengeView {
+	t.Helper()
+	x, err := f.StepUpStart(context.Background(), factor.Creds{SessionToken: "t"}, false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // past the resend cooldown
+	return x
+}
+
+// checkXAfter checks that X (x) is in state want with nothing counted, and
+// that code, typed on X's page, confirms the challenge wantID.
+func checkXAfter(t *testing.T, f *factor.Service, svc *challenge.Service, x string, want challenge.State, code, wantID string) {
+	t.Helper()
+	ctx := context.Background()
+	if got, err := svc.Get(ctx, x); err != nil || got.State != want || got.Attempts != 0 {
+		t.Fatalf("X after: %s with %d attempts, %v; want %s, nothing counted", got.State, got.Attempts, err, want)
+	}
+	out, err := f.StepUpVerify(ctx, factor.Creds{SessionToken: "t"}, x, code, factor.TokenOptions{})
+	if err != nil || out.Challenge.ID != wantID || out.Token.AccessToken == "" {
+		t.Fatalf("code %s on X's page: %+v, %v; want %s confirmed", code, out.Challenge, err, wantID)
+	}
 }
 
 // TestStepUpResendPlacesNoCallAfterConfirmation: tab A presses "call me
@@ -195,11 +176,7 @@ func TestStepUpResendPlacesNoCallAfterConfirmation(t *testing.T) {
 				f, svc, ps, prov := raceStepUpOn(t, store)
 				ctx := context.Background()
 				creds := factor.Creds{SessionToken: "t"}
-				x, err := f.StepUpStart(ctx, creds, false, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(5 * time.Millisecond) // past the resend cooldown
+				x := startPastCooldown(t, f)
 				var bOut factor.VerifyOutput
 				var bErr error
 				ps.mu.Lock()
@@ -240,14 +217,8 @@ func TestStepUpResendPlacesNoCallAfterConfirmation(t *testing.T) {
 				if v.ID == x.ID || v.State != string(challenge.StatePending) || prov.placed() != 2 {
 					t.Fatalf("A's page: %s %s after %d calls; want a new pending challenge", v.ID, v.State, prov.placed())
 				}
-				if got, err := svc.Get(ctx, x.ID); err != nil || got.State != challenge.StateSuperseded || got.Attempts != 0 {
-					t.Fatalf("X after: %s with %d attempts, %v; want superseded, nothing counted", got.State, got.Attempts, err)
-				}
 				// The new call's code, typed in B (still naming X), confirms.
-				out, err := f.StepUpVerify(ctx, creds, x.ID, "1002", factor.TokenOptions{})
-				if err != nil || out.Challenge.ID != v.ID || out.Token.AccessToken == "" {
-					t.Fatalf("the new call's code: %+v, %v", out.Challenge, err)
-				}
+				checkXAfter(t, f, svc, x.ID, challenge.StateSuperseded, "1002", v.ID)
 			})
 		}
 	}
@@ -280,32 +251,20 @@ func TestStepUpResendNotPlacedKeepsTheChallenge(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(store+"/"+tt.name, func(t *testing.T) {
 				f, svc, ps, prov := raceStepUpOn(t, store)
-				ctx := context.Background()
-				creds := factor.Creds{SessionToken: "t"}
-				x, err := f.StepUpStart(ctx, creds, false, "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				time.Sleep(5 * time.Millisecond) // past the resend cooldown
+				x := startPastCooldown(t, f)
 				ps.mu.Lock()
 				prov.mu.Lock()
 				tt.break_(ps, prov)
 				prov.mu.Unlock()
 				ps.mu.Unlock()
 				placedBefore := prov.placed()
-				if _, err := f.StepUpResend(ctx, creds, x.ID, ""); !errors.Is(err, tt.wantErr) {
+				if _, err := f.StepUpResend(context.Background(), factor.Creds{SessionToken: "t"}, x.ID, ""); !errors.Is(err, tt.wantErr) {
 					t.Fatalf("call me again: %v, want %v", err, tt.wantErr)
 				}
 				if tt.wantErr == challenge.ErrStoreUnavailable && prov.placed() != placedBefore {
 					t.Fatal("a call was placed although the store could not say whether X was confirmed")
 				}
-				if got, err := svc.Get(ctx, x.ID); err != nil || got.State != challenge.StatePending || got.Attempts != 0 {
-					t.Fatalf("X after the call me again: %s with %d attempts, %v; want pending, untouched", got.State, got.Attempts, err)
-				}
-				out, err := f.StepUpVerify(ctx, creds, x.ID, "1001", factor.TokenOptions{})
-				if err != nil || out.Challenge.ID != x.ID || out.Token.AccessToken == "" {
-					t.Fatalf("X's code after: %+v, %v; want X confirmed", out.Challenge, err)
-				}
+				checkXAfter(t, f, svc, x.ID, challenge.StatePending, "1001", x.ID)
 			})
 		}
 	}
@@ -324,11 +283,7 @@ func TestStepUpStartDuringAFailedResendPlacesNoCall(t *testing.T) {
 			f, svc, ps, prov := raceStepUpOn(t, store)
 			ctx := context.Background()
 			creds := factor.Creds{SessionToken: "t"}
-			x, err := f.StepUpStart(ctx, creds, false, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			time.Sleep(5 * time.Millisecond) // past the resend cooldown
+			x := startPastCooldown(t, f)
 			looked := make(chan struct{})
 			type result struct {
 				v   factor.ChallengeView
@@ -348,7 +303,11 @@ func TestStepUpStartDuringAFailedResendPlacesNoCall(t *testing.T) {
 						v, err := f.StepUpStart(ctx, creds, false, "")
 						bDone <- result{v, err}
 					}()
-					<-looked
+					select {
+					case <-looked:
+					case <-time.After(time.Minute): // a guard: B's lookup comes at once
+						t.Error("B's start made no lookup")
+					}
 					prov.mu.Lock()
 					prov.fail = nil // B's call, if any, would go out
 					prov.mu.Unlock()
@@ -358,7 +317,12 @@ func TestStepUpStartDuringAFailedResendPlacesNoCall(t *testing.T) {
 			if _, err := f.StepUpResend(ctx, creds, x.ID, ""); !errors.Is(err, flashcall.ErrInsufficientBalance) {
 				t.Fatalf("A's call me again: %v, want the provider's refusal", err)
 			}
-			b := <-bDone
+			var b result
+			select {
+			case b = <-bDone:
+			case <-time.After(time.Minute): // a guard: B's start ends with A's
+				t.Fatal("B's start did not end")
+			}
 			if b.err != nil || b.v.ID != x.ID || b.v.State != string(challenge.StatePending) || prov.placed() != 1 {
 				t.Fatalf("B: %s %s, %v after %d calls; want X %s pending, no second call", b.v.ID, b.v.State, b.err, prov.placed(), x.ID)
 			}

@@ -70,18 +70,14 @@ func TestStepUpRetireLeftByAGoneStart(t *testing.T) {
 			t.Run(store+"/"+tt.name, func(t *testing.T) {
 				f, svc, ps, prov := raceStepUpOn(t, store)
 				ctx := context.Background()
-				creds := factor.Creds{SessionToken: "t"}
-				x, err := f.StepUpStart(ctx, creds, false, "")
-				if err != nil {
-					t.Fatal(err)
-				}
+				x := startPastCooldown(t, f)
 				for range tt.resends {
-					time.Sleep(5 * time.Millisecond) // past the resend cooldown
-					if x, err = f.StepUpResend(ctx, creds, x.ID, ""); err != nil || !x.Placed {
+					var err error
+					if x, err = f.StepUpResend(ctx, factor.Creds{SessionToken: "t"}, x.ID, ""); err != nil || !x.Placed {
 						t.Fatalf("resend: %+v, %v", x, err)
 					}
+					time.Sleep(5 * time.Millisecond) // past the resend cooldown
 				}
-				time.Sleep(5 * time.Millisecond)
 				// What the dead start did: X retired, no lease left.
 				b := challenge.Binding{Purpose: challenge.PurposeStepUp, IdentityID: "ident-1", FlowID: "sess-1"}
 				if _, retired, err := ps.fullStore.Retire(ctx, b, x.ID, time.Now()); err != nil || !retired {

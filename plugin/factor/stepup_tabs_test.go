@@ -11,7 +11,6 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
-	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
@@ -70,10 +69,7 @@ func TestStepUpTwoTabsFollowTheSessionsChallenge(t *testing.T) {
 			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
 				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
 			})
-			now := time.Now()
-			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour),
-				Traits: map[string]any{"phone": "+79001112233"}}
+			sessions.s = stepUpSession(time.Now())
 			creds := factor.Creds{SessionToken: "t"}
 			a, err := f.StepUpStart(ctx, creds, false, "10.0.0.1") // tab A: "call me"
 			if err != nil {
@@ -166,9 +162,7 @@ func TestStepUpReplacedIDOfAnotherSession(t *testing.T) {
 	f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
 		c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
 	})
-	now := time.Now()
-	s1 := &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	s1 := stepUpSession(time.Now())
 	s2 := *s1
 	s2.ID = "sess-2"
 	creds := factor.Creds{SessionToken: "t"}
@@ -222,9 +216,7 @@ func TestStepUpExpiredWithoutNewerCall(t *testing.T) {
 	ctx := context.Background()
 	prov := &seqProvider{}
 	f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) { c.TTL = 50 * time.Millisecond })
-	now := time.Now()
-	sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+	sessions.s = stepUpSession(time.Now())
 	creds := factor.Creds{SessionToken: "t"}
 	a, err := f.StepUpStart(ctx, creds, false, "")
 	if err != nil {
@@ -252,9 +244,7 @@ func TestStepUpUsedChallengeFollowsTheNewerOne(t *testing.T) {
 			ctx := context.Background()
 			prov := &seqProvider{}
 			f, sessions := newStepUpFactor(t, prov)
-			now := time.Now()
-			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			sessions.s = stepUpSession(time.Now())
 			creds := factor.Creds{SessionToken: "t"}
 			x, err := f.StepUpStart(ctx, creds, false, "")
 			if err != nil {
@@ -315,9 +305,7 @@ func TestStepUpFollowShowsTheSessionsCurrentChallenge(t *testing.T) {
 			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
 				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
 			})
-			now := time.Now()
-			mine := &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			mine := stepUpSession(time.Now())
 			sessions.s = mine
 			creds := factor.Creds{SessionToken: "t"}
 			a, err := f.StepUpStart(ctx, creds, false, "")
@@ -387,9 +375,7 @@ func TestStepUpResendAfterConfirmation(t *testing.T) {
 			f, sessions := newStepUpFactor(t, prov, func(c *challenge.Config) {
 				c.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
 			})
-			now := time.Now()
-			sessions.s = &kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-				AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}
+			sessions.s = stepUpSession(time.Now())
 			creds := factor.Creds{SessionToken: "t"}
 			a, err := f.StepUpStart(ctx, creds, false, "")
 			if err != nil {
