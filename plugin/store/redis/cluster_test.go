@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,7 +38,7 @@ func newClusterClient(t testing.TB, c *testenv.RedisCluster) *redis.ClusterClien
 func TestClusterConformance(t *testing.T) {
 	t.Parallel()
 	rdb := newClusterClient(t, testenv.StartRedisCluster(t, 3))
-	prefix := func() string { return "t" + rand.Text()[:8] + ":" }
+	prefix := testPrefix
 	t.Run("store", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) storetest.Store {
 			return redisstore.New(rdb, prefix(), redisstore.WithGrace(200*time.Millisecond))

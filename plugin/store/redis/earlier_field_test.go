@@ -3,14 +3,11 @@ package redisstore_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
-	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 // TestEarlierCodeHashesFieldOnlyAfterResend: a challenge's hash in Redis
@@ -20,16 +17,11 @@ import (
 func TestEarlierCodeHashesFieldOnlyAfterResend(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	prefix := "t" + rand.Text()[:8] + ":"
-	s := redisstore.New(rdb, prefix)
+	s, rdb, prefix := ownStore(t)
 	// hashOf returns the fields of the Redis hash holding challenge id.
 	hashOf := func(id string) map[string]string {
 		t.Helper()
-		keys, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
+		keys := keysUnder(t, rdb, prefix)
 		for _, k := range keys {
 			if rdb.Type(ctx, k).Val() != "hash" {
 				continue

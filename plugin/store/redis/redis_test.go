@@ -34,7 +34,29 @@ func newClient(t testing.TB, addr string) *redis.Client {
 
 // newStore returns a store with its own prefix on the shared server.
 func newStore(t testing.TB, rdb redis.UniversalClient) *redisstore.Store {
-	return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithGrace(200*time.Millisecond))
+	return redisstore.New(rdb, testPrefix(), redisstore.WithGrace(200*time.Millisecond))
+}
+
+// testPrefix is a key prefix no other store on a shared server uses.
+func testPrefix() string { return "t" + rand.Text()[:8] + ":" }
+
+// ownStore is a store on a redis-server of its own, with its client and
+// key prefix, for tests that read the keys it writes.
+func ownStore(t *testing.T) (*redisstore.Store, *redis.Client, string) {
+	t.Helper()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	prefix := testPrefix()
+	return redisstore.New(rdb, prefix), rdb, prefix
+}
+
+// keysUnder lists the keys under prefix.
+func keysUnder(t *testing.T, rdb *redis.Client, prefix string) []string {
+	t.Helper()
+	keys, err := rdb.Keys(context.Background(), prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }
 
 func TestChallengeStore(t *testing.T) {
@@ -47,7 +69,7 @@ func TestChallengeStoreClocked(t *testing.T) {
 	t.Parallel()
 	rdb := newClient(t, testenv.StartRedis(t).Addr)
 	storetest.RunClocked(t, func(t *testing.T, now func() time.Time) storetest.Store {
-		return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithClock(now))
+		return redisstore.New(rdb, testPrefix(), redisstore.WithClock(now))
 	})
 }
 
@@ -61,7 +83,7 @@ func TestCounterSliding(t *testing.T) {
 	t.Parallel()
 	rdb := newClient(t, testenv.StartRedis(t).Addr)
 	countertest.RunSliding(t, func(t *testing.T, now func() time.Time) countertest.Store {
-		return redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithClock(now))
+		return redisstore.New(rdb, testPrefix(), redisstore.WithClock(now))
 	})
 }
 
@@ -76,7 +98,7 @@ func TestEveryKeyHasTTLAndNoCode(t *testing.T) {
 	// A fixed clock whose millisecond values do not contain the code (the
 	// store's too: the sliding logs score their members with it).
 	now := time.UnixMilli(1_700_000_000_000)
-	s := redisstore.New(rdb, "t"+rand.Text()[:8]+":", redisstore.WithGrace(200*time.Millisecond),
+	s := redisstore.New(rdb, testPrefix(), redisstore.WithGrace(200*time.Millisecond),
 		redisstore.WithClock(func() time.Time { return now }))
 	b := storetest.Bind("dump")
 	c := storetest.New(b, time.Now(), 5*time.Minute)

@@ -2,13 +2,10 @@ package redisstore_test
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
-	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 // TestRetireKeepsTTLs: the retire scripts only change a field of keys that
@@ -18,9 +15,7 @@ import (
 func TestRetireKeepsTTLs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := newClient(t, testenv.StartRedis(t).Addr)
-	prefix := "t" + rand.Text()[:8] + ":"
-	s := redisstore.New(rdb, prefix)
+	s, rdb, prefix := ownStore(t)
 	now := time.UnixMilli(time.Now().UnixMilli())
 	b := storetest.Bind("retire-ttl")
 	c := storetest.New(b, now, 5*time.Minute)
@@ -40,14 +35,7 @@ func TestRetireKeepsTTLs(t *testing.T) {
 		}
 		return m
 	}
-	count := func() int {
-		t.Helper()
-		ks, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(ks)
-	}
+	count := func() int { t.Helper(); return len(keysUnder(t, rdb, prefix)) }
 	before, n := ttls(), count()
 	steps := []struct {
 		name string
