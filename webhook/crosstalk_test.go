@@ -10,17 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callpass-kratos/callpass-kratos/jwt"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
-	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
-// hookAnswer is the part of a Kratos hook's interrupt the cross-talk
-// tests read.
+// hookAnswer is the part of a Kratos hook's interrupt the tests read.
 type hookAnswer struct {
 	Messages []struct {
 		InstancePtr string `json:"instance_ptr"`
@@ -118,39 +113,9 @@ func (tokenSessions) Session(_ context.Context, _, token string) (*kratos.Sessio
 // codes left, and a start its own challenge, never another request's.
 func TestAPIAnswersAreEachTheirOwn(t *testing.T) {
 	const users, guesses, attempts = 24, 30, 60
-	store := memory.New(time.Hour)
-	t.Cleanup(func() { _ = store.Close() })
-	lcfg := limit.DefaultConfig()
-	lcfg.PerIP.Limit = 0 // every test request comes from one address
-	lim, err := limit.New(lcfg, store, store, limit.WithNumberHasher(phonetest.Hasher()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := challenge.DefaultConfig()
-	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	cfg.MaxAttempts = attempts
-	svc, err := challenge.NewService(cfg, store, &tabsProvider{}, lim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Close() })
-	key, err := jwt.GenerateKey(jwt.AlgES256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := jwt.NewKeySet([]*jwt.Key{key}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jwt.NewIssuer(jwt.IssuerConfig{Issuer: "https://cp.example", Audience: []string{"app"}, Keys: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: store,
-		Sessions: tokenSessions{}, Issuer: iss})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newMemFactor(t, &tabsProvider{}, nil, func(l *limit.Config) {
+		l.PerIP.Limit = 0 // every test request comes from one address
+	}, tokenSessions{}, func(c *challenge.Config) { c.MaxAttempts = attempts })
 	h := newServer(t, f, nil)
 	var wg sync.WaitGroup
 	for u := range users {

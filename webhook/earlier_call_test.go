@@ -34,15 +34,7 @@ func TestEarlierCallCodeAnswers(t *testing.T) {
 	// The hook: validBody asks for Russian (accept_language).
 	w = do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/login", body: bytes.NewReader(validBody()),
 		hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
-	var km struct {
-		Messages []struct {
-			Messages []struct {
-				ID      int            `json:"id"`
-				Text    string         `json:"text"`
-				Context map[string]any `json:"context"`
-			} `json:"messages"`
-		} `json:"messages"`
-	}
+	var km hookAnswer
 	if err := json.Unmarshal(w.Body.Bytes(), &km); err != nil || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 {
 		t.Fatalf("hook answer: %d %s", w.Code, w.Body)
 	}

@@ -40,13 +40,7 @@ func postHook(h http.Handler, path string, hdr map[string]string, body []byte) (
 
 // hookMessageIDs are the Kratos message ids of a hook answer.
 func hookMessageIDs(body string) []int {
-	var km struct {
-		Messages []struct {
-			Messages []struct {
-				ID int `json:"id"`
-			} `json:"messages"`
-		} `json:"messages"`
-	}
+	var km hookAnswer
 	_ = json.Unmarshal([]byte(body), &km)
 	var ids []int
 	for _, i := range km.Messages {

@@ -71,15 +71,32 @@ func newTabsFactorSessions(t *testing.T, prov challenge.Provider, opts ...func(*
 // newTabsFactorStore is newTabsFactorSessions over a memory store with mem.
 func newTabsFactorStore(t *testing.T, prov challenge.Provider, mem []memory.Option, opts ...func(*challenge.Config)) (*factor.Service, *oneSession) {
 	t.Helper()
+	now := time.Now()
+	sessions := &oneSession{s: kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
+		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
+	cooldowns := func(cfg *challenge.Config) { cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour} }
+	return newMemFactor(t, prov, mem, nil, sessions, append([]func(*challenge.Config){cooldowns}, opts...)...), sessions
+}
+
+// newMemFactor is the real factor over the real challenge service and a
+// memory store with mem, calling through prov, its limits the defaults
+// changed by limits, its sessions read from sessions and its tokens signed
+// by an ES256 issuer for https://cp.example and the audience "app".
+func newMemFactor(t *testing.T, prov challenge.Provider, mem []memory.Option, limits func(*limit.Config),
+	sessions factor.Sessions, opts ...func(*challenge.Config)) *factor.Service {
+	t.Helper()
 	store := memory.New(time.Hour, mem...)
 	t.Cleanup(func() { _ = store.Close() })
-	lim, err := limit.New(limit.DefaultConfig(), store, store, limit.WithNumberHasher(phonetest.Hasher()))
+	lcfg := limit.DefaultConfig()
+	if limits != nil {
+		limits(&lcfg)
+	}
+	lim, err := limit.New(lcfg, store, store, limit.WithNumberHasher(phonetest.Hasher()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := challenge.DefaultConfig()
 	cfg.CodeKey = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
-	cfg.ResendCooldowns = []time.Duration{time.Millisecond, time.Hour}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -100,15 +117,12 @@ func newTabsFactorStore(t *testing.T, prov challenge.Provider, mem []memory.Opti
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	sessions := &oneSession{s: kratos.Session{ID: "sess-1", IdentityID: "ident-1", Active: true,
-		AuthenticatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Hour), Traits: map[string]any{"phone": "+79001112233"}}}
 	f, err := factor.New(factor.Config{}, factor.Deps{Numbers: phonetest.Hasher(), Challenges: svc, Passes: store,
 		Sessions: sessions, Issuer: iss})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f, sessions
+	return f
 }
 
 // TestStepUpPageTwoTabs: /2fa open in tabs A and B of one session; "call me
@@ -309,14 +323,16 @@ func TestStepUpPageConfirmedLinksBackToTheApp(t *testing.T) {
 // for it.
 func TestStepUpPageResendAfterAnOldConfirmation(t *testing.T) {
 	prov := &tabsProvider{}
-	h := newPageServer(t, newTabsFactor(t, prov, func(c *challenge.Config) { c.TTL = 200 * time.Millisecond }))
+	// Codes live a second: the right code must come within it, however
+	// slow the machine; the resend comes after it.
+	h := newPageServer(t, newTabsFactor(t, prov, func(c *challenge.Config) { c.TTL = time.Second }))
 	rec := pageDo(h, http.MethodPost, "/2fa?lang=en", url.Values{}, "https://app.example")
 	loc, _ := url.Parse(rec.Header().Get("Location"))
 	id := loc.Query().Get("challenge")
 	if rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {id}, "code": {"1001"}}, "https://app.example"); rec.Code != http.StatusSeeOther {
 		t.Fatalf("right code: %d", rec.Code)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond) // past the code's lifetime
 	rec = pageDo(h, http.MethodPost, "/2fa/verify?lang=en", url.Values{"challenge_id": {id}, "resend": {"true"}}, "https://app.example")
 	loc, _ = url.Parse(rec.Header().Get("Location"))
 	if prov.calls != 2 || loc == nil || loc.Query().Get("challenge") == id || loc.Query().Get("challenge") == "" {

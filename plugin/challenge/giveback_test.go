@@ -23,6 +23,45 @@ import (
 
 const givebackToken = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
+// memLimited is a memory store and a limiter on it, its limits the
+// defaults changed by tune.
+func memLimited(t *testing.T, tune func(*limit.Config)) (*memory.Store, *limit.Limiter) {
+	t.Helper()
+	mem := memory.New(time.Hour)
+	t.Cleanup(func() { _ = mem.Close() })
+	lcfg := limit.DefaultConfig()
+	if tune != nil {
+		tune(&lcfg)
+	}
+	lim, err := limit.New(lcfg, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem, lim
+}
+
+// callPassService is a challenge service on mem and lim calling the
+// CallPass API at url through the real client (API v3, async or not), its
+// configuration the default one with the test key, changed by tune.
+func callPassService(t *testing.T, url string, async bool, mem *memory.Store, lim *limit.Limiter, tune func(*challenge.Config)) *challenge.Service {
+	t.Helper()
+	c, err := callpass.New(callpass.Config{BaseURL: url, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: async})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	if tune != nil {
+		tune(&cfg)
+	}
+	svc, err := challenge.NewService(cfg, mem, c, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc
+}
+
 // TestProviderRefusalGivesLimitsBack: a start the provider refuses without
 // placing a call because of the account or the way to it (an empty balance,
 // a wrong token, the provider not reachable) gives its limits back, so an
@@ -84,29 +123,11 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			mem := memory.New(time.Hour)
-			t.Cleanup(func() { _ = mem.Close() })
-			lcfg := limit.DefaultConfig()
-			lcfg.PerNumber.Limit = 2
-			lcfg.PerIP.Limit = 4
-			lim, err := limit.New(lcfg, mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			service := func(url string) *challenge.Service {
-				c, err := callpass.New(callpass.Config{BaseURL: url, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: !tt.sync})
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := challenge.DefaultConfig()
-				cfg.CodeKey = key
-				svc, err := challenge.NewService(cfg, mem, c, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = svc.Close() })
-				return svc
-			}
+			mem, lim := memLimited(t, func(lcfg *limit.Config) {
+				lcfg.PerNumber.Limit = 2
+				lcfg.PerIP.Limit = 4
+			})
+			service := func(url string) *challenge.Service { return callPassService(t, url, !tt.sync, mem, lim, nil) }
 			ctx := context.Background()
 			failing := service(tt.server(t))
 			var le *limit.LimitError

@@ -2,18 +2,13 @@ package challenge_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/internal/cleanroomcp"
-	"github.com/callpass-kratos/callpass-kratos/plugin/callpass"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
-	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
-	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
-	"github.com/callpass-kratos/callpass-kratos/plugin/store/memory"
 )
 
 // TestUnknownFinalStatusEndsPolling: the CallPass document says any status
@@ -35,25 +30,13 @@ func TestUnknownFinalStatusEndsPolling(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := cleanroomcp.New(t, givebackToken, cleanroomcp.Variant{FinalStatus: tt.cause, PendingPolls: 1})
-			client, err := callpass.New(callpass.Config{BaseURL: srv.URL(), Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second, Async: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			mem := memory.New(time.Hour)
-			t.Cleanup(func() { _ = mem.Close() })
-			lim, err := limit.New(limit.DefaultConfig(), mem, mem, limit.WithNumberHasher(phonetest.Hasher()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg := challenge.DefaultConfig()
-			cfg.CodeKey = key
-			cfg.PollInterval = 5 * time.Millisecond
-			cfg.PollTimeout = 3 * time.Second
-			svc, err := challenge.NewService(cfg, mem, client, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = svc.Close() })
+			mem, lim := memLimited(t, nil)
+			svc := callPassService(t, srv.URL(), true, mem, lim, func(cfg *challenge.Config) {
+				cfg.PollInterval = 5 * time.Millisecond
+				// Long past the final answer (the second poll), so a slow
+				// machine's poller still reaches it; Close ends it.
+				cfg.PollTimeout = time.Minute
+			})
 			ctx := context.Background()
 
 			r := req("flow-unknown")
@@ -62,7 +45,7 @@ func TestUnknownFinalStatusEndsPolling(t *testing.T) {
 				t.Fatalf("Start: placed=%v err=%v", res.Placed, err)
 			}
 			var c challenge.Challenge
-			deadline := time.Now().Add(2 * time.Second)
+			deadline := time.Now().Add(time.Minute) // a guard: the answer comes on the second poll
 			for {
 				if c, err = mem.Get(ctx, res.Challenge.ID); err != nil {
 					t.Fatal(err)
