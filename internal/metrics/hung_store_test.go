@@ -43,11 +43,16 @@ func TestHungStoreIsAnError(t *testing.T) {
 		{"get", func(ctx context.Context) error { _, err := rs.Get(ctx, id); return err }},
 	} {
 		t.Run(tt.op, func(t *testing.T) {
-			if err := admin.Do(context.Background(), "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+			// The pause outlasts the read timeout by 3 s: the operation below
+			// must be sent within that on a loaded machine, or the answer
+			// after the pause would look like the store's (500 ms was short).
+			const pause = 4 * time.Second
+			if err := admin.Do(context.Background(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
 				t.Fatal(err)
 			}
 			// Let the pause end before the next case; UNPAUSE would wait too.
-			t.Cleanup(func() { time.Sleep(1600 * time.Millisecond) })
+			ends := time.Now().Add(pause + 100*time.Millisecond)
+			t.Cleanup(func() { time.Sleep(time.Until(ends)) })
 			ctx, cancel := context.WithCancel(context.Background())
 			time.AfterFunc(200*time.Millisecond, cancel) // the client hangs up
 			start := time.Now()
@@ -62,7 +67,7 @@ func TestHungStoreIsAnError(t *testing.T) {
 			if got["error"] != 1 || got["canceled"] != 0 {
 				t.Errorf("%v after %v: results %v, want one error", err, took, got)
 			}
-			if took > 2*time.Second {
+			if took > 3*time.Second { // 1 s expected, the pause 4 s
 				t.Errorf("the operation took %v: the store's timeouts did not bound it", took)
 			}
 		})
