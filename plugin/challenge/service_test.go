@@ -1240,10 +1240,15 @@ func TestPollingStopsOnFatalStatusErrors(t *testing.T) {
 			if _, err := svc.Start(context.Background(), req("flow-stop")); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(100 * time.Millisecond) // 20 poll intervals
-			prov.mu.Lock()
-			polls := prov.polls
-			prov.mu.Unlock()
+			// Until the poller stops, or has polled three times (a fixed
+			// 100 ms, 20 poll intervals, could pass before a loaded machine
+			// polled).
+			for deadline := time.Now().Add(30 * time.Second); svc.Polling() > 0 && prov.numPolls() < 3; time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d polls after 30 s", prov.numPolls())
+				}
+			}
+			polls := prov.numPolls()
 			stopped := slices.Contains(logLines(t, logs, slog.LevelWarn), "call status polling stopped")
 			if tc.stops && (polls != 1 || !stopped || svc.Polling() != 0) {
 				t.Fatalf("polls %d, stop line %v, Polling() %d: want one poll, then stop", polls, stopped, svc.Polling())
@@ -1305,10 +1310,17 @@ func TestNoPollingWithoutStatusMethod(t *testing.T) {
 				t.Fatalf("Start = %+v, %v", res, err)
 			}
 			polling := svc.Polling()
-			time.Sleep(100 * time.Millisecond) // 20 poll intervals
-			mu.Lock()
-			n := statusReqs
-			mu.Unlock()
+			reqs := func() int { mu.Lock(); defer mu.Unlock(); return statusReqs }
+			if tc.wantPolls {
+				// The first status request, however late a loaded machine
+				// sends it (a fixed 100 ms could pass before).
+				for deadline := time.Now().Add(30 * time.Second); reqs() == 0 && time.Now().Before(deadline); {
+					time.Sleep(5 * time.Millisecond)
+				}
+			} else {
+				time.Sleep(100 * time.Millisecond) // 20 poll intervals without a request
+			}
+			n := reqs()
 			if tc.wantPolls {
 				if polling != 1 || n == 0 {
 					t.Fatalf("v%d: Polling() %d, %d status requests: the call was not polled", tc.version, polling, n)
