@@ -69,7 +69,7 @@ func TestAbortHandlerDropsTheConnection(t *testing.T) {
 		}
 		errc <- err
 	}()
-	for deadline := time.Now().Add(5 * time.Second); len(s.Calls(dn)) == 0; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); len(s.Calls(dn)) == 0; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the simulator placed no call")
 		}

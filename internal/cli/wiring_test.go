@@ -199,7 +199,7 @@ func TestHUPForgetsBans(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The signal is handled asynchronously.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		id, raw := hook()
 		if id != blocked {

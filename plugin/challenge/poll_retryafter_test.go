@@ -63,7 +63,7 @@ func TestPollerWaitsOutRetryAfter(t *testing.T) {
 		t.Fatalf("Start = %+v, %v", res, err)
 	}
 	var got challenge.Challenge
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if got, err = svc.Get(context.Background(), res.Challenge.ID); err != nil {
 			t.Fatal(err)
 		}

@@ -672,7 +672,7 @@ func TestBackgroundPolling(t *testing.T) {
 	if c.CallClass != flashcall.ClassPending {
 		t.Fatalf("initial class %v", c.CallClass)
 	}
-	deadline := time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		got, err := e.svc.Get(context.Background(), c.ID)
 		if err != nil {

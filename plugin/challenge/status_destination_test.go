@@ -52,7 +52,7 @@ func TestPolledStatusMasksDestination(t *testing.T) {
 				t.Fatalf("Start = %+v, %v", res, err)
 			}
 			var got challenge.Challenge
-			for deadline := time.Now().Add(2 * time.Second); ; {
+			for deadline := time.Now().Add(30 * time.Second); ; {
 				if got, err = svc.Get(context.Background(), res.Challenge.ID); err != nil {
 					t.Fatal(err)
 				}
@@ -143,7 +143,7 @@ func TestProviderErrorsMaskDestination(t *testing.T) {
 			if res, err := svc.Start(context.Background(), req("flow-polled")); err != nil || !res.Placed {
 				t.Fatalf("Start = %+v, %v", res, err)
 			}
-			for deadline := time.Now().Add(3 * time.Second); !strings.Contains(slogs.String(), "call status polling stopped"); {
+			for deadline := time.Now().Add(30 * time.Second); !strings.Contains(slogs.String(), "call status polling stopped"); {
 				if time.Now().After(deadline) {
 					t.Fatalf("polling did not stop:\n%s", slogs.String())
 				}

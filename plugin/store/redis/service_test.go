@@ -92,7 +92,7 @@ func TestServiceOverRedis(t *testing.T) {
 		t.Fatal("provider called while Redis was down")
 	}
 	srv.Start()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for a.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("service did not recover")
