@@ -306,6 +306,11 @@ func startRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 	// No 5 s wait for more replicas before the master sends the sync.
 	m := startRedis(tb, dataTLS, append([]string{"--repl-diskless-sync-delay", "0"}, data...)...)
 	r := startRedis(tb, dataTLS, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}, data...)...)
+	// The replica is in sync before the sentinels start: a sentinel asks
+	// the master and each replica for INFO at once, then every 10 s, so one
+	// that first saw the replica still syncing waited 10 s to know it was
+	// ready, half of the wait below on a loaded machine.
+	waitSynced(tb, m, r, auth.Data)
 	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d %d\n", name, m.Port, quorum) +
 		fmt.Sprintf("sentinel down-after-milliseconds %s 300\nsentinel failover-timeout %s 1000\n", name, name)
 	if auth.Data != "" {
@@ -355,6 +360,30 @@ func startRedisSentinels(tb testing.TB, name string, auth SentinelAuth, n, quoru
 		_ = sc.Close()
 	}
 	return rs
+}
+
+// waitSynced waits until replica r is in sync with master m and m lists
+// it (password pw on both, "" for none).
+func waitSynced(tb testing.TB, m, r *Redis, pw string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	mc := redis.NewClient(&redis.Options{Addr: m.Addr, Password: pw, MaxRetries: -1, TLSConfig: m.TLSConfig()})
+	defer mc.Close()
+	rc := redis.NewClient(&redis.Options{Addr: r.Addr, Password: pw, MaxRetries: -1, TLSConfig: r.TLSConfig()})
+	defer rc.Close()
+	for {
+		ri, err := rc.Info(ctx, "replication").Result()
+		mi, merr := mc.Info(ctx, "replication").Result()
+		if err == nil && merr == nil && containsAll(ri, []string{"master_link_status:up", "master_sync_in_progress:0"}) &&
+			strings.Contains(mi, "connected_slaves:1") {
+			return
+		}
+		if ctx.Err() != nil {
+			tb.Fatalf("testenv: replica %s never in sync with %s: %s %v\n%s %v", r.Addr, m.Addr, ri, err, mi, merr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // URL is the store's URL in sentinel mode: every sentinel (the first as the
