@@ -171,8 +171,11 @@ func TestStepUpPageAfterTheReplacedChallengeIsDropped(t *testing.T) {
 	for _, tt := range []struct{ lang, notText string }{{"en", "expired"}, {"ru", "истёк"}} {
 		t.Run(tt.lang, func(t *testing.T) {
 			prov := &tabsProvider{}
-			f, _ := newTabsFactorStore(t, prov, []memory.Option{memory.WithGrace(50 * time.Millisecond)},
-				func(c *challenge.Config) { c.TTL = time.Second })
+			// A slow machine's time between the steps comes off the 950 ms
+			// between A's drop and B's expiry (350 ms with a 1 s TTL).
+			const ttl, grace = 2 * time.Second, 50 * time.Millisecond
+			f, _ := newTabsFactorStore(t, prov, []memory.Option{memory.WithGrace(grace)},
+				func(c *challenge.Config) { c.TTL = ttl })
 			h := newPageServer(t, f)
 			q := "?lang=" + tt.lang
 			idOf := func(rec interface{ Header() http.Header }) string {
@@ -184,11 +187,12 @@ func TestStepUpPageAfterTheReplacedChallengeIsDropped(t *testing.T) {
 				return loc.Query().Get("challenge")
 			}
 			a := idOf(pageDo(h, http.MethodPost, "/2fa"+q, url.Values{}, "https://app.example"))
-			time.Sleep(500 * time.Millisecond)
+			aStarted := time.Now() // A started before this
+			time.Sleep(ttl / 2)
 			b := idOf(pageDo(h, http.MethodPost, "/2fa/verify"+q, url.Values{"challenge_id": {a}, "resend": {"true"}}, "https://app.example"))
-			// A expired 1 s after its start and was dropped 50 ms later; B
-			// is on until 1.5 s.
-			time.Sleep(650 * time.Millisecond)
+			// A expired 2 s after its start and was dropped 50 ms later; B
+			// is on until 2 s after its own, at least 1 s later.
+			time.Sleep(time.Until(aStarted.Add(ttl + grace + 50*time.Millisecond)))
 			rec := pageDo(h, http.MethodGet, "/2fa"+q+"&challenge="+url.QueryEscape(a), nil, "")
 			body := rec.Body.String()
 			if text := pageText(body); rec.Code != http.StatusOK || strings.Contains(text, tt.notText) ||
