@@ -21,6 +21,8 @@ import (
 	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // soloOptions start one service with no Kratos behind it.
@@ -63,16 +65,13 @@ func startSolo(t *testing.T, o soloOptions) *service {
 	return startService(t, ln, env, false, "")
 }
 
-// closedAddr is a loopback address where nothing listens.
+// closedAddr is a loopback address where nothing listens, below the
+// kernel's ephemeral range (testenv.FreeAddr): a port the kernel handed out
+// could go to another package's listener or connection before a child
+// process bound it or a test dialed it to be refused.
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testenv.FreeAddr(t)
 }
 
 // hookCall is one fabricated Kratos login-hook call.
