@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestMain runs main itself when the test binary is started as the
@@ -40,12 +41,9 @@ func TestHUPWhileStarting(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	// Below the ephemeral range: a port the kernel handed out could go to
+	// another package's listener before serve binds it.
+	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(os.Args[0], "serve", "--dev", "--config", fifo)
 	cmd.Env = []string{"CALLPASS_TEST_MAIN=1", "DEV_DATA_DIR=" + filepath.Join(dir, "dev"), "LOG_FORMAT=text"}
 	var out strings.Builder
@@ -65,6 +63,7 @@ func TestHUPWhileStarting(t *testing.T) {
 	// writes the configuration. A fixed sleep here could signal a process
 	// not yet that far and fail with the fix in place.
 	var w *os.File
+	var err error
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		w, err = os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 		if err == nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestShutdownFinishesRelayedPosts: cc561ca made the relay finish its post
@@ -51,12 +52,9 @@ func TestShutdownFinishesRelayedPosts(t *testing.T) {
 	}))
 	defer kratos.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	// Below the ephemeral range: a port the kernel handed out could go to
+	// another package's listener before the UI binds it.
+	addr := testenv.FreeAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var stderr bytes.Buffer
@@ -142,12 +140,9 @@ func TestSecondSignalStopsAtOnce(t *testing.T) {
 		}
 	}))
 	defer kratos.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
+	// Below the ephemeral range: a port the kernel handed out could go to
+	// another package's listener before the UI binds it.
+	addr := testenv.FreeAddr(t)
 	cmd := exec.Command(bin, "-listen", addr, "-kratos-public", kratos.URL)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,21 +1,17 @@
 package cli
 
 import (
-	"net"
 	"strings"
 	"testing"
+
+	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 )
 
 // TestCallDevNamesTheSimulator: `call --dev` calls the simulator of a
 // running `serve --dev`; when none answers there, the error says so and
 // where it looked, instead of a bare "connection refused".
 func TestCallDevNamesTheSimulator(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testenv.FreeAddr(t) // nothing listens there (below the ephemeral range: nor will)
 	env := []string{"DEV_DATA_DIR=" + t.TempDir(), "SERVE_LISTEN=" + addr, "CALLPASS_TIMEOUT=2s"}
 	code, _, errs := run(t, env, "call", "--dev", "79001234567")
 	if code != 1 {
