@@ -312,9 +312,10 @@ func redisStoppedBetweenRequests(t *testing.T) {
 // places a fresh call and its code logs in.
 func redisStoppedMidRequest(t *testing.T) {
 	// A synchronous start holds the hook on the provider for the settle
-	// delay: that is the window in which Redis is stopped.
+	// delay: that is the window in which Redis is stopped (and saves its
+	// snapshot), 5 s for a loaded machine (2 s was short).
 	st := startStack(t, stackOptions{Redis: true, Env: []string{
-		"CALLPASS_API_VERSION=1", "SIM_SETTLE_DELAY=2s", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s",
+		"CALLPASS_API_VERSION=1", "SIM_SETTLE_DELAY=5s", "CALLPASS_TIMEOUT=20s", "SERVE_SHUTDOWN_TIMEOUT=25s",
 	}})
 	ctx := context.Background()
 	svc := st.Services[0].URL
@@ -514,7 +515,10 @@ func sigtermDuringHooks(t *testing.T, bin, store string) {
 	dataDir := filepath.Join(t.TempDir(), "dev")
 	env := []string{
 		"SERVE_LISTEN=" + addr, "SERVE_BASE_URL=" + base, "DEV_DATA_DIR=" + dataDir,
-		"SIM_SETTLE_DELAY=2s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=25s",
+		// The hooks are held 5 s: the listener must close before the first
+		// ends, and a loaded machine takes its time between the first
+		// hook's arrival and the signal (2 s was short).
+		"SIM_SETTLE_DELAY=5s", "CALLPASS_API_VERSION=1", "CALLPASS_TIMEOUT=20s", "LOG_LEVEL=info", "SERVE_SHUTDOWN_TIMEOUT=25s",
 		"STORE_TYPE=" + store,
 	}
 	var rd *testenv.Redis
@@ -576,7 +580,7 @@ func sigtermDuringHooks(t *testing.T, bin, store string) {
 	}
 	signalled := time.Now()
 	var refusedAt time.Time
-	for time.Since(signalled) < 2*time.Second {
+	for time.Since(signalled) < 5*time.Second {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
 			refusedAt = time.Now()
@@ -586,7 +590,7 @@ func sigtermDuringHooks(t *testing.T, bin, store string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if refusedAt.IsZero() {
-		t.Error("new connections were still accepted 2s after SIGTERM")
+		t.Error("new connections were still accepted 5s after SIGTERM")
 	}
 
 	firstDone := time.Time{}
