@@ -30,6 +30,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// guard bounds a browser test's wait for what must come (a page, a text, a
+// call on the virtual phone) and each browser action: a bound on a hang,
+// not a time limit. A loaded 2-core CI machine is about three times slower
+// than a quiet one, and Kratos, the service, both examples and Chromium
+// share it.
+const guard = time.Minute
+
 // repoRoot is the module root: the e2e package runs in <root>/e2e.
 func repoRoot(t testing.TB) string {
 	t.Helper()
@@ -101,7 +108,7 @@ func startProcess(t testing.TB, name, bin string, args []string, health string) 
 			t.Logf("--- %s output ---\n%s", name, out.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(guard)
 	for time.Now().Before(deadline) {
 		select {
 		case <-done:
@@ -255,7 +262,7 @@ func (p *page) sibling(name string) *page {
 }
 
 func (p *page) timeout() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(p.ctx, 20*time.Second)
+	return context.WithTimeout(p.ctx, guard)
 }
 
 func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -269,7 +276,7 @@ func (p *page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 }
 
 func (p *page) url() string {
-	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	ctx, cancel := p.timeout()
 	defer cancel()
 	u, _ := chromedp.Run(ctx, chromedp.Location())
 	return u
@@ -328,7 +335,7 @@ func (p *page) navigate(what string, actions ...chromedp.Action[chromedp.Void]) 
 	p.t.Helper()
 	eval[bool](p, `window.__cpOld = true`)
 	p.do(what, actions...)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(guard)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
 		fresh, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!window.__cpOld && document.readyState === "complete"`))
@@ -345,7 +352,7 @@ func (p *page) navigate(what string, actions ...chromedp.Action[chromedp.Void]) 
 // waitText waits until the page body contains s.
 func (p *page) waitText(s string) {
 	p.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(guard)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
 		body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
@@ -364,7 +371,7 @@ func (p *page) waitText(s string) {
 func (p *page) shot(step string) {
 	p.t.Helper()
 	p.n++
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	ctx, cancel := p.timeout()
 	defer cancel()
 	img, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -400,7 +407,7 @@ func phoneCode(t *testing.T, p *page, simURL, dn string, nth int) string {
 	ph.n = p.n
 	ph.do("open the virtual phone", chromedp.Navigate(simURL+"/sim/phone?dn="+dn))
 	sel := fmt.Sprintf(`section.phone[data-dn="%s"] li`, dn)
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(guard)
 	for eval[int](ph, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel)) < nth {
 		if time.Now().After(deadline) {
 			ph.shot("FAILED-no-call")

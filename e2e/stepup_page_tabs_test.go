@@ -49,7 +49,7 @@ func startTwoTabs(t *testing.T, email, dn, prefix string) twoTabs {
 	}
 	tt.resendUsable = func(p *page) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		for deadline := time.Now().Add(guard); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if !eval[bool](p, `document.querySelector("[data-cp-resend]").disabled`) {
 				return
 			}
