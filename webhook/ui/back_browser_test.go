@@ -1,9 +1,8 @@
 package ui
 
 import (
+	"html/template"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,35 +19,22 @@ import (
 // posted again), so it also shows what the service says now.
 func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := make(chan url.Values, 4)
 	var gets atomic.Int32
-	mux := http.NewServeMux()
-	mux.Handle(r.AssetPrefix(), r.Assets())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
-		gets.Add(1)
-		body, err := r.CodeStepHTML(CodeStep{Lang: "en", PhoneMasked: "+7 900 ***-**-67", CodeLength: 4,
-			ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"})
-		if err != nil {
-			t.Error(err)
+	noStore := func(h http.HandlerFunc) http.HandlerFunc { // as every page of the service and the example UI
+		return func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			h(w, req)
 		}
-		w.Header().Set("Cache-Control", "no-store") // as every page of the service and the example UI
-		_ = r.Page(w, PageData{Title: "t", Lang: "en", Body: body})
-	})
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		http.Redirect(w, req, "/wrong", http.StatusSeeOther) // POST-redirect-GET, as /2fa
-	})
-	mux.HandleFunc("GET /wrong", func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Cache-Control", "no-store")
-		_, _ = w.Write([]byte("<!doctype html><title>wrong</title>Wrong code"))
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	}
+	srv, posted := stepSite{
+		before: func(w http.ResponseWriter, req *http.Request) template.HTML {
+			gets.Add(1)
+			w.Header().Set("Cache-Control", "no-store")
+			return ""
+		},
+		answer: redirectTo("/wrong"), // POST-redirect-GET, as /2fa
+		pages:  map[string]http.HandlerFunc{"GET /wrong": noStore(titled("wrong", "Wrong code"))},
+	}.start(t)
 
 	wantPost := func(what, code string) {
 		t.Helper()
@@ -57,15 +43,12 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 			if form.Get("code") != code {
 				t.Errorf("%s: posted %q, want %q", what, form.Get("code"), code)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: nothing posted", what)
 		}
 	}
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-		chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111")); err != nil {
-		t.Fatal(err)
-	}
+	open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111"))
 	wantPost("first code", "1111")
 	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
 	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")

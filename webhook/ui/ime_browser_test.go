@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -81,17 +82,10 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 		{"fullwidth number start typed", keys, "８４９５", true, "8495"},
 	}
 	for _, tt := range tests {
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/", chromedp.Focus(chromedp.CSS("#cp-code")))
 		tt.typeIt(tt.text)
 		if tt.confirm {
-			select { // longer than PAUSE: held, no timer sends it
-			case form := <-posted:
-				t.Fatalf("%s: sent %q without Confirm", tt.name, form.Get("code"))
-			case <-time.After(2500 * time.Millisecond):
-			}
+			noPostFor(t, ctx, posted, 2500*time.Millisecond, fmt.Sprintf("%s: sent without Confirm", tt.name)) // longer than PAUSE: held, no timer sends it
 			if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +95,7 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 			if form.Get("code") != tt.want {
 				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: nothing posted; the field shows %q", tt.name, evalJS(t, ctx, `document.getElementById("cp-code").value`))
 		}
 		waitForJS(t, ctx, "the answer", `document.title === "done"`)

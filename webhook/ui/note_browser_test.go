@@ -1,9 +1,6 @@
 package ui
 
 import (
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
@@ -20,23 +17,7 @@ import (
 // tree) until the post is given up.
 func TestSendingLeavesTheNoteInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := make(chan url.Values, 4)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		time.Sleep(time.Second) // the answer comes after the page is read
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
-	handleStepPage(t, r, mux, func() CodeStep {
-		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, posted := stepSite{answer: slowly(time.Second)}.start(t) // the answer comes after the page is read
 
 	const confirm = `document.querySelector("[data-cp-submit]").click()`
 	const enter = `document.querySelector("[data-cp-form]").requestSubmit()`
@@ -50,10 +31,7 @@ func TestSendingLeavesTheNoteInBrowser(t *testing.T) {
 		{"in the pause, Call me again", "7010", "code.js_pause", resend, "resend"},
 	}
 	for _, tt := range tests {
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed))
 		// The changes the note's live region would announce, as the send
 		// happens (the post's answer is a second away).
 		got := evalJS(t, ctx, `(function () {
@@ -79,7 +57,7 @@ func TestSendingLeavesTheNoteInBrowser(t *testing.T) {
 			if what != tt.want {
 				t.Errorf("%s: posted %s, want %s", tt.name, what, tt.want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: nothing posted", tt.name)
 		}
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)

@@ -1,7 +1,7 @@
 package ui
 
 import (
-	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -20,8 +20,6 @@ import (
 // the pause instead: TestNumberGroupsInBrowser.)
 func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 	srv, posted := codeStepServer(t)
 	note := func() string { return evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`) }
 	typeKeys := func(keys string) {
@@ -43,18 +41,12 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 		{"a code beginning with 8 and an area code's digit", "8310", "", "code.js_hold", "8310"},
 	}
 	for _, tt := range tests {
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/")
 		typeKeys(tt.first)
 		if got := note(); got != Text("en", tt.note) {
 			t.Errorf("%s: after %q the note says %q, want %q", tt.name, tt.first, got, Text("en", tt.note))
 		}
-		select { // longer than PAUSE (2 s): no timer sends it either
-		case form := <-posted:
-			t.Fatalf("%s: typing %q sent %q by itself", tt.name, tt.first, form.Get("code"))
-		case <-time.After(2500 * time.Millisecond):
-		}
+		noPostFor(t, ctx, posted, 2500*time.Millisecond, fmt.Sprintf("%s: typing %q sent by itself", tt.name, tt.first)) // longer than PAUSE (2 s): no timer sends it either
 		if tt.rest != "" {
 			typeKeys(tt.rest)
 			if got := note(); got != Text("en", "code.no_js_autosend") {
@@ -69,7 +61,7 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 			if form.Get("code") != tt.want {
 				t.Errorf("%s: Confirm posted %q, want %q", tt.name, form.Get("code"), tt.want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: Confirm posted nothing", tt.name)
 		}
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
@@ -77,9 +69,7 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 
 	// A digit deleted while held puts the usual note back; typed again, the
 	// code is held again.
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
-		t.Fatal(err)
-	}
+	open(t, ctx, srv.URL+"/")
 	for _, s := range []struct{ keys, note string }{
 		{"835", "code.js_autosend"}, {"1", "code.js_hold"}, {"\b", "code.js_autosend"}, {"1", "code.js_hold"},
 	} {
@@ -106,8 +96,6 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 // number.
 func TestNumberGroupsInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 	srv, posted := codeStepServer(t)
 	// The page may be gone already: a code sent at once.
 	note := func() string {
@@ -130,10 +118,7 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 		{"a code no number begins with", "2610", "code.js_autosend", true, "2610"},
 	}
 	for _, tt := range tests {
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed))
 		typed := time.Now()
 		if got := note(); got != Text("en", tt.note) && !(tt.auto && tt.note == "code.js_autosend") {
 			t.Errorf("%s: after %q the note says %q, want %q", tt.name, tt.typed, got, Text("en", tt.note))
@@ -147,17 +132,13 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 				if tt.note == "code.js_pause" && time.Since(typed) < 1500*time.Millisecond {
 					t.Errorf("%s: posted after %v, within the pause", tt.name, time.Since(typed))
 				}
-			case <-time.After(5 * time.Second):
+			case <-time.After(guard):
 				t.Fatalf("%s: %q was not sent without a click", tt.name, tt.typed)
 			}
 			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
 			continue
 		}
-		select { // longer than PAUSE (2 s): no timer sends it either
-		case form := <-posted:
-			t.Fatalf("%s: typing %q sent %q by itself", tt.name, tt.typed, form.Get("code"))
-		case <-time.After(2500 * time.Millisecond):
-		}
+		noPostFor(t, ctx, posted, 2500*time.Millisecond, fmt.Sprintf("%s: typing %q sent by itself", tt.name, tt.typed)) // longer than PAUSE (2 s): no timer sends it either
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +147,7 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 			if form.Get("code") != tt.want {
 				t.Errorf("%s: Confirm posted %q, want %q", tt.name, form.Get("code"), tt.want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: Confirm posted nothing", tt.name)
 		}
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
@@ -182,8 +163,6 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 // digits still replaces them.
 func TestPieceAfterANumberStartInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
 	srv, posted := codeStepServer(t)
 
 	tests := []struct {
@@ -194,10 +173,7 @@ func TestPieceAfterANumberStartInBrowser(t *testing.T) {
 		{"over all the held digits", "8495", "el.select();", "26", "26", "10", "2610"},
 	}
 	for _, tt := range tests {
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-			chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed)); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.typed))
 		field := evalJS(t, ctx, `(function () { var el = document.getElementById("cp-code"); `+tt.selectJS+`
 			var dt = new DataTransfer(); dt.setData("text/plain", "`+tt.paste+`");
 			if (el.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}))) {
@@ -208,11 +184,7 @@ func TestPieceAfterANumberStartInBrowser(t *testing.T) {
 		if field != tt.field {
 			t.Errorf("%s: %q pasted after %q: the field shows %q, want %q", tt.name, tt.paste, tt.typed, field, tt.field)
 		}
-		select { // longer than PAUSE
-		case form := <-posted:
-			t.Fatalf("%s: the paste sent %q", tt.name, form.Get("code"))
-		case <-time.After(2500 * time.Millisecond):
-		}
+		noPostFor(t, ctx, posted, 2500*time.Millisecond, fmt.Sprintf("%s: the paste sent", tt.name)) // longer than PAUSE
 		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), tt.rest)); err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +197,7 @@ func TestPieceAfterANumberStartInBrowser(t *testing.T) {
 			if form.Get("code") != tt.want {
 				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: nothing posted", tt.name)
 		}
 		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)

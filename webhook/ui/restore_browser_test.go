@@ -1,11 +1,9 @@
 package ui
 
 import (
-	"bytes"
+	"fmt"
 	"html/template"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"testing"
 	"time"
 
@@ -22,43 +20,19 @@ import (
 func TestRestoredCodeClearedInBrowser(t *testing.T) {
 	ctx := startBrowser(t, chromedp.Flag("disable-back-forward-cache", true))
 
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := make(chan url.Values, 4)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
-		http.Redirect(w, req, "/wrong", http.StatusSeeOther)
-	})
-	mux.HandleFunc("GET /wrong", func(w http.ResponseWriter, req *http.Request) {
-		_, _ = w.Write([]byte("<!doctype html><title>wrong</title>Wrong code"))
-	})
-	handleStepPage(t, r, mux, func() CodeStep {
-		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, posted := stepSite{answer: redirectTo("/wrong"),
+		pages: map[string]http.HandlerFunc{"GET /wrong": titled("wrong", "Wrong code")}}.start(t)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-		chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111")); err != nil {
-		t.Fatal(err)
-	}
+	open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111"))
 	select {
 	case <-posted:
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("the typed code was not sent")
 	}
 	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
 	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitForJS(t, ctx, "the code step again", `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`)
-	select {
-	case form := <-posted:
-		t.Fatalf("going back sent %q again", form.Get("code"))
-	case <-time.After(2 * time.Second):
-	}
+	noPostFor(t, ctx, posted, 2*time.Second, "going back sent again")
 	if v := evalJS(t, ctx, `document.getElementById("cp-code").value`); v != "" {
 		t.Errorf("the field holds the sent code %q again", v)
 	}
@@ -71,7 +45,7 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 		if form.Get("code") != "4610" {
 			t.Errorf("posted %q, want 4610", form.Get("code"))
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("a new code was not sent")
 	}
 }
@@ -96,40 +70,21 @@ func TestRestoredCodeClearedInBrowser(t *testing.T) {
 //     and the note says so.
 func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	posted := capturePosts(mux)
-	mux.HandleFunc("GET /other", func(w http.ResponseWriter, req *http.Request) {
-		_, _ = w.Write([]byte("<!doctype html><title>other</title>Another page"))
-	})
-	mux.Handle(r.AssetPrefix(), r.Assets())
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
-		body, err := r.CodeStepHTML(CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"})
-		if err != nil {
-			t.Error(err)
-		}
-		if v := req.URL.Query().Get("restore"); v != "" {
-			// What Firefox does while parsing the page: the field holds its
-			// old value before the (deferred) code.js runs.
-			body += template.HTML(`<script>document.getElementById("cp-code").value = "` + template.JSEscapeString(v) + `";</script>`)
-		}
-		var b bytes.Buffer
-		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
-		_, _ = w.Write(b.Bytes())
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, posted := stepSite{
+		// What Firefox does while parsing the page: the field holds its
+		// old value before the (deferred) code.js runs.
+		before: func(w http.ResponseWriter, req *http.Request) template.HTML {
+			if v := req.URL.Query().Get("restore"); v != "" {
+				return template.HTML(`<script>document.getElementById("cp-code").value = "` + template.JSEscapeString(v) + `";</script>`)
+			}
+			return ""
+		},
+		pages: map[string]http.HandlerFunc{"GET /other": titled("other", "Another page")},
+	}.start(t)
 
 	noPost := func(what string) {
 		t.Helper()
-		select {
-		case form := <-posted:
-			t.Fatalf("%s: %q sent with nothing typed", what, form.Get("code"))
-		case <-time.After(2500 * time.Millisecond): // longer than code.js's PAUSE
-		}
+		noPostFor(t, ctx, posted, 2500*time.Millisecond, fmt.Sprintf("%s: sent with nothing typed", what)) // longer than code.js's PAUSE
 	}
 	field := func() string { return evalJS(t, ctx, `document.getElementById("cp-code").value`) }
 	ready := `document.title === "t" && document.readyState === "complete" && !!document.getElementById("cp-code")`
@@ -161,17 +116,14 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 		if form.Get("code") != "4610" {
 			t.Errorf("typed 4610 after the reload: posted %q", form.Get("code"))
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("typed 4610 after the reload: nothing posted")
 	}
 	waitForJS(t, ctx, "the answer", `document.title === "done"`)
 
 	// A code typed, the page left within the pause, then "back" (from the
 	// back/forward cache: the page as it was, its timers resumed).
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code")),
-		chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010")); err != nil {
-		t.Fatal(err)
-	}
+	open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010"))
 	evalJS(t, ctx, `setTimeout(() => location.href = "/other", 0), ""`)
 	waitForJS(t, ctx, "the other page", `document.title === "other"`)
 	time.Sleep(2500 * time.Millisecond) // the pause is over, the page frozen
@@ -200,7 +152,7 @@ func TestNoCodeSentWithoutTypingInBrowser(t *testing.T) {
 		if form.Get("code") != "7010" {
 			t.Errorf("Confirm after coming back: posted %q, want 7010", form.Get("code"))
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("Confirm after coming back: nothing posted")
 	}
 }

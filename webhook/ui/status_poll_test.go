@@ -187,8 +187,15 @@ func TestCallStatusPollInBrowser(t *testing.T) {
 					}
 					return
 				}
-				// The first poll comes after 3 s and would repeat 3 s later.
-				if err := chromedp.Do(ctx, chromedp.Sleep(7500*time.Millisecond)); err != nil {
+				// The first poll comes after 3 s and would repeat 3 s after its
+				// answer: the polls due, then a wait in the page (inPage)
+				// longer than that, however slow the machine.
+				for deadline := time.Now().Add(guard); polls[i].Load() < int32(len(tt.answers)); time.Sleep(100 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("%d status requests within %v, want %d", polls[i].Load(), guard, len(tt.answers))
+					}
+				}
+				if err := inPage(ctx, 4500*time.Millisecond); err != nil {
 					t.Fatal(err)
 				}
 				if got := polls[i].Load(); got != int32(len(tt.answers)) {
@@ -213,49 +220,29 @@ func TestCallStatusPollInBrowser(t *testing.T) {
 // code costing an attempt). The answer now ends the pause.
 func TestNotDeliveredWithinThePauseInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
 	polled, release := make(chan struct{}, 1), make(chan struct{})
-	posted := make(chan string, 4)
-	mux := http.NewServeMux()
-	mux.Handle(r.AssetPrefix(), r.Assets())
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case polled <- struct{}{}:
-		default:
-		}
-		<-release
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"state":"pending","call_status":"not_delivered"}`))
-	})
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm.Get("code")
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
-		now := time.Now()
-		body, err := r.CodeStepHTML(CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, ExpiresAt: now.Add(5 * time.Minute),
-			ResendAfter: now.Add(30 * time.Second), FormAction: "/submit", StatusURL: "/status"})
-		if err != nil {
-			t.Error(err)
-		}
-		var b bytes.Buffer
-		_ = r.Page(&b, PageData{Title: "t", Lang: "en", Body: body})
-		_, _ = w.Write(b.Bytes())
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv, posted := stepSite{
+		step: func() CodeStep {
+			now := time.Now()
+			return CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, ExpiresAt: now.Add(5 * time.Minute),
+				ResendAfter: now.Add(30 * time.Second), FormAction: "/submit", StatusURL: "/status"}
+		},
+		pages: map[string]http.HandlerFunc{"GET /status": func(w http.ResponseWriter, req *http.Request) {
+			select {
+			case polled <- struct{}{}:
+			default:
+			}
+			<-release
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"state":"pending","call_status":"not_delivered"}`))
+		}},
+	}.start(t)
 	defer close(release)
 
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
-		t.Fatal(err)
-	}
+	open(t, ctx, srv.URL+"/")
 	select {
 	case <-polled:
-	case <-time.After(10 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("the page never asked about the call")
 	}
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "7010")); err != nil {
@@ -263,9 +250,5 @@ func TestNotDeliveredWithinThePauseInBrowser(t *testing.T) {
 	}
 	release <- struct{}{} // the answer, within the pause
 	waitForJS(t, ctx, "the not-delivered page", `document.querySelector("[data-cp-form]").hidden`)
-	select {
-	case code := <-posted:
-		t.Errorf("posted %q from the hidden form", code)
-	case <-time.After(3 * time.Second): // longer than code.js's PAUSE
-	}
+	noPostFor(t, ctx, posted, 3*time.Second, "the hidden form") // longer than code.js's PAUSE
 }

@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"sync/atomic"
 	"testing"
@@ -21,18 +20,10 @@ import (
 // and so does the same one.
 func TestFormsAfterStopInBrowser(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	posted := make(chan url.Values, 8)
 	var hang atomic.Bool // the next post hangs until the browser gives it up
 	gone := make(chan struct{})
 	defer close(gone)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
-		_ = req.ParseForm()
-		posted <- req.PostForm
+	srv, posted := stepSite{answer: func(w http.ResponseWriter, req *http.Request) {
 		if hang.Swap(false) {
 			select {
 			case <-req.Context().Done():
@@ -40,13 +31,8 @@ func TestFormsAfterStopInBrowser(t *testing.T) {
 			}
 			return
 		}
-		_, _ = w.Write([]byte("<!doctype html><title>done</title>"))
-	})
-	handleStepPage(t, r, mux, func() CodeStep {
-		return CodeStep{Lang: "en", CodeLength: 4, ExpiresAt: time.Now().Add(5 * time.Minute), FormAction: "/submit"}
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+		titled("done", "")(w, req)
+	}}.start(t)
 
 	what := func(form url.Values) string {
 		if form.Has("resend") {
@@ -59,7 +45,7 @@ func TestFormsAfterStopInBrowser(t *testing.T) {
 		select {
 		case form := <-posted:
 			return what(form)
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("%s: nothing posted %s", name, step)
 		}
 		return ""
@@ -95,9 +81,7 @@ func TestFormsAfterStopInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
-			t.Fatal(err)
-		}
+		open(t, ctx, srv.URL+"/")
 		hang.Store(true)
 		if err := chromedp.Do(ctx, tt.first); err != nil {
 			t.Fatal(err)

@@ -2,8 +2,6 @@ package ui
 
 import (
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strconv"
@@ -441,20 +439,16 @@ func TestRefusedCallUnderLiveCode(t *testing.T) {
 // its first tick does not turn "7 min" into "6 min 40 s".
 func TestCountdownRoundsLikeTheServer(t *testing.T) {
 	ctx := startBrowser(t)
-	r, err := NewRenderer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	handleStepPage(t, r, mux, func() CodeStep {
+	srv, _ := stepSite{step: func() CodeStep {
 		s := CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit", Now: time.Now()}
 		s.ApplyMessage(Message{ID: MsgRateLimited, Type: "error", Context: map[string]any{"limit": "number", "retry_after": 400.0}})
 		return s
-	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-msg")),
-		chromedp.Sleep(1500*time.Millisecond)); err != nil {
+	}}.start(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-msg"))); err != nil {
+		t.Fatal(err)
+	}
+	// A tick has come: the page's first is due within a second of its start.
+	if err := inPage(ctx, 1500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#cp-msg")))
