@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -36,20 +35,8 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 		pages:  map[string]http.HandlerFunc{"GET /wrong": noStore(titled("wrong", "Wrong code"))},
 	}.start(t)
 
-	wantPost := func(what, code string) {
-		t.Helper()
-		select {
-		case form := <-posted:
-			if form.Get("code") != code {
-				t.Errorf("%s: posted %q, want %q", what, form.Get("code"), code)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: nothing posted", what)
-		}
-	}
-
 	open(t, ctx, srv.URL+"/", chromedp.SendKeys(chromedp.CSS("#cp-code"), "1111"))
-	wantPost("first code", "1111")
+	nextCode(t, ctx, posted, "first code", "1111")
 	waitForJS(t, ctx, "the wrong-code page", `document.title === "wrong"`)
 	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitForJS(t, ctx, "the code step again, usable", `document.title === "t" && document.readyState === "complete" &&
@@ -58,7 +45,7 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "4610")); err != nil {
 		t.Fatal(err)
 	}
-	wantPost("second code, after going back", "4610")
+	nextCode(t, ctx, posted, "second code, after going back", "4610")
 	if n := gets.Load(); n != 2 {
 		t.Errorf("%d GETs of the code step, want 2 (the first visit, and afresh after going back)", n)
 	}
@@ -70,7 +57,7 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
 		t.Fatal(err)
 	}
-	wantPost("call me again", "")
+	nextCode(t, ctx, posted, "call me again", "")
 	waitForJS(t, ctx, "the answer", `document.title === "wrong"`)
 	evalJS(t, ctx, `setTimeout(() => history.back(), 0), ""`) // after the answer: a navigation while Evaluate waits for it fails it ("Inspected target navigated or closed")
 	waitForJS(t, ctx, "the code step again, its button usable", `document.title === "t" && document.readyState === "complete" &&
@@ -78,5 +65,5 @@ func TestCodeStepAfterBackInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-resend]"))); err != nil {
 		t.Fatal(err)
 	}
-	wantPost("call me again, after going back", "")
+	nextCode(t, ctx, posted, "call me again, after going back", "")
 }

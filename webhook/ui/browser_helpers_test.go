@@ -211,6 +211,29 @@ func waitForJS(t *testing.T, ctx context.Context, what, js string) {
 	}
 }
 
+// nextCode waits (up to guard) for the next post and checks its code
+// ("": none, a new call asked for). what says what sent it.
+func nextCode(t *testing.T, ctx context.Context, posted <-chan url.Values, what, code string) {
+	t.Helper()
+	select {
+	case form := <-posted:
+		if form.Get("code") != code {
+			t.Errorf("%s: posted %q, want %q", what, form.Get("code"), code)
+		}
+	case <-time.After(guard):
+		t.Fatalf("%s: nothing posted within %v; the field shows %q", what, guard,
+			evalJS(t, ctx, `(function () { var f = document.getElementById("cp-code"); return f ? f.value : "(no field)"; })()`))
+	}
+}
+
+// wantCode is nextCode, then a wait for the answer's page ("done"): the
+// next navigation must not cut it off.
+func wantCode(t *testing.T, ctx context.Context, posted <-chan url.Values, what, code string) {
+	t.Helper()
+	nextCode(t, ctx, posted, what, code)
+	waitForJS(t, ctx, what+": the answer", `document.title === "done"`)
+}
+
 // inPage waits until a timer the page sets now has fired: at least d of the
 // page's own time. Timers fire in the order of their deadlines, so every
 // timer code.js set before with a delay up to d (its PAUSE, a countdown's

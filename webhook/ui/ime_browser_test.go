@@ -90,14 +90,6 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: nothing posted; the field shows %q", tt.name, evalJS(t, ctx, `document.getElementById("cp-code").value`))
-		}
-		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }

@@ -56,15 +56,7 @@ func TestNumberStartsWaitForConfirmInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: Confirm posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: Confirm posted nothing", tt.name)
-		}
-		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name+": Confirm", tt.want)
 	}
 
 	// A digit deleted while held puts the usual note back; typed again, the
@@ -142,15 +134,7 @@ func TestNumberGroupsInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: Confirm posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: Confirm posted nothing", tt.name)
-		}
-		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name+": Confirm", tt.want)
 	}
 }
 
@@ -192,14 +176,6 @@ func TestPieceAfterANumberStartInBrowser(t *testing.T) {
 			if (!b.disabled) { b.click(); } })()`)); err != nil {
 			t.Logf("%s: Confirm: %v", tt.name, err) // the code may have gone at its last digit
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: nothing posted", tt.name)
-		}
-		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }

@@ -27,20 +27,6 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 		t.Helper()
 		open(t, ctx, srv.URL+"/")
 	}
-	wantPost := func(what, code string) {
-		t.Helper()
-		select {
-		case form := <-posted:
-			if form.Get("code") != code {
-				t.Errorf("%s: posted code %q, want %q", what, form.Get("code"), code)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: nothing posted", what)
-		}
-		// The answer's page loaded: the next navigation must not cut it off.
-		waitForJS(t, ctx, what+": the answer", `document.title === "done"`)
-	}
-
 	for _, number := range []string{"+7 495 123-46-10", "(495) 123-46-10"} {
 		open()
 		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), number)); err != nil {
@@ -56,19 +42,19 @@ func TestTypingTheCallingNumberInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 			t.Fatal(err)
 		}
-		wantPost("typed "+number+", then Confirm", "4610")
+		wantCode(t, ctx, posted, "typed "+number+", then Confirm", "4610")
 	}
 
 	open()
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#cp-code"), "46 10")); err != nil {
 		t.Fatal(err)
 	}
-	wantPost("typed 46 10", "4610")
+	wantCode(t, ctx, posted, "typed 46 10", "4610")
 
 	open()
 	evalJS(t, ctx, `(function(){ var el = document.getElementById("cp-code"); el.value = "+74951234610";
 		el.dispatchEvent(new InputEvent("input", {inputType: "insertReplacementText", bubbles: true})); return ""; })()`)
-	wantPost("autofilled +74951234610", "4610")
+	wantCode(t, ctx, posted, "autofilled +74951234610", "4610")
 }
 
 // TestTypingANationalNumberInBrowser: a calling number typed key by key in
@@ -113,15 +99,7 @@ func TestTypingANationalNumberInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("[data-cp-submit]"))); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("typed %q, then Confirm: posted %q, want %q", number, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("typed %q, then Confirm: nothing posted", number)
-		}
-		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, fmt.Sprintf("typed %q, then Confirm", number), tt.want)
 	}
 }
 
@@ -161,19 +139,10 @@ func TestTypingACodeInBrowser(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		typed := time.Now()
 		if tt.paused {
 			noPostFor(t, ctx, posted, time.Second, fmt.Sprintf("%q: sent at once, not after the pause", tt.want))
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("typed %q: posted %q", tt.keys, form.Get("code"))
-			}
-		case <-time.After(guard):
-			t.Fatalf("typed %q: nothing posted within %v", tt.keys, time.Since(typed))
-		}
-		waitForJS(t, ctx, "the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, fmt.Sprintf("typed %q", tt.keys), tt.want)
 	}
 }
 
@@ -358,15 +327,7 @@ func TestInsertedAtOnceInBrowser(t *testing.T) {
 		if field != "" {
 			t.Fatalf("%s: %q not sent at once (the field: %q)", tt.name, tt.value, field)
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: %q sent, yet nothing posted", tt.name, tt.value)
-		}
-		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }
 
@@ -408,16 +369,7 @@ func TestCodeOverANumberInBrowser(t *testing.T) {
 			noPostFor(t, ctx, posted, 3500*time.Millisecond, tt.name) // longer than code.js's PAUSE
 			continue
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
-		case <-time.After(guard):
-			t.Errorf("%s: nothing sent (the field: %q, the note: %q)", tt.name,
-				evalJS(t, ctx, `document.getElementById("cp-code").value`), evalJS(t, ctx, `document.getElementById("cp-autosend").textContent`))
-		}
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }
 
@@ -454,15 +406,7 @@ func TestPasteOverASelectionInBrowser(t *testing.T) {
 			noPostFor(t, ctx, posted, time.Second, tt.name)
 			continue
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-			waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
-		case <-time.After(guard):
-			t.Errorf("%s: nothing posted", tt.name)
-		}
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }
 
@@ -486,14 +430,6 @@ func TestConfirmSaysCheckingInBrowser(t *testing.T) {
 		if want := Text("en", "code.checking") + " | polite"; got != want {
 			t.Errorf("%s: the status says %q, want %q", tt.name, got, want)
 		}
-		select {
-		case form := <-posted:
-			if form.Get("code") != tt.want {
-				t.Errorf("%s: posted %q, want %q", tt.name, form.Get("code"), tt.want)
-			}
-		case <-time.After(guard):
-			t.Fatalf("%s: nothing posted", tt.name)
-		}
-		waitForJS(t, ctx, tt.name+": the answer", `document.title === "done"`)
+		wantCode(t, ctx, posted, tt.name, tt.want)
 	}
 }
