@@ -74,7 +74,7 @@ func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.C
 // differs from the usual.
 type stepSite struct {
 	// step is built per request, so its times are fresh; nil: a 4-digit
-	// English code step (stepFor).
+	// English code step (usualStep).
 	step func() CodeStep
 	// before runs on every GET of the step, before it is written (a
 	// header, a count), and returns HTML put after the step's.
@@ -199,16 +199,25 @@ func evalJS(t *testing.T, ctx context.Context, js string) string {
 // yet.
 func waitForJS(t *testing.T, ctx context.Context, what, js string) {
 	t.Helper()
-	deadline := time.Now().Add(guard)
+	start := time.Now()
 	for {
 		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js)); err == nil && ok {
 			return
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			t.Fatalf("%s: never happened within %v (the page: %s)", what, guard, evalJS(t, context.WithoutCancel(ctx), `document.title + " | " + document.body.innerText`))
+		if time.Since(start) > guard || ctx.Err() != nil {
+			t.Fatalf("%s: never happened in %v (the page: %s)", what, time.Since(start).Round(time.Second), pageText(ctx))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// pageText is the page's title and text for a failure's message, read even
+// when ctx has run out (a bounded read of its own); "" if it cannot be read.
+func pageText(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.title + " | " + (document.body ? document.body.innerText : "")`))
+	return s
 }
 
 // nextCode waits (up to guard) for the next post and checks its code
