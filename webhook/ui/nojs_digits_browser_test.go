@@ -3,6 +3,7 @@ package ui
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -23,8 +24,15 @@ func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Served by hand, not by stepSite: the page's language comes from the
+	// query, and the component goes without code.js.
 	mux := http.NewServeMux()
-	posted := capturePosts(mux)
+	posted := make(chan url.Values, 8)
+	mux.HandleFunc("POST /submit", func(w http.ResponseWriter, req *http.Request) {
+		_ = req.ParseForm()
+		posted <- req.PostForm
+		titled("done", "")(w, req)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
 		lang := req.URL.Query().Get("lang")
 		body, err := r.CodeStepHTML(CodeStep{Lang: lang, CodeLength: 4, FormAction: "/submit"})
