@@ -103,6 +103,13 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 // second account with the number, proven by nobody new. A body without a
 // number (missing_phone: allow) ends nothing.
 func (s *Service) RegistrationSaved(ctx context.Context, in GateInput) error {
+	if !in.AuthenticatedAt.IsZero() {
+		// Kratos gives a registration's post-persist hook no session, a
+		// login's hook one: a login.after web_hook pointed here would get
+		// 200 and let every login through with no call.
+		return fmt.Errorf("%w: the body has session.authenticated_at, which Kratos sends only to login hooks: "+
+			"point the web_hook under selfservice.flows.login.after at /hooks/kratos/login", ErrWrongHook)
+	}
 	if in.IdentityID == "" || in.IdentityID == zeroUUID {
 		return fmt.Errorf("%w: the body names no saved identity: leave can_interrupt and response.parse off on the web_hook "+
 			"posting to /hooks/kratos/registered, and list it after the one posting to /hooks/kratos/registration, before session", ErrHookBeforeSave)

@@ -121,8 +121,9 @@ var (
 	// ErrTraitMismatch: the hook template sends another trait than
 	// kratos.phone_trait (a misconfiguration: fails closed).
 	ErrTraitMismatch = errors.New("the Kratos hook template sends another trait than kratos.phone_trait")
-	// ErrWrongHook: a login reached the registration or settings hook
-	// (kratos.yml names the wrong url under login.after; fails closed).
+	// ErrWrongHook: a login reached the registration, registered or
+	// settings hook (kratos.yml names the wrong url under login.after;
+	// fails closed).
 	ErrWrongHook = errors.New("a Kratos login reached the registration or settings hook")
 	// ErrHookAfterSave: the registration hook runs after Kratos saved the
 	// identity (no can_interrupt or response.parse), where it can stop

@@ -103,3 +103,34 @@ func TestRegistrationHookAfterSaveRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginAtTheRegisteredHookRefused: the hook after a registration's save
+// (/hooks/kratos/registered) answers 200 to any saved identity, so a
+// login.after web_hook pointed at it (a copied block) let every login
+// through with no call. Kratos gives that post-persist hook no session and
+// a login's hook one: a body with session.authenticated_at is refused,
+// places no call, and ends no proof; the registration's own body still
+// passes.
+func TestLoginAtTheRegisteredHookRefused(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	tests := []struct {
+		name    string
+		authAt  time.Time
+		wantErr error
+	}{
+		{"login body", at, factor.ErrWrongHook},
+		{"registration body after the save", time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newUpgradeFactor(t)
+			err := f.RegistrationSaved(context.Background(), factor.GateInput{Hook: factor.HookRegistration,
+				FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f", IdentityID: "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10",
+				Traits: []byte(`{"phone":"+79001112233"}`), ClientIP: "192.0.2.1", AuthenticatedAt: tt.authAt,
+				SessionExpiresAt: tt.authAt.Add(time.Hour)})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("RegistrationSaved: %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
