@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -86,6 +87,59 @@ func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
 			return e.validity.patternMismatch ? e.title : "accepted"; })()`)
 		if !strings.Contains(got, want) {
 			t.Errorf("%s: %q: the field's title is %q, want it to say %q", lang, "46a10", got, want)
+		}
+	}
+}
+
+// TestCodePatternTakesTheServersSpaces: without JavaScript the field's
+// pattern decides what is posted, and it must take what the server reads
+// as a code (challenge's foldDigits, then unicode.IsSpace as a separator)
+// and refuse the rest. Its \s was JavaScript's, which takes U+FEFF (a
+// zero-width no-break space a paste can carry) that the server does not
+// read, so such a code went and was counted a wrong code; and it refused
+// U+0085, which the server reads as a space.
+func TestCodePatternTakesTheServersSpaces(t *testing.T) {
+	ctx := startBrowser(t)
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, req *http.Request) {
+		body, err := r.CodeStepHTML(CodeStep{Lang: "en", CodeLength: 4, FormAction: "/submit"})
+		if err != nil {
+			t.Error(err)
+		}
+		_, _ = w.Write([]byte("<!doctype html><html lang=en><meta charset=utf-8><title>t</title><body>" + string(body) + "</body></html>"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#cp-code"))); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		code string
+		// take: the server reads it as the code 4610.
+		take bool
+	}{
+		{"4610", true},
+		{"46 10", true},
+		{"46\u00a010", true},
+		{"46\u202f10", true},
+		{"46\u205f10", true},
+		{"46\u300010", true},
+		{"46\t10", true},
+		{"46\u008510", true},
+		{"4610\ufeff", false},
+		{"\ufeff4610", false},
+		{"46\u200b10", false},
+		{"46a10", false},
+	}
+	for _, tt := range tests {
+		got := evalJS(t, ctx, `(function (s) { var e = document.getElementById("cp-code"); e.value = s;
+			return e.validity.patternMismatch ? "refused" : "taken"; })(`+strconv.QuoteToASCII(tt.code)+`)`)
+		if want := map[bool]string{true: "taken", false: "refused"}[tt.take]; got != want {
+			t.Errorf("%q: %s by the pattern, want %s (as the server reads it)", tt.code, got, want)
 		}
 	}
 }

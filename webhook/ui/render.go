@@ -429,11 +429,14 @@ func lastDigits(s string, n int) string {
 // whole, so the server can keep its last N digits (the same rule as code.js).
 const codeMaxLength = 32
 
-// codeSeparators are what a phone number is written with besides digits
-// (the no-break and thin spaces are in JavaScript's \s, not in Go's; so is
-// the ideographic space), and the fullwidth forms of "+", "-", "(" and ")"
-// an IME types, which the server folds (challenge's foldDigits).
-const codeSeparators = "[\\s\u00a0\u2009\u202f\\+\\-\\(\\)\\.\uff0b\uff0d\uff08\uff09]*"
+// codeSeparators are what a phone number is written with besides digits:
+// the spaces the server reads as such (Go's unicode.IsSpace, listed: the
+// pattern's \s is JavaScript's, which also takes U+FEFF, a zero-width
+// no-break space the server counts as a wrong code, and not U+0085), "+",
+// "-", "(", ")", "." and the fullwidth forms of the four an IME types,
+// which the server folds (challenge's foldDigits).
+const codeSeparators = "[\\t\\n\\v\\f\\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000" +
+	"\\+\\-\\(\\)\\.\uff0b\uff0d\uff08\uff09]*"
 
 // codeDigits are the digits the server reads as such: ASCII, fullwidth (an
 // IME's), Arabic-Indic and Persian. Without JavaScript nothing folds them
