@@ -69,6 +69,10 @@ func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("%q: the form was not submitted", code)
 		}
+		// The post's page must have loaded: a navigation begun while it
+		// was still loading was aborted (net::ERR_ABORTED) on a loaded
+		// machine.
+		waitForJS(t, ctx, "the answer", `document.title === "done"`)
 	}
 
 	// Letters are still refused, and the title the browser adds to its
