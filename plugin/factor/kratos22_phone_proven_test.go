@@ -2,6 +2,7 @@ package factor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -64,7 +65,18 @@ func TestPhoneProvenInTheFlowStaysProven(t *testing.T) {
 			}
 			now = now.Add(tt.after)
 			if tt.saved != "" {
-				saved := factor.GateInput{Hook: factor.HookRegistration, FlowID: flow, IdentityID: "44444444-4444-4444-4444-444444444444", Traits: []byte(tt.saved)}
+				// Kratos saves the number with the proof the registration
+				// hook's answer put in metadata_public.
+				var traits struct{ Phone string }
+				if err := json.Unmarshal([]byte(tt.saved), &traits); err != nil {
+					t.Fatal(err)
+				}
+				var meta []byte
+				if traits.Phone != "" {
+					meta = []byte(`{"phone_verified_number":"` + traits.Phone + `"}`)
+				}
+				saved := factor.GateInput{Hook: factor.HookRegistration, FlowID: flow, IdentityID: "44444444-4444-4444-4444-444444444444",
+					Traits: []byte(tt.saved), MetadataPublic: meta}
 				if err := f.RegistrationSaved(ctx, saved); err != nil {
 					t.Fatalf("registration saved: %v", err)
 				}

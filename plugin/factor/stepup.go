@@ -122,6 +122,18 @@ func (s *Service) RegistrationSaved(ctx context.Context, in GateInput) error {
 	if err != nil || !ok {
 		return err
 	}
+	// A number saved by a registration was proven by its hook, whose
+	// answer Kratos saved with it in metadata_public. Without that, the
+	// body is not such a save: a settings web_hook pointed here (its body
+	// is the same) would get 200 and save a new number with no call.
+	meta, err := decodeMetadata(in.MetadataPublic)
+	if err != nil {
+		return err
+	}
+	if v, _ := meta[MetaVerifiedNumber].(string); v != num.E164() {
+		return fmt.Errorf("%w: point a settings web_hook at /hooks/kratos/settings, and list the one posting to "+
+			"/hooks/kratos/registration (can_interrupt, response.parse) before the one posting to /hooks/kratos/registered", ErrRegisteredUnproven)
+	}
 	sp, ok := s.challenges.(proofSpender)
 	if !ok {
 		return nil

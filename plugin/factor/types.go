@@ -133,4 +133,9 @@ var (
 	// saved the identity (can_interrupt or response.parse set): it would
 	// end a proof the registration still needs; fails closed.
 	ErrHookBeforeSave = errors.New("the Kratos saved-registration hook runs before the identity is saved")
+	// ErrRegisteredUnproven: the saved-registration hook got a number that
+	// the identity's metadata_public does not name as proven: not a
+	// registration the registration hook passed (a settings web_hook
+	// pointed at it, or no registration hook); fails closed.
+	ErrRegisteredUnproven = errors.New("the Kratos saved-registration hook got a number no registration hook proved")
 )

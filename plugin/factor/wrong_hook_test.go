@@ -126,8 +126,40 @@ func TestLoginAtTheRegisteredHookRefused(t *testing.T) {
 			f, _, _ := newUpgradeFactor(t)
 			err := f.RegistrationSaved(context.Background(), factor.GateInput{Hook: factor.HookRegistration,
 				FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f", IdentityID: "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10",
-				Traits: []byte(`{"phone":"+79001112233"}`), ClientIP: "192.0.2.1", AuthenticatedAt: tt.authAt,
+				Traits: []byte(`{"phone":"+79001112233"}`), MetadataPublic: []byte(`{"phone_verified_number":"+79001112233"}`),
+				ClientIP: "192.0.2.1", AuthenticatedAt: tt.authAt,
 				SessionExpiresAt: tt.authAt.Add(time.Hour)})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("RegistrationSaved: %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestSettingsAtTheRegisteredHookRefused: a settings web_hook pointed at
+// /hooks/kratos/registered (its body is the registration's: a saved
+// identity, no session) got 200, so a new number was saved with no call.
+// A saved registration's number is the one its registration hook proved
+// and wrote into metadata_public; any other is refused and places no call.
+// A body without a number (missing_phone: allow) still ends nothing.
+func TestSettingsAtTheRegisteredHookRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		traits  string
+		meta    string
+		wantErr error
+	}{
+		{"settings body, a new number", `{"phone":"+79001112299"}`, `{"phone_verified_number":"+79001112233"}`, factor.ErrRegisteredUnproven},
+		{"settings body, a first number", `{"phone":"+79001112299"}`, ``, factor.ErrRegisteredUnproven},
+		{"registration saved with its proof", `{"phone":"+79001112233"}`, `{"phone_verified_number":"+79001112233"}`, nil},
+		{"registration saved without a number", `{}`, ``, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, _, _ := newUpgradeFactor(t)
+			err := f.RegistrationSaved(context.Background(), factor.GateInput{Hook: factor.HookRegistration,
+				FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f", IdentityID: "5f0c6f43-3f0e-4d4c-a9a4-3b7a2d1c9e10",
+				Traits: []byte(tt.traits), MetadataPublic: []byte(tt.meta), ClientIP: "192.0.2.1"})
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("RegistrationSaved: %v, want %v", err, tt.wantErr)
 			}
