@@ -18,8 +18,8 @@ func TestPlanMatchesKratosConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(hc.URLs) != 3 {
-		t.Errorf("hooks %v, want login, registration, settings", hc.URLs)
+	if len(hc.URLs) != 4 {
+		t.Errorf("hooks %v, want login, registration, registered (after the save), settings", hc.URLs)
 	}
 	p, err := newPlan(root)
 	if err != nil {
