@@ -14,22 +14,10 @@ import (
 // carries lang="en" on a Russian page; a message said in the page's own
 // language carries none.
 func TestKratosEnglishFallbackMarkedEnglish(t *testing.T) {
-	b, err := os.ReadFile("testdata/login_flow_bad_password.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	const known = `"id": 4000006,`
-	if !strings.Contains(string(b), known) {
-		t.Fatal("the fixture changed: no 4000006")
-	}
 	// 4000001 with a reason nobody words here: Kratos's English is shown.
-	unknown := strings.Replace(string(b), known, `"id": 4000001, "context": {"reason": "a reason Kratos wrote itself"},`, 1)
-	unknown = strings.Replace(unknown, `"text": "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number."`,
-		`"text": "a reason Kratos wrote itself"`, 1)
-	fixture := filepath.Join(t.TempDir(), "login_flow_unknown.json")
-	if err := os.WriteFile(fixture, []byte(unknown), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fixture := badPasswordFlowWith(t, `"id": 4000001, "context": {"reason": "a reason Kratos wrote itself"},`,
+		`"text": "The provided credentials are invalid, check for spelling mistakes in your password or username, email address, or phone number."`,
+		`"text": "a reason Kratos wrote itself"`)
 
 	tests := []struct {
 		fixture, lang, want string
@@ -47,4 +35,29 @@ func TestKratosEnglishFallbackMarkedEnglish(t *testing.T) {
 			t.Errorf("%s page of %s: no %q in %q", tt.lang, filepath.Base(tt.fixture), tt.want, body[max(i-20, 0):min(i+200, len(body))])
 		}
 	}
+}
+
+// badPasswordFlowWith is testdata/login_flow_bad_password.json with its
+// message 4000006 replaced by message (its id and context members), and each
+// following pair of strings old, new replaced too, written to a file of the
+// test's own: its path.
+func badPasswordFlowWith(t *testing.T, message string, replacements ...string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/login_flow_bad_password.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const known = `"id": 4000006,`
+	if !strings.Contains(string(b), known) {
+		t.Fatal("the fixture changed: no 4000006")
+	}
+	flow := strings.Replace(string(b), known, message, 1)
+	for i := 0; i+1 < len(replacements); i += 2 {
+		flow = strings.Replace(flow, replacements[i], replacements[i+1], 1)
+	}
+	fixture := filepath.Join(t.TempDir(), "login_flow.json")
+	if err := os.WriteFile(fixture, []byte(flow), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fixture
 }
