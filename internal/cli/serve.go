@@ -22,9 +22,10 @@ import (
 const serveUsage = `usage: callpass-kratos serve [--config file] [--dev]
 
 Runs the service: the Kratos webhooks (/hooks/kratos/login, /registration,
-/settings), the step-up API (/v1/challenges), the token exchange (/v1/token),
-the step-up page (/2fa), JWKS (/.well-known/jwks.json), /health/alive,
-/health/ready and /metrics. Default listen address 127.0.0.1:4477.
+/registered, /settings), the step-up API (/v1/challenges), the token exchange
+(/v1/token), the step-up page (/2fa), JWKS (/.well-known/jwks.json),
+/health/alive, /health/ready and /metrics. Default listen address
+127.0.0.1:4477.
 
 --dev fills safe local defaults for whatever is not configured: the built-in
 CallPass simulator (virtual phone at /sim/phone), generated secrets and JWT key
