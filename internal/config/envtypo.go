@@ -7,16 +7,18 @@ import (
 )
 
 // envTypos names environment variables that look like a misspelt
-// configuration variable (LIMITS_GLOBAL_DAILY_LIMT, serve_listen): they
-// would be ignored silently and the default used. Only a variable of a
-// configuration section (its part before the first '_') and within two
-// edits of a real one is named, so the rest of the environment (PATH,
-// Kratos's own variables, other tools') is left alone. Values are never
-// read: a misspelt variable may hold a secret.
+// configuration variable (LIMITS_GLOBAL_DAILY_LIMT, serve_listen,
+// SERVER_LISTEN): they would be ignored silently and the default used. Only
+// a variable whose part before the first '_' is a configuration section or
+// one edit from one (SERVER, WEBHOOKS), and within two edits of a real
+// variable, is named, so the rest of the environment (PATH, Kratos's own
+// variables, other tools') is left alone. Values are never read: a
+// misspelt variable may hold a secret.
 func envTypos(env []string) []string {
 	known := map[string]bool{}
 	plain := map[string]bool{} // the variables of keys that are no secret
-	sections := map[string][]string{}
+	type variable struct{ name, section string }
+	var vars []variable // in table order: a tie names the first
 	for _, e := range keys {
 		names := []string{e.env()}
 		if e.secret {
@@ -27,7 +29,7 @@ func envTypos(env []string) []string {
 		for _, n := range names {
 			known[n] = true
 			sec, _, _ := strings.Cut(n, "_")
-			sections[sec] = append(sections[sec], n)
+			vars = append(vars, variable{n, sec})
 		}
 	}
 	seen := map[string]bool{}
@@ -47,9 +49,12 @@ func envTypos(env []string) []string {
 		}
 		sec, _, _ := strings.Cut(upper, "_")
 		best, bestDist := "", 3
-		for _, n := range sections[sec] {
-			if d := editDistance(upper, n, bestDist); d < bestDist {
-				best, bestDist = n, d
+		for _, v := range vars {
+			if v.section != sec && editDistance(sec, v.section, 2) > 1 {
+				continue
+			}
+			if d := editDistance(upper, v.name, bestDist); d < bestDist {
+				best, bestDist = v.name, d
 			}
 		}
 		if best != "" {

@@ -16,6 +16,13 @@ func TestEnvTypos(t *testing.T) {
 		{"one letter missing", "LIMITS_GLOBAL_DAILY_LIMT=5", "did you mean LIMITS_GLOBAL_DAILY_LIMIT?"},
 		{"lower case", "serve_listen=0.0.0.0:1", "did you mean SERVE_LISTEN?"},
 		{"a secret's file", "WEBHOOK_SECRET_FLE=/run/s", "did you mean WEBHOOK_SECRET_FILE?"},
+		// A slip in the section's word was ignored without a word: the
+		// service kept listening on 127.0.0.1, the secret came from nowhere.
+		{"server for serve", "SERVER_LISTEN=0.0.0.0:4477", "did you mean SERVE_LISTEN?"},
+		{"a plural section", "WEBHOOKS_SECRET=0123456789abcdef0123456789abcdef", "did you mean WEBHOOK_SECRET?"},
+		{"a letter missing in the section", "STOR_TYPE=redis", "did you mean STORE_TYPE?"},
+		{"lower case, section misspelt", "krato_public_url=http://k:4433", "did you mean KRATOS_PUBLIC_URL?"},
+		{"a section one edit away, the rest far", "LOGS_DIRECTORY=/var/log/x", ""},
 		// Only secrets have a _FILE form: the file of another key was
 		// ignored without a word (five edits from its variable).
 		{"a file for no secret", "KRATOS_ADMIN_URL_FILE=/run/secrets/kratos_admin_url", "only secrets are read from a file: set KRATOS_ADMIN_URL itself"},
