@@ -79,6 +79,9 @@ func reportConfigError(e env, err error) error {
 		for _, p := range verr.Problems {
 			fmt.Fprintf(e.stderr, "  - %s\n", p.String())
 		}
+		for _, n := range verr.Notices {
+			fmt.Fprintf(e.stderr, "  note: %s\n", n)
+		}
 		return fmt.Errorf("invalid configuration (%d problem(s), listed above)", len(verr.Problems))
 	}
 	return err

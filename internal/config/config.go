@@ -329,7 +329,7 @@ func load(path string, env []string, dev bool, prefixes []string) (*Config, []st
 		})
 	}
 	if len(problems) > 0 {
-		return nil, nil, &ValidationError{Problems: problems}
+		return nil, nil, &ValidationError{Problems: problems, Notices: envTypos(env)}
 	}
 	return c, notices, nil
 }

@@ -76,3 +76,26 @@ func TestLoadNamesMisspeltVariables(t *testing.T) {
 		}
 	}
 }
+
+// TestInvalidConfigNamesMisspeltVariables: when the configuration is
+// invalid, the misspelt variables come with the problems (often their
+// cause: the secret the misspelt name held is "required"); they were
+// named only for a valid configuration.
+func TestInvalidConfigNamesMisspeltVariables(t *testing.T) {
+	env := []string{"CALLPASS_TOKEN=" + tok32, "CHALLENGE_CODE_KEY=" + key32, "JWT_KEYS_FILE=" + testKeysFile,
+		"WEBHOOK_SECRET_FLE=/run/secrets/webhook_secret"}
+	_, _, err := Load("", env, false)
+	var verr *ValidationError
+	if !asValidation(err, &verr) {
+		t.Fatalf("want a ValidationError, got %v", err)
+	}
+	if keys := verr.Keys(); len(keys) != 1 || keys[0] != "webhook.secret" {
+		t.Fatalf("problems %v, want webhook.secret alone", verr.Problems)
+	}
+	if len(verr.Notices) != 1 || !strings.Contains(verr.Notices[0], "WEBHOOK_SECRET_FLE is not a configuration variable and is ignored: did you mean WEBHOOK_SECRET_FILE?") {
+		t.Errorf("notices %q, want the misspelt variable named", verr.Notices)
+	}
+	if strings.Contains(strings.Join(verr.Notices, "\n"), "/run/secrets") {
+		t.Errorf("notices %q carry the value", verr.Notices)
+	}
+}

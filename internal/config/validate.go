@@ -35,6 +35,10 @@ func (p Problem) String() string { return p.Key + ": " + p.Message }
 // them all in one round instead of one per restart.
 type ValidationError struct {
 	Problems []Problem
+	// Notices name environment variables that look like a misspelt
+	// configuration variable (envTypos): ignored, they are often why a key
+	// is missing or kept its default, so they are shown with the problems.
+	Notices []string
 }
 
 // Error prints one line per problem, each starting with the key.
