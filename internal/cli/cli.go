@@ -60,7 +60,7 @@ func commands() []command {
 		{"call", "place one test call through the configured provider", callUsage, runCall},
 		{"config", "check a configuration: config validate [--config file] [--dev] [--print]", configUsage, runConfig},
 		{"keys", "manage JWT signing keys: keys generate|list|activate|remove", keysUsage, runKeys},
-		{"bans", "show or lift an identity's regulation ban (Redis store): bans show|lift <identity-id>", bansUsage, runBans},
+		{"bans", "show or lift an identity's regulation ban (Redis store): bans show|lift <identity-id | number>", bansUsage, runBans},
 		{"token", "check a JWT: token verify --jwks <url|file> <jwt>", tokenUsage, runToken},
 		{"version", "print the version", "usage: callpass-kratos version", runVersion},
 	}

@@ -143,7 +143,7 @@ func runSim(ctx context.Context, e env, args []string) error {
 	return sim.ListenAndServe(ctx, *listen, cfg, logger)
 }
 
-const callUsage = `usage: callpass-kratos call [--config file] [--dev] <number>
+const callUsage = `usage: callpass-kratos call [--config file] [--dev] [--wait duration] <number>
 
 Places one call through the configured provider and prints the call id, the
 code digits, the final status and whether the phone rang. Exit status 1 with
