@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -619,17 +620,27 @@ func parseRetryAfter(status int, v string, now time.Time) time.Duration {
 }
 
 // pathRefused reports an answer saying the status path does not exist
-// there: 404 or 405 (a server that registered only the other spelling) or
-// a redirect (FastAPI's and others' answer to a missing or extra '/'). A
-// message about the call id is about the call, not the path.
+// there: 404 or 405 (a server that registered only the other spelling), a
+// redirect (FastAPI's and others' answer to a missing or extra '/'), or a
+// level-1 error whose message says so under any HTTP status. A message
+// about the call id is about the call, not the path.
 func pathRefused(err error) bool {
 	e, ok := errors.AsType[*Error](err)
 	if !ok || errors.Is(err, flashcall.ErrCallNotFound) {
 		return false
 	}
 	s := e.HTTPStatus
-	return s == http.StatusNotFound || s == http.StatusMethodNotAllowed || s >= 300 && s <= 399
+	return s == http.StatusNotFound || s == http.StatusMethodNotAllowed || s >= 300 && s <= 399 ||
+		e.level == levelRequest && unknownMethod.MatchString(e.Message)
 }
+
+// unknownMethod matches a message saying the API method asked for does not
+// exist. The document makes its existence part of a level-1 success and
+// leaves the HTTP status of the refusal open: a server may send it under
+// 400 or 200, where it was taken for a refusal of the parameter name and
+// the other path was never tried.
+var unknownMethod = regexp.MustCompile(`(?i)\b(method|route|endpoint|path|url)\s+(is\s+)?(not\s+found|(does\s*n[o']?t|not)\s+exist)` +
+	`|\b(unknown|no\s+such)\s+(api\s+)?(method|route|endpoint|path|url)\b|метод\S*\s+(не\s+найден|не\s+существует)|неизвестн\S*\s+метод`)
 
 // paramRefused reports a status request refused as invalid before the
 // method ran: HTTP 400 or 422 (whatever the body), or a level-1 refusal of

@@ -141,6 +141,19 @@ func TestStatusPathWithoutSlash(t *testing.T) {
 				statusReply("callid")(w, r)
 			})
 		}},
+		// The document makes "the requested method exists" part of a
+		// level-1 success, and leaves the HTTP status of its refusal open:
+		// a server may answer an unknown method with its level-1 error under
+		// 400 or 200 as well as 404.
+		{"level-1 method not found, HTTP 400", func(*string) http.Handler {
+			return unknownMethodAnswer(noSlash, answer(http.StatusBadRequest, "application/json", `{"message":"method not found","status":"error"}`))
+		}},
+		{"level-1 unknown method, HTTP 200", func(*string) http.Handler {
+			return unknownMethodAnswer(noSlash, jsonAnswer(`{"message":"Unknown method","status":"error"}`))
+		}},
+		{"level-1 method not found in Russian, HTTP 400", func(*string) http.Handler {
+			return unknownMethodAnswer(noSlash, answer(http.StatusBadRequest, "application/json", `{"message":"Метод не найден","status":"error"}`))
+		}},
 		{"308 to another host is not followed", func(*string) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path != noSlash {
@@ -186,6 +199,18 @@ func TestStatusPathWithoutSlash(t *testing.T) {
 	if n := len(s.requests()); n != 1 {
 		t.Fatalf("a refused start was sent %d times", n)
 	}
+}
+
+// unknownMethodAnswer serves the status method (reading callid) at path
+// only and answers every other path with unknown.
+func unknownMethodAnswer(path string, unknown http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			unknown(w, r)
+			return
+		}
+		statusReply("callid")(w, r)
+	})
 }
 
 // TestStatusParameterName: the document's text names the parameter
@@ -262,6 +287,59 @@ func TestStatusFormsCombined(t *testing.T) {
 	reqs := s.requests()
 	if len(reqs) != 1 || reqs[0].path != "/api/v2.0/get-call-password-status" || reqs[0].form.Get("callId") != sampleStatusCallID {
 		t.Fatalf("second status: %v", paths(reqs))
+	}
+}
+
+// TestStatusFormsCombinedLevelOne: TestStatusFormsCombined with a server
+// that refuses the path it lacks with its level-1 error under HTTP 400, as
+// it refuses the parameter name: the path is told by the message.
+func TestStatusFormsCombinedLevelOne(t *testing.T) {
+	const path = "/api/v2.0/get-call-password-status"
+	s := newStatusServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			answer(http.StatusBadRequest, "application/json", `{"message":"method not found","status":"error"}`)(w, r)
+			return
+		}
+		statusReply("callId")(w, r)
+	}))
+	c := newTestClient(t, s.srv.URL, 2, nil)
+	wantNormalClearing(t, c)
+	if reqs := s.requests(); len(reqs) != 3 {
+		t.Fatalf("requests %v, want 3", paths(reqs))
+	}
+	s.reset()
+	wantNormalClearing(t, c)
+	reqs := s.requests()
+	if len(reqs) != 1 || reqs[0].path != path || reqs[0].form.Get("callId") != sampleStatusCallID {
+		t.Fatalf("second status: %v", paths(reqs))
+	}
+}
+
+// TestUnknownMethodMessage: what tells a refused path from a refused
+// parameter name in a level-1 message. A message about the parameter, even
+// one naming the method, is not about the path.
+func TestUnknownMethodMessage(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"method not found":                         true,
+		"Method Not Found":                         true,
+		"API method does not exist":                true,
+		"method doesn't exist":                     true,
+		"Unknown method":                           true,
+		"no such method: get-call-password-status": true,
+		"route not found":                          true,
+		"Метод не найден":                          true,
+		"метод не существует":                      true,
+		"Неизвестный метод":                        true,
+		"callId is required":                       false,
+		"parameter callId not found":               false,
+		"unknown parameter callid for method get-call-password-status": false,
+		"method get-call-password-status: callId is required":          false,
+		"can't find callid": false,
+		"invalid token":     false,
+	} {
+		if got := unknownMethod.MatchString(msg); got != want {
+			t.Errorf("unknownMethod(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }
 
