@@ -116,14 +116,15 @@ func TestCallErrorsAreOneLine(t *testing.T) {
 
 // TestCallSlowProviderOneRequest: a provider that does not answer within the
 // timeout gets exactly one start request, never a retry (a second paid call).
+// The wait is callpass.timeout + callpass.request_timeout_margin, as serve's.
 func TestCallSlowProviderOneRequest(t *testing.T) {
 	s, base := newSim(t)
 	s.Script("79000000009", sim.OutcomeSlow)
 	env := []string{"CALLPASS_BASE_URL=" + base, "CALLPASS_TOKEN=" + testToken, "CALLPASS_API_VERSION=1",
 		"CALLPASS_TIMEOUT=2s", "CALLPASS_REQUEST_TIMEOUT_MARGIN=1s"}
 	code, _, errs := run(t, env, "call", "79000000009")
-	if code != 1 || !strings.Contains(errs, "unavailable") {
-		t.Fatalf("exit %d, stderr %q", code, errs)
+	if code != 1 || !strings.Contains(errs, "unavailable") || !strings.Contains(errs, "no answer within 3s") {
+		t.Fatalf("exit %d, stderr %q; want unavailable, no answer within 3s", code, errs)
 	}
 	if n := s.Requests("79000000009"); n != 1 {
 		t.Fatalf("slow provider received %d start requests, want exactly 1", n)

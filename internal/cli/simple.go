@@ -184,6 +184,7 @@ func runCall(ctx context.Context, e env, args []string) error {
 		Timeout:    cfg.CallPass.Timeout,
 		CodeLength: cfg.CallPass.CodeLength,
 		Async:      cfg.CallPass.Async,
+		SyncMargin: cfg.CallPass.RequestTimeoutMargin,
 		Logger:     newLogger(e, "error", "text"),
 	})
 	if err != nil {
