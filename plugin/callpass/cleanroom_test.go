@@ -234,6 +234,15 @@ func TestNotPlaced(t *testing.T) {
 		{"API JSON 500", 500, "application/json", `{"status":"error","message":"internal error"}`, false},
 		{"HTML 502", 502, "text/html", "<h1>502</h1>", false},
 		{"HTML 200", 200, "text/html", "<html>maintenance</html>", false},
+		// The IP allow-list ("запросы принимаются только с IP, указанных в
+		// личном кабинете") or the token refused in front of the API, which
+		// never saw the request: an nginx page, an empty body.
+		{"allow-list page 403", 403, "text/html", "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n", true},
+		{"empty 401", 401, "", "", true},
+		// The API's own envelope saying a call was placed, under a 403: the
+		// answer contradicts itself, and a call may have been placed.
+		{"success envelope 403", 403, "application/json", `{"data":{"callid":"58597b21-2a59-480a-a3f0-96a1eec77ae9","phone":"2214610","result":"null"},"status":"success"}`, false},
+		{"success without data 403", 403, "application/json", `{"status":"success"}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -111,6 +111,8 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	fail := func(kind error, msg string, withExcerpt bool) (*Envelope, error) {
 		return failAt(0, kind, msg, withExcerpt)
 	}
+	// enveloped: the body is the API's JSON object with its status field.
+	enveloped := false
 	// Anything we cannot read as the API's JSON object. 5xx and 429 are
 	// the provider (or a proxy in front of it) being unwell; 401/403 pages
 	// are typically the IP allow-list refusing us at the front proxy.
@@ -119,7 +121,11 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		case httpStatus >= 500 || httpStatus == http.StatusTooManyRequests:
 			return fail(flashcall.ErrUnavailable, what, true)
 		case httpStatus == http.StatusUnauthorized || httpStatus == http.StatusForbidden:
-			return fail(flashcall.ErrUnauthorized, what, true)
+			env, err := fail(flashcall.ErrUnauthorized, what, true)
+			if e, ok := err.(*Error); ok {
+				e.refusedAhead = !enveloped
+			}
+			return env, err
 		default:
 			return fail(flashcall.ErrBadResponse, what, true)
 		}
@@ -144,6 +150,7 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 	if !okStatus || status == "" {
 		return notAPI("JSON without a status field")
 	}
+	enveloped = true
 	rawMessage, _ := jsonString(w.Message)
 	message := sanitize(rawMessage, maxMessage)
 

@@ -48,6 +48,10 @@ type Error struct {
 	// method did not run), levelMethod (data.result "error": the method ran
 	// and failed), or 0 (no API answer: transport, HTML, broken JSON).
 	level int
+	// refusedAhead: a 401 or 403 whose body is not the API's envelope (an
+	// HTML page, an empty body): the IP allow-list or the token refused in
+	// front of the API, which never saw the request.
+	refusedAhead bool
 }
 
 // Envelope levels of an Error (Error.level).
@@ -109,7 +113,8 @@ func (e *Error) Unwrap() error { return e.Kind }
 func (e *Error) NotSent() bool { return !e.Sent }
 
 // NotPlaced implements flashcall.NotPlaced: the request never left; or the
-// API refused it at level 1 (the method did not run) below HTTP 500; or the
+// API refused it at level 1 (the method did not run) below HTTP 500, or a
+// 401/403 page refused it in front of the API (refusedAhead); or the
 // method itself refused it for a reason that precedes any call (credentials,
 // balance, the destination, the request). A level-2 failure without such a
 // reason ("result":"error" alone, "call failed") may follow a call that rang,
@@ -118,7 +123,7 @@ func (e *Error) NotSent() bool { return !e.Sent }
 // of the token excepted).
 func (e *Error) NotPlaced() bool {
 	switch {
-	case !e.Sent:
+	case !e.Sent, e.refusedAhead:
 		return true
 	case e.HTTPStatus >= 500:
 		// Except a bare refusal of the token, the only answer a 5xx is typed

@@ -119,6 +119,10 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 		{"throttled with refusal words (429)", answer(429, "application/json", `{"status":"error","message":"Invalid token"}`), false, flashcall.ErrUnavailable, false},
 		{"authentication back end down (503)", answer(503, "application/json", `{"status":"error","message":"authentication failed: database connection refused"}`), false, flashcall.ErrUnavailable, false},
 		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), false, flashcall.ErrDestinationNotAllowed, false},
+		// The source IP refused in front of the API (its allow-list), which
+		// never saw the request: nginx's page, or an empty 401.
+		{"source IP refused by an HTML 403", answer(403, "text/html", "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<center><h1>403 Forbidden</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"), false, flashcall.ErrUnauthorized, true},
+		{"empty 401", answer(401, "text/plain", ""), true, flashcall.ErrUnauthorized, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
