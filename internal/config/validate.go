@@ -1043,6 +1043,10 @@ func (c *Config) validateJWT(v *checker) {
 	j := c.JWT
 	if strings.TrimSpace(j.Issuer) == "" {
 		v.add("jwt.issuer", "must not be empty")
+	} else if strings.TrimSpace(j.Issuer) != j.Issuer {
+		// Apps compare iss exactly: a space or "\r" an env file left there
+		// would make every app refuse every token.
+		v.add("jwt.issuer", "%q starts or ends with a space or line break: apps compare iss exactly and would refuse every token", j.Issuer)
 	}
 	if len(j.Audience) == 0 {
 		v.add("jwt.audience", "must list at least one audience")
@@ -1050,6 +1054,10 @@ func (c *Config) validateJWT(v *checker) {
 	for _, a := range j.Audience {
 		if strings.TrimSpace(a) == "" {
 			v.add("jwt.audience", "must not contain an empty audience")
+			break
+		}
+		if strings.TrimSpace(a) != a {
+			v.add("jwt.audience", "%q starts or ends with a space or line break: apps compare aud exactly and would refuse every token", a)
 			break
 		}
 	}

@@ -52,6 +52,15 @@ func TestValidationEdges(t *testing.T) {
 		{name: "window 999ms", env: []string{"LIMITS_PER_IP_WINDOW=999ms"}, wantKey: "limits.per_ip.window"},
 		{name: "window 1s", env: []string{"LIMITS_PER_NUMBER_WINDOW=1s"}},
 
+		// jwt.issuer and jwt.audience: apps compare them exactly, so no
+		// space or line break around them (an env file's "\r").
+		{name: "issuer with a trailing space", env: []string{"JWT_ISSUER=https://2fa.example.com "}, wantKey: "jwt.issuer"},
+		{name: "issuer with a carriage return", env: []string{"JWT_ISSUER=https://2fa.example.com\r"}, wantKey: "jwt.issuer"},
+		{name: "issuer with a leading tab", env: []string{"JWT_ISSUER=\thttps://2fa.example.com"}, wantKey: "jwt.issuer"},
+		{name: "issuer with a trailing slash", env: []string{"JWT_ISSUER=https://2fa.example.com/"}},
+		{name: "audience with a space", yaml: "jwt:\n  audience: [\"app \"]\n", wantKey: "jwt.audience"},
+		{name: "audience", yaml: "jwt:\n  audience: [\"app\"]\n"},
+
 		// serve.shutdown_timeout: positive.
 		{name: "shutdown timeout 0", env: []string{"SERVE_SHUTDOWN_TIMEOUT=0s"}, wantKey: "serve.shutdown_timeout"},
 		{name: "shutdown timeout negative", env: []string{"SERVE_SHUTDOWN_TIMEOUT=-1s"}, wantKey: "serve.shutdown_timeout"},
