@@ -222,22 +222,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	}
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
-		pr := forFlow(classify(err, time.Now()), string(h))
-		if pr.Code == codeClientClosedRequest {
-			setHookDecision(c, "canceled") // Kratos hung up: no decision reached it
-			return err
-		}
-		if pr.MsgID == 0 {
-			setHookDecision(c, "error")
-			return err
-		}
-		s.logProblem(c, err, pr)
-		countOutage(c, pr) // answered 400 with the message
-		if err := s.refusals.write(c, lang, pr); err != nil {
-			return err
-		}
-		setHookDecision(c, refusedDecision(pr.Code))
-		return nil
+		return s.refuseHook(c, err, h, lang)
 	}
 	if dec.Allow {
 		// Kratos decodes a 200 body when response.parse is on: always send JSON,
@@ -262,6 +247,29 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	return nil
 }
 
+// refuseHook answers Kratos a hook's failed decision err: a refusal with a
+// message is written (400, that message) and counted refused_<error code>,
+// an outage also under the 5xx it stands for; a hang-up is counted
+// canceled; anything else is left to handleError and counted error.
+func (s *Server) refuseHook(c echo.Context, err error, h factor.Hook, lang string) error {
+	pr := forFlow(classify(err, time.Now()), string(h))
+	if pr.Code == codeClientClosedRequest {
+		setHookDecision(c, "canceled") // Kratos hung up: no decision reached it
+		return err
+	}
+	if pr.MsgID == 0 {
+		setHookDecision(c, "error")
+		return err
+	}
+	s.logProblem(c, err, pr)
+	countOutage(c, pr) // answered 400 with the message
+	if err := s.refusals.write(c, lang, pr); err != nil {
+		return err
+	}
+	setHookDecision(c, refusedDecision(pr.Code))
+	return nil
+}
+
 // registrationSaver is the factor's end of a registration's proof
 // (factor.Service has it); the route exists only with it.
 type registrationSaver interface {
@@ -273,7 +281,8 @@ type registrationSaver interface {
 // flow proved stops being proven for it, so a resubmit of the completed
 // flow cannot save a second account with it without a new call. An error
 // is answered as one (Kratos then shows it; the identity is saved): a
-// proof left in place is what this hook exists to end.
+// proof left in place is what this hook exists to end. A failure is
+// answered, logged and counted as the other hooks' (refuseHook).
 func (s *Server) registeredHook(rs registrationSaver) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, err := readHookPayload(c)
@@ -281,9 +290,13 @@ func (s *Server) registeredHook(rs registrationSaver) echo.HandlerFunc {
 			setHookDecision(c, "bad_request")
 			return err
 		}
+		lang := p.lang()
+		if st := stateOf(c); st != nil {
+			st.clientIP = p.ClientIP
+			st.lang = lang
+		}
 		if err := rs.RegistrationSaved(c.Request().Context(), p.gateInput(HookRegistration)); err != nil {
-			setHookDecision(c, "error")
-			return err
+			return s.refuseHook(c, err, HookRegistration, lang)
 		}
 		if err := c.JSON(http.StatusOK, map[string]any{}); err != nil {
 			return err
