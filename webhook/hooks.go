@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -175,7 +176,50 @@ func readHookPayload(c echo.Context) (HookPayload, error) {
 	if err != nil {
 		return HookPayload{}, err
 	}
-	return DecodeHookPayload(body)
+	p, err := DecodeHookPayload(body)
+	p.ClientIP = clientAddr(p.ClientIP)
+	return p, err
+}
+
+// maxClientIP bounds the client_ip read as an address: the longest a proxy
+// or Kratos writes, an IPv6 address with a zone and a port, is far shorter.
+const maxClientIP = 100
+
+// clientAddr is a hook's client_ip as the per-IP limit counts it and the
+// log shows it: the address alone, as the template or a proxy may write it
+// (an address; with a port, "192.0.2.1:53412", "[2001:db8::1]:443"; an
+// IPv6 one in brackets or with a zone, which names an interface of the
+// sender's host, not the client). Anything else (a list "a, b", a name,
+// garbage, more than maxClientIP bytes) is "", as when none was sent: the
+// per-IP limit does not count it (the start warns, as for a missing one)
+// rather than count each spelling as a client of its own, and the log
+// never carries it (it may be anything the client sent as True-Client-IP).
+// Not refused: the template sends no address at registration, and the
+// per-number, per-identity and global limits bind without one.
+func clientAddr(s string) string {
+	if s == "" || len(s) > maxClientIP {
+		return ""
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(s)
+		switch {
+		case perr == nil:
+			a = ap.Addr()
+		case len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']':
+			if a, err = netip.ParseAddr(s[1 : len(s)-1]); err != nil {
+				return ""
+			}
+		default:
+			return ""
+		}
+	}
+	a = a.WithZone("")
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) != s {
+		return string(b)
+	}
+	return s // already the address alone, as Kratos and proxies send it: no copy
 }
 
 func (p HookPayload) gateInput(h factor.Hook) factor.GateInput {
