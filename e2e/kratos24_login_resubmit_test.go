@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestKratos24CompletedLoginResubmitted: Kratos v1.3.1 accepts a login flow
+// TestKratos24LoginResubmitOnEachStore: Kratos v1.3.1 accepts a login flow
 // that already issued a session: submitted again (same flow id, the
 // password again) it issues another one (the control case, without the
 // gate). With the gate the resubmit runs the login hook again, and the
@@ -14,7 +14,7 @@ import (
 // exact retry of a code submit is not let through again: the hook cannot
 // tell a user's retry after a failure from this resubmit by whoever has
 // the password and saw the code.
-func TestKratos24CompletedLoginResubmitted(t *testing.T) {
+func TestKratos24LoginResubmitOnEachStore(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
 		noHook bool
