@@ -243,9 +243,14 @@ func TestRedisAuthErrorLoggedOnce(t *testing.T) {
 }
 
 // fakeWhoami is a Kratos public API whose whoami answers one active session
-// of wiringIdentity with the phone wiringPhone.
+// of wiringIdentity with the phone wiringPhone. Its times are fixed when it
+// starts, as a real session's are: a gate pass is recorded under the
+// session's authenticated_at, and one read again seconds later (a slow key
+// generation between a step-up and an exchange) must find it.
 func fakeWhoami(t *testing.T) string {
 	t.Helper()
+	now := time.Now()
+	expires, authenticated := now.Add(time.Hour).UTC().Format(time.RFC3339), now.Add(-time.Minute).UTC().Format(time.RFC3339)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/sessions/whoami" {
 			http.NotFound(w, r)
@@ -255,8 +260,7 @@ func fakeWhoami(t *testing.T) string {
 		fmt.Fprintf(w, `{"id":"5e1b7b4a-0000-4000-8000-000000000001","active":true,"expires_at":%q,
 			"authenticated_at":%q,"authenticator_assurance_level":"aal1",
 			"identity":{"id":%q,"schema_id":"default","traits":{"phone":%q}}}`,
-			time.Now().Add(time.Hour).UTC().Format(time.RFC3339), time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
-			wiringIdentity, wiringPhone)
+			expires, authenticated, wiringIdentity, wiringPhone)
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
