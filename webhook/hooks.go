@@ -288,6 +288,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		return err
 	}
 	setHookDecision(c, "challenge")
+	setHookMessage(c, ui.MsgCalling)
 	return nil
 }
 
@@ -311,6 +312,7 @@ func (s *Server) refuseHook(c echo.Context, err error, h factor.Hook, lang strin
 		return err
 	}
 	setHookDecision(c, refusedDecision(pr.Code))
+	setHookMessage(c, pr.MsgID)
 	return nil
 }
 

@@ -199,8 +199,13 @@ type requestState struct {
 	// Kratos's own request to the hook names none.
 	lang string
 	// hookDecision is the decision a Kratos hook's answer gave, set once the
-	// answer is written (or the refusal chosen); countHook counts it.
+	// answer is written (or the refusal chosen); countHook counts it and
+	// notes its own (an error answer's), and the access log shows it.
 	hookDecision string
+	// hookMessage is the Kratos message id a hook's answer carried (0: none,
+	// as for allow), for the access log: every login start is answered 400
+	// to make Kratos show 1090001, which reads as an error without it.
+	hookMessage int
 	// aborted: the handler panicked with http.ErrAbortHandler (recoverPanic),
 	// which accessLog passes on to net/http once the request is logged.
 	aborted bool
@@ -210,6 +215,13 @@ type requestState struct {
 func setHookDecision(c echo.Context, d string) {
 	if st := stateOf(c); st != nil {
 		st.hookDecision = d
+	}
+}
+
+// setHookMessage notes the Kratos message id of the hook's written answer.
+func setHookMessage(c echo.Context, id int) {
+	if st := stateOf(c); st != nil {
+		st.hookMessage = id
 	}
 }
 
@@ -225,6 +237,9 @@ func (s *Server) countHook(next echo.HandlerFunc) echo.HandlerFunc {
 			d := "error" // a panic, recovered by recoverPanic and answered
 			if returned {
 				d = hookDecisionOf(c, err)
+			}
+			if st := stateOf(c); st != nil {
+				st.hookDecision = d // the access log says what was counted
 			}
 			s.deps.Metrics.ObserveHook(hookName(c), d)
 		}()
@@ -345,7 +360,7 @@ func (s *Server) serveState(st *requestState, h echo.HandlerFunc) {
 	}
 	// Room for every attribute up front: appending the error pair to a
 	// literal of eight would move the slice to the heap, every request.
-	var buf [12]slog.Attr
+	var buf [14]slog.Attr
 	attrs := append(buf[:0],
 		slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
 		slog.String("method", req.Method),
@@ -358,6 +373,12 @@ func (s *Server) serveState(st *requestState, h echo.HandlerFunc) {
 	)
 	if st.clientIP != "" {
 		attrs = append(attrs, slog.String("client_ip", st.clientIP))
+	}
+	if st.hookDecision != "" {
+		attrs = append(attrs, slog.String("hook_decision", st.hookDecision))
+	}
+	if st.hookMessage != 0 {
+		attrs = append(attrs, slog.Int("message_id", st.hookMessage))
 	}
 	if st.errCode != "" {
 		msg := ""

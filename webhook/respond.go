@@ -183,7 +183,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if st := stateOf(c); st != nil && hs != p.Status {
 			st.status = p.Status
 		}
-		werr = c.JSON(hs, hookError{apiError: *body, Messages: hookErrorMessages(lang, p, rid)})
+		msgs := hookErrorMessages(lang, p, rid)
+		if werr = c.JSON(hs, hookError{apiError: *body, Messages: msgs}); werr == nil {
+			setHookMessage(c, msgs[0].Messages[0].ID)
+		}
 	default:
 		werr = c.JSON(p.Status, body)
 	}
