@@ -17,26 +17,39 @@ import (
 // around session, and the settings one), apart from the addresses, the
 // template paths and the secret an admin fills in. The section had prose
 // only, and a kratos.yml assembled from it easily lost the hook after the
-// save or its place before session.
+// save or its place before session. The block is read as the README says
+// to paste it, right under the login hook's (step 2): both started with
+// selfservice:, and pasted so they were a file Kratos refuses (mapping key
+// "selfservice" already defined).
 func TestREADMEPhoneHooksSnippetMatchesExample(t *testing.T) {
 	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
+	}
+	_, step, ok := strings.Cut(string(raw), "2. Add the login after-hook to `kratos.yml`")
+	if !ok {
+		t.Fatal("README.md: no step \"Add the login after-hook to `kratos.yml`\"")
+	}
+	_, rest, ok := strings.Cut(step, "```yaml\n")
+	login, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: the login step has no yaml block")
 	}
 	_, section, ok := strings.Cut(string(raw), "### Phone verification at registration and in settings\n")
 	if !ok {
 		t.Fatal("README.md: no section \"Phone verification at registration and in settings\"")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
-	_, rest, ok := strings.Cut(section, "```yaml\n")
+	_, rest, ok = strings.Cut(section, "```yaml\n")
 	block, _, ok2 := strings.Cut(rest, "```")
 	if !ok || !ok2 {
 		t.Fatal("README.md: the phone verification section has no yaml block")
 	}
 	var snippet map[string]any
-	if err := yaml.Unmarshal([]byte(dedent(block)), &snippet); err != nil {
-		t.Fatalf("README.md's phone hooks snippet does not parse: %v", err)
+	if err := yaml.Unmarshal([]byte(dedent(login)+block), &snippet); err != nil {
+		t.Fatalf("README.md's phone hooks block pasted under the login hook's does not parse: %v", err)
 	}
+	normalizedHooks(t, "README.md", snippet, []string{"login", "after", "password", "hooks"}) // fails if the login hook is lost
 	exRaw, err := os.ReadFile("kratos.yml")
 	if err != nil {
 		t.Fatal(err)
