@@ -96,6 +96,14 @@ func TestFormsAfterStopInBrowser(t *testing.T) {
 			if got := evalJS(t, ctx, `typeof window.navigation`); got != "undefined" {
 				t.Fatalf("%s: window.navigation is %s", tt.name, got)
 			}
+			// Stop alone is no sign without the Navigation API: the forms
+			// stay refused (README, "/2fa"), also a while later.
+			if err := inPage(ctx, time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if got := evalJS(t, ctx, "String("+codeGone+")"); got != "true" {
+				t.Fatalf("%s: the forms work again after Stop alone, with no Navigation API: update README", tt.name)
+			}
 			// Esc stops loading in the browser; headless, Stop did.
 			if err := chromedp.Do(ctx, chromedp.KeyEvent("\x1b")); err != nil {
 				t.Fatal(err)
