@@ -289,6 +289,14 @@ func TestRelayFinishesWhenTheBrowserLeaves(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the relay did not return")
 	}
+	// Kratos's session cookie went to a browser that had gone: it is not
+	// signed in, and its next code post ("Confirm" again, the page kept)
+	// finds nothing remembered and asks for the password again, a new
+	// sign-in (README, "after the browser stopped waiting").
+	again := hs.do(http.MethodPost, "/login/submit?flow="+loginFlowID, url.Values{"csrf_token": {"t3"}, fieldCode: {"4610"}}, pend)
+	if loc := again.Header().Get("Location"); loc != "/login?flow="+loginFlowID+"&callpass=expired" {
+		t.Errorf("the code posted again after the browser left: %d %q, want the password asked again", again.Code, loc)
+	}
 	hs.fake.mu.Lock()
 	defer hs.fake.mu.Unlock()
 	if cut {
