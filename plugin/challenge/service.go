@@ -814,6 +814,22 @@ func (s *Service) awaitOtherStart(ctx context.Context, b Binding, seen, e164 str
 	return other
 }
 
+// AwaitStart waits for the start holding b's lease (at most StartTimeout)
+// and returns the challenge it made for e164 or gave back; ok is false when
+// it made none to show or the wait failed. It places no call. A page naming
+// a challenge that a resend retired while its call is placed shows that
+// call once the start is done, not the retired one as expired meanwhile.
+func (s *Service) AwaitStart(ctx context.Context, b Binding, e164 string) (_ Challenge, ok bool) {
+	if validBinding(b) != nil {
+		return Challenge{}, false
+	}
+	c := s.awaitOtherStart(ctx, b, "", e164)
+	if c == nil {
+		return Challenge{}, false
+	}
+	return *c, true
+}
+
 // leaseHold is a start lease this start holds: renewed until stopRenewing,
 // ended by release (or by the store, in CreateLeased).
 type leaseHold struct {

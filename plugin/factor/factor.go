@@ -52,6 +52,13 @@ type numberFollower interface {
 	VerifyAndPassFollowingNumber(ctx context.Context, b challenge.Binding, challengeID, code, e164 string, pass *challenge.Pass) (challenge.VerifyResult, error)
 }
 
+// startAwaiter waits for the start holding a binding's lease
+// (challenge.Service has it). Optional, as numberFollower; without it a page
+// shows a challenge retired by a resend under way as it is.
+type startAwaiter interface {
+	AwaitStart(ctx context.Context, b challenge.Binding, e164 string) (challenge.Challenge, bool)
+}
+
 // proofSpender ends the proof a flow's verified challenge gives
 // (challenge.Service has it). Optional, as numberFollower; without it a
 // saved registration ends nothing (RegistrationSaved).

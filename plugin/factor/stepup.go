@@ -366,6 +366,20 @@ func (s *Service) StepUpFollow(ctx context.Context, creds Creds, id string) (Cha
 	if err != nil {
 		return ChallengeView{}, err
 	}
+	if a, ok := s.challenges.(startAwaiter); ok && c.State == challenge.StateSuperseded {
+		// The session's current challenge, retired by another tab's "call
+		// me again" while its call is placed: the page shows that call (or
+		// this one given back if it is not placed), not "expired" for the
+		// moment it takes. StepUpResend does not wait here: its own start
+		// waits for the lease.
+		b := stepUpBinding(sess)
+		if w, ok := a.AwaitStart(ctx, b, c.Phone); ok {
+			return viewOf(w, s.now()), nil
+		}
+		if cur, err := s.challenges.Current(ctx, b); err == nil {
+			c = cur
+		}
+	}
 	return viewOf(c, s.now()), nil
 }
 

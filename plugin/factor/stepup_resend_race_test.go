@@ -332,3 +332,72 @@ func TestStepUpStartDuringAFailedResendPlacesNoCall(t *testing.T) {
 		})
 	}
 }
+
+// TestStepUpFollowDuringAResend: tab B's /2fa page (a reload, the language
+// switch) names X while tab A's "call me again" has X taken out of use for
+// its call. B showed X as it was then, superseded: "The code has expired.
+// Ask for a new call." over a call that was on its way. B now waits for A's
+// start and shows its call, or X given back when that call is not placed.
+func TestStepUpFollowDuringAResend(t *testing.T) {
+	for _, store := range []string{"memory", "redis"} {
+		for _, placed := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/placed=%v", store, placed), func(t *testing.T) {
+				f, _, ps, prov := raceStepUpOn(t, store)
+				ctx := context.Background()
+				creds := factor.Creds{SessionToken: "t"}
+				x := startPastCooldown(t, f)
+				type result struct {
+					v   factor.ChallengeView
+					err error
+				}
+				bDone := make(chan result, 1)
+				var once sync.Once
+				prov.mu.Lock()
+				if !placed {
+					prov.fail = fmt.Errorf("test: %w", flashcall.ErrInsufficientBalance)
+				}
+				prov.onCall = func() {
+					once.Do(func() {
+						// A's call is being placed, X retired: B's page now.
+						waiting := make(chan struct{})
+						ps.mu.Lock()
+						ps.at, ps.hook = "lease", func() { close(waiting) }
+						ps.mu.Unlock()
+						go func() {
+							v, err := f.StepUpFollow(ctx, creds, x.ID)
+							bDone <- result{v, err}
+						}()
+						select {
+						case <-waiting: // B waits for A's start
+						case b := <-bDone: // B answered while A's call was held
+							bDone <- b
+						case <-time.After(time.Minute): // a guard: B comes at once
+							t.Error("B's page neither answered nor waited")
+						}
+					})
+				}
+				prov.mu.Unlock()
+				v, err := f.StepUpResend(ctx, creds, x.ID, "")
+				want, calls := v.ID, 2
+				if !placed {
+					if !errors.Is(err, flashcall.ErrInsufficientBalance) {
+						t.Fatalf("A's call me again: %v, want the provider's refusal", err)
+					}
+					want, calls = x.ID, 1
+				} else if err != nil || v.ID == x.ID {
+					t.Fatalf("A's call me again: %s, %v; want a new challenge", v.ID, err)
+				}
+				var b result
+				select {
+				case b = <-bDone:
+				case <-time.After(time.Minute): // a guard: B's page ends with A's start
+					t.Fatal("B's page did not answer")
+				}
+				if b.err != nil || b.v.ID != want || b.v.State != string(challenge.StatePending) || prov.placed() != calls {
+					t.Fatalf("B's page: %s %s, %v after %d calls; want %s pending (X %s), %d calls",
+						b.v.ID, b.v.State, b.err, prov.placed(), want, x.ID, calls)
+				}
+			})
+		}
+	}
+}
