@@ -241,6 +241,22 @@ func decodeResponse(httpStatus int, contentType string, body []byte, unmarshal f
 		// the HTTP status is the safer signal.
 		return fail(kindFor(dmessage+" "+message, httpStatus, flashcall.ErrBadResponse), "success envelope with an error HTTP status", true)
 	}
+	// No call (no id, no code) and no status yet, beside a message that
+	// names what went wrong: the message is the answer. Another
+	// implementation of the API answers the balance sample so, with
+	// "data":{"result":"null"}; read as a pending call it was a start
+	// without a code (bad_response), and the credentials-and-balance alert
+	// never saw it. A message that names nothing ("call queued") leaves
+	// the answer as it is.
+	if !carriesCall && flashcall.Classify(result).Class == flashcall.ClassPending {
+		text, raw, level := message, rawMessage, levelRequest
+		if text == "" {
+			text, raw, level = dmessage, rawDMessage, levelMethod
+		}
+		if kind := kindFor(text, httpStatus, nil); text != "" && kind != nil {
+			return failAt(level, kind, m.text(raw, maxMessage, maskedRun), false)
+		}
+	}
 	env := &Envelope{Status: status, Message: message, Data: &Data{Result: result, Message: dmessage}}
 	var bad bool
 	if env.Data.CallID, ok = jsonScalar(wd.CallID); !ok {

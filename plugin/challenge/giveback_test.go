@@ -105,6 +105,9 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 	}{
 		{"balance too low", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), false, flashcall.ErrInsufficientBalance, true},
 		{"balance too low, synchronous", cleanroom(givebackToken, cleanroomcp.Variant{BalanceLow: true}), true, flashcall.ErrInsufficientBalance, true},
+		// Another implementation's balance sample: a level-1 message beside
+		// "data":{"result":"null"}, no call id, no code.
+		{"balance message beside a pending result", answer(200, "application/json", `{"status":"success","message":"balance is lower than limit for that call","data":{"result":"null"}}`), false, flashcall.ErrInsufficientBalance, true},
 		{"wrong token", cleanroom("ffffffffffffffffffffffffffffffff", cleanroomcp.Variant{}), false, flashcall.ErrUnauthorized, true},
 		{"connection refused", refused, false, flashcall.ErrUnavailable, true},
 		{"provider throttles (429, API JSON)", answer(429, "application/json", `{"status":"error","message":"too many requests"}`), false, flashcall.ErrUnavailable, false},
