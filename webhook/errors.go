@@ -219,7 +219,7 @@ func classify(err error, now time.Time) problem {
 		}
 	case errors.Is(err, challenge.ErrNotFound):
 		return problem{Status: http.StatusNotFound, Code: "not_found", MsgID: ui.MsgExpired}
-	case errors.Is(err, factor.ErrNotDelivered):
+	case errors.Is(err, factor.ErrNotDelivered), errors.Is(err, flashcall.ErrNotDelivered):
 		return problem{Status: http.StatusConflict, Code: "call_not_delivered", MsgID: ui.MsgNotDelivered}
 	case errors.Is(err, challenge.ErrStoreUnavailable):
 		return problem{Status: http.StatusServiceUnavailable, Code: "store_unavailable", MsgID: ui.MsgUnavailable}

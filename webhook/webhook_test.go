@@ -275,6 +275,8 @@ func TestErrorMapping(t *testing.T) {
 		{"resends used up", &challenge.CooldownError{RetryAfter: 4 * time.Minute, ResendsExhausted: true}, 429, "cooldown", 4090006, 240, -1},
 		{"no phone", factor.ErrNoPhone, 409, "no_phone", 4090007, 0, -1},
 		{"not delivered", factor.ErrNotDelivered, 409, "call_not_delivered", 4090008, 0, -1},
+		// A synchronous start the network failed, without a code.
+		{"not delivered, the start's answer", fmt.Errorf("challenge: start call via callpass: %w", &callpass.Error{Kind: flashcall.ErrNotDelivered, Op: "start"}), 409, "call_not_delivered", 4090008, 0, -1},
 		{"provider unavailable", fmt.Errorf("challenge: start call: %w", provider), 503, "provider_unavailable", 4090009, 0, -1},
 		{"provider low balance", &callpass.Error{Kind: flashcall.ErrInsufficientBalance}, 503, "provider_unavailable", 4090009, 0, -1},
 		{"provider refused destination", &callpass.Error{Kind: flashcall.ErrDestinationNotAllowed}, 422, "destination_not_allowed", 4090012, 0, -1},

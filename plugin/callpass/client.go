@@ -693,15 +693,22 @@ func (c *Client) callFrom(env *Envelope, dn string) (flashcall.Call, error) {
 			phoneField = padNumericCode(phoneField, c.codeLen)
 		}
 	}
-	code, ok := codeFrom(c.version, c.codeLen, pin, phoneField)
-	if !ok {
-		// No excerpt: the body holds the code.
-		return flashcall.Call{}, &Error{Kind: flashcall.ErrBadResponse, Op: OpStart, Message: "start answer has no usable code", HTTPStatus: http.StatusOK, Sent: true}
-	}
 	national := nationalDigits(dn)
 	// "success" answering an asynchronous start: the call was placed,
 	// whether it rang is not known yet.
 	status := c.classify(d.Result, !c.synchronous(), national)
+	code, ok := codeFrom(c.version, c.codeLen, pin, phoneField)
+	if !ok && status.Class == flashcall.ClassNotDelivered {
+		// A synchronous start that failed (UNALLOCATED_NUMBER,
+		// SUBSCRIBER_ABSENT) need not say a code: no phone showed one.
+		// The call was placed and did not go through, what the user is
+		// told, not a broken answer.
+		return flashcall.Call{}, &Error{Kind: flashcall.ErrNotDelivered, Op: OpStart, Message: "call status " + status.Raw, HTTPStatus: http.StatusOK, Sent: true}
+	}
+	if !ok {
+		// No excerpt: the body holds the code.
+		return flashcall.Call{}, &Error{Kind: flashcall.ErrBadResponse, Op: OpStart, Message: "start answer has no usable code", HTTPStatus: http.StatusOK, Sent: true}
+	}
 	id := d.CallID
 	switch {
 	case id == "":

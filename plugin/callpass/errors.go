@@ -148,6 +148,9 @@ const (
 	OutcomeInvalidRequest        = "invalid_request"
 	OutcomeUnavailable           = "unavailable"
 	OutcomeBadResponse           = "bad_response"
+	// OutcomeNotDelivered is never a request's outcome (the answer that
+	// says so was read: OutcomeOK); it labels StartCall's log line only.
+	OutcomeNotDelivered = "not_delivered"
 )
 
 // Outcome maps an error from this package (or nil) to its metric label.
@@ -167,6 +170,8 @@ func Outcome(err error) string {
 		return OutcomeInvalidRequest
 	case errors.Is(err, flashcall.ErrBadResponse):
 		return OutcomeBadResponse
+	case errors.Is(err, flashcall.ErrNotDelivered):
+		return OutcomeNotDelivered
 	default:
 		return OutcomeUnavailable
 	}

@@ -3,6 +3,8 @@ package callpass
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -90,5 +92,68 @@ func TestStatusMessageBesidePendingResult(t *testing.T) {
 		if !errors.Is(err, want) || !strings.Contains(err.Error(), "balance is lower") {
 			t.Errorf("%s: %+v, %v: want %v quoting the message", body, st, err, want)
 		}
+	}
+}
+
+// TestFailedSynchronousStartWithoutCode: a start whose answer is the
+// call's final status saying it did not reach the phone (a synchronous
+// start: API v1, or v2/v3 with async=0) need not carry a code, since no
+// phone showed one. It is ErrNotDelivered, a placed call (not NotPlaced),
+// logged at Info; it was bad_response ("start answer has no usable code"),
+// which told the user the call could not be placed. A final status that
+// reached the phone without a code is still no usable answer, and a
+// failed call with a code is a call as before.
+func TestFailedSynchronousStartWithoutCode(t *testing.T) {
+	const id = "527f2b9b-1124-4c6f-a5fb-b9b239d923e4"
+	tests := []struct {
+		name    string
+		version int
+		body    string
+		kind    error // nil: a call is returned
+	}{
+		{"v1 unallocated", 1, `{"data":{"callid":"` + id + `","result":"UNALLOCATED_NUMBER"},"status":"success"}`, flashcall.ErrNotDelivered},
+		{"v1 absent, no call id", 1, `{"data":{"result":"SUBSCRIBER_ABSENT"},"status":"success"}`, flashcall.ErrNotDelivered},
+		{"v2 async=0 absent, empty pin", 2, `{"data":{"callid":"` + id + `","pin":"","result":"SUBSCRIBER_ABSENT"},"status":"success"}`, flashcall.ErrNotDelivered},
+		{"v3 async=0 no route", 3, `{"data":{"callid":"` + id + `","phone":null,"result":"NO_ROUTE_DESTINATION"},"status":"success"}`, flashcall.ErrNotDelivered},
+		// A status no list knows is a call that did not reach the phone.
+		{"v1 unknown status", 1, `{"data":{"callid":"` + id + `","result":"NORMAL_UNSPECIFIED"},"status":"success"}`, flashcall.ErrNotDelivered},
+		// The phone rang, but which code it showed is not said.
+		{"v1 rang, no code", 1, `{"data":{"callid":"` + id + `","result":"NO_ANSWER"},"status":"success"}`, flashcall.ErrBadResponse},
+		{"v1 success, no code", 1, `{"data":{"callid":"` + id + `","result":"success"},"status":"success"}`, flashcall.ErrBadResponse},
+		{"v1 pending, no code", 1, `{"data":{"callid":"` + id + `","result":"null"},"status":"success"}`, flashcall.ErrBadResponse},
+		{"v1 absent, with a code", 1, `{"data":{"callid":"` + id + `","pin":"0446","result":"SUBSCRIBER_ABSENT"},"status":"success"}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs strings.Builder
+			obs := &countingObserver{}
+			p := newProvider(t, jsonAnswer(tt.body))
+			c := newTestClient(t, p.srv.URL, tt.version, func(cfg *Config) {
+				cfg.Async = false
+				cfg.Observer = obs
+				cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			call, err := c.StartCall(context.Background(), mustPhone(t))
+			if tt.kind == nil {
+				if err != nil || call.Code != "0446" || call.Status.Class != flashcall.ClassNotDelivered {
+					t.Fatalf("StartCall = %+v, %v: want the call, not delivered", call, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.kind) {
+				t.Fatalf("StartCall error %v, want %v", err, tt.kind)
+			}
+			if flashcall.NotPlaced(err) {
+				t.Errorf("NotPlaced: a call may have been placed")
+			}
+			if got := obs.list(); len(got) != 1 || got[0] != "start/"+strconv.Itoa(tt.version)+"/"+OutcomeOK {
+				t.Errorf("observed %v: the answer was read", got)
+			}
+			if tt.kind == flashcall.ErrNotDelivered {
+				if Outcome(err) != OutcomeNotDelivered || !strings.Contains(logs.String(), "level=INFO") {
+					t.Errorf("outcome %q, log %s: want not_delivered at Info (a user's phone, no operator's problem)", Outcome(err), logs.String())
+				}
+			}
+		})
 	}
 }

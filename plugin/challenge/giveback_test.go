@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -121,6 +122,9 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 		{"token refused with HTTP 500", answer(500, "application/json", `{"status":"error","message":"Invalid token"}`), false, flashcall.ErrUnauthorized, true},
 		{"throttled with refusal words (429)", answer(429, "application/json", `{"status":"error","message":"Invalid token"}`), false, flashcall.ErrUnavailable, false},
 		{"authentication back end down (503)", answer(503, "application/json", `{"status":"error","message":"authentication failed: database connection refused"}`), false, flashcall.ErrUnavailable, false},
+		// A synchronous start that did not reach the phone and says no
+		// code: a placed call, counted.
+		{"synchronous call not delivered, no code", answer(200, "application/json", `{"data":{"callid":"527f2b9b-1124-4c6f-a5fb-b9b239d923e4","result":"UNALLOCATED_NUMBER"},"status":"success"}`), true, flashcall.ErrNotDelivered, false},
 		{"destination not allowed", answer(200, "application/json", `{"data":{"message":"destination not allowed","result":"error"},"status":"success"}`), false, flashcall.ErrDestinationNotAllowed, false},
 		// The source IP refused in front of the API (its allow-list), which
 		// never saw the request: nginx's page, or an empty 401.
@@ -170,5 +174,49 @@ func TestProviderRefusalGivesLimitsBack(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNotDeliveredStartWithoutCode: a synchronous start whose answer says
+// the call did not reach the phone, with no code (the real client against
+// an outside server), is ErrNotDelivered: counted as a placed call whose
+// final status is not_delivered, as such a call with a code is, not as
+// bad_response (CallPassProviderFailing); nothing is stored, so the next
+// start calls at once.
+func TestNotDeliveredStartWithoutCode(t *testing.T) {
+	var starts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if starts.Add(1) == 1 {
+			_, _ = io.WriteString(w, `{"data":{"callid":"527f2b9b-1124-4c6f-a5fb-b9b239d923e4","result":"SUBSCRIBER_ABSENT"},"status":"success"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"data":{"callid":"58597b21-2a59-480a-a3f0-96a1eec77ae9","phone":"2214610","result":"NO_ANSWER"},"status":"success"}`)
+	}))
+	t.Cleanup(srv.Close)
+	mem, lim := memLimited(t, nil)
+	c, err := callpass.New(callpass.Config{BaseURL: srv.URL, Token: givebackToken, APIVersion: 3, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := challenge.DefaultConfig()
+	cfg.CodeKey = key
+	obs := &observer{}
+	svc, err := challenge.NewService(cfg, mem, c, lim, challenge.WithLogger(slog.New(slog.DiscardHandler)), challenge.WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	ctx := context.Background()
+	if _, err := svc.Start(ctx, req("f")); !errors.Is(err, flashcall.ErrNotDelivered) {
+		t.Fatalf("start: %v, want %v", err, flashcall.ErrNotDelivered)
+	}
+	if obs.count("call:placed") != 1 || obs.count("status:not_delivered") != 1 || obs.count("call:bad_response") != 0 {
+		t.Fatalf("events %v: want one placed call, not delivered", obs.events)
+	}
+	res, err := svc.Start(ctx, req("f"))
+	if err != nil || !res.Placed || res.Challenge.CallClass != flashcall.ClassRang {
+		t.Fatalf("next start: %+v, %v: want a new call at once", res, err)
 	}
 }

@@ -582,6 +582,18 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 	}
 
 	call, err := s.provider.StartCall(ctx, num)
+	if errors.Is(err, flashcall.ErrNotDelivered) {
+		// Placed, and over without reaching the phone (a synchronous
+		// start): counted as a placed call whose status is not_delivered,
+		// as one that came with a code is; its limits stay taken. Nothing
+		// is stored, so the next start calls at once.
+		s.observeCall("placed")
+		if s.obs != nil {
+			s.obs.ObserveCallStatus(s.provider.Name(), flashcall.ClassNotDelivered)
+		}
+		s.log.InfoContext(ctx, "flash call did not reach the phone", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)
+		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
+	}
 	if err != nil {
 		s.observeCall(providerOutcome(err))
 		s.log.WarnContext(ctx, "flash call failed", "provider", s.provider.Name(), "phone", num.Masked(), "err", err)

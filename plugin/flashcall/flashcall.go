@@ -183,4 +183,9 @@ var (
 	ErrInvalidRequest        = errors.New("invalid call request")
 	ErrUnavailable           = errors.New("provider unavailable")
 	ErrBadResponse           = errors.New("provider sent a response that is not valid API JSON")
+	// ErrNotDelivered: the provider placed the call and answered with a
+	// final status saying it did not reach the phone, and with no code
+	// (a synchronous start that failed: UNALLOCATED_NUMBER, SUBSCRIBER_ABSENT).
+	// A call was placed (not NotPlaced); there is nothing to verify.
+	ErrNotDelivered = errors.New("the call did not reach the phone")
 )
