@@ -724,11 +724,14 @@ func (c *Client) callFrom(env *Envelope, dn string) (flashcall.Call, error) {
 }
 
 // Bounds of a code as returned by v1/v2. The document says 4 or 5 digits
-// and shows 4; we take whatever comes within sane bounds, but never fewer
-// than 4 digits, which would make guessing too easy.
+// and shows 4; we take whatever comes within sane bounds
+// (flashcall.MaxCodeLen), but never fewer than 4 digits, which would make
+// guessing too easy.
 const (
 	minCode = 4
-	maxCode = 15
+	// maxCallerDigits bounds a v3 field the code is cut from: digits of
+	// the calling number (E.164: at most 15).
+	maxCallerDigits = 15
 )
 
 // codeFrom extracts the code. v3 "phone" is the last 7 digits of the
@@ -743,12 +746,12 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 		}
 		if phoneField == "" {
 			n := min(codeLen, len(pin))
-			if !phone.AllDigits(pin) || n < minCode || len(pin) > maxCode {
+			if !phone.AllDigits(pin) || n < minCode || len(pin) > maxCallerDigits {
 				return "", false
 			}
 			return pin[len(pin)-n:], true
 		}
-		if !phone.AllDigits(phoneField) || len(phoneField) < codeLen || len(phoneField) > maxCode {
+		if !phone.AllDigits(phoneField) || len(phoneField) < codeLen || len(phoneField) > maxCallerDigits {
 			return "", false
 		}
 		return phoneField[len(phoneField)-codeLen:], true
@@ -757,7 +760,7 @@ func codeFrom(version, codeLen int, pin, phoneField string) (string, bool) {
 	if src == "" {
 		src = phoneField
 	}
-	if !phone.AllDigits(src) || len(src) < minCode || len(src) > maxCode {
+	if !phone.AllDigits(src) || len(src) < minCode || len(src) > flashcall.MaxCodeLen {
 		return "", false
 	}
 	return src, true

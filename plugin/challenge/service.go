@@ -602,7 +602,7 @@ func (s *Service) Start(ctx context.Context, req StartRequest) (StartResult, err
 		rcancel()
 		return StartResult{}, fmt.Errorf("challenge: start call via %s: %w", s.provider.Name(), err)
 	}
-	if call.Code == "" || len(call.Code) > maxCodeLen || !phone.AllDigits(call.Code) || call.ID == "" {
+	if call.Code == "" || len(call.Code) > flashcall.MaxCodeLen || !phone.AllDigits(call.Code) || call.ID == "" {
 		s.observeCall("bad_response")
 		return StartResult{}, fmt.Errorf("challenge: provider %s returned a call without a usable id or code: %w", s.provider.Name(), flashcall.ErrBadResponse)
 	}
@@ -1271,8 +1271,8 @@ func (s *Service) verifyAndPass(ctx context.Context, b Binding, challengeID, cod
 	// code takes the same path as a wrong one; a code that cannot be one
 	// (too long, not all digits) is sent as a sum no stored hash equals, so
 	// it is counted as wrong and never matches.
-	digits := len(code) <= maxCodeLen && phone.AllDigits(code)
-	sum := s.hashCode(b, code[:min(len(code), maxCodeLen)])
+	digits := len(code) <= flashcall.MaxCodeLen && phone.AllDigits(code)
+	sum := s.hashCode(b, code[:min(len(code), flashcall.MaxCodeLen)])
 	if !digits {
 		sum = make([]byte, len(sum))
 	}
@@ -1535,9 +1535,6 @@ const maxNumberDigits = 15
 // as a number; the challenge's own code length then decides, so a longer
 // code would still be compared whole.
 const longestCode = 7
-
-// maxCodeLen bounds the codes a provider may hand out and the input hashed.
-const maxCodeLen = 12
 
 // limitErr passes limit refusals through and maps limit store failures to
 // ErrStoreUnavailable (fail closed).

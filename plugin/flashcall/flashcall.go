@@ -132,6 +132,12 @@ func ClassifyAsyncStart(raw string) Status {
 	return Classify(raw)
 }
 
+// MaxCodeLen is the most digits a Call's Code may have (CallPass's are 4
+// to 7). A vendor refuses an answer with a longer code as one without a
+// usable code, and the challenge service bounds the input it hashes by it:
+// one bound, so a call the vendor returns is one the service can record.
+const MaxCodeLen = 12
+
 // Call is one placed flash call.
 type Call struct {
 	// ID names the call to the vendor's CallStatus, and callers log and
@@ -141,7 +147,8 @@ type Call struct {
 	// exact identifier (plugin/callpass: "<masked id>~ref-<10 letters>",
 	// known to the Client that returned it).
 	ID string
-	// Code is what the user must type: the trailing digits of the caller ID.
+	// Code is what the user must type: the trailing digits of the caller
+	// ID, at most MaxCodeLen of them.
 	Code string
 	// Status is the call status known when the start request returned
 	// (pending for asynchronous starts).
