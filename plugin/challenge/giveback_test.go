@@ -213,7 +213,8 @@ func TestNotDeliveredStartWithoutCode(t *testing.T) {
 		t.Fatalf("start: %v, want %v", err, flashcall.ErrNotDelivered)
 	}
 	if obs.count("call:placed") != 1 || obs.count("status:not_delivered") != 1 || obs.count("call:bad_response") != 0 {
-		t.Fatalf("events %v: want one placed call, not delivered", obs.events)
+		t.Fatalf("placed %d, not delivered %d, bad_response %d: want one placed call, not delivered",
+			obs.count("call:placed"), obs.count("status:not_delivered"), obs.count("call:bad_response"))
 	}
 	res, err := svc.Start(ctx, req("f"))
 	if err != nil || !res.Placed || res.Challenge.CallClass != flashcall.ClassRang {
