@@ -254,15 +254,9 @@ func (s *Server) phoneHook(h factor.Hook) echo.HandlerFunc {
 func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	// Decisions are noted for countHook (routes), which counts each answer
 	// once: an answer that fails to be written is an error, not the decision.
-	p, err := readHookPayload(c)
+	p, lang, err := readHook(c)
 	if err != nil {
-		setHookDecision(c, "bad_request")
 		return err
-	}
-	lang := p.lang()
-	if st := stateOf(c); st != nil {
-		st.clientIP = p.ClientIP
-		st.lang = lang // an error handleError answers is worded in it too
 	}
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
@@ -290,6 +284,24 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	setHookDecision(c, "challenge")
 	setHookMessage(c, ui.MsgCalling)
 	return nil
+}
+
+// readHook reads a hook's body and its reader's language, and notes both
+// and the client's address in the request state (the access log, and an
+// error handleError answers, which is worded in that language). A body
+// that cannot be read is counted bad_request.
+func readHook(c echo.Context) (HookPayload, string, error) {
+	p, err := readHookPayload(c)
+	if err != nil {
+		setHookDecision(c, "bad_request")
+		return p, "", err
+	}
+	lang := p.lang()
+	if st := stateOf(c); st != nil {
+		st.clientIP = p.ClientIP
+		st.lang = lang
+	}
+	return p, lang, nil
 }
 
 // refuseHook answers Kratos a hook's failed decision err: a refusal with a
@@ -331,15 +343,9 @@ type registrationSaver interface {
 // answered, logged and counted as the other hooks' (refuseHook).
 func (s *Server) registeredHook(rs registrationSaver) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, err := readHookPayload(c)
+		p, lang, err := readHook(c)
 		if err != nil {
-			setHookDecision(c, "bad_request")
 			return err
-		}
-		lang := p.lang()
-		if st := stateOf(c); st != nil {
-			st.clientIP = p.ClientIP
-			st.lang = lang
 		}
 		if err := rs.RegistrationSaved(c.Request().Context(), p.gateInput(HookRegistration)); err != nil {
 			return s.refuseHook(c, err, HookRegistration, lang)
