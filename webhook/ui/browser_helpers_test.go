@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -21,6 +22,33 @@ import (
 // is about three times slower than a quiet one, and a post there took longer
 // than the 5 s the tests gave it; startBrowser's deadline bounds the test.
 const guard = time.Minute
+
+// keyGuard bounds one typing command (Input.insertText or
+// Input.imeSetComposition). A key whose input event starts the page's post
+// can go unanswered while the page leaves: in two CI runs one such command
+// held the test's whole 5-minute guard. A typing helper stops at a command
+// that fails or runs past keyGuard, and the test then checks what was
+// posted, as it does when a key reaches a page already gone.
+const keyGuard = 20 * time.Second
+
+// insertText types text as one Input.insertText (a key, or an IME's
+// commit), given up after keyGuard.
+func insertText(ctx context.Context, text string) error {
+	kctx, cancel := context.WithTimeout(ctx, keyGuard)
+	defer cancel()
+	_, err := chromedp.Call(kctx, input.InsertText, input.InsertTextParams{Text: text})
+	return err
+}
+
+// setComposition sets the IME composition to text, the caret at its end,
+// given up after keyGuard.
+func setComposition(ctx context.Context, text string) error {
+	kctx, cancel := context.WithTimeout(ctx, keyGuard)
+	defer cancel()
+	k := int64(len([]rune(text)))
+	_, err := chromedp.Call(kctx, input.ImeSetComposition, input.ImeSetCompositionParams{Text: text, SelectionStart: k, SelectionEnd: k})
+	return err
+}
 
 // findChromium returns a headless-capable browser or "".
 func findChromium() string {

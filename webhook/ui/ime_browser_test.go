@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -23,20 +22,25 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 
 	// An Android keyboard may compose a word of digits and end it only at
 	// a space, Enter or a blur: ASCII digits are read as they come.
-	composeOnly := func(text string) {
+	// A typing command that fails or hangs (keyGuard) ends the typing: a
+	// key may have started the post, and what was posted is checked below.
+	composeOnly := func(text string) (typed bool) {
 		t.Helper()
-		typed := ""
+		so := ""
 		for _, r := range text {
-			typed += string(r)
-			k := int64(len([]rune(typed)))
-			if _, err := chromedp.Call(ctx, input.ImeSetComposition, input.ImeSetCompositionParams{Text: typed, SelectionStart: k, SelectionEnd: k}); err != nil {
-				t.Fatal(err)
+			so += string(r)
+			if err := setComposition(ctx, so); err != nil {
+				t.Logf("composing %q: %v (the page leaving?)", so, err)
+				return false
 			}
 		}
+		return true
 	}
 	compose := func(text string) {
 		t.Helper()
-		composeOnly(text)
+		if !composeOnly(text) {
+			return
+		}
 		// ASCII digits are read as they come, so a composed ASCII code may
 		// have gone (the page leaving) before the composition ends: then
 		// there is no field to read, and what was posted is checked below.
@@ -47,15 +51,16 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 		if v != text {
 			t.Errorf("composing %q: the field shows %q", text, v)
 		}
-		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: text}); err != nil { // commits it
-			t.Fatal(err)
+		if err := insertText(ctx, text); err != nil { // commits it
+			t.Logf("committing %q: %v (the page leaving?)", text, err)
 		}
 	}
 	keys := func(text string) {
 		t.Helper()
 		for _, r := range text {
-			if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: string(r)}); err != nil {
-				t.Fatal(err)
+			if err := insertText(ctx, string(r)); err != nil {
+				t.Logf("typing %q: %v (the page leaving?)", r, err)
+				return
 			}
 		}
 	}
@@ -69,7 +74,7 @@ func TestOtherDigitsInBrowser(t *testing.T) {
 	}{
 		{"fullwidth code composed", compose, "４６１０", false, "4610"},
 		{"ASCII code composed", compose, "1234", false, "1234"},
-		{"ASCII code left composing", composeOnly, "1234", false, "1234"},
+		{"ASCII code left composing", func(text string) { composeOnly(text) }, "1234", false, "1234"},
 		{"fullwidth number composed", compose, "＋７ ４９５ １２３－４６－１０", true, "4610"}, // typed on past N: a number
 		{"Arabic-Indic code typed", keys, "١٢٥٦", false, "1256"},
 		{"fullwidth number start typed", keys, "８４９５", true, "8495"},

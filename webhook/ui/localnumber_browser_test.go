@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -32,7 +31,7 @@ func TestTypingALocalNumberInBrowser(t *testing.T) {
 		for _, r := range tt.typed {
 			// Keys of a page already leaving (the code sent) fail: then what
 			// was posted is checked below.
-			if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: string(r)}); err != nil {
+			if err := insertText(ctx, string(r)); err != nil {
 				break
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 )
 
@@ -51,7 +50,7 @@ func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
 			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: code}); err != nil { // an IME's commit
+		if err := insertText(ctx, code); err != nil { // an IME's commit
 			t.Fatal(err)
 		}
 		if msg := evalJS(t, ctx, `document.getElementById("cp-code").validationMessage`); msg != "" {
@@ -82,7 +81,7 @@ func TestOtherDigitsWithoutJSInBrowser(t *testing.T) {
 			chromedp.Focus(chromedp.CSS("#cp-code"))); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := chromedp.Call(ctx, input.InsertText, input.InsertTextParams{Text: "46a10"}); err != nil {
+		if err := insertText(ctx, "46a10"); err != nil {
 			t.Fatal(err)
 		}
 		// Chromium shows the title under its own message in the bubble
