@@ -51,16 +51,7 @@ func TestReloadKeys(t *testing.T) {
 	if err := json.Unmarshal(doc, &before); err != nil || len(before.Keys) != 1 {
 		t.Fatalf("jwks before: %s", doc)
 	}
-	k, err := jwt.GenerateKey("EdDSA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jwt.AppendKey(a.Config.JWT.KeysFile, k, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.ReloadKeys(); err != nil {
-		t.Fatal(err)
-	}
+	k := rotateKey(t, a, "EdDSA")
 	_, doc = get(t, a.Handler(), "/.well-known/jwks.json")
 	var after struct{ Keys []map[string]any }
 	if err := json.Unmarshal(doc, &after); err != nil || len(after.Keys) != 2 {

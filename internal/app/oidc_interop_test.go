@@ -100,16 +100,7 @@ func TestGoOIDCDiscoversTheService(t *testing.T) {
 
 			// Rotation: a new key of the same algorithm, published and
 			// signing after one reload (the verifier's cached JWKS lacks it).
-			k, err := jwt.GenerateKey(tc.alg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := jwt.AppendKey(a.Config.JWT.KeysFile, k, true); err != nil {
-				t.Fatal(err)
-			}
-			if err := a.ReloadKeys(); err != nil {
-				t.Fatal(err)
-			}
+			k := rotateKey(t, a, tc.alg)
 			fresh := exchangeToken(t, a)
 			if kid := header(t, fresh)["kid"]; kid != k.KID() {
 				t.Fatalf("after the reload kid %v signs, want %s", kid, k.KID())
@@ -139,6 +130,23 @@ func exchangeToken(t *testing.T, a *App) string {
 		t.Fatalf("/v1/token: %d %s", rec.Code, rec.Body)
 	}
 	return out.AccessToken
+}
+
+// rotateKey makes a new key of alg, puts it first in a's key file (it
+// signs) and reloads the keys, as SIGHUP does.
+func rotateKey(t *testing.T, a *App, alg string) *jwt.Key {
+	t.Helper()
+	k, err := jwt.GenerateKey(alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := jwt.AppendKey(a.Config.JWT.KeysFile, k, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ReloadKeys(); err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // header decodes a compact JWS's protected header.
