@@ -2,7 +2,9 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -20,7 +22,10 @@ import (
 // Kratos message the user is shown. Every login start was a bare
 // status=400 with no error_code (the 400 is how Kratos is told to show
 // "calling"), which read as an error; a wrong code and a limit read the
-// same but for their error_code, and a pass was a plain 200.
+// same but for their error_code, and a pass was a plain 200. A hook whose
+// caller hung up (Kratos gave up on it, or the user's request that ran it
+// went away) is answered to nobody: its line names no message, where it
+// named 4090010, which Kratos never read and the user never saw.
 func TestHookAccessLogSaysTheAnswer(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -39,6 +44,7 @@ func TestHookAccessLogSaysTheAnswer(t *testing.T) {
 		{"wrong secret", &recorder{}, map[string]string{"Authorization": "Bearer nope", "Content-Type": "application/json"},
 			"unauthorized", 4090010},
 		{"panic", &panicky{}, hookHdr(), "error", 4090010},
+		{"hung up", &recorder{err: fmt.Errorf("lookup: %w", context.Canceled)}, hookHdr(), "canceled", 4090010},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +79,17 @@ func TestHookAccessLogSaysTheAnswer(t *testing.T) {
 			if d := lines[0]["hook_decision"]; d != tt.decision {
 				t.Errorf("hook_decision %v, want %s: %v", d, tt.decision, lines[0])
 			}
-			if id, ok := lines[0]["message_id"]; tt.message == 0 && ok || tt.message != 0 && id != tt.message {
-				t.Errorf("message_id %v, want %v: %v", id, tt.message, lines[0])
+			logged := tt.message
+			if tt.decision == "canceled" {
+				// Kratos hung up: the line names no message, whatever the
+				// answer nobody read carries.
+				logged = 0
+				if lines[0]["status"] != float64(499) || lines[0]["error_code"] != "client_closed_request" {
+					t.Errorf("a hang-up's line: %v, want status 499, error_code client_closed_request", lines[0])
+				}
+			}
+			if id, ok := lines[0]["message_id"]; logged == 0 && ok || logged != 0 && id != logged {
+				t.Errorf("message_id %v, want %v: %v", id, logged, lines[0])
 			}
 		})
 	}

@@ -184,7 +184,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 			st.status = p.Status
 		}
 		msgs := hookErrorMessages(lang, p, rid)
-		if werr = c.JSON(hs, hookError{apiError: *body, Messages: msgs}); werr == nil {
+		// After a hang-up (Kratos gave up on the hook, or the user's request
+		// that ran it went away) the answer reaches nobody: the user saw
+		// Kratos's own error or had left, so the line names no message.
+		if werr = c.JSON(hs, hookError{apiError: *body, Messages: msgs}); werr == nil && p.Code != codeClientClosedRequest {
 			setHookMessage(c, msgs[0].Messages[0].ID)
 		}
 	default:
