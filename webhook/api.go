@@ -152,7 +152,18 @@ func (s *Server) startChallenge(c echo.Context) error {
 }
 
 func (s *Server) getChallenge(c echo.Context) error {
-	v, err := s.deps.Factor.StepUpGet(c.Request().Context(), s.credsOf(c), c.Param("id"))
+	get := s.deps.Factor.StepUpGet
+	switch c.QueryParam("follow") {
+	case "", "false":
+	case "true":
+		// {id} replaced (another tab's call), expired or locked: the
+		// session's current challenge, as /2fa?challenge={id} shows it (a
+		// page's status poll follows the flow so). Only this session's.
+		get = s.deps.Factor.StepUpFollow
+	default:
+		return &PayloadError{Reason: `follow must be "true" or "false"`}
+	}
+	v, err := get(c.Request().Context(), s.credsOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

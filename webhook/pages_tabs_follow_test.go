@@ -1,8 +1,10 @@
 package webhook_test
 
 import (
+	"encoding/json"
 	stdhtml "html"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -212,5 +214,69 @@ func TestStepUpPageAfterTheReplacedChallengeIsDropped(t *testing.T) {
 				t.Fatalf("%d calls placed, want 2", prov.calls)
 			}
 		})
+	}
+}
+
+// TestChallengeStatusFollows: GET /v1/challenges/{id} reads {id} alone, as
+// before; with follow=true it answers the session's current challenge, as
+// /2fa?challenge={id} shows it: tab A's status poll, whose challenge B's
+// "call me again" replaced, learns about B's call instead of stopping at
+// "superseded". It reads nothing the session could not already read: no
+// session is 401 and an id of no challenge of this identity 404, as
+// without follow. Any other value of follow is refused.
+func TestChallengeStatusFollows(t *testing.T) {
+	tabs := openTwoTabs(t)
+	type view struct {
+		ID    string `json:"challenge_id"`
+		State string `json:"state"`
+		Call  string `json:"call_status"`
+	}
+	tests := []struct {
+		name, path string
+		noSession  bool
+		status     int
+		id, state  func(twoTabs) string // want, when 200
+	}{
+		{"replaced, read alone", "/v1/challenges/{a}", false, http.StatusOK,
+			func(tt twoTabs) string { return tt.a }, func(twoTabs) string { return "superseded" }},
+		{"replaced, follow=false", "/v1/challenges/{a}?follow=false", false, http.StatusOK,
+			func(tt twoTabs) string { return tt.a }, func(twoTabs) string { return "superseded" }},
+		{"replaced, followed", "/v1/challenges/{a}?follow=true", false, http.StatusOK,
+			func(tt twoTabs) string { return tt.b }, func(twoTabs) string { return "pending" }},
+		{"current, followed", "/v1/challenges/{b}?follow=true", false, http.StatusOK,
+			func(tt twoTabs) string { return tt.b }, func(twoTabs) string { return "pending" }},
+		{"no session", "/v1/challenges/{a}?follow=true", true, http.StatusUnauthorized, nil, nil},
+		{"not this identity's", "/v1/challenges/nope?follow=true", false, http.StatusNotFound, nil, nil},
+		{"follow=1", "/v1/challenges/{a}?follow=1", false, http.StatusBadRequest, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := strings.NewReplacer("{a}", url.PathEscape(tabs.a), "{b}", url.PathEscape(tabs.b)).Replace(tt.path)
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			if !tt.noSession {
+				req.Header.Set("Cookie", "ory_kratos_session=x")
+			}
+			rec := httptest.NewRecorder()
+			tabs.h.ServeHTTP(rec, req)
+			if rec.Code != tt.status {
+				t.Fatalf("%s: %d %s, want %d", path, rec.Code, rec.Body, tt.status)
+			}
+			if tt.status != http.StatusOK {
+				return
+			}
+			var v view
+			if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+				t.Fatal(err)
+			}
+			if v.ID != tt.id(tabs) || v.State != tt.state(tabs) || v.Call != "rang" {
+				t.Fatalf("%s: %+v, want %s %s (a %s, b %s)", path, v, tt.id(tabs), tt.state(tabs), tabs.a, tabs.b)
+			}
+			if cc := rec.Header().Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+		})
+	}
+	if tabs.prov.calls != 2 {
+		t.Fatalf("%d calls placed, want 2", tabs.prov.calls)
 	}
 }
