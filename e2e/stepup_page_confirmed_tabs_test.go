@@ -13,7 +13,7 @@ import (
 // presses "call me again": the session has passed, so A says "Confirmed"
 // and no third call is placed; a reload of A says "Confirmed" too.
 func TestStepUpPageCallAgainAfterAnotherTabConfirmed(t *testing.T) {
-	tt := startTwoTabs(t, "tabs-confirmed@example.com", "79009990054", "confirmed-tab")
+	tt := startTwoTabs(t, "tabs-confirmed@example.com", "79009990054", "confirmed-tab", tabsOptions{})
 	a, b := tt.a, tt.b
 	b.navigate("type the new call's code in tab B", typeCode(lastCode(t, tt.svc, tt.dn)))
 	b.waitText("Confirmed")

@@ -289,10 +289,19 @@ func (s *Server) stepFor(c echo.Context, lang string, v *factor.ChallengeView) u
 			step.AttemptsLeft = 0 // locked, expired, superseded: its code is dead
 		}
 		step.HiddenFields = map[string]string{"challenge_id": v.ID}
+		// The session's current challenge (a call asked for in another tab
+		// replaces this one): the page asks for it as it comes back into
+		// view, and its status poll follows it; when it is another, the
+		// page loads it, as the tab that asked shows it.
+		step.FollowStatusURL = "/v1/challenges/" + url.PathEscape(v.ID) + "?follow=true"
+		step.FollowURL = "/2fa?challenge="
+		if q := s.keepQuery(c); q != "" {
+			step.FollowURL = "/2fa?" + q + "&challenge="
+		}
 		if v.State == "pending" && v.CallStatus == flashcall.ClassPending.String() {
 			// The page asks how the call went (code.js) and, if it did not
 			// reach the phone, offers a new one without a reload.
-			step.StatusURL = "/v1/challenges/" + url.PathEscape(v.ID)
+			step.StatusURL = step.FollowStatusURL
 		}
 	}
 	return step

@@ -29,7 +29,8 @@ func (f *callStatusFactor) StepUpFollow(ctx context.Context, c factor.Creds, id 
 }
 
 // TestStepUpPageCallStatus: the /2fa code step asks how the call went (its
-// status URL is the challenge's JSON) only while the call is on its way; a
+// status URL is the challenge's JSON, following the flow's current one)
+// only while the call is on its way; a
 // call that did not reach the phone shows "ask for a new call" with the
 // button usable at once and no code field, on a reload or a link alike,
 // also when the link carries an earlier wrong-code refusal.
@@ -56,8 +57,14 @@ func TestStepUpPageCallStatus(t *testing.T) {
 			if rec.Code != http.StatusOK || !strings.Contains(text, tt.want) {
 				t.Fatalf("%d, want %q:\n%s", rec.Code, tt.want, text)
 			}
-			if got := strings.Contains(body, `data-status-url="/v1/challenges/c1"`); got != tt.poll {
+			// The status follows the flow's current challenge.
+			if got := strings.Contains(body, `data-status-url="/v1/challenges/c1?follow=true"`); got != tt.poll {
 				t.Errorf("status URL on the page: %v, want %v", got, tt.poll)
+			}
+			// Whatever the call did: a page of a challenge follows the flow's
+			// current one (code.js, as it comes back into view).
+			if !strings.Contains(body, `data-follow-status-url="/v1/challenges/c1?follow=true" data-follow-url="/2fa?lang=en&amp;challenge=" data-challenge="c1"`) {
+				t.Errorf("no follow attributes on the page:\n%s", regexp.MustCompile(`<section[^>]*>`).FindString(body))
 			}
 			if got := strings.Contains(body, `id="cp-code"`); got != tt.field {
 				t.Errorf("code field: %v, want %v", got, tt.field)

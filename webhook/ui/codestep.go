@@ -129,7 +129,17 @@ type CodeStep struct {
 	// did not reach the phone, says so and offers a new call at once: the
 	// user need not wait for a code that will never come.
 	StatusURL string
-	Now       time.Time // zero: time.Now(); tests pin it
+	// FollowStatusURL and FollowURL, if set with ChallengeID, keep the
+	// page on the flow's current challenge, which a call asked for in
+	// another tab puts in this one's place. FollowStatusURL is a
+	// same-origin URL answering that challenge as JSON (GET
+	// /v1/challenges/{id}?follow=true: "challenge_id"), asked when the
+	// page comes back into view; StatusURL should answer the same. When
+	// an answer names another challenge than ChallengeID, the page goes to
+	// FollowURL followed by that id, URL-escaped, which shows that call as
+	// the tab that asked for it does.
+	FollowStatusURL, FollowURL string
+	Now                        time.Time // zero: time.Now(); tests pin it
 }
 
 // ApplyMessage updates s from an interrupt message: the state from the id,

@@ -252,3 +252,51 @@ func TestNotDeliveredWithinThePauseInBrowser(t *testing.T) {
 	waitForJS(t, ctx, "the not-delivered page", `document.querySelector("[data-cp-form]").hidden`)
 	noPostFor(t, ctx, posted, 3*time.Second, "the hidden form") // longer than code.js's PAUSE
 }
+
+// TestCodeStepFollowAttributes: the page names its challenge, the URL of
+// the flow's current one and where to show it (code.js follows it) when
+// it has all three, whether or not it asks about the call (a page whose
+// call rang, or whose code expired, still follows); all escaped.
+func TestCodeStepFollowAttributes(t *testing.T) {
+	r, err := NewRenderer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		mut  func(*CodeStep)
+		want bool
+	}{
+		{"polling", nil, true},
+		{"not polling", func(s *CodeStep) { s.StatusURL = "" }, true},
+		{"expired", func(s *CodeStep) { s.ExpiresAt = now.Add(-time.Second) }, true},
+		{"not delivered", func(s *CodeStep) { s.ApplyMessage(Message{ID: MsgNotDelivered, Type: "error"}) }, true},
+		{"no follow URL", func(s *CodeStep) { s.FollowURL = "" }, false},
+		{"no follow status URL", func(s *CodeStep) { s.FollowStatusURL = "" }, false},
+		{"no challenge", func(s *CodeStep) { s.ChallengeID = "" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := CodeStep{Lang: "en", Flow: "stepup", CodeLength: 4, ExpiresAt: now.Add(2 * time.Minute), Now: now,
+				ChallengeID: `c1"x`, StatusURL: "/v1/challenges/c1?follow=true", FollowStatusURL: "/v1/challenges/c1?follow=true",
+				FollowURL: "/2fa?lang=en&return_to=https%3A%2F%2Fapp.example%2F&challenge="}
+			if tt.mut != nil {
+				tt.mut(&s)
+			}
+			html, err := r.CodeStepHTML(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := string(html)
+			has := strings.Contains(h, `data-follow-status-url="/v1/challenges/c1?follow=true" `+
+				`data-follow-url="/2fa?lang=en&amp;return_to=https%3A%2F%2Fapp.example%2F&amp;challenge=" data-challenge="c1&#34;x"`)
+			if has != tt.want {
+				t.Fatalf("follow attributes on the page: %v, want %v\n%s", has, tt.want, h)
+			}
+			if !tt.want && (strings.Contains(h, "data-follow-") || strings.Contains(h, "data-challenge")) {
+				t.Fatalf("a follow attribute without the others:\n%s", h)
+			}
+		})
+	}
+}

@@ -462,6 +462,20 @@
   // and leaves the page as it is; the form still works as before.
   var statusURL = step.getAttribute("data-status-url");
   var polls = 0;
+  // The answer follows the flow's current challenge: one naming another
+  // than this page's means a call asked for in another tab took this one's
+  // place. The page then loads that challenge, as the tab that asked shows
+  // it (its code field, or that its call did not reach the phone); not
+  // over digits being typed, which a reload would lose: the poll asks on,
+  // and loads it once the field is empty (a code posted meanwhile is tried
+  // on the current challenge anyway).
+  var followURL = step.getAttribute("data-follow-url"), shownID = step.getAttribute("data-challenge");
+  function movedTo(c) {
+    return followURL && shownID && c && typeof c.challenge_id === "string" && c.challenge_id !== "" &&
+      c.challenge_id !== shownID ? c.challenge_id : "";
+  }
+  function typing() { return !!(input && input.value) || !!pending || held || !!composing; }
+  function follow(id) { window.location.replace(followURL + encodeURIComponent(id)); }
   function notDelivered() {
     stopMsgWait();
     cancelPending(); // a code in its pause would post the form hidden here
@@ -493,6 +507,18 @@
     window.fetch(statusURL, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (c) {
+        var moved = movedTo(c);
+        if (moved && !submitted && !resendSent()) {
+          if (!typing()) {
+            polling = false;
+            follow(moved);
+            return;
+          }
+          if (c.state !== "pending" || c.call_status !== "not_delivered") {
+            window.setTimeout(pollStatus, 3000); // loaded once the field is empty
+            return;
+          }
+        }
         if (c && !submitted && c.state === "pending" && c.call_status === "pending") {
           window.setTimeout(pollStatus, 3000);
           return;
@@ -508,6 +534,29 @@
     window.setTimeout(pollStatus, 3000);
   }
   startPolling();
+
+  // The poll ends once the call rang (or did not reach the phone), long
+  // before another tab may ask for a new call. So a page coming back into
+  // view (its tab brought to the front, its window focused: where the user
+  // looks next) asks once where the flow is, and follows it as the poll
+  // does. Nothing is asked while the poll runs, a post is on its way or
+  // digits are typed.
+  var followStatusURL = step.getAttribute("data-follow-status-url"), asking = false;
+  function askOnReturn() {
+    if (asking || polling || submitted || resendSent() || typing() || !followStatusURL || !followURL || !window.fetch ||
+        document.visibilityState === "hidden") { return; }
+    asking = true;
+    window.fetch(followStatusURL, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (c) {
+        asking = false;
+        var moved = movedTo(c);
+        if (moved && !submitted && !resendSent() && !typing()) { follow(moved); }
+      })
+      .catch(function () { asking = false; /* offline or refused: the page stays as it is */ });
+  }
+  document.addEventListener("visibilitychange", askOnReturn);
+  window.addEventListener("focus", askOnReturn);
 
   // Stop or Esc while a form's post is awaited leaves this page in place
   // and the post given up: both forms stayed refused ("one form at a time")
