@@ -231,9 +231,13 @@ func TestAttackRespelledNumberHitsSameCounter(t *testing.T) {
 // its own code, which proves the refusal used nothing up.
 func TestAttackCodeBoundToItsChallenge(t *testing.T) {
 	// The limits are not under test: room for every start and redraw on the
-	// one number, and resends without waiting.
+	// one number, and resends without waiting. No Kratos runs here: the
+	// settings hook's first step, which reads the stored number through
+	// Kratos's admin API (TestKratos24RecoverySessionIsNotGated), is off,
+	// and its call is the new number's phone proof, as the binding under
+	// test needs.
 	svc := startSolo(t, soloOptions{Env: []string{"LIMITS_PER_NUMBER_LIMIT=100", "LIMITS_PER_IDENTITY_LIMIT=100",
-		"CHALLENGE_RESEND_COOLDOWNS=1ms"}})
+		"CHALLENGE_RESEND_COOLDOWNS=1ms", "WEBHOOK_SETTINGS_CONFIRM_CURRENT=false"}})
 	hc := newHookClient(svc.URL)
 	const dn = "79001112299"
 	starts := 0

@@ -331,18 +331,24 @@ func TestKratos24RefreshLoginIsGated(t *testing.T) {
 // (POST /admin/recovery/code is served while the code method is on, as it
 // is by default). /v1/token refuses the session, as SECURITY.md says, and a
 // step-up calls the account's own number. But it is a Kratos session: in
-// settings it sets a number of its own, proven by a call to that number,
-// and the next password login calls that number. Whoever gets a recovery
-// code (the user's mailbox, or a support desk's admin call) replaces the
-// factor (SECURITY.md).
+// settings it tries to set a number of its own. With
+// webhook.settings_confirm_current (the default) the current number is
+// called first and the number is not changed without that call's code;
+// with it, the new number is called and saved, and the next password login
+// calls it. With the key off, the recovery session replaces the factor with
+// one call to its own number (SECURITY.md).
 func TestKratos24RecoverySessionIsNotGated(t *testing.T) {
-	for _, flowOn := range []bool{true, false} {
-		t.Run(fmt.Sprintf("recovery flow on %v", flowOn), func(t *testing.T) { recoveryIsNotGated(t, flowOn) })
+	for _, tt := range []struct {
+		flowOn, confirm bool
+	}{{true, true}, {false, true}, {false, false}} {
+		t.Run(fmt.Sprintf("recovery flow on %v and confirm current %v", tt.flowOn, tt.confirm), func(t *testing.T) {
+			recoveryIsNotGated(t, tt.flowOn, tt.confirm)
+		})
 	}
 }
 
-func recoveryIsNotGated(t *testing.T, flowOn bool) {
-	st := startStack(t, stackOptions{SettingsHook: true, KratosConfig: map[string]any{
+func recoveryIsNotGated(t *testing.T, flowOn, confirm bool) {
+	st := startStack(t, stackOptions{SettingsHook: true, Env: []string{fmt.Sprintf("WEBHOOK_SETTINGS_CONFIRM_CURRENT=%v", confirm)}, KratosConfig: map[string]any{
 		"selfservice": map[string]any{"flows": map[string]any{"recovery": map[string]any{
 			"enabled": flowOn, "use": "code", "ui_url": "http://127.0.0.1:4455/recovery",
 		}}},
@@ -411,7 +417,36 @@ func recoveryIsNotGated(t *testing.T, flowOn bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := s.Message(1090001); !ok || simRequests(t, svc, newDN) != 1 {
+	if confirm {
+		// The current number is called; whoever holds the session but not
+		// that phone gets no further, however often it tries.
+		if callReason(t, s) != "current_number" || simRequests(t, svc, dn) != 2 || simRequests(t, svc, newDN) != 0 {
+			t.Fatalf("settings: want 1090001 and a call to the current number, got %d %v %s, %d calls to it, %d to the new one",
+				s.StatusCode, ids(s), s.Body, simRequests(t, svc, dn), simRequests(t, svc, newDN))
+		}
+		for _, code := range []string{wrongCode(lastCode(t, svc, dn)), ""} {
+			if s, err = st.Kratos.SubmitAPISettingsProfile(ctx, tok, s.FlowID, traits, map[string]any{"callpass_code": code}); err != nil {
+				t.Fatal(err)
+			}
+			if s.StatusCode == http.StatusOK || containsID(s, 1090001) && callReason(t, s) != "current_number" || simRequests(t, svc, newDN) != 0 {
+				t.Fatalf("settings with code %q and no current number's code: %d %v %s", code, s.StatusCode, ids(s), s.Body)
+			}
+		}
+		ident, err := st.Kratos.Identity(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr, _ := ident["traits"].(map[string]any); tr["phone"] != "+"+dn {
+			t.Fatalf("the number changed without the current number's code: %v", tr)
+		}
+		// The owner, who has the phone: its code, then the new number's.
+		if s, err = st.Kratos.SubmitAPISettingsProfile(ctx, tok, s.FlowID, traits, map[string]any{"callpass_code": lastCode(t, svc, dn)}); err != nil {
+			t.Fatal(err)
+		}
+		if callReason(t, s) != "" || simRequests(t, svc, newDN) != 1 || simRequests(t, svc, dn) != 2 {
+			t.Fatalf("settings with the current number's code: want 1090001 and a call to the new number, got %d %v %s", s.StatusCode, ids(s), s.Body)
+		}
+	} else if _, ok := s.Message(1090001); !ok || simRequests(t, svc, newDN) != 1 {
 		t.Fatalf("settings: want 1090001 and a call to the new number, got %d %v %s", s.StatusCode, ids(s), s.Body)
 	}
 	if s, err = st.Kratos.SubmitAPISettingsProfile(ctx, tok, s.FlowID, traits, map[string]any{"callpass_code": lastCode(t, svc, newDN)}); err != nil {
@@ -424,7 +459,11 @@ func recoveryIsNotGated(t *testing.T, flowOn bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := r.Message(1090001); !ok || simRequests(t, svc, newDN) != 2 || simRequests(t, svc, dn) != 1 {
+	calledBefore := 1 // the step-up's
+	if confirm {
+		calledBefore = 2 // and the settings flow's
+	}
+	if _, ok := r.Message(1090001); !ok || simRequests(t, svc, newDN) != 2 || simRequests(t, svc, dn) != calledBefore {
 		t.Errorf("login after the recovery: want the call to the number set in settings, got %v, %d calls to it, %d to the old one",
 			ids(r), simRequests(t, svc, newDN), simRequests(t, svc, dn))
 	}

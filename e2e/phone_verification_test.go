@@ -76,8 +76,18 @@ func TestRegistrationProvesThePhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !containsID(sr, 1090001) {
-		t.Fatalf("new phone in settings: want 1090001, got %d %v %s", sr.StatusCode, ids(sr), sr.Body)
+	// A new number takes two calls: the current number's code first
+	// (webhook.settings_confirm_current), then the new one's.
+	if callReason(t, sr) != "current_number" || simRequests(t, st.Services[0].URL, dn) != 2 || simRequests(t, st.Services[0].URL, "79001112233") != 0 {
+		t.Fatalf("new phone in settings: want 1090001 for the current number, got %d %v %s", sr.StatusCode, ids(sr), sr.Body)
+	}
+	sr, err = st.Kratos.SubmitAPISettingsProfile(ctx, r.SessionToken, sr.FlowID, newTraits,
+		map[string]any{"callpass_code": lastCode(t, st.Services[0].URL, dn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if callReason(t, sr) != "" || simRequests(t, st.Services[0].URL, "79001112233") != 1 {
+		t.Fatalf("new phone in settings after the current number's code: want 1090001 for the new number, got %d %v %s", sr.StatusCode, ids(sr), sr.Body)
 	}
 	sr, err = st.Kratos.SubmitAPISettingsProfile(ctx, r.SessionToken, sr.FlowID, newTraits,
 		map[string]any{"callpass_code": lastCode(t, st.Services[0].URL, "79001112233")})
@@ -104,6 +114,33 @@ func TestRegistrationProvesThePhone(t *testing.T) {
 	if meta["tenant_id"] != float64(1234567890123456789) {
 		t.Errorf("after settings: metadata_public %v changed the admin's tenant_id", meta)
 	}
+	// Later logins call the new number.
+	lr, err := st.Kratos.APILogin(ctx, "fedor@example.com", testPassword, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsID(lr, 1090001) || simRequests(t, st.Services[0].URL, "79001112233") != 2 || simRequests(t, st.Services[0].URL, dn) != 2 {
+		t.Errorf("login after the change: want a call to the new number, got %v, %d calls to it, %d to the old one",
+			ids(lr), simRequests(t, st.Services[0].URL, "79001112233"), simRequests(t, st.Services[0].URL, dn))
+	}
+}
+
+// callReason is the "reason" of r's 1090001 (a call to enter the code
+// of): "current_number" for a settings flow's call to the number the
+// identity has, "" for any other; the test fails without a 1090001.
+func callReason(t *testing.T, r *testenv.FlowResult) string {
+	t.Helper()
+	m, ok := r.Message(1090001)
+	if !ok {
+		t.Fatalf("want 1090001, got %d %v %s", r.StatusCode, ids(r), r.Body)
+	}
+	var ctx struct {
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(m.Context, &ctx); err != nil {
+		t.Fatalf("1090001's context %s: %v", m.Context, err)
+	}
+	return ctx.Reason
 }
 
 func containsID(r *testenv.FlowResult, id int64) bool {

@@ -61,19 +61,24 @@ func callingViews() []factor.ChallengeView {
 
 // TestCallingMatchesRendering: the "calling" interrupt a started challenge
 // is answered with is byte for byte what rendering its context map gave,
-// in every language, for any view (markup and invalid UTF-8 in the
+// in every language, for any view, with and without a reason (markup and invalid UTF-8 in the
 // strings, times in other zones, with fractions of a second, zero).
 func TestCallingMatchesRendering(t *testing.T) {
 	e := echo.New()
 	for _, lang := range []string{"en", "ru", "xx"} {
 		for i, v := range callingViews() {
-			want, err := renderInterrupt(lang, ui.MsgCalling, "info", challengeContext(v))
+			ctx, reason := challengeContext(v), ""
+			if i%3 == 1 { // the settings flow's call to the current number
+				reason = reasonCurrentNumber
+				ctx["reason"] = reason
+			}
+			want, err := renderInterrupt(lang, ui.MsgCalling, "info", ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for range 2 { // the second from a lent buffer
 				rec := httptest.NewRecorder()
-				if err := writeCalling(e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), rec), lang, v); err != nil {
+				if err := writeCalling(e.NewContext(httptest.NewRequest(http.MethodPost, "/", nil), rec), lang, v, reason); err != nil {
 					t.Fatal(err)
 				}
 				if got := rec.Body.Bytes(); !bytes.Equal(got, want) || rec.Code != http.StatusBadRequest ||
@@ -96,7 +101,7 @@ func TestCallingAllocs(t *testing.T) {
 	c := echo.New().NewContext(httptest.NewRequest(http.MethodPost, "/", nil), &nopWriter{h: http.Header{}})
 	n := allocs.Min(200, func() {
 		c.Response().Committed = false
-		if err := writeCalling(c, "ru", v); err != nil {
+		if err := writeCalling(c, "ru", v, ""); err != nil {
 			t.Fatal(err)
 		}
 	})

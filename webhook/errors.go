@@ -119,6 +119,11 @@ func (k retryKey) fill(m map[string]any) {
 // of a call a resend replaced (msg.4090001.reason.earlier_call).
 const reasonEarlierCall = "earlier_call"
 
+// reasonCurrentNumber is the "reason" of a "calling" interrupt whose call
+// went to the identity's current number: a settings flow changing the
+// number asks for its code first (msg.1090001.reason.current_number).
+const reasonCurrentNumber = "current_number"
+
 // reasonAAL2Required is the "reason" of a forbidden answer for a session
 // that Kratos holds until the user completes the account's Kratos second
 // factor (aal2).

@@ -278,7 +278,11 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	if dec.Challenge == nil {
 		return errors.New("gate returned neither allow nor a challenge")
 	}
-	if err := writeCalling(c, lang, *dec.Challenge); err != nil {
+	reason := ""
+	if dec.CurrentNumber {
+		reason = reasonCurrentNumber
+	}
+	if err := writeCalling(c, lang, *dec.Challenge, reason); err != nil {
 		return err
 	}
 	setHookDecision(c, "challenge")

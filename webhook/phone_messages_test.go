@@ -93,3 +93,48 @@ func hookMessage(t *testing.T, err error, hook string) hookMsg {
 	}
 	return km.Messages[0].Messages[0]
 }
+
+// TestCurrentNumberCallSaysSo: a settings flow changing the number is
+// answered with the call to the current number (CurrentNumber) as the
+// "calling" message with reason current_number, worded "first the code of
+// the call to your current number" in the reader's language; any other
+// call keeps the plain "calling" text and no reason.
+func TestCurrentNumberCallSaysSo(t *testing.T) {
+	view := factor.ChallengeView{ID: "c1", State: "pending", CodeLength: 4, PhoneMasked: "+7 *** ***-**-01",
+		AttemptsLeft: 3, ExpiresAt: time.Now().Add(time.Minute), ResendAfter: time.Now().Add(30 * time.Second)}
+	tests := []struct {
+		name, lang string
+		current    bool
+		want       string
+	}{
+		{"current, ru", "ru-RU", true, "Чтобы сменить номер, сначала введите код из звонка на ваш текущий номер +7 *** ***-**-01"},
+		{"current, en", "en-GB", true, "To change your number, first type the code of the call to your current number +7 *** ***-**-01"},
+		{"new, ru", "ru-RU", false, "Мы звоним на +7 *** ***-**-01."},
+		{"new, en", "en-GB", false, "We are calling +7 *** ***-**-01."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := view
+			h := newServer(t, &recorder{decision: factor.GateDecision{Challenge: &v, CurrentNumber: tt.current}}, nil)
+			body := bytes.Replace(validBody(), []byte(`"ru-RU,ru;q=0.9"`), []byte(`"`+tt.lang+`"`), 1)
+			w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", body: bytes.NewReader(body),
+				hdr: map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}})
+			var km struct {
+				Messages []struct {
+					Messages []hookMsg `json:"messages"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &km); err != nil || w.Code != http.StatusBadRequest || len(km.Messages) != 1 || len(km.Messages[0].Messages) != 1 {
+				t.Fatalf("hook answer %d %s", w.Code, w.Body)
+			}
+			m := km.Messages[0].Messages[0]
+			wantReason := any(nil)
+			if tt.current {
+				wantReason = "current_number"
+			}
+			if m.ID != 1090001 || !strings.HasPrefix(m.Text, tt.want) || m.Context["reason"] != wantReason || m.Context["challenge_id"] != "c1" {
+				t.Errorf("message %d %q context %v, want 1090001 starting %q, reason %v", m.ID, m.Text, m.Context, tt.want, wantReason)
+			}
+		})
+	}
+}

@@ -50,15 +50,19 @@ func interrupt(c echo.Context, lang string, id int, typ string, ctx map[string]a
 // eight boxed values, its two formatted times, the sorting of its keys and
 // a buffer of its own were a dozen allocations per start. The text is
 // Localize's from the values it reads (TestCallingMatchesRendering checks
-// the answer byte for byte against rendering the whole map).
-func writeCalling(c echo.Context, lang string, v factor.ChallengeView) error {
+// the answer byte for byte against rendering the whole map). reason, when
+// set (reasonCurrentNumber), is the context's "reason", which words it.
+func writeCalling(c echo.Context, lang string, v factor.ChallengeView, reason string) error {
 	m := callingMaps.Get().(map[string]any)
 	m["phone_masked"], m["code_length"], m["attempts_left"] = v.PhoneMasked, v.CodeLength, v.AttemptsLeft
+	if reason != "" {
+		m["reason"] = reason
+	}
 	text := ui.Localize(lang, ui.MsgCalling, m)
 	clear(m)
 	callingMaps.Put(m)
 	bp := callingBufs.Get().(*[]byte)
-	b := appendCalling((*bp)[:0], text, v)
+	b := appendCalling((*bp)[:0], text, v, reason)
 	err := c.JSONBlob(http.StatusBadRequest, b) // the writer copies b
 	*bp = b[:0]
 	callingBufs.Put(bp)
@@ -73,7 +77,7 @@ var (
 // appendCalling writes the calling interrupt as appendInterrupt writes it
 // from the context map: the keys in sorted order, strings HTML-escaped,
 // times in RFC 3339 (ASCII digits and - : T Z, which need no escaping).
-func appendCalling(b []byte, text string, v factor.ChallengeView) []byte {
+func appendCalling(b []byte, text string, v factor.ChallengeView, reason string) []byte {
 	const flags = segjson.EscapeHTML
 	b = append(b, `{"messages":[{"instance_ptr":"#/","messages":[{"id":`...)
 	b = strconv.AppendInt(b, ui.MsgCalling, 10)
@@ -93,6 +97,10 @@ func appendCalling(b []byte, text string, v factor.ChallengeView) []byte {
 	b = segjson.AppendEscape(b, v.PhoneMasked, flags)
 	b = append(b, `,"placed":`...)
 	b = strconv.AppendBool(b, v.Placed)
+	if reason != "" {
+		b = append(b, `,"reason":`...)
+		b = segjson.AppendEscape(b, reason, flags)
+	}
 	b = append(b, `,"resend_after":"`...)
 	b = ceilSecond(v.ResendAfter).UTC().AppendFormat(b, time.RFC3339) // notBefore
 	return append(b, "\"}}]}]}\n"...)

@@ -296,10 +296,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	}
 
 	fac, err := factor.New(factor.Config{
-		PhoneTrait:   cfg.Kratos.PhoneTrait,
-		MissingPhone: factor.MissingPhone(cfg.Webhook.MissingPhone),
+		PhoneTrait:     cfg.Kratos.PhoneTrait,
+		MissingPhone:   factor.MissingPhone(cfg.Webhook.MissingPhone),
+		ConfirmCurrent: cfg.Webhook.SettingsConfirmCurrent,
 	}, factor.Deps{
-		Challenges: challenges, Sessions: kc, Issuer: issuer, Passes: passes,
+		Challenges: challenges, Sessions: kc, Identities: kc, Issuer: issuer, Passes: passes,
 		Logger: logger.With("component", "factor"), Observer: a.Metrics, Numbers: numbers,
 	})
 	if err != nil {

@@ -74,6 +74,9 @@ type CallPass struct {
 type Webhook struct {
 	Secret       string `yaml:"secret"`
 	MissingPhone string `yaml:"missing_phone"`
+	// SettingsConfirmCurrent: a settings flow changing the number first
+	// proves the current one (factor.Config.ConfirmCurrent).
+	SettingsConfirmCurrent bool `yaml:"settings_confirm_current"`
 }
 
 // Challenge is the one-time-code lifecycle.
@@ -214,7 +217,7 @@ func Defaults() *Config {
 			Async:                true,
 			RequestTimeoutMargin: 5 * time.Second,
 		},
-		Webhook: Webhook{MissingPhone: "deny"},
+		Webhook: Webhook{MissingPhone: "deny", SettingsConfirmCurrent: true},
 		Challenge: Challenge{
 			TTL:             5 * time.Minute,
 			MaxAttempts:     3,

@@ -87,6 +87,8 @@ var keys = []entry{
 		field: func(c *Config) any { return &c.Webhook.Secret }},
 	{key: "webhook.missing_phone", desc: "What the login hook does for an identity without a phone trait: deny or allow. With deny the registration and settings hooks also refuse to save an identity without one.",
 		field: func(c *Config) any { return &c.Webhook.MissingPhone }},
+	{key: "webhook.settings_confirm_current", desc: "A settings flow that changes the phone number away from the identity's current one (the stored trait, read through kratos.admin_url), or removes it, first calls the current number and saves nothing until its code is typed; then the new number is called as before. A second factor is needed to change the second factor: with false, whoever holds any Kratos session (a recovery code from an e-mail or the admin API) replaces the number every login calls. The cost: a user who lost the phone cannot change the number alone; an admin changes it through Kratos's admin API (which runs no hooks).",
+		field: func(c *Config) any { return &c.Webhook.SettingsConfirmCurrent }},
 
 	// challenge
 	{key: "challenge.ttl", desc: "Lifetime of a challenge (one placed call and its code); longer than callpass.timeout.",

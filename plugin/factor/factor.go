@@ -71,6 +71,13 @@ type Sessions interface {
 	Session(ctx context.Context, cookie, token string) (*kratos.Session, error)
 }
 
+// Identities reads a saved identity through Kratos's admin API
+// (plugin/kratos): a settings flow's stored number, the one the login gate
+// calls (Config.ConfirmCurrent).
+type Identities interface {
+	Identity(ctx context.Context, id string) (*kratos.Identity, error)
+}
+
 // Issuer mints JWTs (jwt.Issuer).
 type Issuer interface {
 	Issue(ctx context.Context, s jwt.Subject) (jwt.Token, error)
@@ -119,6 +126,12 @@ type Config struct {
 	PassTTL time.Duration
 	// PassTolerance absorbs timestamp rounding between the hook and whoami.
 	PassTolerance time.Duration
+	// ConfirmCurrent: a settings flow that changes the number away from
+	// the identity's current one (or removes it) first proves the current
+	// one, by a call to it in the same flow; without it whoever holds any
+	// session (a recovery code) replaces the second factor
+	// (webhook.settings_confirm_current, on by default there).
+	ConfirmCurrent bool
 }
 
 // Service is the second factor.
@@ -126,6 +139,7 @@ type Service struct {
 	cfg        Config
 	challenges Challenges
 	sessions   Sessions
+	identities Identities
 	issuer     Issuer
 	passes     PassStore
 	log        *slog.Logger
@@ -153,6 +167,9 @@ type Observer interface {
 type Deps struct {
 	Challenges Challenges
 	Sessions   Sessions
+	// Identities reads a settings flow's stored number (ConfirmCurrent);
+	// nil: the number metadata_public names as proven stands for it.
+	Identities Identities
 	Issuer     Issuer
 	Passes     PassStore
 	Logger     *slog.Logger
@@ -193,7 +210,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	return &Service{cfg: cfg, challenges: d.Challenges, sessions: d.Sessions, issuer: d.Issuer,
+	return &Service{cfg: cfg, challenges: d.Challenges, sessions: d.Sessions, identities: d.Identities, issuer: d.Issuer,
 		passes: d.Passes, log: d.Logger, observer: d.Observer, now: d.Now,
 		phones: phone.NewParser(phone.DefaultParserSize), numbers: d.Numbers}, nil
 }

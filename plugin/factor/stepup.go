@@ -27,12 +27,26 @@ func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecisi
 	if err != nil {
 		return GateDecision{}, err
 	}
-	if !ok {
-		if s.cfg.MissingPhone == MissingPhoneDeny {
-			// The login gate would refuse this identity for ever after (the
-			// user could not get back in to add a number): say so now.
-			return GateDecision{}, ErrNoPhone
+	if !ok && s.cfg.MissingPhone == MissingPhoneDeny {
+		// The login gate would refuse this identity for ever after (the
+		// user could not get back in to add a number): say so now.
+		return GateDecision{}, ErrNoPhone
+	}
+	if in.Hook == HookSettings && s.cfg.ConfirmCurrent {
+		// A second factor is needed to change the second factor: whoever
+		// holds the session (a recovery code) must first give the code of
+		// a call to the number the login gate calls now.
+		d, proven, spent, err := s.confirmCurrent(ctx, in, num, ok)
+		if err != nil || !proven {
+			return d, err
 		}
+		if spent {
+			// This request's code was the current number's: the new
+			// number's step begins (its call), as a first submit does.
+			in.Code, in.Resend = "", false
+		}
+	}
+	if !ok {
 		return s.forgetProvenNumber(in)
 	}
 	meta, err := decodeMetadata(in.MetadataPublic)

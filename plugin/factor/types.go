@@ -65,6 +65,10 @@ type GateDecision struct {
 	Allow bool
 	// Challenge is set when the flow must be interrupted to ask for the code.
 	Challenge *ChallengeView
+	// CurrentNumber: Challenge is the call to the identity's current number,
+	// whose code a settings flow changing the number must give first
+	// (Config.ConfirmCurrent); the user is told so.
+	CurrentNumber bool
 	// MetadataPublic, when set on Allow, is the identity's new public metadata
 	// (registration/settings with response.parse: the phone was proven). It
 	// is the metadata Kratos sent with this service's keys added; its numbers

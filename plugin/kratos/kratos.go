@@ -688,7 +688,8 @@ func (c *Client) MarkPhoneVerified(ctx context.Context, identityID, e164 string,
 // left that path and the check failed. Where this path is not found,
 // /health/ready is asked, as before: Kratos's public port serves only that
 // one, and an admin_url naming it passed the check before (the service
-// needs only the public API).
+// needed only the public API then; a settings flow changing the number now
+// reads the stored identity through the admin API, factor.Identities).
 const (
 	readyPath       = "/admin/health/ready"
 	legacyReadyPath = "/health/ready"

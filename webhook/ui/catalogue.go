@@ -76,7 +76,9 @@ var catalogue = map[string]map[string]string{
 		"msg.4090012.flow.settings":            "Calls to this number are not possible. Use another number or contact support.",
 		"msg.4090007.flow.registration":        "Registration needs a phone number. Please enter it in the form.",
 		// A wrong code that is an earlier call's (a resend replaced it).
-		"msg.4090001.reason.earlier_call": "This is the code of an earlier call. Enter the last digits of the most recent incoming number. {attempts_left} {attempts_left#attempt|attempts} left.",
+		// A settings flow changing the number: the current number's code first.
+		"msg.1090001.reason.current_number": "To change your number, first type the code of the call to your current number {phone_masked}: the last {code_length} {code_length#digit|digits} of the incoming number. Then we will call the new number.",
+		"msg.4090001.reason.earlier_call":   "This is the code of an earlier call. Enter the last digits of the most recent incoming number. {attempts_left} {attempts_left#attempt|attempts} left.",
 		// 4090011 counts as a try: say what is left, like 4090001.
 		"msg.4090011.attempts_left": "The code must be exactly {code_length} {code_length#digit|digits}. {attempts_left} {attempts_left#attempt|attempts} left.",
 
@@ -331,6 +333,7 @@ var catalogue = map[string]map[string]string{
 		"msg.4090012.flow.registration":        "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку.",
 		"msg.4090012.flow.settings":            "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку.",
 		"msg.4090007.flow.registration":        "Для регистрации нужен номер телефона. Укажите его в форме.",
+		"msg.1090001.reason.current_number":    "Чтобы сменить номер, сначала введите код из звонка на ваш текущий номер {phone_masked}: {code_length#последнюю|последние|последние} {code_length} {code_length#цифру|цифры|цифр} входящего номера. Затем мы позвоним на новый номер.",
 		"msg.4090001.reason.earlier_call":      "Это код из предыдущего звонка. Введите последние цифры номера, с которого звонили последним. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 		"msg.4090011.attempts_left":            "Код должен состоять ровно из {code_length} {code_length#цифры|цифр|цифр}. {attempts_left#Осталась|Осталось|Осталось} {attempts_left} {attempts_left#попытка|попытки|попыток}.",
 

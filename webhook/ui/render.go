@@ -313,8 +313,9 @@ func (r *Renderer) codeView(s CodeStep) codeView {
 		if waitMessage(m.ID) {
 			v.wordWait(l, m.ID, ctx, s.waitUntil(), s.Now)
 		}
-		// The lead already says "we are calling …": do not repeat it.
-		if m.ID == MsgCalling {
+		// The lead already says "we are calling …": do not repeat it,
+		// unless the message says more (whose number it is).
+		if m.ID == MsgCalling && ctx["reason"] == nil {
 			v.MessageText = ""
 		}
 		v.Invalid = m.Type == "error" && (s.State == StateWrongCode || s.State == StateInvalidCode)

@@ -105,6 +105,10 @@ func TestLocalize(t *testing.T) {
 		{"ru", 1090001, map[string]any{"phone_masked": "+7 900 ***-**-67", "code_length": 5},
 			"Мы звоним на +7 900 ***-**-67. Введите последние 5 цифр входящего номера."},
 		{"en", 1090001, nil, "We are calling your phone. Enter the last 4 digits of the incoming number."},
+		{"ru", 1090001, map[string]any{"phone_masked": "+7 900 ***-**-67", "code_length": 4.0, "reason": "current_number"},
+			"Чтобы сменить номер, сначала введите код из звонка на ваш текущий номер +7 900 ***-**-67: последние 4 цифры входящего номера. Затем мы позвоним на новый номер."},
+		{"en", 1090001, map[string]any{"phone_masked": "+7 900 ***-**-67", "code_length": 1, "reason": "current_number"},
+			"To change your number, first type the code of the call to your current number +7 900 ***-**-67: the last 1 digit of the incoming number. Then we will call the new number."},
 		{"ru", 4090001, map[string]any{"attempts_left": 1.0}, "Неверный код. Осталась 1 попытка."},
 		{"ru", 4090001, map[string]any{"attempts_left": 3.0}, "Неверный код. Осталось 3 попытки."},
 		{"ru", 4090001, map[string]any{"attempts_left": 5.0}, "Неверный код. Осталось 5 попыток."},
@@ -234,6 +238,12 @@ func TestCodeStepStates(t *testing.T) {
 		{"calling", Message{ID: 1090001, Type: "info", Context: map[string]any{"code_length": 4.0, "phone_masked": "+7 900 ***-**-67", "resend_after": "2026-01-02T10:00:42Z", "placed": true}},
 			want{code: true, resend: true, disabled: true, resendIn: "42", text: map[string]string{
 				"en": "Call me again in 0:42", "ru": "Позвонить ещё раз через 0:42"}}},
+		// A settings flow changing the number: the page says whose number
+		// is called (the plain calling text is the lead's, not repeated).
+		{"calling the current number", Message{ID: 1090001, Type: "info", Context: map[string]any{"code_length": 4.0, "phone_masked": "+7 900 ***-**-67", "resend_after": "2026-01-02T10:00:42Z", "placed": true, "reason": "current_number"}},
+			want{code: true, resend: true, disabled: true, resendIn: "42", text: map[string]string{
+				"en": "To change your number, first type the code of the call to your current number +7 900 ***-**-67",
+				"ru": "Чтобы сменить номер, сначала введите код из звонка на ваш текущий номер +7 900 ***-**-67"}}},
 		{"wrong code", Message{ID: 4090001, Type: "error", Context: map[string]any{"attempts_left": 2.0}},
 			want{code: true, resend: true, disabled: true, resendIn: "42", invalid: true, errorStyled: true, text: map[string]string{
 				"en": "Wrong code. 2 attempts left.", "ru": "Неверный код. Осталось 2 попытки."}}},
