@@ -31,6 +31,62 @@ func TestBrowser(t *testing.T) {
 	t.Run("wrong_code", func(t *testing.T) { testWrongCode(t, ws, browser) })
 	t.Run("resend_countdown", func(t *testing.T) { testResend(t, ws, browser) })
 	t.Run("russian_and_english", func(t *testing.T) { testLanguages(t, ws) })
+	t.Run("settings_number_change", func(t *testing.T) { testSettingsNumberChange(t, ws, browser) })
+}
+
+// testSettingsNumberChange: a signed-in user changing the number in the
+// settings page is asked for the code of a call to the current number
+// first (the page says so), then for the new number's; only then is the
+// number saved, and the next login calls the new one.
+func testSettingsNumberChange(t *testing.T, ws *webStack, browser context.Context) {
+	const email, cur, next = "settings@example.com", "79004440011", "79004440022"
+	ws.Kratos.CreateIdentity(t, email, testPassword, "+"+cur)
+	p := newPage(t, browser, "settings-number")
+	p.do("open login", chromedp.Navigate(ws.UI+"/login?lang=en"), chromedp.WaitVisible(chromedp.CSS(`input[name="identifier"]`)))
+	signIn(t, p, email)
+	p.do("wait for the code step", chromedp.WaitVisible(chromedp.CSS("#cp-code")))
+	p.do("type the login code", typeCode(phoneCode(t, p, ws.Service.URL, cur, 1)))
+	expectApp(t, p, ws, cur)
+
+	p.do("open the settings", chromedp.Navigate(ws.Kratos.PublicURL+"/self-service/settings/browser"),
+		chromedp.WaitVisible(chromedp.CSS("#f-traits-phone")))
+	p.shot("settings")
+	p.do("type the new number",
+		chromedp.SetValue(chromedp.CSS("#f-traits-phone"), "+"+next),
+		chromedp.Click(chromedp.CSS(`button[name="method"][value="profile"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#cp-code")))
+	p.waitText("To change your number, first type the code of the call to your current number +7 " + cur[1:4] + " ***-**-" + cur[len(cur)-2:])
+	p.shot("settings-current-number")
+	if n := simRequests(t, ws.Service.URL, next); n != 0 {
+		t.Fatalf("the new number was called %d times before the current number's code", n)
+	}
+	if tr, _ := identityByEmail(t, ws, email)["traits"].(map[string]any); tr["phone"] != "+"+cur {
+		t.Fatalf("the number changed before any code: %v", tr)
+	}
+	p.navigate("type the current number's code", typeCode(phoneCode(t, p, ws.Service.URL, cur, 2)))
+	p.do("wait for the new number's code step", chromedp.WaitVisible(chromedp.CSS("#cp-code")))
+	p.waitText("We are calling +7 " + next[1:4] + " ***-**-" + next[len(next)-2:])
+	if body := eval[string](p, `document.body.innerText`); strings.Contains(body, "first type the code of the call to your current number") {
+		t.Errorf("the new number's code step still asks for the current number's code:\n%s", body)
+	}
+	p.shot("settings-new-number")
+	p.navigate("type the new number's code", typeCode(phoneCode(t, p, ws.Service.URL, next, 1)))
+	for deadline := time.Now().Add(guard); ; time.Sleep(100 * time.Millisecond) {
+		ident := identityByEmail(t, ws, email)
+		tr, _ := ident["traits"].(map[string]any)
+		meta, _ := ident["metadata_public"].(map[string]any)
+		if tr["phone"] == "+"+next && meta["phone_verified_number"] == "+"+next {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.shot("FAILED-not-saved")
+			t.Fatalf("the new number was not saved: traits %v, metadata %v", tr, meta)
+		}
+	}
+	p.shot("settings-saved")
+	if c, n := simRequests(t, ws.Service.URL, cur), simRequests(t, ws.Service.URL, next); c != 2 || n != 1 {
+		t.Errorf("calls: %d to the current number, %d to the new one; want 2 and 1", c, n)
+	}
 }
 
 // testNewcomer is the README's path: register with a phone (proven by a
