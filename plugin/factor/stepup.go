@@ -21,7 +21,9 @@ const zeroUUID = "00000000-0000-0000-0000-000000000000"
 
 // gatePhoneChange proves a new phone number at registration or in settings
 // before Kratos saves it. A number already proven (metadata_public
-// phone_verified_number) passes without a call.
+// phone_verified_number) passes without a call. In settings, with
+// ConfirmCurrent, a change away from the current number (or its removal)
+// first proves that number (confirmCurrent).
 func (s *Service) gatePhoneChange(ctx context.Context, in GateInput) (GateDecision, error) {
 	num, ok, err := s.phoneFromTraits(in.Traits)
 	if err != nil {
