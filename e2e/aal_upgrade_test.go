@@ -114,6 +114,7 @@ type whoamiAnswer struct {
 	ID              string    `json:"id"`
 	AAL             string    `json:"authenticator_assurance_level"`
 	AuthenticatedAt time.Time `json:"authenticated_at"`
+	ExpiresAt       time.Time `json:"expires_at"`
 	Methods         []struct {
 		Method      string    `json:"method"`
 		CompletedAt time.Time `json:"completed_at"`

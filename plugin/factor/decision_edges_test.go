@@ -431,7 +431,8 @@ func TestTokenCarriesSessionExpiry(t *testing.T) {
 
 // TestStepUpPassBoundToSession: the pass a step-up verify records is bound to the
 // session (F20) and lives as long as the session when its expiry is known,
-// shorter or longer than PassTTL; PassTTL only when it is not (F14).
+// shorter or longer than PassTTL, and one session length more (Kratos may
+// extend the session by that much); PassTTL only when it is not (F14).
 func TestStepUpPassBoundToSession(t *testing.T) {
 	const passTTL = 48 * time.Hour
 	tests := []struct {
@@ -439,9 +440,10 @@ func TestStepUpPassBoundToSession(t *testing.T) {
 		expires time.Duration // from now; 0: not known
 		want    time.Duration
 	}{
-		{"session expires in 2h", 2 * time.Hour, 2 * time.Hour},
-		{"session expires in 90s", 90 * time.Second, 90 * time.Second},
-		{"session expires in 30 days", 30 * 24 * time.Hour, 30 * 24 * time.Hour},
+		// activeSession is authenticated a minute ago.
+		{"session expires in 2h", 2 * time.Hour, 2*time.Hour + 2*time.Hour + time.Minute},
+		{"session expires in 90s", 90 * time.Second, 90*time.Second + 90*time.Second + time.Minute},
+		{"session expires in 30 days", 30 * 24 * time.Hour, 60*24*time.Hour + time.Minute},
 		{"expiry not known", 0, passTTL},
 		// A past expiry is refused before the verify
 		// (TestStepUpVerifyOnEndingSessionKeepsTheCode): no pass.
@@ -508,6 +510,58 @@ func TestExchangeClaimTolerance(t *testing.T) {
 			}
 			if passes.identity != sess.IdentityID || passes.sessionID != sess.ID || len(passes.at) != 1 || !passes.at[0].Equal(sess.AuthenticatedAt) {
 				t.Fatalf("claim for %q/%q at %v", passes.identity, passes.sessionID, passes.at)
+			}
+		})
+	}
+}
+
+// keepRecorder is a claimRecorder whose store keeps passes (passKeeper).
+type keepRecorder struct {
+	claimRecorder
+	keeps int
+	until time.Time
+}
+
+func (k *keepRecorder) ClaimPassUntil(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string, keepUntil time.Time) (string, bool, error) {
+	k.keeps++
+	k.until = keepUntil
+	return k.ClaimPass(ctx, identityID, at, tolerance, sessionID)
+}
+
+// TestExchangeKeepsThePass: the exchange keeps the session's pass until
+// the session's expiry as whoami reads it now (Kratos may have extended it)
+// and one session length more, as a pass is recorded (loginPassTTL); a
+// session whose expiry is unknown claims without keeping.
+func TestExchangeKeepsThePass(t *testing.T) {
+	now := time.Now()
+	extended := activeSession(now) // authenticated a minute ago
+	extended.ExpiresAt = now.Add(3 * time.Hour)
+	unknown := activeSession(now)
+	unknown.ExpiresAt = time.Time{}
+	for _, tt := range []struct {
+		name  string
+		sess  *kratos.Session
+		keeps int
+		until time.Time
+	}{
+		{"expiry known", extended, 1, now.Add(6*time.Hour + time.Minute)},
+		{"expiry unknown", unknown, 0, time.Time{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			passes := &keepRecorder{}
+			s, err := New(Config{}, Deps{Numbers: phonetest.Hasher(), Challenges: &fakeChallenges{}, Passes: passes,
+				Sessions: oneSession{tt.sess}, Issuer: &recordingIssuer{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Exchange(context.Background(), Creds{SessionToken: "t"}, TokenOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if passes.calls != 1 || passes.keeps != tt.keeps || !passes.until.Equal(tt.until) {
+				t.Fatalf("%d claims, %d keeping until %v; want 1 claim, %d keeping until %v", passes.calls, passes.keeps, passes.until, tt.keeps, tt.until)
+			}
+			if passes.sessionID != tt.sess.ID || passes.identity != tt.sess.IdentityID {
+				t.Fatalf("claim for %q/%q", passes.identity, passes.sessionID)
 			}
 		})
 	}

@@ -107,6 +107,15 @@ type PassStore interface {
 	ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (phoneE164 string, ok bool, err error)
 }
 
+// passKeeper is ClaimPass that, in the same step, keeps the pass it finds
+// until keepUntil when that is later than its own expiry (plugin/store/memory
+// and plugin/store/redis have it): Kratos extends sessions past the expiry
+// their pass was recorded with. Optional, as numberFollower; without it a
+// pass ends when it was recorded to.
+type passKeeper interface {
+	ClaimPassUntil(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string, keepUntil time.Time) (phoneE164 string, ok bool, err error)
+}
+
 // MissingPhone is the policy for identities without a phone number.
 type MissingPhone string
 
@@ -295,7 +304,7 @@ func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateI
 	}
 	// The gate pass is written by the same atomic store step that
 	// accepts the code.
-	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.loginPassTTL(in.SessionExpiresAt)}
+	pass := &challenge.Pass{IdentityID: in.IdentityID, AuthenticatedAt: authAt, TTL: s.loginPassTTL(in.SessionExpiresAt, authAt)}
 	if _, err := s.challenges.VerifyAndPassNumber(ctx, b, "", in.Code, e164, pass); err != nil {
 		return GateDecision{}, err
 	}
@@ -303,13 +312,26 @@ func (s *Service) verifyLogin(ctx context.Context, b challenge.Binding, in GateI
 }
 
 // loginPassTTL keeps a login's gate pass as long as the session Kratos is
-// issuing (its lifespan is Kratos's setting, often longer than a day); the
+// issuing (its lifespan is Kratos's setting, often longer than a day), and
+// one lifespan more (expires_at - authenticated_at): Kratos extends a live
+// session (the admin API's extend, an AAL upgrade) to a lifespan from then,
+// so at most that far past the expiry the pass was recorded with, and the
+// session's next exchange keeps its pass for the new expiry (Exchange). The
 // configured PassTTL when the hook did not say.
-func (s *Service) loginPassTTL(sessionExpiresAt time.Time) time.Duration {
+func (s *Service) loginPassTTL(sessionExpiresAt, authenticatedAt time.Time) time.Duration {
 	if d := sessionExpiresAt.Sub(s.now()); d > 0 {
-		return d
+		return d + sessionLength(sessionExpiresAt, authenticatedAt)
 	}
 	return s.cfg.PassTTL
+}
+
+// sessionLength is how long a session authenticated at authAt lasts when it
+// expires at expiresAt (0 when either is unknown).
+func sessionLength(expiresAt, authAt time.Time) time.Duration {
+	if authAt.IsZero() || !expiresAt.After(authAt) {
+		return 0
+	}
+	return expiresAt.Sub(authAt)
 }
 
 // start places (or reuses) the call for b and returns the interrupt decision.

@@ -38,25 +38,28 @@ func TestPassTimes(t *testing.T) {
 }
 
 // TestPassTTLOnTheServiceClock: a pass lasts as long as its session by the
-// service's clock, for a step-up as for a login; the configured PassTTL
-// only when the session's end is unknown or past.
+// service's clock and one session length more (Kratos may extend the
+// session by that much), for a step-up as for a login; the configured
+// PassTTL only when the session's end is unknown or past.
 func TestPassTTLOnTheServiceClock(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC) // far from the real clock
 	s := &Service{cfg: Config{PassTTL: 24 * time.Hour}, now: func() time.Time { return now }}
 	tests := []struct {
-		name    string
-		expires time.Time
-		want    time.Duration
+		name          string
+		authenticated time.Time
+		expires       time.Time
+		want          time.Duration
 	}{
-		{"session ends in an hour", now.Add(time.Hour), time.Hour},
-		{"end unknown", time.Time{}, 24 * time.Hour},
-		{"ended", now.Add(-time.Second), 24 * time.Hour},
+		{"a 2-hour session ends in an hour", now.Add(-time.Hour), now.Add(time.Hour), 3 * time.Hour},
+		{"authenticated_at unknown", time.Time{}, now.Add(time.Hour), time.Hour},
+		{"end unknown", now.Add(-time.Hour), time.Time{}, 24 * time.Hour},
+		{"ended", now.Add(-time.Hour), now.Add(-time.Second), 24 * time.Hour},
 	}
 	for _, tt := range tests {
-		if got := s.passTTL(&kratos.Session{ExpiresAt: tt.expires}); got != tt.want {
+		if got := s.passTTL(&kratos.Session{AuthenticatedAt: tt.authenticated, ExpiresAt: tt.expires}); got != tt.want {
 			t.Errorf("%s: step-up pass TTL %s, want %s", tt.name, got, tt.want)
 		}
-		if got := s.loginPassTTL(tt.expires); got != tt.want {
+		if got := s.loginPassTTL(tt.expires, tt.authenticated); got != tt.want {
 			t.Errorf("%s: login pass TTL %s, want %s", tt.name, got, tt.want)
 		}
 	}

@@ -534,7 +534,7 @@ func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) 
 	if err != nil {
 		return TokenView{}, err
 	}
-	called, ok, err := s.passes.ClaimPass(ctx, sess.IdentityID, passTimes(sess), s.cfg.PassTolerance, sess.ID)
+	called, ok, err := s.claimPass(ctx, sess)
 	if err != nil {
 		return TokenView{}, fmt.Errorf("%w: claim gate pass: %v", challenge.ErrStoreUnavailable, err)
 	}
@@ -553,6 +553,18 @@ func (s *Service) Exchange(ctx context.Context, creds Creds, opts TokenOptions) 
 		called = num.E164()
 	}
 	return s.issue(ctx, sess, called, "exchange", sess.AuthenticatedAt, opts)
+}
+
+// claimPass claims sess's gate pass and keeps it as long as sess's pass is
+// recorded for now (loginPassTTL): Kratos may have extended the session
+// since, and whoami says until when.
+func (s *Service) claimPass(ctx context.Context, sess *kratos.Session) (string, bool, error) {
+	at := passTimes(sess)
+	if pk, ok := s.passes.(passKeeper); ok && !sess.ExpiresAt.IsZero() {
+		keep := sess.ExpiresAt.Add(sessionLength(sess.ExpiresAt, sess.AuthenticatedAt))
+		return pk.ClaimPassUntil(ctx, sess.IdentityID, at, s.cfg.PassTolerance, sess.ID, keep)
+	}
+	return s.passes.ClaimPass(ctx, sess.IdentityID, at, s.cfg.PassTolerance, sess.ID)
 }
 
 // maxPassTimes bounds the candidate times one exchange tries (a session
@@ -605,10 +617,10 @@ func (s *Service) checkTokenOptions(opts TokenOptions) error {
 	return nil
 }
 
-// passTTL keeps a step-up's pass as long as the session, as a login's
-// (loginPassTTL, on the service's clock).
+// passTTL keeps a step-up's pass as a login's (loginPassTTL, on the
+// service's clock).
 func (s *Service) passTTL(sess *kratos.Session) time.Duration {
-	return s.loginPassTTL(sess.ExpiresAt)
+	return s.loginPassTTL(sess.ExpiresAt, sess.AuthenticatedAt)
 }
 
 // issue signs a token for sess; authAt is when the user last authenticated

@@ -58,6 +58,13 @@ func (s *Store) recordPass(p challenge.Pass, phoneE164 string) {
 // A pass bound to another session is never taken. It returns the number the
 // pass's call went to.
 func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
+	return s.ClaimPassUntil(ctx, identityID, at, tolerance, sessionID, time.Time{})
+}
+
+// ClaimPassUntil is ClaimPass that also keeps the pass it finds until
+// keepUntil when that is later than the pass's own expiry (a session Kratos
+// extended; zero keeps it as it is).
+func (s *Store) ClaimPassUntil(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string, keepUntil time.Time) (string, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return "", false, err
 	}
@@ -72,17 +79,26 @@ func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time
 		near := func(p pass) bool { d := p.authAt.Sub(c); return d >= -tolerance && d <= tolerance }
 		for i := range list {
 			if list[i].sessionID == sessionID && near(list[i]) {
-				return list[i].phone, true, nil
+				return list[i].keep(keepUntil), true, nil
 			}
 		}
 		for i := range list {
 			if list[i].sessionID == "" && near(list[i]) {
 				list[i].sessionID = sessionID
-				return list[i].phone, true, nil
+				return list[i].keep(keepUntil), true, nil
 			}
 		}
 	}
 	return "", false, nil
+}
+
+// keep moves the pass's expiry to until when that is later, and returns
+// its number; the caller holds mu.
+func (p *pass) keep(until time.Time) string {
+	if until.After(p.expires) {
+		p.expires = until
+	}
+	return p.phone
 }
 
 // livePasses drops expired passes of one identity and returns the rest;

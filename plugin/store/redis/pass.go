@@ -21,13 +21,15 @@ import (
 // one of the candidate times, atomically, trying the candidates in order:
 // for each, a field already bound to the session first, else an unclaimed
 // one (a field bound to another session is never taken). It returns {1, number called} (empty for a pass recorded
-// without one) or {0}. KEYS[1] passes, KEYS[2] their numbers; ARGV:
-// tolerance ms, session id, now ms, then the candidate times (Unix ms).
+// without one) or {0}. A keep time later than the pass's expiry becomes its
+// expiry, and its number's, and the keys live at least that long. KEYS[1]
+// passes, KEYS[2] their numbers; ARGV: tolerance ms, session id, now ms,
+// keep ms (0: none), then the candidate times (Unix ms).
 var claimScript = newScript(`
 local fields = redis.call('HGETALL', KEYS[1])
-local tol, sid, now = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local tol, sid, now, keep = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local at = {}
-for j = 4, #ARGV do at[#at + 1] = tonumber(ARGV[j]) end
+for j = 5, #ARGV do at[#at + 1] = tonumber(ARGV[j]) end
 for j = 1, #at do
   for round = 1, 2 do
     local want = sid
@@ -35,12 +37,22 @@ for j = 1, #at do
     for i = 1, #fields, 2 do
       local v = fields[i+1]
       local sep = string.find(v, ':', 1, true)
-      if sep and string.sub(v, sep + 1) == want and tonumber(string.sub(v, 1, sep - 1)) > now then
+      local exp = sep and tonumber(string.sub(v, 1, sep - 1))
+      if sep and string.sub(v, sep + 1) == want and exp > now then
         local d = tonumber(fields[i]) - at[j]
         if d >= -tol and d <= tol then
-          if want == '' then redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid) end
           local n, num = redis.call('HGET', KEYS[2], fields[i]), ''
           if n and string.sub(n, 1, sep) == string.sub(v, 1, sep) then num = string.sub(n, sep + 1) end
+          if keep > exp then
+            redis.call('HSET', KEYS[1], fields[i], keep .. ':' .. sid)
+            if redis.call('PTTL', KEYS[1]) < keep - now then redis.call('PEXPIRE', KEYS[1], keep - now) end
+            if num ~= '' then
+              redis.call('HSET', KEYS[2], fields[i], keep .. ':' .. num)
+              if redis.call('PTTL', KEYS[2]) < keep - now then redis.call('PEXPIRE', KEYS[2], keep - now) end
+            end
+          elseif want == '' then
+            redis.call('HSET', KEYS[1], fields[i], string.sub(v, 1, sep) .. sid)
+          end
           return {1, num}
         end
       end
@@ -55,11 +67,22 @@ return {0}
 // unclaimed one; never another session's). It returns the number the
 // pass's call went to. One round trip, whatever the number of candidates.
 func (s *Store) ClaimPass(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string) (string, bool, error) {
+	return s.ClaimPassUntil(ctx, identityID, at, tolerance, sessionID, time.Time{})
+}
+
+// ClaimPassUntil is ClaimPass that also keeps the pass it finds, and its
+// number, until keepUntil when that is later than the pass's own expiry (a
+// session Kratos extended; zero keeps it as it is), in the same round trip.
+func (s *Store) ClaimPassUntil(ctx context.Context, identityID string, at []time.Time, tolerance time.Duration, sessionID string, keepUntil time.Time) (string, bool, error) {
 	if len(at) == 0 {
 		return "", false, nil
 	}
-	args := make([]any, 0, 3+len(at))
-	args = append(args, tolerance.Milliseconds(), sessionID, ms(s.now()))
+	var keep int64
+	if !keepUntil.IsZero() {
+		keep = keepUntil.UnixMilli()
+	}
+	args := make([]any, 0, 4+len(at))
+	args = append(args, tolerance.Milliseconds(), sessionID, ms(s.now()), keep)
 	for _, t := range at {
 		args = append(args, t.UnixMilli())
 	}

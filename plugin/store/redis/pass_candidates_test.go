@@ -8,6 +8,7 @@ import (
 	"github.com/callpass-kratos/callpass-kratos/internal/testenv"
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge/storetest"
 	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
+	redisstore "github.com/callpass-kratos/callpass-kratos/plugin/store/redis"
 )
 
 func TestClaimPassCandidates(t *testing.T) {
@@ -39,4 +40,12 @@ func TestClaimPassCandidatesRoundTrips(t *testing.T) {
 			t.Errorf("%s: a claim with %d candidates took %d round trips %v, want 1", sid, len(cands), len(got), got)
 		}
 	}
+}
+
+func TestClaimPassKeeps(t *testing.T) {
+	t.Parallel()
+	rdb := newClient(t, testenv.StartRedis(t).Addr)
+	storetest.RunClaimKeeps(t, func(t *testing.T, now func() time.Time) storetest.Keeper {
+		return redisstore.New(rdb, testPrefix(), redisstore.WithClock(now))
+	})
 }

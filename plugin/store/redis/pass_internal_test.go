@@ -129,3 +129,21 @@ func passEnv(t *testing.T) (*redis.Client, *Store, time.Time) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb, New(rdb, "t:"), time.UnixMilli(time.Now().UnixMilli())
 }
+
+// TestClaimKeepsThePassKeys: a claim that keeps a pass past the longest
+// pass's expiry keeps the keys holding it and its number as long (Redis
+// drops a key at its TTL, whatever the expiries written in it).
+func TestClaimKeepsThePassKeys(t *testing.T) {
+	rdb, s, now := passEnv(t)
+	ctx := context.Background()
+	c, authAt := recordPass(t, s, now) // kept an hour
+	keep := now.Add(3 * time.Hour)
+	if num, ok, err := s.ClaimPassUntil(ctx, c.IdentityID, []time.Time{authAt}, time.Second, "s1", keep); err != nil || !ok || num != c.Phone {
+		t.Fatalf("claim: %q %v %v", num, ok, err)
+	}
+	for _, k := range []string{s.passKey(c.IdentityID), s.passNumberKey(c.IdentityID)} {
+		if ttl := rdb.PTTL(ctx, k).Val(); ttl < 2*time.Hour {
+			t.Errorf("%s: TTL %s after a claim keeping its pass 3 h, want about 3 h", k, ttl)
+		}
+	}
+}
