@@ -109,3 +109,46 @@ func TestKratos25AdminExtendedSessionExchanges(t *testing.T) {
 		})
 	}
 }
+
+// TestKratos25LateAALUpgradeExchanges: an AAL upgrade (a Kratos second
+// factor completed after the gated password login) runs no password hook
+// but moves the session's expiry to a lifespan from then, as it moves
+// authenticated_at (TestTokenAfterKratosAALUpgrade). Completed late in the
+// session's life, it leaves the session valid past the expiry the gated
+// login had, and /v1/token issues it a token then.
+func TestKratos25LateAALUpgradeExchanges(t *testing.T) {
+	const lifespan = 20 * time.Second
+	cfg := shortSessions(lifespan)
+	cfg["selfservice"] = map[string]any{"methods": map[string]any{"lookup_secret": map[string]any{"enabled": true}}}
+	st := startStack(t, stackOptions{KratosConfig: cfg})
+	svc, public := st.Services[0].URL, st.Kratos.PublicURL
+	const email, dn = "zoya@example.com", "79001250002"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := enrolLookupSecrets(t, public, tok)
+
+	// The next login: the gate, then, late, Kratos's own second factor.
+	// whoami refuses the aal1 session, so its expiry, a lifespan from the
+	// gated login, is known to lie between these two times.
+	start := time.Now()
+	if tok, err = loginWithCode(t, st, email, dn); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	whoami(t, public, tok, http.StatusForbidden)
+	waitUntil(t, start.Add(lifespan-lifespan/4), lifespan)
+	upgradeWithLookupSecret(t, public, tok, codes[0])
+	after := whoami(t, public, tok, http.StatusOK)
+	if !after.ExpiresAt.After(end.Add(lifespan + lifespan/2)) {
+		t.Fatalf("the upgrade moved expires_at to %v, want past %v", after.ExpiresAt, end.Add(lifespan+lifespan/2))
+	}
+	waitUntil(t, end.Add(lifespan+time.Second), lifespan)
+	whoami(t, public, tok, http.StatusOK)
+	auth := map[string]string{"X-Session-Token": tok}
+	if status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, auth); status != http.StatusOK {
+		t.Fatalf("exchange after the expiry the gated login had: %d %v", status, body)
+	}
+}
