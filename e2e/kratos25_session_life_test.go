@@ -152,3 +152,105 @@ func TestKratos25LateAALUpgradeExchanges(t *testing.T) {
 		t.Fatalf("exchange after the expiry the gated login had: %d %v", status, body)
 	}
 }
+
+// TestKratos25RevokedSessionRefused: a session revoked in the real Kratos
+// (the admin API's DELETE /admin/sessions/{id} and DELETE
+// /admin/identities/{id}/sessions, the user's own API logout) gets no token
+// from /v1/token and nothing from the step-up API once SECURITY.md's
+// revocation window has passed: with kratos.session_cache_ttl, a request
+// sent that long after the revocation is refused (401 no_session); without
+// the cache, the first one is. A step-up call placed before the revocation
+// gets no token for its right code.
+func TestKratos25RevokedSessionRefused(t *testing.T) {
+	revokeSession := func(t *testing.T, st *stack, identity, session, tok string) {
+		t.Helper()
+		if status, raw := rawRequest(t, http.MethodDelete, st.Kratos.AdminURL+"/admin/sessions/"+url.PathEscape(session), nil, 0, nil); status != http.StatusNoContent {
+			t.Fatalf("revoke the session: %d %s", status, raw)
+		}
+	}
+	revokeIdentity := func(t *testing.T, st *stack, identity, session, tok string) {
+		t.Helper()
+		if status, raw := rawRequest(t, http.MethodDelete, st.Kratos.AdminURL+"/admin/identities/"+url.PathEscape(identity)+"/sessions", nil, 0, nil); status != http.StatusNoContent {
+			t.Fatalf("revoke the identity's sessions: %d %s", status, raw)
+		}
+	}
+	logout := func(t *testing.T, st *stack, identity, session, tok string) {
+		t.Helper()
+		if status, raw := kratosAPI(t, http.MethodDelete, st.Kratos.PublicURL+"/self-service/logout/api", "", map[string]string{"session_token": tok}); status != http.StatusNoContent {
+			t.Fatalf("API logout: %d %s", status, raw)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		cache  time.Duration
+		revoke func(t *testing.T, st *stack, identity, session, tok string)
+	}{
+		{"DELETE admin session (cache 4s)", 4 * time.Second, revokeSession},
+		{"DELETE admin identity sessions (cache 4s)", 4 * time.Second, revokeIdentity},
+		{"API logout (cache 4s)", 4 * time.Second, logout},
+		{"DELETE admin session (no cache)", 0, revokeSession},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			st := startStack(t, stackOptions{Env: []string{"KRATOS_SESSION_CACHE_TTL=" + tt.cache.String()}})
+			svc, public := st.Services[0].URL, st.Kratos.PublicURL
+			const email, dn = "yana@example.com", "79001250003"
+			identity := st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+			tok, err := loginWithCode(t, st, email, dn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			auth := map[string]string{"X-Session-Token": tok}
+			session := whoami(t, public, tok, http.StatusOK).ID
+			// A step-up call placed before the revocation, and an
+			// exchange just before it (the cache, when on, holds the
+			// session from then).
+			status, ch := postJSON(t, http.MethodPost, svc+"/v1/challenges", map[string]any{}, auth)
+			if status != http.StatusCreated {
+				t.Fatalf("step-up start: %d %v", status, ch)
+			}
+			id, code := ch["challenge_id"].(string), lastCode(t, svc, dn)
+			if status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, auth); status != http.StatusOK {
+				t.Fatalf("exchange before the revocation: %d %v", status, body)
+			}
+
+			tt.revoke(t, st, identity, session, tok)
+			done := time.Now()
+			whoami(t, public, tok, http.StatusUnauthorized)
+			served := 0
+			for {
+				sent := time.Now()
+				status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, auth)
+				if status != http.StatusOK {
+					if status != http.StatusUnauthorized || body["error"] != "no_session" {
+						t.Fatalf("exchange of the revoked session: %d %v, want 401 no_session", status, body)
+					}
+					break
+				}
+				if !sent.Before(done.Add(tt.cache)) {
+					t.Fatalf("a token for the revoked session, asked %v after the revocation (window %v)", sent.Sub(done), tt.cache)
+				}
+				served++
+				time.Sleep(100 * time.Millisecond)
+			}
+			t.Logf("tokens served within the revocation window: %d", served)
+
+			for _, r := range []struct {
+				method, path string
+				body         any
+			}{
+				{http.MethodPost, "/v1/challenges/" + id + "/verify", map[string]any{"code": code}},
+				{http.MethodGet, "/v1/challenges/" + id, nil},
+				{http.MethodPost, "/v1/challenges", map[string]any{"resend": true}},
+				{http.MethodPost, "/v1/token", nil},
+			} {
+				status, body := postJSON(t, r.method, svc+r.path, r.body, auth)
+				if status != http.StatusUnauthorized || body["error"] != "no_session" || body["access_token"] != nil {
+					t.Errorf("%s %s on the revoked session: %d %v, want 401 no_session", r.method, r.path, status, body)
+				}
+			}
+			if n := simRequests(t, svc, dn); n != 2 {
+				t.Errorf("calls to the number: %d, want 2 (the login's, the step-up's before the revocation)", n)
+			}
+		})
+	}
+}
