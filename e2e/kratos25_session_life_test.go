@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -42,8 +43,9 @@ func extendSession(t *testing.T, st *stack, id string) {
 // extends (PATCH /admin/sessions/{id}/extend) is valid at whoami after the
 // expiry it had at the gated login, and /v1/token issues it a token then,
 // whether it exchanged before the extension or not at all; and so again
-// after a second extension, past the original expiry plus a lifespan. With
-// the memory store and with Redis.
+// after a second extension, past the original expiry plus a lifespan. A
+// session that skipped the gate (registration), extended alike, still gets
+// none. With the memory store and with Redis.
 func TestKratos25AdminExtendedSessionExchanges(t *testing.T) {
 	const lifespan = 20 * time.Second
 	for _, tt := range []struct {
@@ -75,10 +77,12 @@ func TestKratos25AdminExtendedSessionExchanges(t *testing.T) {
 			// extendLate extends the session late in its life, so that the
 			// extension (to a lifespan from now) moves its expiry well past
 			// the one it had, and waits until that one has passed.
-			extendLate := func(w whoamiAnswer) whoamiAnswer {
+			extendLate := func(w whoamiAnswer, others ...string) whoamiAnswer {
 				t.Helper()
 				waitUntil(t, w.ExpiresAt.Add(-lifespan/4), lifespan)
-				extendSession(t, st, w.ID)
+				for _, id := range append([]string{w.ID}, others...) {
+					extendSession(t, st, id)
+				}
 				after := whoami(t, public, tok, http.StatusOK)
 				if !after.ExpiresAt.After(w.ExpiresAt.Add(lifespan / 2)) {
 					t.Fatalf("the extension did not move expires_at: %v, then %v", w.ExpiresAt, after.ExpiresAt)
@@ -90,11 +94,22 @@ func TestKratos25AdminExtendedSessionExchanges(t *testing.T) {
 				return after
 			}
 			login := whoami(t, public, tok, http.StatusOK)
+			// A session of the same identity's time that skipped the gate
+			// (registration), extended as the gated one is.
+			reg, err := st.Kratos.APIRegister(context.Background(), map[string]any{"email": "ungated@example.com", "phone": "+79001250009"}, testPassword, nil)
+			if err != nil || reg.SessionToken == "" {
+				t.Fatalf("registration: %v %+v", err, reg)
+			}
+			ungated := whoami(t, public, reg.SessionToken, http.StatusOK)
 			if tt.exchangeFirst {
 				exchange("after the login")
 			}
-			once := extendLate(login)
+			once := extendLate(login, ungated.ID)
 			exchange("after the original expiry " + login.ExpiresAt.String())
+			whoami(t, public, reg.SessionToken, http.StatusOK)
+			if status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": reg.SessionToken}); status != http.StatusForbidden {
+				t.Fatalf("exchange of the extended ungated session: %d %v, want 403", status, body)
+			}
 			if !tt.twice {
 				return
 			}
@@ -252,5 +267,32 @@ func TestKratos25RevokedSessionRefused(t *testing.T) {
 				t.Errorf("calls to the number: %d, want 2 (the login's, the step-up's before the revocation)", n)
 			}
 		})
+	}
+}
+
+// TestKratos25RevivedSessionExchanges: Kratos v1.3.1's admin extend also
+// revives a session that has expired (it checks no expiry, only
+// session.earliest_possible_extend): whoami accepts it again, for a
+// lifespan from then. Revived within a lifespan of its expiry, the gated
+// session still holds its pass and /v1/token issues it a token.
+func TestKratos25RevivedSessionExchanges(t *testing.T) {
+	const lifespan = 10 * time.Second
+	st := startStack(t, stackOptions{KratosConfig: shortSessions(lifespan)})
+	svc, public := st.Services[0].URL, st.Kratos.PublicURL
+	const email, dn = "ilona@example.com", "79001250004"
+	st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+	tok, err := loginWithCode(t, st, email, dn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	login := whoami(t, public, tok, http.StatusOK)
+	waitUntil(t, login.ExpiresAt.Add(time.Second), 2*lifespan)
+	whoami(t, public, tok, http.StatusUnauthorized)
+	extendSession(t, st, login.ID)
+	if w := whoami(t, public, tok, http.StatusOK); !w.ExpiresAt.After(login.ExpiresAt) {
+		t.Fatalf("revived session expires at %v, before %v", w.ExpiresAt, login.ExpiresAt)
+	}
+	if status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok}); status != http.StatusOK {
+		t.Fatalf("exchange of the revived session %v after its expiry: %d %v", time.Since(login.ExpiresAt), status, body)
 	}
 }
