@@ -18,8 +18,8 @@ import (
 // TestKratos25LoginFieldsTheClientControls: the transient_payload fields
 // the hook reads, sent as other JSON types, too long or both at once, and
 // the identifier spelled otherwise. The right code's digits in any form but
-// a string open no session, place no call and cost no attempt (the body is
-// refused before any work); a resend sent with the right code is a resend
+// a string open no session, place no call and cost no attempt (refused
+// before any work, with 4090014 saying which field and how); a resend sent with the right code is a resend
 // (refused within the cooldown), not a verify; the identifier in another
 // case and with spaces is the same identity, whose call is shown again, not
 // placed again; a string holding the code in quotes is a wrong code, one
@@ -58,20 +58,33 @@ func TestKratos25LoginFieldsTheClientControls(t *testing.T) {
 		return r
 	}
 	for _, tt := range []struct {
-		name string
-		tp   map[string]any
+		name, reason string
+		tp           map[string]any
 	}{
-		{"the code as a number", map[string]any{"callpass_code": digits}},
-		{"the code in an array", map[string]any{"callpass_code": []string{code}}},
-		{"the code in an object", map[string]any{"callpass_code": map[string]any{"callpass_code": code}}},
-		{"the code as a boolean", map[string]any{"callpass_code": true}},
-		{"the code after 61 zeros", map[string]any{"callpass_code": strings.Repeat("0", 61) + code}},
-		{"the code with resend not a boolean", map[string]any{"callpass_code": code, "callpass_resend": "yes"}},
+		{"the code as a number", "code_not_a_string", map[string]any{"callpass_code": digits}},
+		{"the code in an array", "code_not_a_string", map[string]any{"callpass_code": []string{code}}},
+		{"the code in an object", "code_not_a_string", map[string]any{"callpass_code": map[string]any{"callpass_code": code}}},
+		{"the code as a boolean", "code_not_a_string", map[string]any{"callpass_code": true}},
+		{"the code after 61 zeros", "code_too_long", map[string]any{"callpass_code": strings.Repeat("0", 61) + code}},
+		{"the code with resend not a boolean", "resend_not_a_boolean", map[string]any{"callpass_code": code, "callpass_resend": "yes"}},
+		{"the code as a number, in Russian", "code_not_a_string", map[string]any{"callpass_code": digits, "callpass_lang": "ru"}},
 	} {
+		// The app's mistake, told on the flow (it read 4090010
+		// "temporarily unavailable"): which field, how, in the user's
+		// language.
 		r := submit(tt.name, email, tt.tp)
-		m, ok := r.Message(4090010)
-		if !ok || messageContext(t, m)["error"] != "invalid_request" {
-			t.Errorf("%s: want 4090010 (invalid_request), got %d %v %s", tt.name, r.StatusCode, ids(r), r.Body)
+		m, ok := r.Message(4090014)
+		mc := messageContext(t, m)
+		if field, _ := mc["field"].(string); !ok || mc["reason"] != tt.reason || !strings.HasPrefix(field, "transient_payload.callpass_") {
+			t.Errorf("%s: want 4090014 (%s), got %d %v %s", tt.name, tt.reason, r.StatusCode, ids(r), r.Body)
+			continue
+		}
+		want := `The app sent the code in the wrong form: it must be a string of digits, such as "1234".`
+		if tt.tp["callpass_lang"] == "ru" {
+			want = `Приложение отправило код в неверном виде: код передаётся строкой из цифр, например "1234".`
+		}
+		if tt.reason == "code_not_a_string" && !strings.HasPrefix(m.Text, want) {
+			t.Errorf("%s: text %q, want it to start %q", tt.name, m.Text, want)
 		}
 	}
 	// Nothing was counted: the challenge still has all its attempts.

@@ -152,6 +152,11 @@ func classify(err error, now time.Time) problem {
 	switch {
 	case isCSRF:
 		return problem{Status: http.StatusForbidden, Code: "csrf"}
+	case isPayload && perr.Field != "":
+		// One of our transient_payload fields in a form we do not read:
+		// the user's client's mistake, told on the flow (refuseRead).
+		return problem{Status: http.StatusBadRequest, Code: "invalid_request", MsgID: ui.MsgInvalidField,
+			Context: map[string]any{"field": perr.Field, "reason": perr.Why}}
 	case isPayload:
 		return problem{Status: http.StatusBadRequest, Code: "invalid_request", Context: map[string]any{"reason": perr.Reason}}
 	case isHTTP:

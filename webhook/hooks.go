@@ -176,7 +176,7 @@ func readHookPayload(c echo.Context) (HookPayload, error) {
 	if err != nil {
 		return HookPayload{}, err
 	}
-	p, err := DecodeHookPayload(body)
+	p, err := decodeHook(body)
 	p.ClientIP = clientAddr(p.ClientIP)
 	return p, err
 }
@@ -256,7 +256,7 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 	// once: an answer that fails to be written is an error, not the decision.
 	p, lang, err := readHook(c)
 	if err != nil {
-		return err
+		return s.refuseRead(c, err, h, lang)
 	}
 	dec, err := s.deps.Factor.Gate(c.Request().Context(), p.gateInput(h))
 	if err != nil {
@@ -293,10 +293,11 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 // readHook reads a hook's body and its reader's language, and notes both
 // and the client's address in the request state (the access log, and an
 // error handleError answers, which is worded in that language). A body
-// that cannot be read is counted bad_request.
+// that cannot be read is counted bad_request; one refused only for a field
+// of ours (fieldError) is returned with its language, for refuseRead.
 func readHook(c echo.Context) (HookPayload, string, error) {
 	p, err := readHookPayload(c)
-	if err != nil {
+	if err != nil && !isFieldError(err) {
 		setHookDecision(c, "bad_request")
 		return p, "", err
 	}
@@ -305,7 +306,29 @@ func readHook(c echo.Context) (HookPayload, string, error) {
 		st.clientIP = p.ClientIP
 		st.lang = lang
 	}
-	return p, lang, nil
+	return p, lang, err
+}
+
+// isFieldError reports whether err refuses a hook body only for one of our
+// transient_payload fields, in a form we do not read (PayloadError.Field).
+func isFieldError(err error) bool {
+	perr, ok := errors.AsType[*PayloadError](err)
+	return ok && perr.Field != ""
+}
+
+// refuseRead answers a hook body readHook refused. A field of ours sent in
+// a form we do not read (a code as a JSON number, a resend as "yes") is the
+// user's client's mistake: refused like the gate's refusals, with its
+// message (4090014) in the user's language and counted
+// refused_invalid_request, nothing checked, counted or placed. It was
+// answered as a broken body: 4090010 "temporarily unavailable", which told
+// the app's developer nothing, counted bad_request like a broken template.
+// Any other error is a broken body, left to handleError.
+func (s *Server) refuseRead(c echo.Context, err error, h factor.Hook, lang string) error {
+	if isFieldError(err) {
+		return s.refuseHook(c, err, h, lang)
+	}
+	return err
 }
 
 // refuseHook answers Kratos a hook's failed decision err: a refusal with a
@@ -349,7 +372,7 @@ func (s *Server) registeredHook(rs registrationSaver) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p, lang, err := readHook(c)
 		if err != nil {
-			return err
+			return s.refuseRead(c, err, HookRegistration, lang)
 		}
 		if err := rs.RegistrationSaved(c.Request().Context(), p.gateInput(HookRegistration)); err != nil {
 			return s.refuseHook(c, err, HookRegistration, lang)

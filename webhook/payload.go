@@ -74,7 +74,29 @@ type transient struct {
 }
 
 // PayloadError is a hook body we refuse; its message is safe to return.
-type PayloadError struct{ Reason string }
+type PayloadError struct {
+	Reason string
+	// Field and Why, when set, name the one transient_payload field of ours
+	// that the user's client sent in a form we do not read, and how
+	// (reasonCodeNotAString, …): the rest of the body is Kratos's and sound,
+	// so the hook answers it with a message on the flow (4090014), nothing
+	// checked, counted or placed, rather than as a broken body (4090010,
+	// counted bad_request like a broken template).
+	Field, Why string
+}
+
+// The Why of a PayloadError for a field of ours; also the 4090014
+// message's context "reason", which words it.
+const (
+	reasonCodeNotAString    = "code_not_a_string"
+	reasonCodeTooLong       = "code_too_long"
+	reasonResendNotABoolean = "resend_not_a_boolean"
+	fieldCode, fieldResend  = "transient_payload.callpass_code", "transient_payload.callpass_resend"
+)
+
+func fieldErr(field, why, reason string) error {
+	return &PayloadError{Reason: reason, Field: field, Why: why}
+}
 
 func (e *PayloadError) Error() string { return "invalid request body: " + e.Reason } // hook and API bodies alike
 
@@ -108,6 +130,17 @@ type hookDecode struct {
 
 // DecodeHookPayload parses and checks a webhook body.
 func DecodeHookPayload(body []byte) (HookPayload, error) {
+	p, err := decodeHook(body)
+	if err != nil {
+		return HookPayload{}, err
+	}
+	return p, nil
+}
+
+// decodeHook is DecodeHookPayload, but a body refused only for a field of
+// ours (a PayloadError with a Field) comes back decoded, without a code or
+// a resend: the hook answers it in the user's language.
+func decodeHook(body []byte) (HookPayload, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return HookPayload{}, payloadErr("empty body")
 	}
@@ -134,7 +167,8 @@ func DecodeHookPayload(body []byte) (HookPayload, error) {
 		return HookPayload{}, payloadErr("traits must be an object")
 	}
 	if err := d.decodeTransient(); err != nil {
-		return HookPayload{}, err
+		p.Code, p.Resend = "", false
+		return *p, err
 	}
 	return *p, nil
 }
@@ -159,9 +193,11 @@ func (d *hookDecode) decodeTransient() error {
 	if err := segjson.Unmarshal(raw, t); err != nil {
 		return payloadErr("transient_payload must be an object")
 	}
+	// First: a refused field below is answered in this language.
+	p.Lang = transientLang(t.Lang)
 	if len(t.Code) > 0 && string(t.Code) != "null" {
 		if err := segjson.Unmarshal(t.Code, &d.str); err != nil {
-			return payloadErr("transient_payload.callpass_code must be a string of digits")
+			return fieldErr(fieldCode, reasonCodeNotAString, "transient_payload.callpass_code must be a string of digits")
 		}
 		code := strings.TrimSpace(d.str)
 		// Bounded, but past what a person types or pastes: the calling
@@ -170,7 +206,7 @@ func (d *hookDecode) decodeTransient() error {
 		// it was a broken body, and the user read "temporarily
 		// unavailable".
 		if len(code) > maxTypedCode {
-			return payloadErr("transient_payload.callpass_code is too long")
+			return fieldErr(fieldCode, reasonCodeTooLong, "transient_payload.callpass_code is too long")
 		}
 		p.Code = code
 	}
@@ -179,13 +215,12 @@ func (d *hookDecode) decodeTransient() error {
 		if err := json.Unmarshal(t.Resend, &b); err != nil {
 			var s string
 			if json.Unmarshal(t.Resend, &s) != nil || (s != "true" && s != "false") {
-				return payloadErr("transient_payload.callpass_resend must be a boolean")
+				return fieldErr(fieldResend, reasonResendNotABoolean, "transient_payload.callpass_resend must be a boolean")
 			}
 			b = s == "true"
 		}
 		p.Resend = b
 	}
-	p.Lang = transientLang(t.Lang)
 	return nil
 }
 

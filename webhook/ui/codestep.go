@@ -24,6 +24,7 @@ const (
 	StateInvalidCode         = "invalid_code"         // 4090011
 	StateNotAllowed          = "not_allowed"          // 4090012
 	StateInvalidPhone        = "invalid_phone"        // 4090013
+	StateInvalidField        = "invalid_field"        // 4090014
 )
 
 // Message ids of the CallPass interrupt messages (docs/architecture.md).
@@ -42,6 +43,10 @@ const (
 	MsgInvalidCode         = 4090011
 	MsgNotAllowed          = 4090012
 	MsgInvalidPhone        = 4090013 // the number is not a Russian +7 number
+	// MsgInvalidField: the app sent transient_payload.callpass_code or
+	// callpass_resend in a form the hook does not read (another JSON type,
+	// a code over 64 bytes); nothing was checked or counted.
+	MsgInvalidField = 4090014
 )
 
 var stateByMsg = map[int]string{
@@ -59,6 +64,7 @@ var stateByMsg = map[int]string{
 	MsgInvalidCode:         StateInvalidCode,
 	MsgNotAllowed:          StateNotAllowed,
 	MsgInvalidPhone:        StateInvalidPhone,
+	MsgInvalidField:        StateInvalidField,
 }
 
 // msgByState is stateByMsg reversed.
@@ -74,7 +80,7 @@ var msgByState = func() map[string]int {
 func MessageIDs() []int {
 	return []int{MsgCalling, MsgWrongCode, MsgExpired, MsgLocked, MsgRateLimited, MsgBlocked,
 		MsgCooldown, MsgNoPhone, MsgNotDelivered, MsgProviderUnavailable, MsgUnavailable,
-		MsgInvalidCode, MsgNotAllowed, MsgInvalidPhone}
+		MsgInvalidCode, MsgNotAllowed, MsgInvalidPhone, MsgInvalidField}
 }
 
 // StateForMessage maps a message id to a code step state ("" if not ours).
@@ -239,8 +245,8 @@ func (s *CodeStep) normalize() {
 // showCode: states in which the current call's code can still be typed.
 func (s *CodeStep) showCode() bool {
 	switch s.State {
-	case StateCalling, StateWrongCode, StateInvalidCode, StateCooldown:
-		return true
+	case StateCalling, StateWrongCode, StateInvalidCode, StateCooldown, StateInvalidField:
+		return true // an unread field changed nothing: the call's code still works
 	case StateRateLimited, StateProviderUnavailable, StateUnavailable:
 		// A refused "call me again" leaves the earlier call's code valid.
 		return s.liveChallenge()

@@ -281,6 +281,7 @@ func TestCodeStepFocusAndDescription(t *testing.T) {
 		{ID: MsgCooldown, Type: "error", Context: map[string]any{"retry_after": 30.0}},
 		{ID: MsgNoPhone, Type: "error"}, {ID: MsgProviderUnavailable, Type: "error"}, {ID: MsgUnavailable, Type: "error"},
 		{ID: MsgInvalidCode, Type: "error"}, {ID: MsgNotAllowed, Type: "error"}, {ID: MsgInvalidPhone, Type: "error"},
+		{ID: MsgInvalidField, Type: "error", Context: map[string]any{"reason": "code_not_a_string"}},
 	}
 	focusRE := regexp.MustCompile(`<[a-z0-9]+\s[^>]*\bautofocus\b[^>]*>`)
 	for _, m := range msgs {
