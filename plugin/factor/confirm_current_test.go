@@ -171,6 +171,9 @@ func TestSettingsConfirmsTheCurrentNumber(t *testing.T) {
 			{phone: next, want: "kratos_unavailable", calls: nil},
 			{phone: next, code: "1234", want: "kratos_unavailable", calls: nil},
 		}},
+		{name: "a hung-up read stays a hang-up", readerErr: &kratos.Error{Op: "get identity", Kind: kratos.ErrUnavailable, Err: context.Canceled}, meta: cur, steps: []step{
+			{phone: next, want: "canceled", calls: nil},
+		}},
 		{name: "identity gone: fails closed", readerErr: &kratos.Error{Op: "get identity", Kind: kratos.ErrIdentityNotFound}, meta: cur, steps: []step{
 			{phone: next, want: "kratos_unavailable", calls: nil},
 		}},
@@ -286,6 +289,8 @@ func outcome(dec factor.GateDecision, err error) string {
 		return "rate_limited"
 	case errors.Is(err, challenge.ErrAlreadyUsed), errors.Is(err, challenge.ErrExpired):
 		return "expired"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
 	case errors.Is(err, kratos.ErrUnavailable):
 		return "kratos_unavailable"
 	case err != nil:

@@ -89,11 +89,15 @@ func (s *Service) currentNumber(ctx context.Context, in GateInput) (phone.Number
 	}
 	ident, err := s.identities.Identity(ctx, in.IdentityID)
 	if err != nil {
-		if errors.Is(err, kratos.ErrIdentityNotFound) {
-			// Gone while its settings flow runs: nothing may be saved.
-			return phone.Number{}, false, fmt.Errorf("%w: the identity of the settings flow: %w", kratos.ErrUnavailable, err)
+		if errors.Is(err, context.Canceled) {
+			return phone.Number{}, false, err // the caller hung up
 		}
-		return phone.Number{}, false, err
+		// Any refused read (Kratos down, the identity gone while its flow
+		// runs, a proxy before the admin API answering 401 or 403) refuses
+		// the save as an outage: not as the user's session (no_session,
+		// forbidden), and with the read named for the admin.
+		return phone.Number{}, false, fmt.Errorf("%w: reading the settings flow's stored number through kratos.admin_url "+
+			"(webhook.settings_confirm_current): %v", kratos.ErrUnavailable, err)
 	}
 	raw, err := json.Marshal(ident.Traits)
 	if err != nil {
