@@ -78,6 +78,11 @@ func (s *Service) confirmCurrent(ctx context.Context, in GateInput, num phone.Nu
 // a proven number is never let through unproven, but an identity whose
 // number an admin set is not protected (the service always wires one).
 func (s *Service) currentNumber(ctx context.Context, in GateInput) (phone.Number, bool, error) {
+	if in.IdentityID == zeroUUID {
+		// Kratos sends the zero UUID only before a registration's save.
+		return phone.Number{}, false, fmt.Errorf("%w: the body names no saved identity: point the registration web_hook at "+
+			"/hooks/kratos/registration; only selfservice.flows.settings.after posts to /hooks/kratos/settings", ErrRegistrationAtSettings)
+	}
 	if s.identities == nil {
 		meta, err := decodeMetadata(in.MetadataPublic)
 		if err != nil {

@@ -137,6 +137,10 @@ var (
 	// saved the identity (can_interrupt or response.parse set): it would
 	// end a proof the registration still needs; fails closed.
 	ErrHookBeforeSave = errors.New("the Kratos saved-registration hook runs before the identity is saved")
+	// ErrRegistrationAtSettings: a registration reached the settings hook
+	// (its body names no saved identity), where ConfirmCurrent has no
+	// stored number to read; fails closed.
+	ErrRegistrationAtSettings = errors.New("a Kratos registration reached the settings hook")
 	// ErrRegisteredUnproven: the saved-registration hook got a number that
 	// the identity's metadata_public does not name as proven: not a
 	// registration the registration hook passed (a settings web_hook

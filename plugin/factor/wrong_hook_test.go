@@ -3,10 +3,12 @@ package factor_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
 )
 
 // TestLoginAtAPhoneHookRefused: Kratos hands a session only to a login's
@@ -164,5 +166,27 @@ func TestSettingsAtTheRegisteredHookRefused(t *testing.T) {
 				t.Fatalf("RegistrationSaved: %v, want %v", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestRegistrationAtTheSettingsHookRefused: a registration web_hook pointed
+// at /hooks/kratos/settings sends a body naming no saved identity (the zero
+// UUID, before Kratos's save). With ConfirmCurrent there is no stored
+// number to read: the admin API was asked for the zero UUID, answered 404,
+// and every sign-up was refused as a Kratos outage (kratos_unavailable).
+// It is refused as the misconfiguration it is, naming the hook to use,
+// without a read or a call.
+func TestRegistrationAtTheSettingsHookRefused(t *testing.T) {
+	ids := &storedIdentities{err: &kratos.Error{Op: "get identity", StatusCode: 404, Kind: kratos.ErrIdentityNotFound}}
+	prov := &numberProvider{}
+	f, _ := wire(t, wiring{prov: prov, config: factor.Config{ConfirmCurrent: true}, deps: factor.Deps{Identities: ids}})
+	_, err := f.Gate(context.Background(), factor.GateInput{Hook: factor.HookSettings, FlowID: "0b6d5a4e-1c1a-4a8e-9d3e-2f1b6c7d8e9f",
+		IdentityID: zeroIdentity, Traits: []byte(`{"phone":"+79001112233"}`), ClientIP: "192.0.2.1"})
+	if !errors.Is(err, factor.ErrRegistrationAtSettings) || errors.Is(err, kratos.ErrUnavailable) ||
+		!strings.Contains(err.Error(), "/hooks/kratos/registration") {
+		t.Fatalf("gate: %v, want %v naming /hooks/kratos/registration", err, factor.ErrRegistrationAtSettings)
+	}
+	if ids.reads != 0 || len(prov.calls()) != 0 {
+		t.Fatalf("admin API read %d times, calls %v; want none", ids.reads, prov.calls())
 	}
 }
