@@ -207,6 +207,11 @@ func classify(err error, now time.Time) problem {
 		return problem{Status: http.StatusLocked, Code: "locked", MsgID: ui.MsgLocked}
 	case errors.Is(err, challenge.ErrAlreadyUsed):
 		return problem{Status: http.StatusGone, Code: "expired", MsgID: ui.MsgExpired}
+	case errors.Is(err, factor.ErrCurrentNotCallable):
+		// A settings flow's call to the current number: "use another
+		// number" (the settings wording) would send the user round again.
+		return problem{Status: http.StatusUnprocessableEntity, Code: "destination_not_allowed", MsgID: ui.MsgNotAllowed,
+			Context: map[string]any{"reason": reasonCurrentNumber}}
 	case isCooldown:
 		// "resends": this code has had all its repeat calls; the wait is
 		// until it expires (the message says so, and that it still works).

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -10,8 +11,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone/phonetest"
 )
 
@@ -72,5 +76,70 @@ func TestSettingsAdminReadRefusedIsAnOutage(t *testing.T) {
 				t.Fatalf("log %q, want an error line naming kratos_unavailable and kratos.admin_url", line)
 			}
 		})
+	}
+}
+
+// refusingChallenges refuses every start with err.
+type refusingChallenges struct {
+	provenChallenges
+	err error
+}
+
+func (r refusingChallenges) Start(context.Context, challenge.StartRequest) (challenge.StartResult, error) {
+	return challenge.StartResult{}, r.err
+}
+
+// storedNumber is Kratos's admin API holding the identity's number.
+type storedNumber string
+
+func (n storedNumber) Identity(_ context.Context, id string) (*kratos.Identity, error) {
+	return &kratos.Identity{ID: id, Traits: map[string]any{"phone": string(n)}}, nil
+}
+
+// TestCurrentNumberNotCallableSaysSo: a settings flow changing the number
+// whose call to the current number is refused as a destination (a
+// deny_prefixes rule, the provider refusing it) tells the user that the
+// current number cannot be called and to contact support. The settings
+// wording of 4090012, "use another number", is about the number typed in
+// the form: another one typed there calls the current number again and is
+// refused the same way. A refused new number keeps that wording.
+func TestCurrentNumberNotCallableSaysSo(t *testing.T) {
+	const cur, next = "+79001110001", "+79002220002"
+	tests := []struct {
+		name, stored, lang, want string
+	}{
+		{"current number, en", cur, "en", "Calls to your current phone number are not possible, so it cannot be changed here. Please contact support."},
+		{"current number, ru", cur, "ru", "На ваш текущий номер позвонить нельзя, поэтому сменить его здесь не получится. Обратитесь в поддержку."},
+		{"new number, en", "", "en", "Calls to this number are not possible. Use another number or contact support."},
+		{"new number, ru", "", "ru", "На этот номер позвонить нельзя. Укажите другой номер или обратитесь в поддержку."},
+	}
+	for _, refusal := range []error{&limit.LimitError{Kind: limit.KindDestination}, flashcall.ErrDestinationNotAllowed} {
+		for _, tt := range tests {
+			t.Run(refusal.Error()+"/"+tt.name, func(t *testing.T) {
+				f, err := factor.New(factor.Config{PhoneTrait: "phone", ConfirmCurrent: true, MissingPhone: factor.MissingPhoneAllow},
+					factor.Deps{Numbers: phonetest.Hasher(), Challenges: refusingChallenges{err: refusal},
+						Passes: noPasses{}, Identities: storedNumber(tt.stored)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				h := newServer(t, f, nil)
+				body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
+					`"traits":{"phone":"` + next + `"},"metadata_public":{"phone_verified_number":"` + cur + `"},` +
+					`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"` + tt.lang + `"}`
+				hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
+				w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
+				var ans struct {
+					Messages []struct {
+						Messages []hookMsg `json:"messages"`
+					} `json:"messages"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || len(ans.Messages) != 1 || len(ans.Messages[0].Messages) != 1 {
+					t.Fatalf("%d %s", w.Code, w.Body)
+				}
+				if m := ans.Messages[0].Messages[0]; m.ID != 4090012 || m.Text != tt.want {
+					t.Fatalf("message %d %q, want 4090012 %q", m.ID, m.Text, tt.want)
+				}
+			})
+		}
 	}
 }

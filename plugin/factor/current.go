@@ -7,7 +7,9 @@ import (
 	"fmt"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
+	"github.com/callpass-kratos/callpass-kratos/plugin/flashcall"
 	"github.com/callpass-kratos/callpass-kratos/plugin/kratos"
+	"github.com/callpass-kratos/callpass-kratos/plugin/limit"
 	"github.com/callpass-kratos/callpass-kratos/plugin/phone"
 )
 
@@ -62,6 +64,11 @@ func (s *Service) confirmCurrent(ctx context.Context, in GateInput, num phone.Nu
 		return GateDecision{}, true, false, nil
 	}
 	v, err := s.startAnswer(res, err)
+	if le, ok := errors.AsType[*limit.LimitError](err); ok && le.Kind == limit.KindDestination ||
+		errors.Is(err, flashcall.ErrDestinationNotAllowed) {
+		// Not the number in the form: the user is told which one.
+		return GateDecision{}, false, false, fmt.Errorf("%w: %w", ErrCurrentNotCallable, err)
+	}
 	if err != nil {
 		return GateDecision{}, false, false, err
 	}

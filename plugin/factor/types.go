@@ -141,6 +141,10 @@ var (
 	// (its body names no saved identity), where ConfirmCurrent has no
 	// stored number to read; fails closed.
 	ErrRegistrationAtSettings = errors.New("a Kratos registration reached the settings hook")
+	// ErrCurrentNotCallable: a settings flow changing the number cannot
+	// prove the current one: calls to it are refused (a destination rule,
+	// the provider). Another number typed in the form changes nothing.
+	ErrCurrentNotCallable = errors.New("calls to the identity's current number are refused")
 	// ErrRegisteredUnproven: the saved-registration hook got a number that
 	// the identity's metadata_public does not name as proven: not a
 	// registration the registration hook passed (a settings web_hook

@@ -75,6 +75,7 @@ var catalogue = map[string]map[string]string{
 		"msg.4090007.flow.stepup":              "Confirming by phone needs a phone number on your account. Add one in your account settings or contact support.",
 		"msg.4090012.flow.registration":        "Calls to this number are not possible. Use another number or contact support.",
 		"msg.4090012.flow.settings":            "Calls to this number are not possible. Use another number or contact support.",
+		"msg.4090012.reason.current_number":    "Calls to your current phone number are not possible, so it cannot be changed here. Please contact support.",
 		"msg.4090007.flow.registration":        "Registration needs a phone number. Please enter it in the form.",
 		// A wrong code that is an earlier call's (a resend replaced it).
 		// A settings flow changing the number: the current number's code first.
@@ -345,6 +346,7 @@ var catalogue = map[string]map[string]string{
 		"msg.4090014.reason.code_not_a_string":    "Приложение отправило код в неверном виде: код передаётся строкой из цифр, например \"1234\". Обновите приложение или обратитесь в поддержку.",
 		"msg.4090014.reason.code_too_long":        "Код слишком длинный. Введите только последние цифры входящего номера.",
 		"msg.4090014.reason.resend_not_a_boolean": "Приложение запросило новый звонок в неверном виде: callpass_resend должен быть true или false. Обновите приложение или обратитесь в поддержку.",
+		"msg.4090012.reason.current_number":       "На ваш текущий номер позвонить нельзя, поэтому сменить его здесь не получится. Обратитесь в поддержку.",
 
 		"msg.4090004.now":                 "Теперь можно повторить попытку.",
 		"msg.4090005.now":                 "Подтверждение по телефону было временно заблокировано после нескольких неверных кодов. Теперь можно повторить попытку.",

@@ -256,7 +256,7 @@ func Localize(lang string, msgID int, ctx map[string]any) string {
 // msg.4090007.flow.login, msg.4090001.reason.earlier_call) replaces
 // "msg.<id>" when the catalogue has it;
 // so does "msg.<id>.attempts_left" when the context counts the tries left.
-var variantKeys = [...]string{"limit", "flow", "reason"}
+var variantKeys = [...]string{"limit", "reason", "flow"}
 
 // variant returns the text of the variant ctx selects and the parts of its
 // key after key: k and v for "msg.<id>.<k>.<v>", k alone for

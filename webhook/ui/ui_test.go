@@ -109,6 +109,13 @@ func TestLocalize(t *testing.T) {
 			"Чтобы сменить номер, сначала введите код из звонка на ваш текущий номер +7 900 ***-**-67: последние 4 цифры входящего номера. Затем мы позвоним на новый номер."},
 		{"en", 1090001, map[string]any{"phone_masked": "+7 900 ***-**-67", "code_length": 1, "reason": "current_number"},
 			"To change your number, first type the code of the call to your current number +7 900 ***-**-67: the last 1 digit of the incoming number. Then we will call the new number."},
+		// The current number cannot be called: not the settings flow's
+		// "use another number", which the page's flow would pick.
+		{"en", 4090012, map[string]any{"flow": "settings", "reason": "current_number"},
+			"Calls to your current phone number are not possible, so it cannot be changed here. Please contact support."},
+		{"ru", 4090012, map[string]any{"flow": "settings", "reason": "current_number"},
+			"На ваш текущий номер позвонить нельзя, поэтому сменить его здесь не получится. Обратитесь в поддержку."},
+		{"en", 4090012, map[string]any{"flow": "settings"}, "Calls to this number are not possible. Use another number or contact support."},
 		{"ru", 4090001, map[string]any{"attempts_left": 1.0}, "Неверный код. Осталась 1 попытка."},
 		{"ru", 4090001, map[string]any{"attempts_left": 3.0}, "Неверный код. Осталось 3 попытки."},
 		{"ru", 4090001, map[string]any{"attempts_left": 5.0}, "Неверный код. Осталось 5 попыток."},
