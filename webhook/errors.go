@@ -124,6 +124,10 @@ const reasonEarlierCall = "earlier_call"
 // number asks for its code first (msg.1090001.reason.current_number).
 const reasonCurrentNumber = "current_number"
 
+// reasonCurrentNumberRemoval is reasonCurrentNumber for a flow removing
+// the number: no new number is called after that code.
+const reasonCurrentNumberRemoval = "current_number_removal"
+
 // reasonAAL2Required is the "reason" of a forbidden answer for a session
 // that Kratos holds until the user completes the account's Kratos second
 // factor (aal2).

@@ -279,7 +279,10 @@ func (s *Server) runHook(c echo.Context, h factor.Hook) error {
 		return errors.New("gate returned neither allow nor a challenge")
 	}
 	reason := ""
-	if dec.CurrentNumber {
+	switch {
+	case dec.CurrentNumber && dec.RemovesNumber:
+		reason = reasonCurrentNumberRemoval
+	case dec.CurrentNumber:
 		reason = reasonCurrentNumber
 	}
 	if err := writeCalling(c, lang, *dec.Challenge, reason); err != nil {

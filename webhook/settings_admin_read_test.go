@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/callpass-kratos/callpass-kratos/plugin/challenge"
 	"github.com/callpass-kratos/callpass-kratos/plugin/factor"
@@ -141,5 +142,57 @@ func TestCurrentNumberNotCallableSaysSo(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// placingChallenges places a call for every start: a pending challenge
+// at the number asked for.
+type placingChallenges struct{ provenChallenges }
+
+func (placingChallenges) Start(_ context.Context, r challenge.StartRequest) (challenge.StartResult, error) {
+	return challenge.StartResult{Placed: true, Challenge: challenge.Challenge{ID: "c1", Purpose: r.Purpose, IdentityID: r.IdentityID,
+		FlowID: r.FlowID, Phone: r.Number.E164(), State: challenge.StatePending, CodeLength: 4, MaxAttempts: 3,
+		ExpiresAt: time.Now().Add(time.Minute), ResendAfter: time.Now().Add(30 * time.Second)}}, nil
+}
+
+// TestCurrentNumberCallWordsARemoval: removing the number in settings
+// (missing_phone: allow) calls the current number first, as a change does,
+// but there is no new number to call after its code: the message says the
+// code removes the number, in en and ru, not "then we will call the new
+// number". A change keeps that wording.
+func TestCurrentNumberCallWordsARemoval(t *testing.T) {
+	const cur = "+79001110001"
+	tests := []struct {
+		name, traits, lang, reason, want string
+	}{
+		{"removal, en", `{}`, "en", "current_number_removal", "To remove your number, first type the code of the call to it, +7 900 ***-**-01: the last 4 digits of the incoming number."},
+		{"removal, ru", `{"phone":""}`, "ru", "current_number_removal", "Чтобы удалить номер, сначала введите код из звонка на него, +7 900 ***-**-01: последние 4 цифры входящего номера."},
+		{"change, en", `{"phone":"+79002220002"}`, "en", "current_number", "To change your number, first type the code of the call to your current number +7 900 ***-**-01: the last 4 digits of the incoming number. Then we will call the new number."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := factor.New(factor.Config{PhoneTrait: "phone", ConfirmCurrent: true, MissingPhone: factor.MissingPhoneAllow},
+				factor.Deps{Numbers: phonetest.Hasher(), Challenges: placingChallenges{}, Passes: noPasses{}, Identities: storedNumber(cur)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := newServer(t, f, nil)
+			body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
+				`"traits":` + tt.traits + `,"metadata_public":{"phone_verified_number":"` + cur + `"},` +
+				`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"` + tt.lang + `"}`
+			hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
+			w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
+			var ans struct {
+				Messages []struct {
+					Messages []hookMsg `json:"messages"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || len(ans.Messages) != 1 || len(ans.Messages[0].Messages) != 1 {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			if m := ans.Messages[0].Messages[0]; m.ID != 1090001 || m.Text != tt.want || m.Context["reason"] != tt.reason {
+				t.Fatalf("message %d %q reason %v, want 1090001 %q reason %s", m.ID, m.Text, m.Context["reason"], tt.want, tt.reason)
+			}
+		})
 	}
 }

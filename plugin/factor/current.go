@@ -72,7 +72,7 @@ func (s *Service) confirmCurrent(ctx context.Context, in GateInput, num phone.Nu
 	if err != nil {
 		return GateDecision{}, false, false, err
 	}
-	return GateDecision{Challenge: &v, CurrentNumber: true}, false, false, nil
+	return GateDecision{Challenge: &v, CurrentNumber: true, RemovesNumber: !hasNum}, false, false, nil
 }
 
 // currentNumber is the number the login gate calls now: the stored trait,

@@ -69,6 +69,9 @@ type GateDecision struct {
 	// whose code a settings flow changing the number must give first
 	// (Config.ConfirmCurrent); the user is told so.
 	CurrentNumber bool
+	// RemovesNumber, with CurrentNumber: the flow removes the number, so
+	// no new number is called after that code (the user is told so).
+	RemovesNumber bool
 	// MetadataPublic, when set on Allow, is the identity's new public metadata
 	// (registration/settings with response.parse: the phone was proven). It
 	// is the metadata Kratos sent with this service's keys added; its numbers

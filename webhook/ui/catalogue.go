@@ -88,6 +88,9 @@ var catalogue = map[string]map[string]string{
 		"msg.4090014.reason.code_too_long":        "The code is too long. Enter only the last digits of the incoming number.",
 		"msg.4090014.reason.resend_not_a_boolean": "The app asked for a new call in the wrong form: callpass_resend must be true or false. Please update the app or contact support.",
 
+		// A settings flow removing the number: no new one is called after.
+		"msg.1090001.reason.current_number_removal": "To remove your number, first type the code of the call to it, {phone_masked}: the last {code_length} {code_length#digit|digits} of the incoming number.",
+
 		// 4090004/4090005/4090006 once their wait is over (the page was reloaded later)
 		"msg.4090004.now": "You can try again now.",
 		"msg.4090005.now": "Phone confirmation was temporarily blocked after several wrong codes. You can try again now.",
@@ -347,6 +350,8 @@ var catalogue = map[string]map[string]string{
 		"msg.4090014.reason.code_too_long":        "Код слишком длинный. Введите только последние цифры входящего номера.",
 		"msg.4090014.reason.resend_not_a_boolean": "Приложение запросило новый звонок в неверном виде: callpass_resend должен быть true или false. Обновите приложение или обратитесь в поддержку.",
 		"msg.4090012.reason.current_number":       "На ваш текущий номер позвонить нельзя, поэтому сменить его здесь не получится. Обратитесь в поддержку.",
+
+		"msg.1090001.reason.current_number_removal": "Чтобы удалить номер, сначала введите код из звонка на него, {phone_masked}: {code_length#последнюю|последние|последние} {code_length} {code_length#цифру|цифры|цифр} входящего номера.",
 
 		"msg.4090004.now":                 "Теперь можно повторить попытку.",
 		"msg.4090005.now":                 "Подтверждение по телефону было временно заблокировано после нескольких неверных кодов. Теперь можно повторить попытку.",
