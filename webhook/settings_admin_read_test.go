@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -51,24 +50,12 @@ func TestSettingsAdminReadRefusedIsAnOutage(t *testing.T) {
 			}
 			var logs bytes.Buffer
 			h := newServer(t, f, &logs)
-			body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
-				`"traits":{"phone":"+79001234567"},"metadata_public":{"phone_verified_number":"+79007654321"},` +
-				`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"en"}`
-			hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
-			w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
-			var ans struct {
-				Messages []struct {
-					Messages []hookMsg `json:"messages"`
-				} `json:"messages"`
-			}
-			if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil {
-				t.Fatalf("%d %s", w.Code, w.Body)
-			}
+			w := postSettings(h, `{"phone":"+79001234567"}`, "+79007654321", "en")
 			if reads.Load() == 0 {
 				t.Fatal("the admin API was not asked")
 			}
 			if w.Code != http.StatusBadRequest || w.Header().Get("WWW-Authenticate") != "" ||
-				len(ans.Messages) != 1 || len(ans.Messages[0].Messages) != 1 || ans.Messages[0].Messages[0].ID != 4090010 {
+				oneMessage(t, w.Body.Bytes()).ID != 4090010 {
 				t.Fatalf("answer %d %s (WWW-Authenticate %q), want 400 with 4090010",
 					w.Code, w.Body, w.Header().Get("WWW-Authenticate"))
 			}
@@ -124,20 +111,8 @@ func TestCurrentNumberNotCallableSaysSo(t *testing.T) {
 					t.Fatal(err)
 				}
 				h := newServer(t, f, nil)
-				body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
-					`"traits":{"phone":"` + next + `"},"metadata_public":{"phone_verified_number":"` + cur + `"},` +
-					`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"` + tt.lang + `"}`
-				hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
-				w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
-				var ans struct {
-					Messages []struct {
-						Messages []hookMsg `json:"messages"`
-					} `json:"messages"`
-				}
-				if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || len(ans.Messages) != 1 || len(ans.Messages[0].Messages) != 1 {
-					t.Fatalf("%d %s", w.Code, w.Body)
-				}
-				if m := ans.Messages[0].Messages[0]; m.ID != 4090012 || m.Text != tt.want {
+				w := postSettings(h, `{"phone":"`+next+`"}`, cur, tt.lang)
+				if m := oneMessage(t, w.Body.Bytes()); m.ID != 4090012 || m.Text != tt.want {
 					t.Fatalf("message %d %q, want 4090012 %q", m.ID, m.Text, tt.want)
 				}
 			})
@@ -177,22 +152,20 @@ func TestCurrentNumberCallWordsARemoval(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newServer(t, f, nil)
-			body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
-				`"traits":` + tt.traits + `,"metadata_public":{"phone_verified_number":"` + cur + `"},` +
-				`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"` + tt.lang + `"}`
-			hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
-			w := do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
-			var ans struct {
-				Messages []struct {
-					Messages []hookMsg `json:"messages"`
-				} `json:"messages"`
-			}
-			if err := json.Unmarshal(w.Body.Bytes(), &ans); err != nil || len(ans.Messages) != 1 || len(ans.Messages[0].Messages) != 1 {
-				t.Fatalf("%d %s", w.Code, w.Body)
-			}
-			if m := ans.Messages[0].Messages[0]; m.ID != 1090001 || m.Text != tt.want || m.Context["reason"] != tt.reason {
+			w := postSettings(h, tt.traits, cur, tt.lang)
+			if m := oneMessage(t, w.Body.Bytes()); m.ID != 1090001 || m.Text != tt.want || m.Context["reason"] != tt.reason {
 				t.Fatalf("message %d %q reason %v, want 1090001 %q reason %s", m.ID, m.Text, m.Context["reason"], tt.want, tt.reason)
 			}
 		})
 	}
+}
+
+// postSettings posts a settings hook body saving traits for an identity
+// whose proven number is verified, read in lang.
+func postSettings(h http.Handler, traits, verified, lang string) *httptest.ResponseRecorder {
+	body := `{"flow_id":"` + flowID + `","flow_type":"browser","identity_id":"` + identityID + `",` +
+		`"traits":` + traits + `,"metadata_public":{"phone_verified_number":"` + verified + `"},` +
+		`"transient_payload":{},"client_ip":"192.0.2.1","accept_language":"` + lang + `"}`
+	hdr := map[string]string{"Authorization": "Bearer " + secret, "Content-Type": "application/json"}
+	return do(h, reqSpec{method: http.MethodPost, path: "/hooks/kratos/settings", hdr: hdr, body: strings.NewReader(body)})
 }
