@@ -2,8 +2,10 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -123,6 +125,157 @@ func TestKratos25AdminExtendedSessionExchanges(t *testing.T) {
 			exchange("after the original expiry plus a lifespan, extended twice")
 		})
 	}
+}
+
+// TestKratos25ExtendedRecoverySessionOfTheSameIdentityRefused: passes are
+// kept per identity, so the ungated session that could take a gated
+// session's pass is one of the same identity. Two gated login sessions of
+// one identity, the first exchanged once (its pass claimed), the second
+// not (its pass unclaimed), and a recovery session (the admin API's
+// recovery code: no login hook, no call) created more than the pass
+// tolerance (1 s) after both logins, all three extended past the logins'
+// original expiry: after that expiry each gated session exchanges, and the
+// recovery session is refused, before their exchanges there and after
+// them; it gets no token at any time. With the memory store and with Redis.
+func TestKratos25ExtendedRecoverySessionOfTheSameIdentityRefused(t *testing.T) {
+	const lifespan = 20 * time.Second
+	const tolerance = time.Second // factor.Config.PassTolerance's default
+	for _, redis := range []bool{false, true} {
+		name := "memory"
+		if redis {
+			name = "Redis"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := shortSessions(lifespan)
+			cfg["selfservice"] = map[string]any{"flows": map[string]any{"recovery": map[string]any{
+				"enabled": false, "use": "code", "ui_url": "http://127.0.0.1:4455/recovery",
+			}}}
+			cfg["feature_flags"] = map[string]any{"use_continue_with_transitions": true}
+			st := startStack(t, stackOptions{KratosConfig: cfg, Redis: redis})
+			svc, public := st.Services[0].URL, st.Kratos.PublicURL
+			const email, dn = "nina@example.com", "79001250005"
+			id := st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
+			exchange := func(what, tok string, want int) {
+				t.Helper()
+				status, body := postJSON(t, http.MethodPost, svc+"/v1/token", nil, map[string]string{"X-Session-Token": tok})
+				if status != want || want == http.StatusForbidden && (body["error"] != "forbidden" || body["access_token"] != nil) {
+					t.Fatalf("exchange %s: %d %v, want %d", what, status, body, want)
+				}
+			}
+			type session struct {
+				name, tok string
+				w         whoamiAnswer
+			}
+			var sessions []session
+			for _, which := range []string{"claimed", "unclaimed"} {
+				tok, err := loginWithCode(t, st, email, dn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sessions = append(sessions, session{which + " gated", tok, whoami(t, public, tok, http.StatusOK)})
+			}
+			claimed, unclaimed := sessions[0], sessions[1]
+			exchange("of the claimed gated session after its login", claimed.tok, http.StatusOK)
+
+			waitUntil(t, unclaimed.w.AuthenticatedAt.Add(tolerance+tolerance/2), lifespan)
+			rec := session{name: "recovery", tok: adminRecoverySession(t, st, id)}
+			rec.w = whoami(t, public, rec.tok, http.StatusOK)
+			if len(rec.w.Methods) != 1 || rec.w.Methods[0].Method != "code_recovery" {
+				t.Fatalf("recovery session's methods: %+v, want code_recovery alone", rec.w.Methods)
+			}
+			// Every time the recovery session's claim tries is further than
+			// the tolerance from every time a login's pass may be under.
+			times := func(w whoamiAnswer) []time.Time {
+				out := []time.Time{w.AuthenticatedAt}
+				for _, m := range w.Methods {
+					out = append(out, m.CompletedAt)
+				}
+				return out
+			}
+			for _, r := range times(rec.w) {
+				for _, s := range sessions {
+					for _, g := range times(s.w) {
+						if d := r.Sub(g); d <= tolerance && d >= -tolerance {
+							t.Fatalf("the recovery session's time %v is within %v of the %s session's %v", r, tolerance, s.name, g)
+						}
+					}
+				}
+			}
+			exchange("of the recovery session when made", rec.tok, http.StatusForbidden)
+			sessions = append(sessions, rec)
+
+			// All extended late in the first login's life, to a lifespan
+			// from then, well past the latest original expiry (the
+			// recovery session's), and used once all have passed.
+			last := rec.w.ExpiresAt
+			waitUntil(t, claimed.w.ExpiresAt.Add(-lifespan/4), lifespan)
+			for _, s := range sessions {
+				extendSession(t, st, s.w.ID)
+			}
+			for _, s := range sessions {
+				if w := whoami(t, public, s.tok, http.StatusOK); !w.ExpiresAt.After(last.Add(lifespan / 4)) {
+					t.Fatalf("the extension of the %s session: expires_at %v, then %v", s.name, s.w.ExpiresAt, w.ExpiresAt)
+				}
+			}
+			waitUntil(t, last.Add(time.Second), lifespan)
+			for _, s := range sessions {
+				whoami(t, public, s.tok, http.StatusOK)
+			}
+			after := " after the original expiries (the latest " + last.String() + ")"
+			exchange("of the recovery session"+after+", before the gated ones'", rec.tok, http.StatusForbidden)
+			exchange("of the claimed gated session"+after, claimed.tok, http.StatusOK)
+			exchange("of the recovery session"+after+", after the claimed one's", rec.tok, http.StatusForbidden)
+			exchange("of the unclaimed gated session"+after, unclaimed.tok, http.StatusOK)
+			exchange("of the recovery session"+after+", after both gated ones'", rec.tok, http.StatusForbidden)
+			exchange("of the claimed gated session again"+after, claimed.tok, http.StatusOK)
+			exchange("of the unclaimed gated session again"+after, unclaimed.tok, http.StatusOK)
+			if n := simRequests(t, svc, ""); n != 2 {
+				t.Errorf("calls placed: %d, want 2 (the logins')", n)
+			}
+		})
+	}
+}
+
+// adminRecoverySession recovers identity with a code the admin API makes
+// (POST /admin/recovery/code, as TestKratos24RecoverySessionIsNotGated
+// does) and returns the session token Kratos issues for it: a full session
+// that no login hook saw. Kratos needs feature_flags
+// use_continue_with_transitions to hand the token over.
+func adminRecoverySession(t *testing.T, st *stack, identity string) string {
+	t.Helper()
+	status, raw := rawRequest(t, http.MethodPost, st.Kratos.AdminURL+"/admin/recovery/code",
+		strings.NewReader(`{"identity_id":"`+identity+`","flow_type":"api"}`), 0,
+		map[string]string{"Content-Type": "application/json", "Accept": "application/json"})
+	var rc struct {
+		Link string `json:"recovery_link"`
+		Code string `json:"recovery_code"`
+	}
+	if status != http.StatusCreated || json.Unmarshal(raw, &rc) != nil || rc.Code == "" {
+		t.Fatalf("admin recovery code: %d %s", status, raw)
+	}
+	link, err := url.Parse(rc.Link)
+	if err != nil || link.Query().Get("flow") == "" {
+		t.Fatalf("recovery link %q: %v", rc.Link, err)
+	}
+	status, raw = rawRequest(t, http.MethodPost, st.Kratos.PublicURL+"/self-service/recovery?flow="+url.QueryEscape(link.Query().Get("flow")),
+		strings.NewReader(`{"method":"code","code":"`+rc.Code+`"}`), 0,
+		map[string]string{"Content-Type": "application/json", "Accept": "application/json"})
+	var rec struct {
+		ContinueWith []struct {
+			Action string `json:"action"`
+			Token  string `json:"ory_session_token"`
+		} `json:"continue_with"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &rec) != nil {
+		t.Fatalf("recovery with the code: %d %s", status, raw)
+	}
+	for _, c := range rec.ContinueWith {
+		if c.Action == "set_ory_session_token" && c.Token != "" {
+			return c.Token
+		}
+	}
+	t.Fatalf("recovery gave no session token: %s", raw)
+	return ""
 }
 
 // TestKratos25LateAALUpgradeExchanges: an AAL upgrade (a Kratos second
