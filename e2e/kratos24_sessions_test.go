@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 
@@ -361,41 +360,7 @@ func recoveryIsNotGated(t *testing.T, flowOn, confirm bool) {
 	id := st.Kratos.CreateIdentity(t, email, testPassword, "+"+dn)
 
 	// What the e-mail would carry, or a support desk hand over.
-	status, raw := rawRequest(t, http.MethodPost, st.Kratos.AdminURL+"/admin/recovery/code",
-		strings.NewReader(`{"identity_id":"`+id+`","flow_type":"api"}`), 0,
-		map[string]string{"Content-Type": "application/json", "Accept": "application/json"})
-	var rc struct {
-		Link string `json:"recovery_link"`
-		Code string `json:"recovery_code"`
-	}
-	if status != http.StatusCreated || json.Unmarshal(raw, &rc) != nil || rc.Code == "" {
-		t.Fatalf("admin recovery code: %d %s", status, raw)
-	}
-	link, err := url.Parse(rc.Link)
-	if err != nil || link.Query().Get("flow") == "" {
-		t.Fatalf("recovery link %q: %v", rc.Link, err)
-	}
-	status, raw = rawRequest(t, http.MethodPost, public+"/self-service/recovery?flow="+url.QueryEscape(link.Query().Get("flow")),
-		strings.NewReader(`{"method":"code","code":"`+rc.Code+`"}`), 0,
-		map[string]string{"Content-Type": "application/json", "Accept": "application/json"})
-	var rec struct {
-		ContinueWith []struct {
-			Action string `json:"action"`
-			Token  string `json:"ory_session_token"`
-		} `json:"continue_with"`
-	}
-	if status != http.StatusOK || json.Unmarshal(raw, &rec) != nil {
-		t.Fatalf("recovery with the code: %d %s", status, raw)
-	}
-	tok := ""
-	for _, c := range rec.ContinueWith {
-		if c.Action == "set_ory_session_token" {
-			tok = c.Token
-		}
-	}
-	if tok == "" {
-		t.Fatalf("recovery gave no session token: %s", raw)
-	}
+	tok := adminRecoverySession(t, st, id)
 	w := whoami(t, public, tok, http.StatusOK)
 	if len(w.Methods) != 1 || w.Methods[0].Method != "code_recovery" {
 		t.Errorf("recovery session's methods: %+v, want code_recovery alone", w.Methods)

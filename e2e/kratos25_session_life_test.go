@@ -241,8 +241,8 @@ func TestKratos25ExtendedRecoverySessionOfTheSameIdentityRefused(t *testing.T) {
 }
 
 // adminRecoverySession recovers identity with a code the admin API makes
-// (POST /admin/recovery/code, as TestKratos24RecoverySessionIsNotGated
-// does) and returns the session token Kratos issues for it: a full session
+// (POST /admin/recovery/code; TestKratos24RecoverySessionIsNotGated uses it
+// too) and returns the session token Kratos issues for it: a full session
 // that no login hook saw. Kratos needs feature_flags
 // use_continue_with_transitions to hand the token over.
 func adminRecoverySession(t *testing.T, st *stack, identity string) string {
